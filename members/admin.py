@@ -1,0 +1,98 @@
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+
+from members.models import Member, Notification, TierChange
+from members.services import enroll_member
+
+
+class ReadOnlyAdminMixin:
+    """History that staff may read but never add, change or delete."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class TierChangeInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = TierChange
+    fields = ["changed_at", "reason", "from_tier", "to_tier", "qualified_tier", "created_by"]
+    readonly_fields = fields
+    extra = 0
+
+
+@admin.register(Member)
+class MemberAdmin(admin.ModelAdmin):
+    list_display = [
+        "external_id",
+        "first_name",
+        "last_name",
+        "email",
+        "qualified_tier",
+        "effective_tier",
+        "points_balance",
+        "lifetime_points",
+    ]
+    list_select_related = ["qualified_tier", "effective_tier"]
+    list_filter = ["effective_tier"]
+    search_fields = ["=external_id", "email__istartswith", "last_name__istartswith"]
+    show_full_result_count = False
+    readonly_fields = [
+        "qualified_tier",
+        "effective_tier",
+        "best_tier",
+        "points_balance",
+        "lifetime_points",
+        "last_purchase_at",
+    ]
+    inlines = [TierChangeInline]
+
+    def get_readonly_fields(self, request, obj=None):
+        # The customer code is the key other systems use: fixed once enrolled.
+        return [*self.readonly_fields, "external_id"] if obj else self.readonly_fields
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return super().save_model(request, obj, form, change)
+        try:
+            member = enroll_member(
+                external_id=obj.external_id,
+                email=obj.email,
+                first_name=obj.first_name,
+                last_name=obj.last_name,
+                joined_at=obj.joined_at,
+            )
+        except ValidationError as exc:
+            self.message_user(request, "; ".join(exc.messages), messages.ERROR)
+            raise
+        obj.pk = member.pk
+
+
+@admin.register(TierChange)
+class TierChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["changed_at", "member", "reason", "from_tier", "to_tier", "qualified_tier"]
+    list_select_related = ["member", "from_tier", "to_tier", "qualified_tier"]
+    list_filter = ["reason"]
+    search_fields = ["=member__external_id"]
+    show_full_result_count = False
+
+
+@admin.register(Notification)
+class NotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["created_at", "member", "kind", "sent_at"]
+    list_select_related = ["member"]
+    list_filter = ["kind"]
+    search_fields = ["=member__external_id"]
+    show_full_result_count = False

@@ -1,0 +1,101 @@
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from tiers.models import Tier
+
+
+class Member(models.Model):
+    """A customer of the programme.
+
+    `points_balance` and `lifetime_points` are caches of the ledger (P7): the services
+    update them in the same transaction as each ledger write and `check_ledger`
+    rebuilds them. The balance holds every redeemable point, pending ones included;
+    available = balance - pending, because pending depends on the clock.
+    """
+
+    external_id = models.CharField("customer code", max_length=64, unique=True)
+    email = models.EmailField(db_index=True)
+    first_name = models.CharField(max_length=100, blank=True)
+    last_name = models.CharField(max_length=100, blank=True)
+    phone = models.CharField(max_length=40, blank=True)
+    joined_at = models.DateTimeField(default=timezone.now)
+
+    qualified_tier = models.ForeignKey(Tier, on_delete=models.PROTECT, related_name="+")
+    effective_tier = models.ForeignKey(Tier, on_delete=models.PROTECT, related_name="+")
+    # The highest tier ever reached: rising above it is a tier-up (T2).
+    best_tier = models.ForeignKey(Tier, on_delete=models.PROTECT, related_name="+")
+    points_balance = models.BigIntegerField(default=0, editable=False)
+    lifetime_points = models.BigIntegerField(default=0, editable=False)
+    last_purchase_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["external_id"]
+
+    def __str__(self):
+        name = f"{self.first_name} {self.last_name}".strip()
+        return f"{self.external_id} {name}".strip()
+
+    @property
+    def is_degraded(self) -> bool:
+        return self.effective_tier_id != self.qualified_tier_id
+
+
+class TierChange(models.Model):
+    """One change of a member's qualified or effective tier (T4). Never edited."""
+
+    class Reason(models.TextChoices):
+        JOINED = "joined", "Joined"
+        UPGRADE = "upgrade", "Upgrade"
+        DOWNGRADE = "downgrade", "Downgrade (return)"
+        DEGRADATION = "degradation", "Degradation (inactivity)"
+        RESTORATION = "restoration", "Restoration (purchase)"
+        RULES_CHANGED = "rules_changed", "Rules changed"
+        MANUAL = "manual", "Manual adjustment"
+
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="tier_changes")
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+    # from/to are the effective tier, the one benefits follow.
+    from_tier = models.ForeignKey(
+        Tier, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    to_tier = models.ForeignKey(Tier, on_delete=models.PROTECT, related_name="+")
+    qualified_tier = models.ForeignKey(Tier, on_delete=models.PROTECT, related_name="+")
+    changed_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-changed_at", "-pk"]
+        indexes = [models.Index(fields=["member", "-changed_at"])]
+
+    def __str__(self):
+        return f"{self.member_id}: {self.from_tier_id} -> {self.to_tier_id} ({self.reason})"
+
+
+class Notification(models.Model):
+    """Outbox of messages to members, sent by a Celery task."""
+
+    class Kind(models.TextChoices):
+        TIER_UP = "tier_up", "Tier up"
+        DEGRADATION = "degradation", "Degradation"
+        RESTORATION = "restoration", "Restoration"
+        EXPIRY_REMINDER = "expiry_reminder", "Expiry reminder"
+
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="notifications")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    context = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [
+            models.Index(
+                fields=["created_at"], name="notification_unsent", condition=models.Q(sent_at=None)
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} to {self.member_id}"

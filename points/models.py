@@ -1,0 +1,207 @@
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+from members.models import Member
+from tiers.models import Tier
+
+
+class Channel(models.TextChoices):
+    POS = "pos", "Point of sale"
+    ECOMMERCE = "ecommerce", "E-commerce"
+    API = "api", "API"
+    IMPORT = "import", "Import"
+    MANUAL = "manual", "Manual"
+
+
+class PointDefinition(models.Model):
+    """How a kind of points is earned and what it counts for (P1)."""
+
+    class Kind(models.TextChoices):
+        PURCHASE = "purchase", "Purchase"
+        ACTION = "action", "Action"
+        BONUS = "bonus", "Bonus"
+
+    name = models.CharField(max_length=100)
+    handle = models.SlugField(max_length=50, unique=True)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    earn_rate = models.DecimalField(
+        max_digits=8, decimal_places=4, default=1, help_text="Points per currency unit (purchase)."
+    )
+    points = models.PositiveIntegerField(default=0, help_text="Fixed points (action).")
+    accrue_delay_days = models.PositiveIntegerField(
+        default=0, help_text="Days before the points become available to redeem."
+    )
+    counts_toward_tier = models.BooleanField(default=True)
+    redeemable = models.BooleanField(default=True)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["kind", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind"],
+                condition=Q(kind="purchase", is_active=True),
+                name="one_active_purchase_definition",
+                violation_error_message="Only one purchase definition can be active.",
+            ),
+            models.CheckConstraint(condition=Q(earn_rate__gte=0), name="earn_rate_not_negative"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class Campaign(models.Model):
+    """A multiplier on purchase points for a time window, optionally limited (P3)."""
+
+    name = models.CharField(max_length=100)
+    multiplier = models.DecimalField(max_digits=6, decimal_places=2)
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    tiers = models.ManyToManyField(
+        Tier, blank=True, help_text="Leave empty for every tier.", related_name="+"
+    )
+    channels = models.JSONField(
+        default=list, blank=True, help_text="Channel codes; leave empty for every channel."
+    )
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["-starts_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(multiplier__gt=0), name="campaign_multiplier_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(ends_at__gt=F("starts_at")), name="campaign_ends_after_start"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.name} (x{self.multiplier})"
+
+    def clean(self):
+        unknown = set(self.channels or []) - set(Channel.values)
+        if unknown:
+            raise ValidationError({"channels": f"Unknown channel: {', '.join(sorted(unknown))}."})
+
+    def applies_to(self, *, at, tier_id: int, channel: str) -> bool:
+        """The one place where a campaign's window and limits are read (P3).
+
+        Expects `tiers` to be prefetched.
+        """
+        if not (self.is_active and self.starts_at <= at < self.ends_at):
+            return False
+        if self.channels and channel not in self.channels:
+            return False
+        tier_ids = {tier.pk for tier in self.tiers.all()}
+        return not tier_ids or tier_id in tier_ids
+
+
+class Transaction(models.Model):
+    """A purchase, return or action reported by a channel. Idempotent on external_id (P8)."""
+
+    class Kind(models.TextChoices):
+        PURCHASE = "purchase", "Purchase"
+        RETURN = "return", "Return"
+        ACTION = "action", "Action"
+
+    external_id = models.CharField(max_length=100, unique=True)
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="transactions")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    amount = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    occurred_at = models.DateTimeField()
+    channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.API)
+    store = models.CharField(max_length=50, blank=True)
+    original = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="returns"
+    )
+    definition = models.ForeignKey(
+        PointDefinition, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-occurred_at", "-pk"]
+        indexes = [models.Index(fields=["member", "-occurred_at"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind="action") | Q(amount__gt=0), name="transaction_amount_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="return", original__isnull=False)
+                | (~Q(kind="return") & Q(original__isnull=True)),
+                name="return_names_original",
+            ),
+        ]
+
+    def __str__(self):
+        return self.external_id
+
+
+class LedgerQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise ValidationError("Ledger entries are append-only: add a correcting entry instead.")
+
+    def delete(self):
+        raise ValidationError("Ledger entries are append-only and cannot be deleted.")
+
+
+class LedgerEntry(models.Model):
+    """One signed movement of points (P7). Append-only: never updated, never deleted.
+
+    `counts_toward_tier` and `redeemable` are copied from the definition when the entry
+    is written, so editing a definition later never rewrites history.
+    """
+
+    class Kind(models.TextChoices):
+        EARN = "earn", "Earned"
+        RETURN = "return", "Return"
+        BONUS = "bonus", "Bonus"
+        ADJUSTMENT = "adjustment", "Adjustment"
+        REDEMPTION = "redemption", "Redemption"
+        REFUND = "refund", "Refund"
+        EXPIRY = "expiry", "Expiry"
+
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="ledger_entries")
+    definition = models.ForeignKey(
+        PointDefinition, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    points = models.BigIntegerField()
+    counts_toward_tier = models.BooleanField()
+    redeemable = models.BooleanField()
+    issued_at = models.DateTimeField()
+    accrue_at = models.DateTimeField()
+    transaction = models.ForeignKey(
+        Transaction, on_delete=models.PROTECT, null=True, blank=True, related_name="entries"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    reason = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects = LedgerQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-issued_at", "-pk"]
+        verbose_name_plural = "ledger entries"
+        indexes = [
+            models.Index(fields=["member", "-issued_at"]),
+            models.Index(fields=["member", "accrue_at"]),
+        ]
+
+    def __str__(self):
+        return f"{self.points:+d} {self.get_kind_display()} ({self.member_id})"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise ValidationError("Ledger entries are append-only: add a correcting entry instead.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValidationError("Ledger entries are append-only and cannot be deleted.")

@@ -1,0 +1,391 @@
+"""Every write to the ledger (P1-P8). Nothing else creates a LedgerEntry."""
+
+import functools
+from datetime import timedelta
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from members.models import Member
+from points.models import Channel, LedgerEntry, PointDefinition, Transaction
+from points.selectors import campaigns_running, pending_points, purchase_definition
+from tiers.models import Tier
+from tiers.selectors import Ranking
+from tiers.services import Reason as TierReason
+from tiers.services import requalify
+
+Kind = LedgerEntry.Kind
+MANUAL_ADJUSTMENT = "manual-adjustment"
+TIER_UP_BONUS = "tier-up-bonus"
+
+
+# Rules as pure functions: the services and the bulk import share them.
+
+
+def purchase_points(
+    amount: Decimal, earn_rate: Decimal, tier_multiplier: Decimal, campaign_multipliers
+) -> int:
+    """P2: floor(amount x earn rate x tier multiplier x campaign multipliers)."""
+    points = amount * earn_rate * tier_multiplier
+    for multiplier in campaign_multipliers:
+        points *= multiplier
+    return int(points.to_integral_value(rounding=ROUND_FLOOR))
+
+
+def return_points(
+    *,
+    awarded: int,
+    reversed_before: int,
+    amount: Decimal,
+    returned_before: Decimal,
+    purchase_amount: Decimal,
+) -> int:
+    """P4: points a return takes back, in proportion, never more than were awarded.
+
+    The return that completes the purchase takes back all that is left, so a purchase
+    returned in parts ends at zero whatever the rounding of each part.
+    """
+    left = awarded - reversed_before
+    if amount + returned_before >= purchase_amount:
+        return left
+    share = (Decimal(awarded) * amount / purchase_amount).quantize(1, rounding=ROUND_HALF_UP)
+    return min(int(share), left)
+
+
+def check_return_amount(*, amount: Decimal, original, returned_before: Decimal) -> None:
+    left = original.amount - returned_before
+    if amount > left:
+        raise ValidationError(
+            {
+                "amount": f"Return of {amount} is more than the {left} left to return "
+                f"of purchase {original.external_id} ({original.amount})."
+            }
+        )
+
+
+def clean_amount(amount) -> Decimal:
+    """A money amount: positive, at most two decimals. Floats are refused, not rounded."""
+    if isinstance(amount, float | bool):
+        raise ValidationError({"amount": "Give the amount as a decimal, not a float."})
+    try:
+        value = Decimal(str(amount).strip())
+    except InvalidOperation:
+        raise ValidationError({"amount": f"{amount!r} is not an amount."}) from None
+    if not value.is_finite() or value <= 0:
+        raise ValidationError({"amount": f"The amount must be positive, not {amount}."})
+    if value.as_tuple().exponent < -2:
+        raise ValidationError({"amount": f"{amount} has more than two decimals."})
+    if value >= Decimal("1e10"):
+        raise ValidationError({"amount": f"{amount} is too large."})
+    return value
+
+
+def _check_reference(*, external_id, occurred_at, channel=Channel.API) -> None:
+    if not external_id or len(external_id) > 100:
+        raise ValidationError({"external_id": "A transaction needs an id of 1 to 100 characters."})
+    if occurred_at is None or timezone.is_naive(occurred_at):
+        raise ValidationError({"occurred_at": "The time needs a time zone."})
+    if channel not in Channel.values:
+        raise ValidationError({"channel": f"Unknown channel {channel!r}."})
+
+
+def _multiplier_label(name: str, multiplier: Decimal) -> str:
+    return f"{name} x{multiplier.normalize():f}"
+
+
+# Writing
+
+
+def _lock(member: Member) -> Member:
+    """Lock the member row: every writer of a member's points takes this lock first."""
+    return Member.objects.select_for_update().get(pk=member.pk)
+
+
+def _entry(member, definition, kind, points, *, issued_at, accrue_at=None, **fields):
+    return LedgerEntry(
+        member=member,
+        definition=definition,
+        kind=kind,
+        points=points,
+        counts_toward_tier=definition.counts_toward_tier if definition else False,
+        redeemable=definition.redeemable if definition else True,
+        issued_at=issued_at,
+        accrue_at=accrue_at or issued_at,
+        **fields,
+    )
+
+
+def post_entries(member: Member, ranking: Ranking, entries, *, at, reason=None, by=None, **link):
+    """Write entries for a locked member, update its caches and requalify it (T2).
+
+    A tier reached for the first time pays its bonus: redeemable and not
+    tier-counting, so it can never cause another tier-up.
+    """
+    for entry in entries:
+        member.points_balance += entry.points if entry.redeemable else 0
+        member.lifetime_points += entry.points if entry.counts_toward_tier else 0
+    reached: Tier | None = requalify(member, ranking, at=at, reason=reason, by=by)
+    if reached and reached.upgrade_bonus_points:
+        bonus = _entry(
+            member,
+            PointDefinition.objects.get(handle=TIER_UP_BONUS),
+            Kind.BONUS,
+            reached.upgrade_bonus_points,
+            issued_at=at,
+            reason=f"Welcome to {reached.name}",
+            created_by=by,
+            **link,
+        )
+        bonus.counts_toward_tier, bonus.redeemable = False, True
+        member.points_balance += bonus.points
+        entries = [*entries, bonus]
+    LedgerEntry.objects.bulk_create(entries)
+    member.save(
+        update_fields=[
+            "points_balance",
+            "lifetime_points",
+            "qualified_tier",
+            "effective_tier",
+            "best_tier",
+            "last_purchase_at",
+        ]
+    )
+    return entries
+
+
+def _recorded_before(external_id: str, **content) -> Transaction | None:
+    """P8: the transaction already recorded under this id, marked skipped; an error
+    when it was recorded with other content."""
+    existing = Transaction.objects.filter(external_id=external_id).first()
+    if existing is None:
+        return None
+    differs = [field for field, value in content.items() if getattr(existing, field) != value]
+    if differs:
+        names = ", ".join(f.removesuffix("_id") for f in differs)
+        raise ValidationError(
+            {"external_id": f"Transaction {external_id} was already recorded with another {names}."}
+        )
+    existing.skipped = True
+    return existing
+
+
+def _idempotent(service):
+    """When two writers race on one external_id, the unique constraint decides: the
+    loser reports the winner's row as skipped, or an error if its content differs."""
+
+    @functools.wraps(service)
+    def wrapper(**kwargs):
+        try:
+            return service(**kwargs)
+        except IntegrityError:
+            if not Transaction.objects.filter(external_id=kwargs.get("external_id")).exists():
+                raise
+            return service(**kwargs)
+
+    return wrapper
+
+
+@_idempotent
+def record_purchase(
+    *, member, amount, occurred_at, external_id, channel=Channel.API, store=""
+) -> Transaction:
+    """A purchase earns at the effective tier's multiplier and the running campaigns (P2, P3)."""
+    amount = clean_amount(amount)
+    _check_reference(external_id=external_id, occurred_at=occurred_at, channel=channel)
+    with transaction.atomic():
+        member = _lock(member)
+        content = dict(kind="purchase", amount=amount, occurred_at=occurred_at, channel=channel)
+        if existing := _recorded_before(external_id, member_id=member.pk, store=store, **content):
+            return existing
+        ranking = Ranking()
+        definition = purchase_definition()
+        tier = ranking.by_pk[member.effective_tier_id]
+        campaigns = [
+            c
+            for c in campaigns_running(occurred_at)
+            if c.applies_to(at=occurred_at, tier_id=tier.pk, channel=channel)
+        ]
+        points = purchase_points(
+            amount, definition.earn_rate, tier.multiplier, [c.multiplier for c in campaigns]
+        )
+        txn = Transaction.objects.create(
+            external_id=external_id,
+            member=member,
+            kind=Transaction.Kind.PURCHASE,
+            amount=amount,
+            occurred_at=occurred_at,
+            channel=channel,
+            store=store,
+        )
+        if member.last_purchase_at is None or occurred_at > member.last_purchase_at:
+            member.last_purchase_at = occurred_at
+        labels = [_multiplier_label(tier.name, tier.multiplier)]
+        labels += [_multiplier_label(c.name, c.multiplier) for c in campaigns]
+        earn = _entry(
+            member,
+            definition,
+            Kind.EARN,
+            points,
+            issued_at=occurred_at,
+            accrue_at=occurred_at + timedelta(days=definition.accrue_delay_days),
+            transaction=txn,
+            reason=", ".join(labels),
+        )
+        post_entries(member, ranking, [earn] if points else [], at=occurred_at, transaction=txn)
+    return txn
+
+
+@_idempotent
+def record_return(
+    *, member, amount, occurred_at, external_id, original_external_id, channel=Channel.API
+) -> Transaction:
+    """A return takes back the points its purchase was awarded, in proportion (P4)."""
+    amount = clean_amount(amount)
+    _check_reference(external_id=external_id, occurred_at=occurred_at, channel=channel)
+    with transaction.atomic():
+        member = _lock(member)
+        original = Transaction.objects.filter(
+            external_id=original_external_id, kind=Transaction.Kind.PURCHASE, member=member
+        ).first()
+        if original is None:
+            raise ValidationError(
+                {
+                    "original_external_id": f"Member {member.external_id} has no purchase "
+                    f"{original_external_id!r} to return."
+                }
+            )
+        content = dict(kind="return", amount=amount, occurred_at=occurred_at, channel=channel)
+        if existing := _recorded_before(
+            external_id, member_id=member.pk, original_id=original.pk, **content
+        ):
+            return existing
+        if occurred_at < original.occurred_at:
+            raise ValidationError(
+                {
+                    "occurred_at": "A return cannot happen before its purchase "
+                    f"{original.external_id}."
+                }
+            )
+        returned_before = original.returns.aggregate(total=Sum("amount"))["total"] or Decimal(0)
+        check_return_amount(amount=amount, original=original, returned_before=returned_before)
+        earn = original.entries.filter(kind=Kind.EARN).first()
+        reversed_before = -(
+            LedgerEntry.objects.filter(transaction__original=original, kind=Kind.RETURN).aggregate(
+                total=Sum("points")
+            )["total"]
+            or 0
+        )
+        txn = Transaction.objects.create(
+            external_id=external_id,
+            member=member,
+            kind=Transaction.Kind.RETURN,
+            amount=amount,
+            occurred_at=occurred_at,
+            channel=channel,
+            original=original,
+        )
+        entries = []
+        if earn is not None:
+            points = return_points(
+                awarded=earn.points,
+                reversed_before=reversed_before,
+                amount=amount,
+                returned_before=returned_before,
+                purchase_amount=original.amount,
+            )
+            if points:
+                # Points still pending on the purchase are taken back when they accrue.
+                reversal = _entry(
+                    member,
+                    earn.definition,
+                    Kind.RETURN,
+                    -points,
+                    issued_at=occurred_at,
+                    accrue_at=max(occurred_at, earn.accrue_at),
+                    transaction=txn,
+                    reason=f"Return of {amount} of {original.external_id}",
+                )
+                # It counts as the earning did, whatever the definition says today.
+                reversal.counts_toward_tier = earn.counts_toward_tier
+                reversal.redeemable = earn.redeemable
+                entries.append(reversal)
+        post_entries(member, Ranking(), entries, at=occurred_at, transaction=txn)
+    return txn
+
+
+@_idempotent
+def award_action(*, member, definition, occurred_at, external_id) -> Transaction:
+    """An action (a referral, a review) earns the definition's fixed points."""
+    _check_reference(external_id=external_id, occurred_at=occurred_at)
+    if definition.kind != PointDefinition.Kind.ACTION or not definition.is_active:
+        raise ValidationError({"definition": f"{definition} is not an active action."})
+    with transaction.atomic():
+        member = _lock(member)
+        if existing := _recorded_before(
+            external_id,
+            member_id=member.pk,
+            kind="action",
+            definition_id=definition.pk,
+            occurred_at=occurred_at,
+        ):
+            return existing
+        txn = Transaction.objects.create(
+            external_id=external_id,
+            member=member,
+            kind=Transaction.Kind.ACTION,
+            occurred_at=occurred_at,
+            definition=definition,
+        )
+        entry = _entry(
+            member,
+            definition,
+            Kind.EARN,
+            definition.points,
+            issued_at=occurred_at,
+            accrue_at=occurred_at + timedelta(days=definition.accrue_delay_days),
+            transaction=txn,
+            reason=definition.name,
+        )
+        post_entries(
+            member, Ranking(), [entry] if entry.points else [], at=occurred_at, transaction=txn
+        )
+    return txn
+
+
+def adjust_points(*, member, points, reason, by, definition=None, now=None) -> LedgerEntry:
+    """A staff user adds or removes points by hand (P6), available at once."""
+    if isinstance(points, bool) or not isinstance(points, int) or points == 0:
+        raise ValidationError({"points": "Give a whole number of points other than zero."})
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "Say why the points are adjusted."})
+    if by is None:
+        raise ValidationError("A manual adjustment must name the staff user who makes it.")
+    definition = definition or PointDefinition.objects.get(handle=MANUAL_ADJUSTMENT)
+    now = now or timezone.now()
+    with transaction.atomic():
+        member = _lock(member)
+        if points < 0 and definition.redeemable:
+            available = member.points_balance - pending_points(member, now=now)
+            if available + points < 0:
+                raise ValidationError(
+                    {
+                        "points": f"Cannot remove {-points:,} points: "
+                        f"{member.external_id} has only {available:,} available."
+                    }
+                )
+        if points < 0 and definition.counts_toward_tier and member.lifetime_points + points < 0:
+            raise ValidationError(
+                {
+                    "points": f"Cannot remove {-points:,} tier points: "
+                    f"{member.external_id} has only {member.lifetime_points:,}."
+                }
+            )
+        entry = _entry(
+            member, definition, Kind.ADJUSTMENT, points, issued_at=now, created_by=by, reason=reason
+        )
+        post_entries(member, Ranking(), [entry], at=now, reason=TierReason.MANUAL, by=by)
+    return entry

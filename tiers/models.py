@@ -1,0 +1,52 @@
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+
+
+class Tier(models.Model):
+    """A level of the programme. Rank is the order by threshold (T1)."""
+
+    name = models.CharField(max_length=60)
+    code = models.SlugField(max_length=30, unique=True)
+    threshold = models.PositiveIntegerField(
+        unique=True, help_text="Lifetime points needed to qualify. Exactly one tier has 0."
+    )
+    multiplier = models.DecimalField(
+        max_digits=6, decimal_places=2, default=1, help_text="Purchase points are multiplied by it."
+    )
+    points_expire = models.BooleanField(
+        default=True, help_text="Untick to exempt members of this tier from points expiry."
+    )
+    upgrade_bonus_points = models.PositiveIntegerField(
+        default=0, help_text="Paid once when a member reaches this tier for the first time."
+    )
+    benefits = models.TextField(blank=True, help_text="One benefit per line, shown to staff.")
+
+    class Meta:
+        ordering = ["threshold"]
+        constraints = [
+            models.CheckConstraint(condition=Q(multiplier__gt=0), name="tier_multiplier_positive"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def benefit_list(self) -> list[str]:
+        return [line.strip() for line in self.benefits.splitlines() if line.strip()]
+
+    def clean(self):
+        # The entry tier (threshold 0) must always exist: every member starts there.
+        if self.pk:
+            was_entry = Tier.objects.filter(pk=self.pk, threshold=0).exists()
+            if was_entry and self.threshold != 0:
+                raise ValidationError(
+                    {"threshold": "This is the entry tier: its threshold must stay 0."}
+                )
+        elif self.threshold == 0 and Tier.objects.filter(threshold=0).exists():
+            raise ValidationError({"threshold": "Another tier already has threshold 0."})
+
+    def delete(self, *args, **kwargs):
+        if self.threshold == 0:
+            raise ValidationError("The entry tier (threshold 0) cannot be deleted.")
+        return super().delete(*args, **kwargs)

@@ -1,0 +1,42 @@
+from tiers.models import Tier
+
+
+class Ranking:
+    """The tiers in threshold order, loaded once, with rank look-ups (T1)."""
+
+    def __init__(self, tiers=None):
+        self.tiers = list(tiers if tiers is not None else Tier.objects.order_by("threshold"))
+        self.rank = {tier.pk: i for i, tier in enumerate(self.tiers)}
+        self.by_pk = {tier.pk: tier for tier in self.tiers}
+
+    @property
+    def entry(self) -> Tier:
+        return self.tiers[0]
+
+    def qualified_for(self, lifetime_points: int) -> Tier:
+        """The highest tier whose threshold is at or below the lifetime points."""
+        found = self.tiers[0]
+        for tier in self.tiers:
+            if tier.threshold <= lifetime_points:
+                found = tier
+        return found
+
+    def next_above(self, tier_id: int) -> Tier | None:
+        i = self.rank[tier_id] + 1
+        return self.tiers[i] if i < len(self.tiers) else None
+
+    def lower(self, tier_id: int, levels: int) -> Tier:
+        """The tier `levels` ranks below, never below the lowest (D2)."""
+        return self.tiers[max(0, self.rank[tier_id] - levels)]
+
+    def higher(self, a: int, b: int) -> bool:
+        """Whether tier `a` ranks above tier `b`."""
+        return self.rank[a] > self.rank[b]
+
+    def bands(self):
+        """Each tier with its band of lifetime points [low, high); None is open-ended.
+        The entry tier's band has no lower end, so no member falls outside all bands."""
+        for i, tier in enumerate(self.tiers):
+            low = tier.threshold if i else None
+            high = self.tiers[i + 1].threshold if i + 1 < len(self.tiers) else None
+            yield tier, low, high
