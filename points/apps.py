@@ -4,3 +4,17 @@ from django.apps import AppConfig
 class PointsConfig(AppConfig):
     name = "points"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from django.db.models.signals import m2m_changed, post_delete, post_save
+
+        from points.models import Campaign, PointDefinition
+        from tiers.models import ProgrammeVersion
+
+        # The cached programme (points.selectors.programme) follows every change.
+        for model in (Campaign, PointDefinition):
+            for signal in (post_save, post_delete):
+                signal.connect(
+                    ProgrammeVersion.bump, sender=model, dispatch_uid=f"{model}-{signal}"
+                )
+        m2m_changed.connect(ProgrammeVersion.bump, sender=Campaign.tiers.through)

@@ -1,24 +1,61 @@
+import uuid
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
 from django.db.models import F, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from members.models import Member
 from points.models import Campaign, LedgerEntry, PointDefinition
+from tiers.models import ProgrammeVersion
 from tiers.selectors import Ranking
 
 
-def purchase_definition() -> PointDefinition:
-    """The one active definition of kind purchase (P1)."""
-    return PointDefinition.objects.get(kind=PointDefinition.Kind.PURCHASE, is_active=True)
+@dataclass(frozen=True)
+class Programme:
+    """The configuration every earning reads: tiers, definitions, campaigns."""
+
+    version: uuid.UUID
+    ranking: Ranking
+    definitions: dict[str, PointDefinition]
+    campaigns: list[Campaign]
+
+    @property
+    def purchase_definition(self) -> PointDefinition:
+        """The one active definition of kind purchase (P1)."""
+        for definition in self.definitions.values():
+            if definition.kind == PointDefinition.Kind.PURCHASE and definition.is_active:
+                return definition
+        raise ValidationError("No active purchase definition: a marketer must activate one.")
+
+    def campaigns_for(self, *, at, tier_id: int, channel: str) -> list[Campaign]:
+        return [c for c in self.campaigns if c.applies_to(at=at, tier_id=tier_id, channel=channel)]
 
 
-def campaigns_running(at) -> list[Campaign]:
-    """Campaigns whose window contains `at`; `Campaign.applies_to` reads the limits."""
-    return list(
-        Campaign.objects.filter(is_active=True, starts_at__lte=at, ends_at__gt=at).prefetch_related(
-            "tiers"
+_programme: Programme | None = None
+
+
+def programme_version():
+    return Subquery(ProgrammeVersion.objects.values("token")[:1])
+
+
+def programme(version: uuid.UUID | None = None) -> Programme:
+    """The programme, cached per process while its version token is unchanged.
+
+    Pass the token read in the caller's own query to save a round trip.
+    """
+    global _programme
+    if version is None:
+        version = ProgrammeVersion.objects.values_list("token", flat=True).get()
+    if _programme is None or _programme.version != version:
+        _programme = Programme(
+            version=version,
+            ranking=Ranking(),
+            definitions={d.handle: d for d in PointDefinition.objects.all()},
+            campaigns=list(Campaign.objects.filter(is_active=True).prefetch_related("tiers")),
         )
-    )
+    return _programme
 
 
 def pending_points(member: Member, *, now=None) -> int:

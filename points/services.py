@@ -6,14 +6,13 @@ from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
+from django.db.models import Subquery, Sum
 from django.utils import timezone
 
 from members.models import Member
 from points.models import Channel, LedgerEntry, PointDefinition, Transaction
-from points.selectors import campaigns_running, pending_points, purchase_definition
+from points.selectors import Programme, pending_points, programme, programme_version
 from tiers.models import Tier
-from tiers.selectors import Ranking
 from tiers.services import Reason as TierReason
 from tiers.services import requalify
 
@@ -99,9 +98,16 @@ def _multiplier_label(name: str, multiplier: Decimal) -> str:
 # Writing
 
 
-def _lock(member: Member) -> Member:
-    """Lock the member row: every writer of a member's points takes this lock first."""
-    return Member.objects.select_for_update().get(pk=member.pk)
+def _lock(member: Member, external_id: str | None = None):
+    """Lock the member row (every writer of a member's points takes this lock first)
+    and, in the same round trip, read the programme's version and whether
+    `external_id` was recorded before. Returns (member, programme, recorded_id)."""
+    rows = Member.objects.select_for_update(of=("self",)).annotate(
+        programme_version=programme_version(),
+        recorded_id=Subquery(Transaction.objects.filter(external_id=external_id).values("pk")[:1]),
+    )
+    member = rows.get(pk=member.pk)
+    return member, programme(member.programme_version), member.recorded_id
 
 
 def _entry(member, definition, kind, points, *, issued_at, accrue_at=None, **fields):
@@ -118,7 +124,7 @@ def _entry(member, definition, kind, points, *, issued_at, accrue_at=None, **fie
     )
 
 
-def post_entries(member: Member, ranking: Ranking, entries, *, at, reason=None, by=None, **link):
+def post_entries(member: Member, plan: Programme, entries, *, at, reason=None, by=None, **link):
     """Write entries for a locked member, update its caches and requalify it (T2).
 
     A tier reached for the first time pays its bonus: redeemable and not
@@ -127,11 +133,11 @@ def post_entries(member: Member, ranking: Ranking, entries, *, at, reason=None, 
     for entry in entries:
         member.points_balance += entry.points if entry.redeemable else 0
         member.lifetime_points += entry.points if entry.counts_toward_tier else 0
-    reached: Tier | None = requalify(member, ranking, at=at, reason=reason, by=by)
+    reached: Tier | None = requalify(member, plan.ranking, at=at, reason=reason, by=by)
     if reached and reached.upgrade_bonus_points:
         bonus = _entry(
             member,
-            PointDefinition.objects.get(handle=TIER_UP_BONUS),
+            plan.definitions[TIER_UP_BONUS],
             Kind.BONUS,
             reached.upgrade_bonus_points,
             issued_at=at,
@@ -143,30 +149,34 @@ def post_entries(member: Member, ranking: Ranking, entries, *, at, reason=None, 
         member.points_balance += bonus.points
         entries = [*entries, bonus]
     LedgerEntry.objects.bulk_create(entries)
-    member.save(
-        update_fields=[
-            "points_balance",
-            "lifetime_points",
-            "qualified_tier",
-            "effective_tier",
-            "best_tier",
-            "last_purchase_at",
-        ]
-    )
+    member.save(update_fields=MEMBER_CACHE_FIELDS)
     return entries
 
 
-def _recorded_before(external_id: str, **content) -> Transaction | None:
+MEMBER_CACHE_FIELDS = [
+    "points_balance",
+    "lifetime_points",
+    "qualified_tier",
+    "effective_tier",
+    "best_tier",
+    "last_purchase_at",
+]
+
+
+def _recorded_before(recorded_id, **content) -> Transaction | None:
     """P8: the transaction already recorded under this id, marked skipped; an error
     when it was recorded with other content."""
-    existing = Transaction.objects.filter(external_id=external_id).first()
-    if existing is None:
+    if recorded_id is None:
         return None
+    existing = Transaction.objects.get(pk=recorded_id)
     differs = [field for field, value in content.items() if getattr(existing, field) != value]
     if differs:
         names = ", ".join(f.removesuffix("_id") for f in differs)
         raise ValidationError(
-            {"external_id": f"Transaction {external_id} was already recorded with another {names}."}
+            {
+                "external_id": f"Transaction {existing.external_id} was already recorded "
+                f"with another {names}."
+            }
         )
     existing.skipped = True
     return existing
@@ -188,6 +198,10 @@ def _idempotent(service):
     return wrapper
 
 
+def _create_transaction(member, **fields) -> Transaction:
+    return Transaction.objects.create(member=member, **fields)
+
+
 @_idempotent
 def record_purchase(
     *, member, amount, occurred_at, external_id, channel=Channel.API, store=""
@@ -195,31 +209,25 @@ def record_purchase(
     """A purchase earns at the effective tier's multiplier and the running campaigns (P2, P3)."""
     amount = clean_amount(amount)
     _check_reference(external_id=external_id, occurred_at=occurred_at, channel=channel)
+    fields = dict(
+        external_id=external_id,
+        kind=Transaction.Kind.PURCHASE,
+        amount=amount,
+        occurred_at=occurred_at,
+        channel=channel,
+        store=store,
+    )
     with transaction.atomic():
-        member = _lock(member)
-        content = dict(kind="purchase", amount=amount, occurred_at=occurred_at, channel=channel)
-        if existing := _recorded_before(external_id, member_id=member.pk, store=store, **content):
+        member, plan, recorded_id = _lock(member, external_id)
+        if existing := _recorded_before(recorded_id, member_id=member.pk, **fields):
             return existing
-        ranking = Ranking()
-        definition = purchase_definition()
-        tier = ranking.by_pk[member.effective_tier_id]
-        campaigns = [
-            c
-            for c in campaigns_running(occurred_at)
-            if c.applies_to(at=occurred_at, tier_id=tier.pk, channel=channel)
-        ]
+        definition = plan.purchase_definition
+        tier = plan.ranking.by_pk[member.effective_tier_id]
+        campaigns = plan.campaigns_for(at=occurred_at, tier_id=tier.pk, channel=channel)
         points = purchase_points(
             amount, definition.earn_rate, tier.multiplier, [c.multiplier for c in campaigns]
         )
-        txn = Transaction.objects.create(
-            external_id=external_id,
-            member=member,
-            kind=Transaction.Kind.PURCHASE,
-            amount=amount,
-            occurred_at=occurred_at,
-            channel=channel,
-            store=store,
-        )
+        txn = _create_transaction(member, **fields)
         if member.last_purchase_at is None or occurred_at > member.last_purchase_at:
             member.last_purchase_at = occurred_at
         labels = [_multiplier_label(tier.name, tier.multiplier)]
@@ -234,7 +242,7 @@ def record_purchase(
             transaction=txn,
             reason=", ".join(labels),
         )
-        post_entries(member, ranking, [earn] if points else [], at=occurred_at, transaction=txn)
+        post_entries(member, plan, [earn] if points else [], at=occurred_at, transaction=txn)
     return txn
 
 
@@ -246,7 +254,7 @@ def record_return(
     amount = clean_amount(amount)
     _check_reference(external_id=external_id, occurred_at=occurred_at, channel=channel)
     with transaction.atomic():
-        member = _lock(member)
+        member, plan, recorded_id = _lock(member, external_id)
         original = Transaction.objects.filter(
             external_id=original_external_id, kind=Transaction.Kind.PURCHASE, member=member
         ).first()
@@ -257,10 +265,15 @@ def record_return(
                     f"{original_external_id!r} to return."
                 }
             )
-        content = dict(kind="return", amount=amount, occurred_at=occurred_at, channel=channel)
-        if existing := _recorded_before(
-            external_id, member_id=member.pk, original_id=original.pk, **content
-        ):
+        fields = dict(
+            external_id=external_id,
+            kind=Transaction.Kind.RETURN,
+            amount=amount,
+            occurred_at=occurred_at,
+            channel=channel,
+            original=original,
+        )
+        if existing := _recorded_before(recorded_id, member_id=member.pk, **fields):
             return existing
         if occurred_at < original.occurred_at:
             raise ValidationError(
@@ -278,41 +291,36 @@ def record_return(
             )["total"]
             or 0
         )
-        txn = Transaction.objects.create(
-            external_id=external_id,
-            member=member,
-            kind=Transaction.Kind.RETURN,
-            amount=amount,
-            occurred_at=occurred_at,
-            channel=channel,
-            original=original,
-        )
+        txn = _create_transaction(member, **fields)
         entries = []
-        if earn is not None:
-            points = return_points(
+        points = (
+            return_points(
                 awarded=earn.points,
                 reversed_before=reversed_before,
                 amount=amount,
                 returned_before=returned_before,
                 purchase_amount=original.amount,
             )
-            if points:
+            if earn
+            else 0
+        )
+        if points:
+            reversal = _entry(
+                member,
+                earn.definition,
+                Kind.RETURN,
+                -points,
+                issued_at=occurred_at,
                 # Points still pending on the purchase are taken back when they accrue.
-                reversal = _entry(
-                    member,
-                    earn.definition,
-                    Kind.RETURN,
-                    -points,
-                    issued_at=occurred_at,
-                    accrue_at=max(occurred_at, earn.accrue_at),
-                    transaction=txn,
-                    reason=f"Return of {amount} of {original.external_id}",
-                )
-                # It counts as the earning did, whatever the definition says today.
-                reversal.counts_toward_tier = earn.counts_toward_tier
-                reversal.redeemable = earn.redeemable
-                entries.append(reversal)
-        post_entries(member, Ranking(), entries, at=occurred_at, transaction=txn)
+                accrue_at=max(occurred_at, earn.accrue_at),
+                transaction=txn,
+                reason=f"Return of {amount} of {original.external_id}",
+            )
+            # It counts as the earning did, whatever the definition says today.
+            reversal.counts_toward_tier = earn.counts_toward_tier
+            reversal.redeemable = earn.redeemable
+            entries.append(reversal)
+        post_entries(member, plan, entries, at=occurred_at, transaction=txn)
     return txn
 
 
@@ -322,23 +330,18 @@ def award_action(*, member, definition, occurred_at, external_id) -> Transaction
     _check_reference(external_id=external_id, occurred_at=occurred_at)
     if definition.kind != PointDefinition.Kind.ACTION or not definition.is_active:
         raise ValidationError({"definition": f"{definition} is not an active action."})
+    fields = dict(
+        external_id=external_id,
+        kind=Transaction.Kind.ACTION,
+        occurred_at=occurred_at,
+        definition=definition,
+        channel=Channel.API,
+    )
     with transaction.atomic():
-        member = _lock(member)
-        if existing := _recorded_before(
-            external_id,
-            member_id=member.pk,
-            kind="action",
-            definition_id=definition.pk,
-            occurred_at=occurred_at,
-        ):
+        member, plan, recorded_id = _lock(member, external_id)
+        if existing := _recorded_before(recorded_id, member_id=member.pk, **fields):
             return existing
-        txn = Transaction.objects.create(
-            external_id=external_id,
-            member=member,
-            kind=Transaction.Kind.ACTION,
-            occurred_at=occurred_at,
-            definition=definition,
-        )
+        txn = _create_transaction(member, **fields)
         entry = _entry(
             member,
             definition,
@@ -349,9 +352,8 @@ def award_action(*, member, definition, occurred_at, external_id) -> Transaction
             transaction=txn,
             reason=definition.name,
         )
-        post_entries(
-            member, Ranking(), [entry] if entry.points else [], at=occurred_at, transaction=txn
-        )
+        entries = [entry] if entry.points else []
+        post_entries(member, plan, entries, at=occurred_at, transaction=txn)
     return txn
 
 
@@ -364,10 +366,10 @@ def adjust_points(*, member, points, reason, by, definition=None, now=None) -> L
         raise ValidationError({"reason": "Say why the points are adjusted."})
     if by is None:
         raise ValidationError("A manual adjustment must name the staff user who makes it.")
-    definition = definition or PointDefinition.objects.get(handle=MANUAL_ADJUSTMENT)
     now = now or timezone.now()
     with transaction.atomic():
-        member = _lock(member)
+        member, plan, _ = _lock(member)
+        definition = definition or plan.definitions[MANUAL_ADJUSTMENT]
         if points < 0 and definition.redeemable:
             available = member.points_balance - pending_points(member, now=now)
             if available + points < 0:
@@ -387,5 +389,5 @@ def adjust_points(*, member, points, reason, by, definition=None, now=None) -> L
         entry = _entry(
             member, definition, Kind.ADJUSTMENT, points, issued_at=now, created_by=by, reason=reason
         )
-        post_entries(member, Ranking(), [entry], at=now, reason=TierReason.MANUAL, by=by)
+        post_entries(member, plan, [entry], at=now, reason=TierReason.MANUAL, by=by)
     return entry

@@ -7,7 +7,14 @@ from tiers.services import recalculate_all_tiers
 
 @admin.register(Tier)
 class TierAdmin(admin.ModelAdmin):
-    list_display = ["name", "code", "threshold", "multiplier", "points_expire", "upgrade_bonus_points"]
+    list_display = [
+        "name",
+        "code",
+        "threshold",
+        "multiplier",
+        "points_expire",
+        "upgrade_bonus_points",
+    ]
     ordering = ["threshold"]
     prepopulated_fields = {"code": ["name"]}
 

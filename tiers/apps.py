@@ -4,3 +4,11 @@ from django.apps import AppConfig
 class TiersConfig(AppConfig):
     name = "tiers"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from django.db.models.signals import post_delete, post_save
+
+        from tiers.models import ProgrammeVersion, Tier
+
+        for signal in (post_save, post_delete):
+            signal.connect(ProgrammeVersion.bump, sender=Tier, dispatch_uid=f"tier-{signal}")

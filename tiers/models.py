@@ -1,3 +1,5 @@
+import uuid
+
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
@@ -50,3 +52,19 @@ class Tier(models.Model):
         if self.threshold == 0:
             raise ValidationError("The entry tier (threshold 0) cannot be deleted.")
         return super().delete(*args, **kwargs)
+
+
+class ProgrammeVersion(models.Model):
+    """Changes with every change to the programme's configuration (tiers, point
+    definitions, campaigns). Processes cache the configuration and check this token
+    in the query that locks the member, so a cached copy is never used once stale.
+    A fresh random token (not a counter) also stays unique across rolled-back changes."""
+
+    token = models.UUIDField(default=uuid.uuid4)
+
+    def __str__(self):
+        return str(self.token)
+
+    @classmethod
+    def bump(cls, **_signal_kwargs):
+        cls.objects.update(token=uuid.uuid4())

@@ -7,66 +7,185 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('tiers', '0001_initial'),
+        ("tiers", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Member',
+            name="Member",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('external_id', models.CharField(max_length=64, unique=True, verbose_name='customer code')),
-                ('email', models.EmailField(db_index=True, max_length=254)),
-                ('first_name', models.CharField(blank=True, max_length=100)),
-                ('last_name', models.CharField(blank=True, max_length=100)),
-                ('phone', models.CharField(blank=True, max_length=40)),
-                ('joined_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('points_balance', models.BigIntegerField(default=0, editable=False)),
-                ('lifetime_points', models.BigIntegerField(default=0, editable=False)),
-                ('last_purchase_at', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('best_tier', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tiers.tier')),
-                ('effective_tier', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tiers.tier')),
-                ('qualified_tier', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tiers.tier')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "external_id",
+                    models.CharField(max_length=64, unique=True, verbose_name="customer code"),
+                ),
+                ("email", models.EmailField(db_index=True, max_length=254)),
+                ("first_name", models.CharField(blank=True, max_length=100)),
+                ("last_name", models.CharField(blank=True, max_length=100)),
+                ("phone", models.CharField(blank=True, max_length=40)),
+                ("joined_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("points_balance", models.BigIntegerField(default=0, editable=False)),
+                ("lifetime_points", models.BigIntegerField(default=0, editable=False)),
+                ("last_purchase_at", models.DateTimeField(blank=True, editable=False, null=True)),
+                (
+                    "best_tier",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="tiers.tier",
+                    ),
+                ),
+                (
+                    "effective_tier",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="tiers.tier",
+                    ),
+                ),
+                (
+                    "qualified_tier",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="tiers.tier",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['external_id'],
+                "ordering": ["external_id"],
             },
         ),
         migrations.CreateModel(
-            name='Notification',
+            name="Notification",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('tier_up', 'Tier up'), ('degradation', 'Degradation'), ('restoration', 'Restoration'), ('expiry_reminder', 'Expiry reminder')], max_length=20)),
-                ('context', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('sent_at', models.DateTimeField(blank=True, null=True)),
-                ('member', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='notifications', to='members.member')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("tier_up", "Tier up"),
+                            ("degradation", "Degradation"),
+                            ("restoration", "Restoration"),
+                            ("expiry_reminder", "Expiry reminder"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("context", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("sent_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "member",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="notifications",
+                        to="members.member",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-pk'],
-                'indexes': [models.Index(condition=models.Q(('sent_at', None)), fields=['created_at'], name='notification_unsent')],
+                "ordering": ["-created_at", "-pk"],
+                "indexes": [
+                    models.Index(
+                        condition=models.Q(("sent_at", None)),
+                        fields=["created_at"],
+                        name="notification_unsent",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='TierChange',
+            name="TierChange",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('reason', models.CharField(choices=[('joined', 'Joined'), ('upgrade', 'Upgrade'), ('downgrade', 'Downgrade (return)'), ('degradation', 'Degradation (inactivity)'), ('restoration', 'Restoration (purchase)'), ('rules_changed', 'Rules changed'), ('manual', 'Manual adjustment')], max_length=20)),
-                ('changed_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('from_tier', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tiers.tier')),
-                ('member', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='tier_changes', to='members.member')),
-                ('qualified_tier', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tiers.tier')),
-                ('to_tier', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tiers.tier')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "reason",
+                    models.CharField(
+                        choices=[
+                            ("joined", "Joined"),
+                            ("upgrade", "Upgrade"),
+                            ("downgrade", "Downgrade (return)"),
+                            ("degradation", "Degradation (inactivity)"),
+                            ("restoration", "Restoration (purchase)"),
+                            ("rules_changed", "Rules changed"),
+                            ("manual", "Manual adjustment"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("changed_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "from_tier",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="tiers.tier",
+                    ),
+                ),
+                (
+                    "member",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="tier_changes",
+                        to="members.member",
+                    ),
+                ),
+                (
+                    "qualified_tier",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="tiers.tier",
+                    ),
+                ),
+                (
+                    "to_tier",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="tiers.tier",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-changed_at', '-pk'],
-                'indexes': [models.Index(fields=['member', '-changed_at'], name='members_tie_member__dc6def_idx')],
+                "ordering": ["-changed_at", "-pk"],
+                "indexes": [
+                    models.Index(
+                        fields=["member", "-changed_at"], name="members_tie_member__dc6def_idx"
+                    )
+                ],
             },
         ),
     ]

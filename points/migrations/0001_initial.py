@@ -7,111 +7,313 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('members', '0001_initial'),
-        ('tiers', '0001_initial'),
+        ("members", "0001_initial"),
+        ("tiers", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='PointDefinition',
+            name="PointDefinition",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100)),
-                ('handle', models.SlugField(unique=True)),
-                ('kind', models.CharField(choices=[('purchase', 'Purchase'), ('action', 'Action'), ('bonus', 'Bonus')], max_length=10)),
-                ('earn_rate', models.DecimalField(decimal_places=4, default=1, help_text='Points per currency unit (purchase).', max_digits=8)),
-                ('points', models.PositiveIntegerField(default=0, help_text='Fixed points (action).')),
-                ('accrue_delay_days', models.PositiveIntegerField(default=0, help_text='Days before the points become available to redeem.')),
-                ('counts_toward_tier', models.BooleanField(default=True)),
-                ('redeemable', models.BooleanField(default=True)),
-                ('is_active', models.BooleanField(default=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100)),
+                ("handle", models.SlugField(unique=True)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("purchase", "Purchase"),
+                            ("action", "Action"),
+                            ("bonus", "Bonus"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "earn_rate",
+                    models.DecimalField(
+                        decimal_places=4,
+                        default=1,
+                        help_text="Points per currency unit (purchase).",
+                        max_digits=8,
+                    ),
+                ),
+                (
+                    "points",
+                    models.PositiveIntegerField(default=0, help_text="Fixed points (action)."),
+                ),
+                (
+                    "accrue_delay_days",
+                    models.PositiveIntegerField(
+                        default=0, help_text="Days before the points become available to redeem."
+                    ),
+                ),
+                ("counts_toward_tier", models.BooleanField(default=True)),
+                ("redeemable", models.BooleanField(default=True)),
+                ("is_active", models.BooleanField(default=True)),
             ],
             options={
-                'ordering': ['kind', 'name'],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('is_active', True), ('kind', 'purchase')), fields=('kind',), name='one_active_purchase_definition', violation_error_message='Only one purchase definition can be active.'), models.CheckConstraint(condition=models.Q(('earn_rate__gte', 0)), name='earn_rate_not_negative')],
+                "ordering": ["kind", "name"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("is_active", True), ("kind", "purchase")),
+                        fields=("kind",),
+                        name="one_active_purchase_definition",
+                        violation_error_message="Only one purchase definition can be active.",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("earn_rate__gte", 0)), name="earn_rate_not_negative"
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Transaction',
+            name="Transaction",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('external_id', models.CharField(max_length=100, unique=True)),
-                ('kind', models.CharField(choices=[('purchase', 'Purchase'), ('return', 'Return'), ('action', 'Action')], max_length=10)),
-                ('amount', models.DecimalField(blank=True, decimal_places=2, max_digits=12, null=True)),
-                ('occurred_at', models.DateTimeField()),
-                ('channel', models.CharField(choices=[('pos', 'Point of sale'), ('ecommerce', 'E-commerce'), ('api', 'API'), ('import', 'Import'), ('manual', 'Manual')], default='api', max_length=10)),
-                ('store', models.CharField(blank=True, max_length=50)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('definition', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='points.pointdefinition')),
-                ('member', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='transactions', to='members.member')),
-                ('original', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='returns', to='points.transaction')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("external_id", models.CharField(max_length=100, unique=True)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("purchase", "Purchase"),
+                            ("return", "Return"),
+                            ("action", "Action"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "amount",
+                    models.DecimalField(blank=True, decimal_places=2, max_digits=12, null=True),
+                ),
+                ("occurred_at", models.DateTimeField()),
+                (
+                    "channel",
+                    models.CharField(
+                        choices=[
+                            ("pos", "Point of sale"),
+                            ("ecommerce", "E-commerce"),
+                            ("api", "API"),
+                            ("import", "Import"),
+                            ("manual", "Manual"),
+                        ],
+                        default="api",
+                        max_length=10,
+                    ),
+                ),
+                ("store", models.CharField(blank=True, max_length=50)),
+                (
+                    "created_at",
+                    models.DateTimeField(default=django.utils.timezone.now, editable=False),
+                ),
+                (
+                    "definition",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="points.pointdefinition",
+                    ),
+                ),
+                (
+                    "member",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="transactions",
+                        to="members.member",
+                    ),
+                ),
+                (
+                    "original",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="returns",
+                        to="points.transaction",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-occurred_at', '-pk'],
+                "ordering": ["-occurred_at", "-pk"],
             },
         ),
         migrations.CreateModel(
-            name='LedgerEntry',
+            name="LedgerEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('earn', 'Earned'), ('return', 'Return'), ('bonus', 'Bonus'), ('adjustment', 'Adjustment'), ('redemption', 'Redemption'), ('refund', 'Refund'), ('expiry', 'Expiry')], max_length=12)),
-                ('points', models.BigIntegerField()),
-                ('counts_toward_tier', models.BooleanField()),
-                ('redeemable', models.BooleanField()),
-                ('issued_at', models.DateTimeField()),
-                ('accrue_at', models.DateTimeField()),
-                ('reason', models.CharField(blank=True, max_length=255)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('member', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='ledger_entries', to='members.member')),
-                ('definition', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='points.pointdefinition')),
-                ('transaction', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='entries', to='points.transaction')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("earn", "Earned"),
+                            ("return", "Return"),
+                            ("bonus", "Bonus"),
+                            ("adjustment", "Adjustment"),
+                            ("redemption", "Redemption"),
+                            ("refund", "Refund"),
+                            ("expiry", "Expiry"),
+                        ],
+                        max_length=12,
+                    ),
+                ),
+                ("points", models.BigIntegerField()),
+                ("counts_toward_tier", models.BooleanField()),
+                ("redeemable", models.BooleanField()),
+                ("issued_at", models.DateTimeField()),
+                ("accrue_at", models.DateTimeField()),
+                ("reason", models.CharField(blank=True, max_length=255)),
+                (
+                    "created_at",
+                    models.DateTimeField(default=django.utils.timezone.now, editable=False),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "member",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="ledger_entries",
+                        to="members.member",
+                    ),
+                ),
+                (
+                    "definition",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="points.pointdefinition",
+                    ),
+                ),
+                (
+                    "transaction",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="entries",
+                        to="points.transaction",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'ledger entries',
-                'ordering': ['-issued_at', '-pk'],
+                "verbose_name_plural": "ledger entries",
+                "ordering": ["-issued_at", "-pk"],
             },
         ),
         migrations.CreateModel(
-            name='Campaign',
+            name="Campaign",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100)),
-                ('multiplier', models.DecimalField(decimal_places=2, max_digits=6)),
-                ('starts_at', models.DateTimeField()),
-                ('ends_at', models.DateTimeField()),
-                ('channels', models.JSONField(blank=True, default=list, help_text='Channel codes; leave empty for every channel.')),
-                ('is_active', models.BooleanField(default=True)),
-                ('tiers', models.ManyToManyField(blank=True, help_text='Leave empty for every tier.', related_name='+', to='tiers.tier')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100)),
+                ("multiplier", models.DecimalField(decimal_places=2, max_digits=6)),
+                ("starts_at", models.DateTimeField()),
+                ("ends_at", models.DateTimeField()),
+                (
+                    "channels",
+                    models.JSONField(
+                        blank=True,
+                        default=list,
+                        help_text="Channel codes; leave empty for every channel.",
+                    ),
+                ),
+                ("is_active", models.BooleanField(default=True)),
+                (
+                    "tiers",
+                    models.ManyToManyField(
+                        blank=True,
+                        help_text="Leave empty for every tier.",
+                        related_name="+",
+                        to="tiers.tier",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-starts_at'],
-                'constraints': [models.CheckConstraint(condition=models.Q(('multiplier__gt', 0)), name='campaign_multiplier_positive'), models.CheckConstraint(condition=models.Q(('ends_at__gt', models.F('starts_at'))), name='campaign_ends_after_start')],
+                "ordering": ["-starts_at"],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("multiplier__gt", 0)),
+                        name="campaign_multiplier_positive",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("ends_at__gt", models.F("starts_at"))),
+                        name="campaign_ends_after_start",
+                    ),
+                ],
             },
         ),
         migrations.AddIndex(
-            model_name='transaction',
-            index=models.Index(fields=['member', '-occurred_at'], name='points_tran_member__0bcedd_idx'),
+            model_name="transaction",
+            index=models.Index(
+                fields=["member", "-occurred_at"], name="points_tran_member__0bcedd_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='transaction',
-            constraint=models.CheckConstraint(condition=models.Q(('kind', 'action'), ('amount__gt', 0), _connector='OR'), name='transaction_amount_positive'),
+            model_name="transaction",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("kind", "action"), ("amount__gt", 0), _connector="OR"),
+                name="transaction_amount_positive",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='transaction',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('kind', 'return'), ('original__isnull', False)), models.Q(models.Q(('kind', 'return'), _negated=True), ('original__isnull', True)), _connector='OR'), name='return_names_original'),
+            model_name="transaction",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("kind", "return"), ("original__isnull", False)),
+                    models.Q(
+                        models.Q(("kind", "return"), _negated=True), ("original__isnull", True)
+                    ),
+                    _connector="OR",
+                ),
+                name="return_names_original",
+            ),
         ),
         migrations.AddIndex(
-            model_name='ledgerentry',
-            index=models.Index(fields=['member', '-issued_at'], name='points_ledg_member__9940e6_idx'),
+            model_name="ledgerentry",
+            index=models.Index(
+                fields=["member", "-issued_at"], name="points_ledg_member__9940e6_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='ledgerentry',
-            index=models.Index(fields=['member', 'accrue_at'], name='points_ledg_member__008871_idx'),
+            model_name="ledgerentry",
+            index=models.Index(
+                fields=["member", "accrue_at"], name="points_ledg_member__008871_idx"
+            ),
         ),
     ]

@@ -4,28 +4,64 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Tier',
+            name="Tier",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=60)),
-                ('code', models.SlugField(max_length=30, unique=True)),
-                ('threshold', models.PositiveIntegerField(help_text='Lifetime points needed to qualify. Exactly one tier has 0.', unique=True)),
-                ('multiplier', models.DecimalField(decimal_places=2, default=1, help_text='Purchase points are multiplied by it.', max_digits=6)),
-                ('points_expire', models.BooleanField(default=True, help_text='Untick to exempt members of this tier from points expiry.')),
-                ('upgrade_bonus_points', models.PositiveIntegerField(default=0, help_text='Paid once when a member reaches this tier for the first time.')),
-                ('benefits', models.TextField(blank=True, help_text='One benefit per line, shown to staff.')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=60)),
+                ("code", models.SlugField(max_length=30, unique=True)),
+                (
+                    "threshold",
+                    models.PositiveIntegerField(
+                        help_text="Lifetime points needed to qualify. Exactly one tier has 0.",
+                        unique=True,
+                    ),
+                ),
+                (
+                    "multiplier",
+                    models.DecimalField(
+                        decimal_places=2,
+                        default=1,
+                        help_text="Purchase points are multiplied by it.",
+                        max_digits=6,
+                    ),
+                ),
+                (
+                    "points_expire",
+                    models.BooleanField(
+                        default=True,
+                        help_text="Untick to exempt members of this tier from points expiry.",
+                    ),
+                ),
+                (
+                    "upgrade_bonus_points",
+                    models.PositiveIntegerField(
+                        default=0,
+                        help_text="Paid once when a member reaches this tier for the first time.",
+                    ),
+                ),
+                (
+                    "benefits",
+                    models.TextField(blank=True, help_text="One benefit per line, shown to staff."),
+                ),
             ],
             options={
-                'ordering': ['threshold'],
-                'constraints': [models.CheckConstraint(condition=models.Q(('multiplier__gt', 0)), name='tier_multiplier_positive')],
+                "ordering": ["threshold"],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("multiplier__gt", 0)), name="tier_multiplier_positive"
+                    )
+                ],
             },
         ),
     ]

@@ -1,0 +1,123 @@
+"""The seed programme and a synthetic member base for the demo and the benchmarks."""
+
+import random
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+
+from django.utils import timezone
+
+from points.models import Campaign, PointDefinition
+from tiers.models import Tier
+
+# code, name, threshold, multiplier, points expire, upgrade bonus, benefits
+PROGRAMME = [
+    ("bronze", "Bronze", 0, "1", True, 0, "Birthday gift"),
+    ("silver", "Silver", 1000, "1.5", True, 100, "Free delivery\nBirthday gift"),
+    (
+        "gold",
+        "Gold",
+        3000,
+        "2",
+        False,
+        250,
+        "Free delivery\nEarly access to sales\nPoints never expire",
+    ),
+    (
+        "platinum",
+        "Platinum",
+        8000,
+        "3",
+        False,
+        500,
+        "Free delivery and returns\nPersonal shopper\nPoints never expire",
+    ),
+]
+
+
+def load_programme() -> dict[str, Tier]:
+    """Create or update the seed tiers, definitions and campaign. Idempotent."""
+    tiers = {}
+    # The entry tier keeps its row (members point at it) whatever its code is.
+    entry = Tier.objects.get(threshold=0)
+    for code, name, threshold, multiplier, expire, bonus, benefits in PROGRAMME:
+        values = dict(
+            name=name,
+            threshold=threshold,
+            multiplier=Decimal(multiplier),
+            points_expire=expire,
+            upgrade_bonus_points=bonus,
+            benefits=benefits,
+        )
+        if threshold == 0:
+            Tier.objects.filter(pk=entry.pk).update(code=code, **values)
+            tiers[code] = Tier.objects.get(pk=entry.pk)
+        else:
+            tiers[code], _ = Tier.objects.update_or_create(code=code, defaults=values)
+    PointDefinition.objects.update_or_create(
+        handle="refer-a-friend",
+        defaults=dict(name="Refer a friend", kind="action", points=200, counts_toward_tier=True),
+    )
+    PointDefinition.objects.update_or_create(
+        handle="goodwill-tier-points",
+        defaults=dict(name="Goodwill (counts toward tier)", kind="bonus", counts_toward_tier=True),
+    )
+    now = timezone.now()
+    Campaign.objects.update_or_create(
+        name="Double points weekend",
+        defaults=dict(
+            multiplier=Decimal(2),
+            starts_at=now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1),
+            ends_at=now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=2),
+            is_active=True,
+        ),
+    )
+    return tiers
+
+
+@dataclass(frozen=True)
+class Segment:
+    share: float
+    purchases: tuple[int, int]
+    mean_amount: float
+
+
+# Most customers buy a few times a year; a few spend enough to reach Platinum.
+SEGMENTS = [
+    Segment(0.55, (1, 6), 35),
+    Segment(0.25, (8, 20), 55),
+    Segment(0.13, (20, 40), 90),
+    Segment(0.07, (40, 70), 140),
+]
+STORES = [f"STORE-{n:02d}" for n in range(1, 13)]
+FIRST_NAMES = (
+    "Ana Luis Marta Jorge Lucia Pablo Elena Sergio Carmen Diego Sara Hugo Paula Ivan".split()
+)
+LAST_NAMES = (
+    "Garcia Lopez Martin Sanchez Perez Gomez Ruiz Diaz Moreno Alvarez Romero Navarro".split()
+)
+
+
+def member_code(n: int) -> str:
+    return f"M-{n:05d}"
+
+
+def synthetic_history(n: int, *, now, rng: random.Random):
+    """A member's purchases and returns over the past year, oldest first.
+
+    Yields ("purchase", external_id, amount, occurred_at, channel, store) and
+    ("return", external_id, amount, occurred_at, channel, original_external_id).
+    """
+    segment = rng.choices(SEGMENTS, weights=[s.share for s in SEGMENTS])[0]
+    count = rng.randint(*segment.purchases)
+    times = sorted(now - timedelta(minutes=rng.randint(60, 365 * 24 * 60)) for _ in range(count))
+    for i, occurred_at in enumerate(times):
+        amount = Decimal(str(round(rng.lognormvariate(0, 0.6) * segment.mean_amount, 2)))
+        amount = max(amount, Decimal("1.00"))
+        channel = rng.choice(["pos", "pos", "ecommerce"])
+        external_id = f"D-{n:05d}-{i:03d}"
+        yield ("purchase", external_id, amount, occurred_at, channel, rng.choice(STORES))
+        returned_at = occurred_at + timedelta(days=rng.randint(1, 20))
+        if rng.random() < 0.06 and returned_at < now:
+            part = amount if rng.random() < 0.5 else (amount / 2).quantize(Decimal("0.01"))
+            yield ("return", f"{external_id}-R", part, returned_at, channel, external_id)
