@@ -5,7 +5,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from members.models import Member
-from tiers.models import Tier
+from tiers.models import ProgrammeQuerySet, Tier
 
 
 class Channel(models.TextChoices):
@@ -38,6 +38,8 @@ class PointDefinition(models.Model):
     redeemable = models.BooleanField(default=True)
     is_active = models.BooleanField(default=True)
 
+    objects = ProgrammeQuerySet.as_manager()
+
     class Meta:
         ordering = ["kind", "name"]
         constraints = [
@@ -68,6 +70,8 @@ class Campaign(models.Model):
         default=list, blank=True, help_text="Channel codes; leave empty for every channel."
     )
     is_active = models.BooleanField(default=True)
+
+    objects = ProgrammeQuerySet.as_manager()
 
     class Meta:
         ordering = ["-starts_at"]

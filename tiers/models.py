@@ -5,6 +5,21 @@ from django.db import models
 from django.db.models import Q
 
 
+class ProgrammeQuerySet(models.QuerySet):
+    """Bulk updates and deletes of configuration also refresh the programme version
+    (saves and deletes of single rows do it through signals)."""
+
+    def update(self, **kwargs):
+        rows = super().update(**kwargs)
+        ProgrammeVersion.bump()
+        return rows
+
+    def delete(self):
+        result = super().delete()
+        ProgrammeVersion.bump()
+        return result
+
+
 class Tier(models.Model):
     """A level of the programme. Rank is the order by threshold (T1)."""
 
@@ -23,6 +38,8 @@ class Tier(models.Model):
         default=0, help_text="Paid once when a member reaches this tier for the first time."
     )
     benefits = models.TextField(blank=True, help_text="One benefit per line, shown to staff.")
+
+    objects = ProgrammeQuerySet.as_manager()
 
     class Meta:
         ordering = ["threshold"]

@@ -1,0 +1,91 @@
+from datetime import datetime
+from decimal import Decimal
+from itertools import count
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.db import connection
+
+from loyalty_site.demo import load_programme
+from members.services import enroll_member
+from points.models import LedgerEntry, PointDefinition
+from points.selectors import points_summary
+from points.services import record_purchase
+
+MADRID = ZoneInfo("Europe/Madrid")
+_ids = count(1)
+
+postgres_only = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="needs PostgreSQL (DATABASE_URL=postgres://...)"
+)
+
+
+def at(day: str, hour: int = 12) -> datetime:
+    """A fixed, aware time: at("2026-03-01")."""
+    return datetime.fromisoformat(day).replace(hour=hour, tzinfo=MADRID)
+
+
+@pytest.fixture
+def tiers(db):
+    """The seed programme: Bronze 0 x1, Silver 1,000 x1.5, Gold 3,000 x2, Platinum 8,000 x3,
+    with tier-up bonuses of 0, 100, 250 and 500."""
+    return load_programme()
+
+
+@pytest.fixture
+def no_campaigns(tiers):
+    from points.models import Campaign
+
+    Campaign.objects.all().delete()
+
+
+@pytest.fixture
+def staff(django_user_model):
+    return django_user_model.objects.create_user("agent", "agent@example.com", "pw", is_staff=True)
+
+
+@pytest.fixture
+def make_member(tiers, no_campaigns):
+    def make(code=None, joined_at=None):
+        code = code or f"M-T{next(_ids):05d}"
+        return enroll_member(
+            external_id=code, email=f"{code.lower()}@example.com", joined_at=joined_at
+        )
+
+    return make
+
+
+@pytest.fixture
+def member(make_member):
+    return make_member()
+
+
+@pytest.fixture
+def buy():
+    """Record a purchase with a fresh external id; returns the transaction."""
+
+    def buy(member, amount, when=None, **kwargs):
+        return record_purchase(
+            member=member,
+            amount=Decimal(str(amount)),
+            occurred_at=when or at("2026-03-02"),
+            external_id=kwargs.pop("external_id", f"P-{next(_ids)}"),
+            **kwargs,
+        )
+
+    return buy
+
+
+def earned(txn) -> int:
+    """Points of the transaction's earn or return entry."""
+    return sum(
+        e.points for e in LedgerEntry.objects.filter(transaction=txn, kind__in=["earn", "return"])
+    )
+
+
+def summary(member, now=None):
+    return points_summary(member, now=now or at("2030-01-01"))
+
+
+def definition(handle) -> PointDefinition:
+    return PointDefinition.objects.get(handle=handle)

@@ -1,0 +1,412 @@
+"""P1-P8: earning, campaigns, returns, accrual, adjustments, the ledger, idempotency."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.core.management import call_command
+from django.db import IntegrityError, connection, transaction
+
+from members.models import Member
+from points.models import Campaign, LedgerEntry, PointDefinition, Transaction
+from points.services import adjust_points, award_action, record_return
+from tests.conftest import at, definition, earned, postgres_only, summary
+from tiers.models import Tier
+
+pytestmark = pytest.mark.django_db
+
+
+def give_return(member, original, amount, when=None, external_id=None):
+    return record_return(
+        member=member,
+        amount=Decimal(amount),
+        occurred_at=when or at("2026-03-10"),
+        external_id=external_id or f"R-{original.external_id}-{amount}-{when}",
+        original_external_id=original.external_id,
+    )
+
+
+def ledger_state():
+    return (
+        LedgerEntry.objects.count(),
+        Transaction.objects.count(),
+        list(Member.objects.values_list("points_balance", "lifetime_points").order_by("pk")),
+    )
+
+
+# P1
+
+
+def test_P1_purchases_earn_through_the_active_purchase_definition(member, buy):
+    PointDefinition.objects.filter(handle="purchase-points").update(earn_rate="2")
+    purchase = buy(member, "10")
+    assert earned(purchase) == 20
+    assert LedgerEntry.objects.get(transaction=purchase).definition.handle == "purchase-points"
+
+
+def test_P1_only_one_purchase_definition_is_active(tiers):
+    with pytest.raises(IntegrityError), transaction.atomic():
+        PointDefinition.objects.create(name="Other", handle="other", kind="purchase")
+
+
+def test_P1_an_action_earns_its_fixed_points(member):
+    referral = definition("refer-a-friend")
+    txn = award_action(
+        member=member, definition=referral, occurred_at=at("2026-03-01"), external_id="A-1"
+    )
+    assert earned(txn) == 200
+    assert summary(member)["lifetime"] == 200
+
+
+def test_P1_an_inactive_action_is_refused(member):
+    PointDefinition.objects.filter(handle="refer-a-friend").update(is_active=False)
+    with pytest.raises(ValidationError, match="not an active action"):
+        award_action(
+            member=member,
+            definition=definition("refer-a-friend"),
+            occurred_at=at("2026-03-01"),
+            external_id="A-2",
+        )
+
+
+# P2
+
+
+def test_P2_points_are_floored_whole_points(member, buy):
+    assert earned(buy(member, "10.99")) == 10
+
+
+def test_P2_purchase_points_use_the_effective_tier_multiplier(member, buy):
+    buy(member, "1000")
+    assert earned(buy(member, "33.33")) == 49  # 49.995 floored
+
+
+def test_P2_amount_with_more_than_two_decimals_is_refused(member, buy):
+    with pytest.raises(ValidationError, match="more than two decimals"):
+        buy(member, "10.001")
+    with pytest.raises(ValidationError, match="positive"):
+        buy(member, "0")
+    assert Transaction.objects.count() == 0
+
+
+# P3
+
+
+def campaign(multiplier, start="2026-03-01", end="2026-03-08", **limits):
+    tiers = limits.pop("tiers", [])
+    c = Campaign.objects.create(
+        name=f"x{multiplier}",
+        multiplier=multiplier,
+        starts_at=at(start, 0),
+        ends_at=at(end, 0),
+        **limits,
+    )
+    c.tiers.set(tiers)
+    return c
+
+
+def test_P3_gold_in_a_x2_campaign_earns_x4(member, buy):
+    buy(member, "3000", when=at("2026-02-01"))
+    assert summary(member)["effective_tier"].code == "gold"
+    campaign(2)
+    assert earned(buy(member, "100", when=at("2026-03-02"))) == 400
+
+
+def test_P3_campaigns_apply_only_inside_their_window(member, buy):
+    campaign(2)
+    assert earned(buy(member, "100", when=at("2026-02-28"))) == 100
+    assert earned(buy(member, "100", when=at("2026-03-08", 0))) == 100  # ends_at excluded
+    assert earned(buy(member, "100", when=at("2026-03-01", 0))) == 200
+
+
+def test_P3_campaign_multipliers_compose(member, buy):
+    campaign(2)
+    campaign("1.5")
+    assert earned(buy(member, "100")) == 300
+
+
+def test_P3_campaign_limited_to_tiers_and_channels(tiers, make_member, buy):
+    bronze, gold = make_member(), make_member()
+    buy(gold, "3000", when=at("2026-02-01"))
+    campaign(3, tiers=[tiers["gold"]])
+    campaign(2, channels=["ecommerce"])
+    assert earned(buy(bronze, "100", channel="pos")) == 100
+    assert earned(buy(bronze, "100", channel="ecommerce")) == 200
+    assert earned(buy(gold, "100", channel="pos")) == 600
+    assert earned(buy(gold, "100", channel="ecommerce")) == 1200
+
+
+def test_P3_an_unknown_channel_in_a_campaign_is_refused(tiers):
+    c = Campaign(name="Bad", multiplier=2, starts_at=at("2026-01-01"), ends_at=at("2026-02-01"))
+    c.channels = ["fax"]
+    with pytest.raises(ValidationError, match="Unknown channel: fax"):
+        c.full_clean()
+
+
+# P4
+
+
+def test_P4_return_reverses_at_the_multiplier_the_purchase_earned(member, buy):
+    buy(member, "1000", when=at("2026-03-01"))  # now Silver
+    silver_purchase = buy(member, "200", when=at("2026-03-02"))  # 300 points at x1.5
+    buy(member, "1400", when=at("2026-03-03"))  # now Gold (x2)
+    assert summary(member)["effective_tier"].code == "gold"
+    assert earned(give_return(member, silver_purchase, "100")) == -150
+
+
+def test_P4_returns_round_half_up_and_never_reverse_more_than_awarded(member, buy):
+    purchase = buy(member, "3")  # 3 points
+    assert earned(give_return(member, purchase, "0.50", when=at("2026-03-05"))) == -1  # 0.5 -> 1
+    assert earned(give_return(member, purchase, "1.00", when=at("2026-03-06"))) == -1
+    assert (
+        earned(give_return(member, purchase, "1.50", when=at("2026-03-07"))) == -1
+    )  # what is left
+    reversed_total = LedgerEntry.objects.filter(member=member, kind="return").aggregate(
+        total=models_sum()
+    )["total"]
+    assert reversed_total == -3
+
+
+def models_sum():
+    from django.db.models import Sum
+
+    return Sum("points")
+
+
+def test_P4_a_purchase_returned_in_parts_ends_at_zero(member, buy):
+    purchase = buy(member, "30")
+    for day in ("2026-03-05", "2026-03-06", "2026-03-07"):
+        give_return(member, purchase, "10", when=at(day))
+    assert summary(member)["lifetime"] == 0
+    assert summary(member)["available"] == 0
+
+
+def test_P4_return_above_what_is_left_is_refused_and_writes_nothing(member, buy):
+    purchase = buy(member, "100")
+    give_return(member, purchase, "60")
+    before = ledger_state()
+    with pytest.raises(ValidationError, match="more than the 40.00 left"):
+        give_return(member, purchase, "50", when=at("2026-03-11"))
+    assert ledger_state() == before
+
+
+def test_P4_return_must_name_a_purchase_of_the_member(make_member, buy):
+    alice, bob = make_member(), make_member()
+    purchase = buy(alice, "100")
+    with pytest.raises(ValidationError, match="has no purchase"):
+        give_return(bob, purchase, "10")
+    with pytest.raises(ValidationError, match="has no purchase"):
+        record_return(
+            member=alice,
+            amount="10",
+            occurred_at=at("2026-03-10"),
+            external_id="R-x",
+            original_external_id="NOPE",
+        )
+
+
+def test_P4_return_below_a_threshold_lowers_the_tier(member, buy):
+    purchase = buy(member, "1000")
+    assert summary(member)["qualified_tier"].code == "silver"
+    give_return(member, purchase, "1")
+    s = summary(member)
+    assert s["lifetime"] == 999 and s["qualified_tier"].code == "bronze"
+    assert s["effective_tier"].code == "bronze"
+
+
+def test_P4_return_may_take_the_available_balance_below_zero(member, buy, staff):
+    purchase = buy(member, "100")
+    adjust_points(member=member, points=-100, reason="Spent at the counter", by=staff)
+    give_return(member, purchase, "100")
+    assert summary(member)["available"] == -100
+
+
+# P5
+
+
+def test_P5_pending_points_count_toward_tier_but_are_not_available(member, buy):
+    PointDefinition.objects.filter(handle="purchase-points").update(accrue_delay_days=14)
+    buy(member, "1000", when=at("2026-03-01"))
+    during = summary(member, now=at("2026-03-10"))
+    assert (during["available"], during["pending"], during["lifetime"]) == (100, 1000, 1000)
+    assert during["qualified_tier"].code == "silver"
+    after = summary(member, now=at("2026-03-15", 13))
+    assert (after["available"], after["pending"]) == (1100, 0)
+
+
+def test_P5_pending_points_cannot_be_spent(member, buy, staff):
+    PointDefinition.objects.filter(handle="purchase-points").update(accrue_delay_days=14)
+    buy(member, "500", when=at("2026-03-01"))
+    with pytest.raises(ValidationError, match="only 0 available"):
+        adjust_points(member=member, points=-1, reason="test", by=staff, now=at("2026-03-02"))
+
+
+def test_P5_return_of_pending_points_stays_pending(member, buy):
+    PointDefinition.objects.filter(handle="purchase-points").update(accrue_delay_days=14)
+    purchase = buy(member, "500", when=at("2026-03-01"))
+    give_return(member, purchase, "100", when=at("2026-03-03"))
+    s = summary(member, now=at("2026-03-05"))
+    assert (s["available"], s["pending"], s["lifetime"]) == (0, 400, 400)
+
+
+# P6
+
+
+def test_P6_negative_adjustment_beyond_available_is_refused_and_writes_nothing(member, buy, staff):
+    buy(member, "300")
+    before = ledger_state()
+    with pytest.raises(ValidationError) as exc:
+        adjust_points(member=member, points=-301, reason="Typo", by=staff)
+    assert "Cannot remove 301 points" in str(exc.value) and "only 300 available" in str(exc.value)
+    assert ledger_state() == before
+
+
+def test_P6_adjustment_records_the_user_and_reason_and_is_available_at_once(member, staff):
+    entry = adjust_points(member=member, points=250, reason="Damaged parcel", by=staff)
+    stored = LedgerEntry.objects.get(pk=entry.pk)
+    assert (stored.created_by, stored.reason, stored.kind) == (
+        staff,
+        "Damaged parcel",
+        "adjustment",
+    )
+    s = summary(member, now=stored.issued_at)
+    assert s["available"] == 250
+    assert s["lifetime"] == 0  # the default definition does not count toward the tier
+
+
+def test_P6_a_tier_counting_definition_moves_lifetime_points(member, staff):
+    adjust_points(
+        member=member,
+        points=1000,
+        reason="Missing purchase",
+        by=staff,
+        definition=definition("goodwill-tier-points"),
+    )
+    assert summary(member)["qualified_tier"].code == "silver"
+
+
+@pytest.mark.parametrize(
+    "points, reason, message",
+    [(0, "x", "other than zero"), (1.5, "x", "whole number"), (10, "  ", "Say why")],
+)
+def test_P6_adjustment_needs_whole_points_and_a_reason(member, staff, points, reason, message):
+    with pytest.raises(ValidationError, match=message):
+        adjust_points(member=member, points=points, reason=reason, by=staff)
+
+
+def test_P6_adjustment_needs_a_staff_user(member):
+    with pytest.raises(ValidationError, match="staff user"):
+        adjust_points(member=member, points=10, reason="x", by=None)
+
+
+# P7
+
+
+def test_P7_ledger_entries_cannot_be_changed_or_deleted_in_code(member, staff):
+    entry = adjust_points(member=member, points=10, reason="x", by=staff)
+    entry.points = 1000
+    with pytest.raises(ValidationError, match="append-only"):
+        entry.save()
+    with pytest.raises(ValidationError, match="append-only"):
+        entry.delete()
+    with pytest.raises(ValidationError, match="append-only"):
+        LedgerEntry.objects.filter(pk=entry.pk).update(points=1000)
+    with pytest.raises(ValidationError, match="append-only"):
+        LedgerEntry.objects.filter(pk=entry.pk).delete()
+    assert LedgerEntry.objects.get(pk=entry.pk).points == 10
+
+
+@postgres_only
+@pytest.mark.parametrize("sql", ["UPDATE {t} SET points = 1000", "DELETE FROM {t}"])
+def test_P7_the_database_refuses_update_and_delete_of_ledger_rows(member, staff, sql):
+    adjust_points(member=member, points=10, reason="x", by=staff)
+    with pytest.raises(IntegrityError, match="append-only"), transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(sql.format(t=LedgerEntry._meta.db_table))
+    assert LedgerEntry.objects.get(member=member).points == 10
+
+
+def test_P7_check_ledger_passes_when_caches_equal_the_ledger(member, buy, capsys):
+    buy(member, "1234.56")
+    call_command("check_ledger")
+    assert "1 members checked, all equal the ledger" in capsys.readouterr().out
+
+
+def test_P7_check_ledger_names_members_whose_cache_differs(make_member, buy, capsys):
+    good, bad = make_member(), make_member()
+    buy(good, "100")
+    buy(bad, "100")
+    Member.objects.filter(pk=bad.pk).update(points_balance=99)
+    with pytest.raises(SystemExit) as exc:
+        call_command("check_ledger")
+    assert exc.value.code == 1
+    err = capsys.readouterr().err
+    assert bad.external_id in err and good.external_id not in err
+    assert "balance 99, ledger 100" in err
+
+
+def test_P7_check_ledger_repair_rebuilds_caches_from_the_ledger(member, buy, capsys):
+    buy(member, "1000")
+    Member.objects.filter(pk=member.pk).update(lifetime_points=5, points_balance=5)
+    with pytest.raises(SystemExit):
+        call_command("check_ledger", "--repair")
+    call_command("check_ledger")
+    s = summary(member)
+    assert (s["lifetime"], s["available"], s["qualified_tier"].code) == (1000, 1100, "silver")
+
+
+# P8
+
+
+def test_P8_the_same_external_id_twice_changes_nothing(member, buy):
+    first = buy(member, "100", external_id="T-1001")
+    before = ledger_state()
+    again = buy(member, "100.00", external_id="T-1001")
+    assert again.pk == first.pk and again.skipped
+    assert ledger_state() == before
+
+
+@pytest.mark.parametrize("change", [{"amount": "101"}, {"when": at("2026-03-03")}, {"store": "S2"}])
+def test_P8_the_same_external_id_with_other_content_raises(member, buy, change):
+    buy(member, "100", external_id="T-1002")
+    before = ledger_state()
+    kwargs = {"amount": "100", **change}
+    with pytest.raises(ValidationError, match="already recorded with another"):
+        buy(member, kwargs.pop("amount"), external_id="T-1002", **kwargs)
+    assert ledger_state() == before
+
+
+def test_P8_an_external_id_of_another_member_raises(make_member, buy):
+    a, b = make_member(), make_member()
+    buy(a, "100", external_id="T-1003")
+    with pytest.raises(ValidationError, match="another member"):
+        buy(b, "100", external_id="T-1003")
+
+
+def test_P8_return_and_action_are_idempotent_too(member, buy):
+    purchase = buy(member, "100")
+    give_return(member, purchase, "10", external_id="R-9")
+    assert give_return(member, purchase, "10", external_id="R-9").skipped
+    referral = definition("refer-a-friend")
+    kwargs = dict(
+        member=member, definition=referral, occurred_at=at("2026-03-01"), external_id="A-9"
+    )
+    award_action(**kwargs)
+    assert award_action(**kwargs).skipped
+    assert summary(member)["lifetime"] == 100 - 10 + 200
+
+
+def test_summary_names_the_next_tier_and_the_points_to_reach_it(member, buy):
+    buy(member, "2500")
+    s = summary(member)
+    assert (s["next_tier"].code, s["points_to_next_tier"]) == ("gold", 500)
+    buy(member, "10000")
+    assert summary(member)["next_tier"] is None
+
+
+def test_T1_rank_is_the_order_by_threshold_not_by_name(tiers, member, buy):
+    Tier.objects.filter(code="platinum").update(threshold=1500)
+    Tier.objects.filter(code="silver").update(threshold=1200)
+    buy(member, "1600", when=at("2026-03-01") - timedelta(days=1))
+    assert summary(member)["qualified_tier"].code == "platinum"

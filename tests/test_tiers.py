@@ -1,0 +1,182 @@
+"""T1-T4: tiers, qualification, tier-ups, recalculation and history."""
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from members.models import Member, Notification, TierChange
+from points.models import LedgerEntry
+from points.services import adjust_points, record_return
+from tests.conftest import at, definition, earned, summary
+from tiers.models import Tier
+from tiers.services import recalculate_all_tiers
+
+pytestmark = pytest.mark.django_db
+
+
+def tier_of(member):
+    return Member.objects.get(pk=member.pk).qualified_tier.code
+
+
+# T1
+
+
+def test_T1_qualified_tier_is_the_highest_threshold_reached(member, buy):
+    buy(member, "999")
+    assert tier_of(member) == "bronze"
+    buy(member, "1")
+    assert tier_of(member) == "silver"  # 1,000 lifetime points
+    buy(member, "1333.33")  # 1,999 at x1.5 (floored): 2,999 lifetime, bonus not counted
+    assert tier_of(member) == "silver"
+    buy(member, "0.67")  # 1 point at x1.5 -> 3,000
+    assert tier_of(member) == "gold"
+
+
+def test_T1_exactly_one_entry_tier(tiers):
+    with pytest.raises(ValidationError, match="already has threshold 0"):
+        Tier(name="Basic", code="basic", threshold=0, multiplier=1).full_clean()
+    bronze = tiers["bronze"]
+    bronze.threshold = 10
+    with pytest.raises(ValidationError, match="entry tier"):
+        bronze.full_clean()
+    with pytest.raises(ValidationError, match="cannot be deleted"):
+        Tier.objects.get(code="bronze").delete()
+    assert Tier.objects.filter(threshold=0).count() == 1
+
+
+def test_T1_multiplier_must_be_positive(tiers):
+    silver = tiers["silver"]
+    silver.multiplier = 0
+    with pytest.raises(ValidationError):
+        silver.full_clean()
+
+
+def test_T1_tiers_are_configurable(tiers, member, buy):
+    Tier.objects.create(name="Copper", code="copper", threshold=100, multiplier="1.25")
+    buy(member, "100")
+    assert tier_of(member) == "copper"
+    assert earned(buy(member, "100")) == 125
+
+
+# T2
+
+
+def test_T2_purchase_after_crossing_silver_earns_x1_5(member, buy):
+    crossing = buy(member, "1000")
+    assert earned(crossing) == 1000  # earned at Bronze x1: the tier changes after
+    assert earned(buy(member, "100")) == 150
+
+
+def test_T2_tier_up_pays_the_bonus_once_and_notifies(member, buy):
+    buy(member, "1000")
+    bonus = LedgerEntry.objects.get(member=member, kind="bonus")
+    assert bonus.points == 100
+    assert not bonus.counts_toward_tier and bonus.redeemable
+    assert summary(member)["available"] == 1100
+    assert summary(member)["lifetime"] == 1000
+    assert Notification.objects.filter(member=member, kind="tier_up").count() == 1
+
+
+def test_T2_rising_back_to_a_tier_held_before_pays_no_bonus(member, buy):
+    purchase = buy(member, "1000")
+    record_return(
+        member=member,
+        amount="100",
+        occurred_at=at("2026-03-03"),
+        external_id="R-1",
+        original_external_id=purchase.external_id,
+    )
+    assert tier_of(member) == "bronze"
+    buy(member, "100", when=at("2026-03-04"))
+    assert tier_of(member) == "silver"
+    assert LedgerEntry.objects.filter(member=member, kind="bonus").count() == 1
+    assert Notification.objects.filter(member=member, kind="tier_up").count() == 1
+
+
+def test_T2_bonus_does_not_count_toward_tier(tiers, member, buy):
+    Tier.objects.filter(code="silver").update(upgrade_bonus_points=5000)
+    buy(member, "1000")
+    s = summary(member)
+    assert s["lifetime"] == 1000 and s["qualified_tier"].code == "silver"
+    assert s["available"] == 6000
+
+
+def test_T2_jumping_tiers_pays_the_bonus_of_the_tier_reached(member, buy):
+    buy(member, "3000")
+    bonuses = LedgerEntry.objects.filter(member=member, kind="bonus")
+    assert [b.points for b in bonuses] == [250]
+    assert tier_of(member) == "gold"
+
+
+# T3
+
+
+def test_T3_threshold_change_moves_members_and_records_it(make_member, buy):
+    a, b, c = make_member(), make_member(), make_member()
+    buy(a, "2500")  # Silver
+    buy(b, "1200")  # Silver
+    buy(c, "500")  # Bronze
+    Tier.objects.filter(code="gold").update(threshold=2000)
+    Tier.objects.filter(code="silver").update(threshold=600)
+
+    assert recalculate_all_tiers() == 1
+
+    assert tier_of(a) == "gold" and tier_of(b) == "silver" and tier_of(c) == "bronze"
+    change = TierChange.objects.get(member=a, reason="rules_changed")
+    assert (change.from_tier.code, change.to_tier.code) == ("silver", "gold")
+    assert not LedgerEntry.objects.filter(member=a, kind="bonus", points=250).exists()
+    Tier.objects.filter(code="silver").update(threshold=400)
+    assert recalculate_all_tiers() == 1
+    assert tier_of(c) == "silver"
+    assert recalculate_all_tiers() == 0
+
+
+def test_T3_recalculation_runs_the_same_queries_for_any_number_of_members(make_member, buy):
+    def queries_to_recalculate():
+        Tier.objects.filter(code="silver").update(
+            threshold=Tier.objects.get(code="silver").threshold + 1
+        )
+        with CaptureQueriesContext(connection) as ctx:
+            recalculate_all_tiers()
+        return len(ctx)
+
+    for _ in range(3):
+        buy(make_member(), "1000")
+    few = queries_to_recalculate()
+    for _ in range(30):
+        buy(make_member(), "1001")
+    assert queries_to_recalculate() == few
+
+
+# T4
+
+
+def test_T4_history_records_each_change_with_its_reason(member, buy, staff):
+    purchase = buy(member, "1000")
+    record_return(
+        member=member,
+        amount="500",
+        occurred_at=at("2026-03-05"),
+        external_id="R-2",
+        original_external_id=purchase.external_id,
+    )
+    adjust_points(
+        member=member,
+        points=600,
+        reason="Goodwill for a late delivery",
+        by=staff,
+        definition=definition("goodwill-tier-points"),
+    )
+    history = list(
+        TierChange.objects.filter(member=member)
+        .order_by("pk")
+        .values_list("reason", "from_tier__code", "to_tier__code")
+    )
+    assert history == [
+        ("joined", None, "bronze"),
+        ("upgrade", "bronze", "silver"),
+        ("downgrade", "silver", "bronze"),
+        ("manual", "bronze", "silver"),
+    ]
+    assert TierChange.objects.get(member=member, reason="manual").created_by == staff
