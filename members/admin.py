@@ -1,5 +1,7 @@
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.urls import reverse
+from django.utils.html import format_html
 
 from members.models import Member, Notification, TierChange
 from members.services import enroll_member
@@ -48,8 +50,16 @@ class MemberAdmin(admin.ModelAdmin):
         "points_balance",
         "lifetime_points",
         "last_purchase_at",
+        "ledger",
     ]
     inlines = [TierChangeInline]
+
+    @admin.display(description="Ledger")
+    def ledger(self, obj):
+        if not obj.pk:
+            return "-"
+        url = reverse("admin:points_ledgerentry_changelist") + f"?member__id__exact={obj.pk}"
+        return format_html('<a href="{}">Ledger entries of {}</a>', url, obj.external_id)
 
     def get_readonly_fields(self, request, obj=None):
         # The customer code is the key other systems use: fixed once enrolled.

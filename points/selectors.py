@@ -46,9 +46,8 @@ def programme(version: uuid.UUID | None = None) -> Programme:
     Pass the token read in the caller's own query to save a round trip.
     """
     global _programme
-    if version is None:
-        version = ProgrammeVersion.objects.values_list("token", flat=True).get()
-    if _programme is None or _programme.version != version:
+    version = version or ProgrammeVersion.objects.values_list("token", flat=True).first()
+    if version is None or _programme is None or _programme.version != version:
         _programme = Programme(
             version=version,
             ranking=Ranking(),

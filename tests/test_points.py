@@ -7,6 +7,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Sum
 
 from members.models import Member
 from points.models import Campaign, LedgerEntry, PointDefinition, Transaction
@@ -163,15 +164,9 @@ def test_P4_returns_round_half_up_and_never_reverse_more_than_awarded(member, bu
         earned(give_return(member, purchase, "1.50", when=at("2026-03-07"))) == -1
     )  # what is left
     reversed_total = LedgerEntry.objects.filter(member=member, kind="return").aggregate(
-        total=models_sum()
+        total=Sum("points")
     )["total"]
     assert reversed_total == -3
-
-
-def models_sum():
-    from django.db.models import Sum
-
-    return Sum("points")
 
 
 def test_P4_a_purchase_returned_in_parts_ends_at_zero(member, buy):

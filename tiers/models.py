@@ -84,4 +84,4 @@ class ProgrammeVersion(models.Model):
 
     @classmethod
     def bump(cls, **_signal_kwargs):
-        cls.objects.update(token=uuid.uuid4())
+        cls.objects.update_or_create(pk=1, defaults={"token": uuid.uuid4()})

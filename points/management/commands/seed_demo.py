@@ -22,7 +22,7 @@ class Command(BaseCommand):
     help = "Load the seed programme and demo members with a year of history. Idempotent."
 
     def add_arguments(self, parser):
-        parser.add_argument("--members", type=int, default=3000)
+        parser.add_argument("--members", type=int, default=2000)
         parser.add_argument("--seed", type=int, default=7)
 
     def handle(self, *, members, seed, **options):

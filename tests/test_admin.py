@@ -1,0 +1,97 @@
+"""The plain admin: the demo can be explored, the ledger is read-only."""
+
+import pytest
+from django.urls import reverse
+
+from members.models import Member, TierChange
+from points.models import LedgerEntry
+from tiers.models import Tier
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def client_admin(client, admin_user):
+    client.force_login(admin_user)
+    return client
+
+
+def test_member_list_shows_tiers_and_balances_in_bounded_queries(
+    client_admin, make_member, buy, django_assert_max_num_queries
+):
+    for _ in range(30):
+        buy(make_member(), "1500")
+    with django_assert_max_num_queries(12):
+        page = client_admin.get(reverse("admin:members_member_changelist"))
+    assert page.status_code == 200
+    assert "Silver" in page.content.decode() and "1600" in page.content.decode()
+
+
+def test_member_page_shows_tier_history_and_links_the_ledger(client_admin, member, buy):
+    buy(member, "1000")
+    page = client_admin.get(reverse("admin:members_member_change", args=[member.pk])).content
+    assert b"Upgrade" in page and b"Ledger entries of" in page
+    ledger = client_admin.get(
+        reverse("admin:points_ledgerentry_changelist") + f"?member__id__exact={member.pk}"
+    )
+    assert ledger.status_code == 200 and b"Welcome to Silver" in ledger.content
+
+
+def test_ledger_entries_are_read_only_in_the_admin(client_admin, member, buy):
+    buy(member, "10")
+    entry = LedgerEntry.objects.get(member=member)
+    url = reverse("admin:points_ledgerentry_change", args=[entry.pk])
+    page = client_admin.get(url)
+    assert page.status_code == 200 and b'name="_save"' not in page.content
+    client_admin.post(url, {"points": "9999"})
+    assert LedgerEntry.objects.get(pk=entry.pk).points == 10
+    assert client_admin.get(reverse("admin:points_ledgerentry_add")).status_code == 403
+    assert (
+        client_admin.post(
+            reverse("admin:points_ledgerentry_delete", args=[entry.pk]), {"post": "yes"}
+        ).status_code
+        == 403
+    )
+
+
+def test_adding_a_member_in_the_admin_enrols_in_the_entry_tier(client_admin, tiers):
+    response = client_admin.post(
+        reverse("admin:members_member_add"),
+        {
+            "external_id": "M-NEW",
+            "email": "new@example.com",
+            "first_name": "Nora",
+            "last_name": "Vidal",
+            "phone": "",
+            "joined_at_0": "2026-03-01",
+            "joined_at_1": "10:00:00",
+            "tier_changes-TOTAL_FORMS": "0",
+            "tier_changes-INITIAL_FORMS": "0",
+        },
+    )
+    assert response.status_code == 302, response.content
+    member = Member.objects.get(external_id="M-NEW")
+    assert member.qualified_tier.code == "bronze"
+    assert TierChange.objects.filter(member=member, reason="joined").exists()
+
+
+def test_T3_changing_a_threshold_in_the_admin_recalculates_tiers(
+    client_admin, member, buy, django_capture_on_commit_callbacks
+):
+    buy(member, "2500")
+    gold = Tier.objects.get(code="gold")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_admin.post(
+            reverse("admin:tiers_tier_change", args=[gold.pk]),
+            {
+                "name": "Gold",
+                "code": "gold",
+                "threshold": "2000",
+                "multiplier": "2",
+                "upgrade_bonus_points": "250",
+                "benefits": "",
+            },
+        )
+    assert response.status_code == 302, response.content
+    assert Member.objects.get(pk=member.pk).qualified_tier.code == "gold"
+    assert TierChange.objects.filter(member=member, reason="rules_changed").exists()

@@ -1,0 +1,33 @@
+import pytest
+from django.core.management import call_command
+
+from members.models import Member
+from points.models import Campaign, LedgerEntry, PointDefinition
+from tiers.models import Tier
+
+pytestmark = pytest.mark.django_db
+
+
+def test_seed_demo_loads_the_programme_and_is_idempotent(capsys):
+    call_command("seed_demo", members=40)
+    tiers = list(Tier.objects.values_list("code", "threshold", "multiplier", "points_expire"))
+    assert [(c, t, float(m), e) for c, t, m, e in tiers] == [
+        ("bronze", 0, 1.0, True),
+        ("silver", 1000, 1.5, True),
+        ("gold", 3000, 2.0, False),
+        ("platinum", 8000, 3.0, False),
+    ]
+    assert PointDefinition.objects.filter(handle="refer-a-friend", kind="action").exists()
+    assert Campaign.objects.filter(name="Double points weekend", multiplier=2).count() == 1
+    assert Member.objects.count() == 40
+    state = (LedgerEntry.objects.count(), list(Member.objects.values_list("points_balance")))
+
+    call_command("seed_demo", members=40)
+
+    assert Campaign.objects.count() == 1 and Tier.objects.count() == 4
+    assert (
+        LedgerEntry.objects.count(),
+        list(Member.objects.values_list("points_balance")),
+    ) == state
+    assert Member.objects.exclude(qualified_tier__code="bronze").exists()
+    call_command("check_ledger")
