@@ -36,10 +36,6 @@ class Programme:
 _programme: Programme | None = None
 
 
-def programme_version():
-    return Subquery(ProgrammeVersion.objects.values("token")[:1])
-
-
 def programme(version: uuid.UUID | None = None) -> Programme:
     """The programme, cached per process while its version token is unchanged.
 
@@ -47,6 +43,7 @@ def programme(version: uuid.UUID | None = None) -> Programme:
     """
     global _programme
     version = version or ProgrammeVersion.objects.values_list("token", flat=True).first()
+    version = uuid.UUID(str(version)) if version else None  # SQLite gives hex text
     if version is None or _programme is None or _programme.version != version:
         _programme = Programme(
             version=version,

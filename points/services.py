@@ -5,14 +5,14 @@ from datetime import timedelta
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import Subquery, Sum
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from members.models import Member
 from points.models import Channel, LedgerEntry, PointDefinition, Transaction
-from points.selectors import Programme, pending_points, programme, programme_version
-from tiers.models import Tier
+from points.selectors import Programme, pending_points, programme
+from tiers.models import ProgrammeVersion, Tier
 from tiers.services import Reason as TierReason
 from tiers.services import requalify
 
@@ -101,13 +101,23 @@ def _multiplier_label(name: str, multiplier: Decimal) -> str:
 def _lock(member: Member, external_id: str | None = None):
     """Lock the member row (every writer of a member's points takes this lock first)
     and, in the same round trip, read the programme's version and whether
-    `external_id` was recorded before. Returns (member, programme, recorded_id)."""
-    rows = Member.objects.select_for_update(of=("self",)).annotate(
-        programme_version=programme_version(),
-        recorded_id=Subquery(Transaction.objects.filter(external_id=external_id).values("pk")[:1]),
+    `external_id` was recorded before. Returns (member, programme, recorded_id).
+
+    Written as SQL because it runs for every purchase: composing it with the ORM
+    cost more than executing it."""
+    locked = Member.objects.raw(_lock_sql(), [external_id, member.pk])[0]
+    return locked, programme(locked.programme_version), locked.recorded_id
+
+
+@functools.cache
+def _lock_sql() -> str:
+    lock = " FOR UPDATE OF m" if connection.features.has_select_for_update_of else ""
+    return (
+        f"SELECT m.*, (SELECT token FROM {ProgrammeVersion._meta.db_table} LIMIT 1)"
+        f" AS programme_version, (SELECT id FROM {Transaction._meta.db_table}"
+        f" WHERE external_id = %s) AS recorded_id"
+        f" FROM {Member._meta.db_table} m WHERE m.id = %s{lock}"
     )
-    member = rows.get(pk=member.pk)
-    return member, programme(member.programme_version), member.recorded_id
 
 
 def _entry(member, definition, kind, points, *, issued_at, accrue_at=None, **fields):
