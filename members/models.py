@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from tiers.models import Tier
@@ -31,6 +32,14 @@ class Member(models.Model):
 
     class Meta:
         ordering = ["external_id"]
+        indexes = [
+            # Degradation scans members by qualified tier and the start of inactivity (D2).
+            models.Index(
+                "qualified_tier",
+                Coalesce("last_purchase_at", "joined_at"),
+                name="member_inactive_since",
+            ),
+        ]
 
     def __str__(self):
         name = f"{self.first_name} {self.last_name}".strip()
@@ -68,7 +77,10 @@ class TierChange(models.Model):
 
     class Meta:
         ordering = ["-changed_at", "-pk"]
-        indexes = [models.Index(fields=["member", "-changed_at"])]
+        indexes = [
+            models.Index(fields=["member", "-changed_at"]),
+            models.Index(fields=["changed_at"]),
+        ]
 
     def __str__(self):
         return f"{self.member_id}: {self.from_tier_id} -> {self.to_tier_id} ({self.reason})"
@@ -86,6 +98,10 @@ class Notification(models.Model):
     member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="notifications")
     kind = models.CharField(max_length=20, choices=Kind.choices)
     context = models.JSONField(default=dict, blank=True)
+    # Set when the message is about a tier change: its template reads the tiers there.
+    tier_change = models.ForeignKey(
+        TierChange, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)
 

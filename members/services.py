@@ -1,5 +1,7 @@
 from django.core.exceptions import ValidationError
+from django.core.mail import EmailMessage, get_connection
 from django.db import IntegrityError, transaction
+from django.template.loader import render_to_string
 from django.utils import timezone
 
 from members.models import Member, Notification, TierChange
@@ -37,6 +39,50 @@ def enroll_member(*, external_id, email, first_name="", last_name="", joined_at=
     return member
 
 
-def notify(member: Member, kind: str, **context) -> Notification:
+def notify(member: Member, kind: str, *, tier_change=None, **context) -> Notification:
     """Queue a message to the member in the outbox; a Celery task sends it."""
-    return Notification.objects.create(member=member, kind=kind, context=context)
+    return Notification.objects.create(
+        member=member, kind=kind, tier_change=tier_change, context=context
+    )
+
+
+def send_pending_notifications(*, limit: int = 500) -> int:
+    """Send a batch of outbox messages by e-mail and mark them sent.
+
+    Workers running at once take different rows (SKIP LOCKED). A batch whose sending
+    fails stays unsent and is retried on the next run: at least once, never lost.
+    """
+    with transaction.atomic():
+        batch = list(
+            Notification.objects.filter(sent_at=None)
+            .select_related(
+                "member",
+                "tier_change__from_tier",
+                "tier_change__to_tier",
+                "tier_change__qualified_tier",
+            )
+            .select_for_update(skip_locked=True, of=("self",))
+            .order_by("pk")[:limit]
+        )
+        if not batch:
+            return 0
+        get_connection().send_messages([_message(n) for n in batch])
+        Notification.objects.filter(pk__in=[n.pk for n in batch]).update(sent_at=timezone.now())
+    return len(batch)
+
+
+def _message(notification: Notification) -> EmailMessage:
+    """The e-mail of a notification: templates/notifications/<kind>.txt, whose first
+    line is the subject."""
+    text = render_to_string(
+        f"notifications/{notification.kind}.txt",
+        {
+            "member": notification.member,
+            "change": notification.tier_change,
+            **notification.context,
+        },
+    ).strip()
+    subject, _, body = text.partition("\n")
+    return EmailMessage(
+        subject=subject.strip(), body=body.strip() + "\n", to=[notification.member.email]
+    )

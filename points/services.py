@@ -14,7 +14,7 @@ from points.models import Channel, LedgerEntry, PointDefinition, Transaction
 from points.selectors import Programme, pending_points, programme
 from tiers.models import ProgrammeVersion, Tier
 from tiers.services import Reason as TierReason
-from tiers.services import requalify
+from tiers.services import requalify, restore
 
 Kind = LedgerEntry.Kind
 MANUAL_ADJUSTMENT = "manual-adjustment"
@@ -232,6 +232,7 @@ def record_purchase(
         if existing := _recorded_before(recorded_id, member_id=member.pk, **fields):
             return existing
         definition = plan.purchase_definition
+        restore(member, plan.ranking, at=occurred_at)  # D3: before the points are computed
         tier = plan.ranking.by_pk[member.effective_tier_id]
         campaigns = plan.campaigns_for(at=occurred_at, tier_id=tier.pk, channel=channel)
         points = purchase_points(

@@ -89,3 +89,24 @@ def summary(member, now=None):
 
 def definition(handle) -> PointDefinition:
     return PointDefinition.objects.get(handle=handle)
+
+
+@pytest.fixture(autouse=True)
+def celery_eager():
+    """Unit tests run tasks in-process; the worker test sends them through the broker."""
+    from loyalty_site.celery import app
+
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = False
+
+
+@pytest.fixture
+def degradation():
+    """The degradation policy, enabled with the defaults (90 days, one level)."""
+    from tiers.models import DegradationPolicy
+
+    policy = DegradationPolicy.current()
+    policy.enabled = True
+    policy.save()
+    return policy

@@ -1,8 +1,10 @@
 from django.contrib import admin, messages
 from django.db import transaction
+from django.shortcuts import redirect
+from django.urls import reverse
 
-from tiers.models import Tier
-from tiers.services import recalculate_all_tiers
+from tiers.models import DegradationPolicy, Tier
+from tiers.tasks import recalculate_all_tiers_task
 
 
 @admin.register(Tier)
@@ -21,11 +23,11 @@ class TierAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         if "threshold" in form.changed_data or not change:
-            transaction.on_commit(lambda: self._recalculate(request))
+            self._recalculate(request)
 
     def delete_model(self, request, obj):
         super().delete_model(request, obj)
-        transaction.on_commit(lambda: self._recalculate(request))
+        self._recalculate(request)
 
     def has_delete_permission(self, request, obj=None):
         return super().has_delete_permission(request, obj) and not (obj and obj.threshold == 0)
@@ -36,5 +38,25 @@ class TierAdmin(admin.ModelAdmin):
         return actions
 
     def _recalculate(self, request):
-        changed = recalculate_all_tiers()
-        self.message_user(request, f"Tiers recalculated: {changed:,} members moved.", messages.INFO)
+        """T3: requalify every member in the background once the change is saved."""
+        transaction.on_commit(recalculate_all_tiers_task.delay)
+        self.message_user(
+            request, "Members are being requalified under the new thresholds.", messages.INFO
+        )
+
+
+@admin.register(DegradationPolicy)
+class DegradationPolicyAdmin(admin.ModelAdmin):
+    """One row (D1): the list goes straight to it."""
+
+    list_display = ["__str__", "enabled", "inactivity_days", "levels_per_step"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        policy = DegradationPolicy.current()
+        return redirect(reverse("admin:tiers_degradationpolicy_change", args=[policy.pk]))

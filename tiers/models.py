@@ -1,6 +1,7 @@
 import uuid
 
 from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 
@@ -85,3 +86,31 @@ class ProgrammeVersion(models.Model):
     @classmethod
     def bump(cls, **_signal_kwargs):
         cls.objects.update_or_create(pk=1, defaults={"token": uuid.uuid4()})
+
+
+class DegradationPolicy(models.Model):
+    """Tier degradation for inactivity (D1). One row, off by default."""
+
+    enabled = models.BooleanField(default=False)
+    inactivity_days = models.PositiveIntegerField(
+        default=90,
+        validators=[MinValueValidator(1)],
+        help_text="Days without a purchase (or since joining) that make one period.",
+    )
+    levels_per_step = models.PositiveIntegerField(
+        default=1,
+        validators=[MinValueValidator(1)],
+        help_text="Tiers a member drops below the qualified tier per full period.",
+    )
+
+    class Meta:
+        verbose_name_plural = "degradation policy"
+
+    def __str__(self):
+        if not self.enabled:
+            return "Degradation off"
+        return f"Drop {self.levels_per_step} tier(s) per {self.inactivity_days} days inactive"
+
+    @classmethod
+    def current(cls) -> "DegradationPolicy":
+        return cls.objects.get_or_create(pk=1)[0]

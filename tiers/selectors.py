@@ -1,3 +1,9 @@
+import math
+from datetime import timedelta
+
+from django.db.models.functions import Coalesce
+
+from members.models import Member
 from tiers.models import Tier
 
 
@@ -40,3 +46,39 @@ class Ranking:
             low = tier.threshold if i else None
             high = self.tiers[i + 1].threshold if i + 1 < len(self.tiers) else None
             yield tier, low, high
+
+
+def inactive_since():
+    """When the member's inactivity started: the last purchase, or joining (D2)."""
+    return Coalesce("last_purchase_at", "joined_at")
+
+
+def degradation_steps(policy, ranking: Ranking, now):
+    """D2 as querysets: for each qualified tier and each lower target tier, the members
+    inactive for enough full periods to be at the target or lower, and still above it.
+
+    Targets come lowest first, so applying the steps in order leaves each member at
+    the lowest tier reached, and a member already there matches no later step."""
+    if not policy.enabled:
+        return
+    period = timedelta(days=policy.inactivity_days)
+    for q, qualified in enumerate(ranking.tiers):
+        for t, target in enumerate(ranking.tiers[:q]):
+            periods = math.ceil((q - t) / policy.levels_per_step)
+            yield (
+                target,
+                Member.objects.annotate(inactive_since=inactive_since()).filter(
+                    qualified_tier=qualified,
+                    inactive_since__lte=now - periods * period,
+                    effective_tier__threshold__gt=target.threshold,
+                ),
+            )
+
+
+def degradation_preview(policy, ranking: Ranking, now) -> dict:
+    """Members the degradation job would move at `now`: {member: target tier}."""
+    moves = {}
+    for target, members in degradation_steps(policy, ranking, now):
+        for member in members.select_related("qualified_tier", "effective_tier").order_by("pk"):
+            moves.setdefault(member, target)
+    return moves

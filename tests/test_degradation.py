@@ -1,0 +1,231 @@
+"""D1-D4: degradation for inactivity, restoration by a purchase, notifications."""
+
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from members.models import Member, Notification, TierChange
+from members.tasks import send_notifications_task
+from points.services import adjust_points, award_action, record_return
+from tests.conftest import at, definition, earned
+from tiers.models import DegradationPolicy
+from tiers.services import degrade_inactive_members
+
+pytestmark = pytest.mark.django_db
+
+START = at("2026-01-01")
+
+
+def tiers_of(member):
+    m = Member.objects.get(pk=member.pk)
+    return m.qualified_tier.code, m.effective_tier.code
+
+
+@pytest.fixture
+def gold(make_member, buy):
+    member = make_member(joined_at=START - timedelta(days=1))
+    buy(member, "3000", when=START, external_id="P-GOLD")
+    return member
+
+
+def test_D1_policy_is_one_row_off_by_default(db):
+    policy = DegradationPolicy.current()
+    assert (policy.enabled, policy.inactivity_days, policy.levels_per_step) == (False, 90, 1)
+    assert DegradationPolicy.objects.count() == 1
+
+
+def test_D1_nothing_changes_while_the_policy_is_disabled(gold):
+    assert degrade_inactive_members(now=START + timedelta(days=400)) == 0
+    assert tiers_of(gold) == ("gold", "gold")
+
+
+def test_D2_90_days_inactive_drops_gold_to_silver(gold, degradation):
+    assert degrade_inactive_members(now=START + timedelta(days=89)) == 0
+    assert degrade_inactive_members(now=START + timedelta(days=90)) == 1
+    assert tiers_of(gold) == ("gold", "silver")
+
+
+def test_D2_200_days_drops_two_levels(gold, degradation):
+    degrade_inactive_members(now=START + timedelta(days=200))
+    assert tiers_of(gold) == ("gold", "bronze")
+
+
+def test_D2_levels_per_step(make_member, buy, degradation):
+    degradation.levels_per_step = 2
+    degradation.save()
+    member = make_member(joined_at=START)
+    buy(member, "8000", when=START)
+    degrade_inactive_members(now=START + timedelta(days=95))
+    assert tiers_of(member) == ("platinum", "silver")
+
+
+def test_D2_never_below_the_lowest_tier(gold, make_member, degradation):
+    bronze = make_member(joined_at=START - timedelta(days=900))
+    degrade_inactive_members(now=START + timedelta(days=900))
+    assert tiers_of(gold) == ("gold", "bronze")
+    assert tiers_of(bronze) == ("bronze", "bronze")
+
+
+def test_D2_inactivity_counts_from_joining_without_purchases(make_member, staff, degradation):
+    member = make_member(joined_at=START)
+    adjust_points(
+        member=member,
+        points=1000,
+        reason="x",
+        by=staff,
+        definition=definition("goodwill-tier-points"),
+    )
+    degrade_inactive_members(now=START + timedelta(days=91))
+    assert tiers_of(member) == ("silver", "bronze")
+
+
+def test_D2_running_twice_or_late_gives_the_tiers_of_one_run_on_time(make_member, buy, degradation):
+    members = []
+    for days_ago in (10, 95, 185, 300):
+        m = make_member(joined_at=START - timedelta(days=400))
+        buy(m, "3000", when=START + timedelta(days=300 - days_ago))
+        members.append(m)
+    on_time = START + timedelta(days=300)
+    for day in range(200, 301, 5):  # the daily job, every fifth day
+        degrade_inactive_members(now=START + timedelta(days=day))
+    expected = [tiers_of(m) for m in members]
+    assert expected == [
+        ("gold", "gold"),
+        ("gold", "silver"),
+        ("gold", "bronze"),
+        ("gold", "bronze"),
+    ]
+    history = TierChange.objects.filter(reason="degradation").count()
+
+    assert degrade_inactive_members(now=on_time) == 0  # twice
+    assert degrade_inactive_members(now=on_time + timedelta(days=7)) == 0  # a week late
+    assert [tiers_of(m) for m in members] == expected
+    assert TierChange.objects.filter(reason="degradation").count() == history
+
+
+def test_D2_a_late_first_run_lands_on_the_same_tier(gold, degradation):
+    degrade_inactive_members(now=START + timedelta(days=187))
+    assert tiers_of(gold) == ("gold", "bronze")
+    assert TierChange.objects.filter(member=gold, reason="degradation").count() == 1
+
+
+def test_D3_a_purchase_restores_at_once_and_earns_at_the_restored_multiplier(
+    gold, buy, degradation
+):
+    degrade_inactive_members(now=START + timedelta(days=100))
+    assert tiers_of(gold) == ("gold", "silver")
+    purchase = buy(gold, "100", when=START + timedelta(days=101))
+    assert tiers_of(gold) == ("gold", "gold")
+    assert earned(purchase) == 200  # Gold x2, not Silver x1.5
+    change = TierChange.objects.filter(member=gold).first()
+    assert (change.reason, change.from_tier.code, change.to_tier.code) == (
+        "restoration",
+        "silver",
+        "gold",
+    )
+
+
+def test_D3_returns_actions_and_adjustments_do_not_restore(gold, buy, staff, degradation):
+    extra = buy(gold, "10", when=START + timedelta(days=1))
+    degrade_inactive_members(now=START + timedelta(days=100))
+    record_return(
+        member=gold,
+        amount="5",
+        occurred_at=START + timedelta(days=102),
+        external_id="R-D3",
+        original_external_id=extra.external_id,
+    )
+    award_action(
+        member=gold,
+        definition=definition("refer-a-friend"),
+        occurred_at=START + timedelta(days=103),
+        external_id="A-D3",
+    )
+    adjust_points(member=gold, points=50, reason="goodwill", by=staff)
+    assert tiers_of(gold) == ("gold", "silver")
+
+
+def test_D3_a_return_below_the_threshold_keeps_a_degraded_member_below(gold, buy, degradation):
+    degrade_inactive_members(now=START + timedelta(days=100))
+    record_return(
+        member=gold,
+        amount="100",
+        occurred_at=START + timedelta(days=101),
+        external_id="R-X",
+        original_external_id="P-GOLD",
+    )
+    assert tiers_of(gold) == ("silver", "silver")
+
+
+def test_D4_degradation_and_restoration_are_recorded_and_notify(gold, buy, degradation):
+    degrade_inactive_members(now=START + timedelta(days=100))
+    degrade_inactive_members(now=START + timedelta(days=101))
+    buy(gold, "10", when=START + timedelta(days=102))
+    kinds = list(
+        Notification.objects.filter(member=gold).order_by("pk").values_list("kind", flat=True)
+    )
+    assert kinds == ["tier_up", "degradation", "restoration"]
+
+    assert send_notifications_task.delay().get() == 3
+    subjects = [m.subject for m in mail.outbox]
+    assert "We miss you. Your Gold tier is still here." in subjects
+    assert "Welcome back! You are Gold again." in subjects
+    assert "Welcome to Gold" in subjects[0]
+    assert "250 points" in mail.outbox[0].body
+    assert not Notification.objects.filter(sent_at=None).exists()
+    assert send_notifications_task.delay().get() == 0
+
+
+def test_D2_the_job_runs_the_same_queries_for_10_and_1000_members(make_member, buy, degradation):
+    template = make_member(joined_at=START)
+    buy(template, "3000", when=START)
+    template.refresh_from_db()
+
+    def add_gold_members(codes, last_purchase_at):
+        Member.objects.bulk_create(
+            Member(
+                external_id=f"Q-{i}",
+                email=f"q{i}@example.com",
+                joined_at=START,
+                last_purchase_at=last_purchase_at,
+                qualified_tier_id=template.qualified_tier_id,
+                effective_tier_id=template.effective_tier_id,
+                best_tier_id=template.best_tier_id,
+                lifetime_points=3000,
+            )
+            for i in codes
+        )
+
+    def queries_to_degrade(expected_members):
+        with CaptureQueriesContext(connection) as ctx:
+            assert degrade_inactive_members(now=START + timedelta(days=200)) == expected_members
+        return len(ctx)
+
+    add_gold_members(range(9), START)
+    few = queries_to_degrade(10)
+    add_gold_members(range(10, 1000), START + timedelta(days=1))
+    assert queries_to_degrade(990) == few
+    assert Member.objects.filter(effective_tier__code="bronze").count() == 1000
+
+
+def test_preview_degradation_lists_moves_and_writes_nothing(gold, make_member, capsys):
+    make_member(joined_at=START + timedelta(days=150))
+    call_command("preview_degradation", "--date", "2026-04-15")
+    out = capsys.readouterr().out
+    assert f"{gold.external_id}: Gold -> Silver (qualified Gold)" in out
+    assert "1 members would drop." in out
+    assert "policy disabled" in out
+    assert tiers_of(gold) == ("gold", "gold")
+    assert not TierChange.objects.filter(reason="degradation").exists()
+
+
+def test_preview_and_job_agree(gold, make_member, buy, degradation, capsys):
+    call_command("preview_degradation", "--date", "2026-07-20")
+    out = capsys.readouterr().out
+    moved = degrade_inactive_members(now=at("2026-07-20", 23))
+    assert f"{moved} members would drop." in out
+    assert tiers_of(gold) == ("gold", "bronze") and "Gold -> Bronze" in out

@@ -1,0 +1,48 @@
+from collections import Counter
+from datetime import datetime, time
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from tiers.models import DegradationPolicy
+from tiers.selectors import Ranking, degradation_preview
+
+
+class Command(BaseCommand):
+    help = (
+        "Dry run of tier degradation: which members would drop to which tier on a date "
+        "(default today), as if the policy were enabled. Writes nothing."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--date", help="YYYY-MM-DD; the job's run at the end of that day")
+        parser.add_argument("--limit", type=int, default=200, help="members listed at most")
+
+    def handle(self, *, date, limit, **options):
+        now = timezone.now()
+        if date:
+            try:
+                day = datetime.strptime(date, "%Y-%m-%d").date()
+            except ValueError:
+                raise CommandError(f"--date {date!r} is not a date like 2026-03-31.") from None
+            now = timezone.make_aware(datetime.combine(day, time.max))
+        policy = DegradationPolicy.current()
+        state = "enabled" if policy.enabled else "disabled: this is what enabling it would do"
+        policy.enabled = True  # a preview of the policy as configured, on or off
+        moves = degradation_preview(policy, Ranking(), now)
+        self.stdout.write(
+            f"Degradation on {timezone.localtime(now):%Y-%m-%d} "
+            f"({policy.inactivity_days} days per period, {policy.levels_per_step} level(s) "
+            f"per period; policy {state})"
+        )
+        for member, target in list(moves.items())[:limit]:
+            self.stdout.write(
+                f"  {member.external_id}: {member.effective_tier.name} -> {target.name} "
+                f"(qualified {member.qualified_tier.name})"
+            )
+        if len(moves) > limit:
+            self.stdout.write(f"  ... and {len(moves) - limit:,} more")
+        by_move = Counter((m.effective_tier.name, t.name) for m, t in moves.items())
+        for (source, target), count in sorted(by_move.items()):
+            self.stdout.write(f"{source} -> {target}: {count:,}")
+        self.stdout.write(f"{len(moves):,} members would drop.")
