@@ -1,4 +1,4 @@
-# make run   - install, migrate, seed the demo and start the application
+# make run   - install, migrate, seed the demo, start web, Celery worker and beat
 # make test  - install and run the test suite (DATABASE_URL picks the database)
 PYTHON ?= python3
 VENV ?= .venv
@@ -19,8 +19,8 @@ run: install
 	$(PY) manage.py migrate
 	$(PY) manage.py seed_demo
 	$(PY) manage.py dev_superuser
-	@echo "CX Manager: http://$(HOST)/admin/  (admin / admin)"
-	$(PY) manage.py runserver $(HOST)
+	@echo "CX Manager: http://$(HOST)/admin/  (admin / admin). Ctrl-C stops web, worker and beat."
+	PATH="$(abspath $(VENV))/bin:$$PATH" HOST=$(HOST) $(VENV)/bin/honcho start
 
 test: install
 	$(VENV)/bin/pytest

@@ -29,6 +29,8 @@ class Member(models.Model):
     points_balance = models.BigIntegerField(default=0, editable=False)
     lifetime_points = models.BigIntegerField(default=0, editable=False)
     last_purchase_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The last expiry cutoff already taken off `points_balance` (E3 bookkeeping).
+    expired_through = models.DateField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["external_id"]
@@ -102,6 +104,9 @@ class Notification(models.Model):
     tier_change = models.ForeignKey(
         TierChange, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
+    # Expiry reminders: the cutoff and the points at stake (E4).
+    cutoff = models.DateField(null=True, blank=True)
+    points = models.BigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)
 
@@ -110,6 +115,13 @@ class Notification(models.Model):
         indexes = [
             models.Index(
                 fields=["created_at"], name="notification_unsent", condition=models.Q(sent_at=None)
+            )
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["member", "cutoff"],
+                condition=models.Q(kind="expiry_reminder"),
+                name="one_expiry_reminder_per_cutoff",
             )
         ]
 

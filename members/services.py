@@ -79,6 +79,8 @@ def _message(notification: Notification) -> EmailMessage:
         {
             "member": notification.member,
             "change": notification.tier_change,
+            "points": notification.points,
+            "cutoff": notification.cutoff,
             **notification.context,
         },
     ).strip()

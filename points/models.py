@@ -187,6 +187,8 @@ class LedgerEntry(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     reason = models.CharField(max_length=255, blank=True)
+    # The expiry cutoff (a date) an expiry entry belongs to: one per member and cutoff.
+    cutoff = models.DateField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     objects = LedgerQuerySet.as_manager()
@@ -197,6 +199,19 @@ class LedgerEntry(models.Model):
         indexes = [
             models.Index(fields=["member", "-issued_at"]),
             models.Index(fields=["member", "accrue_at"]),
+        ]
+        constraints = [
+            # E3: exactly one expiry entry per member and cutoff, whoever runs the job.
+            models.UniqueConstraint(
+                fields=["member", "cutoff"],
+                condition=Q(kind="expiry"),
+                name="one_expiry_per_member_and_cutoff",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="expiry", cutoff__isnull=False)
+                | (~Q(kind="expiry") & Q(cutoff__isnull=True)),
+                name="expiry_entries_name_their_cutoff",
+            ),
         ]
 
     def __str__(self):
@@ -209,3 +224,56 @@ class LedgerEntry(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValidationError("Ledger entries are append-only and cannot be deleted.")
+
+
+class ExpiryPolicy(models.Model):
+    """Block expiry (E1): all available points expire together at the end of each
+    period. One row, off by default."""
+
+    class Cycle(models.TextChoices):
+        NEVER = "never", "Never"
+        MONTHLY = "monthly", "Monthly (last day of each month)"
+        QUARTERLY = "quarterly", "Quarterly (31 Mar, 30 Jun, 30 Sep, 31 Dec)"
+        ANNUAL = "annual", "Annual (31 December)"
+
+    cycle = models.CharField(max_length=10, choices=Cycle.choices, default=Cycle.NEVER)
+    starts_on = models.DateField(
+        null=True,
+        blank=True,
+        help_text="Only cutoffs on or after this date expire points. Set to today when a "
+        "cycle is switched on, so past cutoffs never wipe balances.",
+    )
+    reminder_days = models.PositiveIntegerField(
+        default=14, help_text="Days before a cutoff that members with points at stake are told."
+    )
+
+    class Meta:
+        verbose_name_plural = "expiry policy"
+
+    def __str__(self):
+        if self.cycle == self.Cycle.NEVER:
+            return "Points never expire"
+        return f"{self.get_cycle_display()}, from {self.starts_on:%Y-%m-%d}"
+
+    def clean(self):
+        if self.cycle != self.Cycle.NEVER and self.starts_on is None:
+            self.starts_on = timezone.localdate()
+
+    @classmethod
+    def current(cls) -> "ExpiryPolicy":
+        return cls.objects.get_or_create(pk=1)[0]
+
+
+class ExpiryRun(models.Model):
+    """A cutoff whose expiry is complete (E3): the job skips it from then on."""
+
+    cutoff = models.DateField(unique=True)
+    processed_at = models.DateTimeField(default=timezone.now)
+    members = models.PositiveIntegerField(default=0)
+    points = models.BigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-cutoff"]
+
+    def __str__(self):
+        return f"Expiry of {self.cutoff}: {self.points:,} points from {self.members:,} members"

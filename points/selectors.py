@@ -1,14 +1,17 @@
+import calendar
 import uuid
 from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.db.models import F, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from members.models import Member
-from points.models import Campaign, LedgerEntry, PointDefinition
-from tiers.models import ProgrammeVersion
+from points.models import Campaign, ExpiryPolicy, LedgerEntry, PointDefinition
+from tiers.models import ProgrammeVersion, Tier
 from tiers.selectors import Ranking
 
 
@@ -106,3 +109,103 @@ def cache_mismatches():
         .exclude(points_balance=F("ledger_balance"), lifetime_points=F("ledger_lifetime"))
         .order_by("pk")
     )
+
+
+# Expiry (E1-E4)
+
+CUTOFF_MONTHS = {
+    ExpiryPolicy.Cycle.MONTHLY: range(1, 13),
+    ExpiryPolicy.Cycle.QUARTERLY: (3, 6, 9, 12),
+    ExpiryPolicy.Cycle.ANNUAL: (12,),
+}
+
+
+def cutoff_dates(cycle: str, first: date, last: date) -> list[date]:
+    """E1: the cutoff days of a cycle from `first` to `last`, both included."""
+    months = CUTOFF_MONTHS.get(cycle)
+    if not months or first > last:
+        return []
+    cutoffs = []
+    for year in range(first.year, last.year + 1):
+        for month in months:
+            day = date(year, month, calendar.monthrange(year, month)[1])
+            if first <= day <= last:
+                cutoffs.append(day)
+    return cutoffs
+
+
+def cutoff_instant(day: date) -> datetime:
+    """The end of a cutoff day in the programme's time zone (the next local midnight),
+    whatever the offset that night: correct across daylight-saving changes."""
+    return timezone.make_aware(datetime.combine(day + timedelta(days=1), time.min))
+
+
+def next_cutoff(policy: ExpiryPolicy, today: date) -> date | None:
+    """The first cutoff on or after `today` that counts (E1: not before `starts_on`)."""
+    if policy.cycle == ExpiryPolicy.Cycle.NEVER or policy.starts_on is None:
+        return None
+    first = max(today, policy.starts_on)
+    upcoming = cutoff_dates(policy.cycle, first, first + timedelta(days=366))
+    return upcoming[0] if upcoming else None
+
+
+def points_at_stake(cutoff: date):
+    """E2 as one grouped query: per member whose effective tier's points expire, the
+    available balance at the end of the cutoff day (pending points excluded) less what
+    the member spent since, when that is positive. Spending after the cutoff, before
+    the job ran, comes out of the expiring points first, so expiry never takes points
+    earned after the cutoff nor leaves a balance below zero.
+
+    The preview, the reminders and the expiry run all read this one query."""
+    end = cutoff_instant(cutoff)
+    before = Q(issued_at__lt=end, accrue_at__lt=end)
+    spent_since = Q(issued_at__gte=end, points__lt=0)
+    return (
+        LedgerEntry.objects.filter(redeemable=True, member__effective_tier__points_expire=True)
+        .exclude(kind=LedgerEntry.Kind.EXPIRY, cutoff=cutoff)
+        .order_by()
+        .values("member")
+        .annotate(
+            at_stake=Coalesce(Sum("points", filter=before), 0)
+            + Coalesce(Sum("points", filter=spent_since), 0)
+        )
+        .filter(at_stake__gt=0)
+    )
+
+
+def stake_cte(stake) -> tuple[str, list]:
+    """`points_at_stake` as `WITH stake(member_id, at_stake) AS (...)`, for the
+    statements that insert from it (column names fixed the same way on every database)."""
+    sql, params = stake.values_list("member", "at_stake").query.sql_with_params()
+    return f"WITH stake(member_id, at_stake) AS ({sql})", list(params)
+
+
+def expiry_preview(cutoff: date):
+    """What the expiry of `cutoff` would take if it ran now, read from the query the
+    run uses: [(tier, members, points)] by effective tier, and the members (a
+    queryset, largest first, for paging)."""
+    stake = points_at_stake(cutoff)
+    with_stake, params = stake_cte(stake)
+    member_table, tier_table = Member._meta.db_table, Tier._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            {with_stake}
+            SELECT t.name, COUNT(*), SUM(s.at_stake)
+            FROM stake s
+            JOIN {member_table} m ON m.id = s.member_id
+            JOIN {tier_table} t ON t.id = m.effective_tier_id
+            GROUP BY t.name, t.threshold ORDER BY t.threshold
+            """,
+            params,
+        )
+        by_tier = cursor.fetchall()
+    members = stake.values(
+        "member",
+        "member__external_id",
+        "member__first_name",
+        "member__last_name",
+        "member__effective_tier__name",
+        "at_stake",
+    ).order_by("-at_stake", "member")
+    return by_tier, members

@@ -1,17 +1,33 @@
 """Every write to the ledger (P1-P8). Nothing else creates a LedgerEntry."""
 
 import functools
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Sum
+from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
 
-from members.models import Member
-from points.models import Channel, LedgerEntry, PointDefinition, Transaction
-from points.selectors import Programme, pending_points, programme
+from members.models import Member, Notification
+from points.models import (
+    Channel,
+    ExpiryPolicy,
+    ExpiryRun,
+    LedgerEntry,
+    PointDefinition,
+    Transaction,
+)
+from points.selectors import (
+    Programme,
+    cutoff_dates,
+    cutoff_instant,
+    next_cutoff,
+    pending_points,
+    points_at_stake,
+    programme,
+    stake_cte,
+)
 from tiers.models import ProgrammeVersion, Tier
 from tiers.services import Reason as TierReason
 from tiers.services import requalify, restore
@@ -402,3 +418,126 @@ def adjust_points(*, member, points, reason, by, definition=None, now=None) -> L
         )
         post_entries(member, plan, [entry], at=now, reason=TierReason.MANUAL, by=by)
     return entry
+
+
+# Expiry (E1-E4)
+
+EXPIRY_CHUNK_SIZE = 50_000
+
+
+def expire_points(*, now=None) -> int:
+    """E3: process every passed cutoff not yet processed, oldest first. Returns the
+    number of expiry entries written. Safe to run twice or concurrently: the unique
+    constraint on (member, cutoff) decides, and caches move once per member and cutoff."""
+    now = now or timezone.now()
+    written = 0
+    for cutoff in pending_cutoffs(now):
+        for first_id, last_id in member_id_chunks(EXPIRY_CHUNK_SIZE):
+            written += expire_chunk(cutoff=cutoff, first_id=first_id, last_id=last_id)
+        finish_cutoff(cutoff)
+    return written
+
+
+def pending_cutoffs(now) -> list[date]:
+    policy = ExpiryPolicy.current()
+    if policy.cycle == ExpiryPolicy.Cycle.NEVER or policy.starts_on is None:
+        return []
+    passed = [
+        day
+        for day in cutoff_dates(policy.cycle, policy.starts_on, timezone.localdate(now))
+        if cutoff_instant(day) <= now
+    ]
+    done = set(ExpiryRun.objects.filter(cutoff__in=passed).values_list("cutoff", flat=True))
+    return [day for day in passed if day not in done]
+
+
+def member_id_chunks(size: int):
+    """Fixed-size ranges of member ids covering every member: (first, last) inclusive."""
+    bounds = Member.objects.aggregate(low=Min("pk"), high=Max("pk"))
+    if bounds["low"] is None:
+        return
+    for first in range(bounds["low"], bounds["high"] + 1, size):
+        yield first, first + size - 1
+
+
+@transaction.atomic
+def expire_chunk(*, cutoff: date, first_id: int, last_id: int) -> int:
+    """E2 for the members with ids in [first_id, last_id]: two statements."""
+    end = cutoff_instant(cutoff)
+    stake = points_at_stake(cutoff).filter(member__gte=first_id, member__lte=last_id)
+    with_stake, stake_params = stake_cte(stake)
+    ledger = LedgerEntry._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {ledger} (member_id, kind, points, counts_toward_tier, redeemable,
+                                  issued_at, accrue_at, cutoff, reason, created_at)
+            {with_stake}
+            SELECT s.member_id, %s, -s.at_stake, FALSE, TRUE, %s, %s, %s, %s, %s
+            FROM stake s
+            WHERE TRUE  -- SQLite needs a WHERE before ON CONFLICT in INSERT ... SELECT
+            ON CONFLICT DO NOTHING
+            """,
+            [
+                *stake_params,
+                Kind.EXPIRY,
+                *[connection.ops.adapt_datetimefield_value(t) for t in (end, end)],
+                connection.ops.adapt_datefield_value(cutoff),
+                f"Points expired at the end of {cutoff:%d %B %Y}",
+                connection.ops.adapt_datetimefield_value(timezone.now()),
+            ],
+        )
+        written = cursor.rowcount
+    # The cache moves once per member and cutoff, whoever wrote the entry.
+    expiry = LedgerEntry.objects.filter(member=OuterRef("pk"), kind=Kind.EXPIRY, cutoff=cutoff)
+    Member.objects.filter(
+        Q(expired_through__isnull=True) | Q(expired_through__lt=cutoff),
+        Exists(expiry),
+        pk__gte=first_id,
+        pk__lte=last_id,
+    ).update(
+        points_balance=F("points_balance") + Subquery(expiry.values("points")[:1]),
+        expired_through=cutoff,
+    )
+    return written
+
+
+def finish_cutoff(cutoff: date) -> ExpiryRun:
+    totals = LedgerEntry.objects.filter(kind=Kind.EXPIRY, cutoff=cutoff).aggregate(
+        members=Count("pk"), points=Sum("points")
+    )
+    run, _ = ExpiryRun.objects.get_or_create(
+        cutoff=cutoff,
+        defaults={"members": totals["members"], "points": -(totals["points"] or 0)},
+    )
+    return run
+
+
+def send_expiry_reminders(*, now=None) -> int:
+    """E4: `reminder_days` before the next cutoff, queue one message per member with
+    points at stake; once per member and cutoff (a unique constraint decides)."""
+    now = now or timezone.now()
+    policy = ExpiryPolicy.current()
+    today = timezone.localdate(now)
+    cutoff = next_cutoff(policy, today)
+    if cutoff is None or (cutoff - today).days > policy.reminder_days:
+        return 0
+    with_stake, stake_params = stake_cte(points_at_stake(cutoff))
+    outbox = Notification._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {outbox} (member_id, kind, context, cutoff, points, created_at)
+            {with_stake}
+            SELECT s.member_id, %s, '{{}}', %s, s.at_stake, %s FROM stake s
+            WHERE TRUE
+            ON CONFLICT DO NOTHING
+            """,
+            [
+                *stake_params,
+                Notification.Kind.EXPIRY_REMINDER,
+                connection.ops.adapt_datefield_value(cutoff),
+                connection.ops.adapt_datetimefield_value(now),
+            ],
+        )
+        return cursor.rowcount

@@ -1,0 +1,48 @@
+from datetime import datetime
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from points.models import ExpiryPolicy
+from points.selectors import expiry_preview, next_cutoff
+
+
+class Command(BaseCommand):
+    help = (
+        "Dry run of points expiry: the next cutoff on or after a date (default today), "
+        "the members and points at stake by tier, and the members. Writes nothing."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--date", help="YYYY-MM-DD (default: today)")
+        parser.add_argument("--limit", type=int, default=200, help="members listed at most")
+
+    def handle(self, *, date, limit, **options):
+        today = timezone.localdate()
+        if date:
+            try:
+                today = datetime.strptime(date, "%Y-%m-%d").date()
+            except ValueError:
+                raise CommandError(f"--date {date!r} is not a date like 2026-03-31.") from None
+        policy = ExpiryPolicy.current()
+        cutoff = next_cutoff(policy, today)
+        if cutoff is None:
+            self.stdout.write(f"No expiry: {policy}.")
+            return
+        by_tier, members = expiry_preview(cutoff)
+        self.stdout.write(
+            f"Next cutoff: {cutoff:%d %B %Y} (end of day, {timezone.get_current_timezone_name()})"
+        )
+        for tier, count, points in by_tier:
+            self.stdout.write(f"  {tier}: {count:,} members, {points:,} points")
+        total_members = sum(row[1] for row in by_tier)
+        total_points = sum(row[2] for row in by_tier)
+        self.stdout.write(f"{total_members:,} members, {total_points:,} points at stake")
+        for row in members[:limit]:
+            name = f"{row['member__first_name']} {row['member__last_name']}".strip()
+            self.stdout.write(
+                f"  {row['member__external_id']} {name} "
+                f"({row['member__effective_tier__name']}): {row['at_stake']:,} points"
+            )
+        if total_members > limit:
+            self.stdout.write(f"  ... and {total_members - limit:,} more")

@@ -1,0 +1,270 @@
+"""E1-E4: block expiry at the end of natural periods, exemptions, catch-up, reminders."""
+
+import threading
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.core import mail
+from django.core.management import call_command
+from django.db import close_old_connections
+
+from members.models import Member, Notification
+from members.tasks import send_notifications_task
+from points.models import ExpiryPolicy, ExpiryRun, LedgerEntry, PointDefinition
+from points.selectors import cutoff_dates, cutoff_instant
+from points.services import adjust_points, expire_points, send_expiry_reminders
+from tests.conftest import at, postgres_only, summary
+from tiers.models import DegradationPolicy
+from tiers.services import degrade_inactive_members
+
+pytestmark = pytest.mark.django_db
+MADRID = ZoneInfo("Europe/Madrid")
+
+
+@pytest.fixture
+def monthly(db):
+    policy = ExpiryPolicy.current()
+    policy.cycle, policy.starts_on = "monthly", date(2026, 1, 1)
+    policy.save()
+    return policy
+
+
+def expiries(member):
+    return list(
+        LedgerEntry.objects.filter(member=member, kind="expiry")
+        .order_by("cutoff")
+        .values_list("cutoff", "points")
+    )
+
+
+# E1
+
+
+def test_E1_month_ends_include_february_of_a_leap_year():
+    assert cutoff_dates("monthly", date(2028, 1, 15), date(2028, 4, 30)) == [
+        date(2028, 1, 31),
+        date(2028, 2, 29),
+        date(2028, 3, 31),
+        date(2028, 4, 30),
+    ]
+    assert date(2027, 2, 28) in cutoff_dates("monthly", date(2027, 1, 1), date(2027, 12, 31))
+
+
+def test_E1_quarter_ends_and_year_end():
+    assert cutoff_dates("quarterly", date(2026, 1, 1), date(2026, 12, 31)) == [
+        date(2026, 3, 31),
+        date(2026, 6, 30),
+        date(2026, 9, 30),
+        date(2026, 12, 31),
+    ]
+    assert cutoff_dates("annual", date(2026, 1, 1), date(2027, 12, 31)) == [
+        date(2026, 12, 31),
+        date(2027, 12, 31),
+    ]
+    assert cutoff_dates("never", date(2026, 1, 1), date(2027, 12, 31)) == []
+
+
+def test_E1_switching_a_cycle_on_starts_today(db):
+    policy = ExpiryPolicy.current()
+    assert policy.cycle == "never"
+    policy.cycle = "quarterly"
+    policy.full_clean()
+    assert policy.starts_on is not None
+
+
+def test_E1_cutoffs_before_starts_on_do_not_count(member, buy, monthly):
+    monthly.starts_on = date(2026, 3, 15)
+    monthly.save()
+    buy(member, "100", when=at("2026-01-10"))
+    assert expire_points(now=at("2026-03-20")) == 0
+    assert expire_points(now=at("2026-04-01", 1)) == 1
+    assert expiries(member) == [(date(2026, 3, 31), -100)]
+
+
+def test_E1_the_cutoff_is_the_end_of_the_day_across_a_clock_change(member, buy, monthly):
+    # In Madrid the clocks went forward on 31 March 2024: that day ended at 22:00 UTC.
+    monthly.starts_on = date(2024, 3, 1)
+    monthly.save()
+    assert cutoff_instant(date(2024, 3, 31)) == datetime(2024, 3, 31, 22, tzinfo=ZoneInfo("UTC"))
+    buy(member, "100", when=datetime(2024, 3, 31, 23, 30, tzinfo=MADRID))  # before midnight
+    buy(member, "40", when=datetime(2024, 4, 1, 0, 30, tzinfo=MADRID))  # after it
+    expire_points(now=datetime(2024, 4, 1, 0, 45, tzinfo=MADRID))
+    assert expiries(member) == [(date(2024, 3, 31), -100)]
+    assert summary(member, now=at("2024-04-02"))["available"] == 40
+
+
+# E2
+
+
+def test_E2_exempt_gold_keeps_everything_while_silver_loses_available_points(
+    make_member, buy, monthly
+):
+    gold, silver = make_member(), make_member()
+    buy(gold, "3000", when=at("2026-01-10"))
+    buy(silver, "1000", when=at("2026-01-10"))
+    expire_points(now=at("2026-02-01", 1))
+    assert expiries(gold) == []
+    assert expiries(silver) == [(date(2026, 1, 31), -1100)]  # bonus included
+    assert summary(silver)["available"] == 0
+    assert summary(gold)["available"] == 3250
+
+
+def test_E2_a_degraded_member_loses_them(make_member, buy, monthly):
+    member = make_member(joined_at=at("2025-09-01"))
+    buy(member, "3000", when=at("2025-10-01"))
+    DegradationPolicy.objects.filter(pk=DegradationPolicy.current().pk).update(enabled=True)
+    degrade_inactive_members(now=at("2026-01-15"))
+    assert summary(member)["effective_tier"].code == "silver"
+    expire_points(now=at("2026-02-01", 1))
+    assert expiries(member) == [(date(2026, 1, 31), -3250)]
+
+
+def test_E2_pending_points_survive_and_become_available_after(member, buy, monthly):
+    PointDefinition.objects.filter(handle="purchase-points").update(accrue_delay_days=14)
+    buy(member, "100", when=at("2026-01-05"))  # available on 19 January
+    buy(member, "50", when=at("2026-01-25"))  # available on 8 February
+    expire_points(now=at("2026-02-01", 1))
+    assert expiries(member) == [(date(2026, 1, 31), -100)]
+    assert summary(member, now=at("2026-02-02"))["pending"] == 50
+    assert summary(member, now=at("2026-02-09"))["available"] == 50
+
+
+def test_E2_lifetime_points_and_tier_never_change(member, buy, monthly):
+    buy(member, "1200", when=at("2026-01-10"))
+    before = summary(member)
+    expire_points(now=at("2026-02-01", 1))
+    after = summary(member)
+    assert after["available"] == 0
+    assert (after["lifetime"], after["qualified_tier"]) == (
+        before["lifetime"],
+        before["qualified_tier"],
+    )
+
+
+def test_E2_zero_and_negative_balances_are_untouched(make_member, buy, staff, monthly):
+    zero, negative = make_member(), make_member()
+    purchase = buy(negative, "100", when=at("2026-01-05"))
+    adjust_points(member=negative, points=-100, reason="spent", by=staff, now=at("2026-01-06"))
+    from points.services import record_return
+
+    record_return(
+        member=negative,
+        amount="50",
+        occurred_at=at("2026-01-07"),
+        external_id="R-N",
+        original_external_id=purchase.external_id,
+    )
+    expire_points(now=at("2026-02-01", 1))
+    assert expiries(zero) == [] and expiries(negative) == []
+
+
+def test_E2_spending_after_the_cutoff_comes_out_of_the_expiring_points(member, buy, staff, monthly):
+    buy(member, "100", when=at("2026-01-10"))
+    adjust_points(member=member, points=-30, reason="spent", by=staff, now=at("2026-02-01", 0))
+    buy(member, "20", when=at("2026-02-01", 0))
+    expire_points(now=at("2026-02-01", 6))  # the job ran late
+    assert expiries(member) == [(date(2026, 1, 31), -70)]
+    assert summary(member)["available"] == 20
+
+
+# E3
+
+
+def test_E3_two_runs_write_one_entry_per_member(make_member, buy, monthly):
+    members = [make_member() for _ in range(3)]
+    for m in members:
+        buy(m, "100", when=at("2026-01-10"))
+    assert expire_points(now=at("2026-02-01", 1)) == 3
+    assert expire_points(now=at("2026-02-01", 2)) == 0
+    assert LedgerEntry.objects.filter(kind="expiry", cutoff=date(2026, 1, 31)).count() == 3
+    call_command("check_ledger")
+
+
+def test_E3_catch_up_processes_each_missed_cutoff_once_in_order(member, buy, monthly):
+    buy(member, "100", when=at("2026-01-10"))
+    buy(member, "20", when=at("2026-02-10"))
+    buy(member, "3", when=at("2026-03-10"))
+    assert expire_points(now=at("2026-04-05")) == 3  # the job was down for three month ends
+    assert expiries(member) == [
+        (date(2026, 1, 31), -100),
+        (date(2026, 2, 28), -20),
+        (date(2026, 3, 31), -3),
+    ]
+    assert list(ExpiryRun.objects.order_by("cutoff").values_list("cutoff", "points")) == [
+        (date(2026, 1, 31), 100),
+        (date(2026, 2, 28), 20),
+        (date(2026, 3, 31), 3),
+    ]
+    assert expire_points(now=at("2026-04-06")) == 0
+    call_command("check_ledger")
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_E3_concurrent_runs_write_one_entry_per_member(make_member, buy, monthly):
+    members = [make_member() for _ in range(20)]
+    for m in members:
+        buy(m, "100", when=at("2026-01-10"))
+    barrier = threading.Barrier(2)
+    results = []
+
+    def run():
+        barrier.wait()
+        try:
+            results.append(expire_points(now=at("2026-02-01", 1)))
+        finally:
+            close_old_connections()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [0, 20]
+    assert LedgerEntry.objects.filter(kind="expiry").count() == 20
+    assert all(m.points_balance == 0 for m in Member.objects.filter(pk__in=[m.pk for m in members]))
+    call_command("check_ledger")
+
+
+# E4
+
+
+def test_E4_reminders_go_once_per_member_and_cutoff(make_member, buy, monthly):
+    silver, gold = make_member(), make_member()
+    make_member()  # nothing at stake: no reminder
+    buy(silver, "20", when=at("2026-03-01"))
+    buy(gold, "3000", when=at("2026-03-01"))
+    monthly.cycle = "quarterly"
+    monthly.save()
+    assert send_expiry_reminders(now=at("2026-03-16")) == 0  # 15 days before
+    assert send_expiry_reminders(now=at("2026-03-17")) == 1  # 14 days before
+    assert send_expiry_reminders(now=at("2026-03-18")) == 0
+    reminder = Notification.objects.get(kind="expiry_reminder")
+    assert (reminder.member, reminder.points, reminder.cutoff) == (silver, 20, date(2026, 3, 31))
+    send_notifications_task.delay()
+    assert mail.outbox[-1].subject == "20 points expire on 31 March"
+    assert mail.outbox[-1].to == [silver.email]
+
+
+# Preview
+
+
+def test_preview_and_run_agree(make_member, buy, monthly, capsys):
+    a, b, gold = make_member(), make_member(), make_member()
+    buy(a, "120", when=at("2026-03-02"))
+    buy(b, "1000", when=at("2026-03-03"))
+    buy(gold, "4000", when=at("2026-03-03"))
+    call_command("preview_expiry", "--date", "2026-03-20")
+    out = capsys.readouterr().out
+    assert "Next cutoff: 31 March 2026" in out
+    assert f"{a.external_id}" in out and f"{b.external_id}" in out
+    assert gold.external_id not in out
+    assert "2 members, 1,220 points at stake" in out
+    assert not LedgerEntry.objects.filter(kind="expiry").exists()
+
+    expire_points(now=at("2026-04-01", 1))
+    expired = dict(
+        LedgerEntry.objects.filter(kind="expiry").values_list("member__external_id", "points")
+    )
+    assert expired == {a.external_id: -120, b.external_id: -1100}
