@@ -22,10 +22,17 @@ class Member(models.Model):
     phone = models.CharField(max_length=40, blank=True)
     joined_at = models.DateTimeField(default=timezone.now)
 
-    qualified_tier = models.ForeignKey(Tier, on_delete=models.PROTECT, related_name="+")
-    effective_tier = models.ForeignKey(Tier, on_delete=models.PROTECT, related_name="+")
+    # Indexed by member_inactive_since below.
+    qualified_tier = models.ForeignKey(
+        Tier, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    # Not indexed, so that the degradation job's mass update can be HOT (no index
+    # writes); the dashboard counts members per tier with a scan.
+    effective_tier = models.ForeignKey(
+        Tier, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     # The highest tier ever reached: rising above it is a tier-up (T2).
-    best_tier = models.ForeignKey(Tier, on_delete=models.PROTECT, related_name="+")
+    best_tier = models.ForeignKey(Tier, on_delete=models.PROTECT, related_name="+", db_index=False)
     points_balance = models.BigIntegerField(default=0, editable=False)
     lifetime_points = models.BigIntegerField(default=0, editable=False)
     last_purchase_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -64,17 +71,38 @@ class TierChange(models.Model):
         RULES_CHANGED = "rules_changed", "Rules changed"
         MANUAL = "manual", "Manual adjustment"
 
-    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="tier_changes")
+    # History is written in bulk by the periodic jobs: only the indexes in Meta, and no
+    # database-level check of the tier and user references per row (PROTECT still
+    # stops the ORM from deleting a tier or user that history names).
+    member = models.ForeignKey(
+        Member, on_delete=models.PROTECT, related_name="tier_changes", db_index=False
+    )
     reason = models.CharField(max_length=20, choices=Reason.choices)
     # from/to are the effective tier, the one benefits follow.
     from_tier = models.ForeignKey(
-        Tier, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+        Tier,
+        models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+        db_constraint=False,
+        db_index=False,
     )
-    to_tier = models.ForeignKey(Tier, on_delete=models.PROTECT, related_name="+")
-    qualified_tier = models.ForeignKey(Tier, on_delete=models.PROTECT, related_name="+")
+    to_tier = models.ForeignKey(
+        Tier, models.PROTECT, related_name="+", db_constraint=False, db_index=False
+    )
+    qualified_tier = models.ForeignKey(
+        Tier, models.PROTECT, related_name="+", db_constraint=False, db_index=False
+    )
     changed_at = models.DateTimeField(default=timezone.now)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
     )
 
     class Meta:
@@ -101,8 +129,14 @@ class Notification(models.Model):
     kind = models.CharField(max_length=20, choices=Kind.choices)
     context = models.JSONField(default=dict, blank=True)
     # Set when the message is about a tier change: its template reads the tiers there.
+    # History is never deleted, so no database check per row of a mass degradation.
     tier_change = models.ForeignKey(
-        TierChange, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        TierChange,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_constraint=False,
     )
     # Expiry reminders: the cutoff and the points at stake (E4).
     cutoff = models.DateField(null=True, blank=True)

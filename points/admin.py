@@ -1,7 +1,20 @@
 from django.contrib import admin
+from django.core.paginator import Paginator
+from django.template.response import TemplateResponse
+from django.urls import path
+from django.utils import timezone
 
 from members.admin import ReadOnlyAdminMixin
-from points.models import Campaign, LedgerEntry, PointDefinition, Transaction
+from points.models import (
+    Campaign,
+    ExpiryPolicy,
+    ExpiryRun,
+    LedgerEntry,
+    PointDefinition,
+    Transaction,
+)
+from points.selectors import expiry_preview, next_cutoff
+from tiers.admin import SingletonAdmin
 
 
 @admin.register(PointDefinition)
@@ -64,3 +77,41 @@ class LedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ["kind"]
     search_fields = ["=member__external_id"]
     show_full_result_count = False
+
+
+@admin.register(ExpiryPolicy)
+class ExpiryPolicyAdmin(SingletonAdmin):
+    fields = ["cycle", "starts_on", "reminder_days"]
+    change_form_template = "admin/points/expirypolicy/change_form.html"
+
+    def get_urls(self):
+        preview = path(
+            "preview/",
+            self.admin_site.admin_view(self.preview_view),
+            name="points_expirypolicy_preview",
+        )
+        return [preview, *super().get_urls()]
+
+    def preview_view(self, request):
+        """The marketer's dry run: the next cutoff, what is at stake by tier, and who."""
+        policy = ExpiryPolicy.current()
+        cutoff = next_cutoff(policy, timezone.localdate())
+        by_tier, members = expiry_preview(cutoff) if cutoff else ([], None)
+        page = Paginator(members, 50).get_page(request.GET.get("page")) if cutoff else None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Expiry preview",
+            "opts": self.model._meta,
+            "policy": policy,
+            "cutoff": cutoff,
+            "by_tier": by_tier,
+            "total_members": sum(row[1] for row in by_tier),
+            "total_points": sum(row[2] for row in by_tier),
+            "page": page,
+        }
+        return TemplateResponse(request, "admin/points/expirypolicy/preview.html", context)
+
+
+@admin.register(ExpiryRun)
+class ExpiryRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["cutoff", "processed_at", "members", "points"]

@@ -95,3 +95,48 @@ def test_T3_changing_a_threshold_in_the_admin_recalculates_tiers(
     assert response.status_code == 302, response.content
     assert Member.objects.get(pk=member.pk).qualified_tier.code == "gold"
     assert TierChange.objects.filter(member=member, reason="rules_changed").exists()
+
+
+def test_expiry_preview_page_shows_the_next_cutoff_and_who_loses_what(
+    client_admin, make_member, buy, django_assert_max_num_queries
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from points.models import ExpiryPolicy
+
+    policy = ExpiryPolicy.current()
+    policy.cycle, policy.starts_on = "monthly", timezone.localdate() - timedelta(days=60)
+    policy.save()
+    members = [make_member() for _ in range(60)]
+    for m in members:
+        buy(m, "120", when=timezone.now() - timedelta(days=1))
+    with django_assert_max_num_queries(12):
+        page = client_admin.get(reverse("admin:points_expirypolicy_preview"))
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "Next cutoff: end of" in html
+    assert "<strong>60</strong> members, <strong>7,200</strong> points at stake" in html
+    assert "Page 1 of 2" in html
+
+
+def test_policies_open_on_their_single_row(client_admin, db):
+    page = client_admin.get(reverse("admin:tiers_degradationpolicy_changelist"))
+    assert page.status_code == 302 and page.url.endswith("/1/change/")
+    page = client_admin.get(reverse("admin:points_expirypolicy_changelist"), follow=True)
+    assert b"Preview the next expiry" in page.content
+
+
+def test_switching_expiry_on_in_the_admin_starts_today(client_admin, db):
+    from django.utils import timezone
+
+    from points.models import ExpiryPolicy
+
+    policy = ExpiryPolicy.current()
+    response = client_admin.post(
+        reverse("admin:points_expirypolicy_change", args=[policy.pk]),
+        {"cycle": "quarterly", "starts_on": "", "reminder_days": "14"},
+    )
+    assert response.status_code == 302, response.content
+    assert ExpiryPolicy.current().starts_on == timezone.localdate()

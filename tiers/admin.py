@@ -45,11 +45,8 @@ class TierAdmin(admin.ModelAdmin):
         )
 
 
-@admin.register(DegradationPolicy)
-class DegradationPolicyAdmin(admin.ModelAdmin):
-    """One row (D1): the list goes straight to it."""
-
-    list_display = ["__str__", "enabled", "inactivity_days", "levels_per_step"]
+class SingletonAdmin(admin.ModelAdmin):
+    """A policy of one row: the list goes straight to it; no add, no delete."""
 
     def has_add_permission(self, request):
         return False
@@ -58,5 +55,11 @@ class DegradationPolicyAdmin(admin.ModelAdmin):
         return False
 
     def changelist_view(self, request, extra_context=None):
-        policy = DegradationPolicy.current()
-        return redirect(reverse("admin:tiers_degradationpolicy_change", args=[policy.pk]))
+        row = self.model.current()
+        opts = row._meta
+        return redirect(reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[row.pk]))
+
+
+@admin.register(DegradationPolicy)
+class DegradationPolicyAdmin(SingletonAdmin):
+    """D1: a marketer switches degradation on and sets its pace."""

@@ -1,6 +1,7 @@
 import math
 from datetime import timedelta
 
+from django.db.models import BigIntegerField, Case, Q, Value, When
 from django.db.models.functions import Coalesce
 
 from members.models import Member
@@ -53,32 +54,40 @@ def inactive_since():
     return Coalesce("last_purchase_at", "joined_at")
 
 
-def degradation_steps(policy, ranking: Ranking, now):
-    """D2 as querysets: for each qualified tier and each lower target tier, the members
-    inactive for enough full periods to be at the target or lower, and still above it.
+def members_to_degrade(policy, ranking: Ranking, now):
+    """D2 as one queryset: the members whose effective tier is above where their
+    inactivity puts them, annotated with that `target` tier id.
 
-    Targets come lowest first, so applying the steps in order leaves each member at
-    the lowest tier reached, and a member already there matches no later step."""
+    A member qualified for tier rank q, inactive for k full periods, belongs at rank
+    max(0, q - k x levels_per_step). The CASE lists, for each qualified tier, the
+    targets lowest first, so the first inactivity bound a member passes is the lowest
+    tier reached. The job only ever lowers a tier: restoring is a purchase's job (D3).
+    Conditions name tier ids rather than joining the tier table, so that the update
+    is a plain scan of the member table."""
     if not policy.enabled:
-        return
+        return Member.objects.none()
     period = timedelta(days=policy.inactivity_days)
+    targets, above_target = [], Q(pk__in=[])
     for q, qualified in enumerate(ranking.tiers):
-        for t, target in enumerate(ranking.tiers[:q]):
+        for t, tier in enumerate(ranking.tiers[:q]):
             periods = math.ceil((q - t) / policy.levels_per_step)
-            yield (
-                target,
-                Member.objects.annotate(inactive_since=inactive_since()).filter(
-                    qualified_tier=qualified,
-                    inactive_since__lte=now - periods * period,
-                    effective_tier__threshold__gt=target.threshold,
-                ),
-            )
+            reached = Q(qualified_tier=qualified, inactive_since__lte=now - periods * period)
+            targets.append(When(reached, then=Value(tier.pk)))
+            higher = [above.pk for above in ranking.tiers[t + 1 :]]
+            above_target |= reached & Q(effective_tier__in=higher)
+    if not targets:
+        return Member.objects.none()
+    return (
+        Member.objects.annotate(inactive_since=inactive_since())
+        .filter(above_target)
+        .annotate(target=Case(*targets, output_field=BigIntegerField()))
+    )
 
 
 def degradation_preview(policy, ranking: Ranking, now) -> dict:
     """Members the degradation job would move at `now`: {member: target tier}."""
-    moves = {}
-    for target, members in degradation_steps(policy, ranking, now):
-        for member in members.select_related("qualified_tier", "effective_tier").order_by("pk"):
-            moves.setdefault(member, target)
-    return moves
+    members = members_to_degrade(policy, ranking, now)
+    return {
+        member: ranking.by_pk[member.target]
+        for member in members.select_related("qualified_tier", "effective_tier").order_by("pk")
+    }

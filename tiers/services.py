@@ -2,13 +2,13 @@
 restoration (D1-D4)."""
 
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import BigIntegerField, Case, F, Q, Value, When
 from django.utils import timezone
 
 from members.models import Member, Notification, TierChange
 from members.services import notify
 from tiers.models import DegradationPolicy, Tier
-from tiers.selectors import Ranking, degradation_steps
+from tiers.selectors import Ranking, members_to_degrade
 
 Reason = TierChange.Reason
 
@@ -73,20 +73,20 @@ def recalculate_all_tiers() -> int:
     changed = 0
     with transaction.atomic():
         for tier, band in misqualified_by_tier(ranking):
-            _lock_rows(band)
             # Effective follows qualified, except that a degraded member stays degraded
             # (capped at the new tier) until a purchase restores them (D3).
-            changed += _record_changes(
-                band,
-                reason=Reason.RULES_CHANGED,
-                at=now,
-                to_tier_sql="CASE WHEN m.effective_tier_id = m.qualified_tier_id"
-                " OR e.threshold > %s THEN %s ELSE m.effective_tier_id END",
-                to_tier_params=[tier.threshold, tier.pk],
-                qualified_tier_id=tier.pk,
+            follows = Q(effective_tier=F("qualified_tier")) | Q(
+                effective_tier__threshold__gt=tier.threshold
             )
-            band.filter(effective_tier=F("qualified_tier")).update(effective_tier=tier)
-            band.filter(effective_tier__threshold__gt=tier.threshold).update(effective_tier=tier)
+            changes = band.annotate(
+                target=Case(
+                    When(follows, then=Value(tier.pk)),
+                    default=F("effective_tier"),
+                    output_field=BigIntegerField(),
+                ),
+                new_qualified=Value(tier.pk),
+            )
+            changed += _apply_changes(changes, reason=Reason.RULES_CHANGED, at=now)
             band.filter(best_tier__threshold__lt=tier.threshold).update(best_tier=tier)
             band.update(qualified_tier=tier)
     return changed
@@ -107,67 +107,51 @@ def misqualified_by_tier(ranking: Ranking):
 def degrade_inactive_members(*, now=None) -> int:
     """D2: lower the effective tier of inactive members, set-based and idempotent.
 
-    Three statements per (qualified tier, target tier) pair whatever the number of
-    members; the result depends only on `now` and each member's last purchase, so a
-    second run, or a late one, gives the same tiers as one run on time.
-    Returns the number of members moved.
+    A fixed handful of statements whatever the number of members; the result depends
+    only on `now` and each member's last purchase, so a second run, or a late one,
+    gives the same tiers as one run on time. Returns the number of members moved.
     """
     now = now or timezone.now()
-    policy = DegradationPolicy.current()
-    changed = 0
+    changes = members_to_degrade(DegradationPolicy.current(), Ranking(), now)
     with transaction.atomic():
-        for target, members in degradation_steps(policy, Ranking(), now):
-            _lock_rows(members)
-            changed += _record_changes(
-                members,
-                reason=Reason.DEGRADATION,
-                at=now,
-                to_tier_sql="%s",
-                to_tier_params=[target.pk],
-            )
-            members.update(effective_tier=target)
+        changed = _apply_changes(
+            changes.annotate(new_qualified=F("qualified_tier")), reason=Reason.DEGRADATION, at=now
+        )
         if changed:
             _queue_notifications(Reason.DEGRADATION, Notification.Kind.DEGRADATION, at=now)
     return changed
 
 
-def _lock_rows(members) -> None:
-    """Lock the members a set-based change is about to touch, so that a purchase
-    running at the same time waits, and the history and the update see the same rows.
-    (SQLite has no row locks: its write transaction already excludes other writers.)"""
-    if not connection.features.has_select_for_update_of:
-        return
-    sql, params = members.select_for_update(of=("self",)).values("pk").query.sql_with_params()
+def _apply_changes(changes, *, reason, at) -> int:
+    """Move a set of members to new tiers: lock them, record one history row each (T4),
+    then set their effective tier to `target`. `changes` is a Member queryset annotated
+    with `target` (the new effective tier id) and `new_qualified`.
+
+    Locking first makes a purchase running at the same time wait, so the history and
+    the update see the same rows. (SQLite has no row locks: its write transaction
+    already excludes other writers.)"""
+    if changes.query.is_empty():
+        return 0
+    if connection.features.has_select_for_update_of:
+        sql, params = changes.select_for_update(of=("self",)).values("pk").query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT count(*) FROM ({sql}) AS locked", params)
+    rows = changes.annotate(from_tier=F("effective_tier"))
+    sql, params = rows.values("pk", "from_tier", "target", "new_qualified").query.sql_with_params()
+    history = TierChange._meta.db_table
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT count(*) FROM ({sql}) AS locked", params)
-
-
-def _record_changes(
-    members, *, reason, at, to_tier_sql, to_tier_params, qualified_tier_id=None
-) -> int:
-    """INSERT ... SELECT one history row per member of the queryset (T4).
-
-    `to_tier_sql` computes the new effective tier from the member row `m` and its
-    current effective tier `e`; the qualified tier is the given one, or unchanged."""
-    member_sql, params = members.values("pk").query.sql_with_params()
-    history, member_table, tier_table = (
-        TierChange._meta.db_table,
-        Member._meta.db_table,
-        Tier._meta.db_table,
-    )
-    qualified_sql = "%s" if qualified_tier_id else "m.qualified_tier_id"
-    qualified_params = [qualified_tier_id] if qualified_tier_id else []
-    sql = f"""
-        INSERT INTO {history}
-            (member_id, reason, from_tier_id, to_tier_id, qualified_tier_id, changed_at)
-        SELECT m.id, %s, m.effective_tier_id, {to_tier_sql}, {qualified_sql}, %s
-        FROM {member_table} m JOIN {tier_table} e ON e.id = m.effective_tier_id
-        WHERE m.id IN ({member_sql})
-    """
-    at_db = connection.ops.adapt_datetimefield_value(at)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [reason, *to_tier_params, *qualified_params, at_db, *params])
-        return cursor.rowcount
+        cursor.execute(
+            f"""
+            INSERT INTO {history}
+                (member_id, reason, from_tier_id, to_tier_id, qualified_tier_id, changed_at)
+            SELECT s.pk, %s, s.from_tier, s.target, s.new_qualified, %s
+            FROM ({sql}) s
+            """,
+            [reason, connection.ops.adapt_datetimefield_value(at), *params],
+        )
+        changed = cursor.rowcount
+    changes.update(effective_tier=F("target"))
+    return changed
 
 
 def _queue_notifications(reason, kind, *, at) -> None:

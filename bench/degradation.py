@@ -1,0 +1,71 @@
+"""One tier-degradation run over N members on PostgreSQL.
+
+    DATABASE_URL=postgres://... python bench/degradation.py [--members 100000]
+
+Works in a scratch database (see synthetic.py). Members are spread over the four seed
+tiers with last purchases over the past 400 days; degradation is enabled with the
+defaults (90 days, one level). Prints the run's time, members per second and the
+number of SQL statements.
+"""
+
+import argparse
+import random
+import time
+from datetime import timedelta
+
+from synthetic import (
+    copy_members,
+    counting_queries,
+    print_slowest,
+    setup_scratch_database,
+    timed,
+)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--members", type=int, default=100_000)
+    args = parser.parse_args()
+    setup_scratch_database("degradation")
+
+    from django.utils import timezone
+
+    from loyalty_site.demo import load_programme
+    from tiers.models import DegradationPolicy
+    from tiers.services import degrade_inactive_members
+
+    tiers = load_programme()
+    now = timezone.now()
+    rng = random.Random(3)
+    bands = [(tiers[c].pk, tiers[c].threshold) for c in ("bronze", "silver", "gold", "platinum")]
+
+    def rows():
+        for pk in range(1, args.members + 1):
+            tier, threshold = bands[rng.choices(range(4), weights=(40, 30, 20, 10))[0]]
+            last = now - timedelta(days=rng.uniform(0, 400))
+            lifetime = threshold + rng.randint(0, 999)
+            yield pk, last - timedelta(days=30), tier, lifetime, lifetime, last
+
+    with timed(f"load {args.members:,} members"):
+        copy_members(rows())
+    DegradationPolicy.objects.update(enabled=True)
+
+    def run(label, when):
+        with counting_queries() as statements:
+            started = time.perf_counter()
+            moved = degrade_inactive_members(now=when)
+            elapsed = time.perf_counter() - started
+        print(
+            f"{label:<26} {elapsed:7.2f} s  {moved:>9,} degraded  "
+            f"{args.members / elapsed:>10,.0f} members/s  {len(statements)} statements"
+        )
+        print_slowest(statements)
+
+    print(f"members {args.members:,}")
+    run("first run (catch-up)", now)
+    run("same run again", now)
+    run("next day (daily run)", now + timedelta(days=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,144 @@
+"""Synthetic members for the benchmarks, written with PostgreSQL COPY.
+
+Each benchmark works in its own scratch database, dropped and created afresh: the
+name of DATABASE_URL's database plus a suffix (e.g. loyalty_bench_expiry).
+"""
+
+import os
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/loyalty"
+
+
+def setup_scratch_database(suffix: str) -> str:
+    """Create an empty scratch database, point Django at it, migrate. Returns its name."""
+    import psycopg
+
+    url = urlparse(os.environ.get("DATABASE_URL", DEFAULT_URL))
+    if not url.scheme.startswith("postgres"):
+        sys.exit("The benchmarks run on PostgreSQL: set DATABASE_URL=postgres://...")
+    name = f"{url.path.lstrip('/') or 'loyalty'}_bench_{suffix}"
+    admin = urlunparse(url._replace(path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    os.environ["DATABASE_URL"] = urlunparse(url._replace(path=f"/{name}"))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "loyalty_site.settings")
+    os.environ.setdefault("DEBUG", "false")
+    os.environ.setdefault("SECRET_KEY", "benchmark-only")
+    sys.path.insert(0, str(ROOT))
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+    return name
+
+
+@contextmanager
+def timed(label: str):
+    started = time.perf_counter()
+    yield
+    print(f"{label:<28} {time.perf_counter() - started:8.2f} s")
+
+
+def copy_rows(table: str, columns: list[str], rows) -> None:
+    """COPY rows (tuples) into a table on Django's connection."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        with cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+
+
+MEMBER_COLUMNS = [
+    "id",
+    "external_id",
+    "email",
+    "first_name",
+    "last_name",
+    "phone",
+    "joined_at",
+    "qualified_tier_id",
+    "effective_tier_id",
+    "best_tier_id",
+    "points_balance",
+    "lifetime_points",
+    "last_purchase_at",
+]
+
+
+def copy_members(rows) -> None:
+    """rows: (id, joined_at, tier_id, balance, lifetime, last_purchase_at)."""
+    copy_rows(
+        "members_member",
+        MEMBER_COLUMNS,
+        (
+            (
+                pk,
+                f"S-{pk:08d}",
+                f"s{pk}@example.com",
+                "",
+                "",
+                "",
+                joined,
+                tier,
+                tier,
+                tier,
+                balance,
+                lifetime,
+                last,
+            )
+            for pk, joined, tier, balance, lifetime, last in rows
+        ),
+    )
+    reset_sequence("members_member")
+
+
+def reset_sequence(table: str) -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+            f"(SELECT COALESCE(MAX(id), 1) FROM {table}))"
+        )
+    vacuum(table)
+
+
+def vacuum(table: str) -> None:
+    """VACUUM ANALYZE a freshly loaded table, as autovacuum would in production."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"VACUUM ANALYZE {table}")
+
+
+@contextmanager
+def counting_queries():
+    """Records the statements Django sends while the block runs, with their time:
+    yields a list of (seconds, sql)."""
+    from django.db import connection
+
+    seen = []
+
+    def count(execute, sql, params, many, context):
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            seen.append((time.perf_counter() - started, " ".join(sql.split())))
+
+    with connection.execute_wrapper(count):
+        yield seen
+
+
+def print_slowest(statements, count=4) -> None:
+    for seconds, sql in sorted(statements, reverse=True)[:count]:
+        print(f"  {seconds:7.2f} s  {sql[:90]}")
