@@ -75,9 +75,9 @@ def recalculate_all_tiers() -> int:
         for tier, band in misqualified_by_tier(ranking):
             # Effective follows qualified, except that a degraded member stays degraded
             # (capped at the new tier) until a purchase restores them (D3).
-            follows = Q(effective_tier=F("qualified_tier")) | Q(
-                effective_tier__threshold__gt=tier.threshold
-            )
+            above = [t.pk for t in ranking.tiers if t.threshold > tier.threshold]
+            below = [t.pk for t in ranking.tiers if t.threshold < tier.threshold]
+            follows = Q(effective_tier=F("qualified_tier")) | Q(effective_tier__in=above)
             changes = band.annotate(
                 target=Case(
                     When(follows, then=Value(tier.pk)),
@@ -87,7 +87,7 @@ def recalculate_all_tiers() -> int:
                 new_qualified=Value(tier.pk),
             )
             changed += _apply_changes(changes, reason=Reason.RULES_CHANGED, at=now)
-            band.filter(best_tier__threshold__lt=tier.threshold).update(best_tier=tier)
+            band.filter(best_tier__in=below).update(best_tier=tier)
             band.update(qualified_tier=tier)
     return changed
 
