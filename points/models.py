@@ -170,9 +170,17 @@ class LedgerEntry(models.Model):
         REFUND = "refund", "Refund"
         EXPIRY = "expiry", "Expiry"
 
-    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="ledger_entries")
+    # Indexed by the composite indexes in Meta (written in bulk: no index it does not need).
+    member = models.ForeignKey(
+        Member, on_delete=models.PROTECT, related_name="ledger_entries", db_index=False
+    )
     definition = models.ForeignKey(
-        PointDefinition, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        PointDefinition,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
     )
     kind = models.CharField(max_length=12, choices=Kind.choices)
     points = models.BigIntegerField()
@@ -184,7 +192,12 @@ class LedgerEntry(models.Model):
         Transaction, on_delete=models.PROTECT, null=True, blank=True, related_name="entries"
     )
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
     )
     reason = models.CharField(max_length=255, blank=True)
     # The expiry cutoff (a date) an expiry entry belongs to: one per member and cutoff.

@@ -149,19 +149,25 @@ def next_cutoff(policy: ExpiryPolicy, today: date) -> date | None:
     return upcoming[0] if upcoming else None
 
 
-def points_at_stake(cutoff: date):
+def points_at_stake(cutoff: date, *, first_id=None, last_id=None):
     """E2 as one grouped query: per member whose effective tier's points expire, the
     available balance at the end of the cutoff day (pending points excluded) less what
     the member spent since, when that is positive. Spending after the cutoff, before
     the job ran, comes out of the expiring points first, so expiry never takes points
-    earned after the cutoff nor leaves a balance below zero.
+    earned after the cutoff nor leaves a balance below zero. Optionally limited to the
+    members with ids in [first_id, last_id], for chunked runs.
 
     The preview, the reminders and the expiry run all read this one query."""
     end = cutoff_instant(cutoff)
+    members = Member.objects.filter(effective_tier__points_expire=True)
+    entries = LedgerEntry.objects.filter(redeemable=True)
+    if first_id is not None:  # on both sides, so each table is read by index range
+        members = members.filter(pk__gte=first_id, pk__lte=last_id)
+        entries = entries.filter(member__gte=first_id, member__lte=last_id)
     before = Q(issued_at__lt=end, accrue_at__lt=end)
     spent_since = Q(issued_at__gte=end, points__lt=0)
     return (
-        LedgerEntry.objects.filter(redeemable=True, member__effective_tier__points_expire=True)
+        entries.filter(member__in=members.values("pk"))
         .exclude(kind=LedgerEntry.Kind.EXPIRY, cutoff=cutoff)
         .order_by()
         .values("member")

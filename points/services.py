@@ -6,7 +6,7 @@ from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, Subquery, Sum
+from django.db.models import Count, Max, Min, Sum
 from django.utils import timezone
 
 from members.models import Member, Notification
@@ -464,7 +464,7 @@ def member_id_chunks(size: int):
 def expire_chunk(*, cutoff: date, first_id: int, last_id: int) -> int:
     """E2 for the members with ids in [first_id, last_id]: two statements."""
     end = cutoff_instant(cutoff)
-    stake = points_at_stake(cutoff).filter(member__gte=first_id, member__lte=last_id)
+    stake = points_at_stake(cutoff, first_id=first_id, last_id=last_id)
     with_stake, stake_params = stake_cte(stake)
     ledger = LedgerEntry._meta.db_table
     with connection.cursor() as cursor:
@@ -489,16 +489,26 @@ def expire_chunk(*, cutoff: date, first_id: int, last_id: int) -> int:
         )
         written = cursor.rowcount
     # The cache moves once per member and cutoff, whoever wrote the entry.
-    expiry = LedgerEntry.objects.filter(member=OuterRef("pk"), kind=Kind.EXPIRY, cutoff=cutoff)
-    Member.objects.filter(
-        Q(expired_through__isnull=True) | Q(expired_through__lt=cutoff),
-        Exists(expiry),
-        pk__gte=first_id,
-        pk__lte=last_id,
-    ).update(
-        points_balance=F("points_balance") + Subquery(expiry.values("points")[:1]),
-        expired_through=cutoff,
-    )
+    member = Member._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE {member} SET points_balance = {member}.points_balance + e.points,
+                                expired_through = %s
+            FROM {ledger} e
+            WHERE e.member_id = {member}.id AND e.kind = %s AND e.cutoff = %s
+              AND e.member_id BETWEEN %s AND %s
+              AND ({member}.expired_through IS NULL OR {member}.expired_through < %s)
+            """,
+            [
+                connection.ops.adapt_datefield_value(cutoff),
+                Kind.EXPIRY,
+                connection.ops.adapt_datefield_value(cutoff),
+                first_id,
+                last_id,
+                connection.ops.adapt_datefield_value(cutoff),
+            ],
+        )
     return written
 
 
