@@ -8,7 +8,6 @@ defaults (90 days, one level). Prints the run's time, members per second and the
 number of SQL statements.
 """
 
-import argparse
 import random
 import time
 from datetime import timedelta
@@ -17,27 +16,21 @@ from synthetic import (
     copy_members,
     counting_queries,
     print_slowest,
-    setup_scratch_database,
+    start,
     timed,
 )
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--members", type=int, default=100_000)
-    args = parser.parse_args()
-    setup_scratch_database("degradation")
+    args, bands = start(__doc__, "degradation")
 
     from django.utils import timezone
 
-    from loyalty_site.demo import load_programme
     from tiers.models import DegradationPolicy
     from tiers.services import degrade_inactive_members
 
-    tiers = load_programme()
     now = timezone.now()
     rng = random.Random(3)
-    bands = [(tiers[c].pk, tiers[c].threshold) for c in ("bronze", "silver", "gold", "platinum")]
 
     def rows():
         for pk in range(1, args.members + 1):

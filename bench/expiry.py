@@ -9,7 +9,6 @@ the run processes the cutoff of the last day of the previous month. Prints the r
 time, members per second, entries written and the number of SQL statements.
 """
 
-import argparse
 import random
 import time
 from datetime import timedelta
@@ -20,31 +19,25 @@ from synthetic import (
     counting_queries,
     print_slowest,
     reset_sequence,
-    setup_scratch_database,
+    start,
     timed,
 )
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--members", type=int, default=100_000)
-    args = parser.parse_args()
-    setup_scratch_database("expiry")
+    args, bands = start(__doc__, "expiry")
 
     from django.utils import timezone
 
-    from loyalty_site.demo import load_programme
     from points.models import ExpiryPolicy, PointDefinition
     from points.selectors import cutoff_instant
     from points.services import expire_points
 
-    tiers = load_programme()
     purchase = PointDefinition.objects.get(handle="purchase-points").pk
     today = timezone.localdate()
     cutoff = today.replace(day=1) - timedelta(days=1)
     end = cutoff_instant(cutoff)
     rng = random.Random(5)
-    bands = [(tiers[c].pk, tiers[c].threshold) for c in ("bronze", "silver", "gold", "platinum")]
     members, entries = [], []
     for pk in range(1, args.members + 1):
         tier, threshold = bands[rng.choices(range(4), weights=(50, 30, 15, 5))[0]]

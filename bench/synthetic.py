@@ -40,6 +40,22 @@ def setup_scratch_database(suffix: str) -> str:
     return name
 
 
+def start(description: str, suffix: str):
+    """Parse --members, set up the scratch database and the seed programme. Returns the
+    arguments and the tiers as (id, threshold), Bronze to Platinum."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--members", type=int, default=100_000)
+    args = parser.parse_args()
+    setup_scratch_database(suffix)
+    from loyalty_site.demo import load_programme
+
+    tiers = load_programme()
+    bands = [(tiers[c].pk, tiers[c].threshold) for c in ("bronze", "silver", "gold", "platinum")]
+    return args, bands
+
+
 @contextmanager
 def timed(label: str):
     started = time.perf_counter()

@@ -150,6 +150,21 @@ def _entry(member, definition, kind, points, *, issued_at, accrue_at=None, **fie
     )
 
 
+def _earning(member, definition, points, txn, *, reason) -> LedgerEntry:
+    """The earn entry of a transaction: issued when it happened, available after the
+    definition's delay (P5)."""
+    return _entry(
+        member,
+        definition,
+        Kind.EARN,
+        points,
+        issued_at=txn.occurred_at,
+        accrue_at=txn.occurred_at + timedelta(days=definition.accrue_delay_days),
+        transaction=txn,
+        reason=reason,
+    )
+
+
 def post_entries(member: Member, plan: Programme, entries, *, at, reason=None, by=None, **link):
     """Write entries for a locked member, update its caches and requalify it (T2).
 
@@ -259,16 +274,7 @@ def record_purchase(
             member.last_purchase_at = occurred_at
         labels = [_multiplier_label(tier.name, tier.multiplier)]
         labels += [_multiplier_label(c.name, c.multiplier) for c in campaigns]
-        earn = _entry(
-            member,
-            definition,
-            Kind.EARN,
-            points,
-            issued_at=occurred_at,
-            accrue_at=occurred_at + timedelta(days=definition.accrue_delay_days),
-            transaction=txn,
-            reason=", ".join(labels),
-        )
+        earn = _earning(member, definition, points, txn, reason=", ".join(labels))
         post_entries(member, plan, [earn] if points else [], at=occurred_at, transaction=txn)
     return txn
 
@@ -369,16 +375,7 @@ def award_action(*, member, definition, occurred_at, external_id) -> Transaction
         if existing := _recorded_before(recorded_id, member_id=member.pk, **fields):
             return existing
         txn = _create_transaction(member, **fields)
-        entry = _entry(
-            member,
-            definition,
-            Kind.EARN,
-            definition.points,
-            issued_at=occurred_at,
-            accrue_at=occurred_at + timedelta(days=definition.accrue_delay_days),
-            transaction=txn,
-            reason=definition.name,
-        )
+        entry = _earning(member, definition, definition.points, txn, reason=definition.name)
         entries = [entry] if entry.points else []
         post_entries(member, plan, entries, at=occurred_at, transaction=txn)
     return txn

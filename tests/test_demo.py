@@ -31,3 +31,11 @@ def test_seed_demo_loads_the_programme_and_is_idempotent(capsys):
     ) == state
     assert Member.objects.exclude(qualified_tier__code="bronze").exists()
     call_command("check_ledger")
+
+
+def test_seed_demo_history_sends_no_messages_today():
+    from members.models import Notification
+
+    call_command("seed_demo", members=30)
+    assert Notification.objects.exists()
+    assert not Notification.objects.filter(sent_at=None).exists()

@@ -12,7 +12,7 @@ from loyalty_site.demo import (
     member_code,
     synthetic_history,
 )
-from members.models import Member
+from members.models import Member, Notification
 from members.services import enroll_member
 from points.models import PointDefinition
 from points.services import award_action, record_purchase, record_return
@@ -29,7 +29,8 @@ class Command(BaseCommand):
         load_programme()
         referral = PointDefinition.objects.get(handle="refer-a-friend")
         rng = random.Random(seed)
-        now = timezone.now().replace(second=0, microsecond=0)
+        started = timezone.now()
+        now = started.replace(second=0, microsecond=0)
         existing = set(Member.objects.values_list("external_id", flat=True))
         added = 0
         for n in range(1, members + 1):
@@ -59,6 +60,8 @@ class Command(BaseCommand):
             added += 1
             if added % 500 == 0:
                 self.stdout.write(f"  {added:,} members seeded")
+        # The demo's history is the past: its tier-up messages count as sent long ago.
+        Notification.objects.filter(sent_at=None, created_at__gte=started).update(sent_at=now)
         self.stdout.write(
             self.style.SUCCESS(f"Demo ready: {added:,} new members, {members:,} in all.")
         )
