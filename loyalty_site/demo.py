@@ -8,6 +8,7 @@ from decimal import Decimal
 from django.utils import timezone
 
 from points.models import Campaign, PointDefinition
+from rewards.models import Reward
 from tiers.models import Tier
 
 # code, name, threshold, multiplier, points expire, upgrade bonus, benefits
@@ -33,6 +34,32 @@ PROGRAMME = [
         "Free delivery and returns\nPersonal shopper\nPoints never expire",
     ),
 ]
+
+
+# name, cost, minimum tier code, stock (None = unlimited), description
+CATALOGUE = [
+    ("Coffee voucher", 150, None, None, "A coffee in any store café."),
+    ("5 euro voucher", 500, None, None, "Five euros off your next purchase."),
+    ("Tote bag", 800, "silver", 200, "The brand's canvas tote."),
+    ("Free alterations", 1200, "silver", None, "One garment altered for free."),
+    ("20 euro voucher", 1800, "gold", None, "Twenty euros off your next purchase."),
+    ("Private shopping evening", 4000, "gold", 25, "An evening in store with a stylist."),
+    ("Weekend in Seville", 15000, "platinum", 3, "Two nights for two, travel included."),
+    ("Fashion week invitation", 9000, "platinum", 10, "Two seats at our show."),
+]
+
+
+def load_catalogue(tiers: dict[str, Tier]) -> None:
+    for name, cost, tier, stock, description in CATALOGUE:
+        Reward.objects.get_or_create(
+            name=name,
+            defaults=dict(
+                points_cost=cost,
+                min_tier=tiers[tier] if tier else None,
+                stock=stock,
+                description=description,
+            ),
+        )
 
 
 def load_programme() -> dict[str, Tier]:

@@ -87,6 +87,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+MEDIA_URL = "media/"
+MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(BASE_DIR / "media")))
 
 # Celery. The default broker needs no server: kombu's filesystem transport in a
 # folder of the project. Production sets CELERY_BROKER_URL=redis://...

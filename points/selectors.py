@@ -58,12 +58,13 @@ def programme(version: uuid.UUID | None = None) -> Programme:
 
 
 def pending_points(member: Member, *, now=None) -> int:
-    """Redeemable points issued but not yet accrued (P5)."""
+    """Redeemable points issued but not yet accrued (P5). Never below zero: a reversal
+    still pending only cancels the pending points it reverses."""
     now = now or timezone.now()
     total = LedgerEntry.objects.filter(member=member, redeemable=True, accrue_at__gt=now).aggregate(
         total=Sum("points")
     )["total"]
-    return total or 0
+    return max(total or 0, 0)
 
 
 def points_summary(member: Member, *, now=None) -> dict:

@@ -390,9 +390,11 @@ def adjust_points(*, member, points, reason, by, definition=None, now=None) -> L
         raise ValidationError({"reason": "Say why the points are adjusted."})
     if by is None:
         raise ValidationError("A manual adjustment must name the staff user who makes it.")
-    now = now or timezone.now()
     with transaction.atomic():
         member, plan, _ = _lock(member)
+        # The clock is read once the lock is held: a writer that waited for the lock
+        # must see the entries of the one before it as already issued.
+        now = now or timezone.now()
         definition = definition or plan.definitions[MANUAL_ADJUSTMENT]
         if points < 0 and definition.redeemable:
             available = member.points_balance - pending_points(member, now=now)
@@ -548,3 +550,29 @@ def send_expiry_reminders(*, now=None) -> int:
             ],
         )
         return cursor.rowcount
+
+
+# Spending, for rewards.services (W3, W4)
+
+
+def lock_member(member: Member) -> tuple[Member, Programme]:
+    """Lock a member before checking and spending its points (the same lock as every
+    other writer takes)."""
+    member, plan, _ = _lock(member)
+    return member, plan
+
+
+def post_redemption(member: Member, plan: Programme, *, points, reason, by, at) -> LedgerEntry:
+    """The entry of a redemption on a locked member: minus the cost, at once."""
+    entry = _entry(
+        member, None, Kind.REDEMPTION, -points, issued_at=at, reason=reason, created_by=by
+    )
+    post_entries(member, plan, [entry], at=at, by=by)
+    return entry
+
+
+def post_refund(member: Member, plan: Programme, *, points, reason, by, at) -> LedgerEntry:
+    """W4: a cancelled redemption's points come back available at once, not tier-counting."""
+    entry = _entry(member, None, Kind.REFUND, points, issued_at=at, reason=reason, created_by=by)
+    post_entries(member, plan, [entry], at=at, by=by)
+    return entry

@@ -110,3 +110,13 @@ def degradation():
     policy.enabled = True
     policy.save()
     return policy
+
+
+@pytest.fixture
+def catalogue(tiers):
+    """The demo catalogue, by name."""
+    from loyalty_site.demo import load_catalogue
+    from rewards.models import Reward
+
+    load_catalogue(tiers)
+    return {r.name: r for r in Reward.objects.all()}

@@ -78,3 +78,15 @@ def test_T2_concurrent_purchases_of_one_member_keep_caches_equal_to_the_ledger(m
     assert refreshed.lifetime_points == 150 * 7 + 225 * 3  # Silver after the 7th purchase
     assert LedgerEntry.objects.filter(member=member, kind="bonus").count() == 1
     call_command("check_ledger")
+
+
+def test_P6_concurrent_negative_adjustments_never_overspend(member, staff):
+    from points.services import adjust_points
+
+    adjust_points(member=member, points=500, reason="credit", by=staff)
+    results = run_together(
+        20, lambda i: adjust_points(member=member, points=-100, reason="debit", by=staff)
+    )
+    assert sum(isinstance(r, ValidationError) for r in results) == 15
+    assert Member.objects.get(pk=member.pk).points_balance == 0
+    call_command("check_ledger")

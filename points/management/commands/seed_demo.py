@@ -8,6 +8,7 @@ from django.utils import timezone
 from loyalty_site.demo import (
     FIRST_NAMES,
     LAST_NAMES,
+    load_catalogue,
     load_programme,
     member_code,
     synthetic_history,
@@ -26,7 +27,7 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=7)
 
     def handle(self, *, members, seed, **options):
-        load_programme()
+        load_catalogue(load_programme())
         referral = PointDefinition.objects.get(handle="refer-a-friend")
         rng = random.Random(seed)
         started = timezone.now()

@@ -1,0 +1,70 @@
+from dataclasses import dataclass
+
+from django.db.models import Q
+from django.utils import timezone
+
+from points.selectors import pending_points
+from rewards.models import Reward
+from tiers.selectors import Ranking
+
+
+@dataclass(frozen=True)
+class CatalogueItem:
+    reward: Reward
+    locked_because: str | None  # None: redeemable now
+
+    @property
+    def redeemable(self) -> bool:
+        return self.locked_because is None
+
+
+def in_window(now):
+    return (
+        Q(is_active=True)
+        & (Q(available_from__isnull=True) | Q(available_from__lte=now))
+        & (Q(available_until__isnull=True) | Q(available_until__gt=now))
+    )
+
+
+def locked_because(
+    reward: Reward, *, effective_tier_id: int, available: int, pending: int, ranking: Ranking, now
+) -> str | None:
+    """Why the member cannot redeem the reward now, in words a CX agent reads to the
+    customer; None when they can. The one place of the rules W1-W3 and P5."""
+    if not reward.is_active:
+        return "No longer offered"
+    if reward.available_from and now < reward.available_from:
+        return f"Available from {timezone.localtime(reward.available_from):%-d %B %Y}"
+    if reward.available_until and now >= reward.available_until:
+        return "No longer available"
+    if reward.min_tier_id and ranking.higher(reward.min_tier_id, effective_tier_id):
+        return f"Needs {ranking.by_pk[reward.min_tier_id].name}"
+    if reward.stock is not None and reward.stock <= 0:
+        return "Out of stock"
+    if available < reward.points_cost:
+        if available + pending >= reward.points_cost:
+            return "Points still pending"
+        return f"Needs {reward.points_cost - max(available, 0):,} more points"
+    return None
+
+
+def catalogue(member, *, now=None) -> list[CatalogueItem]:
+    """W2: every active reward in its window, each redeemable or locked with the reason."""
+    now = now or timezone.now()
+    ranking = Ranking()
+    pending = pending_points(member, now=now)
+    available = member.points_balance - pending
+    return [
+        CatalogueItem(
+            reward,
+            locked_because(
+                reward,
+                effective_tier_id=member.effective_tier_id,
+                available=available,
+                pending=pending,
+                ranking=ranking,
+                now=now,
+            ),
+        )
+        for reward in Reward.objects.filter(in_window(now)).select_related("min_tier")
+    ]

@@ -1,0 +1,78 @@
+"""Redemption (W3) and cancellation (W4). Points move through points.services."""
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from points.selectors import pending_points
+from points.services import lock_member, post_redemption, post_refund
+from rewards.models import Redemption, Reward
+from rewards.selectors import locked_because
+
+
+def redeem(*, member, reward, by=None, now=None) -> Redemption:
+    """Spend a member's available points on a reward.
+
+    Locks the member (so two redemptions of one member run one after the other and
+    can never overspend), then takes one unit of stock with a conditional update (so
+    members racing for the last units never take more than there are)."""
+    with transaction.atomic():
+        member, plan = lock_member(member)
+        now = now or timezone.now()  # after the lock: see the entries of who held it before
+        reward = Reward.objects.select_related("min_tier").get(pk=reward.pk)
+        pending = pending_points(member, now=now)
+        reason = locked_because(
+            reward,
+            effective_tier_id=member.effective_tier_id,
+            available=member.points_balance - pending,
+            pending=pending,
+            ranking=plan.ranking,
+            now=now,
+        )
+        if reason:
+            raise ValidationError(f"{reward.name}: {reason}.")
+        if reward.stock is not None:
+            taken = Reward.objects.filter(pk=reward.pk, stock__gt=0).update(stock=F("stock") - 1)
+            if not taken:
+                raise ValidationError(f"{reward.name}: Out of stock.")
+        entry = post_redemption(
+            member, plan, points=reward.points_cost, reason=f"Redeemed {reward.name}", by=by, at=now
+        )
+        return Redemption.objects.create(
+            member=member,
+            reward=reward,
+            points=reward.points_cost,
+            redeemed_at=now,
+            redeemed_by=by,
+            entry=entry,
+        )
+
+
+def cancel_redemption(*, redemption, by=None, now=None) -> Redemption:
+    """Refund a redemption's points (available at once) and put its unit back in stock."""
+    with transaction.atomic():
+        member, plan = lock_member(redemption.member)
+        now = now or timezone.now()
+        redemption = (
+            Redemption.objects.select_for_update().select_related("reward").get(pk=redemption.pk)
+        )
+        if redemption.status == Redemption.Status.CANCELLED:
+            raise ValidationError(
+                f"This redemption of {redemption.reward.name} was already cancelled."
+            )
+        redemption.refund = post_refund(
+            member,
+            plan,
+            points=redemption.points,
+            reason=f"Cancelled redemption of {redemption.reward.name}",
+            by=by,
+            at=now,
+        )
+        Reward.objects.filter(Q(pk=redemption.reward_id), ~Q(stock=None)).update(
+            stock=F("stock") + 1
+        )
+        redemption.status = Redemption.Status.CANCELLED
+        redemption.cancelled_at, redemption.cancelled_by = now, by
+        redemption.save(update_fields=["status", "cancelled_at", "cancelled_by", "refund"])
+        return redemption
