@@ -1,5 +1,4 @@
-from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
@@ -74,20 +73,18 @@ class MemberAdmin(admin.ModelAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
+        """A new member is enrolled through the service (entry tier, history); the form
+        has already checked the fields, the customer code's uniqueness included."""
         if change:
             return super().save_model(request, obj, form, change)
-        try:
-            member = enroll_member(
-                external_id=obj.external_id,
-                email=obj.email,
-                first_name=obj.first_name,
-                last_name=obj.last_name,
-                joined_at=obj.joined_at,
-            )
-        except ValidationError as exc:
-            self.message_user(request, "; ".join(exc.messages), messages.ERROR)
-            raise
-        obj.pk = member.pk
+        member = enroll_member(
+            external_id=obj.external_id,
+            email=obj.email,
+            first_name=obj.first_name,
+            last_name=obj.last_name,
+            joined_at=obj.joined_at,
+        )
+        obj.pk, obj._state.adding = member.pk, False
 
 
 @admin.register(TierChange)

@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin
 from django.core.paginator import Paginator
 from django.template.response import TemplateResponse
@@ -7,6 +8,7 @@ from django.utils import timezone
 from members.admin import ReadOnlyAdminMixin
 from points.models import (
     Campaign,
+    Channel,
     ExpiryPolicy,
     ExpiryRun,
     LedgerEntry,
@@ -34,11 +36,26 @@ class PointDefinitionAdmin(admin.ModelAdmin):
     prepopulated_fields = {"handle": ["name"]}
 
 
+class CampaignForm(forms.ModelForm):
+    channels = forms.MultipleChoiceField(
+        choices=Channel.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Leave all unticked for every channel.",
+    )
+
+    class Meta:
+        model = Campaign
+        fields = ["name", "multiplier", "starts_at", "ends_at", "tiers", "channels", "is_active"]
+        widgets = {"tiers": forms.CheckboxSelectMultiple}
+        help_texts = {"tiers": "Leave all unticked for every tier."}
+
+
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
+    form = CampaignForm
     list_display = ["name", "multiplier", "starts_at", "ends_at", "is_active"]
     list_filter = ["is_active"]
-    filter_horizontal = ["tiers"]
 
 
 class LedgerEntryInline(ReadOnlyAdminMixin, admin.TabularInline):

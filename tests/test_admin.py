@@ -140,3 +140,26 @@ def test_switching_expiry_on_in_the_admin_starts_today(client_admin, db):
     )
     assert response.status_code == 302, response.content
     assert ExpiryPolicy.current().starts_on == timezone.localdate()
+
+
+def test_a_marketer_limits_a_campaign_to_tiers_and_channels(client_admin, tiers):
+    from points.models import Campaign
+
+    response = client_admin.post(
+        reverse("admin:points_campaign_add"),
+        {
+            "name": "Gold online week",
+            "multiplier": "3",
+            "starts_at_0": "2026-03-01",
+            "starts_at_1": "00:00:00",
+            "ends_at_0": "2026-03-08",
+            "ends_at_1": "00:00:00",
+            "tiers": [tiers["gold"].pk],
+            "channels": ["ecommerce"],
+            "is_active": "on",
+        },
+    )
+    assert response.status_code == 302, response.content
+    campaign = Campaign.objects.get(name="Gold online week")
+    assert campaign.channels == ["ecommerce"]
+    assert list(campaign.tiers.values_list("code", flat=True)) == ["gold"]
