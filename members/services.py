@@ -39,13 +39,6 @@ def enroll_member(*, external_id, email, first_name="", last_name="", joined_at=
     return member
 
 
-def notify(member: Member, kind: str, *, tier_change=None, **context) -> Notification:
-    """Queue a message to the member in the outbox; a Celery task sends it."""
-    return Notification.objects.create(
-        member=member, kind=kind, tier_change=tier_change, context=context
-    )
-
-
 def send_pending_notifications(*, limit: int = 500) -> int:
     """Send a batch of outbox messages by e-mail and mark them sent.
 

@@ -30,7 +30,7 @@ from points.selectors import (
 )
 from tiers.models import ProgrammeVersion, Tier
 from tiers.services import Reason as TierReason
-from tiers.services import requalify, restore
+from tiers.services import TierLog, requalify, restore
 
 Kind = LedgerEntry.Kind
 MANUAL_ADJUSTMENT = "manual-adjustment"
@@ -165,16 +165,32 @@ def _earning(member, definition, points, txn, *, reason) -> LedgerEntry:
     )
 
 
-def post_entries(member: Member, plan: Programme, entries, *, at, reason=None, by=None, **link):
+def post_entries(
+    member: Member, plan: Programme, entries, *, at, log=None, reason=None, by=None, **link
+):
     """Write entries for a locked member, update its caches and requalify it (T2).
 
     A tier reached for the first time pays its bonus: redeemable and not
     tier-counting, so it can never cause another tier-up.
     """
+    log = TierLog() if log is None else log
+    entries = apply_entries(member, plan, entries, at=at, log=log, reason=reason, by=by, **link)
+    LedgerEntry.objects.bulk_create(entries)
+    log.write()
+    member.save(update_fields=MEMBER_CACHE_FIELDS)
+    return entries
+
+
+def apply_entries(
+    member: Member, plan: Programme, entries, *, at, log, reason=None, by=None, **link
+):
+    """The caches, tier and tier-up bonus that entries give a member, in memory: what
+    `post_entries` writes for one member, and the bulk import for many.
+    Returns the entries with the bonus, if any."""
     for entry in entries:
         member.points_balance += entry.points if entry.redeemable else 0
         member.lifetime_points += entry.points if entry.counts_toward_tier else 0
-    reached: Tier | None = requalify(member, plan.ranking, at=at, reason=reason, by=by)
+    reached: Tier | None = requalify(member, plan.ranking, at=at, log=log, reason=reason, by=by)
     if reached and reached.upgrade_bonus_points:
         bonus = _entry(
             member,
@@ -189,8 +205,6 @@ def post_entries(member: Member, plan: Programme, entries, *, at, reason=None, b
         bonus.counts_toward_tier, bonus.redeemable = False, True
         member.points_balance += bonus.points
         entries = [*entries, bonus]
-    LedgerEntry.objects.bulk_create(entries)
-    member.save(update_fields=MEMBER_CACHE_FIELDS)
     return entries
 
 
@@ -263,7 +277,8 @@ def record_purchase(
         if existing := _recorded_before(recorded_id, member_id=member.pk, **fields):
             return existing
         definition = plan.purchase_definition
-        restore(member, plan.ranking, at=occurred_at)  # D3: before the points are computed
+        log = TierLog()
+        restore(member, plan.ranking, at=occurred_at, log=log)  # D3: before points are computed
         tier = plan.ranking.by_pk[member.effective_tier_id]
         campaigns = plan.campaigns_for(at=occurred_at, tier_id=tier.pk, channel=channel)
         points = purchase_points(
@@ -275,7 +290,8 @@ def record_purchase(
         labels = [_multiplier_label(tier.name, tier.multiplier)]
         labels += [_multiplier_label(c.name, c.multiplier) for c in campaigns]
         earn = _earning(member, definition, points, txn, reason=", ".join(labels))
-        post_entries(member, plan, [earn] if points else [], at=occurred_at, transaction=txn)
+        entries = [earn] if points else []
+        post_entries(member, plan, entries, at=occurred_at, log=log, transaction=txn)
     return txn
 
 

@@ -6,15 +6,24 @@ from django.db.models import BigIntegerField, Case, F, Q, Value, When
 from django.utils import timezone
 
 from members.models import Member, Notification, TierChange
-from members.services import notify
 from tiers.models import DegradationPolicy, Tier
 from tiers.selectors import Ranking, members_to_degrade
 
 Reason = TierChange.Reason
 
 
-def record_tier_change(member, *, reason, from_tier_id, at, by=None) -> TierChange:
-    return TierChange.objects.create(
+class TierLog(list):
+    """The tier changes (T4) and messages to members one write produces, saved together
+    once the write is complete, whether it is one purchase or a whole import."""
+
+    def write(self) -> None:
+        TierChange.objects.bulk_create([x for x in self if isinstance(x, TierChange)])
+        Notification.objects.bulk_create([x for x in self if isinstance(x, Notification)])
+        self.clear()
+
+
+def _record_change(member, log: TierLog, *, reason, from_tier_id, at, by=None) -> TierChange:
+    change = TierChange(
         member=member,
         reason=reason,
         from_tier_id=from_tier_id,
@@ -23,14 +32,22 @@ def record_tier_change(member, *, reason, from_tier_id, at, by=None) -> TierChan
         changed_at=at,
         created_by=by,
     )
+    log.append(change)
+    return change
 
 
-def requalify(member: Member, ranking: Ranking, *, at, reason=None, by=None) -> Tier | None:
+def _notify(member, log: TierLog, kind, change: TierChange, **context) -> None:
+    log.append(Notification(member=member, kind=kind, tier_change=change, context=context))
+
+
+def requalify(
+    member: Member, ranking: Ranking, *, at, log: TierLog, reason=None, by=None
+) -> Tier | None:
     """Recompute the qualified tier after a ledger write (T2), on the locked member.
 
-    Changes the member in memory (the caller saves it), records the change (T4) and
-    notifies a tier-up. Returns the tier reached for the first time, if any: the
-    caller pays its bonus.
+    Changes the member in memory (the caller saves it), logs the change (T4) and a
+    tier-up message. Returns the tier reached for the first time, if any: the caller
+    pays its bonus.
     """
     new = ranking.qualified_for(member.lifetime_points)
     if new.pk == member.qualified_tier_id:
@@ -42,23 +59,25 @@ def requalify(member: Member, ranking: Ranking, *, at, reason=None, by=None) -> 
         member.effective_tier = new
     member.qualified_tier = new
     reason = reason or (Reason.UPGRADE if went_up else Reason.DOWNGRADE)
-    change = record_tier_change(member, reason=reason, from_tier_id=from_tier_id, at=at, by=by)
+    change = _record_change(member, log, reason=reason, from_tier_id=from_tier_id, at=at, by=by)
     if not ranking.higher(new.pk, member.best_tier_id):
         return None
     member.best_tier = new
-    notify(member, Notification.Kind.TIER_UP, tier_change=change, bonus=new.upgrade_bonus_points)
+    _notify(member, log, Notification.Kind.TIER_UP, change, bonus=new.upgrade_bonus_points)
     return new
 
 
-def restore(member: Member, ranking: Ranking, *, at) -> None:
+def restore(member: Member, ranking: Ranking, *, at, log: TierLog) -> None:
     """D3: a purchase gives a degraded member their qualified tier back at once, before
     the purchase's points are computed. Changes the locked member in memory."""
     if not member.is_degraded:
         return
     from_tier_id = member.effective_tier_id
     member.effective_tier = ranking.by_pk[member.qualified_tier_id]
-    change = record_tier_change(member, reason=Reason.RESTORATION, from_tier_id=from_tier_id, at=at)
-    notify(member, Notification.Kind.RESTORATION, tier_change=change)
+    change = _record_change(
+        member, log, reason=Reason.RESTORATION, from_tier_id=from_tier_id, at=at
+    )
+    _notify(member, log, Notification.Kind.RESTORATION, change)
 
 
 def recalculate_all_tiers() -> int:
