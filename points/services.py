@@ -1,6 +1,7 @@
 """Every write to the ledger (P1-P8). Nothing else creates a LedgerEntry."""
 
 import functools
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
 
@@ -218,6 +219,25 @@ MEMBER_CACHE_FIELDS = [
 ]
 
 
+def _reversal(member, earn: LedgerEntry, points: int, txn: Transaction, amount) -> LedgerEntry:
+    """The entry of a return (P4): minus `points`, counted as the earning was counted,
+    whatever the definition says today. Points still pending on the purchase are taken
+    back when they accrue."""
+    reversal = _entry(
+        member,
+        earn.definition,
+        Kind.RETURN,
+        -points,
+        issued_at=txn.occurred_at,
+        accrue_at=max(txn.occurred_at, earn.accrue_at),
+        transaction=txn,
+        reason=f"Return of {amount} of {txn.original.external_id}",
+    )
+    reversal.counts_toward_tier = earn.counts_toward_tier
+    reversal.redeemable = earn.redeemable
+    return reversal
+
+
 def _recorded_before(recorded_id, **content) -> Transaction | None:
     """P8: the transaction already recorded under this id, marked skipped; an error
     when it was recorded with other content."""
@@ -354,21 +374,7 @@ def record_return(
             else 0
         )
         if points:
-            reversal = _entry(
-                member,
-                earn.definition,
-                Kind.RETURN,
-                -points,
-                issued_at=occurred_at,
-                # Points still pending on the purchase are taken back when they accrue.
-                accrue_at=max(occurred_at, earn.accrue_at),
-                transaction=txn,
-                reason=f"Return of {amount} of {original.external_id}",
-            )
-            # It counts as the earning did, whatever the definition says today.
-            reversal.counts_toward_tier = earn.counts_toward_tier
-            reversal.redeemable = earn.redeemable
-            entries.append(reversal)
+            entries.append(_reversal(member, earn, points, txn, amount))
         post_entries(member, plan, entries, at=occurred_at, transaction=txn)
     return txn
 
@@ -592,3 +598,247 @@ def post_refund(member: Member, plan: Programme, *, points, reason, by, at) -> L
     entry = _entry(member, None, Kind.REFUND, points, issued_at=at, reason=reason, created_by=by)
     post_entries(member, plan, [entry], at=at, by=by)
     return entry
+
+
+# Bulk import of transactions (the CSV contract)
+
+
+@dataclass
+class ImportReport:
+    rows: int = 0
+    new: int = 0
+    skipped: int = 0
+    points: int = 0
+    tier_changes: int = 0
+    errors: list = field(default_factory=list)
+
+    def summary(self) -> str:
+        return f"new={self.new} skipped={self.skipped} errors={len(self.errors)}"
+
+
+@dataclass
+class _Purchase:
+    """What a return needs of its purchase while the import runs."""
+
+    txn: Transaction
+    earn: LedgerEntry | None
+    returned: Decimal
+    reversed: int
+
+
+def import_transactions(rows, *, errors=(), dry_run=False) -> ImportReport:
+    """Apply checked CSV rows (points.resources) in `occurred_at` order through the
+    rules of record_purchase and record_return, all or nothing.
+
+    Every row is checked before anything is written; with any bad row, or with
+    `dry_run`, nothing is written. Rows already imported with the same content are
+    skipped (P8). The members of the file are locked first, so an import running at
+    the same time waits, then skips what this one wrote; the unique external_id
+    stays the final judge."""
+    from points.resources import RowError
+
+    report = ImportReport(rows=len(rows) + len(errors), errors=list(errors))
+    bad = report.errors.append
+    first_line = {}
+    for row in rows:
+        if row.external_id in first_line:
+            bad(
+                RowError(
+                    row.line, "external_id", f"duplicate of line {first_line[row.external_id]}"
+                )
+            )
+        else:
+            first_line[row.external_id] = row.line
+
+    with transaction.atomic():
+        members = {
+            m.external_id: m
+            for codes in _batches({row.member for row in rows})
+            for m in Member.objects.select_for_update(of=("self",))
+            .filter(external_id__in=codes)
+            .order_by("pk")
+        }
+        recorded = {
+            t.external_id: t
+            for ids in _batches(first_line)
+            for t in Transaction.objects.filter(external_id__in=ids).select_related("original")
+        }
+        new_rows = []
+        for row in rows:
+            member = members.get(row.member)
+            if member is None:
+                bad(RowError(row.line, "member", f"no member with customer code {row.member!r}"))
+            elif row.external_id in recorded:
+                if _same_content(recorded[row.external_id], row, member):
+                    report.skipped += 1
+                else:
+                    bad(
+                        RowError(
+                            row.line,
+                            "external_id",
+                            f"{row.external_id} was already imported with other content",
+                        )
+                    )
+            elif first_line[row.external_id] == row.line:
+                new_rows.append(row)
+        new_rows.sort(key=lambda row: (row.occurred_at, row.line))
+        purchases = _recorded_purchases(new_rows)
+        before = {m.pk: m.qualified_tier_id for m in members.values()}
+        plan = programme()
+        log = TierLog()
+        txns, entries = [], []
+        for row in new_rows:
+            member = members[row.member]
+            if row.kind == Transaction.Kind.PURCHASE:
+                txn, earned = _import_purchase(row, member, plan, log)
+                purchases[row.external_id] = _Purchase(txn, earned[0] if earned else None, 0, 0)
+            else:
+                try:
+                    txn, earned = _import_return(row, member, purchases)
+                except _Refused as problem:
+                    bad(RowError(row.line, *problem.args))
+                    continue
+            txns.append(txn)
+            entries += apply_entries(
+                member, plan, earned, at=row.occurred_at, log=log, transaction=txn
+            )
+            report.points += sum(e.points for e in earned)
+        report.new = len(txns)
+        report.tier_changes = sum(before[m.pk] != m.qualified_tier_id for m in members.values())
+        if report.errors:
+            report.new = report.points = report.tier_changes = 0
+            report.errors.sort(key=lambda e: (e.line, e.column))
+            transaction.set_rollback(True)
+            return report
+        if dry_run:
+            transaction.set_rollback(True)
+            return report
+        # Purchases first: a return of the file points at its purchase's new row.
+        Transaction.objects.bulk_create([t for t in txns if t.kind == Transaction.Kind.PURCHASE])
+        Transaction.objects.bulk_create([t for t in txns if t.kind == Transaction.Kind.RETURN])
+        LedgerEntry.objects.bulk_create(entries)
+        log.write()
+        Member.objects.bulk_update(list(members.values()), MEMBER_CACHE_FIELDS, batch_size=1000)
+    return report
+
+
+def _batches(values, size=5000):
+    """Look-ups by lists of keys in batches: SQLite takes a limited number of parameters."""
+    values = list(values)
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _same_content(txn: Transaction, row, member: Member) -> bool:
+    original = txn.original.external_id if txn.original else ""
+    return (
+        txn.member_id,
+        txn.kind,
+        txn.amount,
+        txn.occurred_at,
+        txn.channel,
+        txn.store,
+        original,
+    ) == (
+        member.pk,
+        row.kind,
+        row.amount,
+        row.occurred_at,
+        row.channel,
+        row.store,
+        row.original_external_id,
+    )
+
+
+def _recorded_purchases(rows) -> dict:
+    """The purchases already in the database that the file's returns name, with what
+    was returned and reversed of them so far."""
+    names = {row.original_external_id for row in rows if row.kind == Transaction.Kind.RETURN}
+    purchases = {}
+    for batch in _batches(names):
+        found = list(Transaction.objects.filter(external_id__in=batch, kind="purchase"))
+        earns = {
+            e.transaction_id: e
+            for e in LedgerEntry.objects.filter(transaction__in=found, kind=Kind.EARN)
+        }
+        returned = dict(
+            Transaction.objects.filter(original__in=found)
+            .values_list("original")
+            .annotate(total=Sum("amount"))
+        )
+        reversed_ = dict(
+            LedgerEntry.objects.filter(transaction__original__in=found, kind=Kind.RETURN)
+            .values_list("transaction__original")
+            .annotate(total=Sum("points"))
+        )
+        for txn in found:
+            purchases[txn.external_id] = _Purchase(
+                txn, earns.get(txn.pk), returned.get(txn.pk) or 0, -(reversed_.get(txn.pk) or 0)
+            )
+    return purchases
+
+
+def _import_purchase(row, member, plan, log):
+    """record_purchase's rules on a member in memory."""
+    definition = plan.purchase_definition
+    restore(member, plan.ranking, at=row.occurred_at, log=log)
+    tier = plan.ranking.by_pk[member.effective_tier_id]
+    campaigns = plan.campaigns_for(at=row.occurred_at, tier_id=tier.pk, channel=row.channel)
+    points = purchase_points(
+        row.amount, definition.earn_rate, tier.multiplier, [c.multiplier for c in campaigns]
+    )
+    txn = Transaction(
+        external_id=row.external_id,
+        member=member,
+        kind=Transaction.Kind.PURCHASE,
+        amount=row.amount,
+        occurred_at=row.occurred_at,
+        channel=row.channel,
+        store=row.store,
+    )
+    if member.last_purchase_at is None or row.occurred_at > member.last_purchase_at:
+        member.last_purchase_at = row.occurred_at
+    labels = [_multiplier_label(tier.name, tier.multiplier)]
+    labels += [_multiplier_label(c.name, c.multiplier) for c in campaigns]
+    earn = _earning(member, definition, points, txn, reason=", ".join(labels))
+    return txn, [earn] if points else []
+
+
+class _Refused(Exception):
+    """A row that breaks a rule: the column and the reason, for the report."""
+
+
+def _import_return(row, member, purchases):
+    """record_return's rules on a member in memory. Returns (txn, entries)."""
+    bought = purchases.get(row.original_external_id)
+    if bought is None or bought.txn.member_id != member.pk:
+        name = row.original_external_id
+        raise _Refused("original_external_id", f"{member.external_id} has no purchase {name!r}")
+    if row.occurred_at < bought.txn.occurred_at:
+        raise _Refused("occurred_at", f"before its purchase {row.original_external_id}")
+    left = bought.txn.amount - bought.returned
+    if row.amount > left:
+        raise _Refused("amount", f"{row.amount} is more than the {left} left to return")
+    txn = Transaction(
+        external_id=row.external_id,
+        member=member,
+        kind=Transaction.Kind.RETURN,
+        amount=row.amount,
+        occurred_at=row.occurred_at,
+        channel=row.channel,
+        original=bought.txn,
+    )
+    entries = []
+    if bought.earn is not None:
+        points = return_points(
+            awarded=bought.earn.points,
+            reversed_before=bought.reversed,
+            amount=row.amount,
+            returned_before=bought.returned,
+            purchase_amount=bought.txn.amount,
+        )
+        if points:
+            entries.append(_reversal(member, bought.earn, points, txn, row.amount))
+        bought.reversed += points
+    bought.returned += row.amount
+    return txn, entries

@@ -1,0 +1,215 @@
+"""The CSV import of transactions: all or nothing, through the earning rules."""
+
+import io
+import threading
+
+import pytest
+from django.core.management import call_command
+from django.db import close_old_connections
+
+from members.models import Member
+from points.models import LedgerEntry, Transaction
+from points.resources import read_transactions
+from points.services import import_transactions
+from tests.conftest import at, earned, postgres_only, summary
+from tiers.models import DegradationPolicy
+from tiers.services import degrade_inactive_members
+
+pytestmark = pytest.mark.django_db
+HEADER = "external_id,member,kind,amount,occurred_at,channel,store,original_external_id\n"
+
+
+def run(text, *, dry_run=False, bom=False):
+    data = (("\ufeff" if bom else "") + HEADER + text).encode()
+    rows, errors = read_transactions(io.BytesIO(data))
+    return import_transactions(rows, errors=errors, dry_run=dry_run)
+
+
+def state():
+    return (
+        Transaction.objects.count(),
+        LedgerEntry.objects.count(),
+        list(Member.objects.order_by("pk").values_list("points_balance", "lifetime_points")),
+    )
+
+
+@pytest.fixture
+def alice(make_member):
+    return make_member("M-0001")
+
+
+@pytest.fixture
+def bob(make_member):
+    return make_member("M-0002")
+
+
+def test_a_file_imports_purchases_and_a_return_of_a_purchase_in_the_same_file(alice):
+    report = run(
+        "T-1001,M-0001,purchase,120.50,2026-11-01T10:00:00+01:00,pos,STORE-12,\n"
+        "T-1002,M-0001,return,20.00,2026-11-03,ecommerce,,T-1001\n"
+    )
+    assert (report.new, report.skipped, report.errors) == (2, 0, [])
+    assert earned(Transaction.objects.get(external_id="T-1001")) == 120
+    assert earned(Transaction.objects.get(external_id="T-1002")) == -20
+    assert summary(alice)["lifetime"] == 100
+    purchase = Transaction.objects.get(external_id="T-1001")
+    assert (purchase.channel, purchase.store) == ("pos", "STORE-12")
+    call_command("check_ledger")
+
+
+def test_a_bom_and_a_date_without_time_are_accepted(alice):
+    report = run("T-1,M-0001,purchase,10,2026-03-29,,,\n", bom=True)
+    assert report.errors == [] and report.new == 1
+    txn = Transaction.objects.get(external_id="T-1")
+    assert txn.occurred_at == at("2026-03-29", 0)  # midnight in the programme's time zone
+    assert txn.channel == "import"
+
+
+def test_rows_apply_in_time_order_so_crossing_silver_mid_file_earns_x1_5_later(alice):
+    report = run(
+        "T-3,M-0001,purchase,100,2026-03-03,,,\n"  # after the crossing, though listed first
+        "T-1,M-0001,purchase,990,2026-03-01,,,\n"
+        "T-2,M-0001,purchase,10,2026-03-02,,,\n"
+    )
+    assert report.errors == [] and report.tier_changes == 1
+    assert earned(Transaction.objects.get(external_id="T-2")) == 10
+    assert earned(Transaction.objects.get(external_id="T-3")) == 150
+    assert LedgerEntry.objects.filter(member=alice, kind="bonus", points=100).count() == 1
+    assert summary(alice)["qualified_tier"].code == "silver"
+
+
+def test_a_purchase_restores_a_degraded_member_and_earns_at_the_restored_tier(alice, buy):
+    buy(alice, "3000", when=at("2026-01-01"))
+    DegradationPolicy.objects.update(enabled=True)
+    degrade_inactive_members(now=at("2026-04-15"))
+    assert summary(alice)["effective_tier"].code == "silver"
+    run("T-9,M-0001,purchase,100,2026-04-16,,,\n")
+    assert summary(alice)["effective_tier"].code == "gold"
+    assert earned(Transaction.objects.get(external_id="T-9")) == 200
+
+
+def test_a_return_of_an_earlier_purchase_uses_its_points(alice, buy):
+    buy(alice, "1000", when=at("2026-03-01"), external_id="P-OLD")  # Bronze x1 -> Silver
+    run("R-1,M-0001,return,500,2026-03-05,,,P-OLD\n")
+    assert earned(Transaction.objects.get(external_id="R-1")) == -500
+    assert summary(alice)["qualified_tier"].code == "bronze"
+
+
+def test_reimporting_the_same_file_writes_nothing_and_skips_every_row(alice):
+    text = "T-1,M-0001,purchase,10,2026-03-01,,,\nT-2,M-0001,return,5,2026-03-02,,,T-1\n"
+    run(text)
+    before = state()
+    report = run(text)
+    assert (report.new, report.skipped, report.errors) == (0, 2, [])
+    assert state() == before
+
+
+@pytest.mark.parametrize(
+    "line, column, reason",
+    [
+        ("T-1,M-9999,purchase,10,2026-03-01,,,", "member", "no member with customer code"),
+        ("T-1,M-0001,refund,10,2026-03-01,,,", "kind", "unknown kind"),
+        ("T-1,M-0001,purchase,-5,2026-03-01,,,", "amount", "must be positive"),
+        ("T-1,M-0001,purchase,0,2026-03-01,,,", "amount", "must be positive"),
+        ("T-1,M-0001,purchase,10.005,2026-03-01,,,", "amount", "more than two decimals"),
+        ("T-1,M-0001,purchase,ten,2026-03-01,,,", "amount", "is not an amount"),
+        ("T-1,M-0001,purchase,10,2026-13-01,,,", "occurred_at", "not an ISO 8601"),
+        ("T-1,M-0001,purchase,10,2026-03-01,fax,,", "channel", "unknown channel"),
+        ("T-1,M-0001,return,10,2026-03-01,,,", "original_external_id", "must name its purchase"),
+        ("T-1,M-0001,return,10,2026-03-01,,,NOPE", "original_external_id", "has no purchase"),
+        ("T-1,M-0001,return,99,2026-03-02,,,P-0", "amount", "more than the 50.00 left"),
+        ("T-1,M-0001,return,10,2026-02-01,,,P-0", "occurred_at", "before its purchase"),
+        ("P-0,M-0001,purchase,51,2026-03-01,,,", "external_id", "already imported with other"),
+    ],
+)
+def test_every_bad_row_is_reported_and_nothing_is_written(alice, buy, line, column, reason):
+    buy(alice, "50", when=at("2026-03-01"), external_id="P-0")
+    before = state()
+    report = run("G-1,M-0001,purchase,10,2026-03-01,,,\n" + line + "\n")
+    assert len(report.errors) == 1, report.errors
+    error = report.errors[0]
+    assert (error.line, error.column) == (3, column)
+    assert reason in error.reason
+    assert state() == before
+    assert report.new == 0
+
+
+def test_a_duplicate_external_id_in_the_file_names_the_first_line(alice):
+    report = run("T-1,M-0001,purchase,10,2026-03-01,,,\nT-1,M-0001,purchase,10,2026-03-01,,,\n")
+    assert [str(e) for e in report.errors] == ["line 3, external_id: duplicate of line 2"]
+    assert not Transaction.objects.exists()
+
+
+def test_a_return_of_another_members_purchase_is_refused(alice, bob):
+    report = run("T-1,M-0001,purchase,10,2026-03-01,,,\nT-2,M-0002,return,5,2026-03-02,,,T-1\n")
+    assert [(e.line, e.column) for e in report.errors] == [(3, "original_external_id")]
+    assert not Transaction.objects.exists()
+
+
+def test_returns_of_one_purchase_in_the_file_never_exceed_it(alice):
+    report = run(
+        "T-1,M-0001,purchase,10,2026-03-01,,,\n"
+        "T-2,M-0001,return,6,2026-03-02,,,T-1\n"
+        "T-3,M-0001,return,6,2026-03-03,,,T-1\n"
+    )
+    assert [(e.line, e.column) for e in report.errors] == [(4, "amount")]
+
+
+def test_a_missing_column_is_reported():
+    rows, errors = read_transactions(io.BytesIO(b"external_id,member,kind\nT-1,M-1,purchase\n"))
+    assert {e.column for e in errors} == {
+        "amount",
+        "occurred_at",
+        "channel",
+        "store",
+        "original_external_id",
+    }
+
+
+def test_dry_run_computes_everything_and_writes_nothing(alice):
+    before = state()
+    report = run("T-1,M-0001,purchase,1000,2026-03-01,,,\n", dry_run=True)
+    assert (report.new, report.points, report.tier_changes) == (1, 1000, 1)
+    assert state() == before
+
+
+def test_the_command_prints_every_bad_row_and_the_counts(alice, tmp_path, capsys):
+    path = tmp_path / "t.csv"
+    path.write_text(HEADER + "T-1,M-0001,purchase,10,2026-03-01,,,\nT-2,M-0404,purchase,1,x,,,\n")
+    with pytest.raises(SystemExit) as exit_:
+        call_command("import_transactions", str(path))
+    assert exit_.value.code == 1
+    captured = capsys.readouterr()
+    assert "line 3, occurred_at: 'x' is not an ISO 8601 date or time" in captured.err
+    assert captured.out.strip().splitlines()[-1] == "new=0 skipped=0 errors=1"
+    path.write_text(HEADER + "T-1,M-0001,purchase,10,2026-03-01,,,\n")
+    call_command("import_transactions", str(path), "--dry-run")
+    call_command("import_transactions", str(path))
+    assert capsys.readouterr().out.strip().splitlines()[-1] == "new=1 skipped=0 errors=0"
+    assert Transaction.objects.count() == 1
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_two_overlapping_imports_at_once_never_duplicate(make_member):
+    for n in range(5):
+        make_member(f"M-{n:04d}")
+    first = "".join(f"A-{i},M-{i % 5:04d},purchase,10,2026-03-01,,,\n" for i in range(40))
+    second = "".join(f"A-{i},M-{i % 5:04d},purchase,10,2026-03-01,,,\n" for i in range(20, 60))
+    barrier, reports = threading.Barrier(2), []
+
+    def go(text):
+        barrier.wait()
+        try:
+            reports.append(run(text))
+        finally:
+            close_old_connections()
+
+    threads = [threading.Thread(target=go, args=(t,)) for t in (first, second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted((r.new, r.skipped) for r in reports) in ([(20, 20), (40, 0)], [(40, 0), (20, 20)])
+    assert Transaction.objects.count() == 60
+    call_command("check_ledger")
