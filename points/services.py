@@ -71,17 +71,6 @@ def return_points(
     return min(int(share), left)
 
 
-def check_return_amount(*, amount: Decimal, original, returned_before: Decimal) -> None:
-    left = original.amount - returned_before
-    if amount > left:
-        raise ValidationError(
-            {
-                "amount": f"Return of {amount} is more than the {left} left to return "
-                f"of purchase {original.external_id} ({original.amount})."
-            }
-        )
-
-
 def clean_amount(amount) -> Decimal:
     """A money amount: positive, at most two decimals. Floats are refused, not rounded."""
     if isinstance(amount, float | bool):
@@ -273,10 +262,6 @@ def _idempotent(service):
     return wrapper
 
 
-def _create_transaction(member, **fields) -> Transaction:
-    return Transaction.objects.create(member=member, **fields)
-
-
 @_idempotent
 def record_purchase(
     *, member, amount, occurred_at, external_id, channel=Channel.API, store=""
@@ -296,21 +281,9 @@ def record_purchase(
         member, plan, recorded_id = _lock(member, external_id)
         if existing := _recorded_before(recorded_id, member_id=member.pk, **fields):
             return existing
-        definition = plan.purchase_definition
         log = TierLog()
-        restore(member, plan.ranking, at=occurred_at, log=log)  # D3: before points are computed
-        tier = plan.ranking.by_pk[member.effective_tier_id]
-        campaigns = plan.campaigns_for(at=occurred_at, tier_id=tier.pk, channel=channel)
-        points = purchase_points(
-            amount, definition.earn_rate, tier.multiplier, [c.multiplier for c in campaigns]
-        )
-        txn = _create_transaction(member, **fields)
-        if member.last_purchase_at is None or occurred_at > member.last_purchase_at:
-            member.last_purchase_at = occurred_at
-        labels = [_multiplier_label(tier.name, tier.multiplier)]
-        labels += [_multiplier_label(c.name, c.multiplier) for c in campaigns]
-        earn = _earning(member, definition, points, txn, reason=", ".join(labels))
-        entries = [earn] if points else []
+        txn, entries = _purchase(member, plan, log, **fields)
+        txn.save()
         post_entries(member, plan, entries, at=occurred_at, log=log, transaction=txn)
     return txn
 
@@ -324,57 +297,24 @@ def record_return(
     _check_reference(external_id=external_id, occurred_at=occurred_at, channel=channel)
     with transaction.atomic():
         member, plan, recorded_id = _lock(member, external_id)
-        original = Transaction.objects.filter(
-            external_id=original_external_id, kind=Transaction.Kind.PURCHASE, member=member
-        ).first()
-        if original is None:
-            raise ValidationError(
-                {
-                    "original_external_id": f"Member {member.external_id} has no purchase "
-                    f"{original_external_id!r} to return."
-                }
-            )
+        bought = _recorded_purchases({original_external_id}).get(original_external_id)
         fields = dict(
             external_id=external_id,
             kind=Transaction.Kind.RETURN,
             amount=amount,
             occurred_at=occurred_at,
             channel=channel,
-            original=original,
         )
-        if existing := _recorded_before(recorded_id, member_id=member.pk, **fields):
-            return existing
-        if occurred_at < original.occurred_at:
-            raise ValidationError(
-                {
-                    "occurred_at": "A return cannot happen before its purchase "
-                    f"{original.external_id}."
-                }
-            )
-        returned_before = original.returns.aggregate(total=Sum("amount"))["total"] or Decimal(0)
-        check_return_amount(amount=amount, original=original, returned_before=returned_before)
-        earn = original.entries.filter(kind=Kind.EARN).first()
-        reversed_before = -(
-            LedgerEntry.objects.filter(transaction__original=original, kind=Kind.RETURN).aggregate(
-                total=Sum("points")
-            )["total"]
-            or 0
-        )
-        txn = _create_transaction(member, **fields)
-        entries = []
-        points = (
-            return_points(
-                awarded=earn.points,
-                reversed_before=reversed_before,
-                amount=amount,
-                returned_before=returned_before,
-                purchase_amount=original.amount,
-            )
-            if earn
-            else 0
-        )
-        if points:
-            entries.append(_reversal(member, earn, points, txn, amount))
+        if bought and bought.txn.member_id == member.pk:
+            content = dict(member_id=member.pk, original=bought.txn, **fields)
+            if existing := _recorded_before(recorded_id, **content):
+                return existing
+        try:
+            txn, entries = _return(member, bought, original_external_id, **fields)
+        except _Refused as refused:
+            column, reason = refused.args
+            raise ValidationError({column: f"Cannot return {external_id}: {reason}."}) from None
+        txn.save()
         post_entries(member, plan, entries, at=occurred_at, transaction=txn)
     return txn
 
@@ -396,7 +336,7 @@ def award_action(*, member, definition, occurred_at, external_id) -> Transaction
         member, plan, recorded_id = _lock(member, external_id)
         if existing := _recorded_before(recorded_id, member_id=member.pk, **fields):
             return existing
-        txn = _create_transaction(member, **fields)
+        txn = Transaction.objects.create(member=member, **fields)
         entry = _earning(member, definition, definition.points, txn, reason=definition.name)
         entries = [entry] if entry.points else []
         post_entries(member, plan, entries, at=occurred_at, transaction=txn)
@@ -682,21 +622,31 @@ def import_transactions(rows, *, errors=(), dry_run=False) -> ImportReport:
             elif first_line[row.external_id] == row.line:
                 new_rows.append(row)
         new_rows.sort(key=lambda row: (row.occurred_at, row.line))
-        purchases = _recorded_purchases(new_rows)
+        purchases = _recorded_purchases(
+            {row.original_external_id for row in new_rows if row.kind == "return"}
+        )
         before = {m.pk: m.qualified_tier_id for m in members.values()}
         plan = programme()
         log = TierLog()
         txns, entries = [], []
         for row in new_rows:
             member = members[row.member]
+            fields = dict(
+                external_id=row.external_id,
+                kind=row.kind,
+                amount=row.amount,
+                occurred_at=row.occurred_at,
+                channel=row.channel,
+            )
             if row.kind == Transaction.Kind.PURCHASE:
-                txn, earned = _import_purchase(row, member, plan, log)
+                txn, earned = _purchase(member, plan, log, store=row.store, **fields)
                 purchases[row.external_id] = _Purchase(txn, earned[0] if earned else None, 0, 0)
             else:
                 try:
-                    txn, earned = _import_return(row, member, purchases)
-                except _Refused as problem:
-                    bad(RowError(row.line, *problem.args))
+                    original = purchases.get(row.original_external_id)
+                    txn, earned = _return(member, original, row.original_external_id, **fields)
+                except _Refused as refused:
+                    bad(RowError(row.line, *refused.args))
                     continue
             txns.append(txn)
             entries += apply_entries(
@@ -750,10 +700,9 @@ def _same_content(txn: Transaction, row, member: Member) -> bool:
     )
 
 
-def _recorded_purchases(rows) -> dict:
-    """The purchases already in the database that the file's returns name, with what
-    was returned and reversed of them so far."""
-    names = {row.original_external_id for row in rows if row.kind == Transaction.Kind.RETURN}
+def _recorded_purchases(names) -> dict:
+    """The purchases with these external ids already in the database, with what was
+    returned and reversed of them so far."""
     purchases = {}
     for batch in _batches(names):
         found = list(Transaction.objects.filter(external_id__in=batch, kind="purchase"))
@@ -778,26 +727,21 @@ def _recorded_purchases(rows) -> dict:
     return purchases
 
 
-def _import_purchase(row, member, plan, log):
-    """record_purchase's rules on a member in memory."""
-    definition = plan.purchase_definition
-    restore(member, plan.ranking, at=row.occurred_at, log=log)
+def _purchase(member, plan: Programme, log: TierLog, **fields):
+    """The rules of a purchase on a locked member, in memory: restoration first (D3),
+    then floor(amount x earn rate x effective tier multiplier x campaigns) (P2, P3).
+    Returns the unsaved transaction and its entries; record_purchase and the import
+    both use it."""
+    at, definition = fields["occurred_at"], plan.purchase_definition
+    restore(member, plan.ranking, at=at, log=log)
     tier = plan.ranking.by_pk[member.effective_tier_id]
-    campaigns = plan.campaigns_for(at=row.occurred_at, tier_id=tier.pk, channel=row.channel)
+    campaigns = plan.campaigns_for(at=at, tier_id=tier.pk, channel=fields["channel"])
     points = purchase_points(
-        row.amount, definition.earn_rate, tier.multiplier, [c.multiplier for c in campaigns]
+        fields["amount"], definition.earn_rate, tier.multiplier, [c.multiplier for c in campaigns]
     )
-    txn = Transaction(
-        external_id=row.external_id,
-        member=member,
-        kind=Transaction.Kind.PURCHASE,
-        amount=row.amount,
-        occurred_at=row.occurred_at,
-        channel=row.channel,
-        store=row.store,
-    )
-    if member.last_purchase_at is None or row.occurred_at > member.last_purchase_at:
-        member.last_purchase_at = row.occurred_at
+    txn = Transaction(member=member, **fields)
+    if member.last_purchase_at is None or at > member.last_purchase_at:
+        member.last_purchase_at = at
     labels = [_multiplier_label(tier.name, tier.multiplier)]
     labels += [_multiplier_label(c.name, c.multiplier) for c in campaigns]
     earn = _earning(member, definition, points, txn, reason=", ".join(labels))
@@ -805,40 +749,37 @@ def _import_purchase(row, member, plan, log):
 
 
 class _Refused(Exception):
-    """A row that breaks a rule: the column and the reason, for the report."""
+    """A transaction that breaks a rule: (column, reason)."""
 
 
-def _import_return(row, member, purchases):
-    """record_return's rules on a member in memory. Returns (txn, entries)."""
-    bought = purchases.get(row.original_external_id)
+def _return(member, bought: _Purchase | None, original_external_id: str, **fields):
+    """The rules of a return (P4) on a locked member, in memory: it names a purchase
+    of the member, does not come before it, and does not return more than is left.
+    Returns the unsaved transaction and its entries, and counts the return on
+    `bought`; record_return and the import both use it."""
     if bought is None or bought.txn.member_id != member.pk:
-        name = row.original_external_id
-        raise _Refused("original_external_id", f"{member.external_id} has no purchase {name!r}")
-    if row.occurred_at < bought.txn.occurred_at:
-        raise _Refused("occurred_at", f"before its purchase {row.original_external_id}")
+        raise _Refused(
+            "original_external_id",
+            f"{member.external_id} has no purchase {original_external_id!r}",
+        )
+    amount, at = fields["amount"], fields["occurred_at"]
+    if at < bought.txn.occurred_at:
+        raise _Refused("occurred_at", f"it comes before its purchase {original_external_id}")
     left = bought.txn.amount - bought.returned
-    if row.amount > left:
-        raise _Refused("amount", f"{row.amount} is more than the {left} left to return")
-    txn = Transaction(
-        external_id=row.external_id,
-        member=member,
-        kind=Transaction.Kind.RETURN,
-        amount=row.amount,
-        occurred_at=row.occurred_at,
-        channel=row.channel,
-        original=bought.txn,
-    )
+    if amount > left:
+        raise _Refused("amount", f"{amount} is more than the {left} left to return")
+    txn = Transaction(member=member, original=bought.txn, **fields)
     entries = []
     if bought.earn is not None:
         points = return_points(
             awarded=bought.earn.points,
             reversed_before=bought.reversed,
-            amount=row.amount,
+            amount=amount,
             returned_before=bought.returned,
             purchase_amount=bought.txn.amount,
         )
         if points:
-            entries.append(_reversal(member, bought.earn, points, txn, row.amount))
+            entries.append(_reversal(member, bought.earn, points, txn, amount))
         bought.reversed += points
-    bought.returned += row.amount
+    bought.returned += amount
     return txn, entries

@@ -1,10 +1,11 @@
+import threading
 from datetime import datetime
 from decimal import Decimal
 from itertools import count
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.db import connection
+from django.db import close_old_connections, connection
 
 from loyalty_site.demo import load_programme
 from members.services import enroll_member
@@ -18,6 +19,29 @@ _ids = count(1)
 postgres_only = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="needs PostgreSQL (DATABASE_URL=postgres://...)"
 )
+
+
+def run_together(count, work):
+    """Start `count` threads at the same moment, each calling work(i); returns what each
+    returned or raised."""
+    barrier = threading.Barrier(count)
+    results = [None] * count
+
+    def run(i):
+        barrier.wait()
+        try:
+            results[i] = work(i)
+        except Exception as exc:  # noqa: BLE001 - the tests inspect what was raised
+            results[i] = exc
+        finally:
+            close_old_connections()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
 
 
 def at(day: str, hour: int = 12) -> datetime:

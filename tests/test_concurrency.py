@@ -1,41 +1,17 @@
 """Concurrent writers on PostgreSQL: the member lock and the unique external_id decide."""
 
-import threading
 from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
-from django.db import close_old_connections
 
 from members.models import Member
 from points.models import LedgerEntry, Transaction
 from points.services import record_purchase
-from tests.conftest import at, postgres_only
+from tests.conftest import at, postgres_only, run_together
 
 pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True), postgres_only]
-
-
-def run_together(count, work):
-    """Start `count` threads at once; returns what each returned or raised."""
-    barrier = threading.Barrier(count)
-    results = [None] * count
-
-    def run(i):
-        barrier.wait()
-        try:
-            results[i] = work(i)
-        except Exception as exc:  # noqa: BLE001 - the test inspects it
-            results[i] = exc
-        finally:
-            close_old_connections()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results
 
 
 def test_P8_concurrent_submissions_of_one_external_id_record_it_once(member):

@@ -1,20 +1,18 @@
 """E1-E4: block expiry at the end of natural periods, exemptions, catch-up, reminders."""
 
-import threading
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 from django.core import mail
 from django.core.management import call_command
-from django.db import close_old_connections
 
 from members.models import Member, Notification
 from members.tasks import send_notifications_task
 from points.models import ExpiryPolicy, ExpiryRun, LedgerEntry, PointDefinition
 from points.selectors import cutoff_dates, cutoff_instant
 from points.services import adjust_points, expire_points, send_expiry_reminders
-from tests.conftest import at, postgres_only, summary
+from tests.conftest import at, postgres_only, run_together, summary
 from tiers.models import DegradationPolicy
 from tiers.services import degrade_inactive_members
 
@@ -206,21 +204,7 @@ def test_E3_concurrent_runs_write_one_entry_per_member(make_member, buy, monthly
     members = [make_member() for _ in range(20)]
     for m in members:
         buy(m, "100", when=at("2026-01-10"))
-    barrier = threading.Barrier(2)
-    results = []
-
-    def run():
-        barrier.wait()
-        try:
-            results.append(expire_points(now=at("2026-02-01", 1)))
-        finally:
-            close_old_connections()
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = run_together(2, lambda i: expire_points(now=at("2026-02-01", 1)))
     assert sorted(results) == [0, 20]
     assert LedgerEntry.objects.filter(kind="expiry").count() == 20
     assert all(m.points_balance == 0 for m in Member.objects.filter(pk__in=[m.pk for m in members]))

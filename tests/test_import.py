@@ -1,17 +1,15 @@
 """The CSV import of transactions: all or nothing, through the earning rules."""
 
 import io
-import threading
 
 import pytest
 from django.core.management import call_command
-from django.db import close_old_connections
 
 from members.models import Member
 from points.models import LedgerEntry, Transaction
 from points.resources import read_transactions
 from points.services import import_transactions
-from tests.conftest import at, earned, postgres_only, summary
+from tests.conftest import at, earned, postgres_only, run_together, summary
 from tiers.models import DegradationPolicy
 from tiers.services import degrade_inactive_members
 
@@ -196,20 +194,7 @@ def test_two_overlapping_imports_at_once_never_duplicate(make_member):
         make_member(f"M-{n:04d}")
     first = "".join(f"A-{i},M-{i % 5:04d},purchase,10,2026-03-01,,,\n" for i in range(40))
     second = "".join(f"A-{i},M-{i % 5:04d},purchase,10,2026-03-01,,,\n" for i in range(20, 60))
-    barrier, reports = threading.Barrier(2), []
-
-    def go(text):
-        barrier.wait()
-        try:
-            reports.append(run(text))
-        finally:
-            close_old_connections()
-
-    threads = [threading.Thread(target=go, args=(t,)) for t in (first, second)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    reports = run_together(2, lambda i: run((first, second)[i]))
     assert sorted((r.new, r.skipped) for r in reports) in ([(20, 20), (40, 0)], [(40, 0), (20, 20)])
     assert Transaction.objects.count() == 60
     call_command("check_ledger")

@@ -1,12 +1,10 @@
 """W1-W4: the catalogue with tier gating, redemption and cancellation."""
 
-import threading
 from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
-from django.db import close_old_connections
 from django.utils import timezone
 
 from members.models import Member
@@ -15,7 +13,7 @@ from points.services import adjust_points
 from rewards.models import Redemption, Reward
 from rewards.selectors import catalogue
 from rewards.services import cancel_redemption, redeem
-from tests.conftest import postgres_only, summary
+from tests.conftest import postgres_only, run_together, summary
 from tiers.models import DegradationPolicy
 from tiers.services import degrade_inactive_members
 
@@ -159,27 +157,6 @@ def test_W4_cancel_action_in_the_admin(client, admin_user, gold, catalogue):
 
 
 # Concurrency
-
-
-def run_together(count, work):
-    barrier = threading.Barrier(count)
-    results = [None] * count
-
-    def run(i):
-        barrier.wait()
-        try:
-            results[i] = work(i)
-        except Exception as exc:  # noqa: BLE001 - the test counts them
-            results[i] = exc
-        finally:
-            close_old_connections()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results
 
 
 @postgres_only
