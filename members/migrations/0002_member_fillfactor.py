@@ -13,5 +13,5 @@ def set_fillfactor(value):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("members", "0004_lean_indexes")]
+    dependencies = [("members", "0001_initial")]
     operations = [migrations.RunPython(set_fillfactor(80), set_fillfactor(100))]
