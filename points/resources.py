@@ -29,6 +29,7 @@ COLUMNS = (
     "original_external_id",
 )
 KINDS = ("purchase", "return")
+CHANNELS = frozenset(Channel.values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +106,7 @@ def parse_row(line: int, raw: dict) -> tuple[ImportRow | None, list[RowError]]:
     except ValueError:
         bad("occurred_at", f"{cells['occurred_at']!r} is not an ISO 8601 date or time")
     channel = cells["channel"] or Channel.IMPORT
-    if channel not in Channel.values:
+    if channel not in CHANNELS:
         bad("channel", f"unknown channel {channel!r}")
     if cells["kind"] == "return" and not cells["original_external_id"]:
         bad("original_external_id", "a return must name its purchase")

@@ -10,6 +10,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Max, Min, Sum
 from django.utils import timezone
 
+from loyalty_site.bulk import bulk_insert, bulk_update
 from members.models import Member, Notification
 from points.models import (
     Channel,
@@ -664,11 +665,11 @@ def import_transactions(rows, *, errors=(), dry_run=False) -> ImportReport:
             transaction.set_rollback(True)
             return report
         # Purchases first: a return of the file points at its purchase's new row.
-        Transaction.objects.bulk_create([t for t in txns if t.kind == Transaction.Kind.PURCHASE])
-        Transaction.objects.bulk_create([t for t in txns if t.kind == Transaction.Kind.RETURN])
-        LedgerEntry.objects.bulk_create(entries)
+        bulk_insert(Transaction, [t for t in txns if t.kind == Transaction.Kind.PURCHASE])
+        bulk_insert(Transaction, [t for t in txns if t.kind == Transaction.Kind.RETURN])
+        bulk_insert(LedgerEntry, entries)
         log.write()
-        Member.objects.bulk_update(list(members.values()), MEMBER_CACHE_FIELDS, batch_size=1000)
+        bulk_update(Member, list(members.values()), MEMBER_CACHE_FIELDS)
     return report
 
 

@@ -198,3 +198,25 @@ def test_two_overlapping_imports_at_once_never_duplicate(make_member):
     assert sorted((r.new, r.skipped) for r in reports) in ([(20, 20), (40, 0)], [(40, 0), (20, 20)])
     assert Transaction.objects.count() == 60
     call_command("check_ledger")
+
+
+def test_a_large_file_takes_the_bulk_path_and_keeps_every_rule(make_member):
+    from members.models import Notification, TierChange
+
+    members = [make_member(f"M-{n:04d}") for n in range(3)]
+    lines = []
+    for i in range(150):  # enough rows for COPY on PostgreSQL
+        code = f"M-{i % 3:04d}"
+        lines.append(f"P-{i},{code},purchase,40.00,2026-03-01T{8 + i // 20:02d}:{i % 60:02d}:00,,,")
+        if i % 10 == 0:
+            lines.append(f"R-{i},{code},return,40.00,2026-03-02,,,P-{i}")
+    report = run("\n".join(lines) + "\n")
+    assert report.errors == [] and report.new == 165
+    call_command("check_ledger")
+    for member in members:
+        assert summary(member)["qualified_tier"].code == "silver"
+        change = TierChange.objects.get(member=member, reason="upgrade")
+        message = Notification.objects.get(member=member, kind="tier_up")
+        assert message.tier_change == change
+    returned = Transaction.objects.get(external_id="R-0")
+    assert returned.original.external_id == "P-0" and earned(returned) == -40

@@ -5,6 +5,7 @@ from django.db import connection, transaction
 from django.db.models import BigIntegerField, Case, F, Q, Value, When
 from django.utils import timezone
 
+from loyalty_site.bulk import bulk_insert
 from members.models import Member, Notification, TierChange
 from tiers.models import DegradationPolicy, Tier
 from tiers.selectors import Ranking, members_to_degrade
@@ -17,8 +18,8 @@ class TierLog(list):
     once the write is complete, whether it is one purchase or a whole import."""
 
     def write(self) -> None:
-        TierChange.objects.bulk_create([x for x in self if isinstance(x, TierChange)])
-        Notification.objects.bulk_create([x for x in self if isinstance(x, Notification)])
+        bulk_insert(TierChange, [x for x in self if isinstance(x, TierChange)])
+        bulk_insert(Notification, [x for x in self if isinstance(x, Notification)])
         self.clear()
 
 
