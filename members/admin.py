@@ -1,8 +1,11 @@
 from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
+from import_export.admin import ExportMixin
+from import_export.formats import base_formats
 
 from members.models import Member, Notification, TierChange
+from members.resources import MemberResource
 from members.services import enroll_member
 
 
@@ -27,7 +30,9 @@ class TierChangeInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(Member)
-class MemberAdmin(admin.ModelAdmin):
+class MemberAdmin(ExportMixin, admin.ModelAdmin):
+    resource_classes = [MemberResource]
+    formats = [base_formats.CSV]
     list_display = [
         "external_id",
         "first_name",

@@ -1,9 +1,12 @@
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.paginator import Paginator
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
+from import_export.admin import ImportExportMixin
+from import_export.formats import base_formats
+from import_export.forms import ImportForm
 
 from members.admin import ReadOnlyAdminMixin
 from points.models import (
@@ -15,6 +18,7 @@ from points.models import (
     PointDefinition,
     Transaction,
 )
+from points.resources import TransactionResource
 from points.selectors import expiry_preview, next_cutoff
 from tiers.admin import SingletonAdmin
 
@@ -65,9 +69,41 @@ class LedgerEntryInline(ReadOnlyAdminMixin, admin.TabularInline):
     extra = 0
 
 
+ADMIN_IMPORT_MAX_MB = 5  # about 50,000 rows; larger files go through the command
+
+
+class TransactionImportForm(ImportForm):
+    def clean_import_file(self):
+        upload = self.cleaned_data["import_file"]
+        if upload.size > ADMIN_IMPORT_MAX_MB * 1024 * 1024:
+            raise forms.ValidationError(
+                f"This file is {upload.size / 1024 / 1024:.1f} MB. Files above "
+                f"{ADMIN_IMPORT_MAX_MB} MB are imported on the server with "
+                "python manage.py import_transactions FILE."
+            )
+        return upload
+
+
 @admin.register(Transaction)
-class TransactionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    """Transactions come from channels and imports through the services, never by hand."""
+class TransactionAdmin(ReadOnlyAdminMixin, ImportExportMixin, admin.ModelAdmin):
+    """Transactions come from channels and imports through the services, never by hand.
+    Import: django-import-export's upload, preview and confirm, in front of
+    points.services.import_transactions."""
+
+    resource_classes = [TransactionResource]
+    formats = [base_formats.CSV]
+    from_encoding = "utf-8-sig"
+    import_form_class = TransactionImportForm
+    import_template_name = "admin/points/transaction/import.html"
+    skip_admin_log = True  # the import writes its own rows, not the library's
+
+    def add_success_message(self, result, request):
+        report = result.report
+        messages.success(
+            request,
+            f"Import finished: {report.new:,} new, {report.skipped:,} skipped, "
+            f"{report.points:,} points awarded, {report.tier_changes:,} members changed tier.",
+        )
 
     list_display = ["external_id", "member", "kind", "amount", "occurred_at", "channel", "store"]
     list_select_related = ["member"]

@@ -8,15 +8,21 @@ return) are made by `points.services.import_transactions`."""
 
 import csv
 import io
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from import_export import fields
+from import_export.results import Result, RowResult
 
-from points.models import Channel
-from points.services import clean_amount
+from loyalty_site.exports import FormulaSafeResource
+from points.models import Channel, Transaction
+from points.services import clean_amount, import_transactions
+
+PREVIEW_ROWS = 100  # rows shown in the admin's preview; the summary counts them all
 
 COLUMNS = (
     "external_id",
@@ -63,21 +69,26 @@ def read_transactions(stream) -> tuple[list[ImportRow], list[RowError]]:
     else:
         text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
     reader = csv.DictReader(text)
-    header = [name.strip().lstrip("\ufeff") for name in reader.fieldnames or []]
+    try:
+        return parse_table(reader.fieldnames or [], reader)
+    except UnicodeDecodeError:
+        return [], [RowError(reader.line_num + 1, "file", "not UTF-8 text")]
+
+
+def parse_table(header, records) -> tuple[list[ImportRow], list[RowError]]:
+    """Check a header and its records (dicts by column name, from line 2 on)."""
+    header = [(name or "").strip().lstrip("\ufeff") for name in header]
     missing = [column for column in COLUMNS if column not in header]
     if missing:
         return [], [RowError(1, column, "missing column") for column in missing]
-    reader.fieldnames = header
     rows, errors = [], []
-    try:
-        for line, raw in enumerate(reader, start=2):
-            row, row_errors = parse_row(line, raw)
-            if row_errors:
-                errors += row_errors
-            else:
-                rows.append(row)
-    except UnicodeDecodeError:
-        errors.append(RowError(reader.line_num + 1, "file", "not UTF-8 text"))
+    for line, raw in enumerate(records, start=2):
+        raw = {(name or "").strip().lstrip("\ufeff"): value for name, value in raw.items()}
+        row, row_errors = parse_row(line, raw)
+        if row_errors:
+            errors += row_errors
+        else:
+            rows.append(row)
     return rows, errors
 
 
@@ -142,3 +153,52 @@ def parse_occurred_at(text: str) -> datetime:
     else:
         moment = datetime.fromisoformat(text)
     return timezone.make_aware(moment) if timezone.is_naive(moment) else moment
+
+
+# The admin's import and export (django-import-export)
+
+
+class TransactionResource(FormulaSafeResource):
+    """Exports transactions in the import format; imports go through
+    `import_transactions`, never through the library's row-by-row save."""
+
+    member = fields.Field(attribute="member__external_id", column_name="member")
+    original_external_id = fields.Field(
+        attribute="original__external_id", column_name="original_external_id"
+    )
+
+    class Meta:
+        model = Transaction
+        fields = COLUMNS
+        export_order = COLUMNS
+
+    def get_queryset(self):
+        return super().get_queryset().select_related("member", "original")
+
+    def import_data(self, dataset, dry_run=False, raise_errors=False, **kwargs) -> Result:
+        records = dataset.dict
+        rows, errors = parse_table(dataset.headers or [], records)
+        report = import_transactions(rows, errors=errors, dry_run=dry_run)
+        result = Result()
+        result.diff_headers = list(COLUMNS)
+        result.total_rows = report.rows
+        result.report = report
+        by_line = defaultdict(lambda: defaultdict(list))
+        for error in report.errors:
+            by_line[error.line][error.column].append(error.reason)
+        for line, reasons in sorted(by_line.items()):
+            raw = records[line - 2] if 2 <= line < len(records) + 2 else {}
+            result.append_invalid_row(line, raw, ValidationError(dict(reasons)))
+        if not report.errors:
+            result.totals[RowResult.IMPORT_TYPE_NEW] = report.new
+            result.totals[RowResult.IMPORT_TYPE_SKIP] = report.skipped
+            for row in rows[:PREVIEW_ROWS]:
+                preview = RowResult()
+                preview.import_type = (
+                    RowResult.IMPORT_TYPE_SKIP
+                    if row.line in report.skipped_lines
+                    else RowResult.IMPORT_TYPE_NEW
+                )
+                preview.diff = [str(records[row.line - 2].get(c) or "") for c in COLUMNS]
+                result.append_row_result(preview)
+        return result

@@ -552,6 +552,7 @@ class ImportReport:
     points: int = 0
     tier_changes: int = 0
     errors: list = field(default_factory=list)
+    skipped_lines: set = field(default_factory=set)
 
     def summary(self) -> str:
         return f"new={self.new} skipped={self.skipped} errors={len(self.errors)}"
@@ -612,6 +613,7 @@ def import_transactions(rows, *, errors=(), dry_run=False) -> ImportReport:
             elif row.external_id in recorded:
                 if _same_content(recorded[row.external_id], row, member):
                     report.skipped += 1
+                    report.skipped_lines.add(row.line)
                 else:
                     bad(
                         RowError(

@@ -220,3 +220,93 @@ def test_a_large_file_takes_the_bulk_path_and_keeps_every_rule(make_member):
         assert message.tier_change == change
     returned = Transaction.objects.get(external_id="R-0")
     assert returned.original.external_id == "P-0" and earned(returned) == -40
+
+
+# The admin's import page and the exports
+
+
+@pytest.fixture
+def admin_client(client, admin_user):
+    client.force_login(admin_user)
+    return client
+
+
+def upload(client, text, name="t.csv"):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.urls import reverse
+
+    csv_file = SimpleUploadedFile(name, (HEADER + text).encode(), content_type="text/csv")
+    return client.post(
+        reverse("admin:points_transaction_import"), {"import_file": csv_file, "format": "0"}
+    )
+
+
+def test_the_admin_import_previews_errors_then_confirms_with_a_summary(admin_client, alice):
+    from django.urls import reverse
+
+    page = upload(
+        admin_client,
+        "T-1,M-0001,purchase,10.001,2026-03-01,,,\n"
+        "T-2,M-9,purchase,5,2026-03-01,,,\n"
+        "T-3,M-0001,purchase,5,x,,,\n",
+    )
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "Some rows failed to validate" in html
+    assert "more than two decimals" in html and "no member with customer code" in html
+    assert "not an ISO 8601" in html
+    assert not Transaction.objects.exists()
+
+    page = upload(
+        admin_client,
+        "T-1,M-0001,purchase,1000,2026-03-01,,,\nT-2,M-0001,purchase,10,2026-03-02,,,\n",
+    )
+    html = page.content.decode()
+    assert "<strong>2</strong> new" in html and "<strong>1,015</strong> points to award" in html
+    assert "1 members changing tier" in html
+    assert not Transaction.objects.exists()  # the preview writes nothing
+    confirm = page.context["confirm_form"].initial
+    done = admin_client.post(
+        reverse("admin:points_transaction_process_import"), confirm, follow=True
+    )
+    assert "Import finished: 2 new, 0 skipped, 1,015 points awarded, 1 members changed tier." in (
+        done.content.decode()
+    )
+    assert Transaction.objects.count() == 2
+    call_command("check_ledger")
+
+
+def test_the_admin_refuses_large_files_and_points_to_the_command(admin_client, alice, settings):
+    from points import admin as points_admin
+
+    settings_limit = points_admin.ADMIN_IMPORT_MAX_MB
+    points_admin.ADMIN_IMPORT_MAX_MB = 0.0001  # about 100 bytes
+    try:
+        page = upload(admin_client, "T-1,M-0001,purchase,10,2026-03-01,,,\n" * 5)
+    finally:
+        points_admin.ADMIN_IMPORT_MAX_MB = settings_limit
+    assert "python manage.py import_transactions FILE" in page.content.decode()
+    assert not Transaction.objects.exists()
+
+
+@pytest.mark.parametrize("dangerous", ["=1+1", "+1+1", "-1+1", "@SUM(A1)", "\tx", "\rx"])
+def test_exports_escape_cells_a_spreadsheet_would_run(alice, buy, dangerous):
+    from members.resources import MemberResource
+    from points.resources import TransactionResource
+
+    Member.objects.filter(pk=alice.pk).update(first_name=dangerous, last_name="-12.5")
+    buy(alice, "10", store=dangerous[:50])
+    members = MemberResource().export()
+    row = members.dict[0]
+    assert row["first_name"] == "'" + dangerous
+    assert row["last_name"] == "-12.5"  # a number stays a number
+    transactions = TransactionResource().export()
+    assert transactions.dict[0]["store"] == "'" + dangerous
+    assert transactions.headers == list(HEADER.strip().split(","))
+
+
+def test_the_export_pages_open(admin_client, alice):
+    from django.urls import reverse
+
+    assert admin_client.get(reverse("admin:members_member_export")).status_code == 200
+    assert admin_client.get(reverse("admin:points_transaction_export")).status_code == 200
