@@ -121,6 +121,11 @@ else:
     EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", default=str(BASE_DIR / ".mail"))
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="loyalty@example.com")
 
+# django-import-export: importing transactions needs the "add transaction" permission,
+# exporting needs "view".
+IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "add"
+IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -310,3 +310,17 @@ def test_the_export_pages_open(admin_client, alice):
 
     assert admin_client.get(reverse("admin:members_member_export")).status_code == 200
     assert admin_client.get(reverse("admin:points_transaction_export")).status_code == 200
+
+
+def test_importing_needs_the_add_transaction_permission(client, django_user_model, alice):
+    from django.contrib.auth.models import Permission
+    from django.urls import reverse
+
+    clerk = django_user_model.objects.create_user("clerk", password="pw", is_staff=True)
+    clerk.user_permissions.add(Permission.objects.get(codename="view_transaction"))
+    client.force_login(clerk)
+    assert client.get(reverse("admin:points_transaction_import")).status_code == 403
+    clerk.user_permissions.add(Permission.objects.get(codename="add_transaction"))
+    clerk = django_user_model.objects.get(pk=clerk.pk)
+    client.force_login(clerk)
+    assert client.get(reverse("admin:points_transaction_import")).status_code == 200
