@@ -69,11 +69,6 @@ class MemberAdmin(ExportMixin, admin.ModelAdmin):
         # The customer code is the key other systems use: fixed once enrolled.
         return [*self.readonly_fields, "external_id"] if obj else self.readonly_fields
 
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions
-
     def has_delete_permission(self, request, obj=None):
         return False
 

@@ -33,11 +33,6 @@ class RedemptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     show_full_result_count = False
     actions = ["cancel"]
 
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions
-
     @admin.action(description="Cancel and refund the selected redemptions")
     def cancel(self, request, queryset):
         cancelled = 0

@@ -25,6 +25,7 @@ def test_member_list_shows_tiers_and_balances_in_bounded_queries(
         page = client_admin.get(reverse("admin:members_member_changelist"))
     assert page.status_code == 200
     assert "Silver" in page.content.decode() and "1600" in page.content.decode()
+    assert b'value="delete_selected"' not in page.content  # members never vanish
 
 
 def test_member_page_shows_tier_history_and_links_the_ledger(client_admin, member, buy):
