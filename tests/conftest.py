@@ -11,7 +11,7 @@ from loyalty_site.demo import load_programme
 from members.services import enroll_member
 from points.models import LedgerEntry, PointDefinition
 from points.selectors import points_summary
-from points.services import record_purchase
+from points.services import record_purchase, record_return
 
 MADRID = ZoneInfo("Europe/Madrid")
 _ids = count(1)
@@ -98,6 +98,17 @@ def buy():
         )
 
     return buy
+
+
+def give_return(member, original, amount, when=None, external_id=None):
+    """Record a return of part of `original` (a purchase transaction)."""
+    return record_return(
+        member=member,
+        amount=Decimal(amount),
+        occurred_at=when or at("2026-03-10"),
+        external_id=external_id or f"R-{original.external_id}-{amount}-{when}",
+        original_external_id=original.external_id,
+    )
 
 
 def earned(txn) -> int:

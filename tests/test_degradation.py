@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from members.models import Member, Notification, TierChange
 from members.tasks import send_notifications_task
 from points.services import adjust_points, award_action, record_return
-from tests.conftest import at, definition, earned
+from tests.conftest import at, definition, earned, give_return
 from tiers.models import DegradationPolicy
 from tiers.services import degrade_inactive_members
 
@@ -132,13 +132,7 @@ def test_D3_a_purchase_restores_at_once_and_earns_at_the_restored_multiplier(
 def test_D3_returns_actions_and_adjustments_do_not_restore(gold, buy, staff, degradation):
     extra = buy(gold, "10", when=START + timedelta(days=1))
     degrade_inactive_members(now=START + timedelta(days=100))
-    record_return(
-        member=gold,
-        amount="5",
-        occurred_at=START + timedelta(days=102),
-        external_id="R-D3",
-        original_external_id=extra.external_id,
-    )
+    give_return(gold, extra, "5", when=START + timedelta(days=102))
     award_action(
         member=gold,
         definition=definition("refer-a-friend"),

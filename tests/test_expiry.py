@@ -12,7 +12,7 @@ from members.tasks import send_notifications_task
 from points.models import ExpiryPolicy, ExpiryRun, LedgerEntry, PointDefinition
 from points.selectors import cutoff_dates, cutoff_instant
 from points.services import adjust_points, expire_points, send_expiry_reminders
-from tests.conftest import at, postgres_only, run_together, summary
+from tests.conftest import at, give_return, postgres_only, run_together, summary
 from tiers.models import DegradationPolicy
 from tiers.services import degrade_inactive_members
 
@@ -144,15 +144,7 @@ def test_E2_zero_and_negative_balances_are_untouched(make_member, buy, staff, mo
     zero, negative = make_member(), make_member()
     purchase = buy(negative, "100", when=at("2026-01-05"))
     adjust_points(member=negative, points=-100, reason="spent", by=staff, now=at("2026-01-06"))
-    from points.services import record_return
-
-    record_return(
-        member=negative,
-        amount="50",
-        occurred_at=at("2026-01-07"),
-        external_id="R-N",
-        original_external_id=purchase.external_id,
-    )
+    give_return(negative, purchase, "50", when=at("2026-01-07"))
     expire_points(now=at("2026-02-01", 1))
     assert expiries(zero) == [] and expiries(negative) == []
 

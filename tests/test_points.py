@@ -1,7 +1,6 @@
 """P1-P8: earning, campaigns, returns, accrual, adjustments, the ledger, idempotency."""
 
 from datetime import timedelta
-from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -12,20 +11,10 @@ from django.db.models import Sum
 from members.models import Member
 from points.models import Campaign, LedgerEntry, PointDefinition, Transaction
 from points.services import adjust_points, award_action, record_return
-from tests.conftest import at, definition, earned, postgres_only, summary
+from tests.conftest import at, definition, earned, give_return, postgres_only, summary
 from tiers.models import Tier
 
 pytestmark = pytest.mark.django_db
-
-
-def give_return(member, original, amount, when=None, external_id=None):
-    return record_return(
-        member=member,
-        amount=Decimal(amount),
-        occurred_at=when or at("2026-03-10"),
-        external_id=external_id or f"R-{original.external_id}-{amount}-{when}",
-        original_external_id=original.external_id,
-    )
 
 
 def ledger_state():

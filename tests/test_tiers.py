@@ -7,8 +7,8 @@ from django.test.utils import CaptureQueriesContext
 
 from members.models import Member, Notification, TierChange
 from points.models import LedgerEntry
-from points.services import adjust_points, record_return
-from tests.conftest import at, definition, earned, summary
+from points.services import adjust_points
+from tests.conftest import at, definition, earned, give_return, summary
 from tiers.models import Tier
 from tiers.services import recalculate_all_tiers
 
@@ -80,13 +80,7 @@ def test_T2_tier_up_pays_the_bonus_once_and_notifies(member, buy):
 
 def test_T2_rising_back_to_a_tier_held_before_pays_no_bonus(member, buy):
     purchase = buy(member, "1000")
-    record_return(
-        member=member,
-        amount="100",
-        occurred_at=at("2026-03-03"),
-        external_id="R-1",
-        original_external_id=purchase.external_id,
-    )
+    give_return(member, purchase, "100", when=at("2026-03-03"))
     assert tier_of(member) == "bronze"
     buy(member, "100", when=at("2026-03-04"))
     assert tier_of(member) == "silver"
@@ -154,13 +148,7 @@ def test_T3_recalculation_runs_the_same_queries_for_any_number_of_members(make_m
 
 def test_T4_history_records_each_change_with_its_reason(member, buy, staff):
     purchase = buy(member, "1000")
-    record_return(
-        member=member,
-        amount="500",
-        occurred_at=at("2026-03-05"),
-        external_id="R-2",
-        original_external_id=purchase.external_id,
-    )
+    give_return(member, purchase, "500", when=at("2026-03-05"))
     adjust_points(
         member=member,
         points=600,
