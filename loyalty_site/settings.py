@@ -19,7 +19,7 @@ SECRET_KEY = env("SECRET_KEY") if not DEBUG else env("SECRET_KEY", default="dev-
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "loyalty_site.apps.CXManagerAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -32,6 +32,7 @@ INSTALLED_APPS = [
     "members",
     "points",
     "rewards",
+    "loyalty_site.apps.LoyaltySiteConfig",
 ]
 
 MIDDLEWARE = [
