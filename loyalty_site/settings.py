@@ -4,9 +4,11 @@ Every default needs no server: SQLite and an embedded Celery broker. Production 
 DATABASE_URL=postgres://... and CELERY_BROKER_URL=redis://...
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -14,9 +16,42 @@ env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=True)
-# Production secrets have no default: without DEBUG they must be given.
-SECRET_KEY = env("SECRET_KEY") if not DEBUG else env("SECRET_KEY", default="dev-only-insecure")
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
+
+
+def _required(name, value):
+    """Production values have no default: fail at start-up, naming the variable."""
+    if not value:
+        raise ImproperlyConfigured(
+            f"Set {name} in the environment: it is required when DEBUG is off."
+        )
+    return value
+
+
+if DEBUG:
+    SECRET_KEY = env("SECRET_KEY", default="dev-only-insecure")
+    ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+else:
+    SECRET_KEY = _required("SECRET_KEY", env("SECRET_KEY", default=""))
+    ALLOWED_HOSTS = _required("ALLOWED_HOSTS", env.list("ALLOWED_HOSTS", default=[]))
+# Origins allowed to POST over HTTPS when they differ from the host, e.g.
+# https://cx.example.com behind a proxy that rewrites the Host header.
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# HTTPS. Off in development, on by default in production; each can be turned off
+# through the environment (e.g. SECURE_SSL_REDIRECT=false when the load balancer
+# already redirects).
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+# The load balancer probes over plain HTTP: a redirect would read as a failure.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
+# Behind a load balancer that ends TLS, Django sees plain HTTP: trust its
+# X-Forwarded-Proto header, and only when the balancer sets it on every request.
+if env.bool("TRUST_X_FORWARDED_PROTO", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 INSTALLED_APPS = [
     "loyalty_site.apps.CXManagerAdminConfig",
@@ -28,6 +63,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "import_export",
     "django_celery_beat",
+    "axes",
     "tiers",
     "members",
     "points",
@@ -37,12 +73,15 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a lockout into a 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "loyalty_site.urls"
@@ -73,6 +112,23 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# django-axes first: it refuses a locked-out login before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Staff login protection: after AXES_FAILURE_LIMIT failed logins of one username from
+# one address, that pair is refused (even with the right password) for
+# AXES_COOLOFF_MINUTES, or until a superuser deletes the access attempt in the admin
+# (0 = until then). By username and address together, so that one attacker cannot
+# lock every staff member out, nor one office lock out a colleague.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=30)) or None
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# No banner on every command and worker start.
+AXES_VERBOSE = False
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -87,9 +143,26 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
+# Production serves static files from the app itself (whitenoise), from the files that
+# `collectstatic` hashed and compressed; development serves them unprocessed.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+# Development and tests (DEBUG at start-up) serve them straight from the apps' folders,
+# with no `collectstatic`.
+WHITENOISE_USE_FINDERS = WHITENOISE_AUTOREFRESH = DEBUG
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(BASE_DIR / "media")))
+
+# Slow dashboard figures (points at stake at the next cutoff) are kept a few minutes.
+# Per process by default; CACHE_URL=redis://... shares them between web processes.
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 
 # Celery. The default broker needs no server: kombu's filesystem transport in a
 # folder of the project. Production sets CELERY_BROKER_URL=redis://...
@@ -112,6 +185,9 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Expiry and degradation run over fixed-size ranges of member ids, one task each, so
+# several workers share a large programme.
+JOB_CHUNK_SIZE = env.int("JOB_CHUNK_SIZE", default=50_000)
 
 # Member messages. Console by default; EMAIL_URL=smtp+tls://user:password@host:587
 # configures SMTP (django-environ's e-mail URL).

@@ -1,12 +1,22 @@
-from django.contrib import admin
-from django.urls import reverse
-from django.utils.html import format_html
+import copy
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
+from django.shortcuts import redirect
+from django.urls import path
 from import_export.admin import ExportMixin
 from import_export.formats import base_formats
 
+from loyalty_site.member_page import AssignPointsForm, RedeemForm, apply_once, member_context
+from loyalty_site.paginator import CappedPaginator
 from members.models import Member, Notification, TierChange
 from members.resources import MemberResource
 from members.services import enroll_member
+from points.selectors import points_summary
+from points.services import adjust_points
+from rewards.models import Reward
+from rewards.services import redeem
 
 
 class ReadOnlyAdminMixin:
@@ -22,17 +32,14 @@ class ReadOnlyAdminMixin:
         return False
 
 
-class TierChangeInline(ReadOnlyAdminMixin, admin.TabularInline):
-    model = TierChange
-    fields = ["changed_at", "reason", "from_tier", "to_tier", "qualified_tier", "created_by"]
-    readonly_fields = fields
-    extra = 0
-
-
 @admin.register(Member)
 class MemberAdmin(ExportMixin, admin.ModelAdmin):
+    """The member page of the CX Manager: search, balances, tiers, history, ledger,
+    catalogue, and the agent's two actions (assign points, redeem a reward)."""
+
     resource_classes = [MemberResource]
     formats = [base_formats.CSV]
+    change_form_template = "admin/members/member/change_form.html"
     list_display = [
         "external_id",
         "first_name",
@@ -45,32 +52,119 @@ class MemberAdmin(ExportMixin, admin.ModelAdmin):
     ]
     list_select_related = ["qualified_tier", "effective_tier"]
     list_filter = ["effective_tier"]
-    search_fields = ["=external_id", "email__istartswith", "last_name__istartswith"]
-    show_full_result_count = False
-    readonly_fields = [
-        "qualified_tier",
-        "effective_tier",
-        "best_tier",
-        "points_balance",
-        "lifetime_points",
-        "last_purchase_at",
-        "ledger",
+    # Exact or prefix, case-insensitive: indexed on PostgreSQL (members migration 0004).
+    search_fields = [
+        "external_id__istartswith",
+        "email__istartswith",
+        "first_name__istartswith",
+        "last_name__istartswith",
     ]
-    inlines = [TierChangeInline]
-
-    @admin.display(description="Ledger")
-    def ledger(self, obj):
-        if not obj.pk:
-            return "-"
-        url = reverse("admin:points_ledgerentry_changelist") + f"?member__id__exact={obj.pk}"
-        return format_html('<a href="{}">Ledger entries of {}</a>', url, obj.external_id)
+    search_help_text = "Customer code, e-mail, first or last name: the whole or its start."
+    sortable_by = ["external_id", "lifetime_points"]
+    ordering = ["-pk"]
+    show_full_result_count = False
+    paginator = CappedPaginator
+    fields = ["external_id", "first_name", "last_name", "email", "phone", "joined_at"]
 
     def get_readonly_fields(self, request, obj=None):
         # The customer code is the key other systems use: fixed once enrolled.
-        return [*self.readonly_fields, "external_id"] if obj else self.readonly_fields
+        return ["external_id"] if obj else []
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def get_urls(self):
+        actions = [
+            path(
+                "<path:object_id>/assign-points/",
+                self.admin_site.admin_view(self.assign_points_view),
+                name="members_member_assign_points",
+            ),
+            path(
+                "<path:object_id>/redeem/",
+                self.admin_site.admin_view(self.redeem_view),
+                name="members_member_redeem",
+            ),
+        ]
+        return actions + super().get_urls()
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        context = dict(extra_context or {})
+        member = self.get_object(request, object_id)
+        if member is not None:
+            assign_form = context.pop("assign_form", None)
+            context.update(member_context(request, member, assign_form=assign_form))
+            context.setdefault("title", str(member))
+            context.setdefault("subtitle", None)
+        return super().change_view(request, object_id, form_url, context)
+
+    def assign_points_view(self, request, object_id):
+        """P6 from the member page: `adjust_points`, once per form, then back to the page."""
+        member = self._member_for(request, object_id, "points.assign_points")
+        form = AssignPointsForm(request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                applied = apply_once(
+                    data["token"],
+                    lambda: adjust_points(
+                        member=member,
+                        points=data["points"],
+                        reason=data["reason"],
+                        by=request.user,
+                        definition=data["definition"],
+                    ),
+                )
+            except ValidationError as exc:
+                form.add_error(None, exc)  # on the field it names, or above the form
+            else:
+                message = f"Assigned {data['points']:+,} points: {data['reason']}"
+                return self._done(request, member, applied, message)
+        # The page again, with the agent's input and what is wrong with it.
+        return self.change_view(_as_get(request), object_id, extra_context={"assign_form": form})
+
+    def redeem_view(self, request, object_id):
+        """W3 from the member page: `redeem`, once per form, then back to the page."""
+        member = self._member_for(request, object_id, "rewards.add_redemption")
+        form = RedeemForm(request.POST)
+        reward = form.is_valid() and Reward.objects.filter(pk=form.cleaned_data["reward"]).first()
+        if not reward:
+            self.message_user(request, "Choose a reward to redeem.", messages.ERROR)
+            return redirect("admin:members_member_change", member.pk)
+        try:
+            applied = apply_once(
+                form.cleaned_data["token"],
+                lambda: redeem(member=member, reward=reward, by=request.user),
+            )
+        except ValidationError as exc:
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+            return redirect("admin:members_member_change", member.pk)
+        return self._done(request, member, applied, f"Redeemed {reward.name}")
+
+    def _member_for(self, request, object_id, permission) -> Member:
+        if request.method != "POST" or not request.user.has_perm(permission):
+            raise PermissionDenied
+        member = self.get_object(request, object_id)
+        if member is None:
+            raise Http404("No such member.")
+        return member
+
+    def _done(self, request, member, applied: bool, message: str):
+        """Log the change to the staff user, say so with the new balance, and go back
+        to the member page (a refresh there re-sends nothing)."""
+        if applied:
+            self.log_change(request, member, message)
+            available = points_summary(member)["available"]
+            self.message_user(
+                request,
+                f"{message}. {member.external_id} now has {available:,} points available.",
+                messages.SUCCESS,
+            )
+        else:
+            self.message_user(
+                request, "This form was already sent: nothing was applied twice.", messages.WARNING
+            )
+        return redirect("admin:members_member_change", member.pk)
 
     def save_model(self, request, obj, form, change):
         """A new member is enrolled through the service (entry tier, history); the form
@@ -87,6 +181,13 @@ class MemberAdmin(ExportMixin, admin.ModelAdmin):
         obj.pk, obj._state.adding = member.pk, False
 
 
+def _as_get(request):
+    """The same request as a GET, to show a page again after a failed POST."""
+    again = copy.copy(request)
+    again.method = "GET"
+    return again
+
+
 @admin.register(TierChange)
 class TierChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["changed_at", "member", "reason", "from_tier", "to_tier", "qualified_tier"]
@@ -94,6 +195,7 @@ class TierChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ["reason"]
     search_fields = ["=member__external_id"]
     show_full_result_count = False
+    paginator = CappedPaginator
 
 
 @admin.register(Notification)
@@ -103,3 +205,4 @@ class NotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ["kind"]
     search_fields = ["=member__external_id"]
     show_full_result_count = False
+    paginator = CappedPaginator

@@ -48,6 +48,8 @@ class Member(models.Model):
                 Coalesce("last_purchase_at", "joined_at"),
                 name="member_inactive_since",
             ),
+            # The dashboard's "closest to the next tier": a short backward range scan.
+            models.Index(fields=["lifetime_points"], name="member_lifetime_points"),
         ]
 
     def __str__(self):

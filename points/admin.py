@@ -8,6 +8,7 @@ from import_export.admin import ImportExportMixin
 from import_export.formats import base_formats
 from import_export.forms import ImportForm
 
+from loyalty_site.paginator import CappedPaginator
 from members.admin import ReadOnlyAdminMixin
 from points.models import (
     Campaign,
@@ -110,6 +111,7 @@ class TransactionAdmin(ReadOnlyAdminMixin, ImportExportMixin, admin.ModelAdmin):
     list_filter = ["kind", "channel"]
     search_fields = ["=external_id", "=member__external_id"]
     show_full_result_count = False
+    paginator = CappedPaginator
     inlines = [LedgerEntryInline]
 
 
@@ -130,6 +132,11 @@ class LedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ["kind"]
     search_fields = ["=member__external_id"]
     show_full_result_count = False
+    paginator = CappedPaginator
+    # Newest written first: the primary key's order, the one a list of millions can
+    # page through without sorting (a member's own entries are on the member page).
+    ordering = ["-pk"]
+    sortable_by = []
 
 
 @admin.register(ExpiryPolicy)

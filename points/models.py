@@ -209,6 +209,8 @@ class LedgerEntry(models.Model):
     class Meta:
         ordering = ["-issued_at", "-pk"]
         verbose_name_plural = "ledger entries"
+        # P6: the CX Manager's "Assign points" form (a CX agent's right, not a marketer's).
+        permissions = [("assign_points", "Can assign points by hand")]
         indexes = [
             models.Index(fields=["member", "-issued_at"]),
             models.Index(fields=["member", "accrue_at"]),

@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 
+from loyalty_site.paginator import CappedPaginator
 from members.admin import ReadOnlyAdminMixin
 from rewards.models import Redemption, Reward
 from rewards.services import cancel_redemption
@@ -31,6 +32,7 @@ class RedemptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ["status"]
     search_fields = ["=member__external_id"]
     show_full_result_count = False
+    paginator = CappedPaginator
     actions = ["cancel"]
 
     @admin.action(description="Cancel and refund the selected redemptions")

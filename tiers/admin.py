@@ -1,10 +1,15 @@
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.db import transaction
 from django.shortcuts import redirect
+from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from tiers.models import DegradationPolicy, Tier
+from tiers.selectors import threshold_change_preview
 from tiers.tasks import recalculate_all_tiers_task
+
+CONFIRM = "_confirm_threshold"
 
 
 @admin.register(Tier)
@@ -19,6 +24,36 @@ class TierAdmin(admin.ModelAdmin):
     ]
     ordering = ["threshold"]
     prepopulated_fields = {"code": ["name"]}
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        """T3: a new threshold is shown with how many members it moves before it is saved."""
+        if request.method == "POST" and CONFIRM not in request.POST:
+            tier = self.get_object(request, unquote(object_id)) if object_id else None
+            was = tier.threshold if tier else None
+            form = self.get_form(request, tier, change=tier is not None)(
+                request.POST, request.FILES, instance=tier
+            )
+            if form.is_valid() and (tier is None or "threshold" in form.changed_data):
+                return self._threshold_preview(request, form.instance, was)
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def _threshold_preview(self, request, tier, was):
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Confirm the new threshold",
+            "opts": self.opts,
+            "tier": tier,
+            "was": was,
+            "moves": threshold_change_preview(tier, tier.threshold),
+            "posted": [
+                (name, value)
+                for name, values in request.POST.lists()
+                if name != "csrfmiddlewaretoken"
+                for value in values
+            ],
+            "confirm": CONFIRM,
+        }
+        return TemplateResponse(request, "admin/tiers/tier/threshold_preview.html", context)
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)

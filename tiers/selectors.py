@@ -1,7 +1,8 @@
+import copy
 import math
 from datetime import timedelta
 
-from django.db.models import BigIntegerField, Case, Q, Value, When
+from django.db.models import BigIntegerField, Case, Count, F, Q, Value, When
 from django.db.models.functions import Coalesce
 
 from members.models import Member
@@ -91,3 +92,97 @@ def degradation_preview(policy, ranking: Ranking, now) -> dict:
         member: ranking.by_pk[member.target]
         for member in members.select_related("qualified_tier", "effective_tier").order_by("pk")
     }
+
+
+def misqualified_by_tier(ranking: Ranking):
+    """Each tier with the members whose lifetime points qualify for it but who hold
+    another qualified tier."""
+    for tier, low, high in ranking.bands():
+        band = Member.objects.exclude(qualified_tier=tier)
+        if low is not None:
+            band = band.filter(lifetime_points__gte=low)
+        if high is not None:
+            band = band.filter(lifetime_points__lt=high)
+        yield tier, band
+
+
+def threshold_change_preview(tier: Tier, threshold: int) -> dict:
+    """How many members would move up and down if `tier` had `threshold` (T3): the
+    marketer sees it before saving. One count per tier, whatever the number of members."""
+    changed = copy.copy(tier)
+    changed.threshold = threshold
+    tiers = [changed if t.pk == tier.pk else t for t in Ranking().tiers]
+    if tier.pk is None:
+        tiers.append(changed)
+    ranking = Ranking(sorted(tiers, key=lambda t: t.threshold))
+    up = down = 0
+    for target, band in misqualified_by_tier(ranking):
+        below = [t.pk for t in ranking.tiers if t.threshold < target.threshold]
+        counts = band.aggregate(
+            up=Count("pk", filter=Q(qualified_tier__in=below)),
+            down=Count("pk", filter=~Q(qualified_tier__in=below)),
+        )
+        up, down = up + counts["up"], down + counts["down"]
+    return {"up": up, "down": down}
+
+
+def members_per_tier(ranking: Ranking) -> list[dict]:
+    """The dashboard's chart: members by effective tier, and how many of them are
+    degraded below their qualified tier. One grouped scan of the member table."""
+    counts = {
+        row["effective_tier"]: row
+        for row in Member.objects.order_by()
+        .values("effective_tier")
+        .annotate(
+            members=Count("pk"), degraded=Count("pk", filter=~Q(qualified_tier=F("effective_tier")))
+        )
+    }
+    rows = []
+    for tier in ranking.tiers:
+        row = counts.get(tier.pk, {"members": 0, "degraded": 0})
+        rows.append({"tier": tier, "members": row["members"], "degraded": row["degraded"]})
+    return rows
+
+
+def closest_to_next_tier(ranking: Ranking, *, limit: int = 10) -> list[tuple[Member, Tier, int]]:
+    """Members with the fewest lifetime points left to their next tier:
+    [(member, next tier, points to go)]. One short index scan per tier."""
+    found = []
+    for tier, low, high in ranking.bands():
+        if high is None:
+            continue
+        band = Member.objects.filter(lifetime_points__lt=high)
+        if low is not None:
+            band = band.filter(lifetime_points__gte=low)
+        next_tier = ranking.next_above(tier.pk)
+        for member in band.order_by("-lifetime_points", "pk")[:limit]:
+            found.append((member, next_tier, high - member.lifetime_points))
+    return sorted(found, key=lambda row: row[2])[:limit]
+
+
+def members_at_risk(policy, ranking: Ranking, now, *, days: int):
+    """Members the degradation job would move within `days` but not yet today (D2),
+    each annotated with `target`, the tier they would drop to."""
+    due_now = members_to_degrade(policy, ranking, now)
+    return members_to_degrade(policy, ranking, now + timedelta(days=days)).exclude(
+        pk__in=due_now.values("pk")
+    )
+
+
+def next_degradation(member: Member, policy, ranking: Ranking, now) -> tuple | None:
+    """(when, tier): the next time the degradation job would lower this member's
+    effective tier without a purchase, by the rule of `members_to_degrade` (D2);
+    None when it never would. A `when` in the past means the next daily run."""
+    if not policy.enabled:
+        return None
+    qualified, effective = (
+        ranking.rank[member.qualified_tier_id],
+        ranking.rank[member.effective_tier_id],
+    )
+    since = member.last_purchase_at or member.joined_at
+    period = timedelta(days=policy.inactivity_days)
+    for periods in range(1, len(ranking.tiers) + 1):
+        target = max(0, qualified - periods * policy.levels_per_step)
+        if target < effective:
+            return since + periods * period, ranking.tiers[target]
+    return None

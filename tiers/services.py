@@ -8,7 +8,7 @@ from django.utils import timezone
 from loyalty_site.bulk import bulk_insert
 from members.models import Member, Notification, TierChange
 from tiers.models import DegradationPolicy, Tier
-from tiers.selectors import Ranking, members_to_degrade
+from tiers.selectors import Ranking, members_to_degrade, misqualified_by_tier
 
 Reason = TierChange.Reason
 
@@ -110,18 +110,6 @@ def recalculate_all_tiers() -> int:
             band.filter(best_tier__in=below).update(best_tier=tier)
             band.update(qualified_tier=tier)
     return changed
-
-
-def misqualified_by_tier(ranking: Ranking):
-    """Each tier with the members whose lifetime points qualify for it but who hold
-    another qualified tier."""
-    for tier, low, high in ranking.bands():
-        band = Member.objects.exclude(qualified_tier=tier)
-        if low is not None:
-            band = band.filter(lifetime_points__gte=low)
-        if high is not None:
-            band = band.filter(lifetime_points__lt=high)
-        yield tier, band
 
 
 def degrade_inactive_members(*, now=None) -> int:

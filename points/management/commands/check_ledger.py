@@ -5,8 +5,8 @@ from django.db import transaction
 
 from members.models import Member
 from points.selectors import cache_mismatches
-from tiers.selectors import Ranking
-from tiers.services import misqualified_by_tier, recalculate_all_tiers
+from tiers.selectors import Ranking, misqualified_by_tier
+from tiers.services import recalculate_all_tiers
 
 
 class Command(BaseCommand):

@@ -1,0 +1,18 @@
+from django.core.paginator import Paginator
+from django.utils.functional import cached_property
+
+
+class CappedPaginator(Paginator):
+    """Counts at most `cap` rows, so that a list of millions costs a short scan, not a
+    full COUNT(*), on every page. Beyond the cap the list says "more than" and staff
+    narrow it with the search or the filters."""
+
+    cap = 10_000
+
+    @cached_property
+    def count(self) -> int:
+        return self.object_list[: self.cap + 1].count()
+
+    @property
+    def capped(self) -> bool:
+        return self.count > self.cap
