@@ -40,7 +40,9 @@ class AssignPointsForm(OnceForm):
         empty_label=None,
         help_text="Decides whether the points count toward the tier.",
     )
-    reason = forms.CharField(max_length=255)
+    reason = forms.CharField(
+        max_length=255, error_messages={"required": "Say why the points are adjusted."}
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

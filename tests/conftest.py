@@ -127,6 +127,14 @@ def definition(handle) -> PointDefinition:
 
 
 @pytest.fixture(autouse=True)
+def fresh_cache():
+    """Figures the dashboard keeps for a few minutes never leak from one test to another."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def celery_eager():
     """Unit tests run tasks in-process; the worker test sends them through the broker."""
     from loyalty_site.celery import app

@@ -28,10 +28,10 @@ def test_member_list_shows_tiers_and_balances_in_bounded_queries(
     assert b'value="delete_selected"' not in page.content  # members never vanish
 
 
-def test_member_page_shows_tier_history_and_links_the_ledger(client_admin, member, buy):
+def test_member_page_shows_tier_history_and_the_ledger(client_admin, member, buy):
     buy(member, "1000")
     page = client_admin.get(reverse("admin:members_member_change", args=[member.pk])).content
-    assert b"Upgrade" in page and b"Ledger entries of" in page
+    assert b"Upgrade" in page and b"Welcome to Silver" in page
     ledger = client_admin.get(
         reverse("admin:points_ledgerentry_changelist") + f"?member__id__exact={member.pk}"
     )
@@ -66,8 +66,6 @@ def test_adding_a_member_in_the_admin_enrols_in_the_entry_tier(client_admin, tie
             "phone": "",
             "joined_at_0": "2026-03-01",
             "joined_at_1": "10:00:00",
-            "tier_changes-TOTAL_FORMS": "0",
-            "tier_changes-INITIAL_FORMS": "0",
         },
     )
     assert response.status_code == 302, response.content
@@ -81,17 +79,18 @@ def test_T3_changing_a_threshold_in_the_admin_recalculates_tiers(
 ):
     buy(member, "2500")
     gold = Tier.objects.get(code="gold")
+    form = {
+        "name": "Gold",
+        "code": "gold",
+        "threshold": "2000",
+        "multiplier": "2",
+        "upgrade_bonus_points": "250",
+        "benefits": "",
+    }
     with django_capture_on_commit_callbacks(execute=True):
         response = client_admin.post(
             reverse("admin:tiers_tier_change", args=[gold.pk]),
-            {
-                "name": "Gold",
-                "code": "gold",
-                "threshold": "2000",
-                "multiplier": "2",
-                "upgrade_bonus_points": "250",
-                "benefits": "",
-            },
+            {**form, "_confirm_threshold": "1"},
         )
     assert response.status_code == 302, response.content
     assert Member.objects.get(pk=member.pk).qualified_tier.code == "gold"

@@ -27,8 +27,11 @@ class TierAdmin(admin.ModelAdmin):
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         """T3: a new threshold is shown with how many members it moves before it is saved."""
-        if request.method == "POST" and CONFIRM not in request.POST:
-            tier = self.get_object(request, unquote(object_id)) if object_id else None
+        tier = self.get_object(request, unquote(object_id)) if object_id else None
+        allowed = (
+            self.has_change_permission(request, tier) if tier else self.has_add_permission(request)
+        )
+        if request.method == "POST" and CONFIRM not in request.POST and allowed:
             was = tier.threshold if tier else None
             form = self.get_form(request, tier, change=tier is not None)(
                 request.POST, request.FILES, instance=tier

@@ -1,0 +1,387 @@
+"""The CX Manager: roles, dashboard, member page, assign points, redeem, tier preview,
+and pages that stay cheap whatever the number of rows."""
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.contrib.admin.models import LogEntry
+from django.contrib.auth.models import Group
+from django.urls import reverse
+from django.utils import timezone
+
+from loyalty_site.demo import load_catalogue
+from loyalty_site.paginator import CappedPaginator
+from members.models import Member
+from points.models import ExpiryPolicy, LedgerEntry
+from points.services import adjust_points
+from rewards.models import Redemption
+from tests.conftest import summary
+from tiers.models import Tier
+from tiers.selectors import Ranking, members_to_degrade, next_degradation
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def login(client, django_user_model):
+    """Log a client in as a staff user of a role ("CX agent", "Marketer")."""
+
+    def login(role):
+        user = django_user_model.objects.create_user(role.lower().replace(" ", "-"), is_staff=True)
+        user.groups.add(Group.objects.get(name=role))
+        client.force_login(user)
+        return user
+
+    return login
+
+
+def member_page(member):
+    return reverse("admin:members_member_change", args=[member.pk])
+
+
+def assign(client, member, points, reason="Goodwill: late delivery", token=None, **extra):
+    page = client.get(member_page(member))
+    definition = page.context["assign_form"]["definition"].initial
+    return client.post(
+        reverse("admin:members_member_assign_points", args=[member.pk]),
+        {
+            "points": points,
+            "reason": reason,
+            "definition": definition.pk if hasattr(definition, "pk") else definition,
+            "token": token or uuid.uuid4(),
+            **extra,
+        },
+    )
+
+
+# Roles
+
+
+def test_an_agent_cannot_open_the_tier_page_and_can_assign_points(client, login, member):
+    agent = login("CX agent")
+    gold = Tier.objects.get(code="gold")
+    assert client.get(reverse("admin:tiers_tier_change", args=[gold.pk])).status_code == 403
+    assert client.post(reverse("admin:tiers_tier_change", args=[gold.pk]), {}).status_code == 403
+    for page in ["points_campaign_add", "rewards_reward_add", "points_pointdefinition_add"]:
+        assert client.get(reverse(f"admin:{page}")).status_code == 403
+
+    response = assign(client, member, 250)
+
+    assert response.status_code == 302
+    assert summary(member)["available"] == 250
+    entry = LedgerEntry.objects.get(member=member, kind="adjustment")
+    assert entry.created_by == agent and entry.reason == "Goodwill: late delivery"
+
+
+def test_a_marketer_edits_tiers_and_cannot_assign_points(client, login, member):
+    login("Marketer")
+    gold = Tier.objects.get(code="gold")
+    page = client.get(reverse("admin:tiers_tier_change", args=[gold.pk]))
+    assert page.status_code == 200 and b'name="_save"' in page.content
+
+    response = client.post(
+        reverse("admin:members_member_assign_points", args=[member.pk]),
+        {"points": 250, "reason": "Nice", "token": uuid.uuid4()},
+    )
+
+    assert response.status_code == 403
+    assert b"Assign points" not in client.get(member_page(member)).content
+    assert summary(member)["available"] == 0
+
+
+# Assign points (P6)
+
+
+def test_assigning_points_shows_the_new_balance_and_is_attributable(client, login, member):
+    agent = login("CX agent")
+
+    response = assign(client, member, 250)
+
+    page = client.get(response.url)
+    html = page.content.decode()
+    assert "Assigned +250 points: Goodwill: late delivery" in html
+    assert f"{member.external_id} now has 250 points available" in html
+    assert '<div class="cx-big" id="available">250</div>' in html
+    log = LogEntry.objects.get(object_id=str(member.pk))
+    assert log.user == agent and "Assigned +250 points" in log.get_change_message()
+
+
+def test_a_double_submit_of_assign_points_adds_the_points_once(client, login, member):
+    login("CX agent")
+    token = uuid.uuid4()
+
+    first = assign(client, member, 250, token=token)
+    second = assign(client, member, 250, token=token)
+
+    assert first.status_code == second.status_code == 302
+    assert LedgerEntry.objects.filter(member=member, kind="adjustment").count() == 1
+    assert summary(member)["available"] == 250
+    assert "nothing was applied twice" in client.get(second.url).content.decode()
+
+
+def test_a_refused_adjustment_shows_why_writes_nothing_and_can_be_sent_again(client, login, member):
+    login("CX agent")
+    token = uuid.uuid4()
+
+    refused = assign(client, member, -100, token=token)
+
+    assert refused.status_code == 200
+    assert f"{member.external_id} has only 0 available" in refused.content.decode()
+    assert refused.context["assign_form"]["points"].value() == "-100"  # input kept
+    assert not LedgerEntry.objects.filter(member=member).exists()
+    assert assign(client, member, 100, token=token).status_code == 302
+    assert summary(member)["available"] == 100
+
+
+def test_assigning_points_needs_a_reason(client, login, member):
+    login("CX agent")
+    response = assign(client, member, 50, reason="  ")
+    assert response.status_code == 200 and b"Say why the points are adjusted" in response.content
+    assert not LedgerEntry.objects.filter(member=member).exists()
+
+
+# Catalogue and redemption (W2, W3)
+
+
+@pytest.fixture
+def rewards(tiers):
+    load_catalogue(tiers)
+    from rewards.models import Reward
+
+    return {r.name: r for r in Reward.objects.all()}
+
+
+def test_the_member_page_shows_locked_rewards_disabled_with_their_reason(
+    client, login, member, rewards
+):
+    agent = login("CX agent")
+    adjust_points(member=member, points=20_000, reason="Test", by=agent)
+    html = client.get(member_page(member)).content.decode()
+    weekend = rewards["Weekend in Seville"]
+    row = html[
+        html.index(f'value="{weekend.pk}"') - 200 : html.index(f'value="{weekend.pk}"') + 400
+    ]
+    assert "disabled" in row and "Needs Platinum" in row
+    coffee = rewards["Coffee voucher"]
+    row = html[html.index(f'value="{coffee.pk}"') : html.index(f'value="{coffee.pk}"') + 300]
+    assert "disabled" not in row and "Available" in row
+
+
+def test_redeeming_from_the_member_page_spends_once_per_form(client, login, member, rewards):
+    agent = login("CX agent")
+    adjust_points(member=member, points=1_000, reason="Test", by=agent)
+    coffee = rewards["Coffee voucher"]
+    page = client.get(member_page(member))
+    token = page.context["redeem_form"]["token"].initial
+    url = reverse("admin:members_member_redeem", args=[member.pk])
+
+    for _ in range(2):
+        response = client.post(url, {"reward": coffee.pk, "token": token})
+
+    assert response.status_code == 302
+    redemption = Redemption.objects.get(member=member)
+    assert redemption.reward == coffee and redemption.redeemed_by == agent
+    assert summary(member)["available"] == 1_000 - coffee.points_cost
+    assert f"Redeemed {coffee.name}" in client.get(member_page(member)).content.decode()
+
+
+def test_redeeming_a_locked_reward_says_why_and_spends_nothing(client, login, member, rewards):
+    login("CX agent")
+    weekend = rewards["Weekend in Seville"]
+    response = client.post(
+        reverse("admin:members_member_redeem", args=[member.pk]),
+        {"reward": weekend.pk, "token": uuid.uuid4()},
+        follow=True,
+    )
+    assert "Weekend in Seville: Needs Platinum." in response.content.decode()
+    assert not Redemption.objects.exists()
+
+
+def test_a_marketer_cannot_redeem(client, login, member, rewards):
+    login("Marketer")
+    response = client.post(
+        reverse("admin:members_member_redeem", args=[member.pk]),
+        {"reward": rewards["Coffee voucher"].pk, "token": uuid.uuid4()},
+    )
+    assert response.status_code == 403
+
+
+# Member page
+
+
+def test_the_member_page_shows_balances_progress_and_degradation(
+    client, login, member, buy, degradation
+):
+    login("CX agent")
+    buy(member, "2500", when=timezone.now() - timedelta(days=10))
+    html = client.get(member_page(member)).content.decode()
+    assert '<div class="cx-big" id="lifetime">2,500</div>' in html
+    assert '<div class="cx-big" id="available">2,600</div>' in html  # + Silver's bonus
+    assert "500 points to Gold" in html
+    drop = (timezone.localtime(timezone.now() + timedelta(days=80))).strftime("%-d %b %Y")
+    assert f"Without a purchase, drops to Bronze on {drop}" in html
+
+
+def test_next_degradation_is_when_the_job_would_move_the_member(make_member, buy, degradation):
+    ranking = Ranking()
+    now = timezone.now()
+    member = make_member(joined_at=now - timedelta(days=400))
+    buy(member, "9000", when=now - timedelta(days=60))  # Platinum, inactive for 60 days
+    member.refresh_from_db()
+
+    when, tier = next_degradation(member, degradation, ranking, now)
+
+    assert tier.code == "gold" and when == member.last_purchase_at + timedelta(days=90)
+    assert member not in members_to_degrade(degradation, ranking, when - timedelta(seconds=1))
+    assert member in members_to_degrade(degradation, ranking, when)
+
+
+def test_the_member_page_with_5000_ledger_entries_runs_a_bounded_number_of_queries(
+    client, login, member, django_assert_max_num_queries
+):
+    from loyalty_site.bulk import bulk_insert
+
+    login("CX agent")
+    now = timezone.now()
+    bulk_insert(
+        LedgerEntry,
+        [
+            LedgerEntry(
+                member=member,
+                kind="adjustment",
+                points=1,
+                counts_toward_tier=False,
+                redeemable=True,
+                issued_at=now - timedelta(minutes=i),
+                accrue_at=now - timedelta(minutes=i),
+                reason=f"Entry {i}",
+            )
+            for i in range(5000)
+        ],
+    )
+    Member.objects.filter(pk=member.pk).update(points_balance=5000)
+
+    with django_assert_max_num_queries(30):
+        page = client.get(member_page(member) + "?ledger=3")
+
+    html = page.content.decode()
+    assert "Page 3 of 200 (5,000 entries)" in html
+    assert "Entry 50<" in html and "Entry 49<" not in html  # newest first, 25 a page
+
+
+# Member list and search
+
+
+def test_member_search_by_code_email_or_name_prefix(client, login, make_member):
+    login("CX agent")
+    ana = make_member("M-77001")
+    Member.objects.filter(pk=ana.pk).update(
+        first_name="Ana", last_name="Vidal", email="ana.vidal@shop.test"
+    )
+    make_member("M-88002")
+    url = reverse("admin:members_member_changelist")
+    for query in ["M-77001", "m-770", "ana.vid", "vidal", "ANA", "Ana Vid"]:
+        found = client.get(url, {"q": query}).context["cl"].result_list
+        assert [m.external_id for m in found] == ["M-77001"], query
+
+
+def test_long_lists_stop_counting_at_the_cap(client, login, make_member, monkeypatch):
+    login("CX agent")
+    monkeypatch.setattr(CappedPaginator, "cap", 5)
+    for _ in range(7):
+        make_member()
+    page = client.get(reverse("admin:members_member_changelist"))
+    assert "More than 5 members" in page.content.decode()
+    page = client.get(reverse("admin:members_member_changelist"), {"q": "M-T"})
+    assert "More than 5 results" in page.content.decode()
+
+
+def test_the_member_and_ledger_lists_run_bounded_queries(
+    client, login, make_member, buy, django_assert_max_num_queries
+):
+    login("CX agent")
+    for _ in range(40):
+        buy(make_member(), "1500")
+    for name in ["members_member", "points_ledgerentry", "members_tierchange"]:
+        with django_assert_max_num_queries(12):
+            page = client.get(reverse(f"admin:{name}_changelist"))
+        assert page.status_code == 200
+        assert b'value="delete_selected"' not in page.content
+
+
+# Dashboard
+
+
+def test_the_dashboard_shows_tiers_closest_members_risk_and_expiry(
+    client, login, make_member, buy, degradation, django_assert_max_num_queries
+):
+    login("CX agent")
+    now = timezone.now()
+    close = make_member()
+    buy(close, "990", when=now - timedelta(days=1))  # 10 points to Silver
+    risky = make_member(joined_at=now - timedelta(days=200))
+    buy(risky, "1200", when=now - timedelta(days=85))  # Silver, drops in 5 days
+    for _ in range(20):
+        make_member()
+    policy = ExpiryPolicy.current()
+    policy.cycle, policy.starts_on = "monthly", timezone.localdate() - timedelta(days=40)
+    policy.save()
+
+    with django_assert_max_num_queries(20):
+        page = client.get(reverse("admin:index"))
+
+    html = page.content.decode()
+    assert page.status_code == 200 and "CX Manager" in html
+    bronze = next(row for row in page.context["tiers"] if row["tier"].code == "bronze")
+    assert bronze["members"] == 21
+    assert f"{close}</a></td>\n              <td>10 points to Silver" in html
+    assert page.context["at_risk_count"] == 1 and str(risky) in html
+    assert "Silver → Bronze on" in html
+    # 990 of the close member, 1,200 + 100 bonus of the risky one (Silver's points expire)
+    assert page.context["stake"]["points"] == 2_290 and page.context["stake"]["members"] == 2
+
+
+# Tier configuration (T3)
+
+
+def test_a_threshold_change_shows_who_would_move_before_it_is_saved(
+    client, login, make_member, buy, django_capture_on_commit_callbacks
+):
+    login("Marketer")
+    for amount in ["1500", "1500", "2500", "500"]:
+        buy(make_member(), amount)
+    silver = Tier.objects.get(code="silver")
+    form = {
+        "name": "Silver",
+        "code": "silver",
+        "threshold": "2000",
+        "multiplier": "1.5",
+        "points_expire": "on",
+        "upgrade_bonus_points": "100",
+        "benefits": "",
+    }
+    url = reverse("admin:tiers_tier_change", args=[silver.pk])
+
+    preview = client.post(url, form)
+
+    assert preview.status_code == 200
+    html = preview.content.decode()
+    assert "from 1,000 to 2,000" in html
+    assert preview.context["moves"] == {"up": 0, "down": 2}
+    assert Tier.objects.get(code="silver").threshold == 1000  # nothing saved yet
+
+    with django_capture_on_commit_callbacks(execute=True):
+        saved = client.post(url, {**form, "_confirm_threshold": "1"})
+
+    assert saved.status_code == 302
+    assert Tier.objects.get(code="silver").threshold == 2000
+    assert Member.objects.filter(qualified_tier__code="silver").count() == 1
+    assert LogEntry.objects.filter(object_id=str(silver.pk)).exists()
+
+
+def test_the_tier_list_is_in_threshold_order(client, login, tiers):
+    login("Marketer")
+    page = client.get(reverse("admin:tiers_tier_changelist"))
+    names = [tier.name for tier in page.context["cl"].result_list]
+    assert names == ["Bronze", "Silver", "Gold", "Platinum"]
