@@ -1,11 +1,12 @@
 # make run   - install, migrate, seed the demo, start web, Celery worker and beat
 # make test  - install and run the test suite (DATABASE_URL picks the database)
+# make serve - the production stack: migrate, collectstatic, gunicorn, worker and beat
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1:8000
 
-.PHONY: run test install lint bench
+.PHONY: run serve test install lint bench
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,6 +22,20 @@ run: install
 	$(PY) manage.py dev_superuser
 	@echo "CX Manager: http://$(HOST)/admin/  (admin / admin). Ctrl-C stops web, worker and beat."
 	PATH="$(abspath $(VENV))/bin:$$PATH" HOST=$(HOST) $(VENV)/bin/honcho start
+
+# Production needs these from the environment (or .env): no default would be right.
+SERVE_VARS := DATABASE_URL CELERY_BROKER_URL SECRET_KEY ALLOWED_HOSTS
+
+serve: install
+	@missing=""; for v in $(SERVE_VARS); do \
+		[ -n "$$(printenv $$v)" ] || grep -qs "^$$v=." .env || missing="$$missing $$v"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "make serve: set$$missing in the environment (see README, Production)." >&2; exit 1; \
+	fi
+	DEBUG=false $(PY) manage.py migrate --noinput
+	DEBUG=false $(PY) manage.py collectstatic --noinput
+	DEBUG=false PATH="$(abspath $(VENV))/bin:$$PATH" HOST=$(HOST) $(VENV)/bin/honcho -f Procfile.prod start
 
 test: install
 	$(VENV)/bin/pytest

@@ -1,0 +1,184 @@
+"""Production set-up: deploy checks, required secrets, static files, staff login lockout,
+and the load balancer's /healthz."""
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.test import override_settings
+from django.urls import reverse
+
+from loyalty_site import health
+
+ROOT = Path(__file__).resolve().parent.parent
+UNREACHABLE_BROKER = "redis://127.0.0.1:1/0"
+
+
+def production_env(**overrides):
+    """The environment of a production process: DEBUG off, a real secret, a host."""
+    env = {
+        **os.environ,
+        "DEBUG": "false",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "ALLOWED_HOSTS": "cx.example.com",
+    }
+    env.update(overrides)
+    return {name: value for name, value in env.items() if value is not None}
+
+
+def manage(*args, env):
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_check_deploy_reports_nothing_under_production_settings():
+    # when
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=production_env())
+
+    # then
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+@pytest.mark.parametrize("variable", ["SECRET_KEY", "ALLOWED_HOSTS"])
+def test_start_up_without_a_production_secret_fails_naming_it(variable):
+    # when
+    result = manage("check", env=production_env(**{variable: None}))
+
+    # then
+    assert result.returncode != 0
+    assert f"ImproperlyConfigured: Set {variable} in the environment" in result.stderr
+
+
+def test_static_files_are_collected_hashed_and_served_by_the_app(tmp_path):
+    # given: collectstatic under production settings
+    env = production_env(STATIC_ROOT=str(tmp_path))
+    collected = manage("collectstatic", "--noinput", env=env)
+    assert collected.returncode == 0, collected.stderr
+    manifest = json.loads((tmp_path / "staticfiles.json").read_text())["paths"]
+    hashed = manifest["admin/css/base.css"]
+    assert hashed != "admin/css/base.css" and (tmp_path / f"{hashed}.gz").exists()
+
+    # when: a production process asks for the hashed file
+    script = (
+        "import django; django.setup();"
+        "from django.test import Client;"
+        f"r = Client().get('/static/{hashed}', secure=True, HTTP_HOST='cx.example.com');"
+        "print(r.status_code, r.headers['Cache-Control'])"
+    )
+    served = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env={**env, "DJANGO_SETTINGS_MODULE": "loyalty_site.settings"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    # then: whitenoise answers, with a far-future cache for a hashed name
+    assert served.stdout.split(maxsplit=1) == ["200", "max-age=315360000, public, immutable\n"]
+
+
+@pytest.fixture
+def agent(django_user_model):
+    return django_user_model.objects.create_user(
+        "desk-agent", "desk@example.com", "right-password", is_staff=True
+    )
+
+
+def admin_login(client, password):
+    return client.post(
+        reverse("admin:login"), {"username": "desk-agent", "password": password, "next": "/admin/"}
+    )
+
+
+@pytest.mark.django_db
+def test_staff_user_is_locked_out_after_the_configured_failed_logins(client, agent):
+    # given: one failure short of the limit, the right password still works
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        assert admin_login(client, "wrong").status_code == 200
+    assert admin_login(client, "right-password").status_code == 302
+    client.logout()
+
+    # when: the limit of failures in a row is reached
+    responses = [admin_login(client, "wrong") for _ in range(settings.AXES_FAILURE_LIMIT)]
+
+    # then: locked out, and even the right password is refused
+    assert [r.status_code for r in responses[:-1]] == [200] * (settings.AXES_FAILURE_LIMIT - 1)
+    assert responses[-1].status_code == 429
+    refused = admin_login(client, "right-password")
+    assert refused.status_code == 429 and b"too many login attempts" in refused.content
+    assert "_auth_user_id" not in client.session
+
+
+@pytest.mark.django_db
+def test_superuser_sees_the_lockout_in_the_admin(client, agent, admin_user):
+    # given
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        admin_login(client, "wrong")
+
+    # when
+    client.force_login(admin_user)
+    attempts = client.get(reverse("admin:axes_accessattempt_changelist"))
+    app = client.get(reverse("admin:app_list", args=["axes"]))
+
+    # then
+    assert attempts.status_code == 200
+    assert b"desk-agent" in attempts.content and b"Locked Out" in attempts.content
+    assert b"Access attempts" in app.content
+
+
+@pytest.mark.django_db
+def test_healthz_answers_200_when_database_and_broker_answer(client):
+    # when
+    response = client.get("/healthz")
+
+    # then: no login needed
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok", "broker": "ok"}
+
+
+@pytest.mark.django_db
+@override_settings(CELERY_BROKER_URL=UNREACHABLE_BROKER)
+def test_healthz_answers_503_naming_an_unreachable_broker(client):
+    # when
+    response = client.get("/healthz")
+
+    # then
+    assert response.status_code == 503
+    assert response.json() == {"status": "unavailable", "database": "ok", "broker": "unavailable"}
+
+
+@pytest.mark.django_db
+def test_healthz_answers_503_naming_a_failing_database(client, monkeypatch):
+    # given
+    def refused():
+        raise OSError("connection refused")
+
+    monkeypatch.setitem(health.CHECKS, "database", refused)
+
+    # when
+    response = client.get("/healthz")
+
+    # then
+    assert response.status_code == 503
+    assert response.json()["database"] == "unavailable"
+
+
+@pytest.mark.django_db
+@override_settings(SECURE_SSL_REDIRECT=True)
+def test_healthz_answers_plain_http_while_the_rest_redirects_to_https(client):
+    # then: the load balancer probes over HTTP
+    assert client.get("/healthz").status_code == 200
+    assert client.get(reverse("admin:login")).status_code == 301
