@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1:8000
 
-.PHONY: run serve test install lint bench
+.PHONY: run serve test install lint bench screenshots
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -46,3 +46,7 @@ lint: install
 
 bench: install
 	$(PY) bench/purchases.py
+
+# The README's pictures, taken by the browser test of the demo (needs Debian's chromium).
+screenshots: install
+	SCREENSHOTS_DIR=docs/screenshots $(VENV)/bin/pytest tests/browser -k demo_data

@@ -1,0 +1,137 @@
+"""What CX agents and marketers do in the CX Manager, in a real browser."""
+
+import os
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from loyalty_site.demo import load_catalogue
+from members.models import Member
+from points.models import ExpiryPolicy, LedgerEntry
+from tests.conftest import summary
+from tiers.models import DegradationPolicy, Tier
+
+# The live server reads what the tests write: real commits, and the migrations' rows
+# (groups, definitions) put back after each test.
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+
+
+def available_on_page(page) -> int:
+    return int(page.inner_text("#available").replace(",", ""))
+
+
+def open_member(page, query: str):
+    page.fill("input[name=q]", query)
+    page.press("input[name=q]", "Enter")
+    page.click(f"#result_list a:text('{query}')")
+    page.wait_for_selector("#assign-points, #catalogue")
+
+
+def test_an_agent_finds_a_member_and_assigns_points(page, log_in, make_member, buy):
+    member = make_member("M-50001")
+    buy(member, "400")
+    log_in("CX agent")
+
+    open_member(page, "M-50001")
+    assert available_on_page(page) == 400
+    page.fill("#id_points", "250")
+    page.fill("#id_reason", "Goodwill: parcel arrived late")
+    page.click("#assign-points input[type=submit]")
+
+    page.wait_for_selector(".messagelist .success")
+    assert "now has 650 points available" in page.inner_text(".messagelist")
+    assert available_on_page(page) == 650
+    assert "Goodwill: parcel arrived late" in page.inner_text("#ledger")
+    assert summary(member)["available"] == 650
+
+
+def test_a_double_submit_assigns_the_points_once(page, log_in, make_member):
+    member = make_member("M-50002")
+    log_in("CX agent")
+    open_member(page, "M-50002")
+    page.fill("#id_points", "250")
+    page.fill("#id_reason", "Birthday gift")
+    # What the browser would send again on a re-post: the same form, the same token.
+    sent = page.evaluate(
+        "() => Object.fromEntries(new FormData(document.querySelector('#assign-points form')))"
+    )
+
+    page.dblclick("#assign-points input[type=submit]")
+    page.wait_for_selector(".messagelist .success")
+    status = page.evaluate(
+        """async ([action, data]) => {
+            const response = await fetch(action, {method: 'POST', body: new URLSearchParams(data)});
+            return response.status;
+        }""",
+        [page.get_attribute("#assign-points form", "action"), sent],
+    )
+    page.reload()
+
+    assert status == 200  # followed to the member page
+    assert available_on_page(page) == 250
+    assert LedgerEntry.objects.filter(member=member, kind="adjustment").count() == 1
+    assert summary(member)["available"] == 250
+
+
+def test_an_agent_sees_a_platinum_reward_locked(page, log_in, make_member, tiers):
+    load_catalogue(tiers)
+    make_member("M-50003")
+    log_in("CX agent")
+
+    open_member(page, "M-50003")
+
+    row = page.locator("#catalogue tr", has_text="Weekend in Seville")
+    assert row.locator("input[type=radio]").is_disabled()
+    assert "Needs Platinum" in row.inner_text()
+    assert (
+        not page.locator("#catalogue tr", has_text="Coffee voucher")
+        .locator("input[type=radio]")
+        .is_disabled()
+        or summary(Member.objects.get(external_id="M-50003"))["available"] < 150
+    )
+
+
+def test_a_marketer_changes_a_threshold_and_sees_the_preview(page, log_in, make_member, buy):
+    for code, amount in [("M-50004", "1200"), ("M-50005", "1800"), ("M-50006", "2600")]:
+        buy(make_member(code), amount)
+    log_in("Marketer")
+    silver = Tier.objects.get(code="silver")
+
+    page.goto(f"/admin/tiers/tier/{silver.pk}/change/")
+    page.fill("#id_threshold", "2000")
+    page.click("input[name=_save]")
+
+    page.wait_for_selector("#threshold-change")
+    assert "from 1,000 to 2,000" in page.inner_text("#threshold-change")
+    assert page.inner_text("#moves-down") == "2" and page.inner_text("#moves-up") == "0"
+    assert Tier.objects.get(pk=silver.pk).threshold == 1000
+    page.click("input[type=submit][value^='Yes']")
+    page.wait_for_selector(".messagelist")
+    assert Tier.objects.get(pk=silver.pk).threshold == 2000
+
+
+def test_dashboard_and_member_page_with_demo_data(page, log_in, tmp_path):
+    """The demo as a user sees it; SCREENSHOTS_DIR=docs/screenshots keeps the pictures."""
+    call_command("seed_demo", members=150, verbosity=0)
+    degradation = DegradationPolicy.current()
+    degradation.enabled = True
+    degradation.save()
+    expiry = ExpiryPolicy.current()
+    expiry.cycle, expiry.starts_on = "quarterly", timezone.localdate()
+    expiry.save()
+    log_in("superuser", username="admin-demo")
+    folder = Path(os.environ.get("SCREENSHOTS_DIR") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+
+    page.goto("/admin/")
+    for panel in ["#members-per-tier", "#next-expiry", "#closest-to-next-tier", "#at-risk"]:
+        assert page.is_visible(panel), panel
+    assert "points at stake" in page.inner_text("#next-expiry")
+    page.screenshot(path=folder / "dashboard.png", full_page=True)
+
+    member = Member.objects.filter(qualified_tier__code="gold").order_by("pk").first()
+    page.goto(f"/admin/members/member/{member.pk}/change/")
+    assert "points to Platinum" in page.inner_text("#to-next-tier")
+    page.screenshot(path=folder / "member.png", full_page=True)
