@@ -31,6 +31,7 @@ def setup_scratch_database(suffix: str) -> str:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "loyalty_site.settings")
     os.environ.setdefault("DEBUG", "false")
     os.environ.setdefault("SECRET_KEY", "benchmark-only")
+    os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1")
     sys.path.insert(0, str(ROOT))
     import django
     from django.core.management import call_command
@@ -40,13 +41,16 @@ def setup_scratch_database(suffix: str) -> str:
     return name
 
 
-def start(description: str, suffix: str):
-    """Parse --members, set up the scratch database and the seed programme. Returns the
-    arguments and the tiers as (id, threshold), Bronze to Platinum."""
+def start(description: str, suffix: str, **options: int):
+    """Parse --members (and an integer option per keyword, with its default), set up
+    the scratch database and the seed programme. Returns the arguments and the tiers
+    as (id, threshold), Bronze to Platinum."""
     import argparse
 
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--members", type=int, default=100_000)
+    for name, default in options.items():
+        parser.add_argument(f"--{name}", type=int, default=default)
     args = parser.parse_args()
     setup_scratch_database(suffix)
     from loyalty_site.demo import load_programme

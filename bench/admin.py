@@ -1,0 +1,170 @@
+"""CX Manager pages on a large programme, on PostgreSQL.
+
+    DATABASE_URL=postgres://... python bench/admin.py [--members 100000] [--entries 10]
+
+Works in a scratch database (see synthetic.py). Loads N members with names and e-mails,
+`--entries` ledger entries each (10 by default: --members 1000000 makes 10,000,000), and
+one member with 5,000 entries; degradation and quarterly expiry are on. Then requests
+each page through Django's test client, as a logged-in superuser, and prints the server
+time (median and slowest of 5 requests after one warm-up) and the number of queries.
+Target: every page under 150 ms at 1,000,000 members and 10,000,000 entries.
+"""
+
+import statistics
+import time
+from datetime import timedelta
+
+from synthetic import MEMBER_COLUMNS, copy_rows, reset_sequence, start, timed
+
+HEAVY_ENTRIES = 5_000
+REPEATS = 5
+
+
+def main():
+    args, bands = start(__doc__, "admin", entries=10)
+
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.test import Client, override_settings
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    from loyalty_site.demo import FIRST_NAMES, LAST_NAMES
+    from points.models import ExpiryPolicy, PointDefinition
+    from tiers.models import DegradationPolicy
+
+    purchase = PointDefinition.objects.get(handle="purchase-points").pk
+    now = timezone.now()
+
+    def entry_points(pk, i):
+        # Deterministic, spread over every tier: 20 to 400 points, times 1 to 10.
+        return (20 + (pk * 7919 + i * 104729) % 381) * (1 + pk % 10)
+
+    def entries_of(pk):
+        return HEAVY_ENTRIES if pk == 1 else args.entries
+
+    def tier_for(lifetime):
+        return [tier for tier, threshold in bands if threshold <= lifetime][-1]
+
+    def members():
+        for pk in range(1, args.members + 1):
+            first = FIRST_NAMES[pk % len(FIRST_NAMES)]
+            last = LAST_NAMES[(pk // len(FIRST_NAMES)) % len(LAST_NAMES)]
+            lifetime = sum(entry_points(pk, i) for i in range(entries_of(pk)))
+            tier = tier_for(lifetime)
+            last_purchase = now - timedelta(days=pk % 120)
+            yield (
+                pk,
+                f"S-{pk:08d}",
+                f"{first}.{last}.{pk}@example.com".lower(),
+                first,
+                last,
+                "",
+                now - timedelta(days=400),
+                tier,
+                tier,
+                tier,
+                lifetime,
+                lifetime,
+                last_purchase,
+            )
+
+    def entries():
+        for pk in range(1, args.members + 1):
+            count = entries_of(pk)
+            for i in range(count):
+                at = now - timedelta(days=pk % 120, hours=count - i)
+                points = entry_points(pk, i)
+                yield pk, purchase, "earn", points, True, True, at, at, "Purchase", at
+
+    total = args.members * args.entries + HEAVY_ENTRIES - args.entries
+    with timed(f"load {args.members:,} members"):
+        copy_rows("members_member", MEMBER_COLUMNS, members())
+        reset_sequence("members_member")
+    with timed(f"load {total:,} ledger entries"):
+        copy_rows(
+            "points_ledgerentry",
+            [
+                "member_id",
+                "definition_id",
+                "kind",
+                "points",
+                "counts_toward_tier",
+                "redeemable",
+                "issued_at",
+                "accrue_at",
+                "reason",
+                "created_at",
+            ],
+            entries(),
+        )
+        reset_sequence("points_ledgerentry")
+    DegradationPolicy.objects.update_or_create(pk=1, defaults={"enabled": True})
+    ExpiryPolicy.objects.update_or_create(
+        pk=1, defaults={"cycle": "quarterly", "starts_on": timezone.localdate()}
+    )
+
+    user = get_user_model().objects.create_superuser("bench", "bench@example.com", "bench")
+    client = Client()
+    client.force_login(user)
+    middle = args.members // 2 + 7
+    last_name = LAST_NAMES[(middle // len(FIRST_NAMES)) % len(LAST_NAMES)]
+    pages = [
+        ("member list", "/admin/members/member/"),
+        (
+            "member list, one tier",
+            f"/admin/members/member/?effective_tier__id__exact={bands[2][0]}",
+        ),
+        ("search: customer code", f"/admin/members/member/?q=S-{middle:08d}"),
+        ("search: e-mail prefix", f"/admin/members/member/?q={user_email_prefix(middle)}"),
+        ("search: last name", f"/admin/members/member/?q={last_name}"),
+        ("member page", f"/admin/members/member/{middle}/change/"),
+        ("member page, 5,000 entries", "/admin/members/member/1/change/"),
+        ("  its ledger, page 150", "/admin/members/member/1/change/?ledger=150"),
+        ("ledger list", "/admin/points/ledgerentry/"),
+        ("dashboard (stake cached)", "/admin/"),
+    ]
+    print(
+        f"members {args.members:,}, ledger entries {total:,}; "
+        f"server time over {REPEATS} requests after a warm-up"
+    )
+    print(f"{'page':<28} {'median':>8} {'slowest':>8} {'queries':>8}")
+    # Production's static storage needs `collectstatic`; the pages are what is timed.
+    plain_static = {
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+    }
+    with override_settings(
+        STORAGES={
+            **plain_static,
+            "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        },
+        SECURE_SSL_REDIRECT=False,
+    ):
+        started = time.perf_counter()
+        client.get("/admin/")
+        print(f"{'dashboard, first (cold)':<28} {1000 * (time.perf_counter() - started):7.0f} ms")
+        for label, url in pages:
+            assert client.get(url).status_code == 200, url
+            times = []
+            for _ in range(REPEATS):
+                with CaptureQueriesContext(connection) as queries:
+                    started = time.perf_counter()
+                    response = client.get(url)
+                    times.append(time.perf_counter() - started)
+                assert response.status_code == 200, url
+            print(
+                f"{label:<28} {1000 * statistics.median(times):7.0f} ms "
+                f"{1000 * max(times):7.0f} ms {len(queries):8}"
+            )
+
+
+def user_email_prefix(pk):
+    from loyalty_site.demo import FIRST_NAMES, LAST_NAMES
+
+    first = FIRST_NAMES[pk % len(FIRST_NAMES)]
+    last = LAST_NAMES[(pk // len(FIRST_NAMES)) % len(LAST_NAMES)]
+    return f"{first}.{last}.{pk}".lower()
+
+
+if __name__ == "__main__":
+    main()
