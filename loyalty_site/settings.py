@@ -188,6 +188,9 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Expiry and degradation run over fixed-size ranges of member ids, one task each, so
 # several workers share a large programme.
 JOB_CHUNK_SIZE = env.int("JOB_CHUNK_SIZE", default=50_000)
+# The queue the workers take tasks from and send them to: deployments (or test runs)
+# sharing one Redis each give their own.
+CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="celery")
 
 # Member messages. Console by default; EMAIL_URL=smtp+tls://user:password@host:587
 # configures SMTP (django-environ's e-mail URL).

@@ -7,10 +7,11 @@ from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Max, Min, Sum
+from django.db.models import Count, Sum
 from django.utils import timezone
 
 from loyalty_site.bulk import bulk_insert, bulk_update
+from loyalty_site.jobs import member_id_chunks
 from members.models import Member, Notification
 from points.models import (
     Channel,
@@ -384,23 +385,23 @@ def adjust_points(*, member, points, reason, by, definition=None, now=None) -> L
 
 # Expiry (E1-E4)
 
-EXPIRY_CHUNK_SIZE = 50_000
-
 
 def expire_points(*, now=None) -> int:
-    """E3: process every passed cutoff not yet processed, oldest first. Returns the
-    number of expiry entries written. Safe to run twice or concurrently: the unique
-    constraint on (member, cutoff) decides, and caches move once per member and cutoff."""
+    """E3: process every passed cutoff not yet processed, oldest first, in this process.
+    Returns the number of expiry entries written. Safe to run twice or concurrently: the
+    unique constraint on (member, cutoff) decides, and caches move once per member and
+    cutoff. The periodic task shares the same chunks out to the workers instead."""
     now = now or timezone.now()
     written = 0
     for cutoff in pending_cutoffs(now):
-        for first_id, last_id in member_id_chunks(EXPIRY_CHUNK_SIZE):
+        for first_id, last_id in member_id_chunks():
             written += expire_chunk(cutoff=cutoff, first_id=first_id, last_id=last_id)
         finish_cutoff(cutoff)
     return written
 
 
 def pending_cutoffs(now) -> list[date]:
+    """The passed cutoffs since `starts_on` whose expiry is not complete, oldest first."""
     policy = ExpiryPolicy.current()
     if policy.cycle == ExpiryPolicy.Cycle.NEVER or policy.starts_on is None:
         return []
@@ -411,15 +412,6 @@ def pending_cutoffs(now) -> list[date]:
     ]
     done = set(ExpiryRun.objects.filter(cutoff__in=passed).values_list("cutoff", flat=True))
     return [day for day in passed if day not in done]
-
-
-def member_id_chunks(size: int):
-    """Fixed-size ranges of member ids covering every member: (first, last) inclusive."""
-    bounds = Member.objects.aggregate(low=Min("pk"), high=Max("pk"))
-    if bounds["low"] is None:
-        return
-    for first in range(bounds["low"], bounds["high"] + 1, size):
-        yield first, first + size - 1
 
 
 @transaction.atomic
@@ -475,6 +467,7 @@ def expire_chunk(*, cutoff: date, first_id: int, last_id: int) -> int:
 
 
 def finish_cutoff(cutoff: date) -> ExpiryRun:
+    """Record a cutoff as complete, with its totals, once every chunk of it is written."""
     totals = LedgerEntry.objects.filter(kind=Kind.EXPIRY, cutoff=cutoff).aggregate(
         members=Count("pk"), points=Sum("points")
     )

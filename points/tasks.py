@@ -1,22 +1,59 @@
 import logging
-import time
+from datetime import date
 
-from celery import shared_task
+from celery import group, shared_task
+from django.db import transaction
+from django.utils import timezone
 
-from points.services import expire_points, send_expiry_reminders
+from loyalty_site.celery import RETRY_WHEN_UNAVAILABLE
+from loyalty_site.jobs import member_id_chunks, start_run, tick
+from points.services import expire_chunk, finish_cutoff, pending_cutoffs, send_expiry_reminders
 
 log = logging.getLogger(__name__)
 
 
-@shared_task
-def expire_points_task() -> int:
-    started = time.monotonic()
-    written = expire_points()
-    log.info("expiry: %d expiry entries written in %.1fs", written, time.monotonic() - started)
+@shared_task(**RETRY_WHEN_UNAVAILABLE)
+def expire_points_task() -> None:
+    """Beat: start the expiry of the oldest passed cutoff not yet complete (E3), shared
+    out to the workers in member-id chunks.
+
+    One cutoff at a time, in order: the chunk that completes a cutoff records it and
+    starts this task again for the next one, so every expiry of a cutoff is written
+    before the next cutoff reads the balances. Started again while a cutoff is under
+    way (after lost messages, or the next day), it sends that cutoff's unfinished
+    chunks again: running a chunk twice changes nothing."""
+    cutoffs = pending_cutoffs(timezone.now())
+    if not cutoffs:
+        return
+    cutoff = cutoffs[0].isoformat()
+    run, chunks = start_run("expiry", cutoff, member_id_chunks())
+    log.info("expiry: cutoff %s, %d chunks sent", cutoff, len(chunks))
+    group(expire_chunk_task.si(run.pk, cutoff, first, last) for first, last in chunks).delay()
+
+
+@shared_task(**RETRY_WHEN_UNAVAILABLE)
+def expire_chunk_task(run_id: int, cutoff: str, first_id: int, last_id: int) -> int:
+    """E2 for the members with ids in [first_id, last_id]; the chunk that completes the
+    cutoff records it, logs the run and starts the next cutoff."""
+    day = date.fromisoformat(cutoff)
+    with transaction.atomic():
+        written = expire_chunk(cutoff=day, first_id=first_id, last_id=last_id)
+        run = tick(run_id, first_id, written)
+        if run:
+            expired = finish_cutoff(day)
+    if run:
+        log.info(
+            "expiry: cutoff %s members=%d points=%d in %.1fs",
+            cutoff,
+            expired.members,
+            expired.points,
+            run.seconds,
+        )
+        expire_points_task.delay()
     return written
 
 
-@shared_task
+@shared_task(**RETRY_WHEN_UNAVAILABLE)
 def send_expiry_reminders_task() -> int:
     queued = send_expiry_reminders()
     log.info("expiry reminders: %d queued", queued)

@@ -1,16 +1,10 @@
 """Celery: the beat rows exist after migrate, and a task goes through a real broker to a
 real worker process."""
 
-import os
-import subprocess
-import sys
-import time
-import uuid
 from decimal import Decimal
 
 import pytest
 from django.conf import settings
-from django.db import connection
 from django_celery_beat.models import PeriodicTask
 
 from loyalty_site.celery import app
@@ -18,6 +12,7 @@ from members.models import Notification
 from members.tasks import send_notifications_task
 from points.services import record_purchase
 from tests.conftest import at, postgres_only
+from tests.workers import redis_only, running_workers, wait_until
 
 BEAT_JOBS = {
     "Degrade inactive members": "tiers.tasks.degrade_inactive_members_task",
@@ -42,13 +37,8 @@ def test_celery_reads_the_programme_time_zone():
     assert app.conf.beat_scheduler == "django_celery_beat.schedulers:DatabaseScheduler"
 
 
-def _redis_url():
-    url = os.environ.get("CELERY_BROKER_URL", "")
-    return url if url.startswith("redis://") else None
-
-
 @postgres_only
-@pytest.mark.skipif(_redis_url() is None, reason="needs CELERY_BROKER_URL=redis://...")
+@redis_only
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_task_runs_in_a_real_worker_through_redis(make_member, tmp_path, celery_eager):
     member = make_member()
@@ -57,44 +47,17 @@ def test_a_task_runs_in_a_real_worker_through_redis(make_member, tmp_path, celer
     )
     assert Notification.objects.filter(member=member, sent_at=None).count() == 1
 
-    db = connection.settings_dict
-    queue = f"test-{uuid.uuid4().hex[:8]}"
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "CELERY_BROKER_URL": _redis_url(),
-        "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
-        "EMAIL_FILE_PATH": str(tmp_path),
-    }
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "loyalty_site",
-            "worker",
-            "--pool=solo",
-            f"--queues={queue}",
-            "--without-gossip",
-            "--without-mingle",
-            "--loglevel=INFO",
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        app.conf.task_always_eager = False
+    mail = tmp_path / "mail"
+    with running_workers(
+        ["worker"],
+        tmp_path,
+        EMAIL_BACKEND="django.core.mail.backends.filebased.EmailBackend",
+        EMAIL_FILE_PATH=str(mail),
+    ) as (queue, logs):
         send_notifications_task.apply_async(queue=queue)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and Notification.objects.filter(sent_at=None).exists():
-            time.sleep(0.5)
-    finally:
-        worker.terminate()
-        log = worker.communicate(timeout=30)[0]
+        wait_until(lambda: not Notification.objects.filter(sent_at=None).exists())
+    log = logs["worker"].read_text()
     assert not Notification.objects.filter(sent_at=None).exists(), log
     assert "send_notifications_task" in log and "succeeded" in log, log
-    sent = "".join(p.read_text() for p in tmp_path.iterdir())
+    sent = "".join(p.read_text() for p in mail.iterdir())
     assert "Welcome to Silver" in sent and member.email in sent

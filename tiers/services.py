@@ -6,6 +6,7 @@ from django.db.models import BigIntegerField, Case, F, Q, Value, When
 from django.utils import timezone
 
 from loyalty_site.bulk import bulk_insert
+from loyalty_site.jobs import member_id_chunks
 from members.models import Member, Notification, TierChange
 from tiers.models import DegradationPolicy, Tier
 from tiers.selectors import Ranking, members_to_degrade, misqualified_by_tier
@@ -113,20 +114,37 @@ def recalculate_all_tiers() -> int:
 
 
 def degrade_inactive_members(*, now=None) -> int:
-    """D2: lower the effective tier of inactive members, set-based and idempotent.
-
-    A fixed handful of statements whatever the number of members; the result depends
-    only on `now` and each member's last purchase, so a second run, or a late one,
-    gives the same tiers as one run on time. Returns the number of members moved.
-    """
+    """D2: lower the effective tier of inactive members, set-based and idempotent, in
+    this process and one transaction. Returns the number of members moved. The periodic
+    task shares the same chunks out to the workers instead, passing them one `now`."""
     now = now or timezone.now()
-    changes = members_to_degrade(DegradationPolicy.current(), Ranking(), now)
     with transaction.atomic():
-        changed = _apply_changes(
-            changes.annotate(new_qualified=F("qualified_tier")), reason=Reason.DEGRADATION, at=now
+        return sum(
+            degrade_chunk(now=now, first_id=first_id, last_id=last_id)
+            for first_id, last_id in member_id_chunks()
         )
-        if changed:
-            _queue_notifications(Reason.DEGRADATION, Notification.Kind.DEGRADATION, at=now)
+
+
+@transaction.atomic
+def degrade_chunk(*, now, first_id: int, last_id: int) -> int:
+    """D2 for the members with ids in [first_id, last_id]: a fixed handful of statements
+    whatever their number. The result depends only on `now` and each member's last
+    purchase, so a second run, or a late one, gives the same tiers as one run on time.
+    Returns the number of members moved."""
+    changes = members_to_degrade(DegradationPolicy.current(), Ranking(), now).filter(
+        pk__gte=first_id, pk__lte=last_id
+    )
+    changed = _apply_changes(
+        changes.annotate(new_qualified=F("qualified_tier")), reason=Reason.DEGRADATION, at=now
+    )
+    if changed:
+        _queue_notifications(
+            Reason.DEGRADATION,
+            Notification.Kind.DEGRADATION,
+            at=now,
+            first_id=first_id,
+            last_id=last_id,
+        )
     return changed
 
 
@@ -162,15 +180,16 @@ def _apply_changes(changes, *, reason, at) -> int:
     return changed
 
 
-def _queue_notifications(reason, kind, *, at) -> None:
-    """One outbox message per tier change of this run not yet announced (D4)."""
+def _queue_notifications(reason, kind, *, at, first_id, last_id) -> None:
+    """One outbox message per tier change of this run, for the members with ids in
+    [first_id, last_id], not yet announced (D4)."""
     outbox, history = Notification._meta.db_table, TierChange._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
             INSERT INTO {outbox} (member_id, kind, context, tier_change_id, created_at)
             SELECT h.member_id, %s, '{{}}', h.id, %s FROM {history} h
-            WHERE h.reason = %s AND h.changed_at = %s
+            WHERE h.reason = %s AND h.changed_at = %s AND h.member_id BETWEEN %s AND %s
               AND NOT EXISTS (SELECT 1 FROM {outbox} n WHERE n.tier_change_id = h.id)
             """,
             [
@@ -178,5 +197,7 @@ def _queue_notifications(reason, kind, *, at) -> None:
                 connection.ops.adapt_datetimefield_value(at),
                 reason,
                 connection.ops.adapt_datetimefield_value(at),
+                first_id,
+                last_id,
             ],
         )

@@ -1,22 +1,39 @@
 import logging
 import time
+from datetime import datetime
 
-from celery import shared_task
+from celery import group, shared_task
+from django.db import transaction
+from django.utils import timezone
 
-from tiers.services import degrade_inactive_members, recalculate_all_tiers
+from loyalty_site.celery import RETRY_WHEN_UNAVAILABLE
+from loyalty_site.jobs import member_id_chunks, start_run, tick
+from tiers.services import degrade_chunk, recalculate_all_tiers
 
 log = logging.getLogger(__name__)
 
 
-@shared_task
-def degrade_inactive_members_task() -> int:
-    started = time.monotonic()
-    changed = degrade_inactive_members()
-    log.info("degradation: %d members degraded in %.1fs", changed, time.monotonic() - started)
+@shared_task(**RETRY_WHEN_UNAVAILABLE)
+def degrade_inactive_members_task() -> None:
+    """Beat: degradation (D2) as of now, shared out to the workers in member-id chunks.
+    Every chunk is given the same `now`, so the run is one instant however long it takes."""
+    now = timezone.now().isoformat()
+    run, chunks = start_run("degradation", now, member_id_chunks())
+    group(degrade_chunk_task.si(run.pk, now, first, last) for first, last in chunks).delay()
+
+
+@shared_task(**RETRY_WHEN_UNAVAILABLE)
+def degrade_chunk_task(run_id: int, now: str, first_id: int, last_id: int) -> int:
+    """D2 for the members with ids in [first_id, last_id]; the last chunk logs the run."""
+    with transaction.atomic():
+        changed = degrade_chunk(now=datetime.fromisoformat(now), first_id=first_id, last_id=last_id)
+        run = tick(run_id, first_id, changed)
+    if run:
+        log.info("degradation: at %s members=%d in %.1fs", now, run.result, run.seconds)
     return changed
 
 
-@shared_task
+@shared_task(**RETRY_WHEN_UNAVAILABLE)
 def recalculate_all_tiers_task() -> int:
     started = time.monotonic()
     changed = recalculate_all_tiers()

@@ -1,0 +1,57 @@
+"""Periodic jobs shared out to the workers in fixed-size chunks of member ids.
+
+A run is a JobRun row with one JobChunk row per chunk, and one Celery task per chunk.
+Each chunk is ticked off in the transaction that does its work, so a chunk counts as
+done only once its writes are committed, and a chunk run twice (redelivered after a
+worker was lost, or retried) counts once. The tick that leaves nothing outstanding
+finishes the run. A chord would keep this count in a result backend instead, apart
+from the writes it stands for, and the server-less development set-up has none.
+"""
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max, Min, Sum
+from django.utils import timezone
+
+from loyalty_site.models import JobChunk, JobRun
+from members.models import Member
+
+
+def member_id_chunks(size: int | None = None) -> list[tuple[int, int]]:
+    """Ranges (first, last) of `size` member ids (JOB_CHUNK_SIZE) covering every member.
+    Without members, one empty range, so that a run still has a chunk to finish it."""
+    size = size or settings.JOB_CHUNK_SIZE
+    bounds = Member.objects.aggregate(low=Min("pk"), high=Max("pk"))
+    low, high = bounds["low"] or 1, bounds["high"] or 1
+    return [(first, first + size - 1) for first in range(low, high + 1, size)]
+
+
+@transaction.atomic
+def start_run(job: str, key: str, chunks: list[tuple[int, int]]) -> tuple[JobRun, list]:
+    """The run of `job` for `key` and its chunks not done yet. The first call creates it
+    with `chunks`; a later one (the run started again after messages were lost) finds
+    it and returns what is left, to send again: the chunks are idempotent."""
+    run, created = JobRun.objects.get_or_create(job=job, key=key)
+    if created:
+        JobChunk.objects.bulk_create(
+            JobChunk(run=run, first_id=first, last_id=last) for first, last in chunks
+        )
+    left = run.chunks.filter(done_at=None).order_by("first_id")
+    return run, list(left.values_list("first_id", "last_id"))
+
+
+def tick(run_id: int, first_id: int, result: int) -> JobRun | None:
+    """Mark a chunk done, inside the transaction of its work. Returns the run if this
+    tick finished it, with `result` the total of its chunks; None otherwise, and for a
+    chunk already done (nothing to count twice)."""
+    # The ticks of one run take turns on its row, so the last one sees all the others.
+    run = JobRun.objects.select_for_update().get(pk=run_id)
+    now = timezone.now()
+    if not run.chunks.filter(first_id=first_id, done_at=None).update(done_at=now, result=result):
+        return None
+    if run.chunks.filter(done_at=None).exists():
+        return None
+    run.finished_at = now
+    run.save(update_fields=["finished_at"])
+    run.result = run.chunks.aggregate(total=Sum("result"))["total"]
+    return run

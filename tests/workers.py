@@ -1,0 +1,66 @@
+"""Real Celery worker processes for the tests that go through Redis."""
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from contextlib import contextmanager
+
+import pytest
+from django.db import connection
+
+from loyalty_site.celery import app
+
+
+def redis_url() -> str | None:
+    url = os.environ.get("CELERY_BROKER_URL", "")
+    return url if url.startswith("redis://") else None
+
+
+redis_only = pytest.mark.skipif(redis_url() is None, reason="needs CELERY_BROKER_URL=redis://...")
+
+
+def wait_until(condition, seconds: float = 60) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
+@contextmanager
+def running_workers(names, log_dir, **env):
+    """Start one `celery worker` process per name on the test database and a private
+    queue; yield (queue, {name: log file}) once all are ready; stop them on exit.
+    `env` adds settings, e.g. JOB_CHUNK_SIZE="500"."""
+    queue = f"test-{uuid.uuid4().hex[:8]}"
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "CELERY_BROKER_URL": redis_url(),
+        "CELERY_QUEUE": queue,
+        **env,
+    }
+    logs = {name: log_dir / f"{name}.log" for name in names}
+    workers = []
+    for name, log in logs.items():
+        with log.open("w") as out:
+            command = [sys.executable, "-m", "celery", "-A", "loyalty_site", "worker"]
+            command += [f"--hostname={name}@%h", "--pool=solo", "--loglevel=INFO"]
+            command += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
+            workers.append(subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT))
+    try:
+        ready = wait_until(lambda: all(" ready." in log.read_text() for log in logs.values()))
+        assert ready, "\n".join(log.read_text() for log in logs.values())
+        app.conf.task_always_eager = False
+        yield queue, logs
+    finally:
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            worker.wait(timeout=30)
+        with app.connection_for_write() as broker:
+            broker.default_channel.queue_delete(queue)
