@@ -4,6 +4,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.shortcuts import redirect
+from django.template.response import TemplateResponse
 from django.urls import path
 from import_export.admin import ExportMixin
 from import_export.formats import base_formats
@@ -12,7 +13,7 @@ from loyalty_site.member_page import AssignPointsForm, RedeemForm, apply_once, m
 from loyalty_site.paginator import CappedPaginator
 from members.models import Member, Notification, TierChange
 from members.resources import MemberResource
-from members.services import enroll_member
+from members.services import enroll_member, erase_member
 from points.selectors import points_summary
 from points.services import adjust_points
 from rewards.models import Reward
@@ -65,6 +66,34 @@ class MemberAdmin(ExportMixin, admin.ModelAdmin):
     show_full_result_count = False
     paginator = CappedPaginator
     fields = ["external_id", "first_name", "last_name", "email", "phone", "joined_at"]
+    actions = ["erase"]
+
+    @admin.action(permissions=["erase"], description="Erase personal data of the selected members")
+    def erase(self, request, queryset):
+        """Right to be forgotten, after a confirmation page that says it is final."""
+        if request.POST.get("confirm") != "yes":
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Erase personal data?",
+                "opts": self.opts,
+                "members": queryset,
+                "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            }
+            return TemplateResponse(
+                request, "admin/members/member/erase_confirmation.html", context
+            )
+        for member in queryset:
+            try:
+                erased = erase_member(member=member, by=request.user)
+            except ValidationError as exc:
+                self.message_user(request, " ".join(exc.messages), messages.ERROR)
+            else:
+                self.log_change(request, erased, "Personal data erased")
+                self.message_user(request, f"Personal data erased: now {erased.external_id}.")
+
+    def has_erase_permission(self, request):
+        return request.user.has_perm("members.erase_member")
 
     def get_readonly_fields(self, request, obj=None):
         # The customer code is the key other systems use: fixed once enrolled.

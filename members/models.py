@@ -38,6 +38,17 @@ class Member(models.Model):
     last_purchase_at = models.DateTimeField(null=True, blank=True, editable=False)
     # The last expiry cutoff already taken off `points_balance` (E3 bookkeeping).
     expired_through = models.DateField(null=True, blank=True, editable=False)
+    # Right to be forgotten: personal fields were replaced, by whom and when.
+    erased_at = models.DateTimeField(null=True, blank=True, editable=False)
+    erased_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+        db_index=False,
+    )
 
     class Meta:
         ordering = ["external_id"]
@@ -51,6 +62,7 @@ class Member(models.Model):
             # The dashboard's "closest to the next tier": a short backward range scan.
             models.Index(fields=["lifetime_points"], name="member_lifetime_points"),
         ]
+        permissions = [("erase_member", "Can erase a member's personal data")]
 
     def __str__(self):
         name = f"{self.first_name} {self.last_name}".strip()

@@ -1,3 +1,7 @@
+import uuid
+
+from django.contrib.admin.models import LogEntry
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage, get_connection
 from django.db import IntegrityError, transaction
@@ -36,6 +40,42 @@ def enroll_member(*, external_id, email, first_name="", last_name="", joined_at=
         raise ValidationError(
             {"external_id": f"A member with customer code {member.external_id} already exists."}
         ) from exc
+    return member
+
+
+def erase_member(*, member, by) -> Member:
+    """Right to be forgotten: replace the member's personal data for good.
+
+    Customer code, e-mail, names and phone give way to an opaque token; balances, tier,
+    ledger and tier history stay as they are, so totals and `check_ledger` still agree.
+    Unsent messages are dropped (their address is gone), and the admin's history stops
+    naming the member. Irreversible; the staff user is recorded."""
+    if by is None:
+        raise ValidationError("An erasure must name the staff user who makes it.")
+    with transaction.atomic():
+        member = Member.objects.select_for_update().get(pk=member.pk)
+        if member.erased_at:
+            raise ValidationError(f"{member.external_id} was already erased.")
+        token = uuid.uuid4().hex[:20]
+        member.external_id = f"ERASED-{token}"
+        member.email = f"{token}@erased.invalid"
+        member.first_name = member.last_name = member.phone = ""
+        member.erased_at, member.erased_by = timezone.now(), by
+        member.save(
+            update_fields=[
+                "external_id",
+                "email",
+                "first_name",
+                "last_name",
+                "phone",
+                "erased_at",
+                "erased_by",
+            ]
+        )
+        Notification.objects.filter(member=member, sent_at=None).delete()
+        LogEntry.objects.filter(
+            content_type=ContentType.objects.get_for_model(Member), object_id=str(member.pk)
+        ).update(object_repr=str(member))
     return member
 
 
