@@ -6,6 +6,7 @@ import shutil
 
 import pytest
 from django.contrib.auth.models import Group
+from django.db import connections
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -29,6 +30,9 @@ def browser(monkeypatch):
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         yield chromium
         chromium.close()
+        # The connections the test opened under Playwright's loop are that context's
+        # own: close them here, or the test database cannot be dropped at the end.
+        connections.close_all()
 
 
 @pytest.fixture
