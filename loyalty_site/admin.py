@@ -1,8 +1,11 @@
+from django import forms
 from django.contrib import admin
+from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.cache import cache
 from django.utils import timezone
 
-from points.models import ExpiryPolicy
+from members.models import Member
+from points.models import ExpiryPolicy, LedgerEntry
 from points.selectors import expiry_preview, next_cutoff
 from tiers.models import DegradationPolicy
 from tiers.selectors import (
@@ -35,8 +38,27 @@ class CXManagerSite(admin.AdminSite):
     def index(self, request, extra_context=None):
         context = dict(extra_context or {})
         if request.user.has_perm("members.view_member"):
-            context.update(dashboard(timezone.now()))
+            context.update(dashboard(timezone.now()), find_member=FindMemberForm(site=self))
         return super().index(request, context)
+
+
+class FindMemberForm(forms.Form):
+    """Type a code, e-mail or name and pick the member: the admin's own autocomplete
+    (the member admin's indexed prefix search), served from the admin's static files."""
+
+    def __init__(self, *args, site, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The autocomplete view needs a foreign key to members to describe the search.
+        to_member = LedgerEntry._meta.get_field("member")
+        self.fields["member"] = forms.ModelChoiceField(
+            queryset=Member.objects.none(),
+            widget=AutocompleteSelect(
+                to_member,
+                site,
+                attrs={"data-placeholder": "Go to a member…", "style": "width: 480px"},
+            ),
+            label="Go to a member",
+        )
 
 
 def dashboard(now) -> dict:

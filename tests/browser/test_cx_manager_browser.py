@@ -135,3 +135,16 @@ def test_dashboard_and_member_page_with_demo_data(page, log_in, tmp_path):
     page.goto(f"/admin/members/member/{member.pk}/change/")
     assert "points to Platinum" in page.inner_text("#to-next-tier")
     page.screenshot(path=folder / "member.png", full_page=True)
+
+
+def test_an_agent_jumps_to_a_member_by_typing_a_name(page, log_in, make_member):
+    member = make_member("M-50007")
+    Member.objects.filter(pk=member.pk).update(first_name="Inés", last_name="Zubizarreta")
+    log_in("CX agent")
+
+    page.click("#go-to-member .select2-selection")
+    page.keyboard.type("zubiz")
+    page.click(".select2-results__option:has-text('M-50007')")
+
+    page.wait_for_url(f"**/admin/members/member/{member.pk}/change/")
+    assert "Zubizarreta" in page.inner_text("h1, h2")
