@@ -1,9 +1,13 @@
+import operator
+from functools import reduce
+
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.cache import cache
 from django.utils import timezone
 
+from loyalty_site.paginator import CappedPaginator
 from members.models import Member
 from points.models import ExpiryPolicy, LedgerEntry
 from points.selectors import expiry_preview, next_cutoff
@@ -17,7 +21,8 @@ from tiers.selectors import (
 )
 
 AT_RISK_DAYS = 14
-STAKE_CACHE_SECONDS = 10 * 60
+FIGURES_KEPT_SECONDS = 10 * 60
+COUNT_CAP = CappedPaginator.cap
 
 
 class CXManagerSite(admin.AdminSite):
@@ -63,46 +68,57 @@ class FindMemberForm(forms.Form):
 
 def dashboard(now) -> dict:
     """The figures of the dashboard: a fixed number of queries whatever the number of
-    members (one per tier at most)."""
+    members (one per tier at most). The two that scan a whole table are kept a few
+    minutes, with the time they were taken."""
     ranking = Ranking()
-    tiers = members_per_tier(ranking)
-    most = max([row["members"] for row in tiers] + [1])
-    for row in tiers:
+    thresholds = ",".join(f"{tier.pk}:{tier.threshold}" for tier in ranking.tiers)
+    tiers = kept(f"members-per-tier:{thresholds}", lambda: members_per_tier(ranking))
+    most = max([row["members"] for row in tiers["value"]] + [1])
+    for row in tiers["value"]:
         row["percent"] = round(100 * row["members"] / most, 1)
     degradation = DegradationPolicy.current()
     at_risk, at_risk_count = [], 0
-    if degradation.enabled:
-        members = members_at_risk(degradation, ranking, now, days=AT_RISK_DAYS)
-        at_risk = [
-            (member, *next_degradation(member, degradation, ranking, now))
-            for member in members.select_related("effective_tier").order_by("inactive_since")[:10]
-        ]
-        at_risk_count = members.count()
+    if steps := members_at_risk(degradation, ranking, now, days=AT_RISK_DAYS):
+        soonest = {
+            member.pk: member
+            for step in steps
+            for member in step.select_related("effective_tier").order_by("inactive_since")[:10]
+        }
+        at_risk = sorted(
+            (
+                (member, *next_degradation(member, degradation, ranking, now))
+                for member in soonest.values()
+            ),
+            key=lambda row: row[1],
+        )[:10]
+        at_risk_count = reduce(operator.or_, steps).order_by()[: COUNT_CAP + 1].count()
     cutoff = next_cutoff(ExpiryPolicy.current(), timezone.localdate(now))
     return {
-        "tiers": tiers,
-        "members_total": sum(row["members"] for row in tiers),
+        "tiers": tiers["value"],
+        "tiers_as_of": tiers["as_of"],
+        "members_total": sum(row["members"] for row in tiers["value"]),
         "closest": closest_to_next_tier(ranking, limit=10),
         "degradation": degradation,
         "at_risk_days": AT_RISK_DAYS,
         "at_risk": at_risk,
         "at_risk_count": at_risk_count,
+        "count_cap": COUNT_CAP,
         "cutoff": cutoff,
-        "stake": expiry_stake(cutoff) if cutoff else None,
+        "stake": kept(f"expiry-stake:{cutoff}", lambda: expiry_stake(cutoff)) if cutoff else None,
     }
 
 
+def kept(key: str, compute) -> dict:
+    """{"value": compute(), "as_of": when}, computed at most every few minutes."""
+    key = f"dashboard:{key}"
+    found = cache.get(key)
+    if found is None:
+        found = {"value": compute(), "as_of": timezone.now()}
+        cache.set(key, found, FIGURES_KEPT_SECONDS)
+    return found
+
+
 def expiry_stake(cutoff) -> dict:
-    """Members and points at stake at `cutoff`, from the query the expiry run uses.
-    It reads the whole ledger, so the figure is kept a few minutes (with its time)."""
-    key = f"dashboard:expiry-stake:{cutoff.isoformat()}"
-    stake = cache.get(key)
-    if stake is None:
-        by_tier, _ = expiry_preview(cutoff)
-        stake = {
-            "members": sum(row[1] for row in by_tier),
-            "points": sum(row[2] for row in by_tier),
-            "as_of": timezone.now(),
-        }
-        cache.set(key, stake, STAKE_CACHE_SECONDS)
-    return stake
+    """Members and points at stake at `cutoff`, from the query the expiry run uses."""
+    by_tier, _ = expiry_preview(cutoff)
+    return {"members": sum(row[1] for row in by_tier), "points": sum(row[2] for row in by_tier)}

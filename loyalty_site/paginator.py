@@ -5,13 +5,15 @@ from django.utils.functional import cached_property
 class CappedPaginator(Paginator):
     """Counts at most `cap` rows, so that a list of millions costs a short scan, not a
     full COUNT(*), on every page. Beyond the cap the list says "more than" and staff
-    narrow it with the search or the filters."""
+    narrow it with the search or the filters (ten pages of 100 is as far as anyone
+    reads)."""
 
-    cap = 10_000
+    cap = 1_000
 
     @cached_property
     def count(self) -> int:
-        return self.object_list[: self.cap + 1].count()
+        # Unordered: the database stops at the cap instead of sorting every match first.
+        return self.object_list.order_by()[: self.cap + 1].count()
 
     @property
     def capped(self) -> bool:

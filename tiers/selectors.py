@@ -55,27 +55,33 @@ def inactive_since():
     return Coalesce("last_purchase_at", "joined_at")
 
 
+def degradation_steps(policy, ranking: Ranking):
+    """D2 step by step: (qualified tier, target tier, inactivity that reaches it, ids of
+    the tiers above the target). A member qualified for tier rank q, inactive for k full
+    periods, belongs at rank max(0, q - k x levels_per_step); for each qualified tier
+    the targets come lowest first."""
+    period = timedelta(days=policy.inactivity_days)
+    for q, qualified in enumerate(ranking.tiers):
+        for t, tier in enumerate(ranking.tiers[:q]):
+            periods = math.ceil((q - t) / policy.levels_per_step)
+            yield qualified, tier, periods * period, [above.pk for above in ranking.tiers[t + 1 :]]
+
+
 def members_to_degrade(policy, ranking: Ranking, now):
     """D2 as one queryset: the members whose effective tier is above where their
     inactivity puts them, annotated with that `target` tier id.
 
-    A member qualified for tier rank q, inactive for k full periods, belongs at rank
-    max(0, q - k x levels_per_step). The CASE lists, for each qualified tier, the
-    targets lowest first, so the first inactivity bound a member passes is the lowest
-    tier reached. The job only ever lowers a tier: restoring is a purchase's job (D3).
-    Conditions name tier ids rather than joining the tier table, so that the update
-    is a plain scan of the member table."""
+    The CASE lists the steps lowest target first, so the first inactivity bound a
+    member passes is the lowest tier reached. The job only ever lowers a tier:
+    restoring is a purchase's job (D3). Conditions name tier ids rather than joining
+    the tier table, so that the update is a plain scan of the member table."""
     if not policy.enabled:
         return Member.objects.none()
-    period = timedelta(days=policy.inactivity_days)
     targets, above_target = [], Q(pk__in=[])
-    for q, qualified in enumerate(ranking.tiers):
-        for t, tier in enumerate(ranking.tiers[:q]):
-            periods = math.ceil((q - t) / policy.levels_per_step)
-            reached = Q(qualified_tier=qualified, inactive_since__lte=now - periods * period)
-            targets.append(When(reached, then=Value(tier.pk)))
-            higher = [above.pk for above in ranking.tiers[t + 1 :]]
-            above_target |= reached & Q(effective_tier__in=higher)
+    for qualified, tier, inactivity, higher in degradation_steps(policy, ranking):
+        reached = Q(qualified_tier=qualified, inactive_since__lte=now - inactivity)
+        targets.append(When(reached, then=Value(tier.pk)))
+        above_target |= reached & Q(effective_tier__in=higher)
     if not targets:
         return Member.objects.none()
     return (
@@ -160,13 +166,22 @@ def closest_to_next_tier(ranking: Ranking, *, limit: int = 10) -> list[tuple[Mem
     return sorted(found, key=lambda row: row[2])[:limit]
 
 
-def members_at_risk(policy, ranking: Ranking, now, *, days: int):
-    """Members the degradation job would move within `days` but not yet today (D2),
-    each annotated with `target`, the tier they would drop to."""
-    due_now = members_to_degrade(policy, ranking, now)
-    return members_to_degrade(policy, ranking, now + timedelta(days=days)).exclude(
-        pk__in=due_now.values("pk")
-    )
+def members_at_risk(policy, ranking: Ranking, now, *, days: int) -> list:
+    """Members who reach a degradation step in the next `days` without a purchase (D2):
+    one queryset per step, each a short range of the member_inactive_since index, so
+    the soonest of each come straight from the index."""
+    if not policy.enabled:
+        return []
+    members, window = Member.objects.annotate(inactive_since=inactive_since()), timedelta(days=days)
+    return [
+        members.filter(
+            qualified_tier=qualified,
+            inactive_since__gt=now - inactivity,
+            inactive_since__lte=now + window - inactivity,
+            effective_tier__in=higher,
+        )
+        for qualified, _, inactivity, higher in degradation_steps(policy, ranking)
+    ]
 
 
 def next_degradation(member: Member, policy, ranking: Ranking, now) -> tuple | None:
