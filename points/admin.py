@@ -1,5 +1,7 @@
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.models import ADDITION, LogEntry
+from django.contrib.contenttypes.models import ContentType
 from django.core.paginator import Paginator
 from django.template.response import TemplateResponse
 from django.urls import path
@@ -100,10 +102,18 @@ class TransactionAdmin(ReadOnlyAdminMixin, ImportExportMixin, admin.ModelAdmin):
 
     def add_success_message(self, result, request):
         report = result.report
-        messages.success(
-            request,
+        summary = (
             f"Import finished: {report.new:,} new, {report.skipped:,} skipped, "
-            f"{report.points:,} points awarded, {report.tier_changes:,} members changed tier.",
+            f"{report.points:,} points awarded, {report.tier_changes:,} members changed tier."
+        )
+        messages.success(request, summary)
+        # One row in the admin's history for the whole file, naming who imported it.
+        LogEntry.objects.create(
+            user_id=request.user.pk,
+            content_type=ContentType.objects.get_for_model(Transaction),
+            object_repr="Transactions import",
+            action_flag=ADDITION,
+            change_message=summary,
         )
 
     list_display = ["external_id", "member", "kind", "amount", "occurred_at", "channel", "store"]

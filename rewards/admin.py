@@ -41,6 +41,7 @@ class RedemptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         for redemption in queryset.select_related("member", "reward"):
             try:
                 cancel_redemption(redemption=redemption, by=request.user)
+                self.log_change(request, redemption, "Cancelled and refunded")
                 cancelled += 1
             except ValidationError as exc:
                 self.message_user(request, " ".join(exc.messages), messages.ERROR)

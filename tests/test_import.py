@@ -274,6 +274,10 @@ def test_the_admin_import_previews_errors_then_confirms_with_a_summary(admin_cli
     )
     assert Transaction.objects.count() == 2
     call_command("check_ledger")
+    from django.contrib.admin.models import LogEntry
+
+    logged = LogEntry.objects.get(object_repr="Transactions import")
+    assert logged.user.username == "admin" and "2 new" in logged.change_message
 
 
 def test_the_admin_refuses_large_files_and_points_to_the_command(admin_client, alice, settings):

@@ -152,6 +152,9 @@ def test_W4_cancel_action_in_the_admin(client, admin_user, gold, catalogue):
     page = client.post(url, {"action": "cancel", "_selected_action": [redemption.pk]}, follow=True)
     assert b"1 redemption(s) cancelled and refunded." in page.content
     assert Redemption.objects.get(pk=redemption.pk).status == "cancelled"
+    from django.contrib.admin.models import LogEntry
+
+    assert LogEntry.objects.get(object_id=str(redemption.pk)).user == admin_user
     again = client.post(url, {"action": "cancel", "_selected_action": [redemption.pk]}, follow=True)
     assert b"already cancelled" in again.content
 
