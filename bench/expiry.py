@@ -1,17 +1,25 @@
-"""One expiry cutoff over N members on PostgreSQL.
+"""One expiry cutoff over N members on PostgreSQL, in this process or shared out to
+worker processes.
 
     DATABASE_URL=postgres://... python bench/expiry.py [--members 100000]
+    DATABASE_URL=postgres://... CELERY_BROKER_URL=redis://... \
+        python bench/expiry.py --workers 4 [--chunk 50000]
 
 Works in a scratch database (see synthetic.py). Members are spread over the four seed
 tiers (Gold and Platinum are exempt), each with two or three ledger entries in the
 month before the cutoff, one of them still pending at the cutoff. Monthly expiry is on;
 the run processes the cutoff of the last day of the previous month. Prints the run's
-time, members per second, entries written and the number of SQL statements.
+time, members per second, entries written and the number of SQL statements. With
+--workers, the in-process run is undone and the periodic task does the cutoff again
+over that many `celery worker` processes, in chunks of --chunk members.
 """
 
 import random
+import sys
+import tempfile
 import time
 from datetime import timedelta
+from pathlib import Path
 
 from synthetic import (
     copy_members,
@@ -21,12 +29,14 @@ from synthetic import (
     reset_sequence,
     start,
     timed,
+    vacuum,
 )
 
 
 def main():
-    args, bands = start(__doc__, "expiry")
+    args, bands = start(__doc__, "expiry", workers=0, chunk=50_000)
 
+    from django.db import transaction
     from django.utils import timezone
 
     from points.models import ExpiryPolicy, PointDefinition
@@ -77,16 +87,55 @@ def main():
     )
 
     print(f"members {args.members:,}, ledger entries {len(entries):,}, cutoff {cutoff}")
-    for label in ("expiry run", "same run again"):
+
+    def report(label, elapsed, written, detail):
+        print(
+            f"{label:<20} {elapsed:7.2f} s  {written:>9,} expiry entries  "
+            f"{args.members / elapsed:>10,.0f} members/s  {detail}"
+        )
+
+    def in_process(label):
         with counting_queries() as statements:
             started = time.perf_counter()
             written = expire_points(now=end + timedelta(hours=1))
             elapsed = time.perf_counter() - started
-        print(
-            f"{label:<18} {elapsed:7.2f} s  {written:>9,} expiry entries  "
-            f"{args.members / elapsed:>10,.0f} members/s  {len(statements)} statements"
-        )
+        report(label, elapsed, written, f"{len(statements)} statements")
         print_slowest(statements)
+
+    if args.workers:
+        with transaction.atomic():  # measured, then undone for the workers to do again
+            in_process("in-process (undone)")
+            transaction.set_rollback(True)
+        vacuum("points_ledgerentry")
+        vacuum("members_member")
+        on_workers(args, report)
+    else:
+        in_process("expiry run")
+    in_process("same run again")
+
+
+def on_workers(args, report):
+    """The periodic task's path: the beat task shares the cutoff out in chunks of
+    --chunk members to --workers worker processes on Redis; timed until it is recorded."""
+    from loyalty_site.models import JobChunk
+    from points.models import ExpiryRun
+    from points.tasks import expire_points_task
+    from tests.workers import redis_url, running_workers, wait_until
+
+    if redis_url() is None:
+        sys.exit("--workers needs CELERY_BROKER_URL=redis://...")
+    names = [f"bench{i}" for i in range(1, args.workers + 1)]
+    with (
+        tempfile.TemporaryDirectory() as logs,
+        running_workers(names, Path(logs), JOB_CHUNK_SIZE=str(args.chunk)) as (queue, _),
+    ):
+        started = time.perf_counter()
+        expire_points_task.apply_async(queue=queue)
+        wait_until(ExpiryRun.objects.exists, seconds=3600)
+        elapsed = time.perf_counter() - started
+    chunks = JobChunk.objects.count()
+    detail = f"{chunks} chunks of {args.chunk:,} members"
+    report(f"{args.workers} workers", elapsed, ExpiryRun.objects.get().members, detail)
 
 
 if __name__ == "__main__":

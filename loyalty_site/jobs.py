@@ -10,7 +10,7 @@ from the writes it stands for, and the server-less development set-up has none.
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max, Min, Sum
+from django.db.models import Max, Min
 from django.utils import timezone
 
 from loyalty_site.models import JobChunk, JobRun
@@ -42,8 +42,8 @@ def start_run(job: str, key: str, chunks: list[tuple[int, int]]) -> tuple[JobRun
 
 def tick(run_id: int, first_id: int, result: int) -> JobRun | None:
     """Mark a chunk done, inside the transaction of its work. Returns the run if this
-    tick finished it, with `result` the total of its chunks; None otherwise, and for a
-    chunk already done (nothing to count twice)."""
+    tick finished it; None otherwise, and for a chunk already done (nothing to count
+    twice)."""
     # The ticks of one run take turns on its row, so the last one sees all the others.
     run = JobRun.objects.select_for_update().get(pk=run_id)
     now = timezone.now()
@@ -53,5 +53,4 @@ def tick(run_id: int, first_id: int, result: int) -> JobRun | None:
         return None
     run.finished_at = now
     run.save(update_fields=["finished_at"])
-    run.result = run.chunks.aggregate(total=Sum("result"))["total"]
     return run

@@ -37,6 +37,10 @@ class JobRun(models.Model):
     def seconds(self) -> float:
         return (self.finished_at - self.started_at).total_seconds()
 
+    def total(self) -> int:
+        """The rows its chunks changed."""
+        return self.chunks.aggregate(total=models.Sum("result"))["total"] or 0
+
 
 class JobChunk(models.Model):
     """The members with ids in [first_id, last_id] of a run. `done_at` and `result` (the

@@ -1,4 +1,4 @@
-"""Real Celery worker processes for the tests that go through Redis."""
+"""Real Celery worker processes, for the tests that go through Redis and the benchmarks."""
 
 import os
 import subprocess
@@ -6,6 +6,7 @@ import sys
 import time
 import uuid
 from contextlib import contextmanager
+from urllib.parse import quote
 
 import pytest
 from django.db import connection
@@ -37,9 +38,10 @@ def running_workers(names, log_dir, **env):
     `env` adds settings, e.g. JOB_CHUNK_SIZE="500"."""
     queue = f"test-{uuid.uuid4().hex[:8]}"
     db = connection.settings_dict
+    user = f"{db['USER']}:{quote(db['PASSWORD'], safe='')}" if db["PASSWORD"] else db["USER"]
     env = {
         **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "DATABASE_URL": f"postgres://{user}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
         "CELERY_BROKER_URL": redis_url(),
         "CELERY_QUEUE": queue,
         **env,

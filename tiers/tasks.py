@@ -29,7 +29,7 @@ def degrade_chunk_task(run_id: int, now: str, first_id: int, last_id: int) -> in
         changed = degrade_chunk(now=datetime.fromisoformat(now), first_id=first_id, last_id=last_id)
         run = tick(run_id, first_id, changed)
     if run:
-        log.info("degradation: at %s members=%d in %.1fs", now, run.result, run.seconds)
+        log.info("degradation: at %s members=%d in %.1fs", now, run.total(), run.seconds)
     return changed
 
 
