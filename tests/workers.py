@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 import pytest
 from django.db import connection
+from kombu import Exchange, Queue
 
 from loyalty_site.celery import app
 
@@ -64,5 +65,8 @@ def running_workers(names, log_dir, **env):
             worker.terminate()
         for worker in workers:
             worker.wait(timeout=30)
+        # Declared in this process too, so that deleting it drops its bindings as well.
         with app.connection_for_write() as broker:
-            broker.default_channel.queue_delete(queue)
+            private = Queue(queue, Exchange(queue), routing_key=queue)(broker.default_channel)
+            private.declare()
+            private.delete()
