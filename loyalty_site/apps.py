@@ -5,7 +5,7 @@ from django.contrib.admin.apps import AdminConfig
 class CXManagerAdminConfig(AdminConfig):
     """django.contrib.admin with the CX Manager as its default site."""
 
-    default_site = "loyalty_site.admin.CXManagerSite"
+    default_site = "loyalty_site.sites.CXManagerSite"
 
 
 class LoyaltySiteConfig(AppConfig):
