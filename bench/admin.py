@@ -17,6 +17,18 @@ from datetime import timedelta
 from synthetic import MEMBER_COLUMNS, copy_rows, reset_sequence, start, timed
 
 HEAVY_ENTRIES = 5_000
+LEDGER_COLUMNS = [
+    "member_id",
+    "definition_id",
+    "kind",
+    "points",
+    "counts_toward_tier",
+    "redeemable",
+    "issued_at",
+    "accrue_at",
+    "reason",
+    "created_at",
+]
 REPEATS = 5
 
 
@@ -78,27 +90,15 @@ def main():
                 yield pk, purchase, "earn", points, True, True, at, at, "Purchase", at
 
     total = args.members * args.entries + HEAVY_ENTRIES - args.entries
-    with timed(f"load {args.members:,} members"):
-        copy_rows("members_member", MEMBER_COLUMNS, members())
-        reset_sequence("members_member")
-    with timed(f"load {total:,} ledger entries"):
-        copy_rows(
-            "points_ledgerentry",
-            [
-                "member_id",
-                "definition_id",
-                "kind",
-                "points",
-                "counts_toward_tier",
-                "redeemable",
-                "issued_at",
-                "accrue_at",
-                "reason",
-                "created_at",
-            ],
-            entries(),
-        )
-        reset_sequence("points_ledgerentry")
+    if args.reuse:
+        get_user_model().objects.filter(username="bench").delete()
+    else:
+        with timed(f"load {args.members:,} members"):
+            copy_rows("members_member", MEMBER_COLUMNS, members())
+            reset_sequence("members_member")
+        with timed(f"load {total:,} ledger entries"):
+            copy_rows("points_ledgerentry", LEDGER_COLUMNS, entries())
+            reset_sequence("points_ledgerentry")
     DegradationPolicy.objects.update_or_create(pk=1, defaults={"enabled": True})
     ExpiryPolicy.objects.update_or_create(
         pk=1, defaults={"cycle": "quarterly", "starts_on": timezone.localdate()}

@@ -15,8 +15,9 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/loyalty"
 
 
-def setup_scratch_database(suffix: str) -> str:
-    """Create an empty scratch database, point Django at it, migrate. Returns its name."""
+def setup_scratch_database(suffix: str, *, reuse: bool = False) -> str:
+    """Create an empty scratch database (or, with `reuse`, keep the one a previous run
+    loaded), point Django at it, migrate. Returns its name."""
     import psycopg
 
     url = urlparse(os.environ.get("DATABASE_URL", DEFAULT_URL))
@@ -25,8 +26,10 @@ def setup_scratch_database(suffix: str) -> str:
     name = f"{url.path.lstrip('/') or 'loyalty'}_bench_{suffix}"
     admin = urlunparse(url._replace(path="/postgres"))
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if not (reuse and exists):
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{name}"')
     os.environ["DATABASE_URL"] = urlunparse(url._replace(path=f"/{name}"))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "loyalty_site.settings")
     os.environ.setdefault("DEBUG", "false")
@@ -51,8 +54,11 @@ def start(description: str, suffix: str, **options: int):
     parser.add_argument("--members", type=int, default=100_000)
     for name, default in options.items():
         parser.add_argument(f"--{name}", type=int, default=default)
+    parser.add_argument(
+        "--reuse", action="store_true", help="keep the data a previous run loaded (same sizes)"
+    )
     args = parser.parse_args()
-    setup_scratch_database(suffix)
+    setup_scratch_database(suffix, reuse=args.reuse)
     from loyalty_site.demo import load_programme
 
     tiers = load_programme()
