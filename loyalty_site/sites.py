@@ -60,7 +60,7 @@ class FindMemberForm(forms.Form):
             widget=AutocompleteSelect(
                 to_member,
                 site,
-                attrs={"data-placeholder": "Go to a member…", "style": "width: 480px"},
+                attrs={"style": "width: 400px"},
             ),
             label="Go to a member",
         )
