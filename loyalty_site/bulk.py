@@ -6,6 +6,7 @@ ORM's bulk methods."""
 
 import json
 import uuid
+from itertools import islice
 
 from django.db import connection
 from django.db.models import JSONField
@@ -68,3 +69,19 @@ def bulk_update(model, objs, field_names) -> None:
             f"UPDATE {model._meta.db_table} m SET {assignments} FROM {temp} t "
             f"WHERE m.{quote(fields[0].column)} = t.{quote(fields[0].column)}"
         )
+
+
+def insert_rows(table: str, columns, rows) -> None:
+    """Insert tuples into a table as they come, holding at most a batch of them: COPY
+    on PostgreSQL, batches of INSERT elsewhere."""
+    names = ", ".join(connection.ops.quote_name(column) for column in columns)
+    rows = iter(rows)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return
+        sql = f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * len(columns))})"
+        while batch := list(islice(rows, 1000)):
+            cursor.executemany(sql, batch)

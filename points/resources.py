@@ -9,6 +9,7 @@ return) are made by `points.services.import_transactions`."""
 import csv
 import io
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -20,9 +21,7 @@ from import_export.results import Result, RowResult
 
 from loyalty_site.exports import FormulaSafeResource
 from points.models import Channel, Transaction
-from points.services import clean_amount, import_transactions
-
-PREVIEW_ROWS = 100  # rows shown in the admin's preview; the summary counts them all
+from points.services import PREVIEW_ROWS, clean_amount, import_transactions
 
 COLUMNS = (
     "external_id",
@@ -61,35 +60,52 @@ class RowError:
         return f"line {self.line}, {self.column}: {self.reason}"
 
 
-def read_transactions(stream) -> tuple[list[ImportRow], list[RowError]]:
-    """Read a CSV file (bytes or text; UTF-8, a BOM accepted). Returns the good rows
-    and an error for every bad cell, with its line number (the header is line 1)."""
+def read_transactions(stream) -> tuple[Iterator[ImportRow], list[RowError]]:
+    """Read a CSV file (bytes or text; UTF-8, a BOM accepted). Returns the good rows,
+    read as they are iterated so that a file of any size is never held whole, and the
+    list of errors, which fills as they are read: every bad cell, with its line number
+    (the header is line 1)."""
     if isinstance(stream, io.TextIOBase):
         text = stream
     else:
         text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
     reader = csv.DictReader(text)
     try:
-        return parse_table(reader.fieldnames or [], reader)
+        errors = header_errors(reader.fieldnames or [])
     except UnicodeDecodeError:
-        return [], [RowError(reader.line_num + 1, "file", "not UTF-8 text")]
+        return iter(()), [RowError(1, "file", "not UTF-8 text")]
+    return iter(()) if errors else _utf8_rows(reader, errors), errors
+
+
+def _utf8_rows(reader, errors: list) -> Iterator[ImportRow]:
+    try:
+        yield from iter_rows(reader, errors)
+    except UnicodeDecodeError:
+        errors[:] = [RowError(reader.line_num + 1, "file", "not UTF-8 text")]
 
 
 def parse_table(header, records) -> tuple[list[ImportRow], list[RowError]]:
     """Check a header and its records (dicts by column name, from line 2 on)."""
+    errors = header_errors(header)
+    rows = [] if errors else list(iter_rows(records, errors))
+    return rows, errors
+
+
+def header_errors(header) -> list[RowError]:
     header = [(name or "").strip().lstrip("\ufeff") for name in header]
-    missing = [column for column in COLUMNS if column not in header]
-    if missing:
-        return [], [RowError(1, column, "missing column") for column in missing]
-    rows, errors = [], []
+    return [RowError(1, column, "missing column") for column in COLUMNS if column not in header]
+
+
+def iter_rows(records, errors: list) -> Iterator[ImportRow]:
+    """The good rows of records (dicts by column name, from line 2 on); the errors of
+    the bad ones are added to `errors`."""
     for line, raw in enumerate(records, start=2):
         raw = {(name or "").strip().lstrip("\ufeff"): value for name, value in raw.items()}
         row, row_errors = parse_row(line, raw)
         if row_errors:
             errors += row_errors
         else:
-            rows.append(row)
-    return rows, errors
+            yield row
 
 
 def parse_row(line: int, raw: dict) -> tuple[ImportRow | None, list[RowError]]:

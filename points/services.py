@@ -2,15 +2,17 @@
 
 import functools
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import NamedTuple
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Sum
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from loyalty_site.bulk import bulk_insert, bulk_update
+from loyalty_site.bulk import bulk_insert, bulk_update, insert_rows
 from loyalty_site.jobs import member_id_chunks
 from members.models import Member, Notification
 from points.models import (
@@ -537,6 +539,12 @@ def post_refund(member: Member, plan: Programme, *, points, reason, by, at) -> L
 # Bulk import of transactions (the CSV contract)
 
 
+PREVIEW_ROWS = 100  # rows shown in the admin's preview; the summary counts them all
+IMPORT_CHUNK = 10_000  # rows computed and written at a time
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
 @dataclass
 class ImportReport:
     rows: int = 0
@@ -545,7 +553,7 @@ class ImportReport:
     points: int = 0
     tier_changes: int = 0
     errors: list = field(default_factory=list)
-    skipped_lines: set = field(default_factory=set)
+    skipped_lines: set = field(default_factory=set)  # among the first PREVIEW_ROWS rows
 
     def summary(self) -> str:
         return f"new={self.new} skipped={self.skipped} errors={len(self.errors)}"
@@ -561,111 +569,208 @@ class _Purchase:
     reversed: int
 
 
+class _StagedRow(NamedTuple):
+    """A checked CSV row back from the staging table, with the id it was recorded
+    under before this import, if any."""
+
+    line: int
+    external_id: str
+    member: str
+    kind: str
+    amount: Decimal
+    occurred_at: datetime
+    channel: str
+    store: str
+    original_external_id: str
+    recorded_id: int | None
+
+
+_STAGED = "import_rows"
+_STAGED_COLUMNS = {
+    "line": "integer",
+    "external_id": "text",
+    "member": "text",
+    "kind": "text",
+    "amount": "text",  # the file's own digits: messages quote them as written
+    "occurred_at": "bigint",  # microseconds since 1970 UTC: sorts as time does
+    "channel": "text",
+    "store": "text",
+    "original_external_id": "text",
+    "recorded_id": "bigint",
+}
+
+
 def import_transactions(rows, *, errors=(), dry_run=False) -> ImportReport:
     """Apply checked CSV rows (points.resources) in `occurred_at` order through the
-    rules of record_purchase and record_return, all or nothing.
+    rules of record_purchase and record_return, all or nothing, in one database
+    transaction.
 
-    Every row is checked before anything is written; with any bad row, or with
-    `dry_run`, nothing is written. Rows already imported with the same content are
-    skipped (P8). The members of the file are locked first, so an import running at
-    the same time waits, then skips what this one wrote; the unique external_id
-    stays the final judge."""
+    The rows are staged in a temporary table as they are read (`rows` may be an
+    iterator, and `errors` may fill while it is read); the database finds duplicates
+    and rows recorded before, and gives the rows back in time order a chunk at a time,
+    each computed and written before the next is read. So memory holds one chunk and
+    the members of the file, whatever the file's size. Any bad row, or `dry_run`, rolls
+    everything back. Rows already imported with the same content are skipped (P8).
+    The members of the file are locked first, so an import running at the same time
+    waits, then skips what this one wrote; the unique external_id stays the final
+    judge."""
     from points.resources import RowError
 
-    report = ImportReport(rows=len(rows) + len(errors), errors=list(errors))
+    report = ImportReport()
     bad = report.errors.append
-    first_line = {}
-    for row in rows:
-        if row.external_id in first_line:
-            bad(
-                RowError(
-                    row.line, "external_id", f"duplicate of line {first_line[row.external_id]}"
-                )
-            )
-        else:
-            first_line[row.external_id] = row.line
-
     with transaction.atomic():
+        _stage(rows)
+        report.errors += errors  # complete once the rows are read
+        duplicates = set()
+        for line, first_line in _staged_duplicates():
+            bad(RowError(line, "external_id", f"duplicate of line {first_line}"))
+            duplicates.add(line)
         members = {
             m.external_id: m
-            for codes in _batches({row.member for row in rows})
             for m in Member.objects.select_for_update(of=("self",))
-            .filter(external_id__in=codes)
+            .filter(external_id__in=RawSQL(f"SELECT member FROM {_STAGED}", ()))
             .order_by("pk")
         }
-        recorded = {
-            t.external_id: t
-            for ids in _batches(first_line)
-            for t in Transaction.objects.filter(external_id__in=ids).select_related("original")
-        }
-        new_rows = []
-        for row in rows:
-            member = members.get(row.member)
-            if member is None:
-                bad(RowError(row.line, "member", f"no member with customer code {row.member!r}"))
-            elif row.external_id in recorded:
-                if _same_content(recorded[row.external_id], row, member):
-                    report.skipped += 1
-                    report.skipped_lines.add(row.line)
-                else:
-                    bad(
-                        RowError(
-                            row.line,
-                            "external_id",
-                            f"{row.external_id} was already imported with other content",
-                        )
-                    )
-            elif first_line[row.external_id] == row.line:
-                new_rows.append(row)
-        new_rows.sort(key=lambda row: (row.occurred_at, row.line))
-        purchases = _recorded_purchases(
-            {row.original_external_id for row in new_rows if row.kind == "return"}
-        )
+        _mark_recorded()  # after the locks: sees what an import before this one wrote
         before = {m.pk: m.qualified_tier_id for m in members.values()}
         plan = programme()
         log = TierLog()
-        txns, entries = [], []
-        for row in new_rows:
-            member = members[row.member]
-            fields = dict(
-                external_id=row.external_id,
-                kind=row.kind,
-                amount=row.amount,
-                occurred_at=row.occurred_at,
-                channel=row.channel,
+        for chunk in _staged_chunks():
+            report.rows += len(chunk)
+            recorded = Transaction.objects.select_related("original").in_bulk(
+                [row.recorded_id for row in chunk if row.recorded_id]
             )
-            if row.kind == Transaction.Kind.PURCHASE:
-                txn, earned = _purchase(member, plan, log, store=row.store, **fields)
-                purchases[row.external_id] = _Purchase(txn, earned[0] if earned else None, 0, 0)
-            else:
-                try:
-                    original = purchases.get(row.original_external_id)
-                    txn, earned = _return(member, original, row.original_external_id, **fields)
-                except _Refused as refused:
-                    bad(RowError(row.line, *refused.args))
-                    continue
-            txns.append(txn)
-            entries += apply_entries(
-                member, plan, earned, at=row.occurred_at, log=log, transaction=txn
+            purchases = _recorded_purchases(
+                {row.original_external_id for row in chunk if row.kind == "return"}
             )
-            report.points += sum(e.points for e in earned)
-        report.new = len(txns)
+            txns, entries = [], []
+            for row in chunk:
+                member = members.get(row.member)
+                if member is None:
+                    bad(
+                        RowError(row.line, "member", f"no member with customer code {row.member!r}")
+                    )
+                elif row.recorded_id:
+                    if _same_content(recorded[row.recorded_id], row, member):
+                        report.skipped += 1
+                        if row.line <= PREVIEW_ROWS + 1:
+                            report.skipped_lines.add(row.line)
+                    else:
+                        bad(
+                            RowError(
+                                row.line,
+                                "external_id",
+                                f"{row.external_id} was already imported with other content",
+                            )
+                        )
+                elif row.line not in duplicates:
+                    fields = dict(
+                        external_id=row.external_id,
+                        kind=row.kind,
+                        amount=row.amount,
+                        occurred_at=row.occurred_at,
+                        channel=row.channel,
+                    )
+                    if row.kind == Transaction.Kind.PURCHASE:
+                        txn, earned = _purchase(member, plan, log, store=row.store, **fields)
+                        purchases[row.external_id] = _Purchase(
+                            txn, earned[0] if earned else None, 0, 0
+                        )
+                    else:
+                        try:
+                            original = purchases.get(row.original_external_id)
+                            txn, earned = _return(
+                                member, original, row.original_external_id, **fields
+                            )
+                        except _Refused as refused:
+                            bad(RowError(row.line, *refused.args))
+                            continue
+                    txns.append(txn)
+                    entries += apply_entries(
+                        member, plan, earned, at=row.occurred_at, log=log, transaction=txn
+                    )
+                    report.points += sum(e.points for e in earned)
+                    report.new += 1
+            # Written even after an error, to be rolled back: later chunks find their
+            # returns' purchases in the database.
+            _write_chunk(txns, entries, log)
+        report.rows += len(errors)
         report.tier_changes = sum(before[m.pk] != m.qualified_tier_id for m in members.values())
+        bulk_update(Member, list(members.values()), MEMBER_CACHE_FIELDS)
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE {_STAGED}")
         if report.errors:
             report.new = report.points = report.tier_changes = 0
             report.errors.sort(key=lambda e: (e.line, e.column))
+        if report.errors or dry_run:
             transaction.set_rollback(True)
-            return report
-        if dry_run:
-            transaction.set_rollback(True)
-            return report
-        # Purchases first: a return of the file points at its purchase's new row.
-        bulk_insert(Transaction, [t for t in txns if t.kind == Transaction.Kind.PURCHASE])
-        bulk_insert(Transaction, [t for t in txns if t.kind == Transaction.Kind.RETURN])
-        bulk_insert(LedgerEntry, entries)
-        log.write()
-        bulk_update(Member, list(members.values()), MEMBER_CACHE_FIELDS)
     return report
+
+
+def _stage(rows) -> None:
+    """Copy the rows into a temporary table as they are read."""
+    columns = ", ".join(f"{name} {type_}" for name, type_ in _STAGED_COLUMNS.items())
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TEMPORARY TABLE {_STAGED} ({columns})")
+    insert_rows(
+        _STAGED,
+        list(_STAGED_COLUMNS)[:-1],
+        (
+            (
+                row.line,
+                row.external_id,
+                row.member,
+                row.kind,
+                str(row.amount),
+                (row.occurred_at - _EPOCH) // _MICROSECOND,
+                row.channel,
+                row.store,
+                row.original_external_id,
+            )
+            for row in rows
+        ),
+    )
+
+
+def _staged_duplicates():
+    """(line, first line) of every row whose external_id an earlier line of the file has."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT s.line, f.first_line FROM {_STAGED} s JOIN"
+            f" (SELECT external_id, MIN(line) AS first_line FROM {_STAGED}"
+            f" GROUP BY external_id HAVING COUNT(*) > 1) f ON f.external_id = s.external_id"
+            f" WHERE s.line <> f.first_line"
+        )
+        return cursor.fetchall()
+
+
+def _mark_recorded() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {_STAGED} SET recorded_id = t.id FROM {Transaction._meta.db_table} t"
+            f" WHERE t.external_id = {_STAGED}.external_id"
+        )
+
+
+def _staged_chunks():
+    """The staged rows in `occurred_at` order (the file's order for equal times), a
+    chunk at a time, from a server-side cursor where the database has them."""
+    names = ", ".join(_STAGED_COLUMNS)
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(f"SELECT {names} FROM {_STAGED} ORDER BY occurred_at, line")
+        while chunk := cursor.fetchmany(IMPORT_CHUNK):
+            yield [
+                _StagedRow(*row[:4], Decimal(row[4]), _EPOCH + row[5] * _MICROSECOND, *row[6:])
+                for row in chunk
+            ]
+
+
+def _write_chunk(txns, entries, log: TierLog) -> None:
+    # Purchases first: a return of the file points at its purchase's new row.
+    bulk_insert(Transaction, [t for t in txns if t.kind == Transaction.Kind.PURCHASE])
+    bulk_insert(Transaction, [t for t in txns if t.kind == Transaction.Kind.RETURN])
+    bulk_insert(LedgerEntry, entries)
+    log.write()
 
 
 def _batches(values, size=5000):
@@ -704,7 +809,9 @@ def _recorded_purchases(names) -> dict:
         found = list(Transaction.objects.filter(external_id__in=batch, kind="purchase"))
         earns = {
             e.transaction_id: e
-            for e in LedgerEntry.objects.filter(transaction__in=found, kind=Kind.EARN)
+            for e in LedgerEntry.objects.filter(
+                transaction__in=found, kind=Kind.EARN
+            ).select_related("definition")
         }
         returned = dict(
             Transaction.objects.filter(original__in=found)

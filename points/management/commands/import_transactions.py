@@ -20,11 +20,12 @@ class Command(BaseCommand):
 
     def handle(self, *, file, dry_run, **options):
         try:
-            with open(file, "rb") as stream:
-                rows, errors = read_transactions(stream)
+            stream = open(file, "rb")  # noqa: SIM115 - read while the import runs
         except OSError as exc:
             raise CommandError(f"Cannot read {file}: {exc.strerror}") from None
-        report = import_transactions(rows, errors=errors, dry_run=dry_run)
+        with stream:
+            rows, errors = read_transactions(stream)
+            report = import_transactions(rows, errors=errors, dry_run=dry_run)
         for error in report.errors:
             self.stderr.write(str(error))
         if not report.errors:
