@@ -7,6 +7,7 @@ ORM's bulk methods."""
 import json
 import uuid
 from itertools import islice
+from operator import attrgetter
 
 from django.db import connection
 from django.db.models import JSONField
@@ -18,13 +19,24 @@ def _copying(objs) -> bool:
     return connection.vendor == "postgresql" and len(objs) >= COPY_FROM
 
 
-def _value(obj, field):
-    if field.is_relation and getattr(obj, field.attname) is None:
-        related = field.get_cached_value(obj, None)  # linked before it had an id
-        if related is not None:
-            setattr(obj, field.attname, related.pk)
-    value = getattr(obj, field.attname)
-    return json.dumps(value) if isinstance(field, JSONField) and value is not None else value
+def _rows(objs, fields):
+    """The column values of objs, as tuples in the order of fields."""
+    relations = [f for f in fields if f.is_relation]
+    for obj in objs:
+        for field in relations:
+            if getattr(obj, field.attname) is None:
+                related = field.get_cached_value(obj, None)  # linked before it had an id
+                if related is not None:
+                    setattr(obj, field.attname, related.pk)
+    values = attrgetter(*(f.attname for f in fields))
+    json_columns = [i for i, f in enumerate(fields) if isinstance(f, JSONField)]
+    for obj in objs:
+        row = values(obj)
+        if json_columns:
+            row = list(row)
+            for i in json_columns:
+                row[i] = None if row[i] is None else json.dumps(row[i])
+        yield row
 
 
 def bulk_insert(model, objs) -> None:
@@ -42,8 +54,8 @@ def bulk_insert(model, objs) -> None:
             obj.pk = pk
         columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
         with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-            for obj in objs:
-                copy.write_row([_value(obj, f) for f in fields])
+            for row in _rows(objs, fields):
+                copy.write_row(row)
     for obj in objs:
         obj._state.adding = False
 
@@ -62,8 +74,8 @@ def bulk_update(model, objs, field_names) -> None:
         cursor.execute(f"CREATE TEMPORARY TABLE {temp} ({columns}) ON COMMIT DROP")
         names = ", ".join(quote(f.column) for f in fields)
         with cursor.cursor.copy(f"COPY {temp} ({names}) FROM STDIN") as copy:
-            for obj in objs:
-                copy.write_row([_value(obj, f) for f in fields])
+            for row in _rows(objs, fields):
+                copy.write_row(row)
         assignments = ", ".join(f"{quote(f.column)} = t.{quote(f.column)}" for f in fields[1:])
         cursor.execute(
             f"UPDATE {model._meta.db_table} m SET {assignments} FROM {temp} t "

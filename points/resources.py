@@ -71,9 +71,10 @@ def read_transactions(stream) -> tuple[Iterator[ImportRow], list[RowError]]:
         text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
     reader = csv.DictReader(text)
     try:
-        errors = header_errors(reader.fieldnames or [])
+        reader.fieldnames = [_column(name) for name in reader.fieldnames or []]
     except UnicodeDecodeError:
         return iter(()), [RowError(1, "file", "not UTF-8 text")]
+    errors = header_errors(reader.fieldnames)
     return iter(()) if errors else _utf8_rows(reader, errors), errors
 
 
@@ -86,13 +87,18 @@ def _utf8_rows(reader, errors: list) -> Iterator[ImportRow]:
 
 def parse_table(header, records) -> tuple[list[ImportRow], list[RowError]]:
     """Check a header and its records (dicts by column name, from line 2 on)."""
-    errors = header_errors(header)
-    rows = [] if errors else list(iter_rows(records, errors))
-    return rows, errors
+    errors = header_errors([_column(name) for name in header])
+    if errors:
+        return [], errors
+    records = ({_column(name): value for name, value in raw.items()} for raw in records)
+    return list(iter_rows(records, errors)), errors
+
+
+def _column(name) -> str:
+    return (name or "").strip().lstrip("\ufeff")
 
 
 def header_errors(header) -> list[RowError]:
-    header = [(name or "").strip().lstrip("\ufeff") for name in header]
     return [RowError(1, column, "missing column") for column in COLUMNS if column not in header]
 
 
@@ -100,7 +106,6 @@ def iter_rows(records, errors: list) -> Iterator[ImportRow]:
     """The good rows of records (dicts by column name, from line 2 on); the errors of
     the bad ones are added to `errors`."""
     for line, raw in enumerate(records, start=2):
-        raw = {(name or "").strip().lstrip("\ufeff"): value for name, value in raw.items()}
         row, row_errors = parse_row(line, raw)
         if row_errors:
             errors += row_errors
