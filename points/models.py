@@ -188,8 +188,15 @@ class LedgerEntry(models.Model):
     redeemable = models.BooleanField()
     issued_at = models.DateTimeField()
     accrue_at = models.DateTimeField()
+    # Indexed only where set (ledger_transaction): expiry, bonus and adjustment entries,
+    # written in bulk, have none and cost no index write for it.
     transaction = models.ForeignKey(
-        Transaction, on_delete=models.PROTECT, null=True, blank=True, related_name="entries"
+        Transaction,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="entries",
+        db_index=False,
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -214,6 +221,11 @@ class LedgerEntry(models.Model):
         indexes = [
             models.Index(fields=["member", "-issued_at"]),
             models.Index(fields=["member", "accrue_at"]),
+            models.Index(
+                fields=["transaction"],
+                name="ledger_transaction",
+                condition=models.Q(transaction__isnull=False),
+            ),
         ]
         constraints = [
             # E3: exactly one expiry entry per member and cutoff, whoever runs the job.
