@@ -175,6 +175,78 @@ def post_entries(
     return entries
 
 
+def post_transaction(member: Member, plan: Programme, txn: Transaction, entries, *, at, log=None):
+    """Save a new transaction with its entries for a locked member: what `post_entries`
+    does, plus the transaction row. On PostgreSQL the transaction, its entries and the
+    member's caches go in one statement: one round trip instead of three."""
+    log = TierLog() if log is None else log
+    entries = apply_entries(member, plan, entries, at=at, log=log, transaction=txn)
+    if connection.vendor == "postgresql":
+        _insert_transaction(member, txn, entries)
+    else:
+        txn.save()
+        LedgerEntry.objects.bulk_create(entries)
+        member.save(update_fields=MEMBER_CACHE_FIELDS)
+    log.write()
+    return entries
+
+
+def _insert_transaction(member: Member, txn: Transaction, entries) -> None:
+    """INSERT the transaction, INSERT its entries linked to the new id, UPDATE the
+    member's caches: data-modifying CTEs of one statement, built once per entry count."""
+    txn_fields, entry_fields, member_fields = _written_fields()
+    params = [getattr(txn, f.attname) for f in txn_fields]
+    for entry in entries:
+        params += [getattr(entry, f.attname) for f in entry_fields]
+    params += [getattr(member, f.attname) for f in member_fields]
+    with connection.cursor() as cursor:
+        cursor.execute(_insert_transaction_sql(len(entries)), [*params, member.pk])
+        txn.pk, entry_ids = cursor.fetchone()
+    txn._state.adding, txn._state.db = False, connection.alias
+    for entry, pk in zip(entries, entry_ids, strict=True):
+        entry.pk, entry.transaction_id = pk, txn.pk
+        entry._state.adding, entry._state.db = False, connection.alias
+
+
+@functools.cache
+def _written_fields():
+    """The columns `_insert_transaction` writes: a transaction's, an entry's other than
+    its transaction link (the new id), the member's caches."""
+    txn_fields = [f for f in Transaction._meta.concrete_fields if not f.primary_key]
+    entry_fields = [
+        f
+        for f in LedgerEntry._meta.concrete_fields
+        if not f.primary_key and f.name != "transaction"
+    ]
+    member_fields = [Member._meta.get_field(name) for name in MEMBER_CACHE_FIELDS]
+    return txn_fields, entry_fields, member_fields
+
+
+@functools.cache
+def _insert_transaction_sql(entry_count: int) -> str:
+    txn_fields, entry_fields, member_fields = _written_fields()
+    quote = connection.ops.quote_name
+
+    def columns(fields):
+        return ", ".join(quote(f.column) for f in fields)
+
+    entry_row = f"({', '.join(['%s'] * len(entry_fields))}, (SELECT id FROM txn))"
+    entries = (
+        f"INSERT INTO {LedgerEntry._meta.db_table} ({columns(entry_fields)}, transaction_id)"
+        f" VALUES {', '.join([entry_row] * entry_count)} RETURNING id"
+        if entry_count
+        else "SELECT NULL::bigint AS id WHERE false"
+    )
+    caches = ", ".join(f"{quote(f.column)} = %s" for f in member_fields)
+    return (
+        f"WITH txn AS (INSERT INTO {Transaction._meta.db_table} ({columns(txn_fields)})"
+        f" VALUES ({', '.join(['%s'] * len(txn_fields))}) RETURNING id),"
+        f" entries AS ({entries}),"
+        f" member AS (UPDATE {Member._meta.db_table} SET {caches} WHERE id = %s)"
+        f" SELECT id, ARRAY(SELECT id FROM entries ORDER BY id) FROM txn"
+    )
+
+
 def apply_entries(
     member: Member, plan: Programme, entries, *, at, log, reason=None, by=None, **link
 ):
@@ -287,8 +359,7 @@ def record_purchase(
             return existing
         log = TierLog()
         txn, entries = _purchase(member, plan, log, **fields)
-        txn.save()
-        post_entries(member, plan, entries, at=occurred_at, log=log, transaction=txn)
+        post_transaction(member, plan, txn, entries, at=occurred_at, log=log)
     return txn
 
 
@@ -318,8 +389,7 @@ def record_return(
         except _Refused as refused:
             column, reason = refused.args
             raise ValidationError({column: f"Cannot return {external_id}: {reason}."}) from None
-        txn.save()
-        post_entries(member, plan, entries, at=occurred_at, transaction=txn)
+        post_transaction(member, plan, txn, entries, at=occurred_at)
     return txn
 
 
@@ -340,10 +410,9 @@ def award_action(*, member, definition, occurred_at, external_id) -> Transaction
         member, plan, recorded_id = _lock(member, external_id)
         if existing := _recorded_before(recorded_id, member_id=member.pk, **fields):
             return existing
-        txn = Transaction.objects.create(member=member, **fields)
+        txn = Transaction(member=member, **fields)
         entry = _earning(member, definition, definition.points, txn, reason=definition.name)
-        entries = [entry] if entry.points else []
-        post_entries(member, plan, entries, at=occurred_at, transaction=txn)
+        post_transaction(member, plan, txn, [entry] if entry.points else [], at=occurred_at)
     return txn
 
 

@@ -1,6 +1,7 @@
 """P1-P8: earning, campaigns, returns, accrual, adjustments, the ledger, idempotency."""
 
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -338,6 +339,41 @@ def test_P7_check_ledger_repair_rebuilds_caches_from_the_ledger(member, buy, cap
     call_command("check_ledger")
     s = summary(member)
     assert (s["lifetime"], s["available"], s["qualified_tier"].code) == (1000, 1100, "silver")
+
+
+def test_P7_a_tier_up_purchase_writes_its_transaction_entries_and_caches_together(member, buy):
+    # given a Bronze member (the write path differs on PostgreSQL: the rows must not)
+    # when a purchase takes it to Silver
+    txn = buy(member, "1000.50", external_id="T-UP", store="S-1", channel="pos")
+    # then the transaction, its earn entry and the bonus are written, linked to it
+    saved = Transaction.objects.get(pk=txn.pk)
+    assert (saved.external_id, saved.member_id, saved.amount, saved.store, saved.channel) == (
+        "T-UP",
+        member.pk,
+        Decimal("1000.50"),
+        "S-1",
+        "pos",
+    )
+    assert saved.occurred_at == txn.occurred_at and not txn._state.adding
+    entries = list(
+        LedgerEntry.objects.filter(member=member)
+        .order_by("pk")
+        .values_list("kind", "points", "counts_toward_tier", "redeemable", "transaction", "reason")
+    )
+    assert entries == [
+        ("earn", 1000, True, True, txn.pk, "Bronze x1"),
+        ("bonus", 100, False, True, txn.pk, "Welcome to Silver"),
+    ]
+    # and the member's caches and tiers are saved with them
+    member.refresh_from_db()
+    assert (member.points_balance, member.lifetime_points, member.last_purchase_at) == (
+        1100,
+        1000,
+        txn.occurred_at,
+    )
+    assert member.qualified_tier.code == member.effective_tier.code == member.best_tier.code
+    assert member.qualified_tier.code == "silver"
+    assert member.tier_changes.get(reason="upgrade").to_tier.code == "silver"
 
 
 # P8
