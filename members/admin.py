@@ -125,6 +125,7 @@ class MemberAdmin(ExportMixin, admin.ModelAdmin):
             context.update(member_context(request, member, assign_form=assign_form))
             context.setdefault("title", str(member))
             context.setdefault("subtitle", None)
+            context.setdefault("show_save_and_add_another", False)
         return super().change_view(request, object_id, form_url, context)
 
     def assign_points_view(self, request, object_id):
