@@ -113,17 +113,41 @@ def _lock(member: Member, external_id: str | None = None):
     and, in the same round trip, read the programme's version and whether
     `external_id` was recorded before. Returns (member, programme, recorded_id).
 
-    Written as SQL because it runs for every purchase: composing it with the ORM
-    cost more than executing it."""
-    locked = Member.objects.raw(_lock_sql(), [external_id, member.pk])[0]
-    return locked, programme(locked.programme_version), locked.recorded_id
+    Written as SQL, read with a plain cursor, because it runs for every purchase:
+    composing it with the ORM, or reading it through `raw()`, cost more than executing
+    it."""
+    names, converters = _member_columns()
+    with connection.cursor() as cursor:
+        cursor.execute(_lock_sql(), [external_id, member.pk])
+        *values, version, recorded_id = cursor.fetchone()
+    for i, convert, column in converters:
+        values[i] = convert(values[i], column, connection)
+    locked = Member.from_db(connection.alias, names, values)
+    return locked, programme(version), recorded_id
+
+
+@functools.cache
+def _member_columns():
+    """The member's attribute names, and the database's converters of its columns
+    (SQLite gives times as text), in the order `_lock_sql` selects them."""
+    fields = Member._meta.concrete_fields
+    converters = []
+    for i, column in enumerate(f.get_col(Member._meta.db_table) for f in fields):
+        for convert in connection.ops.get_db_converters(column) + column.get_db_converters(
+            connection
+        ):
+            converters.append((i, convert, column))
+    return [f.attname for f in fields], converters
 
 
 @functools.cache
 def _lock_sql() -> str:
     lock = " FOR UPDATE OF m" if connection.features.has_select_for_update_of else ""
+    columns = ", ".join(
+        f"m.{connection.ops.quote_name(f.column)}" for f in Member._meta.concrete_fields
+    )
     return (
-        f"SELECT m.*, (SELECT token FROM {ProgrammeVersion._meta.db_table} LIMIT 1)"
+        f"SELECT {columns}, (SELECT token FROM {ProgrammeVersion._meta.db_table} LIMIT 1)"
         f" AS programme_version, (SELECT id FROM {Transaction._meta.db_table}"
         f" WHERE external_id = %s) AS recorded_id"
         f" FROM {Member._meta.db_table} m WHERE m.id = %s{lock}"
