@@ -14,21 +14,9 @@ import statistics
 import time
 from datetime import timedelta
 
-from synthetic import MEMBER_COLUMNS, copy_rows, reset_sequence, start, timed
+from synthetic import LEDGER_COLUMNS, MEMBER_COLUMNS, copy_rows, reset_sequence, start, timed
 
 HEAVY_ENTRIES = 5_000
-LEDGER_COLUMNS = [
-    "member_id",
-    "definition_id",
-    "kind",
-    "points",
-    "counts_toward_tier",
-    "redeemable",
-    "issued_at",
-    "accrue_at",
-    "reason",
-    "created_at",
-]
 REPEATS = 5
 
 

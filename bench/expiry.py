@@ -22,6 +22,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from synthetic import (
+    LEDGER_COLUMNS,
     copy_members,
     copy_rows,
     counting_queries,
@@ -65,22 +66,7 @@ def main():
 
     with timed(f"load {args.members:,} members"):
         copy_members(members)
-        copy_rows(
-            "points_ledgerentry",
-            [
-                "member_id",
-                "definition_id",
-                "kind",
-                "points",
-                "counts_toward_tier",
-                "redeemable",
-                "issued_at",
-                "accrue_at",
-                "reason",
-                "created_at",
-            ],
-            entries,
-        )
+        copy_rows("points_ledgerentry", LEDGER_COLUMNS, entries)
         reset_sequence("points_ledgerentry")
     ExpiryPolicy.objects.update_or_create(
         pk=1, defaults={"cycle": "monthly", "starts_on": cutoff - timedelta(days=1)}

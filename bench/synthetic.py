@@ -100,6 +100,20 @@ MEMBER_COLUMNS = [
 ]
 
 
+LEDGER_COLUMNS = [
+    "member_id",
+    "definition_id",
+    "kind",
+    "points",
+    "counts_toward_tier",
+    "redeemable",
+    "issued_at",
+    "accrue_at",
+    "reason",
+    "created_at",
+]
+
+
 def copy_members(rows) -> None:
     """rows: (id, joined_at, tier_id, balance, lifetime, last_purchase_at)."""
     copy_rows(
