@@ -12,7 +12,6 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time
-from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
@@ -21,7 +20,7 @@ from import_export.results import Result, RowResult
 
 from loyalty_site.exports import FormulaSafeResource
 from points.models import Channel, Transaction
-from points.services import PREVIEW_ROWS, clean_amount, import_transactions
+from points.services import PREVIEW_ROWS, ImportRow, clean_amount, import_transactions
 
 COLUMNS = (
     "external_id",
@@ -35,19 +34,6 @@ COLUMNS = (
 )
 KINDS = ("purchase", "return")
 CHANNELS = frozenset(Channel.values)
-
-
-@dataclass(frozen=True, slots=True)
-class ImportRow:
-    line: int
-    external_id: str
-    member: str
-    kind: str
-    amount: Decimal
-    occurred_at: datetime
-    channel: str
-    store: str
-    original_external_id: str
 
 
 @dataclass(frozen=True, slots=True)

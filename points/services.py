@@ -4,7 +4,6 @@ import functools
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import NamedTuple
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
@@ -662,9 +661,10 @@ class _Purchase:
     reversed: int
 
 
-class _StagedRow(NamedTuple):
-    """A checked CSV row back from the staging table, with the id it was recorded
-    under before this import, if any."""
+@dataclass(frozen=True, slots=True)
+class ImportRow:
+    """A checked CSV row (points.resources parses them). Back from the staging table it
+    also carries the id its external_id was recorded under before this import, if any."""
 
     line: int
     external_id: str
@@ -675,7 +675,7 @@ class _StagedRow(NamedTuple):
     channel: str
     store: str
     original_external_id: str
-    recorded_id: int | None
+    recorded_id: int | None = None
 
 
 _STAGED = "import_rows"
@@ -853,7 +853,7 @@ def _staged_chunks():
         cursor.execute(f"SELECT {names} FROM {_STAGED} ORDER BY occurred_at, line")
         while chunk := cursor.fetchmany(IMPORT_CHUNK):
             yield [
-                _StagedRow(*row[:4], Decimal(row[4]), _EPOCH + row[5] * _MICROSECOND, *row[6:])
+                ImportRow(*row[:4], Decimal(row[4]), _EPOCH + row[5] * _MICROSECOND, *row[6:])
                 for row in chunk
             ]
 
