@@ -1,106 +1,95 @@
-"""Purchases per second through points.services.record_purchase.
+"""Purchases per second through points.services.record_purchase on PostgreSQL.
 
-    python bench/purchases.py [--purchases 5000] [--members 500] [--workers 1]
+    DATABASE_URL=postgres://... python bench/purchases.py \
+        [--members 100000] [--purchases 6000] [--workers 2]
 
-Runs on the configured database (DATABASE_URL): use a scratch database, it adds
-members named B-.... With --workers N, N processes record purchases at once, as
-several tills or web workers would. Prints purchases per second and queries per
-purchase.
+Works in a scratch database (see synthetic.py) holding --members members spread over
+the seed tiers, with the seed's double-points campaign running. Records --purchases
+purchases of random members, first in this process, then shared by --workers
+processes recording at once, as several tills or web workers do. Prints purchases per
+second and SQL statements per purchase for each.
 """
 
-import argparse
 import multiprocessing
-import os
 import random
-import sys
 import time
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "loyalty_site.settings")
-
-import django  # noqa: E402
-
-django.setup()
-
-from django.core.management import call_command  # noqa: E402
-from django.db import connection  # noqa: E402
-from django.utils import timezone  # noqa: E402
-
-from loyalty_site.demo import load_programme  # noqa: E402
-from members.models import Member  # noqa: E402
-from members.services import enroll_member  # noqa: E402
-from points.services import record_purchase  # noqa: E402
-
-
-def prepare(members: int) -> list[int]:
-    call_command("migrate", verbosity=0)
-    load_programme()
-    ids = []
-    for n in range(members):
-        code = f"B-{n:07d}"
-        member = Member.objects.filter(external_id=code).first()
-        ids.append((member or enroll_member(external_id=code, email=f"{code}@example.com")).pk)
-    return ids
+from synthetic import copy_members, start
 
 
 def record(args) -> tuple[int, int]:
-    """Record `count` purchases in this process; returns (purchases, queries)."""
-    worker, count, member_ids, run = args
+    """Record `count` purchases in this process; returns (purchases, statements)."""
+    worker, count, members, run = args
+    from django.db import connection
+    from django.utils import timezone
+
+    from members.models import Member
+    from points.services import record_purchase
+
     connection.close()  # a forked worker opens its own connection
     rng = random.Random(worker)
     now = timezone.now()
-    members = {pk: Member(pk=pk) for pk in member_ids}
-    queries = 0
+    statements = 0
 
-    def count_query(execute, sql, params, many, context):
-        nonlocal queries
-        queries += 1
+    def counted(execute, sql, params, many, context):
+        nonlocal statements
+        statements += 1
         return execute(sql, params, many, context)
 
-    with connection.execute_wrapper(count_query):
+    with connection.execute_wrapper(counted):
         for i in range(count):
             record_purchase(
-                member=members[rng.choice(member_ids)],
+                member=Member(pk=rng.randint(1, members)),
                 amount=Decimal(rng.randint(500, 20000)) / 100,
                 occurred_at=now - timedelta(minutes=rng.randint(0, 60 * 24 * 30)),
                 external_id=f"BP-{run}-{worker}-{i}",
                 channel="pos",
             )
-    return count, queries
+    return count, statements
+
+
+def timed_run(label: str, workers: int, purchases: int, members: int) -> None:
+    share = purchases // workers
+    jobs = [(w, share, members, f"{label}{time.time_ns()}") for w in range(workers)]
+    started = time.perf_counter()
+    if workers == 1:
+        results = [record(jobs[0])]
+    else:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            results = pool.map(record, jobs)
+    elapsed = time.perf_counter() - started
+    done = sum(r[0] for r in results)
+    statements = sum(r[1] for r in results)
+    print(
+        f"{workers} process(es): {done:,} purchases in {elapsed:.2f} s, "
+        f"{done / elapsed:,.0f} purchases/s, {statements / done:.2f} statements/purchase"
+    )
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--purchases", type=int, default=5000)
-    parser.add_argument("--members", type=int, default=500)
-    parser.add_argument("--workers", type=int, default=1)
-    args = parser.parse_args()
+    args, bands = start(__doc__, "purchases", purchases=6000, workers=2)
 
-    member_ids = prepare(args.members)
+    from django.db import connection
+    from django.utils import timezone
+
+    now = timezone.now()
+    rng = random.Random(2)
+    rows = []
+    for pk in range(1, args.members + 1):
+        tier, threshold = bands[rng.choices(range(4), weights=(50, 30, 15, 5))[0]]
+        lifetime = threshold + rng.randint(0, 900)
+        joined = now - timedelta(days=rng.randint(30, 900))
+        rows.append((pk, joined, tier, lifetime, lifetime, joined))
+    if not args.reuse:
+        copy_members(rows)
     connection.close()
-    run = time.time_ns()
-    share = args.purchases // args.workers
-    jobs = [(w, share, member_ids, run) for w in range(args.workers)]
-    started = time.perf_counter()
-    if args.workers == 1:
-        results = [record(jobs[0])]
-    else:
-        with multiprocessing.get_context("fork").Pool(args.workers) as pool:
-            results = pool.map(record, jobs)
-    elapsed = time.perf_counter() - started
-    purchases = sum(r[0] for r in results)
-    queries = sum(r[1] for r in results)
 
-    print(f"database           {connection.vendor}")
-    print(
-        f"purchases          {purchases:,} over {args.members:,} members, {args.workers} worker(s)"
-    )
-    print(f"seconds            {elapsed:.2f}")
-    print(f"purchases/second   {purchases / elapsed:,.0f}")
-    print(f"queries/purchase   {queries / purchases:.2f} (each purchase is one transaction)")
+    print(f"PostgreSQL, {args.members:,} members, each purchase one transaction")
+    timed_run("one", 1, args.purchases, args.members)
+    if args.workers > 1:
+        timed_run("many", args.workers, args.purchases, args.members)
 
 
 if __name__ == "__main__":

@@ -41,6 +41,8 @@ def _rows(objs, fields):
 
 def bulk_insert(model, objs) -> None:
     """Insert new rows and set their primary keys."""
+    if not objs:
+        return
     if not _copying(objs):
         model.objects.bulk_create(objs, batch_size=1000)
         return

@@ -3,6 +3,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.functional import cached_property
 
 from members.models import Member
 from tiers.models import ProgrammeQuerySet, Tier
@@ -93,16 +94,18 @@ class Campaign(models.Model):
             raise ValidationError({"channels": f"Unknown channel: {', '.join(sorted(unknown))}."})
 
     def applies_to(self, *, at, tier_id: int, channel: str) -> bool:
-        """The one place where a campaign's window and limits are read (P3).
-
-        Expects `tiers` to be prefetched.
-        """
+        """The one place where a campaign's window and limits are read (P3)."""
         if not (self.is_active and self.starts_at <= at < self.ends_at):
             return False
         if self.channels and channel not in self.channels:
             return False
-        tier_ids = {tier.pk for tier in self.tiers.all()}
-        return not tier_ids or tier_id in tier_ids
+        return not self.limited_to_tier_ids or tier_id in self.limited_to_tier_ids
+
+    @cached_property
+    def limited_to_tier_ids(self) -> frozenset[int]:
+        """The tiers the campaign is limited to (none: all tiers), read once per
+        instance: the programme's cached campaigns are asked for every purchase."""
+        return frozenset(tier.pk for tier in self.tiers.all())
 
 
 class Transaction(models.Model):
@@ -113,25 +116,52 @@ class Transaction(models.Model):
         RETURN = "return", "Return"
         ACTION = "action", "Action"
 
-    external_id = models.CharField(max_length=100, unique=True)
-    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="transactions")
+    # Every purchase writes each index of this table: only those a query needs, and
+    # the optional links indexed only where set.
+    external_id = models.CharField(max_length=100)
+    member = models.ForeignKey(
+        Member, on_delete=models.PROTECT, related_name="transactions", db_index=False
+    )
     kind = models.CharField(max_length=10, choices=Kind.choices)
     amount = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
     occurred_at = models.DateTimeField()
     channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.API)
     store = models.CharField(max_length=50, blank=True)
     original = models.ForeignKey(
-        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="returns"
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="returns",
+        db_index=False,
     )
     definition = models.ForeignKey(
-        PointDefinition, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        PointDefinition,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
         ordering = ["-occurred_at", "-pk"]
-        indexes = [models.Index(fields=["member", "-occurred_at"])]
+        indexes = [
+            models.Index(fields=["member", "-occurred_at"]),
+            models.Index(
+                fields=["original"],
+                condition=Q(original__isnull=False),
+                name="transaction_original",
+            ),
+            models.Index(
+                fields=["definition"],
+                condition=Q(definition__isnull=False),
+                name="transaction_definition",
+            ),
+        ]
         constraints = [
+            models.UniqueConstraint(fields=["external_id"], name="transaction_external_id_unique"),
             models.CheckConstraint(
                 condition=Q(kind="action") | Q(amount__gt=0), name="transaction_amount_positive"
             ),

@@ -12,6 +12,7 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from loyalty_site.bulk import bulk_insert, bulk_update, insert_rows
+from loyalty_site.db import fetch_prepared
 from loyalty_site.jobs import member_id_chunks
 from members.models import Member, Notification
 from points.models import (
@@ -91,12 +92,15 @@ def clean_amount(amount) -> Decimal:
     return value
 
 
+_CHANNELS = frozenset(Channel.values)
+
+
 def _check_reference(*, external_id, occurred_at, channel=Channel.API) -> None:
     if not external_id or len(external_id) > 100:
         raise ValidationError({"external_id": "A transaction needs an id of 1 to 100 characters."})
     if occurred_at is None or timezone.is_naive(occurred_at):
         raise ValidationError({"occurred_at": "The time needs a time zone."})
-    if channel not in Channel.values:
+    if channel not in _CHANNELS:
         raise ValidationError({"channel": f"Unknown channel {channel!r}."})
 
 
@@ -112,13 +116,10 @@ def _lock(member: Member, external_id: str | None = None):
     and, in the same round trip, read the programme's version and whether
     `external_id` was recorded before. Returns (member, programme, recorded_id).
 
-    Written as SQL, read with a plain cursor, because it runs for every purchase:
-    composing it with the ORM, or reading it through `raw()`, cost more than executing
-    it."""
+    Written as SQL, prepared, because it runs for every purchase: composing it with
+    the ORM, or reading it through `raw()`, cost more than executing it."""
     names, converters = _member_columns()
-    with connection.cursor() as cursor:
-        cursor.execute(_lock_sql(), [external_id, member.pk])
-        *values, version, recorded_id = cursor.fetchone()
+    *values, version, recorded_id = fetch_prepared(_lock_sql(), [external_id, member.pk])
     for i, convert, column in converters:
         values[i] = convert(values[i], column, connection)
     locked = Member.from_db(connection.alias, names, values)
@@ -222,9 +223,8 @@ def _insert_transaction(member: Member, txn: Transaction, entries) -> None:
     for entry in entries:
         params += [getattr(entry, f.attname) for f in entry_fields]
     params += [getattr(member, f.attname) for f in member_fields]
-    with connection.cursor() as cursor:
-        cursor.execute(_insert_transaction_sql(len(entries)), [*params, member.pk])
-        txn.pk, entry_ids = cursor.fetchone()
+    sql = _insert_transaction_sql(len(entries))
+    txn.pk, entry_ids = fetch_prepared(sql, [*params, member.pk])
     txn._state.adding, txn._state.db = False, connection.alias
     for entry, pk in zip(entries, entry_ids, strict=True):
         entry.pk, entry.transaction_id = pk, txn.pk
