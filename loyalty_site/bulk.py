@@ -6,6 +6,7 @@ ORM's bulk methods."""
 
 import json
 import uuid
+from datetime import datetime
 from itertools import islice
 from operator import attrgetter
 
@@ -47,19 +48,32 @@ def bulk_insert(model, objs) -> None:
         model.objects.bulk_create(objs, batch_size=1000)
         return
     table, fields = model._meta.db_table, model._meta.concrete_fields
+    for obj, pk in zip(objs, reserve_ids(model, len(objs)), strict=True):
+        obj.pk = pk
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
-            [table, len(objs)],
-        )
-        for obj, (pk,) in zip(objs, cursor.fetchall(), strict=True):
-            obj.pk = pk
         columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
         with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
             for row in _rows(objs, fields):
                 copy.write_row(row)
     for obj in objs:
         obj._state.adding = False
+
+
+def reserve_ids(model, count: int) -> list[int]:
+    """Primary keys for `count` new rows, taken before they are written so that other
+    rows can point at them: from the table's sequence on PostgreSQL; past the largest
+    id elsewhere (SQLite holds the write lock for the whole transaction)."""
+    table = model._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+                [table, count],
+            )
+            return [pk for (pk,) in cursor.fetchall()]
+        cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}")
+        last = cursor.fetchone()[0]
+        return list(range(last + 1, last + 1 + count))
 
 
 def bulk_update(model, objs, field_names) -> None:
@@ -97,5 +111,8 @@ def insert_rows(table: str, columns, rows) -> None:
                     copy.write_row(row)
             return
         sql = f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * len(columns))})"
+        adapt = connection.ops.adapt_datetimefield_value  # times stored as the ORM does
         while batch := list(islice(rows, 1000)):
-            cursor.executemany(sql, batch)
+            cursor.executemany(
+                sql, [[adapt(v) if isinstance(v, datetime) else v for v in row] for row in batch]
+            )

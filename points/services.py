@@ -11,7 +11,7 @@ from django.db.models import Count, Sum
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from loyalty_site.bulk import bulk_insert, bulk_update, insert_rows
+from loyalty_site.bulk import bulk_update, insert_rows, reserve_ids
 from loyalty_site.db import fetch_prepared
 from loyalty_site.jobs import member_id_chunks
 from members.models import Member, Notification
@@ -168,18 +168,48 @@ def _entry(member, definition, kind, points, *, issued_at, accrue_at=None, **fie
     )
 
 
-def _earning(member, definition, points, txn, *, reason) -> LedgerEntry:
-    """The earn entry of a transaction: issued when it happened, available after the
-    definition's delay (P5)."""
-    return _entry(
-        member,
-        definition,
+@dataclass(slots=True)
+class _Movement:
+    """What a ledger entry says, before it is linked to a member and a transaction:
+    the rules compute these, record_purchase turns them into LedgerEntry objects and
+    the import into rows."""
+
+    kind: str
+    points: int
+    definition_id: int | None
+    counts_toward_tier: bool
+    redeemable: bool
+    issued_at: datetime
+    accrue_at: datetime
+    reason: str = ""
+
+
+def _earned(definition: PointDefinition, points: int, *, at, reason: str) -> _Movement:
+    """An earning: issued when it happened, available after the definition's delay (P5)."""
+    return _Movement(
         Kind.EARN,
         points,
-        issued_at=txn.occurred_at,
-        accrue_at=txn.occurred_at + timedelta(days=definition.accrue_delay_days),
-        transaction=txn,
-        reason=reason,
+        definition.pk,
+        definition.counts_toward_tier,
+        definition.redeemable,
+        at,
+        at + timedelta(days=definition.accrue_delay_days),
+        reason,
+    )
+
+
+def _entry_of(member: Member, movement: _Movement, **link) -> LedgerEntry:
+    return LedgerEntry(
+        member=member,
+        kind=movement.kind,
+        points=movement.points,
+        definition_id=movement.definition_id,
+        counts_toward_tier=movement.counts_toward_tier,
+        redeemable=movement.redeemable,
+        issued_at=movement.issued_at,
+        accrue_at=movement.accrue_at,
+        reason=movement.reason,
+        **link,
     )
 
 
@@ -274,27 +304,35 @@ def apply_entries(
     member: Member, plan: Programme, entries, *, at, log, reason=None, by=None, **link
 ):
     """The caches, tier and tier-up bonus that entries give a member, in memory: what
-    `post_entries` writes for one member, and the bulk import for many.
-    Returns the entries with the bonus, if any."""
+    `post_entries` writes. Returns the entries with the bonus, if any."""
+    bonus = _credit(member, plan, entries, at=at, log=log, reason=reason, by=by)
+    if bonus:
+        entries = [*entries, _entry_of(member, bonus, created_by=by, **link)]
+    return entries
+
+
+def _credit(member: Member, plan: Programme, entries, *, at, log, reason=None, by=None):
+    """Count entries (LedgerEntry or _Movement) in the member's caches, in memory, and
+    requalify it (T2). Returns the tier-up bonus due, already counted: redeemable and
+    not tier-counting, so it can never cause another tier-up."""
     for entry in entries:
         member.points_balance += entry.points if entry.redeemable else 0
         member.lifetime_points += entry.points if entry.counts_toward_tier else 0
     reached: Tier | None = requalify(member, plan.ranking, at=at, log=log, reason=reason, by=by)
-    if reached and reached.upgrade_bonus_points:
-        bonus = _entry(
-            member,
-            plan.definitions[TIER_UP_BONUS],
-            Kind.BONUS,
-            reached.upgrade_bonus_points,
-            issued_at=at,
-            reason=f"Welcome to {reached.name}",
-            created_by=by,
-            **link,
-        )
-        bonus.counts_toward_tier, bonus.redeemable = False, True
-        member.points_balance += bonus.points
-        entries = [*entries, bonus]
-    return entries
+    if not (reached and reached.upgrade_bonus_points):
+        return None
+    member.points_balance += reached.upgrade_bonus_points
+    definition = plan.definitions[TIER_UP_BONUS]
+    return _Movement(
+        Kind.BONUS,
+        reached.upgrade_bonus_points,
+        definition.pk,
+        False,
+        True,
+        at,
+        at,
+        f"Welcome to {reached.name}",
+    )
 
 
 MEMBER_CACHE_FIELDS = [
@@ -307,23 +345,21 @@ MEMBER_CACHE_FIELDS = [
 ]
 
 
-def _reversal(member, earn: LedgerEntry, points: int, txn: Transaction, amount) -> LedgerEntry:
+def _reversal(bought: "_Purchase", points: int, *, amount, at) -> _Movement:
     """The entry of a return (P4): minus `points`, counted as the earning was counted,
     whatever the definition says today. Points still pending on the purchase are taken
     back when they accrue."""
-    reversal = _entry(
-        member,
-        earn.definition,
+    earn = bought.earn
+    return _Movement(
         Kind.RETURN,
         -points,
-        issued_at=txn.occurred_at,
-        accrue_at=max(txn.occurred_at, earn.accrue_at),
-        transaction=txn,
-        reason=f"Return of {amount} of {txn.original.external_id}",
+        earn.definition_id,
+        earn.counts_toward_tier,
+        earn.redeemable,
+        at,
+        max(at, earn.accrue_at),
+        f"Return of {amount} of {bought.external_id}",
     )
-    reversal.counts_toward_tier = earn.counts_toward_tier
-    reversal.redeemable = earn.redeemable
-    return reversal
 
 
 def _recorded_before(recorded_id, **content) -> Transaction | None:
@@ -381,7 +417,9 @@ def record_purchase(
         if existing := _recorded_before(recorded_id, member_id=member.pk, **fields):
             return existing
         log = TierLog()
-        txn, entries = _purchase(member, plan, log, **fields)
+        earned = _purchase(member, plan, log, amount=amount, at=occurred_at, channel=channel)
+        txn = Transaction(member=member, **fields)
+        entries = [_entry_of(member, earned, transaction=txn)] if earned else []
         post_transaction(member, plan, txn, entries, at=occurred_at, log=log)
     return txn
 
@@ -403,15 +441,17 @@ def record_return(
             occurred_at=occurred_at,
             channel=channel,
         )
-        if bought and bought.txn.member_id == member.pk:
-            content = dict(member_id=member.pk, original=bought.txn, **fields)
+        if bought and bought.member_id == member.pk:
+            content = dict(member_id=member.pk, original_id=bought.pk, **fields)
             if existing := _recorded_before(recorded_id, **content):
                 return existing
         try:
-            txn, entries = _return(member, bought, original_external_id, **fields)
+            reversal = _return(member, bought, original_external_id, amount=amount, at=occurred_at)
         except _Refused as refused:
             column, reason = refused.args
             raise ValidationError({column: f"Cannot return {external_id}: {reason}."}) from None
+        txn = Transaction(member=member, original_id=bought.pk, **fields)
+        entries = [_entry_of(member, reversal, transaction=txn)] if reversal else []
         post_transaction(member, plan, txn, entries, at=occurred_at)
     return txn
 
@@ -434,8 +474,9 @@ def award_action(*, member, definition, occurred_at, external_id) -> Transaction
         if existing := _recorded_before(recorded_id, member_id=member.pk, **fields):
             return existing
         txn = Transaction(member=member, **fields)
-        entry = _earning(member, definition, definition.points, txn, reason=definition.name)
-        post_transaction(member, plan, txn, [entry] if entry.points else [], at=occurred_at)
+        earned = _earned(definition, definition.points, at=occurred_at, reason=definition.name)
+        entries = [_entry_of(member, earned, transaction=txn)] if earned.points else []
+        post_transaction(member, plan, txn, entries, at=occurred_at)
     return txn
 
 
@@ -651,14 +692,19 @@ class ImportReport:
         return f"new={self.new} skipped={self.skipped} errors={len(self.errors)}"
 
 
-@dataclass
+@dataclass(slots=True)
 class _Purchase:
-    """What a return needs of its purchase while the import runs."""
+    """What a return needs of its purchase: recorded before, or earlier in the same
+    import."""
 
-    txn: Transaction
-    earn: LedgerEntry | None
-    returned: Decimal
-    reversed: int
+    pk: int
+    external_id: str
+    member_id: int
+    amount: Decimal
+    occurred_at: datetime
+    earn: _Movement | None
+    returned: Decimal = Decimal(0)
+    reversed: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -702,11 +748,12 @@ def import_transactions(rows, *, errors=(), dry_run=False) -> ImportReport:
     iterator, and `errors` may fill while it is read); the database finds duplicates
     and rows recorded before, and gives the rows back in time order a chunk at a time,
     each computed and written before the next is read. So memory holds one chunk and
-    the members of the file, whatever the file's size. Any bad row, or `dry_run`, rolls
-    everything back. Rows already imported with the same content are skipped (P8).
-    The members of the file are locked first, so an import running at the same time
-    waits, then skips what this one wrote; the unique external_id stays the final
-    judge."""
+    the members of the file, whatever the file's size. The rules give movements
+    (_Movement), written as plain rows with COPY: no model object per row. Any bad row,
+    or `dry_run`, rolls everything back. Rows already imported with the same content
+    are skipped (P8). The members of the file are locked first, so an import running
+    at the same time waits, then skips what this one wrote; the unique external_id
+    stays the final judge."""
     from points.resources import RowError
 
     report = ImportReport()
@@ -728,6 +775,7 @@ def import_transactions(rows, *, errors=(), dry_run=False) -> ImportReport:
         before = {m.pk: m.qualified_tier_id for m in members.values()}
         plan = programme()
         log = TierLog()
+        now = timezone.now()
         for chunk in _staged_chunks():
             report.rows += len(chunk)
             recorded = Transaction.objects.select_related("original").in_bulk(
@@ -736,6 +784,7 @@ def import_transactions(rows, *, errors=(), dry_run=False) -> ImportReport:
             purchases = _recorded_purchases(
                 {row.original_external_id for row in chunk if row.kind == "return"}
             )
+            ids = iter(reserve_ids(Transaction, len(chunk)))
             txns, entries = [], []
             for row in chunk:
                 member = members.get(row.member)
@@ -757,32 +806,39 @@ def import_transactions(rows, *, errors=(), dry_run=False) -> ImportReport:
                             )
                         )
                 elif row.line not in duplicates:
-                    fields = dict(
-                        external_id=row.external_id,
-                        kind=row.kind,
-                        amount=row.amount,
-                        occurred_at=row.occurred_at,
-                        channel=row.channel,
-                    )
+                    at, amount, pk = row.occurred_at, row.amount, next(ids)
                     if row.kind == Transaction.Kind.PURCHASE:
-                        txn, earned = _purchase(member, plan, log, store=row.store, **fields)
-                        purchases[row.external_id] = _Purchase(
-                            txn, earned[0] if earned else None, 0, 0
+                        earned = _purchase(
+                            member, plan, log, amount=amount, at=at, channel=row.channel
                         )
+                        purchases[row.external_id] = _Purchase(
+                            pk, row.external_id, member.pk, amount, at, earned
+                        )
+                        original_id = None
                     else:
+                        bought = purchases.get(row.original_external_id)
                         try:
-                            original = purchases.get(row.original_external_id)
-                            txn, earned = _return(
-                                member, original, row.original_external_id, **fields
+                            earned = _return(
+                                member, bought, row.original_external_id, amount=amount, at=at
                             )
                         except _Refused as refused:
                             bad(RowError(row.line, *refused.args))
                             continue
-                    txns.append(txn)
-                    entries += apply_entries(
-                        member, plan, earned, at=row.occurred_at, log=log, transaction=txn
+                        original_id = bought.pk
+                    txns.append(
+                        (pk, row.external_id, member.pk, row.kind, amount, at, row.channel)
+                        + (row.store, original_id, None, now)
                     )
-                    report.points += sum(e.points for e in earned)
+                    moves = [earned] if earned else []
+                    if bonus := _credit(member, plan, moves, at=at, log=log):
+                        moves.append(bonus)
+                    for move in moves:
+                        entries.append(
+                            (member.pk, move.definition_id, move.kind, move.points)
+                            + (move.counts_toward_tier, move.redeemable, move.issued_at)
+                            + (move.accrue_at, None, move.reason, None, now, pk)
+                        )
+                    report.points += earned.points if earned else 0
                     report.new += 1
             # Written even after an error, to be rolled back: later chunks find their
             # returns' purchases in the database.
@@ -858,11 +914,41 @@ def _staged_chunks():
             ]
 
 
+# The columns of the rows the import writes, in the order it builds them.
+_TRANSACTION_COLUMNS = [
+    "id",
+    "external_id",
+    "member_id",
+    "kind",
+    "amount",
+    "occurred_at",
+    "channel",
+    "store",
+    "original_id",
+    "definition_id",
+    "created_at",
+]
+_ENTRY_COLUMNS = [
+    "member_id",
+    "definition_id",
+    "kind",
+    "points",
+    "counts_toward_tier",
+    "redeemable",
+    "issued_at",
+    "accrue_at",
+    "created_by_id",
+    "reason",
+    "cutoff",
+    "created_at",
+    "transaction_id",
+]
+
+
 def _write_chunk(txns, entries, log: TierLog) -> None:
     # Purchases first: a return of the file points at its purchase's new row.
-    bulk_insert(Transaction, [t for t in txns if t.kind == Transaction.Kind.PURCHASE])
-    bulk_insert(Transaction, [t for t in txns if t.kind == Transaction.Kind.RETURN])
-    bulk_insert(LedgerEntry, entries)
+    insert_rows(Transaction._meta.db_table, _TRANSACTION_COLUMNS, txns)
+    insert_rows(LedgerEntry._meta.db_table, _ENTRY_COLUMNS, entries)
     log.write()
 
 
@@ -899,83 +985,96 @@ def _recorded_purchases(names) -> dict:
     returned and reversed of them so far."""
     purchases = {}
     for batch in _batches(names):
-        found = list(Transaction.objects.filter(external_id__in=batch, kind="purchase"))
-        earns = {
-            e.transaction_id: e
-            for e in LedgerEntry.objects.filter(
-                transaction__in=found, kind=Kind.EARN
-            ).select_related("definition")
+        found = {
+            pk: _Purchase(pk, external_id, member_id, amount, at, None)
+            for pk, external_id, member_id, amount, at in Transaction.objects.filter(
+                external_id__in=batch, kind="purchase"
+            ).values_list("pk", "external_id", "member_id", "amount", "occurred_at")
         }
-        returned = dict(
+        earns = LedgerEntry.objects.filter(transaction__in=found, kind=Kind.EARN).values_list(
+            "transaction_id",
+            "points",
+            "definition_id",
+            "counts_toward_tier",
+            "redeemable",
+            "issued_at",
+            "accrue_at",
+        )
+        for pk, points, definition_id, counts, redeemable, issued_at, accrue_at in earns:
+            found[pk].earn = _Movement(
+                Kind.EARN, points, definition_id, counts, redeemable, issued_at, accrue_at
+            )
+        returned = (
             Transaction.objects.filter(original__in=found)
             .values_list("original")
             .annotate(total=Sum("amount"))
         )
-        reversed_ = dict(
+        for pk, total in returned:
+            found[pk].returned = total
+        reversed_ = (
             LedgerEntry.objects.filter(transaction__original__in=found, kind=Kind.RETURN)
             .values_list("transaction__original")
             .annotate(total=Sum("points"))
         )
-        for txn in found:
-            purchases[txn.external_id] = _Purchase(
-                txn, earns.get(txn.pk), returned.get(txn.pk) or 0, -(reversed_.get(txn.pk) or 0)
-            )
+        for pk, total in reversed_:
+            found[pk].reversed = -total
+        purchases.update((p.external_id, p) for p in found.values())
     return purchases
 
 
-def _purchase(member, plan: Programme, log: TierLog, **fields):
+def _purchase(member, plan: Programme, log: TierLog, *, amount, at, channel) -> _Movement | None:
     """The rules of a purchase on a locked member, in memory: restoration first (D3),
     then floor(amount x earn rate x effective tier multiplier x campaigns) (P2, P3).
-    Returns the unsaved transaction and its entries; record_purchase and the import
-    both use it."""
-    at, definition = fields["occurred_at"], plan.purchase_definition
+    Returns its earning, if it earns any points; record_purchase and the import both
+    use it."""
+    definition = plan.purchase_definition
     restore(member, plan.ranking, at=at, log=log)
     tier = plan.ranking.by_pk[member.effective_tier_id]
-    campaigns = plan.campaigns_for(at=at, tier_id=tier.pk, channel=fields["channel"])
+    campaigns = plan.campaigns_for(at=at, tier_id=tier.pk, channel=channel)
     points = purchase_points(
-        fields["amount"], definition.earn_rate, tier.multiplier, [c.multiplier for c in campaigns]
+        amount, definition.earn_rate, tier.multiplier, [c.multiplier for c in campaigns]
     )
-    txn = Transaction(member=member, **fields)
     if member.last_purchase_at is None or at > member.last_purchase_at:
         member.last_purchase_at = at
+    if not points:
+        return None
     labels = [_multiplier_label(tier.name, tier.multiplier)]
     labels += [_multiplier_label(c.name, c.multiplier) for c in campaigns]
-    earn = _earning(member, definition, points, txn, reason=", ".join(labels))
-    return txn, [earn] if points else []
+    return _earned(definition, points, at=at, reason=", ".join(labels))
 
 
 class _Refused(Exception):
     """A transaction that breaks a rule: (column, reason)."""
 
 
-def _return(member, bought: _Purchase | None, original_external_id: str, **fields):
+def _return(
+    member, bought: _Purchase | None, original_external_id: str, *, amount, at
+) -> _Movement | None:
     """The rules of a return (P4) on a locked member, in memory: it names a purchase
     of the member, does not come before it, and does not return more than is left.
-    Returns the unsaved transaction and its entries, and counts the return on
+    Returns its reversal, if it takes back any points, and counts the return on
     `bought`; record_return and the import both use it."""
-    if bought is None or bought.txn.member_id != member.pk:
+    if bought is None or bought.member_id != member.pk:
         raise _Refused(
             "original_external_id",
             f"{member.external_id} has no purchase {original_external_id!r}",
         )
-    amount, at = fields["amount"], fields["occurred_at"]
-    if at < bought.txn.occurred_at:
+    if at < bought.occurred_at:
         raise _Refused("occurred_at", f"it comes before its purchase {original_external_id}")
-    left = bought.txn.amount - bought.returned
+    left = bought.amount - bought.returned
     if amount > left:
         raise _Refused("amount", f"{amount} is more than the {left} left to return")
-    txn = Transaction(member=member, original=bought.txn, **fields)
-    entries = []
+    reversal = None
     if bought.earn is not None:
         points = return_points(
             awarded=bought.earn.points,
             reversed_before=bought.reversed,
             amount=amount,
             returned_before=bought.returned,
-            purchase_amount=bought.txn.amount,
+            purchase_amount=bought.amount,
         )
         if points:
-            entries.append(_reversal(member, bought.earn, points, txn, amount))
+            reversal = _reversal(bought, points, amount=amount, at=at)
         bought.reversed += points
     bought.returned += amount
-    return txn, entries
+    return reversal
