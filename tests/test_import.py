@@ -328,3 +328,47 @@ def test_importing_needs_the_add_transaction_permission(client, django_user_mode
     clerk = django_user_model.objects.get(pk=clerk.pk)
     client.force_login(clerk)
     assert client.get(reverse("admin:points_transaction_import")).status_code == 200
+
+
+def test_a_file_imports_the_same_whatever_its_chunks(alice, bob, monkeypatch):
+    # given a file whose returns come chunks after their purchases (three rows a chunk)
+    rows = (
+        "P-1,M-0001,purchase,100.00,2026-03-01,,,\n"
+        "P-2,M-0002,purchase,950.00,2026-03-02,,,\n"
+        "P-3,M-0001,purchase,40.00,2026-03-03,,,\n"
+        "P-4,M-0002,purchase,100.00,2026-03-04,,,\n"  # bob reaches Silver: a bonus
+        "R-1,M-0001,return,33.33,2026-03-05,,,P-1\n"
+        "R-2,M-0002,return,50.00,2026-03-06,,,P-4\n"
+        "R-3,M-0001,return,33.33,2026-03-07,,,P-1\n"
+        "R-4,M-0002,return,50.00,2026-03-08,,,P-4\n"
+        "R-5,M-0001,return,33.34,2026-03-09,,,P-1\n"  # the rest of P-1: all it earned
+    )
+    monkeypatch.setattr("points.services.IMPORT_CHUNK", 3)
+
+    # when
+    report = run(rows)
+
+    # then each return knows what the chunks before it returned
+    assert (report.new, report.errors) == (9, [])
+    returns = {t.external_id: earned(t) for t in Transaction.objects.filter(kind="return")}
+    assert returns == {"R-1": -33, "R-2": -50, "R-3": -33, "R-4": -50, "R-5": -34}
+    assert (summary(alice)["lifetime"], summary(bob)["lifetime"]) == (40, 950)
+    assert summary(bob)["qualified_tier"].code == "bronze"  # the returns take Silver back
+    assert LedgerEntry.objects.filter(member=bob, kind="bonus").count() == 1
+    call_command("check_ledger")
+
+
+def test_a_return_beyond_what_earlier_chunks_left_is_refused(alice, monkeypatch):
+    monkeypatch.setattr("points.services.IMPORT_CHUNK", 2)
+
+    report = run(
+        "P-1,M-0001,purchase,100.00,2026-03-01,,,\n"
+        "P-2,M-0001,purchase,10.00,2026-03-02,,,\n"
+        "R-1,M-0001,return,60.00,2026-03-03,,,P-1\n"
+        "R-2,M-0001,return,50.00,2026-03-04,,,P-1\n"
+    )
+
+    assert [str(e) for e in report.errors] == [
+        "line 5, amount: 50.00 is more than the 40.00 left to return"
+    ]
+    assert Transaction.objects.count() == 0 and LedgerEntry.objects.count() == 0
