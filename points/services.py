@@ -117,15 +117,17 @@ def _multiplier_label(name: str, multiplier: Decimal) -> str:
 # Writing
 
 
-def _lock(member: Member, external_id: str | None = None):
-    """Lock the member row (every writer of a member's points takes this lock first)
-    and, in the same round trip, read the programme's version and whether
-    `external_id` was recorded before. Returns (member, programme, recorded_id).
+def _lock(member: Member, external_id: str | None = None, *, for_update: bool = True):
+    """Lock the member row (every writer of a member's points takes this lock first,
+    but for the unlocked purchase, which reads it with `for_update=False`) and, in the
+    same round trip, read the programme's version and whether `external_id` was
+    recorded before. Returns (member, programme, recorded_id).
 
     Written as SQL, prepared, because it runs for every purchase: composing it with
     the ORM, or reading it through `raw()`, cost more than executing it."""
     names, converters = _member_columns()
-    *values, version, recorded_id = fetch_prepared(_lock_sql(), [external_id, member.pk])
+    sql = _lock_sql(for_update)
+    *values, version, recorded_id = fetch_prepared(sql, [external_id, member.pk])
     for i, convert, column in converters:
         values[i] = convert(values[i], column, connection)
     locked = Member.from_db(connection.alias, names, values)
@@ -147,8 +149,8 @@ def _member_columns():
 
 
 @functools.cache
-def _lock_sql() -> str:
-    lock = " FOR UPDATE OF m" if connection.features.has_select_for_update_of else ""
+def _lock_sql(for_update: bool) -> str:
+    lock = " FOR UPDATE OF m" if for_update and connection.features.has_select_for_update_of else ""
     columns = ", ".join(
         f"m.{connection.ops.quote_name(f.column)}" for f in Member._meta.concrete_fields
     )
@@ -242,7 +244,8 @@ def post_transaction(member: Member, plan: Programme, txn: Transaction, entries,
     log = TierLog() if log is None else log
     entries = apply_entries(member, plan, entries, at=at, log=log, transaction=txn)
     if connection.vendor == "postgresql":
-        _insert_transaction(member, txn, entries)
+        written = _insert_transaction(member, txn, entries)
+        assert written, "the locked member was not updated"
     else:
         txn.save()
         LedgerEntry.objects.bulk_create(entries)
@@ -251,20 +254,32 @@ def post_transaction(member: Member, plan: Programme, txn: Transaction, entries,
     return entries
 
 
-def _insert_transaction(member: Member, txn: Transaction, entries) -> None:
-    """INSERT the transaction, INSERT its entries linked to the new id, UPDATE the
-    member's caches: data-modifying CTEs of one statement, built once per entry count."""
+def _insert_transaction(member: Member, txn: Transaction, entries, *, unless_changed=None) -> bool:
+    """UPDATE the member's caches, INSERT the transaction, INSERT its entries linked to
+    the new id: data-modifying CTEs of one statement, built once per shape.
+
+    With `unless_changed` (the caches as read, in MEMBER_CACHE_FIELDS order) the member
+    is updated only if its caches still hold those values, and the rows are inserted
+    only if it was: a conditional update in place of the member lock. Returns whether
+    it wrote."""
     txn_fields, entry_fields, member_fields = _written_fields()
-    params = [getattr(txn, f.attname) for f in txn_fields]
+    params = [getattr(member, f.attname) for f in member_fields]
+    params.append(member.pk)
+    if unless_changed is not None:
+        params += unless_changed
+    params += [getattr(txn, f.attname) for f in txn_fields]
     for entry in entries:
         params += [getattr(entry, f.attname) for f in entry_fields]
-    params += [getattr(member, f.attname) for f in member_fields]
-    sql = _insert_transaction_sql(len(entries))
-    txn.pk, entry_ids = fetch_prepared(sql, [*params, member.pk])
+    sql = _insert_transaction_sql(len(entries), unless_changed is not None)
+    written = fetch_prepared(sql, params)
+    if written is None:
+        return False
+    txn.pk, entry_ids = written
     txn._state.adding, txn._state.db = False, connection.alias
     for entry, pk in zip(entries, entry_ids, strict=True):
         entry.pk, entry.transaction_id = pk, txn.pk
         entry._state.adding, entry._state.db = False, connection.alias
+    return True
 
 
 @functools.cache
@@ -282,26 +297,37 @@ def _written_fields():
 
 
 @functools.cache
-def _insert_transaction_sql(entry_count: int) -> str:
+def _insert_transaction_sql(entry_count: int, conditional: bool) -> str:
     txn_fields, entry_fields, member_fields = _written_fields()
     quote = connection.ops.quote_name
 
     def columns(fields):
         return ", ".join(quote(f.column) for f in fields)
 
-    entry_row = f"({', '.join(['%s'] * len(entry_fields))}, (SELECT id FROM txn))"
+    def values(fields):  # typed: the rows are selected, not inserted from VALUES
+        return ", ".join(f"CAST(%s AS {f.db_type(connection)})" for f in fields)
+
+    caches = ", ".join(f"{quote(f.column)} = %s" for f in member_fields)
+    unchanged = (
+        f" AND ({columns(member_fields)}) IS NOT DISTINCT FROM ({values(member_fields)})"
+        if conditional
+        else ""
+    )
+    entry_rows = " UNION ALL ".join(
+        [f"SELECT {values(entry_fields)}, txn.id FROM txn"] * entry_count
+    )
     entries = (
         f"INSERT INTO {LedgerEntry._meta.db_table} ({columns(entry_fields)}, transaction_id)"
-        f" VALUES {', '.join([entry_row] * entry_count)} RETURNING id"
+        f" {entry_rows} RETURNING id"
         if entry_count
         else "SELECT NULL::bigint AS id WHERE false"
     )
-    caches = ", ".join(f"{quote(f.column)} = %s" for f in member_fields)
     return (
-        f"WITH txn AS (INSERT INTO {Transaction._meta.db_table} ({columns(txn_fields)})"
-        f" VALUES ({', '.join(['%s'] * len(txn_fields))}) RETURNING id),"
-        f" entries AS ({entries}),"
-        f" member AS (UPDATE {Member._meta.db_table} SET {caches} WHERE id = %s)"
+        f"WITH member AS (UPDATE {Member._meta.db_table} SET {caches}"
+        f" WHERE id = %s{unchanged} RETURNING id),"
+        f" txn AS (INSERT INTO {Transaction._meta.db_table} ({columns(txn_fields)})"
+        f" SELECT {values(txn_fields)} FROM member RETURNING id),"
+        f" entries AS ({entries})"
         f" SELECT id, ARRAY(SELECT id FROM entries ORDER BY id) FROM txn"
     )
 
@@ -418,15 +444,57 @@ def record_purchase(
         channel=channel,
         store=store,
     )
+    if _writes_unlocked() and (txn := _record_purchase_unlocked(member, fields)):
+        return txn
     with transaction.atomic():
         member, plan, recorded_id = _lock(member, external_id)
         if existing := _recorded_before(recorded_id, member_id=member.pk, **fields):
             return existing
         log = TierLog()
-        earned = _purchase(member, plan, log, amount=amount, at=occurred_at, channel=channel)
-        txn = Transaction(member=member, **fields)
-        entries = [_entry_of(member, earned, transaction=txn)] if earned else []
+        txn, entries = _purchase_transaction(member, plan, log, fields)
         post_transaction(member, plan, txn, entries, at=occurred_at, log=log)
+    return txn
+
+
+def _purchase_transaction(member, plan: Programme, log: TierLog, fields):
+    earned = _purchase(
+        member,
+        plan,
+        log,
+        amount=fields["amount"],
+        at=fields["occurred_at"],
+        channel=fields["channel"],
+    )
+    txn = Transaction(member=member, **fields)
+    return txn, [_entry_of(member, earned, transaction=txn)] if earned else []
+
+
+def _writes_unlocked() -> bool:
+    """Outside a transaction on PostgreSQL, where one statement is its own transaction."""
+    return connection.vendor == "postgresql" and not connection.in_atomic_block
+
+
+def _record_purchase_unlocked(member, fields) -> Transaction | None:
+    """The common purchase in two statements and no lock: read the member, apply the
+    rules, then write everything in one statement that updates the member only if its
+    caches are still those read. Any writer in between changes them (a purchase
+    depends on nothing else), and then nothing is written.
+
+    None when it did not write: another writer came between, the id was recorded
+    before (skipped or refused), or the purchase changes a tier, whose history rows
+    must commit with it. record_purchase then records it under the member lock."""
+    member, plan, recorded_id = _lock(member, fields["external_id"], for_update=False)
+    if recorded_id is not None:
+        return None
+    *_, cache_fields = _written_fields()
+    read = [getattr(member, f.attname) for f in cache_fields]
+    log = TierLog()
+    txn, entries = _purchase_transaction(member, plan, log, fields)
+    entries = apply_entries(
+        member, plan, entries, at=fields["occurred_at"], log=log, transaction=txn
+    )
+    if log or not _insert_transaction(member, txn, entries, unless_changed=read):
+        return None
     return txn
 
 

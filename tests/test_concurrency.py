@@ -66,3 +66,83 @@ def test_P6_concurrent_negative_adjustments_never_overspend(member, staff):
     assert sum(isinstance(r, ValidationError) for r in results) == 15
     assert Member.objects.get(pk=member.pk).points_balance == 0
     call_command("check_ledger")
+
+
+def ledger_of(member):
+    return list(
+        LedgerEntry.objects.filter(member=member)
+        .order_by("pk")
+        .values_list("kind", "points", "counts_toward_tier", "redeemable", "issued_at", "reason")
+    )
+
+
+def caches_of(member):
+    m = Member.objects.get(pk=member.pk)
+    return (m.points_balance, m.lifetime_points, m.qualified_tier_id, m.last_purchase_at)
+
+
+def test_a_purchase_outside_a_transaction_writes_what_one_under_the_lock_writes(make_member):
+    from django.db import transaction
+
+    # given two members alike
+    unlocked, locked = make_member(), make_member()
+
+    # when one purchase is recorded on its own (no lock) and the other inside a transaction
+    record_purchase(
+        member=unlocked, amount=Decimal("150.50"), occurred_at=at("2026-03-01"), external_id="U-1"
+    )
+    with transaction.atomic():
+        record_purchase(
+            member=locked, amount=Decimal("150.50"), occurred_at=at("2026-03-01"), external_id="L-1"
+        )
+
+    # then the ledger rows and the caches are the same
+    assert (
+        ledger_of(unlocked)
+        == ledger_of(locked)
+        == [("earn", 150, True, True, at("2026-03-01"), "Bronze x1")]
+    )
+    assert caches_of(unlocked) == caches_of(locked)
+    call_command("check_ledger")
+
+
+def test_a_write_between_reading_and_writing_a_purchase_is_never_lost(member, staff, monkeypatch):
+    from points import services
+    from points.services import adjust_points
+
+    # given another writer that credits the member after the purchase read it
+    compute = services._purchase_transaction
+    calls = []
+
+    def credit_in_between(*args):
+        if not calls:
+            adjust_points(member=member, points=100, reason="goodwill", by=staff)
+        calls.append(1)
+        return compute(*args)
+
+    monkeypatch.setattr(services, "_purchase_transaction", credit_in_between)
+
+    # when
+    record_purchase(
+        member=member, amount=Decimal("50"), occurred_at=at("2026-03-01"), external_id="P-1"
+    )
+
+    # then the purchase was computed again under the lock, and both count
+    assert len(calls) == 2
+    assert Member.objects.get(pk=member.pk).points_balance == 150
+    assert Transaction.objects.filter(external_id="P-1").count() == 1
+    assert [kind for kind, *_ in ledger_of(member)] == ["adjustment", "earn"]
+    call_command("check_ledger")
+
+
+def test_a_tier_up_purchase_outside_a_transaction_writes_its_history_with_it(member):
+    # when a purchase takes the member to Silver
+    record_purchase(
+        member=member, amount=Decimal("1000"), occurred_at=at("2026-03-01"), external_id="P-1"
+    )
+
+    # then the tier history, the bonus and the purchase are all there
+    assert Member.objects.get(pk=member.pk).qualified_tier.code == "silver"
+    assert member.tier_changes.filter(reason="upgrade").count() == 1
+    assert LedgerEntry.objects.filter(member=member, kind="bonus").count() == 1
+    call_command("check_ledger")
