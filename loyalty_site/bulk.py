@@ -51,10 +51,7 @@ def bulk_insert(model, objs) -> None:
     for obj, pk in zip(objs, reserve_ids(model, len(objs)), strict=True):
         obj.pk = pk
     with connection.cursor() as cursor:
-        columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-        with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-            for row in _rows(objs, fields):
-                copy.write_row(row)
+        _copy(cursor, table, [f.column for f in fields], _rows(objs, fields))
     for obj in objs:
         obj._state.adding = False
 
@@ -66,9 +63,11 @@ def reserve_ids(model, count: int) -> list[int]:
     table = model._meta.db_table
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
+            # The sequence named apart: looked up inside, it is looked up once per id.
+            cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [table])
+            sequence = cursor.fetchone()[0]
             cursor.execute(
-                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
-                [table, count],
+                "SELECT nextval(%s::regclass) FROM generate_series(1, %s)", [sequence, count]
             )
             return [pk for (pk,) in cursor.fetchall()]
         cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}")
@@ -88,10 +87,7 @@ def bulk_update(model, objs, field_names) -> None:
     with connection.cursor() as cursor:
         columns = ", ".join(f"{quote(f.column)} {f.db_type(connection)}" for f in fields)
         cursor.execute(f"CREATE TEMPORARY TABLE {temp} ({columns}) ON COMMIT DROP")
-        names = ", ".join(quote(f.column) for f in fields)
-        with cursor.cursor.copy(f"COPY {temp} ({names}) FROM STDIN") as copy:
-            for row in _rows(objs, fields):
-                copy.write_row(row)
+        _copy(cursor, temp, [f.column for f in fields], _rows(objs, fields))
         assignments = ", ".join(f"{quote(f.column)} = t.{quote(f.column)}" for f in fields[1:])
         cursor.execute(
             f"UPDATE {model._meta.db_table} m SET {assignments} FROM {temp} t "
@@ -106,9 +102,7 @@ def insert_rows(table: str, columns, rows) -> None:
     rows = iter(rows)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
+            _copy(cursor, table, columns, rows)
             return
         sql = f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * len(columns))})"
         adapt = connection.ops.adapt_datetimefield_value  # times stored as the ORM does
@@ -116,3 +110,27 @@ def insert_rows(table: str, columns, rows) -> None:
             cursor.executemany(
                 sql, [[adapt(v) if isinstance(v, datetime) else v for v in row] for row in batch]
             )
+
+
+def _copy(cursor, table: str, columns, rows) -> None:
+    """COPY tuples (in `columns` order) into a table, in PostgreSQL's binary format:
+    psycopg writes it about ten times faster than text, which formats every time and
+    number. Tables with a JSON column take text (their values come as JSON text)."""
+    cursor.execute(
+        "SELECT attname, atttypid FROM pg_attribute WHERE attrelid = %s::regclass"
+        " AND attname = ANY(%s)",
+        [table, list(columns)],
+    )
+    oids = dict(cursor.fetchall())
+    types = [oids[column] for column in columns]
+    binary = not JSON_TYPES.intersection(types)
+    names = ", ".join(connection.ops.quote_name(column) for column in columns)
+    statement = f"COPY {table} ({names}) FROM STDIN" + (" (FORMAT BINARY)" if binary else "")
+    with cursor.cursor.copy(statement) as copy:
+        if binary:
+            copy.set_types(types)
+        for row in rows:
+            copy.write_row(row)
+
+
+JSON_TYPES = frozenset({114, 3802})  # json, jsonb
