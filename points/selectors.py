@@ -2,6 +2,7 @@ import calendar
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from functools import cached_property
 
 from django.core.exceptions import ValidationError
 from django.db import connection
@@ -24,7 +25,7 @@ class Programme:
     definitions: dict[str, PointDefinition]
     campaigns: list[Campaign]
 
-    @property
+    @cached_property  # asked for every purchase; the programme is cached per version
     def purchase_definition(self) -> PointDefinition:
         """The one active definition of kind purchase (P1)."""
         for definition in self.definitions.values():
