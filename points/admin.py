@@ -122,6 +122,11 @@ class TransactionAdmin(ReadOnlyAdminMixin, ImportExportMixin, admin.ModelAdmin):
     search_fields = ["=external_id", "=member__external_id"]
     show_full_result_count = False
     paginator = CappedPaginator
+    # Newest recorded first, as the ledger list: sorting millions of rows by time on
+    # every page is what the primary key's order avoids (a member's own transactions,
+    # by time, are on the member page).
+    ordering = ["-pk"]
+    sortable_by = []
     inlines = [LedgerEntryInline]
 
 

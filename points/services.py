@@ -244,8 +244,8 @@ def post_transaction(member: Member, plan: Programme, txn: Transaction, entries,
     log = TierLog() if log is None else log
     entries = apply_entries(member, plan, entries, at=at, log=log, transaction=txn)
     if connection.vendor == "postgresql":
-        written = _insert_transaction(member, txn, entries)
-        assert written, "the locked member was not updated"
+        if not _insert_transaction(member, txn, entries):
+            raise RuntimeError(f"Member {member.pk} was not updated while locked.")
     else:
         txn.save()
         LedgerEntry.objects.bulk_create(entries)

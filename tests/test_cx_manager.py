@@ -16,7 +16,7 @@ from members.models import Member
 from points.models import ExpiryPolicy, LedgerEntry
 from points.services import adjust_points
 from rewards.models import Redemption
-from tests.conftest import summary
+from tests.conftest import at, summary
 from tiers.models import Tier
 from tiers.selectors import Ranking, members_to_degrade, next_degradation
 
@@ -303,7 +303,12 @@ def test_the_member_and_ledger_lists_run_bounded_queries(
     login("CX agent")
     for _ in range(40):
         buy(make_member(), "1500")
-    for name in ["members_member", "points_ledgerentry", "members_tierchange"]:
+    for name in [
+        "members_member",
+        "points_ledgerentry",
+        "points_transaction",
+        "members_tierchange",
+    ]:
         with django_assert_max_num_queries(12):
             page = client.get(reverse(f"admin:{name}_changelist"))
         assert page.status_code == 200
@@ -385,3 +390,13 @@ def test_the_tier_list_is_in_threshold_order(client, login, tiers):
     page = client.get(reverse("admin:tiers_tier_changelist"))
     names = [tier.name for tier in page.context["cl"].result_list]
     assert names == ["Bronze", "Silver", "Gold", "Platinum"]
+
+
+def test_the_transaction_list_shows_the_newest_recorded_first(client, login, member, buy):
+    login("CX agent")
+    for external_id, day in [("T-1", "2026-03-05"), ("T-2", "2026-03-01"), ("T-3", "2026-03-03")]:
+        buy(member, "10", when=at(day), external_id=external_id)
+
+    page = client.get(reverse("admin:points_transaction_changelist"))
+
+    assert [t.external_id for t in page.context["cl"].result_list] == ["T-3", "T-2", "T-1"]
