@@ -748,6 +748,7 @@ def post_refund(member: Member, plan: Programme, *, points, reason, by, at) -> L
 
 PREVIEW_ROWS = 100  # rows shown in the admin's preview; the summary counts them all
 IMPORT_CHUNK = 10_000  # rows computed and written at a time
+IMPORT_PURCHASES_KEPT = 50_000  # the file's latest purchases, kept for its returns
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -850,14 +851,16 @@ def import_transactions(rows, *, errors=(), dry_run=False) -> ImportReport:
         plan = programme()
         log = TierLog()
         now = timezone.now()
+        # The purchases returns may name, by external id: the latest of the file and
+        # those read back for a chunk (recorded before, or by an earlier chunk).
+        purchases = {}
         for chunk in _staged_chunks():
             report.rows += len(chunk)
             recorded = Transaction.objects.select_related("original").in_bulk(
                 [row.recorded_id for row in chunk if row.recorded_id]
             )
-            purchases = _recorded_purchases(
-                {row.original_external_id for row in chunk if row.kind == "return"}
-            )
+            returned = {row.original_external_id for row in chunk if row.kind == "return"}
+            purchases.update(_recorded_purchases(returned - purchases.keys()))
             ids = iter(reserve_ids(Transaction, len(chunk)))
             txns, entries = [], []
             for row in chunk:
@@ -915,8 +918,10 @@ def import_transactions(rows, *, errors=(), dry_run=False) -> ImportReport:
                     report.points += earned.points if earned else 0
                     report.new += 1
             # Written even after an error, to be rolled back: later chunks find their
-            # returns' purchases in the database.
+            # returns' purchases in the database once they are no longer kept.
             _write_chunk(txns, entries, log)
+            while len(purchases) > IMPORT_PURCHASES_KEPT:
+                del purchases[next(iter(purchases))]  # the oldest first
         report.rows += len(errors)
         report.tier_changes = sum(before[m.pk] != m.qualified_tier_id for m in members.values())
         bulk_update(Member, list(members.values()), MEMBER_CACHE_FIELDS)
@@ -1078,20 +1083,19 @@ def _recorded_purchases(names) -> dict:
             found[pk].earn = _Movement(
                 Kind.EARN, points, definition_id, counts, redeemable, issued_at, accrue_at
             )
-        returned = (
-            Transaction.objects.filter(original__in=found)
-            .values_list("original")
-            .annotate(total=Sum("amount"))
-        )
-        for pk, total in returned:
-            found[pk].returned = total
-        reversed_ = (
-            LedgerEntry.objects.filter(transaction__original__in=found, kind=Kind.RETURN)
-            .values_list("transaction__original")
-            .annotate(total=Sum("points"))
-        )
-        for pk, total in reversed_:
-            found[pk].reversed = -total
+        # Returns first, then their entries: each step an index look-up by id, where
+        # a join from the ledger would scan it (the import grows it within its
+        # transaction, where the planner's statistics cannot see it).
+        returns = {}
+        for pk, original_id, amount in Transaction.objects.filter(original__in=found).values_list(
+            "pk", "original_id", "amount"
+        ):
+            found[original_id].returned += amount
+            returns[pk] = found[original_id]
+        for txn_id, points in LedgerEntry.objects.filter(
+            transaction__in=returns, kind=Kind.RETURN
+        ).values_list("transaction_id", "points"):
+            returns[txn_id].reversed -= points
         purchases.update((p.external_id, p) for p in found.values())
     return purchases
 

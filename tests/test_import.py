@@ -330,7 +330,8 @@ def test_importing_needs_the_add_transaction_permission(client, django_user_mode
     assert client.get(reverse("admin:points_transaction_import")).status_code == 200
 
 
-def test_a_file_imports_the_same_whatever_its_chunks(alice, bob, monkeypatch):
+@pytest.mark.parametrize("kept", [1, 1000])  # purchases read back, or still in memory
+def test_a_file_imports_the_same_whatever_its_chunks(alice, bob, monkeypatch, kept):
     # given a file whose returns come chunks after their purchases (three rows a chunk)
     rows = (
         "P-1,M-0001,purchase,100.00,2026-03-01,,,\n"
@@ -344,6 +345,7 @@ def test_a_file_imports_the_same_whatever_its_chunks(alice, bob, monkeypatch):
         "R-5,M-0001,return,33.34,2026-03-09,,,P-1\n"  # the rest of P-1: all it earned
     )
     monkeypatch.setattr("points.services.IMPORT_CHUNK", 3)
+    monkeypatch.setattr("points.services.IMPORT_PURCHASES_KEPT", kept)
 
     # when
     report = run(rows)
@@ -358,8 +360,10 @@ def test_a_file_imports_the_same_whatever_its_chunks(alice, bob, monkeypatch):
     call_command("check_ledger")
 
 
-def test_a_return_beyond_what_earlier_chunks_left_is_refused(alice, monkeypatch):
+@pytest.mark.parametrize("kept", [1, 1000])
+def test_a_return_beyond_what_earlier_chunks_left_is_refused(alice, monkeypatch, kept):
     monkeypatch.setattr("points.services.IMPORT_CHUNK", 2)
+    monkeypatch.setattr("points.services.IMPORT_PURCHASES_KEPT", kept)
 
     report = run(
         "P-1,M-0001,purchase,100.00,2026-03-01,,,\n"
