@@ -1,6 +1,7 @@
 """Every write to the ledger (P1-P8). Nothing else creates a LedgerEntry."""
 
 import functools
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
@@ -853,7 +854,7 @@ def import_transactions(rows, *, errors=(), dry_run=False) -> ImportReport:
         now = timezone.now()
         # The purchases returns may name, by external id: the latest of the file and
         # those read back for a chunk (recorded before, or by an earlier chunk).
-        purchases = {}
+        purchases = OrderedDict()
         for chunk in _staged_chunks():
             report.rows += len(chunk)
             recorded = Transaction.objects.select_related("original").in_bulk(
@@ -921,7 +922,7 @@ def import_transactions(rows, *, errors=(), dry_run=False) -> ImportReport:
             # returns' purchases in the database once they are no longer kept.
             _write_chunk(txns, entries, log)
             while len(purchases) > IMPORT_PURCHASES_KEPT:
-                del purchases[next(iter(purchases))]  # the oldest first
+                purchases.popitem(last=False)  # the oldest first
         report.rows += len(errors)
         report.tier_changes = sum(before[m.pk] != m.qualified_tier_id for m in members.values())
         bulk_update(Member, list(members.values()), MEMBER_CACHE_FIELDS)
@@ -1066,38 +1067,68 @@ def _recorded_purchases(names) -> dict:
     for batch in _batches(names):
         found = {
             pk: _Purchase(pk, external_id, member_id, amount, at, None)
-            for pk, external_id, member_id, amount, at in Transaction.objects.filter(
-                external_id__in=batch, kind="purchase"
-            ).values_list("pk", "external_id", "member_id", "amount", "occurred_at")
+            for pk, external_id, member_id, amount, at in _looked_up(
+                Transaction,
+                "external_id",
+                batch,
+                ["id", "external_id", "member_id", "amount", "occurred_at"],
+                kind="purchase",
+            )
         }
-        earns = LedgerEntry.objects.filter(transaction__in=found, kind=Kind.EARN).values_list(
+        earns = _looked_up(
+            LedgerEntry,
             "transaction_id",
-            "points",
-            "definition_id",
-            "counts_toward_tier",
-            "redeemable",
-            "issued_at",
-            "accrue_at",
+            list(found),
+            ["transaction_id", "points", "definition_id", "counts_toward_tier", "redeemable"]
+            + ["issued_at", "accrue_at"],
+            kind=Kind.EARN,
         )
         for pk, points, definition_id, counts, redeemable, issued_at, accrue_at in earns:
             found[pk].earn = _Movement(
                 Kind.EARN, points, definition_id, counts, redeemable, issued_at, accrue_at
             )
-        # Returns first, then their entries: each step an index look-up by id, where
-        # a join from the ledger would scan it (the import grows it within its
-        # transaction, where the planner's statistics cannot see it).
         returns = {}
-        for pk, original_id, amount in Transaction.objects.filter(original__in=found).values_list(
-            "pk", "original_id", "amount"
+        for pk, original_id, amount in _looked_up(
+            Transaction, "original_id", list(found), ["id", "original_id", "amount"]
         ):
             found[original_id].returned += amount
             returns[pk] = found[original_id]
-        for txn_id, points in LedgerEntry.objects.filter(
-            transaction__in=returns, kind=Kind.RETURN
-        ).values_list("transaction_id", "points"):
+        for txn_id, points in _looked_up(
+            LedgerEntry,
+            "transaction_id",
+            list(returns),
+            ["transaction_id", "points"],
+            kind=Kind.RETURN,
+        ):
             returns[txn_id].reversed -= points
         purchases.update((p.external_id, p) for p in found.values())
     return purchases
+
+
+def _looked_up(model, column: str, keys: list, columns: list[str], **equal) -> list[tuple]:
+    """The rows of `model` whose `column` is one of `keys` (and whose other columns
+    equal `equal`), as tuples of `columns`: one index look-up per key.
+
+    On PostgreSQL a lateral join: with a plain IN the planner may scan the whole table
+    when its statistics are stale, as they are for the rows an import has written in
+    its own transaction (a first import into a new database grows the ledger from
+    nothing to millions of rows)."""
+    if not keys:
+        return []
+    if connection.vendor != "postgresql":
+        rows = model.objects.filter(**{f"{column}__in": keys}, **equal)
+        return list(rows.values_list(*(model._meta.get_field(c).attname for c in columns)))
+    field = next(f for f in model._meta.concrete_fields if f.column == column)
+    conditions = "".join(f" AND t.{name} = %s" for name in equal)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {', '.join(f't.{c}' for c in columns)}"
+            f" FROM unnest(%s::{field.db_type(connection)}[]) AS k(key)"
+            f" CROSS JOIN LATERAL (SELECT * FROM {model._meta.db_table} t"
+            f" WHERE t.{column} = k.key{conditions}) t",
+            [keys, *equal.values()],
+        )
+        return cursor.fetchall()
 
 
 def _purchase(member, plan: Programme, log: TierLog, *, amount, at, channel) -> _Movement | None:
