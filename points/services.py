@@ -855,6 +855,7 @@ def import_transactions(rows, *, errors=(), dry_run=False) -> ImportReport:
         # The purchases returns may name, by external id: the latest of the file and
         # those read back for a chunk (recorded before, or by an earlier chunk).
         purchases = OrderedDict()
+        written, next_analyze = 0, max(_planned_rows(Transaction), IMPORT_CHUNK)
         for chunk in _staged_chunks():
             report.rows += len(chunk)
             recorded = Transaction.objects.select_related("original").in_bulk(
@@ -921,6 +922,10 @@ def import_transactions(rows, *, errors=(), dry_run=False) -> ImportReport:
             # Written even after an error, to be rolled back: later chunks find their
             # returns' purchases in the database once they are no longer kept.
             _write_chunk(txns, entries, log)
+            written += len(txns)
+            if written >= next_analyze:
+                _analyze(Transaction, LedgerEntry)
+                next_analyze *= 2
             while len(purchases) > IMPORT_PURCHASES_KEPT:
                 purchases.popitem(last=False)  # the oldest first
         report.rows += len(errors)
@@ -1032,6 +1037,30 @@ def _write_chunk(txns, entries, log: TierLog) -> None:
     log.write()
 
 
+def _planned_rows(model) -> int:
+    """How many rows the planner believes a table has (PostgreSQL; 0 elsewhere)."""
+    if connection.vendor != "postgresql":
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [model._meta.db_table]
+        )
+        return max(int(cursor.fetchone()[0]), 0)
+
+
+def _analyze(*models) -> None:
+    """Refresh the planner's statistics of tables the import has grown, its own rows
+    included. Autovacuum cannot see rows not yet committed: after a first import of
+    a million rows into a new database the planner would still believe the ledger
+    nearly empty, and scan it whole for each chunk's look-ups. Called each time the
+    import has written as many rows again as the table was believed to hold, so a
+    few times per import at most, and never on a large table."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {', '.join(m._meta.db_table for m in models)}")
+
+
 def _batches(values, size=5000):
     """Look-ups by lists of keys in batches: SQLite takes a limited number of parameters."""
     values = list(values)
@@ -1067,68 +1096,36 @@ def _recorded_purchases(names) -> dict:
     for batch in _batches(names):
         found = {
             pk: _Purchase(pk, external_id, member_id, amount, at, None)
-            for pk, external_id, member_id, amount, at in _looked_up(
-                Transaction,
-                "external_id",
-                batch,
-                ["id", "external_id", "member_id", "amount", "occurred_at"],
-                kind="purchase",
-            )
+            for pk, external_id, member_id, amount, at in Transaction.objects.filter(
+                external_id__in=batch, kind="purchase"
+            ).values_list("pk", "external_id", "member_id", "amount", "occurred_at")
         }
-        earns = _looked_up(
-            LedgerEntry,
+        earns = LedgerEntry.objects.filter(transaction__in=found, kind=Kind.EARN).values_list(
             "transaction_id",
-            list(found),
-            ["transaction_id", "points", "definition_id", "counts_toward_tier", "redeemable"]
-            + ["issued_at", "accrue_at"],
-            kind=Kind.EARN,
+            "points",
+            "definition_id",
+            "counts_toward_tier",
+            "redeemable",
+            "issued_at",
+            "accrue_at",
         )
         for pk, points, definition_id, counts, redeemable, issued_at, accrue_at in earns:
             found[pk].earn = _Movement(
                 Kind.EARN, points, definition_id, counts, redeemable, issued_at, accrue_at
             )
+        # Returns first, then their entries: each step an index look-up by id.
         returns = {}
-        for pk, original_id, amount in _looked_up(
-            Transaction, "original_id", list(found), ["id", "original_id", "amount"]
+        for pk, original_id, amount in Transaction.objects.filter(original__in=found).values_list(
+            "pk", "original_id", "amount"
         ):
             found[original_id].returned += amount
             returns[pk] = found[original_id]
-        for txn_id, points in _looked_up(
-            LedgerEntry,
-            "transaction_id",
-            list(returns),
-            ["transaction_id", "points"],
-            kind=Kind.RETURN,
-        ):
+        for txn_id, points in LedgerEntry.objects.filter(
+            transaction__in=returns, kind=Kind.RETURN
+        ).values_list("transaction_id", "points"):
             returns[txn_id].reversed -= points
         purchases.update((p.external_id, p) for p in found.values())
     return purchases
-
-
-def _looked_up(model, column: str, keys: list, columns: list[str], **equal) -> list[tuple]:
-    """The rows of `model` whose `column` is one of `keys` (and whose other columns
-    equal `equal`), as tuples of `columns`: one index look-up per key.
-
-    On PostgreSQL a lateral join: with a plain IN the planner may scan the whole table
-    when its statistics are stale, as they are for the rows an import has written in
-    its own transaction (a first import into a new database grows the ledger from
-    nothing to millions of rows)."""
-    if not keys:
-        return []
-    if connection.vendor != "postgresql":
-        rows = model.objects.filter(**{f"{column}__in": keys}, **equal)
-        return list(rows.values_list(*(model._meta.get_field(c).attname for c in columns)))
-    field = next(f for f in model._meta.concrete_fields if f.column == column)
-    conditions = "".join(f" AND t.{name} = %s" for name in equal)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {', '.join(f't.{c}' for c in columns)}"
-            f" FROM unnest(%s::{field.db_type(connection)}[]) AS k(key)"
-            f" CROSS JOIN LATERAL (SELECT * FROM {model._meta.db_table} t"
-            f" WHERE t.{column} = k.key{conditions}) t",
-            [keys, *equal.values()],
-        )
-        return cursor.fetchall()
 
 
 def _purchase(member, plan: Programme, log: TierLog, *, amount, at, channel) -> _Movement | None:
