@@ -163,20 +163,6 @@ def _lock_sql(for_update: bool) -> str:
     )
 
 
-def _entry(member, definition, kind, points, *, issued_at, accrue_at=None, **fields):
-    return LedgerEntry(
-        member=member,
-        definition=definition,
-        kind=kind,
-        points=points,
-        counts_toward_tier=definition.counts_toward_tier if definition else False,
-        redeemable=definition.redeemable if definition else True,
-        issued_at=issued_at,
-        accrue_at=accrue_at or issued_at,
-        **fields,
-    )
-
-
 @dataclass(slots=True)
 class _Movement:
     """What a ledger entry says, before it is linked to a member and a transaction:
@@ -193,18 +179,25 @@ class _Movement:
     reason: str = ""
 
 
-def _earned(definition: PointDefinition, points: int, *, at, reason: str) -> _Movement:
-    """An earning: issued when it happened, available after the definition's delay (P5)."""
+def _movement(definition, kind, points: int, *, at, reason: str, accrue_at=None) -> _Movement:
+    """An entry counted as its definition says when it is written (none: redeemable,
+    not tier-counting), issued at `at` and available at `accrue_at`, by default at once."""
     return _Movement(
-        Kind.EARN,
+        kind,
         points,
-        definition.pk,
-        definition.counts_toward_tier,
-        definition.redeemable,
+        definition.pk if definition else None,
+        definition.counts_toward_tier if definition else False,
+        definition.redeemable if definition else True,
         at,
-        at + timedelta(days=definition.accrue_delay_days),
+        accrue_at or at,
         reason,
     )
+
+
+def _earned(definition: PointDefinition, points: int, *, at, reason: str) -> _Movement:
+    """An earning: issued when it happened, available after the definition's delay (P5)."""
+    delay = timedelta(days=definition.accrue_delay_days)
+    return _movement(definition, Kind.EARN, points, at=at, reason=reason, accrue_at=at + delay)
 
 
 def _entry_of(member: Member, movement: _Movement, **link) -> LedgerEntry:
@@ -586,9 +579,8 @@ def adjust_points(*, member, points, reason, by, definition=None, now=None) -> L
                     f"{member.external_id} has only {member.lifetime_points:,}."
                 }
             )
-        entry = _entry(
-            member, definition, Kind.ADJUSTMENT, points, issued_at=now, created_by=by, reason=reason
-        )
+        adjustment = _movement(definition, Kind.ADJUSTMENT, points, at=now, reason=reason)
+        entry = _entry_of(member, adjustment, created_by=by)
         post_entries(member, plan, [entry], at=now, reason=TierReason.MANUAL, by=by)
     return entry
 
@@ -730,16 +722,17 @@ def lock_member(member: Member) -> tuple[Member, Programme]:
 
 def post_redemption(member: Member, plan: Programme, *, points, reason, by, at) -> LedgerEntry:
     """The entry of a redemption on a locked member: minus the cost, at once."""
-    entry = _entry(
-        member, None, Kind.REDEMPTION, -points, issued_at=at, reason=reason, created_by=by
-    )
+    redemption = _movement(None, Kind.REDEMPTION, -points, at=at, reason=reason)
+    entry = _entry_of(member, redemption, created_by=by)
     post_entries(member, plan, [entry], at=at, by=by)
     return entry
 
 
 def post_refund(member: Member, plan: Programme, *, points, reason, by, at) -> LedgerEntry:
     """W4: a cancelled redemption's points come back available at once, not tier-counting."""
-    entry = _entry(member, None, Kind.REFUND, points, issued_at=at, reason=reason, created_by=by)
+    entry = _entry_of(
+        member, _movement(None, Kind.REFUND, points, at=at, reason=reason), created_by=by
+    )
     post_entries(member, plan, [entry], at=at, by=by)
     return entry
 
