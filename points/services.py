@@ -897,19 +897,11 @@ def import_transactions(rows, *, errors=(), dry_run=False) -> ImportReport:
                             bad(RowError(row.line, *refused.args))
                             continue
                         original_id = bought.pk
-                    txns.append(
-                        (pk, row.external_id, member.pk, row.kind, amount, at, row.channel)
-                        + (row.store, original_id, None, now)
-                    )
+                    txns.append(_transaction_row(pk, row, member, original_id, now))
                     moves = [earned] if earned else []
                     if bonus := _credit(member, plan, moves, at=at, log=log):
                         moves.append(bonus)
-                    for move in moves:
-                        entries.append(
-                            (member.pk, move.definition_id, move.kind, move.points)
-                            + (move.counts_toward_tier, move.redeemable, move.issued_at)
-                            + (move.accrue_at, None, move.reason, None, now, pk)
-                        )
+                    entries += (_entry_row(member, move, pk, now) for move in moves)
                     report.points += earned.points if earned else 0
                     report.new += 1
             # Written even after an error, to be rolled back: later chunks find their
@@ -992,7 +984,8 @@ def _staged_chunks():
             ]
 
 
-# The columns of the rows the import writes, in the order it builds them.
+# The rows the import writes: their columns, and the functions that build them in
+# that order.
 _TRANSACTION_COLUMNS = [
     "id",
     "external_id",
@@ -1023,8 +1016,41 @@ _ENTRY_COLUMNS = [
 ]
 
 
+def _transaction_row(pk: int, row: ImportRow, member: Member, original_id, now) -> tuple:
+    return (
+        pk,
+        row.external_id,
+        member.pk,
+        row.kind,
+        row.amount,
+        row.occurred_at,
+        row.channel,
+        row.store,
+        original_id,
+        None,  # definition: actions are not imported
+        now,
+    )
+
+
+def _entry_row(member: Member, move: _Movement, transaction_id: int, now) -> tuple:
+    return (
+        member.pk,
+        move.definition_id,
+        move.kind,
+        move.points,
+        move.counts_toward_tier,
+        move.redeemable,
+        move.issued_at,
+        move.accrue_at,
+        None,  # created_by: no staff user
+        move.reason,
+        None,  # cutoff: not an expiry
+        now,
+        transaction_id,
+    )
+
+
 def _write_chunk(txns, entries, log: TierLog) -> None:
-    # Purchases first: a return of the file points at its purchase's new row.
     insert_rows(Transaction._meta.db_table, _TRANSACTION_COLUMNS, txns)
     insert_rows(LedgerEntry._meta.db_table, _ENTRY_COLUMNS, entries)
     log.write()
