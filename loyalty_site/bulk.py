@@ -6,11 +6,13 @@ ORM's bulk methods."""
 
 import json
 import uuid
+from concurrent import futures
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from itertools import islice
 from operator import attrgetter
 
-from django.db import connection
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import JSONField
 
 COPY_FROM = 100  # fewer rows than this: the ORM's single statement is quicker
@@ -58,8 +60,9 @@ def bulk_insert(model, objs) -> None:
 
 def reserve_ids(model, count: int) -> list[int]:
     """Primary keys for `count` new rows, taken before they are written so that other
-    rows can point at them: from the table's sequence on PostgreSQL; past the largest
-    id elsewhere (SQLite holds the write lock for the whole transaction)."""
+    rows can point at them: from the table's sequence, which no one else will hand out
+    again (on SQLite, its AUTOINCREMENT counter, moved on under the write lock SQLite
+    holds for the whole transaction)."""
     table = model._meta.db_table
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
@@ -70,8 +73,16 @@ def reserve_ids(model, count: int) -> list[int]:
                 "SELECT nextval(%s::regclass) FROM generate_series(1, %s)", [sequence, count]
             )
             return [pk for (pk,) in cursor.fetchall()]
-        cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}")
-        last = cursor.fetchone()[0]
+        cursor.execute(
+            f"SELECT MAX(seq) FROM (SELECT seq FROM sqlite_sequence WHERE name = %s"
+            f" UNION ALL SELECT MAX(id) FROM {table})",
+            [table],
+        )
+        last = cursor.fetchone()[0] or 0
+        cursor.execute("DELETE FROM sqlite_sequence WHERE name = %s", [table])
+        cursor.execute(
+            "INSERT INTO sqlite_sequence (name, seq) VALUES (%s, %s)", [table, last + count]
+        )
         return list(range(last + 1, last + 1 + count))
 
 
@@ -113,9 +124,13 @@ def insert_rows(table: str, columns, rows) -> None:
 
 
 def _copy(cursor, table: str, columns, rows) -> None:
-    """COPY tuples (in `columns` order) into a table, in PostgreSQL's binary format:
-    psycopg writes it about ten times faster than text, which formats every time and
-    number. Tables with a JSON column take text (their values come as JSON text)."""
+    _write_copy(cursor.cursor, *_copy_statement(cursor, table, columns), rows)
+
+
+def _copy_statement(cursor, table: str, columns) -> tuple[str, list[int] | None]:
+    """The COPY of `columns` of a table, and the types of its binary format: psycopg
+    writes that about ten times faster than text, which formats every time and number.
+    Tables with a JSON column take text (their values come as JSON text), types None."""
     cursor.execute(
         "SELECT attname, atttypid FROM pg_attribute WHERE attrelid = %s::regclass"
         " AND attname = ANY(%s)",
@@ -123,14 +138,137 @@ def _copy(cursor, table: str, columns, rows) -> None:
     )
     oids = dict(cursor.fetchall())
     types = [oids[column] for column in columns]
-    binary = not JSON_TYPES.intersection(types)
     names = ", ".join(connection.ops.quote_name(column) for column in columns)
-    statement = f"COPY {table} ({names}) FROM STDIN" + (" (FORMAT BINARY)" if binary else "")
-    with cursor.cursor.copy(statement) as copy:
-        if binary:
+    if JSON_TYPES.intersection(types):
+        return f"COPY {table} ({names}) FROM STDIN", None
+    return f"COPY {table} ({names}) FROM STDIN (FORMAT BINARY)", types
+
+
+def _write_copy(cursor, statement: str, types, rows) -> None:
+    """COPY tuples through a psycopg cursor."""
+    with cursor.copy(statement) as copy:
+        if types:
             copy.set_types(types)
         for row in rows:
             copy.write_row(row)
+
+
+class CopyBehind:
+    """Inserts rows with COPY on a second thread while the caller computes the next
+    ones: over the same connection, so in the same transaction, with the database and
+    Python working at once (on a large import each would otherwise wait for the other).
+    PostgreSQL only; elsewhere `insert` writes at once. Used inside an atomic block.
+
+    Where the database role may set session_replication_role, the COPY runs without
+    PostgreSQL's per-row foreign-key triggers, and each write then checks the
+    references of the rows it wrote with one statement per table, locking what they
+    point at as the triggers would (FOR KEY SHARE): a few joins instead of a trigger
+    call per row and constraint, which cost more than the COPY itself. A row that
+    points at nothing fails the write, as the constraint would.
+
+    The caller's own queries wait for the COPY: `wait()` says so, and psycopg holds the
+    connection for a COPY anyway. One write is in flight at a time."""
+
+    def __init__(self):
+        self._thread = None
+        if connection.vendor == "postgresql":
+            self._thread = ThreadPoolExecutor(1)
+            self._bulk_checks = _may_skip_triggers()
+        self._statements = {}
+        self._pending = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, error_type, *_):
+        try:
+            if error_type is None:
+                self.wait()
+            elif self._pending:  # the caller's error comes first; the COPY ends first
+                futures.wait([self._pending])
+        finally:
+            if self._thread:
+                self._thread.shutdown()
+
+    def insert(self, *tables) -> None:
+        """(model, columns, rows) of each table, written in that order. Rows start
+        with their primary key (reserve_ids) when references are checked in bulk."""
+        if self._thread is None:
+            for model, columns, rows in tables:
+                insert_rows(model._meta.db_table, columns, rows)
+            return
+        self.wait()
+        writes = [
+            (*self._statements_of(model, tuple(columns)), rows) for model, columns, rows in tables
+        ]
+        self._pending = self._thread.submit(self._write, connection.connection, writes)
+
+    def wait(self) -> None:
+        """Until the last write is done; raises its error, if it failed."""
+        if self._pending:
+            pending, self._pending = self._pending, None
+            pending.result()
+
+    def _statements_of(self, model, columns):
+        key = (model, columns)
+        if key not in self._statements:
+            with connection.cursor() as cursor:
+                copy = _copy_statement(cursor, model._meta.db_table, columns)
+            check = _reference_check(model) if self._bulk_checks else None
+            self._statements[key] = (*copy, check)
+        return self._statements[key]
+
+    def _write(self, raw_connection, writes) -> None:
+        with raw_connection.cursor() as cursor:
+            if self._bulk_checks:
+                cursor.execute("SET LOCAL session_replication_role = replica")
+            for statement, types, _, rows in writes:
+                _write_copy(cursor, statement, types, rows)
+            if self._bulk_checks:
+                cursor.execute("SET LOCAL session_replication_role = DEFAULT")
+                for *_, check, rows in writes:
+                    if rows:
+                        ids = [row[0] for row in rows]
+                        _check_references(cursor, check, min(ids), max(ids))
+
+
+def _may_skip_triggers() -> bool:
+    """Whether this role may turn off triggers in its transaction: superusers, and
+    roles granted SET ON PARAMETER session_replication_role (PostgreSQL 15+)."""
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL session_replication_role = replica")
+            cursor.execute("SET LOCAL session_replication_role = DEFAULT")
+    except DatabaseError:
+        return False
+    return True
+
+
+def _reference_check(model) -> tuple[list, str]:
+    """One statement that, for each foreign key of a model, locks what the rows with
+    ids in a range (%(first)s to %(last)s) point at and counts what they point at that
+    is missing."""
+    table, pk = model._meta.db_table, model._meta.pk.column
+    keys = [f for f in model._meta.concrete_fields if f.many_to_one and f.db_constraint]
+    counts = []
+    for key in keys:
+        target = key.target_field
+        counts.append(
+            f"(SELECT CARDINALITY(keys) - (SELECT COUNT(*) FROM (SELECT 1 FROM"
+            f" {target.model._meta.db_table} WHERE {target.column} = ANY(keys) FOR KEY SHARE)"
+            f" locked) FROM (SELECT ARRAY(SELECT DISTINCT {key.column} FROM {table}"
+            f" WHERE {pk} BETWEEN %(first)s AND %(last)s AND {key.column} IS NOT NULL) keys)"
+            f" pointed)"
+        )
+    return [f"{table}.{key.column}" for key in keys], f"SELECT {', '.join(counts)}"
+
+
+def _check_references(cursor, check, first: int, last: int) -> None:
+    columns, statement = check
+    cursor.execute(statement, {"first": first, "last": last})
+    missing = [f"{column} ({n})" for column, n in zip(columns, cursor.fetchone(), strict=True) if n]
+    if missing:
+        raise IntegrityError(f"rows point at nothing: {', '.join(missing)}")
 
 
 JSON_TYPES = frozenset({114, 3802})  # json, jsonb

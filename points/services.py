@@ -13,7 +13,7 @@ from django.db.models import Count, Sum
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from loyalty_site.bulk import bulk_update, insert_rows, reserve_ids
+from loyalty_site.bulk import CopyBehind, bulk_update, insert_rows, reserve_ids
 from loyalty_site.db import fetch_prepared
 from loyalty_site.jobs import member_id_chunks
 from members.models import Member, Notification
@@ -742,7 +742,7 @@ def post_refund(member: Member, plan: Programme, *, points, reason, by, at) -> L
 
 PREVIEW_ROWS = 100  # rows shown in the admin's preview; the summary counts them all
 IMPORT_CHUNK = 10_000  # rows computed and written at a time
-IMPORT_PURCHASES_KEPT = 20_000  # the file's latest purchases, kept for its returns
+IMPORT_PURCHASES_KEPT = 20_000  # the purchases last used, kept for the file's returns
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -827,7 +827,7 @@ def import_transactions(rows, *, errors=(), dry_run=False) -> ImportReport:
 
     report = ImportReport()
     bad = report.errors.append
-    with transaction.atomic():
+    with transaction.atomic(), CopyBehind() as writer:
         _stage(rows)
         report.errors += errors  # complete once the rows are read
         duplicates = set()
@@ -849,6 +849,7 @@ def import_transactions(rows, *, errors=(), dry_run=False) -> ImportReport:
         # those read back for a chunk (recorded before, or by an earlier chunk).
         purchases = OrderedDict()
         written, next_analyze = 0, max(_planned_rows(Transaction), IMPORT_CHUNK)
+        computed = []  # the tables of the last chunk, not yet written
         for chunk in _staged_chunks():
             report.rows += len(chunk)
             recorded = Transaction.objects.select_related("original").in_bulk(
@@ -857,6 +858,12 @@ def import_transactions(rows, *, errors=(), dry_run=False) -> ImportReport:
             returned = {row.original_external_id for row in chunk if row.kind == "return"}
             purchases.update(_recorded_purchases(returned - purchases.keys()))
             ids = iter(reserve_ids(Transaction, len(chunk)))
+            # The previous chunk is written while this one is computed: the purchases
+            # it made or returned are still kept (at least a chunk's worth are), so
+            # none is read back before its rows are written. Written even after an
+            # error, to be rolled back: later chunks find their returns' purchases in
+            # the database once they are no longer kept.
+            writer.insert(*computed)
             txns, entries = [], []
             for row in chunk:
                 member = members.get(row.member)
@@ -889,6 +896,8 @@ def import_transactions(rows, *, errors=(), dry_run=False) -> ImportReport:
                         original_id = None
                     else:
                         bought = purchases.get(row.original_external_id)
+                        if bought:
+                            purchases.move_to_end(row.original_external_id)
                         try:
                             earned = _return(
                                 member, bought, row.original_external_id, amount=amount, at=at
@@ -904,15 +913,17 @@ def import_transactions(rows, *, errors=(), dry_run=False) -> ImportReport:
                     entries += (_entry_row(member, move, pk, now) for move in moves)
                     report.points += earned.points if earned else 0
                     report.new += 1
-            # Written even after an error, to be rolled back: later chunks find their
-            # returns' purchases in the database once they are no longer kept.
-            _write_chunk(txns, entries, log)
+            writer.wait()
+            log.write()
+            computed = _chunk_tables(txns, entries)
             written += len(txns)
             if written >= next_analyze:
                 _analyze(Transaction, LedgerEntry)
                 next_analyze *= 2
-            while len(purchases) > IMPORT_PURCHASES_KEPT:
-                purchases.popitem(last=False)  # the oldest first
+            while len(purchases) > max(IMPORT_PURCHASES_KEPT, IMPORT_CHUNK):
+                purchases.popitem(last=False)  # the least recently used first
+        writer.insert(*computed)
+        writer.wait()
         report.rows += len(errors)
         report.tier_changes = sum(before[m.pk] != m.qualified_tier_id for m in members.values())
         bulk_update(Member, list(members.values()), MEMBER_CACHE_FIELDS)
@@ -1050,10 +1061,14 @@ def _entry_row(member: Member, move: _Movement, transaction_id: int, now) -> tup
     )
 
 
-def _write_chunk(txns, entries, log: TierLog) -> None:
-    insert_rows(Transaction._meta.db_table, _TRANSACTION_COLUMNS, txns)
-    insert_rows(LedgerEntry._meta.db_table, _ENTRY_COLUMNS, entries)
-    log.write()
+def _chunk_tables(txns, entries) -> list:
+    """What CopyBehind writes of a chunk: its rows, with ids first."""
+    ids = reserve_ids(LedgerEntry, len(entries))
+    entries = [(pk, *row) for pk, row in zip(ids, entries, strict=True)]
+    return [
+        (Transaction, _TRANSACTION_COLUMNS, txns),
+        (LedgerEntry, ["id", *_ENTRY_COLUMNS], entries),
+    ]
 
 
 def _planned_rows(model) -> int:

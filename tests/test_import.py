@@ -330,9 +330,12 @@ def test_importing_needs_the_add_transaction_permission(client, django_user_mode
     assert client.get(reverse("admin:points_transaction_import")).status_code == 200
 
 
-@pytest.mark.parametrize("kept", [1, 1000])  # purchases read back, or still in memory
+@pytest.mark.parametrize("kept", [3, 1000])  # purchases read back, or still in memory
 def test_a_file_imports_the_same_whatever_its_chunks(alice, bob, monkeypatch, kept):
-    # given a file whose returns come chunks after their purchases (three rows a chunk)
+    # given a file whose returns come chunks after their purchases (three rows a chunk;
+    # a chunk is written while the next is computed): P-1 is returned in the second
+    # chunk and again in the third, P-4 in the second and again in the fourth, when it
+    # is no longer kept (kept=3) and is read back
     rows = (
         "P-1,M-0001,purchase,100.00,2026-03-01,,,\n"
         "P-2,M-0002,purchase,950.00,2026-03-02,,,\n"
@@ -341,8 +344,11 @@ def test_a_file_imports_the_same_whatever_its_chunks(alice, bob, monkeypatch, ke
         "R-1,M-0001,return,33.33,2026-03-05,,,P-1\n"
         "R-2,M-0002,return,50.00,2026-03-06,,,P-4\n"
         "R-3,M-0001,return,33.33,2026-03-07,,,P-1\n"
+        "P-5,M-0001,purchase,0.50,2026-03-07,,,\n"  # no points
+        "P-6,M-0001,purchase,0.50,2026-03-07,,,\n"
         "R-4,M-0002,return,50.00,2026-03-08,,,P-4\n"
         "R-5,M-0001,return,33.34,2026-03-09,,,P-1\n"  # the rest of P-1: all it earned
+        "P-7,M-0001,purchase,0.50,2026-03-09,,,\n"
     )
     monkeypatch.setattr("points.services.IMPORT_CHUNK", 3)
     monkeypatch.setattr("points.services.IMPORT_PURCHASES_KEPT", kept)
@@ -351,7 +357,7 @@ def test_a_file_imports_the_same_whatever_its_chunks(alice, bob, monkeypatch, ke
     report = run(rows)
 
     # then each return knows what the chunks before it returned
-    assert (report.new, report.errors) == (9, [])
+    assert (report.new, report.errors) == (12, [])
     returns = {t.external_id: earned(t) for t in Transaction.objects.filter(kind="return")}
     assert returns == {"R-1": -33, "R-2": -50, "R-3": -33, "R-4": -50, "R-5": -34}
     assert (summary(alice)["lifetime"], summary(bob)["lifetime"]) == (40, 950)
@@ -360,19 +366,43 @@ def test_a_file_imports_the_same_whatever_its_chunks(alice, bob, monkeypatch, ke
     call_command("check_ledger")
 
 
-@pytest.mark.parametrize("kept", [1, 1000])
+@pytest.mark.parametrize("kept", [2, 1000])  # P-1 read back for R-2, or still in memory
 def test_a_return_beyond_what_earlier_chunks_left_is_refused(alice, monkeypatch, kept):
     monkeypatch.setattr("points.services.IMPORT_CHUNK", 2)
     monkeypatch.setattr("points.services.IMPORT_PURCHASES_KEPT", kept)
 
     report = run(
         "P-1,M-0001,purchase,100.00,2026-03-01,,,\n"
-        "P-2,M-0001,purchase,10.00,2026-03-02,,,\n"
-        "R-1,M-0001,return,60.00,2026-03-03,,,P-1\n"
-        "R-2,M-0001,return,50.00,2026-03-04,,,P-1\n"
+        "R-1,M-0001,return,60.00,2026-03-02,,,P-1\n"
+        "P-2,M-0001,purchase,10.00,2026-03-03,,,\n"
+        "P-3,M-0001,purchase,10.00,2026-03-04,,,\n"
+        "R-2,M-0001,return,50.00,2026-03-05,,,P-1\n"
     )
 
     assert [str(e) for e in report.errors] == [
-        "line 5, amount: 50.00 is more than the 40.00 left to return"
+        "line 6, amount: 50.00 is more than the 40.00 left to return"
     ]
     assert Transaction.objects.count() == 0 and LedgerEntry.objects.count() == 0
+
+
+@postgres_only
+def test_rows_copied_without_per_row_triggers_still_cannot_point_at_nothing(alice):
+    from django.db import IntegrityError, transaction
+    from django.utils import timezone
+
+    from loyalty_site.bulk import CopyBehind, reserve_ids
+    from points.selectors import programme
+
+    # given a ledger row for a member who does not exist, written as the import writes
+    definition, now = programme().purchase_definition, timezone.now()
+    columns = ["id", "member_id", "definition_id", "kind", "points", "counts_toward_tier"]
+    columns += ["redeemable", "issued_at", "accrue_at", "reason", "created_at"]
+    good = (alice.pk, definition.pk, "earn", 10, True, True, now, now, "", now)
+    bad = (alice.pk + 1000, *good[1:])
+
+    # when / then: the whole write fails, naming the column, and leaves nothing
+    with pytest.raises(IntegrityError, match="points_ledgerentry.*member_id"):
+        with transaction.atomic(), CopyBehind() as writer:
+            ids = reserve_ids(LedgerEntry, 2)
+            writer.insert((LedgerEntry, columns, [(ids[0], *good), (ids[1], *bad)]))
+    assert LedgerEntry.objects.count() == 0
