@@ -191,8 +191,9 @@ class CopyBehind:
                 self._thread.shutdown()
 
     def insert(self, *tables) -> None:
-        """(model, columns, rows) of each table, written in that order. Rows start
-        with their primary key (reserve_ids) when references are checked in bulk."""
+        """(model, columns, rows) of each table, written in that order. The first
+        column must be indexed: the check of references reads the rows it wrote by the
+        range of their first values (the primary key, say, from reserve_ids)."""
         if self._thread is None:
             for model, columns, rows in tables:
                 insert_rows(model._meta.db_table, columns, rows)
@@ -214,7 +215,7 @@ class CopyBehind:
         if key not in self._statements:
             with connection.cursor() as cursor:
                 copy = _copy_statement(cursor, model._meta.db_table, columns)
-            check = _reference_check(model) if self._bulk_checks else None
+            check = _reference_check(model, columns[0]) if self._bulk_checks else None
             self._statements[key] = (*copy, check)
         return self._statements[key]
 
@@ -228,8 +229,8 @@ class CopyBehind:
                 cursor.execute("SET LOCAL session_replication_role = DEFAULT")
                 for *_, check, rows in writes:
                     if rows:
-                        ids = [row[0] for row in rows]
-                        _check_references(cursor, check, min(ids), max(ids))
+                        firsts = [row[0] for row in rows]
+                        _check_references(cursor, check, min(firsts), max(firsts))
 
 
 def _may_skip_triggers() -> bool:
@@ -244,11 +245,11 @@ def _may_skip_triggers() -> bool:
     return True
 
 
-def _reference_check(model) -> tuple[list, str]:
+def _reference_check(model, column: str) -> tuple[list, str]:
     """One statement that, for each foreign key of a model, locks what the rows with
-    ids in a range (%(first)s to %(last)s) point at and counts what they point at that
-    is missing."""
-    table, pk = model._meta.db_table, model._meta.pk.column
+    `column` in a range (%(first)s to %(last)s) point at, and counts what they point
+    at that is missing."""
+    table = model._meta.db_table
     keys = [f for f in model._meta.concrete_fields if f.many_to_one and f.db_constraint]
     counts = []
     for key in keys:
@@ -257,7 +258,7 @@ def _reference_check(model) -> tuple[list, str]:
             f"(SELECT CARDINALITY(keys) - (SELECT COUNT(*) FROM (SELECT 1 FROM"
             f" {target.model._meta.db_table} WHERE {target.column} = ANY(keys) FOR KEY SHARE)"
             f" locked) FROM (SELECT ARRAY(SELECT DISTINCT {key.column} FROM {table}"
-            f" WHERE {pk} BETWEEN %(first)s AND %(last)s AND {key.column} IS NOT NULL) keys)"
+            f" WHERE {column} BETWEEN %(first)s AND %(last)s AND {key.column} IS NOT NULL) keys)"
             f" pointed)"
         )
     return [f"{table}.{key.column}" for key in keys], f"SELECT {', '.join(counts)}"

@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time
+from operator import itemgetter
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
@@ -55,18 +56,28 @@ def read_transactions(stream) -> tuple[Iterator[ImportRow], list[RowError]]:
         text = stream
     else:
         text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
-    reader = csv.DictReader(text)
+    reader = csv.reader(text)
     try:
-        reader.fieldnames = [_column(name) for name in reader.fieldnames or []]
+        header = [_column(name) for name in next(reader, [])]
     except UnicodeDecodeError:
         return iter(()), [RowError(1, "file", "not UTF-8 text")]
-    errors = header_errors(reader.fieldnames)
-    return iter(()) if errors else _utf8_rows(reader, errors), errors
+    errors = header_errors(header)
+    return iter(()) if errors else _utf8_rows(reader, header, errors), errors
 
 
-def _utf8_rows(reader, errors: list) -> Iterator[ImportRow]:
+def _utf8_rows(reader, header, errors: list) -> Iterator[ImportRow]:
+    # The cells of COLUMNS by position, as csv.DictReader would find them (the last of
+    # a repeated name; missing cells empty; blank lines skipped), without a dict a row.
+    position = {name: i for i, name in enumerate(header)}
+    cells = itemgetter(*(position[column] for column in COLUMNS))
+    width = len(header)
+    records = (
+        cells(row if len(row) >= width else row + [""] * (width - len(row)))
+        for row in reader
+        if row
+    )
     try:
-        yield from iter_rows(reader, errors)
+        yield from iter_rows(records, errors)
     except UnicodeDecodeError:
         errors[:] = [RowError(reader.line_num + 1, "file", "not UTF-8 text")]
 
@@ -77,7 +88,7 @@ def parse_table(header, records) -> tuple[list[ImportRow], list[RowError]]:
     if errors:
         return [], errors
     records = ({_column(name): value for name, value in raw.items()} for raw in records)
-    return list(iter_rows(records, errors)), errors
+    return list(iter_rows((tuple(raw.get(c) for c in COLUMNS) for raw in records), errors)), errors
 
 
 def _column(name) -> str:
@@ -89,65 +100,55 @@ def header_errors(header) -> list[RowError]:
 
 
 def iter_rows(records, errors: list) -> Iterator[ImportRow]:
-    """The good rows of records (dicts by column name, from line 2 on); the errors of
-    the bad ones are added to `errors`."""
-    for line, raw in enumerate(records, start=2):
-        row, row_errors = parse_row(line, raw)
+    """The good rows of records (the cells of COLUMNS, in order, from line 2 on); the
+    errors of the bad ones are added to `errors`."""
+    for line, cells in enumerate(records, start=2):
+        row, row_errors = parse_row(line, cells)
         if row_errors:
             errors += row_errors
         else:
             yield row
 
 
-def parse_row(line: int, raw: dict) -> tuple[ImportRow | None, list[RowError]]:
-    cells = {column: (raw.get(column) or "").strip() for column in COLUMNS}
+def parse_row(line: int, cells) -> tuple[ImportRow | None, list[RowError]]:
+    external_id, member, kind, amount, occurred_at, channel, store, original = (
+        (cell or "").strip() for cell in cells
+    )
     errors = []
 
     def bad(column, reason):
         errors.append(RowError(line, column, reason))
 
-    if not cells["external_id"]:
+    if not external_id:
         bad("external_id", "required")
-    elif len(cells["external_id"]) > 100:
+    elif len(external_id) > 100:
         bad("external_id", "longer than 100 characters")
-    if not cells["member"]:
+    if not member:
         bad("member", "required")
-    if cells["kind"] not in KINDS:
-        bad("kind", f"unknown kind {cells['kind']!r}: purchase or return")
-    amount = occurred_at = None
+    if kind not in KINDS:
+        bad("kind", f"unknown kind {kind!r}: purchase or return")
     try:
-        amount = clean_amount(cells["amount"])
+        amount = clean_amount(amount)
     except ValidationError as exc:
         bad("amount", " ".join(exc.messages))
     try:
-        occurred_at = parse_occurred_at(cells["occurred_at"])
+        occurred_at = parse_occurred_at(occurred_at)
     except ValueError:
-        bad("occurred_at", f"{cells['occurred_at']!r} is not an ISO 8601 date or time")
-    channel = cells["channel"] or Channel.IMPORT
+        bad("occurred_at", f"{occurred_at!r} is not an ISO 8601 date or time")
+    channel = channel or Channel.IMPORT
     if channel not in CHANNELS:
         bad("channel", f"unknown channel {channel!r}")
-    if cells["kind"] == "return" and not cells["original_external_id"]:
+    if kind == "return" and not original:
         bad("original_external_id", "a return must name its purchase")
-    if cells["kind"] == "purchase" and cells["original_external_id"]:
+    if kind == "purchase" and original:
         bad("original_external_id", "only returns name an original purchase")
-    if len(cells["store"]) > 50:
+    if len(store) > 50:
         bad("store", "longer than 50 characters")
     if errors:
         return None, errors
-    return (
-        ImportRow(
-            line=line,
-            external_id=cells["external_id"],
-            member=cells["member"],
-            kind=cells["kind"],
-            amount=amount,
-            occurred_at=occurred_at,
-            channel=channel,
-            store=cells["store"],
-            original_external_id=cells["original_external_id"],
-        ),
-        [],
-    )
+    return ImportRow(
+        line, external_id, member, kind, amount, occurred_at, channel, store, original
+    ), []
 
 
 def parse_occurred_at(text: str) -> datetime:

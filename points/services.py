@@ -1011,6 +1011,7 @@ _TRANSACTION_COLUMNS = [
     "created_at",
 ]
 _ENTRY_COLUMNS = [
+    "transaction_id",  # first: CopyBehind finds a chunk's rows by it
     "member_id",
     "definition_id",
     "kind",
@@ -1023,7 +1024,6 @@ _ENTRY_COLUMNS = [
     "reason",
     "cutoff",
     "created_at",
-    "transaction_id",
 ]
 
 
@@ -1045,6 +1045,7 @@ def _transaction_row(pk: int, row: ImportRow, member: Member, original_id, now) 
 
 def _entry_row(member: Member, move: _Movement, transaction_id: int, now) -> tuple:
     return (
+        transaction_id,
         member.pk,
         move.definition_id,
         move.kind,
@@ -1057,17 +1058,13 @@ def _entry_row(member: Member, move: _Movement, transaction_id: int, now) -> tup
         move.reason,
         None,  # cutoff: not an expiry
         now,
-        transaction_id,
     )
 
 
 def _chunk_tables(txns, entries) -> list:
-    """What CopyBehind writes of a chunk: its rows, with ids first."""
-    ids = reserve_ids(LedgerEntry, len(entries))
-    entries = [(pk, *row) for pk, row in zip(ids, entries, strict=True)]
     return [
         (Transaction, _TRANSACTION_COLUMNS, txns),
-        (LedgerEntry, ["id", *_ENTRY_COLUMNS], entries),
+        (LedgerEntry, _ENTRY_COLUMNS, entries),
     ]
 
 
