@@ -4,10 +4,13 @@ On PostgreSQL, rows go in with COPY (ids taken from the table's sequence first, 
 caller can link rows to each other); elsewhere, and for a handful of rows, through the
 ORM's bulk methods."""
 
+import gc
 import json
 import uuid
+from collections import defaultdict
 from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import datetime
 from itertools import islice
 from operator import attrgetter
@@ -227,10 +230,7 @@ class CopyBehind:
                 _write_copy(cursor, statement, types, rows)
             if self._bulk_checks:
                 cursor.execute("SET LOCAL session_replication_role = DEFAULT")
-                for *_, check, rows in writes:
-                    if rows:
-                        firsts = [row[0] for row in rows]
-                        _check_references(cursor, check, min(firsts), max(firsts))
+                _check_references(cursor, [(check, rows) for *_, check, rows in writes if rows])
 
 
 def _may_skip_triggers() -> bool:
@@ -245,31 +245,68 @@ def _may_skip_triggers() -> bool:
     return True
 
 
-def _reference_check(model, column: str) -> tuple[list, str]:
-    """One statement that, for each foreign key of a model, locks what the rows with
-    `column` in a range (%(first)s to %(last)s) point at, and counts what they point
-    at that is missing."""
+def _reference_check(model, column: str):
+    """What the rows of a model with `column` in a range (%(first)s to %(last)s) point
+    at: one statement giving, for each foreign key, the distinct values in one array.
+    Returns the keys as (column, (table, column) pointed at), the statement, and the
+    table and column whose values `rows` give first, if that is the primary key."""
     table = model._meta.db_table
     keys = [f for f in model._meta.concrete_fields if f.many_to_one and f.db_constraint]
-    counts = []
-    for key in keys:
-        target = key.target_field
-        counts.append(
-            f"(SELECT CARDINALITY(keys) - (SELECT COUNT(*) FROM (SELECT 1 FROM"
-            f" {target.model._meta.db_table} WHERE {target.column} = ANY(keys) FOR KEY SHARE)"
-            f" locked) FROM (SELECT ARRAY(SELECT DISTINCT {key.column} FROM {table}"
-            f" WHERE {column} BETWEEN %(first)s AND %(last)s AND {key.column} IS NOT NULL) keys)"
-            f" pointed)"
+    arrays = ", ".join(
+        f"ARRAY_AGG(DISTINCT {key.column}) FILTER (WHERE {key.column} IS NOT NULL)" for key in keys
+    )
+    statement = f"SELECT {arrays} FROM {table} WHERE {column} BETWEEN %(first)s AND %(last)s"
+    pointed = [
+        (f"{table}.{key.column}", (key.target_field.model._meta.db_table, key.target_field.column))
+        for key in keys
+    ]
+    written = (table, column) if column == model._meta.pk.column else None
+    return pointed, statement, written
+
+
+def _check_references(cursor, writes) -> None:
+    """Lock what the written rows point at, as the foreign-key triggers would (FOR KEY
+    SHARE: not deleted before this transaction ends), once per row pointed at, and
+    fail if any is missing. Rows this write inserted itself need neither: no one
+    else can see them yet."""
+    pointed, by, written = defaultdict(set), defaultdict(set), set()
+    for (keys, statement, wrote), rows in writes:
+        firsts = [row[0] for row in rows]
+        cursor.execute(statement, {"first": min(firsts), "last": max(firsts)})
+        for (column, target), values in zip(keys, cursor.fetchone(), strict=True):
+            if values:
+                pointed[target].update(values)
+                by[target].add(column)
+        if wrote:
+            written.update((wrote, pk) for pk in firsts)
+    for (table, column), values in pointed.items():
+        values = [v for v in values if ((table, column), v) not in written]
+        if not values:
+            continue
+        cursor.execute(
+            f"SELECT {column} FROM {table} WHERE {column} = ANY(%s) FOR KEY SHARE", [values]
         )
-    return [f"{table}.{key.column}" for key in keys], f"SELECT {', '.join(counts)}"
-
-
-def _check_references(cursor, check, first: int, last: int) -> None:
-    columns, statement = check
-    cursor.execute(statement, {"first": first, "last": last})
-    missing = [f"{column} ({n})" for column, n in zip(columns, cursor.fetchone(), strict=True) if n]
-    if missing:
-        raise IntegrityError(f"rows point at nothing: {', '.join(missing)}")
+        missing = set(values).difference(found for (found,) in cursor.fetchall())
+        if missing:
+            raise IntegrityError(
+                f"{', '.join(sorted(by[table, column]))} point at no {table} row:"
+                f" {', '.join(map(str, sorted(missing)[:5]))}"
+            )
 
 
 JSON_TYPES = frozenset({114, 3802})  # json, jsonb
+
+
+@contextmanager
+def without_cycle_collection():
+    """Python's cycle collector off for a bulk write: it runs every few hundred new
+    objects and scans the long-lived ones again each time (the members and purchases
+    an import keeps), a tenth of the import's time. A bulk write makes millions of
+    short-lived tuples but no reference cycles, so its memory stays the same."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

@@ -13,7 +13,13 @@ from django.db.models import Count, Sum
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from loyalty_site.bulk import CopyBehind, bulk_update, insert_rows, reserve_ids
+from loyalty_site.bulk import (
+    CopyBehind,
+    bulk_update,
+    insert_rows,
+    reserve_ids,
+    without_cycle_collection,
+)
 from loyalty_site.db import fetch_prepared
 from loyalty_site.jobs import member_id_chunks
 from members.models import Member, Notification
@@ -827,7 +833,7 @@ def import_transactions(rows, *, errors=(), dry_run=False) -> ImportReport:
 
     report = ImportReport()
     bad = report.errors.append
-    with transaction.atomic(), CopyBehind() as writer:
+    with transaction.atomic(), CopyBehind() as writer, without_cycle_collection():
         _stage(rows)
         report.errors += errors  # complete once the rows are read
         duplicates = set()
