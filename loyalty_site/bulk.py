@@ -193,19 +193,21 @@ class CopyBehind:
             if self._thread:
                 self._thread.shutdown()
 
-    def insert(self, *tables) -> None:
-        """(model, columns, rows) of each table, written in that order. The first
+    def insert(self, *tables, analyze=False) -> None:
+        """(model, columns, rows) of each table, written in that order, then (with
+        `analyze`) the tables' statistics refreshed for the planner. The first
         column must be indexed: the check of references reads the rows it wrote by the
         range of their first values (the primary key, say, from reserve_ids)."""
         if self._thread is None:
             for model, columns, rows in tables:
                 insert_rows(model._meta.db_table, columns, rows)
-            return
+            return  # SQLite plans without statistics of its own
         self.wait()
         writes = [
             (*self._statements_of(model, tuple(columns)), rows) for model, columns, rows in tables
         ]
-        self._pending = self._thread.submit(self._write, connection.connection, writes)
+        analyzed = ", ".join(model._meta.db_table for model, *_ in tables) if analyze else ""
+        self._pending = self._thread.submit(self._write, connection.connection, writes, analyzed)
 
     def wait(self) -> None:
         """Until the last write is done; raises its error, if it failed."""
@@ -222,7 +224,7 @@ class CopyBehind:
             self._statements[key] = (*copy, check)
         return self._statements[key]
 
-    def _write(self, raw_connection, writes) -> None:
+    def _write(self, raw_connection, writes, analyzed: str) -> None:
         with raw_connection.cursor() as cursor:
             if self._bulk_checks:
                 cursor.execute("SET LOCAL session_replication_role = replica")
@@ -231,6 +233,8 @@ class CopyBehind:
             if self._bulk_checks:
                 cursor.execute("SET LOCAL session_replication_role = DEFAULT")
                 _check_references(cursor, [(check, rows) for *_, check, rows in writes if rows])
+            if analyzed:
+                cursor.execute(f"ANALYZE {analyzed}")
 
 
 def _may_skip_triggers() -> bool:

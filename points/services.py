@@ -855,7 +855,7 @@ def import_transactions(rows, *, errors=(), dry_run=False) -> ImportReport:
         # those read back for a chunk (recorded before, or by an earlier chunk).
         purchases = OrderedDict()
         written, next_analyze = 0, max(_planned_rows(Transaction), IMPORT_CHUNK)
-        computed = []  # the tables of the last chunk, not yet written
+        computed, analyze = [], False  # the tables of the last chunk, not yet written
         for chunk in _staged_chunks():
             report.rows += len(chunk)
             recorded = Transaction.objects.select_related("original").in_bulk(
@@ -869,7 +869,7 @@ def import_transactions(rows, *, errors=(), dry_run=False) -> ImportReport:
             # none is read back before its rows are written. Written even after an
             # error, to be rolled back: later chunks find their returns' purchases in
             # the database once they are no longer kept.
-            writer.insert(*computed)
+            writer.insert(*computed, analyze=analyze)
             txns, entries = [], []
             for row in chunk:
                 member = members.get(row.member)
@@ -923,8 +923,13 @@ def import_transactions(rows, *, errors=(), dry_run=False) -> ImportReport:
             log.write()
             computed = _chunk_tables(txns, entries)
             written += len(txns)
-            if written >= next_analyze:
-                _analyze(Transaction, LedgerEntry)
+            # The planner's statistics are refreshed, this import's rows included,
+            # each time it has written as many rows again as the table was believed to
+            # hold: a few times at most, never on a large table. Autovacuum cannot see
+            # rows not yet committed: after a first import of a million rows into a new
+            # database the planner would still believe the ledger nearly empty, and
+            # scan it whole for each chunk's look-ups.
+            if analyze := written >= next_analyze:
                 next_analyze *= 2
             while len(purchases) > max(IMPORT_PURCHASES_KEPT, IMPORT_CHUNK):
                 purchases.popitem(last=False)  # the least recently used first
@@ -1083,19 +1088,6 @@ def _planned_rows(model) -> int:
             "SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [model._meta.db_table]
         )
         return max(int(cursor.fetchone()[0]), 0)
-
-
-def _analyze(*models) -> None:
-    """Refresh the planner's statistics of tables the import has grown, its own rows
-    included. Autovacuum cannot see rows not yet committed: after a first import of
-    a million rows into a new database the planner would still believe the ledger
-    nearly empty, and scan it whole for each chunk's look-ups. Called each time the
-    import has written as many rows again as the table was believed to hold, so a
-    few times per import at most, and never on a large table."""
-    if connection.vendor != "postgresql":
-        return
-    with connection.cursor() as cursor:
-        cursor.execute(f"ANALYZE {', '.join(m._meta.db_table for m in models)}")
 
 
 def _batches(values, size=5000):
