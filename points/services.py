@@ -920,8 +920,7 @@ def import_transactions(rows, *, errors=(), dry_run=False) -> ImportReport:
                     report.points += earned.points if earned else 0
                     report.new += 1
             writer.wait()
-            log.write()
-            computed = _chunk_tables(txns, entries)
+            computed = _chunk_tables(txns, entries) + log.tables()
             written += len(txns)
             # The planner's statistics are refreshed, this import's rows included,
             # each time it has written as many rows again as the table was believed to

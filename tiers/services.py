@@ -5,7 +5,7 @@ from django.db import connection, transaction
 from django.db.models import BigIntegerField, Case, F, Q, Value, When
 from django.utils import timezone
 
-from loyalty_site.bulk import bulk_insert
+from loyalty_site.bulk import bulk_insert, rows_of
 from loyalty_site.jobs import member_id_chunks
 from members.models import Member, Notification, TierChange
 from tiers.models import DegradationPolicy, Tier
@@ -19,9 +19,25 @@ class TierLog(list):
     once the write is complete, whether it is one purchase or a whole import."""
 
     def write(self) -> None:
-        bulk_insert(TierChange, [x for x in self if isinstance(x, TierChange)])
-        bulk_insert(Notification, [x for x in self if isinstance(x, Notification)])
+        bulk_insert(TierChange, self._changes())
+        bulk_insert(Notification, self._messages())
         self.clear()
+
+    def tables(self) -> list:
+        """The rows to write, as (model, columns, rows) for loyalty_site.bulk.CopyBehind:
+        the changes first, then the messages that name them."""
+        tables = [
+            (TierChange, *rows_of(TierChange, self._changes())),
+            (Notification, *rows_of(Notification, self._messages())),
+        ]
+        self.clear()
+        return tables
+
+    def _changes(self):
+        return [x for x in self if isinstance(x, TierChange)]
+
+    def _messages(self):
+        return [x for x in self if isinstance(x, Notification)]
 
 
 def _record_change(member, log: TierLog, *, reason, from_tier_id, at, by=None) -> TierChange:
