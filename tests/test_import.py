@@ -386,14 +386,19 @@ def test_a_return_beyond_what_earlier_chunks_left_is_refused(alice, monkeypatch,
 
 
 @postgres_only
-def test_rows_copied_without_per_row_triggers_still_cannot_point_at_nothing(alice):
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)  # checks at commit
+@pytest.mark.parametrize("role_may_skip_triggers", [True, False])
+def test_rows_the_import_copies_cannot_point_at_nothing(alice, monkeypatch, role_may_skip_triggers):
     from django.db import IntegrityError, transaction
     from django.utils import timezone
 
     from loyalty_site.bulk import CopyBehind, reserve_ids
     from points.selectors import programme
 
-    # given a ledger row for a member who does not exist, written as the import writes
+    # given a role that may turn off the per-row foreign-key triggers (the import then
+    # checks each chunk's references itself), or one that may not
+    monkeypatch.setattr("loyalty_site.bulk._may_skip_triggers", lambda: role_may_skip_triggers)
+    # and a ledger row for a member who does not exist, written as the import writes
     definition, now = programme().purchase_definition, timezone.now()
     columns = ["id", "member_id", "definition_id", "kind", "points", "counts_toward_tier"]
     columns += ["redeemable", "issued_at", "accrue_at", "reason", "created_at"]
