@@ -181,7 +181,7 @@ class CopyBehind:
     connection for a COPY anyway. One write is in flight at a time."""
 
     def __init__(self):
-        self._thread = None
+        self._thread, self._bulk_checks = None, False
         if connection.vendor == "postgresql":
             self._thread = ThreadPoolExecutor(1)
             self._bulk_checks = _may_skip_triggers()
@@ -241,7 +241,7 @@ class CopyBehind:
                 _write_copy(cursor, statement, types, rows)
             if self._bulk_checks:
                 cursor.execute("SET LOCAL session_replication_role = DEFAULT")
-                _check_references(cursor, [(check, rows) for *_, check, rows in writes if rows])
+                _check_references(cursor, [(check, rows) for *_, check, rows in writes])
             if analyzed:
                 cursor.execute(f"ANALYZE {analyzed}")
 
@@ -282,7 +282,7 @@ def _check_references(cursor, writes) -> None:
     SHARE: not deleted before this transaction ends), once per row pointed at, and
     fail if any is missing. Rows this write inserted itself need neither: no one
     else can see them yet."""
-    pointed, by, written = defaultdict(set), defaultdict(set), set()
+    pointed, by, written = defaultdict(set), defaultdict(set), defaultdict(set)
     for (keys, statement, wrote), rows in writes:
         firsts = [row[0] for row in rows]
         cursor.execute(statement, {"first": min(firsts), "last": max(firsts)})
@@ -291,9 +291,9 @@ def _check_references(cursor, writes) -> None:
                 pointed[target].update(values)
                 by[target].add(column)
         if wrote:
-            written.update((wrote, pk) for pk in firsts)
+            written[wrote].update(firsts)
     for (table, column), values in pointed.items():
-        values = [v for v in values if ((table, column), v) not in written]
+        values = list(values - written[table, column])
         if not values:
             continue
         cursor.execute(

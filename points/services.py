@@ -822,8 +822,9 @@ def import_transactions(rows, *, errors=(), dry_run=False) -> ImportReport:
     The rows are staged in a temporary table as they are read (`rows` may be an
     iterator, and `errors` may fill while it is read); the database finds duplicates
     and rows recorded before, and gives the rows back in time order a chunk at a time,
-    each computed and written before the next is read. So memory holds one chunk and
-    the members of the file, whatever the file's size. The rules give movements
+    each written (bulk.CopyBehind) while the next is computed. So memory holds two
+    chunks, the members of the file and the purchases last used, whatever the file's
+    size. The rules give movements
     (_Movement), written as plain rows with COPY: no model object per row. Any bad row,
     or `dry_run`, rolls everything back. Rows already imported with the same content
     are skipped (P8). The members of the file are locked first, so an import running
