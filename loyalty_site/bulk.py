@@ -168,23 +168,24 @@ class CopyBehind:
     """Inserts rows with COPY on a second thread while the caller computes the next
     ones: over the same connection, so in the same transaction, with the database and
     Python working at once (on a large import each would otherwise wait for the other).
-    PostgreSQL only; elsewhere `insert` writes at once. Used inside an atomic block.
+    PostgreSQL only; elsewhere `insert` writes at once. Used inside one atomic block,
+    with no savepoint of its own around the writes.
 
     Where the database role may set session_replication_role, the COPY runs without
-    PostgreSQL's per-row foreign-key triggers, and each write then checks the
-    references of the rows it wrote with one statement per table, locking what they
-    point at as the triggers would (FOR KEY SHARE): a few joins instead of a trigger
-    call per row and constraint, which cost more than the COPY itself. A row that
-    points at nothing fails the write, as the constraint would.
+    PostgreSQL's per-row foreign-key triggers, and each write then checks what its rows
+    point at with one statement per table pointed at, locking those rows as the
+    triggers would (FOR KEY SHARE): a statement per table instead of a trigger call per
+    row and constraint, which cost more than the COPY itself. A row that points at
+    nothing fails the write, as the constraint would.
 
     The caller's own queries wait for the COPY: `wait()` says so, and psycopg holds the
     connection for a COPY anyway. One write is in flight at a time."""
 
     def __init__(self):
-        self._thread, self._bulk_checks = None, False
+        self._thread, self._checks = None, None
         if connection.vendor == "postgresql":
             self._thread = ThreadPoolExecutor(1)
-            self._bulk_checks = _may_skip_triggers()
+            self._checks = _ReferenceChecks() if _may_skip_triggers() else None
         self._statements = {}
         self._pending = None
 
@@ -203,20 +204,18 @@ class CopyBehind:
 
     def insert(self, *tables, analyze=False) -> None:
         """(model, columns, rows) of each table, written in that order, then (with
-        `analyze`) the tables' statistics refreshed for the planner. The first
-        column must be indexed: the check of references reads the rows it wrote by the
-        range of their first values (the primary key, say, from reserve_ids)."""
+        `analyze`) the tables' statistics refreshed for the planner."""
         if self._thread is None:
             for model, columns, rows in tables:
                 insert_rows(model._meta.db_table, columns, rows)
             return  # SQLite plans without statistics of its own
         self.wait()
-        tables = [(model, columns, rows) for model, columns, rows in tables if rows]
-        writes = [
-            (*self._statements_of(model, tuple(columns)), rows) for model, columns, rows in tables
-        ]
+        tables = [(model, tuple(columns), rows) for model, columns, rows in tables if rows]
+        writes = [(*self._statement_of(model, columns), rows) for model, columns, rows in tables]
         analyzed = ", ".join(model._meta.db_table for model, *_ in tables) if analyze else ""
-        self._pending = self._thread.submit(self._write, connection.connection, writes, analyzed)
+        self._pending = self._thread.submit(
+            self._write, connection.connection, writes, tables, analyzed
+        )
 
     def wait(self) -> None:
         """Until the last write is done; raises its error, if it failed."""
@@ -224,24 +223,22 @@ class CopyBehind:
             pending, self._pending = self._pending, None
             pending.result()
 
-    def _statements_of(self, model, columns):
-        key = (model, columns)
-        if key not in self._statements:
+    def _statement_of(self, model, columns):
+        if (model, columns) not in self._statements:
             with connection.cursor() as cursor:
                 copy = _copy_statement(cursor, model._meta.db_table, columns)
-            check = _reference_check(model, columns[0]) if self._bulk_checks else None
-            self._statements[key] = (*copy, check)
-        return self._statements[key]
+            self._statements[model, columns] = copy
+        return self._statements[model, columns]
 
-    def _write(self, raw_connection, writes, analyzed: str) -> None:
+    def _write(self, raw_connection, writes, tables, analyzed: str) -> None:
         with raw_connection.cursor() as cursor:
-            if self._bulk_checks:
+            if self._checks:
                 cursor.execute("SET LOCAL session_replication_role = replica")
-            for statement, types, _, rows in writes:
+            for statement, types, rows in writes:
                 _write_copy(cursor, statement, types, rows)
-            if self._bulk_checks:
+            if self._checks:
                 cursor.execute("SET LOCAL session_replication_role = DEFAULT")
-                _check_references(cursor, [(check, rows) for *_, check, rows in writes])
+                self._checks.check(cursor, tables)
             if analyzed:
                 cursor.execute(f"ANALYZE {analyzed}")
 
@@ -258,53 +255,64 @@ def _may_skip_triggers() -> bool:
     return True
 
 
-def _reference_check(model, column: str):
-    """What the rows of a model with `column` in a range (%(first)s to %(last)s) point
-    at: one statement giving, for each foreign key, the distinct values in one array.
-    Returns the keys as (column, (table, column) pointed at), the statement, and the
-    table and column whose values `rows` give first, if that is the primary key."""
-    table = model._meta.db_table
-    keys = [f for f in model._meta.concrete_fields if f.many_to_one and f.db_constraint]
-    arrays = ", ".join(
-        f"ARRAY_AGG(DISTINCT {key.column}) FILTER (WHERE {key.column} IS NOT NULL)" for key in keys
-    )
-    statement = f"SELECT {arrays} FROM {table} WHERE {column} BETWEEN %(first)s AND %(last)s"
-    pointed = [
-        (f"{table}.{key.column}", (key.target_field.model._meta.db_table, key.target_field.column))
-        for key in keys
-    ]
-    written = (table, column) if column == model._meta.pk.column else None
-    return pointed, statement, written
+class _ReferenceChecks:
+    """What the foreign-key triggers would do for the rows a CopyBehind writes: lock
+    each row pointed at (FOR KEY SHARE: not deleted before this transaction ends) and
+    fail if one is missing. The values are read from the rows in memory. A row is
+    locked once per transaction, not once per write: the lock holds to the end. Rows
+    a write inserts itself need no lock: no one else can see them yet."""
 
+    LOCKS_KEPT = 100_000  # per table pointed at: beyond, a few rows may be locked twice
 
-def _check_references(cursor, writes) -> None:
-    """Lock what the written rows point at, as the foreign-key triggers would (FOR KEY
-    SHARE: not deleted before this transaction ends), once per row pointed at, and
-    fail if any is missing. Rows this write inserted itself need neither: no one
-    else can see them yet."""
-    pointed, by, written = defaultdict(set), defaultdict(set), defaultdict(set)
-    for (keys, statement, wrote), rows in writes:
-        firsts = [row[0] for row in rows]
-        cursor.execute(statement, {"first": min(firsts), "last": max(firsts)})
-        for (column, target), values in zip(keys, cursor.fetchone(), strict=True):
-            if values:
-                pointed[target].update(values)
-                by[target].add(column)
-        if wrote:
-            written[wrote].update(firsts)
-    for (table, column), values in pointed.items():
-        values = list(values - written[table, column])
-        if not values:
-            continue
-        cursor.execute(
-            f"SELECT {column} FROM {table} WHERE {column} = ANY(%s) FOR KEY SHARE", [values]
-        )
-        missing = set(values).difference(found for (found,) in cursor.fetchall())
-        if missing:
-            raise IntegrityError(
-                f"{', '.join(sorted(by[table, column]))} point at no {table} row:"
-                f" {', '.join(map(str, sorted(missing)[:5]))}"
+    def __init__(self):
+        self._keys = {}
+        self._locked = defaultdict(set)
+
+    def check(self, cursor, tables) -> None:
+        pointed, by, written = defaultdict(set), defaultdict(set), defaultdict(set)
+        for model, columns, rows in tables:
+            for position, name, target in self._keys_of(model, columns):
+                values = {row[position] for row in rows}
+                values.discard(None)
+                pointed[target] |= values
+                by[target].add(name)
+            if columns[0] == model._meta.pk.column:
+                written[model._meta.db_table, columns[0]].update(row[0] for row in rows)
+        for target, values in pointed.items():
+            locked = self._locked[target]
+            values = list(values - written[target] - locked)
+            if not values:
+                continue
+            table, column = target
+            cursor.execute(
+                f"SELECT {column} FROM {table} WHERE {column} = ANY(%s) FOR KEY SHARE", [values]
             )
+            found = {value for (value,) in cursor.fetchall()}
+            if missing := set(values) - found:
+                raise IntegrityError(
+                    f"{', '.join(sorted(by[target]))} point at no {table} row:"
+                    f" {', '.join(map(str, sorted(missing)[:5]))}"
+                )
+            if len(locked) + len(found) > self.LOCKS_KEPT:
+                locked.clear()
+            locked |= found
+
+    def _keys_of(self, model, columns):
+        """(position in the row, table.column, (table, column) pointed at) of each
+        foreign key among the columns."""
+        if (model, columns) not in self._keys:
+            fields = {f.column: f for f in model._meta.concrete_fields}
+            table = model._meta.db_table
+            self._keys[model, columns] = [
+                (
+                    position,
+                    f"{table}.{column}",
+                    (field.target_field.model._meta.db_table, field.target_field.column),
+                )
+                for position, column in enumerate(columns)
+                if (field := fields[column]).many_to_one and field.db_constraint
+            ]
+        return self._keys[model, columns]
 
 
 JSON_TYPES = frozenset({114, 3802})  # json, jsonb

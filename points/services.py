@@ -1022,7 +1022,7 @@ _TRANSACTION_COLUMNS = [
     "created_at",
 ]
 _ENTRY_COLUMNS = [
-    "transaction_id",  # first: CopyBehind finds a chunk's rows by it
+    "transaction_id",
     "member_id",
     "definition_id",
     "kind",

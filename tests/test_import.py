@@ -405,9 +405,11 @@ def test_rows_the_import_copies_cannot_point_at_nothing(alice, monkeypatch, role
     good = (alice.pk, definition.pk, "earn", 10, True, True, now, now, "", now)
     bad = (alice.pk + 1000, *good[1:])
 
-    # when / then: the whole write fails, naming the column, and leaves nothing
+    # when / then: the whole write fails, naming the column, and leaves nothing, also
+    # when the write before it pointed at the same good rows
     with pytest.raises(IntegrityError, match="points_ledgerentry.*member_id"):
         with transaction.atomic(), CopyBehind() as writer:
-            ids = reserve_ids(LedgerEntry, 2)
-            writer.insert((LedgerEntry, columns, [(ids[0], *good), (ids[1], *bad)]))
+            ids = reserve_ids(LedgerEntry, 3)
+            writer.insert((LedgerEntry, columns, [(ids[0], *good)]))
+            writer.insert((LedgerEntry, columns, [(ids[1], *good), (ids[2], *bad)]))
     assert LedgerEntry.objects.count() == 0
