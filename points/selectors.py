@@ -1,6 +1,6 @@
 import calendar
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import cached_property
 
@@ -24,6 +24,8 @@ class Programme:
     ranking: Ranking
     definitions: dict[str, PointDefinition]
     campaigns: list[Campaign]
+    # What services work out from the above, kept as long as the programme is.
+    earnings: dict = field(default_factory=dict, compare=False, repr=False)
 
     @cached_property  # asked for every purchase; the programme is cached per version
     def purchase_definition(self) -> PointDefinition:

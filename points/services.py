@@ -4,7 +4,7 @@ import functools
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Context, Decimal, Inexact, InvalidOperation
 from typing import NamedTuple
 
 from django.core.exceptions import ValidationError
@@ -53,14 +53,22 @@ TIER_UP_BONUS = "tier-up-bonus"
 # Rules as pure functions: the services and the bulk import share them.
 
 
-def purchase_points(
-    amount: Decimal, earn_rate: Decimal, tier_multiplier: Decimal, campaign_multipliers
-) -> int:
-    """P2: floor(amount x earn rate x tier multiplier x campaign multipliers)."""
-    points = amount * earn_rate * tier_multiplier
+def earn_rate(earn_rate: Decimal, tier_multiplier: Decimal, campaign_multipliers) -> Decimal:
+    """P2's points per currency unit: earn rate x tier multiplier x campaign
+    multipliers, exact (no rounding before the floor of purchase_points)."""
+    rate = _EXACT.multiply(earn_rate, tier_multiplier)
     for multiplier in campaign_multipliers:
-        points *= multiplier
-    return int(points.to_integral_value(rounding=ROUND_FLOOR))
+        rate = _EXACT.multiply(rate, multiplier)
+    return rate
+
+
+def purchase_points(amount: Decimal, rate: Decimal) -> int:
+    """P2: floor(amount x earn_rate(...)), whole points."""
+    return int(_EXACT.multiply(amount, rate).to_integral_value(rounding=ROUND_FLOOR))
+
+
+# Wide enough for any amount times any rates the models allow: products are exact.
+_EXACT = Context(prec=200, rounding=ROUND_FLOOR, traps=[Inexact])
 
 
 def return_points(
@@ -116,7 +124,6 @@ def _check_reference(*, external_id, occurred_at, channel=Channel.API) -> None:
         raise ValidationError({"channel": f"Unknown channel {channel!r}."})
 
 
-@functools.lru_cache(maxsize=256)  # a few tiers and campaigns, named on every earning
 def _multiplier_label(name: str, multiplier: Decimal) -> str:
     return f"{name} x{multiplier.normalize():f}"
 
@@ -892,13 +899,13 @@ def import_transactions(rows, *, errors=(), dry_run=False) -> ImportReport:
                             )
                         )
                 elif row.line not in duplicates:
-                    at, amount, pk = row.occurred_at, row.amount, next(ids)
+                    at, amount, pk, member_id = row.occurred_at, row.amount, next(ids), member.pk
                     if row.kind == Transaction.Kind.PURCHASE:
                         earned = _purchase(
                             member, plan, log, amount=amount, at=at, channel=row.channel
                         )
                         purchases[row.external_id] = _Purchase(
-                            pk, row.external_id, member.pk, amount, at, earned
+                            pk, row.external_id, member_id, amount, at, earned
                         )
                         original_id = None
                     else:
@@ -913,11 +920,11 @@ def import_transactions(rows, *, errors=(), dry_run=False) -> ImportReport:
                             bad(RowError(row.line, *refused.args))
                             continue
                         original_id = bought.pk
-                    txns.append(_transaction_row(pk, row, member, original_id, now))
+                    txns.append(_transaction_row(pk, row, member_id, original_id, now))
                     moves = [earned] if earned else []
                     if bonus := _credit(member, plan, moves, at=at, log=log):
                         moves.append(bonus)
-                    entries += (_entry_row(member, move, pk, now) for move in moves)
+                    entries += [_entry_row(member_id, move, pk, now) for move in moves]
                     report.points += earned.points if earned else 0
                     report.new += 1
             writer.wait()
@@ -1038,11 +1045,11 @@ _ENTRY_COLUMNS = [
 ]
 
 
-def _transaction_row(pk: int, row: ImportRow, member: Member, original_id, now) -> tuple:
+def _transaction_row(pk: int, row: ImportRow, member_id: int, original_id, now) -> tuple:
     return (
         pk,
         row.external_id,
-        member.pk,
+        member_id,
         row.kind,
         row.amount,
         row.occurred_at,
@@ -1054,10 +1061,10 @@ def _transaction_row(pk: int, row: ImportRow, member: Member, original_id, now) 
     )
 
 
-def _entry_row(member: Member, move: _Movement, transaction_id: int, now) -> tuple:
+def _entry_row(member_id: int, move: _Movement, transaction_id: int, now) -> tuple:
     return (
         transaction_id,
-        member.pk,
+        member_id,
         move.definition_id,
         move.kind,
         move.points,
@@ -1162,20 +1169,32 @@ def _purchase(member, plan: Programme, log: TierLog, *, amount, at, channel) -> 
     then floor(amount x earn rate x effective tier multiplier x campaigns) (P2, P3).
     Returns its earning, if it earns any points; record_purchase and the import both
     use it."""
-    definition = plan.purchase_definition
     restore(member, plan.ranking, at=at, log=log)
     tier = plan.ranking.by_pk[member.effective_tier_id]
     campaigns = plan.campaigns_for(at=at, tier_id=tier.pk, channel=channel)
-    points = purchase_points(
-        amount, definition.earn_rate, tier.multiplier, [c.multiplier for c in campaigns]
-    )
+    rate, reason = _earning(plan, tier, campaigns)
+    points = purchase_points(amount, rate)
     if member.last_purchase_at is None or at > member.last_purchase_at:
         member.last_purchase_at = at
     if not points:
         return None
-    labels = [_multiplier_label(tier.name, tier.multiplier)]
-    labels += [_multiplier_label(c.name, c.multiplier) for c in campaigns]
-    return _earned(definition, points, at=at, reason=", ".join(labels))
+    return _earned(plan.purchase_definition, points, at=at, reason=reason)
+
+
+def _earning(plan: Programme, tier: Tier, campaigns) -> tuple[Decimal, str]:
+    """The rate of a purchase at a tier during campaigns, and the reason its entry
+    gives: worked out once per programme, tier and campaigns, not per purchase."""
+    key = (tier.pk, *(campaign.pk for campaign in campaigns))
+    if key not in plan.earnings:
+        rate = earn_rate(
+            plan.purchase_definition.earn_rate,
+            tier.multiplier,
+            [campaign.multiplier for campaign in campaigns],
+        )
+        labels = [_multiplier_label(tier.name, tier.multiplier)]
+        labels += [_multiplier_label(c.name, c.multiplier) for c in campaigns]
+        plan.earnings[key] = rate, ", ".join(labels)
+    return plan.earnings[key]
 
 
 class _Refused(Exception):

@@ -42,7 +42,7 @@ class TierLog(list):
 
 def _record_change(member, log: TierLog, *, reason, from_tier_id, at, by=None) -> TierChange:
     change = TierChange(
-        member=member,
+        member_id=member.pk,
         reason=reason,
         from_tier_id=from_tier_id,
         to_tier_id=member.effective_tier_id,
@@ -55,7 +55,7 @@ def _record_change(member, log: TierLog, *, reason, from_tier_id, at, by=None) -
 
 
 def _notify(member, log: TierLog, kind, change: TierChange, **context) -> None:
-    log.append(Notification(member=member, kind=kind, tier_change=change, context=context))
+    log.append(Notification(member_id=member.pk, kind=kind, tier_change=change, context=context))
 
 
 def requalify(
@@ -74,13 +74,13 @@ def requalify(
     from_tier_id = member.effective_tier_id
     # A degraded member stays degraded until a purchase (D3), but never above the new tier.
     if not member.is_degraded or ranking.higher(member.effective_tier_id, new.pk):
-        member.effective_tier = new
-    member.qualified_tier = new
+        member.effective_tier_id = new.pk
+    member.qualified_tier_id = new.pk
     reason = reason or (Reason.UPGRADE if went_up else Reason.DOWNGRADE)
     change = _record_change(member, log, reason=reason, from_tier_id=from_tier_id, at=at, by=by)
     if not ranking.higher(new.pk, member.best_tier_id):
         return None
-    member.best_tier = new
+    member.best_tier_id = new.pk
     _notify(member, log, Notification.Kind.TIER_UP, change, bonus=new.upgrade_bonus_points)
     return new
 
@@ -91,7 +91,7 @@ def restore(member: Member, ranking: Ranking, *, at, log: TierLog) -> None:
     if not member.is_degraded:
         return
     from_tier_id = member.effective_tier_id
-    member.effective_tier = ranking.by_pk[member.qualified_tier_id]
+    member.effective_tier_id = member.qualified_tier_id
     change = _record_change(
         member, log, reason=Reason.RESTORATION, from_tier_id=from_tier_id, at=at
     )
