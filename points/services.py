@@ -4,7 +4,7 @@ import functools
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from decimal import ROUND_FLOOR, ROUND_HALF_UP, Context, Decimal, Inexact, InvalidOperation
+from decimal import ROUND_HALF_UP, Context, Decimal, Inexact, InvalidOperation
 from typing import NamedTuple
 
 from django.core.exceptions import ValidationError
@@ -63,12 +63,13 @@ def earn_rate(earn_rate: Decimal, tier_multiplier: Decimal, campaign_multipliers
 
 
 def purchase_points(amount: Decimal, rate: Decimal) -> int:
-    """P2: floor(amount x earn_rate(...)), whole points."""
-    return int(_EXACT.multiply(amount, rate).to_integral_value(rounding=ROUND_FLOOR))
+    """P2: floor(amount x earn_rate(...)), whole points (int() is the floor: neither
+    is ever negative)."""
+    return int(_EXACT.multiply(amount, rate))
 
 
 # Wide enough for any amount times any rates the models allow: products are exact.
-_EXACT = Context(prec=200, rounding=ROUND_FLOOR, traps=[Inexact])
+_EXACT = Context(prec=200, traps=[Inexact])
 
 
 def return_points(
@@ -899,7 +900,7 @@ def import_transactions(rows, *, errors=(), dry_run=False) -> ImportReport:
                             )
                         )
                 elif row.line not in duplicates:
-                    at, amount, pk, member_id = row.occurred_at, row.amount, next(ids), member.pk
+                    at, amount, pk, member_id = row.occurred_at, row.amount, next(ids), member.id
                     if row.kind == Transaction.Kind.PURCHASE:
                         earned = _purchase(
                             member, plan, log, amount=amount, at=at, channel=row.channel
@@ -1171,7 +1172,7 @@ def _purchase(member, plan: Programme, log: TierLog, *, amount, at, channel) -> 
     use it."""
     restore(member, plan.ranking, at=at, log=log)
     tier = plan.ranking.by_pk[member.effective_tier_id]
-    campaigns = plan.campaigns_for(at=at, tier_id=tier.pk, channel=channel)
+    campaigns = plan.campaigns_for(at=at, tier_id=tier.id, channel=channel)
     rate, reason = _earning(plan, tier, campaigns)
     points = purchase_points(amount, rate)
     if member.last_purchase_at is None or at > member.last_purchase_at:
@@ -1184,7 +1185,7 @@ def _purchase(member, plan: Programme, log: TierLog, *, amount, at, channel) -> 
 def _earning(plan: Programme, tier: Tier, campaigns) -> tuple[Decimal, str]:
     """The rate of a purchase at a tier during campaigns, and the reason its entry
     gives: worked out once per programme, tier and campaigns, not per purchase."""
-    key = (tier.pk, *(campaign.pk for campaign in campaigns))
+    key = (tier.id, *(campaign.id for campaign in campaigns))
     if key not in plan.earnings:
         rate = earn_rate(
             plan.purchase_definition.earn_rate,
@@ -1208,7 +1209,7 @@ def _return(
     of the member, does not come before it, and does not return more than is left.
     Returns its reversal, if it takes back any points, and counts the return on
     `bought`; record_return and the import both use it."""
-    if bought is None or bought.member_id != member.pk:
+    if bought is None or bought.member_id != member.id:
         raise _Refused(
             "original_external_id",
             f"{member.external_id} has no purchase {original_external_id!r}",

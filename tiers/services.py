@@ -68,19 +68,19 @@ def requalify(
     pays its bonus.
     """
     new = ranking.qualified_for(member.lifetime_points)
-    if new.pk == member.qualified_tier_id:
+    if new.id == member.qualified_tier_id:
         return None
-    went_up = ranking.higher(new.pk, member.qualified_tier_id)
+    went_up = ranking.higher(new.id, member.qualified_tier_id)
     from_tier_id = member.effective_tier_id
     # A degraded member stays degraded until a purchase (D3), but never above the new tier.
-    if not member.is_degraded or ranking.higher(member.effective_tier_id, new.pk):
-        member.effective_tier_id = new.pk
-    member.qualified_tier_id = new.pk
+    if not member.is_degraded or ranking.higher(member.effective_tier_id, new.id):
+        member.effective_tier_id = new.id
+    member.qualified_tier_id = new.id
     reason = reason or (Reason.UPGRADE if went_up else Reason.DOWNGRADE)
     change = _record_change(member, log, reason=reason, from_tier_id=from_tier_id, at=at, by=by)
-    if not ranking.higher(new.pk, member.best_tier_id):
+    if not ranking.higher(new.id, member.best_tier_id):
         return None
-    member.best_tier_id = new.pk
+    member.best_tier_id = new.id
     _notify(member, log, Notification.Kind.TIER_UP, change, bonus=new.upgrade_bonus_points)
     return new
 
