@@ -1,11 +1,16 @@
 """Tier status: qualification (T2), recalculation (T3), history (T4), degradation and
 restoration (D1-D4)."""
 
+import json
+from dataclasses import dataclass, fields
+from datetime import datetime
+from operator import attrgetter
+
 from django.db import connection, transaction
 from django.db.models import BigIntegerField, Case, F, Q, Value, When
 from django.utils import timezone
 
-from loyalty_site.bulk import bulk_insert, rows_of
+from loyalty_site.bulk import bulk_insert, reserve_ids
 from loyalty_site.jobs import member_id_chunks
 from members.models import Member, Notification, TierChange
 from tiers.models import DegradationPolicy, Tier
@@ -14,48 +19,108 @@ from tiers.selectors import Ranking, members_to_degrade, misqualified_by_tier
 Reason = TierChange.Reason
 
 
+@dataclass(slots=True)
+class _Change:
+    """A tier change (T4) to write: the fields of its TierChange (_CHANGE_FIELDS)."""
+
+    member_id: int
+    reason: str
+    from_tier_id: int | None
+    to_tier_id: int
+    qualified_tier_id: int
+    changed_at: datetime
+    created_by_id: int | None
+    pk: int | None = None  # once written
+
+
+@dataclass(slots=True)
+class _Message:
+    """A message to a member about a tier change, to write as a Notification."""
+
+    member_id: int
+    kind: str
+    change: _Change
+    context: dict
+
+
+_CHANGE_FIELDS = [f.name for f in fields(_Change) if f.name != "pk"]
+
+
 class TierLog(list):
     """The tier changes (T4) and messages to members one write produces, saved together
-    once the write is complete, whether it is one purchase or a whole import."""
+    once the write is complete, whether it is one purchase or a whole import. Kept as
+    plain records, not model objects: an import makes tens of thousands."""
 
     def write(self) -> None:
-        bulk_insert(TierChange, self._changes())
-        bulk_insert(Notification, self._messages())
+        """Save through the ORM: the few rows of one member's write."""
+        changes = [
+            TierChange(**{name: getattr(c, name) for name in _CHANGE_FIELDS})
+            for c in self._changes()
+        ]
+        bulk_insert(TierChange, changes)
+        for record, change in zip(self._changes(), changes, strict=True):
+            record.pk = change.pk
+        bulk_insert(
+            Notification,
+            [
+                Notification(
+                    member_id=m.member_id,
+                    kind=m.kind,
+                    tier_change_id=m.change.pk,
+                    context=m.context,
+                )
+                for m in self._messages()
+            ],
+        )
         self.clear()
 
     def tables(self) -> list:
         """The rows to write, as (model, columns, rows) for loyalty_site.bulk.CopyBehind:
         the changes first, then the messages that name them."""
+        changes, messages = self._changes(), self._messages()
+        for change, pk in zip(changes, reserve_ids(TierChange, len(changes)), strict=True):
+            change.pk = pk
+        values = attrgetter("pk", *_CHANGE_FIELDS)
+        now = timezone.now()
         tables = [
-            (TierChange, *rows_of(TierChange, self._changes())),
-            (Notification, *rows_of(Notification, self._messages())),
+            (TierChange, ["id", *_CHANGE_FIELDS], [values(c) for c in changes]),
+            (
+                Notification,
+                ["id", "member_id", "kind", "tier_change_id", "context", "created_at"],
+                [
+                    (pk, m.member_id, m.kind, m.change.pk, json.dumps(m.context), now)
+                    for m, pk in zip(
+                        messages, reserve_ids(Notification, len(messages)), strict=True
+                    )
+                ],
+            ),
         ]
         self.clear()
         return tables
 
     def _changes(self):
-        return [x for x in self if isinstance(x, TierChange)]
+        return [x for x in self if isinstance(x, _Change)]
 
     def _messages(self):
-        return [x for x in self if isinstance(x, Notification)]
+        return [x for x in self if isinstance(x, _Message)]
 
 
-def _record_change(member, log: TierLog, *, reason, from_tier_id, at, by=None) -> TierChange:
-    change = TierChange(
-        member_id=member.pk,
-        reason=reason,
-        from_tier_id=from_tier_id,
-        to_tier_id=member.effective_tier_id,
-        qualified_tier_id=member.qualified_tier_id,
-        changed_at=at,
-        created_by=by,
+def _record_change(member, log: TierLog, *, reason, from_tier_id, at, by=None) -> _Change:
+    change = _Change(
+        member.pk,
+        reason,
+        from_tier_id,
+        member.effective_tier_id,
+        member.qualified_tier_id,
+        at,
+        by.pk if by else None,
     )
     log.append(change)
     return change
 
 
-def _notify(member, log: TierLog, kind, change: TierChange, **context) -> None:
-    log.append(Notification(member_id=member.pk, kind=kind, tier_change=change, context=context))
+def _notify(member, log: TierLog, kind, change: _Change, **context) -> None:
+    log.append(_Message(member.pk, kind, change, context))
 
 
 def requalify(
