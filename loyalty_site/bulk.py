@@ -75,6 +75,8 @@ def reserve_ids(model, count: int) -> list[int]:
     rows can point at them: from the table's sequence, which no one else will hand out
     again (on SQLite, its AUTOINCREMENT counter, moved on under the write lock SQLite
     holds for the whole transaction)."""
+    if not count:
+        return []
     table = model._meta.db_table
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":

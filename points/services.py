@@ -53,7 +53,7 @@ TIER_UP_BONUS = "tier-up-bonus"
 # Rules as pure functions: the services and the bulk import share them.
 
 
-def earn_rate(earn_rate: Decimal, tier_multiplier: Decimal, campaign_multipliers) -> Decimal:
+def points_per_unit(earn_rate: Decimal, tier_multiplier: Decimal, campaign_multipliers) -> Decimal:
     """P2's points per currency unit: earn rate x tier multiplier x campaign
     multipliers, exact (no rounding before the floor of purchase_points)."""
     rate = _EXACT.multiply(earn_rate, tier_multiplier)
@@ -63,8 +63,8 @@ def earn_rate(earn_rate: Decimal, tier_multiplier: Decimal, campaign_multipliers
 
 
 def purchase_points(amount: Decimal, rate: Decimal) -> int:
-    """P2: floor(amount x earn_rate(...)), whole points (int() is the floor: neither
-    is ever negative)."""
+    """P2: floor(amount x points_per_unit(...)), whole points (int() is the floor:
+    neither is ever negative)."""
     return int(_EXACT.multiply(amount, rate))
 
 
@@ -1187,7 +1187,7 @@ def _earning(plan: Programme, tier: Tier, campaigns) -> tuple[Decimal, str]:
     gives: worked out once per programme, tier and campaigns, not per purchase."""
     key = (tier.id, *(campaign.id for campaign in campaigns))
     if key not in plan.earnings:
-        rate = earn_rate(
+        rate = points_per_unit(
             plan.purchase_definition.earn_rate,
             tier.multiplier,
             [campaign.multiplier for campaign in campaigns],

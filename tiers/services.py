@@ -53,12 +53,12 @@ class TierLog(list):
 
     def write(self) -> None:
         """Save through the ORM: the few rows of one member's write."""
+        records = self._changes()
         changes = [
-            TierChange(**{name: getattr(c, name) for name in _CHANGE_FIELDS})
-            for c in self._changes()
+            TierChange(**{name: getattr(r, name) for name in _CHANGE_FIELDS}) for r in records
         ]
         bulk_insert(TierChange, changes)
-        for record, change in zip(self._changes(), changes, strict=True):
+        for record, change in zip(records, changes, strict=True):
             record.pk = change.pk
         bulk_insert(
             Notification,
