@@ -1015,7 +1015,8 @@ def _staged_chunks():
 
 
 # The rows the import writes: their columns, and the functions that build them in
-# that order.
+# that order. The columns left out are NULL: a transaction's definition (actions are
+# not imported), an entry's staff user and expiry cutoff.
 _TRANSACTION_COLUMNS = [
     "id",
     "external_id",
@@ -1026,7 +1027,6 @@ _TRANSACTION_COLUMNS = [
     "channel",
     "store",
     "original_id",
-    "definition_id",
     "created_at",
 ]
 _ENTRY_COLUMNS = [
@@ -1039,9 +1039,7 @@ _ENTRY_COLUMNS = [
     "redeemable",
     "issued_at",
     "accrue_at",
-    "created_by_id",
     "reason",
-    "cutoff",
     "created_at",
 ]
 
@@ -1057,7 +1055,6 @@ def _transaction_row(pk: int, row: ImportRow, member_id: int, original_id, now) 
         row.channel,
         row.store,
         original_id,
-        None,  # definition: actions are not imported
         now,
     )
 
@@ -1073,9 +1070,7 @@ def _entry_row(member_id: int, move: _Movement, transaction_id: int, now) -> tup
         move.redeemable,
         move.issued_at,
         move.accrue_at,
-        None,  # created_by: no staff user
         move.reason,
-        None,  # cutoff: not an expiry
         now,
     )
 
