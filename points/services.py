@@ -756,7 +756,7 @@ def post_refund(member: Member, plan: Programme, *, points, reason, by, at) -> L
 
 PREVIEW_ROWS = 100  # rows shown in the admin's preview; the summary counts them all
 IMPORT_CHUNK = 25_000  # rows computed and written at a time
-IMPORT_PURCHASES_KEPT = 20_000  # the purchases last used, kept for the file's returns
+IMPORT_PURCHASES_KEPT = 50_000  # the purchases last used, kept for the file's returns
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
