@@ -53,21 +53,12 @@ def bulk_insert(model, objs) -> None:
     if not _copying(objs):
         model.objects.bulk_create(objs, batch_size=1000)
         return
-    columns, rows = rows_of(model, objs)
-    with connection.cursor() as cursor:
-        _copy(cursor, model._meta.db_table, columns, rows)
-
-
-def rows_of(model, objs) -> tuple[list[str], list[tuple]]:
-    """New objects of a model as columns and rows, to insert: their primary keys are
-    reserved (reserve_ids) and set, and come first."""
-    if not objs:
-        return [], []
-    fields = [model._meta.pk, *(f for f in model._meta.concrete_fields if not f.primary_key)]
+    fields = model._meta.concrete_fields
     for obj, pk in zip(objs, reserve_ids(model, len(objs)), strict=True):
         obj.pk = pk
         obj._state.adding = False
-    return [f.column for f in fields], list(_rows(objs, fields))
+    with connection.cursor() as cursor:
+        _copy(cursor, model._meta.db_table, [f.column for f in fields], _rows(objs, fields))
 
 
 def reserve_ids(model, count: int) -> list[int]:
