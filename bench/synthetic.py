@@ -5,6 +5,7 @@ name of DATABASE_URL's database plus a suffix (e.g. loyalty_bench_expiry).
 """
 
 import os
+import secrets
 import sys
 import time
 from contextlib import contextmanager
@@ -33,7 +34,7 @@ def setup_scratch_database(suffix: str, *, reuse: bool = False) -> str:
     os.environ["DATABASE_URL"] = urlunparse(url._replace(path=f"/{name}"))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "loyalty_site.settings")
     os.environ.setdefault("DEBUG", "false")
-    os.environ.setdefault("SECRET_KEY", "benchmark-only")
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
     os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1")
     sys.path.insert(0, str(ROOT))
     import django

@@ -1,5 +1,9 @@
+from axes.admin import AccessAttemptAdmin
+from axes.models import AccessAttempt
 from django.contrib import admin
 from django.db.models import Count, Q
+from django_celery_beat.admin import PeriodicTaskAdmin
+from django_celery_beat.models import PeriodicTask
 
 from loyalty_site.models import JobRun
 from members.admin import ReadOnlyAdminMixin
@@ -26,3 +30,36 @@ class JobRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="Chunks done")
     def chunks_done(self, run):
         return f"{run.done} of {run.chunk_count}"
+
+
+# Third-party admins whose actions name no permission: anyone who may view the list
+# would get them. Each now names the permission its change needs.
+
+
+def _permitted(action, permission: str):
+    """The library's action, the same description, needing `permission`."""
+
+    def permitted(model_admin, request, queryset):
+        return action(model_admin, request, queryset)
+
+    return admin.action(permissions=[permission], description=action.short_description)(permitted)
+
+
+admin.site.unregister(PeriodicTask)
+
+
+@admin.register(PeriodicTask)
+class PermittedPeriodicTaskAdmin(PeriodicTaskAdmin):
+    # Running a task at once (expiry, degradation) is a change to every member.
+    enable_tasks = _permitted(PeriodicTaskAdmin.enable_tasks, "change")
+    disable_tasks = _permitted(PeriodicTaskAdmin.disable_tasks, "change")
+    toggle_tasks = _permitted(PeriodicTaskAdmin.toggle_tasks, "change")
+    run_tasks = _permitted(PeriodicTaskAdmin.run_tasks, "change")
+
+
+admin.site.unregister(AccessAttempt)
+
+
+@admin.register(AccessAttempt)
+class PermittedAccessAttemptAdmin(AccessAttemptAdmin):
+    cleanup_expired_attempts = _permitted(AccessAttemptAdmin.cleanup_expired_attempts, "delete")

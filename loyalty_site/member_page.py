@@ -9,9 +9,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from loyalty_site.models import FormSubmission
-from points.models import LedgerEntry, PointDefinition
+from points.models import MANUAL_ADJUSTMENT, TIER_UP_BONUS, LedgerEntry, PointDefinition
 from points.selectors import pending_points
-from points.services import MANUAL_ADJUSTMENT, TIER_UP_BONUS
 from rewards.models import Redemption
 from rewards.selectors import catalogue
 from tiers.models import DegradationPolicy

@@ -27,11 +27,31 @@ def _required(name, value):
     return value
 
 
+DEVELOPMENT_SECRET_KEY = "dev-only-insecure"
+
+
+def _strong(key: str) -> str:
+    """A production key signs sessions and forms: long, varied, not a known placeholder."""
+    weak = (
+        len(key) < 50
+        or len(set(key)) < 10
+        or key == DEVELOPMENT_SECRET_KEY
+        or key.startswith("django-insecure")
+    )
+    if weak:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is too weak for production: use 50 or more random characters, e.g. "
+            'python -c "from django.core.management.utils import get_random_secret_key;'
+            ' print(get_random_secret_key())"'
+        )
+    return key
+
+
 if DEBUG:
-    SECRET_KEY = env("SECRET_KEY", default="dev-only-insecure")
+    SECRET_KEY = env("SECRET_KEY", default=DEVELOPMENT_SECRET_KEY)
     ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 else:
-    SECRET_KEY = _required("SECRET_KEY", env("SECRET_KEY", default=""))
+    SECRET_KEY = _strong(_required("SECRET_KEY", env("SECRET_KEY", default="")))
     ALLOWED_HOSTS = _required("ALLOWED_HOSTS", env.list("ALLOWED_HOSTS", default=[]))
 # Origins allowed to POST over HTTPS when they differ from the host, e.g.
 # https://cx.example.com behind a proxy that rewrites the Host header.
@@ -208,6 +228,10 @@ else:
     EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
     EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", default=str(BASE_DIR / ".mail"))
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="loyalty@example.com")
+
+# The most points one manual adjustment may add or remove (P6): a typo of a few
+# zeros is refused, not credited.
+MAX_ADJUSTMENT_POINTS = env.int("MAX_ADJUSTMENT_POINTS", default=100_000)
 
 # django-import-export: importing transactions needs the "add transaction" permission,
 # exporting needs "view".

@@ -68,7 +68,10 @@ class Member(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["external_id"], name="member_external_id_unique")
         ]
-        permissions = [("erase_member", "Can erase a member's personal data")]
+        permissions = [
+            ("erase_member", "Can erase a member's personal data"),
+            ("export_member", "Can export members' personal data"),
+        ]
 
     def __str__(self):
         name = f"{self.first_name} {self.last_name}".strip()

@@ -1,14 +1,23 @@
+import os
+from pathlib import Path
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.models import ADDITION, LogEntry
 from django.contrib.contenttypes.models import ContentType
+from django.core import signing
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
+from django.utils.decorators import method_decorator
+from django.views.decorators.http import require_POST
 from import_export.admin import ImportExportMixin
 from import_export.formats import base_formats
 from import_export.forms import ImportForm
+from import_export.tmp_storages import TempFolderStorage
 
 from loyalty_site.paginator import CappedPaginator
 from members.admin import ReadOnlyAdminMixin
@@ -42,6 +51,21 @@ class PointDefinitionAdmin(admin.ModelAdmin):
     list_filter = ["kind", "is_active"]
     prepopulated_fields = {"handle": ["name"]}
 
+    # The services find the system definitions by handle: it and the kind stay fixed,
+    # whatever a form posts, and the rows stay.
+    def get_readonly_fields(self, request, obj=None):
+        return ["handle", "kind"] if _is_system(obj) else []
+
+    def get_prepopulated_fields(self, request, obj=None):
+        return {} if _is_system(obj) else self.prepopulated_fields
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and not _is_system(obj)
+
+
+def _is_system(definition) -> bool:
+    return definition is not None and definition.handle in PointDefinition.SYSTEM_HANDLES
+
 
 class CampaignForm(forms.ModelForm):
     channels = forms.MultipleChoiceField(
@@ -73,6 +97,11 @@ class LedgerEntryInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 ADMIN_IMPORT_MAX_MB = 5  # about 50,000 rows; larger files go through the command
+UPLOAD_KEPT_SECONDS = 24 * 60 * 60  # an upload not confirmed within a day is uploaded again
+
+
+def _upload_salt(request) -> str:
+    return f"points.transaction-import:{request.user.pk}"
 
 
 class TransactionImportForm(ImportForm):
@@ -99,6 +128,50 @@ class TransactionAdmin(ReadOnlyAdminMixin, ImportExportMixin, admin.ModelAdmin):
     import_form_class = TransactionImportForm
     import_template_name = "admin/points/transaction/import.html"
     skip_admin_log = True  # the import writes its own rows, not the library's
+    tmp_storage_class = TempFolderStorage
+
+    def get_confirm_form_initial(self, request, import_form):
+        """The confirm form names the uploaded file signed for this user: the client
+        cannot make the server read (and then delete) a file it did not upload."""
+        initial = super().get_confirm_form_initial(request, import_form)
+        if initial:
+            initial["import_file_name"] = signing.dumps(
+                initial["import_file_name"], salt=_upload_salt(request)
+            )
+        return initial
+
+    @method_decorator(require_POST)
+    def process_import(self, request, **kwargs):
+        """Confirm: the file this user uploaded, imported once. The file is claimed by a
+        rename before it is read, so a second confirm, even at the same moment, finds
+        it gone and says so."""
+        if not self.has_import_permission(request):
+            raise PermissionDenied
+        try:
+            name = signing.loads(
+                request.POST.get("import_file_name", ""),
+                salt=_upload_salt(request),
+                max_age=UPLOAD_KEPT_SECONDS,
+            )
+        except signing.BadSignature:
+            raise PermissionDenied("This confirmation does not name a file you uploaded.") from None
+        uploaded = self.get_tmp_storage_class()(name=name, **self.get_tmp_storage_class_kwargs())
+        claimed = f"{uploaded.get_full_path()}.confirmed"
+        try:
+            os.rename(uploaded.get_full_path(), claimed)
+        except FileNotFoundError:
+            self.message_user(
+                request,
+                "This file was already imported: nothing was imported twice.",
+                messages.WARNING,
+            )
+            return redirect("admin:points_transaction_changelist")
+        request.POST = request.POST.copy()
+        request.POST["import_file_name"] = claimed
+        try:
+            return super().process_import(request, **kwargs)
+        finally:
+            Path(claimed).unlink(missing_ok=True)  # the library removes it, unless it failed
 
     def add_success_message(self, result, request):
         report = result.report
@@ -169,6 +242,8 @@ class ExpiryPolicyAdmin(SingletonAdmin):
 
     def preview_view(self, request):
         """The marketer's dry run: the next cutoff, what is at stake by tier, and who."""
+        if not (self.has_view_permission(request) and request.user.has_perm("members.view_member")):
+            raise PermissionDenied  # it lists members: both the policy's and the members' view
         policy = ExpiryPolicy.current()
         cutoff = next_cutoff(policy, timezone.localdate())
         by_tier, members = expiry_preview(cutoff) if cutoff else ([], None)

@@ -17,6 +17,10 @@ class Channel(models.TextChoices):
     MANUAL = "manual", "Manual"
 
 
+MANUAL_ADJUSTMENT = "manual-adjustment"
+TIER_UP_BONUS = "tier-up-bonus"
+
+
 class PointDefinition(models.Model):
     """How a kind of points is earned and what it counts for (P1)."""
 
@@ -24,6 +28,10 @@ class PointDefinition(models.Model):
         PURCHASE = "purchase", "Purchase"
         ACTION = "action", "Action"
         BONUS = "bonus", "Bonus"
+
+    # Created by a migration and found by their handle: a marketer may rename them or
+    # change their counting, never their handle or kind.
+    SYSTEM_HANDLES = (MANUAL_ADJUSTMENT, TIER_UP_BONUS)
 
     name = models.CharField(max_length=100)
     handle = models.SlugField(max_length=50, unique=True)
@@ -55,6 +63,13 @@ class PointDefinition(models.Model):
 
     def __str__(self):
         return self.name
+
+    def clean(self):
+        stored = type(self).objects.filter(pk=self.pk).values_list("handle", "kind").first()
+        if stored and stored[0] in self.SYSTEM_HANDLES and stored != (self.handle, self.kind):
+            raise ValidationError(
+                f"{stored[0]} is a system definition: its handle and kind cannot change."
+            )
 
 
 class Campaign(models.Model):

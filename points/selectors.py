@@ -35,6 +35,16 @@ class Programme:
                 return definition
         raise ValidationError("No active purchase definition: a marketer must activate one.")
 
+    def definition(self, handle: str) -> PointDefinition:
+        """A system definition by its handle (PointDefinition.SYSTEM_HANDLES)."""
+        try:
+            return self.definitions[handle]
+        except KeyError:
+            raise ValidationError(
+                f"The point definition {handle!r} is missing: restore it under Point "
+                "definitions (it is created by the points migrations)."
+            ) from None
+
     def campaigns_for(self, *, at, tier_id: int, channel: str) -> list[Campaign]:
         return [c for c in self.campaigns if c.applies_to(at=at, tier_id=tier_id, channel=channel)]
 

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Context, Decimal, Inexact, InvalidOperation
 from typing import NamedTuple
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Sum
@@ -24,6 +25,8 @@ from loyalty_site.db import fetch_prepared
 from loyalty_site.jobs import member_id_chunks
 from members.models import Member, Notification
 from points.models import (
+    MANUAL_ADJUSTMENT,
+    TIER_UP_BONUS,
     Channel,
     ExpiryPolicy,
     ExpiryRun,
@@ -46,8 +49,7 @@ from tiers.services import Reason as TierReason
 from tiers.services import TierLog, requalify, restore
 
 Kind = LedgerEntry.Kind
-MANUAL_ADJUSTMENT = "manual-adjustment"
-TIER_UP_BONUS = "tier-up-bonus"
+REASON_LENGTH = LedgerEntry._meta.get_field("reason").max_length
 
 
 # Rules as pure functions: the services and the bulk import share them.
@@ -362,7 +364,7 @@ def _credit(member: Member, plan: Programme, entries, *, at, log, reason=None, b
     if not (reached and reached.upgrade_bonus_points):
         return None
     member.points_balance += reached.upgrade_bonus_points
-    definition = plan.definitions[TIER_UP_BONUS]
+    definition = plan.definition(TIER_UP_BONUS)
     return _Movement(
         Kind.BONUS,
         reached.upgrade_bonus_points,
@@ -566,9 +568,20 @@ def adjust_points(*, member, points, reason, by, definition=None, now=None) -> L
     """A staff user adds or removes points by hand (P6), available at once."""
     if isinstance(points, bool) or not isinstance(points, int) or points == 0:
         raise ValidationError({"points": "Give a whole number of points other than zero."})
+    if abs(points) > settings.MAX_ADJUSTMENT_POINTS:
+        raise ValidationError(
+            {
+                "points": f"At most {settings.MAX_ADJUSTMENT_POINTS:,} points can be added "
+                f"or removed in one adjustment, not {points:,}."
+            }
+        )
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError({"reason": "Say why the points are adjusted."})
+    if len(reason) > REASON_LENGTH:
+        raise ValidationError(
+            {"reason": f"Keep the reason to {REASON_LENGTH} characters (it has {len(reason)})."}
+        )
     if by is None:
         raise ValidationError("A manual adjustment must name the staff user who makes it.")
     with transaction.atomic():
@@ -576,7 +589,7 @@ def adjust_points(*, member, points, reason, by, definition=None, now=None) -> L
         # The clock is read once the lock is held: a writer that waited for the lock
         # must see the entries of the one before it as already issued.
         now = now or timezone.now()
-        definition = definition or plan.definitions[MANUAL_ADJUSTMENT]
+        definition = definition or plan.definition(MANUAL_ADJUSTMENT)
         if points < 0 and definition.redeemable:
             available = member.points_balance - pending_points(member, now=now)
             if available + points < 0:

@@ -35,7 +35,7 @@ class RedemptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     paginator = CappedPaginator
     actions = ["cancel"]
 
-    @admin.action(description="Cancel and refund the selected redemptions")
+    @admin.action(permissions=["cancel"], description="Cancel and refund the selected redemptions")
     def cancel(self, request, queryset):
         cancelled = 0
         for redemption in queryset.select_related("member", "reward"):
@@ -48,6 +48,5 @@ class RedemptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if cancelled:
             self.message_user(request, f"{cancelled} redemption(s) cancelled and refunded.")
 
-    def has_change_permission(self, request, obj=None):
-        # Actions need the change permission; the form itself stays read-only.
-        return obj is None and request.user.has_perm("rewards.change_redemption")
+    def has_cancel_permission(self, request):
+        return request.user.has_perm("rewards.cancel_redemption")

@@ -71,6 +71,7 @@ class Redemption(models.Model):
     class Meta:
         ordering = ["-redeemed_at", "-pk"]
         indexes = [models.Index(fields=["member", "-redeemed_at"])]
+        permissions = [("cancel_redemption", "Can cancel a redemption and refund its points")]
 
     def __str__(self):
         return f"{self.reward.name} for {self.member.external_id}"

@@ -5,6 +5,7 @@ from itertools import count
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.contrib.auth.models import Group
 from django.db import close_old_connections, connection
 
 from loyalty_site.demo import load_programme
@@ -66,6 +67,21 @@ def no_campaigns(tiers):
 @pytest.fixture
 def staff(django_user_model):
     return django_user_model.objects.create_user("agent", "agent@example.com", "pw", is_staff=True)
+
+
+@pytest.fixture
+def login(client, django_user_model):
+    """Log a client in as a staff user of a role ("CX agent", "Marketer"; None: no group)."""
+
+    def login(role):
+        name = (role or "no-group").lower().replace(" ", "-")
+        user = django_user_model.objects.create_user(name, is_staff=True)
+        if role:
+            user.groups.add(Group.objects.get(name=role))
+        client.force_login(user)
+        return user
+
+    return login
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.admin.models import LogEntry
-from django.contrib.auth.models import Group
 from django.urls import reverse
 from django.utils import timezone
 
@@ -21,19 +20,6 @@ from tiers.models import Tier
 from tiers.selectors import Ranking, members_to_degrade, next_degradation
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def login(client, django_user_model):
-    """Log a client in as a staff user of a role ("CX agent", "Marketer")."""
-
-    def login(role):
-        user = django_user_model.objects.create_user(role.lower().replace(" ", "-"), is_staff=True)
-        user.groups.add(Group.objects.get(name=role))
-        client.force_login(user)
-        return user
-
-    return login
 
 
 def member_page(member):
@@ -400,3 +386,100 @@ def test_the_transaction_list_shows_the_newest_recorded_first(client, login, mem
     page = client.get(reverse("admin:points_transaction_changelist"))
 
     assert [t.external_id for t in page.context["cl"].result_list] == ["T-3", "T-2", "T-1"]
+
+
+# System definitions and the bounds of assign points
+
+
+def test_a_marketer_cannot_change_the_handle_or_kind_of_a_system_definition(
+    client, login, member, buy
+):
+    # given
+    from points.models import PointDefinition
+
+    login("Marketer")
+    bonus = PointDefinition.objects.get(handle="tier-up-bonus")
+    url = reverse("admin:points_pointdefinition_change", args=[bonus.pk])
+
+    # when: the form is posted with a new handle and kind
+    response = client.post(
+        url,
+        {
+            "name": "Welcome bonus",
+            "handle": "renamed",
+            "kind": "action",
+            "earn_rate": "1",
+            "points": "0",
+            "accrue_delay_days": "0",
+            "redeemable": "on",
+            "is_active": "on",
+        },
+    )
+
+    # then: the name changed, the handle and kind did not, and tier-ups still pay
+    assert response.status_code == 302
+    bonus.refresh_from_db()
+    assert (bonus.name, bonus.handle, bonus.kind) == ("Welcome bonus", "tier-up-bonus", "bonus")
+    buy(member, "1000")
+    assert summary(member)["available"] == 1000 + 100
+    delete = client.post(
+        reverse("admin:points_pointdefinition_delete", args=[bonus.pk]), {"post": "yes"}
+    )
+    assert delete.status_code == 403
+
+
+def test_a_missing_system_definition_is_a_clear_error_not_a_crash(member, buy, staff):
+    # given: the definition was renamed behind the admin's back
+    from django.core.exceptions import ValidationError
+
+    from points.models import PointDefinition
+
+    PointDefinition.objects.filter(handle="manual-adjustment").update(handle="other")
+
+    # when / then
+    with pytest.raises(ValidationError, match="'manual-adjustment' is missing"):
+        adjust_points(member=member, points=10, reason="Goodwill", by=staff)
+
+
+@pytest.mark.parametrize(
+    "points, message",
+    [
+        (9_000_000_000_000_000_000, "At most 100,000 points"),
+        (10**19, "At most 100,000 points"),
+        (-(10**19), "At most 100,000 points"),
+        (100_001, "At most 100,000 points"),
+        ("1e400", "Enter a whole number"),
+    ],
+)
+def test_assign_points_refuses_absurd_amounts_with_a_message(
+    client, login, member, points, message
+):
+    # given
+    login("CX agent")
+
+    # when
+    response = assign(client, member, points)
+
+    # then
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert not LedgerEntry.objects.filter(member=member).exists()
+
+
+def test_adjustments_up_to_the_setting_are_accepted(member, staff, settings):
+    # given
+    settings.MAX_ADJUSTMENT_POINTS = 5
+
+    # when
+    adjust_points(member=member, points=5, reason="Goodwill", by=staff)
+
+    # then
+    assert summary(member)["available"] == 5
+
+
+def test_an_adjustment_reason_longer_than_the_ledger_keeps_is_refused(member, staff):
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError, match="Keep the reason to 255 characters"):
+        adjust_points(member=member, points=10, reason="x" * 300, by=staff)
+    assert not LedgerEntry.objects.filter(member=member).exists()

@@ -182,3 +182,16 @@ def test_healthz_answers_plain_http_while_the_rest_redirects_to_https(client):
     # then: the load balancer probes over HTTP
     assert client.get("/healthz").status_code == 200
     assert client.get(reverse("admin:login")).status_code == 301
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["dev-only-insecure", "short-key", "a" * 60, "django-insecure-" + secrets.token_urlsafe(50)],
+)
+def test_production_refuses_a_weak_or_placeholder_secret_key(key):
+    # when
+    result = manage("check", env=production_env(SECRET_KEY=key))
+
+    # then
+    assert result.returncode != 0
+    assert "SECRET_KEY is too weak for production" in result.stderr
