@@ -103,7 +103,7 @@ def main():
 def on_workers(args, report):
     """The periodic task's path: the beat task shares the cutoff out in chunks of
     --chunk members to --workers worker processes on Redis; timed until it is recorded."""
-    from loyalty_site.models import JobChunk
+    from core.models import JobChunk
     from points.models import ExpiryRun
     from points.tasks import expire_points_task
     from tests.workers import redis_url, running_workers, wait_until

@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "import_export",
     "django_celery_beat",
     "axes",
+    "core",
     "tiers",
     "members",
     "points",
@@ -132,7 +133,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # The purchase path's statements run thousands of times per connection: PostgreSQL
-    # parses and plans them once (loyalty_site.db.prepared_cursor). Behind PgBouncer in
+    # parses and plans them once (core.db.fetch_prepared). Behind PgBouncer in
     # transaction mode, use PgBouncer 1.21+ with max_prepared_statements, or turn this off.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
         "prepare_threshold", 0 if env.bool("DATABASE_PREPARED_STATEMENTS", default=True) else None

@@ -7,7 +7,7 @@ from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.cache import cache
 from django.utils import timezone
 
-from loyalty_site.paginator import CappedPaginator
+from core.paginator import CappedPaginator
 from members.models import Member
 from points.models import ExpiryPolicy, LedgerEntry
 from points.selectors import expiry_preview, next_cutoff

@@ -9,8 +9,9 @@ from django.urls import path
 from import_export.admin import ExportMixin
 from import_export.formats import base_formats
 
+from core.admin import ReadOnlyAdminMixin
+from core.paginator import CappedPaginator
 from loyalty_site.member_page import AssignPointsForm, RedeemForm, apply_once, member_context
-from loyalty_site.paginator import CappedPaginator
 from members.models import Member, Notification, TierChange
 from members.resources import MemberResource
 from members.services import enroll_member, erase_member
@@ -18,19 +19,6 @@ from points.selectors import points_summary
 from points.services import adjust_points
 from rewards.models import Reward
 from rewards.services import redeem
-
-
-class ReadOnlyAdminMixin:
-    """History that staff may read but never add, change or delete."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Member)

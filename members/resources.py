@@ -1,6 +1,6 @@
 from import_export import fields
 
-from loyalty_site.exports import FormulaSafeResource
+from core.exports import FormulaSafeResource
 from members.models import Member
 
 

@@ -19,8 +19,8 @@ from import_export.formats import base_formats
 from import_export.forms import ImportForm
 from import_export.tmp_storages import TempFolderStorage
 
-from loyalty_site.paginator import CappedPaginator
-from members.admin import ReadOnlyAdminMixin
+from core.admin import ReadOnlyAdminMixin, SingletonAdmin
+from core.paginator import CappedPaginator
 from points.models import (
     Campaign,
     Channel,
@@ -32,7 +32,6 @@ from points.models import (
 )
 from points.resources import TransactionResource
 from points.selectors import expiry_preview, next_cutoff
-from tiers.admin import SingletonAdmin
 
 
 @admin.register(PointDefinition)

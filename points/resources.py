@@ -19,7 +19,7 @@ from django.utils import timezone
 from import_export import fields
 from import_export.results import Result, RowResult
 
-from loyalty_site.exports import FormulaSafeResource
+from core.exports import FormulaSafeResource
 from points.models import Channel, Transaction
 from points.services import PREVIEW_ROWS, ImportRow, clean_amount, import_transactions
 

@@ -14,15 +14,15 @@ from django.db.models import Count, Sum
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from loyalty_site.bulk import (
+from core.bulk import (
     CopyBehind,
     bulk_update,
     insert_rows,
     reserve_ids,
     without_cycle_collection,
 )
-from loyalty_site.db import fetch_prepared
-from loyalty_site.jobs import member_id_chunks
+from core.db import fetch_prepared
+from core.jobs import id_chunks
 from members.models import Member, Notification
 from points.models import (
     MANUAL_ADJUSTMENT,
@@ -623,7 +623,7 @@ def expire_points(*, now=None) -> int:
     now = now or timezone.now()
     written = 0
     for cutoff in pending_cutoffs(now):
-        for first_id, last_id in member_id_chunks():
+        for first_id, last_id in id_chunks(Member):
             written += expire_chunk(cutoff=cutoff, first_id=first_id, last_id=last_id)
         finish_cutoff(cutoff)
     return written

@@ -5,8 +5,8 @@ from celery import group, shared_task
 from django.db import transaction
 from django.utils import timezone
 
-from loyalty_site.celery import RETRY_WHEN_UNAVAILABLE
-from loyalty_site.jobs import member_id_chunks, start_run, tick
+from core.jobs import RETRY_WHEN_UNAVAILABLE, id_chunks, start_run, tick
+from members.models import Member
 from points.services import expire_chunk, finish_cutoff, pending_cutoffs, send_expiry_reminders
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ def expire_points_task() -> None:
     if not cutoffs:
         return
     cutoff = cutoffs[0].isoformat()
-    run, chunks = start_run("expiry", cutoff, member_id_chunks())
+    run, chunks = start_run("expiry", cutoff, id_chunks(Member))
     log.info("expiry: cutoff %s, %d chunks sent", cutoff, len(chunks))
     group(expire_chunk_task.si(run.pk, cutoff, first, last) for first, last in chunks).delay()
 

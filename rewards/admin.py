@@ -1,8 +1,8 @@
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 
-from loyalty_site.paginator import CappedPaginator
-from members.admin import ReadOnlyAdminMixin
+from core.admin import ReadOnlyAdminMixin
+from core.paginator import CappedPaginator
 from rewards.models import Redemption, Reward
 from rewards.services import cancel_redemption
 

@@ -168,14 +168,14 @@ def test_a_marketer_limits_a_campaign_to_tiers_and_channels(client_admin, tiers)
 def test_operations_see_how_far_each_chunked_job_run_got(client_admin, db):
     from django.utils import timezone
 
-    from loyalty_site.models import JobChunk, JobRun
+    from core.models import JobChunk, JobRun
 
     run = JobRun.objects.create(job="expiry", key="2026-03-31")
     JobChunk.objects.create(run=run, first_id=1, last_id=500, done_at=timezone.now(), result=3)
     JobChunk.objects.create(run=run, first_id=501, last_id=1000)
 
-    page = client_admin.get(reverse("admin:loyalty_site_jobrun_changelist"))
+    page = client_admin.get(reverse("admin:core_jobrun_changelist"))
 
     assert page.status_code == 200
     assert "2026-03-31" in page.content.decode() and "1 of 2" in page.content.decode()
-    assert client_admin.get(reverse("admin:loyalty_site_jobrun_add")).status_code == 403
+    assert client_admin.get(reverse("admin:core_jobrun_add")).status_code == 403

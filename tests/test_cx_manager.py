@@ -9,8 +9,8 @@ from django.contrib.admin.models import LogEntry
 from django.urls import reverse
 from django.utils import timezone
 
+from core.paginator import CappedPaginator
 from loyalty_site.demo import load_catalogue
-from loyalty_site.paginator import CappedPaginator
 from members.models import Member
 from points.models import ExpiryPolicy, LedgerEntry
 from points.services import adjust_points
@@ -226,7 +226,7 @@ def test_next_degradation_is_when_the_job_would_move_the_member(make_member, buy
 def test_the_member_page_with_5000_ledger_entries_runs_a_bounded_number_of_queries(
     client, login, member, django_assert_max_num_queries
 ):
-    from loyalty_site.bulk import bulk_insert
+    from core.bulk import bulk_insert
 
     login("CX agent")
     now = timezone.now()

@@ -392,12 +392,12 @@ def test_rows_the_import_copies_cannot_point_at_nothing(alice, monkeypatch, role
     from django.db import IntegrityError, transaction
     from django.utils import timezone
 
-    from loyalty_site.bulk import CopyBehind, reserve_ids
+    from core.bulk import CopyBehind, reserve_ids
     from points.selectors import programme
 
     # given a role that may turn off the per-row foreign-key triggers (the import then
     # checks each chunk's references itself), or one that may not
-    monkeypatch.setattr("loyalty_site.bulk._may_skip_triggers", lambda: role_may_skip_triggers)
+    monkeypatch.setattr("core.bulk._may_skip_triggers", lambda: role_may_skip_triggers)
     # and a ledger row for a member who does not exist, written as the import writes
     definition, now = programme().purchase_definition, timezone.now()
     columns = ["id", "member_id", "definition_id", "kind", "points", "counts_toward_tier"]

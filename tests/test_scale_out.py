@@ -12,8 +12,8 @@ from django.core.management import call_command
 from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
-from loyalty_site.jobs import member_id_chunks, start_run, tick
-from loyalty_site.models import JobChunk, JobRun
+from core.jobs import id_chunks, start_run, tick
+from core.models import JobChunk, JobRun
 from members.models import Member, Notification, TierChange
 from points.models import ExpiryPolicy, ExpiryRun, LedgerEntry, PointDefinition
 from points.selectors import cutoff_instant
@@ -163,7 +163,7 @@ def test_the_next_cutoff_starts_only_when_every_chunk_of_the_previous_is_done(cu
     programme_with_points(30, cutoffs)
     settings.JOB_CHUNK_SIZE = 10
     first, second = (day.isoformat() for day in cutoffs)
-    run, chunks = start_run("expiry", first, member_id_chunks())
+    run, chunks = start_run("expiry", first, id_chunks(Member))
 
     # when: all chunks of the first cutoff but one are done
     for first_id, last_id in chunks[:-1]:
@@ -183,7 +183,7 @@ def test_a_chunk_run_twice_writes_nothing_the_second_time(cutoffs, settings):
     programme_with_points(30, cutoffs)
     settings.JOB_CHUNK_SIZE = 10
     first = cutoffs[0].isoformat()
-    run, chunks = start_run("expiry", first, member_id_chunks())
+    run, chunks = start_run("expiry", first, id_chunks(Member))
     written = expire_chunk_task.delay(run.pk, first, *chunks[0]).get()
     after_once = expiry_outcome()
 

@@ -1,10 +1,9 @@
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.db import transaction
-from django.shortcuts import redirect
 from django.template.response import TemplateResponse
-from django.urls import reverse
 
+from core.admin import SingletonAdmin
 from tiers.models import DegradationPolicy, Tier
 from tiers.selectors import threshold_change_preview
 from tiers.tasks import recalculate_all_tiers_task
@@ -81,21 +80,6 @@ class TierAdmin(admin.ModelAdmin):
         self.message_user(
             request, "Members are being requalified under the new thresholds.", messages.INFO
         )
-
-
-class SingletonAdmin(admin.ModelAdmin):
-    """A policy of one row: the list goes straight to it; no add, no delete."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def changelist_view(self, request, extra_context=None):
-        row = self.model.current()
-        opts = row._meta
-        return redirect(reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[row.pk]))
 
 
 @admin.register(DegradationPolicy)

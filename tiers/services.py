@@ -10,8 +10,8 @@ from django.db import connection, transaction
 from django.db.models import BigIntegerField, Case, F, Q, Value, When
 from django.utils import timezone
 
-from loyalty_site.bulk import bulk_insert, reserve_ids
-from loyalty_site.jobs import member_id_chunks
+from core.bulk import bulk_insert, reserve_ids
+from core.jobs import id_chunks
 from members.models import Member, Notification, TierChange
 from tiers.models import DegradationPolicy, Tier
 from tiers.selectors import Ranking, members_to_degrade, misqualified_by_tier
@@ -75,7 +75,7 @@ class TierLog(list):
         self.clear()
 
     def tables(self) -> list:
-        """The rows to write, as (model, columns, rows) for loyalty_site.bulk.CopyBehind:
+        """The rows to write, as (model, columns, rows) for core.bulk.CopyBehind:
         the changes first, then the messages that name them."""
         changes, messages = self._changes(), self._messages()
         for change, pk in zip(changes, reserve_ids(TierChange, len(changes)), strict=True):
@@ -202,7 +202,7 @@ def degrade_inactive_members(*, now=None) -> int:
     with transaction.atomic():
         return sum(
             degrade_chunk(now=now, first_id=first_id, last_id=last_id)
-            for first_id, last_id in member_id_chunks()
+            for first_id, last_id in id_chunks(Member)
         )
 
 

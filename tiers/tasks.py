@@ -6,8 +6,8 @@ from celery import group, shared_task
 from django.db import transaction
 from django.utils import timezone
 
-from loyalty_site.celery import RETRY_WHEN_UNAVAILABLE
-from loyalty_site.jobs import member_id_chunks, start_run, tick
+from core.jobs import RETRY_WHEN_UNAVAILABLE, id_chunks, start_run, tick
+from members.models import Member
 from tiers.services import degrade_chunk, recalculate_all_tiers
 
 log = logging.getLogger(__name__)
@@ -18,7 +18,7 @@ def degrade_inactive_members_task() -> None:
     """Beat: degradation (D2) as of now, shared out to the workers in member-id chunks.
     Every chunk is given the same `now`, so the run is one instant however long it takes."""
     now = timezone.now().isoformat()
-    run, chunks = start_run("degradation", now, member_id_chunks())
+    run, chunks = start_run("degradation", now, id_chunks(Member))
     group(degrade_chunk_task.si(run.pk, now, first, last) for first, last in chunks).delay()
 
 

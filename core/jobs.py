@@ -9,19 +9,30 @@ from the writes it stands for, and the server-less development set-up has none.
 """
 
 from django.conf import settings
+from django.db import OperationalError as DatabaseUnavailable
 from django.db import transaction
 from django.db.models import Max, Min
 from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerUnavailable
 
-from loyalty_site.models import JobChunk, JobRun
-from members.models import Member
+from core.models import JobChunk, JobRun
+
+# Options of the idempotent periodic tasks: when the database or the broker is briefly
+# unavailable (a restart, a fail-over, a deadlock), try again later, waiting longer
+# each time (about 5 s, 10 s, 20 s... up to 10 minutes, with jitter).
+RETRY_WHEN_UNAVAILABLE = {
+    "autoretry_for": (DatabaseUnavailable, BrokerUnavailable),
+    "retry_backoff": 5,
+    "retry_backoff_max": 600,
+    "max_retries": 8,
+}
 
 
-def member_id_chunks(size: int | None = None) -> list[tuple[int, int]]:
-    """Ranges (first, last) of `size` member ids (JOB_CHUNK_SIZE) covering every member.
-    Without members, one empty range, so that a run still has a chunk to finish it."""
+def id_chunks(model, size: int | None = None) -> list[tuple[int, int]]:
+    """Ranges (first, last) of `size` ids (JOB_CHUNK_SIZE) covering every row of
+    `model`. Without rows, one empty range, so that a run still has a chunk to finish."""
     size = size or settings.JOB_CHUNK_SIZE
-    bounds = Member.objects.aggregate(low=Min("pk"), high=Max("pk"))
+    bounds = model.objects.aggregate(low=Min("pk"), high=Max("pk"))
     low, high = bounds["low"] or 1, bounds["high"] or 1
     return [(first, first + size - 1) for first in range(low, high + 1, size)]
 
