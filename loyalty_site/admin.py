@@ -4,6 +4,11 @@ from django.contrib import admin
 from django_celery_beat.admin import PeriodicTaskAdmin
 from django_celery_beat.models import PeriodicTask
 
+from loyalty_site.member_page import MemberAdmin
+from members.models import Member
+
+admin.site.register(Member, MemberAdmin)
+
 # Third-party admins whose actions name no permission: anyone who may view the list
 # would get them. Each now names the permission its change needs.
 

@@ -3,8 +3,6 @@ from django.db import models
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from tiers.models import Tier
-
 
 class Member(models.Model):
     """A customer of the programme.
@@ -27,15 +25,17 @@ class Member(models.Model):
 
     # Indexed by member_inactive_since below.
     qualified_tier = models.ForeignKey(
-        Tier, on_delete=models.PROTECT, related_name="+", db_index=False
+        "tiers.Tier", on_delete=models.PROTECT, related_name="+", db_index=False
     )
     # Not indexed, so that the degradation job's mass update can be HOT (no index
     # writes); the dashboard counts members per tier with a scan.
     effective_tier = models.ForeignKey(
-        Tier, on_delete=models.PROTECT, related_name="+", db_index=False
+        "tiers.Tier", on_delete=models.PROTECT, related_name="+", db_index=False
     )
     # The highest tier ever reached: rising above it is a tier-up (T2).
-    best_tier = models.ForeignKey(Tier, on_delete=models.PROTECT, related_name="+", db_index=False)
+    best_tier = models.ForeignKey(
+        "tiers.Tier", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     points_balance = models.BigIntegerField(default=0, editable=False)
     lifetime_points = models.BigIntegerField(default=0, editable=False)
     last_purchase_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -77,6 +77,13 @@ class Member(models.Model):
         name = f"{self.first_name} {self.last_name}".strip()
         return f"{self.external_id} {name}".strip()
 
+    @classmethod
+    def entry_tier(cls):
+        """The tier every member joins in: the lowest threshold (T1). Found through the
+        member's own relation, because tiers sits above members (it moves them)."""
+        tier_model = cls._meta.get_field("qualified_tier").related_model
+        return tier_model.objects.order_by("threshold").first()
+
     @property
     def is_degraded(self) -> bool:
         return self.effective_tier_id != self.qualified_tier_id
@@ -103,7 +110,7 @@ class TierChange(models.Model):
     reason = models.CharField(max_length=20, choices=Reason.choices)
     # from/to are the effective tier, the one benefits follow.
     from_tier = models.ForeignKey(
-        Tier,
+        "tiers.Tier",
         models.PROTECT,
         related_name="+",
         null=True,
@@ -112,10 +119,10 @@ class TierChange(models.Model):
         db_index=False,
     )
     to_tier = models.ForeignKey(
-        Tier, models.PROTECT, related_name="+", db_constraint=False, db_index=False
+        "tiers.Tier", models.PROTECT, related_name="+", db_constraint=False, db_index=False
     )
     qualified_tier = models.ForeignKey(
-        Tier, models.PROTECT, related_name="+", db_constraint=False, db_index=False
+        "tiers.Tier", models.PROTECT, related_name="+", db_constraint=False, db_index=False
     )
     changed_at = models.DateTimeField(default=timezone.now)
     created_by = models.ForeignKey(

@@ -9,12 +9,11 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from members.models import Member, Notification, TierChange
-from tiers.selectors import Ranking
 
 
 def enroll_member(*, external_id, email, first_name="", last_name="", joined_at=None) -> Member:
     """Enrol a customer in the entry tier (threshold 0)."""
-    entry = Ranking().entry
+    entry = Member.entry_tier()
     member = Member(
         external_id=(external_id or "").strip(),
         email=(email or "").strip(),
