@@ -23,7 +23,7 @@ from members.models import Member
 from members.resources import MemberResource
 from members.services import enroll_member, erase_member
 from points.models import MANUAL_ADJUSTMENT, TIER_UP_BONUS, LedgerEntry, PointDefinition
-from points.selectors import pending_points, points_summary
+from points.selectors import balances, points_summary
 from points.services import adjust_points
 from rewards.models import Redemption, Reward
 from rewards.selectors import catalogue
@@ -89,7 +89,7 @@ def member_context(request, member, *, assign_form=None, now=None) -> dict:
     history: balances, tiers and progress, degradation, catalogue, history, ledger."""
     now = now or timezone.now()
     ranking = Ranking()
-    pending = pending_points(member, now=now)
+    available, pending = balances(member, now=now)
     qualified = ranking.by_pk[member.qualified_tier_id]
     effective = ranking.by_pk[member.effective_tier_id]
     next_tier = ranking.next_above(qualified.pk)
@@ -106,7 +106,7 @@ def member_context(request, member, *, assign_form=None, now=None) -> dict:
     user = request.user
     return {
         "member": member,
-        "available": member.points_balance - pending,
+        "available": available,
         "pending": pending,
         "qualified": qualified,
         "effective": effective,

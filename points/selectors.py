@@ -3,6 +3,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import cached_property
+from typing import NamedTuple
 
 from django.core.exceptions import ValidationError
 from django.db import connection
@@ -80,14 +81,26 @@ def pending_points(member: Member, *, now=None) -> int:
     return max(total or 0, 0)
 
 
+class Balances(NamedTuple):
+    available: int
+    pending: int
+
+
+def balances(member: Member, *, now=None) -> Balances:
+    """The available balance: the cached balance of redeemable points (P7) less those
+    still pending (P5); and the pending points. The one place it is worked out."""
+    pending = pending_points(member, now=now)
+    return Balances(member.points_balance - pending, pending)
+
+
 def points_summary(member: Member, *, now=None) -> dict:
     """What a CX agent tells a customer: balances, tiers and the way to the next tier."""
     member = Member.objects.get(pk=member.pk)
     ranking = Ranking()
-    pending = pending_points(member, now=now)
+    available, pending = balances(member, now=now)
     next_tier = ranking.next_above(member.qualified_tier_id)
     return {
-        "available": member.points_balance - pending,
+        "available": available,
         "pending": pending,
         "lifetime": member.lifetime_points,
         "qualified_tier": ranking.by_pk[member.qualified_tier_id],

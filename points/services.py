@@ -36,10 +36,10 @@ from points.models import (
 )
 from points.selectors import (
     Programme,
+    balances,
     cutoff_dates,
     cutoff_instant,
     next_cutoff,
-    pending_points,
     points_at_stake,
     programme,
     stake_cte,
@@ -591,7 +591,7 @@ def adjust_points(*, member, points, reason, by, definition=None, now=None) -> L
         now = now or timezone.now()
         definition = definition or plan.definition(MANUAL_ADJUSTMENT)
         if points < 0 and definition.redeemable:
-            available = member.points_balance - pending_points(member, now=now)
+            available = balances(member, now=now).available
             if available + points < 0:
                 raise ValidationError(
                     {

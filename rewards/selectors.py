@@ -3,7 +3,7 @@ from dataclasses import dataclass
 from django.db.models import Q
 from django.utils import timezone
 
-from points.selectors import pending_points
+from points.selectors import balances
 from rewards.models import Reward
 from tiers.selectors import Ranking
 
@@ -52,8 +52,7 @@ def catalogue(member, *, now=None) -> list[CatalogueItem]:
     """W2: every active reward in its window, each redeemable or locked with the reason."""
     now = now or timezone.now()
     ranking = Ranking()
-    pending = pending_points(member, now=now)
-    available = member.points_balance - pending
+    available, pending = balances(member, now=now)
     return [
         CatalogueItem(
             reward,

@@ -5,7 +5,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from points.selectors import pending_points
+from points.selectors import balances
 from points.services import lock_member, post_redemption, post_refund
 from rewards.models import Redemption, Reward
 from rewards.selectors import locked_because
@@ -21,11 +21,11 @@ def redeem(*, member, reward, by=None, now=None) -> Redemption:
         member, plan = lock_member(member)
         now = now or timezone.now()  # after the lock: see the entries of who held it before
         reward = Reward.objects.select_related("min_tier").get(pk=reward.pk)
-        pending = pending_points(member, now=now)
+        available, pending = balances(member, now=now)
         reason = locked_because(
             reward,
             effective_tier_id=member.effective_tier_id,
-            available=member.points_balance - pending,
+            available=available,
             pending=pending,
             ranking=plan.ranking,
             now=now,

@@ -223,6 +223,27 @@ def test_next_degradation_is_when_the_job_would_move_the_member(make_member, buy
     assert member in members_to_degrade(degradation, ranking, when)
 
 
+@pytest.mark.parametrize("levels, expected", [(1, "gold"), (2, "silver"), (3, "bronze")])
+def test_D2_next_degradation_and_the_job_take_the_same_step(
+    make_member, buy, degradation, levels, expected
+):
+    # given: a Platinum member, degradation by `levels` tiers a period
+    degradation.levels_per_step = levels
+    degradation.save()
+    ranking, now = Ranking(), timezone.now()
+    member = make_member(joined_at=now - timedelta(days=400))
+    buy(member, "9000", when=now - timedelta(days=60))
+    member.refresh_from_db()
+
+    # when
+    when, tier = next_degradation(member, degradation, ranking, now)
+
+    # then: the page's date and tier are the job's
+    assert tier.code == expected
+    assert members_to_degrade(degradation, ranking, when).get(pk=member.pk).target == tier.pk
+    assert member not in members_to_degrade(degradation, ranking, when - timedelta(seconds=1))
+
+
 def test_the_member_page_with_5000_ledger_entries_runs_a_bounded_number_of_queries(
     client, login, member, django_assert_max_num_queries
 ):

@@ -186,18 +186,18 @@ def members_at_risk(policy, ranking: Ranking, now, *, days: int) -> list:
 
 def next_degradation(member: Member, policy, ranking: Ranking, now) -> tuple | None:
     """(when, tier): the next time the degradation job would lower this member's
-    effective tier without a purchase, by the rule of `members_to_degrade` (D2);
-    None when it never would. A `when` in the past means the next daily run."""
+    effective tier without a purchase, from the steps of `degradation_steps`, as the
+    job reads them (D2); None when it never would. A `when` in the past means the next
+    daily run. Of steps reached after the same inactivity, the job takes the lowest."""
     if not policy.enabled:
         return None
-    qualified, effective = (
-        ranking.rank[member.qualified_tier_id],
-        ranking.rank[member.effective_tier_id],
-    )
-    since = member.last_purchase_at or member.joined_at
-    period = timedelta(days=policy.inactivity_days)
-    for periods in range(1, len(ranking.tiers) + 1):
-        target = max(0, qualified - periods * policy.levels_per_step)
-        if target < effective:
-            return since + periods * period, ranking.tiers[target]
-    return None
+    effective = ranking.rank[member.effective_tier_id]
+    ahead = [
+        (inactivity, ranking.rank[tier.pk], tier)
+        for qualified, tier, inactivity, _ in degradation_steps(policy, ranking)
+        if qualified.pk == member.qualified_tier_id and ranking.rank[tier.pk] < effective
+    ]
+    if not ahead:
+        return None
+    inactivity, _, tier = min(ahead, key=lambda step: step[:2])
+    return (member.last_purchase_at or member.joined_at) + inactivity, tier
