@@ -15,7 +15,7 @@ from django.urls import reverse
 
 from loyalty_site import health
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 UNREACHABLE_BROKER = "redis://127.0.0.1:1/0"
 
 
