@@ -1,6 +1,7 @@
 # make run   - install, migrate, seed the demo, start web, Celery worker and beat
 # make test  - install and run the test suite (DATABASE_URL picks the database)
-# make serve - the production stack: migrate, collectstatic, gunicorn, worker and beat
+# make serve - the production stack: migrate as the owner, grant the app role,
+#              collectstatic, then gunicorn, worker and beat as the app role
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -24,7 +25,8 @@ run: install
 	PATH="$(abspath $(VENV))/bin:$$PATH" HOST=$(HOST) $(VENV)/bin/honcho start
 
 # Production needs these from the environment (or .env): no default would be right.
-SERVE_VARS := DATABASE_URL CELERY_BROKER_URL SECRET_KEY ALLOWED_HOSTS
+# DATABASE_URL is the application's role, MIGRATE_DATABASE_URL the tables' owner (docs/deploy.md).
+SERVE_VARS := DATABASE_URL MIGRATE_DATABASE_URL CELERY_BROKER_URL SECRET_KEY ALLOWED_HOSTS
 
 serve: install
 	@missing=""; for v in $(SERVE_VARS); do \
@@ -33,9 +35,13 @@ serve: install
 	if [ -n "$$missing" ]; then \
 		echo "make serve: set$$missing in the environment (see README, Production)." >&2; exit 1; \
 	fi
-	DEBUG=false $(PY) manage.py migrate --noinput
+	DEBUG=false $(PY) manage.py migrate --noinput --database owner
+	DEBUG=false $(PY) manage.py grant_app_role --database owner
 	DEBUG=false $(PY) manage.py collectstatic --noinput
-	DEBUG=false PATH="$(abspath $(VENV))/bin:$$PATH" HOST=$(HOST) $(VENV)/bin/honcho -f Procfile.prod start
+	@# An empty MIGRATE_DATABASE_URL (.env does not override it): web, worker and beat
+	@# never hold the owner's credentials.
+	DEBUG=false MIGRATE_DATABASE_URL= PATH="$(abspath $(VENV))/bin:$$PATH" HOST=$(HOST) \
+		$(VENV)/bin/honcho -f Procfile.prod start
 
 test: install
 	$(VENV)/bin/pytest

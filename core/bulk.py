@@ -8,7 +8,6 @@ import gc
 import json
 import sys
 import uuid
-from collections import defaultdict
 from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -16,7 +15,7 @@ from datetime import datetime
 from itertools import islice
 from operator import attrgetter
 
-from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db import connection
 from django.db.models import JSONField
 
 COPY_FROM = 100  # fewer rows than this: the ORM's single statement is quicker
@@ -163,23 +162,15 @@ class CopyBehind:
     ones: over the same connection, so in the same transaction, with the database and
     Python working at once (on a large import each would otherwise wait for the other).
     PostgreSQL only; elsewhere `insert` writes at once. Used inside one atomic block,
-    with no savepoint of its own around the writes.
-
-    Where the database role may set session_replication_role, the COPY runs without
-    PostgreSQL's per-row foreign-key triggers, and each write then checks what its rows
-    point at with one statement per table pointed at, locking those rows as the
-    triggers would (FOR KEY SHARE): a statement per table instead of a trigger call per
-    row and constraint, which cost more than the COPY itself. A row that points at
-    nothing fails the write, as the constraint would.
+    with no savepoint of its own around the writes. PostgreSQL's foreign-key triggers
+    check every row: turning them off needs session_replication_role, which would also
+    turn off the ledger's append-only guard, so the application's role may not set it.
 
     The caller's own queries wait for the COPY: `wait()` says so, and psycopg holds the
     connection for a COPY anyway. One write is in flight at a time."""
 
     def __init__(self):
-        self._thread, self._checks = None, None
-        if connection.vendor == "postgresql":
-            self._thread = ThreadPoolExecutor(1)
-            self._checks = _ReferenceChecks() if _may_skip_triggers() else None
+        self._thread = ThreadPoolExecutor(1) if connection.vendor == "postgresql" else None
         self._statements = {}
         self._pending = None
 
@@ -216,10 +207,8 @@ class CopyBehind:
         self.wait()
         tables = [(model, tuple(columns), rows) for model, columns, rows in tables if rows]
         writes = [(*self._statement_of(model, columns), rows) for model, columns, rows in tables]
-        analyzed = ", ".join(model._meta.db_table for model, *_ in tables) if analyze else ""
-        self._pending = self._thread.submit(
-            self._write, connection.connection, writes, tables, analyzed
-        )
+        analyzed = [model._meta.db_table for model, *_ in tables] if analyze else []
+        self._pending = self._thread.submit(self._write, connection.connection, writes, analyzed)
 
     def wait(self) -> None:
         """Until the last write is done; raises its error, if it failed."""
@@ -234,89 +223,14 @@ class CopyBehind:
             self._statements[model, columns] = copy
         return self._statements[model, columns]
 
-    def _write(self, raw_connection, writes, tables, analyzed: str) -> None:
+    def _write(self, raw_connection, writes, analyzed) -> None:
         with raw_connection.cursor() as cursor:
-            if self._checks:
-                cursor.execute("SET LOCAL session_replication_role = replica")
             for statement, types, rows in writes:
                 _write_copy(cursor, statement, types, rows)
-            if self._checks:
-                cursor.execute("SET LOCAL session_replication_role = DEFAULT")
-                self._checks.check(cursor, tables)
-            if analyzed:
-                cursor.execute(f"ANALYZE {analyzed}")
-
-
-def _may_skip_triggers() -> bool:
-    """Whether this role may turn off triggers in its transaction: superusers, and
-    roles granted SET ON PARAMETER session_replication_role (PostgreSQL 15+)."""
-    try:
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("SET LOCAL session_replication_role = replica")
-            cursor.execute("SET LOCAL session_replication_role = DEFAULT")
-    except DatabaseError:
-        return False
-    return True
-
-
-class _ReferenceChecks:
-    """What the foreign-key triggers would do for the rows a CopyBehind writes: lock
-    each row pointed at (FOR KEY SHARE: not deleted before this transaction ends) and
-    fail if one is missing. The values are read from the rows in memory. A row is
-    locked once per transaction, not once per write: the lock holds to the end. Rows
-    a write inserts itself need no lock: no one else can see them yet."""
-
-    LOCKS_KEPT = 100_000  # per table pointed at: beyond, a few rows may be locked twice
-
-    def __init__(self):
-        self._keys = {}
-        self._locked = defaultdict(set)
-
-    def check(self, cursor, tables) -> None:
-        pointed, by, written = defaultdict(set), defaultdict(set), defaultdict(set)
-        for model, columns, rows in tables:
-            for position, name, target in self._keys_of(model, columns):
-                values = {row[position] for row in rows}
-                values.discard(None)
-                pointed[target] |= values
-                by[target].add(name)
-            if columns[0] == model._meta.pk.column:
-                written[model._meta.db_table, columns[0]].update(row[0] for row in rows)
-        for target, values in pointed.items():
-            locked = self._locked[target]
-            values = list(values - written[target] - locked)
-            if not values:
-                continue
-            table, column = target
-            cursor.execute(
-                f"SELECT {column} FROM {table} WHERE {column} = ANY(%s) FOR KEY SHARE", [values]
-            )
-            found = {value for (value,) in cursor.fetchall()}
-            if missing := set(values) - found:
-                raise IntegrityError(
-                    f"{', '.join(sorted(by[target]))} point at no {table} row:"
-                    f" {', '.join(map(str, sorted(missing)[:5]))}"
-                )
-            if len(locked) + len(found) > self.LOCKS_KEPT:
-                locked.clear()
-            locked |= found
-
-    def _keys_of(self, model, columns):
-        """(position in the row, table.column, (table, column) pointed at) of each
-        foreign key among the columns."""
-        if (model, columns) not in self._keys:
-            fields = {f.column: f for f in model._meta.concrete_fields}
-            table = model._meta.db_table
-            self._keys[model, columns] = [
-                (
-                    position,
-                    f"{table}.{column}",
-                    (field.target_field.model._meta.db_table, field.target_field.column),
-                )
-                for position, column in enumerate(columns)
-                if (field := fields[column]).many_to_one and field.db_constraint
-            ]
-        return self._keys[model, columns]
+            for table in analyzed:
+                # Only a table's owner may ANALYZE it: the application's role asks the
+                # function the owner made for it (points migration 0008).
+                cursor.execute("SELECT loyalty_analyze(%s::regclass)", [table])
 
 
 JSON_TYPES = frozenset({114, 3802})  # json, jsonb

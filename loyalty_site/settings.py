@@ -139,6 +139,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         "prepare_threshold", 0 if env.bool("DATABASE_PREPARED_STATEMENTS", default=True) else None
     )
 
+# Production migrates as the tables' owner and runs as a role that may not change or
+# empty the ledger (docs/deploy.md): `migrate --database owner`, then `grant_app_role
+# --database owner`. Without it one role does both, as in development.
+if _migrate_url := env("MIGRATE_DATABASE_URL", default=""):
+    DATABASES["owner"] = {**env.db_url_config(_migrate_url), "TEST": {"MIRROR": "default"}}
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # django-axes first: it refuses a locked-out login before any password is checked.

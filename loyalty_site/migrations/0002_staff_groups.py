@@ -38,20 +38,21 @@ def codename(action, model):
 
 
 def create_roles(apps, schema_editor):
+    db = schema_editor.connection.alias  # `migrate --database owner` writes as the owner
     # Permissions are made after migrations run; make them now so the groups can name them.
     for config in apps.get_app_configs():
         config.models_module = True
-        create_permissions(config, verbosity=0)
+        create_permissions(config, verbosity=0, using=db)
         config.models_module = None
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
     for role, grants in ROLES.items():
-        group, _ = Group.objects.get_or_create(name=role)
+        group, _ = Group.objects.using(db).get_or_create(name=role)
         for app_label, models in grants.items():
             for model, actions in models.items():
                 group.permissions.add(
                     *[
-                        Permission.objects.get(
+                        Permission.objects.using(db).get(
                             content_type__app_label=app_label, codename=codename(action, model)
                         )
                         for action in actions
@@ -60,7 +61,8 @@ def create_roles(apps, schema_editor):
 
 
 def drop_roles(apps, schema_editor):
-    apps.get_model("auth", "Group").objects.filter(name__in=ROLES).delete()
+    db = schema_editor.connection.alias
+    apps.get_model("auth", "Group").objects.using(db).filter(name__in=ROLES).delete()
 
 
 class Migration(migrations.Migration):

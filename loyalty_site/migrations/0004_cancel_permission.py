@@ -6,20 +6,23 @@ from django.db import migrations
 
 
 def grant(apps, schema_editor):
+    db = schema_editor.connection.alias  # `migrate --database owner` writes as the owner
     config = apps.get_app_config("rewards")
     config.models_module = True
-    create_permissions(config, verbosity=0)
+    create_permissions(config, verbosity=0, using=db)
     config.models_module = None
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
-    cancel = Permission.objects.get(content_type__app_label="rewards", codename="cancel_redemption")
-    for group in Group.objects.filter(name="CX agent"):
+    cancel = Permission.objects.using(db).get(
+        content_type__app_label="rewards", codename="cancel_redemption"
+    )
+    for group in Group.objects.using(db).filter(name="CX agent"):
         group.permissions.add(cancel)
 
 
 def revoke(apps, schema_editor):
     Permission = apps.get_model("auth", "Permission")
-    Permission.objects.filter(
+    Permission.objects.using(schema_editor.connection.alias).filter(
         content_type__app_label="rewards", codename="cancel_redemption"
     ).delete()
 

@@ -10,8 +10,9 @@ DEFINITIONS = [
 
 def create_definitions(apps, schema_editor):
     PointDefinition = apps.get_model("points", "PointDefinition")
+    db = schema_editor.connection.alias  # `migrate --database owner` writes as the owner
     for handle, name, kind, counts in DEFINITIONS:
-        PointDefinition.objects.get_or_create(
+        PointDefinition.objects.using(db).get_or_create(
             handle=handle,
             defaults=dict(name=name, kind=kind, earn_rate=1, counts_toward_tier=counts),
         )

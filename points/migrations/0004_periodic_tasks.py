@@ -38,15 +38,18 @@ def create_jobs(apps, schema_editor):
     PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
     CrontabSchedule = apps.get_model("django_celery_beat", "CrontabSchedule")
     IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
+    db = schema_editor.connection.alias  # `migrate --database owner` writes as the owner
     for name, task, at, description in JOBS:
         if at is None:
             schedule = {
-                "interval": IntervalSchedule.objects.get_or_create(every=1, period="minutes")[0]
+                "interval": IntervalSchedule.objects.using(db).get_or_create(
+                    every=1, period="minutes"
+                )[0]
             }
         else:
             minute, hour = at
             schedule = {
-                "crontab": CrontabSchedule.objects.get_or_create(
+                "crontab": CrontabSchedule.objects.using(db).get_or_create(
                     minute=minute,
                     hour=hour,
                     day_of_week="*",
@@ -55,14 +58,15 @@ def create_jobs(apps, schema_editor):
                     timezone=settings.TIME_ZONE,
                 )[0]
             }
-        PeriodicTask.objects.get_or_create(
+        PeriodicTask.objects.using(db).get_or_create(
             name=name, defaults={"task": task, "description": description, **schedule}
         )
 
 
 def remove_jobs(apps, schema_editor):
     names = [name for name, *_ in JOBS]
-    apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(name__in=names).delete()
+    tasks = apps.get_model("django_celery_beat", "PeriodicTask").objects
+    tasks.using(schema_editor.connection.alias).filter(name__in=names).delete()
 
 
 class Migration(migrations.Migration):

@@ -5,11 +5,12 @@ from django.db import migrations
 
 
 def create_rows(apps, schema_editor):
-    Tier = apps.get_model("tiers", "Tier")
-    if not Tier.objects.filter(threshold=0).exists():
-        Tier.objects.create(name="Bronze", code="bronze", threshold=0, multiplier=1)
-    apps.get_model("tiers", "ProgrammeVersion").objects.get_or_create(pk=1)
-    apps.get_model("tiers", "DegradationPolicy").objects.get_or_create(pk=1)
+    db = schema_editor.connection.alias  # `migrate --database owner` writes as the owner
+    tiers = apps.get_model("tiers", "Tier").objects.using(db)
+    if not tiers.filter(threshold=0).exists():
+        tiers.create(name="Bronze", code="bronze", threshold=0, multiplier=1)
+    apps.get_model("tiers", "ProgrammeVersion").objects.using(db).get_or_create(pk=1)
+    apps.get_model("tiers", "DegradationPolicy").objects.using(db).get_or_create(pk=1)
 
 
 class Migration(migrations.Migration):
