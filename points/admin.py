@@ -30,7 +30,7 @@ from points.models import (
     PointDefinition,
     Transaction,
 )
-from points.resources import TransactionResource
+from points.resources import TransactionCSV, TransactionResource
 from points.selectors import expiry_preview, next_cutoff
 from tiers.admin import SingletonAdmin
 
@@ -124,6 +124,7 @@ class TransactionAdmin(ReadOnlyAdminMixin, ImportExportMixin, admin.ModelAdmin):
 
     resource_classes = [TransactionResource]
     formats = [base_formats.CSV]
+    import_formats = [TransactionCSV]  # read by the command's reader: same lines, no crash
     from_encoding = "utf-8-sig"
     import_form_class = TransactionImportForm
     import_template_name = "admin/points/transaction/import.html"
