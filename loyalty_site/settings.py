@@ -4,7 +4,8 @@ Every default needs no server: SQLite and an embedded Celery broker. Production 
 DATABASE_URL=postgres://... and CELERY_BROKER_URL=redis://...
 """
 
-from datetime import timedelta
+from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import environ
@@ -239,6 +240,14 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="loyalty@example.com")
 # The most points one manual adjustment may add or remove (P6): a typo of a few
 # zeros is refused, not credited.
 MAX_ADJUSTMENT_POINTS = env.int("MAX_ADJUSTMENT_POINTS", default=100_000)
+
+# What a transaction may be: an amount of at most MAX_TRANSACTION_AMOUNT (a typo of a few
+# digits in a till or a file is refused, not credited), dated from PROGRAMME_START
+# (midnight in TIME_ZONE) to a day after now.
+MAX_TRANSACTION_AMOUNT = Decimal(env("MAX_TRANSACTION_AMOUNT", default="100000.00"))
+if not 0 < MAX_TRANSACTION_AMOUNT < 10_000_000_000:  # what Transaction.amount can hold
+    raise ImproperlyConfigured("MAX_TRANSACTION_AMOUNT must be above 0 and below 10,000,000,000.")
+PROGRAMME_START = date.fromisoformat(env("PROGRAMME_START", default="2000-01-01"))
 
 # django-import-export: importing transactions needs the "add transaction" permission,
 # exporting needs "view".

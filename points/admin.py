@@ -30,7 +30,7 @@ from points.models import (
     PointDefinition,
     Transaction,
 )
-from points.resources import TransactionResource
+from points.resources import TransactionCSV, TransactionResource
 from points.selectors import expiry_preview, next_cutoff
 
 
@@ -123,6 +123,7 @@ class TransactionAdmin(ReadOnlyAdminMixin, ImportExportMixin, admin.ModelAdmin):
 
     resource_classes = [TransactionResource]
     formats = [base_formats.CSV]
+    import_formats = [TransactionCSV]  # read by the command's reader: same lines, no crash
     from_encoding = "utf-8-sig"
     import_form_class = TransactionImportForm
     import_template_name = "admin/points/transaction/import.html"

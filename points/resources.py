@@ -4,7 +4,9 @@
 
 Each row is checked on its own here (format, kinds, amounts, dates); the checks that
 need the database or the other rows (members, duplicates, originals, what is left to
-return) are made by `points.services.import_transactions`."""
+return) are made by `points.services.import_transactions`. Both doors, the command and
+the admin's import page, read files with read_transactions: a row is named by the
+physical line it starts on, as a text editor numbers them."""
 
 import csv
 import io
@@ -14,14 +16,24 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from operator import itemgetter
 
+import tablib
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 from import_export import fields
+from import_export.formats import base_formats
 from import_export.results import Result, RowResult
 
 from core.exports import FormulaSafeResource
 from points.models import Channel, Transaction
-from points.services import PREVIEW_ROWS, ImportRow, clean_amount, import_transactions
+from points.services import (
+    PREVIEW_ROWS,
+    ImportRow,
+    TransactionLimits,
+    check_occurred_at,
+    clean_amount,
+    import_transactions,
+    transaction_limits,
+)
 
 COLUMNS = (
     "external_id",
@@ -47,73 +59,112 @@ class RowError:
         return f"line {self.line}, {self.column}: {self.reason}"
 
 
-def read_transactions(stream) -> tuple[Iterator[ImportRow], list[RowError]]:
+def read_transactions(stream, *, now=None) -> tuple[Iterator[ImportRow], list[RowError]]:
     """Read a CSV file (bytes or text; UTF-8, a BOM accepted). Returns the good rows,
     read as they are iterated so that a file of any size is never held whole, and the
-    list of errors, which fills as they are read: every bad cell, with its line number
-    (the header is line 1)."""
-    if isinstance(stream, io.TextIOBase):
-        text = stream
-    else:
-        text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
-    reader = csv.reader(text)
-    try:
-        header = [_column(name) for name in next(reader, [])]
-    except UnicodeDecodeError:
-        return iter(()), [RowError(1, "file", "not UTF-8 text")]
-    errors = header_errors(header)
-    return iter(()) if errors else _utf8_rows(reader, header, errors), errors
-
-
-def _utf8_rows(reader, header, errors: list) -> Iterator[ImportRow]:
-    # The cells of COLUMNS by position, as csv.DictReader would find them (the last of
-    # a repeated name; missing cells empty; blank lines skipped), without a dict a row.
-    position = {name: i for i, name in enumerate(header)}
-    cells = itemgetter(*(position[column] for column in COLUMNS))
-    width = len(header)
-    records = (
-        cells(row if len(row) >= width else row + [""] * (width - len(row)))
-        for row in reader
-        if row
-    )
-    try:
-        yield from iter_rows(records, errors)
-    except UnicodeDecodeError:
-        errors[:] = [RowError(reader.line_num + 1, "file", "not UTF-8 text")]
-
-
-def parse_table(header, records) -> tuple[list[ImportRow], list[RowError]]:
-    """Check a header and its records (dicts by column name, from line 2 on)."""
-    errors = header_errors([_column(name) for name in header])
+    list of errors, which fills as they are read: every bad row, with the physical line
+    it starts on (blank lines and the lines inside quoted cells counted), whatever is in
+    it."""
+    errors = []
+    records = _records(csv.reader(_text(stream)), errors)
+    header_line, cells = next(records, (1, []))
+    header = [_column(name) for name in cells]
+    if odd := _odd_cell(header_line, (), cells):
+        errors.append(odd)
+    errors += [
+        RowError(header_line, column, "missing column")
+        for column in COLUMNS
+        if column not in header
+    ]
     if errors:
-        return [], errors
-    records = ({_column(name): value for name, value in raw.items()} for raw in records)
-    return list(iter_rows((tuple(raw.get(c) for c in COLUMNS) for raw in records), errors)), errors
+        return iter(()), errors
+    return _rows(records, header, errors, transaction_limits(now)), errors
+
+
+def _text(stream):
+    """The file as text. A byte that is not UTF-8 is kept, escaped (a lone surrogate),
+    for the check of its row to name: decoding ahead of the rows cannot tell its line."""
+    if isinstance(stream, io.TextIOBase):
+        return stream
+    return io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape", newline="")
+
+
+def _records(reader, errors: list) -> Iterator[tuple[int, list[str]]]:
+    """(line, cells) of each row that is not blank, the line being the physical line the
+    row starts on (csv's line_num after a row is the line it ends on). A row csv cannot
+    read (a cell over its limit of 128 KB, from a quote left open) is added to errors and
+    reading goes on with the next line."""
+    end = reader.line_num
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            errors.append(RowError(end + 1, "row", _unreadable(exc)))
+        else:
+            if cells:
+                yield end + 1, cells
+        end = reader.line_num
+
+
+def _unreadable(exc: csv.Error) -> str:
+    if "field larger than field limit" in str(exc):
+        return f"a cell longer than {csv.field_size_limit():,} characters (is a quote left open?)"
+    return f"not readable as CSV ({exc})"
 
 
 def _column(name) -> str:
     return (name or "").strip().lstrip("\ufeff")
 
 
-def header_errors(header) -> list[RowError]:
-    return [RowError(1, column, "missing column") for column in COLUMNS if column not in header]
-
-
-def iter_rows(records, errors: list) -> Iterator[ImportRow]:
-    """The good rows of records (the cells of COLUMNS, in order, from line 2 on); the
-    errors of the bad ones are added to `errors`."""
-    for line, cells in enumerate(records, start=2):
-        row, row_errors = parse_row(line, cells)
+def _rows(records, header, errors: list, limits: TransactionLimits) -> Iterator[ImportRow]:
+    """The good rows; the errors of the bad ones are added to `errors`."""
+    # The cells of COLUMNS by position, as csv.DictReader would find them (the last of
+    # a repeated name; missing cells empty), without a dict a row.
+    position = {name: i for i, name in enumerate(header)}
+    cells_of = itemgetter(*(position[column] for column in COLUMNS))
+    width = len(header)
+    for line, cells in records:
+        if len(cells) < width:
+            cells += [""] * (width - len(cells))
+        elif len(cells) > width and any(cell.strip() for cell in cells[width:]):
+            errors.append(
+                RowError(line, "row", f"{len(cells)} cells, the header has {width} columns")
+            )
+            continue
+        text = "".join(cells)
+        if ("\x00" in text or not text.isascii()) and (odd := _odd_cell(line, header, cells)):
+            errors.append(odd)
+            continue
+        row, row_errors = parse_row(line, cells_of(cells), limits)
         if row_errors:
             errors += row_errors
         else:
             yield row
 
 
-def parse_row(line: int, cells) -> tuple[ImportRow | None, list[RowError]]:
-    external_id, member, kind, amount, occurred_at, channel, store, original = (
-        (cell or "").strip() for cell in cells
-    )
+def _odd_cell(line: int, names, cells) -> RowError | None:
+    """The first cell holding a NUL character or bytes that are not UTF-8: no text
+    column can store them (PostgreSQL refuses NUL), and no message can quote them."""
+    for i, cell in enumerate(cells):
+        name = names[i] if i < len(names) else f"column {i + 1}"
+        if "\x00" in cell:
+            return RowError(line, name, "a NUL character (byte 0x00)")
+        try:
+            cell.encode()
+        except UnicodeEncodeError as exc:  # a byte escaped by _text
+            byte = ord(cell[exc.start]) - 0xDC00
+            return RowError(
+                line, name, f"not UTF-8 text (byte 0x{byte:02X}): save the file as UTF-8"
+            )
+    return None
+
+
+def parse_row(
+    line: int, cells, limits: TransactionLimits
+) -> tuple[ImportRow | None, list[RowError]]:
+    external_id, member, kind, amount, occurred_at, channel, store, original = map(str.strip, cells)
     errors = []
 
     def bad(column, reason):
@@ -128,13 +179,13 @@ def parse_row(line: int, cells) -> tuple[ImportRow | None, list[RowError]]:
     if kind not in KINDS:
         bad("kind", f"unknown kind {kind!r}: purchase or return")
     try:
-        amount = clean_amount(amount)
+        amount = clean_amount(amount, limits)
     except ValidationError as exc:
-        bad("amount", " ".join(exc.messages))
+        bad("amount", _reason(exc))
     try:
-        occurred_at = parse_occurred_at(occurred_at)
-    except ValueError:
-        bad("occurred_at", f"{occurred_at!r} is not an ISO 8601 date or time")
+        occurred_at = parse_occurred_at(occurred_at, limits)
+    except ValidationError as exc:
+        bad("occurred_at", _reason(exc))
     channel = channel or Channel.IMPORT
     if channel not in CHANNELS:
         bad("channel", f"unknown channel {channel!r}")
@@ -151,19 +202,58 @@ def parse_row(line: int, cells) -> tuple[ImportRow | None, list[RowError]]:
     ), []
 
 
-def parse_occurred_at(text: str) -> datetime:
-    """ISO 8601. A date alone means midnight in the programme's time zone; a time
-    without an offset is read in that zone too."""
-    if not text:
-        raise ValueError("empty")
-    if len(text) == 10:
-        moment = datetime.combine(date.fromisoformat(text), time.min)
-    else:
-        moment = datetime.fromisoformat(text)
-    return timezone.make_aware(moment) if timezone.is_naive(moment) else moment
+def _reason(exc: ValidationError) -> str:
+    return " ".join(exc.messages).rstrip(".")
+
+
+def parse_occurred_at(text: str, limits: TransactionLimits) -> datetime:
+    """ISO 8601, within the times a transaction may have (check_occurred_at). A date
+    alone means midnight in the programme's time zone; a time without an offset is read
+    in that zone too."""
+    try:
+        if len(text) == 10:
+            moment = datetime.combine(date.fromisoformat(text), time.min)
+        else:
+            moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValidationError(
+            {"occurred_at": f"{text!r} is not an ISO 8601 date or time"}
+        ) from None
+    if moment.tzinfo is None:
+        moment = timezone.make_aware(moment)
+    check_occurred_at(moment, limits, shown=text)
+    return moment
 
 
 # The admin's import and export (django-import-export)
+
+
+class TransactionCSV(base_formats.CSV):
+    """The admin's import format: it hands the uploaded bytes, unread, to
+    TransactionResource, which reads them with read_transactions like the command.
+    tablib's reader would skip blank lines (shifting every line number after them) and
+    fail on the whole file at a cell over 128 KB, a byte that is not UTF-8 or a row
+    longer than the header, naming none of them."""
+
+    def is_binary(self):
+        return True  # the library then stores and reads back bytes, not decoded text
+
+    def get_read_mode(self):
+        return "rb"
+
+    def create_dataset(self, in_stream, **kwargs):
+        return UploadedCSV(in_stream)
+
+
+class UploadedCSV(tablib.Dataset):
+    """A CSV file as uploaded, for TransactionResource.import_data."""
+
+    def __init__(self, data):
+        super().__init__()
+        self.raw = data if isinstance(data, bytes) else data.encode()
+
+    def __bool__(self):
+        return bool(self.raw.strip())  # the library refuses an empty upload
 
 
 class TransactionResource(FormulaSafeResource):
@@ -184,9 +274,11 @@ class TransactionResource(FormulaSafeResource):
         return super().get_queryset().select_related("member", "original")
 
     def import_data(self, dataset, dry_run=False, raise_errors=False, **kwargs) -> Result:
-        records = dataset.dict
-        rows, errors = parse_table(dataset.headers or [], records)
-        report = import_transactions(rows, errors=errors, dry_run=dry_run)
+        # The file as uploaded (TransactionCSV), or any other dataset written back as CSV.
+        data = dataset.raw if isinstance(dataset, UploadedCSV) else dataset.export("csv").encode()
+        rows, errors = read_transactions(io.BytesIO(data))
+        shown = []
+        report = import_transactions(_first(rows, shown), errors=errors, dry_run=dry_run)
         result = Result()
         result.diff_headers = list(COLUMNS)
         result.total_rows = report.rows
@@ -194,19 +286,51 @@ class TransactionResource(FormulaSafeResource):
         by_line = defaultdict(lambda: defaultdict(list))
         for error in report.errors:
             by_line[error.line][error.column].append(error.reason)
+        cells = _cells_at(data, by_line.keys()) if by_line else {}
         for line, reasons in sorted(by_line.items()):
-            raw = records[line - 2] if 2 <= line < len(records) + 2 else {}
-            result.append_invalid_row(line, raw, ValidationError(dict(reasons)))
+            result.append_invalid_row(line, cells.get(line, {}), ValidationError(dict(reasons)))
         if not report.errors:
             result.totals[RowResult.IMPORT_TYPE_NEW] = report.new
             result.totals[RowResult.IMPORT_TYPE_SKIP] = report.skipped
-            for row in rows[:PREVIEW_ROWS]:
+            for row in shown:
                 preview = RowResult()
                 preview.import_type = (
                     RowResult.IMPORT_TYPE_SKIP
                     if row.line in report.skipped_lines
                     else RowResult.IMPORT_TYPE_NEW
                 )
-                preview.diff = [str(records[row.line - 2].get(c) or "") for c in COLUMNS]
+                preview.diff = [
+                    row.external_id,
+                    row.member,
+                    row.kind,
+                    str(row.amount),
+                    row.occurred_at.isoformat(),
+                    row.channel,
+                    row.store,
+                    row.original_external_id,
+                ]
                 result.append_row_result(preview)
         return result
+
+
+def _first(rows, shown: list) -> Iterator[ImportRow]:
+    """The rows, keeping the first PREVIEW_ROWS of them in `shown`."""
+    for row in rows:
+        if len(shown) < PREVIEW_ROWS:
+            shown.append(row)
+        yield row
+
+
+def _cells_at(data: bytes, lines) -> dict[int, dict]:
+    """The cells of the rows that start on these lines, by column, as a page can show
+    them (bytes that are not UTF-8 replaced, long cells cut)."""
+    records = _records(csv.reader(_text(io.BytesIO(data))), [])
+    header = [_column(name) for name in next(records, (1, []))[1]]
+    return {
+        line: {
+            name: cell.encode(errors="surrogateescape").decode(errors="replace")[:100]
+            for name, cell in zip(header, cells, strict=False)
+        }
+        for line, cells in records
+        if line in lines
+    }

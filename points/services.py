@@ -1,10 +1,11 @@
 """Every write to the ledger (P1-P8). Nothing else creates a LedgerEntry."""
 
 import functools
+import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
-from decimal import ROUND_HALF_UP, Context, Decimal, Inexact, InvalidOperation
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Context, Decimal, Inexact
 from typing import NamedTuple
 
 from django.conf import settings
@@ -94,25 +95,87 @@ def return_points(
     return min(int(share), left)
 
 
-_NOT_AMOUNTS = (float, bool)
-_TOO_LARGE = Decimal("1e10")
+class TransactionLimits(NamedTuple):
+    """What a purchase, return or action may be, read once per call (or per file)."""
+
+    max_amount: Decimal
+    earliest: datetime
+    latest: datetime
 
 
-def clean_amount(amount) -> Decimal:
-    """A money amount: positive, at most two decimals. Floats are refused, not rounded."""
-    if isinstance(amount, _NOT_AMOUNTS):
-        raise ValidationError({"amount": "Give the amount as a decimal, not a float."})
-    try:
-        value = Decimal(str(amount).strip())
-    except InvalidOperation:
-        raise ValidationError({"amount": f"{amount!r} is not an amount."}) from None
-    if not value.is_finite() or value <= 0:
+def transaction_limits(now=None) -> TransactionLimits:
+    """At most MAX_TRANSACTION_AMOUNT, dated from the programme's start (PROGRAMME_START,
+    midnight in TIME_ZONE) to a day after now: a till's clock may run a little ahead, a
+    typo of a year may not."""
+    start = datetime.combine(settings.PROGRAMME_START, time.min)
+    earliest = timezone.make_aware(start, timezone.get_default_timezone()).astimezone(UTC)
+    latest = (now or timezone.now()) + timedelta(days=1)
+    return TransactionLimits(settings.MAX_TRANSACTION_AMOUNT, earliest, latest)
+
+
+_PLAIN_AMOUNT = re.compile(r"[0-9]+(?:\.[0-9]{1,2})?")  # 120, 120.5, 120.50
+_SIGNED_DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")  # negative or too precise: said so
+_ZERO = Decimal(0)
+
+
+def clean_amount(amount, limits: TransactionLimits | None = None) -> Decimal:
+    """A money amount, positive, at most MAX_TRANSACTION_AMOUNT. Text is a plain decimal:
+    ASCII digits, and a point with one or two decimals; no sign, exponent, separator,
+    space, or digits of another script (Python's Decimal() takes all of those). A
+    Decimal or int is taken by its value; a float is refused, not rounded. The services
+    and the CSV import (which passes the limits it read once for the file) share it."""
+    if isinstance(amount, str) and _PLAIN_AMOUNT.fullmatch(amount):
+        value = Decimal(amount)
+    else:
+        value = _amount_value(amount)
+    if value <= _ZERO:
         raise ValidationError({"amount": f"The amount must be positive, not {amount}."})
-    if value.as_tuple().exponent < -2:
-        raise ValidationError({"amount": f"{amount} has more than two decimals."})
-    if value >= _TOO_LARGE:
-        raise ValidationError({"amount": f"{amount} is too large."})
+    limit = limits.max_amount if limits else settings.MAX_TRANSACTION_AMOUNT
+    if value > limit:
+        raise ValidationError(
+            {"amount": f"{amount} is more than the {limit:,} allowed in one transaction."}
+        )
     return value
+
+
+def _amount_value(amount) -> Decimal:
+    """The value of an amount that is not plain decimal text, or why it is no amount."""
+    if isinstance(amount, float):
+        raise ValidationError({"amount": "Give the amount as a decimal, not a float."})
+    if isinstance(amount, str) and _SIGNED_DECIMAL.fullmatch(amount):
+        value = Decimal(amount)
+    elif isinstance(amount, Decimal | int) and not isinstance(amount, bool):
+        value = Decimal(amount)
+    else:
+        value = None
+    if value is None or not value.is_finite():
+        raise ValidationError(
+            {
+                "amount": f"{amount!r} is not an amount (write digits and at most two "
+                "decimals after a point, like 1250.50)."
+            }
+        )
+    if value > 0 and value.as_tuple().exponent < -2:
+        raise ValidationError({"amount": f"{amount} has more than two decimals."})
+    return value
+
+
+def check_occurred_at(occurred_at, limits: TransactionLimits | None = None, *, shown="") -> None:
+    """The time of a purchase, return or action: aware, and within transaction_limits.
+    record_purchase, record_return, award_action and the CSV import all check it here;
+    `shown` is the time as the caller wrote it, for the message."""
+    _, earliest, latest = limits or transaction_limits()
+    try:
+        if earliest <= occurred_at <= latest:
+            return
+    except TypeError:  # naive (or no time at all): it cannot be placed
+        raise ValidationError({"occurred_at": "The time needs a time zone."}) from None
+    shown = shown or occurred_at.isoformat()
+    if occurred_at < earliest:
+        start = settings.PROGRAMME_START
+        began = f"{start.day} {start:%B %Y}"
+        raise ValidationError({"occurred_at": f"{shown} is before the programme began ({began})."})
+    raise ValidationError({"occurred_at": f"{shown} is more than a day in the future."})
 
 
 _CHANNELS = frozenset(Channel.values)
@@ -121,8 +184,7 @@ _CHANNELS = frozenset(Channel.values)
 def _check_reference(*, external_id, occurred_at, channel=Channel.API) -> None:
     if not external_id or len(external_id) > 100:
         raise ValidationError({"external_id": "A transaction needs an id of 1 to 100 characters."})
-    if occurred_at is None or timezone.is_naive(occurred_at):
-        raise ValidationError({"occurred_at": "The time needs a time zone."})
+    check_occurred_at(occurred_at)
     if channel not in _CHANNELS:
         raise ValidationError({"channel": f"Unknown channel {channel!r}."})
 

@@ -430,3 +430,89 @@ def test_T1_rank_is_the_order_by_threshold_not_by_name(tiers, member, buy):
     Tier.objects.filter(code="silver").update(threshold=1200)
     buy(member, "1600", when=at("2026-03-01") - timedelta(days=1))
     assert summary(member)["qualified_tier"].code == "platinum"
+
+
+# What a transaction may be: a plain amount up to the maximum, a time in the programme
+
+
+def _purchase(member, amount="10", when=None, external_id="T-1"):
+    from points.services import record_purchase
+
+    return record_purchase(
+        member=member, amount=amount, occurred_at=when or at("2026-03-01"), external_id=external_id
+    )
+
+
+@pytest.mark.parametrize(
+    "amount", ["1_000", "١٢", "1e2", "+12", " 12", "12 ", "12.", ".5", "NaN", "Infinity", "0x10"]
+)
+def test_P2_an_amount_is_a_plain_decimal(member, amount):
+    before = ledger_state()
+    with pytest.raises(ValidationError, match="is not an amount"):
+        _purchase(member, amount)
+    assert ledger_state() == before
+
+
+def test_P2_an_amount_may_be_a_decimal_or_whole_number(member):
+    assert _purchase(member, Decimal("1E+2"), external_id="T-1").amount == 100
+    assert _purchase(member, 12, external_id="T-2").amount == 12
+    with pytest.raises(ValidationError, match="not a float"):
+        _purchase(member, 12.5, external_id="T-3")
+
+
+def test_P2_an_amount_above_max_transaction_amount_is_refused_naming_the_limit(
+    member, buy, settings
+):
+    settings.MAX_TRANSACTION_AMOUNT = Decimal("1000.00")
+    purchase = buy(member, "1000.00")
+    before = ledger_state()
+    message = "1000.01 is more than the 1,000.00 allowed in one transaction"
+    with pytest.raises(ValidationError, match=message):
+        _purchase(member, "1000.01", external_id="T-2")
+    with pytest.raises(ValidationError, match=message):
+        give_return(member, purchase, "1000.01")
+    assert ledger_state() == before
+
+
+@pytest.mark.parametrize("service", ["purchase", "return", "action"])
+def test_a_transaction_is_dated_between_the_programme_start_and_a_day_ahead(
+    member, settings, service
+):
+    from datetime import UTC, date, datetime
+
+    from django.utils import timezone
+
+    # given a programme that began on 1 January 2010 (midnight in Madrid), and for
+    # returns a purchase of its first moment
+    settings.PROGRAMME_START = date(2010, 1, 1)
+    start = at("2010-01-01", 0)
+    original = _purchase(member, "100", when=start, external_id="P-0")
+
+    def record(when, external_id):
+        if service == "purchase":
+            return _purchase(member, "10", when=when, external_id=external_id)
+        if service == "return":
+            return give_return(member, original, "5", when=when, external_id=external_id)
+        return award_action(
+            member=member,
+            definition=definition("refer-a-friend"),
+            occurred_at=when,
+            external_id=external_id,
+        )
+
+    # when / then
+    refused = {
+        datetime(1, 1, 1, tzinfo=UTC): "is before the programme began \\(1 January 2010\\)",
+        start - timedelta(seconds=1): "is before the programme began",
+        at("9999-12-30"): "is more than a day in the future",
+        timezone.now() + timedelta(days=1, minutes=1): "is more than a day in the future",
+    }
+    for n, (when, reason) in enumerate(refused.items()):
+        before = ledger_state()
+        with pytest.raises(ValidationError, match=reason):
+            record(when, f"X-{n}")
+        assert ledger_state() == before
+    # the programme's first moment and a till whose clock runs a little ahead are fine
+    record(start, "A-1")
+    record(timezone.now() + timedelta(hours=23), "A-2")
+    assert Member.objects.get(pk=member.pk).last_purchase_at < timezone.now() + timedelta(days=1)

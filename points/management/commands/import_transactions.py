@@ -3,7 +3,7 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 
 from points.resources import read_transactions
-from points.services import import_transactions
+from points.services import ImportReport, import_transactions
 
 
 class Command(BaseCommand):
@@ -25,7 +25,20 @@ class Command(BaseCommand):
             raise CommandError(f"Cannot read {file}: {exc.strerror}") from None
         with stream:
             rows, errors = read_transactions(stream)
-            report = import_transactions(rows, errors=errors, dry_run=dry_run)
+            try:
+                report = import_transactions(rows, errors=errors, dry_run=dry_run)
+            except Exception:
+                # Not a bad row (the parser names those, whatever is in them) but the
+                # import itself failing, e.g. the database gone: nothing was written.
+                # The last line still comes; the traceback follows on stderr.
+                failed = "the import stopped on an error of its own: nothing was written"
+                self.write_report(ImportReport(errors=[*errors, failed]), dry_run=dry_run)
+                raise
+        self.write_report(report, dry_run=dry_run)
+        if report.errors:
+            sys.exit(1)
+
+    def write_report(self, report: ImportReport, *, dry_run: bool) -> None:
         for error in report.errors:
             self.stderr.write(str(error))
         if not report.errors:
@@ -36,5 +49,3 @@ class Command(BaseCommand):
                 + (" (dry run: nothing written)" if dry_run else "")
             )
         self.stdout.write(report.summary())
-        if report.errors:
-            sys.exit(1)

@@ -1,6 +1,7 @@
 """The CSV import of transactions: all or nothing, through the earning rules."""
 
 import io
+from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
@@ -232,10 +233,14 @@ def admin_client(client, admin_user):
 
 
 def upload(client, text, name="t.csv"):
+    return upload_bytes(client, (HEADER + text).encode(), name)
+
+
+def upload_bytes(client, data: bytes, name="t.csv"):
     from django.core.files.uploadedfile import SimpleUploadedFile
     from django.urls import reverse
 
-    csv_file = SimpleUploadedFile(name, (HEADER + text).encode(), content_type="text/csv")
+    csv_file = SimpleUploadedFile(name, data, content_type="text/csv")
     return client.post(
         reverse("admin:points_transaction_import"), {"import_file": csv_file, "format": "0"}
     )
@@ -387,18 +392,14 @@ def test_a_return_beyond_what_earlier_chunks_left_is_refused(alice, monkeypatch,
 
 @postgres_only
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)  # checks at commit
-@pytest.mark.parametrize("role_may_skip_triggers", [True, False])
-def test_rows_the_import_copies_cannot_point_at_nothing(alice, monkeypatch, role_may_skip_triggers):
+def test_rows_the_import_copies_cannot_point_at_nothing(alice):
     from django.db import IntegrityError, transaction
     from django.utils import timezone
 
     from core.bulk import CopyBehind, reserve_ids
     from points.selectors import programme
 
-    # given a role that may turn off the per-row foreign-key triggers (the import then
-    # checks each chunk's references itself), or one that may not
-    monkeypatch.setattr("core.bulk._may_skip_triggers", lambda: role_may_skip_triggers)
-    # and a ledger row for a member who does not exist, written as the import writes
+    # given a ledger row for a member who does not exist, written as the import writes
     definition, now = programme().purchase_definition, timezone.now()
     columns = ["id", "member_id", "definition_id", "kind", "points", "counts_toward_tier"]
     columns += ["redeemable", "issued_at", "accrue_at", "reason", "created_at"]
@@ -413,3 +414,237 @@ def test_rows_the_import_copies_cannot_point_at_nothing(alice, monkeypatch, role
             writer.insert((LedgerEntry, columns, [(ids[0], *good)]))
             writer.insert((LedgerEntry, columns, [(ids[1], *good), (ids[2], *bad)]))
     assert LedgerEntry.objects.count() == 0
+
+
+# Every bad row is named with its physical line, through both doors
+
+
+@pytest.fixture
+def importer(client, django_user_model):
+    """An operator who may import transactions (points.add_transaction), not a superuser."""
+    from django.contrib.auth.models import Permission
+
+    user = django_user_model.objects.create_user("operator", is_staff=True)
+    user.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_transaction", "add_transaction"])
+    )
+    client.force_login(user)
+    assert django_user_model.objects.get(pk=user.pk).has_perm("points.add_transaction")
+    return client
+
+
+@pytest.fixture(params=["command", "admin"])
+def door(request, tmp_path, capsys):
+    """Sends a file's bytes through `manage.py import_transactions` or the admin's import
+    page; returns what the operator reads (the command's output, the page's text)."""
+    import html
+
+    if request.param == "command":
+
+        def send(data: bytes) -> str:
+            path = tmp_path / "t.csv"
+            path.write_bytes(data)
+            try:
+                call_command("import_transactions", str(path))
+            except SystemExit as exit_:
+                assert exit_.code == 1
+            captured = capsys.readouterr()
+            return captured.err + captured.out
+
+        return send
+    client = request.getfixturevalue("importer")
+
+    def send(data: bytes) -> str:
+        page = upload_bytes(client, data)
+        assert page.status_code == 200
+        return html.unescape(page.content.decode())
+
+    return send
+
+
+def lines(*rows) -> bytes:
+    return (HEADER + "".join(row + "\n" for row in rows)).encode()
+
+
+GOOD = "T-{n},M-0001,purchase,10,2026-03-01,,,"
+REFUND = "T-9,M-0001,refund,10,2026-03-01,,,"  # a plain bad row, after the odd one
+
+ODD_ROWS = {
+    "a cell over 128 KB": (
+        "T-3,M-0001,purchase,10,2026-03-01,,STORE-" + "x" * 200_000 + ",",
+        "line 3, row: a cell longer than 131,072 characters",
+    ),
+    "a NUL byte": (
+        "T-3,M-0001,purchase,10,2026-03-01,,ST\x00RE,",
+        "line 3, store: a NUL character",
+    ),
+    "year 1 with an offset": (
+        "T-3,M-0001,purchase,10,0001-01-01T00:00:00+01:00,,,",
+        "line 3, occurred_at: 0001-01-01T00:00:00+01:00 is before the programme began",
+    ),
+    "year 9999 with an offset": (
+        "T-3,M-0001,purchase,10,9999-12-31T23:00:00-05:00,,,",
+        "line 3, occurred_at: 9999-12-31T23:00:00-05:00 is more than a day in the future",
+    ),
+    "cells beyond the header": (
+        "T-3,M-0001,purchase,10,2026-03-01,,,,EXTRA",
+        "line 3, row: 9 cells, the header has 8 columns",
+    ),
+}
+
+
+@pytest.mark.parametrize("row, message", ODD_ROWS.values(), ids=ODD_ROWS.keys())
+def test_every_bad_row_is_named_with_its_line_whatever_is_in_it(alice, door, row, message):
+    # given a file whose third line crashed the import, between good rows, and a plain
+    # bad row after it
+    before = state()
+
+    # when
+    shown = door(lines(GOOD.format(n=2), row, GOOD.format(n=4), REFUND))
+
+    # then both bad rows are named, with their lines, and nothing is written
+    assert message in shown
+    assert "line 5, kind: unknown kind 'refund'" in shown
+    assert state() == before
+
+
+def test_an_unclosed_quote_is_named_at_the_line_it_opens(alice, door):
+    data = lines(GOOD.format(n=2), REFUND, 'T-4,M-0001,purchase,10,2026-03-01,,"S' + "x" * 200_000)
+    shown = door(data)
+    assert "line 3, kind: unknown kind 'refund'" in shown
+    assert "line 4, row: a cell longer than 131,072 characters (is a quote left open?)" in shown
+
+
+def test_the_command_always_ends_with_the_counts(alice, tmp_path, capsys):
+    for row, _ in ODD_ROWS.values():
+        path = tmp_path / "t.csv"
+        path.write_bytes(lines(GOOD.format(n=2), row))
+        with pytest.raises(SystemExit):
+            call_command("import_transactions", str(path))
+        assert capsys.readouterr().out.strip().splitlines()[-1] == "new=0 skipped=0 errors=1"
+    assert not Transaction.objects.exists()
+
+
+def test_the_command_ends_with_the_counts_even_when_the_import_itself_fails(
+    alice, tmp_path, capsys, monkeypatch
+):
+    # given an import that fails on its own, not on a row (the database gone)
+    def gone(*args, **kwargs):
+        raise ConnectionError("the database went away")
+
+    monkeypatch.setattr("points.management.commands.import_transactions.import_transactions", gone)
+    path = tmp_path / "t.csv"
+    path.write_bytes(lines(GOOD.format(n=2)))
+
+    # when / then: the traceback follows the last line, which is still the counts
+    with pytest.raises(ConnectionError):
+        call_command("import_transactions", str(path))
+    captured = capsys.readouterr()
+    assert "nothing was written" in captured.err
+    assert captured.out.strip().splitlines()[-1] == "new=0 skipped=0 errors=1"
+
+
+PHYSICAL_LINES = {
+    "blank lines": (
+        HEADER + "\n" + GOOD.format(n=3) + "\n\n" + REFUND + "\n",
+        "line 5, kind: unknown kind 'refund'",
+    ),
+    "blank lines, CRLF": (
+        (HEADER + "\n" + GOOD.format(n=3) + "\n\n" + REFUND + "\n").replace("\n", "\r\n"),
+        "line 5, kind: unknown kind 'refund'",
+    ),
+    "a quoted cell over two lines": (
+        HEADER + 'T-2,M-0001,purchase,10,2026-03-01,,"STORE\n12",\n' + REFUND + "\n",
+        "line 4, kind: unknown kind 'refund'",
+    ),
+    "a bad row over two lines, by its first": (
+        HEADER + GOOD.format(n=2) + '\nT-9,M-0001,refund,10,2026-03-01,,"STORE\n12",\n',
+        "line 3, kind: unknown kind 'refund'",
+    ),
+}
+
+
+@pytest.mark.parametrize("text, message", PHYSICAL_LINES.values(), ids=PHYSICAL_LINES.keys())
+def test_line_numbers_are_the_files_physical_lines(alice, door, text, message):
+    assert message in door(text.encode())
+
+
+def test_a_byte_that_is_not_utf8_is_named_at_its_physical_line(alice, door):
+    # given 3,000 good rows (lines 2 to 3001), a Latin-1 "É" on line 3002 and a bad row
+    data = lines(*(GOOD.format(n=n) for n in range(2, 3002)))
+    data += b"T-3002,M-0001,purchase,10,2026-03-01,,CAF\xc9,\n" + REFUND.encode() + b"\n"
+    before = state()
+
+    shown = door(data)
+
+    assert "line 3002, store: not UTF-8 text (byte 0xC9): save the file as UTF-8" in shown
+    assert "line 3003, kind: unknown kind 'refund'" in shown
+    assert state() == before
+
+
+def test_empty_cells_beyond_the_header_are_ignored(alice):
+    report = run("T-1,M-0001,purchase,10,2026-03-01,,,,,\n")
+    assert (report.new, report.errors) == (1, [])
+
+
+@pytest.mark.parametrize(
+    "amount, reason",
+    [
+        ("1_000", "'1_000' is not an amount"),
+        ("١٢", "'١٢' is not an amount"),
+        ("1e2", "'1e2' is not an amount"),
+        ("+12", "'+12' is not an amount"),
+        ("12.", "'12.' is not an amount"),
+        (".5", "'.5' is not an amount"),
+        ('"1,000"', "'1,000' is not an amount"),
+        ("1 000", "'1 000' is not an amount"),
+        ("NaN", "'NaN' is not an amount"),
+        ("100000.01", "100000.01 is more than the 100,000.00 allowed in one transaction"),
+        ("9999999999.99", "9999999999.99 is more than the 100,000.00 allowed in one transaction"),
+    ],
+)
+def test_amounts_are_plain_decimals_up_to_the_maximum(alice, amount, reason):
+    before = state()
+    report = run(f"T-1,M-0001,purchase,{amount},2026-03-01,,,\n")
+    assert [(e.line, e.column) for e in report.errors] == [(2, "amount")]
+    assert reason in str(report.errors[0])
+    assert state() == before
+
+
+def test_the_maximum_amount_is_a_setting_and_is_itself_allowed(alice, settings):
+    settings.MAX_TRANSACTION_AMOUNT = Decimal("500.00")
+    report = run(
+        "T-1,M-0001,purchase,500.00,2026-03-01,,,\nT-2,M-0001,purchase,500.01,2026-03-01,,,\n"
+    )
+    assert [str(e) for e in report.errors] == [
+        "line 3, amount: 500.01 is more than the 500.00 allowed in one transaction"
+    ]
+    settings.MAX_TRANSACTION_AMOUNT = Decimal("100000.00")
+    assert run("T-1,M-0001,purchase,100000.00,2026-03-01,,,\n").new == 1
+
+
+def test_times_before_the_programme_or_over_a_day_ahead_are_refused(alice, settings):
+    from datetime import date, timedelta
+
+    from django.utils import timezone
+
+    settings.PROGRAMME_START = date(2010, 1, 1)
+    soon = (timezone.localtime() + timedelta(hours=23)).replace(microsecond=0).isoformat()
+    late = (timezone.localtime() + timedelta(days=1, minutes=1)).replace(microsecond=0)
+    report = run(
+        f"T-1,M-0001,purchase,10,{soon},,,\n"  # less than a day ahead: clocks differ
+        "T-2,M-0001,purchase,10,2010-01-01,,,\n"  # the programme's first moment
+        f"T-3,M-0001,purchase,10,{late.isoformat()},,,\n"
+        "T-4,M-0001,purchase,10,2009-12-31T23:59:59+01:00,,,\n"
+        "T-5,M-0001,purchase,10,0001-01-01,,,\n"
+        "T-6,M-0001,purchase,10,9999-12-30,,,\n"
+    )
+    assert [str(e) for e in report.errors] == [
+        f"line 4, occurred_at: {late.isoformat()} is more than a day in the future",
+        "line 5, occurred_at: 2009-12-31T23:59:59+01:00 is before the programme began"
+        " (1 January 2010)",
+        "line 6, occurred_at: 0001-01-01 is before the programme began (1 January 2010)",
+        "line 7, occurred_at: 9999-12-30 is more than a day in the future",
+    ]
+    assert not Transaction.objects.exists()
+    assert Member.objects.get(pk=alice.pk).last_purchase_at is None
