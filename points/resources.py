@@ -4,7 +4,7 @@
 
 Each row is checked on its own here (format, kinds, amounts, dates); the checks that
 need the database or the other rows (members, duplicates, originals, what is left to
-return) are made by `points.services.import_transactions`. Both doors, the command and
+return) are made by `points.services.importing`. Both doors, the command and
 the admin's import page, read files with read_transactions: a row is named by the
 physical line it starts on, as a text editor numbers them."""
 
@@ -12,7 +12,6 @@ import csv
 import io
 from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import date, datetime, time
 from operator import itemgetter
 
@@ -24,39 +23,17 @@ from import_export.formats import base_formats
 from import_export.results import Result, RowResult
 
 from core.exports import FormulaSafeResource
+from points.csv_rows import COLUMNS, KINDS, ImportRow, RowError
 from points.models import Channel, Transaction
-from points.services import (
-    PREVIEW_ROWS,
-    ImportRow,
+from points.services import PREVIEW_ROWS, import_transactions
+from points.services.rules import (
     TransactionLimits,
     check_occurred_at,
     clean_amount,
-    import_transactions,
     transaction_limits,
 )
 
-COLUMNS = (
-    "external_id",
-    "member",
-    "kind",
-    "amount",
-    "occurred_at",
-    "channel",
-    "store",
-    "original_external_id",
-)
-KINDS = ("purchase", "return")
 CHANNELS = frozenset(Channel.values)
-
-
-@dataclass(frozen=True, slots=True)
-class RowError:
-    line: int
-    column: str
-    reason: str
-
-    def __str__(self):
-        return f"line {self.line}, {self.column}: {self.reason}"
 
 
 def read_transactions(stream, *, now=None) -> tuple[Iterator[ImportRow], list[RowError]]:

@@ -5,6 +5,7 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
+from django.db import connection
 
 from members.models import Member
 from points.models import LedgerEntry, Transaction
@@ -106,29 +107,31 @@ def test_a_purchase_outside_a_transaction_writes_what_one_under_the_lock_writes(
     call_command("check_ledger")
 
 
-def test_a_write_between_reading_and_writing_a_purchase_is_never_lost(member, staff, monkeypatch):
-    from points import services
+def test_a_write_between_reading_and_writing_a_purchase_is_never_lost(member, staff):
     from points.services import adjust_points
 
-    # given another writer that credits the member after the purchase read it
-    compute = services._purchase_transaction
-    calls = []
+    # given another writer that credits the member, on its own connection, after the
+    # purchase read the member and before it writes
+    credited = []
 
-    def credit_in_between(*args):
-        if not calls:
-            adjust_points(member=member, points=100, reason="goodwill", by=staff)
-        calls.append(1)
-        return compute(*args)
-
-    monkeypatch.setattr(services, "_purchase_transaction", credit_in_between)
+    def credit_in_between(execute, sql, params, many, context):
+        if sql.startswith("WITH member AS (UPDATE") and not credited:
+            credited.append(
+                run_together(
+                    1,
+                    lambda i: adjust_points(member=member, points=100, reason="goodwill", by=staff),
+                )
+            )
+        return execute(sql, params, many, context)
 
     # when
-    record_purchase(
-        member=member, amount=Decimal("50"), occurred_at=at("2026-03-01"), external_id="P-1"
-    )
+    with connection.execute_wrapper(credit_in_between):
+        record_purchase(
+            member=member, amount=Decimal("50"), occurred_at=at("2026-03-01"), external_id="P-1"
+        )
 
-    # then the purchase was computed again under the lock, and both count
-    assert len(calls) == 2
+    # then the purchase was written under the lock after the credit, and both count
+    assert len(credited) == 1
     assert Member.objects.get(pk=member.pk).points_balance == 150
     assert Transaction.objects.filter(external_id="P-1").count() == 1
     assert [kind for kind, *_ in ledger_of(member)] == ["adjustment", "earn"]

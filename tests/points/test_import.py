@@ -355,8 +355,8 @@ def test_a_file_imports_the_same_whatever_its_chunks(alice, bob, monkeypatch, ke
         "R-5,M-0001,return,33.34,2026-03-09,,,P-1\n"  # the rest of P-1: all it earned
         "P-7,M-0001,purchase,0.50,2026-03-09,,,\n"
     )
-    monkeypatch.setattr("points.services.IMPORT_CHUNK", 3)
-    monkeypatch.setattr("points.services.IMPORT_PURCHASES_KEPT", kept)
+    monkeypatch.setattr("points.services.importing.IMPORT_CHUNK", 3)
+    monkeypatch.setattr("points.services.importing.IMPORT_PURCHASES_KEPT", kept)
 
     # when
     report = run(rows)
@@ -373,8 +373,8 @@ def test_a_file_imports_the_same_whatever_its_chunks(alice, bob, monkeypatch, ke
 
 @pytest.mark.parametrize("kept", [2, 1000])  # P-1 read back for R-2, or still in memory
 def test_a_return_beyond_what_earlier_chunks_left_is_refused(alice, monkeypatch, kept):
-    monkeypatch.setattr("points.services.IMPORT_CHUNK", 2)
-    monkeypatch.setattr("points.services.IMPORT_PURCHASES_KEPT", kept)
+    monkeypatch.setattr("points.services.importing.IMPORT_CHUNK", 2)
+    monkeypatch.setattr("points.services.importing.IMPORT_PURCHASES_KEPT", kept)
 
     report = run(
         "P-1,M-0001,purchase,100.00,2026-03-01,,,\n"

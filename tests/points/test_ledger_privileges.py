@@ -97,7 +97,7 @@ def test_the_application_role_reads_and_appends_to_the_ledger(app_role, entry):
 def test_the_application_role_runs_an_import(app_role, make_member, tmp_path, monkeypatch):
     make_member("M-0001")
     # chunks of 2 rows: the import refreshes the planner's statistics on the way
-    monkeypatch.setattr("points.services.IMPORT_CHUNK", 2)
+    monkeypatch.setattr("points.services.importing.IMPORT_CHUNK", 2)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE points_transaction")  # believed empty
     path = tmp_path / "transactions.csv"

@@ -1,0 +1,153 @@
+"""Purchases and actions: what they earn (P2, P3, P5) and the restoration a purchase
+brings first (D3). `purchase_earning` is the rule of a purchase on a locked member,
+shared with the import."""
+
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from points.models import Channel, PointDefinition, Transaction
+from points.selectors import Programme
+from points.services import sql
+from points.services.posting import (
+    Movement,
+    apply_entries,
+    earning,
+    entry_of,
+    idempotent,
+    lock,
+    post_transaction,
+    recorded_before,
+)
+from points.services.rules import (
+    check_reference,
+    clean_amount,
+    multiplier_label,
+    points_per_unit,
+    purchase_points,
+)
+from tiers.models import Tier
+from tiers.services import TierLog, restore
+
+
+def purchase_earning(
+    member, plan: Programme, log: TierLog, *, amount, at, channel
+) -> Movement | None:
+    """The rules of a purchase on a locked member, in memory: restoration first (D3),
+    then floor(amount x earn rate x effective tier multiplier x campaigns) (P2, P3).
+    Returns its earning, if it earns any points; record_purchase and the import both
+    use it."""
+    restore(member, plan.ranking, at=at, log=log)
+    tier = plan.ranking.by_pk[member.effective_tier_id]
+    campaigns = plan.campaigns_for(at=at, tier_id=tier.id, channel=channel)
+    rate, reason = _rate_and_reason(plan, tier, campaigns)
+    points = purchase_points(amount, rate)
+    if member.last_purchase_at is None or at > member.last_purchase_at:
+        member.last_purchase_at = at
+    if not points:
+        return None
+    return earning(plan.purchase_definition, points, at=at, reason=reason)
+
+
+def _rate_and_reason(plan: Programme, tier: Tier, campaigns) -> tuple[Decimal, str]:
+    """The rate of a purchase at a tier during campaigns, and the reason its entry
+    gives: worked out once per programme, tier and campaigns, not per purchase."""
+    key = (tier.id, *(campaign.id for campaign in campaigns))
+    if key not in plan.earnings:
+        rate = points_per_unit(
+            plan.purchase_definition.earn_rate,
+            tier.multiplier,
+            [campaign.multiplier for campaign in campaigns],
+        )
+        labels = [multiplier_label(tier.name, tier.multiplier)]
+        labels += [multiplier_label(c.name, c.multiplier) for c in campaigns]
+        plan.earnings[key] = rate, ", ".join(labels)
+    return plan.earnings[key]
+
+
+@idempotent
+def record_purchase(
+    *, member, amount, occurred_at, external_id, channel=Channel.API, store=""
+) -> Transaction:
+    """A purchase earns at the effective tier's multiplier and the running campaigns (P2, P3)."""
+    amount = clean_amount(amount)
+    check_reference(external_id=external_id, occurred_at=occurred_at, channel=channel)
+    fields = dict(
+        external_id=external_id,
+        kind=Transaction.Kind.PURCHASE,
+        amount=amount,
+        occurred_at=occurred_at,
+        channel=channel,
+        store=store,
+    )
+    if sql.writes_unlocked() and (txn := _record_purchase_unlocked(member, fields)):
+        return txn
+    with transaction.atomic():
+        member, plan, recorded_id = lock(member, external_id)
+        if existing := recorded_before(recorded_id, member_id=member.pk, **fields):
+            return existing
+        log = TierLog()
+        txn, entries = _purchase_transaction(member, plan, log, fields)
+        post_transaction(member, plan, txn, entries, at=occurred_at, log=log)
+    return txn
+
+
+def _purchase_transaction(member, plan: Programme, log: TierLog, fields):
+    earned = purchase_earning(
+        member,
+        plan,
+        log,
+        amount=fields["amount"],
+        at=fields["occurred_at"],
+        channel=fields["channel"],
+    )
+    txn = Transaction(member=member, **fields)
+    return txn, [entry_of(member, earned, transaction=txn)] if earned else []
+
+
+def _record_purchase_unlocked(member, fields) -> Transaction | None:
+    """The common purchase in two statements and no lock: read the member, apply the
+    rules, then write everything in one statement that updates the member only if its
+    caches are still those read. Any writer in between changes them (a purchase
+    depends on nothing else), and then nothing is written.
+
+    None when it did not write: another writer came between, the id was recorded
+    before (skipped or refused), or the purchase changes a tier, whose history rows
+    must commit with it. record_purchase then records it under the member lock."""
+    member, plan, recorded_id = lock(member, fields["external_id"], for_update=False)
+    if recorded_id is not None:
+        return None
+    read = sql.cached(member)
+    log = TierLog()
+    txn, entries = _purchase_transaction(member, plan, log, fields)
+    entries = apply_entries(
+        member, plan, entries, at=fields["occurred_at"], log=log, transaction=txn
+    )
+    if log or not sql.insert_transaction(member, txn, entries, unless_changed=read):
+        return None
+    return txn
+
+
+@idempotent
+def award_action(*, member, definition, occurred_at, external_id) -> Transaction:
+    """An action (a referral, a review) earns the definition's fixed points."""
+    check_reference(external_id=external_id, occurred_at=occurred_at)
+    if definition.kind != PointDefinition.Kind.ACTION or not definition.is_active:
+        raise ValidationError({"definition": f"{definition} is not an active action."})
+    fields = dict(
+        external_id=external_id,
+        kind=Transaction.Kind.ACTION,
+        occurred_at=occurred_at,
+        definition=definition,
+        channel=Channel.API,
+    )
+    with transaction.atomic():
+        member, plan, recorded_id = lock(member, external_id)
+        if existing := recorded_before(recorded_id, member_id=member.pk, **fields):
+            return existing
+        txn = Transaction(member=member, **fields)
+        earned = earning(definition, definition.points, at=occurred_at, reason=definition.name)
+        entries = [entry_of(member, earned, transaction=txn)] if earned.points else []
+        post_transaction(member, plan, txn, entries, at=occurred_at)
+    return txn

@@ -1,0 +1,83 @@
+"""Block expiry (E1-E4): every passed cutoff once, chunk by chunk, and reminders."""
+
+from datetime import date
+
+from django.db import transaction
+from django.db.models import Count, Sum
+from django.utils import timezone
+
+from core.jobs import id_chunks
+from members.models import Member
+from points.models import ExpiryPolicy, ExpiryRun, LedgerEntry
+from points.selectors import cutoff_dates, cutoff_instant, next_cutoff, points_at_stake
+from points.services import sql
+
+Kind = LedgerEntry.Kind
+
+
+def expire_points(*, now=None) -> int:
+    """E3: process every passed cutoff not yet processed, oldest first, in this process.
+    Returns the number of expiry entries written. Safe to run twice or concurrently: the
+    unique constraint on (member, cutoff) decides, and caches move once per member and
+    cutoff. The periodic task shares the same chunks out to the workers instead."""
+    now = now or timezone.now()
+    written = 0
+    for cutoff in pending_cutoffs(now):
+        for first_id, last_id in id_chunks(Member):
+            written += expire_chunk(cutoff=cutoff, first_id=first_id, last_id=last_id)
+        finish_cutoff(cutoff)
+    return written
+
+
+def pending_cutoffs(now) -> list[date]:
+    """The passed cutoffs since `starts_on` whose expiry is not complete, oldest first."""
+    policy = ExpiryPolicy.current()
+    if policy.cycle == ExpiryPolicy.Cycle.NEVER or policy.starts_on is None:
+        return []
+    passed = [
+        day
+        for day in cutoff_dates(policy.cycle, policy.starts_on, timezone.localdate(now))
+        if cutoff_instant(day) <= now
+    ]
+    done = set(ExpiryRun.objects.filter(cutoff__in=passed).values_list("cutoff", flat=True))
+    return [day for day in passed if day not in done]
+
+
+@transaction.atomic
+def expire_chunk(*, cutoff: date, first_id: int, last_id: int) -> int:
+    """E2 for the members with ids in [first_id, last_id]: one expiry entry each of
+    minus what is at stake, then the cached balances; two statements."""
+    end = cutoff_instant(cutoff)
+    written = sql.insert_expiry_entries(
+        points_at_stake(cutoff, first_id=first_id, last_id=last_id),
+        cutoff=cutoff,
+        at=end,
+        reason=f"Points expired at the end of {cutoff:%d %B %Y}",
+    )
+    # The cache moves once per member and cutoff, whoever wrote the entry.
+    sql.count_expiry_in_balances(cutoff=cutoff, first_id=first_id, last_id=last_id)
+    return written
+
+
+def finish_cutoff(cutoff: date) -> ExpiryRun:
+    """Record a cutoff as complete, with its totals, once every chunk of it is written."""
+    totals = LedgerEntry.objects.filter(kind=Kind.EXPIRY, cutoff=cutoff).aggregate(
+        members=Count("pk"), points=Sum("points")
+    )
+    run, _ = ExpiryRun.objects.get_or_create(
+        cutoff=cutoff,
+        defaults={"members": totals["members"], "points": -(totals["points"] or 0)},
+    )
+    return run
+
+
+def send_expiry_reminders(*, now=None) -> int:
+    """E4: `reminder_days` before the next cutoff, queue one message per member with
+    points at stake; once per member and cutoff (a unique constraint decides)."""
+    now = now or timezone.now()
+    policy = ExpiryPolicy.current()
+    today = timezone.localdate(now)
+    cutoff = next_cutoff(policy, today)
+    if cutoff is None or (cutoff - today).days > policy.reminder_days:
+        return 0
+    return sql.insert_expiry_reminders(points_at_stake(cutoff), cutoff=cutoff, now=now)

@@ -1,0 +1,261 @@
+"""The CSV import of transactions (the contract in DESIGN.md): checked rows
+(points.resources) applied in time order through the rules of purchases and returns,
+all or nothing. How it stays fast (staging, COPY behind computation, the collector
+off) is in points.services.sql and core.bulk; the rules are those of earning.py and
+returns.py."""
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.utils import timezone
+
+from core.bulk import CopyBehind, bulk_update, reserve_ids, without_cycle_collection
+from members.models import Member
+from points.csv_rows import ImportRow, RowError
+from points.models import LedgerEntry, Transaction
+from points.selectors import programme
+from points.services import sql
+from points.services.earning import purchase_earning
+from points.services.posting import MEMBER_CACHE_FIELDS, Movement, credit
+from points.services.returns import Purchase, Refused, recorded_purchases, return_reversal
+from tiers.services import TierLog
+
+PREVIEW_ROWS = 100  # rows shown in the admin's preview; the summary counts them all
+IMPORT_CHUNK = 25_000  # rows computed and written at a time
+IMPORT_PURCHASES_KEPT = 50_000  # the purchases last used, kept for the file's returns
+
+
+@dataclass
+class ImportReport:
+    rows: int = 0
+    new: int = 0
+    skipped: int = 0
+    points: int = 0
+    tier_changes: int = 0
+    errors: list = field(default_factory=list)
+    skipped_lines: set = field(default_factory=set)  # among the first PREVIEW_ROWS rows
+
+    def summary(self) -> str:
+        return f"new={self.new} skipped={self.skipped} errors={len(self.errors)}"
+
+
+def import_transactions(rows, *, errors=(), dry_run=False) -> ImportReport:
+    """Apply checked CSV rows (points.resources) in `occurred_at` order through the
+    rules of record_purchase and record_return, all or nothing, in one database
+    transaction.
+
+    The rows are staged in a temporary table as they are read (`rows` may be an
+    iterator, and `errors` may fill while it is read); the database finds duplicates
+    and rows recorded before, and gives the rows back in time order a chunk at a time,
+    each written (core.bulk.CopyBehind) while the next is computed. So memory holds two
+    chunks, the members of the file and the purchases last used, whatever the file's
+    size. The rules give movements (Movement), written as plain rows with COPY: no
+    model object per row. Any bad row, or `dry_run`, rolls everything back. Rows
+    already imported with the same content are skipped (P8). The members of the file
+    are locked first, so an import running at the same time waits, then skips what
+    this one wrote; the unique external_id stays the final judge."""
+    report = ImportReport()
+    bad = report.errors.append
+    with transaction.atomic(), CopyBehind() as writer, without_cycle_collection():
+        sql.stage_rows(rows)
+        report.errors += errors  # complete once the rows are read
+        duplicates = set()
+        for line, first_line in sql.staged_duplicates():
+            bad(RowError(line, "external_id", f"duplicate of line {first_line}"))
+            duplicates.add(line)
+        members = {
+            m.external_id: m
+            for m in Member.objects.select_for_update(of=("self",))
+            .filter(external_id__in=sql.staged_members())
+            .order_by("pk")
+        }
+        sql.mark_recorded()  # after the locks: sees what an import before this one wrote
+        before = {m.pk: m.qualified_tier_id for m in members.values()}
+        plan = programme()
+        log = TierLog()
+        now = timezone.now()
+        # The purchases returns may name, by external id: the latest of the file and
+        # those read back for a chunk (recorded before, or by an earlier chunk).
+        purchases = OrderedDict()
+        written, next_analyze = 0, max(sql.planned_rows(Transaction), IMPORT_CHUNK)
+        computed, analyze = [], False  # the tables of the last chunk, not yet written
+        for chunk in sql.staged_chunks(IMPORT_CHUNK):
+            report.rows += len(chunk)
+            recorded = Transaction.objects.select_related("original").in_bulk(
+                [row.recorded_id for row in chunk if row.recorded_id]
+            )
+            returned = {row.original_external_id for row in chunk if row.kind == "return"}
+            purchases.update(recorded_purchases(returned - purchases.keys()))
+            ids = iter(reserve_ids(Transaction, len(chunk)))
+            # The previous chunk is written while this one is computed: the purchases
+            # it made or returned are still kept (at least a chunk's worth are), so
+            # none is read back before its rows are written. Written even after an
+            # error, to be rolled back: later chunks find their returns' purchases in
+            # the database once they are no longer kept.
+            writer.insert(*computed, analyze=analyze)
+            txns, entries = [], []
+            for row in chunk:
+                member = members.get(row.member)
+                if member is None:
+                    bad(
+                        RowError(row.line, "member", f"no member with customer code {row.member!r}")
+                    )
+                elif row.recorded_id:
+                    if _same_content(recorded[row.recorded_id], row, member):
+                        report.skipped += 1
+                        if row.line <= PREVIEW_ROWS + 1:
+                            report.skipped_lines.add(row.line)
+                    else:
+                        bad(
+                            RowError(
+                                row.line,
+                                "external_id",
+                                f"{row.external_id} was already imported with other content",
+                            )
+                        )
+                elif row.line not in duplicates:
+                    at, amount, pk, member_id = row.occurred_at, row.amount, next(ids), member.id
+                    if row.kind == Transaction.Kind.PURCHASE:
+                        earned = purchase_earning(
+                            member, plan, log, amount=amount, at=at, channel=row.channel
+                        )
+                        purchases[row.external_id] = Purchase(
+                            pk, row.external_id, member_id, amount, at, earned
+                        )
+                        original_id = None
+                    else:
+                        bought = purchases.get(row.original_external_id)
+                        if bought:
+                            purchases.move_to_end(row.original_external_id)
+                        try:
+                            earned = return_reversal(
+                                member, bought, row.original_external_id, amount=amount, at=at
+                            )
+                        except Refused as refused:
+                            bad(RowError(row.line, *refused.args))
+                            continue
+                        original_id = bought.pk
+                    txns.append(_transaction_row(pk, row, member_id, original_id, now))
+                    moves = [earned] if earned else []
+                    if bonus := credit(member, plan, moves, at=at, log=log):
+                        moves.append(bonus)
+                    entries += [_entry_row(member_id, move, pk, now) for move in moves]
+                    report.points += earned.points if earned else 0
+                    report.new += 1
+            writer.wait()
+            computed = _chunk_tables(txns, entries) + log.tables()
+            written += len(txns)
+            # The planner's statistics are refreshed, this import's rows included,
+            # each time it has written as many rows again as the table was believed to
+            # hold: a few times at most, never on a large table. Autovacuum cannot see
+            # rows not yet committed: after a first import of a million rows into a new
+            # database the planner would still believe the ledger nearly empty, and
+            # scan it whole for each chunk's look-ups.
+            if analyze := written >= next_analyze:
+                next_analyze *= 2
+            while len(purchases) > max(IMPORT_PURCHASES_KEPT, IMPORT_CHUNK):
+                purchases.popitem(last=False)  # the least recently used first
+        writer.insert(*computed)
+        writer.wait()
+        report.rows += len(errors)
+        report.tier_changes = sum(before[m.pk] != m.qualified_tier_id for m in members.values())
+        bulk_update(Member, list(members.values()), MEMBER_CACHE_FIELDS)
+        sql.drop_staged()
+        if report.errors:
+            report.new = report.points = report.tier_changes = 0
+            report.errors.sort(key=lambda e: (e.line, e.column))
+        if report.errors or dry_run:
+            transaction.set_rollback(True)
+    return report
+
+
+# The rows the import writes: their columns, and the functions that build them in
+# that order. The columns left out are NULL: a transaction's definition (actions are
+# not imported), an entry's staff user and expiry cutoff.
+_TRANSACTION_COLUMNS = [
+    "id",
+    "external_id",
+    "member_id",
+    "kind",
+    "amount",
+    "occurred_at",
+    "channel",
+    "store",
+    "original_id",
+    "created_at",
+]
+
+
+_ENTRY_COLUMNS = [
+    "transaction_id",
+    "member_id",
+    "definition_id",
+    "kind",
+    "points",
+    "counts_toward_tier",
+    "redeemable",
+    "issued_at",
+    "accrue_at",
+    "reason",
+    "created_at",
+]
+
+
+def _transaction_row(pk: int, row: ImportRow, member_id: int, original_id, now) -> tuple:
+    return (
+        pk,
+        row.external_id,
+        member_id,
+        row.kind,
+        row.amount,
+        row.occurred_at,
+        row.channel,
+        row.store,
+        original_id,
+        now,
+    )
+
+
+def _entry_row(member_id: int, move: Movement, transaction_id: int, now) -> tuple:
+    return (
+        transaction_id,
+        member_id,
+        move.definition_id,
+        move.kind,
+        move.points,
+        move.counts_toward_tier,
+        move.redeemable,
+        move.issued_at,
+        move.accrue_at,
+        move.reason,
+        now,
+    )
+
+
+def _chunk_tables(txns, entries) -> list:
+    return [
+        (Transaction, _TRANSACTION_COLUMNS, txns),
+        (LedgerEntry, _ENTRY_COLUMNS, entries),
+    ]
+
+
+def _same_content(txn: Transaction, row, member: Member) -> bool:
+    original = txn.original.external_id if txn.original else ""
+    return (
+        txn.member_id,
+        txn.kind,
+        txn.amount,
+        txn.occurred_at,
+        txn.channel,
+        txn.store,
+        original,
+    ) == (
+        member.pk,
+        row.kind,
+        row.amount,
+        row.occurred_at,
+        row.channel,
+        row.store,
+        row.original_external_id,
+    )

@@ -1,0 +1,203 @@
+"""The one ledger writer (P5, P7, T2): entries are built from movements, written for
+a locked member with its caches and tier in the same transaction, and every service
+of points (and rewards, through lock_member and post_redemption) writes through here.
+The statements themselves are in points.services.sql."""
+
+import functools
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError
+
+from members.models import Member
+from points.models import TIER_UP_BONUS, LedgerEntry, PointDefinition, Transaction
+from points.selectors import Programme, programme
+from points.services import sql
+from tiers.models import Tier
+from tiers.services import TierLog, requalify
+
+Kind = LedgerEntry.Kind
+MEMBER_CACHE_FIELDS = sql.MEMBER_CACHE_FIELDS
+
+
+@dataclass(slots=True)
+class Movement:
+    """What a ledger entry says, before it is linked to a member and a transaction:
+    the rules compute these, record_purchase turns them into LedgerEntry objects and
+    the import into rows."""
+
+    kind: str
+    points: int
+    definition_id: int | None
+    counts_toward_tier: bool
+    redeemable: bool
+    issued_at: datetime
+    accrue_at: datetime
+    reason: str = ""
+
+
+def movement(definition, kind, points: int, *, at, reason: str, accrue_at=None) -> Movement:
+    """An entry counted as its definition says when it is written (none: redeemable,
+    not tier-counting), issued at `at` and available at `accrue_at`, by default at once."""
+    return Movement(
+        kind,
+        points,
+        definition.pk if definition else None,
+        definition.counts_toward_tier if definition else False,
+        definition.redeemable if definition else True,
+        at,
+        accrue_at or at,
+        reason,
+    )
+
+
+def earning(definition: PointDefinition, points: int, *, at, reason: str) -> Movement:
+    """An earning: issued when it happened, available after the definition's delay (P5)."""
+    delay = timedelta(days=definition.accrue_delay_days)
+    return movement(definition, Kind.EARN, points, at=at, reason=reason, accrue_at=at + delay)
+
+
+def entry_of(member: Member, movement: Movement, **link) -> LedgerEntry:
+    return LedgerEntry(
+        member=member,
+        kind=movement.kind,
+        points=movement.points,
+        definition_id=movement.definition_id,
+        counts_toward_tier=movement.counts_toward_tier,
+        redeemable=movement.redeemable,
+        issued_at=movement.issued_at,
+        accrue_at=movement.accrue_at,
+        reason=movement.reason,
+        **link,
+    )
+
+
+def lock(member: Member, external_id: str | None = None, *, for_update: bool = True):
+    """Lock the member row (every writer of a member's points takes this lock first,
+    but for the unlocked purchase, which reads it with `for_update=False`) and, in the
+    same round trip, read the programme's version and whether `external_id` was
+    recorded before. Returns (member, programme, recorded_id)."""
+    locked, version, recorded_id = sql.read_member(member.pk, external_id, for_update)
+    return locked, programme(version), recorded_id
+
+
+def post_entries(
+    member: Member, plan: Programme, entries, *, at, log=None, reason=None, by=None, **link
+):
+    """Write entries for a locked member, update its caches and requalify it (T2).
+
+    A tier reached for the first time pays its bonus: redeemable and not
+    tier-counting, so it can never cause another tier-up.
+    """
+    log = TierLog() if log is None else log
+    entries = apply_entries(member, plan, entries, at=at, log=log, reason=reason, by=by, **link)
+    LedgerEntry.objects.bulk_create(entries)
+    log.write()
+    member.save(update_fields=MEMBER_CACHE_FIELDS)
+    return entries
+
+
+def post_transaction(member: Member, plan: Programme, txn: Transaction, entries, *, at, log=None):
+    """Save a new transaction with its entries for a locked member: what `post_entries`
+    does, plus the transaction row (on PostgreSQL in one statement with the entries and
+    the caches: sql.write_transaction)."""
+    log = TierLog() if log is None else log
+    entries = apply_entries(member, plan, entries, at=at, log=log, transaction=txn)
+    sql.write_transaction(member, txn, entries)
+    log.write()
+    return entries
+
+
+def apply_entries(
+    member: Member, plan: Programme, entries, *, at, log, reason=None, by=None, **link
+):
+    """The caches, tier and tier-up bonus that entries give a member, in memory: what
+    `post_entries` writes. Returns the entries with the bonus, if any."""
+    bonus = credit(member, plan, entries, at=at, log=log, reason=reason, by=by)
+    if bonus:
+        entries = [*entries, entry_of(member, bonus, created_by=by, **link)]
+    return entries
+
+
+def credit(member: Member, plan: Programme, entries, *, at, log, reason=None, by=None):
+    """Count entries (LedgerEntry or Movement) in the member's caches, in memory, and
+    requalify it (T2). Returns the tier-up bonus due, already counted: redeemable and
+    not tier-counting, so it can never cause another tier-up."""
+    for entry in entries:
+        member.points_balance += entry.points if entry.redeemable else 0
+        member.lifetime_points += entry.points if entry.counts_toward_tier else 0
+    reached: Tier | None = requalify(member, plan.ranking, at=at, log=log, reason=reason, by=by)
+    if not (reached and reached.upgrade_bonus_points):
+        return None
+    member.points_balance += reached.upgrade_bonus_points
+    definition = plan.definition(TIER_UP_BONUS)
+    return Movement(
+        Kind.BONUS,
+        reached.upgrade_bonus_points,
+        definition.pk,
+        False,
+        True,
+        at,
+        at,
+        f"Welcome to {reached.name}",
+    )
+
+
+def recorded_before(recorded_id, **content) -> Transaction | None:
+    """P8: the transaction already recorded under this id, marked skipped; an error
+    when it was recorded with other content."""
+    if recorded_id is None:
+        return None
+    existing = Transaction.objects.get(pk=recorded_id)
+    differs = [field for field, value in content.items() if getattr(existing, field) != value]
+    if differs:
+        names = ", ".join(f.removesuffix("_id") for f in differs)
+        raise ValidationError(
+            {
+                "external_id": f"Transaction {existing.external_id} was already recorded "
+                f"with another {names}."
+            }
+        )
+    existing.skipped = True
+    return existing
+
+
+def idempotent(service):
+    """When two writers race on one external_id, the unique constraint decides: the
+    loser reports the winner's row as skipped, or an error if its content differs."""
+
+    @functools.wraps(service)
+    def wrapper(**kwargs):
+        try:
+            return service(**kwargs)
+        except IntegrityError:
+            if not Transaction.objects.filter(external_id=kwargs.get("external_id")).exists():
+                raise
+            return service(**kwargs)
+
+    return wrapper
+
+
+def lock_member(member: Member) -> tuple[Member, Programme]:
+    """Lock a member before checking and spending its points (the same lock as every
+    other writer takes)."""
+    member, plan, _ = lock(member)
+    return member, plan
+
+
+def post_redemption(member: Member, plan: Programme, *, points, reason, by, at) -> LedgerEntry:
+    """The entry of a redemption on a locked member: minus the cost, at once."""
+    redemption = movement(None, Kind.REDEMPTION, -points, at=at, reason=reason)
+    entry = entry_of(member, redemption, created_by=by)
+    post_entries(member, plan, [entry], at=at, by=by)
+    return entry
+
+
+def post_refund(member: Member, plan: Programme, *, points, reason, by, at) -> LedgerEntry:
+    """W4: a cancelled redemption's points come back available at once, not tier-counting."""
+    entry = entry_of(
+        member, movement(None, Kind.REFUND, points, at=at, reason=reason), created_by=by
+    )
+    post_entries(member, plan, [entry], at=at, by=by)
+    return entry

@@ -1,0 +1,156 @@
+"""The rules of points as pure functions, read top to bottom: what a purchase earns
+(P2, P3), what a return takes back (P4), and what a transaction may be (amounts,
+times, references). The services and the import apply them; nothing here reads or
+writes the database."""
+
+import re
+from datetime import UTC, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Context, Decimal, Inexact
+from typing import NamedTuple
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from points.models import Channel
+
+
+def points_per_unit(earn_rate: Decimal, tier_multiplier: Decimal, campaign_multipliers) -> Decimal:
+    """P2's points per currency unit: earn rate x tier multiplier x campaign
+    multipliers, exact (no rounding before the floor of purchase_points)."""
+    rate = _EXACT.multiply(earn_rate, tier_multiplier)
+    for multiplier in campaign_multipliers:
+        rate = _EXACT.multiply(rate, multiplier)
+    return rate
+
+
+def purchase_points(amount: Decimal, rate: Decimal) -> int:
+    """P2: floor(amount x points_per_unit(...)), whole points (int() is the floor:
+    neither is ever negative)."""
+    return int(_EXACT.multiply(amount, rate))
+
+
+# Wide enough for any amount times any rates the models allow: products are exact.
+_EXACT = Context(prec=200, traps=[Inexact])
+
+
+def return_points(
+    *,
+    awarded: int,
+    reversed_before: int,
+    amount: Decimal,
+    returned_before: Decimal,
+    purchase_amount: Decimal,
+) -> int:
+    """P4: points a return takes back, in proportion, never more than were awarded.
+
+    The return that completes the purchase takes back all that is left, so a purchase
+    returned in parts ends at zero whatever the rounding of each part.
+    """
+    left = awarded - reversed_before
+    if amount + returned_before >= purchase_amount:
+        return left
+    share = (Decimal(awarded) * amount / purchase_amount).quantize(1, rounding=ROUND_HALF_UP)
+    return min(int(share), left)
+
+
+def multiplier_label(name: str, multiplier: Decimal) -> str:
+    return f"{name} x{multiplier.normalize():f}"
+
+
+class TransactionLimits(NamedTuple):
+    """What a purchase, return or action may be, read once per call (or per file)."""
+
+    max_amount: Decimal
+    earliest: datetime
+    latest: datetime
+
+
+def transaction_limits(now=None) -> TransactionLimits:
+    """At most MAX_TRANSACTION_AMOUNT, dated from the programme's start (PROGRAMME_START,
+    midnight in TIME_ZONE) to a day after now: a till's clock may run a little ahead, a
+    typo of a year may not."""
+    start = datetime.combine(settings.PROGRAMME_START, time.min)
+    earliest = timezone.make_aware(start, timezone.get_default_timezone()).astimezone(UTC)
+    latest = (now or timezone.now()) + timedelta(days=1)
+    return TransactionLimits(settings.MAX_TRANSACTION_AMOUNT, earliest, latest)
+
+
+_PLAIN_AMOUNT = re.compile(r"[0-9]+(?:\.[0-9]{1,2})?")  # 120, 120.5, 120.50
+
+
+_SIGNED_DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")  # negative or too precise: said so
+
+
+_ZERO = Decimal(0)
+
+
+def clean_amount(amount, limits: TransactionLimits | None = None) -> Decimal:
+    """A money amount, positive, at most MAX_TRANSACTION_AMOUNT. Text is a plain decimal:
+    ASCII digits, and a point with one or two decimals; no sign, exponent, separator,
+    space, or digits of another script (Python's Decimal() takes all of those). A
+    Decimal or int is taken by its value; a float is refused, not rounded. The services
+    and the CSV import (which passes the limits it read once for the file) share it."""
+    if isinstance(amount, str) and _PLAIN_AMOUNT.fullmatch(amount):
+        value = Decimal(amount)
+    else:
+        value = _amount_value(amount)
+    if value <= _ZERO:
+        raise ValidationError({"amount": f"The amount must be positive, not {amount}."})
+    limit = limits.max_amount if limits else settings.MAX_TRANSACTION_AMOUNT
+    if value > limit:
+        raise ValidationError(
+            {"amount": f"{amount} is more than the {limit:,} allowed in one transaction."}
+        )
+    return value
+
+
+def _amount_value(amount) -> Decimal:
+    """The value of an amount that is not plain decimal text, or why it is no amount."""
+    if isinstance(amount, float):
+        raise ValidationError({"amount": "Give the amount as a decimal, not a float."})
+    if isinstance(amount, str) and _SIGNED_DECIMAL.fullmatch(amount):
+        value = Decimal(amount)
+    elif isinstance(amount, Decimal | int) and not isinstance(amount, bool):
+        value = Decimal(amount)
+    else:
+        value = None
+    if value is None or not value.is_finite():
+        raise ValidationError(
+            {
+                "amount": f"{amount!r} is not an amount (write digits and at most two "
+                "decimals after a point, like 1250.50)."
+            }
+        )
+    if value > 0 and value.as_tuple().exponent < -2:
+        raise ValidationError({"amount": f"{amount} has more than two decimals."})
+    return value
+
+
+def check_occurred_at(occurred_at, limits: TransactionLimits | None = None, *, shown="") -> None:
+    """The time of a purchase, return or action: aware, and within transaction_limits.
+    record_purchase, record_return, award_action and the CSV import all check it here;
+    `shown` is the time as the caller wrote it, for the message."""
+    _, earliest, latest = limits or transaction_limits()
+    try:
+        if earliest <= occurred_at <= latest:
+            return
+    except TypeError:  # naive (or no time at all): it cannot be placed
+        raise ValidationError({"occurred_at": "The time needs a time zone."}) from None
+    shown = shown or occurred_at.isoformat()
+    if occurred_at < earliest:
+        start = settings.PROGRAMME_START
+        began = f"{start.day} {start:%B %Y}"
+        raise ValidationError({"occurred_at": f"{shown} is before the programme began ({began})."})
+    raise ValidationError({"occurred_at": f"{shown} is more than a day in the future."})
+
+
+_CHANNELS = frozenset(Channel.values)
+
+
+def check_reference(*, external_id, occurred_at, channel=Channel.API) -> None:
+    if not external_id or len(external_id) > 100:
+        raise ValidationError({"external_id": "A transaction needs an id of 1 to 100 characters."})
+    check_occurred_at(occurred_at)
+    if channel not in _CHANNELS:
+        raise ValidationError({"channel": f"Unknown channel {channel!r}."})
