@@ -26,14 +26,7 @@ from core.exports import FormulaSafeResource
 from points.csv_rows import COLUMNS, KINDS, ImportRow, RowError
 from points.models import Channel, Transaction
 from points.services import PREVIEW_ROWS, import_transactions
-from points.services.rules import (
-    TransactionLimits,
-    check_occurred_at,
-    clean_amount,
-    transaction_limits,
-)
-
-CHANNELS = frozenset(Channel.values)
+from points.services.rules import TransactionLimits, check_transaction, transaction_limits
 
 
 def read_transactions(stream, *, now=None) -> tuple[Iterator[ImportRow], list[RowError]]:
@@ -147,31 +140,35 @@ def parse_row(
     def bad(column, reason):
         errors.append(RowError(line, column, reason))
 
-    if not external_id:
-        bad("external_id", "required")
-    elif len(external_id) > 100:
-        bad("external_id", "longer than 100 characters")
     if not member:
         bad("member", "required")
     if kind not in KINDS:
         bad("kind", f"unknown kind {kind!r}: purchase or return")
+    channel = channel or Channel.IMPORT
     try:
-        amount = clean_amount(amount, limits)
-    except ValidationError as exc:
-        bad("amount", _reason(exc))
-    try:
-        occurred_at = parse_occurred_at(occurred_at, limits)
+        moment = parse_occurred_at(occurred_at)
     except ValidationError as exc:
         bad("occurred_at", _reason(exc))
-    channel = channel or Channel.IMPORT
-    if channel not in CHANNELS:
-        bad("channel", f"unknown channel {channel!r}")
+        moment = None
+    try:
+        amount = check_transaction(
+            external_id=external_id,
+            amount=amount,
+            occurred_at=moment,
+            channel=channel,
+            store=store,
+            limits=limits,
+            shown_time=occurred_at,
+        )
+    except ValidationError as exc:
+        for column, messages in exc.message_dict.items():
+            if not (column == "occurred_at" and moment is None):  # named above
+                bad(column, " ".join(messages).rstrip("."))
+    occurred_at = moment
     if kind == "return" and not original:
         bad("original_external_id", "a return must name its purchase")
     if kind == "purchase" and original:
         bad("original_external_id", "only returns name an original purchase")
-    if len(store) > 50:
-        bad("store", "longer than 50 characters")
     if errors:
         return None, errors
     return ImportRow(
@@ -183,10 +180,9 @@ def _reason(exc: ValidationError) -> str:
     return " ".join(exc.messages).rstrip(".")
 
 
-def parse_occurred_at(text: str, limits: TransactionLimits) -> datetime:
-    """ISO 8601, within the times a transaction may have (check_occurred_at). A date
-    alone means midnight in the programme's time zone; a time without an offset is read
-    in that zone too."""
+def parse_occurred_at(text: str) -> datetime:
+    """ISO 8601. A date alone means midnight in the programme's time zone; a time
+    without an offset is read in that zone too."""
     try:
         if len(text) == 10:
             moment = datetime.combine(date.fromisoformat(text), time.min)
@@ -196,10 +192,7 @@ def parse_occurred_at(text: str, limits: TransactionLimits) -> datetime:
         raise ValidationError(
             {"occurred_at": f"{text!r} is not an ISO 8601 date or time"}
         ) from None
-    if moment.tzinfo is None:
-        moment = timezone.make_aware(moment)
-    check_occurred_at(moment, limits, shown=text)
-    return moment
+    return timezone.make_aware(moment) if moment.tzinfo is None else moment
 
 
 # The admin's import and export (django-import-export)

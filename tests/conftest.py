@@ -9,8 +9,9 @@ from django.contrib.auth.models import Group
 from django.db import close_old_connections, connection
 
 from loyalty_site.demo import load_programme
+from members.models import Member
 from members.services import enroll_member
-from points.models import LedgerEntry, PointDefinition
+from points.models import LedgerEntry, PointDefinition, Transaction
 from points.selectors import points_summary
 from points.services import record_purchase, record_return
 
@@ -131,6 +132,15 @@ def earned(txn) -> int:
     """Points of the transaction's earn or return entry."""
     return sum(
         e.points for e in LedgerEntry.objects.filter(transaction=txn, kind__in=["earn", "return"])
+    )
+
+
+def ledger_state():
+    """What a failed operation must leave as it was: rows and every member's caches."""
+    return (
+        LedgerEntry.objects.count(),
+        Transaction.objects.count(),
+        list(Member.objects.values_list("points_balance", "lifetime_points").order_by("pk")),
     )
 
 

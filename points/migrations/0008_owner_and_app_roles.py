@@ -22,7 +22,7 @@ CREATE TRIGGER points_ledger_no_truncate
 """
 
 # Only a table's owner may ANALYZE it, and the import refreshes the statistics of the
-# tables it fills mid-transaction (bulk.CopyBehind). SECURITY DEFINER: it runs as the
+# tables it fills mid-transaction (core.bulk.CopyBehind). SECURITY DEFINER: it runs as the
 # role that migrates, the owner; EXECUTE is granted by `grant_app_role` alone.
 ANALYZE = """
 CREATE OR REPLACE FUNCTION loyalty_analyze(target regclass) RETURNS void

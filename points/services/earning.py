@@ -21,8 +21,7 @@ from points.services.posting import (
     recorded_before,
 )
 from points.services.rules import (
-    check_reference,
-    clean_amount,
+    check_transaction,
     multiplier_label,
     points_per_unit,
     purchase_points,
@@ -71,8 +70,13 @@ def record_purchase(
     *, member, amount, occurred_at, external_id, channel=Channel.API, store=""
 ) -> Transaction:
     """A purchase earns at the effective tier's multiplier and the running campaigns (P2, P3)."""
-    amount = clean_amount(amount)
-    check_reference(external_id=external_id, occurred_at=occurred_at, channel=channel)
+    amount = check_transaction(
+        external_id=external_id,
+        occurred_at=occurred_at,
+        channel=channel,
+        amount=amount,
+        store=store,
+    )
     fields = dict(
         external_id=external_id,
         kind=Transaction.Kind.PURCHASE,
@@ -132,7 +136,7 @@ def _record_purchase_unlocked(member, fields) -> Transaction | None:
 @idempotent
 def award_action(*, member, definition, occurred_at, external_id) -> Transaction:
     """An action (a referral, a review) earns the definition's fixed points."""
-    check_reference(external_id=external_id, occurred_at=occurred_at)
+    check_transaction(external_id=external_id, occurred_at=occurred_at, channel=Channel.API)
     if definition.kind != PointDefinition.Kind.ACTION or not definition.is_active:
         raise ValidationError({"definition": f"{definition} is not an active action."})
     fields = dict(

@@ -18,7 +18,7 @@ from points.services.posting import (
     post_transaction,
     recorded_before,
 )
-from points.services.rules import check_reference, clean_amount, return_points
+from points.services.rules import check_transaction, return_points
 
 Kind = LedgerEntry.Kind
 
@@ -97,8 +97,9 @@ def record_return(
     *, member, amount, occurred_at, external_id, original_external_id, channel=Channel.API
 ) -> Transaction:
     """A return takes back the points its purchase was awarded, in proportion (P4)."""
-    amount = clean_amount(amount)
-    check_reference(external_id=external_id, occurred_at=occurred_at, channel=channel)
+    amount = check_transaction(
+        external_id=external_id, occurred_at=occurred_at, channel=channel, amount=amount
+    )
     with transaction.atomic():
         member, plan, recorded_id = lock(member, external_id)
         bought = recorded_purchases({original_external_id}).get(original_external_id)

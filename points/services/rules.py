@@ -12,7 +12,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from points.models import Channel
+from points.models import Channel, Transaction
 
 
 def points_per_unit(earn_rate: Decimal, tier_multiplier: Decimal, campaign_multipliers) -> Decimal:
@@ -146,11 +146,33 @@ def check_occurred_at(occurred_at, limits: TransactionLimits | None = None, *, s
 
 
 _CHANNELS = frozenset(Channel.values)
+_ID_LENGTH = Transaction._meta.get_field("external_id").max_length
+_STORE_LENGTH = Transaction._meta.get_field("store").max_length
 
 
-def check_reference(*, external_id, occurred_at, channel=Channel.API) -> None:
-    if not external_id or len(external_id) > 100:
-        raise ValidationError({"external_id": "A transaction needs an id of 1 to 100 characters."})
-    check_occurred_at(occurred_at)
+def check_transaction(
+    *, external_id, occurred_at, channel, store="", amount=None, limits=None, shown_time=""
+) -> Decimal | None:
+    """What any transaction may be, from a till, the API or a file: an id of 1 to 100
+    characters, a plain amount within the maximum (clean_amount), a time within the
+    programme (check_occurred_at), a known channel, a store of at most 50 characters.
+    One ValidationError names every field that is wrong. Returns the amount, if any."""
+    errors, value = {}, None
+    if not external_id or len(external_id) > _ID_LENGTH:
+        errors["external_id"] = f"an id of 1 to {_ID_LENGTH} characters is required"
+    if amount is not None:
+        try:
+            value = clean_amount(amount, limits)
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+    try:
+        check_occurred_at(occurred_at, limits, shown=shown_time)
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
     if channel not in _CHANNELS:
-        raise ValidationError({"channel": f"Unknown channel {channel!r}."})
+        errors["channel"] = f"unknown channel {channel!r}: {', '.join(Channel.values)}"
+    if len(store or "") > _STORE_LENGTH:
+        errors["store"] = f"at most {_STORE_LENGTH} characters, not {len(store):,}"
+    if errors:
+        raise ValidationError(errors)
+    return value
