@@ -85,11 +85,16 @@ INSTALLED_APPS = [
     "import_export",
     "django_celery_beat",
     "axes",
+    "rest_framework",
+    "rest_framework_api_key",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "core",
     "tiers",
     "members",
     "points",
     "rewards",
+    "api",
     "loyalty_site.apps.LoyaltySiteConfig",
 ]
 
@@ -248,6 +253,33 @@ MAX_TRANSACTION_AMOUNT = Decimal(env("MAX_TRANSACTION_AMOUNT", default="100000.0
 if not 0 < MAX_TRANSACTION_AMOUNT < 10_000_000_000:  # what Transaction.amount can hold
     raise ImproperlyConfigured("MAX_TRANSACTION_AMOUNT must be above 0 and below 10,000,000,000.")
 PROGRAMME_START = date.fromisoformat(env("PROGRAMME_START", default="2000-01-01"))
+
+# The integration API (api/): keys, exact JSON, problem+json errors, a rate per key.
+API_RATE = env("API_RATE", default="1200/min")  # per key, shared by every process
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=64 * 1024)
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["api.authentication.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": ["api.parsers.ExactJSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.PerKeyThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"key": API_RATE},
+    "EXCEPTION_HANDLER": "api.errors.problem_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "COERCE_DECIMAL_TO_STRING": True,
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Loyalty integration API",
+    "DESCRIPTION": "For tills, web shops and apps: members, purchases, returns, actions and "
+    "rewards. Authenticate with `Authorization: Api-Key <key>`.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",  # served from the app's own static files, no CDN
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
 
 # django-import-export: importing transactions needs the "add transaction" permission,
 # exporting needs "view".

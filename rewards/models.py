@@ -53,6 +53,8 @@ class Redemption(models.Model):
 
     member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="redemptions")
     reward = models.ForeignKey(Reward, on_delete=models.PROTECT, related_name="redemptions")
+    # The caller's id of a redemption through the API (P8): the same id again finds it.
+    external_id = models.CharField(max_length=100, null=True, blank=True, unique=True)
     points = models.PositiveIntegerField(help_text="What it cost when redeemed.")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.REDEEMED)
     redeemed_at = models.DateTimeField(default=timezone.now)

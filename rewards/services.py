@@ -1,7 +1,7 @@
 """Redemption (W3) and cancellation (W4). Points move through points.services."""
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -11,15 +11,29 @@ from rewards.models import Redemption, Reward
 from rewards.selectors import locked_because
 
 
-def redeem(*, member, reward, by=None, now=None) -> Redemption:
+def redeem(*, member, reward, by=None, now=None, external_id=None) -> Redemption:
     """Spend a member's available points on a reward.
 
     Locks the member (so two redemptions of one member run one after the other and
     can never overspend), then takes one unit of stock with a conditional update (so
-    members racing for the last units never take more than there are)."""
+    members racing for the last units never take more than there are).
+
+    With an `external_id` (P8) a redemption is made once: the same id again returns it,
+    marked skipped; with another member or reward it is refused (a conflict)."""
+    try:
+        return _redeem(member=member, reward=reward, by=by, now=now, external_id=external_id)
+    except IntegrityError:  # the same id for another member, at the same moment
+        if not Redemption.objects.filter(external_id=external_id).exists():
+            raise
+        return _redeem(member=member, reward=reward, by=by, now=now, external_id=external_id)
+
+
+def _redeem(*, member, reward, by, now, external_id) -> Redemption:
     with transaction.atomic():
         member, plan = lock_member(member)
         now = now or timezone.now()  # after the lock: see the entries of who held it before
+        if external_id and (done := _redeemed_before(external_id, member, reward)):
+            return done
         reward = Reward.objects.select_related("min_tier").get(pk=reward.pk)
         available, pending = balances(member, now=now)
         reason = locked_because(
@@ -46,7 +60,19 @@ def redeem(*, member, reward, by=None, now=None) -> Redemption:
             redeemed_at=now,
             redeemed_by=by,
             entry=entry,
+            external_id=external_id or None,
         )
+
+
+def _redeemed_before(external_id, member, reward) -> Redemption | None:
+    existing = Redemption.objects.filter(external_id=external_id).first()
+    if existing is None:
+        return None
+    if (existing.member_id, existing.reward_id) != (member.pk, reward.pk):
+        message = f"Redemption {external_id} was already made for another member or reward."
+        raise ValidationError({"external_id": ValidationError(message, code="conflict")})
+    existing.skipped = True
+    return existing
 
 
 def cancel_redemption(*, redemption, by=None, now=None) -> Redemption:

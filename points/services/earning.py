@@ -67,9 +67,10 @@ def _rate_and_reason(plan: Programme, tier: Tier, campaigns) -> tuple[Decimal, s
 
 @idempotent
 def record_purchase(
-    *, member, amount, occurred_at, external_id, channel=Channel.API, store=""
+    *, member, amount, occurred_at, external_id, channel=Channel.API, store="", by=None
 ) -> Transaction:
-    """A purchase earns at the effective tier's multiplier and the running campaigns (P2, P3)."""
+    """A purchase earns at the effective tier's multiplier and the running campaigns (P2,
+    P3). `by`: the account that recorded it (an API key's), on its entries."""
     amount = check_transaction(
         external_id=external_id,
         occurred_at=occurred_at,
@@ -85,19 +86,19 @@ def record_purchase(
         channel=channel,
         store=store,
     )
-    if sql.writes_unlocked() and (txn := _record_purchase_unlocked(member, fields)):
+    if sql.writes_unlocked() and (txn := _record_purchase_unlocked(member, fields, by)):
         return txn
     with transaction.atomic():
         member, plan, recorded_id = lock(member, external_id)
         if existing := recorded_before(recorded_id, member_id=member.pk, **fields):
             return existing
         log = TierLog()
-        txn, entries = _purchase_transaction(member, plan, log, fields)
-        post_transaction(member, plan, txn, entries, at=occurred_at, log=log)
+        txn, entries = _purchase_transaction(member, plan, log, fields, by)
+        post_transaction(member, plan, txn, entries, at=occurred_at, log=log, by=by)
     return txn
 
 
-def _purchase_transaction(member, plan: Programme, log: TierLog, fields):
+def _purchase_transaction(member, plan: Programme, log: TierLog, fields, by):
     earned = purchase_earning(
         member,
         plan,
@@ -107,10 +108,10 @@ def _purchase_transaction(member, plan: Programme, log: TierLog, fields):
         channel=fields["channel"],
     )
     txn = Transaction(member=member, **fields)
-    return txn, [entry_of(member, earned, transaction=txn)] if earned else []
+    return txn, [entry_of(member, earned, transaction=txn, created_by=by)] if earned else []
 
 
-def _record_purchase_unlocked(member, fields) -> Transaction | None:
+def _record_purchase_unlocked(member, fields, by) -> Transaction | None:
     """The common purchase in two statements and no lock: read the member, apply the
     rules, then write everything in one statement that updates the member only if its
     caches are still those read. Any writer in between changes them (a purchase
@@ -124,9 +125,9 @@ def _record_purchase_unlocked(member, fields) -> Transaction | None:
         return None
     read = sql.cached(member)
     log = TierLog()
-    txn, entries = _purchase_transaction(member, plan, log, fields)
+    txn, entries = _purchase_transaction(member, plan, log, fields, by)
     entries = apply_entries(
-        member, plan, entries, at=fields["occurred_at"], log=log, transaction=txn
+        member, plan, entries, at=fields["occurred_at"], log=log, by=by, transaction=txn
     )
     if log or not sql.insert_transaction(member, txn, entries, unless_changed=read):
         return None
@@ -134,9 +135,11 @@ def _record_purchase_unlocked(member, fields) -> Transaction | None:
 
 
 @idempotent
-def award_action(*, member, definition, occurred_at, external_id) -> Transaction:
+def award_action(
+    *, member, definition, occurred_at, external_id, channel=Channel.API, by=None
+) -> Transaction:
     """An action (a referral, a review) earns the definition's fixed points."""
-    check_transaction(external_id=external_id, occurred_at=occurred_at, channel=Channel.API)
+    check_transaction(external_id=external_id, occurred_at=occurred_at, channel=channel)
     if definition.kind != PointDefinition.Kind.ACTION or not definition.is_active:
         raise ValidationError({"definition": f"{definition} is not an active action."})
     fields = dict(
@@ -144,7 +147,7 @@ def award_action(*, member, definition, occurred_at, external_id) -> Transaction
         kind=Transaction.Kind.ACTION,
         occurred_at=occurred_at,
         definition=definition,
-        channel=Channel.API,
+        channel=channel,
     )
     with transaction.atomic():
         member, plan, recorded_id = lock(member, external_id)
@@ -152,6 +155,8 @@ def award_action(*, member, definition, occurred_at, external_id) -> Transaction
             return existing
         txn = Transaction(member=member, **fields)
         earned = earning(definition, definition.points, at=occurred_at, reason=definition.name)
-        entries = [entry_of(member, earned, transaction=txn)] if earned.points else []
-        post_transaction(member, plan, txn, entries, at=occurred_at)
+        entries = (
+            [entry_of(member, earned, transaction=txn, created_by=by)] if earned.points else []
+        )
+        post_transaction(member, plan, txn, entries, at=occurred_at, by=by)
     return txn

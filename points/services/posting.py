@@ -98,12 +98,14 @@ def post_entries(
     return entries
 
 
-def post_transaction(member: Member, plan: Programme, txn: Transaction, entries, *, at, log=None):
+def post_transaction(
+    member: Member, plan: Programme, txn: Transaction, entries, *, at, log=None, by=None
+):
     """Save a new transaction with its entries for a locked member: what `post_entries`
     does, plus the transaction row (on PostgreSQL in one statement with the entries and
     the caches: sql.write_transaction)."""
     log = TierLog() if log is None else log
-    entries = apply_entries(member, plan, entries, at=at, log=log, transaction=txn)
+    entries = apply_entries(member, plan, entries, at=at, log=log, by=by, transaction=txn)
     sql.write_transaction(member, txn, entries)
     log.write()
     return entries
@@ -153,12 +155,8 @@ def recorded_before(recorded_id, **content) -> Transaction | None:
     differs = [field for field, value in content.items() if getattr(existing, field) != value]
     if differs:
         names = ", ".join(f.removesuffix("_id") for f in differs)
-        raise ValidationError(
-            {
-                "external_id": f"Transaction {existing.external_id} was already recorded "
-                f"with another {names}."
-            }
-        )
+        message = f"Transaction {existing.external_id} was already recorded with another {names}."
+        raise ValidationError({"external_id": ValidationError(message, code="conflict")})
     existing.skipped = True
     return existing
 

@@ -94,7 +94,7 @@ def _reversal(bought: "Purchase", points: int, *, amount, at) -> Movement:
 
 @idempotent
 def record_return(
-    *, member, amount, occurred_at, external_id, original_external_id, channel=Channel.API
+    *, member, amount, occurred_at, external_id, original_external_id, channel=Channel.API, by=None
 ) -> Transaction:
     """A return takes back the points its purchase was awarded, in proportion (P4)."""
     amount = check_transaction(
@@ -122,8 +122,8 @@ def record_return(
             column, reason = refused.args
             raise ValidationError({column: f"Cannot return {external_id}: {reason}."}) from None
         txn = Transaction(member=member, original_id=bought.pk, **fields)
-        entries = [entry_of(member, reversal, transaction=txn)] if reversal else []
-        post_transaction(member, plan, txn, entries, at=occurred_at)
+        entries = [entry_of(member, reversal, transaction=txn, created_by=by)] if reversal else []
+        post_transaction(member, plan, txn, entries, at=occurred_at, by=by)
     return txn
 
 

@@ -1,0 +1,92 @@
+"""Every error as application/problem+json (RFC 9457): type, title, status, detail, and
+`errors: [{field, message}]` for input. A rule the services refuse (a Django
+ValidationError) is 422, or 409 when it says an external_id was used with other
+content (code "conflict")."""
+
+from django.core.exceptions import NON_FIELD_ERRORS
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
+from rest_framework.views import exception_handler
+
+PROBLEM = "application/problem+json"
+TYPES = "https://loyalty.example.com/problems/"  # a stable identifier per kind of problem
+CONFLICT = "conflict"
+
+
+def problem(status_code: int, title: str, detail: str, *, errors=None, headers=None):
+    body = {
+        "type": TYPES + title.lower().replace(" ", "-"),
+        "title": title,
+        "status": status_code,
+        "detail": detail,
+    }
+    if errors is not None:
+        body["errors"] = errors
+    return Response(body, status=status_code, headers=headers, content_type=PROBLEM)
+
+
+def field_errors(detail, prefix="") -> list[dict]:
+    """DRF's nested error detail as a flat [{field, message}] list."""
+    if isinstance(detail, dict):
+        return [
+            error
+            for name, value in detail.items()
+            for error in field_errors(value, f"{prefix}.{name}" if prefix else str(name))
+        ]
+    if isinstance(detail, list):
+        return [error for item in detail for error in field_errors(item, prefix)]
+    field = None if prefix in ("", api_settings.NON_FIELD_ERRORS_KEY) else prefix
+    return [{"field": field, "message": str(detail)}]
+
+
+def rule_refused(exc: DjangoValidationError):
+    """A service's ValidationError: 422, or 409 for an idempotency conflict."""
+    pairs = exc.error_dict.items() if hasattr(exc, "error_dict") else [(None, exc.error_list)]
+    errors, codes = [], set()
+    for name, found in pairs:
+        for error in found:
+            codes.add(error.code)
+            field = None if name in (None, NON_FIELD_ERRORS) else name
+            errors += [{"field": field, "message": message} for message in error.messages]
+    detail = " ".join(error["message"] for error in errors)
+    if CONFLICT in codes:
+        return problem(409, "Conflict", detail, errors=errors)
+    return problem(422, "Refused", detail, errors=errors)
+
+
+def problem_handler(exc, context):
+    """DRF's exception handler, answering every error as a problem."""
+    if isinstance(exc, DjangoValidationError):
+        return rule_refused(exc)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound(str(exc) or "Not found.")
+    response = exception_handler(exc, context)
+    if response is None:
+        return None  # not an API error: Django's 500, logged
+    headers = {name: value for name, value in response.items() if name != "Content-Type"}
+    if isinstance(exc, exceptions.ValidationError):
+        return problem(
+            400,
+            "Invalid input",
+            "The request has invalid fields.",
+            errors=field_errors(exc.detail),
+            headers=headers,
+        )
+    if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
+        response.status_code = status.HTTP_401_UNAUTHORIZED
+    title = {
+        400: "Bad request",
+        401: "Unauthorized",
+        403: "Forbidden",
+        404: "Not found",
+        405: "Method not allowed",
+        406: "Not acceptable",
+        415: "Unsupported media type",
+        429: "Too many requests",
+    }.get(response.status_code, "Error")
+    detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    errors = [] if response.status_code == 400 else None
+    return problem(response.status_code, title, detail, errors=errors, headers=headers)

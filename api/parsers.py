@@ -1,0 +1,24 @@
+"""JSON read exactly: a number with a fraction becomes a Decimal, never a float (an
+amount of 120.10 stays 120.10), and NaN or Infinity is refused."""
+
+import json
+from decimal import Decimal
+
+from django.conf import settings
+from rest_framework.exceptions import ParseError
+from rest_framework.parsers import JSONParser
+
+
+def _no_constant(name):
+    raise ValueError(f"{name} is not a number")
+
+
+class ExactJSONParser(JSONParser):
+    def parse(self, stream, media_type=None, parser_context=None):
+        raw = stream.read(settings.API_MAX_BODY_BYTES + 1) if stream else b""
+        if len(raw) > settings.API_MAX_BODY_BYTES:
+            raise ParseError(f"The body is larger than {settings.API_MAX_BODY_BYTES:,} bytes.")
+        try:
+            return json.loads(raw, parse_float=Decimal, parse_constant=_no_constant)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ParseError(f"The body is not JSON: {exc}") from None

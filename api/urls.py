@@ -1,0 +1,28 @@
+"""/api/v1/: resources without a trailing slash, the schema and docs with one."""
+
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.permissions import AllowAny
+
+from api.views import members, redemptions, transactions
+
+app_name = "api"
+# The schema and its documentation need no key.
+PUBLIC = dict(authentication_classes=[], permission_classes=[AllowAny], throttle_classes=[])
+
+urlpatterns = [
+    path("members", members.Members.as_view(), name="members"),
+    path("members/<str:code>", members.MemberDetail.as_view(), name="member"),
+    path("members/<str:code>/ledger", members.MemberLedger.as_view(), name="member-ledger"),
+    path("members/<str:code>/rewards", members.MemberRewards.as_view(), name="member-rewards"),
+    path("transactions", transactions.Transactions.as_view(), name="transactions"),
+    path("actions", transactions.Actions.as_view(), name="actions"),
+    path("redemptions", redemptions.Redemptions.as_view(), name="redemptions"),
+    path(
+        "redemptions/<int:pk>/cancel",
+        redemptions.CancelRedemption.as_view(),
+        name="redemption-cancel",
+    ),
+    path("schema/", SpectacularAPIView.as_view(**PUBLIC), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema", **PUBLIC), name="docs"),
+]

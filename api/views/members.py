@@ -1,0 +1,90 @@
+"""Members: enrolment and what a till shows about a member."""
+
+from django.core.exceptions import ValidationError
+from drf_spectacular.utils import extend_schema
+from rest_framework.generics import ListAPIView
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from api.errors import CONFLICT
+from api.serializers import CatalogueItemOut, Enrolment, LedgerEntryOut, MemberSummary
+from api.views.common import member_or_404, member_summary, problems
+from members.models import Member
+from members.services import enroll_member
+from points.models import LedgerEntry
+from rewards.selectors import catalogue
+
+
+class Members(APIView):
+    @extend_schema(
+        operation_id="enrol_member",
+        request=Enrolment,
+        responses={201: MemberSummary, 200: MemberSummary, **problems(400, 409)},
+        description="Enrols a member in the entry tier. The same again answers 200; the same "
+        "customer code with other data, 409.",
+    )
+    def post(self, request):
+        data = Enrolment(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = data.validated_data
+        try:
+            member = enroll_member(**fields)
+        except ValidationError:
+            member = Member.objects.filter(external_id=fields["external_id"]).first()
+            if member is None:
+                raise
+            if any(getattr(member, name) != value for name, value in fields.items()):
+                raise ValidationError(
+                    {
+                        "external_id": ValidationError(
+                            f"{member.external_id} is enrolled with other data.", code=CONFLICT
+                        )
+                    }
+                ) from None
+            return Response(member_summary(member), status=200)
+        return Response(member_summary(member), status=201)
+
+
+class MemberDetail(APIView):
+    @extend_schema(
+        operation_id="get_member",
+        responses={200: MemberSummary, **problems(404)},
+        description="Balances, tiers, the way to the next tier, when the member drops a "
+        "tier without a purchase, and what expires at the next cutoff.",
+    )
+    def get(self, request, code):
+        return Response(member_summary(member_or_404(code)))
+
+
+class LedgerPage(CursorPagination):
+    """Newest first, by a cursor: a page costs the same at the millionth entry."""
+
+    ordering = ("-issued_at", "-id")
+    page_size = 50
+
+
+class MemberLedger(ListAPIView):
+    serializer_class = LedgerEntryOut
+    pagination_class = LedgerPage
+
+    @extend_schema(
+        operation_id="member_ledger", responses={200: LedgerEntryOut, **problems(400, 404)}
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        member = member_or_404(self.kwargs["code"])
+        return LedgerEntry.objects.filter(member=member).select_related("definition", "transaction")
+
+
+class MemberRewards(APIView):
+    @extend_schema(
+        operation_id="member_rewards",
+        responses={200: CatalogueItemOut(many=True), **problems(404)},
+        description="The whole catalogue (W2): each reward redeemable now, or locked with "
+        "the reason.",
+    )
+    def get(self, request, code):
+        return Response(CatalogueItemOut(catalogue(member_or_404(code)), many=True).data)

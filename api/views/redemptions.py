@@ -1,0 +1,46 @@
+"""Redemptions (W3, W4), idempotent like every write: a redemption on its external_id,
+a cancellation on the redemption (cancelling it again answers 200 with it)."""
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from api.serializers import RedemptionOut, RedemptionRequest
+from api.views.common import member_or_404, problems
+from rewards.models import Redemption, Reward
+from rewards.services import cancel_redemption, redeem
+
+
+class Redemptions(APIView):
+    @extend_schema(
+        operation_id="redeem",
+        request=RedemptionRequest,
+        responses={201: RedemptionOut, 200: RedemptionOut, **problems(400, 404, 409, 422)},
+        description="Spends the member's available points on a reward (W3).",
+    )
+    def post(self, request):
+        data = RedemptionRequest(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = data.validated_data
+        member = member_or_404(fields["member"])
+        reward = get_object_or_404(Reward, pk=fields["reward"], is_active=True)
+        redemption = redeem(
+            member=member, reward=reward, by=request.user, external_id=fields["external_id"]
+        )
+        status = 200 if getattr(redemption, "skipped", False) else 201
+        return Response(RedemptionOut(redemption).data, status=status)
+
+
+class CancelRedemption(APIView):
+    @extend_schema(
+        operation_id="cancel_redemption",
+        request=None,
+        responses={200: RedemptionOut, **problems(404, 422)},
+        description="Gives the points back and the unit back to stock (W4).",
+    )
+    def post(self, request, pk):
+        redemption = get_object_or_404(Redemption.objects.select_related("member", "reward"), pk=pk)
+        if redemption.status != Redemption.Status.CANCELLED:
+            redemption = cancel_redemption(redemption=redemption, by=request.user)
+        return Response(RedemptionOut(redemption).data)

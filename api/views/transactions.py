@@ -1,0 +1,86 @@
+"""Purchases, returns and actions, each idempotent on its external_id (P8): the first
+call 201, an exact repeat 200 with the same body, the same id with other content 409.
+The channel is the key's; the store is the key's, or the body's when the key has none."""
+
+from django.db.models import Sum
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from api.serializers import ActionRequest, TransactionRequest, TransactionResult
+from api.views.common import member_or_404, member_summary, problems
+from points.models import LedgerEntry, PointDefinition
+from points.services import award_action, record_purchase, record_return
+
+
+def transaction_result(txn, member) -> Response:
+    points = LedgerEntry.objects.filter(transaction=txn).aggregate(total=Sum("points"))["total"]
+    body = {
+        "external_id": txn.external_id,
+        "member": member.external_id,
+        "kind": txn.kind,
+        "amount": txn.amount,
+        "occurred_at": txn.occurred_at,
+        "channel": txn.channel,
+        "store": txn.store,
+        "original_external_id": txn.original.external_id if txn.original_id else None,
+        "points": points or 0,
+        "summary": member_summary(member),
+    }
+    status = 200 if getattr(txn, "skipped", False) else 201
+    return Response(TransactionResult(body).data, status=status)
+
+
+class Transactions(APIView):
+    @extend_schema(
+        operation_id="record_transaction",
+        request=TransactionRequest,
+        responses={201: TransactionResult, 200: TransactionResult, **problems(400, 404, 409, 422)},
+        description="A purchase earns at the member's tier and the running campaigns; a "
+        "return takes back, in proportion, what its purchase earned.",
+    )
+    def post(self, request):
+        data = TransactionRequest(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields, key = data.validated_data, request.auth
+        member = member_or_404(fields["member"])
+        common = dict(
+            member=member,
+            amount=fields["amount"],
+            occurred_at=fields["occurred_at"],
+            external_id=fields["external_id"],
+            channel=key.channel,
+            by=request.user,
+        )
+        if fields["kind"] == "purchase":
+            txn = record_purchase(**common, store=key.store or fields["store"])
+        else:
+            txn = record_return(**common, original_external_id=fields["original_external_id"])
+        return transaction_result(txn, member)
+
+
+class Actions(APIView):
+    @extend_schema(
+        operation_id="award_action",
+        request=ActionRequest,
+        responses={201: TransactionResult, 200: TransactionResult, **problems(400, 404, 409, 422)},
+        description="An action (a review, a referral) earns its definition's fixed points.",
+    )
+    def post(self, request):
+        data = ActionRequest(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = data.validated_data
+        member = member_or_404(fields["member"])
+        definition = get_object_or_404(
+            PointDefinition, handle=fields["definition"], kind=PointDefinition.Kind.ACTION
+        )
+        txn = award_action(
+            member=member,
+            definition=definition,
+            occurred_at=fields["occurred_at"],
+            external_id=fields["external_id"],
+            channel=request.auth.channel,
+            by=request.user,
+        )
+        return transaction_result(txn, member)
