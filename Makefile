@@ -1,4 +1,5 @@
-# make run   - install, migrate, seed the demo, start web, Celery worker and beat
+# make run   - install, migrate, seed the demo, print a demo API key, start web, Celery
+#              worker and beat
 # make test  - install and run the test suite (DATABASE_URL picks the database)
 # make serve - the production stack: migrate as the owner, grant the app role,
 #              collectstatic, then gunicorn, worker and beat as the app role
@@ -21,6 +22,7 @@ run: install
 	$(PY) manage.py migrate
 	$(PY) manage.py seed_demo
 	$(PY) manage.py dev_superuser
+	$(PY) manage.py dev_api_key --host $(HOST)
 	@echo "CX Manager: http://$(HOST)/admin/  (admin / admin). Ctrl-C stops web, worker and beat."
 	PATH="$(abspath $(VENV))/bin:$$PATH" HOST=$(HOST) $(VENV)/bin/honcho start
 

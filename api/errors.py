@@ -3,7 +3,8 @@
 ValidationError) is 422, or 409 when it says an external_id was used with other
 content (code "conflict")."""
 
-from django.core.exceptions import NON_FIELD_ERRORS
+from django.conf import settings
+from django.core.exceptions import NON_FIELD_ERRORS, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions, status
@@ -63,6 +64,10 @@ def problem_handler(exc, context):
         return rule_refused(exc)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) or "Not found.")
+    if isinstance(exc, RequestDataTooBig):  # Django's own limit, read before the parser's
+        exc = exceptions.ParseError(
+            f"The body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,} bytes."
+        )
     response = exception_handler(exc, context)
     if response is None:
         return None  # not an API error: Django's 500, logged
@@ -88,5 +93,6 @@ def problem_handler(exc, context):
         429: "Too many requests",
     }.get(response.status_code, "Error")
     detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
-    errors = [] if response.status_code == 400 else None
+    # input wrong as a whole (not JSON, too large): one error, of no field
+    errors = [{"field": None, "message": detail}] if response.status_code == 400 else None
     return problem(response.status_code, title, detail, errors=errors, headers=headers)

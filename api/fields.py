@@ -4,14 +4,15 @@ rules): an amount or a time that is wrong on its own is a 400 naming the field."
 from datetime import datetime
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
-from drf_spectacular.utils import extend_schema_field
+from django.utils import timezone
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import serializers
 
 from points.services.rules import check_occurred_at, clean_amount
 
 
-@extend_schema_field({"type": "string", "pattern": r"^[0-9]+(\.[0-9]{1,2})?$", "example": "120.50"})
 class AmountField(serializers.Field):
     """A decimal string ("120.50") or a JSON number read exactly; never a float."""
 
@@ -27,6 +28,30 @@ class AmountField(serializers.Field):
         return f"{value:.2f}"
 
     default_error_messages = {"invalid": 'Give the amount as a decimal string, like "120.50".'}
+
+
+class AmountScheme(OpenApiSerializerFieldExtension):
+    """AmountField in the schema: what a request may give (a positive decimal string
+    with at most two decimals, or a JSON number so written), what a response gives."""
+
+    target_class = AmountField
+
+    def map_serializer_field(self, auto_schema, direction):
+        text = {"type": "string", "pattern": POSITIVE_AMOUNT, "example": "120.50"}
+        if direction == "response":
+            return text
+        limit = settings.MAX_TRANSACTION_AMOUNT
+        number = {"type": "number", "exclusiveMinimum": True, "minimum": 0, "maximum": float(limit)}
+        return {
+            "oneOf": [text, {**number, "multipleOf": 0.01}],
+            "description": f"A decimal string (or a JSON number, read exactly), above 0 and "
+            f"at most {limit:,} (MAX_TRANSACTION_AMOUNT), with at most two decimals.",
+        }
+
+
+# Plain digits, a point and one or two decimals (points.services.rules.clean_amount), and
+# not zero: "120", "120.5", "0.01".
+POSITIVE_AMOUNT = r"^(0*[1-9][0-9]*(\.[0-9]{1,2})?|0+\.(0[1-9]|[1-9][0-9]?))$"
 
 
 class MomentField(serializers.DateTimeField):
@@ -45,6 +70,31 @@ class MomentField(serializers.DateTimeField):
         except DjangoValidationError as exc:
             raise serializers.ValidationError(exc.messages) from None
         return moment
+
+    def enforce_timezone(self, value):
+        """Never give a time without an offset the programme's zone: whatever format
+        the parser took (`2026-11-1T10:00`, `2026-11-01 10:00`), a time with no offset
+        is refused."""
+        if timezone.is_naive(value):
+            self.fail("naive")
+        return super().enforce_timezone(value)
+
+
+class MomentScheme(OpenApiSerializerFieldExtension):
+    """MomentField in the schema, with the window a time must lie in (in words: a JSON
+    schema has no bounds for a date-time)."""
+
+    target_class = MomentField
+
+    def map_serializer_field(self, auto_schema, direction):
+        start = settings.PROGRAMME_START
+        return {
+            "type": "string",
+            "format": "date-time",
+            "example": "2026-11-01T10:00:00+01:00",
+            "description": "ISO 8601 with its offset, from the programme's start "
+            f"({start:%d %B %Y}, PROGRAMME_START) to a day after now.",
+        }
 
 
 def _has_offset(text: str) -> bool:

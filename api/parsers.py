@@ -22,3 +22,5 @@ class ExactJSONParser(JSONParser):
             return json.loads(raw, parse_float=Decimal, parse_constant=_no_constant)
         except (ValueError, UnicodeDecodeError) as exc:
             raise ParseError(f"The body is not JSON: {exc}") from None
+        except RecursionError:  # arrays or objects nested thousands deep
+            raise ParseError("The body is not JSON the API reads: nested too deep.") from None

@@ -2,6 +2,10 @@
 on its own (a 400 names the field), and what a response holds. Rules that need the
 database stay in the services (a 422)."""
 
+from decimal import Decimal
+
+from drf_spectacular.extensions import OpenApiSerializerExtension
+from drf_spectacular.plumbing import ResolvedComponent
 from rest_framework import serializers
 
 from api.fields import AmountField, MomentField
@@ -23,10 +27,17 @@ class Problem(serializers.Serializer):
 
 
 class Strict(serializers.Serializer):
-    """A request body: a JSON object, and unknown fields are an error, not ignored."""
+    """A request body: a JSON object, and unknown fields are an error, not ignored; nor
+    is a value of the wrong JSON type (DRF would take `"external_id": 12` as "12" and
+    `"reward": "5"` as 5)."""
 
     def to_internal_value(self, data):
         unknown = sorted(set(data) - set(self.fields)) if isinstance(data, dict) else []
+        wrong_type = {
+            name: [message]
+            for name, field in self.fields.items()
+            if isinstance(data, dict) and (message := _wrong_type(field, data.get(name)))
+        }
         try:
             value = super().to_internal_value(data)
         except serializers.ValidationError as exc:
@@ -35,9 +46,19 @@ class Strict(serializers.Serializer):
             errors = {}
         if unknown and isinstance(errors, dict):
             errors.update({name: ["Unknown field."] for name in unknown})
+        if wrong_type and isinstance(errors, dict):
+            errors.update(wrong_type)
         if errors:
             raise serializers.ValidationError(errors)
         return value
+
+
+def _wrong_type(field, value) -> str | None:
+    if isinstance(field, serializers.CharField) and isinstance(value, int | float | Decimal):
+        return "Give text (a JSON string), not a number."
+    if isinstance(field, serializers.IntegerField) and isinstance(value, str):
+        return "Give a number, not text."
+    return None
 
 
 class Tier(serializers.Serializer):
@@ -151,3 +172,74 @@ class RedemptionOut(serializers.Serializer):
     status = serializers.CharField()
     redeemed_at = serializers.DateTimeField()
     cancelled_at = serializers.DateTimeField(allow_null=True)
+
+
+class StrictScheme(OpenApiSerializerExtension):
+    """A request body in the schema says what Strict and DRF's CharField check: no
+    other fields, and text with no NUL character that is not blank once trimmed."""
+
+    target_class = Strict
+    match_subclasses = True
+
+    def map_serializer(self, auto_schema, direction):
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        if direction == "request":
+            schema["additionalProperties"] = False
+            for name, field in self.target.fields.items():
+                if type(field) is serializers.CharField:  # not an email, a choice, a time
+                    blank_or_not = NO_NUL if field.allow_blank else NOT_BLANK
+                    schema["properties"][name]["pattern"] = blank_or_not
+        return schema
+
+
+NO_NUL = r"^[^\x00]*$"
+NOT_BLANK = r"^[^\x00]*\S[^\x00]*$"  # something besides white space, which DRF trims
+
+
+class TransactionRequestScheme(StrictScheme):
+    """A purchase or a return, as TransactionRequest.validate tells them apart: only a
+    return names its purchase (original_external_id)."""
+
+    target_class = TransactionRequest
+    priority = 1
+
+    def map_serializer(self, auto_schema, direction):
+        schema = super().map_serializer(auto_schema, direction)
+        if direction != "request":
+            return schema
+
+        def kind(name, original, required=()):
+            properties = schema["properties"]
+            return {
+                **schema,
+                "properties": {
+                    **properties,
+                    "kind": {"type": "string", "enum": [name]},
+                    "original_external_id": {**properties["original_external_id"], **original},
+                },
+                "required": [*schema["required"], *required],
+            }
+
+        def component(name, shape):  # named: each kind has its own enum
+            found = ResolvedComponent(name, ResolvedComponent.SCHEMA, object=name, schema=shape)
+            auto_schema.registry.register_on_missing(found)
+            return found.ref
+
+        variants = {
+            "purchase": component(
+                "PurchaseRequest",
+                kind("purchase", {"maxLength": 0, "description": "Only returns name one."}),
+            ),
+            "return": component(
+                "ReturnRequest",
+                kind("return", {"minLength": 1}, required=["original_external_id"]),
+            ),
+        }
+        return {
+            "required": schema["required"],  # and so the body is
+            "oneOf": list(variants.values()),
+            "discriminator": {
+                "propertyName": "kind",
+                "mapping": {name: ref["$ref"] for name, ref in variants.items()},
+            },
+        }

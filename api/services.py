@@ -18,3 +18,11 @@ def create_api_key(*, name, channel, store="", expiry_date=None) -> tuple[ApiKey
         key.user = user
         key.save()
     return key, secret
+
+
+def revoke_api_key(*, key: ApiKey) -> bool:
+    """Revokes the key for good: from now on it answers 401. False when it was revoked
+    already (revoking twice changes nothing)."""
+    revoked = ApiKey.objects.filter(pk=key.pk, revoked=False).update(revoked=True)
+    key.revoked = True
+    return bool(revoked)

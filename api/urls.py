@@ -1,10 +1,11 @@
 """/api/v1/: resources without a trailing slash, the schema and docs with one."""
 
-from django.urls import path
+from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
 from api.views import members, redemptions, transactions
+from api.views.common import UnknownPath
 
 app_name = "api"
 # The schema and its documentation need no key.
@@ -25,4 +26,5 @@ urlpatterns = [
     ),
     path("schema/", SpectacularAPIView.as_view(**PUBLIC), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema", **PUBLIC), name="docs"),
+    re_path(r"", UnknownPath.as_view(), name="unknown"),  # last: a problem, not HTML
 ]

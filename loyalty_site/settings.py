@@ -130,6 +130,11 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+# Connections stay open between requests and tasks (seconds; 0 closes each one): opening
+# one costs more than a purchase, and the purchase path's prepared statements live on
+# the connection (core.db). A connection is checked before it is reused.
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Take the write lock when a transaction starts and wait for it, so that web,
     # worker and beat writing at once queue up instead of failing.

@@ -319,6 +319,8 @@ class ExpiryPolicy(models.Model):
         default=14, help_text="Days before a cutoff that members with points at stake are told."
     )
 
+    objects = ProgrammeQuerySet.as_manager()
+
     class Meta:
         verbose_name_plural = "expiry policy"
 

@@ -13,18 +13,21 @@ from django.utils import timezone
 
 from members.models import Member
 from points.models import Campaign, ExpiryPolicy, LedgerEntry, PointDefinition
-from tiers.models import ProgrammeVersion, Tier
+from tiers.models import DegradationPolicy, ProgrammeVersion, Tier
 from tiers.selectors import Ranking
 
 
 @dataclass(frozen=True)
 class Programme:
-    """The configuration every earning reads: tiers, definitions, campaigns."""
+    """The configuration every earning and summary reads: tiers, definitions, campaigns
+    and the two policies."""
 
     version: uuid.UUID
     ranking: Ranking
     definitions: dict[str, PointDefinition]
     campaigns: list[Campaign]
+    degradation: DegradationPolicy
+    expiry: ExpiryPolicy
     # What services work out from the above, kept as long as the programme is.
     earnings: dict = field(default_factory=dict, compare=False, repr=False)
 
@@ -67,6 +70,8 @@ def programme(version: uuid.UUID | None = None) -> Programme:
             ranking=Ranking(),
             definitions={d.handle: d for d in PointDefinition.objects.all()},
             campaigns=list(Campaign.objects.filter(is_active=True).prefetch_related("tiers")),
+            degradation=DegradationPolicy.current(),
+            expiry=ExpiryPolicy.current(),
         )
     return _programme
 
@@ -95,8 +100,11 @@ def balances(member: Member, *, now=None) -> Balances:
 
 def points_summary(member: Member, *, now=None) -> dict:
     """What a CX agent tells a customer: balances, tiers and the way to the next tier."""
-    member = Member.objects.get(pk=member.pk)
-    ranking = Ranking()
+    return summary_of(Member.objects.get(pk=member.pk), programme().ranking, now=now)
+
+
+def summary_of(member: Member, ranking: Ranking, *, now=None) -> dict:
+    """points_summary of a member row just read (its caches as they are in it)."""
     available, pending = balances(member, now=now)
     next_tier = ranking.next_above(member.qualified_tier_id)
     return {

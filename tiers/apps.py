@@ -8,7 +8,11 @@ class TiersConfig(AppConfig):
     def ready(self):
         from django.db.models.signals import post_delete, post_save
 
-        from tiers.models import ProgrammeVersion, Tier
+        from tiers.models import DegradationPolicy, ProgrammeVersion, Tier
 
-        for signal in (post_save, post_delete):
-            signal.connect(ProgrammeVersion.bump, sender=Tier, dispatch_uid=f"tier-{signal}")
+        # The cached programme (points.selectors.programme) follows every change.
+        for model in (Tier, DegradationPolicy):
+            for signal in (post_save, post_delete):
+                signal.connect(
+                    ProgrammeVersion.bump, sender=model, dispatch_uid=f"{model}-{signal}"
+                )

@@ -103,6 +103,8 @@ class DegradationPolicy(models.Model):
         help_text="Tiers a member drops below the qualified tier per full period.",
     )
 
+    objects = ProgrammeQuerySet.as_manager()
+
     class Meta:
         verbose_name_plural = "degradation policy"
 

@@ -150,15 +150,16 @@ def requalify(
     return new
 
 
-def restore(member: Member, ranking: Ranking, *, at, log: TierLog) -> None:
+def restore(member: Member, ranking: Ranking, *, at, log: TierLog, by=None) -> None:
     """D3: a purchase gives a degraded member their qualified tier back at once, before
-    the purchase's points are computed. Changes the locked member in memory."""
+    the purchase's points are computed. Changes the locked member in memory; `by`, the
+    account that recorded the purchase, is on the history row."""
     if not member.is_degraded:
         return
     from_tier_id = member.effective_tier_id
     member.effective_tier_id = member.qualified_tier_id
     change = _record_change(
-        member, log, reason=Reason.RESTORATION, from_tier_id=from_tier_id, at=at
+        member, log, reason=Reason.RESTORATION, from_tier_id=from_tier_id, at=at, by=by
     )
     _notify(member, log, Notification.Kind.RESTORATION, change)
 

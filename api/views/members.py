@@ -1,13 +1,19 @@
 """Members: enrolment and what a till shows about a member."""
 
+from django.contrib.admin.models import ADDITION
 from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema
+from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import ValidationError as InvalidInput
 from rest_framework.generics import ListAPIView
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.errors import CONFLICT
+from api.history import log_api_change
 from api.serializers import CatalogueItemOut, Enrolment, LedgerEntryOut, MemberSummary
 from api.views.common import member_or_404, member_summary, problems
 from members.models import Member
@@ -20,7 +26,7 @@ class Members(APIView):
     @extend_schema(
         operation_id="enrol_member",
         request=Enrolment,
-        responses={201: MemberSummary, 200: MemberSummary, **problems(400, 409)},
+        responses={201: MemberSummary, 200: MemberSummary, **problems(400, 409, 415)},
         description="Enrols a member in the entry tier. The same again answers 200; the same "
         "customer code with other data, 409.",
     )
@@ -29,7 +35,9 @@ class Members(APIView):
         data.is_valid(raise_exception=True)
         fields = data.validated_data
         try:
-            member = enroll_member(**fields)
+            with transaction.atomic():
+                member = enroll_member(**fields)
+                log_api_change(request.auth, member, "Enrolled", action_flag=ADDITION)
         except ValidationError:
             member = Member.objects.filter(external_id=fields["external_id"]).first()
             if member is None:
@@ -62,6 +70,19 @@ class LedgerPage(CursorPagination):
 
     ordering = ("-issued_at", "-id")
     page_size = 50
+
+    def decode_cursor(self, request):
+        """A cursor the API did not give is input wrong on its own (400 naming it), not
+        an unknown page (DRF's 404) nor a time the database refuses."""
+        try:
+            cursor = super().decode_cursor(request)
+            if cursor and cursor.position is not None and not parse_datetime(cursor.position):
+                raise ValueError(cursor.position)
+        except (NotFound, ValueError):
+            raise InvalidInput(
+                {self.cursor_query_param: "Not a cursor of this list: follow the next link."}
+            ) from None
+        return cursor
 
 
 class MemberLedger(ListAPIView):

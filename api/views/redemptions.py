@@ -1,11 +1,14 @@
 """Redemptions (W3, W4), idempotent like every write: a redemption on its external_id,
 a cancellation on the redemption (cancelling it again answers 200 with it)."""
 
+from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from api.history import log_api_change
 from api.serializers import RedemptionOut, RedemptionRequest
 from api.views.common import member_or_404, problems
 from rewards.models import Redemption, Reward
@@ -16,7 +19,11 @@ class Redemptions(APIView):
     @extend_schema(
         operation_id="redeem",
         request=RedemptionRequest,
-        responses={201: RedemptionOut, 200: RedemptionOut, **problems(400, 404, 409, 422)},
+        responses={
+            201: RedemptionOut,
+            200: RedemptionOut,
+            **problems(400, 404, 409, 415, 422),
+        },
         description="Spends the member's available points on a reward (W3).",
     )
     def post(self, request):
@@ -24,11 +31,17 @@ class Redemptions(APIView):
         data.is_valid(raise_exception=True)
         fields = data.validated_data
         member = member_or_404(fields["member"])
-        reward = get_object_or_404(Reward, pk=fields["reward"], is_active=True)
-        redemption = redeem(
-            member=member, reward=reward, by=request.user, external_id=fields["external_id"]
-        )
-        status = 200 if getattr(redemption, "skipped", False) else 201
+        # an inactive reward is the service's to refuse (422), after it has looked
+        # whether this is a repeat of a redemption made while it was offered (200)
+        reward = get_object_or_404(Reward, pk=fields["reward"])
+        with transaction.atomic():
+            redemption = redeem(
+                member=member, reward=reward, by=request.user, external_id=fields["external_id"]
+            )
+            skipped = getattr(redemption, "skipped", False)
+            if not skipped:
+                log_api_change(request.auth, member, f"Redeemed {reward.name}")
+        status = 200 if skipped else 201
         return Response(RedemptionOut(redemption).data, status=status)
 
 
@@ -41,6 +54,15 @@ class CancelRedemption(APIView):
     )
     def post(self, request, pk):
         redemption = get_object_or_404(Redemption.objects.select_related("member", "reward"), pk=pk)
-        if redemption.status != Redemption.Status.CANCELLED:
-            redemption = cancel_redemption(redemption=redemption, by=request.user)
+        try:
+            with transaction.atomic():
+                if redemption.status != Redemption.Status.CANCELLED:
+                    redemption = cancel_redemption(redemption=redemption, by=request.user)
+                    message = f"Cancelled the redemption of {redemption.reward.name}"
+                    log_api_change(request.auth, redemption.member, message)
+        except ValidationError:
+            redemption.refresh_from_db()
+            if redemption.status != Redemption.Status.CANCELLED:
+                raise
+            # cancelled meanwhile by a request like this one: the same answer
         return Response(RedemptionOut(redemption).data)

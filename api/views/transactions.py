@@ -10,12 +10,14 @@ from rest_framework.views import APIView
 
 from api.serializers import ActionRequest, TransactionRequest, TransactionResult
 from api.views.common import member_or_404, member_summary, problems
+from members.models import Member
 from points.models import LedgerEntry, PointDefinition
 from points.services import award_action, record_purchase, record_return
 
 
 def transaction_result(txn, member) -> Response:
     points = LedgerEntry.objects.filter(transaction=txn).aggregate(total=Sum("points"))["total"]
+    member = Member.objects.get(pk=member.pk)  # as the transaction left it
     body = {
         "external_id": txn.external_id,
         "member": member.external_id,
@@ -36,7 +38,11 @@ class Transactions(APIView):
     @extend_schema(
         operation_id="record_transaction",
         request=TransactionRequest,
-        responses={201: TransactionResult, 200: TransactionResult, **problems(400, 404, 409, 422)},
+        responses={
+            201: TransactionResult,
+            200: TransactionResult,
+            **problems(400, 404, 409, 415, 422),
+        },
         description="A purchase earns at the member's tier and the running campaigns; a "
         "return takes back, in proportion, what its purchase earned.",
     )
@@ -51,10 +57,11 @@ class Transactions(APIView):
             occurred_at=fields["occurred_at"],
             external_id=fields["external_id"],
             channel=key.channel,
+            store=key.store or fields["store"],
             by=request.user,
         )
         if fields["kind"] == "purchase":
-            txn = record_purchase(**common, store=key.store or fields["store"])
+            txn = record_purchase(**common)
         else:
             txn = record_return(**common, original_external_id=fields["original_external_id"])
         return transaction_result(txn, member)
@@ -64,7 +71,11 @@ class Actions(APIView):
     @extend_schema(
         operation_id="award_action",
         request=ActionRequest,
-        responses={201: TransactionResult, 200: TransactionResult, **problems(400, 404, 409, 422)},
+        responses={
+            201: TransactionResult,
+            200: TransactionResult,
+            **problems(400, 404, 409, 415, 422),
+        },
         description="An action (a review, a referral) earns its definition's fixed points.",
     )
     def post(self, request):

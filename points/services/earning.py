@@ -31,13 +31,13 @@ from tiers.services import TierLog, restore
 
 
 def purchase_earning(
-    member, plan: Programme, log: TierLog, *, amount, at, channel
+    member, plan: Programme, log: TierLog, *, amount, at, channel, by=None
 ) -> Movement | None:
     """The rules of a purchase on a locked member, in memory: restoration first (D3),
     then floor(amount x earn rate x effective tier multiplier x campaigns) (P2, P3).
     Returns its earning, if it earns any points; record_purchase and the import both
-    use it."""
-    restore(member, plan.ranking, at=at, log=log)
+    use it. `by`: the account that recorded it, on the restoration it records."""
+    restore(member, plan.ranking, at=at, log=log, by=by)
     tier = plan.ranking.by_pk[member.effective_tier_id]
     campaigns = plan.campaigns_for(at=at, tier_id=tier.id, channel=channel)
     rate, reason = _rate_and_reason(plan, tier, campaigns)
@@ -106,6 +106,7 @@ def _purchase_transaction(member, plan: Programme, log: TierLog, fields, by):
         amount=fields["amount"],
         at=fields["occurred_at"],
         channel=fields["channel"],
+        by=by,
     )
     txn = Transaction(member=member, **fields)
     return txn, [entry_of(member, earned, transaction=txn, created_by=by)] if earned else []
@@ -138,10 +139,9 @@ def _record_purchase_unlocked(member, fields, by) -> Transaction | None:
 def award_action(
     *, member, definition, occurred_at, external_id, channel=Channel.API, by=None
 ) -> Transaction:
-    """An action (a referral, a review) earns the definition's fixed points."""
+    """An action (a referral, a review) earns the definition's fixed points. One recorded
+    before is reported as skipped (P8) even if its definition was retired since."""
     check_transaction(external_id=external_id, occurred_at=occurred_at, channel=channel)
-    if definition.kind != PointDefinition.Kind.ACTION or not definition.is_active:
-        raise ValidationError({"definition": f"{definition} is not an active action."})
     fields = dict(
         external_id=external_id,
         kind=Transaction.Kind.ACTION,
@@ -153,6 +153,8 @@ def award_action(
         member, plan, recorded_id = lock(member, external_id)
         if existing := recorded_before(recorded_id, member_id=member.pk, **fields):
             return existing
+        if definition.kind != PointDefinition.Kind.ACTION or not definition.is_active:
+            raise ValidationError({"definition": f"{definition} is not an active action."})
         txn = Transaction(member=member, **fields)
         earned = earning(definition, definition.points, at=occurred_at, reason=definition.name)
         entries = (

@@ -94,11 +94,24 @@ def _reversal(bought: "Purchase", points: int, *, amount, at) -> Movement:
 
 @idempotent
 def record_return(
-    *, member, amount, occurred_at, external_id, original_external_id, channel=Channel.API, by=None
+    *,
+    member,
+    amount,
+    occurred_at,
+    external_id,
+    original_external_id,
+    channel=Channel.API,
+    store="",
+    by=None,
 ) -> Transaction:
-    """A return takes back the points its purchase was awarded, in proportion (P4)."""
+    """A return takes back the points its purchase was awarded, in proportion (P4).
+    `store`: where it was returned (a till's, or the web shop's)."""
     amount = check_transaction(
-        external_id=external_id, occurred_at=occurred_at, channel=channel, amount=amount
+        external_id=external_id,
+        occurred_at=occurred_at,
+        channel=channel,
+        amount=amount,
+        store=store,
     )
     with transaction.atomic():
         member, plan, recorded_id = lock(member, external_id)
@@ -109,6 +122,7 @@ def record_return(
             amount=amount,
             occurred_at=occurred_at,
             channel=channel,
+            store=store,
         )
         if bought and bought.member_id == member.pk:
             content = dict(member_id=member.pk, original_id=bought.pk, **fields)

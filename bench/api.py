@@ -1,0 +1,222 @@
+"""Purchases per second through the integration API on gunicorn, against in-process.
+
+    DATABASE_URL=postgres://... python bench/api.py [--members 100000] [--seconds 15] \
+        [--connections 4] [--workers $WEB_CONCURRENCY or 2] [--purchases 6000] \
+        [--conn_max_age 0]
+
+Works in a scratch database (see synthetic.py) with bench/purchases.py's members, and
+degradation and quarterly expiry on. Records --purchases purchases through
+record_purchase over --workers processes (purchases.py's in-process rate); then starts
+gunicorn as Procfile.prod does (--workers sync workers, 127.0.0.1, a free port) and
+drives it with wrk (one thread, a Lua script: a unique external_id per request, random
+members): POST /api/v1/transactions over --connections for --seconds, then GET
+/api/v1/members/{code} over one. Prints both rates and their ratio, p50/p99 latency as
+wrk sees it (client) and as gunicorn's access log has it (server: %(D)s, from reading
+the request to sending the response), and SQL statements per request. Goals: HTTP at
+least half the in-process rate, POST p99 under 50 ms, GET p50 under 5 ms server time at
+1,000,000 members. --conn_max_age N: persistent database connections for gunicorn
+(DATABASE_URL's ?conn_max_age=N); 0, as in production today, connects per request.
+"""
+
+import multiprocessing
+import os
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+
+from purchases import record
+from synthetic import ROOT, copy_members, counting_queries, start
+
+LUA = """
+local members, run, n = %(members)d, "%(run)s", 0
+local headers = {["Authorization"] = "Api-Key %(key)s", ["Content-Type"] = "application/json"}
+function init(args) math.randomseed(os.time()) end
+function request()
+  n = n + 1
+  local code = string.format("S-%%08d", math.random(1, members))
+  if "%(method)s" == "GET" then
+    return wrk.format("GET", "/api/v1/members/" .. code, headers)
+  end
+  local at = os.date("!%%Y-%%m-%%dT%%H:%%M:%%S+00:00", os.time() - math.random(0, 2592000))
+  return wrk.format("POST", "/api/v1/transactions", headers, string.format(
+    '{"external_id":"%%s-%%d","member":"%%s","kind":"purchase","amount":"%%d.%%02d",'
+    .. '"occurred_at":"%%s"}', run, n, code, math.random(5, 200), math.random(0, 99), at))
+end
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("RESULT %%d %%d %%d %%d\\n", summary.duration,
+    latency:percentile(50), latency:percentile(99), e.connect + e.read + e.write + e.timeout))
+end
+"""
+
+
+def in_process_rate(workers: int, purchases: int, members: int) -> tuple[float, float]:
+    """bench/purchases.py's run over `workers` processes: purchases per second and SQL
+    statements per purchase."""
+    jobs = [(w, purchases // workers, members, f"IN{time.time_ns()}") for w in range(workers)]
+    started = time.perf_counter()
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        done, statements = (sum(column) for column in zip(*pool.map(record, jobs), strict=True))
+    return done / (time.perf_counter() - started), statements / done
+
+
+def statements_per_request(secret: str) -> tuple[int, int]:
+    """SQL statements of a POST and a GET through the WSGI app in this process, each
+    counted the second time (after imports and the programme's per-process cache)."""
+    from django.test import Client
+
+    client, auth = Client(), {"HTTP_AUTHORIZATION": f"Api-Key {secret}"}
+
+    body = {"member": "S-00000001", "kind": "purchase", "amount": "10.00"}
+    body |= {"occurred_at": "2025-01-01T10:00:00+00:00"}
+    counts = []
+    for method in ("POST", "GET"):
+        for _ in range(2):
+            with counting_queries() as statements:
+                if method == "POST":
+                    body["external_id"] = f"Q{time.time_ns()}"
+                    response = client.post("/api/v1/transactions", body, "application/json", **auth)
+                else:
+                    response = client.get("/api/v1/members/S-00000001", **auth)
+            assert response.status_code in (200, 201), response.content
+        counts.append(len(statements))
+    return counts[0], counts[1]
+
+
+def wrk(method, url, seconds, connections, secret, members, log: Path) -> dict:
+    """One wrk run; its client-side figures and the server's from the new log lines."""
+    script = Path(tempfile.mkstemp(suffix=".lua")[1])
+    run = f"B{time.time_ns()}"
+    script.write_text(LUA % dict(members=members, run=run, key=secret, method=method))
+    offset = log.stat().st_size
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", str(script), url]
+    output = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    script.unlink()
+    result = next(line for line in output.splitlines() if line.startswith("RESULT")).split()
+    duration, p50, p99, socket_errors = (int(x) for x in result[1:])
+    with log.open() as lines:
+        lines.seek(offset)
+        rows = [line.split() for line in lines if line.startswith(method)]
+    statuses = dict(Counter(row[1] for row in rows))
+    server = sorted(int(row[2]) / 1000 for row in rows)  # %(D)s is in microseconds
+    return {
+        "statuses": statuses,
+        "rate": statuses.get("201" if method == "POST" else "200", 0) / (duration / 1e6),
+        "client": (p50 / 1000, p99 / 1000),
+        "server": (statistics.median(server), server[int(0.99 * (len(server) - 1))]),
+        "socket_errors": socket_errors,
+    }
+
+
+def main():
+    workers = int(os.environ.get("WEB_CONCURRENCY", 2))
+    folder = Path(tempfile.mkdtemp(prefix="bench-api-"))  # logs; no static files needed
+    os.environ |= {"SECURE_SSL_REDIRECT": "false", "STATIC_ROOT": str(folder)}
+    args, bands = start(
+        __doc__, "api", seconds=15, connections=4, workers=workers, purchases=6000, conn_max_age=0
+    )
+
+    from django.db import connection
+    from django.utils import timezone
+
+    from api.services import create_api_key
+    from points.models import ExpiryPolicy
+    from tiers.models import DegradationPolicy
+
+    now, rng = timezone.now(), random.Random(2)
+
+    def rows():  # as bench/purchases.py: members over the tiers, the seed's campaign on
+        for pk in range(1, args.members + 1):
+            tier, threshold = bands[rng.choices(range(4), weights=(50, 30, 15, 5))[0]]
+            lifetime = threshold + rng.randint(0, 900)
+            joined = now - timedelta(days=rng.randint(30, 900))
+            yield pk, joined, tier, lifetime, lifetime, joined
+
+    if not args.reuse:
+        copy_members(rows())
+    # Degradation and quarterly expiry on, so that the summary works out both.
+    DegradationPolicy.objects.update_or_create(pk=1, defaults={"enabled": True})
+    ExpiryPolicy.objects.update_or_create(
+        pk=1, defaults={"cycle": "quarterly", "starts_on": timezone.localdate()}
+    )
+    _, secret = create_api_key(name=f"bench {now:%H:%M:%S}", channel="pos", store="BENCH")
+    post_count, get_count = statements_per_request(secret)
+    connection.close()
+
+    print(
+        f"PostgreSQL, {args.members:,} members, {args.workers} processes, "
+        f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}, "
+        f"gunicorn conn_max_age {args.conn_max_age}"
+    )
+    inproc, in_statements = in_process_rate(args.workers, args.purchases, args.members)
+    print(
+        f"in-process: {inproc:,.0f} purchases/s ({args.purchases:,} purchases, "
+        f"{in_statements:.1f} SQL statements each)"
+    )
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    log, errors = folder / "access.log", folder / "error.log"
+    env = os.environ | {"API_RATE": "1000000/s", "ALLOWED_HOSTS": "127.0.0.1"}
+    if args.conn_max_age:
+        env["DATABASE_URL"] += f"?conn_max_age={args.conn_max_age}"
+    # As Procfile.prod's web process, the access log to a file with the time of each request.
+    command = f"-m gunicorn loyalty_site.wsgi --bind {url[7:]} --workers {args.workers} "
+    command += f"--timeout 120 --no-control-socket --access-logfile {log} --error-logfile {errors}"
+    server = subprocess.Popen(
+        [sys.executable, *command.split(), "--access-logformat", "%(m)s %(s)s %(D)s %(U)s"],
+        cwd=ROOT,
+        env=env,
+    )
+    try:
+        for _ in range(300):
+            try:
+                if urllib.request.urlopen(f"{url}/healthz", timeout=1).status == 200:
+                    break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            sys.exit(f"gunicorn did not answer /healthz:\n{errors.read_text()[-2000:]}")
+        common = dict(secret=secret, members=args.members, log=log)
+        wrk("GET", url, 2, args.workers, **common)  # warm-up: each worker's first requests
+        post = wrk("POST", url, args.seconds, args.connections, **common)
+        get = wrk("GET", url, max(5, args.seconds // 2), 1, **common)
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+        shutil.rmtree(folder)
+
+    ratio = post["rate"] / inproc
+    print(
+        f"HTTP:       {post['rate']:,.0f} purchases/s over {args.connections} connections, "
+        f"{args.seconds} s; statuses {post['statuses']}, socket errors {post['socket_errors']}, "
+        f"load average now {os.getloadavg()[0]:.1f}"
+    )
+    print(f"ratio HTTP / in-process: {ratio:.2f}")
+    for label, figures, count in (("POST", post, post_count), ("GET ", get, get_count)):
+        (c50, c99), (s50, s99) = figures["client"], figures["server"]
+        print(
+            f"{label} p50 / p99: client {c50:5.1f} / {c99:5.1f} ms, server {s50:5.1f} / "
+            f"{s99:5.1f} ms; {count} SQL statements ({figures['rate']:,.0f}/s)"
+        )
+    goals = {
+        "HTTP at least half the in-process rate": ratio >= 0.5,
+        f"POST p99 under 50 ms (client, {args.connections} connections)": post["client"][1] < 50,
+        "GET p50 under 5 ms (server, one connection)": get["server"][0] < 5,
+    }
+    for goal, reached in goals.items():
+        print(f"goal: {goal}: {'met' if reached else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()

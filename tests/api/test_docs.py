@@ -1,0 +1,48 @@
+"""The schema and its documentation (DESIGN.md, Integration API): served by the
+application itself without a key, the docs page from the app's own static files."""
+
+import re
+
+import pytest
+from django.test import Client
+
+from tests.api.conftest import client_for
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_schema_answers_without_a_key_and_describes_every_resource(db):
+    response = client_for(None).get(
+        "/api/v1/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json"
+    )
+
+    assert response.status_code == 200
+    schema = response.json()
+    assert schema["openapi"].startswith("3.")
+    assert set(schema["paths"]) == {
+        "/api/v1/members",
+        "/api/v1/members/{code}",
+        "/api/v1/members/{code}/ledger",
+        "/api/v1/members/{code}/rewards",
+        "/api/v1/transactions",
+        "/api/v1/actions",
+        "/api/v1/redemptions",
+        "/api/v1/redemptions/{id}/cancel",
+    }
+    assert schema["components"]["securitySchemes"]["ApiKey"]["name"] == "Authorization"
+
+
+def test_the_docs_page_answers_without_a_key_and_loads_nothing_from_another_host(db):
+    response = Client().get("/api/v1/docs/")
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "swagger-ui" in html.lower()
+    # every script, style sheet and icon is one of the app's own static files
+    sources = re.findall(r"""(?:src|href)\s*=\s*["']([^"']+)["']""", html)
+    assert sources, html
+    assert all(source.startswith("/static/") for source in sources), sources
+    assert not re.search(r"https?://|//cdn|unpkg|jsdelivr|cdnjs", html, re.IGNORECASE)
+    # and they are served
+    for source in sources:
+        assert Client().get(source).status_code == 200, source

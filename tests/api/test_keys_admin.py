@@ -1,0 +1,265 @@
+"""API keys in the CX Manager: superusers only; a key is shown once, works at once, and
+answers 401 once revoked. The demo's key comes from a development-only command."""
+
+import re
+from datetime import date
+from io import StringIO
+
+import pytest
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.utils import quote
+from django.contrib.auth.models import Permission
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.urls import reverse
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from api.models import ApiKey
+from api.services import create_api_key
+
+pytestmark = pytest.mark.django_db
+
+SHOWN = re.compile(r"<code>([\w.]+)</code>")
+
+
+@pytest.fixture
+def superuser_client(client, django_user_model):
+    user = django_user_model.objects.create_superuser("boss", "boss@example.com", "pw")
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def key_and_secret(db):
+    return create_api_key(name="Till 3", channel="pos", store="STORE-03")
+
+
+def api_get(secret, path):
+    return APIClient().get(path, HTTP_AUTHORIZATION=f"Api-Key {secret}")
+
+
+def member_url(member):
+    return f"/api/v1/members/{member.external_id}"
+
+
+def change_url(key):
+    return reverse("admin:api_apikey_change", args=[quote(key.pk)])
+
+
+def revoke(client, *keys):
+    return client.post(
+        reverse("admin:api_apikey_changelist"),
+        {"action": "revoke", ACTION_CHECKBOX_NAME: [key.pk for key in keys]},
+        follow=True,
+    )
+
+
+def test_a_superuser_creates_a_key_sees_it_once_and_it_works(superuser_client, member):
+    # when
+    page = superuser_client.post(
+        reverse("admin:api_apikey_add"),
+        {
+            "name": "Web shop",
+            "channel": "ecommerce",
+            "store": "",
+            "expiry_date_0": "",
+            "expiry_date_1": "",
+        },
+        follow=True,
+    )
+
+    # then: the key is shown on the page after saving, with the warning
+    body = page.content.decode()
+    assert page.status_code == 200
+    secret = SHOWN.search(body)[1]
+    assert "Store it now: it cannot be seen again" in body
+    key = ApiKey.objects.get()
+    assert (key.name, key.channel, key.store, key.revoked) == ("Web shop", "ecommerce", "", False)
+    assert secret.startswith(key.prefix + ".")
+    assert not key.user.is_active and not key.user.has_usable_password()
+    # and never again: not on the list, not on its own page
+    for url in (reverse("admin:api_apikey_changelist"), change_url(key)):
+        again = superuser_client.get(url)
+        assert again.status_code == 200 and secret not in again.content.decode()
+    # and it works at once
+    response = api_get(secret, member_url(member))
+    assert response.status_code == 200
+    assert response.json()["external_id"] == member.external_id
+
+
+def test_the_key_list_shows_its_columns(superuser_client, key_and_secret):
+    # given
+    key, secret = key_and_secret
+
+    # when
+    body = superuser_client.get(reverse("admin:api_apikey_changelist")).content.decode()
+
+    # then
+    for shown in ("Till 3", key.prefix, "Point of sale", "STORE-03", "Active", "Never"):
+        assert shown in body
+    assert secret not in body
+
+
+def test_a_superuser_changes_name_store_and_expiry_but_not_the_channel(
+    superuser_client, key_and_secret
+):
+    # given
+    key, _ = key_and_secret
+
+    # when
+    superuser_client.post(
+        change_url(key),
+        {
+            "name": "Till 4",
+            "channel": "api",
+            "store": "STORE-04",
+            "expiry_date_0": "2030-01-01",
+            "expiry_date_1": "00:00:00",
+        },
+    )
+
+    # then
+    key.refresh_from_db()
+    assert (key.name, key.store, key.channel) == ("Till 4", "STORE-04", "pos")
+    assert timezone.localtime(key.expiry_date).date() == date(2030, 1, 1) and not key.revoked
+
+
+@pytest.mark.parametrize("role", ["CX agent", "Marketer"])
+def test_staff_roles_get_403_on_every_key_page_and_no_action(client, login, key_and_secret, role):
+    # given
+    key, secret = key_and_secret
+    login(role)
+    pages = [
+        reverse("admin:api_apikey_changelist"),
+        reverse("admin:api_apikey_add"),
+        change_url(key),
+        reverse("admin:api_apikey_history", args=[quote(key.pk)]),
+        reverse("admin:api_apikey_delete", args=[quote(key.pk)]),
+    ]
+
+    # when / then
+    for url in pages:
+        assert client.get(url).status_code == 403, url
+    assert client.post(reverse("admin:api_apikey_add"), {"name": "Mine"}).status_code == 403
+    assert client.post(change_url(key), {"name": "x", "revoked": "on"}).status_code == 403
+    assert revoke(client, key).status_code == 403
+    assert "API keys" not in client.get(reverse("admin:index")).content.decode()
+    assert ApiKey.objects.count() == 1 and not ApiKey.objects.get().revoked
+
+
+def test_staff_granted_every_key_permission_still_get_403(client, login, key_and_secret):
+    # given: superusers only, whatever the permissions say
+    user = login(None)
+    user.user_permissions.add(*Permission.objects.filter(content_type__app_label="api"))
+    key, _ = key_and_secret
+
+    # when / then
+    assert client.get(reverse("admin:api_apikey_changelist")).status_code == 403
+    assert revoke(client, key).status_code == 403
+    assert not ApiKey.objects.get().revoked
+
+
+def test_revoking_makes_the_key_answer_401(superuser_client, key_and_secret, member):
+    # given
+    key, secret = key_and_secret
+    assert api_get(secret, member_url(member)).status_code == 200
+
+    # when
+    page = revoke(superuser_client, key)
+
+    # then
+    assert "1 key(s) revoked" in page.content.decode()
+    response = api_get(secret, member_url(member))
+    assert response.status_code == 401
+    assert response["Content-Type"] == "application/problem+json"
+    assert ApiKey.objects.get().revoked
+    listed = superuser_client.get(reverse("admin:api_apikey_changelist")).content.decode()
+    assert "Revoked" in listed
+    history = superuser_client.get(reverse("admin:api_apikey_history", args=[quote(key.pk)]))
+    assert "Revoked" in history.content.decode()
+    # revoking twice changes nothing
+    assert "0 key(s) revoked" in revoke(superuser_client, key).content.decode()
+
+
+def test_revoking_on_the_change_form_is_for_good(superuser_client, key_and_secret, member):
+    # given
+    key, secret = key_and_secret
+    form = {"name": "Till 3", "store": "STORE-03", "expiry_date_0": "", "expiry_date_1": ""}
+
+    # when: revoked, then the form sent again without the box ticked
+    superuser_client.post(change_url(key), {**form, "revoked": "on"})
+    superuser_client.post(change_url(key), form)
+
+    # then
+    assert ApiKey.objects.get().revoked
+    assert api_get(secret, member_url(member)).status_code == 401
+
+
+def test_keys_are_never_deleted(superuser_client, key_and_secret):
+    # given
+    key, _ = key_and_secret
+
+    # when
+    response = superuser_client.post(
+        reverse("admin:api_apikey_delete", args=[quote(key.pk)]), {"post": "yes"}
+    )
+
+    # then
+    assert response.status_code == 403
+    assert ApiKey.objects.count() == 1
+
+
+def test_the_librarys_own_key_admin_is_gone(superuser_client):
+    assert superuser_client.get("/admin/rest_framework_api_key/apikey/").status_code == 404
+
+
+def test_the_key_list_runs_a_bounded_number_of_queries(
+    superuser_client, django_assert_max_num_queries
+):
+    # given
+    for n in range(60):
+        create_api_key(name=f"Till {n}", channel="pos", store=f"STORE-{n:02d}")
+
+    # when / then: session, user, the page's rows and its count, whatever the keys
+    with django_assert_max_num_queries(6):
+        response = superuser_client.get(reverse("admin:api_apikey_changelist"))
+    assert response.status_code == 200 and "Till 59" in response.content.decode()
+
+
+# The demo's key (make run)
+
+
+def test_the_demo_key_command_refuses_to_run_with_debug_off(settings):
+    # given
+    settings.DEBUG = False
+
+    # when / then
+    with pytest.raises(CommandError, match="DEBUG off"):
+        call_command("dev_api_key")
+    assert not ApiKey.objects.exists()
+
+
+def demo_key() -> str:
+    out = StringIO()
+    call_command("dev_api_key", stdout=out)
+    printed = out.getvalue()
+    secret = re.search(r"export API_KEY=(\S+)", printed)[1]
+    assert f'curl -H "Authorization: Api-Key {secret}" http://127.0.0.1:8000/api/' in printed
+    return secret
+
+
+def test_the_printed_demo_key_works_and_replaces_the_previous_one(settings, make_member):
+    # given
+    settings.DEBUG = True
+    member = make_member("M-00001")
+    first = demo_key()
+
+    # when
+    second = demo_key()
+
+    # then
+    assert api_get(second, member_url(member)).status_code == 200
+    assert api_get(first, member_url(member)).status_code == 401
+    live = ApiKey.objects.get(revoked=False)
+    assert (live.name, live.channel, live.store) == ("Demo till", "pos", "STORE-DEMO")

@@ -1,0 +1,312 @@
+"""Members through the API (DESIGN.md, Integration API): enrolment, idempotent on the
+customer code; the member's summary with every field of the contract; the ledger, newest
+first and by cursor; the catalogue with what locks each reward."""
+
+import base64
+from datetime import timedelta
+from urllib.parse import urlencode
+
+import pytest
+from django.utils import timezone
+
+from api.views.members import LedgerPage
+from members.models import Member, TierChange
+from points.models import ExpiryPolicy, LedgerEntry
+from points.services import adjust_points
+from tests.api.conftest import assert_problem, post
+from tests.conftest import summary
+
+pytestmark = pytest.mark.django_db
+
+SUMMARY_FIELDS = {
+    "external_id",
+    "available",
+    "pending",
+    "lifetime",
+    "qualified_tier",
+    "effective_tier",
+    "next_tier",
+    "points_to_next_tier",
+    "degrades_on",
+    "next_expiry",
+}
+BRONZE = {"code": "bronze", "name": "Bronze", "multiplier": "1.00"}
+SILVER = {"code": "silver", "name": "Silver", "multiplier": "1.50"}
+GOLD = {"code": "gold", "name": "Gold", "multiplier": "2.00"}
+
+
+def enrolment(**fields):
+    return {
+        "external_id": "M-API-1",
+        "email": "ana@example.com",
+        "first_name": "Ana",
+        "last_name": "Ruiz",
+        **fields,
+    }
+
+
+# POST /api/v1/members
+
+
+def test_enrolment_answers_201_with_the_member_in_the_entry_tier(api, tiers):
+    response = post(api, "/api/v1/members", enrolment())
+
+    assert response.status_code == 201, response.json()
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {
+        "external_id": "M-API-1",
+        "available": 0,
+        "pending": 0,
+        "lifetime": 0,
+        "qualified_tier": BRONZE,
+        "effective_tier": BRONZE,
+        "next_tier": SILVER,
+        "points_to_next_tier": 1000,
+        "degrades_on": None,
+        "next_expiry": None,
+    }
+    member = Member.objects.get(external_id="M-API-1")
+    assert (member.email, member.first_name, member.last_name) == ("ana@example.com", "Ana", "Ruiz")
+    assert TierChange.objects.filter(member=member, reason="joined").count() == 1
+
+
+def test_enrolling_the_same_member_again_answers_200_with_the_same_body(api, tiers):
+    first = post(api, "/api/v1/members", enrolment())
+
+    again = post(api, "/api/v1/members", enrolment())
+
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json() == first.json()
+    assert Member.objects.filter(external_id="M-API-1").count() == 1
+
+
+@pytest.mark.parametrize(
+    "other", [{"email": "other@example.com"}, {"first_name": "Eva"}, {"last_name": ""}]
+)
+def test_the_same_customer_code_with_other_data_is_a_409_conflict(api, tiers, other):
+    post(api, "/api/v1/members", enrolment())
+
+    response = post(api, "/api/v1/members", enrolment(**other))
+
+    body = assert_problem(response, 409, fields={"external_id"})
+    assert "M-API-1" in body["detail"]
+    member = Member.objects.get(external_id="M-API-1")
+    assert (member.email, member.first_name, member.last_name) == ("ana@example.com", "Ana", "Ruiz")
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        (enrolment(email="not-an-email"), "email"),
+        (enrolment(email=""), "email"),
+        ({"external_id": "M-API-1"}, "email"),
+        (enrolment(external_id=""), "external_id"),
+        (enrolment(external_id="M" * 65), "external_id"),
+        (enrolment(first_name=["Ana"]), "first_name"),
+        (enrolment(external_id=12), "external_id"),
+        (enrolment(last_name=7), "last_name"),
+        (enrolment(phone="600000000"), "phone"),
+    ],
+    ids=[
+        "invalid-email",
+        "empty-email",
+        "no-email",
+        "no-code",
+        "long-code",
+        "list",
+        "numeric-code",
+        "numeric-name",
+        "unknown",
+    ],
+)
+def test_an_invalid_enrolment_is_a_400_naming_the_field_and_enrols_nobody(api, tiers, body, field):
+    response = post(api, "/api/v1/members", body)
+
+    assert_problem(response, 400, fields={field})
+    assert not Member.objects.exists()
+
+
+# GET /api/v1/members/{code}
+
+
+def test_the_summary_has_every_field_of_the_contract(api, make_member, buy, degradation):
+    # given a Silver member who bought 10 days ago, degradation on, quarterly expiry on
+    member = make_member(joined_at=timezone.now() - timedelta(days=30))
+    bought_at = timezone.now() - timedelta(days=10)
+    buy(member, "1000", when=bought_at)  # 1,000 points: Silver, and its 100-point bonus
+    policy = ExpiryPolicy.current()
+    policy.cycle, policy.starts_on = ExpiryPolicy.Cycle.QUARTERLY, timezone.localdate()
+    policy.save()
+    today = timezone.localdate()
+    quarter_end = {1: (3, 31), 2: (6, 30), 3: (9, 30), 4: (12, 31)}[(today.month - 1) // 3 + 1]
+
+    # when
+    response = api.get(f"/api/v1/members/{member.external_id}")
+
+    # then
+    assert response.status_code == 200
+    assert response.json() == {
+        "external_id": member.external_id,
+        "available": 1100,
+        "pending": 0,
+        "lifetime": 1000,
+        "qualified_tier": SILVER,
+        "effective_tier": SILVER,
+        "next_tier": GOLD,
+        "points_to_next_tier": 2000,
+        "degrades_on": str(timezone.localdate(bought_at + timedelta(days=90))),
+        "next_expiry": {
+            "cutoff": str(today.replace(month=quarter_end[0], day=quarter_end[1])),
+            "points": 1100,
+        },
+    }
+
+
+def test_the_summary_shows_pending_points_apart_and_no_expiry_without_a_policy(
+    api, make_member, staff
+):
+    member = make_member()
+    adjust_points(member=member, points=300, reason="Goodwill", by=staff)
+
+    body = api.get(f"/api/v1/members/{member.external_id}").json()
+
+    assert set(body) == SUMMARY_FIELDS
+    assert (body["available"], body["pending"]) == (300, 0)
+    assert body["degrades_on"] is None and body["next_expiry"] is None
+    assert body["available"] == summary(member, now=timezone.now())["available"]
+
+
+@pytest.mark.parametrize("code", ["M-NOBODY", "M%00X", "x" * 500])
+def test_an_unknown_member_is_a_404_problem(api, tiers, code):
+    for path in [
+        f"/api/v1/members/{code}",
+        f"/api/v1/members/{code}/ledger",
+        f"/api/v1/members/{code}/rewards",
+    ]:
+        assert_problem(api.get(path), 404)
+
+
+# GET /api/v1/members/{code}/ledger
+
+
+def test_the_ledger_lists_entries_newest_first_with_the_contract_fields(api, member, buy, staff):
+    # given
+    first = buy(member, "50", when=timezone.now() - timedelta(days=3))
+    adjust_points(member=member, points=-20, reason="Typo", by=staff)
+    buy(member, "1000", when=timezone.now() - timedelta(days=1))  # Silver and its bonus
+
+    # when
+    response = api.get(f"/api/v1/members/{member.external_id}/ledger")
+
+    # then
+    assert response.status_code == 200
+    results = response.json()["results"]
+    # the adjustment (now), the purchase of yesterday (its bonus written after it), the first
+    assert [(entry["kind"], entry["points"]) for entry in results] == [
+        ("adjustment", -20),
+        ("bonus", 100),
+        ("earn", 1000),
+        ("earn", 50),
+    ]
+    assert all(
+        set(entry)
+        == {"issued_at", "accrue_at", "kind", "points", "definition", "reason", "transaction"}
+        for entry in results
+    )
+    issued = [entry["issued_at"] for entry in results]
+    assert issued == sorted(issued, reverse=True)
+    oldest = results[-1]
+    assert oldest == {
+        "issued_at": oldest["issued_at"],
+        "accrue_at": oldest["accrue_at"],
+        "kind": "earn",
+        "points": 50,
+        "definition": "purchase-points",
+        "reason": oldest["reason"],
+        "transaction": first.external_id,
+    }
+    adjustment = next(entry for entry in results if entry["kind"] == "adjustment")
+    assert (adjustment["points"], adjustment["reason"], adjustment["transaction"]) == (
+        -20,
+        "Typo",
+        None,
+    )
+
+
+def test_the_ledger_is_paged_by_a_cursor_whose_next_link_works(api, member, buy, monkeypatch):
+    # given seven entries, two pairs of them issued at the same moment (a tier-up bonus
+    # with its purchase), read two by two
+    monkeypatch.setattr(LedgerPage, "page_size", 2)
+    now = timezone.now()
+    buy(member, "10", when=now - timedelta(days=5))
+    buy(member, "1000", when=now - timedelta(days=4))  # Silver: earn and bonus
+    buy(member, "20", when=now - timedelta(days=3))
+    buy(member, "3000", when=now - timedelta(days=2))  # Gold: earn and bonus
+    buy(member, "30", when=now - timedelta(days=1))
+    expected = list(
+        LedgerEntry.objects.filter(member=member)
+        .order_by("-issued_at", "-id")
+        .values_list("kind", "points")
+    )
+    assert len(expected) == 7
+
+    # when
+    seen, url, pages = [], f"/api/v1/members/{member.external_id}/ledger", 0
+    while url:
+        page = api.get(url)
+        assert page.status_code == 200, page.content
+        seen += [(entry["kind"], entry["points"]) for entry in page.json()["results"]]
+        url, pages = page.json()["next"], pages + 1
+
+    # then
+    assert seen == expected
+    assert pages == 4
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    ["garbage", base64.b64encode(b"p=not-a-time").decode(), base64.b64encode(b"o=-5").decode()],
+    ids=["not-base64", "position-not-a-time", "negative-offset"],
+)
+def test_a_bad_cursor_is_a_400_naming_it(api, member, buy, cursor):
+    buy(member, "10")
+
+    response = api.get(
+        f"/api/v1/members/{member.external_id}/ledger?{urlencode({'cursor': cursor})}"
+    )
+
+    assert_problem(response, 400, fields={"cursor"})
+
+
+# GET /api/v1/members/{code}/rewards
+
+
+def test_the_catalogue_says_what_is_redeemable_and_why_the_rest_is_locked(
+    api, member, staff, catalogue
+):
+    adjust_points(member=member, points=200, reason="Goodwill", by=staff)
+
+    response = api.get(f"/api/v1/members/{member.external_id}/rewards")
+
+    assert response.status_code == 200
+    items = {item["name"]: item for item in response.json()}
+    assert set(items) == set(catalogue)
+    assert all(
+        set(item) == {"id", "name", "points_cost", "min_tier", "redeemable", "locked_reason"}
+        for item in items.values()
+    )
+    assert items["Coffee voucher"] == {
+        "id": catalogue["Coffee voucher"].pk,
+        "name": "Coffee voucher",
+        "points_cost": 150,
+        "min_tier": None,
+        "redeemable": True,
+        "locked_reason": None,
+    }
+    assert items["5 euro voucher"]["redeemable"] is False
+    assert items["5 euro voucher"]["locked_reason"] == "Needs 300 more points"
+    assert items["Tote bag"]["min_tier"] == "silver"
+    assert (items["Tote bag"]["redeemable"], items["Tote bag"]["locked_reason"]) == (
+        False,
+        "Needs Silver",
+    )
