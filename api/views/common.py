@@ -16,6 +16,13 @@ from points.selectors import next_cutoff, points_at_stake, programme, summary_of
 from tiers.selectors import next_degradation
 
 
+def validated(serializer_class, request) -> dict:
+    """The request's body checked on its own: a 400 naming every wrong field."""
+    data = serializer_class(data=request.data)
+    data.is_valid(raise_exception=True)
+    return data.validated_data
+
+
 def member_or_404(code: str) -> Member:
     if "\x00" in code:  # in a path (%00): no code has one, and PostgreSQL cannot look
         raise Http404("No Member matches the given query.")

@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 from api.errors import CONFLICT
 from api.history import log_api_change
 from api.serializers import CatalogueItemOut, Enrolment, LedgerEntryOut, MemberSummary
-from api.views.common import member_or_404, member_summary, problems
+from api.views.common import member_or_404, member_summary, problems, validated
 from members.models import Member
 from members.services import enroll_member
 from points.models import LedgerEntry
@@ -31,9 +31,7 @@ class Members(APIView):
         "customer code with other data, 409.",
     )
     def post(self, request):
-        data = Enrolment(data=request.data)
-        data.is_valid(raise_exception=True)
-        fields = data.validated_data
+        fields = validated(Enrolment, request)
         try:
             with transaction.atomic():
                 member = enroll_member(**fields)

@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 
 from api.history import log_api_change
 from api.serializers import RedemptionOut, RedemptionRequest
-from api.views.common import member_or_404, problems
+from api.views.common import member_or_404, problems, validated
 from rewards.models import Redemption, Reward
 from rewards.services import cancel_redemption, redeem
 
@@ -27,9 +27,7 @@ class Redemptions(APIView):
         description="Spends the member's available points on a reward (W3).",
     )
     def post(self, request):
-        data = RedemptionRequest(data=request.data)
-        data.is_valid(raise_exception=True)
-        fields = data.validated_data
+        fields = validated(RedemptionRequest, request)
         member = member_or_404(fields["member"])
         # an inactive reward is the service's to refuse (422), after it has looked
         # whether this is a repeat of a redemption made while it was offered (200)

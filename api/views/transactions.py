@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.serializers import ActionRequest, TransactionRequest, TransactionResult
-from api.views.common import member_or_404, member_summary, problems
+from api.views.common import member_or_404, member_summary, problems, validated
 from members.models import Member
 from points.models import LedgerEntry, PointDefinition
 from points.services import award_action, record_purchase, record_return
@@ -47,9 +47,7 @@ class Transactions(APIView):
         "return takes back, in proportion, what its purchase earned.",
     )
     def post(self, request):
-        data = TransactionRequest(data=request.data)
-        data.is_valid(raise_exception=True)
-        fields, key = data.validated_data, request.auth
+        fields, key = validated(TransactionRequest, request), request.auth
         member = member_or_404(fields["member"])
         common = dict(
             member=member,
@@ -79,9 +77,7 @@ class Actions(APIView):
         description="An action (a review, a referral) earns its definition's fixed points.",
     )
     def post(self, request):
-        data = ActionRequest(data=request.data)
-        data.is_valid(raise_exception=True)
-        fields = data.validated_data
+        fields = validated(ActionRequest, request)
         member = member_or_404(fields["member"])
         definition = get_object_or_404(
             PointDefinition, handle=fields["definition"], kind=PointDefinition.Kind.ACTION

@@ -25,6 +25,7 @@ from points.services.rules import (
     multiplier_label,
     points_per_unit,
     purchase_points,
+    transaction_fields,
 )
 from tiers.models import Tier
 from tiers.services import TierLog, restore
@@ -71,20 +72,13 @@ def record_purchase(
 ) -> Transaction:
     """A purchase earns at the effective tier's multiplier and the running campaigns (P2,
     P3). `by`: the account that recorded it (an API key's), on its entries."""
-    amount = check_transaction(
-        external_id=external_id,
-        occurred_at=occurred_at,
-        channel=channel,
-        amount=amount,
-        store=store,
-    )
-    fields = dict(
-        external_id=external_id,
+    fields = transaction_fields(
         kind=Transaction.Kind.PURCHASE,
-        amount=amount,
+        external_id=external_id,
         occurred_at=occurred_at,
         channel=channel,
         store=store,
+        amount=amount,
     )
     if sql.writes_unlocked() and (txn := _record_purchase_unlocked(member, fields, by)):
         return txn

@@ -18,7 +18,7 @@ from points.services.posting import (
     post_transaction,
     recorded_before,
 )
-from points.services.rules import check_transaction, return_points
+from points.services.rules import return_points, transaction_fields
 
 Kind = LedgerEntry.Kind
 
@@ -106,31 +106,24 @@ def record_return(
 ) -> Transaction:
     """A return takes back the points its purchase was awarded, in proportion (P4).
     `store`: where it was returned (a till's, or the web shop's)."""
-    amount = check_transaction(
+    fields = transaction_fields(
+        kind=Transaction.Kind.RETURN,
         external_id=external_id,
         occurred_at=occurred_at,
         channel=channel,
-        amount=amount,
         store=store,
+        amount=amount,
     )
     with transaction.atomic():
         member, plan, recorded_id = lock(member, external_id)
         bought = recorded_purchases({original_external_id}).get(original_external_id)
-        fields = dict(
-            external_id=external_id,
-            kind=Transaction.Kind.RETURN,
-            amount=amount,
-            occurred_at=occurred_at,
-            channel=channel,
-            store=store,
-        )
         if bought and bought.member_id == member.pk:
             content = dict(member_id=member.pk, original_id=bought.pk, **fields)
             if existing := recorded_before(recorded_id, **content):
                 return existing
         try:
             reversal = return_reversal(
-                member, bought, original_external_id, amount=amount, at=occurred_at
+                member, bought, original_external_id, amount=fields["amount"], at=occurred_at
             )
         except Refused as refused:
             column, reason = refused.args

@@ -176,3 +176,22 @@ def check_transaction(
     if errors:
         raise ValidationError(errors)
     return value
+
+
+def transaction_fields(*, kind, external_id, occurred_at, channel, store="", amount) -> dict:
+    """The fields of a purchase or return once check_transaction has passed them."""
+    amount = check_transaction(
+        external_id=external_id,
+        occurred_at=occurred_at,
+        channel=channel,
+        amount=amount,
+        store=store,
+    )
+    return dict(
+        external_id=external_id,
+        kind=kind,
+        amount=amount,
+        occurred_at=occurred_at,
+        channel=channel,
+        store=store,
+    )
