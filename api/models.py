@@ -42,3 +42,16 @@ class ApiKey(AbstractAPIKey):
         if self.last_used_at is None or (now - self.last_used_at).total_seconds() >= 60:
             ApiKey.objects.filter(pk=self.pk).update(last_used_at=now)
             self.last_used_at = now
+
+
+class FirstAnswer(models.Model):
+    """The body of the first answer to a transaction, given again to an exact repeat
+    (P8: "an exact repeat 200 with the same body"): the summary in it is the member as
+    that transaction left them, whatever was recorded after."""
+
+    external_id = models.CharField(max_length=100, unique=True)
+    body = models.JSONField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return self.external_id

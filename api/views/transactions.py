@@ -8,6 +8,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from api.models import FirstAnswer
 from api.serializers import ActionRequest, TransactionRequest, TransactionResult
 from api.views.common import member_or_404, member_summary, problems, validated
 from members.models import Member
@@ -16,6 +17,11 @@ from points.services import award_action, record_purchase, record_return
 
 
 def transaction_result(txn, member) -> Response:
+    """201 with the transaction, its points and the member after it; for an exact
+    repeat, 200 with the first answer's body."""
+    skipped = getattr(txn, "skipped", False)
+    if skipped and (first := FirstAnswer.objects.filter(external_id=txn.external_id).first()):
+        return Response(first.body, status=200)
     points = LedgerEntry.objects.filter(transaction=txn).aggregate(total=Sum("points"))["total"]
     member = Member.objects.get(pk=member.pk)  # as the transaction left it
     body = {
@@ -30,8 +36,11 @@ def transaction_result(txn, member) -> Response:
         "points": points or 0,
         "summary": member_summary(member),
     }
-    status = 200 if getattr(txn, "skipped", False) else 201
-    return Response(TransactionResult(body).data, status=status)
+    data = TransactionResult(body).data
+    # Kept for the repeats. One that comes before it is kept (the first answer still on
+    # its way) is answered from the figures as they stand then, and kept instead.
+    FirstAnswer.objects.get_or_create(external_id=txn.external_id, defaults={"body": data})
+    return Response(data, status=200 if skipped else 201)
 
 
 class Transactions(APIView):

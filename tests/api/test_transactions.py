@@ -99,6 +99,21 @@ def test_P8_an_exact_repeat_answers_200_with_the_same_body_and_records_nothing(
     assert ledger_state() == state
 
 
+def test_P8_a_repeat_after_the_member_changed_answers_the_first_body(api, member, purchase):
+    # given a purchase, then another that changes the member's balance
+    body = purchase(member)
+    first = post(api, "/api/v1/transactions", body)
+    post(api, "/api/v1/transactions", purchase(member))
+
+    # when the first is sent again
+    again = post(api, "/api/v1/transactions", body)
+
+    # then the answer is the first one, the summary as that purchase left the member
+    assert again.status_code == 200
+    assert again.json() == first.json()
+    assert summary(member)["available"] > first.json()["summary"]["available"]
+
+
 def test_P8_the_same_instant_written_with_another_offset_is_the_same_content(api, member, purchase):
     body = purchase(member, occurred_at="2026-11-01T10:00:00+01:00")
     first = post(api, "/api/v1/transactions", body)
