@@ -1,7 +1,6 @@
 """Fields of the API that check input with the rules the services use (points.services.
 rules): an amount or a time that is wrong on its own is a 400 naming the field."""
 
-from datetime import datetime
 from decimal import Decimal
 
 from django.conf import settings
@@ -62,8 +61,6 @@ class MomentField(serializers.DateTimeField):
     }
 
     def to_internal_value(self, value):
-        if isinstance(value, str) and not _has_offset(value):
-            self.fail("naive")
         moment = super().to_internal_value(value)
         try:
             check_occurred_at(moment, shown=value)
@@ -95,10 +92,3 @@ class MomentScheme(OpenApiSerializerFieldExtension):
             "description": "ISO 8601 with its offset, from the programme's start "
             f"({start:%d %B %Y}, PROGRAMME_START) to a day after now.",
         }
-
-
-def _has_offset(text: str) -> bool:
-    try:
-        return datetime.fromisoformat(text).tzinfo is not None
-    except ValueError:
-        return True  # not a time at all: DateTimeField says so
