@@ -1,12 +1,28 @@
 from django.conf import settings
-from django.db import models
+from django.contrib.auth import get_user_model
+from django.db import DEFAULT_DB_ALIAS, connections, models
 from django.utils import timezone
 from rest_framework_api_key.models import AbstractAPIKey, APIKeyManager
+
+from core.db import Compiled, fetch_prepared
 
 
 class ApiKeyManager(APIKeyManager):
     def get_usable_keys(self):
         return super().get_usable_keys().select_related("user")
+
+    def get_from_key(self, key: str) -> "ApiKey":
+        """The library's, with the key's account, in one prepared statement: every
+        request asks."""
+        row = _usable_key.first(prefix=key.partition(".")[0])
+        if row is None:
+            raise self.model.DoesNotExist("No usable key has this prefix.")
+        api_key = self.model.from_db(DEFAULT_DB_ALIAS, _KEY_FIELDS, row[: len(_KEY_FIELDS)])
+        user = get_user_model().from_db(DEFAULT_DB_ALIAS, _user_fields(), row[len(_KEY_FIELDS) :])
+        api_key.user = user
+        if not api_key.is_valid(key):
+            raise self.model.DoesNotExist("Key is not valid.")
+        return api_key
 
 
 class ApiKey(AbstractAPIKey):
@@ -44,6 +60,23 @@ class ApiKey(AbstractAPIKey):
             self.last_used_at = now
 
 
+_KEY_FIELDS = [field.attname for field in ApiKey._meta.concrete_fields]
+
+
+def _user_fields():
+    return [field.attname for field in get_user_model()._meta.concrete_fields]
+
+
+_usable_key = Compiled(
+    lambda prefix: (
+        ApiKey.objects.get_usable_keys()
+        .filter(prefix=prefix)
+        .values_list(*_KEY_FIELDS, *(f"user__{name}" for name in _user_fields()))
+    ),
+    prefix="\x00",  # no prefix has one
+)
+
+
 class FirstAnswer(models.Model):
     """The body of the first answer to a transaction, given again to an exact repeat
     (P8: "an exact repeat 200 with the same body"): the summary in it is the member as
@@ -55,3 +88,18 @@ class FirstAnswer(models.Model):
 
     def __str__(self):
         return self.external_id
+
+    @classmethod
+    def keep(cls, external_id: str, body: dict) -> None:
+        """Keep the first answer; when one was kept before (a repeat answered while the
+        first was on its way), that one stays. One prepared statement: every
+        transaction the API records keeps one."""
+        db = connections[DEFAULT_DB_ALIAS]
+        body_param = cls._meta.get_field("body").get_db_prep_value(body, db)
+        fetch_prepared(_KEEP_SQL, [external_id, body_param, timezone.now()])
+
+
+_KEEP_SQL = (
+    f"INSERT INTO {FirstAnswer._meta.db_table} (external_id, body, created_at)"
+    " VALUES (%s, %s, %s) ON CONFLICT (external_id) DO NOTHING RETURNING id"
+)

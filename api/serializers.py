@@ -2,6 +2,7 @@
 on its own (a 400 names the field), and what a response holds. Rules that need the
 database stay in the services (a 422)."""
 
+import functools
 from decimal import Decimal
 
 from drf_spectacular.extensions import OpenApiSerializerExtension
@@ -59,6 +60,17 @@ def _wrong_type(field, value) -> str | None:
     if isinstance(field, serializers.IntegerField) and isinstance(value, str):
         return "Give a number, not text."
     return None
+
+
+@functools.cache
+def _bound(serializer_class) -> serializers.Serializer:
+    return serializer_class()
+
+
+def rendered(serializer_class, instance) -> dict:
+    """`serializer_class(instance).data`, by one serializer per class whose fields are
+    bound once: binding them anew (deep copies) cost more than the rest of a request."""
+    return _bound(serializer_class).to_representation(instance)
 
 
 class Tier(serializers.Serializer):

@@ -1,7 +1,7 @@
 import calendar
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property
 from typing import NamedTuple
 
@@ -11,6 +11,7 @@ from django.db.models import F, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from core.db import Compiled
 from members.models import Member
 from points.models import Campaign, ExpiryPolicy, LedgerEntry, PointDefinition
 from tiers.models import DegradationPolicy, ProgrammeVersion, Tier
@@ -76,26 +77,73 @@ def programme(version: uuid.UUID | None = None) -> Programme:
     return _programme
 
 
-def pending_points(member: Member, *, now=None) -> int:
-    """Redeemable points issued but not yet accrued (P5). Never below zero: a reversal
-    still pending only cancels the pending points it reverses."""
-    now = now or timezone.now()
-    total = LedgerEntry.objects.filter(member=member, redeemable=True, accrue_at__gt=now).aggregate(
-        total=Sum("points")
-    )["total"]
-    return max(total or 0, 0)
+def _pending_sum(now):
+    """Of a member's redeemable entries: those issued but not yet accrued (P5)."""
+    return Sum("points", filter=Q(accrue_at__gt=now))
 
 
 class Balances(NamedTuple):
     available: int
     pending: int
 
+    @classmethod
+    def of(cls, member: Member, pending_sum) -> "Balances":
+        """The available balance: the cached balance of redeemable points (P7) less
+        those still pending (P5); and the pending points. Pending points are never
+        below zero: a reversal still pending only cancels the pending points it
+        reverses. The one place it is worked out."""
+        pending = max(pending_sum or 0, 0)
+        return cls(member.points_balance - pending, pending)
+
+
+def _redeemable_entries(member: Member):
+    return LedgerEntry.objects.filter(member=member, redeemable=True)
+
 
 def balances(member: Member, *, now=None) -> Balances:
-    """The available balance: the cached balance of redeemable points (P7) less those
-    still pending (P5); and the pending points. The one place it is worked out."""
-    pending = pending_points(member, now=now)
-    return Balances(member.points_balance - pending, pending)
+    """A member's available and pending points."""
+    now = now or timezone.now()
+    pending = _redeemable_entries(member).aggregate(total=_pending_sum(now))["total"]
+    return Balances.of(member, pending)
+
+
+def balances_and_stake(member: Member, *, now, cutoff: date | None) -> tuple[Balances, int]:
+    """balances(), and what points_at_stake gives the member at `cutoff` (0 without
+    one), in one prepared query: the API's summary reads both on every request."""
+    if cutoff is None:
+        row = _pending.first(member_id=member.pk, now=now)
+    else:
+        end = cutoff_instant(cutoff)
+        row = _pending_and_stake.first(member_id=member.pk, now=now, end=end, cutoff=cutoff)
+    pending, at_stake = row or (0, 0)
+    return Balances.of(member, pending), max(at_stake, 0)
+
+
+def _member_sums(member_id, **sums):
+    return (
+        LedgerEntry.objects.filter(member_id=member_id, redeemable=True)
+        .order_by()
+        .values("member")
+        .annotate(**sums)
+        .values_list(*sums)
+    )
+
+
+_STAND_INS = dict(member_id=-7, now=datetime(1, 1, 1, 0, 0, 7, tzinfo=UTC))
+_pending = Compiled(
+    lambda member_id, now: _member_sums(member_id, pending=_pending_sum(now), at_stake=Value(0)),
+    **_STAND_INS,
+)
+_pending_and_stake = Compiled(
+    lambda member_id, now, end, cutoff: _member_sums(
+        member_id,
+        pending=_pending_sum(now),
+        at_stake=stake_sum(end, ~Q(kind=LedgerEntry.Kind.EXPIRY, cutoff=cutoff)),
+    ),
+    **_STAND_INS,
+    end=datetime(1, 1, 1, 0, 0, 8, tzinfo=UTC),
+    cutoff=date(1, 1, 9),
+)
 
 
 def points_summary(member: Member, *, now=None) -> dict:
@@ -103,9 +151,10 @@ def points_summary(member: Member, *, now=None) -> dict:
     return summary_of(Member.objects.get(pk=member.pk), programme().ranking, now=now)
 
 
-def summary_of(member: Member, ranking: Ranking, *, now=None) -> dict:
-    """points_summary of a member row just read (its caches as they are in it)."""
-    available, pending = balances(member, now=now)
+def summary_of(member: Member, ranking: Ranking, *, now=None, figures=None) -> dict:
+    """points_summary of a member row just read (its caches as they are in it), or of
+    its `figures` (Balances) when the caller has read them already."""
+    available, pending = figures or balances(member, now=now)
     next_tier = ranking.next_above(member.qualified_tier_id)
     return {
         "available": available,
@@ -193,24 +242,29 @@ def points_at_stake(cutoff: date, *, first_id=None, last_id=None):
     members with ids in [first_id, last_id], for chunked runs.
 
     The preview, the reminders and the expiry run all read this one query."""
-    end = cutoff_instant(cutoff)
     members = Member.objects.filter(effective_tier__points_expire=True)
     entries = LedgerEntry.objects.filter(redeemable=True)
     if first_id is not None:  # on both sides, so each table is read by index range
         members = members.filter(pk__gte=first_id, pk__lte=last_id)
         entries = entries.filter(member__gte=first_id, member__lte=last_id)
-    before = Q(issued_at__lt=end, accrue_at__lt=end)
-    spent_since = Q(issued_at__gte=end, points__lt=0)
     return (
         entries.filter(member__in=members.values("pk"))
         .exclude(kind=LedgerEntry.Kind.EXPIRY, cutoff=cutoff)
         .order_by()
         .values("member")
-        .annotate(
-            at_stake=Coalesce(Sum("points", filter=before), 0)
-            + Coalesce(Sum("points", filter=spent_since), 0)
-        )
+        .annotate(at_stake=stake_sum(cutoff_instant(cutoff)))
         .filter(at_stake__gt=0)
+    )
+
+
+def stake_sum(end: datetime, counted: Q | None = None):
+    """E2's sum over a member's redeemable `counted` entries: available by the end of
+    the cutoff day (`end`), plus what was spent since."""
+    counted = counted or Q()
+    before = counted & Q(issued_at__lt=end, accrue_at__lt=end)
+    spent_since = counted & Q(issued_at__gte=end, points__lt=0)
+    return Coalesce(Sum("points", filter=before), 0) + Coalesce(
+        Sum("points", filter=spent_since), 0
     )
 
 

@@ -1,8 +1,8 @@
 """What the views share: finding what a request names (404), the member's summary, and
 the problem responses every operation may give, for the schema."""
 
+from django.db import DEFAULT_DB_ALIAS
 from django.http import Http404
-from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework.exceptions import NotFound
@@ -10,9 +10,17 @@ from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
 from api.errors import PROBLEM
-from api.serializers import MemberSummary, Problem
+from api.serializers import MemberSummary, Problem, rendered
+from core.db import Compiled
 from members.models import Member
-from points.selectors import next_cutoff, points_at_stake, programme, summary_of
+from points.selectors import (
+    Programme,
+    balances_and_stake,
+    next_cutoff,
+    programme,
+    summary_of,
+)
+from tiers.models import ProgrammeVersion
 from tiers.selectors import next_degradation
 
 
@@ -24,36 +32,53 @@ def validated(serializer_class, request) -> dict:
 
 
 def member_or_404(code: str) -> Member:
+    return member_and_programme(code)[0]
+
+
+def member_and_programme(code: str) -> tuple[Member, Programme]:
+    """The member of a customer code (404 if none) and the programme, in one prepared
+    statement: every request names a member."""
     if "\x00" in code:  # in a path (%00): no code has one, and PostgreSQL cannot look
         raise Http404("No Member matches the given query.")
-    return get_object_or_404(Member, external_id=code)
+    row = _member_by_code.first(code=code)
+    if row is None:
+        raise Http404("No Member matches the given query.")
+    *values, version = row
+    return Member.from_db(DEFAULT_DB_ALIAS, _MEMBER_FIELDS, values), programme(version)
+
+
+_MEMBER_FIELDS = [field.attname for field in Member._meta.concrete_fields]
+_member_by_code = Compiled(
+    lambda code: (
+        Member.objects.filter(external_id=code)
+        .annotate(version=ProgrammeVersion.objects.values("token")[:1])
+        .values_list(*_MEMBER_FIELDS, "version")
+    ),
+    code="\x00",  # no customer code has one
+)
 
 
 def _tier(tier):
     return tier and {"code": tier.code, "name": tier.name, "multiplier": tier.multiplier}
 
 
-def member_summary(member: Member, *, now=None) -> dict:
+def member_summary(member: Member, plan: Programme, *, now=None) -> dict:
     """The member as GET /members/{code} shows it, serialized: of the row as given, so
     read it again after a write."""
-    return MemberSummary(_summary(member, now=now)).data
+    return rendered(MemberSummary, summary(member, plan, now=now))
 
 
-def _summary(member: Member, *, now=None) -> dict:
+def summary(member: Member, plan: Programme, *, now=None) -> dict:
     """GET /members/{code} of a member row just read: points_summary, with when the
     member next drops a tier (D2) and what expires at the next cutoff (E2). The tiers and
-    policies come from the cached programme: a handful of queries in all."""
+    policies come from the cached programme: one query more."""
     now = now or timezone.now()
-    plan = programme()
-    summary = summary_of(member, plan.ranking, now=now)
-    drop = next_degradation(member, plan.degradation, plan.ranking, now)
     cutoff = next_cutoff(plan.expiry, timezone.localdate(now))
-    expires = cutoff and plan.ranking.by_pk[member.effective_tier_id].points_expire
-    at_stake = expires and sum(  # one row at most: the member's, when points are at stake
-        points_at_stake(cutoff, first_id=member.pk, last_id=member.pk).values_list(
-            "at_stake", flat=True
-        )
-    )
+    if not plan.ranking.by_pk[member.effective_tier_id].points_expire:
+        cutoff = None
+    figures, at_stake = balances_and_stake(member, now=now, cutoff=cutoff)
+    summary = summary_of(member, plan.ranking, figures=figures)
+    drop = next_degradation(member, plan.degradation, plan.ranking, now)
     return {
         "external_id": member.external_id,
         "available": summary["available"],

@@ -15,10 +15,17 @@ from rest_framework.views import APIView
 from api.errors import CONFLICT
 from api.history import log_api_change
 from api.serializers import CatalogueItemOut, Enrolment, LedgerEntryOut, MemberSummary
-from api.views.common import member_or_404, member_summary, problems, validated
+from api.views.common import (
+    member_and_programme,
+    member_or_404,
+    member_summary,
+    problems,
+    validated,
+)
 from members.models import Member
 from members.services import enroll_member
 from points.models import LedgerEntry
+from points.selectors import programme
 from rewards.selectors import catalogue
 
 
@@ -48,8 +55,8 @@ class Members(APIView):
                         )
                     }
                 ) from None
-            return Response(member_summary(member), status=200)
-        return Response(member_summary(member), status=201)
+            return Response(member_summary(member, programme()), status=200)
+        return Response(member_summary(member, programme()), status=201)
 
 
 class MemberDetail(APIView):
@@ -60,7 +67,7 @@ class MemberDetail(APIView):
         "tier without a purchase, and what expires at the next cutoff.",
     )
     def get(self, request, code):
-        return Response(member_summary(member_or_404(code)))
+        return Response(member_summary(*member_and_programme(code)))
 
 
 class LedgerPage(CursorPagination):

@@ -9,21 +9,24 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.models import FirstAnswer
-from api.serializers import ActionRequest, TransactionRequest, TransactionResult
-from api.views.common import member_or_404, member_summary, problems, validated
+from api.serializers import ActionRequest, TransactionRequest, TransactionResult, rendered
+from api.views.common import member_and_programme, problems, summary, validated
 from members.models import Member
 from points.models import LedgerEntry, PointDefinition
 from points.services import award_action, record_purchase, record_return
 
 
-def transaction_result(txn, member) -> Response:
+def transaction_result(txn, member, plan) -> Response:
     """201 with the transaction, its points and the member after it; for an exact
     repeat, 200 with the first answer's body."""
     skipped = getattr(txn, "skipped", False)
-    if skipped and (first := FirstAnswer.objects.filter(external_id=txn.external_id).first()):
+    if not skipped:  # the service's figures: the member as the transaction left it
+        points, member = txn.points_added, txn.member
+    elif first := FirstAnswer.objects.filter(external_id=txn.external_id).first():
         return Response(first.body, status=200)
-    points = LedgerEntry.objects.filter(transaction=txn).aggregate(total=Sum("points"))["total"]
-    member = Member.objects.get(pk=member.pk)  # as the transaction left it
+    else:  # the first answer still on its way: the figures as they stand now
+        points = LedgerEntry.objects.filter(transaction=txn).aggregate(total=Sum("points"))
+        points, member = points["total"] or 0, Member.objects.get(pk=member.pk)
     body = {
         "external_id": txn.external_id,
         "member": member.external_id,
@@ -33,13 +36,13 @@ def transaction_result(txn, member) -> Response:
         "channel": txn.channel,
         "store": txn.store,
         "original_external_id": txn.original.external_id if txn.original_id else None,
-        "points": points or 0,
-        "summary": member_summary(member),
+        "points": points,
+        "summary": summary(member, plan),
     }
-    data = TransactionResult(body).data
-    # Kept for the repeats. One that comes before it is kept (the first answer still on
-    # its way) is answered from the figures as they stand then, and kept instead.
-    FirstAnswer.objects.get_or_create(external_id=txn.external_id, defaults={"body": data})
+    data = rendered(TransactionResult, body)
+    # Kept for the repeats; when a repeat came first (this answer still on its way),
+    # the repeat's is kept.
+    FirstAnswer.keep(txn.external_id, data)
     return Response(data, status=200 if skipped else 201)
 
 
@@ -57,7 +60,7 @@ class Transactions(APIView):
     )
     def post(self, request):
         fields, key = validated(TransactionRequest, request), request.auth
-        member = member_or_404(fields["member"])
+        member, plan = member_and_programme(fields["member"])
         common = dict(
             member=member,
             amount=fields["amount"],
@@ -71,7 +74,7 @@ class Transactions(APIView):
             txn = record_purchase(**common)
         else:
             txn = record_return(**common, original_external_id=fields["original_external_id"])
-        return transaction_result(txn, member)
+        return transaction_result(txn, member, plan)
 
 
 class Actions(APIView):
@@ -87,7 +90,7 @@ class Actions(APIView):
     )
     def post(self, request):
         fields = validated(ActionRequest, request)
-        member = member_or_404(fields["member"])
+        member, plan = member_and_programme(fields["member"])
         definition = get_object_or_404(
             PointDefinition, handle=fields["definition"], kind=PointDefinition.Kind.ACTION
         )
@@ -99,4 +102,4 @@ class Actions(APIView):
             channel=request.auth.channel,
             by=request.user,
         )
-        return transaction_result(txn, member)
+        return transaction_result(txn, member, plan)

@@ -19,6 +19,7 @@ from points.services.posting import (
     lock,
     post_transaction,
     recorded_before,
+    written,
 )
 from points.services.rules import (
     check_transaction,
@@ -126,6 +127,7 @@ def _record_purchase_unlocked(member, fields, by) -> Transaction | None:
     )
     if log or not sql.insert_transaction(member, txn, entries, unless_changed=read):
         return None
+    written(txn, entries)
     return txn
 
 

@@ -108,6 +108,13 @@ def post_transaction(
     entries = apply_entries(member, plan, entries, at=at, log=log, by=by, transaction=txn)
     sql.write_transaction(member, txn, entries)
     log.write()
+    return written(txn, entries)
+
+
+def written(txn: Transaction, entries):
+    """Mark a transaction just written with what it added to its member's points
+    (`txn.points_added`, signed), for callers that answer with it. Returns the entries."""
+    txn.points_added = sum(entry.points for entry in entries)
     return entries
 
 

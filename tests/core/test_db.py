@@ -1,0 +1,40 @@
+"""core.db.Compiled: an ORM query compiled once answers each call with that call's values."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from core.db import Compiled
+from members.models import Member
+
+pytestmark = pytest.mark.django_db
+
+
+def _joined_after(code, since):
+    # "never" is a constant of the query: it must stay one.
+    return (
+        Member.objects.filter(external_id=code, joined_at__gt=since)
+        .exclude(first_name="never")
+        .values_list("external_id", "email")
+    )
+
+
+@pytest.fixture
+def joined_after():
+    return Compiled(_joined_after, code="\x00", since=datetime(1, 1, 1, tzinfo=UTC))
+
+
+def test_a_compiled_query_answers_with_each_calls_values(make_member, joined_after):
+    # given
+    early = make_member(joined_at=datetime(2026, 1, 1, tzinfo=UTC))
+    late = make_member(joined_at=datetime(2026, 6, 1, tzinfo=UTC))
+    march = datetime(2026, 3, 1, tzinfo=UTC)
+
+    # when / then: the same statement, other values, the ORM's answers
+    for member in (early, late):
+        for since in (datetime(2025, 1, 1, tzinfo=UTC), march):
+            expected = _joined_after(member.external_id, since).first()
+            assert joined_after.first(code=member.external_id, since=since) == expected
+    assert joined_after.first(code=late.external_id, since=march) == (late.external_id, late.email)
+    assert joined_after.first(code=early.external_id, since=march) is None
+    assert joined_after.first(code="nobody", since=march) is None
