@@ -1,97 +1,43 @@
-"""The CX Manager's member page: everything an agent needs while the customer waits,
-and the two things an agent does there, assigning points and redeeming a reward."""
+"""The CX Manager's member page: everything an agent needs while the customer waits.
+What the agent does there is in member_actions."""
 
-import copy
-import uuid
-
-from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db import IntegrityError, transaction
-from django.http import Http404
-from django.shortcuts import redirect
+from django.db.models import Case, F, Sum, Value, When, Window
 from django.template.response import TemplateResponse
-from django.urls import path
 from django.utils import timezone
 from import_export.admin import ExportMixin
 from import_export.formats import base_formats
 
 from core.paginator import CappedPaginator
-from loyalty_site.models import FormSubmission
-from members.models import Member
+from loyalty_site.member_actions import AssignPointsForm, MemberActions, RedeemForm
 from members.resources import MemberResource
 from members.services import enroll_member, erase_member
-from points.models import MANUAL_ADJUSTMENT, TIER_UP_BONUS, LedgerEntry, PointDefinition
-from points.selectors import balances, points_summary
-from points.services import adjust_points
-from rewards.models import Redemption, Reward
+from points.models import (
+    ExpiryPolicy,
+    LedgerEntry,
+)
+from points.selectors import balances_and_stake, next_cutoff, programme
+from rewards.models import Redemption
 from rewards.selectors import catalogue
-from rewards.services import redeem
-from tiers.models import DegradationPolicy
-from tiers.selectors import Ranking, next_degradation
+from tiers.selectors import next_degradation
 
 LEDGER_PAGE_SIZE = 25
 HISTORY_ROWS = 20
 
 
-class OnceForm(forms.Form):
-    """A staff form that changes points: it carries a one-time token (see `apply_once`)."""
-
-    token = forms.UUIDField(widget=forms.HiddenInput)
-
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("initial", {}).setdefault("token", uuid.uuid4())
-        super().__init__(*args, **kwargs)
-
-
-class AssignPointsForm(OnceForm):
-    points = forms.IntegerField(help_text="Negative to remove points.")
-    definition = forms.ModelChoiceField(
-        queryset=PointDefinition.objects.filter(
-            is_active=True, kind__in=[PointDefinition.Kind.BONUS, PointDefinition.Kind.ACTION]
-        ).exclude(handle=TIER_UP_BONUS),
-        empty_label=None,
-        help_text="Decides whether the points count toward the tier.",
-    )
-    reason = forms.CharField(
-        max_length=255, error_messages={"required": "Say why the points are adjusted."}
-    )
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        manual = self.fields["definition"].queryset.filter(handle=MANUAL_ADJUSTMENT).first()
-        self.fields["definition"].initial = manual
-
-
-class RedeemForm(OnceForm):
-    reward = forms.IntegerField(widget=forms.HiddenInput)
-
-
-def apply_once(token: uuid.UUID, change) -> bool:
-    """Run `change()` unless a form with this token was already applied; False then.
-
-    The token is written in the change's own transaction: if the change fails, the
-    token goes with it and the agent can correct the form and send it again. Two
-    posts at once: the second waits on the first's insert and then finds the token."""
-    with transaction.atomic():
-        try:
-            with transaction.atomic():
-                FormSubmission.objects.create(token=token)
-        except IntegrityError:
-            return False
-        change()
-    return True
-
-
 def member_context(request, member, *, assign_form=None, now=None) -> dict:
     """The member page's panels, a fixed number of queries whatever the member's
-    history: balances, tiers and progress, degradation, catalogue, history, ledger."""
+    history: balances, tiers and progress, degradation, expiry, catalogue, history,
+    ledger."""
     now = now or timezone.now()
-    ranking = Ranking()
-    available, pending = balances(member, now=now)
+    plan = programme()
+    ranking = plan.ranking
     qualified = ranking.by_pk[member.qualified_tier_id]
     effective = ranking.by_pk[member.effective_tier_id]
+    cutoff = next_cutoff(plan.expiry, timezone.localdate(now)) if effective.points_expire else None
+    (available, pending), at_stake = balances_and_stake(member, now=now, cutoff=cutoff)
     next_tier = ranking.next_above(qualified.pk)
     progress = None
     if next_tier:
@@ -101,23 +47,27 @@ def member_context(request, member, *, assign_form=None, now=None) -> dict:
             "to_go": next_tier.threshold - member.lifetime_points,
             "percent": round(100 * (member.lifetime_points - qualified.threshold) / span, 1),
         }
-    policy = DegradationPolicy.current()
-    ledger = LedgerEntry.objects.filter(member=member).select_related("definition", "created_by")
+    drop = next_degradation(member, plan.degradation, ranking, now)
     user = request.user
     return {
         "member": member,
+        "now": now,
         "available": available,
         "pending": pending,
         "qualified": qualified,
         "effective": effective,
         "progress": progress,
-        "degradation_enabled": policy.enabled,
-        "next_degradation": next_degradation(member, policy, ranking, now),
+        "degradation_enabled": plan.degradation.enabled,
+        "next_degradation": drop,
+        "degradation_overdue": bool(drop) and drop[0] <= now,
+        "expiry": {"cutoff": cutoff, "points": at_stake} if at_stake > 0 else None,
+        "expiry_exempt": plan.expiry.cycle != ExpiryPolicy.Cycle.NEVER
+        and not effective.points_expire,
         "catalogue": catalogue(member, now=now),
-        "tier_history": member.tier_changes.select_related(
-            "from_tier", "to_tier", "qualified_tier", "created_by"
-        )[:HISTORY_ROWS],
-        "ledger_page": Paginator(ledger, LEDGER_PAGE_SIZE).get_page(request.GET.get("ledger")),
+        "tier_history": tier_history(member),
+        "ledger_page": Paginator(ledger_lines(member), LEDGER_PAGE_SIZE).get_page(
+            request.GET.get("ledger")
+        ),
         "redemptions": Redemption.objects.filter(member=member).select_related(
             "reward", "redeemed_by"
         )[:HISTORY_ROWS],
@@ -125,36 +75,72 @@ def member_context(request, member, *, assign_form=None, now=None) -> dict:
         if user.has_perm("points.assign_points")
         else None,
         "redeem_form": RedeemForm() if user.has_perm("rewards.add_redemption") else None,
+        "can_cancel": user.has_perm("rewards.cancel_redemption"),
     }
 
 
-class MemberAdmin(ExportMixin, admin.ModelAdmin):
+def ledger_lines(member):
+    """The member's entries newest first, each with its transaction and the balance of
+    redeemable points (pending included) after it, in the order entries were issued:
+    a statement an agent can read to the customer line by line."""
+    redeemable_points = Case(When(redeemable=True, then=F("points")), default=Value(0))
+    return (
+        LedgerEntry.objects.filter(member=member)
+        .select_related("definition", "created_by", "transaction", "transaction__original")
+        .annotate(
+            balance_after=Window(
+                Sum(redeemable_points), order_by=[F("issued_at").asc(), F("pk").asc()]
+            )
+        )
+        .order_by("-issued_at", "-pk")
+    )
+
+
+def tier_history(member) -> list:
+    """The last tier changes in the order they were recorded, so that the top row is
+    the member's tier now. A change dated before the one recorded before it (an import
+    of older purchases) is marked back-dated."""
+    changes = list(
+        member.tier_changes.select_related(
+            "from_tier", "to_tier", "qualified_tier", "created_by"
+        ).order_by("-pk")[: HISTORY_ROWS + 1]
+    )
+    for change, earlier in zip(changes, changes[1:] + [None], strict=True):
+        change.back_dated = earlier is not None and change.changed_at < earlier.changed_at
+    return changes[:HISTORY_ROWS]
+
+
+class MemberAdmin(MemberActions, ExportMixin, admin.ModelAdmin):
     """The member page of the CX Manager: search, balances, tiers, history, ledger,
     catalogue, and the agent's two actions (assign points, redeem a reward)."""
 
     resource_classes = [MemberResource]
     formats = [base_formats.CSV]
     change_form_template = "admin/members/member/change_form.html"
+    # Few, narrow columns: the figures stay on screen on a laptop.
     list_display = [
         "external_id",
-        "first_name",
-        "last_name",
+        "name",
         "email",
-        "qualified_tier",
-        "effective_tier",
+        "phone",
+        "tier",
         "points_balance",
         "lifetime_points",
     ]
     list_select_related = ["qualified_tier", "effective_tier"]
     list_filter = ["effective_tier"]
-    # Exact or prefix, case-insensitive: indexed on PostgreSQL (members migration 0004).
+    # Exact or prefix, case-insensitive: indexed on PostgreSQL (members migrations 0004
+    # and 0009).
     search_fields = [
         "external_id__istartswith",
         "email__istartswith",
         "first_name__istartswith",
         "last_name__istartswith",
+        "phone__startswith",
     ]
-    search_help_text = "Customer code, e-mail, first or last name: the whole or its start."
+    search_help_text = (
+        "Customer code, e-mail, first or last name, or phone as stored: the whole or its start."
+    )
     sortable_by = ["external_id", "lifetime_points"]
     ordering = ["-pk"]
     show_full_result_count = False
@@ -186,6 +172,21 @@ class MemberAdmin(ExportMixin, admin.ModelAdmin):
                 self.log_change(request, erased, "Personal data erased")
                 self.message_user(request, f"Personal data erased: now {erased.external_id}.")
 
+    @admin.display(description="Name")
+    def name(self, member):
+        return f"{member.first_name} {member.last_name}".strip()
+
+    @admin.display(description="Tier")
+    def tier(self, member):
+        """The effective tier, which benefits follow; the qualified one when it differs."""
+        if member.is_degraded:
+            return f"{member.effective_tier.name} (qualified {member.qualified_tier.name})"
+        return member.effective_tier.name
+
+    def get_queryset(self, request):
+        # The member picker's labels name the tier (see sites.MemberAutocomplete).
+        return super().get_queryset(request).select_related("effective_tier")
+
     def has_erase_permission(self, request):
         return request.user.has_perm("members.erase_member")
 
@@ -201,19 +202,7 @@ class MemberAdmin(ExportMixin, admin.ModelAdmin):
         return False
 
     def get_urls(self):
-        actions = [
-            path(
-                "<path:object_id>/assign-points/",
-                self.admin_site.admin_view(self.assign_points_view),
-                name="members_member_assign_points",
-            ),
-            path(
-                "<path:object_id>/redeem/",
-                self.admin_site.admin_view(self.redeem_view),
-                name="members_member_redeem",
-            ),
-        ]
-        return actions + super().get_urls()
+        return self.action_urls() + super().get_urls()
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         context = dict(extra_context or {})
@@ -225,74 +214,6 @@ class MemberAdmin(ExportMixin, admin.ModelAdmin):
             context.setdefault("subtitle", None)
             context.setdefault("show_save_and_add_another", False)
         return super().change_view(request, object_id, form_url, context)
-
-    def assign_points_view(self, request, object_id):
-        """P6 from the member page: `adjust_points`, once per form, then back to the page."""
-        member = self._member_for(request, object_id, "points.assign_points")
-        form = AssignPointsForm(request.POST)
-        if form.is_valid():
-            data = form.cleaned_data
-            try:
-                applied = apply_once(
-                    data["token"],
-                    lambda: adjust_points(
-                        member=member,
-                        points=data["points"],
-                        reason=data["reason"],
-                        by=request.user,
-                        definition=data["definition"],
-                    ),
-                )
-            except ValidationError as exc:
-                form.add_error(None, exc)  # on the field it names, or above the form
-            else:
-                message = f"Assigned {data['points']:+,} points: {data['reason']}"
-                return self._done(request, member, applied, message)
-        # The page again, with the agent's input and what is wrong with it.
-        return self.change_view(_as_get(request), object_id, extra_context={"assign_form": form})
-
-    def redeem_view(self, request, object_id):
-        """W3 from the member page: `redeem`, once per form, then back to the page."""
-        member = self._member_for(request, object_id, "rewards.add_redemption")
-        form = RedeemForm(request.POST)
-        reward = form.is_valid() and Reward.objects.filter(pk=form.cleaned_data["reward"]).first()
-        if not reward:
-            self.message_user(request, "Choose a reward to redeem.", messages.ERROR)
-            return redirect("admin:members_member_change", member.pk)
-        try:
-            applied = apply_once(
-                form.cleaned_data["token"],
-                lambda: redeem(member=member, reward=reward, by=request.user),
-            )
-        except ValidationError as exc:
-            self.message_user(request, " ".join(exc.messages), messages.ERROR)
-            return redirect("admin:members_member_change", member.pk)
-        return self._done(request, member, applied, f"Redeemed {reward.name}")
-
-    def _member_for(self, request, object_id, permission) -> Member:
-        if request.method != "POST" or not request.user.has_perm(permission):
-            raise PermissionDenied
-        member = self.get_object(request, object_id)
-        if member is None:
-            raise Http404("No such member.")
-        return member
-
-    def _done(self, request, member, applied: bool, message: str):
-        """Log the change to the staff user, say so with the new balance, and go back
-        to the member page (a refresh there re-sends nothing)."""
-        if applied:
-            self.log_change(request, member, message)
-            available = points_summary(member)["available"]
-            self.message_user(
-                request,
-                f"{message}. {member.external_id} now has {available:,} points available.",
-                messages.SUCCESS,
-            )
-        else:
-            self.message_user(
-                request, "This form was already sent: nothing was applied twice.", messages.WARNING
-            )
-        return redirect("admin:members_member_change", member.pk)
 
     def save_model(self, request, obj, form, change):
         """A new member is enrolled through the service (entry tier, history); the form
@@ -307,10 +228,3 @@ class MemberAdmin(ExportMixin, admin.ModelAdmin):
             joined_at=obj.joined_at,
         )
         obj.pk, obj._state.adding = member.pk, False
-
-
-def _as_get(request):
-    """The same request as a GET, to show a page again after a failed POST."""
-    again = copy.copy(request)
-    again.method = "GET"
-    return again

@@ -3,6 +3,7 @@ from functools import reduce
 
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.views.autocomplete import AutocompleteJsonView
 from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.cache import cache
 from django.utils import timezone
@@ -40,11 +41,25 @@ class CXManagerSite(admin.AdminSite):
         # bypasses every rule. Single rows are deleted only where an admin allows it.
         self.disable_action("delete_selected")
 
+    def autocomplete_view(self, request):
+        return MemberAutocomplete.as_view(admin_site=self)(request)
+
     def index(self, request, extra_context=None):
         context = dict(extra_context or {})
         if request.user.has_perm("members.view_member"):
             context.update(dashboard(timezone.now()), find_member=FindMemberForm(site=self))
         return super().index(request, context)
+
+
+class MemberAutocomplete(AutocompleteJsonView):
+    """The member picker names more than the code and name, which many customers
+    share: the e-mail and the tier tell them apart."""
+
+    def serialize_result(self, obj, to_field_name):
+        result = super().serialize_result(obj, to_field_name)
+        if isinstance(obj, Member):
+            result["text"] = f"{obj} · {obj.email} · {obj.effective_tier.name}"
+        return result
 
 
 class FindMemberForm(forms.Form):

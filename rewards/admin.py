@@ -1,5 +1,6 @@
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.template.response import TemplateResponse
 
 from core.admin import ReadOnlyAdminMixin
 from core.paginator import CappedPaginator
@@ -30,18 +31,39 @@ class RedemptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["redeemed_at", "member", "reward", "points", "status", "redeemed_by"]
     list_select_related = ["member", "reward", "redeemed_by"]
     list_filter = ["status"]
-    search_fields = ["=member__external_id"]
+    # The start of a customer code, e-mail or last name (the member search's indexes).
+    search_fields = [
+        "member__external_id__istartswith",
+        "member__email__istartswith",
+        "member__last_name__istartswith",
+    ]
+    search_help_text = "Customer code, e-mail or last name: the whole or its start."
     show_full_result_count = False
     paginator = CappedPaginator
     actions = ["cancel"]
 
     @admin.action(permissions=["cancel"], description="Cancel and refund the selected redemptions")
     def cancel(self, request, queryset):
+        """W4, after a page that lists what is refunded and asks why."""
+        reason = " ".join(request.POST.get("reason", "").split())
+        if not reason:
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Cancel and refund these redemptions?",
+                "opts": self.opts,
+                "redemptions": queryset.select_related("member", "reward"),
+                "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+                "asked": "reason" in request.POST,
+            }
+            return TemplateResponse(
+                request, "admin/rewards/redemption/cancel_confirmation.html", context
+            )
         cancelled = 0
         for redemption in queryset.select_related("member", "reward"):
             try:
-                cancel_redemption(redemption=redemption, by=request.user)
-                self.log_change(request, redemption, "Cancelled and refunded")
+                cancel_redemption(redemption=redemption, by=request.user, reason=reason)
+                self.log_change(request, redemption, f"Cancelled and refunded: {reason}")
                 cancelled += 1
             except ValidationError as exc:
                 self.message_user(request, " ".join(exc.messages), messages.ERROR)

@@ -5,10 +5,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from points.models import LedgerEntry
 from points.selectors import balances
 from points.services import lock_member, post_redemption, post_refund
 from rewards.models import Redemption, Reward
 from rewards.selectors import locked_because
+
+REASON_LENGTH = LedgerEntry._meta.get_field("reason").max_length
 
 
 def redeem(*, member, reward, by=None, now=None, external_id=None) -> Redemption:
@@ -75,8 +78,16 @@ def _redeemed_before(external_id, member, reward) -> Redemption | None:
     return existing
 
 
-def cancel_redemption(*, redemption, by=None, now=None) -> Redemption:
-    """Refund a redemption's points (available at once) and put its unit back in stock."""
+def refund_reason(reward_name: str, why: str) -> str:
+    """The refund entry's reason, within what the ledger keeps."""
+    reason = f"Cancelled redemption of {reward_name}"
+    why = " ".join((why or "").split())
+    return f"{reason}: {why}"[:REASON_LENGTH] if why else reason
+
+
+def cancel_redemption(*, redemption, by=None, reason="", now=None) -> Redemption:
+    """Refund a redemption's points (available at once) and put its unit back in stock.
+    `reason`: why, in the staff user's words, kept on the refund's ledger entry."""
     with transaction.atomic():
         member, plan = lock_member(redemption.member)
         now = now or timezone.now()
@@ -91,7 +102,7 @@ def cancel_redemption(*, redemption, by=None, now=None) -> Redemption:
             member,
             plan,
             points=redemption.points,
-            reason=f"Cancelled redemption of {redemption.reward.name}",
+            reason=refund_reason(redemption.reward.name, reason),
             by=by,
             at=now,
         )

@@ -5,13 +5,30 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from points.models import MANUAL_ADJUSTMENT, LedgerEntry
+from points.models import MANUAL_ADJUSTMENT, LedgerEntry, PointDefinition
 from points.selectors import balances
 from points.services.posting import entry_of, lock, movement, post_entries
 from tiers.services import Reason as TierReason
 
 Kind = LedgerEntry.Kind
 REASON_LENGTH = LedgerEntry._meta.get_field("reason").max_length
+
+
+def _check_definition(definition, points: int) -> None:
+    """P6: an adjustment is a bonus (any number of points) or an action by hand: then
+    exactly the action's fixed points, or minus them to take an action back."""
+    if definition.kind == PointDefinition.Kind.PURCHASE:
+        raise ValidationError(
+            {"definition": f"{definition.name} is earned by purchases, not given by hand."}
+        )
+    if definition.kind == PointDefinition.Kind.ACTION and abs(points) != definition.points:
+        raise ValidationError(
+            {
+                "points": f"{definition.name} is worth {definition.points:,} points: give "
+                f"{definition.points:,} (or {-definition.points:,} to take it back), or "
+                "choose a bonus definition for another amount."
+            }
+        )
 
 
 def adjust_points(*, member, points, reason, by, definition=None, now=None) -> LedgerEntry:
@@ -40,6 +57,7 @@ def adjust_points(*, member, points, reason, by, definition=None, now=None) -> L
         # must see the entries of the one before it as already issued.
         now = now or timezone.now()
         definition = definition or plan.definition(MANUAL_ADJUSTMENT)
+        _check_definition(definition, points)
         if points < 0 and definition.redeemable:
             available = balances(member, now=now).available
             if available + points < 0:

@@ -162,8 +162,12 @@ def test_redeeming_from_the_member_page_spends_once_per_form(client, login, memb
     token = page.context["redeem_form"]["token"].initial
     url = reverse("admin:members_member_redeem", args=[member.pk])
 
+    asked = client.post(url, {"reward": coffee.pk, "token": token})  # the confirmation first
+    assert "Redeem this reward?" in asked.content.decode()
+    assert f"after this redemption, {1_000 - coffee.points_cost:,}" in asked.content.decode()
+    assert not Redemption.objects.exists()
     for _ in range(2):
-        response = client.post(url, {"reward": coffee.pk, "token": token})
+        response = client.post(url, {"reward": coffee.pk, "token": token, "_confirm": "1"})
 
     assert response.status_code == 302
     redemption = Redemption.objects.get(member=member)

@@ -20,7 +20,7 @@ from tests.conftest import at, summary
 
 pytestmark = pytest.mark.django_db
 
-ROLES = ["CX agent", "Marketer", None]  # None: staff in no group
+ROLES = ["CX agent", "Marketer", "Operations", None]  # None: staff in no group
 
 
 def registered_actions():
@@ -67,7 +67,7 @@ def redemption(member, buy, catalogue):
 def cancel(client, redemption):
     return client.post(
         reverse("admin:rewards_redemption_changelist"),
-        {"action": "cancel", ACTION_CHECKBOX_NAME: [redemption.pk]},
+        {"action": "cancel", ACTION_CHECKBOX_NAME: [redemption.pk], "reason": "Changed their mind"},
         follow=True,
     )
 

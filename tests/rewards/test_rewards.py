@@ -149,13 +149,24 @@ def test_W4_cancel_action_in_the_admin(client, admin_user, gold, catalogue):
     redemption = redeem(member=gold, reward=catalogue["Coffee voucher"], now=NOW)
     client.force_login(admin_user)
     url = reverse("admin:rewards_redemption_changelist")
-    page = client.post(url, {"action": "cancel", "_selected_action": [redemption.pk]}, follow=True)
+    chosen = {"action": "cancel", "_selected_action": [redemption.pk]}
+
+    asked = client.post(url, chosen)  # first the question: why?
+    assert b"Cancel and refund these redemptions?" in asked.content
+    assert Redemption.objects.get(pk=redemption.pk).status == "redeemed"
+    no_reason = client.post(url, {**chosen, "reason": "  "})
+    assert b"Say why the redemptions are cancelled." in no_reason.content
+    assert Redemption.objects.get(pk=redemption.pk).status == "redeemed"
+
+    page = client.post(url, {**chosen, "reason": "Out of stock at the store"}, follow=True)
     assert b"1 redemption(s) cancelled and refunded." in page.content
+    refund = Redemption.objects.get(pk=redemption.pk).refund
+    assert refund.reason == "Cancelled redemption of Coffee voucher: Out of stock at the store"
     assert Redemption.objects.get(pk=redemption.pk).status == "cancelled"
     from django.contrib.admin.models import LogEntry
 
     assert LogEntry.objects.get(object_id=str(redemption.pk)).user == admin_user
-    again = client.post(url, {"action": "cancel", "_selected_action": [redemption.pk]}, follow=True)
+    again = client.post(url, {**chosen, "reason": "Again"}, follow=True)
     assert b"already cancelled" in again.content
 
 

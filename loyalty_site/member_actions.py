@@ -1,0 +1,255 @@
+"""What a CX agent does on the member page: assign points (P6), redeem a reward (W3)
+and cancel a redemption (W4), each once per form, the last two after a confirmation
+page that shows what will happen."""
+
+import copy
+import uuid
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.http import Http404
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path
+
+from loyalty_site.models import FormSubmission
+from members.models import Member
+from points.models import MANUAL_ADJUSTMENT, TIER_UP_BONUS, PointDefinition
+from points.selectors import balances, points_summary
+from points.services import adjust_points
+from rewards.models import Redemption, Reward
+from rewards.selectors import catalogue
+from rewards.services import cancel_redemption, redeem
+
+CONFIRM = "_confirm"
+
+
+class OnceForm(forms.Form):
+    """A staff form that changes points: it carries a one-time token (see `apply_once`)."""
+
+    token = forms.UUIDField(widget=forms.HiddenInput)
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("initial", {}).setdefault("token", uuid.uuid4())
+        super().__init__(*args, **kwargs)
+
+
+class DefinitionChoice(forms.ModelChoiceField):
+    def label_from_instance(self, definition):
+        if definition.kind == PointDefinition.Kind.ACTION:
+            return f"{definition.name} ({definition.points:,} points)"
+        return definition.name
+
+
+class AssignPointsForm(OnceForm):
+    points = forms.IntegerField(help_text="Negative to remove points.")
+    definition = DefinitionChoice(
+        queryset=PointDefinition.objects.filter(
+            is_active=True, kind__in=[PointDefinition.Kind.BONUS, PointDefinition.Kind.ACTION]
+        ).exclude(handle=TIER_UP_BONUS),
+        empty_label=None,
+        help_text="Decides whether the points count toward the tier. An action gives "
+        "exactly its points.",
+    )
+    reason = forms.CharField(
+        max_length=255, error_messages={"required": "Say why the points are adjusted."}
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        manual = self.fields["definition"].queryset.filter(handle=MANUAL_ADJUSTMENT).first()
+        self.fields["definition"].initial = manual
+
+
+class RedeemForm(OnceForm):
+    reward = forms.IntegerField(widget=forms.HiddenInput)
+
+
+class CancelRedemptionForm(OnceForm):
+    reason = forms.CharField(
+        max_length=200,
+        label="Why",
+        error_messages={"required": "Say why the redemption is cancelled."},
+        widget=forms.TextInput(attrs={"size": 60}),
+    )
+
+
+def apply_once(token: uuid.UUID, change) -> bool:
+    """Run `change()` unless a form with this token was already applied; False then.
+
+    The token is written in the change's own transaction: if the change fails, the
+    token goes with it and the agent can correct the form and send it again. Two
+    posts at once: the second waits on the first's insert and then finds the token."""
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                FormSubmission.objects.create(token=token)
+        except IntegrityError:
+            return False
+        change()
+    return True
+
+
+class MemberActions:
+    """The member admin's action views: each checks its permission, calls a service,
+    and goes back to the member page with what changed."""
+
+    def action_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path(
+                "<path:object_id>/assign-points/",
+                view(self.assign_points_view),
+                name="members_member_assign_points",
+            ),
+            path("<path:object_id>/redeem/", view(self.redeem_view), name="members_member_redeem"),
+            path(
+                "<path:object_id>/redemptions/<int:redemption_id>/cancel/",
+                view(self.cancel_redemption_view),
+                name="members_member_cancel_redemption",
+            ),
+        ]
+
+    def assign_points_view(self, request, object_id):
+        """P6 from the member page: `adjust_points`, once per form, then back to the page."""
+        member = self._member_for(request, object_id, "points.assign_points")
+        form = AssignPointsForm(request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                applied = apply_once(
+                    data["token"],
+                    lambda: adjust_points(
+                        member=member,
+                        points=data["points"],
+                        reason=data["reason"],
+                        by=request.user,
+                        definition=data["definition"],
+                    ),
+                )
+            except ValidationError as exc:
+                form.add_error(None, exc)  # on the field it names, or above the form
+            else:
+                message = f"Assigned {data['points']:+,} points: {data['reason']}"
+                return self._done(request, member, applied, message)
+        # The page again, with the agent's input and what is wrong with it.
+        return self.change_view(_as_get(request), object_id, extra_context={"assign_form": form})
+
+    def redeem_view(self, request, object_id):
+        """W3 from the member page: a confirmation page with the balance after, then
+        `redeem`, once per form, and back to the page."""
+        member = self._member_for(request, object_id, "rewards.add_redemption")
+        form = RedeemForm(request.POST)
+        reward = form.is_valid() and Reward.objects.filter(pk=form.cleaned_data["reward"]).first()
+        if not reward:
+            self.message_user(request, "Choose a reward to redeem.", messages.ERROR)
+            return redirect("admin:members_member_change", member.pk)
+        if CONFIRM not in request.POST:
+            offered = {item.reward.pk: item for item in catalogue(member)}.get(reward.pk)
+            if offered is None or not offered.redeemable:  # say it now, not after confirming
+                why = offered.locked_because if offered else "No longer offered"
+                self.message_user(request, f"{reward.name}: {why}.", messages.ERROR)
+                return redirect("admin:members_member_change", member.pk)
+            available = balances(member).available
+            return self._confirmation(
+                request,
+                member,
+                "Redeem this reward?",
+                form,
+                reward=reward,
+                available=available,
+                after=available - reward.points_cost,
+            )
+        try:
+            applied = apply_once(
+                form.cleaned_data["token"],
+                lambda: redeem(member=member, reward=reward, by=request.user),
+            )
+        except ValidationError as exc:
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+            return redirect("admin:members_member_change", member.pk)
+        return self._done(request, member, applied, f"Redeemed {reward.name}")
+
+    def cancel_redemption_view(self, request, object_id, redemption_id):
+        """W4 from the member page: a page that shows the refund and asks why, then
+        `cancel_redemption`, once per form."""
+        # GET (the link on the member page) asks; POST (the page's form) cancels.
+        member = self._member_for(request, object_id, "rewards.cancel_redemption", get=True)
+        redemption = (
+            Redemption.objects.filter(pk=redemption_id, member=member)
+            .select_related("reward")
+            .first()
+        )
+        if redemption is None:
+            raise Http404("No such redemption of this member.")
+        form = CancelRedemptionForm(request.POST if request.method == "POST" else None)
+        if not form.is_valid():
+            return self._confirmation(
+                request, member, "Cancel this redemption?", form, redemption=redemption
+            )
+        try:
+            applied = apply_once(
+                form.cleaned_data["token"],
+                lambda: cancel_redemption(
+                    redemption=redemption, by=request.user, reason=form.cleaned_data["reason"]
+                ),
+            )
+        except ValidationError as exc:
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+            return redirect("admin:members_member_change", member.pk)
+        message = f"Cancelled the redemption of {redemption.reward.name} and refunded "
+        message += f"{redemption.points:,} points: {form.cleaned_data['reason']}"
+        return self._done(request, member, applied, message)
+
+    def _confirmation(self, request, member, title, form, **context):
+        return TemplateResponse(
+            request,
+            "admin/members/member/action_confirmation.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": title,
+                "opts": self.opts,
+                "member": member,
+                "form": form,
+                "confirm": CONFIRM,
+                "action_url": request.path,
+                **context,
+            },
+        )
+
+    def _member_for(self, request, object_id, permission, *, get=False) -> Member:
+        """The member of a POST (or of a GET that only asks) by a user with `permission`."""
+        if request.method not in (("GET", "POST") if get else ("POST",)):
+            raise PermissionDenied
+        if not request.user.has_perm(permission):
+            raise PermissionDenied
+        member = self.get_object(request, object_id)
+        if member is None:
+            raise Http404("No such member.")
+        return member
+
+    def _done(self, request, member, applied: bool, message: str):
+        """Log the change to the staff user, say so with the new balance, and go back
+        to the member page (a refresh there re-sends nothing)."""
+        if applied:
+            self.log_change(request, member, message)
+            available = points_summary(member)["available"]
+            self.message_user(
+                request,
+                f"{message}. {member.external_id} now has {available:,} points available.",
+                messages.SUCCESS,
+            )
+        else:
+            self.message_user(
+                request, "This form was already sent: nothing was applied twice.", messages.WARNING
+            )
+        return redirect("admin:members_member_change", member.pk)
+
+
+def _as_get(request):
+    """The same request as a GET, to show a page again after a failed POST."""
+    again = copy.copy(request)
+    again.method = "GET"
+    return again
