@@ -60,9 +60,8 @@ def member_context(request, member, *, assign_form=None, now=None) -> dict:
         "degradation_enabled": plan.degradation.enabled,
         "next_degradation": drop,
         "degradation_overdue": bool(drop) and drop[0] <= now,
-        "expiry": {"cutoff": cutoff, "points": at_stake} if at_stake > 0 else None,
-        "expiry_exempt": plan.expiry.cycle != ExpiryPolicy.Cycle.NEVER
-        and not effective.points_expire,
+        "expiry": {"cutoff": cutoff, "points": at_stake},
+        "expiry_on": plan.expiry.cycle != ExpiryPolicy.Cycle.NEVER,
         "catalogue": catalogue(member, now=now),
         "tier_history": tier_history(member),
         "ledger_page": Paginator(ledger_lines(member), LEDGER_PAGE_SIZE).get_page(
@@ -118,15 +117,7 @@ class MemberAdmin(MemberActions, ExportMixin, admin.ModelAdmin):
     formats = [base_formats.CSV]
     change_form_template = "admin/members/member/change_form.html"
     # Few, narrow columns: the figures stay on screen on a laptop.
-    list_display = [
-        "external_id",
-        "name",
-        "email",
-        "phone",
-        "tier",
-        "points_balance",
-        "lifetime_points",
-    ]
+    list_display = ["external_id", "name", "email", "tier", "points", "lifetime"]
     list_select_related = ["qualified_tier", "effective_tier"]
     list_filter = ["effective_tier"]
     # Exact or prefix, case-insensitive: indexed on PostgreSQL (members migrations 0004
@@ -141,7 +132,7 @@ class MemberAdmin(MemberActions, ExportMixin, admin.ModelAdmin):
     search_help_text = (
         "Customer code, e-mail, first or last name, or phone as stored: the whole or its start."
     )
-    sortable_by = ["external_id", "lifetime_points"]
+    sortable_by = ["external_id", "lifetime"]
     ordering = ["-pk"]
     show_full_result_count = False
     paginator = CappedPaginator
@@ -175,6 +166,14 @@ class MemberAdmin(MemberActions, ExportMixin, admin.ModelAdmin):
     @admin.display(description="Name")
     def name(self, member):
         return f"{member.first_name} {member.last_name}".strip()
+
+    @admin.display(description="Points", ordering="points_balance")
+    def points(self, member):
+        return f"{member.points_balance:,}"
+
+    @admin.display(description="Lifetime", ordering="lifetime_points")
+    def lifetime(self, member):
+        return f"{member.lifetime_points:,}"
 
     @admin.display(description="Tier")
     def tier(self, member):

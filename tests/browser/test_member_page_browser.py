@@ -1,0 +1,68 @@
+"""The member page and list in a real browser: redeeming after a confirmation, and a
+member list whose figures fit a laptop's screen."""
+
+import os
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+from loyalty_site.demo import load_catalogue
+from members.models import Member
+from points.services import adjust_points
+from rewards.models import Redemption
+from tests.browser.test_cx_manager_browser import available_on_page, open_member
+from tests.conftest import summary
+
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+
+
+def test_an_agent_redeems_after_seeing_the_balance_after(page, log_in, make_member, tiers):
+    # given: a member with 1,000 points
+    load_catalogue(tiers)
+    member = make_member("M-50011")
+    agent = log_in("CX agent")
+    adjust_points(member=member, points=1_000, reason="Test", by=agent)
+    open_member(page, "M-50011")
+
+    # when: the agent picks the coffee voucher and redeems
+    page.locator("#catalogue tr", has_text="Coffee voucher").locator("input[type=radio]").check()
+    page.click("#catalogue input[type=submit]")
+
+    # then: a confirmation with the balance after, and nothing spent yet
+    page.wait_for_selector("#confirmation")
+    assert "after this redemption, 850" in page.inner_text("#balance-after")
+    assert not Redemption.objects.exists()
+
+    # when: confirmed
+    page.click("#confirmation input[type=submit]")
+
+    # then: back on the member page with the new balance
+    page.wait_for_selector(".messagelist")
+    assert available_on_page(page) == 850 == summary(member)["available"]
+    assert Redemption.objects.filter(member=member).count() == 1
+
+
+def test_the_member_list_shows_every_column_at_1400_pixels(page, log_in, tmp_path):
+    # given: the demo's members
+    call_command("seed_demo", members=60, verbosity=0)
+    log_in("CX agent")
+
+    # when
+    page.goto("/admin/members/member/")
+
+    # then: the points columns are on screen: the table needs no sideways scrolling
+    results = page.locator("#changelist .results")
+    assert results.evaluate("el => el.scrollWidth <= el.clientWidth")
+    for column in ("column-points", "column-lifetime"):
+        assert page.locator(f"th.{column}").is_visible(), column
+    folder = Path(os.environ.get("SCREENSHOTS_DIR") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=folder / "members.png")
+
+    # and a member page explains its ledger lines
+    member = Member.objects.filter(transactions__kind="return").order_by("pk").first()
+    member = member or Member.objects.filter(transactions__isnull=False).order_by("pk").first()
+    page.goto(f"/admin/members/member/{member.pk}/change/")
+    assert page.locator("#ledger td.cx-balance").count() > 0
+    page.screenshot(path=folder / "member.png", full_page=True)
