@@ -24,7 +24,7 @@ def test_member_list_shows_tiers_and_balances_in_bounded_queries(
     with django_assert_max_num_queries(12):
         page = client_admin.get(reverse("admin:members_member_changelist"))
     assert page.status_code == 200
-    assert "Silver" in page.content.decode() and "1600" in page.content.decode()
+    assert "Silver" in page.content.decode() and "1,600" in page.content.decode()
     assert b'value="delete_selected"' not in page.content  # members never vanish
 
 
