@@ -31,12 +31,17 @@ class Reward(models.Model):
     class Meta:
         ordering = ["points_cost", "name"]
         constraints = [
-            models.CheckConstraint(condition=Q(points_cost__gt=0), name="reward_cost_positive"),
+            models.CheckConstraint(
+                condition=Q(points_cost__gt=0),
+                name="reward_cost_positive",
+                violation_error_message="A reward costs at least 1 point.",
+            ),
             models.CheckConstraint(
                 condition=Q(available_from__isnull=True)
                 | Q(available_until__isnull=True)
                 | Q(available_until__gt=F("available_from")),
                 name="reward_window_ends_after_start",
+                violation_error_message="“Available until” must be after “Available from”.",
             ),
         ]
 

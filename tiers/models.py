@@ -45,7 +45,12 @@ class Tier(models.Model):
     class Meta:
         ordering = ["threshold"]
         constraints = [
-            models.CheckConstraint(condition=Q(multiplier__gt=0), name="tier_multiplier_positive"),
+            models.CheckConstraint(
+                condition=Q(multiplier__gt=0),
+                name="tier_multiplier_positive",
+                violation_error_message="The multiplier must be above zero (1 means no extra "
+                "points).",
+            ),
         ]
 
     def __str__(self):

@@ -1,0 +1,54 @@
+"""What a marketer reads when a setting breaks a rule: words, not a database
+constraint's name, and nothing saved."""
+
+import pytest
+from django.urls import reverse
+
+from rewards.models import Reward
+from tiers.models import Tier
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_tier_multiplier_of_zero_is_refused_in_words(client, login, tiers):
+    # given
+    login("Marketer")
+    gold = Tier.objects.get(code="gold")
+    url = reverse("admin:tiers_tier_change", args=[gold.pk])
+    form = client.get(url).context["adminform"].form
+    data = {name: form[name].value() for name in form.fields}
+    data = {name: "" if value is None else value for name, value in data.items()}
+
+    # when
+    page = client.post(url, {**data, "multiplier": "0"})
+
+    # then
+    html = page.content.decode()
+    assert "The multiplier must be above zero (1 means no extra points)." in html
+    assert "is violated" not in html
+    assert Tier.objects.get(pk=gold.pk).multiplier == 2
+
+
+def test_a_reward_window_that_ends_before_it_starts_is_refused_in_words(client, login, tiers):
+    # given
+    login("Marketer")
+
+    # when
+    page = client.post(
+        reverse("admin:rewards_reward_add"),
+        {
+            "name": "Spring gift",
+            "points_cost": "300",
+            "is_active": "on",
+            "available_from_0": "2027-04-01",
+            "available_from_1": "00:00:00",
+            "available_until_0": "2027-03-01",
+            "available_until_1": "00:00:00",
+        },
+    )
+
+    # then
+    html = page.content.decode()
+    assert "“Available until” must be after “Available from”." in html
+    assert "is violated" not in html
+    assert not Reward.objects.filter(name="Spring gift").exists()
