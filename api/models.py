@@ -86,6 +86,10 @@ class FirstAnswer(models.Model):
     body = models.JSONField()
     created_at = models.DateTimeField(default=timezone.now)
 
+    class Meta:
+        # The daily pruning finds old answers by it (api.services.prune_first_answers).
+        indexes = [models.Index(fields=["created_at"], name="first_answer_created_at")]
+
     def __str__(self):
         return self.external_id
 

@@ -1,9 +1,16 @@
-"""API keys: created with their own account, revoked for good."""
+"""API keys: created with their own account, revoked for good. First answers kept for
+repeats, dropped when old."""
 
+from datetime import timedelta
+
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.utils import timezone
 
-from api.models import ApiKey
+from api.models import ApiKey, FirstAnswer
+
+PRUNE_CHUNK = 10_000
 
 
 def create_api_key(*, name, channel, store="", expiry_date=None) -> tuple[ApiKey, str]:
@@ -26,3 +33,17 @@ def revoke_api_key(*, key: ApiKey) -> bool:
     revoked = ApiKey.objects.filter(pk=key.pk, revoked=False).update(revoked=True)
     key.revoked = True
     return bool(revoked)
+
+
+def prune_first_answers(*, now=None) -> int:
+    """Drop the first answers older than API_REPEAT_ANSWER_DAYS, a chunk at a time (one
+    API transaction keeps one, so millions a month): an exact repeat after that is
+    answered with the figures as they are then. Safe to run twice or at once."""
+    now = now or timezone.now()
+    old = FirstAnswer.objects.filter(
+        created_at__lt=now - timedelta(days=settings.API_REPEAT_ANSWER_DAYS)
+    )
+    dropped = 0
+    while ids := list(old.order_by("created_at").values_list("pk", flat=True)[:PRUNE_CHUNK]):
+        dropped += FirstAnswer.objects.filter(pk__in=ids).delete()[0]
+    return dropped

@@ -262,6 +262,9 @@ PROGRAMME_START = date.fromisoformat(env("PROGRAMME_START", default="2000-01-01"
 # The integration API (api/): keys, exact JSON, problem+json errors, a rate per key.
 API_RATE = env("API_RATE", default="1200/min")  # per key, shared by every process
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=64 * 1024)
+# How long an exact repeat of a transaction gets the first answer's body again (P8);
+# later, the figures as they are then. A daily job drops older answers.
+API_REPEAT_ANSWER_DAYS = env.int("API_REPEAT_ANSWER_DAYS", default=30)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["api.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

@@ -114,6 +114,39 @@ def test_P8_a_repeat_after_the_member_changed_answers_the_first_body(api, member
     assert summary(member)["available"] > first.json()["summary"]["available"]
 
 
+def test_P8_first_answers_are_kept_for_the_repeat_window_then_repeats_show_the_figures_now(
+    api, member, purchase, settings
+):
+    # given: two purchases recorded, the first 31 days ago by the answers' clock
+    from api.models import FirstAnswer
+    from api.tasks import prune_first_answers_task
+
+    settings.API_REPEAT_ANSWER_DAYS = 30
+    old, recent = purchase(member), purchase(member)
+    first = post(api, "/api/v1/transactions", old)
+    post(api, "/api/v1/transactions", recent)
+    FirstAnswer.objects.filter(external_id=old["external_id"]).update(
+        created_at=timezone.now() - timedelta(days=31)
+    )
+
+    # when: the daily job runs (twice: the second changes nothing)
+    assert prune_first_answers_task() == 1
+    assert prune_first_answers_task() == 0
+
+    # then: the recent answer is kept; a repeat of the old one answers 200 with the
+    # member as they are now, and records nothing
+    assert list(FirstAnswer.objects.values_list("external_id", flat=True)) == [
+        recent["external_id"]
+    ]
+    state = ledger_state()
+    again = post(api, "/api/v1/transactions", old)
+    assert again.status_code == 200
+    assert again.json()["points"] == first.json()["points"]
+    assert again.json()["summary"]["available"] == summary(member, now=timezone.now())["available"]
+    assert again.json()["summary"] != first.json()["summary"]
+    assert ledger_state() == state
+
+
 def test_P8_the_same_instant_written_with_another_offset_is_the_same_content(api, member, purchase):
     body = purchase(member, occurred_at="2026-11-01T10:00:00+01:00")
     first = post(api, "/api/v1/transactions", body)
