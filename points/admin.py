@@ -330,9 +330,8 @@ class ExpiryPolicyAdmin(ConfirmedPolicyAdmin):
         # Switching off, or a change that leaves the next cutoff and the reminder day
         # where they were, takes nothing more: saved at once.
         today = timezone.localdate()
-        if next_cutoff(policy, today) is None:
-            return False
-        return _effect(policy, today) != _effect(saved, today)
+        effect = _effect(policy, today)
+        return effect[0] is not None and effect != _effect(saved, today)
 
     def impact(self, policy, saved) -> dict:
         today = timezone.localdate()
