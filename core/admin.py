@@ -1,8 +1,12 @@
 """Admin building blocks shared by the apps, and the admin of core's own job runs."""
 
+import copy
+
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
 from django.db.models import Count, Q
 from django.shortcuts import redirect
+from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from core.models import JobRun
@@ -34,6 +38,70 @@ class SingletonAdmin(admin.ModelAdmin):
         row = self.model.current()
         opts = row._meta
         return redirect(reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[row.pk]))
+
+
+CONFIRM_POLICY = "_confirm_policy"
+
+
+class ConfirmedPolicyAdmin(SingletonAdmin):
+    """A policy whose change is shown with its impact before it is saved: the posted
+    values are validated into an unsaved copy, and when they change who is affected
+    (`needs_confirmation`) the marketer sees what they would do (`impact`) and confirms.
+    Nothing is saved until then. Only a user who may change the policy sees it; any
+    other POST goes on to the admin's own refusal."""
+
+    confirm_template = "admin/policy_confirm.html"
+
+    def needs_confirmation(self, policy, saved) -> bool:
+        raise NotImplementedError
+
+    def impact(self, policy, saved) -> dict:
+        raise NotImplementedError
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        if request.method == "POST" and object_id and CONFIRM_POLICY not in request.POST:
+            saved = self.get_object(request, unquote(object_id))
+            if saved is not None and self.has_change_permission(request, saved):
+                form_class = self.get_form(request, saved, change=True)
+                # A copy: validating the form writes the posted values into its instance.
+                form = form_class(request.POST, request.FILES, instance=copy.copy(saved))
+                if form.is_valid() and self.needs_confirmation(form.instance, saved):
+                    return self._confirmation(request, form, saved)
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def _confirmation(self, request, form, saved):
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Confirm the new {self.opts.verbose_name}",
+            "opts": self.opts,
+            "original": saved,
+            # As they would be saved: the model's clean() may fill a field left empty.
+            "changes": [
+                (field.label, _shown(saved, name), _shown(form.instance, name))
+                for name, field in form.fields.items()
+                if _shown(saved, name) != _shown(form.instance, name)
+            ],
+            "posted": [
+                (name, value)
+                for name, values in request.POST.lists()
+                if name != "csrfmiddlewaretoken"
+                for value in values
+            ],
+            "confirm": CONFIRM_POLICY,
+            **self.impact(form.instance, saved),
+        }
+        return TemplateResponse(request, self.confirm_template, context)
+
+
+def _shown(policy, name: str) -> str:
+    """A field's value as the form shows it: a choice's label, Yes or No, or empty."""
+    field = policy._meta.get_field(name)
+    value = field.value_from_object(policy)
+    if field.choices:
+        return dict(field.flatchoices).get(value, value)
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    return "(empty)" if value in (None, "") else value
 
 
 @admin.register(JobRun)

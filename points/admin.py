@@ -4,11 +4,13 @@ from pathlib import Path
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.models import ADDITION, LogEntry
+from django.contrib.admin.utils import unquote
 from django.contrib.contenttypes.models import ContentType
 from django.core import signing
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.shortcuts import redirect
+from django.template.defaultfilters import pluralize
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
@@ -19,10 +21,11 @@ from import_export.formats import base_formats
 from import_export.forms import ImportForm
 from import_export.tmp_storages import TempFolderStorage
 
-from core.admin import ReadOnlyAdminMixin, SingletonAdmin
+from core.admin import ConfirmedPolicyAdmin, ReadOnlyAdminMixin
 from core.paginator import CappedPaginator
 from points.models import (
     Campaign,
+    CampaignStatus,
     Channel,
     ExpiryPolicy,
     ExpiryRun,
@@ -31,7 +34,15 @@ from points.models import (
     Transaction,
 )
 from points.resources import TransactionCSV, TransactionResource
-from points.selectors import expiry_preview, next_cutoff
+from points.selectors import (
+    expiry_impact,
+    expiry_preview,
+    next_cutoff,
+    reminder_day,
+    unprocessed_cutoffs,
+)
+from points.stacking import campaign_stacks
+from tiers.selectors import Ranking
 
 
 @admin.register(PointDefinition)
@@ -81,11 +92,63 @@ class CampaignForm(forms.ModelForm):
         help_texts = {"tiers": "Leave all unticked for every tier."}
 
 
+class CampaignStatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return CampaignStatus.choices
+
+    def queryset(self, request, queryset):
+        return queryset.filter(status=self.value()) if self.value() else queryset
+
+
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
+    """P3: campaigns with who they reach and whether they run now; a campaign that runs
+    with others says what they earn together."""
+
     form = CampaignForm
-    list_display = ["name", "multiplier", "starts_at", "ends_at", "is_active"]
-    list_filter = ["is_active"]
+    list_display = [
+        "name",
+        "multiplier",
+        "starts_at",
+        "ends_at",
+        "tier_names",
+        "channel_names",
+        "status",
+    ]
+    list_filter = [CampaignStatusFilter]
+    change_form_template = "admin/points/campaign/change_form.html"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).with_status(timezone.now()).prefetch_related("tiers")
+
+    @admin.display(description="Tiers")
+    def tier_names(self, campaign):
+        return ", ".join(tier.name for tier in campaign.tiers.all()) or "All tiers"
+
+    @admin.display(description="Channels")
+    def channel_names(self, campaign):
+        labels = dict(Channel.choices)
+        return ", ".join(labels.get(c, c) for c in campaign.channels) or "All channels"
+
+    @admin.display(description="Status", ordering="status")
+    def status(self, campaign):
+        return CampaignStatus(campaign.status).label
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        campaign = self.get_object(request, unquote(object_id))
+        stacks = campaign_stacks(campaign, Ranking()) if campaign else []
+        extra_context = {**(extra_context or {}), "stacks": [s.message() for s in stacks]}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        if "_continue" in request.POST:
+            return  # the form it goes back to says it
+        for stack in campaign_stacks(form.instance, Ranking()):
+            self.message_user(request, stack.message(), messages.WARNING)
 
 
 class LedgerEntryInline(ReadOnlyAdminMixin, admin.TabularInline):
@@ -227,10 +290,52 @@ class LedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     sortable_by = []
 
 
+class ExpiryPolicyForm(forms.ModelForm):
+    class Meta:
+        model = ExpiryPolicy
+        fields = ["cycle", "starts_on", "reminder_days"]
+
+    def _post_clean(self):
+        super()._post_clean()  # the model's clean() has set starts_on (E1)
+        policy = self.instance
+        if self.errors or not {"cycle", "starts_on"} & set(self.changed_data):
+            return
+        # E1: switching on, or moving the start back, never expires points at past
+        # cutoffs (the job would catch up on every one not yet processed).
+        missed = unprocessed_cutoffs(policy, timezone.now())
+        if missed:
+            self.add_error(
+                "starts_on",
+                f"From {_day(policy.starts_on)} the {policy.cycle} cycle has "
+                f"{len(missed):,} past cutoff{pluralize(len(missed))} never processed (the "
+                f"last on {_day(missed[-1])}): the next run would expire points at "
+                f"{'them' if len(missed) > 1 else 'it'}. Choose today or a later date.",
+            )
+
+
+def _day(day) -> str:
+    return f"{day.day} {day:%B %Y}"
+
+
 @admin.register(ExpiryPolicy)
-class ExpiryPolicyAdmin(SingletonAdmin):
-    fields = ["cycle", "starts_on", "reminder_days"]
+class ExpiryPolicyAdmin(ConfirmedPolicyAdmin):
+    """E1: a marketer switches expiry on and sets its cycle, seeing first what the next
+    cutoff would take."""
+
+    form = ExpiryPolicyForm
     change_form_template = "admin/points/expirypolicy/change_form.html"
+    confirm_template = "admin/points/expirypolicy/confirm.html"
+
+    def needs_confirmation(self, policy, saved) -> bool:
+        # Switching off, or a change that leaves the next cutoff and the reminder day
+        # where they were, takes nothing more: saved at once.
+        today = timezone.localdate()
+        effect = _effect(policy, today)
+        return effect[0] is not None and effect != _effect(saved, today)
+
+    def impact(self, policy, saved) -> dict:
+        today = timezone.localdate()
+        return {"stake": expiry_impact(policy, today), "today": today}
 
     def get_urls(self):
         preview = path(
@@ -260,6 +365,12 @@ class ExpiryPolicyAdmin(SingletonAdmin):
             "page": page,
         }
         return TemplateResponse(request, "admin/points/expirypolicy/preview.html", context)
+
+
+def _effect(policy, today):
+    """What an expiry policy does next: its cutoff and the day members are told."""
+    cutoff = next_cutoff(policy, today)
+    return cutoff, cutoff and reminder_day(policy, cutoff, today)
 
 
 @admin.register(ExpiryRun)

@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -72,6 +74,28 @@ class PointDefinition(models.Model):
             )
 
 
+class CampaignStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    SCHEDULED = "scheduled", "Scheduled"
+    ENDED = "ended", "Ended"
+    INACTIVE = "inactive", "Inactive"
+
+
+class CampaignQuerySet(ProgrammeQuerySet):
+    def with_status(self, now):
+        """Each campaign's `status` at `now`, read as applies_to reads the window: from
+        its start, up to but not including its end; switched off, inactive."""
+        return self.annotate(
+            status=models.Case(
+                models.When(is_active=False, then=models.Value(CampaignStatus.INACTIVE)),
+                models.When(starts_at__gt=now, then=models.Value(CampaignStatus.SCHEDULED)),
+                models.When(ends_at__lte=now, then=models.Value(CampaignStatus.ENDED)),
+                default=models.Value(CampaignStatus.RUNNING),
+                output_field=models.CharField(),
+            )
+        )
+
+
 class Campaign(models.Model):
     """A multiplier on purchase points for a time window, optionally limited (P3)."""
 
@@ -87,16 +111,22 @@ class Campaign(models.Model):
     )
     is_active = models.BooleanField(default=True)
 
-    objects = ProgrammeQuerySet.as_manager()
+    objects = CampaignQuerySet.as_manager()
 
     class Meta:
         ordering = ["-starts_at"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(multiplier__gt=0), name="campaign_multiplier_positive"
+                condition=Q(multiplier__gt=0),
+                name="campaign_multiplier_positive",
+                violation_error_message="The multiplier must be above 0: 2 doubles the "
+                "points, 1.5 adds half.",
             ),
             models.CheckConstraint(
-                condition=Q(ends_at__gt=F("starts_at")), name="campaign_ends_after_start"
+                condition=Q(ends_at__gt=F("starts_at")),
+                name="campaign_ends_after_start",
+                violation_error_message="The campaign must end after it starts: check "
+                "its start and end.",
             ),
         ]
 
@@ -298,6 +328,9 @@ class LedgerEntry(models.Model):
         raise ValidationError("Ledger entries are append-only and cannot be deleted.")
 
 
+MAX_START_AHEAD = timedelta(days=3652)  # ten years
+
+
 class ExpiryPolicy(models.Model):
     """Block expiry (E1): all available points expire together at the end of each
     period. One row, off by default."""
@@ -330,8 +363,13 @@ class ExpiryPolicy(models.Model):
         return f"{self.get_cycle_display()}, from {self.starts_on:%Y-%m-%d}"
 
     def clean(self):
+        today = timezone.localdate()
         if self.cycle != self.Cycle.NEVER and self.starts_on is None:
-            self.starts_on = timezone.localdate()
+            self.starts_on = today
+        # A start decades ahead is a typo (and cutoffs near the calendar's end cannot
+        # be computed): refused with the limit.
+        if self.starts_on and self.starts_on > today + MAX_START_AHEAD:
+            raise ValidationError({"starts_on": "Choose a start date within the next ten years."})
 
     @classmethod
     def current(cls) -> "ExpiryPolicy":

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from core.db import Compiled
 from members.models import Member
-from points.models import Campaign, ExpiryPolicy, LedgerEntry, PointDefinition
+from points.models import Campaign, ExpiryPolicy, ExpiryRun, LedgerEntry, PointDefinition
 from tiers.models import DegradationPolicy, ProgrammeVersion, Tier
 from tiers.selectors import Ranking
 
@@ -231,6 +231,53 @@ def next_cutoff(policy: ExpiryPolicy, today: date) -> date | None:
     first = max(today, policy.starts_on)
     upcoming = cutoff_dates(policy.cycle, first, first + timedelta(days=366))
     return upcoming[0] if upcoming else None
+
+
+def unprocessed_cutoffs(policy: ExpiryPolicy, now) -> list[date]:
+    """E3: the passed cutoffs of `policy` since its `starts_on` whose expiry is not
+    complete, oldest first: what the next run of the job expires."""
+    if policy.cycle == ExpiryPolicy.Cycle.NEVER or policy.starts_on is None:
+        return []
+    today = timezone.localdate(now)
+    passed = [
+        day
+        for day in cutoff_dates(policy.cycle, policy.starts_on, today)
+        if cutoff_instant(day) <= now
+    ]
+    done = set(
+        ExpiryRun.objects.filter(cutoff__gte=policy.starts_on, cutoff__lte=today).values_list(
+            "cutoff", flat=True
+        )
+    )
+    return [day for day in passed if day not in done]
+
+
+def reminder_day(policy: ExpiryPolicy, cutoff: date, today: date) -> date:
+    """E4: the day members are reminded of `cutoff`: `reminder_days` before it, or
+    today when that day is already past."""
+    if policy.reminder_days >= (cutoff - today).days:
+        return today
+    return cutoff - timedelta(days=policy.reminder_days)
+
+
+def expiry_impact(policy: ExpiryPolicy, today: date) -> dict | None:
+    """What `policy` (saved or only posted) puts at stake: its next cutoff, the day
+    members are reminded, and the members and points by effective tier (the query
+    the job runs); None when no cutoff is coming. A few queries, whatever the number
+    of members."""
+    cutoff = next_cutoff(policy, today)
+    if cutoff is None:
+        return None
+    by_tier, _ = expiry_preview(cutoff)
+    return {
+        "cutoff": cutoff,
+        "days_left": (cutoff - today).days,
+        "reminded_on": reminder_day(policy, cutoff, today),
+        "by_tier": by_tier,
+        "members": sum(row[1] for row in by_tier),
+        "points": sum(row[2] for row in by_tier),
+        "exempt": list(Tier.objects.filter(points_expire=False).values_list("name", flat=True)),
+    }
 
 
 def points_at_stake(cutoff: date, *, first_id=None, last_id=None):

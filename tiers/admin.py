@@ -2,10 +2,11 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.db import transaction
 from django.template.response import TemplateResponse
+from django.utils import timezone
 
-from core.admin import SingletonAdmin
+from core.admin import ConfirmedPolicyAdmin
 from tiers.models import DegradationPolicy, Tier
-from tiers.selectors import threshold_change_preview
+from tiers.selectors import Ranking, degradation_impact, threshold_change_preview
 from tiers.tasks import recalculate_all_tiers_task
 
 CONFIRM = "_confirm_threshold"
@@ -82,6 +83,26 @@ class TierAdmin(admin.ModelAdmin):
         )
 
 
+SOON_DAYS = 14  # the window of the dashboard's "at risk" list
+
+
 @admin.register(DegradationPolicy)
-class DegradationPolicyAdmin(SingletonAdmin):
-    """D1: a marketer switches degradation on and sets its pace."""
+class DegradationPolicyAdmin(ConfirmedPolicyAdmin):
+    """D1: a marketer switches degradation on and sets its pace, seeing first who it
+    would move."""
+
+    confirm_template = "admin/tiers/degradationpolicy/confirm.html"
+
+    def needs_confirmation(self, policy, saved) -> bool:
+        # Switching off, or saving the pace as it was, moves nobody: saved at once.
+        pace = ("enabled", "inactivity_days", "levels_per_step")
+        return policy.enabled and any(getattr(policy, f) != getattr(saved, f) for f in pace)
+
+    def impact(self, policy, saved) -> dict:
+        moves = degradation_impact(policy, Ranking(), timezone.now(), days=SOON_DAYS)
+        return {
+            "moves": moves,
+            "days": SOON_DAYS,
+            "total_now": sum(move["now"] for move in moves),
+            "total_soon": sum(move["soon"] for move in moves),
+        }

@@ -93,6 +93,9 @@ class ProgrammeVersion(models.Model):
         cls.objects.update_or_create(pk=1, defaults={"token": uuid.uuid4()})
 
 
+MAX_INACTIVITY_DAYS = 3650
+
+
 class DegradationPolicy(models.Model):
     """Tier degradation for inactivity (D1). One row, off by default."""
 
@@ -117,6 +120,17 @@ class DegradationPolicy(models.Model):
         if not self.enabled:
             return "Degradation off"
         return f"Drop {self.levels_per_step} tier(s) per {self.inactivity_days} days inactive"
+
+    def clean(self):
+        # A period longer than ten years is a typo, and dates that far back cannot be
+        # computed: refused with the limit, not with an error page.
+        if self.inactivity_days and self.inactivity_days > MAX_INACTIVITY_DAYS:
+            raise ValidationError(
+                {
+                    "inactivity_days": f"At most {MAX_INACTIVITY_DAYS:,} days (ten years) "
+                    "without a purchase make one period."
+                }
+            )
 
     @classmethod
     def current(cls) -> "DegradationPolicy":

@@ -201,3 +201,28 @@ def next_degradation(member: Member, policy, ranking: Ranking, now) -> tuple | N
         return None
     inactivity, _, tier = min(ahead, key=lambda step: step[:2])
     return (member.last_purchase_at or member.joined_at) + inactivity, tier
+
+
+def degradation_impact(policy, ranking: Ranking, now, *, days: int) -> list[dict]:
+    """What `policy` (saved or only posted) would do, by move: [{"source": effective tier,
+    "target": tier, "now": members who drop at the next run, "soon": members who do not
+    but drop within `days` without a purchase}], highest tiers first. Two grouped
+    queries whatever the number of members, read from the job's own queryset."""
+    if not policy.enabled or len(ranking.tiers) < 2:
+        return []  # no step to take (members_to_degrade gives no `target` then)
+    tonight = members_to_degrade(policy, ranking, now)
+    soon = members_to_degrade(policy, ranking, now + timedelta(days=days)).exclude(
+        pk__in=tonight.values("pk")
+    )
+    moves = {}
+    for key, queryset in [("now", tonight), ("soon", soon)]:
+        grouped = queryset.order_by().values_list("effective_tier", "target")
+        for source, target, count in grouped.annotate(count=Count("pk")):
+            move = moves.setdefault((source, target), {"now": 0, "soon": 0})
+            move[key] = count
+    rows = [
+        {"source": ranking.by_pk[source], "target": ranking.by_pk[target], **counts}
+        for (source, target), counts in moves.items()
+    ]
+    rank = ranking.rank
+    return sorted(rows, key=lambda row: (-rank[row["source"].pk], -rank[row["target"].pk]))

@@ -9,7 +9,13 @@ from django.utils import timezone
 from core.jobs import id_chunks
 from members.models import Member
 from points.models import ExpiryPolicy, ExpiryRun, LedgerEntry
-from points.selectors import cutoff_dates, cutoff_instant, next_cutoff, points_at_stake
+from points.selectors import (
+    cutoff_instant,
+    next_cutoff,
+    points_at_stake,
+    reminder_day,
+    unprocessed_cutoffs,
+)
 from points.services import sql
 
 Kind = LedgerEntry.Kind
@@ -31,16 +37,7 @@ def expire_points(*, now=None) -> int:
 
 def pending_cutoffs(now) -> list[date]:
     """The passed cutoffs since `starts_on` whose expiry is not complete, oldest first."""
-    policy = ExpiryPolicy.current()
-    if policy.cycle == ExpiryPolicy.Cycle.NEVER or policy.starts_on is None:
-        return []
-    passed = [
-        day
-        for day in cutoff_dates(policy.cycle, policy.starts_on, timezone.localdate(now))
-        if cutoff_instant(day) <= now
-    ]
-    done = set(ExpiryRun.objects.filter(cutoff__in=passed).values_list("cutoff", flat=True))
-    return [day for day in passed if day not in done]
+    return unprocessed_cutoffs(ExpiryPolicy.current(), now)
 
 
 @transaction.atomic
@@ -78,6 +75,6 @@ def send_expiry_reminders(*, now=None) -> int:
     policy = ExpiryPolicy.current()
     today = timezone.localdate(now)
     cutoff = next_cutoff(policy, today)
-    if cutoff is None or (cutoff - today).days > policy.reminder_days:
+    if cutoff is None or reminder_day(policy, cutoff, today) > today:
         return 0
     return sql.insert_expiry_reminders(points_at_stake(cutoff), cutoff=cutoff, now=now)

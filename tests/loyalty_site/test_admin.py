@@ -136,7 +136,7 @@ def test_switching_expiry_on_in_the_admin_starts_today(client_admin, db):
     policy = ExpiryPolicy.current()
     response = client_admin.post(
         reverse("admin:points_expirypolicy_change", args=[policy.pk]),
-        {"cycle": "quarterly", "starts_on": "", "reminder_days": "14"},
+        {"cycle": "quarterly", "starts_on": "", "reminder_days": "14", "_confirm_policy": "1"},
     )
     assert response.status_code == 302, response.content
     assert ExpiryPolicy.current().starts_on == timezone.localdate()

@@ -1,0 +1,111 @@
+"""P3 for the marketer: campaigns that run together multiply together. Which other
+active campaigns a campaign runs with, when, and what a member of each tier would earn
+then, read with the rules the earning uses (Campaign.applies_to, points_per_unit)."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.utils import timezone
+
+from points.models import Campaign, Channel
+from points.services.rules import points_per_unit
+from tiers.models import Tier
+from tiers.selectors import Ranking
+
+
+@dataclass(frozen=True)
+class Stack:
+    """A window in which the campaign runs with `others`, and per tier the combined
+    multiplier (tier x campaigns, at earn rate 1) on the channel where it is highest."""
+
+    starts_at: datetime
+    ends_at: datetime
+    others: tuple[Campaign, ...]
+    earns: tuple[tuple[Tier, Decimal], ...]
+
+    def message(self) -> str:
+        names = ", ".join(f"{c.name} (x{_shown(c.multiplier)})" for c in self.others)
+        earns = ", ".join(
+            f"a {tier.name} member (x{_shown(tier.multiplier)})"
+            + (" would earn" if i == 0 else "")
+            + f" x{_shown(rate)}"
+            for i, (tier, rate) in enumerate(self.earns)
+        )
+        return (
+            f"Campaigns stack: from {_when(self.starts_at)} to {_when(self.ends_at)} this "
+            f"campaign runs with {names}; {earns}."
+        )
+
+
+def campaign_stacks(campaign: Campaign, ranking: Ranking) -> list[Stack]:
+    """The windows in which `campaign` runs with other active campaigns for a tier and
+    channel they share, oldest first. Two queries (the others and their tiers), then
+    the campaign's window is cut at every start and end of the others."""
+    if not campaign.is_active:
+        return []
+    others = list(
+        Campaign.objects.filter(
+            is_active=True, starts_at__lt=campaign.ends_at, ends_at__gt=campaign.starts_at
+        )
+        .exclude(pk=campaign.pk)
+        .prefetch_related("tiers")
+    )
+    inside = {t for c in others for t in (c.starts_at, c.ends_at)}
+    bounds = sorted(
+        {campaign.starts_at, campaign.ends_at}
+        | {t for t in inside if campaign.starts_at < t < campaign.ends_at}
+    )
+    stacks: list[Stack] = []
+    for start, end in zip(bounds, bounds[1:], strict=False):
+        stack = _stack_at(campaign, others, ranking, start, end)
+        if stack is None:
+            continue
+        last = stacks[-1] if stacks else None
+        if (
+            last
+            and last.ends_at == start
+            and (last.others, last.earns)
+            == (
+                stack.others,
+                stack.earns,
+            )
+        ):
+            stacks[-1] = Stack(last.starts_at, end, stack.others, stack.earns)
+        else:
+            stacks.append(stack)
+    return stacks
+
+
+def _stack_at(campaign, others, ranking, start, end) -> Stack | None:
+    """The stack in [start, end), a window in which the same campaigns run throughout."""
+    together, earns = set(), []
+    for tier in ranking.tiers:
+        best = None
+        for channel in campaign.channels or Channel.values:
+            running = [
+                c
+                for c in [campaign, *others]
+                if c.applies_to(at=start, tier_id=tier.pk, channel=channel)
+            ]
+            if len(running) < 2 or running[0] is not campaign:
+                continue
+            rate = points_per_unit(Decimal(1), tier.multiplier, [c.multiplier for c in running])
+            if best is None or rate > best[0]:
+                best = (rate, running[1:])
+        if best:
+            earns.append((tier, best[0]))
+            together.update(best[1])
+    if not earns:
+        return None
+    others_in = tuple(sorted(together, key=lambda c: (c.starts_at, c.pk)))
+    return Stack(start, end, others_in, tuple(earns))
+
+
+def _shown(number: Decimal) -> str:
+    return f"{number.normalize():f}"
+
+
+def _when(moment: datetime) -> str:
+    local = timezone.localtime(moment)
+    return f"{local.day} {local:%b %Y, %H:%M}"

@@ -1,0 +1,240 @@
+"""P3 in the CX Manager: a campaign list that tells campaigns apart (tiers, channels,
+status), validation in a marketer's words, and a warning when campaigns stack."""
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from django.contrib.messages import get_messages
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from points.models import Campaign
+
+pytestmark = pytest.mark.django_db
+
+DAY = timedelta(days=1)
+
+
+def campaign(name, multiplier="2", starts=-1, ends=6, tiers=(), channels=(), active=True):
+    """A campaign from `starts` to `ends` days from now."""
+    now = timezone.now()
+    made = Campaign.objects.create(
+        name=name,
+        multiplier=Decimal(multiplier),
+        starts_at=now + starts * DAY,
+        ends_at=now + ends * DAY,
+        channels=list(channels),
+        is_active=active,
+    )
+    made.tiers.set(tiers)
+    return made
+
+
+def posted(name="Double week", multiplier="2", starts="2030-03-01", ends="2030-03-08", **more):
+    return {
+        "name": name,
+        "multiplier": multiplier,
+        "starts_at_0": starts,
+        "starts_at_1": "00:00:00",
+        "ends_at_0": ends,
+        "ends_at_1": "00:00:00",
+        "is_active": "on",
+        **more,
+    }
+
+
+def local(day: str) -> datetime:
+    """Midnight of `day` in the programme's time zone, as the form reads a posted day."""
+    return datetime.fromisoformat(day).replace(tzinfo=timezone.get_current_timezone())
+
+
+def rows(page) -> dict[str, str]:
+    """The changelist's rows as text, by campaign name."""
+    return {
+        c.name: page.content.decode().split(f">{c.name}</a>")[1].split("</tr>")[0]
+        for c in page.context["cl"].result_list
+    }
+
+
+REFUSED = [
+    (dict(starts="2030-03-08", ends="2030-03-01"), "The campaign must end after it starts"),
+    (dict(starts="2030-03-01", ends="2030-03-01"), "The campaign must end after it starts"),
+    (dict(multiplier="0"), "The multiplier must be above 0"),
+    (dict(multiplier="-1.5"), "The multiplier must be above 0"),
+    (dict(multiplier="1000000000"), "no more than 6 digits"),
+    (dict(multiplier="two"), "Enter a number"),
+    (dict(ends="2030-02-30"), "Enter a valid date"),
+    (dict(channels="teleport"), "Select a valid choice"),
+]
+
+
+def test_P3_a_campaign_that_breaks_a_rule_is_refused_in_words(client, login, no_campaigns):
+    # given
+    login("Marketer")
+
+    # when
+    pages = [client.post(reverse("admin:points_campaign_add"), posted(**v)) for v, _ in REFUSED]
+
+    # then
+    for page, (values, message) in zip(pages, REFUSED, strict=True):
+        html = page.content.decode()
+        assert page.status_code == 200, values
+        assert message in html and "is violated" not in html, values
+    assert not Campaign.objects.exists()
+
+
+def test_P3_a_campaign_of_any_dates_is_saved_and_listed_with_its_status(
+    client, login, no_campaigns
+):
+    # given
+    login("Marketer")
+
+    # when
+    saved = client.post(
+        reverse("admin:points_campaign_add"),
+        posted("Forever", starts="0001-01-01", ends="9999-12-31"),
+    )
+    page = client.get(reverse("admin:points_campaign_changelist"))
+
+    # then
+    assert saved.status_code == 302
+    assert "Running" in rows(page)["Forever"]
+
+
+def test_P3_the_campaign_list_shows_tiers_channels_and_status(client, login, tiers, no_campaigns):
+    # given
+    login("Marketer")
+    campaign("Gold online week", tiers=[tiers["gold"], tiers["platinum"]], channels=["ecommerce"])
+    campaign("Spring double", starts=10, ends=20)
+    campaign("Winter double", starts=-20, ends=-10)
+    campaign("Paused double", active=False)
+
+    # when
+    page = client.get(reverse("admin:points_campaign_changelist"))
+
+    # then
+    shown = rows(page)
+    assert "Gold, Platinum" in shown["Gold online week"]
+    assert "E-commerce" in shown["Gold online week"] and "Running" in shown["Gold online week"]
+    assert "All tiers" in shown["Spring double"] and "All channels" in shown["Spring double"]
+    assert "Scheduled" in shown["Spring double"]
+    assert "Ended" in shown["Winter double"]
+    assert "Inactive" in shown["Paused double"]
+
+
+@pytest.mark.parametrize(
+    "status, names",
+    [
+        ("running", ["Now"]),
+        ("scheduled", ["Later"]),
+        ("ended", ["Before"]),
+        ("inactive", ["Off"]),
+        ("nonsense", []),
+    ],
+)
+def test_P3_the_campaign_list_filters_by_status(client, login, no_campaigns, status, names):
+    # given
+    login("Marketer")
+    campaign("Now")
+    campaign("Later", starts=10, ends=20)
+    campaign("Before", starts=-20, ends=-10)
+    campaign("Off", active=False)
+
+    # when
+    page = client.get(reverse("admin:points_campaign_changelist"), {"status": status})
+
+    # then
+    assert page.status_code == 200
+    assert [c.name for c in page.context["cl"].result_list] == names
+
+
+def test_P3_the_campaign_list_takes_the_same_queries_for_3_or_30_campaigns(
+    client, login, tiers, no_campaigns, django_assert_max_num_queries
+):
+    # given
+    login("Marketer")
+    for i in range(3):
+        campaign(f"C{i}", tiers=[tiers["gold"]], channels=["pos"])
+    with CaptureQueriesContext(connection) as few:
+        client.get(reverse("admin:points_campaign_changelist"))
+    for i in range(3, 30):
+        campaign(f"C{i}", tiers=[tiers["gold"]], channels=["pos"])
+
+    # when / then
+    with django_assert_max_num_queries(len(few)):
+        page = client.get(reverse("admin:points_campaign_changelist"))
+    shown = rows(page)
+    assert len(shown) == 30
+    assert all('<td class="field-tier_names">Gold</td>' in row for row in shown.values())
+
+
+def test_P3_saving_a_campaign_that_stacks_warns_what_a_member_of_each_tier_earns(
+    client, login, tiers, no_campaigns
+):
+    # given: a x2 campaign for everyone running in March 2030
+    login("Marketer")
+    Campaign.objects.create(
+        name="Double points",
+        multiplier=2,
+        starts_at=local("2030-03-01"),
+        ends_at=local("2030-03-15"),
+    )
+
+    # when: a second x2 campaign for Gold overlaps it
+    response = client.post(
+        reverse("admin:points_campaign_add"),
+        posted("Gold week", starts="2030-03-10", ends="2030-03-20", tiers=[tiers["gold"].pk]),
+    )
+
+    # then
+    assert response.status_code == 302
+    warnings = [str(m) for m in get_messages(response.wsgi_request) if m.level_tag == "warning"]
+    assert warnings == [
+        "Campaigns stack: from 10 Mar 2030, 00:00 to 15 Mar 2030, 00:00 this campaign runs "
+        "with Double points (x2); a Gold member (x2) would earn x8."
+    ]
+
+
+def test_P3_the_campaign_form_warns_of_every_tier_a_stack_reaches(
+    client, login, tiers, no_campaigns
+):
+    # given
+    login("Marketer")
+    campaign("Double points")
+    weekend = campaign("Weekend x1.5", multiplier="1.5", starts=0, ends=2, channels=["pos"])
+
+    # when
+    page = client.get(reverse("admin:points_campaign_change", args=[weekend.pk]))
+
+    # then
+    html = page.content.decode()
+    assert "this campaign runs with Double points (x2); a Bronze member (x1) would earn x3" in html
+    assert "a Silver member (x1.5) x4.5, a Gold member (x2) x6, a Platinum member (x3) x9." in html
+
+
+def test_P3_only_campaigns_that_apply_together_are_named_in_the_warning(
+    client, login, tiers, no_campaigns
+):
+    # given: a Gold campaign at the tills, and five others
+    login("Marketer")
+    campaign("Later", starts=10, ends=20)
+    campaign("Online", channels=["ecommerce"])
+    campaign("Silver only", tiers=[tiers["silver"]])
+    campaign("Switched off", active=False)
+    campaign("Everywhere x3", multiplier="3")
+    mine = campaign("Gold till days", channels=["pos"], tiers=[tiers["gold"]])
+
+    # when
+    page = client.get(reverse("admin:points_campaign_change", args=[mine.pk]))
+
+    # then
+    html = page.content.decode()
+    warning = html.split('id="campaign-stacks"')[1].split("</ul>")[0]
+    assert "this campaign runs with Everywhere x3 (x3); a Gold member (x2) would earn x12." in (
+        warning
+    )
+    for name in ["Later", "Online", "Silver only", "Switched off"]:
+        assert name not in warning
