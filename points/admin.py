@@ -111,7 +111,7 @@ class CampaignAdmin(admin.ModelAdmin):
     form = CampaignForm
     list_display = [
         "name",
-        "multiplier",
+        "times",
         "starts_at",
         "ends_at",
         "tier_names",
@@ -123,6 +123,10 @@ class CampaignAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).with_status(timezone.now()).prefetch_related("tiers")
+
+    @admin.display(description="Multiplier", ordering="multiplier")
+    def times(self, campaign):
+        return f"x{campaign.multiplier.normalize():f}"
 
     @admin.display(description="Tiers")
     def tier_names(self, campaign):

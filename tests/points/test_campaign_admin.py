@@ -109,6 +109,7 @@ def test_P3_the_campaign_list_shows_tiers_channels_and_status(client, login, tie
     login("Marketer")
     campaign("Gold online week", tiers=[tiers["gold"], tiers["platinum"]], channels=["ecommerce"])
     campaign("Spring double", starts=10, ends=20)
+    campaign("Spring and a half", multiplier="1.5", starts=10, ends=20)
     campaign("Winter double", starts=-20, ends=-10)
     campaign("Paused double", active=False)
 
@@ -121,6 +122,7 @@ def test_P3_the_campaign_list_shows_tiers_channels_and_status(client, login, tie
     assert "E-commerce" in shown["Gold online week"] and "Running" in shown["Gold online week"]
     assert "All tiers" in shown["Spring double"] and "All channels" in shown["Spring double"]
     assert "Scheduled" in shown["Spring double"]
+    assert "x2" in shown["Spring double"] and "x1.5" in shown["Spring and a half"]
     assert "Ended" in shown["Winter double"]
     assert "Inactive" in shown["Paused double"]
 
