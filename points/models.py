@@ -60,7 +60,11 @@ class PointDefinition(models.Model):
                 name="one_active_purchase_definition",
                 violation_error_message="Only one purchase definition can be active.",
             ),
-            models.CheckConstraint(condition=Q(earn_rate__gte=0), name="earn_rate_not_negative"),
+            models.CheckConstraint(
+                condition=Q(earn_rate__gte=0),
+                name="earn_rate_not_negative",
+                violation_error_message="The earn rate cannot be negative (0 earns nothing).",
+            ),
         ]
 
     def __str__(self):
