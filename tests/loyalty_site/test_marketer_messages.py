@@ -52,3 +52,28 @@ def test_a_reward_window_that_ends_before_it_starts_is_refused_in_words(client, 
     assert "“Available until” must be after “Available from”." in html
     assert "is violated" not in html
     assert not Reward.objects.filter(name="Spring gift").exists()
+
+
+def test_a_negative_earn_rate_is_refused_in_words(client, login, tiers):
+    # given
+    from points.models import PointDefinition
+
+    login("Marketer")
+
+    # when
+    page = client.post(
+        reverse("admin:points_pointdefinition_add"),
+        {
+            "name": "Odd rate",
+            "handle": "odd-rate",
+            "kind": "bonus",
+            "earn_rate": "-1",
+            "points": "0",
+            "accrue_delay_days": "0",
+        },
+    )
+
+    # then
+    html = page.content.decode()
+    assert "The earn rate cannot be negative (0 earns nothing)." in html
+    assert not PointDefinition.objects.filter(handle="odd-rate").exists()
