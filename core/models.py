@@ -1,3 +1,5 @@
+import uuid
+
 from django.db import models
 from django.utils import timezone
 
@@ -47,3 +49,14 @@ class JobChunk(models.Model):
 
     def __str__(self):
         return f"{self.run} members {self.first_id}-{self.last_id}"
+
+
+class FiguresGeneration(models.Model):
+    """One row: a token that changes after every bulk write that moves members or
+    points (core.figures.stale). Figures kept in the cache are keyed on it, so a job in
+    a worker makes them stale for every web process, whatever the cache backend."""
+
+    token = models.UUIDField(default=uuid.uuid4)
+
+    def __str__(self):
+        return str(self.token)

@@ -21,7 +21,7 @@ from points.models import (
 from points.selectors import balances_and_stake, next_cutoff, programme
 from rewards.models import Redemption
 from rewards.selectors import catalogue
-from tiers.selectors import next_degradation
+from tiers.selectors import TONIGHT, drop_time, next_degradation
 
 LEDGER_PAGE_SIZE = 25
 HISTORY_ROWS = 20
@@ -59,7 +59,7 @@ def member_context(request, member, *, assign_form=None, now=None) -> dict:
         "progress": progress,
         "degradation_enabled": plan.degradation.enabled,
         "next_degradation": drop,
-        "degradation_overdue": bool(drop) and drop[0] <= now,
+        "degradation_overdue": bool(drop) and drop_time(drop[0], now) == TONIGHT,
         "expiry": {"cutoff": cutoff, "points": at_stake},
         "expiry_on": plan.expiry.cycle != ExpiryPolicy.Cycle.NEVER,
         "catalogue": catalogue(member, now=now),

@@ -1,28 +1,17 @@
-import operator
-from functools import reduce
-
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.views.autocomplete import AutocompleteJsonView
 from django.contrib.admin.widgets import AutocompleteSelect
-from django.core.cache import cache
 from django.utils import timezone
 
+from core import figures
 from core.paginator import CappedPaginator
 from members.models import Member
-from points.models import ExpiryPolicy, LedgerEntry
-from points.selectors import expiry_preview, next_cutoff
-from tiers.models import DegradationPolicy
-from tiers.selectors import (
-    Ranking,
-    closest_to_next_tier,
-    members_at_risk,
-    members_per_tier,
-    next_degradation,
-)
+from points.models import LedgerEntry
+from points.selectors import expiry_preview, next_cutoff, programme
+from tiers.selectors import at_risk, closest_to_next_tier, members_per_tier
 
 AT_RISK_DAYS = 14
-FIGURES_KEPT_SECONDS = 10 * 60
 COUNT_CAP = CappedPaginator.cap
 
 
@@ -83,54 +72,44 @@ class FindMemberForm(forms.Form):
 
 def dashboard(now) -> dict:
     """The figures of the dashboard: a fixed number of queries whatever the number of
-    members (one per tier at most). The two that scan a whole table are kept a few
-    minutes, with the time they were taken."""
-    ranking = Ranking()
-    thresholds = ",".join(f"{tier.pk}:{tier.threshold}" for tier in ranking.tiers)
-    tiers = kept(f"members-per-tier:{thresholds}", lambda: members_per_tier(ranking))
-    most = max([row["members"] for row in tiers["value"]] + [1])
-    for row in tiers["value"]:
+    members (one per tier or degradation step at most). The two that scan a whole
+    table are kept together a few minutes (core.figures), with the time they were
+    taken; the others are live. Both follow the programme's version."""
+    plan = programme()
+    cutoff = next_cutoff(plan.expiry, timezone.localdate(now))
+    kept = figures.kept(
+        f"dashboard:{cutoff}",
+        lambda: {
+            "tiers": members_per_tier(plan.ranking),
+            "stake": expiry_stake(cutoff) if cutoff else None,
+        },
+        version=plan.version,
+    )
+    tiers = kept["value"]["tiers"]
+    most = max([row["members"] for row in tiers] + [1])
+    for row in tiers:
         row["percent"] = round(100 * row["members"] / most, 1)
-    degradation = DegradationPolicy.current()
-    at_risk, at_risk_count = [], 0
-    if steps := members_at_risk(degradation, ranking, now, days=AT_RISK_DAYS):
-        soonest = {
-            member.pk: member
-            for step in steps
-            for member in step.select_related("effective_tier").order_by("inactive_since")[:10]
-        }
-        at_risk = sorted(
-            (
-                (member, *next_degradation(member, degradation, ranking, now))
-                for member in soonest.values()
-            ),
-            key=lambda row: row[1],
-        )[:10]
-        at_risk_count = reduce(operator.or_, steps).order_by()[: COUNT_CAP + 1].count()
-    cutoff = next_cutoff(ExpiryPolicy.current(), timezone.localdate(now))
+    at_risk_count, at_risk_rows = at_risk(
+        plan.degradation, plan.ranking, now, days=AT_RISK_DAYS, limit=10, cap=COUNT_CAP
+    )
+    closest = closest_to_next_tier(plan.ranking, limit=10)
     return {
-        "tiers": tiers["value"],
-        "tiers_as_of": tiers["as_of"],
-        "members_total": sum(row["members"] for row in tiers["value"]),
-        "closest": closest_to_next_tier(ranking, limit=10),
-        "degradation": degradation,
+        "now": now,
+        "kept_as_of": kept["as_of"],
+        "tiers": tiers,
+        "members_total": sum(row["members"] for row in tiers),
+        "closest": closest,
+        # Live, like the list: no kept figure may say "no members" beside it.
+        "anyone": bool(closest) or Member.objects.exists(),
+        "top_tier": plan.ranking.tiers[-1],
+        "degradation": plan.degradation,
         "at_risk_days": AT_RISK_DAYS,
-        "at_risk": at_risk,
+        "at_risk": at_risk_rows,
         "at_risk_count": at_risk_count,
         "count_cap": COUNT_CAP,
         "cutoff": cutoff,
-        "stake": kept(f"expiry-stake:{cutoff}", lambda: expiry_stake(cutoff)) if cutoff else None,
+        "stake": kept["value"]["stake"],
     }
-
-
-def kept(key: str, compute) -> dict:
-    """{"value": compute(), "as_of": when}, computed at most every few minutes."""
-    key = f"dashboard:{key}"
-    found = cache.get(key)
-    if found is None:
-        found = {"value": compute(), "as_of": timezone.now()}
-        cache.set(key, found, FIGURES_KEPT_SECONDS)
-    return found
 
 
 def expiry_stake(cutoff) -> dict:

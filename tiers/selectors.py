@@ -1,9 +1,13 @@
 import copy
 import math
+import operator
 from datetime import timedelta
+from functools import reduce
 
 from django.db.models import BigIntegerField, Case, Count, F, Q, Value, When
 from django.db.models.functions import Coalesce
+from django.utils import timezone
+from django.utils.dateformat import format as date_format
 
 from members.models import Member
 from tiers.models import Tier
@@ -167,16 +171,16 @@ def closest_to_next_tier(ranking: Ranking, *, limit: int = 10) -> list[tuple[Mem
 
 
 def members_at_risk(policy, ranking: Ranking, now, *, days: int) -> list:
-    """Members who reach a degradation step in the next `days` without a purchase (D2):
-    one queryset per step, each a short range of the member_inactive_since index, so
-    the soonest of each come straight from the index."""
+    """Members whose effective tier the degradation job lowers within `days` unless
+    they buy (D2), overdue ones included: those whose step has passed but whom the daily
+    job has not moved yet. One queryset per step, each a range of the
+    member_inactive_since index, so the soonest of each come straight from the index."""
     if not policy.enabled:
         return []
     members, window = Member.objects.annotate(inactive_since=inactive_since()), timedelta(days=days)
     return [
         members.filter(
             qualified_tier=qualified,
-            inactive_since__gt=now - inactivity,
             inactive_since__lte=now + window - inactivity,
             effective_tier__in=higher,
         )
@@ -184,23 +188,61 @@ def members_at_risk(policy, ranking: Ranking, now, *, days: int) -> list:
     ]
 
 
+def at_risk(policy, ranking: Ranking, now, *, days: int, limit: int, cap: int) -> tuple[int, list]:
+    """members_at_risk as a page shows it: how many (counted up to `cap` + 1) and the
+    `limit` soonest, overdue first, as [(member, when, tier)] (next_degradation). The
+    soonest of each step are enough: within a step, inactivity orders the dates."""
+    steps = members_at_risk(policy, ranking, now, days=days)
+    if not steps:
+        return 0, []
+    soonest = {
+        member.pk: member
+        for step in steps
+        for member in step.select_related("effective_tier").order_by("inactive_since")[:limit]
+    }
+    rows = sorted(
+        ((member, *next_degradation(member, policy, ranking, now)) for member in soonest.values()),
+        key=lambda row: (row[1], row[0].pk),
+    )
+    count = reduce(operator.or_, steps).order_by()[: cap + 1].count()
+    return count, rows[:limit]
+
+
 def next_degradation(member: Member, policy, ranking: Ranking, now) -> tuple | None:
     """(when, tier): the next time the degradation job would lower this member's
-    effective tier without a purchase, from the steps of `degradation_steps`, as the
-    job reads them (D2); None when it never would. A `when` in the past means the next
-    daily run. Of steps reached after the same inactivity, the job takes the lowest."""
+    effective tier without a purchase, and the tier it would give, from the steps of
+    `degradation_steps`, as the job reads them (D2); None when it never would. A `when`
+    at or before `now` is overdue: the next daily run applies it, with every step
+    passed by now (the lowest tier reached). Show it with `drop_time`."""
     if not policy.enabled:
         return None
-    effective = ranking.rank[member.effective_tier_id]
-    ahead = [
-        (inactivity, ranking.rank[tier.pk], tier)
+    effective, since = ranking.rank[member.effective_tier_id], inactive_since_of(member)
+    ahead = sorted(
+        (since + inactivity, ranking.rank[tier.pk], tier)
         for qualified, tier, inactivity, _ in degradation_steps(policy, ranking)
         if qualified.pk == member.qualified_tier_id and ranking.rank[tier.pk] < effective
-    ]
+    )
     if not ahead:
         return None
-    inactivity, _, tier = min(ahead, key=lambda step: step[:2])
-    return (member.last_purchase_at or member.joined_at) + inactivity, tier
+    when = ahead[0][0]
+    reached = [step for step in ahead if step[0] <= max(when, now)]
+    return when, min(reached, key=lambda step: step[1])[2]
+
+
+def inactive_since_of(member: Member):
+    """inactive_since() of a member row (D2)."""
+    return member.last_purchase_at or member.joined_at
+
+
+TONIGHT = "at tonight's run"
+
+
+def drop_time(when, now) -> str:
+    """How staff read a degradation date: "on 5 Dec 2026", or "at tonight's run" once
+    it is today or past (the daily job applies every step due by the time it runs)."""
+    if timezone.localdate(when) <= timezone.localdate(now):
+        return TONIGHT
+    return f"on {date_format(timezone.localtime(when), 'j M Y')}"
 
 
 def degradation_impact(policy, ranking: Ranking, now, *, days: int) -> list[dict]:

@@ -10,6 +10,7 @@ from django.db import connection, transaction
 from django.db.models import BigIntegerField, Case, F, Q, Value, When
 from django.utils import timezone
 
+from core import figures
 from core.bulk import bulk_insert, reserve_ids
 from core.jobs import id_chunks
 from members.models import Member, Notification, TierChange
@@ -192,6 +193,8 @@ def recalculate_all_tiers() -> int:
             changed += _apply_changes(changes, reason=Reason.RULES_CHANGED, at=now)
             band.filter(best_tier__in=below).update(best_tier=tier)
             band.update(qualified_tier=tier)
+        if changed:
+            figures.stale()
     return changed
 
 
@@ -220,6 +223,7 @@ def degrade_chunk(*, now, first_id: int, last_id: int) -> int:
         changes.annotate(new_qualified=F("qualified_tier")), reason=Reason.DEGRADATION, at=now
     )
     if changed:
+        figures.stale()
         _queue_notifications(
             Reason.DEGRADATION,
             Notification.Kind.DEGRADATION,

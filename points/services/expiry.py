@@ -6,6 +6,7 @@ from django.db import transaction
 from django.db.models import Count, Sum
 from django.utils import timezone
 
+from core import figures
 from core.jobs import id_chunks
 from members.models import Member
 from points.models import ExpiryPolicy, ExpiryRun, LedgerEntry
@@ -53,6 +54,8 @@ def expire_chunk(*, cutoff: date, first_id: int, last_id: int) -> int:
     )
     # The cache moves once per member and cutoff, whoever wrote the entry.
     sql.count_expiry_in_balances(cutoff=cutoff, first_id=first_id, last_id=last_id)
+    if written:
+        figures.stale()
     return written
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.utils import timezone
 
+from core import figures
 from core.bulk import CopyBehind, bulk_update, reserve_ids, without_cycle_collection
 from members.models import Member
 from points.csv_rows import ImportRow, RowError
@@ -167,6 +168,8 @@ def import_transactions(rows, *, errors=(), dry_run=False) -> ImportReport:
             report.errors.sort(key=lambda e: (e.line, e.column))
         if report.errors or dry_run:
             transaction.set_rollback(True)
+        elif report.new:
+            figures.stale()
     return report
 
 

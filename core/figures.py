@@ -1,0 +1,43 @@
+"""Whole-table figures kept a few minutes (the dashboard's), and the one way to make
+them stale.
+
+Every bulk write that moves members or points (an import, a tier recalculation, the
+degradation and expiry runs) calls `stale()`. Kept figures are keyed on the figures
+generation (a database row, so a worker's job reaches every web process) and on the
+caller's version of the configuration (the programme version), so a threshold or
+policy change is seen at once too. Single purchases do not make them stale: the page
+says when kept figures were taken."""
+
+import uuid
+
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+
+from core.models import FiguresGeneration
+
+KEPT_SECONDS = 10 * 60
+
+
+def stale() -> None:
+    """Kept figures are out of date once the current transaction commits (at once
+    outside one; never if it rolls back). One statement, whatever was written."""
+    transaction.on_commit(_new_generation)
+
+
+def _new_generation() -> None:
+    FiguresGeneration.objects.update_or_create(pk=1, defaults={"token": uuid.uuid4()})
+
+
+def kept(key: str, compute, *, version="") -> dict:
+    """{"value": compute(), "as_of": when it was computed}, computed again at most every
+    KEPT_SECONDS, and at once after `stale()` or when `version` changes. The generation
+    is read before computing, so figures computed while a job commits are kept under
+    the generation they may predate, never under the next one."""
+    generation = FiguresGeneration.objects.values_list("token", flat=True).first()
+    key = f"figures:{key}:{version}:{generation}"
+    found = cache.get(key)
+    if found is None:
+        found = {"value": compute(), "as_of": timezone.now()}
+        cache.set(key, found, KEPT_SECONDS)
+    return found

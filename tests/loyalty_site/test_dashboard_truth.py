@@ -1,0 +1,220 @@
+"""The dashboard tells the truth: the figures it keeps a few minutes follow every bulk
+write and every change of the programme, each panel says when its figures are from,
+and members whose degradation is overdue are at risk."""
+
+import html
+import io
+import re
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from points.models import ExpiryPolicy
+from points.resources import read_transactions
+from points.services import expire_points, import_transactions
+from tiers.models import Tier
+from tiers.services import degrade_inactive_members, recalculate_all_tiers
+
+pytestmark = pytest.mark.django_db
+HEADER = "external_id,member,kind,amount,occurred_at,channel,store,original_external_id\n"
+
+
+def panel(client, panel_id) -> str:
+    """The text a user reads in one panel of the dashboard, on a fresh request."""
+    page = client.get(reverse("admin:index")).content.decode()
+    section = re.search(rf'<section class="cx-panel" id="{panel_id}">(.*?)</section>', page, re.S)
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", section.group(1))).split())
+
+
+def days_ago(days):
+    return timezone.now() - timedelta(days=days)
+
+
+def import_file(text):
+    rows, errors = read_transactions(io.BytesIO((HEADER + text).encode()))
+    report = import_transactions(rows, errors=errors)
+    assert report.errors == []
+
+
+@pytest.fixture
+def monthly_expiry(db):
+    """Monthly expiry, switched on 40 days ago: at least one cutoff has passed."""
+    policy = ExpiryPolicy.current()
+    policy.cycle, policy.starts_on = "monthly", timezone.localdate() - timedelta(days=40)
+    policy.save()
+    return policy
+
+
+# Kept figures follow bulk writes and changes of the programme
+
+
+def test_an_import_refreshes_the_tier_figures_at_once(
+    client, login, make_member, django_capture_on_commit_callbacks
+):
+    # given: three Bronze members, counted by the dashboard
+    login("CX agent")
+    for code in ("M-1", "M-2", "M-3"):
+        make_member(code)
+    assert "Bronze 3 Silver 0 Gold 0 Platinum 0" in panel(client, "members-per-tier")
+
+    # when: an import takes every one of them to Platinum
+    yesterday = days_ago(1).isoformat()
+    with django_capture_on_commit_callbacks(execute=True):
+        import_file("".join(f"T-{i},M-{i},purchase,9000,{yesterday},,,\n" for i in (1, 2, 3)))
+
+    # then: the chart and the live panel beside it agree
+    assert "Bronze 0 Silver 0 Gold 0 Platinum 3" in panel(client, "members-per-tier")
+    closest = panel(client, "closest-to-next-tier")
+    assert "Every member has reached Platinum." in closest and "No members yet" not in closest
+
+
+def test_a_threshold_change_and_its_recalculation_refresh_the_tier_figures(
+    client, login, make_member, buy, django_capture_on_commit_callbacks
+):
+    # given: two Silver members with 1,500 lifetime points
+    login("Marketer")
+    for _ in range(2):
+        buy(make_member(), "1500")
+    assert "Bronze 0 Silver 2" in panel(client, "members-per-tier")
+
+    # when: Silver is raised to 2,000 points, the dashboard is read meanwhile, and the
+    # recalculation (T3) moves the members
+    silver = Tier.objects.get(code="silver")
+    silver.threshold = 2000
+    silver.save()
+    assert "Bronze 0 Silver 2" in panel(client, "members-per-tier")  # not moved yet
+    with django_capture_on_commit_callbacks(execute=True):
+        recalculate_all_tiers()
+
+    # then
+    assert "Bronze 2 Silver 0" in panel(client, "members-per-tier")
+
+
+def test_a_tier_change_refreshes_the_points_at_stake(
+    client, login, make_member, buy, monthly_expiry
+):
+    # given: a Gold member, whose points never expire
+    login("Marketer")
+    buy(make_member(), "3000", when=days_ago(1))
+    assert "0 points at stake 0 members" in panel(client, "next-expiry")
+
+    # when: a marketer makes Gold's points expire
+    gold = Tier.objects.get(code="gold")
+    gold.points_expire = True
+    gold.save()
+
+    # then: 3,000 points and Gold's 250 bonus are at stake
+    assert "3,250 points at stake 1 member" in panel(client, "next-expiry")
+
+
+def test_the_degradation_run_refreshes_the_tier_figures(
+    client, login, make_member, buy, degradation, django_capture_on_commit_callbacks
+):
+    # given: a Silver member 100 days without a purchase, not degraded yet
+    login("CX agent")
+    buy(make_member(joined_at=days_ago(400)), "1500", when=days_ago(100))
+    assert "Bronze 0 Silver 1" in panel(client, "members-per-tier")
+
+    # when: the daily degradation job runs
+    with django_capture_on_commit_callbacks(execute=True):
+        assert degrade_inactive_members(now=timezone.now()) == 1
+
+    # then
+    tiers = panel(client, "members-per-tier")
+    assert "Bronze 1 Silver 0" in tiers and "Bronze: 1 degraded." in tiers
+    assert "No member drops a tier" in panel(client, "at-risk")
+
+
+def test_the_expiry_run_refreshes_the_points_at_stake(
+    client, login, make_member, buy, monthly_expiry, django_capture_on_commit_callbacks
+):
+    # given: 500 Bronze points earned before a cutoff that has passed, not expired yet
+    login("CX agent")
+    buy(make_member(joined_at=days_ago(400)), "500", when=days_ago(60))
+    assert "500 points at stake 1 member" in panel(client, "next-expiry")
+
+    # when: the expiry job processes the passed cutoff (E3)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert expire_points(now=timezone.now()) == 1
+
+    # then: nothing is left to expire at the next one
+    assert "0 points at stake 0 members" in panel(client, "next-expiry")
+
+
+# Every panel says when its figures are from
+
+
+def test_every_dashboard_panel_says_when_its_figures_are_from(
+    client, login, make_member, buy, degradation, monthly_expiry
+):
+    # given
+    login("CX agent")
+    buy(make_member(), "900", when=days_ago(1))
+
+    # when
+    page = client.get(reverse("admin:index")).content.decode()
+
+    # then: kept figures say when they were taken, the same time for both; live ones "now"
+    def when(panel_id):
+        section = page.split(f'id="{panel_id}"')[1]
+        return re.search(r'<span class="cx-when">([^<]*)</span>', section).group(1)
+
+    assert re.fullmatch(r"as of \d\d:\d\d", when("members-per-tier"))
+    assert when("next-expiry") == when("members-per-tier")
+    assert when("closest-to-next-tier") == "now"
+    assert when("at-risk") == "now"
+
+
+# D2: overdue members are at risk
+
+
+def test_D2_members_overdue_for_degradation_are_at_risk_at_tonights_run(
+    client, login, make_member, buy, degradation
+):
+    # given: degradation by one tier per 90 days without a purchase, the job not run yet
+    login("CX agent")
+    far_overdue = make_member("M-PLATINUM", joined_at=days_ago(400))
+    buy(far_overdue, "9000", when=days_ago(200))  # two periods: Platinum to Silver
+    overdue = make_member("M-SILVER-OVERDUE", joined_at=days_ago(400))
+    buy(overdue, "1500", when=days_ago(100))
+    soon = make_member("M-SILVER-SOON", joined_at=days_ago(400))
+    buy(soon, "1500", when=days_ago(85))
+    buy(make_member("M-SILVER-ACTIVE", joined_at=days_ago(400)), "1500", when=days_ago(10))
+
+    # when
+    at_risk = panel(client, "at-risk")
+
+    # then: counted and listed, soonest first, overdue at tonight's run
+    drop_day = timezone.localtime(soon.transactions.get().occurred_at + timedelta(days=90))
+    assert at_risk.startswith("At risk of degradation in the next 14 days now 3 members")
+    assert at_risk.endswith(
+        "M-PLATINUM Platinum → Silver at tonight's run "
+        "M-SILVER-OVERDUE Silver → Bronze at tonight's run "
+        f"M-SILVER-SOON Silver → Bronze on {drop_day:%-d %b %Y}"
+    )
+
+
+@pytest.mark.parametrize("members", [3, 30])
+def test_the_dashboard_runs_the_same_bounded_queries_however_many_members_are_at_risk(
+    client,
+    login,
+    make_member,
+    buy,
+    degradation,
+    monthly_expiry,
+    members,
+    django_assert_max_num_queries,
+):
+    # given: every member overdue for degradation
+    login("CX agent")
+    for _ in range(members):
+        buy(make_member(joined_at=days_ago(400)), "1500", when=days_ago(100))
+
+    # when: the first request, programme and kept figures read afresh
+    with django_assert_max_num_queries(24):
+        at_risk = panel(client, "at-risk")
+
+    # then
+    assert f"now {members} members" in at_risk

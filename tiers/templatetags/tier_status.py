@@ -1,0 +1,15 @@
+"""Tier status in templates, worded the same on every page: {% load tier_status %}."""
+
+from django import template
+from django.utils import timezone
+
+from tiers import selectors
+
+register = template.Library()
+
+
+@register.filter
+def drop_time(when, now=None) -> str:
+    """{{ when|drop_time:now }}: "on 5 Dec 2026", or "at tonight's run" when the
+    degradation is due today or overdue (tiers.selectors.drop_time)."""
+    return selectors.drop_time(when, now or timezone.now())
