@@ -59,7 +59,7 @@ def main():
                 f"{first}.{last}.{pk}@example.com".lower(),
                 first,
                 last,
-                "",
+                f"+346{pk:08d}",
                 now - timedelta(days=400),
                 tier,
                 tier,
@@ -106,6 +106,14 @@ def main():
         ("search: customer code", f"/admin/members/member/?q=S-{middle:08d}"),
         ("search: e-mail prefix", f"/admin/members/member/?q={user_email_prefix(middle)}"),
         ("search: last name", f"/admin/members/member/?q={last_name}"),
+        ("search: phone prefix", f"/admin/members/member/?q=%2B346{middle:08d}"[:-2]),
+        (
+            "member picker (autocomplete)",
+            "/admin/autocomplete/?app_label=points&model_name=ledgerentry&field_name=member"
+            f"&term={last_name}",
+        ),
+        ("redemptions, search", f"/admin/rewards/redemption/?q=S-{middle:08d}"),
+        ("campaign list", "/admin/points/campaign/"),
         ("member page", f"/admin/members/member/{middle}/change/"),
         ("member page, 5,000 entries", "/admin/members/member/1/change/"),
         ("  its ledger, page 150", "/admin/members/member/1/change/?ledger=150"),

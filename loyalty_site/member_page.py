@@ -37,7 +37,8 @@ def member_context(request, member, *, assign_form=None, now=None) -> dict:
     qualified = ranking.by_pk[member.qualified_tier_id]
     effective = ranking.by_pk[member.effective_tier_id]
     cutoff = next_cutoff(plan.expiry, timezone.localdate(now)) if effective.points_expire else None
-    (available, pending), at_stake = balances_and_stake(member, now=now, cutoff=cutoff)
+    figures, at_stake = balances_and_stake(member, now=now, cutoff=cutoff)
+    available, pending = figures
     next_tier = ranking.next_above(qualified.pk)
     progress = None
     if next_tier:
@@ -62,7 +63,7 @@ def member_context(request, member, *, assign_form=None, now=None) -> dict:
         "degradation_overdue": bool(drop) and drop_time(drop[0], now) == TONIGHT,
         "expiry": {"cutoff": cutoff, "points": at_stake},
         "expiry_on": plan.expiry.cycle != ExpiryPolicy.Cycle.NEVER,
-        "catalogue": catalogue(member, now=now),
+        "catalogue": catalogue(member, now=now, ranking=ranking, figures=figures),
         "tier_history": tier_history(member),
         "ledger_page": Paginator(ledger_lines(member), LEDGER_PAGE_SIZE).get_page(
             request.GET.get("ledger")
@@ -104,8 +105,8 @@ def tier_history(member) -> list:
             "from_tier", "to_tier", "qualified_tier", "created_by"
         ).order_by("-pk")[: HISTORY_ROWS + 1]
     )
-    for change, earlier in zip(changes, changes[1:] + [None], strict=True):
-        change.back_dated = earlier is not None and change.changed_at < earlier.changed_at
+    for change, earlier in zip(changes, changes[1:], strict=False):
+        change.back_dated = change.changed_at < earlier.changed_at
     return changes[:HISTORY_ROWS]
 
 

@@ -48,11 +48,12 @@ def locked_because(
     return None
 
 
-def catalogue(member, *, now=None) -> list[CatalogueItem]:
-    """W2: every active reward in its window, each redeemable or locked with the reason."""
+def catalogue(member, *, now=None, ranking=None, figures=None) -> list[CatalogueItem]:
+    """W2: every active reward in its window, each redeemable or locked with the reason.
+    `ranking` and `figures` (Balances): when the caller has read them already."""
     now = now or timezone.now()
-    ranking = Ranking()
-    available, pending = balances(member, now=now)
+    ranking = ranking or Ranking()
+    available, pending = figures or balances(member, now=now)
     return [
         CatalogueItem(
             reward,
