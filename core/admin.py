@@ -1,6 +1,7 @@
 """Admin building blocks shared by the apps, and the admin of core's own job runs."""
 
 import copy
+import hashlib
 
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
@@ -59,17 +60,21 @@ class ConfirmedPolicyAdmin(SingletonAdmin):
         raise NotImplementedError
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        if request.method == "POST" and object_id and CONFIRM_POLICY not in request.POST:
+        if request.method == "POST" and object_id:
             saved = self.get_object(request, unquote(object_id))
-            if saved is not None and self.has_change_permission(request, saved):
-                form_class = self.get_form(request, saved, change=True)
-                # A copy: validating the form writes the posted values into its instance.
-                form = form_class(request.POST, request.FILES, instance=copy.copy(saved))
-                if form.is_valid() and self.needs_confirmation(form.instance, saved):
-                    return self._confirmation(request, form, saved)
+            # A confirmation counts only for the policy it was shown against: if someone
+            # saved it in between, the impact shown is not the one confirmed.
+            confirmed = request.POST.get(CONFIRM_POLICY)
+            if saved is not None and confirmed != _fingerprint(saved):
+                if self.has_change_permission(request, saved):
+                    form_class = self.get_form(request, saved, change=True)
+                    # A copy: validating the form writes the posted values into it.
+                    form = form_class(request.POST, request.FILES, instance=copy.copy(saved))
+                    if form.is_valid() and self.needs_confirmation(form.instance, saved):
+                        return self._confirmation(request, form, saved, again=bool(confirmed))
         return super().changeform_view(request, object_id, form_url, extra_context)
 
-    def _confirmation(self, request, form, saved):
+    def _confirmation(self, request, form, saved, *, again=False):
         context = {
             **self.admin_site.each_context(request),
             "title": f"Confirm the new {self.opts.verbose_name}",
@@ -84,13 +89,21 @@ class ConfirmedPolicyAdmin(SingletonAdmin):
             "posted": [
                 (name, value)
                 for name, values in request.POST.lists()
-                if name != "csrfmiddlewaretoken"
+                if name not in ("csrfmiddlewaretoken", CONFIRM_POLICY)
                 for value in values
             ],
             "confirm": CONFIRM_POLICY,
+            "fingerprint": _fingerprint(saved),
+            "changed_meanwhile": again,
             **self.impact(form.instance, saved),
         }
         return TemplateResponse(request, self.confirm_template, context)
+
+
+def _fingerprint(policy) -> str:
+    """The saved policy's values, as a short token carried by its confirmation."""
+    values = repr([field.value_from_object(policy) for field in policy._meta.concrete_fields])
+    return hashlib.sha256(values.encode()).hexdigest()[:16]
 
 
 def _shown(policy, name: str) -> str:

@@ -134,10 +134,10 @@ def test_switching_expiry_on_in_the_admin_starts_today(client_admin, db):
     from points.models import ExpiryPolicy
 
     policy = ExpiryPolicy.current()
-    response = client_admin.post(
-        reverse("admin:points_expirypolicy_change", args=[policy.pk]),
-        {"cycle": "quarterly", "starts_on": "", "reminder_days": "14", "_confirm_policy": "1"},
-    )
+    url = reverse("admin:points_expirypolicy_change", args=[policy.pk])
+    posted = {"cycle": "quarterly", "starts_on": "", "reminder_days": "14"}
+    shown = client_admin.post(url, posted).context["fingerprint"]
+    response = client_admin.post(url, {**posted, "_confirm_policy": shown})
     assert response.status_code == 302, response.content
     assert ExpiryPolicy.current().starts_on == timezone.localdate()
 

@@ -119,8 +119,9 @@ def test_E1_nothing_is_saved_until_confirmed_and_a_second_confirm_changes_nothin
     # when
     preview = client.post(url(), form("quarterly"))
     before_confirming = saved()
-    first = client.post(url(), {**form("quarterly"), CONFIRM: "1"})
-    again = client.post(url(), {**form("quarterly"), CONFIRM: "1"})
+    shown = preview.context["fingerprint"]  # the confirmation names the policy it was shown for
+    first = client.post(url(), {**form("quarterly"), CONFIRM: shown})
+    again = client.post(url(), {**form("quarterly"), CONFIRM: shown})
 
     # then
     assert preview.status_code == 200 and before_confirming == ("never", None, 14)

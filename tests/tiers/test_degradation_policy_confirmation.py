@@ -95,13 +95,34 @@ def test_D1_nothing_is_saved_until_confirmed_and_a_second_confirm_changes_nothin
     # when
     preview = client.post(url(), form(inactivity_days="60"))
     before_confirming = saved()
-    first = client.post(url(), {**form(inactivity_days="60"), CONFIRM: "1"})
-    again = client.post(url(), {**form(inactivity_days="60"), CONFIRM: "1"})
+    shown = preview.context["fingerprint"]  # the confirmation names the policy it was shown for
+    first = client.post(url(), {**form(inactivity_days="60"), CONFIRM: shown})
+    again = client.post(url(), {**form(inactivity_days="60"), CONFIRM: shown})
 
     # then
     assert preview.status_code == 200 and before_confirming == (False, 90, 1)
     assert first.status_code == again.status_code == 302
     assert saved() == (True, 60, 1)
+
+
+def test_D1_a_confirmation_shown_before_someone_else_saved_the_policy_is_shown_again(
+    client, login, inactive_gold
+):
+    # given: a marketer previews 60 days; meanwhile another saves 120 days
+    from tiers.models import DegradationPolicy
+
+    login("Marketer")
+    inactive_gold(100)
+    shown = client.post(url(), form(inactivity_days="60")).context["fingerprint"]
+    DegradationPolicy.objects.filter(pk=1).update(enabled=True, inactivity_days=120)
+
+    # when: the first marketer confirms what they saw
+    page = client.post(url(), {**form(inactivity_days="60"), CONFIRM: shown})
+
+    # then: nothing saved; the impact again, from the policy as it is now
+    assert page.status_code == 200
+    assert "was saved by someone else since you saw its impact" in page.content.decode()
+    assert saved() == (True, 120, 1)
 
 
 def test_D1_switching_off_or_saving_the_same_pace_needs_no_confirmation(client, login, degradation):
