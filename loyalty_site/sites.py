@@ -76,15 +76,7 @@ def dashboard(now) -> dict:
     table are kept together a few minutes (core.figures), with the time they were
     taken; the others are live. Both follow the programme's version."""
     plan = programme()
-    cutoff = next_cutoff(plan.expiry, timezone.localdate(now))
-    kept = figures.kept(
-        f"dashboard:{cutoff}",
-        lambda: {
-            "tiers": members_per_tier(plan.ranking),
-            "stake": expiry_stake(cutoff) if cutoff else None,
-        },
-        version=plan.version,
-    )
+    cutoff, kept = kept_figures(plan, now)
     tiers = kept["value"]["tiers"]
     most = max([row["members"] for row in tiers] + [1])
     for row in tiers:
@@ -110,6 +102,22 @@ def dashboard(now) -> dict:
         "cutoff": cutoff,
         "stake": kept["value"]["stake"],
     }
+
+
+def kept_figures(plan, now) -> tuple:
+    """(next cutoff, the kept figures): members per tier and points at stake, computed
+    when out of date. The dashboard reads them; warm_dashboard_task computes them ahead
+    of the first visit."""
+    cutoff = next_cutoff(plan.expiry, timezone.localdate(now))
+    kept = figures.kept(
+        f"dashboard:{cutoff}",
+        lambda: {
+            "tiers": members_per_tier(plan.ranking),
+            "stake": expiry_stake(cutoff) if cutoff else None,
+        },
+        version=plan.version,
+    )
+    return cutoff, kept
 
 
 def expiry_stake(cutoff) -> dict:

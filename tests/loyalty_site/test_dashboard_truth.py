@@ -218,3 +218,29 @@ def test_the_dashboard_runs_the_same_bounded_queries_however_many_members_are_at
 
     # then
     assert f"now {members} members" in at_risk
+
+
+def test_the_beat_task_computes_out_of_date_figures_before_the_first_visit(
+    client, login, make_member, django_capture_on_commit_callbacks, monkeypatch
+):
+    # given: figures made out of date by an import
+    from loyalty_site import sites
+    from loyalty_site.tasks import warm_dashboard_task
+
+    login("CX agent")
+    make_member("M-1")
+    panel(client, "members-per-tier")
+    with django_capture_on_commit_callbacks(execute=True):
+        import_file(f"T-1,M-1,purchase,9000,{days_ago(1).isoformat()},,,\n")
+    counted = []
+    counting = sites.members_per_tier
+    monkeypatch.setattr(sites, "members_per_tier", lambda r: counted.append(1) or counting(r))
+
+    # when: the task runs (twice: the second finds them up to date), then a visit
+    warm_dashboard_task()
+    warm_dashboard_task()
+    shown = panel(client, "members-per-tier")
+
+    # then: computed once, by the task; the visit shows them without computing
+    assert counted == [1]
+    assert "Bronze 0 Silver 0 Gold 0 Platinum 1" in shown
