@@ -48,10 +48,14 @@ class CancelRedemption(APIView):
         operation_id="cancel_redemption",
         request=None,
         responses={200: RedemptionOut, **problems(404, 422)},
-        description="Gives the points back and the unit back to stock (W4).",
+        description="Gives the points back and the unit back to stock (W4). A key cancels "
+        "the redemptions made through keys of its channel; the others are unknown to it.",
     )
     def post(self, request, pk):
-        redemption = get_object_or_404(Redemption.objects.select_related("member", "reward"), pk=pk)
+        # A till or shop cancels what its channel redeemed, not what staff redeemed in
+        # the CX Manager nor another channel's: those answer 404, as unknown ids do.
+        of_channel = Redemption.objects.filter(redeemed_by__api_key__channel=request.auth.channel)
+        redemption = get_object_or_404(of_channel.select_related("member", "reward"), pk=pk)
         try:
             with transaction.atomic():
                 if redemption.status != Redemption.Status.CANCELLED:

@@ -236,3 +236,26 @@ def test_W4_cancelling_an_unknown_redemption_is_a_404_and_needs_a_key(api, rich,
     assert_problem(api.post("/api/v1/redemptions/999999/cancel"), 404)
     assert_problem(client_for(None).post(f"/api/v1/redemptions/{made['id']}/cancel"), 401)
     assert Redemption.objects.get(pk=made["id"]).status == "redeemed"
+
+
+def test_W4_a_key_cancels_only_what_its_channel_redeemed(api, shop, rich, catalogue, staff):
+    # given: one redemption through the till's key, one by a CX agent in the CX Manager
+    from rewards.services import redeem
+
+    coffee = catalogue["Coffee voucher"]
+    by_till = post(api, "/api/v1/redemptions", redemption(rich, coffee)).json()
+    by_staff = redeem(member=rich, reward=coffee, by=staff)
+    state = ledger_state()
+
+    # when: the web shop's key tries the till's, and the till's key tries the agent's
+    shop_tries = client_for(shop.secret).post(f"/api/v1/redemptions/{by_till['id']}/cancel")
+    till_tries = api.post(f"/api/v1/redemptions/{by_staff.pk}/cancel")
+
+    # then: both unknown to them, nothing refunded
+    assert_problem(shop_tries, 404)
+    assert_problem(till_tries, 404)
+    assert ledger_state() == state
+    assert set(Redemption.objects.values_list("status", flat=True)) == {"redeemed"}
+
+    # and the till's key cancels its own
+    assert api.post(f"/api/v1/redemptions/{by_till['id']}/cancel").status_code == 200
