@@ -5,7 +5,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from core.admin import ConfirmedPolicyAdmin
-from tiers.models import DegradationPolicy, Tier
+from tiers.models import DegradationPolicy, ProgrammeVersion, Tier
 from tiers.selectors import Ranking, degradation_impact, threshold_change_preview
 from tiers.tasks import recalculate_all_tiers_task
 
@@ -31,16 +31,19 @@ class TierAdmin(admin.ModelAdmin):
         allowed = (
             self.has_change_permission(request, tier) if tier else self.has_add_permission(request)
         )
-        if request.method == "POST" and CONFIRM not in request.POST and allowed:
+        # A confirmation holds for the programme it was shown against: changed by someone
+        # in between, the moves shown are not those that would happen.
+        confirmed = request.POST.get(CONFIRM)
+        if request.method == "POST" and confirmed != _programme_token() and allowed:
             was = tier.threshold if tier else None
             form = self.get_form(request, tier, change=tier is not None)(
                 request.POST, request.FILES, instance=tier
             )
             if form.is_valid() and (tier is None or "threshold" in form.changed_data):
-                return self._threshold_preview(request, form.instance, was)
+                return self._threshold_preview(request, form.instance, was, again=bool(confirmed))
         return super().changeform_view(request, object_id, form_url, extra_context)
 
-    def _threshold_preview(self, request, tier, was):
+    def _threshold_preview(self, request, tier, was, *, again=False):
         context = {
             **self.admin_site.each_context(request),
             "title": "Confirm the new threshold",
@@ -51,10 +54,12 @@ class TierAdmin(admin.ModelAdmin):
             "posted": [
                 (name, value)
                 for name, values in request.POST.lists()
-                if name != "csrfmiddlewaretoken"
+                if name not in ("csrfmiddlewaretoken", CONFIRM)
                 for value in values
             ],
             "confirm": CONFIRM,
+            "programme": _programme_token(),
+            "changed_meanwhile": again,
         }
         return TemplateResponse(request, "admin/tiers/tier/threshold_preview.html", context)
 
@@ -84,6 +89,10 @@ class TierAdmin(admin.ModelAdmin):
 
 
 SOON_DAYS = 14  # the window of the dashboard's "at risk" list
+
+
+def _programme_token() -> str:
+    return str(ProgrammeVersion.objects.values_list("token", flat=True).first() or "")
 
 
 @admin.register(DegradationPolicy)

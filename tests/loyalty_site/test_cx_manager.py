@@ -387,13 +387,45 @@ def test_a_threshold_change_shows_who_would_move_before_it_is_saved(
     assert preview.context["moves"] == {"up": 0, "down": 2}
     assert Tier.objects.get(code="silver").threshold == 1000  # nothing saved yet
 
+    shown = preview.context["programme"]  # the confirmation names what it was shown for
     with django_capture_on_commit_callbacks(execute=True):
-        saved = client.post(url, {**form, "_confirm_threshold": "1"})
+        saved = client.post(url, {**form, "_confirm_threshold": shown})
 
     assert saved.status_code == 302
     assert Tier.objects.get(code="silver").threshold == 2000
     assert Member.objects.filter(qualified_tier__code="silver").count() == 1
     assert LogEntry.objects.filter(object_id=str(silver.pk)).exists()
+
+
+def test_T3_a_threshold_confirmation_shown_before_another_change_is_shown_again(
+    client, login, member, buy
+):
+    # given: a marketer sees Silver's move to 2,000; meanwhile Gold is changed
+    login("Marketer")
+    buy(member, "1500")
+    silver = Tier.objects.get(code="silver")
+    form = {
+        "name": "Silver",
+        "code": "silver",
+        "threshold": "2000",
+        "multiplier": "1.5",
+        "points_expire": "on",
+        "upgrade_bonus_points": "100",
+        "benefits": "",
+    }
+    url = reverse("admin:tiers_tier_change", args=[silver.pk])
+    shown = client.post(url, form).context["programme"]
+    gold = Tier.objects.get(code="gold")
+    gold.threshold = 1800
+    gold.save()
+
+    # when: the first marketer confirms what they saw
+    page = client.post(url, {**form, "_confirm_threshold": shown})
+
+    # then: nothing saved; the moves again, as the programme is now
+    assert page.status_code == 200
+    assert "changed by someone else since you saw this" in page.content.decode()
+    assert Tier.objects.get(code="silver").threshold == 1000
 
 
 def test_the_tier_list_is_in_threshold_order(client, login, tiers):
