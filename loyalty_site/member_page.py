@@ -18,7 +18,7 @@ from points.models import (
     ExpiryPolicy,
     LedgerEntry,
 )
-from points.selectors import balances_and_stake, next_cutoff, programme
+from points.selectors import balances_and_stake, programme
 from rewards.models import Redemption
 from rewards.selectors import catalogue
 from tiers.selectors import TONIGHT, drop_time, next_degradation
@@ -36,8 +36,7 @@ def member_context(request, member, *, assign_form=None, now=None) -> dict:
     ranking = plan.ranking
     qualified = ranking.by_pk[member.qualified_tier_id]
     effective = ranking.by_pk[member.effective_tier_id]
-    cutoff = next_cutoff(plan.expiry, timezone.localdate(now)) if effective.points_expire else None
-    figures, at_stake = balances_and_stake(member, now=now, cutoff=cutoff)
+    figures, cutoff, at_stake = balances_and_stake(member, plan, now=now)
     available, pending = figures
     next_tier = ranking.next_above(qualified.pk)
     progress = None

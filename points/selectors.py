@@ -63,7 +63,7 @@ def programme(version: uuid.UUID | None = None) -> Programme:
     Pass the token read in the caller's own query to save a round trip.
     """
     global _programme
-    version = version or ProgrammeVersion.objects.values_list("token", flat=True).first()
+    version = version or ProgrammeVersion.current_token()
     version = uuid.UUID(str(version)) if version else None  # SQLite gives hex text
     if version is None or _programme is None or _programme.version != version:
         _programme = Programme(
@@ -107,16 +107,23 @@ def balances(member: Member, *, now=None) -> Balances:
     return Balances.of(member, pending)
 
 
-def balances_and_stake(member: Member, *, now, cutoff: date | None) -> tuple[Balances, int]:
-    """balances(), and what points_at_stake gives the member at `cutoff` (0 without
-    one), in one prepared query: the API's summary reads both on every request."""
+def balances_and_stake(
+    member: Member, plan: Programme, *, now
+) -> tuple[Balances, date | None, int]:
+    """balances(), the next cutoff that can take the member's points (none without an
+    expiry cycle, or when their effective tier's points never expire: E1, E2) and what
+    points_at_stake gives them at it (0 without one), in one prepared query: the API's
+    summary and the member page read them on every request."""
+    cutoff = next_cutoff(plan.expiry, timezone.localdate(now))
+    if not plan.ranking.by_pk[member.effective_tier_id].points_expire:
+        cutoff = None
     if cutoff is None:
         row = _pending.first(member_id=member.pk, now=now)
     else:
         end = cutoff_instant(cutoff)
         row = _pending_and_stake.first(member_id=member.pk, now=now, end=end, cutoff=cutoff)
     pending, at_stake = row or (0, 0)
-    return Balances.of(member, pending), max(at_stake, 0)
+    return Balances.of(member, pending), cutoff, max(at_stake, 0)
 
 
 def _member_sums(member_id, **sums):

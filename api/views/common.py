@@ -16,7 +16,6 @@ from members.models import Member
 from points.selectors import (
     Programme,
     balances_and_stake,
-    next_cutoff,
     programme,
     summary_of,
 )
@@ -73,10 +72,7 @@ def summary(member: Member, plan: Programme, *, now=None) -> dict:
     member next drops a tier (D2) and what expires at the next cutoff (E2). The tiers and
     policies come from the cached programme: one query more."""
     now = now or timezone.now()
-    cutoff = next_cutoff(plan.expiry, timezone.localdate(now))
-    if not plan.ranking.by_pk[member.effective_tier_id].points_expire:
-        cutoff = None
-    figures, at_stake = balances_and_stake(member, now=now, cutoff=cutoff)
+    figures, cutoff, at_stake = balances_and_stake(member, plan, now=now)
     summary = summary_of(member, plan.ranking, figures=figures)
     drop = next_degradation(member, plan.degradation, plan.ranking, now)
     return {
