@@ -13,14 +13,15 @@ from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
+from django.utils import timezone
 
 from loyalty_site.models import FormSubmission
 from members.models import Member
 from points.models import MANUAL_ADJUSTMENT, TIER_UP_BONUS, PointDefinition
-from points.selectors import balances, points_summary
+from points.selectors import balances, points_summary, programme
 from points.services import adjust_points
 from rewards.models import Redemption, Reward
-from rewards.selectors import catalogue
+from rewards.selectors import locked_because
 from rewards.services import cancel_redemption, redeem
 
 CONFIRM = "_confirm"
@@ -147,12 +148,18 @@ class MemberActions:
             self.message_user(request, "Choose a reward to redeem.", messages.ERROR)
             return redirect("admin:members_member_change", member.pk)
         if CONFIRM not in request.POST:
-            offered = {item.reward.pk: item for item in catalogue(member)}.get(reward.pk)
-            if offered is None or not offered.redeemable:  # say it now, not after confirming
-                why = offered.locked_because if offered else "No longer offered"
+            available, pending = balances(member)
+            why = locked_because(  # say it now, not after confirming
+                reward,
+                effective_tier_id=member.effective_tier_id,
+                available=available,
+                pending=pending,
+                ranking=programme().ranking,
+                now=timezone.now(),
+            )
+            if why:
                 self.message_user(request, f"{reward.name}: {why}.", messages.ERROR)
                 return redirect("admin:members_member_change", member.pk)
-            available = balances(member).available
             return self._confirmation(
                 request,
                 member,
