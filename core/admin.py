@@ -86,18 +86,24 @@ class ConfirmedPolicyAdmin(SingletonAdmin):
                 for name, field in form.fields.items()
                 if _shown(saved, name) != _shown(form.instance, name)
             ],
-            "posted": [
-                (name, value)
-                for name, values in request.POST.lists()
-                if name not in ("csrfmiddlewaretoken", CONFIRM_POLICY)
-                for value in values
-            ],
+            "posted": reposted(request, CONFIRM_POLICY),
             "confirm": CONFIRM_POLICY,
             "fingerprint": _fingerprint(saved),
             "changed_meanwhile": again,
             **self.impact(form.instance, saved),
         }
         return TemplateResponse(request, self.confirm_template, context)
+
+
+def reposted(request, confirm: str) -> list[tuple[str, str]]:
+    """The posted form's fields, for a confirmation page to send again as hidden inputs
+    (its own token and confirmation field aside)."""
+    return [
+        (name, value)
+        for name, values in request.POST.lists()
+        if name not in ("csrfmiddlewaretoken", confirm)
+        for value in values
+    ]
 
 
 def _fingerprint(policy) -> str:

@@ -4,7 +4,7 @@ from django.db import transaction
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from core.admin import ConfirmedPolicyAdmin
+from core.admin import ConfirmedPolicyAdmin, reposted
 from tiers.models import DegradationPolicy, ProgrammeVersion, Tier
 from tiers.selectors import Ranking, degradation_impact, threshold_change_preview
 from tiers.tasks import recalculate_all_tiers_task
@@ -34,7 +34,11 @@ class TierAdmin(admin.ModelAdmin):
         # A confirmation holds for the programme it was shown against: changed by someone
         # in between, the moves shown are not those that would happen.
         confirmed = request.POST.get(CONFIRM)
-        if request.method == "POST" and confirmed != _programme_token() and allowed:
+        if (
+            request.method == "POST"
+            and confirmed != str(ProgrammeVersion.current_token())
+            and allowed
+        ):
             was = tier.threshold if tier else None
             form = self.get_form(request, tier, change=tier is not None)(
                 request.POST, request.FILES, instance=tier
@@ -51,14 +55,9 @@ class TierAdmin(admin.ModelAdmin):
             "tier": tier,
             "was": was,
             "moves": threshold_change_preview(tier, tier.threshold),
-            "posted": [
-                (name, value)
-                for name, values in request.POST.lists()
-                if name not in ("csrfmiddlewaretoken", CONFIRM)
-                for value in values
-            ],
+            "posted": reposted(request, CONFIRM),
             "confirm": CONFIRM,
-            "programme": _programme_token(),
+            "programme": _programme_shown(),
             "changed_meanwhile": again,
         }
         return TemplateResponse(request, "admin/tiers/tier/threshold_preview.html", context)
@@ -91,8 +90,9 @@ class TierAdmin(admin.ModelAdmin):
 SOON_DAYS = 14  # the window of the dashboard's "at risk" list
 
 
-def _programme_token() -> str:
-    return str(ProgrammeVersion.objects.values_list("token", flat=True).first() or "")
+def _programme_shown() -> str:
+    """The programme's version, as a confirmation page carries it."""
+    return str(ProgrammeVersion.current_token() or "")
 
 
 @admin.register(DegradationPolicy)

@@ -89,6 +89,11 @@ class ProgrammeVersion(models.Model):
         return str(self.token)
 
     @classmethod
+    def current_token(cls):
+        """The token now, or None before the first change."""
+        return cls.objects.values_list("token", flat=True).first()
+
+    @classmethod
     def bump(cls, **_signal_kwargs):
         cls.objects.update_or_create(pk=1, defaults={"token": uuid.uuid4()})
 
