@@ -360,6 +360,17 @@ def test_the_dashboard_shows_tiers_closest_members_risk_and_expiry(
 
 # Tier configuration (T3)
 
+# Silver's page as the seed programme has it, its threshold moved to 2,000.
+SILVER_AT_2000 = {
+    "name": "Silver",
+    "code": "silver",
+    "threshold": "2000",
+    "multiplier": "1.5",
+    "points_expire": "on",
+    "upgrade_bonus_points": "100",
+    "benefits": "",
+}
+
 
 def test_a_threshold_change_shows_who_would_move_before_it_is_saved(
     client, login, make_member, buy, django_capture_on_commit_callbacks
@@ -368,15 +379,7 @@ def test_a_threshold_change_shows_who_would_move_before_it_is_saved(
     for amount in ["1500", "1500", "2500", "500"]:
         buy(make_member(), amount)
     silver = Tier.objects.get(code="silver")
-    form = {
-        "name": "Silver",
-        "code": "silver",
-        "threshold": "2000",
-        "multiplier": "1.5",
-        "points_expire": "on",
-        "upgrade_bonus_points": "100",
-        "benefits": "",
-    }
+    form = SILVER_AT_2000
     url = reverse("admin:tiers_tier_change", args=[silver.pk])
 
     preview = client.post(url, form)
@@ -404,15 +407,7 @@ def test_T3_a_threshold_confirmation_shown_before_another_change_is_shown_again(
     login("Marketer")
     buy(member, "1500")
     silver = Tier.objects.get(code="silver")
-    form = {
-        "name": "Silver",
-        "code": "silver",
-        "threshold": "2000",
-        "multiplier": "1.5",
-        "points_expire": "on",
-        "upgrade_bonus_points": "100",
-        "benefits": "",
-    }
+    form = SILVER_AT_2000
     url = reverse("admin:tiers_tier_change", args=[silver.pk])
     shown = client.post(url, form).context["programme"]
     gold = Tier.objects.get(code="gold")
