@@ -8,7 +8,7 @@ from core import figures
 from core.paginator import CappedPaginator
 from members.models import Member
 from points.models import LedgerEntry
-from points.selectors import expiry_preview, next_cutoff, programme
+from points.selectors import next_cutoff, programme, stake_by_tier
 from tiers.selectors import at_risk, closest_to_next_tier, members_per_tier
 
 AT_RISK_DAYS = 14
@@ -122,5 +122,5 @@ def kept_figures(plan, now) -> tuple:
 
 def expiry_stake(cutoff) -> dict:
     """Members and points at stake at `cutoff`, from the query the expiry run uses."""
-    by_tier, _ = expiry_preview(cutoff)
-    return {"members": sum(row[1] for row in by_tier), "points": sum(row[2] for row in by_tier)}
+    stake = stake_by_tier(cutoff)
+    return {"members": stake["members"], "points": stake["points"]}

@@ -275,15 +275,23 @@ def expiry_impact(policy: ExpiryPolicy, today: date) -> dict | None:
     cutoff = next_cutoff(policy, today)
     if cutoff is None:
         return None
-    by_tier, _ = expiry_preview(cutoff)
     return {
         "cutoff": cutoff,
         "days_left": (cutoff - today).days,
         "reminded_on": reminder_day(policy, cutoff, today),
+        **stake_by_tier(cutoff),
+        "exempt": list(Tier.objects.filter(points_expire=False).values_list("name", flat=True)),
+    }
+
+
+def stake_by_tier(cutoff: date) -> dict:
+    """What the expiry of `cutoff` would take if it ran now: {"by_tier": [(tier, members,
+    points)], "members", "points"}, from expiry_preview."""
+    by_tier, _ = expiry_preview(cutoff)
+    return {
         "by_tier": by_tier,
         "members": sum(row[1] for row in by_tier),
         "points": sum(row[2] for row in by_tier),
-        "exempt": list(Tier.objects.filter(points_expire=False).values_list("name", flat=True)),
     }
 
 
