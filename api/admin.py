@@ -1,26 +1,33 @@
-"""API keys in the CX Manager, for superusers only: a key is a way into every member's
-points. Created through the service and shown once; revoked, never deleted."""
+"""API keys and webhooks in the CX Manager, for superusers only: a key is a way into
+every member's points, and an endpoint hears about every member. Keys and secrets are
+created through the services and shown once; keys are revoked and endpoints switched
+off, never deleted."""
 
+import json
+
+from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import OuterRef, Subquery
 from django.utils.html import format_html
 from rest_framework_api_key.models import APIKey
 
+from api import webhooks
 from api.models import ApiKey
 from api.services import create_api_key, revoke_api_key
+from core.events import EventType
+from core.models import WebhookDelivery, WebhookEndpoint
+from core.paginator import CappedPaginator
+from members.models import Member
 
 # The library registers an admin of its own model, which the API does not use.
 if admin.site.is_registered(APIKey):
     admin.site.unregister(APIKey)
 
 
-@admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
-    list_display = ["name", "prefix", "channel", "store", "created", "expiry_date", "state", "used"]
-    search_fields = ["name", "=prefix"]
-    show_full_result_count = False
-    actions = ["revoke"]
-
-    # Superusers only, in every view and action.
+class SuperuserOnlyAdmin(admin.ModelAdmin):
+    """Seen and used by superusers only, in every view and action; never deleted."""
 
     def has_module_permission(self, request):
         return request.user.is_superuser
@@ -35,7 +42,15 @@ class ApiKeyAdmin(admin.ModelAdmin):
         return request.user.is_superuser
 
     def has_delete_permission(self, request, obj=None):
-        return False  # revoke instead: the ledger and history name the key
+        return False
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(SuperuserOnlyAdmin):
+    list_display = ["name", "prefix", "channel", "store", "created", "expiry_date", "state", "used"]
+    search_fields = ["name", "=prefix"]
+    show_full_result_count = False
+    actions = ["revoke"]
 
     def has_revoke_permission(self, request):
         return request.user.is_superuser
@@ -103,3 +118,135 @@ class ApiKeyAdmin(admin.ModelAdmin):
                 self.log_change(request, key, "Revoked")
                 revoked += 1
         self.message_user(request, f"{revoked} key(s) revoked: they answer 401 from now on.")
+
+
+class EndpointForm(forms.ModelForm):
+    url = forms.URLField(label="URL", max_length=500, assume_scheme="https")
+    events = forms.MultipleChoiceField(
+        choices=EventType.choices,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="transaction.recorded is one event per purchase, return and action.",
+    )
+    own_hosts: list[str] = []  # where this application is reached (set per request)
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ["url", "description", "events", "is_active"]
+
+    def clean_url(self):
+        url = self.cleaned_data["url"]
+        webhooks.check_url(url, own_hosts=self.own_hosts)
+        return url
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(SuperuserOnlyAdmin):
+    form = EndpointForm
+    list_display = ["__str__", "url", "event_list", "is_active", "created_at", "deliveries"]
+    list_filter = ["is_active"]
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        hosts = [h for h in settings.ALLOWED_HOSTS if h != "*" and not h.startswith(".")]
+        form.own_hosts = [request.get_host(), *hosts]
+        return form
+
+    @admin.display(description="Events")
+    def event_list(self, endpoint):
+        return ", ".join(endpoint.events)
+
+    @admin.display(description="Deliveries")
+    def deliveries(self, endpoint):
+        url = f"../webhookdelivery/?endpoint__id__exact={endpoint.pk}"
+        return format_html('<a href="{}">Deliveries</a>', url)
+
+    def save_model(self, request, obj, form, change):
+        try:
+            webhooks.save_endpoint(obj)
+        except ValidationError as exc:  # checked by the form; a race is still told
+            self.message_user(request, "; ".join(exc.messages), messages.ERROR)
+            return
+        if not change:
+            self.message_user(
+                request,
+                format_html(
+                    "The signing secret of this endpoint is <code>{}</code>. Give it to "
+                    "the receiver now: it is not shown again.",
+                    obj.secret,
+                ),
+                messages.WARNING,
+            )
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(SuperuserOnlyAdmin):
+    list_display = [
+        "pk",
+        "type",
+        "member_code",
+        "endpoint",
+        "status",
+        "attempts",
+        "last_status_code",
+        "last_attempt_at",
+        "next_attempt_at",
+        "created_at",
+    ]
+    list_filter = ["status", "type", "endpoint"]
+    list_select_related = ["endpoint"]
+    search_fields = ["=member_id"]
+    search_help_text = "Customer code"
+    paginator = CappedPaginator
+    show_full_result_count = False
+    actions = ["resend"]
+    fields = [
+        "endpoint",
+        "type",
+        "member_code",
+        "status",
+        "attempts",
+        "created_at",
+        "last_attempt_at",
+        "last_status_code",
+        "last_error",
+        "next_attempt_at",
+        "delivered_at",
+        "body",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_resend_permission(self, request):
+        return request.user.is_superuser
+
+    def get_queryset(self, request):
+        code = Member.objects.filter(pk=OuterRef("member_id")).values("external_id")
+        return super().get_queryset(request).annotate(member_code=Subquery(code[:1]))
+
+    def get_search_results(self, request, queryset, search_term):
+        """By customer code: the member's id, then its deliveries (an indexed match)."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        member = Member.objects.filter(external_id=term).values_list("pk", flat=True)
+        return queryset.filter(member_id__in=list(member)), False
+
+    @admin.display(description="Member")
+    def member_code(self, delivery):
+        return delivery.member_code
+
+    @admin.display(description="Body")
+    def body(self, delivery):
+        return format_html("<pre>{}</pre>", json.dumps(webhooks.payload(delivery), indent=2))
+
+    @admin.action(permissions=["resend"], description="Resend the selected deliveries")
+    def resend(self, request, queryset):
+        count = webhooks.resend(queryset)
+        self.message_user(
+            request, f"{count} deliveries queued again: they are sent within a few seconds."
+        )

@@ -60,3 +60,85 @@ class FiguresGeneration(models.Model):
 
     def __str__(self):
         return str(self.token)
+
+
+class WebhookEndpoint(models.Model):
+    """Where one of the brand's systems wants to hear about events (Webhooks, contract).
+
+    Kept here, beside the deliveries, because every domain app writes deliveries in its
+    own transactions and reads which endpoints want an event (core.events); the
+    sending, the signing and the admin are the API's (api.webhooks)."""
+
+    url = models.URLField("URL", max_length=500)
+    description = models.CharField(max_length=200, blank=True)
+    events = models.JSONField(default=list, help_text="The event types it receives.")
+    # Kept as given (not hashed): the signature of every delivery is made with it.
+    secret = models.CharField(max_length=100, editable=False)
+    is_active = models.BooleanField("active", default=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # One sender at a time per endpoint (so its events go out in order): the sender
+    # holds the endpoint until then, and gives it back when done.
+    sending_until = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = "webhook endpoint"
+        ordering = ["pk"]
+
+    def __str__(self):
+        return self.description or self.url
+
+
+class WebhookDelivery(models.Model):
+    """One event for one endpoint (an outbox row): written in the same transaction as
+    the change it reports, so none is lost and none is sent for a rolled-back change.
+
+    The event is named by its type and its subject (the row it reports: a tier change,
+    a ledger entry, a redemption...); its body is read from that row when sent. Unique
+    per endpoint, type and subject, so a job run twice reports nothing twice."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed"
+
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries", db_index=False
+    )
+    type = models.CharField(max_length=40)
+    member_id = models.BigIntegerField()  # events of one member are delivered in order
+    subject_id = models.BigIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    # When it may be tried (again).
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=200, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "webhook deliveries"
+        ordering = ["-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["endpoint", "type", "subject_id"], name="webhook_delivery_once"
+            )
+        ]
+        indexes = [
+            # The sender's queue: pending deliveries of an endpoint, oldest first, and
+            # whether a member has an older one still pending (order per member).
+            models.Index(
+                fields=["endpoint", "member_id", "id"],
+                name="webhook_pending_by_member",
+                condition=models.Q(status="pending"),
+            ),
+            models.Index(
+                fields=["endpoint", "next_attempt_at"],
+                name="webhook_pending_due",
+                condition=models.Q(status="pending"),
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.type} #{self.subject_id} to {self.endpoint_id}"

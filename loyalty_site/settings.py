@@ -265,6 +265,8 @@ API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=64 * 1024)
 # How long an exact repeat of a transaction gets the first answer's body again (P8);
 # later, the figures as they are then. A daily job drops older answers.
 API_REPEAT_ANSWER_DAYS = env.int("API_REPEAT_ANSWER_DAYS", default=30)
+# How long a webhook receiver may take to answer before the attempt counts as failed.
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["api.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

@@ -8,6 +8,7 @@ from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from core import events
 from members.models import Member, Notification, TierChange
 
 
@@ -34,6 +35,9 @@ def enroll_member(*, external_id, email, first_name="", last_name="", joined_at=
                 to_tier=entry,
                 qualified_tier=entry,
                 changed_at=member.joined_at,
+            )
+            events.record(
+                events.EventType.MEMBER_ENROLLED, member_id=member.pk, subject_id=member.pk
             )
     except IntegrityError as exc:  # a concurrent enrolment of the same code won the race
         raise ValidationError(

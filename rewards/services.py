@@ -5,6 +5,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from core import events
 from points.models import LedgerEntry
 from points.selectors import balances
 from points.services import lock_member, post_redemption, post_refund
@@ -56,7 +57,7 @@ def _redeem(*, member, reward, by, now, external_id) -> Redemption:
         entry = post_redemption(
             member, plan, points=reward.points_cost, reason=f"Redeemed {reward.name}", by=by, at=now
         )
-        return Redemption.objects.create(
+        redemption = Redemption.objects.create(
             member=member,
             reward=reward,
             points=reward.points_cost,
@@ -65,6 +66,10 @@ def _redeem(*, member, reward, by, now, external_id) -> Redemption:
             entry=entry,
             external_id=external_id or None,
         )
+        events.record(
+            events.EventType.REDEMPTION_CREATED, member_id=member.pk, subject_id=redemption.pk
+        )
+        return redemption
 
 
 def _redeemed_before(external_id, member, reward) -> Redemption | None:
@@ -112,4 +117,7 @@ def cancel_redemption(*, redemption, by=None, reason="", now=None) -> Redemption
         redemption.status = Redemption.Status.CANCELLED
         redemption.cancelled_at, redemption.cancelled_by = now, by
         redemption.save(update_fields=["status", "cancelled_at", "cancelled_by", "refund"])
+        events.record(
+            events.EventType.REDEMPTION_CANCELLED, member_id=member.pk, subject_id=redemption.pk
+        )
         return redemption

@@ -189,3 +189,13 @@ def catalogue(tiers):
 
     load_catalogue(tiers)
     return {r.name: r for r in Reward.objects.all()}
+
+
+@pytest.fixture(autouse=True)
+def fresh_subscriptions():
+    """Which webhook endpoints want which events is read again in each test."""
+    from core import events
+
+    events.subscriptions_changed()
+    yield
+    events.subscriptions_changed()

@@ -10,14 +10,16 @@ from django.db import connection, transaction
 from django.db.models import BigIntegerField, Case, F, Q, Value, When
 from django.utils import timezone
 
-from core import figures
+from core import events, figures
 from core.bulk import bulk_insert, reserve_ids
 from core.jobs import id_chunks
+from core.models import WebhookDelivery
 from members.models import Member, Notification, TierChange
 from tiers.models import DegradationPolicy, Tier
 from tiers.selectors import Ranking, members_to_degrade, misqualified_by_tier
 
 Reason = TierChange.Reason
+TIER_CHANGED = events.EventType.MEMBER_TIER_CHANGED
 
 
 @dataclass(slots=True)
@@ -61,6 +63,7 @@ class TierLog(list):
         bulk_insert(TierChange, changes)
         for record, change in zip(records, changes, strict=True):
             record.pk = change.pk
+        events.record_many(TIER_CHANGED, [(c.member_id, c.pk) for c in records])
         bulk_insert(
             Notification,
             [
@@ -77,7 +80,7 @@ class TierLog(list):
 
     def tables(self) -> list:
         """The rows to write, as (model, columns, rows) for core.bulk.CopyBehind:
-        the changes first, then the messages that name them."""
+        the changes first, then the messages and webhook events that name them."""
         changes, messages = self._changes(), self._messages()
         for change, pk in zip(changes, reserve_ids(TierChange, len(changes)), strict=True):
             change.pk = pk
@@ -94,6 +97,11 @@ class TierLog(list):
                         messages, reserve_ids(Notification, len(messages)), strict=True
                     )
                 ],
+            ),
+            (
+                WebhookDelivery,
+                events.DELIVERY_COLUMNS,
+                events.delivery_rows(TIER_CHANGED, [(c.member_id, c.pk) for c in changes]),
             ),
         ]
         self.clear()
@@ -195,6 +203,7 @@ def recalculate_all_tiers() -> int:
             band.update(qualified_tier=tier)
         if changed:
             figures.stale()
+            events.record_from_query(TIER_CHANGED, _changes_at(Reason.RULES_CHANGED, now))
     return changed
 
 
@@ -224,6 +233,10 @@ def degrade_chunk(*, now, first_id: int, last_id: int) -> int:
     )
     if changed:
         figures.stale()
+        events.record_from_query(
+            TIER_CHANGED,
+            _changes_at(Reason.DEGRADATION, now).filter(member__gte=first_id, member__lte=last_id),
+        )
         _queue_notifications(
             Reason.DEGRADATION,
             Notification.Kind.DEGRADATION,
@@ -232,6 +245,13 @@ def degrade_chunk(*, now, first_id: int, last_id: int) -> int:
             last_id=last_id,
         )
     return changed
+
+
+def _changes_at(reason, at):
+    """The tier changes a set-based run wrote, as the subjects of their events."""
+    return TierChange.objects.filter(reason=reason, changed_at=at).values(
+        "member_id", subject_id=F("pk")
+    )
 
 
 def _apply_changes(changes, *, reason, at) -> int:

@@ -7,6 +7,7 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from core import events
 from points.models import Channel, PointDefinition, Transaction
 from points.selectors import Programme
 from points.services import sql
@@ -81,7 +82,7 @@ def record_purchase(
         store=store,
         amount=amount,
     )
-    if sql.writes_unlocked() and (txn := _record_purchase_unlocked(member, fields, by)):
+    if unlocked_purchases() and (txn := _record_purchase_unlocked(member, fields, by)):
         return txn
     with transaction.atomic():
         member, plan, recorded_id = lock(member, external_id)
@@ -91,6 +92,12 @@ def record_purchase(
         txn, entries = _purchase_transaction(member, plan, log, fields, by)
         post_transaction(member, plan, txn, entries, at=occurred_at, log=log, by=by)
     return txn
+
+
+def unlocked_purchases() -> bool:
+    """Whether a purchase may be written in one statement without the member lock: not
+    when it must also write its webhook event, in the same transaction."""
+    return sql.writes_unlocked() and not events.wanted(events.EventType.TRANSACTION_RECORDED)
 
 
 def _purchase_transaction(member, plan: Programme, log: TierLog, fields, by):

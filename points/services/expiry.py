@@ -3,12 +3,12 @@
 from datetime import date
 
 from django.db import transaction
-from django.db.models import Count, Sum
+from django.db.models import Count, F, Sum
 from django.utils import timezone
 
-from core import figures
+from core import events, figures
 from core.jobs import id_chunks
-from members.models import Member
+from members.models import Member, Notification
 from points.models import ExpiryPolicy, ExpiryRun, LedgerEntry
 from points.selectors import (
     cutoff_instant,
@@ -56,6 +56,12 @@ def expire_chunk(*, cutoff: date, first_id: int, last_id: int) -> int:
     sql.count_expiry_in_balances(cutoff=cutoff, first_id=first_id, last_id=last_id)
     if written:
         figures.stale()
+        expired = LedgerEntry.objects.filter(
+            kind=Kind.EXPIRY, cutoff=cutoff, member__gte=first_id, member__lte=last_id
+        )
+        events.record_from_query(
+            events.EventType.POINTS_EXPIRED, expired.values("member_id", subject_id=F("pk"))
+        )
     return written
 
 
@@ -80,4 +86,12 @@ def send_expiry_reminders(*, now=None) -> int:
     cutoff = next_cutoff(policy, today)
     if cutoff is None or reminder_day(policy, cutoff, today) > today:
         return 0
-    return sql.insert_expiry_reminders(points_at_stake(cutoff), cutoff=cutoff, now=now)
+    written = sql.insert_expiry_reminders(points_at_stake(cutoff), cutoff=cutoff, now=now)
+    if written:
+        reminders = Notification.objects.filter(
+            kind=Notification.Kind.EXPIRY_REMINDER, cutoff=cutoff
+        )
+        events.record_from_query(
+            events.EventType.POINTS_EXPIRING, reminders.values("member_id", subject_id=F("pk"))
+        )
+    return written

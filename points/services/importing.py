@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.utils import timezone
 
-from core import figures
+from core import events, figures
 from core.bulk import CopyBehind, bulk_update, reserve_ids, without_cycle_collection
+from core.models import WebhookDelivery
 from members.models import Member
 from points.csv_rows import ImportRow, RowError
 from points.models import LedgerEntry, Transaction
@@ -237,9 +238,13 @@ def _entry_row(member_id: int, move: Movement, transaction_id: int, now) -> tupl
 
 
 def _chunk_tables(txns, entries) -> list:
+    recorded = events.delivery_rows(
+        events.EventType.TRANSACTION_RECORDED, [(t[2], t[0]) for t in txns]
+    )
     return [
         (Transaction, _TRANSACTION_COLUMNS, txns),
         (LedgerEntry, _ENTRY_COLUMNS, entries),
+        (WebhookDelivery, events.DELIVERY_COLUMNS, recorded),
     ]
 
 

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 
+from core import events
 from members.models import Member
 from points.models import TIER_UP_BONUS, LedgerEntry, PointDefinition, Transaction
 from points.selectors import Programme, programme
@@ -108,6 +109,7 @@ def post_transaction(
     entries = apply_entries(member, plan, entries, at=at, log=log, by=by, transaction=txn)
     sql.write_transaction(member, txn, entries)
     log.write()
+    events.record(events.EventType.TRANSACTION_RECORDED, member_id=member.pk, subject_id=txn.pk)
     return written(txn, entries)
 
 

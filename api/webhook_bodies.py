@@ -1,0 +1,140 @@
+"""The body of each webhook event, read from the row it reports when it is sent: one
+query per event type in a batch. `{type, timestamp, data}`, as the contract says; the
+member is named by its customer code, tiers by `{code, name}`."""
+
+import json
+from collections import defaultdict
+
+from core.events import EventType
+from members.models import Member, Notification, TierChange
+from points.models import LedgerEntry, Transaction
+from rewards.models import Redemption
+
+
+def bodies(deliveries) -> dict[int, str]:
+    """{delivery id: JSON body} for a batch of deliveries."""
+    by_type = defaultdict(list)
+    for delivery in deliveries:
+        by_type[delivery.type].append(delivery)
+    result = {}
+    for event_type, batch in by_type.items():
+        data = _READERS[event_type]({d.subject_id for d in batch})
+        for delivery in batch:
+            body = {
+                "type": event_type,
+                "timestamp": delivery.created_at.isoformat(),
+                "data": data.get(delivery.subject_id, {"deleted": True}),
+            }
+            result[delivery.pk] = json.dumps(body, separators=(",", ":"))
+    return result
+
+
+def _tier(tier) -> dict | None:
+    return {"code": tier.code, "name": tier.name} if tier else None
+
+
+def _time(value):
+    return value.isoformat() if value else None
+
+
+def _enrolled(ids) -> dict:
+    members = Member.objects.filter(pk__in=ids).select_related("effective_tier")
+    return {
+        m.pk: {
+            "member": m.external_id,
+            "email": m.email,
+            "first_name": m.first_name,
+            "last_name": m.last_name,
+            "joined_at": _time(m.joined_at),
+            "tier": _tier(m.effective_tier),
+        }
+        for m in members
+    }
+
+
+def _tier_changed(ids) -> dict:
+    changes = TierChange.objects.filter(pk__in=ids).select_related(
+        "member", "from_tier", "to_tier", "qualified_tier"
+    )
+    return {
+        c.pk: {
+            "member": c.member.external_id,
+            "from_tier": _tier(c.from_tier),
+            "to_tier": _tier(c.to_tier),
+            "qualified_tier": _tier(c.qualified_tier),
+            "reason": c.reason,
+            "changed_at": _time(c.changed_at),
+        }
+        for c in changes
+    }
+
+
+def _expiring(ids) -> dict:
+    reminders = Notification.objects.filter(pk__in=ids).select_related("member")
+    return {
+        n.pk: {"member": n.member.external_id, "cutoff": n.cutoff.isoformat(), "points": n.points}
+        for n in reminders
+    }
+
+
+def _expired(ids) -> dict:
+    entries = LedgerEntry.objects.filter(pk__in=ids).select_related("member")
+    return {
+        e.pk: {
+            "member": e.member.external_id,
+            "cutoff": e.cutoff.isoformat(),
+            "points": -e.points,
+            "expired_at": _time(e.issued_at),
+        }
+        for e in entries
+    }
+
+
+def _redemption(ids) -> dict:
+    redemptions = Redemption.objects.filter(pk__in=ids).select_related("member", "reward")
+    return {
+        r.pk: {
+            "member": r.member.external_id,
+            "id": r.pk,
+            "external_id": r.external_id,
+            "reward": {"id": r.reward_id, "name": r.reward.name},
+            "points": r.points,
+            "redeemed_at": _time(r.redeemed_at),
+            "cancelled_at": _time(r.cancelled_at),
+        }
+        for r in redemptions
+    }
+
+
+def _recorded(ids) -> dict:
+    txns = Transaction.objects.filter(pk__in=ids).select_related("member", "original")
+    points = defaultdict(int)
+    for txn_id, entry_points in LedgerEntry.objects.filter(transaction_id__in=ids).values_list(
+        "transaction_id", "points"
+    ):
+        points[txn_id] += entry_points
+    return {
+        t.pk: {
+            "member": t.member.external_id,
+            "external_id": t.external_id,
+            "kind": t.kind,
+            "amount": str(t.amount) if t.amount is not None else None,
+            "occurred_at": _time(t.occurred_at),
+            "channel": t.channel,
+            "store": t.store,
+            "original_external_id": t.original.external_id if t.original else None,
+            "points": points[t.pk],
+        }
+        for t in txns
+    }
+
+
+_READERS = {
+    EventType.MEMBER_ENROLLED: _enrolled,
+    EventType.MEMBER_TIER_CHANGED: _tier_changed,
+    EventType.POINTS_EXPIRING: _expiring,
+    EventType.POINTS_EXPIRED: _expired,
+    EventType.REDEMPTION_CREATED: _redemption,
+    EventType.REDEMPTION_CANCELLED: _redemption,
+    EventType.TRANSACTION_RECORDED: _recorded,
+}

@@ -1,0 +1,51 @@
+"""A real HTTP receiver of webhooks on 127.0.0.1, started by a test: it answers with the
+codes it is told, or not at all, and keeps what it was sent."""
+
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Received:
+    headers: dict
+    body: bytes
+
+
+@dataclass
+class Receiver:
+    url: str
+    answers: list = field(default_factory=list)  # status codes to give first, then 200
+    hang_seconds: float = 0  # wait this long before answering (a receiver that hangs)
+    location: str = ""  # with a 3xx answer: where it points
+    received: list = field(default_factory=list)
+
+    def answer(self) -> int:
+        return self.answers.pop(0) if self.answers else 200
+
+
+def start_receiver() -> tuple[Receiver, ThreadingHTTPServer]:
+    receiver = Receiver(url="")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["content-length"]))
+            receiver.received.append(Received(dict(self.headers.items()), body))
+            if receiver.hang_seconds:
+                time.sleep(receiver.hang_seconds)
+            code = receiver.answer()
+            self.send_response(code)
+            if receiver.location:
+                self.send_header("location", receiver.location)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    receiver.url = f"http://127.0.0.1:{server.server_address[1]}/hooks"
+    return receiver, server

@@ -1,0 +1,226 @@
+"""Webhooks (contract) as a receiver sees them: a real HTTP server on 127.0.0.1 that
+checks every signature with the standardwebhooks package."""
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+from standardwebhooks import Webhook
+
+from api import webhooks
+from core.events import EventType
+from core.models import WebhookDelivery, WebhookEndpoint
+from tests.api.receiver import start_receiver
+from tests.conftest import at, postgres_only
+
+pytestmark = pytest.mark.django_db
+
+Status = WebhookDelivery.Status
+
+
+@pytest.fixture
+def receiver():
+    receiver, server = start_receiver()
+    yield receiver
+    server.shutdown()
+
+
+def subscribe(receiver, *types) -> WebhookEndpoint:
+    return webhooks.save_endpoint(WebhookEndpoint(url=receiver.url, events=list(types)))
+
+
+def verified(receiver, endpoint) -> list[dict]:
+    """Every body the receiver got, each checked against its signature."""
+    signer = Webhook(endpoint.secret)
+    return [signer.verify(r.body, r.headers) for r in receiver.received]
+
+
+def send(endpoint, now=None) -> None:
+    webhooks.send_due(endpoint_id=endpoint.pk, now=now)
+
+
+def test_a_purchase_that_crosses_gold_sends_one_tier_changed_event(receiver, member, buy):
+    # given a Silver member (2,000 lifetime points) and an endpoint for tier changes
+    buy(member, 2000)
+    endpoint = subscribe(receiver, EventType.MEMBER_TIER_CHANGED)
+    # when a purchase takes them over 3,000 (1,000 at Silver's x1.5)
+    buy(member, 1000)
+    send(endpoint)
+    # then the receiver gets exactly one signed member.tier_changed, Silver to Gold
+    (event,) = verified(receiver, endpoint)
+    assert event["type"] == "member.tier_changed"
+    assert event["data"]["member"] == member.external_id
+    assert event["data"]["from_tier"] == {"code": "silver", "name": "Silver"}
+    assert event["data"]["to_tier"] == {"code": "gold", "name": "Gold"}
+    assert event["data"]["reason"] == "upgrade"
+    assert set(event) == {"type", "timestamp", "data"}
+    assert WebhookDelivery.objects.get().status == Status.DELIVERED
+
+
+def test_a_rolled_back_change_sends_nothing(receiver, member, buy):
+    endpoint = subscribe(receiver, *EventType.values)
+    with pytest.raises(RuntimeError), transaction.atomic():
+        buy(member, 5000)  # a tier change and a transaction, then the caller fails
+        raise RuntimeError("the caller's transaction fails")
+    send(endpoint)
+    assert receiver.received == []
+    assert not WebhookDelivery.objects.exists()
+
+
+def test_a_receiver_failing_three_times_gets_the_event_four_times_then_delivered(
+    receiver, member, buy
+):
+    endpoint = subscribe(receiver, EventType.TRANSACTION_RECORDED)
+    receiver.answers = [500, 500, 500]
+    txn = buy(member, 10)
+    now = timezone.now()
+    # Each retry comes after its backoff (5 s, 30 s, 2 min): not before.
+    for later in [0, 1, 6, 20, 37, 100, 160]:
+        send(endpoint, now=now + timedelta(seconds=later))
+    bodies = verified(receiver, endpoint)
+    assert len(bodies) == 4
+    assert {b["data"]["external_id"] for b in bodies} == {txn.external_id}
+    assert len({r.headers["webhook-id"] for r in receiver.received}) == 1  # one message
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.status, delivery.attempts, delivery.last_status_code) == (
+        Status.DELIVERED,
+        4,
+        200,
+    )
+
+
+def test_a_delivery_failing_for_a_day_is_marked_failed(receiver, member, buy):
+    endpoint = subscribe(receiver, EventType.TRANSACTION_RECORDED)
+    receiver.answers = [503] * 20
+    buy(member, 10)
+    now = timezone.now()
+    for hour in range(0, 30):
+        for minute in (0, 20, 40):
+            send(endpoint, now=now + timedelta(hours=hour, minutes=minute))
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.status == Status.FAILED
+    assert delivery.attempts == len(webhooks.RETRY_DELAYS) + 1
+    assert delivery.last_error.startswith("HTTP 503")
+
+
+def test_events_of_one_member_are_delivered_in_order(receiver, make_member, buy):
+    endpoint = subscribe(receiver, EventType.TRANSACTION_RECORDED)
+    first, other = make_member(), make_member()
+    receiver.answers = [500]  # the first event fails once
+    early = buy(first, 10, when=at("2026-03-01"))
+    late = buy(first, 20, when=at("2026-03-02"))
+    others = buy(other, 30)
+    send(endpoint)
+    # the member's later event waits for the earlier one; another member's does not
+    sent = [b["data"]["external_id"] for b in verified(receiver, endpoint)]
+    assert sent == [early.external_id, others.external_id]
+    send(endpoint, now=timezone.now() + timedelta(seconds=10))
+    sent = [b["data"]["external_id"] for b in verified(receiver, endpoint)]
+    assert sent[2:] == [early.external_id, late.external_id]
+
+
+def test_a_receiver_that_does_not_answer_stops_its_sender_at_the_first_timeout(
+    receiver, make_member, buy, settings
+):
+    settings.WEBHOOK_TIMEOUT_SECONDS = 0.5
+    receiver.hang_seconds = 2
+    endpoint = subscribe(receiver, EventType.TRANSACTION_RECORDED)
+    for _ in range(3):
+        buy(make_member(), 10)
+    send(endpoint)
+    assert len(receiver.received) == 1  # one attempt, then the sender lets the worker go
+    tried = WebhookDelivery.objects.get(attempts=1)
+    assert (tried.status, tried.last_error) == (Status.PENDING, "No answer in time")
+    assert tried.next_attempt_at > timezone.now()
+    assert WebhookDelivery.objects.filter(attempts=0, status=Status.PENDING).count() == 2
+
+
+def test_a_redirect_is_not_followed(receiver, member, buy):
+    elsewhere, server = start_receiver()
+    try:
+        receiver.answers, receiver.location = [307], elsewhere.url
+        endpoint = subscribe(receiver, EventType.TRANSACTION_RECORDED)
+        buy(member, 10)
+        send(endpoint)
+        delivery = WebhookDelivery.objects.get()
+        assert (delivery.status, delivery.last_status_code) == (Status.PENDING, 307)
+        assert elsewhere.received == []
+    finally:
+        server.shutdown()
+
+
+def test_an_endpoint_gets_only_the_events_it_chose(receiver, member, buy, catalogue):
+    endpoint = subscribe(receiver, EventType.REDEMPTION_CREATED)
+    buy(member, 2000)
+    from rewards.services import redeem
+
+    redemption = redeem(member=member, reward=catalogue["5 euro voucher"])
+    send(endpoint)
+    (event,) = verified(receiver, endpoint)
+    assert event["type"] == "redemption.created"
+    assert event["data"]["id"] == redemption.pk
+    assert event["data"]["points"] == redemption.points
+
+
+def test_an_inactive_endpoint_hears_nothing(receiver, member, buy):
+    endpoint = subscribe(receiver, EventType.TRANSACTION_RECORDED)
+    endpoint.is_active = False
+    webhooks.save_endpoint(endpoint)
+    buy(member, 10)
+    send(endpoint)
+    assert receiver.received == []
+    assert not WebhookDelivery.objects.exists()
+
+
+def test_resend_sends_a_delivered_event_again(receiver, member, buy):
+    endpoint = subscribe(receiver, EventType.TRANSACTION_RECORDED)
+    buy(member, 10)
+    send(endpoint)
+    webhooks.resend(WebhookDelivery.objects.all())
+    send(endpoint)
+    first, again = verified(receiver, endpoint)
+    assert first["data"] == again["data"]
+    assert WebhookDelivery.objects.get().status == Status.DELIVERED
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["ftp://example.com/hooks", "javascript:alert(1)", "example.com/hooks", "http:///hooks"],
+)
+def test_an_endpoint_url_must_be_http_or_https(url):
+    with pytest.raises(Exception, match="http:// or https://"):
+        webhooks.check_url(url)
+
+
+def test_an_endpoint_may_not_point_at_the_application_itself():
+    own = ["loyalty.example.com", "127.0.0.1:8000"]
+    for url in ["https://loyalty.example.com/api/v1/members", "http://127.0.0.1:8000/admin/"]:
+        with pytest.raises(Exception, match="cannot send events to itself"):
+            webhooks.check_url(url, own_hosts=own)
+    webhooks.check_url("http://127.0.0.1:9000/hooks", own_hosts=own)  # another service
+
+
+def test_signatures_use_the_endpoints_own_secret(receiver, member, buy):
+    endpoint = subscribe(receiver, EventType.TRANSACTION_RECORDED)
+    other = webhooks.new_secret()
+    assert other != endpoint.secret and endpoint.secret.startswith("whsec_")
+    buy(member, 10)
+    send(endpoint)
+    (received,) = receiver.received
+    with pytest.raises(Exception, match="signature"):
+        Webhook(other).verify(received.body, received.headers)
+    assert json.loads(received.body)["type"] == "transaction.recorded"
+
+
+@postgres_only
+def test_the_one_statement_purchase_also_reports_its_event(receiver, member, buy):
+    # PostgreSQL writes a plain purchase without the member lock; with transaction
+    # events wanted, the event must still be written with it.
+    endpoint = subscribe(receiver, EventType.TRANSACTION_RECORDED)
+    txn = buy(member, 10)
+    send(endpoint)
+    (event,) = verified(receiver, endpoint)
+    assert event["data"]["external_id"] == txn.external_id
+    assert event["data"]["points"] == 10
