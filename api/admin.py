@@ -135,7 +135,10 @@ class EndpointForm(forms.ModelForm):
 
     def clean_url(self):
         url = self.cleaned_data["url"]
-        webhooks.check_url(url, own_hosts=self.own_hosts)
+        try:
+            webhooks.check_url(url, own_hosts=self.own_hosts)
+        except ValidationError as exc:
+            raise ValidationError(exc.message_dict["url"]) from exc
         return url
 
 

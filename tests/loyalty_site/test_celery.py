@@ -19,6 +19,7 @@ BEAT_JOBS = {
     "Expire points": "points.tasks.expire_points_task",
     "Send expiry reminders": "points.tasks.send_expiry_reminders_task",
     "Send notifications": "members.tasks.send_notifications_task",
+    "Send webhooks": "api.tasks.send_webhooks_task",
 }
 
 

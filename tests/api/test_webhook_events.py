@@ -1,0 +1,165 @@
+"""Every event of the contract, from every door that makes it: single writes, the CSV
+import and the bulk jobs (which report set-based, once per change however often they
+run)."""
+
+import io
+from datetime import date, timedelta
+
+import pytest
+
+from api import webhooks
+from core.events import EventType
+from core.models import WebhookDelivery, WebhookEndpoint
+from members.services import enroll_member
+from points.models import ExpiryPolicy
+from points.resources import read_transactions
+from points.services import expire_points, import_transactions, send_expiry_reminders
+from rewards.services import cancel_redemption, redeem
+from tests.api.receiver import start_receiver
+from tests.conftest import at
+from tiers.models import Tier
+from tiers.services import degrade_inactive_members, recalculate_all_tiers
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def hear():
+    """hear(*types) -> a function that sends what is due and returns the verified bodies
+    received so far."""
+    servers = []
+
+    def hear(*types):
+        receiver, server = start_receiver()
+        servers.append(server)
+        endpoint = webhooks.save_endpoint(WebhookEndpoint(url=receiver.url, events=list(types)))
+
+        def received():
+            webhooks.send_due(endpoint_id=endpoint.pk)
+            from standardwebhooks import Webhook
+
+            signer = Webhook(endpoint.secret)
+            return [signer.verify(r.body, r.headers) for r in receiver.received]
+
+        return received
+
+    yield hear
+    for server in servers:
+        server.shutdown()
+
+
+def data(bodies):
+    return [b["data"] for b in bodies]
+
+
+def test_an_enrolment_sends_member_enrolled(hear, tiers):
+    received = hear(EventType.MEMBER_ENROLLED)
+    enroll_member(external_id="M-NEW", email="new@example.com", first_name="Ana")
+    (event,) = received()
+    assert event["type"] == "member.enrolled"
+    assert event["data"]["member"] == "M-NEW"
+    assert event["data"]["tier"] == {"code": "bronze", "name": "Bronze"}
+
+
+def test_an_expiry_cutoff_reports_each_expired_member_once(hear, make_member, buy):
+    received = hear(EventType.POINTS_EXPIRED)
+    bronze, silver, gold = make_member(), make_member(), make_member()
+    buy(bronze, 120, when=at("2026-03-02"))
+    buy(silver, 1500, when=at("2026-03-02"))
+    buy(gold, 4000, when=at("2026-03-02"))  # Gold's points never expire
+    ExpiryPolicy.objects.update(cycle="monthly", starts_on=date(2026, 3, 1))
+    expire_points(now=at("2026-04-02"))
+    expire_points(now=at("2026-04-03"))  # again: nothing new
+    events = data(received())
+    assert sorted((e["member"], e["points"], e["cutoff"]) for e in events) == [
+        (bronze.external_id, 120, "2026-03-31"),
+        (silver.external_id, 1600, "2026-03-31"),  # 1,500 and Silver's welcome bonus
+    ]
+
+
+def test_an_expiry_reminder_sends_points_expiring(hear, make_member, buy):
+    received = hear(EventType.POINTS_EXPIRING)
+    member = make_member()
+    buy(member, 20, when=at("2026-03-01"))
+    ExpiryPolicy.objects.update(cycle="quarterly", starts_on=date(2026, 1, 1))
+    send_expiry_reminders(now=at("2026-03-17"))
+    send_expiry_reminders(now=at("2026-03-18"))
+    (event,) = data(received())
+    assert event == {"member": member.external_id, "cutoff": "2026-03-31", "points": 20}
+
+
+def test_a_degradation_run_reports_each_drop_once(hear, make_member, buy, degradation):
+    received = hear(EventType.MEMBER_TIER_CHANGED)
+    member = make_member(joined_at=at("2026-01-01"))
+    buy(member, 4000, when=at("2026-01-02"))  # Gold
+    received()  # the upgrade, heard
+    later = at("2026-01-02") + timedelta(days=91)
+    degrade_inactive_members(now=later)
+    degrade_inactive_members(now=later)  # the same run again
+    (event,) = data(received())[1:]
+    assert (event["reason"], event["from_tier"]["code"], event["to_tier"]["code"]) == (
+        "degradation",
+        "gold",
+        "silver",
+    )
+
+
+def test_a_threshold_change_reports_rules_changed(hear, make_member, buy):
+    member = make_member()
+    buy(member, 1200)  # Silver at 1,000
+    received = hear(EventType.MEMBER_TIER_CHANGED)
+    Tier.objects.filter(code="silver").update(threshold=1500)
+    recalculate_all_tiers()
+    (event,) = data(received())
+    assert (event["member"], event["reason"], event["to_tier"]["code"]) == (
+        member.external_id,
+        "rules_changed",
+        "bronze",
+    )
+
+
+def test_an_import_reports_its_transactions_and_tier_changes_once(hear, make_member):
+    received = hear(EventType.TRANSACTION_RECORDED, EventType.MEMBER_TIER_CHANGED)
+    member = make_member("M-0001")
+    csv = (
+        "external_id,member,kind,amount,occurred_at,channel,store,original_external_id\n"
+        "T-1,M-0001,purchase,1200.00,2026-03-01,pos,S-1,\n"
+        "T-2,M-0001,return,300.00,2026-03-03,pos,,T-1\n"
+    ).encode()
+    for _ in range(2):  # the same file twice: the second adds nothing
+        rows, errors = read_transactions(io.BytesIO(csv))
+        import_transactions(rows, errors=errors)
+    events = received()
+    assert sorted(e["type"] for e in events) == [
+        "member.tier_changed",
+        "member.tier_changed",
+        "transaction.recorded",
+        "transaction.recorded",
+    ]
+    recorded = {e["data"]["external_id"]: e["data"] for e in events if "external_id" in e["data"]}
+    assert recorded["T-1"]["points"] == 1200 + 100  # with Silver's welcome bonus
+    assert recorded["T-2"]["points"] == -300
+    assert recorded["T-2"]["original_external_id"] == "T-1"
+    changes = [e["data"] for e in events if e["type"] == "member.tier_changed"]
+    assert [(c["to_tier"]["code"], c["reason"]) for c in changes] == [
+        ("silver", "upgrade"),
+        ("bronze", "downgrade"),
+    ]
+    assert all(c["member"] == member.external_id for c in changes)
+
+
+def test_a_cancelled_redemption_sends_redemption_cancelled(hear, member, buy, catalogue, staff):
+    buy(member, 2000)
+    received = hear(EventType.REDEMPTION_CREATED, EventType.REDEMPTION_CANCELLED)
+    redemption = redeem(member=member, reward=catalogue["5 euro voucher"])
+    cancel_redemption(redemption=redemption, by=staff, reason="changed their mind")
+    created, cancelled = received()
+    assert (created["type"], cancelled["type"]) == ("redemption.created", "redemption.cancelled")
+    assert cancelled["data"]["id"] == redemption.pk
+    assert cancelled["data"]["cancelled_at"] is not None
+
+
+def test_nothing_is_written_when_no_endpoint_wants_the_event(make_member, buy, tiers):
+    WebhookEndpoint.objects.create(url="http://127.0.0.1:9/x", events=["points.expired"])
+    buy(make_member(), 5000)
+    assert not WebhookDelivery.objects.exists()

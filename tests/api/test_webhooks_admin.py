@@ -1,0 +1,114 @@
+"""Webhook endpoints and deliveries in the CX Manager: superusers only; the secret shown
+once; addresses that cannot work refused in words; deliveries listed and resent."""
+
+import re
+
+import pytest
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.urls import reverse
+
+from api import webhooks
+from core.events import EventType
+from core.models import WebhookDelivery, WebhookEndpoint
+
+pytestmark = pytest.mark.django_db
+
+SECRET = re.compile(r"<code>(whsec_[\w+/=]+)</code>")
+ADD = "admin:core_webhookendpoint_add"
+DELIVERIES = "admin:core_webhookdelivery_changelist"
+
+
+@pytest.fixture
+def superuser_client(client, django_user_model):
+    user = django_user_model.objects.create_superuser("boss", "boss@example.com", "pw")
+    client.force_login(user)
+    return client
+
+
+def add_endpoint(client, url, events=("member.tier_changed",)):
+    return client.post(
+        reverse(ADD),
+        {"url": url, "description": "CRM", "events": list(events), "is_active": "on"},
+        follow=True,
+    )
+
+
+def test_a_superuser_adds_an_endpoint_and_sees_its_secret_once(superuser_client):
+    page = add_endpoint(superuser_client, "https://crm.example.com/hooks").content.decode()
+    endpoint = WebhookEndpoint.objects.get()
+    assert SECRET.search(page).group(1) == endpoint.secret
+    assert endpoint.events == ["member.tier_changed"]
+    again = superuser_client.get(
+        reverse("admin:core_webhookendpoint_change", args=[endpoint.pk])
+    ).content.decode()
+    assert endpoint.secret not in again
+
+
+@pytest.mark.parametrize(
+    "url, message",
+    [
+        ("ftp://crm.example.com/hooks", "Give an http:// or https:// address."),
+        ("https://loyalty.example.com/api/v1/members", "loyalty.example.com is this application"),
+    ],
+)
+def test_an_address_that_cannot_work_is_refused_in_words(superuser_client, settings, url, message):
+    settings.ALLOWED_HOSTS = ["loyalty.example.com", "testserver"]
+    page = add_endpoint(superuser_client, url).content.decode()
+    assert message in page
+    assert not WebhookEndpoint.objects.exists()
+
+
+def test_an_endpoint_must_choose_its_events(superuser_client):
+    page = add_endpoint(superuser_client, "https://crm.example.com/hooks", events=[])
+    assert "This field is required" in page.content.decode()
+    assert not WebhookEndpoint.objects.exists()
+
+
+@pytest.mark.parametrize("role", ["CX agent", "Marketer", "Operations"])
+def test_only_superusers_see_webhooks(login, client, role):
+    login(role)
+    for name in [ADD, DELIVERIES, "admin:core_webhookendpoint_changelist"]:
+        assert client.get(reverse(name)).status_code == 403
+
+
+def test_the_deliveries_list_names_members_and_runs_a_bounded_number_of_queries(
+    superuser_client, make_member, buy, django_assert_max_num_queries
+):
+    webhooks.save_endpoint(
+        WebhookEndpoint(
+            url="https://crm.example.com/hooks", events=[EventType.TRANSACTION_RECORDED]
+        )
+    )
+    members = [make_member() for _ in range(30)]
+    for member in members:
+        buy(member, 10)
+    with django_assert_max_num_queries(8):
+        page = superuser_client.get(reverse(DELIVERIES)).content.decode()
+    assert all(m.external_id in page for m in members)
+    found = superuser_client.get(reverse(DELIVERIES), {"q": members[3].external_id})
+    assert found.context["cl"].result_list[0].member_id == members[3].pk
+    assert len(found.context["cl"].result_list) == 1
+
+
+def test_a_delivery_page_shows_its_body_and_resend_queues_it_again(superuser_client, member, buy):
+    endpoint = webhooks.save_endpoint(
+        WebhookEndpoint(
+            url="https://crm.example.com/hooks", events=[EventType.TRANSACTION_RECORDED]
+        )
+    )
+    txn = buy(member, 10)
+    delivery = WebhookDelivery.objects.get()
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(status="failed", attempts=11)
+    page = superuser_client.get(
+        reverse("admin:core_webhookdelivery_change", args=[delivery.pk])
+    ).content.decode()
+    assert txn.external_id in page and "transaction.recorded" in page
+    done = superuser_client.post(
+        reverse(DELIVERIES),
+        {"action": "resend", ACTION_CHECKBOX_NAME: [delivery.pk]},
+        follow=True,
+    ).content.decode()
+    assert "1 deliveries queued again" in done
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == ("pending", 0)
+    assert endpoint.deliveries.count() == 1
