@@ -11,6 +11,7 @@ import base64
 import json
 import secrets
 import time
+from collections import defaultdict
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -18,7 +19,7 @@ import requests
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, F, Min, OuterRef, Q
 from django.utils import timezone
 from standardwebhooks import Webhook
 
@@ -121,35 +122,49 @@ def send_due(*, endpoint_id: int, now=None, seconds: float = SENDING_SECONDS) ->
     deadline = time.monotonic() + seconds
     try:
         while time.monotonic() < deadline:
-            batch = _due(endpoint, now)
-            if not batch:
+            due, batch = _due(endpoint, now)
+            if not due:
                 return False
-            if not _send(endpoint, batch, deadline):
+            if batch and not _send(endpoint, batch, deadline):
                 return False  # it did not answer: wait for the retry
-            now = timezone.now()
+            now = max(now, timezone.now())
         return True
     finally:
         WebhookEndpoint.objects.filter(pk=endpoint_id).update(sending_until=None)
 
 
-def _due(endpoint, now) -> list[WebhookDelivery]:
-    """The oldest due deliveries whose member has no older one pending (order per member)."""
-    older = WebhookDelivery.objects.filter(
-        endpoint=endpoint,
-        member_id=OuterRef("member_id"),
-        status=Status.PENDING,
-        pk__lt=OuterRef("pk"),
+def _due(endpoint, now) -> tuple[bool, list[WebhookDelivery]]:
+    """Whether any delivery is due, and the oldest due, at most one per member: the
+    member's oldest still pending (order per member). A member's later delivery whose older one waits for its
+    retry waits with it (its next attempt moves to the older one's), so that it does
+    not come back in every batch."""
+    pending = WebhookDelivery.objects.filter(endpoint=endpoint, status=Status.PENDING)
+    due = list(pending.filter(next_attempt_at__lte=now).order_by("next_attempt_at", "pk")[:BATCH])
+    oldest = dict(
+        pending.filter(member_id__in={d.member_id for d in due})
+        .values("member_id")
+        .annotate(first=Min("pk"))
+        .values_list("member_id", "first")
     )
-    return list(
-        WebhookDelivery.objects.filter(
-            endpoint=endpoint, status=Status.PENDING, next_attempt_at__lte=now
+    heads = [d for d in due if d.pk == oldest[d.member_id]]
+    taken = {d.pk for d in heads}
+    behind = [d for d in due if d.pk not in taken and oldest[d.member_id] not in taken]
+    if behind:
+        retries = dict(
+            pending.filter(pk__in={oldest[d.member_id] for d in behind}).values_list(
+                "pk", "next_attempt_at"
+            )
         )
-        .exclude(Exists(older))
-        .order_by("next_attempt_at", "pk")[:BATCH]
-    )
+        for d in behind:
+            WebhookDelivery.objects.filter(pk=d.pk).update(
+                next_attempt_at=retries[oldest[d.member_id]]
+            )
+    return bool(due), heads
 
 
 _session = requests.Session()
+# The environment's proxy settings are read once per batch, not on every post.
+_session.trust_env = False
 
 
 def _send(endpoint, batch, deadline) -> bool:
@@ -158,7 +173,8 @@ def _send(endpoint, batch, deadline) -> bool:
     signer = Webhook(endpoint.secret)
     payloads = bodies(batch)
     timeout = settings.WEBHOOK_TIMEOUT_SECONDS
-    done, answered = [], True
+    proxies = requests.utils.get_environ_proxies(endpoint.url)
+    delivered, failed = defaultdict(list), []
     for delivery in batch:
         if time.monotonic() >= deadline:
             break
@@ -177,42 +193,57 @@ def _send(endpoint, batch, deadline) -> bool:
                 data=body.encode(),
                 headers=headers,
                 timeout=timeout,
+                proxies=proxies,
                 allow_redirects=False,  # never to another host
             )
-            code, error = response.status_code, ""
-            if not 200 <= code < 300:
-                error = f"HTTP {code} {response.reason}"[:200]
         except requests.RequestException as exc:
-            code, error, answered = None, _described(exc), False
-        _attempted(delivery, at=sent_at, code=code, error=error)
-        done.append(delivery)
-        if not answered:
-            break
-    WebhookDelivery.objects.bulk_update(
-        done,
-        [
-            "status",
-            "attempts",
-            "next_attempt_at",
-            "last_attempt_at",
-            "last_status_code",
-            "last_error",
-            "delivered_at",
-        ],
-    )
-    return answered
+            failed.append(_failed(delivery, at=sent_at, code=None, error=_described(exc)))
+            break  # no answer: the rest wait for its retry
+        if 200 <= response.status_code < 300:
+            delivered[response.status_code].append(delivery.pk)
+        else:
+            error = f"HTTP {response.status_code} {response.reason}"[:200]
+            failed.append(_failed(delivery, at=sent_at, code=response.status_code, error=error))
+    _record(delivered, failed)
+    return not (failed and failed[-1].last_status_code is None)
 
 
-def _attempted(delivery: WebhookDelivery, *, at, code, error) -> None:
+def _failed(delivery: WebhookDelivery, *, at, code, error) -> WebhookDelivery:
+    """A failed attempt: retried after its backoff, or failed after the last."""
     delivery.attempts += 1
-    delivery.last_attempt_at, delivery.last_status_code = at, code
-    delivery.last_error = error
-    if not error:
-        delivery.status, delivery.delivered_at = Status.DELIVERED, at
-    elif delivery.attempts > len(RETRY_DELAYS):
+    delivery.last_attempt_at, delivery.last_status_code, delivery.last_error = at, code, error
+    if delivery.attempts > len(RETRY_DELAYS):
         delivery.status = Status.FAILED
     else:
         delivery.next_attempt_at = at + RETRY_DELAYS[delivery.attempts - 1]
+    return delivery
+
+
+def _record(delivered: dict, failed: list) -> None:
+    """Save the attempts of a batch: those delivered in one statement per answer code
+    (stamped with the time the batch was recorded, within seconds of their attempt),
+    the few failures one by one."""
+    now = timezone.now()
+    for code, ids in delivered.items():
+        WebhookDelivery.objects.filter(pk__in=ids).update(
+            status=Status.DELIVERED,
+            attempts=F("attempts") + 1,
+            last_attempt_at=now,
+            delivered_at=now,
+            last_status_code=code,
+            last_error="",
+        )
+    for delivery in failed:
+        delivery.save(
+            update_fields=[
+                "status",
+                "attempts",
+                "next_attempt_at",
+                "last_attempt_at",
+                "last_status_code",
+                "last_error",
+            ]
+        )
 
 
 def _described(exc: requests.RequestException) -> str:

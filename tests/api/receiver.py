@@ -29,6 +29,8 @@ def start_receiver() -> tuple[Receiver, ThreadingHTTPServer]:
     receiver = Receiver(url="")
 
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keeps the connection, as real receivers do
+
         def do_POST(self):
             body = self.rfile.read(int(self.headers["content-length"]))
             receiver.received.append(Received(dict(self.headers.items()), body))
