@@ -10,14 +10,14 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import OuterRef, Subquery
+from django.urls import reverse
 from django.utils.html import format_html
 from rest_framework_api_key.models import APIKey
 
 from api import webhooks
-from api.models import ApiKey
+from api.models import ApiKey, WebhookDelivery, WebhookEndpoint
 from api.services import create_api_key, revoke_api_key
 from core.events import EventType
-from core.models import WebhookDelivery, WebhookEndpoint
 from core.paginator import CappedPaginator
 from members.models import Member
 
@@ -160,8 +160,8 @@ class WebhookEndpointAdmin(SuperuserOnlyAdmin):
 
     @admin.display(description="Deliveries")
     def deliveries(self, endpoint):
-        url = f"../webhookdelivery/?endpoint__id__exact={endpoint.pk}"
-        return format_html('<a href="{}">Deliveries</a>', url)
+        url = reverse("admin:api_webhookdelivery_changelist")
+        return format_html('<a href="{}?endpoint__id__exact={}">Deliveries</a>', url, endpoint.pk)
 
     def save_model(self, request, obj, form, change):
         try:

@@ -4,6 +4,7 @@ from django.db import DEFAULT_DB_ALIAS, connections, models
 from django.utils import timezone
 from rest_framework_api_key.models import AbstractAPIKey, APIKeyManager
 
+from core import models as core_models
 from core.db import Compiled, fetch_prepared
 
 
@@ -107,3 +108,19 @@ _KEEP_SQL = (
     f"INSERT INTO {FirstAnswer._meta.db_table} (external_id, body, created_at)"
     " VALUES (%s, %s, %s) ON CONFLICT (external_id) DO NOTHING RETURNING id"
 )
+
+
+class WebhookEndpoint(core_models.WebhookEndpoint):
+    """The endpoints, listed in the CX Manager beside the API keys (the rows are core's:
+    every domain app writes their deliveries)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "webhook endpoint"
+
+
+class WebhookDelivery(core_models.WebhookDelivery):
+    class Meta:
+        proxy = True
+        verbose_name = "webhook delivery"
+        verbose_name_plural = "webhook deliveries"

@@ -135,9 +135,9 @@ def send_due(*, endpoint_id: int, now=None, seconds: float = SENDING_SECONDS) ->
 
 def _due(endpoint, now) -> tuple[bool, list[WebhookDelivery]]:
     """Whether any delivery is due, and the oldest due, at most one per member: the
-    member's oldest still pending (order per member). A member's later delivery whose older one waits for its
-    retry waits with it (its next attempt moves to the older one's), so that it does
-    not come back in every batch."""
+    member's oldest still pending (order per member). A member's later delivery whose
+    older one waits for its retry waits with it (its next attempt moves to the older
+    one's), so that it does not come back in every batch."""
     pending = WebhookDelivery.objects.filter(endpoint=endpoint, status=Status.PENDING)
     due = list(pending.filter(next_attempt_at__lte=now).order_by("next_attempt_at", "pk")[:BATCH])
     oldest = dict(

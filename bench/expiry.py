@@ -9,7 +9,9 @@ Works in a scratch database (see synthetic.py). Members are spread over the four
 tiers (Gold and Platinum are exempt), each with two or three ledger entries in the
 month before the cutoff, one of them still pending at the cutoff. Monthly expiry is on;
 the run processes the cutoff of the last day of the previous month. Prints the run's
-time, members per second, entries written and the number of SQL statements. With
+time, members per second, entries written and the number of SQL statements: first
+undone, then again with a webhook endpoint subscribed to `points.expired` (one outbox
+row per expired member), and the difference. With
 --workers, the in-process run is undone and the periodic task does the cutoff again
 over that many `celery worker` processes, in chunks of --chunk members.
 """
@@ -87,17 +89,34 @@ def main():
             elapsed = time.perf_counter() - started
         report(label, elapsed, written, f"{len(statements)} statements")
         print_slowest(statements)
+        return elapsed
 
-    if args.workers:
-        with transaction.atomic():  # measured, then undone for the workers to do again
-            in_process("in-process (undone)")
+    def undone(label):
+        with transaction.atomic():  # measured, then undone to be done again
+            elapsed = in_process(label)
             transaction.set_rollback(True)
         vacuum("points_ledgerentry")
         vacuum("members_member")
+        return elapsed
+
+    without = undone("without webhooks")
+    if args.workers:
         on_workers(args, report)
     else:
-        in_process("expiry run")
+        # An endpoint subscribed to points.expired: one outbox row per expired member.
+        with_webhooks = in_process(f"with webhooks ({subscribe_endpoint()})")
+        print(f"webhooks add {with_webhooks / without - 1:.0%} to the run (goal: at most 25%)")
     in_process("same run again")
+
+
+def subscribe_endpoint() -> str:
+    from api.webhooks import save_endpoint
+    from core.events import EventType
+    from core.models import WebhookEndpoint
+
+    endpoint = WebhookEndpoint(url="http://127.0.0.1:9/hooks", events=[EventType.POINTS_EXPIRED])
+    save_endpoint(endpoint)
+    return EventType.POINTS_EXPIRED
 
 
 def on_workers(args, report):

@@ -122,10 +122,10 @@ def test_an_import_reports_its_transactions_and_tier_changes_once(hear, make_mem
     received = hear(EventType.TRANSACTION_RECORDED, EventType.MEMBER_TIER_CHANGED)
     member = make_member("M-0001")
     csv = (
-        "external_id,member,kind,amount,occurred_at,channel,store,original_external_id\n"
-        "T-1,M-0001,purchase,1200.00,2026-03-01,pos,S-1,\n"
-        "T-2,M-0001,return,300.00,2026-03-03,pos,,T-1\n"
-    ).encode()
+        b"external_id,member,kind,amount,occurred_at,channel,store,original_external_id\n"
+        b"T-1,M-0001,purchase,1200.00,2026-03-01,pos,S-1,\n"
+        b"T-2,M-0001,return,300.00,2026-03-03,pos,,T-1\n"
+    )
     for _ in range(2):  # the same file twice: the second adds nothing
         rows, errors = read_transactions(io.BytesIO(csv))
         import_transactions(rows, errors=errors)

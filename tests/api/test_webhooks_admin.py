@@ -14,8 +14,8 @@ from core.models import WebhookDelivery, WebhookEndpoint
 pytestmark = pytest.mark.django_db
 
 SECRET = re.compile(r"<code>(whsec_[\w+/=]+)</code>")
-ADD = "admin:core_webhookendpoint_add"
-DELIVERIES = "admin:core_webhookdelivery_changelist"
+ADD = "admin:api_webhookendpoint_add"
+DELIVERIES = "admin:api_webhookdelivery_changelist"
 
 
 @pytest.fixture
@@ -39,7 +39,7 @@ def test_a_superuser_adds_an_endpoint_and_sees_its_secret_once(superuser_client)
     assert SECRET.search(page).group(1) == endpoint.secret
     assert endpoint.events == ["member.tier_changed"]
     again = superuser_client.get(
-        reverse("admin:core_webhookendpoint_change", args=[endpoint.pk])
+        reverse("admin:api_webhookendpoint_change", args=[endpoint.pk])
     ).content.decode()
     assert endpoint.secret not in again
 
@@ -67,7 +67,7 @@ def test_an_endpoint_must_choose_its_events(superuser_client):
 @pytest.mark.parametrize("role", ["CX agent", "Marketer", "Operations"])
 def test_only_superusers_see_webhooks(login, client, role):
     login(role)
-    for name in [ADD, DELIVERIES, "admin:core_webhookendpoint_changelist"]:
+    for name in [ADD, DELIVERIES, "admin:api_webhookendpoint_changelist"]:
         assert client.get(reverse(name)).status_code == 403
 
 
@@ -100,7 +100,7 @@ def test_a_delivery_page_shows_its_body_and_resend_queues_it_again(superuser_cli
     delivery = WebhookDelivery.objects.get()
     WebhookDelivery.objects.filter(pk=delivery.pk).update(status="failed", attempts=11)
     page = superuser_client.get(
-        reverse("admin:core_webhookdelivery_change", args=[delivery.pk])
+        reverse("admin:api_webhookdelivery_change", args=[delivery.pk])
     ).content.decode()
     assert txn.external_id in page and "transaction.recorded" in page
     done = superuser_client.post(
