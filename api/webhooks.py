@@ -19,7 +19,7 @@ import requests
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Exists, F, Min, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 from standardwebhooks import Webhook
 
@@ -98,8 +98,10 @@ def resend(deliveries) -> int:
 
 
 def endpoints_due(now=None):
-    """The active endpoints with a delivery due and no sender holding them."""
+    """The active endpoints with a delivery due and no sender holding them (after
+    writing the deliveries of the bulk jobs' events)."""
     now = now or timezone.now()
+    events.expand_bulk_events()
     due = WebhookDelivery.objects.filter(
         endpoint=OuterRef("pk"), status=Status.PENDING, next_attempt_at__lte=now
     )
@@ -122,6 +124,7 @@ def send_due(*, endpoint_id: int, now=None, seconds: float = SENDING_SECONDS) ->
     deadline = time.monotonic() + seconds
     try:
         while time.monotonic() < deadline:
+            events.expand_bulk_events()  # a bulk job's events keep their place in line
             due, batch = _due(endpoint, now)
             if not due:
                 return False
@@ -140,25 +143,17 @@ def _due(endpoint, now) -> tuple[bool, list[WebhookDelivery]]:
     one's), so that it does not come back in every batch."""
     pending = WebhookDelivery.objects.filter(endpoint=endpoint, status=Status.PENDING)
     due = list(pending.filter(next_attempt_at__lte=now).order_by("next_attempt_at", "pk")[:BATCH])
-    oldest = dict(
-        pending.filter(member_id__in={d.member_id for d in due})
-        .values("member_id")
-        .annotate(first=Min("pk"))
-        .values_list("member_id", "first")
-    )
-    heads = [d for d in due if d.pk == oldest[d.member_id]]
+    oldest = {}  # member id: (created_at, id, next_attempt_at) of their oldest pending
+    for member_id, *first in pending.filter(member_id__in={d.member_id for d in due}).values_list(
+        "member_id", "created_at", "pk", "next_attempt_at"
+    ):
+        oldest[member_id] = min(oldest.get(member_id, first), first)
+    heads = [d for d in due if d.pk == oldest[d.member_id][1]]
     taken = {d.pk for d in heads}
-    behind = [d for d in due if d.pk not in taken and oldest[d.member_id] not in taken]
-    if behind:
-        retries = dict(
-            pending.filter(pk__in={oldest[d.member_id] for d in behind}).values_list(
-                "pk", "next_attempt_at"
-            )
-        )
-        for d in behind:
-            WebhookDelivery.objects.filter(pk=d.pk).update(
-                next_attempt_at=retries[oldest[d.member_id]]
-            )
+    for d in due:
+        _, first_id, retry_at = oldest[d.member_id]
+        if d.pk not in taken and first_id not in taken:
+            WebhookDelivery.objects.filter(pk=d.pk).update(next_attempt_at=retry_at)
     return bool(due), heads
 
 

@@ -89,6 +89,9 @@ def main():
             elapsed = time.perf_counter() - started
         report(label, elapsed, written, f"{len(statements)} statements")
         print_slowest(statements)
+        webhooks = [seconds for seconds, sql in statements if "core_" in sql]
+        if webhooks:
+            print(f"  of which webhooks: {len(webhooks)} statements, {sum(webhooks):.3f} s")
         return elapsed
 
     def undone(label):
@@ -106,7 +109,21 @@ def main():
         # An endpoint subscribed to points.expired: one outbox row per expired member.
         with_webhooks = in_process(f"with webhooks ({subscribe_endpoint()})")
         print(f"webhooks add {with_webhooks / without - 1:.0%} to the run (goal: at most 25%)")
+        expand_deliveries()
     in_process("same run again")
+
+
+def expand_deliveries() -> None:
+    """The sender's work before it sends, after the run: one delivery per expired member."""
+    from core.events import expand_bulk_events
+    from core.models import WebhookDelivery
+
+    started = time.perf_counter()
+    expand_bulk_events()
+    elapsed = time.perf_counter() - started
+    print(
+        f"deliveries written   {elapsed:7.2f} s  {WebhookDelivery.objects.count():>9,} (the sender)"
+    )
 
 
 def subscribe_endpoint() -> str:

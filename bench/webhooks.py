@@ -23,7 +23,7 @@ from synthetic import copy_members, start, timed
 def main():
     args, bands = start(__doc__, "webhooks", workers=2)
 
-    from django.db.models import F, Max
+    from django.db.models import Max
     from django.utils import timezone
     from standardwebhooks import Webhook
 
@@ -45,9 +45,8 @@ def main():
         WebhookEndpoint(url=receiver.url, events=[events.EventType.MEMBER_ENROLLED])
     )
     with timed(f"write {args.members:,} events"):
-        events.record_from_query(
-            events.EventType.MEMBER_ENROLLED,
-            Member.objects.values(member_id=F("pk"), subject_id=F("pk")),
+        events.record_many(
+            events.EventType.MEMBER_ENROLLED, Member.objects.values_list("pk", "pk").iterator()
         )
     total = WebhookDelivery.objects.count()
     pending = WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING)

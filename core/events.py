@@ -3,15 +3,19 @@
 Each writer reports its change here in its own database transaction: one delivery row
 per active endpoint that wants the event (an outbox). Nothing is written when no
 endpoint wants it, so an event nobody listens to costs one cached lookup. Bulk jobs
-report set-based, from the query of the rows they just wrote. api.webhooks sends.
+report a whole chunk in one row (BulkEvent), whose deliveries are written set-based
+before the sender sends. api.webhooks sends.
 """
 
+import json
 import time
 
-from django.db import connection, models
+from django.apps import apps
+from django.db import connection, models, transaction
+from django.db.models import F
 from django.utils import timezone
 
-from core.models import WebhookDelivery, WebhookEndpoint
+from core.models import BulkEvent, WebhookDelivery, WebhookEndpoint
 
 
 class EventType(models.TextChoices):
@@ -104,17 +108,52 @@ def delivery_rows(event_type: str, subjects, *, at=None) -> list[tuple]:
     ]
 
 
-def record_from_query(event_type: str, subjects) -> int:
-    """Report one event per row of `subjects`, a queryset of values `member_id` and
-    `subject_id`: set-based, for the bulk jobs. Events reported before are not reported
-    again (the unique endpoint, type and subject)."""
+def record_bulk(event_type: str, model, **filters) -> None:
+    """Report one event per row of `model` matching `filters` (each row has a `member`),
+    in the caller's transaction and in one row: for the bulk jobs. The deliveries are
+    written by expand_bulk_events, before the sender sends."""
     endpoints = subscribers(event_type)
-    if not endpoints:
-        return 0
+    if endpoints:
+        BulkEvent.objects.create(
+            type=event_type,
+            model=model._meta.label,
+            # Dates and times in full (DjangoJSONEncoder would cut microseconds off).
+            filters=json.loads(json.dumps(filters, default=lambda value: value.isoformat())),
+            endpoints=endpoints,
+        )
+
+
+def expand_bulk_events() -> int:
+    """Write the deliveries of the bulk events not yet expanded, each in a transaction
+    of its own; workers running at once take different ones. Returns how many were
+    expanded. Dated when their job reported them, so that they keep their place in
+    each member's order."""
+    expanded = 0
+    while True:
+        with transaction.atomic():
+            bulk = (
+                BulkEvent.objects.filter(expanded_at=None)
+                .select_for_update(skip_locked=True)
+                .order_by("pk")
+                .first()
+            )
+            if bulk is None:
+                return expanded
+            rows = apps.get_model(bulk.model).objects.filter(**bulk.filters)
+            subjects = rows.values("member_id", subject_id=F("pk"))
+            _insert_from(subjects, bulk.type, bulk.endpoints, at=bulk.created_at)
+            bulk.expanded_at = timezone.now()
+            bulk.save(update_fields=["expanded_at"])
+            expanded += 1
+
+
+def _insert_from(subjects, event_type, endpoints, *, at) -> None:
+    """One delivery per endpoint and row of `subjects` (values member_id, subject_id);
+    those written before stay as they are (the unique endpoint, type and subject)."""
     sql, params = subjects.query.sql_with_params()
-    now = connection.ops.adapt_datetimefield_value(timezone.now())
     table, endpoint_table = WebhookDelivery._meta.db_table, WebhookEndpoint._meta.db_table
     marks = ", ".join(["%s"] * len(endpoints))
+    at = connection.ops.adapt_datetimefield_value(at)
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
@@ -125,6 +164,5 @@ def record_from_query(event_type: str, subjects) -> int:
             WHERE e.id IN ({marks})
             ON CONFLICT DO NOTHING
             """,
-            [event_type, now, now, WebhookDelivery.Status.PENDING, *params, *endpoints],
+            [event_type, at, at, WebhookDelivery.Status.PENDING, *params, *endpoints],
         )
-        return cursor.rowcount

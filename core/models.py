@@ -101,13 +101,18 @@ class WebhookDelivery(models.Model):
         DELIVERED = "delivered", "Delivered"
         FAILED = "failed", "Failed"
 
+    # Endpoints are never deleted; no database check per row of a bulk job's events.
     endpoint = models.ForeignKey(
-        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries", db_index=False
+        WebhookEndpoint,
+        on_delete=models.PROTECT,
+        related_name="deliveries",
+        db_index=False,
+        db_constraint=False,
     )
     type = models.CharField(max_length=40)
     member_id = models.BigIntegerField()  # events of one member are delivered in order
     subject_id = models.BigIntegerField()
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now)  # when it happened: the order
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     # When it may be tried (again).
@@ -129,7 +134,7 @@ class WebhookDelivery(models.Model):
             # The sender's queue: pending deliveries of an endpoint, oldest first, and
             # whether a member has an older one still pending (order per member).
             models.Index(
-                fields=["endpoint", "member_id", "id"],
+                fields=["endpoint", "member_id", "created_at"],
                 name="webhook_pending_by_member",
                 condition=models.Q(status="pending"),
             ),
@@ -142,3 +147,28 @@ class WebhookDelivery(models.Model):
 
     def __str__(self):
         return f"{self.type} #{self.subject_id} to {self.endpoint_id}"
+
+
+class BulkEvent(models.Model):
+    """The events of one chunk of a bulk job (an expiry cutoff, a degradation run, a
+    threshold change), reported in one row of the job's transaction: the rows of
+    `model` that match `filters`, one event each. The sender writes their deliveries
+    (core.events.expand_bulk_events) before it sends, so a job over a million members
+    writes a few rows, not a million, while it holds its locks."""
+
+    type = models.CharField(max_length=40)
+    model = models.CharField(max_length=60)  # app_label.ModelName, with a `member` key
+    filters = models.JSONField()
+    endpoints = models.JSONField()  # the ids of those that wanted it then
+    created_at = models.DateTimeField(default=timezone.now)
+    expanded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["id"], name="bulk_event_unexpanded", condition=models.Q(expanded_at=None)
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.type} of {self.model} {self.filters}"

@@ -203,7 +203,9 @@ def recalculate_all_tiers() -> int:
             band.update(qualified_tier=tier)
         if changed:
             figures.stale()
-            events.record_from_query(TIER_CHANGED, _changes_at(Reason.RULES_CHANGED, now))
+            events.record_bulk(
+                TIER_CHANGED, TierChange, reason=Reason.RULES_CHANGED, changed_at=now
+            )
     return changed
 
 
@@ -233,9 +235,13 @@ def degrade_chunk(*, now, first_id: int, last_id: int) -> int:
     )
     if changed:
         figures.stale()
-        events.record_from_query(
+        events.record_bulk(
             TIER_CHANGED,
-            _changes_at(Reason.DEGRADATION, now).filter(member__gte=first_id, member__lte=last_id),
+            TierChange,
+            reason=Reason.DEGRADATION,
+            changed_at=now,
+            member__gte=first_id,
+            member__lte=last_id,
         )
         _queue_notifications(
             Reason.DEGRADATION,
@@ -245,13 +251,6 @@ def degrade_chunk(*, now, first_id: int, last_id: int) -> int:
             last_id=last_id,
         )
     return changed
-
-
-def _changes_at(reason, at):
-    """The tier changes a set-based run wrote, as the subjects of their events."""
-    return TierChange.objects.filter(reason=reason, changed_at=at).values(
-        "member_id", subject_id=F("pk")
-    )
 
 
 def _apply_changes(changes, *, reason, at) -> int:

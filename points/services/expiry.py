@@ -3,7 +3,7 @@
 from datetime import date
 
 from django.db import transaction
-from django.db.models import Count, F, Sum
+from django.db.models import Count, Sum
 from django.utils import timezone
 
 from core import events, figures
@@ -56,11 +56,13 @@ def expire_chunk(*, cutoff: date, first_id: int, last_id: int) -> int:
     sql.count_expiry_in_balances(cutoff=cutoff, first_id=first_id, last_id=last_id)
     if written:
         figures.stale()
-        expired = LedgerEntry.objects.filter(
-            kind=Kind.EXPIRY, cutoff=cutoff, member__gte=first_id, member__lte=last_id
-        )
-        events.record_from_query(
-            events.EventType.POINTS_EXPIRED, expired.values("member_id", subject_id=F("pk"))
+        events.record_bulk(
+            events.EventType.POINTS_EXPIRED,
+            LedgerEntry,
+            kind=Kind.EXPIRY,
+            cutoff=cutoff,
+            member__gte=first_id,
+            member__lte=last_id,
         )
     return written
 
@@ -88,10 +90,10 @@ def send_expiry_reminders(*, now=None) -> int:
         return 0
     written = sql.insert_expiry_reminders(points_at_stake(cutoff), cutoff=cutoff, now=now)
     if written:
-        reminders = Notification.objects.filter(
-            kind=Notification.Kind.EXPIRY_REMINDER, cutoff=cutoff
-        )
-        events.record_from_query(
-            events.EventType.POINTS_EXPIRING, reminders.values("member_id", subject_id=F("pk"))
+        events.record_bulk(
+            events.EventType.POINTS_EXPIRING,
+            Notification,
+            kind=Notification.Kind.EXPIRY_REMINDER,
+            cutoff=cutoff,
         )
     return written
