@@ -11,6 +11,8 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import OuterRef, Subquery
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html
 from rest_framework_api_key.models import APIKey
 
@@ -150,8 +152,11 @@ class WebhookEndpointAdmin(SuperuserOnlyAdmin):
 
     def get_form(self, request, obj=None, **kwargs):
         form = super().get_form(request, obj, **kwargs)
-        hosts = [h for h in settings.ALLOWED_HOSTS if h != "*" and not h.startswith(".")]
-        form.own_hosts = [request.get_host(), *hosts]
+        # The names this application answers to, on the port it is reached at and on
+        # the web's own (behind a proxy that ends TLS, the request's port is not 443).
+        ports = {request.get_port(), "80", "443"}
+        names = [h for h in settings.ALLOWED_HOSTS if h != "*" and not h.startswith(".")]
+        form.own_hosts = [request.get_host(), *(f"{n}:{p}" for n in names for p in ports)]
         return form
 
     @admin.display(description="Events")
@@ -185,15 +190,14 @@ class WebhookEndpointAdmin(SuperuserOnlyAdmin):
 class WebhookDeliveryAdmin(SuperuserOnlyAdmin):
     list_display = [
         "pk",
+        "created_at",
         "type",
         "member_code",
         "endpoint",
         "status",
         "attempts",
-        "last_status_code",
-        "last_attempt_at",
-        "next_attempt_at",
-        "created_at",
+        "last_answer",
+        "next_try",
     ]
     list_filter = ["status", "type", "endpoint"]
     list_select_related = ["endpoint"]
@@ -242,6 +246,18 @@ class WebhookDeliveryAdmin(SuperuserOnlyAdmin):
     @admin.display(description="Member")
     def member_code(self, delivery):
         return delivery.member_code
+
+    @admin.display(description="Last answer")
+    def last_answer(self, delivery):
+        if delivery.last_error:
+            return delivery.last_error
+        return delivery.last_status_code or "-"
+
+    @admin.display(description="Next try", ordering="next_attempt_at")
+    def next_try(self, delivery):
+        if delivery.status != WebhookDelivery.Status.PENDING:
+            return "-"
+        return date_format(timezone.localtime(delivery.next_attempt_at), "DATETIME_FORMAT")
 
     @admin.display(description="Body")
     def body(self, delivery):
