@@ -197,6 +197,7 @@ class WebhookDeliveryAdmin(SuperuserOnlyAdmin):
         "status",
         "attempts",
         "last_answer",
+        "last_attempt_at",
         "next_try",
     ]
     list_filter = ["status", "type", "endpoint"]
