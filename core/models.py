@@ -1,5 +1,6 @@
 import uuid
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -172,3 +173,63 @@ class BulkEvent(models.Model):
 
     def __str__(self):
         return f"{self.type} of {self.model} {self.filters}"
+
+
+class ImportBatch(models.Model):
+    """One file uploaded in the CX Manager to import (transactions, point grants or
+    members), checked and then imported by the workers. Its transactions and ledger
+    entries name it; it keeps who, when, the counts, the errors and the duration."""
+
+    class Kind(models.TextChoices):
+        TRANSACTIONS = "transactions", "Transactions"
+        GRANTS = "grants", "Point grants"
+        MEMBERS = "members", "Members"
+
+    class Status(models.TextChoices):
+        CHECKING = "checking", "Checking"
+        INVALID = "invalid", "Has errors"
+        CHECKED = "checked", "Checked: waiting for confirmation"
+        IMPORTING = "importing", "Importing"
+        DONE = "done", "Imported"
+        FAILED = "failed", "Failed"
+
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    file = models.FileField(upload_to="imports/%Y/%m/", max_length=300)
+    file_name = models.CharField(max_length=255)  # as uploaded
+    size = models.BigIntegerField(default=0)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    uploaded_at = models.DateTimeField(default=timezone.now)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.CHECKING)
+    # Progress of the step running: bytes of the file read (so a file is never counted
+    # before it is read).
+    progress = models.BigIntegerField(default=0)
+    # What the check found, or the import did (counts as `import_*` reports them).
+    rows = models.BigIntegerField(default=0)
+    new = models.BigIntegerField(default=0)
+    updated = models.BigIntegerField(default=0)
+    skipped = models.BigIntegerField(default=0)
+    error_count = models.BigIntegerField(default=0)
+    points = models.BigIntegerField(default=0)
+    members = models.BigIntegerField(default=0)
+    first_errors = models.JSONField(default=list, blank=True)  # [[line, column, reason]]
+    errors_file = models.FileField(upload_to="imports/errors/%Y/%m/", blank=True, max_length=300)
+    failure = models.TextField(blank=True)  # why the step itself stopped
+    started_at = models.DateTimeField(null=True, blank=True)  # of the step running
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    imported_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    class Meta:
+        verbose_name = "import"
+        ordering = ["-pk"]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.file_name}"

@@ -7,6 +7,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.functional import cached_property
 
+from core.models import ImportBatch
 from members.models import Member
 from tiers.models import ProgrammeQuerySet, Tier
 
@@ -193,6 +194,16 @@ class Transaction(models.Model):
         db_index=False,
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # The CX Manager import that brought it in, if any (indexed where set).
+    batch = models.ForeignKey(
+        ImportBatch,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="transactions",
+        db_index=False,
+        db_constraint=False,
+    )
 
     class Meta:
         ordering = ["-occurred_at", "-pk"]
@@ -207,6 +218,9 @@ class Transaction(models.Model):
                 fields=["definition"],
                 condition=Q(definition__isnull=False),
                 name="transaction_definition",
+            ),
+            models.Index(
+                fields=["batch"], condition=Q(batch__isnull=False), name="transaction_batch"
             ),
         ]
         constraints = [
@@ -289,6 +303,19 @@ class LedgerEntry(models.Model):
     # The expiry cutoff (a date) an expiry entry belongs to: one per member and cutoff.
     cutoff = models.DateField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # The CX Manager import that wrote it, if any (indexed where set).
+    batch = models.ForeignKey(
+        ImportBatch,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="entries",
+        db_index=False,
+        db_constraint=False,
+    )
+    # The caller's id of an entry written without a transaction (a point grant, an
+    # opening balance): written once whatever how often it is sent (P8).
+    external_id = models.CharField(max_length=100, null=True, blank=True)
 
     objects = LedgerQuerySet.as_manager()
 
@@ -296,7 +323,10 @@ class LedgerEntry(models.Model):
         ordering = ["-issued_at", "-pk"]
         verbose_name_plural = "ledger entries"
         # P6: the CX Manager's "Assign points" form (a CX agent's right, not a marketer's).
-        permissions = [("assign_points", "Can assign points by hand")]
+        permissions = [
+            ("assign_points", "Can assign points by hand"),
+            ("import_grants", "Can import point grants"),
+        ]
         indexes = [
             models.Index(fields=["member", "-issued_at"]),
             models.Index(fields=["member", "accrue_at"]),
@@ -305,8 +335,14 @@ class LedgerEntry(models.Model):
                 name="ledger_transaction",
                 condition=models.Q(transaction__isnull=False),
             ),
+            models.Index(fields=["batch"], condition=Q(batch__isnull=False), name="ledger_batch"),
         ]
         constraints = [
+            models.UniqueConstraint(
+                fields=["external_id"],
+                condition=Q(external_id__isnull=False),
+                name="ledger_external_id_unique",
+            ),
             # E3: exactly one expiry entry per member and cutoff, whoever runs the job.
             models.UniqueConstraint(
                 fields=["member", "cutoff"],
