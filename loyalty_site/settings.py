@@ -209,6 +209,13 @@ MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(BASE_DIR / "media")))
 # Slow dashboard figures (points at stake at the next cutoff) are kept a few minutes.
 # Per process by default; CACHE_URL=redis://... shares them between web processes.
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+# The progress of imports, written by the workers and read by the web: a folder by
+# default (web and workers on one machine), the shared cache when there is one.
+CACHES["progress"] = env.cache("CACHE_URL", default=f"filecache://{BASE_DIR / '.progress'}")
+# The largest file the CX Manager's import page takes (bytes; 1 GB).
+IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", default=1 << 30)
+# Uploaded import files, and their error reports, are deleted after this many days.
+IMPORT_FILE_DAYS = env.int("IMPORT_FILE_DAYS", default=30)
 
 # Celery. The default broker needs no server: kombu's filesystem transport in a
 # folder of the project. Production sets CELERY_BROKER_URL=redis://...

@@ -314,8 +314,9 @@ class LedgerEntry(models.Model):
         db_constraint=False,
     )
     # The caller's id of an entry written without a transaction (a point grant, an
-    # opening balance): written once whatever how often it is sent (P8).
-    external_id = models.CharField(max_length=100, null=True, blank=True)
+    # opening balance): written once however often it is sent (P8). NULL, not "", for
+    # the others, so that the unique index (ledger_external_id_unique) skips them.
+    external_id = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001
 
     objects = LedgerQuerySet.as_manager()
 

@@ -7,7 +7,13 @@ from django.utils import timezone
 
 from core.jobs import RETRY_WHEN_UNAVAILABLE, id_chunks, start_run, tick
 from members.models import Member
-from points.services import expire_chunk, finish_cutoff, pending_cutoffs, send_expiry_reminders
+from points.services import (
+    batches,
+    expire_chunk,
+    finish_cutoff,
+    pending_cutoffs,
+    send_expiry_reminders,
+)
 
 log = logging.getLogger(__name__)
 
@@ -58,3 +64,17 @@ def send_expiry_reminders_task() -> int:
     queued = send_expiry_reminders()
     log.info("expiry reminders: %d queued", queued)
     return queued
+
+
+# Imports from the CX Manager: not retried on their own (a failed import says why on
+# its page, and a person runs it again); a message delivered twice runs once.
+
+
+@shared_task
+def check_import_task(batch_id: int) -> None:
+    batches.check(batch_id)
+
+
+@shared_task
+def run_import_task(batch_id: int) -> None:
+    batches.run(batch_id)

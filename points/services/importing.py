@@ -35,6 +35,7 @@ class ImportReport:
     skipped: int = 0
     points: int = 0
     tier_changes: int = 0
+    members: int = 0  # of the file
     errors: list = field(default_factory=list)
     skipped_lines: set = field(default_factory=set)  # among the first PREVIEW_ROWS rows
 
@@ -42,7 +43,9 @@ class ImportReport:
         return f"new={self.new} skipped={self.skipped} errors={len(self.errors)}"
 
 
-def import_transactions(rows, *, errors=(), dry_run=False) -> ImportReport:
+def import_transactions(
+    rows, *, errors=(), dry_run=False, batch=None, on_chunk=None
+) -> ImportReport:
     """Apply checked CSV rows (points.resources) in `occurred_at` order through the
     rules of record_purchase and record_return, all or nothing, in one database
     transaction.
@@ -56,7 +59,10 @@ def import_transactions(rows, *, errors=(), dry_run=False) -> ImportReport:
     model object per row. Any bad row, or `dry_run`, rolls everything back. Rows
     already imported with the same content are skipped (P8). The members of the file
     are locked first, so an import running at the same time waits, then skips what
-    this one wrote; the unique external_id stays the final judge."""
+    this one wrote; the unique external_id stays the final judge.
+
+    `batch`: the CX Manager's import (core.ImportBatch) its rows are written under;
+    `on_chunk(done, total)` hears how many staged rows are computed."""
     report = ImportReport()
     bad = report.errors.append
     with transaction.atomic(), CopyBehind() as writer, without_cycle_collection():
@@ -74,6 +80,8 @@ def import_transactions(rows, *, errors=(), dry_run=False) -> ImportReport:
         }
         sql.mark_recorded()  # after the locks: sees what an import before this one wrote
         before = {m.pk: m.qualified_tier_id for m in members.values()}
+        report.members, staged = len(members), sql.staged_count()
+        batch_id = batch.pk if batch else None
         plan = programme()
         log = TierLog()
         now = timezone.now()
@@ -138,14 +146,16 @@ def import_transactions(rows, *, errors=(), dry_run=False) -> ImportReport:
                             bad(RowError(row.line, *refused.args))
                             continue
                         original_id = bought.pk
-                    txns.append(_transaction_row(pk, row, member_id, original_id, now))
+                    txns.append(_transaction_row(pk, row, member_id, original_id, now, batch_id))
                     moves = [earned] if earned else []
                     if bonus := credit(member, plan, moves, at=at, log=log):
                         moves.append(bonus)
-                    entries += [_entry_row(member_id, move, pk, now) for move in moves]
+                    entries += [_entry_row(member_id, move, pk, now, batch_id) for move in moves]
                     report.points += earned.points if earned else 0
                     report.new += 1
             writer.wait()
+            if on_chunk:
+                on_chunk(report.rows, staged)
             computed = _chunk_tables(txns, entries) + log.tables()
             written += len(txns)
             # The planner's statistics are refreshed, this import's rows included,
@@ -188,6 +198,7 @@ _TRANSACTION_COLUMNS = [
     "store",
     "original_id",
     "created_at",
+    "batch_id",
 ]
 
 
@@ -203,10 +214,11 @@ _ENTRY_COLUMNS = [
     "accrue_at",
     "reason",
     "created_at",
+    "batch_id",
 ]
 
 
-def _transaction_row(pk: int, row: ImportRow, member_id: int, original_id, now) -> tuple:
+def _transaction_row(pk: int, row: ImportRow, member_id: int, original_id, now, batch_id) -> tuple:
     return (
         pk,
         row.external_id,
@@ -218,10 +230,11 @@ def _transaction_row(pk: int, row: ImportRow, member_id: int, original_id, now) 
         row.store,
         original_id,
         now,
+        batch_id,
     )
 
 
-def _entry_row(member_id: int, move: Movement, transaction_id: int, now) -> tuple:
+def _entry_row(member_id: int, move: Movement, transaction_id: int, now, batch_id) -> tuple:
     return (
         transaction_id,
         member_id,
@@ -234,6 +247,7 @@ def _entry_row(member_id: int, move: Movement, transaction_id: int, now) -> tupl
         move.accrue_at,
         move.reason,
         now,
+        batch_id,
     )
 
 

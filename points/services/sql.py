@@ -242,6 +242,12 @@ def mark_recorded() -> None:
         )
 
 
+def staged_count() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) FROM {STAGED}")
+        return cursor.fetchone()[0]
+
+
 def staged_members() -> RawSQL:
     """The customer codes of the staged rows, as a subquery."""
     return RawSQL(f"SELECT member FROM {STAGED}", ())

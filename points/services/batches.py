@@ -1,0 +1,204 @@
+"""Imports from the CX Manager (DESIGN.md, "Imports and grants from the CX Manager"):
+a file uploaded and stored, checked by a worker (the dry run), confirmed, imported by
+a worker; each step followed by the page through core.progress.
+
+The import itself is the same service as the command's: a batch only stores the
+file, runs it in the background, and keeps what happened. Its import commits with
+the batch's "Imported" in one transaction; a worker killed in the middle leaves the
+database as it was, and the page then says so and offers to run it again."""
+
+import csv
+import io
+import time
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.utils import timezone
+
+from core import progress
+from core.exports import escape_formula
+from core.models import ImportBatch
+
+Status = ImportBatch.Status
+SHOWN_ERRORS = 1_000  # on the batch's page; all of them in its errors file
+
+
+@dataclass(frozen=True)
+class Door:
+    """How a kind of file is read and imported: `read(stream)` gives (rows, errors),
+    `run(rows, errors=, dry_run=, batch=, by=, on_chunk=)` gives a report."""
+
+    read: object
+    run: object
+
+
+def _doors() -> dict:
+    from points.resources import read_transactions
+    from points.services.importing import import_transactions
+
+    def transactions(rows, *, errors, dry_run, batch, by, on_chunk):
+        return import_transactions(
+            rows, errors=errors, dry_run=dry_run, batch=batch, on_chunk=on_chunk
+        )
+
+    return {ImportBatch.Kind.TRANSACTIONS: Door(read_transactions, transactions)}
+
+
+def upload(*, kind: str, file, by) -> ImportBatch:
+    """Store an uploaded file as a new batch and queue its check."""
+    if kind not in _doors():
+        raise ValidationError({"kind": "Choose what the file holds."})
+    batch = ImportBatch(kind=kind, file_name=file.name[:255], size=file.size, uploaded_by=by)
+    batch.file.save(file.name, file, save=False)
+    batch.started_at = timezone.now()
+    batch.save()
+    _queue("check", batch)
+    return batch
+
+
+def confirm(*, batch: ImportBatch, by) -> ImportBatch:
+    """Queue the import of a checked batch (once: a second confirmation does nothing)."""
+    confirmed = ImportBatch.objects.filter(pk=batch.pk, status=Status.CHECKED).update(
+        status=Status.IMPORTING,
+        imported_by=by,
+        progress=0,
+        started_at=timezone.now(),
+        finished_at=None,
+    )
+    if not confirmed:
+        raise ValidationError("This import is not waiting for confirmation.")
+    batch.refresh_from_db()
+    _queue("run", batch)
+    return batch
+
+
+def run_again(*, batch: ImportBatch) -> ImportBatch:
+    """Run again the step of a failed batch: its import if it was confirmed, else its
+    check."""
+    step, status = ("run", Status.IMPORTING) if batch.imported_by_id else ("check", Status.CHECKING)
+    again = ImportBatch.objects.filter(pk=batch.pk, status=Status.FAILED).update(
+        status=status, failure="", progress=0, started_at=timezone.now(), finished_at=None
+    )
+    if not again:
+        raise ValidationError("Only a failed import can be run again.")
+    batch.refresh_from_db()
+    _queue(step, batch)
+    return batch
+
+
+def _queue(step: str, batch: ImportBatch) -> None:
+    from points.tasks import check_import_task, run_import_task
+
+    task = check_import_task if step == "check" else run_import_task
+    transaction.on_commit(lambda: task.delay(batch.pk))
+
+
+def progress_key(batch: ImportBatch) -> str:
+    return f"import:{batch.pk}:{batch.started_at.timestamp()}"
+
+
+def state(batch: ImportBatch) -> dict:
+    """What the batch's page shows while a step runs: status and percent done. A step
+    whose worker gave no sign of life for a minute is marked failed."""
+    if batch.status in (Status.CHECKING, Status.IMPORTING):
+        key = progress_key(batch)
+        if progress.stalled(key):
+            ImportBatch.objects.filter(pk=batch.pk, status=batch.status).update(
+                status=Status.FAILED,
+                failure="The worker running this import stopped before it ended "
+                "(no sign of life for a minute). Nothing was written: run it again.",
+                finished_at=timezone.now(),
+            )
+            batch.refresh_from_db()
+        else:
+            figures = progress.read(key)
+            label = batch.get_status_display() if figures else "Waiting for a worker"
+            return {
+                "status": batch.status,
+                "label": label,
+                "percent": figures.get("percent", 0),
+                "done": False,
+            }
+    return {
+        "status": batch.status,
+        "label": batch.get_status_display(),
+        "percent": 100,
+        "done": True,
+    }
+
+
+def check(batch_id: int) -> None:
+    """The dry run of a batch: counts and errors, nothing written."""
+    _step(batch_id, Status.CHECKING, dry_run=True)
+
+
+def run(batch_id: int) -> None:
+    """The import of a confirmed batch, in one transaction with its "Imported"."""
+    _step(batch_id, Status.IMPORTING, dry_run=False)
+
+
+def _step(batch_id: int, status: str, *, dry_run: bool) -> None:
+    batch = ImportBatch.objects.filter(pk=batch_id, status=status).first()
+    if batch is None:
+        return  # done, failed or run again since it was queued
+    door = _doors()[batch.kind]
+    started = time.monotonic()
+    with progress.Progress(progress_key(batch)) as shown, transaction.atomic():
+        # Two runs of one batch (a message delivered twice) never overlap.
+        batch = ImportBatch.objects.select_for_update().filter(pk=batch_id, status=status).first()
+        if batch is None:
+            return
+        size = max(batch.size, 1)
+
+        def read(count):  # reading the file is the first half of the bar
+            shown.report(percent=min(50, int(50 * count / size)))
+
+        def on_chunk(done, total):  # computing and writing, the second
+            shown.report(percent=50 + int(50 * done / max(total, 1)))
+
+        with batch.file.open("rb") as stored:
+            rows, errors = door.read(progress.counted(stored, read))
+            report = door.run(
+                rows,
+                errors=errors,
+                dry_run=dry_run,
+                batch=batch,
+                by=batch.imported_by or batch.uploaded_by,
+                on_chunk=on_chunk,
+            )
+        _keep(batch, report, dry_run=dry_run, seconds=time.monotonic() - started)
+
+
+def _keep(batch: ImportBatch, report, *, dry_run: bool, seconds: float) -> None:
+    """What a step found or did, on the batch (in the step's transaction)."""
+    batch.rows, batch.new, batch.skipped = report.rows, report.new, report.skipped
+    batch.updated = getattr(report, "updated", 0)
+    batch.points = getattr(report, "points", 0)
+    batch.members = getattr(report, "members", 0)
+    batch.error_count = len(report.errors)
+    batch.first_errors = [_error_cells(e) for e in report.errors[:SHOWN_ERRORS]]
+    if report.errors:
+        batch.errors_file.save(f"{batch.pk}-errors.csv", _errors_csv(report.errors), save=False)
+        batch.status = Status.INVALID
+    else:
+        batch.status = Status.CHECKED if dry_run else Status.DONE
+    batch.finished_at = timezone.now()
+    batch.progress = 100
+    batch.save()
+
+
+def _error_cells(error) -> list:
+    line = getattr(error, "line", "")
+    return [line, getattr(error, "column", ""), getattr(error, "reason", str(error))]
+
+
+def _errors_csv(errors) -> ContentFile:
+    """Every bad row, as a spreadsheet opens it safely (formulae escaped)."""
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(["line", "column", "reason"])
+    for error in errors:
+        writer.writerow([escape_formula(cell) for cell in _error_cells(error)])
+    return ContentFile(text.getvalue().encode())
