@@ -23,6 +23,7 @@ from import_export.tmp_storages import TempFolderStorage
 
 from core.admin import ConfirmedPolicyAdmin, ReadOnlyAdminMixin
 from core.paginator import CappedPaginator
+from points import batch_admin  # noqa: F401 - registers the imports' pages
 from points.models import (
     Campaign,
     CampaignStatus,
@@ -182,8 +183,15 @@ class TransactionImportForm(ImportForm):
         return upload
 
 
+class ByBatchMixin:
+    """Lists an import's rows when its page links here (?batch__id__exact=N)."""
+
+    def lookup_allowed(self, lookup, value, request=None):
+        return lookup == "batch__id__exact" or super().lookup_allowed(lookup, value, request)
+
+
 @admin.register(Transaction)
-class TransactionAdmin(ReadOnlyAdminMixin, ImportExportMixin, admin.ModelAdmin):
+class TransactionAdmin(ByBatchMixin, ReadOnlyAdminMixin, ImportExportMixin, admin.ModelAdmin):
     """Transactions come from channels and imports through the services, never by hand.
     Import: django-import-export's upload, preview and confirm, in front of
     points.services.import_transactions."""
@@ -271,7 +279,7 @@ class TransactionAdmin(ReadOnlyAdminMixin, ImportExportMixin, admin.ModelAdmin):
 
 
 @admin.register(LedgerEntry)
-class LedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class LedgerEntryAdmin(ByBatchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "issued_at",
         "member",

@@ -46,6 +46,11 @@ def _doors() -> dict:
     return {ImportBatch.Kind.TRANSACTIONS: Door(read_transactions, transactions)}
 
 
+def kinds() -> set[str]:
+    """The kinds of file the CX Manager imports."""
+    return set(_doors())
+
+
 def upload(*, kind: str, file, by) -> ImportBatch:
     """Store an uploaded file as a new batch and queue its check."""
     if kind not in _doors():
@@ -143,6 +148,21 @@ def _step(batch_id: int, status: str, *, dry_run: bool) -> None:
     batch = ImportBatch.objects.filter(pk=batch_id, status=status).first()
     if batch is None:
         return  # done, failed or run again since it was queued
+    try:
+        _run_step(batch, status, dry_run=dry_run)
+    except Exception as exc:
+        # Not a bad row (those are the report's) but the step itself: nothing was
+        # written; the page says why and offers to run it again.
+        ImportBatch.objects.filter(pk=batch.pk, status=status).update(
+            status=Status.FAILED,
+            failure=f"The import stopped on an error: {exc}. Nothing was written.",
+            finished_at=timezone.now(),
+        )
+        raise
+
+
+def _run_step(batch: ImportBatch, status: str, *, dry_run: bool) -> None:
+    batch_id = batch.pk
     door = _doors()[batch.kind]
     started = time.monotonic()
     with progress.Progress(progress_key(batch)) as shown, transaction.atomic():

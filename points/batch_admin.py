@@ -1,0 +1,204 @@
+"""The CX Manager's imports: upload a file of any size, follow its check, see its
+errors or what it would do, confirm, follow the import; the list of every batch.
+The work is points.services.batches'; these views only show it and pass clicks on."""
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import FileResponse, Http404, JsonResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.template.defaultfilters import filesizeformat
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.views.decorators.http import require_POST
+
+from core.models import ImportBatch
+from core.paginator import CappedPaginator
+from points.services import batches
+
+Kind = ImportBatch.Kind
+# What each kind of file asks of the user who uploads or confirms it.
+PERMISSION = {
+    Kind.TRANSACTIONS: "points.add_transaction",
+    Kind.GRANTS: "points.import_grants",
+    Kind.MEMBERS: "members.add_member",
+}
+
+
+def allowed_kinds(user) -> list[tuple[str, str]]:
+    doors = batches.kinds()
+    return [(k, label) for k, label in Kind.choices if k in doors and user.has_perm(PERMISSION[k])]
+
+
+class UploadForm(forms.Form):
+    kind = forms.ChoiceField(label="The file holds")
+    file = forms.FileField(help_text="CSV, UTF-8, with its header row (see the README).")
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["kind"].choices = allowed_kinds(user)
+
+    def clean_file(self):
+        file = self.cleaned_data["file"]
+        if file.size > settings.IMPORT_MAX_BYTES:
+            raise ValidationError(
+                f"{file.name} is {filesizeformat(file.size)}: the most a file may be is "
+                f"{filesizeformat(settings.IMPORT_MAX_BYTES)} (IMPORT_MAX_BYTES)."
+            )
+        if not file.size:
+            raise ValidationError(f"{file.name} is empty.")
+        return file
+
+
+@admin.register(ImportBatch)
+class ImportBatchAdmin(admin.ModelAdmin):
+    list_display = [
+        "__str__",
+        "kind",
+        "uploaded_by",
+        "uploaded_at",
+        "status",
+        "rows",
+        "new",
+        "error_count",
+        "duration",
+    ]
+    list_filter = ["status", "kind"]
+    list_select_related = ["uploaded_by"]
+    search_fields = ["file_name"]
+    paginator = CappedPaginator
+    show_full_result_count = False
+    change_list_template = "admin/core/importbatch/change_list.html"
+
+    def has_add_permission(self, request):
+        return False  # through the upload page
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="Duration")
+    def duration(self, batch):
+        if not (batch.finished_at and batch.started_at):
+            return "-"
+        return f"{(batch.finished_at - batch.started_at).total_seconds():.1f} s"
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("upload/", view(self.upload_view), name="core_importbatch_upload"),
+            path("<path:object_id>/state/", view(self.state_view), name="core_importbatch_state"),
+            path(
+                "<path:object_id>/confirm/",
+                view(require_POST(self.confirm_view)),
+                name="core_importbatch_confirm",
+            ),
+            path(
+                "<path:object_id>/run-again/",
+                view(require_POST(self.run_again_view)),
+                name="core_importbatch_run_again",
+            ),
+            path(
+                "<path:object_id>/errors.csv",
+                view(self.errors_view),
+                name="core_importbatch_errors",
+            ),
+            *super().get_urls(),
+        ]
+
+    def _batch(self, request, object_id) -> ImportBatch:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        return get_object_or_404(ImportBatch, pk=unquote(object_id))
+
+    def _may_run(self, request, batch) -> None:
+        if not request.user.has_perm(PERMISSION[batch.kind]):
+            raise PermissionDenied
+
+    def upload_view(self, request):
+        if not allowed_kinds(request.user):
+            raise PermissionDenied
+        form = UploadForm(request.POST or None, request.FILES or None, user=request.user)
+        if request.method == "POST" and form.is_valid():
+            batch = batches.upload(
+                kind=form.cleaned_data["kind"], file=form.cleaned_data["file"], by=request.user
+            )
+            self.log_addition(request, batch, "Uploaded")
+            return redirect(reverse("admin:core_importbatch_change", args=[batch.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Upload a file to import",
+            "form": form,
+            "max_size": filesizeformat(settings.IMPORT_MAX_BYTES),
+        }
+        return TemplateResponse(request, "admin/core/importbatch/upload.html", context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        batch = self._batch(request, object_id)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": str(batch),
+            "batch": batch,
+            "state": batches.state(batch),
+            "may_run": request.user.has_perm(PERMISSION[batch.kind]),
+            "links": self._links(batch),
+            "took": self.duration(batch),
+        }
+        return TemplateResponse(request, "admin/core/importbatch/batch.html", context)
+
+    def state_view(self, request, object_id):
+        """What the page polls while a step runs."""
+        return JsonResponse(batches.state(self._batch(request, object_id)))
+
+    def confirm_view(self, request, object_id):
+        batch = self._batch(request, object_id)
+        self._may_run(request, batch)
+        try:
+            batches.confirm(batch=batch, by=request.user)
+        except ValidationError as exc:
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+        else:
+            self.log_change(request, batch, "Confirmed")
+        return redirect(reverse("admin:core_importbatch_change", args=[batch.pk]))
+
+    def run_again_view(self, request, object_id):
+        batch = self._batch(request, object_id)
+        self._may_run(request, batch)
+        try:
+            batches.run_again(batch=batch)
+        except ValidationError as exc:
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+        else:
+            self.log_change(request, batch, "Run again")
+        return redirect(reverse("admin:core_importbatch_change", args=[batch.pk]))
+
+    def errors_view(self, request, object_id):
+        batch = self._batch(request, object_id)
+        if not batch.errors_file:
+            raise Http404("This import has no errors.")
+        name = f"{batch.file_name.rsplit('.', 1)[0]}-errors.csv"
+        return FileResponse(batch.errors_file.open("rb"), as_attachment=True, filename=name)
+
+    def _links(self, batch) -> list:
+        """Where its rows are, once imported."""
+        if batch.status != ImportBatch.Status.DONE:
+            return []
+        return [
+            format_html(
+                '<a href="{}?batch__id__exact={}">Its transactions</a>',
+                reverse("admin:points_transaction_changelist"),
+                batch.pk,
+            ),
+            format_html(
+                '<a href="{}?batch__id__exact={}">Its ledger entries</a>',
+                reverse("admin:points_ledgerentry_changelist"),
+                batch.pk,
+            ),
+        ]

@@ -1,0 +1,196 @@
+"""Imports from the CX Manager: upload, background check, errors or summary, confirm,
+background import; the batch on every row it wrote; a step that stops is failed with
+its reason and can be run again."""
+
+import csv
+import io
+import time
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from core import progress
+from core.models import ImportBatch
+from points.models import LedgerEntry, Transaction
+from points.services import batches
+from tests.conftest import ledger_state, summary
+
+pytestmark = pytest.mark.django_db
+
+HEADER = "external_id,member,kind,amount,occurred_at,channel,store,original_external_id\n"
+GOOD = HEADER + (
+    "T-1,M-0001,purchase,120.50,2026-03-01T10:00:00+01:00,pos,S-1,\n"
+    "T-2,M-0001,return,20.00,2026-03-03,ecommerce,,T-1\n"
+    "T-3,M-0002,purchase,45.00,2026-03-02,,,\n"
+)
+Status = ImportBatch.Status
+
+
+@pytest.fixture(autouse=True)
+def media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.CACHES = {
+        **settings.CACHES,
+        "progress": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(tmp_path / "progress"),
+        },
+    }
+
+
+@pytest.fixture
+def members(make_member):
+    return make_member("M-0001"), make_member("M-0002")
+
+
+@pytest.fixture
+def on_commit(django_capture_on_commit_callbacks):
+    """Run what is queued after commit (the workers' tasks, in-process)."""
+
+    def run(action):
+        with django_capture_on_commit_callbacks(execute=True):
+            return action()
+
+    return run
+
+
+def upload(client, text, name="march.csv", kind="transactions"):
+    return client.post(
+        reverse("admin:core_importbatch_upload"),
+        {"kind": kind, "file": SimpleUploadedFile(name, text.encode(), "text/csv")},
+    )
+
+
+def page(client, batch) -> str:
+    return client.get(reverse("admin:core_importbatch_change", args=[batch.pk])).content.decode()
+
+
+def test_an_upload_is_checked_then_imported_once_confirmed(login, client, members, on_commit):
+    agent = login("CX agent")
+    before = ledger_state()
+    # when the file is uploaded, a worker checks it: nothing written yet
+    on_commit(lambda: upload(client, GOOD))
+    batch = ImportBatch.objects.get()
+    assert (batch.status, batch.rows, batch.new, batch.members) == (Status.CHECKED, 3, 3, 2)
+    assert ledger_state() == before
+    shown = page(client, batch)
+    assert "What the import will do" in shown and "Confirm the import" in shown
+    # when confirmed, a worker imports it
+    on_commit(lambda: client.post(reverse("admin:core_importbatch_confirm", args=[batch.pk])))
+    batch.refresh_from_db()
+    assert (batch.status, batch.new, batch.uploaded_by, batch.imported_by) == (
+        Status.DONE,
+        3,
+        agent,
+        agent,
+    )
+    assert summary(members[0])["available"] == 120 - 20
+    assert set(Transaction.objects.values_list("batch", flat=True)) == {batch.pk}
+    assert set(LedgerEntry.objects.values_list("batch", flat=True)) == {batch.pk}
+    assert "Its transactions" in page(client, batch)
+    listed = client.get(
+        reverse("admin:points_transaction_changelist"), {"batch__id__exact": batch.pk}
+    )
+    assert listed.status_code == 200 and "T-3" in listed.content.decode()
+
+
+def test_a_file_with_bad_rows_imports_nothing_and_lists_every_bad_row(
+    login, client, members, on_commit
+):
+    login("CX agent")
+    bad = GOOD + "T-4,M-9999,purchase,10.00,2026-03-04,,,\nT-5,M-0001,purchase,=1+1,2026-03-04,,,\n"
+    before = ledger_state()
+    on_commit(lambda: upload(client, bad))
+    batch = ImportBatch.objects.get()
+    assert (batch.status, batch.error_count) == (Status.INVALID, 2)
+    shown = page(client, batch)
+    assert "M-9999" in shown and "Confirm the import" not in shown
+    errors = client.get(reverse("admin:core_importbatch_errors", args=[batch.pk]))
+    rows = list(csv.reader(io.StringIO(b"".join(errors.streaming_content).decode())))
+    assert rows[0] == ["line", "column", "reason"]
+    assert [r[0] for r in rows[1:]] == ["5", "6"]
+    assert all(not cell.startswith("=") for row in rows for cell in row)  # formulae escaped
+    assert ledger_state() == before
+    # and it cannot be confirmed
+    client.post(reverse("admin:core_importbatch_confirm", args=[batch.pk]))
+    assert ImportBatch.objects.get().status == Status.INVALID
+
+
+def test_the_page_follows_a_step_and_a_silent_worker_fails_the_batch(login, client, members):
+    login("CX agent")
+    upload(client, GOOD)  # queued after commit: no worker has taken it yet
+    batch = ImportBatch.objects.get()
+    state = client.get(reverse("admin:core_importbatch_state", args=[batch.pk])).json()
+    assert (state["label"], state["done"]) == ("Waiting for a worker", False)
+    # a worker took it, reported half of it, then its process died
+    caches_key = batches.progress_key(batch)
+    progress.caches["progress"].set(caches_key, {"percent": 50, "alive": time.time() - 61})
+    state = client.get(reverse("admin:core_importbatch_state", args=[batch.pk])).json()
+    assert (state["status"], state["done"]) == (Status.FAILED, True)
+    assert "stopped before it ended" in ImportBatch.objects.get().failure
+    # run again
+    client.post(reverse("admin:core_importbatch_run_again", args=[batch.pk]))
+    batches.check(batch.pk)  # the worker
+    assert ImportBatch.objects.get().status == Status.CHECKED
+
+
+def test_an_import_that_stops_on_an_error_writes_nothing_and_can_run_again(
+    login, client, members, on_commit, monkeypatch
+):
+    login("CX agent")
+    on_commit(lambda: upload(client, GOOD))
+    batch = ImportBatch.objects.get()
+    before = ledger_state()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr("points.services.importing.programme", broken)
+    on_commit(lambda: client.post(reverse("admin:core_importbatch_confirm", args=[batch.pk])))
+    batch.refresh_from_db()
+    assert batch.status == Status.FAILED and "the database went away" in batch.failure
+    assert ledger_state() == before
+    monkeypatch.undo()
+    on_commit(lambda: client.post(reverse("admin:core_importbatch_run_again", args=[batch.pk])))
+    assert ImportBatch.objects.get().status == Status.DONE
+    assert Transaction.objects.count() == 3
+
+
+def test_the_same_file_twice_adds_nothing_the_second_time(login, client, members, on_commit):
+    login("CX agent")
+    for _ in range(2):
+        on_commit(lambda: upload(client, GOOD))
+        batch = ImportBatch.objects.latest("pk")
+        on_commit(
+            lambda b=batch: client.post(reverse("admin:core_importbatch_confirm", args=[b.pk]))
+        )
+    first, second = ImportBatch.objects.order_by("pk")
+    assert (first.new, second.new, second.skipped) == (3, 0, 3)
+    assert Transaction.objects.count() == 3
+
+
+@pytest.mark.parametrize("role", ["Marketer", None])
+def test_only_staff_who_may_import_transactions_upload_them(login, client, role):
+    login(role)
+    assert upload(client, GOOD).status_code == 403
+    assert not ImportBatch.objects.exists()
+
+
+def test_a_file_over_the_limit_is_refused_with_its_size(login, client, settings):
+    login("Operations")
+    settings.IMPORT_MAX_BYTES = 100
+    response = upload(client, GOOD)
+    assert "the most a file may be is 100" in response.content.decode()
+    assert not ImportBatch.objects.exists()
+
+
+def test_the_imports_list_runs_a_bounded_number_of_queries(
+    login, client, members, on_commit, django_assert_max_num_queries
+):
+    login("Operations")
+    for n in range(15):
+        upload(client, GOOD, name=f"file-{n}.csv")
+    with django_assert_max_num_queries(10):
+        listed = client.get(reverse("admin:core_importbatch_changelist")).content.decode()
+    assert "file-14.csv" in listed and "Upload a file" in listed
