@@ -78,3 +78,9 @@ def check_import_task(batch_id: int) -> None:
 @shared_task
 def run_import_task(batch_id: int) -> None:
     batches.run(batch_id)
+
+
+@shared_task(**RETRY_WHEN_UNAVAILABLE)
+def delete_old_import_files_task() -> int:
+    """Beat, daily: uploaded files are kept IMPORT_FILE_DAYS days."""
+    return batches.delete_old_files()

@@ -11,7 +11,9 @@ import csv
 import io
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import transaction
@@ -222,3 +224,23 @@ def _errors_csv(errors) -> ContentFile:
     for error in errors:
         writer.writerow([escape_formula(cell) for cell in _error_cells(error)])
     return ContentFile(text.getvalue().encode())
+
+
+def delete_old_files(*, now=None) -> int:
+    """Delete the stored files (and error reports) of batches uploaded more than
+    IMPORT_FILE_DAYS ago; the batches stay, with their counts. Returns how many."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=settings.IMPORT_FILE_DAYS)
+    old = (
+        ImportBatch.objects.filter(uploaded_at__lt=cutoff)
+        .exclude(status__in=[Status.CHECKING, Status.IMPORTING])
+        .exclude(file="", errors_file="")
+    )
+    deleted = 0
+    for batch in old.iterator():
+        for stored in (batch.file, batch.errors_file):
+            if stored:
+                stored.delete(save=False)
+        ImportBatch.objects.filter(pk=batch.pk).update(file="", errors_file="")
+        deleted += 1
+    return deleted

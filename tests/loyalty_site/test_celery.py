@@ -20,6 +20,7 @@ BEAT_JOBS = {
     "Send expiry reminders": "points.tasks.send_expiry_reminders_task",
     "Send notifications": "members.tasks.send_notifications_task",
     "Send webhooks": "api.tasks.send_webhooks_task",
+    "Delete old import files": "points.tasks.delete_old_import_files_task",
 }
 
 

@@ -4,11 +4,14 @@ its reason and can be run again."""
 
 import csv
 import io
+import os
 import time
+from datetime import timedelta
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from django.utils import timezone
 
 from core import progress
 from core.models import ImportBatch
@@ -194,3 +197,16 @@ def test_the_imports_list_runs_a_bounded_number_of_queries(
     with django_assert_max_num_queries(10):
         listed = client.get(reverse("admin:core_importbatch_changelist")).content.decode()
     assert "file-14.csv" in listed and "Upload a file" in listed
+
+
+def test_uploaded_files_are_deleted_after_the_days_kept(login, client, members, settings):
+    login("Operations")
+    upload(client, GOOD)
+    batch = ImportBatch.objects.get()
+    ImportBatch.objects.filter(pk=batch.pk).update(status=Status.CHECKED)
+    stored = batch.file.path
+    later = timezone.now() + timedelta(days=settings.IMPORT_FILE_DAYS - 1)
+    assert batches.delete_old_files(now=later) == 0
+    assert batches.delete_old_files(now=later + timedelta(days=2)) == 1
+    batch.refresh_from_db()
+    assert not batch.file and not os.path.exists(stored)
