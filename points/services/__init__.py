@@ -6,14 +6,14 @@ writer (posting.py); every hand-written statement is in sql.py.
     posting      the ledger writer: lock, entries, caches, tier (T2)
     earning      purchases (D3, P2, P3) and actions
     returns      returns (P4)
-    adjustments  manual adjustments (P6)
+    adjustments  manual adjustments (P6), and the checks every adjustment passes
     expiry       block expiry and reminders (E1-E4)
     importing    the CSV import of transactions
     sql          hand-written statements and vendor switches
 
 The contract names of DESIGN.md ("Service API") are exported here."""
 
-from points.services.adjustments import adjust_points
+from points.services.adjustments import NOT_GIVEN_BY_HAND, adjust_points
 from points.services.earning import award_action, record_purchase
 from points.services.expiry import (
     expire_chunk,
@@ -27,6 +27,7 @@ from points.services.posting import lock_member, post_redemption, post_refund
 from points.services.returns import record_return
 
 __all__ = [
+    "NOT_GIVEN_BY_HAND",
     "PREVIEW_ROWS",
     "ImportReport",
     "adjust_points",
