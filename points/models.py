@@ -315,7 +315,7 @@ class LedgerEntry(models.Model):
     )
     # The caller's id of an entry written without a transaction (a point grant, an
     # opening balance): written once whatever how often it is sent (P8).
-    external_id = models.CharField(max_length=100, null=True, blank=True)
+    external_id = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001
 
     objects = LedgerQuerySet.as_manager()
 
