@@ -188,7 +188,7 @@ def test_the_command_refuses_an_unknown_or_non_staff_user(
 
 def test_the_same_file_twice_grants_nothing_new(alice, bob, staff):
     # given
-    text = "G-1,M-0001,250,Goodwill,\nG-2,M-0002,-0,x,\n".replace("-0,x", "40,Late")
+    text = "G-1,M-0001,250,Goodwill,\nG-2,M-0002,40,Late delivery,\n"
     grant(text, by=staff)
     before = state()
 
@@ -365,3 +365,30 @@ def test_the_same_file_uploaded_twice_at_once_grants_once(make_member, staff):
     assert sorted((r.new, r.skipped) for r in reports) == [(0, 40), (40, 0)]
     assert LedgerEntry.objects.filter(kind="adjustment").count() == 40
     call_command("check_ledger")
+
+
+def test_the_example_of_the_rules_a_grant_to_gold_then_a_correction(make_member, staff):
+    # given: M-00042 is Silver with 2,900 lifetime points and 320 available
+    m42, m77 = make_member("M-00042"), make_member("M-00077")
+    counting = definition("goodwill-tier-points")
+    adjust_points(member=m42, points=2900, reason="x", by=staff, definition=counting, now=NOW)
+    adjust_points(member=m42, points=-2680, reason="x", by=staff, now=NOW)  # 3,000 with the bonus
+    assert (available(m42), summary(m42)["qualified_tier"].code) == (320, "silver")
+    rows = (
+        "SPRING-1,M-00042,150,Spring apology campaign,goodwill-tier-points\n"
+        "SPRING-2,M-00042,{points},Points given twice in March,\n"
+        "SPRING-3,M-00077,50,Spring apology campaign,\n"
+    )
+
+    # when / then: the correction is more than the first row and the Gold bonus leave
+    refused = grant(rows.format(points=-800), by=staff)
+    assert [str(e) for e in refused.errors] == [
+        "line 3, points: Cannot remove 800 points: M-00042 has only 720 available"
+    ]
+
+    # when / then: a smaller one is granted
+    assert grant(rows.format(points=-400), by=staff).new == 3
+    s = summary(m42, now=NOW)
+    assert (s["qualified_tier"].code, s["available"], s["lifetime"]) == ("gold", 320, 3050)
+    assert available(m77) == 50
+    assert grant(rows.format(points=-400), by=staff).skipped == 3
