@@ -17,9 +17,9 @@ from django.utils import timezone
 
 from loyalty_site.models import FormSubmission
 from members.models import Member
-from points.models import MANUAL_ADJUSTMENT, TIER_UP_BONUS, PointDefinition
+from points.models import MANUAL_ADJUSTMENT, PointDefinition
 from points.selectors import balances, points_summary, programme
-from points.services import adjust_points
+from points.services import NOT_GIVEN_BY_HAND, adjust_points
 from rewards.models import Redemption, Reward
 from rewards.selectors import locked_because
 from rewards.services import cancel_redemption, redeem
@@ -49,7 +49,7 @@ class AssignPointsForm(OnceForm):
     definition = DefinitionChoice(
         queryset=PointDefinition.objects.filter(
             is_active=True, kind__in=[PointDefinition.Kind.BONUS, PointDefinition.Kind.ACTION]
-        ).exclude(handle=TIER_UP_BONUS),
+        ).exclude(handle__in=NOT_GIVEN_BY_HAND),
         empty_label=None,
         help_text="Decides whether the points count toward the tier. An action gives "
         "exactly its points.",

@@ -1,7 +1,8 @@
-"""The transaction CSV contract's types (DESIGN.md), shared by the parser
-(points.resources) and the import (points.services.importing):
+"""The CSV contracts' types (DESIGN.md), shared by the parsers (points.resources,
+points.grant_rows) and the imports (points.services.importing, points.services.grants):
 
     external_id,member,kind,amount,occurred_at,channel,store,original_external_id
+    external_id,member,points,reason,definition
 """
 
 from dataclasses import dataclass
@@ -49,3 +50,24 @@ class RowError:
 
     def __str__(self):
         return f"line {self.line}, {self.column}: {self.reason}"
+
+
+# Point grants (bulk manual adjustments, P6 per row): read by points.grant_rows,
+# applied by points.services.grants.
+
+GRANT_COLUMNS = ("external_id", "member", "points", "reason", "definition")
+GRANT_REQUIRED = GRANT_COLUMNS[:4]  # without a definition column, every row is a manual adjustment
+
+
+class GrantRow(NamedTuple):
+    """A checked row of a grants file: `definition` is a handle (the default filled
+    in). Back from the staging table it carries the id of the ledger entry its
+    external_id was recorded under before, if any."""
+
+    line: int
+    external_id: str
+    member: str
+    points: int
+    reason: str
+    definition: str
+    recorded_id: int | None = None

@@ -107,6 +107,19 @@ def balances(member: Member, *, now=None) -> Balances:
     return Balances.of(member, pending)
 
 
+def pending_by_member(members, *, now) -> dict[int, int]:
+    """The pending sums (Balances.of's `pending_sum`) of many members at once, by member
+    id; `members` is a queryset (or subquery) of member ids. Members with no pending
+    entry are left out."""
+    return dict(
+        LedgerEntry.objects.filter(member_id__in=members, redeemable=True, accrue_at__gt=now)
+        .order_by()
+        .values("member_id")
+        .annotate(pending=_pending_sum(now))
+        .values_list("member_id", "pending")
+    )
+
+
 def balances_and_stake(
     member: Member, plan: Programme, *, now
 ) -> tuple[Balances, date | None, int]:

@@ -1,19 +1,22 @@
 """Every write to the ledger (P1-P8): nothing else creates a LedgerEntry. One module
 per use case, each reading its rules (rules.py) and writing through the one ledger
-writer (posting.py); every hand-written statement is in sql.py.
+writer (posting.py); every hand-written statement is in sql.py (the grants import's in
+grants_sql.py).
 
     rules        P2-P4 and what a transaction may be, as pure functions
     posting      the ledger writer: lock, entries, caches, tier (T2)
     earning      purchases (D3, P2, P3) and actions
     returns      returns (P4)
-    adjustments  manual adjustments (P6)
+    adjustments  manual adjustments (P6), and the checks every adjustment passes
     expiry       block expiry and reminders (E1-E4)
     importing    the CSV import of transactions
+    grants       point grants: a file of adjustments (P6 per row), all or nothing
+    grants_sql   the grants import's staging table and ledger rows
     sql          hand-written statements and vendor switches
 
 The contract names of DESIGN.md ("Service API") are exported here."""
 
-from points.services.adjustments import adjust_points
+from points.services.adjustments import NOT_GIVEN_BY_HAND, adjust_points
 from points.services.earning import award_action, record_purchase
 from points.services.expiry import (
     expire_chunk,
@@ -22,11 +25,13 @@ from points.services.expiry import (
     pending_cutoffs,
     send_expiry_reminders,
 )
+from points.services.grants import import_grants
 from points.services.importing import PREVIEW_ROWS, ImportReport, import_transactions
 from points.services.posting import lock_member, post_redemption, post_refund
 from points.services.returns import record_return
 
 __all__ = [
+    "NOT_GIVEN_BY_HAND",
     "PREVIEW_ROWS",
     "ImportReport",
     "adjust_points",
@@ -34,6 +39,7 @@ __all__ = [
     "expire_chunk",
     "expire_points",
     "finish_cutoff",
+    "import_grants",
     "import_transactions",
     "lock_member",
     "pending_cutoffs",

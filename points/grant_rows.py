@@ -1,0 +1,98 @@
+"""The point grants CSV (DESIGN.md, "Imports and grants from the CX Manager"): reading
+a file into checked rows.
+
+    external_id,member,points,reason,definition
+
+Each row is checked on its own here, with the checks of adjust_points (whole points
+other than zero, within MAX_ADJUSTMENT_POINTS, a reason); those that need the database
+or the other rows (members, definitions, balances, duplicates, rows recorded before)
+are made by `points.services.grants`. A row is named by the physical line it starts
+on, as a text editor numbers them, as the transaction import names them."""
+
+import csv
+import re
+from collections.abc import Iterator
+from operator import itemgetter
+
+from django.core.exceptions import ValidationError
+
+from points.csv_rows import GRANT_COLUMNS, GRANT_REQUIRED, GrantRow, RowError
+from points.models import MANUAL_ADJUSTMENT, LedgerEntry
+from points.resources import _column, _odd_cell, _records, _text
+from points.services.adjustments import check_adjustment
+
+_ID_LENGTH = LedgerEntry._meta.get_field("external_id").max_length
+_WHOLE = re.compile(r"[+-]?[0-9]+")  # 250, -40, +15: ASCII digits, no separator
+
+
+def read_grants(stream) -> tuple[Iterator[GrantRow], list[RowError]]:
+    """Read a grants file (bytes or text; UTF-8, a BOM accepted). Returns the good
+    rows, read as they are iterated (a file of any size is never held whole), and the
+    list of errors, which fills as they are read: every bad row with its line."""
+    errors = []
+    records = _records(csv.reader(_text(stream)), errors)
+    header_line, cells = next(records, (1, []))
+    header = [_column(name) for name in cells]
+    if odd := _odd_cell(header_line, (), cells):
+        errors.append(odd)
+    errors += [
+        RowError(header_line, column, "missing column")
+        for column in GRANT_REQUIRED
+        if column not in header
+    ]
+    if errors:
+        return iter(()), errors
+    return _rows(records, header, errors), errors
+
+
+def _rows(records, header, errors: list) -> Iterator[GrantRow]:
+    """The good rows; the errors of the bad ones are added to `errors`."""
+    position = {name: i for i, name in enumerate(header)}
+    width = len(header)
+    # Without a definition column every row takes the default: an empty cell past the end.
+    columns = [position.get(column, width) for column in GRANT_COLUMNS]
+    cells_of = itemgetter(*columns)
+    for line, cells in records:
+        if len(cells) < width + 1:
+            cells += [""] * (width + 1 - len(cells))
+        elif any(cell.strip() for cell in cells[width:]):
+            errors.append(
+                RowError(line, "row", f"{len(cells)} cells, the header has {width} columns")
+            )
+            continue
+        text = "".join(cells)
+        if ("\x00" in text or not text.isascii()) and (odd := _odd_cell(line, header, cells)):
+            errors.append(odd)
+            continue
+        row, row_errors = parse_grant(line, cells_of(cells))
+        if row_errors:
+            errors += row_errors
+        else:
+            yield row
+
+
+def parse_grant(line: int, cells) -> tuple[GrantRow | None, list[RowError]]:
+    external_id, member, points, reason, definition = (cell.strip() for cell in cells)
+    errors = []
+
+    def bad(column, reason):
+        errors.append(RowError(line, column, reason))
+
+    if not external_id or len(external_id) > _ID_LENGTH:
+        bad("external_id", f"an id of 1 to {_ID_LENGTH} characters is required")
+    if not member:
+        bad("member", "required")
+    if _WHOLE.fullmatch(points):
+        value = int(points)
+    else:
+        value = None
+        bad("points", f"{points!r} is not a whole number of points" if points else "required")
+    try:
+        reason = check_adjustment(value, reason)
+    except ValidationError as exc:
+        for column, messages in exc.message_dict.items():
+            if not (column == "points" and value is None):  # named above
+                bad(column, " ".join(messages).rstrip("."))
+    if errors:
+        return None, errors
+    return GrantRow(line, external_id, member, value, reason, definition or MANUAL_ADJUSTMENT), []

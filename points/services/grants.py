@@ -1,0 +1,150 @@
+"""Point grants: a file of manual adjustments (P6 per row), applied all or nothing,
+idempotent on each row's external_id (P8), attributed to the staff user who uploads
+it. Each row passes the checks of adjust_points (points.services.adjustments); how
+the file stays fast (staging, COPY while the next chunk is computed) is in
+points.services.grants_sql and core.bulk."""
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from core import figures
+from core.bulk import CopyBehind, bulk_update, without_cycle_collection
+from members.models import Member
+from points.csv_rows import RowError
+from points.models import LedgerEntry
+from points.selectors import Balances, pending_by_member, programme
+from points.services import grants_sql as sql
+from points.services.adjustments import check_adjuster, check_definition, check_removal
+from points.services.importing import PREVIEW_ROWS, ImportReport
+from points.services.posting import MEMBER_CACHE_FIELDS, credit, movement
+from tiers.services import Reason as TierReason
+from tiers.services import TierLog
+
+GRANT_CHUNK = 25_000  # rows computed and written at a time
+Kind = LedgerEntry.Kind
+MANUAL = TierReason.MANUAL  # T4: the tier changes a grant makes
+
+
+def import_grants(rows, *, by, errors=(), dry_run=False, batch=None, now=None) -> ImportReport:
+    """Apply checked grant rows (points.grant_rows) in file order, each as
+    adjust_points would (P6: a bonus or action definition, available at once,
+    counting toward the tier as its definition says, a negative one never taking the
+    available balance below zero), all or nothing, in one database transaction.
+
+    `rows` may be an iterator and `errors` (the parser's) may fill while it is read:
+    the rows are staged in a temporary table as they come, so memory holds a chunk and
+    the file's members whatever the file's size. A row whose external_id was recorded
+    before with the same content is skipped; with other content it is an error. Any
+    bad row, or `dry_run`, rolls everything back; the report names every bad row.
+    The file's members are locked first (in id order, the lock every writer of points
+    takes), so an import of the same file at the same time waits, then skips. Every
+    entry written names `batch`, when given, and `by`."""
+    check_adjuster(by)
+    report = ImportReport()
+    bad = report.errors.append
+    with transaction.atomic(), CopyBehind() as writer, without_cycle_collection():
+        sql.stage_rows(rows)
+        report.errors += errors  # complete once the rows are read
+        duplicates = set()
+        for line, first_line in sql.staged_duplicates():
+            bad(RowError(line, "external_id", f"duplicate of line {first_line}"))
+            duplicates.add(line)
+        members = {
+            m.external_id: m
+            for m in Member.objects.select_for_update(of=("self",))
+            .filter(external_id__in=sql.staged_members())
+            .order_by("pk")
+        }
+        sql.mark_recorded()  # after the locks: sees what an import before this one wrote
+        # The clock is read once the locks are held, as adjust_points reads it.
+        now = now or timezone.now()
+        removing = Member.objects.filter(
+            external_id__in=sql.staged_members(removing_only=True)
+        ).values("pk")
+        pending = pending_by_member(removing, now=now)  # grants add none: fixed for the file
+        before = {m.pk: m.qualified_tier_id for m in members.values()}
+        plan = programme()
+        log = TierLog()
+        link = dict(by_id=by.pk, batch_id=batch.pk if batch else None, now=timezone.now())
+        computed = []  # the tables of the last chunk, not yet written
+        for chunk in sql.staged_chunks(GRANT_CHUNK):
+            report.rows += len(chunk)
+            recorded = _recorded(row.recorded_id for row in chunk)
+            # The previous chunk is written while this one is computed.
+            writer.insert(*computed)
+            entries = []
+            for row in chunk:
+                member = members.get(row.member)
+                definition = plan.definitions.get(row.definition)
+                if member is None:
+                    bad(
+                        RowError(row.line, "member", f"no member with customer code {row.member!r}")
+                    )
+                    continue
+                if definition is None:
+                    bad(RowError(row.line, "definition", f"no definition {row.definition!r}"))
+                    continue
+                if row.recorded_id:
+                    if recorded[row.recorded_id] == _content(row, member, definition):
+                        report.skipped += 1
+                        if row.line <= PREVIEW_ROWS + 1:
+                            report.skipped_lines.add(row.line)
+                    else:
+                        bad(
+                            RowError(
+                                row.line,
+                                "external_id",
+                                f"{row.external_id} was already imported with other content",
+                            )
+                        )
+                    continue
+                if row.line in duplicates:
+                    continue
+                try:
+                    check_definition(definition, row.points)
+                    available = Balances.of(member, pending.get(member.pk)).available
+                    check_removal(member, definition, row.points, available=available)
+                except ValidationError as refused:
+                    for column, messages in refused.message_dict.items():
+                        bad(RowError(row.line, column, " ".join(messages).rstrip(".")))
+                    continue
+                grant = movement(definition, Kind.ADJUSTMENT, row.points, at=now, reason=row.reason)
+                # T2 as post_entries applies it: a tier reached for the first time pays its bonus.
+                bonus = credit(member, plan, [grant], at=now, log=log, reason=MANUAL, by=by)
+                entries.append(sql.entry_row(member.pk, grant, external_id=row.external_id, **link))
+                if bonus:
+                    entries.append(sql.entry_row(member.pk, bonus, external_id=None, **link))
+                report.points += row.points
+                report.new += 1
+            writer.wait()
+            computed = [(LedgerEntry, sql.ENTRY_COLUMNS, entries), *log.tables()]
+        writer.insert(*computed)
+        writer.wait()
+        report.rows += len(errors)
+        report.tier_changes = sum(before[m.pk] != m.qualified_tier_id for m in members.values())
+        bulk_update(Member, list(members.values()), MEMBER_CACHE_FIELDS)
+        sql.drop_staged()
+        if report.errors:
+            report.new = report.points = report.tier_changes = 0
+            report.errors.sort(key=lambda e: (e.line, e.column))
+        if report.errors or dry_run:
+            transaction.set_rollback(True)
+        elif report.new:
+            figures.stale()
+    return report
+
+
+def _recorded(ids) -> dict[int, tuple]:
+    """What the entries recorded under these ids say (_content), by id."""
+    ids = [pk for pk in ids if pk]
+    if not ids:
+        return {}
+    rows = LedgerEntry.objects.filter(pk__in=ids).values_list(
+        "pk", "member_id", "kind", "points", "reason", "definition_id"
+    )
+    return {pk: content for pk, *content in rows}
+
+
+def _content(row, member: Member, definition) -> list:
+    return [member.pk, Kind.ADJUSTMENT, row.points, row.reason, definition.pk]
