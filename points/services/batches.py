@@ -30,22 +30,33 @@ SHOWN_ERRORS = 1_000  # on the batch's page; all of them in its errors file
 @dataclass(frozen=True)
 class Door:
     """How a kind of file is read and imported: `read(stream)` gives (rows, errors),
-    `run(rows, errors=, dry_run=, batch=, by=, on_chunk=)` gives a report."""
+    `run(rows, errors=, dry_run=, batch=, on_chunk=)` gives a report."""
 
     read: object
     run: object
 
 
 def _doors() -> dict:
+    from points.grant_rows import read_grants
     from points.resources import read_transactions
+    from points.services.grants import import_grants
     from points.services.importing import import_transactions
 
-    def transactions(rows, *, errors, dry_run, batch, by, on_chunk):
+    def transactions(rows, *, errors, dry_run, batch, on_chunk):
         return import_transactions(
             rows, errors=errors, dry_run=dry_run, batch=batch, on_chunk=on_chunk
         )
 
-    return {ImportBatch.Kind.TRANSACTIONS: Door(read_transactions, transactions)}
+    def grants(rows, *, errors, dry_run, batch, on_chunk):
+        # Attributed to the user who uploaded the file (DESIGN.md).
+        return import_grants(
+            rows, by=batch.uploaded_by, errors=errors, dry_run=dry_run, batch=batch
+        )
+
+    return {
+        ImportBatch.Kind.TRANSACTIONS: Door(read_transactions, transactions),
+        ImportBatch.Kind.GRANTS: Door(read_grants, grants),
+    }
 
 
 def kinds() -> set[str]:
@@ -182,14 +193,7 @@ def _run_step(batch: ImportBatch, status: str, *, dry_run: bool) -> None:
 
         with batch.file.open("rb") as stored:
             rows, errors = door.read(progress.counted(stored, read))
-            report = door.run(
-                rows,
-                errors=errors,
-                dry_run=dry_run,
-                batch=batch,
-                by=batch.imported_by or batch.uploaded_by,
-                on_chunk=on_chunk,
-            )
+            report = door.run(rows, errors=errors, dry_run=dry_run, batch=batch, on_chunk=on_chunk)
         _keep(batch, report, dry_run=dry_run, seconds=time.monotonic() - started)
 
 

@@ -173,10 +173,14 @@ def test_the_same_file_twice_adds_nothing_the_second_time(login, client, members
     assert Transaction.objects.count() == 3
 
 
-@pytest.mark.parametrize("role", ["Marketer", None])
-def test_only_staff_who_may_import_transactions_upload_them(login, client, role):
+@pytest.mark.parametrize("role, status", [("Marketer", 200), (None, 403)])
+def test_only_staff_who_may_import_transactions_upload_them(login, client, role, status):
+    # a marketer may upload point grants, not transactions; staff of no group, nothing
     login(role)
-    assert upload(client, GOOD).status_code == 403
+    response = upload(client, GOOD)
+    assert response.status_code == status
+    if status == 200:
+        assert "Select a valid choice" in response.content.decode()
     assert not ImportBatch.objects.exists()
 
 
@@ -210,3 +214,22 @@ def test_uploaded_files_are_deleted_after_the_days_kept(login, client, members, 
     assert batches.delete_old_files(now=later + timedelta(days=2)) == 1
     batch.refresh_from_db()
     assert not batch.file and not os.path.exists(stored)
+
+
+def test_point_grants_upload_is_attributed_to_the_uploader(login, client, members, on_commit):
+    marketer = login("Marketer")
+    grants = "external_id,member,points,reason,definition\nG-1,M-0001,500,Parcel late,\n"
+    on_commit(lambda: upload(client, grants, kind="grants"))
+    batch = ImportBatch.objects.get()
+    assert (batch.status, batch.new) == (Status.CHECKED, 1)
+    on_commit(lambda: client.post(reverse("admin:core_importbatch_confirm", args=[batch.pk])))
+    entry = LedgerEntry.objects.get(external_id="G-1")
+    assert (entry.points, entry.created_by, entry.batch_id) == (500, marketer, batch.pk)
+    assert summary(members[0])["available"] == 500
+
+
+def test_a_cx_agent_uploads_grants_only_if_their_group_may(login, client, members):
+    login("CX agent")
+    grants = "external_id,member,points,reason,definition\nG-1,M-0001,500,Parcel late,\n"
+    assert upload(client, grants, kind="grants").status_code == 200  # the form again
+    assert not ImportBatch.objects.exists()
