@@ -12,6 +12,8 @@ grants_sql.py).
     importing    the CSV import of transactions
     grants       point grants: a file of adjustments (P6 per row), all or nothing
     grants_sql   the grants import's staging table and ledger rows
+    member_import  the CSV import of members: enrolments, contact details, opening
+                 balances (its fast path: member_bulk)
     sql          hand-written statements and vendor switches
 
 The contract names of DESIGN.md ("Service API") are exported here."""
@@ -27,6 +29,7 @@ from points.services.expiry import (
 )
 from points.services.grants import import_grants
 from points.services.importing import PREVIEW_ROWS, ImportReport, import_transactions
+from points.services.member_import import MemberImportReport, import_members
 from points.services.posting import lock_member, post_redemption, post_refund
 from points.services.returns import record_return
 
@@ -34,12 +37,14 @@ __all__ = [
     "NOT_GIVEN_BY_HAND",
     "PREVIEW_ROWS",
     "ImportReport",
+    "MemberImportReport",
     "adjust_points",
     "award_action",
     "expire_chunk",
     "expire_points",
     "finish_cutoff",
     "import_grants",
+    "import_members",
     "import_transactions",
     "lock_member",
     "pending_cutoffs",
