@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 from django.db import connection
 
-from core.bulk import insert_rows
+from core.bulk import insert_rows, reserve_ids
 from members.models import Member, TierChange
 from points.models import LedgerEntry
 
@@ -108,6 +108,12 @@ def duplicates() -> list[tuple[int, int]]:
         return cursor.fetchall()
 
 
+def staged_count() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) FROM {STAGED}")
+        return cursor.fetchone()[0]
+
+
 def lock_members() -> None:
     """Lock the members the file names, in id order (the order every writer takes),
     without reading them into memory: a purchase or import of theirs waits."""
@@ -183,7 +189,7 @@ MEMBER_COLUMNS = [
     "points_balance",
     "lifetime_points",
 ]
-JOINED_COLUMNS = ["member_id", "reason", "to_tier_id", "qualified_tier_id", "changed_at"]
+JOINED_COLUMNS = ["id", "member_id", "reason", "to_tier_id", "qualified_tier_id", "changed_at"]
 ENTRY_COLUMNS = [
     "member_id",
     "definition_id",
@@ -215,9 +221,12 @@ UPDATED_FIELDS = [
 
 
 def tables(members, joined, entries) -> list:
-    """(model, columns, rows) for core.bulk.CopyBehind: members first, then what names them."""
+    """(model, columns, rows) for core.bulk.CopyBehind: members first, then what names
+    them. The "joined" history rows take their ids now, before the tier changes logged
+    after them (tiers.services.TierLog.tables), so that ids follow the member's history."""
+    ids = reserve_ids(TierChange, len(joined))
     return [
         (Member, MEMBER_COLUMNS, members),
-        (TierChange, JOINED_COLUMNS, joined),
+        (TierChange, JOINED_COLUMNS, [(pk, *row) for pk, row in zip(ids, joined, strict=True)]),
         (LedgerEntry, ENTRY_COLUMNS, entries),
     ]

@@ -53,6 +53,7 @@ class MemberImportReport:
     points: int = 0  # opening points written
     lifetime: int = 0  # opening lifetime points written
     tier_changes: int = 0  # members placed above the entry tier by their opening balance
+    members: int = 0  # of the file: new, updated and skipped
     errors: list = field(default_factory=list)
 
     def summary(self) -> str:
@@ -74,12 +75,15 @@ class _Status:
     lifetime_points: int
 
 
-def import_members(rows, *, errors=(), dry_run=False, batch=None) -> MemberImportReport:
+def import_members(
+    rows, *, errors=(), dry_run=False, batch=None, on_chunk=None
+) -> MemberImportReport:
     """Apply checked member rows (points.member_rows.read_members) in one database
     transaction, all or nothing: any bad row, or `dry_run`, rolls everything back, and
     every bad row is in the report's errors. `rows` may be an iterator and `errors` may
     fill while it is read. Opening-balance entries name `batch` (a core.ImportBatch)
-    when given. The same file twice changes nothing the second time."""
+    when given; `on_chunk(done, total)` hears how many staged rows are computed. The
+    same file twice changes nothing the second time."""
     report = MemberImportReport()
     with transaction.atomic(), CopyBehind() as writer, without_cycle_collection():
         member_bulk.lock_imports()
@@ -90,6 +94,7 @@ def import_members(rows, *, errors=(), dry_run=False, batch=None) -> MemberImpor
             report.errors.append(RowError(line, "external_id", f"duplicate of line {first_line}"))
             duplicates.add(line)
         member_bulk.lock_members()
+        staged = member_bulk.staged_count()
         work = _Import(report, batch_id=getattr(batch, "pk", batch))
         computed = []
         for chunk in member_bulk.chunks(IMPORT_CHUNK):
@@ -105,11 +110,14 @@ def import_members(rows, *, errors=(), dry_run=False, batch=None) -> MemberImpor
             writer.wait()
             if updated and not report.errors:
                 bulk_update(Member, updated, UPDATED_FIELDS)
+            if on_chunk:
+                on_chunk(report.rows, staged)
             computed = work.tables()
         writer.insert(*(computed if not report.errors else ()))
         writer.wait()
         member_bulk.drop_staged()
         report.rows += len(errors)
+        report.members = report.new + report.updated + report.skipped
         if report.errors:
             report.new = report.updated = report.points = report.lifetime = 0
             report.tier_changes = 0
