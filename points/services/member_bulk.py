@@ -162,11 +162,13 @@ def drop_staged() -> None:
         cursor.execute(f"DROP TABLE {STAGED}")
 
 
-def date_value(day: date | None):
-    """A date as the COPY (PostgreSQL) or the batches of INSERT (elsewhere) take it."""
-    if day is None or connection.vendor == "postgresql":
-        return day
-    return connection.ops.adapt_datefield_value(day)
+def date_value():
+    """How a date goes into the COPY (PostgreSQL: as it is) or into the batches of
+    INSERT (elsewhere: as the ORM would store it)."""
+    if connection.vendor == "postgresql":
+        return lambda day: day
+    adapt = connection.ops.adapt_datefield_value
+    return lambda day: None if day is None else adapt(day)
 
 
 # The rows the import writes: their columns, in the order the import builds them. The

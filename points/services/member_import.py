@@ -96,25 +96,7 @@ def import_members(
         member_bulk.lock_members()
         staged = member_bulk.staged_count()
         work = _Import(report, batch_id=getattr(batch, "pk", batch))
-        computed = []
-        for chunk in member_bulk.chunks(IMPORT_CHUNK):
-            report.rows += len(chunk)
-            ids = iter(reserve_ids(Member, sum(row.member_id is None for row in chunk)))
-            # The previous chunk is written while this one is computed; nothing is
-            # written once a row is bad (it would all be rolled back).
-            writer.insert(*(computed if not report.errors else ()))
-            updated = []
-            for row in chunk:
-                if row.line not in duplicates:
-                    work.apply(row, ids, updated)
-            writer.wait()
-            if updated and not report.errors:
-                bulk_update(Member, updated, UPDATED_FIELDS)
-            if on_chunk:
-                on_chunk(report.rows, staged)
-            computed = work.tables()
-        writer.insert(*(computed if not report.errors else ()))
-        writer.wait()
+        _apply_chunks(report, work, writer, duplicates, staged, on_chunk)
         member_bulk.drop_staged()
         report.rows += len(errors)
         report.members = report.new + report.updated + report.skipped
@@ -129,6 +111,29 @@ def import_members(
     return report
 
 
+def _apply_chunks(report, work, writer, duplicates, staged, on_chunk) -> None:
+    """The staged rows through the rules a chunk at a time, each chunk written while
+    the next is computed; nothing is written once a row is bad (it would all be
+    rolled back)."""
+    computed = []
+    for chunk in member_bulk.chunks(IMPORT_CHUNK):
+        report.rows += len(chunk)
+        ids = iter(reserve_ids(Member, sum(row.member_id is None for row in chunk)))
+        writer.insert(*(computed if not report.errors else ()))
+        updated = []
+        for row in chunk:
+            if row.line not in duplicates:
+                work.apply(row, ids, updated)
+        writer.wait()
+        if updated and not report.errors:
+            bulk_update(Member, updated, UPDATED_FIELDS)
+        if on_chunk:
+            on_chunk(report.rows, staged)
+        computed = work.tables()
+    writer.insert(*(computed if not report.errors else ()))
+    writer.wait()
+
+
 class _Import:
     """The rules applied to the rows of one import, a chunk at a time: the rows to
     write pile up here until `tables()` hands them over."""
@@ -141,6 +146,7 @@ class _Import:
         self.entry = plan.ranking.entry.pk  # enroll_member's tier (Member.entry_tier)
         self.opening = plan.definition(OPENING_BALANCE).pk
         self.log = TierLog()
+        self.date_value = member_bulk.date_value()
         self.members, self.joined, self.entries, self.enrolled = [], [], [], []
 
     def bad(self, row: Staged, column: str, reason: str) -> None:
@@ -177,7 +183,7 @@ class _Import:
                 row.last_name,
                 row.phone,
                 joined_at,
-                member_bulk.date_value(row.birth_date),
+                self.date_value(row.birth_date),
                 status.qualified_tier_id,
                 status.effective_tier_id,
                 status.best_tier_id,

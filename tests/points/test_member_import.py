@@ -291,7 +291,7 @@ def test_enroll_member_checks_a_birth_date_as_the_import_does(tiers):
 
 
 @postgres_only
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_two_imports_of_the_same_new_codes_at_once_enrol_them_once(tiers):
     text = "M-1,ann@example.com,,,,,,100,1500\nM-2,bob@example.com,,,,,,,\n"
     reports = run_together(2, lambda i: run(text))
