@@ -21,10 +21,10 @@ HEADER = (
 )
 
 
-def run(text, *, dry_run=False, bom=False, header=HEADER, batch=None):
+def run(text, *, dry_run=False, bom=False, header=HEADER, batch=None, on_chunk=None):
     data = (("\ufeff" if bom else "") + header + text).encode()
     rows, errors = read_members(io.BytesIO(data))
-    return import_members(rows, errors=errors, dry_run=dry_run, batch=batch)
+    return import_members(rows, errors=errors, dry_run=dry_run, batch=batch, on_chunk=on_chunk)
 
 
 def state():
@@ -225,11 +225,19 @@ def test_a_known_member_gets_its_opening_balance_once_and_another_amount_is_an_e
     call_command("check_ledger")
 
 
-def test_entries_name_the_batch_and_external_ids_made_of_the_code(tiers, staff):
+def test_entries_name_the_batch_and_external_ids_made_of_the_code_and_progress_is_heard(
+    tiers, staff
+):
     batch = ImportBatch.objects.create(
         kind=ImportBatch.Kind.MEMBERS, file_name="members.csv", uploaded_by=staff
     )
-    run("M-1,ann@example.com,,,,,,10,20\n", batch=batch)
+    heard = []
+    report = run(
+        "M-1,ann@example.com,,,,,,10,20\nM-2,bob@example.com\n",
+        batch=batch,
+        on_chunk=lambda done, total: heard.append((done, total)),
+    )
+    assert (report.members, report.points, heard) == (2, 10, [(2, 2)])
     assert set(LedgerEntry.objects.values_list("batch", "external_id")) == {
         (batch.pk, "opening-points:M-1"),
         (batch.pk, "opening-lifetime:M-1"),
