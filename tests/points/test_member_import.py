@@ -4,7 +4,9 @@ import io
 from datetime import date, timedelta
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
+from django.urls import reverse
 from django.utils import timezone
 
 from core.models import ImportBatch
@@ -296,6 +298,34 @@ def test_enroll_member_checks_a_birth_date_as_the_import_does(tiers):
     tomorrow = timezone.localdate() + timedelta(days=1)
     with pytest.raises(ValidationError, match="cannot be in the future"):
         enroll_member(external_id="M-1", email="a@example.com", birth_date=tomorrow)
+
+
+def test_a_members_file_goes_through_the_cx_manager_upload(
+    tiers, admin_client, settings, tmp_path, django_capture_on_commit_callbacks
+):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.CACHES = {
+        **settings.CACHES,
+        "progress": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(tmp_path / "progress"),
+        },
+    }
+    text = HEADER + "M-1,ann@example.com,Ann,,,,,500,3500\n"
+    upload = SimpleUploadedFile("members.csv", text.encode(), "text/csv")
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post(
+            reverse("admin:core_importbatch_upload"), {"kind": "members", "file": upload}
+        )
+    batch = ImportBatch.objects.get()
+    assert (batch.status, batch.new, batch.members, batch.points) == ("checked", 1, 1, 500)
+    assert not Member.objects.exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post(reverse("admin:core_importbatch_confirm", args=[batch.pk]))
+    batch.refresh_from_db()
+    assert batch.status == "done"
+    assert summary(Member.objects.get(external_id="M-1"))["qualified_tier"].code == "gold"
+    assert set(LedgerEntry.objects.values_list("batch", flat=True)) == {batch.pk}
 
 
 @postgres_only
