@@ -1,7 +1,22 @@
+from datetime import UTC, date, datetime, timedelta
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+
+
+def not_in_future(day) -> None:
+    """A birth date has passed: today at the latest, in the programme's time zone. (No
+    zone's date is before yesterday in UTC: the zone is asked about recent days only,
+    which an import of a million members checks quickly.)"""
+    if day and day >= _utc_yesterday() and day > timezone.localdate():
+        raise ValidationError("A birth date cannot be in the future.", code="future")
+
+
+def _utc_yesterday() -> date:
+    return datetime.now(UTC).date() - timedelta(days=1)
 
 
 class Member(models.Model):
@@ -22,6 +37,7 @@ class Member(models.Model):
     last_name = models.CharField(max_length=100, blank=True)
     phone = models.CharField(max_length=40, blank=True)
     joined_at = models.DateTimeField(default=timezone.now)
+    birth_date = models.DateField(null=True, blank=True, validators=[not_in_future])
 
     # Indexed by member_inactive_since below.
     qualified_tier = models.ForeignKey(
@@ -100,6 +116,9 @@ class TierChange(models.Model):
         RESTORATION = "restoration", "Restoration (purchase)"
         RULES_CHANGED = "rules_changed", "Rules changed"
         MANUAL = "manual", "Manual adjustment"
+        # A programme migrating in: the tier the member's opening lifetime points reach,
+        # held in the programme before; not a tier-up (no bonus, no message).
+        OPENING_BALANCE = "opening_balance", "Opening balance (migrated in)"
 
     # History is written in bulk by the periodic jobs: only the indexes in Meta, and no
     # database-level check of the tier and user references per row (PROTECT still

@@ -1,9 +1,11 @@
+import functools
 import uuid
 
 from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage, get_connection
+from django.core.validators import MaxLengthValidator
 from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -11,8 +13,22 @@ from django.utils import timezone
 from core import events
 from members.models import Member, Notification, TierChange
 
+# What a member is enrolled with, each field checked on its own by the model (its type,
+# length, validators): enroll_member through full_clean, the members import through
+# enrolment_errors, a row at a time without a model object.
+ENROLMENT_FIELDS = ("external_id", "email", "first_name", "last_name", "phone", "birth_date")
 
-def enroll_member(*, external_id, email, first_name="", last_name="", joined_at=None) -> Member:
+
+def enroll_member(
+    *,
+    external_id,
+    email,
+    first_name="",
+    last_name="",
+    joined_at=None,
+    phone="",
+    birth_date=None,
+) -> Member:
     """Enrol a customer in the entry tier (threshold 0)."""
     entry = Member.entry_tier()
     member = Member(
@@ -20,6 +36,8 @@ def enroll_member(*, external_id, email, first_name="", last_name="", joined_at=
         email=(email or "").strip(),
         first_name=first_name,
         last_name=last_name,
+        phone=phone,
+        birth_date=birth_date,
         joined_at=joined_at or timezone.now(),
         qualified_tier=entry,
         effective_tier=entry,
@@ -44,6 +62,39 @@ def enroll_member(*, external_id, email, first_name="", last_name="", joined_at=
             {"external_id": f"A member with customer code {member.external_id} already exists."}
         ) from exc
     return member
+
+
+def enrolment_errors(**values) -> dict[str, str]:
+    """What enroll_member's full_clean says of each of these fields (ENROLMENT_FIELDS),
+    uniqueness apart: the model's own checks (blank, null, length, validators), made
+    without a model object, for an importer that checks a million rows. An empty dict
+    when all are good."""
+    errors = {}
+    for name, value in values.items():
+        field, max_length, validators = _field_checks(name)
+        try:
+            if value is None or value == "":
+                if not (field.null if value is None else field.blank):
+                    field.clean(value, None)  # raises the model's own message
+            elif max_length is not None and len(value) > max_length:
+                field.clean(value, None)
+            else:
+                for validate in validators:
+                    validate(value)
+        except ValidationError as exc:
+            errors[name] = " ".join(exc.messages).rstrip(".")
+    return errors
+
+
+@functools.cache
+def _field_checks(name: str):
+    """A member field, its maximum length and its validators but the length's:
+    Field.clean's checks of a value that is not empty, split so that the common case
+    costs a comparison and the field's own validators (an e-mail address, a birth date
+    in the past), not a call per step."""
+    field = Member._meta.get_field(name)
+    others = [v for v in field.validators if not isinstance(v, MaxLengthValidator)]
+    return field, field.max_length, others
 
 
 def erase_member(*, member, by) -> Member:

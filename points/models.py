@@ -22,6 +22,7 @@ class Channel(models.TextChoices):
 
 MANUAL_ADJUSTMENT = "manual-adjustment"
 TIER_UP_BONUS = "tier-up-bonus"
+OPENING_BALANCE = "opening-balance"  # points migration 0012: the members import's
 
 
 class PointDefinition(models.Model):
@@ -34,7 +35,7 @@ class PointDefinition(models.Model):
 
     # Created by a migration and found by their handle: a marketer may rename them or
     # change their counting, never their handle or kind.
-    SYSTEM_HANDLES = (MANUAL_ADJUSTMENT, TIER_UP_BONUS)
+    SYSTEM_HANDLES = (MANUAL_ADJUSTMENT, TIER_UP_BONUS, OPENING_BALANCE)
 
     name = models.CharField(max_length=100)
     handle = models.SlugField(max_length=50, unique=True)

@@ -159,6 +159,29 @@ def requalify(
     return new
 
 
+def open_at_tier(member, ranking: Ranking, *, at, log: TierLog) -> bool:
+    """A programme migrating in: after its opening balances, the member holds the tier
+    its lifetime points reach, as it did in the programme before. Not a tier-up (T2):
+    no bonus and no message; the highest tier ever reached rises to it, so that only a
+    tier above it pays a bonus later. Recorded (T4) with reason opening_balance.
+
+    `member` is a Member or any record with its pk, tier ids and lifetime_points (the
+    import keeps plain records); changed in memory, the caller writes it. Returns
+    whether the tier changed."""
+    new = ranking.qualified_for(member.lifetime_points)
+    if new.id == member.qualified_tier_id:
+        return False
+    from_tier_id = member.effective_tier_id
+    degraded = member.effective_tier_id != member.qualified_tier_id
+    if not degraded or ranking.higher(member.effective_tier_id, new.id):
+        member.effective_tier_id = new.id
+    member.qualified_tier_id = new.id
+    if ranking.higher(new.id, member.best_tier_id):
+        member.best_tier_id = new.id
+    _record_change(member, log, reason=Reason.OPENING_BALANCE, from_tier_id=from_tier_id, at=at)
+    return True
+
+
 def restore(member: Member, ranking: Ranking, *, at, log: TierLog, by=None) -> None:
     """D3: a purchase gives a degraded member their qualified tier back at once, before
     the purchase's points are computed. Changes the locked member in memory; `by`, the

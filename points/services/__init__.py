@@ -1,7 +1,7 @@
 """Every write to the ledger (P1-P8): nothing else creates a LedgerEntry. One module
 per use case, each reading its rules (rules.py) and writing through the one ledger
 writer (posting.py); every hand-written statement is in sql.py (the grants import's in
-grants_sql.py).
+grants_sql.py, the members import's in member_bulk.py).
 
     rules        P2-P4 and what a transaction may be, as pure functions
     posting      the ledger writer: lock, entries, caches, tier (T2)
@@ -12,6 +12,8 @@ grants_sql.py).
     importing    the CSV import of transactions
     grants       point grants: a file of adjustments (P6 per row), all or nothing
     grants_sql   the grants import's staging table and ledger rows
+    member_import  members: enrolments, contact details, opening balances
+    member_bulk  the members import's staging table, chunks and rows
     sql          hand-written statements and vendor switches
 
 The contract names of DESIGN.md ("Service API") are exported here."""
@@ -27,6 +29,7 @@ from points.services.expiry import (
 )
 from points.services.grants import import_grants
 from points.services.importing import PREVIEW_ROWS, ImportReport, import_transactions
+from points.services.member_import import MemberImportReport, import_members
 from points.services.posting import lock_member, post_redemption, post_refund
 from points.services.returns import record_return
 
@@ -34,12 +37,14 @@ __all__ = [
     "NOT_GIVEN_BY_HAND",
     "PREVIEW_ROWS",
     "ImportReport",
+    "MemberImportReport",
     "adjust_points",
     "award_action",
     "expire_chunk",
     "expire_points",
     "finish_cutoff",
     "import_grants",
+    "import_members",
     "import_transactions",
     "lock_member",
     "pending_cutoffs",

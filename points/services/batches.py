@@ -38,9 +38,11 @@ class Door:
 
 def _doors() -> dict:
     from points.grant_rows import read_grants
+    from points.member_rows import read_members
     from points.resources import read_transactions
     from points.services.grants import import_grants
     from points.services.importing import import_transactions
+    from points.services.member_import import import_members
 
     def transactions(rows, *, errors, dry_run, batch, on_chunk):
         return import_transactions(
@@ -53,9 +55,13 @@ def _doors() -> dict:
             rows, by=batch.uploaded_by, errors=errors, dry_run=dry_run, batch=batch
         )
 
+    def members(rows, *, errors, dry_run, batch, on_chunk):
+        return import_members(rows, errors=errors, dry_run=dry_run, batch=batch, on_chunk=on_chunk)
+
     return {
         ImportBatch.Kind.TRANSACTIONS: Door(read_transactions, transactions),
         ImportBatch.Kind.GRANTS: Door(read_grants, grants),
+        ImportBatch.Kind.MEMBERS: Door(read_members, members),
     }
 
 

@@ -1,0 +1,178 @@
+"""The members CSV contract (DESIGN.md, "Imports and grants from the CX Manager"):
+reading a file into checked rows.
+
+    external_id,email,first_name,last_name,phone,joined_at,birth_date,opening_points,opening_lifetime
+
+UTF-8, a BOM accepted. `external_id` (the customer code) and `email` are required; the
+other columns may be left out of the header or empty in a row. Each row is checked on
+its own here, field by field with the rules enroll_member applies
+(members.services.enrolment_errors); the checks across rows and against the database
+(a code twice in the file, opening balances given before) are made by
+points.services.member_import. Rows are named by the physical line they start on, as
+for transactions (points.resources)."""
+
+import csv
+import functools
+import re
+from collections.abc import Iterator
+from datetime import date, datetime
+from operator import itemgetter
+from typing import NamedTuple
+
+from django.core.exceptions import ValidationError
+
+from members.services import enrolment_errors
+from points.csv_rows import RowError
+from points.resources import _column, _odd_cell, _records, _text, parse_occurred_at
+
+COLUMNS = (
+    "external_id",
+    "email",
+    "first_name",
+    "last_name",
+    "phone",
+    "joined_at",
+    "birth_date",
+    "opening_points",
+    "opening_lifetime",
+)
+REQUIRED = ("external_id", "email")
+# An opening balance above this is taken for a typing error (a billion points).
+MAX_OPENING = 1_000_000_000
+_WHOLE = re.compile(r"[0-9]+")
+
+
+class MemberRow(NamedTuple):
+    """A checked row: empty text cells are "", empty dates None, empty balances 0."""
+
+    line: int
+    external_id: str
+    email: str
+    first_name: str
+    last_name: str
+    phone: str
+    joined_at: datetime | None
+    birth_date: date | None
+    opening_points: int
+    opening_lifetime: int
+
+
+def read_members(stream) -> tuple[Iterator[MemberRow], list[RowError]]:
+    """Read a members CSV file (bytes or text). Returns the good rows, read as they are
+    iterated (a file of any size is never held whole), and the list of errors, which
+    fills as they are read: every bad row, with its line, column and reason."""
+    errors = []
+    records = _records(csv.reader(_text(stream)), errors)
+    header_line, cells = next(records, (1, []))
+    header = [_column(name) for name in cells]
+    if odd := _odd_cell(header_line, (), cells):
+        errors.append(odd)
+    errors += [
+        RowError(header_line, column, "missing column")
+        for column in REQUIRED
+        if column not in header
+    ]
+    errors += [
+        RowError(header_line, name, f"unknown column: the columns are {', '.join(COLUMNS)}")
+        for name in header
+        if name and name not in COLUMNS
+    ]
+    if errors:
+        return iter(()), errors
+    return _rows(records, header, errors), errors
+
+
+def _rows(records, header, errors: list) -> Iterator[MemberRow]:
+    # The cells of COLUMNS by position; a column left out of the header reads as an
+    # empty cell (the position past the end of every row, padded below).
+    width = len(header)
+    position = {name: i for i, name in enumerate(header)}
+    cells_of = itemgetter(*(position.get(column, width) for column in COLUMNS))
+    for line, cells in records:
+        if len(cells) > width and any(cell.strip() for cell in cells[width:]):
+            errors.append(
+                RowError(line, "row", f"{len(cells)} cells, the header has {width} columns")
+            )
+            continue
+        cells = cells[:width] + [""] * (width + 1 - min(len(cells), width))
+        text = "".join(cells)
+        if ("\x00" in text or not text.isascii()) and (odd := _odd_cell(line, header, cells)):
+            errors.append(odd)
+            continue
+        row, row_errors = parse_row(line, [cell.strip() for cell in cells_of(cells)])
+        if row_errors:
+            errors += row_errors
+        else:
+            yield row
+
+
+def parse_row(line: int, cells) -> tuple[MemberRow | None, list[RowError]]:
+    """One row's cells, in COLUMNS order and stripped: the row, or its errors."""
+    code, email, first_name, last_name, phone, joined, born, points, lifetime = cells
+    errors = []
+
+    def bad(column, reason):
+        errors.append(RowError(line, column, reason))
+
+    joined_at = birth_date = None
+    if joined:
+        try:
+            joined_at = _moment(joined)
+        except ValidationError:
+            bad("joined_at", f"{joined!r} is not an ISO 8601 date or time")
+    if born:
+        try:
+            birth_date = date.fromisoformat(born) if len(born) == 10 else None
+        except ValueError:
+            pass
+        if birth_date is None:
+            bad("birth_date", f"{born!r} is not a date (YYYY-MM-DD)")
+    contact = {
+        "external_id": code,
+        "email": email,
+        "first_name": first_name,
+        "last_name": last_name,
+        "phone": phone,
+        "birth_date": birth_date,
+    }
+    for column, reason in enrolment_errors(**contact).items():
+        bad(column, reason if contact[column] else "required")
+    opening_points = _opening(points, "opening_points", bad)
+    opening_lifetime = _opening(lifetime, "opening_lifetime", bad)
+    if errors:
+        return None, errors
+    row = MemberRow(
+        line,
+        code,
+        email,
+        first_name,
+        last_name,
+        phone,
+        joined_at,
+        birth_date,
+        opening_points,
+        opening_lifetime,
+    )
+    return row, []
+
+
+@functools.lru_cache(maxsize=4096)
+def _moment(text: str) -> datetime:
+    """parse_occurred_at, remembered: a million members join on a few thousand days."""
+    return parse_occurred_at(text)
+
+
+def _opening(text: str, column: str, bad) -> int:
+    """A whole number of points >= 0; empty is 0."""
+    if not text:
+        return 0
+    if not _WHOLE.fullmatch(text):
+        if text.startswith("-") and _WHOLE.fullmatch(text[1:]):
+            bad(column, f"{text} is negative: an opening balance is 0 or more")
+        else:
+            bad(column, f"{text!r} is not a whole number of points")
+        return 0
+    value = int(text)
+    if value > MAX_OPENING:
+        bad(column, f"{value:,} is more than {MAX_OPENING:,} points")
+    return value

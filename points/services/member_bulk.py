@@ -1,0 +1,234 @@
+"""The members import's fast path, behind its rules (points.services.member_import):
+the file's rows staged in a temporary table as they are read, so that the database
+finds the codes given twice and gives the rows back a chunk at a time, each with what
+is stored under its code (the member, its opening balances), for the rules to decide
+in memory. The rows they write go in with COPY (core.bulk.CopyBehind); this module
+says how they are shaped, and holds every hand-written statement of the import."""
+
+from datetime import UTC, date, datetime, timedelta
+from typing import NamedTuple
+
+from django.db import connection
+
+from core.bulk import insert_rows, reserve_ids
+from members.models import Member, TierChange
+from points.models import LedgerEntry
+
+STAGED = "member_import_rows"
+STAGED_COLUMNS = {
+    "line": "integer",
+    "external_id": "text",
+    "email": "text",
+    "first_name": "text",
+    "last_name": "text",
+    "phone": "text",
+    "joined_at": "bigint",  # microseconds since 1970 UTC, or NULL: none given
+    "birth_date": "text",  # ISO, or NULL
+    "opening_points": "bigint",
+    "opening_lifetime": "bigint",
+}
+# Opening balances are ledger entries found again by their external_id, made of the
+# member's code (LedgerEntry.external_id: unique, so written once whatever happens).
+POINTS_KEY = "opening-points:"
+LIFETIME_KEY = "opening-lifetime:"
+# One members import at a time (an advisory lock, PostgreSQL): the codes of a file are
+# not in the database before it commits, so no row lock can make the second one wait.
+_IMPORT_LOCK = 0x6D656D62  # "memb"
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+class Staged(NamedTuple):
+    """A row of the file (MemberRow's fields) with what is stored under its code:
+    the member (member_id None: a new code) and its opening-balance entries."""
+
+    line: int
+    external_id: str
+    email: str
+    first_name: str
+    last_name: str
+    phone: str
+    joined_at: datetime | None
+    birth_date: date | None
+    opening_points: int
+    opening_lifetime: int
+    member_id: int | None
+    erased: bool
+    stored_email: str
+    stored_first_name: str
+    stored_last_name: str
+    stored_phone: str
+    stored_birth_date: date | None
+    qualified_tier_id: int
+    effective_tier_id: int
+    best_tier_id: int
+    points_balance: int
+    lifetime_points: int
+    points_member_id: int | None  # the member the opening points entry is for, if any
+    points_given: int | None
+    lifetime_member_id: int | None
+    lifetime_given: int | None
+
+
+def lock_imports() -> None:
+    """Wait for a members import running in another transaction to end."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_IMPORT_LOCK])
+
+
+def stage(rows) -> None:
+    """Copy the checked rows (points.member_rows.MemberRow) into a temporary table as
+    they are read."""
+    columns = ", ".join(f"{name} {type_}" for name, type_ in STAGED_COLUMNS.items())
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TEMPORARY TABLE {STAGED} ({columns})")
+    insert_rows(STAGED, list(STAGED_COLUMNS), (_staged_values(row) for row in rows))
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {STAGED}")  # never seen by autovacuum
+
+
+def _staged_values(row) -> tuple:
+    joined = None if row.joined_at is None else (row.joined_at - _EPOCH) // _MICROSECOND
+    born = None if row.birth_date is None else row.birth_date.isoformat()
+    return (*row[:6], joined, born, row.opening_points, row.opening_lifetime)
+
+
+def duplicates() -> list[tuple[int, int]]:
+    """(line, first line) of every row whose code an earlier line of the file has."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT s.line, f.first_line FROM {STAGED} s JOIN"
+            f" (SELECT external_id, MIN(line) AS first_line FROM {STAGED}"
+            f" GROUP BY external_id HAVING COUNT(*) > 1) f ON f.external_id = s.external_id"
+            f" WHERE s.line <> f.first_line ORDER BY s.line"
+        )
+        return cursor.fetchall()
+
+
+def staged_count() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) FROM {STAGED}")
+        return cursor.fetchone()[0]
+
+
+def lock_members() -> None:
+    """Lock the members the file names, in id order (the order every writer takes),
+    without reading them into memory: a purchase or import of theirs waits."""
+    if connection.vendor != "postgresql":
+        return  # SQLite writes one transaction at a time anyway
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT COUNT(*) FROM (SELECT m.id FROM {Member._meta.db_table} m"
+            f" JOIN {STAGED} s ON s.external_id = m.external_id"
+            f" ORDER BY m.id FOR UPDATE OF m) locked"
+        )
+
+
+def chunks(size: int):
+    """The staged rows (Staged) in the file's order, a chunk of `size` at a time, from
+    a server-side cursor where the database has them."""
+    member, ledger = Member._meta.db_table, LedgerEntry._meta.db_table
+    names = ", ".join(f"s.{name}" for name in STAGED_COLUMNS)
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(
+            f"SELECT {names}, m.id, m.erased_at IS NOT NULL, m.email, m.first_name,"
+            f" m.last_name, m.phone, CAST(m.birth_date AS text), m.qualified_tier_id,"
+            f" m.effective_tier_id, m.best_tier_id, m.points_balance, m.lifetime_points,"
+            f" p.member_id, p.points, l.member_id, l.points"
+            f" FROM {STAGED} s"
+            f" LEFT JOIN {member} m ON m.external_id = s.external_id"
+            f" LEFT JOIN {ledger} p ON p.external_id = '{POINTS_KEY}' || s.external_id"
+            f" LEFT JOIN {ledger} l ON l.external_id = '{LIFETIME_KEY}' || s.external_id"
+            f" ORDER BY s.line"
+        )
+        while chunk := cursor.fetchmany(size):
+            yield [_staged(row) for row in chunk]
+
+
+def _staged(row) -> Staged:
+    row = list(row)
+    row[6] = None if row[6] is None else _EPOCH + row[6] * _MICROSECOND
+    row[7] = None if row[7] is None else date.fromisoformat(row[7])
+    row[11] = bool(row[11])
+    row[16] = None if row[16] is None else date.fromisoformat(row[16])
+    return Staged(*row)
+
+
+def drop_staged() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE {STAGED}")
+
+
+def date_value():
+    """How a date goes into the COPY (PostgreSQL: as it is) or into the batches of
+    INSERT (elsewhere: as the ORM would store it)."""
+    if connection.vendor == "postgresql":
+        return lambda day: day
+    adapt = connection.ops.adapt_datefield_value
+    return lambda day: None if day is None else adapt(day)
+
+
+# The rows the import writes: their columns, in the order the import builds them. The
+# columns left out take their defaults (NULL): a new member's last purchase, expiry
+# bookkeeping and erasure; an entry's transaction, staff user and cutoff; a history
+# row's staff user.
+
+MEMBER_COLUMNS = [
+    "id",
+    "external_id",
+    "email",
+    "first_name",
+    "last_name",
+    "phone",
+    "joined_at",
+    "birth_date",
+    "qualified_tier_id",
+    "effective_tier_id",
+    "best_tier_id",
+    "points_balance",
+    "lifetime_points",
+]
+JOINED_COLUMNS = ["id", "member_id", "reason", "to_tier_id", "qualified_tier_id", "changed_at"]
+ENTRY_COLUMNS = [
+    "member_id",
+    "definition_id",
+    "kind",
+    "points",
+    "counts_toward_tier",
+    "redeemable",
+    "issued_at",
+    "accrue_at",
+    "reason",
+    "created_at",
+    "external_id",
+    "batch_id",
+]
+# What a known member's row may change: its contact details and, with opening
+# balances, its caches and tiers.
+UPDATED_FIELDS = [
+    "email",
+    "first_name",
+    "last_name",
+    "phone",
+    "birth_date",
+    "points_balance",
+    "lifetime_points",
+    "qualified_tier",
+    "effective_tier",
+    "best_tier",
+]
+
+
+def tables(members, joined, entries) -> list:
+    """(model, columns, rows) for core.bulk.CopyBehind: members first, then what names
+    them. The "joined" history rows take their ids now, before the tier changes logged
+    after them (tiers.services.TierLog.tables), so that ids follow the member's history."""
+    ids = reserve_ids(TierChange, len(joined))
+    return [
+        (Member, MEMBER_COLUMNS, members),
+        (TierChange, JOINED_COLUMNS, [(pk, *row) for pk, row in zip(ids, joined, strict=True)]),
+        (LedgerEntry, ENTRY_COLUMNS, entries),
+    ]
