@@ -11,7 +11,7 @@ import time
 
 from django.core.cache import caches
 
-HEARTBEAT_SECONDS = 5
+HEARTBEAT_SECONDS = 1
 STALLED_SECONDS = 60  # no heartbeat for this long: the job's process is gone
 
 
