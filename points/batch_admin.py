@@ -56,7 +56,7 @@ class UploadForm(forms.Form):
 @admin.register(ImportBatch)
 class ImportBatchAdmin(admin.ModelAdmin):
     list_display = [
-        "__str__",
+        "file_name",
         "kind",
         "uploaded_by",
         "uploaded_at",
