@@ -9,16 +9,15 @@ or the other rows (members, definitions, balances, duplicates, rows recorded bef
 are made by `points.services.grants`. A row is named by the physical line it starts
 on, as a text editor numbers them, as the transaction import names them."""
 
-import csv
 import re
 from collections.abc import Iterator
 from operator import itemgetter
 
 from django.core.exceptions import ValidationError
 
+from points.csv_files import open_csv, row_cells
 from points.csv_rows import GRANT_COLUMNS, GRANT_REQUIRED, GrantRow, RowError
 from points.models import MANUAL_ADJUSTMENT, LedgerEntry
-from points.resources import _column, _odd_cell, _records, _text
 from points.services.adjustments import check_adjustment
 
 _ID_LENGTH = LedgerEntry._meta.get_field("external_id").max_length
@@ -29,17 +28,7 @@ def read_grants(stream) -> tuple[Iterator[GrantRow], list[RowError]]:
     """Read a grants file (bytes or text; UTF-8, a BOM accepted). Returns the good
     rows, read as they are iterated (a file of any size is never held whole), and the
     list of errors, which fills as they are read: every bad row with its line."""
-    errors = []
-    records = _records(csv.reader(_text(stream)), errors)
-    header_line, cells = next(records, (1, []))
-    header = [_column(name) for name in cells]
-    if odd := _odd_cell(header_line, (), cells):
-        errors.append(odd)
-    errors += [
-        RowError(header_line, column, "missing column")
-        for column in GRANT_REQUIRED
-        if column not in header
-    ]
+    records, _, header, errors = open_csv(stream, GRANT_REQUIRED)
     if errors:
         return iter(()), errors
     return _rows(records, header, errors), errors
@@ -48,22 +37,10 @@ def read_grants(stream) -> tuple[Iterator[GrantRow], list[RowError]]:
 def _rows(records, header, errors: list) -> Iterator[GrantRow]:
     """The good rows; the errors of the bad ones are added to `errors`."""
     position = {name: i for i, name in enumerate(header)}
-    width = len(header)
     # Without a definition column every row takes the default: an empty cell past the end.
-    columns = [position.get(column, width) for column in GRANT_COLUMNS]
+    columns = [position.get(column, len(header)) for column in GRANT_COLUMNS]
     cells_of = itemgetter(*columns)
-    for line, cells in records:
-        if len(cells) < width + 1:
-            cells += [""] * (width + 1 - len(cells))
-        elif any(cell.strip() for cell in cells[width:]):
-            errors.append(
-                RowError(line, "row", f"{len(cells)} cells, the header has {width} columns")
-            )
-            continue
-        text = "".join(cells)
-        if ("\x00" in text or not text.isascii()) and (odd := _odd_cell(line, header, cells)):
-            errors.append(odd)
-            continue
+    for line, cells in row_cells(records, header, errors):
         row, row_errors = parse_grant(line, cells_of(cells))
         if row_errors:
             errors += row_errors

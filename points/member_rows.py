@@ -11,7 +11,6 @@ its own here, field by field with the rules enroll_member applies
 points.services.member_import. Rows are named by the physical line they start on, as
 for transactions (points.resources)."""
 
-import csv
 import functools
 import re
 from collections.abc import Iterator
@@ -22,8 +21,9 @@ from typing import NamedTuple
 from django.core.exceptions import ValidationError
 
 from members.services import enrolment_errors
+from points.csv_files import open_csv, row_cells
 from points.csv_rows import RowError
-from points.resources import _column, _odd_cell, _records, _text, parse_occurred_at
+from points.resources import parse_occurred_at
 
 COLUMNS = (
     "external_id",
@@ -61,17 +61,7 @@ def read_members(stream) -> tuple[Iterator[MemberRow], list[RowError]]:
     """Read a members CSV file (bytes or text). Returns the good rows, read as they are
     iterated (a file of any size is never held whole), and the list of errors, which
     fills as they are read: every bad row, with its line, column and reason."""
-    errors = []
-    records = _records(csv.reader(_text(stream)), errors)
-    header_line, cells = next(records, (1, []))
-    header = [_column(name) for name in cells]
-    if odd := _odd_cell(header_line, (), cells):
-        errors.append(odd)
-    errors += [
-        RowError(header_line, column, "missing column")
-        for column in REQUIRED
-        if column not in header
-    ]
+    records, header_line, header, errors = open_csv(stream, REQUIRED)
     errors += [
         RowError(header_line, name, f"unknown column: the columns are {', '.join(COLUMNS)}")
         for name in header
@@ -88,17 +78,7 @@ def _rows(records, header, errors: list) -> Iterator[MemberRow]:
     width = len(header)
     position = {name: i for i, name in enumerate(header)}
     cells_of = itemgetter(*(position.get(column, width) for column in COLUMNS))
-    for line, cells in records:
-        if len(cells) > width and any(cell.strip() for cell in cells[width:]):
-            errors.append(
-                RowError(line, "row", f"{len(cells)} cells, the header has {width} columns")
-            )
-            continue
-        cells = cells[:width] + [""] * (width + 1 - min(len(cells), width))
-        text = "".join(cells)
-        if ("\x00" in text or not text.isascii()) and (odd := _odd_cell(line, header, cells)):
-            errors.append(odd)
-            continue
+    for line, cells in row_cells(records, header, errors):
         row, row_errors = parse_row(line, [cell.strip() for cell in cells_of(cells)])
         if row_errors:
             errors += row_errors

@@ -8,7 +8,6 @@ return) are made by `points.services.importing`. Both doors, the command and
 the admin's import page, read files with read_transactions: a row is named by the
 physical line it starts on, as a text editor numbers them."""
 
-import csv
 import io
 from collections import defaultdict
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from import_export.formats import base_formats
 from import_export.results import Result, RowResult
 
 from core.exports import FormulaSafeResource
+from points.csv_files import cells_at, open_csv, row_cells
 from points.csv_rows import COLUMNS, KINDS, ImportRow, RowError
 from points.models import Channel, Transaction
 from points.services import PREVIEW_ROWS, import_transactions
@@ -35,57 +35,10 @@ def read_transactions(stream, *, now=None) -> tuple[Iterator[ImportRow], list[Ro
     list of errors, which fills as they are read: every bad row, with the physical line
     it starts on (blank lines and the lines inside quoted cells counted), whatever is in
     it."""
-    errors = []
-    records = _records(csv.reader(_text(stream)), errors)
-    header_line, cells = next(records, (1, []))
-    header = [_column(name) for name in cells]
-    if odd := _odd_cell(header_line, (), cells):
-        errors.append(odd)
-    errors += [
-        RowError(header_line, column, "missing column")
-        for column in COLUMNS
-        if column not in header
-    ]
+    records, _, header, errors = open_csv(stream, COLUMNS)
     if errors:
         return iter(()), errors
     return _rows(records, header, errors, transaction_limits(now)), errors
-
-
-def _text(stream):
-    """The file as text. A byte that is not UTF-8 is kept, escaped (a lone surrogate),
-    for the check of its row to name: decoding ahead of the rows cannot tell its line."""
-    if isinstance(stream, io.TextIOBase):
-        return stream
-    return io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape", newline="")
-
-
-def _records(reader, errors: list) -> Iterator[tuple[int, list[str]]]:
-    """(line, cells) of each row that is not blank, the line being the physical line the
-    row starts on (csv's line_num after a row is the line it ends on). A row csv cannot
-    read (a cell over its limit of 128 KB, from a quote left open) is added to errors and
-    reading goes on with the next line."""
-    end = reader.line_num
-    while True:
-        try:
-            cells = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            errors.append(RowError(end + 1, "row", _unreadable(exc)))
-        else:
-            if cells:
-                yield end + 1, cells
-        end = reader.line_num
-
-
-def _unreadable(exc: csv.Error) -> str:
-    if "field larger than field limit" in str(exc):
-        return f"a cell longer than {csv.field_size_limit():,} characters (is a quote left open?)"
-    return f"not readable as CSV ({exc})"
-
-
-def _column(name) -> str:
-    return (name or "").strip().lstrip("\ufeff")
 
 
 def _rows(records, header, errors: list, limits: TransactionLimits) -> Iterator[ImportRow]:
@@ -94,41 +47,12 @@ def _rows(records, header, errors: list, limits: TransactionLimits) -> Iterator[
     # a repeated name; missing cells empty), without a dict a row.
     position = {name: i for i, name in enumerate(header)}
     cells_of = itemgetter(*(position[column] for column in COLUMNS))
-    width = len(header)
-    for line, cells in records:
-        if len(cells) < width:
-            cells += [""] * (width - len(cells))
-        elif len(cells) > width and any(cell.strip() for cell in cells[width:]):
-            errors.append(
-                RowError(line, "row", f"{len(cells)} cells, the header has {width} columns")
-            )
-            continue
-        text = "".join(cells)
-        if ("\x00" in text or not text.isascii()) and (odd := _odd_cell(line, header, cells)):
-            errors.append(odd)
-            continue
+    for line, cells in row_cells(records, header, errors):
         row, row_errors = parse_row(line, cells_of(cells), limits)
         if row_errors:
             errors += row_errors
         else:
             yield row
-
-
-def _odd_cell(line: int, names, cells) -> RowError | None:
-    """The first cell holding a NUL character or bytes that are not UTF-8: no text
-    column can store them (PostgreSQL refuses NUL), and no message can quote them."""
-    for i, cell in enumerate(cells):
-        name = names[i] if i < len(names) else f"column {i + 1}"
-        if "\x00" in cell:
-            return RowError(line, name, "a NUL character (byte 0x00)")
-        try:
-            cell.encode()
-        except UnicodeEncodeError as exc:  # a byte escaped by _text
-            byte = ord(cell[exc.start]) - 0xDC00
-            return RowError(
-                line, name, f"not UTF-8 text (byte 0x{byte:02X}): save the file as UTF-8"
-            )
-    return None
 
 
 def parse_row(
@@ -256,7 +180,7 @@ class TransactionResource(FormulaSafeResource):
         by_line = defaultdict(lambda: defaultdict(list))
         for error in report.errors:
             by_line[error.line][error.column].append(error.reason)
-        cells = _cells_at(data, by_line.keys()) if by_line else {}
+        cells = cells_at(data, by_line.keys()) if by_line else {}
         for line, reasons in sorted(by_line.items()):
             result.append_invalid_row(line, cells.get(line, {}), ValidationError(dict(reasons)))
         if not report.errors:
@@ -289,18 +213,3 @@ def _first(rows, shown: list) -> Iterator[ImportRow]:
         if len(shown) < PREVIEW_ROWS:
             shown.append(row)
         yield row
-
-
-def _cells_at(data: bytes, lines) -> dict[int, dict]:
-    """The cells of the rows that start on these lines, by column, as a page can show
-    them (bytes that are not UTF-8 replaced, long cells cut)."""
-    records = _records(csv.reader(_text(io.BytesIO(data))), [])
-    header = [_column(name) for name in next(records, (1, []))[1]]
-    return {
-        line: {
-            name: cell.encode(errors="surrogateescape").decode(errors="replace")[:100]
-            for name, cell in zip(header, cells, strict=False)
-        }
-        for line, cells in records
-        if line in lines
-    }

@@ -1,0 +1,117 @@
+"""Reading an import file, whatever it holds (transactions, point grants, members): its
+text, its records by the physical line they start on, its header, and the cells no
+column can hold. Each reader (points.resources, points.grant_rows, points.member_rows)
+then checks its own columns."""
+
+import csv
+import io
+from collections.abc import Iterator
+
+from points.csv_rows import RowError
+
+
+def open_csv(stream, required) -> tuple[Iterator, int, list[str], list[RowError]]:
+    """(records after the header, the header's line, its column names, errors): the
+    errors so far are the header's own, and the `required` columns it lacks. The
+    errors list fills as the records are read."""
+    errors = []
+    records = _records(csv.reader(_text(stream)), errors)
+    header_line, cells = next(records, (1, []))
+    header = [column_name(name) for name in cells]
+    if odd := odd_cell(header_line, (), cells):
+        errors.append(odd)
+    errors += [
+        RowError(header_line, column, "missing column")
+        for column in required
+        if column not in header
+    ]
+    return records, header_line, header, errors
+
+
+def row_cells(records, header, errors: list) -> Iterator[tuple[int, list[str]]]:
+    """(line, cells) of each row that has no more cells than the header (empty ones
+    past it aside) and no cell a column cannot hold, padded with empty cells to one
+    past the header's width: a column left out of the header reads as that last,
+    empty cell. The others are added to `errors`."""
+    width = len(header)
+    for line, cells in records:
+        if len(cells) > width and any(cell.strip() for cell in cells[width:]):
+            errors.append(
+                RowError(line, "row", f"{len(cells)} cells, the header has {width} columns")
+            )
+            continue
+        cells = cells[:width] + [""] * (width + 1 - min(len(cells), width))
+        text = "".join(cells)
+        if ("\x00" in text or not text.isascii()) and (odd := odd_cell(line, header, cells)):
+            errors.append(odd)
+            continue
+        yield line, cells
+
+
+def cells_at(data: bytes, lines) -> dict[int, dict]:
+    """The cells of the rows that start on these lines, by column, as a page can show
+    them (bytes that are not UTF-8 replaced, long cells cut)."""
+    records = _records(csv.reader(_text(io.BytesIO(data))), [])
+    header = [column_name(name) for name in next(records, (1, []))[1]]
+    return {
+        line: {
+            name: cell.encode(errors="surrogateescape").decode(errors="replace")[:100]
+            for name, cell in zip(header, cells, strict=False)
+        }
+        for line, cells in records
+        if line in lines
+    }
+
+
+def column_name(name) -> str:
+    return (name or "").strip().lstrip("\ufeff")
+
+
+def odd_cell(line: int, names, cells) -> RowError | None:
+    """The first cell holding a NUL character or bytes that are not UTF-8: no text
+    column can store them (PostgreSQL refuses NUL), and no message can quote them."""
+    for i, cell in enumerate(cells):
+        name = names[i] if i < len(names) else f"column {i + 1}"
+        if "\x00" in cell:
+            return RowError(line, name, "a NUL character (byte 0x00)")
+        try:
+            cell.encode()
+        except UnicodeEncodeError as exc:  # a byte escaped by _text
+            byte = ord(cell[exc.start]) - 0xDC00
+            return RowError(
+                line, name, f"not UTF-8 text (byte 0x{byte:02X}): save the file as UTF-8"
+            )
+    return None
+
+
+def _text(stream):
+    """The file as text. A byte that is not UTF-8 is kept, escaped (a lone surrogate),
+    for the check of its row to name: decoding ahead of the rows cannot tell its line."""
+    if isinstance(stream, io.TextIOBase):
+        return stream
+    return io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape", newline="")
+
+
+def _records(reader, errors: list) -> Iterator[tuple[int, list[str]]]:
+    """(line, cells) of each row that is not blank, the line being the physical line the
+    row starts on (csv's line_num after a row is the line it ends on). A row csv cannot
+    read (a cell over its limit of 128 KB, from a quote left open) is added to errors and
+    reading goes on with the next line."""
+    end = reader.line_num
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            errors.append(RowError(end + 1, "row", _unreadable(exc)))
+        else:
+            if cells:
+                yield end + 1, cells
+        end = reader.line_num
+
+
+def _unreadable(exc: csv.Error) -> str:
+    if "field larger than field limit" in str(exc):
+        return f"a cell longer than {csv.field_size_limit():,} characters (is a quote left open?)"
+    return f"not readable as CSV ({exc})"
