@@ -17,7 +17,13 @@ from points.selectors import Balances, pending_by_member, programme
 from points.services import grants_sql as sql
 from points.services.adjustments import check_adjuster, check_definition, check_removal
 from points.services.importing import PREVIEW_ROWS, ImportReport
-from points.services.posting import MEMBER_CACHE_FIELDS, credit, movement
+from points.services.posting import (
+    MEMBER_CACHE_FIELDS,
+    credit,
+    duplicate_lines,
+    lock_members,
+    movement,
+)
 from tiers.services import Reason as TierReason
 from tiers.services import TierLog
 
@@ -46,16 +52,8 @@ def import_grants(rows, *, by, errors=(), dry_run=False, batch=None, now=None) -
     with transaction.atomic(), CopyBehind() as writer, without_cycle_collection():
         sql.stage_rows(rows)
         report.errors += errors  # complete once the rows are read
-        duplicates = set()
-        for line, first_line in sql.staged_duplicates():
-            bad(RowError(line, "external_id", f"duplicate of line {first_line}"))
-            duplicates.add(line)
-        members = {
-            m.external_id: m
-            for m in Member.objects.select_for_update(of=("self",))
-            .filter(external_id__in=sql.staged_members())
-            .order_by("pk")
-        }
+        duplicates = duplicate_lines(sql.staged_duplicates(), report)
+        members = lock_members(sql.staged_members())
         sql.mark_recorded()  # after the locks: sees what an import before this one wrote
         # The clock is read once the locks are held, as adjust_points reads it.
         now = now or timezone.now()

@@ -19,7 +19,13 @@ from points.models import LedgerEntry, Transaction
 from points.selectors import programme
 from points.services import sql
 from points.services.earning import purchase_earning
-from points.services.posting import MEMBER_CACHE_FIELDS, Movement, credit
+from points.services.posting import (
+    MEMBER_CACHE_FIELDS,
+    Movement,
+    credit,
+    duplicate_lines,
+    lock_members,
+)
 from points.services.returns import Purchase, Refused, recorded_purchases, return_reversal
 from tiers.services import TierLog
 
@@ -68,16 +74,8 @@ def import_transactions(
     with transaction.atomic(), CopyBehind() as writer, without_cycle_collection():
         sql.stage_rows(rows)
         report.errors += errors  # complete once the rows are read
-        duplicates = set()
-        for line, first_line in sql.staged_duplicates():
-            bad(RowError(line, "external_id", f"duplicate of line {first_line}"))
-            duplicates.add(line)
-        members = {
-            m.external_id: m
-            for m in Member.objects.select_for_update(of=("self",))
-            .filter(external_id__in=sql.staged_members())
-            .order_by("pk")
-        }
+        duplicates = duplicate_lines(sql.staged_duplicates(), report)
+        members = lock_members(sql.staged_members())
         sql.mark_recorded()  # after the locks: sees what an import before this one wrote
         before = {m.pk: m.qualified_tier_id for m in members.values()}
         report.members, staged = len(members), sql.staged_count()

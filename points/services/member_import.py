@@ -36,6 +36,7 @@ from points.models import OPENING_BALANCE, LedgerEntry
 from points.selectors import programme
 from points.services import member_bulk
 from points.services.member_bulk import LIFETIME_KEY, POINTS_KEY, UPDATED_FIELDS, Staged
+from points.services.posting import duplicate_lines
 from tiers.services import TierLog, open_at_tier
 
 IMPORT_CHUNK = 25_000  # rows computed and written at a time
@@ -89,10 +90,7 @@ def import_members(
         member_bulk.lock_imports()
         member_bulk.stage(rows)
         report.errors += errors  # complete once the rows are read
-        duplicates = set()
-        for line, first_line in member_bulk.duplicates():
-            report.errors.append(RowError(line, "external_id", f"duplicate of line {first_line}"))
-            duplicates.add(line)
+        duplicates = duplicate_lines(member_bulk.duplicates(), report)
         member_bulk.lock_members()
         staged = member_bulk.staged_count()
         work = _Import(report, batch_id=getattr(batch, "pk", batch))

@@ -12,6 +12,7 @@ from django.db import IntegrityError
 
 from core import events
 from members.models import Member
+from points.csv_rows import RowError
 from points.models import TIER_UP_BONUS, LedgerEntry, PointDefinition, Transaction
 from points.selectors import Programme, programme
 from points.services import sql
@@ -184,6 +185,23 @@ def idempotent(service):
             return service(**kwargs)
 
     return wrapper
+
+
+def lock_members(codes) -> dict[str, Member]:
+    """The members with these customer codes (a list or a subquery), locked in id order
+    (the lock every writer of points takes, in the order that never deadlocks), by code:
+    what an import locks before it reads what was recorded."""
+    locked = Member.objects.select_for_update(of=("self",)).filter(external_id__in=codes)
+    return {m.external_id: m for m in locked.order_by("pk")}
+
+
+def duplicate_lines(pairs, report) -> set[int]:
+    """Report each (line, first line) of an id seen before in the file as an error, and
+    return those lines."""
+    pairs = list(pairs)
+    for line, first_line in pairs:
+        report.errors.append(RowError(line, "external_id", f"duplicate of line {first_line}"))
+    return {line for line, _ in pairs}
 
 
 def lock_member(member: Member) -> tuple[Member, Programme]:
