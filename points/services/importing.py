@@ -86,6 +86,10 @@ def import_transactions(
         # The purchases returns may name, by external id: the latest of the file and
         # those read back for a chunk (recorded before, or by an earlier chunk).
         purchases = OrderedDict()
+        # A dry run writes nothing (its rows would only be rolled back, leaving the
+        # tables that much to vacuum before the real run): the file's purchases that its
+        # returns name are kept aside when they leave `purchases`, not read back.
+        named, aside = (sql.staged_originals() if dry_run else set()), {}
         written, next_analyze = 0, max(sql.planned_rows(Transaction), IMPORT_CHUNK)
         computed, analyze = [], False  # the tables of the last chunk, not yet written
         for chunk in sql.staged_chunks(IMPORT_CHUNK):
@@ -94,6 +98,7 @@ def import_transactions(
                 [row.recorded_id for row in chunk if row.recorded_id]
             )
             returned = {row.original_external_id for row in chunk if row.kind == "return"}
+            purchases.update((name, aside.pop(name)) for name in returned & aside.keys())
             purchases.update(recorded_purchases(returned - purchases.keys()))
             ids = iter(reserve_ids(Transaction, len(chunk)))
             # The previous chunk is written while this one is computed: the purchases
@@ -101,7 +106,8 @@ def import_transactions(
             # none is read back before its rows are written. Written even after an
             # error, to be rolled back: later chunks find their returns' purchases in
             # the database once they are no longer kept.
-            writer.insert(*computed, analyze=analyze)
+            if not dry_run:
+                writer.insert(*computed, analyze=analyze)
             txns, entries = [], []
             for row in chunk:
                 member = members.get(row.member)
@@ -154,7 +160,8 @@ def import_transactions(
             writer.wait()
             if on_chunk:
                 on_chunk(report.rows, staged)
-            computed = _chunk_tables(txns, entries) + log.tables()
+            computed = [] if dry_run else _chunk_tables(txns, entries) + log.tables()
+            log.clear()
             written += len(txns)
             # The planner's statistics are refreshed, this import's rows included,
             # each time it has written as many rows again as the table was believed to
@@ -165,12 +172,15 @@ def import_transactions(
             if analyze := written >= next_analyze:
                 next_analyze *= 2
             while len(purchases) > max(IMPORT_PURCHASES_KEPT, IMPORT_CHUNK):
-                purchases.popitem(last=False)  # the least recently used first
+                name, purchase = purchases.popitem(last=False)  # the least recently used
+                if name in named:
+                    aside[name] = purchase
         writer.insert(*computed)
         writer.wait()
         report.rows += len(errors)
         report.tier_changes = sum(before[m.pk] != m.qualified_tier_id for m in members.values())
-        bulk_update(Member, list(members.values()), MEMBER_CACHE_FIELDS)
+        if not dry_run:
+            bulk_update(Member, list(members.values()), MEMBER_CACHE_FIELDS)
         sql.drop_staged()
         if report.errors:
             report.new = report.points = report.tier_changes = 0

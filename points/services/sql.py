@@ -242,6 +242,13 @@ def mark_recorded() -> None:
         )
 
 
+def staged_originals() -> set[str]:
+    """The external ids of the purchases the staged returns name."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT DISTINCT original_external_id FROM {STAGED} WHERE kind = 'return'")
+        return {name for (name,) in cursor.fetchall()}
+
+
 def staged_count() -> int:
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT COUNT(*) FROM {STAGED}")

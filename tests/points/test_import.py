@@ -648,3 +648,34 @@ def test_times_before_the_programme_or_over_a_day_ahead_are_refused(alice, setti
     ]
     assert not Transaction.objects.exists()
     assert Member.objects.get(pk=alice.pk).last_purchase_at is None
+
+
+def test_a_dry_run_finds_what_the_import_does_when_a_return_names_a_purchase_long_before(
+    alice, make_member, monkeypatch
+):
+    # given chunks of two rows and two purchases kept: the return's purchase has left
+    # the purchases kept by the time the return is computed
+    monkeypatch.setattr("points.services.importing.IMPORT_CHUNK", 2)
+    monkeypatch.setattr("points.services.importing.IMPORT_PURCHASES_KEPT", 2)
+    bob = make_member("M-0002")
+    text = (
+        "T-1,M-0001,purchase,100.00,2026-03-01,,,\n"
+        + "".join(f"T-{n},M-0002,purchase,10.00,2026-03-0{n},,,\n" for n in range(2, 8))
+        + "R-1,M-0001,return,40.00,2026-03-09,,,T-1\n"
+        + "R-2,M-0001,return,70.00,2026-03-09,,,T-1\n"  # more than is left: refused
+    )
+    before = state()
+    # when checked, then imported
+    checked = run(text, dry_run=True)
+    assert state() == before
+    imported = run(text)
+    # then the dry run said what the import found: the same refusal, nothing written
+    assert [(e.line, e.column) for e in checked.errors] == [
+        (e.line, e.column) for e in imported.errors
+    ]
+    assert [e.line for e in imported.errors] == [10]
+    assert state() == before
+    # and without the bad row, the same points as the import
+    fixed = text.replace("R-2,M-0001,return,70.00,2026-03-09,,,T-1\n", "")
+    assert run(fixed, dry_run=True).points == run(fixed).points == 100 - 40 + 60
+    assert summary(alice)["lifetime"] == 60 and summary(bob)["lifetime"] == 60
