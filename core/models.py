@@ -202,9 +202,6 @@ class ImportBatch(models.Model):
     )
     uploaded_at = models.DateTimeField(default=timezone.now)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.CHECKING)
-    # Progress of the step running: bytes of the file read (so a file is never counted
-    # before it is read).
-    progress = models.BigIntegerField(default=0)
     # What the check found, or the import did (counts as `import_*` reports them).
     rows = models.BigIntegerField(default=0)
     new = models.BigIntegerField(default=0)
@@ -216,8 +213,9 @@ class ImportBatch(models.Model):
     first_errors = models.JSONField(default=list, blank=True)  # [[line, column, reason]]
     errors_file = models.FileField(upload_to="imports/errors/%Y/%m/", blank=True, max_length=300)
     failure = models.TextField(blank=True)  # why the step itself stopped
-    started_at = models.DateTimeField(null=True, blank=True)  # of the step running
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # Of the step running; its progress and heartbeat are in core.progress's cache,
+    # which other processes read while the step's transaction is still open.
+    started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     imported_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -87,7 +87,6 @@ def confirm(*, batch: ImportBatch, by) -> ImportBatch:
     confirmed = ImportBatch.objects.filter(pk=batch.pk, status=Status.CHECKED).update(
         status=Status.IMPORTING,
         imported_by=by,
-        progress=0,
         started_at=timezone.now(),
         finished_at=None,
     )
@@ -103,7 +102,7 @@ def run_again(*, batch: ImportBatch) -> ImportBatch:
     check."""
     step, status = ("run", Status.IMPORTING) if batch.imported_by_id else ("check", Status.CHECKING)
     again = ImportBatch.objects.filter(pk=batch.pk, status=Status.FAILED).update(
-        status=status, failure="", progress=0, started_at=timezone.now(), finished_at=None
+        status=status, failure="", started_at=timezone.now(), finished_at=None
     )
     if not again:
         raise ValidationError("Only a failed import can be run again.")
@@ -217,7 +216,6 @@ def _keep(batch: ImportBatch, report, *, dry_run: bool, seconds: float) -> None:
     else:
         batch.status = Status.CHECKED if dry_run else Status.DONE
     batch.finished_at = timezone.now()
-    batch.progress = 100
     batch.save()
 
 
