@@ -7,7 +7,7 @@ copies (core.bulk.CopyBehind)."""
 from django.db import connection
 from django.db.models.expressions import RawSQL
 
-from core.bulk import insert_rows
+from core.staging import StagedTable
 from points.csv_rows import GrantRow
 from points.models import LedgerEntry
 
@@ -23,31 +23,21 @@ STAGED_COLUMNS = {
 }
 
 
+_STAGED = StagedTable(STAGED, STAGED_COLUMNS)
+
+
 def stage_rows(rows) -> None:
     """Copy the rows into a temporary table as they are read."""
-    columns = ", ".join(f"{name} {type_}" for name, type_ in STAGED_COLUMNS.items())
-    with connection.cursor() as cursor:
-        cursor.execute(f"CREATE TEMPORARY TABLE {STAGED} ({columns})")
-    insert_rows(
-        STAGED,
-        list(STAGED_COLUMNS)[:-1],
+    _STAGED.create(
         (
             (row.line, row.external_id, row.member, row.points, row.reason, row.definition)
             for row in rows
         ),
+        filled=list(STAGED_COLUMNS)[:-1],  # recorded_id: mark_recorded
     )
 
 
-def staged_duplicates():
-    """(line, first line) of every row whose external_id an earlier line of the file has."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT s.line, f.first_line FROM {STAGED} s JOIN"
-            f" (SELECT external_id, MIN(line) AS first_line FROM {STAGED}"
-            f" GROUP BY external_id HAVING COUNT(*) > 1) f ON f.external_id = s.external_id"
-            f" WHERE s.line <> f.first_line"
-        )
-        return cursor.fetchall()
+staged_duplicates, drop_staged = _STAGED.duplicates, _STAGED.drop
 
 
 def staged_members(*, removing_only=False) -> RawSQL:
@@ -75,11 +65,6 @@ def staged_chunks(size: int):
         cursor.execute(f"SELECT {names} FROM {STAGED} ORDER BY line")
         while chunk := cursor.fetchmany(size):
             yield [GrantRow(*row) for row in chunk]
-
-
-def drop_staged() -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE {STAGED}")
 
 
 # The ledger rows the grants import writes, in this column order (entry_row). The

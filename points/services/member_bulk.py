@@ -10,7 +10,8 @@ from typing import NamedTuple
 
 from django.db import connection
 
-from core.bulk import insert_rows, reserve_ids
+from core.bulk import reserve_ids
+from core.staging import StagedTable
 from members.models import Member, TierChange
 from points.models import LedgerEntry
 
@@ -78,13 +79,13 @@ def lock_imports() -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_IMPORT_LOCK])
 
 
+_STAGED = StagedTable(STAGED, STAGED_COLUMNS)
+
+
 def stage(rows) -> None:
     """Copy the checked rows (points.member_rows.MemberRow) into a temporary table as
     they are read."""
-    columns = ", ".join(f"{name} {type_}" for name, type_ in STAGED_COLUMNS.items())
-    with connection.cursor() as cursor:
-        cursor.execute(f"CREATE TEMPORARY TABLE {STAGED} ({columns})")
-    insert_rows(STAGED, list(STAGED_COLUMNS), (_staged_values(row) for row in rows))
+    _STAGED.create(_staged_values(row) for row in rows)
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(f"ANALYZE {STAGED}")  # never seen by autovacuum
@@ -96,22 +97,7 @@ def _staged_values(row) -> tuple:
     return (*row[:6], joined, born, row.opening_points, row.opening_lifetime)
 
 
-def duplicates() -> list[tuple[int, int]]:
-    """(line, first line) of every row whose code an earlier line of the file has."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT s.line, f.first_line FROM {STAGED} s JOIN"
-            f" (SELECT external_id, MIN(line) AS first_line FROM {STAGED}"
-            f" GROUP BY external_id HAVING COUNT(*) > 1) f ON f.external_id = s.external_id"
-            f" WHERE s.line <> f.first_line ORDER BY s.line"
-        )
-        return cursor.fetchall()
-
-
-def staged_count() -> int:
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT COUNT(*) FROM {STAGED}")
-        return cursor.fetchone()[0]
+duplicates, staged_count, drop_staged = _STAGED.duplicates, _STAGED.count, _STAGED.drop
 
 
 def lock_members() -> None:
@@ -155,11 +141,6 @@ def _staged(row) -> Staged:
     row[11] = bool(row[11])
     row[16] = None if row[16] is None else date.fromisoformat(row[16])
     return Staged(*row)
-
-
-def drop_staged() -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE {STAGED}")
 
 
 def date_value():

@@ -11,8 +11,8 @@ from django.db import connection
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from core.bulk import insert_rows
 from core.db import fetch_prepared
+from core.staging import StagedTable
 from members.models import Member, Notification
 from points.csv_rows import ImportRow
 from points.models import LedgerEntry, Transaction
@@ -197,14 +197,12 @@ STAGED_COLUMNS = {
 }
 
 
+_STAGED = StagedTable(STAGED, STAGED_COLUMNS)
+
+
 def stage_rows(rows) -> None:
     """Copy the rows into a temporary table as they are read."""
-    columns = ", ".join(f"{name} {type_}" for name, type_ in STAGED_COLUMNS.items())
-    with connection.cursor() as cursor:
-        cursor.execute(f"CREATE TEMPORARY TABLE {STAGED} ({columns})")
-    insert_rows(
-        STAGED,
-        list(STAGED_COLUMNS)[:-1],
+    _STAGED.create(
         (
             (
                 row.line,
@@ -219,19 +217,11 @@ def stage_rows(rows) -> None:
             )
             for row in rows
         ),
+        filled=list(STAGED_COLUMNS)[:-1],  # recorded_id: mark_recorded
     )
 
 
-def staged_duplicates():
-    """(line, first line) of every row whose external_id an earlier line of the file has."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT s.line, f.first_line FROM {STAGED} s JOIN"
-            f" (SELECT external_id, MIN(line) AS first_line FROM {STAGED}"
-            f" GROUP BY external_id HAVING COUNT(*) > 1) f ON f.external_id = s.external_id"
-            f" WHERE s.line <> f.first_line"
-        )
-        return cursor.fetchall()
+staged_duplicates, staged_count, drop_staged = _STAGED.duplicates, _STAGED.count, _STAGED.drop
 
 
 def mark_recorded() -> None:
@@ -249,20 +239,9 @@ def staged_originals() -> set[str]:
         return {name for (name,) in cursor.fetchall()}
 
 
-def staged_count() -> int:
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT COUNT(*) FROM {STAGED}")
-        return cursor.fetchone()[0]
-
-
 def staged_members() -> RawSQL:
     """The customer codes of the staged rows, as a subquery."""
     return RawSQL(f"SELECT member FROM {STAGED}", ())
-
-
-def drop_staged() -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE {STAGED}")
 
 
 def staged_chunks(size: int):

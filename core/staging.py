@@ -1,0 +1,45 @@
+"""A file's rows staged in a temporary table of the import's transaction, copied as
+they are read: the database then finds duplicate ids and what was recorded before,
+names the members to lock, and gives the rows back in order a chunk at a time. Shared
+by the imports (transactions, point grants, members); each says its own columns."""
+
+from django.db import connection
+
+from core.bulk import insert_rows
+
+
+class StagedTable:
+    """A temporary table `name` with `columns` ({name: SQL type}); the first is the
+    row's line in the file, and `external_id` its id."""
+
+    def __init__(self, name: str, columns: dict[str, str]):
+        self.name, self.columns = name, columns
+
+    def create(self, values, *, filled=None) -> None:
+        """Create the table and copy `values` (tuples of the `filled` columns, by
+        default all of them) into it as they come."""
+        columns = ", ".join(f"{name} {type_}" for name, type_ in self.columns.items())
+        with connection.cursor() as cursor:
+            cursor.execute(f"CREATE TEMPORARY TABLE {self.name} ({columns})")
+        insert_rows(self.name, filled or list(self.columns), values)
+
+    def duplicates(self) -> list[tuple[int, int]]:
+        """(line, first line) of every row whose external_id an earlier line has."""
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT s.line, f.first_line FROM {self.name} s JOIN"
+                f" (SELECT external_id, MIN(line) AS first_line FROM {self.name}"
+                f" GROUP BY external_id HAVING COUNT(*) > 1) f"
+                f" ON f.external_id = s.external_id"
+                f" WHERE s.line <> f.first_line ORDER BY s.line"
+            )
+            return cursor.fetchall()
+
+    def count(self) -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT COUNT(*) FROM {self.name}")
+            return cursor.fetchone()[0]
+
+    def drop(self) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE {self.name}")
