@@ -8,7 +8,6 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from core import figures
 from core.bulk import CopyBehind, bulk_update, without_cycle_collection
 from members.models import Member
 from points.csv_rows import RowError
@@ -16,7 +15,7 @@ from points.models import LedgerEntry
 from points.selectors import Balances, pending_by_member, programme
 from points.services import grants_sql as sql
 from points.services.adjustments import check_adjuster, check_definition, check_removal
-from points.services.importing import PREVIEW_ROWS, ImportReport
+from points.services.importing import PREVIEW_ROWS, ImportReport, end_import
 from points.services.posting import (
     MEMBER_CACHE_FIELDS,
     credit,
@@ -123,13 +122,7 @@ def import_grants(rows, *, by, errors=(), dry_run=False, batch=None, now=None) -
         report.tier_changes = sum(before[m.pk] != m.qualified_tier_id for m in members.values())
         bulk_update(Member, list(members.values()), MEMBER_CACHE_FIELDS)
         sql.drop_staged()
-        if report.errors:
-            report.new = report.points = report.tier_changes = 0
-            report.errors.sort(key=lambda e: (e.line, e.column))
-        if report.errors or dry_run:
-            transaction.set_rollback(True)
-        elif report.new:
-            figures.stale()
+        end_import(report, dry_run=dry_run)
     return report
 
 

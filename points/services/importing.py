@@ -6,6 +6,7 @@ returns.py."""
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from django.db import transaction
 from django.utils import timezone
@@ -45,8 +46,25 @@ class ImportReport:
     errors: list = field(default_factory=list)
     skipped_lines: set = field(default_factory=set)  # among the first PREVIEW_ROWS rows
 
+    # What a file with a bad row did not do (end_import).
+    WRITTEN: ClassVar = ("new", "points", "tier_changes")
+
     def summary(self) -> str:
         return f"new={self.new} skipped={self.skipped} errors={len(self.errors)}"
+
+
+def end_import(report, *, dry_run: bool) -> None:
+    """The end of an import's transaction, all or nothing: with any bad row nothing is
+    written or counted as written, and the errors are in file order; a dry run is
+    undone too; what was written makes the dashboard's figures stale."""
+    if report.errors:
+        for name in report.WRITTEN:
+            setattr(report, name, 0)
+        report.errors.sort(key=lambda e: (e.line, e.column))
+    if report.errors or dry_run:
+        transaction.set_rollback(True)
+    elif any(getattr(report, name) for name in report.WRITTEN):
+        figures.stale()
 
 
 def import_transactions(
@@ -182,13 +200,7 @@ def import_transactions(
         if not dry_run:
             bulk_update(Member, list(members.values()), MEMBER_CACHE_FIELDS)
         sql.drop_staged()
-        if report.errors:
-            report.new = report.points = report.tier_changes = 0
-            report.errors.sort(key=lambda e: (e.line, e.column))
-        if report.errors or dry_run:
-            transaction.set_rollback(True)
-        elif report.new:
-            figures.stale()
+        end_import(report, dry_run=dry_run)
     return report
 
 

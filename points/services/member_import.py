@@ -23,11 +23,12 @@ Rules of a row, besides its own fields (checked by the parser):
   reason opening_balance; no tier-up bonus and no message, the best tier set to it."""
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from django.db import transaction
 from django.utils import timezone
 
-from core import events, figures
+from core import events
 from core.bulk import CopyBehind, bulk_update, reserve_ids, without_cycle_collection
 from core.models import WebhookDelivery
 from members.models import Member, TierChange
@@ -35,6 +36,7 @@ from points.csv_rows import RowError
 from points.models import OPENING_BALANCE, LedgerEntry
 from points.selectors import programme
 from points.services import member_bulk
+from points.services.importing import end_import
 from points.services.member_bulk import LIFETIME_KEY, POINTS_KEY, UPDATED_FIELDS, Staged
 from points.services.posting import duplicate_lines
 from tiers.services import TierLog, open_at_tier
@@ -56,6 +58,9 @@ class MemberImportReport:
     tier_changes: int = 0  # members placed above the entry tier by their opening balance
     members: int = 0  # of the file: new, updated and skipped
     errors: list = field(default_factory=list)
+
+    # What a file with a bad row did not do (end_import).
+    WRITTEN: ClassVar = ("new", "updated", "points", "lifetime", "tier_changes")
 
     def summary(self) -> str:
         return (
@@ -98,14 +103,7 @@ def import_members(
         member_bulk.drop_staged()
         report.rows += len(errors)
         report.members = report.new + report.updated + report.skipped
-        if report.errors:
-            report.new = report.updated = report.points = report.lifetime = 0
-            report.tier_changes = 0
-            report.errors.sort(key=lambda e: (e.line, e.column))
-        if report.errors or dry_run:
-            transaction.set_rollback(True)
-        elif report.new or report.updated:
-            figures.stale()
+        end_import(report, dry_run=dry_run)
     return report
 
 
