@@ -105,8 +105,12 @@ def endpoints_due(now=None):
     due = WebhookDelivery.objects.filter(
         endpoint=OuterRef("pk"), status=Status.PENDING, next_attempt_at__lte=now
     )
-    free = Q(sending_until=None) | Q(sending_until__lt=now)
-    return WebhookEndpoint.objects.filter(free, Exists(due), is_active=True)
+    return WebhookEndpoint.objects.filter(_free(now), Exists(due), is_active=True)
+
+
+def _free(now) -> Q:
+    """Endpoints no sender holds (a sender that died lets go when its hold ends)."""
+    return Q(sending_until=None) | Q(sending_until__lt=now)
 
 
 def send_due(*, endpoint_id: int, now=None, seconds: float = SENDING_SECONDS) -> bool:
@@ -115,9 +119,9 @@ def send_due(*, endpoint_id: int, now=None, seconds: float = SENDING_SECONDS) ->
     or another sender holds it."""
     now = now or timezone.now()
     timeout = settings.WEBHOOK_TIMEOUT_SECONDS
-    held = WebhookEndpoint.objects.filter(
-        Q(sending_until=None) | Q(sending_until__lt=now), pk=endpoint_id, is_active=True
-    ).update(sending_until=now + timedelta(seconds=seconds + 2 * timeout + 30))
+    held = WebhookEndpoint.objects.filter(_free(now), pk=endpoint_id, is_active=True).update(
+        sending_until=now + timedelta(seconds=seconds + 2 * timeout + 30)
+    )
     if not held:
         return False
     endpoint = WebhookEndpoint.objects.get(pk=endpoint_id)
