@@ -162,9 +162,15 @@ class CopyBehind:
     ones: over the same connection, so in the same transaction, with the database and
     Python working at once (on a large import each would otherwise wait for the other).
     PostgreSQL only; elsewhere `insert` writes at once. Used inside one atomic block,
-    with no savepoint of its own around the writes. PostgreSQL's foreign-key triggers
-    check every row: turning them off needs session_replication_role, which would also
-    turn off the ledger's append-only guard, so the application's role may not set it.
+    with no savepoint of its own around the writes.
+
+    PostgreSQL's foreign-key triggers check every row (turning them off needs
+    session_replication_role, which would also turn off the ledger's append-only guard,
+    so the application's role may not set it). Django defers them to the commit, when
+    Python has nothing left to do and the database checks millions of rows alone; in
+    the block they are checked as each statement ends instead, so a COPY's checks run
+    on the writing thread while the next rows are computed. Tables are written in
+    order, the rows others name first.
 
     The caller's own queries wait for the COPY: `wait()` says so, and psycopg holds the
     connection for a COPY anyway. One write is in flight at a time."""
@@ -184,18 +190,32 @@ class CopyBehind:
         self._switch_interval = sys.getswitchinterval()
         if self._thread:
             sys.setswitchinterval(self.SWITCH_INTERVAL)
+            self._set_constraints("IMMEDIATE")
         return self
 
     def __exit__(self, error_type, *_):
+        failed = error_type is not None
         try:
-            if error_type is None:
+            if not failed:
                 self.wait()
             elif self._pending:  # the caller's error comes first; the COPY ends first
                 futures.wait([self._pending])
+        except BaseException:
+            failed = True
+            raise
         finally:
             sys.setswitchinterval(self._switch_interval)
             if self._thread:
                 self._thread.shutdown()
+                # As Django has them again; a transaction that failed or is to be
+                # rolled back (a dry run) takes no more commands, nor needs any.
+                if not (failed or connection.needs_rollback):
+                    self._set_constraints("DEFERRED")
+
+    @staticmethod
+    def _set_constraints(when: str) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SET CONSTRAINTS ALL {when}")
 
     def insert(self, *tables, analyze=False) -> None:
         """(model, columns, rows) of each table, written in that order, then (with
@@ -214,7 +234,8 @@ class CopyBehind:
         """Until the last write is done; raises its error, if it failed."""
         if self._pending:
             pending, self._pending = self._pending, None
-            pending.result()
+            with connection.wrap_database_errors:  # as Django's own queries raise them
+                pending.result()
 
     def _statement_of(self, model, columns):
         if (model, columns) not in self._statements:

@@ -391,7 +391,7 @@ def test_a_return_beyond_what_earlier_chunks_left_is_refused(alice, monkeypatch,
 
 
 @postgres_only
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)  # checks at commit
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)  # real transactions
 def test_rows_the_import_copies_cannot_point_at_nothing(alice):
     from django.db import IntegrityError, transaction
     from django.utils import timezone
