@@ -217,6 +217,12 @@ IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", default=1 << 30)
 # Uploaded import files, and their error reports, are deleted after this many days.
 IMPORT_FILE_DAYS = env.int("IMPORT_FILE_DAYS", default=30)
 
+# Programme analytics: what one point costs the brand, to show outstanding points as a
+# liability in money, and how far back the first daily snapshot reaches.
+POINT_VALUE = Decimal(env("POINT_VALUE", default="0.01"))  # never a float
+POINT_VALUE_CURRENCY = env("POINT_VALUE_CURRENCY", default="EUR")
+ANALYTICS_HISTORY_DAYS = env.int("ANALYTICS_HISTORY_DAYS", default=400)
+
 # Celery. The default broker needs no server: kombu's filesystem transport in a
 # folder of the project. Production sets CELERY_BROKER_URL=redis://...
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")

@@ -431,3 +431,46 @@ class ExpiryRun(models.Model):
 
     def __str__(self):
         return f"Expiry of {self.cutoff}: {self.points:,} points from {self.members:,} members"
+
+
+class DailyPoints(models.Model):
+    """The programme's points on one day (local days of TIME_ZONE), kept by the daily
+    snapshot job (points.services.snapshots): what the day added to the ledger by kind,
+    and what members held at its end. Redeemable points only: the points a member can
+    spend, which the brand owes. Never edited by hand."""
+
+    day = models.DateField(unique=True)
+    # Issued: earned, bonuses (tier-up, actions, opening balances) and manual
+    # adjustments (signed); the others are positive amounts taken off.
+    issued = models.BigIntegerField(default=0)
+    redeemed = models.BigIntegerField(default=0)  # redemptions less cancellations
+    expired = models.BigIntegerField(default=0)
+    returned = models.BigIntegerField(default=0)
+    available = models.BigIntegerField(default=0)  # at the end of the day
+    pending = models.BigIntegerField(default=0)
+    taken_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-day"]
+        verbose_name_plural = "daily points"
+        permissions = [("view_analytics", "Can see the programme analytics")]
+
+    def __str__(self):
+        return f"{self.day}: {self.available:,} available, {self.pending:,} pending"
+
+
+class DailyTier(models.Model):
+    """Members by effective tier at the end of one day (the snapshot job's)."""
+
+    day = models.DateField()
+    tier = models.ForeignKey(Tier, on_delete=models.PROTECT, related_name="+")
+    members = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-day", "tier__threshold"]
+        constraints = [
+            models.UniqueConstraint(fields=["day", "tier"], name="one_count_per_day_and_tier")
+        ]
+
+    def __str__(self):
+        return f"{self.day}: {self.members:,} in tier {self.tier_id}"

@@ -14,6 +14,7 @@ from points.services import (
     pending_cutoffs,
     send_expiry_reminders,
 )
+from points.services.snapshots import take_snapshots
 
 log = logging.getLogger(__name__)
 
@@ -84,3 +85,12 @@ def run_import_task(batch_id: int) -> None:
 def delete_old_import_files_task() -> int:
     """Beat, daily: uploaded files are kept IMPORT_FILE_DAYS days."""
     return batches.delete_old_files()
+
+
+@shared_task(**RETRY_WHEN_UNAVAILABLE)
+def take_snapshots_task() -> int:
+    """Beat, daily after midnight: the analytics snapshot of the day that ended, and of
+    any day missed before it (points.services.snapshots)."""
+    days = take_snapshots()
+    log.info("analytics: %d days taken", days)
+    return days

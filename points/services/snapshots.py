@@ -1,0 +1,187 @@
+"""Programme analytics (DESIGN.md, "Programme analytics"): the daily snapshot of the
+programme, one DailyPoints row per day and one DailyTier row per day and tier, worked
+out from the ledger and the tier history, so that missed days are caught up from them.
+
+Rules (docs/rules.md, "Programme analytics"):
+- a day is a calendar day in TIME_ZONE; a day is taken once it has ended;
+- points are the redeemable ones (what members can spend): issued = earned, bonuses
+  and manual adjustments (signed); redeemed = redemptions less cancelled ones; expired;
+  returned; available and pending at the end of the day, as P5 says;
+- members are counted by effective tier at the end of the day;
+- every run takes each ended day not taken yet, and the last REWRITE_DAYS again: a file
+  imported a few days late counts on the days its rows are dated. The first run reaches
+  back ANALYTICS_HISTORY_DAYS, to the first member's joining day at most.
+
+Set-based: one grouped query over the ledger, one over the members and the tier
+history, whatever the number of days; the same run twice writes the same rows, and two
+runs at once write each row once (the last one's)."""
+
+from collections import Counter, defaultdict
+from datetime import date, datetime, time, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import (
+    Case,
+    Count,
+    DateField,
+    F,
+    IntegerField,
+    Max,
+    Min,
+    Q,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from members.models import Member, TierChange
+from points.models import DailyPoints, DailyTier, LedgerEntry
+from tiers.models import Tier
+
+REWRITE_DAYS = 7
+Kind = LedgerEntry.Kind
+ISSUED = (Kind.EARN, Kind.BONUS, Kind.ADJUSTMENT)
+TAKEN_OFF = {  # column: the kinds it sums, as positive amounts
+    "redeemed": (Kind.REDEMPTION, Kind.REFUND),
+    "expired": (Kind.EXPIRY,),
+    "returned": (Kind.RETURN,),
+}
+
+
+def take_snapshots(*, now=None) -> int:
+    """Write the snapshot of every ended day not taken yet, and of the last REWRITE_DAYS
+    again. Returns the number of days written. Safe to run twice or at once: each day
+    is written whole, from one consistent reading of the tables."""
+    now = now or timezone.now()
+    last = timezone.localdate(now) - timedelta(days=1)
+    with transaction.atomic():
+        first = _first_day(last)
+        if first is None or first > last:
+            return 0
+        points = _points_by_day(first, last)
+        tiers = _tiers_by_day(first, last)
+        DailyPoints.objects.bulk_create(
+            points,
+            update_conflicts=True,
+            unique_fields=["day"],
+            update_fields=["issued", "redeemed", "expired", "returned", "available", "pending"]
+            + ["taken_at"],
+        )
+        DailyTier.objects.bulk_create(
+            tiers, update_conflicts=True, unique_fields=["day", "tier"], update_fields=["members"]
+        )
+    return len(points)
+
+
+def _first_day(last: date) -> date | None:
+    taken = DailyPoints.objects.aggregate(day=Max("day"))["day"]
+    if taken is not None:
+        return min(taken + timedelta(days=1), last - timedelta(days=REWRITE_DAYS - 1))
+    joined = Member.objects.aggregate(first=Min("joined_at"))["first"]
+    if joined is None:
+        return None
+    reach = last - timedelta(days=settings.ANALYTICS_HISTORY_DAYS - 1)
+    return max(timezone.localdate(joined), reach)
+
+
+def _start(day: date) -> datetime:
+    """The first moment of a day in TIME_ZONE."""
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def _day_of(field: str, first: date, start: datetime):
+    """The local day of an entry's `field` from `first` on, NULL before. Expiry entries
+    are dated at the end of their cutoff day, the instant it closes: they count on the
+    cutoff day (E1), as the marketer reads "expired at the 31 March cutoff"."""
+    return Case(
+        When(kind=Kind.EXPIRY, then=Case(When(cutoff__gte=first, then=F("cutoff")))),
+        When(
+            **{f"{field}__gte": start},
+            then=TruncDate(field, tzinfo=timezone.get_current_timezone()),
+        ),
+        output_field=DateField(),
+    )
+
+
+def _days(first: date, last: date):
+    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+def _points_by_day(first: date, last: date) -> list[DailyPoints]:
+    """One grouped query: the redeemable points issued before `first` and on each day
+    since, by kind, and by the day they become available (P5)."""
+    start, end = _start(first), _start(last + timedelta(days=1))
+    rows = (
+        LedgerEntry.objects.filter(redeemable=True)
+        .filter(Q(issued_at__lt=end) | Q(kind=Kind.EXPIRY, cutoff__lte=last))
+        .values_list(_day_of("issued_at", first, start), _day_of("accrue_at", first, start), "kind")
+        .annotate(points=Sum("points"))
+        .order_by()
+    )
+    issued_before = available_before = 0
+    by_kind, accrued = defaultdict(Counter), Counter()
+    for issued_on, accrues_on, kind, points in rows:
+        if issued_on is None:
+            issued_before += points
+        else:
+            by_kind[issued_on][kind] += points
+        if accrues_on is None:
+            available_before += points
+        else:
+            accrued[accrues_on] += points  # a day after `last`: still pending then
+    snapshots, issued_total, available = [], issued_before, available_before
+    taken_at = timezone.now()
+    for day in _days(first, last):
+        kinds = by_kind[day]
+        issued_total += sum(kinds.values())
+        available += accrued[day]
+        snapshot = DailyPoints(
+            day=day,
+            issued=sum(kinds[kind] for kind in ISSUED),
+            available=available,
+            pending=issued_total - available,
+            taken_at=taken_at,
+        )
+        for column, taken_off in TAKEN_OFF.items():
+            setattr(snapshot, column, -sum(kinds[kind] for kind in taken_off))
+        snapshots.append(snapshot)
+    return snapshots
+
+
+def _tiers_by_day(first: date, last: date) -> list[DailyTier]:
+    """Members by effective tier now, then each day's tier changes undone, from the
+    latest back: one query over the members and one over the history since `first`."""
+    now = (Value(None, output_field=DateField()), Value(None, output_field=IntegerField()))
+    members = Member.objects.values_list(*now, "effective_tier").annotate(n=Count("pk")).order_by()
+    since = TierChange.objects.filter(changed_at__gte=_start(first + timedelta(days=1)))
+    zone = timezone.get_current_timezone()
+    history = (
+        since.values_list(TruncDate("changed_at", tzinfo=zone), "from_tier", "to_tier")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    # One statement, so that members and history are read as of one moment.
+    counts, changes = Counter(), defaultdict(list)
+    for day, from_tier, to_tier, n in members.union(history, all=True):
+        if day is None:
+            counts[to_tier] += n
+        else:
+            changes[day].append((from_tier, to_tier, n))
+
+    def undo(day):
+        for from_tier, to_tier, n in changes.pop(day, ()):
+            counts[to_tier] -= n
+            if from_tier is not None:  # None: the member joined that day
+                counts[from_tier] += n
+
+    for day in [day for day in changes if day > last]:  # today's changes
+        undo(day)
+    tiers = list(Tier.objects.values_list("pk", flat=True))
+    snapshots = []
+    for day in reversed(_days(first, last)):
+        snapshots += [DailyTier(day=day, tier_id=tier, members=counts[tier]) for tier in tiers]
+        undo(day)
+    return snapshots

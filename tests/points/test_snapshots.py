@@ -1,0 +1,185 @@
+"""Programme analytics: the daily snapshot of members per tier and of the points issued,
+redeemed, expired, returned and outstanding (docs/rules.md, "Programme analytics")."""
+
+from datetime import date, timedelta
+
+import pytest
+from django.db.models import Sum
+from django.utils import timezone
+
+from members.models import Member
+from points.models import DailyPoints, DailyTier, ExpiryPolicy, PointDefinition
+from points.services import adjust_points, expire_points
+from points.services.snapshots import take_snapshots
+from rewards.models import Reward
+from rewards.services import cancel_redemption, redeem
+from tests.conftest import at, give_return, postgres_only, run_together
+from tiers.models import DegradationPolicy
+from tiers.services import degrade_inactive_members
+
+pytestmark = pytest.mark.django_db
+
+
+def day(iso) -> DailyPoints:
+    return DailyPoints.objects.get(day=date.fromisoformat(iso))
+
+
+def tiers_on(iso) -> dict:
+    rows = DailyTier.objects.filter(day=date.fromisoformat(iso), members__gt=0)
+    return dict(rows.values_list("tier__code", "members"))
+
+
+@pytest.fixture
+def history(make_member, buy, catalogue, staff):
+    """Two members over a fortnight of March 2026: purchases (points available three
+    days later), a return, a redemption and its cancellation, a goodwill adjustment."""
+    PointDefinition.objects.filter(handle="purchase-points").update(accrue_delay_days=3)
+    ann = make_member("M-ANN", joined_at=at("2026-03-01"))
+    bob = make_member("M-BOB", joined_at=at("2026-03-05"))
+    first = buy(ann, "1200.00", at("2026-03-02"))  # 1,200 points: Silver, +100 tier-up bonus
+    buy(bob, "80.00", at("2026-03-06"))
+    give_return(ann, first, "300.00", at("2026-03-08"))  # -300: 900 lifetime, Bronze
+    return ann, bob
+
+
+# The day's points
+
+
+def test_each_day_counts_points_issued_and_returned_on_it(history):
+    # when the job runs on 15 March
+    take_snapshots(now=at("2026-03-15", 1))
+
+    # then each day has what the ledger issued on it, by kind
+    assert (day("2026-03-02").issued, day("2026-03-02").returned) == (1_300, 0)
+    assert day("2026-03-06").issued == 80
+    assert (day("2026-03-08").issued, day("2026-03-08").returned) == (0, 300)
+    assert day("2026-03-14").issued == 0
+
+
+def test_points_are_pending_until_their_accrual_day_then_available(history):
+    take_snapshots(now=at("2026-03-15", 1))
+
+    # the purchase of 2 March (1,200) waits three days; the tier-up bonus (100) does not
+    assert (day("2026-03-02").available, day("2026-03-02").pending) == (100, 1_200)
+    assert (day("2026-03-05").available, day("2026-03-05").pending) == (1_300, 0)
+    # the return of 8 March takes 300 off what is available
+    assert (day("2026-03-14").available, day("2026-03-14").pending) == (1_080, 0)
+
+
+def test_outstanding_points_of_the_last_day_equal_the_members_balances(history, staff):
+    # given, today, a redemption, a cancelled one and an adjustment
+    ann, bob = history
+    cheapest = Reward.objects.order_by("points_cost").first()
+    redeem(member=ann, reward=cheapest)
+    cancel_redemption(redemption=redeem(member=ann, reward=cheapest))
+    adjust_points(member=bob, points=25, reason="Late delivery", by=staff)
+
+    # when the job runs tomorrow
+    today = timezone.localdate()
+    take_snapshots(now=timezone.now() + timedelta(days=1))
+
+    # then today's row has them, and what is outstanding is what members hold
+    row = DailyPoints.objects.get(day=today)
+    assert row.redeemed == cheapest.points_cost
+    assert row.issued == 25
+    held = Member.objects.aggregate(total=Sum("points_balance"))["total"]
+    assert row.available + row.pending == held
+
+
+def test_expired_points_are_counted_on_the_cutoff_day(make_member, buy):
+    # given quarterly expiry from 2026 and a Bronze member with 50 points
+    ExpiryPolicy.objects.update_or_create(
+        pk=1, defaults={"cycle": "quarterly", "starts_on": date(2026, 1, 1)}
+    )
+    member = make_member(joined_at=at("2026-03-01"))
+    buy(member, "50.00", at("2026-03-02"))
+    expire_points(now=at("2026-04-02"))
+
+    take_snapshots(now=at("2026-04-03", 1))
+
+    assert day("2026-03-31").expired == 50
+    assert day("2026-03-31").available == 0
+
+
+# Members per tier
+
+
+def test_members_are_counted_by_effective_tier_at_the_end_of_each_day(history):
+    take_snapshots(now=at("2026-03-15", 1))
+
+    assert tiers_on("2026-03-01") == {"bronze": 1}  # Bob joins on 5 March
+    assert tiers_on("2026-03-02") == {"silver": 1}
+    assert tiers_on("2026-03-06") == {"silver": 1, "bronze": 1}
+    assert tiers_on("2026-03-08") == {"bronze": 2}  # the return takes Ann back to Bronze
+
+
+def test_a_degraded_member_counts_in_the_tier_it_was_dropped_to(make_member, buy):
+    DegradationPolicy.objects.update_or_create(pk=1, defaults={"enabled": True})
+    member = make_member(joined_at=at("2026-01-01"))
+    buy(member, "1500.00", at("2026-01-02"))  # Silver
+    degrade_inactive_members(now=at("2026-04-10"))  # 90 days without a purchase
+
+    take_snapshots(now=at("2026-04-12", 1))
+
+    assert tiers_on("2026-04-09") == {"silver": 1}
+    assert tiers_on("2026-04-10") == {"bronze": 1}
+
+
+# Runs: catch-up, twice, at once
+
+
+def test_missed_days_are_caught_up_and_a_second_run_changes_nothing(history):
+    # when the job did not run for ten days, then runs twice
+    take_snapshots(now=at("2026-03-04", 1))
+    first = take_snapshots(now=at("2026-03-15", 1))
+    rows = list(DailyPoints.objects.order_by("day").values_list("day", "issued", "available"))
+    again = take_snapshots(now=at("2026-03-15", 1))
+
+    # then every day since the first member joined is there once, as before
+    assert first == 11  # 4 to 14 March
+    assert again == 7
+    assert [row[0] for row in rows] == [date(2026, 3, n) for n in range(1, 15)]
+    after = list(DailyPoints.objects.order_by("day").values_list("day", "issued", "available"))
+    assert after == rows
+    assert DailyTier.objects.filter(day=date(2026, 3, 14)).count() == 4  # one row per tier
+
+
+def test_a_late_file_dated_last_week_counts_on_its_own_day(history, make_member, buy):
+    take_snapshots(now=at("2026-03-15", 1))
+    before = day("2026-03-12").issued
+
+    # given purchases dated 12 March, recorded on the 15th
+    buy(history[1], "40.00", at("2026-03-12"))
+    take_snapshots(now=at("2026-03-16", 1))
+
+    assert day("2026-03-12").issued == before + 40
+
+
+def test_nothing_to_take_before_anyone_joins(tiers):
+    assert take_snapshots(now=at("2026-03-15", 1)) == 0
+    assert not DailyPoints.objects.exists()
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_two_runs_at_once_write_each_day_once(history):
+    results = run_together(2, lambda i: take_snapshots(now=at("2026-03-15", 1)))
+
+    assert results == [14, 14]
+    assert DailyPoints.objects.count() == 14
+    assert DailyTier.objects.count() == 14 * 4
+
+
+def test_the_beat_row_runs_the_daily_job(history):
+    from django_celery_beat.models import PeriodicTask
+
+    from points.tasks import take_snapshots_task
+
+    # given the beat row the migration made
+    task = PeriodicTask.objects.get(task="points.tasks.take_snapshots_task")
+    assert task.enabled and (task.crontab.hour, task.crontab.minute) == ("0", "15")
+
+    # when its task runs (today), then every day since Ann joined is taken
+    take_snapshots_task.delay()
+    assert DailyPoints.objects.order_by("day").first().day == date(2026, 3, 1)
+    assert DailyPoints.objects.latest("day").day == timezone.localdate() - timedelta(days=1)
