@@ -1,11 +1,15 @@
+from functools import partial
+
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.views.autocomplete import AutocompleteJsonView
 from django.contrib.admin.widgets import AutocompleteSelect
+from django.urls import path
 from django.utils import timezone
 
 from core import figures
 from core.paginator import CappedPaginator
+from loyalty_site import analytics_page
 from members.models import Member
 from points.models import LedgerEntry
 from points.selectors import next_cutoff, programme, stake_by_tier
@@ -33,10 +37,26 @@ class CXManagerSite(admin.AdminSite):
     def autocomplete_view(self, request):
         return MemberAutocomplete.as_view(admin_site=self)(request)
 
+    def get_urls(self):
+        return [
+            path(
+                "analytics/",
+                self.admin_view(partial(analytics_page.analytics_view, self)),
+                name="analytics",
+            ),
+            path(
+                "analytics/<slug:name>.csv",
+                self.admin_view(partial(analytics_page.chart_csv_view, self)),
+                name="analytics_csv",
+            ),
+            *super().get_urls(),
+        ]
+
     def index(self, request, extra_context=None):
         context = dict(extra_context or {})
         if request.user.has_perm("members.view_member"):
             context.update(dashboard(timezone.now()), find_member=FindMemberForm(site=self))
+        context["analytics"] = request.user.has_perm(analytics_page.PERMISSION)
         return super().index(request, context)
 
 

@@ -148,3 +148,25 @@ def test_an_agent_jumps_to_a_member_by_typing_a_name(page, log_in, make_member):
 
     page.wait_for_url(f"**/admin/members/member/{member.pk}/change/")
     assert "Zubizarreta" in page.inner_text("h1, h2")
+
+
+def test_programme_analytics_with_demo_data(page, log_in, tmp_path):
+    """A marketer reads the demo's year in charts; SCREENSHOTS_DIR keeps the picture."""
+    call_command("seed_demo", members=150, verbosity=0)  # takes the year's snapshots
+    log_in("Marketer")
+    folder = Path(os.environ.get("SCREENSHOTS_DIR") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+
+    page.goto("/admin/")
+    page.click("text=Programme analytics")
+    page.wait_for_function("window.Chart && Object.keys(Chart.instances).length === 3")
+
+    assert "EUR" in page.inner_text("#liability")
+    page.click("#chart-tiers summary")
+    assert page.locator("#chart-tiers tbody tr").count() >= 300  # a year of days
+    with page.expect_download() as download:
+        page.click("#chart-months a:has-text('Download CSV')")
+    lines = Path(download.value.path()).read_text().splitlines()
+    assert lines[0] == "month,issued,redeemed,expired,returned" and len(lines) >= 12
+    page.click("#chart-tiers summary")  # folded again for the picture
+    page.screenshot(path=folder / "analytics.png", full_page=True)

@@ -1,0 +1,42 @@
+// Draws the analytics page's charts (Chart.js, served with the app) from the figures
+// the page carries; each chart's table below it has the same figures.
+"use strict";
+document.addEventListener("DOMContentLoaded", () => {
+  const source = document.getElementById("analytics-data");
+  if (!source || !window.Chart) return;
+  const data = JSON.parse(source.textContent);
+  const styles = getComputedStyle(document.documentElement);
+  const colours = ["#79aec8", "#a0a0a0", "#d4af37", "#417690", "#ba2121", "#70bf2b"];
+  const kinds = {
+    tiers: { type: "line", stacked: true, fill: true },
+    outstanding: { type: "line", stacked: false, fill: false },
+    months: { type: "bar", stacked: false, fill: false },
+  };
+  Chart.defaults.color = styles.getPropertyValue("--body-fg").trim() || "#333";
+  for (const canvas of document.querySelectorAll("canvas[data-chart]")) {
+    const name = canvas.dataset.chart;
+    const chart = data[name];
+    const kind = kinds[name];
+    new Chart(canvas, {
+      type: kind.type,
+      data: {
+        labels: chart.x,
+        datasets: chart.series.map((series, i) => ({
+          label: series.label,
+          data: series.values,
+          fill: kind.fill,
+          borderColor: colours[i % colours.length],
+          backgroundColor: colours[i % colours.length] + (kind.fill ? "99" : "cc"),
+          pointRadius: 0,
+          borderWidth: kind.type === "line" ? 2 : 0,
+        })),
+      },
+      options: {
+        animation: false,
+        maintainAspectRatio: false,
+        interaction: { mode: "index", intersect: false },
+        scales: { x: { stacked: kind.stacked, ticks: { maxTicksLimit: 12 } }, y: { stacked: kind.stacked, beginAtZero: true } },
+      },
+    });
+  }
+});

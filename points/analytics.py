@@ -1,0 +1,106 @@
+"""Programme analytics, read from the daily snapshots (points.services.snapshots): the
+charts of the CX Manager's analytics page, each as a table of rows that the page draws
+and the CSV download writes. A fixed number of small queries: a year of days is a few
+hundred rows whatever the number of members."""
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db.models import Sum
+from django.db.models.functions import TruncMonth
+
+from points.models import DailyPoints, DailyTier
+from tiers.selectors import Ranking
+
+DAYS = 365
+MONTHS = 12
+
+
+@dataclass
+class Chart:
+    """A chart as a table: one row per day or month, a column per series."""
+
+    name: str
+    title: str
+    columns: list[str]  # the first is the day or month
+    rows: list[list]
+
+    def series(self) -> list[dict]:
+        """The columns after the first, as the page's script draws them."""
+        return [
+            {"label": label, "values": [row[i] for row in self.rows]}
+            for i, label in enumerate(self.columns[1:], start=1)
+        ]
+
+
+def last_day() -> date | None:
+    return DailyPoints.objects.order_by("-day").values_list("day", flat=True).first()
+
+
+def tiers_over_time(ranking: Ranking, last: date) -> Chart:
+    """Members by effective tier at the end of each of the last DAYS days."""
+    first = last - timedelta(days=DAYS - 1)
+    counts = {}
+    rows = DailyTier.objects.filter(day__gte=first, day__lte=last).order_by()
+    for day, tier, members in rows.values_list("day", "tier", "members"):
+        counts.setdefault(day, {})[tier] = members
+    rows = [
+        [day, *(by_tier.get(tier.pk, 0) for tier in ranking.tiers)]
+        for day, by_tier in sorted(counts.items())
+    ]
+    return Chart("tiers", "Members per tier", ["day", *(tier.name for tier in ranking.tiers)], rows)
+
+
+def outstanding_over_time(last: date) -> Chart:
+    """Points available and pending at the end of each of the last DAYS days."""
+    first = last - timedelta(days=DAYS - 1)
+    rows = DailyPoints.objects.filter(day__gte=first, day__lte=last).order_by("day")
+    return Chart(
+        "outstanding",
+        "Outstanding points",
+        ["day", "available", "pending"],
+        [list(row) for row in rows.values_list("day", "available", "pending")],
+    )
+
+
+def flows_by_month(last: date) -> Chart:
+    """Points issued, redeemed, expired and returned in each of the last MONTHS months
+    (the last one up to `last`)."""
+    months_back = last.year * 12 + last.month - 1 - (MONTHS - 1)
+    first = date(months_back // 12, months_back % 12 + 1, 1)
+    columns = ["issued", "redeemed", "expired", "returned"]
+    rows = (
+        DailyPoints.objects.filter(day__gte=first, day__lte=last)
+        .annotate(month=TruncMonth("day"))
+        .values_list("month")
+        .annotate(*(Sum(column) for column in columns))
+        .order_by("month")
+    )
+    return Chart(
+        "months",
+        "Earn and burn per month",
+        ["month", *columns],
+        [[month.strftime("%Y-%m"), *sums] for month, *sums in rows],
+    )
+
+
+def liability(last: date) -> dict:
+    """What the points members hold at the end of `last` are worth to them, in money:
+    POINT_VALUE per point, available and pending apart."""
+    day = DailyPoints.objects.get(day=last)
+    value = settings.POINT_VALUE
+    return {
+        "day": last,
+        "available": day.available,
+        "pending": day.pending,
+        "available_value": _money(day.available * value),
+        "pending_value": _money(day.pending * value),
+        "currency": settings.POINT_VALUE_CURRENCY,
+        "point_value": value,
+    }
+
+
+def _money(amount: Decimal) -> Decimal:
+    return amount.quantize(Decimal("0.01"))

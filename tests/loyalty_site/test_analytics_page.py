@@ -1,0 +1,98 @@
+"""The CX Manager's programme analytics page and its CSV downloads."""
+
+import csv
+import io
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+
+from points.models import DailyPoints, DailyTier
+from points.services.snapshots import take_snapshots
+from tests.conftest import at
+from tiers.models import Tier
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def year(tiers):
+    """A year of snapshots, as the daily job leaves them."""
+    last = date(2026, 11, 30)
+    days = [last - timedelta(days=n) for n in range(365)]
+    DailyPoints.objects.bulk_create(
+        DailyPoints(
+            day=d, issued=100, redeemed=40, expired=0, returned=5, available=1000 + n, pending=20
+        )
+        for n, d in enumerate(reversed(days))
+    )
+    DailyTier.objects.bulk_create(
+        DailyTier(day=d, tier=tier, members=10) for d in days for tier in tiers.values()
+    )
+    return last
+
+
+def test_a_marketer_sees_the_outstanding_points_in_money(client, login, year, settings):
+    settings.POINT_VALUE, settings.POINT_VALUE_CURRENCY = Decimal("0.05"), "GBP"
+    login("Marketer")
+
+    page = client.get("/admin/analytics/")
+
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "1,364 points available" in text and "68.20 GBP" in text  # 1,364 x 0.05
+    for title in ("Members per tier", "Outstanding points", "Earn and burn per month"):
+        assert title in text
+
+
+@pytest.mark.parametrize("role", ["CX agent", "Operations", None])
+def test_only_those_allowed_see_the_analytics(client, login, year, role):
+    login(role)
+
+    assert client.get("/admin/analytics/").status_code == 403
+    assert client.get("/admin/analytics/tiers.csv").status_code == 403
+    assert b"Programme analytics" not in client.get("/admin/").content
+
+
+def test_the_page_runs_a_few_queries_whatever_the_days(
+    client, login, year, django_assert_max_num_queries
+):
+    login("Marketer")
+    with django_assert_max_num_queries(12):
+        assert client.get("/admin/analytics/").status_code == 200
+
+
+def test_each_chart_downloads_as_csv_with_formulae_escaped(client, login, year):
+    Tier.objects.filter(code="gold").update(name="=HYPERLINK(1)")
+    login("Marketer")
+
+    tiers = list(csv.reader(io.StringIO(client.get("/admin/analytics/tiers.csv").content.decode())))
+    months = client.get("/admin/analytics/months.csv").content.decode().splitlines()
+
+    assert tiers[0] == ["day", "Bronze", "Silver", "'=HYPERLINK(1)", "Platinum"]
+    assert tiers[-1] == ["2026-11-30", "10", "10", "10", "10"]
+    assert len(tiers) == 366
+    assert months[0] == "month,issued,redeemed,expired,returned"
+    assert months[-1] == "2026-11,3000,1200,0,150"  # 30 days of November
+    assert len(months) == 13
+
+
+def test_an_unknown_chart_is_not_found(client, login, year):
+    login("Marketer")
+    assert client.get("/admin/analytics/nothing.csv").status_code == 404
+
+
+def test_before_the_first_snapshot_the_page_says_so(client, login, tiers):
+    login("Marketer")
+    assert b"No day has been taken yet" in client.get("/admin/analytics/").content
+
+
+def test_the_page_shows_what_the_job_took(client, login, make_member, buy):
+    member = make_member(joined_at=at("2026-03-01"))
+    buy(member, "250.00", at("2026-03-02"))
+    take_snapshots(now=at("2026-03-04", 1))
+    login("Marketer")
+
+    rows = client.get("/admin/analytics/outstanding.csv").content.decode().splitlines()
+
+    assert rows[1:] == ["2026-03-01,0,0", "2026-03-02,250,0", "2026-03-03,250,0"]
