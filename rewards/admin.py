@@ -1,11 +1,16 @@
+import uuid
+
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.template.response import TemplateResponse
+from django.utils import timezone
 
 from core.admin import ReadOnlyAdminMixin
 from core.paginator import CappedPaginator
-from rewards.models import Redemption, Reward
-from rewards.services import cancel_redemption
+from points.models import Channel
+from rewards.codes import is_code, normalized
+from rewards.models import Redemption, Reward, VoucherStatus
+from rewards.services import cancel_redemption, use_voucher
 
 
 @admin.register(Reward)
@@ -13,6 +18,8 @@ class RewardAdmin(admin.ModelAdmin):
     list_display = [
         "name",
         "points_cost",
+        "voucher_value",
+        "voucher_valid_days",
         "min_tier",
         "stock",
         "available_from",
@@ -24,23 +31,70 @@ class RewardAdmin(admin.ModelAdmin):
     search_fields = ["name"]
 
 
+class VoucherStatusFilter(admin.SimpleListFilter):
+    """W5's four statuses, by the model's own rule (Redemption.voucher_status_q)."""
+
+    title = "voucher status"
+    parameter_name = "voucher"
+
+    def lookups(self, request, model_admin):
+        return VoucherStatus.choices
+
+    def queryset(self, request, queryset):
+        if self.value() not in VoucherStatus.values:
+            return queryset
+        status = VoucherStatus(self.value())
+        return queryset.filter(Redemption.voucher_status_q(status, timezone.localdate()))
+
+
 @admin.register(Redemption)
 class RedemptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    """The history of redemptions; cancelling goes through the service (W4)."""
+    """The history of redemptions and their vouchers; cancelling (W4) and marking a
+    voucher used at the desk (W5) go through the services."""
 
-    list_display = ["redeemed_at", "member", "reward", "points", "status", "redeemed_by"]
+    list_display = [
+        "voucher_code",
+        "redeemed_at",
+        "member",
+        "reward",
+        "points",
+        "value",
+        "voucher",
+        "redeemed_by",
+    ]
     list_select_related = ["member", "reward", "redeemed_by"]
-    list_filter = ["status"]
-    # The start of a customer code, e-mail or last name (the member search's indexes).
+    list_filter = [VoucherStatusFilter]
+    # The start of a customer code, e-mail or last name (the member search's indexes),
+    # or a whole voucher code (get_search_results).
     search_fields = [
         "member__external_id__istartswith",
         "member__email__istartswith",
         "member__last_name__istartswith",
     ]
-    search_help_text = "Customer code, e-mail or last name: the whole or its start."
+    search_help_text = (
+        "A whole voucher code (dashes and case do not matter), or a customer code, e-mail "
+        "or last name: the whole or its start."
+    )
     show_full_result_count = False
     paginator = CappedPaginator
-    actions = ["cancel"]
+    actions = ["cancel", "use"]
+    readonly_fields = ["voucher_code", "voucher"]  # on the (read-only) redemption page
+
+    @admin.display(description="Code", ordering="code")
+    def voucher_code(self, redemption):
+        return redemption.shown_code
+
+    @admin.display(description="Voucher")
+    def voucher(self, redemption):
+        return redemption.voucher_summary
+
+    def get_search_results(self, request, queryset, search_term):
+        """A voucher code finds its redemption (by the unique index, not a scan of the
+        members' columns); anything else searches the member as before."""
+        code = normalized(search_term)
+        if is_code(code) and (found := queryset.filter(code=code)).exists():
+            return found, False
+        return super().get_search_results(request, queryset, search_term)
 
     @admin.action(permissions=["cancel"], description="Cancel and refund the selected redemptions")
     def cancel(self, request, queryset):
@@ -70,5 +124,46 @@ class RedemptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if cancelled:
             self.message_user(request, f"{cancelled} redemption(s) cancelled and refunded.")
 
+    @admin.action(permissions=["use"], description="Mark the selected vouchers used (at the desk)")
+    def use(self, request, queryset):
+        """W5 at the desk: a page that shows the vouchers, then `use_voucher` for each.
+        The page's one-time token makes each use's id, so sending the page twice uses
+        nothing twice."""
+        try:
+            token = uuid.UUID(request.POST.get("token", ""))
+        except ValueError:
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Mark these vouchers used?",
+                "opts": self.opts,
+                "redemptions": queryset.select_related("member", "reward"),
+                "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+                "token": uuid.uuid4(),
+            }
+            return TemplateResponse(
+                request, "admin/rewards/redemption/use_confirmation.html", context
+            )
+        used = 0
+        for redemption in queryset.select_related("member", "reward"):
+            try:
+                done = use_voucher(
+                    code=redemption.code,
+                    external_id=f"desk-{token}-{redemption.pk}",
+                    by=request.user,
+                    channel=Channel.MANUAL,
+                )
+            except ValidationError as exc:
+                self.message_user(request, " ".join(exc.messages), messages.ERROR)
+                continue
+            if not getattr(done, "skipped", False):
+                self.log_change(request, done, "Voucher used at the desk")
+                used += 1
+        if used:
+            self.message_user(request, f"{used} voucher(s) marked used.")
+
     def has_cancel_permission(self, request):
         return request.user.has_perm("rewards.cancel_redemption")
+
+    def has_use_permission(self, request):
+        return request.user.has_perm("rewards.use_voucher")
