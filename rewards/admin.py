@@ -144,7 +144,7 @@ class RedemptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             return TemplateResponse(
                 request, "admin/rewards/redemption/use_confirmation.html", context
             )
-        used = 0
+        used = repeated = 0
         for redemption in queryset.select_related("member", "reward"):
             try:
                 done = use_voucher(
@@ -156,11 +156,16 @@ class RedemptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             except ValidationError as exc:
                 self.message_user(request, " ".join(exc.messages), messages.ERROR)
                 continue
-            if not getattr(done, "skipped", False):
+            if getattr(done, "skipped", False):
+                repeated += 1
+            else:
                 self.log_change(request, done, "Voucher used at the desk")
                 used += 1
         if used:
             self.message_user(request, f"{used} voucher(s) marked used.")
+        if repeated:
+            message = "This page was already sent: no voucher was used twice."
+            self.message_user(request, message, messages.WARNING)
 
     def has_cancel_permission(self, request):
         return request.user.has_perm("rewards.cancel_redemption")

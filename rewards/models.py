@@ -159,6 +159,12 @@ class Redemption(models.Model):
     def shown_code(self) -> str:
         return shown(self.code)
 
+    @property
+    def voucher_name(self) -> str:
+        """ "5 euro voucher", "Tote bag voucher": what a till operator is told about."""
+        name = self.reward.name
+        return name if name.lower().endswith("voucher") else f"{name} voucher"
+
     # The voucher's status: the one place it is decided, in Python for a row (pages,
     # the API) and in SQL for a list (the admin's filter); tests hold them together.
 

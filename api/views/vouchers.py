@@ -61,6 +61,6 @@ class UseVoucher(APIView):
             )
             skipped = getattr(used, "skipped", False)
             if not skipped:
-                message = f"Used the {used.reward.name} voucher {used.shown_code}"
+                message = f"Used the {used.voucher_name} {used.shown_code}"
                 log_api_change(key, used.member, message)
         return Response(rendered(VoucherOut, used), status=200 if skipped else 201)

@@ -40,7 +40,7 @@ def cancel_redemption(*, redemption, by=None, reason="", now=None) -> Redemption
             )
         if redemption.used_at is not None:  # locked: a use waits for us, or came first
             raise ValidationError(
-                f"The {redemption.reward.name} voucher {redemption.shown_code} was used on "
+                f"The {redemption.voucher_name} {redemption.shown_code} was used on "
                 f"{timezone.localtime(redemption.used_at):%-d %b %Y at %H:%M}: a used voucher "
                 "cannot be cancelled."
             )

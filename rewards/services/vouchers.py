@@ -66,7 +66,7 @@ def _refuse_or_repeat(voucher, *, code, external_id, today) -> None:
         message = f"{external_id} was already used for another voucher."
         raise ValidationError({"external_id": ValidationError(message, code=CONFLICT)})
     status = voucher.voucher_status_on(today)
-    name = f"This {voucher.reward.name} voucher"
+    name = f"This {voucher.voucher_name}"
     if status == VoucherStatus.CANCELLED:
         when = timezone.localtime(voucher.cancelled_at)
         raise ValidationError(f"{name} was cancelled on {when:%-d %b %Y}: it cannot be used.")
