@@ -132,7 +132,11 @@ class Redemption(models.Model):
 
     class Meta:
         ordering = ["-redeemed_at", "-pk"]
-        indexes = [models.Index(fields=["member", "-redeemed_at"])]
+        indexes = [
+            models.Index(fields=["member", "-redeemed_at"]),
+            # the redemption list, newest first, and its voucher filters (bench/vouchers.py)
+            models.Index(fields=["-redeemed_at", "-id"], name="redemption_newest_first"),
+        ]
         permissions = [
             ("cancel_redemption", "Can cancel a redemption and refund its points"),
             ("use_voucher", "Can mark a voucher used at the desk"),

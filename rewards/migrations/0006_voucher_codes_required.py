@@ -1,5 +1,6 @@
 """W5: every redemption has a code (unique) and a validity, now that 0005 gave them to
-the redemptions made before. A new redemption draws its code from rewards.codes."""
+the redemptions made before. A new redemption draws its code from rewards.codes. The
+redemption list (newest first, filtered by voucher status) reads an index of its own."""
 
 import rewards.codes
 from django.db import migrations, models
@@ -21,5 +22,9 @@ class Migration(migrations.Migration):
             model_name='redemption',
             name='valid_until',
             field=models.DateField(help_text='The last day it can be used, to the end of the day in TIME_ZONE.'),
+        ),
+        migrations.AddIndex(
+            model_name='redemption',
+            index=models.Index(fields=['-redeemed_at', '-id'], name='redemption_newest_first'),
         ),
     ]
