@@ -150,9 +150,9 @@ def main():
     measure("check a code (unknown)", (lambda: voucher(new_code()) for _ in range(args.uses)))
     fresh = [
         r.code
-        for r in Redemption.objects.filter(
-            Redemption.voucher_status_q("valid", today)
-        ).order_by("?")[: args.uses]
+        for r in Redemption.objects.filter(Redemption.voucher_status_q("valid", today)).order_by(
+            "?"
+        )[: args.uses]
     ]
     run = new_code()[:6]  # a use's id is unique: another for each run (--reuse)
     measure(
