@@ -217,3 +217,14 @@ def test_W4_cancelling_a_used_voucher_from_the_list_is_refused_with_the_reason(
     assert "a used voucher cannot be cancelled" in page
     assert Redemption.objects.get(pk=used.pk).status == "redeemed"
     assert summary(rich)["available"] == before
+
+
+def test_W5_a_redemption_s_page_shows_its_voucher_and_where_it_was_used(client, login, four):
+    login("CX agent")
+    used = four["used"]
+
+    page = client.get(reverse("admin:rewards_redemption_change", args=[used.pk]))
+
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert used.shown_code in html and "STORE-07" in html and "RECEIPT-1" in html
