@@ -11,6 +11,7 @@ from rest_framework import serializers
 
 from api.fields import AmountField, MomentField
 from points.models import Transaction
+from rewards.models import VoucherStatus
 
 
 class Problem(serializers.Serializer):
@@ -166,6 +167,13 @@ class CatalogueItemOut(serializers.Serializer):
     min_tier = serializers.CharField(source="reward.min_tier.code", allow_null=True, default=None)
     redeemable = serializers.BooleanField()
     locked_reason = serializers.CharField(source="locked_because", allow_null=True)
+    voucher_value = serializers.DecimalField(
+        source="reward.voucher_value",
+        max_digits=10,
+        decimal_places=2,
+        allow_null=True,
+        help_text="Money the voucher takes off at the till; null for a product or service.",
+    )
 
 
 class RedemptionRequest(Strict):
@@ -184,6 +192,46 @@ class RedemptionOut(serializers.Serializer):
     status = serializers.CharField()
     redeemed_at = serializers.DateTimeField()
     cancelled_at = serializers.DateTimeField(allow_null=True)
+    code = serializers.CharField(help_text="The voucher's code (W5): what the till is given.")
+    voucher_status = serializers.ChoiceField(choices=VoucherStatus.choices)
+    valid_until = serializers.DateField(
+        help_text="The last day the voucher can be used, to its end in the programme's time zone."
+    )
+    value = serializers.DecimalField(max_digits=10, decimal_places=2, allow_null=True)
+    used_at = serializers.DateTimeField(allow_null=True)
+
+
+class VoucherOut(serializers.Serializer):
+    """A voucher as a till checks it (W5): GET /vouchers/{code}, and the answer to a use."""
+
+    code = serializers.CharField(help_text="Without separators; any case and dashes are read.")
+    status = serializers.ChoiceField(choices=VoucherStatus.choices, source="voucher_status")
+    reward = serializers.IntegerField(source="reward_id")
+    reward_name = serializers.CharField(source="reward.name")
+    value = serializers.DecimalField(
+        max_digits=10,
+        decimal_places=2,
+        allow_null=True,
+        help_text="Money it takes off at the till; null for a product or service.",
+    )
+    member = serializers.CharField(source="member.external_id")
+    redemption = serializers.IntegerField(source="pk", help_text="The redemption's id.")
+    redeemed_at = serializers.DateTimeField()
+    valid_until = serializers.DateField(
+        help_text="The last day it can be used, to its end in the programme's time zone."
+    )
+    used_at = serializers.DateTimeField(allow_null=True)
+    used_external_id = serializers.CharField(allow_null=True, help_text="The id of its use.")
+    used_channel = serializers.CharField(allow_blank=True)
+    used_store = serializers.CharField(allow_blank=True)
+    cancelled_at = serializers.DateTimeField(allow_null=True)
+
+
+class VoucherUseRequest(Strict):
+    external_id = serializers.CharField(
+        max_length=100,
+        help_text="Your id of this use (a receipt or order line): sending it again is safe.",
+    )
 
 
 class StrictScheme(OpenApiSerializerExtension):

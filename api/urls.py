@@ -4,7 +4,7 @@ from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
-from api.views import members, redemptions, transactions
+from api.views import members, redemptions, transactions, vouchers
 from api.views.common import UnknownPath
 
 app_name = "api"
@@ -24,6 +24,8 @@ urlpatterns = [
         redemptions.CancelRedemption.as_view(),
         name="redemption-cancel",
     ),
+    path("vouchers/<str:code>", vouchers.VoucherDetail.as_view(), name="voucher"),
+    path("vouchers/<str:code>/use", vouchers.UseVoucher.as_view(), name="voucher-use"),
     path("schema/", SpectacularAPIView.as_view(**PUBLIC), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema", **PUBLIC), name="docs"),
     re_path(r"", UnknownPath.as_view(), name="unknown"),  # last: a problem, not HTML

@@ -101,6 +101,10 @@ def _redemption(ids) -> dict:
             "points": r.points,
             "redeemed_at": _time(r.redeemed_at),
             "cancelled_at": _time(r.cancelled_at),
+            # W5: what the CRM sends the customer to use at the till
+            "code": r.code,
+            "valid_until": r.valid_until.isoformat(),
+            "value": str(r.value) if r.value is not None else None,
         }
         for r in redemptions
     }

@@ -36,30 +36,35 @@ PROGRAMME = [
 ]
 
 
-# name, cost, minimum tier code, stock (None = unlimited), description
+# name, cost, minimum tier code, stock (None = unlimited), voucher value (None = a
+# product or service, not money), description
 CATALOGUE = [
-    ("Coffee voucher", 150, None, None, "A coffee in any store café."),
-    ("5 euro voucher", 500, None, None, "Five euros off your next purchase."),
-    ("Tote bag", 800, "silver", 200, "The brand's canvas tote."),
-    ("Free alterations", 1200, "silver", None, "One garment altered for free."),
-    ("20 euro voucher", 1800, "gold", None, "Twenty euros off your next purchase."),
-    ("Private shopping evening", 4000, "gold", 25, "An evening in store with a stylist."),
-    ("Weekend in Seville", 15000, "platinum", 3, "Two nights for two, travel included."),
-    ("Fashion week invitation", 9000, "platinum", 10, "Two seats at our show."),
+    ("Coffee voucher", 150, None, None, None, "A coffee in any store café."),
+    ("5 euro voucher", 500, None, None, "5.00", "Five euros off your next purchase."),
+    ("Tote bag", 800, "silver", 200, None, "The brand's canvas tote."),
+    ("Free alterations", 1200, "silver", None, None, "One garment altered for free."),
+    ("20 euro voucher", 1800, "gold", None, "20.00", "Twenty euros off your next purchase."),
+    ("Private shopping evening", 4000, "gold", 25, None, "An evening in store with a stylist."),
+    ("Weekend in Seville", 15000, "platinum", 3, None, "Two nights for two, travel included."),
+    ("Fashion week invitation", 9000, "platinum", 10, None, "Two seats at our show."),
 ]
 
 
 def load_catalogue(tiers: dict[str, Tier]) -> None:
-    for name, cost, tier, stock, description in CATALOGUE:
-        Reward.objects.get_or_create(
+    for name, cost, tier, stock, value, description in CATALOGUE:
+        reward, created = Reward.objects.get_or_create(
             name=name,
             defaults=dict(
                 points_cost=cost,
                 min_tier=tiers[tier] if tier else None,
                 stock=stock,
+                voucher_value=value and Decimal(value),
                 description=description,
             ),
         )
+        if not created and value and reward.voucher_value is None:
+            # A demo seeded before vouchers had values: give them theirs, once.
+            Reward.objects.filter(pk=reward.pk).update(voucher_value=Decimal(value))
 
 
 def load_programme() -> dict[str, Tier]:
@@ -148,3 +153,35 @@ def synthetic_history(n: int, *, now, rng: random.Random):
         if rng.random() < 0.06 and returned_at < now:
             part = amount if rng.random() < 0.5 else (amount / 2).quantize(Decimal("0.01"))
             yield ("return", f"{external_id}-R", part, returned_at, channel, external_id)
+
+
+@dataclass(frozen=True)
+class DemoVoucher:
+    """A voucher a demo member redeems after one of their purchases, and what becomes
+    of it: used some days later at a store, cancelled, or kept (valid, or expired
+    once its 90 days are over)."""
+
+    after_purchase: int  # the index of the purchase it follows
+    reward: str
+    fate: str  # "used", "cancelled" or "kept"
+    days_later: int  # to the use or cancellation
+    store: str
+
+
+def demo_vouchers(n: int, purchases: int) -> list[DemoVoucher]:
+    """The vouchers of member n, from a random stream of its own: the members'
+    histories stay as they were before vouchers."""
+    rng = random.Random(f"vouchers-{n}")
+    if purchases < 2 or rng.random() > 0.35:
+        return []
+    picks = sorted(rng.sample(range(purchases // 2, purchases), k=min(2, purchases // 2)))
+    return [
+        DemoVoucher(
+            after_purchase=index,
+            reward=rng.choice(["5 euro voucher", "5 euro voucher", "Coffee voucher"]),
+            fate=rng.choices(["used", "cancelled", "kept"], weights=[6, 1, 3])[0],
+            days_later=rng.randint(1, 45),
+            store=rng.choice(STORES),
+        )
+        for index in picks[: rng.randint(1, 2)]
+    ]

@@ -169,15 +169,20 @@ class MemberActions:
                 available=available,
                 after=available - reward.points_cost,
             )
+        made = []
         try:
             applied = apply_once(
                 form.cleaned_data["token"],
-                lambda: redeem(member=member, reward=reward, by=request.user),
+                lambda: made.append(redeem(member=member, reward=reward, by=request.user)),
             )
         except ValidationError as exc:
             self.message_user(request, " ".join(exc.messages), messages.ERROR)
             return redirect("admin:members_member_change", member.pk)
-        return self._done(request, member, applied, f"Redeemed {reward.name}")
+        message = f"Redeemed {reward.name}"
+        if made:  # W5: the agent reads the code to the customer
+            code, until = made[0].shown_code, made[0].valid_until
+            message += f": voucher {code}, valid until {until:%-d %b %Y}"
+        return self._done(request, member, applied, message)
 
     def cancel_redemption_view(self, request, object_id, redemption_id):
         """W4 from the member page: a page that shows the refund and asks why, then

@@ -294,14 +294,16 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Loyalty integration API",
-    "DESCRIPTION": "For tills, web shops and apps: members, purchases, returns, actions and "
-    "rewards. Authenticate with `Authorization: Api-Key <key>`.",
+    "DESCRIPTION": "For tills, web shops and apps: members, purchases, returns, actions, "
+    "rewards and their vouchers. Authenticate with `Authorization: Api-Key <key>`.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",  # served from the app's own static files, no CDN
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # A voucher's status has one name wherever it shows (a voucher, a redemption).
+    "ENUM_NAME_OVERRIDES": {"VoucherStatusEnum": "rewards.models.VoucherStatus"},
 }
 
 # django-import-export: importing transactions needs the "add transaction" permission,

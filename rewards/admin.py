@@ -1,11 +1,17 @@
+import uuid
+
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 
 from core.admin import ReadOnlyAdminMixin
 from core.paginator import CappedPaginator
-from rewards.models import Redemption, Reward
-from rewards.services import cancel_redemption
+from points.models import Channel
+from rewards.codes import is_code, normalized
+from rewards.models import Redemption, Reward, VoucherStatus
+from rewards.services import cancel_redemption, use_voucher
 
 
 @admin.register(Reward)
@@ -13,6 +19,8 @@ class RewardAdmin(admin.ModelAdmin):
     list_display = [
         "name",
         "points_cost",
+        "voucher_value",
+        "voucher_valid_days",
         "min_tier",
         "stock",
         "available_from",
@@ -24,23 +32,93 @@ class RewardAdmin(admin.ModelAdmin):
     search_fields = ["name"]
 
 
+class VoucherStatusFilter(admin.SimpleListFilter):
+    """W5's four statuses, by the model's own rule (Redemption.voucher_status_q)."""
+
+    title = "voucher status"
+    parameter_name = "voucher"
+
+    def lookups(self, request, model_admin):
+        return VoucherStatus.choices
+
+    def queryset(self, request, queryset):
+        if self.value() not in VoucherStatus.values:
+            return queryset
+        status = VoucherStatus(self.value())
+        return queryset.filter(Redemption.voucher_status_q(status, timezone.localdate()))
+
+
 @admin.register(Redemption)
 class RedemptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    """The history of redemptions; cancelling goes through the service (W4)."""
+    """The history of redemptions and their vouchers; cancelling (W4) and marking a
+    voucher used at the desk (W5) go through the services."""
 
-    list_display = ["redeemed_at", "member", "reward", "points", "status", "redeemed_by"]
-    list_select_related = ["member", "reward", "redeemed_by"]
-    list_filter = ["status"]
-    # The start of a customer code, e-mail or last name (the member search's indexes).
+    # The code and its status first: what an agent at the desk looks for. Narrow
+    # columns, so that all fit on a laptop's screen beside the filter (who redeemed it
+    # is on the redemption's page).
+    list_display = [
+        "voucher_code",
+        "voucher",
+        "redeemed",
+        "customer",
+        "reward_name",
+        "value",
+        "cost",
+    ]
+    list_select_related = ["member", "reward"]
+    list_filter = [VoucherStatusFilter]
+    # The start of a customer code, e-mail or last name (the member search's indexes),
+    # or a whole voucher code (get_search_results).
     search_fields = [
         "member__external_id__istartswith",
         "member__email__istartswith",
         "member__last_name__istartswith",
     ]
-    search_help_text = "Customer code, e-mail or last name: the whole or its start."
+    search_help_text = (
+        "A whole voucher code (dashes and case do not matter), or a customer code, e-mail "
+        "or last name: the whole or its start."
+    )
     show_full_result_count = False
     paginator = CappedPaginator
-    actions = ["cancel"]
+    actions = ["cancel", "use"]
+    readonly_fields = ["voucher_code", "voucher"]  # on the (read-only) redemption page
+
+    @admin.display(description="Code", ordering="code")
+    def voucher_code(self, redemption):
+        # read out in one piece: never broken across lines
+        return format_html('<code style="white-space: nowrap">{}</code>', redemption.shown_code)
+
+    @admin.display(description="Voucher")
+    def voucher(self, redemption):
+        # "Used 15 Nov 2026," on one line, the store on the next if need be
+        parts = ((part,) for part in redemption.voucher_summary.split(", "))
+        return format_html_join(", ", '<span style="white-space: nowrap">{}</span>', parts)
+
+    @admin.display(description="Redeemed", ordering="redeemed_at")
+    def redeemed(self, redemption):
+        return f"{timezone.localtime(redemption.redeemed_at):%-d %b %Y}"
+
+    @admin.display(description="Member", ordering="member__external_id")
+    def customer(self, redemption):
+        return format_html(
+            '<span style="white-space: nowrap">{}</span>', redemption.member.external_id
+        )
+
+    @admin.display(description="Pts", ordering="points")
+    def cost(self, redemption):
+        return f"{redemption.points:,}"
+
+    @admin.display(description="Reward", ordering="reward__name")
+    def reward_name(self, redemption):
+        return redemption.reward.name
+
+    def get_search_results(self, request, queryset, search_term):
+        """A voucher code finds its redemption (by the unique index, not a scan of the
+        members' columns); anything else searches the member as before."""
+        code = normalized(search_term)
+        if is_code(code) and (found := queryset.filter(code=code)).exists():
+            return found, False
+        return super().get_search_results(request, queryset, search_term)
 
     @admin.action(permissions=["cancel"], description="Cancel and refund the selected redemptions")
     def cancel(self, request, queryset):
@@ -70,5 +148,51 @@ class RedemptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if cancelled:
             self.message_user(request, f"{cancelled} redemption(s) cancelled and refunded.")
 
+    @admin.action(permissions=["use"], description="Mark the selected vouchers used (at the desk)")
+    def use(self, request, queryset):
+        """W5 at the desk: a page that shows the vouchers, then `use_voucher` for each.
+        The page's one-time token makes each use's id, so sending the page twice uses
+        nothing twice."""
+        try:
+            token = uuid.UUID(request.POST.get("token", ""))
+        except ValueError:
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Mark these vouchers used?",
+                "opts": self.opts,
+                "redemptions": queryset.select_related("member", "reward"),
+                "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+                "token": uuid.uuid4(),
+            }
+            return TemplateResponse(
+                request, "admin/rewards/redemption/use_confirmation.html", context
+            )
+        used = repeated = 0
+        for redemption in queryset.select_related("member", "reward"):
+            try:
+                done = use_voucher(
+                    code=redemption.code,
+                    external_id=f"desk-{token}-{redemption.pk}",
+                    by=request.user,
+                    channel=Channel.MANUAL,
+                )
+            except ValidationError as exc:
+                self.message_user(request, " ".join(exc.messages), messages.ERROR)
+                continue
+            if getattr(done, "skipped", False):
+                repeated += 1
+            else:
+                self.log_change(request, done, "Voucher used at the desk")
+                used += 1
+        if used:
+            self.message_user(request, f"{used} voucher(s) marked used.")
+        if repeated:
+            message = "This page was already sent: no voucher was used twice."
+            self.message_user(request, message, messages.WARNING)
+
     def has_cancel_permission(self, request):
         return request.user.has_perm("rewards.cancel_redemption")
+
+    def has_use_permission(self, request):
+        return request.user.has_perm("rewards.use_voucher")

@@ -4,8 +4,12 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from members.models import Member
-from points.models import LedgerEntry
+from points.models import Channel, LedgerEntry
+from rewards.codes import new_code, shown
 from tiers.models import Tier
+
+# The longest a voucher may be valid: ten years (a typo of days is refused, not kept).
+MAX_VALID_DAYS = 3660
 
 
 class Reward(models.Model):
@@ -27,6 +31,19 @@ class Reward(models.Model):
     available_until = models.DateTimeField(null=True, blank=True)
     is_active = models.BooleanField(default=True)
     image = models.ImageField(upload_to="rewards/", blank=True)
+    voucher_value = models.DecimalField(
+        max_digits=10,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="Money the voucher takes off at the till (5.00 for a 5 euro voucher); "
+        "empty for a product or a service.",
+    )
+    voucher_valid_days = models.PositiveIntegerField(
+        default=90,
+        help_text="Days a voucher can be used after the day it is redeemed (until the end "
+        "of the last day, in the programme's time zone).",
+    )
 
     class Meta:
         ordering = ["points_cost", "name"]
@@ -35,6 +52,16 @@ class Reward(models.Model):
                 condition=Q(points_cost__gt=0),
                 name="reward_cost_positive",
                 violation_error_message="A reward costs at least 1 point.",
+            ),
+            models.CheckConstraint(
+                condition=Q(voucher_value__isnull=True) | Q(voucher_value__gt=0),
+                name="reward_voucher_value_positive",
+                violation_error_message="A voucher's value is more than 0, or empty.",
+            ),
+            models.CheckConstraint(
+                condition=Q(voucher_valid_days__gte=1, voucher_valid_days__lte=MAX_VALID_DAYS),
+                name="reward_voucher_valid_days_range",
+                violation_error_message=f"A voucher is valid from 1 to {MAX_VALID_DAYS:,} days.",
             ),
             models.CheckConstraint(
                 condition=Q(available_from__isnull=True)
@@ -49,8 +76,16 @@ class Reward(models.Model):
         return f"{self.name} ({self.points_cost:,} points)"
 
 
+class VoucherStatus(models.TextChoices):
+    VALID = "valid", "Valid"
+    USED = "used", "Used"
+    EXPIRED = "expired", "Expired"
+    CANCELLED = "cancelled", "Cancelled"
+
+
 class Redemption(models.Model):
-    """A reward redeemed by a member; cancelling refunds it (W3, W4)."""
+    """A reward redeemed by a member; cancelling refunds it (W3, W4). It is a voucher
+    (W5): a code the customer gives at the till, used once, until `valid_until`."""
 
     class Status(models.TextChoices):
         REDEEMED = "redeemed", "Redeemed"
@@ -74,11 +109,111 @@ class Redemption(models.Model):
     refund = models.OneToOneField(
         LedgerEntry, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
+    # W5: the voucher. Stored without separators (rewards.codes).
+    code = models.CharField(max_length=16, unique=True, default=new_code, editable=False)
+    valid_until = models.DateField(
+        help_text="The last day it can be used, to the end of the day in TIME_ZONE."
+    )
+    value = models.DecimalField(
+        max_digits=10,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="Money it takes off at the till, as the reward said when redeemed.",
+    )
+    used_at = models.DateTimeField(null=True, blank=True)
+    used_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    # The till's id of the use (the API's idempotency key): the same id again finds it.
+    used_external_id = models.CharField(max_length=100, null=True, blank=True, unique=True)
+    used_channel = models.CharField(max_length=10, choices=Channel.choices, blank=True)
+    used_store = models.CharField(max_length=50, blank=True)
 
     class Meta:
         ordering = ["-redeemed_at", "-pk"]
-        indexes = [models.Index(fields=["member", "-redeemed_at"])]
-        permissions = [("cancel_redemption", "Can cancel a redemption and refund its points")]
+        indexes = [
+            models.Index(fields=["member", "-redeemed_at"]),
+            # the redemption list, newest first, and its voucher filters (bench/vouchers.py)
+            models.Index(fields=["-redeemed_at", "-id"], name="redemption_newest_first"),
+        ]
+        permissions = [
+            ("cancel_redemption", "Can cancel a redemption and refund its points"),
+            ("use_voucher", "Can mark a voucher used at the desk"),
+        ]
+        constraints = [
+            # W4 as changed by W5: whatever races, a voucher is used or cancelled, not both.
+            models.CheckConstraint(
+                condition=Q(used_at__isnull=True) | ~Q(status="cancelled"),
+                name="redemption_used_or_cancelled",
+                violation_error_message="A used voucher cannot be cancelled.",
+            ),
+            models.CheckConstraint(
+                condition=Q(used_at__isnull=True, used_external_id__isnull=True)
+                | Q(used_at__isnull=False, used_external_id__isnull=False),
+                name="redemption_use_has_its_id",
+                violation_error_message="A used voucher keeps the id of its use.",
+            ),
+        ]
 
     def __str__(self):
         return f"{self.reward.name} for {self.member.external_id}"
+
+    @property
+    def shown_code(self) -> str:
+        return shown(self.code)
+
+    @property
+    def voucher_name(self) -> str:
+        """ "5 euro voucher", "Tote bag voucher": what a till operator is told about."""
+        name = self.reward.name
+        return name if name.lower().endswith("voucher") else f"{name} voucher"
+
+    # The voucher's status: the one place it is decided, in Python for a row (pages,
+    # the API) and in SQL for a list (the admin's filter); tests hold them together.
+
+    def voucher_status_on(self, today) -> VoucherStatus:
+        """`today`: the date in the programme's time zone (TIME_ZONE)."""
+        if self.status == self.Status.CANCELLED:
+            return VoucherStatus.CANCELLED
+        if self.used_at is not None:
+            return VoucherStatus.USED
+        if self.valid_until < today:
+            return VoucherStatus.EXPIRED
+        return VoucherStatus.VALID
+
+    @property
+    def voucher_status(self) -> VoucherStatus:
+        return self.voucher_status_on(timezone.localdate())
+
+    @classmethod
+    def voucher_status_q(cls, status: VoucherStatus, today) -> Q:
+        unused = Q(status=cls.Status.REDEEMED, used_at__isnull=True)
+        return {
+            VoucherStatus.CANCELLED: Q(status=cls.Status.CANCELLED),
+            VoucherStatus.USED: Q(status=cls.Status.REDEEMED, used_at__isnull=False),
+            VoucherStatus.EXPIRED: unused & Q(valid_until__lt=today),
+            VoucherStatus.VALID: unused & Q(valid_until__gte=today),
+        }[status]
+
+    @property
+    def voucher_summary(self) -> str:
+        """The status in a few words, with its date (and where it was used)."""
+        status = self.voucher_status
+        if status == VoucherStatus.CANCELLED:
+            return f"Cancelled {_day(self.cancelled_at)}"
+        if status == VoucherStatus.USED:
+            where = f", {self.used_store}" if self.used_store else ""
+            return f"Used {_day(self.used_at)}{where}"
+        if status == VoucherStatus.EXPIRED:
+            return f"Expired {self.valid_until:%-d %b %Y}"
+        return f"Valid until {self.valid_until:%-d %b %Y}"
+
+    @property
+    def is_cancellable(self) -> bool:
+        """W4 as W5 changes it: an unused voucher, valid or expired."""
+        return self.status == self.Status.REDEEMED and self.used_at is None
+
+
+def _day(moment) -> str:
+    return f"{timezone.localtime(moment):%-d %b %Y}" if moment else ""

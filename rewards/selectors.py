@@ -4,7 +4,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from points.selectors import balances
-from rewards.models import Reward
+from rewards.codes import is_code, normalized
+from rewards.models import Redemption, Reward
 from tiers.selectors import Ranking
 
 
@@ -68,3 +69,12 @@ def catalogue(member, *, now=None, ranking=None, figures=None) -> list[Catalogue
         )
         for reward in Reward.objects.filter(in_window(now)).select_related("min_tier")
     ]
+
+
+def voucher(code: str) -> Redemption | None:
+    """The redemption whose voucher has this code, as a person or a till typed it
+    (lower case, dashes, spaces: rewards.codes); None when there is none."""
+    code = normalized(code)
+    if not is_code(code):
+        return None
+    return Redemption.objects.select_related("member", "reward").filter(code=code).first()

@@ -95,7 +95,7 @@ def problems(*statuses: int) -> dict:
     described = {
         400: "Input wrong on its own, naming each field",
         401: "No valid API key",
-        404: "Unknown member, reward or definition",
+        404: "Unknown member, reward, definition, redemption or voucher code",
         406: "The Accept header allows no JSON",
         409: "The external_id was used with other content",
         415: "The body is not application/json",

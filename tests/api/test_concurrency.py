@@ -2,16 +2,20 @@
 own connection, on PostgreSQL (SQLite runs one writer at a time)."""
 
 import json
+import time
 
 import pytest
 from django.contrib.admin.models import LogEntry
+from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.utils import timezone
 
+from api.views import vouchers as vouchers_view
 from members.models import Member
 from points.models import LedgerEntry, Transaction
 from points.services import adjust_points
 from rewards.models import Redemption, Reward
+from rewards.services import cancel_redemption, redeem
 from tests.api.conftest import client_for, new_id, post, recently
 from tests.conftest import postgres_only, run_together, summary
 
@@ -135,3 +139,72 @@ def test_twenty_concurrent_identical_enrolments_enrol_once(till, tiers):
     assert all(answer == got[0][1] for _, answer in got)
     assert Member.objects.filter(external_id="M-RACE").count() == 1
     assert LogEntry.objects.filter(user_id=till.user_id).count() == 1
+
+
+def test_W5_twenty_concurrent_uses_of_one_code_from_two_tills_give_one_success(
+    till, shop, member, staff
+):
+    # given: a voucher, and two tills each sending their use ten times at once (retries)
+    adjust_points(member=member, points=1000, reason="Welcome", by=staff)
+    voucher = redeem(member=member, reward=Reward.objects.create(name="5 euro", points_cost=500))
+    tills = [(till.secret, "TILL-RECEIPT-1"), (shop.secret, "SHOP-ORDER-1")]
+
+    # when
+    results = run_together(
+        THREADS,
+        lambda i: post(
+            client_for(tills[i % 2][0]),
+            f"/api/v1/vouchers/{voucher.code}/use",
+            {"external_id": tills[i % 2][1]},
+        ),
+    )
+
+    # then: the winner's ten get the same answer (201 once, 200 after), the other's ten
+    # are refused with the day it was used
+    got = answers(results)
+    used = Redemption.objects.get(pk=voucher.pk)
+    winner = [answer for i, answer in enumerate(got) if tills[i % 2][1] == used.used_external_id]
+    loser = [answer for i, answer in enumerate(got) if tills[i % 2][1] != used.used_external_id]
+    assert sorted(status for status, _ in winner) == [200] * 9 + [201], got
+    assert all(body == winner[0][1] for _, body in winner)
+    assert winner[0][1]["status"] == "used"
+    assert [status for status, _ in loser] == [422] * 10, got
+    assert all("was already used on" in body["detail"] for _, body in loser)
+    assert LogEntry.objects.filter(change_message__startswith="Used the").count() == 1
+
+
+def test_W4_W5_an_agent_cancelling_while_a_till_uses_the_voucher_is_refused(
+    till, member, staff, monkeypatch
+):
+    # given: a till's use that holds the voucher a while (its history row is slow)
+    adjust_points(member=member, points=1000, reason="Welcome", by=staff)
+    voucher = redeem(member=member, reward=Reward.objects.create(name="5 euro", points_cost=500))
+    log = vouchers_view.log_api_change
+
+    def slow_log(*args, **kwargs):
+        row = log(*args, **kwargs)
+        time.sleep(0.4)
+        return row
+
+    monkeypatch.setattr(vouchers_view, "log_api_change", slow_log)
+
+    def work(i):
+        if i == 0:
+            return post(
+                client_for(till.secret),
+                f"/api/v1/vouchers/{voucher.code}/use",
+                {"external_id": "RECEIPT-1"},
+            )
+        time.sleep(0.15)  # the use holds the voucher by now
+        return cancel_redemption(redemption=voucher, by=staff, reason="Race")
+
+    # when
+    results = run_together(2, work)
+
+    # then: the use went through, the cancellation waited and was refused
+    assert results[0].status_code == 201, results[0].content
+    assert isinstance(results[1], ValidationError), results[1]
+    assert "a used voucher cannot be cancelled" in results[1].messages[0]
+    assert not LedgerEntry.objects.filter(member=member, kind="refund").exists()
+    assert summary(member, now=timezone.now())["available"] == 500
+    call_command("check_ledger")

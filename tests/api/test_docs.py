@@ -28,6 +28,8 @@ def test_the_schema_answers_without_a_key_and_describes_every_resource(db):
         "/api/v1/actions",
         "/api/v1/redemptions",
         "/api/v1/redemptions/{id}/cancel",
+        "/api/v1/vouchers/{code}",
+        "/api/v1/vouchers/{code}/use",
     }
     assert schema["components"]["securitySchemes"]["ApiKey"]["name"] == "Authorization"
 

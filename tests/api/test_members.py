@@ -292,7 +292,8 @@ def test_the_catalogue_says_what_is_redeemable_and_why_the_rest_is_locked(
     items = {item["name"]: item for item in response.json()}
     assert set(items) == set(catalogue)
     assert all(
-        set(item) == {"id", "name", "points_cost", "min_tier", "redeemable", "locked_reason"}
+        set(item)
+        == {"id", "name", "points_cost", "min_tier", "redeemable", "locked_reason", "voucher_value"}
         for item in items.values()
     )
     assert items["Coffee voucher"] == {
@@ -302,7 +303,9 @@ def test_the_catalogue_says_what_is_redeemable_and_why_the_rest_is_locked(
         "min_tier": None,
         "redeemable": True,
         "locked_reason": None,
+        "voucher_value": None,  # a product, not money (W5)
     }
+    assert items["5 euro voucher"]["voucher_value"] == "5.00"
     assert items["5 euro voucher"]["redeemable"] is False
     assert items["5 euro voucher"]["locked_reason"] == "Needs 300 more points"
     assert items["Tote bag"]["min_tier"] == "silver"

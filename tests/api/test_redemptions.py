@@ -2,6 +2,8 @@
 for another reward or member 409; a rule refused 422 with its message; a cancellation
 gives the points and the unit back, and cancelling again answers the same."""
 
+from datetime import timedelta
+
 import pytest
 from django.core.management import call_command
 from django.utils import timezone
@@ -24,6 +26,11 @@ REDEMPTION_FIELDS = {
     "status",
     "redeemed_at",
     "cancelled_at",
+    "code",
+    "voucher_status",
+    "valid_until",
+    "value",
+    "used_at",
 }
 
 
@@ -65,6 +72,11 @@ def test_W3_a_redemption_answers_201_and_spends_the_points(api, rich, catalogue)
         "points": 150,
         "status": "redeemed",
         "cancelled_at": None,
+        "code": made.code,
+        "voucher_status": "valid",
+        "valid_until": (timezone.localdate() + timedelta(days=90)).isoformat(),
+        "value": None,
+        "used_at": None,
     }
     assert available(rich) == 850
     assert LedgerEntry.objects.get(member=rich, kind="redemption").points == -150

@@ -93,12 +93,19 @@ def real(tiers, catalogue):
     )
     cheapest = min(catalogue.values(), key=lambda reward: reward.points_cost)
     redemption = redeem(member=members[0], reward=cheapest, external_id="R-FUZZ-1")
+    vouchers = [redeem(member=members[0], reward=cheapest) for _ in range(3)]
     return {
         "member": MEMBER_CODES,
         "code": MEMBER_CODES,
         "reward": list(Reward.objects.values_list("pk", flat=True)),
         "id": [redemption.pk],
         "definition": ["refer-a-friend"],
+        # /vouchers/{code}: a voucher's code, as stored or as a person types it
+        "voucher": [
+            redemption.code,
+            *(voucher.code for voucher in vouchers[:2]),
+            vouchers[2].shown_code.lower(),
+        ],
     }
 
 
@@ -110,6 +117,7 @@ def written():
         LedgerEntry.objects.count(),
         Redemption.objects.filter(status=Redemption.Status.CANCELLED).count(),
         Redemption.objects.count(),
+        Redemption.objects.filter(used_at__isnull=False).count(),
     )
 
 
@@ -125,6 +133,8 @@ def valid_beyond_the_schema(case, real):
         for part in (case.path_parameters or {}, body):
             if name in part and pick.random() < 0.75:
                 part[name] = pick.choice(values)
+    if case.path.startswith("/api/v1/vouchers/") and pick.random() < 0.75:
+        case.path_parameters["code"] = pick.choice(real["voucher"])
     if isinstance(body.get("occurred_at"), str) and not in_window(body["occurred_at"]):
         earliest, latest = transaction_limits()[1:]
         moment = earliest + (latest - earliest - timedelta(days=1)) * pick.random()

@@ -159,6 +159,22 @@ def test_a_cancelled_redemption_sends_redemption_cancelled(hear, member, buy, ca
     assert cancelled["data"]["cancelled_at"] is not None
 
 
+def test_a_redemption_sends_its_voucher_for_the_crm_to_give_the_customer(
+    hear, member, buy, catalogue
+):
+    buy(member, 2000)
+    received = hear(EventType.REDEMPTION_CREATED)
+
+    redemption = redeem(member=member, reward=catalogue["5 euro voucher"])
+
+    (created,) = received()
+    assert {k: created["data"][k] for k in ("code", "valid_until", "value")} == {
+        "code": redemption.code,
+        "valid_until": redemption.valid_until.isoformat(),
+        "value": "5.00",
+    }
+
+
 def test_nothing_is_written_when_no_endpoint_wants_the_event(make_member, buy, tiers):
     WebhookEndpoint.objects.create(url="http://127.0.0.1:9/x", events=["points.expired"])
     buy(make_member(), 5000)

@@ -1,4 +1,5 @@
 import random
+from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand
@@ -8,6 +9,7 @@ from django.utils import timezone
 from loyalty_site.demo import (
     FIRST_NAMES,
     LAST_NAMES,
+    demo_vouchers,
     load_catalogue,
     load_programme,
     member_code,
@@ -15,9 +17,11 @@ from loyalty_site.demo import (
 )
 from members.models import Member, Notification
 from members.services import enroll_member
-from points.models import PointDefinition
+from points.models import Channel, PointDefinition
 from points.services import award_action, record_purchase, record_return
 from points.services.snapshots import take_snapshots
+from rewards.models import Reward
+from rewards.services import cancel_redemption, redeem, use_voucher
 
 
 class Command(BaseCommand):
@@ -51,7 +55,7 @@ class Command(BaseCommand):
                     last_name=last,
                     joined_at=joined,
                 )
-                self._replay(member, history)
+                self._replay(member, history, n=n, now=now)
                 if refers and history:
                     award_action(
                         member=member,
@@ -71,7 +75,12 @@ class Command(BaseCommand):
             self.style.SUCCESS(f"Demo ready: {added:,} new members, {members:,} in all.")
         )
 
-    def _replay(self, member, history):
+    def _replay(self, member, history, *, n, now):
+        """The member's purchases and returns, and the vouchers they redeem on the way
+        (after a purchase, with the points they had then)."""
+        purchases = sum(1 for row in history if row[0] == "purchase")
+        vouchers = {v.after_purchase: v for v in demo_vouchers(n, purchases)}
+        bought = 0
         for kind, external_id, amount, occurred_at, channel, extra in history:
             try:
                 if kind == "purchase":
@@ -94,3 +103,32 @@ class Command(BaseCommand):
                     )
             except ValidationError as exc:
                 self.stderr.write(f"{external_id}: {'; '.join(exc.messages)}")
+            if kind == "purchase":
+                if voucher := vouchers.get(bought):
+                    self._redeem(member, voucher, at=occurred_at + timedelta(hours=1), now=now, n=n)
+                bought += 1
+
+    def _redeem(self, member, voucher, *, at, now, n):
+        """A demo voucher: redeemed at `at` if the member had the points then, and then
+        used at a store, cancelled, or kept, as `voucher` says."""
+        if at >= now:
+            return
+        try:
+            redemption = redeem(
+                member=member, reward=Reward.objects.get(name=voucher.reward), now=at
+            )
+        except ValidationError:
+            return  # not enough points then: no voucher
+        later = at + timedelta(days=voucher.days_later)
+        if later >= now:
+            return
+        if voucher.fate == "used":
+            use_voucher(
+                code=redemption.code,
+                external_id=f"D-{n:05d}-USE-{redemption.pk}",
+                channel=Channel.POS,
+                store=voucher.store,
+                now=later,
+            )
+        elif voucher.fate == "cancelled":
+            cancel_redemption(redemption=redemption, reason="Changed their mind", now=later)

@@ -1,18 +1,18 @@
-"""Redemption (W3) and cancellation (W4). Points move through points.services."""
+"""Redemption (W3): points spent on a reward, which gives a voucher (W5). Points move
+through points.services."""
+
+from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
 from core import events
-from points.models import LedgerEntry
 from points.selectors import balances
-from points.services import lock_member, post_redemption, post_refund
+from points.services import lock_member, post_redemption
 from rewards.models import Redemption, Reward
 from rewards.selectors import locked_because
-
-REASON_LENGTH = LedgerEntry._meta.get_field("reason").max_length
 
 
 def redeem(*, member, reward, by=None, now=None, external_id=None) -> Redemption:
@@ -23,7 +23,10 @@ def redeem(*, member, reward, by=None, now=None, external_id=None) -> Redemption
     members racing for the last units never take more than there are).
 
     With an `external_id` (P8) a redemption is made once: the same id again returns it,
-    marked skipped; with another member or reward it is refused (a conflict)."""
+    marked skipped; with another member or reward it is refused (a conflict).
+
+    The redemption is a voucher (W5): a new code, valid to the end of the day
+    `reward.voucher_valid_days` after today (in TIME_ZONE), worth the reward's value."""
     try:
         return _redeem(member=member, reward=reward, by=by, now=now, external_id=external_id)
     except IntegrityError:  # the same id for another member, at the same moment
@@ -65,6 +68,8 @@ def _redeem(*, member, reward, by, now, external_id) -> Redemption:
             redeemed_by=by,
             entry=entry,
             external_id=external_id or None,
+            valid_until=timezone.localdate(now) + timedelta(days=reward.voucher_valid_days),
+            value=reward.voucher_value,
         )
         events.record(
             events.EventType.REDEMPTION_CREATED, member_id=member.pk, subject_id=redemption.pk
@@ -81,43 +86,3 @@ def _redeemed_before(external_id, member, reward) -> Redemption | None:
         raise ValidationError({"external_id": ValidationError(message, code="conflict")})
     existing.skipped = True
     return existing
-
-
-def refund_reason(reward_name: str, why: str) -> str:
-    """The refund entry's reason, within what the ledger keeps."""
-    reason = f"Cancelled redemption of {reward_name}"
-    why = " ".join((why or "").split())
-    return f"{reason}: {why}"[:REASON_LENGTH] if why else reason
-
-
-def cancel_redemption(*, redemption, by=None, reason="", now=None) -> Redemption:
-    """Refund a redemption's points (available at once) and put its unit back in stock.
-    `reason`: why, in the staff user's words, kept on the refund's ledger entry."""
-    with transaction.atomic():
-        member, plan = lock_member(redemption.member)
-        now = now or timezone.now()
-        redemption = (
-            Redemption.objects.select_for_update().select_related("reward").get(pk=redemption.pk)
-        )
-        if redemption.status == Redemption.Status.CANCELLED:
-            raise ValidationError(
-                f"This redemption of {redemption.reward.name} was already cancelled."
-            )
-        redemption.refund = post_refund(
-            member,
-            plan,
-            points=redemption.points,
-            reason=refund_reason(redemption.reward.name, reason),
-            by=by,
-            at=now,
-        )
-        Reward.objects.filter(Q(pk=redemption.reward_id), ~Q(stock=None)).update(
-            stock=F("stock") + 1
-        )
-        redemption.status = Redemption.Status.CANCELLED
-        redemption.cancelled_at, redemption.cancelled_by = now, by
-        redemption.save(update_fields=["status", "cancelled_at", "cancelled_by", "refund"])
-        events.record(
-            events.EventType.REDEMPTION_CANCELLED, member_id=member.pk, subject_id=redemption.pk
-        )
-        return redemption

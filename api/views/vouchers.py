@@ -1,0 +1,66 @@
+"""Vouchers (W5): a till checks a code and uses it, once. A use is idempotent on its
+external_id: the first 201, an exact repeat 200 with the same body, the same id for
+another voucher 409. An unknown code is a 404, counted against the key's rate like
+every request, so codes cannot be tried by the million."""
+
+from django.db import transaction
+from django.http import Http404
+from drf_spectacular.utils import extend_schema
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from api.history import log_api_change
+from api.serializers import VoucherOut, VoucherUseRequest, rendered
+from api.views.common import problems, validated
+from rewards.models import Redemption
+from rewards.selectors import voucher
+from rewards.services import use_voucher
+
+
+def voucher_or_404(code: str) -> Redemption:
+    found = voucher(code)
+    if found is None:
+        raise Http404("No voucher has this code.")
+    return found
+
+
+class VoucherDetail(APIView):
+    @extend_schema(
+        operation_id="get_voucher",
+        responses={200: VoucherOut, **problems(404)},
+        description="A voucher by its code (W5): the reward, its value, the member, and its "
+        "status: valid, used, expired or cancelled.",
+    )
+    def get(self, request, code):
+        return Response(rendered(VoucherOut, voucher_or_404(code)))
+
+
+class UseVoucher(APIView):
+    @extend_schema(
+        operation_id="use_voucher",
+        request=VoucherUseRequest,
+        responses={
+            201: VoucherOut,
+            200: VoucherOut,
+            **problems(400, 404, 409, 415, 422),
+        },
+        description="Uses the voucher, once (W5). The same external_id again answers 200 "
+        "with the same body; another is refused (422: already used), as are expired and "
+        "cancelled vouchers. The use records the key's channel and store.",
+    )
+    def post(self, request, code):
+        fields, key = validated(VoucherUseRequest, request), request.auth
+        voucher_or_404(code)
+        with transaction.atomic():
+            used = use_voucher(
+                code=code,
+                external_id=fields["external_id"],
+                by=request.user,
+                channel=key.channel,
+                store=key.store,
+            )
+            skipped = getattr(used, "skipped", False)
+            if not skipped:
+                message = f"Used the {used.voucher_name} {used.shown_code}"
+                log_api_change(key, used.member, message)
+        return Response(rendered(VoucherOut, used), status=200 if skipped else 201)

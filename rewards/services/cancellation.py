@@ -1,0 +1,64 @@
+"""Cancellation (W4 as W5 changes it): an unused voucher gives its points back and its
+unit back to stock; a used one cannot be cancelled."""
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from core import events
+from points.models import LedgerEntry
+from points.services import lock_member, post_refund
+from rewards.models import Redemption, Reward
+
+REASON_LENGTH = LedgerEntry._meta.get_field("reason").max_length
+
+
+def refund_reason(reward_name: str, why: str) -> str:
+    """The refund entry's reason, within what the ledger keeps."""
+    reason = f"Cancelled redemption of {reward_name}"
+    why = " ".join((why or "").split())
+    return f"{reason}: {why}"[:REASON_LENGTH] if why else reason
+
+
+def cancel_redemption(*, redemption, by=None, reason="", now=None) -> Redemption:
+    """Refund a redemption's points (available at once) and put its unit back in stock,
+    unless its voucher was used. `reason`: why, in the staff user's words, kept on the
+    refund's ledger entry.
+
+    The redemption's row is locked before it is read, as `use_voucher`'s conditional
+    update locks it: a cancellation and a use racing never both succeed."""
+    with transaction.atomic():
+        member, plan = lock_member(redemption.member)
+        now = now or timezone.now()
+        redemption = (
+            Redemption.objects.select_for_update().select_related("reward").get(pk=redemption.pk)
+        )
+        if redemption.status == Redemption.Status.CANCELLED:
+            raise ValidationError(
+                f"This redemption of {redemption.reward.name} was already cancelled."
+            )
+        if redemption.used_at is not None:  # locked: a use waits for us, or came first
+            raise ValidationError(
+                f"The {redemption.voucher_name} {redemption.shown_code} was used on "
+                f"{timezone.localtime(redemption.used_at):%-d %b %Y at %H:%M}: a used voucher "
+                "cannot be cancelled."
+            )
+        redemption.refund = post_refund(
+            member,
+            plan,
+            points=redemption.points,
+            reason=refund_reason(redemption.reward.name, reason),
+            by=by,
+            at=now,
+        )
+        Reward.objects.filter(Q(pk=redemption.reward_id), ~Q(stock=None)).update(
+            stock=F("stock") + 1
+        )
+        redemption.status = Redemption.Status.CANCELLED
+        redemption.cancelled_at, redemption.cancelled_by = now, by
+        redemption.save(update_fields=["status", "cancelled_at", "cancelled_by", "refund"])
+        events.record(
+            events.EventType.REDEMPTION_CANCELLED, member_id=member.pk, subject_id=redemption.pk
+        )
+        return redemption

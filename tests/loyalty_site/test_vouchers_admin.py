@@ -1,0 +1,230 @@
+"""Vouchers in the CX Manager (W5): the member page and the redemption list show each
+voucher's code and status; the list finds a code as the customer reads it; CX agents
+mark a voucher used at the desk (once, after a confirmation), marketers do not; a used
+voucher cannot be cancelled."""
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.models import LogEntry
+from django.urls import reverse
+from django.utils import timezone
+
+from points.services import adjust_points
+from rewards.models import Redemption, VoucherStatus
+from rewards.services import cancel_redemption, redeem, use_voucher
+from tests.conftest import summary
+
+pytestmark = pytest.mark.django_db
+
+LIST = "admin:rewards_redemption_changelist"
+
+
+@pytest.fixture
+def rich(member, staff):
+    adjust_points(
+        member=member,
+        points=5_000,
+        reason="Welcome",
+        by=staff,
+        now=timezone.now() - timedelta(days=365),
+    )
+    return member
+
+
+@pytest.fixture
+def four(rich, catalogue, staff):
+    """One voucher of each status: valid, used at STORE-07, expired, cancelled."""
+    five, coffee = catalogue["5 euro voucher"], catalogue["Coffee voucher"]
+    valid = redeem(member=rich, reward=five, by=staff)
+    used = redeem(member=rich, reward=coffee, by=staff)
+    use_voucher(code=used.code, external_id="RECEIPT-1", channel="pos", store="STORE-07")
+    expired = redeem(member=rich, reward=coffee, now=timezone.now() - timedelta(days=100))
+    cancelled = redeem(member=rich, reward=coffee)
+    cancel_redemption(redemption=cancelled, by=staff)
+    return {
+        "valid": Redemption.objects.get(pk=valid.pk),
+        "used": Redemption.objects.get(pk=used.pk),
+        "expired": Redemption.objects.get(pk=expired.pk),
+        "cancelled": Redemption.objects.get(pk=cancelled.pk),
+    }
+
+
+def day(moment) -> str:
+    return f"{timezone.localtime(moment):%-d %b %Y}"
+
+
+def redemption_rows(html: str) -> list[str]:
+    panel = html.split('id="redemptions"')[1].split("</section>")[0]
+    return panel.split("<tr>")[1:]
+
+
+def test_W5_the_member_page_shows_each_voucher_s_code_and_status(client, login, rich, four):
+    # given
+    login("CX agent")
+
+    # when
+    html = client.get(reverse("admin:members_member_change", args=[rich.pk])).content.decode()
+
+    # then: one row per redemption, newest first, each with its code and status
+    rows = redemption_rows(html)
+    assert len(rows) == 4
+    by_code = {r.shown_code: r for r in four.values()}
+    expected = {
+        four["valid"].shown_code: f"Valid until {four['valid'].valid_until:%-d %b %Y}",
+        four["used"].shown_code: f"Used {day(four['used'].used_at)}, STORE-07",
+        four["expired"].shown_code: f"Expired {four['expired'].valid_until:%-d %b %Y}",
+        four["cancelled"].shown_code: f"Cancelled {day(four['cancelled'].cancelled_at)}",
+    }
+    for row in rows:
+        code = next(code for code in by_code if code in row)
+        assert expected.pop(code) in row, row
+        # Cancel… only where the voucher was not used nor cancelled
+        assert ("Cancel…" in row) == by_code[code].is_cancellable, row
+    assert not expected
+    assert "5 euro voucher · 5.00" in html  # its value
+
+
+def test_W5_redeeming_on_the_member_page_tells_the_agent_the_code(client, login, rich, catalogue):
+    # given
+    login("CX agent")
+    url = reverse("admin:members_member_redeem", args=[rich.pk])
+    five = catalogue["5 euro voucher"]
+    asked = client.post(url, {"reward": five.pk, "token": uuid.uuid4()})
+    assert "worth 5.00, valid for 90 days" in asked.content.decode()
+
+    # when
+    done = client.post(
+        url, {"reward": five.pk, "token": uuid.uuid4(), "_confirm": "1"}, follow=True
+    )
+
+    # then
+    made = Redemption.objects.get(member=rich)
+    assert (
+        f"Redeemed 5 euro voucher: voucher {made.shown_code}, valid until "
+        f"{made.valid_until:%-d %b %Y}" in done.content.decode()
+    )
+
+
+def test_W5_the_redemption_list_finds_a_voucher_by_its_code_as_read_out(client, login, rich, four):
+    login("CX agent")
+    used = four["used"]
+    for term in [used.code, used.shown_code, used.shown_code.lower(), used.shown_code + " "]:
+        page = client.get(reverse(LIST), {"q": term})
+        assert list(page.context["cl"].result_list) == [used], term
+    # a code no voucher has finds nothing; the member's code still finds all four
+    assert not client.get(reverse(LIST), {"q": "HK7M-2PXC-9RTA-4WNE"}).context["cl"].result_list
+    found = client.get(reverse(LIST), {"q": rich.external_id}).context["cl"].result_list
+    assert len(found) == 4
+
+
+def test_W5_the_redemption_list_shows_and_filters_by_voucher_status(client, login, rich, four):
+    login("Marketer")
+    html = client.get(reverse(LIST)).content.decode()
+    for voucher in four.values():
+        assert voucher.shown_code in html
+    assert "STORE-07" in html
+    for status in VoucherStatus:
+        page = client.get(reverse(LIST), {"voucher": status.value})
+        assert list(page.context["cl"].result_list) == [four[status.value]], status
+
+
+def test_W5_the_redemption_list_runs_bounded_queries(
+    client, login, rich, catalogue, django_assert_max_num_queries
+):
+    login("CX agent")
+    for _ in range(30):
+        redeem(member=rich, reward=catalogue["Coffee voucher"])
+    with django_assert_max_num_queries(12):
+        page = client.get(reverse(LIST))
+    assert page.status_code == 200
+    with django_assert_max_num_queries(12):
+        code = Redemption.objects.first().shown_code
+        assert client.get(reverse(LIST), {"q": code}).status_code == 200
+
+
+def test_W5_a_cx_agent_marks_a_voucher_used_at_the_desk_once(client, login, rich, four):
+    # given
+    agent = login("CX agent")
+    valid = four["valid"]
+    chosen = {"action": "use", ACTION_CHECKBOX_NAME: [valid.pk]}
+
+    # when: first the question
+    asked = client.post(reverse(LIST), chosen)
+
+    # then: the voucher is shown, nothing used yet
+    assert "Mark these vouchers used?" in asked.content.decode()
+    assert valid.shown_code in asked.content.decode()
+    assert Redemption.objects.get(pk=valid.pk).used_at is None
+
+    # when: confirmed, twice (a double click)
+    token = asked.context["token"]
+    first = client.post(reverse(LIST), {**chosen, "token": token}, follow=True)
+    again = client.post(reverse(LIST), {**chosen, "token": token}, follow=True)
+
+    # then: used once, by the agent, at the desk
+    assert "1 voucher(s) marked used." in first.content.decode()
+    assert "This page was already sent: no voucher was used twice." in again.content.decode()
+    used = Redemption.objects.get(pk=valid.pk)
+    assert used.voucher_status == VoucherStatus.USED
+    assert (used.used_by, used.used_channel) == (agent, "manual")
+    assert LogEntry.objects.filter(object_id=str(valid.pk), user=agent).count() == 1
+
+
+def test_W5_marking_a_used_or_expired_voucher_used_says_why_not(client, login, four):
+    login("CX agent")
+    chosen = {
+        "action": "use",
+        ACTION_CHECKBOX_NAME: [four["used"].pk, four["expired"].pk],
+        "token": uuid.uuid4(),
+    }
+
+    page = client.post(reverse(LIST), chosen, follow=True).content.decode()
+
+    assert "was already used on" in page and "expired: it was valid until" in page
+    assert Redemption.objects.get(pk=four["expired"].pk).used_at is None
+
+
+def test_W5_a_marketer_cannot_mark_a_voucher_used(client, login, four):
+    login("Marketer")
+    valid = four["valid"]
+
+    page = client.get(reverse(LIST))
+    client.post(
+        reverse(LIST),
+        {"action": "use", ACTION_CHECKBOX_NAME: [valid.pk], "token": uuid.uuid4()},
+    )
+
+    assert 'value="use"' not in page.content.decode()
+    assert Redemption.objects.get(pk=valid.pk).used_at is None
+
+
+def test_W4_cancelling_a_used_voucher_from_the_list_is_refused_with_the_reason(
+    client, login, rich, four
+):
+    login("CX agent")
+    used = four["used"]
+    before = summary(rich)["available"]
+
+    page = client.post(
+        reverse(LIST),
+        {"action": "cancel", ACTION_CHECKBOX_NAME: [used.pk], "reason": "Wants the points"},
+        follow=True,
+    ).content.decode()
+
+    assert "a used voucher cannot be cancelled" in page
+    assert Redemption.objects.get(pk=used.pk).status == "redeemed"
+    assert summary(rich)["available"] == before
+
+
+def test_W5_a_redemption_s_page_shows_its_voucher_and_where_it_was_used(client, login, four):
+    login("CX agent")
+    used = four["used"]
+
+    page = client.get(reverse("admin:rewards_redemption_change", args=[used.pk]))
+
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert used.shown_code in html and "STORE-07" in html and "RECEIPT-1" in html
