@@ -161,7 +161,7 @@ def test_nothing_to_take_before_anyone_joins(tiers):
 
 
 @postgres_only
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_two_runs_at_once_write_each_day_once(history):
     results = run_together(2, lambda i: take_snapshots(now=at("2026-03-15", 1)))
 
