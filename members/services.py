@@ -133,6 +133,17 @@ def erase_member(*, member, by) -> Member:
     return member
 
 
+def merge_members(*, survivor, duplicate, by, reason, now=None) -> Member:
+    """Merge a customer's duplicate account into the one they keep (DESIGN.md, "Member
+    360": the contract names it here). The rule writes the ledger and requalifies
+    tiers, which sit above members: it lives in points.services.merging, imported when
+    called (the one import of members upward, allowed by name in pyproject's
+    import-linter contract)."""
+    from points.services.merging import merge_members as merge
+
+    return merge(survivor=survivor, duplicate=duplicate, by=by, reason=reason, now=now)
+
+
 def send_pending_notifications(*, limit: int = 500) -> int:
     """Send a batch of outbox messages by e-mail and mark them sent.
 

@@ -94,7 +94,8 @@ def cancel_redemption(*, redemption, by=None, reason="", now=None) -> Redemption
     """Refund a redemption's points (available at once) and put its unit back in stock.
     `reason`: why, in the staff user's words, kept on the refund's ledger entry."""
     with transaction.atomic():
-        member, plan = lock_member(redemption.member)
+        # A redemption of an account merged since refunds the member it was merged into.
+        member, plan = lock_member(redemption.member, follow_merge=True)
         now = now or timezone.now()
         redemption = (
             Redemption.objects.select_for_update().select_related("reward").get(pk=redemption.pk)
