@@ -34,6 +34,11 @@ class MergeForm(OnceForm):
         help_text="E.g. new e-mail address; card lost and re-issued.",
     )
 
+    def __init__(self, *args, **kwargs):
+        # Beside the assign form on the member page: its own field names and ids.
+        kwargs.setdefault("prefix", "merge")
+        super().__init__(*args, **kwargs)
+
 
 class MemberMerge:
     """The member admin's merge view: form on the member page, confirmation, merge."""

@@ -13,7 +13,8 @@ here, beside the ledger it writes and the tier rules it applies.
   it); a merge is no purchase, so it restores no degraded tier (D3).
 - The duplicate is closed (`merged_into`): back to the entry tier with no points, it
   earns, redeems and is adjusted no more, and its customer code names the survivor
-  (members.selectors). Accounts merged into it before now name the survivor too.
+  (members.selectors). Accounts merged into it before now name the survivor too. Its
+  unsent expiry reminders are dropped: the points they name have moved.
   Its redemptions stay where they are; cancelling one refunds the survivor.
 - Refused: a member into itself, into a closed (merged) or erased member, a duplicate
   merged already, and while an expiry cutoff has passed but not yet been processed
@@ -33,7 +34,7 @@ from django.utils import timezone
 from django.utils.dateformat import format as date_format
 
 from core import figures
-from members.models import Member
+from members.models import Member, Notification
 from points.models import LedgerEntry
 from points.selectors import Balances, Programme, balances, pending_by_member, programme, summary_of
 from points.services.expiry import pending_cutoffs
@@ -238,6 +239,10 @@ def merge_members(*, survivor: Member, duplicate: Member, by, reason, now=None) 
         survivor.save(update_fields=MEMBER_CACHE_FIELDS)
         # `merged_into` always names an open member: one step finds the survivor.
         Member.objects.filter(merged_into=duplicate).update(merged_into=survivor)
+        # Its points are no longer there: no reminder that they expire (E4).
+        Notification.objects.filter(
+            member=duplicate, kind=Notification.Kind.EXPIRY_REMINDER, sent_at=None
+        ).delete()
         _history(merge, by=by, reason=reason)
         figures.stale()
     return survivor

@@ -190,7 +190,7 @@ def test_the_member_page_with_history_and_as_of_runs_a_bounded_number_of_queries
 
 
 def merge_form(code, reason="New e-mail address", token=None, confirm=False):
-    data = {"duplicate": code, "reason": reason, "token": token or uuid.uuid4()}
+    data = {"merge-duplicate": code, "merge-reason": reason, "merge-token": token or uuid.uuid4()}
     if confirm:
         data["_confirm"] = "1"
     return data

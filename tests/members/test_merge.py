@@ -440,3 +440,31 @@ def test_one_duplicate_merged_into_two_members_at_once_goes_to_one(keep, old, ma
     assert len(errors) == 1 and "already merged" in str(errors[0])
     assert summary(keep)["available"] + summary(other)["available"] == 300
     call_command("check_ledger")
+
+
+def test_erasing_a_survivor_erases_the_accounts_merged_into_it(keep, old, staff):
+    # given: the customer's old account, merged into the one they keep
+    merge(keep, old, staff)
+
+    # when: the customer asks to be forgotten
+    erase_member(member=keep, by=staff)
+
+    # then: neither account keeps their code, e-mail or names; the points stay
+    for member in (fresh(keep), fresh(old)):
+        assert member.erased_at and member.external_id.startswith("ERASED-")
+        assert member.email.endswith("@erased.invalid")
+    assert not Member.objects.filter(external_id__in=["M-KEEP", "M-OLD"]).exists()
+    call_command("check_ledger")
+
+
+def test_a_merge_drops_the_duplicates_unsent_expiry_reminders(keep, old, staff):
+    # given: an expiry reminder waiting for the old account's points
+    from members.models import Notification
+
+    Notification.objects.create(member=old, kind="expiry_reminder", cutoff=date(2026, 12, 31))
+
+    # when
+    merge(keep, old, staff)
+
+    # then: no message about points that are no longer there
+    assert not Notification.objects.filter(member=old, kind="expiry_reminder").exists()
