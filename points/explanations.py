@@ -3,7 +3,7 @@
 change with its cause, and the tier a member holds at a moment with the change that
 brought it. Reads only; the member page shows them."""
 
-from django.db.models import Case, DateTimeField, OuterRef, Subquery, When
+from django.db.models import Case, DateTimeField, OuterRef, Q, Subquery, When
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
 
@@ -77,8 +77,13 @@ def tier_history(member: Member, ranking, *, at=None, limit: int = 20) -> list[T
     recorded, so that the top row is the tier then; each with its `explanation`, and
     `back_dated` when dated before the change recorded before it (an import of older
     purchases). One query."""
+    # The member's purchases, and those of accounts merged into it by then (the last
+    # purchase of a merge is the later of both).
+    own_or_merged = Q(member=OuterRef("member")) | Q(
+        member__merged_into=OuterRef("member"), member__merged_at__lte=OuterRef("changed_at")
+    )
     purchases = Transaction.objects.filter(
-        member=OuterRef("member"),
+        own_or_merged,
         kind=Transaction.Kind.PURCHASE,
         occurred_at__lte=OuterRef("changed_at"),
     ).order_by("-occurred_at")

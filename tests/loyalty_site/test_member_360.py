@@ -72,6 +72,23 @@ def test_a_degraded_tier_says_how_long_without_a_purchase(
     ) in html
 
 
+def test_a_degradation_after_a_merge_counts_from_the_merged_accounts_purchase(
+    client, login, make_member, buy, degradation, staff
+):
+    # given: the old account bought on 1 March; merged into a new one that never bought
+    login("CX agent")
+    keep = make_member("M-KEEP", joined_at=at("2026-01-01"))
+    old = make_member("M-OLD", joined_at=at("2025-06-01"))
+    buy(old, "1500", when=at("2026-03-01"))
+    merge_members(
+        survivor=keep, duplicate=old, by=staff, reason="Card re-issued", now=at("2026-03-10")
+    )
+    degrade_inactive_members(now=at("2026-06-01", hour=3))
+
+    # when / then
+    assert "91 days without a purchase (last purchase 1 Mar 2026)" in page_of(client, keep)
+
+
 def test_a_return_that_lowers_the_tier_says_so(client, login, member, buy):
     login("CX agent")
     purchase = buy(member, "1200", when=at("2026-03-01"))
