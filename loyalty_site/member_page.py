@@ -49,7 +49,7 @@ def member_context(request, member, *, assign_form=None, merge_form=None, now=No
     for entry in ledger_page:
         entry.explanation = entry_explanation(entry)
     user = request.user
-    open_member = not (member.is_merged or member.erased_at)
+    open_member = not member.is_merged
     qualified = ranking.by_pk[member.qualified_tier_id]
     effective = ranking.by_pk[member.effective_tier_id]
     figures, cutoff, at_stake = balances_and_stake(member, plan, now=now)
@@ -94,7 +94,7 @@ def member_context(request, member, *, assign_form=None, merge_form=None, now=No
         if open_member and user.has_perm("rewards.add_redemption")
         else None,
         "merge_form": (merge_form or MergeForm())
-        if open_member and user.has_perm("members.merge_member")
+        if open_member and not member.erased_at and user.has_perm("members.merge_member")
         else None,
         "can_cancel": user.has_perm("rewards.cancel_redemption"),
     }

@@ -47,11 +47,9 @@ def entry_explanation(entry: LedgerEntry) -> str:
         return f"{entry.reason}: the bonus for reaching the tier for the first time"
     if entry.kind == Kind.ADJUSTMENT:
         counts = "counts" if entry.counts_toward_tier else "does not count"
-        how = (
-            f"Granted{_by(entry.created_by)} in import {entry.batch_id}"
-            if entry.batch_id
-            else (f"Adjusted{_by(entry.created_by)}")
-        )
+        how = f"Adjusted{_by(entry.created_by)}"
+        if entry.batch_id:  # a point grant, one row of an imported file
+            how = f"Granted{_by(entry.created_by)} in import {entry.batch_id}"
         name = definition.name if definition else "Adjustment"
         return f"{how}: {entry.reason} ({name}; {counts} toward the tier)"
     if entry.kind == Kind.EXPIRY:
@@ -60,8 +58,8 @@ def entry_explanation(entry: LedgerEntry) -> str:
             "expired"
         )
     if entry.kind == Kind.MERGE:
-        pending = entry.accrue_at > entry.issued_at
-        pending = f", pending until {day(entry.accrue_at)}" if pending else ""
+        still_pending = entry.accrue_at > entry.issued_at
+        pending = f", pending until {day(entry.accrue_at)}" if still_pending else ""
         return f"{entry.reason} (accounts merged{_by(entry.created_by)}{pending})"
     if entry.kind in (Kind.REDEMPTION, Kind.REFUND):
         return f"{entry.reason}{_by(entry.created_by)}"
