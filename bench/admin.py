@@ -9,7 +9,8 @@ analytics snapshots (the first run catches up ANALYTICS_HISTORY_DAYS days from t
 ledger, the next is a nightly run: target under 10 s). Then requests each page through
 Django's test client, as a logged-in superuser, and prints the server time (median and
 slowest of 5 requests after one warm-up) and the number of queries.
-Target: every page under 150 ms at 1,000,000 members and 10,000,000 entries.
+Target: every page under 150 ms at 1,000,000 members and 10,000,000 entries; the
+member pages with their explanations (Member 360), as of today and of a past day.
 """
 
 import statistics
@@ -106,6 +107,7 @@ def main():
     client = Client()
     client.force_login(user)
     middle = args.members // 2 + 7
+    as_of = timezone.localdate(now) - timedelta(days=60)
     last_name = LAST_NAMES[(middle // len(FIRST_NAMES)) % len(LAST_NAMES)]
     pages = [
         ("member list", "/admin/members/member/"),
@@ -127,6 +129,8 @@ def main():
         ("member page", f"/admin/members/member/{middle}/change/"),
         ("member page, 5,000 entries", "/admin/members/member/1/change/"),
         ("  its ledger, page 150", "/admin/members/member/1/change/?ledger=150"),
+        # Member 360: the member as of a past day, the ledger up to it, all explained.
+        ("  as of 60 days ago", f"/admin/members/member/1/change/?as_of={as_of:%Y-%m-%d}"),
         ("ledger list", "/admin/points/ledgerentry/"),
         ("dashboard (stake cached)", "/admin/"),
         ("programme analytics", "/admin/analytics/"),
@@ -160,6 +164,8 @@ def main():
                     response = client.get(url)
                     times.append(time.perf_counter() - started)
                 assert response.status_code == 200, url
+                # Member pages explain every line and the tier (Member 360).
+                assert "/change/" not in url or b'class="cx-why"' in response.content, url
             print(
                 f"{label:<28} {1000 * statistics.median(times):7.0f} ms "
                 f"{1000 * max(times):7.0f} ms {len(queries):8}"

@@ -136,7 +136,7 @@ class MemberActions:
                 message = f"Assigned {data['points']:+,} points: {data['reason']}"
                 return self._done(request, member, applied, message)
         # The page again, with the agent's input and what is wrong with it.
-        return self.change_view(_as_get(request), object_id, extra_context={"assign_form": form})
+        return self.change_view(as_get(request), object_id, extra_context={"assign_form": form})
 
     def redeem_view(self, request, object_id):
         """W3 from the member page: a confirmation page with the balance after, then
@@ -260,7 +260,7 @@ class MemberActions:
         return redirect("admin:members_member_change", member.pk)
 
 
-def _as_get(request):
+def as_get(request):
     """The same request as a GET, to show a page again after a failed POST."""
     again = copy.copy(request)
     again.method = "GET"

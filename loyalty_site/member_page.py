@@ -1,24 +1,30 @@
 """The CX Manager's member page: everything an agent needs while the customer waits.
 What the agent does there is in member_actions."""
 
+from datetime import timedelta
+
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Case, F, Sum, Value, When, Window
 from django.template.response import TemplateResponse
 from django.utils import timezone
+from django.utils.dateparse import parse_date
 from import_export.admin import ExportMixin
 from import_export.formats import base_formats
 
 from core.paginator import CappedPaginator
 from loyalty_site.member_actions import AssignPointsForm, MemberActions, RedeemForm
+from loyalty_site.member_merge import MemberMerge, MergeForm
 from members.resources import MemberResource
+from members.selectors import survivor_of_search
 from members.services import enroll_member, erase_member
+from points.explanations import entry_explanation, tier_explanation, tier_history
 from points.models import (
     ExpiryPolicy,
     LedgerEntry,
 )
-from points.selectors import balances_and_stake, programme
+from points.selectors import balances_and_stake, cutoff_instant, member_as_of, programme
 from rewards.models import Redemption
 from rewards.selectors import catalogue
 from tiers.selectors import TONIGHT, drop_time, next_degradation
@@ -27,13 +33,23 @@ LEDGER_PAGE_SIZE = 25
 HISTORY_ROWS = 20
 
 
-def member_context(request, member, *, assign_form=None, now=None) -> dict:
+def member_context(request, member, *, assign_form=None, merge_form=None, now=None) -> dict:
     """The member page's panels, a fixed number of queries whatever the member's
     history: balances, tiers and progress, degradation, expiry, catalogue, history,
-    ledger."""
+    ledger, each tier change and entry explained; with `?as_of=YYYY-MM-DD`, the member
+    as they stood at the end of that day and the ledger up to it."""
     now = now or timezone.now()
     plan = programme()
     ranking = plan.ranking
+    history = tier_history(member, ranking, limit=HISTORY_ROWS)
+    as_of = as_of_context(request, member, ranking, now)
+    ledger_page = Paginator(
+        ledger_lines(member, until=as_of and as_of.get("at")), LEDGER_PAGE_SIZE
+    ).get_page(request.GET.get("ledger"))
+    for entry in ledger_page:
+        entry.explanation = entry_explanation(entry)
+    user = request.user
+    open_member = not member.is_merged
     qualified = ranking.by_pk[member.qualified_tier_id]
     effective = ranking.by_pk[member.effective_tier_id]
     figures, cutoff, at_stake = balances_and_stake(member, plan, now=now)
@@ -48,7 +64,6 @@ def member_context(request, member, *, assign_form=None, now=None) -> dict:
             "percent": round(100 * (member.lifetime_points - qualified.threshold) / span, 1),
         }
     drop = next_degradation(member, plan.degradation, ranking, now)
-    user = request.user
     return {
         "member": member,
         "now": now,
@@ -63,29 +78,72 @@ def member_context(request, member, *, assign_form=None, now=None) -> dict:
         "expiry": {"cutoff": cutoff, "points": at_stake},
         "expiry_on": plan.expiry.cycle != ExpiryPolicy.Cycle.NEVER,
         "catalogue": catalogue(member, now=now, ranking=ranking, figures=figures),
-        "tier_history": tier_history(member),
-        "ledger_page": Paginator(ledger_lines(member), LEDGER_PAGE_SIZE).get_page(
-            request.GET.get("ledger")
-        ),
+        "tier_history": history,
+        "tier_explanation": tier_explanation(history, effective),
+        "as_of": as_of,
+        "ledger_page": ledger_page,
+        "merged_members": member.merged_members.order_by("-merged_at")[:HISTORY_ROWS],
         "redemptions": Redemption.objects.filter(member=member).select_related(
             "reward", "redeemed_by"
         )[:HISTORY_ROWS],
+        # A closed account earns, redeems and is adjusted no more: no forms to try.
         "assign_form": (assign_form or AssignPointsForm())
-        if user.has_perm("points.assign_points")
+        if open_member and user.has_perm("points.assign_points")
         else None,
-        "redeem_form": RedeemForm() if user.has_perm("rewards.add_redemption") else None,
+        "redeem_form": RedeemForm()
+        if open_member and user.has_perm("rewards.add_redemption")
+        else None,
+        "merge_form": (merge_form or MergeForm())
+        if open_member and not member.erased_at and user.has_perm("members.merge_member")
+        else None,
         "can_cancel": user.has_perm("rewards.cancel_redemption"),
     }
 
 
-def ledger_lines(member):
-    """The member's entries newest first, each with its transaction and the balance of
-    redeemable points (pending included) after it, in the order entries were issued:
-    a statement an agent can read to the customer line by line."""
+def as_of_context(request, member, ranking, now) -> dict | None:
+    """The "as of" panel: `?as_of=` a date, read as the end of that day in the
+    programme's time zone; the member's figures then (member_as_of) and why they held
+    their tier. None without a date; a date that is no date or is in the future says so."""
+    text = request.GET.get("as_of", "").strip()
+    if not text:
+        return None
+    try:
+        day = parse_date(text)
+    except ValueError:
+        day = None
+    if day is None:
+        return {"text": text, "error": "Give a date such as 2026-07-23."}
+    if day > timezone.localdate(now):
+        return {"text": text, "error": "Give a date up to today: the future is not known yet."}
+    at = end_of_day(day)
+    history = tier_history(member, ranking, at=at, limit=HISTORY_ROWS)
+    figures = member_as_of(member, at)
+    return {
+        "text": text,
+        "day": day,
+        "at": at,
+        "figures": figures,
+        "before_joining": at < member.joined_at,
+        "tier_explanation": tier_explanation(history, figures["effective_tier"]),
+    }
+
+
+def end_of_day(day):
+    """The last moment of a day in the programme's time zone."""
+    return cutoff_instant(day) - timedelta(microseconds=1)
+
+
+def ledger_lines(member, *, until=None):
+    """The member's entries newest first (issued up to `until`, if given), each with its
+    transaction and the balance of redeemable points (pending included) after it, in
+    the order entries were issued: a statement an agent can read to the customer line
+    by line."""
     redeemable_points = Case(When(redeemable=True, then=F("points")), default=Value(0))
+    entries = LedgerEntry.objects.filter(member=member)
+    if until is not None:
+        entries = entries.filter(issued_at__lte=until)
     return (
-        LedgerEntry.objects.filter(member=member)
-        .select_related("definition", "created_by", "transaction", "transaction__original")
+        entries.select_related("definition", "created_by", "transaction", "transaction__original")
         .annotate(
             balance_after=Window(
                 Sum(redeemable_points), order_by=[F("issued_at").asc(), F("pk").asc()]
@@ -95,21 +153,7 @@ def ledger_lines(member):
     )
 
 
-def tier_history(member) -> list:
-    """The last tier changes in the order they were recorded, so that the top row is
-    the member's tier now. A change dated before the one recorded before it (an import
-    of older purchases) is marked back-dated."""
-    changes = list(
-        member.tier_changes.select_related(
-            "from_tier", "to_tier", "qualified_tier", "created_by"
-        ).order_by("-pk")[: HISTORY_ROWS + 1]
-    )
-    for change, earlier in zip(changes, changes[1:], strict=False):
-        change.back_dated = change.changed_at < earlier.changed_at
-    return changes[:HISTORY_ROWS]
-
-
-class MemberAdmin(MemberActions, ExportMixin, admin.ModelAdmin):
+class MemberAdmin(MemberMerge, MemberActions, ExportMixin, admin.ModelAdmin):
     """The member page of the CX Manager: search, balances, tiers, history, ledger,
     catalogue, and the agent's two actions (assign points, redeem a reward)."""
 
@@ -178,9 +222,19 @@ class MemberAdmin(MemberActions, ExportMixin, admin.ModelAdmin):
     @admin.display(description="Tier")
     def tier(self, member):
         """The effective tier, which benefits follow; the qualified one when it differs."""
+        if member.is_merged:
+            return "Merged (closed)"
         if member.is_degraded:
             return f"{member.effective_tier.name} (qualified {member.qualified_tier.name})"
         return member.effective_tier.name
+
+    def get_search_results(self, request, queryset, search_term):
+        """The admin's search (and the member picker): a merged account's customer code
+        finds the member it was merged into as well as the closed account."""
+        found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        if survivor := survivor_of_search(search_term):
+            found |= queryset.filter(pk=survivor)
+        return found, may_have_duplicates
 
     def get_queryset(self, request):
         # The member picker's labels name the tier (see sites.MemberAutocomplete).
@@ -201,14 +255,14 @@ class MemberAdmin(MemberActions, ExportMixin, admin.ModelAdmin):
         return False
 
     def get_urls(self):
-        return self.action_urls() + super().get_urls()
+        return self.merge_urls() + self.action_urls() + super().get_urls()
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         context = dict(extra_context or {})
         member = self.get_object(request, object_id)
         if member is not None:
-            assign_form = context.pop("assign_form", None)
-            context.update(member_context(request, member, assign_form=assign_form))
+            forms = {name: context.pop(name, None) for name in ("assign_form", "merge_form")}
+            context.update(member_context(request, member, **forms))
             context.setdefault("title", str(member))
             context.setdefault("subtitle", None)
             context.setdefault("show_save_and_add_another", False)

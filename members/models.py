@@ -68,6 +68,28 @@ class Member(models.Model):
         related_name="+",
         db_index=False,
     )
+    # Two accounts of one customer joined (members.services.merge_members): this one is
+    # closed, its points moved to `merged_into`, and its customer code finds that member
+    # (members.selectors). Always an open member: merging the survivor later repoints it.
+    merged_into = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="merged_members",
+        db_index=False,  # member_merged_into below: only the closed few
+    )
+    merged_at = models.DateTimeField(null=True, blank=True, editable=False)
+    merged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+        db_index=False,
+    )
 
     class Meta:
         ordering = ["external_id"]
@@ -80,6 +102,13 @@ class Member(models.Model):
             ),
             # The dashboard's "closest to the next tier": a short backward range scan.
             models.Index(fields=["lifetime_points"], name="member_lifetime_points"),
+            # Merged accounts: a partial index, so a purchase of an open member (whose
+            # update writes every index entry) writes nothing to it.
+            models.Index(
+                fields=["merged_into"],
+                name="member_merged_into",
+                condition=models.Q(merged_into__isnull=False),
+            ),
         ]
         constraints = [
             models.UniqueConstraint(fields=["external_id"], name="member_external_id_unique")
@@ -87,6 +116,7 @@ class Member(models.Model):
         permissions = [
             ("erase_member", "Can erase a member's personal data"),
             ("export_member", "Can export members' personal data"),
+            ("merge_member", "Can merge a duplicate account into another member"),
         ]
 
     def __str__(self):
@@ -104,6 +134,11 @@ class Member(models.Model):
     def is_degraded(self) -> bool:
         return self.effective_tier_id != self.qualified_tier_id
 
+    @property
+    def is_merged(self) -> bool:
+        """Closed by a merge: earns, redeems and is adjusted no more."""
+        return self.merged_into_id is not None
+
 
 class TierChange(models.Model):
     """One change of a member's qualified or effective tier (T4). Never edited."""
@@ -119,6 +154,9 @@ class TierChange(models.Model):
         # A programme migrating in: the tier the member's opening lifetime points reach,
         # held in the programme before; not a tier-up (no bonus, no message).
         OPENING_BALANCE = "opening_balance", "Opening balance (migrated in)"
+        # Two accounts joined: the survivor requalified with both accounts' points, the
+        # duplicate back to the entry tier with none.
+        MERGE = "merge", "Accounts merged"
 
     # History is written in bulk by the periodic jobs: only the indexes in Meta, and no
     # database-level check of the tier and user references per row (PROTECT still

@@ -103,34 +103,53 @@ def erase_member(*, member, by) -> Member:
     Customer code, e-mail, names and phone give way to an opaque token; balances, tier,
     ledger and tier history stay as they are, so totals and `check_ledger` still agree.
     Unsent messages are dropped (their address is gone), and the admin's history stops
-    naming the member. Irreversible; the staff user is recorded."""
+    naming the member. The customer's accounts merged into this one (closed, with their
+    own code, e-mail and names) are erased with it. Irreversible; the staff user is
+    recorded."""
     if by is None:
         raise ValidationError("An erasure must name the staff user who makes it.")
     with transaction.atomic():
         member = Member.objects.select_for_update().get(pk=member.pk)
         if member.erased_at:
             raise ValidationError(f"{member.external_id} was already erased.")
-        token = uuid.uuid4().hex[:20]
-        member.external_id = f"ERASED-{token}"
-        member.email = f"{token}@erased.invalid"
-        member.first_name = member.last_name = member.phone = ""
-        member.erased_at, member.erased_by = timezone.now(), by
-        member.save(
-            update_fields=[
-                "external_id",
-                "email",
-                "first_name",
-                "last_name",
-                "phone",
-                "erased_at",
-                "erased_by",
-            ]
-        )
-        Notification.objects.filter(member=member, sent_at=None).delete()
-        LogEntry.objects.filter(
-            content_type=ContentType.objects.get_for_model(Member), object_id=str(member.pk)
-        ).update(object_repr=str(member))
+        merged = Member.objects.select_for_update().filter(merged_into=member, erased_at=None)
+        for account in [member, *merged.order_by("pk")]:
+            _erase(account, by)
     return member
+
+
+def _erase(member: Member, by) -> None:
+    token = uuid.uuid4().hex[:20]
+    member.external_id = f"ERASED-{token}"
+    member.email = f"{token}@erased.invalid"
+    member.first_name = member.last_name = member.phone = ""
+    member.erased_at, member.erased_by = timezone.now(), by
+    member.save(
+        update_fields=[
+            "external_id",
+            "email",
+            "first_name",
+            "last_name",
+            "phone",
+            "erased_at",
+            "erased_by",
+        ]
+    )
+    Notification.objects.filter(member=member, sent_at=None).delete()
+    LogEntry.objects.filter(
+        content_type=ContentType.objects.get_for_model(Member), object_id=str(member.pk)
+    ).update(object_repr=str(member))
+
+
+def merge_members(*, survivor, duplicate, by, reason, now=None) -> Member:
+    """Merge a customer's duplicate account into the one they keep (DESIGN.md, "Member
+    360": the contract names it here). The rule writes the ledger and requalifies
+    tiers, which sit above members: it lives in points.services.merging, imported when
+    called (the one import of members upward, allowed by name in pyproject's
+    import-linter contract)."""
+    from points.services.merging import merge_members as merge
+
+    return merge(survivor=survivor, duplicate=duplicate, by=by, reason=reason, now=now)
 
 
 def send_pending_notifications(*, limit: int = 500) -> int:

@@ -263,6 +263,8 @@ class LedgerEntry(models.Model):
         REDEMPTION = "redemption", "Redemption"
         REFUND = "refund", "Refund"
         EXPIRY = "expiry", "Expiry"
+        # Two accounts joined: out of the duplicate, into the survivor (merging.py).
+        MERGE = "merge", "Merge"
 
     # Indexed by the composite indexes in Meta (written in bulk: no index it does not need).
     member = models.ForeignKey(

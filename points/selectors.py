@@ -12,7 +12,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from core.db import Compiled
-from members.models import Member
+from members.models import Member, TierChange
 from points.models import Campaign, ExpiryPolicy, ExpiryRun, LedgerEntry, PointDefinition
 from tiers.models import DegradationPolicy, ProgrammeVersion, Tier
 from tiers.selectors import Ranking
@@ -92,8 +92,14 @@ class Balances(NamedTuple):
         those still pending (P5); and the pending points. Pending points are never
         below zero: a reversal still pending only cancels the pending points it
         reverses. The one place it is worked out."""
+        return cls.of_balance(member.points_balance, pending_sum)
+
+    @classmethod
+    def of_balance(cls, balance: int, pending_sum) -> "Balances":
+        """Balances.of a balance of redeemable points (pending included) however read:
+        the cache, or the ledger up to a moment (member_as_of)."""
         pending = max(pending_sum or 0, 0)
-        return cls(member.points_balance - pending, pending)
+        return cls(balance - pending, pending)
 
 
 def _redeemable_entries(member: Member):
@@ -184,6 +190,41 @@ def summary_of(member: Member, ranking: Ranking, *, now=None, figures=None) -> d
         "effective_tier": ranking.by_pk[member.effective_tier_id],
         "next_tier": next_tier,
         "points_to_next_tier": next_tier.threshold - member.lifetime_points if next_tier else None,
+    }
+
+
+def member_as_of(member: Member, at) -> dict:
+    """points_summary as it stood at `at` (DESIGN.md, "Member 360"), rebuilt from the
+    ledger and the tier history, with the tiers' thresholds of today. Entries count
+    from when they happened (`issued_at`: a purchase imported late counts from its
+    date), pending and available as at `at`. The effective tier is the qualified one,
+    lowered by as many tiers as the last change of history by then left it below its
+    qualified tier (degradation, D2). Two queries."""
+    ranking = programme().ranking
+    sums = LedgerEntry.objects.filter(member=member, issued_at__lte=at).aggregate(
+        balance=Sum("points", filter=Q(redeemable=True)),
+        pending=Sum("points", filter=Q(redeemable=True, accrue_at__gt=at)),
+        lifetime=Sum("points", filter=Q(counts_toward_tier=True)),
+    )
+    available, pending = Balances.of_balance(sums["balance"] or 0, sums["pending"])
+    lifetime = sums["lifetime"] or 0
+    qualified = ranking.qualified_for(lifetime)
+    last = (
+        TierChange.objects.filter(member=member, changed_at__lte=at)
+        .order_by("-changed_at", "-pk")
+        .values_list("to_tier", "qualified_tier")
+        .first()
+    )
+    below = max(ranking.rank[last[1]] - ranking.rank[last[0]], 0) if last else 0
+    next_tier = ranking.next_above(qualified.pk)
+    return {
+        "available": available,
+        "pending": pending,
+        "lifetime": lifetime,
+        "qualified_tier": qualified,
+        "effective_tier": ranking.lower(qualified.pk, below),
+        "next_tier": next_tier,
+        "points_to_next_tier": next_tier.threshold - lifetime if next_tier else None,
     }
 
 

@@ -138,10 +138,12 @@ def threshold_change_preview(tier: Tier, threshold: int) -> dict:
 
 def members_per_tier(ranking: Ranking) -> list[dict]:
     """The dashboard's chart: members by effective tier, and how many of them are
-    degraded below their qualified tier. One grouped scan of the member table."""
+    degraded below their qualified tier; merged (closed) accounts are no members any
+    more. One grouped scan of the member table."""
     counts = {
         row["effective_tier"]: row
-        for row in Member.objects.order_by()
+        for row in Member.objects.filter(merged_into=None)
+        .order_by()
         .values("effective_tier")
         .annotate(
             members=Count("pk"), degraded=Count("pk", filter=~Q(qualified_tier=F("effective_tier")))
@@ -161,7 +163,7 @@ def closest_to_next_tier(ranking: Ranking, *, limit: int = 10) -> list[tuple[Mem
     for tier, low, high in ranking.bands():
         if high is None:
             continue
-        band = Member.objects.filter(lifetime_points__lt=high)
+        band = Member.objects.filter(lifetime_points__lt=high, merged_into=None)
         if low is not None:
             band = band.filter(lifetime_points__gte=low)
         next_tier = ranking.next_above(tier.pk)

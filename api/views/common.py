@@ -13,6 +13,7 @@ from api.errors import PROBLEM
 from api.serializers import MemberSummary, Problem, rendered
 from core.db import Compiled
 from members.models import Member
+from members.selectors import by_code
 from points.selectors import (
     Programme,
     balances_and_stake,
@@ -36,7 +37,8 @@ def member_or_404(code: str) -> Member:
 
 def member_and_programme(code: str) -> tuple[Member, Programme]:
     """The member of a customer code (404 if none) and the programme, in one prepared
-    statement: every request names a member."""
+    statement: every request names a member. A merged account's code names the member
+    it was merged into (members.selectors.by_code)."""
     if "\x00" in code:  # in a path (%00): no code has one, and PostgreSQL cannot look
         raise Http404("No Member matches the given query.")
     row = _member_by_code.first(code=code)
@@ -49,7 +51,7 @@ def member_and_programme(code: str) -> tuple[Member, Programme]:
 _MEMBER_FIELDS = [field.attname for field in Member._meta.concrete_fields]
 _member_by_code = Compiled(
     lambda code: (
-        Member.objects.filter(external_id=code)
+        by_code(code)
         .annotate(version=ProgrammeVersion.objects.values("token")[:1])
         .values_list(*_MEMBER_FIELDS, "version")
     ),

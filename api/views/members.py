@@ -55,7 +55,8 @@ class Members(APIView):
                         )
                     }
                 ) from None
-            return Response(member_summary(member, programme()), status=200)
+            # The same again: the member the code names now (a merged account's survivor).
+            return Response(member_summary(*member_and_programme(member.external_id)), status=200)
         return Response(member_summary(member, programme()), status=201)
 
 

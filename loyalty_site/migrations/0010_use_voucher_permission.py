@@ -26,7 +26,7 @@ def revoke(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("loyalty_site", "0008_imports_view"),
+        ("loyalty_site", "0009_merge_permission"),
         ("rewards", "0006_voucher_codes_required"),
     ]
     operations = [migrations.RunPython(grant, revoke)]

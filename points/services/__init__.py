@@ -14,6 +14,7 @@ grants_sql.py, the members import's in member_bulk.py).
     grants_sql   the grants import's staging table and ledger rows
     member_import  members: enrolments, contact details, opening balances
     member_bulk  the members import's staging table, chunks and rows
+    merging      a duplicate account merged into the one the customer keeps
     sql          hand-written statements and vendor switches
 
 The contract names of DESIGN.md ("Service API") are exported here."""
@@ -30,6 +31,7 @@ from points.services.expiry import (
 from points.services.grants import import_grants
 from points.services.importing import PREVIEW_ROWS, ImportReport, import_transactions
 from points.services.member_import import MemberImportReport, import_members
+from points.services.merging import merge_members, merge_preview
 from points.services.posting import lock_member, post_redemption, post_refund
 from points.services.returns import record_return
 
@@ -47,6 +49,8 @@ __all__ = [
     "import_members",
     "import_transactions",
     "lock_member",
+    "merge_members",
+    "merge_preview",
     "pending_cutoffs",
     "post_redemption",
     "post_refund",

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from core.bulk import CopyBehind, bulk_update, without_cycle_collection
 from members.models import Member
+from members.selectors import owner, survivors_of
 from points.csv_rows import RowError
 from points.models import LedgerEntry
 from points.selectors import Balances, pending_by_member, programme
@@ -19,6 +20,7 @@ from points.services.importing import PREVIEW_ROWS, ImportReport, end_import
 from points.services.posting import (
     MEMBER_CACHE_FIELDS,
     credit,
+    distinct_members,
     duplicate_lines,
     lock_members,
     movement,
@@ -56,11 +58,10 @@ def import_grants(rows, *, by, errors=(), dry_run=False, batch=None, now=None) -
         sql.mark_recorded()  # after the locks: sees what an import before this one wrote
         # The clock is read once the locks are held, as adjust_points reads it.
         now = now or timezone.now()
-        removing = Member.objects.filter(
-            external_id__in=sql.staged_members(removing_only=True)
-        ).values("pk")
+        removing = survivors_of(sql.staged_members(removing_only=True)).values("pk")
         pending = pending_by_member(removing, now=now)  # grants add none: fixed for the file
-        before = {m.pk: m.qualified_tier_id for m in members.values()}
+        locked = distinct_members(members)
+        before = {m.pk: m.qualified_tier_id for m in locked}
         plan = programme()
         log = TierLog()
         link = dict(by_id=by.pk, batch_id=batch.pk if batch else None, now=timezone.now())
@@ -119,8 +120,8 @@ def import_grants(rows, *, by, errors=(), dry_run=False, batch=None, now=None) -
         writer.insert(*computed)
         writer.wait()
         report.rows += len(errors)
-        report.tier_changes = sum(before[m.pk] != m.qualified_tier_id for m in members.values())
-        bulk_update(Member, list(members.values()), MEMBER_CACHE_FIELDS)
+        report.tier_changes = sum(before[m.pk] != m.qualified_tier_id for m in locked)
+        bulk_update(Member, locked, MEMBER_CACHE_FIELDS)
         sql.drop_staged()
         end_import(report, dry_run=dry_run)
     return report
@@ -131,8 +132,10 @@ def _recorded(ids) -> dict[int, tuple]:
     ids = [pk for pk in ids if pk]
     if not ids:
         return {}
+    # The member now holding the entry's points: a grant given before a merge is the
+    # same grant when its code (now the survivor's) is imported again.
     rows = LedgerEntry.objects.filter(pk__in=ids).values_list(
-        "pk", "member_id", "kind", "points", "reason", "definition_id"
+        "pk", owner("member"), "kind", "points", "reason", "definition_id"
     )
     return {pk: content for pk, *content in rows}
 

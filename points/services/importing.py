@@ -15,6 +15,7 @@ from core import events, figures
 from core.bulk import CopyBehind, bulk_update, reserve_ids, without_cycle_collection
 from core.models import WebhookDelivery
 from members.models import Member
+from members.selectors import owner
 from points.csv_rows import ImportRow, RowError
 from points.models import LedgerEntry, Transaction
 from points.selectors import programme
@@ -24,6 +25,7 @@ from points.services.posting import (
     MEMBER_CACHE_FIELDS,
     Movement,
     credit,
+    distinct_members,
     duplicate_lines,
     lock_members,
 )
@@ -95,8 +97,9 @@ def import_transactions(
         duplicates = duplicate_lines(sql.staged_duplicates(), report)
         members = lock_members(sql.staged_members())
         sql.mark_recorded()  # after the locks: sees what an import before this one wrote
-        before = {m.pk: m.qualified_tier_id for m in members.values()}
-        report.members, staged = len(members), sql.staged_count()
+        locked = distinct_members(members)
+        before = {m.pk: m.qualified_tier_id for m in locked}
+        report.members, staged = len(locked), sql.staged_count()
         batch_id = batch.pk if batch else None
         plan = programme()
         log = TierLog()
@@ -112,8 +115,10 @@ def import_transactions(
         computed, analyze = [], False  # the tables of the last chunk, not yet written
         for chunk in sql.staged_chunks(IMPORT_CHUNK):
             report.rows += len(chunk)
-            recorded = Transaction.objects.select_related("original").in_bulk(
-                [row.recorded_id for row in chunk if row.recorded_id]
+            recorded = (
+                Transaction.objects.select_related("original")
+                .annotate(owner_id=owner("member"))
+                .in_bulk([row.recorded_id for row in chunk if row.recorded_id])
             )
             returned = {row.original_external_id for row in chunk if row.kind == "return"}
             purchases.update((name, aside.pop(name)) for name in returned & aside.keys())
@@ -196,9 +201,9 @@ def import_transactions(
         writer.insert(*computed)
         writer.wait()
         report.rows += len(errors)
-        report.tier_changes = sum(before[m.pk] != m.qualified_tier_id for m in members.values())
+        report.tier_changes = sum(before[m.pk] != m.qualified_tier_id for m in locked)
         if not dry_run:
-            bulk_update(Member, list(members.values()), MEMBER_CACHE_FIELDS)
+            bulk_update(Member, locked, MEMBER_CACHE_FIELDS)
         sql.drop_staged()
         end_import(report, dry_run=dry_run)
     return report
@@ -283,9 +288,11 @@ def _chunk_tables(txns, entries) -> list:
 
 
 def _same_content(txn: Transaction, row, member: Member) -> bool:
+    """Whether a row imported before says the same; its member then may have been
+    merged since into the member the row's code names now (txn.owner_id)."""
     original = txn.original.external_id if txn.original else ""
     return (
-        txn.member_id,
+        txn.owner_id,
         txn.kind,
         txn.amount,
         txn.occurred_at,

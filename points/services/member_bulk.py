@@ -70,6 +70,7 @@ class Staged(NamedTuple):
     points_given: int | None
     lifetime_member_id: int | None
     lifetime_given: int | None
+    survivor: str | None  # the code of the member this one was merged into, if merged
 
 
 def lock_imports() -> None:
@@ -123,9 +124,10 @@ def chunks(size: int):
             f"SELECT {names}, m.id, m.erased_at IS NOT NULL, m.email, m.first_name,"
             f" m.last_name, m.phone, CAST(m.birth_date AS text), m.qualified_tier_id,"
             f" m.effective_tier_id, m.best_tier_id, m.points_balance, m.lifetime_points,"
-            f" p.member_id, p.points, l.member_id, l.points"
+            f" p.member_id, p.points, l.member_id, l.points, sv.external_id"
             f" FROM {STAGED} s"
             f" LEFT JOIN {member} m ON m.external_id = s.external_id"
+            f" LEFT JOIN {member} sv ON sv.id = m.merged_into_id"
             f" LEFT JOIN {ledger} p ON p.external_id = '{POINTS_KEY}' || s.external_id"
             f" LEFT JOIN {ledger} l ON l.external_id = '{LIFETIME_KEY}' || s.external_id"
             f" ORDER BY s.line"

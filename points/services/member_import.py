@@ -20,7 +20,9 @@ Rules of a row, besides its own fields (checked by the parser):
   the code, so it is written once: the same amount again is skipped, another amount is
   an error (a correction is a manual adjustment), 0 or empty writes nothing;
 - the opening lifetime points place the member in the tier they reach, recorded with
-  reason opening_balance; no tier-up bonus and no message, the best tier set to it."""
+  reason opening_balance; no tier-up bonus and no message, the best tier set to it;
+- a merged account's code (closed) changes nothing: skipped, or an error if it brings
+  an opening balance it was not given before the merge (`_Import.merged`)."""
 
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -153,8 +155,29 @@ class _Import:
             self.enrol(row, next(ids))
         elif row.erased:
             self.bad(row, "external_id", f"{row.external_id} was erased: it cannot be imported")
+        elif row.survivor:
+            self.merged(row)
         else:
             self.update(row, updated)
+
+    def merged(self, row: Staged) -> None:
+        """A merged account's code: closed, its contact details are those of an account
+        the customer no longer uses and change nothing, neither its own nor its
+        survivor's. Its opening balances moved with the merge: the same amounts again
+        are skipped; any other is an error that names the survivor."""
+        for column, given, owner, recorded in (
+            ("opening_points", row.opening_points, row.points_member_id, row.points_given),
+            ("opening_lifetime", row.opening_lifetime, row.lifetime_member_id, row.lifetime_given),
+        ):
+            if given and (owner != row.member_id or recorded != given):
+                self.bad(
+                    row,
+                    column,
+                    f"{row.external_id} was merged into {row.survivor} and takes no new "
+                    f"opening balance: correct {row.survivor}'s with a manual adjustment",
+                )
+                return
+        self.report.skipped += 1
 
     def enrol(self, row: Staged, pk: int) -> None:
         """A new code: the member enroll_member would make, with its opening balances."""

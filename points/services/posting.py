@@ -12,6 +12,7 @@ from django.db import IntegrityError
 
 from core import events
 from members.models import Member
+from members.selectors import check_open, merged_codes, owner, survivors_of
 from points.csv_rows import RowError
 from points.models import TIER_UP_BONUS, LedgerEntry, PointDefinition, Transaction
 from points.selectors import Programme, programme
@@ -75,12 +76,27 @@ def entry_of(member: Member, movement: Movement, **link) -> LedgerEntry:
     )
 
 
-def lock(member: Member, external_id: str | None = None, *, for_update: bool = True):
+def lock(
+    member: Member,
+    external_id: str | None = None,
+    *,
+    for_update: bool = True,
+    follow_merge: bool = False,
+):
     """Lock the member row (every writer of a member's points takes this lock first,
     but for the unlocked purchase, which reads it with `for_update=False`) and, in the
     same round trip, read the programme's version and whether `external_id` was
-    recorded before. Returns (member, programme, recorded_id)."""
+    recorded before. Returns (member, programme, recorded_id).
+
+    A merged account is closed: refused, naming its survivor; or, with `follow_merge`
+    (what comes back to a closed account, a cancelled redemption's refund), its
+    survivor is locked and returned instead."""
     locked, version, recorded_id = sql.read_member(member.pk, external_id, for_update)
+    while follow_merge and locked.merged_into_id:  # the survivor may be merged meanwhile
+        locked, version, recorded_id = sql.read_member(
+            locked.merged_into_id, external_id, for_update
+        )
+    check_open(locked)
     return locked, programme(version), recorded_id
 
 
@@ -161,8 +177,14 @@ def recorded_before(recorded_id, **content) -> Transaction | None:
     when it was recorded with other content."""
     if recorded_id is None:
         return None
-    existing = Transaction.objects.get(pk=recorded_id)
-    differs = [field for field, value in content.items() if getattr(existing, field) != value]
+    # Recorded for an account merged since into this member: the same member.
+    existing = Transaction.objects.annotate(owner_id=owner("member")).get(pk=recorded_id)
+    differs = [
+        field
+        for field, value in content.items()
+        if getattr(existing, field) != value
+        and not (field == "member_id" and existing.owner_id == value)
+    ]
     if differs:
         names = ", ".join(f.removesuffix("_id") for f in differs)
         message = f"Transaction {existing.external_id} was already recorded with another {names}."
@@ -190,9 +212,26 @@ def idempotent(service):
 def lock_members(codes) -> dict[str, Member]:
     """The members with these customer codes (a list or a subquery), locked in id order
     (the lock every writer of points takes, in the order that never deadlocks), by code:
-    what an import locks before it reads what was recorded."""
-    locked = Member.objects.select_for_update(of=("self",)).filter(external_id__in=codes)
-    return {m.external_id: m for m in locked.order_by("pk")}
+    what an import locks before it reads what was recorded. A merged account's code
+    names its survivor (the same object as the survivor's own code, if in the file)."""
+    locked = survivors_of(codes).select_for_update(of=("self",)).order_by("pk")
+    members = {m.external_id: m for m in locked}
+    by_pk = {m.pk: m for m in members.values()}
+    merged = merged_codes(codes)
+    # Merged while this lock waited: its survivor too (merging took the account's lock).
+    missing = set(merged.values()) - by_pk.keys()
+    if missing:
+        more = Member.objects.select_for_update(of=("self",)).filter(pk__in=missing)
+        by_pk.update((m.pk, m) for m in more.order_by("pk"))
+    for code, survivor_id in merged.items():
+        members[code] = by_pk[survivor_id]
+    return members
+
+
+def distinct_members(members: dict[str, Member]) -> list[Member]:
+    """The members of lock_members' answer, each once (a merged code and its
+    survivor's own code name the same member)."""
+    return list({member.pk: member for member in members.values()}.values())
 
 
 def duplicate_lines(pairs, report) -> set[int]:
@@ -204,10 +243,11 @@ def duplicate_lines(pairs, report) -> set[int]:
     return {line for line, _ in pairs}
 
 
-def lock_member(member: Member) -> tuple[Member, Programme]:
+def lock_member(member: Member, *, follow_merge: bool = False) -> tuple[Member, Programme]:
     """Lock a member before checking and spending its points (the same lock as every
-    other writer takes)."""
-    member, plan, _ = lock(member)
+    other writer takes). A merged account is refused; with `follow_merge`, its survivor
+    is locked and returned instead (lock)."""
+    member, plan, _ = lock(member, follow_merge=follow_merge)
     return member, plan
 
 

@@ -9,6 +9,7 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from members.selectors import owner
 from points.models import Channel, LedgerEntry, Transaction
 from points.services.posting import (
     Movement,
@@ -141,9 +142,11 @@ def recorded_purchases(names) -> dict:
     for batch in _batches(names):
         found = {
             pk: Purchase(pk, external_id, member_id, amount, at, None)
+            # member_id: the member holding the purchase's points now, so that an
+            # account merged since returns its purchases through the survivor.
             for pk, external_id, member_id, amount, at in Transaction.objects.filter(
                 external_id__in=batch, kind="purchase"
-            ).values_list("pk", "external_id", "member_id", "amount", "occurred_at")
+            ).values_list("pk", "external_id", owner("member"), "amount", "occurred_at")
         }
         earns = LedgerEntry.objects.filter(transaction__in=found, kind=Kind.EARN).values_list(
             "transaction_id",

@@ -29,7 +29,8 @@ def cancel_redemption(*, redemption, by=None, reason="", now=None) -> Redemption
     The redemption's row is locked before it is read, as `use_voucher`'s conditional
     update locks it: a cancellation and a use racing never both succeed."""
     with transaction.atomic():
-        member, plan = lock_member(redemption.member)
+        # A redemption of an account merged since refunds the member it was merged into.
+        member, plan = lock_member(redemption.member, follow_merge=True)
         now = now or timezone.now()
         redemption = (
             Redemption.objects.select_for_update().select_related("reward").get(pk=redemption.pk)

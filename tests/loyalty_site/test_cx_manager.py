@@ -278,7 +278,8 @@ def test_the_member_page_with_5000_ledger_entries_runs_a_bounded_number_of_queri
 
     html = page.content.decode()
     assert "Page 3 of 200 (5,000 entries)" in html
-    assert "Entry 50<" in html and "Entry 49<" not in html  # newest first, 25 a page
+    # newest first, 25 a page, each explained
+    assert "Adjusted: Entry 50 (" in html and "Entry 49 (" not in html
 
 
 # Member list and search

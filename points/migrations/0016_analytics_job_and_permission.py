@@ -49,7 +49,7 @@ def remove(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("points", "0016_programme_analytics"),
+        ("points", "0015_programme_analytics"),
         ("django_celery_beat", "0019_alter_periodictasks_options"),
         ("auth", "0012_alter_user_first_name_max_length"),
     ]

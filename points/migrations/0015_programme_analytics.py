@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('points', '0013_delete_old_import_files_task'),
+        ('points', '0014_ledger_merge_kind'),
         ('tiers', '0003_constraint_messages'),
     ]
 

@@ -1,0 +1,73 @@
+"""Reads of members that every door shares: which member a customer code names.
+
+A merged account (Member.merged_into) is closed, and its customer code names the
+member it was merged into, the survivor: in the API, the imports, the grants and the
+admin's search. `merged_into` always names an open member (merging a survivor later
+repoints the accounts merged into it), so one step finds the survivor."""
+
+from django.core.exceptions import ValidationError
+from django.db.models import F, Subquery
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+from django.utils.dateformat import format as date_format
+
+from members.models import Member
+
+
+def owner(path: str = "pk"):
+    """The id of the member that holds a member's points now: its survivor if it was
+    merged, itself otherwise. `path` names the member (or, on another model, the
+    foreign key to it: owner("member"))."""
+    merged = "merged_into" if path == "pk" else f"{path}__merged_into"
+    return Coalesce(F(merged), F(path))
+
+
+def by_code(code: str):
+    """The member (a queryset of at most one) a customer code names: the survivor of a
+    merged code. One statement: the code's row by its unique index, then the owner."""
+    named = Member.objects.filter(external_id=code).values(owner_id=owner())[:1]
+    return Member.objects.filter(pk=Subquery(named))
+
+
+def survivors_of(codes):
+    """The members these customer codes (a list or a subquery) name, merged codes
+    resolved (by_code, for many)."""
+    named = Member.objects.filter(external_id__in=codes).values(owner_id=owner())
+    return Member.objects.filter(pk__in=named)
+
+
+def merged_codes(codes) -> dict[str, int]:
+    """Of these customer codes, those of merged accounts, with their survivor's id.
+    Read through the partial index of merged accounts: cheap whatever the codes."""
+    return dict(
+        Member.objects.filter(merged_into__isnull=False, external_id__in=codes).values_list(
+            "external_id", "merged_into"
+        )
+    )
+
+
+def survivor_of_search(term: str) -> int | None:
+    """The survivor of a merged account whose customer code is `term` (any case), for
+    the admin's search; None when `term` is no merged code."""
+    term = term.strip()
+    if not term or "\x00" in term:
+        return None
+    return (
+        Member.objects.filter(merged_into__isnull=False, external_id__iexact=term)
+        .values_list("merged_into", flat=True)
+        .first()
+    )
+
+
+def check_open(member: Member) -> None:
+    """A merged account earns, redeems and is adjusted no more: refused with the
+    survivor's code, which the agent or the till should use instead."""
+    if member.merged_into_id is None:
+        return
+    survivor = Member.objects.values_list("external_id", flat=True).get(pk=member.merged_into_id)
+    when = date_format(timezone.localtime(member.merged_at), "j M Y") if member.merged_at else ""
+    raise ValidationError(
+        f"{member.external_id} was merged into {survivor}"
+        f"{' on ' + when if when else ''} and is closed: use {survivor} instead.",
+        code="merged",
+    )

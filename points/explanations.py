@@ -1,0 +1,160 @@
+"""Why a member's figures are what they are, in words a CX agent reads to the customer
+(DESIGN.md, "Member 360"): each ledger entry with the rule that made it, each tier
+change with its cause, and the tier a member holds at a moment with the change that
+brought it. Reads only; the member page shows them."""
+
+from django.db.models import Case, DateTimeField, OuterRef, Q, Subquery, When
+from django.utils import timezone
+from django.utils.dateformat import format as date_format
+
+from members.models import Member, TierChange
+from points.models import TIER_UP_BONUS, LedgerEntry, Transaction
+
+Kind = LedgerEntry.Kind
+Reason = TierChange.Reason
+
+
+def day(moment) -> str:
+    """23 Jul 2026, in the programme's time zone."""
+    return date_format(timezone.localtime(moment), "j M Y")
+
+
+def _by(user) -> str:
+    return f" by {user}" if user else ""
+
+
+# Ledger entries
+
+
+def entry_explanation(entry: LedgerEntry) -> str:
+    """The rule that made a ledger entry. Reads the entry's definition, staff user,
+    transaction and the transaction's original: select them with the entry."""
+    txn, definition = entry.transaction, entry.definition
+    if entry.kind == Kind.EARN and txn and txn.kind == Transaction.Kind.PURCHASE:
+        where = f" at {txn.store}" if txn.store else ""
+        return f"Purchase {txn.external_id} of {txn.amount}{where}, earned at {entry.reason}"
+    if entry.kind == Kind.EARN and txn:
+        name = definition.name if definition else entry.reason
+        return f"Action {txn.external_id}: {name}, {entry.points:,} points"
+    if entry.kind == Kind.RETURN and txn and txn.original:
+        original = txn.original
+        return (
+            f"Return {txn.external_id} of {txn.amount} of purchase {original.external_id} "
+            f"({original.amount} on {day(original.occurred_at)}): takes back its points in "
+            "proportion to what it earned"
+        )
+    if entry.kind == Kind.BONUS and definition and definition.handle == TIER_UP_BONUS:
+        return f"{entry.reason}: the bonus for reaching the tier for the first time"
+    if entry.kind == Kind.ADJUSTMENT:
+        counts = "counts" if entry.counts_toward_tier else "does not count"
+        how = f"Adjusted{_by(entry.created_by)}"
+        if entry.batch_id:  # a point grant, one row of an imported file
+            how = f"Granted{_by(entry.created_by)} in import {entry.batch_id}"
+        name = definition.name if definition else "Adjustment"
+        return f"{how}: {entry.reason} ({name}; {counts} toward the tier)"
+    if entry.kind == Kind.EXPIRY:
+        return (
+            f"Block expiry at the end of {entry.cutoff:%-d %b %Y}: the points available then "
+            "expired"
+        )
+    if entry.kind == Kind.MERGE:
+        still_pending = entry.accrue_at > entry.issued_at
+        pending = f", pending until {day(entry.accrue_at)}" if still_pending else ""
+        return f"{entry.reason} (accounts merged{_by(entry.created_by)}{pending})"
+    if entry.kind in (Kind.REDEMPTION, Kind.REFUND):
+        return f"{entry.reason}{_by(entry.created_by)}"
+    name = f"{definition.name}: " if definition and definition.name not in entry.reason else ""
+    return f"{name}{entry.reason}{_by(entry.created_by)}"
+
+
+# Tier history
+
+
+def tier_history(member: Member, ranking, *, at=None, limit: int = 20) -> list[TierChange]:
+    """The member's last tier changes (up to `at`, if given) in the order they were
+    recorded, so that the top row is the tier then; each with its `explanation`, and
+    `back_dated` when dated before the change recorded before it (an import of older
+    purchases). One query."""
+    # The member's purchases, and those of accounts merged into it by then (the last
+    # purchase of a merge is the later of both).
+    own_or_merged = Q(member=OuterRef("member")) | Q(
+        member__merged_into=OuterRef("member"), member__merged_at__lte=OuterRef("changed_at")
+    )
+    purchases = Transaction.objects.filter(
+        own_or_merged,
+        kind=Transaction.Kind.PURCHASE,
+        occurred_at__lte=OuterRef("changed_at"),
+    ).order_by("-occurred_at")
+    changes = member.tier_changes.select_related(
+        "from_tier", "to_tier", "qualified_tier", "created_by"
+    ).annotate(
+        # What a degradation counted from (D2): the last purchase before it.
+        last_purchase=Case(
+            When(
+                reason=Reason.DEGRADATION,
+                then=Subquery(purchases.values("occurred_at")[:1]),
+            ),
+            output_field=DateTimeField(),
+        )
+    )
+    if at is not None:
+        changes = changes.filter(changed_at__lte=at)
+    changes = list(changes.order_by("-pk")[: limit + 1])
+    for change, earlier in zip(changes, changes[1:], strict=False):
+        change.back_dated = change.changed_at < earlier.changed_at
+    for change in changes:
+        change.explanation = change_explanation(change, member, ranking)
+    return changes[:limit]
+
+
+def change_explanation(change: TierChange, member: Member, ranking) -> str:
+    """A tier change with its cause: "Gold since 23 Jul 2026: reached 3,000 lifetime
+    points"; "Silver from 21 Jan 2027: 90 days without a purchase"."""
+    to, qualified, when = change.to_tier, change.qualified_tier, day(change.changed_at)
+    reason = change.reason
+    if reason == Reason.JOINED:
+        return f"{to} since {when}: joined the programme"
+    if reason == Reason.DEGRADATION:
+        since = change.last_purchase
+        days = (change.changed_at - (since or member.joined_at)).days
+        after = f"last purchase {day(since)}" if since else "none since joining"
+        return (
+            f"{to} from {when}: {days:,} days without a purchase ({after}); "
+            f"qualified for {qualified}, a purchase restores it"
+        )
+    if reason == Reason.RESTORATION:
+        return f"{to} again from {when}: a purchase restored the qualified tier"
+    if reason == Reason.RULES_CHANGED:
+        return f"{to} since {when}: the tier thresholds changed"
+    if reason == Reason.OPENING_BALANCE:
+        return f"{to} since {when}: opening balance brought from the previous programme"
+    cause = {
+        Reason.MANUAL: f"a manual adjustment{_by(change.created_by)}: ",
+        Reason.MERGE: f"accounts merged{_by(change.created_by)}: ",
+    }.get(reason, "")
+    went_down = change.from_tier is not None and change.from_tier.threshold > to.threshold
+    if reason == Reason.DOWNGRADE or went_down:
+        cause = cause or "a return: "
+        above = ranking.next_above(qualified.pk)
+        below = f"lifetime points fell below {above.threshold:,}" if above else "a tier lower"
+        return f"{to} since {when}: {cause}{below}"
+    if to != qualified:  # qualified higher while degraded: the effective tier waits
+        return (
+            f"Qualified for {qualified} on {when} ({cause}reached {qualified.threshold:,} "
+            f"lifetime points); {to} until a purchase restores it"
+        )
+    return f"{to} since {when}: {cause}reached {qualified.threshold:,} lifetime points"
+
+
+def tier_explanation(history: list[TierChange], effective_tier) -> str:
+    """Why the member holds `effective_tier` (as of the newest row of `history`, newest
+    first): the change that brought it, the oldest of the changes since that left it
+    there."""
+    since = None
+    for change in history:
+        if change.to_tier_id != effective_tier.pk:
+            break
+        since = change
+    if since is None:
+        return f"{effective_tier}: no change recorded yet"
+    return since.explanation

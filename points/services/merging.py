@@ -1,0 +1,279 @@
+"""Merging a customer's duplicate account into the one they keep (DESIGN.md, "Member
+360", Merge). The contract names it members.services.merge_members; the rule lives
+here, beside the ledger it writes and the tier rules it applies.
+
+- Everything the duplicate holds moves by ledger entries of kind `merge`, one out of
+  the duplicate and one into the survivor for each kind of points: available now,
+  pending until each date (still pending until that date on the survivor),
+  tier-counting or not. Nothing is edited: afterwards every sum of the duplicate's
+  ledger is zero, now and at any later date, and the survivor's has what it had.
+- The survivor is requalified (T2) with the lifetime points of both; its highest tier
+  ever reached is the higher of both first, so a tier-up bonus is paid only for a tier
+  neither account had reached. Its last purchase is the later of both (D2 counts from
+  it); a merge is no purchase, so it restores no degraded tier (D3).
+- The duplicate is closed (`merged_into`): back to the entry tier with no points, it
+  earns, redeems and is adjusted no more, and its customer code names the survivor
+  (members.selectors). Accounts merged into it before now name the survivor too. Its
+  unsent expiry reminders are dropped: the points they name have moved.
+  Its redemptions stay where they are; cancelling one refunds the survivor.
+- Refused: a member into itself, into a closed (merged) or erased member, a duplicate
+  merged already, and while an expiry cutoff has passed but not yet been processed
+  (the duplicate's expiring points would escape it: merge once the job has run).
+- One database transaction, both members locked in id order; both members' admin
+  history says who merged them, why, and what moved."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.contrib.admin.models import CHANGE, LogEntry
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Case, DateTimeField, F, Sum, Value, When
+from django.utils import timezone
+from django.utils.dateformat import format as date_format
+
+from core import figures
+from members.models import Member, Notification
+from points.models import LedgerEntry
+from points.selectors import Balances, Programme, balances, pending_by_member, programme, summary_of
+from points.services.expiry import pending_cutoffs
+from points.services.posting import MEMBER_CACHE_FIELDS, Movement, credit, entry_of
+from tiers.services import Reason as TierReason
+from tiers.services import TierLog
+
+Kind = LedgerEntry.Kind
+REASON_LENGTH = LedgerEntry._meta.get_field("reason").max_length
+MERGED_FIELDS = ["merged_into", "merged_at", "merged_by"]
+
+
+@dataclass
+class Merge:
+    """A merge worked out in memory on two member rows: the rows as the merge leaves
+    them, the entries it writes, its tier history, and what it moves."""
+
+    survivor: Member
+    duplicate: Member
+    entries: list
+    log: TierLog
+    available: int  # moved, available at once
+    pending: int  # moved, pending until their dates
+    pending_sum: int  # the duplicate's pending entries summed (may be below zero)
+    lifetime: int  # moved, tier-counting
+    bonus: int  # the survivor's tier-up bonus, if it reaches a tier neither had
+
+
+def check_merge(survivor: Member, duplicate: Member, *, now) -> None:
+    """The refusals of a merge, on the two members as read (locked, to merge)."""
+    if survivor.pk == duplicate.pk:
+        raise ValidationError("A member cannot be merged into itself: choose the other account.")
+    if duplicate.merged_into_id:
+        into = _code(duplicate.merged_into_id)
+        raise ValidationError(f"{duplicate.external_id} was already merged into {into}.")
+    if survivor.merged_into_id:
+        into = _code(survivor.merged_into_id)
+        raise ValidationError(
+            f"{survivor.external_id} is closed (merged into {into}): merge into {into} instead."
+        )
+    if survivor.erased_at:
+        raise ValidationError(
+            f"{survivor.external_id} was erased: nothing can be merged into an erased member."
+        )
+    if cutoffs := pending_cutoffs(now):
+        day = date_format(cutoffs[0], "j M Y")
+        raise ValidationError(
+            f"The points expiry of {day} has not run yet: merge once it has (the nightly "
+            "job runs at 00:05), so that expiring points cannot escape it."
+        )
+
+
+def _code(member_id: int) -> str:
+    return Member.objects.values_list("external_id", flat=True).get(pk=member_id)
+
+
+def _reason(reason) -> str:
+    reason = " ".join((reason or "").split())
+    if not reason:
+        raise ValidationError({"reason": "Say why the accounts are merged."})
+    if len(reason) > REASON_LENGTH:
+        raise ValidationError(
+            {"reason": f"Keep the reason to {REASON_LENGTH} characters (it has {len(reason)})."}
+        )
+    return reason
+
+
+def _buckets(duplicate: Member, now):
+    """The duplicate's ledger summed by kind of points: (redeemable, counts toward the
+    tier, pending until: None when available now). Non-zero sums only."""
+    pending_until = Case(
+        When(redeemable=True, accrue_at__gt=now, then=F("accrue_at")),
+        default=Value(None),
+        output_field=DateTimeField(),
+    )
+    rows = (
+        LedgerEntry.objects.filter(member=duplicate)
+        .order_by()
+        .annotate(pending_until=pending_until)
+        .values_list("redeemable", "counts_toward_tier", "pending_until")
+        .annotate(total=Sum("points"))
+    )
+    return sorted((row for row in rows if row[3]), key=lambda row: (row[2] or now, row[0], row[1]))
+
+
+def work_out(survivor: Member, duplicate: Member, plan: Programme, *, now, reason, by) -> Merge:
+    """The merge on two member rows, in memory: changes both rows as the merge leaves
+    them and returns the entries and tier history to write. The preview and the merge
+    both call it, so the confirmation page shows what the merge does."""
+    log = TierLog()
+    outs, ins = [], []
+    moved = {"available": 0, "pending": 0, "lifetime": 0}
+    for redeemable, counts, pending_until, total in _buckets(duplicate, now):
+        if redeemable:
+            moved["pending" if pending_until else "available"] += total
+        if counts:
+            moved["lifetime"] += total
+        for member, points, words in (
+            (duplicate, -total, f"Merged into {survivor.external_id}"),
+            (survivor, total, f"Merged from {duplicate.external_id}"),
+        ):
+            # Counted as the entries it sums, available when they are.
+            move = Movement(
+                Kind.MERGE,
+                points,
+                None,
+                counts,
+                redeemable,
+                now,
+                pending_until or now,
+                f"{words}: {reason}"[:REASON_LENGTH],
+            )
+            (outs if member is duplicate else ins).append(entry_of(member, move, created_by=by))
+    ranking = plan.ranking
+    # The highest tier ever reached, and the last purchase, are the better of both.
+    if ranking.higher(duplicate.best_tier_id, survivor.best_tier_id):
+        survivor.best_tier_id = duplicate.best_tier_id
+    survivor.last_purchase_at = _later(survivor.last_purchase_at, duplicate.last_purchase_at)
+    credit(duplicate, plan, outs, at=now, log=log, reason=TierReason.MERGE, by=by)
+    bonus = credit(survivor, plan, ins, at=now, log=log, reason=TierReason.MERGE, by=by)
+    entries = outs + ins
+    if bonus:
+        entries.append(entry_of(survivor, bonus, created_by=by))
+    return Merge(
+        survivor,
+        duplicate,
+        entries,
+        log,
+        available=moved["available"],
+        pending=max(moved["pending"], 0),
+        pending_sum=moved["pending"],
+        lifetime=moved["lifetime"],
+        bonus=bonus.points if bonus else 0,
+    )
+
+
+def _later(a: datetime | None, b: datetime | None) -> datetime | None:
+    return max((t for t in (a, b) if t is not None), default=None)
+
+
+def merge_preview(*, survivor: Member, duplicate: Member, now=None) -> dict:
+    """What merging `duplicate` into `survivor` would do, nothing written: both members
+    as they are (points_summary's figures, best tier, last purchase), the survivor as
+    the merge would leave it, and what moves. Raises the merge's refusals."""
+    now = now or timezone.now()
+    survivor = Member.objects.get(pk=survivor.pk)
+    duplicate = Member.objects.get(pk=duplicate.pk)
+    check_merge(survivor, duplicate, now=now)
+    plan = programme()
+    ranking = plan.ranking
+    before = {
+        "survivor": _figures(survivor, balances(survivor, now=now), ranking),
+        "duplicate": _figures(duplicate, balances(duplicate, now=now), ranking),
+    }
+    pending = pending_by_member([survivor.pk], now=now).get(survivor.pk, 0)
+    merge = work_out(survivor, duplicate, plan, now=now, reason="", by=None)
+    after = Balances.of(survivor, pending + merge.pending_sum)
+    return {
+        "now": now,
+        "survivor": survivor,
+        "duplicate": duplicate,
+        "before": before,
+        "after": _figures(survivor, after, ranking),
+        "moved": {
+            "available": merge.available,
+            "pending": merge.pending,
+            "lifetime": merge.lifetime,
+        },
+        "bonus": merge.bonus,
+    }
+
+
+def _figures(member: Member, figures: Balances, ranking) -> dict:
+    return {
+        **summary_of(member, ranking, figures=figures),
+        "best_tier": ranking.by_pk[member.best_tier_id],
+        "last_purchase_at": member.last_purchase_at,
+    }
+
+
+def merge_members(*, survivor: Member, duplicate: Member, by, reason, now=None) -> Member:
+    """Merge a customer's duplicate account into the one they keep: its points move,
+    the survivor is requalified, the duplicate is closed (module docstring). One
+    database transaction; returns the survivor as the merge left it."""
+    if by is None or not by.is_staff:
+        raise ValidationError("A merge must name the staff user who makes it.")
+    reason = _reason(reason)
+    with transaction.atomic():
+        locked = Member.objects.select_for_update(of=("self",)).filter(
+            pk__in=[survivor.pk, duplicate.pk]
+        )
+        members = {member.pk: member for member in locked.order_by("pk")}
+        survivor, duplicate = members[survivor.pk], members[duplicate.pk]
+        # The clock is read once the locks are held, as every writer of points reads it.
+        now = now or timezone.now()
+        check_merge(survivor, duplicate, now=now)
+        merge = work_out(survivor, duplicate, programme(), now=now, reason=reason, by=by)
+        LedgerEntry.objects.bulk_create(merge.entries)
+        merge.log.write()
+        duplicate.merged_into, duplicate.merged_at, duplicate.merged_by = survivor, now, by
+        duplicate.save(update_fields=MEMBER_CACHE_FIELDS + MERGED_FIELDS)
+        survivor.save(update_fields=MEMBER_CACHE_FIELDS)
+        # `merged_into` always names an open member: one step finds the survivor.
+        Member.objects.filter(merged_into=duplicate).update(merged_into=survivor)
+        # Its points are no longer there: no reminder that they expire (E4).
+        Notification.objects.filter(
+            member=duplicate, kind=Notification.Kind.EXPIRY_REMINDER, sent_at=None
+        ).delete()
+        _history(merge, by=by, reason=reason)
+        figures.stale()
+    return survivor
+
+
+def _history(merge: Merge, *, by, reason: str) -> None:
+    """The merge in both members' admin history, by the staff user, with the reason."""
+    survivor, duplicate = merge.survivor, merge.duplicate
+    moved = (
+        f"{merge.available:,} available, {merge.pending:,} pending and "
+        f"{merge.lifetime:,} lifetime points"
+    )
+    bonus = f"; tier-up bonus {merge.bonus:,} points" if merge.bonus else ""
+    content_type = ContentType.objects.get_for_model(Member)
+    LogEntry.objects.bulk_create(
+        [
+            LogEntry(
+                user_id=by.pk,
+                content_type=content_type,
+                object_id=str(member.pk),
+                object_repr=str(member)[:200],
+                action_flag=CHANGE,
+                change_message=message,
+            )
+            for member, message in (
+                (duplicate, f"Merged into {survivor.external_id}: {reason}. Moved {moved}."),
+                (
+                    survivor,
+                    f"Merged {duplicate.external_id} into this member: {reason}. "
+                    f"Received {moved}{bonus}.",
+                ),
+            )
+        ]
+    )

@@ -1,0 +1,97 @@
+"""A merged account's customer code names the member it was merged into, in every
+`{code}` of the API and in the bodies that name a member (DESIGN.md, "Member 360")."""
+
+import json
+
+import pytest
+
+from members.services import merge_members
+from points.services import adjust_points
+from tests.api.conftest import new_id, post, recently
+from tests.conftest import summary
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def merged(make_member, buy, staff):
+    """M-KEEP with the points of M-OLD, merged into it."""
+    keep, old = make_member("M-KEEP"), make_member("M-OLD")
+    buy(keep, "300")
+    buy(old, "200", external_id="T-OLD")
+    adjust_points(member=old, points=500, reason="Welcome", by=staff)
+    merge_members(survivor=keep, duplicate=old, by=staff, reason="New e-mail address")
+    return keep, old
+
+
+def test_the_summary_and_ledger_of_a_merged_code_are_the_survivors(api, merged):
+    keep, _ = merged
+
+    for code in ("M-OLD", "M-KEEP"):
+        body = api.get(f"/api/v1/members/{code}").json()
+        assert body["external_id"] == "M-KEEP" and body["available"] == 1000
+        ledger = api.get(f"/api/v1/members/{code}/ledger").json()
+        assert {entry["kind"] for entry in ledger["results"]} >= {"merge", "earn"}
+        assert api.get(f"/api/v1/members/{code}/rewards").status_code == 200
+
+
+def test_a_purchase_for_a_merged_code_is_recorded_for_the_survivor(api, merged):
+    keep, old = merged
+
+    response = post(
+        api,
+        "/api/v1/transactions",
+        {
+            "external_id": new_id("P"),
+            "member": "M-OLD",
+            "kind": "purchase",
+            "amount": "40.00",
+            "occurred_at": recently(),
+        },
+    )
+
+    assert response.status_code == 201, response.content
+    body = json.loads(response.content)
+    assert body["member"] == "M-KEEP" and body["points"] == 40
+    assert summary(keep)["available"] == 1040 and summary(old)["available"] == 0
+
+
+def test_a_return_of_a_purchase_made_before_the_merge_comes_out_of_the_survivor(api, merged):
+    keep, _ = merged
+
+    response = post(
+        api,
+        "/api/v1/transactions",
+        {
+            "external_id": new_id("R"),
+            "member": "M-OLD",
+            "kind": "return",
+            "amount": "100.00",
+            "occurred_at": recently(),
+            "original_external_id": "T-OLD",
+        },
+    )
+
+    assert response.status_code == 201, response.content
+    assert json.loads(response.content)["points"] == -100
+    assert summary(keep)["lifetime"] == 400
+
+
+def test_a_redemption_for_a_merged_code_spends_the_survivors_points(api, merged, catalogue):
+    keep, _ = merged
+
+    response = post(
+        api,
+        "/api/v1/redemptions",
+        {"external_id": new_id("X"), "member": "M-OLD", "reward": catalogue["Coffee voucher"].pk},
+    )
+
+    assert response.status_code == 201, response.content
+    assert summary(keep)["available"] == 1000 - catalogue["Coffee voucher"].points_cost
+
+
+def test_enrolling_a_merged_code_again_answers_with_the_survivor(api, merged):
+    response = post(api, "/api/v1/members", {"external_id": "M-OLD", "email": "m-old@example.com"})
+
+    assert response.status_code == 200, response.content
+    assert json.loads(response.content)["external_id"] == "M-KEEP"
