@@ -7,7 +7,8 @@ Rules (docs/rules.md, "Programme analytics"):
 - points are the redeemable ones (what members can spend): issued = earned, bonuses
   and manual adjustments (signed); redeemed = redemptions less cancelled ones; expired;
   returned; available and pending at the end of the day, as P5 says;
-- members are counted by effective tier at the end of the day;
+- members are counted by effective tier at the end of the day; an account merged into
+  another counts until the day it was merged;
 - every run takes each ended day not taken yet, and the last REWRITE_DAYS again: a file
   imported a few days late counts on the days its rows are dated. The first run reaches
   back ANALYTICS_HISTORY_DAYS, to the first member's joining day at most.
@@ -154,18 +155,33 @@ def _points_by_day(first: date, last: date) -> list[DailyPoints]:
 def _tiers_by_day(first: date, last: date) -> list[DailyTier]:
     """Members by effective tier now, then each day's tier changes undone, from the
     latest back: one query over the members and one over the history since `first`."""
-    now = (Value(None, output_field=DateField()), Value(None, output_field=IntegerField()))
-    members = Member.objects.values_list(*now, "effective_tier").annotate(n=Count("pk")).order_by()
-    since = TierChange.objects.filter(changed_at__gte=_start(first + timedelta(days=1)))
+    none_day = Value(None, output_field=DateField())
+    none_tier = Value(None, output_field=IntegerField())
     zone = timezone.get_current_timezone()
+    since = _start(first + timedelta(days=1))
+    members = (
+        Member.objects.filter(merged_into=None)
+        .values_list(none_day, none_tier, "effective_tier")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
     history = (
-        since.values_list(TruncDate("changed_at", tzinfo=zone), "from_tier", "to_tier")
+        TierChange.objects.filter(changed_at__gte=since)
+        .values_list(TruncDate("changed_at", tzinfo=zone), "from_tier", "to_tier")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    # A merged duplicate leaves the programme when it is closed (in the tier it was
+    # closed in), as a tier change to no tier.
+    closed = (
+        Member.objects.filter(merged_at__gte=since)
+        .values_list(TruncDate("merged_at", tzinfo=zone), "effective_tier", none_tier)
         .annotate(n=Count("pk"))
         .order_by()
     )
     # One statement, so that members and history are read as of one moment.
     counts, changes = Counter(), defaultdict(list)
-    for day, from_tier, to_tier, n in members.union(history, all=True):
+    for day, from_tier, to_tier, n in members.union(history, closed, all=True):
         if day is None:
             counts[to_tier] += n
         else:
@@ -173,7 +189,8 @@ def _tiers_by_day(first: date, last: date) -> list[DailyTier]:
 
     def undo(day):
         for from_tier, to_tier, n in changes.pop(day, ()):
-            counts[to_tier] -= n
+            if to_tier is not None:  # None: the member was merged into another that day
+                counts[to_tier] -= n
             if from_tier is not None:  # None: the member joined that day
                 counts[from_tier] += n
 

@@ -113,6 +113,21 @@ def test_members_are_counted_by_effective_tier_at_the_end_of_each_day(history):
     assert tiers_on("2026-03-08") == {"bronze": 2}  # the return takes Ann back to Bronze
 
 
+def test_a_merged_account_counts_until_the_day_it_is_merged(history, staff):
+    from members.services import merge_members
+
+    ann, bob = history
+    merge_members(
+        survivor=ann, duplicate=bob, by=staff, reason="Same customer", now=at("2026-03-10")
+    )
+
+    take_snapshots(now=at("2026-03-15", 1))
+
+    assert tiers_on("2026-03-09") == {"bronze": 2}
+    assert tiers_on("2026-03-10") == {"bronze": 1}
+    assert day("2026-03-10").issued == 0  # points moved, none issued
+
+
 def test_a_degraded_member_counts_in_the_tier_it_was_dropped_to(make_member, buy):
     DegradationPolicy.objects.update_or_create(pk=1, defaults={"enabled": True})
     member = make_member(joined_at=at("2026-01-01"))
