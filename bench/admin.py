@@ -13,11 +13,19 @@ Target: every page under 150 ms at 1,000,000 members and 10,000,000 entries; the
 member pages with their explanations (Member 360), as of today and of a past day.
 """
 
-import statistics
 import time
 from datetime import timedelta
 
-from synthetic import LEDGER_COLUMNS, MEMBER_COLUMNS, copy_rows, reset_sequence, start, timed
+from synthetic import (
+    LEDGER_COLUMNS,
+    MEMBER_COLUMNS,
+    copy_rows,
+    page_settings,
+    reset_sequence,
+    start,
+    time_pages,
+    timed,
+)
 
 HEAVY_ENTRIES = 5_000
 REPEATS = 5
@@ -27,9 +35,7 @@ def main():
     args, bands = start(__doc__, "admin", entries=10)
 
     from django.contrib.auth import get_user_model
-    from django.db import connection
-    from django.test import Client, override_settings
-    from django.test.utils import CaptureQueriesContext
+    from django.test import Client
     from django.utils import timezone
 
     from loyalty_site.demo import FIRST_NAMES, LAST_NAMES
@@ -140,36 +146,15 @@ def main():
         f"members {args.members:,}, ledger entries {total:,}; "
         f"server time over {REPEATS} requests after a warm-up"
     )
-    print(f"{'page':<28} {'median':>8} {'slowest':>8} {'queries':>8}")
-    # Production's static storage needs `collectstatic`; the pages are what is timed.
-    plain_static = {
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
-    }
-    with override_settings(
-        STORAGES={
-            **plain_static,
-            "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-        },
-        SECURE_SSL_REDIRECT=False,
-    ):
+    with page_settings():
         started = time.perf_counter()
-        client.get("/admin/")
-        print(f"{'dashboard, first (cold)':<28} {1000 * (time.perf_counter() - started):7.0f} ms")
-        for label, url in pages:
-            assert client.get(url).status_code == 200, url
-            times = []
-            for _ in range(REPEATS):
-                with CaptureQueriesContext(connection) as queries:
-                    started = time.perf_counter()
-                    response = client.get(url)
-                    times.append(time.perf_counter() - started)
-                assert response.status_code == 200, url
-                # Member pages explain every line and the tier (Member 360).
-                assert "/change/" not in url or b'class="cx-why"' in response.content, url
-            print(
-                f"{label:<28} {1000 * statistics.median(times):7.0f} ms "
-                f"{1000 * max(times):7.0f} ms {len(queries):8}"
-            )
+        assert client.get("/admin/").status_code == 200
+    print(f"dashboard, first (cold): {1000 * (time.perf_counter() - started):.0f} ms")
+
+    def explained(url, response):  # member pages explain every line and the tier (Member 360)
+        assert "/change/" not in url or b'class="cx-why"' in response.content, url
+
+    time_pages(client, pages, repeats=REPEATS, check=explained)
 
 
 def user_email_prefix(pk):

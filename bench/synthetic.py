@@ -183,3 +183,43 @@ def counting_queries():
 def print_slowest(statements, count=4) -> None:
     for seconds, sql in sorted(statements, reverse=True)[:count]:
         print(f"  {seconds:7.2f} s  {sql[:90]}")
+
+
+def page_settings():
+    """The settings pages are timed with: production's static storage needs
+    `collectstatic`, and HTTPS is not what is timed."""
+    from django.test import override_settings
+
+    storages = {
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    }
+    return override_settings(STORAGES=storages, SECURE_SSL_REDIRECT=False)
+
+
+def time_pages(client, pages, *, width: int = 28, repeats: int = 5, check=None) -> None:
+    """Print each page's server time through Django's test client (median and slowest
+    of `repeats` requests after a warm-up) and its number of queries. `check(url,
+    response)` asserts what a page must show."""
+    import statistics
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    print(f"{'page':<{width}} {'median':>8} {'slowest':>8} {'queries':>8}")
+    with page_settings():
+        for label, url in pages:
+            assert client.get(url).status_code == 200, url
+            times = []
+            for _ in range(repeats):
+                with CaptureQueriesContext(connection) as queries:
+                    started = time.perf_counter()
+                    response = client.get(url)
+                    times.append(time.perf_counter() - started)
+                assert response.status_code == 200, url
+                if check:
+                    check(url, response)
+            print(
+                f"{label:<{width}} {1000 * statistics.median(times):7.0f} ms "
+                f"{1000 * max(times):7.0f} ms {len(queries):8}"
+            )

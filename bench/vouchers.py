@@ -15,7 +15,6 @@ Targets: a check or a use under 5 ms at p99; every list page under 150 ms at 1,0
 redemptions.
 """
 
-import statistics
 import time
 from datetime import timedelta
 
@@ -25,6 +24,7 @@ from synthetic import (
     copy_rows,
     reset_sequence,
     start,
+    time_pages,
     timed,
 )
 
@@ -35,9 +35,7 @@ def main():
     args, bands = start(__doc__, "vouchers", redemptions=1_000_000, uses=2_000)
 
     from django.contrib.auth import get_user_model
-    from django.db import connection
-    from django.test import Client, override_settings
-    from django.test.utils import CaptureQueriesContext
+    from django.test import Client
     from django.utils import timezone
 
     from points.models import PointDefinition
@@ -185,27 +183,8 @@ def main():
         ("  search: a voucher code", f"/admin/rewards/redemption/?q={a_code}"),
         ("  search: a customer code", f"/admin/rewards/redemption/?q=S-{members // 2:08d}"),
     ]
-    print(f"\n{'page':<34} {'median':>8} {'slowest':>8} {'queries':>8}")
-    with override_settings(
-        STORAGES={
-            "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-            "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-        },
-        SECURE_SSL_REDIRECT=False,
-    ):
-        for label, url in pages:
-            assert client.get(url).status_code == 200, url
-            times = []
-            for _ in range(REPEATS):
-                with CaptureQueriesContext(connection) as queries:
-                    started = time.perf_counter()
-                    response = client.get(url)
-                    times.append(time.perf_counter() - started)
-                assert response.status_code == 200, url
-            print(
-                f"{label:<34} {1000 * statistics.median(times):7.0f} ms "
-                f"{1000 * max(times):7.0f} ms {len(queries):8}"
-            )
+    print()
+    time_pages(client, pages, width=34, repeats=REPEATS)
 
 
 if __name__ == "__main__":
