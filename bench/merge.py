@@ -16,7 +16,7 @@ import statistics
 import time
 from datetime import timedelta
 
-from synthetic import LEDGER_COLUMNS, MEMBER_COLUMNS, copy_rows, reset_sequence, start, timed
+from synthetic import LEDGER_COLUMNS, copy_members, copy_rows, reset_sequence, start, timed
 
 HEAVY_ENTRIES = 5_000
 PENDING_DAYS = 30
@@ -64,21 +64,7 @@ def main():
             lifetime = sum(points for _, points, counts, *_ in rows if counts)
             tier = tier_for(lifetime)
             last = now - timedelta(days=pk % 60)
-            yield (
-                pk,
-                f"S-{pk:08d}",
-                f"s{pk}@example.com",
-                "",
-                "",
-                "",
-                now - timedelta(days=400),
-                tier,
-                tier,
-                tier,
-                balance,
-                lifetime,
-                last,
-            )
+            yield pk, now - timedelta(days=400), tier, balance, lifetime, last
 
     def entries():
         for pk in range(1, heavy_first + 2 * args.pairs):
@@ -91,8 +77,7 @@ def main():
         get_user_model().objects.filter(username="bench").delete()
     else:
         with timed(f"load {args.members + 2 * args.pairs:,} members"):
-            copy_rows("members_member", MEMBER_COLUMNS, members())
-            reset_sequence("members_member")
+            copy_members(members())  # codes S-00000001..., e-mails s1@example.com...
         with timed(f"load {total:,} ledger entries"):
             copy_rows("points_ledgerentry", LEDGER_COLUMNS, entries())
             reset_sequence("points_ledgerentry")
