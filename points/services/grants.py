@@ -16,7 +16,7 @@ from points.models import LedgerEntry
 from points.selectors import Balances, pending_by_member, programme
 from points.services import grants_sql as sql
 from points.services.adjustments import check_adjuster, check_definition, check_removal
-from points.services.importing import PREVIEW_ROWS, ImportReport, end_import
+from points.services.importing import ImportReport, end_import, imported_before
 from points.services.posting import (
     MEMBER_CACHE_FIELDS,
     credit,
@@ -84,18 +84,8 @@ def import_grants(rows, *, by, errors=(), dry_run=False, batch=None, now=None) -
                     bad(RowError(row.line, "definition", f"no definition {row.definition!r}"))
                     continue
                 if row.recorded_id:
-                    if recorded[row.recorded_id] == _content(row, member, definition):
-                        report.skipped += 1
-                        if row.line <= PREVIEW_ROWS + 1:
-                            report.skipped_lines.add(row.line)
-                    else:
-                        bad(
-                            RowError(
-                                row.line,
-                                "external_id",
-                                f"{row.external_id} was already imported with other content",
-                            )
-                        )
+                    same = recorded[row.recorded_id] == _content(row, member, definition)
+                    imported_before(report, row, same, bad)
                     continue
                 if row.line in duplicates:
                     continue

@@ -55,6 +55,18 @@ class ImportReport:
         return f"new={self.new} skipped={self.skipped} errors={len(self.errors)}"
 
 
+def imported_before(report, row, same: bool, bad) -> None:
+    """P8 for a row whose external_id was recorded before: the same content is skipped
+    (and named in the preview), other content is an error."""
+    if same:
+        report.skipped += 1
+        if row.line <= PREVIEW_ROWS + 1:
+            report.skipped_lines.add(row.line)
+    else:
+        message = f"{row.external_id} was already imported with other content"
+        bad(RowError(row.line, "external_id", message))
+
+
 def end_import(report, *, dry_run: bool) -> None:
     """The end of an import's transaction, all or nothing: with any bad row nothing is
     written or counted as written, and the errors are in file order; a dry run is
@@ -139,18 +151,9 @@ def import_transactions(
                         RowError(row.line, "member", f"no member with customer code {row.member!r}")
                     )
                 elif row.recorded_id:
-                    if _same_content(recorded[row.recorded_id], row, member):
-                        report.skipped += 1
-                        if row.line <= PREVIEW_ROWS + 1:
-                            report.skipped_lines.add(row.line)
-                    else:
-                        bad(
-                            RowError(
-                                row.line,
-                                "external_id",
-                                f"{row.external_id} was already imported with other content",
-                            )
-                        )
+                    imported_before(
+                        report, row, _same_content(recorded[row.recorded_id], row, member), bad
+                    )
                 elif row.line not in duplicates:
                     at, amount, pk, member_id = row.occurred_at, row.amount, next(ids), member.id
                     if row.kind == Transaction.Kind.PURCHASE:
