@@ -13,38 +13,21 @@ from django.utils.safestring import mark_safe
 
 from core.exports import escape_formula
 from points import analytics
-from tiers.selectors import Ranking
 
 PERMISSION = "points.view_analytics"
-
-
-def charts() -> tuple:
-    """(the last day taken, its liability, the charts), or (None, None, []) before the
-    first snapshot."""
-    last = analytics.last_day()
-    if last is None:
-        return None, None, []
-    return (
-        last,
-        analytics.liability(last),
-        [
-            analytics.tiers_over_time(Ranking(), last),
-            analytics.outstanding_over_time(last),
-            analytics.flows_by_month(last),
-        ],
-    )
 
 
 def analytics_view(site, request):
     if not request.user.has_perm(PERMISSION):
         raise PermissionDenied
-    last, liability, shown = charts()
+    latest = analytics.latest()
+    shown = [chart(latest.day) for chart in analytics.CHARTS.values()] if latest else []
     context = {
         **site.each_context(request),
         "title": "Programme analytics",
         "time_zone": settings.TIME_ZONE,
-        "last": last,
-        "liability": liability,
+        "last": latest and latest.day,
+        "liability": latest and analytics.liability(latest),
         "charts": [(chart, table_body(chart)) for chart in shown],
         "data": {
             chart.name: {"x": [row[0] for row in chart.rows], "series": chart.series()}
@@ -70,10 +53,10 @@ def table_body(chart) -> str:
 def chart_csv_view(site, request, name: str):
     if not request.user.has_perm(PERMISSION):
         raise PermissionDenied
-    found = [chart for chart in charts()[2] if chart.name == name]
-    if not found:
+    latest = analytics.latest()
+    if name not in analytics.CHARTS or latest is None:
         raise Http404("No such chart.")
-    chart = found[0]
+    chart = analytics.CHARTS[name](latest.day)
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{chart.name}.csv"'
     writer = csv.writer(response)

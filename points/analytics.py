@@ -35,12 +35,14 @@ class Chart:
         ]
 
 
-def last_day() -> date | None:
-    return DailyPoints.objects.order_by("-day").values_list("day", flat=True).first()
+def latest() -> DailyPoints | None:
+    """The last day taken, if any."""
+    return DailyPoints.objects.order_by("-day").first()
 
 
-def tiers_over_time(ranking: Ranking, last: date) -> Chart:
+def tiers_over_time(last: date) -> Chart:
     """Members by effective tier at the end of each of the last DAYS days."""
+    ranking = Ranking()
     first = last - timedelta(days=DAYS - 1)
     counts = {}
     rows = DailyTier.objects.filter(day__gte=first, day__lte=last).order_by()
@@ -86,13 +88,12 @@ def flows_by_month(last: date) -> Chart:
     )
 
 
-def liability(last: date) -> dict:
-    """What the points members hold at the end of `last` are worth to them, in money:
+def liability(day: DailyPoints) -> dict:
+    """What the points members hold at the end of a day are worth to them, in money:
     POINT_VALUE per point, available and pending apart."""
-    day = DailyPoints.objects.get(day=last)
     value = settings.POINT_VALUE
     return {
-        "day": last,
+        "day": day.day,
         "available": day.available,
         "pending": day.pending,
         "available_value": _money(day.available * value),
@@ -100,6 +101,11 @@ def liability(last: date) -> dict:
         "currency": settings.POINT_VALUE_CURRENCY,
         "point_value": value,
     }
+
+
+# The charts by name (the page's order; the CSV download's name), each of the days up to
+# the last taken.
+CHARTS = {"tiers": tiers_over_time, "outstanding": outstanding_over_time, "months": flows_by_month}
 
 
 def _money(amount: Decimal) -> Decimal:

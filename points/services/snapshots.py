@@ -18,7 +18,7 @@ history, whatever the number of days; the same run twice writes the same rows, a
 runs at once write each row once (the last one's)."""
 
 from collections import Counter, defaultdict
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -40,6 +40,7 @@ from django.utils import timezone
 
 from members.models import Member, TierChange
 from points.models import DailyPoints, DailyTier, LedgerEntry
+from points.selectors import cutoff_instant as end_of  # of a day in TIME_ZONE
 from tiers.models import Tier
 
 REWRITE_DAYS = 7
@@ -55,7 +56,8 @@ TAKEN_OFF = {  # column: the kinds it sums, as positive amounts
 def take_snapshots(*, now=None) -> int:
     """Write the snapshot of every ended day not taken yet, and of the last REWRITE_DAYS
     again. Returns the number of days written. Safe to run twice or at once: each day
-    is written whole, from one consistent reading of the tables."""
+    is written whole, its points from one statement over the ledger and its members
+    from one over the members and their history."""
     now = now or timezone.now()
     last = timezone.localdate(now) - timedelta(days=1)
     with transaction.atomic():
@@ -68,8 +70,10 @@ def take_snapshots(*, now=None) -> int:
             points,
             update_conflicts=True,
             unique_fields=["day"],
-            update_fields=["issued", "redeemed", "expired", "returned", "available", "pending"]
-            + ["taken_at"],
+            update_fields=[
+                *("issued", "redeemed", "expired", "returned", "available", "pending"),
+                "taken_at",
+            ],
         )
         DailyTier.objects.bulk_create(
             tiers, update_conflicts=True, unique_fields=["day", "tier"], update_fields=["members"]
@@ -86,11 +90,6 @@ def _first_day(last: date) -> date | None:
         return None
     reach = last - timedelta(days=settings.ANALYTICS_HISTORY_DAYS - 1)
     return max(timezone.localdate(joined), reach)
-
-
-def _start(day: date) -> datetime:
-    """The first moment of a day in TIME_ZONE."""
-    return timezone.make_aware(datetime.combine(day, time.min))
 
 
 def _day_of(field: str, first: date, start: datetime):
@@ -114,7 +113,7 @@ def _days(first: date, last: date):
 def _points_by_day(first: date, last: date) -> list[DailyPoints]:
     """One grouped query: the redeemable points issued before `first` and on each day
     since, by kind, and by the day they become available (P5)."""
-    start, end = _start(first), _start(last + timedelta(days=1))
+    start, end = end_of(first - timedelta(days=1)), end_of(last)
     rows = (
         LedgerEntry.objects.filter(redeemable=True)
         .filter(Q(issued_at__lt=end) | Q(kind=Kind.EXPIRY, cutoff__lte=last))
@@ -158,7 +157,7 @@ def _tiers_by_day(first: date, last: date) -> list[DailyTier]:
     none_day = Value(None, output_field=DateField())
     none_tier = Value(None, output_field=IntegerField())
     zone = timezone.get_current_timezone()
-    since = _start(first + timedelta(days=1))
+    since = end_of(first)
     members = (
         Member.objects.filter(merged_into=None)
         .values_list(none_day, none_tier, "effective_tier")
