@@ -77,6 +77,10 @@ class CancelRedemptionForm(OnceForm):
     )
 
 
+# What a form sent again says (apply_once returned False).
+ALREADY_SENT = "This form was already sent: nothing was applied twice."
+
+
 def apply_once(token: uuid.UUID, change) -> bool:
     """Run `change()` unless a form with this token was already applied; False then.
 
@@ -254,9 +258,7 @@ class MemberActions:
                 messages.SUCCESS,
             )
         else:
-            self.message_user(
-                request, "This form was already sent: nothing was applied twice.", messages.WARNING
-            )
+            self.message_user(request, ALREADY_SENT, messages.WARNING)
         return redirect("admin:members_member_change", member.pk)
 
 

@@ -10,7 +10,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
 
-from loyalty_site.member_actions import CONFIRM, OnceForm, apply_once, as_get
+from loyalty_site.member_actions import ALREADY_SENT, CONFIRM, OnceForm, apply_once, as_get
 from members.models import Member
 from members.services import merge_members
 from points.selectors import points_summary
@@ -92,9 +92,7 @@ class MemberMerge:
                 messages.SUCCESS,
             )
         else:
-            self.message_user(
-                request, "This form was already sent: nothing was applied twice.", messages.WARNING
-            )
+            self.message_user(request, ALREADY_SENT, messages.WARNING)
         return redirect("admin:members_member_change", survivor.pk)
 
     def _merge_form_again(self, request, object_id, form):
