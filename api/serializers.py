@@ -10,6 +10,7 @@ from drf_spectacular.plumbing import ResolvedComponent
 from rest_framework import serializers
 
 from api.fields import AmountField, MomentField
+from members.models import not_in_future
 from points.models import Transaction
 from rewards.models import VoucherStatus
 
@@ -103,6 +104,17 @@ class Enrolment(Strict):
     email = serializers.EmailField(max_length=254)
     first_name = serializers.CharField(max_length=100, required=False, default="", allow_blank=True)
     last_name = serializers.CharField(max_length=100, required=False, default="", allow_blank=True)
+    birth_date = serializers.DateField(
+        required=False, default=None, allow_null=True, validators=[not_in_future]
+    )
+    referred_by = serializers.CharField(
+        max_length=64,
+        required=False,
+        default="",
+        allow_blank=True,
+        help_text="The customer code of the member who referred them: paid the referral "
+        "points at this member's first purchase.",
+    )
 
 
 class TransactionRequest(Strict):

@@ -16,7 +16,6 @@ from itertools import islice
 from operator import attrgetter
 
 from django.db import connection
-from django.db.models import JSONField
 
 COPY_FROM = 100  # fewer rows than this: the ORM's single statement is quicker
 
@@ -35,14 +34,8 @@ def _rows(objs, fields):
                 if related is not None:
                     setattr(obj, field.attname, related.pk)
     values = attrgetter(*(f.attname for f in fields))
-    json_columns = [i for i, f in enumerate(fields) if isinstance(f, JSONField)]
     for obj in objs:
-        row = values(obj)
-        if json_columns:
-            row = list(row)
-            for i in json_columns:
-                row[i] = None if row[i] is None else json.dumps(row[i])
-        yield row
+        yield values(obj)
 
 
 def bulk_insert(model, objs) -> None:
@@ -120,11 +113,18 @@ def insert_rows(table: str, columns, rows) -> None:
             _copy(cursor, table, columns, rows)
             return
         sql = f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * len(columns))})"
-        adapt = connection.ops.adapt_datetimefield_value  # times stored as the ORM does
         while batch := list(islice(rows, 1000)):
-            cursor.executemany(
-                sql, [[adapt(v) if isinstance(v, datetime) else v for v in row] for row in batch]
-            )
+            cursor.executemany(sql, [[_adapt(v) for v in row] for row in batch])
+
+
+def _adapt(value):
+    """A value as the ORM stores it outside PostgreSQL: times in its format, JSON
+    (a dict or list: COPY takes them as they are) as text."""
+    if isinstance(value, datetime):
+        return connection.ops.adapt_datetimefield_value(value)
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    return value
 
 
 def _copy(cursor, table: str, columns, rows) -> None:
@@ -134,7 +134,7 @@ def _copy(cursor, table: str, columns, rows) -> None:
 def _copy_statement(cursor, table: str, columns) -> tuple[str, list[int] | None]:
     """The COPY of `columns` of a table, and the types of its binary format: psycopg
     writes that about ten times faster than text, which formats every time and number.
-    Tables with a JSON column take text (their values come as JSON text), types None."""
+    A JSON column's values are Python objects (a dict, a list or None)."""
     cursor.execute(
         "SELECT attname, atttypid FROM pg_attribute WHERE attrelid = %s::regclass"
         " AND attname = ANY(%s)",
@@ -143,16 +143,13 @@ def _copy_statement(cursor, table: str, columns) -> tuple[str, list[int] | None]
     oids = dict(cursor.fetchall())
     types = [oids[column] for column in columns]
     names = ", ".join(connection.ops.quote_name(column) for column in columns)
-    if JSON_TYPES.intersection(types):
-        return f"COPY {table} ({names}) FROM STDIN", None
     return f"COPY {table} ({names}) FROM STDIN (FORMAT BINARY)", types
 
 
 def _write_copy(cursor, statement: str, types, rows) -> None:
     """COPY tuples through a psycopg cursor."""
     with cursor.copy(statement) as copy:
-        if types:
-            copy.set_types(types)
+        copy.set_types(types)
         for row in rows:
             copy.write_row(row)
 
@@ -252,9 +249,6 @@ class CopyBehind:
                 # Only a table's owner may ANALYZE it: the application's role asks the
                 # function the owner made for it (points migration 0008).
                 cursor.execute("SELECT loyalty_analyze(%s::regclass)", [table])
-
-
-JSON_TYPES = frozenset({114, 3802})  # json, jsonb
 
 
 @contextmanager

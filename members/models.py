@@ -81,6 +81,17 @@ class Member(models.Model):
         db_index=False,  # member_merged_into below: only the closed few
     )
     merged_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Who referred this member, named at enrolment; paid at its first purchase (the
+    # referral definition's points, points.services.referrals).
+    referred_by = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="referrals",
+        db_index=False,  # member_referred_by below: only referred members
+    )
     merged_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
@@ -108,6 +119,11 @@ class Member(models.Model):
                 fields=["merged_into"],
                 name="member_merged_into",
                 condition=models.Q(merged_into__isnull=False),
+            ),
+            models.Index(
+                fields=["referred_by"],
+                name="member_referred_by",
+                condition=models.Q(referred_by__isnull=False),
             ),
         ]
         constraints = [

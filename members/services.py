@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from core import events
 from members.models import Member, Notification, TierChange
+from members.selectors import by_code
 
 # What a member is enrolled with, each field checked on its own by the model (its type,
 # length, validators): enroll_member through full_clean, the members import through
@@ -28,8 +29,11 @@ def enroll_member(
     joined_at=None,
     phone="",
     birth_date=None,
+    referred_by=None,
 ) -> Member:
-    """Enrol a customer in the entry tier (threshold 0)."""
+    """Enrol a customer in the entry tier (threshold 0), with the programme's welcome
+    points if it gives any. `referred_by`: the customer code of the member who referred
+    them, paid at this member's first purchase."""
     entry = Member.entry_tier()
     member = Member(
         external_id=(external_id or "").strip(),
@@ -42,6 +46,7 @@ def enroll_member(
         qualified_tier=entry,
         effective_tier=entry,
         best_tier=entry,
+        referred_by=referrer(referred_by, member_code=(external_id or "").strip()),
     )
     member.full_clean()
     try:
@@ -57,11 +62,32 @@ def enroll_member(
             events.record(
                 events.EventType.MEMBER_ENROLLED, member_id=member.pk, subject_id=member.pk
             )
+            # Welcome points are ledger entries, a rule of points above this app:
+            # imported when called, as merge_members does (pyproject's contract).
+            from points.services.referrals import award_welcome
+
+            award_welcome(member)
     except IntegrityError as exc:  # a concurrent enrolment of the same code won the race
         raise ValidationError(
             {"external_id": f"A member with customer code {member.external_id} already exists."}
         ) from exc
     return member
+
+
+def referrer(code, *, member_code: str) -> Member | None:
+    """The member a referral code names (a merged code: its survivor), or why it names
+    none. A member cannot refer themselves."""
+    code = (code or "").strip()
+    if not code:
+        return None
+    if code == member_code:
+        raise ValidationError({"referred_by": "A member cannot refer themselves."})
+    found = by_code(code).first()
+    if found is None:
+        raise ValidationError({"referred_by": f"No member with customer code {code}."})
+    if found.erased_at:
+        raise ValidationError({"referred_by": f"{code} was erased: it cannot refer anyone."})
+    return found
 
 
 def enrolment_errors(**values) -> dict[str, str]:

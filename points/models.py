@@ -23,6 +23,13 @@ class Channel(models.TextChoices):
 MANUAL_ADJUSTMENT = "manual-adjustment"
 TIER_UP_BONUS = "tier-up-bonus"
 OPENING_BALANCE = "opening-balance"  # points migration 0012: the members import's
+STORE_LENGTH = 50  # a store code, on a transaction and in a campaign's stores
+
+
+class AwardedOn(models.TextChoices):
+    CALLER = "", "When a caller names it"
+    ENROLMENT = "enrolment", "On enrolment (welcome points)"
+    REFERRAL = "referral", "To the referrer, at the friend's first purchase"
 
 
 class PointDefinition(models.Model):
@@ -50,6 +57,14 @@ class PointDefinition(models.Model):
     counts_toward_tier = models.BooleanField(default=True)
     redeemable = models.BooleanField(default=True)
     is_active = models.BooleanField(default=True)
+    awarded_on = models.CharField(
+        max_length=10,
+        choices=AwardedOn.choices,
+        default=AwardedOn.CALLER,
+        blank=True,
+        help_text="Given by the programme itself on enrolment, or to the referrer at a "
+        "referred friend's first purchase; otherwise by a till, the API or by hand.",
+    )
 
     objects = ProgrammeQuerySet.as_manager()
 
@@ -61,6 +76,19 @@ class PointDefinition(models.Model):
                 condition=Q(kind="purchase", is_active=True),
                 name="one_active_purchase_definition",
                 violation_error_message="Only one purchase definition can be active.",
+            ),
+            models.UniqueConstraint(
+                fields=["awarded_on"],
+                condition=Q(is_active=True) & ~Q(awarded_on=""),
+                name="one_active_definition_per_occasion",
+                violation_error_message="Only one active definition can be given on "
+                "enrolment, and one for referrals: switch the other off first.",
+            ),
+            models.CheckConstraint(
+                condition=Q(awarded_on="") | Q(kind="action"),
+                name="programme_awards_are_actions",
+                violation_error_message="Points given on enrolment or for a referral are "
+                "a fixed number: choose the kind Action and set its points.",
             ),
             models.CheckConstraint(
                 condition=Q(earn_rate__gte=0),
@@ -115,6 +143,20 @@ class Campaign(models.Model):
     channels = models.JSONField(
         default=list, blank=True, help_text="Channel codes; leave empty for every channel."
     )
+    stores = models.JSONField(
+        default=list, blank=True, help_text="Store codes; leave empty for every store."
+    )
+    min_amount = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="A purchase below this amount earns no campaign multiplier.",
+    )
+    birthday_month_only = models.BooleanField(
+        default=False,
+        help_text="Only for members in their birthday month (in the programme's time zone).",
+    )
     is_active = models.BooleanField(default=True)
 
     objects = CampaignQuerySet.as_manager()
@@ -134,6 +176,12 @@ class Campaign(models.Model):
                 violation_error_message="The campaign must end after it starts: check "
                 "its start and end.",
             ),
+            models.CheckConstraint(
+                condition=Q(min_amount__isnull=True) | Q(min_amount__gt=0),
+                name="campaign_min_amount_positive",
+                violation_error_message="The minimum amount must be above 0 (leave it "
+                "empty for any amount).",
+            ),
         ]
 
     def __str__(self):
@@ -143,14 +191,38 @@ class Campaign(models.Model):
         unknown = set(self.channels or []) - set(Channel.values)
         if unknown:
             raise ValidationError({"channels": f"Unknown channel: {', '.join(sorted(unknown))}."})
+        stores = self.stores
+        if not isinstance(stores, list) or not all(
+            isinstance(s, str) and 0 < len(s) <= STORE_LENGTH for s in stores
+        ):
+            raise ValidationError(
+                {"stores": f"A list of store codes of 1 to {STORE_LENGTH} characters."}
+            )
 
     def applies_to(self, *, at, tier_id: int, channel: str) -> bool:
-        """The one place where a campaign's window and limits are read (P3)."""
+        """The one place where a campaign's window, tiers and channels are read (P3):
+        whether it runs for a tier on a channel at `at`, whatever the purchase."""
         if not (self.is_active and self.starts_at <= at < self.ends_at):
             return False
         if self.channels and channel not in self.channels:
             return False
         return not self.limited_to_tier_ids or tier_id in self.limited_to_tier_ids
+
+    def applies_to_purchase(
+        self, *, at, tier_id: int, channel: str, store: str, amount, birth_date
+    ) -> bool:
+        """applies_to, and the campaign's audience of purchases: its stores, its
+        minimum amount and, for a birthday campaign, the member's birthday month (the
+        month of `at` in TIME_ZONE). The one place where they are read."""
+        if not self.applies_to(at=at, tier_id=tier_id, channel=channel):
+            return False
+        if self.stores and store not in self.stores:
+            return False
+        if self.min_amount is not None and amount < self.min_amount:
+            return False
+        return not self.birthday_month_only or (
+            birth_date is not None and timezone.localtime(at).month == birth_date.month
+        )
 
     @cached_property
     def limited_to_tier_ids(self) -> frozenset[int]:
@@ -177,7 +249,7 @@ class Transaction(models.Model):
     amount = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
     occurred_at = models.DateTimeField()
     channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.API)
-    store = models.CharField(max_length=50, blank=True)
+    store = models.CharField(max_length=STORE_LENGTH, blank=True)
     original = models.ForeignKey(
         "self",
         on_delete=models.PROTECT,
@@ -320,6 +392,10 @@ class LedgerEntry(models.Model):
     # opening balance): written once however often it is sent (P8). NULL, not "", for
     # the others, so that the unique index (ledger_external_id_unique) skips them.
     external_id = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001
+    # Of a purchase's earning: the points each campaign added, by campaign id as text
+    # (what the purchase earned less what it would have earned without that campaign),
+    # for the campaigns' results (analytics). NULL when no campaign applied.
+    campaign_points = models.JSONField(null=True, blank=True, editable=False)
 
     objects = LedgerQuerySet.as_manager()
 

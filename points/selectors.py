@@ -50,8 +50,22 @@ class Programme:
                 "definitions (it is created by the points migrations)."
             ) from None
 
-    def campaigns_for(self, *, at, tier_id: int, channel: str) -> list[Campaign]:
-        return [c for c in self.campaigns if c.applies_to(at=at, tier_id=tier_id, channel=channel)]
+    def campaigns_for(
+        self, *, at, tier_id: int, channel: str, store: str, amount, birth_date
+    ) -> list[Campaign]:
+        """The campaigns a purchase earns under (Campaign.applies_to_purchase)."""
+        return [
+            c
+            for c in self.campaigns
+            if c.applies_to_purchase(
+                at=at,
+                tier_id=tier_id,
+                channel=channel,
+                store=store,
+                amount=amount,
+                birth_date=birth_date,
+            )
+        ]
 
 
 _programme: Programme | None = None

@@ -1,7 +1,6 @@
 """Tier status: qualification (T2), recalculation (T3), history (T4), degradation and
 restoration (D1-D4)."""
 
-import json
 from dataclasses import dataclass, fields
 from datetime import datetime
 from operator import attrgetter
@@ -92,7 +91,7 @@ class TierLog(list):
                 Notification,
                 ["id", "member_id", "kind", "tier_change_id", "context", "created_at"],
                 [
-                    (pk, m.member_id, m.kind, m.change.pk, json.dumps(m.context), now)
+                    (pk, m.member_id, m.kind, m.change.pk, m.context, now)
                     for m, pk in zip(
                         messages, reserve_ids(Notification, len(messages)), strict=True
                     )

@@ -29,6 +29,19 @@ from points.selectors import programme
 from rewards.selectors import catalogue
 
 
+def enrolled_with(member: Member) -> dict:
+    """What a member was enrolled with, as an Enrolment gives it: a repeat is the same."""
+    referrer = member.referred_by.external_id if member.referred_by_id else ""
+    return {
+        "external_id": member.external_id,
+        "email": member.email,
+        "first_name": member.first_name,
+        "last_name": member.last_name,
+        "birth_date": member.birth_date,
+        "referred_by": referrer,
+    }
+
+
 class Members(APIView):
     @extend_schema(
         operation_id="enrol_member",
@@ -44,10 +57,14 @@ class Members(APIView):
                 member = enroll_member(**fields)
                 log_api_change(request.auth, member, "Enrolled", action_flag=ADDITION)
         except ValidationError:
-            member = Member.objects.filter(external_id=fields["external_id"]).first()
+            member = (
+                Member.objects.filter(external_id=fields["external_id"])
+                .select_related("referred_by")
+                .first()
+            )
             if member is None:
                 raise
-            if any(getattr(member, name) != value for name, value in fields.items()):
+            if enrolled_with(member) != fields:
                 raise ValidationError(
                     {
                         "external_id": ValidationError(

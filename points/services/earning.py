@@ -22,6 +22,7 @@ from points.services.posting import (
     recorded_before,
     written,
 )
+from points.services.referrals import pay_referral, referral_due
 from points.services.rules import (
     check_transaction,
     multiplier_label,
@@ -34,37 +35,56 @@ from tiers.services import TierLog, restore
 
 
 def purchase_earning(
-    member, plan: Programme, log: TierLog, *, amount, at, channel, by=None
+    member, plan: Programme, log: TierLog, *, amount, at, channel, store, by=None
 ) -> Movement | None:
     """The rules of a purchase on a locked member, in memory: restoration first (D3),
-    then floor(amount x earn rate x effective tier multiplier x campaigns) (P2, P3).
-    Returns its earning, if it earns any points; record_purchase and the import both
-    use it. `by`: the account that recorded it, on the restoration it records."""
+    then floor(amount x earn rate x effective tier multiplier x campaigns) (P2, P3),
+    under the campaigns whose audience the purchase is in (its tier, channel, store,
+    amount and the member's birthday month). Returns its earning, if it earns any
+    points; record_purchase and the import both use it. `by`: the account that
+    recorded it, on the restoration it records."""
     restore(member, plan.ranking, at=at, log=log, by=by)
     tier = plan.ranking.by_pk[member.effective_tier_id]
-    campaigns = plan.campaigns_for(at=at, tier_id=tier.id, channel=channel)
-    rate, reason = _rate_and_reason(plan, tier, campaigns)
+    campaigns = plan.campaigns_for(
+        at=at,
+        tier_id=tier.id,
+        channel=channel,
+        store=store,
+        amount=amount,
+        birth_date=member.birth_date,
+    )
+    rate, reason, rates_without = _rates(plan, tier, campaigns)
     points = purchase_points(amount, rate)
     if member.last_purchase_at is None or at > member.last_purchase_at:
         member.last_purchase_at = at
     if not points:
         return None
-    return earning(plan.purchase_definition, points, at=at, reason=reason)
+    earned = earning(plan.purchase_definition, points, at=at, reason=reason)
+    if campaigns:
+        # What each campaign added: the points less those earned without it.
+        earned.campaign_points = {
+            str(campaign.id): points - purchase_points(amount, without)
+            for campaign, without in zip(campaigns, rates_without, strict=True)
+        }
+    return earned
 
 
-def _rate_and_reason(plan: Programme, tier: Tier, campaigns) -> tuple[Decimal, str]:
-    """The rate of a purchase at a tier during campaigns, and the reason its entry
-    gives: worked out once per programme, tier and campaigns, not per purchase."""
+def _rates(plan: Programme, tier: Tier, campaigns) -> tuple[Decimal, str, list[Decimal]]:
+    """The rate of a purchase at a tier during campaigns, the reason its entry gives,
+    and the rate without each campaign in turn: worked out once per programme, tier
+    and campaigns, not per purchase."""
     key = (tier.id, *(campaign.id for campaign in campaigns))
     if key not in plan.earnings:
-        rate = points_per_unit(
-            plan.purchase_definition.earn_rate,
-            tier.multiplier,
-            [campaign.multiplier for campaign in campaigns],
-        )
+        multipliers = [campaign.multiplier for campaign in campaigns]
+        earn_rate = plan.purchase_definition.earn_rate
+
+        def rate(skipped=None) -> Decimal:
+            kept = [m for i, m in enumerate(multipliers) if i != skipped]
+            return points_per_unit(earn_rate, tier.multiplier, kept)
+
         labels = [multiplier_label(tier.name, tier.multiplier)]
         labels += [multiplier_label(c.name, c.multiplier) for c in campaigns]
-        plan.earnings[key] = rate, ", ".join(labels)
+        plan.earnings[key] = rate(), ", ".join(labels), [rate(i) for i in range(len(campaigns))]
     return plan.earnings[key]
 
 
@@ -88,9 +108,12 @@ def record_purchase(
         member, plan, recorded_id = lock(member, external_id)
         if existing := recorded_before(recorded_id, member_id=member.pk, **fields):
             return existing
+        referral = referral_due(member, plan)  # before the purchase counts
         log = TierLog()
         txn, entries = _purchase_transaction(member, plan, log, fields, by)
         post_transaction(member, plan, txn, entries, at=occurred_at, log=log, by=by)
+        if referral:
+            pay_referral(member, referral, at=occurred_at, external_id=external_id, by=by)
     return txn
 
 
@@ -108,6 +131,7 @@ def _purchase_transaction(member, plan: Programme, log: TierLog, fields, by):
         amount=fields["amount"],
         at=fields["occurred_at"],
         channel=fields["channel"],
+        store=fields["store"],
         by=by,
     )
     txn = Transaction(member=member, **fields)
@@ -121,10 +145,11 @@ def _record_purchase_unlocked(member, fields, by) -> Transaction | None:
     depends on nothing else), and then nothing is written.
 
     None when it did not write: another writer came between, the id was recorded
-    before (skipped or refused), or the purchase changes a tier, whose history rows
-    must commit with it. record_purchase then records it under the member lock."""
+    before (skipped or refused), the purchase changes a tier, whose history rows
+    must commit with it, or it pays a referral, another member's points. record_purchase
+    then records it under the member lock."""
     member, plan, recorded_id = lock(member, fields["external_id"], for_update=False)
-    if recorded_id is not None:
+    if recorded_id is not None or referral_due(member, plan):
         return None
     read = sql.cached(member)
     log = TierLog()

@@ -17,7 +17,7 @@ from core.models import WebhookDelivery
 from members.models import Member
 from members.selectors import owner
 from points.csv_rows import ImportRow, RowError
-from points.models import LedgerEntry, Transaction
+from points.models import AwardedOn, LedgerEntry, Transaction
 from points.selectors import programme
 from points.services import sql
 from points.services.earning import purchase_earning
@@ -28,6 +28,12 @@ from points.services.posting import (
     distinct_members,
     duplicate_lines,
     lock_members,
+)
+from points.services.referrals import (
+    programme_award,
+    referral_due,
+    referral_key,
+    referral_movement,
 )
 from points.services.returns import Purchase, Refused, recorded_purchases, return_reversal
 from tiers.services import TierLog
@@ -110,10 +116,12 @@ def import_transactions(
         members = lock_members(sql.staged_members())
         sql.mark_recorded()  # after the locks: sees what an import before this one wrote
         locked = distinct_members(members)
+        plan = programme()
+        referrers = lock_referrers(locked, plan)
+        locked = distinct_members({m.pk: m for m in [*locked, *referrers.values()]})
         before = {m.pk: m.qualified_tier_id for m in locked}
         report.members, staged = len(locked), sql.staged_count()
         batch_id = batch.pk if batch else None
-        plan = programme()
         log = TierLog()
         now = timezone.now()
         # The purchases returns may name, by external id: the latest of the file and
@@ -157,8 +165,18 @@ def import_transactions(
                 elif row.line not in duplicates:
                     at, amount, pk, member_id = row.occurred_at, row.amount, next(ids), member.id
                     if row.kind == Transaction.Kind.PURCHASE:
+                        if referral := referral_due(member, plan):  # before it counts
+                            entries += _referral_rows(
+                                member, referrers, referral, row, plan, log, now, batch_id
+                            )
                         earned = purchase_earning(
-                            member, plan, log, amount=amount, at=at, channel=row.channel
+                            member,
+                            plan,
+                            log,
+                            amount=amount,
+                            at=at,
+                            channel=row.channel,
+                            store=row.store,
                         )
                         purchases[row.external_id] = Purchase(
                             pk, row.external_id, member_id, amount, at, earned
@@ -243,6 +261,8 @@ _ENTRY_COLUMNS = [
     "reason",
     "created_at",
     "batch_id",
+    "campaign_points",
+    "external_id",
 ]
 
 
@@ -262,7 +282,9 @@ def _transaction_row(pk: int, row: ImportRow, member_id: int, original_id, now, 
     )
 
 
-def _entry_row(member_id: int, move: Movement, transaction_id: int, now, batch_id) -> tuple:
+def _entry_row(
+    member_id: int, move: Movement, transaction_id: int | None, now, batch_id, external_id=None
+) -> tuple:
     return (
         transaction_id,
         member_id,
@@ -276,7 +298,41 @@ def _entry_row(member_id: int, move: Movement, transaction_id: int, now, batch_i
         move.reason,
         now,
         batch_id,
+        move.campaign_points,
+        external_id,
     )
+
+
+def lock_referrers(locked: list[Member], plan) -> dict[int, Member]:
+    """The referrers the file's purchases may pay (referral_due), locked after the
+    file's members, by the id the referred member names: a referrer of the file is the
+    same object, a merged referrer its survivor. None when no referral is given."""
+    if programme_award(plan, AwardedOn.REFERRAL) is None:
+        return {}
+    by_pk = {m.pk: m for m in locked}
+    named = {m.referred_by_id for m in locked if m.referred_by_id and not m.last_purchase_at}
+    survivors = dict(Member.objects.filter(pk__in=named).values_list("pk", owner()))
+    missing = set(survivors.values()) - by_pk.keys()
+    if missing:
+        more = Member.objects.select_for_update(of=("self",)).filter(pk__in=missing)
+        by_pk.update((m.pk, m) for m in more.order_by("pk"))
+    return {pk: by_pk[survivor] for pk, survivor in survivors.items()}
+
+
+def _referral_rows(friend, referrers, definition, row, plan, log, now, batch_id) -> list:
+    """pay_referral for a row: the referrer's entry (and tier-up bonus) as rows."""
+    referrer = referrers[friend.referred_by_id]
+    if referrer.pk == friend.pk:  # the referrer's account was merged into the friend's
+        return []
+    at = row.occurred_at
+    move = referral_movement(friend, definition, at=at, external_id=row.external_id)
+    moves = [move]
+    if bonus := credit(referrer, plan, moves, at=at, log=log):
+        moves.append(bonus)
+    key = referral_key(friend)
+    return [
+        _entry_row(referrer.pk, m, None, now, batch_id, key if m is move else None) for m in moves
+    ]
 
 
 def _chunk_tables(txns, entries) -> list:

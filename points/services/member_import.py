@@ -21,6 +21,7 @@ Rules of a row, besides its own fields (checked by the parser):
   an error (a correction is a manual adjustment), 0 or empty writes nothing;
 - the opening lifetime points place the member in the tier they reach, recorded with
   reason opening_balance; no tier-up bonus and no message, the best tier set to it;
+- a new member gets the programme's welcome points, as enroll_member gives them;
 - a merged account's code (closed) changes nothing: skipped, or an error if it brings
   an opening balance it was not given before the merge (`_Import.merged`)."""
 
@@ -41,6 +42,7 @@ from points.services import member_bulk
 from points.services.importing import end_import
 from points.services.member_bulk import LIFETIME_KEY, POINTS_KEY, UPDATED_FIELDS, Staged
 from points.services.posting import duplicate_lines
+from points.services.referrals import WELCOME_KEY, welcome_movement
 from tiers.services import TierLog, open_at_tier
 
 IMPORT_CHUNK = 25_000  # rows computed and written at a time
@@ -139,7 +141,7 @@ class _Import:
     def __init__(self, report: MemberImportReport, *, batch_id):
         self.report, self.batch_id = report, batch_id
         self.now = timezone.now()
-        plan = programme()
+        self.plan = plan = programme()
         self.ranking = plan.ranking
         self.entry = plan.ranking.entry.pk  # enroll_member's tier (Member.entry_tier)
         self.opening = plan.definition(OPENING_BALANCE).pk
@@ -193,6 +195,7 @@ class _Import:
         self.joined.append((pk, TierChange.Reason.JOINED, self.entry, self.entry, joined_at))
         self.enrolled.append((pk, pk))
         self.open(status, row, row.opening_points, row.opening_lifetime)
+        self.welcome(status, joined_at)
         self.members.append(
             (
                 pk,
@@ -278,6 +281,35 @@ class _Import:
             self.entries.append(self.entry_row(status.pk, LIFETIME_KEY, row, lifetime, True, False))
             status.lifetime_points += lifetime
             self.report.lifetime += lifetime
+            if open_at_tier(status, self.ranking, at=self.now, log=self.log):
+                self.report.tier_changes += 1
+
+    def welcome(self, status: _Status, joined_at) -> None:
+        """enroll_member's welcome points (points.services.referrals), issued when the
+        member joined. Tier-counting ones place the member as opening balances do: the
+        import brings members in, it pays no tier-up bonus."""
+        move = welcome_movement(self.plan, at=joined_at)
+        if move is None:
+            return
+        self.entries.append(
+            (
+                status.pk,
+                move.definition_id,
+                move.kind,
+                move.points,
+                move.counts_toward_tier,
+                move.redeemable,
+                move.issued_at,
+                move.accrue_at,
+                move.reason,
+                self.now,
+                f"{WELCOME_KEY}{status.pk}",
+                self.batch_id,
+            )
+        )
+        status.points_balance += move.points if move.redeemable else 0
+        if move.counts_toward_tier:
+            status.lifetime_points += move.points
             if open_at_tier(status, self.ranking, at=self.now, log=self.log):
                 self.report.tier_changes += 1
 

@@ -38,6 +38,7 @@ class Movement:
     issued_at: datetime
     accrue_at: datetime
     reason: str = ""
+    campaign_points: dict[str, int] | None = None  # of a purchase: LedgerEntry's
 
 
 def movement(definition, kind, points: int, *, at, reason: str, accrue_at=None) -> Movement:
@@ -72,6 +73,7 @@ def entry_of(member: Member, movement: Movement, **link) -> LedgerEntry:
         issued_at=movement.issued_at,
         accrue_at=movement.accrue_at,
         reason=movement.reason,
+        campaign_points=movement.campaign_points,
         **link,
     )
 

@@ -10,6 +10,7 @@ from decimal import Decimal
 from django.db import connection
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
+from psycopg.types.json import Jsonb
 
 from core.db import fetch_prepared
 from core.staging import StagedTable
@@ -108,7 +109,7 @@ def insert_transaction(member: Member, txn: Transaction, entries, *, unless_chan
         params += unless_changed
     params += [getattr(txn, f.attname) for f in txn_fields]
     for entry in entries:
-        params += [getattr(entry, f.attname) for f in entry_fields]
+        params += [_entry_value(entry, f) for f in entry_fields]
     sql = _insert_transaction_sql(len(entries), unless_changed is not None)
     written = fetch_prepared(sql, params)
     if written is None:
@@ -119,6 +120,11 @@ def insert_transaction(member: Member, txn: Transaction, entries, *, unless_chan
         entry.pk, entry.transaction_id = pk, txn.pk
         entry._state.adding, entry._state.db = False, connection.alias
     return True
+
+
+def _entry_value(entry: LedgerEntry, field):
+    value = getattr(entry, field.attname)
+    return Jsonb(value) if value is not None and field.attname == "campaign_points" else value
 
 
 @functools.cache

@@ -1,0 +1,76 @@
+"""Points the programme gives itself, beyond the purchase (DESIGN.md, "Earning beyond
+the purchase"): welcome points on enrolment, once per member, and the referrer's
+points at a referred member's first purchase, once per referred member. Each entry
+has an external_id made of the member's id, so the ledger's unique index makes
+"once" hold whatever the door or the race."""
+
+from points.models import AwardedOn, LedgerEntry, PointDefinition
+from points.selectors import Programme
+from points.services.posting import Movement, earning, entry_of, lock, post_entries
+
+WELCOME_KEY = "enrolment:"
+REFERRAL_KEY = "referral:"
+
+
+def programme_award(plan: Programme, occasion: str) -> PointDefinition | None:
+    """The active definition given on this occasion (AwardedOn), if the marketers set
+    one (at most one: PointDefinition's constraint)."""
+    for definition in plan.definitions.values():
+        if definition.awarded_on == occasion and definition.is_active:
+            return definition
+    return None
+
+
+def welcome_movement(plan: Programme, *, at) -> Movement | None:
+    """The welcome points of a member enrolled at `at`: the enrolment definition's
+    points, issued when the member joined, available after its delay (P5)."""
+    definition = programme_award(plan, AwardedOn.ENROLMENT)
+    if definition is None or not definition.points:
+        return None
+    return earning(definition, definition.points, at=at, reason=definition.name)
+
+
+def award_welcome(member) -> list[LedgerEntry]:
+    """enroll_member's welcome points, in its transaction: the new member locked, its
+    entry written through the one ledger writer (a tier reached by tier-counting
+    welcome points is a tier-up like any other)."""
+    member, plan, _ = lock(member)
+    move = welcome_movement(plan, at=member.joined_at)
+    if move is None:
+        return []
+    entry = entry_of(member, move, external_id=f"{WELCOME_KEY}{member.pk}")
+    return post_entries(member, plan, [entry], at=member.joined_at)
+
+
+def referral_due(member, plan: Programme) -> PointDefinition | None:
+    """The referral definition to pay at this purchase of a locked member, asked
+    before the purchase is counted: a referred member's first purchase (none recorded
+    before) when the marketers have an active referral definition."""
+    if member.referred_by_id is None or member.last_purchase_at is not None:
+        return None
+    definition = programme_award(plan, AwardedOn.REFERRAL)
+    return definition if definition and definition.points else None
+
+
+def referral_movement(friend, definition: PointDefinition, *, at, external_id) -> Movement:
+    """The referrer's points for `friend`'s first purchase (`external_id`), at its time."""
+    reason = f"Referral: {friend.external_id} made a first purchase ({external_id})"
+    return earning(definition, definition.points, at=at, reason=reason[:255])
+
+
+def referral_key(friend) -> str:
+    return f"{REFERRAL_KEY}{friend.pk}"
+
+
+def pay_referral(friend, definition: PointDefinition, *, at, external_id, by=None) -> None:
+    """Pay the referrer of a locked friend whose first purchase was just recorded, in
+    the same transaction. The referrer is locked after the friend: referrals point
+    from a newer member to an older one, so the order never turns round. A referrer
+    merged since is paid on its survivor."""
+    referrer = type(friend)(pk=friend.referred_by_id)
+    referrer, plan, _ = lock(referrer, follow_merge=True)
+    if referrer.pk == friend.pk:  # the referrer's account was merged into the friend's
+        return
+    move = referral_movement(friend, definition, at=at, external_id=external_id)
+    entry = entry_of(referrer, move, created_by=by, external_id=referral_key(friend))
+    post_entries(referrer, plan, [entry], at=at, by=by)
