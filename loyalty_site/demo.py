@@ -2,12 +2,12 @@
 
 import random
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 from django.utils import timezone
 
-from points.models import Campaign, PointDefinition
+from points.models import AwardedOn, Campaign, PointDefinition
 from rewards.models import Reward
 from tiers.models import Tier
 
@@ -88,7 +88,17 @@ def load_programme() -> dict[str, Tier]:
             tiers[code], _ = Tier.objects.update_or_create(code=code, defaults=values)
     PointDefinition.objects.update_or_create(
         handle="refer-a-friend",
-        defaults=dict(name="Refer a friend", kind="action", points=200, counts_toward_tier=True),
+        defaults=dict(
+            name="Refer a friend",
+            kind="action",
+            points=200,
+            counts_toward_tier=True,
+            awarded_on=AwardedOn.REFERRAL,
+        ),
+    )
+    PointDefinition.objects.update_or_create(
+        handle="write-a-review",
+        defaults=dict(name="Write a review", kind="action", points=200, counts_toward_tier=True),
     )
     PointDefinition.objects.update_or_create(
         handle="goodwill-tier-points",
@@ -104,7 +114,46 @@ def load_programme() -> dict[str, Tier]:
             is_active=True,
         ),
     )
+    # The seed's "2x points in the birthday month", all year round; and a campaign for
+    # large baskets in the two flagship stores.
+    Campaign.objects.update_or_create(
+        name="Birthday double points",
+        defaults=dict(
+            multiplier=Decimal(2),
+            starts_at=now - timedelta(days=400),
+            ends_at=now + timedelta(days=365),
+            birthday_month_only=True,
+            is_active=True,
+        ),
+    )
+    Campaign.objects.update_or_create(
+        name="Flagship big basket",
+        defaults=dict(
+            multiplier=Decimal("1.5"),
+            starts_at=now - timedelta(days=120),
+            ends_at=now - timedelta(days=60),
+            stores=STORES[:2],
+            min_amount=Decimal(100),
+            is_active=True,
+        ),
+    )
     return tiers
+
+
+def load_welcome() -> PointDefinition:
+    """The demo's welcome points: 50 on enrolment, spendable, not toward the tier. Apart
+    from the seed programme, whose members the tests and benchmarks enrol without."""
+    definition, _ = PointDefinition.objects.update_or_create(
+        handle="welcome",
+        defaults=dict(
+            name="Welcome points",
+            kind="action",
+            points=50,
+            counts_toward_tier=False,
+            awarded_on=AwardedOn.ENROLMENT,
+        ),
+    )
+    return definition
 
 
 @dataclass(frozen=True)
@@ -128,6 +177,11 @@ FIRST_NAMES = (
 LAST_NAMES = (
     "Garcia Lopez Martin Sanchez Perez Gomez Ruiz Diaz Moreno Alvarez Romero Navarro".split()
 )
+
+
+def birth_date(rng: random.Random) -> date:
+    """A demo member's birth date: an adult's, any day of the year."""
+    return date(1950, 1, 1) + timedelta(days=rng.randrange(365 * 55))
 
 
 def member_code(n: int) -> str:

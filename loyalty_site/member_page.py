@@ -3,6 +3,7 @@ What the agent does there is in member_actions."""
 
 from datetime import timedelta
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
@@ -18,7 +19,7 @@ from loyalty_site.member_actions import AssignPointsForm, MemberActions, RedeemF
 from loyalty_site.member_merge import MemberMerge, MergeForm
 from members.resources import MemberResource
 from members.selectors import survivor_of_search
-from members.services import enroll_member, erase_member
+from members.services import enroll_member, erase_member, referrer
 from points.explanations import entry_explanation, tier_explanation, tier_history
 from points.models import (
     ExpiryPolicy,
@@ -83,6 +84,8 @@ def member_context(request, member, *, assign_form=None, merge_form=None, now=No
         "as_of": as_of,
         "ledger_page": ledger_page,
         "merged_members": member.merged_members.order_by("-merged_at")[:HISTORY_ROWS],
+        "referrer": member.referred_by,
+        "referrals": member.referrals.order_by("joined_at", "pk")[:HISTORY_ROWS],
         "redemptions": Redemption.objects.filter(member=member).select_related(
             "reward", "redeemed_by"
         )[:HISTORY_ROWS],
@@ -153,6 +156,25 @@ def ledger_lines(member, *, until=None):
     )
 
 
+class MemberForm(forms.ModelForm):
+    referred_by_code = forms.CharField(
+        required=False,
+        max_length=64,
+        label="Referred by",
+        help_text="The customer code of the member who referred them: paid the referral "
+        "points at this member's first purchase.",
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        code = cleaned.get("referred_by_code", "")
+        try:
+            referrer(code, member_code=(cleaned.get("external_id") or "").strip())
+        except ValidationError as exc:
+            self.add_error("referred_by_code", exc.message_dict["referred_by"])
+        return cleaned
+
+
 class MemberAdmin(MemberMerge, MemberActions, ExportMixin, admin.ModelAdmin):
     """The member page of the CX Manager: search, balances, tiers, history, ledger,
     catalogue, and the agent's two actions (assign points, redeem a reward)."""
@@ -180,8 +202,13 @@ class MemberAdmin(MemberMerge, MemberActions, ExportMixin, admin.ModelAdmin):
     ordering = ["-pk"]
     show_full_result_count = False
     paginator = CappedPaginator
-    fields = ["external_id", "first_name", "last_name", "email", "phone", "joined_at"]
+    fields = ["external_id", "first_name", "last_name", "email", "phone", "birth_date", "joined_at"]
+    form = MemberForm
     actions = ["erase"]
+
+    def get_fields(self, request, obj=None):
+        # Who referred a member is said once, at enrolment (it decides a payment).
+        return self.fields if obj else [*self.fields, "referred_by_code"]
 
     @admin.action(permissions=["erase"], description="Erase personal data of the selected members")
     def erase(self, request, queryset):
@@ -278,6 +305,9 @@ class MemberAdmin(MemberMerge, MemberActions, ExportMixin, admin.ModelAdmin):
             email=obj.email,
             first_name=obj.first_name,
             last_name=obj.last_name,
+            phone=obj.phone,
+            birth_date=obj.birth_date,
             joined_at=obj.joined_at,
+            referred_by=form.cleaned_data.get("referred_by_code", ""),
         )
         obj.pk, obj._state.adding = member.pk, False

@@ -4,7 +4,6 @@ from pathlib import Path
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.models import ADDITION, LogEntry
-from django.contrib.admin.utils import unquote
 from django.contrib.contenttypes.models import ContentType
 from django.core import signing
 from django.core.exceptions import PermissionDenied
@@ -23,11 +22,8 @@ from import_export.tmp_storages import TempFolderStorage
 
 from core.admin import ConfirmedPolicyAdmin, ReadOnlyAdminMixin
 from core.paginator import CappedPaginator
-from points import batch_admin  # noqa: F401 - registers the imports' pages
+from points import batch_admin, campaign_admin  # noqa: F401 - register their pages
 from points.models import (
-    Campaign,
-    CampaignStatus,
-    Channel,
     ExpiryPolicy,
     ExpiryRun,
     LedgerEntry,
@@ -42,8 +38,6 @@ from points.selectors import (
     reminder_day,
     unprocessed_cutoffs,
 )
-from points.stacking import campaign_stacks
-from tiers.selectors import Ranking
 
 
 @admin.register(PointDefinition)
@@ -57,9 +51,10 @@ class PointDefinitionAdmin(admin.ModelAdmin):
         "accrue_delay_days",
         "counts_toward_tier",
         "redeemable",
+        "awarded_on",
         "is_active",
     ]
-    list_filter = ["kind", "is_active"]
+    list_filter = ["kind", "awarded_on", "is_active"]
     prepopulated_fields = {"handle": ["name"]}
 
     # The services find the system definitions by handle: it and the kind stay fixed,
@@ -76,84 +71,6 @@ class PointDefinitionAdmin(admin.ModelAdmin):
 
 def _is_system(definition) -> bool:
     return definition is not None and definition.handle in PointDefinition.SYSTEM_HANDLES
-
-
-class CampaignForm(forms.ModelForm):
-    channels = forms.MultipleChoiceField(
-        choices=Channel.choices,
-        required=False,
-        widget=forms.CheckboxSelectMultiple,
-        help_text="Leave all unticked for every channel.",
-    )
-
-    class Meta:
-        model = Campaign
-        fields = ["name", "multiplier", "starts_at", "ends_at", "tiers", "channels", "is_active"]
-        widgets = {"tiers": forms.CheckboxSelectMultiple}
-        help_texts = {"tiers": "Leave all unticked for every tier."}
-
-
-class CampaignStatusFilter(admin.SimpleListFilter):
-    title = "status"
-    parameter_name = "status"
-
-    def lookups(self, request, model_admin):
-        return CampaignStatus.choices
-
-    def queryset(self, request, queryset):
-        return queryset.filter(status=self.value()) if self.value() else queryset
-
-
-@admin.register(Campaign)
-class CampaignAdmin(admin.ModelAdmin):
-    """P3: campaigns with who they reach and whether they run now; a campaign that runs
-    with others says what they earn together."""
-
-    form = CampaignForm
-    list_display = [
-        "name",
-        "times",
-        "starts_at",
-        "ends_at",
-        "tier_names",
-        "channel_names",
-        "status",
-    ]
-    list_filter = [CampaignStatusFilter]
-    change_form_template = "admin/points/campaign/change_form.html"
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).with_status(timezone.now()).prefetch_related("tiers")
-
-    @admin.display(description="Multiplier", ordering="multiplier")
-    def times(self, campaign):
-        return f"x{campaign.multiplier.normalize():f}"
-
-    @admin.display(description="Tiers")
-    def tier_names(self, campaign):
-        return ", ".join(tier.name for tier in campaign.tiers.all()) or "All tiers"
-
-    @admin.display(description="Channels")
-    def channel_names(self, campaign):
-        labels = dict(Channel.choices)
-        return ", ".join(labels.get(c, c) for c in campaign.channels) or "All channels"
-
-    @admin.display(description="Status", ordering="status")
-    def status(self, campaign):
-        return CampaignStatus(campaign.status).label
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        campaign = self.get_object(request, unquote(object_id))
-        stacks = campaign_stacks(campaign, Ranking()) if campaign else []
-        extra_context = {**(extra_context or {}), "stacks": [s.message() for s in stacks]}
-        return super().change_view(request, object_id, form_url, extra_context)
-
-    def save_related(self, request, form, formsets, change):
-        super().save_related(request, form, formsets, change)
-        if "_continue" in request.POST:
-            return  # the form it goes back to says it
-        for stack in campaign_stacks(form.instance, Ranking()):
-            self.message_user(request, stack.message(), messages.WARNING)
 
 
 class LedgerEntryInline(ReadOnlyAdminMixin, admin.TabularInline):

@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.db.models import F, OuterRef, Q, Subquery, Sum, Value
+from django.db.models import Count, F, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -69,6 +69,30 @@ class Programme:
 
 
 _programme: Programme | None = None
+
+
+class Reach(NamedTuple):
+    members: int  # reached now
+    open: int  # of all open members
+    month_name: str  # the month of "now", for a birthday campaign
+
+
+def campaign_reach(campaign: Campaign, now) -> Reach:
+    """How many open members a campaign's member audience takes in at `now`: those at
+    one of its tiers (their effective tier) and, for a birthday campaign, born in this
+    month (TIME_ZONE), read as Campaign.applies_to_purchase reads them. Its channels,
+    stores and minimum amount limit purchases, not members. One query, a scan of the
+    members."""
+    local = timezone.localtime(now)
+    audience = Q()
+    if campaign.limited_to_tier_ids:
+        audience &= Q(effective_tier_id__in=campaign.limited_to_tier_ids)
+    if campaign.birthday_month_only:
+        audience &= Q(birth_date__month=local.month)
+    counts = Member.objects.filter(merged_into=None, erased_at=None).aggregate(
+        open=Count("pk"), reached=Count("pk", filter=audience) if audience else Count("pk")
+    )
+    return Reach(counts["reached"], counts["open"], f"{local:%B}")
 
 
 def programme(version: uuid.UUID | None = None) -> Programme:

@@ -183,6 +183,11 @@ def award_action(
             return existing
         if definition.kind != PointDefinition.Kind.ACTION or not definition.is_active:
             raise ValidationError({"definition": f"{definition} is not an active action."})
+        if definition.awarded_on:  # once per member or friend: the programme's own
+            occasion = definition.get_awarded_on_display().lower()
+            raise ValidationError(
+                {"definition": f"{definition} is given by the programme itself ({occasion})."}
+            )
         txn = Transaction(member=member, **fields)
         earned = earning(definition, definition.points, at=occurred_at, reason=definition.name)
         entries = (

@@ -151,7 +151,7 @@ def test_an_action_takes_its_key_s_channel(shop, member):
     body = {
         "external_id": new_id("A"),
         "member": member.external_id,
-        "definition": "refer-a-friend",
+        "definition": "write-a-review",
         "occurred_at": recently(),
     }
 
@@ -188,7 +188,7 @@ def test_every_ledger_entry_made_through_the_api_names_its_key(api, till, member
     action = {
         "external_id": new_id("A"),
         "member": member.external_id,
-        "definition": "refer-a-friend",
+        "definition": "write-a-review",
         "occurred_at": recently(1),
     }
     assert post(api, "/api/v1/actions", action).status_code == 201

@@ -99,7 +99,7 @@ def real(tiers, catalogue):
         "code": MEMBER_CODES,
         "reward": list(Reward.objects.values_list("pk", flat=True)),
         "id": [redemption.pk],
-        "definition": ["refer-a-friend"],
+        "definition": ["write-a-review"],
         # /vouchers/{code}: a voucher's code, as stored or as a person types it
         "voucher": [
             redemption.code,

@@ -424,7 +424,7 @@ def action(member, **fields):
     return {
         "external_id": new_id("A"),
         "member": member.external_id,
-        "definition": "refer-a-friend",
+        "definition": "write-a-review",
         "occurred_at": recently(),
         **fields,
     }
@@ -440,7 +440,7 @@ def test_an_action_earns_its_definition_s_points_once(api, member):
     result = first.json()
     assert set(result) == RESULT_FIELDS
     assert (result["kind"], result["amount"], result["points"]) == ("action", None, 200)
-    assert result["summary"]["lifetime"] == 200  # refer-a-friend counts toward the tier
+    assert result["summary"]["lifetime"] == 200  # write-a-review counts toward the tier
     assert again.json() == result
     assert Transaction.objects.filter(external_id=body["external_id"]).count() == 1
 
@@ -471,7 +471,7 @@ def test_an_inactive_action_is_a_422_but_a_repeat_still_answers_200(api, member)
     # given an action recorded, then its definition retired
     done = action(member)
     first = post(api, "/api/v1/actions", done)
-    PointDefinition.objects.filter(handle="refer-a-friend").update(is_active=False)
+    PointDefinition.objects.filter(handle="write-a-review").update(is_active=False)
     state = ledger_state()
 
     # when

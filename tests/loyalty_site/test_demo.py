@@ -17,7 +17,7 @@ def test_seed_demo_loads_the_programme_and_is_idempotent(capsys):
         ("gold", 3000, 2.0, False),
         ("platinum", 8000, 3.0, False),
     ]
-    assert PointDefinition.objects.filter(handle="refer-a-friend", kind="action").exists()
+    assert PointDefinition.objects.filter(handle="write-a-review", kind="action").exists()
     assert Campaign.objects.filter(name="Double points weekend", multiplier=2).count() == 1
     assert Member.objects.count() == 40
     state = (LedgerEntry.objects.count(), list(Member.objects.values_list("points_balance")))

@@ -196,7 +196,7 @@ def test_the_duplicate_earns_redeems_and_is_adjusted_no_more_naming_the_survivor
         lambda: give_return(old, purchase, "10"),
         lambda: award_action(
             member=old,
-            definition=definition("refer-a-friend"),
+            definition=definition("write-a-review"),
             occurred_at=at("2026-03-05"),
             external_id="A-1",
         ),

@@ -40,7 +40,7 @@ def test_P1_only_one_purchase_definition_is_active(tiers):
 
 
 def test_P1_an_action_earns_its_fixed_points(member):
-    referral = definition("refer-a-friend")
+    referral = definition("write-a-review")
     txn = award_action(
         member=member, definition=referral, occurred_at=at("2026-03-01"), external_id="A-1"
     )
@@ -49,11 +49,11 @@ def test_P1_an_action_earns_its_fixed_points(member):
 
 
 def test_P1_an_inactive_action_is_refused(member):
-    PointDefinition.objects.filter(handle="refer-a-friend").update(is_active=False)
+    PointDefinition.objects.filter(handle="write-a-review").update(is_active=False)
     with pytest.raises(ValidationError, match="not an active action"):
         award_action(
             member=member,
-            definition=definition("refer-a-friend"),
+            definition=definition("write-a-review"),
             occurred_at=at("2026-03-01"),
             external_id="A-2",
         )
@@ -239,7 +239,7 @@ def test_a_transaction_is_dated_between_the_programme_start_and_a_day_ahead(
             return give_return(member, original, "5", when=when, external_id=external_id)
         return award_action(
             member=member,
-            definition=definition("refer-a-friend"),
+            definition=definition("write-a-review"),
             occurred_at=when,
             external_id=external_id,
         )

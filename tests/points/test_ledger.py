@@ -145,7 +145,7 @@ def test_P8_return_and_action_are_idempotent_too(member, buy):
     purchase = buy(member, "100")
     give_return(member, purchase, "10", external_id="R-9")
     assert give_return(member, purchase, "10", external_id="R-9").skipped
-    referral = definition("refer-a-friend")
+    referral = definition("write-a-review")
     kwargs = dict(
         member=member, definition=referral, occurred_at=at("2026-03-01"), external_id="A-9"
     )

@@ -84,7 +84,7 @@ class TestLedgerProperties(TestCase):
             elif op == "action":
                 award_action(
                     member=members[args[0]],
-                    definition=PointDefinition.objects.get(handle="refer-a-friend"),
+                    definition=PointDefinition.objects.get(handle="write-a-review"),
                     occurred_at=when,
                     external_id=f"A-{n}",
                 )

@@ -135,7 +135,7 @@ def test_D3_returns_actions_and_adjustments_do_not_restore(gold, buy, staff, deg
     give_return(gold, extra, "5", when=START + timedelta(days=102))
     award_action(
         member=gold,
-        definition=definition("refer-a-friend"),
+        definition=definition("write-a-review"),
         occurred_at=START + timedelta(days=103),
         external_id="A-D3",
     )

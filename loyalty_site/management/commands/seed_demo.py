@@ -9,16 +9,18 @@ from django.utils import timezone
 from loyalty_site.demo import (
     FIRST_NAMES,
     LAST_NAMES,
+    birth_date,
     demo_vouchers,
     load_catalogue,
     load_programme,
+    load_welcome,
     member_code,
     synthetic_history,
 )
 from members.models import Member, Notification
 from members.services import enroll_member
-from points.models import Channel, PointDefinition
-from points.services import award_action, record_purchase, record_return
+from points.models import Channel
+from points.services import record_purchase, record_return
 from points.services.snapshots import take_snapshots
 from rewards.models import Reward
 from rewards.services import cancel_redemption, redeem, use_voucher
@@ -33,7 +35,7 @@ class Command(BaseCommand):
 
     def handle(self, *, members, seed, **options):
         load_catalogue(load_programme())
-        referral = PointDefinition.objects.get(handle="refer-a-friend")
+        load_welcome()
         rng = random.Random(seed)
         started = timezone.now()
         now = started.replace(second=0, microsecond=0)
@@ -43,7 +45,10 @@ class Command(BaseCommand):
             code = member_code(n)
             history = list(synthetic_history(n, now=now, rng=rng))
             first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
-            refers = rng.random() < 0.1
+            # A tenth were referred by a member who joined before them; most give a
+            # birth date.
+            referred_by = member_code(rng.randrange(1, n)) if n > 1 and rng.random() < 0.1 else ""
+            born = birth_date(rng) if rng.random() < 0.7 else None
             if code in existing:
                 continue  # seeded before: its history is already there (P8 makes a re-run safe)
             with transaction.atomic():
@@ -54,15 +59,10 @@ class Command(BaseCommand):
                     first_name=first,
                     last_name=last,
                     joined_at=joined,
+                    birth_date=born,
+                    referred_by=referred_by,
                 )
                 self._replay(member, history, n=n, now=now)
-                if refers and history:
-                    award_action(
-                        member=member,
-                        definition=referral,
-                        occurred_at=history[-1][3],
-                        external_id=f"D-{n:05d}-REF",
-                    )
             added += 1
             if added % 500 == 0:
                 self.stdout.write(f"  {added:,} members seeded")

@@ -1,0 +1,149 @@
+"""The campaigns' pages (P3 and their audiences): the form a marketer fills in, with
+whom a campaign reaches now and whether it stacks with others."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.utils import timezone
+
+from points.models import STORE_LENGTH, Campaign, CampaignStatus, Channel
+from points.selectors import campaign_reach
+from points.stacking import campaign_stacks
+from tiers.selectors import Ranking
+
+
+class StoresField(forms.CharField):
+    """A campaign's stores, written as store codes separated by commas."""
+
+    def prepare_value(self, value):
+        return ", ".join(value) if isinstance(value, list) else value
+
+    def to_python(self, value):
+        codes = [code.strip() for code in (value or "").split(",") if code.strip()]
+        too_long = [code for code in codes if len(code) > STORE_LENGTH]
+        if too_long:
+            raise forms.ValidationError(
+                f"A store code has at most {STORE_LENGTH} characters: {too_long[0][:60]}…"
+            )
+        return list(dict.fromkeys(codes))
+
+
+class CampaignForm(forms.ModelForm):
+    channels = forms.MultipleChoiceField(
+        choices=Channel.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Leave all unticked for every channel.",
+    )
+    stores = StoresField(
+        required=False,
+        help_text="Store codes as the tills send them, separated by commas (STORE-12, "
+        "STORE-14); leave empty for every store.",
+    )
+
+    class Meta:
+        model = Campaign
+        fields = [
+            "name",
+            "multiplier",
+            "starts_at",
+            "ends_at",
+            "tiers",
+            "channels",
+            "stores",
+            "min_amount",
+            "birthday_month_only",
+            "is_active",
+        ]
+        widgets = {"tiers": forms.CheckboxSelectMultiple}
+        help_texts = {"tiers": "Leave all unticked for every tier."}
+
+
+class CampaignStatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return CampaignStatus.choices
+
+    def queryset(self, request, queryset):
+        return queryset.filter(status=self.value()) if self.value() else queryset
+
+
+@admin.register(Campaign)
+class CampaignAdmin(admin.ModelAdmin):
+    """P3: campaigns with who they reach and whether they run now; a campaign that runs
+    with others says what they earn together."""
+
+    form = CampaignForm
+    list_display = [
+        "name",
+        "times",
+        "starts_at",
+        "ends_at",
+        "tier_names",
+        "channel_names",
+        "audience",
+        "status",
+    ]
+    list_filter = [CampaignStatusFilter]
+    change_form_template = "admin/points/campaign/change_form.html"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).with_status(timezone.now()).prefetch_related("tiers")
+
+    @admin.display(description="Multiplier", ordering="multiplier")
+    def times(self, campaign):
+        return f"x{campaign.multiplier.normalize():f}"
+
+    @admin.display(description="Tiers")
+    def tier_names(self, campaign):
+        return ", ".join(tier.name for tier in campaign.tiers.all()) or "All tiers"
+
+    @admin.display(description="Channels")
+    def channel_names(self, campaign):
+        labels = dict(Channel.choices)
+        return ", ".join(labels.get(c, c) for c in campaign.channels) or "All channels"
+
+    @admin.display(description="Purchases")
+    def audience(self, campaign):
+        """The campaign's limits on the purchase and the member beyond tier and channel."""
+        parts = []
+        if campaign.stores:
+            parts.append("in " + ", ".join(campaign.stores))
+        if campaign.min_amount is not None:
+            parts.append(f"from {campaign.min_amount:,}")
+        if campaign.birthday_month_only:
+            parts.append("in the member's birthday month")
+        return "; ".join(parts) or "All"
+
+    @admin.display(description="Status", ordering="status")
+    def status(self, campaign):
+        return CampaignStatus(campaign.status).label
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        campaign = self.get_object(request, unquote(object_id))
+        extra = dict(extra_context or {})
+        if campaign:
+            extra["stacks"] = [s.message() for s in campaign_stacks(campaign, Ranking())]
+            extra["reach"] = reach_message(campaign)
+        return super().change_view(request, object_id, form_url, extra)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        if "_continue" in request.POST:
+            return  # the form it goes back to says it
+        for stack in campaign_stacks(form.instance, Ranking()):
+            self.message_user(request, stack.message(), messages.WARNING)
+
+
+def reach_message(campaign: Campaign) -> str:
+    """How many members the campaign reaches today, in words."""
+    reach = campaign_reach(campaign, timezone.now())
+    who = "members" if reach.members != 1 else "member"
+    text = f"Reaches {reach.members:,} {who} today, of {reach.open:,}"
+    if campaign.birthday_month_only:
+        text += f" (those whose birthday is in {reach.month_name})"
+    if campaign.stores or campaign.min_amount is not None:
+        text += ", on their purchases in its stores and from its minimum amount"
+    return text + "."

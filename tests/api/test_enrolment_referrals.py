@@ -1,0 +1,68 @@
+"""Enrolment through the API with a birth date and a referrer (DESIGN.md, "Earning
+beyond the purchase"), and the programme's own awards refused to callers."""
+
+from datetime import date
+
+import pytest
+
+from members.models import Member
+from members.services import enroll_member
+from points.models import LedgerEntry
+from tests.api.conftest import assert_problem, post, recently
+
+pytestmark = pytest.mark.django_db
+
+
+def enrol(code, **fields):
+    return enroll_member(external_id=code, email=f"{code.lower()}@example.com", **fields)
+
+
+def test_api_enrols_with_a_birth_date_and_a_referrer_and_a_repeat_is_the_same(api, tiers):
+    enrol("M-REF")
+    body = {
+        "external_id": "M-API-9",
+        "email": "a@example.com",
+        "birth_date": "1990-03-05",
+        "referred_by": "M-REF",
+    }
+    first = post(api, "/api/v1/members", body)
+    again = post(api, "/api/v1/members", body)
+    other = post(api, "/api/v1/members", {**body, "referred_by": ""})
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert_problem(other, 409, fields=["external_id"])
+    member = Member.objects.get(external_id="M-API-9")
+    assert (member.birth_date, member.referred_by.external_id) == (date(1990, 3, 5), "M-REF")
+
+
+@pytest.mark.parametrize(
+    ("fields", "status", "field"),
+    [
+        ({"referred_by": "M-NOBODY"}, 422, "referred_by"),
+        ({"referred_by": "M-API-8"}, 422, "referred_by"),
+        ({"birth_date": "2990-01-01"}, 400, "birth_date"),
+        ({"birth_date": "1990-02-30"}, 400, "birth_date"),
+        ({"birth_date": 19900101}, 400, "birth_date"),
+    ],
+)
+def test_api_refuses_a_bad_referrer_or_birth_date_and_enrols_nobody(
+    api, tiers, fields, status, field
+):
+    body = {"external_id": "M-API-8", "email": "a@example.com", **fields}
+    assert_problem(post(api, "/api/v1/members", body), status, fields=[field])
+    assert not Member.objects.filter(external_id="M-API-8").exists()
+
+
+def test_api_refuses_an_action_the_programme_gives_itself(api, make_member):
+    member = make_member("M-ACT")
+    response = post(
+        api,
+        "/api/v1/actions",
+        {
+            "external_id": "A-1",
+            "member": "M-ACT",
+            "definition": "refer-a-friend",
+            "occurred_at": recently(),
+        },
+    )
+    assert_problem(response, 422)
+    assert not LedgerEntry.objects.filter(member=member).exists()

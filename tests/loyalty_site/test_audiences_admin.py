@@ -1,0 +1,127 @@
+"""Earning beyond the purchase in the CX Manager and the API: the campaign form's new
+audiences with the members a campaign reaches now; enrolment with a birth date and a
+referrer; the member page saying who referred whom."""
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from members.models import Member
+from members.services import enroll_member
+from points.models import Campaign
+from tests.points.test_campaign_admin import posted
+
+pytestmark = pytest.mark.django_db
+
+
+def enrol(code, **fields):
+    return enroll_member(external_id=code, email=f"{code.lower()}@example.com", **fields)
+
+
+def test_campaign_form_saves_stores_minimum_amount_and_birthday_month(client, login, no_campaigns):
+    login("Marketer")
+    saved = client.post(
+        reverse("admin:points_campaign_add"),
+        posted(
+            "Birthday flagship",
+            stores="STORE-01, STORE-02,,STORE-01",
+            min_amount="50.00",
+            birthday_month_only="on",
+        ),
+    )
+    assert saved.status_code == 302
+    campaign = Campaign.objects.get()
+    assert campaign.stores == ["STORE-01", "STORE-02"]
+    assert (campaign.min_amount, campaign.birthday_month_only) == (Decimal(50), True)
+    listed = client.get(reverse("admin:points_campaign_changelist")).content.decode()
+    assert "in STORE-01, STORE-02; from 50.00; in the member&#x27;s birthday month" in listed
+
+
+def test_campaign_form_refuses_a_minimum_amount_of_zero_in_words(client, login, no_campaigns):
+    login("Marketer")
+    page = client.post(reverse("admin:points_campaign_add"), posted(min_amount="0"))
+    assert page.status_code == 200
+    assert "The minimum amount must be above 0" in page.content.decode()
+    assert not Campaign.objects.exists()
+
+
+def test_campaign_page_previews_how_many_members_it_reaches_now(
+    client, login, tiers, no_campaigns, django_assert_max_num_queries
+):
+    # given four members, two born this month, one of them Gold
+    this_month = timezone.localdate().replace(day=1, year=1990)
+    other_month = (this_month + timedelta(days=40)).replace(day=1)
+    gold = enrol("M-1", birth_date=this_month)
+    Member.objects.filter(pk=gold.pk).update(effective_tier=tiers["gold"])
+    enrol("M-2", birth_date=this_month)
+    enrol("M-3", birth_date=other_month)
+    enrol("M-4")
+    now = timezone.now()
+    birthday = Campaign.objects.create(
+        name="Birthday", multiplier=2, starts_at=now, ends_at=now + timedelta(days=9)
+    )
+    birthday.birthday_month_only = True
+    birthday.save()
+    gold_birthday = Campaign.objects.create(
+        name="Gold birthday",
+        multiplier=2,
+        starts_at=now,
+        ends_at=now + timedelta(days=9),
+        birthday_month_only=True,
+    )
+    gold_birthday.tiers.set([tiers["gold"]])
+    login("Marketer")
+    # when the marketer opens each campaign
+    with django_assert_max_num_queries(20):
+        page = client.get(reverse("admin:points_campaign_change", args=[birthday.pk]))
+    gold_page = client.get(reverse("admin:points_campaign_change", args=[gold_birthday.pk]))
+    # then each says how many members it reaches today
+    month = f"{timezone.localdate():%B}"
+    assert f"Reaches 2 members today, of 4 (those whose birthday is in {month})." in (
+        page.content.decode()
+    )
+    assert "Reaches 1 member today, of 4" in gold_page.content.decode()
+
+
+def test_member_page_shows_birth_date_who_referred_them_and_whom_they_referred(
+    client, login, tiers, no_campaigns, buy
+):
+    referrer = enrol("M-REF")
+    friend = enrol("M-FRIEND", referred_by="M-REF", birth_date=date(1990, 3, 5))
+    enrol("M-OTHER", referred_by="M-REF")
+    buy(friend, "10")
+    login("CX agent")
+    friend_page = client.get(reverse("admin:members_member_change", args=[friend.pk]))
+    referrer_page = client.get(reverse("admin:members_member_change", args=[referrer.pk]))
+    assert '<div class="readonly">5 Mar 1990</div>' in friend_page.content.decode()
+    assert "Referred by <a" in friend_page.content.decode()
+    text = referrer_page.content.decode()
+    assert ">M-FRIEND</a> (has bought)" in text
+    assert ">M-OTHER</a> (no purchase yet)" in text
+
+
+def test_adding_a_member_with_a_referrer_in_the_cx_manager(
+    client, django_user_model, tiers, no_campaigns
+):
+    enrol("M-REF")
+    client.force_login(django_user_model.objects.create_superuser("boss"))
+    form = {
+        "external_id": "M-NEW",
+        "email": "new@example.com",
+        "birth_date": "1991-07-01",
+        "joined_at_0": "2026-03-01",
+        "joined_at_1": "10:00:00",
+    }
+    refused = client.post(
+        reverse("admin:members_member_add"), {**form, "referred_by_code": "M-NOBODY"}
+    )
+    assert refused.status_code == 200
+    assert "No member with customer code M-NOBODY." in refused.content.decode()
+    assert not Member.objects.filter(external_id="M-NEW").exists()
+    added = client.post(reverse("admin:members_member_add"), {**form, "referred_by_code": "M-REF"})
+    assert added.status_code == 302
+    member = Member.objects.get(external_id="M-NEW")
+    assert (member.referred_by.external_id, member.birth_date) == ("M-REF", date(1991, 7, 1))
