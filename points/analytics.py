@@ -10,8 +10,10 @@ from decimal import Decimal
 from django.conf import settings
 from django.db.models import Sum
 from django.db.models.functions import TruncMonth
+from django.utils import timezone
 
-from points.models import DailyPoints, DailyTier
+from points.models import CampaignResult, DailyPoints, DailyTier
+from points.selectors import cutoff_instant as end_of  # of a day in TIME_ZONE
 from tiers.selectors import Ranking
 
 DAYS = 365
@@ -88,6 +90,30 @@ def flows_by_month(last: date) -> Chart:
     )
 
 
+def campaign_results(last: date) -> Chart:
+    """Each campaign that ran in the last DAYS days, latest first: the points it added
+    to purchases, the members and the purchases it reached (CampaignResult, to the end
+    of `last`)."""
+    first = last - timedelta(days=DAYS - 1)
+    results = (
+        CampaignResult.objects.filter(campaign__ends_at__gte=end_of(first - timedelta(days=1)))
+        .filter(campaign__starts_at__lt=end_of(last))
+        .select_related("campaign")
+        .order_by("-campaign__starts_at", "-campaign_id")
+    )
+    return Chart(
+        "campaigns",
+        "Campaigns: extra points and members reached",
+        ["campaign", "extra points", "members reached", "purchases"],
+        [[_campaign_label(r.campaign), r.extra_points, r.members, r.purchases] for r in results],
+    )
+
+
+def _campaign_label(campaign) -> str:
+    starts = timezone.localdate(campaign.starts_at)
+    return f"{campaign.name} (from {starts.day} {starts:%b %Y})"
+
+
 def liability(day: DailyPoints) -> dict:
     """What the points members hold at the end of a day are worth to them, in money:
     POINT_VALUE per point, available and pending apart."""
@@ -105,7 +131,12 @@ def liability(day: DailyPoints) -> dict:
 
 # The charts by name (the page's order; the CSV download's name), each of the days up to
 # the last taken.
-CHARTS = {"tiers": tiers_over_time, "outstanding": outstanding_over_time, "months": flows_by_month}
+CHARTS = {
+    "tiers": tiers_over_time,
+    "outstanding": outstanding_over_time,
+    "months": flows_by_month,
+    "campaigns": campaign_results,
+}
 
 
 def _money(amount: Decimal) -> Decimal:

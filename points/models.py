@@ -416,6 +416,12 @@ class LedgerEntry(models.Model):
                 condition=models.Q(transaction__isnull=False),
             ),
             models.Index(fields=["batch"], condition=Q(batch__isnull=False), name="ledger_batch"),
+            # The campaigns' results (analytics): only purchases earned under a campaign.
+            models.Index(
+                fields=["issued_at"],
+                condition=Q(campaign_points__isnull=False),
+                name="ledger_campaign_earnings",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -511,44 +517,6 @@ class ExpiryRun(models.Model):
         return f"Expiry of {self.cutoff}: {self.points:,} points from {self.members:,} members"
 
 
-class DailyPoints(models.Model):
-    """The programme's points on one day (local days of TIME_ZONE), kept by the daily
-    snapshot job (points.services.snapshots): what the day added to the ledger by kind,
-    and what members held at its end. Redeemable points only: the points a member can
-    spend, which the brand owes. Never edited by hand."""
-
-    day = models.DateField(unique=True)
-    # Issued: earned, bonuses (tier-up, actions, opening balances) and manual
-    # adjustments (signed); the others are positive amounts taken off.
-    issued = models.BigIntegerField(default=0)
-    redeemed = models.BigIntegerField(default=0)  # redemptions less cancellations
-    expired = models.BigIntegerField(default=0)
-    returned = models.BigIntegerField(default=0)
-    available = models.BigIntegerField(default=0)  # at the end of the day
-    pending = models.BigIntegerField(default=0)
-    taken_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        ordering = ["-day"]
-        verbose_name_plural = "daily points"
-        permissions = [("view_analytics", "Can see the programme analytics")]
-
-    def __str__(self):
-        return f"{self.day}: {self.available:,} available, {self.pending:,} pending"
-
-
-class DailyTier(models.Model):
-    """Members by effective tier at the end of one day (the snapshot job's)."""
-
-    day = models.DateField()
-    tier = models.ForeignKey(Tier, on_delete=models.PROTECT, related_name="+")
-    members = models.PositiveIntegerField(default=0)
-
-    class Meta:
-        ordering = ["-day", "tier__threshold"]
-        constraints = [
-            models.UniqueConstraint(fields=["day", "tier"], name="one_count_per_day_and_tier")
-        ]
-
-    def __str__(self):
-        return f"{self.day}: {self.members:,} in tier {self.tier_id}"
+# The daily snapshots of the analytics, in a module of their own (Django finds them there
+# as points' models): imported here so that `points.models` names every model.
+from points.snapshot_models import CampaignResult, DailyPoints, DailyTier  # noqa: E402, F401

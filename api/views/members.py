@@ -46,9 +46,10 @@ class Members(APIView):
     @extend_schema(
         operation_id="enrol_member",
         request=Enrolment,
-        responses={201: MemberSummary, 200: MemberSummary, **problems(400, 409, 415)},
-        description="Enrols a member in the entry tier. The same again answers 200; the same "
-        "customer code with other data, 409.",
+        responses={201: MemberSummary, 200: MemberSummary, **problems(400, 409, 415, 422)},
+        description="Enrols a member in the entry tier, with the programme's welcome points "
+        "if it gives any. The same again answers 200; the same customer code with other "
+        "data, 409; a `referred_by` that names no member (or the member itself), 422.",
     )
     def post(self, request):
         fields = validated(Enrolment, request)

@@ -9,6 +9,10 @@ Rules (docs/rules.md, "Programme analytics"):
   returned; available and pending at the end of the day, as P5 says;
 - members are counted by effective tier at the end of the day; an account merged into
   another counts until the day it was merged;
+- a campaign's result is the points its multiplier added to purchases (each
+  campaign's share: what the purchase earned less what it would have earned without
+  it), the members and purchases it reached, to the end of the last day taken; returns
+  do not take it back;
 - every run takes each ended day not taken yet, and the last REWRITE_DAYS again: a file
   imported a few days late counts on the days its rows are dated. The first run reaches
   back ANALYTICS_HISTORY_DAYS, to the first member's joining day at most.
@@ -39,8 +43,9 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from members.models import Member, TierChange
-from points.models import DailyPoints, DailyTier, LedgerEntry
+from points.models import Campaign, CampaignResult, DailyPoints, DailyTier, LedgerEntry
 from points.selectors import cutoff_instant as end_of  # of a day in TIME_ZONE
+from points.services import sql
 from tiers.models import Tier
 
 REWRITE_DAYS = 7
@@ -77,6 +82,12 @@ def take_snapshots(*, now=None) -> int:
         )
         DailyTier.objects.bulk_create(
             tiers, update_conflicts=True, unique_fields=["day", "tier"], update_fields=["members"]
+        )
+        CampaignResult.objects.bulk_create(
+            _campaign_results(first, last),
+            update_conflicts=True,
+            unique_fields=["campaign"],
+            update_fields=["extra_points", "members", "purchases", "taken_at"],
         )
     return len(points)
 
@@ -149,6 +160,27 @@ def _points_by_day(first: date, last: date) -> list[DailyPoints]:
             setattr(snapshot, column, -sum(kinds[kind] for kind in taken_off))
         snapshots.append(snapshot)
     return snapshots
+
+
+def _campaign_results(first: date, last: date) -> list[CampaignResult]:
+    """Each campaign that ran from `first` to `last`, or has no result yet, to the end
+    of `last`: the points its multiplier added, the members and purchases it reached.
+    One grouped statement over the purchases earned under a campaign since the earliest
+    start of those (sql.campaign_totals)."""
+    until = end_of(last)
+    campaigns = Campaign.objects.filter(starts_at__lt=until).filter(
+        Q(ends_at__gt=end_of(first - timedelta(days=1))) | Q(result__isnull=True)
+    )
+    starts = dict(campaigns.values_list("pk", "starts_at"))
+    if not starts:
+        return []
+    totals = sql.campaign_totals(list(starts), since=min(starts.values()), until=until)
+    taken_at = timezone.now()
+    results = {pk: CampaignResult(campaign_id=pk, taken_at=taken_at) for pk in starts}
+    for pk, extra, members, purchases in totals:
+        result = results[pk]
+        result.extra_points, result.members, result.purchases = extra, members, purchases
+    return list(results.values())
 
 
 def _tiers_by_day(first: date, last: date) -> list[DailyTier]:

@@ -97,6 +97,7 @@ def real(tiers, catalogue):
     return {
         "member": MEMBER_CODES,
         "code": MEMBER_CODES,
+        "referred_by": MEMBER_CODES,
         "reward": list(Reward.objects.values_list("pk", flat=True)),
         "id": [redemption.pk],
         "definition": ["write-a-review"],
@@ -124,9 +125,10 @@ def written():
 def valid_beyond_the_schema(case, real):
     """What makes a request valid that a schema cannot say: it names rows that exist
     (three times in four: the rest are 404s), its time lies in the programme's
-    window (PROGRAMME_START to a day ahead), its amount is at most
-    MAX_TRANSACTION_AMOUNT, and a cursor is one the API gave (here: none, the first
-    page). Choices are drawn from the case itself, so they are the same on every run."""
+    window (PROGRAMME_START to a day ahead), a birth date has passed, text has no NUL
+    character, its amount is at most MAX_TRANSACTION_AMOUNT, and a cursor is one the
+    API gave (here: none, the first page). Choices are drawn from the case itself, so
+    they are the same on every run."""
     pick = random.Random(repr((case.method, case.path, case.path_parameters, case.body)))
     body = case.body if isinstance(case.body, dict) else {}
     for name, values in real.items():
@@ -139,6 +141,12 @@ def valid_beyond_the_schema(case, real):
         earliest, latest = transaction_limits()[1:]
         moment = earliest + (latest - earliest - timedelta(days=1)) * pick.random()
         body["occurred_at"] = moment.astimezone(MADRID).isoformat()
+    for name, value in body.items():  # text holds no NUL character (a 400 says so)
+        if isinstance(value, str):
+            body[name] = value.replace("\x00", "")
+    born = body.get("birth_date")
+    if isinstance(born, str) and born > "2000-01-01":  # a date has passed (ISO sorts)
+        body["birth_date"] = f"19{pick.randint(30, 99)}-0{pick.randint(1, 9)}-1{pick.randint(0, 9)}"
     amount = body.get("amount")
     if amount is not None and Decimal(str(amount)) > settings.MAX_TRANSACTION_AMOUNT:
         body["amount"] = f"{pick.randint(1, 10_000_00) / 100:.2f}"

@@ -11,6 +11,8 @@ document.addEventListener("DOMContentLoaded", () => {
     tiers: { type: "line", stacked: true, fill: true },
     outstanding: { type: "line", stacked: false, fill: false },
     months: { type: "bar", stacked: false, fill: false },
+    // Points on the left axis; members and purchases, far fewer, on the right.
+    campaigns: { type: "bar", stacked: false, fill: false, counts: true },
   };
   Chart.defaults.color = styles.getPropertyValue("--body-fg").trim() || "#333";
   for (const canvas of document.querySelectorAll("canvas[data-chart]")) {
@@ -29,13 +31,18 @@ document.addEventListener("DOMContentLoaded", () => {
           backgroundColor: colours[i % colours.length] + (kind.fill ? "99" : "cc"),
           pointRadius: 0,
           borderWidth: kind.type === "line" ? 2 : 0,
+          yAxisID: kind.counts && i > 0 ? "counts" : "y",
         })),
       },
       options: {
         animation: false,
         maintainAspectRatio: false,
         interaction: { mode: "index", intersect: false },
-        scales: { x: { stacked: kind.stacked, ticks: { maxTicksLimit: 12 } }, y: { stacked: kind.stacked, beginAtZero: true } },
+        scales: {
+          x: { stacked: kind.stacked, ticks: { maxTicksLimit: 12 } },
+          y: { stacked: kind.stacked, beginAtZero: true },
+          ...(kind.counts ? { counts: { position: "right", beginAtZero: true, grid: { drawOnChartArea: false } } } : {}),
+        },
       },
     });
   }
