@@ -96,3 +96,30 @@ def test_the_page_shows_what_the_job_took(client, login, make_member, buy):
     rows = client.get("/admin/analytics/outstanding.csv").content.decode().splitlines()
 
     assert rows[1:] == ["2026-03-01,0,0", "2026-03-02,250,0", "2026-03-03,250,0"]
+
+
+def test_the_page_shows_each_campaigns_extra_points_and_members_reached(client, login, year):
+    from points.models import Campaign, CampaignResult
+
+    # given a campaign that ran in the year with its result, and one long before
+    ran = Campaign.objects.create(
+        name="=Spring double", multiplier=2, starts_at=at("2026-04-01"), ends_at=at("2026-04-08")
+    )
+    old = Campaign.objects.create(
+        name="Old", multiplier=2, starts_at=at("2024-01-01"), ends_at=at("2024-01-08")
+    )
+    CampaignResult.objects.create(campaign=ran, extra_points=12_345, members=678, purchases=900)
+    CampaignResult.objects.create(campaign=old, extra_points=1, members=1, purchases=1)
+    login("Marketer")
+    # when the marketer opens the page and downloads the campaigns' CSV
+    text = client.get("/admin/analytics/").content.decode()
+    download = client.get("/admin/analytics/campaigns.csv")
+    # then the campaign that ran is there with its figures, the old one not
+    assert "Campaigns: extra points and members reached" in text
+    assert "<td>=Spring double (from 1 Apr 2026)</td><td>12,345</td><td>678</td>" in text
+    assert "Old (from" not in text
+    rows = list(csv.reader(io.StringIO(download.content.decode())))
+    assert rows == [
+        ["campaign", "extra points", "members reached", "purchases"],
+        ["'=Spring double (from 1 Apr 2026)", "12345", "678", "900"],
+    ]

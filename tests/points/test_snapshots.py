@@ -198,3 +198,63 @@ def test_the_beat_row_runs_the_daily_job(history):
     take_snapshots_task.delay()
     assert DailyPoints.objects.order_by("day").first().day == date(2026, 3, 1)
     assert DailyPoints.objects.latest("day").day == timezone.localdate() - timedelta(days=1)
+
+
+# Campaigns
+
+
+@pytest.fixture
+def two_campaigns(make_member, buy):
+    """A birthday campaign x2 all March and a x2 weekend on 7-8 March; Ann (born in
+    March) buys under both, Bob under the weekend only, then Ann's purchase is returned
+    in part (results count what the campaigns added when the points were earned)."""
+    from datetime import date as day_
+
+    from points.models import Campaign
+
+    birthday = Campaign.objects.create(
+        name="Birthday", multiplier=2, starts_at=at("2026-03-01", 0), ends_at=at("2026-04-01", 0)
+    )
+    birthday.birthday_month_only = True
+    birthday.save()
+    weekend = Campaign.objects.create(
+        name="Weekend", multiplier=2, starts_at=at("2026-03-07", 0), ends_at=at("2026-03-09", 0)
+    )
+    ann = make_member("M-ANN", joined_at=at("2026-03-01"))
+    Member.objects.filter(pk=ann.pk).update(birth_date=day_(1990, 3, 3))
+    ann.refresh_from_db()
+    bob = make_member("M-BOB", joined_at=at("2026-03-01"))
+    buy(ann, "10", at("2026-03-03"))  # 20: birthday +10
+    bought = buy(ann, "10", at("2026-03-07"))  # 40: birthday +20, weekend +20
+    buy(bob, "10", at("2026-03-08"))  # 20: weekend +10
+    buy(bob, "10", at("2026-03-10"))  # 10: no campaign
+    give_return(ann, bought, "10.00", at("2026-03-09"))
+    return birthday, weekend
+
+
+def test_each_campaigns_extra_points_and_members_reached(two_campaigns):
+    from points.models import CampaignResult
+
+    birthday, weekend = two_campaigns
+    # when the job runs on 15 March
+    take_snapshots(now=at("2026-03-15", 1))
+    # then each campaign has what its multiplier added, and whom and how often it reached
+    results = {
+        r.campaign_id: (r.extra_points, r.members, r.purchases)
+        for r in CampaignResult.objects.all()
+    }
+    assert results == {birthday.pk: (30, 1, 2), weekend.pk: (30, 2, 2)}
+
+
+def test_campaign_results_count_to_the_end_of_the_last_day_taken(two_campaigns):
+    from points.models import CampaignResult
+
+    birthday, weekend = two_campaigns
+    take_snapshots(now=at("2026-03-05", 1))  # up to 4 March
+    assert CampaignResult.objects.get(campaign=birthday).extra_points == 10
+    assert not CampaignResult.objects.filter(campaign=weekend).exists()  # not started yet
+    # a later run brings them up to date, and running it again changes nothing
+    take_snapshots(now=at("2026-03-15", 1))
+    take_snapshots(now=at("2026-03-15", 2))
+    assert CampaignResult.objects.get(campaign=birthday).extra_points == 30
+    assert CampaignResult.objects.get(campaign=weekend).members == 2
