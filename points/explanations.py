@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.utils.dateformat import format as date_format
 
 from members.models import Member, TierChange
-from points.models import TIER_UP_BONUS, LedgerEntry, Transaction
+from points.models import TIER_UP_BONUS, AwardedOn, LedgerEntry, Transaction
 
 Kind = LedgerEntry.Kind
 Reason = TierChange.Reason
@@ -36,6 +36,10 @@ def entry_explanation(entry: LedgerEntry) -> str:
     if entry.kind == Kind.EARN and txn:
         name = definition.name if definition else entry.reason
         return f"Action {txn.external_id}: {name}, {entry.points:,} points"
+    if entry.kind == Kind.EARN and definition and definition.awarded_on == AwardedOn.ENROLMENT:
+        return f"{definition.name}: given once on enrolment"
+    if entry.kind == Kind.EARN and definition and definition.awarded_on == AwardedOn.REFERRAL:
+        return f"{definition.name}: {entry.reason.removeprefix('Referral: ')}, paid once"
     if entry.kind == Kind.RETURN and txn and txn.original:
         original = txn.original
         return (

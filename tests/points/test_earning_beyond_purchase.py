@@ -321,3 +321,17 @@ def test_the_members_import_stores_birth_dates_and_gives_welcome_points(tiers, n
     # the same file again gives nothing more
     import_members_file("M-I1,i1@example.com,Ana,Ruiz,,2026-02-01,1990-03-05,,\n")
     assert LedgerEntry.objects.filter(member=member).count() == 1
+
+
+def test_the_member_page_explains_welcome_and_referral_points(referrer, buy):
+    from points.explanations import entry_explanation
+
+    welcome()
+    friend = enrol("M-FRIEND", referred_by="M-REFERRER")
+    buy(friend, "10", external_id="T-9")
+    welcomed = LedgerEntry.objects.get(member=friend, definition__handle="welcome")
+    paid = LedgerEntry.objects.get(member=referrer)
+    assert entry_explanation(welcomed) == "Welcome points: given once on enrolment"
+    assert (
+        entry_explanation(paid) == "Refer a friend: M-FRIEND made a first purchase (T-9), paid once"
+    )
