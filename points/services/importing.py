@@ -324,10 +324,11 @@ def _referral_rows(friend, referrers, definition, row, plan, log, now, batch_id)
     referrer = referrers[friend.referred_by_id]
     if referrer.pk == friend.pk:  # the referrer's account was merged into the friend's
         return []
-    at = row.occurred_at
-    move = referral_movement(friend, definition, at=at, external_id=row.external_id)
+    move = referral_movement(
+        friend, referrer, definition, at=row.occurred_at, external_id=row.external_id
+    )
     moves = [move]
-    if bonus := credit(referrer, plan, moves, at=at, log=log):
+    if bonus := credit(referrer, plan, moves, at=move.issued_at, log=log):
         moves.append(bonus)
     key = referral_key(friend)
     return [

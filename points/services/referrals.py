@@ -52,10 +52,12 @@ def referral_due(member, plan: Programme) -> PointDefinition | None:
     return definition if definition and definition.points else None
 
 
-def referral_movement(friend, definition: PointDefinition, *, at, external_id) -> Movement:
-    """The referrer's points for `friend`'s first purchase (`external_id`), at its time."""
+def referral_movement(friend, referrer, definition: PointDefinition, *, at, external_id):
+    """The referrer's points for `friend`'s first purchase (`external_id`), issued at
+    its time, or when the referrer joined if that is later (a file of older purchases):
+    no points, and no tier, before a member joins."""
     reason = f"Referral: {friend.external_id} made a first purchase ({external_id})"
-    return earning(definition, definition.points, at=at, reason=reason[:255])
+    return earning(definition, definition.points, at=max(at, referrer.joined_at), reason=reason)
 
 
 def referral_key(friend) -> str:
@@ -71,6 +73,6 @@ def pay_referral(friend, definition: PointDefinition, *, at, external_id, by=Non
     referrer, plan, _ = lock(referrer, follow_merge=True)
     if referrer.pk == friend.pk:  # the referrer's account was merged into the friend's
         return
-    move = referral_movement(friend, definition, at=at, external_id=external_id)
+    move = referral_movement(friend, referrer, definition, at=at, external_id=external_id)
     entry = entry_of(referrer, move, created_by=by, external_id=referral_key(friend))
-    post_entries(referrer, plan, [entry], at=at, by=by)
+    post_entries(referrer, plan, [entry], at=move.issued_at, by=by)

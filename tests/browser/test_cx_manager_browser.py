@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from loyalty_site.demo import load_catalogue
 from members.models import Member
-from points.models import ExpiryPolicy, LedgerEntry
+from points.models import Campaign, ExpiryPolicy, LedgerEntry
 from tests.conftest import summary
 from tiers.models import DegradationPolicy, Tier
 
@@ -159,7 +159,7 @@ def test_programme_analytics_with_demo_data(page, log_in, tmp_path):
 
     page.goto("/admin/")
     page.click("text=Programme analytics")
-    page.wait_for_function("window.Chart && Object.keys(Chart.instances).length === 3")
+    page.wait_for_function("window.Chart && Object.keys(Chart.instances).length === 4")
 
     assert "EUR" in page.inner_text("#liability")
     page.click("#chart-tiers summary")
@@ -169,4 +169,30 @@ def test_programme_analytics_with_demo_data(page, log_in, tmp_path):
     lines = Path(download.value.path()).read_text().splitlines()
     assert lines[0] == "month,issued,redeemed,expired,returned" and len(lines) >= 12
     page.click("#chart-tiers summary")  # folded again for the picture
+    page.click("#chart-campaigns summary")
+    campaigns = page.inner_text("#chart-campaigns tbody")
+    assert "Birthday double points" in campaigns and "Flagship big basket" in campaigns
+    page.click("#chart-campaigns summary")
     page.screenshot(path=folder / "analytics.png", full_page=True)
+
+
+def test_campaign_audiences_and_referrals_with_demo_data(page, log_in, tmp_path):
+    """A marketer reads whom the birthday campaign reaches; an agent sees who referred
+    whom. SCREENSHOTS_DIR keeps the pictures."""
+    call_command("seed_demo", members=150, verbosity=0)
+    folder = Path(os.environ.get("SCREENSHOTS_DIR") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    log_in("Marketer")
+    birthday = Campaign.objects.get(name="Birthday double points")
+    page.goto(f"/admin/points/campaign/{birthday.pk}/change/")
+    reach = page.inner_text("#campaign-reach")
+    assert reach.startswith("Reaches ") and "whose birthday is in" in reach
+    assert page.is_checked("#id_birthday_month_only")
+    page.screenshot(path=folder / "campaign-audience.png", full_page=True)
+
+    page.context.clear_cookies()  # logged out
+    log_in("CX agent", username="agent-demo")
+    referrer = Member.objects.filter(referrals__isnull=False).order_by("pk").first()
+    page.goto(f"/admin/members/member/{referrer.pk}/change/")
+    assert "Referred " in page.inner_text("#referrals")
+    page.screenshot(path=folder / "member-referrals.png", full_page=True)

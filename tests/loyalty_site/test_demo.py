@@ -18,13 +18,18 @@ def test_seed_demo_loads_the_programme_and_is_idempotent(capsys):
         ("platinum", 8000, 3.0, False),
     ]
     assert PointDefinition.objects.filter(handle="write-a-review", kind="action").exists()
+    assert PointDefinition.objects.get(awarded_on="enrolment").points == 50
+    assert PointDefinition.objects.get(awarded_on="referral").handle == "refer-a-friend"
     assert Campaign.objects.filter(name="Double points weekend", multiplier=2).count() == 1
+    assert Campaign.objects.get(birthday_month_only=True).name == "Birthday double points"
+    assert Member.objects.filter(referred_by__isnull=False).exists()
+    assert Member.objects.filter(birth_date__isnull=False).exists()
     assert Member.objects.count() == 40
     state = (LedgerEntry.objects.count(), list(Member.objects.values_list("points_balance")))
 
     call_command("seed_demo", members=40)
 
-    assert Campaign.objects.count() == 1 and Tier.objects.count() == 4
+    assert Campaign.objects.count() == 3 and Tier.objects.count() == 4
     assert (
         LedgerEntry.objects.count(),
         list(Member.objects.values_list("points_balance")),

@@ -201,7 +201,7 @@ def test_a_caller_cannot_award_what_the_programme_gives(member):
 
 @pytest.fixture
 def referrer(make_member):
-    return make_member("M-REFERRER")
+    return make_member("M-REFERRER", joined_at=at("2026-01-01"))
 
 
 def test_referral_is_paid_at_the_friends_first_purchase_only(referrer, buy):
@@ -234,6 +234,15 @@ def test_a_return_of_the_first_purchase_does_not_take_the_referral_back(referrer
     assert referrer.points_balance == 200
 
 
+def test_a_referral_is_never_dated_before_the_referrer_joined(make_member, buy):
+    # given a referrer who joined on 5 March, and a friend's first purchase of 1 March
+    referrer = make_member("M-LATE", joined_at=at("2026-03-05"))
+    friend = enrol("M-EARLY", referred_by="M-LATE", joined_at=at("2026-02-01"))
+    buy(friend, "10", at("2026-03-01"))
+    # then the referral is issued when the referrer joined
+    assert LedgerEntry.objects.get(member=referrer).issued_at == at("2026-03-05")
+
+
 def test_a_referral_whose_friend_never_buys_gives_nothing(referrer):
     enrol("M-FRIEND", referred_by="M-REFERRER")
     referrer.refresh_from_db()
@@ -254,7 +263,7 @@ def test_an_unknown_referrer_is_refused_and_nothing_is_enrolled(tiers):
 
 
 @postgres_only
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_referral_is_paid_once_when_the_first_two_purchases_arrive_together(tiers):
     from points.services import record_purchase
 

@@ -37,6 +37,8 @@ class Command(BaseCommand):
         load_catalogue(load_programme())
         load_welcome()
         rng = random.Random(seed)
+        people = random.Random(seed + 1)
+        joined_on = {}  # of the members seeded so far
         started = timezone.now()
         now = started.replace(second=0, microsecond=0)
         existing = set(Member.objects.values_list("external_id", flat=True))
@@ -46,13 +48,16 @@ class Command(BaseCommand):
             history = list(synthetic_history(n, now=now, rng=rng))
             first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
             # A tenth were referred by a member who joined before them; most give a
-            # birth date.
-            referred_by = member_code(rng.randrange(1, n)) if n > 1 and rng.random() < 0.1 else ""
-            born = birth_date(rng) if rng.random() < 0.7 else None
+            # birth date (drawn apart: the histories stay those of earlier demos).
+            refers = rng.random() < 0.1
+            born = birth_date(people) if people.random() < 0.7 else None
+            joined = history[0][3] - timezone.timedelta(days=1) if history else now
+            earlier = [k for k, at in joined_on.items() if at < joined] if refers else []
+            referred_by = member_code(people.choice(earlier)) if earlier else ""
+            joined_on[n] = joined
             if code in existing:
                 continue  # seeded before: its history is already there (P8 makes a re-run safe)
             with transaction.atomic():
-                joined = history[0][3] - timezone.timedelta(days=1) if history else now
                 member = enroll_member(
                     external_id=code,
                     email=f"{first}.{last}.{n}@example.com".lower(),

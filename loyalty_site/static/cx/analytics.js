@@ -40,8 +40,15 @@ document.addEventListener("DOMContentLoaded", () => {
         interaction: { mode: "index", intersect: false },
         scales: {
           x: { stacked: kind.stacked, ticks: { maxTicksLimit: 12 } },
-          y: { stacked: kind.stacked, beginAtZero: true },
-          ...(kind.counts ? { counts: { position: "right", beginAtZero: true, grid: { drawOnChartArea: false } } } : {}),
+          y: { stacked: kind.stacked, beginAtZero: true, title: { display: !!kind.counts, text: "points" } },
+          ...(kind.counts ? {
+            counts: {
+              position: "right",
+              beginAtZero: true,
+              grid: { drawOnChartArea: false },
+              title: { display: true, text: "members, purchases" },
+            },
+          } : {}),
         },
       },
     });
