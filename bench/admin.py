@@ -39,10 +39,13 @@ def main():
     from django.utils import timezone
 
     from loyalty_site.demo import FIRST_NAMES, LAST_NAMES
-    from points.models import ExpiryPolicy, PointDefinition
+    from points.models import Campaign, ExpiryPolicy, PointDefinition
     from tiers.models import DegradationPolicy
 
     purchase = PointDefinition.objects.get(handle="purchase-points").pk
+    # A twelfth of the purchases earned under the seed's birthday campaign, which runs
+    # all year: the campaigns' results sum them every night.
+    birthday = Campaign.objects.get(birthday_month_only=True).pk
     now = timezone.now()
 
     def entry_points(pk, i):
@@ -84,7 +87,8 @@ def main():
             for i in range(count):
                 at = now - timedelta(days=pk % 120, hours=count - i)
                 points = entry_points(pk, i)
-                yield pk, purchase, "earn", points, True, True, at, at, "Purchase", at
+                extra = f'{{"{birthday}": {points // 2}}}' if (pk + i) % 12 == 0 else None
+                yield pk, purchase, "earn", points, True, True, at, at, "Purchase", at, extra
 
     total = args.members * args.entries + HEAVY_ENTRIES - args.entries
     if args.reuse:
@@ -94,7 +98,7 @@ def main():
             copy_rows("members_member", MEMBER_COLUMNS, members())
             reset_sequence("members_member")
         with timed(f"load {total:,} ledger entries"):
-            copy_rows("points_ledgerentry", LEDGER_COLUMNS, entries())
+            copy_rows("points_ledgerentry", [*LEDGER_COLUMNS, "campaign_points"], entries())
             reset_sequence("points_ledgerentry")
     DegradationPolicy.objects.update_or_create(pk=1, defaults={"enabled": True})
     ExpiryPolicy.objects.update_or_create(
@@ -141,6 +145,7 @@ def main():
         ("dashboard (stake cached)", "/admin/"),
         ("programme analytics", "/admin/analytics/"),
         ("  its tiers as CSV", "/admin/analytics/tiers.csv"),
+        ("  its campaigns as CSV", "/admin/analytics/campaigns.csv"),
     ]
     print(
         f"members {args.members:,}, ledger entries {total:,}; "

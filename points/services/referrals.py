@@ -5,7 +5,7 @@ has an external_id made of the member's id, so the ledger's unique index makes
 "once" hold whatever the door or the race."""
 
 from points.models import AwardedOn, LedgerEntry, PointDefinition
-from points.selectors import Programme
+from points.selectors import Programme, programme
 from points.services.posting import Movement, earning, entry_of, lock, post_entries
 
 WELCOME_KEY = "enrolment:"
@@ -34,8 +34,10 @@ def award_welcome(member) -> list[LedgerEntry]:
     """enroll_member's welcome points, in its transaction: the new member locked, its
     entry written through the one ledger writer (a tier reached by tier-counting
     welcome points is a tier-up like any other)."""
+    if welcome_movement(programme(), at=member.joined_at) is None:
+        return []  # no welcome points: nothing to lock
     member, plan, _ = lock(member)
-    move = welcome_movement(plan, at=member.joined_at)
+    move = welcome_movement(plan, at=member.joined_at)  # the programme as locked
     if move is None:
         return []
     entry = entry_of(member, move, external_id=f"{WELCOME_KEY}{member.pk}")
