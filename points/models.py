@@ -340,6 +340,13 @@ class LedgerEntry(models.Model):
                 condition=models.Q(transaction__isnull=False),
             ),
             models.Index(fields=["batch"], condition=Q(batch__isnull=False), name="ledger_batch"),
+            # Goodwill limits: what one staff user gave by hand in a month (small: adjustments
+            # are a sliver of the ledger, and the bulk writers never write one).
+            models.Index(
+                fields=["created_by", "issued_at"],
+                condition=Q(kind="adjustment"),
+                name="ledger_adjustment_by",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -476,3 +483,7 @@ class DailyTier(models.Model):
 
     def __str__(self):
         return f"{self.day}: {self.members:,} in tier {self.tier_id}"
+
+
+# Goodwill limits and requests live in their own module (governance of manual points).
+from points.goodwill_models import AdjustmentLimit, AdjustmentRequest  # noqa: E402, F401
