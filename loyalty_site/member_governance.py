@@ -20,41 +20,42 @@ GRANT, FREEZE = "tiers.grant_status", "members.freeze_member"
 REQUESTS_SHOWN = 10
 
 
-class StatusMatchForm(OnceForm):
+class UntilForm(OnceForm):
+    """A last day and why, under its own prefix beside the page's other forms."""
+
+    prefix_name = ""
+    until = forms.DateField(
+        label="Until",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        error_messages={"required": "Give the last day."},
+    )
+    reason = forms.CharField(max_length=255, error_messages={"required": "Say why."})
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("prefix", self.prefix_name)
+        super().__init__(*args, **kwargs)
+
+
+class StatusMatchForm(UntilForm):
+    prefix_name = "match"
+    field_order = ["tier", "until", "reason"]
     tier = forms.ModelChoiceField(queryset=Tier.objects.order_by("threshold"), empty_label=None)
-    until = forms.DateField(
-        label="Until",
-        widget=forms.DateInput(attrs={"type": "date"}),
-        help_text="The last day the tier is granted; then the rules apply again.",
-        error_messages={"required": "Give the status match's last day."},
-    )
-    reason = forms.CharField(
-        max_length=255,
-        error_messages={"required": "Say why the tier is granted."},
-        help_text="E.g. Gold card of a competitor, seen by the agent.",
-    )
 
     def __init__(self, *args, **kwargs):
-        kwargs.setdefault("prefix", "match")
         super().__init__(*args, **kwargs)
+        self.fields["until"].help_text = "The last day the tier is granted; then the rules apply."
+        self.fields["reason"].help_text = "E.g. Gold card of a competitor, seen by the agent."
 
 
-class FreezeForm(OnceForm):
-    until = forms.DateField(
-        label="Until",
-        widget=forms.DateInput(attrs={"type": "date"}),
-        help_text="The last frozen day: no degradation, no expiry until then.",
-        error_messages={"required": "Give the freeze's last day."},
-    )
-    reason = forms.CharField(
-        max_length=255,
-        error_messages={"required": "Say why the member is frozen."},
-        help_text="E.g. illness, relocation, a service failure.",
-    )
+class FreezeForm(UntilForm):
+    prefix_name = "freeze"
 
     def __init__(self, *args, **kwargs):
-        kwargs.setdefault("prefix", "freeze")
         super().__init__(*args, **kwargs)
+        self.fields[
+            "until"
+        ].help_text = "The last frozen day: no degradation, no expiry until then."
+        self.fields["reason"].help_text = "E.g. illness, relocation, a service failure."
 
 
 def governance_context(user, member, *, now, match_form=None, freeze_form=None) -> dict:

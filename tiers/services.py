@@ -15,6 +15,7 @@ from core import events, figures
 from core.bulk import bulk_insert, reserve_ids
 from core.jobs import id_chunks
 from core.models import WebhookDelivery
+from core.staff_input import check_last_day, clean_reason
 from members.models import Member, Notification, TierChange
 from members.selectors import check_open
 from tiers.models import DegradationPolicy, StatusGrant, Tier
@@ -365,17 +366,18 @@ def grant_status(*, member, tier: Tier, until: date, reason: str, by, now=None) 
     for the tier later pays its bonus (T2). A new match replaces a running one.
     Recorded in the tier history (T4) and sent as member.tier_changed."""
     now = now or timezone.now()
-    reason = " ".join((reason or "").split())
     errors = {}
-    if not reason:
-        errors["reason"] = "Say why the tier is granted (e.g. the competitor's card)."
-    elif len(reason) > REASON_LENGTH:
-        errors["reason"] = f"Keep the reason to {REASON_LENGTH} characters (it has {len(reason)})."
+    missing = "Say why the tier is granted (e.g. the competitor's card)."
+    reason = clean_reason(reason, errors, missing=missing, limit=REASON_LENGTH)
     today = timezone.localdate(now)
-    if until is None or until <= today:
-        errors["until"] = "Give the status match's last day: a date after today."
-    elif until > today + timedelta(days=MAX_STATUS_MATCH_DAYS):
-        errors["until"] = "A status match lasts at most two years: give an earlier last day."
+    check_last_day(
+        until,
+        errors,
+        earliest=today + timedelta(days=1),
+        latest=today + timedelta(days=MAX_STATUS_MATCH_DAYS),
+        missing="Give the status match's last day: a date after today.",
+        too_late="A status match lasts at most two years: give an earlier last day.",
+    )
     if by is None or not by.is_staff:
         errors["__all__"] = "A status match must name the staff user who grants it."
     if errors:

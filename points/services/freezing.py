@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
 
+from core.staff_input import check_last_day, clean_reason
 from members.models import Member
 from members.selectors import check_open
 from points.selectors import cutoff_instant
@@ -26,17 +27,18 @@ def freeze_member(*, member, until: date, reason: str, by, now=None) -> Member:
     running one. Refused between an expiry cutoff and the nightly job that processes
     it, so that points already due cannot escape it."""
     now = now or timezone.now()
-    reason = " ".join((reason or "").split())
     errors = {}
-    if not reason:
-        errors["reason"] = "Say why the member is frozen (illness, relocation, ...)."
-    elif len(reason) > REASON_LENGTH:
-        errors["reason"] = f"Keep the reason to {REASON_LENGTH} characters (it has {len(reason)})."
+    missing = "Say why the member is frozen (illness, relocation, ...)."
+    reason = clean_reason(reason, errors, missing=missing, limit=REASON_LENGTH)
     today = timezone.localdate(now)
-    if until is None or until < today:
-        errors["until"] = "Give the freeze's last day: today or a later date."
-    elif until > today + timedelta(days=MAX_FREEZE_DAYS):
-        errors["until"] = "A freeze lasts at most a year: freeze again when it ends."
+    check_last_day(
+        until,
+        errors,
+        earliest=today,
+        latest=today + timedelta(days=MAX_FREEZE_DAYS),
+        missing="Give the freeze's last day: today or a later date.",
+        too_late="A freeze lasts at most a year: freeze again when it ends.",
+    )
     _check_staff(by, errors)
     if errors:
         raise ValidationError(errors)

@@ -21,6 +21,7 @@ from django.db.models import Exists, OuterRef, Sum
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
 
+from core.staff_input import clean_reason
 from members.selectors import check_open
 from points.models import MANUAL_ADJUSTMENT, AdjustmentLimit, AdjustmentRequest, LedgerEntry
 from points.selectors import programme
@@ -167,13 +168,10 @@ def reject_request(*, request: AdjustmentRequest, by, reason, now=None) -> Adjus
 
 
 def _decision_reason(reason, *, required: bool) -> str:
-    reason = " ".join((reason or "").split())
-    if required and not reason:
-        raise ValidationError({"reason": "Say why the request is rejected: the agent reads it."})
-    if len(reason) > 255:
-        raise ValidationError(
-            {"reason": f"Keep the reason to 255 characters (it has {len(reason)})."}
-        )
+    missing = "Say why the request is rejected: the agent reads it." if required else ""
+    reason = clean_reason(reason, errors := {}, missing=missing)
+    if errors:
+        raise ValidationError(errors)
     return reason
 
 
