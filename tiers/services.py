@@ -428,6 +428,11 @@ def end_status_grants(ranking: Ranking, *, now, first_id: int, last_id: int) -> 
         pk__gte=first_id, pk__lte=last_id, granted_tier__isnull=False, granted_until__lt=today
     )
     ended = StatusGrant.objects.filter(ended_at=None, until__lt=today, member__in=members)
+    # Most nights none ends: one look at the running grants' index instead of the members.
+    if not StatusGrant.objects.filter(
+        ended_at=None, until__lt=today, member__gte=first_id, member__lte=last_id
+    ).exists():
+        return 0
     held_above = Q(pk__in=[])
     for tier in ranking.tiers:
         above = [t.pk for t in ranking.tiers if ranking.higher(t.pk, tier.pk)]
