@@ -11,9 +11,9 @@ from core.models import BulkEvent, WebhookDelivery, WebhookEndpoint
 from members.models import Member, TierChange
 from points.models import LedgerEntry
 from tests.conftest import at, earned, give_return, summary
-from tiers.models import StatusGrant
+from tiers.models import StatusGrant, Tier
 from tiers.selectors import Ranking, degradation_skipped
-from tiers.services import degrade_inactive_members, grant_status
+from tiers.services import degrade_inactive_members, grant_status, recalculate_all_tiers
 
 pytestmark = pytest.mark.django_db
 
@@ -193,3 +193,22 @@ def test_ending_matches_writes_one_bulk_event(bronze, tiers, staff):
     degrade_inactive_members(now=at("2026-05-01", 3))
     bulk = BulkEvent.objects.get()
     assert bulk.filters["reason"] == "status_match_ended"
+
+
+def test_a_rules_change_keeps_a_granted_tier_above_the_new_qualified_one(
+    make_member, buy, tiers, staff
+):
+    # given: Silver by points (1,000), matched Gold
+    member = make_member(joined_at=START)
+    buy(member, "1000", when=START)
+    match(member, tiers["gold"], staff)
+    # when: Silver now needs 1,500 points
+    Tier.objects.filter(code="silver").update(threshold=1500)
+    recalculate_all_tiers()
+    # then: Bronze by points, still Gold by the match
+    assert tiers_of(member) == ("bronze", "gold")
+    # and when Silver needs 500 and Gold 1,000, the member qualifies for Gold
+    Tier.objects.filter(code="silver").update(threshold=500)
+    Tier.objects.filter(code="gold").update(threshold=1000)
+    recalculate_all_tiers()
+    assert tiers_of(member) == ("gold", "gold")
