@@ -6,6 +6,10 @@ Works in a scratch database (see synthetic.py). Members are spread over the four
 tiers with last purchases over the past 400 days; degradation is enabled with the
 defaults (90 days, one level). Prints the run's time, members per second and the
 number of SQL statements.
+
+    --held N   one member in N frozen until next month and one in N with a status match
+               (Gold) whose last day was yesterday, so that the first run ends it
+               (default 0: none)
 """
 
 import random
@@ -22,7 +26,7 @@ from synthetic import (
 
 
 def main():
-    args, bands = start(__doc__, "degradation")
+    args, bands = start(__doc__, "degradation", held=0)
 
     from django.utils import timezone
 
@@ -42,6 +46,9 @@ def main():
     with timed(f"load {args.members:,} members"):
         copy_members(rows())
     DegradationPolicy.objects.update(enabled=True)
+    if args.held:
+        with timed(f"hold 2 in {args.held:,} members"):
+            hold(args.held, now, gold=bands[2][0], platinum=bands[3][0])
 
     def run(label, when):
         with counting_queries() as statements:
@@ -58,6 +65,33 @@ def main():
     run("first run (catch-up)", now)
     run("same run again", now)
     run("next day (daily run)", now + timedelta(days=1))
+
+
+def hold(every: int, now, *, gold: int, platinum: int) -> None:
+    """Freezes and status matches ending tonight on a share of the members."""
+    from django.contrib.auth import get_user_model
+    from django.db.models import F
+
+    from members.models import Member
+    from tiers.models import StatusGrant
+
+    yesterday = now.date() - timedelta(days=1)
+    user = get_user_model().objects.create_user("bench-supervisor", is_staff=True)
+    members = Member.objects.annotate(n=F("pk") % every)
+    members.filter(n=0).update(frozen_until=now + timedelta(days=30), freeze_reason="Illness")
+    matched = members.filter(n=1).exclude(qualified_tier__in=[gold, platinum])
+    matched.update(granted_tier=gold, granted_until=yesterday, effective_tier=gold)
+    StatusGrant.objects.bulk_create(
+        StatusGrant(
+            member_id=pk,
+            tier_id=gold,
+            until=yesterday,
+            reason="Competitor card",
+            granted_by=user,
+            granted_at=now - timedelta(days=90),
+        )
+        for pk in matched.values_list("pk", flat=True).iterator()
+    )
 
 
 if __name__ == "__main__":

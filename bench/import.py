@@ -142,7 +142,9 @@ def main():
     # Birth dates spread over the year: the seed programme's birthday campaign (x2 in the
     # member's birthday month, running all year) reaches a twelfth of the purchases.
     with connection.cursor() as cursor:
-        cursor.execute("UPDATE members_member SET birth_date = make_date(1980, CAST(1 + id % 12 AS int), 1)")
+        cursor.execute(
+            "UPDATE members_member SET birth_date = make_date(1980, CAST(1 + id % 12 AS int), 1)"
+        )
     print(f"campaigns running  {', '.join(running_campaigns(now)) or 'none'}")
     connection.close()
 

@@ -17,9 +17,10 @@ from django.utils import timezone
 
 from loyalty_site.models import FormSubmission
 from members.models import Member
-from points.models import MANUAL_ADJUSTMENT, PointDefinition
+from points.models import MANUAL_ADJUSTMENT, AdjustmentRequest, PointDefinition
 from points.selectors import balances, points_summary, programme
-from points.services import NOT_GIVEN_BY_HAND, adjust_points
+from points.services import NOT_GIVEN_BY_HAND
+from points.services.goodwill import adjust_or_request
 from rewards.models import Redemption, Reward
 from rewards.selectors import locked_because
 from rewards.services import cancel_redemption, redeem
@@ -123,20 +124,25 @@ class MemberActions:
         form = AssignPointsForm(request.POST)
         if form.is_valid():
             data = form.cleaned_data
+            made = []
             try:
                 applied = apply_once(
                     data["token"],
-                    lambda: adjust_points(
-                        member=member,
-                        points=data["points"],
-                        reason=data["reason"],
-                        by=request.user,
-                        definition=data["definition"],
+                    lambda: made.append(
+                        adjust_or_request(
+                            member=member,
+                            points=data["points"],
+                            reason=data["reason"],
+                            by=request.user,
+                            definition=data["definition"],
+                        )
                     ),
                 )
             except ValidationError as exc:
                 form.add_error(None, exc)  # on the field it names, or above the form
             else:
+                if made and isinstance(made[0], AdjustmentRequest):
+                    return self._requested(request, member, made[0])
                 message = f"Assigned {data['points']:+,} points: {data['reason']}"
                 return self._done(request, member, applied, message)
         # The page again, with the agent's input and what is wrong with it.
@@ -245,6 +251,16 @@ class MemberActions:
         if member is None:
             raise Http404("No such member.")
         return member
+
+    def _requested(self, request, member, made: AdjustmentRequest):
+        """Above the agent's goodwill limit: sent for approval, nothing given yet."""
+        message = (
+            f"Sent for approval: {made.points:+,} points is {made.above}. A CX supervisor "
+            "approves or rejects it; nothing is given until then"
+        )
+        self.log_change(request, member, f"{message}: {made.reason}")
+        self.message_user(request, f"{message}.", messages.WARNING)
+        return redirect("admin:members_member_change", member.pk)
 
     def _done(self, request, member, applied: bool, message: str):
         """Log the change to the staff user, say so with the new balance, and go back

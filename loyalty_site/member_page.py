@@ -16,6 +16,7 @@ from import_export.formats import base_formats
 
 from core.paginator import CappedPaginator
 from loyalty_site.member_actions import AssignPointsForm, MemberActions, RedeemForm
+from loyalty_site.member_governance import MemberGovernance, governance_context
 from loyalty_site.member_merge import MemberMerge, MergeForm
 from members.resources import MemberResource
 from members.selectors import survivor_of_search
@@ -34,7 +35,16 @@ LEDGER_PAGE_SIZE = 25
 HISTORY_ROWS = 20
 
 
-def member_context(request, member, *, assign_form=None, merge_form=None, now=None) -> dict:
+def member_context(
+    request,
+    member,
+    *,
+    assign_form=None,
+    merge_form=None,
+    match_form=None,
+    freeze_form=None,
+    now=None,
+) -> dict:
     """The member page's panels, a fixed number of queries whatever the member's
     history: balances, tiers and progress, degradation, expiry, catalogue, history,
     ledger, each tier change and entry explained; with `?as_of=YYYY-MM-DD`, the member
@@ -100,6 +110,7 @@ def member_context(request, member, *, assign_form=None, merge_form=None, now=No
         if open_member and not member.erased_at and user.has_perm("members.merge_member")
         else None,
         "can_cancel": user.has_perm("rewards.cancel_redemption"),
+        **governance_context(user, member, now=now, match_form=match_form, freeze_form=freeze_form),
     }
 
 
@@ -148,9 +159,11 @@ def ledger_lines(member, *, until=None):
     return (
         entries.select_related("definition", "created_by", "transaction", "transaction__original")
         .annotate(
+            # An adjustment above a goodwill limit names the supervisor who approved it.
+            approved_by=F("request__decided_by__username"),
             balance_after=Window(
                 Sum(redeemable_points), order_by=[F("issued_at").asc(), F("pk").asc()]
-            )
+            ),
         )
         .order_by("-issued_at", "-pk")
     )
@@ -175,7 +188,7 @@ class MemberForm(forms.ModelForm):
         return cleaned
 
 
-class MemberAdmin(MemberMerge, MemberActions, ExportMixin, admin.ModelAdmin):
+class MemberAdmin(MemberMerge, MemberGovernance, MemberActions, ExportMixin, admin.ModelAdmin):
     """The member page of the CX Manager: search, balances, tiers, history, ledger,
     catalogue, and the agent's two actions (assign points, redeem a reward)."""
 
@@ -282,13 +295,14 @@ class MemberAdmin(MemberMerge, MemberActions, ExportMixin, admin.ModelAdmin):
         return False
 
     def get_urls(self):
-        return self.merge_urls() + self.action_urls() + super().get_urls()
+        return self.merge_urls() + self.governance_urls() + self.action_urls() + super().get_urls()
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         context = dict(extra_context or {})
         member = self.get_object(request, object_id)
         if member is not None:
-            forms = {name: context.pop(name, None) for name in ("assign_form", "merge_form")}
+            names = ("assign_form", "merge_form", "match_form", "freeze_form")
+            forms = {name: context.pop(name, None) for name in names}
             context.update(member_context(request, member, **forms))
             context.setdefault("title", str(member))
             context.setdefault("subtitle", None)

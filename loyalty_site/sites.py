@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from core import figures
 from core.paginator import CappedPaginator
-from loyalty_site import analytics_page
+from loyalty_site import analytics_page, approvals_page
 from members.models import Member
 from points.models import LedgerEntry
 from points.selectors import next_cutoff, programme, stake_by_tier
@@ -49,6 +49,11 @@ class CXManagerSite(admin.AdminSite):
                 self.admin_view(partial(analytics_page.chart_csv_view, self)),
                 name="analytics_csv",
             ),
+            path(
+                "approvals/",
+                self.admin_view(partial(approvals_page.approvals_view, self)),
+                name="approvals",
+            ),
             *super().get_urls(),
         ]
 
@@ -57,6 +62,8 @@ class CXManagerSite(admin.AdminSite):
         if request.user.has_perm("members.view_member"):
             context.update(dashboard(timezone.now()), find_member=FindMemberForm(site=self))
         context["analytics"] = request.user.has_perm(analytics_page.PERMISSION)
+        if request.user.has_perm(approvals_page.APPROVE):
+            context["requests_waiting"] = approvals_page.waiting()
         return super().index(request, context)
 
 

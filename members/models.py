@@ -92,6 +92,26 @@ class Member(models.Model):
         related_name="referrals",
         db_index=False,  # member_referred_by below: only referred members
     )
+    # A status match running (tiers.services.grant_status): the effective tier is at
+    # least this tier until the end of `granted_until` (TIME_ZONE); the nightly
+    # degradation job ends it. Who and why: tiers.StatusGrant.
+    granted_tier = models.ForeignKey(
+        "tiers.Tier",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
+    granted_until = models.DateField(null=True, blank=True, editable=False)
+    # A freeze (points.services.freezing): degradation and expiry skip the member until
+    # this moment (the end of the last frozen day); after it, inactivity counts from it.
+    frozen_until = models.DateTimeField(null=True, blank=True, editable=False)
+    freeze_reason = models.CharField(
+        max_length=255, blank=True, default="", db_default="", editable=False
+    )
     merged_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
@@ -133,6 +153,7 @@ class Member(models.Model):
             ("erase_member", "Can erase a member's personal data"),
             ("export_member", "Can export members' personal data"),
             ("merge_member", "Can merge a duplicate account into another member"),
+            ("freeze_member", "Can pause a member's degradation and expiry (freeze)"),
         ]
 
     def __str__(self):
@@ -148,7 +169,13 @@ class Member(models.Model):
 
     @property
     def is_degraded(self) -> bool:
+        """The effective tier is not the qualified one: degraded (D2), or above it by a
+        status match (granted_tier); tiers.services tells them apart by rank."""
         return self.effective_tier_id != self.qualified_tier_id
+
+    def frozen_at(self, moment) -> bool:
+        """Whether degradation and expiry skip the member at `moment` (a freeze)."""
+        return self.frozen_until is not None and self.frozen_until > moment
 
     @property
     def is_merged(self) -> bool:
@@ -173,6 +200,9 @@ class TierChange(models.Model):
         # Two accounts joined: the survivor requalified with both accounts' points, the
         # duplicate back to the entry tier with none.
         MERGE = "merge", "Accounts merged"
+        # A status match: a tier granted until a date (no bonus), and its end.
+        STATUS_MATCH = "status_match", "Status match"
+        STATUS_MATCH_ENDED = "status_match_ended", "Status match ended"
 
     # History is written in bulk by the periodic jobs: only the indexes in Meta, and no
     # database-level check of the tier and user references per row (PROTECT still

@@ -34,6 +34,7 @@ from points.resources import TransactionCSV, TransactionResource
 from points.selectors import (
     expiry_impact,
     expiry_preview,
+    expiry_skipped,
     next_cutoff,
     reminder_day,
     unprocessed_cutoffs,
@@ -282,7 +283,10 @@ class ExpiryPolicyAdmin(ConfirmedPolicyAdmin):
         cutoff = next_cutoff(policy, timezone.localdate())
         by_tier, members = expiry_preview(cutoff) if cutoff else ([], None)
         page = Paginator(members, 50).get_page(request.GET.get("page")) if cutoff else None
+        skipped_count, skipped = expiry_skipped(cutoff, limit=50) if cutoff else (0, [])
         context = {
+            "skipped_count": skipped_count,
+            "skipped": skipped,
             **self.admin_site.each_context(request),
             "title": "Expiry preview",
             "opts": self.model._meta,
@@ -305,3 +309,6 @@ def _effect(policy, today):
 @admin.register(ExpiryRun)
 class ExpiryRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["cutoff", "processed_at", "members", "points"]
+
+
+from points import goodwill_admin  # noqa: E402, F401 - registers limits and requests

@@ -54,6 +54,9 @@ def entry_explanation(entry: LedgerEntry) -> str:
         how = f"Adjusted{_by(entry.created_by)}"
         if entry.batch_id:  # a point grant, one row of an imported file
             how = f"Granted{_by(entry.created_by)} in import {entry.batch_id}"
+        approved = getattr(entry, "approved_by", None)  # ledger_lines: above a goodwill limit
+        if approved:
+            how += f", approved by {approved}"
         name = definition.name if definition else "Adjustment"
         return f"{how}: {entry.reason} ({name}; {counts} toward the tier)"
     if entry.kind == Kind.EXPIRY:
@@ -130,6 +133,13 @@ def change_explanation(change: TierChange, member: Member, ranking) -> str:
         return f"{to} again from {when}: a purchase restored the qualified tier"
     if reason == Reason.RULES_CHANGED:
         return f"{to} since {when}: the tier thresholds changed"
+    if reason == Reason.STATUS_MATCH:
+        return (
+            f"{to} from {when}: status match{_by(change.created_by)}, with no bonus "
+            f"(qualified for {qualified})"
+        )
+    if reason == Reason.STATUS_MATCH_ENDED:
+        return f"{to} from {when}: the status match ended; the tier the rules give"
     if reason == Reason.OPENING_BALANCE:
         return f"{to} since {when}: opening balance brought from the previous programme"
     cause = {

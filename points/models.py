@@ -422,6 +422,13 @@ class LedgerEntry(models.Model):
                 condition=Q(campaign_points__isnull=False),
                 name="ledger_campaign_earnings",
             ),
+            # Goodwill limits: what one staff user gave by hand in a month (small: adjustments
+            # are a sliver of the ledger, and the bulk writers never write one).
+            models.Index(
+                fields=["created_by", "issued_at"],
+                condition=Q(kind="adjustment"),
+                name="ledger_adjustment_by",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -517,6 +524,8 @@ class ExpiryRun(models.Model):
         return f"Expiry of {self.cutoff}: {self.points:,} points from {self.members:,} members"
 
 
-# The daily snapshots of the analytics, in a module of their own (Django finds them there
-# as points' models): imported here so that `points.models` names every model.
+# Goodwill limits and requests (governance of manual points) and the analytics' daily
+# snapshots live in modules of their own (Django finds them there as points' models):
+# imported here so that `points.models` names every model.
+from points.goodwill_models import AdjustmentLimit, AdjustmentRequest  # noqa: E402, F401
 from points.snapshot_models import CampaignResult, DailyPoints, DailyTier  # noqa: E402, F401

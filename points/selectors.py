@@ -15,7 +15,7 @@ from core.db import Compiled
 from members.models import Member, TierChange
 from points.models import Campaign, ExpiryPolicy, ExpiryRun, LedgerEntry, PointDefinition
 from tiers.models import DegradationPolicy, ProgrammeVersion, Tier
-from tiers.selectors import Ranking
+from tiers.selectors import Ranking, frozen_last_day
 
 
 @dataclass(frozen=True)
@@ -174,6 +174,8 @@ def balances_and_stake(
     cutoff = next_cutoff(plan.expiry, timezone.localdate(now))
     if not plan.ranking.by_pk[member.effective_tier_id].points_expire:
         cutoff = None
+    elif cutoff and member.frozen_until and member.frozen_until >= cutoff_instant(cutoff):
+        cutoff = None  # frozen at the cutoff: skipped (points_at_stake)
     if cutoff is None:
         row = _pending.first(member_id=member.pk, now=now)
     else:
@@ -387,7 +389,7 @@ def stake_by_tier(cutoff: date) -> dict:
     }
 
 
-def points_at_stake(cutoff: date, *, first_id=None, last_id=None):
+def points_at_stake(cutoff: date, *, first_id=None, last_id=None, frozen=False):
     """E2 as one grouped query: per member whose effective tier's points expire, the
     available balance at the end of the cutoff day (pending points excluded) less what
     the member spent since, when that is positive. Spending after the cutoff, before
@@ -395,8 +397,15 @@ def points_at_stake(cutoff: date, *, first_id=None, last_id=None):
     earned after the cutoff nor leaves a balance below zero. Optionally limited to the
     members with ids in [first_id, last_id], for chunked runs.
 
+    A member frozen at the cutoff (frozen_until at or after its end) is skipped for
+    that cutoff: their points wait for the next cutoff after the freeze. `frozen=True`
+    gives those skipped instead, for the previews.
+
     The preview, the reminders and the expiry run all read this one query."""
+    end = cutoff_instant(cutoff)
     members = Member.objects.filter(effective_tier__points_expire=True)
+    frozen_at_cutoff = Q(frozen_until__gte=end)
+    members = members.filter(frozen_at_cutoff) if frozen else members.exclude(frozen_at_cutoff)
     entries = LedgerEntry.objects.filter(redeemable=True)
     if first_id is not None:  # on both sides, so each table is read by index range
         members = members.filter(pk__gte=first_id, pk__lte=last_id)
@@ -406,9 +415,26 @@ def points_at_stake(cutoff: date, *, first_id=None, last_id=None):
         .exclude(kind=LedgerEntry.Kind.EXPIRY, cutoff=cutoff)
         .order_by()
         .values("member")
-        .annotate(at_stake=stake_sum(cutoff_instant(cutoff)))
+        .annotate(at_stake=stake_sum(end))
         .filter(at_stake__gt=0)
     )
+
+
+def expiry_skipped(cutoff: date, *, limit: int) -> tuple[int, list]:
+    """Members whose points the expiry of `cutoff` would take but for a freeze: (how
+    many, the first `limit` largest first as [(member, points, why)])."""
+    stake = points_at_stake(cutoff, frozen=True)
+    count = stake.count()
+    rows = list(stake.values_list("member", "at_stake").order_by("-at_stake", "member")[:limit])
+    members = Member.objects.in_bulk([pk for pk, _ in rows])
+    return count, [
+        (
+            members[pk],
+            points,
+            f"frozen until {frozen_last_day(members[pk]):%-d %b %Y}: {members[pk].freeze_reason}",
+        )
+        for pk, points in rows
+    ]
 
 
 def stake_sum(end: datetime, counted: Q | None = None):

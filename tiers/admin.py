@@ -4,12 +4,18 @@ from django.db import transaction
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from core.admin import ConfirmedPolicyAdmin, reposted
-from tiers.models import DegradationPolicy, ProgrammeVersion, Tier
-from tiers.selectors import Ranking, degradation_impact, threshold_change_preview
+from core.admin import ConfirmedPolicyAdmin, ReadOnlyAdminMixin, reposted
+from tiers.models import DegradationPolicy, ProgrammeVersion, StatusGrant, Tier
+from tiers.selectors import (
+    Ranking,
+    degradation_impact,
+    degradation_skipped,
+    threshold_change_preview,
+)
 from tiers.tasks import recalculate_all_tiers_task
 
 CONFIRM = "_confirm_threshold"
+SKIPPED_ROWS = 50  # members a preview lists as skipped (a status match, a freeze)
 
 
 @admin.register(Tier)
@@ -108,10 +114,24 @@ class DegradationPolicyAdmin(ConfirmedPolicyAdmin):
         return policy.enabled and any(getattr(policy, f) != getattr(saved, f) for f in pace)
 
     def impact(self, policy, saved) -> dict:
-        moves = degradation_impact(policy, Ranking(), timezone.now(), days=SOON_DAYS)
+        now, ranking = timezone.now(), Ranking()
+        moves = degradation_impact(policy, ranking, now, days=SOON_DAYS)
+        skipped_count, skipped = degradation_skipped(policy, ranking, now, limit=SKIPPED_ROWS)
         return {
+            "skipped_count": skipped_count,
+            "skipped": skipped,
             "moves": moves,
             "days": SOON_DAYS,
             "total_now": sum(move["now"] for move in moves),
             "total_soon": sum(move["soon"] for move in moves),
         }
+
+
+@admin.register(StatusGrant)
+class StatusGrantAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Status matches, granted on the member page (tiers.services.grant_status)."""
+
+    list_display = ["member", "tier", "until", "granted_by", "granted_at", "ended_at", "end"]
+    list_select_related = ["member", "tier", "granted_by"]
+    list_filter = ["tier", "end"]
+    search_fields = ["member__external_id__istartswith"]

@@ -1,5 +1,6 @@
 import uuid
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
@@ -96,6 +97,45 @@ class ProgrammeVersion(models.Model):
     @classmethod
     def bump(cls, **_signal_kwargs):
         cls.objects.update_or_create(pk=1, defaults={"token": uuid.uuid4()})
+
+
+class StatusGrant(models.Model):
+    """A status match (tiers.services.grant_status): the member's effective tier is at
+    least `tier` until the end of `until` (in TIME_ZONE); the nightly degradation job
+    ends it. Who, why and when, kept for good; the running one is also on the member
+    (Member.granted_tier), which the jobs read."""
+
+    class End(models.TextChoices):
+        EXPIRED = "expired", "Its last day passed"
+        QUALIFIED = "qualified", "The member qualified for the tier"
+        REPLACED = "replaced", "Replaced by another status match"
+
+    member = models.ForeignKey("members.Member", on_delete=models.PROTECT, related_name="+")
+    tier = models.ForeignKey(Tier, on_delete=models.PROTECT, related_name="+")
+    until = models.DateField(help_text="The last day the tier is granted (TIME_ZONE).")
+    reason = models.CharField(max_length=255)
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    granted_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    end = models.CharField(max_length=20, choices=End.choices, blank=True)
+
+    class Meta:
+        ordering = ["-granted_at", "-pk"]
+        permissions = [("grant_status", "Can grant a status match")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["member"], condition=Q(ended_at=None), name="one_running_status_grant"
+            )
+        ]
+        indexes = [
+            # The nightly job's look-up: running grants by their last day.
+            models.Index(fields=["until"], condition=Q(ended_at=None), name="status_grant_running")
+        ]
+
+    def __str__(self):
+        return f"{self.tier} by status match until {self.until:%-d %b %Y}"
 
 
 MAX_INACTIVITY_DAYS = 3650

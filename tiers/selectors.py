@@ -71,19 +71,33 @@ def degradation_steps(policy, ranking: Ranking):
             yield qualified, tier, periods * period, [above.pk for above in ranking.tiers[t + 1 :]]
 
 
-def members_to_degrade(policy, ranking: Ranking, now):
+def held(now, inactive_until, higher) -> Q:
+    """What keeps a member from a degradation step to a tier below `higher` at `now`: a
+    status match to one of those tiers running today (degradation never goes below the
+    granted tier), or a freeze (a member frozen until after `inactive_until`, the
+    latest start of inactivity that reaches the step: the clock restarts when a freeze
+    ends, so frozen days never count as inactivity)."""
+    granted = Q(granted_tier__in=higher, granted_until__gte=timezone.localdate(now))
+    return granted | Q(frozen_until__gt=inactive_until)
+
+
+def members_to_degrade(policy, ranking: Ranking, now, *, holds: bool = True):
     """D2 as one queryset: the members whose effective tier is above where their
     inactivity puts them, annotated with that `target` tier id.
 
     The CASE lists the steps lowest target first, so the first inactivity bound a
     member passes is the lowest tier reached. The job only ever lowers a tier:
     restoring is a purchase's job (D3). Conditions name tier ids rather than joining
-    the tier table, so that the update is a plain scan of the member table."""
+    the tier table, so that the update is a plain scan of the member table.
+    A step a status match or a freeze holds is skipped (`held`); `holds=False` reads
+    the steps as if nothing held them, for the previews' "skipped" lists."""
     if not policy.enabled:
         return Member.objects.none()
     targets, above_target = [], Q(pk__in=[])
     for qualified, tier, inactivity, higher in degradation_steps(policy, ranking):
         reached = Q(qualified_tier=qualified, inactive_since__lte=now - inactivity)
+        if holds:
+            reached &= ~held(now, now - inactivity, higher)
         targets.append(When(reached, then=Value(tier.pk)))
         above_target |= reached & Q(effective_tier__in=higher)
     if not targets:
@@ -102,6 +116,37 @@ def degradation_preview(policy, ranking: Ranking, now) -> dict:
         member: ranking.by_pk[member.target]
         for member in members.select_related("qualified_tier", "effective_tier").order_by("pk")
     }
+
+
+def degradation_skipped(policy, ranking: Ranking, now, *, limit: int) -> tuple[int, list]:
+    """Members whose inactivity would move them at `now` but whom a status match or a
+    freeze keeps where they are: (how many, the first `limit` as [(member, why)]). The
+    job's own queryset read without the holds, less the job's: two scans."""
+    moved = members_to_degrade(policy, ranking, now)
+    skipped = members_to_degrade(policy, ranking, now, holds=False).exclude(
+        pk__in=moved.values("pk")
+    )
+    count = skipped.order_by().count()
+    rows = skipped.select_related("effective_tier", "granted_tier").order_by("pk")[:limit]
+    return count, [(member, held_because(member, now)) for member in rows]
+
+
+def held_because(member: Member, now) -> str:
+    """Why the nightly jobs leave a member alone, as staff read it."""
+    if member.frozen_at(now):
+        return f"frozen until {frozen_last_day(member):%-d %b %Y}: {member.freeze_reason}"
+    if member.granted_tier_id:
+        return f"{member.granted_tier.name} by status match"
+    if member.frozen_until:
+        day = date_format(timezone.localtime(member.frozen_until), "j M Y")
+        return f"inactivity counts from the end of a freeze on {day}"
+    return ""
+
+
+def frozen_last_day(member: Member):
+    """The last day of the member's freeze, in TIME_ZONE (frozen_until is the moment
+    after it)."""
+    return timezone.localdate(member.frozen_until - timedelta(microseconds=1))
 
 
 def misqualified_by_tier(ranking: Ranking):
@@ -185,7 +230,7 @@ def members_at_risk(policy, ranking: Ranking, now, *, days: int) -> list:
             qualified_tier=qualified,
             inactive_since__lte=now + window - inactivity,
             effective_tier__in=higher,
-        )
+        ).exclude(held(now + window, now + window - inactivity, higher))
         for qualified, _, inactivity, higher in degradation_steps(policy, ranking)
     ]
 
@@ -219,10 +264,15 @@ def next_degradation(member: Member, policy, ranking: Ranking, now) -> tuple | N
     if not policy.enabled:
         return None
     effective, since = ranking.rank[member.effective_tier_id], inactive_since_of(member)
+    if member.frozen_until:  # the clock restarts when a freeze ends
+        since = max(since, member.frozen_until)
+    granted = member.granted_tier_id  # until its end, where the steps start again
     ahead = sorted(
         (since + inactivity, ranking.rank[tier.pk], tier)
         for qualified, tier, inactivity, _ in degradation_steps(policy, ranking)
-        if qualified.pk == member.qualified_tier_id and ranking.rank[tier.pk] < effective
+        if qualified.pk == member.qualified_tier_id
+        and ranking.rank[tier.pk] < effective
+        and not (granted and ranking.higher(granted, tier.pk))
     )
     if not ahead:
         return None

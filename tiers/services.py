@@ -1,10 +1,11 @@
 """Tier status: qualification (T2), recalculation (T3), history (T4), degradation and
-restoration (D1-D4)."""
+restoration (D1-D4), status matches (grant_status) and their end."""
 
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from operator import attrgetter
 
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import BigIntegerField, Case, F, Q, Value, When
 from django.utils import timezone
@@ -13,8 +14,10 @@ from core import events, figures
 from core.bulk import bulk_insert, reserve_ids
 from core.jobs import id_chunks
 from core.models import WebhookDelivery
+from core.staff_input import check_last_day, clean_reason
 from members.models import Member, Notification, TierChange
-from tiers.models import DegradationPolicy, Tier
+from members.selectors import check_open
+from tiers.models import DegradationPolicy, StatusGrant, Tier
 from tiers.selectors import Ranking, members_to_degrade, misqualified_by_tier
 
 Reason = TierChange.Reason
@@ -145,10 +148,7 @@ def requalify(
         return None
     went_up = ranking.higher(new.id, member.qualified_tier_id)
     from_tier_id = member.effective_tier_id
-    # A degraded member stays degraded until a purchase (D3), but never above the new tier.
-    if not member.is_degraded or ranking.higher(member.effective_tier_id, new.id):
-        member.effective_tier_id = new.id
-    member.qualified_tier_id = new.id
+    _follow_qualified(member, ranking, new)
     reason = reason or (Reason.UPGRADE if went_up else Reason.DOWNGRADE)
     change = _record_change(member, log, reason=reason, from_tier_id=from_tier_id, at=at, by=by)
     if not ranking.higher(new.id, member.best_tier_id):
@@ -171,21 +171,35 @@ def open_at_tier(member, ranking: Ranking, *, at, log: TierLog) -> bool:
     if new.id == member.qualified_tier_id:
         return False
     from_tier_id = member.effective_tier_id
-    degraded = member.effective_tier_id != member.qualified_tier_id
-    if not degraded or ranking.higher(member.effective_tier_id, new.id):
-        member.effective_tier_id = new.id
-    member.qualified_tier_id = new.id
+    _follow_qualified(member, ranking, new)
     if ranking.higher(new.id, member.best_tier_id):
         member.best_tier_id = new.id
     _record_change(member, log, reason=Reason.OPENING_BALANCE, from_tier_id=from_tier_id, at=at)
     return True
 
 
+def _degraded(member, ranking: Ranking) -> bool:
+    """Below the qualified tier (D2). A status match can only hold a member above it."""
+    return ranking.higher(member.qualified_tier_id, member.effective_tier_id)
+
+
+def _follow_qualified(member, ranking: Ranking, new: Tier) -> None:
+    """The member now qualifies for `new` (T2): the effective tier follows, except that
+    a degraded member stays degraded until a purchase (D3), never above the new tier;
+    and a running status match holds it at least at the granted tier."""
+    if not _degraded(member, ranking) or ranking.higher(member.effective_tier_id, new.id):
+        member.effective_tier_id = new.id
+    member.qualified_tier_id = new.id
+    granted = getattr(member, "granted_tier_id", None)  # the members import's records: none
+    if granted and ranking.higher(granted, member.effective_tier_id):
+        member.effective_tier_id = granted
+
+
 def restore(member: Member, ranking: Ranking, *, at, log: TierLog, by=None) -> None:
     """D3: a purchase gives a degraded member their qualified tier back at once, before
     the purchase's points are computed. Changes the locked member in memory; `by`, the
     account that recorded the purchase, is on the history row."""
-    if not member.is_degraded:
+    if not _degraded(member, ranking):
         return
     from_tier_id = member.effective_tier_id
     member.effective_tier_id = member.qualified_tier_id
@@ -214,7 +228,10 @@ def recalculate_all_tiers() -> int:
             follows = Q(effective_tier=F("qualified_tier")) | Q(effective_tier__in=above)
             changes = band.annotate(
                 target=Case(
-                    When(follows, then=Value(tier.pk)),
+                    # A status match above the new tier holds the member at it; one at or
+                    # below it is reached: the member follows the new tier.
+                    When(granted_tier__in=above, then=F("granted_tier")),
+                    When(follows | Q(granted_tier__isnull=False), then=Value(tier.pk)),
                     default=F("effective_tier"),
                     output_field=BigIntegerField(),
                 ),
@@ -248,8 +265,13 @@ def degrade_chunk(*, now, first_id: int, last_id: int) -> int:
     """D2 for the members with ids in [first_id, last_id]: a fixed handful of statements
     whatever their number. The result depends only on `now` and each member's last
     purchase, so a second run, or a late one, gives the same tiers as one run on time.
-    Returns the number of members moved."""
-    changes = members_to_degrade(DegradationPolicy.current(), Ranking(), now).filter(
+    Returns the number of members moved.
+
+    Status matches whose last day has passed end first (end_status_grants), so that
+    the members they held degrade in the same run as their inactivity says."""
+    ranking = Ranking()
+    end_status_grants(ranking, now=now, first_id=first_id, last_id=last_id)
+    changes = members_to_degrade(DegradationPolicy.current(), ranking, now).filter(
         pk__gte=first_id, pk__lte=last_id
     )
     changed = _apply_changes(
@@ -328,3 +350,111 @@ def _queue_notifications(reason, kind, *, at, first_id, last_id) -> None:
                 last_id,
             ],
         )
+
+
+# A status match lasts at most this long: a longer one is a typo, or a tier to qualify for.
+MAX_STATUS_MATCH_DAYS = 731
+REASON_LENGTH = StatusGrant._meta.get_field("reason").max_length
+
+
+def grant_status(*, member, tier: Tier, until: date, reason: str, by, now=None) -> StatusGrant:
+    """A status match: the member's effective tier is `tier` until the end of `until`
+    (in TIME_ZONE), whatever degradation says; then the rules apply again (the nightly
+    degradation job ends it: end_status_grants). Only above the qualified tier; no
+    tier-up bonus and the highest tier ever reached is unchanged, so really qualifying
+    for the tier later pays its bonus (T2). A new match replaces a running one.
+    Recorded in the tier history (T4) and sent as member.tier_changed."""
+    now = now or timezone.now()
+    errors = {}
+    missing = "Say why the tier is granted (e.g. the competitor's card)."
+    reason = clean_reason(reason, errors, missing=missing, limit=REASON_LENGTH)
+    today = timezone.localdate(now)
+    check_last_day(
+        until,
+        errors,
+        earliest=today + timedelta(days=1),
+        latest=today + timedelta(days=MAX_STATUS_MATCH_DAYS),
+        missing="Give the status match's last day: a date after today.",
+        too_late="A status match lasts at most two years: give an earlier last day.",
+    )
+    if by is None or not by.is_staff:
+        errors["__all__"] = "A status match must name the staff user who grants it."
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        # The member's lock, as every writer of its tier takes it.
+        member = Member.objects.select_for_update(of=("self",)).get(pk=member.pk)
+        check_open(member)
+        ranking = Ranking()
+        if not ranking.higher(tier.pk, member.qualified_tier_id):
+            qualified = ranking.by_pk[member.qualified_tier_id]
+            raise ValidationError(
+                {
+                    "tier": f"{member.external_id} already qualifies for {qualified}: a status "
+                    "match grants a higher tier."
+                }
+            )
+        StatusGrant.objects.filter(member=member, ended_at=None).update(
+            ended_at=now, end=StatusGrant.End.REPLACED
+        )
+        grant = StatusGrant(
+            member=member, tier=tier, until=until, reason=reason, granted_by=by, granted_at=now
+        )
+        grant.full_clean()
+        grant.save()
+        # Above the qualified tier, so above anything degradation gives: the granted tier.
+        from_tier_id = member.effective_tier_id
+        member.granted_tier_id = member.effective_tier_id = tier.pk
+        member.granted_until = until
+        log = TierLog()
+        _record_change(
+            member, log, reason=Reason.STATUS_MATCH, from_tier_id=from_tier_id, at=now, by=by
+        )
+        log.write()
+        member.save(update_fields=["granted_tier", "granted_until", "effective_tier"])
+    return grant
+
+
+def end_status_grants(ranking: Ranking, *, now, first_id: int, last_id: int) -> int:
+    """End the status matches whose last day is before today (in TIME_ZONE) for the
+    members with ids in [first_id, last_id], set-based: one history row each (reason
+    status match ended, sent as member.tier_changed), the effective tier back to the
+    qualified one where the grant held it above (the degradation that follows in the
+    same run applies the member's inactivity), the grant closed. Idempotent: an ended
+    grant is not running any more. Returns the number of grants ended."""
+    today = timezone.localdate(now)
+    members = Member.objects.filter(
+        pk__gte=first_id, pk__lte=last_id, granted_tier__isnull=False, granted_until__lt=today
+    )
+    ended = StatusGrant.objects.filter(ended_at=None, until__lt=today, member__in=members)
+    # Most nights none ends: one look at the running grants' index instead of the members.
+    if not StatusGrant.objects.filter(
+        ended_at=None, until__lt=today, member__gte=first_id, member__lte=last_id
+    ).exists():
+        return 0
+    held_above = Q(pk__in=[])
+    for tier in ranking.tiers:
+        above = [t.pk for t in ranking.tiers if ranking.higher(t.pk, tier.pk)]
+        held_above |= Q(qualified_tier=tier, granted_tier__in=above)
+    changes = members.annotate(
+        target=Case(
+            When(held_above & Q(effective_tier=F("granted_tier")), then=F("qualified_tier")),
+            default=F("effective_tier"),
+            output_field=BigIntegerField(),
+        ),
+        new_qualified=F("qualified_tier"),
+    )
+    count = _apply_changes(changes, reason=Reason.STATUS_MATCH_ENDED, at=now)
+    if count:
+        ended.update(ended_at=now, end=StatusGrant.End.EXPIRED)
+        members.update(granted_tier=None, granted_until=None)
+        figures.stale()
+        events.record_bulk(
+            TIER_CHANGED,
+            TierChange,
+            reason=Reason.STATUS_MATCH_ENDED,
+            changed_at=now,
+            member__gte=first_id,
+            member__lte=last_id,
+        )
+    return count

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('points', '0016_analytics_job_and_permission'),
+        ('points', '0017_goodwill_limits_and_requests'),
         ('tiers', '0003_constraint_messages'),
     ]
 

@@ -14,6 +14,7 @@ from members.selectors import owner, survivors_of
 from points.csv_rows import RowError
 from points.models import LedgerEntry
 from points.selectors import Balances, pending_by_member, programme
+from points.services import goodwill
 from points.services import grants_sql as sql
 from points.services.adjustments import check_adjuster, check_definition, check_removal
 from points.services.importing import ImportReport, end_import, imported_before
@@ -31,6 +32,8 @@ from tiers.services import TierLog
 GRANT_CHUNK = 25_000  # rows computed and written at a time
 Kind = LedgerEntry.Kind
 MANUAL = TierReason.MANUAL  # T4: the tier changes a grant makes
+# What an uploader above their goodwill limit reads on the rows concerned.
+ASK = "for the uploader: ask a CX supervisor to import the file, or split it"
 
 
 def import_grants(rows, *, by, errors=(), dry_run=False, batch=None, now=None) -> ImportReport:
@@ -46,11 +49,18 @@ def import_grants(rows, *, by, errors=(), dry_run=False, batch=None, now=None) -
     bad row, or `dry_run`, rolls everything back; the report names every bad row.
     The file's members are locked first (in id order, the lock every writer of points
     takes), so an import of the same file at the same time waits, then skips. Every
-    entry written names `batch`, when given, and `by`."""
+    entry written names `batch`, when given, and `by`.
+
+    Goodwill limits (points.services.goodwill) are `by`'s: a row above the limit per
+    adjustment, or that takes what `by` gave this month above the monthly limit, is
+    an error, so the file imports nothing; whoever's limits cover it (a supervisor)
+    imports it, or it is split."""
     check_adjuster(by)
+    limits = goodwill.limits_for(by)
     report = ImportReport()
     bad = report.errors.append
     with transaction.atomic(), CopyBehind() as writer, without_cycle_collection():
+        goodwill.lock_user(by)  # before the members, as an adjustment by hand takes them
         sql.stage_rows(rows)
         report.errors += errors  # complete once the rows are read
         duplicates = duplicate_lines(sql.staged_duplicates(), report)
@@ -58,6 +68,7 @@ def import_grants(rows, *, by, errors=(), dry_run=False, batch=None, now=None) -
         sql.mark_recorded()  # after the locks: sees what an import before this one wrote
         # The clock is read once the locks are held, as adjust_points reads it.
         now = now or timezone.now()
+        given = goodwill.given_this_month(by, now) if limits else 0
         removing = survivors_of(sql.staged_members(removing_only=True)).values("pk")
         pending = pending_by_member(removing, now=now)  # grants add none: fixed for the file
         locked = distinct_members(members)
@@ -97,6 +108,10 @@ def import_grants(rows, *, by, errors=(), dry_run=False, batch=None, now=None) -
                     for column, messages in refused.message_dict.items():
                         bad(RowError(row.line, column, " ".join(messages).rstrip(".")))
                     continue
+                if above := goodwill.above_limit(limits, row.points, given, now):
+                    bad(RowError(row.line, "points", f"{row.points:,} points is {above} {ASK}"))
+                    continue
+                given += max(row.points, 0)
                 grant = movement(definition, Kind.ADJUSTMENT, row.points, at=now, reason=row.reason)
                 # T2 as post_entries applies it: a tier reached for the first time pays its bonus.
                 bonus = credit(member, plan, [grant], at=now, log=log, reason=MANUAL, by=by)

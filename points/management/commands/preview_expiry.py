@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from points.models import ExpiryPolicy
-from points.selectors import expiry_preview, next_cutoff
+from points.selectors import expiry_preview, expiry_skipped, next_cutoff
 
 
 class Command(BaseCommand):
@@ -46,3 +46,9 @@ class Command(BaseCommand):
             )
         if total_members > limit:
             self.stdout.write(f"  ... and {total_members - limit:,} more")
+        skipped_count, skipped = expiry_skipped(cutoff, limit=limit)
+        self.stdout.write(f"{skipped_count:,} members skipped (frozen over the cutoff)")
+        for member, points, why in skipped:
+            self.stdout.write(f"  {member.external_id}: {points:,} points not taken: {why}")
+        if skipped_count > limit:
+            self.stdout.write(f"  ... and {skipped_count - limit:,} more")

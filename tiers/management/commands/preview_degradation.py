@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from tiers.models import DegradationPolicy
-from tiers.selectors import Ranking, degradation_preview
+from tiers.selectors import Ranking, degradation_preview, degradation_skipped
 
 
 class Command(BaseCommand):
@@ -29,7 +29,8 @@ class Command(BaseCommand):
         policy = DegradationPolicy.current()
         state = "enabled" if policy.enabled else "disabled: this is what enabling it would do"
         policy.enabled = True  # a preview of the policy as configured, on or off
-        moves = degradation_preview(policy, Ranking(), now)
+        ranking = Ranking()
+        moves = degradation_preview(policy, ranking, now)
         self.stdout.write(
             f"Degradation on {timezone.localtime(now):%Y-%m-%d} "
             f"({policy.inactivity_days} days per period, {policy.levels_per_step} level(s) "
@@ -46,3 +47,9 @@ class Command(BaseCommand):
         for (source, target), count in sorted(by_move.items()):
             self.stdout.write(f"{source} -> {target}: {count:,}")
         self.stdout.write(f"{len(moves):,} members would drop.")
+        skipped_count, skipped = degradation_skipped(policy, ranking, now, limit=limit)
+        self.stdout.write(f"{skipped_count:,} members skipped (a status match or a freeze):")
+        for member, why in skipped:
+            self.stdout.write(f"  {member.external_id} ({member.effective_tier.name}): {why}")
+        if skipped_count > limit:
+            self.stdout.write(f"  ... and {skipped_count - limit:,} more")

@@ -1,0 +1,25 @@
+"""What staff type into a service (a reason, a last day), checked the same way
+everywhere: errors go into a dict by field, for one ValidationError naming them all."""
+
+from datetime import date
+
+
+def clean_reason(reason, errors: dict, *, missing: str, limit: int = 255) -> str:
+    """The reason with its spaces tidied; `missing` when empty, or the limit when too long."""
+    reason = " ".join((reason or "").split())
+    if not reason:
+        if missing:
+            errors["reason"] = missing
+    elif len(reason) > limit:
+        errors["reason"] = f"Keep the reason to {limit} characters (it has {len(reason)})."
+    return reason
+
+
+def check_last_day(
+    until: date | None, errors: dict, *, earliest: date, latest: date, missing: str, too_late: str
+) -> None:
+    """A last day from `earliest` to `latest` (both included)."""
+    if until is None or until < earliest:
+        errors["until"] = missing
+    elif until > latest:
+        errors["until"] = too_late

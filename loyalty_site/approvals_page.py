@@ -1,0 +1,77 @@
+"""The CX Manager's queue of point requests: adjustments above a goodwill limit
+(points.services.goodwill), for CX supervisors (points.approve_adjustment) to approve
+or reject with a reason. Bounded queries whatever the number of requests."""
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+
+from points.models import AdjustmentRequest
+from points.services.goodwill import APPROVE, approve_request, reject_request
+
+QUEUE_ROWS = 100
+DECIDED_ROWS = 20
+Status = AdjustmentRequest.Status
+
+
+class DecisionForm(forms.Form):
+    request = forms.IntegerField(widget=forms.HiddenInput)
+    decision = forms.ChoiceField(choices=[("approve", "Approve"), ("reject", "Reject")])
+    reason = forms.CharField(max_length=255, required=False)
+
+
+def approvals_view(site, request):
+    """GET: the pending requests, oldest first, and the latest decisions. POST: one
+    decision, then the queue again with what happened."""
+    if not request.user.has_perm(APPROVE):
+        raise PermissionDenied
+    if request.method == "POST":
+        return _decide(request)
+    related = ("member", "definition", "requested_by", "decided_by")
+    pending = AdjustmentRequest.objects.filter(status=Status.PENDING).select_related(*related)
+    shown = list(pending.order_by("requested_at", "pk")[: QUEUE_ROWS + 1])
+    context = {
+        **site.each_context(request),
+        "title": "Point requests to approve",
+        "pending": shown[:QUEUE_ROWS],
+        "more": len(shown) > QUEUE_ROWS,
+        "decided": AdjustmentRequest.objects.exclude(status=Status.PENDING)
+        .select_related(*related)
+        .order_by("-decided_at", "-pk")[:DECIDED_ROWS],
+    }
+    return TemplateResponse(request, "admin/points/approvals.html", context)
+
+
+def waiting() -> int:
+    """Pending requests, counted up to QUEUE_ROWS + 1 (the dashboard's link)."""
+    return AdjustmentRequest.objects.filter(status=Status.PENDING)[: QUEUE_ROWS + 1].count()
+
+
+def _decide(request):
+    form = DecisionForm(request.POST)
+    made = (
+        form.is_valid()
+        and AdjustmentRequest.objects.filter(pk=form.cleaned_data["request"])
+        .select_related("member", "requested_by", "definition")
+        .first()
+    )
+    if not made:
+        messages.error(request, "Choose a request and approve or reject it.")
+        return redirect("admin:approvals")
+    approve = form.cleaned_data["decision"] == "approve"
+    service = approve_request if approve else reject_request
+    try:
+        service(request=made, by=request.user, reason=form.cleaned_data["reason"])
+    except ValidationError as exc:
+        messages.error(request, f"{made.member.external_id}: {' '.join(exc.messages)}")
+    else:
+        verb = "Approved" if approve else "Rejected"
+        given = f" {made.member.external_id} was given them." if approve else ""
+        messages.success(
+            request,
+            f"{verb}: {made.points:+,} points for {made.member.external_id} asked by "
+            f"{made.requested_by}.{given}",
+        )
+    return redirect("admin:approvals")

@@ -1,0 +1,169 @@
+"""Governance on the member page: a status match (tiers.grant_status), a freeze of
+degradation and expiry (members.freeze_member), and the point requests sent for
+approval above a goodwill limit (points.services.goodwill), each form applied once."""
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.shortcuts import redirect
+from django.urls import path
+from django.utils import timezone
+
+from loyalty_site.member_actions import ALREADY_SENT, OnceForm, apply_once, as_get
+from points.models import AdjustmentRequest
+from points.services.freezing import freeze_member, unfreeze_member
+from tiers.models import StatusGrant, Tier
+from tiers.selectors import frozen_last_day
+from tiers.services import grant_status
+
+GRANT, FREEZE = "tiers.grant_status", "members.freeze_member"
+REQUESTS_SHOWN = 10
+
+
+class UntilForm(OnceForm):
+    """A last day and why, under its own prefix beside the page's other forms."""
+
+    prefix_name = ""
+    until = forms.DateField(
+        label="Until",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        error_messages={"required": "Give the last day."},
+    )
+    reason = forms.CharField(max_length=255, error_messages={"required": "Say why."})
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("prefix", self.prefix_name)
+        super().__init__(*args, **kwargs)
+
+
+class StatusMatchForm(UntilForm):
+    prefix_name = "match"
+    field_order = ["tier", "until", "reason"]
+    tier = forms.ModelChoiceField(queryset=Tier.objects.order_by("threshold"), empty_label=None)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["until"].help_text = "The last day the tier is granted; then the rules apply."
+        self.fields["reason"].help_text = "E.g. Gold card of a competitor, seen by the agent."
+
+
+class FreezeForm(UntilForm):
+    prefix_name = "freeze"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields[
+            "until"
+        ].help_text = "The last frozen day: no degradation, no expiry until then."
+        self.fields["reason"].help_text = "E.g. illness, relocation, a service failure."
+
+
+def governance_context(user, member, *, now, match_form=None, freeze_form=None) -> dict:
+    """The member page's status match, freeze and requests: three small queries."""
+    open_member = not member.is_merged
+    grant = None
+    if member.granted_tier_id:
+        grant = (
+            StatusGrant.objects.filter(member=member, ended_at=None)
+            .select_related("tier", "granted_by")
+            .first()
+        )
+    requests = None
+    if user.has_perm("points.view_adjustmentrequest") or user.has_perm("points.assign_points"):
+        requests = AdjustmentRequest.objects.filter(member=member).select_related(
+            "requested_by", "decided_by", "definition"
+        )[:REQUESTS_SHOWN]
+    return {
+        "status_match": grant,
+        "frozen_through": frozen_last_day(member) if member.frozen_at(now) else None,
+        "adjustment_requests": requests,
+        "match_form": (match_form or StatusMatchForm())
+        if open_member and user.has_perm(GRANT)
+        else None,
+        "freeze_form": (freeze_form or FreezeForm())
+        if open_member and user.has_perm(FREEZE)
+        else None,
+    }
+
+
+class MemberGovernance:
+    """The member admin's views for a status match and a freeze."""
+
+    def governance_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path(
+                "<path:object_id>/status-match/",
+                view(self.status_match_view),
+                name="members_member_status_match",
+            ),
+            path("<path:object_id>/freeze/", view(self.freeze_view), name="members_member_freeze"),
+            path(
+                "<path:object_id>/unfreeze/",
+                view(self.unfreeze_view),
+                name="members_member_unfreeze",
+            ),
+        ]
+
+    def status_match_view(self, request, object_id):
+        member = self._member_for(request, object_id, GRANT)
+        form = StatusMatchForm(request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                applied = apply_once(
+                    data["token"],
+                    lambda: grant_status(
+                        member=member,
+                        tier=data["tier"],
+                        until=data["until"],
+                        reason=data["reason"],
+                        by=request.user,
+                    ),
+                )
+            except ValidationError as exc:
+                form.add_error(None, exc)
+            else:
+                message = (
+                    f"{data['tier'].name} by status match until {data['until']:%-d %b %Y}: "
+                    f"{data['reason']}"
+                )
+                return self._governed(request, member, applied, message)
+        return self.change_view(as_get(request), object_id, extra_context={"match_form": form})
+
+    def freeze_view(self, request, object_id):
+        member = self._member_for(request, object_id, FREEZE)
+        form = FreezeForm(request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                applied = apply_once(
+                    data["token"],
+                    lambda: freeze_member(
+                        member=member, until=data["until"], reason=data["reason"], by=request.user
+                    ),
+                )
+            except ValidationError as exc:
+                form.add_error(None, exc)
+            else:
+                message = f"Frozen until {data['until']:%-d %b %Y}: {data['reason']}"
+                return self._governed(request, member, applied, message)
+        return self.change_view(as_get(request), object_id, extra_context={"freeze_form": form})
+
+    def unfreeze_view(self, request, object_id):
+        member = self._member_for(request, object_id, FREEZE)
+        try:
+            unfreeze_member(member=member, by=request.user)
+        except ValidationError as exc:
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+            return redirect("admin:members_member_change", member.pk)
+        stamp = timezone.localtime()
+        return self._governed(request, member, True, f"Freeze ended on {stamp:%-d %b %Y %H:%M}")
+
+    def _governed(self, request, member, applied: bool, message: str):
+        if applied:
+            self.log_change(request, member, message)
+            self.message_user(request, f"{message}.", messages.SUCCESS)
+        else:
+            self.message_user(request, ALREADY_SENT, messages.WARNING)
+        return redirect("admin:members_member_change", member.pk)

@@ -1,0 +1,90 @@
+"""Goodwill limits and the requests above them (governance of manual points): the
+models, imported by points.models. The rules are in points.services.goodwill."""
+
+from django.conf import settings
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class AdjustmentLimit(models.Model):
+    """What the members of one staff group may give by hand on their own (positive
+    adjustments and point grants): per adjustment, and in total per calendar month in
+    the programme's time zone. Above it, an adjustment becomes a request."""
+
+    group = models.OneToOneField(
+        "auth.Group", on_delete=models.CASCADE, related_name="adjustment_limit"
+    )
+    per_adjustment = models.PositiveIntegerField(
+        validators=[MinValueValidator(1)],
+        help_text="The most points one adjustment (or one row of a grants file) may give.",
+    )
+    per_month = models.PositiveIntegerField(
+        validators=[MinValueValidator(1)],
+        help_text="The most points one user of the group may give in a calendar month.",
+    )
+
+    class Meta:
+        ordering = ["group__name"]
+
+    def __str__(self):
+        return f"{self.group}: {self.per_adjustment:,} per adjustment, {self.per_month:,} a month"
+
+
+class AdjustmentRequest(models.Model):
+    """An adjustment above its giver's limit, waiting for a CX supervisor (another
+    user with points.approve_adjustment), who approves it (then applied through
+    adjust_points, once) or rejects it, with a reason."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for approval"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+
+    member = models.ForeignKey(
+        "members.Member", on_delete=models.PROTECT, related_name="adjustment_requests"
+    )
+    points = models.PositiveIntegerField()
+    reason = models.CharField(max_length=255)
+    definition = models.ForeignKey(
+        "points.PointDefinition", on_delete=models.PROTECT, related_name="+"
+    )
+    # Why it needs approval, as the agent read it ("above your limit of ...").
+    above = models.CharField(max_length=255)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    requested_at = models.DateTimeField(default=timezone.now)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_reason = models.CharField(max_length=255, blank=True)
+    # The ledger entry the approval wrote.
+    entry = models.OneToOneField(
+        "points.LedgerEntry",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="request",
+    )
+
+    class Meta:
+        ordering = ["-requested_at", "-pk"]
+        permissions = [("approve_adjustment", "Can approve or reject adjustments above a limit")]
+        indexes = [
+            # The queue: pending requests, oldest first.
+            models.Index(
+                fields=["requested_at"], condition=Q(status="pending"), name="request_pending"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.points:+,} points for {self.member_id} ({self.get_status_display()})"

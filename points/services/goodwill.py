@@ -1,0 +1,199 @@
+"""Goodwill limits (governance of manual points): what a staff user may give by hand on
+their own, per adjustment and per calendar month (in TIME_ZONE), by staff group; above
+it an adjustment becomes a request that another user with points.approve_adjustment
+(a CX supervisor) approves, applied through adjust_points once, or rejects.
+
+Whose limit: a superuser has none; a user in groups with limits has the most generous
+of them (each figure on its own, as permissions add up); a staff user in no group with
+a limit has the strictest configured; with no limit configured at all, there is none
+(MAX_ADJUSTMENT_POINTS still caps one adjustment). Only positive points count: taking
+points away is never goodwill. What a user gave in a month is their positive
+adjustments and grant rows issued that month, not the requests a supervisor approved
+(those were not given on the user's own authority)."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Sum
+from django.utils import timezone
+from django.utils.dateformat import format as date_format
+
+from core.staff_input import clean_reason
+from members.selectors import check_open
+from points.models import MANUAL_ADJUSTMENT, AdjustmentLimit, AdjustmentRequest, LedgerEntry
+from points.selectors import programme
+from points.services.adjustments import (
+    adjust_points,
+    check_adjuster,
+    check_adjustment,
+    check_definition,
+)
+
+Status = AdjustmentRequest.Status
+APPROVE = "points.approve_adjustment"
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    per_adjustment: int
+    per_month: int
+
+
+def limits_for(user) -> Limits | None:
+    """The user's goodwill limits (see the module), None when unlimited. One query."""
+    if user.is_superuser:
+        return None
+    rows = list(
+        AdjustmentLimit.objects.annotate(
+            mine=Exists(user.groups.filter(pk=OuterRef("group")))
+        ).values_list("per_adjustment", "per_month", "mine")
+    )
+    if not rows:
+        return None
+    mine = [row for row in rows if row[2]]
+    pick = max if mine else min
+    rows = mine or rows
+    return Limits(pick(r[0] for r in rows), pick(r[1] for r in rows))
+
+
+def month_bounds(now) -> tuple[datetime, datetime]:
+    """The calendar month of `now` in the programme's time zone, as [start, end)."""
+    day = timezone.localdate(now).replace(day=1)
+    following = day.replace(year=day.year + day.month // 12, month=day.month % 12 + 1)
+    start, end = (datetime.combine(d, datetime.min.time()) for d in (day, following))
+    return timezone.make_aware(start), timezone.make_aware(end)
+
+
+def given_this_month(user, now) -> int:
+    """Points `user` gave on their own authority in the month of `now` (module)."""
+    start, end = month_bounds(now)
+    total = (
+        LedgerEntry.objects.filter(
+            kind=LedgerEntry.Kind.ADJUSTMENT,
+            created_by=user,
+            issued_at__gte=start,
+            issued_at__lt=end,
+            points__gt=0,
+            request__isnull=True,
+        )
+        .aggregate(total=Sum("points"))
+        .get("total")
+    )
+    return total or 0
+
+
+def above_limit(limits: Limits | None, points: int, given: int, now) -> str:
+    """Why giving `points` after `given` this month needs a supervisor ("" if not)."""
+    if limits is None or points <= 0:
+        return ""
+    if points > limits.per_adjustment:
+        return f"above the limit of {limits.per_adjustment:,} points per adjustment"
+    if given + points > limits.per_month:
+        month = date_format(timezone.localtime(now), "F Y")
+        return (
+            f"above the monthly limit of {limits.per_month:,} points "
+            f"({given:,} already given in {month})"
+        )
+    return ""
+
+
+def lock_user(user) -> None:
+    """Serialize one user's adjustments, so that two at once cannot both pass the
+    monthly limit. (SQLite's write transaction already excludes other writers.)"""
+    get_user_model().objects.select_for_update().filter(pk=user.pk).exists()
+
+
+def adjust_or_request(
+    *, member, points, reason, by, definition=None, now=None
+) -> LedgerEntry | AdjustmentRequest:
+    """An adjustment by hand under the giver's goodwill limits: within them,
+    adjust_points; above them, a pending request with the same content, checked as
+    the adjustment would be."""
+    reason = check_adjustment(points, reason)
+    check_adjuster(by)
+    with transaction.atomic():
+        lock_user(by)
+        moment = now or timezone.now()
+        why = above_limit(limits_for(by), points, given_this_month(by, moment), moment)
+        if not why:
+            return adjust_points(
+                member=member, points=points, reason=reason, by=by, definition=definition, now=now
+            )
+        definition = definition or programme().definition(MANUAL_ADJUSTMENT)
+        check_definition(definition, points)
+        check_open(member)
+        return AdjustmentRequest.objects.create(
+            member=member,
+            points=points,
+            reason=reason,
+            definition=definition,
+            above=why,
+            requested_by=by,
+            requested_at=moment,
+        )
+
+
+def approve_request(*, request: AdjustmentRequest, by, reason="", now=None) -> AdjustmentRequest:
+    """A CX supervisor approves: the adjustment is applied through adjust_points, in
+    the giver's name, in the same transaction. The status changes by a conditional
+    update, so approving twice, or two supervisors at once, applies it once."""
+    reason = _decision_reason(reason, required=False)
+    _check_decider(request, by)
+    with transaction.atomic():
+        now = now or timezone.now()
+        _decide(request, by, Status.APPROVED, reason, now)
+        entry = adjust_points(
+            member=request.member,
+            points=request.points,
+            reason=request.reason,
+            by=request.requested_by,
+            definition=request.definition,
+        )
+        AdjustmentRequest.objects.filter(pk=request.pk).update(entry=entry)
+    request.refresh_from_db()
+    return request
+
+
+def reject_request(*, request: AdjustmentRequest, by, reason, now=None) -> AdjustmentRequest:
+    """A CX supervisor rejects, saying why; nothing is written to the ledger."""
+    reason = _decision_reason(reason, required=True)
+    _check_decider(request, by)
+    with transaction.atomic():
+        _decide(request, by, Status.REJECTED, reason, now or timezone.now())
+    request.refresh_from_db()
+    return request
+
+
+def _decision_reason(reason, *, required: bool) -> str:
+    missing = "Say why the request is rejected: the agent reads it." if required else ""
+    reason = clean_reason(reason, errors := {}, missing=missing)
+    if errors:
+        raise ValidationError(errors)
+    return reason
+
+
+def _check_decider(request: AdjustmentRequest, by) -> None:
+    if by is None or not by.is_staff or not by.has_perm(APPROVE):
+        raise PermissionDenied("Only a CX supervisor approves or rejects adjustments.")
+    if request.requested_by_id == by.pk:
+        raise ValidationError(
+            "You sent this request: another CX supervisor approves or rejects it."
+        )
+
+
+def _decide(request: AdjustmentRequest, by, status: str, reason: str, now) -> None:
+    """Move a pending request to `status`, or say who decided it first."""
+    decided = AdjustmentRequest.objects.filter(pk=request.pk, status=Status.PENDING).update(
+        status=status, decided_by=by, decided_at=now, decision_reason=reason
+    )
+    if decided:
+        return
+    first = AdjustmentRequest.objects.select_related("decided_by").get(pk=request.pk)
+    when = date_format(timezone.localtime(first.decided_at), "j M Y \\a\\t H:i")
+    raise ValidationError(
+        f"This request was already {first.get_status_display().lower()} by "
+        f"{first.decided_by} on {when}: nothing was applied twice."
+    )

@@ -1,0 +1,156 @@
+"""Governance in the CX Manager: requests above a goodwill limit on the member page,
+the supervisors' queue, status match and freeze forms, the limits' admin."""
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import Group
+from django.urls import reverse
+from django.utils import timezone
+
+from points.models import AdjustmentLimit, AdjustmentRequest, LedgerEntry
+from points.services.goodwill import adjust_or_request
+from tests.conftest import summary
+from tests.loyalty_site.test_cx_manager import assign, member_page
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def limits(db):
+    return AdjustmentLimit.objects.create(
+        group=Group.objects.get(name="CX agent"), per_adjustment=1000, per_month=5000
+    )
+
+
+@pytest.fixture
+def maria(django_user_model):
+    user = django_user_model.objects.create_user("maria", is_staff=True)
+    user.groups.add(Group.objects.get(name="CX agent"))
+    return user
+
+
+def test_an_agent_above_the_limit_sees_the_request_and_its_state_on_the_member_page(
+    client, login, member, limits
+):
+    # given
+    login("CX agent")
+    # when
+    response = assign(client, member, 2500)
+    # then
+    page = client.get(response.url)
+    text = page.content.decode()
+    assert (
+        "Sent for approval: +2,500 points is above the limit of 1,000 points per adjustment" in text
+    )
+    assert 'id="point-requests"' in text and "Waiting for approval" in text
+    assert summary(member)["available"] == 0
+
+
+def test_the_queue_is_for_supervisors_only(client, login):
+    login("CX agent")
+    assert client.get(reverse("admin:approvals")).status_code == 403
+    assert client.post(reverse("admin:approvals"), {}).status_code == 403
+
+
+def test_a_supervisor_approves_from_the_queue_and_the_agent_reads_the_decision(
+    client, login, member, maria, limits
+):
+    # given
+    made = adjust_or_request(member=member, points=2500, reason="Lost parcel", by=maria)
+    login("CX supervisor")
+    queue = client.get(reverse("admin:approvals"))
+    assert f'id="request-{made.pk}"' in queue.content.decode()
+    # when
+    response = client.post(
+        reverse("admin:approvals"),
+        {"request": made.pk, "decision": "approve", "reason": "Checked the carrier"},
+        follow=True,
+    )
+    # then
+    assert f"Approved: +2,500 points for {member.external_id} asked by maria" in (
+        response.content.decode()
+    )
+    assert summary(member)["available"] == 2500
+    page = client.get(member_page(member)).content.decode()
+    assert "Approved</strong> by cx-supervisor" in page and "Checked the carrier" in page
+    assert "Adjusted by maria, approved by cx-supervisor: Lost parcel" in page
+    # and sending the decision again applies nothing twice
+    again = client.post(
+        reverse("admin:approvals"), {"request": made.pk, "decision": "approve"}, follow=True
+    )
+    assert "already approved by cx-supervisor" in again.content.decode()
+    assert LedgerEntry.objects.filter(member=member, kind="adjustment").count() == 1
+
+
+def test_a_rejection_without_a_reason_is_refused_on_the_queue(client, login, member, maria, limits):
+    made = adjust_or_request(member=member, points=2500, reason="Lost parcel", by=maria)
+    login("CX supervisor")
+    response = client.post(
+        reverse("admin:approvals"), {"request": made.pk, "decision": "reject"}, follow=True
+    )
+    assert "Say why the request is rejected" in response.content.decode()
+    assert AdjustmentRequest.objects.get(pk=made.pk).status == "pending"
+
+
+def test_the_queue_reads_a_bounded_number_of_queries(
+    client, login, make_member, maria, limits, django_assert_max_num_queries
+):
+    for _ in range(30):
+        adjust_or_request(member=make_member(), points=2500, reason="Outage", by=maria)
+    login("CX supervisor")
+    with django_assert_max_num_queries(12):
+        page = client.get(reverse("admin:approvals"))
+    assert page.content.decode().count('name="decision" value="approve"') == 30
+
+
+def test_the_member_page_shows_a_status_match_until_its_last_day(client, login, member):
+    # given
+    login("CX supervisor")
+    until = timezone.localdate() + timedelta(days=60)
+    page = client.get(member_page(member))
+    gold = page.context["match_form"].fields["tier"].queryset.get(code="gold")
+    # when
+    client.post(
+        reverse("admin:members_member_status_match", args=[member.pk]),
+        {
+            "match-tier": gold.pk,
+            "match-until": until.isoformat(),
+            "match-reason": "Gold card of a competitor",
+            "match-token": uuid.uuid4(),
+        },
+    )
+    # then
+    text = client.get(member_page(member)).content.decode()
+    assert f"Gold by status match until {until:%-d %b %Y}" in text
+    assert 'id="effective-tier">Gold' in text
+
+
+def test_agents_neither_grant_status_nor_freeze(client, login, member):
+    login("CX agent")
+    page = client.get(member_page(member)).content.decode()
+    assert 'id="status-match-form"' not in page and 'id="freeze-form"' not in page
+    for name in ("members_member_status_match", "members_member_freeze"):
+        assert client.post(reverse(f"admin:{name}", args=[member.pk]), {}).status_code == 403
+
+
+def test_a_freeze_shows_on_the_member_page_with_its_reason(client, login, member):
+    login("CX supervisor")
+    until = timezone.localdate() + timedelta(days=30)
+    client.post(
+        reverse("admin:members_member_freeze", args=[member.pk]),
+        {
+            "freeze-until": until.isoformat(),
+            "freeze-reason": "Illness",
+            "freeze-token": uuid.uuid4(),
+        },
+    )
+    text = client.get(member_page(member)).content.decode()
+    assert f"Frozen until {until:%-d %b %Y}</strong>: Illness" in text
+
+
+def test_goodwill_limits_are_edited_by_superusers_only(client, login, admin_client):
+    login("CX supervisor")
+    assert client.get(reverse("admin:points_adjustmentlimit_changelist")).status_code == 403
+    assert admin_client.get(reverse("admin:points_adjustmentlimit_add")).status_code == 200

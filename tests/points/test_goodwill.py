@@ -1,0 +1,309 @@
+"""Governance of manual points: goodwill limits per staff group, requests above them,
+approval by another CX supervisor, applied once."""
+
+import io
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied, ValidationError
+
+from members.models import Member
+from points.grant_rows import read_grants
+from points.models import AdjustmentLimit, AdjustmentRequest, LedgerEntry
+from points.services import import_grants
+from points.services.goodwill import (
+    adjust_or_request,
+    approve_request,
+    given_this_month,
+    limits_for,
+    reject_request,
+)
+from tests.conftest import at, postgres_only, run_together, summary
+
+pytestmark = pytest.mark.django_db
+MADRID = ZoneInfo("Europe/Madrid")
+NOW = at("2026-03-10")
+
+
+@pytest.fixture
+def limits(db):
+    """CX agents give up to 1,000 points at a time and 5,000 a month; supervisors
+    10,000 and 100,000."""
+    agent = AdjustmentLimit.objects.create(
+        group=Group.objects.get(name="CX agent"), per_adjustment=1000, per_month=5000
+    )
+    supervisor = AdjustmentLimit.objects.create(
+        group=Group.objects.get(name="CX supervisor"), per_adjustment=10000, per_month=100000
+    )
+    return agent, supervisor
+
+
+@pytest.fixture
+def user_in(django_user_model):
+    def make(name, *groups, **extra):
+        user = django_user_model.objects.create_user(name, is_staff=True, **extra)
+        user.groups.add(*Group.objects.filter(name__in=groups))
+        return user
+
+    return make
+
+
+@pytest.fixture
+def maria(user_in):
+    return user_in("maria", "CX agent")
+
+
+@pytest.fixture
+def sam(user_in):
+    return user_in("sam", "CX agent", "CX supervisor")
+
+
+def give(member, points, by, now=NOW, reason="Parcel arrived damaged"):
+    return adjust_or_request(member=member, points=points, reason=reason, by=by, now=now)
+
+
+def available(member):
+    return summary(member)["available"]
+
+
+def test_adjustment_within_the_group_limit_is_given_at_once(member, maria, limits):
+    # given / when
+    made = give(member, 1000, maria)
+    # then
+    assert isinstance(made, LedgerEntry)
+    assert available(member) == 1000
+
+
+def test_adjustment_above_the_limit_per_adjustment_becomes_a_request(member, maria, limits):
+    # when
+    made = give(member, 1500, maria)
+    # then
+    assert isinstance(made, AdjustmentRequest)
+    assert made.status == "pending"
+    assert made.above == "above the limit of 1,000 points per adjustment"
+    assert available(member) == 0
+    assert not LedgerEntry.objects.filter(member=member).exclude(kind="bonus").exists()
+
+
+def test_adjustments_above_the_monthly_limit_become_requests(member, maria, limits):
+    # given: 4,500 given in March
+    for _ in range(5):
+        give(member, 900, maria)
+    # when
+    made = give(member, 600, maria)
+    # then
+    assert isinstance(made, AdjustmentRequest)
+    assert (
+        made.above == "above the monthly limit of 5,000 points (4,500 already given in March 2026)"
+    )
+    assert isinstance(give(member, 500, maria), LedgerEntry)  # exactly 5,000
+
+
+def test_months_are_calendar_months_in_the_programme_time_zone(member, maria, limits):
+    # given: 4,500 given in March in Madrid
+    march_end = datetime(2026, 3, 31, 23, 30, tzinfo=MADRID)  # 21:30 UTC, still March
+    for _ in range(5):
+        give(member, 900, maria, now=march_end)
+    april_start = datetime(2026, 4, 1, 0, 30, tzinfo=MADRID)  # 22:30 UTC on 31 March
+    # then
+    assert isinstance(give(member, 600, maria, now=march_end), AdjustmentRequest)
+    assert given_this_month(maria, april_start) == 0
+    assert isinstance(give(member, 600, maria, now=april_start), LedgerEntry)
+
+
+def test_removing_points_is_never_limited(member, maria, limits, user_in):
+    # given
+    boss = user_in("boss", is_superuser=True)
+    adjust_or_request(member=member, points=5000, reason="Migration", by=boss, now=NOW)
+    # when
+    made = give(member, -3000, maria, now=at("2026-03-11"), reason="Given twice")
+    # then
+    assert isinstance(made, LedgerEntry)
+    assert available(member) == 2000
+
+
+def test_superusers_have_no_limit(member, user_in, limits):
+    boss = user_in("boss", is_superuser=True)
+    assert limits_for(boss) is None
+    assert isinstance(give(member, 50000, boss), LedgerEntry)
+
+
+def test_a_user_in_several_limited_groups_has_the_most_generous_limit(sam, limits):
+    assert (limits_for(sam).per_adjustment, limits_for(sam).per_month) == (10000, 100000)
+
+
+def test_staff_in_no_limited_group_have_the_strictest_limit(member, user_in, limits):
+    # given: a staff user given "assign points" directly, in no group with a limit
+    loner = user_in("loner", "Operations")
+    # then
+    assert (limits_for(loner).per_adjustment, limits_for(loner).per_month) == (1000, 5000)
+    assert isinstance(give(member, 1001, loner), AdjustmentRequest)
+
+
+def test_without_any_limit_configured_adjustments_are_not_limited(member, maria):
+    assert limits_for(maria) is None
+    assert isinstance(give(member, 50000, maria), LedgerEntry)
+
+
+def test_a_supervisor_approves_a_request_and_the_points_are_given_in_the_givers_name(
+    member, maria, sam, limits
+):
+    # given
+    made = give(member, 3000, maria)
+    # when
+    approved = approve_request(request=made, by=sam, reason="Long-standing customer")
+    # then
+    assert approved.status == "approved" and approved.decided_by == sam
+    assert available(member) == 3000
+    entry = approved.entry
+    assert (entry.points, entry.created_by, entry.reason) == (3000, maria, "Parcel arrived damaged")
+
+
+def test_approving_twice_applies_once(member, maria, sam, user_in, limits):
+    # given
+    other = user_in("ana", "CX supervisor")
+    made = give(member, 3000, maria)
+    approve_request(request=made, by=sam)
+    # when
+    with pytest.raises(ValidationError) as refused:
+        approve_request(request=made, by=other)
+    # then
+    assert "already approved by sam" in refused.value.messages[0]
+    assert available(member) == 3000
+
+
+def test_nobody_approves_their_own_request(member, sam, limits):
+    # given: a supervisor above their own limit
+    made = give(member, 20000, sam)
+    # when / then
+    with pytest.raises(ValidationError, match="You sent this request"):
+        approve_request(request=made, by=sam)
+    with pytest.raises(ValidationError, match="You sent this request"):
+        reject_request(request=made, by=sam, reason="No")
+    assert AdjustmentRequest.objects.get(pk=made.pk).status == "pending"
+
+
+def test_only_users_with_the_approve_permission_decide(member, maria, user_in, limits):
+    made = give(member, 3000, maria)
+    colleague = user_in("pablo", "CX agent")
+    with pytest.raises(PermissionDenied):
+        approve_request(request=made, by=colleague)
+    assert available(member) == 0
+
+
+def test_a_rejection_needs_a_reason_and_gives_nothing(member, maria, sam, limits):
+    # given
+    made = give(member, 3000, maria)
+    # when
+    with pytest.raises(ValidationError, match="Say why the request is rejected"):
+        reject_request(request=made, by=sam, reason=" ")
+    rejected = reject_request(request=made, by=sam, reason="Goodwill already given last week")
+    # then
+    assert (rejected.status, rejected.decision_reason) == (
+        "rejected",
+        "Goodwill already given last week",
+    )
+    assert available(member) == 0
+    with pytest.raises(ValidationError, match="already rejected by sam"):
+        approve_request(request=made, by=sam)
+
+
+def test_approved_requests_do_not_count_in_the_givers_month(member, maria, sam, limits):
+    # given
+    approve_request(request=give(member, 3000, maria), by=sam)
+    # then: only what maria gave on her own authority counts
+    assert given_this_month(maria, NOW) == 0
+    assert isinstance(give(member, 1000, maria), LedgerEntry)
+
+
+def test_an_approval_the_ledger_refuses_leaves_the_request_pending(member, maria, sam, limits):
+    # given: the member was merged (closed) before the supervisor looked
+    made = give(member, 3000, maria)
+    Member.objects.filter(pk=member.pk).update(
+        merged_into=Member.objects.create(
+            external_id="M-X",
+            email="x@example.com",
+            qualified_tier_id=member.qualified_tier_id,
+            effective_tier_id=member.effective_tier_id,
+            best_tier_id=member.best_tier_id,
+        )
+    )
+    # when
+    with pytest.raises(ValidationError, match="closed"):
+        approve_request(request=made, by=sam)
+    # then
+    assert AdjustmentRequest.objects.get(pk=made.pk).status == "pending"
+
+
+HEADER = "external_id,member,points,reason,definition\n"
+
+
+def grant(text, *, by):
+    rows, errors = read_grants(io.BytesIO((HEADER + text).encode()))
+    return import_grants(rows, by=by, errors=errors, now=NOW)
+
+
+def test_a_grants_file_with_a_row_above_the_limit_grants_nothing_and_names_the_row(
+    member, maria, limits
+):
+    # when
+    report = grant(
+        f"G-1,{member.external_id},500,Outage,\nG-2,{member.external_id},1500,Outage,\n", by=maria
+    )
+    # then
+    assert [(e.line, e.column) for e in report.errors] == [(3, "points")]
+    assert (
+        "1,500 points is above the limit of 1,000 points per adjustment" in report.errors[0].reason
+    )
+    assert "ask a CX supervisor to import the file, or split it" in report.errors[0].reason
+    assert available(member) == 0
+
+
+def test_a_grants_file_above_the_monthly_limit_grants_nothing(member, maria, sam, limits):
+    # given: 4,000 given by hand this month
+    for _ in range(4):
+        give(member, 1000, maria)
+    rows = "".join(f"G-{i},{member.external_id},400,Outage,\n" for i in range(4))
+    # when
+    refused = grant(rows, by=maria)
+    # then: the third row takes maria to 5,200
+    assert [e.line for e in refused.errors] == [4, 5]
+    assert (
+        "above the monthly limit of 5,000 points (4,800 already given" in refused.errors[0].reason
+    )
+    assert available(member) == 4000
+    # and a supervisor's limits cover it
+    assert grant(rows, by=sam).new == 4
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_two_supervisors_approving_at_once_apply_once(make_member, user_in, limits):
+    # given
+    member = make_member()
+    maria = user_in("maria", "CX agent")
+    supervisors = [user_in(f"sup{i}", "CX supervisor") for i in range(2)]
+    made = give(member, 3000, maria)
+    # when
+    results = run_together(2, lambda i: approve_request(request=made, by=supervisors[i]))
+    # then
+    assert sum(isinstance(r, AdjustmentRequest) for r in results) == 1
+    assert sum(isinstance(r, ValidationError) for r in results) == 1
+    assert LedgerEntry.objects.filter(member=member, kind="adjustment").count() == 1
+    assert available(member) == 3000
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_one_agents_adjustments_at_once_never_pass_the_monthly_limit(make_member, user_in, limits):
+    # given
+    member = make_member()
+    maria = user_in("maria", "CX agent")
+    # when: eight adjustments of 1,000 at once, the month allows five
+    results = run_together(8, lambda i: give(member, 1000, maria))
+    # then
+    assert sum(isinstance(r, LedgerEntry) for r in results) == 5
+    assert sum(isinstance(r, AdjustmentRequest) for r in results) == 3
+    assert available(member) == 5000

@@ -1,0 +1,214 @@
+"""Status match (tiers.services.grant_status): a tier granted until a date, no bonus,
+degradation never below it, ended by the nightly job and recorded."""
+
+from datetime import date, timedelta
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from core import events
+from core.models import BulkEvent, WebhookDelivery, WebhookEndpoint
+from members.models import Member, TierChange
+from points.models import LedgerEntry
+from tests.conftest import at, earned, give_return, summary
+from tiers.models import StatusGrant, Tier
+from tiers.selectors import Ranking, degradation_skipped
+from tiers.services import degrade_inactive_members, grant_status, recalculate_all_tiers
+
+pytestmark = pytest.mark.django_db
+
+START = at("2026-01-01")
+
+
+def tiers_of(member):
+    m = Member.objects.get(pk=member.pk)
+    return m.qualified_tier.code, m.effective_tier.code
+
+
+def match(member, tier, staff, until=date(2026, 4, 30), now=START):
+    return grant_status(
+        member=member, tier=tier, until=until, reason="Gold card of a competitor", by=staff, now=now
+    )
+
+
+@pytest.fixture
+def bronze(make_member):
+    return make_member(joined_at=START - timedelta(days=1))
+
+
+def test_status_match_gives_the_tier_without_a_bonus(bronze, tiers, staff):
+    # when
+    grant = match(bronze, tiers["gold"], staff)
+    # then
+    assert tiers_of(bronze) == ("bronze", "gold")
+    assert grant.until == date(2026, 4, 30)
+    assert not LedgerEntry.objects.filter(member=bronze).exists()  # no tier-up bonus
+    member = Member.objects.get(pk=bronze.pk)
+    assert member.best_tier.code == "bronze"
+    change = TierChange.objects.filter(member=bronze).first()
+    assert (change.reason, change.from_tier.code, change.to_tier.code, change.created_by) == (
+        "status_match",
+        "bronze",
+        "gold",
+        staff,
+    )
+    assert summary(bronze)["effective_tier"].code == "gold"
+
+
+def test_status_match_is_sent_as_a_tier_change(bronze, tiers, staff):
+    WebhookEndpoint.objects.create(
+        url="https://crm.example.com/hook", events=["member.tier_changed"], secret="whsec_x"
+    )
+    events.subscriptions_changed()
+    match(bronze, tiers["gold"], staff)
+    assert WebhookDelivery.objects.filter(type="member.tier_changed").count() == 1
+
+
+def test_status_match_must_be_above_the_qualified_tier(make_member, buy, tiers, staff):
+    member = make_member()
+    buy(member, "3000", when=START)
+    with pytest.raises(ValidationError, match="already qualifies for Gold"):
+        match(member, tiers["silver"], staff)
+    assert not StatusGrant.objects.exists()
+
+
+def test_status_match_needs_a_future_last_day_and_a_reason(bronze, tiers, staff):
+    with pytest.raises(ValidationError) as refused:
+        grant_status(
+            member=bronze,
+            tier=tiers["gold"],
+            until=date(2026, 1, 1),
+            reason="",
+            by=staff,
+            now=START,
+        )
+    assert set(refused.value.message_dict) == {"until", "reason"}
+    with pytest.raises(ValidationError, match="at most two years"):
+        match(bronze, tiers["gold"], staff, until=date(2028, 6, 1))
+
+
+def test_a_granted_tier_gives_its_multiplier(bronze, tiers, staff, buy):
+    match(bronze, tiers["gold"], staff)
+    txn = buy(bronze, "100", when=at("2026-02-01"))
+    assert earned(txn) == 200  # Gold x2
+    assert tiers_of(bronze) == ("bronze", "gold")  # a purchase does not "restore" downwards
+
+
+def test_a_return_keeps_the_granted_tier(make_member, buy, tiers, staff):
+    member = make_member(joined_at=START)
+    purchase = buy(member, "1000", when=START)
+    match(member, tiers["gold"], staff)
+    give_return(member, purchase, "500", when=at("2026-01-10"))
+    assert tiers_of(member) == ("bronze", "gold")
+
+
+def test_degradation_never_goes_below_a_granted_tier(make_member, buy, tiers, staff, degradation):
+    # given: Silver, matched Gold, then Platinum by points (1,000 + 3,500 x2 at Gold)
+    member = make_member(joined_at=START)
+    buy(member, "1000", when=START)
+    match(member, tiers["gold"], staff, until=date(2026, 12, 31))
+    buy(member, "3500", when=START + timedelta(days=1))
+    assert tiers_of(member) == ("platinum", "platinum")
+    # when: 200 days without a purchase (two periods: Silver)
+    degrade_inactive_members(now=START + timedelta(days=201))
+    # then: held at the granted Gold
+    assert tiers_of(member) == ("platinum", "gold")
+
+
+def test_a_matched_member_is_never_degraded_while_the_match_runs(
+    make_member, buy, tiers, staff, degradation
+):
+    member = make_member(joined_at=START)
+    buy(member, "1000", when=START)  # Silver
+    match(member, tiers["gold"], staff, until=date(2026, 12, 31))
+    assert degrade_inactive_members(now=START + timedelta(days=200)) == 0
+    assert tiers_of(member) == ("silver", "gold")
+    count, rows = degradation_skipped(degradation, Ranking(), START + timedelta(days=200), limit=10)
+    assert count == 1 and rows[0][1] == "Gold by status match"
+
+
+def test_the_nightly_job_ends_a_status_match_after_its_last_day(bronze, tiers, staff):
+    # given: Gold until 30 April
+    grant = match(bronze, tiers["gold"], staff)
+    # when: the run of 30 April keeps it, the run after midnight ends it
+    degrade_inactive_members(now=at("2026-04-30", 23))
+    assert tiers_of(bronze) == ("bronze", "gold")
+    degrade_inactive_members(now=at("2026-05-01", 3))
+    degrade_inactive_members(now=at("2026-05-01", 4))  # twice: nothing more
+    # then
+    assert tiers_of(bronze) == ("bronze", "bronze")
+    grant.refresh_from_db()
+    assert grant.end == "expired" and grant.ended_at == at("2026-05-01", 3)
+    ended = TierChange.objects.filter(member=bronze, reason="status_match_ended")
+    assert [(c.from_tier.code, c.to_tier.code) for c in ended] == [("gold", "bronze")]
+    assert Member.objects.get(pk=bronze.pk).granted_tier is None
+
+
+def test_an_ended_match_degrades_by_inactivity_in_the_same_run(
+    make_member, buy, tiers, staff, degradation
+):
+    # given: Silver by points, no purchase since 1 January, Gold by match until 30 April
+    member = make_member(joined_at=START)
+    buy(member, "1000", when=START)
+    match(member, tiers["gold"], staff)
+    # when: 120 days after the last purchase
+    degrade_inactive_members(now=at("2026-05-01", 3))
+    # then: the match ends (Silver), and 90 days without a purchase make Bronze
+    assert tiers_of(member) == ("silver", "bronze")
+    reasons = list(
+        TierChange.objects.filter(member=member).order_by("pk").values_list("reason", flat=True)
+    )
+    assert reasons[-2:] == ["status_match_ended", "degradation"]
+
+
+def test_qualifying_for_a_granted_tier_pays_its_bonus(bronze, tiers, staff, buy):
+    # given: matched Gold, Bronze by points
+    match(bronze, tiers["gold"], staff)
+    # when: the member really reaches Gold (1,500 x2 = 3,000 lifetime points)
+    buy(bronze, "1500", when=at("2026-02-01"))
+    # then: Gold was never reached by points before: its bonus, once
+    bonuses = LedgerEntry.objects.filter(member=bronze, kind="bonus")
+    assert [b.points for b in bonuses] == [250]
+    assert tiers_of(bronze) == ("gold", "gold")
+    # and the end of the match changes nothing
+    degrade_inactive_members(now=at("2026-05-01", 3))
+    assert tiers_of(bronze) == ("gold", "gold")
+
+
+def test_a_new_match_replaces_the_running_one(bronze, tiers, staff):
+    first = match(bronze, tiers["platinum"], staff)
+    second = match(bronze, tiers["gold"], staff, until=date(2026, 6, 30))
+    first.refresh_from_db()
+    assert first.end == "replaced"
+    assert tiers_of(bronze) == ("bronze", "gold")
+    assert StatusGrant.objects.filter(ended_at=None).get() == second
+
+
+def test_ending_matches_writes_one_bulk_event(bronze, tiers, staff):
+    WebhookEndpoint.objects.create(
+        url="https://crm.example.com/hook", events=["member.tier_changed"], secret="whsec_x"
+    )
+    events.subscriptions_changed()
+    match(bronze, tiers["gold"], staff)
+    degrade_inactive_members(now=at("2026-05-01", 3))
+    bulk = BulkEvent.objects.get()
+    assert bulk.filters["reason"] == "status_match_ended"
+
+
+def test_a_rules_change_keeps_a_granted_tier_above_the_new_qualified_one(
+    make_member, buy, tiers, staff
+):
+    # given: Silver by points (1,000), matched Gold
+    member = make_member(joined_at=START)
+    buy(member, "1000", when=START)
+    match(member, tiers["gold"], staff)
+    # when: Silver now needs 1,500 points
+    Tier.objects.filter(code="silver").update(threshold=1500)
+    recalculate_all_tiers()
+    # then: Bronze by points, still Gold by the match
+    assert tiers_of(member) == ("bronze", "gold")
+    # and when Silver needs 500 and Gold 1,000, the member qualifies for Gold
+    Tier.objects.filter(code="silver").update(threshold=500)
+    Tier.objects.filter(code="gold").update(threshold=1000)
+    recalculate_all_tiers()
+    assert tiers_of(member) == ("gold", "gold")
