@@ -10,6 +10,7 @@ from django.db.models.expressions import RawSQL
 from core.staging import StagedTable
 from points.csv_rows import GrantRow
 from points.models import LedgerEntry
+from points.services.posting import MOVEMENT_COLUMNS, movement_values
 
 STAGED = "grant_rows"
 STAGED_COLUMNS = {
@@ -71,14 +72,7 @@ def staged_chunks(size: int):
 # columns left out are NULL: an entry's transaction and expiry cutoff.
 ENTRY_COLUMNS = [
     "member_id",
-    "definition_id",
-    "kind",
-    "points",
-    "counts_toward_tier",
-    "redeemable",
-    "issued_at",
-    "accrue_at",
-    "reason",
+    *MOVEMENT_COLUMNS,
     "created_by_id",
     "batch_id",
     "external_id",
@@ -88,18 +82,4 @@ ENTRY_COLUMNS = [
 
 def entry_row(member_id: int, move, *, by_id, batch_id, external_id, now) -> tuple:
     """A ledger row (ENTRY_COLUMNS) of a Movement."""
-    return (
-        member_id,
-        move.definition_id,
-        move.kind,
-        move.points,
-        move.counts_toward_tier,
-        move.redeemable,
-        move.issued_at,
-        move.accrue_at,
-        move.reason,
-        by_id,
-        batch_id,
-        external_id,
-        now,
-    )
+    return (member_id, *movement_values(move), by_id, batch_id, external_id, now)

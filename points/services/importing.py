@@ -23,11 +23,13 @@ from points.services import sql
 from points.services.earning import purchase_earning
 from points.services.posting import (
     MEMBER_CACHE_FIELDS,
+    MOVEMENT_COLUMNS,
     Movement,
     credit,
     distinct_members,
     duplicate_lines,
     lock_members,
+    movement_values,
 )
 from points.services.referrals import (
     programme_award,
@@ -251,14 +253,7 @@ _TRANSACTION_COLUMNS = [
 _ENTRY_COLUMNS = [
     "transaction_id",
     "member_id",
-    "definition_id",
-    "kind",
-    "points",
-    "counts_toward_tier",
-    "redeemable",
-    "issued_at",
-    "accrue_at",
-    "reason",
+    *MOVEMENT_COLUMNS,
     "created_at",
     "batch_id",
     "campaign_points",
@@ -288,14 +283,7 @@ def _entry_row(
     return (
         transaction_id,
         member_id,
-        move.definition_id,
-        move.kind,
-        move.points,
-        move.counts_toward_tier,
-        move.redeemable,
-        move.issued_at,
-        move.accrue_at,
-        move.reason,
+        *movement_values(move),
         now,
         batch_id,
         move.campaign_points,

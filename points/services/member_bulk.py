@@ -14,6 +14,7 @@ from core.bulk import reserve_ids
 from core.staging import StagedTable
 from members.models import Member, TierChange
 from points.models import LedgerEntry
+from points.services.posting import MOVEMENT_COLUMNS
 
 STAGED = "member_import_rows"
 STAGED_COLUMNS = {
@@ -175,20 +176,7 @@ MEMBER_COLUMNS = [
     "lifetime_points",
 ]
 JOINED_COLUMNS = ["id", "member_id", "reason", "to_tier_id", "qualified_tier_id", "changed_at"]
-ENTRY_COLUMNS = [
-    "member_id",
-    "definition_id",
-    "kind",
-    "points",
-    "counts_toward_tier",
-    "redeemable",
-    "issued_at",
-    "accrue_at",
-    "reason",
-    "created_at",
-    "external_id",
-    "batch_id",
-]
+ENTRY_COLUMNS = ["member_id", *MOVEMENT_COLUMNS, "created_at", "external_id", "batch_id"]
 # What a known member's row may change: its contact details and, with opening
 # balances, its caches and tiers.
 UPDATED_FIELDS = [

@@ -41,7 +41,7 @@ from points.selectors import programme
 from points.services import member_bulk
 from points.services.importing import end_import
 from points.services.member_bulk import LIFETIME_KEY, POINTS_KEY, UPDATED_FIELDS, Staged
-from points.services.posting import duplicate_lines
+from points.services.posting import duplicate_lines, movement_values
 from points.services.referrals import WELCOME_KEY, welcome_movement
 from tiers.services import TierLog, open_at_tier
 
@@ -291,22 +291,8 @@ class _Import:
         move = welcome_movement(self.plan, at=joined_at)
         if move is None:
             return
-        self.entries.append(
-            (
-                status.pk,
-                move.definition_id,
-                move.kind,
-                move.points,
-                move.counts_toward_tier,
-                move.redeemable,
-                move.issued_at,
-                move.accrue_at,
-                move.reason,
-                self.now,
-                f"{WELCOME_KEY}{status.pk}",
-                self.batch_id,
-            )
-        )
+        key = f"{WELCOME_KEY}{status.pk}"
+        self.entries.append((status.pk, *movement_values(move), self.now, key, self.batch_id))
         status.points_balance += move.points if move.redeemable else 0
         if move.counts_toward_tier:
             status.lifetime_points += move.points

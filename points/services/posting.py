@@ -6,6 +6,7 @@ The statements themselves are in points.services.sql."""
 import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from operator import attrgetter
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
@@ -39,6 +40,21 @@ class Movement:
     accrue_at: datetime
     reason: str = ""
     campaign_points: dict[str, int] | None = None  # of a purchase: LedgerEntry's
+
+
+# A movement's own columns, in the order movement_values gives them: the bulk writers
+# (the imports) put them between their own in the rows they COPY.
+MOVEMENT_COLUMNS = [
+    "definition_id",
+    "kind",
+    "points",
+    "counts_toward_tier",
+    "redeemable",
+    "issued_at",
+    "accrue_at",
+    "reason",
+]
+movement_values = attrgetter(*MOVEMENT_COLUMNS)
 
 
 def movement(definition, kind, points: int, *, at, reason: str, accrue_at=None) -> Movement:

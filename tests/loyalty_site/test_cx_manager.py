@@ -145,12 +145,12 @@ def test_the_member_page_shows_locked_rewards_disabled_with_their_reason(
     adjust_points(member=member, points=20_000, reason="Test", by=agent)
     html = client.get(member_page(member)).content.decode()
     weekend = rewards["Weekend in Seville"]
-    row = html[
-        html.index(f'value="{weekend.pk}"') - 200 : html.index(f'value="{weekend.pk}"') + 400
-    ]
+    radio = f'name="reward" value="{weekend.pk}"'
+    row = html[html.index(radio) - 200 : html.index(radio) + 400]
     assert "disabled" in row and "Needs Platinum" in row
     coffee = rewards["Coffee voucher"]
-    row = html[html.index(f'value="{coffee.pk}"') : html.index(f'value="{coffee.pk}"') + 300]
+    radio = f'name="reward" value="{coffee.pk}"'
+    row = html[html.index(radio) : html.index(radio) + 300]
     assert "disabled" not in row and "Available" in row
 
 
