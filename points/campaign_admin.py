@@ -6,9 +6,11 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.utils import timezone
 
+from core import figures
 from points.models import STORE_LENGTH, Campaign, CampaignStatus, Channel
 from points.selectors import campaign_reach
 from points.stacking import campaign_stacks
+from tiers.models import ProgrammeVersion
 from tiers.selectors import Ranking
 
 
@@ -138,12 +140,20 @@ class CampaignAdmin(admin.ModelAdmin):
 
 
 def reach_message(campaign: Campaign) -> str:
-    """How many members the campaign reaches today, in words."""
-    reach = campaign_reach(campaign, timezone.now())
+    """How many members the campaign reaches today, in words. A scan of the members:
+    kept a few minutes (core.figures), counted again when the programme (the campaign
+    included) changes or a bulk job moves members."""
+    now = timezone.now()
+    version = f"{ProgrammeVersion.current_token()}:{timezone.localdate(now)}"
+    kept = figures.kept(
+        f"campaign-reach:{campaign.pk}", lambda: campaign_reach(campaign, now), version=version
+    )
+    reach = kept["value"]
     who = "members" if reach.members != 1 else "member"
     text = f"Reaches {reach.members:,} {who} today, of {reach.open:,}"
     if campaign.birthday_month_only:
         text += f" (those whose birthday is in {reach.month_name})"
     if campaign.stores or campaign.min_amount is not None:
         text += ", on their purchases in its stores and from its minimum amount"
-    return text + "."
+    counted = timezone.localtime(kept["as_of"])
+    return f"{text}. Counted at {counted:%H:%M}."

@@ -84,6 +84,10 @@ def test_campaign_page_previews_how_many_members_it_reaches_now(
         page.content.decode()
     )
     assert "Reaches 1 member today, of 4" in gold_page.content.decode()
+    # and, kept a few minutes, it is counted again as soon as the campaign changes
+    gold_birthday.tiers.set([tiers["gold"], tiers["bronze"]])
+    again = client.get(reverse("admin:points_campaign_change", args=[gold_birthday.pk]))
+    assert "Reaches 2 members today, of 4" in again.content.decode()
 
 
 def test_member_page_shows_birth_date_who_referred_them_and_whom_they_referred(
