@@ -8,6 +8,7 @@ from decimal import Decimal
 from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.plumbing import ResolvedComponent
 from rest_framework import serializers
+from rest_framework.settings import api_settings
 
 from api.fields import AmountField, MomentField
 from members.models import not_in_future
@@ -73,6 +74,18 @@ def rendered(serializer_class, instance) -> dict:
     """`serializer_class(instance).data`, by one serializer per class whose fields are
     bound once: binding them anew (deep copies) cost more than the rest of a request."""
     return _bound(serializer_class).to_representation(instance)
+
+
+def checked(serializer_class, data) -> dict:
+    """`serializer_class(data=data)`'s validated data, or its ValidationError as
+    `is_valid(raise_exception=True)` raises it, by the serializer bound once. Checking
+    keeps nothing on the serializer, so every request (and thread) shares it."""
+    try:
+        return _bound(serializer_class).run_validation(data)
+    except serializers.ValidationError as exc:
+        if isinstance(exc.detail, dict):
+            raise
+        raise serializers.ValidationError({api_settings.NON_FIELD_ERRORS_KEY: exc.detail}) from None
 
 
 class Tier(serializers.Serializer):

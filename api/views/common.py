@@ -10,7 +10,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
 from api.errors import PROBLEM
-from api.serializers import MemberSummary, Problem, rendered
+from api.serializers import MemberSummary, Problem, checked, rendered
 from core.db import Compiled
 from members.models import Member
 from members.selectors import by_code
@@ -26,9 +26,7 @@ from tiers.selectors import next_degradation
 
 def validated(serializer_class, request) -> dict:
     """The request's body checked on its own: a 400 naming every wrong field."""
-    data = serializer_class(data=request.data)
-    data.is_valid(raise_exception=True)
-    return data.validated_data
+    return checked(serializer_class, request.data)
 
 
 def member_or_404(code: str) -> Member:

@@ -143,7 +143,8 @@ def test_an_agent_jumps_to_a_member_by_typing_a_name(page, log_in, make_member):
     log_in("CX agent")
 
     page.click("#go-to-member .select2-selection")
-    page.keyboard.type("zubiz")
+    # Into the dropdown's own search box: keys typed before select2 focuses it are lost.
+    page.locator(".select2-container--open .select2-search__field").press_sequentially("zubiz")
     page.click(".select2-results__option:has-text('M-50007')")
 
     page.wait_for_url(f"**/admin/members/member/{member.pk}/change/")
