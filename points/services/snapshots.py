@@ -8,7 +8,8 @@ Rules (docs/rules.md, "Programme analytics"):
   and manual adjustments (signed); redeemed = redemptions less cancelled ones; expired;
   returned; available and pending at the end of the day, as P5 says;
 - members are counted by effective tier at the end of the day; an account merged into
-  another counts until the day it was merged;
+  another counts until the day it was merged; a back-dated tier change counts from the
+  change recorded before it;
 - a campaign's result is the points its multiplier added to purchases (each
   campaign's share: what the purchase earned less what it would have earned without
   it), the members and purchases it reached, to the end of the last day taken; returns
@@ -42,7 +43,7 @@ from django.db.models import (
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from members.models import Member, TierChange
+from members.models import Member
 from points.models import Campaign, CampaignResult, DailyPoints, DailyTier, LedgerEntry
 from points.selectors import cutoff_instant as end_of  # of a day in TIME_ZONE
 from points.services import sql
@@ -185,7 +186,8 @@ def _campaign_results(first: date, last: date) -> list[CampaignResult]:
 
 def _tiers_by_day(first: date, last: date) -> list[DailyTier]:
     """Members by effective tier now, then each day's tier changes undone, from the
-    latest back: one query over the members and one over the history since `first`."""
+    latest back: one statement over the members and the history since `first` (a
+    back-dated change counts from the change recorded before it: sql.counted_with_moves)."""
     none_day = Value(None, output_field=DateField())
     none_tier = Value(None, output_field=IntegerField())
     zone = timezone.get_current_timezone()
@@ -193,12 +195,6 @@ def _tiers_by_day(first: date, last: date) -> list[DailyTier]:
     members = (
         Member.objects.filter(merged_into=None)
         .values_list(none_day, none_tier, "effective_tier")
-        .annotate(n=Count("pk"))
-        .order_by()
-    )
-    history = (
-        TierChange.objects.filter(changed_at__gte=since)
-        .values_list(TruncDate("changed_at", tzinfo=zone), "from_tier", "to_tier")
         .annotate(n=Count("pk"))
         .order_by()
     )
@@ -210,9 +206,8 @@ def _tiers_by_day(first: date, last: date) -> list[DailyTier]:
         .annotate(n=Count("pk"))
         .order_by()
     )
-    # One statement, so that members and history are read as of one moment.
     counts, changes = Counter(), defaultdict(list)
-    for day, from_tier, to_tier, n in members.union(history, closed, all=True):
+    for day, from_tier, to_tier, n in sql.counted_with_moves(members, closed, since=since):
         if day is None:
             counts[to_tier] += n
         else:

@@ -14,7 +14,7 @@ from psycopg.types.json import Jsonb
 
 from core.db import fetch_prepared
 from core.staging import StagedTable
-from members.models import Member, Notification
+from members.models import Member, Notification, TierChange
 from points.csv_rows import ImportRow
 from points.models import LedgerEntry, Transaction
 from points.selectors import stake_cte
@@ -372,3 +372,37 @@ def campaign_totals(campaign_ids, *, since: datetime, until: datetime) -> list[t
             ],
         )
         return cursor.fetchall()
+
+
+def counted_with_moves(members, closed, *, since: datetime) -> list[tuple]:
+    """`members` and `closed` (grouped querysets of (day, from tier, to tier, count)) and
+    the tier moves counted from `since`, in one statement, so that members and history
+    are read as of one moment.
+
+    A move counts from its own time, or from the latest time of the moves recorded
+    before it for the same member if that is later: a back-dated change (an older
+    purchase imported after a newer one) then follows the change recorded before it,
+    and each member's moves form one chain in time. A window function, which the ORM
+    cannot group by; only members with a move dated from `since` are read."""
+    history = TierChange._meta.db_table
+    zone = timezone.get_current_timezone_name()
+    day, day_params = connection.ops.datetime_cast_date_sql("effective_at", (), zone)
+    moves = (
+        f"SELECT {day}, from_tier_id, to_tier_id, COUNT(*) FROM ("
+        f" SELECT from_tier_id, to_tier_id, MAX(changed_at) OVER"
+        f" (PARTITION BY member_id ORDER BY id) AS effective_at FROM {history}"
+        f" WHERE member_id IN (SELECT member_id FROM {history} WHERE changed_at >= %s)"
+        f") moves WHERE effective_at >= %s GROUP BY 1, 2, 3"
+    )
+    members_sql, members_params = members.query.sql_with_params()
+    closed_sql, closed_params = closed.query.sql_with_params()
+    since_param = connection.ops.adapt_datetimefield_value(since)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"{members_sql} UNION ALL {moves} UNION ALL {closed_sql}",
+            [*members_params, *day_params, since_param, since_param, *closed_params],
+        )
+        rows = cursor.fetchall()
+    if connection.vendor == "postgresql":
+        return rows
+    return [(day and date.fromisoformat(day), *rest) for day, *rest in rows]  # SQLite: text

@@ -140,6 +140,26 @@ def test_a_degraded_member_counts_in_the_tier_it_was_dropped_to(make_member, buy
     assert tiers_on("2026-04-10") == {"bronze": 1}
 
 
+def test_a_back_dated_tier_change_counts_from_the_change_recorded_before_it(make_member, buy):
+    # given Ann becomes Silver on 10 March; then an older purchase of 2 March, recorded
+    # later, makes her Gold: her history reads Bronze, Silver (10 March), Gold (2 March)
+    ann = make_member("M-ANN", joined_at=at("2026-03-01"))
+    make_member("M-BOB", joined_at=at("2026-03-01"))
+    buy(ann, "1500.00", at("2026-03-10"))
+    buy(ann, "2000.00", at("2026-03-02"))
+
+    # when
+    take_snapshots(now=at("2026-03-15", 1))
+
+    # then Ann is counted once every day, Gold from the day she became Silver, and no
+    # tier is ever counted below zero
+    assert tiers_on("2026-03-05") == {"bronze": 2}
+    assert tiers_on("2026-03-10") == {"gold": 1, "bronze": 1}
+    assert tiers_on("2026-03-14") == {"gold": 1, "bronze": 1}
+    assert not DailyTier.objects.filter(members__lt=0).exists()
+    assert all(sum(tiers_on(f"2026-03-{n:02}").values()) == 2 for n in range(1, 15))
+
+
 # Runs: catch-up, twice, at once
 
 
