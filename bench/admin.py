@@ -4,7 +4,8 @@
 
 Works in a scratch database (see synthetic.py). Loads N members with names and e-mails,
 `--entries` ledger entries each (10 by default: --members 1000000 makes 10,000,000), and
-one member with 5,000 entries; degradation and quarterly expiry are on. Takes the
+one member with 5,000 entries, and a tier history of a year (some of it back-dated);
+degradation and quarterly expiry are on. Takes the
 analytics snapshots (the first run catches up ANALYTICS_HISTORY_DAYS days from the
 ledger, the next is a nightly run: target under 10 s). Then requests each page through
 Django's test client, as a logged-in superuser, and prints the server time (median and
@@ -90,6 +91,24 @@ def main():
                 extra = f'{{"{birthday}": {points // 2}}}' if (pk + i) % 12 == 0 else None
                 yield pk, purchase, "earn", points, True, True, at, at, "Purchase", at, extra
 
+    def history():
+        """Each member's tier history: joined in the lowest tier, then an upgrade to each
+        tier up to theirs over the year. For one member in 30 the last upgrade is of the
+        last week (the nightly snapshot's work); for one in 50 it is back-dated: recorded
+        last, dated before the upgrade recorded before it."""
+        for pk in range(1, args.members + 1):
+            joined = now - timedelta(days=400)
+            yield pk, "joined", None, bands[0][0], bands[0][0], joined
+            tiers = [band for band, _ in bands]
+            tier = tier_for(sum(entry_points(pk, i) for i in range(entries_of(pk))))
+            for step in range(1, tiers.index(tier) + 1):
+                at = joined + timedelta(days=100 * step)
+                if step == tiers.index(tier) and pk % 30 == 0:
+                    at = now - timedelta(days=2)
+                elif step == tiers.index(tier) > 1 and pk % 50 == 0:
+                    at = joined + timedelta(days=50)
+                yield pk, "upgrade", tiers[step - 1], tiers[step], tiers[step], at
+
     total = args.members * args.entries + HEAVY_ENTRIES - args.entries
     if args.reuse:
         get_user_model().objects.filter(username="bench").delete()
@@ -100,6 +119,10 @@ def main():
         with timed(f"load {total:,} ledger entries"):
             copy_rows("points_ledgerentry", [*LEDGER_COLUMNS, "campaign_points"], entries())
             reset_sequence("points_ledgerentry")
+        with timed("load the tier history"):
+            columns = ["member_id", "reason", "from_tier_id", "to_tier_id", "qualified_tier_id"]
+            copy_rows("members_tierchange", [*columns, "changed_at"], history())
+            reset_sequence("members_tierchange")
     DegradationPolicy.objects.update_or_create(pk=1, defaults={"enabled": True})
     ExpiryPolicy.objects.update_or_create(
         pk=1, defaults={"cycle": "quarterly", "starts_on": timezone.localdate()}
