@@ -1,8 +1,9 @@
 """P3 for the marketer: campaigns that run together multiply together. Which other
 active campaigns a campaign runs with, when, and what a member of each tier would earn
-then, read with the rules the earning uses (Campaign.applies_to, points_per_unit)."""
+then, read with the rules the earning uses (Campaign.applies_to_purchase,
+points_per_unit): campaigns of stores apart never stack."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -23,6 +24,7 @@ class Stack:
     ends_at: datetime
     others: tuple[Campaign, ...]
     earns: tuple[tuple[Tier, Decimal], ...]
+    for_some_purchases: bool  # a campaign of the stack has stores, a minimum or birthdays
 
     def message(self) -> str:
         names = ", ".join(f"{c.name} (x{_shown(c.multiplier)})" for c in self.others)
@@ -32,15 +34,16 @@ class Stack:
             + f" x{_shown(rate)}"
             for i, (tier, rate) in enumerate(self.earns)
         )
+        audience = " on a purchase in every campaign's audience" if self.for_some_purchases else ""
         return (
             f"Campaigns stack: from {_when(self.starts_at)} to {_when(self.ends_at)} this "
-            f"campaign runs with {names}; {earns}."
+            f"campaign runs with {names}; {earns}{audience}."
         )
 
 
 def campaign_stacks(campaign: Campaign, ranking: Ranking) -> list[Stack]:
-    """The windows in which `campaign` runs with other active campaigns for a tier and
-    channel they share, oldest first. Two queries (the others and their tiers), then
+    """The windows in which `campaign` runs with other active campaigns for a tier,
+    channel and store they share, oldest first. Two queries (the others and their tiers), then
     the campaign's window is cut at every start and end of the others."""
     if not campaign.is_active:
         return []
@@ -71,35 +74,53 @@ def campaign_stacks(campaign: Campaign, ranking: Ranking) -> list[Stack]:
                 stack.earns,
             )
         ):
-            stacks[-1] = Stack(last.starts_at, end, stack.others, stack.earns)
+            stacks[-1] = replace(last, ends_at=end)
         else:
             stacks.append(stack)
     return stacks
 
 
 def _stack_at(campaign, others, ranking, start, end) -> Stack | None:
-    """The stack in [start, end), a window in which the same campaigns run throughout."""
+    """The stack in [start, end), a window in which the same campaigns run throughout:
+    for each tier, the purchase (channel, store) that the most of them reach, of an
+    amount above every minimum by a member in their birthday month."""
+    candidates = [campaign, *others]
+    amount = max((c.min_amount for c in candidates if c.min_amount), default=Decimal(1))
+    birthday = timezone.localdate(start)
+    stores = sorted({store for c in candidates for store in c.stores}) + [""]  # "": any other
     together, earns = set(), []
     for tier in ranking.tiers:
         best = None
         for channel in campaign.channels or Channel.values:
-            running = [
-                c
-                for c in [campaign, *others]
-                if c.applies_to(at=start, tier_id=tier.pk, channel=channel)
-            ]
-            if len(running) < 2 or running[0] is not campaign:
-                continue
-            rate = points_per_unit(Decimal(1), tier.multiplier, [c.multiplier for c in running])
-            if best is None or rate > best[0]:
-                best = (rate, running[1:])
+            for store in campaign.stores or stores:
+                running = [
+                    c
+                    for c in candidates
+                    if c.applies_to_purchase(
+                        at=start,
+                        tier_id=tier.pk,
+                        channel=channel,
+                        store=store,
+                        amount=amount,
+                        birth_date=birthday,
+                    )
+                ]
+                if len(running) < 2 or running[0] is not campaign:
+                    continue
+                multipliers = [c.multiplier for c in running]
+                rate = points_per_unit(Decimal(1), tier.multiplier, multipliers)
+                if best is None or rate > best[0]:
+                    best = (rate, running[1:])
         if best:
             earns.append((tier, best[0]))
             together.update(best[1])
     if not earns:
         return None
     others_in = tuple(sorted(together, key=lambda c: (c.starts_at, c.pk)))
-    return Stack(start, end, others_in, tuple(earns))
+    audience = any(
+        c.stores or c.min_amount or c.birthday_month_only for c in (campaign, *others_in)
+    )
+    return Stack(start, end, others_in, tuple(earns), audience)
 
 
 def _shown(number: Decimal) -> str:

@@ -240,3 +240,26 @@ def test_P3_only_campaigns_that_apply_together_are_named_in_the_warning(
     )
     for name in ["Later", "Online", "Silver only", "Switched off"]:
         assert name not in warning
+
+
+def test_P3_campaigns_of_different_stores_do_not_stack_and_audiences_are_named(
+    client, login, tiers, no_campaigns
+):
+    # given: a campaign at STORE-01, one at STORE-02, one everywhere from 50.00 spent
+    login("Marketer")
+    Campaign.objects.filter(pk=campaign("Store two").pk).update(stores=["STORE-02"])
+    big = campaign("Big baskets", multiplier="1.5")
+    Campaign.objects.filter(pk=big.pk).update(min_amount=Decimal("50.00"))
+    mine = campaign("Store one")
+    Campaign.objects.filter(pk=mine.pk).update(stores=["STORE-01"])
+
+    # when
+    page = client.get(reverse("admin:points_campaign_change", args=[mine.pk]))
+
+    # then: only the campaign that can meet it at STORE-01 is named, with the audience
+    warning = page.content.decode().split('id="campaign-stacks"')[1].split("</ul>")[0]
+    assert "this campaign runs with Big baskets (x1.5); a Bronze member (x1) would earn x3" in (
+        warning
+    )
+    assert "on a purchase in every campaign&#x27;s audience." in warning
+    assert "Store two" not in warning
