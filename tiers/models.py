@@ -109,6 +109,7 @@ class StatusGrant(models.Model):
         EXPIRED = "expired", "Its last day passed"
         QUALIFIED = "qualified", "The member qualified for the tier"
         REPLACED = "replaced", "Replaced by another status match"
+        MERGED = "merged", "The account was merged into another"
 
     member = models.ForeignKey("members.Member", on_delete=models.PROTECT, related_name="+")
     tier = models.ForeignKey(Tier, on_delete=models.PROTECT, related_name="+")

@@ -415,6 +415,44 @@ def grant_status(*, member, tier: Tier, until: date, reason: str, by, now=None) 
     return grant
 
 
+def hold_granted_tier(member, ranking: Ranking, *, at, log: TierLog, reason, by=None) -> None:
+    """The effective tier as the member's status match leaves it once a merge moved or
+    ended one (in memory, the change recorded, T4): at least the granted tier while a
+    match runs; without one, no higher than the qualified tier."""
+    target = member.effective_tier_id
+    if member.granted_tier_id and ranking.higher(member.granted_tier_id, target):
+        target = member.granted_tier_id
+    elif not member.granted_tier_id and ranking.higher(target, member.qualified_tier_id):
+        target = member.qualified_tier_id
+    if target != member.effective_tier_id:
+        from_tier_id, member.effective_tier_id = member.effective_tier_id, target
+        _record_change(member, log, reason=reason, from_tier_id=from_tier_id, at=at, by=by)
+
+
+def move_status_grant(*, duplicate, survivor, carried: bool, now, by) -> None:
+    """A merge ends the duplicate's running status match; `carried`: it goes on for the
+    survivor until its last day, in place of the survivor's own (the members already
+    hold the tiers: hold_granted_tier)."""
+    running = StatusGrant.objects.filter(member=duplicate, ended_at=None).first()
+    if running is None:
+        return
+    StatusGrant.objects.filter(pk=running.pk).update(ended_at=now, end=StatusGrant.End.MERGED)
+    if not carried:
+        return
+    StatusGrant.objects.filter(member=survivor, ended_at=None).update(
+        ended_at=now, end=StatusGrant.End.REPLACED
+    )
+    reason = f"Carried over from {duplicate.external_id} (merged): {running.reason}"
+    StatusGrant.objects.create(
+        member=survivor,
+        tier_id=running.tier_id,
+        until=running.until,
+        reason=reason[:REASON_LENGTH],
+        granted_by=by,
+        granted_at=now,
+    )
+
+
 def end_status_grants(ranking: Ranking, *, now, first_id: int, last_id: int) -> int:
     """End the status matches whose last day is before today (in TIME_ZONE) for the
     members with ids in [first_id, last_id], set-based: one history row each (reason

@@ -11,6 +11,9 @@ here, beside the ledger it writes and the tier rules it applies.
   ever reached is the higher of both first, so a tier-up bonus is paid only for a tier
   neither account had reached. Its last purchase is the later of both (D2 counts from
   it); a merge is no purchase, so it restores no degraded tier (D3).
+- A status match running on the duplicate ends; it goes on for the survivor, to its
+  last day, when it gives more than the survivor has: a tier above the survivor's
+  qualified tier and its own match, or the same tier as its match for longer.
 - The duplicate is closed (`merged_into`): back to the entry tier with no points, it
   earns, redeems and is adjusted no more, and its customer code names the survivor
   (members.selectors). Accounts merged into it before now name the survivor too. Its
@@ -40,11 +43,12 @@ from points.selectors import Balances, Programme, balances, pending_by_member, p
 from points.services.expiry import pending_cutoffs
 from points.services.posting import MEMBER_CACHE_FIELDS, Movement, credit, entry_of
 from tiers.services import Reason as TierReason
-from tiers.services import TierLog
+from tiers.services import TierLog, hold_granted_tier, move_status_grant
 
 Kind = LedgerEntry.Kind
 REASON_LENGTH = LedgerEntry._meta.get_field("reason").max_length
 MERGED_FIELDS = ["merged_into", "merged_at", "merged_by"]
+GRANT_FIELDS = ["granted_tier", "granted_until"]
 
 
 @dataclass
@@ -61,6 +65,7 @@ class Merge:
     pending_sum: int  # the duplicate's pending entries summed (may be below zero)
     lifetime: int  # moved, tier-counting
     bonus: int  # the survivor's tier-up bonus, if it reaches a tier neither had
+    carried: bool  # the duplicate's status match goes on for the survivor
 
 
 def check_merge(survivor: Member, duplicate: Member, *, now) -> None:
@@ -153,8 +158,15 @@ def work_out(survivor: Member, duplicate: Member, plan: Programme, *, now, reaso
     if ranking.higher(duplicate.best_tier_id, survivor.best_tier_id):
         survivor.best_tier_id = duplicate.best_tier_id
     survivor.last_purchase_at = _later(survivor.last_purchase_at, duplicate.last_purchase_at)
+    match = duplicate.granted_tier_id, duplicate.granted_until
+    duplicate.granted_tier_id = duplicate.granted_until = None  # closed: it holds no tier
     credit(duplicate, plan, outs, at=now, log=log, reason=TierReason.MERGE, by=by)
     bonus = credit(survivor, plan, ins, at=now, log=log, reason=TierReason.MERGE, by=by)
+    carried = _carries(survivor, *match, ranking, today=timezone.localdate(now))
+    if carried:
+        survivor.granted_tier_id, survivor.granted_until = match
+    for member in (duplicate, survivor):
+        hold_granted_tier(member, ranking, at=now, log=log, reason=TierReason.MERGE, by=by)
     entries = outs + ins
     if bonus:
         entries.append(entry_of(survivor, bonus, created_by=by))
@@ -168,7 +180,19 @@ def work_out(survivor: Member, duplicate: Member, plan: Programme, *, now, reaso
         pending_sum=moved["pending"],
         lifetime=moved["lifetime"],
         bonus=bonus.points if bonus else 0,
+        carried=carried,
     )
+
+
+def _carries(survivor: Member, tier_id, until, ranking, *, today) -> bool:
+    """Whether the duplicate's status match (tier_id until `until`; None: none) gives
+    the survivor more than it has once requalified."""
+    if tier_id is None or until < today or not ranking.higher(tier_id, survivor.qualified_tier_id):
+        return False
+    own, own_until = survivor.granted_tier_id, survivor.granted_until
+    if own is None or own_until < today:
+        return True
+    return ranking.higher(tier_id, own) or (tier_id == own and until > own_until)
 
 
 def _later(a: datetime | None, b: datetime | None) -> datetime | None:
@@ -235,8 +259,11 @@ def merge_members(*, survivor: Member, duplicate: Member, by, reason, now=None) 
         LedgerEntry.objects.bulk_create(merge.entries)
         merge.log.write()
         duplicate.merged_into, duplicate.merged_at, duplicate.merged_by = survivor, now, by
-        duplicate.save(update_fields=MEMBER_CACHE_FIELDS + MERGED_FIELDS)
-        survivor.save(update_fields=MEMBER_CACHE_FIELDS)
+        duplicate.save(update_fields=MEMBER_CACHE_FIELDS + MERGED_FIELDS + GRANT_FIELDS)
+        survivor.save(update_fields=MEMBER_CACHE_FIELDS + GRANT_FIELDS)
+        move_status_grant(
+            duplicate=duplicate, survivor=survivor, carried=merge.carried, now=now, by=by
+        )
         # `merged_into` always names an open member: one step finds the survivor.
         Member.objects.filter(merged_into=duplicate).update(merged_into=survivor)
         # Its points are no longer there: no reminder that they expire (E4).

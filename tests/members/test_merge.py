@@ -168,6 +168,63 @@ def test_the_survivors_best_tier_rises_to_the_duplicates_even_without_a_tier_cha
     assert survivor.qualified_tier.code == "bronze" and survivor.best_tier.code == "gold"
 
 
+def match(member, code, days, staff, reason="Gold card of a competitor"):
+    from tiers.models import Tier
+    from tiers.services import grant_status
+
+    until = timezone.localdate() + timedelta(days=days)
+    tier = Tier.objects.get(code=code)
+    return grant_status(member=member, tier=tier, until=until, reason=reason, by=staff)
+
+
+def test_a_status_match_of_the_duplicate_goes_on_for_the_survivor_to_its_last_day(keep, old, staff):
+    # given: the old account is Gold by status match for 60 days; the kept one Bronze
+    grant = match(old, "gold", 60, staff)
+
+    # when
+    survivor = merge(keep, old, staff)
+
+    # then: the survivor is Gold by the same match, to the same day, and the history
+    # says why; the closed account holds no tier any more
+    assert (survivor.effective_tier.code, survivor.qualified_tier.code) == ("gold", "bronze")
+    assert survivor.granted_until == grant.until
+    from tiers.models import StatusGrant
+
+    carried = StatusGrant.objects.get(member=keep, ended_at=None)
+    assert carried.reason == "Carried over from M-OLD (merged): Gold card of a competitor"
+    assert StatusGrant.objects.get(pk=grant.pk).end == "merged"
+    change = TierChange.objects.filter(member=keep).first()
+    assert (change.reason, change.to_tier.code) == ("merge", "gold")
+    closed = fresh(old)
+    assert (closed.effective_tier.code, closed.granted_tier) == ("bronze", None)
+    assert not LedgerEntry.objects.filter(member=keep, reason="Welcome to Gold").exists()
+
+
+def test_a_status_match_is_not_carried_where_the_survivor_has_more(
+    keep, old, make_member, buy, staff
+):
+    # given: the kept account is Platinum by its own match, and the old one Gold by one
+    match(keep, "platinum", 30, staff)
+    match(old, "gold", 90, staff)
+
+    # when
+    survivor = merge(keep, old, staff)
+
+    # then: the survivor keeps its own match; the duplicate's ends
+    from tiers.models import StatusGrant
+
+    assert survivor.effective_tier.code == "platinum"
+    assert not StatusGrant.objects.filter(member=old, ended_at=None).exists()
+    assert survivor.granted_until == timezone.localdate() + timedelta(days=30)
+
+    # and a survivor who qualifies for the tier once merged needs no match
+    other, gold_card = make_member("M-OTHER"), make_member("M-GOLDCARD")
+    buy(other, "3200")
+    match(gold_card, "gold", 60, staff)
+    survivor = merge(other, gold_card, staff)
+    assert (survivor.effective_tier.code, survivor.granted_tier) == ("gold", None)
+
+
 def test_the_last_purchase_is_the_later_of_both(keep, old, buy, staff):
     # given
     buy(keep, "10", when=at("2026-02-01"))
