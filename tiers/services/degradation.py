@@ -1,0 +1,85 @@
+"""Degradation of inactive members (D1, D2, D4) and restoration by a purchase (D3)."""
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from core import events, figures
+from core.jobs import id_chunks
+from members.models import Member, Notification, TierChange
+from tiers.models import DegradationPolicy
+from tiers.selectors import Ranking, members_to_degrade
+from tiers.services.history import (
+    TIER_CHANGED,
+    Reason,
+    TierLog,
+    apply_changes,
+    notify,
+    queue_notifications,
+    record_change,
+)
+from tiers.services.qualification import degraded
+from tiers.services.status_match import end_status_grants
+
+
+def restore(member: Member, ranking: Ranking, *, at, log: TierLog, by=None) -> None:
+    """D3: a purchase gives a degraded member their qualified tier back at once, before
+    the purchase's points are computed. Changes the locked member in memory; `by`, the
+    account that recorded the purchase, is on the history row."""
+    if not degraded(member, ranking):
+        return
+    from_tier_id = member.effective_tier_id
+    member.effective_tier_id = member.qualified_tier_id
+    change = record_change(
+        member, log, reason=Reason.RESTORATION, from_tier_id=from_tier_id, at=at, by=by
+    )
+    notify(member, log, Notification.Kind.RESTORATION, change)
+
+
+def degrade_inactive_members(*, now=None) -> int:
+    """D2: lower the effective tier of inactive members, set-based and idempotent, in
+    this process and one transaction. Returns the number of members moved. The periodic
+    task shares the same chunks out to the workers instead, passing them one `now`."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        return sum(
+            degrade_chunk(now=now, first_id=first_id, last_id=last_id)
+            for first_id, last_id in id_chunks(Member)
+        )
+
+
+@transaction.atomic
+def degrade_chunk(*, now, first_id: int, last_id: int) -> int:
+    """D2 for the members with ids in [first_id, last_id]: a fixed handful of statements
+    whatever their number. The result depends only on `now` and each member's last
+    purchase, so a second run, or a late one, gives the same tiers as one run on time.
+    Returns the number of members moved.
+
+    Status matches whose last day has passed end first (end_status_grants), so that
+    the members they held degrade in the same run as their inactivity says."""
+    ranking = Ranking()
+    end_status_grants(ranking, now=now, first_id=first_id, last_id=last_id)
+    changes = members_to_degrade(DegradationPolicy.current(), ranking, now).filter(
+        pk__gte=first_id, pk__lte=last_id
+    )
+    changed = apply_changes(
+        changes.annotate(new_qualified=F("qualified_tier")), reason=Reason.DEGRADATION, at=now
+    )
+    if changed:
+        figures.stale()
+        events.record_bulk(
+            TIER_CHANGED,
+            TierChange,
+            reason=Reason.DEGRADATION,
+            changed_at=now,
+            member__gte=first_id,
+            member__lte=last_id,
+        )
+        queue_notifications(
+            Reason.DEGRADATION,
+            Notification.Kind.DEGRADATION,
+            at=now,
+            first_id=first_id,
+            last_id=last_id,
+        )
+    return changed

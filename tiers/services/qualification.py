@@ -1,0 +1,119 @@
+"""The qualified tier (T2) after each ledger write, a programme migrating in at its
+members' tiers, and every member requalified when thresholds change (T3)."""
+
+from django.db import transaction
+from django.db.models import BigIntegerField, Case, F, Q, Value, When
+from django.utils import timezone
+
+from core import events, figures
+from members.models import Member, Notification, TierChange
+from tiers.models import Tier
+from tiers.selectors import Ranking, misqualified_by_tier
+from tiers.services.history import (
+    TIER_CHANGED,
+    Reason,
+    TierLog,
+    apply_changes,
+    notify,
+    record_change,
+)
+
+
+def requalify(
+    member: Member, ranking: Ranking, *, at, log: TierLog, reason=None, by=None
+) -> Tier | None:
+    """Recompute the qualified tier after a ledger write (T2), on the locked member.
+
+    Changes the member in memory (the caller saves it), logs the change (T4) and a
+    tier-up message. Returns the tier reached for the first time, if any: the caller
+    pays its bonus.
+    """
+    new = ranking.qualified_for(member.lifetime_points)
+    if new.id == member.qualified_tier_id:
+        return None
+    went_up = ranking.higher(new.id, member.qualified_tier_id)
+    from_tier_id = member.effective_tier_id
+    _follow_qualified(member, ranking, new)
+    reason = reason or (Reason.UPGRADE if went_up else Reason.DOWNGRADE)
+    change = record_change(member, log, reason=reason, from_tier_id=from_tier_id, at=at, by=by)
+    if not ranking.higher(new.id, member.best_tier_id):
+        return None
+    member.best_tier_id = new.id
+    notify(member, log, Notification.Kind.TIER_UP, change, bonus=new.upgrade_bonus_points)
+    return new
+
+
+def open_at_tier(member, ranking: Ranking, *, at, log: TierLog) -> bool:
+    """A programme migrating in: after its opening balances, the member holds the tier
+    its lifetime points reach, as it did in the programme before. Not a tier-up (T2):
+    no bonus and no message; the highest tier ever reached rises to it, so that only a
+    tier above it pays a bonus later. Recorded (T4) with reason opening_balance.
+
+    `member` is a Member or any record with its pk, tier ids and lifetime_points (the
+    import keeps plain records); changed in memory, the caller writes it. Returns
+    whether the tier changed."""
+    new = ranking.qualified_for(member.lifetime_points)
+    if new.id == member.qualified_tier_id:
+        return False
+    from_tier_id = member.effective_tier_id
+    _follow_qualified(member, ranking, new)
+    if ranking.higher(new.id, member.best_tier_id):
+        member.best_tier_id = new.id
+    record_change(member, log, reason=Reason.OPENING_BALANCE, from_tier_id=from_tier_id, at=at)
+    return True
+
+
+def degraded(member, ranking: Ranking) -> bool:
+    """Below the qualified tier (D2). A status match can only hold a member above it."""
+    return ranking.higher(member.qualified_tier_id, member.effective_tier_id)
+
+
+def _follow_qualified(member, ranking: Ranking, new: Tier) -> None:
+    """The member now qualifies for `new` (T2): the effective tier follows, except that
+    a degraded member stays degraded until a purchase (D3), never above the new tier;
+    and a running status match holds it at least at the granted tier."""
+    if not degraded(member, ranking) or ranking.higher(member.effective_tier_id, new.id):
+        member.effective_tier_id = new.id
+    member.qualified_tier_id = new.id
+    granted = getattr(member, "granted_tier_id", None)  # the members import's records: none
+    if granted and ranking.higher(granted, member.effective_tier_id):
+        member.effective_tier_id = granted
+
+
+def recalculate_all_tiers() -> int:
+    """Requalify every member after thresholds changed (T3), set-based.
+
+    A few statements per tier whatever the number of members: for each tier's band
+    of lifetime points, lock, record, then move the members whose qualified tier is
+    another. Moves caused by a rules change pay no bonus: T2 bonuses reward earning.
+    """
+    ranking = Ranking()
+    now = timezone.now()
+    changed = 0
+    with transaction.atomic():
+        for tier, band in misqualified_by_tier(ranking):
+            # Effective follows qualified, except that a degraded member stays degraded
+            # (capped at the new tier) until a purchase restores them (D3).
+            above = [t.pk for t in ranking.tiers if t.threshold > tier.threshold]
+            below = [t.pk for t in ranking.tiers if t.threshold < tier.threshold]
+            follows = Q(effective_tier=F("qualified_tier")) | Q(effective_tier__in=above)
+            changes = band.annotate(
+                target=Case(
+                    # A status match above the new tier holds the member at it; one at or
+                    # below it is reached: the member follows the new tier.
+                    When(granted_tier__in=above, then=F("granted_tier")),
+                    When(follows | Q(granted_tier__isnull=False), then=Value(tier.pk)),
+                    default=F("effective_tier"),
+                    output_field=BigIntegerField(),
+                ),
+                new_qualified=Value(tier.pk),
+            )
+            changed += apply_changes(changes, reason=Reason.RULES_CHANGED, at=now)
+            band.filter(best_tier__in=below).update(best_tier=tier)
+            band.update(qualified_tier=tier)
+        if changed:
+            figures.stale()
+            events.record_bulk(
+                TIER_CHANGED, TierChange, reason=Reason.RULES_CHANGED, changed_at=now
+            )
+    return changed

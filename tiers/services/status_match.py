@@ -1,0 +1,162 @@
+"""Status matches (grant_status): a tier granted until a date, carried by a merge,
+ended by the nightly tier job."""
+
+from datetime import date, timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import BigIntegerField, Case, F, Q, When
+from django.utils import timezone
+
+from core import events, figures
+from core.staff_input import check_last_day, clean_reason
+from members.models import Member, TierChange
+from members.selectors import check_open
+from tiers.models import StatusGrant, Tier
+from tiers.selectors import Ranking
+from tiers.services.history import TIER_CHANGED, Reason, TierLog, apply_changes, record_change
+
+# A status match lasts at most this long: a longer one is a typo, or a tier to qualify for.
+MAX_STATUS_MATCH_DAYS = 731
+REASON_LENGTH = StatusGrant._meta.get_field("reason").max_length
+
+
+def grant_status(*, member, tier: Tier, until: date, reason: str, by, now=None) -> StatusGrant:
+    """A status match: the member's effective tier is `tier` until the end of `until`
+    (in TIME_ZONE), whatever degradation says; then the rules apply again (the nightly
+    degradation job ends it: end_status_grants). Only above the qualified tier; no
+    tier-up bonus and the highest tier ever reached is unchanged, so really qualifying
+    for the tier later pays its bonus (T2). A new match replaces a running one.
+    Recorded in the tier history (T4) and sent as member.tier_changed."""
+    now = now or timezone.now()
+    errors = {}
+    missing = "Say why the tier is granted (e.g. the competitor's card)."
+    reason = clean_reason(reason, errors, missing=missing, limit=REASON_LENGTH)
+    today = timezone.localdate(now)
+    check_last_day(
+        until,
+        errors,
+        earliest=today + timedelta(days=1),
+        latest=today + timedelta(days=MAX_STATUS_MATCH_DAYS),
+        missing="Give the status match's last day: a date after today.",
+        too_late="A status match lasts at most two years: give an earlier last day.",
+    )
+    if by is None or not by.is_staff:
+        errors["__all__"] = "A status match must name the staff user who grants it."
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        # The member's lock, as every writer of its tier takes it.
+        member = Member.objects.select_for_update(of=("self",)).get(pk=member.pk)
+        check_open(member)
+        ranking = Ranking()
+        if not ranking.higher(tier.pk, member.qualified_tier_id):
+            qualified = ranking.by_pk[member.qualified_tier_id]
+            raise ValidationError(
+                {
+                    "tier": f"{member.external_id} already qualifies for {qualified}: a status "
+                    "match grants a higher tier."
+                }
+            )
+        StatusGrant.objects.filter(member=member, ended_at=None).update(
+            ended_at=now, end=StatusGrant.End.REPLACED
+        )
+        grant = StatusGrant(
+            member=member, tier=tier, until=until, reason=reason, granted_by=by, granted_at=now
+        )
+        grant.full_clean()
+        grant.save()
+        # Above the qualified tier, so above anything degradation gives: the granted tier.
+        from_tier_id = member.effective_tier_id
+        member.granted_tier_id = member.effective_tier_id = tier.pk
+        member.granted_until = until
+        log = TierLog()
+        record_change(
+            member, log, reason=Reason.STATUS_MATCH, from_tier_id=from_tier_id, at=now, by=by
+        )
+        log.write()
+        member.save(update_fields=["granted_tier", "granted_until", "effective_tier"])
+    return grant
+
+
+def hold_granted_tier(member, ranking: Ranking, *, at, log: TierLog, reason, by=None) -> None:
+    """The effective tier as the member's status match leaves it once a merge moved or
+    ended one (in memory, the change recorded, T4): at least the granted tier while a
+    match runs; without one, no higher than the qualified tier."""
+    target = member.effective_tier_id
+    if member.granted_tier_id and ranking.higher(member.granted_tier_id, target):
+        target = member.granted_tier_id
+    elif not member.granted_tier_id and ranking.higher(target, member.qualified_tier_id):
+        target = member.qualified_tier_id
+    if target != member.effective_tier_id:
+        from_tier_id, member.effective_tier_id = member.effective_tier_id, target
+        record_change(member, log, reason=reason, from_tier_id=from_tier_id, at=at, by=by)
+
+
+def move_status_grant(*, duplicate, survivor, carried: bool, now, by) -> None:
+    """A merge ends the duplicate's running status match; `carried`: it goes on for the
+    survivor until its last day, in place of the survivor's own (the members already
+    hold the tiers: hold_granted_tier)."""
+    running = StatusGrant.objects.filter(member=duplicate, ended_at=None).first()
+    if running is None:
+        return
+    StatusGrant.objects.filter(pk=running.pk).update(ended_at=now, end=StatusGrant.End.MERGED)
+    if not carried:
+        return
+    StatusGrant.objects.filter(member=survivor, ended_at=None).update(
+        ended_at=now, end=StatusGrant.End.REPLACED
+    )
+    reason = f"Carried over from {duplicate.external_id} (merged): {running.reason}"
+    StatusGrant.objects.create(
+        member=survivor,
+        tier_id=running.tier_id,
+        until=running.until,
+        reason=reason[:REASON_LENGTH],
+        granted_by=by,
+        granted_at=now,
+    )
+
+
+def end_status_grants(ranking: Ranking, *, now, first_id: int, last_id: int) -> int:
+    """End the status matches whose last day is before today (in TIME_ZONE) for the
+    members with ids in [first_id, last_id], set-based: one history row each (reason
+    status match ended, sent as member.tier_changed), the effective tier back to the
+    qualified one where the grant held it above (the degradation that follows in the
+    same run applies the member's inactivity), the grant closed. Idempotent: an ended
+    grant is not running any more. Returns the number of grants ended."""
+    today = timezone.localdate(now)
+    members = Member.objects.filter(
+        pk__gte=first_id, pk__lte=last_id, granted_tier__isnull=False, granted_until__lt=today
+    )
+    ended = StatusGrant.objects.filter(ended_at=None, until__lt=today, member__in=members)
+    # Most nights none ends: one look at the running grants' index instead of the members.
+    if not StatusGrant.objects.filter(
+        ended_at=None, until__lt=today, member__gte=first_id, member__lte=last_id
+    ).exists():
+        return 0
+    held_above = Q(pk__in=[])
+    for tier in ranking.tiers:
+        above = [t.pk for t in ranking.tiers if ranking.higher(t.pk, tier.pk)]
+        held_above |= Q(qualified_tier=tier, granted_tier__in=above)
+    changes = members.annotate(
+        target=Case(
+            When(held_above & Q(effective_tier=F("granted_tier")), then=F("qualified_tier")),
+            default=F("effective_tier"),
+            output_field=BigIntegerField(),
+        ),
+        new_qualified=F("qualified_tier"),
+    )
+    count = apply_changes(changes, reason=Reason.STATUS_MATCH_ENDED, at=now)
+    if count:
+        ended.update(ended_at=now, end=StatusGrant.End.EXPIRED)
+        members.update(granted_tier=None, granted_until=None)
+        figures.stale()
+        events.record_bulk(
+            TIER_CHANGED,
+            TierChange,
+            reason=Reason.STATUS_MATCH_ENDED,
+            changed_at=now,
+            member__gte=first_id,
+            member__lte=last_id,
+        )
+    return count
