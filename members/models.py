@@ -257,6 +257,8 @@ class Notification(models.Model):
         DEGRADATION = "degradation", "Degradation"
         RESTORATION = "restoration", "Restoration"
         EXPIRY_REMINDER = "expiry_reminder", "Expiry reminder"
+        STATUS_MATCH = "status_match", "Status match"
+        STATUS_MATCH_ENDED = "status_match_ended", "Status match ended"
 
     member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="notifications")
     kind = models.CharField(max_length=20, choices=Kind.choices)

@@ -1,5 +1,6 @@
 import functools
 import uuid
+from datetime import date
 
 from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
@@ -203,6 +204,15 @@ def send_pending_notifications(*, limit: int = 500) -> int:
     return len(batch)
 
 
+def _dates_read(context: dict) -> dict:
+    """A message's context as its template reads it: the dates, kept in JSON as ISO
+    strings under keys ending in _on, as dates."""
+    return {
+        key: date.fromisoformat(value) if key.endswith("_on") else value
+        for key, value in context.items()
+    }
+
+
 def _message(notification: Notification) -> EmailMessage:
     """The e-mail of a notification: templates/notifications/<kind>.txt, whose first
     line is the subject."""
@@ -213,7 +223,7 @@ def _message(notification: Notification) -> EmailMessage:
             "change": notification.tier_change,
             "points": notification.points,
             "cutoff": notification.cutoff,
-            **notification.context,
+            **_dates_read(notification.context),
         },
     ).strip()
     subject, _, body = text.partition("\n")

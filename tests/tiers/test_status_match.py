@@ -4,11 +4,13 @@ degradation never below it, ended by the nightly job and recorded."""
 from datetime import date, timedelta
 
 import pytest
+from django.core import mail
 from django.core.exceptions import ValidationError
 
 from core import events
 from core.models import BulkEvent, WebhookDelivery, WebhookEndpoint
-from members.models import Member, TierChange
+from members.models import Member, Notification, TierChange
+from members.tasks import send_notifications_task
 from points.models import LedgerEntry
 from tests.conftest import at, earned, give_return, summary
 from tiers.models import StatusGrant, Tier
@@ -212,3 +214,39 @@ def test_a_rules_change_keeps_a_granted_tier_above_the_new_qualified_one(
     Tier.objects.filter(code="gold").update(threshold=1000)
     recalculate_all_tiers()
     assert tiers_of(member) == ("gold", "gold")
+
+
+def test_a_status_match_tells_the_member_their_tier_and_its_last_day(bronze, tiers, staff):
+    # when
+    match(bronze, tiers["gold"], staff, until=date(2026, 3, 3))
+    send_notifications_task.delay()
+    # then
+    message = mail.outbox[-1]
+    assert message.to == [bronze.email]
+    assert message.subject == "You are Gold until 3 March 2026"
+    assert "until the end of 3 March 2026 you enjoy every benefit of Gold" in message.body
+    assert "earn 2 times the points" in message.body
+    assert "reach 3,000 points earned to keep Gold for good" in message.body
+
+
+def test_the_end_of_a_status_match_tells_the_member_their_tier_now(make_member, buy, tiers, staff):
+    # given: Silver by points, Gold by match until 30 April; Gold by points for another
+    silver, earner = make_member(), make_member()
+    buy(silver, "1000", when=START)
+    match(silver, tiers["gold"], staff)
+    match(earner, tiers["gold"], staff)
+    buy(earner, "3000", when=START + timedelta(days=1))
+    send_notifications_task.delay()
+    sent = len(mail.outbox)
+    # when: the run after the last day, twice
+    degrade_inactive_members(now=at("2026-05-01", 3))
+    degrade_inactive_members(now=at("2026-05-01", 4))
+    send_notifications_task.delay()
+    # then: one message each
+    ended = {m.to[0]: m for m in mail.outbox[sent:]}
+    assert len(mail.outbox) - sent == 2
+    assert ended[silver.email].subject == "Your Gold status match has ended"
+    assert "Your tier is now Silver, the tier your points reach" in ended[silver.email].body
+    assert "reach 3,000 points earned to be Gold again" in ended[silver.email].body
+    assert "You have earned Gold with your own points" in ended[earner.email].body
+    assert Notification.objects.filter(kind="status_match_ended").count() == 2

@@ -10,11 +10,19 @@ from django.utils import timezone
 
 from core import events, figures
 from core.staff_input import check_last_day, clean_reason
-from members.models import Member, TierChange
+from members.models import Member, Notification, TierChange
 from members.selectors import check_open
 from tiers.models import StatusGrant, Tier
 from tiers.selectors import Ranking
-from tiers.services.history import TIER_CHANGED, Reason, TierLog, apply_changes, record_change
+from tiers.services.history import (
+    TIER_CHANGED,
+    Reason,
+    TierLog,
+    apply_changes,
+    notify,
+    queue_notifications,
+    record_change,
+)
 
 # A status match lasts at most this long: a longer one is a typo, or a tier to qualify for.
 MAX_STATUS_MATCH_DAYS = 731
@@ -27,7 +35,8 @@ def grant_status(*, member, tier: Tier, until: date, reason: str, by, now=None) 
     degradation job ends it: end_status_grants). Only above the qualified tier; no
     tier-up bonus and the highest tier ever reached is unchanged, so really qualifying
     for the tier later pays its bonus (T2). A new match replaces a running one.
-    Recorded in the tier history (T4) and sent as member.tier_changed."""
+    Recorded in the tier history (T4), sent as member.tier_changed, and the member is
+    told their tier and its last day."""
     now = now or timezone.now()
     errors = {}
     missing = "Say why the tier is granted (e.g. the competitor's card)."
@@ -71,9 +80,11 @@ def grant_status(*, member, tier: Tier, until: date, reason: str, by, now=None) 
         member.granted_tier_id = member.effective_tier_id = tier.pk
         member.granted_until = until
         log = TierLog()
-        record_change(
+        change = record_change(
             member, log, reason=Reason.STATUS_MATCH, from_tier_id=from_tier_id, at=now, by=by
         )
+        # Dates in a message's context are ISO strings under a key ending in _on (JSON).
+        notify(member, log, Notification.Kind.STATUS_MATCH, change, last_day_on=until.isoformat())
         log.write()
         member.save(update_fields=["granted_tier", "granted_until", "effective_tier"])
     return grant
@@ -120,7 +131,8 @@ def move_status_grant(*, duplicate, survivor, carried: bool, now, by) -> None:
 def end_status_grants(ranking: Ranking, *, now, first_id: int, last_id: int) -> int:
     """End the status matches whose last day is before today (in TIME_ZONE) for the
     members with ids in [first_id, last_id], set-based: one history row each (reason
-    status match ended, sent as member.tier_changed), the effective tier back to the
+    status match ended, sent as member.tier_changed, and a message telling the member
+    their tier now), the effective tier back to the
     qualified one where the grant held it above (the degradation that follows in the
     same run applies the member's inactivity), the grant closed. Idempotent: an ended
     grant is not running any more. Returns the number of grants ended."""
@@ -158,5 +170,12 @@ def end_status_grants(ranking: Ranking, *, now, first_id: int, last_id: int) -> 
             changed_at=now,
             member__gte=first_id,
             member__lte=last_id,
+        )
+        queue_notifications(
+            Reason.STATUS_MATCH_ENDED,
+            Notification.Kind.STATUS_MATCH_ENDED,
+            at=now,
+            first_id=first_id,
+            last_id=last_id,
         )
     return count
