@@ -6,7 +6,9 @@
 
 Works in a scratch database (see synthetic.py) with bench/purchases.py's members, and
 degradation and quarterly expiry on. Records --purchases purchases through
-record_purchase over --workers processes (purchases.py's in-process rate); then starts
+record_purchase over --workers processes (purchases.py's in-process rate), and as many
+POSTs straight into Django's WSGI handler over as many processes (the contract's own
+work: key, member, summary, first answer; no server, no socket); then starts
 gunicorn as Procfile.prod does (--workers sync workers, 127.0.0.1, a free port) and
 drives it with wrk (one thread, a Lua script: a unique external_id per request, random
 members): POST /api/v1/transactions over --connections for --seconds, then GET
@@ -18,6 +20,8 @@ least half the in-process rate, POST p99 under 50 ms, GET p50 under 5 ms server 
 (CONN_MAX_AGE; 0 connects per request); by default the settings' (60 s).
 """
 
+import io
+import json
 import multiprocessing
 import os
 import random
@@ -67,6 +71,58 @@ def in_process_rate(workers: int, purchases: int, members: int) -> tuple[float, 
     with multiprocessing.get_context("fork").Pool(workers) as pool:
         done, statements = (sum(column) for column in zip(*pool.map(record, jobs), strict=True))
     return done / (time.perf_counter() - started), statements / done
+
+
+def wsgi_purchases(args) -> int:
+    """POST /api/v1/transactions `count` times straight into Django's WSGI handler in
+    this process (no HTTP server, no socket): what a request costs without gunicorn."""
+    worker, count, members, secret = args
+    from django.core.wsgi import get_wsgi_application
+    from django.db import connection
+    from django.utils import timezone
+
+    connection.close()  # a forked worker opens its own connection
+    app, rng, run = get_wsgi_application(), random.Random(worker), f"W{time.time_ns()}"
+    now = timezone.now()
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": "/api/v1/transactions",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "wsgi.url_scheme": "http",
+        "wsgi.errors": sys.stderr,
+        "CONTENT_TYPE": "application/json",
+        "HTTP_AUTHORIZATION": f"Api-Key {secret}",
+    }
+    created, statuses = 0, []
+
+    def start_response(status, headers, *_):
+        statuses.append(status)
+
+    for i in range(count):
+        body = json.dumps(
+            {
+                "external_id": f"{run}-{worker}-{i}",
+                "member": f"S-{rng.randint(1, members):08d}",
+                "kind": "purchase",
+                "amount": f"{rng.randint(500, 20000) / 100:.2f}",
+                "occurred_at": (now - timedelta(minutes=rng.randint(0, 43200))).isoformat(),
+            }
+        ).encode()
+        request = environ | {"wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body))}
+        b"".join(app(request, start_response))
+        created += statuses.pop().startswith("201")
+    return created
+
+
+def wsgi_rate(workers: int, purchases: int, members: int, secret: str) -> float:
+    """wsgi_purchases over `workers` processes: 201s per second."""
+    jobs = [(w, purchases // workers, members, secret) for w in range(workers)]
+    started = time.perf_counter()
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        created = sum(pool.map(wsgi_purchases, jobs))
+    return created / (time.perf_counter() - started)
 
 
 def statements_per_request(secret: str) -> tuple[int, int]:
@@ -120,7 +176,9 @@ def wrk(method, url, seconds, connections, secret, members, log: Path) -> dict:
 def main():
     workers = int(os.environ.get("WEB_CONCURRENCY", 2))
     folder = Path(tempfile.mkdtemp(prefix="bench-api-"))  # logs; no static files needed
+    # No rate limit in this process's WSGI run nor in gunicorn's: the throttle still counts.
     os.environ |= {"SECURE_SSL_REDIRECT": "false", "STATIC_ROOT": str(folder)}
+    os.environ |= {"API_RATE": "1000000/s", "ALLOWED_HOSTS": "127.0.0.1,testserver"}
     args, bands = start(
         __doc__,
         "api",
@@ -169,12 +227,20 @@ def main():
         f"in-process: {inproc:,.0f} purchases/s ({args.purchases:,} purchases, "
         f"{in_statements:.1f} SQL statements each)"
     )
+    # The same requests as the HTTP run, without the server: the key, the member, the
+    # summary and the first answer kept are the contract's work, not gunicorn's.
+    through_django = wsgi_rate(args.workers, args.purchases, args.members, secret)
+    connection.close()
+    print(
+        f"in-process through Django's WSGI handler, no server: {through_django:,.0f} "
+        f"purchases/s ({through_django / inproc:.2f} of in-process)"
+    )
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{probe.getsockname()[1]}"
     log, errors = folder / "access.log", folder / "error.log"
-    env = os.environ | {"API_RATE": "1000000/s", "ALLOWED_HOSTS": "127.0.0.1"}
+    env = dict(os.environ)
     if args.conn_max_age is not None:
         env["CONN_MAX_AGE"] = str(args.conn_max_age)
     # As Procfile.prod's web process, the access log to a file with the time of each request.
