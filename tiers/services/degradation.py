@@ -4,18 +4,16 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from core import events, figures
 from core.jobs import id_chunks
-from members.models import Member, Notification, TierChange
+from members.models import Member, Notification
 from tiers.models import DegradationPolicy
 from tiers.selectors import Ranking, members_to_degrade
 from tiers.services.history import (
-    TIER_CHANGED,
     Reason,
     TierLog,
+    announce_changes,
     apply_changes,
     notify,
-    queue_notifications,
     record_change,
 )
 from tiers.services.qualification import degraded
@@ -66,16 +64,7 @@ def degrade_chunk(*, now, first_id: int, last_id: int) -> int:
         changes.annotate(new_qualified=F("qualified_tier")), reason=Reason.DEGRADATION, at=now
     )
     if changed:
-        figures.stale()
-        events.record_bulk(
-            TIER_CHANGED,
-            TierChange,
-            reason=Reason.DEGRADATION,
-            changed_at=now,
-            member__gte=first_id,
-            member__lte=last_id,
-        )
-        queue_notifications(
+        announce_changes(
             Reason.DEGRADATION,
             Notification.Kind.DEGRADATION,
             at=now,

@@ -10,7 +10,7 @@ from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 
-from core import events
+from core import events, figures
 from core.bulk import bulk_insert, reserve_ids
 from core.models import WebhookDelivery
 from members.models import Notification, TierChange
@@ -159,6 +159,22 @@ def apply_changes(changes, *, reason, at) -> int:
         changed = cursor.rowcount
     changes.update(effective_tier=F("target"))
     return changed
+
+
+def announce_changes(reason, kind, *, at, first_id, last_id) -> None:
+    """After a set-based run moved members with ids in [first_id, last_id]: the
+    dashboard's figures go stale, the changes go out as one bulk member.tier_changed
+    event, and each member gets their message (kind)."""
+    figures.stale()
+    events.record_bulk(
+        TIER_CHANGED,
+        TierChange,
+        reason=reason,
+        changed_at=at,
+        member__gte=first_id,
+        member__lte=last_id,
+    )
+    queue_notifications(reason, kind, at=at, first_id=first_id, last_id=last_id)
 
 
 def queue_notifications(reason, kind, *, at, first_id, last_id) -> None:

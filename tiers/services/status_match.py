@@ -8,19 +8,17 @@ from django.db import transaction
 from django.db.models import BigIntegerField, Case, F, Q, When
 from django.utils import timezone
 
-from core import events, figures
 from core.staff_input import check_last_day, clean_reason
-from members.models import Member, Notification, TierChange
+from members.models import Member, Notification
 from members.selectors import check_open
 from tiers.models import StatusGrant, Tier
 from tiers.selectors import Ranking
 from tiers.services.history import (
-    TIER_CHANGED,
     Reason,
     TierLog,
+    announce_changes,
     apply_changes,
     notify,
-    queue_notifications,
     record_change,
 )
 
@@ -162,16 +160,7 @@ def end_status_grants(ranking: Ranking, *, now, first_id: int, last_id: int) -> 
     if count:
         ended.update(ended_at=now, end=StatusGrant.End.EXPIRED)
         members.update(granted_tier=None, granted_until=None)
-        figures.stale()
-        events.record_bulk(
-            TIER_CHANGED,
-            TierChange,
-            reason=Reason.STATUS_MATCH_ENDED,
-            changed_at=now,
-            member__gte=first_id,
-            member__lte=last_id,
-        )
-        queue_notifications(
+        announce_changes(
             Reason.STATUS_MATCH_ENDED,
             Notification.Kind.STATUS_MATCH_ENDED,
             at=now,
