@@ -1,6 +1,6 @@
 """Tier history (T4) and the messages to members it causes: a TierLog collects the
-changes of one write and saves them together; apply_changes and queue_notifications
-write those of a set-based run."""
+changes of one write and saves them together; apply_changes writes those of a
+set-based run, and announce_changes sends them out (event, messages)."""
 
 from dataclasses import dataclass, fields
 from datetime import datetime
