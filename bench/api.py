@@ -63,14 +63,22 @@ end
 """
 
 
+def in_parallel(function, jobs: list) -> tuple[list, float]:
+    """function(job) for each job, one forked process per job: the results and the
+    seconds the whole took."""
+    started = time.perf_counter()
+    with multiprocessing.get_context("fork").Pool(len(jobs)) as pool:
+        results = pool.map(function, jobs)
+    return results, time.perf_counter() - started
+
+
 def in_process_rate(workers: int, purchases: int, members: int) -> tuple[float, float]:
     """bench/purchases.py's run over `workers` processes: purchases per second and SQL
     statements per purchase."""
     jobs = [(w, purchases // workers, members, f"IN{time.time_ns()}") for w in range(workers)]
-    started = time.perf_counter()
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
-        done, statements = (sum(column) for column in zip(*pool.map(record, jobs), strict=True))
-    return done / (time.perf_counter() - started), statements / done
+    results, seconds = in_parallel(record, jobs)
+    done, statements = (sum(column) for column in zip(*results, strict=True))
+    return done / seconds, statements / done
 
 
 def wsgi_purchases(args) -> int:
@@ -119,10 +127,8 @@ def wsgi_purchases(args) -> int:
 def wsgi_rate(workers: int, purchases: int, members: int, secret: str) -> float:
     """wsgi_purchases over `workers` processes: 201s per second."""
     jobs = [(w, purchases // workers, members, secret) for w in range(workers)]
-    started = time.perf_counter()
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
-        created = sum(pool.map(wsgi_purchases, jobs))
-    return created / (time.perf_counter() - started)
+    created, seconds = in_parallel(wsgi_purchases, jobs)
+    return sum(created) / seconds
 
 
 def statements_per_request(secret: str) -> tuple[int, int]:
