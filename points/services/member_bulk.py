@@ -67,6 +67,7 @@ class Staged(NamedTuple):
     best_tier_id: int
     points_balance: int
     lifetime_points: int
+    granted_tier_id: int | None  # a running status match's tier, if any
     points_member_id: int | None  # the member the opening points entry is for, if any
     points_given: int | None
     lifetime_member_id: int | None
@@ -125,7 +126,7 @@ def chunks(size: int):
             f"SELECT {names}, m.id, m.erased_at IS NOT NULL, m.email, m.first_name,"
             f" m.last_name, m.phone, CAST(m.birth_date AS text), m.qualified_tier_id,"
             f" m.effective_tier_id, m.best_tier_id, m.points_balance, m.lifetime_points,"
-            f" p.member_id, p.points, l.member_id, l.points, sv.external_id"
+            f" m.granted_tier_id, p.member_id, p.points, l.member_id, l.points, sv.external_id"
             f" FROM {STAGED} s"
             f" LEFT JOIN {member} m ON m.external_id = s.external_id"
             f" LEFT JOIN {member} sv ON sv.id = m.merged_into_id"

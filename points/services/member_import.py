@@ -83,6 +83,7 @@ class _Status:
     best_tier_id: int
     points_balance: int
     lifetime_points: int
+    granted_tier_id: int | None = None  # a status match holds it at least there (G5)
 
 
 def import_members(
@@ -255,6 +256,7 @@ class _Import:
             row.best_tier_id,
             row.points_balance,
             row.lifetime_points,
+            row.granted_tier_id,
         )
         self.open(status, row, *opening)
         stored = {name: getattr(row, f"stored_{name}") for name in CONTACT_FIELDS}

@@ -15,6 +15,7 @@ from points.member_rows import read_members
 from points.models import OPENING_BALANCE, LedgerEntry
 from points.services import import_members
 from tests.conftest import at, postgres_only, run_together, summary
+from tiers.services import grant_status
 
 pytestmark = pytest.mark.django_db
 HEADER = (
@@ -336,4 +337,25 @@ def test_two_imports_of_the_same_new_codes_at_once_enrol_them_once(tiers):
     assert sorted((r.new, r.skipped, len(r.errors)) for r in reports) == [(0, 2, 0), (2, 0, 0)]
     assert Member.objects.count() == 2
     assert LedgerEntry.objects.count() == 2
+    call_command("check_ledger")
+
+
+def test_G5_an_opening_balance_never_takes_a_member_below_a_running_status_match(
+    make_member, tiers, staff
+):
+    # given: Bronze by points, Gold by a status match
+    ann = make_member("M-1")
+    grant_status(
+        member=ann,
+        tier=tiers["gold"],
+        until=timezone.localdate() + timedelta(days=90),
+        reason="Competitor",
+        by=staff,
+    )
+    # when: the import brings 1,500 lifetime points (Silver)
+    report = run("M-1,m-1@example.com,,,,,,,1500\n")
+    # then: Silver by points, still Gold by the match
+    assert (report.updated, report.errors) == (1, [])
+    figures = summary(ann)
+    assert (figures["qualified_tier"].code, figures["effective_tier"].code) == ("silver", "gold")
     call_command("check_ledger")

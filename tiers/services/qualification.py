@@ -49,9 +49,9 @@ def open_at_tier(member, ranking: Ranking, *, at, log: TierLog) -> bool:
     no bonus and no message; the highest tier ever reached rises to it, so that only a
     tier above it pays a bonus later. Recorded (T4) with reason opening_balance.
 
-    `member` is a Member or any record with its pk, tier ids and lifetime_points (the
-    import keeps plain records); changed in memory, the caller writes it. Returns
-    whether the tier changed."""
+    `member` is a Member or any record with its pk, tier ids (the granted one too) and
+    lifetime_points (the import keeps plain records); changed in memory, the caller
+    writes it. Returns whether the tier changed."""
     new = ranking.qualified_for(member.lifetime_points)
     if new.id == member.qualified_tier_id:
         return False
@@ -75,7 +75,7 @@ def _follow_qualified(member, ranking: Ranking, new: Tier) -> None:
     if not degraded(member, ranking) or ranking.higher(member.effective_tier_id, new.id):
         member.effective_tier_id = new.id
     member.qualified_tier_id = new.id
-    granted = getattr(member, "granted_tier_id", None)  # the members import's records: none
+    granted = member.granted_tier_id
     if granted and ranking.higher(granted, member.effective_tier_id):
         member.effective_tier_id = granted
 
