@@ -1,13 +1,29 @@
-from rest_framework.throttling import SimpleRateThrottle
+from django.conf import settings
+from django_ratelimit.core import get_usage
+from rest_framework.throttling import BaseThrottle
 
 
-class PerKeyThrottle(SimpleRateThrottle):
-    """API_RATE requests per key, counted in the shared cache (CACHE_URL: Redis in
-    production), so every web process counts against the same limit."""
+class PerKeyThrottle(BaseThrottle):
+    """API_RATE requests per key and window (a minute for "1200/min"), counted in the
+    shared cache (CACHE_URL: Redis in production), so that every web process counts
+    against the same limit. Counted by an atomic increment (django-ratelimit), so that
+    requests arriving together are all counted: DRF's own throttle reads the key's
+    history and writes it back, and overlapping requests lose each other's counts."""
 
-    scope = "key"
+    time_left = 1
 
-    def get_cache_key(self, request, view):
+    def allow_request(self, request, view):
         if request.auth is None:
-            return None  # refused by authentication anyway
-        return self.cache_format % {"scope": self.scope, "ident": request.auth.pk}
+            return True  # refused by authentication anyway
+        usage = get_usage(
+            request, group="api-key", key=_key_of, rate=settings.API_RATE, increment=True
+        )
+        self.time_left = usage["time_left"]
+        return not usage["should_limit"]
+
+    def wait(self):
+        return max(self.time_left, 1)  # Retry-After: when the key's window ends
+
+
+def _key_of(group, request) -> str:
+    return str(request.auth.pk)

@@ -14,7 +14,10 @@ drives it with wrk (one thread, a Lua script: a unique external_id per request, 
 members): POST /api/v1/transactions over --connections for --seconds, then GET
 /api/v1/members/{code} over one. Prints both rates and their ratio, p50/p99 latency as
 wrk sees it (client) and as gunicorn's access log has it (server: %(D)s, from reading
-the request to sending the response), and SQL statements per request. Goals: HTTP at
+the request to sending the response), and SQL statements per request. Then the same
+POSTs without a key (401, refused before any of the API's work) and, from the three
+rates, the core time per request: what half the in-process rate leaves for the API's
+own work once gunicorn, Django and DRF and the purchase are paid. Goals: HTTP at
 least half the in-process rate, POST p99 under 50 ms, GET p50 under 5 ms server time at
 1,000,000 members. --conn_max_age N: how long gunicorn keeps a database connection
 (CONN_MAX_AGE; 0 connects per request); by default the settings' (60 s).
@@ -42,7 +45,8 @@ from synthetic import ROOT, copy_members, counting_queries, start
 
 LUA = """
 local members, run, n = %(members)d, "%(run)s", 0
-local headers = {["Authorization"] = "Api-Key %(key)s", ["Content-Type"] = "application/json"}
+local headers = {["Content-Type"] = "application/json"}
+if "%(key)s" ~= "" then headers["Authorization"] = "Api-Key %(key)s" end
 function init(args) math.randomseed(os.time()) end
 function request()
   n = n + 1
@@ -154,8 +158,10 @@ def statements_per_request(secret: str) -> tuple[int, int]:
     return counts[0], counts[1]
 
 
-def wrk(method, url, seconds, connections, secret, members, log: Path) -> dict:
-    """One wrk run; its client-side figures and the server's from the new log lines."""
+def wrk(method, url, seconds, connections, secret, members, log: Path, expect=None) -> dict:
+    """One wrk run; its client-side figures and the server's from the new log lines.
+    `rate` counts the answers of status `expect` (by default 201 for a POST, 200 for a
+    GET)."""
     script = Path(tempfile.mkstemp(suffix=".lua")[1])
     run = f"B{time.time_ns()}"
     script.write_text(LUA % dict(members=members, run=run, key=secret, method=method))
@@ -172,7 +178,8 @@ def wrk(method, url, seconds, connections, secret, members, log: Path) -> dict:
     server = sorted(int(row[2]) / 1000 for row in rows)  # %(D)s is in microseconds
     return {
         "statuses": statuses,
-        "rate": statuses.get("201" if method == "POST" else "200", 0) / (duration / 1e6),
+        "rate": statuses.get(expect or ("201" if method == "POST" else "200"), 0)
+        / (duration / 1e6),
         "client": (p50 / 1000, p99 / 1000),
         "server": (statistics.median(server), server[int(0.99 * (len(server) - 1))]),
         "socket_errors": socket_errors,
@@ -270,6 +277,12 @@ def main():
         wrk("GET", url, 2, args.workers, **common)  # warm-up: each worker's first requests
         post = wrk("POST", url, args.seconds, args.connections, **common)
         get = wrk("GET", url, max(5, args.seconds // 2), 1, **common)
+        # The same POSTs without a key: refused (401) before any of the API's own work,
+        # what gunicorn, Django and DRF cost a request on their own.
+        bare = common | {"secret": ""}
+        refused = wrk(
+            "POST", url, max(5, args.seconds // 2), args.connections, **bare, expect="401"
+        )
     finally:
         server.terminate()
         server.wait(timeout=60)
@@ -288,6 +301,24 @@ def main():
             f"{label} p50 / p99: client {c50:5.1f} / {c99:5.1f} ms, server {s50:5.1f} / "
             f"{s99:5.1f} ms; {count} SQL statements ({figures['rate']:,.0f}/s)"
         )
+    # CPU time per request over the machine's cores (all busy in both runs): what the
+    # goal leaves for the API's own work once the server and the purchase are paid.
+    cores = os.cpu_count()
+    cost = {
+        name: cores * 1000 / rate
+        for name, rate in (("inproc", inproc), ("http", post["rate"]), ("bare", refused["rate"]))
+    }
+    print(
+        f"core time per request: in-process purchase {cost['inproc']:.2f} ms, HTTP purchase "
+        f"{cost['http']:.2f} ms, a request refused before the API's work (no key, 401: "
+        f"gunicorn, Django, DRF) {cost['bare']:.2f} ms ({refused['rate']:,.0f}/s)"
+    )
+    left = cost["inproc"] - cost["bare"]  # twice the purchase, less the purchase and the bare
+    print(
+        f"at half the in-process rate, an HTTP purchase may take {2 * cost['inproc']:.2f} ms: "
+        f"{left:.2f} ms for the API's own work (key, member, body, summary, first answer), "
+        f"which takes {cost['http'] - cost['inproc'] - cost['bare']:.2f} ms now"
+    )
     goals = {
         "HTTP at least half the in-process rate": ratio >= 0.5,
         f"POST p99 under 50 ms (client, {args.connections} connections)": post["client"][1] < 50,

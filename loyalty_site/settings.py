@@ -4,6 +4,7 @@ Every default needs no server: SQLite and an embedded Celery broker. Production 
 DATABASE_URL=postgres://... and CELERY_BROKER_URL=redis://...
 """
 
+import re
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -274,6 +275,8 @@ PROGRAMME_START = date.fromisoformat(env("PROGRAMME_START", default="2000-01-01"
 
 # The integration API (api/): keys, exact JSON, problem+json errors, a rate per key.
 API_RATE = env("API_RATE", default="1200/min")  # per key, shared by every process
+if not re.fullmatch(r"[1-9]\d*/\d*[smhd][a-z]*", API_RATE):
+    raise ImproperlyConfigured('API_RATE is requests per period: "1200/min", "20/s", "50000/day".')
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=64 * 1024)
 # How long an exact repeat of a transaction gets the first answer's body again (P8);
 # later, the figures as they are then. A daily job drops older answers.
@@ -286,7 +289,6 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["api.parsers.ExactJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_THROTTLE_CLASSES": ["api.throttling.PerKeyThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"key": API_RATE},
     "EXCEPTION_HANDLER": "api.errors.problem_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "COERCE_DECIMAL_TO_STRING": True,

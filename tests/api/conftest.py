@@ -4,7 +4,9 @@ answer (problem+json) and in the database (nothing written on an error)."""
 import json
 from datetime import timedelta
 from itertools import count
+from types import SimpleNamespace
 
+import django_ratelimit.core
 import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -13,6 +15,13 @@ from api.services import create_api_key
 
 PROBLEM = "application/problem+json"
 _ids = count(1)
+
+
+@pytest.fixture(autouse=True)
+def rate_window(monkeypatch):
+    """A key's rate is counted per window of its period: with the clock of the counting
+    held still, no test sees its window end halfway through."""
+    monkeypatch.setattr(django_ratelimit.core, "time", SimpleNamespace(time=lambda: 1.8e9))
 
 
 def new_id(prefix="API") -> str:

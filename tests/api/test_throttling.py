@@ -1,20 +1,19 @@
 """A rate per key (DESIGN.md, Integration API): over it, a 429 problem with Retry-After
 and nothing written; another key keeps its own count."""
 
+from collections import Counter
+
 import pytest
 
-from api.throttling import PerKeyThrottle
 from tests.api.conftest import assert_problem, client_for, post
-from tests.conftest import ledger_state
+from tests.conftest import ledger_state, postgres_only, run_together
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def three_a_minute(monkeypatch):
-    # SimpleRateThrottle reads its rates from this class attribute, bound to
-    # REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] when the class is defined.
-    monkeypatch.setattr(PerKeyThrottle, "THROTTLE_RATES", {"key": "3/min"})
+def three_a_minute(settings):
+    settings.API_RATE = "3/min"
 
 
 def test_over_its_rate_a_key_gets_a_429_problem_with_retry_after(
@@ -44,3 +43,21 @@ def test_requests_without_a_key_are_401_not_counted_against_a_key(api, member, t
         assert_problem(client_for(None).get(f"/api/v1/members/{member.external_id}"), 401)
 
     assert api.get(f"/api/v1/members/{member.external_id}").status_code == 200
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_requests_at_once_are_all_counted_against_the_rate(till, member, settings):
+    # given a rate of 50 a minute
+    settings.API_RATE = "50/min"
+
+    # when: eight tills of one key send 25 requests each at the same time
+    def till_requests(i):
+        client = client_for(till.secret)
+        return [client.get(f"/api/v1/members/{member.external_id}") for _ in range(25)]
+
+    results = run_together(8, till_requests)
+
+    # then: 50 answered, the other 150 refused
+    statuses = Counter(response.status_code for responses in results for response in responses)
+    assert statuses == {200: 50, 429: 150}

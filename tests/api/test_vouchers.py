@@ -8,7 +8,6 @@ import pytest
 from django.contrib.admin.models import LogEntry
 from django.utils import timezone
 
-from api.throttling import PerKeyThrottle
 from points.services import adjust_points
 from rewards.models import Redemption
 from rewards.services import cancel_redemption, redeem
@@ -244,9 +243,9 @@ def test_W4_a_used_voucher_cannot_be_cancelled_through_the_api(api, rich, catalo
     assert state() == before
 
 
-def test_W5_unknown_codes_count_against_the_key_s_rate(api, shop, five_euro, monkeypatch):
+def test_W5_unknown_codes_count_against_the_key_s_rate(api, shop, five_euro, settings):
     # given: three requests a minute
-    monkeypatch.setattr(PerKeyThrottle, "THROTTLE_RATES", {"key": "3/min"})
+    settings.API_RATE = "3/min"
     for n in range(3):
         assert_problem(api.get(f"/api/v1/vouchers/HK7M2PXC9RTA4WN{'EFH'[n]}"), 404)
 
