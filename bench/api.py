@@ -263,6 +263,7 @@ def main():
         [sys.executable, *command.split(), "--access-logformat", "%(m)s %(s)s %(D)s %(U)s"],
         cwd=ROOT,
         env=env,
+        stderr=errors.open("a"),  # Django's log (a line per 401) with gunicorn's
     )
     try:
         for _ in range(300):
