@@ -18,6 +18,8 @@ class PerKeyThrottle(BaseThrottle):
         usage = get_usage(
             request, group="api-key", key=_key_of, rate=settings.API_RATE, increment=True
         )
+        if usage is None:  # RATELIMIT_ENABLE = False: no limit
+            return True
         self.time_left = usage["time_left"]
         return not usage["should_limit"]
 
