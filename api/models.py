@@ -79,34 +79,49 @@ _usable_key = Compiled(
 
 
 class FirstAnswer(models.Model):
-    """The body of the first answer to a transaction, given again to an exact repeat
-    (P8: "an exact repeat 200 with the same body"): the summary in it is the member as
-    that transaction left them, whatever was recorded after."""
+    """The body of the first answer to a write, given again to an exact repeat (P8: "an
+    exact repeat 200 with the same body"): the summary in a transaction's is the member
+    as that transaction left them, a redemption's is the redemption as it was made,
+    whatever happened after."""
 
-    external_id = models.CharField(max_length=100, unique=True)
+    class Kind(models.TextChoices):
+        TRANSACTION = "transaction"
+        REDEMPTION = "redemption"
+
+    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.TRANSACTION)
+    external_id = models.CharField(max_length=100)
     body = models.JSONField()
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "external_id"], name="first_answer_unique")
+        ]
         # The daily pruning finds old answers by it (api.services.prune_first_answers).
         indexes = [models.Index(fields=["created_at"], name="first_answer_created_at")]
 
     def __str__(self):
-        return self.external_id
+        return f"{self.kind} {self.external_id}"
 
     @classmethod
-    def keep(cls, external_id: str, body: dict) -> None:
+    def keep(cls, external_id: str, body: dict, *, kind=Kind.TRANSACTION) -> None:
         """Keep the first answer; when one was kept before (a repeat answered while the
         first was on its way), that one stays. One prepared statement: every
         transaction the API records keeps one."""
         db = connections[DEFAULT_DB_ALIAS]
         body_param = cls._meta.get_field("body").get_db_prep_value(body, db)
-        fetch_prepared(_KEEP_SQL, [external_id, body_param, timezone.now()])
+        fetch_prepared(_KEEP_SQL, [kind, external_id, body_param, timezone.now()])
+
+    @classmethod
+    def of(cls, external_id: str, *, kind=Kind.TRANSACTION) -> dict | None:
+        """The body kept for this write, if any."""
+        first = cls.objects.filter(kind=kind, external_id=external_id).first()
+        return first and first.body
 
 
 _KEEP_SQL = (
-    f"INSERT INTO {FirstAnswer._meta.db_table} (external_id, body, created_at)"
-    " VALUES (%s, %s, %s) ON CONFLICT (external_id) DO NOTHING RETURNING id"
+    f"INSERT INTO {FirstAnswer._meta.db_table} (kind, external_id, body, created_at)"
+    " VALUES (%s, %s, %s, %s) ON CONFLICT (kind, external_id) DO NOTHING RETURNING id"
 )
 
 

@@ -11,7 +11,7 @@ from rest_framework import serializers
 from rest_framework.settings import api_settings
 
 from api.fields import AmountField, MomentField
-from members.models import not_in_future
+from members.models import addressable_code, not_in_future
 from points.models import Transaction
 from rewards.models import VoucherStatus
 
@@ -113,7 +113,7 @@ class MemberSummary(serializers.Serializer):
 
 
 class Enrolment(Strict):
-    external_id = serializers.CharField(max_length=64)
+    external_id = serializers.CharField(max_length=64, validators=[addressable_code])
     email = serializers.EmailField(max_length=254)
     first_name = serializers.CharField(max_length=100, required=False, default="", allow_blank=True)
     last_name = serializers.CharField(max_length=100, required=False, default="", allow_blank=True)

@@ -15,6 +15,15 @@ def not_in_future(day) -> None:
         raise ValidationError("A birth date cannot be in the future.", code="future")
 
 
+def addressable_code(code) -> None:
+    """A customer code names a member in the API's addresses (/api/v1/members/{code}),
+    where a "/" would be read as a path separator, however it is escaped."""
+    if "/" in code:
+        raise ValidationError(
+            "A customer code cannot contain “/”: the API could not name the member.", code="slash"
+        )
+
+
 def _utc_yesterday() -> date:
     return datetime.now(UTC).date() - timedelta(days=1)
 
@@ -31,7 +40,7 @@ class Member(models.Model):
     # Unique by the constraint in Meta, and searched through member_search_* (members
     # migration 0004): no other index, because a purchase rewrites every index entry
     # of its member (it changes indexed columns, so the update cannot be HOT).
-    external_id = models.CharField("customer code", max_length=64)
+    external_id = models.CharField("customer code", max_length=64, validators=[addressable_code])
     email = models.EmailField()
     first_name = models.CharField(max_length=100, blank=True)
     last_name = models.CharField(max_length=100, blank=True)

@@ -67,7 +67,7 @@ def enroll_member(
             # imported when called, as merge_members does (pyproject's contract).
             from points.services.referrals import award_welcome
 
-            award_welcome(member)
+            member = award_welcome(member)  # with its welcome points, and tier
     except IntegrityError as exc:  # a concurrent enrolment of the same code won the race
         raise ValidationError(
             {"external_id": f"A member with customer code {member.external_id} already exists."}

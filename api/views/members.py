@@ -1,5 +1,7 @@
 """Members: enrolment and what a till shows about a member."""
 
+from datetime import UTC
+
 from django.contrib.admin.models import ADDITION
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -23,15 +25,22 @@ from api.views.common import (
     validated,
 )
 from members.models import Member
+from members.selectors import by_code
 from members.services import enroll_member
 from points.models import LedgerEntry
 from points.selectors import programme
 from rewards.selectors import catalogue
 
 
-def enrolled_with(member: Member) -> dict:
-    """What a member was enrolled with, as an Enrolment gives it: a repeat is the same."""
+def enrolled_with(member: Member, given: dict) -> dict:
+    """What a member was enrolled with, as an Enrolment gives it: a repeat is the same.
+    The referrer counts as the same when `given` names it by a code merged into it
+    since, or merged into the same member (members.selectors.by_code)."""
     referrer = member.referred_by.external_id if member.referred_by_id else ""
+    if referrer and given["referred_by"] and referrer != given["referred_by"]:
+        named = by_code(given["referred_by"]).values("pk")
+        if by_code(referrer).filter(pk__in=named).exists():
+            referrer = given["referred_by"]
     return {
         "external_id": member.external_id,
         "email": member.email,
@@ -65,7 +74,7 @@ class Members(APIView):
             )
             if member is None:
                 raise
-            if enrolled_with(member) != fields:
+            if enrolled_with(member, fields) != fields:
                 raise ValidationError(
                     {
                         "external_id": ValidationError(
@@ -100,9 +109,12 @@ class LedgerPage(CursorPagination):
         an unknown page (DRF's 404) nor a time the database refuses."""
         try:
             cursor = super().decode_cursor(request)
-            if cursor and cursor.position is not None and not parse_datetime(cursor.position):
-                raise ValueError(cursor.position)
-        except (NotFound, ValueError):
+            if cursor and cursor.position is not None:
+                moment = parse_datetime(cursor.position)
+                if moment is None or moment.utcoffset() is None:
+                    raise ValueError(cursor.position)
+                moment.astimezone(UTC)  # a time the database holds (not year 1 at +14:00)
+        except (NotFound, ValueError, OverflowError):
             raise InvalidInput(
                 {self.cursor_query_param: "Not a cursor of this list: follow the next link."}
             ) from None

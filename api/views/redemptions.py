@@ -9,10 +9,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.history import log_api_change
+from api.models import FirstAnswer
 from api.serializers import RedemptionOut, RedemptionRequest
 from api.views.common import member_or_404, problems, validated
 from rewards.models import Redemption, Reward
 from rewards.services import cancel_redemption, redeem
+
+REDEMPTION = FirstAnswer.Kind.REDEMPTION
 
 
 class Redemptions(APIView):
@@ -36,11 +39,15 @@ class Redemptions(APIView):
             redemption = redeem(
                 member=member, reward=reward, by=request.user, external_id=fields["external_id"]
             )
-            skipped = getattr(redemption, "skipped", False)
-            if not skipped:
-                log_api_change(request.auth, member, f"Redeemed {reward.name}")
-        status = 200 if skipped else 201
-        return Response(RedemptionOut(redemption).data, status=status)
+            if getattr(redemption, "skipped", False):
+                # An exact repeat: the first answer, whatever happened to it since (a
+                # use, a cancellation); the redemption as it is when none was kept.
+                first = FirstAnswer.of(redemption.external_id, kind=REDEMPTION)
+                return Response(first or RedemptionOut(redemption).data, status=200)
+            log_api_change(request.auth, member, f"Redeemed {reward.name}")
+            body = RedemptionOut(redemption).data
+            FirstAnswer.keep(redemption.external_id, body, kind=REDEMPTION)  # with the redemption
+        return Response(body, status=201)
 
 
 class CancelRedemption(APIView):

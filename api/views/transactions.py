@@ -22,8 +22,8 @@ def transaction_result(txn, member, plan) -> Response:
     skipped = getattr(txn, "skipped", False)
     if not skipped:  # the service's figures: the member as the transaction left it
         points, member = txn.points_added, txn.member
-    elif first := FirstAnswer.objects.filter(external_id=txn.external_id).first():
-        return Response(first.body, status=200)
+    elif (first := FirstAnswer.of(txn.external_id)) is not None:
+        return Response(first, status=200)
     else:  # the first answer still on its way: the figures as they stand now
         points = LedgerEntry.objects.filter(transaction=txn).aggregate(total=Sum("points"))
         points, member = points["total"] or 0, Member.objects.get(pk=member.pk)
@@ -100,6 +100,7 @@ class Actions(APIView):
             occurred_at=fields["occurred_at"],
             external_id=fields["external_id"],
             channel=request.auth.channel,
+            store=request.auth.store,
             by=request.user,
         )
         return transaction_result(txn, member, plan)

@@ -165,17 +165,21 @@ def _record_purchase_unlocked(member, fields, by) -> Transaction | None:
 
 @idempotent
 def award_action(
-    *, member, definition, occurred_at, external_id, channel=Channel.API, by=None
+    *, member, definition, occurred_at, external_id, channel=Channel.API, store="", by=None
 ) -> Transaction:
     """An action (a referral, a review) earns the definition's fixed points. One recorded
-    before is reported as skipped (P8) even if its definition was retired since."""
-    check_transaction(external_id=external_id, occurred_at=occurred_at, channel=channel)
+    before is reported as skipped (P8) even if its definition was retired since.
+    `store`: where it happened (a till's), if anywhere."""
+    check_transaction(
+        external_id=external_id, occurred_at=occurred_at, channel=channel, store=store
+    )
     fields = dict(
         external_id=external_id,
         kind=Transaction.Kind.ACTION,
         occurred_at=occurred_at,
         definition=definition,
         channel=channel,
+        store=store,
     )
     with transaction.atomic():
         member, plan, recorded_id = lock(member, external_id)

@@ -4,7 +4,8 @@ points at a referred member's first purchase, once per referred member. Each ent
 has an external_id made of the member's id, so the ledger's unique index makes
 "once" hold whatever the door or the race."""
 
-from points.models import AwardedOn, LedgerEntry, PointDefinition
+from members.models import Member
+from points.models import AwardedOn, PointDefinition
 from points.selectors import Programme, programme
 from points.services.posting import Movement, earning, entry_of, lock, post_entries
 
@@ -30,18 +31,18 @@ def welcome_movement(plan: Programme, *, at) -> Movement | None:
     return earning(definition, definition.points, at=at, reason=definition.name)
 
 
-def award_welcome(member) -> list[LedgerEntry]:
+def award_welcome(member) -> Member:
     """enroll_member's welcome points, in its transaction: the new member locked, its
     entry written through the one ledger writer (a tier reached by tier-counting
-    welcome points is a tier-up like any other)."""
+    welcome points is a tier-up like any other). Returns the member as it leaves it."""
     if welcome_movement(programme(), at=member.joined_at) is None:
-        return []  # no welcome points: nothing to lock
+        return member  # no welcome points: nothing to lock
     member, plan, _ = lock(member)
     move = welcome_movement(plan, at=member.joined_at)  # the programme as locked
-    if move is None:
-        return []
-    entry = entry_of(member, move, external_id=f"{WELCOME_KEY}{member.pk}")
-    return post_entries(member, plan, [entry], at=member.joined_at)
+    if move is not None:
+        entry = entry_of(member, move, external_id=f"{WELCOME_KEY}{member.pk}")
+        post_entries(member, plan, [entry], at=member.joined_at)
+    return member
 
 
 def referral_due(member, plan: Programme) -> PointDefinition | None:

@@ -118,10 +118,12 @@ def record_return(
     with transaction.atomic():
         member, plan, recorded_id = lock(member, external_id)
         bought = recorded_purchases({original_external_id}).get(original_external_id)
-        if bought and bought.member_id == member.pk:
-            content = dict(member_id=member.pk, original_id=bought.pk, **fields)
-            if existing := recorded_before(recorded_id, **content):
-                return existing
+        own = bought.pk if bought and bought.member_id == member.pk else None
+        # P8 first: an id recorded before, with another purchase named (or none of the
+        # member's), is a conflict, not a refused return.
+        content = dict(member_id=member.pk, original_id=own, **fields)
+        if existing := recorded_before(recorded_id, **content):
+            return existing
         try:
             reversal = return_reversal(
                 member, bought, original_external_id, amount=fields["amount"], at=occurred_at

@@ -5,8 +5,9 @@ from datetime import date
 
 import pytest
 
+from loyalty_site.demo import load_welcome
 from members.models import Member
-from members.services import enroll_member
+from members.services import enroll_member, merge_members
 from points.models import LedgerEntry
 from tests.api.conftest import assert_problem, post, recently
 
@@ -66,3 +67,36 @@ def test_api_refuses_an_action_the_programme_gives_itself(api, make_member):
     )
     assert_problem(response, 422)
     assert not LedgerEntry.objects.filter(member=member).exists()
+
+
+def test_the_201_of_an_enrolment_shows_its_welcome_points_as_get_and_a_repeat_do(api, tiers):
+    # given: the demo's 50 welcome points on enrolment
+    load_welcome()
+    body = {"external_id": "W-1", "email": "w1@example.com"}
+
+    # when
+    first = post(api, "/api/v1/members", body)
+    shown = api.get("/api/v1/members/W-1")
+    again = post(api, "/api/v1/members", body)
+
+    # then
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert first.json()["available"] == 50
+    assert first.json() == shown.json() == again.json()
+
+
+def test_an_exact_repeat_of_an_enrolment_naming_a_merged_referrer_is_200(api, tiers, staff):
+    # given: M-OLD merged into M-KEEP
+    keep, old = enrol("M-KEEP"), enrol("M-OLD")
+    merge_members(survivor=keep, duplicate=old, by=staff, reason="Duplicate")
+    body = {"external_id": "M-NEW", "email": "new@example.com", "referred_by": "M-OLD"}
+
+    # when
+    first = post(api, "/api/v1/members", body)
+    again = post(api, "/api/v1/members", body)
+    other = post(api, "/api/v1/members", body | {"referred_by": ""})
+
+    # then: referred by the account kept; the same again is 200, without a referrer 409
+    assert (first.status_code, again.status_code) == (201, 200), again.json()
+    assert Member.objects.get(external_id="M-NEW").referred_by == keep
+    assert_problem(other, 409, fields={"external_id"})

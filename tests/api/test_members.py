@@ -106,6 +106,7 @@ def test_the_same_customer_code_with_other_data_is_a_409_conflict(api, tiers, ot
         (enrolment(external_id=12), "external_id"),
         (enrolment(last_name=7), "last_name"),
         (enrolment(phone="600000000"), "phone"),
+        (enrolment(external_id="AB/1"), "external_id"),
     ],
     ids=[
         "invalid-email",
@@ -117,6 +118,7 @@ def test_the_same_customer_code_with_other_data_is_a_409_conflict(api, tiers, ot
         "numeric-code",
         "numeric-name",
         "unknown",
+        "slash-in-code",
     ],
 )
 def test_an_invalid_enrolment_is_a_400_naming_the_field_and_enrols_nobody(api, tiers, body, field):
@@ -265,8 +267,22 @@ def test_the_ledger_is_paged_by_a_cursor_whose_next_link_works(api, member, buy,
 
 @pytest.mark.parametrize(
     "cursor",
-    ["garbage", base64.b64encode(b"p=not-a-time").decode(), base64.b64encode(b"o=-5").decode()],
-    ids=["not-base64", "position-not-a-time", "negative-offset"],
+    [
+        "garbage",
+        base64.b64encode(b"p=not-a-time").decode(),
+        base64.b64encode(b"o=-5").decode(),
+        base64.b64encode(b"p=0001-01-01T00:00:00%2B14:00").decode(),
+        base64.b64encode(b"p=9999-12-31T23:59:59-14:00").decode(),
+        base64.b64encode(b"p=2026-01-01T00:00:00").decode(),
+    ],
+    ids=[
+        "not-base64",
+        "position-not-a-time",
+        "negative-offset",
+        "before-year-1-in-utc",
+        "after-year-9999-in-utc",
+        "without-offset",
+    ],
 )
 def test_a_bad_cursor_is_a_400_naming_it(api, member, buy, cursor):
     buy(member, "10")

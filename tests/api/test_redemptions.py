@@ -96,6 +96,30 @@ def test_P8_the_same_redemption_again_answers_200_with_the_same_body(api, rich, 
     assert available(rich) == 850
 
 
+@pytest.mark.parametrize("since", ["cancelled", "used"])
+def test_P8_the_same_redemption_again_answers_the_first_body_after_a_cancel_or_a_use(
+    api, rich, catalogue, since
+):
+    # given a redemption, cancelled or used since
+    body = redemption(rich, catalogue["5 euro voucher"])
+    first = post(api, "/api/v1/redemptions", body)
+    if since == "cancelled":
+        cancelled = post(api, f"/api/v1/redemptions/{first.json()['id']}/cancel", {})
+        assert cancelled.status_code == 200
+    else:
+        used = post(api, f"/api/v1/vouchers/{first.json()['code']}/use", {"external_id": "T-9"})
+        assert used.status_code == 201
+    state = ledger_state()
+
+    # when
+    again = post(api, "/api/v1/redemptions", body)
+
+    # then: the first answer (as a repeat of a purchase gives), nothing written
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json() == first.json()
+    assert ledger_state() == state
+
+
 def test_P8_the_same_id_for_another_reward_or_member_is_a_409(
     api, rich, make_member, staff, catalogue
 ):

@@ -500,3 +500,50 @@ def test_an_action_wrong_on_its_own_is_a_400_naming_the_field(api, member, repla
 
     assert_problem(response, 400, fields={field})
     assert not Transaction.objects.exists()
+
+
+def test_an_action_through_a_key_with_a_store_is_recorded_at_the_key_s_store(api, member):
+    # given: the till's key (channel pos, store STORE-12)
+    body = {
+        "external_id": new_id("A"),
+        "member": member.external_id,
+        "definition": "write-a-review",
+        "occurred_at": recently(),
+    }
+
+    # when
+    response = post(api, "/api/v1/actions", body)
+
+    # then
+    assert response.status_code == 201, response.json()
+    assert (response.json()["channel"], response.json()["store"]) == ("pos", "STORE-12")
+    assert Transaction.objects.get(external_id=body["external_id"]).store == "STORE-12"
+
+
+@pytest.mark.parametrize("reused", ["the return's id", "the purchase's id"])
+def test_P8_a_return_under_an_id_used_before_naming_another_purchase_is_a_409(
+    api, member, purchase, reused
+):
+    # given a purchase and a return of part of it
+    bought = purchase(member)
+    assert post(api, "/api/v1/transactions", bought).status_code == 201
+    returned = bought | {
+        "external_id": new_id("R"),
+        "kind": "return",
+        "amount": "40.00",
+        "original_external_id": bought["external_id"],
+    }
+    assert post(api, "/api/v1/transactions", returned).status_code == 201
+    state = ledger_state()
+
+    # when: an id used before, as a return of a purchase that does not exist
+    used = returned["external_id"] if reused == "the return's id" else bought["external_id"]
+    response = post(
+        api,
+        "/api/v1/transactions",
+        returned | {"external_id": used, "original_external_id": "NO-SUCH-PURCHASE"},
+    )
+
+    # then: the conflict of ids, not the missing purchase
+    assert_problem(response, 409, fields={"external_id"})
+    assert ledger_state() == state
