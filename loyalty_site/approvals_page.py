@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 
+from members.models import Member
 from points.models import AdjustmentRequest
 from points.services.goodwill import APPROVE, approve_request, reject_request
 
@@ -28,7 +29,7 @@ def approvals_view(site, request):
     if not request.user.has_perm(APPROVE):
         raise PermissionDenied
     if request.method == "POST":
-        return _decide(request)
+        return _decide(site, request)
     related = ("member", "definition", "requested_by", "decided_by")
     pending = AdjustmentRequest.objects.filter(status=Status.PENDING).select_related(*related)
     shown = list(pending.order_by("requested_at", "pk")[: QUEUE_ROWS + 1])
@@ -49,7 +50,7 @@ def waiting() -> int:
     return AdjustmentRequest.objects.filter(status=Status.PENDING)[: QUEUE_ROWS + 1].count()
 
 
-def _decide(request):
+def _decide(site, request):
     form = DecisionForm(request.POST)
     made = (
         form.is_valid()
@@ -68,6 +69,9 @@ def _decide(request):
         messages.error(request, f"{made.member.external_id}: {' '.join(exc.messages)}")
     else:
         verb = "Approved" if approve else "Rejected"
+        why = form.cleaned_data["reason"] or "no reason given"
+        decision = f"{verb} the request of {made.requested_by} for {made.points:+,} points: {why}"
+        site.get_model_admin(Member).log_change(request, made.member, decision)  # its history
         given = f" {made.member.external_id} was given them." if approve else ""
         messages.success(
             request,

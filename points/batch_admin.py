@@ -8,7 +8,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import FileResponse, Http404, JsonResponse
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import redirect
 from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -114,7 +114,10 @@ class ImportBatchAdmin(admin.ModelAdmin):
     def _batch(self, request, object_id) -> ImportBatch:
         if not self.has_view_permission(request):
             raise PermissionDenied
-        return get_object_or_404(ImportBatch, pk=unquote(object_id))
+        batch = self.get_object(request, unquote(object_id))  # None for "abc", too
+        if batch is None:
+            raise Http404("No such import.")
+        return batch
 
     def _may_run(self, request, batch) -> None:
         if not request.user.has_perm(PERMISSION[batch.kind]):

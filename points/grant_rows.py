@@ -59,7 +59,10 @@ def parse_grant(line: int, cells) -> tuple[GrantRow | None, list[RowError]]:
         bad("external_id", f"an id of 1 to {_ID_LENGTH} characters is required")
     if not member:
         bad("member", "required")
-    if _WHOLE.fullmatch(points):
+    if _WHOLE.fullmatch(points) and len(points) > 18:  # int() refuses 4,300 digits
+        value = None
+        bad("points", f"{points[:12]}… ({len(points):,} digits) is more than any limit allows")
+    elif _WHOLE.fullmatch(points):
         value = int(points)
     else:
         value = None

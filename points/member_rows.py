@@ -14,7 +14,7 @@ for transactions (points.resources)."""
 import functools
 import re
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from operator import itemgetter
 from typing import NamedTuple
 
@@ -98,8 +98,12 @@ def parse_row(line: int, cells) -> tuple[MemberRow | None, list[RowError]]:
     if joined:
         try:
             joined_at = _moment(joined)
+            joined_at.astimezone(UTC)  # a time the database holds (not year 1 at +01:00)
         except ValidationError:
             bad("joined_at", f"{joined!r} is not an ISO 8601 date or time")
+        except OverflowError:
+            joined_at = None
+            bad("joined_at", f"{joined!r} is outside the calendar the programme keeps")
     if born:
         try:
             birth_date = date.fromisoformat(born) if len(born) == 10 else None
@@ -151,6 +155,9 @@ def _opening(text: str, column: str, bad) -> int:
             bad(column, f"{text} is negative: an opening balance is 0 or more")
         else:
             bad(column, f"{text!r} is not a whole number of points")
+        return 0
+    if len(text) > 18:  # int() refuses 4,300 digits or more
+        bad(column, f"{text[:12]}… ({len(text):,} digits) is more than {MAX_OPENING:,} points")
         return 0
     value = int(text)
     if value > MAX_OPENING:

@@ -2,6 +2,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -51,7 +52,9 @@ class PointDefinition(models.Model):
     )
     points = models.PositiveIntegerField(default=0, help_text="Fixed points (action).")
     accrue_delay_days = models.PositiveIntegerField(
-        default=0, help_text="Days before the points become available to redeem."
+        default=0,
+        validators=[MaxValueValidator(3650)],  # ten years: any later date is not a date
+        help_text="Days before the points become available to redeem (at most 3,650).",
     )
     counts_toward_tier = models.BooleanField(default=True)
     redeemable = models.BooleanField(default=True)

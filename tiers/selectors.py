@@ -153,7 +153,7 @@ def misqualified_by_tier(ranking: Ranking):
     """Each tier with the members whose lifetime points qualify for it but who hold
     another qualified tier."""
     for tier, low, high in ranking.bands():
-        band = Member.objects.exclude(qualified_tier=tier)
+        band = Member.objects.exclude(qualified_tier=tier.pk)  # a new tier (no pk): all
         if low is not None:
             band = band.filter(lifetime_points__gte=low)
         if high is not None:

@@ -8,6 +8,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -171,15 +172,19 @@ def import_transactions(
                             entries += _referral_rows(
                                 member, referrers, referral, row, plan, log, now, batch_id
                             )
-                        earned = purchase_earning(
-                            member,
-                            plan,
-                            log,
-                            amount=amount,
-                            at=at,
-                            channel=row.channel,
-                            store=row.store,
-                        )
+                        try:
+                            earned = purchase_earning(
+                                member,
+                                plan,
+                                log,
+                                amount=amount,
+                                at=at,
+                                channel=row.channel,
+                                store=row.store,
+                            )
+                        except ValidationError as refused:  # no purchase definition (P1)
+                            bad(RowError(row.line, "kind", " ".join(refused.messages).rstrip(".")))
+                            continue
                         purchases[row.external_id] = Purchase(
                             pk, row.external_id, member_id, amount, at, earned
                         )

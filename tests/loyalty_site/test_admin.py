@@ -96,6 +96,35 @@ def test_T3_changing_a_threshold_in_the_admin_recalculates_tiers(
     assert TierChange.objects.filter(member=member, reason="rules_changed").exists()
 
 
+def test_T1_a_new_tier_added_in_the_admin_is_previewed_then_saved_and_members_reach_it(
+    client_admin, member, buy, django_capture_on_commit_callbacks
+):
+    # given a member with 2,500 lifetime points (Silver)
+    buy(member, "2500")
+    form = {
+        "name": "Silver Plus",
+        "code": "silver-plus",
+        "threshold": "2000",
+        "multiplier": "1.75",
+        "upgrade_bonus_points": "0",
+        "benefits": "",
+    }
+    url = reverse("admin:tiers_tier_add")
+
+    # when: the marketer posts the new tier, sees who moves, and confirms
+    preview = client_admin.post(url, form)
+    previewed_only = not Tier.objects.filter(code="silver-plus").exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        saved = client_admin.post(url, {**form, "_confirm_threshold": preview.context["programme"]})
+
+    # then
+    assert preview.status_code == 200
+    assert preview.context["moves"] == {"up": 1, "down": 0}
+    assert previewed_only
+    assert saved.status_code == 302, saved.content
+    assert Member.objects.get(pk=member.pk).qualified_tier.code == "silver-plus"
+
+
 def test_expiry_preview_page_shows_the_next_cutoff_and_who_loses_what(
     client_admin, make_member, buy, django_assert_max_num_queries
 ):
@@ -178,3 +207,38 @@ def test_operations_see_how_far_each_chunked_job_run_got(client_admin, db):
     assert page.status_code == 200
     assert "2026-03-31" in page.content.decode() and "1 of 2" in page.content.decode()
     assert client_admin.get(reverse("admin:core_jobrun_add")).status_code == 403
+
+
+def test_P3_a_tier_a_campaign_is_limited_to_cannot_be_deleted_until_the_campaign_lets_go(
+    client_admin, tiers
+):
+    # given a running campaign for Platinum only
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from django.utils import timezone
+
+    from points.models import Campaign
+
+    now, platinum = timezone.now(), tiers["platinum"]
+    campaign = Campaign.objects.create(
+        name="Platinum triple",
+        multiplier=Decimal("3"),
+        starts_at=now - timedelta(days=1),
+        ends_at=now + timedelta(days=10),
+    )
+    campaign.tiers.set([platinum])
+    url = reverse("admin:tiers_tier_delete", args=[platinum.pk])
+
+    # when
+    page = client_admin.get(url)
+    client_admin.post(url, {"post": "yes"})
+
+    # then: refused, naming the campaign; once it lets go, the tier can go
+    assert page.context["protected"] == [
+        "Campaign “Platinum triple (x3.00)” is limited to Platinum: untick it there first"
+    ]
+    assert Tier.objects.filter(pk=platinum.pk).exists()
+    campaign.tiers.clear()
+    assert client_admin.post(url, {"post": "yes"}).status_code == 302
+    assert not Tier.objects.filter(pk=platinum.pk).exists()

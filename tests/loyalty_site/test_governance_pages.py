@@ -5,6 +5,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Group
 from django.urls import reverse
 from django.utils import timezone
@@ -76,6 +77,11 @@ def test_a_supervisor_approves_from_the_queue_and_the_agent_reads_the_decision(
     page = client.get(member_page(member)).content.decode()
     assert "Approved</strong> by cx-supervisor" in page and "Checked the carrier" in page
     assert "Adjusted by maria, approved by cx-supervisor: Lost parcel" in page
+    # the member's admin history names the supervisor and the decision
+    history = LogEntry.objects.get(object_id=str(member.pk), user__username="cx-supervisor")
+    assert history.get_change_message() == (
+        "Approved the request of maria for +2,500 points: Checked the carrier"
+    )
     # and sending the decision again applies nothing twice
     again = client.post(
         reverse("admin:approvals"), {"request": made.pk, "decision": "approve"}, follow=True

@@ -115,7 +115,8 @@ def test_a_file_with_a_bad_row_grants_nothing_and_names_every_bad_row(alice, bob
         "G-7,M-0001,5,Goodwill,no-such-thing\n"
         "G-8,M-0002,-101,Typo,\n"
         ",M-0001,5,Goodwill,\n"
-        "G-9,M-0001,1.5,,\n",
+        "G-9,M-0001,1.5,,\n"
+        f"G-10,M-0001,{'9' * 5000},Goodwill,\n",
         by=staff,
     )
 
@@ -132,6 +133,7 @@ def test_a_file_with_a_bad_row_grants_nothing_and_names_every_bad_row(alice, bob
         "line 10, external_id: an id of 1 to 100 characters is required",
         "line 11, points: '1.5' is not a whole number of points",
         "line 11, reason: Say why the points are adjusted",
+        "line 12, points: 999999999999… (5,000 digits) is more than any limit allows",
     ]
     assert (report.new, report.points) == (0, 0)
     assert state() == before

@@ -4,10 +4,11 @@ import io
 from decimal import Decimal
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.management import call_command
 
 from members.models import Member
-from points.models import LedgerEntry, Transaction
+from points.models import LedgerEntry, PointDefinition, Transaction
 from points.resources import read_transactions
 from points.services import import_transactions
 from tests.conftest import at, earned, postgres_only, run_together, summary
@@ -679,3 +680,31 @@ def test_a_dry_run_finds_what_the_import_does_when_a_return_names_a_purchase_lon
     fixed = text.replace("R-2,M-0001,return,70.00,2026-03-09,,,T-1\n", "")
     assert run(fixed, dry_run=True).points == run(fixed).points == 100 - 40 + 60
     assert summary(alice)["lifetime"] == 60 and summary(bob)["lifetime"] == 60
+
+
+def test_P1_without_an_active_purchase_definition_purchase_rows_are_refused_and_nothing_written(
+    alice,
+):
+    # given: the marketers switched the purchase definition off
+    PointDefinition.objects.filter(kind="purchase").update(is_active=False)
+    before = state()
+
+    # when
+    report = run(
+        "T-1,M-0001,purchase,10.00,2026-03-01,,,\nT-2,M-0001,purchase,20.00,2026-03-02,,,\n"
+    )
+
+    # then
+    assert [str(error) for error in report.errors] == [
+        f"line {line}, kind: No active purchase definition: a marketer must activate one"
+        for line in (2, 3)
+    ]
+    assert state() == before
+
+
+def test_P5_an_accrual_delay_is_at_most_ten_years(tiers):
+    definition = PointDefinition.objects.get(kind="purchase")
+    definition.accrue_delay_days = 3651
+    with pytest.raises(ValidationError) as refused:
+        definition.full_clean()
+    assert "accrue_delay_days" in refused.value.message_dict

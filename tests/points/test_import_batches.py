@@ -184,6 +184,17 @@ def test_only_staff_who_may_import_transactions_upload_them(login, client, role,
     assert not ImportBatch.objects.exists()
 
 
+@pytest.mark.parametrize(
+    "method, page",
+    [("get", "change/"), ("get", "state/"), ("get", "errors.csv"), ("post", "confirm/")],
+)
+def test_an_import_that_does_not_exist_is_a_404_whatever_its_id(login, client, method, page):
+    login("CX agent")
+    for batch_id in ("abc", "999999"):
+        response = getattr(client, method)(f"/admin/core/importbatch/{batch_id}/{page}")
+        assert response.status_code == 404, (batch_id, page)
+
+
 def test_a_file_over_the_limit_is_refused_with_its_size(login, client, settings):
     login("Operations")
     settings.IMPORT_MAX_BYTES = 100
