@@ -394,7 +394,8 @@ def points_at_stake(cutoff: date, *, first_id=None, last_id=None, frozen=False):
     available balance at the end of the cutoff day (pending points excluded) less what
     the member spent since, when that is positive. Spending after the cutoff, before
     the job ran, comes out of the expiring points first, so expiry never takes points
-    earned after the cutoff nor leaves a balance below zero. Optionally limited to the
+    earned after the cutoff; a return since is not spending, so a late run expires what
+    a run on time would have. Optionally limited to the
     members with ids in [first_id, last_id], for chunked runs.
 
     A member frozen at the cutoff (frozen_until at or after its end) is skipped for
@@ -439,10 +440,11 @@ def expiry_skipped(cutoff: date, *, limit: int) -> tuple[int, list]:
 
 def stake_sum(end: datetime, counted: Q | None = None):
     """E2's sum over a member's redeemable `counted` entries: available by the end of
-    the cutoff day (`end`), plus what was spent since."""
+    the cutoff day (`end`), plus what was spent since. A return since is not spending:
+    it takes back points of its own purchase, whenever the job runs (P4)."""
     counted = counted or Q()
     before = counted & Q(issued_at__lt=end, accrue_at__lt=end)
-    spent_since = counted & Q(issued_at__gte=end, points__lt=0)
+    spent_since = counted & Q(issued_at__gte=end, points__lt=0) & ~Q(kind=LedgerEntry.Kind.RETURN)
     return Coalesce(Sum("points", filter=before), 0) + Coalesce(
         Sum("points", filter=spent_since), 0
     )

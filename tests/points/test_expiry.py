@@ -158,6 +158,26 @@ def test_E2_spending_after_the_cutoff_comes_out_of_the_expiring_points(member, b
     assert summary(member)["available"] == 20
 
 
+@pytest.mark.parametrize("run_at", [0, 6], ids=["on-time", "late"])
+def test_E2_a_return_after_the_cutoff_is_not_spending_so_a_late_run_expires_as_on_time(
+    member, buy, monthly, run_at
+):
+    # given 100 at the 31 Jan cutoff, then a purchase of 200 just after it, returned
+    buy(member, "100", when=at("2026-01-10"))
+    if run_at == 0:
+        expire_points(now=at("2026-02-01", 0))
+    bought = buy(member, "200", when=at("2026-02-01", 0))
+    give_return(member, bought, "200", when=at("2026-02-01", 1))
+
+    # when the job runs, on time (before) or late (after)
+    expire_points(now=at("2026-02-01", 6))
+
+    # then the same: the 100 of the cutoff expire
+    assert expiries(member) == [(date(2026, 1, 31), -100)]
+    assert summary(member)["available"] == 0
+    call_command("check_ledger")
+
+
 # E3
 
 
