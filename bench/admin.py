@@ -18,6 +18,7 @@ import time
 from datetime import timedelta
 
 from synthetic import (
+    HISTORY_COLUMNS,
     LEDGER_COLUMNS,
     MEMBER_COLUMNS,
     copy_rows,
@@ -120,8 +121,7 @@ def main():
             copy_rows("points_ledgerentry", [*LEDGER_COLUMNS, "campaign_points"], entries())
             reset_sequence("points_ledgerentry")
         with timed("load the tier history"):
-            columns = ["member_id", "reason", "from_tier_id", "to_tier_id", "qualified_tier_id"]
-            copy_rows("members_tierchange", [*columns, "changed_at"], history())
+            copy_rows("members_tierchange", HISTORY_COLUMNS, history())
             reset_sequence("members_tierchange")
     DegradationPolicy.objects.update_or_create(pk=1, defaults={"enabled": True})
     ExpiryPolicy.objects.update_or_create(

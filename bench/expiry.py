@@ -6,8 +6,10 @@ worker processes.
         python bench/expiry.py --workers 4 [--chunk 50000]
 
 Works in a scratch database (see synthetic.py). Members are spread over the four seed
-tiers (Gold and Platinum are exempt), each with two or three ledger entries in the
-month before the cutoff, one of them still pending at the cutoff. Monthly expiry is on;
+tiers (Gold and Platinum are exempt), each with two ledger entries in the month before
+the cutoff, one of them still pending at the cutoff, and its tier history; one Silver
+member in fifty reached Gold just after the cutoff, before the run (their points at the
+cutoff still expire). Monthly expiry is on;
 the run processes the cutoff of the last day of the previous month. Prints the run's
 time, members per second, entries written and the number of SQL statements: first
 undone, then again with a webhook endpoint subscribed to `points.expired` (one outbox
@@ -24,6 +26,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from synthetic import (
+    HISTORY_COLUMNS,
     LEDGER_COLUMNS,
     copy_members,
     copy_rows,
@@ -51,7 +54,8 @@ def main():
     cutoff = today.replace(day=1) - timedelta(days=1)
     end = cutoff_instant(cutoff)
     rng = random.Random(5)
-    members, entries = [], []
+    members, entries, history = [], [], []
+    (bronze, _), (silver, silver_from), (gold, gold_from) = bands[:3]
     for pk in range(1, args.members + 1):
         tier, threshold = bands[rng.choices(range(4), weights=(50, 30, 15, 5))[0]]
         earned = [threshold + rng.randint(1, 500), rng.randint(1, 300)]
@@ -60,9 +64,17 @@ def main():
             end - timedelta(days=rng.uniform(1, 5)),
         ]
         accrue = [issued[0], end + timedelta(days=3)]  # the second is pending at the cutoff
-        members.append(
-            (pk, issued[0] - timedelta(days=1), tier, sum(earned), sum(earned), issued[1])
-        )
+        joined = issued[0] - timedelta(days=1)
+        history.append((pk, "joined", None, bronze, bronze, joined))
+        if tier != bronze:
+            history.append((pk, "upgrade", bronze, tier, tier, issued[0]))
+        if tier == silver and pk % 50 == 0:  # Gold since just after the cutoff: still expires
+            earned.append(gold_from - silver_from)
+            issued.append(end + timedelta(minutes=30))
+            accrue.append(end + timedelta(days=30))
+            history.append((pk, "upgrade", silver, gold, gold, issued[-1]))
+            tier = gold
+        members.append((pk, joined, tier, sum(earned), sum(earned), issued[-1]))
         for points, at, available in zip(earned, issued, accrue, strict=True):
             entries.append((pk, purchase, "earn", points, True, True, at, available, "", at))
 
@@ -70,11 +82,16 @@ def main():
         copy_members(members)
         copy_rows("points_ledgerentry", LEDGER_COLUMNS, entries)
         reset_sequence("points_ledgerentry")
+        copy_rows("members_tierchange", HISTORY_COLUMNS, history)
+        reset_sequence("members_tierchange")
     ExpiryPolicy.objects.update_or_create(
         pk=1, defaults={"cycle": "monthly", "starts_on": cutoff - timedelta(days=1)}
     )
 
-    print(f"members {args.members:,}, ledger entries {len(entries):,}, cutoff {cutoff}")
+    print(
+        f"members {args.members:,}, ledger entries {len(entries):,}, "
+        f"tier history {len(history):,}, cutoff {cutoff}"
+    )
 
     def report(label, elapsed, written, detail):
         print(

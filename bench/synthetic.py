@@ -101,6 +101,16 @@ MEMBER_COLUMNS = [
 ]
 
 
+HISTORY_COLUMNS = [
+    "member_id",
+    "reason",
+    "from_tier_id",
+    "to_tier_id",
+    "qualified_tier_id",
+    "changed_at",
+]
+
+
 LEDGER_COLUMNS = [
     "member_id",
     "definition_id",

@@ -1,4 +1,5 @@
-"""Reads of members that every door shares: which member a customer code names.
+"""Reads of members that every door shares: which member a customer code names, and
+which tier a member had at a moment.
 
 A merged account (Member.merged_into) is closed, and its customer code names the
 member it was merged into, the survivor: in the API, the imports, the grants and the
@@ -6,12 +7,12 @@ admin's search. `merged_into` always names an open member (merging a survivor la
 repoints the accounts merged into it), so one step finds the survivor."""
 
 from django.core.exceptions import ValidationError
-from django.db.models import F, Subquery
+from django.db.models import Case, F, OuterRef, Subquery, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
 
-from members.models import Member
+from members.models import Member, TierChange
 
 
 def owner(path: str = "pk"):
@@ -20,6 +21,23 @@ def owner(path: str = "pk"):
     foreign key to it: owner("member"))."""
     merged = "merged_into" if path == "pk" else f"{path}__merged_into"
     return Coalesce(F(merged), F(path))
+
+
+def effective_tier_at(moment):
+    """An expression on Member: the id of the effective tier the member had at `moment`,
+    as the tier history (T4) tells it: the tier the first change recorded since then
+    took the member from, or, with none, the tier they have now (joining is no change:
+    it comes from no tier). Changes count in the order they were recorded, as in the
+    analytics (points.services.sql.counted_with_moves): a back-dated change recorded
+    after one since `moment` counts from that one. Only the members changed since are
+    looked up, one index probe each."""
+    since = TierChange.objects.filter(changed_at__gte=moment, from_tier__isnull=False)
+    first_since = since.filter(member=OuterRef("pk")).order_by("pk").values("from_tier")[:1]
+    return Case(
+        When(pk__in=since.values("member"), then=Subquery(first_since)),
+        default=F("effective_tier"),
+        output_field=Member._meta.get_field("effective_tier"),
+    )
 
 
 def by_code(code: str):

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from core.db import Compiled
 from members.models import Member, TierChange
+from members.selectors import effective_tier_at
 from points.models import Campaign, ExpiryPolicy, ExpiryRun, LedgerEntry, PointDefinition
 from tiers.models import DegradationPolicy, ProgrammeVersion, Tier
 from tiers.selectors import Ranking, frozen_last_day
@@ -390,7 +391,9 @@ def stake_by_tier(cutoff: date) -> dict:
 
 
 def points_at_stake(cutoff: date, *, first_id=None, last_id=None, frozen=False):
-    """E2 as one grouped query: per member whose effective tier's points expire, the
+    """E2 as one grouped query: per member whose effective tier at the end of the
+    cutoff day had points that expire (members.selectors.effective_tier_at: a tier
+    reached or lost since does not count, so a late run is a run on time), the
     available balance at the end of the cutoff day (pending points excluded) less what
     the member spent since, when that is positive. Spending after the cutoff, before
     the job ran, comes out of the expiring points first, so expiry never takes points
@@ -404,7 +407,8 @@ def points_at_stake(cutoff: date, *, first_id=None, last_id=None, frozen=False):
 
     The preview, the reminders and the expiry run all read this one query."""
     end = cutoff_instant(cutoff)
-    members = Member.objects.filter(effective_tier__points_expire=True)
+    expiring = Tier.objects.filter(points_expire=True).values("pk")
+    members = Member.objects.alias(tier_then=effective_tier_at(end)).filter(tier_then__in=expiring)
     frozen_at_cutoff = Q(frozen_until__gte=end)
     members = members.filter(frozen_at_cutoff) if frozen else members.exclude(frozen_at_cutoff)
     entries = LedgerEntry.objects.filter(redeemable=True)

@@ -13,8 +13,8 @@ from points.models import ExpiryPolicy, ExpiryRun, LedgerEntry, PointDefinition
 from points.selectors import cutoff_dates, cutoff_instant
 from points.services import adjust_points, expire_points, send_expiry_reminders
 from tests.conftest import at, give_return, postgres_only, run_together, summary
-from tiers.models import DegradationPolicy
-from tiers.services import degrade_inactive_members
+from tiers.models import DegradationPolicy, Tier
+from tiers.services import degrade_inactive_members, grant_status
 
 pytestmark = pytest.mark.django_db
 MADRID = ZoneInfo("Europe/Madrid")
@@ -175,6 +175,59 @@ def test_E2_a_return_after_the_cutoff_is_not_spending_so_a_late_run_expires_as_o
     # then the same: the 100 of the cutoff expire
     assert expiries(member) == [(date(2026, 1, 31), -100)]
     assert summary(member)["available"] == 0
+    call_command("check_ledger")
+
+
+@pytest.mark.parametrize("run_at", [None, at("2026-02-03")], ids=["on-time", "late"])
+@pytest.mark.parametrize("moved_by", ["purchase", "status match"])
+def test_E2_a_tier_reached_after_the_cutoff_does_not_spare_the_points_of_the_cutoff(
+    member, buy, monthly, staff, run_at, moved_by
+):
+    # given Silver (points expire) at the 31 Jan cutoff with 1,100 available
+    buy(member, "1000", when=at("2026-01-10"))
+    assert summary(member, now=at("2026-01-31"))["available"] == 1100
+    if run_at is None:
+        expire_points(now=at("2026-02-01", 1))
+    # and Gold (exempt) from 2 Feb
+    if moved_by == "purchase":
+        buy(member, "2000", when=at("2026-02-02"))
+    else:
+        grant_status(
+            member=Member.objects.get(pk=member.pk),
+            tier=Tier.objects.get(code="gold"),
+            until=date(2026, 6, 30),
+            reason="Gold at a competitor",
+            by=staff,
+            now=at("2026-02-02"),
+        )
+    assert summary(member)["effective_tier"].code == "gold"
+
+    # when the job runs, on time (before the move) or late (after it)
+    expire_points(now=run_at or at("2026-02-01", 1))
+
+    # then the same: the 1,100 Silver had at the cutoff expire
+    assert expiries(member) == [(date(2026, 1, 31), -1100)]
+    call_command("check_ledger")
+
+
+@pytest.mark.parametrize("run_at", [None, at("2026-02-03")], ids=["on-time", "late"])
+def test_E2_a_tier_lost_after_the_cutoff_does_not_expose_the_points_of_the_cutoff(
+    member, buy, monthly, run_at
+):
+    # given Gold (exempt) at the 31 Jan cutoff
+    bought = buy(member, "3000", when=at("2026-01-10"))
+    assert summary(member)["effective_tier"].code == "gold"
+    if run_at is None:
+        expire_points(now=at("2026-02-01", 1))
+    # and Silver from 2 Feb, after a return
+    give_return(member, bought, "1000", when=at("2026-02-02"))
+    assert summary(member)["effective_tier"].code == "silver"
+
+    # when the job runs, on time (before the return) or late (after it)
+    expire_points(now=run_at or at("2026-02-01", 1))
+
+    # then the same: nothing expires at a cutoff the member passed in Gold
+    assert expiries(member) == []
     call_command("check_ledger")
 
 
