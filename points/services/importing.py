@@ -38,7 +38,13 @@ from points.services.referrals import (
     referral_key,
     referral_movement,
 )
-from points.services.returns import Purchase, Refused, recorded_purchases, return_reversal
+from points.services.returns import (
+    Purchase,
+    Refused,
+    before_its_purchase,
+    recorded_purchases,
+    return_reversal,
+)
 from tiers.services import TierLog
 
 PREVIEW_ROWS = 100  # rows shown in the admin's preview; the summary counts them all
@@ -146,6 +152,9 @@ def import_transactions(
             returned = {row.original_external_id for row in chunk if row.kind == "return"}
             purchases.update((name, aside.pop(name)) for name in returned & aside.keys())
             purchases.update(recorded_purchases(returned - purchases.keys()))
+            # Purchases named but neither recorded nor met yet: later in the file?
+            missing = returned - purchases.keys()
+            later = sql.staged_purchases(missing) if missing else {}
             ids = iter(reserve_ids(Transaction, len(chunk)))
             # The previous chunk is written while this one is computed: the purchases
             # it made or returned are still kept (at least a chunk's worth are), so
@@ -198,7 +207,12 @@ def import_transactions(
                                 member, bought, row.original_external_id, amount=amount, at=at
                             )
                         except Refused as refused:
-                            bad(RowError(row.line, *refused.args))
+                            named_later = later.get(row.original_external_id) == row.member
+                            if not bought and named_later:
+                                refusal = before_its_purchase(row.original_external_id)
+                            else:
+                                refusal = refused
+                            bad(RowError(row.line, *refusal.args))
                             continue
                         original_id = bought.pk
                     txns.append(_transaction_row(pk, row, member_id, original_id, now, batch_id))

@@ -43,6 +43,10 @@ class Refused(Exception):
     """A transaction that breaks a rule: (column, reason)."""
 
 
+def before_its_purchase(original_external_id: str) -> Refused:
+    return Refused("occurred_at", f"it comes before its purchase {original_external_id}")
+
+
 def return_reversal(
     member, bought: Purchase | None, original_external_id: str, *, amount, at
 ) -> Movement | None:
@@ -56,7 +60,7 @@ def return_reversal(
             f"{member.external_id} has no purchase {original_external_id!r}",
         )
     if at < bought.occurred_at:
-        raise Refused("occurred_at", f"it comes before its purchase {original_external_id}")
+        raise before_its_purchase(original_external_id)
     left = bought.amount - bought.returned
     if amount > left:
         raise Refused("amount", f"{amount} is more than the {left} left to return")

@@ -245,6 +245,17 @@ def staged_originals() -> set[str]:
         return {name for (name,) in cursor.fetchall()}
 
 
+def staged_purchases(names: set[str]) -> dict[str, str]:
+    """Of these external ids, those of staged purchases, with their customer code."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT external_id, member FROM {STAGED} WHERE kind = 'purchase' "
+            f"AND external_id IN ({', '.join(['%s'] * len(names))})",
+            list(names),
+        )
+        return dict(cursor.fetchall())
+
+
 def staged_members() -> RawSQL:
     """The customer codes of the staged rows, as a subquery."""
     return RawSQL(f"SELECT member FROM {STAGED}", ())

@@ -146,6 +146,24 @@ def test_a_return_of_another_members_purchase_is_refused(alice, bob):
     assert not Transaction.objects.exists()
 
 
+@pytest.mark.parametrize("dry_run", [True, False], ids=["dry run", "import"])
+def test_a_return_dated_before_its_purchase_later_in_the_file_is_refused_as_such(
+    alice, bob, dry_run
+):
+    report = run(
+        "T-2,M-0001,return,5,2026-03-01,,,T-1\n"
+        "T-1,M-0001,purchase,10,2026-03-02,,,\n"
+        "T-4,M-0001,return,5,2026-03-01,,,T-3\n"
+        "T-3,M-0002,purchase,10,2026-03-02,,,\n",
+        dry_run=dry_run,
+    )
+    assert [str(e) for e in report.errors] == [
+        "line 2, occurred_at: it comes before its purchase T-1",
+        "line 4, original_external_id: M-0001 has no purchase 'T-3'",
+    ]
+    assert not Transaction.objects.exists()
+
+
 def test_returns_of_one_purchase_in_the_file_never_exceed_it(alice):
     report = run(
         "T-1,M-0001,purchase,10,2026-03-01,,,\n"
