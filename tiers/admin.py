@@ -11,6 +11,7 @@ from tiers.selectors import (
     degradation_impact,
     degradation_skipped,
     threshold_change_preview,
+    what_keeps,
 )
 from tiers.tasks import recalculate_all_tiers_task
 
@@ -81,19 +82,12 @@ class TierAdmin(admin.ModelAdmin):
         return super().has_delete_permission(request, obj) and not (obj and obj.threshold == 0)
 
     def get_deleted_objects(self, objs, request):
-        """A campaign limited to tiers would, without this one, be left limited to none:
-        to every tier (P3). The tier is deleted only once no such limit names it."""
-        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
-        for tier in objs:
-            for relation in tier._meta.related_objects:
-                if relation.many_to_many:
-                    named = {relation.field.name: tier}
-                    for holder in relation.related_model.objects.filter(**named):
-                        kind = holder._meta.verbose_name.capitalize()
-                        protected.append(
-                            f"{kind} “{holder}” is limited to {tier.name}: untick it there first"
-                        )
-        return deleted, counts, perms_needed, protected
+        """The delete page of a tier says what still names it, and the tier is deleted
+        only once nothing does (what_keeps)."""
+        protected = [reason for tier in objs for reason in what_keeps(tier)]
+        if protected:
+            return [], {}, set(), protected
+        return super().get_deleted_objects(objs, request)
 
     def get_actions(self, request):
         actions = super().get_actions(request)

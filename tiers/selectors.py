@@ -1,9 +1,11 @@
 import copy
 import math
 import operator
+from collections import defaultdict
 from datetime import timedelta
 from functools import reduce
 
+from django.db import models
 from django.db.models import BigIntegerField, Case, Count, F, Q, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -320,3 +322,25 @@ def degradation_impact(policy, ranking: Ranking, now, *, days: int) -> list[dict
     ]
     rank = ranking.rank
     return sorted(rows, key=lambda row: (-rank[row["source"].pk], -rank[row["target"].pk]))
+
+
+def what_keeps(tier: Tier):
+    """What keeps a tier: how many members, history rows, rewards and grants name it
+    (counted, never listed: a tier can have a million members, and Django's own page
+    would ask for the permission to delete members, which nobody has), and each
+    campaign limited to it, which would otherwise be left limited to none: to every
+    tier (P3)."""
+    protecting = defaultdict(Q)
+    for relation in tier._meta.get_fields(include_hidden=True):
+        if not isinstance(relation, models.ForeignObjectRel):
+            continue
+        named = relation.related_model.objects.filter(**{relation.field.name: tier})
+        if relation.many_to_many:
+            for holder in named:
+                kind = holder._meta.verbose_name.capitalize()
+                yield f"{kind} “{holder}” is limited to {tier.name}: untick it there first"
+        elif relation.on_delete is models.PROTECT:
+            protecting[relation.related_model] |= Q(**{relation.field.name: tier})
+    for model, naming in protecting.items():
+        if count := model.objects.filter(naming).count():
+            yield f"{model._meta.verbose_name_plural.capitalize()}: {count:,} name {tier.name}"

@@ -242,3 +242,25 @@ def test_P3_a_tier_a_campaign_is_limited_to_cannot_be_deleted_until_the_campaign
     campaign.tiers.clear()
     assert client_admin.post(url, {"post": "yes"}).status_code == 302
     assert not Tier.objects.filter(pk=platinum.pk).exists()
+
+
+def test_T1_a_tier_members_hold_cannot_be_deleted_and_the_page_says_how_many(
+    client, login, make_member, buy, django_assert_max_num_queries
+):
+    # given two Silver members, and a marketer on Silver's delete page
+    for _ in range(2):
+        buy(make_member(), "1000")
+    login("Marketer")
+    silver = Tier.objects.get(code="silver")
+    url = reverse("admin:tiers_tier_delete", args=[silver.pk])
+
+    # when
+    with django_assert_max_num_queries(20):  # counted, whatever the number of members
+        page = client.get(url)
+    client.post(url, {"post": "yes"})
+
+    # then: what names it, counted; no talk of a permission to delete members
+    assert page.status_code == 200
+    assert page.context["protected"] == ["Members: 2 name Silver", "Tier changes: 2 name Silver"]
+    assert "permission to delete" not in page.content.decode()
+    assert Tier.objects.filter(pk=silver.pk).exists()
