@@ -1,6 +1,10 @@
+import logging
+
 from django.conf import settings
 from django_ratelimit.core import get_usage
 from rest_framework.throttling import BaseThrottle
+
+logger = logging.getLogger(__name__)
 
 
 class PerKeyThrottle(BaseThrottle):
@@ -8,16 +12,23 @@ class PerKeyThrottle(BaseThrottle):
     shared cache (CACHE_URL: Redis in production), so that every web process counts
     against the same limit. Counted by an atomic increment (django-ratelimit), so that
     requests arriving together are all counted: DRF's own throttle reads the key's
-    history and writes it back, and overlapping requests lose each other's counts."""
+    history and writes it back, and overlapping requests lose each other's counts.
+
+    When the shared cache cannot be reached, requests are let through, and logged:
+    the tills keep selling while Redis is down, unlimited for that time."""
 
     time_left = 1
 
     def allow_request(self, request, view):
         if request.auth is None:
             return True  # refused by authentication anyway
-        usage = get_usage(
-            request, group="api-key", key=_key_of, rate=settings.API_RATE, increment=True
-        )
+        try:
+            usage = get_usage(
+                request, group="api-key", key=_key_of, rate=settings.API_RATE, increment=True
+            )
+        except Exception:  # whatever the cache backend raises when it cannot be reached
+            logger.exception("The API's rate could not be counted: request let through")
+            return True
         if usage is None:  # RATELIMIT_ENABLE = False: no limit
             return True
         self.time_left = usage["time_left"]

@@ -61,3 +61,24 @@ def test_requests_at_once_are_all_counted_against_the_rate(till, member, setting
     # then: 50 answered, the other 150 refused
     statuses = Counter(response.status_code for responses in results for response in responses)
     assert statuses == {200: 50, 429: 150}
+
+
+def test_when_the_shared_cache_is_down_requests_are_let_through_and_logged(
+    api, member, purchase, three_a_minute, settings, caplog
+):
+    # given a cache nobody answers on
+    settings.CACHES = {
+        **settings.CACHES,
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+        },
+    }
+
+    # when more requests than the rate
+    statuses = [api.get(f"/api/v1/members/{member.external_id}").status_code for _ in range(4)]
+    written = post(api, "/api/v1/transactions", purchase(member))
+
+    # then every one is answered, and the operators are told
+    assert statuses == [200] * 4 and written.status_code == 201
+    assert "rate could not be counted" in caplog.text
