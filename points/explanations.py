@@ -152,6 +152,11 @@ def change_explanation(change: TierChange, member: Member, ranking) -> str:
         above = ranking.next_above(qualified.pk)
         below = f"lifetime points fell below {above.threshold:,}" if above else "a tier lower"
         return f"{to} since {when}: {cause}{below}"
+    if to.threshold > qualified.threshold:  # a merged account's running status match
+        return (
+            f"{to} since {when}: {cause}the status match carries on (qualified for "
+            f"{qualified})"
+        )
     if to != qualified:  # qualified higher while degraded: the effective tier waits
         return (
             f"Qualified for {qualified} on {when} ({cause}reached {qualified.threshold:,} "

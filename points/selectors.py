@@ -238,9 +238,11 @@ def member_as_of(member: Member, at) -> dict:
     """points_summary as it stood at `at` (DESIGN.md, "Member 360"), rebuilt from the
     ledger and the tier history, with the tiers' thresholds of today. Entries count
     from when they happened (`issued_at`: a purchase imported late counts from its
-    date), pending and available as at `at`. The effective tier is the qualified one,
-    lowered by as many tiers as the last change of history by then left it below its
-    qualified tier (degradation, D2). Two queries."""
+    date), pending and available as at `at`. The effective tier follows the last change
+    recorded among those dated by then (the top row of the page's tier history): the
+    qualified tier, lowered by as many tiers as that change left the member below the
+    tier they qualified for (degradation, D2), or at least the tier it granted (a status
+    match, G5). Two queries."""
     ranking = programme().ranking
     sums = LedgerEntry.objects.filter(member=member, issued_at__lte=at).aggregate(
         balance=Sum("points", filter=Q(redeemable=True)),
@@ -250,20 +252,26 @@ def member_as_of(member: Member, at) -> dict:
     available, pending = Balances.of_balance(sums["balance"] or 0, sums["pending"])
     lifetime = sums["lifetime"] or 0
     qualified = ranking.qualified_for(lifetime)
+    effective = qualified
     last = (
         TierChange.objects.filter(member=member, changed_at__lte=at)
-        .order_by("-changed_at", "-pk")
+        .order_by("-pk")
         .values_list("to_tier", "qualified_tier")
         .first()
     )
-    below = max(ranking.rank[last[1]] - ranking.rank[last[0]], 0) if last else 0
+    if last:
+        to, qualified_then = last
+        if not ranking.higher(to, qualified_then):
+            effective = ranking.lower(qualified.pk, ranking.rank[qualified_then] - ranking.rank[to])
+        elif ranking.higher(to, qualified.pk):  # granted (G5): at least that tier
+            effective = ranking.by_pk[to]
     next_tier = ranking.next_above(qualified.pk)
     return {
         "available": available,
         "pending": pending,
         "lifetime": lifetime,
         "qualified_tier": qualified,
-        "effective_tier": ranking.lower(qualified.pk, below),
+        "effective_tier": effective,
         "next_tier": next_tier,
         "points_to_next_tier": next_tier.threshold - lifetime if next_tier else None,
     }

@@ -8,6 +8,7 @@ import pytest
 from django.contrib.admin.models import LogEntry
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
+from django.urls import reverse
 from django.utils import timezone
 
 from members.models import Member, TierChange
@@ -198,6 +199,25 @@ def test_a_status_match_of_the_duplicate_goes_on_for_the_survivor_to_its_last_da
     closed = fresh(old)
     assert (closed.effective_tier.code, closed.granted_tier) == ("bronze", None)
     assert not LedgerEntry.objects.filter(member=keep, reason="Welcome to Gold").exists()
+
+
+def test_the_page_explains_a_survivors_tier_by_the_status_match_it_carries(
+    client, login, keep, old, staff
+):
+    # given a Bronze survivor of a Gold-by-status-match account
+    match(old, "gold", 60, staff)
+    merge(keep, old, staff)
+
+    # when an agent opens it
+    login("CX agent")
+    page = client.get(reverse("admin:members_member_change", args=[keep.pk]))
+
+    # then Gold is explained by the match, not as a wait for a purchase
+    today = f"{timezone.localdate():%-d %b %Y}"
+    assert page.context["tier_explanation"] == (
+        f"Gold since {today}: accounts merged by agent: the status match carries on "
+        "(qualified for Bronze)"
+    )
 
 
 def test_a_status_match_is_not_carried_where_the_survivor_has_more(

@@ -200,3 +200,45 @@ def test_as_of_sees_expiry_from_the_end_of_its_cutoff_day(member, staff):
     # when / then
     assert member_as_of(member, at("2026-03-31", hour=23))["available"] == 300
     assert member_as_of(member, at("2026-04-01", hour=1))["available"] == 0
+
+
+@pytest.mark.django_db
+def test_as_of_a_running_status_match_gives_the_granted_tier(make_member, staff):
+    from django.utils import timezone
+
+    from tiers.models import Tier
+    from tiers.services import grant_status
+
+    # given a Bronze member matched to Gold for 60 days
+    member = make_member()
+    until = timezone.localdate() + timedelta(days=60)
+    gold = Tier.objects.get(code="gold")
+    grant_status(member=member, tier=gold, until=until, reason="Competitor card", by=staff)
+
+    # then as of now the member is Gold, as the summary says, and qualified for Bronze
+    now = timezone.now()
+    figures = member_as_of(member, now)
+    assert (figures["effective_tier"].code, figures["qualified_tier"].code) == ("gold", "bronze")
+    assert figures == points_summary(member, now=now)
+
+
+@pytest.mark.django_db
+def test_as_of_now_after_a_late_purchase_restored_a_degraded_member_is_the_summary(
+    make_member, degradation
+):
+    from django.utils import timezone
+
+    # given Silver, degraded to Bronze on 15 Apr; then a purchase of 10 Apr sent late
+    member = make_member(joined_at=at("2026-01-01"))
+    record_purchase(
+        member=member, amount=Decimal("1500"), occurred_at=at("2026-01-02"), external_id="P-1"
+    )
+    degrade_inactive_members(now=at("2026-04-15"))
+    record_purchase(
+        member=member, amount=Decimal("10"), occurred_at=at("2026-04-10"), external_id="P-2"
+    )
+
+    # then as of now: Silver again (restored), as the summary says
+    now = timezone.now()
+    assert member_as_of(member, now)["effective_tier"].code == "silver"
+    assert member_as_of(member, now) == points_summary(member, now=now)
