@@ -153,10 +153,7 @@ def change_explanation(change: TierChange, member: Member, ranking) -> str:
         below = f"lifetime points fell below {above.threshold:,}" if above else "a tier lower"
         return f"{to} since {when}: {cause}{below}"
     if to.threshold > qualified.threshold:  # a merged account's running status match
-        return (
-            f"{to} since {when}: {cause}the status match carries on (qualified for "
-            f"{qualified})"
-        )
+        return f"{to} since {when}: {cause}the status match carries on (qualified for {qualified})"
     if to != qualified:  # qualified higher while degraded: the effective tier waits
         return (
             f"Qualified for {qualified} on {when} ({cause}reached {qualified.threshold:,} "

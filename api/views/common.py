@@ -1,6 +1,7 @@
 """What the views share: finding what a request names (404), the member's summary, and
 the problem responses every operation may give, for the schema."""
 
+from django.core.exceptions import ValidationError
 from django.db import DEFAULT_DB_ALIAS
 from django.http import Http404
 from django.utils import timezone
@@ -27,6 +28,19 @@ from tiers.selectors import next_degradation
 def validated(serializer_class, request) -> dict:
     """The request's body checked on its own: a 400 naming every wrong field."""
     return checked(serializer_class, request.data)
+
+
+def for_member(code: str, write):
+    """write(member, programme) for the member a customer code names. A merge that
+    commits between the look-up and the write closes the account found, and the
+    service refuses it ("merged"): the code names the survivor by then, so the write
+    is made for it instead (the refused one wrote nothing)."""
+    try:
+        return write(*member_and_programme(code))
+    except ValidationError as refused:
+        if getattr(refused, "code", None) != "merged":
+            raise
+    return write(*member_and_programme(code))
 
 
 def member_or_404(code: str) -> Member:

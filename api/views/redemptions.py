@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 from api.history import log_api_change
 from api.models import FirstAnswer
 from api.serializers import RedemptionOut, RedemptionRequest
-from api.views.common import member_or_404, problems, validated
+from api.views.common import for_member, problems, validated
 from rewards.models import Redemption, Reward
 from rewards.services import cancel_redemption, redeem
 
@@ -31,11 +31,12 @@ class Redemptions(APIView):
     )
     def post(self, request):
         fields = validated(RedemptionRequest, request)
-        member = member_or_404(fields["member"])
-        # an inactive reward is the service's to refuse (422), after it has looked
-        # whether this is a repeat of a redemption made while it was offered (200)
-        reward = get_object_or_404(Reward, pk=fields["reward"])
-        with transaction.atomic():
+
+        @transaction.atomic
+        def spend(member, plan):
+            # an inactive reward is the service's to refuse (422), after it has looked
+            # whether this is a repeat of a redemption made while it was offered (200)
+            reward = get_object_or_404(Reward, pk=fields["reward"])
             redemption = redeem(
                 member=member, reward=reward, by=request.user, external_id=fields["external_id"]
             )
@@ -47,7 +48,9 @@ class Redemptions(APIView):
             log_api_change(request.auth, member, f"Redeemed {reward.name}")
             body = RedemptionOut(redemption).data
             FirstAnswer.keep(redemption.external_id, body, kind=REDEMPTION)  # with the redemption
-        return Response(body, status=201)
+            return Response(body, status=201)
+
+        return for_member(fields["member"], spend)
 
 
 class CancelRedemption(APIView):

@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 
 from api.models import FirstAnswer
 from api.serializers import ActionRequest, TransactionRequest, TransactionResult, rendered
-from api.views.common import member_and_programme, problems, summary, validated
+from api.views.common import for_member, problems, summary, validated
 from members.models import Member
 from points.models import LedgerEntry, PointDefinition
 from points.services import award_action, record_purchase, record_return
@@ -60,21 +60,25 @@ class Transactions(APIView):
     )
     def post(self, request):
         fields, key = validated(TransactionRequest, request), request.auth
-        member, plan = member_and_programme(fields["member"])
-        common = dict(
-            member=member,
-            amount=fields["amount"],
-            occurred_at=fields["occurred_at"],
-            external_id=fields["external_id"],
-            channel=key.channel,
-            store=key.store or fields["store"],
-            by=request.user,
-        )
-        if fields["kind"] == "purchase":
-            txn = record_purchase(**common)
-        else:
-            txn = record_return(**common, original_external_id=fields["original_external_id"])
-        return transaction_result(txn, member, plan)
+
+        def record(member, plan):
+            common = dict(
+                member=member,
+                amount=fields["amount"],
+                occurred_at=fields["occurred_at"],
+                external_id=fields["external_id"],
+                channel=key.channel,
+                store=key.store or fields["store"],
+                by=request.user,
+            )
+            if fields["kind"] == "purchase":
+                txn = record_purchase(**common)
+            else:
+                original = fields["original_external_id"]
+                txn = record_return(**common, original_external_id=original)
+            return transaction_result(txn, member, plan)
+
+        return for_member(fields["member"], record)
 
 
 class Actions(APIView):
@@ -90,17 +94,20 @@ class Actions(APIView):
     )
     def post(self, request):
         fields = validated(ActionRequest, request)
-        member, plan = member_and_programme(fields["member"])
         definition = get_object_or_404(
             PointDefinition, handle=fields["definition"], kind=PointDefinition.Kind.ACTION
         )
-        txn = award_action(
-            member=member,
-            definition=definition,
-            occurred_at=fields["occurred_at"],
-            external_id=fields["external_id"],
-            channel=request.auth.channel,
-            store=request.auth.store,
-            by=request.user,
-        )
-        return transaction_result(txn, member, plan)
+
+        def award(member, plan):
+            txn = award_action(
+                member=member,
+                definition=definition,
+                occurred_at=fields["occurred_at"],
+                external_id=fields["external_id"],
+                channel=request.auth.channel,
+                store=request.auth.store,
+                by=request.user,
+            )
+            return transaction_result(txn, member, plan)
+
+        return for_member(fields["member"], award)

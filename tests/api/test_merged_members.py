@@ -95,3 +95,53 @@ def test_enrolling_a_merged_code_again_answers_with_the_survivor(api, merged):
 
     assert response.status_code == 200, response.content
     assert json.loads(response.content)["external_id"] == "M-KEEP"
+
+
+@pytest.fixture
+def merged_while_looked_up(make_member, staff, monkeypatch):
+    """M-OLD merged into M-KEEP just after a request has looked M-OLD up, before it
+    writes: as when a merge commits while a till's request runs."""
+    import api.views.common as common
+
+    keep, old = make_member("M-KEEP"), make_member("M-OLD")
+    look_up = common.member_and_programme
+
+    def looked_up_then_merged(code):
+        found = look_up(code)
+        if not keep.merged_members.exists():
+            merge_members(survivor=keep, duplicate=old, by=staff, reason="New e-mail")
+        return found
+
+    monkeypatch.setattr(common, "member_and_programme", looked_up_then_merged)
+    return keep
+
+
+def test_a_purchase_for_a_code_merged_while_the_request_runs_is_the_survivors(
+    api, merged_while_looked_up
+):
+    body = {
+        "external_id": new_id("P"),
+        "member": "M-OLD",
+        "kind": "purchase",
+        "amount": "40.00",
+        "occurred_at": recently(),
+    }
+
+    response = post(api, "/api/v1/transactions", body)
+
+    assert response.status_code == 201, response.content
+    assert response.json()["member"] == "M-KEEP"
+    assert summary(merged_while_looked_up)["lifetime"] == 40
+
+
+def test_a_redemption_for_a_code_merged_while_the_request_runs_is_the_survivors(
+    api, merged_while_looked_up, catalogue, staff
+):
+    adjust_points(member=merged_while_looked_up, points=600, reason="Welcome", by=staff)
+    reward = catalogue["5 euro voucher"]
+    body = {"external_id": new_id("R"), "member": "M-OLD", "reward": reward.pk}
+
+    response = post(api, "/api/v1/redemptions", body)
+
+    assert response.status_code == 201, response.content
+    assert summary(merged_while_looked_up)["available"] == 100
