@@ -223,7 +223,9 @@ class MemberActions:
             return redirect("admin:members_member_change", member.pk)
         message = f"Cancelled the redemption of {redemption.reward.name} and refunded "
         message += f"{redemption.points:,} points: {form.cleaned_data['reason']}"
-        return self._done(request, member, applied, message)
+        # A merged account's refund went to the member it was merged into (M5).
+        refunded = member.merged_into or member
+        return self._done(request, refunded, applied, message, page=member)
 
     def _confirmation(self, request, member, title, form, **context):
         return TemplateResponse(
@@ -262,9 +264,10 @@ class MemberActions:
         self.message_user(request, f"{message}.", messages.WARNING)
         return redirect("admin:members_member_change", member.pk)
 
-    def _done(self, request, member, applied: bool, message: str):
-        """Log the change to the staff user, say so with the new balance, and go back
-        to the member page (a refresh there re-sends nothing)."""
+    def _done(self, request, member, applied: bool, message: str, *, page=None):
+        """Log the change to the staff user on the member whose points it moved, say so
+        with their new balance, and go back to the member page (`page`, by default that
+        member's; a refresh there re-sends nothing)."""
         if applied:
             self.log_change(request, member, message)
             available = points_summary(member)["available"]
@@ -275,7 +278,7 @@ class MemberActions:
             )
         else:
             self.message_user(request, ALREADY_SENT, messages.WARNING)
-        return redirect("admin:members_member_change", member.pk)
+        return redirect("admin:members_member_change", (page or member).pk)
 
 
 def as_get(request):

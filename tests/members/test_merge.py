@@ -344,6 +344,34 @@ def test_open_redemptions_stay_and_cancelling_one_refunds_the_survivor(keep, old
     call_command("check_ledger")
 
 
+def test_cancelling_a_duplicates_redemption_on_its_page_names_the_survivor_refunded(
+    client, login, keep, old, staff, catalogue
+):
+    # given: the old account redeemed a voucher, then was merged
+    adjust_points(member=old, points=600, reason="Welcome", by=staff)
+    redemption = redeem(member=old, reward=catalogue["5 euro voucher"], by=staff)
+    merge(keep, old, staff)
+
+    # when an agent cancels it on the old account's page
+    login("CX agent")
+    url = reverse("admin:members_member_cancel_redemption", args=[old.pk, redemption.pk])
+    page = client.post(
+        url,
+        {"reason": "Never arrived", "token": "c0ffee00-0000-4000-8000-000000000001"},
+        follow=True,
+    )
+
+    # then: the page and the survivor's admin history say where the points went
+    assert summary(keep)["available"] == 600
+    assert [str(m) for m in page.context["messages"]] == [
+        "Cancelled the redemption of 5 euro voucher and refunded 500 points: Never arrived. "
+        "M-KEEP now has 600 points available."
+    ]
+    assert LogEntry.objects.filter(
+        object_id=str(keep.pk), change_message__startswith="Cancelled the redemption"
+    ).exists()
+
+
 def test_the_merge_is_in_both_members_admin_history_by_the_staff_user_with_the_reason(
     keep, old, buy, staff
 ):
