@@ -1,7 +1,7 @@
 import calendar
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
 from typing import NamedTuple
 
@@ -11,6 +11,7 @@ from django.db.models import Count, F, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from core.days import end_of
 from core.db import Compiled
 from members.models import Member, TierChange
 from members.selectors import effective_tier_at
@@ -329,9 +330,8 @@ def cutoff_dates(cycle: str, first: date, last: date) -> list[date]:
 
 
 def cutoff_instant(day: date) -> datetime:
-    """The end of a cutoff day in the programme's time zone (the next local midnight),
-    whatever the offset that night: correct across daylight-saving changes."""
-    return timezone.make_aware(datetime.combine(day + timedelta(days=1), time.min))
+    """The end of a cutoff day in the programme's time zone (core.days.end_of)."""
+    return end_of(day)
 
 
 def next_cutoff(policy: ExpiryPolicy, today: date) -> date | None:

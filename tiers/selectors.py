@@ -11,6 +11,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
 
+from core.days import end_of
 from members.models import Member
 from tiers.models import Tier
 
@@ -249,8 +250,11 @@ def at_risk(policy, ranking: Ranking, now, *, days: int, limit: int, cap: int) -
         for step in steps
         for member in step.select_related("effective_tier").order_by("inactive_since")[:limit]
     }
+    drops = (
+        (member, next_degradation(member, policy, ranking, now)) for member in soonest.values()
+    )
     rows = sorted(
-        ((member, *next_degradation(member, policy, ranking, now)) for member in soonest.values()),
+        ((member, *drop) for member, drop in drops if drop),
         key=lambda row: (row[1], row[0].pk),
     )
     count = reduce(operator.or_, steps).order_by()[: cap + 1].count()
@@ -268,13 +272,18 @@ def next_degradation(member: Member, policy, ranking: Ranking, now) -> tuple | N
     effective, since = ranking.rank[member.effective_tier_id], inactive_since_of(member)
     if member.frozen_until:  # the clock restarts when a freeze ends
         since = max(since, member.frozen_until)
-    granted = member.granted_tier_id  # until its end, where the steps start again
+    granted = member.granted_tier_id  # holds the steps below it until its last day ends
+    grant_ends = end_of(member.granted_until) if granted else None
     ahead = sorted(
-        (since + inactivity, ranking.rank[tier.pk], tier)
+        (
+            max(since + inactivity, grant_ends)
+            if granted and ranking.higher(granted, tier.pk)
+            else since + inactivity,
+            ranking.rank[tier.pk],
+            tier,
+        )
         for qualified, tier, inactivity, _ in degradation_steps(policy, ranking)
-        if qualified.pk == member.qualified_tier_id
-        and ranking.rank[tier.pk] < effective
-        and not (granted and ranking.higher(granted, tier.pk))
+        if qualified.pk == member.qualified_tier_id and ranking.rank[tier.pk] < effective
     )
     if not ahead:
         return None

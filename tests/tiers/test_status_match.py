@@ -6,6 +6,8 @@ from datetime import date, timedelta
 import pytest
 from django.core import mail
 from django.core.exceptions import ValidationError
+from django.urls import reverse
+from django.utils import timezone
 
 from core import events
 from core.models import BulkEvent, WebhookDelivery, WebhookEndpoint
@@ -14,7 +16,7 @@ from members.tasks import send_notifications_task
 from points.models import LedgerEntry
 from tests.conftest import at, earned, give_return, summary
 from tiers.models import StatusGrant, Tier
-from tiers.selectors import Ranking, degradation_skipped
+from tiers.selectors import Ranking, degradation_skipped, next_degradation
 from tiers.services import degrade_inactive_members, grant_status, recalculate_all_tiers
 
 pytestmark = pytest.mark.django_db
@@ -161,6 +163,42 @@ def test_an_ended_match_degrades_by_inactivity_in_the_same_run(
         TierChange.objects.filter(member=member).order_by("pk").values_list("reason", flat=True)
     )
     assert reasons[-2:] == ["status_match_ended", "degradation"]
+
+
+def test_the_next_drop_of_a_matched_member_is_when_the_match_ends_if_inactive_by_then(
+    make_member, buy, tiers, staff, degradation
+):
+    # given: Silver by points, no purchase since 1 January, Gold by match until 30 April
+    member = make_member(joined_at=START)
+    buy(member, "1000", when=START)
+    match(member, tiers["gold"], staff)
+    member = Member.objects.get(pk=member.pk)
+
+    # then: the drop comes as the match ends (90 days passed on 1 April), to Bronze
+    drop = next_degradation(member, degradation, Ranking(), at("2026-03-01"))
+    assert drop == (at("2026-05-01", 0), tiers["bronze"])
+    # and the nightly run on 1 May does just that
+    degrade_inactive_members(now=at("2026-05-01", 3))
+    assert tiers_of(member) == ("silver", "bronze")
+
+
+def test_the_dashboard_lists_a_matched_member_at_risk_when_the_match_ends_soon(
+    client, login, make_member, buy, tiers, staff, degradation
+):
+    # given: Silver, 100 days without a purchase, Gold by match for 5 more days
+    now = timezone.now()
+    member = make_member(joined_at=now - timedelta(days=200))
+    buy(member, "1000", when=now - timedelta(days=100))
+    match(member, tiers["gold"], staff, until=timezone.localdate() + timedelta(days=5), now=now)
+
+    # when
+    login("CX agent")
+    page = client.get(reverse("admin:index"))
+
+    # then: at risk, dropping as the match ends
+    assert page.status_code == 200
+    ends = f"{timezone.localdate() + timedelta(days=6):%-d %b %Y}"
+    assert member.external_id in page.content.decode() and ends in page.content.decode()
 
 
 def test_qualifying_for_a_granted_tier_pays_its_bonus(bronze, tiers, staff, buy):

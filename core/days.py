@@ -1,0 +1,11 @@
+"""Days of the programme's calendar (TIME_ZONE) as instants."""
+
+from datetime import date, datetime, time, timedelta
+
+from django.utils import timezone
+
+
+def end_of(day: date) -> datetime:
+    """The end of a day in the programme's time zone (the next local midnight),
+    whatever the offset that night: correct across daylight-saving changes."""
+    return timezone.make_aware(datetime.combine(day + timedelta(days=1), time.min))
