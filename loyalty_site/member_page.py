@@ -277,8 +277,10 @@ class MemberAdmin(MemberMerge, MemberGovernance, MemberActions, ExportMixin, adm
         return found, may_have_duplicates
 
     def get_queryset(self, request):
-        # The member picker's labels name the tier (see sites.MemberAutocomplete).
-        return super().get_queryset(request).select_related("effective_tier")
+        # The member picker's labels name the tier (see sites.MemberAutocomplete). The
+        # list's own tiers too: a queryset that joins anything already is left as it is
+        # by the change list, which then never applies list_select_related.
+        return super().get_queryset(request).select_related(*self.list_select_related)
 
     def has_erase_permission(self, request):
         return request.user.has_perm("members.erase_member")

@@ -1,7 +1,10 @@
 """The plain admin: the demo can be explored, the ledger is read-only."""
 
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from members.models import Member, TierChange
 from points.models import LedgerEntry
@@ -26,6 +29,23 @@ def test_member_list_shows_tiers_and_balances_in_bounded_queries(
     assert page.status_code == 200
     assert "Silver" in page.content.decode() and "1,600" in page.content.decode()
     assert b'value="delete_selected"' not in page.content  # members never vanish
+
+
+def test_member_list_of_degraded_members_runs_bounded_queries(
+    client_admin, make_member, buy, degradation, django_assert_max_num_queries
+):
+    # given 30 members degraded from Silver (their effective tier is not the qualified)
+    from tiers.services import degrade_inactive_members
+
+    start = timezone.now() - timedelta(days=200)
+    for _ in range(30):
+        buy(make_member(joined_at=start), "1000", when=start)
+    assert degrade_inactive_members() == 30
+
+    # then the list names both tiers of each, in as many queries as for one
+    with django_assert_max_num_queries(12):
+        page = client_admin.get(reverse("admin:members_member_changelist"))
+    assert page.content.decode().count("Bronze (qualified Silver)") == 30
 
 
 def test_member_page_shows_tier_history_and_the_ledger(client_admin, member, buy):
