@@ -261,6 +261,34 @@ def test_a_grants_file_with_a_row_above_the_limit_grants_nothing_and_names_the_r
     assert available(member) == 0
 
 
+def test_a_grants_file_above_an_agents_limit_is_imported_by_a_supervisor_as_it_says(
+    tmp_path, member, user_in, limits
+):
+    # given a file refused for a marketer (limited as strictly as an agent), who is
+    # told to ask a supervisor
+    from django.core.management import call_command
+
+    grants = tmp_path / "grants.csv"
+    grants.write_text(f"{HEADER}G-1,{member.external_id},1500,Outage,\n")
+    user_in("mara", "Marketer")
+    refused = io.StringIO()
+    with pytest.raises(SystemExit):
+        call_command(
+            "import_grants", str(grants), "--by", "mara", stdout=io.StringIO(), stderr=refused
+        )
+    assert "ask a CX supervisor to import the file" in refused.getvalue()
+
+    # when a CX supervisor (and nothing else) imports it
+    user_in("sam", "CX supervisor")
+    out = io.StringIO()
+    call_command("import_grants", str(grants), "--by", "sam", stdout=out)
+
+    # then it is granted, in the supervisor's name
+    assert out.getvalue().strip().endswith("new=1 skipped=0 errors=0")
+    assert available(member) == 1500
+    assert LedgerEntry.objects.get(member=member, kind="adjustment").created_by.username == "sam"
+
+
 def test_a_grants_file_above_the_monthly_limit_grants_nothing(member, maria, sam, limits):
     # given: 4,000 given by hand this month
     for _ in range(4):

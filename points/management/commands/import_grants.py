@@ -50,7 +50,7 @@ class Command(ImportCommand):
         if not user.has_perm("points.import_grants"):
             raise CommandError(
                 f"{username!r} may not import point grants (the permission 'Can import "
-                "point grants', which the Marketer group has)."
+                "point grants', which the Marketer and CX supervisor groups have)."
             )
         return user
 
