@@ -4,6 +4,7 @@ whom a campaign reaches now and whether it stacks with others."""
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
+from django.core.validators import ProhibitNullCharactersValidator
 from django.utils import timezone
 
 from core import figures
@@ -21,7 +22,9 @@ class StoresField(forms.CharField):
         return ", ".join(value) if isinstance(value, list) else value
 
     def to_python(self, value):
-        codes = [code.strip() for code in (value or "").split(",") if code.strip()]
+        value = super().to_python(value)
+        ProhibitNullCharactersValidator()(value)  # the list would hide it from the field's own
+        codes = [code.strip() for code in value.split(",") if code.strip()]
         too_long = [code for code in codes if len(code) > STORE_LENGTH]
         if too_long:
             raise forms.ValidationError(

@@ -124,6 +124,9 @@ class RedemptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def cancel(self, request, queryset):
         """W4, after a page that lists what is refunded and asks why."""
         reason = " ".join(request.POST.get("reason", "").split())
+        if "\x00" in reason:  # no database keeps it: asked again, as when empty
+            self.message_user(request, "A reason cannot hold a null character.", messages.ERROR)
+            reason = ""
         if not reason:
             context = {
                 **self.admin_site.each_context(request),

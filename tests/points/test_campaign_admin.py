@@ -263,3 +263,15 @@ def test_P3_campaigns_of_different_stores_do_not_stack_and_audiences_are_named(
     )
     assert "on a purchase in every campaign&#x27;s audience." in warning
     assert "Store two" not in warning
+
+
+def test_a_store_code_with_a_null_character_is_refused_and_nothing_saved(client, login, tiers):
+    login("Marketer")
+
+    page = client.post(reverse("admin:points_campaign_add"), posted(stores="STORE-01,\x00"))
+
+    assert page.status_code == 200
+    assert "Null characters are not allowed." in str(
+        page.context["adminform"].form.errors["stores"]
+    )
+    assert not Campaign.objects.filter(name="Double week").exists()

@@ -170,6 +170,23 @@ def test_W4_cancel_action_in_the_admin(client, admin_user, gold, catalogue):
     assert b"already cancelled" in again.content
 
 
+def test_W4_a_cancel_reason_with_a_null_character_is_asked_again(
+    client, admin_user, gold, catalogue
+):
+    from django.urls import reverse
+
+    redemption = redeem(member=gold, reward=catalogue["Coffee voucher"], now=NOW)
+    client.force_login(admin_user)
+    url = reverse("admin:rewards_redemption_changelist")
+    chosen = {"action": "cancel", "_selected_action": [redemption.pk]}
+
+    page = client.post(url, {**chosen, "reason": "Lost\x00it"})
+
+    assert page.status_code == 200
+    assert b"A reason cannot hold a null character." in page.content
+    assert Redemption.objects.get(pk=redemption.pk).status == "redeemed"
+
+
 # Concurrency
 
 
