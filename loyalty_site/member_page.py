@@ -27,6 +27,7 @@ from points.models import (
     LedgerEntry,
 )
 from points.selectors import balances_and_stake, cutoff_instant, member_as_of, programme
+from points.services.referrals import referral_key
 from rewards.models import Redemption
 from rewards.selectors import catalogue
 from tiers.selectors import TONIGHT, drop_time, next_degradation
@@ -95,6 +96,7 @@ def member_context(
         "ledger_page": ledger_page,
         "merged_members": member.merged_members.order_by("-merged_at")[:HISTORY_ROWS],
         "referrer": member.referred_by,
+        "referral_paid": referral_paid(member),
         "referrals": member.referrals.order_by("joined_at", "pk")[:HISTORY_ROWS],
         "redemptions": Redemption.objects.filter(member=member).select_related(
             "reward", "redeemed_by"
@@ -140,6 +142,14 @@ def as_of_context(request, member, ranking, now) -> dict | None:
         "before_joining": at < member.joined_at,
         "tier_explanation": tier_explanation(history, figures["effective_tier"]),
     }
+
+
+def referral_paid(member) -> int | None:
+    """The points the member's referrer got at the member's first purchase, if any."""
+    if member.referred_by_id is None:
+        return None
+    paid = LedgerEntry.objects.filter(external_id=referral_key(member))
+    return paid.values_list("points", flat=True).first()
 
 
 def end_of_day(day):

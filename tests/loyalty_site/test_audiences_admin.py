@@ -12,6 +12,7 @@ from django.utils import timezone
 from members.models import Member
 from members.services import enroll_member
 from points.models import Campaign
+from tests.conftest import definition
 from tests.points.test_campaign_admin import posted
 
 pytestmark = pytest.mark.django_db
@@ -102,9 +103,32 @@ def test_member_page_shows_birth_date_who_referred_them_and_whom_they_referred(
     referrer_page = client.get(reverse("admin:members_member_change", args=[referrer.pk]))
     assert '<div class="readonly">5 Mar 1990</div>' in friend_page.content.decode()
     assert "Referred by <a" in friend_page.content.decode()
+    paid = definition("refer-a-friend").points
+    assert f"({paid:,} points paid at M-FRIEND's first purchase)" in friend_page.content.decode()
     text = referrer_page.content.decode()
     assert ">M-FRIEND</a> (has bought)" in text
     assert ">M-OTHER</a> (no purchase yet)" in text
+
+
+def test_member_page_says_so_when_a_first_purchase_paid_the_referrer_nothing(
+    client, login, tiers, no_campaigns, buy
+):
+    # given the referral points switched off before the friend's first purchase
+    enrol("M-REF")
+    friend = enrol("M-FRIEND", referred_by="M-REF")
+    referral = definition("refer-a-friend")
+    referral.is_active = False
+    referral.save()
+    buy(friend, "10")
+
+    # when
+    login("CX agent")
+    page = client.get(reverse("admin:members_member_change", args=[friend.pk]))
+
+    # then
+    assert "(nothing paid: no referral points were due at M-FRIEND's first purchase)" in (
+        page.content.decode()
+    )
 
 
 def test_adding_a_member_with_a_referrer_in_the_cx_manager(
