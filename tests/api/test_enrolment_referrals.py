@@ -7,7 +7,7 @@ import pytest
 
 from loyalty_site.demo import load_welcome
 from members.models import Member
-from members.services import enroll_member, merge_members
+from members.services import enroll_member, erase_member, merge_members
 from points.models import LedgerEntry
 from tests.api.conftest import assert_problem, post, recently
 
@@ -100,3 +100,20 @@ def test_an_exact_repeat_of_an_enrolment_naming_a_merged_referrer_is_200(api, ti
     assert (first.status_code, again.status_code) == (201, 200), again.json()
     assert Member.objects.get(external_id="M-NEW").referred_by == keep
     assert_problem(other, 409, fields={"external_id"})
+
+
+def test_an_exact_repeat_of_an_enrolment_whose_referrer_was_erased_since_is_200(
+    api, tiers, staff
+):
+    # given: M-NEW enrolled, referred by M-REF, who is then erased
+    enrol("M-REF")
+    body = {"external_id": "M-NEW", "email": "new@example.com", "referred_by": "M-REF"}
+    first = post(api, "/api/v1/members", body)
+    erase_member(member=Member.objects.get(external_id="M-REF"), by=staff)
+
+    # when the till sends the enrolment again
+    again = post(api, "/api/v1/members", body)
+    other = post(api, "/api/v1/members", body | {"email": "other@example.com"})
+
+    # then: the same enrolment, still; other data is still a conflict
+    assert (first.status_code, again.status_code, other.status_code) == (201, 200, 409)
