@@ -6,10 +6,12 @@
 chance of 1 in 10^15, and a key at the API's whole rate (1,200 a minute) would need
 about two million years, on average, to hit one. Codes are stored and given by the API without
 separators, shown to people in groups of four (`HK7M-2PXC-...`), and read back
-forgiving what people type: lower case, dashes and spaces, and the dropped half of a
-look-alike pair (S for 5, Z for 2, G for 6, B for 8, U for V)."""
+forgiving what people type: lower case, dashes and spaces (any: an en dash or a
+non-breaking space pasted from a message too), and the dropped half of a look-alike
+pair (S for 5, Z for 2, G for 6, B for 8, U for V)."""
 
 import secrets
+import unicodedata
 
 ALPHABET = "23456789ACEFHJKMNPRTVWXY"
 LENGTH = 16
@@ -18,7 +20,10 @@ GROUP = 4
 LOOK_ALIKES = "01ODQILZSGBU"
 # What someone typing a code may give for one of its characters.
 _TYPED = str.maketrans({"S": "5", "Z": "2", "G": "6", "B": "8", "U": "V"})
-_SEPARATORS = str.maketrans("", "", " -\t")
+
+
+def _separator(char: str) -> bool:
+    return char.isspace() or unicodedata.category(char) == "Pd" or char == "\u2212"  # minus
 
 
 def new_code() -> str:
@@ -27,7 +32,8 @@ def new_code() -> str:
 
 def normalized(text: str) -> str:
     """A code as typed (`hk7m-2pxc ...`) in the form it is stored in."""
-    return str(text).upper().translate(_SEPARATORS).translate(_TYPED)
+    kept = "".join(char for char in str(text).upper() if not _separator(char))
+    return kept.translate(_TYPED)
 
 
 def is_code(text: str) -> bool:

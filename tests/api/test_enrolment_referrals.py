@@ -102,9 +102,7 @@ def test_an_exact_repeat_of_an_enrolment_naming_a_merged_referrer_is_200(api, ti
     assert_problem(other, 409, fields={"external_id"})
 
 
-def test_an_exact_repeat_of_an_enrolment_whose_referrer_was_erased_since_is_200(
-    api, tiers, staff
-):
+def test_an_exact_repeat_of_an_enrolment_whose_referrer_was_erased_since_is_200(api, tiers, staff):
     # given: M-NEW enrolled, referred by M-REF, who is then erased
     enrol("M-REF")
     body = {"external_id": "M-NEW", "email": "new@example.com", "referred_by": "M-REF"}
