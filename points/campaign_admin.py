@@ -156,7 +156,12 @@ def reach_message(campaign: Campaign) -> str:
     text = f"Reaches {reach.members:,} {who} today, of {reach.open:,}"
     if campaign.birthday_month_only:
         text += f" (those whose birthday is in {reach.month_name})"
-    if campaign.stores or campaign.min_amount is not None:
-        text += ", on their purchases in its stores and from its minimum amount"
+    limits = [
+        "in its stores" if campaign.stores else "",
+        "through its channels" if campaign.channels else "",
+        f"of at least {campaign.min_amount}" if campaign.min_amount is not None else "",
+    ]
+    if limits := [limit for limit in limits if limit]:
+        text += f", on their purchases {' and '.join(limits)}"
     counted = timezone.localtime(kept["as_of"])
     return f"{text}. Counted at {counted:%H:%M}."

@@ -153,3 +153,24 @@ def test_adding_a_member_with_a_referrer_in_the_cx_manager(
     assert added.status_code == 302
     member = Member.objects.get(external_id="M-NEW")
     assert (member.referred_by.external_id, member.birth_date) == ("M-REF", date(1991, 7, 1))
+
+
+def test_a_campaign_page_names_each_limit_on_purchases_and_no_other(client, login, tiers):
+    now = timezone.now()
+    tills = Campaign.objects.create(
+        name="Tills", multiplier=2, starts_at=now, ends_at=now + timedelta(days=9)
+    )
+    tills.channels, tills.min_amount = ["pos"], Decimal("50.00")
+    tills.save()
+    everyone = Campaign.objects.create(
+        name="Everyone", multiplier=2, starts_at=now, ends_at=now + timedelta(days=9)
+    )
+    login("Marketer")
+
+    limited = client.get(reverse("admin:points_campaign_change", args=[tills.pk]))
+    open_to_all = client.get(reverse("admin:points_campaign_change", args=[everyone.pk]))
+
+    assert ", on their purchases through its channels and of at least 50.00." in (
+        limited.content.decode()
+    )
+    assert "on their purchases" not in open_to_all.content.decode()
