@@ -288,3 +288,22 @@ def test_the_end_of_a_status_match_tells_the_member_their_tier_now(make_member, 
     assert "reach 3,000 points earned to be Gold again" in ended[silver.email].body
     assert "You have earned Gold with your own points" in ended[earner.email].body
     assert Notification.objects.filter(kind="status_match_ended").count() == 2
+
+
+def test_T3_a_rules_change_keeps_a_degraded_matched_member_degraded(
+    make_member, buy, tiers, staff, degradation
+):
+    # given: Platinum by points, held at Silver by a match while degraded
+    member = make_member(joined_at=at("2026-01-01"))
+    match(member, tiers["silver"], staff, until=date(2026, 12, 31), now=at("2026-01-01"))
+    buy(member, "5700", when=at("2026-01-02"))  # x1.5 = 8,550: Platinum
+    degrade_inactive_members(now=at("2026-07-15"))
+    assert tiers_of(member) == ("platinum", "silver")
+
+    # when Platinum moves out of reach
+    Tier.objects.filter(code="platinum").update(threshold=9000)
+    recalculate_all_tiers()
+
+    # then: qualified for Gold, still degraded at the granted Silver: only a purchase
+    # restores (D3)
+    assert tiers_of(member) == ("gold", "silver")

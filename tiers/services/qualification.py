@@ -90,6 +90,11 @@ def recalculate_all_tiers() -> int:
     ranking = Ranking()
     now = timezone.now()
     changed = 0
+    # Below the qualified tier (D2), by tier ids: a plain scan of the member table.
+    degraded = Q(pk__in=[])
+    for qualified in ranking.tiers:
+        lower = [t.pk for t in ranking.tiers if ranking.higher(qualified.pk, t.pk)]
+        degraded |= Q(qualified_tier=qualified, effective_tier__in=lower)
     with transaction.atomic():
         for tier, band in misqualified_by_tier(ranking):
             # Effective follows qualified, except that a degraded member stays degraded
@@ -100,9 +105,10 @@ def recalculate_all_tiers() -> int:
             changes = band.annotate(
                 target=Case(
                     # A status match above the new tier holds the member at it; one at or
-                    # below it is reached: the member follows the new tier.
+                    # below it is reached: the member follows the new tier, unless
+                    # degraded (held at the granted tier, not restored without a purchase).
                     When(granted_tier__in=above, then=F("granted_tier")),
-                    When(follows | Q(granted_tier__isnull=False), then=Value(tier.pk)),
+                    When(follows | Q(granted_tier__isnull=False) & ~degraded, then=Value(tier.pk)),
                     default=F("effective_tier"),
                     output_field=BigIntegerField(),
                 ),
