@@ -37,7 +37,9 @@ class DailyTier(models.Model):
     """Members by effective tier at the end of one day (the snapshot job's)."""
 
     day = models.DateField()
-    tier = models.ForeignKey(Tier, on_delete=models.PROTECT, related_name="+")
+    # A tier anyone was ever in is kept by their tier history; one nobody ever held has
+    # only rows of 0 here, which go with it.
+    tier = models.ForeignKey(Tier, on_delete=models.CASCADE, related_name="+")
     members = models.PositiveIntegerField(default=0)
 
     class Meta:

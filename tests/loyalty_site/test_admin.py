@@ -284,3 +284,25 @@ def test_T1_a_tier_members_hold_cannot_be_deleted_and_the_page_says_how_many(
     assert page.context["protected"] == ["Members: 2 name Silver", "Tier changes: 2 name Silver"]
     assert "permission to delete" not in page.content.decode()
     assert Tier.objects.filter(pk=silver.pk).exists()
+
+
+def test_T1_a_tier_nobody_ever_held_can_be_deleted_after_the_nightly_figures(
+    client, login, make_member, buy
+):
+    # given a new tier nobody reached, counted (0 members) by the analytics job
+    from points.services.snapshots import take_snapshots
+
+    member = make_member(joined_at=timezone.now() - timedelta(days=3))
+    buy(member, "100", when=timezone.now() - timedelta(days=2))
+    diamond = Tier.objects.create(name="Diamond", code="diamond", threshold=50000, multiplier=4)
+    take_snapshots()
+
+    # when a marketer deletes it
+    login("Marketer")
+    url = reverse("admin:tiers_tier_delete", args=[diamond.pk])
+    page = client.get(url)
+    client.post(url, {"post": "yes"})
+
+    # then it goes
+    assert not page.context["protected"]
+    assert not Tier.objects.filter(pk=diamond.pk).exists()
