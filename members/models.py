@@ -287,12 +287,19 @@ class Notification(models.Model):
     points = models.BigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # A message the mail server refused (an address, a header): tried again, after the
+    # messages never tried, so that it holds none of them up.
+    # (Defaults in the database too: the bulk jobs insert messages in SQL.)
+    failed_attempts = models.PositiveIntegerField(default=0, db_default=0)
+    last_error = models.CharField(max_length=255, blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["-created_at", "-pk"]
         indexes = [
             models.Index(
-                fields=["created_at"], name="notification_unsent", condition=models.Q(sent_at=None)
+                fields=["failed_attempts", "id"],
+                name="notification_to_send",
+                condition=models.Q(sent_at=None),
             )
         ]
         constraints = [

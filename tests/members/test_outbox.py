@@ -1,0 +1,112 @@
+"""The outbox of messages to members (DESIGN.md, Notifications): sent by e-mail, each
+once, none lost, whatever one message or the mail server does."""
+
+import smtplib
+
+import pytest
+from django.core import mail
+
+from members.models import Notification
+from members.services import enroll_member, erase_member, send_pending_notifications
+from tests.conftest import at
+
+pytestmark = pytest.mark.django_db
+
+
+class OneRefusedAddress:
+    """An SMTP server that refuses one address and takes every other message."""
+
+    delivered: list = []
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def sendmail(self, sender, to, message, *args, **kwargs):
+        if "m-bad@example.com" in to:
+            raise smtplib.SMTPRecipientsRefused({"m-bad@example.com": (550, b"No such user")})
+        self.delivered.extend(to)
+        return {}
+
+    def quit(self):
+        pass
+
+    def close(self):
+        pass
+
+
+@pytest.fixture
+def smtp(settings, monkeypatch):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    monkeypatch.setattr("django.core.mail.backends.smtp.smtplib.SMTP", OneRefusedAddress)
+    OneRefusedAddress.delivered = []
+    return OneRefusedAddress.delivered
+
+
+def test_a_refused_address_holds_up_no_other_message_and_none_goes_twice(make_member, buy, smtp):
+    # given three tier-ups, the second to an address the server refuses
+    for code in ("M-GOOD1", "M-BAD", "M-GOOD2"):
+        buy(make_member(code), "1000.00", at("2026-03-02"))
+
+    # when the task runs three times
+    sent = [send_pending_notifications() for _ in range(3)]
+
+    # then each good message went once; the refused one waits, counted, with its error
+    assert sent == [2, 0, 0]
+    assert sorted(smtp) == ["m-good1@example.com", "m-good2@example.com"]
+    refused = Notification.objects.get(member__external_id="M-BAD")
+    assert refused.sent_at is None and refused.failed_attempts == 3
+    assert "No such user" in refused.last_error
+
+
+def test_a_failed_message_goes_after_those_never_tried(make_member, buy, smtp):
+    # given a refused message from before, then a new one
+    buy(make_member("M-BAD"), "1000.00", at("2026-03-02"))
+    send_pending_notifications()
+    buy(make_member("M-NEW"), "1000.00", at("2026-03-02"))
+
+    # when a run can send one message only
+    send_pending_notifications(limit=1)
+
+    # then it is the new one
+    assert smtp == ["m-new@example.com"]
+
+
+def test_a_line_break_in_a_name_breaks_no_message(tiers, no_campaigns, buy):
+    # given a member whose first name holds a carriage return, and another
+    odd = enroll_member(external_id="M-CR", email="cr@example.com", first_name="Ann\rLee")
+    buy(odd, "1000.00", at("2026-03-02"))
+    buy(
+        enroll_member(external_id="M-OTHER", email="other@example.com"), "1000.00", at("2026-03-02")
+    )
+
+    # when
+    send_pending_notifications()
+
+    # then both are sent, the name on one line
+    assert sorted(m.to[0] for m in mail.outbox) == ["cr@example.com", "other@example.com"]
+    assert "Welcome to Silver, Ann Lee!" in [m.subject for m in mail.outbox]
+
+
+def test_a_message_is_plain_text_not_html(tiers, no_campaigns, buy):
+    member = enroll_member(external_id="M-OB", email="ob@example.com", first_name="Siobhán O'Brien")
+    buy(member, "1000.00", at("2026-03-02"))
+
+    send_pending_notifications()
+
+    assert mail.outbox[-1].subject == "Welcome to Silver, Siobhán O'Brien!"
+    assert "Hello Siobhán O'Brien," in mail.outbox[-1].body
+
+
+def test_messages_to_an_erased_member_are_dropped_even_when_queued_after(make_member, buy, staff):
+    # given an erased member, then a message queued for them by a later job
+    member = make_member("M-GONE")
+    buy(member, "1000.00", at("2026-03-02"))
+    erase_member(member=member, by=staff)
+    Notification.objects.create(member=member, kind=Notification.Kind.EXPIRY_REMINDER, points=5)
+
+    # when
+    send_pending_notifications()
+
+    # then nothing went to them, and nothing waits for them
+    assert mail.outbox == []
+    assert not Notification.objects.filter(member=member).exists()
