@@ -220,7 +220,12 @@ IMPORT_FILE_DAYS = env.int("IMPORT_FILE_DAYS", default=30)
 
 # Programme analytics: what one point costs the brand, to show outstanding points as a
 # liability in money, and how far back the first daily snapshot reaches.
-POINT_VALUE = Decimal(env("POINT_VALUE", default="0.01"))  # never a float
+POINT_VALUE = env("POINT_VALUE", default="0.01")  # a Decimal, never a float
+if not re.fullmatch(r"\d{1,4}(\.\d{1,6})?", POINT_VALUE):
+    raise ImproperlyConfigured(
+        'POINT_VALUE is what one point costs, in currency units: "0.01", at most "9999.999999".'
+    )
+POINT_VALUE = Decimal(POINT_VALUE)
 POINT_VALUE_CURRENCY = env("POINT_VALUE_CURRENCY", default="EUR")
 ANALYTICS_HISTORY_DAYS = env.int("ANALYTICS_HISTORY_DAYS", default=400)
 

@@ -210,3 +210,18 @@ def test_a_malformed_api_rate_stops_the_start_with_the_format(rate):
 def test_api_rates_of_every_period_are_accepted():
     for rate in ("20/s", "1200/min", "5000/hour", "50000/day"):
         assert manage("check", env=production_env(API_RATE=rate)).returncode == 0, rate
+
+
+@pytest.mark.parametrize("value", ["1E+27", "-0.01", "0,01", "cheap", "0.0000001", "12345"])
+def test_a_point_value_out_of_shape_stops_the_start_with_the_format(value):
+    # when
+    result = manage("check", env=production_env(POINT_VALUE=value))
+
+    # then: at start, not as a 500 on the analytics page
+    assert result.returncode != 0
+    assert 'POINT_VALUE is what one point costs, in currency units: "0.01"' in result.stderr
+
+
+def test_point_values_from_nothing_to_a_fortune_are_accepted():
+    for value in ("0", "0.005", "1", "9999.999999"):
+        assert manage("check", env=production_env(POINT_VALUE=value)).returncode == 0, value
