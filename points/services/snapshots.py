@@ -15,8 +15,10 @@ Rules (docs/rules.md, "Programme analytics"):
   it), the members and purchases it reached, to the end of the last day taken; returns
   do not take it back;
 - every run takes each ended day not taken yet, and the last REWRITE_DAYS again: a file
-  imported a few days late counts on the days its rows are dated. The first run reaches
-  back ANALYTICS_HISTORY_DAYS, to the first member's joining day at most.
+  imported a few days late counts on the days its rows are dated; so does an expiry
+  run late (E3), whatever its delay: the days from its oldest cutoff are taken again.
+  The first run reaches back ANALYTICS_HISTORY_DAYS, to the first member's joining day
+  at most.
 
 Set-based: one grouped query over the ledger, one over the members and the tier
 history, whatever the number of days; the same run twice writes the same rows, and two
@@ -44,7 +46,14 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from members.models import Member
-from points.models import Campaign, CampaignResult, DailyPoints, DailyTier, LedgerEntry
+from points.models import (
+    Campaign,
+    CampaignResult,
+    DailyPoints,
+    DailyTier,
+    ExpiryRun,
+    LedgerEntry,
+)
 from points.selectors import cutoff_instant as end_of  # of a day in TIME_ZONE
 from points.services import sql
 from tiers.models import Tier
@@ -94,9 +103,12 @@ def take_snapshots(*, now=None) -> int:
 
 
 def _first_day(last: date) -> date | None:
-    taken = DailyPoints.objects.aggregate(day=Max("day"))["day"]
-    if taken is not None:
-        return min(taken + timedelta(days=1), last - timedelta(days=REWRITE_DAYS - 1))
+    taken = DailyPoints.objects.aggregate(day=Max("day"), at=Max("taken_at"))
+    if taken["day"] is not None:
+        first = min(taken["day"] + timedelta(days=1), last - timedelta(days=REWRITE_DAYS - 1))
+        # An expiry run that caught up older cutoffs since (E3): their days again.
+        late = ExpiryRun.objects.filter(processed_at__gte=taken["at"], cutoff__lt=first)
+        return min(first, late.aggregate(day=Min("cutoff"))["day"] or first)
     joined = Member.objects.aggregate(first=Min("joined_at"))["first"]
     if joined is None:
         return None

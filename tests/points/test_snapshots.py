@@ -101,6 +101,27 @@ def test_expired_points_are_counted_on_the_cutoff_day(make_member, buy):
     assert day("2026-03-31").available == 0
 
 
+def test_points_expired_by_a_run_more_than_a_week_late_count_on_the_cutoff_day(
+    make_member, buy
+):
+    # given monthly expiry, 50 points at the 31 March cutoff, and the nightly figures
+    # taken every day to 9 April while the expiry job was down
+    ExpiryPolicy.objects.update_or_create(
+        pk=1, defaults={"cycle": "monthly", "starts_on": date(2026, 3, 1)}
+    )
+    buy(make_member(joined_at=at("2026-03-01")), "50.00", at("2026-03-02"))
+    for n in range(1, 11):
+        take_snapshots(now=at(f"2026-04-{n:02}", 1))
+
+    # when the expiry job catches up on 10 April, and the figures are taken that night
+    expire_points(now=at("2026-04-10"))
+    take_snapshots(now=at("2026-04-11", 1))
+
+    # then the 50 expired on 31 March, and no day holds them after
+    assert day("2026-03-31").expired == 50
+    assert day("2026-03-31").available == day("2026-04-05").available == 0
+
+
 # Members per tier
 
 
