@@ -1,3 +1,5 @@
+import logging
+
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.db import transaction
@@ -10,11 +12,13 @@ from tiers.selectors import (
     Ranking,
     degradation_impact,
     degradation_skipped,
+    lock_tiers,
     threshold_change_preview,
     what_keeps,
 )
 from tiers.tasks import recalculate_all_tiers_task
 
+log = logging.getLogger(__name__)
 CONFIRM = "_confirm_threshold"
 SKIPPED_ROWS = 50  # members a preview lists as skipped (a status match, a freeze)
 
@@ -38,21 +42,25 @@ class TierAdmin(admin.ModelAdmin):
         allowed = (
             self.has_change_permission(request, tier) if tier else self.has_add_permission(request)
         )
+        if request.method != "POST" or not allowed:
+            return super().changeform_view(request, object_id, form_url, extra_context)
         # A confirmation holds for the programme it was shown against: changed by someone
-        # in between, the moves shown are not those that would happen.
-        confirmed = request.POST.get(CONFIRM)
-        if (
-            request.method == "POST"
-            and confirmed != str(ProgrammeVersion.current_token())
-            and allowed
-        ):
-            was = tier.threshold if tier else None
-            form = self.get_form(request, tier, change=tier is not None)(
-                request.POST, request.FILES, instance=tier
-            )
-            if form.is_valid() and (tier is None or "threshold" in form.changed_data):
-                return self._threshold_preview(request, form.instance, was, again=bool(confirmed))
-        return super().changeform_view(request, object_id, form_url, extra_context)
+        # in between, the moves shown are not those that would happen. Compared and
+        # saved under the tiers' lock: two marketers confirming at once are one after
+        # the other, and the second is shown the moves again.
+        with transaction.atomic():
+            lock_tiers()
+            confirmed = request.POST.get(CONFIRM)
+            if confirmed != str(ProgrammeVersion.current_token()):
+                was = tier.threshold if tier else None
+                form = self.get_form(request, tier, change=tier is not None)(
+                    request.POST, request.FILES, instance=tier
+                )
+                if form.is_valid() and (tier is None or "threshold" in form.changed_data):
+                    return self._threshold_preview(
+                        request, form.instance, was, again=bool(confirmed)
+                    )
+            return super().changeform_view(request, object_id, form_url, extra_context)
 
     def _threshold_preview(self, request, tier, was, *, again=False):
         context = {
@@ -95,11 +103,29 @@ class TierAdmin(admin.ModelAdmin):
         return actions
 
     def _recalculate(self, request):
-        """T3: requalify every member in the background once the change is saved."""
-        transaction.on_commit(recalculate_all_tiers_task.delay)
-        self.message_user(
-            request, "Members are being requalified under the new thresholds.", messages.INFO
-        )
+        """T3: requalify every member in the background once the change is saved. With
+        the task queue out of reach, the change stays saved and the nightly
+        requalification (a beat row) moves the members."""
+
+        def queue():
+            try:
+                recalculate_all_tiers_task.delay()
+            except Exception:  # whatever the broker raises when it cannot be reached
+                log.exception("The tier recalculation could not be queued")
+                self.message_user(
+                    request,
+                    "The task queue could not be reached: members will be requalified "
+                    "under the new thresholds tonight.",
+                    messages.WARNING,
+                )
+            else:
+                self.message_user(
+                    request,
+                    "Members are being requalified under the new thresholds.",
+                    messages.INFO,
+                )
+
+        transaction.on_commit(queue)
 
 
 SOON_DAYS = 14  # the window of the dashboard's "at risk" list

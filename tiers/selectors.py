@@ -333,6 +333,13 @@ def degradation_impact(policy, ranking: Ranking, now, *, days: int) -> list[dict
     return sorted(rows, key=lambda row: (-rank[row["source"].pk], -rank[row["target"].pk]))
 
 
+def lock_tiers() -> list[Tier]:
+    """The tiers, locked until the transaction ends, in threshold order. Taken by the
+    recalculation (T3) and by a marketer confirming a threshold, so that each waits for
+    the other and reads the thresholds saved last."""
+    return list(Tier.objects.select_for_update().order_by("threshold"))
+
+
 def what_keeps(tier: Tier):
     """What keeps a tier: how many members, history rows, rewards and grants name it
     (counted, never listed: a tier can have a million members, and Django's own page

@@ -19,7 +19,7 @@ from points.models import TIER_UP_BONUS, LedgerEntry, PointDefinition, Transacti
 from points.selectors import Programme, programme
 from points.services import sql
 from tiers.models import Tier
-from tiers.services import TierLog, requalify
+from tiers.services import TierLog, follow_new_rules, requalify
 
 Kind = LedgerEntry.Kind
 MEMBER_CACHE_FIELDS = sql.MEMBER_CACHE_FIELDS
@@ -169,7 +169,9 @@ def apply_entries(
 def credit(member: Member, plan: Programme, entries, *, at, log, reason=None, by=None):
     """Count entries (LedgerEntry or Movement) in the member's caches, in memory, and
     requalify it (T2). Returns the tier-up bonus due, already counted: redeemable and
-    not tier-counting, so it can never cause another tier-up."""
+    not tier-counting, so it can never cause another tier-up. Thresholds changed since
+    the member was last qualified move it first, as the rules changed (T3)."""
+    follow_new_rules(member, plan.ranking, log=log)
     for entry in entries:
         member.points_balance += entry.points if entry.redeemable else 0
         member.lifetime_points += entry.points if entry.counts_toward_tier else 0

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from members.models import Member, TierChange
 from points.models import LedgerEntry
+from tests.conftest import give_return, summary
 from tiers.models import Tier
 
 pytestmark = pytest.mark.django_db
@@ -114,6 +115,70 @@ def test_T3_changing_a_threshold_in_the_admin_recalculates_tiers(
     assert response.status_code == 302, response.content
     assert Member.objects.get(pk=member.pk).qualified_tier.code == "gold"
     assert TierChange.objects.filter(member=member, reason="rules_changed").exists()
+
+
+GOLD_AT_2000 = {
+    "name": "Gold",
+    "code": "gold",
+    "threshold": "2000",
+    "multiplier": "2",
+    "upgrade_bonus_points": "250",
+    "benefits": "",
+}
+
+
+def confirm_gold_at_2000(client):
+    """A marketer lowers Gold to 2,000 and confirms the preview."""
+    url = reverse("admin:tiers_tier_change", args=[Tier.objects.get(code="gold").pk])
+    shown = client.post(url, GOLD_AT_2000).context["programme"]
+    return client.post(url, {**GOLD_AT_2000, "_confirm_threshold": shown}, follow=True)
+
+
+def test_T3_a_write_before_the_recalculation_moves_the_member_as_the_rules_changed(
+    client_admin, member, buy
+):
+    # given Silver at 2,500 lifetime points; Gold lowered to 2,000, the job not run yet
+    bought = buy(member, "2500")
+    confirm_gold_at_2000(client_admin)
+
+    # when the member's next ledger write is a small return
+    give_return(member, bought, "10")
+
+    # then: Gold by the rules change, no bonus; the return changes nothing more
+    last = TierChange.objects.filter(member=member).latest("pk")
+    assert (last.reason, last.to_tier.code) == ("rules_changed", "gold")
+    assert not LedgerEntry.objects.filter(member=member, reason="Welcome to Gold").exists()
+    assert summary(member)["points_to_next_tier"] == 8000 - 2490
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)  # queued as the save commits
+def test_T3_with_the_task_queue_down_a_threshold_is_saved_and_requalified_tonight(
+    client_admin, member, buy, monkeypatch
+):
+    # given the task queue out of reach
+    from kombu.exceptions import OperationalError
+
+    from tiers import tasks
+
+    def down(*args, **kwargs):
+        raise OperationalError("broker down")
+
+    monkeypatch.setattr(tasks.recalculate_all_tiers_task, "delay", down)
+    buy(member, "2500")
+
+    # when a marketer confirms a new threshold
+    page = confirm_gold_at_2000(client_admin)
+
+    # then saved, and told; the nightly beat row moves the member
+    assert page.status_code == 200
+    assert Tier.objects.get(code="gold").threshold == 2000
+    assert "members will be requalified under the new thresholds tonight" in (page.content.decode())
+    from django_celery_beat.models import PeriodicTask
+
+    nightly = PeriodicTask.objects.get(name="Requalify members")
+    assert nightly.task == "tiers.tasks.recalculate_all_tiers_task" and nightly.enabled
+    tasks.recalculate_all_tiers_task()
+    assert Member.objects.get(pk=member.pk).qualified_tier.code == "gold"
 
 
 def test_T1_a_new_tier_added_in_the_admin_is_previewed_then_saved_and_members_reach_it(

@@ -101,9 +101,7 @@ def test_expired_points_are_counted_on_the_cutoff_day(make_member, buy):
     assert day("2026-03-31").available == 0
 
 
-def test_points_expired_by_a_run_more_than_a_week_late_count_on_the_cutoff_day(
-    make_member, buy
-):
+def test_points_expired_by_a_run_more_than_a_week_late_count_on_the_cutoff_day(make_member, buy):
     # given monthly expiry, 50 points at the 31 March cutoff, and the nightly figures
     # taken every day to 9 April while the expiry job was down
     ExpiryPolicy.objects.update_or_create(

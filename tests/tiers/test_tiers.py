@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from members.models import Member, Notification, TierChange
 from points.models import LedgerEntry
 from points.services import adjust_points
-from tests.conftest import at, definition, earned, give_return, summary
+from tests.conftest import at, definition, earned, give_return, postgres_only, run_together, summary
 from tiers.models import Tier
 from tiers.services import recalculate_all_tiers
 
@@ -168,3 +168,91 @@ def test_T4_history_records_each_change_with_its_reason(member, buy, staff):
         ("manual", "bronze", "silver"),
     ]
     assert TierChange.objects.get(member=member, reason="manual").created_by == staff
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_T3_a_recalculation_never_finishes_with_thresholds_older_than_a_later_ones(
+    make_member, buy, monkeypatch
+):
+    # given Silver at 2,500 lifetime points and Gold lowered to 2,000, not yet applied
+    import threading
+    import time
+
+    from django.db import connections
+
+    from tiers.services import qualification
+
+    member = make_member()
+    buy(member, "2500")
+    Tier.objects.filter(code="gold").update(threshold=2000)
+    real, later = qualification.misqualified_by_tier, []
+
+    def marketer_then_job():  # Gold to 2,600 and its own recalculation, meanwhile
+        Tier.objects.filter(code="gold").update(threshold=2600)
+        recalculate_all_tiers()
+        connections.close_all()
+
+    def slow(ranking):
+        if not later:
+            later.append(threading.Thread(target=marketer_then_job))
+            later[0].start()
+            time.sleep(1)  # the other change comes while this run has read its tiers
+        return real(ranking)
+
+    monkeypatch.setattr(qualification, "misqualified_by_tier", slow)
+
+    # when a recalculation runs
+    recalculate_all_tiers()
+    later[0].join()
+
+    # then the thresholds saved last decide: 2,500 is Silver under Gold at 2,600
+    assert Member.objects.get(pk=member.pk).qualified_tier.code == "silver"
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_T3_two_marketers_confirming_at_once_save_one_and_show_the_other_the_moves_again(
+    tiers, django_user_model, monkeypatch
+):
+    # given two marketers each shown the preview of a new tier at 20,000
+    import time
+
+    from django.contrib.auth.models import Group
+    from django.test import Client
+    from django.urls import reverse
+
+    from tiers.models import ProgrammeVersion
+
+    posts = []
+    for i in range(2):
+        user = django_user_model.objects.create_user(f"marketer{i}", is_staff=True)
+        user.groups.add(Group.objects.get(name="Marketer"))
+        client = Client(raise_request_exception=False)
+        client.force_login(user)
+        form = {
+            "name": f"Diamond {i}",
+            "code": f"diamond-{i}",
+            "threshold": "20000",
+            "multiplier": "4",
+            "upgrade_bonus_points": "0",
+            "benefits": "",
+        }
+        url = reverse("admin:tiers_tier_add")
+        shown = client.post(url, form).context["programme"]
+        posts.append((client, url, {**form, "_confirm_threshold": shown}))
+    real = ProgrammeVersion.current_token.__func__
+
+    def slow_token(cls):
+        token = real(cls)
+        time.sleep(0.5)  # both read the programme before either has saved
+        return token
+
+    monkeypatch.setattr(ProgrammeVersion, "current_token", classmethod(slow_token))
+
+    # when both confirm at once
+    codes = run_together(2, lambda i: posts[i][0].post(posts[i][1], posts[i][2]).status_code)
+
+    # then one is saved, the other shown the moves again: no 500, one Diamond
+    assert sorted(codes) == [200, 302]
+    assert Tier.objects.filter(threshold=20000).count() == 1

@@ -4,7 +4,12 @@ case; the names other apps use are these."""
 
 from tiers.services.degradation import degrade_chunk, degrade_inactive_members, restore
 from tiers.services.history import Reason, TierLog
-from tiers.services.qualification import open_at_tier, recalculate_all_tiers, requalify
+from tiers.services.qualification import (
+    follow_new_rules,
+    open_at_tier,
+    recalculate_all_tiers,
+    requalify,
+)
 from tiers.services.status_match import (
     end_status_grants,
     grant_status,
@@ -24,5 +29,6 @@ __all__ = [
     "open_at_tier",
     "recalculate_all_tiers",
     "requalify",
+    "follow_new_rules",
     "restore",
 ]

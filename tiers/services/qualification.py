@@ -8,7 +8,7 @@ from django.utils import timezone
 from core import events, figures
 from members.models import Member, Notification, TierChange
 from tiers.models import Tier
-from tiers.selectors import Ranking, misqualified_by_tier
+from tiers.selectors import Ranking, lock_tiers, misqualified_by_tier
 from tiers.services.history import (
     TIER_CHANGED,
     Reason,
@@ -41,6 +41,23 @@ def requalify(
     member.best_tier_id = new.id
     notify(member, log, Notification.Kind.TIER_UP, change, bonus=new.upgrade_bonus_points)
     return new
+
+
+def follow_new_rules(member: Member, ranking: Ranking, *, log: TierLog) -> None:
+    """T3 for one locked member before a write counts: thresholds changed and the
+    recalculation has not reached this member yet, so the member first moves to the
+    tier their lifetime points reach now, as recalculate_all_tiers would move them
+    (recorded "rules changed", no bonus, no message; the highest tier ever reached
+    rises to it). Then the write counts as ever: an upgrade is earned."""
+    new = ranking.qualified_for(member.lifetime_points)
+    if new.id == member.qualified_tier_id:
+        return
+    from_tier_id = member.effective_tier_id
+    _follow_qualified(member, ranking, new)
+    if ranking.higher(new.id, member.best_tier_id):
+        member.best_tier_id = new.id
+    at = timezone.now()  # when the rules reached the member, not the write's own date
+    record_change(member, log, reason=Reason.RULES_CHANGED, from_tier_id=from_tier_id, at=at)
 
 
 def open_at_tier(member, ranking: Ranking, *, at, log: TierLog) -> bool:
@@ -87,15 +104,17 @@ def recalculate_all_tiers() -> int:
     of lifetime points, lock, record, then move the members whose qualified tier is
     another. Moves caused by a rules change pay no bonus: T2 bonuses reward earning.
     """
-    ranking = Ranking()
-    now = timezone.now()
     changed = 0
-    # Below the qualified tier (D2), by tier ids: a plain scan of the member table.
-    degraded = Q(pk__in=[])
-    for qualified in ranking.tiers:
-        lower = [t.pk for t in ranking.tiers if ranking.higher(qualified.pk, t.pk)]
-        degraded |= Q(qualified_tier=qualified, effective_tier__in=lower)
     with transaction.atomic():
+        # One recalculation at a time, each with the thresholds saved last: a run that
+        # read older ones must not finish after a newer run (tiers.selectors).
+        ranking = Ranking(lock_tiers())
+        now = timezone.now()
+        # Below the qualified tier (D2), by tier ids: a plain scan of the member table.
+        degraded = Q(pk__in=[])
+        for qualified in ranking.tiers:
+            lower = [t.pk for t in ranking.tiers if ranking.higher(qualified.pk, t.pk)]
+            degraded |= Q(qualified_tier=qualified, effective_tier__in=lower)
         for tier, band in misqualified_by_tier(ranking):
             # Effective follows qualified, except that a degraded member stays degraded
             # (capped at the new tier) until a purchase restores them (D3).
