@@ -17,7 +17,7 @@ class TierChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(Notification)
 class NotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["created_at", "member", "kind", "sent_at", "failed_attempts", "last_error"]
+    list_display = ["created_at", "member", "kind", "sent_at", "failed_attempts"]
     list_select_related = ["member"]
     list_filter = ["kind"]
     search_fields = ["=member__external_id"]
