@@ -1,5 +1,6 @@
 import functools
 import logging
+import smtplib
 import uuid
 from datetime import date
 
@@ -185,40 +186,55 @@ def merge_members(*, survivor, duplicate, by, reason, now=None) -> Member:
 
 
 def send_pending_notifications(*, limit: int = 500) -> int:
-    """Send a batch of outbox messages by e-mail, one at a time, and mark each sent as
-    it goes: a failure midway re-sends none of those before it. A message the server
-    refuses (its address, its header) is counted and tried again on later runs, after
-    the messages never tried, so it holds none up. A server that cannot be reached
-    fails the run: the whole batch waits for the next. Messages to erased members are
-    dropped (their address is gone). Returns how many were sent.
+    """Send up to `limit` outbox messages by e-mail, each in its own transaction, marked
+    sent as it goes: a failure midway re-sends at most the message it was sending. A
+    message the server refuses (its address, its content) is counted and tried again on
+    later runs, after the messages never tried, so it holds none up. A server that
+    cannot be reached, or drops the connection, stops the run: the rest wait for the
+    next. Messages to erased members are dropped (their address is gone). Returns how
+    many were sent.
 
     Workers running at once take different rows (SKIP LOCKED)."""
     Notification.objects.filter(sent_at=None, member__erased_at__isnull=False).delete()
-    with transaction.atomic():
-        batch = list(
-            Notification.objects.filter(sent_at=None)
-            .select_related(
-                "member",
-                "tier_change__from_tier",
-                "tier_change__to_tier",
-                "tier_change__qualified_tier",
-            )
-            .select_for_update(skip_locked=True, of=("self",))
-            .order_by("failed_attempts", "pk")[:limit]
-        )
-        if not batch:
-            return 0
-        sent = []
-        with get_connection() as connection:
-            for notification in batch:
+    unsent = Notification.objects.filter(sent_at=None)
+    due = list(unsent.order_by("failed_attempts", "pk").values_list("pk", flat=True)[:limit])
+    if not due:
+        return 0
+    sent = 0
+    with get_connection() as connection:
+        for pk in due:
+            with transaction.atomic():
+                notification = (
+                    unsent.filter(pk=pk)
+                    .select_related(
+                        "member",
+                        "tier_change__from_tier",
+                        "tier_change__to_tier",
+                        "tier_change__qualified_tier",
+                    )
+                    .select_for_update(skip_locked=True, of=("self",))
+                    .first()
+                )
+                if notification is None:
+                    continue  # sent meanwhile, or being sent by another worker
                 try:
                     connection.send_messages([_message(notification)])
-                except Exception as refused:  # noqa: BLE001 - whatever the backend raises
+                except REFUSED as refused:
                     _count_failure(notification, refused)
-                else:
-                    sent.append(notification.pk)
-        Notification.objects.filter(pk__in=sent).update(sent_at=timezone.now())
-    return len(sent)
+                    continue
+                unsent.filter(pk=pk).update(sent_at=timezone.now())
+                sent += 1
+    return sent
+
+
+# What the mail server (or the message itself) refuses for one message only; anything
+# else, a server out of reach or gone, stops the run.
+REFUSED = (
+    smtplib.SMTPRecipientsRefused,
+    smtplib.SMTPSenderRefused,
+    smtplib.SMTPDataError,
+    ValueError,  # a header with a line break (BadHeaderError), an address it cannot encode
+)
 
 
 def _count_failure(notification: Notification, error: Exception) -> None:

@@ -23,7 +23,9 @@ _TYPED = str.maketrans({"S": "5", "Z": "2", "G": "6", "B": "8", "U": "V"})
 
 
 def _separator(char: str) -> bool:
-    return char.isspace() or unicodedata.category(char) == "Pd" or char == "\u2212"  # minus
+    """A space, a dash or a minus sign, or an invisible character a paste brings along
+    (a zero-width space, a soft hyphen: Unicode's format characters)."""
+    return char.isspace() or unicodedata.category(char) in ("Pd", "Cf") or char == "\u2212"
 
 
 def new_code() -> str:

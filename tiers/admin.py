@@ -45,22 +45,30 @@ class TierAdmin(admin.ModelAdmin):
         if request.method != "POST" or not allowed:
             return super().changeform_view(request, object_id, form_url, extra_context)
         # A confirmation holds for the programme it was shown against: changed by someone
-        # in between, the moves shown are not those that would happen. Compared and
-        # saved under the tiers' lock: two marketers confirming at once are one after
-        # the other, and the second is shown the moves again.
+        # in between, the moves shown are not those that would happen. Compared again
+        # and saved under the tiers' lock: two marketers confirming at once are one
+        # after the other, and the second is shown the moves again.
+        if preview := self._preview_unless_confirmed(request, tier):
+            return preview
         with transaction.atomic():
             lock_tiers()
-            confirmed = request.POST.get(CONFIRM)
-            if confirmed != str(ProgrammeVersion.current_token()):
-                was = tier.threshold if tier else None
-                form = self.get_form(request, tier, change=tier is not None)(
-                    request.POST, request.FILES, instance=tier
-                )
-                if form.is_valid() and (tier is None or "threshold" in form.changed_data):
-                    return self._threshold_preview(
-                        request, form.instance, was, again=bool(confirmed)
-                    )
+            if preview := self._preview_unless_confirmed(request, tier):
+                return preview
             return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def _preview_unless_confirmed(self, request, tier):
+        """The preview of a new threshold (or a new tier) not confirmed against the
+        programme as it is now; None when confirmed, or when no threshold changes."""
+        confirmed = request.POST.get(CONFIRM)
+        if confirmed == str(ProgrammeVersion.current_token()):
+            return None
+        was = tier.threshold if tier else None
+        form = self.get_form(request, tier, change=tier is not None)(
+            request.POST, request.FILES, instance=tier
+        )
+        if form.is_valid() and (tier is None or "threshold" in form.changed_data):
+            return self._threshold_preview(request, form.instance, was, again=bool(confirmed))
+        return None
 
     def _threshold_preview(self, request, tier, was, *, again=False):
         context = {

@@ -336,8 +336,10 @@ def degradation_impact(policy, ranking: Ranking, now, *, days: int) -> list[dict
 def lock_tiers() -> list[Tier]:
     """The tiers, locked until the transaction ends, in threshold order. Taken by the
     recalculation (T3) and by a marketer confirming a threshold, so that each waits for
-    the other and reads the thresholds saved last."""
-    return list(Tier.objects.select_for_update().order_by("threshold"))
+    the other and reads the thresholds saved last. FOR NO KEY UPDATE: the members'
+    references to the tiers (checked FOR KEY SHARE as a purchase, an enrolment or a
+    degradation writes them) never wait for it."""
+    return list(Tier.objects.select_for_update(no_key=True).order_by("threshold"))
 
 
 def what_keeps(tier: Tier):

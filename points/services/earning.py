@@ -31,7 +31,7 @@ from points.services.rules import (
     transaction_fields,
 )
 from tiers.models import Tier
-from tiers.services import TierLog, restore
+from tiers.services import TierLog, follow_new_rules, restore
 
 
 def purchase_earning(
@@ -42,7 +42,10 @@ def purchase_earning(
     under the campaigns whose audience the purchase is in (its tier, channel, store,
     amount and the member's birthday month). Returns its earning, if it earns any
     points; record_purchase and the import both use it. `by`: the account that
-    recorded it, on the restoration it records."""
+    recorded it, on the restoration it records. Thresholds changed since the member
+    was last qualified move it first (T3), so the purchase earns at the tier the
+    rules give."""
+    follow_new_rules(member, plan.ranking, log=log)
     restore(member, plan.ranking, at=at, log=log, by=by)
     tier = plan.ranking.by_pk[member.effective_tier_id]
     campaigns = plan.campaigns_for(

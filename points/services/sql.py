@@ -262,11 +262,13 @@ def staged_members() -> RawSQL:
 
 
 def staged_chunks(size: int):
-    """The staged rows in `occurred_at` order (the file's order for equal times), a
-    chunk of `size` at a time, from a server-side cursor where the database has them."""
+    """The staged rows in `occurred_at` order (for equal times, purchases before
+    returns, then the file's order: a return dated as its purchase follows it), a chunk
+    of `size` at a time, from a server-side cursor where the database has them."""
     names = ", ".join(STAGED_COLUMNS)
+    order = "occurred_at, kind = 'return', line"
     with connection.chunked_cursor() as cursor:
-        cursor.execute(f"SELECT {names} FROM {STAGED} ORDER BY occurred_at, line")
+        cursor.execute(f"SELECT {names} FROM {STAGED} ORDER BY {order}")
         while chunk := cursor.fetchmany(size):
             yield [
                 ImportRow(*row[:4], Decimal(row[4]), _EPOCH + row[5] * _MICROSECOND, *row[6:])

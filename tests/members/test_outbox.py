@@ -8,20 +8,27 @@ from django.core import mail
 
 from members.models import Notification
 from members.services import enroll_member, erase_member, send_pending_notifications
+from members.tasks import send_notifications_task
 from tests.conftest import at
 
 pytestmark = pytest.mark.django_db
 
 
 class OneRefusedAddress:
-    """An SMTP server that refuses one address and takes every other message."""
+    """An SMTP server that refuses one address and takes every other message; or drops
+    the connection after `gone_after` messages."""
 
     delivered: list = []
+    attempts: list = []
+    gone_after = None
 
     def __init__(self, *args, **kwargs):
         pass
 
     def sendmail(self, sender, to, message, *args, **kwargs):
+        self.attempts.extend(to)
+        if self.gone_after is not None and len(self.attempts) > self.gone_after:
+            raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
         if "m-bad@example.com" in to:
             raise smtplib.SMTPRecipientsRefused({"m-bad@example.com": (550, b"No such user")})
         self.delivered.extend(to)
@@ -38,7 +45,8 @@ class OneRefusedAddress:
 def smtp(settings, monkeypatch):
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     monkeypatch.setattr("django.core.mail.backends.smtp.smtplib.SMTP", OneRefusedAddress)
-    OneRefusedAddress.delivered = []
+    OneRefusedAddress.delivered, OneRefusedAddress.attempts = [], []
+    OneRefusedAddress.gone_after = None
     return OneRefusedAddress.delivered
 
 
@@ -110,3 +118,36 @@ def test_messages_to_an_erased_member_are_dropped_even_when_queued_after(make_me
     # then nothing went to them, and nothing waits for them
     assert mail.outbox == []
     assert not Notification.objects.filter(member=member).exists()
+
+
+def test_a_refused_message_is_tried_once_a_run_of_the_every_minute_task(make_member, buy, smtp):
+    # given a tier-up to a refused address and one to a good address
+    buy(make_member("M-BAD"), "1000.00", at("2026-03-02"))
+    buy(make_member("M-GOOD"), "1000.00", at("2026-03-02"))
+
+    # when the every-minute task runs once
+    assert send_notifications_task() == 1
+
+    # then the refused message was tried once in that minute
+    assert OneRefusedAddress.attempts.count("m-bad@example.com") == 1
+    assert Notification.objects.get(member__external_id="M-BAD").failed_attempts == 1
+
+
+def test_a_server_gone_midway_stops_the_run_keeping_what_it_took(make_member, buy, smtp):
+    # given two tier-ups; the server goes away after taking the first
+    buy(make_member("M-ONE"), "1000.00", at("2026-03-02"))
+    buy(make_member("M-TWO"), "1000.00", at("2026-03-02"))
+    OneRefusedAddress.gone_after = 1
+
+    # when
+    with pytest.raises(smtplib.SMTPServerDisconnected):
+        send_pending_notifications()
+
+    # then the first is marked sent (never sent again); the second waits, not counted
+    # as refused: the server, not its address, failed
+    assert Notification.objects.get(member__external_id="M-ONE").sent_at is not None
+    second = Notification.objects.get(member__external_id="M-TWO")
+    assert second.sent_at is None and second.failed_attempts == 0
+    OneRefusedAddress.gone_after = None
+    assert send_pending_notifications() == 1
+    assert smtp == ["m-one@example.com", "m-two@example.com"]

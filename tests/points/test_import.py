@@ -164,6 +164,14 @@ def test_a_return_dated_before_its_purchase_later_in_the_file_is_refused_as_such
     assert not Transaction.objects.exists()
 
 
+def test_a_return_dated_as_its_purchase_applies_after_it_whatever_the_lines(alice):
+    # a file of dates alone: both at midnight, the return listed first
+    report = run("T-2,M-0001,return,5,2026-03-02,,,T-1\nT-1,M-0001,purchase,10,2026-03-02,,,\n")
+
+    assert (report.new, report.errors) == (2, [])
+    assert earned(Transaction.objects.get(external_id="T-2")) == -5
+
+
 def test_returns_of_one_purchase_in_the_file_never_exceed_it(alice):
     report = run(
         "T-1,M-0001,purchase,10,2026-03-01,,,\n"

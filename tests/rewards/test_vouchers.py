@@ -84,7 +84,11 @@ def test_W5_a_code_is_read_as_people_type_it():
     for typed in ["hk7m-2pxc-9rta-4wne", " HK7M 2PXC 9RTA 4WNE ", "HK7M-2PXC-9RTA-4WNE"]:
         assert normalized(typed) == code
     # pasted from a message or a PDF: other dashes and spaces, a line's end
-    for typed in ["HK7M\u20132PXC\u20149RTA\u22124WNE", "HK7M\u00a02PXC\u20099RTA 4WNE\r\n"]:
+    for typed in [
+        "HK7M\u20132PXC\u20149RTA\u22124WNE",
+        "HK7M\u00a02PXC\u20099RTA 4WNE\r\n",
+        "\ufeffHK7M\u200b2PXC\u00ad9RTA\u20604WNE",  # invisible: zero width, soft hyphen
+    ]:
         assert normalized(typed) == code
     # the dropped half of a look-alike pair is read as the kept one
     assert normalized("HK7M-2PXC-9RTA-4WNE".replace("2", "Z")) == code

@@ -1,13 +1,18 @@
 """T1-T4: tiers, qualification, tier-ups, recalculation and history."""
 
+import threading
+import time
+from decimal import Decimal
+
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import connection
+from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 
 from members.models import Member, Notification, TierChange
+from members.services import enroll_member
 from points.models import LedgerEntry
-from points.services import adjust_points
+from points.services import adjust_points, record_purchase
 from tests.conftest import at, definition, earned, give_return, postgres_only, run_together, summary
 from tiers.models import Tier
 from tiers.services import recalculate_all_tiers
@@ -176,11 +181,6 @@ def test_T3_a_recalculation_never_finishes_with_thresholds_older_than_a_later_on
     make_member, buy, monkeypatch
 ):
     # given Silver at 2,500 lifetime points and Gold lowered to 2,000, not yet applied
-    import threading
-    import time
-
-    from django.db import connections
-
     from tiers.services import qualification
 
     member = make_member()
@@ -216,8 +216,6 @@ def test_T3_two_marketers_confirming_at_once_save_one_and_show_the_other_the_mov
     tiers, django_user_model, monkeypatch
 ):
     # given two marketers each shown the preview of a new tier at 20,000
-    import time
-
     from django.contrib.auth.models import Group
     from django.test import Client
     from django.urls import reverse
@@ -256,3 +254,112 @@ def test_T3_two_marketers_confirming_at_once_save_one_and_show_the_other_the_mov
     # then one is saved, the other shown the moves again: no 500, one Diamond
     assert sorted(codes) == [200, 302]
     assert Tier.objects.filter(threshold=20000).count() == 1
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_T3_a_purchase_racing_the_recalculation_is_not_killed_by_a_deadlock(
+    make_member, buy, monkeypatch
+):
+    # given Silver at 2,500 and Gold lowered to 2,000, the recalculation not run yet
+    from points.services import earning
+
+    member = make_member()
+    buy(member, "2500")
+    Tier.objects.filter(code="gold").update(threshold=2000)
+    real_lock, locked = earning.lock, threading.Event()
+
+    def lock_then_pause(*args, **kwargs):
+        found = real_lock(*args, **kwargs)
+        if kwargs.get("for_update", True):
+            locked.set()
+            time.sleep(2)  # the recalculation starts meanwhile and waits for this member
+        return found
+
+    monkeypatch.setattr(earning, "lock", lock_then_pause)
+    outcome = {}
+
+    def till():  # T3: a purchase before the job reaches the member
+        try:
+            record_purchase(
+                member=member,
+                amount=Decimal("10"),
+                occurred_at=at("2026-03-03"),
+                external_id="P-RACE",
+            )
+            outcome["purchase"] = "ok"
+        except Exception as exc:  # noqa: BLE001
+            outcome["purchase"] = repr(exc)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=till)
+    thread.start()
+    locked.wait(10)
+    try:
+        recalculate_all_tiers()
+        outcome["recalculation"] = "ok"
+    except Exception as exc:  # noqa: BLE001
+        outcome["recalculation"] = repr(exc)
+    thread.join()
+
+    # then both complete, one after the other (as before lock_tiers)
+    assert outcome == {"purchase": "ok", "recalculation": "ok"}
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_T3_an_enrolment_does_not_wait_for_a_whole_recalculation(make_member, monkeypatch):
+    # given a recalculation running (a sleep stands in for its scan of 1,000,000 members)
+    from tiers.services import qualification
+
+    make_member()
+    real, running = qualification.misqualified_by_tier, threading.Event()
+
+    def slow(ranking):
+        running.set()
+        time.sleep(4)
+        return real(ranking)
+
+    monkeypatch.setattr(qualification, "misqualified_by_tier", slow)
+
+    def job():
+        try:
+            recalculate_all_tiers()
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=job)
+    thread.start()
+    running.wait(10)
+
+    # when a till enrols a customer meanwhile (2 s is far more than an enrolment takes)
+    with connection.cursor() as cursor:
+        cursor.execute("SET lock_timeout = '2s'")
+    try:
+        started = time.monotonic()
+        enroll_member(external_id="M-NEW-1", email="new@example.com")
+        took = time.monotonic() - started
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET lock_timeout")
+        thread.join()
+
+    # then it is enrolled at once
+    assert took < 1
+    assert Member.objects.filter(external_id="M-NEW-1").exists()
+
+
+def test_T3_a_purchase_before_the_recalculation_earns_at_the_tier_the_rules_give(member, buy):
+    # given Silver at 2,500; Gold lowered to 2,000, the recalculation not run yet
+    buy(member, "2500")
+    Tier.objects.filter(code="gold").update(threshold=2000)
+
+    # when the member buys 100
+    bought = buy(member, "100")
+
+    # then Gold first, as the rules changed, and the purchase earns x2
+    member.refresh_from_db()
+    assert member.effective_tier.code == "gold"
+    assert TierChange.objects.filter(member=member, reason="rules_changed").exists()
+    assert earned(bought) == 200
