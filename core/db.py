@@ -74,3 +74,14 @@ def _key(value):
         return type(value), hash(value), value
     except TypeError:  # a list, say: never a stand-in
         return None
+
+
+# PostgreSQL's codes for a transaction it aborted so that another could go on: a
+# deadlock, or a serialization failure. Nothing of it was written; the same work again
+# normally succeeds.
+RETRYABLE = {"40P01", "40001"}
+
+
+def retryable(error: Exception) -> bool:
+    """Whether a database error aborted a transaction that may simply be run again."""
+    return getattr(error.__cause__, "sqlstate", None) in RETRYABLE

@@ -2,7 +2,7 @@
 the problem responses every operation may give, for the schema."""
 
 from django.core.exceptions import ValidationError
-from django.db import DEFAULT_DB_ALIAS
+from django.db import DEFAULT_DB_ALIAS, OperationalError
 from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse
@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 
 from api.errors import PROBLEM
 from api.serializers import MemberSummary, Problem, checked, rendered
-from core.db import Compiled
+from core.db import Compiled, retryable
 from members.models import Member
 from members.selectors import by_code
 from points.selectors import (
@@ -30,17 +30,22 @@ def validated(serializer_class, request) -> dict:
     return checked(serializer_class, request.data)
 
 
-def for_member(code: str, write):
-    """write(member, programme) for the member a customer code names. A merge that
-    commits between the look-up and the write closes the account found, and the
-    service refuses it ("merged"): the code names the survivor by then, so the write
-    is made for it instead (the refused one wrote nothing)."""
-    try:
-        return write(*member_and_programme(code))
-    except ValidationError as refused:
-        if getattr(refused, "code", None) != "merged":
-            raise
-    return write(*member_and_programme(code))
+def for_member(code: str, write, *, tries: int = 3):
+    """write(member, programme) for the member a customer code names, made again (the
+    one refused wrote nothing) when:
+    - a merge committed between the look-up and the write closed the account found,
+      and the service refused it ("merged"): the code names the survivor by then;
+    - PostgreSQL aborted it to break a deadlock with another writer of the same members
+      (a referral paid while the referrer is merged into its friend, say)."""
+    for attempt in range(1, tries + 1):
+        try:
+            return write(*member_and_programme(code))
+        except ValidationError as refused:
+            if getattr(refused, "code", None) != "merged" or attempt == tries:
+                raise
+        except OperationalError as aborted:
+            if not retryable(aborted) or attempt == tries:
+                raise
 
 
 def member_or_404(code: str) -> Member:

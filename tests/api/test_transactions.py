@@ -547,3 +547,33 @@ def test_P8_a_return_under_an_id_used_before_naming_another_purchase_is_a_409(
     # then: the conflict of ids, not the missing purchase
     assert_problem(response, 409, fields={"external_id"})
     assert ledger_state() == state
+
+
+def test_a_purchase_aborted_by_a_database_deadlock_is_made_again_once(
+    api, purchase, member, monkeypatch
+):
+    # given the database aborting the first attempt to break a deadlock (40P01)
+    from django.db import OperationalError
+
+    import api.views.transactions as views
+
+    class Deadlock(Exception):
+        sqlstate = "40P01"
+
+    real, attempts = views.record_purchase, []
+
+    def deadlocked_once(**fields):
+        attempts.append(fields["external_id"])
+        if len(attempts) == 1:
+            raise OperationalError("deadlock detected") from Deadlock()
+        return real(**fields)
+
+    monkeypatch.setattr(views, "record_purchase", deadlocked_once)
+
+    # when
+    response = post(api, "/api/v1/transactions", purchase(member))
+
+    # then the till gets its 201, and one transaction was recorded
+    assert response.status_code == 201, response.content
+    assert len(attempts) == 2
+    assert Transaction.objects.filter(external_id=response.json()["external_id"]).count() == 1
