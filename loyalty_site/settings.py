@@ -213,6 +213,14 @@ CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 # The progress of imports, written by the workers and read by the web: a folder by
 # default (web and workers on one machine), the shared cache when there is one.
 CACHES["progress"] = env.cache("CACHE_URL", default=f"filecache://{BASE_DIR / '.progress'}")
+# A Redis that does not answer (packets dropped, not refused) costs each request at most
+# CACHE_TIMEOUT_SECONDS, not the system's TCP timeout: the API then lets it through.
+for cache in CACHES.values():
+    if cache["BACKEND"].endswith("RedisCache"):
+        seconds = env.float("CACHE_TIMEOUT_SECONDS", default=0.5)
+        cache.setdefault("OPTIONS", {}).update(
+            socket_connect_timeout=seconds, socket_timeout=seconds
+        )
 # The largest file the CX Manager's import page takes (bytes; 1 GB).
 IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", default=1 << 30)
 # Uploaded import files, and their error reports, are deleted after this many days.
