@@ -1,7 +1,7 @@
 """Webhook events delivered per second by real Celery workers to a local receiver.
 
     DATABASE_URL=postgres://... CELERY_BROKER_URL=redis://... \
-        python bench/webhooks.py [--members 20000] [--workers 2]
+        python bench/webhooks.py [--members 100000] [--workers 2]
 
 Works in a scratch database (see synthetic.py). Loads --members members, writes one
 `member.enrolled` event each for one endpoint (the outbox as a bulk job leaves it),

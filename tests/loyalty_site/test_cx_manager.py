@@ -200,6 +200,17 @@ def test_a_marketer_cannot_redeem(client, login, member, rewards):
 # Member page
 
 
+def test_one_point_to_the_next_tier_is_said_in_the_singular(client, login, member, buy):
+    login("CX agent")
+    buy(member, "999")
+
+    member_html = client.get(member_page(member)).content.decode()
+    dashboard_html = client.get(reverse("admin:index")).content.decode()
+
+    assert '<p id="to-next-tier">1 point to Silver</p>' in member_html
+    assert "1 point to Silver</td>" in dashboard_html
+
+
 def test_the_member_page_shows_balances_progress_and_degradation(
     client, login, member, buy, degradation
 ):

@@ -77,7 +77,7 @@ class Command(BaseCommand):
         days = take_snapshots()
         self.stdout.write(f"  analytics: {days:,} days taken")
         self.stdout.write(
-            self.style.SUCCESS(f"Demo ready: {added:,} new members, {members:,} in all.")
+            self.style.SUCCESS(f"Demo ready: {added:,} new members, {members:,} demo members in all.")
         )
 
     def _replay(self, member, history, *, n, now):
