@@ -76,9 +76,8 @@ class Command(BaseCommand):
         # The analytics of the past year at once, as the nightly job would have taken them.
         days = take_snapshots()
         self.stdout.write(f"  analytics: {days:,} days taken")
-        self.stdout.write(
-            self.style.SUCCESS(f"Demo ready: {added:,} new members, {members:,} demo members in all.")
-        )
+        ready = f"Demo ready: {added:,} new members, {members:,} demo members in all."
+        self.stdout.write(self.style.SUCCESS(ready))
 
     def _replay(self, member, history, *, n, now):
         """The member's purchases and returns, and the vouchers they redeem on the way
