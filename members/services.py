@@ -195,7 +195,6 @@ def send_pending_notifications(*, limit: int = 500) -> int:
     many were sent.
 
     Workers running at once take different rows (SKIP LOCKED)."""
-    Notification.objects.filter(sent_at=None, member__erased_at__isnull=False).delete()
     unsent = Notification.objects.filter(sent_at=None)
     due = list(unsent.order_by("failed_attempts", "pk").values_list("pk", flat=True)[:limit])
     if not due:
@@ -217,6 +216,9 @@ def send_pending_notifications(*, limit: int = 500) -> int:
                 )
                 if notification is None:
                     continue  # sent meanwhile, or being sent by another worker
+                if notification.member.erased_at:
+                    notification.delete()  # queued by a job after the erasure
+                    continue
                 try:
                     connection.send_messages([_message(notification)])
                 except REFUSED as refused:
