@@ -47,28 +47,27 @@ def follow_new_rules(member: Member, ranking: Ranking, *, log: TierLog) -> None:
     """T3 for one locked member before a write counts: thresholds changed and the
     recalculation has not reached this member yet, so the member first moves to the
     tier their lifetime points reach now, as recalculate_all_tiers would move them
-    (recorded "rules changed", no bonus, no message; the highest tier ever reached
-    rises to it). Then the write counts as ever: an upgrade is earned."""
-    new = ranking.qualified_for(member.lifetime_points)
-    if new.id == member.qualified_tier_id:
-        return
-    from_tier_id = member.effective_tier_id
-    _follow_qualified(member, ranking, new)
-    if ranking.higher(new.id, member.best_tier_id):
-        member.best_tier_id = new.id
-    at = timezone.now()  # when the rules reached the member, not the write's own date
-    record_change(member, log, reason=Reason.RULES_CHANGED, from_tier_id=from_tier_id, at=at)
+    (recorded "rules changed", no bonus, no message). Then the write counts as ever:
+    an upgrade is earned."""
+    # Dated when the rules reached the member, not at the write's own date.
+    _qualify_without_bonus(member, ranking, reason=Reason.RULES_CHANGED, at=timezone.now(), log=log)
 
 
 def open_at_tier(member, ranking: Ranking, *, at, log: TierLog) -> bool:
     """A programme migrating in: after its opening balances, the member holds the tier
-    its lifetime points reach, as it did in the programme before. Not a tier-up (T2):
-    no bonus and no message; the highest tier ever reached rises to it, so that only a
-    tier above it pays a bonus later. Recorded (T4) with reason opening_balance.
+    its lifetime points reach, as it did in the programme before. Not a tier-up (T2).
+    Recorded (T4) with reason opening_balance.
 
     `member` is a Member or any record with its pk, tier ids (the granted one too) and
     lifetime_points (the import keeps plain records); changed in memory, the caller
     writes it. Returns whether the tier changed."""
+    return _qualify_without_bonus(member, ranking, reason=Reason.OPENING_BALANCE, at=at, log=log)
+
+
+def _qualify_without_bonus(member, ranking: Ranking, *, reason, at, log: TierLog) -> bool:
+    """The tier the member's lifetime points reach, not as a tier-up: no bonus and no
+    message; the highest tier ever reached rises to it, so that only a tier above it
+    pays a bonus later. Recorded (T4) with `reason`. Returns whether the tier changed."""
     new = ranking.qualified_for(member.lifetime_points)
     if new.id == member.qualified_tier_id:
         return False
@@ -76,7 +75,7 @@ def open_at_tier(member, ranking: Ranking, *, at, log: TierLog) -> bool:
     _follow_qualified(member, ranking, new)
     if ranking.higher(new.id, member.best_tier_id):
         member.best_tier_id = new.id
-    record_change(member, log, reason=Reason.OPENING_BALANCE, from_tier_id=from_tier_id, at=at)
+    record_change(member, log, reason=reason, from_tier_id=from_tier_id, at=at)
     return True
 
 
