@@ -185,7 +185,10 @@ def merge_members(*, survivor, duplicate, by, reason, now=None) -> Member:
     return merge(survivor=survivor, duplicate=duplicate, by=by, reason=reason, now=now)
 
 
-def send_pending_notifications(*, limit: int = 500) -> int:
+OUTBOX_BATCH = 500  # messages a run of send_pending_notifications takes at most
+
+
+def send_pending_notifications(*, limit: int = OUTBOX_BATCH) -> int:
     """Send up to `limit` outbox messages by e-mail, each in its own transaction, marked
     sent as it goes: a failure midway re-sends at most the message it was sending. A
     message the server refuses (its address, its content) is counted and tried again on

@@ -1,8 +1,6 @@
 from celery import shared_task
 
-from members.services import send_pending_notifications
-
-BATCH = 500
+from members.services import OUTBOX_BATCH, send_pending_notifications
 
 
 @shared_task
@@ -11,6 +9,6 @@ def send_notifications_task() -> int:
     a batch with a refused message ends the run, so a refused message is tried once a
     run."""
     total = 0
-    while (sent := send_pending_notifications(limit=BATCH)) == BATCH:
+    while (sent := send_pending_notifications()) == OUTBOX_BATCH:
         total += sent
     return total + sent

@@ -38,11 +38,9 @@ def enrolled_with(member: Member, given: dict) -> dict:
     since, or merged into the same member (members.selectors.by_code); once erased, it
     has no code left to compare, and any code given counts as its own."""
     referrer = member.referred_by.external_id if member.referred_by_id else ""
-    if referrer and given["referred_by"] and member.referred_by.erased_at:
-        referrer = given["referred_by"]
-    elif referrer and given["referred_by"] and referrer != given["referred_by"]:
+    if referrer and given["referred_by"] and referrer != given["referred_by"]:
         named = by_code(given["referred_by"]).values("pk")
-        if by_code(referrer).filter(pk__in=named).exists():
+        if member.referred_by.erased_at or by_code(referrer).filter(pk__in=named).exists():
             referrer = given["referred_by"]
     return {
         "external_id": member.external_id,

@@ -45,6 +45,7 @@ from django.db.models import (
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from core.days import end_of
 from members.models import Member
 from points.models import (
     Campaign,
@@ -54,7 +55,6 @@ from points.models import (
     ExpiryRun,
     LedgerEntry,
 )
-from points.selectors import cutoff_instant as end_of  # of a day in TIME_ZONE
 from points.services import sql
 from tiers.models import Tier
 
