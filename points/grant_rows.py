@@ -59,14 +59,13 @@ def parse_grant(line: int, cells) -> tuple[GrantRow | None, list[RowError]]:
         bad("external_id", f"an id of 1 to {_ID_LENGTH} characters is required")
     if not member:
         bad("member", "required")
-    if _WHOLE.fullmatch(points) and len(points) > 18:  # int() refuses 4,300 digits
-        value = None
-        bad("points", f"{points[:12]}… ({len(points):,} digits) is more than any limit allows")
-    elif _WHOLE.fullmatch(points):
-        value = int(points)
-    else:
-        value = None
+    value = None
+    if not _WHOLE.fullmatch(points):
         bad("points", f"{points!r} is not a whole number of points" if points else "required")
+    elif len(points) > 18:  # int() refuses 4,300 digits
+        bad("points", f"{points[:12]}… ({len(points):,} digits) is more than any limit allows")
+    else:
+        value = int(points)
     try:
         reason = check_adjustment(value, reason)
     except ValidationError as exc:
