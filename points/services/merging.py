@@ -18,7 +18,9 @@ here, beside the ledger it writes and the tier rules it applies.
   earns, redeems and is adjusted no more, and its customer code names the survivor
   (members.selectors). Accounts merged into it before now name the survivor too. Its
   unsent expiry reminders are dropped: the points they name have moved.
-  Its redemptions stay where they are; cancelling one refunds the survivor.
+  Its redemptions stay where they are; cancelling one refunds the survivor. Its point
+  requests still waiting for a supervisor (goodwill above a limit) go to the survivor:
+  approved, they give the customer the points on the account they keep.
 - Refused: a member into itself, into a closed (merged) or erased member, a duplicate
   merged already, and while an expiry cutoff has passed but not yet been processed
   (the duplicate's expiring points would escape it: merge once the job has run).
@@ -38,7 +40,7 @@ from django.utils.dateformat import format as date_format
 
 from core import figures
 from members.models import Member, Notification
-from points.models import LedgerEntry
+from points.models import AdjustmentRequest, LedgerEntry
 from points.selectors import Balances, Programme, balances, pending_by_member, programme, summary_of
 from points.services.expiry import pending_cutoffs
 from points.services.posting import MEMBER_CACHE_FIELDS, Movement, credit, entry_of
@@ -266,6 +268,10 @@ def merge_members(*, survivor: Member, duplicate: Member, by, reason, now=None) 
         )
         # `merged_into` always names an open member: one step finds the survivor.
         Member.objects.filter(merged_into=duplicate).update(merged_into=survivor)
+        # The customer's goodwill still waiting is given on the account they keep.
+        AdjustmentRequest.objects.filter(
+            member=duplicate, status=AdjustmentRequest.Status.PENDING
+        ).update(member=survivor)
         # Its points are no longer there: no reminder that they expire (E4).
         Notification.objects.filter(
             member=duplicate, kind=Notification.Kind.EXPIRY_REMINDER, sent_at=None

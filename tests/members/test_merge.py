@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.admin.models import LogEntry
+from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.urls import reverse
@@ -14,7 +15,13 @@ from django.utils import timezone
 from members.models import Member, TierChange
 from members.selectors import by_code
 from members.services import erase_member, merge_members
-from points.models import ExpiryPolicy, LedgerEntry, PointDefinition
+from points.models import (
+    AdjustmentLimit,
+    AdjustmentRequest,
+    ExpiryPolicy,
+    LedgerEntry,
+    PointDefinition,
+)
 from points.services import (
     adjust_points,
     award_action,
@@ -23,6 +30,7 @@ from points.services import (
     record_purchase,
     record_return,
 )
+from points.services.goodwill import adjust_or_request, approve_request
 from rewards.models import Redemption
 from rewards.services import cancel_redemption, redeem
 from tests.conftest import (
@@ -340,6 +348,31 @@ def test_open_redemptions_stay_and_cancelling_one_refunds_the_survivor(keep, old
 
     # then: its points come back to the survivor
     assert summary(keep)["available"] == 500
+    assert summary(old)["available"] == 0
+    call_command("check_ledger")
+
+
+def test_a_request_waiting_on_the_duplicate_is_approved_for_the_survivor(
+    keep, old, staff, django_user_model
+):
+    # given: an agent asked 3,000 goodwill points for the old account, above her limit
+    AdjustmentLimit.objects.create(
+        group=Group.objects.get(name="CX agent"), per_adjustment=1000, per_month=5000
+    )
+    maria = django_user_model.objects.create_user("maria", is_staff=True)
+    sam = django_user_model.objects.create_user("sam", is_staff=True)
+    maria.groups.add(Group.objects.get(name="CX agent"))
+    sam.groups.add(Group.objects.get(name="CX supervisor"))
+    request = adjust_or_request(member=old, points=3000, reason="Flight cancelled", by=maria)
+    assert isinstance(request, AdjustmentRequest)
+
+    # when: the accounts are merged, then a supervisor approves the request
+    merge(keep, old, staff)
+    approve_request(request=AdjustmentRequest.objects.get(pk=request.pk), by=sam)
+
+    # then: the customer has the points on the account they keep
+    assert AdjustmentRequest.objects.get(pk=request.pk).status == "approved"
+    assert summary(keep)["available"] == 3000
     assert summary(old)["available"] == 0
     call_command("check_ledger")
 
