@@ -1,4 +1,7 @@
 from django.contrib import admin
+from django.db.models import BooleanField, ExpressionWrapper
+from django.utils import timezone
+from django.utils.dateformat import format as date_format
 
 from core.admin import ReadOnlyAdminMixin
 from core.paginator import CappedPaginator
@@ -15,11 +18,49 @@ class TierChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     paginator = CappedPaginator
 
 
+class DeliveryFilter(admin.SimpleListFilter):
+    title, parameter_name = "delivery", "delivery"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("waiting", "Waiting"),
+            ("refused", "Refused, tried again"),
+            ("given_up", "Given up"),
+        ]
+
+    def queryset(self, request, queryset):
+        given_up = Notification.given_up(timezone.now())
+        return {
+            "waiting": queryset.filter(sent_at=None).exclude(given_up),
+            "refused": queryset.filter(sent_at=None, failed_attempts__gt=0).exclude(given_up),
+            "given_up": queryset.filter(given_up),
+        }.get(self.value(), queryset)
+
+
 @admin.register(Notification)
 class NotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["created_at", "member", "kind", "sent_at", "failed_attempts"]
+    list_display = ["created_at", "member", "kind", "delivery", "failed_attempts", "last_error"]
     list_select_related = ["member"]
-    list_filter = ["kind"]
+    list_filter = ["kind", DeliveryFilter]
+
     search_fields = ["=member__external_id"]
     show_full_result_count = False
     paginator = CappedPaginator
+
+    def get_queryset(self, request):
+        given_up = Notification.given_up(timezone.now())
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(is_given_up=ExpressionWrapper(given_up, output_field=BooleanField()))
+        )
+
+    @admin.display(description="Delivery")
+    def delivery(self, notification):
+        if notification.sent_at:
+            return f"Sent {date_format(timezone.localtime(notification.sent_at), 'j M Y H:i')}"
+        if notification.first_refused_at is None:
+            return "Waiting"
+        if notification.is_given_up:
+            return "Given up: refused for a day"
+        return "Refused, tried again"

@@ -288,10 +288,14 @@ class Notification(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)
     # A message the mail server refused (an address, a header): tried again, after the
-    # messages never tried, so that it holds none of them up.
+    # messages never tried, so that it holds none of them up, for REFUSED_FOR_AT_MOST.
     # (Defaults in the database too: the bulk jobs insert messages in SQL.)
     failed_attempts = models.PositiveIntegerField(default=0, db_default=0)
     last_error = models.CharField(max_length=255, blank=True, default="", db_default="")
+    first_refused_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    # A message refused for this long is given up, as a webhook delivery is (W*).
+    REFUSED_FOR_AT_MOST = timedelta(hours=24)
 
     class Meta:
         ordering = ["-created_at", "-pk"]
@@ -312,3 +316,8 @@ class Notification(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} to {self.member_id}"
+
+    @classmethod
+    def given_up(cls, now) -> models.Q:
+        """The unsent messages the mail server has refused for REFUSED_FOR_AT_MOST."""
+        return models.Q(sent_at=None, first_refused_at__lte=now - cls.REFUSED_FOR_AT_MOST)

@@ -10,7 +10,8 @@ from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage, get_connection
 from django.core.validators import MaxLengthValidator
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce
 from django.template import Context
 from django.template.loader import get_template
 from django.utils import timezone
@@ -188,17 +189,19 @@ def merge_members(*, survivor, duplicate, by, reason, now=None) -> Member:
 OUTBOX_BATCH = 500  # messages a run of send_pending_notifications takes at most
 
 
-def send_pending_notifications(*, limit: int = OUTBOX_BATCH) -> int:
+def send_pending_notifications(*, limit: int = OUTBOX_BATCH, now=None) -> int:
     """Send up to `limit` outbox messages by e-mail, each in its own transaction, marked
     sent as it goes: a failure midway re-sends at most the message it was sending. A
     message the server refuses (its address, its content) is counted and tried again on
-    later runs, after the messages never tried, so it holds none up. A server that
+    later runs, after the messages never tried, so it holds none up, until it has been
+    refused for Notification.REFUSED_FOR_AT_MOST: then it is given up. A server that
     cannot be reached, or drops the connection, stops the run: the rest wait for the
     next. Messages to erased members are dropped (their address is gone). Returns how
     many were sent.
 
     Workers running at once take different rows (SKIP LOCKED)."""
-    unsent = Notification.objects.filter(sent_at=None)
+    now = now or timezone.now()
+    unsent = Notification.objects.filter(sent_at=None).exclude(Notification.given_up(now))
     due = list(unsent.order_by("failed_attempts", "pk").values_list("pk", flat=True)[:limit])
     if not due:
         return 0
@@ -225,7 +228,7 @@ def send_pending_notifications(*, limit: int = OUTBOX_BATCH) -> int:
                 try:
                     connection.send_messages([_message(notification)])
                 except REFUSED as refused:
-                    _count_failure(notification, refused)
+                    _count_failure(notification, refused, now)
                     continue
                 unsent.filter(pk=pk).update(sent_at=timezone.now())
                 sent += 1
@@ -242,10 +245,12 @@ REFUSED = (
 )
 
 
-def _count_failure(notification: Notification, error: Exception) -> None:
+def _count_failure(notification: Notification, error: Exception, now) -> None:
     logger.warning("Message %s not sent: %r", notification.pk, error)
     Notification.objects.filter(pk=notification.pk).update(
-        failed_attempts=F("failed_attempts") + 1, last_error=repr(error)[:255]
+        failed_attempts=F("failed_attempts") + 1,
+        last_error=repr(error)[:255],
+        first_refused_at=Coalesce("first_refused_at", Value(now)),
     )
 
 

@@ -2,9 +2,11 @@
 once, none lost, whatever one message or the mail server does."""
 
 import smtplib
+from datetime import timedelta
 
 import pytest
 from django.core import mail
+from django.urls import reverse
 
 from members.models import Notification
 from members.services import enroll_member, erase_member, send_pending_notifications
@@ -151,3 +153,32 @@ def test_a_server_gone_midway_stops_the_run_keeping_what_it_took(make_member, bu
     OneRefusedAddress.gone_after = None
     assert send_pending_notifications() == 1
     assert smtp == ["m-one@example.com", "m-two@example.com"]
+
+
+def test_a_message_refused_for_a_day_is_given_up_and_shown_so(
+    make_member, buy, smtp, admin_client, django_assert_max_num_queries
+):
+    # given a tier-up to an address the server refuses, first refused at 10:00
+    buy(make_member("M-BAD"), "1000.00", at("2026-03-02"))
+    first = at("2026-03-03 10:00")
+    send_pending_notifications(now=first)
+
+    # when the task runs again within the day, then a day after the first refusal
+    send_pending_notifications(now=first + timedelta(hours=23, minutes=59))
+    tried_within_the_day = OneRefusedAddress.attempts.count("m-bad@example.com")
+    buy(make_member("M-NEW"), "1000.00", at("2026-03-02"))
+    sent = send_pending_notifications(now=first + timedelta(hours=24))
+
+    # then it was tried twice, and not after the day; the others still go
+    assert tried_within_the_day == 2
+    assert OneRefusedAddress.attempts.count("m-bad@example.com") == 2
+    assert sent == 1 and smtp == ["m-new@example.com"]
+    refused = Notification.objects.get(member__external_id="M-BAD")
+    assert refused.sent_at is None and refused.failed_attempts == 2
+
+    # and the Notifications page lists it as given up, with the server's answer
+    url = reverse("admin:members_notification_changelist")
+    with django_assert_max_num_queries(12):
+        page = admin_client.get(url, {"delivery": "given_up"}).content.decode()
+    assert "Given up: refused for a day" in page and "No such user" in page
+    assert "M-NEW" not in page
