@@ -57,17 +57,32 @@ def new_secret() -> str:
 
 def check_url(url: str, *, own_hosts=()) -> None:
     """Refuse a URL that is not http(s), or that points at this application (`own_hosts`:
-    the host:port it is reached at, and ALLOWED_HOSTS), which would call itself."""
+    the host:port it is reached at, and ALLOWED_HOSTS), which would call itself. Host
+    names compare as DNS does: in any case, with or without the final dot."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValidationError({"url": "Give an http:// or https:// address."})
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        port = parts.port
+    except ValueError:  # urlsplit's "Port out of range 0-65535", or not a number
+        port = 0
+    if port == 0:
+        raise ValidationError({"url": "The port must be a number from 1 to 65535."})
+    port = port or (443 if parts.scheme == "https" else 80)
     for own in own_hosts:
-        host, _, own_port = own.rpartition(":") if ":" in own else (own, "", "")
-        if host.lower() == parts.hostname.lower() and (not own_port or int(own_port) == port):
+        own = urlsplit(f"//{own}")  # "[::1]:8000", "host", "host:443"
+        try:
+            own_port = own.port
+        except ValueError:
+            continue  # not an address this application can be reached at
+        if _host(own.hostname) == _host(parts.hostname) and own_port in (None, port):
             raise ValidationError(
                 {"url": f"{parts.hostname} is this application: it cannot send events to itself."}
             )
+
+
+def _host(name: str | None) -> str:
+    return (name or "").lower().rstrip(".")
 
 
 def save_endpoint(endpoint: WebhookEndpoint, *, own_hosts=()) -> WebhookEndpoint:

@@ -202,6 +202,20 @@ def test_an_endpoint_may_not_point_at_the_application_itself():
     webhooks.check_url("http://127.0.0.1:9000/hooks", own_hosts=own)  # another service
 
 
+def test_the_application_written_another_way_is_still_itself():
+    own = ["loyalty.example.com", "[::1]:8000"]
+    for url in ["https://Loyalty.Example.com./api/v1/members", "http://[::1]:8000/admin/"]:
+        with pytest.raises(Exception, match="cannot send events to itself"):
+            webhooks.check_url(url, own_hosts=own)
+    webhooks.check_url("http://[::1]:9000/hooks", own_hosts=own)  # another service
+
+
+@pytest.mark.parametrize("port", ["99999", "0"])
+def test_an_endpoint_url_with_a_port_out_of_range_is_refused_in_words(port):
+    with pytest.raises(Exception, match="port must be a number from 1 to 65535"):
+        webhooks.check_url(f"https://crm.example.com:{port}/hooks")
+
+
 def test_signatures_use_the_endpoints_own_secret(receiver, member, buy):
     endpoint = subscribe(receiver, EventType.TRANSACTION_RECORDED)
     other = webhooks.new_secret()

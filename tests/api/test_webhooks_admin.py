@@ -33,6 +33,13 @@ def add_endpoint(client, url, events=("member.tier_changed",)):
     )
 
 
+def test_a_port_out_of_range_is_a_form_error_not_a_500(superuser_client):
+    page = add_endpoint(superuser_client, "https://crm.example.com:99999/hooks")
+    assert page.status_code == 200
+    assert "The port must be a number from 1 to 65535." in page.content.decode()
+    assert not WebhookEndpoint.objects.exists()
+
+
 def test_a_superuser_adds_an_endpoint_and_sees_its_secret_once(superuser_client):
     page = add_endpoint(superuser_client, "https://crm.example.com/hooks").content.decode()
     endpoint = WebhookEndpoint.objects.get()
