@@ -156,10 +156,12 @@ def send_due(*, endpoint_id: int, now=None, seconds: float = SENDING_SECONDS) ->
 
 
 def _due(endpoint, now) -> tuple[bool, list[WebhookDelivery]]:
-    """Whether any delivery is due, and the oldest due, at most one per member: the
-    member's oldest still pending (order per member). A member's later delivery whose
-    older one waits for its retry waits with it (its next attempt moves to the older
-    one's), so that it does not come back in every batch."""
+    """Whether any delivery is due, and the batch to send: of each member with a due
+    delivery, their oldest still pending when it is due (order per member), whether or
+    not it came in the first BATCH due (a bulk job's event is expanded with the job's
+    time, but a later id than the member's events recorded meanwhile). A member's later
+    delivery whose older one waits for its retry waits with it (its next attempt moves
+    to the older one's), so that it does not come back in every batch."""
     pending = WebhookDelivery.objects.filter(endpoint=endpoint, status=Status.PENDING)
     due = list(pending.filter(next_attempt_at__lte=now).order_by("next_attempt_at", "pk")[:BATCH])
     oldest = {}  # member id: (created_at, id, next_attempt_at) of their oldest pending
@@ -167,13 +169,15 @@ def _due(endpoint, now) -> tuple[bool, list[WebhookDelivery]]:
         "member_id", "created_at", "pk", "next_attempt_at"
     ):
         oldest[member_id] = min(oldest.get(member_id, first), first)
-    heads = [d for d in due if d.pk == oldest[d.member_id][1]]
-    taken = {d.pk for d in heads}
+    taken = {first_id for _, first_id, retry_at in oldest.values() if retry_at <= now}
+    in_batch = {d.pk: d for d in due}
+    heads = [in_batch[pk] for pk in taken if pk in in_batch]
+    heads += pending.filter(pk__in=taken - in_batch.keys())
     for d in due:
         _, first_id, retry_at = oldest[d.member_id]
         if d.pk not in taken and first_id not in taken:
             WebhookDelivery.objects.filter(pk=d.pk).update(next_attempt_at=retry_at)
-    return bool(due), heads
+    return bool(due), sorted(heads, key=lambda d: (d.created_at, d.pk))
 
 
 _session = requests.Session()

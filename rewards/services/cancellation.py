@@ -59,7 +59,11 @@ def cancel_redemption(*, redemption, by=None, reason="", now=None) -> Redemption
         redemption.status = Redemption.Status.CANCELLED
         redemption.cancelled_at, redemption.cancelled_by = now, by
         redemption.save(update_fields=["status", "cancelled_at", "cancelled_by", "refund"])
+        # Under the redemption's member, as redemption.created was (the member it names,
+        # a merged account's too): in order after it.
         events.record(
-            events.EventType.REDEMPTION_CANCELLED, member_id=member.pk, subject_id=redemption.pk
+            events.EventType.REDEMPTION_CANCELLED,
+            member_id=redemption.member_id,
+            subject_id=redemption.pk,
         )
         return redemption

@@ -12,8 +12,12 @@ from standardwebhooks import Webhook
 from api import webhooks
 from core.events import EventType
 from core.models import WebhookDelivery, WebhookEndpoint
+from members.services import merge_members
+from rewards.services import cancel_redemption, redeem
 from tests.api.receiver import start_receiver
 from tests.conftest import at, postgres_only
+from tiers.models import Tier
+from tiers.services import recalculate_all_tiers
 
 pytestmark = pytest.mark.django_db
 
@@ -238,3 +242,52 @@ def test_the_one_statement_purchase_also_reports_its_event(receiver, member, buy
     (event,) = verified(receiver, endpoint)
     assert event["data"]["external_id"] == txn.external_id
     assert event["data"]["points"] == 10
+
+
+def test_a_bulk_event_waiting_for_its_retry_goes_first_and_holds_up_nothing(
+    receiver, make_member, buy
+):
+    # given a Silver member, then a threshold change that moves them down (a bulk job's
+    # event, expanded with the job's time) followed by a full batch of purchases
+    member = make_member()
+    buy(member, 1200)
+    endpoint = subscribe(receiver, EventType.MEMBER_TIER_CHANGED, EventType.TRANSACTION_RECORDED)
+    Tier.objects.filter(code="silver").update(threshold=1500)
+    recalculate_all_tiers()
+    purchases = [buy(member, 1) for _ in range(webhooks.BATCH)]
+    # and the tier change's first attempt fails
+    receiver.answers = [500]
+    send(endpoint)
+
+    # when the sender runs after the retry delay
+    webhooks.send_due(endpoint_id=endpoint.pk, now=timezone.now() + timedelta(seconds=10))
+
+    # then the tier change went again first, then every purchase, in order
+    heard = [event["type"] for event in verified(receiver, endpoint)]
+    assert heard[:2] == ["member.tier_changed", "member.tier_changed"]
+    ids = [event["data"]["external_id"] for event in verified(receiver, endpoint)[2:]]
+    assert ids == [purchase.external_id for purchase in purchases]
+    assert not WebhookDelivery.objects.filter(status=Status.PENDING).exists()
+
+
+def test_a_merged_accounts_cancellation_never_arrives_before_its_redemption(
+    receiver, make_member, buy, staff, catalogue
+):
+    # given a redemption of an account whose redemption.created waits for its retry
+    survivor, duplicate = make_member(), make_member()
+    buy(duplicate, 2000)
+    endpoint = subscribe(receiver, EventType.REDEMPTION_CREATED, EventType.REDEMPTION_CANCELLED)
+    redemption = redeem(member=duplicate, reward=catalogue["5 euro voucher"])
+    receiver.answers = [503]
+    send(endpoint)
+
+    # when the account is merged into another, the redemption cancelled, and both sent
+    merge_members(survivor=survivor, duplicate=duplicate, by=staff, reason="Two cards")
+    cancel_redemption(redemption=redemption, by=staff)
+    send(endpoint)
+    send(endpoint, now=timezone.now() + timedelta(seconds=10))
+
+    # then the receiver heard them in the order they happened, both naming the account
+    heard = [(e["type"], e["data"]["member"]) for e in verified(receiver, endpoint)[1:]]
+    code = duplicate.external_id
+    assert heard == [("redemption.created", code), ("redemption.cancelled", code)]
