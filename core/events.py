@@ -108,6 +108,20 @@ def delivery_rows(event_type: str, subjects, *, at=None) -> list[tuple]:
     ]
 
 
+def withdraw(event_type: str, *, member_id: int, subject_ids, why: str) -> None:
+    """Stop the member's pending events of subjects that are gone (expiry reminders
+    dropped by a merge or an erasure), rather than send them without their data: marked
+    failed, with why, on the Webhook deliveries page."""
+    WebhookDelivery.objects.filter(
+        # Through the pending-by-member index, whose first column is the endpoint.
+        endpoint__in=list(WebhookEndpoint.objects.values_list("pk", flat=True)),
+        member_id=member_id,
+        status=WebhookDelivery.Status.PENDING,
+        type=event_type,
+        subject_id__in=list(subject_ids),
+    ).update(status=WebhookDelivery.Status.FAILED, last_error=why[:200])
+
+
 def record_bulk(event_type: str, model, **filters) -> None:
     """Report one event per row of `model` matching `filters` (each row has a `member`),
     in the caller's transaction and in one row: for the bulk jobs. The deliveries are

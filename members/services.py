@@ -169,7 +169,7 @@ def _erase(member: Member, by) -> None:
             "erased_by",
         ]
     )
-    Notification.objects.filter(member=member, sent_at=None).delete()
+    drop_unsent(member, Notification.objects.all(), why="the member was erased")
     LogEntry.objects.filter(
         content_type=ContentType.objects.get_for_model(Member), object_id=str(member.pk)
     ).update(object_repr=str(member))
@@ -184,6 +184,20 @@ def merge_members(*, survivor, duplicate, by, reason, now=None) -> Member:
     from points.services.merging import merge_members as merge
 
     return merge(survivor=survivor, duplicate=duplicate, by=by, reason=reason, now=now)
+
+
+def drop_unsent(member: Member, messages, *, why: str) -> None:
+    """Drop the member's unsent `messages` (a Notification queryset): their address is
+    gone, or the points they name moved. The points.expiring events of the expiry
+    reminders among them are withdrawn too (core.events.withdraw): their data goes."""
+    dropped = list(messages.filter(member=member, sent_at=None).values_list("pk", flat=True))
+    events.withdraw(
+        events.EventType.POINTS_EXPIRING,
+        member_id=member.pk,
+        subject_ids=dropped,
+        why=f"Not sent: the reminder was dropped ({why}).",
+    )
+    Notification.objects.filter(pk__in=dropped).delete()
 
 
 OUTBOX_BATCH = 500  # messages a run of send_pending_notifications takes at most
@@ -222,8 +236,8 @@ def send_pending_notifications(*, limit: int = OUTBOX_BATCH, now=None) -> int:
                 )
                 if notification is None:
                     continue  # sent meanwhile, or being sent by another worker
-                if notification.member.erased_at:
-                    notification.delete()  # queued by a job after the erasure
+                if notification.member.erased_at:  # queued by a job after the erasure
+                    drop_unsent(notification.member, unsent.filter(pk=pk), why="erased")
                     continue
                 try:
                     connection.send_messages([_message(notification)])

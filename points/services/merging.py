@@ -40,6 +40,7 @@ from django.utils.dateformat import format as date_format
 
 from core import figures
 from members.models import Member, Notification
+from members.services import drop_unsent
 from points.models import AdjustmentRequest, LedgerEntry
 from points.selectors import Balances, Programme, balances, pending_by_member, programme, summary_of
 from points.services.expiry import pending_cutoffs
@@ -273,9 +274,11 @@ def merge_members(*, survivor: Member, duplicate: Member, by, reason, now=None) 
             member=duplicate, status=AdjustmentRequest.Status.PENDING
         ).update(member=survivor)
         # Its points are no longer there: no reminder that they expire (E4).
-        Notification.objects.filter(
-            member=duplicate, kind=Notification.Kind.EXPIRY_REMINDER, sent_at=None
-        ).delete()
+        drop_unsent(
+            duplicate,
+            Notification.objects.filter(kind=Notification.Kind.EXPIRY_REMINDER),
+            why=f"{duplicate.external_id} was merged into {survivor.external_id}",
+        )
         _history(merge, by=by, reason=reason)
         figures.stale()
     return survivor

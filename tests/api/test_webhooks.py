@@ -2,7 +2,7 @@
 checks every signature with the standardwebhooks package."""
 
 import json
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
 import pytest
 from django.db import transaction
@@ -13,6 +13,9 @@ from api import webhooks
 from core.events import EventType
 from core.models import WebhookDelivery, WebhookEndpoint
 from members.services import merge_members
+from points.models import ExpiryPolicy
+from points.selectors import next_cutoff
+from points.services import send_expiry_reminders
 from rewards.services import cancel_redemption, redeem
 from tests.api.receiver import start_receiver
 from tests.conftest import at, postgres_only
@@ -291,3 +294,34 @@ def test_a_merged_accounts_cancellation_never_arrives_before_its_redemption(
     heard = [(e["type"], e["data"]["member"]) for e in verified(receiver, endpoint)[1:]]
     code = duplicate.external_id
     assert heard == [("redemption.created", code), ("redemption.cancelled", code)]
+
+
+def test_a_reminder_dropped_by_a_merge_is_not_sent_without_its_data(
+    receiver, make_member, buy, staff
+):
+    # given an expiry reminder whose points.expiring waits for its retry
+    survivor, duplicate = make_member(), make_member()
+    today = timezone.localdate()
+    buy(duplicate, 20, when=timezone.now() - timedelta(hours=1))
+    endpoint = subscribe(receiver, EventType.POINTS_EXPIRING)
+    ExpiryPolicy.objects.update(cycle="monthly", starts_on=today)
+    cutoff = next_cutoff(ExpiryPolicy.current(), today)
+    remind_at = timezone.make_aware(datetime.combine(cutoff - timedelta(days=1), time(9)))
+    assert send_expiry_reminders(now=remind_at) == 1
+    receiver.answers = [503]
+    send(endpoint)
+    (first,) = verified(receiver, endpoint)
+
+    # when the account is merged (its reminder dropped), then the sender runs again
+    merge_members(survivor=survivor, duplicate=duplicate, by=staff, reason="Two cards")
+    send(endpoint, now=timezone.now() + timedelta(seconds=10))
+
+    # then the reminder was heard once, with its data, and not again: withdrawn, saying why
+    assert first["data"] == {"member": duplicate.external_id, "cutoff": str(cutoff), "points": 20}
+    assert len(receiver.received) == 1
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.status == Status.FAILED
+    assert delivery.last_error == (
+        f"Not sent: the reminder was dropped ({duplicate.external_id} was merged into "
+        f"{survivor.external_id})."
+    )
