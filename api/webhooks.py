@@ -23,6 +23,7 @@ from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 from standardwebhooks import Webhook
 
+from api.bounded_post import post_within
 from api.webhook_bodies import bodies
 from core import events
 from core.models import WebhookDelivery, WebhookEndpoint
@@ -206,11 +207,12 @@ def _send(endpoint, batch, deadline) -> bool:
             "webhook-signature": signer.sign(message_id, sent_at, body),
         }
         try:
-            response = _session.post(
+            response = post_within(
+                _session,
+                timeout,
                 endpoint.url,
                 data=body.encode(),
                 headers=headers,
-                timeout=timeout,
                 proxies=proxies,
                 allow_redirects=False,  # never to another host
             )

@@ -2,7 +2,10 @@
 checks every signature with the standardwebhooks package."""
 
 import json
+import threading
+import time as clock
 from datetime import datetime, time, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.db import transaction
@@ -325,3 +328,47 @@ def test_a_reminder_dropped_by_a_merge_is_not_sent_without_its_data(
         f"Not sent: the reminder was dropped ({duplicate.external_id} was merged into "
         f"{survivor.external_id})."
     )
+
+
+def test_a_receiver_that_drips_its_answer_is_cut_off_at_the_timeout(member, buy, settings):
+    # given a receiver that answers 200, a byte every 0.1 s (about 4 s in all)
+    settings.WEBHOOK_TIMEOUT_SECONDS = 0.5
+
+    class Dripping(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers["content-length"]))
+            for byte in b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n":
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                clock.sleep(0.1)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Dripping)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        endpoint = webhooks.save_endpoint(
+            WebhookEndpoint(
+                url=f"http://127.0.0.1:{server.server_address[1]}/hooks",
+                events=[EventType.TRANSACTION_RECORDED],
+            )
+        )
+        buy(member, 10)
+
+        # when
+        started = clock.monotonic()
+        webhooks.send_due(endpoint_id=endpoint.pk, seconds=0.1)
+        took = clock.monotonic() - started
+
+        # then no answer within the timeout: a failed attempt, retried later, and the
+        # sender let go after about one timeout
+        delivery = WebhookDelivery.objects.get()
+        assert took < 2 * settings.WEBHOOK_TIMEOUT_SECONDS + 0.5, f"held {took:.1f} s"
+        assert (delivery.status, delivery.attempts) == (Status.PENDING, 1)
+        assert delivery.last_error == "No answer in time"
+    finally:
+        server.shutdown()
