@@ -28,6 +28,13 @@ def _utc_yesterday() -> date:
     return datetime.now(UTC).date() - timedelta(days=1)
 
 
+def joined_by_now(moment) -> None:
+    """A member has joined by now, or a day ahead at most (a till's clock running fast),
+    as a purchase may be dated: a year typed wrong would stop their degradation clock."""
+    if moment and moment > timezone.now() + timedelta(days=1):
+        raise ValidationError("A member cannot join more than a day in the future.", code="future")
+
+
 class Member(models.Model):
     """A customer of the programme.
 
@@ -45,7 +52,7 @@ class Member(models.Model):
     first_name = models.CharField(max_length=100, blank=True)
     last_name = models.CharField(max_length=100, blank=True)
     phone = models.CharField(max_length=40, blank=True)
-    joined_at = models.DateTimeField(default=timezone.now)
+    joined_at = models.DateTimeField(default=timezone.now, validators=[joined_by_now])
     birth_date = models.DateField(null=True, blank=True, validators=[not_in_future])
 
     # Indexed by member_inactive_since below.

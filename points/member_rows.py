@@ -119,6 +119,8 @@ def parse_row(line: int, cells) -> tuple[MemberRow | None, list[RowError]]:
         "phone": phone,
         "birth_date": birth_date,
     }
+    if joined_at:
+        contact["joined_at"] = joined_at
     for column, reason in enrolment_errors(**contact).items():
         bad(column, reason if contact[column] else "required")
     opening_points = _opening(points, "opening_points", bad)

@@ -152,6 +152,8 @@ def test_the_same_file_twice_changes_nothing(tiers):
         ("M-1,ann@example.com,,,,2020-13-01,,,", "joined_at", "not an ISO 8601"),
         ("M-1,ann@example.com,,,,9999-12-31T23:59:59-01:00,,,", "joined_at", "outside the"),
         ("M-1,ann@example.com,,,,0001-01-01T00:00:00+01:00,,,", "joined_at", "outside the"),
+        ("M-1,ann@example.com,,,,9999-12-31,,,", "joined_at", "more than a day in the future"),
+        ("M-1,ann@example.com,,,,2999-01-01T10:00:00+00:00,,,", "joined_at", "in the future"),
         ("M-1,ann@example.com,,,,,," + "9" * 5000 + ",", "opening_points", "5,000 digits"),
         ("M-1,ann@example.com,,,,,1990-02-30,,", "birth_date", "not a date"),
         ("M-1,ann@example.com,,,,,01/05/1990,,", "birth_date", "not a date"),
