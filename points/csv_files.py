@@ -20,6 +20,11 @@ def open_csv(stream, required) -> tuple[Iterator, int, list[str], list[RowError]
     header = [column_name(name) for name in cells]
     if odd := odd_cell(header_line, (), cells):
         errors.append(odd)
+        # Named by position from here on: no message can quote such a name.
+        header = [
+            name if odd_cell(header_line, (), [name]) is None else f"column {i + 1}"
+            for i, name in enumerate(header)
+        ]
     errors += [
         RowError(header_line, column, "missing column")
         for column in required

@@ -334,6 +334,32 @@ def test_a_members_file_goes_through_the_cx_manager_upload(
     assert set(LedgerEntry.objects.values_list("batch", flat=True)) == {batch.pk}
 
 
+@pytest.mark.parametrize(
+    "data, reason",
+    [
+        ("external_id,email,prénom\nM-1,a@example.com,Ann\n".encode("latin-1"), "byte 0xE9"),
+        ((HEADER + "M-1,a@example.com,Ána,,,,,,\n").encode("utf-16"), "a NUL character"),
+        (b"external_id,email,no\x00te\nM-1,a@example.com,x\n", "a NUL character"),
+    ],
+    ids=["latin1", "utf16", "nul"],
+)
+def test_a_header_that_is_not_utf8_text_is_listed_as_a_bad_line_in_the_cx_manager(
+    tiers, admin_client, settings, tmp_path, django_capture_on_commit_callbacks, data, reason
+):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    upload = SimpleUploadedFile("members.csv", data, "text/csv")
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post(
+            reverse("admin:core_importbatch_upload"), {"kind": "members", "file": upload}
+        )
+    batch = ImportBatch.objects.get()
+    assert batch.status == ImportBatch.Status.INVALID, batch.failure
+    assert batch.first_errors[0][0] == 1 and reason in batch.first_errors[0][2]
+    errors = admin_client.get(reverse("admin:core_importbatch_errors", args=[batch.pk]))
+    assert errors.status_code == 200
+    assert not Member.objects.exists()
+
+
 @postgres_only
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_two_imports_of_the_same_new_codes_at_once_enrol_them_once(tiers):
