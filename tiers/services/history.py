@@ -140,7 +140,10 @@ def apply_changes(changes, *, reason, at) -> int:
     if changes.query.is_empty():
         return 0
     if connection.features.has_select_for_update_of:
-        sql, params = changes.select_for_update(of=("self",)).values("pk").query.sql_with_params()
+        # In id order, as every writer locks members (points.services.posting.lock_members):
+        # the model's own order (customer code) would deadlock with an import.
+        locked = changes.select_for_update(of=("self",)).order_by("pk").values("pk")
+        sql, params = locked.query.sql_with_params()
         with connection.cursor() as cursor:
             cursor.execute(f"SELECT count(*) FROM ({sql}) AS locked", params)
     rows = changes.annotate(from_tier=F("effective_tier"))
