@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 from django.core import mail
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 
@@ -281,3 +281,19 @@ def test_the_degradation_job_and_a_members_import_never_deadlock(tiers, make_mem
     # then both finish, one after the other: neither is aborted as a deadlock victim
     assert not isinstance(results["import"], Exception), results["import"]
     assert results["degradation"] == 2
+
+
+@pytest.mark.parametrize(
+    "command, option, value, said",
+    [
+        ("preview_degradation", "--date", "0001-01-01", "before the programme began"),
+        ("preview_degradation", "--date", "9999-12-31", "more than ten years ahead"),
+        ("preview_degradation", "--date", "31/03/2026", "not a date like 2026-03-31"),
+        ("preview_degradation", "--limit", "-1", "not a whole number"),
+        ("preview_expiry", "--date", "9999-12-31", "more than ten years ahead"),
+        ("preview_expiry", "--limit", "-1", "not a whole number"),
+    ],
+)
+def test_a_preview_refuses_an_option_it_cannot_use_in_words(tiers, command, option, value, said):
+    with pytest.raises(CommandError, match=f"argument {option}: .*{said}"):
+        call_command(command, option, value, stdout=io.StringIO())

@@ -1,8 +1,7 @@
-from datetime import datetime
-
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 from django.utils import timezone
 
+from core.command_options import a_day, whole_number
 from points.models import ExpiryPolicy
 from points.selectors import expiry_preview, expiry_skipped, next_cutoff
 
@@ -14,16 +13,13 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--date", help="YYYY-MM-DD (default: today)")
-        parser.add_argument("--limit", type=int, default=200, help="members listed at most")
+        parser.add_argument("--date", type=a_day, help="YYYY-MM-DD (default: today)")
+        parser.add_argument(
+            "--limit", type=whole_number, default=200, help="members listed at most"
+        )
 
     def handle(self, *, date, limit, **options):
-        today = timezone.localdate()
-        if date:
-            try:
-                today = datetime.strptime(date, "%Y-%m-%d").date()
-            except ValueError:
-                raise CommandError(f"--date {date!r} is not a date like 2026-03-31.") from None
+        today = date or timezone.localdate()
         policy = ExpiryPolicy.current()
         cutoff = next_cutoff(policy, today)
         if cutoff is None:

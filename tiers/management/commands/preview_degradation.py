@@ -1,9 +1,10 @@
 from collections import Counter
 from datetime import datetime, time
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 from django.utils import timezone
 
+from core.command_options import a_day, whole_number
 from tiers.models import DegradationPolicy
 from tiers.selectors import Ranking, degradation_preview, degradation_skipped
 
@@ -15,17 +16,17 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--date", help="YYYY-MM-DD; the job's run at the end of that day")
-        parser.add_argument("--limit", type=int, default=200, help="members listed at most")
+        parser.add_argument(
+            "--date", type=a_day, help="YYYY-MM-DD; the job's run at the end of that day"
+        )
+        parser.add_argument(
+            "--limit", type=whole_number, default=200, help="members listed at most"
+        )
 
     def handle(self, *, date, limit, **options):
         now = timezone.now()
         if date:
-            try:
-                day = datetime.strptime(date, "%Y-%m-%d").date()
-            except ValueError:
-                raise CommandError(f"--date {date!r} is not a date like 2026-03-31.") from None
-            now = timezone.make_aware(datetime.combine(day, time.max))
+            now = timezone.make_aware(datetime.combine(date, time.max))
         policy = DegradationPolicy.current()
         state = "enabled" if policy.enabled else "disabled: this is what enabling it would do"
         policy.enabled = True  # a preview of the policy as configured, on or off

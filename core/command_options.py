@@ -1,0 +1,30 @@
+"""Options of the preview commands, read as argparse types: a wrong one is refused
+with a message naming it ("argument --date: ..."), never a traceback."""
+
+from argparse import ArgumentTypeError
+from datetime import date, datetime, timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+AHEAD_DAYS = 3650  # a preview further ahead than ten years is a typing error
+
+
+def a_day(text: str) -> date:
+    """A date like 2026-03-31, from the programme's first day to ten years ahead."""
+    try:
+        value = datetime.strptime(text, "%Y-%m-%d").date()
+    except ValueError:
+        raise ArgumentTypeError(f"{text!r} is not a date like 2026-03-31") from None
+    if value < settings.PROGRAMME_START:
+        raise ArgumentTypeError(f"{text} is before the programme began")
+    if value > timezone.localdate() + timedelta(days=AHEAD_DAYS):
+        raise ArgumentTypeError(f"{text} is more than ten years ahead")
+    return value
+
+
+def whole_number(text: str) -> int:
+    """A whole number, 0 or more."""
+    if not text.isdigit():
+        raise ArgumentTypeError(f"{text!r} is not a whole number, 0 or more")
+    return int(text)
