@@ -10,7 +10,7 @@ from the writes it stands for, and the server-less development set-up has none.
 
 from django.conf import settings
 from django.db import OperationalError as DatabaseUnavailable
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max, Min
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerUnavailable
@@ -38,6 +38,21 @@ def id_chunks(model, size: int | None = None) -> list[tuple[int, int]]:
 
 
 @transaction.atomic
+def lock_in_id_order(queryset, *, no_key: bool = False) -> None:
+    """Lock the rows of `queryset` until the transaction ends, in id order, without
+    reading them into Python: what a set-based job does before it computes from rows
+    that others write, as every writer of members locks them (one, or several in id
+    order), so that none deadlocks. `no_key`: FOR NO KEY UPDATE, which rows that only
+    refer to them (a ledger entry) do not wait for. (SQLite has no row locks: its write
+    transaction already excludes other writers.)"""
+    if not connection.features.has_select_for_update_of:
+        return
+    locked = queryset.select_for_update(of=("self",), no_key=no_key).order_by("pk")
+    sql, params = locked.values("pk").query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) FROM ({sql}) AS locked", params)
+
+
 def start_run(job: str, key: str, chunks: list[tuple[int, int]]) -> tuple[JobRun, list]:
     """The run of `job` for `key` and its chunks not done yet. The first call creates it
     with `chunks`; a later one (the run started again after messages were lost) finds

@@ -7,7 +7,7 @@ from django.db.models import Count, Sum
 from django.utils import timezone
 
 from core import events, figures
-from core.jobs import id_chunks
+from core.jobs import id_chunks, lock_in_id_order
 from members.models import Member, Notification
 from points.models import ExpiryPolicy, ExpiryRun, LedgerEntry
 from points.selectors import (
@@ -46,6 +46,10 @@ def expire_chunk(*, cutoff: date, first_id: int, last_id: int) -> int:
     """E2 for the members with ids in [first_id, last_id]: one expiry entry each of
     minus what is at stake, then the cached balances; two statements."""
     end = cutoff_instant(cutoff)
+    # The chunk's members first: a redemption of one of them then waits for the chunk
+    # (a second or so), rather than spend, while the stake is computed, the points the
+    # expiry takes too.
+    lock_in_id_order(Member.objects.filter(pk__gte=first_id, pk__lte=last_id), no_key=True)
     written = sql.insert_expiry_entries(
         points_at_stake(cutoff, first_id=first_id, last_id=last_id),
         cutoff=cutoff,

@@ -8,7 +8,8 @@ from django.utils import timezone
 
 from core import events
 from points.models import LedgerEntry
-from points.services import lock_member, post_refund
+from points.selectors import cutoff_instant
+from points.services import lock_member, pending_cutoffs, post_refund
 from rewards.models import Redemption, Reward
 
 REASON_LENGTH = LedgerEntry._meta.get_field("reason").max_length
@@ -45,6 +46,7 @@ def cancel_redemption(*, redemption, by=None, reason="", now=None) -> Redemption
                 f"{timezone.localtime(redemption.used_at):%-d %b %Y at %H:%M}: a used voucher "
                 "cannot be cancelled."
             )
+        check_no_expiry_due(redemption, now)
         redemption.refund = post_refund(
             member,
             plan,
@@ -67,3 +69,15 @@ def cancel_redemption(*, redemption, by=None, reason="", now=None) -> Redemption
             subject_id=redemption.pk,
         )
         return redemption
+
+
+def check_no_expiry_due(redemption: Redemption, now) -> None:
+    """A redemption made after a cutoff whose expiry has not run yet is cancelled once it
+    has: that run counts the redemption as spending after the cutoff (E2), and would let
+    the points it gives back escape it."""
+    cutoffs = pending_cutoffs(now)
+    if cutoffs and redemption.redeemed_at > cutoff_instant(cutoffs[0]):
+        raise ValidationError(
+            f"The points expiry of {cutoffs[0]:%-d %b %Y} has not run yet: cancel this "
+            "redemption, made after it, once it has (the nightly job runs at 00:05)."
+        )

@@ -1,17 +1,23 @@
 """E1-E4: block expiry at the end of natural periods, exemptions, catch-up, reminders."""
 
+import threading
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 from django.core import mail
+from django.core.exceptions import ValidationError
 from django.core.management import call_command
+from django.db import connections
 
 from members.models import Member, Notification
 from members.tasks import send_notifications_task
 from points.models import ExpiryPolicy, ExpiryRun, LedgerEntry, PointDefinition
 from points.selectors import cutoff_dates, cutoff_instant
 from points.services import adjust_points, expire_points, send_expiry_reminders
+from points.services import expiry as expiry_service
+from rewards.models import Reward
+from rewards.services import cancel_redemption, redeem
 from tests.conftest import at, give_return, postgres_only, run_together, summary
 from tiers.models import DegradationPolicy, Tier
 from tiers.services import degrade_inactive_members, grant_status
@@ -317,3 +323,67 @@ def test_preview_and_run_agree(make_member, buy, monthly, capsys):
         LedgerEntry.objects.filter(kind="expiry").values_list("member__external_id", "points")
     )
     assert expired == {a.external_id: -120, b.external_id: -1100}
+
+
+def test_E2_a_redemption_after_an_unprocessed_cutoff_is_cancelled_once_the_job_ran(
+    member, buy, monthly
+):
+    # given 100 available at the 31 Jan cutoff, redeemed at 01:00 on 1 Feb, the job late
+    buy(member, "100", when=at("2026-01-10"))
+    tote = Reward.objects.create(name="Tote bag", points_cost=100)
+    redemption = redeem(
+        member=Member.objects.get(pk=member.pk), reward=tote, now=at("2026-02-01", 1)
+    )
+
+    # when it is cancelled before the job ran: refused, saying why, nothing written
+    with pytest.raises(ValidationError, match="The points expiry of 31 Jan 2026 has not run yet"):
+        cancel_redemption(redemption=redemption, reason="Changed mind", now=at("2026-02-01", 2))
+
+    # then the job, run, took nothing (the redemption spent the expiring points first);
+    # cancelled now, the redemption gives its points back
+    expire_points(now=at("2026-02-01", 6))
+    assert not LedgerEntry.objects.filter(member=member, kind="expiry").exists()
+    cancel_redemption(redemption=redemption, reason="Changed mind", now=at("2026-02-01", 7))
+    assert summary(member)["available"] == 100
+    call_command("check_ledger")
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_E2_a_redemption_while_the_job_runs_never_takes_the_same_points_twice(
+    member, buy, monthly, monkeypatch
+):
+    # given 100 available at the 31 Jan cutoff, and a customer redeeming them at 00:05
+    # while the job computes what is at stake (on another connection)
+    buy(member, "100", when=at("2026-01-10"))
+    tote = Reward.objects.create(name="Tote bag", points_cost=100)
+    insert_entries, redeemed = expiry_service.sql.insert_expiry_entries, []
+
+    def redeeming_meanwhile(*args, **kwargs):
+        def customer():
+            try:
+                redeemed.append(redeem(member=member, reward=tote, now=at("2026-02-01", 0)))
+            except ValidationError as refused:
+                redeemed.append(refused)
+            finally:
+                connections.close_all()
+
+        thread = threading.Thread(target=customer)
+        thread.start()
+        thread.join(1)  # done at once, or waiting for the member
+        threads.append(thread)
+        return insert_entries(*args, **kwargs)
+
+    threads = []
+    monkeypatch.setattr(expiry_service.sql, "insert_expiry_entries", redeeming_meanwhile)
+
+    # when the job runs
+    expire_points(now=at("2026-02-01", 0))
+    threads[0].join(10)
+
+    # then the points are taken once: the redemption waited for the job, and was refused
+    (refused,) = redeemed
+    assert isinstance(refused, ValidationError)
+    assert Member.objects.get(pk=member.pk).points_balance == 0
+    assert [e.points for e in LedgerEntry.objects.filter(member=member, kind="expiry")] == [-100]
+    call_command("check_ledger")

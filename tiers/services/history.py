@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from core import events, figures
 from core.bulk import bulk_insert, reserve_ids
+from core.jobs import lock_in_id_order
 from core.models import WebhookDelivery
 from members.models import Notification, TierChange
 
@@ -139,13 +140,9 @@ def apply_changes(changes, *, reason, at) -> int:
     already excludes other writers.)"""
     if changes.query.is_empty():
         return 0
-    if connection.features.has_select_for_update_of:
-        # In id order, as every writer locks members (points.services.posting.lock_members):
-        # the model's own order (customer code) would deadlock with an import.
-        locked = changes.select_for_update(of=("self",)).order_by("pk").values("pk")
-        sql, params = locked.query.sql_with_params()
-        with connection.cursor() as cursor:
-            cursor.execute(f"SELECT count(*) FROM ({sql}) AS locked", params)
+    # In id order, as every writer locks members: the model's own order (customer code)
+    # would deadlock with an import.
+    lock_in_id_order(changes)
     rows = changes.annotate(from_tier=F("effective_tier"))
     sql, params = rows.values("pk", "from_tier", "target", "new_qualified").query.sql_with_params()
     history = TierChange._meta.db_table
