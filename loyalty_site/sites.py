@@ -12,7 +12,7 @@ from core.paginator import CappedPaginator
 from loyalty_site import analytics_page, approvals_page
 from members.models import Member
 from points.models import LedgerEntry
-from points.selectors import next_cutoff, programme, stake_by_tier
+from points.selectors import coming_cutoff, programme, stake_by_tier
 from tiers.selectors import at_risk, closest_to_next_tier, members_per_tier
 
 AT_RISK_DAYS = 14
@@ -135,7 +135,7 @@ def kept_figures(plan, now) -> tuple:
     """(next cutoff, the kept figures): members per tier and points at stake, computed
     when out of date. The dashboard reads them; warm_dashboard_task computes them ahead
     of the first visit."""
-    cutoff = next_cutoff(plan.expiry, timezone.localdate(now))
+    cutoff = coming_cutoff(plan, now)
     kept = figures.kept(
         f"dashboard:{cutoff}",
         lambda: {

@@ -32,10 +32,12 @@ from points.models import (
 )
 from points.resources import TransactionCSV, TransactionResource
 from points.selectors import (
+    coming_cutoff,
     expiry_impact,
     expiry_preview,
     expiry_skipped,
     next_cutoff,
+    programme,
     reminder_day,
     unprocessed_cutoffs,
 )
@@ -279,8 +281,8 @@ class ExpiryPolicyAdmin(ConfirmedPolicyAdmin):
         """The marketer's dry run: the next cutoff, what is at stake by tier, and who."""
         if not (self.has_view_permission(request) and request.user.has_perm("members.view_member")):
             raise PermissionDenied  # it lists members: both the policy's and the members' view
-        policy = ExpiryPolicy.current()
-        cutoff = next_cutoff(policy, timezone.localdate())
+        plan = programme()
+        policy, cutoff = plan.expiry, coming_cutoff(plan, timezone.now())
         by_tier, members = expiry_preview(cutoff) if cutoff else ([], None)
         page = Paginator(members, 50).get_page(request.GET.get("page")) if cutoff else None
         skipped_count, skipped = expiry_skipped(cutoff, limit=50) if cutoff else (0, [])

@@ -8,11 +8,12 @@ class PointsConfig(AppConfig):
     def ready(self):
         from django.db.models.signals import m2m_changed, post_delete, post_save
 
-        from points.models import Campaign, ExpiryPolicy, PointDefinition
+        from points.models import Campaign, ExpiryPolicy, ExpiryRun, PointDefinition
         from tiers.models import ProgrammeVersion
 
-        # The cached programme (points.selectors.programme) follows every change.
-        for model in (Campaign, PointDefinition, ExpiryPolicy):
+        # The cached programme (points.selectors.programme) follows every change, and
+        # every expiry run (the summaries' coming cutoff).
+        for model in (Campaign, PointDefinition, ExpiryPolicy, ExpiryRun):
             for signal in (post_save, post_delete):
                 signal.connect(
                     ProgrammeVersion.bump, sender=model, dispatch_uid=f"{model}-{signal}"

@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.db.models import Count, F, OuterRef, Q, Subquery, Sum, Value
+from django.db.models import Count, F, Max, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -31,6 +31,8 @@ class Programme:
     campaigns: list[Campaign]
     degradation: DegradationPolicy
     expiry: ExpiryPolicy
+    # The last cutoff whose expiry has run (E3 runs them in order); None before any.
+    expired_through: date | None = None
     # What services work out from the above, kept as long as the programme is.
     earnings: dict = field(default_factory=dict, compare=False, repr=False)
 
@@ -113,6 +115,7 @@ def programme(version: uuid.UUID | None = None) -> Programme:
             campaigns=list(Campaign.objects.filter(is_active=True).prefetch_related("tiers")),
             degradation=DegradationPolicy.current(),
             expiry=ExpiryPolicy.current(),
+            expired_through=ExpiryRun.objects.aggregate(last=Max("cutoff"))["last"],
         )
     return _programme
 
@@ -173,7 +176,7 @@ def balances_and_stake(
     expiry cycle, or when their effective tier's points never expire: E1, E2) and what
     points_at_stake gives them at it (0 without one), in one prepared query: the API's
     summary and the member page read them on every request."""
-    cutoff = next_cutoff(plan.expiry, timezone.localdate(now))
+    cutoff = coming_cutoff(plan, now)
     if not plan.ranking.by_pk[member.effective_tier_id].points_expire:
         cutoff = None
     elif cutoff and member.frozen_until and member.frozen_until >= cutoff_instant(cutoff):
@@ -343,6 +346,21 @@ def next_cutoff(policy: ExpiryPolicy, today: date) -> date | None:
     return upcoming[0] if upcoming else None
 
 
+def coming_cutoff(plan: Programme, now) -> date | None:
+    """The cutoff whose expiry comes next: the last one passed whose job has not run yet
+    (a few minutes after midnight, or longer after downtime; what it takes then is all
+    the catch-up of E3 takes), else the next one (next_cutoff). From the cached
+    programme: no query."""
+    policy, today = plan.expiry, timezone.localdate(now)
+    if policy.cycle == ExpiryPolicy.Cycle.NEVER or policy.starts_on is None:
+        return None
+    since = policy.starts_on
+    if plan.expired_through and plan.expired_through >= since:
+        since = plan.expired_through + timedelta(days=1)
+    passed = [day for day in cutoff_dates(policy.cycle, since, today) if cutoff_instant(day) <= now]
+    return passed[-1] if passed else next_cutoff(policy, today)
+
+
 def unprocessed_cutoffs(policy: ExpiryPolicy, now) -> list[date]:
     """E3: the passed cutoffs of `policy` since its `starts_on` whose expiry is not
     complete, oldest first: what the next run of the job expires."""
@@ -475,18 +493,20 @@ def expiry_preview(cutoff: date):
     queryset, largest first, for paging)."""
     stake = points_at_stake(cutoff)
     with_stake, params = stake_cte(stake)
-    member_table, tier_table = Member._meta.db_table, Tier._meta.db_table
+    # By the tier the run reads: the one each member had at the end of the cutoff day.
+    tiers_then = Member.objects.annotate(tier_then=effective_tier_at(cutoff_instant(cutoff)))
+    then_sql, then_params = tiers_then.values_list("pk", "tier_then").query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            {with_stake}
+            {with_stake}, then_tier(member_id, tier_id) AS ({then_sql})
             SELECT t.name, COUNT(*), SUM(s.at_stake)
             FROM stake s
-            JOIN {member_table} m ON m.id = s.member_id
-            JOIN {tier_table} t ON t.id = m.effective_tier_id
+            JOIN then_tier m ON m.member_id = s.member_id
+            JOIN {Tier._meta.db_table} t ON t.id = m.tier_id
             GROUP BY t.name, t.threshold ORDER BY t.threshold
             """,
-            params,
+            [*params, *then_params],
         )
         by_tier = cursor.fetchall()
     members = stake.values(

@@ -220,7 +220,7 @@ def test_expiry_preview_page_shows_the_next_cutoff_and_who_loses_what(
     from points.models import ExpiryPolicy
 
     policy = ExpiryPolicy.current()
-    policy.cycle, policy.starts_on = "monthly", timezone.localdate() - timedelta(days=60)
+    policy.cycle, policy.starts_on = "monthly", timezone.localdate()
     policy.save()
     members = [make_member() for _ in range(60)]
     for m in members:

@@ -1,5 +1,6 @@
 """E1-E4: block expiry at the end of natural periods, exemptions, catch-up, reminders."""
 
+import io
 import threading
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -10,10 +11,11 @@ from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.db import connections
 
+from api.views.common import summary as api_summary
 from members.models import Member, Notification
 from members.tasks import send_notifications_task
 from points.models import ExpiryPolicy, ExpiryRun, LedgerEntry, PointDefinition
-from points.selectors import cutoff_dates, cutoff_instant
+from points.selectors import cutoff_dates, cutoff_instant, expiry_preview, programme
 from points.services import adjust_points, expire_points, send_expiry_reminders
 from points.services import expiry as expiry_service
 from rewards.models import Reward
@@ -387,3 +389,56 @@ def test_E2_a_redemption_while_the_job_runs_never_takes_the_same_points_twice(
     assert Member.objects.get(pk=member.pk).points_balance == 0
     assert [e.points for e in LedgerEntry.objects.filter(member=member, kind="expiry")] == [-100]
     call_command("check_ledger")
+
+
+def test_E3_between_a_cutoff_and_its_run_the_summary_names_that_cutoff(member, buy, monthly):
+    # given 100 available at the 31 Mar cutoff, whose job has not run at 00:02 on 1 April
+    buy(member, "100", when=at("2026-03-10"))
+    window = at("2026-04-01", 0).replace(minute=2)
+
+    # when a till reads the member then, and again once the job ran
+    before = api_summary(Member.objects.get(pk=member.pk), programme(), now=window)
+    expire_points(now=window.replace(minute=5))
+    after = api_summary(Member.objects.get(pk=member.pk), programme(), now=window.replace(minute=6))
+
+    # then it said the 100 go at the 31 March cutoff, then nothing at 30 April
+    assert before["next_expiry"] == {"cutoff": date(2026, 3, 31), "points": 100}
+    assert after["next_expiry"] is None
+
+
+def test_E2_the_preview_of_a_passed_cutoff_counts_members_by_their_tier_then(
+    make_member, buy, monthly, staff
+):
+    # given a Silver member with 1,100 points at 31 January, Gold by a status match on
+    # 1 February before the job ran
+    member = make_member("M-S")
+    buy(member, "1100", when=at("2026-01-10"))
+    grant_status(
+        member=member,
+        tier=Tier.objects.get(code="gold"),
+        until=date(2026, 6, 30),
+        reason="Competitor card",
+        by=staff,
+        now=at("2026-02-01", 1),
+    )
+
+    # when the preview of the 31 January cutoff is asked for
+    by_tier, _ = expiry_preview(date(2026, 1, 31))
+
+    # then the member and points are counted under Silver, the tier the run reads
+    assert by_tier == [("Silver", 1, summary(member)["available"])]
+
+
+def test_the_preview_of_a_cutoff_already_processed_says_so(member, buy, monthly):
+    # given 100 points that expired at the 31 January cutoff
+    buy(member, "100", when=at("2026-01-10"))
+    expire_points(now=at("2026-02-01", 1))
+    out = io.StringIO()
+
+    # when the dry run is asked about that cutoff
+    call_command("preview_expiry", "--date", "2026-01-20", stdout=out)
+
+    # then it says the run happened, not that the points are still at stake
+    assert out.getvalue().startswith(
+        "The expiry of 31 January 2026 has run: 1 members, 100 points expired."
+    )

@@ -2,8 +2,14 @@ from django.core.management.base import BaseCommand
 from django.utils import timezone
 
 from core.command_options import a_day, whole_number
-from points.models import ExpiryPolicy
-from points.selectors import expiry_preview, expiry_skipped, next_cutoff
+from points.models import ExpiryRun
+from points.selectors import (
+    coming_cutoff,
+    expiry_preview,
+    expiry_skipped,
+    next_cutoff,
+    programme,
+)
 
 
 class Command(BaseCommand):
@@ -19,11 +25,18 @@ class Command(BaseCommand):
         )
 
     def handle(self, *, date, limit, **options):
-        today = date or timezone.localdate()
-        policy = ExpiryPolicy.current()
-        cutoff = next_cutoff(policy, today)
+        plan = programme()
+        policy = plan.expiry
+        # Without a date, the cutoff the job takes next: one passed but not run yet first.
+        cutoff = next_cutoff(policy, date) if date else coming_cutoff(plan, timezone.now())
         if cutoff is None:
             self.stdout.write(f"No expiry: {policy}.")
+            return
+        if run := ExpiryRun.objects.filter(cutoff=cutoff).first():
+            self.stdout.write(
+                f"The expiry of {cutoff:%d %B %Y} has run: {run.members:,} members, "
+                f"{run.points:,} points expired. Nothing more is at stake at it."
+            )
             return
         by_tier, members = expiry_preview(cutoff)
         self.stdout.write(
