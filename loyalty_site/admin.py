@@ -39,4 +39,12 @@ admin.site.unregister(AccessAttempt)
 
 @admin.register(AccessAttempt)
 class PermittedAccessAttemptAdmin(AccessAttemptAdmin):
-    cleanup_expired_attempts = _permitted(AccessAttemptAdmin.cleanup_expired_attempts, "delete")
+    @admin.action(
+        permissions=["delete"],
+        description=AccessAttemptAdmin.cleanup_expired_attempts.short_description,
+    )
+    def cleanup_expired_attempts(self, request, queryset):
+        # axes sets an attempt's time on the request at a login only: the cool-off
+        # counts back from now here.
+        request.axes_attempt_time = None
+        return super().cleanup_expired_attempts(request, queryset)

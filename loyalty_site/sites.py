@@ -10,6 +10,7 @@ from django.utils import timezone
 from core import figures
 from core.paginator import CappedPaginator
 from loyalty_site import analytics_page, approvals_page
+from loyalty_site.checked_admin import CheckedInput
 from members.models import Member
 from points.models import LedgerEntry
 from points.selectors import coming_cutoff, programme, stake_by_tier
@@ -33,6 +34,16 @@ class CXManagerSite(admin.AdminSite):
         # Members, ledger, tiers and history must never vanish in bulk: bulk delete
         # bypasses every rule. Single rows are deleted only where an admin allows it.
         self.disable_action("delete_selected")
+
+    def register(self, model_or_iterable, admin_class=None, **options):
+        """Every admin checks the ids and filters it is given (checked_admin)."""
+        admin_class = admin_class or admin.ModelAdmin
+        checked = type(
+            admin_class.__name__,
+            (CheckedInput, admin_class),
+            {"__module__": admin_class.__module__, "__doc__": admin_class.__doc__},
+        )
+        super().register(model_or_iterable, checked, **options)
 
     def autocomplete_view(self, request):
         return MemberAutocomplete.as_view(admin_site=self)(request)
