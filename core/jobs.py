@@ -37,14 +37,14 @@ def id_chunks(model, size: int | None = None) -> list[tuple[int, int]]:
     return [(first, first + size - 1) for first in range(low, high + 1, size)]
 
 
-@transaction.atomic
 def lock_in_id_order(queryset, *, no_key: bool = False) -> None:
-    """Lock the rows of `queryset` until the transaction ends, in id order, without
-    reading them into Python: what a set-based job does before it computes from rows
-    that others write, as every writer of members locks them (one, or several in id
-    order), so that none deadlocks. `no_key`: FOR NO KEY UPDATE, which rows that only
-    refer to them (a ledger entry) do not wait for. (SQLite has no row locks: its write
-    transaction already excludes other writers.)"""
+    """Lock the rows of `queryset` until the transaction ends (call it inside the
+    transaction that needs them), in id order, without reading them into Python: what a
+    set-based job does before it computes from rows that others write, as every writer
+    of members locks them (one, or several in id order), so that none deadlocks.
+    `no_key`: FOR NO KEY UPDATE, which rows that only refer to them (a ledger entry) do
+    not wait for. (SQLite has no row locks: its write transaction already excludes
+    other writers.)"""
     if not connection.features.has_select_for_update_of:
         return
     locked = queryset.select_for_update(of=("self",), no_key=no_key).order_by("pk")
@@ -53,6 +53,7 @@ def lock_in_id_order(queryset, *, no_key: bool = False) -> None:
         cursor.execute(f"SELECT count(*) FROM ({sql}) AS locked", params)
 
 
+@transaction.atomic
 def start_run(job: str, key: str, chunks: list[tuple[int, int]]) -> tuple[JobRun, list]:
     """The run of `job` for `key` and its chunks not done yet. The first call creates it
     with `chunks`; a later one (the run started again after messages were lost) finds

@@ -2,17 +2,20 @@
 checks every signature with the standardwebhooks package."""
 
 import json
+import os
 import threading
 import time as clock
 from datetime import datetime, time, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import requests
 from django.db import transaction
 from django.utils import timezone
 from standardwebhooks import Webhook
 
 from api import webhooks
+from api.bounded_post import post_within
 from core.events import EventType
 from core.models import WebhookDelivery, WebhookEndpoint
 from members.services import merge_members
@@ -372,3 +375,21 @@ def test_a_receiver_that_drips_its_answer_is_cut_off_at_the_timeout(member, buy,
         assert delivery.last_error == "No answer in time"
     finally:
         server.shutdown()
+
+
+def test_a_forked_worker_posts_through_a_pool_of_its_own(receiver):
+    # given a process whose pool has posted (its threads running), then forked, as a
+    # Celery worker forks its children
+    post_within(requests.Session(), 2, receiver.url, data=b"{}")
+    child = os.fork()
+    if child == 0:  # the child posts, and says how it went by its exit status
+        try:
+            answer = post_within(requests.Session(), 2, receiver.url, data=b"{}")
+            os._exit(0 if answer.status_code == 200 else 1)
+        except BaseException:
+            os._exit(2)
+
+    # then the child's post was answered
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert len(receiver.received) == 2

@@ -6,6 +6,7 @@ import logging
 import random
 import re
 from datetime import datetime, timedelta
+from unittest import mock
 
 import pytest
 from django.core.management import call_command
@@ -272,3 +273,15 @@ def test_two_workers_share_one_chunked_expiry_and_match_a_single_process_run(
     assert len({(member, cutoff) for member, cutoff, _ in entries}) == len(entries) > 10_000
     assert all(line in "".join(text.values()) for line in run_summaries(expected))
     call_command("check_ledger")
+
+
+def test_a_run_is_started_with_its_chunks_or_not_at_all():
+    # given the database failing between the run and its chunks
+    with mock.patch.object(JobChunk.objects, "bulk_create", side_effect=RuntimeError("lost")):
+        with pytest.raises(RuntimeError):
+            start_run("expiry", "2026-01-31", [(1, 100)])
+
+    # then no run without chunks is left, which would never finish: a new start sends all
+    assert not JobRun.objects.filter(job="expiry", key="2026-01-31").exists()
+    _, left = start_run("expiry", "2026-01-31", [(1, 100)])
+    assert left == [(1, 100)]
