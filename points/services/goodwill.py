@@ -31,6 +31,7 @@ from points.services.adjustments import (
     check_adjustment,
     check_definition,
 )
+from points.services.posting import lock_member
 
 Status = AdjustmentRequest.Status
 APPROVE = "points.approve_adjustment"
@@ -143,10 +144,13 @@ def approve_request(*, request: AdjustmentRequest, by, reason="", now=None) -> A
     reason = _decision_reason(reason, required=False)
     _check_decider(request, by)
     with transaction.atomic():
+        # The member first, as a merge locks it before moving its requests: the other
+        # way round, the two deadlock. A request moved by a merge gives to the survivor.
+        member, _ = lock_member(request.member, follow_merge=True)
         now = now or timezone.now()
         _decide(request, by, Status.APPROVED, reason, now)
         entry = adjust_points(
-            member=request.member,
+            member=member,
             points=request.points,
             reason=request.reason,
             by=request.requested_by,

@@ -2,17 +2,21 @@
 approval by another CX supervisor, applied once."""
 
 import io
+import threading
+import time as clock
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.management import call_command
 
 from members.models import Member
+from members.services import merge_members
 from points.grant_rows import read_grants
-from points.models import AdjustmentLimit, AdjustmentRequest, LedgerEntry
-from points.services import import_grants
+from points.models import AdjustmentLimit, AdjustmentRequest, LedgerEntry, PointDefinition
+from points.services import goodwill, import_grants
 from points.services.goodwill import (
     adjust_or_request,
     approve_request,
@@ -219,22 +223,48 @@ def test_approved_requests_do_not_count_in_the_givers_month(member, maria, sam, 
 
 
 def test_an_approval_the_ledger_refuses_leaves_the_request_pending(member, maria, sam, limits):
-    # given: the member was merged (closed) before the supervisor looked
+    # given: the definition of the request was switched off before the supervisor looked
     made = give(member, 3000, maria)
-    Member.objects.filter(pk=member.pk).update(
-        merged_into=Member.objects.create(
-            external_id="M-X",
-            email="x@example.com",
-            qualified_tier_id=member.qualified_tier_id,
-            effective_tier_id=member.effective_tier_id,
-            best_tier_id=member.best_tier_id,
-        )
-    )
+    PointDefinition.objects.filter(pk=made.definition_id).update(is_active=False)
     # when
-    with pytest.raises(ValidationError, match="closed"):
-        approve_request(request=made, by=sam)
+    with pytest.raises(ValidationError, match="is switched off"):
+        approve_request(request=AdjustmentRequest.objects.get(pk=made.pk), by=sam)
     # then
     assert AdjustmentRequest.objects.get(pk=made.pk).status == "pending"
+    assert available(member) == 0
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_approving_while_the_member_is_merged_neither_deadlocks_nor_fails(
+    make_member, maria, sam, staff, limits, monkeypatch
+):
+    # given a waiting request of an account, whose approval is slow to write its points
+    keep, old = make_member("M-KEEP"), make_member("M-OLD")
+    made = give(old, 3000, maria)
+    decided, adjust = threading.Event(), goodwill.adjust_points
+
+    def slowly(**kwargs):
+        decided.set()  # the request is decided (its row locked)
+        clock.sleep(1)  # the merge starts meanwhile
+        return adjust(**kwargs)
+
+    monkeypatch.setattr(goodwill, "adjust_points", slowly)
+
+    # when an agent merges the account into another while a supervisor approves
+    def work(i):
+        if i == 0:
+            return approve_request(request=AdjustmentRequest.objects.get(pk=made.pk), by=sam)
+        decided.wait(10)
+        return merge_members(survivor=keep, duplicate=old, by=staff, reason="Two cards")
+
+    approved, merged = run_together(2, work)
+
+    # then both are made, one after the other: the points end on the account kept
+    assert isinstance(approved, AdjustmentRequest), approved
+    assert isinstance(merged, Member), merged
+    assert summary(keep)["available"] == 3000
+    call_command("check_ledger")
 
 
 HEADER = "external_id,member,points,reason,definition\n"
