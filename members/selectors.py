@@ -40,6 +40,13 @@ def effective_tier_at(moment):
     )
 
 
+def tier_at(member: Member, moment) -> int:
+    """The id of the effective tier `member` had at `moment` (effective_tier_at): one
+    query."""
+    tiers = Member.objects.filter(pk=member.pk).annotate(then=effective_tier_at(moment))
+    return tiers.values_list("then", flat=True).get()
+
+
 def by_code(code: str):
     """The member (a queryset of at most one) a customer code names: the survivor of a
     merged code. One statement: the code's row by its unique index, then the owner."""

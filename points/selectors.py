@@ -14,7 +14,7 @@ from django.utils import timezone
 from core.days import end_of
 from core.db import Compiled
 from members.models import Member, TierChange
-from members.selectors import effective_tier_at
+from members.selectors import effective_tier_at, tier_at
 from points.models import Campaign, ExpiryPolicy, ExpiryRun, LedgerEntry, PointDefinition
 from tiers.models import DegradationPolicy, ProgrammeVersion, Tier
 from tiers.selectors import Ranking, frozen_last_day
@@ -177,7 +177,10 @@ def balances_and_stake(
     points_at_stake gives them at it (0 without one), in one prepared query: the API's
     summary and the member page read them on every request."""
     cutoff = coming_cutoff(plan, now)
-    if not plan.ranking.by_pk[member.effective_tier_id].points_expire:
+    tier_id = member.effective_tier_id
+    if cutoff and cutoff_instant(cutoff) <= now:  # passed, its job to come: the tier then
+        tier_id = tier_at(member, cutoff_instant(cutoff))
+    if not plan.ranking.by_pk[tier_id].points_expire:
         cutoff = None
     elif cutoff and member.frozen_until and member.frozen_until >= cutoff_instant(cutoff):
         cutoff = None  # frozen at the cutoff: skipped (points_at_stake)
@@ -494,7 +497,9 @@ def expiry_preview(cutoff: date):
     stake = points_at_stake(cutoff)
     with_stake, params = stake_cte(stake)
     # By the tier the run reads: the one each member had at the end of the cutoff day.
-    tiers_then = Member.objects.annotate(tier_then=effective_tier_at(cutoff_instant(cutoff)))
+    tiers_then = Member.objects.order_by().annotate(
+        tier_then=effective_tier_at(cutoff_instant(cutoff))
+    )
     then_sql, then_params = tiers_then.values_list("pk", "tier_then").query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute(

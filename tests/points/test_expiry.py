@@ -442,3 +442,27 @@ def test_the_preview_of_a_cutoff_already_processed_says_so(member, buy, monthly)
     assert out.getvalue().startswith(
         "The expiry of 31 January 2026 has run: 1 members, 100 points expired."
     )
+
+
+def test_E3_between_a_cutoff_and_its_run_the_summary_reads_the_tier_then(
+    make_member, buy, monthly, staff
+):
+    # given a Silver member at the 31 January cutoff, Gold (whose points never expire)
+    # by a status match at 00:01 on 1 February, before the job ran
+    member = make_member("M-S")
+    buy(member, "1100", when=at("2026-01-10"))
+    window = at("2026-02-01", 0).replace(minute=1)
+    gold = Tier.objects.get(code="gold")
+    grant_status(
+        member=member, tier=gold, until=date(2026, 6, 30), reason="Card", by=staff, now=window
+    )
+
+    # when a till reads the member at 00:02, then the job runs at 00:05
+    read = api_summary(Member.objects.get(pk=member.pk), programme(), now=window.replace(minute=2))
+    expire_points(now=window.replace(minute=5))
+
+    # then the summary said what the run took: the Silver points of the cutoff
+    (taken,) = LedgerEntry.objects.filter(member=member, kind="expiry").values_list(
+        "points", flat=True
+    )
+    assert read["next_expiry"] == {"cutoff": date(2026, 1, 31), "points": -taken}
