@@ -8,6 +8,7 @@ endpoint that does not answer stops its sender at the first timeout, so it holds
 worker for at most one timeout per retry; other endpoints have their own senders."""
 
 import base64
+import ipaddress
 import json
 import secrets
 import time
@@ -83,7 +84,12 @@ def check_url(url: str, *, own_hosts=()) -> None:
 
 
 def _host(name: str | None) -> str:
-    return (name or "").lower().rstrip(".")
+    """A host name as DNS compares it; an IP address in its one written form."""
+    name = (name or "").lower().rstrip(".")
+    try:
+        return ipaddress.ip_address(name).compressed
+    except ValueError:
+        return name
 
 
 def save_endpoint(endpoint: WebhookEndpoint, *, own_hosts=()) -> WebhookEndpoint:

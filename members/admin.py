@@ -30,9 +30,10 @@ class DeliveryFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         given_up = Notification.given_up(timezone.now())
+        unsent = queryset.filter(sent_at=None)
         return {
-            "waiting": queryset.filter(sent_at=None).exclude(given_up),
-            "refused": queryset.filter(sent_at=None, failed_attempts__gt=0).exclude(given_up),
+            "waiting": unsent.filter(first_refused_at=None),
+            "refused": unsent.filter(first_refused_at__isnull=False).exclude(given_up),
             "given_up": queryset.filter(given_up),
         }.get(self.value(), queryset)
 

@@ -216,7 +216,11 @@ def test_an_endpoint_may_not_point_at_the_application_itself():
 
 def test_the_application_written_another_way_is_still_itself():
     own = ["loyalty.example.com", "[::1]:8000"]
-    for url in ["https://Loyalty.Example.com./api/v1/members", "http://[::1]:8000/admin/"]:
+    for url in [
+        "https://Loyalty.Example.com./api/v1/members",
+        "http://[::1]:8000/admin/",
+        "http://[0:0:0:0:0:0:0:1]:8000/admin/",
+    ]:
         with pytest.raises(Exception, match="cannot send events to itself"):
             webhooks.check_url(url, own_hosts=own)
     webhooks.check_url("http://[::1]:9000/hooks", own_hosts=own)  # another service
