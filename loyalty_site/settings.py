@@ -244,6 +244,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     _queue = Path(env("CELERY_FILESYSTEM_FOLDER", default=str(BASE_DIR / ".celery")))
     for _folder in ("queue", "processed", "control"):
         (_queue / _folder).mkdir(parents=True, exist_ok=True)
+    # Messages written whole before a worker sees them (kombu's own, read half-written,
+    # stopped the worker).
+    CELERY_BROKER_TRANSPORT = "loyalty_site.queue_folder:Transport"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_queue / "queue"),
         "data_folder_out": str(_queue / "queue"),

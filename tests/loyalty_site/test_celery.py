@@ -63,3 +63,36 @@ def test_a_task_runs_in_a_real_worker_through_redis(make_member, tmp_path, celer
     assert "send_notifications_task" in log and "succeeded" in log, log
     sent = "".join(p.read_text() for p in mail.iterdir())
     assert "Welcome to Silver" in sent and member.email in sent
+
+
+def test_a_worker_never_reads_a_message_of_the_folder_broker_half_written(tmp_path, monkeypatch):
+    # given the zero-server broker, and a worker reading its queue at the very moment a
+    # message is being written (kombu's own transport created the file empty first)
+    from kombu import Connection
+    from kombu.utils import json as kombu_json
+
+    from loyalty_site import queue_folder
+
+    folder = str(tmp_path)
+    options = {"data_folder_in": folder, "data_folder_out": folder, "control_folder": folder}
+    with Connection(
+        "filesystem://", transport=settings.CELERY_BROKER_TRANSPORT, transport_options=options
+    ) as connection:
+        channel = connection.default_channel
+        seen = []
+
+        def serialising(payload):
+            try:
+                seen.append(channel._get("celery"))
+            except Exception as exc:  # Empty, or what a half-written file gives
+                seen.append(type(exc).__name__)
+            return kombu_json.dumps(payload)
+
+        monkeypatch.setattr(queue_folder, "dumps", serialising)
+
+        # when a message is put
+        channel._put("celery", {"body": "x"})
+
+        # then the worker found nothing meanwhile, and the whole message afterwards
+        assert seen == ["Empty"]
+        assert channel._get("celery") == {"body": "x"}
