@@ -5,6 +5,7 @@ approval above a goodwill limit (points.services.goodwill), each form applied on
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django.shortcuts import redirect
 from django.urls import path
 from django.utils import timezone
@@ -39,10 +40,13 @@ class UntilForm(OnceForm):
 class StatusMatchForm(UntilForm):
     prefix_name = "match"
     field_order = ["tier", "until", "reason"]
-    tier = forms.ModelChoiceField(queryset=Tier.objects.order_by("threshold"), empty_label=None)
+    tier = forms.ModelChoiceField(queryset=Tier.objects.order_by("threshold"))
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, member=None, **kwargs):
         super().__init__(*args, **kwargs)
+        if member is not None:  # offered: the tiers a match can grant (above the qualified)
+            above = Q(threshold__gt=member.qualified_tier.threshold)
+            self.fields["tier"].queryset = self.fields["tier"].queryset.filter(above)
         self.fields["until"].help_text = "The last day the tier is granted; then the rules apply."
         self.fields["reason"].help_text = "E.g. Gold card of a competitor, seen by the agent."
 
@@ -77,7 +81,7 @@ def governance_context(user, member, *, now, match_form=None, freeze_form=None) 
         "status_match": grant,
         "frozen_through": frozen_last_day(member) if member.frozen_at(now) else None,
         "adjustment_requests": requests,
-        "match_form": (match_form or StatusMatchForm())
+        "match_form": (match_form or StatusMatchForm(member=member))
         if open_member and user.has_perm(GRANT)
         else None,
         "freeze_form": (freeze_form or FreezeForm())

@@ -59,7 +59,11 @@ class MemberMerge:
         if form.is_valid():
             code = form.cleaned_data["duplicate"].strip()
             # Exactly this code: a merged code names its survivor elsewhere, not here.
+            # Typed in other letters' case ("m-01984"), the one code it can only mean.
             duplicate = Member.objects.filter(external_id=code).first()
+            if duplicate is None:
+                alike = list(Member.objects.filter(external_id__iexact=code)[:2])
+                duplicate = alike[0] if len(alike) == 1 else None
             if duplicate is None:
                 form.add_error("duplicate", f"No member has the customer code {code!r}.")
         if duplicate is None:

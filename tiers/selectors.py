@@ -194,7 +194,11 @@ def members_per_tier(ranking: Ranking) -> list[dict]:
         .order_by()
         .values("effective_tier")
         .annotate(
-            members=Count("pk"), degraded=Count("pk", filter=~Q(qualified_tier=F("effective_tier")))
+            members=Count("pk"),
+            # Below the qualified tier: a status match holds members above it, not below.
+            degraded=Count(
+                "pk", filter=~Q(qualified_tier=F("effective_tier")) & Q(granted_tier=None)
+            ),
         )
     }
     rows = []

@@ -15,7 +15,7 @@ from points.models import ExpiryPolicy
 from points.resources import read_transactions
 from points.services import expire_points, import_transactions
 from tiers.models import Tier
-from tiers.services import degrade_inactive_members, recalculate_all_tiers
+from tiers.services import degrade_inactive_members, grant_status, recalculate_all_tiers
 
 pytestmark = pytest.mark.django_db
 HEADER = "external_id,member,kind,amount,occurred_at,channel,store,original_external_id\n"
@@ -250,3 +250,27 @@ def test_the_beat_task_computes_out_of_date_figures_before_the_first_visit(
     # then: computed once, by the task; the visit shows them without computing
     assert counted == [1]
     assert "Bronze 0 Silver 0 Gold 0 Platinum 1" in shown
+
+
+def test_a_status_matched_member_is_not_counted_as_degraded(client, login, make_member, buy, staff):
+    # given a Silver member matched to Gold, degradation off
+    member = make_member()
+    buy(member, "1200", when=days_ago(1))
+    gold = Tier.objects.get(code="gold")
+    until = timezone.localdate() + timedelta(days=30)
+    grant_status(member=member, tier=gold, until=until, reason="Card", by=staff)
+    login("Marketer")
+
+    # when / then: Gold counts the member, none of them degraded
+    page = client.get(reverse("admin:index"))
+    row = next(r for r in page.context["tiers"] if r["tier"].code == "gold")
+    assert (row["members"], row["degraded"]) == (1, 0)
+
+
+def test_who_is_at_stake_is_linked_only_for_those_who_may_open_it(client, login, monthly_expiry):
+    login("CX agent")  # may not open the expiry policy's preview
+    assert "Who and by tier" not in panel(client, "next-expiry")
+    page = client.get(reverse("admin:points_expirypolicy_preview"))
+    assert page.status_code == 403
+    assert "This page is not for your role" in page.content.decode()
+    assert "Back to the dashboard" in page.content.decode()

@@ -160,3 +160,12 @@ def test_goodwill_limits_are_edited_by_superusers_only(client, login, admin_clie
     login("CX supervisor")
     assert client.get(reverse("admin:points_adjustmentlimit_changelist")).status_code == 403
     assert admin_client.get(reverse("admin:points_adjustmentlimit_add")).status_code == 200
+
+
+def test_a_status_match_offers_only_the_tiers_above_the_qualified_one(client, login, member, buy):
+    buy(member, "1200")  # Silver
+    login("CX supervisor")
+    page = client.get(member_page(member))
+    offered = [tier.code for tier in page.context["match_form"].fields["tier"].queryset]
+    assert offered == ["gold", "platinum"]
+    assert page.context["match_form"].fields["tier"].empty_label  # none chosen for the agent

@@ -251,6 +251,16 @@ def test_an_agent_sees_both_accounts_and_the_result_before_anything_is_written(
     assert LogEntry.objects.filter(user=agent, object_id=str(old.pk)).exists()
 
 
+def test_a_duplicate_code_typed_in_lower_case_finds_its_account(client, login, make_member):
+    login("CX agent")
+    keep, old = make_member("M-KEEP"), make_member("M-OLD")
+
+    page = client.post(merge_url(keep), merge_form("m-old"))
+
+    assert 'id="merge-confirmation"' in page.content.decode()
+    assert page.context["duplicate"] == old
+
+
 def test_the_same_confirmation_sent_twice_merges_once(client, login, make_member, staff):
     login("CX agent")
     keep, old = make_member("M-KEEP"), make_member("M-OLD")
