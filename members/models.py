@@ -262,7 +262,8 @@ class TierChange(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.member_id}: {self.from_tier_id} -> {self.to_tier_id} ({self.reason})"
+        came_from = f"{self.from_tier} → " if self.from_tier_id else ""
+        return f"{self.member.external_id}: {came_from}{self.to_tier} ({self.get_reason_display()})"
 
 
 class Notification(models.Model):
@@ -322,7 +323,7 @@ class Notification(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.get_kind_display()} to {self.member_id}"
+        return f"{self.get_kind_display()} to {self.member.external_id}"
 
     @classmethod
     def given_up(cls, now) -> models.Q:

@@ -87,4 +87,5 @@ class AdjustmentRequest(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.points:+,} points for {self.member_id} ({self.get_status_display()})"
+        status = self.get_status_display()
+        return f"{self.points:+,} points for {self.member.external_id} ({status})"
