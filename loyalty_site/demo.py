@@ -5,9 +5,10 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
+from django.contrib.auth.models import Group
 from django.utils import timezone
 
-from points.models import AwardedOn, Campaign, PointDefinition
+from points.models import AdjustmentLimit, AwardedOn, Campaign, PointDefinition
 from rewards.models import Reward
 from tiers.models import Tier
 
@@ -138,6 +139,20 @@ def load_programme() -> dict[str, Tier]:
         ),
     )
     return tiers
+
+
+def load_goodwill_limits() -> None:
+    """The demo's goodwill limits (rules.md G1's example), so that an agent's large
+    adjustment shows the approval flow. Apart from the seed programme: the tests and
+    benchmarks set their own. Kept as a superuser changed them."""
+    for group, per_adjustment, per_month in (
+        ("CX agent", 1_000, 10_000),
+        ("CX supervisor", 10_000, 100_000),
+    ):
+        AdjustmentLimit.objects.get_or_create(
+            group=Group.objects.get(name=group),
+            defaults={"per_adjustment": per_adjustment, "per_month": per_month},
+        )
 
 
 def load_welcome() -> PointDefinition:

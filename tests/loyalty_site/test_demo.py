@@ -2,7 +2,7 @@ import pytest
 from django.core.management import call_command
 
 from members.models import Member
-from points.models import Campaign, LedgerEntry, PointDefinition
+from points.models import AdjustmentLimit, Campaign, LedgerEntry, PointDefinition
 from tiers.models import Tier
 
 pytestmark = pytest.mark.django_db
@@ -25,6 +25,8 @@ def test_seed_demo_loads_the_programme_and_is_idempotent(capsys):
     assert Member.objects.filter(referred_by__isnull=False).exists()
     assert Member.objects.filter(birth_date__isnull=False).exists()
     assert Member.objects.count() == 40
+    limits = AdjustmentLimit.objects.values_list("group__name", "per_adjustment", "per_month")
+    assert sorted(limits) == [("CX agent", 1000, 10000), ("CX supervisor", 10000, 100000)]
     state = (LedgerEntry.objects.count(), list(Member.objects.values_list("points_balance")))
 
     call_command("seed_demo", members=40)

@@ -12,6 +12,7 @@ from loyalty_site.demo import (
     birth_date,
     demo_vouchers,
     load_catalogue,
+    load_goodwill_limits,
     load_programme,
     load_welcome,
     member_code,
@@ -36,6 +37,7 @@ class Command(BaseCommand):
     def handle(self, *, members, seed, **options):
         load_catalogue(load_programme())
         load_welcome()
+        load_goodwill_limits()
         rng = random.Random(seed)
         people = random.Random(seed + 1)
         joined_on = {}  # of the members seeded so far
