@@ -266,6 +266,12 @@ class StrictScheme(OpenApiSerializerExtension):
     target_class = Strict
     match_subclasses = True
 
+    def get_name(self, auto_schema, direction):
+        # Split into request and response components, drf-spectacular adds "Request"
+        # itself: "TransactionRequest", not "TransactionRequestRequest".
+        target = self.target if isinstance(self.target, type) else type(self.target)
+        return target.__name__.removesuffix("Request")
+
     def map_serializer(self, auto_schema, direction):
         schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
         if direction == "request":

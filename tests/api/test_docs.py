@@ -48,3 +48,10 @@ def test_the_docs_page_answers_without_a_key_and_loads_nothing_from_another_host
     # and they are served
     for source in sources:
         assert Client().get(source).status_code == 200, source
+
+
+def test_request_bodies_are_named_once_request_in_the_schema(client):
+    schema = client.get("/api/v1/schema/", HTTP_ACCEPT="application/json").json()
+    names = set(schema["components"]["schemas"])
+    assert {"TransactionRequest", "ActionRequest", "RedemptionRequest"} <= names
+    assert not [name for name in names if name.endswith("RequestRequest")]
