@@ -171,7 +171,7 @@ class RedemptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             return TemplateResponse(
                 request, "admin/rewards/redemption/use_confirmation.html", context
             )
-        used = repeated = 0
+        used, repeated = [], 0
         for redemption in queryset.select_related("member", "reward"):
             try:
                 done = use_voucher(
@@ -187,9 +187,9 @@ class RedemptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 repeated += 1
             else:
                 self.log_change(request, done, "Voucher used at the desk")
-                used += 1
+                used.append(f"{redemption.shown_code} ({redemption.member.external_id})")
         if used:
-            self.message_user(request, f"{used} voucher(s) marked used.")
+            self.message_user(request, f"Marked used: {', '.join(used)}.")
         if repeated:
             message = "This page was already sent: no voucher was used twice."
             self.message_user(request, message, messages.WARNING)

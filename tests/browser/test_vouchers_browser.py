@@ -66,6 +66,6 @@ def test_an_agent_sees_vouchers_finds_one_by_its_code_and_marks_it_used(page, lo
 
     # then
     page.wait_for_selector(".messagelist")
-    assert "1 voucher(s) marked used." in page.inner_text(".messagelist")
+    assert f"Marked used: {valid.shown_code}" in page.inner_text(".messagelist")
     used = Redemption.objects.get(pk=valid.pk)
     assert (used.voucher_status, used.used_by, used.used_channel) == ("used", agent, "manual")
