@@ -2,6 +2,7 @@
 decided on the Point requests page, loyalty_site.approvals_page)."""
 
 from django.contrib import admin
+from django.contrib.humanize.templatetags.humanize import intcomma
 
 from core.admin import ReadOnlyAdminMixin
 from core.paginator import CappedPaginator
@@ -12,7 +13,15 @@ from points.models import AdjustmentLimit, AdjustmentRequest
 class AdjustmentLimitAdmin(admin.ModelAdmin):
     """What each staff group may give by hand: money, so superusers only."""
 
-    list_display = ["group", "per_adjustment", "per_month"]
+    list_display = ["group", "per_adjustment_shown", "per_month_shown"]
+
+    @admin.display(description="Per adjustment", ordering="per_adjustment")
+    def per_adjustment_shown(self, limit):
+        return intcomma(limit.per_adjustment)
+
+    @admin.display(description="Per month", ordering="per_month")
+    def per_month_shown(self, limit):
+        return intcomma(limit.per_month)
 
     def _superuser(self, request, obj=None):
         return request.user.is_active and request.user.is_superuser

@@ -2,6 +2,7 @@ import logging
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
+from django.contrib.humanize.templatetags.humanize import intcomma
 from django.db import transaction
 from django.template.response import TemplateResponse
 from django.utils import timezone
@@ -28,13 +29,21 @@ class TierAdmin(admin.ModelAdmin):
     list_display = [
         "name",
         "code",
-        "threshold",
+        "threshold_shown",
         "multiplier",
         "points_expire",
-        "upgrade_bonus_points",
+        "bonus_shown",
     ]
     ordering = ["threshold"]
     prepopulated_fields = {"code": ["name"]}
+
+    @admin.display(description="Threshold", ordering="threshold")
+    def threshold_shown(self, tier):
+        return intcomma(tier.threshold)
+
+    @admin.display(description="Upgrade bonus points", ordering="upgrade_bonus_points")
+    def bonus_shown(self, tier):
+        return intcomma(tier.upgrade_bonus_points)
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         """T3: a new threshold is shown with how many members it moves before it is saved."""

@@ -371,3 +371,8 @@ def test_T1_a_tier_nobody_ever_held_can_be_deleted_after_the_nightly_figures(
     # then it goes
     assert not page.context["protected"]
     assert not Tier.objects.filter(pk=diamond.pk).exists()
+
+
+def test_the_tier_list_writes_thresholds_and_bonuses_as_numbers_are_read(client_admin, tiers):
+    page = client_admin.get(reverse("admin:tiers_tier_changelist")).content.decode()
+    assert ">1,000<" in page and ">3,000<" in page and ">8,000<" in page
