@@ -12,14 +12,18 @@ from django.shortcuts import redirect
 from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
 from core.models import ImportBatch
 from core.paginator import CappedPaginator
+from points.csv_rows import COLUMNS, GRANT_COLUMNS
+from points.member_rows import COLUMNS as MEMBER_COLUMNS
 from points.services import batches
 
 Kind = ImportBatch.Kind
+# The columns of each kind of file, in the README's order.
+HEADER = {Kind.TRANSACTIONS: COLUMNS, Kind.GRANTS: GRANT_COLUMNS, Kind.MEMBERS: MEMBER_COLUMNS}
 # What each kind of file asks of the user who uploads or confirms it.
 PERMISSION = {
     Kind.TRANSACTIONS: "points.add_transaction",
@@ -39,7 +43,13 @@ class UploadForm(forms.Form):
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["kind"].choices = allowed_kinds(user)
+        kinds = allowed_kinds(user)
+        self.fields["kind"].choices = kinds
+        # The header each kind of file starts with, for those who never read the README.
+        headers = format_html_join(
+            "; ", "{}: <code>{}</code>", ((label, ",".join(HEADER[k])) for k, label in kinds)
+        )
+        self.fields["file"].help_text = format_html("CSV, UTF-8, with its header row. {}", headers)
 
     def clean_file(self):
         file = self.cleaned_data["file"]

@@ -244,3 +244,13 @@ def test_a_cx_agent_uploads_grants_only_if_their_group_may(login, client, member
     grants = "external_id,member,points,reason,definition\nG-1,M-0001,500,Parcel late,\n"
     assert upload(client, grants, kind="grants").status_code == 200  # the form again
     assert not ImportBatch.objects.exists()
+
+
+def test_the_upload_page_shows_the_header_of_each_file_the_user_may_import(login, client):
+    login("Operations")  # transactions only
+    page = client.get(reverse("admin:core_importbatch_upload")).content.decode()
+    assert (
+        "<code>external_id,member,kind,amount,occurred_at,channel,store,original_external_id</code>"
+        in page
+    )
+    assert "external_id,member,points,reason,definition" not in page  # grants: not theirs
