@@ -279,12 +279,15 @@ class StrictScheme(OpenApiSerializerExtension):
             for name, field in self.target.fields.items():
                 if type(field) is serializers.CharField:  # not an email, a choice, a time
                     blank_or_not = NO_NUL if field.allow_blank else NOT_BLANK
+                    if addressable_code in field.validators:
+                        blank_or_not = A_CODE
                     schema["properties"][name]["pattern"] = blank_or_not
         return schema
 
 
 NO_NUL = r"^[^\x00]*$"
 NOT_BLANK = r"^[^\x00]*\S[^\x00]*$"  # something besides white space, which DRF trims
+A_CODE = r"^[^\x00/]*[^\x00/\s][^\x00/]*$"  # a new customer code: no "/" either
 
 
 class TransactionRequestScheme(StrictScheme):

@@ -55,3 +55,11 @@ def test_request_bodies_are_named_once_request_in_the_schema(client):
     names = set(schema["components"]["schemas"])
     assert {"TransactionRequest", "ActionRequest", "RedemptionRequest"} <= names
     assert not [name for name in names if name.endswith("RequestRequest")]
+
+
+def test_the_schema_says_a_new_customer_code_has_no_slash(client):
+    # as the enrolment refuses it (members.models.addressable_code)
+    schema = client.get("/api/v1/schema/", HTTP_ACCEPT="application/json").json()
+    code = schema["components"]["schemas"]["EnrolmentRequest"]["properties"]["external_id"]
+    assert re.fullmatch(code["pattern"], "M-00001")
+    assert not re.search(code["pattern"], "upload/") and not re.search(code["pattern"], " ")

@@ -76,7 +76,7 @@ def test_a_worker_never_reads_a_message_of_the_folder_broker_half_written(tmp_pa
     folder = str(tmp_path)
     options = {"data_folder_in": folder, "data_folder_out": folder, "control_folder": folder}
     with Connection(
-        "filesystem://", transport=settings.CELERY_BROKER_TRANSPORT, transport_options=options
+        "filesystem://", transport=queue_folder.Transport, transport_options=options
     ) as connection:
         channel = connection.default_channel
         seen = []
