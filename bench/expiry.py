@@ -45,8 +45,8 @@ def main():
     from django.db import transaction
     from django.utils import timezone
 
+    from points.expiry_selectors import cutoff_instant
     from points.models import ExpiryPolicy, PointDefinition
-    from points.selectors import cutoff_instant
     from points.services import expire_points
 
     purchase = PointDefinition.objects.get(handle="purchase-points").pk

@@ -21,12 +21,13 @@ from loyalty_site.member_merge import MemberMerge, MergeForm
 from members.resources import MemberResource
 from members.selectors import survivor_of_search
 from members.services import enroll_member, erase_member, referrer
+from points.expiry_selectors import cutoff_instant
 from points.explanations import entry_explanation, tier_explanation, tier_history
 from points.models import (
     ExpiryPolicy,
     LedgerEntry,
 )
-from points.selectors import balances_and_stake, cutoff_instant, member_as_of, programme
+from points.selectors import balances_and_stake, member_as_of, programme
 from points.services.referrals import referral_key
 from rewards.models import Redemption
 from rewards.selectors import catalogue

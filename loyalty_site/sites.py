@@ -12,8 +12,9 @@ from core.paginator import CappedPaginator
 from loyalty_site import analytics_page, approvals_page
 from loyalty_site.checked_admin import CheckedInput
 from members.models import Member
+from points.expiry_selectors import coming_cutoff, stake_by_tier
 from points.models import LedgerEntry
-from points.selectors import coming_cutoff, programme, stake_by_tier
+from points.selectors import programme
 from tiers.selectors import at_risk, closest_to_next_tier, members_per_tier
 
 AT_RISK_DAYS = 14

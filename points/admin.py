@@ -23,6 +23,15 @@ from import_export.tmp_storages import TempFolderStorage
 from core.admin import ConfirmedPolicyAdmin, ReadOnlyAdminMixin
 from core.paginator import CappedPaginator
 from points import batch_admin, campaign_admin  # noqa: F401 - register their pages
+from points.expiry_selectors import (
+    coming_cutoff,
+    expiry_impact,
+    expiry_preview,
+    expiry_skipped,
+    next_cutoff,
+    reminder_day,
+    unprocessed_cutoffs,
+)
 from points.models import (
     ExpiryPolicy,
     ExpiryRun,
@@ -31,16 +40,7 @@ from points.models import (
     Transaction,
 )
 from points.resources import TransactionCSV, TransactionResource
-from points.selectors import (
-    coming_cutoff,
-    expiry_impact,
-    expiry_preview,
-    expiry_skipped,
-    next_cutoff,
-    programme,
-    reminder_day,
-    unprocessed_cutoffs,
-)
+from points.selectors import programme
 
 
 @admin.register(PointDefinition)

@@ -12,8 +12,8 @@ from django.db.models import Sum
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
+from core.days import end_of
 from points.models import CampaignResult, DailyPoints, DailyTier
-from points.selectors import cutoff_instant as end_of  # of a day in TIME_ZONE
 from tiers.selectors import Ranking
 
 DAYS = 365

@@ -1,23 +1,21 @@
-import calendar
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from functools import cached_property
 from typing import NamedTuple
 
 from django.core.exceptions import ValidationError
-from django.db import connection
 from django.db.models import Count, F, Max, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from core.days import end_of
 from core.db import Compiled
 from members.models import Member, TierChange
-from members.selectors import effective_tier_at, tier_at
+from members.selectors import tier_at
+from points.expiry_selectors import coming_cutoff, cutoff_instant, stake_sum
 from points.models import Campaign, ExpiryPolicy, ExpiryRun, LedgerEntry, PointDefinition
-from tiers.models import DegradationPolicy, ProgrammeVersion, Tier
-from tiers.selectors import Ranking, frozen_last_day
+from tiers.models import DegradationPolicy, ProgrammeVersion
+from tiers.selectors import Ranking
 
 
 @dataclass(frozen=True)
@@ -310,216 +308,3 @@ def cache_mismatches():
         .exclude(points_balance=F("ledger_balance"), lifetime_points=F("ledger_lifetime"))
         .order_by("pk")
     )
-
-
-# Expiry (E1-E4)
-
-CUTOFF_MONTHS = {
-    ExpiryPolicy.Cycle.MONTHLY: range(1, 13),
-    ExpiryPolicy.Cycle.QUARTERLY: (3, 6, 9, 12),
-    ExpiryPolicy.Cycle.ANNUAL: (12,),
-}
-
-
-def cutoff_dates(cycle: str, first: date, last: date) -> list[date]:
-    """E1: the cutoff days of a cycle from `first` to `last`, both included."""
-    months = CUTOFF_MONTHS.get(cycle)
-    if not months or first > last:
-        return []
-    cutoffs = []
-    for year in range(first.year, last.year + 1):
-        for month in months:
-            day = date(year, month, calendar.monthrange(year, month)[1])
-            if first <= day <= last:
-                cutoffs.append(day)
-    return cutoffs
-
-
-def cutoff_instant(day: date) -> datetime:
-    """The end of a cutoff day in the programme's time zone (core.days.end_of)."""
-    return end_of(day)
-
-
-def next_cutoff(policy: ExpiryPolicy, today: date) -> date | None:
-    """The first cutoff on or after `today` that counts (E1: not before `starts_on`)."""
-    if policy.cycle == ExpiryPolicy.Cycle.NEVER or policy.starts_on is None:
-        return None
-    first = max(today, policy.starts_on)
-    upcoming = cutoff_dates(policy.cycle, first, first + timedelta(days=366))
-    return upcoming[0] if upcoming else None
-
-
-def coming_cutoff(plan: Programme, now) -> date | None:
-    """The cutoff whose expiry comes next: the last one passed whose job has not run yet
-    (a few minutes after midnight, or longer after downtime; what it takes then is all
-    the catch-up of E3 takes), else the next one (next_cutoff). From the cached
-    programme: no query."""
-    policy, today = plan.expiry, timezone.localdate(now)
-    if policy.cycle == ExpiryPolicy.Cycle.NEVER or policy.starts_on is None:
-        return None
-    since = policy.starts_on
-    if plan.expired_through and plan.expired_through >= since:
-        since = plan.expired_through + timedelta(days=1)
-    passed = [day for day in cutoff_dates(policy.cycle, since, today) if cutoff_instant(day) <= now]
-    return passed[-1] if passed else next_cutoff(policy, today)
-
-
-def unprocessed_cutoffs(policy: ExpiryPolicy, now) -> list[date]:
-    """E3: the passed cutoffs of `policy` since its `starts_on` whose expiry is not
-    complete, oldest first: what the next run of the job expires."""
-    if policy.cycle == ExpiryPolicy.Cycle.NEVER or policy.starts_on is None:
-        return []
-    today = timezone.localdate(now)
-    passed = [
-        day
-        for day in cutoff_dates(policy.cycle, policy.starts_on, today)
-        if cutoff_instant(day) <= now
-    ]
-    done = set(
-        ExpiryRun.objects.filter(cutoff__gte=policy.starts_on, cutoff__lte=today).values_list(
-            "cutoff", flat=True
-        )
-    )
-    return [day for day in passed if day not in done]
-
-
-def reminder_day(policy: ExpiryPolicy, cutoff: date, today: date) -> date:
-    """E4: the day members are reminded of `cutoff`: `reminder_days` before it, or
-    today when that day is already past."""
-    if policy.reminder_days >= (cutoff - today).days:
-        return today
-    return cutoff - timedelta(days=policy.reminder_days)
-
-
-def expiry_impact(policy: ExpiryPolicy, today: date) -> dict | None:
-    """What `policy` (saved or only posted) puts at stake: its next cutoff, the day
-    members are reminded, and the members and points by effective tier (the query
-    the job runs); None when no cutoff is coming. A few queries, whatever the number
-    of members."""
-    cutoff = next_cutoff(policy, today)
-    if cutoff is None:
-        return None
-    return {
-        "cutoff": cutoff,
-        "days_left": (cutoff - today).days,
-        "reminded_on": reminder_day(policy, cutoff, today),
-        **stake_by_tier(cutoff),
-        "exempt": list(Tier.objects.filter(points_expire=False).values_list("name", flat=True)),
-    }
-
-
-def stake_by_tier(cutoff: date) -> dict:
-    """What the expiry of `cutoff` would take if it ran now: {"by_tier": [(tier, members,
-    points)], "members", "points"}, from expiry_preview."""
-    by_tier, _ = expiry_preview(cutoff)
-    return {
-        "by_tier": by_tier,
-        "members": sum(row[1] for row in by_tier),
-        "points": sum(row[2] for row in by_tier),
-    }
-
-
-def points_at_stake(cutoff: date, *, first_id=None, last_id=None, frozen=False):
-    """E2 as one grouped query: per member whose effective tier at the end of the
-    cutoff day had points that expire (members.selectors.effective_tier_at: a tier
-    reached or lost since does not count, so a late run is a run on time), the
-    available balance at the end of the cutoff day (pending points excluded) less what
-    the member spent since, when that is positive. Spending after the cutoff, before
-    the job ran, comes out of the expiring points first, so expiry never takes points
-    earned after the cutoff; a return since is not spending, so a late run expires what
-    a run on time would have. Optionally limited to the
-    members with ids in [first_id, last_id], for chunked runs.
-
-    A member frozen at the cutoff (frozen_until at or after its end) is skipped for
-    that cutoff: their points wait for the next cutoff after the freeze. `frozen=True`
-    gives those skipped instead, for the previews.
-
-    The preview, the reminders and the expiry run all read this one query."""
-    end = cutoff_instant(cutoff)
-    expiring = Tier.objects.filter(points_expire=True).values("pk")
-    members = Member.objects.alias(tier_then=effective_tier_at(end)).filter(tier_then__in=expiring)
-    frozen_at_cutoff = Q(frozen_until__gte=end)
-    members = members.filter(frozen_at_cutoff) if frozen else members.exclude(frozen_at_cutoff)
-    entries = LedgerEntry.objects.filter(redeemable=True)
-    if first_id is not None:  # on both sides, so each table is read by index range
-        members = members.filter(pk__gte=first_id, pk__lte=last_id)
-        entries = entries.filter(member__gte=first_id, member__lte=last_id)
-    return (
-        entries.filter(member__in=members.values("pk"))
-        .exclude(kind=LedgerEntry.Kind.EXPIRY, cutoff=cutoff)
-        .order_by()
-        .values("member")
-        .annotate(at_stake=stake_sum(end))
-        .filter(at_stake__gt=0)
-    )
-
-
-def expiry_skipped(cutoff: date, *, limit: int) -> tuple[int, list]:
-    """Members whose points the expiry of `cutoff` would take but for a freeze: (how
-    many, the first `limit` largest first as [(member, points, why)])."""
-    stake = points_at_stake(cutoff, frozen=True)
-    count = stake.count()
-    rows = list(stake.values_list("member", "at_stake").order_by("-at_stake", "member")[:limit])
-    members = Member.objects.in_bulk([pk for pk, _ in rows])
-    return count, [
-        (
-            members[pk],
-            points,
-            f"frozen until {frozen_last_day(members[pk]):%-d %b %Y}: {members[pk].freeze_reason}",
-        )
-        for pk, points in rows
-    ]
-
-
-def stake_sum(end: datetime, counted: Q | None = None):
-    """E2's sum over a member's redeemable `counted` entries: available by the end of
-    the cutoff day (`end`), plus what was spent since. A return since is not spending:
-    it takes back points of its own purchase, whenever the job runs (P4)."""
-    counted = counted or Q()
-    before = counted & Q(issued_at__lt=end, accrue_at__lt=end)
-    spent_since = counted & Q(issued_at__gte=end, points__lt=0) & ~Q(kind=LedgerEntry.Kind.RETURN)
-    return Coalesce(Sum("points", filter=before), 0) + Coalesce(
-        Sum("points", filter=spent_since), 0
-    )
-
-
-def stake_cte(stake) -> tuple[str, list]:
-    """`points_at_stake` as `WITH stake(member_id, at_stake) AS (...)`, for the
-    statements that insert from it (column names fixed the same way on every database)."""
-    sql, params = stake.values_list("member", "at_stake").query.sql_with_params()
-    return f"WITH stake(member_id, at_stake) AS ({sql})", list(params)
-
-
-def expiry_preview(cutoff: date):
-    """What the expiry of `cutoff` would take if it ran now, read from the query the
-    run uses: [(tier, members, points)] by effective tier, and the members (a
-    queryset, largest first, for paging)."""
-    stake = points_at_stake(cutoff)
-    with_stake, params = stake_cte(stake)
-    # By the tier the run reads: the one each member had at the end of the cutoff day.
-    tiers_then = Member.objects.order_by().annotate(
-        tier_then=effective_tier_at(cutoff_instant(cutoff))
-    )
-    then_sql, then_params = tiers_then.values_list("pk", "tier_then").query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            {with_stake}, then_tier(member_id, tier_id) AS ({then_sql})
-            SELECT t.name, COUNT(*), SUM(s.at_stake)
-            FROM stake s
-            JOIN then_tier m ON m.member_id = s.member_id
-            JOIN {Tier._meta.db_table} t ON t.id = m.tier_id
-            GROUP BY t.name, t.threshold ORDER BY t.threshold
-            """,
-            [*params, *then_params],
-        )
-        by_tier = cursor.fetchall()
-    members = stake.values(
-        "member",
-        "member__external_id",
-        "member__first_name",
-        "member__last_name",
-        "member__effective_tier__name",
-        "at_stake",
-    ).order_by("-at_stake", "member")
-    return by_tier, members

@@ -9,14 +9,14 @@ from django.utils import timezone
 from core import events, figures
 from core.jobs import id_chunks, lock_in_id_order
 from members.models import Member, Notification
-from points.models import ExpiryPolicy, ExpiryRun, LedgerEntry
-from points.selectors import (
+from points.expiry_selectors import (
     cutoff_instant,
     next_cutoff,
     points_at_stake,
     reminder_day,
     unprocessed_cutoffs,
 )
+from points.models import ExpiryPolicy, ExpiryRun, LedgerEntry
 from points.services import sql
 
 Kind = LedgerEntry.Kind

@@ -12,7 +12,7 @@ from django.utils.dateformat import format as date_format
 from core.staff_input import check_last_day, clean_reason
 from members.models import Member
 from members.selectors import check_open
-from points.selectors import cutoff_instant
+from points.expiry_selectors import cutoff_instant
 from points.services.expiry import pending_cutoffs
 
 MAX_FREEZE_DAYS = 366

@@ -16,8 +16,8 @@ from core.db import fetch_prepared
 from core.staging import StagedTable
 from members.models import Member, Notification, TierChange
 from points.csv_rows import ImportRow
+from points.expiry_selectors import stake_cte
 from points.models import LedgerEntry, Transaction
-from points.selectors import stake_cte
 from tiers.models import ProgrammeVersion
 
 MEMBER_CACHE_FIELDS = [

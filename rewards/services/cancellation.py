@@ -7,8 +7,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from core import events
+from points.expiry_selectors import cutoff_instant
 from points.models import LedgerEntry
-from points.selectors import cutoff_instant
 from points.services import lock_member, pending_cutoffs, post_refund
 from rewards.models import Redemption, Reward
 

@@ -18,8 +18,8 @@ from api.bounded_post import post_within
 from core.events import EventType
 from core.models import WebhookDelivery, WebhookEndpoint
 from members.services import merge_members
+from points.expiry_selectors import next_cutoff
 from points.models import ExpiryPolicy
-from points.selectors import next_cutoff
 from points.services import send_expiry_reminders
 from rewards.services import cancel_redemption, redeem
 from tests.api.receiver import start_receiver

@@ -16,8 +16,8 @@ from django.utils import timezone
 from core.jobs import id_chunks, start_run, tick
 from core.models import JobChunk, JobRun
 from members.models import Member, Notification, TierChange
+from points.expiry_selectors import cutoff_instant
 from points.models import ExpiryPolicy, ExpiryRun, LedgerEntry, PointDefinition
-from points.selectors import cutoff_instant
 from points.services import expire_points
 from points.tasks import expire_chunk_task, expire_points_task
 from tests.conftest import postgres_only

@@ -14,8 +14,9 @@ from django.db import connections
 from api.views.common import summary as api_summary
 from members.models import Member, Notification
 from members.tasks import send_notifications_task
+from points.expiry_selectors import cutoff_dates, cutoff_instant, expiry_preview
 from points.models import ExpiryPolicy, ExpiryRun, LedgerEntry, PointDefinition
-from points.selectors import cutoff_dates, cutoff_instant, expiry_preview, programme
+from points.selectors import programme
 from points.services import adjust_points, expire_points, send_expiry_reminders
 from points.services import expiry as expiry_service
 from rewards.models import Reward

@@ -9,8 +9,8 @@ from django.core.exceptions import ValidationError
 from django.core.management import call_command
 
 from members.models import Member
+from points.expiry_selectors import expiry_skipped
 from points.models import ExpiryPolicy, LedgerEntry
-from points.selectors import expiry_skipped
 from points.services import adjust_points, expire_points
 from points.services.freezing import freeze_member, unfreeze_member
 from tests.conftest import at, summary

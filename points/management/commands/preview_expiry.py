@@ -2,14 +2,9 @@ from django.core.management.base import BaseCommand
 from django.utils import timezone
 
 from core.command_options import a_day, whole_number
+from points.expiry_selectors import coming_cutoff, expiry_preview, expiry_skipped, next_cutoff
 from points.models import ExpiryRun
-from points.selectors import (
-    coming_cutoff,
-    expiry_preview,
-    expiry_skipped,
-    next_cutoff,
-    programme,
-)
+from points.selectors import programme
 
 
 class Command(BaseCommand):
