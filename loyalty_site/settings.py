@@ -184,6 +184,7 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en-gb"
+FORMAT_MODULE_PATH = ["loyalty_site.formats"]  # 24-hour times in every list
 # The programme's time zone: expiry cutoffs and date-only CSV rows are read in it.
 TIME_ZONE = env("TIME_ZONE", default="Europe/Madrid")
 USE_I18N = True

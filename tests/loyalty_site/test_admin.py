@@ -1,5 +1,6 @@
 """The plain admin: the demo can be explored, the ledger is read-only."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -376,3 +377,10 @@ def test_T1_a_tier_nobody_ever_held_can_be_deleted_after_the_nightly_figures(
 def test_the_tier_list_writes_thresholds_and_bonuses_as_numbers_are_read(client_admin, tiers):
     page = client_admin.get(reverse("admin:tiers_tier_changelist")).content.decode()
     assert ">1,000<" in page and ">3,000<" in page and ">8,000<" in page
+
+
+def test_lists_write_times_on_the_24_hour_clock_as_the_member_pages_do(client_admin, member, buy):
+    buy(member, "1200", when=timezone.now().replace(hour=22, minute=5))
+    page = client_admin.get(reverse("admin:members_tierchange_changelist")).content.decode()
+    assert re.search(r"\d{1,2} \w{3} \d{4}, \d{2}:\d{2}<", page)
+    assert "p.m." not in page and "a.m." not in page
