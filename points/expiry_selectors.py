@@ -60,33 +60,33 @@ def coming_cutoff(plan: "Programme", now) -> date | None:
     (a few minutes after midnight, or longer after downtime; what it takes then is all
     the catch-up of E3 takes), else the next one (next_cutoff). From the cached
     programme: no query."""
-    policy, today = plan.expiry, timezone.localdate(now)
-    if policy.cycle == ExpiryPolicy.Cycle.NEVER or policy.starts_on is None:
-        return None
-    since = policy.starts_on
-    if plan.expired_through and plan.expired_through >= since:
-        since = plan.expired_through + timedelta(days=1)
-    passed = [day for day in cutoff_dates(policy.cycle, since, today) if cutoff_instant(day) <= now]
-    return passed[-1] if passed else next_cutoff(policy, today)
+    after = plan.expired_through
+    passed = passed_cutoffs(plan.expiry, now, since=after and after + timedelta(days=1))
+    return passed[-1] if passed else next_cutoff(plan.expiry, timezone.localdate(now))
 
 
 def unprocessed_cutoffs(policy: ExpiryPolicy, now) -> list[date]:
     """E3: the passed cutoffs of `policy` since its `starts_on` whose expiry is not
     complete, oldest first: what the next run of the job expires."""
-    if policy.cycle == ExpiryPolicy.Cycle.NEVER or policy.starts_on is None:
+    passed = passed_cutoffs(policy, now)
+    if not passed:
         return []
-    today = timezone.localdate(now)
-    passed = [
-        day
-        for day in cutoff_dates(policy.cycle, policy.starts_on, today)
-        if cutoff_instant(day) <= now
-    ]
     done = set(
-        ExpiryRun.objects.filter(cutoff__gte=policy.starts_on, cutoff__lte=today).values_list(
+        ExpiryRun.objects.filter(cutoff__gte=passed[0], cutoff__lte=passed[-1]).values_list(
             "cutoff", flat=True
         )
     )
     return [day for day in passed if day not in done]
+
+
+def passed_cutoffs(policy: ExpiryPolicy, now, *, since: date | None = None) -> list[date]:
+    """The cutoffs of `policy` from `since` (and its `starts_on`) whose day has ended by
+    `now`, oldest first; none without an expiry cycle."""
+    if policy.cycle == ExpiryPolicy.Cycle.NEVER or policy.starts_on is None:
+        return []
+    first = max(since or policy.starts_on, policy.starts_on)
+    days = cutoff_dates(policy.cycle, first, timezone.localdate(now))
+    return [day for day in days if cutoff_instant(day) <= now]
 
 
 def reminder_day(policy: ExpiryPolicy, cutoff: date, today: date) -> date:

@@ -175,17 +175,17 @@ def balances_and_stake(
     points_at_stake gives them at it (0 without one), in one prepared query: the API's
     summary and the member page read them on every request."""
     cutoff = coming_cutoff(plan, now)
+    end = cutoff and cutoff_instant(cutoff)
     tier_id = member.effective_tier_id
-    if cutoff and cutoff_instant(cutoff) <= now:  # passed, its job to come: the tier then
-        tier_id = tier_at(member, cutoff_instant(cutoff))
+    if end and end <= now:  # passed, its job to come: the tier then
+        tier_id = tier_at(member, end)
     if not plan.ranking.by_pk[tier_id].points_expire:
         cutoff = None
-    elif cutoff and member.frozen_until and member.frozen_until >= cutoff_instant(cutoff):
+    elif end and member.frozen_until and member.frozen_until >= end:
         cutoff = None  # frozen at the cutoff: skipped (points_at_stake)
     if cutoff is None:
         row = _pending.first(member_id=member.pk, now=now)
     else:
-        end = cutoff_instant(cutoff)
         row = _pending_and_stake.first(member_id=member.pk, now=now, end=end, cutoff=cutoff)
     pending, at_stake = row or (0, 0)
     return Balances.of(member, pending), cutoff, max(at_stake, 0)
