@@ -5,6 +5,7 @@ a list. Django hands them to the database as they come, and an id that is no id
 instead of a message. CXManagerSite mixes this into every admin it registers, the
 libraries' ones included."""
 
+from django import forms
 from django.contrib import messages
 from django.contrib.admin import helpers
 from django.contrib.admin.options import IncorrectLookupParameters
@@ -42,12 +43,36 @@ class CheckedInput:
             raise IncorrectLookupParameters(error) from None
         return changelist
 
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        kwargs.setdefault("form_class", CheckedMultipleChoiceField)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
     def _is_id(self, value) -> bool:
-        pk = self.model._meta.pk
-        if "\x00" in str(value):
-            return False
-        try:
-            pk.run_validators(pk.to_python(value))
-        except (ValidationError, ValueError, OverflowError):
-            return False
-        return True
+        return is_id(self.model, value)
+
+
+class CheckedMultipleChoiceField(forms.ModelMultipleChoiceField):
+    """Rows chosen in a form (a campaign's tiers): a value that is no id is "Select a
+    valid choice", as a row that does not exist is, before the database reads it (SQLite
+    cannot hold twenty digits; a choice of one row is checked so by Django already)."""
+
+    def _check_values(self, value):
+        for choice in value if self.to_field_name is None else ():
+            if not is_id(self.queryset.model, choice):
+                raise ValidationError(
+                    self.error_messages["invalid_choice"],
+                    code="invalid_choice",
+                    params={"value": choice},
+                )
+        return super()._check_values(value)
+
+
+def is_id(model, value) -> bool:
+    pk = model._meta.pk
+    if "\x00" in str(value):
+        return False
+    try:
+        pk.run_validators(pk.to_python(value))
+    except (ValidationError, ValueError, OverflowError):
+        return False
+    return True
