@@ -307,3 +307,25 @@ def test_T3_a_rules_change_keeps_a_degraded_matched_member_degraded(
     # then: qualified for Gold, still degraded at the granted Silver: only a purchase
     # restores (D3)
     assert tiers_of(member) == ("gold", "silver")
+
+
+def test_a_status_match_extended_at_the_same_tier_changes_no_tier(bronze, tiers, staff):
+    # given Gold by status match, sent to the CRM
+    WebhookEndpoint.objects.create(
+        url="https://crm.example.com/hook", events=["member.tier_changed"], secret="whsec_x"
+    )
+    events.subscriptions_changed()
+    match(bronze, tiers["gold"], staff, until=date(2026, 3, 3))
+    # when a supervisor extends it at Gold
+    grant = match(bronze, tiers["gold"], staff, until=date(2026, 6, 30), now=START + timedelta(1))
+    send_notifications_task.delay()
+    # then the tier history and the CRM hear of one change only (Bronze to Gold) ...
+    changes = TierChange.objects.filter(member=bronze, reason="status_match")
+    assert [(c.from_tier.code, c.to_tier.code) for c in changes] == [("bronze", "gold")]
+    assert WebhookDelivery.objects.filter(type="member.tier_changed").count() == 1
+    # ... the new last day holds, and the member is told it
+    assert grant.until == date(2026, 6, 30) and tiers_of(bronze) == ("bronze", "gold")
+    assert [m.subject for m in mail.outbox] == [
+        "You are Gold until 3 March 2026",
+        "You are Gold until 30 June 2026",
+    ]

@@ -77,15 +77,27 @@ def grant_status(*, member, tier: Tier, until: date, reason: str, by, now=None) 
         from_tier_id = member.effective_tier_id
         member.granted_tier_id = member.effective_tier_id = tier.pk
         member.granted_until = until
-        log = TierLog()
-        change = record_change(
-            member, log, reason=Reason.STATUS_MATCH, from_tier_id=from_tier_id, at=now, by=by
-        )
         # Dates in a message's context are ISO strings under a key ending in _on (JSON).
-        notify(member, log, Notification.Kind.STATUS_MATCH, change, last_day_on=until.isoformat())
-        log.write()
+        told = dict(kind=Notification.Kind.STATUS_MATCH, last_day_on=until.isoformat())
+        if from_tier_id == tier.pk:
+            _tell_extension(member, tier, **told)
+        else:
+            log = TierLog()
+            change = record_change(
+                member, log, reason=Reason.STATUS_MATCH, from_tier_id=from_tier_id, at=now, by=by
+            )
+            notify(member, log, change=change, **told)
+            log.write()
         member.save(update_fields=["granted_tier", "granted_until", "effective_tier"])
     return grant
+
+
+def _tell_extension(member, tier, *, kind, **context) -> None:
+    """A match renewed at the tier the member already has by it: no change of tier to
+    record (T4) nor to send, but the member is told the new last day, in the message of
+    the change that gave the tier."""
+    granted = member.tier_changes.filter(to_tier=tier).latest("changed_at", "pk")
+    Notification.objects.create(member=member, kind=kind, tier_change=granted, context=context)
 
 
 def hold_granted_tier(member, ranking: Ranking, *, at, log: TierLog, reason, by=None) -> None:
