@@ -41,8 +41,12 @@ def test_seed_demo_loads_the_programme_and_is_idempotent(capsys):
 
 
 def test_seed_demo_history_sends_no_messages_today():
+    from django.db.models import F
+
     from members.models import Notification
 
     call_command("seed_demo", members=30)
     assert Notification.objects.exists()
     assert not Notification.objects.filter(sent_at=None).exists()
+    # and none reads "Sent" before it was created
+    assert not Notification.objects.filter(sent_at__lt=F("created_at")).exists()

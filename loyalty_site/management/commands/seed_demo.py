@@ -4,6 +4,7 @@ from datetime import timedelta
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from loyalty_site.demo import (
@@ -73,8 +74,10 @@ class Command(BaseCommand):
             added += 1
             if added % 500 == 0:
                 self.stdout.write(f"  {added:,} members seeded")
-        # The demo's history is the past: its tier-up messages count as sent long ago.
-        Notification.objects.filter(sent_at=None, created_at__gte=started).update(sent_at=now)
+        # The demo's history is the past: its tier-up messages count as sent when written.
+        Notification.objects.filter(sent_at=None, created_at__gte=started).update(
+            sent_at=F("created_at")
+        )
         # The analytics of the past year at once, as the nightly job would have taken them.
         days = take_snapshots()
         self.stdout.write(f"  analytics: {days:,} days taken")
