@@ -131,6 +131,8 @@ def test_the_member_page_shows_a_status_match_until_its_last_day(client, login, 
     text = client.get(member_page(member)).content.decode()
     assert f"Gold by status match until {until:%-d %b %Y}" in text
     assert 'id="effective-tier">Gold' in text
+    # the progress is to a tier of the member's own points, not to the one they have
+    assert '<p id="to-next-tier">1,000 points to qualify for Silver by points</p>' in text
 
 
 def test_agents_neither_grant_status_nor_freeze(client, login, member):
