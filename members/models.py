@@ -147,6 +147,15 @@ class Member(models.Model):
                 Coalesce("last_purchase_at", "joined_at"),
                 name="member_inactive_since",
             ),
+            # The dashboard's "at risk": the few members a status match or a freeze
+            # holds, apart from the others (a partial index: most members have neither).
+            models.Index(
+                "qualified_tier",
+                Coalesce("last_purchase_at", "joined_at"),
+                name="member_held",
+                condition=models.Q(granted_tier__isnull=False)
+                | models.Q(frozen_until__isnull=False),
+            ),
             # The dashboard's "closest to the next tier": a short backward range scan.
             models.Index(fields=["lifetime_points"], name="member_lifetime_points"),
             # Merged accounts: a partial index, so a purchase of an open member (whose

@@ -6,8 +6,18 @@ from datetime import timedelta
 from functools import reduce
 
 from django.db import models
-from django.db.models import BigIntegerField, Case, Count, F, Q, Value, When
-from django.db.models.functions import Coalesce
+from django.db.models import (
+    BigIntegerField,
+    Case,
+    Count,
+    DateTimeField,
+    ExpressionWrapper,
+    F,
+    Q,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce, Greatest, TruncDate
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
 
@@ -188,6 +198,15 @@ def members_per_tier(ranking: Ranking) -> list[dict]:
     """The dashboard's chart: members by effective tier, and how many of them are
     degraded below their qualified tier; merged (closed) accounts are no members any
     more. One grouped scan of the member table."""
+    # Below the qualified tier, by rank: a status match lifts a member above it, and
+    # degradation may still take them below it (down to the matched tier).
+    below_qualified = reduce(
+        operator.or_,
+        (
+            Q(qualified_tier=tier.pk, effective_tier__in=[t.pk for t in ranking.tiers[:rank]])
+            for rank, tier in enumerate(ranking.tiers)
+        ),
+    )
     counts = {
         row["effective_tier"]: row
         for row in Member.objects.filter(merged_into=None)
@@ -195,10 +214,7 @@ def members_per_tier(ranking: Ranking) -> list[dict]:
         .values("effective_tier")
         .annotate(
             members=Count("pk"),
-            # Below the qualified tier: a status match holds members above it, not below.
-            degraded=Count(
-                "pk", filter=~Q(qualified_tier=F("effective_tier")) & Q(granted_tier=None)
-            ),
+            degraded=Count("pk", filter=below_qualified),
         )
     }
     rows = []
@@ -245,15 +261,26 @@ def members_at_risk(policy, ranking: Ranking, now, *, days: int) -> list:
 def at_risk(policy, ranking: Ranking, now, *, days: int, limit: int, cap: int) -> tuple[int, list]:
     """members_at_risk as a page shows it: how many (counted up to `cap` + 1) and the
     `limit` soonest, overdue first, as [(member, when, tier)] (next_degradation). The
-    soonest of each step are enough: within a step, inactivity orders the dates."""
+    soonest of each step are enough: among members nothing holds, inactivity orders
+    the dates (the index gives them); a freeze or a status match moves a member's date
+    later, so those, fewer, are ordered by the day their hold lets them drop."""
     steps = members_at_risk(policy, ranking, now, days=days)
     if not steps:
         return 0, []
-    soonest = {
-        member.pk: member
-        for step in steps
-        for member in step.select_related("effective_tier").order_by("inactive_since")[:limit]
-    }
+    soonest = {}
+    for (_, _, inactivity, higher), step in zip(
+        degradation_steps(policy, ranking), steps, strict=True
+    ):
+        step = step.select_related("effective_tier")
+        matched = Q(granted_tier__in=higher)
+        frozen = Q(frozen_until__gt=F("inactive_since"))  # a freeze restarts the clock
+        free = step.exclude(matched).filter(Q(frozen_until=None) | ~frozen)
+        held_back = step.filter(matched | frozen)  # read by the member_held index
+        for member in [
+            *free.order_by("inactive_since")[:limit],
+            *held_back.order_by(drop_day(inactivity, higher), "pk")[:limit],
+        ]:
+            soonest[member.pk] = member
     drops = (
         (member, next_degradation(member, policy, ranking, now)) for member in soonest.values()
     )
@@ -263,6 +290,17 @@ def at_risk(policy, ranking: Ranking, now, *, days: int, limit: int, cap: int) -
     )
     count = reduce(operator.or_, steps).order_by()[: cap + 1].count()
     return count, rows[:limit]
+
+
+def drop_day(inactivity, higher):
+    """The day a held member drops by a step of `inactivity` to a tier below `higher`, as
+    next_degradation reads it (to the day: ties within a day are sorted there): the
+    inactivity counted from the end of a freeze, and not before a status match to one
+    of `higher` has run its last day."""
+    since = Greatest("inactive_since", Coalesce("frozen_until", "inactive_since"))
+    inactive_day = TruncDate(ExpressionWrapper(since + inactivity, output_field=DateTimeField()))
+    match_day = Case(When(granted_tier__in=higher, then=F("granted_until")), default=inactive_day)
+    return Greatest(inactive_day, match_day)
 
 
 def next_degradation(member: Member, policy, ranking: Ranking, now) -> tuple | None:

@@ -218,8 +218,9 @@ def test_the_dashboard_runs_the_same_bounded_queries_however_many_members_are_at
     for _ in range(members):
         buy(make_member(joined_at=days_ago(400)), "1500", when=days_ago(100))
 
-    # when: the first request, programme and kept figures read afresh
-    with django_assert_max_num_queries(24):
+    # when: the first request, programme and kept figures read afresh (two queries per
+    # degradation step: the members nothing holds, and those a hold moves)
+    with django_assert_max_num_queries(30):
         at_risk = panel(client, "at-risk")
 
     # then
@@ -274,3 +275,62 @@ def test_who_is_at_stake_is_linked_only_for_those_who_may_open_it(client, login,
     assert page.status_code == 403
     assert "This page is not for your role" in page.content.decode()
     assert "Back to the dashboard" in page.content.decode()
+
+
+def test_at_risk_lists_the_member_who_drops_soonest_even_behind_status_matched_members(
+    client, login, make_member, buy, staff, degradation
+):
+    # given: ten Silver members long inactive but held at Gold by a status match whose
+    # last day is in 11 days (they drop the day after it, in 12 days) ...
+    gold = Tier.objects.get(code="gold")
+    last_day = timezone.localdate() + timedelta(days=11)
+    for i in range(10):
+        held = make_member(f"M-HELD-{i:02}", joined_at=days_ago(400))
+        buy(held, "1500", when=days_ago(200))
+        grant_status(member=held, tier=gold, until=last_day, reason="Competitor card", by=staff)
+    # ... and one Silver member whose 90 days without a purchase end in 5 days
+    soon = make_member("M-SOONEST", joined_at=days_ago(400))
+    buy(soon, "1500", when=days_ago(85))
+    login("CX agent")
+
+    # when
+    at_risk = panel(client, "at-risk")
+
+    # then: 11 members are counted, and the one who drops first is on the list, ahead
+    # of the ten held members who drop a week later
+    assert "11 members" in at_risk
+    assert "M-SOONEST" in at_risk
+
+
+def test_members_per_tier_counts_a_member_degraded_below_the_qualified_tier_as_degraded(
+    client, login, make_member, buy, staff, degradation
+):
+    # given: a Silver member matched to Gold for most of a year, who then earns
+    # Platinum and stops buying: 90 days later the nightly job drops them to Gold (the
+    # match keeps them from going lower)
+    member = make_member("M-MATCHED", joined_at=days_ago(300))
+    buy(member, "1100", when=days_ago(299))  # Silver
+    gold = Tier.objects.get(code="gold")
+    grant_status(
+        member=member,
+        tier=gold,
+        until=timezone.localdate() + timedelta(days=200),
+        reason="Competitor card",
+        by=staff,
+        now=days_ago(150),
+    )
+    buy(member, "4000", when=days_ago(149))  # x2 at Gold: 8,000 more, Platinum
+    degrade_inactive_members()
+    member.refresh_from_db()
+    assert (member.qualified_tier.code, member.effective_tier.code) == ("platinum", "gold")
+    login("Marketer")
+
+    # when
+    page = client.get(reverse("admin:index"))
+    members_panel = panel(client, "members-per-tier")
+
+    # then: the member list reads "Gold (qualified Platinum)"; the dashboard counts the
+    # member in Gold and, as for any member below the tier they qualify for, degraded
+    row = next(r for r in page.context["tiers"] if r["tier"].code == "gold")
+    assert (row["members"], row["degraded"]) == (1, 1)
+    assert "Gold: 1 degraded." in members_panel
