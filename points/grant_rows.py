@@ -17,7 +17,7 @@ from django.core.exceptions import ValidationError
 
 from points.csv_files import open_csv, row_cells
 from points.csv_rows import GRANT_COLUMNS, GRANT_REQUIRED, GrantRow, RowError
-from points.models import MANUAL_ADJUSTMENT, LedgerEntry
+from points.models import MANUAL_ADJUSTMENT, PROGRAMME_KEYS, LedgerEntry
 from points.services.adjustments import check_adjustment
 
 _ID_LENGTH = LedgerEntry._meta.get_field("external_id").max_length
@@ -57,6 +57,8 @@ def parse_grant(line: int, cells) -> tuple[GrantRow | None, list[RowError]]:
 
     if not external_id or len(external_id) > _ID_LENGTH:
         bad("external_id", f"an id of 1 to {_ID_LENGTH} characters is required")
+    elif external_id.startswith(PROGRAMME_KEYS):
+        bad("external_id", f"ids starting {', '.join(PROGRAMME_KEYS)} are the programme's own")
     if not member:
         bad("member", "required")
     value = None

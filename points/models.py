@@ -199,6 +199,16 @@ class LedgerQuerySet(models.QuerySet):
         raise ValidationError("Ledger entries are append-only and cannot be deleted.")
 
 
+# The ledger keys (LedgerEntry.external_id) the programme writes for itself, each
+# followed by a member's id or code so that the unique index makes "once" hold: welcome
+# and referral points, opening balances. No id staff choose (a grant's) may start so.
+WELCOME_KEY = "enrolment:"
+REFERRAL_KEY = "referral:"
+OPENING_POINTS_KEY = "opening-points:"
+OPENING_LIFETIME_KEY = "opening-lifetime:"
+PROGRAMME_KEYS = (WELCOME_KEY, REFERRAL_KEY, OPENING_POINTS_KEY, OPENING_LIFETIME_KEY)
+
+
 class LedgerEntry(models.Model):
     """One signed movement of points (P7). Append-only: never updated, never deleted.
 
@@ -269,7 +279,8 @@ class LedgerEntry(models.Model):
     )
     # The caller's id of an entry written without a transaction (a point grant, an
     # opening balance): written once however often it is sent (P8). NULL, not "", for
-    # the others, so that the unique index (ledger_external_id_unique) skips them.
+    # the others, so that the unique index (ledger_external_id_unique) skips them. The
+    # programme's own start with one of PROGRAMME_KEYS.
     external_id = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001
     # Of a purchase's earning: the points each campaign added, by campaign id as text
     # (what the purchase earned less what it would have earned without that campaign),

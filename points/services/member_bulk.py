@@ -13,7 +13,7 @@ from django.db import connection
 from core.bulk import reserve_ids
 from core.staging import StagedTable
 from members.models import Member, TierChange
-from points.models import LedgerEntry
+from points.models import OPENING_LIFETIME_KEY, OPENING_POINTS_KEY, LedgerEntry
 from points.services.posting import MOVEMENT_COLUMNS
 
 STAGED = "member_import_rows"
@@ -29,10 +29,6 @@ STAGED_COLUMNS = {
     "opening_points": "bigint",
     "opening_lifetime": "bigint",
 }
-# Opening balances are ledger entries found again by their external_id, made of the
-# member's code (LedgerEntry.external_id: unique, so written once whatever happens).
-POINTS_KEY = "opening-points:"
-LIFETIME_KEY = "opening-lifetime:"
 # One members import at a time (an advisory lock, PostgreSQL): the codes of a file are
 # not in the database before it commits, so no row lock can make the second one wait.
 _IMPORT_LOCK = 0x6D656D62  # "memb"
@@ -130,8 +126,8 @@ def chunks(size: int):
             f" FROM {STAGED} s"
             f" LEFT JOIN {member} m ON m.external_id = s.external_id"
             f" LEFT JOIN {member} sv ON sv.id = m.merged_into_id"
-            f" LEFT JOIN {ledger} p ON p.external_id = '{POINTS_KEY}' || s.external_id"
-            f" LEFT JOIN {ledger} l ON l.external_id = '{LIFETIME_KEY}' || s.external_id"
+            f" LEFT JOIN {ledger} p ON p.external_id = '{OPENING_POINTS_KEY}' || s.external_id"
+            f" LEFT JOIN {ledger} l ON l.external_id = '{OPENING_LIFETIME_KEY}' || s.external_id"
             f" ORDER BY s.line"
         )
         while chunk := cursor.fetchmany(size):

@@ -36,11 +36,16 @@ from core.bulk import CopyBehind, bulk_update, reserve_ids, without_cycle_collec
 from core.models import WebhookDelivery
 from members.models import Member, TierChange
 from points.csv_rows import RowError
-from points.models import OPENING_BALANCE, LedgerEntry
+from points.models import (
+    OPENING_BALANCE,
+    OPENING_LIFETIME_KEY,
+    OPENING_POINTS_KEY,
+    LedgerEntry,
+)
 from points.selectors import programme
 from points.services import member_bulk
 from points.services.importing import end_import
-from points.services.member_bulk import LIFETIME_KEY, POINTS_KEY, UPDATED_FIELDS, Staged
+from points.services.member_bulk import UPDATED_FIELDS, Staged
 from points.services.posting import duplicate_lines, movement_values
 from points.services.referrals import WELCOME_KEY, welcome_movement
 from tiers.services import TierLog, open_at_tier
@@ -276,11 +281,15 @@ class _Import:
     def open(self, status: _Status, row: Staged, points: int, lifetime: int) -> None:
         """Write opening balances (those > 0) for a member and place it in its tier."""
         if points:
-            self.entries.append(self.entry_row(status.pk, POINTS_KEY, row, points, False, True))
+            self.entries.append(
+                self.entry_row(status.pk, OPENING_POINTS_KEY, row, points, False, True)
+            )
             status.points_balance += points
             self.report.points += points
         if lifetime:
-            self.entries.append(self.entry_row(status.pk, LIFETIME_KEY, row, lifetime, True, False))
+            self.entries.append(
+                self.entry_row(status.pk, OPENING_LIFETIME_KEY, row, lifetime, True, False)
+            )
             status.lifetime_points += lifetime
             self.report.lifetime += lifetime
             if open_at_tier(status, self.ranking, at=self.now, log=self.log):

@@ -5,12 +5,9 @@ has an external_id made of the member's id, so the ledger's unique index makes
 "once" hold whatever the door or the race."""
 
 from members.models import Member
-from points.models import AwardedOn, PointDefinition
+from points.models import REFERRAL_KEY, WELCOME_KEY, AwardedOn, PointDefinition
 from points.selectors import Programme, programme
 from points.services.posting import Movement, earning, entry_of, lock, post_entries
-
-WELCOME_KEY = "enrolment:"
-REFERRAL_KEY = "referral:"
 
 
 def programme_award(plan: Programme, occasion: str) -> PointDefinition | None:

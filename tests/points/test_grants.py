@@ -394,3 +394,16 @@ def test_the_example_of_the_rules_a_grant_to_gold_then_a_correction(make_member,
     assert (s["qualified_tier"].code, s["available"], s["lifetime"]) == ("gold", 320, 3050)
     assert available(m77) == 50
     assert grant(rows.format(points=-400), by=staff).skipped == 3
+
+
+@pytest.mark.parametrize("key", ["enrolment:", "referral:", "opening-points:", "opening-lifetime:"])
+def test_a_grant_id_may_not_take_a_key_the_programme_writes_for_itself(alice, staff, key):
+    # (welcome and referral points, opening balances: a grant holding one would block
+    # the member's own, and the till's purchase paying a referral would fail)
+    before = state()
+    report = grant(f"{key}{alice.pk + 1},M-0001,10,Spring apology,\n", by=staff)
+    assert [str(e) for e in report.errors] == [
+        "line 2, external_id: ids starting enrolment:, referral:, opening-points:, "
+        "opening-lifetime: are the programme's own"
+    ]
+    assert state() == before
