@@ -290,6 +290,24 @@ def test_the_end_of_a_status_match_tells_the_member_their_tier_now(make_member, 
     assert Notification.objects.filter(kind="status_match_ended").count() == 2
 
 
+def test_the_end_of_a_match_below_the_tier_earned_meanwhile_names_the_tier_kept(
+    make_member, buy, tiers, staff
+):
+    # given: Gold by match, then Platinum by points (x2 at Gold: 8,000 lifetime)
+    member = make_member()
+    match(member, tiers["gold"], staff)
+    buy(member, "4000", when=START + timedelta(days=1))
+    send_notifications_task.delay()
+    sent = len(mail.outbox)
+    # when: the run after the match's last day
+    degrade_inactive_members(now=at("2026-05-01", 3))
+    send_notifications_task.delay()
+    # then: no "Your Platinum status match": the match was Gold
+    (message,) = mail.outbox[sent:]
+    assert message.subject == "Your status match has ended: Platinum stays yours"
+    assert "You have earned Platinum with your own points" in message.body
+
+
 def test_T3_a_rules_change_keeps_a_degraded_matched_member_degraded(
     make_member, buy, tiers, staff, degradation
 ):
