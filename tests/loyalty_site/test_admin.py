@@ -96,6 +96,36 @@ def test_adding_a_member_in_the_admin_enrols_in_the_entry_tier(client_admin, tie
     assert TierChange.objects.filter(member=member, reason="joined").exists()
 
 
+def test_a_member_enrolled_by_another_door_while_the_form_is_saved_is_a_message(
+    client_admin, tiers, monkeypatch
+):
+    # given: the web shop enrols the same code between the form's check and its save
+    from loyalty_site import member_page
+    from members.services import enroll_member
+
+    def web_shop_first(**fields):
+        enroll_member(external_id=fields["external_id"], email="shop@example.com")
+        return enroll_member(**fields)
+
+    monkeypatch.setattr(member_page, "enroll_member", web_shop_first)
+    # when
+    page = client_admin.post(
+        reverse("admin:members_member_add"),
+        {
+            "external_id": "M-DUP",
+            "email": "desk@example.com",
+            "joined_at_0": "2026-03-01",
+            "joined_at_1": "10:00",
+        },
+        follow=True,
+    )
+    # then: the agent reads why, and the form wrote nothing (the simulated web shop's
+    # enrolment shared its transaction here, so it is gone too)
+    assert page.status_code == 200
+    assert "Member with this Customer code already exists." in page.content.decode()
+    assert not Member.objects.filter(email="desk@example.com").exists()
+
+
 def test_T3_changing_a_threshold_in_the_admin_recalculates_tiers(
     client_admin, member, buy, django_capture_on_commit_callbacks
 ):
