@@ -71,22 +71,34 @@ def outstanding_over_time(last: date) -> Chart:
 
 def flows_by_month(last: date) -> Chart:
     """Points issued, redeemed, expired and returned in each of the last MONTHS months
-    (the last one up to `last`)."""
+    (the last one up to `last`), between what members held at the start of the month
+    and at its end, so that each row adds up (held at start + issued - redeemed -
+    expired - returned = held at end) and the last ends on the outstanding points."""
     months_back = last.year * 12 + last.month - 1 - (MONTHS - 1)
     first = date(months_back // 12, months_back % 12 + 1, 1)
-    columns = ["issued", "redeemed", "expired", "returned"]
-    rows = (
-        DailyPoints.objects.filter(day__gte=first, day__lte=last)
-        .annotate(month=TruncMonth("day"))
+    flows = ["issued", "redeemed", "expired", "returned"]
+    days = DailyPoints.objects.filter(day__gte=first, day__lte=last)
+    sums = (
+        days.annotate(month=TruncMonth("day"))
         .values_list("month")
-        .annotate(*(Sum(column) for column in columns))
+        .annotate(*(Sum(column) for column in flows))
         .order_by("month")
     )
+    held_at_end = {}  # of each month: its last day's, the days in order
+    for day, available, pending in days.order_by("day").values_list("day", "available", "pending"):
+        held_at_end[day.replace(day=1)] = available + pending
+    rows, held = [], None
+    for month, issued, redeemed, expired, returned in sums:
+        end = held_at_end[month]
+        if held is None:  # the first month: its end less what the month changed
+            held = end - (issued - redeemed - expired - returned)
+        rows.append([month.strftime("%Y-%m"), held, issued, redeemed, expired, returned, end])
+        held = end
     return Chart(
         "months",
         "Earn and burn per month",
-        ["month", *columns],
-        [[month.strftime("%Y-%m"), *sums] for month, *sums in rows],
+        ["month", "held at start", *flows, "held at end"],
+        rows,
     )
 
 

@@ -383,7 +383,7 @@ class ExpiryPolicy(models.Model):
     def __str__(self):
         if self.cycle == self.Cycle.NEVER:
             return "Points never expire"
-        return f"{self.get_cycle_display()}, from {self.starts_on:%Y-%m-%d}"
+        return f"{self.get_cycle_display()}, from {self.starts_on:%-d %b %Y}"
 
     def clean(self):
         today = timezone.localdate()
@@ -411,7 +411,7 @@ class ExpiryRun(models.Model):
         ordering = ["-cutoff"]
 
     def __str__(self):
-        return f"Expiry of {self.cutoff}: {self.points:,} points from {self.members:,} members"
+        return f"Expiry of {self.cutoff:%-d %b %Y}: {self.points:,} points from {self.members:,} members"
 
 
 # Campaigns, goodwill limits and requests (governance of manual points) and the

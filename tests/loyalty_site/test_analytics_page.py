@@ -9,7 +9,7 @@ import pytest
 
 from points.models import DailyPoints, DailyTier
 from points.services.snapshots import take_snapshots
-from tests.conftest import at
+from tests.conftest import at, give_return
 from tiers.models import Tier
 
 pytestmark = pytest.mark.django_db
@@ -72,8 +72,9 @@ def test_each_chart_downloads_as_csv_with_formulae_escaped(client, login, year):
     assert tiers[0] == ["day", "Bronze", "Silver", "'=HYPERLINK(1)", "Platinum"]
     assert tiers[-1] == ["2026-11-30", "10", "10", "10", "10"]
     assert len(tiers) == 366
-    assert months[0] == "month,issued,redeemed,expired,returned"
-    assert months[-1] == "2026-11,3000,1200,0,150"  # 30 days of November
+    assert months[0] == "month,held at start,issued,redeemed,expired,returned,held at end"
+    # 30 days of November, from October 31's 1,354 held to November 30's 1,384
+    assert months[-1] == "2026-11,1354,3000,1200,0,150,1384"
     assert len(months) == 13
 
 
@@ -123,3 +124,28 @@ def test_the_page_shows_each_campaigns_extra_points_and_members_reached(client, 
         ["campaign", "extra points", "members reached", "purchases"],
         ["'=Spring double (from 1 Apr 2026)", "12345", "678", "900"],
     ]
+
+
+def test_earn_and_burn_per_month_adds_up_to_the_points_members_hold(
+    client, login, make_member, buy
+):
+    # given: points earned before the chart's twelve months, and in them
+    member = make_member(joined_at=at("2025-10-01"))
+    buy(member, "500.00", at("2025-10-02"))
+    purchase = buy(member, "300.00", at("2026-03-02"))
+    give_return(member, purchase, "100.00", at("2026-04-10"))
+    take_snapshots(now=at("2026-12-01", 1))
+    login("Marketer")
+    # when
+    rows = list(
+        csv.DictReader(io.StringIO(client.get("/admin/analytics/months.csv").content.decode()))
+    )
+    # then: each month goes from what members held at its start to what they held at
+    # its end, the next starts there, and the last ends on the points they hold now
+    figures = [{k: int(v) for k, v in row.items() if k != "month"} for row in rows]
+    for month in figures:
+        flows = month["issued"] - month["redeemed"] - month["expired"] - month["returned"]
+        assert month["held at start"] + flows == month["held at end"]
+    assert [m["held at start"] for m in figures[1:]] == [m["held at end"] for m in figures[:-1]]
+    assert figures[0]["held at start"] == 500  # October's purchase, before the chart
+    assert figures[-1]["held at end"] == 700  # 500 + 300 - 100 returned

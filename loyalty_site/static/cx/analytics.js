@@ -10,9 +10,18 @@ document.addEventListener("DOMContentLoaded", () => {
   const kinds = {
     tiers: { type: "line", stacked: true, fill: true },
     outstanding: { type: "line", stacked: false, fill: false },
-    months: { type: "bar", stacked: false, fill: false },
+    // Points issued on the left axis; those spent, expired or returned, often far
+    // fewer, on the right; what members held is in the table under it.
+    months: {
+      type: "bar", stacked: false, fill: false,
+      left: "points issued", right: ["redeemed", "expired", "returned"],
+      rightTitle: "points redeemed, expired, returned", skip: ["held at start", "held at end"],
+    },
     // Points on the left axis; members and purchases, far fewer, on the right.
-    campaigns: { type: "bar", stacked: false, fill: false, counts: true },
+    campaigns: {
+      type: "bar", stacked: false, fill: false,
+      left: "points", right: ["members reached", "purchases"], rightTitle: "members, purchases",
+    },
   };
   Chart.defaults.color = styles.getPropertyValue("--body-fg").trim() || "#333";
   for (const canvas of document.querySelectorAll("canvas[data-chart]")) {
@@ -23,7 +32,7 @@ document.addEventListener("DOMContentLoaded", () => {
       type: kind.type,
       data: {
         labels: chart.x,
-        datasets: chart.series.map((series, i) => ({
+        datasets: chart.series.filter((series) => !(kind.skip || []).includes(series.label)).map((series, i) => ({
           label: series.label,
           data: series.values,
           fill: kind.fill,
@@ -31,7 +40,7 @@ document.addEventListener("DOMContentLoaded", () => {
           backgroundColor: colours[i % colours.length] + (kind.fill ? "99" : "cc"),
           pointRadius: 0,
           borderWidth: kind.type === "line" ? 2 : 0,
-          yAxisID: kind.counts && i > 0 ? "counts" : "y",
+          yAxisID: (kind.right || []).includes(series.label) ? "right" : "y",
         })),
       },
       options: {
@@ -40,13 +49,13 @@ document.addEventListener("DOMContentLoaded", () => {
         interaction: { mode: "index", intersect: false },
         scales: {
           x: { stacked: kind.stacked, ticks: { maxTicksLimit: 12 } },
-          y: { stacked: kind.stacked, beginAtZero: true, title: { display: !!kind.counts, text: "points" } },
-          ...(kind.counts ? {
-            counts: {
+          y: { stacked: kind.stacked, beginAtZero: true, title: { display: !!kind.left, text: kind.left } },
+          ...(kind.right ? {
+            right: {
               position: "right",
               beginAtZero: true,
               grid: { drawOnChartArea: false },
-              title: { display: true, text: "members, purchases" },
+              title: { display: true, text: kind.rightTitle },
             },
           } : {}),
         },
