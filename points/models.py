@@ -411,7 +411,8 @@ class ExpiryRun(models.Model):
         ordering = ["-cutoff"]
 
     def __str__(self):
-        return f"Expiry of {self.cutoff:%-d %b %Y}: {self.points:,} points from {self.members:,} members"
+        cutoff = f"{self.cutoff:%-d %b %Y}"
+        return f"Expiry of {cutoff}: {self.points:,} points from {self.members:,} members"
 
 
 # Campaigns, goodwill limits and requests (governance of manual points) and the
