@@ -16,10 +16,11 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.utils import timezone
 
 from core import progress
+from core.db import retryable
 from core.exports import escape_formula
 from core.models import ImportBatch
 
@@ -162,12 +163,22 @@ def run(batch_id: int) -> None:
     _step(batch_id, Status.IMPORTING, dry_run=False)
 
 
+# A step PostgreSQL aborted to break a deadlock (with a till's purchase paying a
+# referral, say: it locks the friend, then the referrer) is run again, up to this often.
+TRIES = 3
+
+
 def _step(batch_id: int, status: str, *, dry_run: bool) -> None:
     batch = ImportBatch.objects.filter(pk=batch_id, status=status).first()
     if batch is None:
         return  # done, failed or run again since it was queued
     try:
-        _run_step(batch, status, dry_run=dry_run)
+        for attempt in range(1, TRIES + 1):
+            try:
+                return _run_step(batch, status, dry_run=dry_run)
+            except OperationalError as aborted:  # nothing of it was written
+                if not retryable(aborted) or attempt == TRIES:
+                    raise
     except Exception as exc:
         # Not a bad row (those are the report's) but the step itself: nothing was
         # written; the page says why and offers to run it again.

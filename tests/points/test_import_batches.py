@@ -160,6 +160,42 @@ def test_an_import_that_stops_on_an_error_writes_nothing_and_can_run_again(
     assert Transaction.objects.count() == 3
 
 
+def test_an_import_chosen_to_break_a_deadlock_runs_again_by_itself(
+    login, client, members, on_commit, monkeypatch
+):
+    # given: PostgreSQL aborts the import's first try to break a deadlock with a till's
+    # purchase (a friend's first purchase paying its referrer, both in the file)
+    login("CX agent")
+    on_commit(lambda: upload(client, GOOD))
+    batch = ImportBatch.objects.get()
+    real, tries = batches._run_step, []
+
+    def first_try_aborted(*args, **kwargs):
+        tries.append(1)
+        if len(tries) == 1:
+            raise deadlock()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(batches, "_run_step", first_try_aborted)
+    # when
+    on_commit(lambda: client.post(reverse("admin:core_importbatch_confirm", args=[batch.pk])))
+    # then: imported, with no failure for operations to run again
+    batch.refresh_from_db()
+    assert (batch.status, batch.failure, len(tries)) == (Status.DONE, "", 2)
+    assert Transaction.objects.count() == 3
+
+
+def deadlock():
+    from django.db import OperationalError
+
+    class Aborted(Exception):
+        sqlstate = "40P01"  # PostgreSQL's deadlock_detected
+
+    error = OperationalError("deadlock detected")
+    error.__cause__ = Aborted()
+    return error
+
+
 def test_the_same_file_twice_adds_nothing_the_second_time(login, client, members, on_commit):
     login("CX agent")
     for _ in range(2):
