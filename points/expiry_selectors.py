@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from django.db import connection
-from django.db.models import Q, Sum
+from django.db.models import OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -198,8 +198,8 @@ def stake_cte(stake) -> tuple[str, list]:
 
 def expiry_preview(cutoff: date):
     """What the expiry of `cutoff` would take if it ran now, read from the query the
-    run uses: [(tier, members, points)] by effective tier, and the members (a
-    queryset, largest first, for paging)."""
+    run uses: [(tier, members, points)] by effective tier at the cutoff, and the
+    members with that tier (a queryset, largest first, for paging)."""
     stake = points_at_stake(cutoff)
     with_stake, params = stake_cte(stake)
     # By the tier the run reads: the one each member had at the end of the cutoff day.
@@ -220,12 +220,23 @@ def expiry_preview(cutoff: date):
             [*params, *then_params],
         )
         by_tier = cursor.fetchall()
-    members = stake.values(
-        "member",
-        "member__external_id",
-        "member__first_name",
-        "member__last_name",
-        "member__effective_tier__name",
-        "at_stake",
-    ).order_by("-at_stake", "member")
+    # Each member with that tier's name too (evaluated for the rows of a page only).
+    tier_then = (
+        Member.objects.filter(pk=OuterRef("member"))
+        .annotate(then=effective_tier_at(cutoff_instant(cutoff)))
+        .annotate(name=Subquery(Tier.objects.filter(pk=OuterRef("then")).values("name")[:1]))
+        .values("name")[:1]
+    )
+    members = (
+        stake.annotate(tier_then=Subquery(tier_then))
+        .values(
+            "member",
+            "member__external_id",
+            "member__first_name",
+            "member__last_name",
+            "tier_then",
+            "at_stake",
+        )
+        .order_by("-at_stake", "member")
+    )
     return by_tier, members

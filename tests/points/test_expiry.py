@@ -424,10 +424,14 @@ def test_E2_the_preview_of_a_passed_cutoff_counts_members_by_their_tier_then(
     )
 
     # when the preview of the 31 January cutoff is asked for
-    by_tier, _ = expiry_preview(date(2026, 1, 31))
+    by_tier, members = expiry_preview(date(2026, 1, 31))
 
-    # then the member and points are counted under Silver, the tier the run reads
+    # then the member and points are counted under Silver, the tier the run reads, in
+    # the table and in the list of members
     assert by_tier == [("Silver", 1, summary(member)["available"])]
+    assert [(row["member__external_id"], row["tier_then"]) for row in members] == [
+        ("M-S", "Silver")
+    ]
 
 
 def test_the_preview_of_a_cutoff_already_processed_says_so(member, buy, monthly):

@@ -46,7 +46,7 @@ class Command(BaseCommand):
             name = f"{row['member__first_name']} {row['member__last_name']}".strip()
             self.stdout.write(
                 f"  {row['member__external_id']} {name} "
-                f"({row['member__effective_tier__name']}): {row['at_stake']:,} points"
+                f"({row['tier_then']}): {row['at_stake']:,} points"
             )
         if total_members > limit:
             self.stdout.write(f"  ... and {total_members - limit:,} more")
