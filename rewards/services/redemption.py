@@ -9,6 +9,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from core import events
+from members.selectors import owner
 from points.selectors import balances
 from points.services import lock_member, post_redemption
 from rewards.models import Redemption, Reward
@@ -39,7 +40,7 @@ def _redeem(*, member, reward, by, now, external_id) -> Redemption:
     with transaction.atomic():
         member, plan = lock_member(member)
         now = now or timezone.now()  # after the lock: see the entries of who held it before
-        if external_id and (done := _redeemed_before(external_id, member, reward)):
+        if external_id and (done := _redeemed_before(external_id, member, reward, by)):
             return done
         reward = Reward.objects.select_related("min_tier").get(pk=reward.pk)
         available, pending = balances(member, now=now)
@@ -77,12 +78,20 @@ def _redeem(*, member, reward, by, now, external_id) -> Redemption:
         return redemption
 
 
-def _redeemed_before(external_id, member, reward) -> Redemption | None:
-    existing = Redemption.objects.filter(external_id=external_id).first()
+def _redeemed_before(external_id, member, reward, by) -> Redemption | None:
+    """P8: the redemption made under this id, marked skipped, when this is its exact
+    repeat: the same member (or the account it was merged into), reward and sender
+    (the same API key or staff user); with other content, a conflict."""
+    existing = (
+        Redemption.objects.annotate(owner_id=owner("member")).filter(external_id=external_id)
+    ).first()
     if existing is None:
         return None
-    if (existing.member_id, existing.reward_id) != (member.pk, reward.pk):
+    if member.pk not in (existing.member_id, existing.owner_id) or existing.reward_id != reward.pk:
         message = f"Redemption {external_id} was already made for another member or reward."
+        raise ValidationError({"external_id": ValidationError(message, code="conflict")})
+    if existing.redeemed_by_id != (by.pk if by else None):
+        message = f"Redemption {external_id} was already made by another key or user."
         raise ValidationError({"external_id": ValidationError(message, code="conflict")})
     existing.skipped = True
     return existing

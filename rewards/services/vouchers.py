@@ -50,16 +50,20 @@ def use_voucher(
             marked = 0
         voucher = Redemption.objects.select_related("member", "reward").filter(code=code).first()
         if not marked:
-            _refuse_or_repeat(voucher, code=code, external_id=external_id, today=today)
+            _refuse_or_repeat(voucher, code=code, external_id=external_id, by=by, today=today)
         return voucher
 
 
-def _refuse_or_repeat(voucher, *, code, external_id, today) -> None:
+def _refuse_or_repeat(voucher, *, code, external_id, by, today) -> None:
     """Why the voucher was not marked used, read after the update waited for whoever
-    held it: an exact repeat (marked skipped, not an error), or a ValidationError."""
+    held it: an exact repeat (the same id from the same sender: marked skipped, not an
+    error), or a ValidationError."""
     if voucher is None:
         raise ValidationError(f"No voucher has the code {shown(code)}.", code="unknown")
     if voucher.used_external_id == external_id:
+        if voucher.used_by_id != (by.pk if by else None):
+            message = f"{external_id} was already used for this voucher by another key or user."
+            raise ValidationError({"external_id": ValidationError(message, code=CONFLICT)})
         voucher.skipped = True
         return
     if Redemption.objects.filter(used_external_id=external_id).exists():

@@ -8,6 +8,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
+from members.services import merge_members
 from points.models import LedgerEntry
 from points.services import adjust_points
 from rewards.models import Redemption, Reward
@@ -295,3 +296,46 @@ def test_W4_a_key_cancels_only_what_its_channel_redeemed(api, shop, rich, catalo
 
     # and the till's key cancels its own
     assert api.post(f"/api/v1/redemptions/{by_till['id']}/cancel").status_code == 200
+
+
+def test_P8_a_redemption_sent_again_after_a_merge_is_a_repeat(till, make_member, staff, catalogue):
+    # given: the app redeemed a coffee for M-OLD; then the agent merged M-OLD into M-KEEP
+    keep, old = make_member("M-KEEP"), make_member("M-OLD")
+    adjust_points(member=old, points=1000, reason="Welcome", by=staff)
+    app = client_for(till.secret)
+    body = {
+        "external_id": "RD-MERGE-1",
+        "member": "M-OLD",
+        "reward": catalogue["Coffee voucher"].pk,
+    }
+    first = post(app, "/api/v1/redemptions", body)
+    assert first.status_code == 201
+    merge_members(survivor=keep, duplicate=old, by=staff, reason="Same customer")
+
+    # when: the app, which never got the first answer (a time-out), sends it again
+    again = post(app, "/api/v1/redemptions", body)
+
+    # then: an exact repeat, as a purchase repeated after a merge is (200, the first body)
+    assert again.status_code == 200, again.content
+    assert again.json() == first.json()
+    assert Redemption.objects.count() == 1
+    assert summary(keep)["available"] == 850
+
+
+def test_P8_the_same_redemption_id_from_another_key_is_a_conflict(
+    till, shop, make_member, staff, catalogue
+):
+    member = make_member()
+    adjust_points(member=member, points=1000, reason="Welcome", by=staff)
+    body = {
+        "external_id": "RD-X",
+        "member": member.external_id,
+        "reward": catalogue["Coffee voucher"].pk,
+    }
+    assert post(client_for(till.secret), "/api/v1/redemptions", body).status_code == 201
+
+    online = post(client_for(shop.secret), "/api/v1/redemptions", body)
+
+    # the till's redemption, not the shop's: a conflict (P8), not its answer
+    assert_problem(online, 409, fields=["external_id"])
+    assert Redemption.objects.count() == 1

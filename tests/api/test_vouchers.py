@@ -261,3 +261,29 @@ def test_W5_unknown_codes_count_against_the_key_s_rate(api, shop, five_euro, set
     assert Redemption.objects.get(pk=five_euro.pk).used_at is None
     # another key counts on its own
     assert client_for(shop.secret).get(f"/api/v1/vouchers/{five_euro.code}").status_code == 200
+
+
+def test_W5_the_same_use_id_from_another_key_is_a_conflict_not_a_second_success(
+    till, shop, make_member, staff, catalogue
+):
+    # given: the 5 euro voucher was used at the till of STORE-12 with its receipt id
+    member = make_member()
+    adjust_points(member=member, points=1000, reason="Welcome", by=staff)
+    voucher = redeem(member=member, reward=catalogue["5 euro voucher"])
+    store = post(
+        client_for(till.secret),
+        f"/api/v1/vouchers/{voucher.code}/use",
+        {"external_id": "RECEIPT-1"},
+    )
+    assert store.status_code == 201
+
+    # when: the web shop, whose order numbers happen to look the same, uses the same code
+    online = post(
+        client_for(shop.secret),
+        f"/api/v1/vouchers/{voucher.code}/use",
+        {"external_id": "RECEIPT-1"},
+    )
+
+    # then: the shop must not be told it went through (it would take 5 euro off again):
+    # another channel's use is other content (P8: a conflict, as for transactions)
+    assert_problem(online, 409, fields=["external_id"])
