@@ -67,6 +67,8 @@ class AssignPointsForm(OnceForm):
 
 class RedeemForm(OnceForm):
     reward = forms.IntegerField(widget=forms.HiddenInput)
+    # The cost the confirmation page showed (absent on the member page's first step).
+    cost = forms.IntegerField(widget=forms.HiddenInput, required=False)
 
 
 class CancelRedemptionForm(OnceForm):
@@ -183,7 +185,14 @@ class MemberActions:
         try:
             applied = apply_once(
                 form.cleaned_data["token"],
-                lambda: made.append(redeem(member=member, reward=reward, by=request.user)),
+                lambda: made.append(
+                    redeem(
+                        member=member,
+                        reward=reward,
+                        by=request.user,
+                        cost=form.cleaned_data["cost"],
+                    )
+                ),
             )
         except ValidationError as exc:
             self.message_user(request, " ".join(exc.messages), messages.ERROR)

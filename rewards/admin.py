@@ -1,5 +1,6 @@
 import uuid
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.template.response import TemplateResponse
@@ -14,8 +15,48 @@ from rewards.models import Redemption, Reward, VoucherStatus
 from rewards.services import cancel_redemption, use_voucher
 
 
+class RewardForm(forms.ModelForm):
+    """The stock as the page showed it comes back with the form, so that units
+    redeemed while a marketer edits the reward are never put back by the save."""
+
+    class Meta:
+        model = Reward
+        fields = [
+            "name",
+            "description",
+            "points_cost",
+            "min_tier",
+            "stock",
+            "available_from",
+            "available_until",
+            "is_active",
+            "image",
+            "voucher_value",
+            "voucher_valid_days",
+        ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["stock"].show_hidden_initial = True
+
+    def clean_stock(self):
+        stock = self.cleaned_data["stock"]
+        if self.instance.pk is None or "stock" not in self.changed_data:
+            return stock
+        shown = self.fields["stock"].to_python(self.data.get(self["stock"].html_initial_name))
+        now = Reward.objects.filter(pk=self.instance.pk).values_list("stock", flat=True).first()
+        if now != shown:
+            left = "unlimited" if now is None else f"{now:,} left"
+            raise ValidationError(
+                f"Redemptions changed the stock while this page was open (now {left}): "
+                "enter the stock again."
+            )
+        return stock
+
+
 @admin.register(Reward)
 class RewardAdmin(admin.ModelAdmin):
+    form = RewardForm
     list_display = [
         "name",
         "points_cost",
@@ -30,6 +71,13 @@ class RewardAdmin(admin.ModelAdmin):
     list_select_related = ["min_tier"]
     list_filter = ["is_active", "min_tier"]
     search_fields = ["name"]
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            return super().save_model(request, obj, form, change)
+        # Only what the marketer changed: the stock, kept by redemptions, stays as it is
+        # unless they set it (checked against the page by RewardForm).
+        obj.save(update_fields=form.changed_data)
 
 
 class VoucherStatusFilter(admin.SimpleListFilter):

@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
@@ -10,6 +11,9 @@ from tiers.models import Tier
 
 # The longest a voucher may be valid: ten years (a typo of days is refused, not kept).
 MAX_VALID_DAYS = 3660
+# The most a stock may be set to (more is a typo, or "unlimited": empty). Cancellations
+# add units back, and the column holds 2,147,483,647 on PostgreSQL.
+MAX_STOCK = 1_000_000_000
 
 
 class Reward(models.Model):
@@ -26,7 +30,16 @@ class Reward(models.Model):
         related_name="+",
         help_text="Lowest effective tier that may redeem it; empty for everyone.",
     )
-    stock = models.PositiveIntegerField(null=True, blank=True, help_text="Empty = unlimited.")
+    stock = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[
+            MaxValueValidator(
+                MAX_STOCK, f"At most {MAX_STOCK:,}: leave the stock empty for unlimited."
+            )
+        ],
+        help_text="Empty = unlimited.",
+    )
     available_from = models.DateTimeField(null=True, blank=True)
     available_until = models.DateTimeField(null=True, blank=True)
     is_active = models.BooleanField(default=True)

@@ -16,7 +16,7 @@ from rewards.models import Redemption, Reward
 from rewards.selectors import locked_because
 
 
-def redeem(*, member, reward, by=None, now=None, external_id=None) -> Redemption:
+def redeem(*, member, reward, by=None, now=None, external_id=None, cost=None) -> Redemption:
     """Spend a member's available points on a reward.
 
     Locks the member (so two redemptions of one member run one after the other and
@@ -27,22 +27,31 @@ def redeem(*, member, reward, by=None, now=None, external_id=None) -> Redemption
     marked skipped; with another member or reward it is refused (a conflict).
 
     The redemption is a voucher (W5): a new code, valid to the end of the day
-    `reward.voucher_valid_days` after today (in TIME_ZONE), worth the reward's value."""
+    `reward.voucher_valid_days` after today (in TIME_ZONE), worth the reward's value.
+
+    `cost`: the points the agent confirmed; refused if the reward costs otherwise now
+    (a marketer changed it meanwhile)."""
+    fields = dict(member=member, reward=reward, by=by, now=now, external_id=external_id, cost=cost)
     try:
-        return _redeem(member=member, reward=reward, by=by, now=now, external_id=external_id)
+        return _redeem(**fields)
     except IntegrityError:  # the same id for another member, at the same moment
         if not Redemption.objects.filter(external_id=external_id).exists():
             raise
-        return _redeem(member=member, reward=reward, by=by, now=now, external_id=external_id)
+        return _redeem(**fields)
 
 
-def _redeem(*, member, reward, by, now, external_id) -> Redemption:
+def _redeem(*, member, reward, by, now, external_id, cost) -> Redemption:
     with transaction.atomic():
         member, plan = lock_member(member)
         now = now or timezone.now()  # after the lock: see the entries of who held it before
         if external_id and (done := _redeemed_before(external_id, member, reward, by)):
             return done
         reward = Reward.objects.select_related("min_tier").get(pk=reward.pk)
+        if cost is not None and reward.points_cost != cost:
+            raise ValidationError(
+                f"{reward.name} now costs {reward.points_cost:,} points, not {cost:,}: "
+                "nothing was redeemed. Confirm the new cost with the customer first."
+            )
         available, pending = balances(member, now=now)
         reason = locked_because(
             reward,

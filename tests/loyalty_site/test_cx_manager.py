@@ -1,6 +1,7 @@
 """The CX Manager: roles, dashboard, member page, assign points, redeem, tier preview,
 and pages that stay cheap whatever the number of rows."""
 
+import re
 import uuid
 from datetime import timedelta
 
@@ -14,7 +15,7 @@ from loyalty_site.demo import load_catalogue
 from members.models import Member
 from points.models import ExpiryPolicy, LedgerEntry
 from points.services import adjust_points
-from rewards.models import Redemption
+from rewards.models import Redemption, Reward
 from tests.conftest import at, summary
 from tiers.models import Tier
 from tiers.selectors import Ranking, members_to_degrade, next_degradation
@@ -174,6 +175,24 @@ def test_redeeming_from_the_member_page_spends_once_per_form(client, login, memb
     assert redemption.reward == coffee and redemption.redeemed_by == agent
     assert summary(member)["available"] == 1_000 - coffee.points_cost
     assert f"Redeemed {coffee.name}" in client.get(member_page(member)).content.decode()
+
+
+def test_yes_redeem_150_points_never_spends_another_cost(client, login, member, rewards):
+    # given: the confirmation says "Yes, redeem 150 points"
+    agent = login("CX agent")
+    adjust_points(member=member, points=1_000, reason="Test", by=agent)
+    coffee = rewards["Coffee voucher"]
+    url = reverse("admin:members_member_redeem", args=[member.pk])
+    asked = client.post(url, {"reward": coffee.pk, "token": uuid.uuid4()}).content.decode()
+    assert "Yes, redeem 150 points" in asked
+    sent = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', asked))
+    # when: a marketer raises the cost to 900 before the agent clicks
+    Reward.objects.filter(pk=coffee.pk).update(points_cost=900)
+    done = client.post(url, sent, follow=True).content.decode()
+    # then: nothing is spent, and the agent reads why
+    assert "Coffee voucher now costs 900 points, not 150: nothing was redeemed." in done
+    assert not Redemption.objects.exists()
+    assert summary(member)["available"] == 1_000
 
 
 def test_redeeming_a_locked_reward_says_why_and_spends_nothing(client, login, member, rewards):
@@ -547,3 +566,24 @@ def test_an_adjustment_reason_longer_than_the_ledger_keeps_is_refused(member, st
     with pytest.raises(ValidationError, match="Keep the reason to 255 characters"):
         adjust_points(member=member, points=10, reason="x" * 300, by=staff)
     assert not LedgerEntry.objects.filter(member=member).exists()
+
+
+def test_cancelling_on_a_merged_accounts_page_names_the_account_refunded(
+    client, login, make_member, staff, rewards
+):
+    # given: a redemption of M-OLD, merged since into M-KEEP
+    from members.services import merge_members
+    from rewards.services import redeem
+
+    keep, old = make_member("M-KEEP"), make_member("M-OLD")
+    adjust_points(member=old, points=600, reason="Welcome", by=staff)
+    redemption = redeem(member=old, reward=rewards["5 euro voucher"], by=staff)
+    merge_members(survivor=keep, duplicate=old, by=staff, reason="Same customer")
+    login("CX agent")
+    # when: an agent opens its cancellation from M-OLD's page
+    page = client.get(
+        reverse("admin:members_member_cancel_redemption", args=[old.pk, redemption.pk])
+    ).content.decode()
+    # then: the refund goes to M-KEEP, and the page says so (M5)
+    text = " ".join(re.sub(r"<[^>]+>", " ", page).split())
+    assert "500 points come back to M-KEEP" in text

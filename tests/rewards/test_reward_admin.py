@@ -1,0 +1,86 @@
+"""The reward's page in the CX Manager: the stock a marketer saves never undoes the
+redemptions made while the page was open, and is at most MAX_STOCK."""
+
+import re
+
+import pytest
+
+from points.services import adjust_points
+from rewards.models import Reward
+from rewards.services import redeem
+
+pytestmark = pytest.mark.django_db
+
+
+def form_values(html: str) -> dict:
+    """What the browser sends back from an admin change form, untouched."""
+    values = {}
+    for tag in re.findall(r"<input[^>]*>", html):
+        name, value = re.search(r'name="([^"]+)"', tag), re.search(r'value="([^"]*)"', tag)
+        if (
+            not name
+            or 'type="submit"' in tag
+            or ('type="checkbox"' in tag and "checked" not in tag)
+        ):
+            continue
+        values[name.group(1)] = (
+            "on" if 'type="checkbox"' in tag else (value.group(1) if value else "")
+        )
+    for name, text in re.findall(r'<textarea[^>]*name="([^"]+)"[^>]*>(.*?)</textarea>', html, re.S):
+        values[name] = text.strip()
+    for name, options in re.findall(r'<select[^>]*name="([^"]+)"[^>]*>(.*?)</select>', html, re.S):
+        chosen = re.search(r'<option value="([^"]*)"[^>]*selected', options)
+        values[name] = chosen.group(1) if chosen else ""
+    return values
+
+
+@pytest.fixture
+def mug_page(client, login, tiers):
+    """A mug with 10 in stock, its page open in a marketer's browser."""
+    mug = Reward.objects.create(name="Mug", points_cost=100, stock=10)
+    login("Marketer")
+    url = f"/admin/rewards/reward/{mug.pk}/change/"
+    return mug, url, form_values(client.get(url).content.decode())
+
+
+def three_redeemed(mug, make_member, staff):
+    for _ in range(3):
+        buyer = make_member()
+        adjust_points(member=buyer, points=100, reason="Welcome", by=staff)
+        redeem(member=buyer, reward=mug)
+
+
+def test_saving_a_reward_keeps_the_units_redeemed_while_its_page_was_open(
+    client, mug_page, make_member, staff
+):
+    mug, url, values = mug_page
+    three_redeemed(mug, make_member, staff)
+    # when: the marketer fixes the description and saves
+    assert client.post(url, {**values, "description": "Now in blue"}).status_code == 302
+    # then: 7 mugs left, not 10 again
+    mug.refresh_from_db()
+    assert (mug.description, mug.stock) == ("Now in blue", 7)
+
+
+def test_a_stock_set_while_redemptions_changed_it_is_asked_again(
+    client, mug_page, make_member, staff
+):
+    mug, url, values = mug_page
+    three_redeemed(mug, make_member, staff)
+    # when: the marketer sets 20, read against the 10 the page showed
+    page = client.post(url, {**values, "stock": "20"})
+    # then: refused with why; the stock is the redemptions'
+    assert page.status_code == 200
+    assert "Redemptions changed the stock while this page was open (now 7 left)" in (
+        page.content.decode()
+    )
+    mug.refresh_from_db()
+    assert mug.stock == 7
+
+
+def test_a_stock_above_a_billion_is_refused(client, mug_page):
+    mug, url, values = mug_page
+    page = client.post(url, {**values, "stock": "2147483647"})
+    assert "At most 1,000,000,000: leave the stock empty for unlimited." in page.content.decode()
+    mug.refresh_from_db()
+    assert mug.stock == 10
