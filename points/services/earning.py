@@ -22,7 +22,7 @@ from points.services.posting import (
     recorded_before,
     written,
 )
-from points.services.referrals import pay_referral, referral_due
+from points.services.referrals import lock_referrer_first, pay_referral, referral_due
 from points.services.rules import (
     check_transaction,
     multiplier_label,
@@ -108,6 +108,7 @@ def record_purchase(
     if unlocked_purchases() and (txn := _record_purchase_unlocked(member, fields, by)):
         return txn
     with transaction.atomic():
+        lock_referrer_first(member)
         member, plan, recorded_id = lock(member, external_id)
         if existing := recorded_before(recorded_id, member_id=member.pk, **fields):
             return existing

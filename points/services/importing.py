@@ -37,6 +37,7 @@ from points.services.referrals import (
     referral_due,
     referral_key,
     referral_movement,
+    referrers_of,
 )
 from points.services.returns import (
     Purchase,
@@ -122,7 +123,11 @@ def import_transactions(
         sql.stage_rows(rows)
         report.errors += errors  # complete once the rows are read
         duplicates = duplicate_lines(sql.staged_duplicates(), report)
-        members = lock_members(sql.staged_members())
+        plan = programme()
+        # With the referrers the file's first purchases may pay: all in id order.
+        referring = programme_award(plan, AwardedOn.REFERRAL) is not None
+        also = referrers_of(sql.staged_members()) if referring else None
+        members = lock_members(sql.staged_members(), also=also)
         sql.mark_recorded()  # after the locks: sees what an import before this one wrote
         locked = distinct_members(members)
         plan = programme()

@@ -5,6 +5,7 @@ has an external_id made of the member's id, so the ledger's unique index makes
 "once" hold whatever the door or the race."""
 
 from members.models import Member
+from members.selectors import owner, survivors_of
 from points.models import REFERRAL_KEY, WELCOME_KEY, AwardedOn, PointDefinition
 from points.selectors import Programme, programme
 from points.services.posting import Movement, earning, entry_of, lock, post_entries
@@ -64,11 +65,29 @@ def referral_key(friend) -> str:
     return f"{REFERRAL_KEY}{friend.pk}"
 
 
+def referrers_of(codes):
+    """The ids (a subquery) of the members whose referral the first purchases of the
+    members with these customer codes may pay (their referrers' survivors): an import
+    locks them with the file's members, in one statement in id order."""
+    friends = survivors_of(codes).filter(referred_by__isnull=False, last_purchase_at=None)
+    return Member.objects.filter(pk__in=friends.values("referred_by")).values(owner_id=owner())
+
+
+def lock_referrer_first(friend: Member) -> None:
+    """Before a purchase locks `friend`: when it may be a referred member's first,
+    lock the referrer (older: a lower id) first, in the id order every writer and an
+    import (referrers_of) keep, so that neither waits on the other for ever.
+    pay_referral then finds it held."""
+    if friend.referred_by_id is None or friend.last_purchase_at is not None:
+        return
+    if programme_award(programme(), AwardedOn.REFERRAL) is not None:
+        Member.objects.select_for_update(of=("self",)).filter(pk=friend.referred_by_id).exists()
+
+
 def pay_referral(friend, definition: PointDefinition, *, at, external_id, by=None) -> None:
     """Pay the referrer of a locked friend whose first purchase was just recorded, in
-    the same transaction. The referrer is locked after the friend: referrals point
-    from a newer member to an older one, so the order never turns round. A referrer
-    merged since is paid on its survivor."""
+    the same transaction; the purchase locked the referrer first (lock_referrer_first).
+    A referrer merged since is paid on its survivor."""
     referrer = type(friend)(pk=friend.referred_by_id)
     referrer, plan, _ = lock(referrer, follow_merge=True)
     if referrer.pk == friend.pk:  # the referrer's account was merged into the friend's
