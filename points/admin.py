@@ -168,6 +168,23 @@ class TransactionAdmin(ByBatchMixin, ReadOnlyAdminMixin, ImportExportMixin, admi
         finally:
             Path(claimed).unlink(missing_ok=True)  # the library removes it, unless it failed
 
+    def process_result(self, result, request):
+        """After the confirm: a file that became wrong since its preview (a till returned
+        the same purchase meanwhile, say) imported nothing; the operator reads why."""
+        errors = result.report.errors
+        if not errors:
+            return super().process_result(result, request)
+        shown = "; ".join(str(error) for error in errors[:5])
+        more = f" (and {len(errors) - 5:,} more)" if len(errors) > 5 else ""
+        self.message_user(
+            request,
+            f"Nothing was imported: since the preview, {len(errors):,} row"
+            f"{pluralize(len(errors))} became wrong: {shown}{more}. Upload the file again "
+            "to see every row.",
+            messages.ERROR,
+        )
+        return redirect("admin:points_transaction_import")
+
     def add_success_message(self, result, request):
         report = result.report
         summary = (

@@ -312,6 +312,40 @@ def test_the_admin_import_previews_errors_then_confirms_with_a_summary(admin_cli
     assert logged.user.username == "admin" and "2 new" in logged.change_message
 
 
+def test_a_file_that_became_wrong_since_its_preview_says_so_at_the_confirm(admin_client, alice):
+    from django.contrib.admin.models import LogEntry
+    from django.urls import reverse
+
+    from points.services import record_purchase, record_return
+
+    # given: a file returning 60.00 of a purchase of 100.00, previewed as fine
+    record_purchase(
+        member=alice, amount=Decimal("100"), occurred_at=at("2026-03-01"), external_id="P-1"
+    )
+    page = upload(admin_client, "R-1,M-0001,return,60,2026-03-05,,,P-1\n")
+    assert "<strong>1</strong> new" in page.content.decode()
+    # and meanwhile a till returns 60.00 of it: 40.00 is left
+    record_return(
+        member=alice,
+        amount=Decimal("60"),
+        occurred_at=at("2026-03-04"),
+        external_id="R-TILL",
+        original_external_id="P-1",
+    )
+    # when the operator confirms
+    done = admin_client.post(
+        reverse("admin:points_transaction_process_import"),
+        page.context["confirm_form"].initial,
+        follow=True,
+    )
+    # then: nothing imported, no "Import finished", and why
+    html = done.content.decode()
+    assert "Import finished" not in html
+    assert "Nothing was imported: since the preview, 1 row became wrong: line 2, amount" in html
+    assert not Transaction.objects.filter(external_id="R-1").exists()
+    assert not LogEntry.objects.filter(object_repr="Transactions import").exists()
+
+
 def test_the_admin_refuses_large_files_and_points_to_the_command(admin_client, alice, settings):
     from points import admin as points_admin
 
