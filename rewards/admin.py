@@ -21,19 +21,8 @@ class RewardForm(forms.ModelForm):
 
     class Meta:
         model = Reward
-        fields = [
-            "name",
-            "description",
-            "points_cost",
-            "min_tier",
-            "stock",
-            "available_from",
-            "available_until",
-            "is_active",
-            "image",
-            "voucher_value",
-            "voucher_valid_days",
-        ]
+        # Every field a marketer edits (the admin passes its own list, the same).
+        fields = [f.name for f in Reward._meta.fields if f.editable and not f.auto_created]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -46,6 +35,10 @@ class RewardForm(forms.ModelForm):
         shown = self.fields["stock"].to_python(self.data.get(self["stock"].html_initial_name))
         now = Reward.objects.filter(pk=self.instance.pk).values_list("stock", flat=True).first()
         if now != shown:
+            # The form shown again reads against the stock now, so that the marketer's
+            # next save goes through.
+            self.data = self.data.copy()
+            self.data[self["stock"].html_initial_name] = "" if now is None else now
             left = "unlimited" if now is None else f"{now:,} left"
             raise ValidationError(
                 f"Redemptions changed the stock while this page was open (now {left}): "

@@ -10,6 +10,7 @@ from django.db.models import (
     BigIntegerField,
     Case,
     Count,
+    DateField,
     DateTimeField,
     ExpressionWrapper,
     F,
@@ -17,7 +18,7 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Coalesce, Greatest, TruncDate
+from django.db.models.functions import Cast, Coalesce, Greatest, TruncDate
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
 
@@ -299,7 +300,12 @@ def drop_day(inactivity, higher):
     of `higher` has run its last day."""
     since = Greatest("inactive_since", Coalesce("frozen_until", "inactive_since"))
     inactive_day = TruncDate(ExpressionWrapper(since + inactivity, output_field=DateTimeField()))
-    match_day = Case(When(granted_tier__in=higher, then=F("granted_until")), default=inactive_day)
+    # The day after the match's last day: it holds to the end of that day.
+    after_match = Cast(
+        ExpressionWrapper(F("granted_until") + timedelta(days=1), output_field=DateTimeField()),
+        DateField(),
+    )
+    match_day = Case(When(granted_tier__in=higher, then=after_match), default=inactive_day)
     return Greatest(inactive_day, match_day)
 
 

@@ -163,8 +163,9 @@ def run(batch_id: int) -> None:
     _step(batch_id, Status.IMPORTING, dry_run=False)
 
 
-# A step PostgreSQL aborted to break a deadlock (with a till's purchase paying a
-# referral, say: it locks the friend, then the referrer) is run again, up to this often.
+# A step PostgreSQL aborted to break a deadlock is run again, up to this often: every
+# writer locks members in id order, but a referrer merged into a newer account is
+# locked after its friend.
 TRIES = 3
 
 

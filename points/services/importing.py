@@ -123,14 +123,13 @@ def import_transactions(
         sql.stage_rows(rows)
         report.errors += errors  # complete once the rows are read
         duplicates = duplicate_lines(sql.staged_duplicates(), report)
-        plan = programme()
         # With the referrers the file's first purchases may pay: all in id order.
-        referring = programme_award(plan, AwardedOn.REFERRAL) is not None
+        referring = programme_award(programme(), AwardedOn.REFERRAL) is not None
         also = referrers_of(sql.staged_members()) if referring else None
         members = lock_members(sql.staged_members(), also=also)
         sql.mark_recorded()  # after the locks: sees what an import before this one wrote
         locked = distinct_members(members)
-        plan = programme()
+        plan = programme()  # as the locks leave it
         referrers = lock_referrers(locked, plan)
         locked = distinct_members({m.pk: m for m in [*locked, *referrers.values()]})
         before = {m.pk: m.qualified_tier_id for m in locked}

@@ -10,7 +10,6 @@ from operator import attrgetter
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
-from django.db.models import Q
 
 from core import events
 from members.models import Member
@@ -235,15 +234,17 @@ def lock_members(codes, *, also=None) -> dict[str, Member]:
     (the lock every writer of points takes, in the order that never deadlocks), by code:
     what an import locks before it reads what was recorded. A merged account's code
     names its survivor (the same object as the survivor's own code, if in the file).
-    `also`: the ids (a subquery) of other members to lock in the same order, in the
-    same statement (the referrers an import may pay)."""
+    `also`: other members (a values queryset of `owner_id`) to lock in the same order,
+    in the same statement (the referrers an import may pay); by ids read first, so that
+    the lock is an index look-up."""
     named = survivors_of(codes)
     if also is None:
         locked = named.select_for_update(of=("self",)).order_by("pk")
-    else:  # locked (and held to the end of the transaction), but not named by the codes
-        both = Member.objects.filter(Q(pk__in=named.values("pk")) | Q(pk__in=also))
+    else:  # `also` locked (and held to the end of the transaction), but not named
         ids = set(named.values_list("pk", flat=True))
-        locked = [m for m in both.select_for_update(of=("self",)).order_by("pk") if m.pk in ids]
+        every = sorted(ids | set(also.values_list("owner_id", flat=True)))
+        both = Member.objects.filter(pk__in=every).select_for_update(of=("self",))
+        locked = [m for m in both.order_by("pk") if m.pk in ids]
     members = {m.external_id: m for m in locked}
     by_pk = {m.pk: m for m in members.values()}
     merged = merged_codes(codes)

@@ -66,9 +66,9 @@ def referral_key(friend) -> str:
 
 
 def referrers_of(codes):
-    """The ids (a subquery) of the members whose referral the first purchases of the
-    members with these customer codes may pay (their referrers' survivors): an import
-    locks them with the file's members, in one statement in id order."""
+    """The members whose referral the first purchases of the members with these
+    customer codes may pay (their referrers' survivors), as `owner_id` values: an
+    import locks them with the file's members, in one statement in id order."""
     friends = survivors_of(codes).filter(referred_by__isnull=False, last_purchase_at=None)
     return Member.objects.filter(pk__in=friends.values("referred_by")).values(owner_id=owner())
 
@@ -80,8 +80,12 @@ def lock_referrer_first(friend: Member) -> None:
     pay_referral then finds it held."""
     if friend.referred_by_id is None or friend.last_purchase_at is not None:
         return
-    if programme_award(programme(), AwardedOn.REFERRAL) is not None:
-        Member.objects.select_for_update(of=("self",)).filter(pk=friend.referred_by_id).exists()
+    if programme_award(programme(), AwardedOn.REFERRAL) is None:
+        return
+    # The account paid: the referrer's survivor if it was merged (pay_referral's), when
+    # it comes first in id order; one that comes after is locked after the friend.
+    paid = Member.objects.filter(pk=friend.referred_by_id).values(owner_id=owner())
+    Member.objects.select_for_update(of=("self",)).filter(pk__in=paid, pk__lt=friend.pk).exists()
 
 
 def pay_referral(friend, definition: PointDefinition, *, at, external_id, by=None) -> None:

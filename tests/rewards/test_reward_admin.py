@@ -84,3 +84,18 @@ def test_a_stock_above_a_billion_is_refused(client, mug_page):
     assert "At most 1,000,000,000: leave the stock empty for unlimited." in page.content.decode()
     mug.refresh_from_db()
     assert mug.stock == 10
+
+
+def test_after_the_stock_was_asked_again_the_next_save_sets_it(
+    client, mug_page, make_member, staff
+):
+    mug, url, values = mug_page
+    three_redeemed(mug, make_member, staff)
+    asked = client.post(url, {**values, "stock": "20"}).content.decode()
+    # when: the marketer, having read it, saves the page again with 20
+    again = form_values(asked)
+    assert again["stock"] == "20"
+    assert client.post(url, again).status_code == 302
+    # then: 20 it is
+    mug.refresh_from_db()
+    assert mug.stock == 20
