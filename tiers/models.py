@@ -71,6 +71,31 @@ class Tier(models.Model):
                 )
         elif self.threshold == 0 and Tier.objects.filter(threshold=0).exists():
             raise ValidationError({"threshold": "Another tier already has threshold 0."})
+        if self.pk and self.threshold is not None:
+            self._check_keeps_its_rank()
+
+    def _check_keeps_its_rank(self):
+        """A tier's threshold moves between its neighbours' only: what members hold
+        by rank (the highest tier reached, a degraded tier below the qualified one)
+        keeps its meaning. A tier in between is a new tier."""
+        saved = Tier.objects.filter(pk=self.pk).values_list("threshold", flat=True).first()
+        if saved is None or saved == self.threshold:
+            return
+        others = Tier.objects.exclude(pk=self.pk)
+        below = others.filter(threshold__lt=saved).order_by("-threshold").first()
+        above = others.filter(threshold__gt=saved).order_by("threshold").first()
+        if (below and self.threshold <= below.threshold) or (
+            above and self.threshold >= above.threshold
+        ):
+            low = f"{below} ({below.threshold:,})" if below else "0"
+            high = f" and {above} ({above.threshold:,})" if above else ""
+            raise ValidationError(
+                {
+                    "threshold": f"{self.name or 'This tier'} keeps its place among the tiers: "
+                    f"a threshold between {low}{high}. To rank the tiers otherwise, add a "
+                    "new tier."
+                }
+            )
 
     def delete(self, *args, **kwargs):
         if self.threshold == 0:

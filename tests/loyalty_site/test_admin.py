@@ -183,6 +183,28 @@ def test_T3_a_write_before_the_recalculation_moves_the_member_as_the_rules_chang
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)  # queued as the save commits
+@pytest.mark.parametrize("threshold", ["3000", "5000", "0"])
+def test_T1_a_threshold_keeps_its_tier_in_its_place_among_the_tiers(client_admin, tiers, threshold):
+    # (the highest tier a member reached, and who is degraded, are read by rank: Silver
+    # above Gold would pay no Gold bonus and no purchase would restore a degraded member)
+    silver = Tier.objects.get(code="silver")
+    form = {
+        "name": "Silver",
+        "code": "silver",
+        "threshold": threshold,
+        "multiplier": "1.5",
+        "upgrade_bonus_points": "100",
+        "benefits": "",
+    }
+    page = client_admin.post(reverse("admin:tiers_tier_change", args=[silver.pk]), form)
+    assert page.status_code == 200
+    assert (
+        "Silver keeps its place among the tiers: a threshold between Bronze (0) and Gold "
+        "(3,000). To rank the tiers otherwise, add a new tier."
+    ) in page.content.decode().replace("&#x27;", "'")
+    assert Tier.objects.get(code="silver").threshold == 1000
+
+
 def test_T3_with_the_task_queue_down_a_threshold_is_saved_and_requalified_tonight(
     client_admin, member, buy, monkeypatch
 ):
