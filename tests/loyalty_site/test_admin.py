@@ -182,7 +182,6 @@ def test_T3_a_write_before_the_recalculation_moves_the_member_as_the_rules_chang
     assert summary(member)["points_to_next_tier"] == 8000 - 2490
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)  # queued as the save commits
 @pytest.mark.parametrize("threshold", ["3000", "5000", "0"])
 def test_T1_a_threshold_keeps_its_tier_in_its_place_among_the_tiers(client_admin, tiers, threshold):
     # (the highest tier a member reached, and who is degraded, are read by rank: Silver
@@ -205,6 +204,7 @@ def test_T1_a_threshold_keeps_its_tier_in_its_place_among_the_tiers(client_admin
     assert Tier.objects.get(code="silver").threshold == 1000
 
 
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)  # queued as the save commits
 def test_T3_with_the_task_queue_down_a_threshold_is_saved_and_requalified_tonight(
     client_admin, member, buy, monkeypatch
 ):
