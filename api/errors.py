@@ -4,7 +4,7 @@ ValidationError) is 422, or 409 when it says an external_id was used with other
 content (code "conflict")."""
 
 from django.conf import settings
-from django.core.exceptions import NON_FIELD_ERRORS, RequestDataTooBig
+from django.core.exceptions import NON_FIELD_ERRORS, RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions, status
@@ -68,6 +68,8 @@ def problem_handler(exc, context):
         exc = exceptions.ParseError(
             f"The body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,} bytes."
         )
+    elif isinstance(exc, SuspiciousOperation):  # Django's other limits (too many fields)
+        exc = exceptions.ParseError(f"The request is not one the API reads: {exc}")
     response = exception_handler(exc, context)
     if response is None:
         return None  # not an API error: Django's 500, logged

@@ -22,5 +22,7 @@ class ExactJSONParser(JSONParser):
             return json.loads(raw, parse_float=Decimal, parse_constant=_no_constant)
         except (ValueError, UnicodeDecodeError) as exc:
             raise ParseError(f"The body is not JSON: {exc}") from None
+        except ArithmeticError:  # a number Decimal cannot hold (1e100000000000000000000)
+            raise ParseError("The body is not JSON the API reads: a number too large.") from None
         except RecursionError:  # arrays or objects nested thousands deep
             raise ParseError("The body is not JSON the API reads: nested too deep.") from None

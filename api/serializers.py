@@ -287,7 +287,8 @@ class StrictScheme(OpenApiSerializerExtension):
 
 NO_NUL = r"^[^\x00]*$"
 NOT_BLANK = r"^[^\x00]*\S[^\x00]*$"  # something besides white space, which DRF trims
-A_CODE = r"^[^\x00/]*[^\x00/\s][^\x00/]*$"  # a new customer code: no "/" either
+# A new customer code: no "/" either, nor "." or ".." (members.models.addressable_code).
+A_CODE = r"^(?!\.\.?$)[^\x00/]*[^\x00/\s][^\x00/]*$"
 
 
 class TransactionRequestScheme(StrictScheme):

@@ -346,5 +346,6 @@ class MemberAdmin(MemberMerge, MemberGovernance, MemberActions, ExportMixin, adm
             birth_date=obj.birth_date,
             joined_at=obj.joined_at,
             referred_by=form.cleaned_data.get("referred_by_code", ""),
+            by=request.user,
         )
         obj.pk, obj._state.adding = member.pk, False

@@ -310,6 +310,11 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "COERCE_DECIMAL_TO_STRING": True,
     "UNAUTHENTICATED_USER": None,
+    # "?format=xml" is no way to choose an answer here: the Accept header is.
+    "URL_FORMAT_OVERRIDE": None,
+    # Non-ASCII as \u escapes: an error that repeats what it was sent (a choice, a field
+    # name) can hold a lone surrogate, which UTF-8 cannot encode.
+    "UNICODE_JSON": False,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Loyalty integration API",

@@ -17,10 +17,16 @@ def not_in_future(day) -> None:
 
 def addressable_code(code) -> None:
     """A customer code names a member in the API's addresses (/api/v1/members/{code}),
-    where a "/" would be read as a path separator, however it is escaped."""
+    where a "/" would be read as a path separator, however it is escaped, and "." or
+    ".." as the path's own segments (browsers and HTTP libraries remove them)."""
     if "/" in code:
         raise ValidationError(
             "A customer code cannot contain “/”: the API could not name the member.", code="slash"
+        )
+    if code in (".", ".."):
+        raise ValidationError(
+            f"A customer code cannot be “{code}”: the API could not name the member.",
+            code="dots",
         )
 
 

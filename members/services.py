@@ -38,10 +38,12 @@ def enroll_member(
     phone="",
     birth_date=None,
     referred_by=None,
+    by=None,
 ) -> Member:
     """Enrol a customer in the entry tier (threshold 0), with the programme's welcome
     points if it gives any. `referred_by`: the customer code of the member who referred
-    them, paid at this member's first purchase."""
+    them, paid at this member's first purchase. `by`: who enrolled them (a staff user,
+    an API key's account), on the tier history and the welcome points."""
     entry = Member.entry_tier()
     member = Member(
         external_id=(external_id or "").strip(),
@@ -66,6 +68,7 @@ def enroll_member(
                 to_tier=entry,
                 qualified_tier=entry,
                 changed_at=member.joined_at,
+                created_by=by,
             )
             events.record(
                 events.EventType.MEMBER_ENROLLED, member_id=member.pk, subject_id=member.pk
@@ -74,7 +77,7 @@ def enroll_member(
             # imported when called, as merge_members does (pyproject's contract).
             from points.services.referrals import award_welcome
 
-            member = award_welcome(member)  # with its welcome points, and tier
+            member = award_welcome(member, by=by)  # with its welcome points, and tier
     except IntegrityError as exc:  # a concurrent enrolment of the same code won the race
         raise ValidationError(
             {"external_id": f"A member with customer code {member.external_id} already exists."}

@@ -1,5 +1,6 @@
 """Members: enrolment and what a till shows about a member."""
 
+from base64 import b64decode
 from datetime import UTC
 
 from django.contrib.admin.models import ADDITION
@@ -65,7 +66,7 @@ class Members(APIView):
         fields = validated(Enrolment, request)
         try:
             with transaction.atomic():
-                member = enroll_member(**fields)
+                member = enroll_member(**fields, by=request.user)
                 log_api_change(request.auth, member, "Enrolled", action_flag=ADDITION)
         except ValidationError:
             member = (
@@ -109,6 +110,9 @@ class LedgerPage(CursorPagination):
         """A cursor the API did not give is input wrong on its own (400 naming it), not
         an unknown page (DRF's 404) nor a time the database refuses."""
         try:
+            encoded = request.query_params.get(self.cursor_query_param)
+            if encoded is not None:  # DRF's decoding drops what is not base64: "%%%" is ""
+                b64decode(encoded.encode("ascii"), validate=True)
             cursor = super().decode_cursor(request)
             if cursor and cursor.position is not None:
                 moment = parse_datetime(cursor.position)

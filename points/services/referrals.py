@@ -29,7 +29,7 @@ def welcome_movement(plan: Programme, *, at) -> Movement | None:
     return earning(definition, definition.points, at=at, reason=definition.name)
 
 
-def award_welcome(member) -> Member:
+def award_welcome(member, *, by=None) -> Member:
     """enroll_member's welcome points, in its transaction: the new member locked, its
     entry written through the one ledger writer (a tier reached by tier-counting
     welcome points is a tier-up like any other). Returns the member as it leaves it."""
@@ -38,8 +38,8 @@ def award_welcome(member) -> Member:
     member, plan, _ = lock(member)
     move = welcome_movement(plan, at=member.joined_at)  # the programme as locked
     if move is not None:
-        entry = entry_of(member, move, external_id=f"{WELCOME_KEY}{member.pk}")
-        post_entries(member, plan, [entry], at=member.joined_at)
+        entry = entry_of(member, move, created_by=by, external_id=f"{WELCOME_KEY}{member.pk}")
+        post_entries(member, plan, [entry], at=member.joined_at, by=by)
     return member
 
 
