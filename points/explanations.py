@@ -168,7 +168,12 @@ def tier_explanation(history: list[TierChange], effective_tier) -> str:
     there."""
     since = None
     for change in history:
-        if change.to_tier_id != effective_tier.pk:
+        # Back to the change that brought the tier, while the qualified tier is the one
+        # the member has now: a degradation's "a purchase restores it" is no longer true
+        # once they qualify for no more (a return, a higher threshold).
+        if change.to_tier_id != effective_tier.pk or (
+            change.qualified_tier_id != history[0].qualified_tier_id
+        ):
             break
         since = change
     if since is None:

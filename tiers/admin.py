@@ -8,6 +8,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from core.admin import ConfirmedPolicyAdmin, ReadOnlyAdminMixin, reposted
+from core.days import end_of
 from tiers.models import DegradationPolicy, ProgrammeVersion, StatusGrant, Tier
 from tiers.selectors import (
     Ranking,
@@ -166,7 +167,9 @@ class DegradationPolicyAdmin(ConfirmedPolicyAdmin):
         return policy.enabled and any(getattr(policy, f) != getattr(saved, f) for f in pace)
 
     def impact(self, policy, saved) -> dict:
-        now, ranking = timezone.now(), Ranking()
+        # As of the end of today: the next nightly run drops whom the member pages say
+        # drop "at tonight's run".
+        now, ranking = end_of(timezone.localdate()), Ranking()
         moves = degradation_impact(policy, ranking, now, days=SOON_DAYS)
         skipped_count, skipped = degradation_skipped(policy, ranking, now, limit=SKIPPED_ROWS)
         return {

@@ -335,3 +335,25 @@ def test_an_operator_imports_transactions_and_cannot_give_points_or_redeem(
     reward = catalogue["Coffee voucher"].pk
     assert client.post(redeem_url, {"reward": reward, "token": uuid.uuid4()}).status_code == 403
     assert summary(member)["available"] == 0
+
+
+def test_the_tier_panel_promises_no_restore_once_the_member_qualifies_for_no_more(
+    client, login, make_member, buy, degradation
+):
+    # given: a Gold member (3,500 points) degraded to Silver
+    from tiers.models import Tier
+    from tiers.services import degrade_inactive_members, recalculate_all_tiers
+
+    now = timezone.now()
+    member = make_member(joined_at=now - timedelta(days=400))
+    buy(member, "3500", when=now - timedelta(days=100))
+    degrade_inactive_members(now=now)
+    # when: Gold is raised to 5,000: the member qualifies for Silver, no more
+    Tier.objects.filter(code="gold").update(threshold=5000)
+    recalculate_all_tiers()
+    login("CX agent")
+    # then: the panel does not say a purchase gives Gold back
+    page = page_of(client, member)
+    why = page[page.index('id="tier-why"') :][:300]
+    assert "qualified and effective" in page
+    assert "a purchase restores it" not in why, why

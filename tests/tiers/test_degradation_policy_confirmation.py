@@ -223,3 +223,26 @@ def test_D1_the_impact_takes_the_same_queries_for_3_or_30_members(client, login,
     # then
     assert '<strong id="drop-now">30</strong>' in page.content.decode()
     assert len(many) == len(few)
+
+
+def test_the_confirmation_counts_who_drops_at_tonights_run_as_the_member_pages_do(
+    client, login, make_member, buy
+):
+    # given: a Gold member whose 90 days end a minute before midnight tonight
+    from core.days import end_of
+
+    period_ends = end_of(timezone.localdate()) - timedelta(minutes=1)
+    member = make_member(joined_at=period_ends - timedelta(days=200))
+    buy(member, "3000", when=period_ends - timedelta(days=90))
+    login("Marketer")
+    # when: degradation is switched on (90 days, one level)
+    page = client.post(url(), form()).content.decode()
+    # then: counted among those tonight's run drops (the member page: "at tonight's run")
+    assert '<strong id="drop-now">1</strong> member' in page
+
+
+@pytest.mark.parametrize("role", ["CX agent", "Operations", None])
+def test_the_policy_list_refuses_staff_without_the_permission(client, login, role):
+    login(role)
+    assert client.get(reverse("admin:tiers_degradationpolicy_changelist")).status_code == 403
+    assert client.get(reverse("admin:points_expirypolicy_changelist")).status_code == 403
