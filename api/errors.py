@@ -17,6 +17,15 @@ TYPES = "https://loyalty.example.com/problems/"  # a stable identifier per kind 
 CONFLICT = "conflict"
 
 
+class Unknown(exceptions.NotFound):
+    """A 404 for what a field of the body names (a member, a reward, a definition): the
+    problem's errors name the field, so a till can tell which id was unknown."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
 def problem(status_code: int, title: str, detail: str, *, errors=None, headers=None):
     body = {
         "type": TYPES + title.lower().replace(" ", "-"),
@@ -97,4 +106,6 @@ def problem_handler(exc, context):
     detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
     # input wrong as a whole (not JSON, too large): one error, of no field
     errors = [{"field": None, "message": detail}] if response.status_code == 400 else None
+    if isinstance(exc, Unknown):
+        errors = [{"field": exc.field, "message": detail}]
     return problem(response.status_code, title, detail, errors=errors, headers=headers)

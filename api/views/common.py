@@ -3,14 +3,13 @@ the problem responses every operation may give, for the schema."""
 
 from django.core.exceptions import ValidationError
 from django.db import DEFAULT_DB_ALIAS, OperationalError
-from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
-from api.errors import PROBLEM
+from api.errors import PROBLEM, Unknown
 from api.serializers import MemberSummary, Problem, checked, rendered
 from core.db import Compiled, retryable
 from members.models import Member
@@ -39,7 +38,7 @@ def for_member(code: str, write, *, tries: int = 3):
       (a referral paid while the referrer is merged into its friend, say)."""
     for attempt in range(1, tries + 1):
         try:
-            return write(*member_and_programme(code))
+            return write(*member_and_programme(code, field="member"))
         except ValidationError as refused:
             if getattr(refused, "code", None) != "merged" or attempt == tries:
                 raise
@@ -52,15 +51,16 @@ def member_or_404(code: str) -> Member:
     return member_and_programme(code)[0]
 
 
-def member_and_programme(code: str) -> tuple[Member, Programme]:
-    """The member of a customer code (404 if none) and the programme, in one prepared
-    statement: every request names a member. A merged account's code names the member
-    it was merged into (members.selectors.by_code)."""
+def member_and_programme(code: str, *, field=None) -> tuple[Member, Programme]:
+    """The member of a customer code (404 if none, naming the body's `field` that gave
+    it) and the programme, in one prepared statement: every request names a member. A
+    merged account's code names the member it was merged into (members.selectors.by_code)."""
+    unknown = Unknown(field, f"No member has the customer code {code}.")
     if "\x00" in code:  # in a path (%00): no code has one, and PostgreSQL cannot look
-        raise Http404("No Member matches the given query.")
+        raise unknown if field else NotFound(unknown.detail)
     row = _member_by_code.first(code=code)
     if row is None:
-        raise Http404("No Member matches the given query.")
+        raise unknown if field else NotFound(unknown.detail)
     *values, version = row
     return Member.from_db(DEFAULT_DB_ALIAS, _MEMBER_FIELDS, values), programme(version)
 

@@ -8,6 +8,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from api.errors import Unknown
 from api.history import log_api_change
 from api.models import FirstAnswer
 from api.serializers import RedemptionOut, RedemptionRequest
@@ -36,7 +37,9 @@ class Redemptions(APIView):
         def spend(member, plan):
             # an inactive reward is the service's to refuse (422), after it has looked
             # whether this is a repeat of a redemption made while it was offered (200)
-            reward = get_object_or_404(Reward, pk=fields["reward"])
+            reward = Reward.objects.filter(pk=fields["reward"]).first()
+            if reward is None:
+                raise Unknown("reward", f"No reward has the id {fields['reward']}.")
             redemption = redeem(
                 member=member, reward=reward, by=request.user, external_id=fields["external_id"]
             )

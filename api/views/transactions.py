@@ -3,11 +3,11 @@ call 201, an exact repeat 200 with the same body, the same id with other content
 The channel is the key's; the store is the key's, or the body's when the key has none."""
 
 from django.db.models import Sum
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from api.errors import Unknown
 from api.models import FirstAnswer
 from api.serializers import ActionRequest, TransactionRequest, TransactionResult, rendered
 from api.views.common import for_member, problems, summary, validated
@@ -94,9 +94,12 @@ class Actions(APIView):
     )
     def post(self, request):
         fields = validated(ActionRequest, request)
-        definition = get_object_or_404(
-            PointDefinition, handle=fields["definition"], kind=PointDefinition.Kind.ACTION
-        )
+        handle = fields["definition"]
+        definition = PointDefinition.objects.filter(
+            handle=handle, kind=PointDefinition.Kind.ACTION
+        ).first()
+        if definition is None:
+            raise Unknown("definition", f"No action definition has the handle {handle}.")
 
         def award(member, plan):
             txn = award_action(

@@ -151,3 +151,38 @@ def test_a_lone_surrogate_echoed_in_an_error_is_a_400_problem_not_a_500(api, mem
 
     assert_problem(response, 400)
     assert Transaction.objects.count() == 0
+
+
+# A 404 caused by a field of the body (an unknown member, reward or definition) names
+# that field, in words (not "No PointDefinition matches the given query."): a till can
+# tell which id was unknown.
+
+
+def test_an_unknown_definition_in_a_body_is_a_404_naming_the_field(api, member):
+    body = {
+        "external_id": "AUD6-A-1",
+        "member": member.external_id,
+        "definition": "no-such-action",
+        "occurred_at": recently(),
+    }
+
+    problem = assert_problem(post(api, "/api/v1/actions", body), 404, fields={"definition"})
+    assert "PointDefinition" not in problem["detail"]
+
+
+def test_an_unknown_reward_in_a_body_is_a_404_naming_the_field(api, member):
+    body = {"external_id": "AUD6-R-1", "member": member.external_id, "reward": 999999}
+
+    assert_problem(post(api, "/api/v1/redemptions", body), 404, fields={"reward"})
+
+
+def test_an_unknown_member_in_a_body_is_a_404_naming_the_field(api, tiers):
+    body = {
+        "external_id": "AUD6-P-2",
+        "member": "M-NOBODY",
+        "kind": "purchase",
+        "amount": "10.00",
+        "occurred_at": recently(),
+    }
+
+    assert_problem(post(api, "/api/v1/transactions", body), 404, fields={"member"})

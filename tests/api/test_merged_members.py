@@ -106,8 +106,8 @@ def merged_while_looked_up(make_member, staff, monkeypatch):
     keep, old = make_member("M-KEEP"), make_member("M-OLD")
     look_up = common.member_and_programme
 
-    def looked_up_then_merged(code):
-        found = look_up(code)
+    def looked_up_then_merged(code, **field):
+        found = look_up(code, **field)
         if not keep.merged_members.exists():
             merge_members(survivor=keep, duplicate=old, by=staff, reason="New e-mail")
         return found
