@@ -55,14 +55,18 @@ def member_and_programme(code: str, *, field=None) -> tuple[Member, Programme]:
     """The member of a customer code (404 if none, naming the body's `field` that gave
     it) and the programme, in one prepared statement: every request names a member. A
     merged account's code names the member it was merged into (members.selectors.by_code)."""
-    unknown = Unknown(field, f"No member has the customer code {code}.")
     if "\x00" in code:  # in a path (%00): no code has one, and PostgreSQL cannot look
-        raise unknown if field else NotFound(unknown.detail)
+        raise _no_member(code, field)
     row = _member_by_code.first(code=code)
     if row is None:
-        raise unknown if field else NotFound(unknown.detail)
+        raise _no_member(code, field)
     *values, version = row
     return Member.from_db(DEFAULT_DB_ALIAS, _MEMBER_FIELDS, values), programme(version)
+
+
+def _no_member(code: str, field) -> NotFound:
+    message = f"No member has the customer code {code}."
+    return Unknown(field, message) if field else NotFound(message)
 
 
 _MEMBER_FIELDS = [field.attname for field in Member._meta.concrete_fields]
