@@ -442,7 +442,7 @@ def test_T3_a_threshold_confirmation_shown_before_another_change_is_shown_again(
     url = reverse("admin:tiers_tier_change", args=[silver.pk])
     shown = client.post(url, form).context["programme"]
     gold = Tier.objects.get(code="gold")
-    gold.threshold = 1800
+    gold.threshold = 2500
     gold.save()
 
     # when: the first marketer confirms what they saw
