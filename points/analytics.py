@@ -8,8 +8,6 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Sum
-from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
 from core.days import end_of
@@ -77,19 +75,16 @@ def flows_by_month(last: date) -> Chart:
     months_back = last.year * 12 + last.month - 1 - (MONTHS - 1)
     first = date(months_back // 12, months_back % 12 + 1, 1)
     flows = ["issued", "redeemed", "expired", "returned"]
-    days = DailyPoints.objects.filter(day__gte=first, day__lte=last)
-    sums = (
-        days.annotate(month=TruncMonth("day"))
-        .values_list("month")
-        .annotate(*(Sum(column) for column in flows))
-        .order_by("month")
-    )
-    held_at_end = {}  # of each month: its last day's, the days in order
-    for day, available, pending in days.order_by("day").values_list("day", "available", "pending"):
-        held_at_end[day.replace(day=1)] = available + pending
+    days = DailyPoints.objects.filter(day__gte=first, day__lte=last).order_by("day")
+    months = {}  # month: [issued, redeemed, expired, returned, held at its last day]
+    for day, *figures, available, pending in days.values_list(
+        "day", *flows, "available", "pending"
+    ):
+        month = months.setdefault(day.replace(day=1), [0, 0, 0, 0, 0])
+        month[:4] = [total + figure for total, figure in zip(month[:4], figures, strict=True)]
+        month[4] = available + pending
     rows, held = [], None
-    for month, issued, redeemed, expired, returned in sums:
-        end = held_at_end[month]
+    for month, (issued, redeemed, expired, returned, end) in months.items():
         if held is None:  # the first month: its end less what the month changed
             held = end - (issued - redeemed - expired - returned)
         rows.append([month.strftime("%Y-%m"), held, issued, redeemed, expired, returned, end])
