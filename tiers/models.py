@@ -62,25 +62,21 @@ class Tier(models.Model):
         return [line.strip() for line in self.benefits.splitlines() if line.strip()]
 
     def clean(self):
+        saved = Tier.objects.filter(pk=self.pk).values_list("threshold", flat=True).first()
         # The entry tier (threshold 0) must always exist: every member starts there.
-        if self.pk:
-            was_entry = Tier.objects.filter(pk=self.pk, threshold=0).exists()
-            if was_entry and self.threshold != 0:
-                raise ValidationError(
-                    {"threshold": "This is the entry tier: its threshold must stay 0."}
-                )
-        elif self.threshold == 0 and Tier.objects.filter(threshold=0).exists():
+        if saved == 0 and self.threshold != 0:
+            raise ValidationError(
+                {"threshold": "This is the entry tier: its threshold must stay 0."}
+            )
+        if saved is None and self.threshold == 0 and Tier.objects.filter(threshold=0).exists():
             raise ValidationError({"threshold": "Another tier already has threshold 0."})
-        if self.pk and self.threshold is not None:
-            self._check_keeps_its_rank()
+        if saved is not None and self.threshold is not None and self.threshold != saved:
+            self._check_keeps_its_rank(saved)
 
-    def _check_keeps_its_rank(self):
+    def _check_keeps_its_rank(self, saved: int):
         """A tier's threshold moves between its neighbours' only: what members hold
         by rank (the highest tier reached, a degraded tier below the qualified one)
         keeps its meaning. A tier in between is a new tier."""
-        saved = Tier.objects.filter(pk=self.pk).values_list("threshold", flat=True).first()
-        if saved is None or saved == self.threshold:
-            return
         others = Tier.objects.exclude(pk=self.pk)
         below = others.filter(threshold__lt=saved).order_by("-threshold").first()
         above = others.filter(threshold__gt=saved).order_by("threshold").first()
