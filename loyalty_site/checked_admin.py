@@ -17,7 +17,7 @@ from django.http import HttpResponseRedirect
 class CheckedInput:
     def response_action(self, request, queryset):
         selected = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
-        if not all(self._is_id(value) for value in selected):
+        if not all(is_id(self.model, value) for value in selected):
             self.message_user(
                 request,
                 "The selection holds rows that do not exist: select them in the list again.",
@@ -27,7 +27,7 @@ class CheckedInput:
         return super().response_action(request, queryset)
 
     def get_object(self, request, object_id, from_field=None):
-        if from_field is None and not self._is_id(object_id):
+        if from_field is None and not is_id(self.model, object_id):
             return None  # Django's "doesn't exist. Perhaps it was deleted?"
         return super().get_object(request, object_id, from_field)
 
@@ -46,9 +46,6 @@ class CheckedInput:
     def formfield_for_manytomany(self, db_field, request, **kwargs):
         kwargs.setdefault("form_class", CheckedMultipleChoiceField)
         return super().formfield_for_manytomany(db_field, request, **kwargs)
-
-    def _is_id(self, value) -> bool:
-        return is_id(self.model, value)
 
 
 class CheckedMultipleChoiceField(forms.ModelMultipleChoiceField):

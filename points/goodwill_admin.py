@@ -2,9 +2,8 @@
 decided on the Point requests page, loyalty_site.approvals_page)."""
 
 from django.contrib import admin
-from django.contrib.humanize.templatetags.humanize import intcomma
 
-from core.admin import ReadOnlyAdminMixin
+from core.admin import ReadOnlyAdminMixin, with_separators
 from core.paginator import CappedPaginator
 from points.models import AdjustmentLimit, AdjustmentRequest
 
@@ -15,13 +14,8 @@ class AdjustmentLimitAdmin(admin.ModelAdmin):
 
     list_display = ["group", "per_adjustment_shown", "per_month_shown"]
 
-    @admin.display(description="Per adjustment", ordering="per_adjustment")
-    def per_adjustment_shown(self, limit):
-        return intcomma(limit.per_adjustment)
-
-    @admin.display(description="Per month", ordering="per_month")
-    def per_month_shown(self, limit):
-        return intcomma(limit.per_month)
+    per_adjustment_shown = with_separators("per_adjustment", "Per adjustment")
+    per_month_shown = with_separators("per_month", "Per month")
 
     def _superuser(self, request, obj=None):
         return request.user.is_active and request.user.is_superuser

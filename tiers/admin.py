@@ -2,12 +2,11 @@ import logging
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
-from django.contrib.humanize.templatetags.humanize import intcomma
 from django.db import transaction
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from core.admin import ConfirmedPolicyAdmin, ReadOnlyAdminMixin, reposted
+from core.admin import ConfirmedPolicyAdmin, ReadOnlyAdminMixin, reposted, with_separators
 from core.days import end_of
 from tiers.models import DegradationPolicy, ProgrammeVersion, StatusGrant, Tier
 from tiers.selectors import (
@@ -38,13 +37,8 @@ class TierAdmin(admin.ModelAdmin):
     ordering = ["threshold"]
     prepopulated_fields = {"code": ["name"]}
 
-    @admin.display(description="Threshold", ordering="threshold")
-    def threshold_shown(self, tier):
-        return intcomma(tier.threshold)
-
-    @admin.display(description="Upgrade bonus points", ordering="upgrade_bonus_points")
-    def bonus_shown(self, tier):
-        return intcomma(tier.upgrade_bonus_points)
+    threshold_shown = with_separators("threshold", "Threshold")
+    bonus_shown = with_separators("upgrade_bonus_points", "Upgrade bonus points")
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         """T3: a new threshold is shown with how many members it moves before it is saved."""
