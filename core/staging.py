@@ -23,17 +23,31 @@ class StagedTable:
             cursor.execute(f"CREATE TEMPORARY TABLE {self.name} ({columns})")
         insert_rows(self.name, filled or list(self.columns), values)
 
-    def duplicates(self) -> list[tuple[int, int]]:
-        """(line, first line) of every row whose external_id an earlier line has."""
+    def duplicates(self, *, also=()) -> list[tuple[int, int]]:
+        """(line, first line) of every row whose external_id an earlier line has. `also`:
+        (line, external_id) of the file's rows that were not staged (the bad ones),
+        counted among the lines, in a table of their own for the time of the query."""
+        lines, unstaged, also = self.name, f"{self.name}_unstaged", list(also)
+        if also:
+            with connection.cursor() as cursor:
+                cursor.execute(f"CREATE TEMPORARY TABLE {unstaged} (line integer, external_id text)")
+            insert_rows(unstaged, ["line", "external_id"], also)
+            lines = (
+                f"(SELECT line, external_id FROM {self.name}"
+                f" UNION ALL SELECT line, external_id FROM {unstaged})"
+            )
         with connection.cursor() as cursor:
             cursor.execute(
-                f"SELECT s.line, f.first_line FROM {self.name} s JOIN"
-                f" (SELECT external_id, MIN(line) AS first_line FROM {self.name}"
+                f"SELECT s.line, f.first_line FROM {lines} s JOIN"
+                f" (SELECT external_id, MIN(line) AS first_line FROM {lines} a"
                 f" GROUP BY external_id HAVING COUNT(*) > 1) f"
                 f" ON f.external_id = s.external_id"
                 f" WHERE s.line <> f.first_line ORDER BY s.line"
             )
-            return cursor.fetchall()
+            pairs = cursor.fetchall()
+            if also:
+                cursor.execute(f"DROP TABLE {unstaged}")
+        return pairs
 
     def count(self) -> int:
         with connection.cursor() as cursor:

@@ -5,7 +5,7 @@ points.grant_rows) and the imports (points.services.importing, points.services.g
     external_id,member,points,reason,definition
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import NamedTuple
@@ -47,9 +47,25 @@ class RowError:
     line: int
     column: str
     reason: str
+    # The bad row's own id, when it is well formed: a row repeating it is a duplicate.
+    external_id: str = field(default="", compare=False, repr=False)
 
     def __str__(self):
         return f"line {self.line}, {self.column}: {self.reason}"
+
+
+def naming(errors: list[RowError], external_id: str) -> list[RowError]:
+    """A bad row's errors, carrying its id unless the id is what is wrong with it."""
+    if not external_id or any(error.column == "external_id" for error in errors):
+        return errors
+    return [replace(error, external_id=external_id) for error in errors]
+
+
+def ids_of_bad_rows(errors) -> list[tuple[int, str]]:
+    """(line, external_id) of the bad rows whose id is known: the import finds the rows
+    that repeat them (and the bad rows that repeat another) as it finds the good rows'
+    duplicates, so that one run lists every bad row."""
+    return list({error.line: error.external_id for error in errors if error.external_id}.items())
 
 
 # Point grants (bulk manual adjustments, P6 per row): read by points.grant_rows,

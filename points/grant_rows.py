@@ -16,7 +16,7 @@ from operator import itemgetter
 from django.core.exceptions import ValidationError
 
 from points.csv_files import open_csv, row_cells
-from points.csv_rows import GRANT_COLUMNS, GRANT_REQUIRED, GrantRow, RowError
+from points.csv_rows import GRANT_COLUMNS, GRANT_REQUIRED, GrantRow, RowError, naming
 from points.models import MANUAL_ADJUSTMENT, PROGRAMME_KEYS, LedgerEntry
 from points.services.adjustments import check_adjustment
 
@@ -75,5 +75,5 @@ def parse_grant(line: int, cells) -> tuple[GrantRow | None, list[RowError]]:
             if not (column == "points" and value is None):  # named above
                 bad(column, " ".join(messages).rstrip("."))
     if errors:
-        return None, errors
+        return None, naming(errors, external_id)
     return GrantRow(line, external_id, member, value, reason, definition or MANUAL_ADJUSTMENT), []

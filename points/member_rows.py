@@ -22,7 +22,7 @@ from django.core.exceptions import ValidationError
 
 from members.services import enrolment_errors
 from points.csv_files import open_csv, row_cells
-from points.csv_rows import RowError
+from points.csv_rows import RowError, naming
 from points.resources import parse_occurred_at
 
 COLUMNS = (
@@ -126,7 +126,7 @@ def parse_row(line: int, cells) -> tuple[MemberRow | None, list[RowError]]:
     opening_points = _opening(points, "opening_points", bad)
     opening_lifetime = _opening(lifetime, "opening_lifetime", bad)
     if errors:
-        return None, errors
+        return None, naming(errors, code)
     row = MemberRow(
         line,
         code,

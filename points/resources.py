@@ -23,7 +23,7 @@ from import_export.results import Result, RowResult
 
 from core.exports import FormulaSafeResource
 from points.csv_files import cells_at, open_csv, row_cells
-from points.csv_rows import COLUMNS, KINDS, ImportRow, RowError
+from points.csv_rows import COLUMNS, KINDS, ImportRow, RowError, naming
 from points.models import Channel, Transaction
 from points.services import PREVIEW_ROWS, import_transactions
 from points.services.rules import TransactionLimits, check_transaction, transaction_limits
@@ -94,7 +94,7 @@ def parse_row(
     if kind == "purchase" and original:
         bad("original_external_id", "only returns name an original purchase")
     if errors:
-        return None, errors
+        return None, naming(errors, external_id)
     return ImportRow(
         line, external_id, member, kind, amount, occurred_at, channel, store, original
     ), []

@@ -63,7 +63,7 @@ def import_grants(rows, *, by, errors=(), dry_run=False, batch=None, now=None) -
         goodwill.lock_user(by)  # before the members, as an adjustment by hand takes them
         sql.stage_rows(rows)
         report.errors += errors  # complete once the rows are read
-        duplicates = duplicate_lines(sql.staged_duplicates(), report)
+        duplicates = duplicate_lines(sql.staged_duplicates, report)
         members = lock_members(sql.staged_members())
         sql.mark_recorded()  # after the locks: sees what an import before this one wrote
         # The clock is read once the locks are held, as adjust_points reads it.

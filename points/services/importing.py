@@ -122,7 +122,7 @@ def import_transactions(
     with transaction.atomic(), CopyBehind() as writer, without_cycle_collection():
         sql.stage_rows(rows)
         report.errors += errors  # complete once the rows are read
-        duplicates = duplicate_lines(sql.staged_duplicates(), report)
+        duplicates = duplicate_lines(sql.staged_duplicates, report)
         # With the referrers the file's first purchases may pay: all in id order.
         referring = programme_award(programme(), AwardedOn.REFERRAL) is not None
         also = referrers_of(sql.staged_members()) if referring else None

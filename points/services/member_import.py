@@ -105,7 +105,7 @@ def import_members(
         member_bulk.lock_imports()
         member_bulk.stage(rows)
         report.errors += errors  # complete once the rows are read
-        duplicates = duplicate_lines(member_bulk.duplicates(), report)
+        duplicates = duplicate_lines(member_bulk.duplicates, report)
         member_bulk.lock_members()
         staged = member_bulk.staged_count()
         work = _Import(report, batch_id=getattr(batch, "pk", batch))

@@ -14,7 +14,7 @@ from django.db import IntegrityError
 from core import events
 from members.models import Member
 from members.selectors import check_open, merged_codes, owner, survivors_of
-from points.csv_rows import RowError
+from points.csv_rows import RowError, ids_of_bad_rows
 from points.models import TIER_UP_BONUS, LedgerEntry, PointDefinition, Transaction
 from points.selectors import Programme, programme
 from points.services import sql
@@ -264,10 +264,12 @@ def distinct_members(members: dict[str, Member]) -> list[Member]:
     return list({member.pk: member for member in members.values()}.values())
 
 
-def duplicate_lines(pairs, report) -> set[int]:
-    """Report each (line, first line) of an id seen before in the file as an error, and
-    return those lines."""
-    pairs = list(pairs)
+def duplicate_lines(staged_duplicates, report) -> set[int]:
+    """Report each line whose id an earlier line of the file has, good or bad, as an
+    error naming the first line, and return those lines. `staged_duplicates` is the
+    staging table's (core.staging.StagedTable.duplicates); the bad rows are in the
+    report's errors by then."""
+    pairs = staged_duplicates(also=ids_of_bad_rows(report.errors))
     for line, first_line in pairs:
         report.errors.append(RowError(line, "external_id", f"duplicate of line {first_line}"))
     return {line for line, _ in pairs}

@@ -224,6 +224,13 @@ def test_a_duplicate_external_id_in_the_file_names_the_first_line(alice, staff):
     assert not LedgerEntry.objects.exists()
 
 
+def test_a_row_repeating_the_id_of_a_bad_row_is_listed_in_the_same_run(alice, staff):
+    report = grant("G-1,M-0001,lots,Goodwill,\nG-1,M-0001,250,Goodwill,\n", by=staff)
+    assert [(e.line, e.column) for e in report.errors] == [(2, "points"), (3, "external_id")]
+    assert str(report.errors[1]) == "line 3, external_id: duplicate of line 2"
+    assert not LedgerEntry.objects.exists()
+
+
 def test_a_negative_grant_may_not_take_the_balance_below_zero(alice, bob, staff, buy):
     # given: 100 points available to each
     buy(alice, "100", when=at("2026-03-01"))

@@ -140,6 +140,26 @@ def test_a_duplicate_external_id_in_the_file_names_the_first_line(alice):
     assert not Transaction.objects.exists()
 
 
+def test_a_row_repeating_the_id_of_a_bad_row_is_listed_in_the_same_run(alice):
+    # Operations fix a file once: the repeat is listed beside the bad row it repeats,
+    # not found only after the bad row is mended.
+    report = run(
+        "T-1,M-0001,purchase,abc,2026-03-01,,,\n"
+        "T-1,M-0001,purchase,10,2026-03-01,,,\n"
+        "T-2,M-0001,purchase,10,2026-03-01,,,\n"
+        "T-2,M-0001,purchase,-5,2026-03-01,,,\n"
+    )
+    assert [(e.line, e.column) for e in report.errors] == [
+        (2, "amount"),
+        (3, "external_id"),
+        (5, "amount"),
+        (5, "external_id"),
+    ]
+    assert str(report.errors[1]) == "line 3, external_id: duplicate of line 2"
+    assert str(report.errors[3]) == "line 5, external_id: duplicate of line 4"
+    assert not Transaction.objects.exists()
+
+
 def test_a_return_of_another_members_purchase_is_refused(alice, bob):
     report = run("T-1,M-0001,purchase,10,2026-03-01,,,\nT-2,M-0002,return,5,2026-03-02,,,T-1\n")
     assert [(e.line, e.column) for e in report.errors] == [(3, "original_external_id")]

@@ -190,6 +190,13 @@ def test_every_bad_row_is_listed(tiers):
     assert Member.objects.count() == 0
 
 
+def test_a_row_repeating_the_code_of_a_bad_row_is_listed_in_the_same_run(tiers):
+    report = run("M-1,bad,,,,,,,\nM-1,ok@example.com,,,,,,,\n")
+    assert [(e.line, e.column) for e in report.errors] == [(2, "email"), (3, "external_id")]
+    assert str(report.errors[-1]) == "line 3, external_id: duplicate of line 2"
+    assert Member.objects.count() == 0
+
+
 def test_a_known_code_updates_contact_details(make_member):
     ann = make_member("M-1", joined_at=at("2024-01-01"))
     report = run("M-1,ann.lee@example.com,Ann,,+34 611,2010-01-01,1990-05-01,,\n")
