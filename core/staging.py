@@ -30,7 +30,8 @@ class StagedTable:
         lines, unstaged, also = self.name, f"{self.name}_unstaged", list(also)
         if also:
             with connection.cursor() as cursor:
-                cursor.execute(f"CREATE TEMPORARY TABLE {unstaged} (line integer, external_id text)")
+                columns = "line integer, external_id text"
+                cursor.execute(f"CREATE TEMPORARY TABLE {unstaged} ({columns})")
             insert_rows(unstaged, ["line", "external_id"], also)
             lines = (
                 f"(SELECT line, external_id FROM {self.name}"
