@@ -95,6 +95,27 @@ def held(now, inactive_until, higher) -> Q:
     return granted | Q(frozen_until__gt=inactive_until)
 
 
+def step_reached(now, inactivity, higher, *, holds: bool = True) -> Q:
+    """Members (annotated with `inactive_since`) whose inactivity reaches a step of
+    degradation_steps at `now`, unless it is held (`held`; `holds=False`: whatever
+    holds it)."""
+    reached = Q(inactive_since__lte=now - inactivity)
+    return reached & ~held(now, now - inactivity, higher) if holds else reached
+
+
+def inactivity_tier(policy, ranking: Ranking, qualified: Tier, now):
+    """D2 as an expression over members (annotated with `inactive_since`) qualified
+    for `qualified`: the tier id their inactivity puts them at, as the job would."""
+    steps = [
+        When(step_reached(now, inactivity, higher), then=Value(tier.pk))
+        for of, tier, inactivity, higher in degradation_steps(policy, ranking)
+        if of.pk == qualified.pk
+    ]
+    if not (policy.enabled and steps):
+        return Value(qualified.pk)
+    return Case(*steps, default=Value(qualified.pk), output_field=BigIntegerField())
+
+
 def members_to_degrade(policy, ranking: Ranking, now, *, holds: bool = True):
     """D2 as one queryset: the members whose effective tier is above where their
     inactivity puts them, annotated with that `target` tier id.
@@ -109,9 +130,7 @@ def members_to_degrade(policy, ranking: Ranking, now, *, holds: bool = True):
         return Member.objects.none()
     targets, above_target = [], Q(pk__in=[])
     for qualified, tier, inactivity, higher in degradation_steps(policy, ranking):
-        reached = Q(qualified_tier=qualified, inactive_since__lte=now - inactivity)
-        if holds:
-            reached &= ~held(now, now - inactivity, higher)
+        reached = Q(qualified_tier=qualified) & step_reached(now, inactivity, higher, holds=holds)
         targets.append(When(reached, then=Value(tier.pk)))
         above_target |= reached & Q(effective_tier__in=higher)
     if not targets:

@@ -10,14 +10,15 @@ from django.core import mail
 from django.core.management import CommandError, call_command
 from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from members.models import Member, Notification, TierChange
 from members.tasks import send_notifications_task
 from points.member_rows import read_members
 from points.services import adjust_points, award_action, import_members, record_return
 from tests.conftest import at, definition, earned, give_return, postgres_only
-from tiers.models import DegradationPolicy
-from tiers.services import degrade_inactive_members
+from tiers.models import DegradationPolicy, Tier
+from tiers.services import degrade_inactive_members, recalculate_all_tiers
 
 pytestmark = pytest.mark.django_db
 
@@ -297,3 +298,45 @@ def test_the_degradation_job_and_a_members_import_never_deadlock(tiers, make_mem
 def test_a_preview_refuses_an_option_it_cannot_use_in_words(tiers, command, option, value, said):
     with pytest.raises(CommandError, match=f"argument {option}: .*{said}"):
         call_command(command, option, value, stdout=io.StringIO())
+
+
+def test_D2_a_threshold_moved_and_moved_back_leaves_a_degraded_member_degraded(
+    make_member, buy, degradation
+):
+    # given: Silver by 1,200 points, 100 days without a purchase: degraded to Bronze
+    now = timezone.now()
+    member = make_member(joined_at=now - timedelta(days=400))
+    buy(member, "1200", when=now - timedelta(days=100))
+    assert degrade_inactive_members(now=now) == 1
+    told = Notification.objects.filter(member=member, kind="degradation").count()
+
+    # when: a marketer raises Silver above the member, then puts it back
+    Tier.objects.filter(code="silver").update(threshold=1500)
+    recalculate_all_tiers()
+    Tier.objects.filter(code="silver").update(threshold=1000)
+    recalculate_all_tiers()
+
+    # then: qualified for Silver again, still at Bronze, as the inactivity says; the
+    # nightly job has nothing to do and the member is not told "We miss you" twice
+    assert tiers_of(member) == ("silver", "bronze")
+    assert degrade_inactive_members(now=now) == 0
+    assert Notification.objects.filter(member=member, kind="degradation").count() == told
+
+
+def test_D2_a_lower_threshold_reached_by_an_inactive_member_gives_the_tier_their_inactivity_leaves(
+    make_member, buy, degradation
+):
+    # given: 800 points, Bronze, 100 days without a purchase (nothing to degrade)
+    now = timezone.now()
+    member = make_member(joined_at=now - timedelta(days=400))
+    buy(member, "800", when=now - timedelta(days=100))
+
+    # when: Silver comes down to 700
+    Tier.objects.filter(code="silver").update(threshold=700)
+    recalculate_all_tiers()
+
+    # then: qualified for Silver, one period of inactivity below it: Bronze, not a
+    # day at Silver followed by a degradation
+    assert tiers_of(member) == ("silver", "bronze")
+    assert degrade_inactive_members(now=now) == 0
+    assert not Notification.objects.filter(member=member, kind="degradation").exists()

@@ -7,8 +7,14 @@ from django.utils import timezone
 
 from core import events, figures
 from members.models import Member, Notification, TierChange
-from tiers.models import Tier
-from tiers.selectors import Ranking, lock_tiers, misqualified_by_tier
+from tiers.models import DegradationPolicy, Tier
+from tiers.selectors import (
+    Ranking,
+    inactive_since,
+    inactivity_tier,
+    lock_tiers,
+    misqualified_by_tier,
+)
 from tiers.services.history import (
     TIER_CHANGED,
     Reason,
@@ -102,12 +108,15 @@ def recalculate_all_tiers() -> int:
     A few statements per tier whatever the number of members: for each tier's band
     of lifetime points, lock, record, then move the members whose qualified tier is
     another. Moves caused by a rules change pay no bonus: T2 bonuses reward earning.
+    A member who follows the new tier gets it lowered by their inactivity (D2), as the
+    next degradation run would: not a day at a tier then a second "We miss you".
     """
     changed = 0
     with transaction.atomic():
         # One recalculation at a time, each with the thresholds saved last: a run that
         # read older ones must not finish after a newer run (tiers.selectors).
         ranking = Ranking(lock_tiers())
+        policy = DegradationPolicy.current()
         now = timezone.now()
         # Below the qualified tier (D2), by tier ids: a plain scan of the member table.
         degraded = Q(pk__in=[])
@@ -120,13 +129,16 @@ def recalculate_all_tiers() -> int:
             above = [t.pk for t in ranking.tiers if t.threshold > tier.threshold]
             below = [t.pk for t in ranking.tiers if t.threshold < tier.threshold]
             follows = Q(effective_tier=F("qualified_tier")) | Q(effective_tier__in=above)
-            changes = band.annotate(
+            changes = band.annotate(inactive_since=inactive_since()).annotate(
                 target=Case(
                     # A status match above the new tier holds the member at it; one at or
                     # below it is reached: the member follows the new tier, unless
                     # degraded (held at the granted tier, not restored without a purchase).
                     When(granted_tier__in=above, then=F("granted_tier")),
-                    When(follows | Q(granted_tier__isnull=False) & ~degraded, then=Value(tier.pk)),
+                    When(
+                        follows | Q(granted_tier__isnull=False) & ~degraded,
+                        then=inactivity_tier(policy, ranking, tier, now),
+                    ),
                     default=F("effective_tier"),
                     output_field=BigIntegerField(),
                 ),
