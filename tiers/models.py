@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 
 
 class ProgrammeQuerySet(models.QuerySet):
@@ -52,6 +53,12 @@ class Tier(models.Model):
                 violation_error_message="The multiplier must be above zero (1 means no extra "
                 "points).",
             ),
+            models.UniqueConstraint(
+                Lower("code"),
+                name="tier_code_unique_any_case",
+                violation_error_message="Another tier has this code: codes are unique whatever "
+                "their case.",
+            ),
         ]
 
     def __str__(self):
@@ -62,6 +69,23 @@ class Tier(models.Model):
         return [line.strip() for line in self.benefits.splitlines() if line.strip()]
 
     def clean(self):
+        errors = {}
+        # A code is unique whatever its case: the brand's CRM and staff read "Gold" and
+        # "gold" as one tier. The constraint (Meta) is the final judge.
+        if self.code and (
+            other := Tier.objects.exclude(pk=self.pk).filter(code__iexact=self.code).first()
+        ):
+            errors["code"] = (
+                f"{other} has the code {other.code}: codes are unique whatever their case."
+            )
+        try:
+            self._check_threshold()
+        except ValidationError as wrong:
+            errors |= wrong.message_dict
+        if errors:
+            raise ValidationError(errors)
+
+    def _check_threshold(self):
         saved = Tier.objects.filter(pk=self.pk).values_list("threshold", flat=True).first()
         # The entry tier (threshold 0) must always exist: every member starts there.
         if saved == 0 and self.threshold != 0:

@@ -50,6 +50,15 @@ def test_T1_exactly_one_entry_tier(tiers):
     assert Tier.objects.filter(threshold=0).count() == 1
 
 
+def test_T1_a_code_is_unique_whatever_its_case(tiers):
+    # The brand's CRM reads tier codes: "Gold" beside "gold" would be two tiers to it
+    # and one to a reader.
+    with pytest.raises(ValidationError) as refused:
+        Tier(name="Gold again", code="GOLD", threshold=20000, multiplier=4).full_clean()
+    assert "code" in refused.value.message_dict
+    assert "gold" in " ".join(refused.value.message_dict["code"])
+
+
 def test_T1_multiplier_must_be_positive(tiers):
     silver = tiers["silver"]
     silver.multiplier = 0
