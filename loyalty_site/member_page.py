@@ -326,9 +326,13 @@ class MemberAdmin(MemberMerge, MemberGovernance, MemberActions, ExportMixin, adm
     def add_view(self, request, form_url="", extra_context=None):
         try:
             return super().add_view(request, form_url, extra_context)
+        except ValidationError:
+            pass  # refused by enroll_member after the form's checks; nothing was written
+        try:
+            # The form checks again: a customer code another door enrolled meanwhile is
+            # now an error on the form, with everything the agent typed.
+            return super().add_view(request, form_url, extra_context)
         except ValidationError as refused:
-            # Refused by enroll_member after the form's checks: the same customer code
-            # enrolled by another door at that moment, say. Nothing was written.
             self.message_user(request, " ".join(refused.messages), messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())
 

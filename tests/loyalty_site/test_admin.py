@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from members.models import Member, TierChange
 from points.models import LedgerEntry
-from tests.conftest import give_return, summary
+from tests.conftest import give_return, postgres_only, run_together, summary
 from tiers.models import Tier
 
 pytestmark = pytest.mark.django_db
@@ -124,6 +124,40 @@ def test_a_member_enrolled_by_another_door_while_the_form_is_saved_is_a_message(
     assert page.status_code == 200
     assert "Member with this Customer code already exists." in page.content.decode()
     assert not Member.objects.filter(email="desk@example.com").exists()
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_code_enrolled_by_the_web_shop_while_the_form_is_saved_keeps_what_the_agent_typed(
+    client_admin, tiers, monkeypatch
+):
+    # given: the web shop enrols (and commits) the same code between the form's check
+    # and its save
+    from loyalty_site import member_page
+    from members.services import enroll_member
+
+    def web_shop_first(**fields):
+        run_together(1, lambda _: enroll_member(external_id="M-DUP", email="shop@example.com"))
+        return enroll_member(**fields)
+
+    monkeypatch.setattr(member_page, "enroll_member", web_shop_first)
+    # when
+    page = client_admin.post(
+        reverse("admin:members_member_add"),
+        {
+            "external_id": "M-DUP",
+            "email": "desk@example.com",
+            "first_name": "Nora",
+            "joined_at_0": "2026-03-01",
+            "joined_at_1": "10:00",
+        },
+    )
+    # then: the form again, with what the agent typed and why it cannot be saved
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Member with this Customer code already exists." in html
+    assert 'value="desk@example.com"' in html and 'value="Nora"' in html
+    assert Member.objects.get(external_id="M-DUP").email == "shop@example.com"
 
 
 def test_T3_changing_a_threshold_in_the_admin_recalculates_tiers(
