@@ -66,3 +66,20 @@ def test_the_member_list_shows_every_column_at_1400_pixels(page, log_in, tmp_pat
     page.goto(f"/admin/members/member/{member.pk}/change/")
     assert page.locator("#ledger td.cx-balance").count() > 0
     page.screenshot(path=folder / "member.png", full_page=True)
+
+
+def test_the_ledger_and_the_point_definitions_fit_a_1024_pixel_screen(page, log_in):
+    # given: the demo's ledger, a marketer's laptop
+    call_command("seed_demo", members=30, verbosity=0)
+    log_in("Marketer")
+    page.set_viewport_size({"width": 1024, "height": 800})
+
+    for path in ("/admin/points/ledgerentry/", "/admin/points/pointdefinition/"):
+        # when
+        page.goto(path)
+
+        # then: the last column is on screen, no sideways scrolling
+        results = page.locator("#changelist .results")
+        assert results.evaluate("el => el.scrollWidth <= el.clientWidth"), path
+        last = page.locator("#result_list thead th").last
+        assert last.bounding_box()["x"] + last.bounding_box()["width"] <= 1024, path
