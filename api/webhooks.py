@@ -60,7 +60,9 @@ def new_secret() -> str:
 def check_url(url: str, *, own_hosts=()) -> None:
     """Refuse a URL that is not http(s), or that points at this application (`own_hosts`:
     the host:port it is reached at, and ALLOWED_HOSTS), which would call itself. Host
-    names compare as DNS does: in any case, with or without the final dot."""
+    names compare as DNS does: in any case, with or without the final dot. The URL is
+    read as the sender will post to it (requests prepares it: a backslash ends the host
+    there, where urlsplit reads on), and one it cannot post to is refused."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValidationError({"url": "Give an http:// or https:// address."})
@@ -70,7 +72,11 @@ def check_url(url: str, *, own_hosts=()) -> None:
         port = 0
     if port == 0:
         raise ValidationError({"url": "The port must be a number from 1 to 65535."})
-    port = port or (443 if parts.scheme == "https" else 80)
+    try:
+        parts = urlsplit(requests.Request("POST", url).prepare().url)
+    except requests.RequestException as wrong:
+        raise ValidationError({"url": f"This address cannot be sent to: {wrong}"}) from None
+    port = parts.port or (443 if parts.scheme == "https" else 80)
     for own in own_hosts:
         own = urlsplit(f"//{own}")  # "[::1]:8000", "host", "host:443"
         try:
@@ -84,12 +90,14 @@ def check_url(url: str, *, own_hosts=()) -> None:
 
 
 def _host(name: str | None) -> str:
-    """A host name as DNS compares it; an IP address in its one written form."""
+    """A host name as DNS compares it; an IP address in its one written form (an IPv4
+    address written as IPv6, ::ffff:127.0.0.1, as IPv4)."""
     name = (name or "").lower().rstrip(".")
     try:
-        return ipaddress.ip_address(name).compressed
+        address = ipaddress.ip_address(name)
     except ValueError:
         return name
+    return (getattr(address, "ipv4_mapped", None) or address).compressed
 
 
 def save_endpoint(endpoint: WebhookEndpoint, *, own_hosts=()) -> WebhookEndpoint:
