@@ -47,8 +47,19 @@ class SuperuserOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class ApiKeyForm(forms.ModelForm):
+    def clean_expiry_date(self):
+        expiry = self.cleaned_data["expiry_date"]
+        # A new key already expired would answer 401 from its first use; an existing
+        # key may be given a past expiry: it stops at once.
+        if self.instance._state.adding and expiry and expiry <= timezone.now():
+            raise ValidationError("A new key's expiry must be in the future.")
+        return expiry
+
+
 @admin.register(ApiKey)
 class ApiKeyAdmin(SuperuserOnlyAdmin):
+    form = ApiKeyForm
     list_display = ["name", "prefix", "channel", "store", "created", "expiry_date", "state", "used"]
     search_fields = ["name", "=prefix"]
     show_full_result_count = False
@@ -266,7 +277,22 @@ class WebhookDeliveryAdmin(SuperuserOnlyAdmin):
 
     @admin.action(permissions=["resend"], description="Resend the selected deliveries")
     def resend(self, request, queryset):
-        count = webhooks.resend(queryset)
-        self.message_user(
-            request, f"{count} deliveries queued again: they are sent within a few seconds."
-        )
+        resent = webhooks.resend(queryset)
+        if sending := resent.queued - resent.waiting:
+            self.message_user(
+                request, f"{sending} deliveries queued again: they are sent within a few seconds."
+            )
+        if resent.waiting:
+            self.message_user(
+                request,
+                f"{resent.waiting} deliveries queued again for an endpoint that is switched "
+                "off: they are sent once it is active again.",
+                messages.WARNING,
+            )
+        if resent.withdrawn:
+            self.message_user(
+                request,
+                f"{resent.withdrawn} deliveries not resent: what they reported is gone (an "
+                "expiry reminder dropped by a merge or an erasure).",
+                messages.WARNING,
+            )

@@ -22,17 +22,23 @@ def _time_up(signum, frame):
 
 def post_within(session: requests.Session, seconds: float, url: str, **kwargs):
     """session.post(url, timeout=seconds, **kwargs), raising requests.Timeout when the
-    whole answer has not come within `seconds`."""
+    answer's head has not come within `seconds`. Its body is never read (only the
+    status counts): a receiver answering gigabytes fills no memory."""
     if threading.current_thread() is not threading.main_thread():
-        return session.post(url, timeout=seconds, **kwargs)
+        return _head_only(session.post(url, timeout=seconds, stream=True, **kwargs))
     previous = signal.signal(signal.SIGALRM, _time_up)
     try:
         signal.setitimer(signal.ITIMER_REAL, seconds)
         try:
-            return session.post(url, timeout=seconds, **kwargs)
+            return _head_only(session.post(url, timeout=seconds, stream=True, **kwargs))
         finally:  # an alarm due meanwhile is still caught below
             signal.setitimer(signal.ITIMER_REAL, 0)
     except _TimeUp:
         raise requests.Timeout(f"No answer within {seconds} s") from None
     finally:
         signal.signal(signal.SIGALRM, previous)
+
+
+def _head_only(response: requests.Response) -> requests.Response:
+    response.close()  # the body unread: the connection is dropped, not reused
+    return response

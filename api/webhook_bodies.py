@@ -29,6 +29,19 @@ def bodies(deliveries) -> dict[int, str]:
     return result
 
 
+def subjects_gone(deliveries) -> set[int]:
+    """The ids of deliveries whose subject no longer exists: expiry reminders dropped
+    by a merge or an erasure (core.events.withdraw)."""
+    by_type = defaultdict(list)
+    for delivery in deliveries:
+        by_type[delivery.type].append(delivery)
+    gone = set()
+    for event_type, batch in by_type.items():
+        found = _READERS[event_type]({d.subject_id for d in batch})
+        gone |= {d.pk for d in batch if d.subject_id not in found}
+    return gone
+
+
 def _tier(tier) -> dict | None:
     return {"code": tier.code, "name": tier.name} if tier else None
 

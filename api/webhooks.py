@@ -13,6 +13,7 @@ import json
 import secrets
 import time
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -25,7 +26,7 @@ from django.utils import timezone
 from standardwebhooks import Webhook
 
 from api.bounded_post import post_within
-from api.webhook_bodies import bodies
+from api.webhook_bodies import bodies, subjects_gone
 from core import events
 from core.models import WebhookDelivery, WebhookEndpoint
 
@@ -116,12 +117,25 @@ def save_endpoint(endpoint: WebhookEndpoint, *, own_hosts=()) -> WebhookEndpoint
     return endpoint
 
 
-def resend(deliveries) -> int:
+@dataclass
+class Resent:
+    queued: int  # of which `waiting` for an endpoint switched off, sent once it is on
+    waiting: int
+    withdrawn: int  # not queued: what they report is gone (core.events.withdraw)
+
+
+def resend(deliveries) -> Resent:
     """Send deliveries again from the first attempt (a fresh day of retries), whatever
-    their status. Returns how many."""
-    return deliveries.update(
+    their status, except those whose subject is gone (a withdrawn expiry reminder):
+    they are never sent without their data."""
+    deliveries = list(deliveries)
+    gone = subjects_gone(deliveries)
+    ids = [d.pk for d in deliveries if d.pk not in gone]
+    queued = WebhookDelivery.objects.filter(pk__in=ids).update(
         status=Status.PENDING, attempts=0, next_attempt_at=timezone.now(), delivered_at=None
     )
+    waiting = WebhookDelivery.objects.filter(pk__in=ids, endpoint__is_active=False).count()
+    return Resent(queued, waiting, len(gone))
 
 
 # Sending.
@@ -268,15 +282,16 @@ def _record(delivered: dict, failed: list) -> None:
             last_error="",
         )
     for delivery in failed:
-        delivery.save(
-            update_fields=[
-                "status",
-                "attempts",
-                "next_attempt_at",
-                "last_attempt_at",
-                "last_status_code",
-                "last_error",
-            ]
+        # Unless resent while on the wire (attempts started again): the resend stands.
+        WebhookDelivery.objects.filter(
+            pk=delivery.pk, status=Status.PENDING, attempts=delivery.attempts - 1
+        ).update(
+            status=delivery.status,
+            attempts=delivery.attempts,
+            next_attempt_at=delivery.next_attempt_at,
+            last_attempt_at=delivery.last_attempt_at,
+            last_status_code=delivery.last_status_code,
+            last_error=delivery.last_error,
         )
 
 
