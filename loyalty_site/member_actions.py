@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from loyalty_site.models import FormSubmission
 from members.models import Member
+from members.selectors import check_open
 from points.models import MANUAL_ADJUSTMENT, AdjustmentRequest, PointDefinition
 from points.selectors import balances, points_summary, programme
 from points.services import NOT_GIVEN_BY_HAND
@@ -160,6 +161,11 @@ class MemberActions:
             self.message_user(request, "Choose a reward to redeem.", messages.ERROR)
             return redirect("admin:members_member_change", member.pk)
         if CONFIRM not in request.POST:
+            try:  # a page opened before the account was merged: say where it went
+                check_open(member)
+            except ValidationError as closed:
+                self.message_user(request, " ".join(closed.messages), messages.ERROR)
+                return redirect("admin:members_member_change", member.pk)
             available, pending = balances(member)
             why = locked_because(  # say it now, not after confirming
                 reward,

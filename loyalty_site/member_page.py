@@ -19,6 +19,7 @@ from core.paginator import CappedPaginator
 from loyalty_site.member_actions import AssignPointsForm, MemberActions, RedeemForm
 from loyalty_site.member_governance import MemberGovernance, governance_context
 from loyalty_site.member_merge import MemberMerge, MergeForm
+from members.models import Member
 from members.resources import MemberResource
 from members.selectors import survivor_of_search
 from members.services import enroll_member, erase_member, referrer
@@ -103,16 +104,19 @@ def member_context(
         "redemptions": Redemption.objects.filter(member=member).select_related(
             "reward", "redeemed_by"
         )[:HISTORY_ROWS],
-        # A closed account earns, redeems and is adjusted no more: no forms to try.
-        "assign_form": (assign_form or AssignPointsForm())
-        if open_member and user.has_perm("points.assign_points")
-        else None,
+        # A closed account earns, redeems and is adjusted no more: no forms to try,
+        # except one sent back with why it was refused (the account closed meanwhile).
+        "assign_form": assign_form
+        or (AssignPointsForm() if open_member and user.has_perm("points.assign_points") else None),
         "redeem_form": RedeemForm()
         if open_member and user.has_perm("rewards.add_redemption")
         else None,
-        "merge_form": (merge_form or MergeForm())
-        if open_member and not member.erased_at and user.has_perm("members.merge_member")
-        else None,
+        "merge_form": merge_form
+        or (
+            MergeForm()
+            if open_member and not member.erased_at and user.has_perm("members.merge_member")
+            else None
+        ),
         "can_cancel": user.has_perm("rewards.cancel_redemption"),
         **governance_context(user, member, now=now, match_form=match_form, freeze_form=freeze_form),
     }
@@ -250,12 +254,16 @@ class MemberAdmin(MemberMerge, MemberGovernance, MemberActions, ExportMixin, adm
             return TemplateResponse(
                 request, "admin/members/member/erase_confirmation.html", context
             )
+        erased_ids = set()
         for member in queryset:
+            if member.merged_into_id in erased_ids:
+                continue  # erased with the account it was merged into (M9)
             try:
                 erased = erase_member(member=member, by=request.user)
             except ValidationError as exc:
                 self.message_user(request, " ".join(exc.messages), messages.ERROR)
             else:
+                erased_ids.add(erased.pk)
                 self.log_change(request, erased, "Personal data erased")
                 self.message_user(request, f"Personal data erased: now {erased.external_id}.")
 
@@ -302,7 +310,10 @@ class MemberAdmin(MemberMerge, MemberGovernance, MemberActions, ExportMixin, adm
         return request.user.has_perm("members.export_member")
 
     def get_readonly_fields(self, request, obj=None):
-        # The customer code is the key other systems use: fixed once enrolled.
+        # The customer code is the key other systems use: fixed once enrolled. An
+        # erased member's data is gone for good: nothing to edit.
+        if obj and obj.erased_at:
+            return self.fields
         return ["external_id"] if obj else []
 
     def has_delete_permission(self, request, obj=None):
@@ -321,7 +332,11 @@ class MemberAdmin(MemberMerge, MemberGovernance, MemberActions, ExportMixin, adm
             context.setdefault("title", str(member))
             context.setdefault("subtitle", None)
             context.setdefault("show_save_and_add_another", False)
-        return super().change_view(request, object_id, form_url, context)
+        try:
+            return super().change_view(request, object_id, form_url, context)
+        except ValidationError as refused:  # from save_model; nothing was written
+            self.message_user(request, " ".join(refused.messages), messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
 
     def add_view(self, request, form_url="", extra_context=None):
         try:
@@ -340,7 +355,15 @@ class MemberAdmin(MemberMerge, MemberGovernance, MemberActions, ExportMixin, adm
         """A new member is enrolled through the service (entry tier, history); the form
         has already checked the fields, the customer code's uniqueness included."""
         if change:
-            return super().save_model(request, obj, form, change)
+            # Only what the form changed: the row read for the form is not locked, and
+            # its balances and tiers may have moved since (the ledger's caches). Not on
+            # a member erased meanwhile: their data stays gone.
+            changed = {
+                name: getattr(obj, name) for name in form.changed_data if name in self.fields
+            }
+            if changed and not Member.objects.filter(pk=obj.pk, erased_at=None).update(**changed):
+                raise ValidationError(f"{obj} was erased meanwhile: nothing was saved.")
+            return None
         member = enroll_member(
             external_id=obj.external_id,
             email=obj.email,

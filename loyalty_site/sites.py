@@ -83,6 +83,11 @@ class MemberAutocomplete(AutocompleteJsonView):
     """The member picker names more than the code and name, which many customers
     share: the e-mail and the tier tell them apart."""
 
+    def get_queryset(self):
+        if "\x00" in self.term:  # no code, e-mail or name has one, and PostgreSQL cannot look
+            return self.model_admin.get_queryset(self.request).none()
+        return super().get_queryset()
+
     def serialize_result(self, obj, to_field_name):
         result = super().serialize_result(obj, to_field_name)
         if isinstance(obj, Member):

@@ -150,16 +150,29 @@ def erase_member(*, member, by) -> Member:
         if member.erased_at:
             raise ValidationError(f"{member.external_id} was already erased.")
         merged = Member.objects.select_for_update().filter(merged_into=member, erased_at=None)
-        for account in [member, *merged.order_by("pk")]:
-            _erase(account, by)
+        accounts = [member, *merged.order_by("pk")]
+        codes = {account.external_id: _erase(account, by) for account in accounts}
+        # Their history's messages name each other ("Merged M-OLD into this member").
+        history = LogEntry.objects.filter(
+            content_type=ContentType.objects.get_for_model(Member),
+            object_id__in=[str(account.pk) for account in accounts],
+        )
+        for entry in history:
+            message = entry.change_message
+            for old, new in codes.items():
+                message = message.replace(old, new)
+            if message != entry.change_message:
+                LogEntry.objects.filter(pk=entry.pk).update(change_message=message)
     return member
 
 
-def _erase(member: Member, by) -> None:
+def _erase(member: Member, by) -> str:
+    """Erase one account; returns its new code."""
     token = uuid.uuid4().hex[:20]
     member.external_id = f"ERASED-{token}"
     member.email = f"{token}@erased.invalid"
     member.first_name = member.last_name = member.phone = ""
+    member.birth_date = None
     member.erased_at, member.erased_by = timezone.now(), by
     member.save(
         update_fields=[
@@ -168,6 +181,7 @@ def _erase(member: Member, by) -> None:
             "first_name",
             "last_name",
             "phone",
+            "birth_date",
             "erased_at",
             "erased_by",
         ]
@@ -176,6 +190,7 @@ def _erase(member: Member, by) -> None:
     LogEntry.objects.filter(
         content_type=ContentType.objects.get_for_model(Member), object_id=str(member.pk)
     ).update(object_repr=str(member))
+    return member.external_id
 
 
 def merge_members(*, survivor, duplicate, by, reason, now=None) -> Member:

@@ -170,7 +170,9 @@ class Redemption(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.reward.name} for {self.member.external_id}"
+        # Named by its voucher, not its member: the admin's history keeps this text, and
+        # an erased member's code must not stay in it.
+        return f"{self.reward.name} {self.code}"
 
     @property
     def shown_code(self) -> str:
