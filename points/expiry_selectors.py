@@ -2,6 +2,7 @@
 takes (points_at_stake), which the preview, the reminders and the run all read."""
 
 import calendar
+import copy
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -12,10 +13,10 @@ from django.utils import timezone
 
 from core.days import end_of
 from members.models import Member
-from members.selectors import effective_tier_at
+from members.selectors import effective_tier_at, tier_at
 from points.models import ExpiryPolicy, ExpiryRun, LedgerEntry
 from tiers.models import Tier
-from tiers.selectors import frozen_last_day
+from tiers.selectors import frozen_last_day, next_degradation
 
 if TYPE_CHECKING:  # the programme reads the coming cutoff from here: no import back
     from points.selectors import Programme
@@ -60,9 +61,51 @@ def coming_cutoff(plan: "Programme", now) -> date | None:
     (a few minutes after midnight, or longer after downtime; what it takes then is all
     the catch-up of E3 takes), else the next one (next_cutoff). From the cached
     programme: no query."""
-    after = plan.expired_through
-    passed = passed_cutoffs(plan.expiry, now, since=after and after + timedelta(days=1))
+    passed = _awaiting_their_run(plan, now)
     return passed[-1] if passed else next_cutoff(plan.expiry, timezone.localdate(now))
+
+
+def _awaiting_their_run(plan: "Programme", now) -> list[date]:
+    """The passed cutoffs whose expiry job has not run yet, oldest first (E3)."""
+    after = plan.expired_through
+    return passed_cutoffs(plan.expiry, now, since=after and after + timedelta(days=1))
+
+
+def member_cutoff(member: Member, plan: "Programme", now) -> tuple[date | None, int]:
+    """The cutoff whose expiry takes this member's points next, and the member's
+    effective tier id then (E2), for what a member is told will expire:
+    - of the passed cutoffs whose job has not run, the latest at which their tier then
+      expired: the catch-up takes at each in turn, and the latest one's stake counts
+      what the earlier ones take (one query each, in the minutes before the job);
+    - else the next cutoff, at the tier they will hold by then without a purchase
+      (tier_expected_at)."""
+    passed = _awaiting_their_run(plan, now)
+    for cutoff in reversed(passed):
+        tier_id = tier_at(member, cutoff_instant(cutoff))
+        if plan.ranking.by_pk[tier_id].points_expire:
+            return cutoff, tier_id
+    cutoff = next_cutoff(plan.expiry, timezone.localdate(now))
+    if cutoff is None:
+        return None, member.effective_tier_id
+    return cutoff, tier_expected_at(member, plan, cutoff)
+
+
+def tier_expected_at(member: Member, plan: "Programme", cutoff: date) -> int:
+    """The effective tier id the member will hold at the end of a coming cutoff day
+    without a purchase: a status match whose last day is before the cutoff has ended
+    (back to the qualified tier where it held the member above, as the nightly job
+    does), and the degradation steps due before the cutoff day are applied (D2)."""
+    ranking, expected = plan.ranking, copy.copy(member)
+    granted = member.granted_tier_id
+    if granted and member.granted_until < cutoff:
+        if member.effective_tier_id == granted and ranking.higher(
+            granted, member.qualified_tier_id
+        ):
+            expected.effective_tier_id = member.qualified_tier_id
+        expected.granted_tier_id = expected.granted_until = None
+    eve = end_of(cutoff - timedelta(days=1))  # a step due by then: the cutoff day's run applies it
+    drop = next_degradation(expected, plan.degradation, ranking, eve)
+    return drop[1].pk if drop and drop[0] <= eve else expected.effective_tier_id
 
 
 def unprocessed_cutoffs(policy: ExpiryPolicy, now) -> list[date]:

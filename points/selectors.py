@@ -11,8 +11,7 @@ from django.utils import timezone
 
 from core.db import Compiled
 from members.models import Member, TierChange
-from members.selectors import tier_at
-from points.expiry_selectors import coming_cutoff, cutoff_instant, stake_sum
+from points.expiry_selectors import cutoff_instant, member_cutoff, stake_sum
 from points.models import Campaign, ExpiryPolicy, ExpiryRun, LedgerEntry, PointDefinition
 from tiers.models import DegradationPolicy, ProgrammeVersion
 from tiers.selectors import Ranking
@@ -170,15 +169,12 @@ def pending_by_member(members, *, now) -> dict[int, int]:
 def balances_and_stake(
     member: Member, plan: Programme, *, now
 ) -> tuple[Balances, date | None, int]:
-    """balances(), the next cutoff that can take the member's points (none without an
-    expiry cycle, or when their effective tier's points never expire: E1, E2) and what
+    """balances(), the next cutoff that can take the member's points (member_cutoff;
+    none without an expiry cycle, or when their tier then never expires: E1, E2) and what
     points_at_stake gives them at it (0 without one), in one prepared query: the API's
     summary and the member page read them on every request."""
-    cutoff = coming_cutoff(plan, now)
+    cutoff, tier_id = member_cutoff(member, plan, now)
     end = cutoff and cutoff_instant(cutoff)
-    tier_id = member.effective_tier_id
-    if end and end <= now:  # passed, its job to come: the tier then
-        tier_id = tier_at(member, end)
     if not plan.ranking.by_pk[tier_id].points_expire:
         cutoff = None
     elif end and member.frozen_until and member.frozen_until >= end:

@@ -2,7 +2,7 @@
 takes (E2, E3)."""
 
 import re
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 import pytest
 from django.urls import reverse
@@ -11,10 +11,11 @@ from django.utils import timezone
 from api.views.common import summary as api_summary
 from members.models import Member
 from points.models import ExpiryPolicy, LedgerEntry
-from points.selectors import programme
+from points.selectors import points_summary, programme
 from points.services import expire_points
-from tiers.models import Tier
-from tiers.services import grant_status
+from tests.conftest import at
+from tiers.models import DegradationPolicy, Tier
+from tiers.services import degrade_inactive_members, grant_status
 
 pytestmark = pytest.mark.django_db
 
@@ -75,3 +76,72 @@ def test_E3_between_a_cutoff_and_its_run_the_member_page_reads_the_tier_then(
     assert till == {"cutoff": cutoff, "points": 1200}
     assert taken(member) == [(cutoff, -1200)]
     assert shown == f"1,200 points expire on {cutoff:%-d %b %Y} unless spent before."
+
+
+def test_E3_after_downtime_next_expiry_says_what_the_catch_up_takes(make_member, buy):
+    # given: monthly expiry; Silver with 1,200 points at 31 January; Gold (exempt) by a
+    # purchase on 5 February; the job was down until 1 March, so 31 January and
+    # 28 February are both waiting
+    set_expiry("monthly", date(2026, 1, 1))
+    member = make_member("M-S", joined_at=at("2026-01-02"))
+    buy(member, "1100", when=at("2026-01-10"))
+    buy(member, "1300", when=at("2026-02-05"))
+    assert points_summary(member, now=at("2026-02-06"))["effective_tier"].code == "gold"
+    now = at("2026-03-01", 0).replace(minute=2)
+
+    # when: a till reads the member and the marketer's preview / dashboard figure is
+    # computed at 00:02, then the job catches up at 00:05
+    till = read(member, now)["next_expiry"]
+    expire_points(now=now.replace(minute=5))
+
+    # then: what they said is what the catch-up took (1,200 at 31 January)
+    assert taken(member) == [(date(2026, 1, 31), -1200)]
+    assert till == {"cutoff": date(2026, 1, 31), "points": 1200}
+
+
+def test_E2_next_expiry_counts_a_status_match_that_ends_before_the_cutoff(make_member, buy, staff):
+    # given: monthly expiry; a Silver member with 1,200 points, Gold by a status match
+    # until 20 March (it ends at the nightly run of 21 March, before the 31 March cutoff)
+    set_expiry("monthly", date(2026, 3, 1))
+    member = make_member("M-S", joined_at=at("2026-02-01"))
+    buy(member, "1100", when=at("2026-03-01"))
+    grant_status(
+        member=member,
+        tier=Tier.objects.get(code="gold"),
+        until=date(2026, 3, 20),
+        reason="Competitor card",
+        by=staff,
+        now=at("2026-03-02"),
+    )
+
+    # when: a till reads the member and the marketer previews the cutoff on 5 March;
+    # the nightly jobs then run on time
+    till = read(member, at("2026-03-05"))["next_expiry"]
+    degrade_inactive_members(now=at("2026-03-21", 3))
+    expire_points(now=at("2026-04-01", 0).replace(minute=5))
+
+    # then: the points the job took at 31 March were announced
+    assert taken(member) == [(date(2026, 3, 31), -1200)]
+    assert till == {"cutoff": date(2026, 3, 31), "points": 1200}
+
+
+def test_E2_next_expiry_counts_a_degradation_due_before_the_cutoff(make_member, buy):
+    # given: degradation after 90 days, monthly expiry from 1 April; a Gold member (3,250
+    # points) whose last purchase was on 5 January drops to Silver on 5 April
+    policy = DegradationPolicy.current()
+    policy.enabled = True
+    policy.save()
+    set_expiry("monthly", date(2026, 4, 1))
+    member = make_member("M-G", joined_at=at("2026-01-01"))
+    buy(member, "3000", when=at("2026-01-05"))
+
+    # when: a till reads the member on 1 April; the nightly jobs then run on time
+    body = read(member, at("2026-04-01"))
+    degrade_inactive_members(now=at("2026-04-06", 3))
+    expire_points(now=at("2026-05-01", 0).replace(minute=5))
+
+    # then: the same answer that says the member drops on 5 April says what expires on
+    # 30 April, as the job took it
+    assert body["degrades_on"] == date(2026, 4, 5)
+    assert taken(member) == [(date(2026, 4, 30), -3250)]
+    assert body["next_expiry"] == {"cutoff": date(2026, 4, 30), "points": 3250}
