@@ -13,11 +13,8 @@ from rewards.models import Redemption
 
 def bodies(deliveries) -> dict[int, str]:
     """{delivery id: JSON body} for a batch of deliveries."""
-    by_type = defaultdict(list)
-    for delivery in deliveries:
-        by_type[delivery.type].append(delivery)
     result = {}
-    for event_type, batch in by_type.items():
+    for event_type, batch in _by_type(deliveries).items():
         data = _READERS[event_type]({d.subject_id for d in batch})
         for delivery in batch:
             body = {
@@ -32,14 +29,18 @@ def bodies(deliveries) -> dict[int, str]:
 def subjects_gone(deliveries) -> set[int]:
     """The ids of deliveries whose subject no longer exists: expiry reminders dropped
     by a merge or an erasure (core.events.withdraw)."""
-    by_type = defaultdict(list)
-    for delivery in deliveries:
-        by_type[delivery.type].append(delivery)
     gone = set()
-    for event_type, batch in by_type.items():
+    for event_type, batch in _by_type(deliveries).items():
         found = _READERS[event_type]({d.subject_id for d in batch})
         gone |= {d.pk for d in batch if d.subject_id not in found}
     return gone
+
+
+def _by_type(deliveries) -> dict[str, list]:
+    by_type = defaultdict(list)
+    for delivery in deliveries:
+        by_type[delivery.type].append(delivery)
+    return by_type
 
 
 def _tier(tier) -> dict | None:
