@@ -125,16 +125,16 @@ class Resent:
 
 
 def resend(deliveries) -> Resent:
-    """Send deliveries again from the first attempt (a fresh day of retries), whatever
-    their status, except those whose subject is gone (a withdrawn expiry reminder):
-    they are never sent without their data."""
-    deliveries = list(deliveries)
-    gone = subjects_gone(deliveries)
-    ids = [d.pk for d in deliveries if d.pk not in gone]
-    queued = WebhookDelivery.objects.filter(pk__in=ids).update(
+    """Send deliveries (a queryset) again from the first attempt (a fresh day of
+    retries), whatever their status, except those whose subject is gone (a withdrawn
+    expiry reminder, the one event withdrawn): never sent without their data."""
+    reminders = deliveries.filter(type=events.EventType.POINTS_EXPIRING)
+    gone = subjects_gone(reminders.select_related(None).only("pk", "type", "subject_id"))
+    deliveries = deliveries.exclude(pk__in=gone)
+    waiting = deliveries.filter(endpoint__is_active=False).count()
+    queued = deliveries.update(
         status=Status.PENDING, attempts=0, next_attempt_at=timezone.now(), delivered_at=None
     )
-    waiting = WebhookDelivery.objects.filter(pk__in=ids, endpoint__is_active=False).count()
     return Resent(queued, waiting, len(gone))
 
 
