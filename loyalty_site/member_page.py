@@ -7,7 +7,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Case, F, Sum, Value, When, Window
+from django.db.models import Case, F, Prefetch, Sum, Value, When, Window
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.utils import timezone
@@ -247,7 +247,14 @@ class MemberAdmin(MemberMerge, MemberGovernance, MemberActions, ExportMixin, adm
                 **self.admin_site.each_context(request),
                 "title": "Erase personal data?",
                 "opts": self.opts,
-                "members": queryset,
+                # Erased with them (M9): named on the page.
+                "members": queryset.prefetch_related(
+                    Prefetch(
+                        "merged_members",
+                        Member.objects.filter(erased_at=None).order_by("pk"),
+                        to_attr="still_merged_in",
+                    )
+                ),
                 "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
                 "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
             }

@@ -176,6 +176,28 @@ def test_erasing_a_member_and_the_account_merged_into_it_together_reports_no_err
     assert errors == [], errors
 
 
+def test_the_erase_confirmation_names_the_merged_accounts_that_go_too(
+    admin_client, make_member, admin_user, django_assert_max_num_queries
+):
+    # given: M-OLD was merged into M-KEEP; other members are chosen alongside
+    old, keep = make_member("M-OLD"), make_member("M-KEEP")
+    merge_members(survivor=keep, duplicate=old, by=admin_user, reason="New e-mail address")
+    others = [make_member(f"M-X{i}") for i in range(5)]
+
+    # when: the superuser chooses M-KEEP (and the others) and asks to erase
+    with django_assert_max_num_queries(20):
+        page = admin_client.post(
+            reverse("admin:members_member_changelist"),
+            {"action": "erase", "_selected_action": [keep.pk, *(m.pk for m in others)]},
+        )
+
+    # then: the confirmation says M-OLD is erased with it, and the birth date goes too
+    html = page.content.decode()
+    assert "M-OLD" in html and "merged into it" in html
+    assert "birth date" in html
+    assert not Member.objects.filter(erased_at__isnull=False).exists()
+
+
 def test_erasure_the_admin_history_stops_naming_the_erased_member(
     admin_client, admin_user, member, staff, tiers
 ):
