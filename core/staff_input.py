@@ -1,18 +1,25 @@
 """What staff type into a service (a reason, a last day), checked the same way
 everywhere: errors go into a dict by field, for one ValidationError naming them all."""
 
+import unicodedata
 from datetime import date
 
 
 def clean_reason(reason, errors: dict, *, missing: str, limit: int = 255) -> str:
     """The reason with its spaces tidied; `missing` when empty, or the limit when too long."""
     reason = " ".join((reason or "").split())
-    if not reason:
+    if is_blank(reason):
         if missing:
             errors["reason"] = missing
     elif len(reason) > limit:
         errors["reason"] = f"Keep the reason to {limit} characters (it has {len(reason)})."
     return reason
+
+
+def is_blank(text: str) -> bool:
+    """Nothing a reader can see: spaces, and invisible characters (a zero-width space,
+    a byte order mark) that str.strip() keeps."""
+    return all(char.isspace() or unicodedata.category(char) in ("Cf", "Cc") for char in text)
 
 
 def check_last_day(

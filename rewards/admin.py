@@ -9,6 +9,7 @@ from django.utils.html import format_html, format_html_join
 
 from core.admin import ReadOnlyAdminMixin
 from core.paginator import CappedPaginator
+from core.staff_input import is_blank
 from points.models import Channel
 from rewards.codes import is_code, normalized
 from rewards.models import Redemption, Reward, VoucherStatus
@@ -168,7 +169,7 @@ class RedemptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if "\x00" in reason:  # no database keeps it: asked again, as when empty
             self.message_user(request, "A reason cannot hold a null character.", messages.ERROR)
             reason = ""
-        if not reason:
+        if is_blank(reason):
             context = {
                 **self.admin_site.each_context(request),
                 "title": "Cancel and refund these redemptions?",

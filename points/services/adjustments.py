@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from core.staff_input import is_blank
 from points.models import MANUAL_ADJUSTMENT, TIER_UP_BONUS, LedgerEntry, PointDefinition
 from points.selectors import balances
 from points.services.posting import entry_of, lock, movement, post_entries
@@ -40,7 +41,7 @@ def check_adjustment(points, reason) -> str:
             f"or removed in one adjustment, not {points:,}."
         )
     reason = (reason or "").strip()
-    if not reason:
+    if is_blank(reason):
         errors["reason"] = "Say why the points are adjusted."
     elif len(reason) > REASON_LENGTH:
         errors["reason"] = f"Keep the reason to {REASON_LENGTH} characters (it has {len(reason)})."

@@ -39,6 +39,7 @@ from django.utils import timezone
 from django.utils.dateformat import format as date_format
 
 from core import figures
+from core.staff_input import clean_reason
 from members.models import Member, Notification
 from members.services import drop_unsent
 from points.models import AdjustmentRequest, LedgerEntry
@@ -100,13 +101,11 @@ def _code(member_id: int) -> str:
 
 
 def _reason(reason) -> str:
-    reason = " ".join((reason or "").split())
-    if not reason:
-        raise ValidationError({"reason": "Say why the accounts are merged."})
-    if len(reason) > REASON_LENGTH:
-        raise ValidationError(
-            {"reason": f"Keep the reason to {REASON_LENGTH} characters (it has {len(reason)})."}
-        )
+    reason = clean_reason(
+        reason, errors := {}, missing="Say why the accounts are merged.", limit=REASON_LENGTH
+    )
+    if errors:
+        raise ValidationError(errors)
     return reason
 
 

@@ -487,6 +487,8 @@ def test_a_merge_needs_a_staff_user_and_a_reason(keep, old, django_user_model):
         merge(keep, old, customer)
     with pytest.raises(ValidationError, match="Say why the accounts are merged"):
         merge(keep, old, django_user_model.objects.create_user("agent2", is_staff=True), reason=" ")
+    with pytest.raises(ValidationError, match="Say why the accounts are merged"):
+        merge(keep, old, django_user_model.objects.get(username="agent2"), reason="\u200b\ufeff")
     assert not fresh(old).is_merged
 
 

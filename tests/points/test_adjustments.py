@@ -52,7 +52,12 @@ def test_P6_a_tier_counting_definition_moves_lifetime_points(member, staff):
 
 @pytest.mark.parametrize(
     "points, reason, message",
-    [(0, "x", "other than zero"), (1.5, "x", "whole number"), (10, "  ", "Say why")],
+    [
+        (0, "x", "other than zero"),
+        (1.5, "x", "whole number"),
+        (10, "  ", "Say why"),
+        (10, "\u200b\u200b", "Say why"),  # zero-width spaces: nothing a reader can see
+    ],
 )
 def test_P6_adjustment_needs_whole_points_and_a_reason(member, staff, points, reason, message):
     with pytest.raises(ValidationError, match=message):
