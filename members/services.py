@@ -173,6 +173,8 @@ def _erase(member: Member, by) -> str:
     member.email = f"{token}@erased.invalid"
     member.first_name = member.last_name = member.phone = ""
     member.birth_date = None
+    if member.freeze_reason:  # "illness", typed by staff: the freeze itself goes on
+        member.freeze_reason = "Erased with the member's personal data"
     member.erased_at, member.erased_by = timezone.now(), by
     member.save(
         update_fields=[
@@ -182,6 +184,7 @@ def _erase(member: Member, by) -> str:
             "last_name",
             "phone",
             "birth_date",
+            "freeze_reason",
             "erased_at",
             "erased_by",
         ]

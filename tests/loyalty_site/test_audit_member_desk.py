@@ -4,7 +4,7 @@ contact edits, member search)."""
 
 import threading
 import uuid
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from django.contrib import messages as django_messages
@@ -13,12 +13,14 @@ from django.core.management import call_command
 from django.db import connections
 from django.db.models import Sum
 from django.urls import reverse
+from django.utils import timezone
 
 from loyalty_site.demo import load_catalogue
 from members.models import Member
 from members.services import enroll_member, erase_member, merge_members
 from points.models import LedgerEntry
 from points.services import adjust_points
+from points.services.freezing import freeze_member
 from rewards.models import Redemption, Reward
 from rewards.services import redeem
 from tests.conftest import ledger_state, postgres_only
@@ -196,6 +198,21 @@ def test_the_erase_confirmation_names_the_merged_accounts_that_go_too(
     assert "M-OLD" in html and "merged into it" in html
     assert "birth date" in html
     assert not Member.objects.filter(erased_at__isnull=False).exists()
+
+
+def test_erasure_replaces_the_freeze_reason_and_the_freeze_goes_on(member, staff, admin_user):
+    # given: a member frozen for an illness (health data, typed by an agent)
+    freeze_member(
+        member=member, until=timezone.localdate() + timedelta(days=30), reason="Illness", by=staff
+    )
+
+    # when
+    erase_member(member=member, by=admin_user)
+
+    # then: the reason is gone, the freeze is not
+    stored = Member.objects.get(pk=member.pk)
+    assert "Illness" not in stored.freeze_reason
+    assert stored.frozen_at(timezone.now())
 
 
 def test_erasure_the_admin_history_stops_naming_the_erased_member(
