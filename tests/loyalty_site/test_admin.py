@@ -96,6 +96,16 @@ def test_adding_a_member_in_the_admin_enrols_in_the_entry_tier(client_admin, tie
     assert TierChange.objects.filter(member=member, reason="joined").exists()
 
 
+# The add-member form of an agent at the desk, for a code the web shop enrols meanwhile.
+DESK_FORM = {
+    "external_id": "M-DUP",
+    "email": "desk@example.com",
+    "first_name": "Nora",
+    "joined_at_0": "2026-03-01",
+    "joined_at_1": "10:00",
+}
+
+
 def test_a_member_enrolled_by_another_door_while_the_form_is_saved_is_a_message(
     client_admin, tiers, monkeypatch
 ):
@@ -109,16 +119,7 @@ def test_a_member_enrolled_by_another_door_while_the_form_is_saved_is_a_message(
 
     monkeypatch.setattr(member_page, "enroll_member", web_shop_first)
     # when
-    page = client_admin.post(
-        reverse("admin:members_member_add"),
-        {
-            "external_id": "M-DUP",
-            "email": "desk@example.com",
-            "joined_at_0": "2026-03-01",
-            "joined_at_1": "10:00",
-        },
-        follow=True,
-    )
+    page = client_admin.post(reverse("admin:members_member_add"), DESK_FORM, follow=True)
     # then: the agent reads why, and the form wrote nothing (the simulated web shop's
     # enrolment shared its transaction here, so it is gone too)
     assert page.status_code == 200
@@ -142,16 +143,7 @@ def test_a_code_enrolled_by_the_web_shop_while_the_form_is_saved_keeps_what_the_
 
     monkeypatch.setattr(member_page, "enroll_member", web_shop_first)
     # when
-    page = client_admin.post(
-        reverse("admin:members_member_add"),
-        {
-            "external_id": "M-DUP",
-            "email": "desk@example.com",
-            "first_name": "Nora",
-            "joined_at_0": "2026-03-01",
-            "joined_at_1": "10:00",
-        },
-    )
+    page = client_admin.post(reverse("admin:members_member_add"), DESK_FORM)
     # then: the form again, with what the agent typed and why it cannot be saved
     assert page.status_code == 200
     html = page.content.decode()
