@@ -1,13 +1,38 @@
 from axes.admin import AccessAttemptAdmin
 from axes.models import AccessAttempt
+from django import forms
 from django.contrib import admin
+from django.utils import timezone
 from django_celery_beat.admin import PeriodicTaskAdmin
 from django_celery_beat.models import PeriodicTask
 
 from loyalty_site.member_page import MemberAdmin
 from members.models import Member
+from points.services.expiry import refuse_until_expiry_ran
+from tiers.admin import TierAdmin
+from tiers.models import Tier
 
 admin.site.register(Member, MemberAdmin)
+
+
+class TierForm(forms.ModelForm):
+    def clean_points_expire(self):
+        """E3: the run of a passed cutoff reads the tier's exemption. Changed before that
+        run, it would let the points due escape, or take those of a tier exempt at the
+        cutoff. Checked here: tiers cannot know expiry, which is points'."""
+        points_expire = self.cleaned_data["points_expire"]
+        if self.instance.pk and "points_expire" in self.changed_data:
+            refuse_until_expiry_ran("change a tier's expiry", now=timezone.now())
+        return points_expire
+
+
+admin.site.unregister(Tier)
+
+
+@admin.register(Tier)
+class ExpiryCheckedTierAdmin(TierAdmin):
+    form = TierForm
+
 
 # Third-party admins whose actions name no permission: anyone who may view the list
 # would get them. Each now names the permission its change needs.

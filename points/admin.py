@@ -6,7 +6,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.models import ADDITION, LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.core import signing
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import redirect
 from django.template.defaultfilters import pluralize
@@ -41,6 +41,7 @@ from points.models import (
 )
 from points.resources import TransactionCSV, TransactionResource
 from points.selectors import programme
+from points.services.expiry import refuse_until_expiry_ran
 
 
 @admin.register(PointDefinition)
@@ -249,9 +250,15 @@ class ExpiryPolicyForm(forms.ModelForm):
         policy = self.instance
         if self.errors or not {"cycle", "starts_on"} & set(self.changed_data):
             return
+        now = timezone.now()
+        try:  # E3: a cutoff passed under the saved policy is taken by its run
+            refuse_until_expiry_ran("change the cycle or its start", now=now)
+        except ValidationError as waiting:
+            self.add_error(None, waiting)
+            return
         # E1: switching on, or moving the start back, never expires points at past
         # cutoffs (the job would catch up on every one not yet processed).
-        missed = unprocessed_cutoffs(policy, timezone.now())
+        missed = unprocessed_cutoffs(policy, now)
         if missed:
             self.add_error(
                 "starts_on",

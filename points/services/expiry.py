@@ -2,9 +2,11 @@
 
 from datetime import date
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, Sum
 from django.utils import timezone
+from django.utils.dateformat import format as date_format
 
 from core import events, figures
 from core.jobs import id_chunks, lock_in_id_order
@@ -39,6 +41,18 @@ def expire_points(*, now=None) -> int:
 def pending_cutoffs(now) -> list[date]:
     """The passed cutoffs since `starts_on` whose expiry is not complete, oldest first."""
     return unprocessed_cutoffs(ExpiryPolicy.current(), now)
+
+
+def refuse_until_expiry_ran(what: str, *, now) -> None:
+    """E3: points due at a passed cutoff are taken by its run, whatever happens before
+    it. A change that would move them out of its reach (a freeze, a merge, the cycle or
+    a tier's exemption changed) waits until the run: `what` names it for the message."""
+    if cutoffs := pending_cutoffs(now):
+        day = date_format(cutoffs[0], "j M Y")
+        raise ValidationError(
+            f"The points expiry of {day} has not run yet: {what} once it has (the nightly "
+            "job runs at 00:05), so that points already due cannot escape it."
+        )
 
 
 @transaction.atomic

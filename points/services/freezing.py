@@ -7,13 +7,12 @@ from datetime import date, timedelta
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
-from django.utils.dateformat import format as date_format
 
 from core.staff_input import check_last_day, clean_reason
 from members.models import Member
 from members.selectors import check_open
 from points.expiry_selectors import cutoff_instant
-from points.services.expiry import pending_cutoffs
+from points.services.expiry import refuse_until_expiry_ran
 
 MAX_FREEZE_DAYS = 366
 REASON_LENGTH = Member._meta.get_field("freeze_reason").max_length
@@ -42,12 +41,7 @@ def freeze_member(*, member, until: date, reason: str, by, now=None) -> Member:
     _check_staff(by, errors)
     if errors:
         raise ValidationError(errors)
-    if cutoffs := pending_cutoffs(now):
-        day = date_format(cutoffs[0], "j M Y")
-        raise ValidationError(
-            f"The points expiry of {day} has not run yet: freeze once it has (the nightly "
-            "job runs at 00:05), so that points already due cannot escape it."
-        )
+    refuse_until_expiry_ran("freeze", now=now)
     with transaction.atomic():
         member = _locked(member)
         member.frozen_until = cutoff_instant(until)

@@ -36,7 +36,6 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Case, DateTimeField, F, Sum, Value, When
 from django.utils import timezone
-from django.utils.dateformat import format as date_format
 
 from core import figures
 from core.staff_input import clean_reason
@@ -44,7 +43,7 @@ from members.models import Member, Notification
 from members.services import drop_unsent
 from points.models import AdjustmentRequest, LedgerEntry
 from points.selectors import Balances, Programme, balances, pending_by_member, programme, summary_of
-from points.services.expiry import pending_cutoffs
+from points.services.expiry import refuse_until_expiry_ran
 from points.services.posting import MEMBER_CACHE_FIELDS, Movement, credit, entry_of
 from tiers.services import Reason as TierReason
 from tiers.services import TierLog, hold_granted_tier, move_status_grant
@@ -88,12 +87,7 @@ def check_merge(survivor: Member, duplicate: Member, *, now) -> None:
         raise ValidationError(
             f"{survivor.external_id} was erased: nothing can be merged into an erased member."
         )
-    if cutoffs := pending_cutoffs(now):
-        day = date_format(cutoffs[0], "j M Y")
-        raise ValidationError(
-            f"The points expiry of {day} has not run yet: merge once it has (the nightly "
-            "job runs at 00:05), so that expiring points cannot escape it."
-        )
+    refuse_until_expiry_ran("merge", now=now)
 
 
 def _code(member_id: int) -> str:
