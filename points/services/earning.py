@@ -45,7 +45,7 @@ def purchase_earning(
     recorded it, on the restoration it records. Thresholds changed since the member
     was last qualified move it first (T3), so the purchase earns at the tier the
     rules give."""
-    follow_new_rules(member, plan.ranking, log=log)
+    follow_new_rules(member, plan.ranking, plan.degradation, log=log)
     restore(member, plan.ranking, at=at, log=log, by=by)
     tier = plan.ranking.by_pk[member.effective_tier_id]
     campaigns = plan.campaigns_for(

@@ -171,7 +171,7 @@ def credit(member: Member, plan: Programme, entries, *, at, log, reason=None, by
     requalify it (T2). Returns the tier-up bonus due, already counted: redeemable and
     not tier-counting, so it can never cause another tier-up. Thresholds changed since
     the member was last qualified move it first, as the rules changed (T3)."""
-    follow_new_rules(member, plan.ranking, log=log)
+    follow_new_rules(member, plan.ranking, plan.degradation, log=log)
     for entry in entries:
         member.points_balance += entry.points if entry.redeemable else 0
         member.lifetime_points += entry.points if entry.counts_toward_tier else 0

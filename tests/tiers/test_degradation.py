@@ -340,3 +340,50 @@ def test_D2_a_lower_threshold_reached_by_an_inactive_member_gives_the_tier_their
     assert tiers_of(member) == ("silver", "bronze")
     assert degrade_inactive_members(now=now) == 0
     assert not Notification.objects.filter(member=member, kind="degradation").exists()
+
+
+@pytest.mark.parametrize("write", ["return", "adjustment"])
+def test_D2_a_write_before_the_recalculation_gives_the_new_tier_lowered_by_inactivity(
+    make_member, buy, degradation, staff, write
+):
+    # given: 800 points, Bronze, 100 days without a purchase (nothing to degrade);
+    # Silver brought down to 700, the recalculation not run yet
+    now = timezone.now()
+    member = make_member(joined_at=now - timedelta(days=400))
+    bought = buy(member, "800", when=now - timedelta(days=100))
+    silver = Tier.objects.get(code="silver")
+    silver.threshold = 700
+    silver.save()
+
+    # when the member's next ledger write reaches them first: a small return, or points
+    # given by an agent (neither restores a tier, D3)
+    if write == "return":
+        give_return(member, bought, "10", when=now)
+    else:
+        adjust_points(member=Member.objects.get(pk=member.pk), points=5, reason="Sorry", by=staff)
+
+    # then: qualified for Silver, one period of inactivity below it: Bronze, as the
+    # recalculation gives; the nightly job has nothing to do, and no "We miss you"
+    assert tiers_of(member) == ("silver", "bronze")
+    assert degrade_inactive_members(now=now) == 0
+    assert recalculate_all_tiers() == 0
+    assert not Notification.objects.filter(member=member, kind="degradation").exists()
+
+
+def test_D3_a_purchase_before_the_recalculation_earns_at_the_new_tier_restored(
+    make_member, buy, degradation
+):
+    # given: as above, Silver brought down to 700 for an inactive Bronze member at 800
+    now = timezone.now()
+    member = make_member(joined_at=now - timedelta(days=400))
+    buy(member, "800", when=now - timedelta(days=100))
+    silver = Tier.objects.get(code="silver")
+    silver.threshold = 700
+    silver.save()
+
+    # when the member buys before the recalculation reached them
+    purchase = buy(member, "100", when=now)
+
+    # then: the purchase restores the new tier (D3) and earns at Silver's x1.5
+    assert tiers_of(member) == ("silver", "silver")
+    assert earned(purchase) == 150

@@ -14,6 +14,7 @@ from tiers.selectors import (
     inactivity_tier,
     lock_tiers,
     misqualified_by_tier,
+    next_degradation,
 )
 from tiers.services.history import (
     TIER_CHANGED,
@@ -49,14 +50,17 @@ def requalify(
     return new
 
 
-def follow_new_rules(member: Member, ranking: Ranking, *, log: TierLog) -> None:
+def follow_new_rules(member: Member, ranking: Ranking, policy, *, log: TierLog) -> None:
     """T3 for one locked member before a write counts: thresholds changed and the
     recalculation has not reached this member yet, so the member first moves to the
     tier their lifetime points reach now, as recalculate_all_tiers would move them
-    (recorded "rules changed", no bonus, no message). Then the write counts as ever:
+    (recorded "rules changed", no bonus, no message), lowered by their inactivity
+    under the degradation `policy` (D2) as it would be. Then the write counts as ever:
     an upgrade is earned."""
     # Dated when the rules reached the member, not at the write's own date.
-    _qualify_without_bonus(member, ranking, reason=Reason.RULES_CHANGED, at=timezone.now(), log=log)
+    _qualify_without_bonus(
+        member, ranking, reason=Reason.RULES_CHANGED, at=timezone.now(), log=log, lowered_by=policy
+    )
 
 
 def open_at_tier(member, ranking: Ranking, *, at, log: TierLog) -> bool:
@@ -70,15 +74,25 @@ def open_at_tier(member, ranking: Ranking, *, at, log: TierLog) -> bool:
     return _qualify_without_bonus(member, ranking, reason=Reason.OPENING_BALANCE, at=at, log=log)
 
 
-def _qualify_without_bonus(member, ranking: Ranking, *, reason, at, log: TierLog) -> bool:
+def _qualify_without_bonus(
+    member, ranking: Ranking, *, reason, at, log: TierLog, lowered_by=None
+) -> bool:
     """The tier the member's lifetime points reach, not as a tier-up: no bonus and no
     message; the highest tier ever reached rises to it, so that only a tier above it
-    pays a bonus later. Recorded (T4) with `reason`. Returns whether the tier changed."""
+    pays a bonus later. Recorded (T4) with `reason`. Returns whether the tier changed.
+    `lowered_by`: the degradation policy under which a member who follows the new tier
+    is lowered by their inactivity at `at` (D2), as recalculate_all_tiers lowers them
+    (inactivity_tier): not a day at the new tier, then "We miss you"."""
     new = ranking.qualified_for(member.lifetime_points)
     if new.id == member.qualified_tier_id:
         return False
     from_tier_id = member.effective_tier_id
+    follows = not degraded(member, ranking) or ranking.higher(from_tier_id, new.id)
     _follow_qualified(member, ranking, new)
+    if lowered_by and follows:
+        drop = next_degradation(member, lowered_by, ranking, at)
+        if drop and drop[0] <= at:
+            member.effective_tier_id = drop[1].pk
     if ranking.higher(new.id, member.best_tier_id):
         member.best_tier_id = new.id
     record_change(member, log, reason=reason, from_tier_id=from_tier_id, at=at)
