@@ -18,7 +18,7 @@ from rest_framework_api_key.models import APIKey
 
 from api import webhooks
 from api.models import ApiKey, WebhookDelivery, WebhookEndpoint
-from api.services import create_api_key, revoke_api_key
+from api.services import create_api_key, revoke_api_key, save_api_key
 from core.events import EventType
 from core.paginator import CappedPaginator
 from members.models import Member
@@ -103,7 +103,7 @@ class ApiKeyAdmin(SuperuserOnlyAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            obj.save()
+            save_api_key(key=obj)
             return
         key, secret = create_api_key(
             name=obj.name, channel=obj.channel, store=obj.store, expiry_date=obj.expiry_date

@@ -18,13 +18,30 @@ def create_api_key(*, name, channel, store="", expiry_date=None) -> tuple[ApiKey
     with transaction.atomic():
         key = ApiKey(name=name, channel=channel, store=store, expiry_date=expiry_date)
         secret = ApiKey.objects.assign_key(key)
-        user = get_user_model()(username=f"api-key-{key.prefix}", first_name=name[:150])
+        user = get_user_model()(username=account_name(key), first_name=name[:150])
         user.is_active = False  # the key's account can never log in
         user.set_unusable_password()
         user.save()
         key.user = user
         key.save()
     return key, secret
+
+
+def account_name(key: ApiKey) -> str:
+    """The name of a key's account, which staff read wherever a change is attributed to
+    the key (ledger, tier history, admin history): "Till 12 (API key 8mLfbn03)". Unique
+    by its prefix; a staff user's name cannot hold a space, so none is the same."""
+    return f"{key.name} (API key {key.prefix})"
+
+
+def save_api_key(*, key: ApiKey) -> None:
+    """Save a key changed by a superuser (name, store, expiry, revoked), and name its
+    account after it: the changes the key made, and will make, read its new name."""
+    with transaction.atomic():
+        key.save()
+        get_user_model().objects.filter(pk=key.user_id).update(
+            username=account_name(key), first_name=key.name[:150]
+        )
 
 
 def revoke_api_key(*, key: ApiKey) -> bool:

@@ -263,3 +263,35 @@ def test_the_printed_demo_key_works_and_replaces_the_previous_one(settings, make
     assert api_get(first, member_url(member)).status_code == 401
     live = ApiKey.objects.get(revoked=False)
     assert (live.name, live.channel, live.store) == ("Demo till", "pos", "STORE-DEMO")
+
+
+def test_changes_a_key_made_are_attributed_to_its_name_and_follow_a_rename(
+    superuser_client, key_and_secret, member
+):
+    # given a purchase through the key "Till 3"
+    key, secret = key_and_secret
+    bought = APIClient().post(
+        "/api/v1/transactions",
+        {
+            "external_id": "T-NAMED",
+            "member": member.external_id,
+            "kind": "purchase",
+            "amount": "10.00",
+            "occurred_at": "2026-03-02T10:00:00+01:00",
+        },
+        format="json",
+        HTTP_AUTHORIZATION=f"Api-Key {secret}",
+    )
+    assert bought.status_code == 201, bought.json()
+    member_page = reverse("admin:members_member_change", args=[member.pk])
+    before = superuser_client.get(member_page).content.decode()
+
+    # when the superuser renames the key
+    superuser_client.post(
+        change_url(key), {"name": "Till 4", "store": "STORE-03", "expiry_date_0": ""}
+    )
+
+    # then the member page names the key that made the entry, by its name and prefix
+    after = superuser_client.get(member_page).content.decode()
+    assert f"Till 3 (API key {key.prefix})" in before
+    assert f"Till 4 (API key {key.prefix})" in after and "Till 3" not in after
