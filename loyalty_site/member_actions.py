@@ -15,6 +15,7 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
 
+from core.staff_input import is_blank
 from loyalty_site.models import FormSubmission
 from members.models import Member
 from members.selectors import check_open
@@ -24,7 +25,12 @@ from points.services import NOT_GIVEN_BY_HAND
 from points.services.goodwill import adjust_or_request
 from rewards.models import Redemption, Reward
 from rewards.selectors import locked_because
-from rewards.services import cancel_redemption, redeem
+from rewards.services import (
+    CANCEL_REASON_LENGTH,
+    cancel_redemption,
+    redeem,
+    why_not_cancellable,
+)
 
 CONFIRM = "_confirm"
 
@@ -74,11 +80,17 @@ class RedeemForm(OnceForm):
 
 class CancelRedemptionForm(OnceForm):
     reason = forms.CharField(
-        max_length=200,
+        max_length=CANCEL_REASON_LENGTH,
         label="Why",
         error_messages={"required": "Say why the redemption is cancelled."},
         widget=forms.TextInput(attrs={"size": 60}),
     )
+
+    def clean_reason(self):
+        reason = self.cleaned_data["reason"]
+        if is_blank(reason):  # invisible characters alone are no reason (P6)
+            raise forms.ValidationError(self.fields["reason"].error_messages["required"])
+        return reason
 
 
 # What a form sent again says (apply_once returned False).
@@ -223,8 +235,15 @@ class MemberActions:
             raise Http404("No such redemption of this member.")
         form = CancelRedemptionForm(request.POST if request.method == "POST" else None)
         if not form.is_valid():
+            # Used or cancelled since the member page was read: said, not a refund promised.
+            refused = why_not_cancellable(redemption)
             return self._confirmation(
-                request, member, "Cancel this redemption?", form, redemption=redemption
+                request,
+                member,
+                "Cancel this redemption?",
+                form,
+                redemption=redemption,
+                refused=refused,
             )
         try:
             applied = apply_once(

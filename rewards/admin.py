@@ -13,7 +13,9 @@ from core.staff_input import is_blank
 from points.models import Channel
 from rewards.codes import is_code, normalized
 from rewards.models import Redemption, Reward, VoucherStatus
-from rewards.services import cancel_redemption, use_voucher
+from rewards.services import CANCEL_REASON_LENGTH, cancel_redemption, use_voucher
+
+ACTION_LIMIT = 1_000  # redemptions one cancel or use acts on, each listed on its page
 
 
 class RewardForm(forms.ModelForm):
@@ -169,21 +171,27 @@ class RedemptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if "\x00" in reason:  # no database keeps it: asked again, as when empty
             self.message_user(request, "A reason cannot hold a null character.", messages.ERROR)
             reason = ""
+        chosen = self._chosen(request, queryset)
+        if chosen is None:
+            return None
+        if len(reason) > CANCEL_REASON_LENGTH:
+            self.message_user(
+                request,
+                f"Keep the reason to {CANCEL_REASON_LENGTH} characters (it has {len(reason)}).",
+                messages.ERROR,
+            )
+            reason = ""
         if is_blank(reason):
-            context = {
-                **self.admin_site.each_context(request),
-                "title": "Cancel and refund these redemptions?",
-                "opts": self.opts,
-                "redemptions": queryset.select_related("member", "reward"),
-                "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
-                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-                "asked": "reason" in request.POST,
-            }
-            return TemplateResponse(
-                request, "admin/rewards/redemption/cancel_confirmation.html", context
+            return self._confirmation(
+                request,
+                "cancel",
+                chosen,
+                title="Cancel and refund these redemptions?",
+                asked="reason" in request.POST,
+                reason_length=CANCEL_REASON_LENGTH,
             )
         cancelled = 0
-        for redemption in queryset.select_related("member", "reward"):
+        for redemption in chosen:
             try:
                 cancel_redemption(redemption=redemption, by=request.user, reason=reason)
                 self.log_change(request, redemption, f"Cancelled and refunded: {reason}")
@@ -198,23 +206,17 @@ class RedemptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         """W5 at the desk: a page that shows the vouchers, then `use_voucher` for each.
         The page's one-time token makes each use's id, so sending the page twice uses
         nothing twice."""
+        chosen = self._chosen(request, queryset)
+        if chosen is None:
+            return None
         try:
             token = uuid.UUID(request.POST.get("token", ""))
         except ValueError:
-            context = {
-                **self.admin_site.each_context(request),
-                "title": "Mark these vouchers used?",
-                "opts": self.opts,
-                "redemptions": queryset.select_related("member", "reward"),
-                "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
-                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-                "token": uuid.uuid4(),
-            }
-            return TemplateResponse(
-                request, "admin/rewards/redemption/use_confirmation.html", context
+            return self._confirmation(
+                request, "use", chosen, title="Mark these vouchers used?", token=uuid.uuid4()
             )
         used, repeated = [], 0
-        for redemption in queryset.select_related("member", "reward"):
+        for redemption in chosen:
             try:
                 done = use_voucher(
                     code=redemption.code,
@@ -235,6 +237,36 @@ class RedemptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if repeated:
             message = "This page was already sent: no voucher was used twice."
             self.message_user(request, message, messages.WARNING)
+
+    def _chosen(self, request, queryset) -> list[Redemption] | None:
+        """The redemptions an action acts on, as its confirmation page lists them: the
+        page sends back their ids (not "all of the list", which may have grown since).
+        None, said in words, above ACTION_LIMIT: a page that long helps nobody."""
+        chosen = list(queryset.select_related("member", "reward")[: ACTION_LIMIT + 1])
+        if len(chosen) > ACTION_LIMIT:
+            self.message_user(
+                request,
+                f"Choose at most {ACTION_LIMIT:,} redemptions at once: narrow the list with "
+                "the search or the filters.",
+                messages.ERROR,
+            )
+            return None
+        return chosen
+
+    def _confirmation(self, request, action: str, chosen, *, title: str, **context):
+        return TemplateResponse(
+            request,
+            f"admin/rewards/redemption/{action}_confirmation.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": title,
+                "opts": self.opts,
+                "redemptions": chosen,
+                "selected": [redemption.pk for redemption in chosen],
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+                **context,
+            },
+        )
 
     def has_cancel_permission(self, request):
         return request.user.has_perm("rewards.cancel_redemption")

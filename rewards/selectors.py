@@ -45,7 +45,7 @@ def locked_because(
     if available < reward.points_cost:
         if available + pending >= reward.points_cost:
             return "Points still pending"
-        return f"Needs {reward.points_cost - max(available, 0):,} more points"
+        return f"Needs {reward.points_cost - available:,} more points"
     return None
 
 

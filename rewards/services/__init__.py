@@ -1,8 +1,20 @@
 """The rewards' use cases, one module each: redeeming (W3), cancelling (W4), using a
 voucher (W5). The contract's names are here."""
 
-from rewards.services.cancellation import cancel_redemption, refund_reason
+from rewards.services.cancellation import (
+    CANCEL_REASON_LENGTH,
+    cancel_redemption,
+    refund_reason,
+    why_not_cancellable,
+)
 from rewards.services.redemption import redeem
 from rewards.services.vouchers import use_voucher
 
-__all__ = ["cancel_redemption", "redeem", "refund_reason", "use_voucher"]
+__all__ = [
+    "CANCEL_REASON_LENGTH",
+    "cancel_redemption",
+    "redeem",
+    "refund_reason",
+    "use_voucher",
+    "why_not_cancellable",
+]

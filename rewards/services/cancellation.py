@@ -13,13 +13,31 @@ from points.services import lock_member, pending_cutoffs, post_refund
 from rewards.models import Redemption, Reward
 
 REASON_LENGTH = LedgerEntry._meta.get_field("reason").max_length
+CANCEL_REASON_LENGTH = 200  # the staff user's words, kept whole beside the reward's name
 
 
 def refund_reason(reward_name: str, why: str) -> str:
-    """The refund entry's reason, within what the ledger keeps."""
-    reason = f"Cancelled redemption of {reward_name}"
+    """The refund entry's reason: the staff user's words (up to CANCEL_REASON_LENGTH)
+    kept whole, the reward's name shortened when both do not fit the ledger's column."""
     why = " ".join((why or "").split())
-    return f"{reason}: {why}"[:REASON_LENGTH] if why else reason
+    if not why:
+        return f"Cancelled redemption of {reward_name}"[:REASON_LENGTH]
+    room = REASON_LENGTH - len(f"Cancelled redemption of : {why}")  # for the name
+    name = reward_name if len(reward_name) <= room else f"{reward_name[: max(room - 1, 0)]}…"
+    return f"Cancelled redemption of {name}: {why}"[:REASON_LENGTH]
+
+
+def why_not_cancellable(redemption: Redemption) -> str | None:
+    """Why a redemption cannot be cancelled (W4, W5), in words; None when it can."""
+    if redemption.status == Redemption.Status.CANCELLED:
+        return f"This redemption of {redemption.reward.name} was already cancelled."
+    if redemption.used_at is not None:
+        return (
+            f"The {redemption.voucher_name} {redemption.shown_code} was used on "
+            f"{timezone.localtime(redemption.used_at):%-d %b %Y at %H:%M}: a used voucher "
+            "cannot be cancelled."
+        )
+    return None
 
 
 def cancel_redemption(*, redemption, by=None, reason="", now=None) -> Redemption:
@@ -36,16 +54,9 @@ def cancel_redemption(*, redemption, by=None, reason="", now=None) -> Redemption
         redemption = (
             Redemption.objects.select_for_update().select_related("reward").get(pk=redemption.pk)
         )
-        if redemption.status == Redemption.Status.CANCELLED:
-            raise ValidationError(
-                f"This redemption of {redemption.reward.name} was already cancelled."
-            )
-        if redemption.used_at is not None:  # locked: a use waits for us, or came first
-            raise ValidationError(
-                f"The {redemption.voucher_name} {redemption.shown_code} was used on "
-                f"{timezone.localtime(redemption.used_at):%-d %b %Y at %H:%M}: a used voucher "
-                "cannot be cancelled."
-            )
+        # Locked: a use waits for us, or came first.
+        if refused := why_not_cancellable(redemption):
+            raise ValidationError(refused)
         check_no_expiry_due(redemption, now)
         redemption.refund = post_refund(
             member,
