@@ -3,8 +3,8 @@ a cancellation on the redemption (cancelling it again answers 200 with it)."""
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -68,7 +68,9 @@ class CancelRedemption(APIView):
         # A till or shop cancels what its channel redeemed, not what staff redeemed in
         # the CX Manager nor another channel's: those answer 404, as unknown ids do.
         of_channel = Redemption.objects.filter(redeemed_by__api_key__channel=request.auth.channel)
-        redemption = get_object_or_404(of_channel.select_related("member", "reward"), pk=pk)
+        redemption = of_channel.select_related("member", "reward").filter(pk=pk).first()
+        if redemption is None:
+            raise NotFound(f"No redemption of this channel has the id {pk}.")
         try:
             with transaction.atomic():
                 if redemption.status != Redemption.Status.CANCELLED:

@@ -270,7 +270,9 @@ def test_W4_cancelling_again_answers_200_with_the_same_body_and_refunds_once(api
 def test_W4_cancelling_an_unknown_redemption_is_a_404_and_needs_a_key(api, rich, catalogue):
     made = post(api, "/api/v1/redemptions", redemption(rich, catalogue["Coffee voucher"])).json()
 
-    assert_problem(api.post("/api/v1/redemptions/999999/cancel"), 404)
+    unknown = api.post("/api/v1/redemptions/999999/cancel")
+    assert_problem(unknown, 404)
+    assert unknown.json()["detail"] == "No redemption of this channel has the id 999999."
     assert_problem(client_for(None).post(f"/api/v1/redemptions/{made['id']}/cancel"), 401)
     assert Redemption.objects.get(pk=made["id"]).status == "redeemed"
 
