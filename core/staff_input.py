@@ -6,11 +6,13 @@ from datetime import date
 
 
 def clean_reason(reason, errors: dict, *, missing: str, limit: int = 255) -> str:
-    """The reason with its spaces tidied; `missing` when empty, or the limit when too long."""
+    """The reason with its spaces tidied; `missing` when empty, or the limit when too long.
+    Invisible characters alone are no reason: "" (where a reason may be left out)."""
     reason = " ".join((reason or "").split())
     if is_blank(reason):
         if missing:
             errors["reason"] = missing
+        return ""
     elif len(reason) > limit:
         errors["reason"] = f"Keep the reason to {limit} characters (it has {len(reason)})."
     return reason

@@ -20,7 +20,7 @@ Status = AdjustmentRequest.Status
 class DecisionForm(forms.Form):
     request = forms.IntegerField(widget=forms.HiddenInput)
     decision = forms.ChoiceField(choices=[("approve", "Approve"), ("reject", "Reject")])
-    reason = forms.CharField(max_length=255, required=False)
+    reason = forms.CharField(required=False)  # its length: the service says (255)
 
 
 def approvals_view(site, request):
@@ -64,12 +64,12 @@ def _decide(site, request):
     approve = form.cleaned_data["decision"] == "approve"
     service = approve_request if approve else reject_request
     try:
-        service(request=made, by=request.user, reason=form.cleaned_data["reason"])
+        made = service(request=made, by=request.user, reason=form.cleaned_data["reason"])
     except ValidationError as exc:
         messages.error(request, f"{made.member.external_id}: {' '.join(exc.messages)}")
     else:
         verb = "Approved" if approve else "Rejected"
-        why = form.cleaned_data["reason"] or "no reason given"
+        why = made.decision_reason or "no reason given"
         decision = f"{verb} the request of {made.requested_by} for {made.points:+,} points: {why}"
         site.get_model_admin(Member).log_change(request, made.member, decision)  # its history
         given = f" {made.member.external_id} was given them." if approve else ""

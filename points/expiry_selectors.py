@@ -78,16 +78,27 @@ def member_cutoff(member: Member, plan: "Programme", now) -> tuple[date | None, 
       expired: the catch-up takes at each in turn, and the latest one's stake counts
       what the earlier ones take (one query each, in the minutes before the job);
     - else the next cutoff, at the tier they will hold by then without a purchase
-      (tier_expected_at)."""
+      (tier_expected_at).
+    A cutoff at which the member is frozen takes nothing from them (points_at_stake):
+    for a freeze, the first cutoff after it."""
     passed = _awaiting_their_run(plan, now)
     for cutoff in reversed(passed):
+        if _frozen_at(member, cutoff):
+            continue
         tier_id = tier_at(member, cutoff_instant(cutoff))
         if plan.ranking.by_pk[tier_id].points_expire:
             return cutoff, tier_id
-    cutoff = next_cutoff(plan.expiry, timezone.localdate(now))
+    first = timezone.localdate(now)
+    if member.frozen_until:
+        first = max(first, frozen_last_day(member) + timedelta(days=1))
+    cutoff = next_cutoff(plan.expiry, first)
     if cutoff is None:
         return None, member.effective_tier_id
     return cutoff, tier_expected_at(member, plan, cutoff)
+
+
+def _frozen_at(member: Member, cutoff: date) -> bool:
+    return bool(member.frozen_until and member.frozen_until >= cutoff_instant(cutoff))
 
 
 def tier_expected_at(member: Member, plan: "Programme", cutoff: date) -> int:

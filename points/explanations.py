@@ -134,10 +134,7 @@ def change_explanation(change: TierChange, member: Member, ranking) -> str:
     if reason == Reason.RULES_CHANGED:
         return f"{to} since {when}: the tier thresholds changed"
     if reason == Reason.STATUS_MATCH:
-        return (
-            f"{to} from {when}: status match{_by(change.created_by)}, with no bonus "
-            f"(qualified for {qualified})"
-        )
+        return _matched(change, qualified)
     if reason == Reason.STATUS_MATCH_ENDED:
         return f"{to} from {when}: the status match ended; the tier the rules give"
     if reason == Reason.OPENING_BALANCE:
@@ -162,6 +159,13 @@ def change_explanation(change: TierChange, member: Member, ranking) -> str:
     return f"{to} since {when}: {cause}reached {qualified.threshold:,} lifetime points"
 
 
+def _matched(change: TierChange, qualified) -> str:
+    return (
+        f"{change.to_tier} from {day(change.changed_at)}: status match"
+        f"{_by(change.created_by)}, with no bonus (qualified for {qualified})"
+    )
+
+
 def tier_explanation(history: list[TierChange], effective_tier) -> str:
     """Why the member holds `effective_tier` (as of the newest row of `history`, newest
     first): the change that brought it, the oldest of the changes since that left it
@@ -170,10 +174,13 @@ def tier_explanation(history: list[TierChange], effective_tier) -> str:
     for change in history:
         # Back to the change that brought the tier, while the qualified tier is the one
         # the member has now: a degradation's "a purchase restores it" is no longer true
-        # once they qualify for no more (a return, a higher threshold).
-        if change.to_tier_id != effective_tier.pk or (
-            change.qualified_tier_id != history[0].qualified_tier_id
-        ):
+        # once they qualify for no more (a return, a higher threshold). A status match
+        # holds its tier whatever the points reach meanwhile.
+        if change.to_tier_id != effective_tier.pk:
+            break
+        if change.qualified_tier_id != history[0].qualified_tier_id:
+            if change.reason == Reason.STATUS_MATCH:
+                return _matched(change, history[0].qualified_tier)
             break
         since = change
     if since is None:

@@ -177,8 +177,6 @@ def balances_and_stake(
     end = cutoff and cutoff_instant(cutoff)
     if not plan.ranking.by_pk[tier_id].points_expire:
         cutoff = None
-    elif end and member.frozen_until and member.frozen_until >= end:
-        cutoff = None  # frozen at the cutoff: skipped (points_at_stake)
     if cutoff is None:
         row = _pending.first(member_id=member.pk, now=now)
     else:

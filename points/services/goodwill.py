@@ -125,6 +125,9 @@ def adjust_or_request(
             )
         definition = definition or programme().definition(MANUAL_ADJUSTMENT)
         check_definition(definition, points)
+        # Under the member's lock, as every writer: a merge committing meanwhile has
+        # moved the account's requests (M5), and this one is refused, not left behind.
+        member, _ = lock_member(member)
         check_open(member)
         return AdjustmentRequest.objects.create(
             member=member,
