@@ -157,14 +157,14 @@ def kept_figures(plan, now) -> tuple:
         f"dashboard:{cutoff}",
         lambda: {
             "tiers": members_per_tier(plan.ranking),
-            "stake": expiry_stake(cutoff) if cutoff else None,
+            "stake": expiry_stake(cutoff, plan) if cutoff else None,
         },
         version=plan.version,
     )
     return cutoff, kept
 
 
-def expiry_stake(cutoff) -> dict:
+def expiry_stake(cutoff, plan) -> dict:
     """Members and points at stake at `cutoff`, from the query the expiry run uses."""
-    stake = stake_by_tier(cutoff)
+    stake = stake_by_tier(cutoff, plan=plan)
     return {"members": stake["members"], "points": stake["points"]}

@@ -3,11 +3,11 @@ takes (points_at_stake), which the preview, the reminders and the run all read."
 
 import calendar
 import copy
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from django.db import connection
-from django.db.models import OuterRef, Q, Subquery, Sum
+from django.db.models import BigIntegerField, Case, F, OuterRef, Q, Subquery, Sum, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -15,8 +15,15 @@ from core.days import end_of
 from members.models import Member
 from members.selectors import effective_tier_at, tier_at
 from points.models import ExpiryPolicy, ExpiryRun, LedgerEntry
-from tiers.models import Tier
-from tiers.selectors import frozen_last_day, next_degradation
+from tiers.models import DegradationPolicy, Tier
+from tiers.selectors import (
+    Ranking,
+    degradation_steps,
+    frozen_last_day,
+    inactive_since,
+    next_degradation,
+    step_reached,
+)
 
 if TYPE_CHECKING:  # the programme reads the coming cutoff from here: no import back
     from points.selectors import Programme
@@ -97,6 +104,54 @@ def member_cutoff(member: Member, plan: "Programme", now) -> tuple[date | None, 
     return cutoff, tier_expected_at(member, plan, cutoff)
 
 
+def expected_tier_at(cutoff: date, ranking: Ranking, policy):
+    """tier_expected_at as an expression over members (annotated with `inactive_since`),
+    for the reminders, the preview and the dashboard: the effective tier id each member
+    will hold at the end of a coming cutoff day without a purchase. The same rules as
+    tier_expected_at, which reads one member row without a query (tested alike)."""
+    # A match whose last day is before the cutoff, holding the member above their
+    # qualified tier: ended by then, back to the qualified tier.
+    above = Q(pk__in=[])
+    for granted in ranking.tiers:
+        lower = [tier.pk for tier in ranking.tiers if ranking.higher(granted.pk, tier.pk)]
+        above |= Q(granted_tier=granted, qualified_tier__in=lower)
+    match_ends = Q(granted_until__lt=cutoff, effective_tier=F("granted_tier")) & above
+    expected = Case(
+        When(match_ends, then=F("qualified_tier")),
+        default=F("effective_tier"),
+        output_field=BigIntegerField(),
+    )
+    if not policy.enabled:
+        return expected
+    # Then the degradation steps due by the cutoff's eve (the cutoff day's run applies
+    # them), lowest first, held by the matches still running on the cutoff day.
+    # In UTC, as the job's own clock: days of inactivity are counted in elapsed time.
+    eve = end_of(cutoff - timedelta(days=1)).astimezone(UTC)
+    steps = [
+        When(
+            Q(qualified_tier=qualified)
+            & step_reached(eve, inactivity, higher, grants_on=cutoff)
+            & (Q(effective_tier__in=higher) | match_ends),
+            then=Value(tier.pk),
+        )
+        for qualified, tier, inactivity, higher in degradation_steps(policy, ranking)
+    ]
+    return Case(*steps, default=expected, output_field=BigIntegerField()) if steps else expected
+
+
+def tier_then(cutoff: date, *, now=None, plan: "Programme | None" = None):
+    """The effective tier id each member holds at the end of a cutoff day, as an
+    expression over members (annotated with `inactive_since`): the tier history's for a
+    cutoff passed by `now` (effective_tier_at), the forecast for one to come
+    (expected_tier_at), under the programme `plan` when the caller has it."""
+    end = cutoff_instant(cutoff)
+    if end <= (now or timezone.now()):
+        return effective_tier_at(end)
+    if plan is None:
+        return expected_tier_at(cutoff, Ranking(), DegradationPolicy.current())
+    return expected_tier_at(cutoff, plan.ranking, plan.degradation)
+
+
 def _frozen_at(member: Member, cutoff: date) -> bool:
     return bool(member.frozen_until and member.frozen_until >= cutoff_instant(cutoff))
 
@@ -168,10 +223,11 @@ def expiry_impact(policy: ExpiryPolicy, today: date) -> dict | None:
     }
 
 
-def stake_by_tier(cutoff: date) -> dict:
-    """What the expiry of `cutoff` would take if it ran now: {"by_tier": [(tier, members,
-    points)], "members", "points"}, from expiry_preview."""
-    by_tier, _ = expiry_preview(cutoff)
+def stake_by_tier(cutoff: date, *, plan: "Programme | None" = None) -> dict:
+    """What the expiry of `cutoff` would take of today's balances, each member at the
+    tier they hold at the cutoff: {"by_tier": [(tier, members, points)], "members",
+    "points"}, from expiry_preview."""
+    by_tier, _ = expiry_preview(cutoff, plan=plan)
     return {
         "by_tier": by_tier,
         "members": sum(row[1] for row in by_tier),
@@ -179,10 +235,13 @@ def stake_by_tier(cutoff: date) -> dict:
     }
 
 
-def points_at_stake(cutoff: date, *, first_id=None, last_id=None, frozen=False):
+def points_at_stake(
+    cutoff: date, *, first_id=None, last_id=None, frozen=False, now=None, then=None
+):
     """E2 as one grouped query: per member whose effective tier at the end of the
-    cutoff day had points that expire (members.selectors.effective_tier_at: a tier
-    reached or lost since does not count, so a late run is a run on time), the
+    cutoff day had points that expire (tier_then: for a cutoff passed by `now`, the
+    tier history's, so that a tier reached or lost since does not count and a late run
+    is a run on time; for one to come, the tier they will hold then), the
     available balance at the end of the cutoff day (pending points excluded) less what
     the member spent since, when that is positive. Spending after the cutoff, before
     the job ran, comes out of the expiring points first, so expiry never takes points
@@ -192,12 +251,15 @@ def points_at_stake(cutoff: date, *, first_id=None, last_id=None, frozen=False):
 
     A member frozen at the cutoff (frozen_until at or after its end) is skipped for
     that cutoff: their points wait for the next cutoff after the freeze. `frozen=True`
-    gives those skipped instead, for the previews.
+    gives those skipped instead, for the previews. `then`: tier_then, when the caller
+    has it.
 
     The preview, the reminders and the expiry run all read this one query."""
     end = cutoff_instant(cutoff)
     expiring = Tier.objects.filter(points_expire=True).values("pk")
-    members = Member.objects.alias(tier_then=effective_tier_at(end)).filter(tier_then__in=expiring)
+    then = tier_then(cutoff, now=now) if then is None else then
+    members = Member.objects.alias(inactive_since=inactive_since(), tier_then=then)
+    members = members.filter(tier_then__in=expiring)
     frozen_at_cutoff = Q(frozen_until__gte=end)
     members = members.filter(frozen_at_cutoff) if frozen else members.exclude(frozen_at_cutoff)
     entries = LedgerEntry.objects.filter(redeemable=True)
@@ -250,16 +312,16 @@ def stake_cte(stake) -> tuple[str, list]:
     return f"WITH stake(member_id, at_stake) AS ({sql})", list(params)
 
 
-def expiry_preview(cutoff: date):
-    """What the expiry of `cutoff` would take if it ran now, read from the query the
-    run uses: [(tier, members, points)] by effective tier at the cutoff, and the
-    members with that tier (a queryset, largest first, for paging)."""
-    stake = points_at_stake(cutoff)
+def expiry_preview(cutoff: date, *, plan: "Programme | None" = None):
+    """What the expiry of `cutoff` would take of today's balances, read from the query
+    the run uses: [(tier, members, points)] by effective tier at the cutoff (tier_then:
+    the one a member will hold then, for a cutoff to come), and the members with that
+    tier (a queryset, largest first, for paging)."""
+    then = tier_then(cutoff, plan=plan)
+    stake = points_at_stake(cutoff, then=then)
     with_stake, params = stake_cte(stake)
-    # By the tier the run reads: the one each member had at the end of the cutoff day.
-    tiers_then = Member.objects.order_by().annotate(
-        tier_then=effective_tier_at(cutoff_instant(cutoff))
-    )
+    # By the tier the run reads: the one each member holds at the end of the cutoff day.
+    tiers_then = Member.objects.order_by().annotate(inactive_since=inactive_since(), tier_then=then)
     then_sql, then_params = tiers_then.values_list("pk", "tier_then").query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute(
@@ -275,14 +337,14 @@ def expiry_preview(cutoff: date):
         )
         by_tier = cursor.fetchall()
     # Each member with that tier's name too (evaluated for the rows of a page only).
-    tier_then = (
+    name_then = (
         Member.objects.filter(pk=OuterRef("member"))
-        .annotate(then=effective_tier_at(cutoff_instant(cutoff)))
+        .annotate(inactive_since=inactive_since(), then=then)
         .annotate(name=Subquery(Tier.objects.filter(pk=OuterRef("then")).values("name")[:1]))
         .values("name")[:1]
     )
     members = (
-        stake.annotate(tier_then=Subquery(tier_then))
+        stake.annotate(tier_then=Subquery(name_then))
         .values(
             "member",
             "member__external_id",

@@ -85,22 +85,26 @@ def degradation_steps(policy, ranking: Ranking):
             yield qualified, tier, periods * period, [above.pk for above in ranking.tiers[t + 1 :]]
 
 
-def held(now, inactive_until, higher) -> Q:
+def held(now, inactive_until, higher, *, grants_on=None) -> Q:
     """What keeps a member from a degradation step to a tier below `higher` at `now`: a
     status match to one of those tiers running today (degradation never goes below the
     granted tier), or a freeze (a member frozen until after `inactive_until`, the
     latest start of inactivity that reaches the step: the clock restarts when a freeze
-    ends, so frozen days never count as inactivity)."""
-    granted = Q(granted_tier__in=higher, granted_until__gte=timezone.localdate(now))
+    ends, so frozen days never count as inactivity). `grants_on`: the day whose running
+    matches hold, when not today's."""
+    day = grants_on or timezone.localdate(now)
+    granted = Q(granted_tier__in=higher, granted_until__gte=day)
     return granted | Q(frozen_until__gt=inactive_until)
 
 
-def step_reached(now, inactivity, higher, *, holds: bool = True) -> Q:
+def step_reached(now, inactivity, higher, *, holds: bool = True, grants_on=None) -> Q:
     """Members (annotated with `inactive_since`) whose inactivity reaches a step of
     degradation_steps at `now`, unless it is held (`held`; `holds=False`: whatever
     holds it)."""
     reached = Q(inactive_since__lte=now - inactivity)
-    return reached & ~held(now, now - inactivity, higher) if holds else reached
+    if not holds:
+        return reached
+    return reached & ~held(now, now - inactivity, higher, grants_on=grants_on)
 
 
 def inactivity_tier(policy, ranking: Ranking, qualified: Tier, now):

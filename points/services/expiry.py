@@ -106,7 +106,8 @@ def send_expiry_reminders(*, now=None) -> int:
     cutoff = next_cutoff(policy, today)
     if cutoff is None or reminder_day(policy, cutoff, today) > today:
         return 0
-    written = sql.insert_expiry_reminders(points_at_stake(cutoff), cutoff=cutoff, now=now)
+    stake = points_at_stake(cutoff, now=now)
+    written = sql.insert_expiry_reminders(stake, cutoff=cutoff, now=now)
     if written:
         events.record_bulk(
             events.EventType.POINTS_EXPIRING,

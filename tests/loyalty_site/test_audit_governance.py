@@ -13,12 +13,13 @@ from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
 
-from members.models import Member
+from members.models import Member, Notification
 from members.services import merge_members
 from members.tasks import send_notifications_task
 from points.expiry_selectors import cutoff_dates
 from points.models import AdjustmentLimit, AdjustmentRequest, ExpiryPolicy
-from points.services import adjust_points, merging
+from points.selectors import balances_and_stake, programme
+from points.services import adjust_points, merging, send_expiry_reminders
 from points.services.freezing import freeze_member
 from points.services.goodwill import adjust_or_request
 from tests.conftest import at, definition, postgres_only, run_together, summary
@@ -169,6 +170,36 @@ def test_G5_the_degradation_line_of_a_member_matched_above_the_entry_tier_is_not
     assert 'id="effective-tier">Gold' in text
     line = paragraph(text, "degradation-status")
     assert "At the lowest tier" not in line, line
+
+
+# Status match and expiry reminders (E3, E4)
+
+
+def test_E4_G5_a_member_whose_match_ends_before_the_cutoff_is_reminded_on_the_reminder_day(
+    make_member, buy, tiers, staff, monthly_from_march
+):
+    # given: Silver by points with 1,300 points, Gold by status match until 20 March
+    member = make_member(joined_at=at("2026-03-01"))
+    buy(member, "1200", when=at("2026-03-01"))
+    grant_status(
+        member=member,
+        tier=tiers["gold"],
+        until=date(2026, 3, 20),
+        reason="Gold card of a competitor",
+        by=staff,
+        now=at("2026-03-02"),
+    )
+    # the member page and the API already say the points expire at the end of 31 March
+    # (E3: "Gold by a match until 20 March: the Silver points expire on 31 March")
+    _, cutoff, at_stake = balances_and_stake(
+        Member.objects.get(pk=member.pk), programme(), now=at("2026-03-17")
+    )
+    assert (cutoff, at_stake) == (date(2026, 3, 31), 1300)
+    # when: the reminders' run of 17 March, 14 days before the cutoff
+    send_expiry_reminders(now=at("2026-03-17", 9))
+    # then: the member is reminded of the 1,300 points, as the page says (E4)
+    reminders = Notification.objects.filter(member=member, kind="expiry_reminder")
+    assert reminders.count() == 1
 
 
 # Freeze (G6)
