@@ -76,7 +76,9 @@ class CancelRedemption(APIView):
                 if redemption.status != Redemption.Status.CANCELLED:
                     redemption = cancel_redemption(redemption=redemption, by=request.user)
                     message = f"Cancelled the redemption of {redemption.reward.name}"
-                    log_api_change(request.auth, redemption.member, message)
+                    # In the history of the member refunded: a merged account's survivor.
+                    member = redemption.member
+                    log_api_change(request.auth, member.merged_into or member, message)
         except ValidationError:
             redemption.refresh_from_db()
             if redemption.status != Redemption.Status.CANCELLED:

@@ -145,3 +145,29 @@ def test_a_redemption_for_a_code_merged_while_the_request_runs_is_the_survivors(
 
     assert response.status_code == 201, response.content
     assert summary(merged_while_looked_up)["available"] == 100
+
+
+def test_a_redemption_cancelled_after_a_merge_is_in_the_survivors_history(
+    api, make_member, staff, catalogue
+):
+    # given: a coffee redeemed through the API by M-OLD, then M-OLD merged into M-KEEP
+    from django.contrib.admin.models import LogEntry
+
+    keep, old = make_member("M-KEEP"), make_member("M-OLD")
+    adjust_points(member=old, points=500, reason="Welcome", by=staff)
+    made = post(
+        api,
+        "/api/v1/redemptions",
+        {"external_id": new_id("RD"), "member": "M-OLD", "reward": catalogue["Coffee voucher"].pk},
+    ).json()
+    merge_members(survivor=keep, duplicate=old, by=staff, reason="New e-mail address")
+
+    # when the till cancels it
+    cancelled = api.post(f"/api/v1/redemptions/{made['id']}/cancel")
+
+    # then the points went back to M-KEEP, and M-KEEP's history says so, as the member
+    # page would have written it
+    assert cancelled.status_code == 200, cancelled.content
+    assert summary(keep)["available"] == 500
+    rows = LogEntry.objects.filter(change_message__startswith="Cancelled the redemption")
+    assert [row.object_id for row in rows] == [str(keep.pk)]
