@@ -65,7 +65,8 @@ def expire_chunk(*, cutoff: date, first_id: int, last_id: int) -> int:
     # expiry takes too.
     lock_in_id_order(Member.objects.filter(pk__gte=first_id, pk__lte=last_id), no_key=True)
     written = sql.insert_expiry_entries(
-        points_at_stake(cutoff, first_id=first_id, last_id=last_id),
+        # A cutoff run has passed, whatever the clock says: its tiers are the history's.
+        points_at_stake(cutoff, first_id=first_id, last_id=last_id, now=end),
         cutoff=cutoff,
         at=end,
         reason=f"Points expired at the end of {cutoff:%d %B %Y}",
