@@ -1,5 +1,5 @@
 import threading
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from itertools import count
 from zoneinfo import ZoneInfo
@@ -7,13 +7,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.contrib.auth.models import Group
 from django.db import connection, connections
+from django.utils import timezone
 
 from loyalty_site.demo import load_programme
 from members.models import Member
 from members.services import enroll_member
 from points.models import LedgerEntry, PointDefinition, Transaction
 from points.selectors import points_summary
-from points.services import record_purchase, record_return
+from points.services import adjust_points, record_purchase, record_return
 
 MADRID = ZoneInfo("Europe/Madrid")
 _ids = count(1)
@@ -199,3 +200,16 @@ def fresh_subscriptions():
     events.subscriptions_changed()
     yield
     events.subscriptions_changed()
+
+
+@pytest.fixture
+def rich(member, staff):
+    """A Bronze member with 5,000 points available, given a year ago."""
+    adjust_points(
+        member=member,
+        points=5_000,
+        reason="Welcome",
+        by=staff,
+        now=timezone.now() - timedelta(days=365),
+    )
+    return member

@@ -35,18 +35,6 @@ VOUCHER_FIELDS = {
 
 
 @pytest.fixture
-def rich(member, staff):
-    adjust_points(
-        member=member,
-        points=5000,
-        reason="Welcome",
-        by=staff,
-        now=timezone.now() - timedelta(days=365),
-    )
-    return member
-
-
-@pytest.fixture
 def five_euro(rich, catalogue):
     """A 5 euro voucher of the member, redeemed today."""
     return redeem(member=rich, reward=catalogue["5 euro voucher"])

@@ -17,7 +17,7 @@ from members.models import Member, Notification
 from members.services import merge_members
 from members.tasks import send_notifications_task
 from points.expiry_selectors import cutoff_dates
-from points.models import AdjustmentLimit, AdjustmentRequest, ExpiryPolicy
+from points.models import AdjustmentRequest, ExpiryPolicy
 from points.selectors import balances_and_stake, programme
 from points.services import adjust_points, merging, send_expiry_reminders
 from points.services.freezing import freeze_member
@@ -37,20 +37,6 @@ def paragraph(text: str, element_id: str) -> str:
     found = re.search(rf'<p[^>]*id="{element_id}"[^>]*>(.*?)</p>', text, re.S)
     assert found, f"no paragraph {element_id} on the page"
     return " ".join(re.sub(r"<[^>]+>", " ", found.group(1)).split())
-
-
-@pytest.fixture
-def limits(db):
-    return AdjustmentLimit.objects.create(
-        group=Group.objects.get(name="CX agent"), per_adjustment=1000, per_month=5000
-    )
-
-
-@pytest.fixture
-def maria(django_user_model):
-    user = django_user_model.objects.create_user("maria", is_staff=True)
-    user.groups.add(Group.objects.get(name="CX agent"))
-    return user
 
 
 @pytest.fixture

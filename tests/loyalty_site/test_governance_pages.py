@@ -6,30 +6,15 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.admin.models import LogEntry
-from django.contrib.auth.models import Group
 from django.urls import reverse
 from django.utils import timezone
 
-from points.models import AdjustmentLimit, AdjustmentRequest, LedgerEntry
+from points.models import AdjustmentRequest, LedgerEntry
 from points.services.goodwill import adjust_or_request
 from tests.conftest import summary
 from tests.loyalty_site.test_cx_manager import assign, member_page
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def limits(db):
-    return AdjustmentLimit.objects.create(
-        group=Group.objects.get(name="CX agent"), per_adjustment=1000, per_month=5000
-    )
-
-
-@pytest.fixture
-def maria(django_user_model):
-    user = django_user_model.objects.create_user("maria", is_staff=True)
-    user.groups.add(Group.objects.get(name="CX agent"))
-    return user
 
 
 def test_an_agent_above_the_limit_sees_the_request_and_its_state_on_the_member_page(

@@ -13,7 +13,6 @@ from django.contrib.admin.models import LogEntry
 from django.urls import reverse
 from django.utils import timezone
 
-from points.services import adjust_points
 from rewards.models import Redemption, VoucherStatus
 from rewards.services import cancel_redemption, redeem, use_voucher
 from tests.conftest import summary
@@ -21,18 +20,6 @@ from tests.conftest import summary
 pytestmark = pytest.mark.django_db
 
 LIST = "admin:rewards_redemption_changelist"
-
-
-@pytest.fixture
-def rich(member, staff):
-    adjust_points(
-        member=member,
-        points=5_000,
-        reason="Welcome",
-        by=staff,
-        now=timezone.now() - timedelta(days=365),
-    )
-    return member
 
 
 @pytest.fixture

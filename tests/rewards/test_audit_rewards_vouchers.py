@@ -24,19 +24,6 @@ pytestmark = pytest.mark.django_db
 LIST = "admin:rewards_redemption_changelist"
 
 
-@pytest.fixture
-def rich(member, staff):
-    """A Bronze member with 5,000 points available (given a year ago)."""
-    adjust_points(
-        member=member,
-        points=5_000,
-        reason="Welcome",
-        by=staff,
-        now=timezone.now() - timedelta(days=365),
-    )
-    return member
-
-
 def available(member) -> int:
     return summary(member, now=timezone.now())["available"]
 
