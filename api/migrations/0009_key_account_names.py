@@ -9,9 +9,10 @@ from django.db import migrations
 def name_accounts(apps, schema_editor):
     ApiKey = apps.get_model("api", "ApiKey")
     User = apps.get_model(*settings.AUTH_USER_MODEL.split("."))
-    for key in ApiKey.objects.only("name", "prefix", "user_id").iterator():
+    db = schema_editor.connection.alias  # the tables' owner's, in production
+    for key in ApiKey.objects.using(db).only("name", "prefix", "user_id").iterator():
         # As api.services.account_name (a migration reads no application code).
-        User.objects.filter(pk=key.user_id).update(
+        User.objects.using(db).filter(pk=key.user_id).update(
             username=f"{key.name} (API key {key.prefix})", first_name=key.name[:150]
         )
 
