@@ -44,11 +44,15 @@ class StatusMatchForm(UntilForm):
 
     def __init__(self, *args, member=None, **kwargs):
         super().__init__(*args, **kwargs)
-        if member is not None:  # offered: the tiers a match can grant (above the qualified)
-            above = Q(threshold__gt=member.qualified_tier.threshold)
-            self.fields["tier"].queryset = self.fields["tier"].queryset.filter(above)
+        if member is not None:
+            self.offer_for(member)
         self.fields["until"].help_text = "The last day the tier is granted; then the rules apply."
         self.fields["reason"].help_text = "E.g. Gold card of a competitor, seen by the agent."
+
+    def offer_for(self, member) -> None:
+        """Offer the tiers a match can grant: above the member's qualified tier."""
+        above = Q(threshold__gt=member.qualified_tier.threshold)
+        self.fields["tier"].queryset = Tier.objects.order_by("threshold").filter(above)
 
 
 class FreezeForm(UntilForm):
@@ -133,6 +137,9 @@ class MemberGovernance:
                     f"{data['reason']}"
                 )
                 return self._governed(request, member, applied, message)
+        # Checked against every tier (the service says why one is refused); shown again
+        # offering what the page offered.
+        form.offer_for(member)
         return self.change_view(as_get(request), object_id, extra_context={"match_form": form})
 
     def freeze_view(self, request, object_id):

@@ -13,6 +13,7 @@ from points.models import AdjustmentRequest, LedgerEntry
 from points.services.goodwill import adjust_or_request
 from tests.conftest import summary
 from tests.loyalty_site.test_cx_manager import assign, member_page
+from tiers.models import Tier
 
 pytestmark = pytest.mark.django_db
 
@@ -156,3 +157,28 @@ def test_a_status_match_offers_only_the_tiers_above_the_qualified_one(client, lo
     offered = [tier.code for tier in page.context["match_form"].fields["tier"].queryset]
     assert offered == ["gold", "platinum"]
     assert page.context["match_form"].fields["tier"].empty_label  # none chosen for the agent
+
+
+def test_a_status_match_refused_is_shown_again_offering_only_the_tiers_above(
+    client, login, member, buy
+):
+    # given: a Silver member
+    buy(member, "1200")
+    login("CX supervisor")
+    gold = Tier.objects.get(code="gold")
+
+    # when: a match to Gold whose last day has passed is refused
+    page = client.post(
+        reverse("admin:members_member_status_match", args=[member.pk]),
+        {
+            "match-tier": gold.pk,
+            "match-until": "2020-01-01",
+            "match-reason": "Gold card of a competitor",
+            "match-token": uuid.uuid4(),
+        },
+    )
+
+    # then: the form, shown again with the error, offers what it offered first
+    form = page.context["match_form"]
+    assert form.errors
+    assert [tier.code for tier in form.fields["tier"].queryset] == ["gold", "platinum"]
