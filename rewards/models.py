@@ -218,11 +218,19 @@ class Redemption(models.Model):
         if status == VoucherStatus.CANCELLED:
             return f"Cancelled {_day(self.cancelled_at)}"
         if status == VoucherStatus.USED:
-            where = f", {self.used_store}" if self.used_store else ""
+            where = f", {self.used_where}" if self.used_where else ""
             return f"Used {_day(self.used_at)}{where}"
         if status == VoucherStatus.EXPIRED:
             return f"Expired {self.valid_until:%-d %b %Y}"
         return f"Valid until {self.valid_until:%-d %b %Y}"
+
+    @property
+    def used_where(self) -> str:
+        """Where the voucher was used, as staff and tills read it: its store, or the
+        desk for a use marked in the CX Manager; "" when neither is known."""
+        if self.used_store:
+            return self.used_store
+        return "the desk" if self.used_channel == Channel.MANUAL else ""
 
     @property
     def is_cancellable(self) -> bool:

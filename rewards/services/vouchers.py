@@ -76,7 +76,7 @@ def _refuse_or_repeat(voucher, *, code, external_id, by, today) -> None:
         raise ValidationError(f"{name} was cancelled on {when:%-d %b %Y}: it cannot be used.")
     if status == VoucherStatus.USED:
         when = timezone.localtime(voucher.used_at)
-        where = f" at {voucher.used_store}" if voucher.used_store else ""
+        where = f" at {voucher.used_where}" if voucher.used_where else ""
         raise ValidationError(
             f"{name} was already used on {when:%-d %b %Y at %H:%M}{where}.", code="used"
         )

@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.models import LogEntry
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
 
@@ -160,6 +161,10 @@ def test_W5_a_cx_agent_marks_a_voucher_used_at_the_desk_once(client, login, rich
     assert used.voucher_status == VoucherStatus.USED
     assert (used.used_by, used.used_channel) == (agent, "manual")
     assert LogEntry.objects.filter(object_id=str(valid.pk), user=agent).count() == 1
+    # and a till that tries it later, and the list, are told where it went
+    with pytest.raises(ValidationError, match=r"was already used on .* at the desk\."):
+        use_voucher(code=used.code, external_id="RECEIPT-LATE", channel="pos", store="S-1")
+    assert used.voucher_summary.endswith(", the desk")
 
 
 def test_W5_marking_a_used_or_expired_voucher_used_says_why_not(client, login, four):
