@@ -5,7 +5,7 @@ approval above a goodwill limit (points.services.goodwill), each form applied on
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db.models import Q
+from django.db.models import F, Q
 from django.shortcuts import redirect
 from django.urls import path
 from django.utils import timezone
@@ -78,9 +78,13 @@ def governance_context(user, member, *, now, match_form=None, freeze_form=None) 
         )
     requests = None
     if user.has_perm("points.view_adjustmentrequest") or user.has_perm("points.assign_points"):
-        requests = AdjustmentRequest.objects.filter(member=member).select_related(
-            "requested_by", "decided_by", "definition"
-        )[:REQUESTS_SHOWN]
+        # Those still waiting first, however old, then the latest decided.
+        first = (F("decided_at").desc(nulls_first=True), "-requested_at", "-pk")
+        requests = (
+            AdjustmentRequest.objects.filter(member=member)
+            .select_related("requested_by", "decided_by", "definition")
+            .order_by(*first)[:REQUESTS_SHOWN]
+        )
     return {
         "status_match": grant,
         "frozen_through": frozen_last_day(member) if member.frozen_at(now) else None,

@@ -182,3 +182,26 @@ def test_a_status_match_refused_is_shown_again_offering_only_the_tiers_above(
     form = page.context["match_form"]
     assert form.errors
     assert [tier.code for tier in form.fields["tier"].queryset] == ["gold", "platinum"]
+
+
+def test_a_request_still_waiting_shows_on_the_member_page_however_many_came_after(
+    client, login, member, maria, limits, django_user_model
+):
+    # given: an old request still waiting, then 10 newer ones, rejected
+    from points.services.goodwill import reject_request
+
+    waiting = adjust_or_request(member=member, points=2500, reason="Lost parcel", by=maria)
+    AdjustmentRequest.objects.filter(pk=waiting.pk).update(
+        requested_at=timezone.now() - timedelta(days=30)
+    )
+    sam = login("CX supervisor")
+    for i in range(10):
+        made = adjust_or_request(member=member, points=2000 + i, reason="Again", by=maria)
+        reject_request(request=made, by=sam, reason="Already given")
+
+    # when
+    page = client.get(member_page(member)).content.decode()
+
+    # then: the waiting one is on the page, with the latest decided ones
+    assert "2,500 pts" in page
+    assert page.count("Rejected") == 9
