@@ -5,6 +5,7 @@ from django.contrib import admin
 
 from core.admin import ReadOnlyAdminMixin, with_separators
 from core.paginator import CappedPaginator
+from members.selectors import survivor_of_search
 from points.models import AdjustmentLimit, AdjustmentRequest
 
 
@@ -40,3 +41,11 @@ class AdjustmentRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ["member__external_id__istartswith"]
     show_full_result_count = False
     paginator = CappedPaginator
+
+    def get_search_results(self, request, queryset, search_term):
+        """A merged account's customer code finds the requests it had, which the merge
+        moved to the member it was merged into (M5)."""
+        found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        if survivor := survivor_of_search(search_term):
+            found |= queryset.filter(member=survivor)
+        return found, may_have_duplicates

@@ -205,3 +205,21 @@ def test_a_request_still_waiting_shows_on_the_member_page_however_many_came_afte
     # then: the waiting one is on the page, with the latest decided ones
     assert "2,500 pts" in page
     assert page.count("Rejected") == 9
+
+
+def test_the_request_list_finds_the_requests_of_a_merged_code(
+    client, login, make_member, maria, limits, staff
+):
+    # given: a request waiting on M-OLD, then M-OLD merged into M-KEEP (the request moves)
+    from members.services import merge_members
+
+    keep, old = make_member("M-KEEP"), make_member("M-OLD")
+    made = adjust_or_request(member=old, points=2500, reason="Lost parcel", by=maria)
+    merge_members(survivor=keep, duplicate=old, by=staff, reason="Two cards")
+    login("CX supervisor")
+
+    # when: the list is searched by the code the customer gives, M-OLD
+    page = client.get(reverse("admin:points_adjustmentrequest_changelist"), {"q": "M-OLD"})
+
+    # then: the request is found, now on M-KEEP
+    assert [row.pk for row in page.context["cl"].result_list] == [made.pk]
