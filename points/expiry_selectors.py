@@ -20,6 +20,7 @@ from tiers.selectors import (
     Ranking,
     degradation_steps,
     frozen_last_day,
+    held_above_by_match,
     inactive_since,
     next_degradation,
     step_reached,
@@ -111,11 +112,7 @@ def expected_tier_at(cutoff: date, ranking: Ranking, policy):
     tier_expected_at, which reads one member row without a query (tested alike)."""
     # A match whose last day is before the cutoff, holding the member above their
     # qualified tier: ended by then, back to the qualified tier.
-    above = Q(pk__in=[])
-    for granted in ranking.tiers:
-        lower = [tier.pk for tier in ranking.tiers if ranking.higher(granted.pk, tier.pk)]
-        above |= Q(granted_tier=granted, qualified_tier__in=lower)
-    match_ends = Q(granted_until__lt=cutoff, effective_tier=F("granted_tier")) & above
+    match_ends = Q(granted_until__lt=cutoff) & held_above_by_match(ranking)
     expected = Case(
         When(match_ends, then=F("qualified_tier")),
         default=F("effective_tier"),

@@ -85,6 +85,17 @@ def degradation_steps(policy, ranking: Ranking):
             yield qualified, tier, periods * period, [above.pk for above in ranking.tiers[t + 1 :]]
 
 
+def held_above_by_match(ranking: Ranking) -> Q:
+    """Members whose status match holds them above their qualified tier (the effective
+    tier is the granted one, above the qualified): back to the qualified tier when the
+    match ends."""
+    above_qualified = Q(pk__in=[])
+    for tier in ranking.tiers:
+        above = [t.pk for t in ranking.tiers if ranking.higher(t.pk, tier.pk)]
+        above_qualified |= Q(qualified_tier=tier, granted_tier__in=above)
+    return above_qualified & Q(effective_tier=F("granted_tier"))
+
+
 def held(now, inactive_until, higher, *, grants_on=None) -> Q:
     """What keeps a member from a degradation step to a tier below `higher` at `now`: a
     status match to one of those tiers running today (degradation never goes below the

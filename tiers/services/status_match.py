@@ -5,14 +5,14 @@ from datetime import date, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import BigIntegerField, Case, F, Q, When
+from django.db.models import BigIntegerField, Case, F, When
 from django.utils import timezone
 
 from core.staff_input import check_last_day, clean_reason
 from members.models import Member, Notification
 from members.selectors import check_open
 from tiers.models import StatusGrant, Tier
-from tiers.selectors import Ranking
+from tiers.selectors import Ranking, held_above_by_match
 from tiers.services.history import (
     Reason,
     TierLog,
@@ -156,13 +156,9 @@ def end_status_grants(ranking: Ranking, *, now, first_id: int, last_id: int) -> 
         ended_at=None, until__lt=today, member__gte=first_id, member__lte=last_id
     ).exists():
         return 0
-    held_above = Q(pk__in=[])
-    for tier in ranking.tiers:
-        above = [t.pk for t in ranking.tiers if ranking.higher(t.pk, tier.pk)]
-        held_above |= Q(qualified_tier=tier, granted_tier__in=above)
     changes = members.annotate(
         target=Case(
-            When(held_above & Q(effective_tier=F("granted_tier")), then=F("qualified_tier")),
+            When(held_above_by_match(ranking), then=F("qualified_tier")),
             default=F("effective_tier"),
             output_field=BigIntegerField(),
         ),
