@@ -74,7 +74,8 @@ class AssignPointsForm(OnceForm):
 
 class RedeemForm(OnceForm):
     reward = forms.IntegerField(widget=forms.HiddenInput)
-    # The cost the confirmation page showed (absent on the member page's first step).
+    # The cost the confirmation page showed (absent on the member page's first step,
+    # required to confirm).
     cost = forms.IntegerField(widget=forms.HiddenInput, required=False)
 
 
@@ -199,6 +200,13 @@ class MemberActions:
                 available=available,
                 after=available - reward.points_cost,
             )
+        if form.cleaned_data["cost"] is None:  # never spend a cost the agent did not read
+            self.message_user(
+                request,
+                "Choose the reward again: the confirmation did not say its cost.",
+                messages.ERROR,
+            )
+            return redirect("admin:members_member_change", member.pk)
         made = []
         try:
             applied = apply_once(

@@ -104,10 +104,15 @@ def check_removal(member, definition: PointDefinition, points: int, *, available
         )
 
 
-def adjust_points(*, member, points, reason, by, definition=None, now=None) -> LedgerEntry:
-    """A staff user adds or removes points by hand (P6), available at once."""
+def adjust_points(
+    *, member, points, reason, by, definition=None, now=None, approved=False
+) -> LedgerEntry:
+    """A staff user adds or removes points by hand (P6), available at once. `approved`:
+    a request above `by`'s goodwill limit that a CX supervisor approved (G3): `by` was
+    staff when asking, and may have left since."""
     reason = check_adjustment(points, reason)
-    check_adjuster(by)
+    if not approved:
+        check_adjuster(by)
     with transaction.atomic():
         member, plan, _ = lock(member)
         # The clock is read once the lock is held: a writer that waited for the lock

@@ -158,6 +158,7 @@ def approve_request(*, request: AdjustmentRequest, by, reason="", now=None) -> A
             reason=request.reason,
             by=request.requested_by,
             definition=request.definition,
+            approved=True,
         )
         AdjustmentRequest.objects.filter(pk=request.pk).update(entry=entry)
     request.refresh_from_db()

@@ -3,14 +3,15 @@ unit back to stock; a used one cannot be cancelled."""
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Least
 from django.utils import timezone
 
 from core import events
 from points.expiry_selectors import cutoff_instant
 from points.models import LedgerEntry
 from points.services import lock_member, pending_cutoffs, post_refund
-from rewards.models import Redemption, Reward
+from rewards.models import MAX_STOCK, Redemption, Reward
 
 REASON_LENGTH = LedgerEntry._meta.get_field("reason").max_length
 CANCEL_REASON_LENGTH = 200  # the staff user's words, kept whole beside the reward's name
@@ -66,8 +67,9 @@ def cancel_redemption(*, redemption, by=None, reason="", now=None) -> Redemption
             by=by,
             at=now,
         )
+        # Never above the most a marketer may set: the reward's page must still save.
         Reward.objects.filter(Q(pk=redemption.reward_id), ~Q(stock=None)).update(
-            stock=F("stock") + 1
+            stock=Least(F("stock") + 1, Value(MAX_STOCK))
         )
         redemption.status = Redemption.Status.CANCELLED
         redemption.cancelled_at, redemption.cancelled_by = now, by

@@ -168,7 +168,9 @@ def test_redeeming_from_the_member_page_spends_once_per_form(client, login, memb
     assert f"after this redemption, {1_000 - coffee.points_cost:,}" in asked.content.decode()
     assert not Redemption.objects.exists()
     for _ in range(2):
-        response = client.post(url, {"reward": coffee.pk, "token": token, "_confirm": "1"})
+        response = client.post(
+            url, {"reward": coffee.pk, "token": token, "cost": "150", "_confirm": "1"}
+        )
 
     assert response.status_code == 302
     redemption = Redemption.objects.get(member=member)
@@ -191,6 +193,23 @@ def test_yes_redeem_150_points_never_spends_another_cost(client, login, member, 
     done = client.post(url, sent, follow=True).content.decode()
     # then: nothing is spent, and the agent reads why
     assert "Coffee voucher now costs 900 points, not 150: nothing was redeemed." in done
+    assert not Redemption.objects.exists()
+    assert summary(member)["available"] == 1_000
+
+
+def test_a_confirmation_without_the_cost_it_showed_spends_nothing(client, login, member, rewards):
+    # given: a "yes, redeem" sent without the cost the confirmation showed (a form made
+    # by hand, or a page of an older version)
+    agent = login("CX agent")
+    adjust_points(member=member, points=1_000, reason="Test", by=agent)
+    coffee = rewards["Coffee voucher"]
+    Reward.objects.filter(pk=coffee.pk).update(points_cost=900)
+    url = reverse("admin:members_member_redeem", args=[member.pk])
+    # when
+    sent = {"reward": coffee.pk, "token": uuid.uuid4(), "_confirm": "1"}
+    done = client.post(url, sent, follow=True).content.decode()
+    # then: nothing is spent at a cost the agent never read out
+    assert "Choose the reward again: the confirmation did not say its cost." in done
     assert not Redemption.objects.exists()
     assert summary(member)["available"] == 1_000
 

@@ -86,7 +86,9 @@ def test_W5_redeeming_on_the_member_page_tells_the_agent_the_code(client, login,
 
     # when
     done = client.post(
-        url, {"reward": five.pk, "token": uuid.uuid4(), "_confirm": "1"}, follow=True
+        url,
+        {"reward": five.pk, "token": uuid.uuid4(), "cost": five.points_cost, "_confirm": "1"},
+        follow=True,
     )
 
     # then

@@ -165,6 +165,18 @@ def test_a_supervisor_approves_a_request_and_the_points_are_given_in_the_givers_
     assert (entry.points, entry.created_by, entry.reason) == (3000, maria, "Parcel arrived damaged")
 
 
+def test_a_request_is_approved_after_its_giver_left_the_staff(member, maria, sam, limits):
+    # given: maria asked for 3,000 points, then left the company (no longer staff)
+    made = give(member, 3000, maria)
+    type(maria).objects.filter(pk=maria.pk).update(is_staff=False)
+    # when: a supervisor approves what she asked while she was staff
+    approved = approve_request(request=AdjustmentRequest.objects.get(pk=made.pk), by=sam)
+    # then: the customer gets the points, in the name of the agent who asked
+    assert approved.status == "approved"
+    assert available(member) == 3000
+    assert approved.entry.created_by == maria
+
+
 def test_approving_twice_applies_once(member, maria, sam, user_in, limits):
     # given
     other = user_in("ana", "CX supervisor")

@@ -10,7 +10,7 @@ from django.utils import timezone
 from members.models import Member
 from points.models import LedgerEntry, PointDefinition
 from points.services import adjust_points
-from rewards.models import Redemption, Reward
+from rewards.models import MAX_STOCK, Redemption, Reward
 from rewards.selectors import catalogue
 from rewards.services import cancel_redemption, redeem
 from tests.conftest import postgres_only, run_together, summary
@@ -141,6 +141,18 @@ def test_W4_cancelling_refunds_and_restores_stock_once(gold, catalogue, staff):
     assert summary(gold)["available"] == 5250
     assert summary(gold)["lifetime"] == 5000
     call_command("check_ledger")
+
+
+def test_W4_a_cancellation_never_takes_the_stock_above_its_maximum(gold, catalogue, staff):
+    # given: a tote redeemed, then its stock set to the most a marketer may set
+    tote = catalogue["Tote bag"]
+    redemption = redeem(member=gold, reward=tote, now=NOW)
+    Reward.objects.filter(pk=tote.pk).update(stock=MAX_STOCK)
+    # when: the redemption is cancelled
+    cancel_redemption(redemption=redemption, by=staff, now=NOW)
+    # then: the refund is made, and the stock stays one the reward's page can save
+    assert summary(gold)["available"] == 5250
+    assert Reward.objects.get(pk=tote.pk).stock == MAX_STOCK
 
 
 def test_W4_cancel_action_in_the_admin(client, admin_user, gold, catalogue):
