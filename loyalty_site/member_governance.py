@@ -15,7 +15,7 @@ from points.models import AdjustmentRequest
 from points.services.freezing import freeze_member, unfreeze_member
 from tiers.models import StatusGrant, Tier
 from tiers.selectors import frozen_last_day
-from tiers.services import grant_status
+from tiers.services import end_status_match, grant_status
 
 GRANT, FREEZE = "tiers.grant_status", "members.freeze_member"
 REQUESTS_SHOWN = 10
@@ -55,6 +55,18 @@ class StatusMatchForm(UntilForm):
         self.fields["tier"].queryset = Tier.objects.order_by("threshold").filter(above)
 
 
+class EndMatchForm(OnceForm):
+    prefix = "end_match"  # beside the page's other reasons
+    reason = forms.CharField(
+        max_length=255,
+        label="Why",
+        error_messages={"required": "Say why the status match ends early."},
+        widget=forms.TextInput(
+            attrs={"size": 40, "placeholder": "e.g. granted to the wrong member"}
+        ),
+    )
+
+
 class FreezeForm(UntilForm):
     prefix_name = "freeze"
 
@@ -89,6 +101,7 @@ def governance_context(user, member, *, now, match_form=None, freeze_form=None) 
         "status_match": grant,
         "frozen_through": frozen_last_day(member) if member.frozen_at(now) else None,
         "adjustment_requests": requests,
+        "end_match_form": EndMatchForm() if grant and user.has_perm(GRANT) else None,
         "match_form": (match_form or StatusMatchForm(member=member))
         if open_member and user.has_perm(GRANT)
         else None,
@@ -108,6 +121,11 @@ class MemberGovernance:
                 "<path:object_id>/status-match/",
                 view(self.status_match_view),
                 name="members_member_status_match",
+            ),
+            path(
+                "<path:object_id>/status-match/end/",
+                view(self.end_status_match_view),
+                name="members_member_end_status_match",
             ),
             path("<path:object_id>/freeze/", view(self.freeze_view), name="members_member_freeze"),
             path(
@@ -145,6 +163,30 @@ class MemberGovernance:
         # offering what the page offered.
         form.offer_for(member)
         return self.change_view(as_get(request), object_id, extra_context={"match_form": form})
+
+    def end_status_match_view(self, request, object_id):
+        member = self._member_for(request, object_id, GRANT)
+        form = EndMatchForm(request.POST)
+        try:
+            if not form.is_valid():
+                raise ValidationError([e for errors in form.errors.values() for e in errors])
+            ended = []
+            applied = apply_once(
+                form.cleaned_data["token"],
+                lambda: ended.append(
+                    end_status_match(
+                        member=member, reason=form.cleaned_data["reason"], by=request.user
+                    )
+                ),
+            )
+        except ValidationError as exc:
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+            return redirect("admin:members_member_change", member.pk)
+        grant = ended[0] if ended else None
+        what = f"{grant.tier.name} status match" if grant else "Status match"
+        return self._governed(
+            request, member, applied, f"{what} ended early: {form.cleaned_data['reason']}"
+        )
 
     def freeze_view(self, request, object_id):
         member = self._member_for(request, object_id, FREEZE)

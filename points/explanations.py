@@ -136,7 +136,9 @@ def change_explanation(change: TierChange, member: Member, ranking) -> str:
     if reason == Reason.STATUS_MATCH:
         return _matched(change, qualified)
     if reason == Reason.STATUS_MATCH_ENDED:
-        return f"{to} from {when}: the status match ended; the tier the rules give"
+        # The nightly job names no one; staff who end one early are named.
+        early = f" early{_by(change.created_by)}" if change.created_by_id else ""
+        return f"{to} from {when}: the status match ended{early}; the tier the rules give"
     if reason == Reason.OPENING_BALANCE:
         return f"{to} since {when}: opening balance brought from the previous programme"
     cause = {

@@ -180,7 +180,17 @@ class DegradationPolicyAdmin(ConfirmedPolicyAdmin):
 class StatusGrantAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Status matches, granted on the member page (tiers.services.grant_status)."""
 
-    list_display = ["member", "tier", "until", "granted_by", "granted_at", "ended_at", "end"]
-    list_select_related = ["member", "tier", "granted_by"]
+    list_display = [
+        "member",
+        "tier",
+        "until",
+        "granted_by",
+        "granted_at",
+        "ended_at",
+        "end",
+        "ended_by",
+        "end_reason",
+    ]
+    list_select_related = ["member", "tier", "granted_by", "ended_by"]
     list_filter = ["tier", "end"]
     search_fields = ["member__external_id__istartswith"]

@@ -155,6 +155,7 @@ class StatusGrant(models.Model):
         QUALIFIED = "qualified", "The member qualified for the tier"
         REPLACED = "replaced", "Replaced by another status match"
         MERGED = "merged", "The account was merged into another"
+        ENDED = "ended", "Ended early by staff"
 
     member = models.ForeignKey("members.Member", on_delete=models.PROTECT, related_name="+")
     tier = models.ForeignKey(Tier, on_delete=models.PROTECT, related_name="+")
@@ -166,6 +167,16 @@ class StatusGrant(models.Model):
     granted_at = models.DateTimeField()
     ended_at = models.DateTimeField(null=True, blank=True)
     end = models.CharField(max_length=20, choices=End.choices, blank=True)
+    # Who ended it early, and why (End.ENDED): a match given by mistake.
+    ended_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+    )
+    end_reason = models.CharField(max_length=255, blank=True)
 
     class Meta:
         ordering = ["-granted_at", "-pk"]

@@ -12,6 +12,7 @@ from tiers.services.qualification import (
 )
 from tiers.services.status_match import (
     end_status_grants,
+    end_status_match,
     grant_status,
     hold_granted_tier,
     move_status_grant,
@@ -23,6 +24,7 @@ __all__ = [
     "degrade_chunk",
     "degrade_inactive_members",
     "end_status_grants",
+    "end_status_match",
     "grant_status",
     "hold_granted_tier",
     "move_status_grant",

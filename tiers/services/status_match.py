@@ -11,8 +11,8 @@ from django.utils import timezone
 from core.staff_input import check_last_day, clean_reason
 from members.models import Member, Notification
 from members.selectors import check_open
-from tiers.models import StatusGrant, Tier
-from tiers.selectors import Ranking, held_above_by_match
+from tiers.models import DegradationPolicy, StatusGrant, Tier
+from tiers.selectors import Ranking, held_above_by_match, next_degradation
 from tiers.services.history import (
     Reason,
     TierLog,
@@ -89,6 +89,51 @@ def grant_status(*, member, tier: Tier, until: date, reason: str, by, now=None) 
             notify(member, log, change=change, **told)
             log.write()
         member.save(update_fields=["granted_tier", "granted_until", "effective_tier"])
+    return grant
+
+
+def end_status_match(*, member, reason: str, by, now=None) -> StatusGrant:
+    """End a member's running status match now (given to the wrong member, say), as the
+    nightly job ends one whose last day passed: the member goes back to the tier the
+    rules give (their qualified tier), then drops as their inactivity says (D2), each
+    change recorded (T4), sent and told to the member. Who ended it and why stay on the
+    match."""
+    now = now or timezone.now()
+    errors = {}
+    missing = "Say why the status match ends early (e.g. granted to the wrong member)."
+    reason = clean_reason(reason, errors, missing=missing, limit=REASON_LENGTH)
+    if by is None or not by.is_staff:
+        errors["__all__"] = "A status match must name the staff user who ends it."
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        member = Member.objects.select_for_update(of=("self",)).get(pk=member.pk)
+        check_open(member)
+        grant = StatusGrant.objects.filter(member=member, ended_at=None).first()
+        if grant is None:
+            raise ValidationError(f"{member.external_id} has no status match running.")
+        StatusGrant.objects.filter(pk=grant.pk).update(
+            ended_at=now, end=StatusGrant.End.ENDED, ended_by=by, end_reason=reason
+        )
+        ranking, log = Ranking(), TierLog()
+        from_tier_id = member.effective_tier_id
+        member.granted_tier_id = member.granted_until = None
+        if ranking.higher(from_tier_id, member.qualified_tier_id):
+            member.effective_tier_id = member.qualified_tier_id
+        ended = record_change(
+            member, log, reason=Reason.STATUS_MATCH_ENDED, from_tier_id=from_tier_id, at=now, by=by
+        )
+        notify(member, log, Notification.Kind.STATUS_MATCH_ENDED, ended)
+        drop = next_degradation(member, DegradationPolicy.current(), ranking, now)
+        if drop and drop[0] <= now:  # what the nightly job's run would do next (D2)
+            member.effective_tier_id = drop[1].pk
+            dropped = record_change(
+                member, log, reason=Reason.DEGRADATION, from_tier_id=ended.to_tier_id, at=now
+            )
+            notify(member, log, Notification.Kind.DEGRADATION, dropped)
+        log.write()
+        member.save(update_fields=["granted_tier", "granted_until", "effective_tier"])
+    grant.refresh_from_db()
     return grant
 
 
