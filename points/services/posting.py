@@ -10,6 +10,7 @@ from operator import attrgetter
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
+from django.utils import timezone
 
 from core import events
 from members.models import Member
@@ -73,9 +74,12 @@ def movement(definition, kind, points: int, *, at, reason: str, accrue_at=None) 
 
 
 def earning(definition: PointDefinition, points: int, *, at, reason: str) -> Movement:
-    """An earning: issued when it happened, available after the definition's delay (P5)."""
+    """An earning: issued when it happened, available after the definition's delay (P5):
+    the same time of day, that many days later in the programme's time zone, whatever
+    offset `at` came with (a day across a clock change is 23 or 25 hours)."""
     delay = timedelta(days=definition.accrue_delay_days)
-    return movement(definition, Kind.EARN, points, at=at, reason=reason, accrue_at=at + delay)
+    accrue_at = timezone.localtime(at) + delay  # calendar days: added to the local clock
+    return movement(definition, Kind.EARN, points, at=at, reason=reason, accrue_at=accrue_at)
 
 
 def entry_of(member: Member, movement: Movement, **link) -> LedgerEntry:

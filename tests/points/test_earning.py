@@ -1,17 +1,19 @@
 """P1-P3 and P5: what purchases and actions earn, campaigns, pending points, and what a
 transaction may be."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from members.models import Member
 from points.models import Campaign, LedgerEntry, PointDefinition, Transaction
 from points.services import adjust_points, award_action, record_purchase
 from tests.conftest import (
+    MADRID,
     at,
     definition,
     earned,
@@ -159,6 +161,27 @@ def test_P5_return_of_pending_points_stays_pending(member, buy):
     give_return(member, purchase, "100", when=at("2026-03-03"))
     s = summary(member, now=at("2026-03-05"))
     assert (s["available"], s["pending"], s["lifetime"]) == (0, 400, 400)
+
+
+@pytest.mark.parametrize(
+    "offset",
+    [UTC, timezone.get_fixed_timezone(60), MADRID],
+    ids=["UTC", "+01:00", "Europe/Madrid"],
+)
+def test_P5_points_pending_over_a_clock_change_are_available_on_the_same_day_however_sent(
+    make_member, buy, offset
+):
+    # given: a 14-day delay, and a purchase at 23:30 on 20 March in Madrid (winter time),
+    # sent by a till in UTC, by the web shop with an offset, or from a file in Madrid time
+    PointDefinition.objects.filter(handle="purchase-points").update(accrue_delay_days=14)
+    member = make_member()
+    bought = datetime(2026, 3, 20, 23, 30, tzinfo=MADRID).astimezone(offset)
+    buy(member, "100", when=bought)
+    # then: 14 days later in Madrid, past the change to summer time, the same time of day:
+    # pending until 23:30 on 3 April, available from then, whatever the clock it came with
+    entry = LedgerEntry.objects.get(member=member, kind="earn")
+    assert entry.accrue_at == datetime(2026, 4, 3, 23, 30, tzinfo=MADRID)
+    assert summary(member, now=datetime(2026, 4, 3, 23, 45, tzinfo=MADRID))["available"] == 100
 
 
 def test_summary_names_the_next_tier_and_the_points_to_reach_it(member, buy):
