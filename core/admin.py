@@ -3,6 +3,7 @@
 import copy
 import hashlib
 
+from django import forms
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.contrib.humanize.templatetags.humanize import intcomma
@@ -23,6 +24,32 @@ def with_separators(field: str, description: str):
         return intcomma(getattr(obj, field))
 
     return shown
+
+
+class ChangedOnPageForm(forms.ModelForm):
+    """A change page's form whose `changed_data` is what its user changed on the page:
+    each field comes back with the value the page was opened with (Django's hidden
+    initial), not compared with what others saved since. Files are changed by an
+    upload only."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            for field in self.fields.values():
+                field.show_hidden_initial = not isinstance(field, forms.FileField)
+
+
+class WritesWhatChangedAdmin(admin.ModelAdmin):
+    """A change page writes only the fields its user changed (ChangedOnPageForm): a page
+    opened before another marketer saved does not write their change back."""
+
+    form = ChangedOnPageForm
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            return super().save_model(request, obj, form, change)
+        columns = {field.name for field in obj._meta.concrete_fields}
+        obj.save(update_fields=[name for name in form.changed_data if name in columns])
 
 
 class ReadOnlyAdminMixin:
@@ -70,7 +97,7 @@ class ConfirmedPolicyAdmin(SingletonAdmin):
     def needs_confirmation(self, policy, saved) -> bool:
         raise NotImplementedError
 
-    def impact(self, policy, saved) -> dict:
+    def impact(self, request, policy, saved) -> dict:
         raise NotImplementedError
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
@@ -104,7 +131,7 @@ class ConfirmedPolicyAdmin(SingletonAdmin):
             "confirm": CONFIRM_POLICY,
             "fingerprint": _fingerprint(saved),
             "changed_meanwhile": again,
-            **self.impact(form.instance, saved),
+            **self.impact(request, form.instance, saved),
         }
         return TemplateResponse(request, self.confirm_template, context)
 

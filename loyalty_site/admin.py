@@ -1,11 +1,11 @@
 from axes.admin import AccessAttemptAdmin
 from axes.models import AccessAttempt
-from django import forms
 from django.contrib import admin
 from django.utils import timezone
 from django_celery_beat.admin import PeriodicTaskAdmin
 from django_celery_beat.models import PeriodicTask
 
+from core.admin import ChangedOnPageForm
 from loyalty_site.member_page import MemberAdmin
 from members.models import Member
 from points.services.expiry import refuse_until_expiry_ran
@@ -15,7 +15,7 @@ from tiers.models import Tier
 admin.site.register(Member, MemberAdmin)
 
 
-class TierForm(forms.ModelForm):
+class TierForm(ChangedOnPageForm):
     def clean_points_expire(self):
         """E3: the run of a passed cutoff reads the tier's exemption. Changed before that
         run, it would let the points due escape, or take those of a tier exempt at the

@@ -21,6 +21,7 @@ from import_export.forms import ImportForm
 from import_export.tmp_storages import TempFolderStorage
 
 from core.admin import ConfirmedPolicyAdmin, ReadOnlyAdminMixin
+from core.kept import KeptWhileNamedAdmin
 from core.paginator import CappedPaginator
 from points import batch_admin, campaign_admin  # noqa: F401 - register their pages
 from points.expiry_selectors import (
@@ -41,11 +42,12 @@ from points.models import (
 )
 from points.resources import TransactionCSV, TransactionResource
 from points.selectors import programme
+from points.services.adjustments import NOT_GIVEN_BY_HAND
 from points.services.expiry import refuse_until_expiry_ran
 
 
 @admin.register(PointDefinition)
-class PointDefinitionAdmin(admin.ModelAdmin):
+class PointDefinitionAdmin(KeptWhileNamedAdmin, admin.ModelAdmin):
     list_display = [
         "name",
         "handle",
@@ -62,8 +64,12 @@ class PointDefinitionAdmin(admin.ModelAdmin):
     prepopulated_fields = {"handle": ["name"]}
 
     # The services find the system definitions by handle: it and the kind stay fixed,
-    # whatever a form posts, and the rows stay.
+    # whatever a form posts, and the rows stay. What the programme writes itself (a
+    # tier-up bonus, an opening balance) has its own fixed counting (T2, members
+    # import): only its name is the marketer's.
     def get_readonly_fields(self, request, obj=None):
+        if obj is not None and obj.handle in NOT_GIVEN_BY_HAND:
+            return [f.name for f in self.model._meta.fields if f.editable and f.name != "name"]
         return ["handle", "kind"] if _is_system(obj) else []
 
     def get_prepopulated_fields(self, request, obj=None):
@@ -289,7 +295,7 @@ class ExpiryPolicyAdmin(ConfirmedPolicyAdmin):
         effect = _effect(policy, today)
         return effect[0] is not None and effect != _effect(saved, today)
 
-    def impact(self, policy, saved) -> dict:
+    def impact(self, request, policy, saved) -> dict:
         today = timezone.localdate()
         return {"stake": expiry_impact(policy, today), "today": today}
 

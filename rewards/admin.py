@@ -1,13 +1,12 @@
 import uuid
 
-from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from core.admin import ReadOnlyAdminMixin
+from core.admin import ChangedOnPageForm, ReadOnlyAdminMixin, WritesWhatChangedAdmin
 from core.paginator import CappedPaginator
 from core.staff_input import is_blank
 from points.models import Channel
@@ -18,18 +17,15 @@ from rewards.services import CANCEL_REASON_LENGTH, cancel_redemption, use_vouche
 ACTION_LIMIT = 1_000  # redemptions one cancel or use acts on, each listed on its page
 
 
-class RewardForm(forms.ModelForm):
-    """The stock as the page showed it comes back with the form, so that units
-    redeemed while a marketer edits the reward are never put back by the save."""
+class RewardForm(ChangedOnPageForm):
+    """The stock as the page showed it comes back with the form (as every field does),
+    so that units redeemed while a marketer edits the reward are never put back by the
+    save."""
 
     class Meta:
         model = Reward
         # Every field a marketer edits (the admin passes its own list, the same).
         fields = [f.name for f in Reward._meta.fields if f.editable and not f.auto_created]
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["stock"].show_hidden_initial = True
 
     def clean_stock(self):
         stock = self.cleaned_data["stock"]
@@ -51,7 +47,7 @@ class RewardForm(forms.ModelForm):
 
 
 @admin.register(Reward)
-class RewardAdmin(admin.ModelAdmin):
+class RewardAdmin(WritesWhatChangedAdmin):
     form = RewardForm
     list_display = [
         "name",
@@ -67,13 +63,6 @@ class RewardAdmin(admin.ModelAdmin):
     list_select_related = ["min_tier"]
     list_filter = ["is_active", "min_tier"]
     search_fields = ["name"]
-
-    def save_model(self, request, obj, form, change):
-        if not change:
-            return super().save_model(request, obj, form, change)
-        # Only what the marketer changed: the stock, kept by redemptions, stays as it is
-        # unless they set it (checked against the page by RewardForm).
-        obj.save(update_fields=form.changed_data)
 
 
 class VoucherStatusFilter(admin.SimpleListFilter):

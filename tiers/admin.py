@@ -6,8 +6,15 @@ from django.db import transaction
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from core.admin import ConfirmedPolicyAdmin, ReadOnlyAdminMixin, reposted, with_separators
+from core.admin import (
+    ConfirmedPolicyAdmin,
+    ReadOnlyAdminMixin,
+    WritesWhatChangedAdmin,
+    reposted,
+    with_separators,
+)
 from core.days import end_of
+from core.kept import KeptWhileNamedAdmin
 from tiers.models import DegradationPolicy, ProgrammeVersion, StatusGrant, Tier
 from tiers.selectors import (
     Ranking,
@@ -25,7 +32,7 @@ SKIPPED_ROWS = 50  # members a preview lists as skipped (a status match, a freez
 
 
 @admin.register(Tier)
-class TierAdmin(admin.ModelAdmin):
+class TierAdmin(KeptWhileNamedAdmin, WritesWhatChangedAdmin):
     list_display = [
         "name",
         "code",
@@ -101,13 +108,8 @@ class TierAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return super().has_delete_permission(request, obj) and not (obj and obj.threshold == 0)
 
-    def get_deleted_objects(self, objs, request):
-        """The delete page of a tier says what still names it, and the tier is deleted
-        only once nothing does (what_keeps)."""
-        protected = [reason for tier in objs for reason in what_keeps(tier)]
-        if protected:
-            return [], {}, set(), protected
-        return super().get_deleted_objects(objs, request)
+    def what_keeps(self, tier):
+        return what_keeps(tier)  # the campaigns limited to it, too
 
     def get_actions(self, request):
         actions = super().get_actions(request)
@@ -160,12 +162,14 @@ class DegradationPolicyAdmin(ConfirmedPolicyAdmin):
         pace = ("enabled", "inactivity_days", "levels_per_step")
         return policy.enabled and any(getattr(policy, f) != getattr(saved, f) for f in pace)
 
-    def impact(self, policy, saved) -> dict:
+    def impact(self, request, policy, saved) -> dict:
         # As of the end of today: the next nightly run drops whom the member pages say
         # drop "at tonight's run".
         now, ranking = end_of(timezone.localdate()), Ranking()
         moves = degradation_impact(policy, ranking, now, days=SOON_DAYS)
-        skipped_count, skipped = degradation_skipped(policy, ranking, now, limit=SKIPPED_ROWS)
+        # Members (and why they are frozen) are listed to staff who may view members.
+        rows = SKIPPED_ROWS if request.user.has_perm("members.view_member") else 0
+        skipped_count, skipped = degradation_skipped(policy, ranking, now, limit=rows)
         return {
             "skipped_count": skipped_count,
             "skipped": skipped,

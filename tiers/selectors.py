@@ -1,7 +1,6 @@
 import copy
 import math
 import operator
-from collections import defaultdict
 from datetime import timedelta
 from functools import reduce
 
@@ -23,6 +22,7 @@ from django.utils import timezone
 from django.utils.dateformat import format as date_format
 
 from core.days import end_of
+from core.kept import named_by
 from members.models import Member
 from tiers.models import Tier
 
@@ -426,21 +426,11 @@ def lock_tiers() -> list[Tier]:
 
 def what_keeps(tier: Tier):
     """What keeps a tier: how many members, history rows, rewards and grants name it
-    (counted, never listed: a tier can have a million members, and Django's own page
-    would ask for the permission to delete members, which nobody has), and each
-    campaign limited to it, which would otherwise be left limited to none: to every
-    tier (P3)."""
-    protecting = defaultdict(Q)
+    (core.kept.named_by), and each campaign limited to it, which would otherwise be left
+    limited to none: to every tier (P3)."""
     for relation in tier._meta.get_fields(include_hidden=True):
-        if not isinstance(relation, models.ForeignObjectRel):
-            continue
-        named = relation.related_model.objects.filter(**{relation.field.name: tier})
-        if relation.many_to_many:
-            for holder in named:
+        if isinstance(relation, models.ForeignObjectRel) and relation.many_to_many:
+            for holder in relation.related_model.objects.filter(**{relation.field.name: tier}):
                 kind = holder._meta.verbose_name.capitalize()
                 yield f"{kind} “{holder}” is limited to {tier.name}: untick it there first"
-        elif relation.on_delete is models.PROTECT:
-            protecting[relation.related_model] |= Q(**{relation.field.name: tier})
-    for model, naming in protecting.items():
-        if count := model.objects.filter(naming).count():
-            yield f"{model._meta.verbose_name_plural.capitalize()}: {count:,} name {tier.name}"
+    yield from named_by(tier)

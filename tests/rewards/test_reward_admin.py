@@ -99,3 +99,16 @@ def test_after_the_stock_was_asked_again_the_next_save_sets_it(
     # then: 20 it is
     mug.refresh_from_db()
     assert mug.stock == 20
+
+
+def test_saving_a_reward_keeps_what_another_marketer_saved_while_its_page_was_open(
+    client, mug_page
+):
+    mug, url, values = mug_page
+    # given: another marketer raises the cost to 150 meanwhile
+    Reward.objects.filter(pk=mug.pk).update(points_cost=150)
+    # when: this marketer fixes the description on the page opened before
+    assert client.post(url, {**values, "description": "Now in blue"}).status_code == 302
+    # then: both changes stand
+    mug.refresh_from_db()
+    assert (mug.description, mug.points_cost) == ("Now in blue", 150)
