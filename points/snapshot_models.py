@@ -63,6 +63,9 @@ class CampaignResult(models.Model):
     extra_points = models.BigIntegerField(default=0)
     members = models.PositiveIntegerField(default=0)
     purchases = models.PositiveIntegerField(default=0)
+    # The first purchase earned under it: the job reads its points from there, even
+    # after its dates moved later.
+    first_earned_at = models.DateTimeField(null=True, blank=True)
     taken_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self):

@@ -97,7 +97,7 @@ def take_snapshots(*, now=None) -> int:
             _campaign_results(first, last),
             update_conflicts=True,
             unique_fields=["campaign"],
-            update_fields=["extra_points", "members", "purchases", "taken_at"],
+            update_fields=["extra_points", "members", "purchases", "first_earned_at", "taken_at"],
         )
     return len(points)
 
@@ -176,24 +176,47 @@ def _points_by_day(first: date, last: date) -> list[DailyPoints]:
 
 
 def _campaign_results(first: date, last: date) -> list[CampaignResult]:
-    """Each campaign that ran from `first` to `last`, or has no result yet, to the end
-    of `last`: the points its multiplier added, the members and purchases it reached.
-    One grouped statement over the purchases earned under a campaign since the earliest
-    start of those (sql.campaign_totals)."""
-    until = end_of(last)
+    """Each campaign that ran from `first` to `last`, has no result yet, or earned in
+    those days, to the end of `last`: the points its multiplier added, the members and
+    purchases it reached. One grouped statement over the purchases earned under a
+    campaign (sql.campaign_totals), from the earliest of the days taken again, the
+    campaigns' starts and the first points each earned: a campaign given new dates
+    keeps the points it earned under the old ones."""
+    start, until = end_of(first - timedelta(days=1)), end_of(last)
     campaigns = Campaign.objects.filter(starts_at__lt=until).filter(
-        Q(ends_at__gt=end_of(first - timedelta(days=1))) | Q(result__isnull=True)
+        Q(ends_at__gt=start) | Q(result__isnull=True)
     )
-    starts = dict(campaigns.values_list("pk", "starts_at"))
-    if not starts:
-        return []
-    totals = sql.campaign_totals(list(starts), since=min(starts.values()), until=until)
+    bounds = {
+        pk: min(starts_at, earned or starts_at)
+        for pk, starts_at, earned in campaigns.values_list(
+            "pk", "starts_at", "result__first_earned_at"
+        )
+    }
+    since = min([start, *bounds.values()])
+    totals = {row[0]: row[1:] for row in sql.campaign_totals(since=since, until=until)}
+    # A campaign moved out of these days after earning in them: counted too, if its
+    # earlier points are within the statement's reach.
+    moved = [pk for pk, (*_, latest) in totals.items() if latest >= start and pk not in bounds]
+    for pk, starts_at, earned in Campaign.objects.filter(pk__in=moved).values_list(
+        "pk", "starts_at", "result__first_earned_at"
+    ):
+        if min(starts_at, earned or starts_at) >= since:
+            bounds[pk] = since
     taken_at = timezone.now()
-    results = {pk: CampaignResult(campaign_id=pk, taken_at=taken_at) for pk in starts}
-    for pk, extra, members, purchases in totals:
-        result = results[pk]
-        result.extra_points, result.members, result.purchases = extra, members, purchases
-    return list(results.values())
+    results = []
+    for pk in bounds:
+        extra, members, purchases, earned, _ = totals.get(pk, (0, 0, 0, None, None))
+        results.append(
+            CampaignResult(
+                campaign_id=pk,
+                extra_points=extra,
+                members=members,
+                purchases=purchases,
+                first_earned_at=earned,
+                taken_at=taken_at,
+            )
+        )
+    return results
 
 
 def _tiers_by_day(first: date, last: date) -> list[DailyTier]:

@@ -362,29 +362,33 @@ def insert_expiry_reminders(stake, *, cutoff: date, now: datetime) -> int:
         return cursor.rowcount
 
 
-def campaign_totals(campaign_ids, *, since: datetime, until: datetime) -> list[tuple]:
-    """(campaign id, points added, members, purchases) of the purchases earned under
-    these campaigns from `since` to before `until`: their entries' campaign_points
-    (LedgerEntry) taken apart, one grouped statement through the partial index of
-    campaign earnings. JSON is read by each vendor's own function."""
-    if not campaign_ids:
-        return []
+def campaign_totals(*, since: datetime, until: datetime) -> list[tuple]:
+    """(campaign id, points added, members, purchases, first and last issued_at) of the
+    purchases earned under each campaign from `since` to before `until`: their entries'
+    campaign_points (LedgerEntry) taken apart, one grouped statement through the
+    partial index of campaign earnings. JSON is read by each vendor's own function."""
     each = "jsonb_each_text" if connection.vendor == "postgresql" else "json_each"
-    keys = ", ".join(["%s"] * len(campaign_ids))
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT CAST(c.key AS bigint), SUM(CAST(c.value AS bigint)),"
-            f" COUNT(DISTINCT e.member_id), COUNT(*)"
+            f" COUNT(DISTINCT e.member_id), COUNT(*), MIN(e.issued_at), MAX(e.issued_at)"
             f" FROM {LedgerEntry._meta.db_table} e, {each}(e.campaign_points) c"
             f" WHERE e.campaign_points IS NOT NULL AND e.issued_at >= %s AND e.issued_at < %s"
-            f" AND c.key IN ({keys}) GROUP BY c.key",
+            f" GROUP BY c.key",
             [
                 connection.ops.adapt_datetimefield_value(since),
                 connection.ops.adapt_datetimefield_value(until),
-                *map(str, campaign_ids),
             ],
         )
-        return cursor.fetchall()
+        rows = cursor.fetchall()
+    if connection.vendor == "postgresql":
+        return rows
+    return [(*rest, _sqlite_time(first), _sqlite_time(last)) for *rest, first, last in rows]
+
+
+def _sqlite_time(text: str) -> datetime:
+    """An aggregate of a datetime column, which SQLite gives as UTC text."""
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
 def counted_with_moves(members, closed, *, since: datetime) -> list[tuple]:

@@ -299,3 +299,23 @@ def test_campaign_results_count_to_the_end_of_the_last_day_taken(two_campaigns):
     take_snapshots(now=at("2026-03-15", 2))
     assert CampaignResult.objects.get(campaign=birthday).extra_points == 30
     assert CampaignResult.objects.get(campaign=weekend).members == 2
+
+
+def test_a_campaign_moved_to_later_dates_keeps_the_points_it_earned_before(two_campaigns):
+    """The weekend earned on 7-8 March; before and after the job saw it, it is moved to
+    a later weekend: its result still counts those points (the ledger holds them)."""
+    from points.models import CampaignResult
+
+    birthday, weekend = two_campaigns
+    # given: moved to 14-15 March before any job ran (a result to make: no first point known)
+    weekend.starts_at, weekend.ends_at = at("2026-03-14", 0), at("2026-03-16", 0)
+    weekend.save()
+    # when
+    take_snapshots(now=at("2026-03-10", 1))
+    # then: found by the points it earned in the days taken
+    assert CampaignResult.objects.get(campaign=weekend).extra_points == 30
+    # and moved again, to May, once the job knew its first point: still counted
+    weekend.starts_at, weekend.ends_at = at("2026-05-02", 0), at("2026-05-04", 0)
+    weekend.save()
+    take_snapshots(now=at("2026-05-20", 1))
+    assert CampaignResult.objects.get(campaign=weekend).extra_points == 30
