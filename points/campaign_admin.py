@@ -5,11 +5,12 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.validators import ProhibitNullCharactersValidator
+from django.shortcuts import redirect
 from django.utils import timezone
 
 from core import figures
 from points.models import STORE_LENGTH, Campaign, CampaignStatus, Channel
-from points.selectors import campaign_reach
+from points.selectors import campaign_reach, why_campaign_is_kept
 from points.stacking import campaign_stacks
 from tiers.models import ProgrammeVersion
 from tiers.selectors import Ranking
@@ -133,6 +134,19 @@ class CampaignAdmin(admin.ModelAdmin):
             extra["stacks"] = [s.message() for s in campaign_stacks(campaign, Ranking())]
             extra["reach"] = reach_message(campaign)
         return super().change_view(request, object_id, form_url, extra)
+
+    def has_delete_permission(self, request, obj=None):
+        allowed = super().has_delete_permission(request, obj)
+        return allowed and not (obj and why_campaign_is_kept(obj, timezone.now()))
+
+    def delete_view(self, request, object_id, extra_context=None):
+        """A campaign that is kept goes back to its page, saying why (not a bare 403)."""
+        campaign = self.get_object(request, unquote(object_id))
+        if campaign and super().has_delete_permission(request, campaign):
+            if why := why_campaign_is_kept(campaign, timezone.now()):
+                self.message_user(request, why, messages.ERROR)
+                return redirect("admin:points_campaign_change", campaign.pk)
+        return super().delete_view(request, object_id, extra_context)
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)

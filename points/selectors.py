@@ -12,7 +12,14 @@ from django.utils import timezone
 from core.db import Compiled
 from members.models import Member, TierChange
 from points.expiry_selectors import cutoff_instant, member_cutoff, stake_sum
-from points.models import Campaign, ExpiryPolicy, ExpiryRun, LedgerEntry, PointDefinition
+from points.models import (
+    Campaign,
+    CampaignResult,
+    ExpiryPolicy,
+    ExpiryRun,
+    LedgerEntry,
+    PointDefinition,
+)
 from tiers.models import DegradationPolicy, ProgrammeVersion
 from tiers.selectors import Ranking
 
@@ -94,6 +101,24 @@ def campaign_reach(campaign: Campaign, now) -> Reach:
         open=Count("pk"), reached=Count("pk", filter=audience) if audience else Count("pk")
     )
     return Reach(counts["reached"], counts["open"], f"{local:%B}")
+
+
+def why_campaign_is_kept(campaign: Campaign, now) -> str | None:
+    """Why a campaign cannot be deleted, or None: one that has started or earned points
+    (moved to later dates since) is kept, since its results in the programme analytics
+    and the ledger lines it multiplied name it; switching it off ends it. A query at
+    most, on its result, for a campaign not started yet."""
+    if campaign.starts_at <= now:
+        starts = timezone.localtime(campaign.starts_at)
+        done = f"started on {starts.day} {starts:%b %Y}"
+    elif CampaignResult.objects.filter(campaign=campaign, purchases__gt=0).exists():
+        done = "has earned points"
+    else:
+        return None
+    return (
+        f"“{campaign.name}” {done}: switch it off instead of deleting it, so that "
+        "what it earned stays in the programme analytics and in the ledger's lines."
+    )
 
 
 def programme(version: uuid.UUID | None = None) -> Programme:

@@ -275,3 +275,27 @@ def test_a_store_code_with_a_null_character_is_refused_and_nothing_saved(client,
         page.context["adminform"].form.errors["stores"]
     )
     assert not Campaign.objects.filter(name="Double week").exists()
+
+
+def test_P3_a_campaign_that_started_is_switched_off_not_deleted(client, login, no_campaigns):
+    # given: one campaign that started (switched off since), one not started yet
+    login("Marketer")
+    ran = campaign("Spring double", starts=-10, ends=-3, active=False)
+    planned = campaign("Summer double", starts=30, ends=37)
+
+    # when: the marketer deletes the first
+    response = client.post(reverse("admin:points_campaign_delete", args=[ran.pk]), {"post": "yes"})
+
+    # then: it stays, and the marketer reads why and what to do instead
+    assert response.status_code == 302
+    errors = [str(m) for m in get_messages(response.wsgi_request) if m.level_tag == "error"]
+    assert len(errors) == 1
+    assert errors[0].startswith("“Spring double” started on ")
+    assert "switch it off instead of deleting it" in errors[0]
+    assert Campaign.objects.filter(pk=ran.pk).exists()
+    page = client.get(reverse("admin:points_campaign_change", args=[ran.pk])).content.decode()
+    assert "deletelink" not in page
+
+    # and: a campaign never started can still be deleted
+    client.post(reverse("admin:points_campaign_delete", args=[planned.pk]), {"post": "yes"})
+    assert not Campaign.objects.filter(pk=planned.pk).exists()
