@@ -17,23 +17,29 @@ from tiers.selectors import Ranking
 
 @dataclass(frozen=True)
 class Stack:
-    """A window in which the campaign runs with `others`, and per tier the combined
-    multiplier (tier x campaigns, at earn rate 1) on the channel where it is highest."""
+    """A window in which the campaign runs with `others` (on any of its channels and
+    stores), and per tier the combined multiplier (tier x campaigns, at earn rate 1)
+    where it is highest, with " on <channels>" when that is not on all of them."""
 
     starts_at: datetime
     ends_at: datetime
     others: tuple[Campaign, ...]
-    earns: tuple[tuple[Tier, Decimal], ...]
+    earns: tuple[tuple[Tier, Decimal, str], ...]
     for_some_purchases: bool  # a campaign of the stack has stores, a minimum or birthdays
 
     def message(self) -> str:
         names = ", ".join(f"{c.name} (x{_shown(c.multiplier)})" for c in self.others)
+        wheres = {where for *_, where in self.earns}
+        shared = wheres.pop() if len(wheres) == 1 else None  # the same for every tier: once
         earns = ", ".join(
             f"a {tier.name} member (x{_shown(tier.multiplier)})"
             + (" would earn" if i == 0 else "")
             + f" x{_shown(rate)}"
-            for i, (tier, rate) in enumerate(self.earns)
+            + (where if shared is None else "")
+            for i, (tier, rate, where) in enumerate(self.earns)
         )
+        if shared:
+            earns += ("," if len(self.earns) > 1 else "") + shared
         audience = " on a purchase in every campaign's audience" if self.for_some_purchases else ""
         return (
             f"Campaigns stack: from {_when(self.starts_at)} to {_when(self.ends_at)} this "
@@ -82,16 +88,18 @@ def campaign_stacks(campaign: Campaign, ranking: Ranking) -> list[Stack]:
 
 def _stack_at(campaign, others, ranking, start, end) -> Stack | None:
     """The stack in [start, end), a window in which the same campaigns run throughout:
-    for each tier, the purchase (channel, store) that the most of them reach, of an
-    amount above every minimum by a member in their birthday month."""
+    every campaign that meets this one on a purchase (channel, store) of an amount above
+    every minimum by a member in their birthday month, and for each tier the highest
+    rate of such a purchase, with the channels where it is reached."""
     candidates = [campaign, *others]
     amount = max((c.min_amount for c in candidates if c.min_amount), default=Decimal(1))
     birthday = timezone.localdate(start)
     stores = sorted({store for c in candidates for store in c.stores}) + [""]  # "": any other
+    channels = campaign.channels or Channel.values
     together, earns = set(), []
     for tier in ranking.tiers:
-        best = None
-        for channel in campaign.channels or Channel.values:
+        best, best_on = None, set()
+        for channel in channels:
             for store in campaign.stores or stores:
                 running = [
                     c
@@ -107,13 +115,15 @@ def _stack_at(campaign, others, ranking, start, end) -> Stack | None:
                 ]
                 if len(running) < 2 or running[0] is not campaign:
                     continue
+                together.update(running[1:])  # named wherever they meet, not only at the best
                 multipliers = [c.multiplier for c in running]
                 rate = points_per_unit(Decimal(1), tier.multiplier, multipliers)
-                if best is None or rate > best[0]:
-                    best = (rate, running[1:])
-        if best:
-            earns.append((tier, best[0]))
-            together.update(best[1])
+                if best is None or rate > best:
+                    best, best_on = rate, {channel}
+                elif rate == best:
+                    best_on.add(channel)
+        if best is not None:
+            earns.append((tier, best, _on(best_on, channels)))
     if not earns:
         return None
     others_in = tuple(sorted(together, key=lambda c: (c.starts_at, c.pk)))
@@ -121,6 +131,14 @@ def _stack_at(campaign, others, ranking, start, end) -> Stack | None:
         c.stores or c.min_amount or c.birthday_month_only for c in (campaign, *others_in)
     )
     return Stack(start, end, others_in, tuple(earns), audience)
+
+
+def _on(best_on: set[str], channels) -> str:
+    """ " on E-commerce" when the best rate is reached on some of the channels only."""
+    if best_on >= set(channels):
+        return ""
+    labels = dict(Channel.choices)
+    return " on " + " or ".join(labels[c] for c in Channel.values if c in best_on)
 
 
 def _shown(number: Decimal) -> str:

@@ -164,10 +164,11 @@ def test_P3_the_stack_warning_names_every_campaign_it_stacks_with_on_any_channel
     # when
     page = client.get(reverse("admin:points_campaign_change", args=[everywhere.pk]))
 
-    # then: both campaigns it runs with are named
+    # then: both campaigns it runs with are named, and where the best rate is earned
     warning = page.content.decode().split('id="campaign-stacks"')[1].split("</ul>")[0]
     assert "Online x3 (x3)" in warning
     assert "Till weekend (x2)" in warning
+    assert "a Gold member (x2) x12, a Platinum member (x3) x18, on E-commerce." in warning
 
 
 def test_dashboard_closest_to_the_next_tier_does_not_offer_silver_to_a_member_who_holds_gold(
