@@ -261,15 +261,19 @@ def members_per_tier(ranking: Ranking) -> list[dict]:
 
 def closest_to_next_tier(ranking: Ranking, *, limit: int = 10) -> list[tuple[Member, Tier, int]]:
     """Members with the fewest lifetime points left to their next tier:
-    [(member, next tier, points to go)]. One short index scan per tier."""
+    [(member, next tier, points to go)]. One short index scan per tier. A member who
+    already holds that tier or a higher one (a status match) is not offered it."""
     found = []
     for tier, low, high in ranking.bands():
         if high is None:
             continue
-        band = Member.objects.filter(lifetime_points__lt=high, merged_into=None)
+        next_tier = ranking.next_above(tier.pk)
+        held = ranking.tiers[ranking.rank[next_tier.pk] :]
+        band = Member.objects.filter(lifetime_points__lt=high, merged_into=None).exclude(
+            effective_tier__in=held
+        )
         if low is not None:
             band = band.filter(lifetime_points__gte=low)
-        next_tier = ranking.next_above(tier.pk)
         for member in band.order_by("-lifetime_points", "pk")[:limit]:
             found.append((member, next_tier, high - member.lifetime_points))
     return sorted(found, key=lambda row: row[2])[:limit]
