@@ -334,3 +334,15 @@ def test_members_per_tier_counts_a_member_degraded_below_the_qualified_tier_as_d
     row = next(r for r in page.context["tiers"] if r["tier"].code == "gold")
     assert (row["members"], row["degraded"]) == (1, 1)
     assert "Gold: 1 degraded." in members_panel
+
+
+def test_one_member_is_counted_as_one_member(client, login, make_member):
+    # given
+    make_member("M-ONLY")
+    login("Marketer")
+
+    # when
+    shown = panel(client, "members-per-tier")
+
+    # then
+    assert "1 member by effective tier." in shown
