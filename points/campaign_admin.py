@@ -161,13 +161,21 @@ def reach_message(campaign: Campaign) -> str:
     kept a few minutes (core.figures), counted again when the programme (the campaign
     included) changes or a bulk job moves members."""
     now = timezone.now()
+    # Counted again when it starts or ends, as well as each day and at each change.
     version = f"{ProgrammeVersion.current_token()}:{timezone.localdate(now)}"
+    version += f":{campaign.status_at(now)}"
     kept = figures.kept(
         f"campaign-reach:{campaign.pk}", lambda: campaign_reach(campaign, now), version=version
     )
     reach = kept["value"]
-    who = "members" if reach.members != 1 else "member"
-    text = f"Reaches {reach.members:,} {who} today, of {reach.open:,}"
+    who = "members" if reach.audience != 1 else "member"
+    if reach.status == CampaignStatus.RUNNING:
+        text = f"Reaches {reach.members:,} {who} today, of {reach.open:,}"
+    else:
+        text = (
+            f"Reaches no one today: {_not_running(campaign, reach.status)}. Its audience: "
+            f"{reach.audience:,} {who}, of {reach.open:,}"
+        )
     if campaign.birthday_month_only:
         text += f" (those whose birthday is in {reach.month_name})"
     limits = [
@@ -179,3 +187,17 @@ def reach_message(campaign: Campaign) -> str:
         text += f", on their purchases {' and '.join(limits)}"
     counted = timezone.localtime(kept["as_of"])
     return f"{text}. Counted at {counted:%H:%M}."
+
+
+def _not_running(campaign: Campaign, status: CampaignStatus) -> str:
+    """Why a campaign gives its multiplier to nobody now."""
+    if status == CampaignStatus.INACTIVE:
+        return "it is switched off"
+    if status == CampaignStatus.SCHEDULED:
+        return f"it starts on {_day(campaign.starts_at)}"
+    return f"it ended on {_day(campaign.ends_at)}"
+
+
+def _day(moment) -> str:
+    local = timezone.localtime(moment)
+    return f"{local.day} {local:%b %Y, %H:%M}"

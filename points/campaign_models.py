@@ -104,6 +104,14 @@ class Campaign(models.Model):
                 {"stores": f"A list of store codes of 1 to {STORE_LENGTH} characters."}
             )
 
+    def status_at(self, now) -> CampaignStatus:
+        """The campaign's status at `now`, as CampaignQuerySet.with_status reads it."""
+        if not self.is_active:
+            return CampaignStatus.INACTIVE
+        if self.starts_at > now:
+            return CampaignStatus.SCHEDULED
+        return CampaignStatus.ENDED if self.ends_at <= now else CampaignStatus.RUNNING
+
     def applies_to(self, *, at, tier_id: int, channel: str) -> bool:
         """The one place where a campaign's window, tiers and channels are read (P3):
         whether it runs for a tier on a channel at `at`, whatever the purchase."""

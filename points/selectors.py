@@ -15,6 +15,7 @@ from points.expiry_selectors import cutoff_instant, member_cutoff, stake_sum
 from points.models import (
     Campaign,
     CampaignResult,
+    CampaignStatus,
     ExpiryPolicy,
     ExpiryRun,
     LedgerEntry,
@@ -80,17 +81,20 @@ _programme: Programme | None = None
 
 
 class Reach(NamedTuple):
-    members: int  # reached now
+    members: int  # reached now: the audience while the campaign runs, else none
     open: int  # of all open members
     month_name: str  # the month of "now", for a birthday campaign
+    audience: int  # those its tiers and birthday month take in, running or not
+    status: CampaignStatus  # at "now": only a running campaign reaches anyone
 
 
 def campaign_reach(campaign: Campaign, now) -> Reach:
     """How many open members a campaign's member audience takes in at `now`: those at
     one of its tiers (their effective tier) and, for a birthday campaign, born in this
-    month (TIME_ZONE), read as Campaign.applies_to_purchase reads them. Its channels,
-    stores and minimum amount limit purchases, not members. One query, a scan of the
-    members."""
+    month (TIME_ZONE), read as Campaign.applies_to_purchase reads them; none while it
+    does not run (ended, not started or switched off), though its audience is counted.
+    Its channels, stores and minimum amount limit purchases, not members. One query, a
+    scan of the members."""
     local = timezone.localtime(now)
     audience = Q()
     if campaign.limited_to_tier_ids:
@@ -100,7 +104,9 @@ def campaign_reach(campaign: Campaign, now) -> Reach:
     counts = Member.objects.filter(merged_into=None, erased_at=None).aggregate(
         open=Count("pk"), reached=Count("pk", filter=audience) if audience else Count("pk")
     )
-    return Reach(counts["reached"], counts["open"], f"{local:%B}")
+    status = campaign.status_at(now)
+    members = counts["reached"] if status == CampaignStatus.RUNNING else 0
+    return Reach(members, counts["open"], f"{local:%B}", counts["reached"], status)
 
 
 def why_campaign_is_kept(campaign: Campaign, now) -> str | None:

@@ -2,7 +2,7 @@
 audiences with the members a campaign reaches now; enrolment with a birth date and a
 referrer; the member page saying who referred whom."""
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -174,3 +174,26 @@ def test_a_campaign_page_names_each_limit_on_purchases_and_no_other(client, logi
         limited.content.decode()
     )
     assert "on their purchases" not in open_to_all.content.decode()
+
+
+def test_P3_a_campaign_not_started_yet_reaches_no_one_today_and_says_when_it_starts(
+    client, login, make_member, tiers, no_campaigns
+):
+    # given: a Gold campaign from the first of next year, and one Gold member of two
+    make_member("M-1")
+    Member.objects.filter(pk=make_member("M-2").pk).update(effective_tier=tiers["gold"])
+    starts = timezone.make_aware(datetime(timezone.localdate().year + 1, 1, 1))
+    later = Campaign.objects.create(
+        name="New year", multiplier=2, starts_at=starts, ends_at=starts + timedelta(days=7)
+    )
+    later.tiers.set([tiers["gold"]])
+    login("Marketer")
+
+    # when
+    page = client.get(reverse("admin:points_campaign_change", args=[later.pk]))
+
+    # then
+    assert (
+        f"Reaches no one today: it starts on 1 Jan {starts.year}, 00:00. Its audience: 1 "
+        "member, of 2." in page.content.decode()
+    )

@@ -226,11 +226,12 @@ def test_P3_an_ended_or_switched_off_campaign_does_not_say_it_reaches_members_to
     Campaign.objects.filter(pk=off.pk).update(is_active=False)
     login("Marketer")
 
-    # when / then
-    for shown in (ended, off):
+    # when / then: each says it reaches no one, why, and whom it would
+    for shown, why in ((ended, "it ended on 1 Apr 2026, 00:00"), (off, "it is switched off")):
         page = client.get(reverse("admin:points_campaign_change", args=[shown.pk]))
         reach = page.content.decode().split('id="campaign-reach">')[1].split("</li>")[0]
         assert "Reaches 1 member today" not in reach, shown.name
+        assert f"Reaches no one today: {why}. Its audience: 1 member, of 1." in reach
 
 
 def test_P3_a_campaign_name_of_invisible_characters_is_refused(client, login, tiers, no_campaigns):
