@@ -9,6 +9,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.functional import cached_property
 
+from core.staff_input import is_blank
 from points.models import STORE_LENGTH, Channel
 from tiers.models import ProgrammeQuerySet, Tier
 
@@ -93,6 +94,10 @@ class Campaign(models.Model):
         return f"{self.name} (x{self.multiplier})"
 
     def clean(self):
+        # The list, the stack warnings and every ledger line name it: a zero-width space
+        # alone would name nothing (as for staff's reasons, core.staff_input).
+        if is_blank(self.name or ""):
+            raise ValidationError({"name": "Give the campaign a name people can read."})
         unknown = set(self.channels or []) - set(Channel.values)
         if unknown:
             raise ValidationError({"channels": f"Unknown channel: {', '.join(sorted(unknown))}."})

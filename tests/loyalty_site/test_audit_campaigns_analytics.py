@@ -251,6 +251,9 @@ def test_P3_a_campaign_name_of_invisible_characters_is_refused(client, login, ti
 
     # then
     assert page.status_code == 200
+    assert page.context["adminform"].form.errors["name"] == [
+        "Give the campaign a name people can read."
+    ]
     assert not Campaign.objects.exists()
 
 
