@@ -8,6 +8,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 
 from core.days import end_of
@@ -100,11 +101,13 @@ def flows_by_month(last: date) -> Chart:
 def campaign_results(last: date) -> Chart:
     """Each campaign that ran in the last DAYS days, latest first: the points it added
     to purchases, the members and the purchases it reached (CampaignResult, to the end
-    of `last`)."""
+    of `last`). A campaign switched off that earned nothing never ran (switched off
+    before it started): not listed; one switched on that reached nobody is, with 0."""
     first = last - timedelta(days=DAYS - 1)
     results = (
         CampaignResult.objects.filter(campaign__ends_at__gte=end_of(first - timedelta(days=1)))
         .filter(campaign__starts_at__lt=end_of(last))
+        .filter(Q(purchases__gt=0) | Q(campaign__is_active=True))
         .select_related("campaign")
         .order_by("-campaign__starts_at", "-campaign_id")
     )

@@ -55,7 +55,9 @@ class DailyTier(models.Model):
 class CampaignResult(models.Model):
     """What a campaign did, to the end of the last day taken (the snapshot job's): the
     points its multiplier added to purchases (LedgerEntry.campaign_points) and the
-    members and purchases it reached. Kept for every campaign that ran in that time."""
+    members and purchases it reached. Kept for every campaign whose window met the
+    days taken, switched off or not: the analytics list those that ran
+    (analytics.campaign_results)."""
 
     campaign = models.OneToOneField(
         "points.Campaign", on_delete=models.CASCADE, primary_key=True, related_name="result"
