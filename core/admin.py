@@ -29,14 +29,17 @@ def with_separators(field: str, description: str):
 class ChangedOnPageForm(forms.ModelForm):
     """A change page's form whose `changed_data` is what its user changed on the page:
     each field comes back with the value the page was opened with (Django's hidden
-    initial), not compared with what others saved since. Files are changed by an
-    upload only."""
+    initial), not compared with what others saved since. A form sent without them (made
+    by hand) is compared with the row as it is now. Files are changed by an upload
+    only."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        if self.instance.pk:
-            for field in self.fields.values():
-                field.show_hidden_initial = not isinstance(field, forms.FileField)
+        if not self.instance.pk:
+            return
+        for name, field in self.fields.items():
+            sent = not self.is_bound or self.add_initial_prefix(name) in self.data
+            field.show_hidden_initial = sent and not isinstance(field, forms.FileField)
 
 
 class WritesWhatChangedAdmin(admin.ModelAdmin):
