@@ -122,11 +122,16 @@ class ImportBatchAdmin(admin.ModelAdmin):
         ]
 
     def _batch(self, request, object_id) -> ImportBatch:
-        if not self.has_view_permission(request):
+        """The batch, for those who may see every import or import its kind: whoever
+        may upload a file may follow and confirm it (docs/rules.md, "Importing")."""
+        viewer = self.has_view_permission(request)
+        if not (viewer or allowed_kinds(request.user)):
             raise PermissionDenied
         batch = self.get_object(request, unquote(object_id))  # None for "abc", too
         if batch is None:
             raise Http404("No such import.")
+        if not (viewer or request.user.has_perm(PERMISSION[batch.kind])):
+            raise PermissionDenied
         return batch
 
     def _may_run(self, request, batch) -> None:

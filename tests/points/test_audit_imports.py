@@ -99,6 +99,25 @@ def test_a_staff_user_given_can_add_member_can_follow_and_confirm_their_members_
     assert Member.objects.filter(external_id="M-1").exists()
 
 
+def test_a_staff_user_given_can_add_member_does_not_see_a_transactions_import(
+    client, django_user_model, admin_user, tiers, media
+):
+    """The kind's own permission opens that kind's imports only: a file of purchases
+    stays closed to a migration lead who may add members."""
+    user = django_user_model.objects.create_user("migration-lead", is_staff=True)
+    user.user_permissions.add(
+        Permission.objects.get(content_type__app_label="members", codename="add_member")
+    )
+    batch = ImportBatch.objects.create(
+        kind=ImportBatch.Kind.TRANSACTIONS, file_name="day.csv", uploaded_by=admin_user
+    )
+    client.force_login(user)
+
+    assert client.get(reverse("admin:core_importbatch_change", args=[batch.pk])).status_code == 403
+    confirm = client.post(reverse("admin:core_importbatch_confirm", args=[batch.pk]))
+    assert confirm.status_code == 403
+
+
 def test_a_members_file_with_an_invisible_character_in_a_known_code_does_not_enrol_a_lookalike(
     alice,
 ):
