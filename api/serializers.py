@@ -11,6 +11,7 @@ from rest_framework import serializers
 from rest_framework.settings import api_settings
 
 from api.fields import AmountField, MomentField
+from core.staff_input import invisible
 from members.models import addressable_code, not_in_future
 from points.models import Transaction
 from rewards.models import VoucherStatus
@@ -280,15 +281,32 @@ class StrictScheme(OpenApiSerializerExtension):
                 if type(field) is serializers.CharField:  # not an email, a choice, a time
                     blank_or_not = NO_NUL if field.allow_blank else NOT_BLANK
                     if addressable_code in field.validators:
-                        blank_or_not = A_CODE
+                        blank_or_not = a_code()
                     schema["properties"][name]["pattern"] = blank_or_not
         return schema
 
 
 NO_NUL = r"^[^\x00]*$"
 NOT_BLANK = r"^[^\x00]*\S[^\x00]*$"  # something besides white space, which DRF trims
-# A new customer code: no "/" either, nor "." or ".." (members.models.addressable_code).
-A_CODE = r"^(?!\.\.?$)[^\x00/]*[^\x00/\s][^\x00/]*$"
+
+
+@functools.cache
+def a_code() -> str:
+    """A new customer code (members.models.addressable_code): no "/", nor "." or "..",
+    nor an invisible character (Unicode Cf, Cc; NUL among them), listed by range.
+    Those of the BMP only: the few beyond it (tag characters, the format controls of
+    hieroglyphs and musical notation) have no escape that ECMA's regular expressions
+    and Python's (schemathesis) both read; the enrolment still refuses them."""
+    ranges, start = [], None
+    for point in range(0x10001):
+        hidden = point <= 0xFFFF and invisible(chr(point))
+        if hidden and start is None:
+            start = point
+        elif not hidden and start is not None:
+            ranges.append(f"\\u{start:04X}-\\u{point - 1:04X}")
+            start = None
+    hidden = "".join(ranges)
+    return rf"^(?!\.\.?$)[^{hidden}/]*[^{hidden}/\s][^{hidden}/]*$"
 
 
 class TransactionRequestScheme(StrictScheme):

@@ -21,7 +21,26 @@ def clean_reason(reason, errors: dict, *, missing: str, limit: int = 255) -> str
 def is_blank(text: str) -> bool:
     """Nothing a reader can see: spaces, and invisible characters (a zero-width space,
     a byte order mark) that str.strip() keeps."""
-    return all(char.isspace() or unicodedata.category(char) in ("Cf", "Cc") for char in text)
+    return all(char.isspace() or invisible(char) for char in text)
+
+
+def invisible(char: str) -> bool:
+    """A format or control character (Unicode Cf, Cc): a zero-width space, a soft
+    hyphen, a byte order mark, a tab. A paste brings them; no reader sees them."""
+    return unicodedata.category(char) in ("Cf", "Cc")
+
+
+def invisible_in(text: str) -> str:
+    """The first invisible character of an id, as a reader can act on it
+    ("U+200B ZERO WIDTH SPACE, character 7"), or "" when there is none. Two ids that
+    differ by one would look the same on screen: an id must not hold any."""
+    if text.isprintable():  # no Cf or Cc character is: a million ids checked at C speed
+        return ""
+    for i, char in enumerate(text):
+        if invisible(char):
+            name = unicodedata.name(char, "")  # control characters have none
+            return f"U+{ord(char):04X}{' ' + name if name else ''}, character {i + 1}"
+    return ""
 
 
 def check_last_day(

@@ -6,6 +6,8 @@ from django.db import models
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from core.staff_input import invisible_in
+
 
 def not_in_future(day) -> None:
     """A birth date has passed: today at the latest, in the programme's time zone. (No
@@ -27,6 +29,13 @@ def addressable_code(code) -> None:
         raise ValidationError(
             f"A customer code cannot be “{code}”: the API could not name the member.",
             code="dots",
+        )
+    if hidden := invisible_in(code):
+        # "M-0001" and "M-0001" + a zero-width space look alike: a second account.
+        raise ValidationError(
+            f"A customer code cannot hold an invisible character ({hidden}): it would "
+            "look like another code.",
+            code="invisible",
         )
 
 

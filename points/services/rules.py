@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from core.staff_input import invisible_in
 from points.models import Channel, Transaction
 
 
@@ -154,12 +155,15 @@ def check_transaction(
     *, external_id, occurred_at, channel, store="", amount=None, limits=None, shown_time=""
 ) -> Decimal | None:
     """What any transaction may be, from a till, the API or a file: an id of 1 to 100
-    characters, a plain amount within the maximum (clean_amount), a time within the
-    programme (check_occurred_at), a known channel, a store of at most 50 characters.
+    characters, none of them invisible (a zero-width space), a plain amount within the
+    maximum (clean_amount), a time within the programme (check_occurred_at), a known
+    channel, a store of at most 50 characters.
     One ValidationError names every field that is wrong. Returns the amount, if any."""
     errors, value = {}, None
     if not external_id or len(external_id) > _ID_LENGTH:
         errors["external_id"] = f"an id of 1 to {_ID_LENGTH} characters is required"
+    elif hidden := invisible_in(external_id):  # it would repeat a visible id (P8)
+        errors["external_id"] = f"an id cannot hold an invisible character ({hidden})"
     if amount is not None:
         try:
             value = clean_amount(amount, limits)

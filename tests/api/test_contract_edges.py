@@ -107,7 +107,8 @@ def test_a_format_query_parameter_does_not_make_a_known_member_a_404(api, member
 # as "/" is refused for the same reason (members.models.addressable_code).
 
 
-@pytest.mark.parametrize("code", [".", ".."])
+# A zero-width space would make a look-alike of a code (docs/rules.md, "Customer codes").
+@pytest.mark.parametrize("code", [".", "..", "M-1\u200b"])
 def test_an_enrolment_with_a_dot_segment_code_is_refused_as_not_addressable(api, tiers, code):
     response = post(api, "/api/v1/members", {"external_id": code, "email": "dot@example.com"})
 

@@ -136,6 +136,18 @@ def test_a_members_file_with_an_invisible_character_in_a_known_code_does_not_enr
     assert not Member.objects.filter(external_id__contains="\u200b").exists()
     assert Member.objects.count() == 1
     assert report.new == 0
+    assert [(e.line, e.column) for e in report.errors] == [(2, "external_id")]
+    assert "U+200B ZERO WIDTH SPACE, character 7" in report.errors[0].reason
+
+
+def test_a_transactions_file_with_an_invisible_character_in_an_id_is_refused(alice):
+    """The same paste in a file of purchases: "T-1<ZWSP>" would be recorded beside a
+    visible "T-1" and a second import of the file would not find it imported (P8)."""
+    report = run("T-1\u200b,M-0001,purchase,10.00,2026-03-01,,,\n")
+
+    assert not Transaction.objects.exists()
+    assert [(e.line, e.column) for e in report.errors] == [(2, "external_id")]
+    assert "invisible character (U+200B ZERO WIDTH SPACE, character 4)" in report.errors[0].reason
 
 
 def test_a_header_that_names_a_column_twice_is_refused_not_read_from_its_last_copy(alice):
