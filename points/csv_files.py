@@ -12,11 +12,24 @@ from points.csv_rows import RowError
 
 def open_csv(stream, required) -> tuple[Iterator, int, list[str], list[RowError]]:
     """(records after the header, the header's line, its column names, errors): the
-    errors so far are the header's own, and the `required` columns it lacks. The
-    errors list fills as the records are read."""
+    errors so far are the header's own (a separator other than the comma, a name
+    twice), and the `required` columns it lacks. The errors list fills as the records
+    are read."""
     errors = []
     records = _records(csv.reader(_text(stream)), errors)
     header_line, cells = next(records, (1, []))
+    if len(cells) == 1 and (separator := _other_separator(cells[0])):
+        # Excel saves "CSV" with semicolons in many languages: every column is there,
+        # in one cell; "missing column" eight times would say the opposite.
+        errors.append(
+            RowError(
+                header_line,
+                "file",
+                f"the header is separated by {separator}, not commas: save the file "
+                "comma-separated (in Excel: CSV UTF-8 (Comma delimited))",
+            )
+        )
+        return records, header_line, [], errors
     header = [column_name(name) for name in cells]
     if odd := odd_cell(header_line, (), cells):
         errors.append(odd)
@@ -30,7 +43,31 @@ def open_csv(stream, required) -> tuple[Iterator, int, list[str], list[RowError]
         for column in required
         if column not in header
     ]
+    errors += _repeated(header_line, header)
     return records, header_line, header, errors
+
+
+def _other_separator(cell: str) -> str:
+    return next((name for sep, name in ((";", "semicolons"), ("\t", "tabs")) if sep in cell), "")
+
+
+def _repeated(line: int, header: list[str]) -> list[RowError]:
+    """A name twice in the header: which of its columns a row means is anybody's guess
+    (two "amount" columns, gross and net), so neither is read."""
+    at = {}
+    for i, name in enumerate(header):
+        if name:  # empty names (a spreadsheet's trailing commas) name nothing
+            at.setdefault(name, []).append(str(i + 1))
+    return [
+        RowError(
+            line,
+            name,
+            f"the header names this column {len(columns)} times "
+            f"(columns {', '.join(columns[:-1])} and {columns[-1]}): keep one",
+        )
+        for name, columns in at.items()
+        if len(columns) > 1
+    ]
 
 
 def row_cells(records, header, errors: list) -> Iterator[tuple[int, list[str]]]:
@@ -69,7 +106,8 @@ def cells_at(data: bytes, lines) -> dict[int, dict]:
 
 
 def column_name(name) -> str:
-    return (name or "").strip().lstrip("\ufeff")
+    """A header's name as the contract spells it: "External_ID " is external_id."""
+    return (name or "").strip().lstrip("\ufeff").lower()
 
 
 def odd_cell(line: int, names, cells) -> RowError | None:

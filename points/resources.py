@@ -43,8 +43,8 @@ def read_transactions(stream, *, now=None) -> tuple[Iterator[ImportRow], list[Ro
 
 def _rows(records, header, errors: list, limits: TransactionLimits) -> Iterator[ImportRow]:
     """The good rows; the errors of the bad ones are added to `errors`."""
-    # The cells of COLUMNS by position, as csv.DictReader would find them (the last of
-    # a repeated name; missing cells empty), without a dict a row.
+    # The cells of COLUMNS by position (each name once: open_csv refuses a name
+    # twice), without a dict a row.
     position = {name: i for i, name in enumerate(header)}
     cells_of = itemgetter(*(position[column] for column in COLUMNS))
     for line, cells in row_cells(records, header, errors):

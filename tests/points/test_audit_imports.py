@@ -166,7 +166,9 @@ def test_a_header_that_names_a_column_twice_is_refused_not_read_from_its_last_co
     )
 
     assert not Transaction.objects.exists()
-    assert any(error.line == 1 and error.column == "amount" for error in report.errors)
+    assert [str(e) for e in report.errors] == [
+        "line 1, amount: the header names this column 2 times (columns 4 and 9): keep one"
+    ]
 
 
 def test_a_return_whose_purchase_is_on_a_wrong_line_is_not_said_to_name_no_purchase(alice):
@@ -209,6 +211,28 @@ def test_a_semicolon_separated_file_is_not_reported_as_missing_every_column(alic
     assert not [e for e in report.errors if e.reason == "missing column"], [
         str(e) for e in report.errors
     ]
+    assert [str(e) for e in report.errors] == [
+        "line 1, file: the header is separated by semicolons, not commas: save the file "
+        "comma-separated (in Excel: CSV UTF-8 (Comma delimited))"
+    ]
+
+
+def test_a_tab_separated_file_is_told_to_be_saved_comma_separated(alice):
+    report = run(
+        "T-1\tM-0001\tpurchase\t10.00\t2026-03-01\t\t\t\n", header=HEADER.replace(",", "\t")
+    )
+
+    assert [(e.line, e.column) for e in report.errors] == [(1, "file")]
+    assert "separated by tabs" in report.errors[0].reason
+
+
+def test_a_header_in_capitals_with_spaces_is_read_as_the_contract_names(alice):
+    """A spreadsheet's header typed "External_ID, Member ,KIND,...": the same columns."""
+    header = " External_ID,Member ,KIND,Amount,Occurred_At,Channel,Store,Original_External_ID\n"
+    report = run("T-1,M-0001,purchase,10.00,2026-03-01,,,\n", header=header)
+
+    assert not report.errors and report.new == 1
+    assert Transaction.objects.get().amount == 10
 
 
 def test_the_imports_page_counts_bad_rows_not_messages(
