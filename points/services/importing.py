@@ -17,7 +17,7 @@ from core.bulk import CopyBehind, bulk_update, reserve_ids, without_cycle_collec
 from core.models import WebhookDelivery
 from members.models import Member
 from members.selectors import owner
-from points.csv_rows import ImportRow, RowError
+from points.csv_rows import ImportRow, RowError, ids_of_bad_rows
 from points.models import AwardedOn, LedgerEntry, Transaction
 from points.selectors import programme
 from points.services import sql
@@ -123,6 +123,9 @@ def import_transactions(
         sql.stage_rows(rows)
         report.errors += errors  # complete once the rows are read
         duplicates = duplicate_lines(sql.staged_duplicates, report)
+        # The ids of the file's wrong rows: a return naming one is not said to have no
+        # purchase (its purchase's line is listed; once corrected, the return is checked).
+        wrong = {external_id for _, external_id in ids_of_bad_rows(errors)}
         # With the referrers the file's first purchases may pay: all in id order.
         referring = programme_award(programme(), AwardedOn.REFERRAL) is not None
         also = referrers_of(sql.staged_members()) if referring else None
@@ -174,6 +177,7 @@ def import_transactions(
                     bad(
                         RowError(row.line, "member", f"no member with customer code {row.member!r}")
                     )
+                    wrong.add(row.external_id)
                 elif row.recorded_id:
                     imported_before(
                         report, row, _same_content(recorded[row.recorded_id], row, member), bad
@@ -197,6 +201,7 @@ def import_transactions(
                             )
                         except ValidationError as refused:  # no purchase definition (P1)
                             bad(RowError(row.line, "kind", " ".join(refused.messages).rstrip(".")))
+                            wrong.add(row.external_id)
                             continue
                         purchases[row.external_id] = Purchase(
                             pk, row.external_id, member_id, amount, at, earned
@@ -211,6 +216,8 @@ def import_transactions(
                                 member, bought, row.original_external_id, amount=amount, at=at
                             )
                         except Refused as refused:
+                            if not bought and row.original_external_id in wrong:
+                                continue
                             named_later = later.get(row.original_external_id) == row.member
                             if not bought and named_later:
                                 refusal = before_its_purchase(row.original_external_id)

@@ -192,6 +192,14 @@ def test_a_return_whose_purchase_is_on_a_wrong_line_is_not_said_to_name_no_purch
     ]
 
 
+def test_a_return_whose_purchase_names_an_unknown_member_is_not_listed_with_it(alice):
+    """The same when the purchase's line is wrong only against the database (a customer
+    code mistyped): that line is the one to correct."""
+    report = run("T-1,M-9999,purchase,12.50,2026-03-01,,,\nR-1,M-0001,return,5,2026-03-02,,,T-1\n")
+
+    assert [(e.line, e.column) for e in report.errors] == [(2, "member")]
+
+
 def test_a_semicolon_separated_file_is_not_reported_as_missing_every_column(alice):
     """Excel set to Spanish (the brand's own locale, Europe/Madrid) saves "CSV" with
     semicolons. The operator uploads it and is told eight times "line 1, ...: missing
