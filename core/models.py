@@ -207,7 +207,7 @@ class ImportBatch(models.Model):
     new = models.BigIntegerField(default=0)
     updated = models.BigIntegerField(default=0)
     skipped = models.BigIntegerField(default=0)
-    error_count = models.BigIntegerField(default=0)
+    error_count = models.BigIntegerField(default=0)  # rows with errors, not messages
     points = models.BigIntegerField(default=0)
     members = models.BigIntegerField(default=0)
     first_errors = models.JSONField(default=list, blank=True)  # [[line, column, reason]]

@@ -73,7 +73,7 @@ class ImportBatchAdmin(admin.ModelAdmin):
         "status",
         "rows",
         "new",
-        "error_count",
+        "bad_rows",
         "duration",
     ]
     list_filter = ["status", "kind"]
@@ -91,6 +91,10 @@ class ImportBatchAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    @admin.display(description="Rows with errors", ordering="error_count")
+    def bad_rows(self, batch):
+        return batch.error_count
 
     @admin.display(description="Duration")
     def duration(self, batch):
@@ -168,6 +172,8 @@ class ImportBatchAdmin(admin.ModelAdmin):
             "may_run": request.user.has_perm(PERMISSION[batch.kind]),
             "links": self._links(batch),
             "took": self.duration(batch),
+            # The page lists the first messages: a row can have several.
+            "errors_cut": len(batch.first_errors) >= batches.SHOWN_ERRORS,
         }
         return TemplateResponse(request, "admin/core/importbatch/batch.html", context)
 

@@ -61,6 +61,11 @@ def naming(errors: list[RowError], external_id: str) -> list[RowError]:
     return [replace(error, external_id=external_id) for error in errors]
 
 
+def bad_rows(errors) -> int:
+    """How many rows are wrong: a row with three wrong cells is one row, not three."""
+    return len({error.line for error in errors})
+
+
 def ids_of_bad_rows(errors) -> list[tuple[int, str]]:
     """(line, external_id) of the bad rows whose id is known: the import finds the rows
     that repeat them (and the bad rows that repeat another) as it finds the good rows'

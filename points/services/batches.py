@@ -23,6 +23,7 @@ from core import progress
 from core.db import retryable
 from core.exports import escape_formula
 from core.models import ImportBatch
+from points.csv_rows import bad_rows
 
 Status = ImportBatch.Status
 SHOWN_ERRORS = 1_000  # on the batch's page; all of them in its errors file
@@ -220,7 +221,7 @@ def _keep(batch: ImportBatch, report, *, dry_run: bool, seconds: float) -> None:
     batch.updated = getattr(report, "updated", 0)
     batch.points = getattr(report, "points", 0)
     batch.members = getattr(report, "members", 0)
-    batch.error_count = len(report.errors)
+    batch.error_count = bad_rows(report.errors)
     batch.first_errors = [_error_cells(e) for e in report.errors[:SHOWN_ERRORS]]
     if report.errors:
         batch.errors_file.save(f"{batch.pk}-errors.csv", _errors_csv(report.errors), save=False)

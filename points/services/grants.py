@@ -11,7 +11,7 @@ from django.utils import timezone
 from core.bulk import CopyBehind, bulk_update, without_cycle_collection
 from members.models import Member
 from members.selectors import owner, survivors_of
-from points.csv_rows import RowError
+from points.csv_rows import RowError, bad_rows
 from points.models import LedgerEntry
 from points.selectors import Balances, pending_by_member, programme
 from points.services import goodwill
@@ -124,7 +124,7 @@ def import_grants(rows, *, by, errors=(), dry_run=False, batch=None, now=None) -
             computed = [(LedgerEntry, sql.ENTRY_COLUMNS, entries), *log.tables()]
         writer.insert(*computed)
         writer.wait()
-        report.rows += len(errors)
+        report.rows += bad_rows(errors)
         report.tier_changes = sum(before[m.pk] != m.qualified_tier_id for m in locked)
         bulk_update(Member, locked, MEMBER_CACHE_FIELDS)
         sql.drop_staged()

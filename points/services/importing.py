@@ -17,7 +17,7 @@ from core.bulk import CopyBehind, bulk_update, reserve_ids, without_cycle_collec
 from core.models import WebhookDelivery
 from members.models import Member
 from members.selectors import owner
-from points.csv_rows import ImportRow, RowError, ids_of_bad_rows
+from points.csv_rows import ImportRow, RowError, bad_rows, ids_of_bad_rows
 from points.models import AwardedOn, LedgerEntry, Transaction
 from points.selectors import programme
 from points.services import sql
@@ -253,7 +253,7 @@ def import_transactions(
                     aside[name] = purchase
         writer.insert(*computed)
         writer.wait()
-        report.rows += len(errors)
+        report.rows += bad_rows(errors)
         report.tier_changes = sum(before[m.pk] != m.qualified_tier_id for m in locked)
         if not dry_run:
             bulk_update(Member, locked, MEMBER_CACHE_FIELDS)

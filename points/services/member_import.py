@@ -35,7 +35,7 @@ from core import events
 from core.bulk import CopyBehind, bulk_update, reserve_ids, without_cycle_collection
 from core.models import WebhookDelivery
 from members.models import Member, TierChange
-from points.csv_rows import RowError
+from points.csv_rows import RowError, bad_rows
 from points.models import (
     OPENING_BALANCE,
     OPENING_LIFETIME_KEY,
@@ -111,7 +111,7 @@ def import_members(
         work = _Import(report, batch_id=getattr(batch, "pk", batch))
         _apply_chunks(report, work, writer, duplicates, staged, on_chunk)
         member_bulk.drop_staged()
-        report.rows += len(errors)
+        report.rows += bad_rows(errors)
         report.members = report.new + report.updated + report.skipped
         end_import(report, dry_run=dry_run)
     return report
