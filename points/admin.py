@@ -195,8 +195,8 @@ class TransactionAdmin(ByBatchMixin, ReadOnlyAdminMixin, ImportExportMixin, admi
     def add_success_message(self, result, request):
         report = result.report
         summary = (
-            f"Import finished: {report.new:,} new, {report.skipped:,} skipped, "
-            f"{report.points:,} points awarded, {report.tier_changes:,} members changed tier."
+            f"Import finished: {report.new:,} new, {report.skipped:,} skipped; "
+            f"{report.points_moved(dry_run=False)}; {report.tier_changes:,} members changed tier."
         )
         messages.success(request, summary)
         # One row in the admin's history for the whole file, naming who imported it.

@@ -58,17 +58,28 @@ class ImportReport:
     rows: int = 0
     new: int = 0
     skipped: int = 0
-    points: int = 0
+    points: int = 0  # net: earned minus taken back (point grants: granted)
+    taken_back: int = 0  # by the file's returns, a positive number
     tier_changes: int = 0
     members: int = 0  # of the file
     errors: list = field(default_factory=list)
     skipped_lines: set = field(default_factory=set)  # among the first PREVIEW_ROWS rows
 
     # What a file with a bad row did not do (end_import).
-    WRITTEN: ClassVar = ("new", "points", "tier_changes")
+    WRITTEN: ClassVar = ("new", "points", "taken_back", "tier_changes")
 
     def summary(self) -> str:
         return f"new={self.new} skipped={self.skipped} errors={len(self.errors)}"
+
+    @property
+    def earned(self) -> int:
+        return self.points + self.taken_back
+
+    def points_moved(self, *, dry_run: bool) -> str:
+        """Points earned and taken back apart: a file of returns takes points back, it
+        does not award a negative number of them."""
+        earn, take = ("would earn", "would take back") if dry_run else ("earned", "took back")
+        return f"purchases {earn} {self.earned:,} points, returns {take} {self.taken_back:,}"
 
 
 def imported_before(report, row, same: bool, bad) -> None:
@@ -231,7 +242,9 @@ def import_transactions(
                     if bonus := credit(member, plan, moves, at=at, log=log):
                         moves.append(bonus)
                     entries += [_entry_row(member_id, move, pk, now, batch_id) for move in moves]
-                    report.points += earned.points if earned else 0
+                    if earned:
+                        report.points += earned.points
+                        report.taken_back += max(0, -earned.points)
                     report.new += 1
             writer.wait()
             if on_chunk:

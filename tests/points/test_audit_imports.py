@@ -291,6 +291,20 @@ def test_a_file_of_returns_is_not_reported_as_negative_points_awarded(admin_clie
     assert Transaction.objects.filter(external_id="R-1").exists()
     negative_award = re.compile(r"-[\d,]+(</strong>)? points (awarded|to award)")
     assert not negative_award.search(shown), negative_award.search(shown).group(0)
+    assert "returns will take back <strong>500</strong>" in shown
+    assert "purchases earned 0 points, returns took back 500" in shown
+
+
+def test_the_command_reports_points_taken_back_by_returns(alice, buy, tmp_path, capsys):
+    from django.core.management import call_command
+
+    buy(alice, "500", external_id="P-OLD")
+    path = tmp_path / "returns.csv"
+    path.write_text(HEADER + "R-1,M-0001,return,500,2026-03-05,,,P-OLD\n")
+    call_command("import_transactions", str(path))
+
+    out = capsys.readouterr().out
+    assert "1 rows: purchases earned 0 points, returns took back 500, 0 members" in out
 
 
 def test_an_import_through_the_transactions_page_is_kept_in_the_imports_list(admin_client, alice):

@@ -314,15 +314,16 @@ def test_the_admin_import_previews_errors_then_confirms_with_a_summary(admin_cli
         "T-1,M-0001,purchase,1000,2026-03-01,,,\nT-2,M-0001,purchase,10,2026-03-02,,,\n",
     )
     html = page.content.decode()
-    assert "<strong>2</strong> new" in html and "<strong>1,015</strong> points to award" in html
+    assert "<strong>2</strong> new" in html and "will earn <strong>1,015</strong> points" in html
     assert "1 members changing tier" in html
     assert not Transaction.objects.exists()  # the preview writes nothing
     confirm = page.context["confirm_form"].initial
     done = admin_client.post(
         reverse("admin:points_transaction_process_import"), confirm, follow=True
     )
-    assert "Import finished: 2 new, 0 skipped, 1,015 points awarded, 1 members changed tier." in (
-        done.content.decode()
+    assert (
+        "Import finished: 2 new, 0 skipped; purchases earned 1,015 points, returns took back 0; "
+        "1 members changed tier." in done.content.decode()
     )
     assert Transaction.objects.count() == 2
     call_command("check_ledger")

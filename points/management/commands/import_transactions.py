@@ -17,8 +17,7 @@ class Command(ImportCommand):
         return import_transactions(rows, errors=errors, dry_run=dry_run)
 
     def described(self, report, *, dry_run: bool) -> str:
-        verb = "would award" if dry_run else "awarded"
         return (
-            f"{report.rows:,} rows: {verb} {report.points:,} points, "
+            f"{report.rows:,} rows: {report.points_moved(dry_run=dry_run)}, "
             f"{report.tier_changes:,} members changed tier"
         )
