@@ -22,10 +22,11 @@ from import_export.formats import base_formats
 from import_export.results import Result, RowResult
 
 from core.exports import FormulaSafeResource
+from core.models import ImportBatch
 from points.csv_files import cells_at, open_csv, row_cells
 from points.csv_rows import COLUMNS, KINDS, ImportRow, RowError, naming
 from points.models import Channel, Transaction
-from points.services import PREVIEW_ROWS, import_transactions
+from points.services import PREVIEW_ROWS, batches, import_transactions
 from points.services.rules import TransactionLimits, check_transaction, transaction_limits
 
 
@@ -170,9 +171,17 @@ class TransactionResource(FormulaSafeResource):
     def import_data(self, dataset, dry_run=False, raise_errors=False, **kwargs) -> Result:
         # The file as uploaded (TransactionCSV), or any other dataset written back as CSV.
         data = dataset.raw if isinstance(dataset, UploadedCSV) else dataset.export("csv").encode()
-        rows, errors = read_transactions(io.BytesIO(data))
         shown = []
-        report = import_transactions(_first(rows, shown), errors=errors, dry_run=dry_run)
+        if dry_run:  # the preview
+            rows, errors = read_transactions(io.BytesIO(data))
+            report = import_transactions(_first(rows, shown), errors=errors, dry_run=True)
+        else:  # Confirm: a batch in the Imports list, as an upload there makes
+            report = batches.import_now(
+                kind=ImportBatch.Kind.TRANSACTIONS,
+                data=data,
+                file_name=kwargs.get("file_name") or "transactions.csv",
+                by=kwargs["user"],
+            )
         result = Result()
         result.diff_headers = list(COLUMNS)
         result.total_rows = report.rows

@@ -162,6 +162,13 @@ def fresh_cache():
 
 
 @pytest.fixture(autouse=True)
+def media_in_tmp(settings, tmp_path):
+    """Files a test stores (an import's file, kept as a batch) go to its own folder,
+    not the checkout's media/."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture(autouse=True)
 def celery_eager():
     """Unit tests run tasks in-process; the worker test sends them through the broker."""
     from loyalty_site.celery import app

@@ -84,6 +84,25 @@ def upload(*, kind: str, file, by) -> ImportBatch:
     return batch
 
 
+def import_now(*, kind: str, data: bytes, file_name: str, by):
+    """Import a file in the web request that confirms it (Transactions > Import, the
+    library's preview then Confirm): stored and kept as a batch like an upload,
+    uploaded and confirmed by `by`, its rows naming it, so that the Imports list has
+    every import whatever its door. Returns the import's report."""
+    batch = ImportBatch(
+        kind=kind,
+        file_name=file_name[:255],
+        size=len(data),
+        uploaded_by=by,
+        imported_by=by,
+        status=Status.IMPORTING,
+        started_at=timezone.now(),
+    )
+    batch.file.save(file_name, ContentFile(data), save=False)
+    batch.save()
+    return _step(batch.pk, Status.IMPORTING, dry_run=False)
+
+
 def confirm(*, batch: ImportBatch, by) -> ImportBatch:
     """Queue the import of a checked batch (once: a second confirmation does nothing)."""
     confirmed = ImportBatch.objects.filter(pk=batch.pk, status=Status.CHECKED).update(
@@ -170,7 +189,7 @@ def run(batch_id: int) -> None:
 TRIES = 3
 
 
-def _step(batch_id: int, status: str, *, dry_run: bool) -> None:
+def _step(batch_id: int, status: str, *, dry_run: bool):
     batch = ImportBatch.objects.filter(pk=batch_id, status=status).first()
     if batch is None:
         return  # done, failed or run again since it was queued
@@ -192,7 +211,8 @@ def _step(batch_id: int, status: str, *, dry_run: bool) -> None:
         raise
 
 
-def _run_step(batch: ImportBatch, status: str, *, dry_run: bool) -> None:
+def _run_step(batch: ImportBatch, status: str, *, dry_run: bool):
+    """The step, in one transaction with what the batch keeps of it: its report."""
     batch_id = batch.pk
     door = _doors()[batch.kind]
     started = time.monotonic()
@@ -213,6 +233,7 @@ def _run_step(batch: ImportBatch, status: str, *, dry_run: bool) -> None:
             rows, errors = door.read(progress.counted(stored, read))
             report = door.run(rows, errors=errors, dry_run=dry_run, batch=batch, on_chunk=on_chunk)
         _keep(batch, report, dry_run=dry_run, seconds=time.monotonic() - started)
+    return report
 
 
 def _keep(batch: ImportBatch, report, *, dry_run: bool, seconds: float) -> None:

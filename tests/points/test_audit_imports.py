@@ -328,3 +328,11 @@ def test_an_import_through_the_transactions_page_is_kept_in_the_imports_list(adm
     batch = ImportBatch.objects.filter(kind=ImportBatch.Kind.TRANSACTIONS).first()
     assert batch is not None and batch.uploaded_by.username == "admin"
     assert txn.batch_id == batch.pk
+    assert (batch.file_name, batch.status, batch.imported_by, batch.new) == (
+        "day.csv",
+        ImportBatch.Status.DONE,
+        batch.uploaded_by,
+        1,
+    )
+    assert batch.file.read().decode() == HEADER + "T-1,M-0001,purchase,10.00,2026-03-01,,,\n"
+    assert ImportBatch.objects.count() == 1  # the preview alone is not an import
