@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from urllib.parse import quote
 
 import pytest
+from django.conf import settings
 from django.db import connection
 from kombu import Exchange, Queue
 
@@ -45,6 +46,7 @@ def running_workers(names, log_dir, **env):
         "DATABASE_URL": f"postgres://{user}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
         "CELERY_BROKER_URL": redis_url(),
         "CELERY_QUEUE": queue,
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),  # the files this test stored
         **env,
     }
     logs = {name: log_dir / f"{name}.log" for name in names}
