@@ -11,7 +11,7 @@ physical line it starts on, as a text editor numbers them."""
 import io
 from collections import defaultdict
 from collections.abc import Iterator
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 from operator import itemgetter
 
 import tablib
@@ -107,7 +107,8 @@ def _reason(exc: ValidationError) -> str:
 
 def parse_occurred_at(text: str) -> datetime:
     """ISO 8601. A date alone means midnight in the programme's time zone; a time
-    without an offset is read in that zone too."""
+    without an offset is read in that zone too, unless the clock change skips it or
+    repeats it that night: which moment is meant is then unknown, and the offset asked."""
     try:
         if len(text) == 10:
             moment = datetime.combine(date.fromisoformat(text), time.min)
@@ -117,7 +118,27 @@ def parse_occurred_at(text: str) -> datetime:
         raise ValidationError(
             {"occurred_at": f"{text!r} is not an ISO 8601 date or time"}
         ) from None
-    return timezone.make_aware(moment) if moment.tzinfo is None else moment
+    if moment.tzinfo is not None:
+        return moment
+    zone = timezone.get_default_timezone()
+    earlier, later = moment.replace(tzinfo=zone), moment.replace(tzinfo=zone, fold=1)
+    if earlier.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != moment:
+        why = "does not exist in {zone} (the clocks went forward that night)"
+    elif earlier.utcoffset() != later.utcoffset():
+        why = "happened twice in {zone} (the clocks went back that night)"
+    else:
+        return earlier
+    raise ValidationError(
+        {
+            "occurred_at": f"{text!r} {why.format(zone=zone)}: give it with its offset "
+            f"({_offset(earlier)} or {_offset(later)})"
+        }
+    )
+
+
+def _offset(moment: datetime) -> str:
+    minutes = int(moment.utcoffset().total_seconds() // 60)
+    return f"{'+' if minutes >= 0 else '-'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
 # The admin's import and export (django-import-export)
