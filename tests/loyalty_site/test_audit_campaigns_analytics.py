@@ -19,6 +19,7 @@ from points.models import Campaign, LedgerEntry, PointDefinition
 from points.services import adjust_points
 from points.services.snapshots import take_snapshots
 from tests.conftest import at
+from tests.points.test_campaign_admin import posted  # the form as a marketer fills it
 from tiers.services import grant_status
 
 pytestmark = pytest.mark.django_db
@@ -34,20 +35,6 @@ def campaign(name, multiplier="2", starts=None, ends=None, channels=(), **more) 
         channels=list(channels),
         **more,
     )
-
-
-def posted(name, multiplier="2", starts="2030-03-01", ends="2030-03-08", **more) -> dict:
-    """The campaign form as a marketer fills it in (days at midnight, local time)."""
-    return {
-        "name": name,
-        "multiplier": multiplier,
-        "starts_at_0": starts,
-        "starts_at_1": "00:00:00",
-        "ends_at_0": ends,
-        "ends_at_1": "00:00:00",
-        "is_active": "on",
-        **more,
-    }
 
 
 def campaigns_csv(client) -> dict[str, list[str]]:
