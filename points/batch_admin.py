@@ -94,6 +94,8 @@ class ImportBatchAdmin(admin.ModelAdmin):
 
     @admin.display(description="Rows with errors", ordering="error_count")
     def bad_rows(self, batch):
+        if batch.status == ImportBatch.Status.INVALID and not batch.error_count:
+            return "the header"  # no row was read
         return batch.error_count
 
     @admin.display(description="Duration")

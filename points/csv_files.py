@@ -6,6 +6,7 @@ then checks its own columns."""
 import csv
 import io
 from collections.abc import Iterator
+from dataclasses import replace
 
 from points.csv_rows import RowError
 
@@ -13,8 +14,8 @@ from points.csv_rows import RowError
 def open_csv(stream, required) -> tuple[Iterator, int, list[str], list[RowError]]:
     """(records after the header, the header's line, its column names, errors): the
     errors so far are the header's own (a separator other than the comma, a name
-    twice), and the `required` columns it lacks. The errors list fills as the records
-    are read."""
+    twice), and the `required` columns it lacks; with any of them no row is read. The
+    errors list fills as the records are read."""
     errors = []
     records = _records(csv.reader(_text(stream)), errors)
     header_line, cells = next(records, (1, []))
@@ -22,7 +23,7 @@ def open_csv(stream, required) -> tuple[Iterator, int, list[str], list[RowError]
         # Excel saves "CSV" with semicolons in many languages: every column is there,
         # in one cell; "missing column" eight times would say the opposite.
         errors.append(
-            RowError(
+            header_error(
                 header_line,
                 "file",
                 f"the header is separated by {separator}, not commas: save the file "
@@ -32,19 +33,24 @@ def open_csv(stream, required) -> tuple[Iterator, int, list[str], list[RowError]
         return records, header_line, [], errors
     header = [column_name(name) for name in cells]
     if odd := odd_cell(header_line, (), cells):
-        errors.append(odd)
+        errors.append(replace(odd, header=True))
         # Named by position from here on: no message can quote such a name.
         header = [
             name if odd_cell(header_line, (), [name]) is None else f"column {i + 1}"
             for i, name in enumerate(header)
         ]
     errors += [
-        RowError(header_line, column, "missing column")
+        header_error(header_line, column, "missing column")
         for column in required
         if column not in header
     ]
     errors += _repeated(header_line, header)
     return records, header_line, header, errors
+
+
+def header_error(line: int, column: str, reason: str) -> RowError:
+    """What is wrong with the header: the file cannot be read, and no row is counted."""
+    return RowError(line, column, reason, header=True)
 
 
 def _other_separator(cell: str) -> str:
@@ -59,7 +65,7 @@ def _repeated(line: int, header: list[str]) -> list[RowError]:
         if name:  # empty names (a spreadsheet's trailing commas) name nothing
             at.setdefault(name, []).append(str(i + 1))
     return [
-        RowError(
+        header_error(
             line,
             name,
             f"the header names this column {len(columns)} times "

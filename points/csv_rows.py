@@ -49,6 +49,8 @@ class RowError:
     reason: str
     # The bad row's own id, when it is well formed: a row repeating it is a duplicate.
     external_id: str = field(default="", compare=False, repr=False)
+    # An error of the header (points.csv_files.open_csv): no row of the file was read.
+    header: bool = field(default=False, compare=False, repr=False)
 
     def __str__(self):
         return f"line {self.line}, {self.column}: {self.reason}"
@@ -62,8 +64,9 @@ def naming(errors: list[RowError], external_id: str) -> list[RowError]:
 
 
 def bad_rows(errors) -> int:
-    """How many rows are wrong: a row with three wrong cells is one row, not three."""
-    return len({error.line for error in errors})
+    """How many rows are wrong: a row with three wrong cells is one row, not three, and
+    a wrong header is no row (none was read)."""
+    return len({error.line for error in errors if not error.header})
 
 
 def ids_of_bad_rows(errors) -> list[tuple[int, str]]:

@@ -21,7 +21,7 @@ from typing import NamedTuple
 from django.core.exceptions import ValidationError
 
 from members.services import enrolment_errors
-from points.csv_files import open_csv, row_cells
+from points.csv_files import header_error, open_csv, row_cells
 from points.csv_rows import RowError, naming
 from points.resources import parse_occurred_at
 
@@ -63,7 +63,7 @@ def read_members(stream) -> tuple[Iterator[MemberRow], list[RowError]]:
     fills as they are read: every bad row, with its line, column and reason."""
     records, header_line, header, errors = open_csv(stream, REQUIRED)
     errors += [
-        RowError(header_line, name, f"unknown column: the columns are {', '.join(COLUMNS)}")
+        header_error(header_line, name, f"unknown column: the columns are {', '.join(COLUMNS)}")
         for name in header
         if name and name not in COLUMNS
     ]

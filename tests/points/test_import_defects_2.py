@@ -1,0 +1,162 @@
+"""Imports as operations staff meet them: what a file whose header alone is wrong, a
+row split by a thousands separator, a UTF-16 file and a file re-sent after an erasure
+show on the CX Manager's pages and the command; the Imports link of an import's page
+for a user who may import only one kind of file."""
+
+import re
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
+from django.urls import reverse
+
+from core.models import ImportBatch
+from points.models import Transaction
+from tests.conftest import ledger_state
+
+pytestmark = pytest.mark.django_db
+
+HEADER = "external_id,member,kind,amount,occurred_at,channel,store,original_external_id\n"
+MEMBERS_HEADER = (
+    "external_id,email,first_name,last_name,phone,joined_at,birth_date,"
+    "opening_points,opening_lifetime\n"
+)
+Status = ImportBatch.Status
+
+
+@pytest.fixture
+def alice(make_member):
+    return make_member("M-0001")
+
+
+@pytest.fixture
+def bob(make_member):
+    return make_member("M-0002")
+
+
+@pytest.fixture
+def on_commit(django_capture_on_commit_callbacks):
+    """Run what is queued after commit (the workers' tasks, in-process)."""
+
+    def run(action):
+        with django_capture_on_commit_callbacks(execute=True):
+            return action()
+
+    return run
+
+
+@pytest.fixture
+def staff_with(client, django_user_model):
+    """Log in a staff user who has only these permissions ("members.add_member")."""
+
+    def login(*names):
+        user = django_user_model.objects.create_user("importer", is_staff=True)
+        for name in names:
+            app, codename = name.split(".")
+            user.user_permissions.add(
+                Permission.objects.get(content_type__app_label=app, codename=codename)
+            )
+        client.force_login(user)
+        return user
+
+    return login
+
+
+def upload(client, data: bytes, kind="transactions", name="day.csv"):
+    return client.post(
+        reverse("admin:core_importbatch_upload"),
+        {"kind": kind, "file": SimpleUploadedFile(name, data, "text/csv")},
+    )
+
+
+def text(response) -> str:
+    """A page's text as read on screen: tags out, entities and spaces as shown."""
+    page = re.sub(r"<(style|script)\b.*?</\1>", " ", response.content.decode(), flags=re.S)
+    words = re.sub(r"<[^>]+>", " ", page)
+    return " ".join(words.replace("&quot;", '"').replace("&#x27;", "'").split())
+
+
+def batch_page(client, batch) -> str:
+    return text(client.get(reverse("admin:core_importbatch_change", args=[batch.pk])))
+
+
+def command(tmp_path, capsys, data: bytes, name="import_transactions"):
+    """Run an import command on a file; (exit status, stdout lines, stderr lines)."""
+    path = tmp_path / "file.csv"
+    path.write_bytes(data)
+    try:
+        call_command(name, str(path))
+        status = 0
+    except SystemExit as stopped:
+        status = stopped.code
+    out, err = capsys.readouterr()
+    return status, out.strip().splitlines(), err.strip().splitlines()
+
+
+# 1. A file whose header alone is wrong: the file cannot be imported, no row counted.
+
+WRONG_HEADERS = {
+    "semicolons": (
+        HEADER.replace(",", ";") + "T-1;M-0001;purchase;10.00;2026-03-01;;;\n",
+        "1 file the header is separated by semicolons, not commas",
+    ),
+    "a required column missing": (
+        HEADER.replace(",amount", "") + "T-1,M-0001,purchase,2026-03-01,,,\n",
+        "1 amount missing column",
+    ),
+}
+
+
+@pytest.mark.parametrize("data, reason", WRONG_HEADERS.values(), ids=WRONG_HEADERS.keys())
+def test_a_file_whose_header_is_wrong_is_said_to_be_unreadable_not_to_have_a_bad_row(
+    login, client, alice, on_commit, data, reason
+):
+    # given an operator's file whose header is not the contract's
+    login("Operations")
+    before = ledger_state()
+
+    # when it is uploaded and checked
+    on_commit(lambda: upload(client, data.encode()))
+
+    # then its page says the file cannot be imported because of its header, and why;
+    # no row is counted, on the page or in the list of imports
+    batch = ImportBatch.objects.get()
+    shown = batch_page(client, batch)
+    assert batch.status == Status.INVALID
+    assert "The file cannot be imported: its header (line 1) is wrong" in shown
+    assert reason in shown  # the error table: line, column, reason
+    assert not re.search(r"\d+ rows? cannot be imported", shown), shown
+    assert (batch.rows, batch.error_count) == (0, 0)
+    listed = text(client.get(reverse("admin:core_importbatch_changelist")))
+    assert "day.csv Transactions" in listed and "Has errors 0 0 the header" in listed
+    assert ledger_state() == before
+
+
+def test_a_file_whose_header_is_wrong_is_said_so_on_the_transactions_import_page(
+    admin_client, alice
+):
+    page = admin_client.post(
+        reverse("admin:points_transaction_import"),
+        {
+            "import_file": SimpleUploadedFile(
+                "day.csv", WRONG_HEADERS["semicolons"][0].encode(), "text/csv"
+            ),
+            "format": "0",
+        },
+    )
+
+    shown = text(page)
+    assert "Nothing was imported: the file cannot be read, because of its header" in shown
+    assert "separated by semicolons, not commas" in shown
+    assert "Some rows failed to validate" not in shown
+    assert not Transaction.objects.exists()
+
+
+def test_a_file_with_a_bad_row_still_counts_its_bad_rows(login, client, alice, on_commit):
+    login("Operations")
+    on_commit(lambda: upload(client, (HEADER + "T-1,M-0001,refund,10,2026-03-01,,,\n").encode()))
+
+    batch = ImportBatch.objects.get()
+    assert "1 row cannot be imported" in batch_page(client, batch)
+    assert (batch.rows, batch.error_count) == (1, 1)
