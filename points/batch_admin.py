@@ -83,6 +83,25 @@ class ImportBatchAdmin(admin.ModelAdmin):
     show_full_result_count = False
     change_list_template = "admin/core/importbatch/change_list.html"
 
+    def has_view_permission(self, request, obj=None):
+        """Every import for those given "Can view import"; those of their kinds for
+        whoever may import a kind of file, so that the list is theirs too (the
+        "Imports" link of an import's page, docs/rules.md "Importing")."""
+        if super().has_view_permission(request, obj):
+            return True
+        if obj is None:
+            return bool(allowed_kinds(request.user))
+        return request.user.has_perm(PERMISSION[obj.kind])
+
+    def has_module_permission(self, request):
+        return super().has_module_permission(request) or bool(allowed_kinds(request.user))
+
+    def get_queryset(self, request):
+        batches = super().get_queryset(request)
+        if super().has_view_permission(request):
+            return batches
+        return batches.filter(kind__in=[kind for kind, _ in allowed_kinds(request.user)])
+
     def has_add_permission(self, request):
         return False  # through the upload page
 
@@ -129,14 +148,15 @@ class ImportBatchAdmin(admin.ModelAdmin):
 
     def _batch(self, request, object_id) -> ImportBatch:
         """The batch, for those who may see every import or import its kind: whoever
-        may upload a file may follow and confirm it (docs/rules.md, "Importing")."""
-        viewer = self.has_view_permission(request)
-        if not (viewer or allowed_kinds(request.user)):
+        may upload a file may follow and confirm it (docs/rules.md, "Importing").
+        Another kind's import is refused, not "no such import"."""
+        if not self.has_view_permission(request):
             raise PermissionDenied
-        batch = self.get_object(request, unquote(object_id))  # None for "abc", too
-        if batch is None:
-            raise Http404("No such import.")
-        if not (viewer or request.user.has_perm(PERMISSION[batch.kind])):
+        try:  # any kind's, not get_queryset's
+            batch = ImportBatch.objects.get(pk=unquote(object_id))
+        except (ImportBatch.DoesNotExist, ValueError, ValidationError):  # "abc" too
+            raise Http404("No such import.") from None
+        if not self.has_view_permission(request, batch):
             raise PermissionDenied
         return batch
 

@@ -160,3 +160,61 @@ def test_a_file_with_a_bad_row_still_counts_its_bad_rows(login, client, alice, o
     batch = ImportBatch.objects.get()
     assert "1 row cannot be imported" in batch_page(client, batch)
     assert (batch.rows, batch.error_count) == (1, 1)
+
+
+# 2. The "Imports" link of an import's page, for a user who may import one kind.
+
+KIND_PERMISSIONS = {
+    "members": ("members.add_member", MEMBERS_HEADER + "M-1,ana@example.com,,,,,,,\n"),
+    "transactions": ("points.add_transaction", HEADER + "T-1,M-0001,purchase,10,2026-03-01,,,\n"),
+}
+
+
+@pytest.mark.parametrize("kind", KIND_PERMISSIONS)
+def test_the_imports_link_of_an_import_leads_a_user_who_may_import_its_kind_to_their_list(
+    client, staff_with, admin_user, alice, on_commit, kind
+):
+    # given a staff user who may only import this kind of file, and an import of the
+    # other kind by someone else
+    permission, data = KIND_PERMISSIONS[kind]
+    other = "members" if kind == "transactions" else "transactions"
+    ImportBatch.objects.create(kind=other, file_name="someone-elses.csv", uploaded_by=admin_user)
+    staff_with(permission)
+    on_commit(lambda: upload(client, data.encode(), kind=kind, name="mine.csv"))
+    batch = ImportBatch.objects.get(kind=kind)
+
+    # when they follow the "Imports" link at the top of their import's page
+    page = client.get(reverse("admin:core_importbatch_change", args=[batch.pk]))
+    link = re.search(r'<a href="([^"]+)">Imports</a>', page.content.decode()).group(1)
+    listed = client.get(link)
+
+    # then they see the imports of their kind, theirs among them, and no other kind's
+    assert listed.status_code == 200
+    shown = text(listed)
+    assert "mine.csv" in shown and "someone-elses.csv" not in shown
+    assert "Upload a file" in shown
+    # and the CX Manager's menu leads there too
+    assert f'href="{link}"' in client.get(reverse("admin:index")).content.decode()
+
+
+def test_a_user_who_may_import_one_kind_cannot_open_another_kinds_import_from_the_list(
+    client, staff_with, admin_user
+):
+    batch = ImportBatch.objects.create(
+        kind=ImportBatch.Kind.TRANSACTIONS, file_name="day.csv", uploaded_by=admin_user
+    )
+    staff_with("members.add_member")
+
+    listed = client.get(
+        reverse("admin:core_importbatch_changelist"), {"kind__exact": "transactions"}
+    )
+    assert listed.status_code == 200 and "day.csv" not in text(listed)
+    assert client.get(reverse("admin:core_importbatch_change", args=[batch.pk])).status_code == 403
+    # its history is not theirs either: Django's "doesn't exist", back to the index
+    history = client.get(reverse("admin:core_importbatch_history", args=[batch.pk]))
+    assert (history.status_code, history.url) == (302, reverse("admin:index"))
+
+
+def test_a_staff_user_who_may_import_nothing_still_cannot_list_imports(client, staff_with):
+    staff_with("members.view_member")
+    assert client.get(reverse("admin:core_importbatch_changelist")).status_code == 403
