@@ -76,24 +76,45 @@ def _repeated(line: int, header: list[str]) -> list[RowError]:
     ]
 
 
-def row_cells(records, header, errors: list) -> Iterator[tuple[int, list[str]]]:
-    """(line, cells) of each row that has no more cells than the header (empty ones
-    past it aside) and no cell a column cannot hold, padded with empty cells to one
-    past the header's width: a column left out of the header reads as that last,
-    empty cell. The others are added to `errors`."""
+def parsed_rows(records, header, errors: list, parse) -> Iterator:
+    """The good rows `parse(line, cells)` makes of the records (it returns a row and
+    its errors), `cells` padded with empty cells to one past the header's width: a
+    column left out of the header reads as that last, empty cell. The errors of the
+    other rows are added to `errors`, as are those of the records no column can hold
+    (a cell that is not text, more cells than the header)."""
     width = len(header)
     for line, cells in records:
-        if len(cells) > width and any(cell.strip() for cell in cells[width:]):
-            errors.append(
-                RowError(line, "row", f"{len(cells)} cells, the header has {width} columns")
-            )
+        count = len(cells)
+        if count > width and any(cell.strip() for cell in cells[width:]):
+            errors.append(_more_cells(line, count, width))
             continue
-        cells = cells[:width] + [""] * (width + 1 - min(len(cells), width))
+        cells = cells[:width] + [""] * (width + 1 - min(count, width))
         text = "".join(cells)
         if ("\x00" in text or not text.isascii()) and (odd := odd_cell(line, header, cells)):
             errors.append(odd)
             continue
-        yield line, cells
+        row, row_errors = parse(line, cells)
+        if not row_errors:
+            # Empty cells past the header: a spreadsheet's trailing commas.
+            yield row
+        elif count > width:
+            # Or a comma inside a value (1,000.00) that moved every cell after it one
+            # column on: their own errors would name the wrong columns ("000.00" is not
+            # a date), so the row gets one, that says why.
+            errors.append(
+                replace(_more_cells(line, count, width), external_id=row_errors[0].external_id)
+            )
+        else:
+            errors += row_errors
+
+
+def _more_cells(line: int, count: int, width: int) -> RowError:
+    return RowError(
+        line,
+        "row",
+        f"{count} cells, the header has {width} columns: is there a comma inside a value, "
+        'such as 1,000.00? Quote the value ("1,000.00") or write 1000.00',
+    )
 
 
 def cells_at(data: bytes, lines) -> dict[int, dict]:

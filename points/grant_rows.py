@@ -15,7 +15,7 @@ from operator import itemgetter
 
 from django.core.exceptions import ValidationError
 
-from points.csv_files import open_csv, row_cells
+from points.csv_files import open_csv, parsed_rows
 from points.csv_rows import GRANT_COLUMNS, GRANT_REQUIRED, GrantRow, RowError, naming
 from points.models import MANUAL_ADJUSTMENT, PROGRAMME_KEYS, LedgerEntry
 from points.services.adjustments import check_adjustment
@@ -40,12 +40,9 @@ def _rows(records, header, errors: list) -> Iterator[GrantRow]:
     # Without a definition column every row takes the default: an empty cell past the end.
     columns = [position.get(column, len(header)) for column in GRANT_COLUMNS]
     cells_of = itemgetter(*columns)
-    for line, cells in row_cells(records, header, errors):
-        row, row_errors = parse_grant(line, cells_of(cells))
-        if row_errors:
-            errors += row_errors
-        else:
-            yield row
+    yield from parsed_rows(
+        records, header, errors, lambda line, cells: parse_grant(line, cells_of(cells))
+    )
 
 
 def parse_grant(line: int, cells) -> tuple[GrantRow | None, list[RowError]]:

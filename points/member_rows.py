@@ -21,7 +21,7 @@ from typing import NamedTuple
 from django.core.exceptions import ValidationError
 
 from members.services import enrolment_errors
-from points.csv_files import header_error, open_csv, row_cells
+from points.csv_files import header_error, open_csv, parsed_rows
 from points.csv_rows import RowError, naming
 from points.resources import parse_occurred_at
 
@@ -78,12 +78,12 @@ def _rows(records, header, errors: list) -> Iterator[MemberRow]:
     width = len(header)
     position = {name: i for i, name in enumerate(header)}
     cells_of = itemgetter(*(position.get(column, width) for column in COLUMNS))
-    for line, cells in row_cells(records, header, errors):
-        row, row_errors = parse_row(line, [cell.strip() for cell in cells_of(cells)])
-        if row_errors:
-            errors += row_errors
-        else:
-            yield row
+    yield from parsed_rows(
+        records,
+        header,
+        errors,
+        lambda line, cells: parse_row(line, [cell.strip() for cell in cells_of(cells)]),
+    )
 
 
 def parse_row(line: int, cells) -> tuple[MemberRow | None, list[RowError]]:

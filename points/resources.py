@@ -23,7 +23,7 @@ from import_export.results import Result, RowResult
 
 from core.exports import FormulaSafeResource
 from core.models import ImportBatch
-from points.csv_files import cells_at, open_csv, row_cells
+from points.csv_files import cells_at, open_csv, parsed_rows
 from points.csv_rows import COLUMNS, KINDS, ImportRow, RowError, naming
 from points.models import Channel, Transaction
 from points.services import PREVIEW_ROWS, batches, import_transactions
@@ -48,12 +48,9 @@ def _rows(records, header, errors: list, limits: TransactionLimits) -> Iterator[
     # twice), without a dict a row.
     position = {name: i for i, name in enumerate(header)}
     cells_of = itemgetter(*(position[column] for column in COLUMNS))
-    for line, cells in row_cells(records, header, errors):
-        row, row_errors = parse_row(line, cells_of(cells), limits)
-        if row_errors:
-            errors += row_errors
-        else:
-            yield row
+    yield from parsed_rows(
+        records, header, errors, lambda line, cells: parse_row(line, cells_of(cells), limits)
+    )
 
 
 def parse_row(

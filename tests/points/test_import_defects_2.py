@@ -218,3 +218,86 @@ def test_a_user_who_may_import_one_kind_cannot_open_another_kinds_import_from_th
 def test_a_staff_user_who_may_import_nothing_still_cannot_list_imports(client, staff_with):
     staff_with("members.view_member")
     assert client.get(reverse("admin:core_importbatch_changelist")).status_code == 403
+
+
+# 3. A thousands separator in an unquoted amount: one error naming the row's cells.
+
+
+def more_cells(count, columns) -> str:
+    return (
+        f"{count} cells, the header has {columns} columns: is there a comma inside a value, "
+        'such as 1,000.00? Quote the value ("1,000.00") or write 1000.00'
+    )
+
+
+def test_an_unquoted_thousands_separator_is_named_as_a_comma_inside_a_value(
+    alice, tmp_path, capsys
+):
+    # given a file whose second row has 1,000.00 unquoted (one cell more than the header,
+    # the last one empty, as the row's original_external_id is)
+    data = (
+        HEADER
+        + "T-1,M-0001,purchase,12.00,2026-03-01,,,\n"
+        + "T-2,M-0001,purchase,1,000.00,2026-03-02,,,\n"
+    ).encode()
+    before = ledger_state()
+
+    # when it is imported
+    status, out, err = command(tmp_path, capsys, data)
+
+    # then that row gets one error, which says why, and nothing is written
+    assert err == ["line 3, row: " + more_cells(9, 8)]
+    assert (status, out[-1]) == (1, "new=0 skipped=0 errors=1")
+    assert ledger_state() == before
+
+
+def test_a_split_return_whose_last_cell_spills_past_the_header_says_the_same(
+    alice, tmp_path, capsys
+):
+    data = (
+        HEADER
+        + "T-1,M-0001,purchase,1200.00,2026-03-01,,,\n"
+        + "R-1,M-0001,return,1,000.00,2026-03-02,,,T-1\n"
+    ).encode()
+
+    status, out, err = command(tmp_path, capsys, data)
+
+    assert err == ["line 3, row: " + more_cells(9, 8)]
+    assert not Transaction.objects.exists()
+
+
+def test_a_split_amount_is_named_on_the_imports_page(login, client, alice, on_commit):
+    login("Operations")
+    data = (HEADER + "T-2,M-0001,purchase,1,000.00,2026-03-02,,,\n").encode()
+
+    on_commit(lambda: upload(client, data))
+
+    shown = batch_page(client, ImportBatch.objects.get())
+    assert "1 row cannot be imported" in shown
+    assert "2 row " + more_cells(9, 8) in shown
+    assert "not an ISO 8601 date" not in shown  # no cell read in the wrong column
+
+
+def test_rows_a_spreadsheet_ends_with_empty_cells_are_still_imported(alice, tmp_path, capsys):
+    data = (
+        HEADER
+        + "T-1,M-0001,purchase,12.00,2026-03-01,,,,\n"
+        + "T-2,M-0001,purchase,13.00,2026-03-02,,,,,\n"
+    ).encode()
+
+    status, out, err = command(tmp_path, capsys, data)
+
+    assert (status, err, out[-1]) == (0, [], "new=2 skipped=0 errors=0")
+
+
+def test_a_members_file_with_a_comma_in_a_name_says_the_same(tiers, tmp_path, capsys):
+    # given "García, Jr." unquoted: every cell after it one column on, the last one
+    # past the header empty
+    data = (
+        MEMBERS_HEADER + "M-1,ana@example.com,Ana,García, Jr.,,2019-03-01,1988-07-14,1250,\n"
+    ).encode()
+
+    status, out, err = command(tmp_path, capsys, data, name="import_members")
+
+    assert err == ["line 2, row: " + more_cells(10, 9)]
+    assert (status, out[-1]) == (1, "new=0 updated=0 skipped=0 errors=1")
