@@ -19,6 +19,18 @@ def open_csv(stream, required) -> tuple[Iterator, int, list[str], list[RowError]
     errors = []
     records = _records(csv.reader(_text(stream)), errors)
     header_line, cells = next(records, (1, []))
+    if cells and cells[0].startswith(_UTF16_BOMS):
+        # Excel's "Unicode Text" and other tools: every other byte a NUL, which each
+        # line would be refused for, and the file's own advice is this one line.
+        errors.append(
+            header_error(
+                header_line,
+                "file",
+                "the file is UTF-16 text, not UTF-8: save it as CSV UTF-8 "
+                "(in Excel: CSV UTF-8 (Comma delimited))",
+            )
+        )
+        return records, header_line, [], errors
     if len(cells) == 1 and (separator := _other_separator(cells[0])):
         # Excel saves "CSV" with semicolons in many languages: every column is there,
         # in one cell; "missing column" eight times would say the opposite.
@@ -46,6 +58,10 @@ def open_csv(stream, required) -> tuple[Iterator, int, list[str], list[RowError]
     ]
     errors += _repeated(header_line, header)
     return records, header_line, header, errors
+
+
+# The byte order marks of UTF-16 (FF FE, FE FF) as _text reads bytes that are not UTF-8.
+_UTF16_BOMS = ("\udcff\udcfe", "\udcfe\udcff")
 
 
 def header_error(line: int, column: str, reason: str) -> RowError:

@@ -301,3 +301,46 @@ def test_a_members_file_with_a_comma_in_a_name_says_the_same(tiers, tmp_path, ca
 
     assert err == ["line 2, row: " + more_cells(10, 9)]
     assert (status, out[-1]) == (1, "new=0 updated=0 skipped=0 errors=1")
+
+
+# 4. A UTF-16 file: one error on line 1, not a NUL on every line.
+
+UTF16 = {
+    "little-endian, commas": ("utf-16-le", ",", b"\xff\xfe"),
+    "big-endian, commas": ("utf-16-be", ",", b"\xfe\xff"),
+    "Excel's Unicode Text (tabs)": ("utf-16-le", "\t", b"\xff\xfe"),
+}
+UTF16_REASON = (
+    "line 1, file: the file is UTF-16 text, not UTF-8: save it as CSV UTF-8 "
+    "(in Excel: CSV UTF-8 (Comma delimited))"
+)
+
+
+@pytest.mark.parametrize("encoding, separator, bom", UTF16.values(), ids=UTF16.keys())
+def test_a_utf16_file_gets_one_error_on_line_1_saying_to_save_it_as_utf8(
+    alice, tmp_path, capsys, encoding, separator, bom
+):
+    rows = HEADER + "T-1,M-0001,purchase,10.00,2026-03-01,,,\nT-2,M-0001,purchase,9,2026-03-02,,,\n"
+    data = bom + rows.replace(",", separator).encode(encoding)
+
+    status, out, err = command(tmp_path, capsys, data)
+
+    assert err == [UTF16_REASON]
+    assert (status, out[-1]) == (1, "new=0 skipped=0 errors=1")
+    assert not Transaction.objects.exists()
+
+
+def test_a_utf16_file_uploaded_in_the_cx_manager_is_told_to_be_saved_as_utf8(
+    login, client, alice, on_commit
+):
+    login("Operations")
+    data = (HEADER + "T-1,M-0001,purchase,10.00,2026-03-01,,,\n").encode("utf-16")
+
+    on_commit(lambda: upload(client, data))
+
+    batch = ImportBatch.objects.get()
+    shown = batch_page(client, batch)
+    assert "The file cannot be imported" in shown
+    assert "1 file the file is UTF-16 text, not UTF-8: save it as CSV UTF-8" in shown
+    assert "NUL" not in shown
+    assert batch.first_errors == [[1, "file", UTF16_REASON.removeprefix("line 1, file: ")]]

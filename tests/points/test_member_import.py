@@ -345,7 +345,7 @@ def test_a_members_file_goes_through_the_cx_manager_upload(
     "data, reason",
     [
         ("external_id,email,prénom\nM-1,a@example.com,Ann\n".encode("latin-1"), "byte 0xE9"),
-        ((HEADER + "M-1,a@example.com,Ána,,,,,,\n").encode("utf-16"), "a NUL character"),
+        ((HEADER + "M-1,a@example.com,Ána,,,,,,\n").encode("utf-16"), "the file is UTF-16 text"),
         (b"external_id,email,no\x00te\nM-1,a@example.com,x\n", "a NUL character"),
     ],
     ids=["latin1", "utf16", "nul"],
