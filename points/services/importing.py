@@ -10,6 +10,7 @@ from typing import ClassVar
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from core import events, figures
@@ -164,7 +165,7 @@ def import_transactions(
             report.rows += len(chunk)
             recorded = (
                 Transaction.objects.select_related("original")
-                .annotate(owner_id=owner("member"))
+                .annotate(owner_id=owner("member"), erased_at=F("member__erased_at"))
                 .in_bulk([row.recorded_id for row in chunk if row.recorded_id])
             )
             returned = {row.original_external_id for row in chunk if row.kind == "return"}
@@ -184,15 +185,15 @@ def import_transactions(
             txns, entries = [], []
             for row in chunk:
                 member = members.get(row.member)
-                if member is None:
+                before_txn = recorded.get(row.recorded_id)
+                # A member erased since has no code left: a row naming none may be theirs.
+                if before_txn and (member or before_txn.erased_at):
+                    imported_before(report, row, _same_content(before_txn, row, member), bad)
+                elif member is None:
                     bad(
                         RowError(row.line, "member", f"no member with customer code {row.member!r}")
                     )
                     wrong.add(row.external_id)
-                elif row.recorded_id:
-                    imported_before(
-                        report, row, _same_content(recorded[row.recorded_id], row, member), bad
-                    )
                 elif row.line not in duplicates:
                     at, amount, pk, member_id = row.occurred_at, row.amount, next(ids), member.id
                     if row.kind == Transaction.Kind.PURCHASE:
@@ -378,12 +379,14 @@ def _chunk_tables(txns, entries) -> list:
     ]
 
 
-def _same_content(txn: Transaction, row, member: Member) -> bool:
+def _same_content(txn: Transaction, row, member: Member | None) -> bool:
     """Whether a row imported before says the same; its member then may have been
-    merged since into the member the row's code names now (txn.owner_id)."""
+    merged since into the member the row's code names now (txn.owner_id), or erased
+    since (GDPR): its code is gone, nothing is left to compare, and the row's code
+    must name no member (`member` None) for the rest of the row to decide."""
     original = txn.original.external_id if txn.original else ""
     return (
-        txn.owner_id,
+        None if txn.erased_at else txn.owner_id,
         txn.kind,
         txn.amount,
         txn.occurred_at,
@@ -391,7 +394,7 @@ def _same_content(txn: Transaction, row, member: Member) -> bool:
         txn.store,
         original,
     ) == (
-        member.pk,
+        member.pk if member else None,
         row.kind,
         row.amount,
         row.occurred_at,

@@ -12,6 +12,7 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from core.models import ImportBatch
+from members.services import erase_member
 from points.models import Transaction
 from tests.conftest import ledger_state
 
@@ -344,3 +345,90 @@ def test_a_utf16_file_uploaded_in_the_cx_manager_is_told_to_be_saved_as_utf8(
     assert "1 file the file is UTF-16 text, not UTF-8: save it as CSV UTF-8" in shown
     assert "NUL" not in shown
     assert batch.first_errors == [[1, "file", UTF16_REASON.removeprefix("line 1, file: ")]]
+
+
+# 5. A transactions file re-sent after one of its members was erased.
+
+
+def test_a_file_resent_after_a_member_was_erased_reports_their_rows_as_already_imported(
+    alice, bob, admin_user, tmp_path, capsys
+):
+    # given a file imported once, then one of its members erased (right to be forgotten)
+    data = (
+        HEADER
+        + "T-1,M-0001,purchase,100.00,2026-03-01,,,\n"
+        + "T-2,M-0002,purchase,200.00,2026-03-01,pos,STORE-1,\n"
+        + "T-3,M-0002,return,50.00,2026-03-02,,,T-2\n"
+    ).encode()
+    assert command(tmp_path, capsys, data)[1][-1] == "new=3 skipped=0 errors=0"
+    erase_member(member=bob, by=admin_user)
+    before = ledger_state()
+
+    # when the same file is sent again
+    status, out, err = command(tmp_path, capsys, data)
+
+    # then every row is reported as already imported, and nothing changes
+    assert (status, err, out[-1]) == (0, [], "new=0 skipped=3 errors=0")
+    assert ledger_state() == before
+
+
+def test_a_resent_row_of_an_erased_member_with_other_content_is_an_error(
+    alice, bob, admin_user, tmp_path, capsys
+):
+    first = (HEADER + "T-2,M-0002,purchase,200.00,2026-03-01,,,\n").encode()
+    command(tmp_path, capsys, first)
+    erase_member(member=bob, by=admin_user)
+    before = ledger_state()
+
+    status, out, err = command(
+        tmp_path,
+        capsys,
+        (
+            HEADER
+            + "T-2,M-0002,purchase,250.00,2026-03-01,,,\n"  # another amount
+            + "T-4,M-0002,purchase,10.00,2026-03-05,,,\n"  # new: the code is no one's now
+            + "T-5,M-0001,purchase,10.00,2026-03-05,,,\n"
+        ).encode(),
+    )
+
+    assert err == [
+        "line 2, external_id: T-2 was already imported with other content",
+        "line 3, member: no member with customer code 'M-0002'",
+    ]
+    assert status == 1 and ledger_state() == before
+
+
+def test_a_row_imported_for_an_erased_member_resent_for_a_live_member_is_an_error(
+    alice, bob, admin_user, tmp_path, capsys
+):
+    command(tmp_path, capsys, (HEADER + "T-2,M-0002,purchase,200.00,2026-03-01,,,\n").encode())
+    erase_member(member=bob, by=admin_user)
+
+    status, out, err = command(
+        tmp_path, capsys, (HEADER + "T-2,M-0001,purchase,200.00,2026-03-01,,,\n").encode()
+    )
+
+    assert err == ["line 2, external_id: T-2 was already imported with other content"]
+
+
+def test_a_file_resent_after_an_erasure_is_shown_as_already_imported_in_the_cx_manager(
+    login, client, alice, bob, admin_user, on_commit
+):
+    data = (
+        HEADER
+        + "T-1,M-0001,purchase,100.00,2026-03-01,,,\n"
+        + "T-2,M-0002,purchase,200.00,2026-03-01,,,\n"
+    ).encode()
+    login("Operations")
+    on_commit(lambda: upload(client, data, name="first.csv"))
+    first = ImportBatch.objects.get()
+    on_commit(lambda: client.post(reverse("admin:core_importbatch_confirm", args=[first.pk])))
+    erase_member(member=bob, by=admin_user)
+    before = ledger_state()
+
+    on_commit(lambda: upload(client, data, name="again.csv"))
+
+    again = ImportBatch.objects.get(file_name="again.csv")
+    assert (again.status, again.new, again.skipped) == (Status.CHECKED, 0, 2)
+    assert "Already imported (skipped) 2" in batch_page(client, again)
+    assert ledger_state() == before
