@@ -4,6 +4,10 @@ from datetime import date, datetime, time, timedelta
 
 from django.utils import timezone
 
+# The most days staff may type for a period, a delay or a reminder: ten years. More is
+# a typing error, and dates that far away cannot be computed.
+MAX_DAYS = 3650
+
 
 def end_of(day: date) -> datetime:
     """The end of a day in the programme's time zone (the next local midnight),

@@ -1,8 +1,14 @@
-"""What staff type into a service (a reason, a last day), checked the same way
-everywhere: errors go into a dict by field, for one ValidationError naming them all."""
+"""What staff type into a service (a reason, a last day) or a setting (a number of
+points or days), checked the same way everywhere: errors go into a dict by field, for
+one ValidationError naming them all."""
 
 import unicodedata
 from datetime import date
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator
+from django.utils.deconstruct import deconstructible
 
 
 def clean_reason(reason, errors: dict, *, missing: str, limit: int = 255) -> str:
@@ -51,3 +57,22 @@ def check_last_day(
         errors["until"] = missing
     elif until > latest:
         errors["until"] = too_late
+
+
+@deconstructible(path="core.staff_input.AtMost")
+class AtMost(MaxValueValidator):
+    """A number staff type is at most `limit_value` (or what a function of the settings
+    gives), said in words with the limit as staff read it: `message` formats {limit:,}.
+    Being a MaxValueValidator, it stands in for the database's own range check, whose
+    limit (2147483647) would be a second, meaningless message."""
+
+    def __call__(self, value):
+        limit = self.limit_value() if callable(self.limit_value) else self.limit_value
+        if value > limit:
+            raise ValidationError(self.message.format(limit=limit), code=self.code)
+
+
+def adjustment_limit() -> int:
+    """The most points one adjustment may give (the setting MAX_ADJUSTMENT_POINTS, P6),
+    read when a value is checked."""
+    return settings.MAX_ADJUSTMENT_POINTS

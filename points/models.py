@@ -7,7 +7,9 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from core.days import MAX_DAYS
 from core.models import ImportBatch
+from core.staff_input import AtMost, adjustment_limit
 from members.models import Member
 from tiers.models import ProgrammeQuerySet
 
@@ -50,10 +52,21 @@ class PointDefinition(models.Model):
     earn_rate = models.DecimalField(
         max_digits=8, decimal_places=4, default=1, help_text="Points per currency unit (purchase)."
     )
-    points = models.PositiveIntegerField(default=0, help_text="Fixed points (action).")
+    points = models.PositiveIntegerField(
+        default=0,
+        # Staff give or take back an action's points whole, in one adjustment (P6).
+        validators=[
+            AtMost(
+                adjustment_limit,
+                "An action gives at most {limit:,} points, as much as one adjustment may "
+                "give (MAX_ADJUSTMENT_POINTS).",
+            )
+        ],
+        help_text="Fixed points (action).",
+    )
     accrue_delay_days = models.PositiveIntegerField(
         default=0,
-        validators=[MaxValueValidator(3650)],  # ten years: any later date is not a date
+        validators=[MaxValueValidator(MAX_DAYS)],  # ten years: any later date is not a date
         help_text="Days before the points become available to redeem (at most 3,650).",
     )
     counts_toward_tier = models.BooleanField(default=True)
@@ -372,7 +385,9 @@ class ExpiryPolicy(models.Model):
         "cycle is switched on, so past cutoffs never wipe balances.",
     )
     reminder_days = models.PositiveIntegerField(
-        default=14, help_text="Days before a cutoff that members with points at stake are told."
+        default=14,
+        validators=[AtMost(MAX_DAYS, "At most {limit:,} days (ten years) before a cutoff.")],
+        help_text="Days before a cutoff that members with points at stake are told.",
     )
 
     objects = ProgrammeQuerySet.as_manager()

@@ -7,6 +7,9 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
 
+from core.days import MAX_DAYS
+from core.staff_input import AtMost, adjustment_limit
+
 
 class ProgrammeQuerySet(models.QuerySet):
     """Bulk updates and deletes of configuration also refresh the programme version
@@ -38,7 +41,16 @@ class Tier(models.Model):
         default=True, help_text="Untick to exempt members of this tier from points expiry."
     )
     upgrade_bonus_points = models.PositiveIntegerField(
-        default=0, help_text="Paid once when a member reaches this tier for the first time."
+        default=0,
+        # Paid as one entry: no more than one adjustment may give (P6).
+        validators=[
+            AtMost(
+                adjustment_limit,
+                "A welcome bonus is at most {limit:,} points, as much as one adjustment "
+                "may give (MAX_ADJUSTMENT_POINTS).",
+            )
+        ],
+        help_text="Paid once when a member reaches this tier for the first time.",
     )
     benefits = models.TextField(blank=True, help_text="One benefit per line, shown to staff.")
 
@@ -195,9 +207,6 @@ class StatusGrant(models.Model):
         return f"{self.tier} by status match until {self.until:%-d %b %Y}"
 
 
-MAX_INACTIVITY_DAYS = 3650
-
-
 class DegradationPolicy(models.Model):
     """Tier degradation for inactivity (D1). One row, off by default."""
 
@@ -226,10 +235,10 @@ class DegradationPolicy(models.Model):
     def clean(self):
         # A period longer than ten years is a typo, and dates that far back cannot be
         # computed: refused with the limit, not with an error page.
-        if self.inactivity_days and self.inactivity_days > MAX_INACTIVITY_DAYS:
+        if self.inactivity_days and self.inactivity_days > MAX_DAYS:
             raise ValidationError(
                 {
-                    "inactivity_days": f"At most {MAX_INACTIVITY_DAYS:,} days (ten years) "
+                    "inactivity_days": f"At most {MAX_DAYS:,} days (ten years) "
                     "without a purchase make one period."
                 }
             )
