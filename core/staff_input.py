@@ -76,3 +76,9 @@ def adjustment_limit() -> int:
     """The most points one adjustment may give (the setting MAX_ADJUSTMENT_POINTS, P6),
     read when a value is checked."""
     return settings.MAX_ADJUSTMENT_POINTS
+
+
+def transaction_amount_limit():
+    """The largest amount one purchase or return may have (the setting
+    MAX_TRANSACTION_AMOUNT), read when a value is checked."""
+    return settings.MAX_TRANSACTION_AMOUNT

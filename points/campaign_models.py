@@ -9,9 +9,9 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.functional import cached_property
 
-from core.staff_input import is_blank
+from core.staff_input import AtMost, is_blank, transaction_amount_limit
 from points.models import STORE_LENGTH, Channel
-from tiers.models import ProgrammeQuerySet, Tier
+from tiers.models import AT_MOST_MAX_MULTIPLIER, ProgrammeQuerySet, Tier
 
 
 class CampaignStatus(models.TextChoices):
@@ -40,7 +40,9 @@ class Campaign(models.Model):
     """A multiplier on purchase points for a time window, optionally limited (P3)."""
 
     name = models.CharField(max_length=100)
-    multiplier = models.DecimalField(max_digits=6, decimal_places=2)
+    multiplier = models.DecimalField(
+        max_digits=6, decimal_places=2, validators=[AT_MOST_MAX_MULTIPLIER]
+    )
     starts_at = models.DateTimeField()
     ends_at = models.DateTimeField()
     tiers = models.ManyToManyField(
@@ -57,6 +59,13 @@ class Campaign(models.Model):
         decimal_places=2,
         null=True,
         blank=True,
+        validators=[
+            AtMost(
+                transaction_amount_limit,
+                "No purchase is above {limit:,} (MAX_TRANSACTION_AMOUNT): with a higher "
+                "minimum the campaign would never apply.",
+            )
+        ],
         help_text="A purchase below this amount earns no campaign multiplier.",
     )
     birthday_month_only = models.BooleanField(

@@ -1,4 +1,5 @@
 import uuid
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -9,6 +10,13 @@ from django.db.models.functions import Lower
 
 from core.days import MAX_DAYS
 from core.staff_input import AtMost, adjustment_limit
+
+# A tier's or a campaign's multiplier: x9,999.99 is a typing error, not a campaign, and
+# multipliers multiply (P3): a few such would take a purchase's points past any column.
+MAX_MULTIPLIER = Decimal(100)
+AT_MOST_MAX_MULTIPLIER = AtMost(
+    MAX_MULTIPLIER, "A multiplier is at most x{limit:,}: 2 doubles the points, 1.5 adds half."
+)
 
 
 class ProgrammeQuerySet(models.QuerySet):
@@ -35,7 +43,11 @@ class Tier(models.Model):
         unique=True, help_text="Lifetime points needed to qualify. Exactly one tier has 0."
     )
     multiplier = models.DecimalField(
-        max_digits=6, decimal_places=2, default=1, help_text="Purchase points are multiplied by it."
+        max_digits=6,
+        decimal_places=2,
+        default=1,
+        validators=[AT_MOST_MAX_MULTIPLIER],
+        help_text="Purchase points are multiplied by it.",
     )
     points_expire = models.BooleanField(
         default=True, help_text="Untick to exempt members of this tier from points expiry."

@@ -6,7 +6,8 @@ saved."""
 import pytest
 from django.urls import reverse
 
-from points.models import ExpiryPolicy, PointDefinition
+from points.models import Campaign, ExpiryPolicy, PointDefinition
+from tests.conftest import at, earned
 from tiers.models import Tier
 
 pytestmark = pytest.mark.django_db
@@ -132,3 +133,96 @@ def test_P1_the_limit_of_an_action_follows_the_adjustment_setting(client, login,
     # then
     assert "points: An action gives at most 500 points" in errors(page)
     assert not PointDefinition.objects.filter(handle="long-review").exists()
+
+
+# Defect: campaign multipliers up to 9,999.99, and minimum amounts no purchase reaches
+
+
+def campaign_form(**changed) -> dict:
+    """A new campaign, as its add page posts it."""
+    return {
+        "name": "Double week",
+        "multiplier": "2",
+        "starts_at_0": "2030-03-01",
+        "starts_at_1": "00:00:00",
+        "ends_at_0": "2030-03-08",
+        "ends_at_1": "00:00:00",
+        "is_active": "on",
+        **changed,
+    }
+
+
+@pytest.mark.parametrize("multiplier", ["100.01", "9999.99"])
+def test_P3_a_campaign_multiplier_above_x100_is_refused(client, login, no_campaigns, multiplier):
+    # given
+    login("Marketer")
+
+    # when
+    page = client.post(reverse("admin:points_campaign_add"), campaign_form(multiplier=multiplier))
+
+    # then
+    assert page.status_code == 200
+    assert "multiplier: A multiplier is at most x100" in errors(page)
+    assert not Campaign.objects.exists()
+
+
+def test_P3_a_campaign_of_x100_is_saved(client, login, no_campaigns):
+    # given
+    login("Marketer")
+
+    # when
+    page = client.post(reverse("admin:points_campaign_add"), campaign_form(multiplier="100"))
+
+    # then
+    assert page.status_code == 302
+    assert Campaign.objects.get().multiplier == 100
+
+
+def test_T1_a_tier_multiplier_above_x100_is_refused_as_a_campaign_s(client, login, tiers):
+    # given
+    login("Marketer")
+    gold = Tier.objects.get(code="gold")
+
+    # when
+    page = client.post(
+        reverse("admin:tiers_tier_change", args=[gold.pk]), tier_form(gold, multiplier="9999.99")
+    )
+
+    # then
+    assert page.status_code == 200
+    assert "multiplier: A multiplier is at most x100" in errors(page)
+    assert Tier.objects.get(pk=gold.pk).multiplier == 2
+
+
+def test_P3_a_minimum_amount_above_the_largest_purchase_is_refused(client, login, no_campaigns):
+    # given
+    login("Marketer")
+
+    # when
+    page = client.post(reverse("admin:points_campaign_add"), campaign_form(min_amount="100000.01"))
+
+    # then
+    assert page.status_code == 200
+    assert (
+        "min_amount: No purchase is above 100,000.00 (MAX_TRANSACTION_AMOUNT): "
+        "with a higher minimum the campaign would never apply." in errors(page)
+    )
+    assert not Campaign.objects.exists()
+
+
+def test_P3_a_minimum_amount_of_the_largest_purchase_is_saved_and_applies_to_it(
+    client, login, member, buy
+):
+    # given
+    login("Marketer")
+
+    # when
+    page = client.post(
+        reverse("admin:points_campaign_add"),
+        campaign_form(min_amount="100000.00", starts_at_0="2026-03-01", ends_at_0="2026-03-08"),
+    )
+    purchase = buy(member, "100000.00", when=at("2026-03-02"))
+
+    # then
+    assert page.status_code == 302
+    assert earned(purchase) == 200_000
