@@ -9,7 +9,7 @@ from django.db.models import Q
 from django.db.models.functions import Lower
 
 from core.days import MAX_DAYS
-from core.staff_input import AtMost, adjustment_limit
+from core.staff_input import AtMost, adjustment_limit, invisible_in, is_blank
 
 # A tier's or a campaign's multiplier: x9,999.99 is a typing error, not a campaign, and
 # multipliers multiply (P3): a few such would take a purchase's points past any column.
@@ -83,6 +83,12 @@ class Tier(models.Model):
                 violation_error_message="Another tier has this code: codes are unique whatever "
                 "their case.",
             ),
+            models.UniqueConstraint(
+                Lower("name"),
+                name="tier_name_unique_any_case",
+                violation_error_message="Another tier has this name: names are unique whatever "
+                "their case.",
+            ),
         ]
 
     def __str__(self):
@@ -102,12 +108,32 @@ class Tier(models.Model):
             errors["code"] = (
                 f"{other} has the code {other.code}: codes are unique whatever their case."
             )
+        # So is a name: members are told it ("You have reached Gold") and staff pick tiers
+        # by it; two that look the same, or one that shows nothing, name no tier.
+        if name_error := self._name_error():
+            errors["name"] = name_error
         try:
             self._check_threshold()
         except ValidationError as wrong:
             errors |= wrong.message_dict
         if errors:
             raise ValidationError(errors)
+
+    def _name_error(self) -> str:
+        if is_blank(self.name or ""):
+            return "Give the tier a name people can read."
+        if where := invisible_in(self.name):
+            return (
+                f"A tier's name cannot hold an invisible character ({where}): it would look "
+                "like another name."
+            )
+        other = Tier.objects.exclude(pk=self.pk).filter(name__iexact=self.name).first()
+        if other:
+            return (
+                f"A tier is already called {other.name} (from {other.threshold:,} points): "
+                "names are unique whatever their case."
+            )
+        return ""
 
     def _check_threshold(self):
         saved = Tier.objects.filter(pk=self.pk).values_list("threshold", flat=True).first()

@@ -4,6 +4,9 @@ digits is refused on the form, in words naming the field and the limit, and noth
 saved."""
 
 import pytest
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection, transaction
+from django.db.migrations.executor import MigrationExecutor
 from django.urls import reverse
 
 from points.models import Campaign, ExpiryPolicy, PointDefinition
@@ -226,3 +229,149 @@ def test_P3_a_minimum_amount_of_the_largest_purchase_is_saved_and_applies_to_it(
     # then
     assert page.status_code == 302
     assert earned(purchase) == 200_000
+
+
+# Defect: tier names could repeat ("Gold" and "gold") or be invisible
+
+
+def new_tier_form(**changed) -> dict:
+    """A new tier, as its add page posts it."""
+    return {
+        "name": "Diamond",
+        "code": "diamond",
+        "threshold": "20000",
+        "multiplier": "4",
+        "points_expire": "",
+        "upgrade_bonus_points": "1000",
+        "benefits": "",
+        **changed,
+    }
+
+
+@pytest.mark.parametrize("name", ["Gold", "gold", "GOLD"])
+def test_T1_a_new_tier_named_as_another_whatever_the_case_is_refused(client, login, tiers, name):
+    # given
+    login("Marketer")
+
+    # when
+    page = client.post(reverse("admin:tiers_tier_add"), new_tier_form(name=name))
+
+    # then
+    assert page.status_code == 200
+    assert (
+        "name: A tier is already called Gold (from 3,000 points): names are unique whatever "
+        "their case." in errors(page)
+    )
+    assert not Tier.objects.filter(code="diamond").exists()
+
+
+def test_T1_a_tier_renamed_as_another_is_refused(client, login, tiers):
+    # given
+    login("Marketer")
+    silver = Tier.objects.get(code="silver")
+
+    # when
+    page = client.post(
+        reverse("admin:tiers_tier_change", args=[silver.pk]), tier_form(silver, name="gOLD")
+    )
+
+    # then
+    assert "name: A tier is already called Gold" in errors(page)
+    assert Tier.objects.get(pk=silver.pk).name == "Silver"
+
+
+def test_T1_a_tier_keeps_its_own_name_in_another_case(client, login, tiers):
+    # given
+    login("Marketer")
+    silver = Tier.objects.get(code="silver")
+
+    # when
+    page = client.post(
+        reverse("admin:tiers_tier_change", args=[silver.pk]), tier_form(silver, name="SILVER")
+    )
+
+    # then
+    assert page.status_code == 302
+    assert Tier.objects.get(pk=silver.pk).name == "SILVER"
+
+
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("\u200b", "name: Give the tier a name people can read."),
+        ("\u200b\u00ad \u200b", "name: Give the tier a name people can read."),
+        (
+            "Gold\u200b",
+            "name: A tier's name cannot hold an invisible character (U+200B ZERO WIDTH SPACE, "
+            "character 5): it would look like another name.",
+        ),
+    ],
+)
+def test_T1_a_tier_name_of_invisible_characters_is_refused(client, login, tiers, name, message):
+    # given
+    login("Marketer")
+
+    # when
+    page = client.post(reverse("admin:tiers_tier_add"), new_tier_form(name=name))
+
+    # then
+    assert message in errors(page)
+    assert not Tier.objects.filter(code="diamond").exists()
+
+
+def test_T1_the_database_refuses_a_second_gold_whatever_the_case(tiers):
+    # given: a tier written past the form (a script, the shell)
+    diamond = Tier(name="GOLD", code="diamond", threshold=20000, multiplier=4)
+
+    # when
+    with pytest.raises(ValidationError) as refused:
+        diamond.validate_constraints()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        diamond.save()
+
+    # then
+    assert "Another tier has this name: names are unique whatever their case." in str(refused.value)
+
+
+def migrate(targets):
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(targets)
+    return executor.loader.project_state(targets).apps
+
+
+@pytest.fixture
+def latest_after():
+    """The database as every other test expects it, whatever this one left."""
+    yield
+    migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_T1_tiers_named_alike_before_the_upgrade_are_named_apart_by_it(tiers, latest_after):
+    # given: tiers saved before names were unique and visible
+    old = migrate([("tiers", "0010_multiplier_at_most_x100")])
+    Tier = old.get_model("tiers", "Tier")
+    for name, code, threshold in [
+        ("gold", "gold-2", 20000),
+        ("\u200b", "ghost", 30000),
+        ("Gold\u200b", "gold-3", 40000),
+        ("Gold (gold-3)", "gold-4", 50000),
+    ]:
+        Tier.objects.create(name=name, code=code, threshold=threshold, multiplier=1)
+
+    # when
+    new = migrate([("tiers", "0011_tier_name_unique_any_case")])
+
+    # then
+    names = dict(new.get_model("tiers", "Tier").objects.values_list("code", "name"))
+    assert names == {
+        "bronze": "Bronze",
+        "silver": "Silver",
+        "gold": "Gold",
+        "platinum": "Platinum",
+        "gold-2": "gold (gold-2)",
+        "ghost": "ghost",
+        "gold-3": "Gold (gold-3 2)",
+        "gold-4": "Gold (gold-3)",
+    }
