@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from core.days import MAX_DAYS
@@ -87,6 +88,12 @@ class PointDefinition(models.Model):
         ordering = ["kind", "name"]
         constraints = [
             models.UniqueConstraint(
+                Lower("handle"),
+                name="definition_handle_unique_any_case",
+                violation_error_message="Another point definition has this handle: handles "
+                "are unique whatever their case.",
+            ),
+            models.UniqueConstraint(
                 fields=["kind"],
                 condition=Q(kind="purchase", is_active=True),
                 name="one_active_purchase_definition",
@@ -120,6 +127,17 @@ class PointDefinition(models.Model):
         if stored and stored[0] in self.SYSTEM_HANDLES and stored != (self.handle, self.kind):
             raise ValidationError(
                 f"{stored[0]} is a system definition: its handle and kind cannot change."
+            )
+        # Files and the API name a definition by its handle, and people type it: "Review"
+        # and "review" would be two definitions that read as one. The constraint (Meta)
+        # is the final judge.
+        others = type(self).objects.exclude(pk=self.pk)
+        if self.handle and (other := others.filter(handle__iexact=self.handle).first()):
+            raise ValidationError(
+                {
+                    "handle": f"{other} has the handle {other.handle}: handles are unique "
+                    "whatever their case (files and the API name definitions by it)."
+                }
             )
 
 

@@ -375,3 +375,88 @@ def test_T1_tiers_named_alike_before_the_upgrade_are_named_apart_by_it(tiers, la
         "gold-3": "Gold (gold-3 2)",
         "gold-4": "Gold (gold-3)",
     }
+
+
+# Defect: point definition handles were unique only case-sensitively
+
+
+@pytest.mark.parametrize("handle", ["Write-A-Review", "WRITE-A-REVIEW"])
+def test_P1_a_handle_another_definition_has_whatever_the_case_is_refused(
+    client, login, tiers, handle
+):
+    # given
+    login("Marketer")
+
+    # when
+    page = client.post(reverse("admin:points_pointdefinition_add"), definition_form(handle=handle))
+
+    # then
+    assert page.status_code == 200
+    assert (
+        "handle: Write a review has the handle write-a-review: handles are unique whatever "
+        "their case (files and the API name definitions by it)." in errors(page)
+    )
+    assert not PointDefinition.objects.filter(handle=handle).exists()
+
+
+def test_P1_a_definition_keeps_its_own_handle_in_another_case(client, login, tiers):
+    # given
+    login("Marketer")
+    review = PointDefinition.objects.get(handle="write-a-review")
+    url = reverse("admin:points_pointdefinition_change", args=[review.pk])
+
+    # when
+    page = client.post(
+        url,
+        definition_form(name=review.name, handle="Write-A-Review", points=str(review.points)),
+    )
+
+    # then
+    assert page.status_code == 302
+    assert PointDefinition.objects.get(pk=review.pk).handle == "Write-A-Review"
+
+
+def test_P1_the_database_refuses_a_handle_in_another_case(tiers):
+    # given: a definition written past the form (a script, the shell)
+    review = PointDefinition(name="Review", handle="Write-a-Review", kind="action", points=5)
+
+    # when
+    with pytest.raises(ValidationError) as refused:
+        review.validate_constraints()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        review.save()
+
+    # then
+    assert "Another point definition has this handle: handles are unique whatever their " in str(
+        refused.value
+    )
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_P1_handles_alike_before_the_upgrade_are_told_apart_by_it(tiers, latest_after):
+    # given: definitions saved before handles were unique whatever their case
+    old = migrate([("points", "0024_campaign_multiplier_and_minimum_at_most")])
+    Definition = old.get_model("points", "PointDefinition")
+    for name, handle in [
+        ("Review", "Write-A-Review"),
+        ("Manual", "Manual-Adjustment"),
+        ("Review again", "WRITE-A-REVIEW"),
+        ("Taken", "write-a-review-2"),
+    ]:
+        Definition.objects.create(name=name, handle=handle, kind="bonus", points=0)
+
+    # when
+    new = migrate([("points", "0025_definition_handle_unique_any_case")])
+
+    # then
+    handles = dict(new.get_model("points", "PointDefinition").objects.values_list("name", "handle"))
+    assert {name: handles[name] for name in ["Write a review", "Manual adjustment"]} == {
+        "Write a review": "write-a-review",
+        "Manual adjustment": "manual-adjustment",
+    }
+    assert {name: handles[name] for name in ["Review", "Manual", "Review again", "Taken"]} == {
+        "Review": "Write-A-Review-3",
+        "Manual": "Manual-Adjustment-2",
+        "Review again": "WRITE-A-REVIEW-4",
+        "Taken": "write-a-review-2",
+    }
