@@ -21,7 +21,7 @@ from import_export.forms import ImportForm
 from import_export.tmp_storages import TempFolderStorage
 
 from core.admin import ConfirmedPolicyAdmin, ReadOnlyAdminMixin
-from core.kept import KeptWhileNamedAdmin
+from core.kept import KeptWhileNamedAdmin, named_by
 from core.paginator import CappedPaginator
 from points import batch_admin, campaign_admin  # noqa: F401 - register their pages
 from points.expiry_selectors import (
@@ -77,6 +77,12 @@ class PointDefinitionAdmin(KeptWhileNamedAdmin, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return super().has_delete_permission(request, obj) and not _is_system(obj)
+
+    def what_keeps(self, definition):
+        # The definition purchases earn by, even one no purchase names yet (P1).
+        if why := definition.why_purchases_need_it():
+            yield why
+        yield from named_by(definition)
 
 
 def _is_system(definition) -> bool:

@@ -128,6 +128,9 @@ class PointDefinition(models.Model):
             raise ValidationError(
                 f"{stored[0]} is a system definition: its handle and kind cannot change."
             )
+        earns_purchases = self.is_active and self.kind == self.Kind.PURCHASE
+        if self.pk and not earns_purchases and (why := self.why_purchases_need_it()):
+            raise ValidationError({"is_active" if not self.is_active else "kind": why})
         # Files and the API name a definition by its handle, and people type it: "Review"
         # and "review" would be two definitions that read as one. The constraint (Meta)
         # is the final judge.
@@ -139,6 +142,20 @@ class PointDefinition(models.Model):
                     "whatever their case (files and the API name definitions by it)."
                 }
             )
+
+    def why_purchases_need_it(self) -> str:
+        """Why this definition, as saved, stays the active purchase definition: purchases
+        earn through it (P1), and with none every purchase is refused, a till's
+        included. "" for any other definition."""
+        saved = type(self).objects.filter(pk=self.pk, kind=self.Kind.PURCHASE, is_active=True)
+        name = saved.values_list("name", flat=True).first()
+        if name is None:
+            return ""
+        return (
+            f"Purchases earn by {name}: without it every purchase (tills, web shop, API, "
+            "files) would be refused. To give no purchase points for a while, set its earn "
+            "rate to 0; to earn otherwise, change its earn rate or counting."
+        )
 
 
 class Transaction(models.Model):
