@@ -1,13 +1,14 @@
 """What a marketer types into the programme's settings (tiers, point definitions,
-campaigns, the expiry policy) stays within the programme's bounds: a typo of a few
-digits is refused on the form, in words naming the field and the limit, and nothing is
-saved."""
+campaigns, the expiry policy) keeps the programme working: a typo of a few digits, a
+name or handle that reads as another's, or switching off the definition purchases earn
+by is refused on the form, in words beside the field, and nothing is saved."""
 
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 from django.urls import reverse
+from django.utils.html import escape
 
 from points.models import Campaign, ExpiryPolicy, PointDefinition
 from tests.conftest import at, earned
@@ -50,8 +51,11 @@ def definition_form(**changed) -> dict:
 
 
 def errors(page) -> str:
-    """The form's errors as the marketer reads them beside each field."""
+    """The form's errors as the marketer reads them beside each field (and shown on the
+    page)."""
     form = page.context["adminform"].form
+    html = page.content.decode()
+    assert all(escape(message) in html for messages in form.errors.values() for message in messages)
     return " ".join(f"{field}: {' '.join(messages)}" for field, messages in form.errors.items())
 
 
