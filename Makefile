@@ -45,8 +45,9 @@ serve: install
 	DEBUG=false MIGRATE_DATABASE_URL= PATH="$(abspath $(VENV))/bin:$$PATH" HOST=$(HOST) \
 		$(VENV)/bin/honcho -f Procfile.prod start
 
+# One test process per core (pytest-xdist), each with its own test database.
 test: install
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n auto
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -1,3 +1,4 @@
+import os
 import threading
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -22,6 +23,31 @@ _ids = count(1)
 postgres_only = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="needs PostgreSQL (DATABASE_URL=postgres://...)"
 )
+
+
+def pytest_configure(config):
+    """Under pytest-xdist (`make test` runs `pytest -n auto`), each worker process has
+    its own test database (pytest-django) and here its own caches: tests clear the cache
+    and count API rates in it, and one worker's import 1 is not the other's. On Redis,
+    worker gwN takes the CACHE_URL's database number + N, and passes it on to the Celery
+    workers its tests start."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")  # gw0, gw1, ...; unset without xdist
+    if not worker:
+        return
+    from django.conf import settings
+    from django.test import override_settings
+
+    n = int(worker.removeprefix("gw"))
+    caches = {name: dict(cache) for name, cache in settings.CACHES.items()}
+    for cache in caches.values():
+        location = cache.get("LOCATION", "")
+        if location.startswith("redis://"):
+            base, _, db = location.rpartition("/")
+            cache["LOCATION"] = f"{base}/{int(db or 0) + n}"
+            os.environ["CACHE_URL"] = cache["LOCATION"]
+        elif cache["BACKEND"].endswith("FileBasedCache"):
+            cache["LOCATION"] = f"{location}/{worker}"
+    override_settings(CACHES=caches).enable()  # for the whole run
 
 
 def run_together(count, work):
