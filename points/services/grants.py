@@ -86,7 +86,10 @@ def import_grants(rows, *, by, errors=(), dry_run=False, batch=None, now=None) -
             for row in chunk:
                 member = members.get(row.member)
                 definition = plan.definitions.get(row.definition)
-                if member is None:
+                granted = recorded.get(row.recorded_id)
+                # A member erased since has no code left: a row naming none may be theirs.
+                erased_since = member is None and granted is not None and granted[0] is None
+                if member is None and not erased_since:
                     bad(
                         RowError(row.line, "member", f"no member with customer code {row.member!r}")
                     )
@@ -94,9 +97,8 @@ def import_grants(rows, *, by, errors=(), dry_run=False, batch=None, now=None) -
                 if definition is None:
                     bad(RowError(row.line, "definition", f"no definition {row.definition!r}"))
                     continue
-                if row.recorded_id:
-                    same = recorded[row.recorded_id] == _content(row, member, definition)
-                    imported_before(report, row, same, bad)
+                if granted is not None:
+                    imported_before(report, row, granted == _content(row, member, definition), bad)
                     continue
                 if row.line in duplicates:
                     continue
@@ -138,12 +140,13 @@ def _recorded(ids) -> dict[int, tuple]:
     if not ids:
         return {}
     # The member now holding the entry's points: a grant given before a merge is the
-    # same grant when its code (now the survivor's) is imported again.
+    # same grant when its code (now the survivor's) is imported again. None for a member
+    # erased since: its code is gone, and the rest of the row decides.
     rows = LedgerEntry.objects.filter(pk__in=ids).values_list(
-        "pk", owner("member"), "kind", "points", "reason", "definition_id"
+        "pk", owner("member"), "member__erased_at", "kind", "points", "reason", "definition_id"
     )
-    return {pk: content for pk, *content in rows}
+    return {pk: [None if erased else owner_id, *rest] for pk, owner_id, erased, *rest in rows}
 
 
-def _content(row, member: Member, definition) -> list:
-    return [member.pk, Kind.ADJUSTMENT, row.points, row.reason, definition.pk]
+def _content(row, member: Member | None, definition) -> list:
+    return [member and member.pk, Kind.ADJUSTMENT, row.points, row.reason, definition.pk]

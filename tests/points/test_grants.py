@@ -9,6 +9,7 @@ from django.core.management import CommandError, call_command
 
 from core.models import ImportBatch
 from members.models import Member, Notification, TierChange
+from members.services import erase_member
 from points.grant_rows import read_grants
 from points.models import LedgerEntry, PointDefinition
 from points.services import adjust_points, import_grants
@@ -414,3 +415,44 @@ def test_a_grant_id_may_not_take_a_key_the_programme_writes_for_itself(alice, st
         "opening-lifetime: are the programme's own"
     ]
     assert state() == before
+
+
+def test_a_grants_file_resent_after_a_member_was_erased_reports_their_rows_as_already_imported(
+    alice, bob, staff
+):
+    # given a grants file imported once, then one of its members erased
+    rows = "G-1,M-0001,250,Damaged parcel,\nG-2,M-0002,40,Late delivery,\n"
+    grant(rows, by=staff)
+    erase_member(member=bob, by=staff)
+    before = state()
+
+    # when the same file is sent again
+    report = grant(rows, by=staff)
+
+    # then both rows are already imported: skipped, nothing written
+    assert (report.new, report.skipped, report.errors) == (0, 2, [])
+    assert state() == before
+
+
+def test_a_resent_grant_of_an_erased_member_with_other_points_is_an_error(alice, bob, staff):
+    grant("G-2,M-0002,40,Late delivery,\n", by=staff)
+    erase_member(member=bob, by=staff)
+    before = state()
+
+    report = grant("G-2,M-0002,45,Late delivery,\n", by=staff)
+
+    assert [str(error) for error in report.errors] == [
+        "line 2, external_id: G-2 was already imported with other content"
+    ]
+    assert state() == before
+
+
+def test_a_new_grant_for_an_erased_code_names_no_member(alice, bob, staff):
+    code = bob.external_id
+    erase_member(member=bob, by=staff)
+
+    report = grant(f"G-9,{code},40,Late delivery,\n", by=staff)
+
+    assert [str(error) for error in report.errors] == [
+        f"line 2, member: no member with customer code {code!r}"
+    ]
