@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
-AHEAD_DAYS = 3650  # a preview further ahead than ten years is a typing error
+from core.days import MAX_DAYS
 
 
 def a_day(text: str) -> date:
@@ -18,7 +18,7 @@ def a_day(text: str) -> date:
         raise ArgumentTypeError(f"{text!r} is not a date like 2026-03-31") from None
     if value < settings.PROGRAMME_START:
         raise ArgumentTypeError(f"{text} is before the programme began")
-    if value > timezone.localdate() + timedelta(days=AHEAD_DAYS):
+    if value > timezone.localdate() + timedelta(days=MAX_DAYS):
         raise ArgumentTypeError(f"{text} is more than ten years ahead")
     return value
 

@@ -399,9 +399,6 @@ class LedgerEntry(models.Model):
         raise ValidationError("Ledger entries are append-only and cannot be deleted.")
 
 
-MAX_START_AHEAD = timedelta(days=3652)  # ten years
-
-
 class ExpiryPolicy(models.Model):
     """Block expiry (E1): all available points expire together at the end of each
     period. One row, off by default."""
@@ -441,7 +438,7 @@ class ExpiryPolicy(models.Model):
             self.starts_on = today
         # A start decades ahead is a typo (and cutoffs near the calendar's end cannot
         # be computed): refused with the limit.
-        if self.starts_on and self.starts_on > today + MAX_START_AHEAD:
+        if self.starts_on and self.starts_on > today + timedelta(days=MAX_DAYS):
             raise ValidationError({"starts_on": "Choose a start date within the next ten years."})
 
     @classmethod

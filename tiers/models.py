@@ -251,7 +251,14 @@ class DegradationPolicy(models.Model):
     enabled = models.BooleanField(default=False)
     inactivity_days = models.PositiveIntegerField(
         default=90,
-        validators=[MinValueValidator(1)],
+        # Longer is a typo, and dates that far back cannot be computed: refused with the
+        # limit, not with an error page (nor the column's own limit as well).
+        validators=[
+            MinValueValidator(1),
+            AtMost(
+                MAX_DAYS, "At most {limit:,} days (ten years) without a purchase make one period."
+            ),
+        ],
         help_text="Days without a purchase (or since joining) that make one period.",
     )
     levels_per_step = models.PositiveIntegerField(
@@ -269,17 +276,6 @@ class DegradationPolicy(models.Model):
         if not self.enabled:
             return "Degradation off"
         return f"Drop {self.levels_per_step} tier(s) per {self.inactivity_days} days inactive"
-
-    def clean(self):
-        # A period longer than ten years is a typo, and dates that far back cannot be
-        # computed: refused with the limit, not with an error page.
-        if self.inactivity_days and self.inactivity_days > MAX_DAYS:
-            raise ValidationError(
-                {
-                    "inactivity_days": f"At most {MAX_DAYS:,} days (ten years) "
-                    "without a purchase make one period."
-                }
-            )
 
     @classmethod
     def current(cls) -> "DegradationPolicy":
