@@ -13,9 +13,11 @@ SYSTEM_HANDLES = ("manual-adjustment", "tier-up-bonus", "opening-balance")
 
 
 def unique_handles(apps, schema_editor):
+    # The database being migrated (`migrate --database owner`), not the application's.
+    db = schema_editor.connection.alias
     Definition = apps.get_model("points", "PointDefinition")
     definitions = sorted(
-        Definition.objects.all(), key=lambda d: (d.handle not in SYSTEM_HANDLES, d.pk)
+        Definition.objects.using(db).all(), key=lambda d: (d.handle not in SYSTEM_HANDLES, d.pk)
     )
     # A new handle must not take one a later definition keeps.
     kept_later = [d.handle.lower() for d in definitions]
@@ -30,7 +32,7 @@ def unique_handles(apps, schema_editor):
                 if (candidate := f"{handle[: HANDLE_LENGTH - len(str(n)) - 1]}-{n}").lower()
                 not in taken | set(kept_later)
             )
-            Definition.objects.filter(pk=definition.pk).update(handle=handle)
+            Definition.objects.using(db).filter(pk=definition.pk).update(handle=handle)
         taken.add(handle.lower())
 
 

@@ -29,8 +29,10 @@ def free_name(name: str, code: str, taken: set[str]) -> str:
 
 
 def unique_visible_names(apps, schema_editor):
+    # The database being migrated (`migrate --database owner`), not the application's.
+    db = schema_editor.connection.alias
     Tier = apps.get_model("tiers", "Tier")
-    tiers = list(Tier.objects.order_by("pk"))
+    tiers = list(Tier.objects.using(db).order_by("pk"))
     # Every name as it will stay: a new name must not take one a later tier keeps.
     names = {tier.pk: visible(tier.name) or tier.code for tier in tiers}
     taken = set()
@@ -42,7 +44,7 @@ def unique_visible_names(apps, schema_editor):
             name = free_name(name, tier.code, taken | set(kept_later))
         taken.add(name.lower())
         if name != tier.name:
-            Tier.objects.filter(pk=tier.pk).update(name=name)
+            Tier.objects.using(db).filter(pk=tier.pk).update(name=name)
 
 
 class Migration(migrations.Migration):
