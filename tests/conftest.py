@@ -194,6 +194,17 @@ def media_in_tmp(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
 
 
+@pytest.fixture
+def on_commit(django_capture_on_commit_callbacks):
+    """Run what is queued after commit (the workers' tasks, in-process)."""
+
+    def run(action):
+        with django_capture_on_commit_callbacks(execute=True):
+            return action()
+
+    return run
+
+
 @pytest.fixture(autouse=True)
 def celery_eager():
     """Unit tests run tasks in-process; the worker test sends them through the broker."""

@@ -37,11 +37,6 @@ def run_members(text):
 
 
 @pytest.fixture
-def alice(make_member):
-    return make_member("M-0001")
-
-
-@pytest.fixture
 def media(settings, tmp_path):
     """Uploaded files and the progress of the background steps, in the test's folder."""
     settings.MEDIA_ROOT = tmp_path / "media"

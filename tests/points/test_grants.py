@@ -38,16 +38,6 @@ def available(member):
 
 
 @pytest.fixture
-def alice(make_member):
-    return make_member("M-0001")
-
-
-@pytest.fixture
-def bob(make_member):
-    return make_member("M-0002")
-
-
-@pytest.fixture
 def marketer(django_user_model):
     from django.contrib.auth.models import Group
 

@@ -33,16 +33,6 @@ def state():
     )
 
 
-@pytest.fixture
-def alice(make_member):
-    return make_member("M-0001")
-
-
-@pytest.fixture
-def bob(make_member):
-    return make_member("M-0002")
-
-
 def test_a_file_imports_purchases_and_a_return_of_a_purchase_in_the_same_file(alice):
     report = run(
         "T-1001,M-0001,purchase,120.50,2026-11-01T10:00:00+01:00,pos,STORE-12,\n"

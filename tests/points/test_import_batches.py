@@ -47,17 +47,6 @@ def members(make_member):
     return make_member("M-0001"), make_member("M-0002")
 
 
-@pytest.fixture
-def on_commit(django_capture_on_commit_callbacks):
-    """Run what is queued after commit (the workers' tasks, in-process)."""
-
-    def run(action):
-        with django_capture_on_commit_callbacks(execute=True):
-            return action()
-
-    return run
-
-
 def upload(client, text, name="march.csv", kind="transactions"):
     return client.post(
         reverse("admin:core_importbatch_upload"),

@@ -27,27 +27,6 @@ Status = ImportBatch.Status
 
 
 @pytest.fixture
-def alice(make_member):
-    return make_member("M-0001")
-
-
-@pytest.fixture
-def bob(make_member):
-    return make_member("M-0002")
-
-
-@pytest.fixture
-def on_commit(django_capture_on_commit_callbacks):
-    """Run what is queued after commit (the workers' tasks, in-process)."""
-
-    def run(action):
-        with django_capture_on_commit_callbacks(execute=True):
-            return action()
-
-    return run
-
-
-@pytest.fixture
 def staff_with(client, django_user_model):
     """Log in a staff user who has only these permissions ("members.add_member")."""
 
