@@ -297,10 +297,14 @@ class MemberAdmin(MemberMerge, MemberGovernance, MemberActions, ExportMixin, adm
 
     def get_search_results(self, request, queryset, search_term):
         """The admin's search (and the member picker): a merged account's customer code
-        finds the member it was merged into as well as the closed account."""
+        finds the member it was merged into as well as the closed account. The admin
+        looks for each word on its own; a phone stored with spaces ("+34 600 000 001")
+        is also found by the whole term, or its start, as stored."""
         found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
         if survivor := survivor_of_search(search_term):
             found |= queryset.filter(pk=survivor)
+        if " " in (term := search_term.strip()):
+            found |= queryset.filter(phone__startswith=term)
         return found, may_have_duplicates
 
     def get_queryset(self, request):

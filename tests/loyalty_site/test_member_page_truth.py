@@ -313,6 +313,24 @@ def test_members_are_found_by_the_start_of_their_phone_number(client, login, mak
     assert [m.pk for m in page.context["cl"].result_list] == [member.pk]
 
 
+@pytest.mark.parametrize("typed", ["+34 600 000 001", "+34 600", " +34 600 000 001 "])
+def test_a_phone_stored_with_spaces_is_found_by_its_whole_or_its_start_as_stored(
+    client, login, make_member, typed
+):
+    # given a phone stored as the members file gave it, with spaces
+    login("CX agent")
+    member = make_member()
+    Member.objects.filter(pk=member.pk).update(phone="+34 600 000 001")
+    other = make_member()
+    Member.objects.filter(pk=other.pk).update(phone="+34 611 000 001")
+
+    # when an agent types it as it is stored
+    page = client.get(reverse("admin:members_member_changelist"), {"q": typed})
+
+    # then
+    assert [m.pk for m in page.context["cl"].result_list] == [member.pk]
+
+
 # Operations
 
 
