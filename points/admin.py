@@ -23,6 +23,7 @@ from import_export.tmp_storages import TempFolderStorage
 from core.admin import ConfirmedPolicyAdmin, ReadOnlyAdminMixin
 from core.kept import KeptWhileNamedAdmin, named_by
 from core.paginator import CappedPaginator
+from core.words import counted
 from points import batch_admin, campaign_admin  # noqa: F401 - register their pages
 from points.expiry_selectors import (
     coming_cutoff,
@@ -202,7 +203,8 @@ class TransactionAdmin(ByBatchMixin, ReadOnlyAdminMixin, ImportExportMixin, admi
         report = result.report
         summary = (
             f"Import finished: {report.new:,} new, {report.skipped:,} skipped; "
-            f"{report.points_moved(dry_run=False)}; {report.tier_changes:,} members changed tier."
+            f"{report.points_moved(dry_run=False)}; "
+            f"{counted(report.tier_changes, 'member')} changed tier."
         )
         messages.success(request, summary)
         # One row in the admin's history for the whole file, naming who imported it.

@@ -11,6 +11,7 @@ from django.utils import timezone
 from core.days import MAX_DAYS
 from core.models import ImportBatch
 from core.staff_input import AtMost, adjustment_limit
+from core.words import counted
 from members.models import Member
 from tiers.models import ProgrammeQuerySet
 
@@ -459,7 +460,8 @@ class ExpiryRun(models.Model):
 
     def __str__(self):
         cutoff = f"{self.cutoff:%-d %b %Y}"
-        return f"Expiry of {cutoff}: {self.points:,} points from {self.members:,} members"
+        points, members = counted(self.points, "point"), counted(self.members, "member")
+        return f"Expiry of {cutoff}: {points} from {members}"
 
 
 # Campaigns, goodwill limits and requests (governance of manual points) and the

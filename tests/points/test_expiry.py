@@ -445,7 +445,7 @@ def test_the_preview_of_a_cutoff_already_processed_says_so(member, buy, monthly)
 
     # then it says the run happened, not that the points are still at stake
     assert out.getvalue().startswith(
-        "The expiry of 31 January 2026 has run: 1 members, 100 points expired."
+        "The expiry of 31 January 2026 has run: 1 member, 100 points expired."
     )
 
 

@@ -308,7 +308,7 @@ def test_the_admin_import_previews_errors_then_confirms_with_a_summary(admin_cli
     )
     html = page.content.decode()
     assert "<strong>2</strong> new" in html and "will earn <strong>1,015</strong> points" in html
-    assert "1 members changing tier" in html
+    assert "1 member changing tier" in html
     assert not Transaction.objects.exists()  # the preview writes nothing
     confirm = page.context["confirm_form"].initial
     done = admin_client.post(
@@ -316,7 +316,7 @@ def test_the_admin_import_previews_errors_then_confirms_with_a_summary(admin_cli
     )
     assert (
         "Import finished: 2 new, 0 skipped; purchases earned 1,015 points, returns took back 0; "
-        "1 members changed tier." in done.content.decode()
+        "1 member changed tier." in done.content.decode()
     )
     assert Transaction.objects.count() == 2
     call_command("check_ledger")

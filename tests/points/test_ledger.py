@@ -52,7 +52,7 @@ def test_P7_the_database_refuses_update_and_delete_of_ledger_rows(member, staff,
 def test_P7_check_ledger_passes_when_caches_equal_the_ledger(member, buy, capsys):
     buy(member, "1234.56")
     call_command("check_ledger")
-    assert "1 members checked, all equal the ledger" in capsys.readouterr().out
+    assert "1 member checked, all equal the ledger" in capsys.readouterr().out
 
 
 def test_P7_check_ledger_names_members_whose_cache_differs(make_member, buy, capsys):

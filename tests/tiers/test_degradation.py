@@ -216,7 +216,8 @@ def test_preview_degradation_lists_moves_and_writes_nothing(gold, make_member, c
     call_command("preview_degradation", "--date", "2026-04-15")
     out = capsys.readouterr().out
     assert f"{gold.external_id}: Gold -> Silver (qualified Gold)" in out
-    assert "1 members would drop." in out
+    assert "1 member would drop." in out
+    assert "0 members skipped (a status match or a freeze).\n" in out  # no list announced
     assert "policy disabled" in out
     assert tiers_of(gold) == ("gold", "gold")
     assert not TierChange.objects.filter(reason="degradation").exists()
@@ -226,7 +227,7 @@ def test_preview_and_job_agree(gold, make_member, buy, degradation, capsys):
     call_command("preview_degradation", "--date", "2026-07-20")
     out = capsys.readouterr().out
     moved = degrade_inactive_members(now=at("2026-07-20", 23))
-    assert f"{moved} members would drop." in out
+    assert moved == 1 and "1 member would drop." in out
     assert tiers_of(gold) == ("gold", "bronze") and "Gold -> Bronze" in out
 
 

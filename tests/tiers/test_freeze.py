@@ -110,7 +110,7 @@ def test_the_expiry_preview_lists_frozen_members_with_the_reason(
     assert rows[0] == (bronze_with_points, 800, "frozen until 15 Apr 2026: Hospital stay")
     out = io.StringIO()
     call_command("preview_expiry", "--date", "2026-03-20", stdout=out)
-    assert "1 members skipped (frozen over the cutoff)" in out.getvalue()
+    assert "1 member skipped (frozen over the cutoff)" in out.getvalue()
 
 
 def test_a_freeze_is_refused_between_a_cutoff_and_its_run(bronze_with_points, staff, monthly):

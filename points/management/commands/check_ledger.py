@@ -3,6 +3,7 @@ import sys
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from core.words import counted
 from members.models import Member
 from points.selectors import cache_mismatches
 from tiers.selectors import Ranking, misqualified_by_tier
@@ -35,7 +36,7 @@ class Command(BaseCommand):
             ]
         if not problems:
             total = Member.objects.count()
-            self.stdout.write(f"{total:,} members checked, all equal the ledger.")
+            self.stdout.write(f"{counted(total, 'member')} checked, all equal the ledger.")
             return
         for line in problems:
             self.stderr.write(line)

@@ -1,6 +1,7 @@
 from django.contrib.auth import get_user_model
 from django.core.management.base import CommandError
 
+from core.words import counted
 from points.grant_rows import read_grants
 from points.management.imports import ImportCommand
 from points.services import ImportReport, import_grants
@@ -57,6 +58,6 @@ class Command(ImportCommand):
     def described(self, report, *, dry_run: bool) -> str:
         verb = "would grant" if dry_run else "granted"
         return (
-            f"{report.rows:,} rows: {verb} {report.points:+,} points in all, "
-            f"{report.tier_changes:,} members changed tier"
+            f"{counted(report.rows, 'row')}: {verb} {report.points:+,} points in all, "
+            f"{counted(report.tier_changes, 'member')} changed tier"
         )

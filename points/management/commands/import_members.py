@@ -1,3 +1,4 @@
+from core.words import counted
 from points.management.imports import ImportCommand
 from points.member_rows import read_members
 from points.services import MemberImportReport, import_members
@@ -20,7 +21,7 @@ class Command(ImportCommand):
     def described(self, report, *, dry_run: bool) -> str:
         verb = "would write" if dry_run else "wrote"
         return (
-            f"{report.rows:,} rows: {verb} {report.points:,} opening points and "
-            f"{report.lifetime:,} opening lifetime points, {report.tier_changes:,} members "
-            "placed above the entry tier"
+            f"{counted(report.rows, 'row')}: {verb} {counted(report.points, 'opening point')} and "
+            f"{counted(report.lifetime, 'opening lifetime point')}, "
+            f"{counted(report.tier_changes, 'member')} placed above the entry tier"
         )

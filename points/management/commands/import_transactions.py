@@ -1,3 +1,4 @@
+from core.words import counted
 from points.management.imports import ImportCommand
 from points.resources import read_transactions
 from points.services import ImportReport, import_transactions
@@ -18,6 +19,6 @@ class Command(ImportCommand):
 
     def described(self, report, *, dry_run: bool) -> str:
         return (
-            f"{report.rows:,} rows: {report.points_moved(dry_run=dry_run)}, "
-            f"{report.tier_changes:,} members changed tier"
+            f"{counted(report.rows, 'row')}: {report.points_moved(dry_run=dry_run)}, "
+            f"{counted(report.tier_changes, 'member')} changed tier"
         )

@@ -2,6 +2,7 @@ from django.core.management.base import BaseCommand
 from django.utils import timezone
 
 from core.command_options import a_day, whole_number
+from core.words import counted
 from points.expiry_selectors import coming_cutoff, expiry_preview, expiry_skipped, next_cutoff
 from points.models import ExpiryRun
 from points.selectors import programme
@@ -29,8 +30,8 @@ class Command(BaseCommand):
             return
         if run := ExpiryRun.objects.filter(cutoff=cutoff).first():
             self.stdout.write(
-                f"The expiry of {cutoff:%d %B %Y} has run: {run.members:,} members, "
-                f"{run.points:,} points expired. Nothing more is at stake at it."
+                f"The expiry of {cutoff:%d %B %Y} has run: {counted(run.members, 'member')}, "
+                f"{counted(run.points, 'point')} expired. Nothing more is at stake at it."
             )
             return
         by_tier, members = expiry_preview(cutoff)
@@ -38,21 +39,25 @@ class Command(BaseCommand):
             f"Next cutoff: {cutoff:%d %B %Y} (end of day, {timezone.get_current_timezone_name()})"
         )
         for tier, count, points in by_tier:
-            self.stdout.write(f"  {tier}: {count:,} members, {points:,} points")
+            self.stdout.write(f"  {tier}: {counted(count, 'member')}, {counted(points, 'point')}")
         total_members = sum(row[1] for row in by_tier)
         total_points = sum(row[2] for row in by_tier)
-        self.stdout.write(f"{total_members:,} members, {total_points:,} points at stake")
+        self.stdout.write(
+            f"{counted(total_members, 'member')}, {counted(total_points, 'point')} at stake"
+        )
         for row in members[:limit]:
             name = f"{row['member__first_name']} {row['member__last_name']}".strip()
             self.stdout.write(
                 f"  {row['member__external_id']} {name} "
-                f"({row['tier_then']}): {row['at_stake']:,} points"
+                f"({row['tier_then']}): {counted(row['at_stake'], 'point')}"
             )
         if total_members > limit:
             self.stdout.write(f"  ... and {total_members - limit:,} more")
         skipped_count, skipped = expiry_skipped(cutoff, limit=limit)
-        self.stdout.write(f"{skipped_count:,} members skipped (frozen over the cutoff)")
+        self.stdout.write(f"{counted(skipped_count, 'member')} skipped (frozen over the cutoff)")
         for member, points, why in skipped:
-            self.stdout.write(f"  {member.external_id}: {points:,} points not taken: {why}")
+            self.stdout.write(
+                f"  {member.external_id}: {counted(points, 'point')} not taken: {why}"
+            )
         if skipped_count > limit:
             self.stdout.write(f"  ... and {skipped_count - limit:,} more")

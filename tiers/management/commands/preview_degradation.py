@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand
 from django.utils import timezone
 
 from core.command_options import a_day, whole_number
+from core.words import counted
 from tiers.models import DegradationPolicy
 from tiers.selectors import Ranking, degradation_preview, degradation_skipped
 
@@ -47,9 +48,13 @@ class Command(BaseCommand):
         by_move = Counter((m.effective_tier.name, t.name) for m, t in moves.items())
         for (source, target), count in sorted(by_move.items()):
             self.stdout.write(f"{source} -> {target}: {count:,}")
-        self.stdout.write(f"{len(moves):,} members would drop.")
+        self.stdout.write(f"{counted(len(moves), 'member')} would drop.")
         skipped_count, skipped = degradation_skipped(policy, ranking, now, limit=limit)
-        self.stdout.write(f"{skipped_count:,} members skipped (a status match or a freeze):")
+        # The colon announces the list: none without one.
+        colon = ":" if skipped else "."
+        self.stdout.write(
+            f"{counted(skipped_count, 'member')} skipped (a status match or a freeze){colon}"
+        )
         for member, why in skipped:
             self.stdout.write(f"  {member.external_id} ({member.effective_tier.name}): {why}")
         if skipped_count > limit:
