@@ -107,7 +107,11 @@ def send_expiry_reminders(*, now=None) -> int:
     cutoff = next_cutoff(policy, today)
     if cutoff is None or reminder_day(policy, cutoff, today) > today:
         return 0
-    stake = points_at_stake(cutoff, now=now)
+    # An erased or closed account is told nothing (docs/rules.md, Messages to members):
+    # no reminder, so no points.expiring for the brand's systems either.
+    stake = points_at_stake(cutoff, now=now).filter(
+        member__erased_at=None, member__merged_into=None
+    )
     written = sql.insert_expiry_reminders(stake, cutoff=cutoff, now=now)
     if written:
         events.record_bulk(

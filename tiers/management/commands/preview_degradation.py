@@ -1,10 +1,10 @@
 from collections import Counter
-from datetime import datetime, time
 
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
 from core.command_options import a_day, whole_number
+from core.days import end_of
 from core.words import counted
 from tiers.models import DegradationPolicy
 from tiers.selectors import Ranking, degradation_preview, degradation_skipped
@@ -25,16 +25,17 @@ class Command(BaseCommand):
         )
 
     def handle(self, *, date, limit, **options):
-        now = timezone.now()
-        if date:
-            now = timezone.make_aware(datetime.combine(date, time.max))
+        day = date or timezone.localdate()
+        # The run at the end of the day (today's: tonight's), as the policy's confirmation
+        # page counts it: whose period ends by then, whose status match ended that day.
+        now = end_of(day)
         policy = DegradationPolicy.current()
         state = "enabled" if policy.enabled else "disabled: this is what enabling it would do"
         policy.enabled = True  # a preview of the policy as configured, on or off
         ranking = Ranking()
         moves = degradation_preview(policy, ranking, now)
         self.stdout.write(
-            f"Degradation on {timezone.localtime(now):%Y-%m-%d} "
+            f"Degradation on {day:%Y-%m-%d} "
             f"({policy.inactivity_days} days per period, {policy.levels_per_step} level(s) "
             f"per period; policy {state})"
         )

@@ -1,0 +1,167 @@
+"""The periodic jobs as beat runs them, points expiry (E1-E4) and tier degradation
+(D1-D4), against what members, the previews and webhooks are told: an erased member is
+reminded of nothing, the degradation preview of today is tonight's run, and the
+reminder reads its count as English."""
+
+import html
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.core import mail
+from django.core.management import call_command
+from django.urls import reverse
+from django.utils import timezone
+from standardwebhooks import Webhook
+
+from api import webhooks
+from core.days import end_of
+from core.events import EventType
+from core.models import WebhookEndpoint
+from members.models import Notification
+from members.services import erase_member, send_pending_notifications
+from points.models import ExpiryPolicy
+from points.services import send_expiry_reminders
+from tests.api.receiver import start_receiver
+from tests.conftest import at
+from tiers.models import DegradationPolicy
+
+pytestmark = pytest.mark.django_db
+MADRID = ZoneInfo("Europe/Madrid")
+
+
+def set_expiry(cycle, starts_on, reminder_days=14):
+    policy = ExpiryPolicy.current()
+    policy.cycle, policy.starts_on, policy.reminder_days = cycle, starts_on, reminder_days
+    policy.save()
+
+
+def reminders(member):
+    """The expiry reminders queued for the member: [(cutoff, points)]."""
+    return list(
+        Notification.objects.filter(member=member, kind="expiry_reminder")
+        .order_by("cutoff")
+        .values_list("cutoff", "points")
+    )
+
+
+def local(day: str, hour: int, minute: int = 0) -> datetime:
+    return datetime.fromisoformat(day).replace(hour=hour, minute=minute, tzinfo=MADRID)
+
+
+# Expiry reminders of an erased member.
+
+
+@pytest.fixture
+def receiver():
+    receiver, server = start_receiver()
+    yield receiver
+    server.shutdown()
+
+
+def test_E4_an_erased_member_s_points_expiring_is_not_sent_to_the_brand_s_systems(
+    receiver, make_member, buy, staff
+):
+    """What the brand meets: a customer asked to be forgotten (erased); on 16 April,
+    14 days before the 30 April cutoff, the reminders job queues "points expire on
+    30 April" for the erased account, and the CRM subscribed to points.expiring
+    receives it within seconds (member "ERASED-..."), to push the reminder to a
+    customer who asked to be forgotten.
+    The e-mail of that reminder is dropped a minute later (rules.md, Messages to
+    members: "Messages to an erased member are dropped, including those a job queues
+    after the erasure"), but its webhook, the same reminder for the CRM to send, is
+    not (rules.md, Webhooks: a points.expiring of an erased member is withdrawn, never
+    sent). The job keeps queueing it again every day until the cutoff, since each drop
+    deletes the row the once-per-cutoff constraint relies on."""
+    # given: monthly expiry; a Bronze member with 500 points, then erased; a CRM
+    # subscribed to points.expiring
+    set_expiry("monthly", date(2026, 4, 1))
+    member = make_member("M-FORGET", joined_at=at("2026-03-01"))
+    buy(member, "500", when=at("2026-04-02"))
+    erase_member(member=member, by=staff)
+    endpoint = webhooks.save_endpoint(
+        WebhookEndpoint(url=receiver.url, events=[EventType.POINTS_EXPIRING])
+    )
+
+    # when: the reminders run on 16 April at 09:00, the webhook sender runs (every five
+    # seconds) and the e-mails go (every minute); and again the next day
+    send_expiry_reminders(now=local("2026-04-16", 9))
+    webhooks.send_due(endpoint_id=endpoint.pk)
+    send_pending_notifications()
+    send_expiry_reminders(now=local("2026-04-17", 9))
+
+    # then: the brand's systems heard no reminder for the erased customer, and none
+    # waits for them
+    heard = [Webhook(endpoint.secret).verify(r.body, r.headers) for r in receiver.received]
+    assert heard == []
+    assert reminders(member) == []
+
+
+# preview_degradation without a date.
+
+
+def test_D1_preview_degradation_of_today_lists_who_tonight_s_run_drops(
+    client, login, make_member, buy, capsys
+):
+    """What the marketer meets: before switching degradation on, `python manage.py
+    preview_degradation` (its help: "on a date (default today)", "--date: the job's
+    run at the end of that day") says "0 members would drop", while the same command
+    with `--date <today>` lists the Gold member whose 90 days end this evening, the
+    member page says "Without a purchase, drops to Silver at tonight's run", and the
+    policy's confirmation page counts them among those the next nightly run drops
+    (rules.md D1). Without --date the command reads the job at this very moment, not
+    the run of today: the default is not "today"."""
+    # given: a Gold member whose 90 days without a purchase end a minute before midnight
+    period_ends = end_of(timezone.localdate()) - timedelta(minutes=1)
+    member = make_member(joined_at=period_ends - timedelta(days=200))
+    buy(member, "3000", when=period_ends - timedelta(days=90))
+    DegradationPolicy.objects.filter(pk=DegradationPolicy.current().pk).update(enabled=True)
+    login("CX agent")
+    page = client.get(reverse("admin:members_member_change", args=[member.pk])).content.decode()
+    DegradationPolicy.objects.update(enabled=False)  # the marketer previews before switching on
+
+    # when: the marketer previews today, once by default and once naming today
+    call_command("preview_degradation")
+    by_default = capsys.readouterr().out
+    call_command("preview_degradation", "--date", timezone.localdate().isoformat())
+    named_today = capsys.readouterr().out
+
+    # then: both list the member, whom the member page says tonight's run drops
+    assert "Without a purchase, drops to Silver at tonight's run" in html.unescape(page)
+    assert f"{member.external_id}: Gold -> Silver (qualified Gold)" in named_today
+    assert "1 member would drop." in named_today
+    assert by_default == named_today
+
+
+# The reminder's wording of its count.
+
+
+def test_E4_the_reminder_reads_its_count_as_english(make_member, buy):
+    """What the member meets: a member with one point at stake gets an e-mail titled
+    "1 points expire on 30 April"; one with 1,250 points reads "1250 points expire on
+    30 April", while the member page writes "1,250 points expire on 30 Apr 2026" and
+    rules.md quotes "1,200 points expire on 31 Jan". Counts read as English everywhere
+    else ("1 point", "1,000 members": core.words.counted, the pages' intcomma); the one
+    message every member of an expiring tier gets does not (E4's reminder)."""
+    # given: monthly expiry from 1 April; a Bronze member with 1 point, a Silver one
+    # with 1,250 (1,150 earned and the Silver bonus of 100)
+    set_expiry("monthly", date(2026, 4, 1))
+    buy(make_member("M-ONE", joined_at=at("2026-03-01")), "1", when=at("2026-04-02"))
+    buy(make_member("M-MANY", joined_at=at("2026-03-01")), "1150", when=at("2026-04-02"))
+
+    # when: the reminders run 14 days before 30 April and the e-mails go
+    assert send_expiry_reminders(now=local("2026-04-16", 9)) == 2
+    send_pending_notifications()
+    sent = {m.to[0]: m for m in mail.outbox if "expire" in m.subject}
+
+    # then: counts read as English, as on the member page
+    assert sent["m-many@example.com"].subject == "1,250 points expire on 30 April"
+    assert (
+        "1,250 of your points expire at the end of 30 April 2026."
+        in sent["m-many@example.com"].body
+    )
+    assert sent["m-one@example.com"].subject == "1 point expires on 30 April"
+    assert (
+        "1 of your points expires at the end of 30 April 2026. Spend it on"
+        in sent["m-one@example.com"].body
+    )
