@@ -20,20 +20,14 @@ from core.events import EventType
 from core.models import WebhookEndpoint
 from members.models import Notification
 from members.services import erase_member, send_pending_notifications
-from points.models import ExpiryPolicy
 from points.services import send_expiry_reminders
 from tests.api.receiver import start_receiver
 from tests.conftest import at
+from tests.points.test_audit_expiry_figures import set_expiry
 from tiers.models import DegradationPolicy
 
 pytestmark = pytest.mark.django_db
 MADRID = ZoneInfo("Europe/Madrid")
-
-
-def set_expiry(cycle, starts_on, reminder_days=14):
-    policy = ExpiryPolicy.current()
-    policy.cycle, policy.starts_on, policy.reminder_days = cycle, starts_on, reminder_days
-    policy.save()
 
 
 def reminders(member):
