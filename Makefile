@@ -45,9 +45,10 @@ serve: install
 	DEBUG=false MIGRATE_DATABASE_URL= PATH="$(abspath $(VENV))/bin:$$PATH" HOST=$(HOST) \
 		$(VENV)/bin/honcho -f Procfile.prod start
 
-# One test process per core (pytest-xdist), each with its own test database.
+# One test process per core (pytest-xdist), each with its own test database; at most 8,
+# each with its own Redis database after CACHE_URL's (Redis has 16).
 test: install
-	$(VENV)/bin/pytest -n auto
+	$(VENV)/bin/pytest -n auto --maxprocesses 8
 
 lint: install
 	$(VENV)/bin/ruff check .

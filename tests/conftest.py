@@ -26,7 +26,7 @@ postgres_only = pytest.mark.skipif(
 
 
 def pytest_configure(config):
-    """Under pytest-xdist (`make test` runs `pytest -n auto`), each worker process has
+    """Under pytest-xdist (`make test` runs `pytest -n auto`, at most 8), each worker has
     its own test database (pytest-django) and here its own caches: tests clear the cache
     and count API rates in it, and one worker's import 1 is not the other's. On Redis,
     worker gwN takes the CACHE_URL's database number + N, and passes it on to the Celery
