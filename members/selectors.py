@@ -7,7 +7,7 @@ admin's search. `merged_into` always names an open member (merging a survivor la
 repoints the accounts merged into it), so one step finds the survivor."""
 
 from django.core.exceptions import ValidationError
-from django.db.models import Case, F, OuterRef, Subquery, When
+from django.db.models import BigIntegerField, Case, F, OuterRef, Subquery, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
@@ -21,6 +21,18 @@ def owner(path: str = "pk"):
     foreign key to it: owner("member"))."""
     merged = "merged_into" if path == "pk" else f"{path}__merged_into"
     return Coalesce(F(merged), F(path))
+
+
+def owner_unless_erased(path: str = "pk"):
+    """owner(path), or None for a member erased since (GDPR): its customer code is gone,
+    so a row imported for it and sent again names no member now, and the rest of the
+    row decides whether it says the same."""
+    erased = "erased_at" if path == "pk" else f"{path}__erased_at"
+    return Case(
+        When(**{f"{erased}__isnull": False}, then=None),
+        default=owner(path),
+        output_field=BigIntegerField(),
+    )
 
 
 def effective_tier_at(moment):

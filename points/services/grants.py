@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from core.bulk import CopyBehind, bulk_update, without_cycle_collection
 from members.models import Member
-from members.selectors import owner, survivors_of
+from members.selectors import owner_unless_erased, survivors_of
 from points.csv_rows import RowError, bad_rows
 from points.models import LedgerEntry
 from points.selectors import Balances, pending_by_member, programme
@@ -140,12 +140,12 @@ def _recorded(ids) -> dict[int, tuple]:
     if not ids:
         return {}
     # The member now holding the entry's points: a grant given before a merge is the
-    # same grant when its code (now the survivor's) is imported again. None for a member
-    # erased since: its code is gone, and the rest of the row decides.
+    # same grant when its code (now the survivor's) is imported again; none for a member
+    # erased since.
     rows = LedgerEntry.objects.filter(pk__in=ids).values_list(
-        "pk", owner("member"), "member__erased_at", "kind", "points", "reason", "definition_id"
+        "pk", owner_unless_erased("member"), "kind", "points", "reason", "definition_id"
     )
-    return {pk: [None if erased else owner_id, *rest] for pk, owner_id, erased, *rest in rows}
+    return {pk: content for pk, *content in rows}
 
 
 def _content(row, member: Member | None, definition) -> list:

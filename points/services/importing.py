@@ -10,14 +10,13 @@ from typing import ClassVar
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from core import events, figures
 from core.bulk import CopyBehind, bulk_update, reserve_ids, without_cycle_collection
 from core.models import WebhookDelivery
 from members.models import Member
-from members.selectors import owner
+from members.selectors import owner, owner_unless_erased
 from points.csv_rows import ImportRow, RowError, bad_rows, ids_of_bad_rows
 from points.models import AwardedOn, LedgerEntry, Transaction
 from points.selectors import programme
@@ -165,7 +164,7 @@ def import_transactions(
             report.rows += len(chunk)
             recorded = (
                 Transaction.objects.select_related("original")
-                .annotate(owner_id=owner("member"), erased_at=F("member__erased_at"))
+                .annotate(owner_id=owner_unless_erased("member"))
                 .in_bulk([row.recorded_id for row in chunk if row.recorded_id])
             )
             returned = {row.original_external_id for row in chunk if row.kind == "return"}
@@ -187,7 +186,7 @@ def import_transactions(
                 member = members.get(row.member)
                 before_txn = recorded.get(row.recorded_id)
                 # A member erased since has no code left: a row naming none may be theirs.
-                if before_txn and (member or before_txn.erased_at):
+                if before_txn and (member or before_txn.owner_id is None):
                     imported_before(report, row, _same_content(before_txn, row, member), bad)
                 elif member is None:
                     bad(
@@ -381,12 +380,12 @@ def _chunk_tables(txns, entries) -> list:
 
 def _same_content(txn: Transaction, row, member: Member | None) -> bool:
     """Whether a row imported before says the same; its member then may have been
-    merged since into the member the row's code names now (txn.owner_id), or erased
-    since (GDPR): its code is gone, nothing is left to compare, and the row's code
-    must name no member (`member` None) for the rest of the row to decide."""
+    merged since into the member the row's code names now, or erased since, when the
+    row's code must name no member (`member` None): txn.owner_id, of
+    owner_unless_erased."""
     original = txn.original.external_id if txn.original else ""
     return (
-        None if txn.erased_at else txn.owner_id,
+        txn.owner_id,
         txn.kind,
         txn.amount,
         txn.occurred_at,
