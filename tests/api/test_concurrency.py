@@ -2,6 +2,7 @@
 own connection, on PostgreSQL (SQLite runs one writer at a time)."""
 
 import json
+import threading
 import time
 
 import pytest
@@ -179,10 +180,11 @@ def test_W4_W5_an_agent_cancelling_while_a_till_uses_the_voucher_is_refused(
     # given: a till's use that holds the voucher a while (its history row is slow)
     adjust_points(member=member, points=1000, reason="Welcome", by=staff)
     voucher = redeem(member=member, reward=Reward.objects.create(name="5 euro", points_cost=500))
-    log = vouchers_view.log_api_change
+    log, holding = vouchers_view.log_api_change, threading.Event()
 
     def slow_log(*args, **kwargs):
         row = log(*args, **kwargs)
+        holding.set()
         time.sleep(0.4)
         return row
 
@@ -195,7 +197,7 @@ def test_W4_W5_an_agent_cancelling_while_a_till_uses_the_voucher_is_refused(
                 f"/api/v1/vouchers/{voucher.code}/use",
                 {"external_id": "RECEIPT-1"},
             )
-        time.sleep(0.15)  # the use holds the voucher by now
+        holding.wait(timeout=30)  # the use holds the voucher (its transaction is open)
         return cancel_redemption(redemption=voucher, by=staff, reason="Race")
 
     # when
