@@ -8,6 +8,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core import signing
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.shortcuts import redirect
 from django.template.defaultfilters import pluralize
 from django.template.response import TemplateResponse
@@ -45,6 +46,7 @@ from points.resources import TransactionCSV, TransactionResource
 from points.selectors import programme
 from points.services.adjustments import NOT_GIVEN_BY_HAND
 from points.services.expiry import refuse_until_expiry_ran
+from points.tasks import send_expiry_reminders_task
 
 
 @admin.register(PointDefinition)
@@ -306,6 +308,13 @@ class ExpiryPolicyAdmin(ConfirmedPolicyAdmin):
     def impact(self, request, policy, saved) -> dict:
         today = timezone.localdate()
         return {"stake": expiry_impact(policy, today), "today": today}
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        # E4: once the next cutoff's reminder day has come, the day's reminder run may
+        # be over (a cutoff tonight, confirmed after 09:00): remind now. The task
+        # queues nothing before that day, and nobody twice.
+        transaction.on_commit(send_expiry_reminders_task.delay)
 
     def get_urls(self):
         preview = path(

@@ -1,7 +1,7 @@
 import copy
 import math
 import operator
-from datetime import timedelta
+from datetime import UTC, timedelta
 from functools import reduce
 
 from django.db import models
@@ -108,14 +108,25 @@ def held(now, inactive_until, higher, *, grants_on=None) -> Q:
     return granted | Q(frozen_until__gt=inactive_until)
 
 
+def steps_due_by(now):
+    """D2 counts whole days: a run at `now` applies the steps due by the start of its
+    day (local midnight). Whenever the nightly run happens, the steps that fall due in
+    a day are applied by the run after that day ends ("at tonight's run"), as the
+    member page, the previews and the expiry forecasts count them, and a late or a
+    second run that day gives the same tiers. In UTC, as `now` comes: periods of
+    inactivity are elapsed time, whatever the clock change in between."""
+    return end_of(timezone.localdate(now) - timedelta(days=1)).astimezone(UTC)
+
+
 def step_reached(now, inactivity, higher, *, holds: bool = True, grants_on=None) -> Q:
     """Members (annotated with `inactive_since`) whose inactivity reaches a step of
-    degradation_steps at `now`, unless it is held (`held`; `holds=False`: whatever
-    holds it)."""
-    reached = Q(inactive_since__lte=now - inactivity)
+    degradation_steps by a run at `now` (steps_due_by), unless it is held (`held`;
+    `holds=False`: whatever holds it)."""
+    due = steps_due_by(now)
+    reached = Q(inactive_since__lte=due - inactivity)
     if not holds:
         return reached
-    return reached & ~held(now, now - inactivity, higher, grants_on=grants_on)
+    return reached & ~held(due, due - inactivity, higher, grants_on=grants_on)
 
 
 def inactivity_tier(policy, ranking: Ranking, qualified: Tier, now):

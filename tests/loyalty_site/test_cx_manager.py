@@ -10,6 +10,7 @@ from django.contrib.admin.models import LogEntry
 from django.urls import reverse
 from django.utils import timezone
 
+from core.days import end_of
 from core.paginator import CappedPaginator
 from loyalty_site.demo import load_catalogue
 from members.models import Member
@@ -271,9 +272,11 @@ def test_next_degradation_is_when_the_job_would_move_the_member(make_member, buy
 
     when, tier = next_degradation(member, degradation, ranking, now)
 
+    # the run after that day moves the member, not one on that day (rules.md D2)
+    after = end_of(timezone.localdate(when))
     assert tier.code == "gold" and when == member.last_purchase_at + timedelta(days=90)
-    assert member not in members_to_degrade(degradation, ranking, when - timedelta(seconds=1))
-    assert member in members_to_degrade(degradation, ranking, when)
+    assert member not in members_to_degrade(degradation, ranking, after - timedelta(seconds=1))
+    assert member in members_to_degrade(degradation, ranking, after)
 
 
 @pytest.mark.parametrize("levels, expected", [(1, "gold"), (2, "silver"), (3, "bronze")])
@@ -291,10 +294,11 @@ def test_D2_next_degradation_and_the_job_take_the_same_step(
     # when
     when, tier = next_degradation(member, degradation, ranking, now)
 
-    # then: the page's date and tier are the job's
+    # then: the page's date and tier are the job's, at the run after that day
+    after = end_of(timezone.localdate(when))
     assert tier.code == expected
-    assert members_to_degrade(degradation, ranking, when).get(pk=member.pk).target == tier.pk
-    assert member not in members_to_degrade(degradation, ranking, when - timedelta(seconds=1))
+    assert members_to_degrade(degradation, ranking, after).get(pk=member.pk).target == tier.pk
+    assert member not in members_to_degrade(degradation, ranking, after - timedelta(seconds=1))
 
 
 def test_the_member_page_with_5000_ledger_entries_runs_a_bounded_number_of_queries(

@@ -4,7 +4,7 @@ reminded of nothing, the degradation preview of today is tonight's run, and the
 reminder reads its count as English."""
 
 import html
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -18,13 +18,14 @@ from api import webhooks
 from core.days import end_of
 from core.events import EventType
 from core.models import WebhookEndpoint
-from members.models import Notification
+from members.models import Member, Notification
 from members.services import erase_member, send_pending_notifications
-from points.services import send_expiry_reminders
+from points.services import expire_points, send_expiry_reminders
 from tests.api.receiver import start_receiver
 from tests.conftest import at
 from tests.points.test_audit_expiry_figures import set_expiry
 from tiers.models import DegradationPolicy
+from tiers.services import degrade_inactive_members
 
 pytestmark = pytest.mark.django_db
 MADRID = ZoneInfo("Europe/Madrid")
@@ -159,3 +160,46 @@ def test_E4_the_reminder_reads_its_count_as_english(make_member, buy):
         "1 of your points expires at the end of 30 April 2026. Spend it on"
         in sent["m-one@example.com"].body
     )
+
+
+# A degradation due in the small hours of a cutoff day.
+
+
+def test_D2_E2_a_step_due_in_the_small_hours_of_a_cutoff_day_takes_what_the_member_was_told(
+    make_member, buy
+):
+    """What the member meets: Gold (exempt from expiry), no purchase since 30 January
+    01:30, so their 90 days end at 02:30 on 30 April, the monthly cutoff. On 16 April the
+    member page says "drops to Silver on 30 Apr 2026" and nothing about expiry, and the
+    reminders job tells them nothing: at the end of 30 April they are Gold, as the
+    forecasts count a step due on the cutoff day itself after that day's run. But the
+    nightly run of 03:15 on 30 April applied every step due by the time it ran: Silver
+    from 03:15, and at midnight all their points expired, unannounced.
+    The rule chosen (rules.md D2): a run applies the steps due by the start of its day,
+    so whatever time it runs that day, the steps of a day are applied by the run that
+    follows its end ("at tonight's run"), as the previews and the forecasts count them."""
+    # given: degradation and monthly expiry on; a Gold member whose 90 days end at
+    # 02:30 on 30 April, the cutoff
+    set_expiry("monthly", date(2026, 4, 1))
+    DegradationPolicy.objects.filter(pk=DegradationPolicy.current().pk).update(enabled=True)
+    member = make_member("M-DAWN", joined_at=at("2026-01-02"))
+    bought = local("2026-01-30", 1, 30)
+    buy(member, "3000", when=bought)
+    period_ends = bought.astimezone(UTC) + timedelta(days=90)  # elapsed time, as D2 counts
+    assert period_ends == local("2026-04-30", 2, 30)
+
+    # when: the jobs run as beat runs them, from the reminders 14 days before the cutoff
+    # to the night after it
+    reminded = send_expiry_reminders(now=local("2026-04-16", 9))
+    degrade_inactive_members(now=local("2026-04-30", 3, 15))
+    tier_on_cutoff_day = Member.objects.get(pk=member.pk).effective_tier.name
+    expire_points(now=local("2026-05-01", 0, 5))
+    degrade_inactive_members(now=local("2026-05-01", 3, 15))
+    member.refresh_from_db()
+
+    # then: what happened is what the member was told: Gold through the cutoff day,
+    # nothing expired, Silver at the run after it
+    assert reminded == 0
+    assert tier_on_cutoff_day == "Gold"
+    assert member.points_balance == 3250  # 3,000 earned and the Gold bonus
+    assert member.effective_tier.name == "Silver"

@@ -13,6 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from members.models import Notification
 from points.models import ExpiryPolicy, LedgerEntry
 
 pytestmark = pytest.mark.django_db
@@ -219,7 +220,9 @@ def test_E4_a_reminder_longer_than_the_wait_means_members_are_told_today(client,
     page = client.post(url(), form("annual", reminder_days="400"))
 
     # then
-    assert "Members are reminded at the next reminder run (today)" in page.content.decode()
+    assert "Members are reminded when you confirm: the reminder day has come." in (
+        page.content.decode()
+    )
     assert saved() == ("never", None, 14)
 
 
@@ -241,3 +244,29 @@ def test_E1_the_impact_takes_the_same_queries_for_3_or_30_members(client, login,
     # then
     assert '<strong id="stake-members">30</strong>' in page.content.decode()
     assert len(many) == len(few)
+
+
+def test_E4_members_are_reminded_when_expiry_is_confirmed_after_its_reminder_day(
+    client, login, balances, on_commit
+):
+    """What the member meets: a marketer switches monthly expiry on from today with
+    reminders 40 days before each cutoff. The confirmation says "reminded at the next
+    reminder run (today)", but on a cutoff day after that day's 09:00 run there is no
+    run before midnight: the cutoff takes the points and no member was told. The rule
+    chosen (rules.md E4): when the reminder day has come, confirming queues the
+    reminders at once."""
+    # given
+    login("Marketer")
+    cutoff = month_end(timezone.localdate())
+    preview = client.post(url(), form("monthly", reminder_days="40"))
+
+    # when: the marketer confirms
+    on_commit(
+        lambda: client.post(
+            url(), {**form("monthly", reminder_days="40"), CONFIRM: preview.context["fingerprint"]}
+        )
+    )
+
+    # then: the three members with points at stake are reminded
+    reminded = Notification.objects.filter(kind="expiry_reminder", cutoff=cutoff)
+    assert sorted(reminded.values_list("points", flat=True)) == [120, 1600, 1600]

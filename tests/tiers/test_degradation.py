@@ -49,8 +49,11 @@ def test_D1_nothing_changes_while_the_policy_is_disabled(gold):
 
 
 def test_D2_90_days_inactive_drops_gold_to_silver(gold, degradation):
+    # The 90 days since the purchase end on 1 April at noon: the run after that day
+    # drops the member, not a run later that day (rules.md D2: whole days).
     assert degrade_inactive_members(now=START + timedelta(days=89)) == 0
-    assert degrade_inactive_members(now=START + timedelta(days=90)) == 1
+    assert degrade_inactive_members(now=at("2026-04-01", 23)) == 0
+    assert degrade_inactive_members(now=at("2026-04-02", 3)) == 1
     assert tiers_of(gold) == ("gold", "silver")
 
 

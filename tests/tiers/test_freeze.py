@@ -130,9 +130,10 @@ def test_a_freeze_needs_a_last_day_within_a_year_and_a_reason(gold, staff):
 def test_ending_a_freeze_restarts_the_clock_now(gold, staff, degradation):
     freeze(gold, staff, date(2026, 6, 30), now=START + timedelta(days=80))
     unfreeze_member(member=gold, by=staff, now=START + timedelta(days=85))
-    degrade_inactive_members(now=START + timedelta(days=174))
-    assert tiers_of(gold) == ("gold", "gold")
+    # 90 days from the end of the freeze end on day 175: the run after that day drops
     degrade_inactive_members(now=START + timedelta(days=175))
+    assert tiers_of(gold) == ("gold", "gold")
+    degrade_inactive_members(now=START + timedelta(days=176))
     assert tiers_of(gold) == ("gold", "silver")
     with pytest.raises(ValidationError, match="is not frozen"):
         unfreeze_member(member=gold, by=staff, now=START + timedelta(days=176))

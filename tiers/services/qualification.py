@@ -15,6 +15,7 @@ from tiers.selectors import (
     lock_tiers,
     misqualified_by_tier,
     next_degradation,
+    steps_due_by,
 )
 from tiers.services.history import (
     TIER_CHANGED,
@@ -90,8 +91,9 @@ def _qualify_without_bonus(
     follows = not degraded(member, ranking) or ranking.higher(from_tier_id, new.id)
     _follow_qualified(member, ranking, new)
     if lowered_by and follows:
-        drop = next_degradation(member, lowered_by, ranking, at)
-        if drop and drop[0] <= at:
+        due = steps_due_by(at)
+        drop = next_degradation(member, lowered_by, ranking, due)
+        if drop and drop[0] <= due:
             member.effective_tier_id = drop[1].pk
     if ranking.higher(new.id, member.best_tier_id):
         member.best_tier_id = new.id
