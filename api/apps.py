@@ -6,3 +6,9 @@ class ApiConfig(AppConfig):
 
     name = "api"
     verbose_name = "Integration API"
+
+    def ready(self):
+        from api.tasks import forget_erased
+        from members.signals import member_erased
+
+        member_erased.connect(forget_erased, dispatch_uid="api.forget_erased")

@@ -1,5 +1,5 @@
 """API keys: created with their own account, revoked for good. First answers kept for
-repeats, dropped when old."""
+repeats, dropped when old or when their customer is erased."""
 
 from datetime import timedelta
 
@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from api.models import ApiKey, FirstAnswer
+from core.jobs import id_chunks
 
 PRUNE_CHUNK = 10_000
 
@@ -64,3 +65,15 @@ def prune_first_answers(*, now=None) -> int:
     while ids := list(old.order_by("created_at").values_list("pk", flat=True)[:PRUNE_CHUNK]):
         dropped += FirstAnswer.objects.filter(pk__in=ids).delete()[0]
     return dropped
+
+
+def forget_first_answers(codes: list[str]) -> int:
+    """Drop the first answers that name these customer codes (an erasure's: the body's
+    `member` keeps the code the answer was given for). A range of ids at a time: the
+    table holds a month of the API's writes, and no index reads bodies. Returns how
+    many."""
+    naming = FirstAnswer.objects.filter(body__member__in=codes)
+    return sum(
+        naming.filter(pk__gte=first, pk__lte=last).delete()[0]
+        for first, last in id_chunks(FirstAnswer, PRUNE_CHUNK)
+    )

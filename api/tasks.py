@@ -1,14 +1,25 @@
 from celery import shared_task
 
 from api import webhooks
-from api.services import prune_first_answers
-from core.jobs import RETRY_WHEN_UNAVAILABLE
+from api.services import forget_first_answers, prune_first_answers
+from core.jobs import RETRY_WHEN_UNAVAILABLE, queue_or_run
 
 
 @shared_task(**RETRY_WHEN_UNAVAILABLE)
 def prune_first_answers_task() -> int:
     """Beat, daily: drop the API's old first answers."""
     return prune_first_answers()
+
+
+@shared_task(**RETRY_WHEN_UNAVAILABLE)
+def forget_first_answers_task(codes: list[str]) -> int:
+    """After an erasure: drop the first answers naming the erased codes."""
+    return forget_first_answers(codes)
+
+
+def forget_erased(sender, codes, **kwargs) -> None:
+    """members.signals.member_erased: the answers go in a worker, a scan of the table."""
+    queue_or_run(forget_first_answers_task, codes)
 
 
 @shared_task(**RETRY_WHEN_UNAVAILABLE)

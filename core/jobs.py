@@ -28,6 +28,15 @@ RETRY_WHEN_UNAVAILABLE = {
 }
 
 
+def queue_or_run(task, *args) -> None:
+    """task.delay(*args); with the broker out of reach, the task in this process
+    instead: a change already committed still gets what must follow it."""
+    try:
+        task.delay(*args)
+    except BrokerUnavailable:
+        task(*args)
+
+
 def id_chunks(model, size: int | None = None) -> list[tuple[int, int]]:
     """Ranges (first, last) of `size` ids (JOB_CHUNK_SIZE) covering every row of
     `model`. Without rows, one empty range, so that a run still has a chunk to finish."""

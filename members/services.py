@@ -19,6 +19,7 @@ from django.utils import timezone
 from core import events
 from members.models import Member, Notification, TierChange
 from members.selectors import by_code
+from members.signals import member_erased
 
 logger = logging.getLogger(__name__)
 
@@ -152,6 +153,7 @@ def erase_member(*, member, by) -> Member:
         merged = Member.objects.select_for_update().filter(merged_into=member, erased_at=None)
         accounts = [member, *merged.order_by("pk")]
         codes = {account.external_id: _erase(account, by) for account in accounts}
+        transaction.on_commit(lambda: member_erased.send(Member, codes=sorted(codes)))
         # Their history's messages name each other ("Merged M-OLD into this member").
         history = LogEntry.objects.filter(
             content_type=ContentType.objects.get_for_model(Member),

@@ -22,6 +22,7 @@ from import_export.forms import ImportForm
 from import_export.tmp_storages import TempFolderStorage
 
 from core.admin import ConfirmedPolicyAdmin, ReadOnlyAdminMixin
+from core.jobs import queue_or_run
 from core.kept import KeptWhileNamedAdmin, named_by
 from core.paginator import CappedPaginator
 from core.words import counted
@@ -314,7 +315,7 @@ class ExpiryPolicyAdmin(ConfirmedPolicyAdmin):
         # E4: once the next cutoff's reminder day has come, the day's reminder run may
         # be over (a cutoff tonight, confirmed after 09:00): remind now. The task
         # queues nothing before that day, and nobody twice.
-        transaction.on_commit(send_expiry_reminders_task.delay)
+        transaction.on_commit(lambda: queue_or_run(send_expiry_reminders_task))
 
     def get_urls(self):
         preview = path(

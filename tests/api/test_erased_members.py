@@ -1,0 +1,73 @@
+"""Right to be forgotten, as the data protection officer checks it: after an erasure the
+database holds the customer's code and e-mail nowhere, also where the API kept its
+answers to tills for their repeats."""
+
+import io
+import json
+
+import pytest
+from django.core.management import call_command
+from kombu.exceptions import OperationalError as BrokerUnavailable
+
+from api.tasks import forget_first_answers_task
+from members.models import Member
+from members.services import erase_member
+from rewards.models import Reward
+from tests.api.conftest import client_for, new_id, post, recently
+
+pytestmark = pytest.mark.django_db
+
+
+def unreachable(*args):
+    raise BrokerUnavailable("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+
+@pytest.mark.parametrize("queue", ["up", "out of reach"])
+def test_an_erasure_leaves_the_customer_s_code_and_e_mail_nowhere_in_the_database(
+    till, staff, on_commit, monkeypatch, queue
+):
+    """What the DPO meets: Lucía enrols in the app, buys at a till and redeems a coffee,
+    then asks to be forgotten. Her member row and the admin's history forget her code
+    (rules.md, Erasing a member), but the answers the API keeps 30 days for the tills'
+    repeats (a purchase's, a redemption's) still name "M-LUCIA" and her summary: a
+    dump of the database finds her code three weeks after she was erased."""
+    # given: a member enrolled, buying and redeeming through the API; another customer
+    api = client_for(till.secret)
+    coffee = Reward.objects.create(name="Coffee", points_cost=100)
+    for code in ["M-LUCIA", "M-OTHER"]:
+        enrolled = post(api, "/api/v1/members", {"external_id": code, "email": f"{code}@ex.com"})
+        bought = post(
+            api,
+            "/api/v1/transactions",
+            {
+                "external_id": new_id("P"),
+                "member": code,
+                "kind": "purchase",
+                "amount": "300.00",
+                "occurred_at": recently(),
+            },
+        )
+        redeemed = post(
+            api,
+            "/api/v1/redemptions",
+            {"external_id": new_id("R"), "member": code, "reward": coffee.pk},
+        )
+        assert (enrolled.status_code, bought.status_code, redeemed.status_code) == (201,) * 3
+
+    # when: the customer is erased, and what the erasure leads to runs (a chunk of one
+    # answer at a time, as in a table of millions)
+    monkeypatch.setattr("api.services.PRUNE_CHUNK", 1)
+    if queue == "out of reach":
+        monkeypatch.setattr(forget_first_answers_task, "delay", unreachable)
+    on_commit(lambda: erase_member(member=Member.objects.get(external_id="M-LUCIA"), by=staff))
+
+    # then: nothing in the database names her; the other customer is still there
+    dump = io.StringIO()
+    call_command("dumpdata", stdout=dump)
+    rows = json.loads(dump.getvalue())
+
+    def naming(code):
+        return sorted({row["model"] for row in rows if code in json.dumps(row, ensure_ascii=False)})
+
+    assert naming("M-LUCIA") == []
+    assert {"members.member", "api.firstanswer"} <= set(naming("M-OTHER"))
