@@ -8,6 +8,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core import signing
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.core.validators import DecimalValidator
 from django.db import transaction
 from django.shortcuts import redirect
 from django.template.defaultfilters import pluralize
@@ -37,6 +38,7 @@ from points.expiry_selectors import (
     unprocessed_cutoffs,
 )
 from points.models import (
+    AT_MOST_MAX_EARN_RATE,
     ExpiryPolicy,
     ExpiryRun,
     LedgerEntry,
@@ -50,8 +52,19 @@ from points.services.expiry import refuse_until_expiry_ran
 from points.tasks import send_expiry_reminders_task
 
 
+class PointDefinitionForm(forms.ModelForm):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if rate := self.fields.get("earn_rate"):  # read-only on some system definitions
+            # Above the bound, the bound alone (P1): not also the column's digit count
+            # ("no more than 4 digits before the decimal point"), which says nothing of
+            # points. Its decimals are still counted.
+            rate.validators = [DecimalValidator(None, rate.decimal_places), AT_MOST_MAX_EARN_RATE]
+
+
 @admin.register(PointDefinition)
 class PointDefinitionAdmin(KeptWhileNamedAdmin, admin.ModelAdmin):
+    form = PointDefinitionForm
     list_display = [
         "name",
         "handle",

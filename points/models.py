@@ -1,4 +1,5 @@
 from datetime import timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -30,6 +31,18 @@ OPENING_BALANCE = "opening-balance"  # points migration 0012: the members import
 STORE_LENGTH = 50  # a store code, on a transaction and in a campaign's stores
 
 
+# Points per currency unit: 10,000 is 1.0000 typed without its point, not a programme.
+# At the bound, the largest purchase (MAX_TRANSACTION_AMOUNT, 100,000 by default) at the
+# highest tier multiplier (x100) earns 1,000,000,000 points, the most a purchase may
+# (points.services.rules.MAX_PURCHASE_POINTS).
+MAX_EARN_RATE = Decimal(100)
+AT_MOST_MAX_EARN_RATE = AtMost(
+    MAX_EARN_RATE,
+    "An earn rate is at most {limit:,} points per currency unit: 1 gives a point per euro, "
+    "0.1 a point per ten euros.",
+)
+
+
 class AwardedOn(models.TextChoices):
     CALLER = "", "When a caller names it"
     ENROLMENT = "enrolment", "On enrolment (welcome points)"
@@ -52,7 +65,11 @@ class PointDefinition(models.Model):
     handle = models.SlugField(max_length=50, unique=True)
     kind = models.CharField(max_length=10, choices=Kind.choices)
     earn_rate = models.DecimalField(
-        max_digits=8, decimal_places=4, default=1, help_text="Points per currency unit (purchase)."
+        max_digits=8,
+        decimal_places=4,
+        default=1,
+        validators=[AT_MOST_MAX_EARN_RATE],
+        help_text="Points per currency unit (purchase).",
     )
     points = models.PositiveIntegerField(
         default=0,

@@ -16,6 +16,7 @@ from members.services import enroll_member
 from points.models import LedgerEntry, PointDefinition, Transaction
 from points.selectors import points_summary
 from points.services import adjust_points, record_purchase, record_return
+from tiers.models import Tier
 
 MADRID = ZoneInfo("Europe/Madrid")
 _ids = count(1)
@@ -257,3 +258,17 @@ def rich(member, staff):
         now=timezone.now() - timedelta(days=365),
     )
     return member
+
+
+def earning_at_the_bounds(*, campaigns: int, starts_at, ends_at) -> None:
+    """The highest rates a marketer may type: Purchase points at 100 points per unit,
+    every tier x100, and `campaigns` campaigns of x100 each running from `starts_at`
+    to `ends_at`, for every tier and channel."""
+    from points.models import Campaign
+
+    PointDefinition.objects.filter(handle="purchase-points").update(earn_rate=100)
+    Tier.objects.update(multiplier=100)
+    for n in range(1, campaigns + 1):
+        Campaign.objects.create(
+            name=f"Hundredfold {n}", multiplier=100, starts_at=starts_at, ends_at=ends_at
+        )

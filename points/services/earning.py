@@ -24,6 +24,7 @@ from points.services.posting import (
 )
 from points.services.referrals import lock_referrer_first, pay_referral, referral_due
 from points.services.rules import (
+    check_purchase_points,
     check_transaction,
     multiplier_label,
     points_per_unit,
@@ -58,6 +59,8 @@ def purchase_earning(
     )
     rate, reason, rates_without = _rates(plan, tier, campaigns)
     points = purchase_points(amount, rate)
+    earn_rate = plan.purchase_definition.earn_rate
+    check_purchase_points(points, amount=amount, earn_rate=earn_rate, reason=reason)
     if member.last_purchase_at is None or at > member.last_purchase_at:
         member.last_purchase_at = at
     if not points:

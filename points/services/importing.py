@@ -210,8 +210,11 @@ def import_transactions(
                                 channel=row.channel,
                                 store=row.store,
                             )
-                        except ValidationError as refused:  # no purchase definition (P1)
-                            bad(RowError(row.line, "kind", " ".join(refused.messages).rstrip(".")))
+                        except ValidationError as refused:  # no purchase definition (P1),
+                            # or more points than one purchase may earn (P2): its amount
+                            column = next(iter(getattr(refused, "error_dict", ["kind"])))
+                            message = " ".join(refused.messages).rstrip(".")
+                            bad(RowError(row.line, column, message))
                             wrong.add(row.external_id)
                             continue
                         purchases[row.external_id] = Purchase(

@@ -34,6 +34,26 @@ def purchase_points(amount: Decimal, rate: Decimal) -> int:
 # Wide enough for any amount times any rates the models allow: products are exact.
 _EXACT = Context(prec=200, traps=[Inexact])
 
+# The most one purchase earns: what the largest purchase (MAX_TRANSACTION_AMOUNT, 100,000
+# by default) earns at the highest earn rate (100) and tier multiplier (x100). Only
+# stacked campaigns go past it, and x100 campaigns past what the ledger's columns hold;
+# a billion a receipt keeps every balance and total billions of receipts away from it.
+MAX_PURCHASE_POINTS = 1_000_000_000
+
+
+def check_purchase_points(points: int, *, amount: Decimal, earn_rate: Decimal, reason: str):
+    """P2's bound: a purchase that would earn more than MAX_PURCHASE_POINTS is refused,
+    saying what multiplied its points (`reason`: the tier and campaigns)."""
+    if points > MAX_PURCHASE_POINTS:
+        raise ValidationError(
+            {
+                "amount": f"A purchase earns at most {MAX_PURCHASE_POINTS:,} points: this one "
+                f"would earn {points:,} ({amount} at {earn_rate.normalize():f} points per unit, "
+                f"{reason}). Ask a marketer to check the earn rate, the tiers' multipliers and "
+                "the campaigns."
+            }
+        )
+
 
 def return_points(
     *,

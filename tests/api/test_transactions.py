@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from points.models import PointDefinition, Transaction
 from tests.api.conftest import assert_problem, new_id, post, recently
-from tests.conftest import ledger_state, summary
+from tests.conftest import earning_at_the_bounds, ledger_state, summary
 
 pytestmark = pytest.mark.django_db
 
@@ -238,6 +238,67 @@ def test_an_unknown_member_is_a_404_and_records_nothing(api, purchase, tiers):
     response = post(api, "/api/v1/transactions", body)
 
     assert_problem(response, 404)
+    assert ledger_state() == state
+
+
+# P2: what one purchase may earn
+
+
+@pytest.fixture
+def hundredfold(no_campaigns):
+    """The highest rates a marketer may type (100 points per unit, every tier x100),
+    with `campaigns` campaigns of x100 running around now."""
+
+    def hundredfold(campaigns=0):
+        now, month = timezone.now(), timedelta(days=30)
+        earning_at_the_bounds(campaigns=campaigns, starts_at=now - month, ends_at=now + month)
+
+    return hundredfold
+
+
+def test_P2_the_largest_purchase_at_the_highest_rates_earns_a_billion_points(
+    api, member, purchase, hundredfold
+):
+    """A till sends the largest purchase allowed while the earn rate and the tier's
+    multiplier are at their bounds: it earns the most one purchase may, a billion."""
+    # given
+    hundredfold()
+
+    # when
+    response = post(api, "/api/v1/transactions", purchase(member, amount="100000.00"))
+
+    # then: 100,000 x 100 x 100, and Platinum's bonus (500) on reaching it
+    assert response.status_code == 201, response.json()
+    assert response.json()["points"] == 1_000_000_500
+    assert response.json()["summary"]["lifetime"] == 1_000_000_000
+
+
+@pytest.mark.parametrize(
+    "campaigns, points", [(1, "100,000,000,000"), (5, "10,000,000,000,000,000,000")]
+)
+def test_P2_a_purchase_that_would_earn_more_than_a_billion_points_is_a_422_naming_the_rule(
+    api, member, purchase, hundredfold, campaigns, points
+):
+    """A till sends the largest purchase while x100 campaigns stack on the highest rates
+    (five would pass what the ledger can hold): it reads the rule and what multiplied
+    the points, never a server error, and nothing is written."""
+    # given
+    hundredfold(campaigns)
+    state = ledger_state()
+
+    # when
+    response = post(api, "/api/v1/transactions", purchase(member, amount="100000.00"))
+
+    # then
+    running = ", ".join(f"Hundredfold {n} x100" for n in range(1, campaigns + 1))
+    assert_problem(
+        response,
+        422,
+        fields={"amount"},
+        detail=f"A purchase earns at most 1,000,000,000 points: this one would earn {points} "
+        f"(100000.00 at 100 points per unit, Bronze x100, {running}). Ask a marketer to check "
+        "the earn rate, the tiers' multipliers and the campaigns.",
+    )
     assert ledger_state() == state
 
 

@@ -11,7 +11,14 @@ from members.models import Member
 from points.models import LedgerEntry, PointDefinition, Transaction
 from points.resources import read_transactions
 from points.services import import_transactions
-from tests.conftest import at, earned, postgres_only, run_together, summary
+from tests.conftest import (
+    at,
+    earned,
+    earning_at_the_bounds,
+    postgres_only,
+    run_together,
+    summary,
+)
 from tiers.models import DegradationPolicy
 from tiers.services import degrade_inactive_members
 
@@ -209,6 +216,32 @@ def test_dry_run_computes_everything_and_writes_nothing(alice):
     before = state()
     report = run("T-1,M-0001,purchase,1000,2026-03-01,,,\n", dry_run=True)
     assert (report.new, report.points, report.tier_changes) == (1, 1000, 1)
+    assert state() == before
+
+
+def test_P2_a_row_that_would_earn_more_than_a_billion_points_is_refused_naming_the_rule(alice):
+    """Operations import the largest purchase while five x100 campaigns stack on the
+    highest rates (more points than the ledger can hold): the file imports nothing and
+    the row's line says the rule, never a database error."""
+    # given
+    earning_at_the_bounds(campaigns=5, starts_at=at("2026-03-01", 0), ends_at=at("2026-03-08", 0))
+    before = state()
+
+    # when
+    report = run(
+        "T-1,M-0001,purchase,10,2026-02-28,,,\n"  # before the campaigns: 100,000 points
+        "T-2,M-0001,purchase,100000.00,2026-03-03,,,\n"
+    )
+
+    # then
+    running = ", ".join(f"Hundredfold {n} x100" for n in range(1, 6))
+    assert [str(e) for e in report.errors] == [
+        "line 3, amount: A purchase earns at most 1,000,000,000 points: this one would earn "
+        "10,000,000,000,000,000,000 (100000.00 at 100 points per unit, Platinum x100, "
+        f"{running}). Ask a marketer to check the earn rate, the tiers' multipliers and the "
+        "campaigns"
+    ]
+    assert report.new == 0
     assert state() == before
 
 

@@ -142,6 +142,47 @@ def test_P1_the_limit_of_an_action_follows_the_adjustment_setting(client, login,
     assert not PointDefinition.objects.filter(handle="long-review").exists()
 
 
+# Defect: an earn rate had no upper bound (up to 9,999.9999 points per euro)
+
+
+@pytest.mark.parametrize("rate", ["100.0001", "1000", "9999.9999", "10000", *ABSURD])
+def test_P1_an_earn_rate_above_100_points_per_unit_is_refused(client, login, member, buy, rate):
+    """A marketer who types 10000 for 1.0000 reads the bound beside the earn rate, and
+    only it: nothing is saved and purchases still earn a point per euro."""
+    # given
+    login("Marketer")
+
+    # when
+    page = client.post(
+        reverse("admin:points_pointdefinition_change", args=[purchase_points().pk]),
+        purchase_points_form(earn_rate=rate),
+    )
+
+    # then
+    assert page.status_code == 200
+    assert errors(page) == (
+        "earn_rate: An earn rate is at most 100 points per currency unit: 1 gives a point "
+        "per euro, 0.1 a point per ten euros."
+    )
+    assert purchase_points().earn_rate == 1
+    assert earned(buy(member, "100")) == 100
+
+
+def test_P1_an_earn_rate_of_100_is_saved(client, login, member, buy):
+    # given
+    login("Marketer")
+
+    # when
+    page = client.post(
+        reverse("admin:points_pointdefinition_change", args=[purchase_points().pk]),
+        purchase_points_form(earn_rate="100"),
+    )
+
+    # then
+    assert page.status_code == 302
+    assert earned(buy(member, "100")) == 10_000
+
+
 # Defect: campaign multipliers up to 9,999.99, and minimum amounts no purchase reaches
 
 
