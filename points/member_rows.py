@@ -24,6 +24,7 @@ from members.services import enrolment_errors
 from points.csv_files import header_error, open_csv, parsed_rows
 from points.csv_rows import RowError, naming
 from points.resources import parse_occurred_at
+from tiers.models import MAX_THRESHOLD
 
 COLUMNS = (
     "external_id",
@@ -37,8 +38,9 @@ COLUMNS = (
     "opening_lifetime",
 )
 REQUIRED = ("external_id", "email")
-# An opening balance above this is taken for a typing error (a billion points).
-MAX_OPENING = 1_000_000_000
+# An opening balance above this is taken for a typing error (a billion points): the
+# highest threshold a tier may have, so that a member migrating in reaches any tier.
+MAX_OPENING = MAX_THRESHOLD
 _WHOLE = re.compile(r"[0-9]+")
 
 

@@ -18,6 +18,12 @@ AT_MOST_MAX_MULTIPLIER = AtMost(
     MAX_MULTIPLIER, "A multiplier is at most x{limit:,}: 2 doubles the points, 1.5 adds half."
 )
 
+# The highest threshold, and the largest opening balance a member migrating in may bring
+# (points.member_rows.MAX_OPENING is this number): every tier can be reached by one. A
+# billion lifetime points is no programme's tier but zeros too many, and the column's own
+# limit (2,147,483,647 on PostgreSQL) would be a second, meaningless message.
+MAX_THRESHOLD = 1_000_000_000
+
 
 class ProgrammeQuerySet(models.QuerySet):
     """Bulk updates and deletes of configuration also refresh the programme version
@@ -40,7 +46,15 @@ class Tier(models.Model):
     name = models.CharField(max_length=60)
     code = models.SlugField(max_length=30, unique=True)
     threshold = models.PositiveIntegerField(
-        unique=True, help_text="Lifetime points needed to qualify. Exactly one tier has 0."
+        unique=True,
+        validators=[
+            AtMost(
+                MAX_THRESHOLD,
+                "A threshold is at most {limit:,} lifetime points, the largest opening balance "
+                "the members import brings in: a member migrating in can be placed in any tier.",
+            )
+        ],
+        help_text="Lifetime points needed to qualify. Exactly one tier has 0.",
     )
     multiplier = models.DecimalField(
         max_digits=6,

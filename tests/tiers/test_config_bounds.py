@@ -3,6 +3,8 @@ campaigns, the expiry policy) keeps the programme working: a typo of a few digit
 name or handle that reads as another's, or switching off the definition purchases earn
 by is refused on the form, in words beside the field, and nothing is saved."""
 
+import io
+
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
@@ -10,7 +12,10 @@ from django.db.migrations.executor import MigrationExecutor
 from django.urls import reverse
 from django.utils.html import escape
 
+from members.models import Member
+from points.member_rows import read_members
 from points.models import Campaign, ExpiryPolicy, PointDefinition
+from points.services import import_members
 from tests.conftest import at, earned
 from tiers.models import Tier
 
@@ -274,6 +279,71 @@ def test_P3_a_minimum_amount_of_the_largest_purchase_is_saved_and_applies_to_it(
     # then
     assert page.status_code == 302
     assert earned(purchase) == 200_000
+
+
+# Defect: a threshold had no upper bound of its own (the column's 2,147,483,647)
+
+
+THRESHOLD_BOUND = (
+    "threshold: A threshold is at most 1,000,000,000 lifetime points, the largest opening "
+    "balance the members import brings in: a member migrating in can be placed in any tier."
+)
+
+
+@pytest.mark.parametrize("threshold", ["1000000001", "2147483647", "2147483648", *ABSURD])
+def test_T1_a_threshold_above_a_billion_lifetime_points_is_refused(client, login, tiers, threshold):
+    """A marketer who adds a top tier with zeros too many reads the bound beside the
+    threshold, and only it; nothing is saved."""
+    # given
+    login("Marketer")
+
+    # when
+    page = client.post(reverse("admin:tiers_tier_add"), new_tier_form(threshold=threshold))
+
+    # then
+    assert page.status_code == 200
+    assert errors(page) == THRESHOLD_BOUND
+    assert not Tier.objects.filter(code="diamond").exists()
+
+
+def test_T1_the_top_tier_s_threshold_cannot_be_raised_above_a_billion(client, login, tiers):
+    # given
+    login("Marketer")
+    platinum = Tier.objects.get(code="platinum")
+
+    # when
+    page = client.post(
+        reverse("admin:tiers_tier_change", args=[platinum.pk]),
+        tier_form(platinum, threshold="8000000000"),
+    )
+
+    # then
+    assert page.status_code == 200
+    assert errors(page) == THRESHOLD_BOUND
+    assert Tier.objects.get(pk=platinum.pk).threshold == 8000
+
+
+def test_T1_a_tier_at_a_billion_is_saved_and_the_largest_opening_balance_reaches_it(
+    client, login, tiers
+):
+    """A marketer adds a tier at the bound; a member migrating in with the largest
+    opening lifetime balance starts in it."""
+    # given
+    login("Marketer")
+    form = new_tier_form(threshold="1000000000")
+    shown = client.post(reverse("admin:tiers_tier_add"), form).context["programme"]
+
+    # when
+    saved = client.post(reverse("admin:tiers_tier_add"), {**form, "_confirm_threshold": shown})
+    rows, bad = read_members(
+        io.BytesIO(b"external_id,email,opening_lifetime\nM-BIG,big@example.com,1000000000\n")
+    )
+    report = import_members(rows, errors=bad)
+
+    # then
+    assert saved.status_code == 302
+    assert report.errors == []
+    assert Member.objects.get(external_id="M-BIG").qualified_tier.code == "diamond"
 
 
 # Defect: tier names could repeat ("Gold" and "gold") or be invisible
