@@ -49,6 +49,16 @@ class Programme:
                 return definition
         raise ValidationError("No active purchase definition: a marketer must activate one.")
 
+    @cached_property
+    def _by_handle(self) -> dict[str, PointDefinition]:
+        return {handle.lower(): d for handle, d in self.definitions.items()}
+
+    def named(self, handle: str) -> PointDefinition | None:
+        """The definition a file or a caller names by its handle, whatever its case:
+        handles are unique whatever their case (P1), as the upgrade that made them so
+        compared them (str.lower)."""
+        return self._by_handle.get(handle.lower())
+
     def definition(self, handle: str) -> PointDefinition:
         """A system definition by its handle (PointDefinition.SYSTEM_HANDLES)."""
         try:

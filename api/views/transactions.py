@@ -13,6 +13,7 @@ from api.serializers import ActionRequest, TransactionRequest, TransactionResult
 from api.views.common import for_member, problems, summary, validated
 from members.models import Member
 from points.models import LedgerEntry, PointDefinition
+from points.selectors import programme
 from points.services import award_action, record_purchase, record_return
 
 
@@ -95,10 +96,8 @@ class Actions(APIView):
     def post(self, request):
         fields = validated(ActionRequest, request)
         handle = fields["definition"]
-        definition = PointDefinition.objects.filter(
-            handle=handle, kind=PointDefinition.Kind.ACTION
-        ).first()
-        if definition is None:
+        definition = programme().named(handle)  # "Review" names review (P1)
+        if definition is None or definition.kind != PointDefinition.Kind.ACTION:
             raise Unknown("definition", f"No action definition has the handle {handle}.")
 
         def award(member, plan):

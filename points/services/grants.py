@@ -85,7 +85,7 @@ def import_grants(rows, *, by, errors=(), dry_run=False, batch=None, now=None) -
             entries = []
             for row in chunk:
                 member = members.get(row.member)
-                definition = plan.definitions.get(row.definition)
+                definition = plan.named(row.definition)
                 granted = recorded.get(row.recorded_id)
                 # A member erased since has no code left: a row naming none may be theirs.
                 erased_since = member is None and granted is not None and granted[0] is None

@@ -518,6 +518,26 @@ def test_an_action_with_the_id_of_another_is_a_409(api, member, make_member):
     assert ledger_state() == state
 
 
+@pytest.mark.parametrize("handle", ["Write-A-Review", "WRITE-A-REVIEW"])
+def test_an_action_named_by_its_handle_in_another_case_earns_its_points(api, member, handle):
+    """An app sends the handle as a person typed it ("Write-A-Review" for write-a-review):
+    handles are unique whatever their case, so it names that action; sent again in the
+    handle's own case, it is the same action, answered 200 with the first answer."""
+    # given
+    body = action(member, definition=handle)
+
+    # when
+    first = post(api, "/api/v1/actions", body)
+    again = post(api, "/api/v1/actions", {**body, "definition": "write-a-review"})
+
+    # then
+    assert (first.status_code, again.status_code) == (201, 200), first.json()
+    assert (first.json()["points"], first.json()["summary"]["lifetime"]) == (200, 200)
+    assert again.json() == first.json()
+    txn = Transaction.objects.get(external_id=body["external_id"])
+    assert txn.definition.handle == "write-a-review"
+
+
 @pytest.mark.parametrize("handle", ["no-such-action", "purchase-points", "tier-up-bonus"])
 def test_an_unknown_action_definition_is_a_404_and_records_nothing(api, member, handle):
     state = ledger_state()

@@ -281,6 +281,23 @@ def test_a_tier_counting_grant_raises_the_tier_once(alice, staff):
     call_command("check_ledger")
 
 
+def test_a_definition_named_in_another_case_is_that_definition(alice, staff):
+    """An uploader types the handle as it reads ("Goodwill-Tier-Points"): handles are
+    unique whatever their case, so the row grants by goodwill-tier-points, and the
+    same file with the handle's own case grants nothing more."""
+    # when
+    first = grant("G-1,M-0001,1200,Missed purchase,Goodwill-Tier-Points\n", by=staff)
+    again = grant("G-1,M-0001,1200,Missed purchase,goodwill-tier-points\n", by=staff)
+
+    # then: tier-counting, Silver with its bonus, granted once
+    assert (first.new, first.errors) == (1, [])
+    assert (again.new, again.skipped, again.errors) == (0, 1, [])
+    s = summary(alice)
+    assert (s["qualified_tier"].code, s["lifetime"], s["available"]) == ("silver", 1200, 1300)
+    entry = LedgerEntry.objects.get(external_id="G-1")
+    assert entry.definition == definition("goodwill-tier-points")
+
+
 @pytest.mark.parametrize(
     "handle, column, message",
     [
