@@ -92,16 +92,19 @@ def _repeated(line: int, header: list[str]) -> list[RowError]:
     ]
 
 
-def parsed_rows(records, header, errors: list, parse) -> Iterator:
+def parsed_rows(records, header, errors: list, parse, split=None) -> Iterator:
     """The good rows `parse(line, cells)` makes of the records (it returns a row and
     its errors), `cells` padded with empty cells to one past the header's width: a
     column left out of the header reads as that last, empty cell. The errors of the
     other rows are added to `errors`, as are those of the records no column can hold
-    (a cell that is not text, more cells than the header)."""
+    (a cell that is not text, more cells than the header). `split(line, cells)`, if
+    given, finds a number a comma cut in two (points.grant_rows): its error, naming
+    the number's column, is the row's only one, whatever the row's width."""
     width = len(header)
     for line, cells in records:
         count = len(cells)
-        if count > width and any(cell.strip() for cell in cells[width:]):
+        cut = split(line, cells) if split else None
+        if count > width and not cut and any(cell.strip() for cell in cells[width:]):
             errors.append(_more_cells(line, count, width))
             continue
         cells = cells[:width] + [""] * (width + 1 - min(count, width))
@@ -110,7 +113,11 @@ def parsed_rows(records, header, errors: list, parse) -> Iterator:
             errors.append(odd)
             continue
         row, row_errors = parse(line, cells)
-        if not row_errors:
+        if cut:
+            # Parsed all the same for its id: a row below repeating it is a duplicate.
+            known = row.external_id if row else next((e.external_id for e in row_errors), "")
+            errors.append(replace(cut, external_id=known))
+        elif not row_errors:
             # Empty cells past the header: a spreadsheet's trailing commas.
             yield row
         elif count > width:

@@ -22,6 +22,9 @@ from points.services.adjustments import check_adjustment
 
 _ID_LENGTH = LedgerEntry._meta.get_field("external_id").max_length
 _WHOLE = re.compile(r"[+-]?[0-9]+")  # 250, -40, +15: ASCII digits, no separator
+# 1,000 unquoted: two cells, "1" and "000" (docs/rules.md, "Granting points from a file").
+_FIRST_GROUP = re.compile(r"[+-]?[0-9]{1,3}")
+_GROUP = re.compile(r"[0-9]{3}")
 
 
 def read_grants(stream) -> tuple[Iterator[GrantRow], list[RowError]]:
@@ -40,8 +43,34 @@ def _rows(records, header, errors: list) -> Iterator[GrantRow]:
     # Without a definition column every row takes the default: an empty cell past the end.
     columns = [position.get(column, len(header)) for column in GRANT_COLUMNS]
     cells_of = itemgetter(*columns)
+    at = position["points"]
     yield from parsed_rows(
-        records, header, errors, lambda line, cells: parse_grant(line, cells_of(cells))
+        records,
+        header,
+        errors,
+        lambda line, cells: parse_grant(line, cells_of(cells)),
+        split=lambda line, cells: split_points(line, cells[at:]),
+    )
+
+
+def split_points(line: int, cells) -> RowError | None:
+    """Points of one to three digits, then a cell of exactly three digits: 1,000 written
+    unquoted. As they stand they read as 1 point for the reason "000", granted without
+    a word when no cell is left over (a column more in the header, the row's last cell
+    left out). A reason of three digits alone, which tells the member nothing, is
+    refused with them. `cells`: the row's, as in the file, from the points column on."""
+    groups = [cell.strip() for cell in cells]
+    if len(groups) < 2 or not (_FIRST_GROUP.fullmatch(groups[0]) and _GROUP.fullmatch(groups[1])):
+        return None
+    count = 2
+    while count < len(groups) and _GROUP.fullmatch(groups[count]):
+        count += 1
+    number = ",".join(groups[:count])
+    return RowError(
+        line,
+        "points",
+        f"{groups[0]}, then {groups[1]} in the next cell: is there a comma inside the number "
+        f"({number})? Write {number.replace(',', '')}",
     )
 
 

@@ -61,12 +61,12 @@ def batch_page(client, batch) -> str:
     return text(client.get(reverse("admin:core_importbatch_change", args=[batch.pk])))
 
 
-def command(tmp_path, capsys, data: bytes, name="import_transactions"):
+def command(tmp_path, capsys, data: bytes, name="import_transactions", options=()):
     """Run an import command on a file; (exit status, stdout lines, stderr lines)."""
     path = tmp_path / "file.csv"
     path.write_bytes(data)
     try:
-        call_command(name, str(path))
+        call_command(name, str(path), *options)
         status = 0
     except SystemExit as stopped:
         status = stopped.code

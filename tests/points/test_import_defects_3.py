@@ -1,0 +1,127 @@
+"""Imports as staff meet them (an audit's third round): points written with an unquoted
+thousands separator in a grants file."""
+
+import pytest
+from django.contrib.auth.models import Group
+
+from core.models import ImportBatch
+from points.models import LedgerEntry
+from tests.points.test_import_defects_2 import batch_page, command, upload
+
+pytestmark = pytest.mark.django_db
+
+GRANTS_HEADER = "external_id,member,points,reason,definition\n"
+Status = ImportBatch.Status
+
+
+@pytest.fixture
+def marketer(django_user_model):
+    user = django_user_model.objects.create_user("marketer", is_staff=True)
+    user.groups.add(Group.objects.get(name="Marketer"))
+    return user
+
+
+def grants(tmp_path, capsys, data: bytes):
+    return command(tmp_path, capsys, data, "import_grants", ("--by", "marketer"))
+
+
+def split(points: str, group: str, number: str) -> str:
+    return (
+        f"{points}, then {group} in the next cell: is there a comma inside the number "
+        f"({number})? Write {number.replace(',', '')}"
+    )
+
+
+# 1. Points written 1,000 unquoted in a grants file: an error, not 1 point.
+
+SPLIT_POINTS = {
+    "a column of notes after the reason: read as 1 point for '000'": (
+        "external_id,member,points,reason,note\n",
+        "G-2,M-0001,1,000,Apology for the delay\n",
+        split("1", "000", "1,000"),
+    ),
+    "the definition left out: the reason read as a definition": (
+        GRANTS_HEADER,
+        "G-2,M-0001,-2,500,Points given twice\n",
+        split("-2", "500", "-2,500"),
+    ),
+    "a million": (GRANTS_HEADER, "G-2,M-0001,1,000,000\n", split("1", "000", "1,000,000")),
+    "the row ends with the empty definition: a cell more than the header": (
+        GRANTS_HEADER,
+        "G-2,M-0001,1,000,Apology for the delay,\n",
+        split("1", "000", "1,000"),
+    ),
+    "a definition: a cell more than the header, not empty": (
+        GRANTS_HEADER,
+        "G-2,M-0001,1,000,Apology for the delay,manual-adjustment\n",
+        split("1", "000", "1,000"),
+    ),
+}
+
+
+@pytest.mark.parametrize("header, row, error", SPLIT_POINTS.values(), ids=SPLIT_POINTS.keys())
+def test_points_with_an_unquoted_thousands_separator_are_an_error_naming_the_comma(
+    alice, marketer, tmp_path, capsys, header, row, error
+):
+    # given a grants file whose second row gives 1,000 points (or -2,500), unquoted
+    data = (header + "G-1,M-0001,250,Damaged parcel\n" + row).encode()
+
+    # when it is imported
+    status, out, err = grants(tmp_path, capsys, data)
+
+    # then that row is refused, saying why, and nothing is granted
+    assert err == ["line 3, points: " + error]
+    assert (status, out[-1]) == (1, "new=0 skipped=0 errors=1")
+    assert not LedgerEntry.objects.exists()
+
+
+def test_a_row_repeating_the_id_of_a_split_row_is_named_in_the_same_run(
+    alice, marketer, tmp_path, capsys
+):
+    # given a split row, and a row below with its id
+    data = (GRANTS_HEADER + "G-1,M-0001,1,000,Apology\nG-1,M-0001,5,Apology,\n").encode()
+
+    # when it is imported
+    status, out, err = grants(tmp_path, capsys, data)
+
+    # then both are named at once: one correction of the file is enough
+    assert err == [
+        "line 2, points: " + split("1", "000", "1,000"),
+        "line 3, external_id: duplicate of line 2",
+    ]
+    assert (status, out[-1]) == (1, "new=0 skipped=0 errors=2")
+
+
+def test_points_of_up_to_three_digits_before_a_reason_in_words_are_granted(
+    alice, marketer, tmp_path, capsys
+):
+    # given rows whose reasons hold numbers among words, and points of four digits
+    # before a reason of three digits (no thousands separator makes 1000,250)
+    data = (
+        GRANTS_HEADER
+        + "G-1,M-0001,250,500 points promised in March,\n"
+        + "G-2,M-0001,5,Ticket 123,\n"
+        + "G-3,M-0001,1000,250,\n"
+    ).encode()
+
+    # when it is imported
+    status, out, err = grants(tmp_path, capsys, data)
+
+    # then all three are granted
+    assert (status, err, out[-1]) == (0, [], "new=3 skipped=0 errors=0")
+    assert sorted(LedgerEntry.objects.values_list("points", flat=True)) == [5, 250, 1000]
+
+
+def test_a_split_number_of_points_is_named_on_the_imports_page(login, client, alice, on_commit):
+    # given a marketer's grants file with 1,000 unquoted
+    login("Marketer")
+    data = (GRANTS_HEADER + "G-1,M-0001,1,000,Spring apology\n").encode()
+
+    # when it is uploaded and checked
+    on_commit(lambda: upload(client, data, kind="grants"))
+
+    # then its page names the row, the column and the comma
+    shown = batch_page(client, ImportBatch.objects.get())
+    assert "1 row cannot be imported" in shown
+    assert "2 points " + split("1", "000", "1,000") in shown
+    assert "no definition" not in shown
