@@ -19,7 +19,7 @@ def open_csv(stream, required) -> tuple[Iterator, int, list[str], list[RowError]
     errors = []
     records = _records(csv.reader(_text(stream)), errors)
     header_line, cells = next(records, (1, []))
-    if cells and cells[0].startswith(_UTF16_BOMS):
+    if cells and _utf16(cells):
         # Excel's "Unicode Text" and other tools: every other byte a NUL, which each
         # line would be refused for, and the file's own advice is this one line.
         errors.append(
@@ -62,6 +62,17 @@ def open_csv(stream, required) -> tuple[Iterator, int, list[str], list[RowError]
 
 # The byte order marks of UTF-16 (FF FE, FE FF) as _text reads bytes that are not UTF-8.
 _UTF16_BOMS = ("\udcff\udcfe", "\udcfe\udcff")
+
+
+def _utf16(cells) -> bool:
+    """A header in UTF-16: its byte order mark, or, from a tool that writes none, a NUL
+    at every other character (the high byte of each letter: at odd places little-endian,
+    at even places big-endian). A text header has no NUL, let alone one in two: one
+    here and there is named as a NUL (odd_cell)."""
+    text = ",".join(cells)
+    if text.startswith(_UTF16_BOMS):
+        return True
+    return "\x00" in text and ({*text[1::2]} == {"\x00"} or {*text[::2]} == {"\x00"})
 
 
 def header_error(line: int, column: str, reason: str) -> RowError:

@@ -1,12 +1,22 @@
 """Imports as staff meet them (an audit's third round): points written with an unquoted
-thousands separator in a grants file."""
+thousands separator in a grants file and a UTF-16 file saved without its byte order
+mark."""
 
 import pytest
 from django.contrib.auth.models import Group
 
 from core.models import ImportBatch
+from members.models import Member
 from points.models import LedgerEntry
-from tests.points.test_import_defects_2 import batch_page, command, upload
+from tests.conftest import ledger_state
+from tests.points.test_import_defects_2 import (
+    HEADER,
+    MEMBERS_HEADER,
+    UTF16_REASON,
+    batch_page,
+    command,
+    upload,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -125,3 +135,58 @@ def test_a_split_number_of_points_is_named_on_the_imports_page(login, client, al
     assert "1 row cannot be imported" in shown
     assert "2 points " + split("1", "000", "1,000") in shown
     assert "no definition" not in shown
+
+
+# 2. A UTF-16 file without a byte order mark: the same one error as with one.
+
+UTF16_FILES = {
+    "transactions": (HEADER + "T-1,M-0001,purchase,10.00,2026-03-01,,,\n", "Operations"),
+    "grants": (GRANTS_HEADER + "G-1,M-0001,5,Goodwill,\n", "Marketer"),
+    "members": (MEMBERS_HEADER + "M-1,ana@example.com,Ana,García,,,,,\n", None),
+}
+WITHOUT_BOM = {"little-endian": "utf-16-le", "big-endian": "utf-16-be"}
+COMMANDS = {
+    "transactions": ("import_transactions", (), "new=0 skipped=0 errors=1"),
+    "grants": ("import_grants", ("--by", "marketer"), "new=0 skipped=0 errors=1"),
+    "members": ("import_members", (), "new=0 updated=0 skipped=0 errors=1"),
+}
+
+
+@pytest.mark.parametrize("encoding", WITHOUT_BOM.values(), ids=WITHOUT_BOM.keys())
+@pytest.mark.parametrize("kind", UTF16_FILES)
+def test_a_utf16_file_without_a_bom_gets_one_error_on_line_1_from_the_command(
+    alice, marketer, tmp_path, capsys, kind, encoding
+):
+    # given a file saved as UTF-16 by a tool that writes no byte order mark
+    data = UTF16_FILES[kind][0].encode(encoding)
+    name, options, last_line = COMMANDS[kind]
+    before = ledger_state()
+
+    # when it is imported
+    status, out, err = command(tmp_path, capsys, data, name, options)
+
+    # then one error on line 1 says to save it as CSV UTF-8, not a NUL on every line
+    assert err == [UTF16_REASON]
+    assert (status, out[-1]) == (1, last_line)
+    assert ledger_state() == before and Member.objects.count() == 1  # alice alone
+
+
+@pytest.mark.parametrize("encoding", WITHOUT_BOM.values(), ids=WITHOUT_BOM.keys())
+@pytest.mark.parametrize("kind", UTF16_FILES)
+def test_a_utf16_file_without_a_bom_uploaded_in_the_cx_manager_is_told_to_be_saved_as_utf8(
+    admin_client, alice, on_commit, kind, encoding
+):
+    # given a superuser, who may upload every kind of file
+    data = UTF16_FILES[kind][0].encode(encoding)
+
+    # when the file is uploaded and checked
+    on_commit(lambda: upload(admin_client, data, kind=kind))
+
+    # then its page says the file cannot be imported, and why, in one line
+    batch = ImportBatch.objects.get()
+    shown = batch_page(admin_client, batch)
+    assert batch.status == Status.INVALID
+    assert "The file cannot be imported" in shown
+    assert "1 file the file is UTF-16 text, not UTF-8: save it as CSV UTF-8" in shown
+    assert "NUL" not in shown
+    assert batch.first_errors == [[1, "file", UTF16_REASON.removeprefix("line 1, file: ")]]
