@@ -69,6 +69,15 @@ def bad_rows(errors) -> int:
     return len({error.line for error in errors if not error.header})
 
 
+def summed_up(errors) -> int:
+    """errors=N on the last line of an import command: the rows with errors, as the
+    list of imports counts them (bad_rows). A file that went wrong without a bad row
+    (its header is wrong, or the import stopped on an error of its own, which the
+    command adds as text) counts 1: never 0 when something is wrong."""
+    rows = bad_rows(error for error in errors if isinstance(error, RowError))
+    return rows or min(len(errors), 1)
+
+
 def ids_of_bad_rows(errors) -> list[tuple[int, str]]:
     """(line, external_id) of the bad rows whose id is known: the import finds the rows
     that repeat them (and the bad rows that repeat another) as it finds the good rows'

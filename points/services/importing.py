@@ -17,7 +17,7 @@ from core.bulk import CopyBehind, bulk_update, reserve_ids, without_cycle_collec
 from core.models import WebhookDelivery
 from members.models import Member
 from members.selectors import owner, owner_unless_erased
-from points.csv_rows import ImportRow, RowError, bad_rows, ids_of_bad_rows
+from points.csv_rows import ImportRow, RowError, bad_rows, ids_of_bad_rows, summed_up
 from points.models import AwardedOn, LedgerEntry, Transaction
 from points.selectors import programme
 from points.services import sql
@@ -69,7 +69,7 @@ class ImportReport:
     WRITTEN: ClassVar = ("new", "points", "taken_back", "tier_changes")
 
     def summary(self) -> str:
-        return f"new={self.new} skipped={self.skipped} errors={len(self.errors)}"
+        return f"new={self.new} skipped={self.skipped} errors={summed_up(self.errors)}"
 
     @property
     def earned(self) -> int:

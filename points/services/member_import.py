@@ -35,7 +35,7 @@ from core import events
 from core.bulk import CopyBehind, bulk_update, reserve_ids, without_cycle_collection
 from core.models import WebhookDelivery
 from members.models import Member, TierChange
-from points.csv_rows import RowError, bad_rows
+from points.csv_rows import RowError, bad_rows, summed_up
 from points.models import (
     OPENING_BALANCE,
     OPENING_LIFETIME_KEY,
@@ -74,7 +74,7 @@ class MemberImportReport:
     def summary(self) -> str:
         return (
             f"new={self.new} updated={self.updated} skipped={self.skipped} "
-            f"errors={len(self.errors)}"
+            f"errors={summed_up(self.errors)}"
         )
 
 

@@ -1,9 +1,11 @@
 """Imports as staff meet them (an audit's third round): points written with an unquoted
-thousands separator in a grants file and a UTF-16 file saved without its byte order
-mark."""
+thousands separator in a grants file, a UTF-16 file saved without its byte order mark,
+and the last line of the import commands counting rows with errors, as the list of
+imports does, not messages."""
 
 import pytest
 from django.contrib.auth.models import Group
+from django.core.management import load_command_class
 
 from core.models import ImportBatch
 from members.models import Member
@@ -190,3 +192,56 @@ def test_a_utf16_file_without_a_bom_uploaded_in_the_cx_manager_is_told_to_be_sav
     assert "1 file the file is UTF-16 text, not UTF-8: save it as CSV UTF-8" in shown
     assert "NUL" not in shown
     assert batch.first_errors == [[1, "file", UTF16_REASON.removeprefix("line 1, file: ")]]
+
+
+# 3. errors=N on the commands' last line counts rows with errors, as the Imports list.
+
+
+def test_the_transactions_command_counts_a_row_with_two_wrong_cells_once(alice, tmp_path, capsys):
+    # given a file whose line 2 has two wrong cells and line 3 one
+    data = (
+        HEADER
+        + "T-1,M-0001,refund,-5,2026-03-01,,,\n"
+        + "T-2,M-0404,purchase,10.00,2026-03-01,,,\n"
+    ).encode()
+
+    # when it is imported
+    status, out, err = command(tmp_path, capsys, data)
+
+    # then every message is listed, and the last line counts two rows
+    assert err == [
+        "line 2, amount: The amount must be positive, not -5",
+        "line 2, kind: unknown kind 'refund': purchase or return",
+        "line 3, member: no member with customer code 'M-0404'",
+    ]
+    assert (status, out[-1]) == (1, "new=0 skipped=0 errors=2")
+
+
+def test_the_grants_command_counts_a_row_with_two_wrong_cells_once(
+    alice, marketer, tmp_path, capsys
+):
+    data = (GRANTS_HEADER + "G-1,M-0001,1.5,,\n").encode()
+
+    status, out, err = grants(tmp_path, capsys, data)
+
+    assert err == [
+        "line 2, points: '1.5' is not a whole number of points",
+        "line 2, reason: Say why the points are adjusted",
+    ]
+    assert (status, out[-1]) == (1, "new=0 skipped=0 errors=1")
+
+
+def test_the_members_command_counts_a_row_with_two_wrong_cells_once(tiers, tmp_path, capsys):
+    data = (MEMBERS_HEADER + "M-1,ok@example.com,,,,,,-1,x\n").encode()
+
+    status, out, err = command(tmp_path, capsys, data, "import_members")
+
+    assert len(err) == 2 and all(line.startswith("line 2, opening_") for line in err)
+    assert (status, out[-1]) == (1, "new=0 updated=0 skipped=0 errors=1")
+
+
+@pytest.mark.parametrize("name", ["import_transactions", "import_grants", "import_members"])
+def test_each_commands_help_says_errors_counts_rows(name):
+    help_text = load_command_class("points", name).create_parser("manage.py", name).format_help()
+
+    assert "errors=N counts rows with errors, not messages" in " ".join(help_text.split())

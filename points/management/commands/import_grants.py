@@ -11,7 +11,8 @@ class Command(ImportCommand):
     help = (
         "Grant points from a CSV file (external_id,member,points,reason,definition; see "
         "README), all or nothing, attributed to a staff user. Prints every bad row, then "
-        "new=N skipped=N errors=N."
+        "new=N skipped=N errors=N, where errors=N counts rows with errors, not messages (a "
+        "row with two wrong cells is one)."
     )
 
     report_class = ImportReport

@@ -8,7 +8,8 @@ class Command(ImportCommand):
     help = (
         "Import members from a CSV file (see README): enrol new codes, update the contact "
         "details of known ones, write opening balances once. All or nothing. Prints every "
-        "bad row, then new=N updated=N skipped=N errors=N."
+        "bad row, then new=N updated=N skipped=N errors=N, where errors=N counts rows with "
+        "errors, not messages (a row with two wrong cells is one)."
     )
     report_class = MemberImportReport
 

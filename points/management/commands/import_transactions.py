@@ -7,7 +7,8 @@ from points.services import ImportReport, import_transactions
 class Command(ImportCommand):
     help = (
         "Import purchases and returns from a CSV file (see README), all or nothing. "
-        "Prints every bad row, then new=N skipped=N errors=N."
+        "Prints every bad row, then new=N skipped=N errors=N, where errors=N counts rows "
+        "with errors, not messages (a row with two wrong cells is one)."
     )
     report_class = ImportReport
 
