@@ -146,8 +146,9 @@ def _more_cells(line: int, count: int, width: int) -> RowError:
     return RowError(
         line,
         "row",
-        f"{count} cells, the header has {width} columns: is there a comma inside a value, "
-        'such as 1,000.00? Quote the value ("1,000.00") or write 1000.00',
+        f"{count} cells, the header has {width} columns: is there a comma inside a value? "
+        "Write amounts without a thousands separator (1000.00, not 1,000.00), and text "
+        'with a comma in quotes ("Madrid, Centro")',
     )
 
 

@@ -205,8 +205,9 @@ def test_a_staff_user_who_may_import_nothing_still_cannot_list_imports(client, s
 
 def more_cells(count, columns) -> str:
     return (
-        f"{count} cells, the header has {columns} columns: is there a comma inside a value, "
-        'such as 1,000.00? Quote the value ("1,000.00") or write 1000.00'
+        f"{count} cells, the header has {columns} columns: is there a comma inside a value? "
+        "Write amounts without a thousands separator (1000.00, not 1,000.00), and text "
+        'with a comma in quotes ("Madrid, Centro")'
     )
 
 
