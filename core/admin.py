@@ -2,6 +2,7 @@
 
 import copy
 import hashlib
+from datetime import datetime
 
 from django import forms
 from django.contrib import admin
@@ -12,6 +13,7 @@ from django.db.models import Count, Q
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 
 from core.models import JobRun
 
@@ -29,17 +31,58 @@ def with_separators(field: str, description: str):
 class ChangedOnPageForm(forms.ModelForm):
     """A change page's form whose `changed_data` is what its user changed on the page:
     each field comes back with the value the page was opened with (Django's hidden
-    initial), not compared with what others saved since. A form sent without them (made
-    by hand) is compared with the row as it is now. Files are changed by an upload
-    only."""
+    initial; a date and time in two inputs, `initial-<name>_0` and `_1`), not compared
+    with what others saved since. A form sent without them (made by hand) is compared
+    with the row as it is now. Files are changed by an upload only.
+
+    The row is checked as the save writes it (WritesWhatChangedAdmin): the fields changed
+    on the page over the row as it is now. A check that fails says which values others
+    saved while the page was open ("Changed while this page was open: ...")."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if not self.instance.pk:
             return
         for name, field in self.fields.items():
-            sent = not self.is_bound or self.add_initial_prefix(name) in self.data
+            initial_name = self.add_initial_prefix(name)
+            sent = not self.is_bound or not field.hidden_widget().value_omitted_from_data(
+                self.data, self.files, initial_name
+            )
             field.show_hidden_initial = sent and not isinstance(field, forms.FileField)
+
+    def _post_clean(self):
+        if self.instance.pk is None:
+            return super()._post_clean()
+        written = {field.name for field in self.instance._meta.concrete_fields}
+        unchanged = [name for name in self.cleaned_data if name not in self.changed_data]
+        for name in unchanged:
+            if name in written and not isinstance(self.fields[name], forms.FileField):
+                self.cleaned_data[name] = getattr(self.instance, name)
+        super()._post_clean()
+        if self._errors and (moved := self._changed_meanwhile(unchanged)):
+            self.add_error(None, f"Changed while this page was open: {', '.join(moved)}.")
+
+    def _changed_meanwhile(self, unchanged) -> list[str]:
+        """Each field this user left as the page showed it whose row has changed since,
+        with its value now: "Available until (now 10 Mar 2026 00:00)"."""
+        moved = []
+        for name in unchanged:
+            field = self.fields[name]
+            if not field.show_hidden_initial:
+                continue
+            shown = self._widget_data_value(field.hidden_widget(), self.add_initial_prefix(name))
+            if field.has_changed(self.get_initial_for_field(field, name), shown):
+                now = _shown_value(getattr(self.instance, name))
+                moved.append(f"{self[name].label} (now {now})")
+        return moved
+
+
+def _shown_value(value) -> str:
+    if value is None or value == "":
+        return "empty"
+    if isinstance(value, datetime):
+        return f"{timezone.localtime(value):%-d %b %Y %H:%M}"
+    return str(value)
 
 
 class WritesWhatChangedAdmin(admin.ModelAdmin):

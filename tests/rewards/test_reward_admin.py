@@ -1,13 +1,16 @@
 """The reward's page in the CX Manager: the stock a marketer saves never undoes the
 redemptions made while the page was open, and is at most MAX_STOCK."""
 
+import html
 import re
+from datetime import datetime
 
 import pytest
 
 from points.services import adjust_points
 from rewards.models import Reward
 from rewards.services import redeem
+from tests.conftest import MADRID
 
 pytestmark = pytest.mark.django_db
 
@@ -112,3 +115,58 @@ def test_saving_a_reward_keeps_what_another_marketer_saved_while_its_page_was_op
     # then: both changes stand
     mug.refresh_from_db()
     assert (mug.description, mug.points_cost) == ("Now in blue", 150)
+
+
+@pytest.fixture
+def april_page(client, login, tiers):
+    """A mug offered from 1 March to 1 April 2026, its page open in a marketer's browser
+    (the window's date and time fields as the browser sends them back)."""
+    mug = Reward.objects.create(
+        name="Mug",
+        points_cost=100,
+        available_from=datetime(2026, 3, 1, tzinfo=MADRID),
+        available_until=datetime(2026, 4, 1, tzinfo=MADRID),
+    )
+    login("Marketer")
+    url = f"/admin/rewards/reward/{mug.pk}/change/"
+    return mug, url, form_values(client.get(url).content.decode())
+
+
+def test_W1_saving_a_reward_keeps_the_window_another_marketer_saved_while_its_page_was_open(
+    client, april_page
+):
+    """A marketer who fixes a reward's description on a page opened before a colleague
+    ended the offer early does not put the old end back."""
+    # given: another marketer ends the offer on 10 March meanwhile
+    mug, url, values = april_page
+    Reward.objects.filter(pk=mug.pk).update(available_until=datetime(2026, 3, 10, tzinfo=MADRID))
+
+    # when: this marketer fixes the description on the page opened before
+    assert client.post(url, {**values, "description": "Now in blue"}).status_code == 302
+
+    # then: both changes stand
+    mug.refresh_from_db()
+    assert mug.description == "Now in blue"
+    assert mug.available_until == datetime(2026, 3, 10, tzinfo=MADRID)
+
+
+def test_W1_a_start_after_the_end_another_marketer_saved_meanwhile_is_refused_in_words(
+    client, april_page
+):
+    """The window is checked as it will be saved: a start typed after the end a colleague
+    saved while the page was open is refused beside what changed, not a server error."""
+    # given: another marketer ends the offer on 10 March meanwhile
+    mug, url, values = april_page
+    Reward.objects.filter(pk=mug.pk).update(available_until=datetime(2026, 3, 10, tzinfo=MADRID))
+
+    # when: this marketer moves the start to 15 March on the page opened before
+    page = client.post(url, {**values, "available_from_0": "15/03/2026"})
+
+    # then: refused, saying which value was changed meanwhile and what it is now
+    assert page.status_code == 200
+    text = html.unescape(page.content.decode())
+    assert "“Available until” must be after “Available from”." in text
+    assert "Changed while this page was open: Available until (now 10 Mar 2026 00:00)." in text
+    mug.refresh_from_db()
+    assert mug.available_from == datetime(2026, 3, 1, tzinfo=MADRID)
+    assert mug.available_until == datetime(2026, 3, 10, tzinfo=MADRID)
