@@ -7,6 +7,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from core.admin import ChangedOnPageForm, ReadOnlyAdminMixin, WritesWhatChangedAdmin
+from core.kept import KeptWhileNamedAdmin, named_by
 from core.paginator import CappedPaginator
 from core.staff_input import is_blank
 from points.models import Channel
@@ -47,7 +48,7 @@ class RewardForm(ChangedOnPageForm):
 
 
 @admin.register(Reward)
-class RewardAdmin(WritesWhatChangedAdmin):
+class RewardAdmin(KeptWhileNamedAdmin, WritesWhatChangedAdmin):
     form = RewardForm
     list_display = [
         "name",
@@ -63,6 +64,15 @@ class RewardAdmin(WritesWhatChangedAdmin):
     list_select_related = ["min_tier"]
     list_filter = ["is_active", "min_tier"]
     search_fields = ["name"]
+
+    def what_keeps(self, reward):
+        """A redeemed reward stays: its redemptions (vouchers, refunds) name it for good."""
+        kept = list(named_by(reward))
+        if kept:
+            kept.append(
+                "Switch it off instead (untick “Is active”): its vouchers stay as they are."
+            )
+        return kept
 
 
 class VoucherStatusFilter(admin.SimpleListFilter):

@@ -170,3 +170,41 @@ def test_W1_a_start_after_the_end_another_marketer_saved_meanwhile_is_refused_in
     mug.refresh_from_db()
     assert mug.available_from == datetime(2026, 3, 1, tzinfo=MADRID)
     assert mug.available_until == datetime(2026, 3, 10, tzinfo=MADRID)
+
+
+def test_W1_a_redeemed_reward_cannot_be_deleted_and_its_page_says_how_many_vouchers_name_it(
+    client, login, rich, catalogue, django_assert_max_num_queries
+):
+    """A marketer who tries to delete a reward customers have redeemed is told how many
+    redemptions keep it and to switch it off, not that they lack a permission to delete
+    redemptions (which nobody has: vouchers are never deleted)."""
+    # given: three coffee vouchers, and a marketer on the coffee's delete page
+    coffee = catalogue["Coffee voucher"]
+    for _ in range(3):
+        redeem(member=rich, reward=coffee)
+    login("Marketer")
+    url = f"/admin/rewards/reward/{coffee.pk}/delete/"
+
+    # when
+    with django_assert_max_num_queries(12):  # counted, whatever the number of vouchers
+        page = client.get(url)
+    client.post(url, {"post": "yes"})
+
+    # then: what keeps it, counted, and what to do instead; nothing deleted
+    assert page.status_code == 200
+    assert page.context["protected"] == [
+        "Redemptions: 3 name Coffee voucher (150 points)",
+        "Switch it off instead (untick “Is active”): its vouchers stay as they are.",
+    ]
+    assert "permission to delete" not in page.content.decode()
+    assert Reward.objects.filter(pk=coffee.pk).exists()
+
+
+def test_W1_a_reward_nobody_redeemed_can_be_deleted(client, login, tiers):
+    mug = Reward.objects.create(name="Mug", points_cost=100)
+    login("Marketer")
+    url = f"/admin/rewards/reward/{mug.pk}/delete/"
+
+    assert not client.get(url).context["protected"]
+    assert client.post(url, {"post": "yes"}).status_code == 302
+    assert not Reward.objects.filter(pk=mug.pk).exists()
