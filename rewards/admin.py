@@ -196,7 +196,7 @@ class RedemptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 self.log_change(request, redemption, f"Cancelled and refunded: {reason}")
                 cancelled += 1
             except ValidationError as exc:
-                self.message_user(request, " ".join(exc.messages), messages.ERROR)
+                self._refused(request, redemption, exc)
         if cancelled:
             self.message_user(request, f"{cancelled} redemption(s) cancelled and refunded.")
 
@@ -224,7 +224,7 @@ class RedemptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                     channel=Channel.MANUAL,
                 )
             except ValidationError as exc:
-                self.message_user(request, " ".join(exc.messages), messages.ERROR)
+                self._refused(request, redemption, exc)
                 continue
             if getattr(done, "skipped", False):
                 repeated += 1
@@ -236,6 +236,12 @@ class RedemptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if repeated:
             message = "This page was already sent: no voucher was used twice."
             self.message_user(request, message, messages.WARNING)
+
+    def _refused(self, request, redemption, exc: ValidationError) -> None:
+        """Why an action left one of the redemptions it was given as it was, naming it as
+        the list does (code and customer): of several refused, each says which."""
+        named = f"{redemption.shown_code} ({redemption.member.external_id})"
+        self.message_user(request, f"{named}: {' '.join(exc.messages)}", messages.ERROR)
 
     def _chosen(self, request, queryset) -> list[Redemption] | None:
         """The redemptions an action acts on, as its confirmation page lists them: the

@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
 
+from points.services import adjust_points
 from rewards.models import Redemption, VoucherStatus
 from rewards.services import cancel_redemption, redeem, use_voucher
 from tests.conftest import summary
@@ -224,3 +225,64 @@ def test_W5_a_redemption_s_page_shows_its_voucher_and_where_it_was_used(client, 
     html = page.content.decode()
     assert page.status_code == 200
     assert used.shown_code in html and "STORE-07" in html and "RECEIPT-1" in html
+
+
+def messages_of(page) -> list[str]:
+    return [str(message) for message in page.context["messages"]]
+
+
+def test_W5_each_voucher_the_desk_could_not_mark_used_is_named_in_its_refusal(
+    client, login, make_member, catalogue, staff
+):
+    """An agent who marks several vouchers used reads which ones were refused: two
+    expired 5 euro vouchers of two customers are not two identical lines."""
+    # given: a valid voucher, and two 5 euro vouchers that expired, of two customers
+    now, vouchers = timezone.now(), []
+    for days_ago in [0, 100, 100]:
+        customer = make_member(joined_at=now - timedelta(days=200))
+        adjust_points(
+            member=customer, points=500, reason="Welcome", by=staff, now=now - timedelta(200)
+        )
+        redeemed = now - timedelta(days=days_ago)
+        vouchers.append(redeem(member=customer, reward=catalogue["5 euro voucher"], now=redeemed))
+    valid, *expired = vouchers
+    login("CX agent")
+
+    # when: the agent marks all three used
+    chosen = {"action": "use", ACTION_CHECKBOX_NAME: [v.pk for v in vouchers]}
+    page = client.post(reverse(LIST), {**chosen, "token": uuid.uuid4()}, follow=True)
+
+    # then: the valid one is used, and each refusal says which voucher and customer
+    said = messages_of(page)
+    for voucher in expired:
+        until = f"{voucher.valid_until:%-d %b %Y}"
+        assert (
+            f"{voucher.shown_code} ({voucher.member.external_id}): This 5 euro voucher "
+            f"expired: it was valid until the end of {until}." in said
+        ), said
+    assert f"Marked used: {valid.shown_code} ({valid.member.external_id})." in said
+
+
+def test_W4_each_redemption_the_list_could_not_cancel_is_named_in_its_refusal(
+    client, login, rich, four
+):
+    """An agent cancelling several redemptions reads which were refused and why."""
+    login("CX agent")
+    cancelled, valid = four["cancelled"], four["valid"]
+
+    page = client.post(
+        reverse(LIST),
+        {
+            "action": "cancel",
+            ACTION_CHECKBOX_NAME: [cancelled.pk, valid.pk],
+            "reason": "Customer asked",
+        },
+        follow=True,
+    )
+
+    said = messages_of(page)
+    assert (
+        f"{cancelled.shown_code} ({rich.external_id}): This redemption of Coffee voucher "
+        "was already cancelled." in said
+    ), said
+    assert "1 redemption(s) cancelled and refunded." in said
