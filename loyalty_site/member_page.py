@@ -101,9 +101,7 @@ def member_context(
         "referrer": member.referred_by,
         "referral_paid": referral_paid(member),
         "referrals": member.referrals.order_by("joined_at", "pk")[:HISTORY_ROWS],
-        "redemptions": Redemption.objects.filter(member=member).select_related(
-            "reward", "redeemed_by"
-        )[:HISTORY_ROWS],
+        **redemptions_context(member, user),
         # A closed account earns, redeems and is adjusted no more: no forms to try,
         # except one sent back with why it was refused (the account closed meanwhile).
         "assign_form": assign_form
@@ -119,6 +117,19 @@ def member_context(
         ),
         "can_cancel": user.has_perm("rewards.cancel_redemption"),
         **governance_context(user, member, now=now, match_form=match_form, freeze_form=freeze_form),
+    }
+
+
+def redemptions_context(member, user) -> dict:
+    """The member's latest redemptions (HISTORY_ROWS) and, when they have more, how many
+    in all, for a link to the redemption list of this member (a regular customer's older
+    vouchers may still be valid): one query more only then."""
+    redemptions = Redemption.objects.filter(member=member)
+    latest = list(redemptions.select_related("reward", "redeemed_by")[: HISTORY_ROWS + 1])
+    more = len(latest) > HISTORY_ROWS and user.has_perm("rewards.view_redemption")
+    return {
+        "redemptions": latest[:HISTORY_ROWS],
+        "all_redemptions": redemptions.count() if more else None,
     }
 
 

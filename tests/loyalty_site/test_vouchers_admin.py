@@ -4,6 +4,7 @@ mark a voucher used at the desk (once, after a confirmation), marketers do not; 
 voucher cannot be cancelled."""
 
 import html
+import re
 import uuid
 from datetime import timedelta
 
@@ -286,3 +287,34 @@ def test_W4_each_redemption_the_list_could_not_cancel_is_named_in_its_refusal(
         "was already cancelled." in said
     ), said
     assert "1 redemption(s) cancelled and refunded." in said
+
+
+def test_W5_a_member_page_with_more_redemptions_than_it_lists_leads_to_all_of_them(
+    client, login, rich, catalogue
+):
+    """A regular customer's older vouchers are not lost to the agent: the member page
+    lists the latest 20 and says where all of them are."""
+    # given: 21 coffee vouchers, the first still valid
+    coffee = catalogue["Coffee voucher"]
+    first = redeem(member=rich, reward=coffee, now=timezone.now() - timedelta(days=30))
+    for _ in range(20):
+        redeem(member=rich, reward=coffee)
+    login("CX agent")
+
+    # when
+    page = client.get(reverse("admin:members_member_change", args=[rich.pk])).content.decode()
+
+    # then: 20 rows, the first voucher not among them, and a link to all 21
+    assert len(redemption_rows(page)) == 20
+    assert first.shown_code not in page
+    link = re.search(r'<a href="([^"]+)"[^>]*>All 21 redemptions</a>', page)
+    assert link, page.split('id="redemptions"')[1][:2000]
+    listed = client.get(html.unescape(link.group(1))).context["cl"]
+    assert first in listed.result_list and len(listed.result_list) == 21
+
+
+def test_W5_a_member_page_that_lists_every_redemption_says_nothing_more(client, login, four, rich):
+    login("CX agent")
+    page = client.get(reverse("admin:members_member_change", args=[rich.pk])).content.decode()
+    assert len(redemption_rows(page)) == 4
+    assert "redemptions</a>" not in page.split('id="redemptions"')[1].split("</section>")[0]
