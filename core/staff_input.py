@@ -49,6 +49,19 @@ def invisible_in(text: str) -> str:
     return ""
 
 
+def unreadable_name(name: str, what: str) -> str:
+    """Why `name` cannot name a `what` (a tier, a reward) on screen, or "": nothing a
+    reader can see, or an invisible character that makes it look like another name."""
+    if is_blank(name):
+        return f"Give the {what} a name people can read."
+    if where := invisible_in(name):
+        return (
+            f"A {what}'s name cannot hold an invisible character ({where}): it would look "
+            "like another name."
+        )
+    return ""
+
+
 def check_last_day(
     until: date | None, errors: dict, *, earliest: date, latest: date, missing: str, too_late: str
 ) -> None:

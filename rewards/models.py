@@ -1,9 +1,11 @@
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
+from core.staff_input import AtMost, transaction_amount_limit, unreadable_name
 from members.models import Member
 from points.models import Channel, LedgerEntry
 from rewards.codes import new_code, shown
@@ -16,12 +18,23 @@ MAX_VALID_DAYS = 3660
 MAX_STOCK = 1_000_000_000
 
 
+# A cost above this is zeros too many: as many points as the highest tier's threshold.
+MAX_REWARD_COST = 1_000_000_000
+
+
 class Reward(models.Model):
     """An item of the catalogue (W1)."""
 
     name = models.CharField(max_length=100)
     description = models.TextField(blank=True)
-    points_cost = models.PositiveIntegerField()
+    points_cost = models.PositiveIntegerField(
+        validators=[
+            AtMost(
+                MAX_REWARD_COST,
+                "A reward costs at most {limit:,} points: more is a typing error.",
+            )
+        ]
+    )
     min_tier = models.ForeignKey(
         Tier,
         on_delete=models.PROTECT,
@@ -49,6 +62,13 @@ class Reward(models.Model):
         decimal_places=2,
         null=True,
         blank=True,
+        validators=[
+            AtMost(
+                transaction_amount_limit,
+                "A voucher takes off at most {limit:,}, the largest purchase "
+                "(MAX_TRANSACTION_AMOUNT): more could never be used.",
+            )
+        ],
         help_text="Money the voucher takes off at the till (5.00 for a 5 euro voucher); "
         "empty for a product or a service.",
     )
@@ -87,6 +107,10 @@ class Reward(models.Model):
 
     def __str__(self):
         return f"{self.name} ({self.points_cost:,} points)"
+
+    def clean(self):
+        if unreadable := unreadable_name(self.name or "", "reward"):
+            raise ValidationError({"name": unreadable})
 
 
 class VoucherStatus(models.TextChoices):

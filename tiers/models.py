@@ -9,7 +9,7 @@ from django.db.models import Q
 from django.db.models.functions import Lower
 
 from core.days import MAX_DAYS
-from core.staff_input import AtMost, adjustment_limit, invisible_in, is_blank
+from core.staff_input import AtMost, adjustment_limit, unreadable_name
 
 # A tier's or a campaign's multiplier: x9,999.99 is a typing error, not a campaign, and
 # multipliers multiply (P3): a few such would take a purchase's points past any column.
@@ -134,13 +134,8 @@ class Tier(models.Model):
             raise ValidationError(errors)
 
     def _name_error(self) -> str:
-        if is_blank(self.name or ""):
-            return "Give the tier a name people can read."
-        if where := invisible_in(self.name):
-            return (
-                f"A tier's name cannot hold an invisible character ({where}): it would look "
-                "like another name."
-            )
+        if unreadable := unreadable_name(self.name or "", "tier"):
+            return unreadable
         other = Tier.objects.exclude(pk=self.pk).filter(name__iexact=self.name).first()
         if other:
             return (

@@ -208,3 +208,46 @@ def test_W1_a_reward_nobody_redeemed_can_be_deleted(client, login, tiers):
     assert not client.get(url).context["protected"]
     assert client.post(url, {"post": "yes"}).status_code == 302
     assert not Reward.objects.filter(pk=mug.pk).exists()
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("name", "\u200b\u200b", "Give the reward a name people can read."),
+        (
+            "name",
+            "Mug\u200b",
+            "A reward's name cannot hold an invisible character (U+200B ZERO WIDTH SPACE, "
+            "character 4): it would look like another name.",
+        ),
+        (
+            "voucher_value",
+            "99999999.99",
+            "A voucher takes off at most 100,000.00, the largest purchase "
+            "(MAX_TRANSACTION_AMOUNT): more could never be used.",
+        ),
+        (
+            "points_cost",
+            "3000000000",
+            "A reward costs at most 1,000,000,000 points: more is a typing error.",
+        ),
+    ],
+)
+def test_W1_a_reward_s_absurd_name_value_or_cost_is_refused_beside_its_field(
+    client, mug_page, field, value, message
+):
+    """What the marketer meets: a name of invisible characters (pasted from a design
+    tool) is saved and shows as an empty line in the catalogue; a voucher worth
+    99,999,999.99, more than any purchase the till may record, is saved; on SQLite a cost
+    of three billion points is saved (PostgreSQL answers with its column's range)."""
+    # given
+    mug, url, values = mug_page
+
+    # when
+    page = client.post(url, {**values, field: value})
+
+    # then: one message beside the field, and nothing saved
+    assert page.status_code == 200
+    errors = page.context["adminform"].form.errors
+    assert errors == {field: [message]}
+    assert Reward.objects.get(pk=mug.pk).name == "Mug"
