@@ -104,8 +104,9 @@ class MemberMerge:
         return self.change_view(as_get(request), object_id, extra_context={"merge_form": form})
 
     def _merge_confirmation(self, request, survivor, duplicate, form, preview):
+        # Those a cancellation could still refund: not cancelled, not used (W4).
         open_redemptions = Redemption.objects.filter(
-            member=duplicate, status=Redemption.Status.REDEEMED
+            member=duplicate, status=Redemption.Status.REDEEMED, used_at=None
         ).count()
         return TemplateResponse(
             request,

@@ -376,3 +376,30 @@ def test_searching_a_merged_code_finds_the_member_it_was_merged_into(
     assert codes == {"M-OLD", "M-KEEP"}
     assert "Merged (closed)" in found.content.decode()
     assert {r["text"].split(" ")[0] for r in picked.json()["results"]} == {"M-OLD", "M-KEEP"}
+
+
+def test_the_merge_confirmation_counts_only_the_vouchers_a_cancellation_could_refund(
+    client, login, make_member, staff
+):
+    """What the agent meets: the duplicate redeemed two coffees; one was used at the
+    till yesterday. The confirmation says "M-OLD's 2 open redemptions stay where they
+    are; a cancelled one refunds M-KEEP", but a used voucher can never be cancelled:
+    only one can still refund anyone."""
+    # given
+    from rewards.models import Reward
+    from rewards.services import redeem, use_voucher
+
+    login("CX agent")
+    keep, old = make_member("M-KEEP"), make_member("M-OLD")
+    adjust_points(member=old, points=400, reason="Welcome", by=staff)
+    coffee = Reward.objects.create(name="Coffee", points_cost=100)
+    used, _ = redeem(member=old, reward=coffee), redeem(member=old, reward=coffee)
+    use_voucher(code=used.code, external_id="TILL-1")
+
+    # when
+    page = client.post(merge_url(keep), merge_form("M-OLD"))
+
+    # then
+    assert "M-OLD's 1 open redemption stays where it is; a cancelled one refunds M-KEEP." in (
+        page.content.decode()
+    )
