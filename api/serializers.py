@@ -211,7 +211,11 @@ class RedemptionRequest(Strict):
 class RedemptionOut(serializers.Serializer):
     id = serializers.IntegerField()
     external_id = serializers.CharField(allow_null=True)
-    member = serializers.CharField(source="member.external_id")
+    member = serializers.CharField(
+        source="holder.external_id",
+        help_text="The account that holds it now: once the account that redeemed it was "
+        "merged into another, the one the customer keeps.",
+    )
     reward = serializers.IntegerField(source="reward_id")
     reward_name = serializers.CharField(source="reward.name")
     points = serializers.IntegerField()
@@ -240,7 +244,11 @@ class VoucherOut(serializers.Serializer):
         allow_null=True,
         help_text="Money it takes off at the till; null for a product or service.",
     )
-    member = serializers.CharField(source="member.external_id")
+    member = serializers.CharField(
+        source="holder.external_id",
+        help_text="The account that holds it now: once the account that redeemed it was "
+        "merged into another, the one the customer keeps.",
+    )
     redemption = serializers.IntegerField(source="pk", help_text="The redemption's id.")
     redeemed_at = serializers.DateTimeField()
     valid_until = serializers.DateField(

@@ -199,6 +199,12 @@ class Redemption(models.Model):
         return f"{self.reward.name} {self.code}"
 
     @property
+    def holder(self) -> Member:
+        """The account that holds it now: the member who redeemed it, or the account
+        that one was merged into (M5: a cancellation refunds it)."""
+        return self.member.merged_into or self.member
+
+    @property
     def shown_code(self) -> str:
         return shown(self.code)
 

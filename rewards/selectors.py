@@ -77,4 +77,5 @@ def voucher(code: str) -> Redemption | None:
     code = normalized(code)
     if not is_code(code):
         return None
-    return Redemption.objects.select_related("member", "reward").filter(code=code).first()
+    redemptions = Redemption.objects.select_related("member__merged_into", "reward")
+    return redemptions.filter(code=code).first()

@@ -68,7 +68,9 @@ class CancelRedemption(APIView):
         # A till or shop cancels what its channel redeemed, not what staff redeemed in
         # the CX Manager nor another channel's: those answer 404, as unknown ids do.
         of_channel = Redemption.objects.filter(redeemed_by__api_key__channel=request.auth.channel)
-        redemption = of_channel.select_related("member", "reward").filter(pk=pk).first()
+        redemption = (
+            of_channel.select_related("member__merged_into", "reward").filter(pk=pk).first()
+        )
         if redemption is None:
             raise NotFound(f"No redemption of this channel has the id {pk}.")
         try:
@@ -77,8 +79,7 @@ class CancelRedemption(APIView):
                     redemption = cancel_redemption(redemption=redemption, by=request.user)
                     message = f"Cancelled the redemption of {redemption.reward.name}"
                     # In the history of the member refunded: a merged account's survivor.
-                    member = redemption.member
-                    log_api_change(request.auth, member.merged_into or member, message)
+                    log_api_change(request.auth, redemption.holder, message)
         except ValidationError:
             redemption.refresh_from_db()
             if redemption.status != Redemption.Status.CANCELLED:

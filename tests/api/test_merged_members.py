@@ -171,3 +171,26 @@ def test_a_redemption_cancelled_after_a_merge_is_in_the_survivors_history(
     assert summary(keep)["available"] == 500
     rows = LogEntry.objects.filter(change_message__startswith="Cancelled the redemption")
     assert [row.object_id for row in rows] == [str(keep.pk)]
+
+
+def test_a_voucher_redeemed_before_a_merge_names_the_account_the_customer_keeps(
+    api, make_member, staff, catalogue
+):
+    """What the web shop meets: the customer logs in as M-KEEP and types the coffee
+    voucher she redeemed on her old account, merged since. GET /vouchers/{code} says
+    "member": "M-OLD", a code that everywhere else in the API names M-KEEP; the shop,
+    comparing it with the customer logged in, refuses her own voucher. The same for the
+    answer to a cancellation, whose points went back to M-KEEP."""
+    # given: a coffee redeemed by M-OLD, then M-OLD merged into M-KEEP
+    keep, old = make_member("M-KEEP"), make_member("M-OLD")
+    adjust_points(member=old, points=500, reason="Welcome", by=staff)
+    coffee = {"member": "M-OLD", "reward": catalogue["Coffee voucher"].pk}
+    made = post(api, "/api/v1/redemptions", {"external_id": new_id("RD"), **coffee}).json()
+    merge_members(survivor=keep, duplicate=old, by=staff, reason="New e-mail address")
+
+    # when: the shop checks the voucher, then the till cancels the redemption
+    checked = api.get(f"/api/v1/vouchers/{made['code']}").json()
+    cancelled = api.post(f"/api/v1/redemptions/{made['id']}/cancel").json()
+
+    # then: both name the account the customer keeps
+    assert (checked["member"], cancelled["member"]) == ("M-KEEP", "M-KEEP")
