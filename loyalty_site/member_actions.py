@@ -236,7 +236,7 @@ class MemberActions:
         member = self._member_for(request, object_id, "rewards.cancel_redemption", get=True)
         redemption = (
             Redemption.objects.filter(pk=redemption_id, member=member)
-            .select_related("reward")
+            .select_related("reward", "member__merged_into")
             .first()
         )
         if redemption is None:
@@ -266,8 +266,7 @@ class MemberActions:
         message = f"Cancelled the redemption of {redemption.reward.name} and refunded "
         message += f"{redemption.points:,} points: {form.cleaned_data['reason']}"
         # A merged account's refund went to the member it was merged into (M5).
-        refunded = member.merged_into or member
-        return self._done(request, refunded, applied, message, page=member)
+        return self._done(request, redemption.holder, applied, message, page=member)
 
     def _confirmation(self, request, member, title, form, **context):
         return TemplateResponse(
