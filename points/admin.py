@@ -9,7 +9,6 @@ from django.core import signing
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.core.validators import DecimalValidator
-from django.db import transaction
 from django.shortcuts import redirect
 from django.template.defaultfilters import pluralize
 from django.template.response import TemplateResponse
@@ -23,7 +22,6 @@ from import_export.forms import ImportForm
 from import_export.tmp_storages import TempFolderStorage
 
 from core.admin import ConfirmedPolicyAdmin, ReadOnlyAdminMixin
-from core.jobs import queue_or_run
 from core.kept import KeptWhileNamedAdmin, named_by
 from core.paginator import CappedPaginator
 from core.words import counted
@@ -48,8 +46,7 @@ from points.models import (
 from points.resources import TransactionCSV, TransactionResource
 from points.selectors import programme
 from points.services.adjustments import NOT_GIVEN_BY_HAND
-from points.services.expiry import refuse_until_expiry_ran
-from points.tasks import send_expiry_reminders_task
+from points.services.expiry import refuse_until_expiry_ran, remind_once_committed
 
 
 class PointDefinitionForm(forms.ModelForm):
@@ -325,10 +322,7 @@ class ExpiryPolicyAdmin(ConfirmedPolicyAdmin):
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
-        # E4: once the next cutoff's reminder day has come, the day's reminder run may
-        # be over (a cutoff tonight, confirmed after 09:00): remind now. The task
-        # queues nothing before that day, and nobody twice.
-        transaction.on_commit(lambda: queue_or_run(send_expiry_reminders_task))
+        remind_once_committed()  # E4: the reminder day may have come, its run be over
 
     def get_urls(self):
         preview = path(

@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.dateformat import format as date_format
 
 from core import events, figures
-from core.jobs import id_chunks, lock_in_id_order
+from core.jobs import id_chunks, lock_in_id_order, queue_or_run
 from members.models import Member, Notification
 from points.expiry_selectors import (
     cutoff_instant,
@@ -96,6 +96,16 @@ def finish_cutoff(cutoff: date) -> ExpiryRun:
         defaults={"members": totals["members"], "points": -(totals["points"] or 0)},
     )
     return run
+
+
+def remind_once_committed() -> None:
+    """E4 after a change that puts points at stake at a coming cutoff (a policy saved, a
+    freeze ended): once it commits, the reminders are queued at once, as the day's run
+    may be over (a cutoff tonight, changed after 09:00). The task queues nothing before
+    the reminder day, and nobody twice."""
+    from points.tasks import send_expiry_reminders_task  # the tasks import the services
+
+    transaction.on_commit(lambda: queue_or_run(send_expiry_reminders_task))
 
 
 def send_expiry_reminders(*, now=None) -> int:

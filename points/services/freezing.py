@@ -12,7 +12,7 @@ from core.staff_input import check_last_day, clean_reason
 from members.models import Member
 from members.selectors import check_open
 from points.expiry_selectors import cutoff_instant
-from points.services.expiry import refuse_until_expiry_ran
+from points.services.expiry import refuse_until_expiry_ran, remind_once_committed
 
 MAX_FREEZE_DAYS = 366
 REASON_LENGTH = Member._meta.get_field("freeze_reason").max_length
@@ -63,6 +63,7 @@ def unfreeze_member(*, member, by, now=None) -> Member:
             raise ValidationError(f"{member.external_id} is not frozen.")
         member.frozen_until = now
         member.save(update_fields=["frozen_until"])
+        remind_once_committed()  # their points are at stake at the next cutoff again
     return member
 
 

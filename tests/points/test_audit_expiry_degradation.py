@@ -20,7 +20,9 @@ from core.events import EventType
 from core.models import WebhookEndpoint
 from members.models import Member, Notification
 from members.services import erase_member, send_pending_notifications
+from points.models import ExpiryPolicy
 from points.services import expire_points, send_expiry_reminders
+from points.services.freezing import freeze_member, unfreeze_member
 from tests.api.receiver import start_receiver
 from tests.conftest import at
 from tests.points.test_audit_expiry_figures import set_expiry
@@ -203,3 +205,34 @@ def test_D2_E2_a_step_due_in_the_small_hours_of_a_cutoff_day_takes_what_the_memb
     assert tier_on_cutoff_day == "Gold"
     assert member.points_balance == 3250  # 3,000 earned and the Gold bonus
     assert member.effective_tier.name == "Silver"
+
+
+# A freeze ended after the day's reminder run.
+
+
+def test_E4_a_member_whose_freeze_an_agent_ends_after_the_reminder_run_is_reminded_at_once(
+    make_member, buy, staff, on_commit
+):
+    """What the member meets: frozen past the month's cutoff (illness), so the morning's
+    reminder run told them nothing: their points were not at stake. A CX agent ends the
+    freeze in the afternoon, on the cutoff day or any day after the reminder day: the
+    points are at stake at the cutoff again, and no run reminds them before it when the
+    cutoff is tonight. The rule chosen (rules.md E4): a freeze ended once the reminder
+    day has come reminds the member at once."""
+    # given: monthly expiry from today, reminders 40 days before (so the day has come);
+    # a Bronze member with 500 points, frozen past the cutoff, not reminded
+    today = timezone.localdate()
+    set_expiry("monthly", today)
+    ExpiryPolicy.objects.update(reminder_days=40)
+    member = make_member("M-FROZEN", joined_at=timezone.now() - timedelta(days=60))
+    buy(member, "500", when=timezone.now() - timedelta(days=2))
+    freeze_member(member=member, by=staff, until=today + timedelta(days=60), reason="Illness")
+    send_expiry_reminders()
+    told_while_frozen = reminders(member)
+
+    # when: an agent ends the freeze
+    on_commit(lambda: unfreeze_member(member=member, by=staff))
+
+    # then: reminded at once of the points the cutoff takes
+    assert told_while_frozen == []
+    assert [points for _, points in reminders(member)] == [500]
