@@ -130,6 +130,18 @@ def member(make_member):
 
 
 @pytest.fixture
+def keep(make_member):
+    """The account the customer keeps."""
+    return make_member("M-KEEP")
+
+
+@pytest.fixture
+def old(make_member):
+    """The account the customer no longer uses."""
+    return make_member("M-OLD")
+
+
+@pytest.fixture
 def buy():
     """Record a purchase with a fresh external id; returns the transaction."""
 

@@ -55,18 +55,6 @@ def fresh(member) -> Member:
 
 
 @pytest.fixture
-def keep(make_member):
-    """The account the customer keeps."""
-    return make_member("M-KEEP")
-
-
-@pytest.fixture
-def old(make_member):
-    """The account the customer no longer uses."""
-    return make_member("M-OLD")
-
-
-@pytest.fixture
 def pending_purchases():
     """Purchase points become available 30 days after the purchase (P5)."""
     PointDefinition.objects.filter(handle="purchase-points").update(accrue_delay_days=30)

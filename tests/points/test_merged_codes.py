@@ -40,16 +40,6 @@ def members(text):
     return import_members(rows, errors=errors)
 
 
-@pytest.fixture
-def keep(make_member):
-    return make_member("M-KEEP")
-
-
-@pytest.fixture
-def old(make_member):
-    return make_member("M-OLD")
-
-
 def merge(keep, old, staff):
     merge_members(survivor=keep, duplicate=old, by=staff, reason="Card re-issued")
 
