@@ -50,3 +50,27 @@ def test_seed_demo_history_sends_no_messages_today():
     assert not Notification.objects.filter(sent_at=None).exists()
     # and none reads "Sent" before it was created
     assert not Notification.objects.filter(sent_at__lt=F("created_at")).exists()
+
+
+def test_seed_demo_purchases_earn_at_the_tier_the_member_page_shows_then():
+    """The demo is recorded as a real programme would have recorded it, in time order
+    across members: a referral paid by a friend's first purchase in December counts
+    before the referrer's own purchases of the year after. Seeded member by member, it
+    came after them, backdated: the member page said "Silver since 16 Dec 2025" above
+    a year of purchases "earned at Bronze x1"."""
+    from datetime import timedelta
+
+    from points.selectors import member_as_of
+
+    # given: M-00015, whose friends M-00026 and M-00041 joined after them
+    call_command("seed_demo", members=50)
+
+    # then: each purchase names the tier the member held just before it, as of then
+    wrong = []
+    purchases = LedgerEntry.objects.filter(kind="earn", transaction__kind="purchase")
+    for entry in purchases.select_related("member", "transaction").order_by("pk"):
+        held = member_as_of(entry.member, entry.issued_at - timedelta(microseconds=1))
+        if not entry.reason.startswith(f"{held['effective_tier'].name} x"):
+            wrong.append((entry.member.external_id, entry.transaction.external_id, entry.reason))
+    assert wrong == []
+    assert Member.objects.get(external_id="M-00015").referrals.count() == 2

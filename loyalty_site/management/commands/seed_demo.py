@@ -1,5 +1,7 @@
 import random
 from datetime import timedelta
+from functools import partial
+from operator import itemgetter
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand
@@ -45,7 +47,7 @@ class Command(BaseCommand):
         started = timezone.now()
         now = started.replace(second=0, microsecond=0)
         existing = set(Member.objects.values_list("external_id", flat=True))
-        added = 0
+        seeded = []  # (member, history, n): enrolled now, their history replayed below
         for n in range(1, members + 1):
             code = member_code(n)
             history = list(synthetic_history(n, now=now, rng=rng))
@@ -60,20 +62,19 @@ class Command(BaseCommand):
             joined_on[n] = joined
             if code in existing:
                 continue  # seeded before: its history is already there (P8 makes a re-run safe)
-            with transaction.atomic():
-                member = enroll_member(
-                    external_id=code,
-                    email=f"{first}.{last}.{n}@example.com".lower(),
-                    first_name=first,
-                    last_name=last,
-                    joined_at=joined,
-                    birth_date=born,
-                    referred_by=referred_by,
-                )
-                self._replay(member, history, n=n, now=now)
-            added += 1
-            if added % 500 == 0:
-                self.stdout.write(f"  {added:,} members seeded")
+            member = enroll_member(
+                external_id=code,
+                email=f"{first}.{last}.{n}@example.com".lower(),
+                first_name=first,
+                last_name=last,
+                joined_at=joined,
+                birth_date=born,
+                referred_by=referred_by,
+            )
+            seeded.append((member, history, n))
+            if len(seeded) % 500 == 0:
+                self.stdout.write(f"  {len(seeded):,} members enrolled")
+        self._replay(seeded, now=now)
         # The demo's history is the past: its tier-up messages count as sent when written.
         Notification.objects.filter(sent_at=None, created_at__gte=started).update(
             sent_at=F("created_at")
@@ -81,63 +82,86 @@ class Command(BaseCommand):
         # The analytics of the past year at once, as the nightly job would have taken them.
         days = take_snapshots()
         self.stdout.write(f"  analytics: {days:,} days taken")
-        ready = f"Demo ready: {added:,} new members, {members:,} demo members in all."
+        ready = f"Demo ready: {len(seeded):,} new members, {members:,} demo members in all."
         self.stdout.write(self.style.SUCCESS(ready))
 
-    def _replay(self, member, history, *, n, now):
-        """The member's purchases and returns, and the vouchers they redeem on the way
-        (after a purchase, with the points they had then)."""
+    def _replay(self, seeded, *, now):
+        """The members' purchases, returns and vouchers, all members' together in time
+        order, as the tills would have recorded them: a friend's first purchase in
+        December pays its referral before the referrer's purchases of the year after,
+        which then earn at the tier it brought. Written a few hundred at a time."""
+        events = []
+        for member, history, n in seeded:
+            events += self._events(member, history, n=n, now=now)
+        events.sort(key=itemgetter(0))  # stable: a member's events at one time keep their order
+        for start in range(0, len(events), 500):
+            with transaction.atomic():
+                for _, write in events[start : start + 500]:
+                    write()
+
+    def _events(self, member, history, *, n, now) -> list:
+        """(time, write) of the member's purchases and returns, and of the vouchers they
+        redeem on the way (an hour after a purchase, with the points they have then)
+        and use or cancel later."""
         purchases = sum(1 for row in history if row[0] == "purchase")
         vouchers = {v.after_purchase: v for v in demo_vouchers(n, purchases)}
-        bought = 0
+        events, bought = [], 0
         for kind, external_id, amount, occurred_at, channel, extra in history:
-            try:
-                if kind == "purchase":
-                    record_purchase(
-                        member=member,
-                        amount=amount,
-                        occurred_at=occurred_at,
-                        external_id=external_id,
-                        channel=channel,
-                        store=extra,
-                    )
-                else:
-                    record_return(
-                        member=member,
-                        amount=amount,
-                        occurred_at=occurred_at,
-                        external_id=external_id,
-                        original_external_id=extra,
-                        channel=channel,
-                    )
-            except ValidationError as exc:
-                self.stderr.write(f"{external_id}: {'; '.join(exc.messages)}")
+            fields = dict(
+                member=member,
+                amount=amount,
+                occurred_at=occurred_at,
+                external_id=external_id,
+                channel=channel,
+            )
+            if kind == "purchase":
+                write = partial(self._record, record_purchase, fields, store=extra)
+            else:
+                write = partial(self._record, record_return, fields, original_external_id=extra)
+            events.append((occurred_at, write))
             if kind == "purchase":
                 if voucher := vouchers.get(bought):
-                    self._redeem(member, voucher, at=occurred_at + timedelta(hours=1), now=now, n=n)
+                    at = occurred_at + timedelta(hours=1)
+                    events += self._voucher(member, voucher, at=at, now=now, n=n)
                 bought += 1
+        return events
 
-    def _redeem(self, member, voucher, *, at, now, n):
-        """A demo voucher: redeemed at `at` if the member had the points then, and then
-        used at a store, cancelled, or kept, as `voucher` says."""
-        if at >= now:
-            return
+    def _record(self, record, fields, **more):
         try:
-            redemption = redeem(
-                member=member, reward=Reward.objects.get(name=voucher.reward), now=at
-            )
-        except ValidationError:
-            return  # not enough points then: no voucher
+            record(**fields, **more)
+        except ValidationError as exc:
+            self.stderr.write(f"{fields['external_id']}: {'; '.join(exc.messages)}")
+
+    def _voucher(self, member, voucher, *, at, now, n) -> list:
+        """(time, write) of a demo voucher: redeemed at `at` if the member has the points
+        then, and then used at a store, cancelled, or kept, as `voucher` says."""
+        if at >= now:
+            return []
+        made = []
+
+        def redeem_it():
+            try:
+                reward = Reward.objects.get(name=voucher.reward)
+                made.append(redeem(member=member, reward=reward, now=at))
+            except ValidationError:
+                pass  # not enough points then: no voucher
+
         later = at + timedelta(days=voucher.days_later)
-        if later >= now:
-            return
-        if voucher.fate == "used":
-            use_voucher(
-                code=redemption.code,
-                external_id=f"D-{n:05d}-USE-{redemption.pk}",
-                channel=Channel.POS,
-                store=voucher.store,
-                now=later,
-            )
-        elif voucher.fate == "cancelled":
-            cancel_redemption(redemption=redemption, reason="Changed their mind", now=later)
+        if later >= now or voucher.fate == "kept":
+            return [(at, redeem_it)]
+
+        def settle():
+            if not made:
+                return
+            if voucher.fate == "used":
+                use_voucher(
+                    code=made[0].code,
+                    external_id=f"D-{n:05d}-USE-{made[0].pk}",
+                    channel=Channel.POS,
+                    store=voucher.store,
+                    now=later,
+                )
+            else:
+                cancel_redemption(redemption=made[0], reason="Changed their mind", now=later)
+
+        return [(at, redeem_it), (later, settle)]
