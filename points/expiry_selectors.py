@@ -122,7 +122,7 @@ def expected_tier_at(cutoff: date, ranking: Ranking, policy):
         return expected
     # Then the degradation steps due by the cutoff's eve (the cutoff day's run applies
     # them), lowest first, held by the matches still running on the cutoff day.
-    # In UTC, as the job's own clock: days of inactivity are counted in elapsed time.
+    # In UTC, as the job's own clock.
     eve = end_of(cutoff - timedelta(days=1)).astimezone(UTC)
     steps = [
         When(

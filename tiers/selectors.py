@@ -113,9 +113,21 @@ def steps_due_by(now):
     day (local midnight). Whenever the nightly run happens, the steps that fall due in
     a day are applied by the run after that day ends ("at tonight's run"), as the
     member page, the previews and the expiry forecasts count them, and a late or a
-    second run that day gives the same tiers. In UTC, as `now` comes: periods of
-    inactivity are elapsed time, whatever the clock change in between."""
+    second run that day gives the same tiers. In UTC, as `now` comes."""
     return end_of(timezone.localdate(now) - timedelta(days=1)).astimezone(UTC)
+
+
+def period_end(since, inactivity: timedelta):
+    """When a period of `inactivity` (whole days) started at `since` ends: the same time
+    of day that many days later in the programme's time zone, as P5's delays count, a
+    day across a clock change being 23 or 25 hours. So members who last bought on the
+    same day drop on the same night, whatever the hour and the clock change (D2)."""
+    return (timezone.localtime(since) + inactivity).astimezone(UTC)
+
+
+def period_start(end, inactivity: timedelta):
+    """The latest start of inactivity whose period (period_end) has ended by `end`."""
+    return (timezone.localtime(end) - inactivity).astimezone(UTC)
 
 
 def step_reached(now, inactivity, higher, *, holds: bool = True, grants_on=None) -> Q:
@@ -123,10 +135,11 @@ def step_reached(now, inactivity, higher, *, holds: bool = True, grants_on=None)
     degradation_steps by a run at `now` (steps_due_by), unless it is held (`held`;
     `holds=False`: whatever holds it)."""
     due = steps_due_by(now)
-    reached = Q(inactive_since__lte=due - inactivity)
+    start = period_start(due, inactivity)
+    reached = Q(inactive_since__lte=start)
     if not holds:
         return reached
-    return reached & ~held(due, due - inactivity, higher, grants_on=grants_on)
+    return reached & ~held(due, start, higher, grants_on=grants_on)
 
 
 def inactivity_tier(policy, ranking: Ranking, qualified: Tier, now):
@@ -297,13 +310,14 @@ def members_at_risk(policy, ranking: Ranking, now, *, days: int) -> list:
     member_inactive_since index, so the soonest of each come straight from the index."""
     if not policy.enabled:
         return []
-    members, window = Member.objects.annotate(inactive_since=inactive_since()), timedelta(days=days)
+    members = Member.objects.annotate(inactive_since=inactive_since())
+    until = now + timedelta(days=days)
     return [
         members.filter(
             qualified_tier=qualified,
-            inactive_since__lte=now + window - inactivity,
+            inactive_since__lte=period_start(until, inactivity),
             effective_tier__in=higher,
-        ).exclude(held(now + window, now + window - inactivity, higher))
+        ).exclude(held(until, period_start(until, inactivity), higher))
         for qualified, _, inactivity, higher in degradation_steps(policy, ranking)
     ]
 
@@ -348,7 +362,11 @@ def drop_day(inactivity, higher):
     inactivity counted from the end of a freeze, and not before a status match to one
     of `higher` has run its last day."""
     since = Greatest("inactive_since", Coalesce("frozen_until", "inactive_since"))
-    inactive_day = TruncDate(ExpressionWrapper(since + inactivity, output_field=DateTimeField()))
+    # period_end's day: the local day inactivity started, `inactivity` days on.
+    inactive_day = Cast(
+        ExpressionWrapper(TruncDate(since) + inactivity, output_field=DateTimeField()),
+        DateField(),
+    )
     # The day after the match's last day: it holds to the end of that day.
     after_match = Cast(
         ExpressionWrapper(F("granted_until") + timedelta(days=1), output_field=DateTimeField()),
@@ -373,9 +391,9 @@ def next_degradation(member: Member, policy, ranking: Ranking, now) -> tuple | N
     grant_ends = end_of(member.granted_until) if granted else None
     ahead = sorted(
         (
-            max(since + inactivity, grant_ends)
+            max(period_end(since, inactivity), grant_ends)
             if granted and ranking.higher(granted, tier.pk)
-            else since + inactivity,
+            else period_end(since, inactivity),
             ranking.rank[tier.pk],
             tier,
         )

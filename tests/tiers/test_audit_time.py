@@ -1,0 +1,81 @@
+"""Time and calendar edge cases of degradation (D2): periods of inactivity are whole
+days of the programme's calendar (Europe/Madrid), across the clock changes."""
+
+from datetime import date
+
+import pytest
+
+from api.views.common import summary as api_summary
+from members.models import Member
+from points.selectors import programme
+from points.services.freezing import freeze_member
+from tests.conftest import at
+from tiers.services import degrade_inactive_members
+
+pytestmark = pytest.mark.django_db
+
+
+def tier_of(member) -> str:
+    return Member.objects.get(pk=member.pk).effective_tier.code
+
+
+def degrades_on(member, now):
+    """The API's `degrades_on`, as a till reads it at `now`."""
+    return api_summary(Member.objects.get(pk=member.pk), programme(), now=now)["degrades_on"]
+
+
+def test_D2_members_who_last_bought_on_the_same_winter_day_drop_the_same_night(
+    make_member, buy, degradation
+):
+    # given: two Silver members whose last purchase was on 1 January 2026, one at noon,
+    # one at 23:30; the clocks go forward on 29 March, within their 90 days
+    noon = make_member(joined_at=at("2025-12-01"))
+    evening = make_member(joined_at=at("2025-12-01"))
+    buy(noon, "1500", when=at("2026-01-01", 12))
+    buy(evening, "1500", when=at("2026-01-01", 23).replace(minute=30))
+
+    # when: a till reads them in March; the nightly job runs on 2 April
+    told = [degrades_on(member, at("2026-03-01")) for member in (noon, evening)]
+    degrade_inactive_members(now=at("2026-04-02", 3).replace(minute=15))
+
+    # then: 90 days after 1 January is 1 April for both, and both drop that night
+    assert told == [date(2026, 4, 1), date(2026, 4, 1)]
+    assert (tier_of(noon), tier_of(evening)) == ("bronze", "bronze")
+
+
+def test_D2_a_member_who_bought_just_after_midnight_keeps_the_tier_until_the_90th_day(
+    make_member, buy, degradation
+):
+    # given: a Silver member whose last purchase was at 00:30 on 1 August 2026; the
+    # clocks go back on 25 October, within the 90 days
+    member = make_member(joined_at=at("2026-06-01"))
+    buy(member, "1500", when=at("2026-08-01", 0).replace(minute=30))
+
+    # when: a till reads the member in September; the job runs on 30 October
+    told = degrades_on(member, at("2026-09-01"))
+    degrade_inactive_members(now=at("2026-10-30", 3).replace(minute=15))
+
+    # then: 90 days after 1 August is 30 October: still Silver that day, Bronze from
+    # the run that follows it
+    assert told == date(2026, 10, 30)
+    assert tier_of(member) == "silver"
+    degrade_inactive_members(now=at("2026-10-31", 3).replace(minute=15))
+    assert tier_of(member) == "bronze"
+
+
+def test_D2_G6_inactivity_after_a_freeze_ending_in_october_counts_whole_days(
+    make_member, buy, staff, degradation
+):
+    # given: a Silver member frozen until 10 October 2026: inactivity counts again from
+    # 11 October, and the clocks go back on 25 October
+    member = make_member(joined_at=at("2026-06-01"))
+    buy(member, "1500", when=at("2026-07-01"))
+    freeze_member(
+        member=member, until=date(2026, 10, 10), reason="Hospital", by=staff, now=at("2026-09-20")
+    )
+
+    # when: a till reads the member in November
+    told = degrades_on(member, at("2026-11-01"))
+
+    # then: 90 days after 11 October is 9 January
+    assert told == date(2027, 1, 9)
