@@ -6,7 +6,7 @@ from datetime import date
 import pytest
 
 from api.views.common import summary as api_summary
-from members.models import Member
+from members.models import Member, Notification
 from points.selectors import programme
 from points.services.freezing import freeze_member
 from tests.conftest import at
@@ -79,3 +79,24 @@ def test_D2_G6_inactivity_after_a_freeze_ending_in_october_counts_whole_days(
 
     # then: 90 days after 11 October is 9 January
     assert told == date(2027, 1, 9)
+
+
+def test_D2_D3_a_purchase_dated_before_the_last_one_does_not_restore_an_inactive_member(
+    make_member, buy, degradation
+):
+    # given: Silver by a purchase on 10 January, Bronze from the run of 11 April (90
+    # days without a purchase)
+    member = make_member(joined_at=at("2025-12-01"))
+    buy(member, "1500", when=at("2026-01-10"))
+    degrade_inactive_members(now=at("2026-04-11", 3))
+
+    # when: a purchase of 5 January reaches the programme on 15 April (a till that was
+    # offline, a late file); the nightly job runs as every night
+    buy(member, "10", when=at("2026-01-05"), channel="import")
+    degrade_inactive_members(now=at("2026-04-16", 3))
+
+    # then: the last purchase is still that of 10 January: the member stays Bronze and
+    # is not told "Welcome back" one day and "We miss you" the next
+    assert tier_of(member) == "bronze"
+    told = list(Notification.objects.filter(member=member).values_list("kind", flat=True))
+    assert sorted(told) == ["degradation", "tier_up"]

@@ -23,8 +23,13 @@ from tiers.services.status_match import end_status_grants
 def restore(member: Member, ranking: Ranking, *, at, log: TierLog, by=None) -> None:
     """D3: a purchase gives a degraded member their qualified tier back at once, before
     the purchase's points are computed. Changes the locked member in memory; `by`, the
-    account that recorded the purchase, is on the history row."""
+    account that recorded the purchase, is on the history row. A purchase dated before
+    the member's last purchase (a till that was offline, a late file) restores nothing:
+    inactivity counts from the last purchase (D2), which it does not move, so the
+    nightly job would drop the member again."""
     if not degraded(member, ranking):
+        return
+    if member.last_purchase_at is not None and at < member.last_purchase_at:
         return
     from_tier_id = member.effective_tier_id
     member.effective_tier_id = member.qualified_tier_id
