@@ -19,6 +19,15 @@ def day(moment) -> str:
     return date_format(timezone.localtime(moment), "j M Y")
 
 
+def local_days(start, end) -> int:
+    """Whole days from `start` to `end` on the programme's clock, as D2 counts them
+    (tiers.selectors.period_end): a day across a clock change is 23 or 25 hours."""
+    return (
+        timezone.localtime(end).replace(tzinfo=None)
+        - timezone.localtime(start).replace(tzinfo=None)
+    ).days
+
+
 def _by(user) -> str:
     return f" by {user}" if user else ""
 
@@ -123,7 +132,7 @@ def change_explanation(change: TierChange, member: Member, ranking) -> str:
         return f"{to} since {when}: joined the programme"
     if reason == Reason.DEGRADATION:
         since = change.last_purchase
-        days = (change.changed_at - (since or member.joined_at)).days
+        days = local_days(since or member.joined_at, change.changed_at)
         after = f"last purchase {day(since)}" if since else "none since joining"
         return (
             f"{to} from {when}: {days:,} days without a purchase ({after}); "

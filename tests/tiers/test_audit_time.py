@@ -4,13 +4,15 @@ days of the programme's calendar (Europe/Madrid), across the clock changes."""
 from datetime import date
 
 import pytest
+from django.urls import reverse
 
 from api.views.common import summary as api_summary
 from members.models import Member, Notification
 from points.selectors import programme
 from points.services.freezing import freeze_member
 from tests.conftest import at
-from tiers.services import degrade_inactive_members
+from tiers.models import Tier
+from tiers.services import degrade_inactive_members, end_status_match, grant_status
 
 pytestmark = pytest.mark.django_db
 
@@ -100,3 +102,33 @@ def test_D2_D3_a_purchase_dated_before_the_last_one_does_not_restore_an_inactive
     assert tier_of(member) == "bronze"
     told = list(Notification.objects.filter(member=member).values_list("kind", flat=True))
     assert sorted(told) == ["degradation", "tier_up"]
+
+
+def test_D2_X2_a_drop_late_on_the_90th_day_says_90_days_without_a_purchase(
+    admin_client, make_member, buy, staff, degradation
+):
+    # given: Silver by a purchase at 23:30 on 1 January, Gold by a status match given
+    # by mistake; 90 days after the purchase end at 23:30 on 1 April (summer time)
+    member = make_member(joined_at=at("2025-12-01"))
+    buy(member, "1500", when=at("2026-01-01", 23).replace(minute=30))
+    gold = Tier.objects.get(code="gold")
+    grant_status(
+        member=member,
+        tier=gold,
+        until=date(2026, 6, 1),
+        reason="Match",
+        by=staff,
+        now=at("2026-03-01"),
+    )
+
+    # when: the match is ended at 23:45 on 1 April: the member drops at once (D2)
+    end_status_match(
+        member=member, reason="Wrong member", by=staff, now=at("2026-04-01", 23).replace(minute=45)
+    )
+    page = admin_client.get(reverse("admin:members_member_change", args=[member.pk]))
+
+    # then: the tier history counts the days as the rule does
+    assert tier_of(member) == "bronze"
+    assert "Bronze from 1 Apr 2026: 90 days without a purchase (last purchase 1 Jan 2026)" in (
+        page.content.decode()
+    )
