@@ -103,8 +103,14 @@ def above_limit(limits: Limits | None, points: int, given: int, now) -> str:
 
 def lock_user(user) -> None:
     """Serialize one user's adjustments, so that two at once cannot both pass the
-    monthly limit. (SQLite's write transaction already excludes other writers.)"""
-    get_user_model().objects.select_for_update().filter(pk=user.pk).exists()
+    monthly limit. (SQLite's write transaction already excludes other writers.)
+
+    FOR NO KEY UPDATE: it excludes the same lock, and lets rows that only name the
+    user (a ledger line in their name, a merge by them) be written meanwhile. A full
+    FOR UPDATE would make such a writer, holding a member's lock, wait for this one,
+    which waits for that member: a supervisor approving the user's request while the
+    user adjusts the same customer deadlocked."""
+    get_user_model().objects.select_for_update(no_key=True).filter(pk=user.pk).exists()
 
 
 def adjust_or_request(
