@@ -112,8 +112,17 @@ def lock(
 
     A merged account is closed: refused, naming its survivor; or, with `follow_merge`
     (what comes back to a closed account, a cancelled redemption's refund), its
-    survivor is locked and returned instead."""
-    locked, version, recorded_id = sql.read_member(member.pk, external_id, for_update)
+    survivor is locked and returned instead. The closed account itself is not locked
+    then: nothing is written to it, and holding it while waiting for its survivor would
+    take two members out of id order (a merge of the survivor into a third account,
+    holding both, updates the closed account's `merged_into`): a deadlock."""
+    member_id = member.pk
+    if follow_merge:  # `merged_into` always names an open account, or did until a merge
+        member_id = (
+            Member.objects.filter(pk=member_id).values_list("merged_into", flat=True).first()
+            or member_id
+        )
+    locked, version, recorded_id = sql.read_member(member_id, external_id, for_update)
     while follow_merge and locked.merged_into_id:  # the survivor may be merged meanwhile
         locked, version, recorded_id = sql.read_member(
             locked.merged_into_id, external_id, for_update
