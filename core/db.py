@@ -85,3 +85,16 @@ RETRYABLE = {"40P01", "40001"}
 def retryable(error: Exception) -> bool:
     """Whether a database error aborted a transaction that may simply be run again."""
     return getattr(error.__cause__, "sqlstate", None) in RETRYABLE
+
+
+UNIQUE_VIOLATION = "23505"
+
+
+def violated(error: Exception, constraints) -> str | None:
+    """The name of the unique constraint, one of `constraints`, that refused a row, if
+    that is what the database error is (PostgreSQL names it; elsewhere None)."""
+    cause = error.__cause__
+    if getattr(cause, "sqlstate", None) != UNIQUE_VIOLATION:
+        return None
+    name = getattr(getattr(cause, "diag", None), "constraint_name", None)
+    return name if name in constraints else None

@@ -4,6 +4,8 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
+from points.services.batches import again_if_refused
+
 FAILED = "the import stopped on an error of its own: nothing was written"
 
 
@@ -30,20 +32,31 @@ class ImportCommand(BaseCommand):
         raise NotImplementedError
 
     def handle(self, *, file, dry_run, **options):
-        try:
-            stream = open(file, "rb")  # noqa: SIM115 - read while the import runs
-        except OSError as exc:
-            raise CommandError(f"Cannot read {file}: {exc.strerror}") from None
-        with stream:
-            rows, errors = self.read(stream)
+        read = []  # the parser's errors of the last reading
+
+        def attempt():
             try:
-                report = self.run(rows, errors=errors, dry_run=dry_run)
-            except Exception:
-                # Not a bad row (the readers name those, whatever is in them) but the
-                # import itself failing, e.g. the database gone: nothing was written.
-                # The last line still comes; the traceback follows on stderr.
-                self.write_report(self.report_class(errors=[*errors, FAILED]), dry_run=dry_run)
-                raise
+                stream = open(file, "rb")  # noqa: SIM115 - read while the import runs
+            except OSError as exc:
+                raise CommandError(f"Cannot read {file}: {exc.strerror}") from None
+            with stream:
+                rows, errors = self.read(stream)
+                read[:] = [errors]
+                return self.run(rows, errors=errors, dry_run=dry_run)
+
+        try:
+            # Read and imported again if the database refused it for what another
+            # writer did at the same moment, as an import of the CX Manager is.
+            report = again_if_refused(attempt)
+        except CommandError:
+            raise
+        except Exception:
+            # Not a bad row (the readers name those, whatever is in them) but the
+            # import itself failing, e.g. the database gone: nothing was written.
+            # The last line still comes; the traceback follows on stderr.
+            errors = [*(read[0] if read else []), FAILED]
+            self.write_report(self.report_class(errors=errors), dry_run=dry_run)
+            raise
         self.write_report(report, dry_run=dry_run)
         if report.errors:
             sys.exit(1)

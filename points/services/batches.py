@@ -16,11 +16,11 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
-from django.db import OperationalError, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
 
 from core import progress
-from core.db import retryable
+from core.db import retryable, violated
 from core.exports import escape_formula
 from core.models import ImportBatch
 from points.csv_rows import bad_rows
@@ -183,10 +183,30 @@ def run(batch_id: int) -> None:
     _step(batch_id, Status.IMPORTING, dry_run=False)
 
 
-# A step PostgreSQL aborted to break a deadlock is run again, up to this often: every
-# writer locks members in id order, but a referrer merged into a newer account is
-# locked after its friend.
+# An import the database refused for what another writer did at the same moment is
+# run again, up to this often in all (again_if_refused).
 TRIES = 3
+# The ids a row is recorded under once (P8), whoever records it.
+IDS = {"transaction_external_id_unique", "ledger_external_id_unique"}
+
+
+def again_if_refused(step):
+    """step(), an import (a file read and imported in one transaction), run again when
+    the database refused it for what another writer did at the same moment. Nothing
+    of the one refused was written, and the import run again sees what the other wrote:
+    - PostgreSQL aborted it to break a deadlock: every writer locks members in id
+      order, but a referrer merged into a newer account is locked after its friend;
+    - another import, a grant or a till recorded one of its ids meanwhile for another
+      member (writers of other members do not wait for each other, and the unique id
+      judges): run again, that row is listed as imported before with other content,
+      as for a file imported after the other."""
+    for attempt in range(1, TRIES + 1):
+        try:
+            return step()
+        except (OperationalError, IntegrityError) as refused:
+            if attempt == TRIES or not (retryable(refused) or violated(refused, IDS)):
+                raise
+    return None  # not reached: the last attempt returns or raises
 
 
 def _step(batch_id: int, status: str, *, dry_run: bool):
@@ -194,12 +214,7 @@ def _step(batch_id: int, status: str, *, dry_run: bool):
     if batch is None:
         return  # done, failed or run again since it was queued
     try:
-        for attempt in range(1, TRIES + 1):
-            try:
-                return _run_step(batch, status, dry_run=dry_run)
-            except OperationalError as aborted:  # nothing of it was written
-                if not retryable(aborted) or attempt == TRIES:
-                    raise
+        return again_if_refused(lambda: _run_step(batch, status, dry_run=dry_run))
     except Exception as exc:
         # Not a bad row (those are the report's) but the step itself: nothing was
         # written; the page says why and offers to run it again.
