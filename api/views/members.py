@@ -1,22 +1,16 @@
 """Members: enrolment and what a till shows about a member."""
 
-from base64 import b64decode
-from datetime import UTC
-
 from django.contrib.admin.models import ADDITION
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema
-from rest_framework.exceptions import NotFound
-from rest_framework.exceptions import ValidationError as InvalidInput
 from rest_framework.generics import ListAPIView
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.errors import CONFLICT
 from api.history import log_api_change
+from api.pagination import LedgerPage
 from api.serializers import CatalogueItemOut, Enrolment, LedgerEntryOut, MemberSummary
 from api.views.common import (
     member_and_programme,
@@ -98,32 +92,6 @@ class MemberDetail(APIView):
     )
     def get(self, request, code):
         return Response(member_summary(*member_and_programme(code)))
-
-
-class LedgerPage(CursorPagination):
-    """Newest first, by a cursor: a page costs the same at the millionth entry."""
-
-    ordering = ("-issued_at", "-id")
-    page_size = 50
-
-    def decode_cursor(self, request):
-        """A cursor the API did not give is input wrong on its own (400 naming it), not
-        an unknown page (DRF's 404) nor a time the database refuses."""
-        try:
-            encoded = request.query_params.get(self.cursor_query_param)
-            if encoded is not None:  # DRF's decoding drops what is not base64: "%%%" is ""
-                b64decode(encoded.encode("ascii"), validate=True)
-            cursor = super().decode_cursor(request)
-            if cursor and cursor.position is not None:
-                moment = parse_datetime(cursor.position)
-                if moment is None or moment.utcoffset() is None:
-                    raise ValueError(cursor.position)
-                moment.astimezone(UTC)  # a time the database holds (not year 1 at +14:00)
-        except (NotFound, ValueError, OverflowError):
-            raise InvalidInput(
-                {self.cursor_query_param: "Not a cursor of this list: follow the next link."}
-            ) from None
-        return cursor
 
 
 class MemberLedger(ListAPIView):

@@ -265,6 +265,105 @@ def test_the_ledger_is_paged_by_a_cursor_whose_next_link_works(api, member, buy,
     assert pages == 4
 
 
+def walk_ledger(api, member, *, after_first_page=lambda: None) -> list:
+    """Every entry a client reads by following `next` to the end, as (kind, points,
+    transaction); `after_first_page` runs between the first page and the second."""
+    seen, url = [], f"/api/v1/members/{member.external_id}/ledger"
+    while url:
+        page = api.get(url)
+        assert page.status_code == 200, page.content
+        seen += [(e["kind"], e["points"], e["transaction"]) for e in page.json()["results"]]
+        url = page.json()["next"]
+        if len(seen) == len(page.json()["results"]):
+            after_first_page()
+    return seen
+
+
+def test_an_entry_written_while_a_client_pages_repeats_no_entry(api, member, buy, monkeypatch):
+    # given four entries read two by two, the first page ending between a purchase and
+    # its tier-up bonus (issued at the same moment)
+    monkeypatch.setattr(LedgerPage, "page_size", 2)
+    now = timezone.now()
+    buy(member, "10", when=now - timedelta(days=5))
+    buy(member, "1000", when=now - timedelta(days=3))  # Silver: earn and bonus, one moment
+    buy(member, "20", when=now - timedelta(days=1))
+    there = [
+        (kind, points, txn)
+        for kind, points, txn in LedgerEntry.objects.filter(member=member)
+        .order_by("-issued_at", "-id")
+        .values_list("kind", "points", "transaction__external_id")
+    ]
+
+    # when a purchase made two days ago (a till back online) is recorded after the first page
+    seen = walk_ledger(
+        api, member, after_first_page=lambda: buy(member, "5", when=now - timedelta(days=2))
+    )
+
+    # then every entry that was there is read once (the new one sorts above the pages read)
+    assert seen == there
+
+
+def test_a_moment_shared_by_more_entries_than_a_page_pages_without_repeats(
+    api, member, buy, monkeypatch
+):
+    # given five entries issued at one moment (actions a till sent with one time), and
+    # an older one, read two by two
+    monkeypatch.setattr(LedgerPage, "page_size", 2)
+    moment = timezone.now() - timedelta(days=2)
+    buy(member, "1", when=moment - timedelta(days=1))
+    for amount in ("2", "3", "4", "5", "6"):
+        buy(member, amount, when=moment)
+    there = list(
+        LedgerEntry.objects.filter(member=member)
+        .order_by("-issued_at", "-id")
+        .values_list("kind", "points", "transaction__external_id")
+    )
+
+    # when a purchase is recorded now (the newest entry) after the first page
+    seen = walk_ledger(api, member, after_first_page=lambda: buy(member, "7", when=timezone.now()))
+
+    # then the pages go on where the first ended: nothing repeated, nothing skipped
+    assert seen == there
+
+
+def test_the_previous_link_leads_back_through_the_same_pages(api, member, buy, monkeypatch):
+    # given entries sharing moments, read two by two to the last page
+    monkeypatch.setattr(LedgerPage, "page_size", 2)
+    moment = timezone.now() - timedelta(days=2)
+    for amount in ("1000", "2", "3", "4"):  # the first with its tier-up bonus
+        buy(member, amount, when=moment)
+    forward, url = [], f"/api/v1/members/{member.external_id}/ledger"
+    while url:
+        page = api.get(url).json()
+        forward.append([(e["kind"], e["points"]) for e in page["results"]])
+        url, last = page["next"], page
+
+    # when following `previous` from the last page
+    backward, url = [], last["previous"]
+    while url:
+        page = api.get(url).json()
+        backward.append([(e["kind"], e["points"]) for e in page["results"]])
+        url = page["previous"]
+
+    # then the same pages, in the other order
+    assert backward == forward[-2::-1]
+
+
+def test_a_cursor_given_before_cursors_named_their_entry_is_still_followed(api, member, buy):
+    # given a cursor of a time alone, as the API gave them before
+    buy(member, "10", when=timezone.now() - timedelta(days=3))
+    buy(member, "20", when=timezone.now() - timedelta(days=1))
+    moment = (timezone.now() - timedelta(days=2)).isoformat()
+    cursor = base64.b64encode(urlencode({"p": moment}).encode()).decode()
+
+    # when followed
+    response = api.get(f"/api/v1/members/{member.external_id}/ledger?cursor={cursor}")
+
+    # then the entries older than that time
+    assert response.status_code == 200, response.content
+    assert [e["points"] for e in response.json()["results"]] == [10]
+
+
 @pytest.mark.parametrize(
     "cursor",
     [
