@@ -52,7 +52,14 @@ def _time(value):
 
 
 def _enrolled(ids) -> dict:
+    """The member as they joined: the tier of their "joined" history row, not the tier
+    they hold when the event is sent (a purchase made since is its own tier change);
+    their code, e-mail and names as they are (an erased member's, erased)."""
     members = Member.objects.filter(pk__in=ids).select_related("effective_tier")
+    joined = TierChange.objects.filter(member_id__in=ids, reason=TierChange.Reason.JOINED)
+    joined_in = {}
+    for change in joined.select_related("to_tier").order_by("-pk"):
+        joined_in[change.member_id] = change.to_tier  # the first, if ever more than one
     return {
         m.pk: {
             "member": m.external_id,
@@ -60,7 +67,8 @@ def _enrolled(ids) -> dict:
             "first_name": m.first_name,
             "last_name": m.last_name,
             "joined_at": _time(m.joined_at),
-            "tier": _tier(m.effective_tier),
+            # a member enrolled before joins were recorded: the tier they hold
+            "tier": _tier(joined_in.get(m.pk, m.effective_tier)),
         }
         for m in members
     }

@@ -15,6 +15,7 @@ from points.models import ExpiryPolicy
 from points.resources import read_transactions
 from points.services import expire_points, import_transactions, send_expiry_reminders
 from rewards.services import cancel_redemption, redeem
+from tests.api.conftest import post, recently
 from tests.api.receiver import start_receiver
 from tests.conftest import at
 from tiers.models import Tier
@@ -59,6 +60,32 @@ def test_an_enrolment_sends_member_enrolled(hear, tiers):
     assert event["type"] == "member.enrolled"
     assert event["data"]["member"] == "M-NEW"
     assert event["data"]["tier"] == {"code": "bronze", "name": "Bronze"}
+
+
+def test_member_enrolled_names_the_tier_joined_in_when_sent_after_a_tier_up(
+    hear, api, tiers, no_campaigns
+):
+    # given a CRM that hears enrolments and tier changes
+    received = hear(EventType.MEMBER_ENROLLED, EventType.MEMBER_TIER_CHANGED)
+
+    # when a till enrols a customer and records her first purchase, Silver at once,
+    # before the sender has run
+    post(api, "/api/v1/members", {"external_id": "M-NEW", "email": "new@example.com"})
+    purchase = {
+        "external_id": "T-NEW-1",
+        "member": "M-NEW",
+        "kind": "purchase",
+        "amount": "1200.00",
+        "occurred_at": recently(),
+    }
+    assert post(api, "/api/v1/transactions", purchase).status_code == 201
+
+    # then the enrolment says the tier she joined in, and the tier change takes her on
+    enrolled, changed = received()
+    assert enrolled["type"] == "member.enrolled"
+    assert enrolled["data"]["tier"] == {"code": "bronze", "name": "Bronze"}
+    assert changed["data"]["from_tier"] == {"code": "bronze", "name": "Bronze"}
+    assert changed["data"]["to_tier"] == {"code": "silver", "name": "Silver"}
 
 
 def test_an_expiry_cutoff_reports_each_expired_member_once(hear, make_member, buy):
