@@ -156,7 +156,7 @@ def test_the_summary_has_every_field_of_the_contract(api, make_member, buy, degr
         "effective_tier": SILVER,
         "next_tier": GOLD,
         "points_to_next_tier": 2000,
-        "degrades_on": str(timezone.localdate(bought_at + timedelta(days=90))),
+        "degrades_on": str((timezone.localtime(bought_at) + timedelta(days=90)).date()),
         "next_expiry": {
             "cutoff": str(today.replace(month=quarter_end[0], day=quarter_end[1])),
             "points": 1100,

@@ -193,7 +193,7 @@ def test_D2_members_overdue_for_degradation_are_at_risk_at_tonights_run(
     at_risk = panel(client, "at-risk")
 
     # then: counted and listed, soonest first, overdue at tonight's run
-    drop_day = timezone.localtime(soon.transactions.get().occurred_at + timedelta(days=90))
+    drop_day = timezone.localtime(soon.transactions.get().occurred_at) + timedelta(days=90)
     assert at_risk.startswith("At risk of degradation in the next 14 days now 3 members")
     assert at_risk.endswith(
         "M-PLATINUM Platinum → Silver at tonight's run "
