@@ -13,7 +13,7 @@ from rest_framework.settings import api_settings
 from api.fields import AmountField, MomentField
 from core.staff_input import invisible
 from members.models import addressable_code, not_in_future
-from points.models import Transaction
+from points.models import LedgerEntry, Transaction
 from rewards.models import VoucherStatus
 
 
@@ -177,13 +177,12 @@ class ActionRequest(Strict):
 class LedgerEntryOut(serializers.Serializer):
     issued_at = serializers.DateTimeField()
     accrue_at = serializers.DateTimeField()
-    kind = serializers.CharField()
+    kind = serializers.ChoiceField(choices=LedgerEntry.Kind.choices)
     points = serializers.IntegerField()
-    definition = serializers.CharField(source="definition.handle", allow_null=True, default=None)
+    # null when the entry has none; always in the entry, as the schema says (required)
+    definition = serializers.CharField(source="definition.handle", allow_null=True)
     reason = serializers.CharField()
-    transaction = serializers.CharField(
-        source="transaction.external_id", allow_null=True, default=None
-    )
+    transaction = serializers.CharField(source="transaction.external_id", allow_null=True)
 
 
 class CatalogueItemOut(serializers.Serializer):

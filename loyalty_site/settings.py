@@ -328,6 +328,10 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     # A voucher's status has one name wherever it shows (a voucher, a redemption).
     "ENUM_NAME_OVERRIDES": {"VoucherStatusEnum": "rewards.models.VoucherStatus"},
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "api.views.common.retry_after_on_429",
+    ],
 }
 
 # django-import-export: importing transactions needs the "add transaction" permission,

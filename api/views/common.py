@@ -131,6 +131,22 @@ def problems(*statuses: int) -> dict:
     }
 
 
+def retry_after_on_429(result, generator, request, public):
+    """drf-spectacular's post-processing hook: every 429 declares its Retry-After header,
+    the seconds until the key's window ends (api.throttling), for the generated clients
+    of the tills that wait it out."""
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            throttled = operation.get("responses", {}).get("429")
+            if throttled is not None:
+                throttled.setdefault("headers", {})["Retry-After"] = {
+                    "description": "Seconds until the key's window ends.",
+                    "schema": {"type": "integer", "minimum": 1},
+                    "required": True,
+                }
+    return result
+
+
 class UnknownPath(APIView):
     """Any other path under /api/v1/ (`redemptions/x/cancel`, `members/`): a 404 problem,
     whatever the method, never Django's HTML page. Not in the schema."""

@@ -6,6 +6,7 @@ import re
 import pytest
 from django.test import Client
 
+from points.models import LedgerEntry
 from tests.api.conftest import client_for
 
 pytestmark = pytest.mark.django_db
@@ -63,3 +64,28 @@ def test_the_schema_says_a_new_customer_code_has_no_slash(client):
     code = schema["components"]["schemas"]["EnrolmentRequest"]["properties"]["external_id"]
     assert re.fullmatch(code["pattern"], "M-00001")
     assert not re.search(code["pattern"], "upload/") and not re.search(code["pattern"], " ")
+
+
+def test_the_schema_says_every_ledger_field_is_always_there_and_which_kinds_there_are(client):
+    # A client generated from the schema reads an entry's definition and transaction
+    # as always given (null when there is none), and knows every kind it may meet.
+    schema = client.get("/api/v1/schema/", HTTP_ACCEPT="application/json").json()
+    entry = schema["components"]["schemas"]["LedgerEntryOut"]
+    assert set(entry["required"]) == set(entry["properties"])
+    assert entry["properties"]["definition"]["nullable"] is True
+    assert entry["properties"]["transaction"]["nullable"] is True
+    kinds = schema["components"]["schemas"][entry["properties"]["kind"]["$ref"].split("/")[-1]]
+    assert set(kinds["enum"]) == set(LedgerEntry.Kind.values)
+
+
+def test_the_schema_declares_retry_after_on_every_429(client):
+    schema = client.get("/api/v1/schema/", HTTP_ACCEPT="application/json").json()
+    throttled = [
+        (path, method, operation["responses"]["429"])
+        for path, operations in schema["paths"].items()
+        for method, operation in operations.items()
+    ]
+    assert len(throttled) == 10  # every operation
+    for path, method, response in throttled:
+        header = response.get("headers", {}).get("Retry-After")
+        assert header and header["schema"]["type"] == "integer", (path, method)
