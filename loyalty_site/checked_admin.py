@@ -1,17 +1,19 @@
 """What every page of the CX Manager checks before Django's admin reads the database
 with it: the ids an action is posted with, an object's id in a URL, and the filters of
-a list. Django hands them to the database as they come, and an id that is no id
-("abc", twenty digits, a NUL, which PostgreSQL refuses in text) fails there: a 500
-instead of a message. CXManagerSite mixes this into every admin it registers, the
-libraries' ones included."""
+a list, also when the list is exported. Django hands them to the database as they
+come, and an id that is no id ("abc", twenty digits, a NUL, which PostgreSQL refuses in
+text) fails there: a 500 instead of a message. CXManagerSite mixes this into every
+admin it registers, the libraries' ones included."""
 
 from django import forms
 from django.contrib import messages
 from django.contrib.admin import helpers
 from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import ERROR_FLAG
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError
 from django.http import HttpResponseRedirect
+from django.urls import reverse
 
 
 class CheckedInput:
@@ -34,14 +36,37 @@ class CheckedInput:
     def get_changelist_instance(self, request):
         """Filters Django cannot place ("?name=%00", "?user__gte=" and twenty digits)
         give the list's own "?e=1" page, as a lookup it does not know does."""
-        if any("\x00" in value for values in request.GET.lists() for value in values[1]):
-            raise IncorrectLookupParameters("a NUL character")
+        _refuse_nul(request)
         try:
             changelist = super().get_changelist_instance(request)  # counts the rows
             len(changelist.result_list)  # the page's rows, read once, kept for the page
         except (ValueError, OverflowError, DatabaseError) as error:
             raise IncorrectLookupParameters(error) from None
         return changelist
+
+    # The export page of a list (django-import-export's ExportMixin: members,
+    # transactions) exports the list as filtered, from the list's query string.
+
+    def export_action(self, request):
+        """A filter the list cannot place ("?format=csv", "?amount__gte=abc") gives the
+        list's own "?e=1" page, as on the list."""
+        try:
+            return super().export_action(request)
+        except IncorrectLookupParameters:
+            opts = self.opts
+            changelist = reverse(
+                f"{self.admin_site.name}:{opts.app_label}_{opts.model_name}_changelist"
+            )
+            return HttpResponseRedirect(f"{changelist}?{ERROR_FLAG}=1")
+
+    def get_export_queryset(self, request):
+        _refuse_nul(request)
+        try:
+            rows = super().get_export_queryset(request)
+            rows.exists()  # what the database refuses is refused here, not in the file
+        except (ValueError, OverflowError, DatabaseError) as error:
+            raise IncorrectLookupParameters(error) from None
+        return rows
 
     def formfield_for_manytomany(self, db_field, request, **kwargs):
         kwargs.setdefault("form_class", CheckedMultipleChoiceField)
@@ -62,6 +87,11 @@ class CheckedMultipleChoiceField(forms.ModelMultipleChoiceField):
                     params={"value": choice},
                 )
         return super()._check_values(value)
+
+
+def _refuse_nul(request) -> None:
+    if any("\x00" in value for values in request.GET.lists() for value in values[1]):
+        raise IncorrectLookupParameters("a NUL character")
 
 
 def is_id(model, value) -> bool:
