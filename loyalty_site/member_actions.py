@@ -119,20 +119,37 @@ class MemberActions:
     and goes back to the member page with what changed."""
 
     def action_urls(self):
-        view = self.admin_site.admin_view
+        form_view = self.member_form_view
         return [
             path(
                 "<path:object_id>/assign-points/",
-                view(self.assign_points_view),
+                form_view(self.assign_points_view),
                 name="members_member_assign_points",
             ),
-            path("<path:object_id>/redeem/", view(self.redeem_view), name="members_member_redeem"),
+            path(
+                "<path:object_id>/redeem/",
+                form_view(self.redeem_view),
+                name="members_member_redeem",
+            ),
             path(
                 "<path:object_id>/redemptions/<int:redemption_id>/cancel/",
-                view(self.cancel_redemption_view),
+                self.admin_site.admin_view(self.cancel_redemption_view),
                 name="members_member_cancel_redemption",
             ),
         ]
+
+    def member_form_view(self, view):
+        """The admin view of a form of the member page, which answers its POST. A form
+        sent with a mistake, or its confirmation, is shown at the view's address: opened
+        again from there (the address bar, a bookmark) it is the member page, where the
+        form is, and nothing is done; never "not for your role" to whoever may use it."""
+
+        def form_view(request, object_id, *args, **kwargs):
+            if request.method == "GET":
+                return redirect("admin:members_member_change", object_id)
+            return view(request, object_id, *args, **kwargs)
+
+        return self.admin_site.admin_view(form_view)
 
     def assign_points_view(self, request, object_id):
         """P6 from the member page: `adjust_points`, once per form, then back to the page."""

@@ -115,7 +115,7 @@ class MemberGovernance:
     """The member admin's views for a status match and a freeze."""
 
     def governance_urls(self):
-        view = self.admin_site.admin_view
+        view = self.member_form_view  # MemberActions
         return [
             path(
                 "<path:object_id>/status-match/",

@@ -47,7 +47,7 @@ class MemberMerge:
         return [
             path(
                 "<path:object_id>/merge/",
-                self.admin_site.admin_view(self.merge_view),
+                self.member_form_view(self.merge_view),  # MemberActions
                 name="members_member_merge",
             )
         ]

@@ -6,6 +6,9 @@ from urllib.parse import urlencode
 import pytest
 from django.urls import reverse
 
+from tests.conftest import summary
+from tests.loyalty_site.test_cx_manager import assign, member_page
+
 pytestmark = pytest.mark.django_db
 
 
@@ -89,3 +92,67 @@ def test_exporting_members_with_an_unknown_filter_gives_the_lists_page(admin_cli
     page = admin_client.get(reverse("admin:members_member_export"), {"format": "csv"})
     assert page.status_code == 302
     assert page.url == reverse("admin:members_member_changelist") + "?e=1"
+
+
+# The member page's forms post to their own address, and a form sent with a mistake
+# (or a confirmation) is shown there. Opened again from the address bar, that address
+# is the member page for whoever may use the form, never "not for your role".
+
+MEMBER_FORMS = [
+    "members_member_assign_points",
+    "members_member_redeem",
+    "members_member_merge",
+    "members_member_status_match",
+    "members_member_end_status_match",
+    "members_member_freeze",
+    "members_member_unfreeze",
+]
+
+
+def test_an_agent_who_reopens_the_address_of_a_refused_assignment_gets_the_member_page(
+    client, login, member
+):
+    # given: an assignment sent without a reason, shown again at the form's address
+    login("CX agent")
+    refused = assign(client, member, 250, reason="")
+    assert refused.status_code == 200 and "Say why the points are adjusted." in (
+        refused.content.decode()
+    )
+
+    # when: the agent opens that address again
+    page = client.get(reverse("admin:members_member_assign_points", args=[member.pk]), follow=True)
+
+    # then: the member page with its form; nothing assigned
+    text = page.content.decode()
+    assert page.status_code == 200 and "not for your role" not in text
+    assert page.redirect_chain == [(member_page(member), 302)]
+    assert 'value="Assign points"' in text
+    assert summary(member)["available"] == 0
+
+
+@pytest.mark.parametrize("name", MEMBER_FORMS)
+def test_the_address_of_each_member_page_form_opened_by_a_supervisor_is_the_member_page(
+    client, login, member, name
+):
+    # given
+    login("CX supervisor")
+
+    # when
+    page = client.get(reverse(f"admin:{name}", args=[member.pk]))
+
+    # then
+    assert page.status_code == 302 and page.url == member_page(member)
+
+
+def test_a_marketer_who_opens_the_address_of_a_form_gets_no_form(client, login, member):
+    # given
+    login("Marketer")
+
+    # when
+    page = client.get(reverse("admin:members_member_assign_points", args=[member.pk]), follow=True)
+    sent = client.post(reverse("admin:members_member_assign_points", args=[member.pk]), {})
+
+    # then: the member page as a marketer sees it; posting is still refused
+    assert page.status_code == 200 and 'value="Assign points"' not in page.content.decode()
+    assert sent.status_code == 403
+    assert summary(member)["available"] == 0
