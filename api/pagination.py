@@ -64,6 +64,20 @@ class LedgerPage(CursorPagination):
             self.next_position, self.previous_position = following, current_position
         return self.page
 
+    def get_paginated_response_schema(self, schema):
+        """DRF's, but both links are always in the page (null at either end), and the
+        examples are links of this list."""
+        page = super().get_paginated_response_schema(schema)
+        page["required"] = ["next", "previous", "results"]
+        link = "https://loyalty.example.com/api/v1/members/M-00001/ledger?cursor="
+        page["properties"]["next"]["example"] = (
+            f"{link}cD0yMDI2LTExLTE5VDE2JTNBMTclM0EwMCUyQjAwJTNBMDAlN0M0Mg%3D%3D"
+        )
+        page["properties"]["previous"]["example"] = (
+            f"{link}cj0xJnA9MjAyNi0xMS0yMVQwOSUzQTAyJTNBMDAlMkIwMCUzQTAwJTdDNDg%3D"
+        )
+        return page
+
     def decode_cursor(self, request):
         """A cursor the API did not give is input wrong on its own (400 naming it), not
         an unknown page (DRF's 404) nor a time the database refuses."""

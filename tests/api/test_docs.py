@@ -89,3 +89,16 @@ def test_the_schema_declares_retry_after_on_every_429(client):
     for path, method, response in throttled:
         header = response.get("headers", {}).get("Retry-After")
         assert header and header["schema"]["type"] == "integer", (path, method)
+
+
+def test_the_schema_says_a_ledger_page_always_has_its_links_with_an_example_of_this_api(client):
+    # next and previous are always in the page (null at either end), as the contract's
+    # "`next` link" is followed; the examples are links of this list
+    schema = client.get("/api/v1/schema/", HTTP_ACCEPT="application/json").json()
+    page = schema["components"]["schemas"]["PaginatedLedgerEntryOutList"]
+    assert set(page["required"]) == {"next", "previous", "results"}
+    for link in ("next", "previous"):
+        example = page["properties"][link]["example"]
+        assert re.fullmatch(
+            r"https://[a-z.]+/api/v1/members/M-00001/ledger\?cursor=[\w%]+", example
+        )
