@@ -112,6 +112,10 @@ class Member(models.Model):
         db_index=False,  # member_merged_into below: only the closed few
     )
     merged_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # When its points (and purchases) reached `merged_into`: its own merge, or the later
+    # merge that repointed it, of the account it had been merged into (M7). Its
+    # purchases count as the survivor's from then (the tier history's explanations).
+    merged_into_at = models.DateTimeField(null=True, blank=True, editable=False)
     # Who referred this member, named at enrolment; paid at its first purchase (the
     # referral definition's points, points.services.referrals).
     referred_by = models.ForeignKey(

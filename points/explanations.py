@@ -92,9 +92,11 @@ def tier_history(member: Member, ranking, *, at=None, limit: int = 20) -> list[T
     `back_dated` when dated before the change recorded before it (an import of older
     purchases). One query."""
     # The member's purchases, and those of accounts merged into it by then (the last
-    # purchase of a merge is the later of both).
+    # purchase of a merge is the later of both); an account merged into another before
+    # that one was merged into this member, from that later merge (M7).
     own_or_merged = Q(member=OuterRef("member")) | Q(
-        member__merged_into=OuterRef("member"), member__merged_at__lte=OuterRef("changed_at")
+        member__merged_into=OuterRef("member"),
+        member__merged_into_at__lte=OuterRef("changed_at"),
     )
     purchases = Transaction.objects.filter(
         own_or_merged,

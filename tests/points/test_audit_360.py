@@ -1,0 +1,43 @@
+"""Audit of Member 360 "to the last point" (DESIGN.md, "Member 360"): what the member
+page says of merged accounts and their tier history, checked against what happened."""
+
+import pytest
+
+from members.services import merge_members
+from points.explanations import tier_history
+from points.selectors import programme
+from tests.conftest import at
+from tiers.services import degrade_inactive_members
+
+pytestmark = pytest.mark.django_db
+
+
+def merge(survivor, duplicate, by, when):
+    return merge_members(
+        survivor=survivor, duplicate=duplicate, by=by, reason="Same customer", now=when
+    )
+
+
+def test_a_degradation_names_the_last_purchase_the_member_had_then_after_later_merges(
+    make_member, buy, degradation, staff
+):
+    # given: the kept account M-KEEP, Silver, last purchase 1 Jan 2026; an old account
+    # M-OLD bought on 20 Jan and was merged on 25 Jan into M-MID, another account of
+    # the customer's that M-KEEP does not hold yet
+    keep = make_member("M-KEEP", joined_at=at("2025-12-01"))
+    mid = make_member("M-MID", joined_at=at("2025-12-01"))
+    old = make_member("M-OLD", joined_at=at("2025-12-01"))
+    buy(keep, "1500", when=at("2026-01-01"))
+    buy(old, "10", when=at("2026-01-20"))
+    merge(mid, old, staff, at("2026-01-25"))
+    # M-KEEP degraded on 2 Apr: 91 days since its own last purchase of 1 Jan
+    degrade_inactive_members(now=at("2026-04-02"))
+
+    # when: M-MID (holding M-OLD's purchase) is merged into M-KEEP on 1 May
+    merge(keep, mid, staff, at("2026-05-01"))
+
+    # then: the degradation of 2 Apr still reads as it did on 2 Apr, from M-KEEP's own
+    # last purchase of 1 Jan; the purchase of 20 Jan was not M-KEEP's until 1 May
+    ranking = programme().ranking
+    degradation_row = next(c for c in tier_history(keep, ranking) if c.reason == "degradation")
+    assert "91 days without a purchase (last purchase 1 Jan 2026)" in degradation_row.explanation
