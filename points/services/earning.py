@@ -65,6 +65,8 @@ def purchase_earning(
         member.last_purchase_at = at
     if not points:
         return None
+    if earn_rate != 1:  # every factor of the points (P2), so that the agent's sum comes out
+        reason = f"{multiplier_label(plan.purchase_definition.name, earn_rate)}, {reason}"
     earned = earning(plan.purchase_definition, points, at=at, reason=reason)
     if campaigns:
         # What each campaign added: the points less those earned without it.

@@ -1,10 +1,13 @@
 """Audit of Member 360 "to the last point" (DESIGN.md, "Member 360"): what the member
 page says of merged accounts and their tier history, checked against what happened."""
 
+from decimal import Decimal
+
 import pytest
 
 from members.services import merge_members
-from points.explanations import tier_history
+from points.explanations import entry_explanation, tier_history
+from points.models import LedgerEntry, PointDefinition
 from points.selectors import programme
 from tests.conftest import at
 from tiers.services import degrade_inactive_members
@@ -41,3 +44,22 @@ def test_a_degradation_names_the_last_purchase_the_member_had_then_after_later_m
     ranking = programme().ranking
     degradation_row = next(c for c in tier_history(keep, ranking) if c.reason == "degradation")
     assert "91 days without a purchase (last purchase 1 Jan 2026)" in degradation_row.explanation
+
+
+def test_a_purchase_names_every_rate_it_earned_at_when_the_earn_rate_is_not_one(make_member, buy):
+    # given: the programme gives 10 points per euro; a Silver member
+    PointDefinition.objects.filter(handle="purchase-points").update(earn_rate=Decimal("10"))
+    member = make_member()
+    buy(member, "100", when=at("2026-03-01"))  # 1,000 points: Silver
+
+    # when: a purchase of 120.50 at Silver x1.5 earns 1,807 points (120.50 x 10 x 1.5)
+    txn = buy(member, "120.50", when=at("2026-03-02"))
+    entry = LedgerEntry.objects.select_related("transaction", "definition").get(
+        transaction=txn, kind="earn"
+    )
+
+    # then: the ledger line gives every factor, so that the agent's sum comes out
+    assert entry.points == 1807
+    assert entry_explanation(entry) == (
+        f"Purchase {txn.external_id} of 120.50, earned at Purchase points x10, Silver x1.5"
+    )
