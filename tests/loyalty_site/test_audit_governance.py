@@ -76,7 +76,7 @@ def test_G5_T2_a_member_matched_gold_who_reaches_silver_by_points_is_not_told_th
     assert "Silver" in message.subject, message.subject
     assert (
         "You have reached Silver. Your Gold status match goes on until its last day; then "
-        "your purchases earn 1.50 times the points, as Silver."
+        "your purchases earn 1.5 times the points, as Silver."
     ) in " ".join(message.body.split())
 
 

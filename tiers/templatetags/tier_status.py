@@ -13,3 +13,10 @@ def drop_time(when, now=None) -> str:
     """{{ when|drop_time:now }}: "on 5 Dec 2026", or "at tonight's run" when the
     degradation is due today or overdue (tiers.selectors.drop_time)."""
     return selectors.drop_time(when, now or timezone.now())
+
+
+@register.filter
+def times(multiplier) -> str:
+    """{{ tier.multiplier|times }}: a multiplier as the product writes it ("1.5", "2",
+    "100"), never "1.50" nor "1E+2"."""
+    return f"{multiplier.normalize():f}"

@@ -1,0 +1,59 @@
+"""Audit of the messages to members (docs/rules.md, "Messages to members"): what a
+member reads in each e-mail, and what a CX agent sees of it on the Notifications page."""
+
+from datetime import date
+
+import pytest
+from django.core import mail
+
+from members.services import enroll_member, send_pending_notifications
+from tests.conftest import at
+from tiers.models import Tier
+from tiers.services import grant_status
+
+pytestmark = pytest.mark.django_db
+
+
+def sent_to(email):
+    send_pending_notifications()
+    return [m for m in mail.outbox if m.to == [email]]
+
+
+def test_a_tier_up_writes_its_bonus_as_the_product_writes_points(tiers, no_campaigns, buy):
+    # given a Silver bonus of 1 point and a Gold bonus of 1,250
+    Tier.objects.filter(code="silver").update(upgrade_bonus_points=1)
+    Tier.objects.filter(code="gold").update(upgrade_bonus_points=1_250)
+    ana = enroll_member(external_id="M-ANA", email="ana@example.com", first_name="Ana")
+
+    # when she reaches Silver, then Gold
+    buy(ana, "1000.00", at("2026-03-02"))
+    buy(ana, "1400.00", at("2026-03-03"))
+
+    # then each message counts its bonus in English, with a thousands separator
+    silver, gold = sent_to("ana@example.com")
+    assert "we have added 1 point to your balance. You can spend it right away." in silver.body
+    assert "From now on your purchases earn 1.5 times the points." in silver.body
+    assert "we have added 1,250 points to your balance. You can spend them right away." in (
+        gold.body
+    )
+    assert "From now on your purchases earn 2 times the points." in gold.body
+
+
+def test_a_status_match_writes_its_multiplier_as_the_member_page_does(tiers, no_campaigns, staff):
+    # given a Bronze member matched to Silver (x1.5)
+    bea = enroll_member(external_id="M-BEA", email="bea@example.com", first_name="Bea")
+    silver = Tier.objects.get(code="silver")
+
+    # when
+    grant_status(
+        member=bea,
+        tier=silver,
+        until=date(2026, 4, 30),
+        reason="Match",
+        by=staff,
+        now=at("2026-03-02"),
+    )
+
+    # then the message says x1.5 as "1.5 times", not "1.50 times"
+    (told,) = sent_to("bea@example.com")
+    assert "your purchases earn 1.5 times the points" in told.body
