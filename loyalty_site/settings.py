@@ -277,6 +277,9 @@ else:
     EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
     EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", default=str(BASE_DIR / ".mail"))
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="loyalty@example.com")
+# Seconds to wait for the mail server: one that takes the connection and never answers
+# would hold a worker, and the outbox row it was sending, for ever (Django's default).
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
 
 # The most points one manual adjustment may add or remove (P6): a typo of a few
 # zeros is refused, not credited.

@@ -1,11 +1,14 @@
 """Audit of the messages to members (docs/rules.md, "Messages to members"): what a
 member reads in each e-mail, and what a CX agent sees of it on the Notifications page."""
 
+import socket
+import time
 from datetime import date
 
 import pytest
 from django.core import mail
 
+from members.models import Notification
 from members.services import enroll_member, send_pending_notifications
 from tests.conftest import at
 from tiers.models import Tier
@@ -57,3 +60,32 @@ def test_a_status_match_writes_its_multiplier_as_the_member_page_does(tiers, no_
     # then the message says x1.5 as "1.5 times", not "1.50 times"
     (told,) = sent_to("bea@example.com")
     assert "your purchases earn 1.5 times the points" in told.body
+
+
+def test_a_mail_server_that_answers_nothing_holds_no_worker_and_loses_no_message(
+    tiers, no_campaigns, buy, settings
+):
+    # given a tier-up waiting, and a mail server that takes the connection and never
+    # answers (a firewall that swallows it, a server hung)
+    assert settings.EMAIL_TIMEOUT, "the programme waits for the mail server at most this long"
+    buy(enroll_member(external_id="M-CAL", email="cal@example.com"), "1000.00", at("2026-03-02"))
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = silent.getsockname()
+    settings.EMAIL_TIMEOUT = 1  # the setting's own value, shortened for the test
+
+    # when the every-minute run starts
+    started = time.monotonic()
+    try:
+        with pytest.raises(OSError):
+            send_pending_notifications()
+    finally:
+        silent.close()
+
+    # then it gives up on the server within the timeout; the message waits, not counted
+    # as refused by the server
+    assert time.monotonic() - started < 10
+    waiting = Notification.objects.get(member__external_id="M-CAL")
+    assert waiting.sent_at is None and waiting.failed_attempts == 0
