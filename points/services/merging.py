@@ -270,10 +270,11 @@ def merge_members(*, survivor: Member, duplicate: Member, by, reason, now=None) 
         AdjustmentRequest.objects.filter(
             member=duplicate, status=AdjustmentRequest.Status.PENDING
         ).update(member=survivor)
-        # Its points are no longer there: no reminder that they expire (E4).
+        # Its points are no longer there: no reminder that they expire (E4), nor any
+        # other message about the closed account (a tier-up whose bonus moved).
         drop_unsent(
             duplicate,
-            Notification.objects.filter(kind=Notification.Kind.EXPIRY_REMINDER),
+            Notification.objects.all(),
             why=f"{duplicate.external_id} was merged into {survivor.external_id}",
         )
         _history(merge, by=by, reason=reason)

@@ -9,7 +9,7 @@ import pytest
 from django.core import mail
 
 from members.models import Notification
-from members.services import enroll_member, send_pending_notifications
+from members.services import enroll_member, merge_members, send_pending_notifications
 from tests.conftest import at
 from tiers.models import Tier
 from tiers.services import grant_status
@@ -89,3 +89,26 @@ def test_a_mail_server_that_answers_nothing_holds_no_worker_and_loses_no_message
     assert time.monotonic() - started < 10
     waiting = Notification.objects.get(member__external_id="M-CAL")
     assert waiting.sent_at is None and waiting.failed_attempts == 0
+
+
+def test_a_merge_drops_the_closed_accounts_messages_not_yet_sent(tiers, no_campaigns, buy, staff):
+    # given a customer's old account, told it reached Silver, that reaches Gold while
+    # the mail server is down: its "Welcome to Gold" waits
+    keep = enroll_member(external_id="M-KEEP", email="new@example.com", first_name="Ana")
+    old = enroll_member(external_id="M-OLD", email="old@example.com", first_name="Ana")
+    buy(old, "1000.00", at("2026-03-02"))
+    send_pending_notifications()
+    buy(old, "1400.00", at("2026-03-03"))
+
+    # when an agent merges it into the account she keeps, and the server is back
+    merge_members(survivor=keep, duplicate=old, by=staff, reason="New e-mail address")
+    mail.outbox.clear()
+    send_pending_notifications()
+
+    # then the closed account's old address gets nothing about points it no longer
+    # has; what it was sent before the merge stays on the Notifications page
+    assert [m.to for m in mail.outbox] == []
+    assert list(Notification.objects.filter(member=old).values_list("kind", flat=True)) == [
+        "tier_up"
+    ]
+    assert Notification.objects.get(member=old).sent_at is not None
