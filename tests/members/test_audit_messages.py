@@ -12,7 +12,7 @@ from members.models import Notification
 from members.services import enroll_member, merge_members, send_pending_notifications
 from tests.conftest import at
 from tiers.models import Tier
-from tiers.services import grant_status
+from tiers.services import degrade_inactive_members, grant_status
 
 pytestmark = pytest.mark.django_db
 
@@ -112,3 +112,48 @@ def test_a_merge_drops_the_closed_accounts_messages_not_yet_sent(tiers, no_campa
         "tier_up"
     ]
     assert Notification.objects.get(member=old).sent_at is not None
+
+
+def test_a_degradation_undone_before_its_message_went_is_not_told(
+    tiers, no_campaigns, buy, degradation
+):
+    # given a Silver member dropped to Bronze by the nightly job while the mail server
+    # was down: "We miss you" waits
+    dan = enroll_member(external_id="M-DAN", email="dan@example.com", first_name="Dan")
+    buy(dan, "1000.00", at("2026-01-02"))
+    send_pending_notifications()
+    mail.outbox.clear()
+    degrade_inactive_members(now=at("2026-04-10", 3))
+
+    # when he buys that morning, before the server is back
+    buy(dan, "20.00", at("2026-04-10", 10))
+    send_pending_notifications()
+
+    # then he is told neither "We miss you" nor "Welcome back": he never left Silver
+    # for him; the tier history keeps both changes
+    assert [m.subject for m in mail.outbox] == []
+    assert list(dan.tier_changes.values_list("reason", flat=True).order_by("pk"))[-2:] == [
+        "degradation",
+        "restoration",
+    ]
+
+
+def test_a_degradation_told_before_the_purchase_is_followed_by_welcome_back(
+    tiers, no_campaigns, buy, degradation
+):
+    # given a member told "We miss you"
+    eva = enroll_member(external_id="M-EVA", email="eva@example.com", first_name="Eva")
+    buy(eva, "1000.00", at("2026-01-02"))
+    degrade_inactive_members(now=at("2026-04-10", 3))
+    send_pending_notifications()
+
+    # when she buys
+    buy(eva, "20.00", at("2026-04-10", 10))
+    send_pending_notifications()
+
+    # then she is welcomed back
+    subjects = [m.subject for m in mail.outbox]
+    assert subjects[-2:] == [
+        "We miss you. Your Silver tier is still here.",
+        "Welcome back! You are Silver again.",
+    ]

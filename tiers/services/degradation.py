@@ -36,7 +36,14 @@ def restore(member: Member, ranking: Ranking, *, at, log: TierLog, by=None) -> N
     change = record_change(
         member, log, reason=Reason.RESTORATION, from_tier_id=from_tier_id, at=at, by=by
     )
-    notify(member, log, Notification.Kind.RESTORATION, change)
+    # A drop whose "We miss you" has not gone yet (the mail server down) is undone before
+    # the member heard of it: neither is told (D4). A message being sent now is locked:
+    # the delete waits for it and, sent, it stays, and "Welcome back" follows it.
+    untold = Notification.objects.filter(
+        member=member, kind=Notification.Kind.DEGRADATION, sent_at=None
+    )
+    if not untold.delete()[0]:
+        notify(member, log, Notification.Kind.RESTORATION, change)
 
 
 def degrade_inactive_members(*, now=None) -> int:
