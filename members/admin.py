@@ -2,10 +2,12 @@ from django.contrib import admin
 from django.db.models import BooleanField, ExpressionWrapper
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
+from django.utils.html import format_html
 
 from core.admin import ReadOnlyAdminMixin
 from core.paginator import CappedPaginator
 from members.models import Notification, TierChange
+from members.services import email_message
 
 
 @admin.register(TierChange)
@@ -43,6 +45,11 @@ class NotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["created_at", "member", "kind", "delivery", "failed_attempts", "last_error"]
     list_select_related = ["member"]
     list_filter = ["kind", DeliveryFilter]
+    # The page an agent opens when a member calls about a message: what it said, not
+    # the data it was written from.
+    fields = ["member", "kind", "message", "created_at", "sent_at", "failed_attempts"]
+    fields += ["last_error"]
+    readonly_fields = ["message"]
 
     search_fields = ["=member__external_id"]
     show_full_result_count = False
@@ -65,3 +72,13 @@ class NotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if notification.is_given_up:
             return "Given up: refused for a day"
         return "Refused, tried again"
+
+    @admin.display(description="Message")
+    def message(self, notification):
+        email = email_message(notification)
+        return format_html(
+            '<div id="message"><strong>{}</strong><pre style="white-space: pre-wrap">{}</pre>'
+            "</div>",
+            email.subject,
+            email.body,
+        )

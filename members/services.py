@@ -263,7 +263,7 @@ def send_pending_notifications(*, limit: int = OUTBOX_BATCH, now=None) -> int:
                     drop_unsent(notification.member, unsent.filter(pk=pk), why="erased")
                     continue
                 try:
-                    connection.send_messages([_message(notification)])
+                    connection.send_messages([email_message(notification)])
                 except REFUSED as refused:
                     _count_failure(notification, refused, now)
                     continue
@@ -300,9 +300,9 @@ def _dates_read(context: dict) -> dict:
     }
 
 
-def _message(notification: Notification) -> EmailMessage:
+def email_message(notification: Notification) -> EmailMessage:
     """The e-mail of a notification: templates/notifications/<kind>.txt, whose first
-    line is the subject."""
+    line is the subject. The Notifications page shows it as the member reads it."""
     context = {
         "member": notification.member,
         "change": notification.tier_change,

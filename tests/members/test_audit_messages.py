@@ -1,12 +1,14 @@
 """Audit of the messages to members (docs/rules.md, "Messages to members"): what a
 member reads in each e-mail, and what a CX agent sees of it on the Notifications page."""
 
+import html
 import socket
 import time
 from datetime import date
 
 import pytest
 from django.core import mail
+from django.urls import reverse
 
 from members.models import Notification
 from members.services import enroll_member, merge_members, send_pending_notifications
@@ -157,3 +159,28 @@ def test_a_degradation_told_before_the_purchase_is_followed_by_welcome_back(
         "We miss you. Your Silver tier is still here.",
         "Welcome back! You are Silver again.",
     ]
+
+
+def test_an_agent_reads_on_the_notifications_page_the_message_the_member_got(
+    tiers, no_campaigns, buy, client, login
+):
+    # given a member who reached Silver, told by e-mail
+    Tier.objects.filter(code="silver").update(upgrade_bonus_points=1_250)
+    ines = enroll_member(external_id="M-INES", email="ines@example.com", first_name="Inés")
+    buy(ines, "1000.00", at("2026-03-02"))
+    (sent,) = sent_to("ines@example.com")
+
+    # when a CX agent she calls opens the message on the Notifications page
+    login("CX agent")
+    notification = Notification.objects.get(member=ines)
+    page = client.get(reverse("admin:members_notification_change", args=[notification.pk]))
+
+    # then it shows what she read, subject and text, and when it was sent; not the
+    # message's raw data
+    text = html.unescape(page.content.decode())
+    assert page.status_code == 200
+    assert sent.subject == "Welcome to Silver, Inés!"
+    assert sent.subject in text
+    assert "As a welcome, we have added 1,250 points to your balance." in text
+    assert '{"bonus": 1250}' not in text
+    assert "Sent at" in text
