@@ -1,4 +1,4 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import BooleanField, ExpressionWrapper
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
@@ -7,7 +7,7 @@ from django.utils.html import format_html
 from core.admin import ReadOnlyAdminMixin
 from core.paginator import CappedPaginator
 from members.models import Notification, TierChange
-from members.services import email_message
+from members.services import email_message, send_again
 
 
 @admin.register(TierChange)
@@ -50,6 +50,7 @@ class NotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     fields = ["member", "kind", "message", "created_at", "sent_at", "failed_attempts"]
     fields += ["last_error"]
     readonly_fields = ["message"]
+    actions = ["send_again"]
 
     search_fields = ["=member__external_id"]
     show_full_result_count = False
@@ -82,3 +83,15 @@ class NotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             email.subject,
             email.body,
         )
+
+    @admin.action(permissions=["view"], description="Send the refused messages again")
+    def send_again(self, request, queryset):
+        # The agent who corrected a member's address sends what the server refused.
+        count = send_again(notifications=queryset)
+        if count:
+            noun = "message" if count == 1 else "messages"
+            self.message_user(request, f"{count:,} {noun} will be sent again within a minute.")
+        else:
+            self.message_user(
+                request, "None of these was refused: nothing to send again.", messages.WARNING
+            )

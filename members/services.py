@@ -272,6 +272,15 @@ def send_pending_notifications(*, limit: int = OUTBOX_BATCH, now=None) -> int:
     return sent
 
 
+def send_again(*, notifications) -> int:
+    """Messages the mail server refused, or gave up on (an address with a typo, since
+    corrected), go again with the next run, counted afresh. A message sent is never sent
+    twice, nor is one dropped. Returns how many will go."""
+    return notifications.filter(sent_at=None, first_refused_at__isnull=False).update(
+        failed_attempts=0, last_error="", first_refused_at=None
+    )
+
+
 # What the mail server (or the message itself) refuses for one message only; anything
 # else, a server out of reach or gone, stops the run.
 REFUSED = (

@@ -184,3 +184,35 @@ def test_an_agent_reads_on_the_notifications_page_the_message_the_member_got(
     assert "As a welcome, we have added 1,250 points to your balance." in text
     assert '{"bonus": 1250}' not in text
     assert "Sent at" in text
+
+
+def test_an_agent_sends_a_given_up_message_again_once_the_address_is_corrected(
+    tiers, no_campaigns, buy, client, login, settings, monkeypatch
+):
+    # given a tier-up the mail server refused for a day (a typo in the address): given up
+    from tests.members.test_outbox import OneRefusedAddress
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    monkeypatch.setattr("django.core.mail.backends.smtp.smtplib.SMTP", OneRefusedAddress)
+    OneRefusedAddress.delivered, OneRefusedAddress.attempts = [], []
+    ana = enroll_member(external_id="M-ANA", email="m-bad@example.com", first_name="Ana")
+    buy(ana, "1000.00", at("2026-03-02"))
+    send_pending_notifications(now=at("2026-03-02", 13))
+    send_pending_notifications(now=at("2026-03-03", 14))
+    given_up = Notification.objects.get(member=ana)
+    assert given_up.sent_at is None and given_up.first_refused_at is not None
+
+    # when the agent corrects the address and sends the message again from the list
+    type(ana).objects.filter(pk=ana.pk).update(email="ana@example.com")
+    login("CX agent")
+    page = client.post(
+        reverse("admin:members_notification_changelist"),
+        {"action": "send_again", "_selected_action": [given_up.pk]},
+        follow=True,
+    )
+
+    # then it goes with the next run, to the corrected address, once
+    assert "1 message will be sent again within a minute." in page.content.decode()
+    assert send_pending_notifications() == 1
+    assert OneRefusedAddress.delivered == ["ana@example.com"]
+    assert send_pending_notifications() == 0
