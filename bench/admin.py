@@ -27,6 +27,7 @@ from synthetic import (
     start,
     time_pages,
     timed,
+    vacuum,
 )
 
 HEAVY_ENTRIES = 5_000
@@ -123,6 +124,8 @@ def main():
         with timed("load the tier history"):
             copy_rows("members_tierchange", HISTORY_COLUMNS, history())
             reset_sequence("members_tierchange")
+        with timed("load the staff's daily work"):
+            load_daily_work(args.members, now, agent(), purchase)
     DegradationPolicy.objects.update_or_create(pk=1, defaults={"enabled": True})
     ExpiryPolicy.objects.update_or_create(
         pk=1, defaults={"cycle": "quarterly", "starts_on": timezone.localdate()}
@@ -188,6 +191,517 @@ def main():
             assert shown in response.content, url
 
     time_pages(client, pages, repeats=REPEATS, check=explained)
+    print("\nAs staff use it all day: searches, filters, sorts, far pages, actions")
+    time_pages(client, daily_pages(args.members, bands), width=44, repeats=REPEATS)
+    time_actions(client, args.members)
+
+
+def daily_pages(members, bands):
+    """What an agent, a marketer and operations open all day: each list's searches,
+    filters and sortable columns, and its last page (the paginator stops counting at
+    1,000 rows: ten pages of 100)."""
+    from loyalty_site.demo import FIRST_NAMES, LAST_NAMES
+
+    middle = members // 2 + 7
+    first = FIRST_NAMES[middle % len(FIRST_NAMES)]
+    last = LAST_NAMES[(middle // len(FIRST_NAMES)) % len(LAST_NAMES)]
+    email = f"{user_email_prefix(middle)}@example.com"
+    picker = "/admin/autocomplete/?app_label=points&model_name=ledgerentry&field_name=member"
+    m = "/admin/members/member/"
+    pages = [
+        ("members: by code (A-Z)", f"{m}?o=1"),
+        ("members: by code (Z-A)", f"{m}?o=-1"),
+        ("members: by lifetime, most first", f"{m}?o=-6"),
+        ("members: by lifetime, fewest first", f"{m}?o=6"),
+        *[
+            (f"members: tier {n}", f"{m}?effective_tier__id__exact={pk}")
+            for n, (pk, _) in enumerate(bands)
+        ],
+        ("members: tier 2, by lifetime", f"{m}?effective_tier__id__exact={bands[2][0]}&o=-6"),
+        ("members: last page", f"{m}?p=10"),
+        ("search: whole e-mail", f"{m}?q={email}"),
+        ("search: whole phone", f"{m}?q=%2B346{middle:08d}"),
+        ("search: first name (many)", f"{m}?q={first}"),
+        ("search: first and last name", f"{m}?q={first}+{last}"),
+        ("search: code prefix S-0001 (many)", f"{m}?q=S-0001"),
+        ("search: one letter (many)", f"{m}?q=m"),
+        ("search: no match", f"{m}?q=zzqx"),
+        ("search: no match, two words", f"{m}?q=zzqx+yyqx"),
+        ("search: many matches, last page", f"{m}?q={first}&p=10"),
+        ("picker: customer code", f"{picker}&term=S-{middle:08d}"),
+        ("picker: e-mail prefix", f"{picker}&term={user_email_prefix(middle)[:12]}"),
+        ("picker: first name (many)", f"{picker}&term={first}"),
+        ("picker: first name, page 2", f"{picker}&term={first}&page=2"),
+        ("picker: one letter", f"{picker}&term=m"),
+        ("picker: no match", f"{picker}&term=zzqx"),
+        ("member history (busy, 300 lines)", f"{m}1/history/"),
+        ("member history (ordinary)", f"{m}{middle}/history/"),
+    ]
+    ledger = "/admin/points/ledgerentry/"
+    for kind in ["earn", "redemption", "adjustment", "expiry", "bonus", "refund", "return"]:
+        pages.append((f"ledger: {kind}", f"{ledger}?kind__exact={kind}"))
+    pages += [
+        ("ledger: search customer code", f"{ledger}?q=S-{middle:08d}"),
+        ("ledger: last page", f"{ledger}?p=10"),
+        ("ledger: an import's entries", f"{ledger}?batch__id__exact=5"),
+    ]
+    tx = "/admin/points/transaction/"
+    pages += [
+        ("transactions", tx),
+        ("transactions: last page", f"{tx}?p=10"),
+        ("transactions: search id", f"{tx}?q=T-{middle}-1"),
+        ("transactions: search customer code", f"{tx}?q=S-{middle:08d}"),
+        *[
+            (f"transactions: {kind}", f"{tx}?kind__exact={kind}")
+            for kind in ["purchase", "return", "action"]
+        ],
+        *[
+            (f"transactions: {channel}", f"{tx}?channel__exact={channel}")
+            for channel in ["pos", "ecommerce", "api", "import", "manual"]
+        ],
+        ("transactions: an import's", f"{tx}?batch__id__exact=5"),
+    ]
+    r = "/admin/rewards/redemption/"
+    pages += [
+        ("redemptions", r),
+        ("redemptions: last page", f"{r}?p=10"),
+        *sorted_by("redemptions", r, code=1, redeemed=3, member=4, reward=5, points=7),
+        *[
+            (f"redemptions: {v}", f"{r}?voucher={v}")
+            for v in ["valid", "used", "expired", "cancelled"]
+        ],
+        ("redemptions: search e-mail", f"{r}?q={email}"),
+    ]
+    h = "/admin/members/tierchange/"
+    pages += [
+        ("tier changes", h),
+        ("tier changes: last page", f"{h}?p=10"),
+        ("tier changes: search code", f"{h}?q=S-{middle:08d}"),
+        *sorted_by("tier changes", h, when=0, member=1, reason=2, tiers=3),
+        *[
+            (f"tier changes: {reason}", f"{h}?reason__exact={reason}")
+            for reason in ["joined", "upgrade", "degradation", "manual"]
+        ],
+    ]
+    n = "/admin/members/notification/"
+    pages += [
+        ("messages", n),
+        ("messages: last page", f"{n}?p=10"),
+        ("messages: search code", f"{n}?q=S-{middle:08d}"),
+        *sorted_by("messages", n, created=0, member=1, kind=2, attempts=4, error=5),
+        *[
+            (f"messages: {kind}", f"{n}?kind__exact={kind}")
+            for kind in ["tier_up", "degradation", "expiry_reminder", "status_match"]
+        ],
+        *[(f"messages: {d}", f"{n}?delivery={d}") for d in ["waiting", "refused", "given_up"]],
+    ]
+    i = "/admin/core/importbatch/"
+    pages += [
+        ("imports", i),
+        *sorted_by("imports", i, file=0, kind=1, by=2, uploaded=3, status=4, rows=5),
+        ("imports: with errors", f"{i}?status__exact=invalid"),
+    ]
+    a = "/admin/points/adjustmentrequest/"
+    pages += [
+        ("point requests", a),
+        *sorted_by("point requests", a, requested=0, member=1, points=2, by=3, status=4),
+        ("point requests: waiting", f"{a}?status__exact=pending"),
+        ("point requests: search code", f"{a}?q=S-{middle - middle % 1000:08d}"),
+        ("approvals page", "/admin/approvals/"),
+        ("status matches", "/admin/tiers/statusgrant/"),
+    ]
+    return pages
+
+
+def sorted_by(name, url, **columns):
+    """A list sorted by each sortable column, both ways: `?o=` counts the columns of
+    list_display from 0, the action checkbox first where the list has actions."""
+    return [
+        (f"{name}: by {column}{' (desc)' if sign else ''}", f"{url}?o={sign}{index}")
+        for column, index in columns.items()
+        for sign in ["", "-"]
+    ]
+
+
+def time_actions(client, members):
+    """Select all (every row of the list, not only the page) and choose an action: the
+    page that follows (a confirmation, or a message that asks for fewer rows)."""
+    import statistics
+
+    from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    actions = [
+        ("members: all, erase (confirmation)", "/admin/members/member/", "erase"),
+        ("redemptions: all, cancel", "/admin/rewards/redemption/", "cancel"),
+        ("redemptions: all, mark used", "/admin/rewards/redemption/", "use"),
+        ("redemptions: valid, mark used", "/admin/rewards/redemption/?voucher=valid", "use"),
+    ]
+    print(f"{'action':<44} {'median':>8} {'slowest':>8} {'queries':>8}")
+    with page_settings():
+        for label, url, action in actions:
+            data = {
+                "action": action,
+                "select_across": "1",
+                "index": "0",
+                ACTION_CHECKBOX_NAME: ["1"],
+            }
+            times = []
+            for _ in range(3):
+                with CaptureQueriesContext(connection) as queries:
+                    started = time.perf_counter()
+                    response = client.post(url, data)
+                    times.append(time.perf_counter() - started)
+                assert response.status_code in (200, 302), (url, response.status_code)
+            print(
+                f"{label:<44} {1000 * statistics.median(times):7.0f} ms "
+                f"{1000 * max(times):7.0f} ms {len(queries):8}"
+            )
+
+
+def agent():
+    """The CX agent whose adjustments, requests and imports the daily work names (kept
+    by --reuse, unlike the superuser who times the pages)."""
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.get_or_create(username="bench-agent")[0]
+
+
+BUSY_LOG = 300  # the busy member's (pk 1) actions in the admin's history
+
+
+def load_daily_work(members, now, agent, purchase):
+    """What a year of the CX Manager leaves beside the ledger, scaled on the members:
+    two transactions each (one in 25 with a return), a redemption for one in 5 (a
+    voucher: a third used, a tenth cancelled), an adjustment for one in 500 and a point
+    request for one in 1,000, an expiry entry for one in 10 at the last quarter's
+    cutoff, one message each (tier-up mostly, one in 1,000 waiting, one in 5,000
+    refused), 300 imports, and an admin history line each (assigned points, a
+    redemption), 300 for member 1."""
+    from django.contrib.admin.models import LogEntry
+    from django.contrib.contenttypes.models import ContentType
+    from django.db import connection
+
+    from members.models import Member
+    from points.models import PointDefinition
+    from rewards.codes import new_code
+    from rewards.models import Reward
+
+    manual = PointDefinition.objects.get(handle="manual-adjustment").pk
+    reward, _ = Reward.objects.get_or_create(
+        name="5 euro voucher", defaults=dict(points_cost=500, voucher_value=5)
+    )
+    day = timedelta(days=1)
+
+    def transactions():
+        for pk in range(1, members + 1):
+            at = now - timedelta(days=pk % 120, hours=3)
+            store = f"STORE-{pk % 50:02d}"
+            yield 2 * pk - 1, f"T-{pk}-1", pk, "purchase", 120, at, "pos", store, None, at
+            if pk % 25 == 0:
+                yield 2 * pk, f"T-{pk}-2", pk, "return", 20, at + day, "pos", store, 2 * pk - 1, at
+            else:
+                channel = "ecommerce" if pk % 3 else "api"
+                yield 2 * pk, f"T-{pk}-2", pk, "purchase", 80, at + day, channel, "", None, at
+
+    copy_rows(
+        "points_transaction",
+        [
+            "id",
+            "external_id",
+            "member_id",
+            "kind",
+            "amount",
+            "occurred_at",
+            "channel",
+            "store",
+            "original_id",
+            "created_at",
+        ],
+        transactions(),
+    )
+    reset_sequence("points_transaction")
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT MAX(id) FROM points_ledgerentry")
+        base = cursor.fetchone()[0]
+    quarter_end = timezone_quarter_end(now)
+    ledger = [*LEDGER_COLUMNS, "id", "created_by_id", "cutoff"]
+
+    def entries():
+        n = base
+        for pk in range(1, members + 1):
+            at = now - timedelta(days=pk % 90, hours=1)
+            if pk % 5 == 0:
+                n += 1
+                yield (
+                    pk,
+                    purchase,
+                    "redemption",
+                    -500,
+                    False,
+                    True,
+                    at,
+                    at,
+                    "Redeemed",
+                    at,
+                    n,
+                    None,
+                    None,
+                )
+            if pk % 500 == 0:
+                n += 1
+                yield (
+                    pk,
+                    manual,
+                    "adjustment",
+                    100,
+                    False,
+                    True,
+                    at,
+                    at,
+                    "Goodwill",
+                    at,
+                    n,
+                    agent.pk,
+                    None,
+                )
+            if pk % 10 == 0:
+                n += 1
+                yield (
+                    pk,
+                    purchase,
+                    "expiry",
+                    -50,
+                    False,
+                    True,
+                    quarter_end[1],
+                    quarter_end[1],
+                    "Expired",
+                    quarter_end[1],
+                    n,
+                    None,
+                    quarter_end[0],
+                )
+
+    copy_rows("points_ledgerentry", ledger, entries())
+    reset_sequence("points_ledgerentry")
+
+    def redemptions():
+        n = base
+        for pk in range(1, members + 1):
+            at = now - timedelta(days=pk % 90, hours=1)
+            if pk % 5 == 0:
+                n += 1
+                k = pk // 5
+                used, cancelled = k % 3 == 0, k % 3 and k % 10 == 0
+                yield (
+                    k,
+                    pk,
+                    reward.pk,
+                    500,
+                    "cancelled" if cancelled else "redeemed",
+                    at,
+                    n,
+                    new_code(),
+                    (at + 90 * day).date(),
+                    5,
+                    at + day if used else None,
+                    f"BENCH-USE-{k}" if used else None,
+                    "pos" if used else "",
+                    "STORE-01" if used else "",
+                    at + day if cancelled else None,
+                )
+            n += (pk % 500 == 0) + (pk % 10 == 0)
+
+    copy_rows(
+        "rewards_redemption",
+        [
+            "id",
+            "member_id",
+            "reward_id",
+            "points",
+            "status",
+            "redeemed_at",
+            "entry_id",
+            "code",
+            "valid_until",
+            "value",
+            "used_at",
+            "used_external_id",
+            "used_channel",
+            "used_store",
+            "cancelled_at",
+        ],
+        redemptions(),
+    )
+    reset_sequence("rewards_redemption")
+
+    kinds = [(7, "degradation"), (11, "restoration"), (13, "expiry_reminder")]
+
+    def notifications():
+        for pk in range(1, members + 1):
+            kind = next((k for step, k in kinds if pk % step == 0), "tier_up")
+            at = now - timedelta(days=pk % 400, minutes=pk % 1440)
+            refused = pk % 5000 == 1
+            sent = None if pk % 1000 == 0 or refused else at + timedelta(minutes=1)
+            yield (
+                pk,
+                kind,
+                "{}",
+                quarter_end[0] if kind == "expiry_reminder" else None,
+                100 if kind == "expiry_reminder" else None,
+                at,
+                sent,
+                2 if refused else 0,
+                "550 Mailbox unavailable" if refused else "",
+                at if refused else None,
+            )
+
+    copy_rows(
+        "members_notification",
+        [
+            "member_id",
+            "kind",
+            "context",
+            "cutoff",
+            "points",
+            "created_at",
+            "sent_at",
+            "failed_attempts",
+            "last_error",
+            "first_refused_at",
+        ],
+        notifications(),
+    )
+    vacuum("members_notification")
+
+    copy_rows(
+        "points_adjustmentrequest",
+        [
+            "member_id",
+            "points",
+            "reason",
+            "definition_id",
+            "above",
+            "requested_by_id",
+            "requested_at",
+            "status",
+            "decided_by_id",
+            "decided_at",
+            "decision_reason",
+        ],
+        (
+            (
+                pk,
+                5000,
+                "Goodwill",
+                manual,
+                "above your limit of 1,000",
+                agent.pk,
+                now - timedelta(days=pk % 300),
+                status,
+                None if status == "pending" else agent.pk,
+                None if status == "pending" else now - timedelta(days=pk % 300 - 1),
+                "",
+            )
+            for pk in range(1000, members + 1, 1000)
+            for status in ["pending" if pk % 10000 == 0 else ("approved" if pk % 3 else "rejected")]
+        ),
+    )
+    vacuum("points_adjustmentrequest")
+
+    copy_rows(
+        "core_importbatch",
+        [
+            "kind",
+            "file",
+            "file_name",
+            "size",
+            "uploaded_by_id",
+            "uploaded_at",
+            "status",
+            "rows",
+            "new",
+            "updated",
+            "skipped",
+            "error_count",
+            "points",
+            "members",
+            "first_errors",
+            "errors_file",
+            "failure",
+            "started_at",
+            "finished_at",
+        ],
+        (
+            (
+                "transactions",
+                f"imports/day-{i}.csv",
+                f"day-{i}.csv",
+                1000,
+                agent.pk,
+                now - i * day,
+                "done" if i % 20 else "invalid",
+                10_000,
+                10_000,
+                0,
+                0,
+                0 if i % 20 else 3,
+                100_000,
+                5_000,
+                "[]",
+                "",
+                "",
+                now - i * day,
+                now - i * day + timedelta(seconds=30),
+            )
+            for i in range(1, 301)
+        ),
+    )
+    vacuum("core_importbatch")
+
+    member_type = ContentType.objects.get_for_model(Member).pk
+
+    def log():
+        for pk in [1] * (BUSY_LOG - 1) + list(range(1, members + 1)):
+            yield (
+                now - timedelta(minutes=pk),
+                agent.pk,
+                member_type,
+                str(pk),
+                f"S-{pk:08d}",
+                2,
+                "Assigned +100 points: Goodwill",
+            )
+
+    copy_rows(
+        LogEntry._meta.db_table,
+        [
+            "action_time",
+            "user_id",
+            "content_type_id",
+            "object_id",
+            "object_repr",
+            "action_flag",
+            "change_message",
+        ],
+        log(),
+    )
+    vacuum(LogEntry._meta.db_table)
+
+
+def timezone_quarter_end(now):
+    """The last quarter's cutoff before now: (its day, the moment it was run)."""
+    from django.utils import timezone
+
+    from points.expiry_selectors import cutoff_instant
+
+    today = timezone.localdate(now)
+    first = today.replace(month=3 * ((today.month - 1) // 3) + 1, day=1)
+    cutoff = first - timedelta(days=1)
+    return cutoff, cutoff_instant(cutoff)
 
 
 def user_email_prefix(pk):
