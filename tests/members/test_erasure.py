@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.urls import reverse
 
+from loyalty_site.member_page import ERASE_AT_MOST
 from members.models import Member, Notification, TierChange
 from members.services import erase_member
 from points.models import LedgerEntry
@@ -100,6 +101,61 @@ def test_the_admin_action_asks_for_confirmation_then_erases(client, staff, custo
     assert LogEntry.objects.filter(object_id=str(erased.pk), user=staff).exists()
     page = client.get(reverse("admin:members_member_change", args=[erased.pk]))
     assert "Personal data erased on" in page.content.decode()
+
+
+def test_erasing_all_of_a_long_list_asks_for_fewer_members_in_a_few_queries(
+    client, staff, customer, tiers, django_assert_max_num_queries
+):
+    # given a list longer than one erasure may name
+    bronze = tiers["bronze"]
+    Member.objects.bulk_create(
+        Member(
+            external_id=f"M-MANY{n:04d}",
+            email=f"many{n}@example.com",
+            joined_at=customer.joined_at,
+            qualified_tier=bronze,
+            effective_tier=bronze,
+            best_tier=bronze,
+        )
+        for n in range(ERASE_AT_MOST)
+    )
+    staff.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_member", "change_member", "erase_member"])
+    )
+    client.force_login(staff)
+    url = reverse("admin:members_member_changelist")
+    everyone = {"action": "erase", "select_across": "1", "index": "0"}
+
+    # when an agent selects all and chooses the erasure, then confirms
+    with django_assert_max_num_queries(20):
+        asked = client.post(url, {**everyone, "_selected_action": [customer.pk]}, follow=True)
+    client.post(url, {**everyone, "_selected_action": [customer.pk], "confirm": "yes"})
+
+    # then no page names them all, and nobody is erased
+    page = asked.content.decode()
+    assert f"Erase at most {ERASE_AT_MOST} members at once" in page
+    assert "This cannot be undone" not in page
+    assert not Member.objects.exclude(erased_at=None).exists()
+
+
+def test_the_erase_confirmation_sends_back_the_members_it_names(
+    client, staff, customer, make_member
+):
+    other = make_member()
+    staff.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_member", "change_member", "erase_member"])
+    )
+    client.force_login(staff)
+    url = reverse("admin:members_member_changelist")
+
+    # "select all" with one member ticked on the page: both are named and sent back
+    confirm = client.post(
+        url,
+        {"action": "erase", "select_across": "1", "index": "0", "_selected_action": [other.pk]},
+    ).content.decode()
+
+    for named in (customer, other):
+        assert f'name="_selected_action" value="{named.pk}"' in confirm
 
 
 def test_only_staff_with_the_erase_permission_see_the_action(client, staff, customer):
