@@ -240,6 +240,10 @@ class Transaction(models.Model):
             models.Index(
                 fields=["batch"], condition=Q(batch__isnull=False), name="transaction_batch"
             ),
+            # The list filtered by returns or actions (a sliver): purchases write nothing.
+            models.Index(
+                fields=["kind", "id"], condition=~Q(kind="purchase"), name="transaction_kind"
+            ),
         ]
         constraints = [
             models.UniqueConstraint(fields=["external_id"], name="transaction_external_id_unique"),
@@ -372,6 +376,10 @@ class LedgerEntry(models.Model):
                 condition=models.Q(transaction__isnull=False),
             ),
             models.Index(fields=["batch"], condition=Q(batch__isnull=False), name="ledger_batch"),
+            # The ledger list filtered by a kind other than earned points (returns,
+            # bonuses, refunds: a sliver of the ledger) without reading the whole ledger
+            # to find none; purchases write nothing to it.
+            models.Index(fields=["kind", "id"], condition=~Q(kind="earn"), name="ledger_kind"),
             # The campaigns' results (analytics): only purchases earned under a campaign.
             models.Index(
                 fields=["issued_at"],
