@@ -126,6 +126,9 @@ class RedemptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     # minutes at a million (bench/vouchers.py), where the list stops counting at 1,000.
     show_facets = admin.ShowFacets.NEVER
     paginator = CappedPaginator
+    # Sorted by code, date or member, from their indexes; by reward, value or points it
+    # sorted every redemption on each page (0.2 s at 200,000, growing with them).
+    sortable_by = ["voucher_code", "redeemed", "customer"]
     actions = ["cancel", "use"]
     readonly_fields = ["voucher_code", "voucher"]  # on the (read-only) redemption page
 
@@ -150,11 +153,11 @@ class RedemptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             '<span style="white-space: nowrap">{}</span>', redemption.member.external_id
         )
 
-    @admin.display(description="Pts", ordering="points")
+    @admin.display(description="Pts")
     def cost(self, redemption):
         return f"{redemption.points:,}"
 
-    @admin.display(description="Reward", ordering="reward__name")
+    @admin.display(description="Reward")
     def reward_name(self, redemption):
         return redemption.reward.name
 
