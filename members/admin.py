@@ -18,6 +18,9 @@ class TierChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ["=member__external_id"]
     show_full_result_count = False
     paginator = CappedPaginator
+    # Sorted by when, or by member (both from an index); by reason or tier it sorted
+    # millions of rows on each page (2.5 to 5 s at a million members).
+    sortable_by = ["changed_at", "member"]
 
 
 class DeliveryFilter(admin.SimpleListFilter):
@@ -55,6 +58,11 @@ class NotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ["=member__external_id"]
     show_full_result_count = False
     paginator = CappedPaginator
+    # Newest written first, as the ledger list: the primary key's order. By time (the
+    # model's order, unindexed: the jobs write messages by the thousand) each page
+    # sorted every message, 0.4 s at a million.
+    ordering = ["-pk"]
+    sortable_by = []
 
     def get_queryset(self, request):
         given_up = Notification.given_up(timezone.now())

@@ -286,7 +286,14 @@ class TierChange(models.Model):
         ordering = ["-changed_at", "-pk"]
         indexes = [
             models.Index(fields=["member", "-changed_at"]),
-            models.Index(fields=["changed_at"]),
+            # The history list, newest first: a bulk job records thousands of changes
+            # at one moment, which the id orders without sorting them.
+            models.Index(fields=["changed_at", "id"], name="tierchange_changed_at_id"),
+            # The list filtered by a reason: "joined" lies a year back, under millions
+            # of later changes the list read through to find it (1.1 s at a million).
+            models.Index(
+                fields=["reason", "changed_at", "id"], name="tierchange_reason_changed_at"
+            ),
         ]
 
     def __str__(self):
@@ -336,11 +343,13 @@ class Notification(models.Model):
     class Meta:
         ordering = ["-created_at", "-pk"]
         indexes = [
+            # The CX Manager's list of messages filtered by kind, newest written first.
+            models.Index(fields=["kind", "id"], name="notification_kind"),
             models.Index(
                 fields=["failed_attempts", "id"],
                 name="notification_to_send",
                 condition=models.Q(sent_at=None),
-            )
+            ),
         ]
         constraints = [
             models.UniqueConstraint(
