@@ -47,7 +47,7 @@ def sortable_columns(page) -> list[str]:
     "name, sortable",
     [
         # the others sorted every row of the list on each page (seconds at a million)
-        ("members_tierchange", ["changed at", "member"]),
+        ("members_tierchange", ["member"]),
         ("members_notification", []),
         ("rewards_redemption", ["Code", "Redeemed", "Member"]),
         ("points_ledgerentry", []),
