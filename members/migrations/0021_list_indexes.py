@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('members', '0019_member_held_index'),
+        ('members', '0020_member_merged_into_at'),
         ('tiers', '0013_threshold_at_most_a_billion'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
