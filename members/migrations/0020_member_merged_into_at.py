@@ -6,7 +6,10 @@ def from_their_own_merge(apps, schema_editor):
     """Accounts merged before: from their own merge, as the page counted them (which
     later merge repointed one is not known)."""
     Member = apps.get_model("members", "Member")
-    Member.objects.filter(merged_into__isnull=False).update(merged_into_at=F("merged_at"))
+    # On the migration's own connection (the tables' owner, docs/deploy.md): another one
+    # would wait for this migration's lock on the table, which waits for it.
+    members = Member.objects.using(schema_editor.connection.alias)
+    members.filter(merged_into__isnull=False).update(merged_into_at=F("merged_at"))
 
 
 class Migration(migrations.Migration):
