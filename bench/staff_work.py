@@ -5,7 +5,7 @@ written with COPY in a scratch database."""
 
 from datetime import timedelta
 
-from synthetic import LEDGER_COLUMNS, copy_rows, reset_sequence, vacuum
+from synthetic import LEDGER_COLUMNS, REDEMPTION_COLUMNS, copy_rows, reset_sequence, vacuum
 
 
 def agent():
@@ -165,23 +165,7 @@ def load_daily_work(members, now, agent, purchase):
 
     copy_rows(
         "rewards_redemption",
-        [
-            "id",
-            "member_id",
-            "reward_id",
-            "points",
-            "status",
-            "redeemed_at",
-            "entry_id",
-            "code",
-            "valid_until",
-            "value",
-            "used_at",
-            "used_external_id",
-            "used_channel",
-            "used_store",
-            "cancelled_at",
-        ],
+        REDEMPTION_COLUMNS,
         redemptions(),
     )
     reset_sequence("rewards_redemption")

@@ -125,6 +125,26 @@ LEDGER_COLUMNS = [
 ]
 
 
+# A redemption (a voucher) as bench/vouchers.py and bench/staff_work.py load them.
+REDEMPTION_COLUMNS = [
+    "id",
+    "member_id",
+    "reward_id",
+    "points",
+    "status",
+    "redeemed_at",
+    "entry_id",
+    "code",
+    "valid_until",
+    "value",
+    "used_at",
+    "used_external_id",
+    "used_channel",
+    "used_store",
+    "cancelled_at",
+]
+
+
 def copy_members(rows) -> None:
     """rows: (id, joined_at, tier_id, balance, lifetime, last_purchase_at)."""
     copy_rows(

@@ -20,6 +20,7 @@ from datetime import timedelta
 
 from synthetic import (
     LEDGER_COLUMNS,
+    REDEMPTION_COLUMNS,
     copy_members,
     copy_rows,
     reset_sequence,
@@ -101,23 +102,7 @@ def main():
         with timed(f"load {total:,} redemptions"):
             copy_rows(
                 "rewards_redemption",
-                [
-                    "id",
-                    "member_id",
-                    "reward_id",
-                    "points",
-                    "status",
-                    "redeemed_at",
-                    "entry_id",
-                    "code",
-                    "valid_until",
-                    "value",
-                    "used_at",
-                    "used_external_id",
-                    "used_channel",
-                    "used_store",
-                    "cancelled_at",
-                ],
+                REDEMPTION_COLUMNS,
                 redemption_rows(),
             )
             reset_sequence("rewards_redemption")
