@@ -76,6 +76,25 @@ def start_run(job: str, key: str, chunks: list[tuple[int, int]]) -> tuple[JobRun
     return run, list(left.values_list("first_id", "last_id"))
 
 
+def unfinished_runs(job: str, *, besides: str) -> list[tuple[JobRun, list]]:
+    """The runs of `job` other than `besides` not finished, each with its chunks not done
+    yet, to send again. A worker process killed in the middle of a chunk acknowledges
+    its message (Celery's default, so that a task that kills its worker does not kill
+    the next one): nothing sends that chunk again but the job's next run."""
+    runs = JobRun.objects.filter(job=job, finished_at=None).exclude(key=besides)
+    return [
+        (
+            run,
+            list(
+                run.chunks.filter(done_at=None)
+                .order_by("first_id")
+                .values_list("first_id", "last_id")
+            ),
+        )
+        for run in runs.order_by("started_at")
+    ]
+
+
 def tick(run_id: int, first_id: int, result: int) -> JobRun | None:
     """Mark a chunk done, inside the transaction of its work. Returns the run if this
     tick finished it; None otherwise, and for a chunk already done (nothing to count

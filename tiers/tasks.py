@@ -6,7 +6,7 @@ from celery import group, shared_task
 from django.db import transaction
 from django.utils import timezone
 
-from core.jobs import RETRY_WHEN_UNAVAILABLE, id_chunks, start_run, tick
+from core.jobs import RETRY_WHEN_UNAVAILABLE, id_chunks, start_run, tick, unfinished_runs
 from members.models import Member
 from tiers.services import degrade_chunk, recalculate_all_tiers
 
@@ -16,10 +16,16 @@ log = logging.getLogger(__name__)
 @shared_task(**RETRY_WHEN_UNAVAILABLE)
 def degrade_inactive_members_task() -> None:
     """Beat: degradation (D2) as of now, shared out to the workers in member-id chunks.
-    Every chunk is given the same `now`, so the run is one instant however long it takes."""
+    Every chunk is given the same `now`, so the run is one instant however long it takes.
+    The chunks of an earlier run left unfinished (its worker killed, its messages lost)
+    are sent again first, with that run's instant: running a chunk twice changes nothing,
+    and the earlier run ends instead of showing as running for ever."""
     now = timezone.now().isoformat()
+    sent = [(run, run.key, left) for run, left in unfinished_runs("degradation", besides=now)]
     run, chunks = start_run("degradation", now, id_chunks(Member))
-    group(degrade_chunk_task.si(run.pk, now, first, last) for first, last in chunks).delay()
+    for each, at, left in [*sent, (run, now, chunks)]:
+        if left:
+            group(degrade_chunk_task.si(each.pk, at, first, last) for first, last in left).delay()
 
 
 @shared_task(**RETRY_WHEN_UNAVAILABLE)

@@ -285,3 +285,27 @@ def test_a_run_is_started_with_its_chunks_or_not_at_all():
     assert not JobRun.objects.filter(job="expiry", key="2026-01-31").exists()
     _, left = start_run("expiry", "2026-01-31", [(1, 100)])
     assert left == [(1, 100)]
+
+
+def test_a_degradation_run_whose_chunk_was_lost_is_finished_by_the_next_run(
+    make_member, buy, degradation, settings
+):
+    # given: yesterday's run, whose chunks never ran (a worker killed in the middle of a
+    # chunk acknowledges its message: it is not sent again)
+    now = timezone.now()
+    for i in range(8):
+        member = make_member(joined_at=now - timedelta(days=600))
+        buy(member, ["1500", "4000"][i % 2], when=now - timedelta(days=100 + 10 * i))
+    settings.JOB_CHUNK_SIZE = 4
+    yesterday = (now - timedelta(days=1)).isoformat()
+    lost, _ = start_run("degradation", yesterday, id_chunks(Member))
+
+    # when: tonight's run
+    degrade_inactive_members_task.delay()
+
+    # then: yesterday's run is finished too, not shown running for ever, and the
+    # members are degraded once
+    assert JobRun.objects.get(pk=lost.pk).finished_at is not None
+    assert not JobChunk.objects.filter(done_at=None).exists()
+    history = degradation_outcome()["history"]
+    assert len(history) == len(set(history)) > 0
