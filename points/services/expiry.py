@@ -110,7 +110,8 @@ def remind_once_committed() -> None:
 
 def send_expiry_reminders(*, now=None) -> int:
     """E4: `reminder_days` before the next cutoff, queue one message per member with
-    points at stake; once per member and cutoff (a unique constraint decides)."""
+    points at stake; once per member and cutoff (a unique constraint decides), with the
+    points.expiring event of each, all or nothing."""
     now = now or timezone.now()
     policy = ExpiryPolicy.current()
     today = timezone.localdate(now)
@@ -122,12 +123,17 @@ def send_expiry_reminders(*, now=None) -> int:
     stake = points_at_stake(cutoff, now=now).filter(
         member__erased_at=None, member__merged_into=None
     )
-    written = sql.insert_expiry_reminders(stake, cutoff=cutoff, now=now)
-    if written:
-        events.record_bulk(
-            events.EventType.POINTS_EXPIRING,
-            Notification,
-            kind=Notification.Kind.EXPIRY_REMINDER,
-            cutoff=cutoff,
-        )
+    # The reminders and their points.expiring events in one transaction: a run cut
+    # short between them (its connection lost, its worker killed) leaves neither, and
+    # the next run queues both, where it would have found the reminders queued and
+    # reported nothing.
+    with transaction.atomic():
+        written = sql.insert_expiry_reminders(stake, cutoff=cutoff, now=now)
+        if written:
+            events.record_bulk(
+                events.EventType.POINTS_EXPIRING,
+                Notification,
+                kind=Notification.Kind.EXPIRY_REMINDER,
+                cutoff=cutoff,
+            )
     return written
