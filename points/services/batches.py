@@ -143,17 +143,32 @@ def progress_key(batch: ImportBatch) -> str:
     return f"import:{batch.pk}:{batch.started_at.timestamp()}"
 
 
+# A step no worker has taken for this long, while no worker is busy with another
+# import, is failed: its message was lost (the broker restarted without its queue).
+WAITING_MINUTES = 10
+
+
 def state(batch: ImportBatch) -> dict:
     """What the batch's page shows while a step runs: status and percent done. A step
-    whose worker gave no sign of life for a minute is marked failed."""
+    whose worker gave no sign of life for a minute is marked failed; so is one that no
+    worker took in WAITING_MINUTES while none was busy with another import."""
     if batch.status in (Status.CHECKING, Status.IMPORTING):
         key = progress_key(batch)
+        failure = None
         if progress.stalled(key):
+            failure = (
+                "The worker running this import stopped before it ended "
+                "(no sign of life for a minute). Nothing was written: run it again."
+            )
+        elif _lost(batch, key):
+            failure = (
+                f"No worker has taken this import in {WAITING_MINUTES} minutes, and none "
+                "is busy with another: its place in the queue was lost (the task queue "
+                "restarted). Nothing was written: run it again."
+            )
+        if failure:
             ImportBatch.objects.filter(pk=batch.pk, status=batch.status).update(
-                status=Status.FAILED,
-                failure="The worker running this import stopped before it ended "
-                "(no sign of life for a minute). Nothing was written: run it again.",
-                finished_at=timezone.now(),
+                status=Status.FAILED, failure=failure, finished_at=timezone.now()
             )
             batch.refresh_from_db()
         else:
@@ -171,6 +186,18 @@ def state(batch: ImportBatch) -> dict:
         "percent": 100,
         "done": True,
     }
+
+
+def _lost(batch: ImportBatch, key: str) -> bool:
+    """No worker took the step in WAITING_MINUTES, and no other import's step is alive
+    (one running would explain the wait: the queue is behind it)."""
+    if progress.read(key) or timezone.now() - batch.started_at < timedelta(minutes=WAITING_MINUTES):
+        return False
+    others = ImportBatch.objects.filter(status__in=(Status.CHECKING, Status.IMPORTING))
+    return not any(
+        progress.read(progress_key(other)) and not progress.stalled(progress_key(other))
+        for other in others.exclude(pk=batch.pk).only("pk", "started_at")
+    )
 
 
 def check(batch_id: int) -> None:

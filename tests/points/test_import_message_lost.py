@@ -1,0 +1,90 @@
+"""An import whose queue message is lost before a worker takes it (the broker restarted
+without its queue, the queue purged): the page does not say "Waiting for a worker" for
+ever; once no worker has taken it for a while, and none is busy with another import,
+it is failed with why, and "Run it again" queues it afresh."""
+
+import time
+from datetime import timedelta
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from core import progress
+from core.models import ImportBatch
+from points.services import batches
+
+pytestmark = pytest.mark.django_db
+Status = ImportBatch.Status
+
+GOOD = (
+    "external_id,member,kind,amount,occurred_at,channel,store,original_external_id\n"
+    "T-1,M-0001,purchase,120.50,2026-03-01T10:00:00+01:00,pos,S-1,\n"
+)
+
+
+@pytest.fixture(autouse=True)
+def media(settings, tmp_path, make_member):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.CACHES = {
+        **settings.CACHES,
+        "progress": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(tmp_path / "progress"),
+        },
+    }
+    make_member("M-0001")
+
+
+def upload(client, name="march.csv"):
+    """The upload's message is queued after commit, which a test's transaction never
+    reaches: it is lost."""
+    client.post(
+        reverse("admin:core_importbatch_upload"),
+        {"kind": "transactions", "file": SimpleUploadedFile(name, GOOD.encode(), "text/csv")},
+    )
+    return ImportBatch.objects.get(file_name=name)
+
+
+def state(client, batch) -> dict:
+    return client.get(reverse("admin:core_importbatch_state", args=[batch.pk])).json()
+
+
+def queued_ago(batch, minutes: int) -> None:
+    started = batch.started_at - timedelta(minutes=minutes)
+    ImportBatch.objects.filter(pk=batch.pk).update(started_at=started)
+    batch.refresh_from_db()
+
+
+def test_an_import_no_worker_takes_is_failed_after_a_while_and_runs_again(login, client):
+    login("CX agent")
+    batch = upload(client)
+    # given its message was lost, the page waits for a worker at first
+    assert state(client, batch)["label"] == "Waiting for a worker"
+    queued_ago(batch, batches.WAITING_MINUTES - 1)
+    assert state(client, batch)["label"] == "Waiting for a worker"
+
+    # when no worker has taken it for WAITING_MINUTES
+    queued_ago(batch, 2)
+
+    # then the page says it failed and why, and a person can run it again
+    shown = state(client, batch)
+    assert (shown["status"], shown["done"]) == (Status.FAILED, True)
+    assert "No worker has taken this import" in ImportBatch.objects.get().failure
+    client.post(reverse("admin:core_importbatch_run_again", args=[batch.pk]))
+    batches.check(batch.pk)  # the worker
+    assert ImportBatch.objects.get().status == Status.CHECKED
+
+
+def test_an_import_queued_behind_another_running_waits_for_it(login, client):
+    login("CX agent")
+    running, queued = upload(client, "first.csv"), upload(client, "second.csv")
+    # given a worker is busy with the first import, alive
+    progress.caches["progress"].set(
+        batches.progress_key(running), {"percent": 40, "alive": time.time()}
+    )
+    # when the second has waited longer than WAITING_MINUTES behind it
+    queued_ago(queued, batches.WAITING_MINUTES + 1)
+    # then it is still waiting for a worker, not failed
+    assert state(client, queued)["label"] == "Waiting for a worker"
+    assert ImportBatch.objects.get(pk=queued.pk).status == Status.CHECKING
