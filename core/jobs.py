@@ -72,8 +72,7 @@ def start_run(job: str, key: str, chunks: list[tuple[int, int]]) -> tuple[JobRun
         JobChunk.objects.bulk_create(
             JobChunk(run=run, first_id=first, last_id=last) for first, last in chunks
         )
-    left = run.chunks.filter(done_at=None).order_by("first_id")
-    return run, list(left.values_list("first_id", "last_id"))
+    return run, chunks_left(run)
 
 
 def unfinished_runs(job: str, *, besides: str) -> list[tuple[JobRun, list]]:
@@ -82,17 +81,13 @@ def unfinished_runs(job: str, *, besides: str) -> list[tuple[JobRun, list]]:
     its message (Celery's default, so that a task that kills its worker does not kill
     the next one): nothing sends that chunk again but the job's next run."""
     runs = JobRun.objects.filter(job=job, finished_at=None).exclude(key=besides)
-    return [
-        (
-            run,
-            list(
-                run.chunks.filter(done_at=None)
-                .order_by("first_id")
-                .values_list("first_id", "last_id")
-            ),
-        )
-        for run in runs.order_by("started_at")
-    ]
+    return [(run, chunks_left(run)) for run in runs.order_by("started_at")]
+
+
+def chunks_left(run: JobRun) -> list[tuple[int, int]]:
+    """(first, last) of the run's chunks not done yet, in id order."""
+    left = run.chunks.filter(done_at=None).order_by("first_id")
+    return list(left.values_list("first_id", "last_id"))
 
 
 def tick(run_id: int, first_id: int, result: int) -> JobRun | None:

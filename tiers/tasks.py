@@ -21,11 +21,10 @@ def degrade_inactive_members_task() -> None:
     are sent again first, with that run's instant: running a chunk twice changes nothing,
     and the earlier run ends instead of showing as running for ever."""
     now = timezone.now().isoformat()
-    sent = [(run, run.key, left) for run, left in unfinished_runs("degradation", besides=now)]
-    run, chunks = start_run("degradation", now, id_chunks(Member))
-    for each, at, left in [*sent, (run, now, chunks)]:
-        if left:
-            group(degrade_chunk_task.si(each.pk, at, first, last) for first, last in left).delay()
+    earlier = unfinished_runs("degradation", besides=now)
+    for run, left in [*earlier, start_run("degradation", now, id_chunks(Member))]:
+        if left:  # a run's key is its instant
+            group(degrade_chunk_task.si(run.pk, run.key, *chunk) for chunk in left).delay()
 
 
 @shared_task(**RETRY_WHEN_UNAVAILABLE)
