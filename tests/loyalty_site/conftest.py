@@ -18,3 +18,10 @@ def maria(django_user_model):
     user = django_user_model.objects.create_user("maria", is_staff=True)
     user.groups.add(Group.objects.get(name="CX agent"))
     return user
+
+
+@pytest.fixture
+def client_admin(client, admin_user):
+    """The test client logged in as a superuser."""
+    client.force_login(admin_user)
+    return client

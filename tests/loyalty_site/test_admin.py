@@ -15,12 +15,6 @@ from tiers.models import Tier
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def client_admin(client, admin_user):
-    client.force_login(admin_user)
-    return client
-
-
 def test_member_list_shows_tiers_and_balances_in_bounded_queries(
     client_admin, make_member, buy, django_assert_max_num_queries
 ):

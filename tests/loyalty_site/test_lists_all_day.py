@@ -8,12 +8,6 @@ from django.urls import reverse
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def client_admin(client, admin_user):
-    client.force_login(admin_user)
-    return client
-
-
 def test_the_transaction_search_finds_a_transaction_by_its_id_and_a_member_s_by_the_code(
     client_admin, make_member, buy, django_assert_max_num_queries
 ):
