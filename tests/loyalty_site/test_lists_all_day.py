@@ -55,6 +55,33 @@ def test_long_lists_sort_only_by_what_an_index_answers(client_admin, member, nam
     assert sortable_columns(page) == sortable
 
 
+def test_a_hand_typed_sort_on_a_column_the_list_does_not_offer_leaves_its_order(
+    client_admin, make_member, buy
+):
+    # given members whose points run against the list's own order (newest first)
+    rich, poor = make_member(), make_member()
+    buy(rich, "500")
+    url = reverse("admin:members_member_changelist")
+    points = client_admin.get(url).context["cl"].list_display.index("points")
+
+    # when an address sorts by points, which the list does not offer (a bookmark, a
+    # hand-typed ?o=: a sort of every member, seconds at a million)
+    page = client_admin.get(url, {"o": f"-{points}"})  # most points first
+
+    # then the list keeps its own order (the newest member first), and shows no column
+    # as sorted
+    assert page.status_code == 200
+    rows = [m.external_id for m in page.context["cl"].result_list]
+    assert rows.index(poor.external_id) < rows.index(rich.external_id)
+    assert not any(h.get("sorted") for h in _headers(page))
+
+
+def _headers(page):
+    from django.contrib.admin.templatetags.admin_list import result_headers
+
+    return list(result_headers(page.context["cl"]))
+
+
 def test_the_history_and_message_lists_filter_by_reason_and_kind_in_bounded_queries(
     client_admin, make_member, buy, django_assert_max_num_queries
 ):
