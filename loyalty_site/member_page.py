@@ -21,7 +21,7 @@ from loyalty_site.member_governance import MemberGovernance, governance_context
 from loyalty_site.member_merge import MemberMerge, MergeForm
 from members.models import Member
 from members.resources import MemberResource
-from members.selectors import survivor_of_search
+from members.selectors import accounts_merged_into, survivor_of_search
 from members.services import enroll_member, erase_member, referrer
 from points.expiry_selectors import cutoff_instant
 from points.explanations import entry_explanation, tier_explanation, tier_history
@@ -98,7 +98,7 @@ def member_context(
         "tier_explanation": tier_explanation(history, effective),
         "as_of": as_of,
         "ledger_page": ledger_page,
-        "merged_members": member.merged_members.order_by("-merged_at")[:HISTORY_ROWS],
+        "merged_members": accounts_merged_into(member)[:HISTORY_ROWS],
         "referrer": member.referred_by,
         "referral_paid": referral_paid(member),
         "referrals": member.referrals.order_by("joined_at", "pk")[:HISTORY_ROWS],

@@ -112,6 +112,19 @@ class Member(models.Model):
         db_index=False,  # member_merged_into below: only the closed few
     )
     merged_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The account its own merge (merged_at, merged_by) moved it into, for good:
+    # `merged_into` names the account that holds its points now, another one once that
+    # account was merged in turn (M7). None for an account merged again before this
+    # was kept and whose merge the ledger does not tell (members 0022).
+    merge_survivor = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+        db_index=False,  # member_merge_survivor below: only the closed few
+    )
     # When its points (and purchases) reached `merged_into`: its own merge, or the later
     # merge that repointed it, of the account it had been merged into (M7). Its
     # purchases count as the survivor's from then (the tier history's explanations).
@@ -183,6 +196,11 @@ class Member(models.Model):
                 fields=["merged_into"],
                 name="member_merged_into",
                 condition=models.Q(merged_into__isnull=False),
+            ),
+            models.Index(
+                fields=["merge_survivor"],
+                name="member_merge_survivor",
+                condition=models.Q(merge_survivor__isnull=False),
             ),
             models.Index(
                 fields=["referred_by"],

@@ -7,7 +7,7 @@ admin's search. `merged_into` always names an open member (merging a survivor la
 repoints the accounts merged into it), so one step finds the survivor."""
 
 from django.core.exceptions import ValidationError
-from django.db.models import BigIntegerField, Case, F, OuterRef, Subquery, When
+from django.db.models import BigIntegerField, Case, F, OuterRef, Q, Subquery, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
@@ -96,15 +96,32 @@ def survivor_of_search(term: str) -> int | None:
     )
 
 
+def accounts_merged_into(member: Member):
+    """The accounts whose points `member` received by a merge, newest merge first:
+    those its own merges closed, and those merged into them before, whose points came
+    with theirs (M7; `merge_survivor` names the account each was merged into). For a
+    closed account, those its merges closed."""
+    named = Q(merge_survivor=member) | Q(merged_into=member)
+    return Member.objects.filter(named).select_related("merge_survivor").order_by("-merged_at")
+
+
 def check_open(member: Member) -> None:
     """A merged account earns, redeems and is adjusted no more: refused with the
-    survivor's code, which the agent or the till should use instead."""
+    account its own merge moved it into, and the code of the account that holds its
+    points now, which the agent or the till should use instead (the same account
+    unless that one was merged in turn, M7)."""
     if member.merged_into_id is None:
         return
-    survivor = Member.objects.values_list("external_id", flat=True).get(pk=member.merged_into_id)
+    codes = dict(
+        Member.objects.filter(pk__in=[member.merged_into_id, member.merge_survivor_id]).values_list(
+            "pk", "external_id"
+        )
+    )
+    holder = codes[member.merged_into_id]
+    into = f" into {codes[member.merge_survivor_id]}" if member.merge_survivor_id else ""
     when = date_format(timezone.localtime(member.merged_at), "j M Y") if member.merged_at else ""
     raise ValidationError(
-        f"{member.external_id} was merged into {survivor}"
-        f"{' on ' + when if when else ''} and is closed: use {survivor} instead.",
+        f"{member.external_id} was merged{into}{' on ' + when if when else ''} and is closed: "
+        f"use {holder} instead.",
         code="merged",
     )

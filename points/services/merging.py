@@ -50,7 +50,7 @@ from tiers.services import TierLog, hold_granted_tier, move_status_grant
 
 Kind = LedgerEntry.Kind
 REASON_LENGTH = LedgerEntry._meta.get_field("reason").max_length
-MERGED_FIELDS = ["merged_into", "merged_at", "merged_into_at", "merged_by"]
+MERGED_FIELDS = ["merged_into", "merge_survivor", "merged_at", "merged_into_at", "merged_by"]
 GRANT_FIELDS = ["granted_tier", "granted_until"]
 
 
@@ -254,7 +254,8 @@ def merge_members(*, survivor: Member, duplicate: Member, by, reason, now=None) 
         merge = work_out(survivor, duplicate, programme(), now=now, reason=reason, by=by)
         LedgerEntry.objects.bulk_create(merge.entries)
         merge.log.write()
-        duplicate.merged_into, duplicate.merged_by = survivor, by
+        duplicate.merged_into = duplicate.merge_survivor = survivor
+        duplicate.merged_by = by
         duplicate.merged_at = duplicate.merged_into_at = now
         duplicate.save(update_fields=MEMBER_CACHE_FIELDS + MERGED_FIELDS + GRANT_FIELDS)
         survivor.save(update_fields=MEMBER_CACHE_FIELDS + GRANT_FIELDS)
@@ -262,7 +263,8 @@ def merge_members(*, survivor: Member, duplicate: Member, by, reason, now=None) 
             duplicate=duplicate, survivor=survivor, carried=merge.carried, now=now, by=by
         )
         # `merged_into` always names an open member: one step finds the survivor. Their
-        # purchases are the survivor's from now on, not from their own merge (M7).
+        # purchases are the survivor's from now on, not from their own merge (M7); the
+        # account their own merge named stays (merge_survivor), for their pages.
         Member.objects.filter(merged_into=duplicate).update(
             merged_into=survivor, merged_into_at=now
         )

@@ -1,0 +1,136 @@
+"""M7 on the member pages: a customer's accounts merged one into the next (M-A into
+M-B, then M-B into M-C). Each closed account's page names the account it was merged
+into, when and by whom, and, when that account was merged in turn, where the points
+are now; each page lists the accounts merged into it."""
+
+import re
+from importlib import import_module
+from types import SimpleNamespace
+
+import pytest
+from django.apps import apps as django_apps
+from django.core.exceptions import ValidationError
+from django.db import connection
+from django.urls import reverse
+
+from members.models import Member
+from members.services import merge_members
+from points.services import adjust_points
+from tests.conftest import at
+
+pytestmark = pytest.mark.django_db
+
+
+def said(html: str, element_id: str) -> str | None:
+    """The text of the page's paragraph `element_id`, tags dropped, spaces tidied."""
+    found = re.search(rf'<p[^>]*id="{element_id}"[^>]*>(.*?)</p>', html, re.S)
+    return " ".join(re.sub(r"<[^>]+>", "", found.group(1)).split()) if found else None
+
+
+def page(client, member) -> str:
+    response = client.get(reverse("admin:members_member_change", args=[member.pk]))
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+@pytest.fixture
+def chain(make_member, staff, django_user_model):
+    """M-A merged into M-B on 3 Mar 2026 by agent; M-B into M-C on 5 May 2026 by sam."""
+    a, b, c = make_member("M-A"), make_member("M-B"), make_member("M-C")
+    adjust_points(member=a, points=300, reason="Welcome", by=staff, now=at("2026-03-01"))
+    sam = django_user_model.objects.create_user("sam", is_staff=True)
+    merge_members(survivor=b, duplicate=a, by=staff, reason="New e-mail", now=at("2026-03-03"))
+    merge_members(survivor=c, duplicate=b, by=sam, reason="Card lost", now=at("2026-05-05"))
+    return a, b, c
+
+
+def test_the_first_closed_account_names_the_account_it_was_merged_into_and_where_its_points_are(
+    client_admin, chain
+):
+    # given
+    a, _, _ = chain
+
+    # when
+    html = page(client_admin, a)
+
+    # then: merged into M-B on 3 Mar by agent (not "into M-C on 3 Mar"); M-C holds it now
+    assert said(html, "merged") == (
+        "Closed: merged into M-B on 3 Mar 2026 by agent. M-B was merged in turn: "
+        "the points are at M-C since 5 May 2026. This account earns and redeems nothing more."
+    )
+
+
+def test_the_middle_account_names_its_own_merge_and_the_account_merged_into_it(client_admin, chain):
+    # given
+    _, b, _ = chain
+
+    # when
+    html = page(client_admin, b)
+
+    # then
+    assert said(html, "merged") == (
+        "Closed: merged into M-C on 5 May 2026 by sam. Its points are there; "
+        "this account earns and redeems nothing more."
+    )
+    assert said(html, "merged-from") == "Accounts merged into this one: M-A (3 Mar 2026)."
+
+
+def test_the_account_kept_lists_each_account_with_the_merge_that_closed_it(client_admin, chain):
+    # given
+    _, _, c = chain
+
+    # when
+    html = page(client_admin, c)
+
+    # then: M-A was never merged into M-C on 3 Mar: it came with M-B
+    assert said(html, "merged-from") == (
+        "Accounts merged into this one: M-B (5 May 2026), M-A (merged into M-B on 3 Mar 2026)."
+    )
+
+
+def test_a_write_on_the_first_closed_account_names_its_own_merge_and_the_account_to_use(
+    chain, staff
+):
+    # given
+    a, _, _ = chain
+
+    # when
+    with pytest.raises(ValidationError) as refused:
+        adjust_points(member=Member.objects.get(pk=a.pk), points=10, reason="Goodwill", by=staff)
+
+    # then
+    assert refused.value.messages == [
+        "M-A was merged into M-B on 3 Mar 2026 and is closed: use M-C instead."
+    ]
+
+
+def test_accounts_merged_before_the_upgrade_learn_their_merge_from_the_ledger(
+    client_admin, chain, make_member, staff
+):
+    # given: the chain, and M-X (no points) merged into M-Y, then M-Y into M-C, all
+    # merged before members 0022 kept the account each merge named
+    x, y = make_member("M-X"), make_member("M-Y")
+    merge_members(survivor=y, duplicate=x, by=staff, reason="New e-mail", now=at("2026-03-04"))
+    merge_members(survivor=chain[2], duplicate=y, by=staff, reason="Moved", now=at("2026-05-06"))
+    Member.objects.update(merge_survivor=None)
+    upgrade = import_module("members.migrations.0022_member_merge_survivor")
+
+    # when
+    upgrade.from_their_own_merge(django_apps, SimpleNamespace(connection=connection))
+
+    # then: the ledger's merge lines name M-A's; nothing moved from M-X, so its page
+    # says when, not into which account
+    closed = dict(
+        Member.objects.filter(merged_into__isnull=False).values_list(
+            "external_id", "merge_survivor__external_id"
+        )
+    )
+    assert closed == {"M-A": "M-B", "M-B": "M-C", "M-X": None, "M-Y": "M-C"}
+    assert said(page(client_admin, x), "merged") == (
+        "Closed: merged on 4 Mar 2026 by agent. The points are at M-C since 6 May 2026. "
+        "This account earns and redeems nothing more."
+    )
+    assert said(page(client_admin, chain[2]), "merged-from") == (
+        "Accounts merged into this one: M-Y (6 May 2026), M-B (5 May 2026), "
+        "M-X (4 Mar 2026, here since 6 May 2026), M-A (merged into M-B on 3 Mar 2026)."
+    )
