@@ -14,6 +14,10 @@ here, beside the ledger it writes and the tier rules it applies.
 - A status match running on the duplicate ends; it goes on for the survivor, to its
   last day, when it gives more than the survivor has: a tier above the survivor's
   qualified tier and its own match, or the same tier as its match for longer.
+- A freeze is the customer's: the survivor carries the later of both accounts'
+  freezes, with its reason, so that what the duplicate's protected (its points at a
+  cutoff, its tier from degradation) stays protected, and inactivity counts from the
+  later end; the duplicate's running freeze ends.
 - The duplicate is closed (`merged_into`): back to the entry tier with no points, it
   earns, redeems and is adjusted no more, and its customer code names the survivor
   (members.selectors). Accounts merged into it before now name the survivor too. Its
@@ -36,6 +40,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Case, DateTimeField, F, Sum, Value, When
 from django.utils import timezone
+from django.utils.dateformat import format as date_format
 
 from core import figures
 from core.staff_input import clean_reason
@@ -45,6 +50,7 @@ from points.models import AdjustmentRequest, LedgerEntry
 from points.selectors import Balances, Programme, balances, pending_by_member, programme, summary_of
 from points.services.expiry import refuse_until_expiry_ran
 from points.services.posting import MEMBER_CACHE_FIELDS, Movement, credit, entry_of
+from tiers.selectors import frozen_last_day
 from tiers.services import Reason as TierReason
 from tiers.services import TierLog, hold_granted_tier, move_status_grant
 
@@ -52,6 +58,7 @@ Kind = LedgerEntry.Kind
 REASON_LENGTH = LedgerEntry._meta.get_field("reason").max_length
 MERGED_FIELDS = ["merged_into", "merge_survivor", "merged_at", "merged_into_at", "merged_by"]
 GRANT_FIELDS = ["granted_tier", "granted_until"]
+FREEZE_FIELDS = ["frozen_until", "freeze_reason"]
 
 
 @dataclass
@@ -69,6 +76,7 @@ class Merge:
     lifetime: int  # moved, tier-counting
     bonus: int  # the survivor's tier-up bonus, if it reaches a tier neither had
     carried: bool  # the duplicate's status match goes on for the survivor
+    freeze: dict | None  # the duplicate's running freeze the survivor carries on
 
 
 def check_merge(survivor: Member, duplicate: Member, *, now) -> None:
@@ -161,6 +169,7 @@ def work_out(survivor: Member, duplicate: Member, plan: Programme, *, now, reaso
     carried = _carries(survivor, *match, ranking, today=timezone.localdate(now))
     if carried:
         survivor.granted_tier_id, survivor.granted_until = match
+    freeze = _carry_freeze(survivor, duplicate, now=now)
     for member in (duplicate, survivor):
         hold_granted_tier(member, ranking, at=now, log=log, reason=TierReason.MERGE, by=by)
     entries = outs + ins
@@ -177,7 +186,28 @@ def work_out(survivor: Member, duplicate: Member, plan: Programme, *, now, reaso
         lifetime=moved["lifetime"],
         bonus=bonus.points if bonus else 0,
         carried=carried,
+        freeze=freeze,
     )
+
+
+def _carry_freeze(survivor: Member, duplicate: Member, *, now) -> dict | None:
+    """The later of both freezes on the survivor (a freeze ended counts too: inactivity
+    counts from its end), the duplicate's running one ended. Returns the duplicate's
+    running freeze when the survivor carries it on: its last day and reason, and the
+    survivor's own last day, if frozen."""
+    carried = None
+    if duplicate.frozen_until and (
+        survivor.frozen_until is None or duplicate.frozen_until > survivor.frozen_until
+    ):
+        if duplicate.frozen_at(now):
+            own = frozen_last_day(survivor) if survivor.frozen_at(now) else None
+            until = frozen_last_day(duplicate)
+            carried = {"until": until, "reason": duplicate.freeze_reason, "survivor_until": own}
+        survivor.frozen_until = duplicate.frozen_until
+        survivor.freeze_reason = duplicate.freeze_reason
+    if duplicate.frozen_at(now):
+        duplicate.frozen_until = now
+    return carried
 
 
 def _carries(survivor: Member, tier_id, until, ranking, *, today) -> bool:
@@ -224,6 +254,7 @@ def merge_preview(*, survivor: Member, duplicate: Member, now=None) -> dict:
             "lifetime": merge.lifetime,
         },
         "bonus": merge.bonus,
+        "freeze": merge.freeze,
     }
 
 
@@ -257,8 +288,9 @@ def merge_members(*, survivor: Member, duplicate: Member, by, reason, now=None) 
         duplicate.merged_into = duplicate.merge_survivor = survivor
         duplicate.merged_by = by
         duplicate.merged_at = duplicate.merged_into_at = now
-        duplicate.save(update_fields=MEMBER_CACHE_FIELDS + MERGED_FIELDS + GRANT_FIELDS)
-        survivor.save(update_fields=MEMBER_CACHE_FIELDS + GRANT_FIELDS)
+        closed = MEMBER_CACHE_FIELDS + MERGED_FIELDS + GRANT_FIELDS + FREEZE_FIELDS
+        duplicate.save(update_fields=closed)
+        survivor.save(update_fields=MEMBER_CACHE_FIELDS + GRANT_FIELDS + FREEZE_FIELDS)
         move_status_grant(
             duplicate=duplicate, survivor=survivor, carried=merge.carried, now=now, by=by
         )
@@ -291,7 +323,11 @@ def _history(merge: Merge, *, by, reason: str) -> None:
         f"{merge.available:,} available, {merge.pending:,} pending and "
         f"{merge.lifetime:,} lifetime points"
     )
-    bonus = f"; tier-up bonus {merge.bonus:,} points" if merge.bonus else ""
+    more = f"; tier-up bonus {merge.bonus:,} points" if merge.bonus else ""
+    if merge.freeze:
+        last_day = date_format(merge.freeze["until"], "j M Y")
+        freeze = f"{duplicate.external_id}'s freeze until {last_day} ({merge.freeze['reason']})"
+        more += f"; {freeze} goes on here"
     content_type = ContentType.objects.get_for_model(Member)
     LogEntry.objects.bulk_create(
         [
@@ -308,7 +344,7 @@ def _history(merge: Merge, *, by, reason: str) -> None:
                 (
                     survivor,
                     f"Merged {duplicate.external_id} into this member: {reason}. "
-                    f"Received {moved}{bonus}.",
+                    f"Received {moved}{more}.",
                 ),
             )
         ]
