@@ -346,6 +346,10 @@ class Notification(models.Model):
     # Expiry reminders: the cutoff and the points at stake (E4).
     cutoff = models.DateField(null=True, blank=True)
     points = models.BigIntegerField(null=True, blank=True)
+    # An expiry reminder sent whose figure a merge changed since (the account kept holds
+    # both accounts' points at stake): the reminder run tells the member once more
+    # (points.services.expiry.retell_after_merge). One reminder per cutoff not out of date.
+    outdated_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)
     # A message the mail server refused (an address, a header): tried again, after the
@@ -372,7 +376,7 @@ class Notification(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["member", "cutoff"],
-                condition=models.Q(kind="expiry_reminder"),
+                condition=models.Q(kind="expiry_reminder", outdated_at=None),
                 name="one_expiry_reminder_per_cutoff",
             )
         ]

@@ -11,6 +11,7 @@ from django.utils.dateformat import format as date_format
 from core import events, figures
 from core.jobs import id_chunks, lock_in_id_order, queue_or_run
 from members.models import Member, Notification
+from members.services import drop_unsent
 from points.expiry_selectors import (
     cutoff_instant,
     next_cutoff,
@@ -106,6 +107,36 @@ def remind_once_committed() -> None:
     from points.tasks import send_expiry_reminders_task  # the tasks import the services
 
     transaction.on_commit(lambda: queue_or_run(send_expiry_reminders_task))
+
+
+def retell_after_merge(*, survivor: Member, duplicate: Member, now) -> None:
+    """E4 after a merge, once its entries are written, before the duplicate's unsent
+    messages are dropped: the survivor's points at stake at each coming cutoff now hold
+    the duplicate's. A reminder the survivor was sent with another figure is out of
+    date, and one not sent yet is dropped (it would give the wrong figure), so that the
+    reminder run tells the member once more, with both accounts' points; a survivor
+    never reminded is told as anyone is. When either account had a reminder of a coming
+    cutoff, the run is queued once the merge commits, as the day's run may be over."""
+    reminders = Notification.objects.filter(
+        kind=Notification.Kind.EXPIRY_REMINDER,
+        member__in=[survivor, duplicate],
+        cutoff__gte=timezone.localdate(now),
+        outdated_at=None,
+    )
+    told = list(reminders.values_list("pk", "member", "cutoff", "points", "sent_at"))
+    for pk, member_id, cutoff, points, sent_at in told:
+        if member_id != survivor.pk:
+            continue
+        stake = points_at_stake(cutoff, first_id=survivor.pk, last_id=survivor.pk, now=now)
+        if [points] == list(stake.values_list("at_stake", flat=True)):
+            continue
+        if sent_at:
+            Notification.objects.filter(pk=pk).update(outdated_at=now)
+        else:
+            why = f"{duplicate.external_id} was merged into {survivor.external_id}"
+            drop_unsent(survivor, Notification.objects.filter(pk=pk), why=why)
+    if told:
+        remind_once_committed()
 
 
 def send_expiry_reminders(*, now=None) -> int:

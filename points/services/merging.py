@@ -22,6 +22,7 @@ here, beside the ledger it writes and the tier rules it applies.
   earns, redeems and is adjusted no more, and its customer code names the survivor
   (members.selectors). Accounts merged into it before now name the survivor too. Its
   unsent expiry reminders are dropped: the points they name have moved.
+  The survivor's expiry reminders whose figure the merge changed are told again.
   Its redemptions stay where they are; cancelling one refunds the survivor. Its point
   requests still waiting for a supervisor (goodwill above a limit) go to the survivor:
   approved, they give the customer the points on the account they keep.
@@ -48,7 +49,7 @@ from members.models import Member, Notification
 from members.services import drop_unsent
 from points.models import AdjustmentRequest, LedgerEntry
 from points.selectors import Balances, Programme, balances, pending_by_member, programme, summary_of
-from points.services.expiry import refuse_until_expiry_ran
+from points.services.expiry import refuse_until_expiry_ran, retell_after_merge
 from points.services.posting import MEMBER_CACHE_FIELDS, Movement, credit, entry_of
 from tiers.selectors import frozen_last_day
 from tiers.services import Reason as TierReason
@@ -304,6 +305,8 @@ def merge_members(*, survivor: Member, duplicate: Member, by, reason, now=None) 
         AdjustmentRequest.objects.filter(
             member=duplicate, status=AdjustmentRequest.Status.PENDING
         ).update(member=survivor)
+        # The survivor's points at stake now hold the duplicate's: told once more (E4).
+        retell_after_merge(survivor=survivor, duplicate=duplicate, now=now)
         # Its points are no longer there: no reminder that they expire (E4), nor any
         # other message about the closed account (a tier-up whose bonus moved).
         drop_unsent(
