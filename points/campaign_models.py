@@ -104,8 +104,9 @@ class Campaign(models.Model):
 
     def clean(self):
         # The list, the stack warnings and every ledger line name it: a zero-width space
-        # alone would name nothing (as for staff's reasons, core.staff_input).
-        if is_blank(self.name or ""):
+        # alone would name nothing (as for staff's reasons, core.staff_input). No name
+        # at all (left empty, or one the field refused as too long) is the field's to say.
+        if self.name and is_blank(self.name):
             raise ValidationError({"name": "Give the campaign a name people can read."})
         unknown = set(self.channels or []) - set(Channel.values)
         if unknown:

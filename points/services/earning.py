@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from core import events
-from points.models import Channel, PointDefinition, Transaction
+from points.models import Channel, LedgerEntry, PointDefinition, Transaction
 from points.selectors import Programme
 from points.services import sql
 from points.services.posting import (
@@ -29,10 +29,13 @@ from points.services.rules import (
     multiplier_label,
     points_per_unit,
     purchase_points,
+    rates_reason,
     transaction_fields,
 )
 from tiers.models import Tier
 from tiers.services import TierLog, follow_new_rules, restore
+
+REASON_LENGTH = LedgerEntry._meta.get_field("reason").max_length
 
 
 def purchase_earning(
@@ -57,16 +60,14 @@ def purchase_earning(
         amount=amount,
         birth_date=member.birth_date,
     )
-    rate, reason, rates_without = _rates(plan, tier, campaigns)
+    rate, multiplied_by, reason, rates_without = _rates(plan, tier, campaigns)
     points = purchase_points(amount, rate)
     earn_rate = plan.purchase_definition.earn_rate
-    check_purchase_points(points, amount=amount, earn_rate=earn_rate, reason=reason)
+    check_purchase_points(points, amount=amount, earn_rate=earn_rate, reason=multiplied_by)
     if member.last_purchase_at is None or at > member.last_purchase_at:
         member.last_purchase_at = at
     if not points:
         return None
-    if earn_rate != 1:  # every factor of the points (P2), so that the agent's sum comes out
-        reason = f"{multiplier_label(plan.purchase_definition.name, earn_rate)}, {reason}"
     earned = earning(plan.purchase_definition, points, at=at, reason=reason)
     if campaigns:
         # What each campaign added: the points less those earned without it.
@@ -77,22 +78,29 @@ def purchase_earning(
     return earned
 
 
-def _rates(plan: Programme, tier: Tier, campaigns) -> tuple[Decimal, str, list[Decimal]]:
-    """The rate of a purchase at a tier during campaigns, the reason its entry gives,
-    and the rate without each campaign in turn: worked out once per programme, tier
-    and campaigns, not per purchase."""
+def _rates(plan: Programme, tier: Tier, campaigns) -> tuple[Decimal, str, str, list[Decimal]]:
+    """The rate of a purchase at a tier during campaigns, the tier and campaigns that
+    multiply it (for a refusal's message), the reason its entry gives (every factor of
+    the points (P2), the earn rate first when it is not 1, so that the agent's sum comes
+    out; within the ledger's column: rates_reason), and the rate without each campaign
+    in turn: worked out once per programme, tier and campaigns, not per purchase."""
     key = (tier.id, *(campaign.id for campaign in campaigns))
     if key not in plan.earnings:
         multipliers = [campaign.multiplier for campaign in campaigns]
-        earn_rate = plan.purchase_definition.earn_rate
+        definition = plan.purchase_definition
+        earn_rate = definition.earn_rate
 
         def rate(skipped=None) -> Decimal:
             kept = [m for i, m in enumerate(multipliers) if i != skipped]
             return points_per_unit(earn_rate, tier.multiplier, kept)
 
-        labels = [multiplier_label(tier.name, tier.multiplier)]
-        labels += [multiplier_label(c.name, c.multiplier) for c in campaigns]
-        plan.earnings[key] = rate(), ", ".join(labels), [rate(i) for i in range(len(campaigns))]
+        factors = [(tier.name, tier.multiplier)] + [(c.name, c.multiplier) for c in campaigns]
+        multiplied_by = ", ".join(multiplier_label(*factor) for factor in factors)
+        if earn_rate != 1:
+            factors.insert(0, (definition.name, earn_rate))
+        reason = rates_reason(factors, REASON_LENGTH)
+        without = [rate(i) for i in range(len(campaigns))]
+        plan.earnings[key] = rate(), multiplied_by, reason, without
     return plan.earnings[key]
 
 

@@ -45,6 +45,7 @@ from django.utils.dateformat import format as date_format
 
 from core import figures
 from core.staff_input import clean_reason
+from core.words import shortened
 from members.models import Member, Notification
 from members.services import drop_unsent
 from points.models import AdjustmentRequest, LedgerEntry
@@ -155,7 +156,7 @@ def work_out(survivor: Member, duplicate: Member, plan: Programme, *, now, reaso
                 redeemable,
                 now,
                 pending_until or now,
-                f"{words}: {reason}"[:REASON_LENGTH],
+                shortened(f"{words}: {reason}", REASON_LENGTH),
             )
             (outs if member is duplicate else ins).append(entry_of(member, move, created_by=by))
     ranking = plan.ranking

@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from core.staff_input import invisible_in
+from core.words import ELLIPSIS, shortened
 from points.models import Channel, Transaction
 
 
@@ -77,6 +78,34 @@ def return_points(
 
 def multiplier_label(name: str, multiplier: Decimal) -> str:
     return f"{name} x{multiplier.normalize():f}"
+
+
+def rates_reason(factors: list[tuple[str, Decimal]], limit: int) -> str:
+    """The reason of a purchase's ledger line: each factor of its points by name and
+    multiplier ("Purchase points x10, Gold x2, Double points x2"), within `limit`
+    characters (the ledger's reason column). When the names are too long together (a
+    campaign's name has up to 100 characters, and campaigns stack), the longest are
+    shortened alike, each ending with an ellipsis, and every multiplier stays, so that
+    an agent's sum still comes out (X1). A list that no shortening fits (dozens of
+    campaigns at once) is cut with an ellipsis at its end."""
+    text = ", ".join(multiplier_label(name, multiplier) for name, multiplier in factors)
+    if len(text) <= limit:
+        return text
+    names = [name for name, _ in factors]
+    room = limit - (len(text) - sum(map(len, names)))
+
+    def width(cap: int) -> int:  # the names' length once cut to `cap`, ellipsis included
+        return sum(len(name) if len(name) <= cap else cap + len(ELLIPSIS) for name in names)
+
+    cap = max(map(len, names))
+    while cap > 0 and width(cap) > room:
+        cap -= 1
+    if cap == 0:
+        return shortened(text, limit)
+    return ", ".join(
+        multiplier_label(name if len(name) <= cap else name[:cap] + ELLIPSIS, multiplier)
+        for name, multiplier in factors
+    )
 
 
 class TransactionLimits(NamedTuple):

@@ -9,6 +9,7 @@ from django.db.models import BigIntegerField, Case, F, When
 from django.utils import timezone
 
 from core.staff_input import check_last_day, clean_reason
+from core.words import shortened
 from members.models import Member, Notification
 from members.selectors import check_open
 from tiers.models import DegradationPolicy, StatusGrant, Tier
@@ -177,7 +178,7 @@ def move_status_grant(*, duplicate, survivor, carried: bool, now, by) -> None:
         member=survivor,
         tier_id=running.tier_id,
         until=running.until,
-        reason=reason[:REASON_LENGTH],
+        reason=shortened(reason, REASON_LENGTH),
         granted_by=by,
         granted_at=now,
     )
