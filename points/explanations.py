@@ -140,6 +140,11 @@ def change_explanation(change: TierChange, member: Member, ranking) -> str:
             f"{to} from {when}: {days:,} days without a purchase ({after}); "
             f"qualified for {qualified}, a purchase restores it"
         )
+    if reason == Reason.RESTORATION and to != qualified:  # a late purchase (D3)
+        return (
+            f"{to} from {when}: a purchase restored {to}, as the days since it leave it; "
+            f"qualified for {qualified}, a purchase restores it"
+        )
     if reason == Reason.RESTORATION:
         return f"{to} again from {when}: a purchase restored the qualified tier"
     if reason == Reason.RULES_CHANGED:

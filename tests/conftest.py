@@ -143,14 +143,18 @@ def old(make_member):
 
 @pytest.fixture
 def buy():
-    """Record a purchase with a fresh external id; returns the transaction."""
+    """Record a purchase with a fresh external id, as it happens (recorded at its own
+    time, unless `now` says when: a late purchase restores only what its date leaves,
+    D3); returns the transaction."""
 
     def buy(member, amount, when=None, **kwargs):
+        when = when or at("2026-03-02")
         return record_purchase(
             member=member,
             amount=Decimal(str(amount)),
-            occurred_at=when or at("2026-03-02"),
+            occurred_at=when,
             external_id=kwargs.pop("external_id", f"P-{next(_ids)}"),
+            now=kwargs.pop("now", when),
             **kwargs,
         )
 

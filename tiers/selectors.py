@@ -117,6 +117,14 @@ def steps_due_by(now):
     return end_of(timezone.localdate(now) - timedelta(days=1)).astimezone(UTC)
 
 
+def steps_due_tonight(now):
+    """The steps tonight's run applies (steps_due_by of the run after today ends): those
+    due by the end of today. A purchase recorded at `now` leaves the member where that
+    run would (D3), so that it has nothing to undo the night after. In UTC, as `now`
+    comes."""
+    return end_of(timezone.localdate(now)).astimezone(UTC)
+
+
 def period_end(since, inactivity: timedelta):
     """When a period of `inactivity` (whole days) started at `since` ends: the same time
     of day that many days later in the programme's time zone, as P5's delays count, a
@@ -405,6 +413,15 @@ def next_degradation(member: Member, policy, ranking: Ranking, now) -> tuple | N
     when = ahead[0][0]
     reached = [step for step in ahead if step[0] <= max(when, now)]
     return when, min(reached, key=lambda step: step[1])[2]
+
+
+def inactivity_leaves(member: Member, policy, ranking: Ranking, due) -> int:
+    """D2 for one member (in memory): the effective tier id their inactivity leaves them
+    at by `due` (steps_due_by of a run), from the effective tier they hold, counted from
+    their last purchase as the row has it; the lowest tier of next_degradation's steps
+    due by then, or the tier they hold when none is."""
+    drop = next_degradation(member, policy, ranking, due)
+    return drop[1].pk if drop and drop[0] <= due else member.effective_tier_id
 
 
 def inactive_since_of(member: Member):

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from core import events
 from points.models import Channel, LedgerEntry, PointDefinition, Transaction
@@ -39,18 +40,21 @@ REASON_LENGTH = LedgerEntry._meta.get_field("reason").max_length
 
 
 def purchase_earning(
-    member, plan: Programme, log: TierLog, *, amount, at, channel, store, by=None
+    member, plan: Programme, log: TierLog, *, amount, at, channel, store, now, by=None
 ) -> Movement | None:
-    """The rules of a purchase on a locked member, in memory: restoration first (D3),
-    then floor(amount x earn rate x effective tier multiplier x campaigns) (P2, P3),
-    under the campaigns whose audience the purchase is in (its tier, channel, store,
-    amount and the member's birthday month). Returns its earning, if it earns any
-    points; record_purchase and the import both use it. `by`: the account that
-    recorded it, on the restoration it records. Thresholds changed since the member
-    was last qualified move it first (T3), so the purchase earns at the tier the
-    rules give."""
+    """The rules of a purchase at `at`, recorded at `now`, on a locked member, in
+    memory: it becomes the member's last purchase if it is the latest (D2), then
+    restores the tier its date leaves (D3); then floor(amount x earn rate x effective
+    tier multiplier x campaigns) (P2, P3), under the campaigns whose audience the
+    purchase is in (its tier, channel, store, amount and the member's birthday
+    month). Returns its earning, if it earns any points; record_purchase and the
+    import both use it. `by`: the account that recorded it, on the restoration it
+    records. Thresholds changed since the member was last qualified move it first
+    (T3), so the purchase earns at the tier the rules give."""
     follow_new_rules(member, plan.ranking, plan.degradation, log=log)
-    restore(member, plan.ranking, at=at, log=log, by=by)
+    if member.last_purchase_at is None or at > member.last_purchase_at:
+        member.last_purchase_at = at
+    restore(member, plan.ranking, plan.degradation, at=at, now=now, log=log, by=by)
     tier = plan.ranking.by_pk[member.effective_tier_id]
     campaigns = plan.campaigns_for(
         at=at,
@@ -64,8 +68,6 @@ def purchase_earning(
     points = purchase_points(amount, rate)
     earn_rate = plan.purchase_definition.earn_rate
     check_purchase_points(points, amount=amount, earn_rate=earn_rate, reason=multiplied_by)
-    if member.last_purchase_at is None or at > member.last_purchase_at:
-        member.last_purchase_at = at
     if not points:
         return None
     earned = earning(plan.purchase_definition, points, at=at, reason=reason)
@@ -106,10 +108,13 @@ def _rates(plan: Programme, tier: Tier, campaigns) -> tuple[Decimal, str, str, l
 
 @idempotent
 def record_purchase(
-    *, member, amount, occurred_at, external_id, channel=Channel.API, store="", by=None
+    *, member, amount, occurred_at, external_id, channel=Channel.API, store="", by=None, now=None
 ) -> Transaction:
     """A purchase earns at the effective tier's multiplier and the running campaigns (P2,
-    P3). `by`: the account that recorded it (an API key's), on its entries."""
+    P3). `by`: the account that recorded it (an API key's), on its entries. `now`: when
+    it is recorded, by default the current time (a purchase a full period old restores
+    only what its date leaves, D3)."""
+    now = now or timezone.now()
     fields = transaction_fields(
         kind=Transaction.Kind.PURCHASE,
         external_id=external_id,
@@ -118,7 +123,7 @@ def record_purchase(
         store=store,
         amount=amount,
     )
-    if unlocked_purchases() and (txn := _record_purchase_unlocked(member, fields, by)):
+    if unlocked_purchases() and (txn := _record_purchase_unlocked(member, fields, by, now)):
         return txn
     with transaction.atomic():
         lock_referrer_first(member)
@@ -127,7 +132,7 @@ def record_purchase(
             return existing
         referral = referral_due(member, plan)  # before the purchase counts
         log = TierLog()
-        txn, entries = _purchase_transaction(member, plan, log, fields, by)
+        txn, entries = _purchase_transaction(member, plan, log, fields, by, now)
         post_transaction(member, plan, txn, entries, at=occurred_at, log=log, by=by)
         if referral:
             pay_referral(member, referral, at=occurred_at, external_id=external_id, by=by)
@@ -140,7 +145,7 @@ def unlocked_purchases() -> bool:
     return sql.writes_unlocked() and not events.wanted(events.EventType.TRANSACTION_RECORDED)
 
 
-def _purchase_transaction(member, plan: Programme, log: TierLog, fields, by):
+def _purchase_transaction(member, plan: Programme, log: TierLog, fields, by, now):
     earned = purchase_earning(
         member,
         plan,
@@ -149,13 +154,14 @@ def _purchase_transaction(member, plan: Programme, log: TierLog, fields, by):
         at=fields["occurred_at"],
         channel=fields["channel"],
         store=fields["store"],
+        now=now,
         by=by,
     )
     txn = Transaction(member=member, **fields)
     return txn, [entry_of(member, earned, transaction=txn, created_by=by)] if earned else []
 
 
-def _record_purchase_unlocked(member, fields, by) -> Transaction | None:
+def _record_purchase_unlocked(member, fields, by, now) -> Transaction | None:
     """The common purchase in two statements and no lock: read the member, apply the
     rules, then write everything in one statement that updates the member only if its
     caches are still those read. Any writer in between changes them (a purchase
@@ -170,7 +176,7 @@ def _record_purchase_unlocked(member, fields, by) -> Transaction | None:
         return None
     read = sql.cached(member)
     log = TierLog()
-    txn, entries = _purchase_transaction(member, plan, log, fields, by)
+    txn, entries = _purchase_transaction(member, plan, log, fields, by, now)
     entries = apply_entries(
         member, plan, entries, at=fields["occurred_at"], log=log, by=by, transaction=txn
     )

@@ -109,7 +109,7 @@ def end_import(report, *, dry_run: bool) -> None:
 
 
 def import_transactions(
-    rows, *, errors=(), dry_run=False, batch=None, on_chunk=None
+    rows, *, errors=(), dry_run=False, batch=None, on_chunk=None, now=None
 ) -> ImportReport:
     """Apply checked CSV rows (points.resources) in `occurred_at` order through the
     rules of record_purchase and record_return, all or nothing, in one database
@@ -127,7 +127,9 @@ def import_transactions(
     this one wrote; the unique external_id stays the final judge.
 
     `batch`: the CX Manager's import (core.ImportBatch) its rows are written under;
-    `on_chunk(done, total)` hears how many staged rows are computed."""
+    `on_chunk(done, total)` hears how many staged rows are computed; `now`: when the
+    file is imported, by default the current time (an old purchase restores only what
+    its date leaves, D3)."""
     report = ImportReport()
     bad = report.errors.append
     with transaction.atomic(), CopyBehind() as writer, without_cycle_collection():
@@ -150,7 +152,7 @@ def import_transactions(
         report.members, staged = len(locked), sql.staged_count()
         batch_id = batch.pk if batch else None
         log = TierLog()
-        now = timezone.now()
+        now = now or timezone.now()
         # The purchases returns may name, by external id: the latest of the file and
         # those read back for a chunk (recorded before, or by an earlier chunk).
         purchases = OrderedDict()
@@ -209,6 +211,7 @@ def import_transactions(
                                 at=at,
                                 channel=row.channel,
                                 store=row.store,
+                                now=now,
                             )
                         except ValidationError as refused:  # no purchase definition (P1),
                             # or more points than one purchase may earn (P2): its amount

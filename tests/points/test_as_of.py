@@ -235,7 +235,11 @@ def test_as_of_now_after_a_late_purchase_restored_a_degraded_member_is_the_summa
     )
     degrade_inactive_members(now=at("2026-04-15"))
     record_purchase(
-        member=member, amount=Decimal("10"), occurred_at=at("2026-04-10"), external_id="P-2"
+        member=member,
+        amount=Decimal("10"),
+        occurred_at=at("2026-04-10"),
+        external_id="P-2",
+        now=at("2026-04-16"),
     )
 
     # then as of now: Silver again (restored), as the summary says

@@ -26,10 +26,10 @@ pytestmark = pytest.mark.django_db
 HEADER = "external_id,member,kind,amount,occurred_at,channel,store,original_external_id\n"
 
 
-def run(text, *, dry_run=False, bom=False):
+def run(text, *, dry_run=False, bom=False, now=None):
     data = (("\ufeff" if bom else "") + HEADER + text).encode()
     rows, errors = read_transactions(io.BytesIO(data))
-    return import_transactions(rows, errors=errors, dry_run=dry_run)
+    return import_transactions(rows, errors=errors, dry_run=dry_run, now=now)
 
 
 def state():
@@ -80,7 +80,7 @@ def test_a_purchase_restores_a_degraded_member_and_earns_at_the_restored_tier(al
     DegradationPolicy.objects.update(enabled=True)
     degrade_inactive_members(now=at("2026-04-15"))
     assert summary(alice)["effective_tier"].code == "silver"
-    run("T-9,M-0001,purchase,100,2026-04-16,,,\n")
+    run("T-9,M-0001,purchase,100,2026-04-16,,,\n", now=at("2026-04-16"))
     assert summary(alice)["effective_tier"].code == "gold"
     assert earned(Transaction.objects.get(external_id="T-9")) == 200
 

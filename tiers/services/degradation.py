@@ -7,7 +7,7 @@ from django.utils import timezone
 from core.jobs import id_chunks
 from members.models import Member, Notification
 from tiers.models import DegradationPolicy
-from tiers.selectors import Ranking, members_to_degrade
+from tiers.selectors import Ranking, inactivity_leaves, members_to_degrade, steps_due_tonight
 from tiers.services.history import (
     Reason,
     TierLog,
@@ -20,19 +20,28 @@ from tiers.services.qualification import degraded
 from tiers.services.status_match import end_status_grants
 
 
-def restore(member: Member, ranking: Ranking, *, at, log: TierLog, by=None) -> None:
-    """D3: a purchase gives a degraded member their qualified tier back at once, before
-    the purchase's points are computed. Changes the locked member in memory; `by`, the
-    account that recorded the purchase, is on the history row. A purchase dated before
-    the member's last purchase (a till that was offline, a late file) restores nothing:
-    inactivity counts from the last purchase (D2), which it does not move, so the
-    nightly job would drop the member again."""
+def restore(member: Member, ranking: Ranking, policy, *, at, now, log: TierLog, by=None) -> None:
+    """D3: a purchase at `at`, recorded at `now`, gives a degraded member back the tier
+    their inactivity leaves them at once it counts from this purchase (D2, under the
+    degradation `policy`): the qualified tier, unless the purchase itself is a full
+    period old or more (a till that was offline, a late file). Then the member gets the
+    tier tonight's degradation run would give them (steps_due_tonight), so that the run
+    has nothing to undo: a partial restoration, or none when that is the tier they
+    hold. Changes the locked member in memory, whose last purchase is already this one
+    if it is the latest; `by`, the account that recorded the purchase, is on the
+    history row. A purchase dated before the member's last purchase restores nothing:
+    inactivity counts from the last purchase, which it does not move."""
     if not degraded(member, ranking):
         return
     if member.last_purchase_at is not None and at < member.last_purchase_at:
         return
     from_tier_id = member.effective_tier_id
-    member.effective_tier_id = member.qualified_tier_id
+    member.effective_tier_id = member.qualified_tier_id  # counted from there
+    target = inactivity_leaves(member, policy, ranking, steps_due_tonight(now))
+    if not ranking.higher(target, from_tier_id):  # a purchase never lowers the tier
+        member.effective_tier_id = from_tier_id
+        return
+    member.effective_tier_id = target
     change = record_change(
         member, log, reason=Reason.RESTORATION, from_tier_id=from_tier_id, at=at, by=by
     )
