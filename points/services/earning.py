@@ -34,7 +34,7 @@ from points.services.rules import (
     transaction_fields,
 )
 from tiers.models import Tier
-from tiers.services import TierLog, follow_new_rules, restore
+from tiers.services import TierLog, degraded, follow_new_rules, restore
 
 REASON_LENGTH = LedgerEntry._meta.get_field("reason").max_length
 
@@ -169,10 +169,12 @@ def _record_purchase_unlocked(member, fields, by, now) -> Transaction | None:
 
     None when it did not write: another writer came between, the id was recorded
     before (skipped or refused), the purchase changes a tier, whose history rows
-    must commit with it, or it pays a referral, another member's points. record_purchase
-    then records it under the member lock."""
+    must commit with it, or it pays a referral, another member's points, or the member
+    is degraded: the purchase may restore them (D3), which withdraws the messages of
+    the drops it undoes under their lock. record_purchase then records it under the
+    member lock."""
     member, plan, recorded_id = lock(member, fields["external_id"], for_update=False)
-    if recorded_id is not None or referral_due(member, plan):
+    if recorded_id is not None or referral_due(member, plan) or degraded(member, plan.ranking):
         return None
     read = sql.cached(member)
     log = TierLog()

@@ -19,7 +19,7 @@ from members.services import send_pending_notifications
 from points.models import Transaction
 from points.resources import read_transactions
 from points.services import import_transactions, record_purchase
-from tests.conftest import earned
+from tests.conftest import earned, postgres_only
 from tiers.services import degrade_inactive_members
 
 pytestmark = pytest.mark.django_db
@@ -183,6 +183,52 @@ def test_D3_a_purchase_whose_period_ends_today_restores_what_tonights_run_leaves
     assert changes(member) == history
 
 
+def test_D4_a_late_purchase_before_we_miss_you_went_keeps_the_drop_that_stays(gold_since):
+    # given: Gold, last purchase 200 days ago, dropped to Silver then Bronze while the
+    # mail server was down: neither "We miss you" has gone
+    member = gold_since(200, told=False)
+    assert messages(member) == ["tier_up", "degradation", "degradation"]
+
+    # when: a purchase made 100 days ago brings the member back to Silver, and the
+    # server is back
+    late_purchase(member, "100", 100)
+    mail.outbox.clear()
+    send_pending_notifications()
+
+    # then: the member hears they are at Silver, Gold still theirs: the drop to Bronze,
+    # undone before they heard of it, is not told, nor its undoing; the history keeps all
+    assert [m.subject for m in mail.outbox] == [
+        "Welcome to Gold, and thank you!",
+        "We miss you. Your Gold tier is still here.",
+    ]
+    assert "for now you enjoy the benefits of Silver" in mail.outbox[1].body
+    assert changes(member)[-3:] == [
+        ("degradation", "gold", "silver"),
+        ("degradation", "silver", "bronze"),
+        ("restoration", "bronze", "silver"),
+    ]
+
+
+def test_D4_a_member_told_of_the_first_drop_only_is_welcomed_back(make_member, buy, degradation):
+    # given: Gold, last purchase 200 days ago; told of the drop to Silver, then dropped
+    # to Bronze while the mail server was down
+    member = make_member(joined_at=noon(400))
+    buy(member, "3000", when=noon(200))
+    degrade_inactive_members(now=night(109))
+    send_pending_notifications()
+    degrade_inactive_members(now=night(19))
+
+    # when: a purchase made 30 days ago restores Gold, and the server is back
+    late_purchase(member, "100", 30)
+    mail.outbox.clear()
+    send_pending_notifications()
+
+    # then: the drop to Bronze, undone, is not told; the member, who last heard of
+    # Silver, is welcomed back to Gold
+    assert tiers_of(member) == ("gold", "gold")
+    assert [m.subject for m in mail.outbox] == ["Welcome back! You are Gold again."]
+
+
 def test_D3_a_late_purchase_in_an_imported_file_restores_as_a_till_would(gold_since):
     # given: Gold at Bronze, last purchase 200 days ago
     member = gold_since(200)
@@ -218,3 +264,22 @@ def test_X2_a_partial_restoration_says_why_on_the_member_page(admin_client, gold
         f"Silver from {day}: a purchase restored Silver, as the days since it leave it; "
         "qualified for Gold, a purchase restores it"
     ) in page.content.decode()
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.parametrize("last_bought, told", [(200, "restoration"), (150, None)])
+def test_D3_a_late_purchase_outside_a_transaction_restores_as_inside(gold_since, last_bought, told):
+    # given: Gold at Bronze (last purchase 200 days ago) or at Silver (150 days ago);
+    # a till's purchase is recorded outside any transaction, where the common purchase
+    # is written without the member lock
+    member = gold_since(last_bought)
+    before = messages(member)
+
+    # when: a purchase made 100 days ago reaches the programme
+    purchase = late_purchase(member, "100", 100)
+
+    # then: Silver, earning x1.5, told only of a change
+    assert tiers_of(member) == ("gold", "silver")
+    assert earned(purchase) == 150
+    assert messages(member) == before + ([told] if told else [])

@@ -5,6 +5,7 @@ case; the names other apps use are these."""
 from tiers.services.degradation import degrade_chunk, degrade_inactive_members, restore
 from tiers.services.history import Reason, TierLog
 from tiers.services.qualification import (
+    degraded,
     follow_new_rules,
     open_at_tier,
     recalculate_all_tiers,
@@ -23,6 +24,7 @@ __all__ = [
     "TierLog",
     "degrade_chunk",
     "degrade_inactive_members",
+    "degraded",
     "end_status_grants",
     "end_status_match",
     "grant_status",

@@ -45,14 +45,31 @@ def restore(member: Member, ranking: Ranking, policy, *, at, now, log: TierLog, 
     change = record_change(
         member, log, reason=Reason.RESTORATION, from_tier_id=from_tier_id, at=at, by=by
     )
-    # A drop whose "We miss you" has not gone yet (the mail server down) is undone before
-    # the member heard of it: neither is told (D4). A message being sent now is locked:
-    # the delete waits for it and, sent, it stays, and "Welcome back" follows it.
-    untold = Notification.objects.filter(
-        member=member, kind=Notification.Kind.DEGRADATION, sent_at=None
-    )
-    if not untold.delete()[0]:
+    # "Welcome back" only to a member who last heard of a tier below this one (D4).
+    if _last_told(member, ranking, from_tier_id, target) != target:
         notify(member, log, Notification.Kind.RESTORATION, change)
+
+
+def _last_told(member: Member, ranking: Ranking, from_tier_id: int, target: int) -> int:
+    """The effective tier a degraded member last hears of once a purchase restores them
+    from `from_tier_id` to `target` (D4). The "We miss you" of a drop that has not gone
+    yet (the mail server down) is withdrawn when the restoration undoes it: the drop
+    left a tier no higher than `target`, so the member never hears they left it. A drop
+    from a tier above `target` still goes: the member did leave that tier. A message
+    being sent now is locked: the withdrawal waits for it and, sent, it stays. In the
+    purchase's transaction, under the member lock."""
+    untold = list(
+        Notification.objects.filter(member=member, kind=Notification.Kind.DEGRADATION, sent_at=None)
+        .select_for_update(of=("self",))
+        .select_related("tier_change")
+        .order_by("pk")
+    )
+    undone = [n for n in untold if not ranking.higher(n.tier_change.from_tier_id, target)]
+    Notification.objects.filter(pk__in=[n.pk for n in undone]).delete()
+    kept = [n for n in untold if n not in undone]
+    if kept:
+        return kept[-1].tier_change.to_tier_id
+    return untold[0].tier_change.from_tier_id if untold else from_tier_id
 
 
 def degrade_inactive_members(*, now=None) -> int:
