@@ -22,7 +22,7 @@ from tiers.selectors import (
     frozen_last_day,
     held_above_by_match,
     inactive_since,
-    next_degradation,
+    inactivity_leaves,
     step_reached,
 )
 
@@ -167,8 +167,7 @@ def tier_expected_at(member: Member, plan: "Programme", cutoff: date) -> int:
             expected.effective_tier_id = member.qualified_tier_id
         expected.granted_tier_id = expected.granted_until = None
     eve = end_of(cutoff - timedelta(days=1))  # a step due by then: the cutoff day's run applies it
-    drop = next_degradation(expected, plan.degradation, ranking, eve)
-    return drop[1].pk if drop and drop[0] <= eve else expected.effective_tier_id
+    return inactivity_leaves(expected, plan.degradation, ranking, eve)
 
 
 def unprocessed_cutoffs(policy: ExpiryPolicy, now) -> list[date]:

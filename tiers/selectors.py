@@ -417,9 +417,11 @@ def next_degradation(member: Member, policy, ranking: Ranking, now) -> tuple | N
 
 def inactivity_leaves(member: Member, policy, ranking: Ranking, due) -> int:
     """D2 for one member (in memory): the effective tier id their inactivity leaves them
-    at by `due` (steps_due_by of a run), from the effective tier they hold, counted from
-    their last purchase as the row has it; the lowest tier of next_degradation's steps
-    due by then, or the tier they hold when none is."""
+    at by `due` (the steps whose period has ended by then; a run's are steps_due_by),
+    from the effective tier they hold, counted from their last purchase as the row has
+    it: the lowest tier of next_degradation's steps due by then, or the tier they hold
+    when none is. The one reading of D2 for a member: a purchase's restoration, a
+    member moved by new thresholds or by a status match's end, the expiry forecasts."""
     drop = next_degradation(member, policy, ranking, due)
     return drop[1].pk if drop and drop[0] <= due else member.effective_tier_id
 

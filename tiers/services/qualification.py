@@ -11,10 +11,10 @@ from tiers.models import DegradationPolicy, Tier
 from tiers.selectors import (
     Ranking,
     inactive_since,
+    inactivity_leaves,
     inactivity_tier,
     lock_tiers,
     misqualified_by_tier,
-    next_degradation,
     steps_due_by,
 )
 from tiers.services.history import (
@@ -91,10 +91,7 @@ def _qualify_without_bonus(
     follows = not degraded(member, ranking) or ranking.higher(from_tier_id, new.id)
     _follow_qualified(member, ranking, new)
     if lowered_by and follows:
-        due = steps_due_by(at)
-        drop = next_degradation(member, lowered_by, ranking, due)
-        if drop and drop[0] <= due:
-            member.effective_tier_id = drop[1].pk
+        member.effective_tier_id = inactivity_leaves(member, lowered_by, ranking, steps_due_by(at))
     if ranking.higher(new.id, member.best_tier_id):
         member.best_tier_id = new.id
     record_change(member, log, reason=reason, from_tier_id=from_tier_id, at=at)

@@ -13,7 +13,7 @@ from core.words import shortened
 from members.models import Member, Notification
 from members.selectors import check_open
 from tiers.models import DegradationPolicy, StatusGrant, Tier
-from tiers.selectors import Ranking, held_above_by_match, next_degradation
+from tiers.selectors import Ranking, held_above_by_match, inactivity_leaves
 from tiers.services.history import (
     Reason,
     TierLog,
@@ -125,9 +125,9 @@ def end_status_match(*, member, reason: str, by, now=None) -> StatusGrant:
             member, log, reason=Reason.STATUS_MATCH_ENDED, from_tier_id=from_tier_id, at=now, by=by
         )
         notify(member, log, Notification.Kind.STATUS_MATCH_ENDED, ended)
-        drop = next_degradation(member, DegradationPolicy.current(), ranking, now)
-        if drop and drop[0] <= now:  # what the nightly job's run would do next (D2)
-            member.effective_tier_id = drop[1].pk
+        target = inactivity_leaves(member, DegradationPolicy.current(), ranking, now)
+        if target != member.effective_tier_id:  # what the nightly job's run would do next (D2)
+            member.effective_tier_id = target
             dropped = record_change(
                 member, log, reason=Reason.DEGRADATION, from_tier_id=ended.to_tier_id, at=now
             )
