@@ -166,6 +166,9 @@ class Redemption(models.Model):
     used_external_id = models.CharField(max_length=100, null=True, blank=True, unique=True)
     used_channel = models.CharField(max_length=10, choices=Channel.choices, blank=True)
     used_store = models.CharField(max_length=50, blank=True)
+    # W4, W6: when the voucher let go of its reward's unit (cancelled, or expired unused:
+    # the nightly job); empty while it holds it. Set once: the unit comes back once.
+    unit_returned_at = models.DateTimeField("unit back in stock", null=True, blank=True)
 
     class Meta:
         ordering = ["-redeemed_at", "-pk"]
@@ -173,6 +176,12 @@ class Redemption(models.Model):
             models.Index(fields=["member", "-redeemed_at"]),
             # the redemption list, newest first, and its voucher filters (bench/vouchers.py)
             models.Index(fields=["-redeemed_at", "-id"], name="redemption_newest_first"),
+            # W6: the vouchers still holding a unit, by their last day (the nightly job)
+            models.Index(
+                fields=["valid_until"],
+                name="redemption_holding_a_unit",
+                condition=Q(status="redeemed", used_at__isnull=True, unit_returned_at__isnull=True),
+            ),
         ]
         permissions = [
             ("cancel_redemption", "Can cancel a redemption and refund its points"),

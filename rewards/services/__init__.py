@@ -1,5 +1,6 @@
 """The rewards' use cases, one module each: redeeming (W3), cancelling (W4), using a
-voucher (W5). The contract's names are here."""
+voucher (W5), giving back the units of vouchers that expired unused (W6). The contract's
+names are here."""
 
 from rewards.services.cancellation import (
     CANCEL_REASON_LENGTH,
@@ -8,6 +9,7 @@ from rewards.services.cancellation import (
     why_not_cancellable,
 )
 from rewards.services.redemption import redeem
+from rewards.services.voucher_expiry import release_expired_vouchers
 from rewards.services.vouchers import use_voucher
 
 __all__ = [
@@ -15,6 +17,7 @@ __all__ = [
     "cancel_redemption",
     "redeem",
     "refund_reason",
+    "release_expired_vouchers",
     "use_voucher",
     "why_not_cancellable",
 ]

@@ -1,17 +1,17 @@
 """Cancellation (W4 as W5 changes it): an unused voucher gives its points back and its
-unit back to stock; a used one cannot be cancelled."""
+unit back to stock (unless its expiry gave the unit back already, W6); a used one cannot
+be cancelled."""
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F, Q, Value
-from django.db.models.functions import Least
 from django.utils import timezone
 
 from core import events
 from points.expiry_selectors import cutoff_instant
 from points.models import LedgerEntry
 from points.services import lock_member, pending_cutoffs, post_refund
-from rewards.models import MAX_STOCK, Redemption, Reward
+from rewards.models import Redemption
+from rewards.services.stock import return_units
 
 REASON_LENGTH = LedgerEntry._meta.get_field("reason").max_length
 CANCEL_REASON_LENGTH = 200  # the staff user's words, kept whole beside the reward's name
@@ -67,13 +67,15 @@ def cancel_redemption(*, redemption, by=None, reason="", now=None) -> Redemption
             by=by,
             at=now,
         )
-        # Never above the most a marketer may set: the reward's page must still save.
-        Reward.objects.filter(Q(pk=redemption.reward_id), ~Q(stock=None)).update(
-            stock=Least(F("stock") + 1, Value(MAX_STOCK))
-        )
+        # Its unit, unless it went back already when the voucher expired (W6).
+        if redemption.unit_returned_at is None:
+            return_units(redemption.reward_id, 1)
+            redemption.unit_returned_at = now
         redemption.status = Redemption.Status.CANCELLED
         redemption.cancelled_at, redemption.cancelled_by = now, by
-        redemption.save(update_fields=["status", "cancelled_at", "cancelled_by", "refund"])
+        redemption.save(
+            update_fields=["status", "cancelled_at", "cancelled_by", "refund", "unit_returned_at"]
+        )
         # Under the redemption's member, as redemption.created was (the member it names,
         # a merged account's too): in order after it.
         events.record(

@@ -2,16 +2,17 @@
 idempotent on its external_id like every write; errors are problems, nothing written;
 an unknown code is a 404 counted against the key's rate."""
 
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
 import pytest
 from django.contrib.admin.models import LogEntry
 from django.utils import timezone
 
+from members.services import enroll_member
 from points.services import adjust_points
-from rewards.models import Redemption
-from rewards.services import cancel_redemption, redeem
-from tests.api.conftest import assert_problem, client_for, post
+from rewards.models import Redemption, Reward
+from rewards.services import cancel_redemption, redeem, release_expired_vouchers
+from tests.api.conftest import assert_problem, client_for, new_id, post
 from tests.conftest import ledger_state
 
 pytestmark = pytest.mark.django_db
@@ -275,3 +276,31 @@ def test_W5_the_same_use_id_from_another_key_is_a_conflict_not_a_second_success(
     # then: the shop must not be told it went through (it would take 5 euro off again):
     # another channel's use is other content (P8: a conflict, as for transactions)
     assert_problem(online, 409, fields=["external_id"])
+
+
+def test_W6_the_unit_of_a_voucher_that_expired_unused_is_redeemed_again(api, rich, staff):
+    # given: the last tote bag went to a voucher; another customer finds it out of stock
+    tote = Reward.objects.create(name="Tote bag", points_cost=100, stock=1)
+    other = enroll_member(external_id="M-OTHER", email="other@example.com")
+    adjust_points(member=other, points=500, reason="Welcome", by=staff)
+
+    def redeem_it(code):
+        body = {"external_id": new_id("R"), "member": code, "reward": tote.pk}
+        return post(api, "/api/v1/redemptions", body)
+
+    def locked_reason():
+        catalogue = api.get("/api/v1/members/M-OTHER/rewards").json()
+        return {item["name"]: item["locked_reason"] for item in catalogue}["Tote bag"]
+
+    assert redeem_it(rich.external_id).status_code == 201
+    refused = redeem_it("M-OTHER")
+    assert_problem(refused, 422, detail="Tote bag: Out of stock.")
+    assert locked_reason() == "Out of stock"
+
+    # when: the voucher passes its last day unused, and the nightly job runs
+    day_after = Redemption.objects.get().valid_until + timedelta(days=1)
+    release_expired_vouchers(now=timezone.make_aware(datetime.combine(day_after, time(0, 10))))
+
+    # then: the other customer sees the tote bag and redeems it
+    assert locked_reason() is None
+    assert redeem_it("M-OTHER").status_code == 201
