@@ -1,44 +1,133 @@
-"""A POST given a number of seconds in all. requests' own timeout bounds the connection
-and each read, not the whole answer: a receiver that sends its answer a byte at a time
-could hold a webhook sender far longer than WEBHOOK_TIMEOUT_SECONDS, and outlast the
-endpoint's hold. An alarm signal cuts the post off when its time is up (urllib3 then
-closes that connection): Celery's prefork workers run each task on their main thread.
-On another thread, where no signal can be delivered, only requests' own timeout
-applies."""
+"""A POST given a number of seconds in all, whichever thread sends it. requests' own
+timeout bounds the connection and each read, not the whole answer: a receiver that
+sends its answer a byte at a time could hold a webhook sender far longer than
+WEBHOOK_TIMEOUT_SECONDS, and outlast the endpoint's hold (another sender would then post
+the same member's events). A watchdog cuts the post off when its time is up: it shuts
+the post's socket down, which ends any read waiting on it at once. It works on any
+thread: Celery's prefork pool runs a task on its process's main thread, its threads
+pool (`-P threads`) does not, and no alarm signal can reach another thread."""
 
-import signal
+import socket
 import threading
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3 import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.connection import HTTPConnection, HTTPSConnection
 
-
-class _TimeUp(Exception):
-    """Raised by the alarm; none of requests' or urllib3's handlers catches it."""
-
-
-def _time_up(signum, frame):
-    raise _TimeUp
+# The watchdog of the post on this thread, told of each socket the post opens.
+_posting = threading.local()
 
 
 def post_within(session: requests.Session, seconds: float, url: str, **kwargs):
     """session.post(url, timeout=seconds, **kwargs), raising requests.Timeout when the
     answer's head has not come within `seconds`. Its body is never read (only the
-    status counts): a receiver answering gigabytes fills no memory."""
-    if threading.current_thread() is not threading.main_thread():
-        return _head_only(session.post(url, timeout=seconds, stream=True, **kwargs))
-    previous = signal.signal(signal.SIGALRM, _time_up)
+    status counts): a receiver answering gigabytes fills no memory. The session is
+    given connections the watchdog can cut (`watched`)."""
+    watched(session)
+    watchdog = _Watchdog()
+    timer = threading.Timer(seconds, watchdog.cut)
+    timer.daemon = True
+    _posting.watchdog = watchdog
+    timer.start()
     try:
-        signal.setitimer(signal.ITIMER_REAL, seconds)
-        try:
-            return _head_only(session.post(url, timeout=seconds, stream=True, **kwargs))
-        finally:  # an alarm due meanwhile is still caught below
-            signal.setitimer(signal.ITIMER_REAL, 0)
-    except _TimeUp:
-        raise requests.Timeout(f"No answer within {seconds} s") from None
+        response = session.post(url, timeout=seconds, stream=True, **kwargs)
+    except requests.RequestException:
+        if watchdog.fired:  # its socket cut: whatever the read made of it
+            raise requests.Timeout(f"No answer within {seconds} s") from None
+        raise
     finally:
-        signal.signal(signal.SIGALRM, previous)
+        timer.cancel()
+        _posting.watchdog = None
+        watchdog.done()
+    return _head_only(response)
+
+
+class _Watchdog:
+    """The sockets of one post, each by a descriptor of its own (socket.dup): shutting
+    one down ends the reads of the post's socket, even once TLS has taken it over (its
+    socket object is then another), and never touches a descriptor the system has given
+    to another connection since."""
+
+    def __init__(self):
+        self.sockets: list[socket.socket] = []
+        self.fired = False
+        self.lock = threading.Lock()
+
+    def watch(self, sock: socket.socket) -> None:
+        with self.lock:
+            self.sockets.append(sock.dup())
+
+    def cut(self) -> None:
+        with self.lock:
+            self.fired = True
+            for sock in self.sockets:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:  # closed by the other end meanwhile
+                    pass
+
+    def done(self) -> None:
+        with self.lock:
+            for sock in self.sockets:
+                sock.close()
+            self.sockets = []
 
 
 def _head_only(response: requests.Response) -> requests.Response:
     response.close()  # the body unread: the connection is dropped, not reused
     return response
+
+
+# Connections that tell the post on their thread their socket, as soon as it exists
+# (before TLS's handshake, which the watchdog cuts too).
+
+
+class _Watched:
+    def _new_conn(self):
+        sock = super()._new_conn()
+        if (watchdog := getattr(_posting, "watchdog", None)) is not None:
+            watchdog.watch(sock)
+        return sock
+
+
+class _WatchedHTTPConnection(_Watched, HTTPConnection):
+    pass
+
+
+class _WatchedHTTPSConnection(_Watched, HTTPSConnection):
+    pass
+
+
+class _WatchedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+_POOLS = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
+
+
+class WatchedAdapter(HTTPAdapter):
+    """requests' adapter, its connections watched (directly or through an HTTP proxy;
+    a SOCKS proxy's connections are its own, and only requests' timeout applies)."""
+
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _POOLS
+
+    def proxy_manager_for(self, proxy, **proxy_kwargs):
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if not proxy.lower().startswith("socks"):
+            manager.pool_classes_by_scheme = _POOLS
+        return manager
+
+
+def watched(session: requests.Session) -> requests.Session:
+    """The session, posting through WatchedAdapter (mounted once)."""
+    if not isinstance(session.get_adapter("http://"), WatchedAdapter):
+        session.mount("http://", WatchedAdapter())
+        session.mount("https://", WatchedAdapter())
+    return session

@@ -25,7 +25,7 @@ from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 from standardwebhooks import Webhook
 
-from api.bounded_post import post_within
+from api.bounded_post import post_within, watched
 from api.webhook_bodies import bodies, subjects_gone
 from core import events
 from core.models import WebhookDelivery, WebhookEndpoint
@@ -209,7 +209,8 @@ def _due(endpoint, now) -> tuple[bool, list[WebhookDelivery]]:
     return bool(due), sorted(heads, key=lambda d: (d.created_at, d.pk))
 
 
-_session = requests.Session()
+# Its connections watched, so that a post ends at its timeout (api.bounded_post).
+_session = watched(requests.Session())
 # The environment's proxy settings are read once per batch, not on every post.
 _session.trust_env = False
 

@@ -381,6 +381,6 @@ def test_a_receiver_that_drips_its_answer_is_cut_off_at_the_timeout(member, buy,
 
 
 def test_a_post_from_another_thread_than_the_main_one_goes_too(receiver):
-    # no alarm can be delivered there: requests' own timeout applies
+    # (that it is cut off there at its timeout too: tests/api/test_webhook_deadline.py)
     (answer,) = run_together(1, lambda i: post_within(requests.Session(), 2, receiver.url))
     assert answer.status_code == 200 and len(receiver.received) == 1
