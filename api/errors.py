@@ -8,6 +8,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, RequestDataTooBig, Suspicio
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions, status
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler
@@ -68,7 +69,10 @@ def rule_refused(exc: DjangoValidationError):
 
 
 def problem_handler(exc, context):
-    """DRF's exception handler, answering every error as a problem."""
+    """DRF's exception handler, answering every error as a problem, in JSON whatever
+    the view answers when all is well (the schema's YAML, the docs' HTML)."""
+    if (request := context.get("request")) is not None:
+        request.accepted_renderer, request.accepted_media_type = JSONRenderer(), PROBLEM
     if isinstance(exc, DjangoValidationError):
         return rule_refused(exc)
     if isinstance(exc, Http404):

@@ -322,7 +322,10 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "Loyalty integration API",
     "DESCRIPTION": "For tills, web shops and apps: members, purchases, returns, actions, "
-    "rewards and their vouchers. Authenticate with `Authorization: Api-Key <key>`.",
+    "rewards and their vouchers. Authenticate with `Authorization: Api-Key <key>`.\n\n"
+    "Every error is `application/problem+json` (RFC 9457). Besides those each operation "
+    "lists, a method a path does not take answers 405, naming the methods it takes in "
+    "`Allow` (on a resource, with a valid key: without one, 401 comes first).",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",  # served from the app's own static files, no CDN

@@ -7,7 +7,7 @@ import pytest
 from django.test import Client
 
 from points.models import LedgerEntry
-from tests.api.conftest import client_for
+from tests.api.conftest import assert_problem, client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -102,3 +102,48 @@ def test_the_schema_says_a_ledger_page_always_has_its_links_with_an_example_of_t
         assert re.fullmatch(
             r"https://[a-z.]+/api/v1/members/M-00001/ledger\?cursor=[\w%]+", example
         )
+
+
+# A method a path does not take: 405, a problem like every error (RFC 9457), with the
+# methods it does take in Allow; on the schema and its docs too, which answer YAML and
+# HTML when all is well.
+
+
+@pytest.mark.parametrize(
+    "method, path, allowed",
+    [
+        ("post", "/api/v1/schema/", "GET, HEAD, OPTIONS"),
+        ("delete", "/api/v1/docs/", "GET, HEAD, OPTIONS"),
+        ("put", "/api/v1/members/M-1", "GET, HEAD, OPTIONS"),
+        ("get", "/api/v1/transactions", "POST, OPTIONS"),
+        ("patch", "/api/v1/vouchers/HK7M2PXC9RTA4WNE/use", "POST, OPTIONS"),
+    ],
+)
+def test_a_method_a_path_does_not_take_is_a_405_problem_naming_those_it_does(
+    till, method, path, allowed
+):
+    # when
+    response = getattr(client_for(till.secret), method)(path)
+
+    # then
+    body = assert_problem(response, 405)
+    assert body["title"] == "Method not allowed"
+    assert body["detail"] == f'Method "{method.upper()}" not allowed.'
+    assert response["Allow"] == allowed
+
+
+def test_the_schema_asked_for_in_a_form_it_has_not_is_a_406_problem(db):
+    # when
+    response = client_for(None).get("/api/v1/schema/", HTTP_ACCEPT="text/csv")
+
+    # then
+    body = assert_problem(response, 406)
+    assert body["title"] == "Not acceptable"
+
+
+def test_the_schema_says_what_a_method_a_path_does_not_take_answers(client):
+    # (OpenAPI describes the operations a path has; a 405 belongs to none of them)
+    schema = client.get("/api/v1/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    description = schema.json()["info"]["description"]
+
+    assert "405" in description and "`Allow`" in description
