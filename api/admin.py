@@ -293,6 +293,7 @@ class WebhookDeliveryAdmin(SuperuserOnlyAdmin):
             self.message_user(
                 request,
                 f"{resent.withdrawn} deliveries not resent: what they reported is gone (an "
-                "expiry reminder dropped by a merge or an erasure).",
+                "expiry reminder dropped by a merge or an erasure), or their member was "
+                "erased.",
                 messages.WARNING,
             )

@@ -54,7 +54,8 @@ def _time(value):
 def _enrolled(ids) -> dict:
     """The member as they joined: the tier of their "joined" history row, not the tier
     they hold when the event is sent (a purchase made since is its own tier change);
-    their code, e-mail and names as they are (an erased member's, erased)."""
+    their code, e-mail and names as they are (an erased member's events are not sent:
+    api.webhooks._withhold_erased; the admin shows them erased)."""
     members = Member.objects.filter(pk__in=ids).select_related("effective_tier")
     joined = TierChange.objects.filter(member_id__in=ids, reason=TierChange.Reason.JOINED)
     joined_in = {}

@@ -29,6 +29,7 @@ from api.bounded_post import post_within, watched
 from api.webhook_bodies import bodies, subjects_gone
 from core import events
 from core.models import WebhookDelivery, WebhookEndpoint
+from members.models import Member
 
 Status = WebhookDelivery.Status
 
@@ -121,21 +122,25 @@ def save_endpoint(endpoint: WebhookEndpoint, *, own_hosts=()) -> WebhookEndpoint
 class Resent:
     queued: int  # of which `waiting` for an endpoint switched off, sent once it is on
     waiting: int
-    withdrawn: int  # not queued: what they report is gone (core.events.withdraw)
+    withdrawn: int  # not queued: what they report is gone, or their member erased
 
 
 def resend(deliveries) -> Resent:
     """Send deliveries (a queryset) again from the first attempt (a fresh day of
     retries), whatever their status, except those whose subject is gone (a withdrawn
-    expiry reminder, the one event withdrawn): never sent without their data."""
+    expiry reminder: never sent without its data) and those of erased members (never
+    sent at all: _withhold_erased)."""
     reminders = deliveries.filter(type=events.EventType.POINTS_EXPIRING)
     gone = subjects_gone(reminders.select_related(None).only("pk", "type", "subject_id"))
-    deliveries = deliveries.exclude(pk__in=gone)
+    erased = Member.objects.filter(pk__in=deliveries.values("member_id"), erased_at__isnull=False)
+    withdrawn = deliveries.filter(Q(pk__in=gone) | Q(member_id__in=erased.values("pk")))
+    withdrawn_ids = list(withdrawn.values_list("pk", flat=True))
+    deliveries = deliveries.exclude(pk__in=withdrawn_ids)
     waiting = deliveries.filter(endpoint__is_active=False).count()
     queued = deliveries.update(
         status=Status.PENDING, attempts=0, next_attempt_at=timezone.now(), delivered_at=None
     )
-    return Resent(queued, waiting, len(gone))
+    return Resent(queued, waiting, len(withdrawn_ids))
 
 
 # Sending.
@@ -215,9 +220,32 @@ _session = watched(requests.Session())
 _session.trust_env = False
 
 
+# An erased member's events are never sent (rules.md, Erasing a member): their ids (a
+# receipt, a voucher, a redemption) would tie the erased account to the customer.
+ERASED = "Not sent: the member was erased."
+
+
+def _withhold_erased(batch: list[WebhookDelivery]) -> list[WebhookDelivery]:
+    """The batch without the deliveries of erased members, which are marked failed,
+    saying why: those waiting when the member was erased, those of the changes made
+    since (a nightly job, a cancellation), and those resent."""
+    members = {delivery.member_id for delivery in batch}
+    erased = set(
+        Member.objects.filter(pk__in=members, erased_at__isnull=False).values_list("pk", flat=True)
+    )
+    if not erased:
+        return batch
+    withheld = [delivery.pk for delivery in batch if delivery.member_id in erased]
+    WebhookDelivery.objects.filter(pk__in=withheld, status=Status.PENDING).update(
+        status=Status.FAILED, last_error=ERASED
+    )
+    return [delivery for delivery in batch if delivery.member_id not in erased]
+
+
 def _send(endpoint, batch, deadline) -> bool:
     """Post each delivery of the batch and record what happened. Stops at the first
     that gets no answer (the rest wait for its retry) and returns False; True otherwise."""
+    batch = _withhold_erased(batch)
     signer = Webhook(endpoint.secret)
     payloads = bodies(batch)
     timeout = settings.WEBHOOK_TIMEOUT_SECONDS

@@ -310,10 +310,10 @@ def merge_members(*, survivor: Member, duplicate: Member, by, reason, now=None) 
         retell_after_merge(survivor=survivor, duplicate=duplicate, now=now)
         # Its points are no longer there: no reminder that they expire (E4), nor any
         # other message about the closed account (a tier-up whose bonus moved).
+        # Why, naming no customer code: the delivery's page names its member as it is
+        # now, and an erasure leaves no code behind (rules.md, Erasing a member).
         drop_unsent(
-            duplicate,
-            Notification.objects.all(),
-            why=f"{duplicate.external_id} was merged into {survivor.external_id}",
+            duplicate, Notification.objects.all(), why="the account was merged into another"
         )
         _history(merge, by=by, reason=reason)
         figures.stale()
