@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 import pytest
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.urls import reverse
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
@@ -221,3 +222,23 @@ def test_W6_jobs_running_at_the_same_time_give_each_unit_back_once(given, staff)
     assert (stock(tote), stock(coffee)) == (30, 30)
     assert not Redemption.objects.filter(unit_returned_at=None).exists()
     assert 30 <= sum(results[:4]) <= 60
+
+
+def test_W6_the_cancel_page_of_an_expired_voucher_promises_its_points_not_its_unit(
+    given, tote, admin_client
+):
+    # given: a tote bag voucher expired, its unit back in stock
+    ana = given("M-ANA")
+    voucher = redeem(member=ana, reward=tote, now=REDEEMED)
+    release_expired_vouchers(now=EXPIRED)
+
+    # when: an agent opens its cancel page from the member page
+    page = admin_client.get(
+        reverse("admin:members_member_cancel_redemption", args=[ana.pk, voucher.pk])
+    )
+
+    # then
+    text = " ".join(page.content.decode().split())
+    assert "800 points come back to" in text
+    assert "(the reward went back in stock when the voucher expired)" in text
+    assert "and the reward goes back in stock" not in text
