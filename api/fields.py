@@ -9,7 +9,17 @@ from django.utils import timezone
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import serializers
 
+from core.ids import canonical_id
 from points.services.rules import check_occurred_at, clean_amount
+
+
+class IdField(serializers.CharField):
+    """A customer code or the id of a transaction, redemption or use: read in Unicode's
+    composed form (core.ids), then measured as it is kept (a few characters compose to
+    two)."""
+
+    def to_internal_value(self, data):
+        return canonical_id(super().to_internal_value(data))
 
 
 class AmountField(serializers.Field):

@@ -10,7 +10,7 @@ from drf_spectacular.plumbing import ResolvedComponent
 from rest_framework import serializers
 from rest_framework.settings import api_settings
 
-from api.fields import AmountField, MomentField
+from api.fields import AmountField, IdField, MomentField
 from core.staff_input import invisible
 from members.models import addressable_code, not_in_future
 from points.models import LedgerEntry, Transaction
@@ -114,14 +114,14 @@ class MemberSummary(serializers.Serializer):
 
 
 class Enrolment(Strict):
-    external_id = serializers.CharField(max_length=64, validators=[addressable_code])
+    external_id = IdField(max_length=64, validators=[addressable_code])
     email = serializers.EmailField(max_length=254)
     first_name = serializers.CharField(max_length=100, required=False, default="", allow_blank=True)
     last_name = serializers.CharField(max_length=100, required=False, default="", allow_blank=True)
     birth_date = serializers.DateField(
         required=False, default=None, allow_null=True, validators=[not_in_future]
     )
-    referred_by = serializers.CharField(
+    referred_by = IdField(
         max_length=64,
         required=False,
         default="",
@@ -132,15 +132,13 @@ class Enrolment(Strict):
 
 
 class TransactionRequest(Strict):
-    external_id = serializers.CharField(max_length=100)
-    member = serializers.CharField(max_length=64)
+    external_id = IdField(max_length=100)
+    member = IdField(max_length=64)
     kind = serializers.ChoiceField(choices=["purchase", "return"])
     amount = AmountField()
     occurred_at = MomentField()
     store = serializers.CharField(max_length=50, required=False, default="", allow_blank=True)
-    original_external_id = serializers.CharField(
-        max_length=100, required=False, default="", allow_blank=True
-    )
+    original_external_id = IdField(max_length=100, required=False, default="", allow_blank=True)
 
     def validate(self, data):
         if data["kind"] == "return" and not data["original_external_id"]:
@@ -168,8 +166,8 @@ class TransactionResult(serializers.Serializer):
 
 
 class ActionRequest(Strict):
-    external_id = serializers.CharField(max_length=100)
-    member = serializers.CharField(max_length=64)
+    external_id = IdField(max_length=100)
+    member = IdField(max_length=64)
     definition = serializers.CharField(max_length=50, help_text="The action's handle.")
     occurred_at = MomentField()
 
@@ -202,8 +200,8 @@ class CatalogueItemOut(serializers.Serializer):
 
 
 class RedemptionRequest(Strict):
-    external_id = serializers.CharField(max_length=100)
-    member = serializers.CharField(max_length=64)
+    external_id = IdField(max_length=100)
+    member = IdField(max_length=64)
     reward = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
 
 
@@ -261,7 +259,7 @@ class VoucherOut(serializers.Serializer):
 
 
 class VoucherUseRequest(Strict):
-    external_id = serializers.CharField(
+    external_id = IdField(
         max_length=100,
         help_text="Your id of this use (a receipt or order line): sending it again is safe.",
     )
@@ -285,7 +283,7 @@ class StrictScheme(OpenApiSerializerExtension):
         if direction == "request":
             schema["additionalProperties"] = False
             for name, field in self.target.fields.items():
-                if type(field) is serializers.CharField:  # not an email, a choice, a time
+                if type(field) in (serializers.CharField, IdField):  # not an email, a time
                     blank_or_not = NO_NUL if field.allow_blank else NOT_BLANK
                     if addressable_code in field.validators:
                         blank_or_not = a_code()

@@ -17,6 +17,7 @@ from django.template.loader import get_template
 from django.utils import timezone
 
 from core import events
+from core.ids import canonical_id
 from members.models import Member, Notification, TierChange
 from members.selectors import by_code
 from members.signals import member_erased
@@ -46,8 +47,9 @@ def enroll_member(
     them, paid at this member's first purchase. `by`: who enrolled them (a staff user,
     an API key's account), on the tier history and the welcome points."""
     entry = Member.entry_tier()
+    external_id = canonical_id((external_id or "").strip())
     member = Member(
-        external_id=(external_id or "").strip(),
+        external_id=external_id,
         email=(email or "").strip(),
         first_name=first_name,
         last_name=last_name,
@@ -57,7 +59,7 @@ def enroll_member(
         qualified_tier=entry,
         effective_tier=entry,
         best_tier=entry,
-        referred_by=referrer(referred_by, member_code=(external_id or "").strip()),
+        referred_by=referrer(referred_by, member_code=external_id),
     )
     member.full_clean()
     try:
@@ -88,11 +90,11 @@ def enroll_member(
 
 def referrer(code, *, member_code: str) -> Member | None:
     """The member a referral code names (a merged code: its survivor), or why it names
-    none. A member cannot refer themselves."""
-    code = (code or "").strip()
+    none. A member cannot refer themselves. Both codes are read as ids are (core.ids)."""
+    code = canonical_id((code or "").strip())
     if not code:
         return None
-    if code == member_code:
+    if code == canonical_id(member_code):
         raise ValidationError({"referred_by": "A member cannot refer themselves."})
     found = by_code(code).first()
     if found is None:

@@ -15,6 +15,7 @@ from operator import itemgetter
 
 from django.core.exceptions import ValidationError
 
+from core.ids import canonical_id
 from points.csv_files import open_csv, parsed_rows
 from points.csv_rows import GRANT_COLUMNS, GRANT_REQUIRED, GrantRow, RowError, naming
 from points.models import MANUAL_ADJUSTMENT, PROGRAMME_KEYS, LedgerEntry
@@ -76,6 +77,7 @@ def split_points(line: int, cells) -> RowError | None:
 
 def parse_grant(line: int, cells) -> tuple[GrantRow | None, list[RowError]]:
     external_id, member, points, reason, definition = (cell.strip() for cell in cells)
+    external_id, member = canonical_id(external_id), canonical_id(member)
     errors = []
 
     def bad(column, reason):

@@ -20,6 +20,7 @@ from typing import NamedTuple
 
 from django.core.exceptions import ValidationError
 
+from core.ids import canonical_id
 from members.services import enrolment_errors
 from points.csv_files import header_error, open_csv, parsed_rows
 from points.csv_rows import RowError, naming
@@ -91,6 +92,7 @@ def _rows(records, header, errors: list) -> Iterator[MemberRow]:
 def parse_row(line: int, cells) -> tuple[MemberRow | None, list[RowError]]:
     """One row's cells, in COLUMNS order and stripped: the row, or its errors."""
     code, email, first_name, last_name, phone, joined, born, points, lifetime = cells
+    code = canonical_id(code)
     errors = []
 
     def bad(column, reason):

@@ -22,6 +22,7 @@ from import_export.formats import base_formats
 from import_export.results import Result, RowResult
 
 from core.exports import FormulaSafeResource
+from core.ids import canonical_id
 from core.models import ImportBatch
 from points.csv_files import cells_at, open_csv, parsed_rows
 from points.csv_rows import COLUMNS, KINDS, ImportRow, RowError, naming
@@ -57,6 +58,7 @@ def parse_row(
     line: int, cells, limits: TransactionLimits
 ) -> tuple[ImportRow | None, list[RowError]]:
     external_id, member, kind, amount, occurred_at, channel, store, original = map(str.strip, cells)
+    external_id, member, original = map(canonical_id, (external_id, member, original))
     errors = []
 
     def bad(column, reason):

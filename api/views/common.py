@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 from api.errors import PROBLEM, Unknown
 from api.serializers import MemberSummary, Problem, checked, rendered
 from core.db import Compiled, retryable
+from core.ids import canonical_id
 from members.models import Member
 from members.selectors import by_code
 from points.selectors import (
@@ -54,9 +55,11 @@ def member_or_404(code: str) -> Member:
 def member_and_programme(code: str, *, field=None) -> tuple[Member, Programme]:
     """The member of a customer code (404 if none, naming the body's `field` that gave
     it) and the programme, in one prepared statement: every request names a member. A
-    merged account's code names the member it was merged into (members.selectors.by_code)."""
+    merged account's code names the member it was merged into (members.selectors.by_code).
+    A code from a path is read as every id is (core.ids: "Café-1" in either form)."""
     if "\x00" in code:  # in a path (%00): no code has one, and PostgreSQL cannot look
         raise _no_member(code, field)
+    code = canonical_id(code)
     row = _member_by_code.first(code=code)
     if row is None:
         raise _no_member(code, field)

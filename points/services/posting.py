@@ -13,6 +13,7 @@ from django.db import IntegrityError
 from django.utils import timezone
 
 from core import events
+from core.ids import canonical_id
 from members.models import Member
 from members.selectors import check_open, merged_codes, owner, survivors_of
 from points.csv_rows import RowError, ids_of_bad_rows
@@ -227,11 +228,16 @@ def recorded_before(recorded_id, **content) -> Transaction | None:
 
 
 def idempotent(service):
-    """When two writers race on one external_id, the unique constraint decides: the
-    loser reports the winner's row as skipped, or an error if its content differs."""
+    """The ids of a transaction read as every id is (core.ids: "T-é" in either Unicode
+    form is one id). When two writers race on one external_id, the unique constraint
+    decides: the loser reports the winner's row as skipped, or an error if its content
+    differs."""
 
     @functools.wraps(service)
     def wrapper(**kwargs):
+        for name in ("external_id", "original_external_id"):
+            if isinstance(kwargs.get(name), str):
+                kwargs[name] = canonical_id(kwargs[name])
         try:
             return service(**kwargs)
         except IntegrityError:

@@ -4,6 +4,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core.ids import canonical_id
 from points.models import Channel
 from rewards.codes import is_code, normalized, shown
 from rewards.models import Redemption, VoucherStatus
@@ -90,7 +91,7 @@ def _refuse_or_repeat(voucher, *, code, external_id, by, today) -> None:
 
 
 def _clean(external_id) -> str:
-    external_id = str(external_id or "").strip()
+    external_id = canonical_id(str(external_id or "").strip())  # core.ids
     if not external_id:
         message = "Give the id of this use (the till's receipt or order id)."
         raise ValidationError({"external_id": message})
