@@ -133,7 +133,7 @@ def retell_after_merge(*, survivor: Member, duplicate: Member, now) -> None:
         if sent_at:
             Notification.objects.filter(pk=pk).update(outdated_at=now)
         else:
-            why = f"{duplicate.external_id} was merged into {survivor.external_id}"
+            why = "another account was merged into this one"  # no code: erasure (rules.md)
             drop_unsent(survivor, Notification.objects.filter(pk=pk), why=why)
     if told:
         remind_once_committed()

@@ -238,7 +238,7 @@ def test_the_upgrade_composes_the_codes_written_before_unless_another_member_has
         Member.objects.filter(pk=member.pk).update(external_id=nfd(code))  # as kept then
     twice = member
     enroll_member(external_id="Café-2", email="y@example.com")  # now the composed one
-    upgrade = importlib.import_module("api.migrations.0011_customer_codes_composed")
+    upgrade = importlib.import_module("members.migrations.0024_customer_codes_composed")
 
     # when
     upgrade.compose(apps, SimpleNamespace(connection=connection))

@@ -28,8 +28,5 @@ def compose(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [
-        ("api", "0010_withdrawn_reminders_name_no_code"),
-        ("members", "0021_list_indexes"),
-    ]
+    dependencies = [("members", "0023_expiry_reminder_outdated")]
     operations = [migrations.RunPython(compose, migrations.RunPython.noop)]
