@@ -74,3 +74,18 @@ def test_seed_demo_purchases_earn_at_the_tier_the_member_page_shows_then():
             wrong.append((entry.member.external_id, entry.transaction.external_id, entry.reason))
     assert wrong == []
     assert Member.objects.get(external_id="M-00015").referrals.count() == 2
+
+
+def test_seed_demo_leaves_the_stock_as_the_nightly_jobs_would():
+    from django.utils import timezone
+
+    from rewards.models import Redemption, VoucherStatus
+    from rewards.services import release_expired_vouchers
+
+    call_command("seed_demo", members=60)
+
+    # the demo's past holds vouchers that expired unused (W6) ...
+    expired = Redemption.voucher_status_q(VoucherStatus.EXPIRED, timezone.localdate())
+    assert Redemption.objects.filter(expired).exists()
+    # ... whose units are back already: the first night's job has none to give back
+    assert release_expired_vouchers() == 0

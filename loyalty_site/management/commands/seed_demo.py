@@ -27,7 +27,7 @@ from points.models import Channel
 from points.services import record_purchase, record_return
 from points.services.snapshots import take_snapshots
 from rewards.models import Reward
-from rewards.services import cancel_redemption, redeem, use_voucher
+from rewards.services import cancel_redemption, redeem, release_expired_vouchers, use_voucher
 
 
 class Command(BaseCommand):
@@ -79,6 +79,9 @@ class Command(BaseCommand):
         Notification.objects.filter(sent_at=None, created_at__gte=started).update(
             sent_at=F("created_at")
         )
+        # The units of the vouchers that expired unused are back, as the nightly job
+        # would have given them (W6).
+        release_expired_vouchers(now=now)
         # The analytics of the past year at once, as the nightly job would have taken them.
         days = take_snapshots()
         self.stdout.write(f"  analytics: {days:,} days taken")
