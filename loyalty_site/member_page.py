@@ -70,7 +70,8 @@ def member_context(
     effective = ranking.by_pk[member.effective_tier_id]
     figures, cutoff, at_stake = balances_and_stake(member, plan, now=now)
     available, pending = figures
-    next_tier = ranking.next_above(qualified.pk)
+    # A closed account reaches no tier and redeems nothing: no way to either is shown.
+    next_tier = ranking.next_above(qualified.pk) if open_member else None
     progress = None
     if next_tier:
         span = next_tier.threshold - qualified.threshold
@@ -93,7 +94,7 @@ def member_context(
         "degradation_overdue": bool(drop) and drop_time(drop[0], now) == TONIGHT,
         "expiry": {"cutoff": cutoff, "points": at_stake},
         "expiry_on": plan.expiry.cycle != ExpiryPolicy.Cycle.NEVER,
-        "catalogue": catalogue(member, now=now, ranking=ranking, figures=figures),
+        "catalogue": open_member and catalogue(member, now=now, ranking=ranking, figures=figures),
         "tier_history": history,
         "tier_explanation": tier_explanation(history, effective),
         "as_of": as_of,

@@ -134,3 +134,23 @@ def test_accounts_merged_before_the_upgrade_learn_their_merge_from_the_ledger(
         "Accounts merged into this one: M-Y (6 May 2026), M-B (5 May 2026), "
         "M-X (4 Mar 2026, here since 6 May 2026), M-A (merged into M-B on 3 Mar 2026)."
     )
+
+
+def test_a_closed_account_s_page_offers_no_rewards_nor_a_way_to_the_next_tier(
+    client_admin, chain, catalogue
+):
+    # given a catalogue, and M-B closed (merged into M-C)
+    _, b, c = chain
+
+    # when an agent opens M-B's page
+    html = page(client_admin, b)
+
+    # then it shows no catalogue the account could never redeem from, nor points to a
+    # tier it will never reach, but where the customer's rewards are
+    assert 'id="reward-' not in html and "Needs " not in html
+    assert 'id="to-next-tier"' not in html
+    assert said(html, "closed-rewards") == (
+        "A closed account redeems nothing: the customer's rewards are on M-C's page."
+    )
+    # and the account kept still offers them
+    assert said(page(client_admin, c), "closed-rewards") is None
