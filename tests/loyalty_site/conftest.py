@@ -1,5 +1,8 @@
+import re
+
 import pytest
 from django.contrib.auth.models import Group
+from django.urls import reverse
 
 from points.models import AdjustmentLimit
 
@@ -25,3 +28,16 @@ def client_admin(client, admin_user):
     """The test client logged in as a superuser."""
     client.force_login(admin_user)
     return client
+
+
+def page(client, member) -> str:
+    """The member's page in the CX Manager, as the client sees it."""
+    response = client.get(reverse("admin:members_member_change", args=[member.pk]))
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def said(html: str, element_id: str) -> str | None:
+    """The text of the page's paragraph `element_id`, tags dropped, spaces tidied."""
+    found = re.search(rf'<p[^>]*id="{element_id}"[^>]*>(.*?)</p>', html, re.S)
+    return " ".join(re.sub(r"<[^>]+>", "", found.group(1)).split()) if found else None

@@ -17,21 +17,10 @@ from points.expiry_selectors import cutoff_instant
 from points.models import ExpiryPolicy, LedgerEntry
 from points.services import adjust_points, expire_points
 from points.services.freezing import freeze_member
+from tests.loyalty_site.conftest import page, said
 from tiers.services import degrade_inactive_members
 
 pytestmark = pytest.mark.django_db
-
-
-def said(html: str, element_id: str) -> str | None:
-    """The text of the page's paragraph `element_id`, tags dropped, spaces tidied."""
-    found = re.search(rf'<p[^>]*id="{element_id}"[^>]*>(.*?)</p>', html, re.S)
-    return " ".join(re.sub(r"<[^>]+>", "", found.group(1)).split()) if found else None
-
-
-def page(client, member) -> str:
-    response = client.get(reverse("admin:members_member_change", args=[member.pk]))
-    assert response.status_code == 200
-    return response.content.decode()
 
 
 def freeze(member, staff, days, reason):

@@ -3,7 +3,6 @@ M-B, then M-B into M-C). Each closed account's page names the account it was mer
 into, when and by whom, and, when that account was merged in turn, where the points
 are now; each page lists the accounts merged into it."""
 
-import re
 from importlib import import_module
 from types import SimpleNamespace
 
@@ -11,26 +10,14 @@ import pytest
 from django.apps import apps as django_apps
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.urls import reverse
 
 from members.models import Member
 from members.services import merge_members
 from points.services import adjust_points
 from tests.conftest import at
+from tests.loyalty_site.conftest import page, said
 
 pytestmark = pytest.mark.django_db
-
-
-def said(html: str, element_id: str) -> str | None:
-    """The text of the page's paragraph `element_id`, tags dropped, spaces tidied."""
-    found = re.search(rf'<p[^>]*id="{element_id}"[^>]*>(.*?)</p>', html, re.S)
-    return " ".join(re.sub(r"<[^>]+>", "", found.group(1)).split()) if found else None
-
-
-def page(client, member) -> str:
-    response = client.get(reverse("admin:members_member_change", args=[member.pk]))
-    assert response.status_code == 200
-    return response.content.decode()
 
 
 @pytest.fixture
