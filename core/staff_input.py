@@ -51,7 +51,12 @@ def invisible_in(text: str) -> str:
 
 def unreadable_name(name: str, what: str) -> str:
     """Why `name` cannot name a `what` (a tier, a reward) on screen, or "": nothing a
-    reader can see, or an invisible character that makes it look like another name."""
+    reader can see, or an invisible character that makes it look like another name. No
+    name at all (left empty, or one its field refused as too long, which leaves the form's
+    row without it) is the field's to say, in its own words: "" here, not a second
+    message beside the field's."""
+    if not name:
+        return ""
     if is_blank(name):
         return f"Give the {what} a name people can read."
     if where := invisible_in(name):
