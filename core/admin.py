@@ -15,6 +15,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 
+from core.ids import canonical_id
 from core.models import JobRun
 
 
@@ -26,6 +27,15 @@ def with_separators(field: str, description: str):
         return intcomma(getattr(obj, field))
 
     return shown
+
+
+class IdField(forms.CharField):
+    """A form field taking a customer code (or another id): read as every door reads
+    ids (core.ids), so that "Café-1" typed on a Mac, e and a combining accent, is the
+    code kept composed."""
+
+    def to_python(self, value):
+        return canonical_id(super().to_python(value))
 
 
 class ChangedOnPageForm(forms.ModelForm):

@@ -2,7 +2,8 @@
 with it: the ids an action is posted with, an object's id in a URL, the filters of a
 list, also when the list is exported, and the column a list is sorted by. Django hands
 them to the database as they come, and an id that is no id ("abc", twenty digits, a
-NUL, which PostgreSQL refuses in text) fails there: a 500 instead of a message.
+NUL, which PostgreSQL refuses in text) fails there: a 500 instead of a message. And
+the search box's term, which looks for ids as every door reads them (core.ids).
 CXManagerSite mixes this into every admin it registers, the libraries' ones included."""
 
 from django import forms
@@ -14,6 +15,8 @@ from django.core.exceptions import ValidationError
 from django.db import DatabaseError
 from django.http import HttpResponseRedirect
 from django.urls import reverse
+
+from core.ids import canonical_id
 
 
 class CheckedInput:
@@ -32,6 +35,19 @@ class CheckedInput:
         if from_field is None and not is_id(self.model, object_id):
             return None  # Django's "doesn't exist. Perhaps it was deleted?"
         return super().get_object(request, object_id, from_field)
+
+    def get_search_results(self, request, queryset, search_term):
+        """Ids read as every door reads them (core.ids): a customer code or a
+        transaction's id typed or pasted with an accent decomposed ("Café-1" as e and a
+        combining accent, from a Mac) finds what is kept composed, in every list and in
+        the member picker. What is kept as it was typed (names, e-mails, and ids recorded
+        decomposed before the rule) is still found by the term as typed."""
+        canonical = canonical_id(search_term)
+        found, may_have_duplicates = super().get_search_results(request, queryset, canonical)
+        if canonical != search_term:
+            typed, more = super().get_search_results(request, queryset, search_term)
+            found, may_have_duplicates = found | typed, may_have_duplicates or more
+        return found, may_have_duplicates
 
     def get_changelist(self, request, **kwargs):
         return OfferedSortsOnly

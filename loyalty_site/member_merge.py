@@ -10,6 +10,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
 
+from core.admin import IdField
 from loyalty_site.member_actions import ALREADY_SENT, CONFIRM, OnceForm, apply_once, as_get
 from members.models import Member
 from members.services import merge_members
@@ -21,7 +22,7 @@ PERMISSION = "members.merge_member"
 
 
 class MergeForm(OnceForm):
-    duplicate = forms.CharField(
+    duplicate = IdField(
         label="Duplicate",
         max_length=Member._meta.get_field("external_id").max_length,
         help_text="Customer code of the account the customer no longer uses: it is closed "
@@ -57,7 +58,7 @@ class MemberMerge:
         form = MergeForm(request.POST)
         duplicate = None
         if form.is_valid():
-            code = form.cleaned_data["duplicate"].strip()
+            code = form.cleaned_data["duplicate"]
             # Exactly this code: a merged code names its survivor elsewhere, not here.
             # Typed in other letters' case ("m-01984"), the one code it can only mean.
             duplicate = Member.objects.filter(external_id=code).first()

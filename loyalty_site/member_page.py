@@ -15,6 +15,7 @@ from django.utils.dateparse import parse_date
 from import_export.admin import ExportMixin
 from import_export.formats import base_formats
 
+from core.admin import IdField
 from core.paginator import CappedPaginator
 from loyalty_site.member_actions import AssignPointsForm, MemberActions, RedeemForm
 from loyalty_site.member_governance import MemberGovernance, governance_context
@@ -199,7 +200,12 @@ def ledger_lines(member, *, until=None):
 
 
 class MemberForm(forms.ModelForm):
-    referred_by_code = forms.CharField(
+    class Meta:
+        # Customer codes read as every door reads them (core.ids); the admin gives the
+        # model and the fields.
+        field_classes = {"external_id": IdField}
+
+    referred_by_code = IdField(
         required=False,
         max_length=64,
         label="Referred by",
