@@ -6,10 +6,25 @@ sent again in the other form is the same purchase (P8). Ids are kept and compare
 Unicode's composed form (NFC), read so wherever they come in (rules.md, Customer codes).
 Compatibility forms are not folded (a full-width "Ｍ" looks different), nor is case."""
 
+import re
 import unicodedata
+from collections.abc import Callable
 
 
 def canonical_id(text: str) -> str:
     """`text` in Unicode's composed form (NFC). ASCII text, nearly every id, is
     returned as it is, checked at C speed: an import of a million rows pays nothing."""
     return text if text.isascii() else unicodedata.normalize("NFC", text)
+
+
+def renamer(renamed: dict[str, str]) -> Callable[[str], str]:
+    """A function that renames these ids (old: new) in a text the programme wrote
+    ("Merged M-OLD into this member"), each whole: never inside a longer id ("M-1" is
+    not the start of "M-10", nor the end of "XM-1"), as letters, digits, "_" and "-"
+    go on an id."""
+    pattern = re.compile(
+        r"(?<![\w-])(?:"
+        + "|".join(re.escape(old) for old in sorted(renamed, key=len, reverse=True))
+        + r")(?![\w-])"
+    )
+    return lambda text: pattern.sub(lambda found: renamed[found.group()], text)

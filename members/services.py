@@ -17,10 +17,10 @@ from django.template.loader import get_template
 from django.utils import timezone
 
 from core import events
-from core.ids import canonical_id
+from core.ids import canonical_id, renamer
 from members.models import Member, Notification, TierChange
 from members.selectors import by_code
-from members.signals import member_erased
+from members.signals import member_codes_erased, member_erased
 
 logger = logging.getLogger(__name__)
 
@@ -144,7 +144,9 @@ def erase_member(*, member, by) -> Member:
     ledger and tier history stay as they are, so totals and `check_ledger` still agree.
     Unsent messages are dropped (their address is gone), and the admin's history stops
     naming the member. The customer's accounts merged into this one (closed, with their
-    own code, e-mail and names) are erased with it. Irreversible; the staff user is
+    own code, e-mail and names) are erased with it; what their merges wrote names each
+    erased account by its new code, in every account merged with it (_forget_codes),
+    also when a closed account is erased on its own. Irreversible; the staff user is
     recorded."""
     if by is None:
         raise ValidationError("An erasure must name the staff user who makes it.")
@@ -156,18 +158,34 @@ def erase_member(*, member, by) -> Member:
         accounts = [member, *merged.order_by("pk")]
         codes = {account.external_id: _erase(account, by) for account in accounts}
         transaction.on_commit(lambda: member_erased.send(Member, codes=sorted(codes)))
-        # Their history's messages name each other ("Merged M-OLD into this member").
-        history = LogEntry.objects.filter(
-            content_type=ContentType.objects.get_for_model(Member),
-            object_id__in=[str(account.pk) for account in accounts],
-        )
-        for entry in history:
-            message = entry.change_message
-            for old, new in codes.items():
-                message = message.replace(old, new)
-            if message != entry.change_message:
-                LogEntry.objects.filter(pk=entry.pk).update(change_message=message)
+        _forget_codes(codes, accounts=merge_family(member))
     return member
+
+
+def merge_family(member: Member) -> list[int]:
+    """The ids of the accounts merged with `member`: the account the customer uses now
+    (`merged_into` names it, M7), and every account merged into that one, directly or
+    through another. The texts a merge writes about an account are theirs."""
+    kept = member.merged_into_id or member.pk
+    return [kept, *Member.objects.filter(merged_into=kept).values_list("pk", flat=True)]
+
+
+def _forget_codes(codes: dict[str, str], *, accounts: list[int]) -> None:
+    """Rename the erased customer codes (old: new) in what the programme wrote about
+    these `accounts` when they were merged, which names them by code: their admin
+    history ("Merged M-OLD into this member") here, and what the apps above wrote
+    (members.signals.member_codes_erased: a status match carried over by a merge).
+    The ledger is never edited (P7): its merge lines keep the codes (rules.md, Erasing
+    a member)."""
+    renamed = renamer(codes)
+    history = LogEntry.objects.filter(
+        content_type=ContentType.objects.get_for_model(Member),
+        object_id__in=[str(pk) for pk in accounts],
+    ).values_list("pk", "change_message")
+    for pk, message in history:
+        if (new := renamed(message)) != message:
+            LogEntry.objects.filter(pk=pk).update(change_message=new)
+    member_codes_erased.send(Member, codes=codes, accounts=accounts)
 
 
 def _erase(member: Member, by) -> str:
@@ -194,6 +212,10 @@ def _erase(member: Member, by) -> str:
         ]
     )
     drop_unsent(member, Notification.objects.all(), why="the member was erased")
+    # Why the mail server refused a message sent since names the address it refused.
+    Notification.objects.filter(member=member).exclude(last_error="").update(
+        last_error="Erased with the member's personal data"
+    )
     LogEntry.objects.filter(
         content_type=ContentType.objects.get_for_model(Member), object_id=str(member.pk)
     ).update(object_repr=str(member))

@@ -8,6 +8,7 @@ from django.db import transaction
 from django.db.models import BigIntegerField, Case, F, When
 from django.utils import timezone
 
+from core.ids import renamer
 from core.staff_input import check_last_day, clean_reason
 from core.words import shortened
 from members.models import Member, Notification
@@ -182,6 +183,16 @@ def move_status_grant(*, duplicate, survivor, carried: bool, now, by) -> None:
         granted_by=by,
         granted_at=now,
     )
+
+
+def rename_erased_codes(sender, *, codes: dict[str, str], accounts: list[int], **kwargs) -> None:
+    """members.signals.member_codes_erased: a match carried over by a merge names the
+    account it came from ("Carried over from M-OLD (merged): ..."), which an erasure
+    renames (rules.md, Erasing a member)."""
+    renamed = renamer(codes)
+    for pk, reason in StatusGrant.objects.filter(member__in=accounts).values_list("pk", "reason"):
+        if (new := renamed(reason)) != reason:
+            StatusGrant.objects.filter(pk=pk).update(reason=new)
 
 
 def end_status_grants(ranking: Ranking, *, now, first_id: int, last_id: int) -> int:

@@ -1,0 +1,210 @@
+"""Erasing an account merged into another, on its own (the customer's old account,
+erased after the merge), leaves its old customer code nowhere the CX Manager shows it
+but the ledger, which is never edited (rules.md, Erasing a member): not in the admin
+history of the account kept, nor in a status match the merge carried over, nor in the
+history of an account merged into it before (M7)."""
+
+import smtplib
+from datetime import timedelta
+from importlib import import_module
+from types import SimpleNamespace
+
+import pytest
+from django.apps import apps
+from django.contrib.admin.models import LogEntry
+from django.db import connection
+from django.db.models import Value
+from django.db.models.functions import Replace
+from django.urls import reverse
+from django.utils import timezone
+
+from members.models import Member, Notification
+from members.services import merge_members
+from tests.loyalty_site.conftest import page, said
+from tiers.models import StatusGrant, Tier
+from tiers.services import grant_status
+
+pytestmark = pytest.mark.django_db
+
+
+def merge(survivor, duplicate, by):
+    merge_members(survivor=survivor, duplicate=duplicate, by=by, reason="New e-mail address")
+
+
+def erase_alone(client, member):
+    """The privacy tool, on this one account: confirmed on its page."""
+    client.post(
+        reverse("admin:members_member_changelist"),
+        {"action": "erase", "_selected_action": [member.pk], "confirm": "yes"},
+    )
+    return Member.objects.get(pk=member.pk)
+
+
+def history(client, member) -> str:
+    response = client.get(reverse("admin:members_member_history", args=[member.pk]))
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_erasing_a_closed_account_alone_takes_its_code_out_of_both_histories(
+    client_admin, keep, old, staff
+):
+    # given: the old account merged into the one the customer keeps
+    merge(keep, old, staff)
+    assert "Merged M-OLD into this member" in history(client_admin, keep)
+
+    # when: the old account is erased on its own
+    erased = erase_alone(client_admin, old)
+
+    # then: neither history names M-OLD; the account kept names the erased one by the
+    # code it has now, and is still named by its own
+    kept, closed = history(client_admin, keep), history(client_admin, erased)
+    assert "M-OLD" not in kept and "M-OLD" not in closed
+    assert f"Merged {erased.external_id} into this member: New e-mail address." in kept
+    assert "Merged into M-KEEP: New e-mail address." in closed
+
+
+def test_erasing_a_closed_account_alone_takes_its_code_out_of_the_status_match_it_gave(
+    client_admin, keep, old, staff
+):
+    # given: the old account's status match goes on for the account kept
+    gold = Tier.objects.get(code="gold")
+    until = timezone.localdate() + timedelta(days=60)
+    grant_status(member=old, tier=gold, until=until, reason="Gold card of a rival", by=staff)
+    merge(keep, old, staff)
+
+    # when
+    erased = erase_alone(client_admin, old)
+
+    # then: the page of the account kept says where its match came from, without M-OLD
+    match = said(page(client_admin, keep), "status-match")
+    assert "M-OLD" not in match
+    assert f"Carried over from {erased.external_id} (merged): Gold card of a rival" in match
+
+
+def test_erasing_the_account_kept_takes_the_codes_out_of_the_status_match_too(
+    client_admin, keep, old, staff
+):
+    # given
+    gold = Tier.objects.get(code="gold")
+    until = timezone.localdate() + timedelta(days=60)
+    grant_status(member=old, tier=gold, until=until, reason="Gold card of a rival", by=staff)
+    merge(keep, old, staff)
+
+    # when: the customer is forgotten, both accounts together (M9)
+    erase_alone(client_admin, keep)
+
+    # then
+    assert "M-OLD" not in said(page(client_admin, keep), "status-match")
+
+
+def test_erasing_the_first_of_accounts_merged_twice_takes_its_code_out_of_the_middle_one(
+    client_admin, keep, old, make_member, staff
+):
+    # given: M-OLD merged into M-MID, then M-MID into M-KEEP (M7)
+    mid = make_member("M-MID")
+    merge(mid, old, staff)
+    merge(keep, mid, staff)
+
+    # when: M-OLD is erased on its own
+    erase_alone(client_admin, old)
+
+    # then: no history names it, M-MID's neither
+    for account in (keep, mid, old):
+        assert "M-OLD" not in history(client_admin, account), account.external_id
+
+
+def test_erasing_one_account_leaves_the_code_it_is_the_start_of(
+    client_admin, keep, make_member, staff
+):
+    # given: M-1 and M-10, both merged into the account kept
+    one, ten = make_member("M-1"), make_member("M-10")
+    merge(keep, one, staff)
+    merge(keep, ten, staff)
+
+    # when: M-1 is erased on its own
+    erased = erase_alone(client_admin, one)
+
+    # then: M-10 is still named whole, M-1 no more
+    kept = history(client_admin, keep)
+    assert "Merged M-10 into this member" in kept
+    assert f"Merged {erased.external_id} into this member" in kept
+    assert "M-1 " not in kept and "M-1:" not in kept
+
+
+def test_erasing_the_account_kept_leaves_no_part_of_a_longer_code_merged_into_it(
+    client_admin, keep, make_member, staff
+):
+    # given
+    one, ten = make_member("M-1"), make_member("M-10")
+    merge(keep, one, staff)
+    merge(keep, ten, staff)
+
+    # when: all three go together (M9)
+    erase_alone(client_admin, keep)
+
+    # then: each merge names the code its account has now
+    kept = history(client_admin, keep)
+    for account in (one, ten):
+        code = Member.objects.get(pk=account.pk).external_id
+        assert f"Merged {code} into this member" in kept
+
+
+def test_an_erased_member_s_messages_keep_no_address_in_why_they_were_refused(
+    client_admin, member, staff
+):
+    # given: a message the mail server refused once, then sent
+    refused = smtplib.SMTPRecipientsRefused({member.email: (450, b"Try again later")})
+    Notification.objects.create(
+        member=member,
+        kind=Notification.Kind.TIER_UP,
+        failed_attempts=1,
+        last_error=repr(refused)[:255],
+        sent_at=timezone.now(),
+    )
+    address = member.email
+
+    # when
+    erase_alone(client_admin, member)
+
+    # then: the Messages list no longer shows the address
+    listed = client_admin.get(reverse("admin:members_notification_changelist"))
+    assert listed.status_code == 200
+    assert address not in listed.content.decode()
+
+
+def test_the_upgrade_renames_the_codes_erasures_left_before_this_rule(
+    client_admin, keep, old, make_member, staff
+):
+    # given: M-OLD (Gold by a status match) merged into M-KEEP, and M-1 and M-10 too;
+    # M-OLD and M-1 erased on their own before this rule: the merges still name them
+    gold = Tier.objects.get(code="gold")
+    until = timezone.localdate() + timedelta(days=60)
+    grant_status(member=old, tier=gold, until=until, reason="Gold card of a rival", by=staff)
+    merge(keep, old, staff)
+    one, ten = make_member("M-1"), make_member("M-10")
+    merge(keep, one, staff)
+    merge(keep, ten, staff)
+    erased = {}
+    for account, code in ((old, "M-OLD"), (one, "M-1")):
+        erased[code] = erase_alone(client_admin, account).external_id
+        for rows, field in ((LogEntry.objects, "change_message"), (StatusGrant.objects, "reason")):
+            rows.update(**{field: Replace(field, Value(erased[code]), Value(code))})
+    Notification.objects.create(
+        member=one, kind=Notification.Kind.TIER_UP, last_error="refused m-1@example.com"
+    )
+    assert "Merged M-OLD into this member" in history(client_admin, keep)
+    upgrade = import_module("loyalty_site.migrations.0014_erased_codes_out_of_merge_history")
+
+    # when
+    upgrade.rename_erased_codes(apps, SimpleNamespace(connection=connection))
+
+    # then: the codes they have now, M-10 named whole
+    kept = history(client_admin, keep)
+    assert "M-OLD" not in kept and "M-1 " not in kept and "Merged M-10 into this member" in kept
+    for code, now in erased.items():
+        assert f"Merged {now} into this member" in kept, code
+    match = said(page(client_admin, keep), "status-match")
+    assert f"Carried over from {erased['M-OLD']} (merged)" in match
+    listed = client_admin.get(reverse("admin:members_notification_changelist")).content.decode()
+    assert "m-1@example.com" not in listed
