@@ -196,6 +196,7 @@ class ImportBatchAdmin(admin.ModelAdmin):
             "took": self.duration(batch),
             # The page lists the first messages: a row can have several.
             "errors_cut": len(batch.first_errors) >= batches.SHOWN_ERRORS,
+            "kept_days": settings.IMPORT_FILE_DAYS,
         }
         return TemplateResponse(request, "admin/core/importbatch/batch.html", context)
 

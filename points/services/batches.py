@@ -311,20 +311,22 @@ def _errors_csv(errors) -> ContentFile:
 
 
 def delete_old_files(*, now=None) -> int:
-    """Delete the stored files (and error reports) of batches uploaded more than
-    IMPORT_FILE_DAYS ago; the batches stay, with their counts. Returns how many."""
+    """Delete the stored files and error reports of batches uploaded more than
+    IMPORT_FILE_DAYS ago, and the errors their pages list (the report's first lines,
+    which name the file's customer codes); the batches stay, with their counts. Returns
+    how many."""
     now = now or timezone.now()
     cutoff = now - timedelta(days=settings.IMPORT_FILE_DAYS)
     old = (
         ImportBatch.objects.filter(uploaded_at__lt=cutoff)
         .exclude(status__in=[Status.CHECKING, Status.IMPORTING])
-        .exclude(file="", errors_file="")
+        .exclude(file="", errors_file="", first_errors=[])
     )
     deleted = 0
     for batch in old.iterator():
         for stored in (batch.file, batch.errors_file):
             if stored:
                 stored.delete(save=False)
-        ImportBatch.objects.filter(pk=batch.pk).update(file="", errors_file="")
+        ImportBatch.objects.filter(pk=batch.pk).update(file="", errors_file="", first_errors=[])
         deleted += 1
     return deleted
