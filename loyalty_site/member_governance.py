@@ -11,6 +11,7 @@ from django.urls import path
 from django.utils import timezone
 
 from loyalty_site.member_actions import ALREADY_SENT, OnceForm, apply_once, as_get
+from members.services import freeze_noted
 from points.models import AdjustmentRequest
 from points.services.freezing import freeze_member, unfreeze_member
 from tiers.models import StatusGrant, Tier
@@ -203,7 +204,7 @@ class MemberGovernance:
             except ValidationError as exc:
                 form.add_error(None, exc)
             else:
-                message = f"Frozen until {data['until']:%-d %b %Y}: {data['reason']}"
+                message = freeze_noted(data["until"], data["reason"])
                 return self._governed(request, member, applied, message)
         return self.change_view(as_get(request), object_id, extra_context={"freeze_form": form})
 

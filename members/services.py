@@ -1,5 +1,6 @@
 import functools
 import logging
+import re
 import smtplib
 import uuid
 from datetime import date
@@ -15,6 +16,7 @@ from django.db.models.functions import Coalesce
 from django.template import Context
 from django.template.loader import get_template
 from django.utils import timezone
+from django.utils.dateformat import format as date_format
 
 from core import events
 from core.ids import canonical_id, renamer
@@ -175,6 +177,7 @@ def _forget_codes(codes: dict[str, str], *, accounts: list[int]) -> None:
     these `accounts` when they were merged, which names them by code: their admin
     history ("Merged M-OLD into this member") here, and what the apps above wrote
     (members.signals.member_codes_erased: a status match carried over by a merge).
+    The customer's freezes in that history lose their reasons (without_freeze_reasons).
     The ledger is never edited (P7): its merge lines keep the codes (rules.md, Erasing
     a member)."""
     renamed = renamer(codes)
@@ -183,9 +186,35 @@ def _forget_codes(codes: dict[str, str], *, accounts: list[int]) -> None:
         object_id__in=[str(pk) for pk in accounts],
     ).values_list("pk", "change_message")
     for pk, message in history:
-        if (new := renamed(message)) != message:
+        if (new := without_freeze_reasons(renamed(message))) != message:
             LogEntry.objects.filter(pk=pk).update(change_message=new)
     member_codes_erased.send(Member, codes=codes, accounts=accounts)
+
+
+# A freeze is noted in the admin history with its reason, typed by staff ("Hospital
+# stay": often health), which an erasure removes there as on the member row: the notes
+# are written by these two functions, and found again by _FREEZE_REASON, alone.
+ERASED_REASON = "Erased with the member's personal data"
+
+
+def freeze_noted(last_day: date, reason: str) -> str:
+    """A freeze set on the member page: "Frozen until 4 Jan 2027: Hospital stay"."""
+    return f"Frozen until {date_format(last_day, 'j M Y')}: {reason}"
+
+
+def carried_freeze_noted(code: str, last_day: date, reason: str) -> str:
+    """A merged account's freeze that goes on for the account kept."""
+    return f"{code}'s freeze until {date_format(last_day, 'j M Y')} ({reason}) goes on here"
+
+
+# What comes before a freeze's reason in a note, and what after.
+_FREEZE_REASON = re.compile(
+    r"(^Frozen until [^:]*: |'s freeze until [^(]* \().+?(\) goes on here|$)", re.S
+)
+
+
+def without_freeze_reasons(message: str) -> str:
+    return _FREEZE_REASON.sub(lambda noted: noted[1] + ERASED_REASON + noted[2], message)
 
 
 def _erase(member: Member, by) -> str:
@@ -196,7 +225,7 @@ def _erase(member: Member, by) -> str:
     member.first_name = member.last_name = member.phone = ""
     member.birth_date = None
     if member.freeze_reason:  # "illness", typed by staff: the freeze itself goes on
-        member.freeze_reason = "Erased with the member's personal data"
+        member.freeze_reason = ERASED_REASON
     member.erased_at, member.erased_by = timezone.now(), by
     member.save(
         update_fields=[
@@ -214,7 +243,7 @@ def _erase(member: Member, by) -> str:
     drop_unsent(member, Notification.objects.all(), why="the member was erased")
     # Why the mail server refused a message sent since names the address it refused.
     Notification.objects.filter(member=member).exclude(last_error="").update(
-        last_error="Erased with the member's personal data"
+        last_error=ERASED_REASON
     )
     LogEntry.objects.filter(
         content_type=ContentType.objects.get_for_model(Member), object_id=str(member.pk)

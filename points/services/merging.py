@@ -41,13 +41,12 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Case, DateTimeField, F, Sum, Value, When
 from django.utils import timezone
-from django.utils.dateformat import format as date_format
 
 from core import figures
 from core.staff_input import clean_reason
 from core.words import shortened
 from members.models import Member, Notification
-from members.services import drop_unsent
+from members.services import carried_freeze_noted, drop_unsent
 from points.models import AdjustmentRequest, LedgerEntry
 from points.selectors import Balances, Programme, balances, pending_by_member, programme, summary_of
 from points.services.expiry import refuse_until_expiry_ran, retell_after_merge
@@ -329,9 +328,9 @@ def _history(merge: Merge, *, by, reason: str) -> None:
     )
     more = f"; tier-up bonus {merge.bonus:,} points" if merge.bonus else ""
     if merge.freeze:
-        last_day = date_format(merge.freeze["until"], "j M Y")
-        freeze = f"{duplicate.external_id}'s freeze until {last_day} ({merge.freeze['reason']})"
-        more += f"; {freeze} goes on here"
+        more += "; " + carried_freeze_noted(
+            duplicate.external_id, merge.freeze["until"], merge.freeze["reason"]
+        )
     content_type = ContentType.objects.get_for_model(Member)
     LogEntry.objects.bulk_create(
         [

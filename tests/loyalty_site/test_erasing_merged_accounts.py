@@ -5,6 +5,7 @@ history of the account kept, nor in a status match the merge carried over, nor i
 history of an account merged into it before (M7)."""
 
 import smtplib
+import uuid
 from datetime import timedelta
 from importlib import import_module
 from types import SimpleNamespace
@@ -208,3 +209,78 @@ def test_the_upgrade_renames_the_codes_erasures_left_before_this_rule(
     assert f"Carried over from {erased['M-OLD']} (merged)" in match
     listed = client_admin.get(reverse("admin:members_notification_changelist")).content.decode()
     assert "m-1@example.com" not in listed
+
+
+def freeze_on_page(client, member, reason, days=30):
+    """A supervisor's freeze, set on the member page (the admin history notes it)."""
+    until = timezone.localdate() + timedelta(days=days)
+    form = {"freeze-until": until.isoformat(), "freeze-reason": reason}
+    response = client.post(
+        reverse("admin:members_member_freeze", args=[member.pk]),
+        {**form, "freeze-token": str(uuid.uuid4())},
+        follow=True,  # the member page, which says "Frozen until ...: <reason>." once
+    )
+    assert response.status_code == 200
+
+
+def test_erasing_a_member_takes_the_reason_of_their_freezes_out_of_the_history(
+    client_admin, keep, old, staff
+):
+    # given: a freeze set on the member page, and the old account's freeze carried over
+    # by a merge: both reasons in the admin histories
+    freeze_on_page(client_admin, keep, "Chemotherapy", days=20)
+    freeze_on_page(client_admin, old, "Hospital stay", days=40)
+    merge(keep, old, staff)
+    assert "Chemotherapy" in history(client_admin, keep)
+    assert "(Hospital stay) goes on here" in history(client_admin, keep)
+
+    # when: the customer is erased (the old account with the one kept)
+    erase_alone(client_admin, keep)
+
+    # then: no history names why they were frozen, and says that it was
+    kept, closed = history(client_admin, keep), history(client_admin, old)
+    for reason in ("Chemotherapy", "Hospital stay"):
+        assert reason not in kept and reason not in closed
+    assert "Erased with the member&#x27;s personal data" in kept
+    assert "Frozen until" in kept and "Frozen until" in closed
+
+
+def test_erasing_a_closed_account_alone_takes_its_freeze_reason_out_of_the_history(
+    client_admin, keep, old, staff
+):
+    # given
+    freeze_on_page(client_admin, old, "Hospital stay")
+    merge(keep, old, staff)
+
+    # when: the old account alone is erased
+    erased = erase_alone(client_admin, old)
+
+    # then
+    assert "Hospital stay" not in history(client_admin, keep)
+    assert "Hospital stay" not in history(client_admin, erased)
+
+
+def test_the_upgrade_removes_the_freeze_reasons_erasures_left_before_this_rule(
+    client_admin, keep, old, member, staff
+):
+    # given: the customer of M-KEEP (M-OLD merged into it) erased before this rule, with
+    # the reasons of their freezes still in the history; another member's freeze
+    freeze_on_page(client_admin, keep, "Chemotherapy", days=20)
+    freeze_on_page(client_admin, old, "Hospital stay", days=40)
+    freeze_on_page(client_admin, member, "Relocation")
+    merge(keep, old, staff)
+    notes = list(LogEntry.objects.values_list("pk", "change_message"))
+    erase_alone(client_admin, keep)
+    for pk, message in notes:  # as the erasure left them before
+        LogEntry.objects.filter(pk=pk).update(change_message=message)
+    assert "Chemotherapy" in history(client_admin, keep)
+    upgrade = import_module("loyalty_site.migrations.0015_erased_freeze_reasons_out_of_history")
+
+    # when
+    upgrade.remove_erased_freeze_reasons(apps, SimpleNamespace(connection=connection))
+
+    # then: gone from the erased customer's accounts, kept for the member not erased
+    for account in (keep, old):
+        for reason in ("Chemotherapy", "Hospital stay"):
+            assert reason not in history(client_admin, account)
+    assert "Relocation" in history(client_admin, member)
