@@ -220,7 +220,7 @@ def daily_pages(members, bands):
             (f"members: tier {n}", f"{m}?effective_tier__id__exact={pk}")
             for n, (pk, _) in enumerate(bands)
         ],
-        ("members: tier 2, by lifetime", f"{m}?effective_tier__id__exact={bands[2][0]}&o=-6"),
+        *tier_by_lifetime(m, bands),
         ("members: last page", f"{m}?p=10"),
         ("search: whole e-mail", f"{m}?q={email}"),
         ("search: whole phone", f"{m}?q=%2B346{middle:08d}"),
@@ -311,6 +311,18 @@ def daily_pages(members, bands):
     if members < FAR_PAGES_FROM:  # fewer than ten pages of 100 in some lists
         pages = [(label, url) for label, url in pages if "p=10" not in url]
     return pages
+
+
+def tier_by_lifetime(url, bands):
+    """The member list of one tier (Gold, held by many; Platinum, by few) sorted by
+    lifetime points, both ways, its first and last page: a marketer's list."""
+    return [
+        (f"members: tier {n} by lifetime, {way}{far}", f"{url}?{tier}&o={o}{page}")
+        for n in (2, 3)
+        for tier in [f"effective_tier__id__exact={bands[n][0]}"]
+        for way, o in [("most", "-6"), ("fewest", "6")]
+        for far, page in [("", ""), (", last page", "&p=10")]
+    ]
 
 
 def sorted_by(name, url, **columns):
