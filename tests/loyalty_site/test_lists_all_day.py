@@ -5,6 +5,8 @@ answer in a fixed number of queries and offer only what the indexes answer quick
 import pytest
 from django.urls import reverse
 
+from members.models import Member
+
 pytestmark = pytest.mark.django_db
 
 
@@ -74,6 +76,34 @@ def test_a_hand_typed_sort_on_a_column_the_list_does_not_offer_leaves_its_order(
     rows = [m.external_id for m in page.context["cl"].result_list]
     assert rows.index(poor.external_id) < rows.index(rich.external_id)
     assert not any(h.get("sorted") for h in _headers(page))
+
+
+def test_the_member_list_of_one_tier_sorts_by_lifetime_points_in_bounded_queries(
+    client_admin, tiers, make_member, buy, django_assert_max_num_queries
+):
+    # given Silver members with different lifetime points, and a Bronze member
+    silver = [make_member() for _ in range(5)]
+    for member, amount in zip(silver, ["1500", "1100", "2500", "1200", "1800"], strict=True):
+        buy(member, amount)
+    buy(make_member(), "50")
+    url = reverse("admin:members_member_changelist")
+    lifetime = client_admin.get(url).context["cl"].list_display.index("lifetime")
+
+    # when a marketer lists Silver by lifetime points, most first, then fewest first (an
+    # index on the tier and the points answers it: 1.7 s a page at a million without)
+    listed = {}
+    for sign in ["-", ""]:
+        with django_assert_max_num_queries(8):
+            page = client_admin.get(
+                url, {"effective_tier__id__exact": tiers["silver"].pk, "o": f"{sign}{lifetime}"}
+            )
+        assert page.status_code == 200
+        listed[sign] = [m.external_id for m in page.context["cl"].result_list]
+
+    # then each lists the Silver members alone, in the order of their lifetime points
+    by_points = sorted(silver, key=lambda m: Member.objects.get(pk=m.pk).lifetime_points)
+    assert listed["-"] == [m.external_id for m in reversed(by_points)]
+    assert listed[""] == [m.external_id for m in by_points]
 
 
 def _headers(page):
