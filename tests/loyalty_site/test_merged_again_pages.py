@@ -3,6 +3,7 @@ M-B, then M-B into M-C). Each closed account's page names the account it was mer
 into, when and by whom, and, when that account was merged in turn, where the points
 are now; each page lists the accounts merged into it."""
 
+import re
 from importlib import import_module
 from types import SimpleNamespace
 
@@ -16,6 +17,7 @@ from members.services import merge_members
 from points.services import adjust_points
 from tests.conftest import at
 from tests.loyalty_site.conftest import page, said
+from tiers.models import DegradationPolicy, Tier
 
 pytestmark = pytest.mark.django_db
 
@@ -141,3 +143,24 @@ def test_a_closed_account_s_page_offers_no_rewards_nor_a_way_to_the_next_tier(
     )
     # and the account kept still offers them
     assert said(page(client_admin, c), "closed-rewards") is None
+
+
+def test_a_closed_account_s_page_lists_no_benefits_and_earns_nothing(client_admin, chain):
+    # given the entry tier with a benefit, and M-B closed (merged into M-C)
+    _, b, c = chain
+    Tier.objects.filter(threshold=0).update(benefits="Birthday gift")
+    DegradationPolicy.objects.update_or_create(pk=1, defaults={"enabled": True})
+
+    # when an agent opens M-B's page
+    html = page(client_admin, b)
+
+    # then the tier it is left at promises nothing: no benefit, no multiplier, no drop
+    assert 'id="benefits"' not in html and 'id="multiplier"' not in html
+    assert said(html, "degradation-status") == ""
+    closed = re.search(r'id="closed-tier">(.*?)</span>', html, re.S).group(1)
+    assert " ".join(re.sub(r"<[^>]+>", "", closed).split()) == (
+        "a closed account: no benefits, it earns nothing; the customer's tier is M-C's"
+    )
+    # and the account kept still shows its tier's
+    kept = page(client_admin, c)
+    assert 'id="multiplier"' in kept and 'id="closed-tier"' not in kept
