@@ -50,7 +50,7 @@ def invisible_in(text: str) -> str:
 
 
 def unreadable_name(name: str, what: str) -> str:
-    """Why `name` cannot name a `what` (a tier, a reward) on screen, or "": nothing a
+    """Why `name` cannot name a `what` (a tier, a reward, a campaign) on screen, or "": nothing a
     reader can see, or an invisible character that makes it look like another name. No
     name at all (left empty, or one its field refused as too long, which leaves the form's
     row without it) is the field's to say, in its own words: "" here, not a second

@@ -9,7 +9,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.functional import cached_property
 
-from core.staff_input import AtMost, is_blank, transaction_amount_limit
+from core.staff_input import AtMost, transaction_amount_limit, unreadable_name
 from points.models import STORE_LENGTH, Channel
 from tiers.models import AT_MOST_MAX_MULTIPLIER, ProgrammeQuerySet, Tier
 
@@ -103,11 +103,9 @@ class Campaign(models.Model):
         return f"{self.name} (x{self.multiplier})"
 
     def clean(self):
-        # The list, the stack warnings and every ledger line name it: a zero-width space
-        # alone would name nothing (as for staff's reasons, core.staff_input). No name
-        # at all (left empty, or one the field refused as too long) is the field's to say.
-        if self.name and is_blank(self.name):
-            raise ValidationError({"name": "Give the campaign a name people can read."})
+        # The list, the stack warnings and every ledger line name it.
+        if unreadable := unreadable_name(self.name or "", "campaign"):
+            raise ValidationError({"name": unreadable})
         unknown = set(self.channels or []) - set(Channel.values)
         if unknown:
             raise ValidationError({"channels": f"Unknown channel: {', '.join(sorted(unknown))}."})

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from core.days import MAX_DAYS
 from core.models import ImportBatch
-from core.staff_input import AtMost, adjustment_limit
+from core.staff_input import AtMost, adjustment_limit, unreadable_name
 from core.words import counted
 from members.models import Member
 from tiers.models import ProgrammeQuerySet
@@ -141,6 +141,9 @@ class PointDefinition(models.Model):
         return self.name
 
     def clean(self):
+        # Staff read it on every ledger line, members in the API's ledger.
+        if unreadable := unreadable_name(self.name or "", "point definition"):
+            raise ValidationError({"name": unreadable})
         stored = type(self).objects.filter(pk=self.pk).values_list("handle", "kind").first()
         if stored and stored[0] in self.SYSTEM_HANDLES and stored != (self.handle, self.kind):
             raise ValidationError(

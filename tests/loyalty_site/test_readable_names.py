@@ -63,3 +63,36 @@ def test_a_name_the_field_refuses_is_refused_once_beside_it(client, login, tiers
     assert said == [expected]
     assert "a name people can read" not in page.content.decode()
     assert model.objects.count() == before
+
+
+@pytest.mark.parametrize("what", FORMS)
+@pytest.mark.parametrize(
+    "typed, expected",
+    [
+        ("\u200b", "Give the {what} a name people can read."),
+        (
+            "Review\u200b",
+            "A {what}'s name cannot hold an invisible character (U+200B ZERO WIDTH SPACE, "
+            "character 7): it would look like another name.",
+        ),
+    ],
+    ids=["invisible only", "invisible inside"],
+)
+def test_a_name_no_one_can_read_as_typed_is_refused_beside_it(
+    client, login, tiers, what, typed, expected
+):
+    """Every name the marketer gives is shown to staff and members (a ledger line names
+    the definition and the campaigns): one that shows nothing, or looks like another,
+    names nothing."""
+    # given: a marketer on the add page
+    model, url, form, _ = FORMS[what]
+    login("Marketer")
+    before = model.objects.count()
+
+    # when
+    page = client.post(reverse(url), form(client, name=typed))
+
+    # then
+    assert page.status_code == 200
+    assert page.context["adminform"].form.errors["name"] == [expected.format(what=what)]
+    assert model.objects.count() == before
