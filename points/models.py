@@ -336,7 +336,10 @@ class LedgerEntry(models.Model):
         related_name="+",
         db_index=False,
     )
-    reason = models.CharField(max_length=255, blank=True)
+    # What the writers compose (campaign names, a staff user's words) is shortened or
+    # refused to fit it.
+    REASON_LENGTH = 255
+    reason = models.CharField(max_length=REASON_LENGTH, blank=True)
     # The expiry cutoff (a date) an expiry entry belongs to: one per member and cutoff.
     cutoff = models.DateField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)

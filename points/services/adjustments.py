@@ -13,7 +13,6 @@ from points.services.posting import entry_of, lock, movement, post_entries
 from tiers.services import Reason as TierReason
 
 Kind = LedgerEntry.Kind
-REASON_LENGTH = LedgerEntry._meta.get_field("reason").max_length
 OPENING_BALANCE = "opening-balance"
 # Bonus definitions the programme writes itself (a tier-up's bonus, once per tier; a
 # migrating member's opening balance, once per member): never given by hand.
@@ -43,8 +42,10 @@ def check_adjustment(points, reason) -> str:
     reason = (reason or "").strip()
     if is_blank(reason):
         errors["reason"] = "Say why the points are adjusted."
-    elif len(reason) > REASON_LENGTH:
-        errors["reason"] = f"Keep the reason to {REASON_LENGTH} characters (it has {len(reason)})."
+    elif len(reason) > LedgerEntry.REASON_LENGTH:
+        errors["reason"] = (
+            f"Keep the reason to {LedgerEntry.REASON_LENGTH} characters (it has {len(reason)})."
+        )
     if errors:
         raise ValidationError(errors)
     return reason

@@ -36,8 +36,6 @@ from points.services.rules import (
 from tiers.models import Tier
 from tiers.services import TierLog, degraded, follow_new_rules, restore
 
-REASON_LENGTH = LedgerEntry._meta.get_field("reason").max_length
-
 
 def purchase_earning(
     member, plan: Programme, log: TierLog, *, amount, at, channel, store, now, by=None
@@ -100,7 +98,7 @@ def _rates(plan: Programme, tier: Tier, campaigns) -> tuple[Decimal, str, str, l
         multiplied_by = ", ".join(multiplier_label(*factor) for factor in factors)
         if earn_rate != 1:
             factors.insert(0, (definition.name, earn_rate))
-        reason = rates_reason(factors, REASON_LENGTH)
+        reason = rates_reason(factors, LedgerEntry.REASON_LENGTH)
         without = [rate(i) for i in range(len(campaigns))]
         plan.earnings[key] = rate(), multiplied_by, reason, without
     return plan.earnings[key]

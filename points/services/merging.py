@@ -56,7 +56,6 @@ from tiers.services import Reason as TierReason
 from tiers.services import TierLog, hold_granted_tier, move_status_grant
 
 Kind = LedgerEntry.Kind
-REASON_LENGTH = LedgerEntry._meta.get_field("reason").max_length
 MERGED_FIELDS = ["merged_into", "merge_survivor", "merged_at", "merged_into_at", "merged_by"]
 GRANT_FIELDS = ["granted_tier", "granted_until"]
 FREEZE_FIELDS = ["frozen_until", "freeze_reason"]
@@ -105,7 +104,10 @@ def _code(member_id: int) -> str:
 
 def _reason(reason) -> str:
     reason = clean_reason(
-        reason, errors := {}, missing="Say why the accounts are merged.", limit=REASON_LENGTH
+        reason,
+        errors := {},
+        missing="Say why the accounts are merged.",
+        limit=LedgerEntry.REASON_LENGTH,
     )
     if errors:
         raise ValidationError(errors)
@@ -155,7 +157,7 @@ def work_out(survivor: Member, duplicate: Member, plan: Programme, *, now, reaso
                 redeemable,
                 now,
                 pending_until or now,
-                shortened(f"{words}: {reason}", REASON_LENGTH),
+                shortened(f"{words}: {reason}", LedgerEntry.REASON_LENGTH),
             )
             (outs if member is duplicate else ins).append(entry_of(member, move, created_by=by))
     ranking = plan.ranking

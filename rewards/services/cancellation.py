@@ -13,7 +13,6 @@ from points.services import lock_member, pending_cutoffs, post_refund
 from rewards.models import Redemption
 from rewards.services.stock import return_units
 
-REASON_LENGTH = LedgerEntry._meta.get_field("reason").max_length
 CANCEL_REASON_LENGTH = 200  # the staff user's words, kept whole beside the reward's name
 
 
@@ -22,10 +21,10 @@ def refund_reason(reward_name: str, why: str) -> str:
     kept whole, the reward's name shortened when both do not fit the ledger's column."""
     why = " ".join((why or "").split())
     if not why:
-        return f"Cancelled redemption of {reward_name}"[:REASON_LENGTH]
-    room = REASON_LENGTH - len(f"Cancelled redemption of : {why}")  # for the name
+        return f"Cancelled redemption of {reward_name}"[: LedgerEntry.REASON_LENGTH]
+    room = LedgerEntry.REASON_LENGTH - len(f"Cancelled redemption of : {why}")  # for the name
     name = reward_name if len(reward_name) <= room else f"{reward_name[: max(room - 1, 0)]}…"
-    return f"Cancelled redemption of {name}: {why}"[:REASON_LENGTH]
+    return f"Cancelled redemption of {name}: {why}"[: LedgerEntry.REASON_LENGTH]
 
 
 def why_not_cancellable(redemption: Redemption) -> str | None:
