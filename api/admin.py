@@ -19,6 +19,7 @@ from rest_framework_api_key.models import APIKey
 from api import webhooks
 from api.models import ApiKey, WebhookDelivery, WebhookEndpoint
 from api.services import create_api_key, revoke_api_key, save_api_key
+from api.webhook_bodies import carries_its_data
 from core.events import EventType
 from core.paginator import CappedPaginator
 from members.models import Member
@@ -261,9 +262,10 @@ class WebhookDeliveryAdmin(SuperuserOnlyAdmin):
 
     @admin.display(description="Last answer")
     def last_answer(self, delivery):
-        if delivery.last_error:
-            return delivery.last_error
-        return delivery.last_status_code or "-"
+        answer = delivery.last_error or delivery.last_status_code or "-"
+        if not carries_its_data(delivery):  # an erasure's, done: the code it sent is gone
+            return f"{str(answer).rstrip('.')}; customer code removed"
+        return answer
 
     @admin.display(description="Next try", ordering="next_attempt_at")
     def next_try(self, delivery):
@@ -273,6 +275,8 @@ class WebhookDeliveryAdmin(SuperuserOnlyAdmin):
 
     @admin.display(description="Body")
     def body(self, delivery):
+        if not carries_its_data(delivery):
+            return "Scrubbed: the customer code it sent was removed once it was done."
         return format_html("<pre>{}</pre>", json.dumps(webhooks.payload(delivery), indent=2))
 
     @admin.action(permissions=["resend"], description="Resend the selected deliveries")

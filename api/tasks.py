@@ -23,6 +23,13 @@ def forget_erased(sender, codes, **kwargs) -> None:
 
 
 @shared_task(**RETRY_WHEN_UNAVAILABLE)
+def give_up_erased_codes_task() -> int:
+    """Beat, daily: the erasures' events an endpoint switched off never took lose the
+    code they keep."""
+    return webhooks.give_up_erased_codes()
+
+
+@shared_task(**RETRY_WHEN_UNAVAILABLE)
 def send_webhooks_task() -> int:
     """Beat, every few seconds: one sender for each endpoint with deliveries due.
     Returns how many were queued."""

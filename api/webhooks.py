@@ -26,7 +26,7 @@ from django.utils import timezone
 from standardwebhooks import Webhook
 
 from api.bounded_post import post_within, watched
-from api.webhook_bodies import bodies, subjects_gone
+from api.webhook_bodies import SCRUBBED, bodies, carries_its_data, subjects_gone
 from core import events
 from core.models import WebhookDelivery, WebhookEndpoint
 from members.models import Member
@@ -129,11 +129,14 @@ def resend(deliveries) -> Resent:
     """Send deliveries (a queryset) again from the first attempt (a fresh day of
     retries), whatever their status, except those whose subject is gone (a withdrawn
     expiry reminder: never sent without its data) and those of erased members (never
-    sent at all: _withhold_erased)."""
+    sent at all: _withhold_erased), but for their member.erased still waiting with the
+    code (once done, its code is gone: scrubbed)."""
     reminders = deliveries.filter(type=events.EventType.POINTS_EXPIRING)
     gone = subjects_gone(reminders.select_related(None).only("pk", "type", "subject_id"))
     erased = Member.objects.filter(pk__in=deliveries.values("member_id"), erased_at__isnull=False)
-    withdrawn = deliveries.filter(Q(pk__in=gone) | Q(member_id__in=erased.values("pk")))
+    withdrawn = deliveries.filter(
+        Q(pk__in=gone) | (Q(member_id__in=erased.values("pk")) & ~TELLS_ERASURE)
+    )
     withdrawn_ids = list(withdrawn.values_list("pk", flat=True))
     deliveries = deliveries.exclude(pk__in=withdrawn_ids)
     waiting = deliveries.filter(endpoint__is_active=False).count()
@@ -221,8 +224,15 @@ _session.trust_env = False
 
 
 # An erased member's events are never sent (rules.md, Erasing a member): their ids (a
-# receipt, a voucher, a redemption) would tie the erased account to the customer.
+# receipt, a voucher, a redemption) would tie the erased account to the customer. But
+# for the erasure itself (member.erased), while it keeps the code to forget.
 ERASED = "Not sent: the member was erased."
+TELLS_ERASURE = Q(type=events.EventType.MEMBER_ERASED) & ~SCRUBBED
+
+
+def _tells_erasure(delivery: WebhookDelivery) -> bool:
+    """TELLS_ERASURE, for one delivery."""
+    return delivery.type == events.EventType.MEMBER_ERASED and carries_its_data(delivery)
 
 
 def _withhold_erased(batch: list[WebhookDelivery]) -> list[WebhookDelivery]:
@@ -233,13 +243,13 @@ def _withhold_erased(batch: list[WebhookDelivery]) -> list[WebhookDelivery]:
     erased = set(
         Member.objects.filter(pk__in=members, erased_at__isnull=False).values_list("pk", flat=True)
     )
-    if not erased:
+    withheld = {d.pk for d in batch if d.member_id in erased and not _tells_erasure(d)}
+    if not withheld:
         return batch
-    withheld = [delivery.pk for delivery in batch if delivery.member_id in erased]
     WebhookDelivery.objects.filter(pk__in=withheld, status=Status.PENDING).update(
         status=Status.FAILED, last_error=ERASED
     )
-    return [delivery for delivery in batch if delivery.member_id not in erased]
+    return [delivery for delivery in batch if delivery.pk not in withheld]
 
 
 def _send(endpoint, batch, deadline) -> bool:
@@ -299,7 +309,8 @@ def _failed(delivery: WebhookDelivery, *, at, code, error) -> WebhookDelivery:
 def _record(delivered: dict, failed: list) -> None:
     """Save the attempts of a batch: those delivered in one statement per answer code
     (stamped with the time the batch was recorded, within seconds of their attempt),
-    the few failures one by one."""
+    the few failures one by one. A delivery done (delivered, or failed after its last
+    attempt) keeps no data (WebhookDelivery.data: an erased customer's code)."""
     now = timezone.now()
     for code, ids in delivered.items():
         WebhookDelivery.objects.filter(pk__in=ids).update(
@@ -309,8 +320,10 @@ def _record(delivered: dict, failed: list) -> None:
             delivered_at=now,
             last_status_code=code,
             last_error="",
+            data=None,
         )
     for delivery in failed:
+        done = {"data": None} if delivery.status == Status.FAILED else {}
         # Unless resent while on the wire (attempts started again): the resend stands.
         WebhookDelivery.objects.filter(
             pk=delivery.pk, status=Status.PENDING, attempts=delivery.attempts - 1
@@ -321,7 +334,27 @@ def _record(delivered: dict, failed: list) -> None:
             last_attempt_at=delivery.last_attempt_at,
             last_status_code=delivery.last_status_code,
             last_error=delivery.last_error,
+            **done,
         )
+
+
+# An erasure's event for an endpoint switched off waits for it (Resending), but the code
+# it keeps goes after this many days, like an import's file (IMPORT_FILE_DAYS).
+ERASED_CODE_DAYS = 30
+GIVEN_UP_ERASURE = f"Not sent within {ERASED_CODE_DAYS} days (the endpoint is switched off)."
+
+
+def give_up_erased_codes(*, now=None) -> int:
+    """Fail the member.erased deliveries still waiting ERASED_CODE_DAYS after the
+    erasure, and remove the code they keep. Daily; safe to run twice. Returns how many."""
+    now = now or timezone.now()
+    return WebhookDelivery.objects.filter(
+        # Through the pending-by-member index, whose first column is the endpoint.
+        endpoint__in=list(WebhookEndpoint.objects.values_list("pk", flat=True)),
+        status=Status.PENDING,
+        type=events.EventType.MEMBER_ERASED,
+        created_at__lt=now - timedelta(days=ERASED_CODE_DAYS),
+    ).update(status=Status.FAILED, last_error=GIVEN_UP_ERASURE, data=None)
 
 
 def _described(exc: requests.RequestException) -> str:

@@ -32,6 +32,10 @@ class EventType(models.TextChoices):
         "transaction.recorded",
         "transaction.recorded: a purchase, return or action (high volume)",
     )
+    MEMBER_ERASED = (
+        "member.erased",
+        "member.erased: a member was erased (the codes to forget)",
+    )
 
 
 # Which endpoints want which event, read at most this often per process: an endpoint
@@ -71,12 +75,16 @@ def record(event_type: str, *, member_id: int, subject_id: int, at=None) -> None
     record_many(event_type, [(member_id, subject_id)], at=at)
 
 
-def record_many(event_type: str, subjects, *, at=None) -> None:
-    """Report one event per (member_id, subject_id), in the caller's transaction."""
+def record_many(event_type: str, subjects, *, at=None, data=None) -> None:
+    """Report one event per (member_id, subject_id), in the caller's transaction.
+    `data`: {subject_id: what its event tells that the subject row will not} (kept on
+    each delivery: WebhookDelivery.data)."""
     rows = delivery_rows(event_type, subjects, at=at)
-    if rows:
+    data = data or {}
+    deliveries = [dict(zip(DELIVERY_COLUMNS, row, strict=True)) for row in rows]
+    if deliveries:
         WebhookDelivery.objects.bulk_create(
-            [WebhookDelivery(**dict(zip(DELIVERY_COLUMNS, row, strict=True))) for row in rows],
+            [WebhookDelivery(**d, data=data.get(d["subject_id"])) for d in deliveries],
             batch_size=1000,
         )
 

@@ -94,8 +94,9 @@ class WebhookDelivery(models.Model):
     the change it reports, so none is lost and none is sent for a rolled-back change.
 
     The event is named by its type and its subject (the row it reports: a tier change,
-    a ledger entry, a redemption...); its body is read from that row when sent. Unique
-    per endpoint, type and subject, so a job run twice reports nothing twice."""
+    a ledger entry, a redemption...); its body is read from that row when sent, or from
+    `data` when that row no longer says it. Unique per endpoint, type and subject, so a
+    job run twice reports nothing twice."""
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -122,6 +123,9 @@ class WebhookDelivery(models.Model):
     last_status_code = models.PositiveIntegerField(null=True, blank=True)
     last_error = models.CharField(max_length=200, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
+    # What the event tells that its subject no longer holds (member.erased: the customer
+    # code before the erasure), kept only until it is delivered or given up.
+    data = models.JSONField(null=True, blank=True)
 
     class Meta:
         verbose_name_plural = "webhook deliveries"

@@ -148,8 +148,8 @@ def erase_member(*, member, by) -> Member:
     naming the member. The customer's accounts merged into this one (closed, with their
     own code, e-mail and names) are erased with it; what their merges wrote names each
     erased account by its new code, in every account merged with it (_forget_codes),
-    also when a closed account is erased on its own. Irreversible; the staff user is
-    recorded."""
+    also when a closed account is erased on its own. The endpoints that want it hear
+    each code to forget (_report_erased). Irreversible; the staff user is recorded."""
     if by is None:
         raise ValidationError("An erasure must name the staff user who makes it.")
     with transaction.atomic():
@@ -158,10 +158,35 @@ def erase_member(*, member, by) -> Member:
             raise ValidationError(f"{member.external_id} was already erased.")
         merged = Member.objects.select_for_update().filter(merged_into=member, erased_at=None)
         accounts = [member, *merged.order_by("pk")]
+        former = {account.pk: account.external_id for account in accounts}
         codes = {account.external_id: _erase(account, by) for account in accounts}
+        _report_erased(accounts, former=former)
         transaction.on_commit(lambda: member_erased.send(Member, codes=sorted(codes)))
         _forget_codes(codes, accounts=merge_family(member))
     return member
+
+
+def _report_erased(accounts: list[Member], *, former: dict[int, str]) -> None:
+    """One member.erased per erased account, for the CRM to forget each code it knows:
+    the code before the erasure (`former`: id: code) and that of the account it was
+    merged into (the one erased with it, or, for an old account erased on its own, the
+    one the customer keeps), kept on the deliveries: the rows no longer hold them."""
+    if not events.wanted(events.EventType.MEMBER_ERASED):
+        return
+    into = {a.merged_into_id for a in accounts} - set(former) - {None}
+    codes = dict(Member.objects.filter(pk__in=into).values_list("pk", "external_id")) | former
+    events.record_many(
+        events.EventType.MEMBER_ERASED,
+        [(account.pk, account.pk) for account in accounts],
+        data={
+            account.pk: {
+                "member": former[account.pk],
+                "merged_into": codes.get(account.merged_into_id),
+                "erased_at": account.erased_at.isoformat(),
+            }
+            for account in accounts
+        },
+    )
 
 
 def merge_family(member: Member) -> list[int]:
