@@ -287,7 +287,7 @@ def _send(endpoint, batch, deadline) -> bool:
             failed.append(_failed(delivery, at=sent_at, code=None, error=_described(exc)))
             break  # no answer: the rest wait for its retry
         if 200 <= response.status_code < 300:
-            delivered[response.status_code].append(delivery.pk)
+            delivered[response.status_code, delivery.attempts].append(delivery.pk)
         else:
             error = f"HTTP {response.status_code} {response.reason}"[:200]
             failed.append(_failed(delivery, at=sent_at, code=response.status_code, error=error))
@@ -308,12 +308,14 @@ def _failed(delivery: WebhookDelivery, *, at, code, error) -> WebhookDelivery:
 
 def _record(delivered: dict, failed: list) -> None:
     """Save the attempts of a batch: those delivered in one statement per answer code
-    (stamped with the time the batch was recorded, within seconds of their attempt),
-    the few failures one by one. A delivery done (delivered, or failed after its last
-    attempt) keeps no data (WebhookDelivery.data: an erased customer's code)."""
+    and number of attempts before (stamped with the time the batch was recorded, within
+    seconds of their attempt), the few failures one by one. A delivery resent while on
+    the wire (attempts started again) is left as the resend left it, whatever the
+    answer. A delivery done (delivered, or failed after its last attempt) keeps no data
+    (WebhookDelivery.data: an erased customer's code)."""
     now = timezone.now()
-    for code, ids in delivered.items():
-        WebhookDelivery.objects.filter(pk__in=ids).update(
+    for (code, attempts), ids in delivered.items():
+        WebhookDelivery.objects.filter(pk__in=ids, status=Status.PENDING, attempts=attempts).update(
             status=Status.DELIVERED,
             attempts=F("attempts") + 1,
             last_attempt_at=now,
@@ -324,7 +326,6 @@ def _record(delivered: dict, failed: list) -> None:
         )
     for delivery in failed:
         done = {"data": None} if delivery.status == Status.FAILED else {}
-        # Unless resent while on the wire (attempts started again): the resend stands.
         WebhookDelivery.objects.filter(
             pk=delivery.pk, status=Status.PENDING, attempts=delivery.attempts - 1
         ).update(

@@ -177,6 +177,35 @@ def test_a_resend_clicked_while_the_delivery_is_in_flight_is_not_lost(
     assert delivery.attempts <= 1
 
 
+def test_a_resend_clicked_while_an_attempt_that_succeeds_is_in_flight_sends_it_again(
+    superuser_client, receiver, member, buy, monkeypatch
+):
+    # given a delivery on a retry (three failed attempts behind it)
+    endpoint = webhooks.save_endpoint(
+        WebhookEndpoint(url=receiver.url, events=[EventType.TRANSACTION_RECORDED])
+    )
+    buy(member, 10)
+    delivery = WebhookDelivery.objects.get()
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(attempts=3)
+    real_post, clicked = webhooks.post_within, []
+
+    def post_while_resent(*args, **kwargs):
+        if not clicked:  # the superuser presses "Resend" while this attempt is on the wire
+            clicked.append(resend(superuser_client, delivery))
+        return real_post(*args, **kwargs)
+
+    monkeypatch.setattr(webhooks, "post_within", post_while_resent)
+
+    # when that attempt is answered 200
+    webhooks.send_due(endpoint_id=endpoint.pk)
+
+    # then the resend stands, as rules.md says ("stays queued, whatever that attempt's
+    # answer"): the receiver gets the event again, on a fresh first attempt
+    assert len(receiver.received) == 2
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == ("delivered", 1)
+
+
 def test_resend_does_not_promise_a_send_for_an_endpoint_that_is_switched_off(
     superuser_client, member, buy
 ):
