@@ -34,6 +34,16 @@ def test_beat_rows_exist_after_migrate_and_name_real_tasks():
     assert str(daily.timezone) == settings.TIME_ZONE
 
 
+@pytest.mark.django_db
+def test_every_beat_row_names_a_task_the_worker_knows():
+    """Every job a migration schedules (not only those above): a row naming no task
+    would fail each night in the worker's log, and the job would never run."""
+    app.loader.import_default_modules()
+    rows = dict(PeriodicTask.objects.values_list("name", "task"))
+    assert len(rows) >= 10
+    assert {name: task for name, task in rows.items() if task not in app.tasks} == {}
+
+
 def test_celery_reads_the_programme_time_zone():
     assert app.conf.timezone == settings.TIME_ZONE
     assert app.conf.beat_scheduler == "django_celery_beat.schedulers:DatabaseScheduler"
