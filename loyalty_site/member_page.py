@@ -15,6 +15,7 @@ from django.utils.dateparse import parse_date
 from import_export.admin import ExportMixin
 from import_export.formats import base_formats
 
+from core import events
 from core.admin import IdField
 from core.paginator import CappedPaginator
 from loyalty_site.member_actions import AssignPointsForm, MemberActions, RedeemForm
@@ -286,6 +287,7 @@ class MemberAdmin(MemberMerge, MemberGovernance, MemberActions, ExportMixin, adm
                 "title": "Erase personal data?",
                 "opts": self.opts,
                 "members": chosen,
+                "tells_endpoints": events.wanted(events.EventType.MEMBER_ERASED),
                 # The page sends back the members it names, not "all of the list".
                 "selected": [member.pk for member in chosen],
                 "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,

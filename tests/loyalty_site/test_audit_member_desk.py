@@ -15,6 +15,8 @@ from django.db.models import Sum
 from django.urls import reverse
 from django.utils import timezone
 
+from api.webhooks import save_endpoint
+from core.models import WebhookEndpoint
 from loyalty_site.demo import load_catalogue
 from members.models import Member
 from members.services import enroll_member, erase_member, merge_members
@@ -24,6 +26,7 @@ from points.services.freezing import freeze_member
 from rewards.models import Redemption, Reward
 from rewards.services import redeem
 from tests.conftest import ledger_state, postgres_only
+from tests.loyalty_site.conftest import said
 
 pytestmark = pytest.mark.django_db
 
@@ -323,3 +326,28 @@ def test_member_search_the_member_picker_answers_any_typed_text_without_an_error
     # then: an empty list, as the member list's own search gives, not a server error
     assert response.status_code == 200
     assert response.json()["results"] == []
+
+
+@pytest.mark.parametrize("listening", [True, False])
+def test_the_erase_confirmation_says_whether_the_crm_is_told(admin_client, make_member, listening):
+    # given: an endpoint listening for member.erased, or none
+    if listening:
+        save_endpoint(
+            WebhookEndpoint(url="https://crm.example.com/hooks", events=["member.erased"])
+        )
+    member = make_member("M-GONE")
+
+    # when: the superuser asks to erase M-GONE
+    page = admin_client.post(
+        reverse("admin:members_member_changelist"),
+        {"action": "erase", "_selected_action": [member.pk]},
+    )
+
+    # then: the page says the CRM is sent the code only when one listens
+    told = said(page.content.decode(), "endpoints-told")
+    assert told == (
+        "The webhook endpoints that listen for member.erased (the CRM, the messaging tools) "
+        "are sent each customer code below, to forget it too."
+        if listening
+        else None
+    )
