@@ -5,7 +5,10 @@
 Works in a scratch database (see synthetic.py). Loads N members with names and e-mails,
 `--entries` ledger entries each (10 by default: --members 1000000 makes 10,000,000), and
 one member with 5,000 entries, and a tier history of a year (some of it back-dated);
-degradation and quarterly expiry are on. Takes the
+then 3 in 10 as many members who enrolled and never bought (Bronze, 0 lifetime points,
+as many in a real programme: the lists sorted fewest first tie on them), after the
+others, so that the N members and their work are as they were; degradation and
+quarterly expiry are on. Takes the
 analytics snapshots (the first run catches up ANALYTICS_HISTORY_DAYS days from the
 ledger, the next is a nightly run: target under 10 s). Then requests each page through
 Django's test client, as a logged-in superuser, and prints the server time (median and
@@ -35,6 +38,8 @@ HEAVY_ENTRIES = 5_000
 # in 14): below it the far pages are not timed.
 FAR_PAGES_FROM = 20_000
 REPEATS = 5
+# Members who never bought, per buying member: tied at 0 lifetime points.
+NEVER_BOUGHT_SHARE = 0.3
 
 
 def main():
@@ -86,6 +91,24 @@ def main():
                 lifetime,
                 last_purchase,
             )
+        for pk in range(args.members + 1, args.members + never_bought + 1):
+            first = FIRST_NAMES[pk % len(FIRST_NAMES)]
+            last = LAST_NAMES[(pk // len(FIRST_NAMES)) % len(LAST_NAMES)]
+            yield (
+                pk,
+                f"S-{pk:08d}",
+                f"{first}.{last}.{pk}@example.com".lower(),
+                first,
+                last,
+                f"+346{pk:08d}",
+                now - timedelta(days=pk % 400),
+                bands[0][0],
+                bands[0][0],
+                bands[0][0],
+                0,
+                0,
+                None,
+            )
 
     def entries():
         for pk in range(1, args.members + 1):
@@ -113,12 +136,15 @@ def main():
                 elif step == tiers.index(tier) > 1 and pk % 50 == 0:
                     at = joined + timedelta(days=50)
                 yield pk, "upgrade", tiers[step - 1], tiers[step], tiers[step], at
+        for pk in range(args.members + 1, args.members + never_bought + 1):
+            yield pk, "joined", None, bands[0][0], bands[0][0], now - timedelta(days=pk % 400)
 
+    never_bought = int(args.members * NEVER_BOUGHT_SHARE)
     total = args.members * args.entries + HEAVY_ENTRIES - args.entries
     if args.reuse:
         get_user_model().objects.filter(username="bench").delete()
     else:
-        with timed(f"load {args.members:,} members"):
+        with timed(f"load {args.members + never_bought:,} members"):
             copy_rows("members_member", MEMBER_COLUMNS, members())
             reset_sequence("members_member")
         with timed(f"load {total:,} ledger entries"):
@@ -178,7 +204,8 @@ def main():
         ("  its campaigns as CSV", "/admin/analytics/campaigns.csv"),
     ]
     print(
-        f"members {args.members:,}, ledger entries {total:,}; "
+        f"members {args.members:,} and {never_bought:,} who never bought, "
+        f"ledger entries {total:,}; "
         f"server time over {REPEATS} requests after a warm-up"
     )
     with page_settings():
@@ -214,8 +241,12 @@ def daily_pages(members, bands):
     pages = [
         ("members: by code (A-Z)", f"{m}?o=1"),
         ("members: by code (Z-A)", f"{m}?o=-1"),
+        ("members: by code (A-Z), last page", f"{m}?o=1&p=10"),
         ("members: by lifetime, most first", f"{m}?o=-6"),
         ("members: by lifetime, fewest first", f"{m}?o=6"),
+        ("members: by lifetime, most first, last page", f"{m}?o=-6&p=10"),
+        # The members who never bought, all at 0, come first.
+        ("members: by lifetime, fewest first, last page", f"{m}?o=6&p=10"),
         *[
             (f"members: tier {n}", f"{m}?effective_tier__id__exact={pk}")
             for n, (pk, _) in enumerate(bands)
@@ -314,11 +345,12 @@ def daily_pages(members, bands):
 
 
 def tier_by_lifetime(url, bands):
-    """The member list of one tier (Gold, held by many; Platinum, by few) sorted by
-    lifetime points, both ways, its first and last page: a marketer's list."""
+    """The member list of one tier (Bronze, mostly members who never bought, at 0;
+    Gold, held by many; Platinum, by few) sorted by lifetime points, both ways, its
+    first and last page: a marketer's list."""
     return [
         (f"members: tier {n} by lifetime, {way}{far}", f"{url}?{tier}&o={o}{page}")
-        for n in (2, 3)
+        for n in (0, 2, 3)
         for tier in [f"effective_tier__id__exact={bands[n][0]}"]
         for way, o in [("most", "-6"), ("fewest", "6")]
         for far, page in [("", ""), (", last page", "&p=10")]
