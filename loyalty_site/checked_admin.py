@@ -10,9 +10,10 @@ from django import forms
 from django.contrib import messages
 from django.contrib.admin import helpers
 from django.contrib.admin.options import IncorrectLookupParameters
-from django.contrib.admin.views.main import ERROR_FLAG, ChangeList
+from django.contrib.admin.views.main import ERROR_FLAG, ORDER_VAR, ChangeList
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError
+from django.db.models import F, OrderBy
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 
@@ -118,6 +119,36 @@ class OfferedSortsOnly(ChangeList):
         if field_name not in self.sortable_by:
             return None
         return super().get_ordering_field(field_name)
+
+    def get_ordering(self, request, queryset):
+        """The id that makes a sorted list's order total runs the way of the column
+        chosen first: the list's own order (the admin's `-pk`) is added after that
+        column whichever way it runs, so that ties came newest first under an ascending
+        column and an index on (column, id) answered only one way. The members who tie
+        at 0 lifetime points (hundreds of thousands: those who never bought) were all
+        sorted before the first page of "fewest first", 0.5 s per 100,000 of them. The
+        list's own order, with no column chosen, is left as its admin says."""
+        ordering = super().get_ordering(request, queryset)
+        if ORDER_VAR not in self.params or not ordering or self._is_pk(ordering[0]):
+            return ordering
+        for n, part in enumerate(ordering):
+            if self._is_pk(part):
+                # What follows the id orders nothing.
+                return [*ordering[:n], "-pk" if _descending(ordering[0]) else "pk"]
+        return ordering
+
+    def _is_pk(self, part) -> bool:
+        if isinstance(part, OrderBy):
+            part = part.expression
+        name = part.name if isinstance(part, F) else part
+        return isinstance(name, str) and name.lstrip("-") in ("pk", self.lookup_opts.pk.name)
+
+
+def _descending(part) -> bool:
+    """Whether a part of an ordering (a name, an F or an OrderBy) runs descending."""
+    if isinstance(part, str):
+        return part.startswith("-")
+    return bool(getattr(part, "descending", False))
 
 
 def _refuse_nul(request) -> None:

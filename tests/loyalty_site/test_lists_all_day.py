@@ -3,9 +3,11 @@ answer in a fixed number of queries and offer only what the indexes answer quick
 (the figures at a million members are bench/admin.py's)."""
 
 import pytest
+from django.db import connection
 from django.urls import reverse
 
 from members.models import Member
+from tests.conftest import postgres_only
 
 pytestmark = pytest.mark.django_db
 
@@ -104,6 +106,67 @@ def test_the_member_list_of_one_tier_sorts_by_lifetime_points_in_bounded_queries
     by_points = sorted(silver, key=lambda m: Member.objects.get(pk=m.pk).lifetime_points)
     assert listed["-"] == [m.external_id for m in reversed(by_points)]
     assert listed[""] == [m.external_id for m in by_points]
+
+
+def test_members_who_tie_on_lifetime_points_are_listed_fewest_first_as_the_reverse_of_most_first(
+    client_admin, tiers, make_member, buy, monkeypatch, django_assert_max_num_queries
+):
+    # given members who never bought (all at 0 lifetime points), enrolled one after the
+    # other, and one who bought; pages of three
+    never = [make_member() for _ in range(4)]
+    buyer = make_member()
+    buy(buyer, "50")
+    url = reverse("admin:members_member_changelist")
+    cl = client_admin.get(url).context["cl"]
+    monkeypatch.setattr(cl.model_admin, "list_per_page", 3)
+    lifetime = cl.list_display.index("lifetime")
+
+    for tier in [{}, {"effective_tier__id__exact": tiers["bronze"].pk}]:
+        # when a marketer sorts the list (whole, then Bronze) by lifetime points fewest
+        # first, then most first, and reads both pages of each
+        listed = {}
+        for sign in ["", "-"]:
+            listed[sign] = []
+            for p in ["1", "2"]:
+                with django_assert_max_num_queries(8):
+                    page = client_admin.get(url, {**tier, "o": f"{sign}{lifetime}", "p": p})
+                listed[sign] += [m.external_id for m in page.context["cl"].result_list]
+
+        # then fewest first lists those who never bought in the order they enrolled,
+        # then the buyer; most first is the same list backwards (one index, read either
+        # way, answers both: no sort of the members who tie, hundreds of thousands)
+        assert listed[""] == [m.external_id for m in [*never, buyer]], tier
+        assert listed["-"] == list(reversed(listed[""])), tier
+
+
+@postgres_only
+@pytest.mark.parametrize("sign", ["", "-"])
+@pytest.mark.parametrize("one_tier", [False, True])
+def test_the_member_list_sorted_by_lifetime_points_is_read_from_an_index_unsorted(
+    client_admin, tiers, make_member, buy, sign, one_tier
+):
+    # given members, some of whom tie on lifetime points
+    for amount in [None, None, "50", "1500", "1500"]:
+        member = make_member()
+        if amount:
+            buy(member, amount)
+    url = reverse("admin:members_member_changelist")
+    lifetime = client_admin.get(url).context["cl"].list_display.index("lifetime")
+    query = {"o": f"{sign}{lifetime}"}
+    if one_tier:
+        query["effective_tier__id__exact"] = tiers["silver"].pk
+
+    # when the list is sorted by lifetime points (either way, whole or one tier), and
+    # PostgreSQL plans its page with any sort step priced out
+    cl = client_admin.get(url, query).context["cl"]
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_sort = off")
+        cursor.execute("SET LOCAL enable_incremental_sort = off")
+        plan = cl.queryset[: cl.list_per_page].explain()
+
+    # then the page is read in its order from an index: nothing sorts the rows that tie
+    assert "Sort" not in plan, plan
+    assert "member_lifetime_points" in plan or "member_tier_lifetime" in plan, plan
 
 
 def _headers(page):
