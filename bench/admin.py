@@ -69,20 +69,19 @@ def main():
     def tier_for(lifetime):
         return [tier for tier, threshold in bands if threshold <= lifetime][-1]
 
+    def contact(pk):  # id, code, e-mail, names and phone
+        first = FIRST_NAMES[pk % len(FIRST_NAMES)]
+        last = LAST_NAMES[(pk // len(FIRST_NAMES)) % len(LAST_NAMES)]
+        email = f"{first}.{last}.{pk}@example.com".lower()
+        return pk, f"S-{pk:08d}", email, first, last, f"+346{pk:08d}"
+
     def members():
         for pk in range(1, args.members + 1):
-            first = FIRST_NAMES[pk % len(FIRST_NAMES)]
-            last = LAST_NAMES[(pk // len(FIRST_NAMES)) % len(LAST_NAMES)]
             lifetime = sum(entry_points(pk, i) for i in range(entries_of(pk)))
             tier = tier_for(lifetime)
             last_purchase = now - timedelta(days=pk % 120)
             yield (
-                pk,
-                f"S-{pk:08d}",
-                f"{first}.{last}.{pk}@example.com".lower(),
-                first,
-                last,
-                f"+346{pk:08d}",
+                *contact(pk),
                 now - timedelta(days=400),
                 tier,
                 tier,
@@ -92,15 +91,8 @@ def main():
                 last_purchase,
             )
         for pk in range(args.members + 1, args.members + never_bought + 1):
-            first = FIRST_NAMES[pk % len(FIRST_NAMES)]
-            last = LAST_NAMES[(pk // len(FIRST_NAMES)) % len(LAST_NAMES)]
             yield (
-                pk,
-                f"S-{pk:08d}",
-                f"{first}.{last}.{pk}@example.com".lower(),
-                first,
-                last,
-                f"+346{pk:08d}",
+                *contact(pk),
                 now - timedelta(days=pk % 400),
                 bands[0][0],
                 bands[0][0],
