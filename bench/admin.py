@@ -34,6 +34,8 @@ from synthetic import (
 )
 
 HEAVY_ENTRIES = 5_000
+# The member picker (the dashboard's "type and pick"), as it asks at each key typed.
+PICKER = "/admin/autocomplete/?app_label=points&model_name=ledgerentry&field_name=member"
 # The lists' tenth page exists from this many members (the first name searched matches one
 # in 14): below it the far pages are not timed.
 FAR_PAGES_FROM = 20_000
@@ -250,6 +252,10 @@ def daily_pages(members, bands):
         ("search: first name (many)", f"{m}?q={first}"),
         ("search: first and last name", f"{m}?q={first}+{last}"),
         ("search: code prefix S-0001 (many)", f"{m}?q=S-0001"),
+        ("search: code prefix S-005 (100,000 old)", f"{m}?q=S-005"),
+        ("search: code prefix S-00 (most, old)", f"{m}?q=S-00"),
+        ("picker: code prefix S-0001", f"{PICKER}&term=S-0001"),
+        ("picker: first name (many)", f"{PICKER}&term={first}"),
         ("search: one letter (many)", f"{m}?q=m"),
         ("search: no match", f"{m}?q=zzqx"),
         ("search: no match, two words", f"{m}?q=zzqx+yyqx"),

@@ -51,7 +51,8 @@ class CheckedInput:
         return found, may_have_duplicates
 
     def get_changelist(self, request, **kwargs):
-        return OfferedSortsOnly
+        own = super().get_changelist(request, **kwargs)  # a list's own (the members')
+        return own if issubclass(own, OfferedSortsOnly) else OfferedSortsOnly
 
     def get_changelist_instance(self, request):
         """Filters Django cannot place ("?name=%00", "?user__gte=" and twenty digits)

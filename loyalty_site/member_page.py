@@ -21,6 +21,7 @@ from core.paginator import CappedPaginator
 from loyalty_site.member_actions import AssignPointsForm, MemberActions, RedeemForm
 from loyalty_site.member_governance import MemberGovernance, governance_context
 from loyalty_site.member_merge import MemberMerge, MergeForm
+from loyalty_site.member_search import MemberList
 from members.models import Member
 from members.resources import MemberResource
 from members.selectors import accounts_merged_into, survivor_of_search
@@ -233,7 +234,6 @@ class MemberAdmin(MemberMerge, MemberGovernance, MemberActions, ExportMixin, adm
     change_form_template = "admin/members/member/change_form.html"
     # Few, narrow columns: the figures stay on screen on a laptop.
     list_display = ["external_id", "name", "email", "tier", "points", "lifetime"]
-    list_select_related = ["qualified_tier", "effective_tier"]
     list_filter = ["effective_tier"]
     # Exact or prefix, case-insensitive: indexed on PostgreSQL (members migrations 0004
     # and 0009).
@@ -325,9 +325,9 @@ class MemberAdmin(MemberMerge, MemberGovernance, MemberActions, ExportMixin, adm
         """The effective tier, which benefits follow; the qualified one when it differs."""
         if member.is_merged:
             return "Merged (closed)"
-        if member.is_degraded:
-            return f"{member.effective_tier.name} (qualified {member.qualified_tier.name})"
-        return member.effective_tier.name
+        if member.is_degraded:  # the names: member_search.with_tier_names
+            return f"{member.effective_tier_name} (qualified {member.qualified_tier_name})"
+        return member.effective_tier_name
 
     def get_search_results(self, request, queryset, search_term):
         """The admin's search (and the member picker): a merged account's customer code
@@ -341,11 +341,13 @@ class MemberAdmin(MemberMerge, MemberGovernance, MemberActions, ExportMixin, adm
             found |= queryset.filter(phone__startswith=term)
         return found, may_have_duplicates
 
+    def get_changelist(self, request, **kwargs):
+        return MemberList
+
     def get_queryset(self, request):
-        # The member picker's labels name the tier (see sites.MemberAutocomplete). The
-        # list's own tiers too: a queryset that joins anything already is left as it is
-        # by the change list, which then never applies list_select_related.
-        return super().get_queryset(request).select_related(*self.list_select_related)
+        # The member's page reads both tiers. The list and the picker join none: they
+        # name them from the cached programme (member_search).
+        return super().get_queryset(request).select_related("qualified_tier", "effective_tier")
 
     def has_erase_permission(self, request):
         return request.user.has_perm("members.erase_member")

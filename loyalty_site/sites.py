@@ -11,6 +11,7 @@ from core import figures
 from core.paginator import CappedPaginator
 from loyalty_site import analytics_page, approvals_page
 from loyalty_site.checked_admin import CheckedInput
+from loyalty_site.member_search import newest_first, with_tier_names
 from members.models import Member
 from points.expiry_selectors import coming_cutoff, stake_by_tier
 from points.models import LedgerEntry
@@ -86,12 +87,16 @@ class MemberAutocomplete(AutocompleteJsonView):
     def get_queryset(self):
         if "\x00" in self.term:  # no code, e-mail or name has one, and PostgreSQL cannot look
             return self.model_admin.get_queryset(self.request).none()
-        return super().get_queryset()
+        found = super().get_queryset()
+        if self.model_admin.model is not Member:
+            return found
+        found = with_tier_names(found)
+        return found.order_by(*newest_first(found, self.paginate_by)) if self.term else found
 
     def serialize_result(self, obj, to_field_name):
         result = super().serialize_result(obj, to_field_name)
         if isinstance(obj, Member):
-            result["text"] = f"{obj} · {obj.email} · {obj.effective_tier.name}"
+            result["text"] = f"{obj} · {obj.email} · {obj.effective_tier_name}"
         return result
 
 
