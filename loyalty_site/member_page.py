@@ -20,8 +20,8 @@ from core.admin import IdField
 from core.paginator import CappedPaginator
 from loyalty_site.member_actions import AssignPointsForm, MemberActions, RedeemForm
 from loyalty_site.member_governance import MemberGovernance, governance_context
+from loyalty_site.member_list import MemberList, TierFilter
 from loyalty_site.member_merge import MemberMerge, MergeForm
-from loyalty_site.member_search import MemberList
 from members.models import Member
 from members.resources import MemberResource
 from members.selectors import accounts_merged_into, survivor_of_search
@@ -234,7 +234,7 @@ class MemberAdmin(MemberMerge, MemberGovernance, MemberActions, ExportMixin, adm
     change_form_template = "admin/members/member/change_form.html"
     # Few, narrow columns: the figures stay on screen on a laptop.
     list_display = ["external_id", "name", "email", "tier", "points", "lifetime"]
-    list_filter = ["effective_tier"]
+    list_filter = [("effective_tier", TierFilter)]
     # Exact or prefix, case-insensitive: indexed on PostgreSQL (members migrations 0004
     # and 0009).
     search_fields = [

@@ -11,7 +11,8 @@ from core import figures
 from core.paginator import CappedPaginator
 from loyalty_site import analytics_page, approvals_page
 from loyalty_site.checked_admin import CheckedInput
-from loyalty_site.member_search import newest_first, with_tier_names
+from loyalty_site.member_list import with_tier_names
+from loyalty_site.member_search import newest_first
 from members.models import Member
 from points.expiry_selectors import coming_cutoff, stake_by_tier
 from points.models import LedgerEntry
