@@ -34,6 +34,8 @@ from synthetic import (
 )
 
 HEAVY_ENTRIES = 5_000
+# One member in 40 (with this remainder), above the lowest tier, was degraded and restored.
+DEGRADED = 8
 # The member picker (the dashboard's "type and pick"), as it asks at each key typed.
 PICKER = "/admin/autocomplete/?app_label=points&model_name=ledgerentry&field_name=member"
 # The lists' tenth page exists from this many members (the first name searched matches one
@@ -48,10 +50,12 @@ def main():
     args, bands = start(__doc__, "admin", entries=10)
 
     from django.contrib.auth import get_user_model
+    from django.db.models import Min
     from django.test import Client
     from django.utils import timezone
 
     from loyalty_site.demo import FIRST_NAMES, LAST_NAMES
+    from members.models import Member
     from points.models import Campaign, ExpiryPolicy, PointDefinition
     from tiers.models import DegradationPolicy
 
@@ -130,6 +134,10 @@ def main():
                 elif step == tiers.index(tier) > 1 and pk % 50 == 0:
                     at = joined + timedelta(days=50)
                 yield pk, "upgrade", tiers[step - 1], tiers[step], tiers[step], at
+            if pk % 40 == DEGRADED and tier != tiers[0]:  # dropped a tier, then bought
+                below = tiers[tiers.index(tier) - 1]
+                yield pk, "degradation", tier, below, tier, now - timedelta(days=60)
+                yield pk, "restoration", below, tier, tier, now - timedelta(days=30)
         for pk in range(args.members + 1, args.members + never_bought + 1):
             yield pk, "joined", None, bands[0][0], bands[0][0], now - timedelta(days=pk % 400)
 
@@ -166,6 +174,10 @@ def main():
     client = Client()
     client.force_login(user)
     middle = args.members // 2 + 7
+    # A member degraded and restored (the history's one in 40), near the middle.
+    degraded = Member.objects.filter(pk__gte=middle, tier_changes__reason="degradation").aggregate(
+        first=Min("pk")
+    )["first"]
     as_of = timezone.localdate(now) - timedelta(days=60)
     last_name = LAST_NAMES[(middle // len(FIRST_NAMES)) % len(LAST_NAMES)]
     pages = [
@@ -188,6 +200,7 @@ def main():
         ("campaign page (reach today)", f"/admin/points/campaign/{birthday}/change/"),
         ("member page", f"/admin/members/member/{middle}/change/"),
         ("member page, 5,000 entries", "/admin/members/member/1/change/"),
+        ("member page, degraded and restored", f"/admin/members/member/{degraded}/change/"),
         ("  its ledger, page 150", "/admin/members/member/1/change/?ledger=150"),
         # Member 360: the member as of a past day, the ledger up to it, all explained.
         ("  as of 60 days ago", f"/admin/members/member/1/change/?as_of={as_of:%Y-%m-%d}"),
