@@ -6,6 +6,7 @@ from django.db.models import BigIntegerField, Case, F, Q, Value, When
 from django.utils import timezone
 
 from core import events, figures
+from core.db import keep_statistics
 from members.models import Member, Notification, TierChange
 from tiers.models import DegradationPolicy, Tier
 from tiers.selectors import (
@@ -125,6 +126,7 @@ def recalculate_all_tiers() -> int:
     next degradation run would: not a day at a tier then a second "We miss you".
     """
     changed = 0
+    keep_statistics(Tier)  # the tiers as they are now: nightly, and after each change
     with transaction.atomic():
         # One recalculation at a time, each with the thresholds saved last: a run that
         # read older ones must not finish after a newer run (tiers.selectors).
