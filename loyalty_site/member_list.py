@@ -30,7 +30,7 @@ class TierFilter(admin.RelatedFieldListFilter):
 
     def queryset(self, request, queryset):
         chosen = self.lookup_val or []
-        if len(chosen) == 1 and chosen[0].isdigit():
+        if len(chosen) == 1 and chosen[0].isascii() and chosen[0].isdigit():
             tier = int(chosen[0])
             return queryset.filter(effective_tier__gte=tier, effective_tier__lte=tier)
         return super().queryset(request, queryset)

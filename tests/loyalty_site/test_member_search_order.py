@@ -62,3 +62,22 @@ def test_the_member_list_names_a_degraded_member_s_two_tiers(client_admin, membe
 
     # then the tier column says both
     assert "Bronze (qualified Silver)" in page.content.decode()
+
+
+@pytest.mark.parametrize("typed", ["²", "99999999999999999999", "1.5", "", "-1"])
+def test_a_hand_typed_tier_filter_that_names_no_tier_gives_no_error_page(
+    client_admin, member, typed
+):
+    # when a bookmark or a hand-typed address filters the list sorted by lifetime points
+    # by something that is no tier's id
+    page = client_admin.get(
+        reverse("admin:members_member_changelist"),
+        {"effective_tier__id__exact": typed, "o": "-6"},
+    )
+
+    # then the list's own "wrong filter" page, or an empty list: never a server error
+    assert page.status_code in (200, 302)
+    if page.status_code == 302:
+        assert page["Location"].endswith("?e=1")
+    else:
+        assert page.context["cl"].result_count == 0
