@@ -1,4 +1,3 @@
-from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -12,7 +11,6 @@ from django.utils import timezone
 from core.days import MAX_DAYS
 from core.models import ImportBatch
 from core.staff_input import AtMost, adjustment_limit, unreadable_name
-from core.words import counted
 from members.models import Member
 from tiers.models import ProgrammeQuerySet
 
@@ -431,73 +429,11 @@ class LedgerEntry(models.Model):
         raise ValidationError("Ledger entries are append-only and cannot be deleted.")
 
 
-class ExpiryPolicy(models.Model):
-    """Block expiry (E1): all available points expire together at the end of each
-    period. One row, off by default."""
-
-    class Cycle(models.TextChoices):
-        NEVER = "never", "Never"
-        MONTHLY = "monthly", "Monthly (last day of each month)"
-        QUARTERLY = "quarterly", "Quarterly (31 Mar, 30 Jun, 30 Sep, 31 Dec)"
-        ANNUAL = "annual", "Annual (31 December)"
-
-    cycle = models.CharField(max_length=10, choices=Cycle.choices, default=Cycle.NEVER)
-    starts_on = models.DateField(
-        null=True,
-        blank=True,
-        help_text="Only cutoffs on or after this date expire points. Set to today when a "
-        "cycle is switched on, so past cutoffs never wipe balances.",
-    )
-    reminder_days = models.PositiveIntegerField(
-        default=14,
-        validators=[AtMost(MAX_DAYS, "At most {limit:,} days (ten years) before a cutoff.")],
-        help_text="Days before a cutoff that members with points at stake are told.",
-    )
-
-    objects = ProgrammeQuerySet.as_manager()
-
-    class Meta:
-        verbose_name_plural = "expiry policy"
-
-    def __str__(self):
-        if self.cycle == self.Cycle.NEVER:
-            return "Points never expire"
-        return f"{self.get_cycle_display()}, from {self.starts_on:%-d %b %Y}"
-
-    def clean(self):
-        today = timezone.localdate()
-        if self.cycle != self.Cycle.NEVER and self.starts_on is None:
-            self.starts_on = today
-        # A start decades ahead is a typo (and cutoffs near the calendar's end cannot
-        # be computed): refused with the limit.
-        if self.starts_on and self.starts_on > today + timedelta(days=MAX_DAYS):
-            raise ValidationError({"starts_on": "Choose a start date within the next ten years."})
-
-    @classmethod
-    def current(cls) -> "ExpiryPolicy":
-        return cls.objects.get_or_create(pk=1)[0]
-
-
-class ExpiryRun(models.Model):
-    """A cutoff whose expiry is complete (E3): the job skips it from then on."""
-
-    cutoff = models.DateField(unique=True)
-    processed_at = models.DateTimeField(default=timezone.now)
-    members = models.PositiveIntegerField(default=0)
-    points = models.BigIntegerField(default=0)
-
-    class Meta:
-        ordering = ["-cutoff"]
-
-    def __str__(self):
-        cutoff = f"{self.cutoff:%-d %b %Y}"
-        points, members = counted(self.points, "point"), counted(self.members, "member")
-        return f"Expiry of {cutoff}: {points} from {members}"
-
-
-# Campaigns, goodwill limits and requests (governance of manual points) and the
-# analytics' daily snapshots live in modules of their own (Django finds them there as
-# points' models): imported here so that `points.models` names every model.
+# Campaigns, goodwill limits and requests (governance of manual points), the expiry
+# policy and runs, and the analytics' daily snapshots live in modules of their own
+# (Django finds them there as points' models): imported here so that `points.models`
+# names every model.
 from points.campaign_models import Campaign, CampaignStatus  # noqa: E402, F401
+from points.expiry_models import ExpiryPolicy, ExpiryRun  # noqa: E402, F401
 from points.goodwill_models import AdjustmentLimit, AdjustmentRequest  # noqa: E402, F401
 from points.snapshot_models import CampaignResult, DailyPoints, DailyTier  # noqa: E402, F401
