@@ -14,7 +14,7 @@ from loyalty_site.checked_admin import CheckedInput
 from loyalty_site.member_list import with_tier_names
 from loyalty_site.member_search import newest_first
 from members.models import Member
-from points.expiry_selectors import coming_cutoff, stake_by_tier
+from points.expiry_selectors import coming_cutoff, kept_preview
 from points.models import LedgerEntry
 from points.selectors import programme
 from tiers.selectors import at_risk, closest_to_next_tier, members_per_tier
@@ -171,6 +171,7 @@ def kept_figures(plan, now) -> tuple:
 
 
 def expiry_stake(cutoff, plan) -> dict:
-    """Members and points at stake at `cutoff`, from the query the expiry run uses."""
-    stake = stake_by_tier(cutoff, plan=plan)
-    return {"members": stake["members"], "points": stake["points"]}
+    """Members and points at stake at `cutoff`, from the query the expiry run uses, as
+    the expiry preview keeps them (computed once for both)."""
+    by_tier = kept_preview(cutoff, plan)["value"]["by_tier"]
+    return {"members": sum(row[1] for row in by_tier), "points": sum(row[2] for row in by_tier)}

@@ -29,8 +29,8 @@ from points import batch_admin, campaign_admin  # noqa: F401 - register their pa
 from points.expiry_selectors import (
     coming_cutoff,
     expiry_impact,
-    expiry_preview,
     expiry_skipped,
+    kept_preview,
     next_cutoff,
     reminder_day,
     unprocessed_cutoffs,
@@ -353,8 +353,9 @@ class ExpiryPolicyAdmin(ConfirmedPolicyAdmin):
             raise PermissionDenied  # it lists members: both the policy's and the members' view
         plan = programme()
         policy, cutoff = plan.expiry, coming_cutoff(plan, timezone.now())
-        by_tier, members = expiry_preview(cutoff) if cutoff else ([], None)
-        page = Paginator(members, 50).get_page(request.GET.get("page")) if cutoff else None
+        kept = kept_preview(cutoff, plan) if cutoff else {"value": {"by_tier": [], "largest": []}}
+        by_tier, largest = kept["value"]["by_tier"], kept["value"]["largest"]
+        page = Paginator(largest, 50).get_page(request.GET.get("page")) if cutoff else None
         skipped_count, skipped = expiry_skipped(cutoff, limit=50) if cutoff else (0, [])
         context = {
             "skipped_count": skipped_count,
@@ -364,6 +365,7 @@ class ExpiryPolicyAdmin(ConfirmedPolicyAdmin):
             "opts": self.model._meta,
             "policy": policy,
             "cutoff": cutoff,
+            "as_of": kept.get("as_of"),
             "by_tier": by_tier,
             "total_members": sum(row[1] for row in by_tier),
             "total_points": sum(row[2] for row in by_tier),

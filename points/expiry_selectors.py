@@ -11,7 +11,9 @@ from django.db.models import BigIntegerField, Case, F, OuterRef, Q, Subquery, Su
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from core import figures
 from core.days import end_of
+from core.db import whole_table_read
 from members.models import Member
 from members.selectors import effective_tier_at, tier_at
 from points.models import ExpiryPolicy, ExpiryRun, LedgerEntry
@@ -219,16 +221,37 @@ def expiry_impact(policy: ExpiryPolicy, today: date) -> dict | None:
     }
 
 
-def stake_by_tier(cutoff: date, *, plan: "Programme | None" = None) -> dict:
+def stake_by_tier(cutoff: date) -> dict:
     """What the expiry of `cutoff` would take of today's balances, each member at the
     tier they hold at the cutoff: {"by_tier": [(tier, members, points)], "members",
     "points"}, from expiry_preview."""
-    by_tier, _ = expiry_preview(cutoff, plan=plan)
+    with whole_table_read():
+        by_tier, _ = expiry_preview(cutoff)
     return {
         "by_tier": by_tier,
         "members": sum(row[1] for row in by_tier),
         "points": sum(row[2] for row in by_tier),
     }
+
+
+# The largest stakes the preview page lists, kept with the totals: twenty pages of 50.
+PREVIEW_LARGEST = 1_000
+
+
+def kept_preview(cutoff: date, plan: "Programme") -> dict:
+    """expiry_preview of the coming `cutoff`, kept a few minutes like the dashboard's
+    figures (core.figures: taken again after an import, a job or a change of the
+    programme): {"value": {"by_tier", "largest"}, "as_of"}, `largest` the
+    PREVIEW_LARGEST members who would lose most. Two reads of every member's ledger
+    (seconds at a million members), shared by the preview page and the dashboard, whose
+    beat job takes them before the first visit."""
+
+    def compute():
+        with whole_table_read():
+            by_tier, members = expiry_preview(cutoff, plan=plan)
+            return {"by_tier": by_tier, "largest": list(members[:PREVIEW_LARGEST])}
+
+    return figures.kept(f"expiry-preview:{cutoff}", compute, version=plan.version)
 
 
 def points_at_stake(

@@ -1,11 +1,14 @@
-"""core.db.Compiled: an ORM query compiled once answers each call with that call's values."""
+"""core.db.Compiled: an ORM query compiled once answers each call with that call's values.
+core.db.whole_table_read: no nested loops within it, as before after it."""
 
 from datetime import UTC, datetime
 
 import pytest
+from django.db import connection, transaction
 
-from core.db import Compiled
+from core.db import Compiled, whole_table_read
 from members.models import Member
+from tests.conftest import postgres_only
 
 pytestmark = pytest.mark.django_db
 
@@ -38,3 +41,24 @@ def test_a_compiled_query_answers_with_each_calls_values(make_member, joined_aft
     assert joined_after.first(code=late.external_id, since=march) == (late.external_id, late.email)
     assert joined_after.first(code=early.external_id, since=march) is None
     assert joined_after.first(code="nobody", since=march) is None
+
+
+def _nested_loops() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW enable_nestloop")
+        return cursor.fetchone()[0]
+
+
+@postgres_only
+def test_a_whole_table_read_plans_without_nested_loops_and_leaves_the_setting_as_it_was():
+    # given / when: a read in the block, then one that fails in it
+    with transaction.atomic():
+        with whole_table_read():
+            inside = _nested_loops()
+        after = _nested_loops()
+        with pytest.raises(LookupError), whole_table_read():
+            raise LookupError
+        after_an_error = _nested_loops()
+
+    # then
+    assert (inside, after, after_an_error) == ("off", "on", "on")

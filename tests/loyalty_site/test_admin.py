@@ -298,13 +298,37 @@ def test_expiry_preview_page_shows_the_next_cutoff_and_who_loses_what(
     members = [make_member() for _ in range(60)]
     for m in members:
         buy(m, "120", when=timezone.now() - timedelta(days=1))
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(16):
         page = client_admin.get(reverse("admin:points_expirypolicy_preview"))
     html = page.content.decode()
     assert page.status_code == 200
     assert "Next cutoff: end of" in html
     assert "<strong>60</strong> members, <strong>7,200</strong> points at stake" in html
     assert "Page 1 of 2" in html
+
+
+def test_the_expiry_preview_lists_the_largest_stakes_and_counts_every_member(
+    client_admin, make_member, buy, monkeypatch
+):
+    # given: five members at stake, the page listing the three largest
+    from points import expiry_selectors
+    from points.models import ExpiryPolicy
+
+    monkeypatch.setattr(expiry_selectors, "PREVIEW_LARGEST", 3)
+    policy = ExpiryPolicy.current()
+    policy.cycle, policy.starts_on = "monthly", timezone.localdate()
+    policy.save()
+    for n, amount in enumerate(["10", "50", "30", "40", "20"]):
+        buy(make_member(f"M-{n}"), amount, when=timezone.now() - timedelta(days=1))
+
+    # when
+    html = client_admin.get(reverse("admin:points_expirypolicy_preview")).content.decode()
+
+    # then: every member counted, the three largest listed, largest first
+    assert "<strong>5</strong> members, <strong>150</strong> points at stake" in html
+    assert "The 3 who would lose most" in html
+    listed = re.findall(r">(M-\d)</a>", html)
+    assert listed == ["M-1", "M-3", "M-2"]
 
 
 def test_policies_open_on_their_single_row(client_admin, db):

@@ -2,6 +2,7 @@ from django.core.management.base import BaseCommand
 from django.utils import timezone
 
 from core.command_options import a_day, whole_number
+from core.db import whole_table_read
 from core.words import counted
 from points.expiry_selectors import coming_cutoff, expiry_preview, expiry_skipped, next_cutoff
 from points.models import ExpiryRun
@@ -34,7 +35,9 @@ class Command(BaseCommand):
                 f"{counted(run.points, 'point')} expired. Nothing more is at stake at it."
             )
             return
-        by_tier, members = expiry_preview(cutoff)
+        with whole_table_read():  # live, every member's ledger: see core.db
+            by_tier, members = expiry_preview(cutoff)
+            largest = list(members[:limit])
         self.stdout.write(
             f"Next cutoff: {cutoff:%d %B %Y} (end of day, {timezone.get_current_timezone_name()})"
         )
@@ -45,7 +48,7 @@ class Command(BaseCommand):
         self.stdout.write(
             f"{counted(total_members, 'member')}, {counted(total_points, 'point')} at stake"
         )
-        for row in members[:limit]:
+        for row in largest:
             name = f"{row['member__first_name']} {row['member__last_name']}".strip()
             self.stdout.write(
                 f"  {row['member__external_id']} {name} "
