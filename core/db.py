@@ -127,9 +127,11 @@ def whole_table_read():
         yield
         return
     with transaction.atomic(), db.cursor() as cursor:
-        cursor.execute("SELECT current_setting('enable_nestloop')")
+        cursor.execute(  # the setting before, read first
+            "WITH was AS MATERIALIZED (SELECT current_setting('enable_nestloop') AS setting)"
+            " SELECT setting, set_config('enable_nestloop', 'off', true) FROM was"
+        )
         before = cursor.fetchone()[0]
-        cursor.execute("SELECT set_config('enable_nestloop', 'off', true)")
         yield
         # An error rolls the block back, the setting with it; else it is put back here.
         cursor.execute("SELECT set_config('enable_nestloop', %s, true)", [before])

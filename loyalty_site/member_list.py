@@ -2,7 +2,7 @@
 mechanisms beside the list (MemberAdmin: its columns, filters, search and sorts are
 the rules; the rows and their order are the same whichever way they are read).
 
-- A search's page: member_search.newest_first.
+- A search's page and its count: member_search.NewestFirst.
 - One tier sorted by lifetime points: PostgreSQL could read it through either lifetime
   index, and chose by an estimate that assumes the tier's members spread evenly along
   the lifetime points. They are not: Bronze, sorted most first, was read through the
@@ -18,8 +18,9 @@ from django.contrib import admin
 from django.contrib.admin.views.main import ORDER_VAR
 from django.db.models import OuterRef, Subquery
 
+from core.paginator import CappedPaginator, with_count
 from loyalty_site.checked_admin import OfferedSortsOnly
-from loyalty_site.member_search import newest_first
+from loyalty_site.member_search import NewestFirst
 from tiers.models import Tier
 
 SORTED_IN_TIER = ("lifetime_points", "-lifetime_points")
@@ -53,7 +54,7 @@ def _tier_name(field: str) -> Subquery:
 
 class MemberList(OfferedSortsOnly):
     """The member list: a search's page in its own order (newest first) unless a column
-    is chosen; one tier sorted by lifetime points led by the tier."""
+    is chosen, and its own count; one tier sorted by lifetime points led by the tier."""
 
     def get_ordering(self, request, queryset):
         ordering = super().get_ordering(request, queryset)
@@ -67,6 +68,9 @@ class MemberList(OfferedSortsOnly):
 
     def get_queryset(self, request, exclude_parameters=None):
         found = with_tier_names(super().get_queryset(request, exclude_parameters))
-        if self.query and ORDER_VAR not in self.params:
-            return found.order_by(*newest_first(found, self.list_per_page))
-        return found
+        if not self.query:
+            return found
+        search = NewestFirst(found, self.list_per_page, cap=CappedPaginator.cap)
+        if ORDER_VAR not in self.params:
+            found = found.order_by(*search.order)
+        return with_count(found, search.count)

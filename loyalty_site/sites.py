@@ -12,7 +12,7 @@ from core.paginator import CappedPaginator
 from loyalty_site import analytics_page, approvals_page
 from loyalty_site.checked_admin import CheckedInput
 from loyalty_site.member_list import with_tier_names
-from loyalty_site.member_search import newest_first
+from loyalty_site.member_search import NewestFirst
 from members.models import Member
 from points.expiry_selectors import coming_cutoff, kept_preview
 from points.models import LedgerEntry
@@ -92,7 +92,7 @@ class MemberAutocomplete(AutocompleteJsonView):
         if self.model_admin.model is not Member:
             return found
         found = with_tier_names(found)
-        return found.order_by(*newest_first(found, self.paginate_by)) if self.term else found
+        return found.order_by(*NewestFirst(found, self.paginate_by).order) if self.term else found
 
     def serialize_result(self, obj, to_field_name):
         result = super().serialize_result(obj, to_field_name)

@@ -221,7 +221,7 @@ def test_the_dashboard_runs_the_same_bounded_queries_however_many_members_are_at
     # when: the first request, programme and kept figures read afresh (two queries per
     # degradation step: the members nothing holds, and those a hold moves; the expiry
     # preview's totals and largest stakes, kept with them, on PostgreSQL without loops)
-    with django_assert_max_num_queries(36):
+    with django_assert_max_num_queries(35):
         at_risk = panel(client, "at-risk")
 
     # then

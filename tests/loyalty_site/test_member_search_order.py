@@ -81,3 +81,33 @@ def test_a_hand_typed_tier_filter_that_names_no_tier_gives_no_error_page(
         assert page["Location"].endswith("?e=1")
     else:
         assert page.context["cl"].result_count == 0
+
+
+@pytest.mark.parametrize("window", [6, 1_000], ids=["spread", "all-in-window"])
+@pytest.mark.parametrize("indexed_cost", [0, 10**9], ids=["indexes", "walk"])
+@pytest.mark.parametrize("cap, shown", [(20, "12 members"), (10, "More than 10 members")])
+def test_a_member_search_counts_its_matches_whichever_way_they_are_read(
+    client_admin, make_member, monkeypatch, window, indexed_cost, cap, shown
+):
+    # given: every other member of 24 named Hugo; pages of two rows, counted up to `cap`
+    from core.paginator import CappedPaginator
+    from members.models import Member
+
+    for n in range(24):
+        member = make_member(f"C-{n:02d}")
+        Member.objects.filter(pk=member.pk).update(first_name="Hugo" if n % 2 else "Ana")
+    monkeypatch.setattr(member_search, "WINDOW", window)
+    monkeypatch.setattr(member_search, "INDEXED_MATCH_COST", indexed_cost)
+    monkeypatch.setattr(CappedPaginator, "cap", cap)
+    list_url = reverse("admin:members_member_changelist")
+    monkeypatch.setattr(client_admin.get(list_url).context["cl"].model_admin, "list_per_page", 2)
+
+    # when an agent searches for them, in the list's order and sorted by a column
+    pages = [
+        client_admin.get(list_url, {"q": "hugo"}),
+        client_admin.get(list_url, {"q": "hugo", "o": "1"}),
+    ]
+
+    # then: the count says how many, or that there are more than the cap
+    for page in pages:
+        assert shown in page.content.decode()
