@@ -11,6 +11,9 @@ the rules; the rows and their order are the same whichever way they are read).
   `<= N`: the same members) and the sort led by the tier, which only the index of
   (tier, lifetime points, id) gives without sorting: with `= N`, PostgreSQL drops a sort
   key it knows to be constant, and both indexes fit again.
+- One tier newest first, the same way from the index of (tier, id): the ids walked back
+  passed every newer member of the other tiers (Silver: the 300,000 newest, all
+  Bronze, 150 ms).
 - Tier names: with_tier_names.
 """
 
@@ -23,7 +26,8 @@ from loyalty_site.checked_admin import OfferedSortsOnly
 from loyalty_site.member_search import NewestFirst
 from tiers.models import Tier
 
-SORTED_IN_TIER = ("lifetime_points", "-lifetime_points")
+# The orders one tier's index gives (member_tier_lifetime, member_tier_newest).
+SORTED_IN_TIER_OR_NEWEST = ("lifetime_points", "-lifetime_points", "-pk")
 
 
 class TierFilter(admin.RelatedFieldListFilter):
@@ -54,11 +58,12 @@ def _tier_name(field: str) -> Subquery:
 
 class MemberList(OfferedSortsOnly):
     """The member list: a search's page in its own order (newest first) unless a column
-    is chosen, and its own count; one tier sorted by lifetime points led by the tier."""
+    is chosen, and its own count; one tier newest first or sorted by lifetime points
+    led by the tier."""
 
     def get_ordering(self, request, queryset):
         ordering = super().get_ordering(request, queryset)
-        if ordering and ordering[0] in SORTED_IN_TIER and self._one_tier():
+        if ordering and ordering[0] in SORTED_IN_TIER_OR_NEWEST and self._one_tier():
             way = "-" if ordering[0].startswith("-") else ""
             return [f"{way}effective_tier_id", *ordering]
         return ordering

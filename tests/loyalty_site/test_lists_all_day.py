@@ -172,6 +172,31 @@ def test_the_member_list_sorted_by_lifetime_points_is_read_from_an_index_unsorte
     assert index in plan, plan
 
 
+@postgres_only
+def test_the_member_list_of_one_tier_newest_first_is_read_from_the_tier_s_index(
+    client_admin, tiers, make_member, buy
+):
+    # given Silver members, and newer Bronze ones
+    silver = [make_member() for _ in range(3)]
+    for member in silver:
+        buy(member, "1500")
+    newer = [make_member() for _ in range(3)]
+    url = reverse("admin:members_member_changelist")
+
+    # when a marketer opens the Silver list (newest first), its page planned by
+    # PostgreSQL with any sort step priced out
+    cl = client_admin.get(url, {"effective_tier__id__exact": tiers["silver"].pk}).context["cl"]
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_sort = off")
+        cursor.execute("SET LOCAL enable_incremental_sort = off")
+        plan = cl.queryset[: cl.list_per_page].explain()
+
+    # then Silver, newest first, read from the tier's index: not by walking the ids back
+    # past the newer members of other tiers
+    assert [m.pk for m in cl.result_list] == [m.pk for m in reversed(silver)]
+    assert newer and "member_tier_newest" in plan and "Sort" not in plan, plan
+
+
 def _headers(page):
     from django.contrib.admin.templatetags.admin_list import result_headers
 
