@@ -154,11 +154,13 @@ def dashboard(now) -> dict:
     }
 
 
-def kept_figures(plan, now) -> tuple:
-    """(next cutoff, the kept figures): members per tier and points at stake, computed
-    when out of date. The dashboard reads them; warm_dashboard_task computes them ahead
-    of the first visit."""
+def kept_figures(plan, now, *, max_age=figures.WARMED_SECONDS) -> tuple:
+    """(next cutoff, the kept figures): members per tier and points at stake (the
+    expiry preview's, kept with it), computed when older than `max_age` or out of date.
+    The dashboard reads them; warm_dashboard_task renews them before a visit must."""
     cutoff = coming_cutoff(plan, now)
+    if cutoff:  # renewed first, so that the dashboard's figures are taken from it
+        kept_preview(cutoff, plan, max_age=max_age)
     kept = figures.kept(
         f"dashboard:{cutoff}",
         lambda: {
@@ -166,6 +168,7 @@ def kept_figures(plan, now) -> tuple:
             "stake": expiry_stake(cutoff, plan) if cutoff else None,
         },
         version=plan.version,
+        max_age=max_age,
     )
     return cutoff, kept
 

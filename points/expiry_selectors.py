@@ -238,7 +238,7 @@ def stake_by_tier(cutoff: date) -> dict:
 PREVIEW_LARGEST = 1_000
 
 
-def kept_preview(cutoff: date, plan: "Programme") -> dict:
+def kept_preview(cutoff: date, plan: "Programme", *, max_age=figures.WARMED_SECONDS) -> dict:
     """expiry_preview of the coming `cutoff`, kept a few minutes like the dashboard's
     figures (core.figures: taken again after an import, a job or a change of the
     programme): {"value": {"by_tier", "largest"}, "as_of"}, `largest` the
@@ -251,7 +251,7 @@ def kept_preview(cutoff: date, plan: "Programme") -> dict:
             by_tier, members = expiry_preview(cutoff, plan=plan)
             return {"by_tier": by_tier, "largest": list(members[:PREVIEW_LARGEST])}
 
-    return figures.kept(f"expiry-preview:{cutoff}", compute, version=plan.version)
+    return figures.kept(f"expiry-preview:{cutoff}", compute, version=plan.version, max_age=max_age)
 
 
 def points_at_stake(

@@ -369,3 +369,42 @@ def test_the_expiry_preview_is_kept_a_few_minutes_and_says_when_it_was_taken(
     assert "<strong>1</strong> member, <strong>10</strong> points at stake" in kept
     assert "Figures as of" in kept
     assert "<strong>2</strong> members, <strong>60</strong> points at stake" in taken_again
+
+
+def test_the_beat_task_renews_the_figures_before_a_visit_would_wait_for_them(
+    client, login, make_member, monkeypatch
+):
+    # given: figures taken by the beat task (every 5 minutes), counted from here on
+    from types import SimpleNamespace
+
+    from core import figures
+    from loyalty_site import sites
+    from loyalty_site.tasks import warm_dashboard_task
+
+    login("CX agent")
+    make_member("M-1")
+    warm_dashboard_task()
+    counted, counting = [], sites.members_per_tier
+    monkeypatch.setattr(sites, "members_per_tier", lambda r: counted.append(1) or counting(r))
+    start = timezone.now()
+
+    def minutes_later(minutes):
+        later = start + timedelta(minutes=minutes)
+        monkeypatch.setattr(figures, "timezone", SimpleNamespace(now=lambda: later))
+
+    # when: the task runs 4 and 6 minutes later, visits at 14 and 22 minutes
+    visits = []
+    for minutes, step in [(4, warm_dashboard_task), (6, warm_dashboard_task)]:
+        minutes_later(minutes)
+        step()
+    ran = len(counted)
+    for minutes in [14, 22]:
+        minutes_later(minutes)
+        visits.append(panel(client, "members-per-tier"))
+
+    # then: the task renewed them once 5 minutes old; the visit at 14 minutes waited for
+    # nothing (8 minutes old); at 22 (16 minutes old, the task stopped), the visit took
+    # them itself
+    assert ran == 1
+    assert len(counted) == 2
+    assert all("Bronze 1" in shown for shown in visits)
