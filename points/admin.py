@@ -34,6 +34,7 @@ from points.expiry_selectors import (
     next_cutoff,
     reminder_day,
     unprocessed_cutoffs,
+    with_members,
 )
 from points.models import (
     AT_MOST_MAX_EARN_RATE,
@@ -356,6 +357,8 @@ class ExpiryPolicyAdmin(ConfirmedPolicyAdmin):
         kept = kept_preview(cutoff, plan) if cutoff else {"value": {"by_tier": [], "largest": []}}
         by_tier, largest = kept["value"]["by_tier"], kept["value"]["largest"]
         page = Paginator(largest, 50).get_page(request.GET.get("page")) if cutoff else None
+        if page:
+            page.object_list = with_members(page.object_list)
         skipped_count, skipped = expiry_skipped(cutoff, limit=50) if cutoff else (0, [])
         context = {
             "skipped_count": skipped_count,

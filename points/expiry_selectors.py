@@ -242,16 +242,38 @@ def kept_preview(cutoff: date, plan: "Programme", *, max_age=figures.WARMED_SECO
     """expiry_preview of the coming `cutoff`, kept a few minutes like the dashboard's
     figures (core.figures: taken again after an import, a job or a change of the
     programme): {"value": {"by_tier", "largest"}, "as_of"}, `largest` the
-    PREVIEW_LARGEST members who would lose most. Two reads of every member's ledger
-    (seconds at a million members), shared by the preview page and the dashboard, whose
-    beat job takes them before the first visit."""
+    PREVIEW_LARGEST members who would lose most, as (member id, tier then, points):
+    no personal data kept (with_members names a page's). Two reads of every member's
+    ledger (seconds at a million members), shared by the preview page and the
+    dashboard, whose beat job takes them before the first visit."""
 
     def compute():
         with whole_table_read():
             by_tier, members = expiry_preview(cutoff, plan=plan)
-            return {"by_tier": by_tier, "largest": list(members[:PREVIEW_LARGEST])}
+            largest = members.values_list("member", "tier_then", "at_stake")
+            return {"by_tier": by_tier, "largest": list(largest[:PREVIEW_LARGEST])}
 
     return figures.kept(f"expiry-preview:{cutoff}", compute, version=plan.version, max_age=max_age)
+
+
+def with_members(stakes) -> list[dict]:
+    """kept_preview's (member id, tier then, points) rows as expiry_preview's members
+    are, with each member's code and name as they are now: an erasure or a change of
+    name shows at once. One query."""
+    names = Member.objects.only("external_id", "first_name", "last_name")
+    members = names.in_bulk([pk for pk, _, _ in stakes])
+    return [
+        {
+            "member": pk,
+            "member__external_id": members[pk].external_id,
+            "member__first_name": members[pk].first_name,
+            "member__last_name": members[pk].last_name,
+            "tier_then": tier,
+            "at_stake": points,
+        }
+        for pk, tier, points in stakes
+        if pk in members  # members are never deleted; should one be, its row goes
+    ]
 
 
 def points_at_stake(

@@ -408,3 +408,25 @@ def test_the_beat_task_renews_the_figures_before_a_visit_would_wait_for_them(
     assert ran == 1
     assert len(counted) == 2
     assert all("Bronze 1" in shown for shown in visits)
+
+
+def test_the_kept_expiry_preview_names_members_as_they_are_now(
+    client, login, make_member, buy, monthly_expiry, staff
+):
+    # given: the preview seen once, listing a member at stake
+    from members.services import erase_member
+
+    login("Marketer")
+    url = reverse("admin:points_expirypolicy_preview")
+    member = make_member("M-GONE")
+    buy(member, "10", when=days_ago(1))
+    seen = client.get(url).content.decode()
+
+    # when the member is erased (their right to be forgotten), within the kept minutes
+    erase_member(member=member, by=staff)
+    kept = client.get(url).content.decode()
+
+    # then the kept figures hold no personal data: the list names them as they are now
+    assert "M-GONE" in seen
+    assert "<strong>1</strong> member, <strong>10</strong> points at stake" in kept
+    assert "M-GONE" not in kept
