@@ -18,10 +18,10 @@ from core.models import FiguresGeneration
 
 # How old kept figures may be when shown: older, a visit takes them again.
 KEPT_SECONDS = 10 * 60
-# The figures a beat job renews (the dashboard's, run every 5 minutes): renewed once 5
-# minutes old (so every 10 minutes), and shown up to 15 minutes old, so that no visit
-# waits for them while the job runs; a visit takes them itself only when it is late.
-RENEWED_SECONDS = 5 * 60
+# The figures a beat job renews (the dashboard's, run every minute): renewed once 9
+# minutes old, and shown up to 15 minutes old, so that no visit waits for them while
+# the job runs; a visit takes them itself only when the job is late or stopped.
+RENEWED_SECONDS = 9 * 60
 WARMED_SECONDS = 15 * 60
 
 

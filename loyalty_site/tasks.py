@@ -9,7 +9,7 @@ from points.selectors import programme
 
 @shared_task(**RETRY_WHEN_UNAVAILABLE)
 def warm_dashboard_task() -> None:
-    """Beat, every 5 minutes: compute the dashboard's kept figures (and the expiry
+    """Beat, every minute: compute the dashboard's kept figures (and the expiry
     preview's, kept with them) when an import, a job or a programme change made them
     out of date, or once they are RENEWED_SECONDS old, before they reach WARMED_SECONDS
     and a visit would wait for them (seconds at a million members). Nothing when they

@@ -44,6 +44,17 @@ def test_every_beat_row_names_a_task_the_worker_knows():
     assert {name: task for name, task in rows.items() if task not in app.tasks} == {}
 
 
+@pytest.mark.django_db
+def test_the_dashboard_figures_job_runs_every_minute():
+    """Within a minute of an import the kept figures are taken again (core.figures)."""
+    job = PeriodicTask.objects.get(name="Refresh the dashboard's figures")
+    assert (job.task, job.interval.every, job.interval.period) == (
+        "loyalty_site.tasks.warm_dashboard_task",
+        1,
+        "minutes",
+    )
+
+
 def test_celery_reads_the_programme_time_zone():
     assert app.conf.timezone == settings.TIME_ZONE
     assert app.conf.beat_scheduler == "django_celery_beat.schedulers:DatabaseScheduler"

@@ -374,7 +374,7 @@ def test_the_expiry_preview_is_kept_a_few_minutes_and_says_when_it_was_taken(
 def test_the_beat_task_renews_the_figures_before_a_visit_would_wait_for_them(
     client, login, make_member, monkeypatch
 ):
-    # given: figures taken by the beat task (every 5 minutes), counted from here on
+    # given: figures taken by the beat task (every minute), counted from here on
     from types import SimpleNamespace
 
     from core import figures
@@ -392,18 +392,18 @@ def test_the_beat_task_renews_the_figures_before_a_visit_would_wait_for_them(
         later = start + timedelta(minutes=minutes)
         monkeypatch.setattr(figures, "timezone", SimpleNamespace(now=lambda: later))
 
-    # when: the task runs 4 and 6 minutes later, visits at 14 and 22 minutes
+    # when: the task runs 8 and 10 minutes later, visits at 20 and 26 minutes
     visits = []
-    for minutes, step in [(4, warm_dashboard_task), (6, warm_dashboard_task)]:
+    for minutes in [8, 10]:
         minutes_later(minutes)
-        step()
+        warm_dashboard_task()
     ran = len(counted)
-    for minutes in [14, 22]:
+    for minutes in [20, 26]:
         minutes_later(minutes)
         visits.append(panel(client, "members-per-tier"))
 
-    # then: the task renewed them once 5 minutes old; the visit at 14 minutes waited for
-    # nothing (8 minutes old); at 22 (16 minutes old, the task stopped), the visit took
+    # then: the task renewed them once 9 minutes old; the visit at 20 minutes waited for
+    # nothing (10 minutes old); at 26 (16 minutes old, the task stopped), the visit took
     # them itself
     assert ran == 1
     assert len(counted) == 2
