@@ -6,8 +6,13 @@ degradation and expiry runs) calls `stale()`. Kept figures are keyed on the figu
 generation (a database row, so a worker's job reaches every web process) and on the
 caller's version of the configuration (the programme version), so a threshold or
 policy change is seen at once too. Single purchases do not make them stale: the page
-says when kept figures were taken."""
+says when kept figures were taken.
 
+Figures out of date are computed by one process at a time: the others (every agent
+opening the dashboard just after an import) wait for its figures instead of each
+reading the whole tables at once."""
+
+import time
 import uuid
 
 from django.core.cache import cache
@@ -23,6 +28,10 @@ KEPT_SECONDS = 10 * 60
 # the job runs; a visit takes them itself only when the job is late or stopped.
 RENEWED_SECONDS = 9 * 60
 WARMED_SECONDS = 15 * 60
+# How long one process may compute before the others stop waiting for it (a process
+# that died while computing); how often they look for its figures meanwhile.
+COMPUTING_SECONDS = 10 * 60
+_LOOK_EVERY_SECONDS = 0.2
 
 
 def stale() -> None:
@@ -39,11 +48,23 @@ def kept(key: str, compute, *, version="", max_age: int = KEPT_SECONDS) -> dict:
     """{"value": compute(), "as_of": when it was computed}, computed again once older
     than `max_age` seconds, and at once after `stale()` or when `version` changes. The
     generation is read before computing, so figures computed while a job commits are
-    kept under the generation they may predate, never under the next one."""
+    kept under the generation they may predate, never under the next one. One process
+    computes them; the others asking meanwhile wait for its figures."""
     generation = FiguresGeneration.objects.values_list("token", flat=True).first()
     key = f"figures:{key}:{version}:{generation}"
-    found = cache.get(key)
-    if found is None or (timezone.now() - found["as_of"]).total_seconds() >= max_age:
-        found = {"value": compute(), "as_of": timezone.now()}
-        cache.set(key, found, max(max_age, WARMED_SECONDS))
+    computing = f"{key}:computing"
+    while not _fresh(found := cache.get(key), max_age):
+        if cache.add(computing, True, COMPUTING_SECONDS):
+            try:
+                found = {"value": compute(), "as_of": timezone.now()}
+                cache.set(key, found, max(max_age, WARMED_SECONDS))
+            finally:
+                cache.delete(computing)
+            return found
+        while cache.get(computing) and not _fresh(found := cache.get(key), max_age):
+            time.sleep(_LOOK_EVERY_SECONDS)  # another process computes them: its figures
     return found
+
+
+def _fresh(found, max_age) -> bool:
+    return found is not None and (timezone.now() - found["as_of"]).total_seconds() < max_age
