@@ -28,9 +28,11 @@ KEPT_SECONDS = 10 * 60
 # the job runs; a visit takes them itself only when the job is late or stopped.
 RENEWED_SECONDS = 9 * 60
 WARMED_SECONDS = 15 * 60
-# How long one process may compute before the others stop waiting for it (a process
-# that died while computing); how often they look for its figures meanwhile.
-COMPUTING_SECONDS = 10 * 60
+# How long one process may compute before the others stop waiting for it and compute
+# themselves: a web request's longest (gunicorn's timeout, WEB_TIMEOUT), so that a
+# process killed while computing holds nobody up for longer. How often they look for
+# its figures meanwhile.
+COMPUTING_SECONDS = 120
 _LOOK_EVERY_SECONDS = 0.2
 
 
