@@ -60,9 +60,12 @@ def start(description: str, suffix: str, **options: int):
     )
     args = parser.parse_args()
     setup_scratch_database(suffix, reuse=args.reuse)
+    from core.db import keep_statistics
     from loyalty_site.demo import load_programme
+    from tiers.models import Tier
 
     tiers = load_programme()
+    keep_statistics(Tier)  # as each change of tiers and the nightly requalification do
     bands = [(tiers[c].pk, tiers[c].threshold) for c in ("bronze", "silver", "gold", "platinum")]
     return args, bands
 
