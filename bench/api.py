@@ -41,7 +41,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from purchases import record
-from synthetic import ROOT, copy_members, counting_queries, start
+from synthetic import ROOT, api_scratch, counting_queries, start
 
 LUA = """
 local members, run, n = %(members)d, "%(run)s", 0
@@ -203,29 +203,8 @@ def main():
     )
 
     from django.db import connection
-    from django.utils import timezone
 
-    from api.services import create_api_key
-    from points.models import ExpiryPolicy
-    from tiers.models import DegradationPolicy
-
-    now, rng = timezone.now(), random.Random(2)
-
-    def rows():  # as bench/purchases.py: members over the tiers, the seed's campaign on
-        for pk in range(1, args.members + 1):
-            tier, threshold = bands[rng.choices(range(4), weights=(50, 30, 15, 5))[0]]
-            lifetime = threshold + rng.randint(0, 900)
-            joined = now - timedelta(days=rng.randint(30, 900))
-            yield pk, joined, tier, lifetime, lifetime, joined
-
-    if not args.reuse:
-        copy_members(rows())
-    # Degradation and quarterly expiry on, so that the summary works out both.
-    DegradationPolicy.objects.update_or_create(pk=1, defaults={"enabled": True})
-    ExpiryPolicy.objects.update_or_create(
-        pk=1, defaults={"cycle": "quarterly", "starts_on": timezone.localdate()}
-    )
-    _, secret = create_api_key(name=f"bench {now:%H:%M:%S}", channel="pos", store="BENCH")
+    secret = api_scratch(args, bands)
     post_count, get_count = statements_per_request(secret)
     connection.close()
 

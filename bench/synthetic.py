@@ -148,6 +148,38 @@ REDEMPTION_COLUMNS = [
 ]
 
 
+def api_scratch(args, bands) -> str:
+    """bench/api.py's scratch database: its members (unless --reuse) over the tiers, as
+    bench/purchases.py's, degradation and quarterly expiry on (so that the summary works
+    out both), and a new key: its secret."""
+    import random
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from api.services import create_api_key
+    from points.models import ExpiryPolicy
+    from tiers.models import DegradationPolicy
+
+    now, rng = timezone.now(), random.Random(2)
+
+    def rows():  # as bench/purchases.py: members over the tiers, the seed's campaign on
+        for pk in range(1, args.members + 1):
+            tier, threshold = bands[rng.choices(range(4), weights=(50, 30, 15, 5))[0]]
+            lifetime = threshold + rng.randint(0, 900)
+            joined = now - timedelta(days=rng.randint(30, 900))
+            yield pk, joined, tier, lifetime, lifetime, joined
+
+    if not args.reuse:
+        copy_members(rows())
+    DegradationPolicy.objects.update_or_create(pk=1, defaults={"enabled": True})
+    ExpiryPolicy.objects.update_or_create(
+        pk=1, defaults={"cycle": "quarterly", "starts_on": timezone.localdate()}
+    )
+    _, secret = create_api_key(name=f"bench {now:%H:%M:%S}", channel="pos", store="BENCH")
+    return secret
+
+
 def copy_members(rows) -> None:
     """rows: (id, joined_at, tier_id, balance, lifetime, last_purchase_at)."""
     copy_rows(
