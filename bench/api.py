@@ -23,8 +23,6 @@ least half the in-process rate, POST p99 under 50 ms, GET p50 under 5 ms server 
 (CONN_MAX_AGE; 0 connects per request); by default the settings' (60 s).
 """
 
-import io
-import json
 import multiprocessing
 import os
 import random
@@ -41,7 +39,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from purchases import record
-from synthetic import ROOT, api_scratch, counting_queries, start
+from synthetic import ROOT, api_scratch, counting_queries, start, wsgi_post
 
 LUA = """
 local members, run, n = %(members)d, "%(run)s", 0
@@ -96,35 +94,16 @@ def wsgi_purchases(args) -> int:
     connection.close()  # a forked worker opens its own connection
     app, rng, run = get_wsgi_application(), random.Random(worker), f"W{time.time_ns()}"
     now = timezone.now()
-    environ = {
-        "REQUEST_METHOD": "POST",
-        "PATH_INFO": "/api/v1/transactions",
-        "SERVER_NAME": "127.0.0.1",
-        "SERVER_PORT": "80",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "wsgi.url_scheme": "http",
-        "wsgi.errors": sys.stderr,
-        "CONTENT_TYPE": "application/json",
-        "HTTP_AUTHORIZATION": f"Api-Key {secret}",
-    }
-    created, statuses = 0, []
-
-    def start_response(status, headers, *_):
-        statuses.append(status)
-
+    created = 0
     for i in range(count):
-        body = json.dumps(
-            {
-                "external_id": f"{run}-{worker}-{i}",
-                "member": f"S-{rng.randint(1, members):08d}",
-                "kind": "purchase",
-                "amount": f"{rng.randint(500, 20000) / 100:.2f}",
-                "occurred_at": (now - timedelta(minutes=rng.randint(0, 43200))).isoformat(),
-            }
-        ).encode()
-        request = environ | {"wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body))}
-        b"".join(app(request, start_response))
-        created += statuses.pop().startswith("201")
+        body = {
+            "external_id": f"{run}-{worker}-{i}",
+            "member": f"S-{rng.randint(1, members):08d}",
+            "kind": "purchase",
+            "amount": f"{rng.randint(500, 20000) / 100:.2f}",
+            "occurred_at": (now - timedelta(minutes=rng.randint(0, 43200))).isoformat(),
+        }
+        created += wsgi_post(app, "/api/v1/transactions", body, secret).startswith("201")
     return created
 
 

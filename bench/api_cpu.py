@@ -17,17 +17,14 @@ What the pieces leave of the POST is Django's and DRF's handling. bench/api.py's
 twice the purchase's CPU.
 """
 
-import io
-import json
 import logging
 import os
 import random
-import sys
 import time
 from datetime import timedelta
 from decimal import Decimal
 
-from synthetic import api_scratch, start
+from synthetic import api_scratch, start, wsgi_post
 
 
 def backend_cpu() -> float:
@@ -79,24 +76,8 @@ def main():
 
     def post(i, key=True):
         """POST a new purchase; asserts the answer (201, or 401 without a key)."""
-        raw = json.dumps(body(i)).encode()
-        environ = {
-            "REQUEST_METHOD": "POST",
-            "PATH_INFO": "/api/v1/transactions",
-            "SERVER_NAME": "127.0.0.1",
-            "SERVER_PORT": "80",
-            "SERVER_PROTOCOL": "HTTP/1.1",
-            "wsgi.url_scheme": "http",
-            "wsgi.errors": sys.stderr,
-            "wsgi.input": io.BytesIO(raw),
-            "CONTENT_TYPE": "application/json",
-            "CONTENT_LENGTH": str(len(raw)),
-        }
-        if key:
-            environ["HTTP_AUTHORIZATION"] = f"Api-Key {secret}"
-        statuses = []
-        b"".join(app(environ, lambda status, *_: statuses.append(status)))
-        assert statuses[0].startswith("201" if key else "401"), statuses
+        status = wsgi_post(app, "/api/v1/transactions", body(i), secret if key else None)
+        assert status.startswith("201" if key else "401"), status
 
     def in_process(i):
         record_purchase(

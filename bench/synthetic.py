@@ -180,6 +180,32 @@ def api_scratch(args, bands) -> str:
     return secret
 
 
+def wsgi_post(app, path: str, body: dict, secret: str | None) -> str:
+    """POST `body` as JSON straight into a WSGI app (no HTTP server, no socket), with the
+    API key `secret` (none if None): the answer's status line."""
+    import io
+    import json
+
+    raw = json.dumps(body).encode()
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": path,
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "wsgi.url_scheme": "http",
+        "wsgi.errors": sys.stderr,
+        "wsgi.input": io.BytesIO(raw),
+        "CONTENT_TYPE": "application/json",
+        "CONTENT_LENGTH": str(len(raw)),
+    }
+    if secret:
+        environ["HTTP_AUTHORIZATION"] = f"Api-Key {secret}"
+    statuses = []
+    b"".join(app(environ, lambda status, *_: statuses.append(status)))
+    return statuses[0]
+
+
 def copy_members(rows) -> None:
     """rows: (id, joined_at, tier_id, balance, lifetime, last_purchase_at)."""
     copy_rows(
