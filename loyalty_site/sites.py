@@ -15,7 +15,7 @@ from loyalty_site.list_rows import QuickCheckbox
 from loyalty_site.member_list import with_tier_names
 from loyalty_site.member_search import NewestFirst
 from members.models import Member
-from points.expiry_selectors import coming_cutoff, kept_preview
+from points.expiry_selectors import coming_cutoff, kept_preview, stake_totals
 from points.models import LedgerEntry
 from points.selectors import programme
 from tiers.selectors import at_risk, closest_to_next_tier, members_per_tier
@@ -161,13 +161,11 @@ def kept_figures(plan, now, *, max_age=figures.WARMED_SECONDS) -> tuple:
     expiry preview's, kept with it), computed when older than `max_age` or out of date.
     The dashboard reads them; warm_dashboard_task renews them before a visit must."""
     cutoff = coming_cutoff(plan, now)
-    if cutoff:  # renewed first, so that the dashboard's figures are taken from it
-        kept_preview(cutoff, plan, max_age=max_age)
     kept = figures.kept(
         f"dashboard:{cutoff}",
         lambda: {
             "tiers": members_per_tier(plan.ranking),
-            "stake": expiry_stake(cutoff, plan) if cutoff else None,
+            "stake": _stake(cutoff, plan, max_age) if cutoff else None,
         },
         version=plan.version,
         max_age=max_age,
@@ -175,8 +173,7 @@ def kept_figures(plan, now, *, max_age=figures.WARMED_SECONDS) -> tuple:
     return cutoff, kept
 
 
-def expiry_stake(cutoff, plan) -> dict:
-    """Members and points at stake at `cutoff`, from the query the expiry run uses, as
-    the expiry preview keeps them (computed once for both)."""
-    by_tier = kept_preview(cutoff, plan)["value"]["by_tier"]
-    return {"members": sum(row[1] for row in by_tier), "points": sum(row[2] for row in by_tier)}
+def _stake(cutoff, plan, max_age) -> dict:
+    """Members and points at stake at `cutoff`, as the expiry preview keeps them (the
+    query the expiry run uses), renewed at the same age as the dashboard's figures."""
+    return stake_totals(kept_preview(cutoff, plan, max_age=max_age)["value"]["by_tier"])

@@ -33,6 +33,7 @@ from points.expiry_selectors import (
     kept_preview,
     next_cutoff,
     reminder_day,
+    stake_totals,
     unprocessed_cutoffs,
     with_members,
 )
@@ -356,6 +357,7 @@ class ExpiryPolicyAdmin(ConfirmedPolicyAdmin):
         policy, cutoff = plan.expiry, coming_cutoff(plan, timezone.now())
         kept = kept_preview(cutoff, plan) if cutoff else {"value": {"by_tier": [], "largest": []}}
         by_tier, largest = kept["value"]["by_tier"], kept["value"]["largest"]
+        totals = stake_totals(by_tier)
         page = Paginator(largest, 50).get_page(request.GET.get("page")) if cutoff else None
         if page:
             page.object_list = with_members(page.object_list)
@@ -370,8 +372,8 @@ class ExpiryPolicyAdmin(ConfirmedPolicyAdmin):
             "cutoff": cutoff,
             "as_of": kept.get("as_of"),
             "by_tier": by_tier,
-            "total_members": sum(row[1] for row in by_tier),
-            "total_points": sum(row[2] for row in by_tier),
+            "total_members": totals["members"],
+            "total_points": totals["points"],
             "page": page,
         }
         return TemplateResponse(request, "admin/points/expirypolicy/preview.html", context)

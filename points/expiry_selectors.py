@@ -227,8 +227,12 @@ def stake_by_tier(cutoff: date) -> dict:
     "points"}, from expiry_preview."""
     with whole_table_read():
         by_tier, _ = expiry_preview(cutoff)
+    return {"by_tier": by_tier, **stake_totals(by_tier)}
+
+
+def stake_totals(by_tier) -> dict:
+    """{"members", "points"} at stake in all, from expiry_preview's rows by tier."""
     return {
-        "by_tier": by_tier,
         "members": sum(row[1] for row in by_tier),
         "points": sum(row[2] for row in by_tier),
     }

@@ -4,7 +4,13 @@ from django.utils import timezone
 from core.command_options import a_day, whole_number
 from core.db import whole_table_read
 from core.words import counted
-from points.expiry_selectors import coming_cutoff, expiry_preview, expiry_skipped, next_cutoff
+from points.expiry_selectors import (
+    coming_cutoff,
+    expiry_preview,
+    expiry_skipped,
+    next_cutoff,
+    stake_totals,
+)
 from points.models import ExpiryRun
 from points.selectors import programme
 
@@ -43,10 +49,10 @@ class Command(BaseCommand):
         )
         for tier, count, points in by_tier:
             self.stdout.write(f"  {tier}: {counted(count, 'member')}, {counted(points, 'point')}")
-        total_members = sum(row[1] for row in by_tier)
-        total_points = sum(row[2] for row in by_tier)
+        totals = stake_totals(by_tier)
+        total_members = totals["members"]
         self.stdout.write(
-            f"{counted(total_members, 'member')}, {counted(total_points, 'point')} at stake"
+            f"{counted(total_members, 'member')}, {counted(totals['points'], 'point')} at stake"
         )
         for row in largest:
             name = f"{row['member__first_name']} {row['member__last_name']}".strip()
