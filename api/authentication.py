@@ -3,6 +3,7 @@
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework_api_key.permissions import KeyParser
 
 from api.models import ApiKey
@@ -26,6 +27,21 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request):
         return self.keyword  # a WWW-Authenticate header: DRF answers 401, not 403
+
+
+class KeyFirstNegotiation(DefaultContentNegotiation):
+    """An Accept header the API cannot answer is a 406, but without a valid key a
+    resource answers 401 first, as it does for a body it cannot read (DRF chooses the
+    answer's format before it authenticates)."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        try:
+            return super().select_renderer(request, renderers, format_suffix)
+        except exceptions.NotAcceptable:
+            view = request.parser_context["view"]
+            view.perform_authentication(request)
+            view.check_permissions(request)  # the schema and docs need no key
+            raise
 
 
 class ApiKeyScheme(OpenApiAuthenticationExtension):

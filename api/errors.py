@@ -3,7 +3,6 @@
 ValidationError) is 422, or 409 when it says an external_id was used with other
 content (code "conflict")."""
 
-from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS, RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
@@ -12,6 +11,8 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler
+
+from api.parsers import too_large
 
 PROBLEM = "application/problem+json"
 TYPES = "https://loyalty.example.com/problems/"  # a stable identifier per kind of problem
@@ -78,9 +79,7 @@ def problem_handler(exc, context):
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) or "Not found.")
     if isinstance(exc, RequestDataTooBig):  # Django's own limit, read before the parser's
-        exc = exceptions.ParseError(
-            f"The body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,} bytes."
-        )
+        exc = too_large()
     elif isinstance(exc, SuspiciousOperation):  # Django's other limits (too many fields)
         exc = exceptions.ParseError(f"The request is not one the API reads: {exc}")
     response = exception_handler(exc, context)

@@ -9,14 +9,18 @@ from django.utils import timezone
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import serializers
 
-from core.ids import canonical_id
+from core.ids import canonical_id, visible_id
 from points.services.rules import check_occurred_at, clean_amount
 
 
 class IdField(serializers.CharField):
     """A customer code or the id of a transaction, redemption or use: read in Unicode's
     composed form (core.ids), then measured as it is kept (a few characters compose to
-    two)."""
+    two); one holding an invisible character is wrong on its own (core.ids.visible_id)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("validators", [visible_id])  # a new customer code's say it their way
+        super().__init__(**kwargs)
 
     def to_internal_value(self, data):
         return canonical_id(super().to_internal_value(data))
@@ -67,10 +71,15 @@ class MomentField(serializers.DateTimeField):
     """ISO 8601 with an offset, within the programme's dates."""
 
     default_error_messages = {
-        "naive": "Give the time with its offset, like 2026-11-01T10:00:00+01:00."
+        "naive": "Give the time with its offset, like 2026-11-01T10:00:00+01:00.",
+        # Python's parser takes digits of any script, and skips a NUL
+        "unreadable": "Give the time in ISO 8601, in plain digits, like 2026-11-01T10:00:00+01:00.",
+        "offset_seconds": "Give the offset in hours and minutes, like +01:00.",
     }
 
     def to_internal_value(self, value):
+        if isinstance(value, str) and not (value.isascii() and value.isprintable()):
+            self.fail("unreadable")
         moment = super().to_internal_value(value)
         try:
             check_occurred_at(moment, shown=value)
@@ -84,6 +93,8 @@ class MomentField(serializers.DateTimeField):
         is refused."""
         if timezone.is_naive(value):
             self.fail("naive")
+        if value.utcoffset().total_seconds() % 60:  # ISO 8601 has no seconds in an offset
+            self.fail("offset_seconds")
         return super().enforce_timezone(value)
 
 

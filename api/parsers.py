@@ -13,11 +13,17 @@ def _no_constant(name):
     raise ValueError(f"{name} is not a number")
 
 
+def too_large() -> ParseError:
+    """A body over the API's limit (API_MAX_BODY_BYTES), said the same way when Django's
+    own, larger, limit (DATA_UPLOAD_MAX_MEMORY_SIZE) refused it before the parser."""
+    return ParseError(f"The body is larger than {settings.API_MAX_BODY_BYTES:,} bytes.")
+
+
 class ExactJSONParser(JSONParser):
     def parse(self, stream, media_type=None, parser_context=None):
         raw = stream.read(settings.API_MAX_BODY_BYTES + 1) if stream else b""
         if len(raw) > settings.API_MAX_BODY_BYTES:
-            raise ParseError(f"The body is larger than {settings.API_MAX_BODY_BYTES:,} bytes.")
+            raise too_large()
         try:
             return json.loads(raw, parse_float=Decimal, parse_constant=_no_constant)
         except (ValueError, UnicodeDecodeError) as exc:

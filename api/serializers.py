@@ -59,6 +59,17 @@ class Strict(serializers.Serializer):
 
 
 def _wrong_type(field, value) -> str | None:
+    """Why a value is not of the field's JSON type, or text longer than its maxLength
+    as sent (DRF measures it once trimmed: the schema's maxLength is of what is sent)."""
+    if isinstance(field, serializers.CharField) and isinstance(value, str):
+        limit = field.max_length
+        return (
+            f"At most {limit} characters, not {len(value):,}."
+            if limit and len(value) > limit
+            else None
+        )
+    if isinstance(field, serializers.CharField) and isinstance(value, bool):
+        return "Give text (a JSON string), not true or false."
     if isinstance(field, serializers.CharField) and isinstance(value, int | float | Decimal):
         return "Give text (a JSON string), not a number."
     if isinstance(field, serializers.IntegerField) and isinstance(value, str):
@@ -283,11 +294,14 @@ class StrictScheme(OpenApiSerializerExtension):
         if direction == "request":
             schema["additionalProperties"] = False
             for name, field in self.target.fields.items():
-                if type(field) in (serializers.CharField, IdField):  # not an email, a time
-                    blank_or_not = NO_NUL if field.allow_blank else NOT_BLANK
-                    if addressable_code in field.validators:
-                        blank_or_not = a_code()
-                    schema["properties"][name]["pattern"] = blank_or_not
+                if type(field) is IdField:
+                    code = addressable_code in field.validators
+                    pattern = a_code() if code else an_id(blank=field.allow_blank)
+                elif type(field) is serializers.CharField:  # not an email, a time
+                    pattern = NO_NUL if field.allow_blank else NOT_BLANK
+                else:
+                    continue
+                schema["properties"][name]["pattern"] = pattern
         return schema
 
 
@@ -296,12 +310,12 @@ NOT_BLANK = r"^[^\x00]*\S[^\x00]*$"  # something besides white space, which DRF 
 
 
 @functools.cache
-def a_code() -> str:
-    """A new customer code (members.models.addressable_code): no "/", nor "." or "..",
-    nor an invisible character (Unicode Cf, Cc; NUL among them), listed by range.
-    Those of the BMP only: the few beyond it (tag characters, the format controls of
-    hieroglyphs and musical notation) have no escape that ECMA's regular expressions
-    and Python's (schemathesis) both read; the enrolment still refuses them."""
+def _invisible() -> str:
+    """The invisible characters (Unicode Cf, Cc; NUL among them: core.staff_input.
+    invisible), as ranges for a character class. Those of the BMP only: the few beyond
+    it (tag characters, the format controls of hieroglyphs and musical notation) have no
+    escape that ECMA's regular expressions and Python's (schemathesis) both read; the
+    API still refuses them."""
     ranges, start = [], None
     for point in range(0x10001):
         hidden = point <= 0xFFFF and invisible(chr(point))
@@ -310,7 +324,20 @@ def a_code() -> str:
         elif not hidden and start is not None:
             ranges.append(f"\\u{start:04X}-\\u{point - 1:04X}")
             start = None
-    hidden = "".join(ranges)
+    return "".join(ranges)
+
+
+def an_id(*, blank=False) -> str:
+    """An id (core.ids.visible_id): nothing invisible once DRF has trimmed the white
+    space around it (a tab among it), and something besides white space unless `blank`."""
+    visible = rf"[^{_invisible()}]*[^{_invisible()}\s]"
+    return rf"^\s*({visible})?\s*$" if blank else rf"^\s*{visible}\s*$"
+
+
+def a_code() -> str:
+    """A new customer code (members.models.addressable_code): an id with no "/", nor
+    "." or ".."."""
+    hidden = _invisible()
     return rf"^(?!\.\.?$)[^{hidden}/]*[^{hidden}/\s][^{hidden}/]*$"
 
 
@@ -346,11 +373,12 @@ class TransactionRequestScheme(StrictScheme):
         variants = {
             "purchase": component(
                 "PurchaseRequest",
-                kind("purchase", {"maxLength": 0, "description": "Only returns name one."}),
+                # blank once DRF has trimmed it, as TransactionRequest.validate reads it
+                kind("purchase", {"pattern": r"^\s*$", "description": "Only returns name one."}),
             ),
             "return": component(
                 "ReturnRequest",
-                kind("return", {"minLength": 1}, required=["original_external_id"]),
+                kind("return", {"pattern": an_id()}, required=["original_external_id"]),
             ),
         }
         return {

@@ -27,6 +27,13 @@ urlpatterns = [
     path("vouchers/<str:code>", vouchers.VoucherDetail.as_view(), name="voucher"),
     path("vouchers/<str:code>/use", vouchers.UseVoucher.as_view(), name="voucher-use"),
     path("schema/", SpectacularAPIView.as_view(**PUBLIC), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema", **PUBLIC), name="docs"),
+    path(
+        "docs/",
+        # A page to read: OPTIONS would describe it through the page's HTML renderer
+        SpectacularSwaggerView.as_view(
+            url_name="api:schema", http_method_names=["get", "head"], **PUBLIC
+        ),
+        name="docs",
+    ),
     re_path(r"", UnknownPath.as_view(), name="unknown"),  # last: a problem, not HTML
 ]

@@ -10,11 +10,28 @@ import re
 import unicodedata
 from collections.abc import Callable
 
+from django.core.exceptions import ValidationError
+
+from core.staff_input import invisible_in
+
 
 def canonical_id(text: str) -> str:
     """`text` in Unicode's composed form (NFC). ASCII text, nearly every id, is
     returned as it is, checked at C speed: an import of a million rows pays nothing."""
     return text if text.isascii() else unicodedata.normalize("NFC", text)
+
+
+def visible_id(external_id: str, *, field: str = "") -> None:
+    """A validator: an id holds no invisible character (a zero-width space, a soft
+    hyphen): "R-1" and "R-1" with one look the same, and the second would be made again,
+    a second redemption or use (P8). Refused as the `field`'s when given. Customer codes
+    say so in their own words (members.models.addressable_code)."""
+    if hidden := invisible_in(external_id):
+        error = ValidationError(
+            f"An id cannot hold an invisible character ({hidden}): it would look like another id.",
+            code="invisible",
+        )
+        raise ValidationError({field: error}) if field else error
 
 
 def renamer(renamed: dict[str, str]) -> Callable[[str], str]:

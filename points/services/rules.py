@@ -172,9 +172,20 @@ def _amount_value(amount) -> Decimal:
                 "decimals after a point, like 1250.50)."
             }
         )
-    if value > 0 and value.as_tuple().exponent < -2:
+    # Text as written ("12.000" has three decimals); a number by its value (12.000 is 12)
+    written = value.as_tuple().exponent if isinstance(amount, str) else _exponent(value)
+    if value > 0 and written < -2:
         raise ValidationError({"amount": f"{amount} has more than two decimals."})
     return value
+
+
+def _exponent(value: Decimal) -> int:
+    """The exponent of a finite Decimal's value, its trailing zeros dropped: 12.000 is
+    12 (0), 12.50 is 12.5 (-1). Not Decimal.normalize(), which rounds to the context's
+    28 digits."""
+    _, digits, exponent = value.as_tuple()
+    trailing = len(digits) - len("".join(map(str, digits)).rstrip("0"))
+    return exponent + trailing
 
 
 def check_occurred_at(occurred_at, limits: TransactionLimits | None = None, *, shown="") -> None:

@@ -9,7 +9,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from core import events
-from core.ids import canonical_id
+from core.ids import canonical_id, visible_id
 from members.selectors import owner
 from points.selectors import balances
 from points.services import lock_member, post_redemption
@@ -33,6 +33,8 @@ def redeem(*, member, reward, by=None, now=None, external_id=None, cost=None) ->
     `cost`: the points the agent confirmed; refused if the reward costs otherwise now
     (a marketer changed it meanwhile)."""
     external_id = canonical_id(external_id) if external_id else external_id  # core.ids
+    if external_id:
+        visible_id(external_id, field="external_id")
     fields = dict(member=member, reward=reward, by=by, now=now, external_id=external_id, cost=cost)
     try:
         return _redeem(**fields)

@@ -187,8 +187,8 @@ def test_every_operation_answers_as_its_schema_says(case, served, key, real):
 
 # Bodies too large. DRF reads a JSON body through request.body, where Django's own limit
 # (DATA_UPLOAD_MAX_MEMORY_SIZE, 2.5 MB) applies first; then the parser's,
-# API_MAX_BODY_BYTES. Both answer a problem (tests/api/test_transactions.py has the
-# parser's).
+# API_MAX_BODY_BYTES. Both answer a problem naming the API's limit, the one a client
+# keeps to (tests/api/test_transactions.py has the parser's).
 
 
 @pytest.mark.parametrize("path", ["members", "transactions", "actions", "redemptions"])
@@ -206,7 +206,7 @@ def test_a_body_over_djangos_own_limit_is_a_400_problem_and_writes_nothing(path,
     assert response.status_code == 400, response.get_data(as_text=True)[:300]
     assert response.mimetype == PROBLEM
     assert response.json["detail"] == (
-        f"The body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,} bytes."
+        f"The body is larger than {settings.API_MAX_BODY_BYTES:,} bytes."
     )
     assert response.json["errors"] == [{"field": None, "message": response.json["detail"]}]
     assert written() == before
