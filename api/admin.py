@@ -10,6 +10,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import OuterRef, Subquery
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -27,6 +28,10 @@ from members.models import Member
 # The library registers an admin of its own model, which the API does not use.
 if admin.site.is_registered(APIKey):
     admin.site.unregister(APIKey)
+
+
+# Keys named on one confirmation page: a handful in practice, never "select all" of many.
+REVOKE_AT_MOST = 100
 
 
 class SuperuserOnlyAdmin(admin.ModelAdmin):
@@ -126,8 +131,26 @@ class ApiKeyAdmin(SuperuserOnlyAdmin):
 
     @admin.action(permissions=["revoke"], description="Revoke the selected keys")
     def revoke(self, request, queryset):
+        """After a confirmation page naming each key still working: revoking cannot be
+        undone, and the tills using a key stop at once."""
+        chosen = list(queryset.filter(revoked=False)[: REVOKE_AT_MOST + 1])
+        if len(chosen) > REVOKE_AT_MOST:
+            message = f"Revoke at most {REVOKE_AT_MOST} keys at once: find them with the search."
+            self.message_user(request, message, messages.ERROR)
+            return None
+        if chosen and request.POST.get("confirm") != "yes":
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Revoke these API keys?",
+                "opts": self.opts,
+                "keys": chosen,
+                # The page sends back the keys it names, not "all of the list".
+                "selected": [key.pk for key in chosen],
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            }
+            return TemplateResponse(request, "admin/api/apikey/revoke_confirmation.html", context)
         revoked = 0
-        for key in queryset:
+        for key in chosen:
             if revoke_api_key(key=key):
                 self.log_change(request, key, "Revoked")
                 revoked += 1

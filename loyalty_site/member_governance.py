@@ -163,7 +163,7 @@ class MemberGovernance:
         # Checked against every tier (the service says why one is refused); shown again
         # offering what the page offered.
         form.offer_for(member)
-        return self.change_view(as_get(request), object_id, extra_context={"match_form": form})
+        return self._again(request, member, object_id, "match_form", form)
 
     def end_status_match_view(self, request, object_id):
         member = self._member_for(request, object_id, GRANT)
@@ -206,7 +206,17 @@ class MemberGovernance:
             else:
                 message = freeze_noted(data["until"], data["reason"])
                 return self._governed(request, member, applied, message)
-        return self.change_view(as_get(request), object_id, extra_context={"freeze_form": form})
+        return self._again(request, member, object_id, "freeze_form", form)
+
+    def _again(self, request, member, object_id, name, form):
+        """The member page again with the form and what is wrong with it; for a closed
+        account, which the page offers no such form (a page opened before a merge sent
+        it), what is wrong above the page."""
+        if member.is_merged:
+            errors = [error for errors in form.errors.values() for error in errors]
+            self.message_user(request, " ".join(errors), messages.ERROR)
+            return redirect("admin:members_member_change", member.pk)
+        return self.change_view(as_get(request), object_id, extra_context={name: form})
 
     def unfreeze_view(self, request, object_id):
         member = self._member_for(request, object_id, FREEZE)

@@ -402,6 +402,10 @@ class MemberAdmin(MemberMerge, MemberGovernance, MemberActions, ExportMixin, adm
         """A new member is enrolled through the service (entry tier, history); the form
         has already checked the fields, the customer code's uniqueness included."""
         if change:
+            if obj.erased_at:  # a form opened before the erasure: its page has no fields now
+                raise ValidationError(
+                    f"{obj} is erased: their personal data is gone, nothing was saved."
+                )
             # Only what the form changed: the row read for the form is not locked, and
             # its balances and tiers may have moved since (the ledger's caches). Not on
             # a member erased meanwhile: their data stays gone.

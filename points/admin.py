@@ -82,11 +82,13 @@ class PointDefinitionAdmin(KeptWhileNamedAdmin, admin.ModelAdmin):
     # The services find the system definitions by handle: it and the kind stay fixed,
     # whatever a form posts, and the rows stay. What the programme writes itself (a
     # tier-up bonus, an opening balance) has its own fixed counting (T2, members
-    # import): only its name is the marketer's.
+    # import): only its name is the marketer's. Manual adjustments are spendable at once
+    # (P6): their name and whether they count toward the tier are the marketer's.
     def get_readonly_fields(self, request, obj=None):
-        if obj is not None and obj.handle in NOT_GIVEN_BY_HAND:
-            return [f.name for f in self.model._meta.fields if f.editable and f.name != "name"]
-        return ["handle", "kind"] if _is_system(obj) else []
+        if obj is None or not _is_system(obj):
+            return []
+        editable = {"name"} if obj.handle in NOT_GIVEN_BY_HAND else {"name", "counts_toward_tier"}
+        return [f.name for f in self.model._meta.fields if f.editable and f.name not in editable]
 
     def get_prepopulated_fields(self, request, obj=None):
         return {} if _is_system(obj) else self.prepopulated_fields

@@ -2,6 +2,7 @@
 models, imported by points.models. The rules are in points.services.goodwill."""
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -30,6 +31,17 @@ class AdjustmentLimit(models.Model):
 
     def __str__(self):
         return f"{self.group}: {self.per_adjustment:,} per adjustment, {self.per_month:,} a month"
+
+    def clean(self):
+        # Above the month's limit one adjustment is a request anyway: a limit that says
+        # otherwise would mislead whoever reads it.
+        if self.per_adjustment and self.per_month and self.per_adjustment > self.per_month:
+            raise ValidationError(
+                {
+                    "per_adjustment": f"At most the month's {self.per_month:,}: one "
+                    "adjustment above it goes for approval anyway."
+                }
+            )
 
 
 class AdjustmentRequest(models.Model):

@@ -147,6 +147,11 @@ class PointDefinition(models.Model):
             raise ValidationError(
                 f"{stored[0]} is a system definition: its handle and kind cannot change."
             )
+        if not (self.redeemable or self.counts_toward_tier):  # an "Assigned +4" of nothing
+            raise ValidationError(
+                "Points of this definition would count for nothing: make them redeemable, "
+                "count them toward the tier, or both."
+            )
         earns_purchases = self.is_active and self.kind == self.Kind.PURCHASE
         if self.pk and not earns_purchases and (why := self.why_purchases_need_it()):
             raise ValidationError({"is_active" if not self.is_active else "kind": why})

@@ -47,10 +47,10 @@ def change_url(key):
     return reverse("admin:api_apikey_change", args=[quote(key.pk)])
 
 
-def revoke(client, *keys):
+def revoke(client, *keys, confirm="yes"):
     return client.post(
         reverse("admin:api_apikey_changelist"),
-        {"action": "revoke", ACTION_CHECKBOX_NAME: [key.pk for key in keys]},
+        {"action": "revoke", ACTION_CHECKBOX_NAME: [key.pk for key in keys], "confirm": confirm},
         follow=True,
     )
 
@@ -180,6 +180,23 @@ def test_revoking_makes_the_key_answer_401(superuser_client, key_and_secret, mem
     assert "Revoked" in history.content.decode()
     # revoking twice changes nothing
     assert "0 key(s) revoked" in revoke(superuser_client, key).content.decode()
+
+
+def test_revoking_asks_first_naming_each_key_and_revokes_nothing_until_confirmed(
+    superuser_client, key_and_secret, member
+):
+    # given
+    key, secret = key_and_secret
+
+    # when: the action is chosen on the list
+    page = revoke(superuser_client, key, confirm="")
+
+    # then: a page names the key and says it is final; the key still works
+    html = page.content.decode()
+    assert "This cannot be undone." in html
+    assert f"{key.name} ({key.prefix}, " in html
+    assert not ApiKey.objects.get().revoked
+    assert api_get(secret, member_url(member)).status_code == 200
 
 
 def test_revoking_on_the_change_form_is_for_good(superuser_client, key_and_secret, member):

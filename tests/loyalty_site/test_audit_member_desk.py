@@ -151,14 +151,21 @@ def test_erasure_is_for_good_a_contact_form_opened_before_it_does_not_bring_the_
     client.force_login(admin_user)
     client.get(member_page(member))
     erase_member(member=member, by=admin_user)
+    history = LogEntry.objects.count()
 
     # when: the open form is saved (say, a phone number was added)
-    client.post(member_page(member), contact_form(member, phone="+34 600 000 000"))
+    page = client.post(
+        member_page(member), contact_form(member, phone="+34 600 000 000"), follow=True
+    )
 
-    # then: her personal data stays erased
+    # then: her personal data stays erased, and the page says nothing was saved (not
+    # "changed successfully"), nor does the history record a change
     stored = Member.objects.get(pk=member.pk)
     assert (stored.first_name, stored.last_name, stored.phone) == ("", "", "")
     assert stored.email.endswith("@erased.invalid"), stored.email
+    said = [str(message) for message in page.context["messages"]]
+    assert said == [f"{stored} is erased: their personal data is gone, nothing was saved."]
+    assert LogEntry.objects.count() == history
 
 
 def test_erasing_a_member_and_the_account_merged_into_it_together_reports_no_error(

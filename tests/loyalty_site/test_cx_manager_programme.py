@@ -9,8 +9,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from members.models import Member
-from points.models import ExpiryPolicy
-from tests.conftest import at
+from points.models import ExpiryPolicy, PointDefinition
+from points.services import adjust_points
+from tests.conftest import at, summary
 from tiers.models import Tier
 
 pytestmark = pytest.mark.django_db
@@ -128,3 +129,60 @@ def test_the_transaction_list_shows_the_newest_recorded_first(client, login, mem
     page = client.get(reverse("admin:points_transaction_changelist"))
 
     assert [t.external_id for t in page.context["cl"].result_list] == ["T-3", "T-2", "T-1"]
+
+
+# System definitions: what the marketer may change (docs/rules.md, System definitions)
+
+
+def test_P6_a_marketer_changes_only_the_name_and_tier_counting_of_manual_adjustments(
+    client, login, member, staff
+):
+    # given
+    login("Marketer")
+    manual = PointDefinition.objects.get(handle="manual-adjustment")
+    url = reverse("admin:points_pointdefinition_change", args=[manual.pk])
+
+    # when: the form is posted with every field changed (a page opened elsewhere, a tool)
+    response = client.post(
+        url,
+        {
+            "name": "Goodwill",
+            "counts_toward_tier": "on",
+            "accrue_delay_days": "30",
+            "earn_rate": "3",
+            "points": "7",
+            # redeemable and is_active unticked
+        },
+    )
+
+    # then: the name and the tier counting changed; adjustments are still spendable at once
+    assert response.status_code == 302, response.content.decode()[-2000:]
+    manual.refresh_from_db()
+    assert (manual.name, manual.counts_toward_tier) == ("Goodwill", True)
+    assert (manual.redeemable, manual.is_active, manual.accrue_delay_days) == (True, True, 0)
+    adjust_points(member=member, points=4, reason="Sorry for the wait", by=staff)
+    assert summary(member)["available"] == 4
+    page = client.get(url).content.decode()
+    assert 'name="redeemable"' not in page and 'name="counts_toward_tier"' in page
+
+
+def test_a_definition_whose_points_would_count_for_nothing_is_refused(client, login):
+    login("Marketer")
+
+    page = client.post(
+        reverse("admin:points_pointdefinition_add"),
+        {
+            "name": "Nothing points",
+            "handle": "nothing",
+            "kind": "bonus",
+            "earn_rate": "1",
+            "points": "0",
+            "accrue_delay_days": "0",
+            "is_active": "on",
+            # neither redeemable nor counts_toward_tier
+        },
+    )
+
+    assert page.status_code == 200
+    assert "Points of this definition would count for nothing" in page.content.decode()
+    assert not PointDefinition.objects.filter(handle="nothing").exists()

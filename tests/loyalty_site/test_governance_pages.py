@@ -6,10 +6,12 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.admin.models import LogEntry
+from django.contrib.auth.models import Group
 from django.urls import reverse
 from django.utils import timezone
 
-from points.models import AdjustmentRequest, LedgerEntry
+from members.services import merge_members
+from points.models import AdjustmentLimit, AdjustmentRequest, LedgerEntry
 from points.services.goodwill import adjust_or_request
 from tests.conftest import summary
 from tests.loyalty_site.test_cx_manager import assign, member_page
@@ -223,3 +225,53 @@ def test_the_request_list_finds_the_requests_of_a_merged_code(
 
     # then: the request is found, now on M-KEEP
     assert [row.pk for row in page.context["cl"].result_list] == [made.pk]
+
+
+# A form sent from a page opened before the account was merged: the page offers no status
+# match or freeze for a closed account, so the refusal is said above it, not dropped.
+
+
+@pytest.mark.parametrize("form", ["status_match", "freeze"])
+def test_a_status_match_or_freeze_sent_for_a_merged_account_says_why_it_was_refused(
+    client, login, make_member, staff, form
+):
+    # given: M-OLD merged into M-KEEP after the supervisor opened M-OLD's page
+    login("CX supervisor")
+    old, keep = make_member("M-OLD"), make_member("M-KEEP")
+    gold = Tier.objects.get(code="gold")
+    merge_members(survivor=keep, duplicate=old, by=staff, reason="Two cards")
+    until = timezone.localdate() + timedelta(days=30)
+    prefix = "match" if form == "status_match" else "freeze"
+
+    # when
+    response = client.post(
+        reverse(f"admin:members_member_{form}", args=[old.pk]),
+        {
+            f"{prefix}-tier": gold.pk,
+            f"{prefix}-until": until.isoformat(),
+            f"{prefix}-reason": "Asked by phone",
+            f"{prefix}-token": uuid.uuid4(),
+        },
+        follow=True,
+    )
+
+    # then: the member page, saying the account is closed and which to use
+    said = [str(message) for message in response.context["messages"]]
+    assert any("M-OLD" in message and "M-KEEP" in message for message in said), said
+    keep.refresh_from_db()
+    assert (keep.granted_tier_id, keep.frozen_until) == (None, None)
+
+
+def test_a_limit_per_adjustment_above_the_month_s_is_refused_naming_it(admin_client):
+    page = admin_client.post(
+        reverse("admin:points_adjustmentlimit_add"),
+        {"group": Group.objects.get(name="CX agent").pk, "per_adjustment": 5000, "per_month": 100},
+    )
+
+    assert page.status_code == 200
+    assert page.context["adminform"].form.errors == {
+        "per_adjustment": [
+            "At most the month's 100: one adjustment above it goes for approval anyway."
+        ]
+    }
+    assert not AdjustmentLimit.objects.exists()
