@@ -212,7 +212,11 @@ class ImportBatch(models.Model):
     updated = models.BigIntegerField(default=0)
     skipped = models.BigIntegerField(default=0)
     error_count = models.BigIntegerField(default=0)  # rows with errors, not messages
-    points = models.BigIntegerField(default=0)
+    points = models.BigIntegerField(default=0)  # transactions: net, earned less taken back
+    # Shown apart, never netted (docs/rules.md): what a transactions file's returns take
+    # back, a members file's opening lifetime points. None: kept before they were.
+    taken_back = models.BigIntegerField(null=True, blank=True)
+    lifetime = models.BigIntegerField(null=True, blank=True)
     members = models.BigIntegerField(default=0)
     first_errors = models.JSONField(default=list, blank=True)  # [[line, column, reason]]
     errors_file = models.FileField(upload_to="imports/errors/%Y/%m/", blank=True, max_length=300)
@@ -235,3 +239,8 @@ class ImportBatch(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} {self.file_name}"
+
+    @property
+    def earned(self) -> int | None:
+        """What a transactions file's purchases earn (None if not kept apart)."""
+        return None if self.taken_back is None else self.points + self.taken_back

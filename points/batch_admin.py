@@ -237,7 +237,7 @@ class ImportBatchAdmin(admin.ModelAdmin):
         """Where its rows are, once imported."""
         if batch.status != ImportBatch.Status.DONE:
             return []
-        return [
+        links = [
             format_html(
                 '<a href="{}?batch__id__exact={}">Its transactions</a>',
                 reverse("admin:points_transaction_changelist"),
@@ -249,3 +249,5 @@ class ImportBatchAdmin(admin.ModelAdmin):
                 batch.pk,
             ),
         ]
+        # Grants and opening balances are ledger entries alone: no transaction names them.
+        return links if batch.kind == Kind.TRANSACTIONS else links[1:]

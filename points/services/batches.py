@@ -283,6 +283,9 @@ def _keep(batch: ImportBatch, report, *, dry_run: bool, seconds: float) -> None:
     batch.rows, batch.new, batch.skipped = report.rows, report.new, report.skipped
     batch.updated = getattr(report, "updated", 0)
     batch.points = getattr(report, "points", 0)
+    # Kept apart from the net points, never netted (docs/rules.md, "Importing").
+    batch.taken_back = getattr(report, "taken_back", None)
+    batch.lifetime = getattr(report, "lifetime", None)
     batch.members = getattr(report, "members", 0)
     batch.error_count = bad_rows(report.errors)
     batch.first_errors = [_error_cells(e) for e in report.errors[:SHOWN_ERRORS]]

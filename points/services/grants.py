@@ -72,6 +72,7 @@ def import_grants(rows, *, by, errors=(), dry_run=False, batch=None, now=None) -
         removing = survivors_of(sql.staged_members(removing_only=True)).values("pk")
         pending = pending_by_member(removing, now=now)  # grants add none: fixed for the file
         locked = distinct_members(members)
+        report.members = len(locked)  # the page's and the list's "Members", as other imports
         before = {m.pk: m.qualified_tier_id for m in locked}
         plan = programme()
         log = TierLog()
