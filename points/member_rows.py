@@ -3,13 +3,15 @@ reading a file into checked rows.
 
     external_id,email,first_name,last_name,phone,joined_at,birth_date,opening_points,opening_lifetime
 
-UTF-8, a BOM accepted. `external_id` (the customer code) and `email` are required; the
-other columns may be left out of the header or empty in a row. Each row is checked on
-its own here, field by field with the rules enroll_member applies
+UTF-8, a BOM accepted. The header must have `external_id` (the customer code) and
+`email`; the other columns may be left out of it. In a row only `external_id` is
+required: an empty cell changes nothing of a known member, and a new one's e-mail is
+required by points.services.member_import, which knows whether the code is new. Each
+row is checked on its own here, field by field with the rules enroll_member applies
 (members.services.enrolment_errors); the checks across rows and against the database
-(a code twice in the file, opening balances given before) are made by
-points.services.member_import. Rows are named by the physical line they start on, as
-for transactions (points.resources)."""
+(a code twice in the file, opening balances given before, a new code's e-mail) are
+made by points.services.member_import. Rows are named by the physical line they start
+on, as for transactions (points.resources)."""
 
 import functools
 import re
@@ -103,8 +105,10 @@ def parse_row(line: int, cells) -> tuple[MemberRow | None, list[RowError]]:
         try:
             joined_at = _moment(joined)
             joined_at.astimezone(UTC)  # a time the database holds (not year 1 at +01:00)
-        except ValidationError:
-            bad("joined_at", f"{joined!r} is not an ISO 8601 date or time")
+        except ValidationError as exc:
+            # The transactions import's words: not a time, or one the clock change skips
+            # or repeats, whose offset is asked.
+            bad("joined_at", " ".join(exc.messages))
         except OverflowError:
             joined_at = None
             bad("joined_at", f"{joined!r} is outside the calendar the programme keeps")
@@ -125,6 +129,8 @@ def parse_row(line: int, cells) -> tuple[MemberRow | None, list[RowError]]:
     }
     if joined_at:
         contact["joined_at"] = joined_at
+    if not email:
+        del contact["email"]  # a known member's is kept; a new one's is required on import
     for column, reason in enrolment_errors(**contact).items():
         bad(column, reason if contact[column] else "required")
     opening_points = _opening(points, "opening_points", bad)

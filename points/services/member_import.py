@@ -11,7 +11,8 @@ Rules of a row, besides its own fields (checked by the parser):
 - a code twice in the file is an error on every line after the first;
 - a new code enrols a member in the entry tier, joined at `joined_at` (the import's
   time if empty), with a "joined" history row and a member.enrolled event, as
-  enroll_member does;
+  enroll_member does; its e-mail is required (the parser lets an empty one through,
+  which keeps a known member's);
 - a known code updates email, names, phone and birth date; an empty cell keeps what is
   stored, and `joined_at` is kept as it is (the joining date is history: degradation
   counts from it); the row counts as updated if anything changed, skipped otherwise;
@@ -189,6 +190,9 @@ class _Import:
 
     def enrol(self, row: Staged, pk: int) -> None:
         """A new code: the member enroll_member would make, with its opening balances."""
+        if not row.email:
+            self.bad(row, "email", "required")
+            return
         for column, owner in (
             ("opening_points", row.points_member_id),
             ("opening_lifetime", row.lifetime_member_id),

@@ -11,8 +11,10 @@ from django.utils import timezone
 
 from core.models import ImportBatch
 from members.models import Member, Notification, TierChange
+from points.csv_rows import COLUMNS as TRANSACTION_COLUMNS
 from points.member_rows import read_members
 from points.models import OPENING_BALANCE, LedgerEntry
+from points.resources import read_transactions
 from points.services import import_members
 from tests.conftest import at, postgres_only, run_together, summary
 from tiers.services import grant_status
@@ -397,3 +399,104 @@ def test_G5_an_opening_balance_never_takes_a_member_below_a_running_status_match
     figures = summary(ann)
     assert (figures["qualified_tier"].code, figures["effective_tier"].code) == ("silver", "gold")
     call_command("check_ledger")
+
+
+# "An empty cell changes nothing" for a known code, the e-mail's included: a file can
+# bring a phone alone. A new code must still have an e-mail (it enrols a member).
+
+
+def test_an_empty_cell_changes_nothing_an_empty_email_of_a_known_member_keeps_it(
+    make_member, tmp_path, capsys
+):
+    ann = make_member("M-00120")
+    path = tmp_path / "members.csv"
+    path.write_text(HEADER + "M-00120,,,,+34600000120,,,,\n")
+    call_command("import_members", str(path), "--dry-run")
+    assert capsys.readouterr().out.strip().splitlines()[-1] == "new=0 updated=1 skipped=0 errors=0"
+    ann.refresh_from_db()
+    assert ann.phone == ""
+    call_command("import_members", str(path))
+    assert capsys.readouterr().out.strip().splitlines()[-1] == "new=0 updated=1 skipped=0 errors=0"
+    ann.refresh_from_db()
+    assert (ann.email, ann.phone) == ("m-00120@example.com", "+34600000120")
+    # Again, or with every cell empty: nothing changes, the row is skipped.
+    path.write_text(HEADER + "M-00120,,,,+34600000120,,,,\n")
+    call_command("import_members", str(path))
+    assert capsys.readouterr().out.strip().splitlines()[-1] == "new=0 updated=0 skipped=1 errors=0"
+    path.write_text(HEADER + "M-00120,,,,,,,,\n")
+    call_command("import_members", str(path))
+    assert capsys.readouterr().out.strip().splitlines()[-1] == "new=0 updated=0 skipped=1 errors=0"
+    ann.refresh_from_db()
+    assert (ann.email, ann.phone) == ("m-00120@example.com", "+34600000120")
+
+
+def test_an_empty_cell_changes_nothing_but_a_new_code_still_needs_an_email(
+    make_member, tmp_path, capsys
+):
+    make_member("M-00120")
+    path = tmp_path / "members.csv"
+    path.write_text(HEADER + "M-00120,,,,+34600000120,,,,\nM-00121,,,,+34600000121,,,,\n")
+    with pytest.raises(SystemExit):
+        call_command("import_members", str(path))
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == ["line 3, email: required"]
+    assert captured.out.strip().splitlines()[-1] == "new=0 updated=0 skipped=0 errors=1"
+    assert Member.objects.get(external_id="M-00120").phone == ""  # all or nothing
+    assert not Member.objects.filter(external_id="M-00121").exists()
+
+
+def test_an_empty_cell_changes_nothing_through_the_cx_manager_upload(
+    make_member, admin_client, settings, tmp_path, django_capture_on_commit_callbacks
+):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.CACHES = {
+        **settings.CACHES,
+        "progress": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(tmp_path / "progress"),
+        },
+    }
+    make_member("M-00120")
+    make_member("M-00122")
+    text = HEADER + "M-00120,,,,+34600000120,,,,\nM-00122,,,,,,,,\n"
+    upload = SimpleUploadedFile("members.csv", text.encode(), "text/csv")
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post(
+            reverse("admin:core_importbatch_upload"), {"kind": "members", "file": upload}
+        )
+    batch = ImportBatch.objects.get()
+    assert (batch.status, batch.first_errors) == ("checked", [])
+    assert (batch.new, batch.updated, batch.skipped) == (0, 1, 1)
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post(reverse("admin:core_importbatch_confirm", args=[batch.pk]))
+    batch.refresh_from_db()
+    assert batch.status == "done"
+    ann = Member.objects.get(external_id="M-00120")
+    assert (ann.email, ann.phone) == ("m-00120@example.com", "+34600000120")
+
+
+@pytest.mark.parametrize(
+    "moment, why",
+    [
+        ("2026-03-29T02:30", "does not exist in Europe/Madrid (the clocks went forward"),
+        ("2026-10-25T02:30", "happened twice in Europe/Madrid (the clocks went back"),
+    ],
+)
+def test_a_joining_time_the_clock_change_skips_or_repeats_asks_for_its_offset(
+    tiers, tmp_path, capsys, moment, why
+):
+    path = tmp_path / "members.csv"
+    path.write_text(HEADER + f"M-1,ann@example.com,,,,{moment},,,\n")
+    with pytest.raises(SystemExit):
+        call_command("import_members", str(path))
+    [error] = capsys.readouterr().err.splitlines()
+    offsets = "+01:00 or +02:00" if "forward" in why else "+02:00 or +01:00"
+    assert error == (
+        f"line 2, joined_at: {moment!r} {why} that night): give it with its offset ({offsets})"
+    )
+    # The same words as the transactions import's.
+    purchase = f"{','.join(TRANSACTION_COLUMNS)}\nT-1,M-1,purchase,10,{moment},,,\n"
+    rows, errors = read_transactions(io.BytesIO(purchase.encode()))
+    list(rows)
+    assert [e.reason for e in errors] == [error.removeprefix("line 2, joined_at: ")]
+    assert not Member.objects.exists()
