@@ -1,14 +1,18 @@
 from django.conf import settings
 from django.conf.urls.static import static
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 
+from api.views.common import UnknownPath
 from loyalty_site.health import healthz
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("api.urls")),
+    # Any other path under /api (/api/v1 itself, /api/v2/...): a 404 problem, as under
+    # /api/v1/, not Django's page (nor, in DEBUG, its error for a POST it would redirect).
+    re_path(r"^api(?:/|$)", UnknownPath.as_view()),
     path("healthz", healthz, name="healthz"),
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
 ]

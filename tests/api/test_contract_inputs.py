@@ -230,3 +230,16 @@ def test_text_is_measured_as_sent_against_the_schema_s_max_length(api, tiers):
     problem = assert_problem(response, 400, fields={"referred_by"})
     assert problem["errors"][0]["message"] == "At most 64 characters, not 65."
     assert api.get("/api/v1/members/M-LONG-1").status_code == 404
+
+
+# 8. Paths under /api outside /api/v1/: Django's HTML 404, and in DEBUG a 500 for a POST
+# to /api/v1 (CommonMiddleware cannot redirect a POST to /api/v1/).
+
+
+@pytest.mark.parametrize("path", ["/api/v1", "/api", "/api/v2/members/M-1"])
+@pytest.mark.parametrize("debug", [False, True])
+def test_any_other_path_under_api_is_a_404_problem(api, settings, path, debug):
+    settings.DEBUG = debug
+
+    assert_problem(post(api, path, {}), 404)
+    assert_problem(api.get(path), 404)
