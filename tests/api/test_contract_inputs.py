@@ -6,6 +6,8 @@ contract says, and a refused request writes nothing."""
 
 # ruff: noqa: F811 - the API fixtures are imported from tests/api/conftest.py
 
+import json
+
 import pytest
 from django.core.exceptions import ValidationError
 
@@ -148,15 +150,16 @@ def test_a_time_with_a_whole_minute_offset_is_still_read(api, member, purchase):
 # 0.01 says; text is read as written ("12.000" has three decimals, as its pattern says).
 
 
+def post_amount(client, body, amount_json: str):
+    """POST a purchase `body` with its amount written by hand: a JSON number stays as typed."""
+    text = json.dumps({**body, "amount": "__AMOUNT__"}).replace('"__AMOUNT__"', amount_json)
+    return client.post("/api/v1/transactions", data=text, content_type="application/json")
+
+
 def test_a_json_number_with_trailing_zeros_is_the_amount_it_is(api, member, purchase):
     body = purchase(member=member)
 
-    response = api.post(
-        "/api/v1/transactions",
-        data=f'{{"external_id": "{body["external_id"]}", "member": "{member.external_id}", '
-        f'"kind": "purchase", "amount": 12.000, "occurred_at": "{body["occurred_at"]}"}}',
-        content_type="application/json",
-    )
+    response = post_amount(api, body, "12.000")
 
     assert response.status_code == 201, response.json()
     assert response.json()["amount"] == "12.00"
@@ -168,14 +171,7 @@ def test_a_json_number_with_trailing_zeros_is_the_amount_it_is(api, member, purc
 def test_an_amount_with_a_third_decimal_of_value_or_written_text_is_a_400(
     api, member, purchase, amount
 ):
-    body = purchase(member=member)
-
-    response = api.post(
-        "/api/v1/transactions",
-        data=f'{{"external_id": "{body["external_id"]}", "member": "{member.external_id}", '
-        f'"kind": "purchase", "amount": {amount}, "occurred_at": "{body["occurred_at"]}"}}',
-        content_type="application/json",
-    )
+    response = post_amount(api, purchase(member=member), amount)
 
     problem = assert_problem(response, 400, fields={"amount"})
     assert "more than two decimals" in problem["errors"][0]["message"]

@@ -11,3 +11,16 @@ def alice(make_member):
 def bob(make_member):
     """A new member, M-0002."""
     return make_member("M-0002")
+
+
+@pytest.fixture
+def media(settings, tmp_path):
+    """An import's progress (its background steps') in the test's folder, as its files
+    are (tests/conftest.py, media_in_tmp)."""
+    settings.CACHES = {
+        **settings.CACHES,
+        "progress": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(tmp_path / "progress"),
+        },
+    }

@@ -36,19 +36,6 @@ def run_members(text):
     return import_members(rows, errors=errors)
 
 
-@pytest.fixture
-def media(settings, tmp_path):
-    """Uploaded files and the progress of the background steps, in the test's folder."""
-    settings.MEDIA_ROOT = tmp_path / "media"
-    settings.CACHES = {
-        **settings.CACHES,
-        "progress": {
-            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-            "LOCATION": str(tmp_path / "progress"),
-        },
-    }
-
-
 def upload_batch(client, kind, text, name="file.csv"):
     return client.post(
         reverse("admin:core_importbatch_upload"),

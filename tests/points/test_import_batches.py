@@ -19,7 +19,7 @@ from points.models import LedgerEntry, Transaction
 from points.services import batches
 from tests.conftest import ledger_state, summary
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media")]
 
 HEADER = "external_id,member,kind,amount,occurred_at,channel,store,original_external_id\n"
 GOOD = HEADER + (
@@ -28,18 +28,6 @@ GOOD = HEADER + (
     "T-3,M-0002,purchase,45.00,2026-03-02,,,\n"
 )
 Status = ImportBatch.Status
-
-
-@pytest.fixture(autouse=True)
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    settings.CACHES = {
-        **settings.CACHES,
-        "progress": {
-            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-            "LOCATION": str(tmp_path / "progress"),
-        },
-    }
 
 
 @pytest.fixture

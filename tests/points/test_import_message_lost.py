@@ -14,26 +14,13 @@ from core import progress
 from core.models import ImportBatch
 from points.services import batches
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media", "alice")]
 Status = ImportBatch.Status
 
 GOOD = (
     "external_id,member,kind,amount,occurred_at,channel,store,original_external_id\n"
     "T-1,M-0001,purchase,120.50,2026-03-01T10:00:00+01:00,pos,S-1,\n"
 )
-
-
-@pytest.fixture(autouse=True)
-def media(settings, tmp_path, make_member):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    settings.CACHES = {
-        **settings.CACHES,
-        "progress": {
-            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-            "LOCATION": str(tmp_path / "progress"),
-        },
-    }
-    make_member("M-0001")
 
 
 def upload(client, name="march.csv"):

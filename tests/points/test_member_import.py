@@ -316,16 +316,8 @@ def test_enroll_member_checks_a_birth_date_as_the_import_does(tiers):
 
 
 def test_a_members_file_goes_through_the_cx_manager_upload(
-    tiers, admin_client, settings, tmp_path, django_capture_on_commit_callbacks
+    tiers, admin_client, media, django_capture_on_commit_callbacks
 ):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    settings.CACHES = {
-        **settings.CACHES,
-        "progress": {
-            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-            "LOCATION": str(tmp_path / "progress"),
-        },
-    }
     text = HEADER + "M-1,ann@example.com,Ann,,,,,500,3500\n"
     upload = SimpleUploadedFile("members.csv", text.encode(), "text/csv")
     with django_capture_on_commit_callbacks(execute=True):
@@ -446,16 +438,8 @@ def test_an_empty_cell_changes_nothing_but_a_new_code_still_needs_an_email(
 
 
 def test_an_empty_cell_changes_nothing_through_the_cx_manager_upload(
-    make_member, admin_client, settings, tmp_path, django_capture_on_commit_callbacks
+    make_member, admin_client, media, django_capture_on_commit_callbacks
 ):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    settings.CACHES = {
-        **settings.CACHES,
-        "progress": {
-            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-            "LOCATION": str(tmp_path / "progress"),
-        },
-    }
     make_member("M-00120")
     make_member("M-00122")
     text = HEADER + "M-00120,,,,+34600000120,,,,\nM-00122,,,,,,,,\n"
