@@ -11,6 +11,7 @@ import base64
 import ipaddress
 import json
 import secrets
+import socket
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -93,13 +94,23 @@ def check_url(url: str, *, own_hosts=()) -> None:
 
 def _host(name: str | None) -> str:
     """A host name as DNS compares it; an IP address in its one written form (an IPv4
-    address written as IPv6, ::ffff:127.0.0.1, as IPv4)."""
+    address written as IPv6, ::ffff:127.0.0.1, as IPv4; or as the sender's resolver also
+    reads one: 127.1, 2130706433, 0x7f000001, 0177.0.0.1); this machine as one name,
+    whichever way it is written (localhost, 127.0.0.0/8, ::1, and 0.0.0.0 or ::, which
+    a connection reaches this machine through)."""
     name = (name or "").lower().rstrip(".")
     try:
         address = ipaddress.ip_address(name)
     except ValueError:
-        return name
-    return (getattr(address, "ipv4_mapped", None) or address).compressed
+        try:
+            address = ipaddress.IPv4Address(socket.inet_aton(name))
+        except OSError:  # a name
+            return LOOPBACK if name == "localhost" or name.endswith(".localhost") else name
+    address = getattr(address, "ipv4_mapped", None) or address
+    return LOOPBACK if address.is_loopback or address.is_unspecified else address.compressed
+
+
+LOOPBACK = "this machine"
 
 
 def save_endpoint(endpoint: WebhookEndpoint, *, own_hosts=()) -> WebhookEndpoint:

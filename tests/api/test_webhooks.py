@@ -214,6 +214,16 @@ def test_an_endpoint_may_not_point_at_the_application_itself():
     webhooks.check_url("http://127.0.0.1:9000/hooks", own_hosts=own)  # another service
 
 
+@pytest.mark.parametrize(
+    "host", ["0.0.0.0", "localhost", "127.1", "2130706433", "0x7f000001", "0177.0.0.1", "[::]"]
+)
+def test_the_application_at_an_address_that_reaches_this_machine_is_still_itself(host):
+    """The sender connects to each of these as to 127.0.0.1 (0.0.0.0 and :: too)."""
+    with pytest.raises(Exception, match="cannot send events to itself"):
+        webhooks.check_url(f"http://{host}:8000/api/v1/members", own_hosts=["127.0.0.1:8000"])
+    webhooks.check_url(f"http://{host}:9000/hooks", own_hosts=["127.0.0.1:8000"])  # another
+
+
 def test_the_application_written_another_way_is_still_itself():
     own = ["loyalty.example.com", "[::1]:8000"]
     for url in [
