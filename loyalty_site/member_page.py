@@ -131,10 +131,13 @@ def redemptions_context(member, user) -> dict:
     vouchers may still be valid): one query more only then."""
     redemptions = Redemption.objects.filter(member=member)
     latest = list(redemptions.select_related("reward", "redeemed_by")[: HISTORY_ROWS + 1])
-    more = len(latest) > HISTORY_ROWS and user.has_perm("rewards.view_redemption")
+    sees_vouchers = user.has_perm("rewards.view_redemption")
+    more = len(latest) > HISTORY_ROWS and sees_vouchers
     return {
         "redemptions": latest[:HISTORY_ROWS],
         "all_redemptions": redemptions.count() if more else None,
+        # A valid code is money at a till: for those who may see redemptions only.
+        "voucher_codes_shown": sees_vouchers,
     }
 
 

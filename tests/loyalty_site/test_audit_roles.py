@@ -6,7 +6,9 @@ from urllib.parse import urlencode
 import pytest
 from django.urls import reverse
 
-from tests.conftest import summary
+from points.services import adjust_points
+from rewards.services import redeem
+from tests.conftest import at, summary
 from tests.loyalty_site.test_cx_manager import assign, member_page
 
 pytestmark = pytest.mark.django_db
@@ -156,3 +158,30 @@ def test_a_marketer_who_opens_the_address_of_a_form_gets_no_form(client, login, 
     assert page.status_code == 200 and 'value="Assign points"' not in page.content.decode()
     assert sent.status_code == 403
     assert summary(member)["available"] == 0
+
+
+# A voucher's code is money at a till: the member page shows it to those who may see
+# redemptions (CX agents, marketers), not to Operations, who import files.
+
+
+@pytest.mark.parametrize("role, shown", [("CX agent", True), ("Operations", False)])
+def test_W5_the_member_page_shows_voucher_codes_only_to_those_who_see_redemptions(
+    client, login, member, staff, catalogue, role, shown
+):
+    adjust_points(member=member, points=1000, reason="Welcome", by=staff)
+    voucher = redeem(member=member, reward=catalogue["Coffee voucher"])
+    login(role)
+
+    html = client.get(member_page(member)).content.decode()
+
+    assert 'id="redemptions"' in html and "Coffee voucher" in html
+    assert (voucher.shown_code in html) is shown
+
+
+def test_the_as_of_panel_says_1_point_not_1_points(client, login, member, buy):
+    buy(member, "999", when=at("2026-03-02"))  # 999 points: 1 short of Silver
+    login("CX agent")
+
+    html = client.get(member_page(member) + "?as_of=2026-03-03").content.decode()
+
+    assert "; 1 point to Silver." in html
