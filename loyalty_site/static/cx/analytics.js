@@ -35,7 +35,9 @@ document.addEventListener("DOMContentLoaded", () => {
         datasets: chart.series.filter((series) => !(kind.skip || []).includes(series.label)).map((series, i) => ({
           label: series.label,
           data: series.values,
-          fill: kind.fill,
+          // Stacked bands: each fills down to the one below it, not to the axis (filled
+          // to the axis, they all overlap and their colours mix).
+          fill: kind.fill ? (i === 0 ? "origin" : "-1") : false,
           borderColor: colours[i % colours.length],
           backgroundColor: colours[i % colours.length] + (kind.fill ? "99" : "cc"),
           pointRadius: 0,
