@@ -1,30 +1,59 @@
 import logging
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from celery import group, shared_task
 from django.db import transaction
+from django.db.models import Max
 from django.utils import timezone
 
+from core.days import end_of
 from core.jobs import RETRY_WHEN_UNAVAILABLE, id_chunks, start_run, tick, unfinished_runs
+from core.models import JobRun
 from members.models import Member
 from tiers.services import degrade_chunk, recalculate_all_tiers
 
 log = logging.getLogger(__name__)
 
 
+# After downtime, the nights missed are run first, at most this many.
+CATCH_UP_NIGHTS = 31
+
+
 @shared_task(**RETRY_WHEN_UNAVAILABLE)
-def degrade_inactive_members_task() -> None:
+def degrade_inactive_members_task(now: str | None = None) -> None:
     """Beat: degradation (D2) as of now, shared out to the workers in member-id chunks.
     Every chunk is given the same `now`, so the run is one instant however long it takes.
     The chunks of an earlier run left unfinished (its worker killed, its messages lost)
     are sent again first, with that run's instant: running a chunk twice changes nothing,
-    and the earlier run ends instead of showing as running for ever."""
-    now = timezone.now().isoformat()
+    and the earlier run ends instead of showing as running for ever.
+
+    Nights whose run did not happen (the workers or beat down) are run first, here and
+    in order, each as of the start of its day, as the expiry job catches up its cutoffs
+    (E3): a drop is then recorded on the day its run was due, and an expiry at a cutoff
+    in between takes what the preview and the reminders said it would (D2, E2)."""
+    now = now or timezone.now().isoformat()
+    for night in nights_missed(datetime.fromisoformat(now)):
+        key = night.isoformat()
+        run, left = start_run("degradation", key, id_chunks(Member))
+        for chunk in left:
+            degrade_chunk_task(run.pk, key, *chunk)
     earlier = unfinished_runs("degradation", besides=now)
     for run, left in [*earlier, start_run("degradation", now, id_chunks(Member))]:
         if left:  # a run's key is its instant
             group(degrade_chunk_task.si(run.pk, run.key, *chunk) for chunk in left).delay()
+
+
+def nights_missed(now) -> list[datetime]:
+    """The starts of the days between the last degradation run and `now`'s day, both
+    left out, oldest first: the nights whose run did not happen (at most
+    CATCH_UP_NIGHTS). None before a first run."""
+    last = JobRun.objects.filter(job="degradation").aggregate(last=Max("started_at"))["last"]
+    if last is None:
+        return []
+    today = timezone.localdate(now)
+    first = max(timezone.localdate(last), today - timedelta(days=CATCH_UP_NIGHTS + 1))
+    return [end_of(first + timedelta(days=n)) for n in range((today - first).days - 1)]
 
 
 @shared_task(**RETRY_WHEN_UNAVAILABLE)

@@ -1,0 +1,78 @@
+"""D2 and E2 after downtime (found by an audit): nights whose degradation run did not
+happen are run first, each as of the start of its day, so that a drop is recorded on the
+day its run was due, and an expiry at a cutoff in between takes what the preview and the
+reminders said it would. Before, the late run recorded every drop at its own time: a
+member who should have been Silver at the cutoff was Gold in the history, and kept the
+points members had been told would expire."""
+
+from datetime import date, datetime
+
+import pytest
+
+from core.models import JobRun
+from members.models import TierChange
+from points.expiry_selectors import points_at_stake
+from points.models import ExpiryPolicy, LedgerEntry
+from points.services import expire_points
+from tests.conftest import MADRID, at, summary
+from tiers.tasks import degrade_inactive_members_task
+
+pytestmark = pytest.mark.django_db
+
+
+def moment(*parts) -> datetime:
+    return datetime(*parts, tzinfo=MADRID)
+
+
+@pytest.fixture
+def gold_until_30_december(make_member, buy, degradation):
+    """Gold by a purchase at 23:30 on 1 Oct 2026: 90 days without a purchase end at
+    23:30 on 30 Dec, and the run of 31 Dec drops her to Silver, whose points expire at
+    the 31 Dec cutoff (monthly expiry from 1 Dec). The last degradation run: 28 Dec."""
+    member = make_member(joined_at=at("2026-06-01"))
+    buy(member, "3000", when=moment(2026, 10, 1, 23, 30))
+    ExpiryPolicy.objects.update_or_create(
+        pk=1, defaults={"cycle": "monthly", "starts_on": date(2026, 12, 1)}
+    )
+    JobRun.objects.create(
+        job="degradation",
+        key=moment(2026, 12, 28, 3, 15).isoformat(),
+        started_at=moment(2026, 12, 28, 3, 15),
+        finished_at=moment(2026, 12, 28, 3, 16),
+    )
+    member.refresh_from_db()
+    assert member.effective_tier.code == "gold"
+    return member
+
+
+def test_D2_E2_nights_missed_are_run_first_and_the_expiry_takes_what_was_forecast(
+    gold_until_30_december,
+):
+    # given: what the preview and the reminders say the 31 Dec cutoff takes from her
+    member = gold_until_30_december
+    stake = points_at_stake(date(2026, 12, 31), now=moment(2026, 12, 20, 12, 0))
+    told = dict(stake.values_list("member", "at_stake"))
+    assert told[member.pk] > 3000
+
+    # when: no run on 29, 30 and 31 Dec (the workers were down); the first run after is
+    # at 00:01 on 1 Jan, then the expiry at 00:05
+    degrade_inactive_members_task(now=moment(2027, 1, 1, 0, 1).isoformat())
+    expire_points(now=moment(2027, 1, 1, 0, 5))
+
+    # then: Silver from the start of 31 Dec, as the run of that day would have made her,
+    # and the expiry took what she was told
+    drop = TierChange.objects.get(member=member, reason="degradation")
+    assert (drop.from_tier.code, drop.to_tier.code) == ("gold", "silver")
+    assert drop.changed_at == moment(2026, 12, 31, 0, 0)
+    expired = LedgerEntry.objects.get(member=member, kind="expiry")
+    assert expired.points == -told[member.pk]
+    assert summary(member, now=moment(2027, 1, 1, 0, 6))["available"] == 0
+    nights = JobRun.objects.filter(job="degradation").order_by("started_at")
+    assert [run.finished_at is not None for run in nights] == [True] * 5
+
+
+def test_D2_a_run_the_night_after_the_last_one_catches_nothing_up(gold_until_30_december):
+    degrade_inactive_members_task(now=moment(2026, 12, 29, 3, 15).isoformat())
+
+    assert JobRun.objects.filter(job="degradation").count() == 2
+    assert not TierChange.objects.filter(reason="degradation").exists()
