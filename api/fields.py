@@ -19,7 +19,8 @@ class IdField(serializers.CharField):
     two); one holding an invisible character is wrong on its own (core.ids.visible_id)."""
 
     def __init__(self, **kwargs):
-        kwargs.setdefault("validators", [visible_id])  # a new customer code's say it their way
+        # A new customer code (Enrolment) brings its own, which says it in its words
+        kwargs.setdefault("validators", [visible_id])
         super().__init__(**kwargs)
 
     def to_internal_value(self, data):
