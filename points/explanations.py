@@ -156,6 +156,12 @@ def change_explanation(change: TierChange, member: Member, ranking) -> str:
         )
     if reason == Reason.RESTORATION:
         return f"{to} again from {when}: a purchase restored the qualified tier"
+    if reason == Reason.RULES_CHANGED and ranking.higher(qualified.pk, to.pk):
+        # Qualified higher by the new thresholds, and kept lower by inactivity (T3, D2)
+        return (
+            f"{to} since {when}: the tier thresholds changed, qualifying for {qualified}; "
+            f"kept at {to} by the days without a purchase, a purchase restores it"
+        )
     if reason == Reason.RULES_CHANGED:
         return f"{to} since {when}: the tier thresholds changed"
     if reason == Reason.STATUS_MATCH:

@@ -17,6 +17,8 @@ from points.services import adjust_points, expire_points
 from rewards.models import Redemption
 from rewards.services import redeem
 from tests.conftest import at, give_return, ledger_state, summary
+from tiers.models import Tier
+from tiers.services import recalculate_all_tiers
 
 pytestmark = pytest.mark.django_db
 
@@ -375,3 +377,24 @@ def test_the_tier_panel_promises_no_restore_once_the_member_qualifies_for_no_mor
     why = page[page.index('id="tier-why"') :][:300]
     assert "qualified and effective" in page
     assert "a purchase restores it" not in why, why
+
+
+def test_T3_D2_a_member_new_thresholds_qualify_but_inactivity_keeps_lower_is_told_so(
+    client, login, make_member, buy, degradation
+):
+    # given: 999 lifetime points (1 short of Silver), no purchase for 100 days
+    member = make_member(joined_at=timezone.now() - timedelta(days=300))
+    buy(member, "999", when=timezone.now() - timedelta(days=100))
+
+    # when: Silver's threshold is lowered to 900 (T3): qualified for Silver, kept at
+    # Bronze by 90 days without a purchase (D2)
+    Tier.objects.filter(code="silver").update(threshold=900)
+    recalculate_all_tiers()
+
+    # then: the history says why she is still Bronze, not just "the thresholds changed"
+    login("CX agent")
+    history = client.get(member_page(member)).context["tier_history"]
+    assert history[0].explanation.endswith(
+        "the tier thresholds changed, qualifying for Silver; kept at Bronze by the days "
+        "without a purchase, a purchase restores it"
+    )
