@@ -10,7 +10,6 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import OuterRef, Subquery
-from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -21,6 +20,7 @@ from api import webhooks
 from api.models import ApiKey, WebhookDelivery, WebhookEndpoint
 from api.services import create_api_key, revoke_api_key, save_api_key
 from api.webhook_bodies import carries_its_data
+from core.admin import action_confirmation, chosen_for_action
 from core.events import EventType
 from core.paginator import CappedPaginator
 from members.models import Member
@@ -133,22 +133,20 @@ class ApiKeyAdmin(SuperuserOnlyAdmin):
     def revoke(self, request, queryset):
         """After a confirmation page naming each key still working: revoking cannot be
         undone, and the tills using a key stop at once."""
-        chosen = list(queryset.filter(revoked=False)[: REVOKE_AT_MOST + 1])
-        if len(chosen) > REVOKE_AT_MOST:
-            message = f"Revoke at most {REVOKE_AT_MOST} keys at once: find them with the search."
-            self.message_user(request, message, messages.ERROR)
+        too_many = f"Revoke at most {REVOKE_AT_MOST} keys at once: find them with the search."
+        rows = queryset.filter(revoked=False)
+        chosen = chosen_for_action(self, request, rows, limit=REVOKE_AT_MOST, too_many=too_many)
+        if chosen is None:
             return None
         if chosen and request.POST.get("confirm") != "yes":
-            context = {
-                **self.admin_site.each_context(request),
-                "title": "Revoke these API keys?",
-                "opts": self.opts,
-                "keys": chosen,
-                # The page sends back the keys it names, not "all of the list".
-                "selected": [key.pk for key in chosen],
-                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-            }
-            return TemplateResponse(request, "admin/api/apikey/revoke_confirmation.html", context)
+            return action_confirmation(
+                self,
+                request,
+                "admin/api/apikey/revoke_confirmation.html",
+                chosen,
+                title="Revoke these API keys?",
+                keys=chosen,
+            )
         revoked = 0
         for key in chosen:
             if revoke_api_key(key=key):

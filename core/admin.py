@@ -5,7 +5,8 @@ import hashlib
 from datetime import datetime
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.utils import unquote
 from django.contrib.humanize.templatetags.humanize import intcomma
 from django.core.exceptions import PermissionDenied
@@ -17,6 +18,35 @@ from django.utils import timezone
 
 from core.ids import canonical_id
 from core.models import JobRun
+
+
+def chosen_for_action(modeladmin, request, rows, *, limit: int, too_many: str) -> list | None:
+    """The rows a list action acts on, as its confirmation page lists them (the page
+    sends back their ids, not "all of the list", which may have grown since). None,
+    said in words (`too_many`), above `limit`: a page that long helps nobody, and "select
+    all" on a list of a million would build it."""
+    chosen = list(rows[: limit + 1])
+    if len(chosen) > limit:
+        modeladmin.message_user(request, too_many, messages.ERROR)
+        return None
+    return chosen
+
+
+def action_confirmation(modeladmin, request, template: str, chosen, *, title: str, **context):
+    """A list action's confirmation page naming the `chosen` rows, whose form sends
+    back exactly those (admin/includes/confirm_selected.html, or a form of its own)."""
+    return TemplateResponse(
+        request,
+        template,
+        {
+            **modeladmin.admin_site.each_context(request),
+            "title": title,
+            "opts": modeladmin.opts,
+            "selected": [row.pk for row in chosen],
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+            **context,
+        },
+    )
 
 
 def with_separators(field: str, description: str):

@@ -9,14 +9,13 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Case, F, Prefetch, Sum, Value, When, Window
 from django.http import HttpResponseRedirect
-from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_date
 from import_export.admin import ExportMixin
 from import_export.formats import base_formats
 
 from core import events
-from core.admin import IdField
+from core.admin import IdField, action_confirmation, chosen_for_action
 from core.paginator import CappedPaginator
 from loyalty_site.member_actions import AssignPointsForm, MemberActions, RedeemForm
 from loyalty_site.member_governance import MemberGovernance, governance_context
@@ -267,36 +266,27 @@ class MemberAdmin(MemberMerge, MemberGovernance, MemberActions, ExportMixin, adm
         """Right to be forgotten, after a confirmation page that says it is final and
         names each member. At most ERASE_AT_MOST at once: "select all" on a list of a
         million built a page of a million names (16 s at 200,000 members)."""
-        chosen = list(
-            queryset.prefetch_related(
-                # Erased with them (M9): named on the page.
-                Prefetch(
-                    "merged_members",
-                    Member.objects.filter(erased_at=None).order_by("pk"),
-                    to_attr="still_merged_in",
-                )
-            )[: ERASE_AT_MOST + 1]
-        )
-        if len(chosen) > ERASE_AT_MOST:
-            self.message_user(
-                request,
-                f"Erase at most {ERASE_AT_MOST} members at once: find each with the search.",
-                messages.ERROR,
+        rows = queryset.prefetch_related(
+            # Erased with them (M9): named on the page.
+            Prefetch(
+                "merged_members",
+                Member.objects.filter(erased_at=None).order_by("pk"),
+                to_attr="still_merged_in",
             )
+        )
+        too_many = f"Erase at most {ERASE_AT_MOST} members at once: find each with the search."
+        chosen = chosen_for_action(self, request, rows, limit=ERASE_AT_MOST, too_many=too_many)
+        if chosen is None:
             return None
         if request.POST.get("confirm") != "yes":
-            context = {
-                **self.admin_site.each_context(request),
-                "title": "Erase personal data?",
-                "opts": self.opts,
-                "members": chosen,
-                "tells_endpoints": events.wanted(events.EventType.MEMBER_ERASED),
-                # The page sends back the members it names, not "all of the list".
-                "selected": [member.pk for member in chosen],
-                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-            }
-            return TemplateResponse(
-                request, "admin/members/member/erase_confirmation.html", context
+            return action_confirmation(
+                self,
+                request,
+                "admin/members/member/erase_confirmation.html",
+                chosen,
+                title="Erase personal data?",
+                members=chosen,
+                tells_endpoints=events.wanted(events.EventType.MEMBER_ERASED),
             )
         erased_ids = set()
         for member in chosen:

@@ -2,11 +2,16 @@ import uuid
 
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from core.admin import ChangedOnPageForm, ReadOnlyAdminMixin, WritesWhatChangedAdmin
+from core.admin import (
+    ChangedOnPageForm,
+    ReadOnlyAdminMixin,
+    WritesWhatChangedAdmin,
+    action_confirmation,
+    chosen_for_action,
+)
 from core.kept import KeptWhileNamedAdmin, named_by
 from core.paginator import CappedPaginator
 from core.staff_input import is_blank
@@ -250,33 +255,17 @@ class RedemptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         self.message_user(request, f"{named}: {' '.join(exc.messages)}", messages.ERROR)
 
     def _chosen(self, request, queryset) -> list[Redemption] | None:
-        """The redemptions an action acts on, as its confirmation page lists them: the
-        page sends back their ids (not "all of the list", which may have grown since).
-        None, said in words, above ACTION_LIMIT: a page that long helps nobody."""
-        chosen = list(queryset.select_related("member", "reward")[: ACTION_LIMIT + 1])
-        if len(chosen) > ACTION_LIMIT:
-            self.message_user(
-                request,
-                f"Choose at most {ACTION_LIMIT:,} redemptions at once: narrow the list with "
-                "the search or the filters.",
-                messages.ERROR,
-            )
-            return None
-        return chosen
+        too_many = (
+            f"Choose at most {ACTION_LIMIT:,} redemptions at once: narrow the list with the "
+            "search or the filters."
+        )
+        rows = queryset.select_related("member", "reward")
+        return chosen_for_action(self, request, rows, limit=ACTION_LIMIT, too_many=too_many)
 
     def _confirmation(self, request, action: str, chosen, *, title: str, **context):
-        return TemplateResponse(
-            request,
-            f"admin/rewards/redemption/{action}_confirmation.html",
-            {
-                **self.admin_site.each_context(request),
-                "title": title,
-                "opts": self.opts,
-                "redemptions": chosen,
-                "selected": [redemption.pk for redemption in chosen],
-                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-                **context,
-            },
+        template = f"admin/rewards/redemption/{action}_confirmation.html"
+        return action_confirmation(
+            self, request, template, chosen, title=title, redemptions=chosen, **context
         )
 
     def has_cancel_permission(self, request):
