@@ -34,14 +34,15 @@ class Problem(serializers.Serializer):
 class Strict(serializers.Serializer):
     """A request body: a JSON object, and unknown fields are an error, not ignored; nor
     is a value of the wrong JSON type (DRF would take `"external_id": 12` as "12" and
-    `"reward": "5"` as 5)."""
+    `"reward": "5"` as 5), nor text longer than its field as sent (DRF measures it
+    trimmed)."""
 
     def to_internal_value(self, data):
         unknown = sorted(set(data) - set(self.fields)) if isinstance(data, dict) else []
-        wrong_type = {
+        wrong_as_sent = {
             name: [message]
             for name, field in self.fields.items()
-            if isinstance(data, dict) and (message := _wrong_type(field, data.get(name)))
+            if isinstance(data, dict) and (message := _wrong_as_sent(field, data.get(name)))
         }
         try:
             value = super().to_internal_value(data)
@@ -51,14 +52,14 @@ class Strict(serializers.Serializer):
             errors = {}
         if unknown and isinstance(errors, dict):
             errors.update({name: ["Unknown field."] for name in unknown})
-        if wrong_type and isinstance(errors, dict):
-            errors.update(wrong_type)
+        if wrong_as_sent and isinstance(errors, dict):
+            errors.update(wrong_as_sent)
         if errors:
             raise serializers.ValidationError(errors)
         return value
 
 
-def _wrong_type(field, value) -> str | None:
+def _wrong_as_sent(field, value) -> str | None:
     """Why a value is not of the field's JSON type, or text longer than its maxLength
     as sent (DRF measures it once trimmed: the schema's maxLength is of what is sent)."""
     if isinstance(field, serializers.CharField) and isinstance(value, str):
