@@ -12,7 +12,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from core.staff_input import invisible_in
+from core.ids import visible_id
 from core.words import ELLIPSIS, shortened
 from points.models import Channel, Transaction
 
@@ -222,8 +222,11 @@ def check_transaction(
     errors, value = {}, None
     if not external_id or len(external_id) > _ID_LENGTH:
         errors["external_id"] = f"an id of 1 to {_ID_LENGTH} characters is required"
-    elif hidden := invisible_in(external_id):  # it would repeat a visible id (P8)
-        errors["external_id"] = f"an id cannot hold an invisible character ({hidden})"
+    else:
+        try:
+            visible_id(external_id)  # it would repeat a visible id (P8)
+        except ValidationError as exc:
+            errors["external_id"] = exc.message
     if amount is not None:
         try:
             value = clean_amount(amount, limits)
