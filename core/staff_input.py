@@ -7,7 +7,8 @@ from datetime import date
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
 from django.utils.deconstruct import deconstructible
 
 
@@ -75,6 +76,17 @@ def check_last_day(
         errors["until"] = missing
     elif until > latest:
         errors["until"] = too_late
+
+
+class AtLeastOne(models.PositiveIntegerField):
+    """A whole number staff type that must be 1 or more (days in a period, tiers per
+    step, a goodwill limit): 0 and -1 get the same "at least 1", where a plain
+    PositiveIntegerField's form would tell -1 "at least 0" and then refuse 0 too."""
+
+    default_validators = [MinValueValidator(1)]
+
+    def formfield(self, **kwargs):
+        return super().formfield(**{"min_value": 1, **kwargs})
 
 
 @deconstructible(path="core.staff_input.AtMost")

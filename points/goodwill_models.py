@@ -3,10 +3,11 @@ models, imported by points.models. The rules are in points.services.goodwill."""
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+
+from core.staff_input import AtLeastOne
 
 
 class AdjustmentLimit(models.Model):
@@ -17,12 +18,10 @@ class AdjustmentLimit(models.Model):
     group = models.OneToOneField(
         "auth.Group", on_delete=models.CASCADE, related_name="adjustment_limit"
     )
-    per_adjustment = models.PositiveIntegerField(
-        validators=[MinValueValidator(1)],
+    per_adjustment = AtLeastOne(
         help_text="The most points one adjustment (or one row of a grants file) may give.",
     )
-    per_month = models.PositiveIntegerField(
-        validators=[MinValueValidator(1)],
+    per_month = AtLeastOne(
         help_text="The most points one user of the group may give in a calendar month.",
     )
 

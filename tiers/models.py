@@ -3,13 +3,12 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
 
 from core.days import MAX_DAYS
-from core.staff_input import AtMost, adjustment_limit, unreadable_name
+from core.staff_input import AtLeastOne, AtMost, adjustment_limit, unreadable_name
 
 # A tier's or a campaign's multiplier: x9,999.99 is a typing error, not a campaign, and
 # multipliers multiply (P3): a few such would take a purchase's points past any column.
@@ -258,21 +257,19 @@ class DegradationPolicy(models.Model):
     """Tier degradation for inactivity (D1). One row, off by default."""
 
     enabled = models.BooleanField(default=False)
-    inactivity_days = models.PositiveIntegerField(
+    inactivity_days = AtLeastOne(
         default=90,
         # Longer is a typo, and dates that far back cannot be computed: refused with the
         # limit, not with an error page (nor the column's own limit as well).
         validators=[
-            MinValueValidator(1),
             AtMost(
                 MAX_DAYS, "At most {limit:,} days (ten years) without a purchase make one period."
             ),
         ],
         help_text="Days without a purchase (or since joining) that make one period.",
     )
-    levels_per_step = models.PositiveIntegerField(
+    levels_per_step = AtLeastOne(
         default=1,
-        validators=[MinValueValidator(1)],
         help_text="Tiers a member drops below the qualified tier per full period.",
     )
 

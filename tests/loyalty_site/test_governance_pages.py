@@ -275,3 +275,17 @@ def test_a_limit_per_adjustment_above_the_month_s_is_refused_naming_it(admin_cli
         ]
     }
     assert not AdjustmentLimit.objects.exists()
+
+
+@pytest.mark.parametrize("typed", ["0", "-1"])
+def test_a_limit_below_one_point_is_refused_with_the_one_bound(admin_client, typed):
+    page = admin_client.post(
+        reverse("admin:points_adjustmentlimit_add"),
+        {"group": Group.objects.get(name="CX agent").pk, "per_adjustment": typed, "per_month": 1},
+    )
+
+    assert page.status_code == 200
+    assert page.context["adminform"].form.errors == {
+        "per_adjustment": ["Ensure this value is greater than or equal to 1."]
+    }
+    assert not AdjustmentLimit.objects.exists()

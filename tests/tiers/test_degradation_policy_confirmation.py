@@ -166,11 +166,12 @@ def test_D1_only_who_may_change_the_policy_sees_its_impact_or_saves_it(
 
 ABSURD = [
     ("0", "1", "greater than or equal to 1"),
-    ("-5", "1", "greater than or equal to"),
+    ("-5", "1", "greater than or equal to 1"),  # as for 0: not "to 0", then refused
     ("1000000000", "1", "At most 3,650 days (ten years)"),
     ("99999999999999", "1", "At most 3,650 days (ten years)"),
     ("ninety", "1", "Enter a whole number"),
     ("90", "0", "greater than or equal to 1"),
+    ("90", "-1", "greater than or equal to 1"),
 ]
 
 
