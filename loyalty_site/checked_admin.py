@@ -6,6 +6,8 @@ NUL, which PostgreSQL refuses in text) fails there: a 500 instead of a message. 
 the search box's term, which looks for ids as every door reads them (core.ids).
 CXManagerSite mixes this into every admin it registers, the libraries' ones included."""
 
+import unicodedata
+
 from django import forms
 from django.contrib import messages
 from django.contrib.admin import helpers
@@ -18,6 +20,11 @@ from django.http import HttpResponseRedirect
 from django.urls import reverse
 
 from core.ids import canonical_id
+
+
+def _spellings(term: str) -> list[str]:
+    """The term composed (as ids are kept), as typed, and decomposed: one for ASCII."""
+    return list(dict.fromkeys([canonical_id(term), term, unicodedata.normalize("NFD", term)]))
 
 
 class CheckedInput:
@@ -42,12 +49,12 @@ class CheckedInput:
         transaction's id typed or pasted with an accent decomposed ("Café-1" as e and a
         combining accent, from a Mac) finds what is kept composed, in every list and in
         the member picker. What is kept as it was typed (names, e-mails, and ids recorded
-        decomposed before the rule) is still found by the term as typed."""
-        canonical = canonical_id(search_term)
-        found, may_have_duplicates = super().get_search_results(request, queryset, canonical)
-        if canonical != search_term:
-            typed, more = super().get_search_results(request, queryset, search_term)
-            found, may_have_duplicates = found | typed, may_have_duplicates or more
+        decomposed before the rule) is found by the term as typed, or decomposed: a name
+        typed on a Mac is found by its usual spelling."""
+        found, may_have_duplicates = queryset.none(), False
+        for term in _spellings(search_term):
+            rows, more = super().get_search_results(request, queryset, term)
+            found, may_have_duplicates = found | rows, may_have_duplicates or more
         return found, may_have_duplicates
 
     def get_changelist(self, request, **kwargs):

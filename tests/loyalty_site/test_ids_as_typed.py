@@ -120,11 +120,13 @@ def test_a_name_kept_decomposed_is_still_found_as_typed(client_admin, make_membe
     member = make_member("M-LUCIA")
     Member.objects.filter(pk=member.pk).update(first_name=name)
 
-    # when: typed the same way, or composed
+    # when: typed the same way, or composed (as on every other keyboard)
     as_typed = client_admin.get(reverse("admin:members_member_changelist"), {"q": name})
+    composed = client_admin.get(reverse("admin:members_member_changelist"), {"q": "Lucía"})
 
-    # then: found as before: names are not ids, and are kept as typed
+    # then: found either way: names are not ids, and are kept as typed
     assert [m.pk for m in as_typed.context["cl"].result_list] == [member.pk]
+    assert [m.pk for m in composed.context["cl"].result_list] == [member.pk]
 
 
 def test_the_merge_form_takes_a_duplicate_code_typed_decomposed(client_admin, make_member):
