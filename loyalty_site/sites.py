@@ -99,7 +99,8 @@ class MemberAutocomplete(AutocompleteJsonView):
     def serialize_result(self, obj, to_field_name):
         result = super().serialize_result(obj, to_field_name)
         if isinstance(obj, Member):
-            result["text"] = f"{obj} · {obj.email} · {obj.effective_tier_name}"
+            tier = self.model_admin.tier(obj)  # as the list has it: "Merged (closed)"
+            result["text"] = f"{obj} · {obj.email} · {tier}"
         return result
 
 

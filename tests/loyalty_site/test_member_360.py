@@ -380,6 +380,10 @@ def test_searching_a_merged_code_finds_the_member_it_was_merged_into(
     assert codes == {"M-OLD", "M-KEEP"}
     assert "Merged (closed)" in found.content.decode()
     assert {r["text"].split(" ")[0] for r in picked.json()["results"]} == {"M-OLD", "M-KEEP"}
+    tier_of = {
+        r["text"].split(" ")[0]: r["text"].split(" · ")[-1] for r in picked.json()["results"]
+    }
+    assert tier_of["M-OLD"] == "Merged (closed)"  # as the list says, not its tier of before
 
 
 def test_the_merge_confirmation_counts_only_the_vouchers_a_cancellation_could_refund(
