@@ -157,8 +157,9 @@ def post_transaction(
     log = TierLog() if log is None else log
     entries = apply_entries(member, plan, entries, at=at, log=log, by=by, transaction=txn)
     sql.write_transaction(member, txn, entries)
-    log.write()
+    # The transaction's event before the tier change it caused, as an import sends them.
     events.record(events.EventType.TRANSACTION_RECORDED, member_id=member.pk, subject_id=txn.pk)
+    log.write()
     return written(txn, entries)
 
 

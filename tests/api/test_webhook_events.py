@@ -145,6 +145,17 @@ def test_a_threshold_change_reports_rules_changed(hear, make_member, buy):
     )
 
 
+def test_a_purchase_is_reported_before_the_tier_change_it_caused(hear, make_member, buy):
+    received = hear(EventType.TRANSACTION_RECORDED, EventType.MEMBER_TIER_CHANGED)
+    member = make_member("M-0001")
+
+    buy(member, 1200, external_id="T-1")  # Silver at 1,000: as the API records it
+
+    recorded, changed = received()
+    assert (recorded["type"], recorded["data"]["external_id"]) == ("transaction.recorded", "T-1")
+    assert (changed["type"], changed["data"]["to_tier"]["code"]) == ("member.tier_changed", "silver")
+
+
 def test_an_import_reports_its_transactions_and_tier_changes_once(hear, make_member):
     received = hear(EventType.TRANSACTION_RECORDED, EventType.MEMBER_TIER_CHANGED)
     member = make_member("M-0001")
@@ -157,11 +168,11 @@ def test_an_import_reports_its_transactions_and_tier_changes_once(hear, make_mem
         rows, errors = read_transactions(io.BytesIO(csv))
         import_transactions(rows, errors=errors)
     events = received()
-    assert sorted(e["type"] for e in events) == [
-        "member.tier_changed",
-        "member.tier_changed",
+    assert [e["type"] for e in events] == [  # as sent: the transactions, then their effects
         "transaction.recorded",
         "transaction.recorded",
+        "member.tier_changed",
+        "member.tier_changed",
     ]
     recorded = {e["data"]["external_id"]: e["data"] for e in events if "external_id" in e["data"]}
     assert recorded["T-1"]["points"] == 1200 + 100  # with Silver's welcome bonus
