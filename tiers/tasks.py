@@ -24,24 +24,27 @@ CATCH_UP_NIGHTS = 31
 def degrade_inactive_members_task(now: str | None = None) -> None:
     """Beat: degradation (D2) as of now, shared out to the workers in member-id chunks.
     Every chunk is given the same `now`, so the run is one instant however long it takes.
-    The chunks of an earlier run left unfinished (its worker killed, its messages lost)
-    are sent again first, with that run's instant: running a chunk twice changes nothing,
-    and the earlier run ends instead of showing as running for ever.
 
-    Nights whose run did not happen (the workers or beat down) are run first, here and
-    in order, each as of the start of its day, as the expiry job catches up its cutoffs
-    (E3): a drop is then recorded on the day its run was due, and an expiry at a cutoff
-    in between takes what the preview and the reminders said it would (D2, E2)."""
+    What is owed from before is done first, here and oldest first, so that each drop
+    is recorded on the day its run was due, and an expiry at a cutoff in between takes
+    what the preview and the reminders said it would (D2, E2):
+    - the chunks of an earlier run left unfinished (its worker killed, its messages
+      lost), with that run's instant: running a chunk twice changes nothing, and the
+      earlier run ends instead of showing as running for ever;
+    - the nights whose run did not happen (the workers or beat down), each as of the
+      start of its day, as the expiry job catches up its cutoffs (E3)."""
     now = now or timezone.now().isoformat()
+    for run, left in unfinished_runs("degradation", besides=now):
+        for chunk in left:  # a run's key is its instant
+            degrade_chunk_task(run.pk, run.key, *chunk)
     for night in nights_missed(datetime.fromisoformat(now)):
         key = night.isoformat()
         run, left = start_run("degradation", key, id_chunks(Member))
         for chunk in left:
             degrade_chunk_task(run.pk, key, *chunk)
-    earlier = unfinished_runs("degradation", besides=now)
-    for run, left in [*earlier, start_run("degradation", now, id_chunks(Member))]:
-        if left:  # a run's key is its instant
-            group(degrade_chunk_task.si(run.pk, run.key, *chunk) for chunk in left).delay()
+    run, left = start_run("degradation", now, id_chunks(Member))
+    if left:
+        group(degrade_chunk_task.si(run.pk, now, *chunk) for chunk in left).delay()
 
 
 def nights_missed(now) -> list[datetime]:

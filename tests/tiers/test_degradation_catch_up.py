@@ -9,8 +9,9 @@ from datetime import date, datetime
 
 import pytest
 
+from core.jobs import id_chunks, start_run
 from core.models import JobRun
-from members.models import TierChange
+from members.models import Member, TierChange
 from points.expiry_selectors import points_at_stake
 from points.models import ExpiryPolicy, LedgerEntry
 from points.services import expire_points
@@ -69,6 +70,25 @@ def test_D2_E2_nights_missed_are_run_first_and_the_expiry_takes_what_was_forecas
     assert summary(member, now=moment(2027, 1, 1, 0, 6))["available"] == 0
     nights = JobRun.objects.filter(job="degradation").order_by("started_at")
     assert [run.finished_at is not None for run in nights] == [True] * 5
+
+
+def test_D2_a_run_left_unfinished_before_the_downtime_is_finished_before_the_nights_missed(
+    gold_until_30_december,
+):
+    # given: the run of 31 Dec, whose workers died before any chunk ran; no run on 1 or
+    # 2 Jan
+    member = gold_until_30_december
+    due = moment(2026, 12, 31, 0, 0)
+    run, _ = start_run("degradation", due.isoformat(), id_chunks(Member))
+    JobRun.objects.filter(pk=run.pk).update(started_at=due)
+
+    # when: the next run, on 3 Jan
+    degrade_inactive_members_task(now=moment(2027, 1, 3, 3, 15).isoformat())
+
+    # then: dropped by the run of 31 Dec, as due, not by the catch-up of 1 Jan
+    drop = TierChange.objects.get(member=member, reason="degradation")
+    assert drop.changed_at == due
+    assert not JobRun.objects.filter(job="degradation", finished_at=None).exists()
 
 
 def test_D2_a_run_the_night_after_the_last_one_catches_nothing_up(gold_until_30_december):
