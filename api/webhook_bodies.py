@@ -150,6 +150,13 @@ def _redemption(ids) -> dict:
     }
 
 
+def _redeemed(ids) -> dict:
+    """The redemption as it was made, even when its event goes out after a cancellation
+    (an endpoint down meanwhile): the cancellation follows as its own event, so a CRM
+    that applies them in order ends with the redemption as it is."""
+    return {pk: {**data, "cancelled_at": None} for pk, data in _redemption(ids).items()}
+
+
 def _recorded(ids) -> dict:
     txns = Transaction.objects.filter(pk__in=ids).select_related("member", "original")
     points = defaultdict(int)
@@ -178,7 +185,7 @@ _READERS = {
     EventType.MEMBER_TIER_CHANGED: _tier_changed,
     EventType.POINTS_EXPIRING: _expiring,
     EventType.POINTS_EXPIRED: _expired,
-    EventType.REDEMPTION_CREATED: _redemption,
+    EventType.REDEMPTION_CREATED: _redeemed,
     EventType.REDEMPTION_CANCELLED: _redemption,
     EventType.TRANSACTION_RECORDED: _recorded,
 }

@@ -197,6 +197,23 @@ def test_a_cancelled_redemption_sends_redemption_cancelled(hear, member, buy, ca
     assert cancelled["data"]["cancelled_at"] is not None
 
 
+def test_a_redemption_cancelled_before_its_event_went_out_is_reported_as_made_then_cancelled(
+    hear, member, buy, catalogue, staff
+):
+    # given: the CRM's endpoint down while the customer redeems and cancels
+    buy(member, 2000)
+    received = hear(EventType.REDEMPTION_CREATED, EventType.REDEMPTION_CANCELLED)
+    redemption = redeem(member=member, reward=catalogue["5 euro voucher"])
+    cancel_redemption(redemption=redemption, by=staff, reason="changed their mind")
+
+    # when: both go out together once it is back
+    created, cancelled = received()
+
+    # then: made, then cancelled, as they happened
+    assert (created["type"], created["data"]["cancelled_at"]) == ("redemption.created", None)
+    assert cancelled["data"]["cancelled_at"] is not None
+
+
 def test_a_redemption_sends_its_voucher_for_the_crm_to_give_the_customer(
     hear, member, buy, catalogue
 ):
