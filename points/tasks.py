@@ -15,6 +15,7 @@ from points.services import (
     send_expiry_reminders,
 )
 from points.services.snapshots import take_snapshots
+from tiers.tasks import catch_up_degradation
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +30,11 @@ def expire_points_task() -> None:
     before the next cutoff reads the balances. Started again while a cutoff is under
     way (after lost messages, or the next day), it sends that cutoff's unfinished
     chunks again: running a chunk twice changes nothing."""
-    cutoffs = pending_cutoffs(timezone.now())
+    now = timezone.now()
+    cutoffs = pending_cutoffs(now)
     if not cutoffs:
         return
+    catch_up_degradation(now)  # the tiers at the cutoff, after downtime (D2, E2)
     cutoff = cutoffs[0].isoformat()
     run, chunks = start_run("expiry", cutoff, id_chunks(Member))
     log.info("expiry: cutoff %s, %d chunks sent", cutoff, len(chunks))

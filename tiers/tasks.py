@@ -22,29 +22,34 @@ CATCH_UP_NIGHTS = 31
 
 @shared_task(**RETRY_WHEN_UNAVAILABLE)
 def degrade_inactive_members_task(now: str | None = None) -> None:
-    """Beat: degradation (D2) as of now, shared out to the workers in member-id chunks.
-    Every chunk is given the same `now`, so the run is one instant however long it takes.
+    """Beat: degradation (D2) as of now, shared out to the workers in member-id chunks,
+    after what is owed from before (catch_up_degradation). Every chunk is given the
+    same `now`, so the run is one instant however long it takes."""
+    now = now or timezone.now().isoformat()
+    catch_up_degradation(datetime.fromisoformat(now))
+    run, left = start_run("degradation", now, id_chunks(Member))
+    if left:
+        group(degrade_chunk_task.si(run.pk, now, *chunk) for chunk in left).delay()
 
-    What is owed from before is done first, here and oldest first, so that each drop
-    is recorded on the day its run was due, and an expiry at a cutoff in between takes
-    what the preview and the reminders said it would (D2, E2):
+
+def catch_up_degradation(now: datetime) -> None:
+    """What is owed from before `now`'s day, done here and oldest first, so that each
+    drop is recorded on the day its run was due, and an expiry at a cutoff in between
+    takes what the preview and the reminders said it would (D2, E2). The expiry job
+    calls it too, before a cutoff: after downtime it runs first (00:05, before 03:15).
     - the chunks of an earlier run left unfinished (its worker killed, its messages
       lost), with that run's instant: running a chunk twice changes nothing, and the
       earlier run ends instead of showing as running for ever;
     - the nights whose run did not happen (the workers or beat down), each as of the
       start of its day, as the expiry job catches up its cutoffs (E3)."""
-    now = now or timezone.now().isoformat()
-    for run, left in unfinished_runs("degradation", besides=now):
+    for run, left in unfinished_runs("degradation", besides=now.isoformat()):
         for chunk in left:  # a run's key is its instant
             degrade_chunk_task(run.pk, run.key, *chunk)
-    for night in nights_missed(datetime.fromisoformat(now)):
+    for night in nights_missed(now):
         key = night.isoformat()
         run, left = start_run("degradation", key, id_chunks(Member))
         for chunk in left:
             degrade_chunk_task(run.pk, key, *chunk)
-    run, left = start_run("degradation", now, id_chunks(Member))
-    if left:
-        group(degrade_chunk_task.si(run.pk, now, *chunk) for chunk in left).delay()
 
 
 def nights_missed(now) -> list[datetime]:

@@ -6,6 +6,7 @@ member who should have been Silver at the cutoff was Gold in the history, and ke
 points members had been told would expire."""
 
 from datetime import date, datetime
+from unittest import mock
 
 import pytest
 
@@ -15,6 +16,7 @@ from members.models import Member, TierChange
 from points.expiry_selectors import points_at_stake
 from points.models import ExpiryPolicy, LedgerEntry
 from points.services import expire_points
+from points.tasks import expire_points_task
 from tests.conftest import MADRID, at, summary
 from tiers.tasks import degrade_inactive_members_task
 
@@ -70,6 +72,26 @@ def test_D2_E2_nights_missed_are_run_first_and_the_expiry_takes_what_was_forecas
     assert summary(member, now=moment(2027, 1, 1, 0, 6))["available"] == 0
     nights = JobRun.objects.filter(job="degradation").order_by("started_at")
     assert [run.finished_at is not None for run in nights] == [True] * 5
+
+
+def test_D2_E2_after_downtime_the_expiry_job_first_runs_the_nights_missed(
+    gold_until_30_december,
+):
+    # given: what the 31 Dec cutoff takes from her, as she was told
+    member = gold_until_30_december
+    stake = points_at_stake(date(2026, 12, 31), now=moment(2026, 12, 20, 12, 0))
+    told = dict(stake.values_list("member", "at_stake"))
+
+    # when: no run on 29, 30 and 31 Dec; beat's first job after is the expiry at 00:05
+    # on 1 Jan, before the degradation's at 03:15
+    with mock.patch("django.utils.timezone.now", return_value=moment(2027, 1, 1, 0, 5)):
+        expire_points_task()
+
+    # then: Silver from the start of 31 Dec, and the expiry took what she was told
+    drop = TierChange.objects.get(member=member, reason="degradation")
+    assert drop.changed_at == moment(2026, 12, 31, 0, 0)
+    expired = LedgerEntry.objects.get(member=member, kind="expiry")
+    assert expired.points == -told[member.pk]
 
 
 def test_D2_a_run_left_unfinished_before_the_downtime_is_finished_before_the_nights_missed(
