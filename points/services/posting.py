@@ -190,7 +190,9 @@ def credit(member: Member, plan: Programme, entries, *, at, log, reason=None, by
     for entry in entries:
         member.points_balance += entry.points if entry.redeemable else 0
         member.lifetime_points += entry.points if entry.counts_toward_tier else 0
-    reached: Tier | None = requalify(member, plan.ranking, at=at, log=log, reason=reason, by=by)
+    reached: Tier | None = requalify(
+        member, plan.ranking, plan.degradation, at=at, log=log, reason=reason, by=by
+    )
     if not (reached and reached.upgrade_bonus_points):
         return None
     member.points_balance += reached.upgrade_bonus_points

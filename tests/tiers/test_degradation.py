@@ -152,8 +152,13 @@ def test_D3_returns_actions_and_adjustments_do_not_restore(gold, buy, staff, deg
     assert tiers_of(gold) == ("gold", "silver")
 
 
-def test_D3_a_return_below_the_threshold_keeps_a_degraded_member_below(gold, buy, degradation):
+def test_D2_a_return_below_the_threshold_lowers_a_degraded_member_from_the_new_tier(
+    gold, buy, degradation
+):
+    # given: Gold, degraded to Silver after 100 days without a purchase
     degrade_inactive_members(now=START + timedelta(days=100))
+
+    # when: a return takes her below Gold's threshold the next day
     record_return(
         member=gold,
         amount="100",
@@ -161,7 +166,14 @@ def test_D3_a_return_below_the_threshold_keeps_a_degraded_member_below(gold, buy
         external_id="R-X",
         original_external_id="P-GOLD",
     )
-    assert tiers_of(gold) == ("silver", "silver")
+
+    # then: one period below Silver, at once (D2), not Silver until the next run
+    assert tiers_of(gold) == ("silver", "bronze")
+    (row,) = TierChange.objects.filter(member=gold, reason="downgrade")
+    assert (row.from_tier.code, row.to_tier.code) == ("silver", "bronze")
+    assert degrade_inactive_members(now=START + timedelta(days=102)) == 0
+    kinds = Notification.objects.filter(member=gold).values_list("kind", flat=True)
+    assert list(kinds).count("degradation") == 1  # "We miss you" once
 
 
 def test_D4_degradation_and_restoration_are_recorded_and_notify(gold, buy, degradation):

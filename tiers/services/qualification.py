@@ -29,13 +29,17 @@ from tiers.services.history import (
 
 
 def requalify(
-    member: Member, ranking: Ranking, *, at, log: TierLog, reason=None, by=None
+    member: Member, ranking: Ranking, policy, *, at, log: TierLog, reason=None, by=None
 ) -> Tier | None:
     """Recompute the qualified tier after a ledger write (T2), on the locked member.
 
     Changes the member in memory (the caller saves it), logs the change (T4) and a
     tier-up message. Returns the tier reached for the first time, if any: the caller
-    pays its bonus.
+    pays its bonus. A member whose qualified tier falls (a return, an adjustment) is
+    lowered by their inactivity under the degradation `policy` from the new one (D2),
+    as the last run would have: a degraded Gold member at Silver whom a return
+    qualifies for Silver is at Bronze at once, not Silver until tonight's run and then
+    told "We miss you" a second time.
     """
     new = ranking.qualified_for(member.lifetime_points)
     if new.id == member.qualified_tier_id:
@@ -43,6 +47,8 @@ def requalify(
     went_up = ranking.higher(new.id, member.qualified_tier_id)
     from_tier_id = member.effective_tier_id
     _follow_qualified(member, ranking, new)
+    if not went_up:
+        member.effective_tier_id = inactivity_leaves(member, policy, ranking, steps_due_by(at))
     reason = reason or (Reason.UPGRADE if went_up else Reason.DOWNGRADE)
     change = record_change(member, log, reason=reason, from_tier_id=from_tier_id, at=at, by=by)
     if not ranking.higher(new.id, member.best_tier_id):
