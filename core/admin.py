@@ -10,6 +10,7 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.utils import unquote
 from django.contrib.humanize.templatetags.humanize import intcomma
 from django.core.exceptions import PermissionDenied
+from django.db import router, transaction
 from django.db.models import Count, Q
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -187,8 +188,14 @@ class ConfirmedPolicyAdmin(SingletonAdmin):
         raise NotImplementedError
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        if request.method == "POST" and object_id:
+        if request.method != "POST" or not object_id:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        # Locked until saved: of two marketers confirming at once, the second reads the
+        # policy the first saved (and is shown its impact again), not the one both saw.
+        with transaction.atomic(using=router.db_for_write(self.model)):
             saved = self.get_object(request, unquote(object_id))
+            if saved is not None:
+                saved = type(saved).objects.select_for_update().get(pk=saved.pk)
             # A confirmation counts only for the policy it was shown against: if someone
             # saved it in between, the impact shown is not the one confirmed.
             confirmed = request.POST.get(CONFIRM_POLICY)
@@ -199,7 +206,7 @@ class ConfirmedPolicyAdmin(SingletonAdmin):
                     form = form_class(request.POST, request.FILES, instance=copy.copy(saved))
                     if form.is_valid() and self.needs_confirmation(form.instance, saved):
                         return self._confirmation(request, form, saved, again=bool(confirmed))
-        return super().changeform_view(request, object_id, form_url, extra_context)
+            return super().changeform_view(request, object_id, form_url, extra_context)
 
     def _confirmation(self, request, form, saved, *, again=False):
         context = {

@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from members.models import Member
+from tests.conftest import postgres_only, run_together
 from tiers.models import DegradationPolicy
 
 pytestmark = pytest.mark.django_db
@@ -248,3 +249,40 @@ def test_the_policy_list_refuses_staff_without_the_permission(client, login, rol
     login(role)
     assert client.get(reverse("admin:tiers_degradationpolicy_changelist")).status_code == 403
     assert client.get(reverse("admin:points_expirypolicy_changelist")).status_code == 403
+
+
+# SQLite's test database is in memory, where a second writer fails at once ("database
+# table is locked") instead of waiting as it does on the file of `make run`.
+@postgres_only
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_D1_two_marketers_confirming_at_once_save_one_and_show_the_other_the_drops_again(
+    tiers, django_user_model, monkeypatch
+):
+    # given: two marketers each shown who drops under their own pace
+    import time
+
+    from django.contrib.auth.models import Group
+    from django.test import Client
+
+    posts = []
+    for i, days in enumerate(["90", "300"]):
+        user = django_user_model.objects.create_user(f"marketer{i}", is_staff=True)
+        user.groups.add(Group.objects.get(name="Marketer"))
+        client = Client(raise_request_exception=False)
+        client.force_login(user)
+        shown = client.post(url(), form(inactivity_days=days)).context["fingerprint"]
+        posts.append((client, {**form(inactivity_days=days), CONFIRM: shown}))
+    real_save = DegradationPolicy.save
+
+    def slow_save(policy, *args, **kwargs):
+        time.sleep(0.5)  # both confirmed before either has saved
+        real_save(policy, *args, **kwargs)
+
+    monkeypatch.setattr(DegradationPolicy, "save", slow_save)
+
+    # when: both confirm at once
+    codes = run_together(2, lambda i: posts[i][0].post(url(), posts[i][1]).status_code)
+
+    # then: one saved; the other shown the drops again, against the policy saved first
+    assert sorted(codes) == [200, 302]
+    assert saved()[1] in (90, 300)
