@@ -11,11 +11,12 @@ from dataclasses import replace
 from points.csv_rows import RowError
 
 
-def open_csv(stream, required) -> tuple[Iterator, int, list[str], list[RowError]]:
+def open_csv(stream, columns, required=None) -> tuple[Iterator, int, list[str], list[RowError]]:
     """(records after the header, the header's line, its column names, errors): the
     errors so far are the header's own (a separator other than the comma, a name
-    twice), and the `required` columns it lacks; with any of them no row is read. The
-    errors list fills as the records are read."""
+    twice, a name not among `columns`: a misspelt optional column would be left out
+    unseen), and the `required` columns it lacks (all `columns` unless said); with
+    any of them no row is read. The errors list fills as the records are read."""
     errors = []
     records = _records(csv.reader(_text(stream)), errors)
     header_line, cells = next(records, (1, []))
@@ -53,8 +54,13 @@ def open_csv(stream, required) -> tuple[Iterator, int, list[str], list[RowError]
         ]
     errors += [
         header_error(header_line, column, "missing column")
-        for column in required
+        for column in (columns if required is None else required)
         if column not in header
+    ]
+    errors += [
+        header_error(header_line, name, f"unknown column: the columns are {', '.join(columns)}")
+        for name in header
+        if name and name not in columns
     ]
     errors += _repeated(header_line, header)
     return records, header_line, header, errors

@@ -32,7 +32,7 @@ def read_grants(stream) -> tuple[Iterator[GrantRow], list[RowError]]:
     """Read a grants file (bytes or text; UTF-8, a BOM accepted). Returns the good
     rows, read as they are iterated (a file of any size is never held whole), and the
     list of errors, which fills as they are read: every bad row with its line."""
-    records, _, header, errors = open_csv(stream, GRANT_REQUIRED)
+    records, _, header, errors = open_csv(stream, GRANT_COLUMNS, GRANT_REQUIRED)
     if errors:
         return iter(()), errors
     return _rows(records, header, errors), errors

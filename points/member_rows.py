@@ -24,7 +24,7 @@ from django.core.exceptions import ValidationError
 
 from core.ids import canonical_id
 from members.services import enrolment_errors
-from points.csv_files import header_error, open_csv, parsed_rows
+from points.csv_files import open_csv, parsed_rows
 from points.csv_rows import RowError, naming
 from points.resources import parse_occurred_at
 from tiers.models import MAX_THRESHOLD
@@ -66,12 +66,7 @@ def read_members(stream) -> tuple[Iterator[MemberRow], list[RowError]]:
     """Read a members CSV file (bytes or text). Returns the good rows, read as they are
     iterated (a file of any size is never held whole), and the list of errors, which
     fills as they are read: every bad row, with its line, column and reason."""
-    records, header_line, header, errors = open_csv(stream, REQUIRED)
-    errors += [
-        header_error(header_line, name, f"unknown column: the columns are {', '.join(COLUMNS)}")
-        for name in header
-        if name and name not in COLUMNS
-    ]
+    records, _, header, errors = open_csv(stream, COLUMNS, REQUIRED)
     if errors:
         return iter(()), errors
     return _rows(records, header, errors), errors

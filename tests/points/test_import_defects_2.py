@@ -85,6 +85,11 @@ WRONG_HEADERS = {
         HEADER.replace(",amount", "") + "T-1,M-0001,purchase,2026-03-01,,,\n",
         "1 amount missing column",
     ),
+    "a column more (notes)": (
+        HEADER.rstrip("\n") + ",notes\nT-1,M-0001,purchase,10.00,2026-03-01,,,,late\n",
+        "1 notes unknown column: the columns are external_id, member, kind, amount, "
+        "occurred_at, channel, store, original_external_id",
+    ),
 }
 
 

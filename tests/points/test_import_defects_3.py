@@ -47,11 +47,6 @@ def split(points: str, group: str, number: str) -> str:
 # 1. Points written 1,000 unquoted in a grants file: an error, not 1 point.
 
 SPLIT_POINTS = {
-    "a column of notes after the reason: read as 1 point for '000'": (
-        "external_id,member,points,reason,note\n",
-        "G-2,M-0001,1,000,Apology for the delay\n",
-        split("1", "000", "1,000"),
-    ),
     "the definition left out: the reason read as a definition": (
         GRANTS_HEADER,
         "G-2,M-0001,-2,500,Points given twice\n",
@@ -84,6 +79,30 @@ def test_points_with_an_unquoted_thousands_separator_are_an_error_naming_the_com
     # then that row is refused, saying why, and nothing is granted
     assert err == ["line 3, points: " + error]
     assert (status, out[-1]) == (1, "new=0 skipped=0 errors=1")
+    assert not LedgerEntry.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["external_id,member,points,reason,definiton", "external_id,member,points,reason,note"],
+)
+def test_a_column_the_file_does_not_have_is_refused_by_name(
+    alice, marketer, tmp_path, capsys, header
+):
+    # given a grants file whose optional definition column is misspelt (or a column of
+    # notes): its cells would be left out unseen, and every row a manual adjustment
+    data = f"{header}\nG-1,M-0001,5,Typo test,goodwill-tier-points\n".encode()
+
+    # when it is imported
+    status, out, err = grants(tmp_path, capsys, data)
+
+    # then the header is refused, naming the column and the file's columns
+    unknown = header.rsplit(",", 1)[1]
+    assert err == [
+        f"line 1, {unknown}: unknown column: the columns are "
+        "external_id, member, points, reason, definition"
+    ]
+    assert status == 1
     assert not LedgerEntry.objects.exists()
 
 
