@@ -8,7 +8,7 @@ import uuid
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -105,10 +105,7 @@ def apply_once(token: uuid.UUID, change) -> bool:
     token goes with it and the agent can correct the form and send it again. Two
     posts at once: the second waits on the first's insert and then finds the token."""
     with transaction.atomic():
-        try:
-            with transaction.atomic():
-                FormSubmission.objects.create(token=token)
-        except IntegrityError:
+        if not FormSubmission.first(token):
             return False
         change()
     return True

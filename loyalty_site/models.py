@@ -1,4 +1,4 @@
-from django.db import models
+from django.db import IntegrityError, models, transaction
 
 
 class FormSubmission(models.Model):
@@ -13,3 +13,15 @@ class FormSubmission(models.Model):
 
     def __str__(self):
         return str(self.token)
+
+    @classmethod
+    def first(cls, token) -> bool:
+        """Record the token in the caller's transaction; False if a form with it was
+        already applied. A form sent twice at once: the second insert waits on the
+        first's, then finds the token."""
+        try:
+            with transaction.atomic():
+                cls.objects.create(token=token)
+        except IntegrityError:
+            return False
+        return True

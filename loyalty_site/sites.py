@@ -10,6 +10,7 @@ from django.utils import timezone
 from core import figures
 from core.paginator import CappedPaginator
 from loyalty_site import analytics_page, approvals_page
+from loyalty_site.added_once import AddedOnce
 from loyalty_site.checked_admin import CheckedInput
 from loyalty_site.list_rows import QuickCheckbox
 from loyalty_site.member_list import with_tier_names
@@ -40,12 +41,13 @@ class CXManagerSite(admin.AdminSite):
         self.disable_action("delete_selected")
 
     def register(self, model_or_iterable, admin_class=None, **options):
-        """Every admin checks the ids and filters it is given (checked_admin), and draws
-        its rows' checkboxes quickly (list_rows)."""
+        """Every admin checks the ids and filters it is given (checked_admin), applies
+        each add form once (added_once), and draws its rows' checkboxes quickly
+        (list_rows)."""
         admin_class = admin_class or admin.ModelAdmin
         checked = type(
             admin_class.__name__,
-            (CheckedInput, QuickCheckbox, admin_class),
+            (AddedOnce, CheckedInput, QuickCheckbox, admin_class),
             {"__module__": admin_class.__module__, "__doc__": admin_class.__doc__},
         )
         super().register(model_or_iterable, checked, **options)
