@@ -192,6 +192,7 @@ class ImportBatchAdmin(admin.ModelAdmin):
             "batch": batch,
             "state": batches.state(batch),
             "may_run": request.user.has_perm(PERMISSION[batch.kind]),
+            "cannot_run": _cannot_run(batch),
             "links": self._links(batch),
             "took": self.duration(batch),
             # The page lists the first messages: a row can have several.
@@ -251,3 +252,13 @@ class ImportBatchAdmin(admin.ModelAdmin):
         ]
         # Grants and opening balances are ledger entries alone: no transaction names them.
         return links if batch.kind == Kind.TRANSACTIONS else links[1:]
+
+
+def _cannot_run(batch) -> str:
+    """Why a checked or failed batch cannot be confirmed or run again, said in place of
+    its button; "" when it can."""
+    try:
+        batches.check_runnable(batch)
+    except ValidationError as refused:
+        return " ".join(refused.messages)
+    return ""

@@ -105,6 +105,7 @@ def import_now(*, kind: str, data: bytes, file_name: str, by):
 
 def confirm(*, batch: ImportBatch, by) -> ImportBatch:
     """Queue the import of a checked batch (once: a second confirmation does nothing)."""
+    check_runnable(batch)
     confirmed = ImportBatch.objects.filter(pk=batch.pk, status=Status.CHECKED).update(
         status=Status.IMPORTING,
         imported_by=by,
@@ -121,6 +122,7 @@ def confirm(*, batch: ImportBatch, by) -> ImportBatch:
 def run_again(*, batch: ImportBatch) -> ImportBatch:
     """Run again the step of a failed batch: its import if it was confirmed, else its
     check."""
+    check_runnable(batch)
     step, status = ("run", Status.IMPORTING) if batch.imported_by_id else ("check", Status.CHECKING)
     again = ImportBatch.objects.filter(pk=batch.pk, status=Status.FAILED).update(
         status=status, failure="", started_at=timezone.now(), finished_at=None
@@ -130,6 +132,28 @@ def run_again(*, batch: ImportBatch) -> ImportBatch:
     batch.refresh_from_db()
     _queue(step, batch)
     return batch
+
+
+def check_runnable(batch: ImportBatch) -> None:
+    """What a batch needs to be checked or imported, said before it is queued:
+    - its file, deleted IMPORT_FILE_DAYS after the upload (delete_old_files);
+    - for grants, an uploader who may still grant points: the grants are given in
+      their name (their permission or staff status may have been taken away since)."""
+    if not batch.file:
+        raise ValidationError(
+            f"The file was deleted {settings.IMPORT_FILE_DAYS} days after it was uploaded, "
+            "as every import's file is: upload it again."
+        )
+    if batch.kind == ImportBatch.Kind.GRANTS:
+        from points.services.grants import check_granter
+
+        try:
+            check_granter(batch.uploaded_by)
+        except ValidationError as refused:
+            raise ValidationError(
+                f"This file's grants would be given in the name of {batch.uploaded_by}, who "
+                f"uploaded it: {' '.join(refused.messages)} Upload it again as someone who may."
+            ) from None
 
 
 def _queue(step: str, batch: ImportBatch) -> None:
@@ -247,10 +271,16 @@ def _step(batch_id: int, status: str, *, dry_run: bool):
         # written; the page says why and offers to run it again.
         ImportBatch.objects.filter(pk=batch.pk, status=status).update(
             status=Status.FAILED,
-            failure=f"The import stopped on an error: {exc}. Nothing was written.",
+            failure=f"The import stopped on an error: {_said(exc)} Nothing was written.",
             finished_at=timezone.now(),
         )
         raise
+
+
+def _said(error: Exception) -> str:
+    """An error as a sentence: a ValidationError's messages, not its list."""
+    text = " ".join(error.messages) if isinstance(error, ValidationError) else str(error)
+    return text if text.endswith(".") else f"{text}."
 
 
 def _run_step(batch: ImportBatch, status: str, *, dry_run: bool):

@@ -36,6 +36,20 @@ MANUAL = TierReason.MANUAL  # T4: the tier changes a grant makes
 ASK = "for the uploader: ask a CX supervisor to import the file, or split it"
 
 
+def check_granter(by) -> None:
+    """Who grants points by file: an active staff user with the permission to import
+    grants (the Marketer and CX supervisor groups). The grants are theirs, and so are
+    the goodwill limits they are checked against."""
+    check_adjuster(by)
+    if not by.is_active:
+        raise ValidationError(f"{by} is not an active user.")
+    if not by.has_perm("points.import_grants"):
+        raise ValidationError(
+            f"{by} may not import point grants (the permission 'Can import point grants', "
+            "which the Marketer and CX supervisor groups have)."
+        )
+
+
 def import_grants(rows, *, by, errors=(), dry_run=False, batch=None, now=None) -> ImportReport:
     """Apply checked grant rows (points.grant_rows) in file order, each as
     adjust_points would (P6: a bonus or action definition, available at once,
@@ -55,7 +69,7 @@ def import_grants(rows, *, by, errors=(), dry_run=False, batch=None, now=None) -
     adjustment, or that takes what `by` gave this month above the monthly limit, is
     an error, so the file imports nothing; whoever's limits cover it (a supervisor)
     imports it, or it is split."""
-    check_adjuster(by)
+    check_adjuster(by)  # and check_granter, by the doors: the command, the confirmation
     limits = goodwill.limits_for(by)
     report = ImportReport()
     bad = report.errors.append

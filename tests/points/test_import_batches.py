@@ -3,6 +3,7 @@ background import; the batch on every row it wrote; a step that stops is failed 
 its reason and can be run again."""
 
 import csv
+import html
 import io
 import os
 import time
@@ -267,3 +268,50 @@ def test_the_upload_page_shows_the_header_of_each_file_the_user_may_import(login
         in page
     )
     assert "external_id,member,points,reason,definition" not in page  # grants: not theirs
+
+
+def test_grants_whose_uploader_may_no_longer_grant_are_not_confirmed_by_another(
+    login, client, members, on_commit, django_user_model
+):
+    # given: a marketer's grants file, checked; the marketer then leaves the group
+    marketer = login("Marketer")
+    grants = "external_id,member,points,reason,definition\nG-1,M-0001,10,Sorry,\n"
+    on_commit(lambda: upload(client, grants, kind="grants"))
+    batch = ImportBatch.objects.get()
+    marketer.groups.clear()
+
+    # when: a supervisor opens it and confirms it
+    login("CX supervisor")
+    shown = page(client, batch)
+    confirmed = client.post(reverse("admin:core_importbatch_confirm", args=[batch.pk]), follow=True)
+
+    # then: refused in words, nothing granted in the marketer's name
+    said = (
+        "This file's grants would be given in the name of marketer, who uploaded it: "
+        "marketer may not import point grants"
+    )
+    assert html.escape(said) in shown and "Confirm the import" not in shown
+    assert any(said in str(m) for m in confirmed.context["messages"])
+    assert ImportBatch.objects.get().status == Status.CHECKED
+    assert not LedgerEntry.objects.exists()
+
+
+def test_a_checked_import_whose_file_was_deleted_says_so_instead_of_confirming(
+    login, client, members, on_commit, settings
+):
+    # given: a checked file, deleted after the days kept
+    login("Operations")
+    on_commit(lambda: upload(client, GOOD))
+    batch = ImportBatch.objects.get()
+    later = timezone.now() + timedelta(days=settings.IMPORT_FILE_DAYS + 1)
+    assert batches.delete_old_files(now=later) == 1
+
+    # when: the page is opened, and confirmed all the same (a page left open)
+    shown = page(client, batch)
+    confirmed = client.post(reverse("admin:core_importbatch_confirm", args=[batch.pk]), follow=True)
+
+    # then: "upload it again", not an error of the worker's
+    said = f"The file was deleted {settings.IMPORT_FILE_DAYS} days after it was uploaded"
+    assert said in shown and "Confirm the import" not in shown
+    assert any(said in str(m) for m in confirmed.context["messages"])
+    assert ImportBatch.objects.get().status == Status.CHECKED

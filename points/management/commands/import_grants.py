@@ -1,10 +1,12 @@
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 
 from core.words import counted
 from points.grant_rows import read_grants
 from points.management.imports import ImportCommand
 from points.services import ImportReport, import_grants
+from points.services.grants import check_granter
 
 
 class Command(ImportCommand):
@@ -45,15 +47,10 @@ class Command(ImportCommand):
             raise CommandError(
                 f"No user {username!r}: give the username of a staff user."
             ) from None
-        if not user.is_active:
-            raise CommandError(f"{username!r} is not an active user.")
-        if not user.is_staff:
-            raise CommandError(f"{username!r} is not a staff user: only staff grant points.")
-        if not user.has_perm("points.import_grants"):
-            raise CommandError(
-                f"{username!r} may not import point grants (the permission 'Can import "
-                "point grants', which the Marketer and CX supervisor groups have)."
-            )
+        try:
+            check_granter(user)
+        except ValidationError as refused:
+            raise CommandError(" ".join(refused.messages)) from None
         return user
 
     def described(self, report, *, dry_run: bool) -> str:
