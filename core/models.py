@@ -217,6 +217,9 @@ class ImportBatch(models.Model):
     # back, a members file's opening lifetime points. None: kept before they were.
     taken_back = models.BigIntegerField(null=True, blank=True)
     lifetime = models.BigIntegerField(null=True, blank=True)
+    # What the file gives beside its rows: tier-up bonuses, referral points (the
+    # referrers are not in "members"), welcome points. None: kept before it was.
+    given = models.BigIntegerField(null=True, blank=True)
     members = models.BigIntegerField(default=0)
     first_errors = models.JSONField(default=list, blank=True)  # [[line, column, reason]]
     errors_file = models.FileField(upload_to="imports/errors/%Y/%m/", blank=True, max_length=300)
@@ -242,5 +245,6 @@ class ImportBatch(models.Model):
 
     @property
     def earned(self) -> int | None:
-        """What a transactions file's purchases earn (None if not kept apart)."""
+        """What a transactions file's purchases earn, or a grants file's rows grant
+        (None if not kept apart)."""
         return None if self.taken_back is None else self.points + self.taken_back

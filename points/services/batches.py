@@ -316,6 +316,7 @@ def _keep(batch: ImportBatch, report, *, dry_run: bool, seconds: float) -> None:
     # Kept apart from the net points, never netted (docs/rules.md, "Importing").
     batch.taken_back = getattr(report, "taken_back", None)
     batch.lifetime = getattr(report, "lifetime", None)
+    batch.given = report.given
     batch.members = getattr(report, "members", 0)
     batch.error_count = bad_rows(report.errors)
     batch.first_errors = [_error_cells(e) for e in report.errors[:SHOWN_ERRORS]]

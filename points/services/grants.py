@@ -135,7 +135,9 @@ def import_grants(rows, *, by, errors=(), dry_run=False, batch=None, now=None) -
                 entries.append(sql.entry_row(member.pk, grant, external_id=row.external_id, **link))
                 if bonus:
                     entries.append(sql.entry_row(member.pk, bonus, external_id=None, **link))
+                    report.given += bonus.points
                 report.points += row.points
+                report.taken_back += max(0, -row.points)  # what is granted and removed, apart
                 report.new += 1
             writer.wait()
             computed = [(LedgerEntry, sql.ENTRY_COLUMNS, entries), *log.tables()]

@@ -59,14 +59,15 @@ class ImportReport:
     new: int = 0
     skipped: int = 0
     points: int = 0  # net: earned minus taken back (point grants: granted)
-    taken_back: int = 0  # by the file's returns, a positive number
+    taken_back: int = 0  # by the file's returns (grants: removed), a positive number
+    given: int = 0  # beside the rows: tier-up bonuses, referral (and welcome) points
     tier_changes: int = 0
     members: int = 0  # of the file
     errors: list = field(default_factory=list)
     skipped_lines: set = field(default_factory=set)  # among the first PREVIEW_ROWS rows
 
     # What a file with a bad row did not do (end_import).
-    WRITTEN: ClassVar = ("new", "points", "taken_back", "tier_changes")
+    WRITTEN: ClassVar = ("new", "points", "taken_back", "given", "tier_changes")
 
     def summary(self) -> str:
         return f"new={self.new} skipped={self.skipped} errors={summed_up(self.errors)}"
@@ -149,7 +150,8 @@ def import_transactions(
         referrers = lock_referrers(locked, plan)
         locked = distinct_members({m.pk: m for m in [*locked, *referrers.values()]})
         before = {m.pk: m.qualified_tier_id for m in locked}
-        report.members, staged = len(locked), sql.staged_count()
+        # The file's members: the referrers it pays are counted in the points it gives.
+        report.members, staged = len(distinct_members(members)), sql.staged_count()
         batch_id = batch.pk if batch else None
         log = TierLog()
         now = now or timezone.now()
@@ -199,9 +201,11 @@ def import_transactions(
                     at, amount, pk, member_id = row.occurred_at, row.amount, next(ids), member.id
                     if row.kind == Transaction.Kind.PURCHASE:
                         if referral := referral_due(member, plan):  # before it counts
-                            entries += _referral_rows(
+                            paid, points = _referral_rows(
                                 member, referrers, referral, row, plan, log, now, batch_id
                             )
+                            entries += paid
+                            report.given += points
                         try:
                             earned = purchase_earning(
                                 member,
@@ -247,6 +251,7 @@ def import_transactions(
                     moves = [earned] if earned else []
                     if bonus := credit(member, plan, moves, at=at, log=log):
                         moves.append(bonus)
+                        report.given += bonus.points
                     entries += [_entry_row(member_id, move, pk, now, batch_id) for move in moves]
                     if earned:
                         report.points += earned.points
@@ -356,11 +361,12 @@ def lock_referrers(locked: list[Member], plan) -> dict[int, Member]:
     return {pk: by_pk[survivor] for pk, survivor in survivors.items()}
 
 
-def _referral_rows(friend, referrers, definition, row, plan, log, now, batch_id) -> list:
-    """pay_referral for a row: the referrer's entry (and tier-up bonus) as rows."""
+def _referral_rows(friend, referrers, definition, row, plan, log, now, batch_id):
+    """pay_referral for a row: the referrer's entry (and tier-up bonus) as rows, and
+    the points they give."""
     referrer = referrers[friend.referred_by_id]
     if referrer.pk == friend.pk:  # the referrer's account was merged into the friend's
-        return []
+        return [], 0
     move = referral_movement(
         friend, referrer, definition, at=row.occurred_at, external_id=row.external_id
     )
@@ -368,9 +374,10 @@ def _referral_rows(friend, referrers, definition, row, plan, log, now, batch_id)
     if bonus := credit(referrer, plan, moves, at=move.issued_at, log=log):
         moves.append(bonus)
     key = referral_key(friend)
-    return [
+    rows = [
         _entry_row(referrer.pk, m, None, now, batch_id, key if m is move else None) for m in moves
     ]
+    return rows, sum(m.points for m in moves)
 
 
 def _chunk_tables(txns, entries) -> list:

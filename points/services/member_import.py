@@ -65,12 +65,13 @@ class MemberImportReport:
     skipped: int = 0
     points: int = 0  # opening points written
     lifetime: int = 0  # opening lifetime points written
+    given: int = 0  # the welcome points of the new members
     tier_changes: int = 0  # members placed above the entry tier by their opening balance
     members: int = 0  # of the file: new, updated and skipped
     errors: list = field(default_factory=list)
 
     # What a file with a bad row did not do (end_import).
-    WRITTEN: ClassVar = ("new", "updated", "points", "lifetime", "tier_changes")
+    WRITTEN: ClassVar = ("new", "updated", "points", "lifetime", "given", "tier_changes")
 
     def summary(self) -> str:
         return (
@@ -308,6 +309,7 @@ class _Import:
             return
         key = f"{WELCOME_KEY}{status.pk}"
         self.entries.append((status.pk, *movement_values(move), self.now, key, self.batch_id))
+        self.report.given += move.points
         status.points_balance += move.points if move.redeemable else 0
         if move.counts_toward_tier:
             status.lifetime_points += move.points

@@ -153,7 +153,10 @@ def test_a_purchase_is_reported_before_the_tier_change_it_caused(hear, make_memb
 
     recorded, changed = received()
     assert (recorded["type"], recorded["data"]["external_id"]) == ("transaction.recorded", "T-1")
-    assert (changed["type"], changed["data"]["to_tier"]["code"]) == ("member.tier_changed", "silver")
+    assert (changed["type"], changed["data"]["to_tier"]["code"]) == (
+        "member.tier_changed",
+        "silver",
+    )
 
 
 def test_an_import_reports_its_transactions_and_tier_changes_once(hear, make_member):

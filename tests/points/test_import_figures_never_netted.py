@@ -3,14 +3,18 @@ transactions file's purchases and returns in two figures, never netted (rules.md
 "Importing transactions": "purchases earned 1,015 points, returns took back 500"); a
 members file's opening points and opening lifetime points, each written apart; a
 point-grants file's members, and links only to the rows it wrote (grants make ledger
-entries, no transactions)."""
+entries, no transactions). And what each file gives beside its rows (tier-up bonuses,
+referral and welcome points): the figures add up to what the ledgers gained."""
 
 import re
 
 import pytest
+from django.db.models import Sum
 from django.urls import reverse
 
 from core.models import ImportBatch
+from members.services import enroll_member
+from points.models import AwardedOn, LedgerEntry, PointDefinition
 from tests.points.test_import_batches import HEADER, page, upload
 
 pytestmark = pytest.mark.django_db
@@ -52,14 +56,14 @@ def test_a_transactions_import_shows_what_purchases_earn_and_returns_take_back_a
 
     # then: the check says what each will do, not 0
     checked = figures(page(client, batch))
-    assert checked["Points purchases will earn (tier-up bonuses apart)"] == "100"
+    assert checked["Points purchases will earn"] == "100"
     assert checked["Points returns will take back"] == "100"
     assert not any("earn and take back" in label for label in checked)
 
     # and so does the import
     on_commit(lambda: confirm(client, batch))
     done = figures(page(client, batch))
-    assert done["Points purchases earned (tier-up bonuses apart)"] == "100"
+    assert done["Points purchases earned"] == "100"
     assert done["Points returns took back"] == "100"
 
 
@@ -115,3 +119,82 @@ def test_an_import_kept_before_the_figures_were_apart_still_shows_its_net_points
     shown = figures(page(client, old_members))
     assert shown["Opening points"] == "100"
     assert not any("lifetime" in label for label in shown)
+
+
+def gained(batch) -> int:
+    """What the members' ledgers gained from the batch's entries."""
+    return LedgerEntry.objects.filter(batch=batch).aggregate(total=Sum("points"))["total"]
+
+
+def number(figure: str) -> int:
+    return int(figure.replace(",", ""))
+
+
+def test_a_transactions_import_shows_the_bonuses_and_referrals_it_gives(
+    login, client, make_member, on_commit
+):
+    # given: a friend referred by M-00160 whose first purchase (1,200.00) reaches Silver
+    make_member("M-00160")
+    enroll_member(external_id="M-00161", email="f@example.com", referred_by="M-00160")
+    login("Operations")
+    file = HEADER + "ZZREF-1,M-00161,purchase,1200.00,2026-03-01,,,\n"
+    on_commit(lambda: upload(client, file))
+    batch = ImportBatch.objects.get()
+    checked = figures(page(client, batch))
+
+    # when: imported
+    on_commit(lambda: confirm(client, batch))
+    done = figures(page(client, batch))
+
+    # then: Silver's 100 and the referrer's 200 are said, and the figures are the ledgers'
+    assert checked["Points tier-up bonuses and referrals will give"] == "300"
+    assert done["Points tier-up bonuses and referrals gave"] == "300"
+    assert done["Members"] == "1"  # the file's: the referrer is paid, not in the file
+    purchases, returns = done["Points purchases earned"], done["Points returns took back"]
+    assert number(purchases) - number(returns) + 300 == gained(batch) == 1500
+
+
+def test_a_grants_import_shows_what_it_grants_and_takes_away_apart(
+    login, client, make_member, on_commit, buy
+):
+    # given: rules.md's example: +200 tier points that take one member to Silver (its
+    # bonus), -250 for another
+    PointDefinition.objects.get_or_create(
+        handle="goodwill-tier-points",
+        defaults=dict(name="Goodwill (tier)", kind="bonus", counts_toward_tier=True),
+    )
+    buy(make_member("M-00171"), "900")
+    buy(make_member("M-00173"), "300")
+    login("Marketer")
+    file = (
+        "external_id,member,points,reason,definition\n"
+        "G-1,M-00171,200,Sorry,goodwill-tier-points\nG-2,M-00173,-250,Given twice,\n"
+    )
+    on_commit(lambda: upload(client, file, kind="grants"))
+    batch = ImportBatch.objects.get()
+    on_commit(lambda: confirm(client, batch))
+
+    # then: each apart, adding up to what the ledgers gained
+    done = figures(page(client, batch))
+    assert (done["Points granted"], done["Points taken away"]) == ("200", "250")
+    assert done["Points tier-up bonuses gave"] == "100"
+    assert 200 - 250 + 100 == gained(batch)
+
+
+def test_a_members_import_shows_the_welcome_points_it_gives(admin_client, tiers, on_commit):
+    PointDefinition.objects.create(
+        name="Welcome points",
+        handle="welcome",
+        kind="action",
+        points=50,
+        counts_toward_tier=False,
+        awarded_on=AwardedOn.ENROLMENT,
+    )
+    on_commit(lambda: upload(admin_client, MEMBERS, kind="members"))
+    batch = ImportBatch.objects.get()
+    assert figures(page(admin_client, batch))["Welcome points of the new members"] == "50"
+
+    on_commit(lambda: confirm(admin_client, batch))
+    done = figures(page(admin_client, batch))
+    assert done["Welcome points of the new members"] == "50"
+    assert 100 + 1200 + 50 == gained(batch)  # opening points and lifetime, welcome

@@ -54,8 +54,9 @@ class Command(ImportCommand):
         return user
 
     def described(self, report, *, dry_run: bool) -> str:
-        verb = "would grant" if dry_run else "granted"
+        verb, gave = ("would grant", "would give") if dry_run else ("granted", "gave")
         return (
-            f"{counted(report.rows, 'row')}: {verb} {report.points:+,} points in all, "
-            f"{counted(report.tier_changes, 'member')} changed tier"
+            f"{counted(report.rows, 'row')}: {verb} {report.points:+,} points in all "
+            f"({report.earned:,} given, {report.taken_back:,} taken away), tier-up bonuses "
+            f"{gave} {report.given:,}, {counted(report.tier_changes, 'member')} changed tier"
         )

@@ -24,5 +24,6 @@ class Command(ImportCommand):
         return (
             f"{counted(report.rows, 'row')}: {verb} {counted(report.points, 'opening point')} and "
             f"{counted(report.lifetime, 'opening lifetime point')}, "
+            f"{'would give' if dry_run else 'gave'} {counted(report.given, 'welcome point')}, "
             f"{counted(report.tier_changes, 'member')} placed above the entry tier"
         )
