@@ -5,12 +5,14 @@ points_per_unit): campaigns of stores apart never stack."""
 
 from dataclasses import dataclass, replace
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 
+from django.conf import settings
 from django.utils import timezone
 
 from points.models import Campaign, Channel
-from points.services.rules import points_per_unit
+from points.selectors import programme
+from points.services.rules import MAX_PURCHASE_POINTS, points_per_unit
 from tiers.models import Tier
 from tiers.selectors import Ranking
 
@@ -26,6 +28,10 @@ class Stack:
     others: tuple[Campaign, ...]
     earns: tuple[tuple[Tier, Decimal, str], ...]
     for_some_purchases: bool  # a campaign of the stack has stores, a minimum or birthdays
+    # The amount above which a purchase at the stack's highest rate would earn more than
+    # one purchase may (P2's bound), so that the till's purchase is refused; None when
+    # no purchase a till may send reaches it.
+    refused_above: Decimal | None = None
 
     def message(self) -> str:
         names = ", ".join(f"{c.name} (x{_shown(c.multiplier)})" for c in self.others)
@@ -41,9 +47,15 @@ class Stack:
         if shared:
             earns += ("," if len(self.earns) > 1 else "") + shared
         audience = " on a purchase in every campaign's audience" if self.for_some_purchases else ""
+        refused = (
+            f" At that rate a purchase above {self.refused_above:,.2f} would earn more than "
+            f"one purchase may ({MAX_PURCHASE_POINTS:,} points): the till's purchase is refused."
+            if self.refused_above is not None
+            else ""
+        )
         return (
             f"Campaigns stack: from {_when(self.starts_at)} to {_when(self.ends_at)} this "
-            f"campaign runs with {names}; {earns}{audience}."
+            f"campaign runs with {names}; {earns}{audience}.{refused}"
         )
 
 
@@ -130,7 +142,16 @@ def _stack_at(campaign, others, ranking, start, end) -> Stack | None:
     audience = any(
         c.stores or c.min_amount or c.birthday_month_only for c in (campaign, *others_in)
     )
-    return Stack(start, end, others_in, tuple(earns), audience)
+    return Stack(start, end, others_in, tuple(earns), audience, _refused_above(earns))
+
+
+def _refused_above(earns) -> Decimal | None:
+    """Stack.refused_above, at the programme's earn rate."""
+    per_unit = max(rate for _, rate, _ in earns) * programme().purchase_definition.earn_rate
+    if not per_unit:
+        return None
+    limit = (MAX_PURCHASE_POINTS / per_unit).quantize(Decimal("0.01"), rounding=ROUND_DOWN)
+    return limit if limit < settings.MAX_TRANSACTION_AMOUNT else None
 
 
 def _on(best_on: set[str], channels) -> str:
@@ -142,7 +163,7 @@ def _on(best_on: set[str], channels) -> str:
 
 
 def _shown(number: Decimal) -> str:
-    return f"{number.normalize():f}"
+    return f"{number.normalize():,f}"  # x1,440,000: a stack a marketer can read
 
 
 def _when(moment: datetime) -> str:

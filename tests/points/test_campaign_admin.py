@@ -200,6 +200,30 @@ def test_P3_saving_a_campaign_that_stacks_warns_what_a_member_of_each_tier_earns
     ]
 
 
+def test_P3_a_stack_that_makes_tills_refuse_large_purchases_says_from_what_amount(
+    client, login, tiers, no_campaigns
+):
+    # given: a x100 campaign running in March 2030 (found by an audit: a marketer read
+    # "x1440000", and could not tell that tills would then refuse purchases)
+    login("Marketer")
+    Campaign.objects.create(
+        name="Launch", multiplier=100, starts_at=local("2030-03-01"), ends_at=local("2030-03-15")
+    )
+
+    # when: a second x100 campaign overlaps it: a Platinum member (x3) earns x30,000
+    response = client.post(
+        reverse("admin:points_campaign_add"), posted("Launch again", multiplier="100")
+    )
+
+    # then: the rate with separators, and the amount above which a purchase is refused
+    (warning,) = [str(m) for m in get_messages(response.wsgi_request) if m.level_tag == "warning"]
+    assert "a Platinum member (x3) x30,000" in warning
+    assert warning.endswith(
+        "At that rate a purchase above 33,333.33 would earn more than one purchase may "
+        "(1,000,000,000 points): the till's purchase is refused."
+    )
+
+
 def test_P3_the_campaign_form_warns_of_every_tier_a_stack_reaches(
     client, login, tiers, no_campaigns
 ):
