@@ -108,6 +108,8 @@ def parse_occurred_at(text: str) -> datetime:
     """ISO 8601. A date alone means midnight in the programme's time zone; a time
     without an offset is read in that zone too, unless the clock change skips it or
     repeats it that night: which moment is meant is then unknown, and the offset asked."""
+    if not text:
+        raise ValidationError({"occurred_at": "required"})
     try:
         if len(text) == 10:
             moment = datetime.combine(date.fromisoformat(text), time.min)

@@ -78,8 +78,9 @@ def campaign_stacks(campaign: Campaign, ranking: Ranking) -> list[Stack]:
         | {t for t in inside if campaign.starts_at < t < campaign.ends_at}
     )
     stacks: list[Stack] = []
+    earn_rate = programme().purchase_definition.earn_rate
     for start, end in zip(bounds, bounds[1:], strict=False):
-        stack = _stack_at(campaign, others, ranking, start, end)
+        stack = _stack_at(campaign, others, ranking, start, end, earn_rate)
         if stack is None:
             continue
         last = stacks[-1] if stacks else None
@@ -98,7 +99,7 @@ def campaign_stacks(campaign: Campaign, ranking: Ranking) -> list[Stack]:
     return stacks
 
 
-def _stack_at(campaign, others, ranking, start, end) -> Stack | None:
+def _stack_at(campaign, others, ranking, start, end, earn_rate) -> Stack | None:
     """The stack in [start, end), a window in which the same campaigns run throughout:
     every campaign that meets this one on a purchase (channel, store) of an amount above
     every minimum by a member in their birthday month, and for each tier the highest
@@ -142,12 +143,13 @@ def _stack_at(campaign, others, ranking, start, end) -> Stack | None:
     audience = any(
         c.stores or c.min_amount or c.birthday_month_only for c in (campaign, *others_in)
     )
-    return Stack(start, end, others_in, tuple(earns), audience, _refused_above(earns))
+    refused_above = _refused_above(earns, earn_rate)
+    return Stack(start, end, others_in, tuple(earns), audience, refused_above)
 
 
-def _refused_above(earns) -> Decimal | None:
+def _refused_above(earns, earn_rate: Decimal) -> Decimal | None:
     """Stack.refused_above, at the programme's earn rate."""
-    per_unit = max(rate for _, rate, _ in earns) * programme().purchase_definition.earn_rate
+    per_unit = max(rate for _, rate, _ in earns) * earn_rate
     if not per_unit:
         return None
     limit = (MAX_PURCHASE_POINTS / per_unit).quantize(Decimal("0.01"), rounding=ROUND_DOWN)

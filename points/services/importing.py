@@ -98,7 +98,10 @@ def imported_before(report, row, same: bool, bad) -> None:
 def end_import(report, *, dry_run: bool) -> None:
     """The end of an import's transaction, all or nothing: with any bad row nothing is
     written or counted as written, and the errors are in file order; a dry run is
-    undone too; what was written makes the dashboard's figures stale."""
+    undone too; what was written makes the dashboard's figures stale. A file of a
+    header alone is an error, not an import of nothing to confirm."""
+    if not report.rows and not report.errors:
+        report.errors.append(RowError(2, "file", "the file has no rows below its header"))
     if report.errors:
         for name in report.WRITTEN:
             setattr(report, name, 0)

@@ -111,6 +111,7 @@ def test_reimporting_the_same_file_writes_nothing_and_skips_every_row(alice):
         ("T-1,M-0001,purchase,10.005,2026-03-01,,,", "amount", "more than two decimals"),
         ("T-1,M-0001,purchase,ten,2026-03-01,,,", "amount", "is not an amount"),
         ("T-1,M-0001,purchase,10,2026-13-01,,,", "occurred_at", "not an ISO 8601"),
+        ("T-1,M-0001,purchase,10,,,,", "occurred_at", "required"),
         # Local times the clock change skips or repeats: which moment is meant is unknown.
         ("T-1,M-0001,purchase,10,2026-03-29T02:30:00,,,", "occurred_at", "does not exist"),
         ("T-1,M-0001,purchase,10,2026-10-25T02:30:00,,,", "occurred_at", "happened twice"),

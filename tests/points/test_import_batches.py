@@ -315,3 +315,20 @@ def test_a_checked_import_whose_file_was_deleted_says_so_instead_of_confirming(
     assert said in shown and "Confirm the import" not in shown
     assert any(said in str(m) for m in confirmed.context["messages"])
     assert ImportBatch.objects.get().status == Status.CHECKED
+
+
+def test_a_file_of_a_header_alone_is_refused_not_offered_as_an_empty_import(
+    login, client, members, on_commit
+):
+    # given: a file holding the header line only
+    login("Operations")
+
+    # when: uploaded and checked
+    on_commit(lambda: upload(client, HEADER))
+    batch = ImportBatch.objects.get()
+    shown = page(client, batch)
+
+    # then: refused, saying why; nothing to confirm
+    assert batch.status == Status.INVALID
+    assert "the file has no rows below its header" in shown
+    assert "Confirm the import" not in shown
