@@ -114,7 +114,7 @@ class LedgerEntryInline(ReadOnlyAdminMixin, admin.TabularInline):
     extra = 0
 
 
-ADMIN_IMPORT_MAX_MB = 5  # about 50,000 rows; larger files go through the command
+ADMIN_IMPORT_MAX_MB = 5  # about 50,000 rows; larger files go through Imports › Upload
 UPLOAD_KEPT_SECONDS = 24 * 60 * 60  # an upload not confirmed within a day is uploaded again
 
 
@@ -128,8 +128,8 @@ class TransactionImportForm(ImportForm):
         if upload.size > ADMIN_IMPORT_MAX_MB * 1024 * 1024:
             raise forms.ValidationError(
                 f"This file is {upload.size / 1024 / 1024:.1f} MB. Files above "
-                f"{ADMIN_IMPORT_MAX_MB} MB are imported on the server with "
-                "python manage.py import_transactions FILE."
+                f"{ADMIN_IMPORT_MAX_MB} MB go through Imports › Upload a file, which takes "
+                "files of any size and checks them in the background."
             )
         return upload
 

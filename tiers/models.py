@@ -152,6 +152,11 @@ class Tier(models.Model):
             )
         if saved is None and self.threshold == 0 and Tier.objects.filter(threshold=0).exists():
             raise ValidationError({"threshold": "Another tier already has threshold 0."})
+        same = Tier.objects.exclude(pk=self.pk).filter(threshold=self.threshold).first()
+        if self.threshold is not None and same is not None:  # named, not "Tier with this..."
+            raise ValidationError(
+                {"threshold": f"{same.name} starts at {self.threshold:,}: thresholds are unique."}
+            )
         if saved is not None and self.threshold is not None and self.threshold != saved:
             self._check_keeps_its_rank(saved)
 
@@ -270,6 +275,9 @@ class DegradationPolicy(models.Model):
     )
     levels_per_step = AtLeastOne(
         default=1,
+        # More than the programme's tiers drops to the lowest tier anyway; far more is a
+        # typo, refused in words rather than by the column's own limit.
+        validators=[AtMost(100, "At most {limit:,} tiers per period: more drop to the lowest.")],
         help_text="Tiers a member drops below the qualified tier per full period.",
     )
 

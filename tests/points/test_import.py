@@ -394,7 +394,7 @@ def test_a_file_that_became_wrong_since_its_preview_says_so_at_the_confirm(admin
     assert not LogEntry.objects.filter(object_repr="Transactions import").exists()
 
 
-def test_the_admin_refuses_large_files_and_points_to_the_command(admin_client, alice, settings):
+def test_the_admin_refuses_large_files_and_points_to_the_upload_page(admin_client, alice, settings):
     from points import admin as points_admin
 
     settings_limit = points_admin.ADMIN_IMPORT_MAX_MB
@@ -403,7 +403,7 @@ def test_the_admin_refuses_large_files_and_points_to_the_command(admin_client, a
         page = upload(admin_client, "T-1,M-0001,purchase,10,2026-03-01,,,\n" * 5)
     finally:
         points_admin.ADMIN_IMPORT_MAX_MB = settings_limit
-    assert "python manage.py import_transactions FILE" in page.content.decode()
+    assert "go through Imports › Upload a file" in page.content.decode()
     assert not Transaction.objects.exists()
 
 

@@ -173,6 +173,8 @@ ABSURD = [
     ("ninety", "1", "Enter a whole number"),
     ("90", "0", "greater than or equal to 1"),
     ("90", "-1", "greater than or equal to 1"),
+    ("90", "2147483648", "At most 100 tiers per period"),
+    ("90", "99999999999999999999", "At most 100 tiers per period"),
 ]
 
 
@@ -202,7 +204,7 @@ def test_D1_more_levels_per_step_than_tiers_drop_to_the_lowest_tier(client, logi
     inactive_gold(100)
 
     # when
-    page = client.post(url(), form(inactivity_days="1", levels_per_step="1000000000"))
+    page = client.post(url(), form(inactivity_days="1", levels_per_step="100"))
 
     # then
     assert "<td>Gold</td><td>Bronze</td><td>1</td>" in page.content.decode()

@@ -8,6 +8,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 
 from members.models import Member, Notification, TierChange
 from members.services import enroll_member
@@ -36,6 +37,19 @@ def test_T1_qualified_tier_is_the_highest_threshold_reached(member, buy):
     assert tier_of(member) == "silver"
     buy(member, "0.67")  # 1 point at x1.5 -> 3,000
     assert tier_of(member) == "gold"
+
+
+def test_T1_a_threshold_another_tier_has_is_refused_naming_that_tier(admin_client, tiers):
+    page = admin_client.post(
+        reverse("admin:tiers_tier_add"),
+        {"name": "Diamond", "code": "diamond", "threshold": "3000", "multiplier": "4"}
+        | {"upgrade_bonus_points": "0", "benefits": ""},
+    )
+
+    assert page.context["adminform"].form.errors == {
+        "threshold": ["Gold starts at 3,000: thresholds are unique."]
+    }
+    assert not Tier.objects.filter(code="diamond").exists()
 
 
 def test_T1_exactly_one_entry_tier(tiers):
