@@ -152,13 +152,13 @@ class Tier(models.Model):
             )
         if saved is None and self.threshold == 0 and Tier.objects.filter(threshold=0).exists():
             raise ValidationError({"threshold": "Another tier already has threshold 0."})
+        if saved is not None and self.threshold is not None and self.threshold != saved:
+            self._check_keeps_its_rank(saved)
         same = Tier.objects.exclude(pk=self.pk).filter(threshold=self.threshold).first()
         if self.threshold is not None and same is not None:  # named, not "Tier with this..."
             raise ValidationError(
                 {"threshold": f"{same.name} starts at {self.threshold:,}: thresholds are unique."}
             )
-        if saved is not None and self.threshold is not None and self.threshold != saved:
-            self._check_keeps_its_rank(saved)
 
     def _check_keeps_its_rank(self, saved: int):
         """A tier's threshold moves between its neighbours' only: what members hold
