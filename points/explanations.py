@@ -3,7 +3,7 @@
 change with its cause, and the tier a member holds at a moment with the change that
 brought it. Reads only; the member page shows them."""
 
-from django.db.models import Case, DateTimeField, OuterRef, Subquery, When
+from django.db.models import Case, DateTimeField, OuterRef, Subquery, Sum, When
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
@@ -114,7 +114,20 @@ def tier_history(member: Member, ranking, *, at=None, limit: int = 20) -> list[T
                 then=Greatest(Coalesce(own, merged), Coalesce(merged, own)),
             ),
             output_field=DateTimeField(),
-        )
+        ),
+        # The lifetime points the ledger gives at the change: a threshold changed since
+        # is not the one the member reached then.
+        lifetime_then=Subquery(
+            LedgerEntry.objects.filter(
+                member=OuterRef("member"),
+                counts_toward_tier=True,
+                issued_at__lte=OuterRef("changed_at"),
+            )
+            .order_by()
+            .values("member")
+            .annotate(total=Sum("points"))
+            .values("total")
+        ),
     )
     if at is not None:
         changes = changes.filter(changed_at__lte=at)
@@ -177,19 +190,29 @@ def change_explanation(change: TierChange, member: Member, ranking) -> str:
         Reason.MERGE: f"accounts merged{_by(change.created_by)}: ",
     }.get(reason, "")
     went_down = change.from_tier is not None and change.from_tier.threshold > to.threshold
+    then = getattr(change, "lifetime_then", None) or 0
     if reason == Reason.DOWNGRADE or went_down:
         cause = cause or "a return: "
         above = ranking.next_above(qualified.pk)
-        below = f"lifetime points fell below {above.threshold:,}" if above else "a tier lower"
+        if above is None:
+            below = "a tier lower"
+        elif then < above.threshold:
+            below = f"lifetime points fell below {above.threshold:,}"
+        else:  # the threshold was raised since: the one of then is not known
+            below = f"lifetime points fell to {then:,}, below {above} as the thresholds were"
         return f"{to} since {when}: {cause}{below}"
     if to.threshold > qualified.threshold:  # a merged account's running status match
         return f"{to} since {when}: {cause}the status match carries on (qualified for {qualified})"
+    if then >= qualified.threshold:
+        reached = f"reached {qualified.threshold:,} lifetime points"
+    else:  # the threshold was raised since (T3): what the member had then
+        reached = f"reached {qualified} with {then:,} lifetime points, as the thresholds were"
     if to != qualified:  # qualified higher while degraded: the effective tier waits
         return (
-            f"Qualified for {qualified} on {when} ({cause}reached {qualified.threshold:,} "
-            f"lifetime points); {to} until a purchase restores it"
+            f"Qualified for {qualified} on {when} ({cause}{reached}); "
+            f"{to} until a purchase restores it"
         )
-    return f"{to} since {when}: {cause}reached {qualified.threshold:,} lifetime points"
+    return f"{to} since {when}: {cause}{reached}"
 
 
 def _matched(change: TierChange, qualified) -> str:
@@ -216,6 +239,11 @@ def tier_explanation(history: list[TierChange], effective_tier) -> str:
                 return _matched(change, history[0].qualified_tier)
             break
         since = change
+    if since is None and history:  # as of a date, under thresholds changed since (T3)
+        return (
+            f"{effective_tier} by today's thresholds; the tier history shows "
+            f"{history[0].to_tier} then, under the thresholds of the time"
+        )
     if since is None:
         return f"{effective_tier}: no change recorded yet"
     return since.explanation

@@ -174,6 +174,37 @@ def test_as_of_a_date_shows_the_figures_and_tier_then_and_the_ledger_up_to_then(
     assert [e.points for e in response.context["ledger_page"]] == [100, 1200]
 
 
+def test_a_threshold_raised_since_is_not_said_to_have_been_reached_then(
+    client, login, make_member, buy
+):
+    """Found by an audit: Silver raised from 1,000 to 1,800 after a member reached it
+    with 1,002; her page said "reached 1,800 lifetime points" on the day she had 1,002,
+    and as of then "Bronze: no change recorded yet" above a history showing Silver."""
+    # given: Silver on 28 May with 1,002 points; 1,980 today; Silver now at 1,800
+    from tiers.models import Tier
+    from tiers.services import recalculate_all_tiers
+
+    login("CX agent")
+    member = make_member(joined_at=at("2026-01-01"))
+    buy(member, "1002", when=at("2026-05-28"))
+    buy(member, "652", when=at("2026-06-10"))  # x1.5 at Silver: 978
+    Tier.objects.filter(code="silver").update(threshold=1800)
+    recalculate_all_tiers()
+
+    # when: her page today, and as of 1 June
+    today = page_of(client, member)
+    then = page_of(client, member, as_of="2026-06-01")
+
+    # then: what she had when she reached Silver, and the history of then, told apart
+    said = "Silver since 28 May 2026: reached Silver with 1,002 lifetime points, as the thresholds were"
+    assert said in today and "reached 1,800 lifetime points" not in today
+    assert (
+        "Bronze by today&#x27;s thresholds; the tier history shows Silver then, under the "
+        "thresholds of the time"
+    ) in then
+    assert "no change recorded yet" not in then
+
+
 @pytest.mark.parametrize("text", ["yesterday", "2026-02-30", "2999-01-01", "%00", "9" * 300])
 def test_an_as_of_that_is_no_past_date_is_said_on_the_page(client, login, member, text):
     login("CX agent")
