@@ -111,6 +111,19 @@ class Reward(models.Model):
     def clean(self):
         if unreadable := unreadable_name(self.name or "", "reward"):
             raise ValidationError({"name": unreadable})
+        # Members and agents pick rewards by name: two offered under one name (whatever
+        # its case) cannot be told apart in the catalogue.
+        if self.is_active and (other := self._offered_under_this_name()):
+            raise ValidationError(
+                {
+                    "name": f"The reward {other.name} ({other.points_cost:,} points) is offered "
+                    "under this name: switch it off first, or name this one otherwise."
+                }
+            )
+
+    def _offered_under_this_name(self) -> "Reward | None":
+        offered = Reward.objects.exclude(pk=self.pk).filter(is_active=True)
+        return offered.filter(name__iexact=self.name).first()
 
 
 class VoucherStatus(models.TextChoices):

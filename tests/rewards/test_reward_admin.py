@@ -251,3 +251,29 @@ def test_W1_a_reward_s_absurd_name_value_or_cost_is_refused_beside_its_field(
     errors = page.context["adminform"].form.errors
     assert errors == {field: [message]}
     assert Reward.objects.get(pk=mug.pk).name == "Mug"
+
+
+def test_W1_a_second_reward_offered_under_one_name_is_refused_naming_the_first(
+    client, login, tiers
+):
+    """Found by an audit: "Coffee voucher" (100 points) beside "Coffee voucher" (150)
+    was saved, and the catalogue listed two rewards nobody could tell apart."""
+    # given
+    Reward.objects.create(name="Coffee voucher", points_cost=150)
+    login("Marketer")
+    add = {"name": "coffee VOUCHER", "points_cost": "100", "voucher_valid_days": "90"}
+    add["is_active"] = "on"
+
+    # when: offered under the same name, then switched off (kept, not offered)
+    offered = client.post("/admin/rewards/reward/add/", add)
+    kept = client.post("/admin/rewards/reward/add/", {**add, "is_active": ""})
+
+    # then
+    assert offered.context["adminform"].form.errors == {
+        "name": [
+            "The reward Coffee voucher (150 points) is offered under this name: switch it "
+            "off first, or name this one otherwise."
+        ]
+    }
+    assert kept.status_code == 302
+    assert Reward.objects.filter(name__iexact="coffee voucher").count() == 2
