@@ -86,17 +86,23 @@ def given_this_month(user, now) -> int:
     return total or 0
 
 
-def above_limit(limits: Limits | None, points: int, given: int, now) -> str:
-    """Why giving `points` after `given` this month needs a supervisor ("" if not)."""
+def above_limit(limits: Limits | None, points: int, given: int, now, *, by_file: int = 0) -> str:
+    """Why giving `points` after `given` this month needs a supervisor ("" if not);
+    `by_file`, of `given`, the earlier rows of a grants file, said apart."""
     if limits is None or points <= 0:
         return ""
     if points > limits.per_adjustment:
         return f"above the limit of {limits.per_adjustment:,} points per adjustment"
     if given + points > limits.per_month:
         month = date_format(timezone.localtime(now), "F Y")
+        if not by_file:
+            return (
+                f"above the monthly limit of {limits.per_month:,} points "
+                f"({given:,} already given in {month})"
+            )
         return (
-            f"above the monthly limit of {limits.per_month:,} points "
-            f"({given:,} already given in {month})"
+            f"above the monthly limit of {limits.per_month:,} points ({given - by_file:,} "
+            f"given in {month} before this file, {by_file:,} by its rows above)"
         )
     return ""
 

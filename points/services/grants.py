@@ -33,7 +33,8 @@ GRANT_CHUNK = 25_000  # rows computed and written at a time
 Kind = LedgerEntry.Kind
 MANUAL = TierReason.MANUAL  # T4: the tier changes a grant makes
 # What an uploader above their goodwill limit reads on the rows concerned.
-ASK = "for the uploader: ask a CX supervisor to import the file, or split it"
+# (Not "split it": rows under the limit per adjustment would only get round it.)
+ASK = "for the uploader: ask a CX supervisor to import the file"
 
 
 def check_granter(by) -> None:
@@ -83,6 +84,7 @@ def import_grants(rows, *, by, errors=(), dry_run=False, batch=None, now=None) -
         # The clock is read once the locks are held, as adjust_points reads it.
         now = now or timezone.now()
         given = goodwill.given_this_month(by, now) if limits else 0
+        by_file = 0  # of `given`, by the file's rows so far
         removing = survivors_of(sql.staged_members(removing_only=True)).values("pk")
         pending = pending_by_member(removing, now=now)  # grants add none: fixed for the file
         locked = distinct_members(members)
@@ -125,10 +127,11 @@ def import_grants(rows, *, by, errors=(), dry_run=False, batch=None, now=None) -
                     for column, messages in refused.message_dict.items():
                         bad(RowError(row.line, column, " ".join(messages).rstrip(".")))
                     continue
-                if above := goodwill.above_limit(limits, row.points, given, now):
+                if above := goodwill.above_limit(limits, row.points, given, now, by_file=by_file):
                     bad(RowError(row.line, "points", f"{row.points:,} points is {above} {ASK}"))
                     continue
                 given += max(row.points, 0)
+                by_file += max(row.points, 0)
                 grant = movement(definition, Kind.ADJUSTMENT, row.points, at=now, reason=row.reason)
                 # T2 as post_entries applies it: a tier reached for the first time pays its bonus.
                 bonus = credit(member, plan, [grant], at=now, log=log, reason=MANUAL, by=by)

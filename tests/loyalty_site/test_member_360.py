@@ -196,7 +196,10 @@ def test_a_threshold_raised_since_is_not_said_to_have_been_reached_then(
     then = page_of(client, member, as_of="2026-06-01")
 
     # then: what she had when she reached Silver, and the history of then, told apart
-    said = "Silver since 28 May 2026: reached Silver with 1,002 lifetime points, as the thresholds were"
+    said = (
+        "Silver since 28 May 2026: reached Silver with 1,002 lifetime points, "
+        "as the thresholds were"
+    )
     assert said in today and "reached 1,800 lifetime points" not in today
     assert (
         "Bronze by today&#x27;s thresholds; the tier history shows Silver then, under the "
