@@ -288,8 +288,7 @@ def test_the_command_reports_points_taken_back_by_returns(alice, buy, tmp_path, 
     out = capsys.readouterr().out
     assert (
         "1 row: purchases earned 0 points, returns took back 500, "
-        "tier-up bonuses and referrals gave 0, 0 members"
-        in out
+        "tier-up bonuses and referrals gave 0, 0 members" in out
     )
 
 
