@@ -70,6 +70,7 @@ class ImportBatchAdmin(admin.ModelAdmin):
         "kind",
         "uploaded_by",
         "uploaded_at",
+        "confirmed_by",
         "status",
         "rows",
         "new",
@@ -77,7 +78,11 @@ class ImportBatchAdmin(admin.ModelAdmin):
         "duration",
     ]
     list_filter = ["status", "kind"]
-    list_select_related = ["uploaded_by"]
+    list_select_related = ["uploaded_by", "imported_by"]
+
+    @admin.display(description="Confirmed by", ordering="imported_by")
+    def confirmed_by(self, batch):
+        return batch.imported_by or ""  # rules.md, "Importing": who uploaded and confirmed
     search_fields = ["file_name"]
     paginator = CappedPaginator
     show_full_result_count = False

@@ -228,6 +228,23 @@ def test_the_imports_list_runs_a_bounded_number_of_queries(
     assert "file-14.csv" in listed and "Upload a file" in listed
 
 
+def test_the_imports_list_names_who_confirmed_each_import(login, client, members, on_commit):
+    # given: a file uploaded by operations, confirmed by a CX agent
+    login("Operations")
+    on_commit(lambda: upload(client, GOOD))
+    batch = ImportBatch.objects.get()
+    login("CX agent")
+    on_commit(lambda: client.post(reverse("admin:core_importbatch_confirm", args=[batch.pk])))
+
+    # when
+    listed = client.get(reverse("admin:core_importbatch_changelist")).content.decode()
+
+    # then
+    row = listed.split("march.csv")[1].split("</tr>")[0]
+    assert "Confirmed by" in listed
+    assert '<td class="field-confirmed_by">cx-agent</td>' in row
+
+
 def test_uploaded_files_are_deleted_after_the_days_kept(login, client, members, settings):
     login("Operations")
     upload(client, GOOD)
