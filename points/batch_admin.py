@@ -83,6 +83,7 @@ class ImportBatchAdmin(admin.ModelAdmin):
     @admin.display(description="Confirmed by", ordering="imported_by")
     def confirmed_by(self, batch):
         return batch.imported_by or ""  # rules.md, "Importing": who uploaded and confirmed
+
     search_fields = ["file_name"]
     paginator = CappedPaginator
     show_full_result_count = False
