@@ -3,7 +3,7 @@ from django.db import migrations, models
 
 def grants_kept_net(apps, schema_editor):
     """Grants batches kept before: their points are net, nothing was kept apart."""
-    batches = apps.get_model("core", "ImportBatch").objects
+    batches = apps.get_model("core", "ImportBatch").objects.using(schema_editor.connection.alias)
     batches.filter(kind="grants").update(taken_back=None)
 
 
