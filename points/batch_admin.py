@@ -79,15 +79,14 @@ class ImportBatchAdmin(admin.ModelAdmin):
     ]
     list_filter = ["status", "kind"]
     list_select_related = ["uploaded_by", "imported_by"]
-
-    @admin.display(description="Confirmed by", ordering="imported_by")
-    def confirmed_by(self, batch):
-        return batch.imported_by or ""  # rules.md, "Importing": who uploaded and confirmed
-
     search_fields = ["file_name"]
     paginator = CappedPaginator
     show_full_result_count = False
     change_list_template = "admin/core/importbatch/change_list.html"
+
+    @admin.display(description="Confirmed by", ordering="imported_by")
+    def confirmed_by(self, batch):
+        return batch.imported_by or ""  # rules.md, "Importing": who uploaded and confirmed
 
     def has_view_permission(self, request, obj=None):
         """Every import for those given "Can view import"; those of their kinds for
