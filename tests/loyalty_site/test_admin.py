@@ -277,7 +277,7 @@ def test_T1_a_new_tier_added_in_the_admin_is_previewed_then_saved_and_members_re
 
     # then
     assert preview.status_code == 200
-    assert preview.context["moves"] == {"up": 1, "down": 0}
+    assert preview.context["moves"] == {"up": 1, "down": 0, "kept": 0}
     assert previewed_only
     assert saved.status_code == 302, saved.content
     assert Member.objects.get(pk=member.pk).qualified_tier.code == "silver-plus"

@@ -10,6 +10,7 @@ from django.core import mail
 from django.core.management import CommandError, call_command
 from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 from django.utils import timezone
 
 from core import events
@@ -359,6 +360,33 @@ def test_D2_a_lower_threshold_reached_by_an_inactive_member_gives_the_tier_their
     assert tiers_of(member) == ("silver", "bronze")
     assert degrade_inactive_members(now=now) == 0
     assert not Notification.objects.filter(member=member, kind="degradation").exists()
+
+
+def test_T3_D2_the_threshold_preview_says_who_keeps_their_tier_by_inactivity(
+    client, login, make_member, buy, degradation
+):
+    """Found by an audit: lowering Gold "would move 24 members up" while some of them,
+    inactive, stayed at their tier; the preview never said so."""
+    # given: 800 points each, Bronze; one 100 days without a purchase, one active
+    now = timezone.now()
+    for days in (100, 10):
+        buy(
+            make_member(joined_at=now - timedelta(days=400)), "800", when=now - timedelta(days=days)
+        )
+    login("Marketer")
+    silver = Tier.objects.get(code="silver")
+
+    # when: Silver would come down to 700
+    form = {"name": "Silver", "code": "silver", "threshold": "700", "multiplier": "1.5"}
+    page = client.post(
+        reverse("admin:tiers_tier_change", args=[silver.pk]),
+        form | {"upgrade_bonus_points": "100", "benefits": ""},
+    )
+
+    # then: both move up; the inactive one keeps Bronze, and the marketer reads it
+    assert page.context["moves"] == {"up": 2, "down": 0, "kept": 1}
+    text = " ".join(page.content.decode().split())
+    assert '<strong id="moves-kept">1</strong> of them keep the tier they hold now' in text
 
 
 @pytest.mark.parametrize("write", ["return", "adjustment"])

@@ -2,7 +2,7 @@
 members' tiers, and every member requalified when thresholds change (T3)."""
 
 from django.db import transaction
-from django.db.models import BigIntegerField, Case, F, Q, Value, When
+from django.db.models import Value
 from django.utils import timezone
 
 from core import events, figures
@@ -11,12 +11,11 @@ from members.models import Member, Notification, TierChange
 from tiers.models import DegradationPolicy, Tier
 from tiers.selectors import (
     Ranking,
-    inactive_since,
     inactivity_leaves,
-    inactivity_tier,
     lock_tiers,
     misqualified_by_tier,
     steps_due_by,
+    with_rules_changed_tier,
 )
 from tiers.services.history import (
     TIER_CHANGED,
@@ -139,31 +138,10 @@ def recalculate_all_tiers() -> int:
         ranking = Ranking(lock_tiers())
         policy = DegradationPolicy.current()
         now = timezone.now()
-        # Below the qualified tier (D2), by tier ids: a plain scan of the member table.
-        degraded = Q(pk__in=[])
-        for qualified in ranking.tiers:
-            lower = [t.pk for t in ranking.tiers if ranking.higher(qualified.pk, t.pk)]
-            degraded |= Q(qualified_tier=qualified, effective_tier__in=lower)
         for tier, band in misqualified_by_tier(ranking):
-            # Effective follows qualified, except that a degraded member stays degraded
-            # (capped at the new tier) until a purchase restores them (D3).
-            above = [t.pk for t in ranking.tiers if t.threshold > tier.threshold]
             below = [t.pk for t in ranking.tiers if t.threshold < tier.threshold]
-            follows = Q(effective_tier=F("qualified_tier")) | Q(effective_tier__in=above)
-            changes = band.annotate(inactive_since=inactive_since()).annotate(
-                target=Case(
-                    # A status match above the new tier holds the member at it; one at or
-                    # below it is reached: the member follows the new tier, unless
-                    # degraded (held at the granted tier, not restored without a purchase).
-                    When(granted_tier__in=above, then=F("granted_tier")),
-                    When(
-                        follows | Q(granted_tier__isnull=False) & ~degraded,
-                        then=inactivity_tier(policy, ranking, tier, now),
-                    ),
-                    default=F("effective_tier"),
-                    output_field=BigIntegerField(),
-                ),
-                new_qualified=Value(tier.pk),
+            changes = with_rules_changed_tier(band, tier, ranking, policy, now).annotate(
+                new_qualified=Value(tier.pk)
             )
             changed += apply_changes(changes, reason=Reason.RULES_CHANGED, at=now)
             band.filter(best_tier__in=below).update(best_tier=tier)
