@@ -312,3 +312,21 @@ def test_changes_a_key_made_are_attributed_to_its_name_and_follow_a_rename(
     after = superuser_client.get(member_page).content.decode()
     assert f"Till 3 (API key {key.prefix})" in before
     assert f"Till 4 (API key {key.prefix})" in after and "Till 3" not in after
+
+
+def test_the_key_form_sent_twice_makes_one_key_shown_once(superuser_client):
+    # given: the form as the superuser opened it (its one-time token)
+    add = reverse("admin:api_apikey_add")
+    token = re.search(r'name="_once" value="([^"]+)"', superuser_client.get(add).content.decode())
+    form = {"name": "Web shop", "channel": "ecommerce", "store": "", "_once": token[1]}
+    form |= {"expiry_date_0": "", "expiry_date_1": ""}
+
+    # when: sent, then sent again (a refresh)
+    first = superuser_client.post(add, form, follow=True)
+    again = superuser_client.post(add, form, follow=True)
+
+    # then: one key, shown once; the second says nothing was added
+    assert SHOWN.search(first.content.decode())
+    assert not SHOWN.search(again.content.decode())
+    assert "This form was already sent: nothing was added twice." in again.content.decode()
+    assert ApiKey.objects.count() == 1
