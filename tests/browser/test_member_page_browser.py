@@ -83,3 +83,29 @@ def test_the_ledger_and_the_point_definitions_fit_a_1024_pixel_screen(page, log_
         assert results.evaluate("el => el.scrollWidth <= el.clientWidth"), path
         last = page.locator("#result_list thead th").last
         assert last.bounding_box()["x"] + last.bounding_box()["width"] <= 1024, path
+
+
+def test_the_expiry_preview_fits_a_phone_whatever_the_customer_code(
+    page, log_in, make_member, staff
+):
+    """Found by an audit: an erased member's long code (ERASED- and 20 characters)
+    widened the preview's table, and the page scrolled sideways on a phone."""
+    # given: monthly expiry, and a member with a long code and points at stake
+    from django.utils import timezone
+
+    from points.models import ExpiryPolicy
+
+    ExpiryPolicy.objects.update_or_create(
+        pk=1, defaults={"cycle": "monthly", "starts_on": timezone.localdate()}
+    )
+    member = make_member("ERASED-45cd459b42fc4dc6a914")
+    adjust_points(member=member, points=500, reason="Test", by=staff)
+    log_in("Marketer")
+    page.set_viewport_size({"width": 390, "height": 844})
+
+    # when
+    page.goto("/admin/points/expirypolicy/preview/")
+
+    # then: the code is listed, and the page needs no sideways scrolling
+    assert "ERASED-45cd459b42fc4dc6a914" in page.inner_text("#expiry-members")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
