@@ -109,3 +109,23 @@ def test_the_expiry_preview_fits_a_phone_whatever_the_customer_code(
     # then: the code is listed, and the page needs no sideways scrolling
     assert "ERASED-45cd459b42fc4dc6a914" in page.inner_text("#expiry-members")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+
+def test_the_member_ledger_on_a_phone_keeps_its_rows_short(page, log_in, make_member, buy):
+    """Found by an audit: on a phone the ledger's nine columns were squeezed to a few
+    letters a line, and each row stood a screen tall."""
+    # given: a member with purchases, their explanations a sentence long
+    member = make_member("M-50021")
+    for amount in ("120.50", "45.00", "300.00"):
+        buy(member, amount)
+    log_in("CX agent")
+    page.set_viewport_size({"width": 390, "height": 844})
+
+    # when
+    page.goto(f"/admin/members/member/{member.pk}/change/")
+
+    # then: each row a few lines tall; the ledger scrolls sideways inside its panel
+    rows = page.locator("#ledger tbody tr").all()
+    heights = [row.bounding_box()["height"] for row in rows]
+    assert heights and max(heights) < 100, heights
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
