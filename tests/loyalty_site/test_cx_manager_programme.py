@@ -78,7 +78,7 @@ def test_a_threshold_change_shows_who_would_move_before_it_is_saved(
     assert preview.status_code == 200
     html = preview.content.decode()
     assert "from 1,000 to 2,000" in html
-    assert preview.context["moves"] == {"up": 0, "down": 2}
+    assert preview.context["moves"] == {"up": 0, "down": 2, "kept": 0}
     assert Tier.objects.get(code="silver").threshold == 1000  # nothing saved yet
 
     shown = preview.context["programme"]  # the confirmation names what it was shown for
