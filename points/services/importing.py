@@ -76,11 +76,27 @@ class ImportReport:
     def earned(self) -> int:
         return self.points + self.taken_back
 
+    @property
+    def bad_rows(self) -> int:
+        """Rows with errors, as the list of imports counts them (not messages)."""
+        return bad_rows(self.errors)
+
+    @property
+    def header_wrong(self) -> bool:
+        return any(getattr(error, "header", False) for error in self.errors)
+
     def points_moved(self, *, dry_run: bool) -> str:
-        """Points earned and taken back apart: a file of returns takes points back, it
-        does not award a negative number of them."""
-        earn, take = ("would earn", "would take back") if dry_run else ("earned", "took back")
-        return f"purchases {earn} {self.earned:,} points, returns {take} {self.taken_back:,}"
+        """Points earned, taken back and given beside the rows, each apart: a file of
+        returns takes points back, it does not award a negative number of them."""
+        earn, take, give = (
+            ("would earn", "would take back", "would give")
+            if dry_run
+            else ("earned", "took back", "gave")
+        )
+        return (
+            f"purchases {earn} {self.earned:,} points, returns {take} {self.taken_back:,}, "
+            f"tier-up bonuses and referrals {give} {self.given:,}"
+        )
 
 
 def imported_before(report, row, same: bool, bad) -> None:

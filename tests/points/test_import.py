@@ -327,11 +327,12 @@ def test_the_admin_import_previews_errors_then_confirms_with_a_summary(admin_cli
         admin_client,
         "T-1,M-0001,purchase,10.001,2026-03-01,,,\n"
         "T-2,M-9,purchase,5,2026-03-01,,,\n"
-        "T-3,M-0001,purchase,5,x,,,\n",
+        "T-3,M-0001,purchase,5,x,fax,,\n",  # two wrong cells: one row
     )
     html = page.content.decode()
     assert page.status_code == 200
     assert "Some rows failed to validate" in html
+    assert "Nothing was imported: 3 rows cannot be imported" in html
     assert "more than two decimals" in html and "no member with customer code" in html
     assert "not an ISO 8601" in html
     assert not Transaction.objects.exists()
@@ -342,6 +343,7 @@ def test_the_admin_import_previews_errors_then_confirms_with_a_summary(admin_cli
     )
     html = page.content.decode()
     assert "<strong>2</strong> new" in html and "will earn <strong>1,015</strong> points" in html
+    assert "tier-up bonuses and referrals will give <strong>100</strong>" in html
     assert "1 member changing tier" in html
     assert not Transaction.objects.exists()  # the preview writes nothing
     confirm = page.context["confirm_form"].initial
@@ -349,8 +351,8 @@ def test_the_admin_import_previews_errors_then_confirms_with_a_summary(admin_cli
         reverse("admin:points_transaction_process_import"), confirm, follow=True
     )
     assert (
-        "Import finished: 2 new, 0 skipped; purchases earned 1,015 points, returns took back 0; "
-        "1 member changed tier." in done.content.decode()
+        "Import finished: 2 new, 0 skipped; purchases earned 1,015 points, returns took back 0, "
+        "tier-up bonuses and referrals gave 100; 1 member changed tier." in done.content.decode()
     )
     assert Transaction.objects.count() == 2
     call_command("check_ledger")

@@ -21,7 +21,5 @@ class Command(ImportCommand):
     def described(self, report, *, dry_run: bool) -> str:
         return (
             f"{counted(report.rows, 'row')}: {report.points_moved(dry_run=dry_run)}, "
-            f"tier-up bonuses and referrals {'would give' if dry_run else 'gave'} "
-            f"{report.given:,}, "
             f"{counted(report.tier_changes, 'member')} changed tier"
         )
