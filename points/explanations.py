@@ -190,7 +190,7 @@ def change_explanation(change: TierChange, member: Member, ranking) -> str:
         Reason.MERGE: f"accounts merged{_by(change.created_by)}: ",
     }.get(reason, "")
     went_down = change.from_tier is not None and change.from_tier.threshold > to.threshold
-    then = getattr(change, "lifetime_then", None) or 0
+    then = change.lifetime_then or 0  # tier_history's annotation
     if reason == Reason.DOWNGRADE or went_down:
         cause = cause or "a return: "
         above = ranking.next_above(qualified.pk)

@@ -21,10 +21,10 @@ from tiers.selectors import (
     degradation_impact,
     degradation_skipped,
     lock_tiers,
-    threshold_change_preview,
     what_keeps,
 )
 from tiers.tasks import recalculate_all_tiers_task
+from tiers.threshold_changes import threshold_change_preview
 
 log = logging.getLogger(__name__)
 CONFIRM = "_confirm_threshold"

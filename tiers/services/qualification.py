@@ -15,7 +15,6 @@ from tiers.selectors import (
     lock_tiers,
     misqualified_by_tier,
     steps_due_by,
-    with_rules_changed_tier,
 )
 from tiers.services.history import (
     TIER_CHANGED,
@@ -25,6 +24,7 @@ from tiers.services.history import (
     notify,
     record_change,
 )
+from tiers.threshold_changes import with_rules_changed_tier
 
 
 def requalify(
