@@ -220,6 +220,9 @@ class ImportBatch(models.Model):
     # What the file gives beside its rows: tier-up bonuses, referral points (the
     # referrers are not in "members"), welcome points. None: kept before it was.
     given = models.BigIntegerField(null=True, blank=True)
+    # What expiry gave back to the file's returns dated before a cutoff that had taken
+    # their points (points.services.late_returns): rare, shown when there is some.
+    given_back = models.BigIntegerField(default=0)
     members = models.BigIntegerField(default=0)
     first_errors = models.JSONField(default=list, blank=True)  # [[line, column, reason]]
     errors_file = models.FileField(upload_to="imports/errors/%Y/%m/", blank=True, max_length=300)

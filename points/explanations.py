@@ -69,6 +69,11 @@ def entry_explanation(entry: LedgerEntry) -> str:
             how += f", approved by {approved}"
         name = definition.name if definition else "Adjustment"
         return f"{how}: {entry.reason} ({name}; {counts} toward the tier)"
+    if entry.kind == Kind.EXPIRY and entry.points > 0:  # late_returns
+        return (
+            f"{entry.reason}: the block expiry at the end of {entry.cutoff:%-d %b %Y} had "
+            "taken the points this return takes back, so they are not taken twice"
+        )
     if entry.kind == Kind.EXPIRY:
         return (
             f"Block expiry at the end of {entry.cutoff:%-d %b %Y}: the points available then "

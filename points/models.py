@@ -343,7 +343,8 @@ class LedgerEntry(models.Model):
     # refused to fit it.
     REASON_LENGTH = 255
     reason = models.CharField(max_length=REASON_LENGTH, blank=True)
-    # The expiry cutoff (a date) an expiry entry belongs to: one per member and cutoff.
+    # The expiry cutoff (a date) an expiry entry belongs to: the job's, one per member and
+    # cutoff, or a late return's giving back some of it.
     cutoff = models.DateField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     # The CX Manager import that wrote it, if any (indexed where set).
@@ -410,9 +411,11 @@ class LedgerEntry(models.Model):
                 name="ledger_external_id_unique",
             ),
             # E3: exactly one expiry entry per member and cutoff, whoever runs the job.
+            # A late return's entry giving back some of it names its return
+            # (points.services.late_returns) and is not the job's.
             models.UniqueConstraint(
                 fields=["member", "cutoff"],
-                condition=Q(kind="expiry"),
+                condition=Q(kind="expiry", transaction__isnull=True),
                 name="one_expiry_per_member_and_cutoff",
             ),
             models.CheckConstraint(

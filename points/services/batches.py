@@ -317,6 +317,7 @@ def _keep(batch: ImportBatch, report, *, dry_run: bool, seconds: float) -> None:
     batch.taken_back = getattr(report, "taken_back", None)
     batch.lifetime = getattr(report, "lifetime", None)
     batch.given = report.given
+    batch.given_back = getattr(report, "given_back", 0)
     batch.members = getattr(report, "members", 0)
     batch.error_count = bad_rows(report.errors)
     batch.first_errors = [_error_cells(e) for e in report.errors[:SHOWN_ERRORS]]

@@ -81,6 +81,7 @@ def expire_chunk(*, cutoff: date, first_id: int, last_id: int) -> int:
             LedgerEntry,
             kind=Kind.EXPIRY,
             cutoff=cutoff,
+            transaction=None,  # the job's entries, not a late return's
             member__gte=first_id,
             member__lte=last_id,
         )
@@ -89,9 +90,10 @@ def expire_chunk(*, cutoff: date, first_id: int, last_id: int) -> int:
 
 def finish_cutoff(cutoff: date) -> ExpiryRun:
     """Record a cutoff as complete, with its totals, once every chunk of it is written."""
-    totals = LedgerEntry.objects.filter(kind=Kind.EXPIRY, cutoff=cutoff).aggregate(
-        members=Count("pk"), points=Sum("points")
-    )
+    # The job's entries (a late return's giving some back comes after the run).
+    totals = LedgerEntry.objects.filter(
+        kind=Kind.EXPIRY, cutoff=cutoff, transaction=None
+    ).aggregate(members=Count("pk"), points=Sum("points"))
     run, _ = ExpiryRun.objects.get_or_create(
         cutoff=cutoff,
         defaults={"members": totals["members"], "points": -(totals["points"] or 0)},

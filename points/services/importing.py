@@ -22,6 +22,7 @@ from points.models import AwardedOn, LedgerEntry, Transaction
 from points.selectors import programme
 from points.services import sql
 from points.services.earning import purchase_earning
+from points.services.late_returns import Expired
 from points.services.posting import (
     MEMBER_CACHE_FIELDS,
     MOVEMENT_COLUMNS,
@@ -61,13 +62,14 @@ class ImportReport:
     points: int = 0  # net: earned minus taken back (point grants: granted)
     taken_back: int = 0  # by the file's returns (grants: removed), a positive number
     given: int = 0  # beside the rows: tier-up bonuses, referral (and welcome) points
+    given_back: int = 0  # by expiry entries, to returns dated before them (late_returns)
     tier_changes: int = 0
     members: int = 0  # of the file
     errors: list = field(default_factory=list)
     skipped_lines: set = field(default_factory=set)  # among the first PREVIEW_ROWS rows
 
     # What a file with a bad row did not do (end_import).
-    WRITTEN: ClassVar = ("new", "points", "taken_back", "given", "tier_changes")
+    WRITTEN: ClassVar = ("new", "points", "taken_back", "given", "given_back", "tier_changes")
 
     def summary(self) -> str:
         return f"new={self.new} skipped={self.skipped} errors={summed_up(self.errors)}"
@@ -88,15 +90,18 @@ class ImportReport:
     def points_moved(self, *, dry_run: bool) -> str:
         """Points earned, taken back and given beside the rows, each apart: a file of
         returns takes points back, it does not award a negative number of them."""
-        earn, take, give = (
-            ("would earn", "would take back", "would give")
+        earn, take, give, back = (
+            ("would earn", "would take back", "would give", "would give back")
             if dry_run
-            else ("earned", "took back", "gave")
+            else ("earned", "took back", "gave", "gave back")
         )
-        return (
+        moved = (
             f"purchases {earn} {self.earned:,} points, returns {take} {self.taken_back:,}, "
             f"tier-up bonuses and referrals {give} {self.given:,}"
         )
+        if self.given_back:  # rare: returns dated before a cutoff that expired their points
+            moved += f", expiry {back} {self.given_back:,} to returns dated before it"
+        return moved
 
 
 def imported_before(report, row, same: bool, bad) -> None:
@@ -177,6 +182,7 @@ def import_transactions(
         # The purchases returns may name, by external id: the latest of the file and
         # those read back for a chunk (recorded before, or by an earlier chunk).
         purchases = OrderedDict()
+        expired = Expired()  # what cutoffs took of members whose returns are dated before
         # A dry run writes nothing (its rows would only be rolled back, leaving the
         # tables that much to vacuum before the real run): the file's purchases that its
         # returns name are kept aside when they leave `purchases`, not read back.
@@ -197,6 +203,11 @@ def import_transactions(
             missing = returned - purchases.keys()
             later = sql.staged_purchases(missing) if missing else {}
             ids = iter(reserve_ids(Transaction, len(chunk)))
+            expired.read(
+                (members[row.member], row.occurred_at)
+                for row in chunk
+                if row.kind == Transaction.Kind.RETURN and row.member in members
+            )
             # The previous chunk is written while this one is computed: the purchases
             # it made or returned are still kept (at least a chunk's worth are), so
             # none is read back before its rows are written. Written even after an
@@ -246,7 +257,7 @@ def import_transactions(
                         purchases[row.external_id] = Purchase(
                             pk, row.external_id, member_id, amount, at, earned
                         )
-                        original_id = None
+                        original_id, back = None, []
                     else:
                         bought = purchases.get(row.original_external_id)
                         if bought:
@@ -266,8 +277,14 @@ def import_transactions(
                             bad(RowError(row.line, *refusal.args))
                             continue
                         original_id = bought.pk
+                        back = (
+                            []
+                            if bought.merged
+                            else expired.give_back(member, earned, external_id=row.external_id)
+                        )
+                        report.given_back += sum(move.points for move in back)
                     txns.append(_transaction_row(pk, row, member_id, original_id, now, batch_id))
-                    moves = [earned] if earned else []
+                    moves = [earned, *back] if earned else []
                     if bonus := credit(member, plan, moves, at=at, log=log):
                         moves.append(bonus)
                         report.given += bonus.points
@@ -307,7 +324,7 @@ def import_transactions(
 
 # The rows the import writes: their columns, and the functions that build them in
 # that order. The columns left out are NULL: a transaction's definition (actions are
-# not imported), an entry's staff user and expiry cutoff.
+# not imported), an entry's staff user.
 _TRANSACTION_COLUMNS = [
     "id",
     "external_id",

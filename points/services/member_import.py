@@ -47,7 +47,7 @@ from points.selectors import programme
 from points.services import member_bulk
 from points.services.importing import end_import
 from points.services.member_bulk import UPDATED_FIELDS, Staged
-from points.services.posting import duplicate_lines, movement_values
+from points.services.posting import Movement, duplicate_lines, movement_values
 from points.services.referrals import WELCOME_KEY, welcome_movement
 from tiers.services import TierLog, open_at_tier
 
@@ -318,20 +318,17 @@ class _Import:
 
     def entry_row(self, member_id, key, row, points, counts_toward_tier, redeemable) -> tuple:
         reason = LIFETIME_REASON if counts_toward_tier else POINTS_REASON
-        return (
-            member_id,
-            self.opening,
+        move = Movement(
             LedgerEntry.Kind.BONUS,
             points,
+            self.opening,
             counts_toward_tier,
             redeemable,
             self.now,
             self.now,
             reason,
-            self.now,
-            key + row.external_id,
-            self.batch_id,
         )
+        return (member_id, *movement_values(move), self.now, key + row.external_id, self.batch_id)
 
     def tables(self) -> list:
         """The rows computed since the last call, as (model, columns, rows) for

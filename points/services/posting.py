@@ -5,7 +5,7 @@ The statements themselves are in points.services.sql."""
 
 import functools
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from operator import attrgetter
 
 from django.core.exceptions import ValidationError
@@ -42,6 +42,7 @@ class Movement:
     accrue_at: datetime
     reason: str = ""
     campaign_points: dict[str, int] | None = None  # of a purchase: LedgerEntry's
+    cutoff: date | None = None  # of an expiry entry (a late return's: late_returns)
 
 
 # A movement's own columns, in the order movement_values gives them: the bulk writers
@@ -55,6 +56,7 @@ MOVEMENT_COLUMNS = [
     "issued_at",
     "accrue_at",
     "reason",
+    "cutoff",
 ]
 movement_values = attrgetter(*MOVEMENT_COLUMNS)
 
@@ -95,6 +97,7 @@ def entry_of(member: Member, movement: Movement, **link) -> LedgerEntry:
         accrue_at=movement.accrue_at,
         reason=movement.reason,
         campaign_points=movement.campaign_points,
+        cutoff=movement.cutoff,
         **link,
     )
 

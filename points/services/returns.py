@@ -11,6 +11,7 @@ from django.db import transaction
 
 from members.selectors import owner
 from points.models import Channel, LedgerEntry, Transaction
+from points.services.late_returns import Expired
 from points.services.posting import (
     Movement,
     entry_of,
@@ -37,6 +38,9 @@ class Purchase:
     earn: Movement | None
     returned: Decimal = Decimal(0)
     reversed: int = 0
+    # Recorded on an account merged since into the member holding it: the cutoffs that
+    # expired its points were that account's, so none of the member's gives back.
+    merged: bool = False
 
 
 class Refused(Exception):
@@ -136,7 +140,10 @@ def record_return(
             column, reason = refused.args
             raise ValidationError({column: f"Cannot return {external_id}: {reason}."}) from None
         txn = Transaction(member=member, original_id=bought.pk, **fields)
-        entries = [entry_of(member, reversal, transaction=txn, created_by=by)] if reversal else []
+        moves = [reversal] if reversal else []
+        if not bought.merged:
+            moves += Expired().give_back(member, reversal, external_id=external_id)
+        entries = [entry_of(member, move, transaction=txn, created_by=by) for move in moves]
         post_transaction(member, plan, txn, entries, at=occurred_at, by=by)
     return txn
 
@@ -147,12 +154,14 @@ def recorded_purchases(names) -> dict:
     purchases = {}
     for batch in _batches(names):
         found = {
-            pk: Purchase(pk, external_id, member_id, amount, at, None)
+            pk: Purchase(pk, external_id, member_id, amount, at, None, merged=holder != member_id)
             # member_id: the member holding the purchase's points now, so that an
             # account merged since returns its purchases through the survivor.
-            for pk, external_id, member_id, amount, at in Transaction.objects.filter(
+            for pk, external_id, member_id, holder, amount, at in Transaction.objects.filter(
                 external_id__in=batch, kind="purchase"
-            ).values_list("pk", "external_id", owner("member"), "amount", "occurred_at")
+            ).values_list(
+                "pk", "external_id", owner("member"), "member_id", "amount", "occurred_at"
+            )
         }
         earns = LedgerEntry.objects.filter(transaction__in=found, kind=Kind.EARN).values_list(
             "transaction_id",

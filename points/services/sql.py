@@ -332,6 +332,7 @@ def count_expiry_in_balances(*, cutoff: date, first_id: int, last_id: int) -> No
                                 expired_through = %s
             FROM {ledger} e
             WHERE e.member_id = {member}.id AND e.kind = %s AND e.cutoff = %s
+              AND e.transaction_id IS NULL  -- the job's, not a late return's
               AND e.member_id BETWEEN %s AND %s
               AND ({member}.expired_through IS NULL OR {member}.expired_through < %s)
             """,

@@ -198,3 +198,39 @@ def test_a_members_import_shows_the_welcome_points_it_gives(admin_client, tiers,
     done = figures(page(admin_client, batch))
     assert done["Welcome points of the new members"] == "50"
     assert 100 + 1200 + 50 == gained(batch)  # opening points and lifetime, welcome
+
+
+def test_a_late_return_shows_what_the_expiry_gives_back_and_the_figures_add_up(
+    login, client, make_member, buy, on_commit
+):
+    # given 100 bought on 5 Jan, expired at the 31 Jan cutoff
+    from datetime import date
+
+    from points.models import ExpiryPolicy
+    from points.services import expire_points
+    from tests.conftest import at
+
+    policy = ExpiryPolicy.current()
+    policy.cycle, policy.starts_on = "monthly", date(2026, 1, 1)
+    policy.save()
+    member = make_member("M-00154")
+    buy(member, "100", when=at("2026-01-05"), external_id="ZZLATE-1")
+    expire_points(now=at("2026-02-01", 1))
+
+    # when a file returns it, dated 20 Jan
+    login("Operations")
+    late = HEADER + "ZZLATE-2,M-00154,return,100.00,2026-01-20,,,ZZLATE-1\n"
+    on_commit(lambda: upload(client, late))
+    batch = ImportBatch.objects.get()
+    checked = figures(page(client, batch))
+    assert checked["Points returns will take back"] == "100"
+    assert checked["Points expiry will give back to returns dated before it"] == "100"
+
+    # then the figures shown add up to what the ledger gained: nothing
+    on_commit(lambda: confirm(client, batch))
+    done = figures(page(client, batch))
+    assert done["Points expiry gave back to returns dated before it"] == "100"
+    written = LedgerEntry.objects.filter(member=member, transaction__external_id="ZZLATE-2")
+    assert written.aggregate(total=Sum("points"))["total"] == -100 + 100
+    member.refresh_from_db()
+    assert member.points_balance == 0

@@ -1,0 +1,103 @@
+"""A return recorded after an expiry cutoff it is dated before (E2 with P4): that
+cutoff expired the points the return takes back, so without a correction the member
+would lose them twice (bought 100 on 5 Oct, 100 expired at 31 Oct, a return of 20 Oct
+recorded on 2 Nov: -100, where recorded on time it leaves 0). The expiry gives back
+what it took too much, cutoff by cutoff, oldest first: the smaller of what the return
+still takes and what the cutoff expired (net of what it gave back before), so the
+balance is what it would be had the return been recorded on time. Nothing more
+expires afterwards: a tier the return lowers then counts from its own date on."""
+
+from datetime import date
+
+from django.db.models import Sum
+from django.utils import timezone
+from django.utils.dateformat import format as date_format
+
+from points.expiry_selectors import cutoff_instant
+from points.models import LedgerEntry
+from points.services.posting import Movement
+
+Kind = LedgerEntry.Kind
+
+
+def dated_before_its_expiry(member, at) -> bool:
+    """Whether a return dated `at` may come before a cutoff that expired the member's
+    points: `expired_through`, the last cutoff that took some, is on or after its day.
+    Most returns are not, and cost no query."""
+    return bool(member.expired_through and member.expired_through >= timezone.localdate(at))
+
+
+class Expired:
+    """What processed cutoffs expired of some members, read once per member and kept as
+    it is given back: the returns of one write (one return, or an import's file) share
+    it, so that two returns never give the same expired points back twice."""
+
+    def __init__(self):
+        self._by_member: dict[int, dict[date, int]] = {}
+
+    def read(self, returns) -> None:
+        """One query for the members of `returns`, (member, dated) pairs, whose return
+        may come before a cutoff that took their points and who were not read yet:
+        what each cutoff from the return's day on took of them, net."""
+        since: dict[int, date] = {}
+        for member, at in returns:
+            if member.pk not in self._by_member and dated_before_its_expiry(member, at):
+                day = timezone.localdate(at)
+                since[member.pk] = min(day, since.get(member.pk, day))
+        if not since:
+            return
+        rows = (
+            LedgerEntry.objects.filter(
+                kind=Kind.EXPIRY, member__in=since, cutoff__gte=min(since.values())
+            )
+            .values_list("member", "cutoff")
+            .annotate(net=Sum("points"))
+            .order_by("cutoff")
+        )
+        for member_id in since:
+            self._by_member[member_id] = {}
+        for member_id, cutoff, net in rows:
+            if net < 0:
+                self._by_member[member_id][cutoff] = -net
+
+    def give_back(self, member, reversal: Movement, *, external_id: str) -> list[Movement]:
+        """The expiry entries giving back what processed cutoffs took of the points the
+        return `reversal` takes back (read first). A cutoff counts the return as the
+        expiry job would have: issued and available before its end (points still pending
+        on the purchase then count at a later cutoff)."""
+        if reversal is None or not dated_before_its_expiry(member, reversal.issued_at):
+            return []
+        self.read([(member, reversal.issued_at)])
+        taken, moves = -reversal.points, []
+        expired = self._by_member.get(member.pk, {})
+        for cutoff in sorted(expired):
+            end = cutoff_instant(cutoff)
+            if taken <= 0 or reversal.accrue_at >= end or not expired[cutoff]:
+                continue
+            given = min(taken, expired[cutoff])
+            expired[cutoff] -= given
+            taken -= given
+            moves.append(
+                _given_back(
+                    cutoff, given, at=end, external_id=external_id, dated=reversal.issued_at
+                )
+            )
+        return moves
+
+
+def _given_back(cutoff: date, points: int, *, at, external_id: str, dated) -> Movement:
+    """An expiry entry of plus `points` at the cutoff's end, as the expiry itself is
+    counted: redeemable, never tier-counting, available at once."""
+    day = date_format(timezone.localtime(dated), "j M Y")
+    return Movement(
+        Kind.EXPIRY,
+        points,
+        None,
+        False,
+        True,
+        at,
+        at,
+        f"Expiry of {cutoff:%d %B %Y} given back: return {external_id}, dated {day}, "
+        "was recorded after it",
+        cutoff=cutoff,
+    )
