@@ -69,10 +69,11 @@ def entry_explanation(entry: LedgerEntry) -> str:
             how += f", approved by {approved}"
         name = definition.name if definition else "Adjustment"
         return f"{how}: {entry.reason} ({name}; {counts} toward the tier)"
-    if entry.kind == Kind.EXPIRY and entry.points > 0:  # late_returns
+    if entry.kind == Kind.EXPIRY and txn:  # given back to a late return (late_returns)
         return (
-            f"{entry.reason}: the block expiry at the end of {entry.cutoff:%-d %b %Y} had "
-            "taken the points this return takes back, so they are not taken twice"
+            f"Block expiry at the end of {entry.cutoff:%-d %b %Y} given back: it had taken "
+            f"the points that return {txn.external_id}, dated {day(txn.occurred_at)} and "
+            "recorded after it, takes back, so they are not taken twice"
         )
     if entry.kind == Kind.EXPIRY:
         return (

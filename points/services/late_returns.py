@@ -11,9 +11,9 @@ from datetime import date
 
 from django.db.models import Sum
 from django.utils import timezone
-from django.utils.dateformat import format as date_format
 
 from points.expiry_selectors import cutoff_instant
+from points.explanations import day
 from points.models import LedgerEntry
 from points.services.posting import Movement
 
@@ -88,7 +88,6 @@ class Expired:
 def _given_back(cutoff: date, points: int, *, at, external_id: str, dated) -> Movement:
     """An expiry entry of plus `points` at the cutoff's end, as the expiry itself is
     counted: redeemable, never tier-counting, available at once."""
-    day = date_format(timezone.localtime(dated), "j M Y")
     return Movement(
         Kind.EXPIRY,
         points,
@@ -97,7 +96,7 @@ def _given_back(cutoff: date, points: int, *, at, external_id: str, dated) -> Mo
         True,
         at,
         at,
-        f"Expiry of {cutoff:%d %B %Y} given back: return {external_id}, dated {day}, "
+        f"Expiry of {cutoff:%d %B %Y} given back: return {external_id}, dated {day(dated)}, "
         "was recorded after it",
         cutoff=cutoff,
     )

@@ -58,6 +58,7 @@ def test_a_till_returning_late_is_told_the_points_the_return_moved(
     login("CX agent")
     html = client.get(f"/admin/members/member/{member.pk}/change/").content.decode()
     assert (
-        f"the block expiry at the end of {cutoff:%-d %b %Y} had taken the points this return "
+        f"Block expiry at the end of {cutoff:%-d %b %Y} given back: it had taken the points "
+        f"that return {body['external_id']}, dated {dated:%-d %b %Y} and recorded after it, "
         "takes back, so they are not taken twice"
     ) in html
