@@ -51,16 +51,23 @@ class RowError:
     external_id: str = field(default="", compare=False, repr=False)
     # An error of the header (points.csv_files.open_csv): no row of the file was read.
     header: bool = field(default=False, compare=False, repr=False)
+    # The bad row's customer code, when it has one: checked against the members as the
+    # good rows' are (posting.unknown_members_of_bad_rows).
+    member: str = field(default="", compare=False, repr=False)
 
     def __str__(self):
         return f"line {self.line}, {self.column}: {self.reason}"
 
 
-def naming(errors: list[RowError], external_id: str) -> list[RowError]:
-    """A bad row's errors, carrying its id unless the id is what is wrong with it."""
-    if not external_id or any(error.column == "external_id" for error in errors):
-        return errors
-    return [replace(error, external_id=external_id) for error in errors]
+def naming(errors: list[RowError], external_id: str, member: str = "") -> list[RowError]:
+    """A bad row's errors, carrying its id and its customer code unless that is what
+    is wrong with it."""
+    wrong = {error.column for error in errors}
+    known = {
+        "external_id": "" if "external_id" in wrong else external_id,
+        "member": "" if "member" in wrong else member,
+    }
+    return [replace(error, **known) for error in errors]
 
 
 def bad_rows(errors) -> int:

@@ -103,5 +103,5 @@ def parse_grant(line: int, cells) -> tuple[GrantRow | None, list[RowError]]:
             if not (column == "points" and value is None):  # named above
                 bad(column, " ".join(messages).rstrip("."))
     if errors:
-        return None, naming(errors, external_id)
+        return None, naming(errors, external_id, member)
     return GrantRow(line, external_id, member, value, reason, definition or MANUAL_ADJUSTMENT), []

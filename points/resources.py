@@ -94,7 +94,7 @@ def parse_row(
     if kind == "purchase" and original:
         bad("original_external_id", "only returns name an original purchase")
     if errors:
-        return None, naming(errors, external_id)
+        return None, naming(errors, external_id, member)
     return ImportRow(
         line, external_id, member, kind, amount, occurred_at, channel, store, original
     ), []

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from core.staff_input import check_last_day, clean_reason
 from members.models import Member
-from members.selectors import check_open
+from members.selectors import check_not_erased, check_open
 from points.expiry_selectors import cutoff_instant
 from points.services.expiry import refuse_until_expiry_ran, remind_once_committed
 
@@ -44,6 +44,7 @@ def freeze_member(*, member, until: date, reason: str, by, now=None) -> Member:
     refuse_until_expiry_ran("freeze", now=now)
     with transaction.atomic():
         member = _locked(member)
+        check_not_erased(member, "a freeze")
         member.frozen_until = cutoff_instant(until)
         member.freeze_reason = reason
         member.save(update_fields=["frozen_until", "freeze_reason"])

@@ -25,6 +25,8 @@ from points.services.posting import (
     duplicate_lines,
     lock_members,
     movement,
+    no_member,
+    unknown_members_of_bad_rows,
 )
 from tiers.services import Reason as TierReason
 from tiers.services import TierLog
@@ -78,6 +80,7 @@ def import_grants(rows, *, by, errors=(), dry_run=False, batch=None, now=None) -
         goodwill.lock_user(by)  # before the members, as an adjustment by hand takes them
         sql.stage_rows(rows)
         report.errors += errors  # complete once the rows are read
+        report.errors += unknown_members_of_bad_rows(errors)
         duplicates = duplicate_lines(sql.staged_duplicates, report)
         members = lock_members(sql.staged_members())
         sql.mark_recorded()  # after the locks: sees what an import before this one wrote
@@ -107,9 +110,7 @@ def import_grants(rows, *, by, errors=(), dry_run=False, batch=None, now=None) -
                 # A member erased since has no code left: a row naming none may be theirs.
                 erased_since = member is None and granted is not None and granted[0] is None
                 if member is None and not erased_since:
-                    bad(
-                        RowError(row.line, "member", f"no member with customer code {row.member!r}")
-                    )
+                    bad(no_member(row.line, row.member))
                     continue
                 if definition is None:
                     bad(RowError(row.line, "definition", f"no definition {row.definition!r}"))

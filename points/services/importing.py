@@ -32,6 +32,8 @@ from points.services.posting import (
     duplicate_lines,
     lock_members,
     movement_values,
+    no_member,
+    unknown_members_of_bad_rows,
 )
 from points.services.referrals import (
     programme_award,
@@ -160,6 +162,7 @@ def import_transactions(
     with transaction.atomic(), CopyBehind() as writer, without_cycle_collection():
         sql.stage_rows(rows)
         report.errors += errors  # complete once the rows are read
+        report.errors += unknown_members_of_bad_rows(errors)
         duplicates = duplicate_lines(sql.staged_duplicates, report)
         # The ids of the file's wrong rows: a return naming one is not said to have no
         # purchase (its purchase's line is listed; once corrected, the return is checked).
@@ -223,9 +226,7 @@ def import_transactions(
                 if before_txn and (member or before_txn.owner_id is None):
                     imported_before(report, row, _same_content(before_txn, row, member), bad)
                 elif member is None:
-                    bad(
-                        RowError(row.line, "member", f"no member with customer code {row.member!r}")
-                    )
+                    bad(no_member(row.line, row.member))
                     wrong.add(row.external_id)
                 elif row.line not in duplicates:
                     at, amount, pk, member_id = row.occurred_at, row.amount, next(ids), member.id
@@ -277,10 +278,11 @@ def import_transactions(
                             bad(RowError(row.line, *refusal.args))
                             continue
                         original_id = bought.pk
-                        back = (
-                            []
-                            if bought.merged
-                            else expired.give_back(member, earned, external_id=row.external_id)
+                        back = expired.give_back(
+                            member,
+                            earned,
+                            bought,
+                            external_id=row.external_id,
                         )
                         report.given_back += sum(move.points for move in back)
                     txns.append(_transaction_row(pk, row, member_id, original_id, now, batch_id))

@@ -4,18 +4,24 @@ would lose them twice (bought 100 on 5 Oct, 100 expired at 31 Oct, a return of 2
 recorded on 2 Nov: -100, where recorded on time it leaves 0). The expiry gives back
 what it took too much, cutoff by cutoff, oldest first: the smaller of what the return
 still takes and what the cutoff expired (net of what it gave back before), so the
-balance is what it would be had the return been recorded on time. Nothing more
+balance is what it would be had the return been recorded on time. Only the cutoffs
+whose run found the purchase's points in the member's balance count: a purchase
+recorded after a run, or merged in after its cutoff, was not expired by it. Nothing more
 expires afterwards: a tier the return lowers then counts from its own date on."""
 
 from datetime import date
+from typing import TYPE_CHECKING
 
-from django.db.models import Sum
+from django.db.models import Max, Q, Sum
 from django.utils import timezone
 
 from points.expiry_selectors import cutoff_instant
 from points.explanations import day
 from points.models import LedgerEntry
 from points.services.posting import Movement
+
+if TYPE_CHECKING:  # returns imports this module
+    from points.services.returns import Purchase
 
 Kind = LedgerEntry.Kind
 
@@ -33,7 +39,8 @@ class Expired:
     it, so that two returns never give the same expired points back twice."""
 
     def __init__(self):
-        self._by_member: dict[int, dict[date, int]] = {}
+        # member id -> cutoff -> [points expired and not given back, its run's entry id]
+        self._by_member: dict[int, dict[date, list]] = {}
 
     def read(self, returns) -> None:
         """One query for the members of `returns`, (member, dated) pairs, whose return
@@ -51,31 +58,40 @@ class Expired:
                 kind=Kind.EXPIRY, member__in=since, cutoff__gte=min(since.values())
             )
             .values_list("member", "cutoff")
-            .annotate(net=Sum("points"))
+            .annotate(net=Sum("points"), ran=Max("pk", filter=Q(transaction=None)))
             .order_by("cutoff")
         )
         for member_id in since:
             self._by_member[member_id] = {}
-        for member_id, cutoff, net in rows:
+        for member_id, cutoff, net, ran in rows:
             if net < 0:
-                self._by_member[member_id][cutoff] = -net
+                self._by_member[member_id][cutoff] = [-net, ran]
 
-    def give_back(self, member, reversal: Movement, *, external_id: str) -> list[Movement]:
+    def give_back(
+        self, member, reversal: Movement, bought: "Purchase", *, external_id: str
+    ) -> list[Movement]:
         """The expiry entries giving back what processed cutoffs took of the points the
-        return `reversal` takes back (read first). A cutoff counts the return as the
-        expiry job would have: issued and available before its end (points still pending
-        on the purchase then count at a later cutoff)."""
-        if reversal is None or not dated_before_its_expiry(member, reversal.issued_at):
+        return `reversal` takes back of `bought` (read first). A cutoff counts the return
+        as the expiry job would have: issued and available before its end (points still
+        pending on the purchase then count at a later cutoff); and only if its run found
+        the purchase's points in the member's balance: written after the purchase's
+        earning (entries' ids grow, and both were written under the member's lock), and
+        after its cutoff for a purchase merged in (no merge is made between a cutoff and
+        its run)."""
+        if reversal is None or bought.earned_id is None:
+            return []
+        if not dated_before_its_expiry(member, reversal.issued_at):
             return []
         self.read([(member, reversal.issued_at)])
         taken, moves = -reversal.points, []
         expired = self._by_member.get(member.pk, {})
         for cutoff in sorted(expired):
-            end = cutoff_instant(cutoff)
-            if taken <= 0 or reversal.accrue_at >= end or not expired[cutoff]:
+            end, (left, ran) = cutoff_instant(cutoff), expired[cutoff]
+            found = bought.earned_id < ran and (bought.merged_at is None or bought.merged_at < end)
+            if taken <= 0 or reversal.accrue_at >= end or not left or not found:
                 continue
-            given = min(taken, expired[cutoff])
-            expired[cutoff] -= given
+            given = min(taken, left)
+            expired[cutoff][0] -= given
             taken -= given
             moves.append(
                 _given_back(

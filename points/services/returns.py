@@ -3,11 +3,12 @@ points that purchase was awarded. `return_reversal` is the rule on a locked memb
 shared with the import, which also keeps the purchases it reads (`Purchase`)."""
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Case, DateTimeField, F, Value, When
 
 from members.selectors import owner
 from points.models import Channel, LedgerEntry, Transaction
@@ -16,6 +17,7 @@ from points.services.posting import (
     Movement,
     entry_of,
     idempotent,
+    in_batches,
     lock,
     post_transaction,
     recorded_before,
@@ -38,9 +40,12 @@ class Purchase:
     earn: Movement | None
     returned: Decimal = Decimal(0)
     reversed: int = 0
-    # Recorded on an account merged since into the member holding it: the cutoffs that
-    # expired its points were that account's, so none of the member's gives back.
-    merged: bool = False
+    # Which expiry runs found its points in the balance of the member holding it now
+    # (late_returns): those written after its earning (its ledger id: None for one of
+    # the same import), and, when it was recorded on an account merged since into the
+    # member, of the cutoffs after that merge (`merged_at`).
+    earned_id: int | None = None
+    merged_at: datetime | None = None
 
 
 class Refused(Exception):
@@ -141,8 +146,7 @@ def record_return(
             raise ValidationError({column: f"Cannot return {external_id}: {reason}."}) from None
         txn = Transaction(member=member, original_id=bought.pk, **fields)
         moves = [reversal] if reversal else []
-        if not bought.merged:
-            moves += Expired().give_back(member, reversal, external_id=external_id)
+        moves += Expired().give_back(member, reversal, bought, external_id=external_id)
         entries = [entry_of(member, move, transaction=txn, created_by=by) for move in moves]
         post_transaction(member, plan, txn, entries, at=occurred_at, by=by)
     return txn
@@ -152,19 +156,20 @@ def recorded_purchases(names) -> dict:
     """The purchases with these external ids already in the database, with what was
     returned and reversed of them so far."""
     purchases = {}
-    for batch in _batches(names):
+    for batch in in_batches(names):
         found = {
-            pk: Purchase(pk, external_id, member_id, amount, at, None, merged=holder != member_id)
+            pk: Purchase(pk, external_id, member_id, amount, at, None, merged_at=merged_at)
             # member_id: the member holding the purchase's points now, so that an
             # account merged since returns its purchases through the survivor.
-            for pk, external_id, member_id, holder, amount, at in Transaction.objects.filter(
+            for pk, external_id, member_id, amount, at, merged_at in Transaction.objects.filter(
                 external_id__in=batch, kind="purchase"
             ).values_list(
-                "pk", "external_id", owner("member"), "member_id", "amount", "occurred_at"
+                "pk", "external_id", owner("member"), "amount", "occurred_at", _merged_at()
             )
         }
         earns = LedgerEntry.objects.filter(transaction__in=found, kind=Kind.EARN).values_list(
             "transaction_id",
+            "pk",
             "points",
             "definition_id",
             "counts_toward_tier",
@@ -172,10 +177,11 @@ def recorded_purchases(names) -> dict:
             "issued_at",
             "accrue_at",
         )
-        for pk, points, definition_id, counts, redeemable, issued_at, accrue_at in earns:
+        for pk, earned_id, points, definition_id, counts, redeemable, issued_at, accrue_at in earns:
             found[pk].earn = Movement(
                 Kind.EARN, points, definition_id, counts, redeemable, issued_at, accrue_at
             )
+            found[pk].earned_id = earned_id
         # Returns first, then their entries: each step an index look-up by id.
         returns = {}
         for pk, original_id, amount in Transaction.objects.filter(original__in=found).values_list(
@@ -191,8 +197,13 @@ def recorded_purchases(names) -> dict:
     return purchases
 
 
-def _batches(values, size=5000):
-    """Look-ups by lists of keys in batches: SQLite takes a limited number of parameters."""
-    values = list(values)
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
+def _merged_at():
+    """Of a purchase: when the account it was recorded on was merged into the member
+    holding its points now; NULL if it was not merged, and the end of time if merged
+    twice, whose points reached the member at a merge not told here."""
+    return Case(
+        When(member__merged_into=None, then=None),
+        When(member__merge_survivor=F("member__merged_into"), then=F("member__merged_at")),
+        default=Value(datetime.max.replace(tzinfo=UTC)),
+        output_field=DateTimeField(),
+    )

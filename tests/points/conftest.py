@@ -1,4 +1,8 @@
+from datetime import date
+
 import pytest
+
+from points.models import ExpiryPolicy
 
 
 @pytest.fixture
@@ -11,6 +15,15 @@ def alice(make_member):
 def bob(make_member):
     """A new member, M-0002."""
     return make_member("M-0002")
+
+
+@pytest.fixture
+def monthly(db):
+    """Monthly expiry from 1 January 2026: the month ends of 2026 are cutoffs."""
+    policy = ExpiryPolicy.current()
+    policy.cycle, policy.starts_on = "monthly", date(2026, 1, 1)
+    policy.save()
+    return policy
 
 
 @pytest.fixture

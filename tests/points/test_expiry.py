@@ -29,14 +29,6 @@ pytestmark = pytest.mark.django_db
 MADRID = ZoneInfo("Europe/Madrid")
 
 
-@pytest.fixture
-def monthly(db):
-    policy = ExpiryPolicy.current()
-    policy.cycle, policy.starts_on = "monthly", date(2026, 1, 1)
-    policy.save()
-    return policy
-
-
 def expiries(member):
     return list(
         LedgerEntry.objects.filter(member=member, kind="expiry")

@@ -463,3 +463,15 @@ def test_a_new_grant_for_an_erased_code_names_no_member(alice, bob, staff):
     assert [str(error) for error in report.errors] == [
         f"line 2, member: no member with customer code {code!r}"
     ]
+
+
+def test_a_grant_wrong_in_another_cell_is_also_checked_for_an_unknown_member(alice, staff):
+    before = state()
+    report = grant("G-1,M-9999,ten,Goodwill,\nG-2,M-0001,ten,Goodwill,\n", by=staff)
+
+    assert [str(e) for e in report.errors] == [
+        "line 2, member: no member with customer code 'M-9999'",
+        "line 2, points: 'ten' is not a whole number of points",
+        "line 3, points: 'ten' is not a whole number of points",
+    ]
+    assert state() == before

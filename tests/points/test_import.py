@@ -818,3 +818,25 @@ def test_P5_an_accrual_delay_is_at_most_ten_years(tiers):
     with pytest.raises(ValidationError) as refused:
         definition.full_clean()
     assert "accrue_delay_days" in refused.value.message_dict
+
+
+def test_a_row_wrong_in_another_cell_is_also_checked_for_an_unknown_member(alice):
+    # given rows with a misspelt kind or a bad amount, one naming no member
+    before = state()
+    report = run(
+        "T-1,M-9999,purchse,10,2026-03-01,,,\n"
+        "T-2,M-0001,purchse,10,2026-03-01,,,\n"
+        "T-3,M-9999,purchase,ten,2026-03-01,,,\n"
+    )
+
+    # then every wrong cell is listed in one run, not the member once the kind is fixed
+    assert [str(e) for e in report.errors] == [
+        "line 2, kind: unknown kind 'purchse': purchase or return",
+        "line 2, member: no member with customer code 'M-9999'",
+        "line 3, kind: unknown kind 'purchse': purchase or return",
+        "line 4, amount: 'ten' is not an amount (write digits and at most two decimals after "
+        "a point, like 1250.50)",
+        "line 4, member: no member with customer code 'M-9999'",
+    ]
+    assert report.summary() == "new=0 skipped=0 errors=3"
+    assert state() == before

@@ -15,6 +15,8 @@ from django.urls import reverse
 from core.models import ImportBatch
 from members.services import enroll_member
 from points.models import AwardedOn, LedgerEntry, PointDefinition
+from points.services import expire_points
+from tests.conftest import at
 from tests.points.test_import_batches import HEADER, page, upload
 
 pytestmark = pytest.mark.django_db
@@ -201,18 +203,9 @@ def test_a_members_import_shows_the_welcome_points_it_gives(admin_client, tiers,
 
 
 def test_a_late_return_shows_what_the_expiry_gives_back_and_the_figures_add_up(
-    login, client, make_member, buy, on_commit
+    login, client, make_member, buy, monthly, on_commit
 ):
     # given 100 bought on 5 Jan, expired at the 31 Jan cutoff
-    from datetime import date
-
-    from points.models import ExpiryPolicy
-    from points.services import expire_points
-    from tests.conftest import at
-
-    policy = ExpiryPolicy.current()
-    policy.cycle, policy.starts_on = "monthly", date(2026, 1, 1)
-    policy.save()
     member = make_member("M-00154")
     buy(member, "100", when=at("2026-01-05"), external_id="ZZLATE-1")
     expire_points(now=at("2026-02-01", 1))

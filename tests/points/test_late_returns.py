@@ -7,21 +7,14 @@ from datetime import date
 import pytest
 from django.core.management import call_command
 
-from points.models import ExpiryPolicy, ExpiryRun, LedgerEntry, PointDefinition
+from members.services import merge_members
+from points.models import ExpiryRun, LedgerEntry, PointDefinition
 from points.services import adjust_points, expire_points
 from tests.conftest import at, give_return, summary
 
 pytestmark = pytest.mark.django_db
 
 JAN, FEB = date(2026, 1, 31), date(2026, 2, 28)
-
-
-@pytest.fixture
-def monthly(db):
-    policy = ExpiryPolicy.current()
-    policy.cycle, policy.starts_on = "monthly", date(2026, 1, 1)
-    policy.save()
-    return policy
 
 
 def net_expired(member) -> dict:
@@ -155,8 +148,6 @@ def test_a_late_return_of_a_merged_accounts_purchase_takes_nothing_from_the_surv
     keep, old, buy, staff, monthly
 ):
     # given the survivor's own 100 expired at 31 Jan, and nothing left on the duplicate
-    from members.services import merge_members
-
     adjust_points(member=keep, points=100, reason="welcome", by=staff, now=at("2026-01-02"))
     bought = buy(old, "100", when=at("2026-01-05"))
     expire_points(now=at("2026-02-01", 1))
@@ -170,4 +161,52 @@ def test_a_late_return_of_a_merged_accounts_purchase_takes_nothing_from_the_surv
     # then the survivor's expiry, which took none of that purchase's points, gives nothing
     assert given_back(keep) == [] and given_back(old) == []
     assert summary(keep)["available"] == -100
+    call_command("check_ledger")
+
+
+@pytest.mark.parametrize("door", ["one by one", "in one file"])
+def test_a_late_purchase_returned_late_gives_nothing_back(
+    make_member, buy, monthly, door, tmp_path
+):
+    # given 100 bought on 5 Jan and expired at the 31 Jan cutoff
+    member = make_member("M-LATE")
+    buy(member, "100", when=at("2026-01-05"))
+    expire_points(now=at("2026-02-01", 1))
+
+    # when a purchase of 10 Jan and its return of 15 Jan are both recorded after the run
+    if door == "one by one":
+        late = buy(member, "50", when=at("2026-01-10"), now=at("2026-02-02"), external_id="P-L")
+        give_return(member, late, "50", when=at("2026-01-15"), external_id="R-L")
+    else:
+        csv = tmp_path / "late.csv"
+        csv.write_text(
+            "external_id,member,kind,amount,occurred_at,channel,store,original_external_id\n"
+            "P-L,M-LATE,purchase,50.00,2026-01-10,,,\n"
+            "R-L,M-LATE,return,50.00,2026-01-15,,,P-L\n"
+        )
+        call_command("import_transactions", str(csv))
+
+    # then the cutoff, which never saw that purchase, gives nothing back: they cancel out
+    assert given_back(member) == []
+    assert summary(member)["available"] == 0
+    call_command("check_ledger")
+
+
+@pytest.mark.parametrize("recorded", ["on time", "late"])
+def test_a_purchase_merged_in_before_the_cutoff_is_given_back_by_the_survivors_expiry(
+    keep, old, buy, staff, monthly, recorded
+):
+    # given the duplicate's purchase of 5 Jan, merged into the account kept on 10 Jan
+    bought = buy(old, "100", when=at("2026-01-05"))
+    merge_members(survivor=keep, duplicate=old, by=staff, reason="same", now=at("2026-01-10"))
+    # and returned on 20 Jan, recorded before or after the 31 Jan cutoff, which took the
+    # merged 100 from the account kept
+    if recorded == "on time":
+        give_return(keep, bought, "100", when=at("2026-01-20"), external_id="R-M")
+    expire_points(now=at("2026-02-01", 1))
+    if recorded == "late":
+        give_return(keep, bought, "100", when=at("2026-01-20"), external_id="R-M")
+
+    # then the same end
+    assert summary(keep)["available"] == 0
     call_command("check_ledger")
