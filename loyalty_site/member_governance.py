@@ -82,6 +82,8 @@ class FreezeForm(UntilForm):
 def governance_context(user, member, *, now, match_form=None, freeze_form=None) -> dict:
     """The member page's status match, freeze and requests: three small queries."""
     open_member = not member.is_merged
+    # Nothing new about a customer who asked to be forgotten (check_not_erased).
+    recordable = open_member and not member.erased_at
     grant = None
     if member.granted_tier_id:
         grant = (
@@ -104,11 +106,12 @@ def governance_context(user, member, *, now, match_form=None, freeze_form=None) 
         "adjustment_requests": requests,
         "end_match_form": EndMatchForm() if grant and user.has_perm(GRANT) else None,
         "match_form": (match_form or StatusMatchForm(member=member))
-        if open_member and user.has_perm(GRANT)
+        if recordable and user.has_perm(GRANT)
         else None,
         "freeze_form": (freeze_form or FreezeForm())
-        if open_member and user.has_perm(FREEZE)
+        if recordable and user.has_perm(FREEZE)
         else None,
+        "may_unfreeze": open_member and user.has_perm(FREEZE),
     }
 
 
@@ -210,9 +213,9 @@ class MemberGovernance:
 
     def _again(self, request, member, object_id, name, form):
         """The member page again with the form and what is wrong with it; for a closed
-        account, which the page offers no such form (a page opened before a merge sent
-        it), what is wrong above the page."""
-        if member.is_merged:
+        or erased account, which the page offers no such form (a page opened before a
+        merge or an erasure sent it), what is wrong above the page."""
+        if member.is_merged or member.erased_at:
             errors = [error for errors in form.errors.values() for error in errors]
             self.message_user(request, " ".join(errors), messages.ERROR)
             return redirect("admin:members_member_change", member.pk)

@@ -105,6 +105,17 @@ def accounts_merged_into(member: Member):
     return Member.objects.filter(named).select_related("merge_survivor").order_by("-merged_at")
 
 
+def check_not_erased(member: Member, what: str) -> None:
+    """An erased member's account keeps its points and tier, but nothing new is
+    recorded about the customer, who asked to be forgotten: `what` (a freeze, a status
+    match) would come with a reason, often about their health."""
+    if member.erased_at:
+        raise ValidationError(
+            f"This member's personal data was erased: {what} would record something new "
+            "about a customer who asked to be forgotten."
+        )
+
+
 def check_open(member: Member) -> None:
     """A merged account earns, redeems and is adjusted no more: refused with the
     account its own merge moved it into, and the code of the account that holds its

@@ -13,6 +13,7 @@ from types import SimpleNamespace
 import pytest
 from django.apps import apps
 from django.contrib.admin.models import LogEntry
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import Value
 from django.db.models.functions import Replace
@@ -284,3 +285,35 @@ def test_the_upgrade_removes_the_freeze_reasons_erasures_left_before_this_rule(
         for reason in ("Chemotherapy", "Hospital stay"):
             assert reason not in history(client_admin, account)
     assert "Relocation" in history(client_admin, member)
+
+
+def test_an_erased_member_can_be_neither_frozen_nor_status_matched(client_admin, keep, staff):
+    # given: the customer asked to be forgotten
+    erase_alone(client_admin, keep)
+    erased = Member.objects.get(pk=keep.pk)
+
+    # when: a supervisor posts a freeze with a reason about their health
+    until = timezone.localdate() + timedelta(days=30)
+    form = {"freeze-until": until.isoformat(), "freeze-reason": "Chemotherapy"}
+    shown = client_admin.post(
+        reverse("admin:members_member_freeze", args=[erased.pk]),
+        {**form, "freeze-token": str(uuid.uuid4())},
+        follow=True,
+    ).content.decode()
+
+    # then: refused and recorded nowhere; the page offers neither form
+    assert "would record something new about a customer who asked to be forgotten" in shown
+    erased.refresh_from_db()
+    assert erased.frozen_until is None and erased.freeze_reason == ""
+    assert "Chemotherapy" not in history(client_admin, erased)
+    page_html = page(client_admin, erased)
+    assert 'id="freeze-form"' not in page_html and "Grant the tier" not in page_html
+    with pytest.raises(ValidationError, match="asked to be forgotten"):
+        grant_status(
+            member=erased,
+            tier=Tier.objects.get(code="gold"),
+            until=until,
+            reason="Gold at a competitor",
+            by=staff,
+        )
+    assert not StatusGrant.objects.filter(member=erased).exists()

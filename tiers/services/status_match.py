@@ -12,7 +12,7 @@ from core.ids import renamer
 from core.staff_input import check_last_day, clean_reason
 from core.words import shortened
 from members.models import Member, Notification
-from members.selectors import check_open
+from members.selectors import check_not_erased, check_open
 from tiers.models import DegradationPolicy, StatusGrant, Tier
 from tiers.selectors import Ranking, held_above_by_match, inactivity_leaves
 from tiers.services.history import (
@@ -58,6 +58,7 @@ def grant_status(*, member, tier: Tier, until: date, reason: str, by, now=None) 
         # The member's lock, as every writer of its tier takes it.
         member = Member.objects.select_for_update(of=("self",)).get(pk=member.pk)
         check_open(member)
+        check_not_erased(member, "a status match")
         ranking = Ranking()
         if not ranking.higher(tier.pk, member.qualified_tier_id):
             qualified = ranking.by_pk[member.qualified_tier_id]
