@@ -5,9 +5,11 @@ made to fit their column."""
 ELLIPSIS = "…"
 
 
-def counted(n: int, noun: str, plural: str = "") -> str:
-    """`n` with its noun, singular for exactly one; `plural` when adding an s is wrong."""
-    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
+def counted(n: int, noun: str, plural: str = "", *, signed: bool = False) -> str:
+    """`n` with its noun, singular for exactly one; `plural` when adding an s is wrong;
+    `signed`: with its sign, as points added or removed are ("+1 point", "-5 points")."""
+    number = f"{n:+,}" if signed else f"{n:,}"
+    return f"{number} {noun if abs(n) == 1 else plural or noun + 's'}"
 
 
 def shortened(text: str, limit: int) -> str:

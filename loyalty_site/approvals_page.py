@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 
+from core.words import counted
 from members.models import Member
 from points.models import AdjustmentRequest
 from points.services.goodwill import APPROVE, approve_request, reject_request
@@ -70,12 +71,12 @@ def _decide(site, request):
     else:
         verb = "Approved" if approve else "Rejected"
         why = made.decision_reason or "no reason given"
-        decision = f"{verb} the request of {made.requested_by} for {made.points:+,} points: {why}"
+        points = counted(made.points, "point", signed=True)
+        decision = f"{verb} the request of {made.requested_by} for {points}: {why}"
         site.get_model_admin(Member).log_change(request, made.member, decision)  # its history
         given = f" {made.member.external_id} was given them." if approve else ""
         messages.success(
             request,
-            f"{verb}: {made.points:+,} points for {made.member.external_id} asked by "
-            f"{made.requested_by}.{given}",
+            f"{verb}: {points} for {made.member.external_id} asked by {made.requested_by}.{given}",
         )
     return redirect("admin:approvals")

@@ -16,6 +16,7 @@ from django.urls import path
 from django.utils import timezone
 
 from core.staff_input import is_blank
+from core.words import counted
 from loyalty_site.models import FormSubmission
 from members.models import Member
 from members.selectors import check_open
@@ -43,6 +44,9 @@ class OnceForm(forms.Form):
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("initial", {}).setdefault("token", uuid.uuid4())
         super().__init__(*args, **kwargs)
+        # An id of its own: the member page holds several of these forms.
+        owner = self.prefix or type(self).__name__.removesuffix("Form").lower()
+        self.fields["token"].widget.attrs["id"] = f"{owner}-token"
 
 
 class DefinitionChoice(forms.ModelChoiceField):
@@ -173,7 +177,9 @@ class MemberActions:
             else:
                 if made and isinstance(made[0], AdjustmentRequest):
                     return self._requested(request, member, made[0])
-                message = f"Assigned {data['points']:+,} points: {data['reason']}"
+                message = (
+                    f"Assigned {counted(data['points'], 'point', signed=True)}: {data['reason']}"
+                )
                 return self._done(request, member, applied, message)
         # The page again, with the agent's input and what is wrong with it.
         return self.change_view(as_get(request), object_id, extra_context={"assign_form": form})
@@ -311,9 +317,10 @@ class MemberActions:
 
     def _requested(self, request, member, made: AdjustmentRequest):
         """Above the agent's goodwill limit: sent for approval, nothing given yet."""
+        points = counted(made.points, "point", signed=True)
         message = (
-            f"Sent for approval: {made.points:+,} points is {made.above}. A CX supervisor "
-            "approves or rejects it; nothing is given until then"
+            f"Sent for approval: {points} is {made.above}. A CX supervisor approves or "
+            "rejects it; nothing is given until then"
         )
         self.log_change(request, member, f"{message}: {made.reason}")
         self.message_user(request, f"{message}.", messages.WARNING)

@@ -8,6 +8,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from core.staff_input import AtLeastOne
+from core.words import counted
 
 
 class AdjustmentLimit(models.Model):
@@ -99,4 +100,6 @@ class AdjustmentRequest(models.Model):
 
     def __str__(self):
         status = self.get_status_display()
-        return f"{self.points:+,} points for {self.member.external_id} ({status})"
+        return (
+            f"{counted(self.points, 'point', signed=True)} for {self.member.external_id} ({status})"
+        )

@@ -213,7 +213,12 @@ def _decide(request: AdjustmentRequest, by, status: str, reason: str, now) -> No
         return
     first = AdjustmentRequest.objects.select_related("decided_by").get(pk=request.pk)
     when = date_format(timezone.localtime(first.decided_at), "j M Y \\a\\t H:i")
+    outcome = (
+        "its points were given once"
+        if first.status == Status.APPROVED
+        else "no point was given, nor is any now"
+    )
     raise ValidationError(
         f"This request was already {first.get_status_display().lower()} by "
-        f"{first.decided_by} on {when}: nothing was applied twice."
+        f"{first.decided_by} on {when}: {outcome}."
     )

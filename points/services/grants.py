@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.bulk import CopyBehind, bulk_update, without_cycle_collection
+from core.words import counted
 from members.models import Member
 from members.selectors import owner_unless_erased, survivors_of
 from points.csv_rows import RowError, bad_rows
@@ -129,7 +130,11 @@ def import_grants(rows, *, by, errors=(), dry_run=False, batch=None, now=None) -
                         bad(RowError(row.line, column, " ".join(messages).rstrip(".")))
                     continue
                 if above := goodwill.above_limit(limits, row.points, given, now, by_file=by_file):
-                    bad(RowError(row.line, "points", f"{row.points:,} points is {above} {ASK}"))
+                    bad(
+                        RowError(
+                            row.line, "points", f"{counted(row.points, 'point')} is {above} {ASK}"
+                        )
+                    )
                     continue
                 given += max(row.points, 0)
                 by_file += max(row.points, 0)

@@ -95,6 +95,17 @@ def test_assigning_points_shows_the_new_balance_and_is_attributable(client, logi
     assert log.user == agent and "Assigned +250 points" in log.get_change_message()
 
 
+def test_one_point_assigned_or_removed_is_said_in_the_singular(client, login, member):
+    login("CX agent")
+
+    assert (
+        "Assigned +1 point: Goodwill" in client.get(assign(client, member, 1).url).content.decode()
+    )
+    assert (
+        "Assigned -1 point: Goodwill" in client.get(assign(client, member, -1).url).content.decode()
+    )
+
+
 def test_a_double_submit_of_assign_points_adds_the_points_once(client, login, member):
     login("CX agent")
     token = uuid.uuid4()

@@ -222,8 +222,10 @@ def test_a_rejection_needs_a_reason_and_gives_nothing(member, maria, sam, limits
         "Goodwill already given last week",
     )
     assert available(member) == 0
-    with pytest.raises(ValidationError, match="already rejected by sam"):
+    with pytest.raises(ValidationError, match="already rejected by sam") as refused:
         approve_request(request=made, by=sam)
+    assert refused.value.messages[0].endswith(": no point was given, nor is any now.")
+    assert available(member) == 0
 
 
 def test_approved_requests_do_not_count_in_the_givers_month(member, maria, sam, limits):
