@@ -197,7 +197,7 @@ class ImportBatchAdmin(admin.ModelAdmin):
             "batch": batch,
             "state": batches.state(batch),
             "may_run": request.user.has_perm(PERMISSION[batch.kind]),
-            "cannot_run": _cannot_run(batch),
+            "cannot_run": _cannot_run(batch, request.user),
             "links": self._links(batch),
             "took": self.duration(batch),
             # The page lists the first messages: a row can have several.
@@ -225,7 +225,7 @@ class ImportBatchAdmin(admin.ModelAdmin):
         batch = self._batch(request, object_id)
         self._may_run(request, batch)
         try:
-            batches.run_again(batch=batch)
+            batches.run_again(batch=batch, by=request.user)
         except ValidationError as exc:
             self.message_user(request, " ".join(exc.messages), messages.ERROR)
         else:
@@ -259,11 +259,11 @@ class ImportBatchAdmin(admin.ModelAdmin):
         return links if batch.kind == Kind.TRANSACTIONS else links[1:]
 
 
-def _cannot_run(batch) -> str:
-    """Why a checked or failed batch cannot be confirmed or run again, said in place of
-    its button; "" when it can."""
+def _cannot_run(batch, user) -> str:
+    """Why a checked or failed batch cannot be confirmed or run again by `user`, said in
+    place of its button; "" when it can."""
     try:
-        batches.check_runnable(batch)
+        batches.check_runnable(batch, by=user)
     except ValidationError as refused:
         return " ".join(refused.messages)
     return ""

@@ -105,7 +105,7 @@ def import_now(*, kind: str, data: bytes, file_name: str, by):
 
 def confirm(*, batch: ImportBatch, by) -> ImportBatch:
     """Queue the import of a checked batch (once: a second confirmation does nothing)."""
-    check_runnable(batch)
+    check_runnable(batch, by=by)
     confirmed = ImportBatch.objects.filter(pk=batch.pk, status=Status.CHECKED).update(
         status=Status.IMPORTING,
         imported_by=by,
@@ -119,10 +119,10 @@ def confirm(*, batch: ImportBatch, by) -> ImportBatch:
     return batch
 
 
-def run_again(*, batch: ImportBatch) -> ImportBatch:
+def run_again(*, batch: ImportBatch, by=None) -> ImportBatch:
     """Run again the step of a failed batch: its import if it was confirmed, else its
     check."""
-    check_runnable(batch)
+    check_runnable(batch, by=by)
     step, status = ("run", Status.IMPORTING) if batch.imported_by_id else ("check", Status.CHECKING)
     again = ImportBatch.objects.filter(pk=batch.pk, status=Status.FAILED).update(
         status=status, failure="", started_at=timezone.now(), finished_at=None
@@ -134,11 +134,13 @@ def run_again(*, batch: ImportBatch) -> ImportBatch:
     return batch
 
 
-def check_runnable(batch: ImportBatch) -> None:
+def check_runnable(batch: ImportBatch, *, by=None) -> None:
     """What a batch needs to be checked or imported, said before it is queued:
     - its file, deleted IMPORT_FILE_DAYS after the upload (delete_old_files);
     - for grants, an uploader who may still grant points: the grants are given in
-      their name (their permission or staff status may have been taken away since)."""
+      their name (their permission or staff status may have been taken away since),
+      and, for the staff user `by` who would confirm or run them, that uploader: points
+      given in a user's name are given by that user's own decision (G4)."""
     if not batch.file:
         raise ValidationError(
             f"The file was deleted {settings.IMPORT_FILE_DAYS} days after it was uploaded, "
@@ -154,6 +156,11 @@ def check_runnable(batch: ImportBatch) -> None:
                 f"This file's grants would be given in the name of {batch.uploaded_by}, who "
                 f"uploaded it: {' '.join(refused.messages)} Upload it again as someone who may."
             ) from None
+        if by is not None and by.pk != batch.uploaded_by_id:
+            raise ValidationError(
+                f"Only {batch.uploaded_by}, who uploaded this file, can import it: its grants "
+                "are given in their name and within their goodwill limits."
+            )
 
 
 def _queue(step: str, batch: ImportBatch) -> None:

@@ -313,6 +313,26 @@ def test_grants_whose_uploader_may_no_longer_grant_are_not_confirmed_by_another(
     assert not LedgerEntry.objects.exists()
 
 
+def test_grants_are_imported_by_their_uploader_only(login, client, members, on_commit):
+    # given: a supervisor's grants file, checked
+    supervisor = login("CX supervisor")
+    grants = "external_id,member,points,reason,definition\nG-1,M-0001,500,Store closed,\n"
+    on_commit(lambda: upload(client, grants, kind="grants"))
+    batch = ImportBatch.objects.get()
+
+    # when: a marketer, who may import grants too, opens it and confirms it
+    login("Marketer")
+    shown = page(client, batch)
+    confirmed = client.post(reverse("admin:core_importbatch_confirm", args=[batch.pk]), follow=True)
+
+    # then: refused in words: the grants are the supervisor's to give
+    said = f"Only {supervisor}, who uploaded this file, can import it"
+    assert said in shown and "Confirm the import" not in shown
+    assert any(said in str(m) for m in confirmed.context["messages"])
+    assert ImportBatch.objects.get().status == Status.CHECKED
+    assert not LedgerEntry.objects.exists()
+
+
 def test_a_checked_import_whose_file_was_deleted_says_so_instead_of_confirming(
     login, client, members, on_commit, settings
 ):
