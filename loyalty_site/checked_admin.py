@@ -18,6 +18,7 @@ from django.db import DatabaseError
 from django.db.models import F, OrderBy
 from django.http import HttpResponseRedirect
 from django.urls import reverse
+from django.utils.text import capfirst
 
 from core.ids import canonical_id
 
@@ -56,6 +57,12 @@ class CheckedInput:
             rows, more = super().get_search_results(request, queryset, term)
             found, may_have_duplicates = found | rows, may_have_duplicates or more
         return found, may_have_duplicates
+
+    def changelist_view(self, request, extra_context=None):
+        """Every list is headed by what it lists ("Members"), not Django's "Select member
+        to change": staff open lists to find and read, as often as to change."""
+        context = {"title": capfirst(self.opts.verbose_name_plural), **(extra_context or {})}
+        return super().changelist_view(request, context)
 
     def get_changelist(self, request, **kwargs):
         own = super().get_changelist(request, **kwargs)  # a list's own (the members')

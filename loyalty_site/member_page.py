@@ -86,6 +86,7 @@ def member_context(
     return {
         "member": member,
         "now": now,
+        "today": timezone.localdate(now),
         "available": available,
         "pending": pending,
         "qualified": qualified,
@@ -122,6 +123,15 @@ def member_context(
         "can_cancel": user.has_perm("rewards.cancel_redemption"),
         **governance_context(user, member, now=now, match_form=match_form, freeze_form=freeze_form),
     }
+
+
+def focus_first_error(form) -> None:
+    """The page opens on the form sent back: its first wrong field has the focus, so the
+    browser scrolls to it (on a phone it is screens below the top) and a screen reader
+    reads it with its error."""
+    wrong = [name for name in form.errors if name in form.fields]
+    if wrong:
+        form.fields[wrong[0]].widget.attrs["autofocus"] = True
 
 
 def redemptions_context(member, user) -> dict:
@@ -369,6 +379,10 @@ class MemberAdmin(MemberMerge, MemberGovernance, MemberActions, ExportMixin, adm
             names = ("assign_form", "merge_form", "match_form", "freeze_form")
             forms = {name: context.pop(name, None) for name in names}
             context.update(member_context(request, member, **forms))
+            refused = next((form for form in forms.values() if form and form.errors), None)
+            if refused:
+                focus_first_error(refused)
+            context["form_refused"] = bool(refused)  # the tab's title says so
             context.setdefault("title", str(member))
             context.setdefault("subtitle", None)
             context.setdefault("show_save_and_add_another", False)

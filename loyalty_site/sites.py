@@ -106,6 +106,16 @@ class MemberAutocomplete(AutocompleteJsonView):
         return result
 
 
+class MemberPicker(AutocompleteSelect):
+    """The admin's autocomplete with a placeholder: Select2's box, the one typed into,
+    is named by it for a screen reader (the label names the hidden select)."""
+
+    def build_attrs(self, base_attrs, extra_attrs=None):
+        attrs = super().build_attrs(base_attrs, extra_attrs=extra_attrs)
+        attrs["data-placeholder"] = "Type a code, e-mail or name"
+        return attrs
+
+
 class FindMemberForm(forms.Form):
     """Type a code, e-mail or name and pick the member: the admin's own autocomplete
     (the member admin's indexed prefix search), served from the admin's static files."""
@@ -116,7 +126,7 @@ class FindMemberForm(forms.Form):
         to_member = LedgerEntry._meta.get_field("member")
         self.fields["member"] = forms.ModelChoiceField(
             queryset=Member.objects.none(),
-            widget=AutocompleteSelect(
+            widget=MemberPicker(
                 to_member,
                 site,
                 attrs={"style": "width: 400px"},

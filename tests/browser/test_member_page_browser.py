@@ -129,3 +129,21 @@ def test_the_member_ledger_on_a_phone_keeps_its_rows_short(page, log_in, make_me
     heights = [row.bounding_box()["height"] for row in rows]
     assert heights and max(heights) < 100, heights
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    # and a keyboard reaches the panel to scroll it: it is a named region in the Tab order
+    region = page.get_by_role("region", name="Ledger")
+    region.focus()
+    for _ in range(5):
+        region.press("ArrowRight")
+    page.wait_for_function("document.querySelector('#ledger .cx-body').scrollLeft > 0")
+
+
+def test_the_upload_page_on_a_phone_needs_no_sideways_scrolling(page, log_in):
+    """Found by an audit: the files' headers, one long word each, made the page 714 px
+    wide on a 390 px screen."""
+    log_in("superuser")  # every kind of file: the longest headers
+    page.set_viewport_size({"width": 390, "height": 844})
+
+    page.goto("/admin/core/importbatch/upload/")
+
+    assert "opening_lifetime" in page.inner_text("#upload-form")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390

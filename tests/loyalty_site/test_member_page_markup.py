@@ -21,3 +21,19 @@ def test_every_help_text_is_found_and_every_id_is_unique(admin_client, member, c
     assert described, "the page's forms describe no field"
     assert sorted(described - ids.keys()) == []
     assert 'id="id_points_helptext">Negative to remove points.' in html
+
+
+def test_a_refused_form_opens_on_its_first_wrong_field_and_says_error_in_the_title(
+    client, login, member
+):
+    from tests.loyalty_site.test_cx_manager import assign
+
+    login("CX agent")
+
+    # when: the agent removes more points than the member has
+    sent_back = assign(client, member, -99999).content.decode()
+
+    # then: the tab says it, and the browser opens the page on the points field
+    assert "<title>Error: " in sent_back
+    assert re.search(r'<input[^>]*name="points"[^>]*autofocus', sent_back)
+    assert "autofocus" not in page(client, member)  # not on a page with nothing wrong

@@ -18,7 +18,7 @@ from rewards.models import Redemption
 from rewards.services import redeem
 from tests.conftest import at, give_return, ledger_state, summary
 from tiers.models import Tier
-from tiers.services import recalculate_all_tiers
+from tiers.services import grant_status, recalculate_all_tiers
 
 pytestmark = pytest.mark.django_db
 
@@ -398,3 +398,31 @@ def test_T3_D2_a_member_new_thresholds_qualify_but_inactivity_keeps_lower_is_tol
         "the tier thresholds changed, qualifying for Silver; kept at Bronze by the days "
         "without a purchase, a purchase restores it"
     )
+
+
+def test_points_at_stake_of_a_tier_that_never_expires_say_why_they_expire(
+    client, login, member, staff
+):
+    # given: Silver by points, Gold by a status match ending before the next cutoff
+    today = timezone.localdate()
+    policy = ExpiryPolicy.current()
+    policy.cycle, policy.starts_on = "annual", today + timedelta(days=10)
+    policy.save()
+    counting = PointDefinition.objects.create(
+        name="Status points", handle="status", kind="bonus", counts_toward_tier=True
+    )
+    adjust_points(member=member, points=1_200, reason="Match", by=staff, definition=counting)
+    until = today + timedelta(days=5)
+    grant_status(
+        member=member, tier=Tier.objects.get(code="gold"), until=until, reason="Card", by=staff
+    )
+    login("CX agent")
+
+    # when
+    html = page_of(client, member)
+
+    # then: the Silver points expire, and the page says why beside "Gold"
+    assert (
+        f"unless spent before: Gold points never expire, but the status match ends on "
+        f"{until:%-d %b %Y}."
+    ) in html

@@ -96,3 +96,14 @@ def test_a_name_no_one_can_read_as_typed_is_refused_beside_it(
     assert page.status_code == 200
     assert page.context["adminform"].form.errors["name"] == [expected.format(what=what)]
     assert model.objects.count() == before
+
+
+@pytest.mark.parametrize(
+    "name, heading",
+    [("members_member", "Members"), ("api_apikey", "API keys"), ("core_importbatch", "Imports")],
+)
+def test_a_list_is_headed_by_what_it_lists(admin_client, name, heading):
+    html = admin_client.get(reverse(f"admin:{name}_changelist")).content.decode()
+
+    assert f"<h1>{heading}</h1>" in html and f"<title>{heading} | CX Manager</title>" in html
+    assert "to change" not in html

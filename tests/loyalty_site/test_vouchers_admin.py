@@ -49,7 +49,7 @@ def day(moment) -> str:
 
 def redemption_rows(html: str) -> list[str]:
     panel = html.split('id="redemptions"')[1].split("</section>")[0]
-    return panel.split("<tr>")[1:]
+    return panel.split("</thead>")[-1].split("<tr>")[1:]  # its rows, below the headings
 
 
 def test_W5_the_member_page_shows_each_voucher_s_code_and_status(client, login, rich, four):

@@ -75,7 +75,11 @@ def test_E3_between_a_cutoff_and_its_run_the_member_page_reads_the_tier_then(
     # the cutoff), not that Gold points never expire
     assert till == {"cutoff": cutoff, "points": 1200}
     assert taken(member) == [(cutoff, -1200)]
-    assert shown == f"1,200 points expire on {cutoff:%-d %b %Y} unless spent before."
+    assert shown == (
+        f"1,200 points expire on {cutoff:%-d %b %Y} unless spent before: Gold points never "
+        "expire, but the member held a tier whose points do at that cutoff, which the nightly "
+        "job has yet to process."
+    )
 
 
 def test_E3_after_downtime_next_expiry_says_what_the_catch_up_takes(make_member, buy):
