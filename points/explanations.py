@@ -241,7 +241,10 @@ def tier_explanation(history: list[TierChange], effective_tier) -> str:
         if change.to_tier_id != effective_tier.pk:
             break
         if change.qualified_tier_id != history[0].qualified_tier_id:
-            if change.reason == Reason.STATUS_MATCH:
+            # The match holds the member up only while they qualify for less: reached
+            # by points since, the tier is theirs by the change that reached it.
+            held_up = history[0].qualified_tier.threshold < effective_tier.threshold
+            if change.reason == Reason.STATUS_MATCH and held_up:
                 return _matched(change, history[0].qualified_tier)
             break
         since = change

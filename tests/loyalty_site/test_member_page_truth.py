@@ -426,3 +426,30 @@ def test_points_at_stake_of_a_tier_that_never_expires_say_why_they_expire(
         f"unless spent before: Gold points never expire, but the status match ends on "
         f"{until:%-d %b %Y}."
     ) in html
+
+
+def test_a_matched_member_who_qualifies_by_points_is_told_the_tier_is_their_own(
+    client, login, member, staff
+):
+    # given: Silver by points, Gold by a status match; then Gold by points too
+    counting = PointDefinition.objects.create(
+        name="Status points", handle="status", kind="bonus", counts_toward_tier=True
+    )
+    adjust_points(member=member, points=1_200, reason="Match", by=staff, definition=counting)
+    grant_status(
+        member=member,
+        tier=Tier.objects.get(code="gold"),
+        until=timezone.localdate() + timedelta(days=60),
+        reason="Card",
+        by=staff,
+    )
+    adjust_points(member=member, points=1_800, reason="Points", by=staff, definition=counting)
+    login("CX agent")
+
+    # when
+    html = page_of(client, member)
+
+    # then: the tier is explained by the points that reached it, not by the match
+    why = html.split('id="tier-why">')[1].split("</p>")[0]
+    assert "reached 3,000 lifetime points" in why and "status match" not in why
+    assert "the member now qualifies for it by points: its end changes nothing" in html
