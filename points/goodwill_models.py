@@ -7,8 +7,11 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from core.staff_input import AtLeastOne
+from core.staff_input import AtLeastOne, AtMost, adjustment_limit
 from core.words import counted
+
+
+MAX_PER_MONTH = 1_000_000_000  # points one user may give in a month: beyond any sense
 
 
 class AdjustmentLimit(models.Model):
@@ -21,9 +24,17 @@ class AdjustmentLimit(models.Model):
     )
     per_adjustment = AtLeastOne(
         help_text="The most points one adjustment (or one row of a grants file) may give.",
+        # Above P6's own cap the limit would mean nothing: no adjustment gives that many.
+        validators=[
+            AtMost(
+                adjustment_limit,
+                "At most {limit:,}: no adjustment may give more points than that (P6).",
+            )
+        ],
     )
     per_month = AtLeastOne(
         help_text="The most points one user of the group may give in a calendar month.",
+        validators=[AtMost(MAX_PER_MONTH, "At most {limit:,} points a month.")],
     )
 
     class Meta:
@@ -35,7 +46,9 @@ class AdjustmentLimit(models.Model):
     def clean(self):
         # Above the month's limit one adjustment is a request anyway: a limit that says
         # otherwise would mislead whoever reads it.
-        if self.per_adjustment and self.per_month and self.per_adjustment > self.per_month:
+        # (Said once: a limit above any adjustment's is refused as that alone.)
+        within = self.per_adjustment and self.per_adjustment <= adjustment_limit()
+        if within and self.per_month and self.per_adjustment > self.per_month:
             raise ValidationError(
                 {
                     "per_adjustment": f"At most the month's {self.per_month:,}: one "

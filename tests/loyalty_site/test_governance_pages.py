@@ -289,3 +289,44 @@ def test_a_limit_below_one_point_is_refused_with_the_one_bound(admin_client, typ
         "per_adjustment": ["Ensure this value is greater than or equal to 1."]
     }
     assert not AdjustmentLimit.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "per_adjustment, per_month, errors",
+    [
+        (
+            "2147483648",
+            "2147483648",
+            {
+                "per_adjustment": [
+                    "At most 100,000: no adjustment may give more points than that (P6)."
+                ],
+                "per_month": ["At most 1,000,000,000 points a month."],
+            },
+        ),
+        (
+            "1" * 20,
+            "1000",
+            {
+                "per_adjustment": [
+                    "At most 100,000: no adjustment may give more points than that (P6)."
+                ]
+            },
+        ),
+    ],
+)
+def test_a_limit_above_what_any_adjustment_may_give_is_refused_in_words(
+    admin_client, per_adjustment, per_month, errors
+):
+    page = admin_client.post(
+        reverse("admin:points_adjustmentlimit_add"),
+        {
+            "group": Group.objects.get(name="CX agent").pk,
+            "per_adjustment": per_adjustment,
+            "per_month": per_month,
+        },
+    )
+
+    assert page.status_code == 200
+    assert page.context["adminform"].form.errors == errors
+    assert not AdjustmentLimit.objects.exists()
