@@ -10,7 +10,6 @@ from django.utils import timezone
 from core.staff_input import AtLeastOne, AtMost, adjustment_limit
 from core.words import counted
 
-
 MAX_PER_MONTH = 1_000_000_000  # points one user may give in a month: beyond any sense
 
 
