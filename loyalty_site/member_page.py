@@ -360,11 +360,12 @@ class MemberAdmin(MemberMerge, MemberGovernance, MemberActions, ExportMixin, adm
         return request.user.has_perm("members.export_member")
 
     def get_readonly_fields(self, request, obj=None):
-        # The customer code is the key other systems use: fixed once enrolled. An
-        # erased member's data is gone for good: nothing to edit.
+        # The customer code is the key other systems use: fixed once enrolled; so is the
+        # joining date, from which inactivity counts and the welcome points and the
+        # history are dated. An erased member's data is gone for good: nothing to edit.
         if obj and obj.erased_at:
             return self.fields
-        return ["external_id"] if obj else []
+        return ["external_id", "joined_at"] if obj else []
 
     def has_delete_permission(self, request, obj=None):
         return False

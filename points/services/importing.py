@@ -36,6 +36,7 @@ from points.services.posting import (
     unknown_members_of_bad_rows,
 )
 from points.services.referrals import (
+    pays,
     programme_award,
     referral_due,
     referral_key,
@@ -403,7 +404,7 @@ def _referral_rows(friend, referrers, definition, row, plan, log, now, batch_id)
     """pay_referral for a row: the referrer's entry (and tier-up bonus) as rows, and
     the points they give."""
     referrer = referrers[friend.referred_by_id]
-    if referrer.pk == friend.pk:  # the referrer's account was merged into the friend's
+    if not pays(friend, referrer):
         return [], 0
     move = referral_movement(
         friend, referrer, definition, at=row.occurred_at, external_id=row.external_id

@@ -61,6 +61,14 @@ def referral_movement(friend, referrer, definition: PointDefinition, *, at, exte
     return earning(definition, definition.points, at=max(at, referrer.joined_at), reason=reason)
 
 
+def pays(friend, referrer) -> bool:
+    """Whether the referrer's account (its survivor, if merged) is paid for the friend's
+    first purchase: not when it was merged into the friend's own, nor when it was
+    erased since (the customer asked to be forgotten: enrolment refuses an erased
+    referrer too, and a payment would move its tier and queue it a message)."""
+    return referrer.pk != friend.pk and referrer.erased_at is None
+
+
 def referral_key(friend) -> str:
     return f"{REFERRAL_KEY}{friend.pk}"
 
@@ -94,7 +102,7 @@ def pay_referral(friend, definition: PointDefinition, *, at, external_id, by=Non
     A referrer merged since is paid on its survivor."""
     referrer = type(friend)(pk=friend.referred_by_id)
     referrer, plan, _ = lock(referrer, follow_merge=True)
-    if referrer.pk == friend.pk:  # the referrer's account was merged into the friend's
+    if not pays(friend, referrer):
         return
     move = referral_movement(friend, referrer, definition, at=at, external_id=external_id)
     entry = entry_of(referrer, move, created_by=by, external_id=referral_key(friend))

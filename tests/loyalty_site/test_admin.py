@@ -480,3 +480,23 @@ def test_lists_write_times_on_the_24_hour_clock_as_the_member_pages_do(client_ad
     page = client_admin.get(reverse("admin:members_tierchange_changelist")).content.decode()
     assert re.search(r"\d{1,2} \w{3} \d{4}, \d{2}:\d{2}<", page)
     assert "p.m." not in page and "a.m." not in page
+
+
+def test_the_joining_date_is_fixed_once_enrolled(admin_client, make_member):
+    # given a member who joined on 1 March (inactivity counts from it, history is dated by it)
+    from tests.conftest import at
+
+    member = make_member("M-J", joined_at=at("2026-03-01"))
+    page = admin_client.get(reverse("admin:members_member_change", args=[member.pk]))
+    form = page.context["adminform"].form
+
+    # when the change form is sent with another date
+    admin_client.post(
+        reverse("admin:members_member_change", args=[member.pk]),
+        {**{name: form[name].value() or "" for name in form.fields}, "joined_at_0": "2026-06-01"},
+    )
+
+    # then it stays, and the page offers no field to change it
+    member.refresh_from_db()
+    assert member.joined_at == at("2026-03-01")
+    assert "joined_at" not in form.fields

@@ -249,6 +249,25 @@ def test_a_referral_whose_friend_never_buys_gives_nothing(referrer):
     assert referrer.points_balance == 0
 
 
+@pytest.mark.parametrize("door", ["till", "file"])
+def test_an_erased_referrer_is_not_paid(referrer, buy, staff, door):
+    # given a friend of M-REFERRER, who is then erased (asked to be forgotten)
+    from members.services import erase_member
+    from tests.points.test_import import run as import_file
+
+    friend = enrol("M-FRIEND", referred_by="M-REFERRER")
+    erase_member(member=referrer, by=staff)
+    # when the friend makes a first purchase
+    if door == "till":
+        buy(friend, "10", at("2026-03-02"))
+    else:
+        assert import_file("T-1,M-FRIEND,purchase,10,2026-03-02,,,\n").errors == []
+    # then the erased account is paid nothing, as an erased code refers nobody at enrolment
+    assert not LedgerEntry.objects.filter(member=referrer).exists()
+    referrer.refresh_from_db()
+    assert (referrer.points_balance, referrer.lifetime_points) == (0, 0)
+
+
 def test_a_member_cannot_refer_themselves(tiers):
     before = ledger_state()
     with pytest.raises(ValidationError, match="cannot refer themselves"):
