@@ -77,6 +77,7 @@ class Merge:
     bonus: int  # the survivor's tier-up bonus, if it reaches a tier neither had
     carried: bool  # the duplicate's status match goes on for the survivor
     freeze: dict | None  # the duplicate's running freeze the survivor carries on
+    referral: Member | None  # the referrer the survivor takes over (_carries_referral)
 
 
 def check_merge(survivor: Member, duplicate: Member, *, now) -> None:
@@ -164,6 +165,8 @@ def work_out(survivor: Member, duplicate: Member, plan: Programme, *, now, reaso
     # The highest tier ever reached, and the last purchase, are the better of both.
     if ranking.higher(duplicate.best_tier_id, survivor.best_tier_id):
         survivor.best_tier_id = duplicate.best_tier_id
+    if referral := _carries_referral(survivor, duplicate):
+        survivor.referred_by_id = duplicate.referred_by_id
     survivor.last_purchase_at = _later(survivor.last_purchase_at, duplicate.last_purchase_at)
     match = duplicate.granted_tier_id, duplicate.granted_until
     duplicate.granted_tier_id = duplicate.granted_until = None  # closed: it holds no tier
@@ -190,6 +193,7 @@ def work_out(survivor: Member, duplicate: Member, plan: Programme, *, now, reaso
         bonus=bonus.points if bonus else 0,
         carried=carried,
         freeze=freeze,
+        referral=duplicate.referred_by if referral else None,
     )
 
 
@@ -211,6 +215,21 @@ def _carry_freeze(survivor: Member, duplicate: Member, *, now) -> dict | None:
     if duplicate.frozen_at(now):
         duplicate.frozen_until = now
     return carried
+
+
+def _carries_referral(survivor: Member, duplicate: Member) -> bool:
+    """Whether the survivor takes over the duplicate's referral: a friend who merged the
+    account they were referred on, before either account bought, is still the friend
+    who came, and their first purchase, on the account kept, pays the referrer (once:
+    the duplicate, closed, buys nothing). A survivor referred on its own, or that has
+    bought, keeps what it has."""
+    return (
+        duplicate.referred_by_id is not None
+        and survivor.referred_by_id is None
+        and duplicate.last_purchase_at is None
+        and survivor.last_purchase_at is None
+        and duplicate.referred_by_id != survivor.pk
+    )
 
 
 def _carries(survivor: Member, tier_id, until, ranking, *, today) -> bool:
@@ -258,6 +277,7 @@ def merge_preview(*, survivor: Member, duplicate: Member, now=None) -> dict:
         },
         "bonus": merge.bonus,
         "freeze": merge.freeze,
+        "referral": merge.referral,
     }
 
 
@@ -293,7 +313,9 @@ def merge_members(*, survivor: Member, duplicate: Member, by, reason, now=None) 
         duplicate.merged_at = duplicate.merged_into_at = now
         closed = MEMBER_CACHE_FIELDS + MERGED_FIELDS + GRANT_FIELDS + FREEZE_FIELDS
         duplicate.save(update_fields=closed)
-        survivor.save(update_fields=MEMBER_CACHE_FIELDS + GRANT_FIELDS + FREEZE_FIELDS)
+        survivor.save(
+            update_fields=MEMBER_CACHE_FIELDS + GRANT_FIELDS + FREEZE_FIELDS + ["referred_by"]
+        )
         move_status_grant(
             duplicate=duplicate, survivor=survivor, carried=merge.carried, now=now, by=by
         )

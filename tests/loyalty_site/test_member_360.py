@@ -445,3 +445,24 @@ def test_the_merge_confirmation_counts_only_the_vouchers_a_cancellation_could_re
     assert "M-OLD's 1 open redemption stays where it is; a cancelled one refunds M-KEEP." in (
         page.content.decode()
     )
+
+
+def test_the_merge_confirmation_says_the_account_kept_takes_over_a_referral(
+    client, login, make_member
+):
+    # given: M-OLD was referred by M-FAN; neither M-OLD nor M-KEEP has bought
+    from members.services import enroll_member
+
+    make_member("M-FAN")
+    enroll_member(external_id="M-OLD", email="old@example.com", referred_by="M-FAN")
+    keep = make_member("M-KEEP")
+    login("CX agent")
+
+    # when
+    page = client.post(merge_url(keep), merge_form("M-OLD")).content.decode()
+
+    # then
+    assert (
+        "M-OLD was referred by M-FAN and neither account has bought yet: M-KEEP's first "
+        "purchase pays M-FAN the referral."
+    ) in page

@@ -268,6 +268,28 @@ def test_an_erased_referrer_is_not_paid(referrer, buy, staff, door):
     assert (referrer.points_balance, referrer.lifetime_points) == (0, 0)
 
 
+@pytest.mark.parametrize("survivor_bought", [False, True])
+def test_a_friend_merged_before_buying_pays_the_referral_at_the_first_purchase_kept(
+    referrer, buy, staff, survivor_bought
+):
+    from members.services import merge_members
+
+    # given a friend of M-REFERRER who never bought, merged into another account
+    friend = enrol("M-FRIEND", referred_by="M-REFERRER")
+    keep = enrol("M-KEEP")
+    if survivor_bought:  # the customer had bought on the account kept: not a newcomer
+        buy(keep, "10", at("2026-03-01"))
+    merge_members(survivor=keep, duplicate=friend, by=staff, reason="Same customer")
+    # when the customer buys on the account kept
+    buy(Member.objects.get(pk=keep.pk), "10", at("2026-03-02"), external_id="T-KEPT")
+    # then the referrer is paid once, unless the account kept had bought before
+    paid = list(LedgerEntry.objects.filter(member=referrer).values_list("points", "reason"))
+    if survivor_bought:
+        assert paid == []
+    else:
+        assert paid == [(200, "Referral: M-KEEP made a first purchase (T-KEPT)")]
+
+
 def test_a_member_cannot_refer_themselves(tiers):
     before = ledger_state()
     with pytest.raises(ValidationError, match="cannot refer themselves"):
