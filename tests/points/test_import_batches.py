@@ -47,6 +47,17 @@ def page(client, batch) -> str:
     return client.get(reverse("admin:core_importbatch_change", args=[batch.pk])).content.decode()
 
 
+def refused_in_words(client, batch, said: str) -> None:
+    """A batch that cannot be confirmed: its page says why in place of the button, and
+    a confirmation sent all the same (a page left open) is refused with the same words,
+    the batch still waiting."""
+    shown = page(client, batch)
+    assert html.escape(said) in shown and "Confirm the import" not in shown
+    confirmed = client.post(reverse("admin:core_importbatch_confirm", args=[batch.pk]), follow=True)
+    assert any(said in str(m) for m in confirmed.context["messages"])
+    assert ImportBatch.objects.get(pk=batch.pk).status == Status.CHECKED
+
+
 def test_an_upload_is_checked_then_imported_once_confirmed(login, client, members, on_commit):
     agent = login("CX agent")
     before = ledger_state()
@@ -299,17 +310,13 @@ def test_grants_whose_uploader_may_no_longer_grant_are_not_confirmed_by_another(
 
     # when: a supervisor opens it and confirms it
     login("CX supervisor")
-    shown = page(client, batch)
-    confirmed = client.post(reverse("admin:core_importbatch_confirm", args=[batch.pk]), follow=True)
 
     # then: refused in words, nothing granted in the marketer's name
     said = (
         "This file's grants would be given in the name of marketer, who uploaded it: "
         "marketer may not import point grants"
     )
-    assert html.escape(said) in shown and "Confirm the import" not in shown
-    assert any(said in str(m) for m in confirmed.context["messages"])
-    assert ImportBatch.objects.get().status == Status.CHECKED
+    refused_in_words(client, batch, said)
     assert not LedgerEntry.objects.exists()
 
 
@@ -322,14 +329,9 @@ def test_grants_are_imported_by_their_uploader_only(login, client, members, on_c
 
     # when: a marketer, who may import grants too, opens it and confirms it
     login("Marketer")
-    shown = page(client, batch)
-    confirmed = client.post(reverse("admin:core_importbatch_confirm", args=[batch.pk]), follow=True)
 
     # then: refused in words: the grants are the supervisor's to give
-    said = f"Only {supervisor}, who uploaded this file, can import it"
-    assert said in shown and "Confirm the import" not in shown
-    assert any(said in str(m) for m in confirmed.context["messages"])
-    assert ImportBatch.objects.get().status == Status.CHECKED
+    refused_in_words(client, batch, f"Only {supervisor}, who uploaded this file, can import it")
     assert not LedgerEntry.objects.exists()
 
 
@@ -343,15 +345,10 @@ def test_a_checked_import_whose_file_was_deleted_says_so_instead_of_confirming(
     later = timezone.now() + timedelta(days=settings.IMPORT_FILE_DAYS + 1)
     assert batches.delete_old_files(now=later) == 1
 
-    # when: the page is opened, and confirmed all the same (a page left open)
-    shown = page(client, batch)
-    confirmed = client.post(reverse("admin:core_importbatch_confirm", args=[batch.pk]), follow=True)
-
-    # then: "upload it again", not an error of the worker's
+    # when the page is opened, and confirmed all the same (a page left open), then:
+    # "upload it again", not an error of the worker's
     said = f"The file was deleted {settings.IMPORT_FILE_DAYS} days after it was uploaded"
-    assert said in shown and "Confirm the import" not in shown
-    assert any(said in str(m) for m in confirmed.context["messages"])
-    assert ImportBatch.objects.get().status == Status.CHECKED
+    refused_in_words(client, batch, said)
 
 
 def test_a_file_of_a_header_alone_is_refused_not_offered_as_an_empty_import(
