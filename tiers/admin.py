@@ -45,7 +45,7 @@ class TierAdmin(KeptWhileNamedAdmin, WritesWhatChangedAdmin):
     prepopulated_fields = {"code": ["name"]}
 
     threshold_shown = with_separators("threshold", "Threshold")
-    bonus_shown = with_separators("upgrade_bonus_points", "Upgrade bonus points")
+    bonus_shown = with_separators("upgrade_bonus_points", "Tier-up bonus points")
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         """T3: a new threshold is shown with how many members it moves before it is saved."""

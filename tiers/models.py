@@ -71,11 +71,12 @@ class Tier(models.Model):
         validators=[
             AtMost(
                 adjustment_limit,
-                "A welcome bonus is at most {limit:,} points, as much as one adjustment "
+                "A tier-up bonus is at most {limit:,} points, as much as one adjustment "
                 "may give (MAX_ADJUSTMENT_POINTS).",
             )
         ],
         help_text="Paid once when a member reaches this tier for the first time.",
+        verbose_name="tier-up bonus points",  # the contract's upgrade_bonus_points
     )
     benefits = models.TextField(blank=True, help_text="One benefit per line, shown to staff.")
 

@@ -100,7 +100,7 @@ def test_T2_a_welcome_bonus_above_what_one_adjustment_gives_is_refused(client, l
 
     # then
     assert page.status_code == 200
-    assert "upgrade_bonus_points: A welcome bonus is at most 100,000 points" in errors(page)
+    assert "upgrade_bonus_points: A tier-up bonus is at most 100,000 points" in errors(page)
     assert Tier.objects.get(pk=gold.pk).upgrade_bonus_points == 250
 
 
