@@ -11,7 +11,7 @@ from django.utils.functional import cached_property
 
 from core.staff_input import AtMost, transaction_amount_limit, unreadable_name
 from points.models import STORE_LENGTH, Channel
-from tiers.models import AT_MOST_MAX_MULTIPLIER, ProgrammeQuerySet, Tier
+from tiers.models import Multiplier, ProgrammeQuerySet, Tier
 
 
 class CampaignStatus(models.TextChoices):
@@ -40,9 +40,7 @@ class Campaign(models.Model):
     """A multiplier on purchase points for a time window, optionally limited (P3)."""
 
     name = models.CharField(max_length=100)
-    multiplier = models.DecimalField(
-        max_digits=6, decimal_places=2, validators=[AT_MOST_MAX_MULTIPLIER]
-    )
+    multiplier = Multiplier()
     starts_at = models.DateTimeField()
     ends_at = models.DateTimeField()
     tiers = models.ManyToManyField(

@@ -3,6 +3,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import DecimalValidator
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
@@ -16,6 +17,26 @@ MAX_MULTIPLIER = Decimal(100)
 AT_MOST_MAX_MULTIPLIER = AtMost(
     MAX_MULTIPLIER, "A multiplier is at most x{limit:,}: 2 doubles the points, 1.5 adds half."
 )
+
+
+class Multiplier(models.DecimalField):
+    """A tier's or a campaign's multiplier (x0.01 to x100). Its form checks the bound in
+    the rule's words before the column's digits: "10000" is told "at most x100", not
+    "no more than 4 digits before the decimal point" (its decimal places still are)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("max_digits", 6)
+        kwargs.setdefault("decimal_places", 2)
+        kwargs.setdefault("validators", [AT_MOST_MAX_MULTIPLIER])
+        super().__init__(*args, **kwargs)
+
+    def formfield(self, **kwargs):
+        field = super().formfield(**kwargs)
+        field.validators = [
+            DecimalValidator(None, v.decimal_places) if isinstance(v, DecimalValidator) else v
+            for v in field.validators
+        ] + [AT_MOST_MAX_MULTIPLIER]
+        return field
 
 # The highest threshold, and the largest opening balance a member migrating in may bring
 # (points.member_rows.MAX_OPENING is this number): every tier can be reached by one. A
@@ -55,13 +76,7 @@ class Tier(models.Model):
         ],
         help_text="Lifetime points needed to qualify. Exactly one tier has 0.",
     )
-    multiplier = models.DecimalField(
-        max_digits=6,
-        decimal_places=2,
-        default=1,
-        validators=[AT_MOST_MAX_MULTIPLIER],
-        help_text="Purchase points are multiplied by it.",
-    )
+    multiplier = Multiplier(default=1, help_text="Purchase points are multiplied by it.")
     points_expire = models.BooleanField(
         default=True, help_text="Untick to exempt members of this tier from points expiry."
     )
