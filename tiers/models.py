@@ -38,6 +38,7 @@ class Multiplier(models.DecimalField):
         ] + [AT_MOST_MAX_MULTIPLIER]
         return field
 
+
 # The highest threshold, and the largest opening balance a member migrating in may bring
 # (points.member_rows.MAX_OPENING is this number): every tier can be reached by one. A
 # billion lifetime points is no programme's tier but zeros too many, and the column's own
