@@ -64,7 +64,7 @@ REFUSED = [
     (dict(starts="2030-03-01", ends="2030-03-01"), "The campaign must end after it starts"),
     (dict(multiplier="0"), "The multiplier must be above 0"),
     (dict(multiplier="-1.5"), "The multiplier must be above 0"),
-    (dict(multiplier="1000000000"), "no more than 6 digits"),
+    (dict(multiplier="1000000000"), "A multiplier is at most x100"),
     (dict(multiplier="two"), "Enter a number"),
     (dict(ends="2030-02-30"), "Enter a valid date"),
     (dict(channels="teleport"), "Select a valid choice"),
