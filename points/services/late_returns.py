@@ -49,8 +49,8 @@ class Expired:
         since: dict[int, date] = {}
         for member, at in returns:
             if member.pk not in self._by_member and dated_before_its_expiry(member, at):
-                day = timezone.localdate(at)
-                since[member.pk] = min(day, since.get(member.pk, day))
+                dated = timezone.localdate(at)
+                since[member.pk] = min(dated, since.get(member.pk, dated))
         if not since:
             return
         rows = (

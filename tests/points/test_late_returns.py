@@ -210,3 +210,20 @@ def test_a_purchase_merged_in_before_the_cutoff_is_given_back_by_the_survivors_e
     # then the same end
     assert summary(keep)["available"] == 0
     call_command("check_ledger")
+
+
+def test_a_purchase_of_an_account_merged_twice_gives_nothing_back(make_member, buy, staff, monthly):
+    # given A's purchase, A merged into B, B into C (whose points reached C at a merge
+    # the purchase does not tell), and the 31 Jan cutoff run
+    a, b, c = make_member("M-A"), make_member("M-B"), make_member("M-C")
+    bought = buy(a, "100", when=at("2026-01-05"))
+    merge_members(survivor=b, duplicate=a, by=staff, reason="same", now=at("2026-01-06"))
+    merge_members(survivor=c, duplicate=b, by=staff, reason="same", now=at("2026-01-07"))
+    expire_points(now=at("2026-02-01", 1))
+
+    # when the purchase is returned through C, dated 20 Jan
+    give_return(c, bought, "100", when=at("2026-01-20"))
+
+    # then nothing is given back (safe side: which cutoffs found it is not known)
+    assert given_back(c) == []
+    call_command("check_ledger")
