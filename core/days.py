@@ -9,7 +9,14 @@ from django.utils import timezone
 MAX_DAYS = 3650
 
 
+def start_of(day: date) -> datetime:
+    """The first moment of a day in the programme's time zone: its midnight, or where
+    the clocks go forward at midnight (America/Havana), the first moment that exists;
+    where they go back, the first of the two midnights."""
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
 def end_of(day: date) -> datetime:
-    """The end of a day in the programme's time zone (the next local midnight),
-    whatever the offset that night: correct across daylight-saving changes."""
-    return timezone.make_aware(datetime.combine(day + timedelta(days=1), time.min))
+    """The end of a day in the programme's time zone (the next day's start), whatever
+    the offset that night: correct across daylight-saving changes."""
+    return start_of(day + timedelta(days=1))

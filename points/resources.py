@@ -11,7 +11,7 @@ physical line it starts on, as a text editor numbers them."""
 import io
 from collections import defaultdict
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime
 from operator import itemgetter
 
 import tablib
@@ -21,6 +21,7 @@ from import_export import fields
 from import_export.formats import base_formats
 from import_export.results import Result, RowResult
 
+from core.days import start_of
 from core.exports import FormulaSafeResource
 from core.ids import canonical_id
 from core.models import ImportBatch
@@ -105,16 +106,16 @@ def _reason(exc: ValidationError) -> str:
 
 
 def parse_occurred_at(text: str) -> datetime:
-    """ISO 8601. A date alone means midnight in the programme's time zone; a time
-    without an offset is read in that zone too, unless the clock change skips it or
-    repeats it that night: which moment is meant is then unknown, and the offset asked."""
+    """ISO 8601. A date alone means the start of that day in the programme's time zone
+    (its midnight, or the first moment after a midnight the clocks skip); a time without
+    an offset is read in that zone too, unless the clock change skips it or repeats it
+    that night: which moment is meant is then unknown, and the offset asked."""
     if not text:
         raise ValidationError({"occurred_at": "required"})
     try:
         if len(text) == 10:
-            moment = datetime.combine(date.fromisoformat(text), time.min)
-        else:
-            moment = datetime.fromisoformat(text)
+            return start_of(date.fromisoformat(text))
+        moment = datetime.fromisoformat(text)
     except ValueError:
         raise ValidationError(
             {"occurred_at": f"{text!r} is not an ISO 8601 date or time"}

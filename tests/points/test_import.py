@@ -1,6 +1,7 @@
 """The CSV import of transactions: all or nothing, through the earning rules."""
 
 import io
+from datetime import datetime
 from decimal import Decimal
 
 import pytest
@@ -60,6 +61,26 @@ def test_a_bom_and_a_date_without_time_are_accepted(alice):
     txn = Transaction.objects.get(external_id="T-1")
     assert txn.occurred_at == at("2026-03-29", 0)  # midnight in the programme's time zone
     assert txn.channel == "import"
+
+
+@pytest.mark.parametrize(
+    "day, first_moment",
+    [
+        ("2026-03-08", "2026-03-08T01:00:00-04:00"),  # the clocks skip midnight
+        ("2026-11-01", "2026-11-01T00:00:00-04:00"),  # midnight twice: the first
+    ],
+)
+def test_a_date_alone_is_its_day_s_first_moment_where_the_clocks_change_at_midnight(
+    alice, settings, day, first_moment
+):
+    """A store's daily file dated the night Cuba's clocks change: the date names a day,
+    which always has a start, so the rows import (the offset asked of a time alone
+    cannot be written for a date)."""
+    settings.TIME_ZONE = "America/Havana"
+    report = run(f"T-1,M-0001,purchase,10,{day},,,\n")
+    assert report.errors == [] and report.new == 1
+    txn = Transaction.objects.get(external_id="T-1")
+    assert txn.occurred_at == datetime.fromisoformat(first_moment)
 
 
 def test_rows_apply_in_time_order_so_crossing_silver_mid_file_earns_x1_5_later(alice):
