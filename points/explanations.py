@@ -20,13 +20,12 @@ def day(moment) -> str:
     return date_format(timezone.localtime(moment), "j M Y")
 
 
-def local_days(start, end) -> int:
-    """Whole days from `start` to `end` on the programme's clock, as D2 counts them
-    (tiers.selectors.period_end): a day across a clock change is 23 or 25 hours."""
-    return (
-        timezone.localtime(end).replace(tzinfo=None)
-        - timezone.localtime(start).replace(tzinfo=None)
-    ).days
+def days_without_purchase(since, until) -> int:
+    """The whole days after the day of `since` and before the day of `until`, in the
+    programme's calendar, as D2 counts them (tiers.selectors.period_end): the day of
+    the last purchase is not one without a purchase, nor the day of the nightly run
+    that applied the drop, only begun."""
+    return (timezone.localdate(until) - timezone.localdate(since)).days - 1
 
 
 def _by(user) -> str:
@@ -162,7 +161,7 @@ def change_explanation(change: TierChange, member: Member, ranking) -> str:
         return f"{to} since {when}: joined the programme"
     if reason == Reason.DEGRADATION:
         since = change.last_purchase
-        days = local_days(since or member.joined_at, change.changed_at)
+        days = days_without_purchase(since or member.joined_at, change.changed_at)
         after = f"last purchase {day(since)}" if since else "none since joining"
         return (
             f"{to} from {when}: {days:,} days without a purchase ({after}); "

@@ -20,7 +20,7 @@ from django.db.models.functions import Cast, Coalesce, Greatest, TruncDate
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
 
-from core.days import end_of
+from core.days import end_of, start_of
 from core.kept import named_by
 from members.models import Member
 from tiers.models import Tier
@@ -98,13 +98,13 @@ def held_above_by_match(ranking: Ranking) -> Q:
 def held(now, inactive_until, higher, *, grants_on=None) -> Q:
     """What keeps a member from a degradation step to a tier below `higher` at `now`: a
     status match to one of those tiers running today (degradation never goes below the
-    granted tier), or a freeze (a member frozen until after `inactive_until`, the
-    latest start of inactivity that reaches the step: the clock restarts when a freeze
-    ends, so frozen days never count as inactivity). `grants_on`: the day whose running
+    granted tier), or a freeze ending at or after `inactive_until`, the bound that
+    inactivity must start before to reach the step (period_start): the clock restarts
+    when a freeze ends, so frozen days never count as inactivity. `grants_on`: the day whose running
     matches hold, when not today's."""
     day = grants_on or timezone.localdate(now)
     granted = Q(granted_tier__in=higher, granted_until__gte=day)
-    return granted | Q(frozen_until__gt=inactive_until)
+    return granted | Q(frozen_until__gte=inactive_until)
 
 
 def steps_due_by(now):
@@ -125,16 +125,27 @@ def steps_due_tonight(now):
 
 
 def period_end(since, inactivity: timedelta):
-    """When a period of `inactivity` (whole days) started at `since` ends: the same time
-    of day that many days later in the programme's time zone, as P5's delays count, a
-    day across a clock change being 23 or 25 hours. So members who last bought on the
-    same day drop on the same night, whatever the hour and the clock change (D2)."""
-    return (timezone.localtime(since) + inactivity).astimezone(UTC)
+    """When a step of `inactivity` (whole days) counted from `since` falls due: at the
+    end of the day that many days after the day of `since`, in the programme's calendar.
+    D2 counts whole days: the day of the last purchase is not a day without one, whatever
+    its hour (midnight included), so members who last bought on the same day drop on the
+    same night, and no clock change moves it. The nightly run after that day applies it;
+    that day is the one staff and members are told (drop_day_of)."""
+    return end_of(timezone.localdate(since) + inactivity).astimezone(UTC)
 
 
 def period_start(end, inactivity: timedelta):
-    """The latest start of inactivity whose period (period_end) has ended by `end`."""
-    return (timezone.localtime(end) - inactivity).astimezone(UTC)
+    """The steps of `inactivity` due by `end` (period_end at or before it) are those of
+    members inactive since before this moment (strictly): the start of the day that
+    many days before `end`'s."""
+    return start_of(timezone.localdate(end) - inactivity).astimezone(UTC)
+
+
+def drop_day_of(when):
+    """The day staff and members are told for a drop due at `when` (period_end, or a
+    status match's end): the day that ends then. The nightly run after it applies the
+    drop; a purchase until that run keeps the tier."""
+    return timezone.localdate(when - timedelta(microseconds=1))
 
 
 def step_reached(now, inactivity, higher, *, holds: bool = True, grants_on=None) -> Q:
@@ -143,7 +154,7 @@ def step_reached(now, inactivity, higher, *, holds: bool = True, grants_on=None)
     `holds=False`: whatever holds it)."""
     due = steps_due_by(now)
     start = period_start(due, inactivity)
-    reached = Q(inactive_since__lte=start)
+    reached = Q(inactive_since__lt=start)
     if not holds:
         return reached
     return reached & ~held(due, start, higher, grants_on=grants_on)
@@ -302,7 +313,7 @@ def members_at_risk(policy, ranking: Ranking, now, *, days: int) -> list:
     return [
         members.filter(
             qualified_tier=qualified,
-            inactive_since__lte=period_start(until, inactivity),
+            inactive_since__lt=period_start(until, inactivity),
             effective_tier__in=higher,
         ).exclude(held(until, period_start(until, inactivity), higher))
         for qualified, _, inactivity, higher in degradation_steps(policy, ranking)
@@ -344,7 +355,7 @@ def at_risk(policy, ranking: Ranking, now, *, days: int, limit: int, cap: int) -
 
 
 def drop_day(inactivity, higher):
-    """The day a held member drops by a step of `inactivity` to a tier below `higher`, as
+    """drop_day_of a held member's step of `inactivity` to a tier below `higher`, as
     next_degradation reads it (to the day: ties within a day are sorted there): the
     inactivity counted from the end of a freeze, and not before a status match to one
     of `higher` has run its last day."""
@@ -354,12 +365,8 @@ def drop_day(inactivity, higher):
         ExpressionWrapper(TruncDate(since) + inactivity, output_field=DateTimeField()),
         DateField(),
     )
-    # The day after the match's last day: it holds to the end of that day.
-    after_match = Cast(
-        ExpressionWrapper(F("granted_until") + timedelta(days=1), output_field=DateTimeField()),
-        DateField(),
-    )
-    match_day = Case(When(granted_tier__in=higher, then=after_match), default=inactive_day)
+    # The match's last day: it holds to the end of that day.
+    match_day = Case(When(granted_tier__in=higher, then=F("granted_until")), default=inactive_day)
     return Greatest(inactive_day, match_day)
 
 
@@ -414,11 +421,13 @@ TONIGHT = "at tonight's run"
 
 
 def drop_time(when, now) -> str:
-    """How staff read a degradation date: "on 5 Dec 2026", or "at tonight's run" once
-    it is today or past (the daily job applies every step due by the time it runs)."""
-    if timezone.localdate(when) <= timezone.localdate(now):
+    """How staff read a drop due at `when`: "on 5 Dec 2026" (drop_day_of), or "at
+    tonight's run" once that day is today or past (the daily job applies every step due
+    by the time it runs)."""
+    day = drop_day_of(when)
+    if day <= timezone.localdate(now):
         return TONIGHT
-    return f"on {date_format(timezone.localtime(when), 'j M Y')}"
+    return f"on {date_format(day, 'j M Y')}"
 
 
 def degradation_impact(policy, ranking: Ranking, now, *, days: int) -> list[dict]:

@@ -22,7 +22,7 @@ from points.selectors import (
     summary_of,
 )
 from tiers.models import ProgrammeVersion
-from tiers.selectors import next_degradation
+from tiers.selectors import drop_day_of, next_degradation
 
 
 def validated(serializer_class, request) -> dict:
@@ -110,7 +110,7 @@ def summary(member: Member, plan: Programme, *, now=None) -> dict:
         "effective_tier": _tier(summary["effective_tier"]),
         "next_tier": _tier(summary["next_tier"]),
         "points_to_next_tier": summary["points_to_next_tier"],
-        "degrades_on": timezone.localdate(max(drop[0], now)) if drop else None,
+        "degrades_on": max(drop_day_of(drop[0]), timezone.localdate(now)) if drop else None,
         "next_expiry": {"cutoff": cutoff, "points": at_stake} if at_stake else None,
     }
 

@@ -19,7 +19,7 @@ from points.services import adjust_points
 from rewards.models import Redemption, Reward
 from tests.conftest import summary
 from tiers.models import Tier
-from tiers.selectors import Ranking, members_to_degrade, next_degradation
+from tiers.selectors import Ranking, drop_day_of, members_to_degrade, next_degradation
 
 pytestmark = pytest.mark.django_db
 
@@ -284,10 +284,10 @@ def test_next_degradation_is_when_the_job_would_move_the_member(make_member, buy
     when, tier = next_degradation(member, degradation, ranking, now)
 
     # the run after that day moves the member, not one on that day (rules.md D2)
-    after = end_of(timezone.localdate(when))
-    # 90 days on the programme's clock: the same time of day, whatever the clock change
-    ninety_days_on = timezone.localtime(member.last_purchase_at) + timedelta(days=90)
-    assert tier.code == "gold" and when == ninety_days_on
+    after = end_of(drop_day_of(when))
+    # 90 days of the programme's calendar after the day of the last purchase
+    ninety_days_on = timezone.localdate(member.last_purchase_at) + timedelta(days=90)
+    assert tier.code == "gold" and drop_day_of(when) == ninety_days_on
     assert member not in members_to_degrade(degradation, ranking, after - timedelta(seconds=1))
     assert member in members_to_degrade(degradation, ranking, after)
 
@@ -308,7 +308,7 @@ def test_D2_next_degradation_and_the_job_take_the_same_step(
     when, tier = next_degradation(member, degradation, ranking, now)
 
     # then: the page's date and tier are the job's, at the run after that day
-    after = end_of(timezone.localdate(when))
+    after = end_of(drop_day_of(when))
     assert tier.code == expected
     assert members_to_degrade(degradation, ranking, after).get(pk=member.pk).target == tier.pk
     assert member not in members_to_degrade(degradation, ranking, after - timedelta(seconds=1))

@@ -33,7 +33,8 @@ def test_a_degradation_names_the_last_purchase_the_member_had_then_after_later_m
     buy(keep, "1500", when=at("2026-01-01"))
     buy(old, "10", when=at("2026-01-20"))
     merge(mid, old, staff, at("2026-01-25"))
-    # M-KEEP degraded on 2 Apr: 91 days since its own last purchase of 1 Jan
+    # M-KEEP degraded at the run of 2 Apr: 90 days (2 Jan to 1 Apr) without a purchase
+    # since its own last purchase of 1 Jan
     degrade_inactive_members(now=at("2026-04-02"))
 
     # when: M-MID (holding M-OLD's purchase) is merged into M-KEEP on 1 May
@@ -43,7 +44,7 @@ def test_a_degradation_names_the_last_purchase_the_member_had_then_after_later_m
     # last purchase of 1 Jan; the purchase of 20 Jan was not M-KEEP's until 1 May
     ranking = programme().ranking
     degradation_row = next(c for c in tier_history(keep, ranking) if c.reason == "degradation")
-    assert "91 days without a purchase (last purchase 1 Jan 2026)" in degradation_row.explanation
+    assert "90 days without a purchase (last purchase 1 Jan 2026)" in degradation_row.explanation
 
 
 def test_a_purchase_names_every_rate_it_earned_at_when_the_earn_rate_is_not_one(make_member, buy):

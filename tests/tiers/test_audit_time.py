@@ -1,7 +1,8 @@
 """Time and calendar edge cases of degradation (D2): periods of inactivity are whole
 days of the programme's calendar (Europe/Madrid), across the clock changes."""
 
-from datetime import date
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.urls import reverse
@@ -43,6 +44,53 @@ def test_D2_members_who_last_bought_on_the_same_winter_day_drop_the_same_night(
     # then: 90 days after 1 January is 1 April for both, and both drop that night
     assert told == [date(2026, 4, 1), date(2026, 4, 1)]
     assert (tier_of(noon), tier_of(evening)) == ("bronze", "bronze")
+
+
+def test_D2_a_purchase_at_midnight_drops_the_same_night_as_one_at_noon_that_day(
+    make_member, buy, degradation
+):
+    """A date alone in a transactions file is midnight: its member was told 1 April and
+    dropped a night before the till's customer who bought at noon the same day."""
+    # given: two Silver members who last bought on 1 January 2026, at 00:00 and noon
+    midnight = make_member(joined_at=at("2025-12-01"))
+    noon = make_member(joined_at=at("2025-12-01"))
+    buy(midnight, "1500", when=at("2026-01-01", 0))
+    buy(noon, "1500", when=at("2026-01-01", 12))
+
+    # when: a till reads them on 31 March; the nightly job runs on 1 April
+    told = [degrades_on(member, at("2026-03-31", 12)) for member in (midnight, noon)]
+    degrade_inactive_members(now=at("2026-04-01", 3).replace(minute=15))
+
+    # then: both are told 1 April and both are Silver until the run after it
+    assert told == [date(2026, 4, 1), date(2026, 4, 1)]
+    assert (tier_of(midnight), tier_of(noon)) == ("silver", "silver")
+    degrade_inactive_members(now=at("2026-04-02", 3).replace(minute=15))
+    assert (tier_of(midnight), tier_of(noon)) == ("bronze", "bronze")
+
+
+def test_D2_where_the_clocks_skip_midnight_a_day_s_buyers_still_drop_the_same_night(
+    settings, make_member, buy, degradation
+):
+    """In America/Havana the clocks go from 00:00 to 01:00 on 8 March 2026, the 90th
+    day after 8 December 2025: the customer who bought at 00:30 dropped at the run of
+    8 March, those who bought later that day at the run of 9 March, all told 8 March."""
+    settings.TIME_ZONE = "America/Havana"
+    havana = ZoneInfo("America/Havana")
+    members = []
+    for hour, minute in [(0, 0), (0, 30), (1, 30), (12, 0), (23, 30)]:
+        member = make_member(joined_at=datetime(2025, 11, 1, tzinfo=havana))
+        buy(member, "1500", when=datetime(2025, 12, 8, hour, minute, tzinfo=havana))
+        members.append(member)
+
+    # when: they are read on 26 February; the nightly job runs on 8 March, then 9 March
+    told = {degrades_on(member, datetime(2026, 2, 26, 12, tzinfo=havana)) for member in members}
+    degrade_inactive_members(now=datetime(2026, 3, 8, 3, 15, tzinfo=havana))
+    on_the_8th = {tier_of(member) for member in members}
+    degrade_inactive_members(now=datetime(2026, 3, 9, 3, 15, tzinfo=havana))
+
+    # then: all told 8 March, all Silver until the run after it
+    assert told == {date(2026, 3, 8)}
+    assert (on_the_8th, {tier_of(member) for member in members}) == ({"silver"}, {"bronze"})
 
 
 def test_D2_a_member_who_bought_just_after_midnight_keeps_the_tier_until_the_90th_day(
@@ -104,11 +152,11 @@ def test_D2_D3_a_purchase_dated_before_the_last_one_does_not_restore_an_inactive
     assert sorted(told) == ["degradation", "tier_up"]
 
 
-def test_D2_X2_a_drop_late_on_the_90th_day_says_90_days_without_a_purchase(
+def test_D2_X2_a_match_ended_on_the_90th_day_leaves_the_drop_to_that_night_s_run(
     admin_client, make_member, buy, staff, degradation
 ):
     # given: Silver by a purchase at 23:30 on 1 January, Gold by a status match given
-    # by mistake; 90 days after the purchase end at 23:30 on 1 April (summer time)
+    # by mistake; the 90 days without a purchase are 2 January to 1 April
     member = make_member(joined_at=at("2025-12-01"))
     buy(member, "1500", when=at("2026-01-01", 23).replace(minute=30))
     gold = Tier.objects.get(code="gold")
@@ -121,14 +169,17 @@ def test_D2_X2_a_drop_late_on_the_90th_day_says_90_days_without_a_purchase(
         now=at("2026-03-01"),
     )
 
-    # when: the match is ended at 23:45 on 1 April: the member drops at once (D2)
+    # when: the match is ended at 23:45 on 1 April, then the nightly run (D2)
     end_status_match(
         member=member, reason="Wrong member", by=staff, now=at("2026-04-01", 23).replace(minute=45)
     )
+    ended = tier_of(member)
+    degrade_inactive_members(now=at("2026-04-02", 3).replace(minute=15))
     page = admin_client.get(reverse("admin:members_member_change", args=[member.pk]))
 
-    # then: the tier history counts the days as the rule does
-    assert tier_of(member) == "bronze"
-    assert "Bronze from 1 Apr 2026: 90 days without a purchase (last purchase 1 Jan 2026)" in (
+    # then: Silver until the run after 1 April, as any member who last bought on 1
+    # January; the tier history counts the days as the rule does
+    assert (ended, tier_of(member)) == ("silver", "bronze")
+    assert "Bronze from 2 Apr 2026: 90 days without a purchase (last purchase 1 Jan 2026)" in (
         page.content.decode()
     )

@@ -14,7 +14,7 @@ from points.models import ExpiryPolicy, LedgerEntry
 from points.services import adjust_points, expire_points
 from points.services.freezing import freeze_member, unfreeze_member
 from tests.conftest import at, summary
-from tiers.selectors import Ranking, degradation_skipped
+from tiers.selectors import Ranking, degradation_skipped, drop_time, next_degradation
 from tiers.services import degrade_inactive_members
 
 pytestmark = pytest.mark.django_db
@@ -50,10 +50,15 @@ def test_a_frozen_member_is_not_degraded(gold, staff, degradation):
 def test_inactivity_counts_again_from_the_end_of_a_freeze(gold, staff, degradation):
     # given: frozen until 30 April (the freeze ends at midnight, 1 May)
     freeze(gold, staff, date(2026, 4, 30), now=START + timedelta(days=80))
-    # then: 90 days from 1 May, not from the last purchase
-    degrade_inactive_members(now=at("2026-07-29", 23))
+    # then: 90 days after 1 May, the day the clock starts again (counted as a purchase's
+    # day is), not from the last purchase: the member is told 30 Jul, and the run
+    # after that day moves them
+    gold.refresh_from_db()
+    when, _ = next_degradation(gold, degradation, Ranking(), START + timedelta(days=80))
+    assert drop_time(when, START + timedelta(days=80)) == "on 30 Jul 2026"
+    degrade_inactive_members(now=at("2026-07-30", 23))
     assert tiers_of(gold) == ("gold", "gold")
-    degrade_inactive_members(now=at("2026-07-30", 3))
+    degrade_inactive_members(now=at("2026-07-31", 3))
     assert tiers_of(gold) == ("gold", "silver")
 
 
