@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from core.private_files import PrivateFiles, stored_name
+
 
 class JobRun(models.Model):
     """One run of a periodic job shared out to the workers in member-id chunks: the
@@ -198,7 +200,8 @@ class ImportBatch(models.Model):
         FAILED = "failed", "Failed"
 
     kind = models.CharField(max_length=12, choices=Kind.choices)
-    file = models.FileField(upload_to="imports/%Y/%m/", max_length=300)
+    # Stored under a random name in the private folder (core.private_files).
+    file = models.FileField(storage=PrivateFiles(), upload_to=stored_name, max_length=300)
     file_name = models.CharField(max_length=255)  # as uploaded
     size = models.BigIntegerField(default=0)
     uploaded_by = models.ForeignKey(
@@ -225,7 +228,9 @@ class ImportBatch(models.Model):
     given_back = models.BigIntegerField(default=0)
     members = models.BigIntegerField(default=0)
     first_errors = models.JSONField(default=list, blank=True)  # [[line, column, reason]]
-    errors_file = models.FileField(upload_to="imports/errors/%Y/%m/", blank=True, max_length=300)
+    errors_file = models.FileField(
+        storage=PrivateFiles(), upload_to=stored_name, blank=True, max_length=300
+    )
     failure = models.TextField(blank=True)  # why the step itself stopped
     # Of the step running; its progress and heartbeat are in core.progress's cache,
     # which other processes read while the step's transaction is still open.

@@ -207,6 +207,9 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = WHITENOISE_AUTOREFRESH = DEBUG
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(BASE_DIR / "media")))
+# Uploaded import files: personal data, never served (MEDIA_ROOT is: reward images),
+# read by the workers, so shared by web and workers (core.private_files).
+IMPORTS_ROOT = Path(env("IMPORTS_ROOT", default=str(BASE_DIR / "imports")))
 
 # Slow dashboard figures (points at stake at the next cutoff) are kept a few minutes.
 # Per process by default; CACHE_URL=redis://... shares them between web processes.

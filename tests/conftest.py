@@ -206,9 +206,10 @@ def fresh_cache():
 
 @pytest.fixture(autouse=True)
 def media_in_tmp(settings, tmp_path):
-    """Files a test stores (an import's file, kept as a batch) go to its own folder,
-    not the checkout's media/."""
+    """Files a test stores (an import's file, kept as a batch; a reward's image) go to
+    its own folders, not the checkout's imports/ and media/."""
     settings.MEDIA_ROOT = tmp_path / "media"
+    settings.IMPORTS_ROOT = tmp_path / "imports"
 
 
 @pytest.fixture

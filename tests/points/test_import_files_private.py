@@ -1,0 +1,77 @@
+"""Uploaded import files hold customers' personal data: no URL reaches them, whoever
+asks; only the permission-checked admin views read them (security audit: they were
+stored under MEDIA_ROOT, which the web server serves, at a guessable path, and a file
+of HTML there ran script in a superuser's session)."""
+
+import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+from django.test import Client
+from django.urls import reverse
+
+from core.models import ImportBatch
+from core.private_files import PrivateFiles
+from tests.points.test_import_batches import GOOD, upload
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media")]
+
+
+def test_an_uploaded_file_and_its_bad_rows_are_reachable_by_no_url(
+    login, client, make_member, on_commit, settings
+):
+    # given: Operations upload a file whose name and contents a browser would run
+    make_member("M-0001")
+    login("Operations")
+    page = "<script>alert(document.cookie)</script>\n"
+    on_commit(lambda: upload(client, GOOD + page, name="report.html"))
+    batch = ImportBatch.objects.get()
+
+    # then: nothing of it is in MEDIA_ROOT (served by the web server in front of the
+    # app, and by `make run`), and its stored name is random
+    assert not any(settings.MEDIA_ROOT.rglob("*.*"))
+    assert PrivateFiles().exists(batch.file.name) and PrivateFiles().exists(batch.errors_file.name)
+    assert batch.file.name.endswith(".csv") and "report" not in batch.file.name
+    # only the batch's page names it, and its bad rows come from the checked view
+    assert batch.file_name == "report.html"
+    bad_rows = reverse("admin:core_importbatch_errors", args=[batch.pk])
+    errors = client.get(bad_rows)
+    assert errors.status_code == 200 and errors["Content-Type"].startswith("text/csv")
+    assert Client().get(bad_rows).status_code == 302  # to the login page
+
+
+def migrate(target):
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate([target])
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_files_kept_before_move_out_of_media_root(django_user_model):
+    # given: a batch kept before, its file and bad rows under MEDIA_ROOT
+    migrate(("core", "0010_import_batch_given_back"))
+    kept, bad_rows = "imports/2026/11/march.csv", "imports/errors/2026/11/7-errors.csv"
+    default_storage.save(kept, ContentFile(GOOD.encode()))
+    default_storage.save(bad_rows, ContentFile(b"line,column,reason\n"))
+    ImportBatch.objects.bulk_create(
+        [
+            ImportBatch(
+                kind="transactions",
+                file=kept,
+                errors_file=bad_rows,
+                file_name="march.csv",
+                uploaded_by=django_user_model.objects.create_user("ops", is_staff=True),
+            )
+        ]
+    )
+
+    # when: the upgrade
+    migrate(("core", "0011_private_import_files"))
+
+    # then: they are in the private folder, under the names the batch has
+    private = PrivateFiles()
+    assert not default_storage.exists(kept) and not default_storage.exists(bad_rows)
+    assert private.open(kept).read() == GOOD.encode()
+    assert private.exists(bad_rows)
+    assert ImportBatch.objects.get().file.open().read() == GOOD.encode()
