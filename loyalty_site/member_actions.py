@@ -243,11 +243,14 @@ class MemberActions:
         except ValidationError as exc:
             self.message_user(request, " ".join(exc.messages), messages.ERROR)
             return redirect("admin:members_member_change", member.pk)
-        message = f"Redeemed {reward.name}"
+        message = logged = f"Redeemed {reward.name}"
         if made:  # W5: the agent reads the code to the customer
             code, until = made[0].shown_code, made[0].valid_until
             message += f": voucher {code}, valid until {until:%-d %b %Y}"
-        return self._done(request, member, applied, message)
+            # The history is read by all who may view members (Operations too), and a
+            # code is money at a till: it names the redemption, whose page has the code.
+            logged += f" (redemption {made[0].pk})"
+        return self._done(request, member, applied, message, logged=logged)
 
     def cancel_redemption_view(self, request, object_id, redemption_id):
         """W4 from the member page: a page that shows the refund and asks why, then
@@ -326,12 +329,13 @@ class MemberActions:
         self.message_user(request, f"{message}.", messages.WARNING)
         return redirect("admin:members_member_change", member.pk)
 
-    def _done(self, request, member, applied: bool, message: str, *, page=None):
-        """Log the change to the staff user on the member whose points it moved, say so
-        with their new balance, and go back to the member page (`page`, by default that
-        member's; a refresh there re-sends nothing)."""
+    def _done(self, request, member, applied: bool, message: str, *, page=None, logged=None):
+        """Log the change (`logged`, by default the message) to the staff user on the
+        member whose points it moved, say so with their new balance, and go back to the
+        member page (`page`, by default that member's; a refresh there re-sends
+        nothing)."""
         if applied:
-            self.log_change(request, member, message)
+            self.log_change(request, member, logged or message)
             available = points_summary(member)["available"]
             self.message_user(
                 request,
