@@ -112,6 +112,11 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 
+# Messages wait in the session (the database), not in a cookie: a new API key or
+# webhook secret, shown once in a message, would otherwise travel in the browser's next
+# request, which proxies and balancers may log (signed, not encrypted).
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+
 ROOT_URLCONF = "loyalty_site.urls"
 WSGI_APPLICATION = "loyalty_site.wsgi.application"
 

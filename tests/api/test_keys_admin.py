@@ -314,6 +314,28 @@ def test_changes_a_key_made_are_attributed_to_its_name_and_follow_a_rename(
     assert f"Till 4 (API key {key.prefix})" in after and "Till 3" not in after
 
 
+def test_a_new_key_never_travels_in_a_cookie(superuser_client):
+    """The message that shows a new key once waits in the session, server side: in the
+    messages cookie (signed, not encrypted) it went back in the browser's next request,
+    which proxies and balancers may log (security audit)."""
+    # when: the key is saved (the redirect), then the page that shows it
+    saved = superuser_client.post(
+        reverse("admin:api_apikey_add"),
+        {
+            "name": "Till 12",
+            "channel": "pos",
+            "store": "",
+            "expiry_date_0": "",
+            "expiry_date_1": "",
+        },
+    )
+    shown = superuser_client.get(saved["Location"])
+
+    # then: shown on the page; no messages cookie set on the way
+    assert SHOWN.search(shown.content.decode())
+    assert "messages" not in saved.cookies and "messages" not in shown.cookies
+
+
 def test_the_key_form_sent_twice_makes_one_key_shown_once(superuser_client):
     # given: the form as the superuser opened it (its one-time token)
     add = reverse("admin:api_apikey_add")
