@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from core import figures
 from points.models import STORE_LENGTH, Campaign, CampaignStatus, Channel
-from points.selectors import campaign_reach, why_campaign_is_kept
+from points.selectors import campaign_has_earned, campaign_reach, why_campaign_is_kept
 from points.stacking import campaign_stacks
 from tiers.models import ProgrammeVersion
 from tiers.selectors import Ranking
@@ -46,6 +46,21 @@ class CampaignForm(forms.ModelForm):
         help_text="Store codes as the tills send them, separated by commas (STORE-12, "
         "STORE-14); leave empty for every store.",
     )
+
+    def clean(self):
+        """A campaign that has earned points keeps its start in the past: its results
+        (what it added, to whom) stay those of the dates it ran, and it stays in the
+        programme analytics, never deleted (why_campaign_is_kept)."""
+        cleaned = super().clean()
+        saved, starts, now = self.instance, cleaned.get("starts_at"), timezone.now()
+        if saved.pk and starts and starts > now >= saved.starts_at and campaign_has_earned(saved):
+            self.add_error(
+                "starts_at",
+                f"“{saved.name}” has earned points since it started: its start stays on or "
+                "before today, so that what it earned stays in its results. To run it "
+                "later, end it now and add a new campaign for the later dates.",
+            )
+        return cleaned
 
     class Meta:
         model = Campaign

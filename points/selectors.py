@@ -137,6 +137,15 @@ def why_campaign_is_kept(campaign: Campaign, now) -> str | None:
     )
 
 
+def campaign_has_earned(campaign: Campaign) -> bool:
+    """Whether a purchase has earned under the campaign: its nightly results, or the
+    ledger for what they do not count yet (today's purchases). One query, two at most."""
+    if CampaignResult.objects.filter(campaign=campaign, purchases__gt=0).exists():
+        return True
+    earnings = LedgerEntry.objects.filter(campaign_points__isnull=False)
+    return earnings.filter(campaign_points__has_key=str(campaign.pk)).exists()
+
+
 def programme(version: uuid.UUID | None = None) -> Programme:
     """The programme, cached per process while its version token is unchanged.
 

@@ -323,3 +323,39 @@ def test_P3_a_campaign_that_started_is_switched_off_not_deleted(client, login, n
     # and: a campaign never started can still be deleted
     client.post(reverse("admin:points_campaign_delete", args=[planned.pk]), {"post": "yes"})
     assert not Campaign.objects.filter(pk=planned.pk).exists()
+
+
+def test_P3_a_campaign_that_earned_points_keeps_its_start_in_the_past(
+    client, login, no_campaigns, make_member, buy
+):
+    """A marketer moved a campaign that had started an hour before to next week, then
+    deleted it as "not started yet": what it had added that day left the analytics,
+    whose nightly results had not counted it yet (found by an audit)."""
+    # given: "Flash double" started an hour ago, and a purchase earned under it
+    login("Marketer")
+    now = timezone.now()
+    flash = campaign("Flash double", starts=-1 / 24, ends=1)
+    idle = campaign("Idle double", starts=-1 / 24, ends=1, channels=["ecommerce"])
+    buy(make_member(), "100", when=now, channel="pos")
+
+    # when: the marketer moves both to next week
+    moved = {
+        c.name: client.post(
+            reverse("admin:points_campaign_change", args=[c.pk]),
+            posted(c.name, starts=f"{now + 7 * DAY:%Y-%m-%d}", ends=f"{now + 14 * DAY:%Y-%m-%d}"),
+        )
+        for c in (flash, idle)
+    }
+
+    # then: the one that earned keeps its dates, and the marketer reads why
+    refused = moved["Flash double"].context["adminform"].form.errors["starts_at"]
+    assert refused == [
+        "“Flash double” has earned points since it started: its start stays on or before "
+        "today, so that what it earned stays in its results. To run it later, end it now "
+        "and add a new campaign for the later dates."
+    ]
+    assert Campaign.objects.get(pk=flash.pk).starts_at == flash.starts_at
+    # the one no purchase earned under moves, and can then be deleted
+    assert moved["Idle double"].status_code == 302
+    client.post(reverse("admin:points_campaign_delete", args=[idle.pk]), {"post": "yes"})
+    assert not Campaign.objects.filter(pk=idle.pk).exists()
