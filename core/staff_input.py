@@ -7,7 +7,7 @@ from datetime import date
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import DecimalValidator, MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.deconstruct import deconstructible
 
@@ -100,6 +100,22 @@ class AtMost(MaxValueValidator):
         limit = self.limit_value() if callable(self.limit_value) else self.limit_value
         if value > limit:
             raise ValidationError(self.message.format(limit=limit), code=self.code)
+
+
+class BoundedDecimalField(models.DecimalField):
+    """A decimal staff type with a bound in the rule's words (an AtMost among its
+    validators): its form says the bound first, and not the column's digit count
+    ("no more than 4 digits before the decimal point"), which says nothing to staff
+    and which the bound keeps within. Its decimal places are still counted."""
+
+    def formfield(self, **kwargs):
+        field = super().formfield(**kwargs)
+        bounds = [v for v in self.validators if isinstance(v, AtMost)]
+        field.validators = bounds + [
+            DecimalValidator(None, v.decimal_places) if isinstance(v, DecimalValidator) else v
+            for v in field.validators
+        ]
+        return field
 
 
 def adjustment_limit() -> int:

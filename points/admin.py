@@ -8,7 +8,6 @@ from django.contrib.contenttypes.models import ContentType
 from django.core import signing
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.core.validators import DecimalValidator
 from django.shortcuts import redirect
 from django.template.defaultfilters import pluralize
 from django.template.response import TemplateResponse
@@ -38,7 +37,6 @@ from points.expiry_selectors import (
     with_members,
 )
 from points.models import (
-    AT_MOST_MAX_EARN_RATE,
     ExpiryPolicy,
     ExpiryRun,
     LedgerEntry,
@@ -51,19 +49,8 @@ from points.services.adjustments import NOT_GIVEN_BY_HAND
 from points.services.expiry import refuse_until_expiry_ran, remind_once_committed
 
 
-class PointDefinitionForm(forms.ModelForm):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        if rate := self.fields.get("earn_rate"):  # read-only on some system definitions
-            # Above the bound, the bound alone (P1): not also the column's digit count
-            # ("no more than 4 digits before the decimal point"), which says nothing of
-            # points. Its decimals are still counted.
-            rate.validators = [DecimalValidator(None, rate.decimal_places), AT_MOST_MAX_EARN_RATE]
-
-
 @admin.register(PointDefinition)
 class PointDefinitionAdmin(KeptWhileNamedAdmin, admin.ModelAdmin):
-    form = PointDefinitionForm
     list_display = [
         "name",
         "handle",
@@ -342,6 +329,18 @@ class ExpiryPolicyAdmin(ConfirmedPolicyAdmin):
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         remind_once_committed()  # E4: the reminder day may have come, its run be over
+
+    def construct_change_message(self, request, form, formsets, add=False):
+        """The history names every field changed: switching a cycle on also sets its
+        start to today (E1, ExpiryPolicy.clean), which the form did not send."""
+        message = super().construct_change_message(request, form, formsets, add)
+        if not add and form.instance.starts_on != form.initial.get("starts_on"):
+            label = str(form.fields["starts_on"].label)
+            for part in message:
+                fields = part.get("changed", {}).get("fields", [])
+                if label not in fields:
+                    fields.append(label)
+        return message
 
     def get_urls(self):
         preview = path(

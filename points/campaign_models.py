@@ -9,7 +9,12 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.functional import cached_property
 
-from core.staff_input import AtMost, transaction_amount_limit, unreadable_name
+from core.staff_input import (
+    AtMost,
+    BoundedDecimalField,
+    transaction_amount_limit,
+    unreadable_name,
+)
 from points.models import STORE_LENGTH, Channel
 from tiers.models import Multiplier, ProgrammeQuerySet, Tier
 
@@ -52,7 +57,7 @@ class Campaign(models.Model):
     stores = models.JSONField(
         default=list, blank=True, help_text="Store codes; leave empty for every store."
     )
-    min_amount = models.DecimalField(
+    min_amount = BoundedDecimalField(
         max_digits=12,
         decimal_places=2,
         null=True,

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from core.days import MAX_DAYS
 from core.models import ImportBatch
-from core.staff_input import AtMost, adjustment_limit, unreadable_name
+from core.staff_input import AtMost, BoundedDecimalField, adjustment_limit, unreadable_name
 from members.models import Member
 from tiers.models import ProgrammeQuerySet
 
@@ -62,7 +62,7 @@ class PointDefinition(models.Model):
     name = models.CharField(max_length=100)
     handle = models.SlugField(max_length=50, unique=True)
     kind = models.CharField(max_length=10, choices=Kind.choices)
-    earn_rate = models.DecimalField(
+    earn_rate = BoundedDecimalField(
         max_digits=8,
         decimal_places=4,
         default=1,

@@ -5,7 +5,12 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
-from core.staff_input import AtMost, transaction_amount_limit, unreadable_name
+from core.staff_input import (
+    AtMost,
+    BoundedDecimalField,
+    transaction_amount_limit,
+    unreadable_name,
+)
 from members.models import Member
 from points.models import Channel, LedgerEntry
 from rewards.codes import new_code, shown
@@ -57,7 +62,7 @@ class Reward(models.Model):
     available_until = models.DateTimeField(null=True, blank=True)
     is_active = models.BooleanField(default=True)
     image = models.ImageField(upload_to="rewards/", blank=True)
-    voucher_value = models.DecimalField(
+    voucher_value = BoundedDecimalField(
         max_digits=10,
         decimal_places=2,
         null=True,
@@ -74,6 +79,7 @@ class Reward(models.Model):
     )
     voucher_valid_days = models.PositiveIntegerField(
         default=90,
+        validators=[AtMost(MAX_VALID_DAYS, "A voucher is valid from 1 to {limit:,} days.")],
         help_text="Days a voucher can be used after the day it is redeemed (until the end "
         "of the last day, in the programme's time zone).",
     )

@@ -3,13 +3,18 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import DecimalValidator
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
 
 from core.days import MAX_DAYS
-from core.staff_input import AtLeastOne, AtMost, adjustment_limit, unreadable_name
+from core.staff_input import (
+    AtLeastOne,
+    AtMost,
+    BoundedDecimalField,
+    adjustment_limit,
+    unreadable_name,
+)
 
 # A tier's or a campaign's multiplier: x9,999.99 is a typing error, not a campaign, and
 # multipliers multiply (P3): a few such would take a purchase's points past any column.
@@ -19,24 +24,15 @@ AT_MOST_MAX_MULTIPLIER = AtMost(
 )
 
 
-class Multiplier(models.DecimalField):
-    """A tier's or a campaign's multiplier (x0.01 to x100). Its form checks the bound in
-    the rule's words before the column's digits: "10000" is told "at most x100", not
-    "no more than 4 digits before the decimal point" (its decimal places still are)."""
+class Multiplier(BoundedDecimalField):
+    """A tier's or a campaign's multiplier (x0.01 to x100): "10000" is told "at most
+    x100" (BoundedDecimalField)."""
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("max_digits", 6)
         kwargs.setdefault("decimal_places", 2)
         kwargs.setdefault("validators", [AT_MOST_MAX_MULTIPLIER])
         super().__init__(*args, **kwargs)
-
-    def formfield(self, **kwargs):
-        field = super().formfield(**kwargs)
-        field.validators = [
-            DecimalValidator(None, v.decimal_places) if isinstance(v, DecimalValidator) else v
-            for v in field.validators
-        ] + [AT_MOST_MAX_MULTIPLIER]
-        return field
 
 
 # The highest threshold, and the largest opening balance a member migrating in may bring

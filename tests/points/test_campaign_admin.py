@@ -68,6 +68,8 @@ REFUSED = [
     (dict(multiplier="two"), "Enter a number"),
     (dict(ends="2030-02-30"), "Enter a valid date"),
     (dict(channels="teleport"), "Select a valid choice"),
+    # the rule's bound, not the column's "no more than 12 digits in total"
+    (dict(min_amount="99999999999999999999"), "No purchase is above 100,000.00"),
 ]
 
 

@@ -270,3 +270,20 @@ def test_E4_members_are_reminded_when_expiry_is_confirmed_after_its_reminder_day
     # then: the three members with points at stake are reminded
     reminded = Notification.objects.filter(kind="expiry_reminder", cutoff=cutoff)
     assert sorted(reminded.values_list("points", flat=True)) == [120, 1600, 1600]
+
+
+def test_E1_switching_expiry_on_records_the_start_it_set_in_the_history(client, login, balances):
+    """The marketer leaves the start empty: the cycle sets it to today (E1), and the
+    history, which said only "Changed Cycle", names it too (found by an audit)."""
+    # given
+    login("Marketer")
+
+    # when: switched on, then confirmed
+    shown = client.post(url(), form("monthly")).context["fingerprint"]
+    client.post(url(), form("monthly") | {CONFIRM: shown})
+
+    # then
+    assert saved() == ("monthly", timezone.localdate(), 14)
+    pk = ExpiryPolicy.current().pk
+    history = client.get(reverse("admin:points_expirypolicy_history", args=[pk])).content.decode()
+    assert "Changed Cycle and Starts on." in history

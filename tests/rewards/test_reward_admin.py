@@ -231,6 +231,15 @@ def test_W1_a_reward_nobody_redeemed_can_be_deleted(client, login, tiers):
             "3000000000",
             "A reward costs at most 1,000,000,000 points: more is a typing error.",
         ),
+        # Twenty digits: the rule's bound, not the column's ("no more than 10 digits in
+        # total", "less than or equal to 2147483647")
+        (
+            "voucher_value",
+            "99999999999999999999",
+            "A voucher takes off at most 100,000.00, the largest purchase "
+            "(MAX_TRANSACTION_AMOUNT): more could never be used.",
+        ),
+        ("voucher_valid_days", "99999999999999999999", "A voucher is valid from 1 to 3,660 days."),
     ],
 )
 def test_W1_a_reward_s_absurd_name_value_or_cost_is_refused_beside_its_field(
