@@ -15,6 +15,8 @@ from requests.adapters import HTTPAdapter
 from urllib3 import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.connection import HTTPConnection, HTTPSConnection
 
+from api.refused_networks import check_connected
+
 # The watchdog of the post on this thread, told of each socket the post opens.
 _posting = threading.local()
 
@@ -86,6 +88,7 @@ def _head_only(response: requests.Response) -> requests.Response:
 class _Watched:
     def _new_conn(self):
         sock = super()._new_conn()
+        check_connected(self, sock)  # never into a refused network, whatever the name
         if (watchdog := getattr(_posting, "watchdog", None)) is not None:
             watchdog.watch(sock)
         return sock

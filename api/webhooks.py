@@ -27,6 +27,7 @@ from django.utils import timezone
 from standardwebhooks import Webhook
 
 from api.bounded_post import post_within, watched
+from api.refused_networks import RefusedNetwork, refusal, refused_network, written_address
 from api.webhook_bodies import SCRUBBED, bodies, carries_its_data, subjects_gone
 from core import events
 from core.models import WebhookDelivery, WebhookEndpoint
@@ -80,6 +81,9 @@ def check_url(url: str, *, own_hosts=()) -> None:
     except requests.RequestException as wrong:
         raise ValidationError({"url": f"This address cannot be sent to: {wrong}"}) from None
     port = parts.port or (443 if parts.scheme == "https" else 80)
+    address = written_address(parts.hostname)
+    if address and (network := refused_network(address)):
+        raise ValidationError({"url": refusal(parts.hostname, address, network)})
     for own in own_hosts:
         own = urlsplit(f"//{own}")  # "[::1]:8000", "host", "host:443"
         try:
@@ -373,7 +377,8 @@ def _described(exc: requests.RequestException) -> str:
     if isinstance(exc, requests.Timeout):
         return "No answer in time"
     if isinstance(exc, requests.ConnectionError):
-        return "Could not connect"
+        reason = getattr(exc.args[0], "reason", None) if exc.args else None
+        return str(reason) if isinstance(reason, RefusedNetwork) else "Could not connect"
     return type(exc).__name__
 
 

@@ -4,6 +4,7 @@ Every default needs no server: SQLite and an embedded Celery broker. Production 
 DATABASE_URL=postgres://... and CELERY_BROKER_URL=redis://...
 """
 
+import ipaddress
 import re
 from datetime import date, timedelta
 from decimal import Decimal
@@ -311,6 +312,16 @@ API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=64 * 1024)
 API_REPEAT_ANSWER_DAYS = env.int("API_REPEAT_ANSWER_DAYS", default=30)
 # How long a webhook receiver may take to answer before the attempt counts as failed.
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10)
+# Networks webhooks are never sent to (api.refused_networks): this machine and the
+# link-local network (a cloud's metadata service). A brand may add its private ranges;
+# a network that is not one stops the start, naming it.
+WEBHOOK_REFUSED_NETWORKS = [
+    ipaddress.ip_network(network.strip())
+    for network in env.list(
+        "WEBHOOK_REFUSED_NETWORKS",
+        default=["127.0.0.0/8", "::1/128", "0.0.0.0/8", "::/128", "169.254.0.0/16", "fe80::/10"],
+    )
+]
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["api.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

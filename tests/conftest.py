@@ -2,6 +2,7 @@ import os
 import threading
 from datetime import datetime, timedelta
 from decimal import Decimal
+from ipaddress import ip_network
 from itertools import count
 from zoneinfo import ZoneInfo
 
@@ -202,6 +203,14 @@ def fresh_cache():
     from django.core.cache import cache
 
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def webhooks_to_this_machine(settings):
+    """The tests' webhook receivers listen on 127.0.0.1, which production refuses
+    (WEBHOOK_REFUSED_NETWORKS); the cloud's metadata stays refused. The tests of the
+    refusal set the production default again (tests/api/test_webhook_networks.py)."""
+    settings.WEBHOOK_REFUSED_NETWORKS = [ip_network("169.254.0.0/16"), ip_network("fe80::/10")]
 
 
 @pytest.fixture(autouse=True)
