@@ -179,6 +179,10 @@ AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=30)) or None
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+# Behind a load balancer, the address is the client's as the balancer saw it: set
+# TRUSTED_PROXIES to the number of proxies that append to X-Forwarded-For (usually 1).
+TRUSTED_PROXIES = env.int("TRUSTED_PROXIES", default=0)
+AXES_CLIENT_IP_CALLABLE = "loyalty_site.client_ip.client_ip"
 # No banner on every command and worker start.
 AXES_VERBOSE = False
 

@@ -206,6 +206,14 @@ def fresh_cache():
 
 
 @pytest.fixture(autouse=True)
+def quick_password_hashing(settings):
+    """Staff users made by tests (a superuser each for hundreds of them) are hashed
+    quickly: PBKDF2's million rounds, right for production, cost a quarter of a second
+    each and test nothing of ours (Django's advice for test settings)."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def webhooks_to_this_machine(settings):
     """The tests' webhook receivers listen on 127.0.0.1, which production refuses
     (WEBHOOK_REFUSED_NETWORKS); the cloud's metadata stays refused. The tests of the

@@ -123,6 +123,35 @@ def test_staff_user_is_locked_out_after_the_configured_failed_logins(client, age
 
 
 @pytest.mark.django_db
+def test_behind_the_balancer_one_address_locked_out_leaves_another_in(client, agent, settings):
+    """Every login reaches the app from the balancer's address: keyed on it, five typos
+    by anyone locked the agent out everywhere (security audit). The address counted is
+    the one the balancer appends, whatever a client writes before it."""
+    # given: one balancer in front of the app
+    settings.TRUSTED_PROXIES = 1
+
+    def login_from(address, password, spoofed=""):
+        forwarded = f"{spoofed}, {address}" if spoofed else address
+        return client.post(
+            reverse("admin:login"),
+            {"username": "desk-agent", "password": password, "next": "/admin/"},
+            REMOTE_ADDR="10.0.0.2",
+            HTTP_X_FORWARDED_FOR=forwarded,
+        )
+
+    # when: someone at 203.0.113.9 fails the limit, writing other addresses first
+    failed = [
+        login_from("203.0.113.9", "wrong", spoofed=f"198.51.100.{n}")
+        for n in range(settings.AXES_FAILURE_LIMIT)
+    ]
+
+    # then: that address is locked out; the agent at the shop's address logs in
+    assert failed[-1].status_code == 429
+    assert login_from("203.0.113.9", "right-password").status_code == 429
+    assert login_from("192.0.2.40", "right-password").status_code == 302
+
+
+@pytest.mark.django_db
 def test_superuser_sees_the_lockout_in_the_admin(client, agent, admin_user):
     # given
     for _ in range(settings.AXES_FAILURE_LIMIT):
