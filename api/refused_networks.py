@@ -36,8 +36,9 @@ def written_address(host: str) -> str | None:
 
 
 def refusal(host: str, address: str, network) -> str:
+    named = host if host == address else f"{host} ({address})"
     return (
-        f"{host} is {address}, in {network}, where webhooks are not sent "
+        f"{named} is in {network}, where webhooks are not sent "
         "(WEBHOOK_REFUSED_NETWORKS: this machine and the cloud's metadata, unless "
         "the setting says otherwise)."
     )

@@ -25,13 +25,13 @@ def production_networks(settings):
 @pytest.mark.parametrize(
     "url, said",
     [
-        ("http://169.254.169.254/latest/meta-data/", "169.254.169.254, in 169.254.0.0/16"),
-        ("http://127.0.0.1:6379/", "127.0.0.1, in 127.0.0.0/8"),
-        ("http://localhost:9099/hooks", "127.0.0.1, in 127.0.0.0/8"),
-        ("http://[::1]:9099/hooks", "::1, in ::1/128"),
-        ("http://[::ffff:127.0.0.1]:9099/hooks", "is 127.0.0.1, in 127.0.0.0/8"),
-        ("http://0.0.0.0:9099/hooks", "0.0.0.0, in 0.0.0.0/8"),
-        ("http://[fe80::1]/hooks", "fe80::1, in fe80::/10"),
+        ("http://169.254.169.254/latest/meta-data/", "169.254.169.254 is in 169.254.0.0/16"),
+        ("http://127.0.0.1:6379/", "127.0.0.1 is in 127.0.0.0/8"),
+        ("http://localhost:9099/hooks", "localhost (127.0.0.1) is in 127.0.0.0/8"),
+        ("http://[::1]:9099/hooks", "::1 is in ::1/128"),
+        ("http://[::ffff:127.0.0.1]:9099/hooks", "::ffff:127.0.0.1 (127.0.0.1) is in 127.0.0.0/8"),
+        ("http://0.0.0.0:9099/hooks", "0.0.0.0 is in 0.0.0.0/8"),
+        ("http://[fe80::1]/hooks", "fe80::1 is in fe80::/10"),
     ],
 )
 def test_a_receiver_in_a_refused_network_is_refused_beside_its_url(
@@ -54,7 +54,7 @@ def test_a_brand_s_private_network_is_accepted_unless_the_setting_adds_it(settin
     webhooks.check_url("http://10.20.0.5/hooks")  # the brand's CRM on its own network
     settings.WEBHOOK_REFUSED_NETWORKS = [*production.WEBHOOK_REFUSED_NETWORKS]
     settings.WEBHOOK_REFUSED_NETWORKS.append(ip_network("10.0.0.0/8"))
-    with pytest.raises(Exception, match="10.20.0.5, in 10.0.0.0/8"):
+    with pytest.raises(Exception, match="10.20.0.5 is in 10.0.0.0/8"):
         webhooks.check_url("http://10.20.0.5/hooks")
 
 
@@ -76,4 +76,4 @@ def test_a_post_that_reaches_a_refused_network_sends_nothing(settings, member, b
     assert receiver.received == []
     delivery = WebhookDelivery.objects.get()
     assert delivery.status != WebhookDelivery.Status.DELIVERED
-    assert "127.0.0.1, in 127.0.0.0/8, where webhooks are not sent" in delivery.last_error
+    assert "127.0.0.1 is in 127.0.0.0/8, where webhooks are not sent" in delivery.last_error
