@@ -45,7 +45,11 @@ def refusal(host: str, address: str, network) -> str:
 
 
 class RefusedNetwork(NewConnectionError):
-    """A post's connection closed as it reached a refused network."""
+    """A post's connection closed as it reached a refused network: `refusal` says so."""
+
+    def __init__(self, connection, refusal: str):
+        super().__init__(connection, refusal)
+        self.refusal = refusal
 
 
 def check_connected(connection, sock: socket.socket) -> None:

@@ -378,7 +378,9 @@ def _described(exc: requests.RequestException) -> str:
         return "No answer in time"
     if isinstance(exc, requests.ConnectionError):
         reason = getattr(exc.args[0], "reason", None) if exc.args else None
-        return str(reason) if isinstance(reason, RefusedNetwork) else "Could not connect"
+        if isinstance(reason, RefusedNetwork):
+            return reason.refusal[: WebhookDelivery._meta.get_field("last_error").max_length]
+        return "Could not connect"
     return type(exc).__name__
 
 

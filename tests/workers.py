@@ -47,6 +47,9 @@ def running_workers(names, log_dir, **env):
         "CELERY_BROKER_URL": redis_url(),
         "CELERY_QUEUE": queue,
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),  # the files this test stored
+        "IMPORTS_ROOT": str(settings.IMPORTS_ROOT),
+        # the tests' webhook receivers listen on this machine (tests/conftest.py)
+        "WEBHOOK_REFUSED_NETWORKS": ",".join(map(str, settings.WEBHOOK_REFUSED_NETWORKS)),
         **env,
     }
     logs = {name: log_dir / f"{name}.log" for name in names}
