@@ -5,7 +5,9 @@ content (code "conflict")."""
 
 from django.core.exceptions import NON_FIELD_ERRORS, RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.core.exceptions import DisallowedHost
+from django.http import Http404, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -112,3 +114,22 @@ def problem_handler(exc, context):
     if isinstance(exc, Unknown):
         errors = [{"field": exc.field, "message": detail}]
     return problem(response.status_code, title, detail, errors=errors, headers=headers)
+
+
+def bad_request(request, exception):
+    """Django's own 400, refused before any view (a Host that is not this application's,
+    ALLOWED_HOSTS): a problem under /api/, as every API error; Django's page elsewhere."""
+    if not request.path.startswith("/api/"):
+        return defaults.bad_request(request, exception)
+    if isinstance(exception, DisallowedHost):
+        detail = "The Host header names no host of this application."
+    else:
+        detail = "The request is not one the API reads."
+    body = {
+        "type": TYPES + "bad-request",
+        "title": "Bad request",
+        "status": 400,
+        "detail": detail,
+        "errors": [{"field": None, "message": detail}],
+    }
+    return JsonResponse(body, status=400, content_type=PROBLEM)

@@ -17,5 +17,8 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
 ]
 
+# Django's own 400 (a Host not in ALLOWED_HOSTS): a problem under /api/.
+handler400 = "api.errors.bad_request"
+
 # Reward images in development; production serves MEDIA_ROOT from the web server.
 urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

@@ -90,6 +90,19 @@ def test_too_many_query_parameters_on_a_write_is_a_400_problem_not_an_html_page(
     assert_problem(response, 400)
 
 
+def test_a_host_not_this_application_s_is_a_400_problem_not_an_html_page(api, member, client):
+    """A Host header that is not in ALLOWED_HOSTS is refused by Django before any view:
+    under /api/ as a problem like every API error (security audit), elsewhere Django's
+    page."""
+    answered = api.get(f"/api/v1/members/{member.external_id}", HTTP_HOST="evil.example")
+
+    assert_problem(
+        answered, 400, fields=[None], detail="The Host header names no host of this application."
+    )
+    admin = client.get("/admin/", HTTP_HOST="evil.example")
+    assert admin.status_code == 400 and admin["Content-Type"].startswith("text/html")
+
+
 # 4. `?format=` (DRF's URL format override, not in the contract nor the schema): a known
 # member answers 404 "Not found.", though 404 means an unknown member.
 
