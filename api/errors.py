@@ -3,9 +3,13 @@
 ValidationError) is 422, or 409 when it says an external_id was used with other
 content (code "conflict")."""
 
-from django.core.exceptions import NON_FIELD_ERRORS, RequestDataTooBig, SuspiciousOperation
+from django.core.exceptions import (
+    NON_FIELD_ERRORS,
+    DisallowedHost,
+    RequestDataTooBig,
+    SuspiciousOperation,
+)
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.core.exceptions import DisallowedHost
 from django.http import Http404, JsonResponse
 from django.views import defaults
 from rest_framework import exceptions, status
