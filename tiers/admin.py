@@ -13,7 +13,6 @@ from core.admin import (
     reposted,
     with_separators,
 )
-from core.days import end_of
 from core.kept import KeptWhileNamedAdmin
 from tiers.models import DegradationPolicy, ProgrammeVersion, StatusGrant, Tier
 from tiers.selectors import (
@@ -21,6 +20,7 @@ from tiers.selectors import (
     degradation_impact,
     degradation_skipped,
     lock_tiers,
+    steps_due_tonight,
     what_keeps,
 )
 from tiers.tasks import recalculate_all_tiers_task
@@ -163,13 +163,13 @@ class DegradationPolicyAdmin(ConfirmedPolicyAdmin):
         return policy.enabled and any(getattr(policy, f) != getattr(saved, f) for f in pace)
 
     def impact(self, request, policy, saved) -> dict:
-        # As of the end of today: the next nightly run drops whom the member pages say
-        # drop "at tonight's run".
-        now, ranking = end_of(timezone.localdate()), Ranking()
+        # "Now": tonight's run drops whom the member pages say drop "at tonight's run".
+        now, ranking = timezone.now(), Ranking()
         moves = degradation_impact(policy, ranking, now, days=SOON_DAYS)
         # Members (and why they are frozen) are listed to staff who may view members.
         rows = SKIPPED_ROWS if request.user.has_perm("members.view_member") else 0
-        skipped_count, skipped = degradation_skipped(policy, ranking, now, limit=rows)
+        tonight = steps_due_tonight(now)
+        skipped_count, skipped = degradation_skipped(policy, ranking, tonight, limit=rows)
         return {
             "skipped_count": skipped_count,
             "skipped": skipped,

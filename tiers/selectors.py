@@ -124,6 +124,13 @@ def steps_due_tonight(now):
     return end_of(timezone.localdate(now)).astimezone(UTC)
 
 
+def within_days(now, days: int):
+    """The steps due within `days` days of today (the dashboard's "at risk", the
+    policy's preview): those whose day (drop_day_of) is at most today + `days`, whatever
+    clock change comes between."""
+    return end_of(timezone.localdate(now) + timedelta(days=days)).astimezone(UTC)
+
+
 def period_end(since, inactivity: timedelta):
     """When a step of `inactivity` (whole days) counted from `since` falls due: at the
     end of the day that many days after the day of `since`, in the programme's calendar.
@@ -309,7 +316,7 @@ def members_at_risk(policy, ranking: Ranking, now, *, days: int) -> list:
     if not policy.enabled:
         return []
     members = Member.objects.annotate(inactive_since=inactive_since())
-    until = now + timedelta(days=days)
+    until = within_days(now, days)
     return [
         members.filter(
             qualified_tier=qualified,
@@ -370,20 +377,19 @@ def drop_day(inactivity, higher):
     return Greatest(inactive_day, match_day)
 
 
-def next_degradation(member: Member, policy, ranking: Ranking, now) -> tuple | None:
-    """(when, tier): the next time the degradation job would lower this member's
-    effective tier without a purchase, and the tier it would give, from the steps of
-    `degradation_steps`, as the job reads them (D2); None when it never would. A `when`
-    at or before `now` is overdue: the next daily run applies it, with every step
-    passed by now (the lowest tier reached). Show it with `drop_time`."""
+def steps_ahead(member: Member, policy, ranking: Ranking) -> list[tuple]:
+    """The degradation steps below the member's effective tier, soonest first, as
+    [(when due, rank, tier)] (D2, as the job reads them): counted from the last purchase
+    or the end of a freeze, and not before a status match to a tier above has run its
+    last day. Empty when degradation is off."""
     if not policy.enabled:
-        return None
+        return []
     effective, since = ranking.rank[member.effective_tier_id], inactive_since_of(member)
     if member.frozen_until:  # the clock restarts when a freeze ends
         since = max(since, member.frozen_until)
     granted = member.granted_tier_id  # holds the steps below it until its last day ends
     grant_ends = end_of(member.granted_until) if granted else None
-    ahead = sorted(
+    return sorted(
         (
             max(period_end(since, inactivity), grant_ends)
             if granted and ranking.higher(granted, tier.pk)
@@ -394,22 +400,34 @@ def next_degradation(member: Member, policy, ranking: Ranking, now) -> tuple | N
         for qualified, tier, inactivity, _ in degradation_steps(policy, ranking)
         if qualified.pk == member.qualified_tier_id and ranking.rank[tier.pk] < effective
     )
+
+
+def lowest(steps) -> Tier:
+    return min(steps, key=lambda step: step[1])[2]
+
+
+def next_degradation(member: Member, policy, ranking: Ranking, now) -> tuple | None:
+    """(when, tier): the next time the degradation job would lower this member's
+    effective tier without a purchase, and the tier it would give (D2); None when it
+    never would. Once its day (drop_day_of) is today or past, tonight's run applies it
+    with every step whose day has come (the lowest tier reached). Show it with
+    `drop_time`."""
+    ahead = steps_ahead(member, policy, ranking)
     if not ahead:
         return None
     when = ahead[0][0]
-    reached = [step for step in ahead if step[0] <= max(when, now)]
-    return when, min(reached, key=lambda step: step[1])[2]
+    by = max(when, steps_due_tonight(now)) if drop_day_of(when) <= timezone.localdate(now) else when
+    return when, lowest(step for step in ahead if step[0] <= by)
 
 
 def inactivity_leaves(member: Member, policy, ranking: Ranking, due) -> int:
     """D2 for one member (in memory): the effective tier id their inactivity leaves them
-    at by `due` (the steps whose period has ended by then; a run's are steps_due_by),
-    from the effective tier they hold, counted from their last purchase as the row has
-    it: the lowest tier of next_degradation's steps due by then, or the tier they hold
-    when none is. The one reading of D2 for a member: a purchase's restoration, a
-    member moved by new thresholds or by a status match's end, the expiry forecasts."""
-    drop = next_degradation(member, policy, ranking, due)
-    return drop[1].pk if drop and drop[0] <= due else member.effective_tier_id
+    at by `due` (the steps due by then; a run's are steps_due_by), from the effective
+    tier they hold: the lowest tier of the steps due, or the tier they hold when none
+    is. The one reading of D2 for a member: a purchase's restoration, a member moved by
+    new thresholds or by a status match's end, the expiry forecasts."""
+    due_steps = [step for step in steps_ahead(member, policy, ranking) if step[0] <= due]
+    return lowest(due_steps).pk if due_steps else member.effective_tier_id
 
 
 def inactive_since_of(member: Member):
@@ -432,13 +450,13 @@ def drop_time(when, now) -> str:
 
 def degradation_impact(policy, ranking: Ranking, now, *, days: int) -> list[dict]:
     """What `policy` (saved or only posted) would do, by move: [{"source": effective tier,
-    "target": tier, "now": members who drop at the next run, "soon": members who do not
+    "target": tier, "now": members who drop at tonight's run, "soon": members who do not
     but drop within `days` without a purchase}], highest tiers first. Two grouped
     queries whatever the number of members, read from the job's own queryset."""
     if not policy.enabled or len(ranking.tiers) < 2:
         return []  # no step to take (members_to_degrade gives no `target` then)
-    tonight = members_to_degrade(policy, ranking, now)
-    soon = members_to_degrade(policy, ranking, now + timedelta(days=days)).exclude(
+    tonight = members_to_degrade(policy, ranking, steps_due_tonight(now))
+    soon = members_to_degrade(policy, ranking, within_days(now, days)).exclude(
         pk__in=tonight.values("pk")
     )
     moves = {}

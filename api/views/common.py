@@ -110,7 +110,7 @@ def summary(member: Member, plan: Programme, *, now=None) -> dict:
         "effective_tier": _tier(summary["effective_tier"]),
         "next_tier": _tier(summary["next_tier"]),
         "points_to_next_tier": summary["points_to_next_tier"],
-        "degrades_on": max(drop_day_of(drop[0]), timezone.localdate(now)) if drop else None,
+        "degrades_on": drop_day_of(drop[0]) if drop else None,
         "next_expiry": {"cutoff": cutoff, "points": at_stake} if at_stake else None,
     }
 

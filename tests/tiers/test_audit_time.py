@@ -1,7 +1,7 @@
 """Time and calendar edge cases of degradation (D2): periods of inactivity are whole
 days of the programme's calendar (Europe/Madrid), across the clock changes."""
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -13,6 +13,7 @@ from points.selectors import programme
 from points.services.freezing import freeze_member
 from tests.conftest import at
 from tiers.models import Tier
+from tiers.selectors import Ranking, at_risk, drop_time, next_degradation
 from tiers.services import degrade_inactive_members, end_status_match, grant_status
 
 pytestmark = pytest.mark.django_db
@@ -183,3 +184,52 @@ def test_D2_X2_a_match_ended_on_the_90th_day_leaves_the_drop_to_that_night_s_run
     assert "Bronze from 2 Apr 2026: 90 days without a purchase (last purchase 1 Jan 2026)" in (
         page.content.decode()
     )
+
+
+def test_D2_an_overdue_member_is_told_the_tier_tonight_s_run_gives(make_member, buy, degradation):
+    """A night without a run: the member's next step is today too, so tonight's run
+    applies both; the page named only the first (found by an audit)."""
+    # given: a day a period; Platinum, last purchase at noon on 1 January: Gold from the
+    # run after 2 January, Silver after 3 January; the run of 3 January did not happen
+    degradation.inactivity_days = 1
+    degradation.save()
+    member = make_member(joined_at=at("2025-12-01"))
+    buy(member, "9000", when=at("2026-01-01", 12))
+    member = Member.objects.get(pk=member.pk)
+
+    # when: staff read the member at noon on 3 January; then tonight's run
+    now = at("2026-01-03", 12)
+    when, tier = next_degradation(member, degradation, Ranking(), now)
+    degrade_inactive_members(now=at("2026-01-04", 3).replace(minute=15))
+
+    # then: "drops to Silver at tonight's run", as the run does
+    assert (drop_time(when, now), tier.code) == ("at tonight's run", "silver")
+    assert tier_of(member) == "silver"
+
+
+def test_D2_the_api_s_date_stays_the_told_day_until_the_run_after_it(make_member, buy, degradation):
+    # given: Silver, last purchase on 1 January: told 1 April
+    member = make_member(joined_at=at("2025-12-01"))
+    buy(member, "1500", when=at("2026-01-01", 12))
+
+    # when: a till reads it at 02:00 on 2 April, before the 03:15 run
+    told = degrades_on(member, at("2026-04-02", 2))
+
+    # then: still 1 April (2 April would mean the run of 3 April)
+    assert told == date(2026, 4, 1)
+
+
+def test_D2_the_dashboard_s_14_days_are_days_across_the_clock_change(make_member, buy, degradation):
+    # given: Silver, last purchase on 27 July: told 25 October, the night the clocks go back
+    member = make_member(joined_at=at("2026-06-01"))
+    buy(member, "1500", when=at("2026-07-27", 12))
+
+    # when: the dashboard is read just after midnight on 12 October, and at noon (in UTC,
+    # as timezone.now() gives the time)
+    counts = [
+        at_risk(degradation, Ranking(), when.astimezone(UTC), days=14, limit=10, cap=100)[0]
+        for when in (at("2026-10-12", 0).replace(minute=30), at("2026-10-12", 12))
+    ]
+
+    # then: within the next 14 days at any hour of the day
+    assert counts == [1, 1]
