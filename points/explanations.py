@@ -3,6 +3,8 @@
 change with its cause, and the tier a member holds at a moment with the change that
 brought it. Reads only; the member page shows them."""
 
+from datetime import timedelta
+
 from django.db.models import Case, DateTimeField, OuterRef, Subquery, Sum, When
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
@@ -13,6 +15,7 @@ from points.models import TIER_UP_BONUS, AwardedOn, LedgerEntry, Transaction
 
 Kind = LedgerEntry.Kind
 Reason = TierChange.Reason
+TICK = timedelta(microseconds=1)  # a freeze's end less this is in its last day
 
 
 def day(moment) -> str:
@@ -161,8 +164,13 @@ def change_explanation(change: TierChange, member: Member, ranking) -> str:
         return f"{to} since {when}: joined the programme"
     if reason == Reason.DEGRADATION:
         since = change.last_purchase
-        days = days_without_purchase(since or member.joined_at, change.changed_at)
+        counted_from = since or member.joined_at
         after = f"last purchase {day(since)}" if since else "none since joining"
+        freeze_end = member.frozen_until  # G6: the clock restarted when it ended
+        if freeze_end and counted_from < freeze_end <= change.changed_at:
+            counted_from = freeze_end
+            after = f"{after}; counted from the end of a freeze on {day(freeze_end - TICK)}"
+        days = days_without_purchase(counted_from, change.changed_at)
         return (
             f"{to} from {when}: {days:,} days without a purchase ({after}); "
             f"qualified for {qualified}, a purchase restores it"

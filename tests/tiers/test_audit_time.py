@@ -233,3 +233,28 @@ def test_D2_the_dashboard_s_14_days_are_days_across_the_clock_change(make_member
 
     # then: within the next 14 days at any hour of the day
     assert counts == [1, 1]
+
+
+def test_G6_a_drop_after_a_freeze_counts_the_days_since_the_freeze_ended(
+    admin_client, make_member, buy, staff, degradation
+):
+    """The tier history said "180 days without a purchase" of a member frozen for 90 of
+    them, whose frozen days never count (found by an audit)."""
+    # given: Gold, last purchase on 1 January, frozen until 31 March
+    member = make_member(joined_at=at("2025-12-01"))
+    buy(member, "3000", when=at("2026-01-01"))
+    freeze_member(
+        member=member, until=date(2026, 3, 31), reason="Hospital", by=staff, now=at("2026-02-01")
+    )
+
+    # when: the nightly run after the 90 days since the freeze (1 April, then 2 April to
+    # 30 June)
+    degrade_inactive_members(now=at("2026-07-01", 3).replace(minute=15))
+    page = admin_client.get(reverse("admin:members_member_change", args=[member.pk]))
+
+    # then
+    assert tier_of(member) == "silver"
+    assert (
+        "Silver from 1 Jul 2026: 90 days without a purchase (last purchase 1 Jan 2026; "
+        "counted from the end of a freeze on 31 Mar 2026)"
+    ) in page.content.decode()
