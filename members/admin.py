@@ -93,7 +93,10 @@ class NotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             email.body,
         )
 
-    @admin.action(permissions=["view"], description="Send the refused messages again")
+    def has_send_again_permission(self, request) -> bool:
+        return request.user.has_perm("members.send_again_notification")
+
+    @admin.action(permissions=["send_again"], description="Send the refused messages again")
     def send_again(self, request, queryset):
         # The agent who corrected a member's address sends what the server refused.
         count = send_again(notifications=queryset)

@@ -387,6 +387,8 @@ class Notification(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-pk"]
+        # An agent who corrected a member's address sends what the server refused.
+        permissions = [("send_again_notification", "Can send refused messages again")]
         indexes = [
             # The CX Manager's list of messages filtered by kind, newest written first.
             models.Index(fields=["kind", "id"], name="notification_kind"),

@@ -7,6 +7,7 @@ import time
 from datetime import date
 
 import pytest
+from django.contrib.auth.models import Group
 from django.core import mail
 from django.urls import reverse
 
@@ -216,3 +217,29 @@ def test_an_agent_sends_a_given_up_message_again_once_the_address_is_corrected(
     assert send_pending_notifications() == 1
     assert OneRefusedAddress.delivered == ["ana@example.com"]
     assert send_pending_notifications() == 0
+
+
+def test_only_an_agent_sends_refused_messages_again(tiers, client, login):
+    """The action is a change (it queues messages again): it checks its own permission,
+    which CX agents have, not the view of the messages that marketers have too."""
+    # given: a message the server refused
+    ana = enroll_member(external_id="M-ANA", email="ana@example.com", first_name="Ana")
+    refused = Notification.objects.create(
+        member=ana, kind=Notification.Kind.TIER_UP, first_refused_at=at("2026-03-02")
+    )
+    url = reverse("admin:members_notification_changelist")
+
+    # when: a marketer sends the action anyway, then an agent
+    login("Marketer")
+    offered_to_marketer = "send_again" in client.get(url).content.decode()
+    client.post(url, {"action": "send_again", "_selected_action": [refused.pk]})
+    after_marketer = Notification.objects.get(pk=refused.pk).first_refused_at
+    login("CX agent")
+    offered_to_agent = "send_again" in client.get(url).content.decode()
+    client.post(url, {"action": "send_again", "_selected_action": [refused.pk]})
+
+    # then: only the agent's is offered and done; supervisors may too
+    assert (offered_to_marketer, after_marketer) == (False, at("2026-03-02"))
+    assert offered_to_agent and Notification.objects.get(pk=refused.pk).first_refused_at is None
+    supervisors = Group.objects.get(name="CX supervisor").permissions
+    assert supervisors.filter(codename="send_again_notification").exists()
