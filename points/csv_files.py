@@ -18,7 +18,7 @@ def open_csv(stream, columns, required=None) -> tuple[Iterator, int, list[str], 
     unseen), and the `required` columns it lacks (all `columns` unless said); with
     any of them no row is read. The errors list fills as the records are read."""
     errors = []
-    records = _records(csv.reader(_text(stream)), errors)
+    records = _records(_reader(stream), errors)
     header_line, cells = next(records, (1, []))
     if cells and _utf16(cells):
         # Excel's "Unicode Text" and other tools: every other byte a NUL, which each
@@ -161,7 +161,7 @@ def _more_cells(line: int, count: int, width: int) -> RowError:
 def cells_at(data: bytes, lines) -> dict[int, dict]:
     """The cells of the rows that start on these lines, by column, as a page can show
     them (bytes that are not UTF-8 replaced, long cells cut)."""
-    records = _records(csv.reader(_text(io.BytesIO(data))), [])
+    records = _records(_reader(io.BytesIO(data)), [])
     header = [column_name(name) for name in next(records, (1, []))[1]]
     return {
         line: {
@@ -203,6 +203,13 @@ def _text(stream):
     return io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape", newline="")
 
 
+def _reader(stream):
+    """csv's reader, strict: a quote left open would otherwise take the rest of the file
+    into one cell without a word (a grant's reason swallowing the rows below it, never
+    granted), and text after a closing quote would be run into it."""
+    return csv.reader(_text(stream), strict=True)
+
+
 def _records(reader, errors: list) -> Iterator[tuple[int, list[str]]]:
     """(line, cells) of each row that is not blank, the line being the physical line the
     row starts on (csv's line_num after a row is the line it ends on). A row csv cannot
@@ -225,4 +232,14 @@ def _records(reader, errors: list) -> Iterator[tuple[int, list[str]]]:
 def _unreadable(exc: csv.Error) -> str:
     if "field larger than field limit" in str(exc):
         return f"a cell longer than {csv.field_size_limit():,} characters (is a quote left open?)"
+    if "unexpected end of data" in str(exc):
+        return (
+            "a quote opened on this line is never closed: every line below it would be "
+            "read as one cell. Close the quote, or write the text without it"
+        )
+    if "expected after" in str(exc):
+        return (
+            'text after a closing quote: inside quoted text write a quote as two ("12"" '
+            'screen"), and put nothing between the closing quote and the comma'
+        )
     return f"not readable as CSV ({exc})"

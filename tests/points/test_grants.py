@@ -130,6 +130,34 @@ def test_a_file_with_a_bad_row_grants_nothing_and_names_every_bad_row(alice, bob
     assert state() == before
 
 
+def test_a_quote_left_open_is_named_and_grants_nothing(alice, bob, staff):
+    """A reason's quote left open took the rows below it into that reason: the file was
+    "checked" with one row of three, and confirming granted 10 points of 120 without a
+    word (found by an audit)."""
+    before = state()
+
+    report = grant(
+        'G-1,M-0001,10,"Apology for parcel,\nG-2,M-0002,50,Second,\nG-3,M-0001,60,Third,\n',
+        by=staff,
+    )
+
+    assert [str(e) for e in report.errors] == [
+        "line 2, row: a quote opened on this line is never closed: every line below it "
+        "would be read as one cell. Close the quote, or write the text without it"
+    ]
+    assert (report.new, report.points) == (0, 0)
+    assert state() == before
+
+
+def test_text_after_a_closing_quote_is_named_not_run_into_it(alice, staff):
+    report = grant('G-1,M-0001,10,"Apology" for parcel,\n', by=staff)
+
+    assert [str(e) for e in report.errors] == [
+        "line 2, row: text after a closing quote: inside quoted text write a quote as two "
+        '("12"" screen"), and put nothing between the closing quote and the comma'
+    ]
+
+
 def test_the_command_names_bad_rows_on_stderr_and_ends_with_the_counts(
     alice, marketer, tmp_path, capsys
 ):
