@@ -14,7 +14,12 @@ from django.utils.deconstruct import deconstructible
 @deconstructible(path="core.private_files.PrivateFiles")
 class PrivateFiles(FileSystemStorage):
     """The folder IMPORTS_ROOT (read when used, as MEDIA_ROOT is), with no URL: web and
-    workers share it, and the web server in front of the app never serves it."""
+    workers share it, and the web server in front of the app never serves it. Its files
+    and folders are the application's user's alone (another account on the machine
+    reads none of them)."""
+
+    def __init__(self):
+        super().__init__(file_permissions_mode=0o600, directory_permissions_mode=0o700)
 
     @property
     def base_location(self):

@@ -237,7 +237,18 @@ class ImportBatchAdmin(admin.ModelAdmin):
         if not batch.errors_file:
             raise Http404("This import has no errors.")
         name = f"{batch.file_name.rsplit('.', 1)[0]}-errors.csv"
-        return FileResponse(batch.errors_file.open("rb"), as_attachment=True, filename=name)
+        try:
+            kept = batch.errors_file.open("rb")
+        except FileNotFoundError:
+            self.message_user(
+                request,
+                "The list of bad rows is no longer where it was stored (moved or deleted "
+                "outside the CX Manager): the page lists the first of them; upload the file "
+                "again for all.",
+                messages.ERROR,
+            )
+            return redirect(reverse("admin:core_importbatch_change", args=[batch.pk]))
+        return FileResponse(kept, as_attachment=True, filename=name)
 
     def _links(self, batch) -> list:
         """Where its rows are, once imported."""

@@ -146,6 +146,8 @@ def check_runnable(batch: ImportBatch, *, by=None) -> None:
             f"The file was deleted {settings.IMPORT_FILE_DAYS} days after it was uploaded, "
             "as every import's file is: upload it again."
         )
+    if not batch.file.storage.exists(batch.file.name):
+        raise ValidationError(FILE_GONE)
     if batch.kind == ImportBatch.Kind.GRANTS:
         from points.services.grants import check_granter
 
@@ -284,8 +286,17 @@ def _step(batch_id: int, status: str, *, dry_run: bool):
         raise
 
 
+FILE_GONE = (
+    "The file is no longer where it was stored (moved or deleted outside the CX Manager): "
+    "upload it again."
+)
+
+
 def _said(error: Exception) -> str:
-    """An error as a sentence: a ValidationError's messages, not its list."""
+    """An error as a sentence: a ValidationError's messages, not its list; a file gone
+    from the disk in words, not the server's path to it."""
+    if isinstance(error, FileNotFoundError):
+        return FILE_GONE
     text = " ".join(error.messages) if isinstance(error, ValidationError) else str(error)
     return text if text.endswith(".") else f"{text}."
 

@@ -3,6 +3,9 @@ asks; only the permission-checked admin views read them (security audit: they we
 stored under MEDIA_ROOT, which the web server serves, at a guessable path, and a file
 of HTML there ran script in a superuser's session)."""
 
+import stat
+from pathlib import Path
+
 import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -75,3 +78,46 @@ def test_files_kept_before_move_out_of_media_root(django_user_model):
     assert private.open(kept).read() == GOOD.encode()
     assert private.exists(bad_rows)
     assert ImportBatch.objects.get().file.open().read() == GOOD.encode()
+
+
+def test_a_file_gone_from_the_disk_is_said_in_words_not_a_500(
+    login, client, make_member, on_commit
+):
+    """An operator cleaning the disk by hand (or a folder not mounted): the bad rows'
+    download was a 500, and a checked file could be confirmed, then failed naming the
+    server's path (found by an audit)."""
+    # given: a checked file and a file with bad rows, both removed from the disk
+    make_member("M-0001")
+    login("Operations")
+    on_commit(lambda: upload(client, GOOD.replace("M-0002", "M-0001"), name="good.csv"))
+    on_commit(lambda: upload(client, GOOD, name="bad.csv"))  # M-0002: no such member
+    good, bad = ImportBatch.objects.order_by("pk")
+    assert (good.status, bad.status) == ("checked", "invalid")
+    for stored in (good.file, bad.errors_file):
+        stored.storage.delete(stored.name)
+
+    # when: the bad rows are downloaded, the good file's page opened and confirmed
+    download = client.get(reverse("admin:core_importbatch_errors", args=[bad.pk]), follow=True)
+    page = client.get(reverse("admin:core_importbatch_change", args=[good.pk])).content.decode()
+    confirmed = client.post(reverse("admin:core_importbatch_confirm", args=[good.pk]), follow=True)
+
+    # then: each says it in words; nothing was queued or written
+    told = " ".join(str(m) for m in download.context["messages"])
+    assert download.status_code == 200 and "no longer where it was stored" in told
+    assert "The file is no longer where it was stored" in page and "Confirm the import" not in page
+    said = " ".join(str(m) for m in confirmed.context["messages"])
+    assert "upload it again" in said and "/" not in said.split("(")[0]
+    assert ImportBatch.objects.get(pk=good.pk).status == "checked"
+
+
+def test_import_files_are_readable_by_the_application_s_user_only(
+    login, client, make_member, on_commit
+):
+    make_member("M-0001")
+    login("Operations")
+    on_commit(lambda: upload(client, GOOD, name="march.csv"))
+    batch = ImportBatch.objects.get()
+
+    path = Path(batch.file.path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
