@@ -8,6 +8,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.utils import unquote
+from django.contrib.admin.widgets import RelatedFieldWidgetWrapper
 from django.contrib.humanize.templatetags.humanize import intcomma
 from django.core.exceptions import PermissionDenied
 from django.db import router, transaction
@@ -278,3 +279,13 @@ class JobRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="Chunks done")
     def chunks_done(self, run):
         return f"{run.done} of {run.chunk_count}"
+
+
+def only_choices(field) -> None:
+    """A form field that picks among rows managed on their own page (tiers): no "+",
+    pencil or cross beside it. Adding a tier from a campaign's checkboxes saved it and
+    requalified every member, and the checkboxes never showed it."""
+    widget = field.widget
+    if isinstance(widget, RelatedFieldWidgetWrapper):
+        widget.can_add_related = widget.can_change_related = False
+        widget.can_delete_related = widget.can_view_related = False

@@ -9,6 +9,7 @@ from django.shortcuts import redirect
 from django.utils import timezone
 
 from core import figures
+from core.admin import only_choices
 from points.models import STORE_LENGTH, Campaign, CampaignStatus, Channel
 from points.selectors import campaign_has_earned, campaign_reach, why_campaign_is_kept
 from points.stacking import campaign_stacks
@@ -141,6 +142,12 @@ class CampaignAdmin(admin.ModelAdmin):
     @admin.display(description="Status", ordering="status")
     def status(self, campaign):
         return CampaignStatus(campaign.status).label
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        if "tiers" in form.base_fields:
+            only_choices(form.base_fields["tiers"])
+        return form
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         campaign = self.get_object(request, unquote(object_id))

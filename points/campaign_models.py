@@ -18,6 +18,8 @@ from core.staff_input import (
 from points.models import STORE_LENGTH, Channel
 from tiers.models import Multiplier, ProgrammeQuerySet, Tier
 
+ENDS_AFTER_START = "The campaign must end after it starts: check its start and end."
+
 
 class CampaignStatus(models.TextChoices):
     RUNNING = "running", "Running"
@@ -91,8 +93,7 @@ class Campaign(models.Model):
             models.CheckConstraint(
                 condition=Q(ends_at__gt=F("starts_at")),
                 name="campaign_ends_after_start",
-                violation_error_message="The campaign must end after it starts: check "
-                "its start and end.",
+                violation_error_message=ENDS_AFTER_START,
             ),
             models.CheckConstraint(
                 condition=Q(min_amount__isnull=True) | Q(min_amount__gt=0),
@@ -106,6 +107,10 @@ class Campaign(models.Model):
         return f"{self.name} (x{self.multiplier})"
 
     def clean(self):
+        # Beside the end, where the marketer corrects it (the constraint's own message
+        # would stand above the form, naming no field).
+        if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
+            raise ValidationError({"ends_at": ENDS_AFTER_START})
         # The list, the stack warnings and every ledger line name it.
         if unreadable := unreadable_name(self.name or "", "campaign"):
             raise ValidationError({"name": unreadable})

@@ -11,6 +11,7 @@ from core.admin import (
     WritesWhatChangedAdmin,
     action_confirmation,
     chosen_for_action,
+    only_choices,
 )
 from core.kept import KeptWhileNamedAdmin, named_by
 from core.paginator import CappedPaginator
@@ -55,6 +56,13 @@ class RewardForm(ChangedOnPageForm):
 @admin.register(Reward)
 class RewardAdmin(KeptWhileNamedAdmin, WritesWhatChangedAdmin):
     form = RewardForm
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        if "min_tier" in form.base_fields:
+            only_choices(form.base_fields["min_tier"])
+        return form
+
     list_display = [
         "name",
         "points_cost",

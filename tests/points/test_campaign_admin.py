@@ -361,3 +361,22 @@ def test_P3_a_campaign_that_earned_points_keeps_its_start_in_the_past(
     assert moved["Idle double"].status_code == 302
     client.post(reverse("admin:points_campaign_delete", args=[idle.pk]), {"post": "yes"})
     assert not Campaign.objects.filter(pk=idle.pk).exists()
+
+
+def test_P3_a_campaign_s_tiers_are_chosen_not_added_and_its_end_is_corrected_beside_it(
+    client, login, tiers, no_campaigns
+):
+    """From an audit of the marketer's pages: the "+" beside the tiers' checkboxes added
+    a tier (and requalified every member) that the checkboxes never showed; an end
+    before the start was said above the form, beside no field."""
+    login("Marketer")
+
+    page = client.get(reverse("admin:points_campaign_add")).content.decode()
+    wrong = client.post(
+        reverse("admin:points_campaign_add"), posted(starts="2030-03-08", ends="2030-03-01")
+    )
+
+    assert 'id="add_id_tiers"' not in page and "related-widget-wrapper-link" not in page
+    assert wrong.context["adminform"].form.errors["ends_at"] == [
+        "The campaign must end after it starts: check its start and end."
+    ]

@@ -286,3 +286,13 @@ def test_W1_a_second_reward_offered_under_one_name_is_refused_naming_the_first(
     }
     assert kept.status_code == 302
     assert Reward.objects.filter(name__iexact="coffee voucher").count() == 2
+
+
+def test_W1_a_reward_s_tier_is_chosen_not_added_or_deleted_from_its_page(client, mug_page):
+    """A tier is managed on its own page: the cross beside "Min tier" deleted one from a
+    reward's page (found by an audit)."""
+    mug, url, values = mug_page
+
+    page = client.get(url).content.decode()
+
+    assert 'id="delete_id_min_tier"' not in page and 'id="add_id_min_tier"' not in page
