@@ -153,7 +153,7 @@ class CampaignAdmin(admin.ModelAdmin):
         campaign = self.get_object(request, unquote(object_id))
         extra = dict(extra_context or {})
         if campaign:
-            extra["stacks"] = [s.message() for s in campaign_stacks(campaign, Ranking())]
+            extra["stacks"] = [s.message() for s in stacks_to_come(campaign)]
             extra["reach"] = reach_message(campaign)
         return super().change_view(request, object_id, form_url, extra)
 
@@ -174,8 +174,16 @@ class CampaignAdmin(admin.ModelAdmin):
         super().save_related(request, form, formsets, change)
         if "_continue" in request.POST:
             return  # the form it goes back to says it
-        for stack in campaign_stacks(form.instance, Ranking()):
+        for stack in stacks_to_come(form.instance):
             self.message_user(request, stack.message(), messages.WARNING)
+
+
+def stacks_to_come(campaign: Campaign) -> list:
+    """The windows in which the campaign stacks with others: those still to come, for a
+    campaign that runs or will (a window past warns of nothing the marketer can still
+    change); all of them for a campaign that has ended, whose page is its history."""
+    now, stacks = timezone.now(), campaign_stacks(campaign, Ranking())
+    return stacks if campaign.ends_at <= now else [s for s in stacks if s.ends_at > now]
 
 
 def reach_message(campaign: Campaign) -> str:

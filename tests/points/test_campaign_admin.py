@@ -380,3 +380,19 @@ def test_P3_a_campaign_s_tiers_are_chosen_not_added_and_its_end_is_corrected_bes
     assert wrong.context["adminform"].form.errors["ends_at"] == [
         "The campaign must end after it starts: check its start and end."
     ]
+
+
+def test_P3_a_running_campaign_warns_only_of_stacks_still_to_come(client, login, no_campaigns):
+    """A year-long campaign warned that it "runs with" a campaign that ended last month
+    (found by an audit): nothing the marketer can still change."""
+    # given: a running campaign, one that ran with it and ended, one still to come
+    login("Marketer")
+    year = campaign("Birthday double", starts=-100, ends=200)
+    campaign("Summer flash", starts=-60, ends=-30)
+    campaign("Winter flash", starts=10, ends=20)
+
+    # when
+    page = client.get(reverse("admin:points_campaign_change", args=[year.pk])).content.decode()
+
+    # then
+    assert "Winter flash" in page and "Summer flash" not in page
