@@ -2,13 +2,17 @@
 they hold customers' personal data, so no URL reaches them. The permission-checked
 admin views are the only way out (an import's bad rows as CSV)."""
 
+import contextlib
 import os
+import tempfile
+import time
 import uuid
 
 from django.conf import settings
 from django.core.files.storage import FileSystemStorage
 from django.utils import timezone
 from django.utils.deconstruct import deconstructible
+from import_export.tmp_storages import TempFolderStorage
 
 
 @deconstructible(path="core.private_files.PrivateFiles")
@@ -37,3 +41,41 @@ def stored_name(instance, filename: str) -> str:
     """An uploaded file's name in the folder: by month, random (the name as uploaded,
     which staff read, is kept on its row), so one file's name tells nothing of another."""
     return f"{timezone.now():%Y/%m}/{uuid.uuid4().hex}.csv"
+
+
+# A previewed file not confirmed within a day is uploaded again.
+PENDING_KEPT_SECONDS = 24 * 60 * 60
+
+
+class PendingUploads(TempFolderStorage):
+    """django-import-export's copy of a file between its preview and its confirmation,
+    in IMPORTS_ROOT/pending (private, and shared by the web processes, so a confirmation
+    reaching another machine than its preview finds it) rather than one machine's
+    temporary folder, where it stayed for ever when never confirmed (sweep_pending)."""
+
+    def get_full_path(self):
+        return os.path.join(pending_folder(), self.name)
+
+    def _open(self, mode="r"):
+        if self.name:
+            return open(self.get_full_path(), mode, encoding=self.encoding)
+        kept = tempfile.NamedTemporaryFile(delete=False, dir=pending_folder())
+        self.name = os.path.basename(kept.name)
+        return kept
+
+
+def pending_folder() -> str:
+    folder = os.path.join(settings.IMPORTS_ROOT, "pending")
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    return folder
+
+
+def sweep_pending() -> int:
+    """Delete the previewed files never confirmed within PENDING_KEPT_SECONDS."""
+    folder, deleted = pending_folder(), 0
+    for entry in os.scandir(folder):
+        if entry.is_file() and time.time() - entry.stat().st_mtime > PENDING_KEPT_SECONDS:
+            with contextlib.suppress(FileNotFoundError):  # confirmed meanwhile
+                os.remove(entry.path)
+                deleted += 1
+    return deleted

@@ -18,11 +18,11 @@ from django.views.decorators.http import require_POST
 from import_export.admin import ImportExportMixin
 from import_export.formats import base_formats
 from import_export.forms import ImportForm
-from import_export.tmp_storages import TempFolderStorage
 
 from core.admin import ConfirmedPolicyAdmin, ReadOnlyAdminMixin
 from core.kept import KeptWhileNamedAdmin, named_by
 from core.paginator import CappedPaginator
+from core.private_files import PENDING_KEPT_SECONDS, PendingUploads
 from core.words import counted
 from points import batch_admin, campaign_admin  # noqa: F401 - register their pages
 from points.expiry_selectors import (
@@ -102,7 +102,6 @@ class LedgerEntryInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 ADMIN_IMPORT_MAX_MB = 5  # about 50,000 rows; larger files go through Imports › Upload
-UPLOAD_KEPT_SECONDS = 24 * 60 * 60  # an upload not confirmed within a day is uploaded again
 
 
 def _upload_salt(request) -> str:
@@ -141,7 +140,7 @@ class TransactionAdmin(ByBatchMixin, ReadOnlyAdminMixin, ImportExportMixin, admi
     import_form_class = TransactionImportForm
     import_template_name = "admin/points/transaction/import.html"
     skip_admin_log = True  # the import writes its own rows, not the library's
-    tmp_storage_class = TempFolderStorage
+    tmp_storage_class = PendingUploads  # private, shared by the web processes, swept
 
     def get_confirm_form_initial(self, request, import_form):
         """The confirm form names the uploaded file signed for this user: the client
@@ -164,7 +163,7 @@ class TransactionAdmin(ByBatchMixin, ReadOnlyAdminMixin, ImportExportMixin, admi
             name = signing.loads(
                 request.POST.get("import_file_name", ""),
                 salt=_upload_salt(request),
-                max_age=UPLOAD_KEPT_SECONDS,
+                max_age=PENDING_KEPT_SECONDS,
             )
         except signing.BadSignature:
             raise PermissionDenied("This confirmation does not name a file you uploaded.") from None

@@ -23,6 +23,7 @@ from core import progress
 from core.db import retryable, violated
 from core.exports import escape_formula
 from core.models import ImportBatch
+from core.private_files import sweep_pending
 from points.csv_rows import bad_rows
 
 Status = ImportBatch.Status
@@ -382,4 +383,5 @@ def delete_old_files(*, now=None) -> int:
                 stored.delete(save=False)
         ImportBatch.objects.filter(pk=batch.pk).update(file="", errors_file="", first_errors=[])
         deleted += 1
+    sweep_pending()  # and the Transactions page's previews never confirmed
     return deleted

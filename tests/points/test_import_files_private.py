@@ -3,19 +3,23 @@ asks; only the permission-checked admin views read them (security audit: they we
 stored under MEDIA_ROOT, which the web server serves, at a guessable path, and a file
 of HTML there ran script in a superuser's session)."""
 
+import os
 import stat
+import time
 from pathlib import Path
 
 import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.test import Client
 from django.urls import reverse
 
 from core.models import ImportBatch
-from core.private_files import PrivateFiles
+from core.private_files import PENDING_KEPT_SECONDS, PrivateFiles
+from points.services.batches import delete_old_files
 from tests.points.test_import_batches import GOOD, upload
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media")]
@@ -121,3 +125,30 @@ def test_import_files_are_readable_by_the_application_s_user_only(
     path = Path(batch.file.path)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+
+
+def test_a_previewed_file_waits_in_the_private_folder_and_is_swept_if_never_confirmed(
+    admin_client, make_member, settings
+):
+    """The Transactions page's import kept a previewed file in one machine's temporary
+    folder, outside IMPORTS_ROOT, for ever when never confirmed; a confirmation reaching
+    another web machine said "already imported" (found by an audit)."""
+    # given: a file previewed on the Transactions page
+    make_member("M-0001")
+    preview = admin_client.post(
+        reverse("admin:points_transaction_import"),
+        {"import_file": SimpleUploadedFile("day.csv", GOOD.encode(), "text/csv"), "format": "0"},
+    )
+    assert preview.status_code == 200
+    pending = list((settings.IMPORTS_ROOT / "pending").iterdir())
+
+    # then: it waits in the private folder, the application user's alone
+    assert len(pending) == 1 and stat.S_IMODE(pending[0].stat().st_mode) == 0o600
+
+    # when: a day and more goes by without a confirmation, and the nightly clean-up runs
+    old = time.time() - PENDING_KEPT_SECONDS - 60
+    os.utime(pending[0], (old, old))
+    delete_old_files()
+
+    # then: it is gone
+    assert not pending[0].exists()
