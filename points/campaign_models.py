@@ -104,7 +104,9 @@ class Campaign(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.name} (x{self.multiplier})"
+        # "x2.5" however it was read (the form's 2.5, the column's 2.50), as the list writes it
+        times = f"x{self.multiplier.normalize():f}" if self.multiplier is not None else ""
+        return f"{self.name} ({times})" if times else self.name
 
     def clean(self):
         # Beside the end, where the marketer corrects it (the constraint's own message

@@ -1,6 +1,7 @@
 import uuid
 
 from django.contrib import admin, messages
+from django.contrib.humanize.templatetags.humanize import intcomma
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -12,6 +13,7 @@ from core.admin import (
     action_confirmation,
     chosen_for_action,
     only_choices,
+    with_separators,
 )
 from core.kept import KeptWhileNamedAdmin, named_by
 from core.paginator import CappedPaginator
@@ -57,23 +59,29 @@ class RewardForm(ChangedOnPageForm):
 class RewardAdmin(KeptWhileNamedAdmin, WritesWhatChangedAdmin):
     form = RewardForm
 
+    list_display = [
+        "name",
+        "cost_shown",
+        "voucher_value",
+        "voucher_valid_days",
+        "min_tier",
+        "stock_shown",
+        "available_from",
+        "available_until",
+        "is_active",
+    ]
+    cost_shown = with_separators("points_cost", "Points cost")
+
+    @admin.display(description="Stock", ordering="stock")
+    def stock_shown(self, reward):
+        return "Unlimited" if reward.stock is None else intcomma(reward.stock)
+
     def get_form(self, request, obj=None, **kwargs):
         form = super().get_form(request, obj, **kwargs)
         if "min_tier" in form.base_fields:
             only_choices(form.base_fields["min_tier"])
         return form
 
-    list_display = [
-        "name",
-        "points_cost",
-        "voucher_value",
-        "voucher_valid_days",
-        "min_tier",
-        "stock",
-        "available_from",
-        "available_until",
-        "is_active",
-    ]
     list_select_related = ["min_tier"]
     list_filter = ["is_active", "min_tier"]
     search_fields = ["name"]

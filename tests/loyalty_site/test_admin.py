@@ -418,7 +418,7 @@ def test_P3_a_tier_a_campaign_is_limited_to_cannot_be_deleted_until_the_campaign
 
     # then: refused, naming the campaign; once it lets go, the tier can go
     assert page.context["protected"] == [
-        "Campaign “Platinum triple (x3.00)” is limited to Platinum: untick it there first"
+        "Campaign “Platinum triple (x3)” is limited to Platinum: untick it there first"
     ]
     assert Tier.objects.filter(pk=platinum.pk).exists()
     campaign.tiers.clear()

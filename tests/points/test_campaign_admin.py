@@ -396,3 +396,9 @@ def test_P3_a_running_campaign_warns_only_of_stacks_still_to_come(client, login,
 
     # then
     assert "Winter flash" in page and "Summer flash" not in page
+
+
+def test_P3_a_campaign_is_named_with_its_multiplier_as_the_list_writes_it(no_campaigns):
+    flash = campaign("Flash", multiplier="2.5")
+
+    assert [str(flash), str(Campaign.objects.get(pk=flash.pk))] == ["Flash (x2.5)", "Flash (x2.5)"]

@@ -296,3 +296,14 @@ def test_W1_a_reward_s_tier_is_chosen_not_added_or_deleted_from_its_page(client,
     page = client.get(url).content.decode()
 
     assert 'id="delete_id_min_tier"' not in page and 'id="add_id_min_tier"' not in page
+
+
+def test_W1_the_reward_list_writes_costs_and_stock_as_staff_read_them(client, login, tiers):
+    """The list wrote 15000 and "-" beside the tiers list's 1,000 (found by an audit)."""
+    Reward.objects.create(name="Weekend away", points_cost=15_000, stock=2_500)
+    Reward.objects.create(name="Coffee", points_cost=150)
+    login("Marketer")
+
+    listed = client.get("/admin/rewards/reward/").content.decode()
+
+    assert "15,000" in listed and "2,500" in listed and "Unlimited" in listed
