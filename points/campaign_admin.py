@@ -9,7 +9,7 @@ from django.shortcuts import redirect
 from django.utils import timezone
 
 from core import figures
-from core.admin import only_choices
+from core.admin import LABELLED_MOMENTS, only_choices
 from points.models import STORE_LENGTH, Campaign, CampaignStatus, Channel
 from points.selectors import campaign_has_earned, campaign_reach, why_campaign_is_kept
 from points.stacking import campaign_stacks
@@ -98,6 +98,7 @@ class CampaignAdmin(admin.ModelAdmin):
     with others says what they earn together."""
 
     form = CampaignForm
+    formfield_overrides = LABELLED_MOMENTS
     list_display = [
         "name",
         "times",

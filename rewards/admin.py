@@ -7,6 +7,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from core.admin import (
+    LABELLED_MOMENTS,
     ChangedOnPageForm,
     ReadOnlyAdminMixin,
     WritesWhatChangedAdmin,
@@ -58,6 +59,7 @@ class RewardForm(ChangedOnPageForm):
 @admin.register(Reward)
 class RewardAdmin(KeptWhileNamedAdmin, WritesWhatChangedAdmin):
     form = RewardForm
+    formfield_overrides = LABELLED_MOMENTS
 
     list_display = [
         "name",

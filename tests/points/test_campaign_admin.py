@@ -402,3 +402,15 @@ def test_P3_a_campaign_is_named_with_its_multiplier_as_the_list_writes_it(no_cam
     flash = campaign("Flash", multiplier="2.5")
 
     assert [str(flash), str(Campaign.objects.get(pk=flash.pk))] == ["Flash (x2.5)", "Flash (x2.5)"]
+
+
+def test_P3_each_date_and_time_input_has_its_own_label(client, login, tiers, no_campaigns):
+    """A screen reader read the start's and end's inputs with no name: "Date:" and
+    "Time:" were bare text (found by an audit)."""
+    login("Marketer")
+
+    page = client.get(reverse("admin:points_campaign_add")).content.decode()
+
+    for field in ("starts_at", "ends_at"):
+        assert f'<label for="id_{field}_0">Date:</label>' in page
+        assert f'<label for="id_{field}_1">Time:</label>' in page

@@ -307,3 +307,12 @@ def test_W1_the_reward_list_writes_costs_and_stock_as_staff_read_them(client, lo
     listed = client.get("/admin/rewards/reward/").content.decode()
 
     assert "15,000" in listed and "2,500" in listed and "Unlimited" in listed
+
+
+def test_W1_a_reward_s_window_inputs_each_have_a_label(client, mug_page):
+    mug, url, values = mug_page
+
+    page = client.get(url).content.decode()
+
+    assert '<label for="id_available_from_0">Date:</label>' in page
+    assert '<label for="id_available_until_1">Time:</label>' in page
