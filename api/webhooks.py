@@ -11,7 +11,6 @@ import base64
 import ipaddress
 import json
 import secrets
-import socket
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -103,14 +102,9 @@ def _host(name: str | None) -> str:
     whichever way it is written (localhost, 127.0.0.0/8, ::1, and 0.0.0.0 or ::, which
     a connection reaches this machine through)."""
     name = (name or "").lower().rstrip(".")
-    try:
-        address = ipaddress.ip_address(name)
-    except ValueError:
-        try:
-            address = ipaddress.IPv4Address(socket.inet_aton(name))
-        except OSError:  # a name
-            return LOOPBACK if name == "localhost" or name.endswith(".localhost") else name
-    address = getattr(address, "ipv4_mapped", None) or address
+    if (written := written_address(name)) is None:
+        return name
+    address = ipaddress.ip_address(written)
     return LOOPBACK if address.is_loopback or address.is_unspecified else address.compressed
 
 

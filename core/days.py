@@ -16,6 +16,12 @@ def start_of(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min))
 
 
+def day_ending_at(moment: datetime) -> date:
+    """The day that ends at `moment` (end_of's inverse): a freeze's last day, the day a
+    drop due then is told."""
+    return timezone.localdate(moment - timedelta(microseconds=1))
+
+
 def end_of(day: date) -> datetime:
     """The end of a day in the programme's time zone (the next day's start), whatever
     the offset that night: correct across daylight-saving changes."""

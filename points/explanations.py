@@ -3,8 +3,6 @@
 change with its cause, and the tier a member holds at a moment with the change that
 brought it. Reads only; the member page shows them."""
 
-from datetime import timedelta
-
 from django.db.models import Case, DateTimeField, OuterRef, Subquery, Sum, When
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
@@ -12,10 +10,10 @@ from django.utils.dateformat import format as date_format
 
 from members.models import Member, TierChange
 from points.models import TIER_UP_BONUS, AwardedOn, LedgerEntry, Transaction
+from tiers.selectors import frozen_last_day
 
 Kind = LedgerEntry.Kind
 Reason = TierChange.Reason
-TICK = timedelta(microseconds=1)  # a freeze's end less this is in its last day
 
 
 def day(moment) -> str:
@@ -169,7 +167,8 @@ def change_explanation(change: TierChange, member: Member, ranking) -> str:
         freeze_end = member.frozen_until  # G6: the clock restarted when it ended
         if freeze_end and counted_from < freeze_end <= change.changed_at:
             counted_from = freeze_end
-            after = f"{after}; counted from the end of a freeze on {day(freeze_end - TICK)}"
+            last_frozen = date_format(frozen_last_day(member), "j M Y")
+            after = f"{after}; counted from the end of a freeze on {last_frozen}"
         days = days_without_purchase(counted_from, change.changed_at)
         return (
             f"{to} from {when}: {days:,} days without a purchase ({after}); "

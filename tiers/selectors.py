@@ -20,7 +20,7 @@ from django.db.models.functions import Cast, Coalesce, Greatest, TruncDate
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
 
-from core.days import end_of, start_of
+from core.days import day_ending_at, end_of, start_of
 from core.kept import named_by
 from members.models import Member
 from tiers.models import Tier
@@ -121,7 +121,7 @@ def steps_due_tonight(now):
     due by the end of today. A purchase recorded at `now` leaves the member where that
     run would (D3), so that it has nothing to undo the night after. In UTC, as `now`
     comes."""
-    return end_of(timezone.localdate(now)).astimezone(UTC)
+    return within_days(now, 0)
 
 
 def within_days(now, days: int):
@@ -152,7 +152,7 @@ def drop_day_of(when):
     """The day staff and members are told for a drop due at `when` (period_end, or a
     status match's end): the day that ends then. The nightly run after it applies the
     drop; a purchase until that run keeps the tier."""
-    return timezone.localdate(when - timedelta(microseconds=1))
+    return day_ending_at(when)
 
 
 def step_reached(now, inactivity, higher, *, holds: bool = True, grants_on=None) -> Q:
@@ -243,7 +243,7 @@ def held_because(member: Member, now) -> str:
 def frozen_last_day(member: Member):
     """The last day of the member's freeze, in TIME_ZONE (frozen_until is the moment
     after it)."""
-    return timezone.localdate(member.frozen_until - timedelta(microseconds=1))
+    return day_ending_at(member.frozen_until)
 
 
 def misqualified_by_tier(ranking: Ranking):
