@@ -1,7 +1,7 @@
 """/api/v1/: resources without a trailing slash, the schema and docs with one."""
 
 from django.urls import path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.permissions import AllowAny
 
 from api.views import members, redemptions, transactions, vouchers
@@ -30,7 +30,7 @@ urlpatterns = [
     path(
         "docs/",
         # A page to read: OPTIONS would describe it through the page's HTML renderer
-        SpectacularSwaggerView.as_view(
+        SpectacularSwaggerSplitView.as_view(
             url_name="api:schema", http_method_names=["get", "head"], **PUBLIC
         ),
         name="docs",

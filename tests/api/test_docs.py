@@ -41,14 +41,19 @@ def test_the_docs_page_answers_without_a_key_and_loads_nothing_from_another_host
     assert response.status_code == 200
     html = response.content.decode()
     assert "swagger-ui" in html.lower()
-    # every script, style sheet and icon is one of the app's own static files
+    # every script, style sheet and icon is one of the app's own static files, or the
+    # page's own script (a file, not inline: the Content-Security-Policy runs no other)
     sources = re.findall(r"""(?:src|href)\s*=\s*["']([^"']+)["']""", html)
     assert sources, html
-    assert all(source.startswith("/static/") for source in sources), sources
+    assert "/api/v1/docs/?script=" in sources
+    assert all(s.startswith("/static/") or s == "/api/v1/docs/?script=" for s in sources), sources
     assert not re.search(r"https?://|//cdn|unpkg|jsdelivr|cdnjs", html, re.IGNORECASE)
     # and they are served
     for source in sources:
         assert Client().get(source).status_code == 200, source
+    script = Client().get("/api/v1/docs/?script=")
+    assert script["Content-Type"].startswith("application/javascript")
+    assert "/api/v1/schema/" in script.content.decode()
 
 
 def test_request_bodies_are_named_once_request_in_the_schema(client):

@@ -51,10 +51,10 @@ def test_an_import_with_demo_data(page, log_in, make_member, tmp_path, monkeypat
     batch = ImportBatch.objects.get()
     key = batches.progress_key(batch)
     progress.caches["progress"].set(key, {"percent": 40, "alive": time.time()})
-    page.wait_for_function("document.getElementById('progress').value == 40")
+    page.wait_for_function("() => document.getElementById('progress').value == 40")
     page.screenshot(path=folder / "import-progress.png", full_page=True)
     progress.caches["progress"].set(key, {"percent": 80, "alive": time.time()})
-    page.wait_for_function("document.getElementById('progress').value == 80")
+    page.wait_for_function("() => document.getElementById('progress').value == 80")
 
     # the check ends: the page shows what the import would do
     batches.check(batch.pk)

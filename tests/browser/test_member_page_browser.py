@@ -134,7 +134,7 @@ def test_the_member_ledger_on_a_phone_keeps_its_rows_short(page, log_in, make_me
     region.focus()
     for _ in range(5):
         region.press("ArrowRight")
-    page.wait_for_function("document.querySelector('#ledger .cx-body').scrollLeft > 0")
+    page.wait_for_function("() => document.querySelector('#ledger .cx-body').scrollLeft > 0")
 
 
 def test_the_upload_page_on_a_phone_needs_no_sideways_scrolling(page, log_in):

@@ -255,3 +255,15 @@ def test_a_point_value_out_of_shape_stops_the_start_with_the_format(value):
 def test_point_values_from_nothing_to_a_fortune_are_accepted():
     for value in ("0", "0.005", "1", "9999.999999"):
         assert manage("check", env=production_env(POINT_VALUE=value)).returncode == 0, value
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/admin/login/", "/api/v1/docs/"])
+def test_pages_run_only_the_sites_own_scripts(client, path):
+    policy = client.get(path)["Content-Security-Policy"]
+    directives = dict(part.strip().split(" ", 1) for part in policy.split(";"))
+
+    assert directives["script-src"].startswith("'self'")
+    assert "'unsafe-inline'" not in directives["script-src"]
+    assert directives["frame-ancestors"] == "'none'"
+    assert directives["object-src"] == "'none'"
