@@ -42,6 +42,9 @@ def post_within(session: requests.Session, seconds: float, url: str, **kwargs):
         timer.cancel()
         _posting.watchdog = None
         watchdog.done()
+    if watchdog.fired:  # cut mid-head: http.client reads the cut as the head's end
+        response.close()
+        raise requests.Timeout(f"No answer within {seconds} s")
     return _head_only(response)
 
 

@@ -158,7 +158,7 @@ def _redeemed(ids) -> dict:
 
 
 def _recorded(ids) -> dict:
-    txns = Transaction.objects.filter(pk__in=ids).select_related("member", "original")
+    txns = Transaction.objects.filter(pk__in=ids).select_related("member", "original", "definition")
     points = defaultdict(int)
     for txn_id, entry_points in LedgerEntry.objects.filter(transaction_id__in=ids).values_list(
         "transaction_id", "points"
@@ -174,6 +174,8 @@ def _recorded(ids) -> dict:
             "channel": t.channel,
             "store": t.store,
             "original_external_id": t.original.external_id if t.original else None,
+            # an action's definition (a review...): what it was for; none for a purchase
+            "definition": t.definition.handle if t.definition else None,
             "points": points[t.pk],
         }
         for t in txns

@@ -301,7 +301,22 @@ def _send(endpoint, batch, deadline) -> bool:
             error = f"HTTP {response.status_code} {response.reason}"[:200]
             failed.append(_failed(delivery, at=sent_at, code=response.status_code, error=error))
     _record(delivered, failed)
+    if delivered:
+        _free_those_behind(endpoint, [pk for ids in delivered.values() for pk in ids])
     return not (failed and failed[-1].last_status_code is None)
+
+
+def _free_those_behind(endpoint, delivered_ids: list[int]) -> None:
+    """The deliveries that waited behind one now delivered (_due moved them, never
+    tried, to its retry time) are due at once: one resent and delivered before its
+    retry does not leave its member's later events waiting for that retry."""
+    WebhookDelivery.objects.filter(
+        endpoint=endpoint,
+        status=Status.PENDING,
+        attempts=0,
+        member_id__in=WebhookDelivery.objects.filter(pk__in=delivered_ids).values("member_id"),
+        next_attempt_at__gt=timezone.now(),
+    ).update(next_attempt_at=timezone.now())
 
 
 def _failed(delivery: WebhookDelivery, *, at, code, error) -> WebhookDelivery:

@@ -21,8 +21,11 @@ from tests.conftest import run_together
 DRIP_SECONDS = 0.1  # between the bytes of the answer's head: about 4 s in all
 
 
-def serve_dripping(tls=None):
-    """A receiver that answers 200, its status line and headers a byte at a time."""
+def serve_dripping(
+    tls=None, *, at_once=b"", dripped=b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"
+):
+    """A receiver that answers 200, its status line and headers a byte at a time (or
+    `at_once`, then `dripped` a byte at a time)."""
 
     class Dripping(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -30,7 +33,8 @@ def serve_dripping(tls=None):
         def do_POST(self):
             self.rfile.read(int(self.headers["content-length"] or 0))
             try:
-                for byte in b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n":
+                self.wfile.write(at_once)
+                for byte in dripped:
                     self.wfile.write(bytes([byte]))
                     self.wfile.flush()
                     clock.sleep(DRIP_SECONDS)
@@ -52,6 +56,15 @@ def serve_dripping(tls=None):
 @pytest.fixture
 def dripping():
     server, url = serve_dripping()
+    yield url
+    server.shutdown()
+
+
+@pytest.fixture
+def dripping_headers():
+    """A receiver whose status line comes at once, then header after header, never the
+    end of the head."""
+    server, url = serve_dripping(at_once=b"HTTP/1.1 200 OK\r\n", dripped=b"x-a: b\r\n" * 10)
     yield url
     server.shutdown()
 
@@ -92,6 +105,15 @@ def test_a_receiver_that_drips_its_answer_is_cut_off_at_the_timeout_in_any_threa
         ((answer, took),) = run_together(1, lambda i: timed_post(dripping, 0.5))
 
     # then: no answer in time, after about the timeout
+    assert isinstance(answer, requests.Timeout), answer
+    assert took < 1.0, f"held {took:.1f} s"
+
+
+def test_a_200_whose_head_is_cut_off_at_the_timeout_is_no_answer(dripping_headers):
+    # when: its status line came in time, the rest of its head did not
+    answer, took = timed_post(dripping_headers, 0.5)
+
+    # then: not delivered, as any answer not complete in time (retried)
     assert isinstance(answer, requests.Timeout), answer
     assert took < 1.0, f"held {took:.1f} s"
 

@@ -11,9 +11,14 @@ from api import webhooks
 from core.events import EventType
 from core.models import WebhookDelivery, WebhookEndpoint
 from members.services import enroll_member
-from points.models import ExpiryPolicy
+from points.models import ExpiryPolicy, PointDefinition
 from points.resources import read_transactions
-from points.services import expire_points, import_transactions, send_expiry_reminders
+from points.services import (
+    award_action,
+    expire_points,
+    import_transactions,
+    send_expiry_reminders,
+)
 from rewards.services import cancel_redemption, redeem
 from tests.api.conftest import post, recently
 from tests.api.receiver import start_receiver
@@ -157,6 +162,23 @@ def test_a_purchase_is_reported_before_the_tier_change_it_caused(hear, make_memb
         "member.tier_changed",
         "silver",
     )
+
+
+def test_an_action_is_reported_with_the_definition_it_earned_through(hear, make_member, buy):
+    received = hear(EventType.TRANSACTION_RECORDED)
+    member = make_member("M-0001")
+    review = PointDefinition.objects.get(handle="write-a-review")
+
+    award_action(member=member, definition=review, occurred_at=at("2026-03-01"), external_id="A-1")
+    buy(member, 10, external_id="T-1")
+
+    action, purchase = data(received())
+    assert (action["kind"], action["definition"], action["points"]) == (
+        "action",
+        "write-a-review",
+        200,
+    )
+    assert (purchase["kind"], purchase["definition"]) == ("purchase", None)
 
 
 def test_an_import_reports_its_transactions_and_tier_changes_once(hear, make_member):

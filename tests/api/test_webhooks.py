@@ -186,6 +186,26 @@ def test_an_inactive_endpoint_hears_nothing(receiver, member, buy):
     assert not WebhookDelivery.objects.exists()
 
 
+def test_a_failed_event_resent_and_delivered_lets_the_members_next_go_at_once(
+    receiver, member, buy
+):
+    endpoint = subscribe(receiver, EventType.TRANSACTION_RECORDED)
+    receiver.answers = [410, 410]  # the first event fails twice: its retry in 30 s
+    early = buy(member, 10, when=at("2026-03-01"))
+    late = buy(member, 20, when=at("2026-03-02"))
+    now = timezone.now()
+    send(endpoint, now=now)
+    send(endpoint, now=now + timedelta(seconds=6))
+
+    # when: the receiver is mended, and staff resend the first event
+    webhooks.resend(WebhookDelivery.objects.filter(subject_id=early.pk))
+    send(endpoint, now=now + timedelta(seconds=7))
+
+    # then: the member's later event goes with it, not 30 s later
+    sent = [b["data"]["external_id"] for b in verified(receiver, endpoint)]
+    assert sent == [early.external_id] * 3 + [late.external_id]
+
+
 def test_resend_sends_a_delivered_event_again(receiver, member, buy):
     endpoint = subscribe(receiver, EventType.TRANSACTION_RECORDED)
     buy(member, 10)
