@@ -20,6 +20,7 @@ from tiers.services import end_status_match, grant_status
 
 GRANT, FREEZE = "tiers.grant_status", "members.freeze_member"
 REQUESTS_SHOWN = 10
+OUT_OF_DATE = "This page is out of date: nothing was changed. Open the member page again."
 
 
 class UntilForm(OnceForm):
@@ -79,6 +80,14 @@ class FreezeForm(UntilForm):
         self.fields["reason"].help_text = "E.g. illness, relocation, a service failure."
 
 
+class EndFreezeForm(OnceForm):
+    """Ends the freeze the page showed (its end, to the microsecond): not one a colleague
+    set since."""
+
+    prefix = "end_freeze"
+    seen_until = forms.DateTimeField(widget=forms.HiddenInput)
+
+
 def governance_context(user, member, *, now, match_form=None, freeze_form=None) -> dict:
     """The member page's status match, freeze and requests: three small queries."""
     open_member = not member.is_merged
@@ -111,7 +120,9 @@ def governance_context(user, member, *, now, match_form=None, freeze_form=None) 
         "freeze_form": (freeze_form or FreezeForm())
         if recordable and user.has_perm(FREEZE)
         else None,
-        "may_unfreeze": open_member and user.has_perm(FREEZE),
+        "end_freeze_form": EndFreezeForm(initial={"seen_until": member.frozen_until.isoformat()})
+        if open_member and user.has_perm(FREEZE) and member.frozen_at(now)
+        else None,
     }
 
 
@@ -223,13 +234,21 @@ class MemberGovernance:
 
     def unfreeze_view(self, request, object_id):
         member = self._member_for(request, object_id, FREEZE)
+        form = EndFreezeForm(request.POST)
+        if not form.is_valid():  # a page from before this form, or one tampered with
+            self.message_user(request, OUT_OF_DATE, messages.ERROR)
+            return redirect("admin:members_member_change", member.pk)
+        seen = form.cleaned_data["seen_until"]
         try:
-            unfreeze_member(member=member, by=request.user)
+            applied = apply_once(
+                form.cleaned_data["token"],
+                lambda: unfreeze_member(member=member, by=request.user, seen_until=seen),
+            )
         except ValidationError as exc:
             self.message_user(request, " ".join(exc.messages), messages.ERROR)
             return redirect("admin:members_member_change", member.pk)
         stamp = timezone.localtime()
-        return self._governed(request, member, True, f"Freeze ended on {stamp:%-d %b %Y %H:%M}")
+        return self._governed(request, member, applied, f"Freeze ended on {stamp:%-d %b %Y %H:%M}")
 
     def _governed(self, request, member, applied: bool, message: str):
         if applied:

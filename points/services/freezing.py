@@ -7,12 +7,14 @@ from datetime import date, timedelta
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.formats import date_format
 
 from core.staff_input import check_last_day, clean_reason
 from members.models import Member
 from members.selectors import check_not_erased, check_open
 from points.expiry_selectors import cutoff_instant
 from points.services.expiry import refuse_until_expiry_ran, remind_once_committed
+from tiers.selectors import frozen_last_day
 
 MAX_FREEZE_DAYS = 366
 REASON_LENGTH = Member._meta.get_field("freeze_reason").max_length
@@ -51,9 +53,10 @@ def freeze_member(*, member, until: date, reason: str, by, now=None) -> Member:
     return member
 
 
-def unfreeze_member(*, member, by, now=None) -> Member:
+def unfreeze_member(*, member, by, now=None, seen_until=None) -> Member:
     """End a running freeze now: the jobs take the member again from tonight, and
-    inactivity counts from now."""
+    inactivity counts from now. `seen_until`: the end of the freeze the staff user saw;
+    a freeze changed since (a colleague's newer one) is not ended unseen."""
     now = now or timezone.now()
     _check_staff(by, errors := {})
     if errors:
@@ -62,6 +65,12 @@ def unfreeze_member(*, member, by, now=None) -> Member:
         member = _locked(member)
         if not member.frozen_at(now):
             raise ValidationError(f"{member.external_id} is not frozen.")
+        if seen_until is not None and member.frozen_until != seen_until:
+            raise ValidationError(
+                f"The freeze of {member.external_id} was changed since this page was "
+                f"opened: it now runs until {date_format(frozen_last_day(member), 'j M Y')} "
+                f"({member.freeze_reason}). Nothing was ended: look at it again first."
+            )
         member.frozen_until = now
         member.save(update_fields=["frozen_until"])
         remind_once_committed()  # their points are at stake at the next cutoff again
