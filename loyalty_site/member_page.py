@@ -33,6 +33,7 @@ from points.models import (
 )
 from points.selectors import balances_and_stake, member_as_of, programme
 from points.services.referrals import referral_key
+from rewards.codes import is_code, normalized
 from rewards.models import Redemption
 from rewards.selectors import catalogue
 from tiers.selectors import TONIGHT, drop_time, next_degradation
@@ -336,10 +337,13 @@ class MemberAdmin(MemberMerge, MemberGovernance, MemberActions, ExportMixin, adm
         """The admin's search (and the member picker): a merged account's customer code
         finds the member it was merged into as well as the closed account. The admin
         looks for each word on its own; a phone stored with spaces ("+34 600 000 001")
-        is also found by the whole term, or its start, as stored."""
+        is also found by the whole term, or its start, as stored. A voucher code, however
+        it is read out or spaced, finds the member who redeemed it."""
         found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
         if survivor := survivor_of_search(search_term):
             found |= queryset.filter(pk=survivor)
+        if is_code(code := normalized(search_term)):
+            found |= queryset.filter(pk__in=Redemption.objects.filter(code=code).values("member"))
         if " " in (term := search_term.strip()):
             found |= queryset.filter(phone__startswith=term)
         return found, may_have_duplicates

@@ -101,6 +101,8 @@ class AdjustmentRequest(models.Model):
     )
 
     class Meta:
+        # "Point requests", as the dashboard, the queue and the member page name them
+        verbose_name = "point request"
         ordering = ["-requested_at", "-pk"]
         permissions = [("approve_adjustment", "Can approve or reject adjustments above a limit")]
         indexes = [

@@ -426,7 +426,7 @@ class LedgerEntry(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.points:+d} {self.get_kind_display()} ({self.member_id})"
+        return f"{self.points:+,d} {self.get_kind_display()} ({self.member.external_id})"
 
     def save(self, *args, **kwargs):
         if not self._state.adding:

@@ -19,6 +19,7 @@ from core.admin import (
 from core.kept import KeptWhileNamedAdmin, named_by
 from core.paginator import CappedPaginator
 from core.staff_input import is_blank
+from core.words import counted
 from points.models import Channel
 from rewards.codes import is_code, normalized
 from rewards.models import Redemption, Reward, VoucherStatus
@@ -227,7 +228,9 @@ class RedemptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             except ValidationError as exc:
                 self._refused(request, redemption, exc)
         if cancelled:
-            self.message_user(request, f"{cancelled} redemption(s) cancelled and refunded.")
+            self.message_user(
+                request, f"{counted(cancelled, 'redemption')} cancelled and refunded."
+            )
 
     @admin.action(permissions=["use"], description="Mark the selected vouchers used (at the desk)")
     def use(self, request, queryset):

@@ -94,7 +94,7 @@ def test_a_cx_agent_cancels_and_refunds_a_redemption(client, login, member, rede
     page = cancel(client, redemption)
 
     # then
-    assert "1 redemption(s) cancelled and refunded." in page.content.decode()
+    assert "1 redemption cancelled and refunded." in page.content.decode()
     assert summary(member)["available"] == before + redemption.points
 
 

@@ -113,6 +113,18 @@ def test_W5_the_redemption_list_finds_a_voucher_by_its_code_as_read_out(client, 
     assert len(found) == 4
 
 
+def test_W5_the_member_search_finds_who_redeemed_a_voucher_read_out(
+    client, login, rich, make_member, four
+):
+    make_member("M-OTHER")
+    login("CX agent")
+    used = four["used"]
+    spaced = " ".join(used.shown_code.lower().replace("-", ""))  # "h k 7 m ..."
+    for term in [used.code, used.shown_code.lower(), spaced]:
+        page = client.get(reverse("admin:members_member_changelist"), {"q": term})
+        assert list(page.context["cl"].result_list) == [rich], term
+
+
 def test_W5_the_redemption_list_shows_and_filters_by_voucher_status(client, login, rich, four):
     login("Marketer")
     html = client.get(reverse(LIST)).content.decode()
@@ -286,7 +298,7 @@ def test_W4_each_redemption_the_list_could_not_cancel_is_named_in_its_refusal(
         f"{cancelled.shown_code} ({rich.external_id}): This redemption of Coffee voucher "
         "was already cancelled." in said
     ), said
-    assert "1 redemption(s) cancelled and refunded." in said
+    assert "1 redemption cancelled and refunded." in said
 
 
 def test_W5_a_member_page_with_more_redemptions_than_it_lists_leads_to_all_of_them(

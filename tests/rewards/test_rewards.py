@@ -171,7 +171,7 @@ def test_W4_cancel_action_in_the_admin(client, admin_user, gold, catalogue):
     assert Redemption.objects.get(pk=redemption.pk).status == "redeemed"
 
     page = client.post(url, {**chosen, "reason": "Out of stock at the store"}, follow=True)
-    assert b"1 redemption(s) cancelled and refunded." in page.content
+    assert b"1 redemption cancelled and refunded." in page.content
     refund = Redemption.objects.get(pk=redemption.pk).refund
     assert refund.reason == "Cancelled redemption of Coffee voucher: Out of stock at the store"
     assert Redemption.objects.get(pk=redemption.pk).status == "cancelled"
