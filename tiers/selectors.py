@@ -167,17 +167,19 @@ def step_reached(now, inactivity, higher, *, holds: bool = True, grants_on=None)
     return reached & ~held(due, start, higher, grants_on=grants_on)
 
 
-def inactivity_tier(policy, ranking: Ranking, qualified: Tier, now):
+def inactivity_tier(policy, ranking: Ranking, qualified: Tier, now, *, start: Tier = None):
     """D2 as an expression over members (annotated with `inactive_since`) qualified
-    for `qualified`: the tier id their inactivity puts them at, as the job would."""
+    for `qualified`: the tier id their inactivity puts them at, as the job would, from
+    `start` (the tier they would hold without it: by default `qualified`), never above."""
+    start = start or qualified
     steps = [
         When(step_reached(now, inactivity, higher), then=Value(tier.pk))
         for of, tier, inactivity, higher in degradation_steps(policy, ranking)
-        if of.pk == qualified.pk
+        if of.pk == qualified.pk and ranking.rank[tier.pk] < ranking.rank[start.pk]
     ]
     if not (policy.enabled and steps):
-        return Value(qualified.pk)
-    return Case(*steps, default=Value(qualified.pk), output_field=BigIntegerField())
+        return Value(start.pk)
+    return Case(*steps, default=Value(start.pk), output_field=BigIntegerField())
 
 
 def members_to_degrade(policy, ranking: Ranking, now, *, holds: bool = True):

@@ -13,31 +13,30 @@ from tiers.selectors import Ranking, inactive_since, inactivity_tier, misqualifi
 
 def with_rules_changed_tier(band, tier: Tier, ranking: Ranking, policy, now):
     """The members of `band`, whom the thresholds qualify for `tier` now, annotated with
-    the effective tier a rules change gives them (`target`, T3): they follow the new
-    tier, lowered by their inactivity (D2) as the next degradation run would, except
-    that a degraded member stays degraded (capped at the new tier) until a purchase
-    restores them (D3), and a status match above the new tier holds them at it (G5)."""
+    the effective tier a rules change gives them (`target`, T3), as
+    tiers.services.qualification._follow_qualified gives it to one member: the new
+    tier, the levels lost to inactivity kept (D2; a purchase gives them back, D3),
+    lowered further where their inactivity reaches a step of the new tier, as the next
+    run would; a status match holds them at least at its tier (G5). By tier ids, one
+    case per degraded pair of tiers: a plain scan."""
+    rank = ranking.rank
+
+    def lowered(start: Tier):
+        return inactivity_tier(policy, ranking, tier, now, start=start)
+
     above = [t.pk for t in ranking.tiers if t.threshold > tier.threshold]
-    degraded = Q(pk__in=[])  # below the qualified tier, by tier ids: a plain scan
+    cases = [When(granted_tier__in=above, then=F("granted_tier"))]
     for qualified in ranking.tiers:
         if qualified.pk is None:  # a tier a preview adds: nobody qualifies for it yet
             continue
-        lower = [t.pk for t in ranking.tiers if ranking.higher(qualified.pk, t.pk)]
-        degraded |= Q(qualified_tier=qualified.pk, effective_tier__in=lower)
-    follows = Q(effective_tier=F("qualified_tier")) | Q(effective_tier__in=above)
+        for effective in ranking.tiers[: rank[qualified.pk]]:  # degraded: levels lost
+            pair = Q(qualified_tier=qualified.pk, effective_tier=effective.pk)
+            start = ranking.lower(tier.pk, rank[qualified.pk] - rank[effective.pk])
+            for granted in ranking.tiers[rank[start.pk] + 1 : rank[tier.pk] + 1]:
+                cases.append(When(pair & Q(granted_tier=granted.pk), then=lowered(granted)))
+            cases.append(When(pair, then=lowered(start)))
     return band.annotate(inactive_since=inactive_since()).annotate(
-        target=Case(
-            # A status match above the new tier holds the member at it; one at or below
-            # it is reached: the member follows the new tier, unless degraded (held at
-            # the granted tier, not restored without a purchase).
-            When(granted_tier__in=above, then=F("granted_tier")),
-            When(
-                follows | Q(granted_tier__isnull=False) & ~degraded,
-                then=inactivity_tier(policy, ranking, tier, now),
-            ),
-            default=F("effective_tier"),
-            output_field=BigIntegerField(),
-        )
+        target=Case(*cases, default=lowered(tier), output_field=BigIntegerField())
     )
 
 

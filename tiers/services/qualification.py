@@ -34,20 +34,18 @@ def requalify(
 
     Changes the member in memory (the caller saves it), logs the change (T4) and a
     tier-up message. Returns the tier reached for the first time, if any: the caller
-    pays its bonus. A member whose qualified tier falls (a return, an adjustment) is
-    lowered by their inactivity under the degradation `policy` from the new one (D2),
-    as the last run would have: a degraded Gold member at Silver whom a return
-    qualifies for Silver is at Bronze at once, not Silver until tonight's run and then
-    told "We miss you" a second time.
+    pays its bonus. The effective tier moves with the qualified one (_follow_qualified):
+    a degraded Gold member at Silver whom a return qualifies for Silver is at Bronze at
+    once, not Silver until tonight's run and then told "We miss you" a second time; one
+    whom tier-counting goodwill qualifies for Platinum is at Gold, a level below it until
+    a purchase (D2, D3).
     """
     new = ranking.qualified_for(member.lifetime_points)
     if new.id == member.qualified_tier_id:
         return None
     went_up = ranking.higher(new.id, member.qualified_tier_id)
     from_tier_id = member.effective_tier_id
-    _follow_qualified(member, ranking, new)
-    if not went_up:
-        member.effective_tier_id = inactivity_leaves(member, policy, ranking, steps_due_by(at))
+    _follow_qualified(member, ranking, new, lowered_by=policy, at=at)
     reason = reason or (Reason.UPGRADE if went_up else Reason.DOWNGRADE)
     change = record_change(member, log, reason=reason, from_tier_id=from_tier_id, at=at, by=by)
     if not ranking.higher(new.id, member.best_tier_id):
@@ -94,10 +92,7 @@ def _qualify_without_bonus(
     if new.id == member.qualified_tier_id:
         return False
     from_tier_id = member.effective_tier_id
-    follows = not degraded(member, ranking) or ranking.higher(from_tier_id, new.id)
-    _follow_qualified(member, ranking, new)
-    if lowered_by and follows:
-        member.effective_tier_id = inactivity_leaves(member, lowered_by, ranking, steps_due_by(at))
+    _follow_qualified(member, ranking, new, lowered_by=lowered_by, at=at)
     if ranking.higher(new.id, member.best_tier_id):
         member.best_tier_id = new.id
     record_change(member, log, reason=reason, from_tier_id=from_tier_id, at=at)
@@ -109,16 +104,20 @@ def degraded(member, ranking: Ranking) -> bool:
     return ranking.higher(member.qualified_tier_id, member.effective_tier_id)
 
 
-def _follow_qualified(member, ranking: Ranking, new: Tier) -> None:
-    """The member now qualifies for `new` (T2): the effective tier follows, except that
-    a degraded member stays degraded until a purchase (D3), never above the new tier;
-    and a running status match holds it at least at the granted tier."""
-    if not degraded(member, ranking) or ranking.higher(member.effective_tier_id, new.id):
-        member.effective_tier_id = new.id
+def _follow_qualified(member, ranking: Ranking, new: Tier, *, lowered_by, at) -> None:
+    """The member now qualifies for `new` (T2) without a purchase: the effective tier
+    moves with it, the levels lost to inactivity kept (D2 counts them below the
+    qualified tier; only a purchase gives them back, D3), lowered further where the
+    member's inactivity under the degradation policy `lowered_by` reaches a step of the
+    new tier (as the run would), and held at least at a running status match's tier."""
+    lost = ranking.rank[member.qualified_tier_id] - ranking.rank[member.effective_tier_id]
     member.qualified_tier_id = new.id
+    member.effective_tier_id = ranking.lower(new.id, max(lost, 0)).pk
     granted = member.granted_tier_id
     if granted and ranking.higher(granted, member.effective_tier_id):
         member.effective_tier_id = granted
+    if lowered_by is not None:
+        member.effective_tier_id = inactivity_leaves(member, lowered_by, ranking, steps_due_by(at))
 
 
 def recalculate_all_tiers() -> int:
