@@ -11,7 +11,13 @@ from django.template.response import TemplateResponse
 from core.words import counted
 from members.models import Member
 from points.models import AdjustmentRequest
-from points.services.goodwill import APPROVE, approve_request, reject_request
+from points.services.goodwill import (
+    APPROVE,
+    above_approvers_limit,
+    approve_request,
+    limits_for,
+    reject_request,
+)
 
 QUEUE_ROWS = 100
 DECIDED_ROWS = 20
@@ -34,6 +40,9 @@ def approvals_view(site, request):
     related = ("member", "definition", "requested_by", "decided_by")
     pending = AdjustmentRequest.objects.filter(status=Status.PENDING).select_related(*related)
     shown = list(pending.order_by("requested_at", "pk")[: QUEUE_ROWS + 1])
+    limits = limits_for(request.user, own_only=True)
+    for made in shown:  # said beside the request, instead of its Approve button
+        made.beyond_me = above_approvers_limit(made.points, limits)
     context = {
         **site.each_context(request),
         "title": "Point requests to approve",

@@ -9,7 +9,12 @@ a limit has the strictest configured; with no limit configured at all, there is 
 (MAX_ADJUSTMENT_POINTS still caps one adjustment). Only positive points count: taking
 points away is never goodwill. What a user gave in a month is their positive
 adjustments and grant rows issued that month, not the requests a supervisor approved
-(those were not given on the user's own authority)."""
+(those were not given on the user's own authority).
+
+Who approves: a CX supervisor other than the requester, within the limit per adjustment
+set for their own groups, if one is: a request above it waits for a supervisor whose
+limit covers it, or a superuser; so no one gives more in one adjustment through a
+colleague than on their own."""
 
 from dataclasses import dataclass
 from datetime import datetime
@@ -43,8 +48,9 @@ class Limits:
     per_month: int
 
 
-def limits_for(user) -> Limits | None:
-    """The user's goodwill limits (see the module), None when unlimited. One query."""
+def limits_for(user, *, own_only: bool = False) -> Limits | None:
+    """The user's goodwill limits (see the module), None when unlimited. One query.
+    `own_only`: only limits set for the user's own groups (an approver's)."""
     if user.is_superuser:
         return None
     rows = list(
@@ -52,9 +58,9 @@ def limits_for(user) -> Limits | None:
             mine=Exists(user.groups.filter(pk=OuterRef("group")))
         ).values_list("per_adjustment", "per_month", "mine")
     )
-    if not rows:
-        return None
     mine = [row for row in rows if row[2]]
+    if not rows or own_only and not mine:
+        return None
     pick = max if mine else min
     rows = mine or rows
     return Limits(pick(r[0] for r in rows), pick(r[1] for r in rows))
@@ -158,6 +164,8 @@ def approve_request(*, request: AdjustmentRequest, by, reason="", now=None) -> A
     update, so approving twice, or two supervisors at once, applies it once."""
     reason = _decision_reason(reason, required=False)
     _check_decider(request, by)
+    if refusal := above_approvers_limit(request.points, limits_for(by, own_only=True)):
+        raise ValidationError(refusal)
     with transaction.atomic():
         # The member first, as a merge locks it before moving its requests: the other
         # way round, the two deadlock. A request moved by a merge gives to the survivor.
@@ -185,6 +193,16 @@ def reject_request(*, request: AdjustmentRequest, by, reason, now=None) -> Adjus
         _decide(request, by, Status.REJECTED, reason, now or timezone.now())
     request.refresh_from_db()
     return request
+
+
+def above_approvers_limit(points: int, limits: Limits | None) -> str:
+    """Why an approver with `limits` may not approve `points` ("" if they may)."""
+    if limits is None or points <= limits.per_adjustment:
+        return ""
+    return (
+        f"{points:,} points is above your own limit of {limits.per_adjustment:,} per "
+        "adjustment: a supervisor whose limit covers it, or a superuser, approves it."
+    )
 
 
 def _decision_reason(reason, *, required: bool) -> str:

@@ -78,6 +78,30 @@ def test_a_supervisor_approves_from_the_queue_and_the_agent_reads_the_decision(
     assert LedgerEntry.objects.filter(member=member, kind="adjustment").count() == 1
 
 
+def test_the_queue_says_which_requests_are_above_the_supervisors_own_limit(
+    client, login, member, maria, limits
+):
+    # given: 50,000 asked; supervisors give up to 10,000 in one adjustment
+    AdjustmentLimit.objects.create(
+        group=Group.objects.get(name="CX supervisor"), per_adjustment=10_000, per_month=100_000
+    )
+    made = adjust_or_request(member=member, points=50_000, reason="Lost parcel", by=maria)
+    login("CX supervisor")
+
+    # when
+    queue = client.get(reverse("admin:approvals")).content.decode()
+    row = queue.split(f'id="request-{made.pk}"')[1].split("</tr>")[0]
+    response = client.post(
+        reverse("admin:approvals"), {"request": made.pk, "decision": "approve"}, follow=True
+    )
+
+    # then: no Approve button, the reason instead; approving anyway gives nothing
+    assert 'value="approve"' not in row
+    assert "50,000 points is above your own limit of 10,000 per adjustment" in row
+    assert "above your own limit" in response.content.decode()
+    assert summary(member)["available"] == 0
+
+
 def test_a_rejection_without_a_reason_is_refused_on_the_queue(client, login, member, maria, limits):
     made = adjust_or_request(member=member, points=2500, reason="Lost parcel", by=maria)
     login("CX supervisor")

@@ -165,6 +165,24 @@ def test_a_supervisor_approves_a_request_and_the_points_are_given_in_the_givers_
     assert (entry.points, entry.created_by, entry.reason) == (3000, maria, "Parcel arrived damaged")
 
 
+def test_a_request_above_the_approvers_own_limit_waits_for_one_whose_limit_covers_it(
+    member, maria, sam, user_in, limits
+):
+    # given: 50,000 asked by an agent; sam may give 10,000 in one adjustment
+    made = give(member, 50_000, maria)
+
+    # when: sam approves; then nothing is given, and the request still waits
+    with pytest.raises(ValidationError, match="50,000 points is above your own limit of 10,000"):
+        approve_request(request=made, by=sam)
+    made.refresh_from_db()
+    assert (made.status, available(member)) == ("pending", 0)
+
+    # a superuser (no limit) approves it
+    boss = user_in("boss", is_superuser=True)
+    assert approve_request(request=made, by=boss).status == "approved"
+    assert available(member) == 50_000
+
+
 def test_a_request_is_approved_after_its_giver_left_the_staff(member, maria, sam, limits):
     # given: maria asked for 3,000 points, then left the company (no longer staff)
     made = give(member, 3000, maria)
