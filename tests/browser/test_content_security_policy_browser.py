@@ -5,8 +5,6 @@ import re
 
 import pytest
 
-from tiers.models import Tier
-
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 REFUSED = "Content Security Policy"
@@ -46,21 +44,6 @@ def test_every_admin_page_and_the_api_docs_run_under_the_policy(page, log_in, ma
     page.wait_for_selector(".swagger-ui .information-container .title")  # the script ran
 
     assert refused == []
-
-
-def test_no_go_back_on_a_threshold_preview_returns_to_the_form(page, log_in, tiers):
-    log_in("Marketer")
-    silver = Tier.objects.get(code="silver")
-    page.goto(f"/admin/tiers/tier/{silver.pk}/change/")
-    page.fill("#id_threshold", "2000")
-    page.click("input[name=_save]")
-    page.wait_for_selector("#threshold-change")
-
-    page.click("text=No, go back")
-
-    page.wait_for_selector("#id_threshold")
-    assert page.url.endswith(f"/admin/tiers/tier/{silver.pk}/change/")
-    assert Tier.objects.get(pk=silver.pk).threshold == 1000
 
 
 def test_a_points_form_is_sent_once_however_often_it_is_clicked(page, log_in, make_member):

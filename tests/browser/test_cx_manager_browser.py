@@ -107,6 +107,12 @@ def test_a_marketer_changes_a_threshold_and_sees_the_preview(page, log_in, make_
     assert "from 1,000 to 2,000" in page.inner_text("#threshold-change")
     assert page.inner_text("#moves-down") == "2" and page.inner_text("#moves-up") == "0"
     assert Tier.objects.get(pk=silver.pk).threshold == 1000
+    # "No, go back" is the form again (Django's cancel.js: no inline script)
+    page.click("text=No, go back")
+    page.wait_for_selector("#id_threshold")
+    assert page.url.endswith(f"/admin/tiers/tier/{silver.pk}/change/")
+    page.click("input[name=_save]")
+    page.wait_for_selector("#threshold-change")
     page.click("input[type=submit][value^='Yes']")
     page.wait_for_selector(".messagelist")
     assert Tier.objects.get(pk=silver.pk).threshold == 2000
