@@ -20,7 +20,16 @@ def open_csv(stream, columns, required=None) -> tuple[Iterator, int, list[str], 
     errors = []
     records = _records(_reader(stream), errors)
     header_line, cells = next(records, (1, []))
-    if cells and _utf16(cells):
+    if not any(cell.strip() for cell in cells):  # blank lines alone: no header to lack columns
+        errors.append(
+            header_error(
+                header_line,
+                "file",
+                f"the file is empty: its first line is the header {','.join(columns)}",
+            )
+        )
+        return records, header_line, [], errors
+    if _utf16(cells):
         # Excel's "Unicode Text" and other tools: every other byte a NUL, which each
         # line would be refused for, and the file's own advice is this one line.
         errors.append(

@@ -276,6 +276,17 @@ def test_rows_a_spreadsheet_ends_with_empty_cells_are_still_imported(alice, tmp_
     assert (status, err, out[-1]) == (0, [], "new=2 skipped=0 errors=0")
 
 
+@pytest.mark.parametrize("data", [b"", b"\n\n\n", b" , \r\n"])
+def test_an_empty_file_is_named_empty_once_not_eight_missing_columns(tiers, tmp_path, capsys, data):
+    status, out, err = command(tmp_path, capsys, data)
+
+    assert err == [
+        "line 1, file: the file is empty: its first line is the header "
+        "external_id,member,kind,amount,occurred_at,channel,store,original_external_id"
+    ]
+    assert (status, out[-1]) == (1, "new=0 skipped=0 errors=1")
+
+
 def test_a_members_file_with_a_comma_in_a_name_says_the_same(tiers, tmp_path, capsys):
     # given "García, Jr." unquoted: every cell after it one column on, the last one
     # past the header empty
