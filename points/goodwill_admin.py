@@ -30,7 +30,7 @@ class AdjustmentRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "requested_at",
         "member",
-        "points",
+        "points_asked",
         "requested_by",
         "status",
         "decided_by",
@@ -41,6 +41,10 @@ class AdjustmentRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ["member__external_id__istartswith"]
     show_full_result_count = False
     paginator = CappedPaginator
+
+    @admin.display(description="points", ordering="points")
+    def points_asked(self, made):
+        return f"{made.points:+,}"
 
     def get_search_results(self, request, queryset, search_term):
         """A merged account's customer code finds the requests it had, which the merge

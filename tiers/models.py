@@ -15,6 +15,7 @@ from core.staff_input import (
     adjustment_limit,
     unreadable_name,
 )
+from core.words import counted
 
 # A tier's or a campaign's multiplier: x9,999.99 is a typing error, not a campaign, and
 # multipliers multiply (P3): a few such would take a purchase's points past any column.
@@ -302,7 +303,9 @@ class DegradationPolicy(models.Model):
     def __str__(self):
         if not self.enabled:
             return "Degradation off"
-        return f"Drop {self.levels_per_step} tier(s) per {self.inactivity_days} days inactive"
+        return (
+            f"Drop {counted(self.levels_per_step, 'tier')} per {self.inactivity_days} days inactive"
+        )
 
     @classmethod
     def current(cls) -> "DegradationPolicy":
