@@ -1,11 +1,12 @@
-"""One tier-degradation run over N members on PostgreSQL.
+"""One tier-degradation run over N members on PostgreSQL, and the marketer's preview of
+the policy before it (who drops tonight and within 14 days, who a hold keeps).
 
     DATABASE_URL=postgres://... python bench/degradation.py [--members 100000]
 
 Works in a scratch database (see synthetic.py). Members are spread over the four seed
 tiers with last purchases over the past 400 days; degradation is enabled with the
 defaults (90 days, one level). Prints the run's time, members per second and the
-number of SQL statements.
+number of SQL statements, and the preview's time.
 
     --held N   one member in N frozen until next month and one in N with a status match
                (Gold) whose last day was yesterday, so that the first run ends it
@@ -62,9 +63,29 @@ def main():
         print_slowest(statements)
 
     print(f"members {args.members:,}")
+    preview(now)
     run("first run (catch-up)", now)
     run("same run again", now)
     run("next day (daily run)", now + timedelta(days=1))
+
+
+def preview(now) -> None:
+    """The policy page's confirmation, as a marketer changing the policy sees it."""
+    from tiers.models import DegradationPolicy
+    from tiers.selectors import Ranking, degradation_impact, degradation_skipped
+
+    policy, ranking = DegradationPolicy.current(), Ranking()
+    with counting_queries() as statements:
+        started = time.perf_counter()
+        moves = degradation_impact(policy, ranking, now, days=14)
+        skipped, _ = degradation_skipped(policy, ranking, now, limit=20)
+        elapsed = time.perf_counter() - started
+    tonight, soon = (sum(move[key] for move in moves) for key in ("now", "soon"))
+    print(
+        f"{'policy preview':<26} {elapsed:7.2f} s  {tonight:>9,} tonight  {soon:>9,} within "
+        f"14 days  {skipped:,} held  {len(statements)} statements"
+    )
+    print_slowest(statements)
 
 
 def hold(every: int, now, *, gold: int, platinum: int) -> None:

@@ -266,6 +266,7 @@ def load_daily_work(members, now, agent, purchase):
             "failure",
             "started_at",
             "finished_at",
+            "given_back",
         ],
         (
             (
@@ -288,6 +289,7 @@ def load_daily_work(members, now, agent, purchase):
                 "",
                 now - i * day,
                 now - i * day + timedelta(seconds=30),
+                0,
             )
             for i in range(1, 301)
         ),
