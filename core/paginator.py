@@ -1,4 +1,4 @@
-from django.core.paginator import Paginator
+from django.core.paginator import EmptyPage, Paginator
 from django.utils.functional import cached_property
 
 
@@ -20,6 +20,17 @@ class CappedPaginator(Paginator):
     @property
     def capped(self) -> bool:
         return self.count > self.cap
+
+    def validate_number(self, number):
+        """A page past the last (an old link, a typed address: page 500 of a list the
+        cap stops at 11) is the last page, as Paginator.get_page gives it; not Django
+        admin's bare "?e=1", which drops the search and says nothing of why."""
+        try:
+            return super().validate_number(number)
+        except EmptyPage:
+            if int(number) > 1:
+                return self.num_pages
+            raise
 
 
 def with_count(queryset, count: int):

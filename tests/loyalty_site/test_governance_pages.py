@@ -43,6 +43,12 @@ def test_the_queue_is_for_supervisors_only(client, login):
     assert client.post(reverse("admin:approvals"), {}).status_code == 403
 
 
+def test_the_list_of_all_requests_leads_a_supervisor_to_the_queue(client, login):
+    login("CX supervisor")
+    page = client.get(reverse("admin:points_adjustmentrequest_changelist")).content.decode()
+    assert f'<a href="{reverse("admin:approvals")}">point requests to approve</a>' in page
+
+
 def test_a_supervisor_approves_from_the_queue_and_the_agent_reads_the_decision(
     client, login, member, maria, limits
 ):

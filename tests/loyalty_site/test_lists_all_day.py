@@ -259,3 +259,24 @@ def test_a_member_s_history_page_lists_what_staff_did_in_bounded_queries(
     # then every line is there
     assert page.status_code == 200
     assert "Assigned +30 points" in page.content.decode()
+
+
+@pytest.mark.parametrize("page", ["5", "500"])
+def test_a_page_past_the_last_shows_the_last_page_with_the_search_kept(
+    client_admin, make_member, monkeypatch, page
+):
+    # given: three Gs, two to a page: two pages
+    from django.contrib import admin
+
+    monkeypatch.setattr(admin.site.get_model_admin(Member), "list_per_page", 2)
+    for code in ("M-G1", "M-G2", "M-G3"):
+        make_member(code)
+    make_member("M-OTHER")
+    url = reverse("admin:members_member_changelist")
+
+    # when: an old link to a later page
+    response = client_admin.get(url, {"q": "M-G", "p": page})
+
+    # then: the last page, still searched, not Django's bare "?e=1"
+    assert response.status_code == 200
+    assert [m.external_id for m in response.context["cl"].result_list] == ["M-G1"]
