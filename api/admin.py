@@ -182,6 +182,30 @@ class WebhookEndpointAdmin(SuperuserOnlyAdmin):
     form = EndpointForm
     list_display = ["__str__", "url", "event_list", "is_active", "created_at", "deliveries"]
     list_filter = ["is_active"]
+    actions = ["rotate"]
+
+    def has_rotate_permission(self, request):
+        return request.user.is_superuser
+
+    @admin.action(permissions=["rotate"], description="Give the selected endpoints new secrets")
+    def rotate(self, request, queryset):
+        """A secret leaked, or due for a change: the new one is shown once; the old one
+        signs beside it for a day, so that the receiver changes without losing events."""
+        for endpoint in queryset:
+            secret = webhooks.rotate_secret(endpoint)
+            until = timezone.localtime(timezone.now() + webhooks.OLD_SECRET_SIGNS)
+            self.log_change(request, endpoint, "Signing secret rotated")
+            self.message_user(
+                request,
+                format_html(
+                    "The new signing secret of {} is <code>{}</code>. Give it to the receiver "
+                    "now: it is not shown again. The old one signs too until {}.",
+                    endpoint,
+                    secret,
+                    f"{until:%-d %b %Y %H:%M}",
+                ),
+                messages.WARNING,
+            )
 
     def get_form(self, request, obj=None, **kwargs):
         form = super().get_form(request, obj, **kwargs)

@@ -60,6 +60,31 @@ def new_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
 
 
+# After a rotation, the old secret signs too for this long (a second signature in the
+# header, as Standard Webhooks allows): the receiver has a day to take the new one.
+OLD_SECRET_SIGNS = timedelta(hours=24)
+
+
+def rotate_secret(endpoint: WebhookEndpoint, *, now=None) -> str:
+    """A new signing secret for the endpoint (shown once, as at its creation); the old
+    one signs beside it for OLD_SECRET_SIGNS. Returns the new secret."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        endpoint = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+        endpoint.previous_secret, endpoint.secret = endpoint.secret, new_secret()
+        endpoint.previous_secret_until = now + OLD_SECRET_SIGNS
+        endpoint.save(update_fields=["secret", "previous_secret", "previous_secret_until"])
+    return endpoint.secret
+
+
+def _signature(endpoint: WebhookEndpoint, message_id: str, sent_at, body: str) -> str:
+    """webhook-signature: by the secret, and by the one before it while it still signs."""
+    signatures = [Webhook(endpoint.secret).sign(message_id, sent_at, body)]
+    if endpoint.previous_secret and endpoint.previous_secret_until > sent_at:
+        signatures.append(Webhook(endpoint.previous_secret).sign(message_id, sent_at, body))
+    return " ".join(signatures)
+
+
 def check_url(url: str, *, own_hosts=()) -> None:
     """Refuse a URL that is not http(s), or that points at this application (`own_hosts`:
     the host:port it is reached at, and ALLOWED_HOSTS), which would call itself. Host
@@ -265,7 +290,6 @@ def _send(endpoint, batch, deadline) -> bool:
     """Post each delivery of the batch and record what happened. Stops at the first
     that gets no answer (the rest wait for its retry) and returns False; True otherwise."""
     batch = _withhold_erased(batch)
-    signer = Webhook(endpoint.secret)
     payloads = bodies(batch)
     timeout = settings.WEBHOOK_TIMEOUT_SECONDS
     proxies = requests.utils.get_environ_proxies(endpoint.url)
@@ -280,7 +304,7 @@ def _send(endpoint, batch, deadline) -> bool:
             "content-type": "application/json",
             "webhook-id": message_id,
             "webhook-timestamp": str(int(sent_at.timestamp())),
-            "webhook-signature": signer.sign(message_id, sent_at, body),
+            "webhook-signature": _signature(endpoint, message_id, sent_at, body),
         }
         try:
             response = post_within(

@@ -77,6 +77,10 @@ class WebhookEndpoint(models.Model):
     events = models.JSONField(default=list, help_text="The event types it receives.")
     # Kept as given (not hashed): the signature of every delivery is made with it.
     secret = models.CharField(max_length=100, editable=False)
+    # The secret before the last rotation, which also signs until then: the receiver
+    # moves to the new one without refusing a delivery meanwhile.
+    previous_secret = models.CharField(max_length=100, blank=True, editable=False)
+    previous_secret_until = models.DateTimeField(null=True, blank=True, editable=False)
     is_active = models.BooleanField("active", default=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     # One sender at a time per endpoint (so its events go out in order): the sender

@@ -274,6 +274,31 @@ def test_signatures_use_the_endpoints_own_secret(receiver, member, buy):
     assert json.loads(received.body)["type"] == "transaction.recorded"
 
 
+def test_after_a_rotation_both_secrets_verify_for_a_day_then_the_new_one_alone(
+    receiver, member, buy
+):
+    endpoint = subscribe(receiver, EventType.TRANSACTION_RECORDED)
+    old = endpoint.secret
+
+    # when: rotated; a delivery; then rotated a day ago (the old one's day is over)
+    new = webhooks.rotate_secret(endpoint)
+    buy(member, 10)
+    send(endpoint)
+    webhooks.rotate_secret(endpoint, now=timezone.now() - timedelta(hours=25))
+    newest = WebhookEndpoint.objects.get(pk=endpoint.pk).secret
+    buy(member, 20)
+    send(endpoint)
+
+    # then: the first verifies with either secret (the receiver changes at its pace);
+    # the second with the newest alone
+    first, second = receiver.received
+    for secret in (old, new):
+        assert Webhook(secret).verify(first.body, first.headers)["type"] == "transaction.recorded"
+    assert Webhook(newest).verify(second.body, second.headers)
+    with pytest.raises(Exception, match="signature"):
+        Webhook(new).verify(second.body, second.headers)
+
+
 @postgres_only
 def test_the_one_statement_purchase_also_reports_its_event(receiver, member, buy):
     # PostgreSQL writes a plain purchase without the member lock; with transaction

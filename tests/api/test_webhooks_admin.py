@@ -51,6 +51,41 @@ def test_a_superuser_adds_an_endpoint_and_sees_its_secret_once(superuser_client)
     assert endpoint.secret not in again
 
 
+def test_a_superuser_rotates_a_secret_and_sees_the_new_one_once(superuser_client):
+    add_endpoint(superuser_client, "https://crm.example.com/hooks")
+    endpoint = WebhookEndpoint.objects.get()
+    old = endpoint.secret
+
+    page = superuser_client.post(
+        reverse("admin:api_webhookendpoint_changelist"),
+        {"action": "rotate", ACTION_CHECKBOX_NAME: [endpoint.pk]},
+        follow=True,
+    ).content.decode()
+
+    endpoint.refresh_from_db()
+    assert SECRET.search(page).group(1) == endpoint.secret != old
+    assert endpoint.previous_secret == old
+    assert "The old one signs too until" in page
+    again = superuser_client.get(reverse("admin:api_webhookendpoint_changelist")).content
+    assert endpoint.secret.encode() not in again
+
+
+def test_only_a_superuser_rotates_a_secret(client, django_user_model):
+    endpoint = webhooks.save_endpoint(
+        WebhookEndpoint(url="https://crm.example.com/hooks", events=["member.tier_changed"])
+    )
+    staff = django_user_model.objects.create_user("agent", is_staff=True)
+    client.force_login(staff)
+
+    response = client.post(
+        reverse("admin:api_webhookendpoint_changelist"),
+        {"action": "rotate", ACTION_CHECKBOX_NAME: [endpoint.pk]},
+    )
+
+    assert response.status_code == 403
+    assert WebhookEndpoint.objects.get().secret == endpoint.secret
+
+
 @pytest.mark.parametrize(
     "url, message",
     [
