@@ -71,8 +71,9 @@ def main():
 
 def preview(now) -> None:
     """The policy page's confirmation, as a marketer changing the policy sees it."""
+    from tiers.degradation_previews import degradation_impact, degradation_skipped
     from tiers.models import DegradationPolicy
-    from tiers.selectors import Ranking, degradation_impact, degradation_skipped
+    from tiers.selectors import Ranking
 
     policy, ranking = DegradationPolicy.current(), Ranking()
     with counting_queries() as statements:

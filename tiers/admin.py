@@ -14,11 +14,10 @@ from core.admin import (
     with_separators,
 )
 from core.kept import KeptWhileNamedAdmin
+from tiers.degradation_previews import degradation_impact, degradation_skipped
 from tiers.models import DegradationPolicy, ProgrammeVersion, StatusGrant, Tier
 from tiers.selectors import (
     Ranking,
-    degradation_impact,
-    degradation_skipped,
     lock_tiers,
     steps_due_tonight,
     what_keeps,

@@ -14,7 +14,8 @@ from points.models import ExpiryPolicy, LedgerEntry
 from points.services import adjust_points, expire_points
 from points.services.freezing import freeze_member, unfreeze_member
 from tests.conftest import at, summary
-from tiers.selectors import Ranking, degradation_skipped, drop_time, next_degradation
+from tiers.degradation_previews import degradation_skipped
+from tiers.selectors import Ranking, drop_time, next_degradation
 from tiers.services import degrade_inactive_members
 
 pytestmark = pytest.mark.django_db

@@ -15,8 +15,9 @@ from members.models import Member, Notification, TierChange
 from members.tasks import send_notifications_task
 from points.models import LedgerEntry
 from tests.conftest import at, earned, give_return, summary
+from tiers.degradation_previews import degradation_skipped
 from tiers.models import StatusGrant, Tier
-from tiers.selectors import Ranking, degradation_skipped, next_degradation
+from tiers.selectors import Ranking, next_degradation
 from tiers.services import degrade_inactive_members, grant_status, recalculate_all_tiers
 
 pytestmark = pytest.mark.django_db

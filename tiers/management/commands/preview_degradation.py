@@ -6,8 +6,9 @@ from django.utils import timezone
 from core.command_options import a_day, whole_number
 from core.days import end_of
 from core.words import counted
+from tiers.degradation_previews import degradation_preview, degradation_skipped
 from tiers.models import DegradationPolicy
-from tiers.selectors import Ranking, degradation_preview, degradation_skipped
+from tiers.selectors import Ranking
 
 
 class Command(BaseCommand):
