@@ -226,7 +226,7 @@ class RedemptionOut(serializers.Serializer):
         "merged into another, the one the customer keeps.",
     )
     reward = serializers.IntegerField(source="reward_id")
-    reward_name = serializers.CharField(source="reward.name")
+    reward_name = serializers.CharField(help_text="The reward's name when it was redeemed.")
     points = serializers.IntegerField()
     status = serializers.CharField()
     redeemed_at = serializers.DateTimeField()
@@ -246,7 +246,7 @@ class VoucherOut(serializers.Serializer):
     code = serializers.CharField(help_text="Without separators; any case and dashes are read.")
     status = serializers.ChoiceField(choices=VoucherStatus.choices, source="voucher_status")
     reward = serializers.IntegerField(source="reward_id")
-    reward_name = serializers.CharField(source="reward.name")
+    reward_name = serializers.CharField(help_text="The reward's name when it was redeemed.")
     value = serializers.DecimalField(
         max_digits=10,
         decimal_places=2,

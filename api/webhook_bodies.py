@@ -131,13 +131,13 @@ def _expired(ids) -> dict:
 
 
 def _redemption(ids) -> dict:
-    redemptions = Redemption.objects.filter(pk__in=ids).select_related("member", "reward")
+    redemptions = Redemption.objects.filter(pk__in=ids).select_related("member")
     return {
         r.pk: {
             "member": r.member.external_id,
             "id": r.pk,
             "external_id": r.external_id,
-            "reward": {"id": r.reward_id, "name": r.reward.name},
+            "reward": {"id": r.reward_id, "name": r.reward_name},
             "points": r.points,
             "redeemed_at": _time(r.redeemed_at),
             "cancelled_at": _time(r.cancelled_at),

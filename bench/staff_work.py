@@ -160,6 +160,8 @@ def load_daily_work(members, now, agent, purchase):
                     "pos" if used else "",
                     "STORE-01" if used else "",
                     at + day if cancelled else None,
+                    reward.name,
+                    reward.stock is not None,
                 )
             n += (pk % 500 == 0) + (pk % 10 == 0)
 

@@ -145,6 +145,8 @@ REDEMPTION_COLUMNS = [
     "used_channel",
     "used_store",
     "cancelled_at",
+    "reward_name",
+    "took_unit",
 ]
 
 

@@ -80,6 +80,8 @@ def main():
                 "pos" if used else "",
                 "STORE-01" if used else "",
                 at + timedelta(days=1) if cancelled else None,
+                reward.name,
+                reward.stock is not None,
             )
 
     if not args.reuse:

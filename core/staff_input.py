@@ -50,6 +50,13 @@ def invisible_in(text: str) -> str:
     return ""
 
 
+def tidy_name(name: str | None) -> str | None:
+    """A name as staff mean it: letters in Unicode's composed form ("Café" typed on a Mac
+    is the same name), and one plain space between words (a non-breaking space pasted
+    from a design tool made "Coffee voucher" a second, identical-looking name)."""
+    return " ".join(unicodedata.normalize("NFC", name).split()) if name else name
+
+
 def unreadable_name(name: str, what: str) -> str:
     """Why `name` cannot name a `what` (a tier, a reward, a campaign) on screen, or "": nothing a
     reader can see, or an invisible character that makes it look like another name. No

@@ -28,6 +28,7 @@ from rewards.models import Redemption, Reward
 from rewards.selectors import locked_because
 from rewards.services import (
     CANCEL_REASON_LENGTH,
+    VoucherTerms,
     cancel_redemption,
     redeem,
     why_not_cancellable,
@@ -81,6 +82,14 @@ class RedeemForm(OnceForm):
     # The cost the confirmation page showed (absent on the member page's first step,
     # required to confirm).
     cost = forms.IntegerField(widget=forms.HiddenInput, required=False)
+    # The voucher it showed (W5): its value (empty for none) and days.
+    value = forms.DecimalField(widget=forms.HiddenInput, required=False, decimal_places=2)
+    valid_days = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+    def shown_terms(self) -> VoucherTerms | None:
+        """The voucher the confirmation showed; None from a form that did not say."""
+        days = self.cleaned_data["valid_days"]
+        return None if days is None else VoucherTerms(self.cleaned_data["value"], days)
 
 
 class CancelRedemptionForm(OnceForm):
@@ -237,6 +246,7 @@ class MemberActions:
                         reward=reward,
                         by=request.user,
                         cost=form.cleaned_data["cost"],
+                        terms=form.shown_terms(),
                     )
                 ),
             )
@@ -259,7 +269,7 @@ class MemberActions:
         member = self._member_for(request, object_id, "rewards.cancel_redemption", get=True)
         redemption = (
             Redemption.objects.filter(pk=redemption_id, member=member)
-            .select_related("reward", "member__merged_into")
+            .select_related("member__merged_into")
             .first()
         )
         if redemption is None:
@@ -286,7 +296,7 @@ class MemberActions:
         except ValidationError as exc:
             self.message_user(request, " ".join(exc.messages), messages.ERROR)
             return redirect("admin:members_member_change", member.pk)
-        message = f"Cancelled the redemption of {redemption.reward.name} and refunded "
+        message = f"Cancelled the redemption of {redemption.reward_name} and refunded "
         message += f"{redemption.points:,} points: {form.cleaned_data['reason']}"
         # A merged account's refund went to the member it was merged into (M5).
         return self._done(request, redemption.holder, applied, message, page=member)

@@ -7,7 +7,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Case, F, Prefetch, Sum, Value, When, Window
+from django.db.models import Case, Count, F, Prefetch, Sum, Value, When, Window
 from django.http import HttpResponseRedirect
 from django.utils import timezone
 from django.utils.dateparse import parse_date
@@ -34,7 +34,7 @@ from points.models import (
 from points.selectors import balances_and_stake, member_as_of, programme
 from points.services.referrals import referral_key
 from rewards.codes import is_code, normalized
-from rewards.models import Redemption
+from rewards.models import Redemption, VoucherStatus
 from rewards.selectors import catalogue
 from tiers.selectors import TONIGHT, drop_time, next_degradation
 
@@ -140,12 +140,24 @@ def redemptions_context(member, user) -> dict:
     in all, for a link to the redemption list of this member (a regular customer's older
     vouchers may still be valid): one query more only then."""
     redemptions = Redemption.objects.filter(member=member)
-    latest = list(redemptions.select_related("reward", "redeemed_by")[: HISTORY_ROWS + 1])
+    latest = list(redemptions.select_related("redeemed_by")[: HISTORY_ROWS + 1])
     sees_vouchers = user.has_perm("rewards.view_redemption")
     more = len(latest) > HISTORY_ROWS and sees_vouchers
+    # Vouchers stay on the accounts merged into this one (M5): the customer's valid ones
+    # are named here, for the agent at the desk, with the account that holds them.
+    valid_elsewhere = (
+        Redemption.objects.filter(
+            Redemption.voucher_status_q(VoucherStatus.VALID, timezone.localdate()),
+            member__merged_into=member,
+        )
+        .values("member_id", "member__external_id")
+        .annotate(count=Count("pk"))
+        .order_by("member__external_id")
+    )
     return {
         "redemptions": latest[:HISTORY_ROWS],
         "all_redemptions": redemptions.count() if more else None,
+        "valid_vouchers_of_merged": list(valid_elsewhere) if not member.merged_into_id else [],
         # A valid code is money at a till: for those who may see redemptions only.
         "voucher_codes_shown": sees_vouchers,
     }

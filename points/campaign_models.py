@@ -12,6 +12,7 @@ from django.utils.functional import cached_property
 from core.staff_input import (
     AtMost,
     BoundedDecimalField,
+    tidy_name,
     transaction_amount_limit,
     unreadable_name,
 )
@@ -114,6 +115,7 @@ class Campaign(models.Model):
         if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
             raise ValidationError({"ends_at": ENDS_AFTER_START})
         # The list, the stack warnings and every ledger line name it.
+        self.name = tidy_name(self.name)
         if unreadable := unreadable_name(self.name or "", "campaign"):
             raise ValidationError({"name": unreadable})
         unknown = set(self.channels or []) - set(Channel.values)

@@ -203,6 +203,11 @@ def change_explanation(change: TierChange, member: Member, ranking) -> str:
     }.get(reason, "")
     went_down = change.from_tier is not None and change.from_tier.threshold > to.threshold
     then = change.lifetime_then or 0  # tier_history's annotation
+    if reason == Reason.MERGE and went_down:  # the closed account: its points left it
+        return (
+            f"{to} since {when}: merged into another account{_by(change.created_by)}, "
+            "its points moved there"
+        )
     if reason == Reason.DOWNGRADE or went_down:
         cause = cause or "a return: "
         above = ranking.next_above(qualified.pk)

@@ -10,7 +10,13 @@ from django.utils import timezone
 
 from core.days import MAX_DAYS
 from core.models import ImportBatch
-from core.staff_input import AtMost, BoundedDecimalField, adjustment_limit, unreadable_name
+from core.staff_input import (
+    AtMost,
+    BoundedDecimalField,
+    adjustment_limit,
+    tidy_name,
+    unreadable_name,
+)
 from members.models import Member
 from tiers.models import ProgrammeQuerySet
 
@@ -140,6 +146,7 @@ class PointDefinition(models.Model):
 
     def clean(self):
         # Staff read it on every ledger line, members in the API's ledger.
+        self.name = tidy_name(self.name)
         if unreadable := unreadable_name(self.name or "", "point definition"):
             raise ValidationError({"name": unreadable})
         stored = type(self).objects.filter(pk=self.pk).values_list("handle", "kind").first()

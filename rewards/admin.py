@@ -23,7 +23,12 @@ from core.words import counted
 from points.models import Channel
 from rewards.codes import is_code, normalized
 from rewards.models import Redemption, Reward, VoucherStatus
-from rewards.services import CANCEL_REASON_LENGTH, cancel_redemption, use_voucher
+from rewards.services import (
+    CANCEL_REASON_LENGTH,
+    cancel_redemption,
+    use_voucher,
+    why_not_cancellable,
+)
 
 ACTION_LIMIT = 1_000  # redemptions one cancel or use acts on, each listed on its page
 
@@ -128,11 +133,11 @@ class RedemptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "voucher",
         "redeemed",
         "customer",
-        "reward_name",
+        "reward_as_redeemed",
         "value",
         "cost",
     ]
-    list_select_related = ["member", "reward"]
+    list_select_related = ["member"]
     list_filter = [VoucherStatusFilter]
     # The start of a customer code, e-mail or last name (the member search's indexes),
     # or a whole voucher code (get_search_results).
@@ -182,8 +187,8 @@ class RedemptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return f"{redemption.points:,}"
 
     @admin.display(description="Reward")
-    def reward_name(self, redemption):
-        return redemption.reward.name
+    def reward_as_redeemed(self, redemption):
+        return redemption.reward_name  # its name then: a renamed reward's vouchers keep it
 
     def get_search_results(self, request, queryset, search_term):
         """A voucher code finds its redemption (by the unique index, not a scan of the
@@ -218,6 +223,7 @@ class RedemptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 title="Cancel and refund these redemptions?",
                 asked="reason" in request.POST,
                 reason_length=CANCEL_REASON_LENGTH,
+                workable=sum(why_not_cancellable(r) is None for r in chosen),
             )
         cancelled = 0
         for redemption in chosen:
@@ -243,8 +249,14 @@ class RedemptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         try:
             token = uuid.UUID(request.POST.get("token", ""))
         except ValueError:
+            valid = sum(r.voucher_status == VoucherStatus.VALID for r in chosen)
             return self._confirmation(
-                request, "use", chosen, title="Mark these vouchers used?", token=uuid.uuid4()
+                request,
+                "use",
+                chosen,
+                title="Mark these vouchers used?",
+                token=uuid.uuid4(),
+                workable=valid,
             )
         used, repeated = [], 0
         for redemption in chosen:
@@ -280,7 +292,7 @@ class RedemptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             f"Choose at most {ACTION_LIMIT:,} redemptions at once: narrow the list with the "
             "search or the filters."
         )
-        rows = queryset.select_related("member", "reward")
+        rows = queryset.select_related("member")
         return chosen_for_action(self, request, rows, limit=ACTION_LIMIT, too_many=too_many)
 
     def _confirmation(self, request, action: str, chosen, *, title: str, **context):

@@ -6,8 +6,10 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from core.staff_input import (
+    AtLeastOne,
     AtMost,
     BoundedDecimalField,
+    tidy_name,
     transaction_amount_limit,
     unreadable_name,
 )
@@ -70,14 +72,14 @@ class Reward(models.Model):
         validators=[
             AtMost(
                 transaction_amount_limit,
-                "A voucher takes off at most {limit:,}, the largest purchase "
-                "(MAX_TRANSACTION_AMOUNT): more could never be used.",
+                "A voucher takes off at most {limit:,}, the largest amount a purchase "
+                "may have: more could never be used.",
             )
         ],
         help_text="Money the voucher takes off at the till (5.00 for a 5 euro voucher); "
         "empty for a product or a service.",
     )
-    voucher_valid_days = models.PositiveIntegerField(
+    voucher_valid_days = AtLeastOne(
         default=90,
         validators=[AtMost(MAX_VALID_DAYS, "A voucher is valid from 1 to {limit:,} days.")],
         help_text="Days a voucher can be used after the day it is redeemed (until the end "
@@ -115,6 +117,7 @@ class Reward(models.Model):
         return f"{self.name} ({self.points_cost:,} points)"
 
     def clean(self):
+        self.name = tidy_name(self.name)
         if unreadable := unreadable_name(self.name or "", "reward"):
             raise ValidationError({"name": unreadable})
         # Members and agents pick rewards by name: two offered under one name (whatever
@@ -149,6 +152,9 @@ class Redemption(models.Model):
 
     member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="redemptions")
     reward = models.ForeignKey(Reward, on_delete=models.PROTECT, related_name="redemptions")
+    # The reward's name when redeemed, as its value and validity are: a reward renamed
+    # since ("6 euro voucher") does not rename the vouchers already in customers' hands.
+    reward_name = models.CharField("reward's name when redeemed", max_length=100)
     # The caller's id of a redemption through the API (P8): the same id again finds it.
     external_id = models.CharField(max_length=100, null=True, blank=True, unique=True)
     points = models.PositiveIntegerField(help_text="What it cost when redeemed.")
@@ -168,7 +174,7 @@ class Redemption(models.Model):
     # W5: the voucher. Stored without separators (rewards.codes).
     code = models.CharField(max_length=16, unique=True, default=new_code, editable=False)
     valid_until = models.DateField(
-        help_text="The last day it can be used, to the end of the day in TIME_ZONE."
+        help_text="The last day it can be used, to the end of the day in the programme's time zone."
     )
     value = models.DecimalField(
         max_digits=10,
@@ -185,7 +191,10 @@ class Redemption(models.Model):
     used_external_id = models.CharField(max_length=100, null=True, blank=True, unique=True)
     used_channel = models.CharField(max_length=10, choices=Channel.choices, blank=True)
     used_store = models.CharField(max_length=50, blank=True)
-    # W4, W6: when the voucher let go of its reward's unit (cancelled, or expired unused:
+    # W3: whether redeeming took a unit of the reward's stock; none was taken while the
+    # reward was unlimited, so none goes back when a stock is set later.
+    took_unit = models.BooleanField("took a unit of stock", default=False)
+    # W4, W6: when the voucher let go of the unit it took (cancelled, or expired unused:
     # the nightly job); empty while it holds it. Set once: the unit comes back once.
     unit_returned_at = models.DateTimeField("unit back in stock", null=True, blank=True)
 
@@ -199,7 +208,12 @@ class Redemption(models.Model):
             models.Index(
                 fields=["valid_until"],
                 name="redemption_holding_a_unit",
-                condition=Q(status="redeemed", used_at__isnull=True, unit_returned_at__isnull=True),
+                condition=Q(
+                    status="redeemed",
+                    used_at__isnull=True,
+                    took_unit=True,
+                    unit_returned_at__isnull=True,
+                ),
             ),
         ]
         permissions = [
@@ -224,7 +238,12 @@ class Redemption(models.Model):
     def __str__(self):
         # Named by its voucher, not its member: the admin's history keeps this text, and
         # an erased member's code must not stay in it.
-        return f"{self.reward.name} {self.code}"
+        return f"{self.reward_name} {self.code}"
+
+    @property
+    def holds_unit(self) -> bool:
+        """It took a unit of stock and has not given it back (W4, W6)."""
+        return self.took_unit and self.unit_returned_at is None
 
     @property
     def holder(self) -> Member:
@@ -239,7 +258,7 @@ class Redemption(models.Model):
     @property
     def voucher_name(self) -> str:
         """ "5 euro voucher", "Tote bag voucher": what a till operator is told about."""
-        name = self.reward.name
+        name = self.reward_name
         return name if name.lower().endswith("voucher") else f"{name} voucher"
 
     # The voucher's status: the one place it is decided, in Python for a row (pages,

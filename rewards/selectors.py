@@ -77,5 +77,5 @@ def voucher(code: str) -> Redemption | None:
     code = normalized(code)
     if not is_code(code):
         return None
-    redemptions = Redemption.objects.select_related("member__merged_into", "reward")
+    redemptions = Redemption.objects.select_related("member__merged_into")
     return redemptions.filter(code=code).first()

@@ -13,6 +13,7 @@ from core.staff_input import (
     AtMost,
     BoundedDecimalField,
     adjustment_limit,
+    tidy_name,
     unreadable_name,
 )
 from core.words import counted
@@ -126,6 +127,7 @@ class Tier(models.Model):
         return [line.strip() for line in self.benefits.splitlines() if line.strip()]
 
     def clean(self):
+        self.name = tidy_name(self.name)
         errors = {}
         # A code is unique whatever its case: the brand's CRM and staff read "Gold" and
         # "gold" as one tier. The constraint (Meta) is the final judge.

@@ -68,16 +68,14 @@ class CancelRedemption(APIView):
         # A till or shop cancels what its channel redeemed, not what staff redeemed in
         # the CX Manager nor another channel's: those answer 404, as unknown ids do.
         of_channel = Redemption.objects.filter(redeemed_by__api_key__channel=request.auth.channel)
-        redemption = (
-            of_channel.select_related("member__merged_into", "reward").filter(pk=pk).first()
-        )
+        redemption = of_channel.select_related("member__merged_into").filter(pk=pk).first()
         if redemption is None:
             raise NotFound(f"No redemption of this channel has the id {pk}.")
         try:
             with transaction.atomic():
                 if redemption.status != Redemption.Status.CANCELLED:
                     redemption = cancel_redemption(redemption=redemption, by=request.user)
-                    message = f"Cancelled the redemption of {redemption.reward.name}"
+                    message = f"Cancelled the redemption of {redemption.reward_name}"
                     # In the history of the member refunded: a merged account's survivor.
                     log_api_change(request.auth, redemption.holder, message)
         except ValidationError:

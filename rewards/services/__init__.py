@@ -8,12 +8,13 @@ from rewards.services.cancellation import (
     refund_reason,
     why_not_cancellable,
 )
-from rewards.services.redemption import redeem
+from rewards.services.redemption import VoucherTerms, redeem
 from rewards.services.voucher_expiry import release_expired_vouchers
 from rewards.services.vouchers import use_voucher
 
 __all__ = [
     "CANCEL_REASON_LENGTH",
+    "VoucherTerms",
     "cancel_redemption",
     "redeem",
     "refund_reason",

@@ -30,7 +30,7 @@ def refund_reason(reward_name: str, why: str) -> str:
 def why_not_cancellable(redemption: Redemption) -> str | None:
     """Why a redemption cannot be cancelled (W4, W5), in words; None when it can."""
     if redemption.status == Redemption.Status.CANCELLED:
-        return f"This redemption of {redemption.reward.name} was already cancelled."
+        return f"This redemption of {redemption.reward_name} was already cancelled."
     if redemption.used_at is not None:
         return (
             f"The {redemption.voucher_name} {redemption.shown_code} was used on "
@@ -41,8 +41,8 @@ def why_not_cancellable(redemption: Redemption) -> str | None:
 
 
 def cancel_redemption(*, redemption, by=None, reason="", now=None) -> Redemption:
-    """Refund a redemption's points (available at once) and put its unit back in stock,
-    unless its voucher was used. `reason`: why, in the staff user's words, kept on the
+    """Refund a redemption's points (available at once) and put the unit it took back in
+    stock, unless its voucher was used. `reason`: why, in the staff user's words, kept on the
     refund's ledger entry.
 
     The redemption's row is locked before it is read, as `use_voucher`'s conditional
@@ -51,9 +51,7 @@ def cancel_redemption(*, redemption, by=None, reason="", now=None) -> Redemption
         # A redemption of an account merged since refunds the member it was merged into.
         member, plan = lock_member(redemption.member, follow_merge=True)
         now = now or timezone.now()
-        redemption = (
-            Redemption.objects.select_for_update().select_related("reward").get(pk=redemption.pk)
-        )
+        redemption = Redemption.objects.select_for_update().get(pk=redemption.pk)
         # Locked: a use waits for us, or came first.
         if refused := why_not_cancellable(redemption):
             raise ValidationError(refused)
@@ -62,12 +60,12 @@ def cancel_redemption(*, redemption, by=None, reason="", now=None) -> Redemption
             member,
             plan,
             points=redemption.points,
-            reason=refund_reason(redemption.reward.name, reason),
+            reason=refund_reason(redemption.reward_name, reason),
             by=by,
             at=now,
         )
-        # Its unit, unless it went back already when the voucher expired (W6).
-        if redemption.unit_returned_at is None:
+        # The unit it took, unless it went back already when the voucher expired (W6).
+        if redemption.holds_unit:
             return_units(redemption.reward_id, 1)
             redemption.unit_returned_at = now
         redemption.status = Redemption.Status.CANCELLED

@@ -1,11 +1,14 @@
 """Redemption (W3): points spent on a reward, which gives a voucher (W5). Points move
 through points.services."""
 
+from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
 from core import events
@@ -17,7 +20,26 @@ from rewards.models import Redemption, Reward
 from rewards.selectors import locked_because
 
 
-def redeem(*, member, reward, by=None, now=None, external_id=None, cost=None) -> Redemption:
+@dataclass(frozen=True)
+class VoucherTerms:
+    """What a voucher of a reward is worth and how long it is valid (W5), as a page
+    showed them to the customer."""
+
+    value: Decimal | None
+    valid_days: int
+
+    @classmethod
+    def of(cls, reward: Reward) -> "VoucherTerms":
+        return cls(reward.voucher_value, reward.voucher_valid_days)
+
+    def __str__(self):
+        worth = f"worth {self.value}, " if self.value is not None else ""
+        return f"{worth}valid for {self.valid_days:,} day{pluralize(self.valid_days)}"
+
+
+def redeem(
+    *, member, reward, by=None, now=None, external_id=None, cost=None, terms=None
+) -> Redemption:
     """Spend a member's available points on a reward.
 
     Locks the member (so two redemptions of one member run one after the other and
@@ -30,12 +52,14 @@ def redeem(*, member, reward, by=None, now=None, external_id=None, cost=None) ->
     The redemption is a voucher (W5): a new code, valid to the end of the day
     `reward.voucher_valid_days` after today (in TIME_ZONE), worth the reward's value.
 
-    `cost`: the points the agent confirmed; refused if the reward costs otherwise now
-    (a marketer changed it meanwhile)."""
+    `cost`, `terms`: the points and the voucher (VoucherTerms) the agent confirmed;
+    refused if the reward costs or gives otherwise now (a marketer changed it
+    meanwhile)."""
     external_id = canonical_id(external_id) if external_id else external_id  # core.ids
     if external_id:
         visible_id(external_id, field="external_id")
-    fields = dict(member=member, reward=reward, by=by, now=now, external_id=external_id, cost=cost)
+    fields = dict(member=member, reward=reward, by=by, now=now, external_id=external_id)
+    fields |= dict(cost=cost, terms=terms)
     try:
         return _redeem(**fields)
     except IntegrityError:  # the same id for another member, at the same moment
@@ -44,7 +68,7 @@ def redeem(*, member, reward, by=None, now=None, external_id=None, cost=None) ->
         return _redeem(**fields)
 
 
-def _redeem(*, member, reward, by, now, external_id, cost) -> Redemption:
+def _redeem(*, member, reward, by, now, external_id, cost, terms) -> Redemption:
     with transaction.atomic():
         member, plan = lock_member(member)
         now = now or timezone.now()  # after the lock: see the entries of who held it before
@@ -55,6 +79,11 @@ def _redeem(*, member, reward, by, now, external_id, cost) -> Redemption:
             raise ValidationError(
                 f"{reward.name} now costs {reward.points_cost:,} points, not {cost:,}: "
                 "nothing was redeemed. Confirm the new cost with the customer first."
+            )
+        if terms is not None and VoucherTerms.of(reward) != terms:
+            raise ValidationError(
+                f"{reward.name} now gives a voucher {VoucherTerms.of(reward)}, not {terms}: "
+                "nothing was redeemed. Confirm the new voucher with the customer first."
             )
         available, pending = balances(member, now=now)
         reason = locked_because(
@@ -67,7 +96,8 @@ def _redeem(*, member, reward, by, now, external_id, cost) -> Redemption:
         )
         if reason:
             raise ValidationError(f"{reward.name}: {reason}.")
-        if reward.stock is not None:
+        took_unit = reward.stock is not None
+        if took_unit:
             taken = Reward.objects.filter(pk=reward.pk, stock__gt=0).update(stock=F("stock") - 1)
             if not taken:
                 raise ValidationError(f"{reward.name}: Out of stock.")
@@ -77,6 +107,8 @@ def _redeem(*, member, reward, by, now, external_id, cost) -> Redemption:
         redemption = Redemption.objects.create(
             member=member,
             reward=reward,
+            reward_name=reward.name,
+            took_unit=took_unit,
             points=reward.points_cost,
             redeemed_at=now,
             redeemed_by=by,

@@ -18,7 +18,7 @@ CHUNK = 1_000  # vouchers a transaction gives back at most
 
 def release_expired_vouchers(*, now=None) -> int:
     """Give back the unit of every voucher whose last day (in TIME_ZONE) has passed
-    unused and that still holds it. Returns how many vouchers gave theirs back.
+    unused and that still holds the unit it took. Returns how many vouchers gave theirs back.
 
     Set-based, a chunk at a time, each in its own transaction: the chunk's vouchers are
     locked (SKIP LOCKED: another run takes other rows), marked `unit_returned_at` and
@@ -29,6 +29,7 @@ def release_expired_vouchers(*, now=None) -> int:
     now = now or timezone.now()
     held = Redemption.objects.filter(
         Redemption.voucher_status_q(VoucherStatus.EXPIRED, timezone.localdate(now)),
+        took_unit=True,
         unit_returned_at=None,
     )
     returned = 0

@@ -49,7 +49,7 @@ def use_voucher(
                 )
         except IntegrityError:
             marked = 0
-        voucher = Redemption.objects.select_related("member", "reward").filter(code=code).first()
+        voucher = Redemption.objects.select_related("member").filter(code=code).first()
         if not marked:
             _refuse_or_repeat(voucher, code=code, external_id=external_id, by=by, today=today)
         return voucher

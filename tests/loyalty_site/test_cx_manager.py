@@ -4,6 +4,7 @@ whatever the number of rows (the dashboard and the tiers' pages: test_cx_manager
 import re
 import uuid
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.contrib.admin.models import LogEntry
@@ -205,6 +206,44 @@ def test_yes_redeem_150_points_never_spends_another_cost(client, login, member, 
     done = client.post(url, sent, follow=True).content.decode()
     # then: nothing is spent, and the agent reads why
     assert "Coffee voucher now costs 900 points, not 150: nothing was redeemed." in done
+    assert not Redemption.objects.exists()
+    assert summary(member)["available"] == 1_000
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (
+            {"voucher_value": Decimal("6.00")},
+            "5 euro voucher now gives a voucher worth 6.00, valid for 90 days, not worth 5.00, "
+            "valid for 90 days: nothing was redeemed.",
+        ),
+        (
+            {"voucher_valid_days": 1},
+            "5 euro voucher now gives a voucher worth 5.00, valid for 1 day, not worth 5.00, "
+            "valid for 90 days: nothing was redeemed.",
+        ),
+    ],
+    ids=["value", "days"],
+)
+def test_yes_redeem_never_gives_another_voucher_than_the_one_shown(
+    client, login, member, rewards, change, message
+):
+    """Found by an audit: the confirmation read out "worth 5.00, valid for 90 days", and a
+    marketer's change meanwhile issued the voucher on the new terms without a word."""
+    # given: the confirmation of a 5 euro voucher
+    agent = login("CX agent")
+    adjust_points(member=member, points=1_000, reason="Test", by=agent)
+    five = rewards["5 euro voucher"]
+    url = reverse("admin:members_member_redeem", args=[member.pk])
+    asked = client.post(url, {"reward": five.pk, "token": uuid.uuid4()}).content.decode()
+    assert "worth 5.00, valid for 90 days after today" in " ".join(asked.split())
+    sent = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', asked))
+    # when: a marketer changes the voucher before the agent clicks
+    Reward.objects.filter(pk=five.pk).update(**change)
+    done = client.post(url, sent, follow=True).content.decode()
+    # then: nothing is spent, and the agent reads why
+    assert message in " ".join(done.split())
     assert not Redemption.objects.exists()
     assert summary(member)["available"] == 1_000
 

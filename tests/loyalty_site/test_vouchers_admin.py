@@ -197,6 +197,27 @@ def test_W5_marking_a_used_or_expired_voucher_used_says_why_not(client, login, f
     assert Redemption.objects.get(pk=four["expired"].pk).used_at is None
 
 
+@pytest.mark.parametrize(
+    "action, said",
+    [
+        ("use", "None of these vouchers can be used: each says why above."),
+        ("cancel", "None of these redemptions can be cancelled: each says why above."),
+    ],
+)
+def test_W5_a_selection_with_nothing_to_do_offers_no_yes(client, login, four, action, said):
+    """Found by an audit: "Yes, mark used" was offered for vouchers all expired or used,
+    and each was refused only after the click."""
+    login("CX agent")
+    chosen = {"action": action, ACTION_CHECKBOX_NAME: [four["used"].pk, four["cancelled"].pk]}
+    if action == "use":
+        chosen[ACTION_CHECKBOX_NAME].append(four["expired"].pk)
+
+    page = client.post(reverse(LIST), chosen).content.decode()
+
+    assert said in page
+    assert 'type="submit"' not in page.split('id="content-main"')[1]
+
+
 def test_W5_a_marketer_cannot_mark_a_voucher_used(client, login, four):
     login("Marketer")
     valid = four["valid"]

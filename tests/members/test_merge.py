@@ -1,6 +1,7 @@
 """Merging duplicate accounts (DESIGN.md, "Member 360", Merge): the duplicate's points
 move by ledger entries, the survivor is requalified, the duplicate is closed."""
 
+import re
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -32,7 +33,7 @@ from points.services import (
 )
 from points.services.goodwill import adjust_or_request, approve_request
 from rewards.models import Redemption
-from rewards.services import cancel_redemption, redeem
+from rewards.services import cancel_redemption, redeem, use_voucher
 from tests.conftest import (
     at,
     definition,
@@ -214,6 +215,52 @@ def test_the_page_explains_a_survivors_tier_by_the_status_match_it_carries(
         f"Gold since {today}: accounts merged by agent: the status match carries on "
         "(qualified for Bronze)"
     )
+
+
+def test_the_closed_account_s_page_says_its_points_moved_not_that_they_fell(
+    client, login, keep, old, buy, staff
+):
+    """Found by an audit: a Gold account merged away read "Bronze since today: accounts
+    merged by agent: lifetime points fell below 1,000", as if the customer had lost them."""
+    # given: a Silver duplicate merged into the kept account
+    buy(old, 1_000)
+    merge(keep, old, staff)
+
+    # when an agent opens the closed account
+    login("CX agent")
+    page = client.get(reverse("admin:members_member_change", args=[old.pk]))
+
+    # then
+    today = f"{timezone.localdate():%-d %b %Y}"
+    assert page.context["tier_explanation"] == (
+        f"Bronze since {today}: merged into another account by agent, its points moved there"
+    )
+
+
+def test_the_survivor_s_page_names_the_valid_vouchers_left_on_the_merged_account(
+    client, login, keep, old, staff, catalogue
+):
+    """Found by an audit: vouchers stay where they are (M5), and an agent on the page of
+    the account the customer uses saw none of them."""
+    # given: the old account redeemed two coffees and a 5 euro voucher, one coffee used
+    adjust_points(member=old, points=2_000, reason="Welcome", by=staff)
+    coffee, five = catalogue["Coffee voucher"], catalogue["5 euro voucher"]
+    used = redeem(member=old, reward=coffee)
+    use_voucher(code=used.code, external_id="RECEIPT-1")
+    redeem(member=old, reward=coffee)
+    redeem(member=old, reward=five)
+    merge(keep, old, staff)
+
+    # when an agent opens the kept account
+    login("CX agent")
+    page = client.get(reverse("admin:members_member_change", args=[keep.pk])).content.decode()
+
+    # then: the two valid ones are named, with the account that holds them
+    text = " ".join(re.sub("<[^>]+>", "", page).split())
+    assert (
+        f"Also valid: 2 vouchers of {old.external_id}, merged into this account: use or "
+        "cancel them from its page."
+    ) in text
 
 
 def test_a_status_match_is_not_carried_where_the_survivor_has_more(

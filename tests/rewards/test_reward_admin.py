@@ -223,8 +223,8 @@ def test_W1_a_reward_nobody_redeemed_can_be_deleted(client, login, tiers):
         (
             "voucher_value",
             "99999999.99",
-            "A voucher takes off at most 100,000.00, the largest purchase "
-            "(MAX_TRANSACTION_AMOUNT): more could never be used.",
+            "A voucher takes off at most 100,000.00, the largest amount a purchase may "
+            "have: more could never be used.",
         ),
         (
             "points_cost",
@@ -236,10 +236,13 @@ def test_W1_a_reward_nobody_redeemed_can_be_deleted(client, login, tiers):
         (
             "voucher_value",
             "99999999999999999999",
-            "A voucher takes off at most 100,000.00, the largest purchase "
-            "(MAX_TRANSACTION_AMOUNT): more could never be used.",
+            "A voucher takes off at most 100,000.00, the largest amount a purchase may "
+            "have: more could never be used.",
         ),
         ("voucher_valid_days", "99999999999999999999", "A voucher is valid from 1 to 3,660 days."),
+        # One message for 0 and -5 (a plain positive field told -5 "at least 0")
+        ("voucher_valid_days", "-5", "Ensure this value is greater than or equal to 1."),
+        ("voucher_valid_days", "0", "Ensure this value is greater than or equal to 1."),
     ],
 )
 def test_W1_a_reward_s_absurd_name_value_or_cost_is_refused_beside_its_field(
@@ -262,15 +265,21 @@ def test_W1_a_reward_s_absurd_name_value_or_cost_is_refused_beside_its_field(
     assert Reward.objects.get(pk=mug.pk).name == "Mug"
 
 
+@pytest.mark.parametrize(
+    "typed",
+    ["coffee VOUCHER", "Coffee\u00a0voucher", "Coffee  voucher", "Coffee voucher "],
+    ids=["case", "non-breaking-space", "two-spaces", "trailing-space"],
+)
 def test_W1_a_second_reward_offered_under_one_name_is_refused_naming_the_first(
-    client, login, tiers
+    client, login, tiers, typed
 ):
-    """Found by an audit: "Coffee voucher" (100 points) beside "Coffee voucher" (150)
-    was saved, and the catalogue listed two rewards nobody could tell apart."""
+    """Found by audits: "Coffee voucher" (100 points) beside "Coffee voucher" (150)
+    was saved, and the catalogue listed two rewards nobody could tell apart; and so
+    was one whose space was a non-breaking space pasted from a design tool."""
     # given
     Reward.objects.create(name="Coffee voucher", points_cost=150)
     login("Marketer")
-    add = {"name": "coffee VOUCHER", "points_cost": "100", "voucher_valid_days": "90"}
+    add = {"name": typed, "points_cost": "100", "voucher_valid_days": "90"}
     add["is_active"] = "on"
 
     # when: offered under the same name, then switched off (kept, not offered)
@@ -284,8 +293,19 @@ def test_W1_a_second_reward_offered_under_one_name_is_refused_naming_the_first(
             "off first, or name this one otherwise."
         ]
     }
+    # kept under the name as it reads: one plain space
     assert kept.status_code == 302
     assert Reward.objects.filter(name__iexact="coffee voucher").count() == 2
+
+
+def test_W1_a_reward_named_with_a_decomposed_accent_is_kept_composed(client, login, tiers):
+    """ "Café" typed on a Mac (an e and a combining accent) is the same name as "Café"."""
+    login("Marketer")
+    add = {"name": "Cafe\u0301 au lait", "points_cost": "100", "voucher_valid_days": "90"}
+
+    client.post("/admin/rewards/reward/add/", {**add, "is_active": "on"})
+
+    assert Reward.objects.get().name == "Caf\u00e9 au lait"
 
 
 def test_W1_a_reward_s_tier_is_chosen_not_added_or_deleted_from_its_page(client, mug_page):
