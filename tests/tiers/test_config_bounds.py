@@ -391,6 +391,21 @@ def test_T1_a_new_tier_named_as_another_whatever_the_case_is_refused(client, log
     assert not Tier.objects.filter(code="diamond").exists()
 
 
+@pytest.mark.parametrize("name", ["Rose\u00a0Gold", "Rose  gold"])
+def test_T1_a_new_tier_named_as_another_whatever_its_spaces_is_refused(client, login, tiers, name):
+    """A non-breaking space pasted from a design tool made a second "Rose Gold"."""
+    # given
+    Tier.objects.create(name="Rose Gold", code="rose", threshold=5_000, multiplier=2)
+    login("Marketer")
+
+    # when
+    page = client.post(reverse("admin:tiers_tier_add"), new_tier_form(name=name))
+
+    # then
+    assert "name: A tier is already called Rose Gold (from 5,000 points)" in errors(page)
+    assert not Tier.objects.filter(code="diamond").exists()
+
+
 def test_T1_a_tier_renamed_as_another_is_refused(client, login, tiers):
     # given
     login("Marketer")
