@@ -2,7 +2,7 @@
 
 import copy
 import hashlib
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django import forms
 from django.contrib import admin, messages
@@ -12,7 +12,7 @@ from django.contrib.admin.widgets import AdminSplitDateTime, RelatedFieldWidgetW
 from django.contrib.humanize.templatetags.humanize import intcomma
 from django.core.exceptions import PermissionDenied
 from django.db import models, router, transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Max, Q
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -258,12 +258,16 @@ def _shown(policy, name: str) -> str:
     return "(empty)" if value in (None, "") else value
 
 
+# A chunk of a run takes seconds to minutes: none done for this long, and none will be.
+STALLED_AFTER = timedelta(minutes=30)
+
+
 @admin.register(JobRun)
 class JobRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The chunked runs of expiry and degradation, for operations: which finished, and
     how far an unfinished one got."""
 
-    list_display = ["job", "key", "started_at", "finished_at", "chunks_done"]
+    list_display = ["job", "key", "started_at", "finished_at", "chunks_done", "progress"]
     list_filter = ["job"]
     ordering = ["-started_at"]
 
@@ -272,13 +276,28 @@ class JobRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             super()
             .get_queryset(request)
             .annotate(
-                chunk_count=Count("chunks"), done=Count("chunks", filter=~Q(chunks__done_at=None))
+                chunk_count=Count("chunks"),
+                done=Count("chunks", filter=~Q(chunks__done_at=None)),
+                last_done=Max("chunks__done_at"),
             )
         )
 
     @admin.display(description="Chunks done")
     def chunks_done(self, run):
         return f"{run.done} of {run.chunk_count}"
+
+    @admin.display(description="Progress")
+    def progress(self, run):
+        """Whether an unfinished run is still moving: a chunk takes seconds to minutes,
+        so one with no chunk done for STALLED_AFTER lost its messages (a broker
+        restarted without them), and the job's next run finishes it."""
+        if run.finished_at:
+            return "Finished"
+        since = run.last_done or run.started_at
+        at = f"{timezone.localtime(since):%-d %b %Y %H:%M}"
+        if timezone.now() - since < STALLED_AFTER:
+            return f"Running (last chunk done {at})" if run.last_done else "Running"
+        return f"Stalled: nothing done since {at}; the job's next run finishes it"
 
 
 def only_choices(field) -> None:

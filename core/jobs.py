@@ -26,6 +26,13 @@ RETRY_WHEN_UNAVAILABLE = {
     "retry_backoff_max": 600,
     "max_retries": 8,
 }
+# A chunk of a nightly job (expiry, degradation) whose worker process is killed (a
+# deploy's SIGKILL, the OOM killer) goes back to the queue for another process, not
+# acknowledged as Celery does by default: its run would otherwise stay unfinished, and
+# the members it holds untouched, until the next night. Safe, as every chunk is
+# idempotent; and a chunk is a fixed number of members worked on in SQL, so that it
+# cannot be the task that kills every worker it reaches (Celery's reason for its default).
+CHUNK_OF_A_RUN = {**RETRY_WHEN_UNAVAILABLE, "reject_on_worker_lost": True}
 
 
 def queue_or_run(task, *args) -> None:
@@ -77,9 +84,9 @@ def start_run(job: str, key: str, chunks: list[tuple[int, int]]) -> tuple[JobRun
 
 def unfinished_runs(job: str, *, besides: str) -> list[tuple[JobRun, list]]:
     """The runs of `job` other than `besides` not finished, each with its chunks not done
-    yet, to send again. A worker process killed in the middle of a chunk acknowledges
-    its message (Celery's default, so that a task that kills its worker does not kill
-    the next one): nothing sends that chunk again but the job's next run."""
+    yet, to send again: a chunk whose message was lost (a broker that restarted without
+    keeping its queue) is sent again by nothing but the job's next run. (A chunk whose
+    worker was killed goes back to the queue by itself: CHUNK_OF_A_RUN.)"""
     runs = JobRun.objects.filter(job=job, finished_at=None).exclude(key=besides)
     return [(run, chunks_left(run)) for run in runs.order_by("started_at")]
 

@@ -5,7 +5,7 @@ from celery import group, shared_task
 from django.db import transaction
 from django.utils import timezone
 
-from core.jobs import RETRY_WHEN_UNAVAILABLE, id_chunks, start_run, tick
+from core.jobs import CHUNK_OF_A_RUN, RETRY_WHEN_UNAVAILABLE, id_chunks, start_run, tick
 from members.models import Member
 from points.services import (
     batches,
@@ -41,7 +41,7 @@ def expire_points_task() -> None:
     group(expire_chunk_task.si(run.pk, cutoff, first, last) for first, last in chunks).delay()
 
 
-@shared_task(**RETRY_WHEN_UNAVAILABLE)
+@shared_task(**CHUNK_OF_A_RUN)
 def expire_chunk_task(run_id: int, cutoff: str, first_id: int, last_id: int) -> int:
     """E2 for the members with ids in [first_id, last_id]; the chunk that completes the
     cutoff records it, logs the run and starts the next cutoff."""

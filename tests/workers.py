@@ -34,10 +34,11 @@ def wait_until(condition, seconds: float = 60) -> bool:
 
 
 @contextmanager
-def running_workers(names, log_dir, **env):
+def running_workers(names, log_dir, pool="solo", **env):
     """Start one `celery worker` process per name on the test database and a private
     queue; yield (queue, {name: log file}) once all are ready; stop them on exit.
-    `env` adds settings, e.g. JOB_CHUNK_SIZE="500"."""
+    `pool`: solo (the task runs in the worker's process) or prefork (in one child
+    process, as in production). `env` adds settings, e.g. JOB_CHUNK_SIZE="500"."""
     queue = f"test-{uuid.uuid4().hex[:8]}"
     db = connection.settings_dict
     user = f"{db['USER']}:{quote(db['PASSWORD'], safe='')}" if db["PASSWORD"] else db["USER"]
@@ -57,7 +58,8 @@ def running_workers(names, log_dir, **env):
     for name, log in logs.items():
         with log.open("w") as out:
             command = [sys.executable, "-m", "celery", "-A", "loyalty_site", "worker"]
-            command += [f"--hostname={name}@%h", "--pool=solo", "--loglevel=INFO"]
+            command += [f"--hostname={name}@%h", f"--pool={pool}", "--concurrency=1"]
+            command += ["--loglevel=INFO"]
             command += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
             workers.append(subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT))
     try:

@@ -8,7 +8,14 @@ from django.db.models import Max
 from django.utils import timezone
 
 from core.days import end_of
-from core.jobs import RETRY_WHEN_UNAVAILABLE, id_chunks, start_run, tick, unfinished_runs
+from core.jobs import (
+    CHUNK_OF_A_RUN,
+    RETRY_WHEN_UNAVAILABLE,
+    id_chunks,
+    start_run,
+    tick,
+    unfinished_runs,
+)
 from core.models import JobRun
 from members.models import Member
 from tiers.services import degrade_chunk, recalculate_all_tiers
@@ -64,7 +71,7 @@ def nights_missed(now) -> list[datetime]:
     return [end_of(first + timedelta(days=n)) for n in range((today - first).days - 1)]
 
 
-@shared_task(**RETRY_WHEN_UNAVAILABLE)
+@shared_task(**CHUNK_OF_A_RUN)
 def degrade_chunk_task(run_id: int, now: str, first_id: int, last_id: int) -> int:
     """D2 for the members with ids in [first_id, last_id]; the last chunk logs the run."""
     with transaction.atomic():

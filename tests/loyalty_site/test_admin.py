@@ -7,6 +7,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from core.models import JobChunk, JobRun
 from members.models import Member, TierChange
 from points.models import LedgerEntry
 from tests.conftest import give_return, postgres_only, run_together, summary
@@ -389,6 +390,25 @@ def test_operations_see_how_far_each_chunked_job_run_got(client_admin, db):
     assert page.status_code == 200
     assert "2026-03-31" in page.content.decode() and "1 of 2" in page.content.decode()
     assert client_admin.get(reverse("admin:core_jobrun_add")).status_code == 403
+
+
+def test_the_job_runs_page_tells_a_stalled_run_from_a_running_one(client_admin):
+    """Found by an audit: "3 of 4" read the same for a run at work and one whose chunk
+    messages were lost, which only the job's next run finishes."""
+    now = timezone.now()
+    moving = JobRun.objects.create(job="expiry", key="2026-03-31", started_at=now)
+    JobChunk.objects.create(run=moving, first_id=1, last_id=500, done_at=now, result=3)
+    JobChunk.objects.create(run=moving, first_id=501, last_id=1000)
+    stalled = JobRun.objects.create(
+        job="degradation", key="2026-03-30", started_at=now - timedelta(hours=5)
+    )
+    JobChunk.objects.create(run=stalled, first_id=1, last_id=500)
+
+    page = client_admin.get(reverse("admin:core_jobrun_changelist")).content.decode()
+
+    at = f"{timezone.localtime(stalled.started_at):%-d %b %Y %H:%M}"
+    assert f"Stalled: nothing done since {at}; the job&#x27;s next run finishes it" in page
+    assert f"Running (last chunk done {timezone.localtime(now):%-d %b %Y %H:%M})" in page
 
 
 def test_P3_a_tier_a_campaign_is_limited_to_cannot_be_deleted_until_the_campaign_lets_go(
