@@ -3,28 +3,17 @@ whether they took a unit get both as best known: the reward's name today, and a 
 taken when the reward has a stock today."""
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+from tests.migrations import latest_after, migrate  # noqa: F401 - a fixture
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.usefixtures("latest_after"),
+]
 
 BEFORE = [("rewards", "0011_bounds_in_words")]
 AFTER = [("rewards", "0012_redemption_keeps_name_and_unit")]
-
-
-def migrate(targets):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-    return executor.loader.project_state(targets).apps
-
-
-@pytest.fixture(autouse=True)
-def latest_after():
-    """The database as every other test expects it, whatever this one left."""
-    yield
-    migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
 
 
 def test_existing_redemptions_keep_their_reward_s_name_and_a_unit_where_it_has_a_stock(tiers):

@@ -4,30 +4,18 @@
 from datetime import timedelta
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 from rewards.codes import is_code
+from tests.migrations import latest_after, migrate  # noqa: F401 - a fixture
 
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = [
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.usefixtures("latest_after"),
+]
 
 BEFORE = [("rewards", "0004_constraint_messages")]
 AFTER = [("rewards", "0006_voucher_codes_required")]
-
-
-def migrate(targets):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-    return executor.loader.project_state(targets).apps
-
-
-@pytest.fixture(autouse=True)
-def latest_after():
-    """The database as every other test expects it, whatever this one left."""
-    yield
-    migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
 
 
 def test_existing_redemptions_get_a_unique_code_valid_90_days_from_the_upgrade(tiers):

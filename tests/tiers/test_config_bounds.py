@@ -7,8 +7,7 @@ import io
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
-from django.db.migrations.executor import MigrationExecutor
+from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils.html import escape
 
@@ -17,6 +16,7 @@ from points.member_rows import read_members
 from points.models import Campaign, ExpiryPolicy, PointDefinition
 from points.services import import_members
 from tests.conftest import at, earned
+from tests.migrations import latest_after, migrate  # noqa: F401 - a fixture
 from tiers.models import Tier
 
 pytestmark = pytest.mark.django_db
@@ -474,22 +474,9 @@ def test_T1_the_database_refuses_a_second_gold_whatever_the_case(tiers):
     assert "Another tier has this name: names are unique whatever their case." in str(refused.value)
 
 
-def migrate(targets):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-    return executor.loader.project_state(targets).apps
-
-
-@pytest.fixture
-def latest_after():
-    """The database as every other test expects it, whatever this one left."""
-    yield
-    migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
-
-
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_T1_tiers_named_alike_before_the_upgrade_are_named_apart_by_it(tiers, latest_after):
+@pytest.mark.usefixtures("latest_after")
+def test_T1_tiers_named_alike_before_the_upgrade_are_named_apart_by_it(tiers):
     # given: tiers saved before names were unique and visible
     old = migrate([("tiers", "0010_multiplier_at_most_x100")])
     Tier = old.get_model("tiers", "Tier")
@@ -574,7 +561,8 @@ def test_P1_the_database_refuses_a_handle_in_another_case(tiers):
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_P1_handles_alike_before_the_upgrade_are_told_apart_by_it(tiers, latest_after):
+@pytest.mark.usefixtures("latest_after")
+def test_P1_handles_alike_before_the_upgrade_are_told_apart_by_it(tiers):
     # given: definitions saved before handles were unique whatever their case
     old = migrate([("points", "0024_campaign_multiplier_and_minimum_at_most")])
     Definition = old.get_model("points", "PointDefinition")
