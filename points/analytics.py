@@ -5,7 +5,7 @@ hundred rows whatever the number of members."""
 
 from dataclasses import dataclass
 from datetime import date, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
 from django.db.models import Q
@@ -68,6 +68,22 @@ def outstanding_over_time(last: date) -> Chart:
     )
 
 
+def liability_over_time(last: date) -> Chart:
+    """outstanding_over_time in money: what the points available and pending at the end
+    of each day were worth (liability)."""
+    points = outstanding_over_time(last)
+    value, currency = settings.POINT_VALUE, settings.POINT_VALUE_CURRENCY
+    return Chart(
+        "liability",
+        "Outstanding points in money",
+        ["day", f"available ({currency})", f"pending ({currency})"],
+        [
+            [day, _money(available * value), _money(pending * value)]
+            for day, available, pending in points.rows
+        ],
+    )
+
+
 def flows_by_month(last: date) -> Chart:
     """Points issued, redeemed, expired and returned in each of the last MONTHS months
     (the last one up to `last`), between what members held at the start of the month
@@ -106,7 +122,8 @@ def campaign_results(last: date) -> Chart:
     first = last - timedelta(days=DAYS - 1)
     results = (
         CampaignResult.objects.filter(campaign__ends_at__gte=end_of(first - timedelta(days=1)))
-        .filter(campaign__starts_at__lt=end_of(last))
+        # begun by then, or earned by then under dates moved later since
+        .filter(Q(campaign__starts_at__lt=end_of(last)) | Q(first_earned_at__lt=end_of(last)))
         .filter(Q(purchases__gt=0) | Q(campaign__is_active=True))
         .select_related("campaign")
         .order_by("-campaign__starts_at", "-campaign_id")
@@ -144,10 +161,13 @@ def liability(day: DailyPoints) -> dict:
 CHARTS = {
     "tiers": tiers_over_time,
     "outstanding": outstanding_over_time,
+    "liability": liability_over_time,
     "months": flows_by_month,
     "campaigns": campaign_results,
 }
 
 
 def _money(amount: Decimal) -> Decimal:
-    return amount.quantize(Decimal("0.01"))
+    """To the cent, half up (as P4 rounds points): 0.005 is 0.01, not the 0.00 of
+    Decimal's default rounding to even."""
+    return amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)

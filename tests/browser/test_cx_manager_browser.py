@@ -166,7 +166,7 @@ def test_programme_analytics_with_demo_data(page, log_in, tmp_path):
 
     page.goto("/admin/")
     page.click("text=Programme analytics")
-    page.wait_for_function("() => window.Chart && Object.keys(Chart.instances).length === 4")
+    page.wait_for_function("() => window.Chart && Object.keys(Chart.instances).length === 5")
 
     assert "EUR" in page.inner_text("#liability")
     page.click("#chart-tiers summary")

@@ -45,6 +45,25 @@ def test_a_marketer_sees_the_outstanding_points_in_money(client, login, year, se
         assert title in text
 
 
+def test_the_outstanding_points_in_money_are_a_chart_and_a_csv_over_the_days(
+    client, login, year, settings
+):
+    """DESIGN asks for the liability in money with each chart as a CSV: the money figure
+    was the last day's alone, and outstanding.csv had points only (found by an audit)."""
+    settings.POINT_VALUE, settings.POINT_VALUE_CURRENCY = Decimal("0.005"), "EUR"
+    login("Marketer")
+
+    text = client.get("/admin/analytics/").content.decode()
+    rows = client.get("/admin/analytics/liability.csv").content.decode().splitlines()
+
+    assert "Outstanding points in money" in text
+    assert rows[0] == "day,available (EUR),pending (EUR)"
+    assert len(rows) == 366
+    # 1,000, 1,001 and 1,364 points at half a cent: 5.005 is 5.01 half up (not 5.00, to even)
+    assert rows[1:3] == ["2025-12-01,5.00,0.10", "2025-12-02,5.01,0.10"]
+    assert rows[-1] == "2026-11-30,6.82,0.10"
+
+
 @pytest.mark.parametrize("role", ["CX agent", "Operations", None])
 def test_only_those_allowed_see_the_analytics(client, login, year, role):
     login(role)
@@ -124,6 +143,31 @@ def test_the_page_shows_each_campaigns_extra_points_and_members_reached(client, 
         ["campaign", "extra points", "members reached", "purchases"],
         ["'=Spring double (from 1 Apr 2026)", "12345", "678", "900"],
     ]
+
+
+def test_a_campaign_moved_later_keeps_its_row_with_what_it_earned(client, login, year):
+    """Found by an audit: a weekend that earned 7,287 points and was then given new
+    dates after the last day taken dropped off the table and the CSV."""
+    from points.models import Campaign, CampaignResult
+
+    # given: a weekend that earned in November, moved to 12 December
+    moved = Campaign.objects.create(
+        name="Double weekend", multiplier=2, starts_at=at("2026-12-12"), ends_at=at("2026-12-14")
+    )
+    CampaignResult.objects.create(
+        campaign=moved,
+        extra_points=7_287,
+        members=20,
+        purchases=22,
+        first_earned_at=at("2026-11-06"),
+    )
+    login("Marketer")
+
+    # when
+    text = client.get("/admin/analytics/").content.decode()
+
+    # then: named by its start now, with what it earned
+    assert "<td>Double weekend (from 12 Dec 2026)</td><td>7,287</td><td>20</td>" in text
 
 
 def test_earn_and_burn_per_month_adds_up_to_the_points_members_hold(

@@ -10,6 +10,7 @@ document.addEventListener("DOMContentLoaded", () => {
   const kinds = {
     tiers: { type: "line", stacked: true, fill: true },
     outstanding: { type: "line", stacked: false, fill: false },
+    liability: { type: "line", stacked: false, fill: false },
     // Points issued on the left axis; those spent, expired or returned, often far
     // fewer, on the right; what members held is in the table under it.
     months: {
@@ -27,7 +28,7 @@ document.addEventListener("DOMContentLoaded", () => {
   for (const canvas of document.querySelectorAll("canvas[data-chart]")) {
     const name = canvas.dataset.chart;
     const chart = data[name];
-    const kind = kinds[name];
+    const kind = kinds[name] || kinds.outstanding;  // a chart without its own style: lines
     new Chart(canvas, {
       type: kind.type,
       data: {
