@@ -10,11 +10,11 @@ def name_and_unit_as_best_known(apps, schema_editor):
     """Redemptions made before this kept neither: their name is the reward's today, and
     a redemption took a unit when its reward has a stock today (a reward given a stock
     after redemptions made while it was unlimited cannot be told apart)."""
-    Redemption = apps.get_model("rewards", "Redemption")
-    Reward = apps.get_model("rewards", "Reward")
-    reward = Reward.objects.filter(pk=OuterRef("reward_id"))
-    Redemption.objects.update(reward_name=Subquery(reward.values("name")[:1]))
-    Redemption.objects.filter(reward__stock__isnull=False).update(took_unit=True)
+    db = schema_editor.connection.alias  # the owner's connection, which holds the table
+    redemptions = apps.get_model("rewards", "Redemption").objects.using(db)
+    reward = apps.get_model("rewards", "Reward").objects.using(db).filter(pk=OuterRef("reward_id"))
+    redemptions.update(reward_name=Subquery(reward.values("name")[:1]))
+    redemptions.filter(reward__stock__isnull=False).update(took_unit=True)
 
 
 class Migration(migrations.Migration):
