@@ -373,9 +373,25 @@ def _count_failure(notification: Notification, error: Exception, now) -> None:
     logger.warning("Message %s not sent: %r", notification.pk, error)
     Notification.objects.filter(pk=notification.pk).update(
         failed_attempts=F("failed_attempts") + 1,
-        last_error=repr(error)[:255],
+        last_error=_in_words(error)[:255],
         first_refused_at=Coalesce("first_refused_at", Value(now)),
     )
+
+
+def _in_words(error: Exception) -> str:
+    """Why a message was not sent, as staff read it on the Notifications page: the mail
+    server's answer ("550 5.1.1 User unknown"), not Python's."""
+
+    def said(code, text) -> str:
+        text = text.decode(errors="replace") if isinstance(text, bytes) else str(text)
+        return f"{code} {' '.join(text.split())}"
+
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        refused = (f"{address}: {said(*answer)}" for address, answer in error.recipients.items())
+        return f"The mail server refused the address ({'; '.join(refused)})."
+    if isinstance(error, smtplib.SMTPResponseException):  # the sender or the message refused
+        return f"The mail server refused the message ({said(error.smtp_code, error.smtp_error)})."
+    return f"The message could not be written: {error}."
 
 
 def _dates_read(context: dict) -> dict:

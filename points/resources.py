@@ -118,7 +118,10 @@ def parse_occurred_at(text: str) -> datetime:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise ValidationError(
-            {"occurred_at": f"{text!r} is not an ISO 8601 date or time"}
+            {
+                "occurred_at": f"{text!r} is not a date (2026-11-01) or a time with its "
+                "offset (2026-11-01T10:00:00+01:00)"
+            }
         ) from None
     if moment.tzinfo is not None:
         return moment

@@ -35,6 +35,7 @@ from points.services.adjustments import (
     check_adjuster,
     check_adjustment,
     check_definition,
+    check_not_given_to_erased,
 )
 from points.services.posting import lock_member
 
@@ -147,6 +148,7 @@ def adjust_or_request(
         # moved the account's requests (M5), and this one is refused, not left behind.
         member, _ = lock_member(member)
         check_open(member)
+        check_not_given_to_erased(member, points)
         return AdjustmentRequest.objects.create(
             member=member,
             points=points,

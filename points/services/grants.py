@@ -17,7 +17,12 @@ from points.models import LedgerEntry
 from points.selectors import Balances, pending_by_member, programme
 from points.services import goodwill
 from points.services import grants_sql as sql
-from points.services.adjustments import check_adjuster, check_definition, check_removal
+from points.services.adjustments import (
+    check_adjuster,
+    check_definition,
+    check_not_given_to_erased,
+    check_removal,
+)
 from points.services.importing import ImportReport, end_import, imported_before
 from points.services.posting import (
     MEMBER_CACHE_FIELDS,
@@ -123,6 +128,7 @@ def import_grants(rows, *, by, errors=(), dry_run=False, batch=None, now=None) -
                     continue
                 try:
                     check_definition(definition, row.points)
+                    check_not_given_to_erased(member, row.points)
                     available = Balances.of(member, pending.get(member.pk)).available
                     check_removal(member, definition, row.points, available=available)
                 except ValidationError as refused:

@@ -108,7 +108,7 @@ def test_T2_a_degraded_member_lifted_to_gold_by_a_goodwill_adjustment_is_told_go
     assert message.subject.startswith("Welcome to Gold"), message.subject
     assert (
         "You have reached Gold. Gold is yours from your next purchase, which already earns "
-        "2 times the points."
+        "twice the points."
     ) in " ".join(message.body.split())
 
 

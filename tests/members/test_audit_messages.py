@@ -42,7 +42,19 @@ def test_a_tier_up_writes_its_bonus_as_the_product_writes_points(tiers, no_campa
     assert "we have added 1,250 points to your balance. You can spend them right away." in (
         gold.body
     )
-    assert "From now on your purchases earn 2 times the points." in gold.body
+    assert "From now on your purchases earn twice the points." in gold.body
+
+
+def test_a_tier_of_benefits_alone_is_not_told_it_earns_1_times_the_points(tiers, no_campaigns, buy):
+    """Found by an audit: a tier at x1 (benefits, no extra points) read "earn 1 times
+    the points"."""
+    Tier.objects.filter(code="silver").update(multiplier=1)
+    ana = enroll_member(external_id="M-ANA", email="ana@example.com", first_name="Ana")
+
+    buy(ana, "1000.00", at("2026-03-02"))
+
+    (silver,) = sent_to("ana@example.com")
+    assert "From now on your purchases earn points at the standard rate." in silver.body
 
 
 def test_a_status_match_writes_its_multiplier_as_the_member_page_does(tiers, no_campaigns, staff):

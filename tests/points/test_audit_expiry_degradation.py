@@ -154,12 +154,12 @@ def test_E4_the_reminder_reads_its_count_as_english(make_member, buy):
     # then: counts read as English, as on the member page
     assert sent["m-many@example.com"].subject == "1,250 points expire on 30 April"
     assert (
-        "1,250 of your points expire at the end of 30 April 2026."
+        "1,250 points of your balance expire at the end of 30 April 2026."
         in sent["m-many@example.com"].body
     )
     assert sent["m-one@example.com"].subject == "1 point expires on 30 April"
     assert (
-        "1 of your points expires at the end of 30 April 2026. Spend it on"
+        "1 point of your balance expires at the end of 30 April 2026. Spend it on"
         in sent["m-one@example.com"].body
     )
 

@@ -503,3 +503,28 @@ def test_a_grant_wrong_in_another_cell_is_also_checked_for_an_unknown_member(ali
         "line 3, points: 'ten' is not a whole number of points",
     ]
     assert state() == before
+
+
+def test_points_are_not_given_to_an_erased_account_by_a_file_or_by_hand(alice, bob, staff):
+    """Found by an audit: a grants row naming an erased account ("ERASED-...") granted
+    points nobody could ever use, which stayed in the outstanding points for good."""
+    # given: bob erased, with 40 points
+    grant("G-1,M-0002,40,Late delivery,\n", by=staff)
+    erased = erase_member(member=bob, by=staff)
+    before = state()
+
+    # when: a file gives it 100 points, and an agent gives it 5
+    report = grant(f"G-2,{erased.external_id},100,Goodwill,\n", by=staff)
+    with pytest.raises(ValidationError) as by_hand:
+        adjust_points(member=erased, points=5, reason="Goodwill", by=staff, now=NOW)
+
+    # then: both refused, saying why; nothing written
+    said = f"{erased.external_id} was erased at the customer's request: points given to it"
+    assert [str(error) for error in report.errors] == [
+        f"line 2, points: {said} could never be used"
+    ]
+    assert by_hand.value.message_dict == {"points": [f"{said} could never be used."]}
+    assert state() == before
+    # and its balance can still be written off
+    adjust_points(member=erased, points=-40, reason="Written off", by=staff, now=NOW)
+    assert available(erased) == 0

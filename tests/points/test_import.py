@@ -131,7 +131,7 @@ def test_reimporting_the_same_file_writes_nothing_and_skips_every_row(alice):
         ("T-1,M-0001,purchase,0,2026-03-01,,,", "amount", "must be positive"),
         ("T-1,M-0001,purchase,10.005,2026-03-01,,,", "amount", "more than two decimals"),
         ("T-1,M-0001,purchase,ten,2026-03-01,,,", "amount", "is not an amount"),
-        ("T-1,M-0001,purchase,10,2026-13-01,,,", "occurred_at", "not an ISO 8601"),
+        ("T-1,M-0001,purchase,10,2026-13-01,,,", "occurred_at", "is not a date (2026-11-01)"),
         ("T-1,M-0001,purchase,10,,,,", "occurred_at", "required"),
         # Local times the clock change skips or repeats: which moment is meant is unknown.
         ("T-1,M-0001,purchase,10,2026-03-29T02:30:00,,,", "occurred_at", "does not exist"),
@@ -274,7 +274,10 @@ def test_the_command_prints_every_bad_row_and_the_counts(alice, tmp_path, capsys
         call_command("import_transactions", str(path))
     assert exit_.value.code == 1
     captured = capsys.readouterr()
-    assert "line 3, occurred_at: 'x' is not an ISO 8601 date or time" in captured.err
+    assert (
+        "line 3, occurred_at: 'x' is not a date (2026-11-01) or a time with its offset "
+        "(2026-11-01T10:00:00+01:00)"
+    ) in captured.err
     assert captured.out.strip().splitlines()[-1] == "new=0 skipped=0 errors=1"
     path.write_text(HEADER + "T-1,M-0001,purchase,10,2026-03-01,,,\n")
     call_command("import_transactions", str(path), "--dry-run")
@@ -355,7 +358,7 @@ def test_the_admin_import_previews_errors_then_confirms_with_a_summary(admin_cli
     assert "Some rows failed to validate" in html
     assert "Nothing was imported: 3 rows cannot be imported" in html
     assert "more than two decimals" in html and "no member with customer code" in html
-    assert "not an ISO 8601" in html
+    assert "is not a date (2026-11-01)" in html
     assert not Transaction.objects.exists()
 
     page = upload(

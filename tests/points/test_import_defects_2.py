@@ -261,7 +261,7 @@ def test_a_split_amount_is_named_on_the_imports_page(login, client, alice, on_co
     shown = batch_page(client, ImportBatch.objects.get())
     assert "1 row cannot be imported" in shown
     assert "2 row " + more_cells(9, 8) in shown
-    assert "not an ISO 8601 date" not in shown  # no cell read in the wrong column
+    assert "is not a date (2026-11-01)" not in shown  # no cell read in the wrong column
 
 
 def test_rows_a_spreadsheet_ends_with_empty_cells_are_still_imported(alice, tmp_path, capsys):

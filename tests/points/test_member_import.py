@@ -151,7 +151,7 @@ def test_the_same_file_twice_changes_nothing(tiers):
         ("M-1,ann@example.com,,,,,,1.5,", "opening_points", "not a whole number"),
         ("M-1,ann@example.com,,,,,,lots,", "opening_points", "not a whole number"),
         ("M-1,ann@example.com,,,,,,,2000000000", "opening_lifetime", "more than"),
-        ("M-1,ann@example.com,,,,2020-13-01,,,", "joined_at", "not an ISO 8601"),
+        ("M-1,ann@example.com,,,,2020-13-01,,,", "joined_at", "is not a date (2026-11-01)"),
         ("M-1,ann@example.com,,,,9999-12-31T23:59:59-01:00,,,", "joined_at", "outside the"),
         ("M-1,ann@example.com,,,,0001-01-01T00:00:00+01:00,,,", "joined_at", "outside the"),
         ("M-1,ann@example.com,,,,9999-12-31,,,", "joined_at", "more than a day in the future"),

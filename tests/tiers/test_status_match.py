@@ -264,7 +264,7 @@ def test_a_status_match_tells_the_member_their_tier_and_its_last_day(bronze, tie
     assert message.to == [bronze.email]
     assert message.subject == "You are Gold until 3 March 2026"
     assert "until the end of 3 March 2026 you enjoy every benefit of Gold" in message.body
-    assert "earn 2 times the points" in message.body
+    assert "earn twice the points" in message.body
     assert "reach 3,000 points earned to keep Gold for good" in message.body
 
 

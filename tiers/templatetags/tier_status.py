@@ -20,3 +20,15 @@ def times(multiplier) -> str:
     """{{ tier.multiplier|times }}: a multiplier as the product writes it ("1.5", "2",
     "100"), never "1.50" nor "1E+2"."""
     return f"{multiplier.normalize():f}"
+
+
+@register.filter
+def times_the_points(multiplier) -> str:
+    """{{ tier.multiplier|times_the_points }}, what a member reads their purchases earn:
+    "1.5 times the points", "twice the points", and "points at the standard rate" for x1
+    (a tier of benefits alone), never "1 times"."""
+    if multiplier == 1:
+        return "points at the standard rate"
+    if multiplier == 2:
+        return "twice the points"
+    return f"{times(multiplier)} times the points"
