@@ -85,12 +85,27 @@ class NotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Message")
     def message(self, notification):
-        email = email_message(notification)
+        """What the member read, as sent (to its address then); a message not sent yet
+        as it will be; one sent before copies were kept, written again, and said so."""
+        if notification.sent_text:
+            subject, _, body = notification.sent_text.partition("\n\n")
+            to, note = notification.sent_to, ""
+        else:
+            email = email_message(notification)
+            subject, body, to = email.subject, email.body, email.to[0]
+            note = (
+                "Sent before the CX Manager kept a copy: written again here from today's "
+                "names and tiers."
+                if notification.sent_at
+                else ""
+            )
         return format_html(
-            '<div id="message"><strong>{}</strong><pre style="white-space: pre-wrap">{}</pre>'
-            "</div>",
-            email.subject,
-            email.body,
+            '<div id="message"><p class="cx-muted">{}</p><strong>{}</strong>'
+            '<pre style="white-space: pre-wrap">{}</pre>{}</div>',
+            f"To {to}" if to else "",
+            subject,
+            body,
+            format_html('<p class="cx-muted">{}</p>', note) if note else "",
         )
 
     def has_send_again_permission(self, request) -> bool:

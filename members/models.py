@@ -381,6 +381,10 @@ class Notification(models.Model):
     failed_attempts = models.PositiveIntegerField(default=0, db_default=0)
     last_error = models.CharField(max_length=255, blank=True, default="", db_default="")
     first_refused_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # What the member was sent, as sent: the page shows it, not the message written again
+    # from today's names and tiers. Emptied when the member is erased.
+    sent_to = models.CharField(max_length=254, blank=True, default="", db_default="")
+    sent_text = models.TextField(blank=True, default="", db_default="")
 
     # A message refused for this long is given up, as a webhook delivery is (W*).
     REFUSED_FOR_AT_MOST = timedelta(hours=24)

@@ -220,6 +220,7 @@ def _forget_codes(codes: dict[str, str], *, accounts: list[int]) -> None:
 # stay": often health), which an erasure removes there as on the member row: the notes
 # are written by these two functions, and found again by _FREEZE_REASON, alone.
 ERASED_REASON = "Erased with the member's personal data"
+ERASED_TEXT = "Sent. Its text was erased with the member's personal data."
 
 
 def freeze_noted(last_day: date, reason: str) -> str:
@@ -266,9 +267,13 @@ def _erase(member: Member, by) -> str:
         ]
     )
     drop_unsent(member, Notification.objects.all(), why="the member was erased")
-    # Why the mail server refused a message sent since names the address it refused.
+    # Why the mail server refused a message sent since names the address it refused, and
+    # the messages sent keep the name and the address they went to.
     Notification.objects.filter(member=member).exclude(last_error="").update(
         last_error=ERASED_REASON
+    )
+    Notification.objects.filter(member=member).exclude(sent_text="").update(
+        sent_to="", sent_text=ERASED_TEXT
     )
     LogEntry.objects.filter(
         content_type=ContentType.objects.get_for_model(Member), object_id=str(member.pk)
@@ -340,12 +345,17 @@ def send_pending_notifications(*, limit: int = OUTBOX_BATCH, now=None) -> int:
                 if notification.member.erased_at:  # queued by a job after the erasure
                     drop_unsent(notification.member, unsent.filter(pk=pk), why="erased")
                     continue
+                email = email_message(notification)
                 try:
-                    connection.send_messages([email_message(notification)])
+                    connection.send_messages([email])
                 except REFUSED as refused:
                     _count_failure(notification, refused, now)
                     continue
-                unsent.filter(pk=pk).update(sent_at=timezone.now())
+                unsent.filter(pk=pk).update(
+                    sent_at=timezone.now(),
+                    sent_to=email.to[0],
+                    sent_text=f"{email.subject}\n\n{email.body}",
+                )
                 sent += 1
     return sent
 

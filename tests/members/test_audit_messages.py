@@ -11,8 +11,13 @@ from django.contrib.auth.models import Group
 from django.core import mail
 from django.urls import reverse
 
-from members.models import Notification
-from members.services import enroll_member, merge_members, send_pending_notifications
+from members.models import Member, Notification
+from members.services import (
+    enroll_member,
+    erase_member,
+    merge_members,
+    send_pending_notifications,
+)
 from tests.conftest import at
 from tiers.models import Tier
 from tiers.services import degrade_inactive_members, grant_status
@@ -197,6 +202,45 @@ def test_an_agent_reads_on_the_notifications_page_the_message_the_member_got(
     assert "As a welcome, we have added 1,250 points to your balance." in text
     assert '{"bonus": 1250}' not in text
     assert "Sent at" in text
+
+
+def test_the_notifications_page_shows_the_message_as_sent_not_as_today_would_write_it(
+    tiers, no_campaigns, buy, client, login
+):
+    """Found by an audit: the page wrote the message again from today's data: a member
+    told "Welcome to Silver, Hugo! ... 1.5 times the points" read, after a rename and a
+    new multiplier, "Welcome to Silver, Hugh! ... 1 times"; and it never said where it
+    went."""
+    # given: Hugo told he earns 1.5 times the points at Silver
+    hugo = enroll_member(external_id="M-HUGO", email="hugo@example.com", first_name="Hugo")
+    buy(hugo, "1000.00", at("2026-03-02"))
+    (sent,) = sent_to("hugo@example.com")
+    # when: Silver becomes x2, and his name and address are corrected
+    Tier.objects.filter(code="silver").update(multiplier=2)
+    Member.objects.filter(pk=hugo.pk).update(first_name="Hugh", email="hugh@example.com")
+    login("CX agent")
+    notification = Notification.objects.get(member=hugo)
+    page = client.get(reverse("admin:members_notification_change", args=[notification.pk]))
+
+    # then: the page shows what he was sent, and where
+    shown = page.content.decode().split('id="message"')[1].split("</div>")[0]
+    text = " ".join(html.unescape(shown).split())
+    assert "To hugo@example.com" in text
+    assert "Welcome to Silver, Hugo!" in text and "Hugh" not in text
+    assert "From now on your purchases earn 1.5 times the points." in text
+    assert " ".join(sent.body.split()) in text
+
+
+def test_an_erased_member_s_sent_messages_keep_no_name_nor_address(tiers, no_campaigns, buy, staff):
+    hugo = enroll_member(external_id="M-HUGO", email="hugo@example.com", first_name="Hugo")
+    buy(hugo, "1000.00", at("2026-03-02"))
+    sent_to("hugo@example.com")
+
+    erase_member(member=hugo, by=staff)
+
+    kept = Notification.objects.get(member=hugo)
+    assert kept.sent_at is not None and kept.sent_to == ""
+    assert kept.sent_text == "Sent. Its text was erased with the member's personal data."
 
 
 def test_an_agent_sends_a_given_up_message_again_once_the_address_is_corrected(
