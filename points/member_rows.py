@@ -3,8 +3,10 @@ reading a file into checked rows.
 
     external_id,email,first_name,last_name,phone,joined_at,birth_date,opening_points,opening_lifetime
 
-UTF-8, a BOM accepted. The header must have `external_id` (the customer code) and
-`email`; the other columns may be left out of it. In a row only `external_id` is
+and, beyond the contract, an optional `last_purchase_at` (a programme migrating in: the
+member's last purchase there, from which degradation counts their inactivity). UTF-8, a
+BOM accepted. The header must have `external_id` (the customer code) and `email`; the
+other columns may be left out of it. In a row only `external_id` is
 required: an empty cell changes nothing of a known member, and a new one's e-mail is
 required by points.services.member_import, which knows whether the code is new. Each
 row is checked on its own here, field by field with the rules enroll_member applies
@@ -16,11 +18,12 @@ on, as for transactions (points.resources)."""
 import functools
 import re
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from operator import itemgetter
 from typing import NamedTuple
 
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from core.ids import canonical_id
 from members.services import enrolment_errors
@@ -39,6 +42,7 @@ COLUMNS = (
     "birth_date",
     "opening_points",
     "opening_lifetime",
+    "last_purchase_at",
 )
 REQUIRED = ("external_id", "email")
 # An opening balance above this is taken for a typing error (a billion points): the
@@ -60,6 +64,7 @@ class MemberRow(NamedTuple):
     birth_date: date | None
     opening_points: int
     opening_lifetime: int
+    last_purchase_at: datetime | None
 
 
 def read_members(stream) -> tuple[Iterator[MemberRow], list[RowError]]:
@@ -88,25 +93,16 @@ def _rows(records, header, errors: list) -> Iterator[MemberRow]:
 
 def parse_row(line: int, cells) -> tuple[MemberRow | None, list[RowError]]:
     """One row's cells, in COLUMNS order and stripped: the row, or its errors."""
-    code, email, first_name, last_name, phone, joined, born, points, lifetime = cells
+    code, email, first_name, last_name, phone, joined, born, points, lifetime, bought = cells
     code = canonical_id(code)
     errors = []
 
     def bad(column, reason):
         errors.append(RowError(line, column, reason))
 
-    joined_at = birth_date = None
-    if joined:
-        try:
-            joined_at = _moment(joined)
-            joined_at.astimezone(UTC)  # a time the database holds (not year 1 at +01:00)
-        except ValidationError as exc:
-            # The transactions import's words: not a time, or one the clock change skips
-            # or repeats, whose offset is asked.
-            bad("joined_at", " ".join(exc.messages))
-        except OverflowError:
-            joined_at = None
-            bad("joined_at", f"{joined!r} is outside the calendar the programme keeps")
+    joined_at = _moment_in("joined_at", joined, bad)
+    last_purchase_at = _moment_in("last_purchase_at", bought, bad)
+    birth_date = None
     if born:
         try:
             birth_date = date.fromisoformat(born) if len(born) == 10 else None
@@ -130,6 +126,11 @@ def parse_row(line: int, cells) -> tuple[MemberRow | None, list[RowError]]:
         bad(column, reason if contact[column] else "required")
     opening_points = _opening(points, "opening_points", bad)
     opening_lifetime = _opening(lifetime, "opening_lifetime", bad)
+    if joined_at and last_purchase_at and last_purchase_at < joined_at:
+        bad("last_purchase_at", "is before joined_at: a member buys once they have joined")
+    elif last_purchase_at and last_purchase_at > timezone.now() + timedelta(days=1):
+        # as a purchase's time: a year typed wrong would stop the degradation clock
+        bad("last_purchase_at", f"{bought} is more than a day in the future")
     if errors:
         return None, naming(errors, code)
     row = MemberRow(
@@ -143,8 +144,27 @@ def parse_row(line: int, cells) -> tuple[MemberRow | None, list[RowError]]:
         birth_date,
         opening_points,
         opening_lifetime,
+        last_purchase_at,
     )
     return row, []
+
+
+def _moment_in(column: str, text: str, bad) -> datetime | None:
+    """A moment of the file (joined_at, last_purchase_at), or None: empty, or wrong (said
+    in the transactions import's words: not a time, or one the clock change skips or
+    repeats, whose offset is asked)."""
+    if not text:
+        return None
+    try:
+        moment = _moment(text)
+        moment.astimezone(UTC)  # a time the database holds (not year 1 at +01:00)
+    except ValidationError as exc:
+        bad(column, " ".join(exc.messages))
+    except OverflowError:
+        bad(column, f"{text!r} is outside the calendar the programme keeps")
+    else:
+        return moment
+    return None
 
 
 @functools.lru_cache(maxsize=4096)

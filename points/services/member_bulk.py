@@ -28,6 +28,7 @@ STAGED_COLUMNS = {
     "birth_date": "text",  # ISO, or NULL
     "opening_points": "bigint",
     "opening_lifetime": "bigint",
+    "last_purchase_at": "bigint",  # as joined_at
 }
 # One members import at a time (an advisory lock, PostgreSQL): the codes of a file are
 # not in the database before it commits, so no row lock can make the second one wait.
@@ -51,6 +52,7 @@ class Staged(NamedTuple):
     birth_date: date | None
     opening_points: int
     opening_lifetime: int
+    last_purchase_at: datetime | None
     member_id: int | None
     erased: bool
     stored_email: str
@@ -91,9 +93,23 @@ def stage(rows) -> None:
 
 
 def _staged_values(row) -> tuple:
-    joined = None if row.joined_at is None else (row.joined_at - _EPOCH) // _MICROSECOND
     born = None if row.birth_date is None else row.birth_date.isoformat()
-    return (*row[:6], joined, born, row.opening_points, row.opening_lifetime)
+    opening = (row.opening_points, row.opening_lifetime)
+    return (
+        *row[:6],
+        _microseconds(row.joined_at),
+        born,
+        *opening,
+        _microseconds(row.last_purchase_at),
+    )
+
+
+def _microseconds(moment: datetime | None) -> int | None:
+    return None if moment is None else (moment - _EPOCH) // _MICROSECOND
+
+
+def _moment(microseconds: int | None) -> datetime | None:
+    return None if microseconds is None else _EPOCH + microseconds * _MICROSECOND
 
 
 duplicates, staged_count, drop_staged = _STAGED.duplicates, _STAGED.count, _STAGED.drop
@@ -136,10 +152,10 @@ def chunks(size: int):
 
 def _staged(row) -> Staged:
     row = list(row)
-    row[6] = None if row[6] is None else _EPOCH + row[6] * _MICROSECOND
+    row[6], row[10] = _moment(row[6]), _moment(row[10])
     row[7] = None if row[7] is None else date.fromisoformat(row[7])
-    row[11] = bool(row[11])
-    row[16] = None if row[16] is None else date.fromisoformat(row[16])
+    row[12] = bool(row[12])
+    row[17] = None if row[17] is None else date.fromisoformat(row[17])
     return Staged(*row)
 
 
@@ -153,8 +169,8 @@ def date_value():
 
 
 # The rows the import writes: their columns, in the order the import builds them. The
-# columns left out take their defaults (NULL): a new member's last purchase, expiry
-# bookkeeping and erasure; an entry's transaction, staff user and cutoff; a history
+# columns left out take their defaults (NULL): a new member's expiry bookkeeping and
+# erasure; an entry's transaction, staff user and cutoff; a history
 # row's staff user.
 
 MEMBER_COLUMNS = [
@@ -171,6 +187,7 @@ MEMBER_COLUMNS = [
     "best_tier_id",
     "points_balance",
     "lifetime_points",
+    "last_purchase_at",
 ]
 JOINED_COLUMNS = ["id", "member_id", "reason", "to_tier_id", "qualified_tier_id", "changed_at"]
 ENTRY_COLUMNS = ["member_id", *MOVEMENT_COLUMNS, "created_at", "external_id", "batch_id"]

@@ -13,9 +13,12 @@ Rules of a row, besides its own fields (checked by the parser):
   time if empty), with a "joined" history row and a member.enrolled event, as
   enroll_member does; its e-mail is required (the parser lets an empty one through,
   which keeps a known member's);
+- a new code's `last_purchase_at` (optional: its last purchase in the programme it
+  migrates from) is its last purchase here, from which degradation counts (D2); without
+  it, degradation counts from joining;
 - a known code updates email, names, phone and birth date; an empty cell keeps what is
-  stored, and `joined_at` is kept as it is (the joining date is history: degradation
-  counts from it); the row counts as updated if anything changed, skipped otherwise;
+  stored, and `joined_at` and `last_purchase_at` are kept as they are (history:
+  degradation counts from them); the row counts as updated if anything changed, skipped otherwise;
 - each opening balance (points: redeemable, not tier-counting; lifetime: tier-counting,
   not redeemable) is an entry issued at the import's time whose external_id is made of
   the code, so it is written once: the same amount again is skipped, another amount is
@@ -222,6 +225,7 @@ class _Import:
                 status.best_tier_id,
                 status.points_balance,
                 status.lifetime_points,
+                row.last_purchase_at,
             )
         )
         self.report.new += 1

@@ -484,3 +484,65 @@ def test_a_joining_time_the_clock_change_skips_or_repeats_asks_for_its_offset(
     list(rows)
     assert [e.reason for e in errors] == [error.removeprefix("line 2, joined_at: ")]
     assert not Member.objects.exists()
+
+
+# A programme migrating in: the last purchase there (an optional column)
+
+WITH_LAST_PURCHASE = HEADER.replace("opening_lifetime\n", "opening_lifetime,last_purchase_at\n")
+
+
+def test_D2_a_member_migrating_in_degrades_from_the_last_purchase_the_file_gives(
+    tiers, degradation
+):
+    """Found by an audit: a Gold member migrating in who joined in 2019 dropped a tier at
+    the first night's run, with a "We miss you", since the file could not say she had
+    bought last week; one who last bought 100 days ago drops, as D2 says."""
+    # given: two Gold members migrating in, one who bought a week ago, one 100 days ago
+    now = timezone.now()
+    recent, old = (f"{(now - timedelta(days=d)).date()}" for d in (7, 100))
+    report = run(
+        f"MIG-1,ana@example.com,Ana,,,2019-03-01,,1250,4200,{recent}\n"
+        f"MIG-2,bea@example.com,Bea,,,2019-03-01,,1250,4200,{old}\n",
+        header=WITH_LAST_PURCHASE,
+    )
+    assert (report.new, report.errors) == (2, [])
+
+    # when the nightly degradation runs
+    from tiers.services import degrade_inactive_members
+
+    degrade_inactive_members(now=now)
+
+    # then only the one without a purchase for 90 days drops
+    tiers_now = dict(Member.objects.values_list("external_id", "effective_tier__code"))
+    assert tiers_now == {"MIG-1": "gold", "MIG-2": "silver"}
+    assert Member.objects.get(external_id="MIG-1").last_purchase_at == at(recent, 0)
+
+
+@pytest.mark.parametrize(
+    "cell, message",
+    [
+        (
+            "2018-01-01",
+            "last_purchase_at: is before joined_at: a member buys once they have joined",
+        ),
+        ("01/03/2019", "last_purchase_at: '01/03/2019' is not a date (2026-11-01)"),
+        ("9999-12-31", "last_purchase_at: 9999-12-31 is more than a day in the future"),
+    ],
+)
+def test_a_last_purchase_a_file_cannot_use_is_named_and_nothing_is_written(tiers, cell, message):
+    before = state()
+
+    report = run(f"MIG-1,ana@example.com,Ana,,,2019-03-01,,,,{cell}\n", header=WITH_LAST_PURCHASE)
+
+    assert any(message in str(error) for error in report.errors), report.errors
+    assert state() == before
+
+
+def test_a_known_member_keeps_its_own_last_purchase(tiers, make_member, buy):
+    ana = make_member("M-1")
+    buy(ana, "10.00", at("2026-03-02"))
+
+    run("M-1,,,,,,,,,2020-01-01\n", header=WITH_LAST_PURCHASE)
+
+    ana.refresh_from_db()
+    assert ana.last_purchase_at == at("2026-03-02")
