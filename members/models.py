@@ -95,6 +95,11 @@ class Member(models.Model):
     expired_through = models.DateField(null=True, blank=True, editable=False)
     # Right to be forgotten: personal fields were replaced, by whom and when.
     erased_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # An erased customer's code, as a one-way digest (members.selectors.code_digest): a
+    # file that names it again does not enrol the customer anew (docs/rules.md).
+    erased_code = models.CharField(  # noqa: DJ001 - NULL for the many not erased: a partial index
+        max_length=64, null=True, blank=True, editable=False
+    )
     erased_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
@@ -178,6 +183,11 @@ class Member(models.Model):
     class Meta:
         ordering = ["external_id"]
         indexes = [
+            models.Index(
+                fields=["erased_code"],
+                name="member_erased_code",
+                condition=models.Q(erased_code__isnull=False),
+            ),
             # Degradation scans members by qualified tier and the start of inactivity (D2).
             models.Index(
                 "qualified_tier",

@@ -6,12 +6,15 @@ member it was merged into, the survivor: in the API, the imports, the grants and
 admin's search. `merged_into` always names an open member (merging a survivor later
 repoints the accounts merged into it), so one step finds the survivor."""
 
+import hashlib
+
 from django.core.exceptions import ValidationError
 from django.db.models import BigIntegerField, Case, F, OuterRef, Q, Subquery, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
 
+from core.ids import canonical_id
 from members.models import Member, TierChange
 
 
@@ -136,3 +139,16 @@ def check_open(member: Member) -> None:
         f"use {holder} instead.",
         code="merged",
     )
+
+
+def code_digest(code: str) -> str:
+    """A customer code, one way: what an erased account keeps of its code (erased_code),
+    so that it is known again without being kept."""
+    return hashlib.sha256(f"erased customer code:{canonical_id(code)}".encode()).hexdigest()
+
+
+def erased_codes(codes) -> set[str]:
+    """The codes among `codes` that belonged to customers erased at their request."""
+    digests = {code_digest(code): code for code in codes}
+    found = Member.objects.filter(erased_code__in=digests).values_list("erased_code", flat=True)
+    return {digests[digest] for digest in found}

@@ -21,7 +21,7 @@ from django.utils.dateformat import format as date_format
 from core import events
 from core.ids import canonical_id, renamer
 from members.models import Member, Notification, TierChange
-from members.selectors import by_code
+from members.selectors import by_code, code_digest
 from members.signals import member_codes_erased, member_erased
 
 logger = logging.getLogger(__name__)
@@ -246,6 +246,7 @@ def without_freeze_reasons(message: str) -> str:
 def _erase(member: Member, by) -> str:
     """Erase one account; returns its new code."""
     token = uuid.uuid4().hex[:20]
+    member.erased_code = code_digest(member.external_id)
     member.external_id = f"ERASED-{token}"
     member.email = f"{token}@erased.invalid"
     member.first_name = member.last_name = member.phone = ""
@@ -256,6 +257,7 @@ def _erase(member: Member, by) -> str:
     member.save(
         update_fields=[
             "external_id",
+            "erased_code",
             "email",
             "first_name",
             "last_name",

@@ -26,6 +26,7 @@ Rules of a row, besides its own fields (checked by the parser):
 - the opening lifetime points place the member in the tier they reach, recorded with
   reason opening_balance; no tier-up bonus and no message, the best tier set to it;
 - a new member gets the programme's welcome points, as enroll_member gives them;
+- a code an erased customer held is refused: the file does not enrol them again;
 - a merged account's code (closed) changes nothing: skipped, or an error if it brings
   an opening balance it was not given before the merge (`_Import.merged`)."""
 
@@ -39,6 +40,7 @@ from core import events
 from core.bulk import CopyBehind, bulk_update, reserve_ids, without_cycle_collection
 from core.models import WebhookDelivery
 from members.models import Member, TierChange
+from members.selectors import erased_codes
 from points.csv_rows import RowError, bad_rows, summed_up
 from points.models import (
     OPENING_BALANCE,
@@ -132,6 +134,7 @@ def _apply_chunks(report, work, writer, duplicates, staged, on_chunk) -> None:
         ids = iter(reserve_ids(Member, sum(row.member_id is None for row in chunk)))
         writer.insert(*(computed if not report.errors else ()))
         updated = []
+        work.erased = erased_codes(row.external_id for row in chunk if row.member_id is None)
         for row in chunk:
             if row.line not in duplicates:
                 work.apply(row, ids, updated)
@@ -159,12 +162,21 @@ class _Import:
         self.log = TierLog()
         self.date_value = member_bulk.date_value()
         self.members, self.joined, self.entries, self.enrolled = [], [], [], []
+        self.erased = set()  # the new codes of the chunk that erased customers held
 
     def bad(self, row: Staged, column: str, reason: str) -> None:
         self.report.errors.append(RowError(row.line, column, reason))
 
     def apply(self, row: Staged, ids, updated: list) -> None:
-        if row.member_id is None:
+        if row.member_id is None and row.external_id in self.erased:
+            next(ids)  # reserved for it: unused, as ids of rows rolled back are
+            self.bad(
+                row,
+                "external_id",
+                f"{row.external_id} was a customer erased at their request: a file does not "
+                "enrol them again (an agent enrols them by hand if they ask to join)",
+            )
+        elif row.member_id is None:
             self.enrol(row, next(ids))
         elif row.erased:
             self.bad(row, "external_id", f"{row.external_id} was erased: it cannot be imported")

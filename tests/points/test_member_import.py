@@ -546,3 +546,26 @@ def test_a_known_member_keeps_its_own_last_purchase(tiers, make_member, buy):
 
     ana.refresh_from_db()
     assert ana.last_purchase_at == at("2026-03-02")
+
+
+def test_a_file_does_not_enrol_again_a_customer_erased_at_their_request(tiers, make_member, staff):
+    """Found by an audit: the brand's old file imported again after an erasure enrolled
+    the customer anew, with the personal data they asked to be forgotten and a second
+    welcome."""
+    # given: M-12 erased at her request
+    from members.services import enroll_member, erase_member
+
+    erase_member(member=make_member("M-12"), by=staff)
+    before = state()
+
+    # when: a file names M-12 again
+    report = run("M-12,paula@example.com,Paula,Erased,,2020-01-01,,,\n")
+
+    # then: refused, saying why; nothing written
+    assert [str(error) for error in report.errors] == [
+        "line 2, external_id: M-12 was a customer erased at their request: a file does not "
+        "enrol them again (an agent enrols them by hand if they ask to join)"
+    ]
+    assert state() == before
+    # and the customer who asks to join again is enrolled by hand (or by a till)
+    assert enroll_member(external_id="M-12", email="paula@example.com").pk
