@@ -1,0 +1,84 @@
+"""The rewards' data migrations, on redemptions made before them:
+- 0005-0006: each gets a voucher code (unique, of the alphabet), valid 90 days from the
+  day of the upgrade;
+- 0012: each keeps its reward's name and whether it took a unit of stock, as best
+  known: the reward's name today, and a unit taken when the reward has a stock today."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from rewards.codes import is_code
+from tests.migrations import latest_after, migrate  # noqa: F401 - a fixture
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.usefixtures("latest_after"),
+]
+
+
+def redeemed(apps, tiers, reward, **fields):
+    """A redemption of `reward` for one member, as the models at `apps` write it."""
+    Member, LedgerEntry = (
+        apps.get_model("members", "Member"),
+        apps.get_model("points", "LedgerEntry"),
+    )
+    bronze = tiers["bronze"].pk
+    member, _ = Member.objects.get_or_create(
+        external_id="M-OLD",
+        defaults=dict(
+            email="old@example.com",
+            qualified_tier_id=bronze,
+            effective_tier_id=bronze,
+            best_tier_id=bronze,
+        ),
+    )
+    now = timezone.now()
+    entry = LedgerEntry.objects.create(
+        member=member,
+        kind="redemption",
+        points=-reward.points_cost,
+        issued_at=now,
+        accrue_at=now,
+        reason="Redeemed",
+        counts_toward_tier=False,
+        redeemable=True,
+    )
+    apps.get_model("rewards", "Redemption").objects.create(
+        member=member, reward=reward, points=reward.points_cost, entry=entry, **fields
+    )
+
+
+def test_existing_redemptions_get_a_unique_code_valid_90_days_from_the_upgrade(tiers):
+    # given: three redemptions made before vouchers, one of them a year ago
+    old = migrate([("rewards", "0004_constraint_messages")])
+    coffee = old.get_model("rewards", "Reward").objects.create(name="Coffee", points_cost=150)
+    for n in range(3):
+        ago = timedelta(days=365 * (n == 0))
+        redeemed(old, tiers, coffee, redeemed_at=timezone.now() - ago)
+
+    # when
+    new = migrate([("rewards", "0006_voucher_codes_required")])
+
+    # then
+    codes = list(new.get_model("rewards", "Redemption").objects.values_list("code", "valid_until"))
+    assert len({code for code, _ in codes}) == 3
+    assert all(is_code(code) for code, _ in codes)
+    assert {until for _, until in codes} == {timezone.localdate() + timedelta(days=90)}
+
+
+def test_existing_redemptions_keep_their_reward_s_name_and_a_unit_where_it_has_a_stock(tiers):
+    # given: a redemption of an unlimited coffee and one of a tote bag with a stock
+    old = migrate([("rewards", "0011_bounds_in_words")])
+    Reward = old.get_model("rewards", "Reward")
+    for name, stock in (("Coffee voucher", None), ("Tote bag", 10)):
+        reward = Reward.objects.create(name=name, points_cost=150, stock=stock)
+        redeemed(old, tiers, reward, valid_until=timezone.localdate())
+
+    # when
+    new = migrate([("rewards", "0012_redemption_keeps_name_and_unit")])
+
+    # then
+    kept = new.get_model("rewards", "Redemption").objects.values_list("reward_name", "took_unit")
+    assert sorted(kept) == [("Coffee voucher", False), ("Tote bag", True)]
