@@ -113,10 +113,18 @@ class ChangedOnPageForm(forms.ModelForm):
             if not field.show_hidden_initial:
                 continue
             shown = self._widget_data_value(field.hidden_widget(), self.add_initial_prefix(name))
-            if field.has_changed(self.get_initial_for_field(field, name), shown):
+            # A browser sends a field's line breaks as CR LF: "Free delivery\nBirthday
+            # gift" kept with LF came back the same, not changed.
+            if isinstance(shown, str):
+                shown = shown.replace("\r\n", "\n")
+            if field.has_changed(_lf(self.get_initial_for_field(field, name)), shown):
                 now = _shown_value(getattr(self.instance, name))
                 moved.append(f"{self[name].label} (now {now})")
         return moved
+
+
+def _lf(value):
+    return value.replace("\r\n", "\n") if isinstance(value, str) else value
 
 
 def _shown_value(value) -> str:

@@ -87,9 +87,8 @@ class NotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def message(self, notification):
         """What the member read, as sent (to its address then); a message not sent yet
         as it will be; one sent before copies were kept, written again, and said so."""
-        if notification.sent_text:
-            subject, _, body = notification.sent_text.partition("\n\n")
-            to, note = notification.sent_to, ""
+        if copy := notification.sent_copy:
+            (to, subject, body), note = copy, ""
         else:
             email = email_message(notification)
             subject, body, to = email.subject, email.body, email.to[0]

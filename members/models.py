@@ -423,6 +423,20 @@ class Notification(models.Model):
     def __str__(self):
         return f"{self.get_kind_display()} to {self.member.external_id}"
 
+    @staticmethod
+    def sent_fields(email) -> dict:
+        """What is kept of an e-mail sent (django.core.mail.EmailMessage): its address,
+        and its subject and text (sent_copy reads them back)."""
+        return {"sent_to": email.to[0], "sent_text": f"{email.subject}\n\n{email.body}"}
+
+    @property
+    def sent_copy(self) -> tuple[str, str, str] | None:
+        """(address, subject, text) as sent; None when no copy was kept."""
+        if not self.sent_text:
+            return None
+        subject, _, body = self.sent_text.partition("\n\n")
+        return self.sent_to, subject, body
+
     @classmethod
     def given_up(cls, now) -> models.Q:
         """The unsent messages the mail server has refused for REFUSED_FOR_AT_MOST."""

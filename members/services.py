@@ -333,12 +333,7 @@ def send_pending_notifications(*, limit: int = OUTBOX_BATCH, now=None) -> int:
             with transaction.atomic():
                 notification = (
                     unsent.filter(pk=pk)
-                    .select_related(
-                        "member",
-                        "tier_change__from_tier",
-                        "tier_change__to_tier",
-                        "tier_change__qualified_tier",
-                    )
+                    .select_related(*WRITTEN_FROM)
                     .select_for_update(skip_locked=True, of=("self",))
                     .first()
                 )
@@ -354,9 +349,7 @@ def send_pending_notifications(*, limit: int = OUTBOX_BATCH, now=None) -> int:
                     _count_failure(notification, refused, now)
                     continue
                 unsent.filter(pk=pk).update(
-                    sent_at=timezone.now(),
-                    sent_to=email.to[0],
-                    sent_text=f"{email.subject}\n\n{email.body}",
+                    sent_at=timezone.now(), **Notification.sent_fields(email)
                 )
                 sent += 1
     return sent
@@ -413,6 +406,15 @@ def _dates_read(context: dict) -> dict:
         key: date.fromisoformat(value) if key.endswith("_on") else value
         for key, value in context.items()
     }
+
+
+# What a message is written from (email_message), read with it.
+WRITTEN_FROM = (
+    "member",
+    "tier_change__from_tier",
+    "tier_change__to_tier",
+    "tier_change__qualified_tier",
+)
 
 
 def email_message(notification: Notification) -> EmailMessage:

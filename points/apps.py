@@ -19,3 +19,10 @@ class PointsConfig(AppConfig):
                     ProgrammeVersion.bump, sender=model, dispatch_uid=f"{model}-{signal}"
                 )
         m2m_changed.connect(ProgrammeVersion.bump, sender=Campaign.tiers.through)
+        # An erasure rejects the point requests still waiting for the accounts it erased.
+        from members.signals import member_codes_erased
+        from points.services.goodwill import reject_requests_of_erased
+
+        member_codes_erased.connect(
+            reject_requests_of_erased, dispatch_uid="points.reject_requests_of_erased"
+        )

@@ -119,8 +119,8 @@ def parse_occurred_at(text: str) -> datetime:
     except ValueError:
         raise ValidationError(
             {
-                "occurred_at": f"{text!r} is not a date (2026-11-01) or a time with its "
-                "offset (2026-11-01T10:00:00+01:00)"
+                "occurred_at": f"{text!r} is not a date (2026-11-01) or a time "
+                "(2026-11-01T10:00:00+01:00)"
             }
         ) from None
     if moment.tzinfo is not None:

@@ -197,6 +197,21 @@ def reject_request(*, request: AdjustmentRequest, by, reason, now=None) -> Adjus
     return request
 
 
+ERASED_DECISION = "The member was erased at their request: their points can never be used."
+
+
+def reject_requests_of_erased(sender, *, accounts, **kwargs) -> None:
+    """members.signals.member_codes_erased: the requests still waiting for the accounts
+    just erased are rejected, in the erasure's transaction (approving one would give
+    points nobody can use: refused, and left in the queue for ever)."""
+    waiting = AdjustmentRequest.objects.filter(
+        member_id__in=accounts, member__erased_at__isnull=False, status=Status.PENDING
+    )
+    waiting.update(
+        status=Status.REJECTED, decided_at=timezone.now(), decision_reason=ERASED_DECISION
+    )
+
+
 def above_approvers_limit(points: int, limits: Limits | None) -> str:
     """Why an approver with `limits` may not approve `points` ("" if they may)."""
     if limits is None or points <= limits.per_adjustment:

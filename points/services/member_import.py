@@ -216,8 +216,11 @@ class _Import:
             if owner is not None:  # the code of an erased or renamed member
                 self.bad(row, column, f"already given under {row.external_id} to another member")
                 return
-        status = _Status(pk, self.entry, self.entry, self.entry, 0, 0)
         joined_at = row.joined_at or self.now
+        if row.last_purchase_at and row.last_purchase_at < joined_at:  # no joined_at given
+            self.bad(row, "joined_at", "required with last_purchase_at (else it is now)")
+            return
+        status = _Status(pk, self.entry, self.entry, self.entry, 0, 0)
         self.joined.append((pk, TierChange.Reason.JOINED, self.entry, self.entry, joined_at))
         self.enrolled.append((pk, pk))
         self.open(status, row, row.opening_points, row.opening_lifetime)

@@ -50,6 +50,10 @@ def test_seed_demo_history_sends_no_messages_today():
     assert not Notification.objects.filter(sent_at=None).exists()
     # and none reads "Sent" before it was created
     assert not Notification.objects.filter(sent_at__lt=F("created_at")).exists()
+    # each keeps the copy its page shows (found by an audit: every demo message read
+    # "Sent before the CX Manager kept a copy")
+    assert not Notification.objects.filter(sent_text="").exists()
+    assert all(n.sent_copy[0] == n.member.email for n in Notification.objects.all()[:20])
 
 
 def test_seed_demo_purchases_earn_at_the_tier_the_member_page_shows_then():

@@ -91,6 +91,30 @@ def test_adjustment_above_the_limit_per_adjustment_becomes_a_request(member, mar
     assert not LedgerEntry.objects.filter(member=member).exclude(kind="bonus").exists()
 
 
+def test_an_erasure_rejects_the_requests_waiting_for_the_member_and_a_new_one_is_refused(
+    member, maria, limits, staff
+):
+    """Found by an audit: a request waiting when the member was erased stayed in the
+    queue, and approving it was refused ("ERASED-...: ERASED-... was erased ...")."""
+    from members.services import erase_member
+
+    # given: 1,500 points waiting for a supervisor
+    waiting = give(member, 1500, maria)
+
+    # when the member is erased at their request
+    erased = erase_member(member=member, by=staff)
+
+    # then the request is rejected, saying why; and no other can be made
+    waiting.refresh_from_db()
+    assert (waiting.status, waiting.decision_reason) == (
+        "rejected",
+        "The member was erased at their request: their points can never be used.",
+    )
+    with pytest.raises(ValidationError, match="earns|could never be used"):
+        give(erased, 1500, maria)
+    assert available(erased) == 0
+
+
 def test_adjustments_above_the_monthly_limit_become_requests(member, maria, limits):
     # given: 4,500 given in March
     for _ in range(5):

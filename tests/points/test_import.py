@@ -275,8 +275,7 @@ def test_the_command_prints_every_bad_row_and_the_counts(alice, tmp_path, capsys
     assert exit_.value.code == 1
     captured = capsys.readouterr()
     assert (
-        "line 3, occurred_at: 'x' is not a date (2026-11-01) or a time with its offset "
-        "(2026-11-01T10:00:00+01:00)"
+        "line 3, occurred_at: 'x' is not a date (2026-11-01) or a time (2026-11-01T10:00:00+01:00)"
     ) in captured.err
     assert captured.out.strip().splitlines()[-1] == "new=0 skipped=0 errors=1"
     path.write_text(HEADER + "T-1,M-0001,purchase,10,2026-03-01,,,\n")
@@ -863,4 +862,19 @@ def test_a_row_wrong_in_another_cell_is_also_checked_for_an_unknown_member(alice
         "line 4, member: no member with customer code 'M-9999'",
     ]
     assert report.summary() == "new=0 skipped=0 errors=3"
+    assert state() == before
+
+
+def test_a_file_s_purchase_for_an_erased_account_is_named_and_nothing_is_written(alice, staff):
+    from members.services import erase_member
+
+    erased = erase_member(member=alice, by=staff)
+    before = state()
+
+    report = run(f"T-1,{erased.external_id},purchase,10.00,2026-03-01,pos,,\n")
+
+    assert [str(error) for error in report.errors] == [
+        f"line 2, member: {erased.external_id} was erased at the customer's request: it earns "
+        "nothing more"
+    ]
     assert state() == before

@@ -538,6 +538,19 @@ def test_a_last_purchase_a_file_cannot_use_is_named_and_nothing_is_written(tiers
     assert state() == before
 
 
+def test_a_new_member_s_last_purchase_needs_the_day_they_joined(tiers):
+    """Without joined_at a new member joins at the import, after a last purchase in the
+    past (found by an audit)."""
+    before = state()
+
+    report = run("MIG-1,ana@example.com,Ana,,,,,,,2026-01-10\n", header=WITH_LAST_PURCHASE)
+
+    assert [str(error) for error in report.errors] == [
+        "line 2, joined_at: required with last_purchase_at (else it is now)"
+    ]
+    assert state() == before
+
+
 def test_a_known_member_keeps_its_own_last_purchase(tiers, make_member, buy):
     ana = make_member("M-1")
     buy(ana, "10.00", at("2026-03-02"))

@@ -172,6 +172,28 @@ def test_W1_a_start_after_the_end_another_marketer_saved_meanwhile_is_refused_in
     assert mug.available_until == datetime(2026, 3, 10, tzinfo=MADRID)
 
 
+def test_W1_a_text_of_several_lines_left_alone_is_not_said_to_have_changed_meanwhile(
+    client, mug_page
+):
+    """Found by an audit: any refusal on a page whose text has line breaks (a tier's
+    benefits, a reward's description) also said "Changed while this page was open:
+    Description (now ...)", though nobody had changed it: the browser sends its line
+    breaks as CR LF, and the row keeps LF."""
+    # given: a description of two lines, the page open
+    mug, url, _ = mug_page
+    Reward.objects.filter(pk=mug.pk).update(description="Blue\nLarge")
+    values = form_values(client.get(url).content.decode())
+    values = {name: value.replace("\n", "\r\n") for name, value in values.items()}
+
+    # when: the marketer types a cost of 0
+    page = client.post(url, {**values, "points_cost": "0"})
+
+    # then: only what is wrong is said
+    text = html.unescape(page.content.decode())
+    assert page.status_code == 200 and "A reward costs at least 1 point." in text
+    assert "Changed while this page was open" not in text
+
+
 def test_W1_a_redeemed_reward_cannot_be_deleted_and_its_page_says_how_many_vouchers_name_it(
     client, login, rich, catalogue, django_assert_max_num_queries
 ):

@@ -6,7 +6,6 @@ from operator import itemgetter
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from loyalty_site.demo import (
@@ -22,7 +21,7 @@ from loyalty_site.demo import (
     synthetic_history,
 )
 from members.models import Member, Notification
-from members.services import enroll_member
+from members.services import WRITTEN_FROM, email_message, enroll_member
 from points.models import Channel
 from points.services import record_purchase, record_return
 from points.services.snapshots import take_snapshots
@@ -75,10 +74,15 @@ class Command(BaseCommand):
             if len(seeded) % 500 == 0:
                 self.stdout.write(f"  {len(seeded):,} members enrolled")
         self._replay(seeded, now=now)
-        # The demo's history is the past: its tier-up messages count as sent when written.
-        Notification.objects.filter(sent_at=None, created_at__gte=started).update(
-            sent_at=F("created_at")
-        )
+        # The demo's history is the past: its messages count as sent when written, each
+        # with the copy the Notifications page shows.
+        past = Notification.objects.filter(sent_at=None, created_at__gte=started)
+        past = list(past.select_related(*WRITTEN_FROM))
+        for message in past:
+            message.sent_at = message.created_at
+            for name, value in Notification.sent_fields(email_message(message)).items():
+                setattr(message, name, value)
+        Notification.objects.bulk_update(past, ["sent_at", "sent_to", "sent_text"], batch_size=500)
         # The units of the vouchers that expired unused are back, as the nightly job
         # would have given them (W6).
         release_expired_vouchers(now=now)

@@ -1,0 +1,83 @@
+"""An account whose customer was erased at their request earns nothing more, through
+the API as by hand and by a file (found by an audit: a till's purchase and an app's
+review credited an "ERASED-..." account with points nobody could ever use); a return of
+a purchase it made still takes its points back."""
+
+# ruff: noqa: F811 - the API fixtures are imported from tests/api/conftest.py
+
+import pytest
+
+from members.services import erase_member
+from tests.api.conftest import (  # noqa: F401 - fixtures
+    api,
+    assert_problem,
+    new_id,
+    post,
+    purchase,
+    recently,
+    till,
+)
+from tests.conftest import ledger_state
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def erased(api, purchase, make_member, staff):
+    """A member who bought 100.00 through the API, then was erased: (account, purchase id)."""
+    member = make_member()
+    bought = purchase(member)
+    assert post(api, "/api/v1/transactions", bought).status_code == 201
+    return erase_member(member=member, by=staff), bought["external_id"]
+
+
+def test_a_purchase_or_an_action_for_an_erased_account_is_a_422_and_earns_nothing(api, erased):
+    account, _ = erased
+    before = ledger_state()
+    said = f"{account.external_id} was erased at the customer's request: it earns nothing more."
+
+    bought = post(
+        api,
+        "/api/v1/transactions",
+        {
+            "external_id": new_id("P"),
+            "member": account.external_id,
+            "kind": "purchase",
+            "amount": "20.00",
+            "occurred_at": recently(),
+        },
+    )
+    reviewed = post(
+        api,
+        "/api/v1/actions",
+        {
+            "external_id": new_id("A"),
+            "member": account.external_id,
+            "definition": "write-a-review",
+            "occurred_at": recently(),
+        },
+    )
+
+    assert_problem(bought, 422, fields={"member"}, detail=said)
+    assert_problem(reviewed, 422, fields={"member"}, detail=said)
+    assert ledger_state() == before
+
+
+def test_a_return_of_an_erased_account_s_purchase_still_takes_its_points_back(api, erased):
+    account, original = erased
+
+    returned = post(
+        api,
+        "/api/v1/transactions",
+        {
+            "external_id": new_id("R"),
+            "member": account.external_id,
+            "kind": "return",
+            "amount": "100.00",
+            "occurred_at": recently(0),
+            "original_external_id": original,
+        },
+    )
+
+    assert returned.status_code == 201, returned.json()
+    assert returned.json()["points"] == -100
