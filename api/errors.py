@@ -120,6 +120,21 @@ def problem_handler(exc, context):
     return problem(response.status_code, title, detail, errors=errors, headers=headers)
 
 
+def server_error(request):
+    """Django's 500, for a fault of ours: a problem under /api/ too, so that a till reads
+    it as it reads every API error (Django's page elsewhere). It says nothing of the
+    fault, which the server's log has."""
+    if not request.path.startswith("/api/"):
+        return defaults.server_error(request)
+    detail = (
+        "The server failed to answer. Send the same request again: its external_id makes a "
+        "write count once."
+    )
+    body = {"type": TYPES + "server-error", "title": "Server error", "status": 500}
+    body |= {"detail": detail, "errors": [{"field": None, "message": detail}]}
+    return JsonResponse(body, status=500, content_type=PROBLEM)
+
+
 def bad_request(request, exception):
     """Django's own 400, refused before any view (a Host that is not this application's,
     ALLOWED_HOSTS): a problem under /api/, as every API error; Django's page elsewhere."""

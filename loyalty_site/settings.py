@@ -188,6 +188,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
 # --database owner`. Without it one role does both, as in development.
 if _migrate_url := env("MIGRATE_DATABASE_URL", default=""):
     DATABASES["owner"] = {**env.db_url_config(_migrate_url), "TEST": {"MIRROR": "default"}}
+    if DATABASES["owner"]["ENGINE"].endswith("postgresql"):
+        # A migration that waits for a table (an import or a nightly chunk of the running
+        # release holding it) holds every request behind it: it gives up after
+        # MIGRATE_LOCK_TIMEOUT instead, changing nothing, and is run again (deploy.md).
+        _wait = env("MIGRATE_LOCK_TIMEOUT", default="15s")
+        DATABASES["owner"].setdefault("OPTIONS", {})["options"] = f"-c lock_timeout={_wait}"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

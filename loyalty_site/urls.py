@@ -19,6 +19,7 @@ urlpatterns = [
 
 # Django's own 400 (a Host not in ALLOWED_HOSTS): a problem under /api/.
 handler400 = "api.errors.bad_request"
+handler500 = "api.errors.server_error"
 
 # Reward images in development; production serves MEDIA_ROOT from the web server.
 urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

@@ -154,7 +154,9 @@ class Redemption(models.Model):
     reward = models.ForeignKey(Reward, on_delete=models.PROTECT, related_name="redemptions")
     # The reward's name when redeemed, as its value and validity are: a reward renamed
     # since ("6 euro voucher") does not rename the vouchers already in customers' hands.
-    reward_name = models.CharField("reward's name when redeemed", max_length=100)
+    # (Defaults in the database too: a web or worker of the release before, still
+    # running while this one migrates, writes redemptions without them.)
+    reward_name = models.CharField("reward's name when redeemed", max_length=100, db_default="")
     # The caller's id of a redemption through the API (P8): the same id again finds it.
     external_id = models.CharField(max_length=100, null=True, blank=True, unique=True)
     points = models.PositiveIntegerField(help_text="What it cost when redeemed.")
@@ -193,7 +195,7 @@ class Redemption(models.Model):
     used_store = models.CharField(max_length=50, blank=True)
     # W3: whether redeeming took a unit of the reward's stock; none was taken while the
     # reward was unlimited, so none goes back when a stock is set later.
-    took_unit = models.BooleanField("took a unit of stock", default=False)
+    took_unit = models.BooleanField("took a unit of stock", default=False, db_default=False)
     # W4, W6: when the voucher let go of the unit it took (cancelled, or expired unused:
     # the nightly job); empty while it holds it. Set once: the unit comes back once.
     unit_returned_at = models.DateTimeField("unit back in stock", null=True, blank=True)

@@ -4,16 +4,23 @@ import core.staff_input
 from django.conf import settings
 from django.db import migrations, models
 from django.db.models import OuterRef, Subquery
+from django.db.models.functions import Coalesce, Substr
+
+REDEEMED = "Redeemed "  # the redemption's ledger line: "Redeemed Coffee voucher"
 
 
 def name_and_unit_as_best_known(apps, schema_editor):
-    """Redemptions made before this kept neither: their name is the reward's today, and
-    a redemption took a unit when its reward has a stock today (a reward given a stock
-    after redemptions made while it was unlimited cannot be told apart)."""
+    """Redemptions made before this kept neither. Their name is the one their ledger
+    line wrote when they were redeemed ("Redeemed Coffee voucher"), else the reward's
+    today; a redemption took a unit when its reward has a stock today (a reward given a
+    stock after redemptions made while it was unlimited cannot be told apart)."""
     db = schema_editor.connection.alias  # the owner's connection, which holds the table
     redemptions = apps.get_model("rewards", "Redemption").objects.using(db)
     reward = apps.get_model("rewards", "Reward").objects.using(db).filter(pk=OuterRef("reward_id"))
-    redemptions.update(reward_name=Subquery(reward.values("name")[:1]))
+    line = apps.get_model("points", "LedgerEntry").objects.using(db)
+    line = line.filter(pk=OuterRef("entry_id"), reason__startswith=REDEEMED)
+    then = line.values(name=Substr("reason", len(REDEEMED) + 1, 100))[:1]  # the column's size
+    redemptions.update(reward_name=Coalesce(Subquery(then), Subquery(reward.values("name")[:1])))
     redemptions.filter(reward__stock__isnull=False).update(took_unit=True)
 
 
@@ -34,13 +41,12 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='redemption',
             name='reward_name',
-            field=models.CharField(default='', max_length=100, verbose_name="reward's name when redeemed"),
-            preserve_default=False,
+            field=models.CharField(db_default='', max_length=100, verbose_name="reward's name when redeemed"),
         ),
         migrations.AddField(
             model_name='redemption',
             name='took_unit',
-            field=models.BooleanField(default=False, verbose_name='took a unit of stock'),
+            field=models.BooleanField(db_default=False, default=False, verbose_name='took a unit of stock'),
         ),
         migrations.RunPython(name_and_unit_as_best_known, migrations.RunPython.noop),
         migrations.AlterField(

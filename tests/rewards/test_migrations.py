@@ -41,7 +41,7 @@ def redeemed(apps, tiers, reward, **fields):
         points=-reward.points_cost,
         issued_at=now,
         accrue_at=now,
-        reason="Redeemed",
+        reason=f"Redeemed {reward.name}",  # as the redemption's ledger line reads
         counts_toward_tier=False,
         redeemable=True,
     )
@@ -69,16 +69,35 @@ def test_existing_redemptions_get_a_unique_code_valid_90_days_from_the_upgrade(t
 
 
 def test_existing_redemptions_keep_their_reward_s_name_and_a_unit_where_it_has_a_stock(tiers):
-    # given: a redemption of an unlimited coffee and one of a tote bag with a stock
+    # given: a redemption of an unlimited coffee, since renamed, and one of a tote bag
+    # with a stock
     old = migrate([("rewards", "0011_bounds_in_words")])
     Reward = old.get_model("rewards", "Reward")
     for name, stock in (("Coffee voucher", None), ("Tote bag", 10)):
         reward = Reward.objects.create(name=name, points_cost=150, stock=stock)
         redeemed(old, tiers, reward, valid_until=timezone.localdate())
+    Reward.objects.filter(name="Coffee voucher").update(name="Large coffee voucher")
 
     # when
     new = migrate([("rewards", "0012_redemption_keeps_name_and_unit")])
 
-    # then
+    # then: the name it was redeemed under (its ledger line's), not today's
     kept = new.get_model("rewards", "Redemption").objects.values_list("reward_name", "took_unit")
     assert sorted(kept) == [("Coffee voucher", False), ("Tote bag", True)]
+
+
+def test_the_release_before_still_writes_redemptions_once_the_columns_are_added(tiers):
+    """Found by an upgrade audit: between the migrate and their restart, the web and
+    workers of the release before (which know nothing of the new columns) failed every
+    redemption on their NOT NULL."""
+    # given: the database migrated, the old code's models still running
+    old = migrate([("rewards", "0011_bounds_in_words")])
+    coffee = old.get_model("rewards", "Reward").objects.create(name="Coffee", points_cost=150)
+    new = migrate([("rewards", "0012_redemption_keeps_name_and_unit")])
+
+    # when: the old code redeems
+    redeemed(old, tiers, coffee, valid_until=timezone.localdate())
+
+    # then: written, with the columns' defaults
+    kept = new.get_model("rewards", "Redemption").objects.values_list("reward_name", "took_unit")
+    assert list(kept) == [("", False)]
