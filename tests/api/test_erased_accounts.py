@@ -3,20 +3,10 @@ the API as by hand and by a file (found by an audit: a till's purchase and an ap
 review credited an "ERASED-..." account with points nobody could ever use); a return of
 a purchase it made still takes its points back."""
 
-# ruff: noqa: F811 - the API fixtures are imported from tests/api/conftest.py
-
 import pytest
 
 from members.services import erase_member
-from tests.api.conftest import (  # noqa: F401 - fixtures
-    api,
-    assert_problem,
-    new_id,
-    post,
-    purchase,
-    recently,
-    till,
-)
+from tests.api.conftest import assert_problem, new_id, post, recently
 from tests.conftest import ledger_state
 
 pytestmark = pytest.mark.django_db
