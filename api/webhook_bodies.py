@@ -1,6 +1,7 @@
 """The body of each webhook event, read from the row it reports when it is sent: one
-query per event type in a batch. `{type, timestamp, data}`, as the contract says; the
-member is named by its customer code, tiers by `{code, name}`."""
+query per event type in a batch (and one for the status matches' last days).
+`{type, timestamp, data}`, as the contract says; the member is named by its customer
+code, tiers by `{code, name}`."""
 
 import json
 from collections import defaultdict
@@ -11,6 +12,9 @@ from core.events import EventType
 from members.models import Member, Notification, TierChange
 from points.models import LedgerEntry, Transaction
 from rewards.models import Redemption
+from tiers.models import StatusGrant
+
+Reason = TierChange.Reason
 
 
 def bodies(deliveries) -> dict[int, str]:
@@ -96,6 +100,7 @@ def _tier_changed(ids) -> dict:
     changes = TierChange.objects.filter(pk__in=ids).select_related(
         "member", "from_tier", "to_tier", "qualified_tier"
     )
+    last_days = _status_match_last_days(c for c in changes if c.reason == Reason.STATUS_MATCH)
     return {
         c.pk: {
             "member": c.member.external_id,
@@ -104,8 +109,25 @@ def _tier_changed(ids) -> dict:
             "qualified_tier": _tier(c.qualified_tier),
             "reason": c.reason,
             "changed_at": _time(c.changed_at),
+            "status_match_until": last_days.get((c.member_id, c.changed_at)),
         }
         for c in changes
+    }
+
+
+def _status_match_last_days(changes) -> dict:
+    """(member id, moment) of each status match's change: the match's last day, which
+    grant_status recorded at that moment (a date, to its end in TIME_ZONE)."""
+    keys = {(c.member_id, c.changed_at) for c in changes}
+    if not keys:
+        return {}
+    grants = StatusGrant.objects.filter(
+        member_id__in={member for member, _ in keys}, granted_at__in={at for _, at in keys}
+    )
+    return {
+        (member, at): until.isoformat()
+        for member, at, until in grants.values_list("member_id", "granted_at", "until")
+        if (member, at) in keys
     }
 
 

@@ -93,6 +93,33 @@ def test_member_enrolled_names_the_tier_joined_in_when_sent_after_a_tier_up(
     assert changed["data"]["to_tier"] == {"code": "silver", "name": "Silver"}
 
 
+def test_a_status_match_says_its_last_day_and_other_tier_changes_say_none(
+    hear, make_member, buy, tiers, staff
+):
+    """Noticed by an audit: a status match's event did not say when the match ends, which
+    the CRM needs to tell the customer."""
+    from tiers.services import grant_status
+
+    received = hear(EventType.MEMBER_TIER_CHANGED)
+    member = make_member()
+    buy(member, "1200", when=at("2026-03-02"))  # Silver
+    until = date(2026, 6, 30)
+
+    grant_status(
+        member=member,
+        tier=tiers["gold"],
+        until=until,
+        reason="Competitor",
+        by=staff,
+        now=at("2026-03-03"),
+    )
+
+    upgrade, matched = data(received())
+    assert (upgrade["reason"], upgrade["status_match_until"]) == ("upgrade", None)
+    assert (matched["reason"], matched["to_tier"]["code"]) == ("status_match", "gold")
+    assert matched["status_match_until"] == "2026-06-30"
+
+
 def test_an_expiry_cutoff_reports_each_expired_member_once(hear, make_member, buy):
     received = hear(EventType.POINTS_EXPIRED)
     bronze, silver, gold = make_member(), make_member(), make_member()
