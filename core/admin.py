@@ -115,9 +115,7 @@ class ChangedOnPageForm(forms.ModelForm):
             shown = self._widget_data_value(field.hidden_widget(), self.add_initial_prefix(name))
             # A browser sends a field's line breaks as CR LF: "Free delivery\nBirthday
             # gift" kept with LF came back the same, not changed.
-            if isinstance(shown, str):
-                shown = shown.replace("\r\n", "\n")
-            if field.has_changed(_lf(self.get_initial_for_field(field, name)), shown):
+            if field.has_changed(_lf(self.get_initial_for_field(field, name)), _lf(shown)):
                 now = _shown_value(getattr(self.instance, name))
                 moved.append(f"{self[name].label} (now {now})")
         return moved

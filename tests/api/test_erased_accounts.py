@@ -21,22 +21,14 @@ def erased(api, purchase, make_member, staff):
     return erase_member(member=member, by=staff), bought["external_id"]
 
 
-def test_a_purchase_or_an_action_for_an_erased_account_is_a_422_and_earns_nothing(api, erased):
+def test_a_purchase_or_an_action_for_an_erased_account_is_a_422_and_earns_nothing(
+    api, erased, purchase
+):
     account, _ = erased
     before = ledger_state()
     said = f"{account.external_id} was erased at the customer's request: it earns nothing more."
 
-    bought = post(
-        api,
-        "/api/v1/transactions",
-        {
-            "external_id": new_id("P"),
-            "member": account.external_id,
-            "kind": "purchase",
-            "amount": "20.00",
-            "occurred_at": recently(),
-        },
-    )
+    bought = post(api, "/api/v1/transactions", purchase(account, "20.00"))
     reviewed = post(
         api,
         "/api/v1/actions",
@@ -53,21 +45,13 @@ def test_a_purchase_or_an_action_for_an_erased_account_is_a_422_and_earns_nothin
     assert ledger_state() == before
 
 
-def test_a_return_of_an_erased_account_s_purchase_still_takes_its_points_back(api, erased):
+def test_a_return_of_an_erased_account_s_purchase_still_takes_its_points_back(
+    api, erased, purchase
+):
     account, original = erased
+    body = purchase(account, kind="return", original_external_id=original)
 
-    returned = post(
-        api,
-        "/api/v1/transactions",
-        {
-            "external_id": new_id("R"),
-            "member": account.external_id,
-            "kind": "return",
-            "amount": "100.00",
-            "occurred_at": recently(0),
-            "original_external_id": original,
-        },
-    )
+    returned = post(api, "/api/v1/transactions", body | {"occurred_at": recently(0)})
 
     assert returned.status_code == 201, returned.json()
     assert returned.json()["points"] == -100
