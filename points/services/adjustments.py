@@ -10,6 +10,7 @@ from core.staff_input import is_blank
 from points.models import MANUAL_ADJUSTMENT, TIER_UP_BONUS, LedgerEntry, PointDefinition
 from points.selectors import balances
 from points.services.posting import entry_of, lock, movement, post_entries
+from points.services.rules import check_receives
 from tiers.services import Reason as TierReason
 
 Kind = LedgerEntry.Kind
@@ -83,19 +84,6 @@ def check_definition(definition: PointDefinition, points: int) -> None:
         )
 
 
-def check_not_given_to_erased(member, points: int) -> None:
-    """Points given to an account whose customer was erased could never be spent, and
-    would stand in the programme's outstanding points for ever. Taking points off it (a
-    balance written off) stays possible."""
-    if points > 0 and member.erased_at:
-        raise ValidationError(
-            {
-                "points": f"{member.external_id} was erased at the customer's request: "
-                "points given to it could never be used."
-            }
-        )
-
-
 def check_removal(member, definition: PointDefinition, points: int, *, available) -> None:
     """P6: a negative adjustment may not take the available balance below zero (a
     redeemable definition) nor the lifetime points (a tier-counting one). `available`
@@ -134,7 +122,7 @@ def adjust_points(
         now = now or timezone.now()
         definition = definition or plan.definition(MANUAL_ADJUSTMENT)
         check_definition(definition, points)
-        check_not_given_to_erased(member, points)
+        check_receives(member, points=points, field="points")
         removes = points < 0 and definition.redeemable
         available = balances(member, now=now).available if removes else None
         check_removal(member, definition, points, available=available)

@@ -26,6 +26,7 @@ from points.services.posting import (
 from points.services.referrals import lock_referrer_first, pay_referral, referral_due
 from points.services.rules import (
     check_purchase_points,
+    check_receives,
     check_transaction,
     multiplier_label,
     points_per_unit,
@@ -35,19 +36,6 @@ from points.services.rules import (
 )
 from tiers.models import Tier
 from tiers.services import TierLog, degraded, follow_new_rules, restore
-
-
-def check_earns(member) -> None:
-    """An account whose customer was erased at their request earns nothing more: its
-    points could never be used, and would stand in the outstanding points for ever (a
-    return of a purchase it made still takes its points back)."""
-    if member.erased_at:
-        raise ValidationError(
-            {
-                "member": f"{member.external_id} was erased at the customer's request: it "
-                "earns nothing more."
-            }
-        )
 
 
 def purchase_earning(
@@ -62,7 +50,7 @@ def purchase_earning(
     import both use it. `by`: the account that recorded it, on the restoration it
     records. Thresholds changed since the member was last qualified move it first
     (T3), so the purchase earns at the tier the rules give."""
-    check_earns(member)
+    check_receives(member)
     follow_new_rules(member, plan.ranking, plan.degradation, log=log)
     if member.last_purchase_at is None or at > member.last_purchase_at:
         member.last_purchase_at = at
@@ -222,7 +210,7 @@ def award_action(
         member, plan, recorded_id = lock(member, external_id)
         if existing := recorded_before(recorded_id, member_id=member.pk, **fields):
             return existing
-        check_earns(member)
+        check_receives(member)
         if definition.kind != PointDefinition.Kind.ACTION or not definition.is_active:
             raise ValidationError({"definition": f"{definition} is not an active action."})
         if definition.awarded_on:  # once per member or friend: the programme's own

@@ -35,9 +35,9 @@ from points.services.adjustments import (
     check_adjuster,
     check_adjustment,
     check_definition,
-    check_not_given_to_erased,
 )
 from points.services.posting import lock_member
+from points.services.rules import check_receives
 
 Status = AdjustmentRequest.Status
 APPROVE = "points.approve_adjustment"
@@ -148,7 +148,7 @@ def adjust_or_request(
         # moved the account's requests (M5), and this one is refused, not left behind.
         member, _ = lock_member(member)
         check_open(member)
-        check_not_given_to_erased(member, points)
+        check_receives(member, points=points, field="points")
         return AdjustmentRequest.objects.create(
             member=member,
             points=points,

@@ -20,7 +20,6 @@ from points.services import grants_sql as sql
 from points.services.adjustments import (
     check_adjuster,
     check_definition,
-    check_not_given_to_erased,
     check_removal,
 )
 from points.services.importing import ImportReport, end_import, imported_before
@@ -34,6 +33,7 @@ from points.services.posting import (
     no_member,
     unknown_members_of_bad_rows,
 )
+from points.services.rules import check_receives
 from tiers.services import Reason as TierReason
 from tiers.services import TierLog
 
@@ -128,7 +128,7 @@ def import_grants(rows, *, by, errors=(), dry_run=False, batch=None, now=None) -
                     continue
                 try:
                     check_definition(definition, row.points)
-                    check_not_given_to_erased(member, row.points)
+                    check_receives(member, points=row.points, field="points")
                     available = Balances.of(member, pending.get(member.pk)).available
                     check_removal(member, definition, row.points, available=available)
                 except ValidationError as refused:

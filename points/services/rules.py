@@ -76,6 +76,20 @@ def return_points(
     return min(int(share), left)
 
 
+def check_receives(member, *, points: int | None = None, field: str = "member") -> None:
+    """An account whose customer was erased at their request receives no new points,
+    earned or given: they could never be used, and would stand in the outstanding
+    points for ever. Taking points back (a return of a purchase it made, `points` below
+    zero: a balance written off) stays possible. `field` is what the refusal names."""
+    if member.erased_at and (points is None or points > 0):
+        raise ValidationError(
+            {
+                field: f"{member.external_id} was erased at the customer's request: it "
+                "receives no more points, which could never be used."
+            }
+        )
+
+
 def multiplier_label(name: str, multiplier: Decimal) -> str:
     return f"{name} x{multiplier.normalize():f}"
 

@@ -26,7 +26,10 @@ def test_a_purchase_or_an_action_for_an_erased_account_is_a_422_and_earns_nothin
 ):
     account, _ = erased
     before = ledger_state()
-    said = f"{account.external_id} was erased at the customer's request: it earns nothing more."
+    said = (
+        f"{account.external_id} was erased at the customer's request: it receives no more "
+        "points, which could never be used."
+    )
 
     bought = post(api, "/api/v1/transactions", purchase(account, "20.00"))
     reviewed = post(

@@ -519,11 +519,12 @@ def test_points_are_not_given_to_an_erased_account_by_a_file_or_by_hand(alice, b
         adjust_points(member=erased, points=5, reason="Goodwill", by=staff, now=NOW)
 
     # then: both refused, saying why; nothing written
-    said = f"{erased.external_id} was erased at the customer's request: points given to it"
-    assert [str(error) for error in report.errors] == [
-        f"line 2, points: {said} could never be used"
-    ]
-    assert by_hand.value.message_dict == {"points": [f"{said} could never be used."]}
+    said = (
+        f"{erased.external_id} was erased at the customer's request: it receives no more "
+        "points, which could never be used"
+    )
+    assert [str(error) for error in report.errors] == [f"line 2, points: {said}"]
+    assert by_hand.value.message_dict == {"points": [f"{said}."]}
     assert state() == before
     # and its balance can still be written off
     adjust_points(member=erased, points=-40, reason="Written off", by=staff, now=NOW)

@@ -874,7 +874,7 @@ def test_a_file_s_purchase_for_an_erased_account_is_named_and_nothing_is_written
     report = run(f"T-1,{erased.external_id},purchase,10.00,2026-03-01,pos,,\n")
 
     assert [str(error) for error in report.errors] == [
-        f"line 2, member: {erased.external_id} was erased at the customer's request: it earns "
-        "nothing more"
+        f"line 2, member: {erased.external_id} was erased at the customer's request: it "
+        "receives no more points, which could never be used"
     ]
     assert state() == before
