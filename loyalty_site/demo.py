@@ -8,6 +8,7 @@ from decimal import Decimal
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
+from core.days import start_of
 from points.models import AdjustmentLimit, AwardedOn, Campaign, PointDefinition
 from rewards.models import Reward
 from tiers.models import Tier
@@ -105,13 +106,15 @@ def load_programme() -> dict[str, Tier]:
         handle="goodwill-tier-points",
         defaults=dict(name="Goodwill (counts toward tier)", kind="bonus", counts_toward_tier=True),
     )
-    now = timezone.now()
+    now, today = timezone.now(), timezone.localdate()
     Campaign.objects.update_or_create(
         name="Double points weekend",
         defaults=dict(
             multiplier=Decimal(2),
-            starts_at=now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1),
-            ends_at=now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=2),
+            # From yesterday's midnight to the day after tomorrow's, in the programme's
+            # time zone, as a marketer sets a campaign's days.
+            starts_at=start_of(today - timedelta(days=1)),
+            ends_at=start_of(today + timedelta(days=2)),
             is_active=True,
         ),
     )

@@ -81,8 +81,7 @@ class PointDefinition(models.Model):
         validators=[
             AtMost(
                 adjustment_limit,
-                "An action gives at most {limit:,} points, as much as one adjustment may "
-                "give (MAX_ADJUSTMENT_POINTS).",
+                "An action gives at most {limit:,} points, as much as one adjustment may give.",
             )
         ],
         help_text="Fixed points (action).",

@@ -85,8 +85,7 @@ class Tier(models.Model):
         validators=[
             AtMost(
                 adjustment_limit,
-                "A tier-up bonus is at most {limit:,} points, as much as one adjustment "
-                "may give (MAX_ADJUSTMENT_POINTS).",
+                "A tier-up bonus is at most {limit:,} points, as much as one adjustment may give.",
             )
         ],
         help_text="Paid once when a member reaches this tier for the first time.",

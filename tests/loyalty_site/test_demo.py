@@ -1,5 +1,8 @@
+from datetime import time
+
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
 from members.models import Member
 from points.models import AdjustmentLimit, Campaign, LedgerEntry, PointDefinition
@@ -20,7 +23,10 @@ def test_seed_demo_loads_the_programme_and_is_idempotent(capsys):
     assert PointDefinition.objects.filter(handle="write-a-review", kind="action").exists()
     assert PointDefinition.objects.get(awarded_on="enrolment").points == 50
     assert PointDefinition.objects.get(awarded_on="referral").handle == "refer-a-friend"
-    assert Campaign.objects.filter(name="Double points weekend", multiplier=2).count() == 1
+    weekend = Campaign.objects.get(name="Double points weekend", multiplier=2)
+    # its days start at midnight where the programme is, as a marketer's campaign does
+    starts, ends = timezone.localtime(weekend.starts_at), timezone.localtime(weekend.ends_at)
+    assert (starts.time(), ends.time(), (ends.date() - starts.date()).days) == (time(0), time(0), 3)
     assert Campaign.objects.get(birthday_month_only=True).name == "Birthday double points"
     assert Member.objects.filter(referred_by__isnull=False).exists()
     assert Member.objects.filter(birth_date__isnull=False).exists()

@@ -179,13 +179,29 @@ def test_the_command_names_bad_rows_on_stderr_and_ends_with_the_counts(
     # when the file is corrected: a dry run writes nothing, then the import grants
     path.write_text(HEADER + "G-1,M-0001,250,Goodwill,\n")
     call_command("import_grants", str(path), "--by", "marketer", "--dry-run")
-    assert "would grant +250 points" in capsys.readouterr().out
+    assert "would grant 250 points and would take 0 away" in capsys.readouterr().out
     assert not LedgerEntry.objects.exists()
     call_command("import_grants", str(path), "--by", "marketer")
     assert capsys.readouterr().out.strip().splitlines()[-1] == "new=1 skipped=0 errors=0"
     call_command("import_grants", str(path), "--by", "marketer")
     assert capsys.readouterr().out.strip().splitlines()[-1] == "new=0 skipped=1 errors=0"
     assert LedgerEntry.objects.get().created_by == marketer
+
+
+def test_the_command_says_what_it_granted_and_took_away_apart_never_netted(
+    alice, bob, marketer, tmp_path, capsys
+):
+    """rules.md: an import's figures are never netted; a file that gives 200 and takes
+    400 away did not "grant -200"."""
+    adjust_points(member=bob, points=400, reason="Opening", by=marketer, now=NOW)
+    path = tmp_path / "grants.csv"
+    path.write_text(HEADER + "G-1,M-0001,200,Goodwill,\nG-2,M-0002,-400,Given twice,\n")
+
+    call_command("import_grants", str(path), "--by", "marketer")
+
+    said = capsys.readouterr().out.strip().splitlines()
+    assert said[-2].startswith("2 rows: granted 200 points and took 400 away, ")
+    assert said[-1] == "new=2 skipped=0 errors=0"
 
 
 @pytest.mark.parametrize(

@@ -100,7 +100,11 @@ def test_T2_a_welcome_bonus_above_what_one_adjustment_gives_is_refused(client, l
 
     # then
     assert page.status_code == 200
-    assert "upgrade_bonus_points: A tier-up bonus is at most 100,000 points" in errors(page)
+    # in a marketer's words: no setting's name
+    assert (
+        "upgrade_bonus_points: A tier-up bonus is at most 100,000 points, as much as one "
+        "adjustment may give." in errors(page)
+    )
     assert Tier.objects.get(pk=gold.pk).upgrade_bonus_points == 250
 
 
@@ -130,7 +134,10 @@ def test_P1_an_action_worth_more_than_one_adjustment_gives_is_refused(client, lo
 
     # then
     assert page.status_code == 200
-    assert "points: An action gives at most 100,000 points" in errors(page)
+    assert (
+        "points: An action gives at most 100,000 points, as much as one adjustment may give."
+        in errors(page)
+    )
     assert not PointDefinition.objects.filter(handle="long-review").exists()
 
 

@@ -54,9 +54,13 @@ class Command(ImportCommand):
         return user
 
     def described(self, report, *, dry_run: bool) -> str:
-        verb, gave = ("would grant", "would give") if dry_run else ("granted", "gave")
+        # Given and taken away apart, never netted: a file that takes 400 and gives 200
+        # did not "grant -200".
+        grant, take, gave = (
+            ("would grant", "would take", "would give") if dry_run else ("granted", "took", "gave")
+        )
         return (
-            f"{counted(report.rows, 'row')}: {verb} {report.points:+,} points in all "
-            f"({report.earned:,} given, {report.taken_back:,} taken away), tier-up bonuses "
-            f"{gave} {report.given:,}, {counted(report.tier_changes, 'member')} changed tier"
+            f"{counted(report.rows, 'row')}: {grant} {report.earned:,} points and {take} "
+            f"{report.taken_back:,} away, tier-up bonuses {gave} {report.given:,}, "
+            f"{counted(report.tier_changes, 'member')} changed tier"
         )
