@@ -1,7 +1,8 @@
 """Every error as application/problem+json (RFC 9457): type, title, status, detail, and
 `errors: [{field, message}]` for input. A rule the services refuse (a Django
 ValidationError) is 422, or 409 when it says an external_id was used with other
-content (code "conflict")."""
+content (code "conflict"), or 404 when all it says is that what a field names does not
+exist (code "unknown"): core.refusals."""
 
 from django.core.exceptions import (
     NON_FIELD_ERRORS,
@@ -19,10 +20,10 @@ from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler
 
 from api.parsers import too_large
+from core.refusals import CONFLICT, UNKNOWN
 
 PROBLEM = "application/problem+json"
 TYPES = "https://loyalty.example.com/problems/"  # a stable identifier per kind of problem
-CONFLICT = "conflict"
 
 
 class Unknown(exceptions.NotFound):
@@ -72,6 +73,8 @@ def rule_refused(exc: DjangoValidationError):
     detail = " ".join(error["message"] for error in errors)
     if CONFLICT in codes:
         return problem(409, "Conflict", detail, errors=errors)
+    if codes == {UNKNOWN}:  # a member a field names (referred_by) that does not exist
+        return problem(404, "Not found", detail, errors=errors)
     return problem(422, "Refused", detail, errors=errors)
 
 

@@ -81,6 +81,8 @@ class MomentField(serializers.DateTimeField):
     def to_internal_value(self, value):
         if isinstance(value, str) and not (value.isascii() and value.isprintable()):
             self.fail("unreadable")
+        if isinstance(value, str):  # RFC 3339's "t" and "z" may be written in lower case
+            value = value.upper()
         moment = super().to_internal_value(value)
         try:
             check_occurred_at(moment, shown=value)

@@ -81,12 +81,14 @@ _usable_key = Compiled(
 class FirstAnswer(models.Model):
     """The body of the first answer to a write, given again to an exact repeat (P8: "an
     exact repeat 200 with the same body"): the summary in a transaction's is the member
-    as that transaction left them, a redemption's is the redemption as it was made,
-    whatever happened after."""
+    as that transaction left them, a redemption's is the redemption as it was made, a
+    voucher use's the voucher as it was used (held by the account that used it), whatever
+    happened after."""
 
     class Kind(models.TextChoices):
         TRANSACTION = "transaction"
         REDEMPTION = "redemption"
+        VOUCHER_USE = "voucher_use"
 
     kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.TRANSACTION)
     external_id = models.CharField(max_length=100)

@@ -75,6 +75,8 @@ def _wrong_as_sent(field, value) -> str | None:
         return "Give text (a JSON string), not a number."
     if isinstance(field, serializers.IntegerField) and isinstance(value, str):
         return "Give a number, not text."
+    if isinstance(field, serializers.IntegerField) and isinstance(value, Decimal | float):
+        return "Give a whole number, without a decimal point."  # 1.0: the parser's Decimal
     return None
 
 
@@ -356,12 +358,15 @@ class TransactionRequestScheme(StrictScheme):
 
         def kind(name, original, required=()):
             properties = schema["properties"]
+            original = {**properties["original_external_id"], **original}
+            if "original_external_id" in required:  # no default: "" is no purchase's id
+                original.pop("default", None)
             return {
                 **schema,
                 "properties": {
                     **properties,
                     "kind": {"type": "string", "enum": [name]},
-                    "original_external_id": {**properties["original_external_id"], **original},
+                    "original_external_id": original,
                 },
                 "required": [*schema["required"], *required],
             }

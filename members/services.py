@@ -20,6 +20,7 @@ from django.utils.dateformat import format as date_format
 
 from core import events
 from core.ids import canonical_id, renamer
+from core.refusals import UNKNOWN
 from members.models import Member, Notification, TierChange
 from members.selectors import by_code, code_digest
 from members.signals import member_codes_erased, member_erased
@@ -100,7 +101,9 @@ def referrer(code, *, member_code: str) -> Member | None:
         raise ValidationError({"referred_by": "A member cannot refer themselves."})
     found = by_code(code).first()
     if found is None:
-        raise ValidationError({"referred_by": f"No member with customer code {code}."})
+        # "unknown": the API answers 404 naming the field, as for any member it names
+        unknown = ValidationError(f"No member with customer code {code}.", code=UNKNOWN)
+        raise ValidationError({"referred_by": unknown})
     if found.erased_at:
         raise ValidationError({"referred_by": f"{code} was erased: it cannot refer anyone."})
     return found

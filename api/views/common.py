@@ -1,10 +1,12 @@
 """What the views share: finding what a request names (404), the member's summary, and
-the problem responses every operation may give, for the schema."""
+the problem responses every operation may give, for the schema; and the views of no
+resource (the schema itself, any other path)."""
 
 from django.core.exceptions import ValidationError
 from django.db import DEFAULT_DB_ALIAS, OperationalError
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.views import SpectacularAPIView
 from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
@@ -160,3 +162,12 @@ class UnknownPath(APIView):
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
         raise NotFound("No such path in the API: see /api/v1/docs/.")
+
+
+class Schema(SpectacularAPIView):
+    """The schema in YAML, or in JSON for `Accept: application/json` or `?format=json`,
+    the way client generators and drf-spectacular's own documentation ask for it
+    (elsewhere in the API, `?format=` chooses nothing: URL_FORMAT_OVERRIDE)."""
+
+    def get_format_suffix(self, **kwargs):
+        return self.request.query_params.get("format") or None

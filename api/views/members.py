@@ -8,7 +8,6 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api.errors import CONFLICT
 from api.history import log_api_change
 from api.pagination import LedgerPage
 from api.serializers import CatalogueItemOut, Enrolment, LedgerEntryOut, MemberSummary
@@ -19,6 +18,7 @@ from api.views.common import (
     problems,
     validated,
 )
+from core.refusals import CONFLICT
 from members.models import Member
 from members.selectors import by_code
 from members.services import enroll_member
@@ -51,10 +51,10 @@ class Members(APIView):
     @extend_schema(
         operation_id="enrol_member",
         request=Enrolment,
-        responses={201: MemberSummary, 200: MemberSummary, **problems(400, 409, 415, 422)},
+        responses={201: MemberSummary, 200: MemberSummary, **problems(400, 404, 409, 415, 422)},
         description="Enrols a member in the entry tier, with the programme's welcome points "
         "if it gives any. The same again answers 200; the same customer code with other "
-        "data, 409; a `referred_by` that names no member (or the member itself), 422.",
+        "data, 409; a `referred_by` that names no member, 404; the member itself, 422.",
     )
     def post(self, request):
         fields = validated(Enrolment, request)

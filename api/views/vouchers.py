@@ -10,11 +10,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.history import log_api_change
+from api.models import FirstAnswer
 from api.serializers import VoucherOut, VoucherUseRequest, rendered
 from api.views.common import problems, validated
 from rewards.models import Redemption
 from rewards.selectors import voucher
 from rewards.services import use_voucher
+
+VOUCHER_USE = FirstAnswer.Kind.VOUCHER_USE
 
 
 def voucher_or_404(code: str) -> Redemption:
@@ -59,8 +62,12 @@ class UseVoucher(APIView):
                 channel=key.channel,
                 store=key.store,
             )
-            skipped = getattr(used, "skipped", False)
-            if not skipped:
-                message = f"Used the {used.voucher_name} {used.shown_code}"
-                log_api_change(key, used.member, message)
-        return Response(rendered(VoucherOut, used), status=200 if skipped else 201)
+            if getattr(used, "skipped", False):
+                # An exact repeat: the first answer, whatever happened since (the
+                # account merged into another); the voucher as it is when none was kept.
+                first = FirstAnswer.of(used.used_external_id, kind=VOUCHER_USE)
+                return Response(first or rendered(VoucherOut, used), status=200)
+            log_api_change(key, used.member, f"Used the {used.voucher_name} {used.shown_code}")
+            body = rendered(VoucherOut, used)
+            FirstAnswer.keep(used.used_external_id, body, kind=VOUCHER_USE)  # with the use
+        return Response(body, status=201)

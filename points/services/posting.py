@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from core import events
 from core.ids import canonical_id
+from core.refusals import CONFLICT
 from members.models import Member
 from members.selectors import check_open, merged_codes, owner, survivors_of
 from points.csv_rows import RowError, ids_of_bad_rows
@@ -228,7 +229,7 @@ def recorded_before(recorded_id, **content) -> Transaction | None:
     if differs:
         names = ", ".join(f.removesuffix("_id") for f in differs)
         message = f"Transaction {existing.external_id} was already recorded with another {names}."
-        raise ValidationError({"external_id": ValidationError(message, code="conflict")})
+        raise ValidationError({"external_id": ValidationError(message, code=CONFLICT)})
     existing.skipped = True
     return existing
 

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from core import events
 from core.ids import canonical_id, visible_id
+from core.refusals import CONFLICT
 from members.selectors import owner
 from points.selectors import balances
 from points.services import lock_member, post_redemption
@@ -134,9 +135,9 @@ def _redeemed_before(external_id, member, reward, by) -> Redemption | None:
         return None
     if member.pk not in (existing.member_id, existing.owner_id) or existing.reward_id != reward.pk:
         message = f"Redemption {external_id} was already made for another member or reward."
-        raise ValidationError({"external_id": ValidationError(message, code="conflict")})
+        raise ValidationError({"external_id": ValidationError(message, code=CONFLICT)})
     if existing.redeemed_by_id != (by.pk if by else None):
         message = f"Redemption {external_id} was already made by another key or user."
-        raise ValidationError({"external_id": ValidationError(message, code="conflict")})
+        raise ValidationError({"external_id": ValidationError(message, code=CONFLICT)})
     existing.skipped = True
     return existing

@@ -5,11 +5,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.ids import canonical_id, visible_id
+from core.refusals import CONFLICT
 from points.models import Channel
 from rewards.codes import is_code, normalized, shown
 from rewards.models import Redemption, VoucherStatus
 
-CONFLICT = "conflict"  # the API answers 409 (api.errors)
 NOT_A_CODE = "This is not a voucher code: a code has 16 letters and digits."
 EXTERNAL_ID_LENGTH = Redemption._meta.get_field("used_external_id").max_length
 

@@ -38,7 +38,7 @@ def test_api_enrols_with_a_birth_date_and_a_referrer_and_a_repeat_is_the_same(ap
 @pytest.mark.parametrize(
     ("fields", "status", "field"),
     [
-        ({"referred_by": "M-NOBODY"}, 422, "referred_by"),
+        ({"referred_by": "M-NOBODY"}, 404, "referred_by"),  # unknown, as any member named
         ({"referred_by": "M-API-8"}, 422, "referred_by"),
         ({"birth_date": "2990-01-01"}, 400, "birth_date"),
         ({"birth_date": "1990-02-30"}, 400, "birth_date"),
