@@ -273,7 +273,7 @@ class JobRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The chunked runs of expiry and degradation, for operations: which finished, and
     how far an unfinished one got."""
 
-    list_display = ["job", "key", "started_at", "finished_at", "chunks_done", "progress"]
+    list_display = ["job", "run_for", "started_at", "finished_at", "chunks_done", "progress"]
     list_filter = ["job"]
     ordering = ["-started_at"]
 
@@ -287,6 +287,19 @@ class JobRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 last_done=Max("chunks__done_at"),
             )
         )
+
+    @admin.display(description="For", ordering="key")
+    def run_for(self, run):
+        """What the run is for, as operations read it: an expiry's cutoff (its key is the
+        cutoff's day), a degradation's instant (its key, in UTC), in the programme's
+        time zone."""
+        try:
+            moment = datetime.fromisoformat(run.key)
+        except ValueError:  # a key of another form: as it is
+            return run.key
+        if len(run.key) == len("2026-03-31"):
+            return f"Cutoff of {moment:%-d %b %Y}"
+        return f"As of {timezone.localtime(moment):%-d %b %Y %H:%M}"
 
     @admin.display(description="Chunks done")
     def chunks_done(self, run):
