@@ -42,6 +42,8 @@ LEDGER_PAGE_SIZE = 25
 HISTORY_ROWS = 20
 ERASE_AT_MOST = 100  # members one erasure acts on, each named on its confirmation page
 
+VIEW_REDEMPTION = "rewards.view_redemption"  # voucher codes are shown with it
+
 
 def member_context(
     request,
@@ -141,7 +143,7 @@ def redemptions_context(member, user) -> dict:
     vouchers may still be valid): one query more only then."""
     redemptions = Redemption.objects.filter(member=member)
     latest = list(redemptions.select_related("redeemed_by")[: HISTORY_ROWS + 1])
-    sees_vouchers = user.has_perm("rewards.view_redemption")
+    sees_vouchers = user.has_perm(VIEW_REDEMPTION)
     more = len(latest) > HISTORY_ROWS and sees_vouchers
     # Vouchers stay on the accounts merged into this one (M5): the customer's valid ones
     # are named here, for the agent at the desk, with the account that holds them.
@@ -351,11 +353,13 @@ class MemberAdmin(MemberMerge, MemberGovernance, MemberActions, ExportMixin, adm
         finds the member it was merged into as well as the closed account. The admin
         looks for each word on its own; a phone stored with spaces ("+34 600 000 001")
         is also found by the whole term, or its start, as stored. A voucher code, however
-        it is read out or spaced, finds the member who redeemed it."""
+        it is read out or spaced, finds the member who redeemed it, for whoever may see
+        redemptions."""
         found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
         if survivor := survivor_of_search(search_term):
             found |= queryset.filter(pk=survivor)
-        if is_code(code := normalized(search_term)):
+        # (for whoever may see redemptions: a code is money at a till)
+        if is_code(code := normalized(search_term)) and request.user.has_perm(VIEW_REDEMPTION):
             found |= queryset.filter(pk__in=Redemption.objects.filter(code=code).values("member"))
         if " " in (term := search_term.strip()):
             found |= queryset.filter(phone__startswith=term)
@@ -393,7 +397,8 @@ class MemberAdmin(MemberMerge, MemberGovernance, MemberActions, ExportMixin, adm
     def change_view(self, request, object_id, form_url="", extra_context=None):
         context = dict(extra_context or {})
         member = self.get_object(request, object_id)
-        if member is not None:
+        # The page's figures only for whoever may see them (Django's view refuses the rest)
+        if member is not None and self.has_view_or_change_permission(request, member):
             names = ("assign_form", "merge_form", "match_form", "freeze_form")
             forms = {name: context.pop(name, None) for name in names}
             context.update(member_context(request, member, **forms))

@@ -153,7 +153,8 @@ class CampaignAdmin(admin.ModelAdmin):
     def change_view(self, request, object_id, form_url="", extra_context=None):
         campaign = self.get_object(request, unquote(object_id))
         extra = dict(extra_context or {})
-        if campaign:
+        # The reach counts members: only for whoever may see the page
+        if campaign and self.has_view_or_change_permission(request, campaign):
             extra["stacks"] = [s.message() for s in stacks_to_come(campaign)]
             extra["reach"] = reach_message(campaign)
         return super().change_view(request, object_id, form_url, extra)

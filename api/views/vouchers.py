@@ -67,7 +67,10 @@ class UseVoucher(APIView):
                 # account merged into another); the voucher as it is when none was kept.
                 first = FirstAnswer.of(used.used_external_id, kind=VOUCHER_USE)
                 return Response(first or rendered(VoucherOut, used), status=200)
-            log_api_change(key, used.member, f"Used the {used.voucher_name} {used.shown_code}")
+            # The redemption, not the code: whoever may view members reads the history
+            log_api_change(
+                key, used.member, f"Used the {used.voucher_name} of redemption {used.pk}"
+            )
             body = rendered(VoucherOut, used)
             FirstAnswer.keep(used.used_external_id, body, kind=VOUCHER_USE)  # with the use
         return Response(body, status=201)
