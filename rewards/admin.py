@@ -48,7 +48,15 @@ class RewardForm(ChangedOnPageForm):
         if self.instance.pk is None or "stock" not in self.changed_data:
             return stock
         shown = self.fields["stock"].to_python(self.data.get(self["stock"].html_initial_name))
-        now = Reward.objects.filter(pk=self.instance.pk).values_list("stock", flat=True).first()
+        # Under the reward's lock, held until the page's save commits (the admin saves in
+        # one transaction): a redemption that took a unit and has not committed yet is
+        # waited for and seen, not overwritten by the stock typed.
+        now = (
+            Reward.objects.select_for_update()
+            .filter(pk=self.instance.pk)
+            .values_list("stock", flat=True)
+            .first()
+        )
         if now != shown:
             # The form shown again reads against the stock now, so that the marketer's
             # next save goes through.

@@ -101,7 +101,8 @@ def insert_transaction(member: Member, txn: Transaction, entries, *, unless_chan
     With `unless_changed` (the caches as read, in MEMBER_CACHE_FIELDS order) the member
     is updated only if its caches still hold those values, and the rows are inserted
     only if it was: a conditional update in place of the member lock. Never for a
-    merged account (closed meanwhile: nothing written). Returns whether it wrote."""
+    merged or erased account (closed or erased meanwhile, after the rules read it: nothing
+    written; an erasure changes none of the caches). Returns whether it wrote."""
     txn_fields, entry_fields, member_fields = written_fields()
     params = [getattr(member, f.attname) for f in member_fields]
     params.append(member.pk)
@@ -169,7 +170,8 @@ def _insert_transaction_sql(entry_count: int, conditional: bool) -> str:
     )
     return (
         f"WITH member AS (UPDATE {Member._meta.db_table} SET {caches}"
-        f" WHERE id = %s AND merged_into_id IS NULL{unchanged} RETURNING id),"
+        f" WHERE id = %s AND merged_into_id IS NULL AND erased_at IS NULL{unchanged}"
+        " RETURNING id),"
         f" txn AS (INSERT INTO {Transaction._meta.db_table} ({columns(txn_fields)})"
         f" SELECT {values(txn_fields)} FROM member RETURNING id),"
         f" entries AS ({entries})"

@@ -327,6 +327,28 @@ def test_P3_a_campaign_that_started_is_switched_off_not_deleted(client, login, n
     assert not Campaign.objects.filter(pk=planned.pk).exists()
 
 
+def test_P3_a_campaign_starting_within_a_day_is_kept_a_purchase_may_be_dated_in_it(
+    client, login, no_campaigns, make_member, buy
+):
+    """Found by a race audit: a campaign starting in an hour was deleted after (or while)
+    a till recorded a purchase dated in it, a day ahead being allowed; the ledger line
+    it multiplied named a campaign gone from the analytics."""
+    login("Marketer")
+    now = timezone.now()
+    soon = campaign("Race double", starts=1 / 24, ends=1)
+    buy(make_member(), "20", when=now + 2 * DAY / 24, channel="pos")
+
+    response = client.post(reverse("admin:points_campaign_delete", args=[soon.pk]), {"post": "yes"})
+
+    errors = [str(m) for m in get_messages(response.wsgi_request) if m.level_tag == "error"]
+    assert errors == [
+        "“Race double” starts within a day, and purchases dated in it may already have earned "
+        "under it: switch it off instead of deleting it, so that what it earned stays in the "
+        "programme analytics and in the ledger's lines."
+    ]
+    assert Campaign.objects.filter(pk=soon.pk).exists()
+
+
 def test_P3_a_campaign_that_earned_points_keeps_its_start_in_the_past(
     client, login, no_campaigns, make_member, buy
 ):

@@ -8,8 +8,9 @@ from django.core.management import call_command
 from django.db import connection
 
 from members.models import Member
+from members.services import erase_member
 from points.models import LedgerEntry, Transaction
-from points.services import record_purchase
+from points.services import record_purchase, sql
 from tests.conftest import at, postgres_only, run_together
 
 pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True), postgres_only]
@@ -149,3 +150,28 @@ def test_a_tier_up_purchase_outside_a_transaction_writes_its_history_with_it(mem
     assert member.tier_changes.filter(reason="upgrade").count() == 1
     assert LedgerEntry.objects.filter(member=member, kind="bonus").count() == 1
     call_command("check_ledger")
+
+
+def test_a_purchase_read_before_an_erasure_and_written_after_it_earns_nothing(
+    member, staff, monkeypatch
+):
+    """Found by a race audit: the purchase without the member lock read the account,
+    the erasure committed, then the purchase wrote (an erasure changes none of the
+    balances its write checks): an erased account earned 40 points."""
+    write = sql.insert_transaction
+
+    def erased_in_between(*args, **kwargs):
+        monkeypatch.setattr(sql, "insert_transaction", write)  # once
+        erase_member(member=Member.objects.get(pk=member.pk), by=staff)  # commits
+        return write(*args, **kwargs)
+
+    monkeypatch.setattr(sql, "insert_transaction", erased_in_between)
+
+    with pytest.raises(ValidationError, match="receives no more points"):
+        record_purchase(
+            member=member, amount=Decimal("20"), occurred_at=at("2026-03-01"), external_id="T-1"
+        )
+
+    erased = Member.objects.get(pk=member.pk)
+    assert erased.erased_at and not LedgerEntry.objects.filter(member=erased).exists()
+    assert not Transaction.objects.exists()

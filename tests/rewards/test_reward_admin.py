@@ -3,14 +3,16 @@ redemptions made while the page was open, and is at most MAX_STOCK."""
 
 import html
 import re
+import threading
 from datetime import datetime
 
 import pytest
+from django.db import connections, transaction
 
 from points.services import adjust_points
 from rewards.models import Reward
 from rewards.services import redeem
-from tests.conftest import MADRID
+from tests.conftest import MADRID, postgres_only
 
 pytestmark = pytest.mark.django_db
 
@@ -79,6 +81,44 @@ def test_a_stock_set_while_redemptions_changed_it_is_asked_again(
     )
     mug.refresh_from_db()
     assert mug.stock == 7
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_stock_saved_while_a_redemption_commits_keeps_the_unit_it_took(
+    client, mug_page, make_member, staff
+):
+    """Found by a race audit: a redemption had taken a unit but not committed when the
+    page's stock was checked; the save then waited for it and wrote 20 over its 9."""
+    mug, url, values = mug_page
+    buyer = make_member()
+    adjust_points(member=buyer, points=100, reason="Welcome", by=staff)
+    taken, commit = threading.Event(), threading.Event()
+
+    def redeem_and_wait():
+        try:
+            with transaction.atomic():
+                redeem(member=buyer, reward=mug)
+                taken.set()
+                commit.wait(10)
+        finally:
+            connections.close_all()
+
+    redeeming = threading.Thread(target=redeem_and_wait)
+    redeeming.start()
+    assert taken.wait(10)
+    threading.Timer(0.5, commit.set).start()  # commits while the save below runs
+
+    # when: the marketer sets 20, read against the 10 the page showed
+    page = client.post(url, {**values, "stock": "20"})
+    redeeming.join()
+
+    # then: refused, and the unit the redemption took stays taken
+    assert "Redemptions changed the stock while this page was open (now 9 left)" in (
+        page.content.decode()
+    )
+    mug.refresh_from_db()
+    assert mug.stock == 9
 
 
 def test_a_stock_above_a_billion_is_refused(client, mug_page):

@@ -348,3 +348,16 @@ def test_a_status_match_extended_at_the_same_tier_changes_no_tier(bronze, tiers,
         "You are Gold until 3 March 2026",
         "You are Gold until 30 June 2026",
     ]
+
+
+def test_a_status_match_granted_twice_as_it_runs_tells_the_member_once(bronze, tiers, staff):
+    """Found by a race audit: two supervisors (or one double click) granting the same
+    match sent the member two messages, and replaced the match with itself."""
+    first = match(bronze, tiers["gold"], staff)
+
+    again = match(bronze, tiers["gold"], staff, now=START + timedelta(minutes=1))
+    send_notifications_task.delay()
+
+    assert again.pk == first.pk
+    assert StatusGrant.objects.filter(member=bronze).count() == 1
+    assert [m.subject for m in mail.outbox] == ["You are Gold until 30 April 2026"]

@@ -36,7 +36,8 @@ def grant_status(*, member, tier: Tier, until: date, reason: str, by, now=None) 
     tier-up bonus and the highest tier ever reached is unchanged, so really qualifying
     for the tier later pays its bonus (T2). A new match replaces a running one.
     Recorded in the tier history (T4), sent as member.tier_changed, and the member is
-    told their tier and its last day."""
+    told their tier and its last day. The same tier and last day as the running match
+    changes nothing: that match is returned, and the member told nothing twice."""
     now = now or timezone.now()
     errors = {}
     missing = "Say why the tier is granted (e.g. the competitor's card)."
@@ -68,9 +69,11 @@ def grant_status(*, member, tier: Tier, until: date, reason: str, by, now=None) 
                     "match grants a higher tier."
                 }
             )
-        StatusGrant.objects.filter(member=member, ended_at=None).update(
-            ended_at=now, end=StatusGrant.End.REPLACED
-        )
+        running = StatusGrant.objects.filter(member=member, ended_at=None)
+        same = running.filter(tier=tier, until=until).first()
+        if same is not None:  # granted again as it runs (a second tab, a double click)
+            return same
+        running.update(ended_at=now, end=StatusGrant.End.REPLACED)
         grant = StatusGrant(
             member=member, tier=tier, until=until, reason=reason, granted_by=by, granted_at=now
         )
