@@ -100,9 +100,9 @@ def insert_transaction(member: Member, txn: Transaction, entries, *, unless_chan
 
     With `unless_changed` (the caches as read, in MEMBER_CACHE_FIELDS order) the member
     is updated only if its caches still hold those values, and the rows are inserted
-    only if it was: a conditional update in place of the member lock. Never for a
-    merged or erased account (closed or erased meanwhile, after the rules read it: nothing
-    written; an erasure changes none of the caches). Returns whether it wrote."""
+    only if it was, and the account was not erased meanwhile (an erasure changes none of
+    the caches): a conditional update in place of the member lock. Never for a merged
+    account (closed meanwhile: nothing written). Returns whether it wrote."""
     txn_fields, entry_fields, member_fields = written_fields()
     params = [getattr(member, f.attname) for f in member_fields]
     params.append(member.pk)
@@ -154,7 +154,11 @@ def _insert_transaction_sql(entry_count: int, conditional: bool) -> str:
         return ", ".join(f"CAST(%s AS {f.db_type(connection)})" for f in fields)
 
     caches = ", ".join(f"{quote(f.column)} = %s" for f in member_fields)
+    # Without the lock: not if an erasure committed after the rules read the account (it
+    # changes none of the caches). Under the lock, the caller has checked (a return of an
+    # erased account's purchase still takes its points back).
     unchanged = (
+        " AND erased_at IS NULL"
         f" AND ({columns(member_fields)}) IS NOT DISTINCT FROM ({values(member_fields)})"
         if conditional
         else ""
@@ -170,8 +174,7 @@ def _insert_transaction_sql(entry_count: int, conditional: bool) -> str:
     )
     return (
         f"WITH member AS (UPDATE {Member._meta.db_table} SET {caches}"
-        f" WHERE id = %s AND merged_into_id IS NULL AND erased_at IS NULL{unchanged}"
-        " RETURNING id),"
+        f" WHERE id = %s AND merged_into_id IS NULL{unchanged} RETURNING id),"
         f" txn AS (INSERT INTO {Transaction._meta.db_table} ({columns(txn_fields)})"
         f" SELECT {values(txn_fields)} FROM member RETURNING id),"
         f" entries AS ({entries})"
