@@ -64,7 +64,9 @@ def redeem(
     try:
         return _redeem(**fields)
     except IntegrityError:  # the same id for another member, at the same moment
-        if not Redemption.objects.filter(external_id=external_id).exists():
+        # (only then: without an id, `external_id=None` would match every redemption
+        # made without one, and retry any other integrity error)
+        if not external_id or not Redemption.objects.filter(external_id=external_id).exists():
             raise
         return _redeem(**fields)
 

@@ -1,0 +1,79 @@
+"""Rules of tiers whose breaking no other test noticed (found by mutation): T3's
+highest tier reached, D2's lowest tier, and a status match's last day."""
+
+from datetime import date, timedelta
+
+import pytest
+
+from points.models import LedgerEntry
+from tests.conftest import at, give_return
+from tests.tiers.test_status_match import START, tiers_of
+from tiers.models import Tier
+from tiers.services import degrade_inactive_members, grant_status, recalculate_all_tiers
+
+pytestmark = pytest.mark.django_db
+
+
+def set_threshold(code, threshold):
+    tier = Tier.objects.get(code=code)
+    tier.threshold = threshold
+    tier.save()
+
+
+def test_T2_T3_a_tier_reached_by_new_thresholds_pays_no_bonus_when_reached_again(make_member, buy):
+    """T2/T3: Gold held through a threshold change is a tier held before: no bonus later."""
+    # given: Silver (1,500), moved to Gold when its threshold fell to 1,500, then back
+    member = make_member()
+    buy(member, "1500")
+    set_threshold("gold", 1500)
+    assert recalculate_all_tiers() == 1
+    assert tiers_of(member) == ("gold", "gold")
+    set_threshold("gold", 3000)
+    assert recalculate_all_tiers() == 1
+    assert tiers_of(member) == ("silver", "silver")
+    # when: purchases take her to Gold's 3,000 points
+    buy(member, "1500")
+    # then: Gold again, without "Welcome to Gold" (rising back is not a tier-up)
+    assert tiers_of(member) == ("gold", "gold")
+    bonuses = LedgerEntry.objects.filter(member=member, kind="bonus")
+    assert list(bonuses.values_list("reason", flat=True)) == ["Welcome to Silver"]
+
+
+def test_D2_a_return_never_puts_a_degraded_member_above_the_lowest_tier_s_floor(
+    make_member, buy, degradation
+):
+    """D2: degraded to the lowest tier, a member stays there when a return lowers the qualified."""
+    # given: Gold, two periods without a purchase (Bronze), then degradation switched off
+    member = make_member(joined_at=START - timedelta(days=1))
+    bought = buy(member, "3000", when=START)
+    degrade_inactive_members(now=START + timedelta(days=200))
+    assert tiers_of(member) == ("gold", "bronze")
+    degradation.enabled = False
+    degradation.save()
+    # when: a return takes her below Gold's threshold
+    give_return(member, bought, "1000", when=START + timedelta(days=201))
+    # then: Silver qualified, still at the lowest tier (never above the qualified one)
+    assert tiers_of(member) == ("silver", "bronze")
+
+
+def test_status_match_holds_through_its_last_day_against_degradation(
+    make_member, buy, tiers, staff, degradation
+):
+    """Status match: degradation cannot go below the granted tier on the match's last day."""
+    # given: Silver by points, inactive since 1 January, Gold by match until 30 April
+    member = make_member(joined_at=START)
+    buy(member, "1000", when=START)
+    grant_status(
+        member=member,
+        tier=tiers["gold"],
+        until=date(2026, 4, 30),
+        reason="Gold card of a competitor",
+        by=staff,
+        now=START,
+    )
+    # when: the nightly run of the last day
+    degrade_inactive_members(now=at("2026-04-30", 23))
+    # then: still Gold; the run after the last day ends it and degrades
+    assert tiers_of(member) == ("silver", "gold")
+    degrade_inactive_members(now=at("2026-05-01", 3))
+    assert tiers_of(member) == ("silver", "bronze")
