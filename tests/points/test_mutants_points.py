@@ -1,21 +1,18 @@
 """Rules of points whose breaking no other test noticed (found by mutation): returns'
 cap and counting (P4), adjustments' bounds (P6), expiry's first cutoff, reminders and
-freezes (E1, E4), goodwill limits, and the member as of a moment (Member 360)."""
+freezes (E1, E4), and the member as of a moment (Member 360)."""
 
 from datetime import date
 
 import pytest
-from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
-from django.utils import timezone
 
 from members.models import Notification
 from points.expiry_selectors import expiry_impact
-from points.models import AdjustmentLimit, AdjustmentRequest, ExpiryPolicy, LedgerEntry
+from points.models import ExpiryPolicy, LedgerEntry
 from points.selectors import member_as_of
 from points.services import adjust_points, expire_points, send_expiry_reminders
 from points.services.freezing import freeze_member
-from points.services.goodwill import adjust_or_request, approve_request
 from tests.conftest import at, definition, give_return, summary
 
 pytestmark = pytest.mark.django_db
@@ -119,57 +116,6 @@ def test_freeze_through_a_cutoff_day_skips_that_cutoff(make_member, staff, month
     expire_points(now=at("2026-02-01"))
     assert expiries(member) == []
     assert summary(member, now=at("2026-02-01"))["available"] == 100
-
-
-# Governance of manual points
-
-
-@pytest.fixture
-def tight_limit(db):
-    """CX agents give up to 1,000 points at a time and 1,000 a month."""
-    return AdjustmentLimit.objects.create(
-        group=Group.objects.get(name="CX agent"), per_adjustment=1000, per_month=1000
-    )
-
-
-@pytest.fixture
-def agent(django_user_model):
-    user = django_user_model.objects.create_user("maria", is_staff=True)
-    user.groups.add(Group.objects.get(name="CX agent"))
-    return user
-
-
-@pytest.fixture
-def supervisor(django_user_model):
-    user = django_user_model.objects.create_user("sam", is_staff=True)
-    user.groups.add(Group.objects.get(name="CX supervisor"))
-    return user
-
-
-def test_goodwill_points_taken_back_do_not_free_the_monthly_limit(member, agent, tight_limit):
-    """Goodwill limits: a month counts positive adjustments; taking points back frees none."""
-    when = at("2026-03-10")
-    assert isinstance(
-        adjust_or_request(member=member, points=1000, reason="Late", by=agent, now=when),
-        LedgerEntry,
-    )
-    adjust_or_request(member=member, points=-600, reason="Too much", by=agent, now=when)
-    made = adjust_or_request(member=member, points=500, reason="Late", by=agent, now=when)
-    assert isinstance(made, AdjustmentRequest)
-    assert summary(member)["available"] == 400
-
-
-def test_goodwill_an_approved_request_does_not_use_the_requesters_monthly_limit(
-    member, agent, supervisor, tight_limit
-):
-    """Goodwill limits: points a supervisor approved were not given on the agent's own authority."""
-    when = timezone.now()  # the approval applies the points now
-    request = adjust_or_request(member=member, points=1500, reason="Lost order", by=agent, now=when)
-    assert isinstance(request, AdjustmentRequest)
-    approve_request(request=request, by=supervisor, now=when)
-    made = adjust_or_request(member=member, points=500, reason="Late", by=agent, now=when)
-    assert isinstance(made, LedgerEntry)
-    assert summary(member)["available"] == 2000
 
 
 # Member 360

@@ -1,15 +1,15 @@
 """Rules of tiers whose breaking no other test noticed (found by mutation): T3's
-highest tier reached, D2's lowest tier, and a status match's last day."""
+highest tier reached and D2's lowest tier."""
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 
 from points.models import LedgerEntry
-from tests.conftest import at, give_return
+from tests.conftest import give_return
 from tests.tiers.test_status_match import START, tiers_of
 from tiers.models import Tier
-from tiers.services import degrade_inactive_members, grant_status, recalculate_all_tiers
+from tiers.services import degrade_inactive_members, recalculate_all_tiers
 
 pytestmark = pytest.mark.django_db
 
@@ -53,27 +53,4 @@ def test_D2_a_return_never_puts_a_degraded_member_above_the_lowest_tier_s_floor(
     # when: a return takes her below Gold's threshold
     give_return(member, bought, "1000", when=START + timedelta(days=201))
     # then: Silver qualified, still at the lowest tier (never above the qualified one)
-    assert tiers_of(member) == ("silver", "bronze")
-
-
-def test_status_match_holds_through_its_last_day_against_degradation(
-    make_member, buy, tiers, staff, degradation
-):
-    """Status match: degradation cannot go below the granted tier on the match's last day."""
-    # given: Silver by points, inactive since 1 January, Gold by match until 30 April
-    member = make_member(joined_at=START)
-    buy(member, "1000", when=START)
-    grant_status(
-        member=member,
-        tier=tiers["gold"],
-        until=date(2026, 4, 30),
-        reason="Gold card of a competitor",
-        by=staff,
-        now=START,
-    )
-    # when: the nightly run of the last day
-    degrade_inactive_members(now=at("2026-04-30", 23))
-    # then: still Gold; the run after the last day ends it and degrades
-    assert tiers_of(member) == ("silver", "gold")
-    degrade_inactive_members(now=at("2026-05-01", 3))
     assert tiers_of(member) == ("silver", "bronze")

@@ -149,3 +149,12 @@ def test_only_users_who_grant_matches_end_them(client, login, matched):
     refused = client.post(url, {"token": "7d5b4e1e-0000-4000-8000-000000000000", "reason": "x"})
     assert refused.status_code == 403
     assert tiers_of(matched) == ("silver", "gold")
+
+
+def test_a_match_holds_through_its_last_day_against_degradation(matched, degradation):
+    """Found by mutation: degradation cannot go below the granted tier on the match's
+    last day; the run after it ends the match, and degrades."""
+    degrade_inactive_members(now=at("2026-04-30", 23))
+    assert tiers_of(matched) == ("silver", "gold")
+    degrade_inactive_members(now=at("2026-05-01", 3))
+    assert tiers_of(matched) == ("silver", "bronze")
