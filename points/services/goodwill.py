@@ -181,6 +181,7 @@ def approve_request(*, request: AdjustmentRequest, by, reason="", now=None) -> A
             by=request.requested_by,
             definition=request.definition,
             approved=True,
+            now=now,  # issued when it was approved
         )
         AdjustmentRequest.objects.filter(pk=request.pk).update(entry=entry)
     request.refresh_from_db()

@@ -11,7 +11,6 @@ import pytest
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management import call_command
-from django.utils import timezone
 
 from members.models import Member
 from members.services import merge_members
@@ -143,11 +142,11 @@ def test_points_taken_back_do_not_free_the_monthly_limit(member, maria, limits):
 def test_an_approved_request_does_not_use_the_requesters_monthly_limit(member, maria, sam, limits):
     """Found by mutation: points a supervisor approved were not given on the agent's own
     authority, and leave the agent's month as it was."""
-    today = timezone.now()  # an approval applies the points when it is given
-    approve_request(request=give(member, 1500, maria, now=today), by=sam)
-    made = [give(member, 900, maria, now=today) for _ in range(5)]  # 4,500 of the 5,000
+    approved = approve_request(request=give(member, 1500, maria), by=sam, now=NOW)
+    made = [give(member, 900, maria) for _ in range(5)]  # 4,500 of the 5,000
     assert all(isinstance(entry, LedgerEntry) for entry in made)
     assert available(member) == 6000
+    assert approved.entry.issued_at == approved.decided_at == NOW  # given when approved
 
 
 def test_months_are_calendar_months_in_the_programme_time_zone(member, maria, limits):
