@@ -360,7 +360,10 @@ class MemberAdmin(MemberMerge, MemberGovernance, MemberActions, ExportMixin, adm
             found |= queryset.filter(pk=survivor)
         # (for whoever may see redemptions: a code is money at a till)
         if is_code(code := normalized(search_term)) and request.user.has_perm(VIEW_REDEMPTION):
-            found |= queryset.filter(pk__in=Redemption.objects.filter(code=code).values("member"))
+            # The member first (the code's unique index), then by its id: a subquery in
+            # the OR would scan every member (3.5 s at a million).
+            redeemed = Redemption.objects.filter(code=code).values_list("member", flat=True)
+            found |= queryset.filter(pk__in=list(redeemed))
         if " " in (term := search_term.strip()):
             found |= queryset.filter(phone__startswith=term)
         return found, may_have_duplicates

@@ -415,6 +415,29 @@ def test_the_job_runs_page_tells_a_stalled_run_from_a_running_one(client_admin):
     assert f"Running (last chunk done {timezone.localtime(now):%-d %b %Y %H:%M})" in page
 
 
+def test_the_job_runs_page_reads_a_bounded_number_of_queries_whatever_the_runs(
+    client_admin, django_assert_max_num_queries
+):
+    """Found at a million members: a join of every run with its chunks took 1 s at
+    30,000 runs; the page now reads the chunks of its own runs."""
+    now = timezone.now()
+    runs = JobRun.objects.bulk_create(
+        JobRun(job="expiry", key=f"2026-{1 + n % 12:02d}-28-{n}", started_at=now)
+        for n in range(150)
+    )
+    JobChunk.objects.bulk_create(
+        JobChunk(run=run, first_id=first, last_id=first + 99, done_at=now if first else None)
+        for run in runs
+        for first in (0, 100, 200)
+    )
+
+    with django_assert_max_num_queries(8):
+        page = client_admin.get(reverse("admin:core_jobrun_changelist"))
+
+    assert page.status_code == 200
+    assert page.content.decode().count("2 of 3") == 100  # a page of runs, each counted
+
+
 def test_P3_a_tier_a_campaign_is_limited_to_cannot_be_deleted_until_the_campaign_lets_go(
     client_admin, tiers
 ):
