@@ -62,7 +62,8 @@ def field_errors(detail, prefix="") -> list[dict]:
 
 
 def rule_refused(exc: DjangoValidationError):
-    """A service's ValidationError: 422, or 409 for an idempotency conflict."""
+    """A service's ValidationError: 422, or 409 for an idempotency conflict, or 404 when
+    all it says is that what a field names does not exist (core.refusals)."""
     pairs = exc.error_dict.items() if hasattr(exc, "error_dict") else [(None, exc.error_list)]
     errors, codes = [], set()
     for name, found in pairs:

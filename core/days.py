@@ -8,6 +8,16 @@ from django.utils import timezone
 # a typing error, and dates that far away cannot be computed.
 MAX_DAYS = 3650
 
+# How far ahead of now a moment staff, tills and files give may be (a purchase, a
+# member's joining or last purchase): a clock running a little fast is fine, a year
+# typed wrong (which would stop a degradation clock) is not.
+AT_MOST_AHEAD = timedelta(days=1)
+
+
+def latest_allowed(now=None) -> datetime:
+    """The latest moment a purchase, a joining or a last purchase may be given at."""
+    return (now or timezone.now()) + AT_MOST_AHEAD
+
 
 def start_of(day: date) -> datetime:
     """The first moment of a day in the programme's time zone: its midnight, or where

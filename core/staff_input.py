@@ -92,8 +92,30 @@ class AtLeastOne(models.PositiveIntegerField):
 
     default_validators = [MinValueValidator(1)]
 
+    def __init__(self, *args, too_few: str = "", **kwargs):
+        # `too_few`: what 0 and -1 read instead of Django's "greater than or equal to 1",
+        # where the field's upper bound says its range in words ("valid from 1 to ...")
+        self.too_few = too_few
+        super().__init__(*args, **kwargs)
+
+    @property
+    def validators(self):
+        found = super().validators
+        if not self.too_few:
+            return found
+        return [
+            MinValueValidator(1, self.too_few) if type(v) is MinValueValidator else v for v in found
+        ]
+
     def formfield(self, **kwargs):
-        return super().formfield(**{"min_value": 1, **kwargs})
+        messages = {"min_value": self.too_few} if self.too_few else {}
+        return super().formfield(**{"min_value": 1, "error_messages": messages, **kwargs})
+
+    def deconstruct(self):
+        name, path, args, kwargs = super().deconstruct()
+        if self.too_few:
+            kwargs["too_few"] = self.too_few
+        return name, path, args, kwargs
 
 
 @deconstructible(path="core.staff_input.AtMost")

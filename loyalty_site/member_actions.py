@@ -229,10 +229,11 @@ class MemberActions:
                 available=available,
                 after=available - reward.points_cost,
             )
-        if form.cleaned_data["cost"] is None:  # never spend a cost the agent did not read
+        # never spend a cost, nor give a voucher, the agent did not read out
+        if form.cleaned_data["cost"] is None or form.shown_terms() is None:
             self.message_user(
                 request,
-                "Choose the reward again: the confirmation did not say its cost.",
+                "Choose the reward again: the confirmation did not say its cost and voucher.",
                 messages.ERROR,
             )
             return redirect("admin:members_member_change", member.pk)

@@ -140,7 +140,8 @@ def focus_first_error(form) -> None:
 def redemptions_context(member, user) -> dict:
     """The member's latest redemptions (HISTORY_ROWS) and, when they have more, how many
     in all, for a link to the redemption list of this member (a regular customer's older
-    vouchers may still be valid): one query more only then."""
+    vouchers may still be valid: one query more only then), and the valid vouchers left
+    on accounts merged into this one (one grouped query)."""
     redemptions = Redemption.objects.filter(member=member)
     latest = list(redemptions.select_related("redeemed_by")[: HISTORY_ROWS + 1])
     sees_vouchers = user.has_perm(VIEW_REDEMPTION)

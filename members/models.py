@@ -6,6 +6,7 @@ from django.db import models
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from core.days import latest_allowed
 from core.staff_input import invisible_in
 
 
@@ -46,7 +47,7 @@ def _utc_yesterday() -> date:
 def joined_by_now(moment) -> None:
     """A member has joined by now, or a day ahead at most (a till's clock running fast),
     as a purchase may be dated: a year typed wrong would stop their degradation clock."""
-    if moment and moment > timezone.now() + timedelta(days=1):
+    if moment and moment > latest_allowed():
         raise ValidationError("A member cannot join more than a day in the future.", code="future")
 
 

@@ -151,8 +151,10 @@ def erase_member(*, member, by) -> Member:
     naming the member. The customer's accounts merged into this one (closed, with their
     own code, e-mail and names) are erased with it; what their merges wrote names each
     erased account by its new code, in every account merged with it (_forget_codes),
-    also when a closed account is erased on its own. The endpoints that want it hear
-    each code to forget (_report_erased). Irreversible; the staff user is recorded."""
+    also when a closed account is erased on its own; the point requests waiting for
+    them are rejected (members.signals.member_codes_erased, which the apps above
+    receive). The endpoints that want it hear each code to forget (_report_erased).
+    Irreversible; the staff user is recorded."""
     if by is None:
         raise ValidationError("An erasure must name the staff user who makes it.")
     with transaction.atomic():

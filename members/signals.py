@@ -8,6 +8,8 @@ member_erased = Signal()
 
 # Sent inside an erasure's transaction, with `codes` (the customer codes it replaced:
 # old: new) and `accounts` (the ids of the accounts merged with the erased ones,
-# members.services.merge_family): what an app keeps about those accounts naming them by
-# code is renamed in the same transaction (a status match carried over by a merge).
+# members.services.merge_family): the apps above finish the erasure in the same
+# transaction. What they keep about those accounts naming them by code is renamed (a
+# status match carried over by a merge), and the point requests still waiting for the
+# erased accounts are rejected (points.services.goodwill.reject_requests_of_erased).
 member_codes_erased = Signal()

@@ -18,13 +18,13 @@ on, as for transactions (points.resources)."""
 import functools
 import re
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from operator import itemgetter
 from typing import NamedTuple
 
 from django.core.exceptions import ValidationError
-from django.utils import timezone
 
+from core.days import latest_allowed
 from core.ids import canonical_id
 from members.services import enrolment_errors
 from points.csv_files import open_csv, parsed_rows
@@ -128,7 +128,7 @@ def parse_row(line: int, cells) -> tuple[MemberRow | None, list[RowError]]:
     opening_lifetime = _opening(lifetime, "opening_lifetime", bad)
     if joined_at and last_purchase_at and last_purchase_at < joined_at:
         bad("last_purchase_at", "is before joined_at: a member buys once they have joined")
-    elif last_purchase_at and last_purchase_at > timezone.now() + timedelta(days=1):
+    elif last_purchase_at and last_purchase_at > latest_allowed():
         # as a purchase's time: a year typed wrong would stop the degradation clock
         bad("last_purchase_at", f"{bought} is more than a day in the future")
     if errors:

@@ -9,6 +9,7 @@ from django.db.models import Count, F, Max, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from core.days import latest_allowed
 from core.db import Compiled
 from members.models import Member, TierChange
 from points.expiry_selectors import cutoff_instant, member_cutoff, stake_sum
@@ -21,7 +22,6 @@ from points.models import (
     LedgerEntry,
     PointDefinition,
 )
-from points.services.rules import transaction_limits
 from tiers.models import DegradationPolicy, ProgrammeVersion
 from tiers.selectors import Ranking
 
@@ -124,13 +124,13 @@ def why_campaign_is_kept(campaign: Campaign, now) -> str | None:
     """Why a campaign cannot be deleted, or None: one that has started or earned points
     (moved to later dates since) is kept, since its results in the programme analytics
     and the ledger lines it multiplied name it; switching it off ends it. So is one that
-    starts within the time ahead a purchase may be dated (transaction_limits: a day), in
+    starts within the time ahead a purchase may be dated (core.days: a day), in
     which a till may already have recorded one, or be recording one now. A query at
     most, on its result, for a campaign not started yet."""
     if campaign.starts_at <= now:
         starts = timezone.localtime(campaign.starts_at)
         done = f"started on {starts.day} {starts:%b %Y}"
-    elif campaign.starts_at <= transaction_limits(now).latest:
+    elif campaign.starts_at <= latest_allowed(now):
         done = "starts within a day, and purchases dated in it may already have earned under it"
     elif CampaignResult.objects.filter(campaign=campaign, purchases__gt=0).exists():
         done = "has earned points"

@@ -81,6 +81,7 @@ class Reward(models.Model):
     )
     voucher_valid_days = AtLeastOne(
         default=90,
+        too_few=f"A voucher is valid from 1 to {MAX_VALID_DAYS:,} days.",
         validators=[AtMost(MAX_VALID_DAYS, "A voucher is valid from 1 to {limit:,} days.")],
         help_text="Days a voucher can be used after the day it is redeemed (until the end "
         "of the last day, in the programme's time zone).",

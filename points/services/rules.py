@@ -4,7 +4,7 @@ times, references). The services and the import apply them; nothing here reads o
 writes the database."""
 
 import re
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time
 from decimal import ROUND_HALF_UP, Context, Decimal, Inexact
 from typing import NamedTuple
 
@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from core.days import latest_allowed
 from core.ids import visible_id
 from core.words import ELLIPSIS, shortened
 from points.models import Channel, Transaction
@@ -136,7 +137,7 @@ def transaction_limits(now=None) -> TransactionLimits:
     typo of a year may not."""
     start = datetime.combine(settings.PROGRAMME_START, time.min)
     earliest = timezone.make_aware(start, timezone.get_default_timezone()).astimezone(UTC)
-    latest = (now or timezone.now()) + timedelta(days=1)
+    latest = latest_allowed(now)
     return TransactionLimits(settings.MAX_TRANSACTION_AMOUNT, earliest, latest)
 
 

@@ -180,10 +180,12 @@ def test_redeeming_from_the_member_page_spends_once_per_form(client, login, memb
     assert "Redeem this reward?" in asked.content.decode()
     assert f"after this redemption, {1_000 - coffee.points_cost:,}" in asked.content.decode()
     assert not Redemption.objects.exists()
+    sent = dict(
+        re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', asked.content.decode())
+    )
+    assert (sent["cost"], sent["token"]) == ("150", str(token))  # the confirmation's own form
     for _ in range(2):
-        response = client.post(
-            url, {"reward": coffee.pk, "token": token, "cost": "150", "_confirm": "1"}
-        )
+        response = client.post(url, {**sent, "_confirm": "1"})
 
     assert response.status_code == 302
     redemption = Redemption.objects.get(member=member)
@@ -248,19 +250,24 @@ def test_yes_redeem_never_gives_another_voucher_than_the_one_shown(
     assert summary(member)["available"] == 1_000
 
 
-def test_a_confirmation_without_the_cost_it_showed_spends_nothing(client, login, member, rewards):
-    # given: a "yes, redeem" sent without the cost the confirmation showed (a form made
-    # by hand, or a page of an older version)
+@pytest.mark.parametrize(
+    "shown", [{}, {"cost": "900"}], ids=["without its cost", "without its voucher's days"]
+)
+def test_a_confirmation_without_what_it_showed_spends_nothing(
+    client, login, member, rewards, shown
+):
+    # given: a "yes, redeem" sent without the cost or the voucher the confirmation
+    # showed (a form made by hand, or a page of an older version)
     agent = login("CX agent")
     adjust_points(member=member, points=1_000, reason="Test", by=agent)
     coffee = rewards["Coffee voucher"]
     Reward.objects.filter(pk=coffee.pk).update(points_cost=900)
     url = reverse("admin:members_member_redeem", args=[member.pk])
     # when
-    sent = {"reward": coffee.pk, "token": uuid.uuid4(), "_confirm": "1"}
+    sent = {"reward": coffee.pk, "token": uuid.uuid4(), "_confirm": "1", **shown}
     done = client.post(url, sent, follow=True).content.decode()
-    # then: nothing is spent at a cost the agent never read out
-    assert "Choose the reward again: the confirmation did not say its cost." in done
+    # then: nothing is spent at a cost, nor on terms, the agent never read out
+    assert "Choose the reward again: the confirmation did not say its cost and voucher." in done
     assert not Redemption.objects.exists()
     assert summary(member)["available"] == 1_000
 

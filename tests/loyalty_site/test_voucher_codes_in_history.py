@@ -48,7 +48,13 @@ def test_the_member_history_names_a_redemption_without_its_voucher_code(
     adjust_points(member=member, points=1_000, reason="Test", by=agent)
     done = client.post(
         reverse("admin:members_member_redeem", args=[member.pk]),
-        {"reward": coffee.pk, "token": uuid.uuid4(), "cost": "150", "_confirm": "1"},
+        {
+            "reward": coffee.pk,
+            "token": uuid.uuid4(),
+            "cost": "150",
+            "valid_days": "90",
+            "_confirm": "1",
+        },
         follow=True,
     )
     redemption = Redemption.objects.get(member=member)

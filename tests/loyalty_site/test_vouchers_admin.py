@@ -89,7 +89,14 @@ def test_W5_redeeming_on_the_member_page_tells_the_agent_the_code(client, login,
     # when
     done = client.post(
         url,
-        {"reward": five.pk, "token": uuid.uuid4(), "cost": five.points_cost, "_confirm": "1"},
+        {
+            "reward": five.pk,
+            "token": uuid.uuid4(),
+            "cost": five.points_cost,
+            "value": "5.00",
+            "valid_days": "90",
+            "_confirm": "1",
+        },
         follow=True,
     )
 

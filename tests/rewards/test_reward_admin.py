@@ -303,8 +303,8 @@ def test_W1_a_reward_nobody_redeemed_can_be_deleted(client, login, tiers):
         ),
         ("voucher_valid_days", "99999999999999999999", "A voucher is valid from 1 to 3,660 days."),
         # One message for 0 and -5 (a plain positive field told -5 "at least 0")
-        ("voucher_valid_days", "-5", "Ensure this value is greater than or equal to 1."),
-        ("voucher_valid_days", "0", "Ensure this value is greater than or equal to 1."),
+        ("voucher_valid_days", "-5", "A voucher is valid from 1 to 3,660 days."),
+        ("voucher_valid_days", "0", "A voucher is valid from 1 to 3,660 days."),
     ],
 )
 def test_W1_a_reward_s_absurd_name_value_or_cost_is_refused_beside_its_field(

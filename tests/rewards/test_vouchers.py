@@ -140,7 +140,7 @@ def test_W5_the_validity_and_value_are_the_reward_s_when_redeemed(rich, tiers):
 @pytest.mark.parametrize(
     "fields, message",
     [
-        ({"voucher_valid_days": 0}, "Ensure this value is greater than or equal to 1."),
+        ({"voucher_valid_days": 0}, "A voucher is valid from 1 to 3,660 days."),
         ({"voucher_valid_days": 10**9}, "A voucher is valid from 1 to 3,660 days."),
         ({"voucher_value": Decimal("0.00")}, "A voucher's value is more than 0, or empty."),
         ({"voucher_value": Decimal("-5.00")}, "A voucher's value is more than 0, or empty."),
