@@ -2,15 +2,19 @@
 - 0005-0006: each gets a voucher code (unique, of the alphabet), valid 90 days from the
   day of the upgrade;
 - 0012: each keeps its reward's name and whether it took a unit of stock, as best
-  known: the reward's name today, and a unit taken when the reward has a stock today."""
+  known: the reward's name today, and a unit taken when the reward has a stock today;
+  and those the release before wrote meanwhile, once `finish_upgrade` runs."""
 
+import io
 from datetime import timedelta
 
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 
 from rewards.codes import is_code
-from tests.migrations import latest_after, migrate  # noqa: F401 - a fixture
+from rewards.models import Redemption
+from tests.migrations import latest_after, migrate, migrate_to_latest  # noqa: F401 - a fixture
 
 pytestmark = [
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
@@ -101,3 +105,26 @@ def test_the_release_before_still_writes_redemptions_once_the_columns_are_added(
     # then: written, with the columns' defaults
     kept = new.get_model("rewards", "Redemption").objects.values_list("reward_name", "took_unit")
     assert list(kept) == [("", False)]
+
+
+def test_finishing_the_upgrade_names_what_the_release_before_redeemed_meanwhile(tiers):
+    """Found by a review: the redemptions the web of the release before wrote between
+    the migrate and its restart kept an empty name (" voucher" at the till) and gave no
+    unit back on cancellation."""
+    # given: the release before redeems a tote bag with a stock, once migrated
+    old = migrate([("rewards", "0011_bounds_in_words")])
+    bag = old.get_model("rewards", "Reward").objects.create(
+        name="Tote bag", points_cost=150, stock=10
+    )
+    migrate([("rewards", "0012_redemption_keeps_name_and_unit")])
+    redeemed(old, tiers, bag, valid_until=timezone.localdate())
+    migrate_to_latest()  # the models of today
+    out = io.StringIO()
+
+    # when: every process runs the new release
+    call_command("finish_upgrade", stdout=out)
+    call_command("finish_upgrade", stdout=out)
+
+    # then: named from its ledger line, holding its unit; the second run finds nothing
+    assert list(Redemption.objects.values_list("reward_name", "took_unit")) == [("Tote bag", True)]
+    assert out.getvalue().split() == ["redemptions", "named=1", "redemptions", "named=0"]
