@@ -40,6 +40,9 @@ serve: install
 	DEBUG=false $(PY) manage.py migrate --noinput --database owner
 	DEBUG=false $(PY) manage.py grant_app_role --database owner
 	DEBUG=false $(PY) manage.py collectstatic --noinput
+	@# The release before is stopped here (make serve runs the whole stack): finish what
+	@# it wrote while the migration ran (docs/deploy.md).
+	DEBUG=false MIGRATE_DATABASE_URL= $(PY) manage.py finish_upgrade
 	@# An empty MIGRATE_DATABASE_URL (.env does not override it): web, worker and beat
 	@# never hold the owner's credentials.
 	DEBUG=false MIGRATE_DATABASE_URL= PATH="$(abspath $(VENV))/bin:$$PATH" HOST=$(HOST) \
