@@ -7,13 +7,14 @@ from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import connections, transaction
+from django.db import connections
 from django.utils import timezone
 
 from points.services import adjust_points
 from rewards.models import Redemption, Reward
 from rewards.services import redeem
 from tests.conftest import postgres_only
+from tests.rewards.races import redemption_uncommitted
 
 pytestmark = pytest.mark.django_db
 NOW = timezone.now()
@@ -56,16 +57,7 @@ def test_W3_a_member_who_read_the_last_unit_before_it_went_is_told_it_is_out_of_
     for m in (first, second):
         adjust_points(member=m, points=100, reason="test", by=staff)
     last = reward("Last one", 100, stock=1)
-    took, release, outcome = threading.Event(), threading.Event(), {}
-
-    def first_redeems():  # takes the unit, and commits only once the second is waiting
-        try:
-            with transaction.atomic():
-                redeem(member=first, reward=last)
-                took.set()
-                release.wait(10)
-        finally:
-            connections.close_all()
+    outcome = {}
 
     def second_redeems():
         try:
@@ -75,14 +67,11 @@ def test_W3_a_member_who_read_the_last_unit_before_it_went_is_told_it_is_out_of_
         finally:
             connections.close_all()
 
-    one = threading.Thread(target=first_redeems)
-    one.start()
-    took.wait(10)
-    two = threading.Thread(target=second_redeems)
-    two.start()
-    clock.sleep(1)  # the second has read one unit left and waits for the first's row lock
-    release.set()
-    one.join()
+    with redemption_uncommitted(first, last) as commit:  # the first takes the unit
+        two = threading.Thread(target=second_redeems)
+        two.start()
+        clock.sleep(1)  # the second has read one unit left and waits for the first's lock
+        commit.set()
     two.join()
     assert isinstance(outcome["second"], ValidationError), outcome
     assert "Out of stock" in str(outcome["second"])

@@ -7,12 +7,12 @@ import threading
 from datetime import datetime
 
 import pytest
-from django.db import connections, transaction
 
 from points.services import adjust_points
 from rewards.models import Reward
 from rewards.services import redeem
 from tests.conftest import MADRID, postgres_only
+from tests.rewards.races import redemption_uncommitted
 
 pytestmark = pytest.mark.django_db
 
@@ -93,25 +93,10 @@ def test_a_stock_saved_while_a_redemption_commits_keeps_the_unit_it_took(
     mug, url, values = mug_page
     buyer = make_member()
     adjust_points(member=buyer, points=100, reason="Welcome", by=staff)
-    taken, commit = threading.Event(), threading.Event()
-
-    def redeem_and_wait():
-        try:
-            with transaction.atomic():
-                redeem(member=buyer, reward=mug)
-                taken.set()
-                commit.wait(10)
-        finally:
-            connections.close_all()
-
-    redeeming = threading.Thread(target=redeem_and_wait)
-    redeeming.start()
-    assert taken.wait(10)
-    threading.Timer(0.5, commit.set).start()  # commits while the save below runs
-
-    # when: the marketer sets 20, read against the 10 the page showed
-    page = client.post(url, {**values, "stock": "20"})
-    redeeming.join()
+    with redemption_uncommitted(buyer, mug) as commit:
+        threading.Timer(0.5, commit.set).start()  # commits while the save below runs
+        # when: the marketer sets 20, read against the 10 the page showed
+        page = client.post(url, {**values, "stock": "20"})
 
     # then: refused, and the unit the redemption took stays taken
     assert "Redemptions changed the stock while this page was open (now 9 left)" in (
