@@ -20,6 +20,9 @@ from points.services import lock_member, post_redemption
 from rewards.models import Redemption, Reward
 from rewards.selectors import locked_because
 
+# The redemption's ledger line: "Redeemed Coffee voucher" (rewards.services.upgrade reads it)
+REDEEMED = "Redeemed "
+
 
 @dataclass(frozen=True)
 class VoucherTerms:
@@ -105,7 +108,7 @@ def _redeem(*, member, reward, by, now, external_id, cost, terms) -> Redemption:
             if not taken:
                 raise ValidationError(f"{reward.name}: Out of stock.")
         entry = post_redemption(
-            member, plan, points=reward.points_cost, reason=f"Redeemed {reward.name}", by=by, at=now
+            member, plan, points=reward.points_cost, reason=REDEEMED + reward.name, by=by, at=now
         )
         redemption = Redemption.objects.create(
             member=member,

@@ -11,8 +11,7 @@ from django.db.models.functions import Coalesce, Substr
 
 from points.models import LedgerEntry
 from rewards.models import Redemption, Reward
-
-REDEEMED = "Redeemed "  # a redemption's ledger line: "Redeemed Coffee voucher"
+from rewards.services.redemption import REDEEMED
 
 
 @transaction.atomic
