@@ -51,6 +51,11 @@ def joined_by_now(moment) -> None:
         raise ValidationError("A member cannot join more than a day in the future.", code="future")
 
 
+# Members a status match or a freeze holds (or held): the condition of the partial index
+# member_held, which a query finds them by only when it asks for exactly this.
+HELD = models.Q(granted_tier__isnull=False) | models.Q(frozen_until__isnull=False)
+
+
 class Member(models.Model):
     """A customer of the programme.
 
@@ -201,8 +206,7 @@ class Member(models.Model):
                 "qualified_tier",
                 Coalesce("last_purchase_at", "joined_at"),
                 name="member_held",
-                condition=models.Q(granted_tier__isnull=False)
-                | models.Q(frozen_until__isnull=False),
+                condition=HELD,
             ),
             # The dashboard's "closest to the next tier": a short backward range scan;
             # and the member list sorted by lifetime points. The id last: the admin's

@@ -3,11 +3,11 @@ policy page's confirmation, the preview_degradation command): who drops tonight,
 within days, and who a status match or a freeze keeps; read from the job's own
 queryset (tiers.selectors.members_to_degrade), as tiers.threshold_changes does for T3."""
 
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Count, Exists, OuterRef
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
 
-from members.models import Member
+from members.models import HELD, Member
 from tiers.selectors import (
     Ranking,
     frozen_last_day,
@@ -33,8 +33,7 @@ def degradation_skipped(policy, ranking: Ranking, now, *, limit: int) -> tuple[i
     or a freeze holds at all (whom the partial index member_held finds: a scan of every
     member due took 1.3 s at a million)."""
     moved = members_to_degrade(policy, ranking, now)
-    held = Q(granted_tier__isnull=False) | Q(frozen_until__isnull=False)
-    skipped = members_to_degrade(policy, ranking, now, holds=False).filter(held)
+    skipped = members_to_degrade(policy, ranking, now, holds=False).filter(HELD)
     skipped = skipped.exclude(_among(moved))
     count = skipped.order_by().count()
     rows = skipped.select_related("effective_tier", "granted_tier").order_by("pk")[:limit]
