@@ -192,8 +192,11 @@ if _migrate_url := env("MIGRATE_DATABASE_URL", default=""):
         # A migration that waits for a table (an import or a nightly chunk of the running
         # release holding it) holds every request behind it: it gives up after
         # MIGRATE_LOCK_TIMEOUT instead, changing nothing, and is run again (deploy.md).
+        # Added to the URL's own `options` (a search_path, say), not in their place.
         _wait = env("MIGRATE_LOCK_TIMEOUT", default="15s")
-        DATABASES["owner"].setdefault("OPTIONS", {})["options"] = f"-c lock_timeout={_wait}"
+        _owner_options = DATABASES["owner"].setdefault("OPTIONS", {})
+        _given = _owner_options.get("options", "")
+        _owner_options["options"] = f"{_given} -c lock_timeout={_wait}".strip()
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

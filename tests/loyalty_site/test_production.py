@@ -51,6 +51,19 @@ def test_check_deploy_reports_nothing_under_production_settings():
     assert "no issues" in result.stdout
 
 
+def test_the_owner_s_lock_timeout_is_added_to_the_options_its_url_gives():
+    """Found by a review: MIGRATE_LOCK_TIMEOUT replaced the `options` of the owner's URL
+    (a search_path, say), and the migration ran in another schema."""
+    owner = "postgres://owner@127.0.0.1:5432/loyalty?options=-c%20search_path%3Dloyalty"
+    shown = "from django.conf import settings; print(settings.DATABASES['owner']['OPTIONS'])"
+    env = {**os.environ, "MIGRATE_DATABASE_URL": owner, "MIGRATE_LOCK_TIMEOUT": "7s"}
+
+    result = manage("shell", "-v", "0", "-c", shown, env=env)
+
+    assert result.returncode == 0, result.stderr
+    assert "'options': '-c search_path=loyalty -c lock_timeout=7s'" in result.stdout
+
+
 @pytest.mark.parametrize("variable", ["SECRET_KEY", "ALLOWED_HOSTS"])
 def test_start_up_without_a_production_secret_fails_naming_it(variable):
     # when: empty rather than unset, so that a local .env cannot fill it in
