@@ -35,7 +35,8 @@ class Unknown(exceptions.NotFound):
         self.field = field
 
 
-def problem(status_code: int, title: str, detail: str, *, errors=None, headers=None):
+def problem_body(status_code: int, title: str, detail: str, *, errors=None) -> dict:
+    """An RFC 9457 problem: its type named after its title."""
     body = {
         "type": TYPES + title.lower().replace(" ", "-"),
         "title": title,
@@ -44,7 +45,19 @@ def problem(status_code: int, title: str, detail: str, *, errors=None, headers=N
     }
     if errors is not None:
         body["errors"] = errors
+    return body
+
+
+def problem(status_code: int, title: str, detail: str, *, errors=None, headers=None):
+    body = problem_body(status_code, title, detail, errors=errors)
     return Response(body, status=status_code, headers=headers, content_type=PROBLEM)
+
+
+def _problem_page(status_code: int, title: str, detail: str) -> JsonResponse:
+    """A problem answered outside DRF (Django's own 400 and 500), with its one error of
+    no field, as DRF's input errors have theirs."""
+    body = problem_body(status_code, title, detail, errors=[{"field": None, "message": detail}])
+    return JsonResponse(body, status=status_code, content_type=PROBLEM)
 
 
 def field_errors(detail, prefix="") -> list[dict]:
@@ -134,9 +147,7 @@ def server_error(request):
         "The server failed to answer. Send the same request again: its external_id makes a "
         "write count once."
     )
-    body = {"type": TYPES + "server-error", "title": "Server error", "status": 500}
-    body |= {"detail": detail, "errors": [{"field": None, "message": detail}]}
-    return JsonResponse(body, status=500, content_type=PROBLEM)
+    return _problem_page(500, "Server error", detail)
 
 
 def bad_request(request, exception):
@@ -148,11 +159,4 @@ def bad_request(request, exception):
         detail = "The Host header names no host of this application."
     else:
         detail = "The request is not one the API reads."
-    body = {
-        "type": TYPES + "bad-request",
-        "title": "Bad request",
-        "status": 400,
-        "detail": detail,
-        "errors": [{"field": None, "message": detail}],
-    }
-    return JsonResponse(body, status=400, content_type=PROBLEM)
+    return _problem_page(400, "Bad request", detail)

@@ -72,15 +72,12 @@ def liability_over_time(last: date) -> Chart:
     """outstanding_over_time in money: what the points available and pending at the end
     of each day were worth (liability)."""
     points = outstanding_over_time(last)
-    value, currency = settings.POINT_VALUE, settings.POINT_VALUE_CURRENCY
+    currency = settings.POINT_VALUE_CURRENCY
     return Chart(
         "liability",
         "Outstanding points in money",
         ["day", f"available ({currency})", f"pending ({currency})"],
-        [
-            [day, _money(available * value), _money(pending * value)]
-            for day, available, pending in points.rows
-        ],
+        [[day, _worth(available), _worth(pending)] for day, available, pending in points.rows],
     )
 
 
@@ -144,15 +141,14 @@ def _campaign_label(campaign) -> str:
 def liability(day: DailyPoints) -> dict:
     """What the points members hold at the end of a day are worth to them, in money:
     POINT_VALUE per point, available and pending apart."""
-    value = settings.POINT_VALUE
     return {
         "day": day.day,
         "available": day.available,
         "pending": day.pending,
-        "available_value": _money(day.available * value),
-        "pending_value": _money(day.pending * value),
+        "available_value": _worth(day.available),
+        "pending_value": _worth(day.pending),
         "currency": settings.POINT_VALUE_CURRENCY,
-        "point_value": value,
+        "point_value": settings.POINT_VALUE,
     }
 
 
@@ -167,7 +163,7 @@ CHARTS = {
 }
 
 
-def _money(amount: Decimal) -> Decimal:
-    """To the cent, half up (as P4 rounds points): 0.005 is 0.01, not the 0.00 of
-    Decimal's default rounding to even."""
-    return amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+def _worth(points: int) -> Decimal:
+    """Points in money: POINT_VALUE each, to the cent, half up (as P4 rounds points):
+    0.005 is 0.01, not the 0.00 of Decimal's default rounding to even."""
+    return (points * settings.POINT_VALUE).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)

@@ -20,6 +20,8 @@ from tiers.models import Tier
 
 # The longest a voucher may be valid: ten years (a typo of days is refused, not kept).
 MAX_VALID_DAYS = 3660
+# What 0, -5 and 4,000 days all read (the form's lower and upper bounds, the database's)
+VALID_DAYS_RANGE = f"A voucher is valid from 1 to {MAX_VALID_DAYS:,} days."
 # The most a stock may be set to (more is a typo, or "unlimited": empty). Cancellations
 # add units back, and the column holds 2,147,483,647 on PostgreSQL.
 MAX_STOCK = 1_000_000_000
@@ -81,7 +83,7 @@ class Reward(models.Model):
     )
     voucher_valid_days = AtLeastOne(
         default=90,
-        too_few=f"A voucher is valid from 1 to {MAX_VALID_DAYS:,} days.",
+        too_few=VALID_DAYS_RANGE,
         validators=[AtMost(MAX_VALID_DAYS, "A voucher is valid from 1 to {limit:,} days.")],
         help_text="Days a voucher can be used after the day it is redeemed (until the end "
         "of the last day, in the programme's time zone).",
@@ -103,7 +105,7 @@ class Reward(models.Model):
             models.CheckConstraint(
                 condition=Q(voucher_valid_days__gte=1, voucher_valid_days__lte=MAX_VALID_DAYS),
                 name="reward_voucher_valid_days_range",
-                violation_error_message=f"A voucher is valid from 1 to {MAX_VALID_DAYS:,} days.",
+                violation_error_message=VALID_DAYS_RANGE,
             ),
             models.CheckConstraint(
                 condition=Q(available_from__isnull=True)
