@@ -62,21 +62,27 @@ class _Watchdog:
     def watch(self, sock: socket.socket) -> None:
         with self.lock:
             self.sockets.append(sock.dup())
+            if self.fired:  # the time was up before the connection came: cut it at once
+                _shut(self.sockets[-1])
 
     def cut(self) -> None:
         with self.lock:
             self.fired = True
             for sock in self.sockets:
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:  # closed by the other end meanwhile
-                    pass
+                _shut(sock)
 
     def done(self) -> None:
         with self.lock:
             for sock in self.sockets:
                 sock.close()
             self.sockets = []
+
+
+def _shut(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:  # closed by the other end meanwhile
+        pass
 
 
 def _head_only(response: requests.Response) -> requests.Response:

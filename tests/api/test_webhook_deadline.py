@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from api.bounded_post import post_within
+from api.bounded_post import WatchedAdapter, post_within
 from tests.conftest import run_together
 
 DRIP_SECONDS = 0.1  # between the bytes of the answer's head: about 4 s in all
@@ -146,6 +146,33 @@ def test_many_posts_at_once_each_keep_their_own_time(dripping):
     for i, (answer, took) in enumerate(results):
         assert isinstance(answer, requests.Timeout), (i, answer)
         assert took < 0.3 + 0.1 * (i % 2) + 0.5, (i, took)
+
+
+class SlowToConnect(WatchedAdapter):
+    """Connects only after `seconds`, as a slow name look-up or a loaded machine would."""
+
+    def __init__(self, seconds):
+        super().__init__()
+        self.seconds = seconds
+
+    def send(self, *args, **kwargs):
+        clock.sleep(self.seconds)
+        return super().send(*args, **kwargs)
+
+
+def test_a_post_whose_connection_comes_after_its_time_is_cut_off_at_once(dripping):
+    # given: a sender whose connection opens 0.5 s into a post of 0.3 s in all
+    session = requests.Session()
+    session.mount("http://", SlowToConnect(0.5))
+    started = clock.monotonic()
+
+    # when
+    with pytest.raises(requests.Timeout):
+        post_within(session, 0.3, dripping, data=b"{}")
+
+    # then: cut off as soon as it connected, not held while the receiver drips (4 s)
+    took = clock.monotonic() - started
+    assert took < 1.0, f"held {took:.1f} s"
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
