@@ -9,13 +9,15 @@ import io
 
 from django.conf import settings
 
+from api import is_api_path
+
 
 def read_chunked_bodies(application):
     """The WSGI application `application`, reading the API's chunked bodies first."""
 
     def with_lengths(environ, start_response):
         if (
-            environ.get("PATH_INFO", "").startswith("/api/")
+            is_api_path(environ.get("PATH_INFO", ""))
             and "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
             and not environ.get("CONTENT_LENGTH")
         ):

@@ -19,6 +19,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler
 
+from api import is_api_path
 from api.parsers import too_large
 from core.refusals import CONFLICT, UNKNOWN
 
@@ -141,7 +142,7 @@ def server_error(request):
     """Django's 500, for a fault of ours: a problem under /api/ too, so that a till reads
     it as it reads every API error (Django's page elsewhere). It says nothing of the
     fault, which the server's log has."""
-    if not request.path.startswith("/api/"):
+    if not is_api_path(request.path):
         return defaults.server_error(request)
     detail = (
         "The server failed to answer. Send the same request again: its external_id makes a "
@@ -153,7 +154,7 @@ def server_error(request):
 def bad_request(request, exception):
     """Django's own 400, refused before any view (a Host that is not this application's,
     ALLOWED_HOSTS): a problem under /api/, as every API error; Django's page elsewhere."""
-    if not request.path.startswith("/api/"):
+    if not is_api_path(request.path):
         return defaults.bad_request(request, exception)
     if isinstance(exception, DisallowedHost):
         detail = "The Host header names no host of this application."

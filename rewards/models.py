@@ -145,6 +145,14 @@ class VoucherStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
+# W4, W6: the vouchers still holding the unit of stock they took, neither used nor
+# cancelled. The index redemption_holding_a_unit is partial on exactly this, and the
+# nightly job's query includes it, so that PostgreSQL serves that query from the index.
+HOLDING_A_UNIT = Q(
+    status="redeemed", used_at__isnull=True, took_unit=True, unit_returned_at__isnull=True
+)
+
+
 class Redemption(models.Model):
     """A reward redeemed by a member; cancelling refunds it (W3, W4). It is a voucher
     (W5): a code the customer gives at the till, used once, until `valid_until`."""
@@ -213,12 +221,7 @@ class Redemption(models.Model):
             models.Index(
                 fields=["valid_until"],
                 name="redemption_holding_a_unit",
-                condition=Q(
-                    status="redeemed",
-                    used_at__isnull=True,
-                    took_unit=True,
-                    unit_returned_at__isnull=True,
-                ),
+                condition=HOLDING_A_UNIT,
             ),
         ]
         permissions = [

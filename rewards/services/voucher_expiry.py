@@ -8,7 +8,7 @@ from collections import Counter
 from django.db import transaction
 from django.utils import timezone
 
-from rewards.models import Redemption, VoucherStatus
+from rewards.models import HOLDING_A_UNIT, Redemption, VoucherStatus
 from rewards.services.stock import return_units
 
 log = logging.getLogger(__name__)
@@ -28,9 +28,7 @@ def release_expired_vouchers(*, now=None) -> int:
     cancellation, each unit comes back once."""
     now = now or timezone.now()
     held = Redemption.objects.filter(
-        Redemption.voucher_status_q(VoucherStatus.EXPIRED, timezone.localdate(now)),
-        took_unit=True,
-        unit_returned_at=None,
+        HOLDING_A_UNIT, Redemption.voucher_status_q(VoucherStatus.EXPIRED, timezone.localdate(now))
     )
     returned = 0
     while True:
