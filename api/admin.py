@@ -180,9 +180,27 @@ class EndpointForm(forms.ModelForm):
 @admin.register(WebhookEndpoint)
 class WebhookEndpointAdmin(SuperuserOnlyAdmin):
     form = EndpointForm
-    list_display = ["__str__", "url", "event_list", "is_active", "created_at", "deliveries"]
+    list_display = [
+        "__str__",
+        "url",
+        "event_list",
+        "is_active",
+        "switched_off_reason",
+        "created_at",
+        "deliveries",
+    ]
     list_filter = ["is_active"]
     actions = ["rotate"]
+
+    def get_fields(self, request, obj=None):
+        """Why the sender switched it off, above the form, while it is off for that."""
+        fields = [f for f in super().get_fields(request, obj) if f != "switched_off_reason"]
+        if obj is not None and obj.switched_off_reason:
+            return ["switched_off_reason", *fields]
+        return fields
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["switched_off_reason"]
 
     def has_rotate_permission(self, request):
         return request.user.is_superuser

@@ -15,6 +15,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
+from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
 import requests
@@ -48,6 +49,14 @@ RETRY_DELAYS = [
     timedelta(hours=8),
     timedelta(hours=8),
 ]
+# Answers that ask the sender to slow down (Standard Webhooks, "Delivery success and
+# failure"): the round stops there, the other deliveries waiting for the next. A
+# Retry-After header with any failure puts its retry back as asked, up to a day.
+SLOW_DOWN = {429, 502, 503, 504}
+LONGEST_ASKED_WAIT = timedelta(days=1)
+# "No longer interested": the endpoint is switched off, its waiting events kept for
+# when a superuser switches it on again.
+GONE = 410
 BATCH = 100  # deliveries taken at once by a sender
 SENDING_SECONDS = 30  # a sender gives the endpoint back after this, and is queued again
 
@@ -145,6 +154,8 @@ def save_endpoint(endpoint: WebhookEndpoint, *, own_hosts=()) -> WebhookEndpoint
         raise ValidationError({"events": "Choose one or more of the events listed."})
     if not endpoint.secret:
         endpoint.secret = new_secret()
+    if endpoint.is_active:
+        endpoint.switched_off_reason = ""
     endpoint.full_clean()
     endpoint.save()
     transaction.on_commit(events.subscriptions_changed)
@@ -288,12 +299,13 @@ def _withhold_erased(batch: list[WebhookDelivery]) -> list[WebhookDelivery]:
 
 def _send(endpoint, batch, deadline) -> bool:
     """Post each delivery of the batch and record what happened. Stops at the first
-    that gets no answer (the rest wait for its retry) and returns False; True otherwise."""
+    that gets no answer (the rest wait for its retry), an answer asking to slow down,
+    or 410 Gone (the endpoint is switched off), and returns False; True otherwise."""
     batch = _withhold_erased(batch)
     payloads = bodies(batch)
     timeout = settings.WEBHOOK_TIMEOUT_SECONDS
     proxies = requests.utils.get_environ_proxies(endpoint.url)
-    delivered, failed = defaultdict(list), []
+    delivered, failed, go_on = defaultdict(list), [], True
     for delivery in batch:
         if time.monotonic() >= deadline:
             break
@@ -318,16 +330,50 @@ def _send(endpoint, batch, deadline) -> bool:
             )
         except requests.RequestException as exc:
             failed.append(_failed(delivery, at=sent_at, code=None, error=_described(exc)))
-            break  # no answer: the rest wait for its retry
-        if 200 <= response.status_code < 300:
-            delivered[response.status_code, delivery.attempts].append(delivery.pk)
-        else:
-            error = f"HTTP {response.status_code} {response.reason}"[:200]
-            failed.append(_failed(delivery, at=sent_at, code=response.status_code, error=error))
+            go_on = False  # no answer: the rest wait for its retry
+            break
+        code = response.status_code
+        if 200 <= code < 300:
+            delivered[code, delivery.attempts].append(delivery.pk)
+            continue
+        error = f"HTTP {code} {response.reason}"[:200]
+        wait = _asked_wait(response.headers.get("retry-after", ""), sent_at)
+        failed.append(_failed(delivery, at=sent_at, code=code, error=error, wait=wait))
+        if code == GONE:
+            _switch_off(endpoint, at=sent_at)
+        if code == GONE or code in SLOW_DOWN:
+            go_on = False
+            break
     _record(delivered, failed)
     if delivered:
         _free_those_behind(endpoint, [pk for ids in delivered.values() for pk in ids])
-    return not (failed and failed[-1].last_status_code is None)
+    return go_on
+
+
+def _asked_wait(retry_after: str, at) -> timedelta:
+    """The wait a Retry-After header asks for (seconds, or an HTTP date), at most
+    LONGEST_ASKED_WAIT; none when it has none, or none that can be read."""
+    value = retry_after.strip()
+    if value.isascii() and value.isdigit():
+        wait = timedelta(seconds=min(int(value), LONGEST_ASKED_WAIT.total_seconds()))
+    else:
+        try:
+            wait = parsedate_to_datetime(value) - at
+        except (TypeError, ValueError):  # empty, unreadable, or a date without a zone
+            return timedelta(0)
+    return min(max(wait, timedelta(0)), LONGEST_ASKED_WAIT)
+
+
+def _switch_off(endpoint, *, at) -> None:
+    """The receiver answered 410 Gone: the endpoint is switched off, saying why, and
+    hears of no new event; those waiting go once a superuser switches it on again."""
+    when = timezone.localtime(at)
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
+        is_active=False,
+        switched_off_reason=f"The receiver answered 410 Gone on {when:%-d %b %Y %H:%M}: it "
+        "wants no more events. Switch it on again once it does.",
+    )
+    events.subscriptions_changed()
 
 
 def _free_those_behind(endpoint, delivered_ids: list[int]) -> None:
@@ -343,14 +389,15 @@ def _free_those_behind(endpoint, delivered_ids: list[int]) -> None:
     ).update(next_attempt_at=timezone.now())
 
 
-def _failed(delivery: WebhookDelivery, *, at, code, error) -> WebhookDelivery:
-    """A failed attempt: retried after its backoff, or failed after the last."""
+def _failed(delivery: WebhookDelivery, *, at, code, error, wait=timedelta(0)) -> WebhookDelivery:
+    """A failed attempt: retried after its backoff, or the `wait` the receiver asked for
+    if longer; failed after the last."""
     delivery.attempts += 1
     delivery.last_attempt_at, delivery.last_status_code, delivery.last_error = at, code, error
     if delivery.attempts > len(RETRY_DELAYS):
         delivery.status = Status.FAILED
     else:
-        delivery.next_attempt_at = at + RETRY_DELAYS[delivery.attempts - 1]
+        delivery.next_attempt_at = at + max(RETRY_DELAYS[delivery.attempts - 1], wait)
     return delivery
 
 

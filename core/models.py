@@ -82,6 +82,11 @@ class WebhookEndpoint(models.Model):
     previous_secret = models.CharField(max_length=100, blank=True, editable=False)
     previous_secret_until = models.DateTimeField(null=True, blank=True, editable=False)
     is_active = models.BooleanField("active", default=True)
+    # Why the sender switched it off (the receiver answered 410 Gone); empty otherwise,
+    # and again once a superuser switches it on.
+    switched_off_reason = models.CharField(
+        "why it is off", max_length=200, blank=True, editable=False
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     # One sender at a time per endpoint (so its events go out in order): the sender
     # holds the endpoint until then, and gives it back when done.

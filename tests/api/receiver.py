@@ -19,6 +19,7 @@ class Receiver:
     answers: list = field(default_factory=list)  # status codes to give first, then 200
     hang_seconds: float = 0  # wait this long before answering (a receiver that hangs)
     location: str = ""  # with a 3xx answer: where it points
+    retry_after: str = ""  # a Retry-After header, with every answer but a 2xx
     received: list = field(default_factory=list)
 
     def answer(self) -> int:
@@ -40,6 +41,8 @@ def start_receiver() -> tuple[Receiver, ThreadingHTTPServer]:
             self.send_response(code)
             if receiver.location:
                 self.send_header("location", receiver.location)
+            if receiver.retry_after and code >= 300:
+                self.send_header("retry-after", receiver.retry_after)
             self.send_header("content-length", "0")
             self.end_headers()
 

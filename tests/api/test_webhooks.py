@@ -190,7 +190,7 @@ def test_a_failed_event_resent_and_delivered_lets_the_members_next_go_at_once(
     receiver, member, buy
 ):
     endpoint = subscribe(receiver, EventType.TRANSACTION_RECORDED)
-    receiver.answers = [410, 410]  # the first event fails twice: its retry in 30 s
+    receiver.answers = [500, 500]  # the first event fails twice: its retry in 30 s
     early = buy(member, 10, when=at("2026-03-01"))
     late = buy(member, 20, when=at("2026-03-02"))
     now = timezone.now()

@@ -1,0 +1,125 @@
+"""What a receiver's answer asks of the sender (Standard Webhooks, "Delivery success and
+failure"): 410 Gone switches its endpoint off; 429, 502, 503 and 504 end the round, so
+that a receiver under load is not sent the rest at once; a Retry-After puts the retry
+back as asked."""
+
+import json
+from datetime import timedelta
+from email.utils import format_datetime
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from api import webhooks
+from core.events import EventType
+from core.models import WebhookDelivery, WebhookEndpoint
+from tests.api.receiver import start_receiver
+
+pytestmark = pytest.mark.django_db
+
+Status = WebhookDelivery.Status
+
+
+@pytest.fixture
+def receiver():
+    receiver, server = start_receiver()
+    yield receiver
+    server.shutdown()
+
+
+@pytest.fixture
+def endpoint(receiver):
+    return webhooks.save_endpoint(
+        WebhookEndpoint(url=receiver.url, events=[EventType.TRANSACTION_RECORDED])
+    )
+
+
+def send(endpoint, now=None) -> None:
+    webhooks.send_due(endpoint_id=endpoint.pk, now=now)
+
+
+def test_a_receiver_answering_410_gone_has_its_endpoint_switched_off_until_switched_on(
+    receiver, endpoint, make_member, buy, admin_client
+):
+    # given: two members' purchases waiting to be told
+    first, second = buy(make_member(), 10), buy(make_member(), 20)
+    receiver.answers = [410]
+
+    # when: the receiver answers the first 410 Gone
+    send(endpoint)
+
+    # then: nothing more is posted to it, and the endpoint is off, saying why
+    assert len(receiver.received) == 1
+    endpoint.refresh_from_db()
+    assert not endpoint.is_active
+    assert "answered 410 Gone" in endpoint.switched_off_reason
+    for page in ("changelist", "change"):
+        args = [endpoint.pk] if page == "change" else []
+        shown = admin_client.get(reverse(f"admin:api_webhookendpoint_{page}", args=args))
+        assert "answered 410 Gone" in shown.content.decode()
+    # and: a later purchase is not queued for it; both waiting events still are
+    buy(make_member(), 30)
+    send(endpoint, now=timezone.now() + timedelta(hours=1))
+    assert len(receiver.received) == 1
+    assert WebhookDelivery.objects.filter(status=Status.PENDING).count() == 2
+
+    # when: a superuser switches it on again, the receiver back
+    admin_client.post(
+        reverse("admin:api_webhookendpoint_change", args=[endpoint.pk]),
+        {"url": endpoint.url, "events": endpoint.events, "is_active": "on"},
+    )
+    send(endpoint, now=timezone.now() + timedelta(minutes=1))
+
+    # then: the waiting events go, in order, and the reason is gone
+    endpoint.refresh_from_db()
+    assert (endpoint.is_active, endpoint.switched_off_reason) == (True, "")
+    told = [json.loads(r.body)["data"]["external_id"] for r in receiver.received[1:]]
+    assert told == [first.external_id, second.external_id]
+    assert not WebhookDelivery.objects.filter(status=Status.PENDING).exists()
+
+
+@pytest.mark.parametrize("code", [429, 502, 503, 504])
+def test_an_answer_asking_to_slow_down_ends_the_round(receiver, endpoint, make_member, buy, code):
+    # given: three members' purchases waiting
+    for amount in (10, 20, 30):
+        buy(make_member(), amount)
+    receiver.answers = [code]
+
+    # when
+    send(endpoint)
+
+    # then: one post, the other two wait for the next round, untried
+    assert len(receiver.received) == 1
+    assert WebhookDelivery.objects.filter(attempts=0, status=Status.PENDING).count() == 2
+    # and the next round sends them
+    send(endpoint, now=timezone.now() + timedelta(seconds=1))
+    assert len(receiver.received) == 3
+
+
+@pytest.mark.parametrize(
+    "retry_after, waited",
+    [
+        ("600", timedelta(minutes=10)),
+        ("in a while", timedelta(seconds=5)),  # unreadable: the backoff's own 5 s
+        ("2", timedelta(seconds=5)),  # shorter than the backoff: the backoff
+        ("999999999", timedelta(days=1)),  # at most a day
+        ("²", timedelta(seconds=5)),
+    ],
+)
+def test_a_retry_after_puts_the_retry_back_as_asked(
+    receiver, endpoint, member, buy, retry_after, waited
+):
+    buy(member, 10)
+    receiver.answers, receiver.retry_after = [503], retry_after
+    send(endpoint)
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.next_attempt_at - delivery.last_attempt_at == waited
+
+
+def test_a_retry_after_as_a_date_puts_the_retry_back_to_that_time(receiver, endpoint, member, buy):
+    buy(member, 10)
+    then = (timezone.now() + timedelta(hours=2)).replace(microsecond=0)
+    receiver.answers, receiver.retry_after = [429], format_datetime(then, usegmt=True)
+    send(endpoint)
+    assert WebhookDelivery.objects.get().next_attempt_at == then
