@@ -156,7 +156,9 @@ class TransactionAdmin(ByBatchMixin, ReadOnlyAdminMixin, ImportExportMixin, admi
     def process_import(self, request, **kwargs):
         """Confirm: the file this user uploaded, imported once. The file is claimed by a
         rename before it is read, so a second confirm, even at the same moment, finds
-        it gone and says so."""
+        it gone and says so. A confirm that fails (the database or the file store out
+        of reach) gives the file back, for the operator to confirm again: what it
+        imported, if anything, the same file imports again as skipped (P8)."""
         if not self.has_import_permission(request):
             raise PermissionDenied
         try:
@@ -181,9 +183,13 @@ class TransactionAdmin(ByBatchMixin, ReadOnlyAdminMixin, ImportExportMixin, admi
         request.POST = request.POST.copy()
         request.POST["import_file_name"] = claimed
         try:
-            return super().process_import(request, **kwargs)
-        finally:
-            Path(claimed).unlink(missing_ok=True)  # the library removes it, unless it failed
+            answer = super().process_import(request, **kwargs)
+        except Exception:
+            if Path(claimed).exists():
+                os.rename(claimed, uploaded.get_full_path())
+            raise
+        Path(claimed).unlink(missing_ok=True)  # the library removes it, unless it failed
+        return answer
 
     def process_result(self, result, request):
         """After the confirm: a file that became wrong since its preview (a till returned

@@ -261,6 +261,44 @@ def test_confirming_an_import_twice_imports_it_once_and_says_so(client, login, m
     assert summary(member)["lifetime"] == 100
 
 
+def _out_of_reach(failure: str):
+    """(what fails, its method, the error): the database or the import store."""
+    from django.db import OperationalError
+
+    from core.models import ImportBatch
+    from core.private_files import PrivateFiles
+
+    if failure == "database":
+        return ImportBatch, "save", OperationalError("server closed the connection unexpectedly")
+    return PrivateFiles, "_save", OSError(28, "No space left on device")
+
+
+@pytest.mark.parametrize("failure", ["database", "file store"])
+def test_a_confirm_that_failed_can_be_sent_again_and_imports_the_file(
+    client, login, member, monkeypatch, failure
+):
+    # given: the first confirm fails, the database or the import store out of reach
+    login("CX agent")
+    form = upload(client, f"T-1,{member.external_id},purchase,100,2026-03-01,,,\n")
+    target, method, error = _out_of_reach(failure)
+
+    def fails(*args, **kwargs):
+        raise error
+
+    with monkeypatch.context() as patched:
+        patched.setattr(target, method, fails)
+        client.raise_request_exception = False
+        assert confirm(client, form).status_code == 500
+
+    # when: the operator sends it again
+    again = confirm(client, form)
+
+    # then: the file is imported, once, not called imported already
+    assert "already imported" not in again.content.decode()
+    assert "Import finished: 1 new" in again.content.decode()
+    assert summary(member)["lifetime"] == 100
+
+
 def test_the_confirm_step_refuses_a_file_the_user_did_not_upload(
     client, login, member, tmp_path, django_user_model
 ):
