@@ -9,6 +9,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.db.models import OuterRef, Subquery
 from django.urls import reverse
 from django.utils import timezone
@@ -149,9 +150,10 @@ class ApiKeyAdmin(SuperuserOnlyAdmin):
             )
         revoked = 0
         for key in chosen:
-            if revoke_api_key(key=key):
-                self.log_change(request, key, "Revoked")
-                revoked += 1
+            with transaction.atomic():  # the revocation and its history line
+                if revoke_api_key(key=key):
+                    self.log_change(request, key, "Revoked")
+                    revoked += 1
         self.message_user(request, f"{revoked} key(s) revoked: they answer 401 from now on.")
 
 

@@ -5,6 +5,7 @@ or reject with a reason. Bounded queries whatever the number of requests."""
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 
@@ -73,16 +74,17 @@ def _decide(site, request):
         return redirect("admin:approvals")
     approve = form.cleaned_data["decision"] == "approve"
     service = approve_request if approve else reject_request
+    verb = "Approved" if approve else "Rejected"
     try:
-        made = service(request=made, by=request.user, reason=form.cleaned_data["reason"])
+        with transaction.atomic():  # the decision and its line in the member's history
+            made = service(request=made, by=request.user, reason=form.cleaned_data["reason"])
+            why = made.decision_reason or "no reason given"
+            points = counted(made.points, "point", signed=True)
+            decision = f"{verb} the request of {made.requested_by} for {points}: {why}"
+            site.get_model_admin(Member).log_change(request, made.member, decision)
     except ValidationError as exc:
         messages.error(request, f"{made.member.external_id}: {' '.join(exc.messages)}")
     else:
-        verb = "Approved" if approve else "Rejected"
-        why = made.decision_reason or "no reason given"
-        points = counted(made.points, "point", signed=True)
-        decision = f"{verb} the request of {made.requested_by} for {points}: {why}"
-        site.get_model_admin(Member).log_change(request, made.member, decision)  # its history
         given = f" {made.member.external_id} was given them." if approve else ""
         messages.success(
             request,

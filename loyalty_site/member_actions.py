@@ -124,6 +124,14 @@ def apply_once(token: uuid.UUID, change) -> bool:
     return True
 
 
+def with_its_history(view):
+    """The view in one database transaction: the change it makes and its line in the
+    member's history (log_change) commit together. Apart, a failure between them (the
+    connection lost, the worker killed) left a change no history names, and an agent
+    who saw an error sent a new form: the points given twice."""
+    return transaction.atomic(view)
+
+
 class MemberActions:
     """The member admin's action views: each checks its permission, calls a service,
     and goes back to the member page with what changed."""
@@ -143,7 +151,7 @@ class MemberActions:
             ),
             path(
                 "<path:object_id>/redemptions/<int:redemption_id>/cancel/",
-                self.admin_site.admin_view(self.cancel_redemption_view),
+                self.admin_site.admin_view(with_its_history(self.cancel_redemption_view)),
                 name="members_member_cancel_redemption",
             ),
         ]
@@ -159,7 +167,7 @@ class MemberActions:
                 return redirect("admin:members_member_change", object_id)
             return view(request, object_id, *args, **kwargs)
 
-        return self.admin_site.admin_view(form_view)
+        return self.admin_site.admin_view(with_its_history(form_view))
 
     def assign_points_view(self, request, object_id):
         """P6 from the member page: `adjust_points`, once per form, then back to the page."""

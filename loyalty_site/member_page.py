@@ -7,6 +7,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.db.models import Case, Count, F, Prefetch, Sum, Value, When, Window
 from django.http import HttpResponseRedirect
 from django.utils import timezone
@@ -320,12 +321,13 @@ class MemberAdmin(MemberMerge, MemberGovernance, MemberActions, ExportMixin, adm
             if member.merged_into_id in erased_ids:
                 continue  # erased with the account it was merged into (M9)
             try:
-                erased = erase_member(member=member, by=request.user)
+                with transaction.atomic():  # the erasure and its history line
+                    erased = erase_member(member=member, by=request.user)
+                    self.log_change(request, erased, "Personal data erased")
             except ValidationError as exc:
                 self.message_user(request, " ".join(exc.messages), messages.ERROR)
             else:
                 erased_ids.add(erased.pk)
-                self.log_change(request, erased, "Personal data erased")
                 self.message_user(request, f"Personal data erased: now {erased.external_id}.")
 
     @admin.display(description="Name")

@@ -3,6 +3,7 @@ import uuid
 from django.contrib import admin, messages
 from django.contrib.humanize.templatetags.humanize import intcomma
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
@@ -236,8 +237,9 @@ class RedemptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         cancelled = 0
         for redemption in chosen:
             try:
-                cancel_redemption(redemption=redemption, by=request.user, reason=reason)
-                self.log_change(request, redemption, f"Cancelled and refunded: {reason}")
+                with transaction.atomic():  # the cancellation and its history line
+                    cancel_redemption(redemption=redemption, by=request.user, reason=reason)
+                    self.log_change(request, redemption, f"Cancelled and refunded: {reason}")
                 cancelled += 1
             except ValidationError as exc:
                 self._refused(request, redemption, exc)
@@ -269,19 +271,21 @@ class RedemptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         used, repeated = [], 0
         for redemption in chosen:
             try:
-                done = use_voucher(
-                    code=redemption.code,
-                    external_id=f"desk-{token}-{redemption.pk}",
-                    by=request.user,
-                    channel=Channel.MANUAL,
-                )
+                with transaction.atomic():  # the use and its history line
+                    done = use_voucher(
+                        code=redemption.code,
+                        external_id=f"desk-{token}-{redemption.pk}",
+                        by=request.user,
+                        channel=Channel.MANUAL,
+                    )
+                    if not getattr(done, "skipped", False):
+                        self.log_change(request, done, "Voucher used at the desk")
             except ValidationError as exc:
                 self._refused(request, redemption, exc)
                 continue
             if getattr(done, "skipped", False):
                 repeated += 1
             else:
-                self.log_change(request, done, "Voucher used at the desk")
                 used.append(f"{redemption.shown_code} ({redemption.member.external_id})")
         if used:
             self.message_user(request, f"Marked used: {', '.join(used)}.")
