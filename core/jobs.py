@@ -97,6 +97,15 @@ def chunks_left(run: JobRun) -> list[tuple[int, int]]:
     return list(left.values_list("first_id", "last_id"))
 
 
+def finished_before(run_id: int, first_id: int) -> bool:
+    """Whether this chunk was done before and its run is finished: the chunk is
+    delivered again, its worker lost just after the commit, and what the run's end
+    starts (the next cutoff) may never have been started."""
+    return JobChunk.objects.filter(
+        run_id=run_id, first_id=first_id, done_at__isnull=False, run__finished_at__isnull=False
+    ).exists()
+
+
 def tick(run_id: int, first_id: int, result: int) -> JobRun | None:
     """Mark a chunk done, inside the transaction of its work. Returns the run if this
     tick finished it; None otherwise, and for a chunk already done (nothing to count

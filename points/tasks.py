@@ -5,7 +5,14 @@ from celery import group, shared_task
 from django.db import transaction
 from django.utils import timezone
 
-from core.jobs import CHUNK_OF_A_RUN, RETRY_WHEN_UNAVAILABLE, id_chunks, start_run, tick
+from core.jobs import (
+    CHUNK_OF_A_RUN,
+    RETRY_WHEN_UNAVAILABLE,
+    finished_before,
+    id_chunks,
+    start_run,
+    tick,
+)
 from members.models import Member
 from points.services import (
     batches,
@@ -45,6 +52,9 @@ def expire_points_task() -> None:
 def expire_chunk_task(run_id: int, cutoff: str, first_id: int, last_id: int) -> int:
     """E2 for the members with ids in [first_id, last_id]; the chunk that completes the
     cutoff records it, logs the run and starts the next cutoff."""
+    if finished_before(run_id, first_id):
+        expire_points_task.delay()  # the next cutoff, if its start was lost with the worker
+        return 0
     day = date.fromisoformat(cutoff)
     with transaction.atomic():
         written = expire_chunk(cutoff=day, first_id=first_id, last_id=last_id)

@@ -198,6 +198,29 @@ def test_a_chunk_run_twice_writes_nothing_the_second_time(cutoffs, settings):
     assert JobRun.objects.get(pk=run.pk).finished_at is None
 
 
+def test_the_last_chunk_delivered_again_after_its_worker_was_lost_starts_the_next_cutoff(
+    cutoffs, settings, monkeypatch
+):
+    # given: one chunk per cutoff; the worker of the first's is lost just after its
+    # commit, before it started the next cutoff
+    programme_with_points(30, cutoffs)
+    expected = rolled_back(expire_points, expiry_outcome)
+    settings.JOB_CHUNK_SIZE = 1_000
+    first = cutoffs[0].isoformat()
+    run, chunks = start_run("expiry", first, id_chunks(Member))
+    with monkeypatch.context() as lost:
+        lost.setattr(expire_points_task, "delay", mock.Mock(side_effect=SystemExit("SIGKILL")))
+        with pytest.raises(SystemExit):
+            expire_chunk_task(run.pk, first, *chunks[0])
+
+    # when: the message comes back (CHUNK_OF_A_RUN: reject_on_worker_lost)
+    expire_chunk_task.delay(run.pk, first, *chunks[0])
+
+    # then: the second cutoff ran too, the same as one run without the loss
+    assert sorted(ExpiryRun.objects.values_list("cutoff", flat=True)) == list(cutoffs)
+    assert expiry_outcome() == expected
+
+
 def test_a_chunk_that_fails_is_retried_without_double_effect(cutoffs, settings, monkeypatch):
     # given: the database fails once, after a chunk's expiry entries were written
     programme_with_points(30, cutoffs)
