@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from core import progress
 from core.db import retryable, violated
@@ -166,11 +167,30 @@ def check_runnable(batch: ImportBatch, *, by=None) -> None:
             )
 
 
+# Why a step never queued (the broker out of reach) failed at once: its page says so and
+# offers to run it again, rather than "Waiting for a worker" for WAITING_MINUTES.
+NOT_QUEUED = (
+    "The task queue could not be reached, so no worker was given this step. Nothing was "
+    "written: run it again."
+)
+
+
 def _queue(step: str, batch: ImportBatch) -> None:
+    """Queue the batch's step once its status is committed; when the broker cannot
+    take it, the batch fails at once, saying why on its page."""
     from points.tasks import check_import_task, run_import_task
 
     task = check_import_task if step == "check" else run_import_task
-    transaction.on_commit(lambda: task.delay(batch.pk))
+
+    def send():
+        try:
+            task.delay(batch.pk)
+        except BrokerUnavailable:
+            ImportBatch.objects.filter(pk=batch.pk, status=batch.status).update(
+                status=Status.FAILED, failure=NOT_QUEUED, finished_at=timezone.now()
+            )
+
+    transaction.on_commit(send)
 
 
 def progress_key(batch: ImportBatch) -> str:

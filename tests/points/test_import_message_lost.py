@@ -75,3 +75,34 @@ def test_an_import_queued_behind_another_running_waits_for_it(login, client):
     # then it is still waiting for a worker, not failed
     assert state(client, queued)["label"] == "Waiting for a worker"
     assert ImportBatch.objects.get(pk=queued.pk).status == Status.CHECKING
+
+
+def test_an_import_the_task_queue_cannot_take_fails_at_once_and_runs_again(
+    login, client, monkeypatch, django_capture_on_commit_callbacks
+):
+    # given: the broker out of reach when the file is uploaded
+    from kombu.exceptions import OperationalError as BrokerUnavailable
+
+    from points.tasks import check_import_task
+
+    login("CX agent")
+    with monkeypatch.context() as down:
+        down.setattr(check_import_task, "delay", mock_unreachable(BrokerUnavailable))
+        with django_capture_on_commit_callbacks(execute=True):
+            batch = upload(client)
+
+    # then: the page says at once that it failed and why, not "Waiting for a worker"
+    shown = state(client, batch)
+    assert (shown["status"], shown["done"]) == (Status.FAILED, True)
+    assert ImportBatch.objects.get().failure == batches.NOT_QUEUED
+    # and with the queue back, a person runs it again
+    client.post(reverse("admin:core_importbatch_run_again", args=[batch.pk]))
+    batches.check(batch.pk)  # the worker
+    assert ImportBatch.objects.get().status == Status.CHECKED
+
+
+def mock_unreachable(error):
+    def delay(*args):
+        raise error("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    return delay
