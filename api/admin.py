@@ -212,9 +212,12 @@ class WebhookEndpointAdmin(SuperuserOnlyAdmin):
         """A secret leaked, or due for a change: the new one is shown once; the old one
         signs beside it for a day, so that the receiver changes without losing events."""
         for endpoint in queryset:
-            secret = webhooks.rotate_secret(endpoint)
+            # The new secret and its history line together: a secret committed but never
+            # shown (the page failing between them) would leave the receiver refusing all.
+            with transaction.atomic():
+                secret = webhooks.rotate_secret(endpoint)
+                self.log_change(request, endpoint, "Signing secret rotated")
             until = timezone.localtime(timezone.now() + webhooks.OLD_SECRET_SIGNS)
-            self.log_change(request, endpoint, "Signing secret rotated")
             self.message_user(
                 request,
                 format_html(

@@ -99,3 +99,30 @@ def test_a_cancellation_from_the_list_whose_history_failed_refunds_nothing(
     redemption.refresh_from_db()
     assert redemption.status == Redemption.Status.CANCELLED
     assert LedgerEntry.objects.filter(member=member, kind="refund").count() == 1
+
+
+def test_a_secret_rotation_whose_history_failed_keeps_the_old_secret(
+    client, admin_user, history_fails_once
+):
+    # given: an endpoint whose receiver holds its secret
+    from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+
+    from api import webhooks
+    from core.models import WebhookEndpoint
+
+    endpoint = webhooks.save_endpoint(
+        WebhookEndpoint(url="https://crm.example.com/hooks", events=["member.tier_changed"])
+    )
+    held = endpoint.secret
+    client.force_login(admin_user)
+    rotate = {"action": "rotate", ACTION_CHECKBOX_NAME: [endpoint.pk]}
+
+    # when: the rotation fails at its history line, never showing the new secret
+    first = client.post(reverse("admin:api_webhookendpoint_changelist"), rotate)
+
+    # then: the secret the receiver holds still signs alone; the next rotation is the one
+    endpoint.refresh_from_db()
+    assert first.status_code == 500 and (endpoint.secret, endpoint.previous_secret) == (held, "")
+    client.post(reverse("admin:api_webhookendpoint_changelist"), rotate)
+    endpoint.refresh_from_db()
+    assert endpoint.previous_secret == held
