@@ -10,6 +10,7 @@ database as it was, and the page then says so and offers to run it again."""
 import csv
 import io
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -79,9 +80,8 @@ def upload(*, kind: str, file, by) -> ImportBatch:
     if kind not in _doors():
         raise ValidationError({"kind": "Choose what the file holds."})
     batch = ImportBatch(kind=kind, file_name=file.name[:255], size=file.size, uploaded_by=by)
-    batch.file.save(file.name, file, save=False)
     batch.started_at = timezone.now()
-    batch.save()
+    _store(batch, file.name, file)
     _queue("check", batch)
     return batch
 
@@ -100,9 +100,20 @@ def import_now(*, kind: str, data: bytes, file_name: str, by):
         status=Status.IMPORTING,
         started_at=timezone.now(),
     )
-    batch.file.save(file_name, ContentFile(data), save=False)
-    batch.save()
+    _store(batch, file_name, ContentFile(data))
     return _step(batch.pk, Status.IMPORTING, dry_run=False)
+
+
+def _store(batch: ImportBatch, name: str, content) -> None:
+    """Store the batch's file and save the batch. A file whose batch could not be saved
+    is deleted: no batch would name it, and delete_old_files finds files by their
+    batch (a file of customer codes kept for ever)."""
+    batch.file.save(name, content, save=False)
+    try:
+        batch.save()
+    except BaseException:
+        batch.file.delete(save=False)
+        raise
 
 
 def confirm(*, batch: ImportBatch, by) -> ImportBatch:
@@ -327,11 +338,13 @@ def _run_step(batch: ImportBatch, status: str, *, dry_run: bool):
     batch_id = batch.pk
     door = _doors()[batch.kind]
     started = time.monotonic()
-    with progress.Progress(progress_key(batch)) as shown, transaction.atomic():
+    locked = []  # the batch, whose errors report is deleted if the step does not commit
+    with progress.Progress(progress_key(batch)) as shown, _reports_kept_if_saved(locked):
         # Two runs of one batch (a message delivered twice) never overlap.
         batch = ImportBatch.objects.select_for_update().filter(pk=batch_id, status=status).first()
         if batch is None:
             return
+        locked.append(batch)
         size = max(batch.size, 1)
 
         def read(count):  # reading the file is the first half of the bar
@@ -345,6 +358,21 @@ def _run_step(batch: ImportBatch, status: str, *, dry_run: bool):
             report = door.run(rows, errors=errors, dry_run=dry_run, batch=batch, on_chunk=on_chunk)
         _keep(batch, report, dry_run=dry_run, seconds=time.monotonic() - started)
     return report
+
+
+@contextmanager
+def _reports_kept_if_saved(batches: list):
+    """A transaction; if it does not commit, the errors report stored meanwhile for a
+    batch put in `batches` is deleted: no saved batch names it, and it lists the file's
+    customer codes (a step has none before it: an invalid file is never run again)."""
+    try:
+        with transaction.atomic():
+            yield
+    except BaseException:
+        for batch in batches:
+            if batch.errors_file:
+                batch.errors_file.delete(save=False)
+        raise
 
 
 def _keep(batch: ImportBatch, report, *, dry_run: bool, seconds: float) -> None:

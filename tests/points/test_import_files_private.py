@@ -152,3 +152,59 @@ def test_a_previewed_file_waits_in_the_private_folder_and_is_swept_if_never_conf
 
     # then: it is gone
     assert not pending[0].exists()
+
+
+def files_in(root) -> list[Path]:
+    return [path for path in Path(root).rglob("*") if path.is_file()]
+
+
+def test_a_file_whose_batch_could_not_be_saved_is_not_kept(settings, staff, monkeypatch):
+    # given: the database lost as the upload's batch is saved
+    from django.db import OperationalError
+
+    from points.services import batches
+
+    def lost(*args, **kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(ImportBatch, "save", lost)
+    data = (GOOD + "T-9,M-ANA-GARCIA,purchase,10,2026-03-01,,,\n").encode()
+
+    # when
+    with pytest.raises(OperationalError):
+        batches.upload(kind="transactions", file=SimpleUploadedFile("ana.csv", data), by=staff)
+
+    # then: no file of customer codes that no batch names (delete_old_files never would)
+    assert files_in(settings.IMPORTS_ROOT) == []
+
+
+def test_an_errors_report_whose_check_did_not_commit_is_not_kept(
+    settings, login, client, make_member, monkeypatch
+):
+    # given: an uploaded file with a bad row (its check not run yet); the check's batch
+    # cannot be saved
+    from django.db import OperationalError
+
+    from points.services import batches
+
+    make_member("M-0001")
+    login("Operations")
+    upload(client, GOOD + "T-9,M-SECRET,purchase,-1,2026-03-01,,,\n")
+    batch = ImportBatch.objects.get()
+    saved = ImportBatch.save
+
+    def lost_once_reported(self, *args, **kwargs):
+        if self.errors_file:  # the step's own save, its report stored
+            raise OperationalError("server closed the connection unexpectedly")
+        return saved(self, *args, **kwargs)
+
+    monkeypatch.setattr(ImportBatch, "save", lost_once_reported)
+
+    # when
+    with pytest.raises(OperationalError):
+        batches.check(batch.pk)
+
+    # then: the batch failed, and only its uploaded file is kept
+    batch.refresh_from_db()
+    assert batch.status == ImportBatch.Status.FAILED and not batch.errors_file
+    assert files_in(settings.IMPORTS_ROOT) == [Path(batch.file.path)]
