@@ -12,6 +12,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from api.services import create_api_key
+from tests.api.receiver import start_receiver
 
 PROBLEM = "application/problem+json"
 _ids = count(1)
@@ -102,3 +103,11 @@ def purchase(make_member):
         }
 
     return purchase
+
+
+@pytest.fixture
+def receiver():
+    """A webhook receiver on 127.0.0.1 (tests/api/receiver.py), answering 200 unless told."""
+    receiver, server = start_receiver()
+    yield receiver
+    server.shutdown()

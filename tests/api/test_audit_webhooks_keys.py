@@ -21,7 +21,6 @@ from members.services import merge_members
 from points.expiry_selectors import next_cutoff
 from points.models import ExpiryPolicy
 from points.services import send_expiry_reminders
-from tests.api.receiver import start_receiver
 
 pytestmark = pytest.mark.django_db
 
@@ -35,13 +34,6 @@ def superuser_client(client, django_user_model):
     user = django_user_model.objects.create_superuser("boss", "boss@example.com", "pw")
     client.force_login(user)
     return client
-
-
-@pytest.fixture
-def receiver():
-    receiver, server = start_receiver()
-    yield receiver
-    server.shutdown()
 
 
 def add_endpoint(client, url, events=("transaction.recorded",), host=OWN):

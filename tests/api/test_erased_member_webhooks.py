@@ -26,19 +26,11 @@ from points.services import send_expiry_reminders
 from rewards.models import Redemption, Reward
 from rewards.services import cancel_redemption
 from tests.api.conftest import client_for, new_id, post, recently
-from tests.api.receiver import start_receiver
 from tiers.services import degrade_inactive_members
 
 pytestmark = pytest.mark.django_db
 
 ERASED = "Not sent: the member was erased."
-
-
-@pytest.fixture
-def receiver():
-    receiver, server = start_receiver()
-    yield receiver
-    server.shutdown()
 
 
 def heard(receiver, endpoint) -> list[dict]:

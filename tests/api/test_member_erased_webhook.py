@@ -18,19 +18,11 @@ from core.events import EventType
 from core.models import WebhookDelivery, WebhookEndpoint
 from members.models import Member
 from members.services import erase_member, merge_members
-from tests.api.receiver import start_receiver
 
 pytestmark = pytest.mark.django_db
 
 ERASED = "Not sent: the member was erased."
 DELIVERIES = "admin:api_webhookdelivery_changelist"
-
-
-@pytest.fixture
-def receiver():
-    receiver, server = start_receiver()
-    yield receiver
-    server.shutdown()
 
 
 @pytest.fixture

@@ -11,10 +11,9 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from api import webhooks
 from core.events import EventType
-from core.models import WebhookDelivery, WebhookEndpoint
-from tests.api.receiver import start_receiver
+from core.models import WebhookDelivery
+from tests.api.test_webhooks import send, subscribe
 
 pytestmark = pytest.mark.django_db
 
@@ -22,21 +21,8 @@ Status = WebhookDelivery.Status
 
 
 @pytest.fixture
-def receiver():
-    receiver, server = start_receiver()
-    yield receiver
-    server.shutdown()
-
-
-@pytest.fixture
 def endpoint(receiver):
-    return webhooks.save_endpoint(
-        WebhookEndpoint(url=receiver.url, events=[EventType.TRANSACTION_RECORDED])
-    )
-
-
-def send(endpoint, now=None) -> None:
-    webhooks.send_due(endpoint_id=endpoint.pk, now=now)
+    return subscribe(receiver, EventType.TRANSACTION_RECORDED)
 
 
 def test_a_receiver_answering_410_gone_has_its_endpoint_switched_off_until_switched_on(

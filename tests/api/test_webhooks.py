@@ -32,13 +32,6 @@ pytestmark = pytest.mark.django_db
 Status = WebhookDelivery.Status
 
 
-@pytest.fixture
-def receiver():
-    receiver, server = start_receiver()
-    yield receiver
-    server.shutdown()
-
-
 def subscribe(receiver, *types) -> WebhookEndpoint:
     return webhooks.save_endpoint(WebhookEndpoint(url=receiver.url, events=list(types)))
 
