@@ -8,7 +8,9 @@ class ApiConfig(AppConfig):
     verbose_name = "Integration API"
 
     def ready(self):
+        from api.services import codes_erased
         from api.tasks import forget_erased
-        from members.signals import member_erased
+        from members.signals import member_codes_erased, member_erased
 
+        member_codes_erased.connect(codes_erased, dispatch_uid="api.codes_erased")
         member_erased.connect(forget_erased, dispatch_uid="api.forget_erased")

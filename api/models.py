@@ -121,6 +121,19 @@ class FirstAnswer(models.Model):
         return first and first.body
 
 
+class CodesToForget(models.Model):
+    """The customer codes an erasure replaced, until the first answers naming them are
+    dropped (api.services.forget_erased_codes). Written in the erasure's transaction: a
+    worker lost just after its commit, or the task's message lost with the broker,
+    leaves them to the daily pruning, never in the answers for their 30 days."""
+
+    codes = models.JSONField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return f"{len(self.codes)} codes erased {self.created_at:%Y-%m-%d %H:%M}"
+
+
 _KEEP_SQL = (
     f"INSERT INTO {FirstAnswer._meta.db_table} (kind, external_id, body, created_at)"
     " VALUES (%s, %s, %s, %s) ON CONFLICT (kind, external_id) DO NOTHING RETURNING id"

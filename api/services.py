@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from api.models import ApiKey, FirstAnswer
+from api.models import ApiKey, CodesToForget, FirstAnswer
 from core.jobs import id_chunks
 
 PRUNE_CHUNK = 10_000
@@ -64,6 +64,23 @@ def prune_first_answers(*, now=None) -> int:
     dropped = 0
     while ids := list(old.order_by("created_at").values_list("pk", flat=True)[:PRUNE_CHUNK]):
         dropped += FirstAnswer.objects.filter(pk__in=ids).delete()[0]
+    return dropped
+
+
+def codes_erased(sender, codes, **kwargs) -> None:
+    """members.signals.member_codes_erased, in the erasure's transaction: the codes are
+    kept until their first answers are dropped (forget_erased_codes, in a worker)."""
+    CodesToForget.objects.create(codes=sorted(codes))
+
+
+def forget_erased_codes() -> int:
+    """Drop the first answers naming the codes erasures replaced, then those codes.
+    Queued at each erasure's commit, and run by the daily pruning for any whose worker
+    was lost; safe to run twice or at once. Returns how many answers were dropped."""
+    dropped = 0
+    for erased in CodesToForget.objects.order_by("pk"):
+        dropped += forget_first_answers(erased.codes)
+        erased.delete()
     return dropped
 
 

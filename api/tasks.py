@@ -1,25 +1,27 @@
 from celery import shared_task
 
 from api import webhooks
-from api.services import forget_first_answers, prune_first_answers
+from api.services import forget_erased_codes, forget_first_answers, prune_first_answers
 from core.jobs import RETRY_WHEN_UNAVAILABLE, queue_or_run
 
 
 @shared_task(**RETRY_WHEN_UNAVAILABLE)
 def prune_first_answers_task() -> int:
-    """Beat, daily: drop the API's old first answers."""
-    return prune_first_answers()
+    """Beat, daily: drop the API's old first answers, and those naming codes erased
+    whose own task was lost."""
+    return prune_first_answers() + forget_erased_codes()
 
 
 @shared_task(**RETRY_WHEN_UNAVAILABLE)
-def forget_first_answers_task(codes: list[str]) -> int:
-    """After an erasure: drop the first answers naming the erased codes."""
-    return forget_first_answers(codes)
+def forget_first_answers_task(codes: list[str] | None = None) -> int:
+    """After an erasure: drop the first answers naming the erased codes. (`codes`: the
+    messages queued by the release before, which named them.)"""
+    return (forget_first_answers(codes) if codes else 0) + forget_erased_codes()
 
 
-def forget_erased(sender, codes, **kwargs) -> None:
+def forget_erased(sender, **kwargs) -> None:
     """members.signals.member_erased: the answers go in a worker, a scan of the table."""
-    queue_or_run(forget_first_answers_task, codes)
+    queue_or_run(forget_first_answers_task)
 
 
 @shared_task(**RETRY_WHEN_UNAVAILABLE)

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 from kombu.exceptions import OperationalError as BrokerUnavailable
 
-from api.tasks import forget_first_answers_task
+from api.tasks import forget_first_answers_task, prune_first_answers_task
 from members.models import Member
 from members.services import erase_member
 from rewards.models import Reward
@@ -22,7 +22,7 @@ def unreachable(*args):
     raise BrokerUnavailable("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
 
 
-@pytest.mark.parametrize("queue", ["up", "out of reach"])
+@pytest.mark.parametrize("queue", ["up", "out of reach", "lost"])
 def test_an_erasure_leaves_the_customer_s_code_and_e_mail_nowhere_in_the_database(
     till, staff, on_commit, monkeypatch, queue
 ):
@@ -59,7 +59,11 @@ def test_an_erasure_leaves_the_customer_s_code_and_e_mail_nowhere_in_the_databas
     monkeypatch.setattr("api.services.PRUNE_CHUNK", 1)
     if queue == "out of reach":
         monkeypatch.setattr(forget_first_answers_task, "delay", unreachable)
+    if queue == "lost":  # the web process killed after the commit, or the message lost
+        monkeypatch.setattr(forget_first_answers_task, "delay", lambda *args: None)
     on_commit(lambda: erase_member(member=Member.objects.get(external_id="M-LUCIA"), by=staff))
+    if queue == "lost":
+        prune_first_answers_task.delay()  # the daily pruning
 
     # then: nothing in the database names her; the other customer is still there
     dump = io.StringIO()
