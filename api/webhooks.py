@@ -298,14 +298,17 @@ def _withhold_erased(batch: list[WebhookDelivery]) -> list[WebhookDelivery]:
 
 
 def _send(endpoint, batch, deadline) -> bool:
-    """Post each delivery of the batch and record what happened. Stops at the first
-    that gets no answer (the rest wait for its retry), an answer asking to slow down,
-    or 410 Gone (the endpoint is switched off), and returns False; True otherwise."""
+    """Post each delivery of the batch and record what happened. Stops, returning
+    False, at a post that gets no answer when the one before got none either (or it is
+    the first: the receiver is down, and the rest wait for its retry), at an answer
+    asking to slow down, or at 410 Gone (the endpoint is switched off); True otherwise.
+    One slow answer among others holds up only its own member's events."""
     batch = _withhold_erased(batch)
     payloads = bodies(batch)
     timeout = settings.WEBHOOK_TIMEOUT_SECONDS
     proxies = requests.utils.get_environ_proxies(endpoint.url)
     delivered, failed, go_on = defaultdict(list), [], True
+    answered_last = False  # whether the post before this one in the round was answered
     for delivery in batch:
         if time.monotonic() >= deadline:
             break
@@ -330,8 +333,12 @@ def _send(endpoint, batch, deadline) -> bool:
             )
         except requests.RequestException as exc:
             failed.append(_failed(delivery, at=sent_at, code=None, error=_described(exc)))
-            go_on = False  # no answer: the rest wait for its retry
-            break
+            if not answered_last:  # down (or twice in a row): the rest wait for its retry
+                go_on = False
+                break
+            answered_last = False  # answering, slow this once: the other members' go on
+            continue
+        answered_last = True
         code = response.status_code
         if 200 <= code < 300:
             delivered[code, delivery.attempts].append(delivery.pk)

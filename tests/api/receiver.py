@@ -18,6 +18,7 @@ class Receiver:
     url: str
     answers: list = field(default_factory=list)  # status codes to give first, then 200
     hang_seconds: float = 0  # wait this long before answering (a receiver that hangs)
+    waits: list = field(default_factory=list)  # seconds to wait first, then hang_seconds
     location: str = ""  # with a 3xx answer: where it points
     retry_after: str = ""  # a Retry-After header, with every answer but a 2xx
     received: list = field(default_factory=list)
@@ -35,8 +36,9 @@ def start_receiver() -> tuple[Receiver, ThreadingHTTPServer]:
         def do_POST(self):
             body = self.rfile.read(int(self.headers["content-length"]))
             receiver.received.append(Received(dict(self.headers.items()), body))
-            if receiver.hang_seconds:
-                time.sleep(receiver.hang_seconds)
+            wait = receiver.waits.pop(0) if receiver.waits else receiver.hang_seconds
+            if wait:
+                time.sleep(wait)
             code = receiver.answer()
             self.send_response(code)
             if receiver.location:

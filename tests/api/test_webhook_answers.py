@@ -109,3 +109,38 @@ def test_a_retry_after_as_a_date_puts_the_retry_back_to_that_time(receiver, endp
     receiver.answers, receiver.retry_after = [429], format_datetime(then, usegmt=True)
     send(endpoint)
     assert WebhookDelivery.objects.get().next_attempt_at == then
+
+
+def test_one_slow_answer_among_others_holds_up_only_its_own_member(
+    receiver, endpoint, make_member, buy, settings
+):
+    # given: four members' purchases; the receiver answers, but the second post too late
+    settings.WEBHOOK_TIMEOUT_SECONDS = 0.5
+    for amount in (10, 20, 30, 40):
+        buy(make_member(), amount)
+    receiver.waits = [0, 2]
+
+    # when: one round
+    send(endpoint)
+
+    # then: the other three delivered in it; the slow one waits for its retry
+    assert len(receiver.received) == 4
+    assert WebhookDelivery.objects.filter(status=Status.DELIVERED).count() == 3
+    assert WebhookDelivery.objects.get(status=Status.PENDING).last_error == "No answer in time"
+
+
+def test_a_receiver_that_stops_answering_mid_round_holds_its_sender_for_two_timeouts(
+    receiver, endpoint, make_member, buy, settings
+):
+    # given: the receiver answers the first post, then none
+    settings.WEBHOOK_TIMEOUT_SECONDS = 0.5
+    for amount in (10, 20, 30, 40, 50):
+        buy(make_member(), amount)
+    receiver.waits, receiver.hang_seconds = [0], 2
+
+    # when
+    send(endpoint)
+
+    # then: the round ends at the second post without an answer
+    assert len(receiver.received) == 3
+    assert WebhookDelivery.objects.filter(attempts=0).count() == 2
