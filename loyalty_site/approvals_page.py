@@ -63,6 +63,9 @@ def waiting() -> int:
 
 def _decide(site, request):
     form = DecisionForm(request.POST)
+    if not form.is_valid() and "reason" in form.errors:  # the reason named, not the request
+        messages.error(request, f"Reason: {' '.join(form.errors['reason'])}")
+        return redirect("admin:approvals")
     made = (
         form.is_valid()
         and AdjustmentRequest.objects.filter(pk=form.cleaned_data["request"])

@@ -92,19 +92,24 @@ class RedeemForm(OnceForm):
         return None if days is None else VoucherTerms(self.cleaned_data["value"], days)
 
 
+class ReasonField(forms.CharField):
+    """A reason staff give: required, and invisible characters alone are none (P6),
+    said on the field before anything is asked or done."""
+
+    def clean(self, value):
+        value = super().clean(value)
+        if is_blank(value):
+            raise forms.ValidationError(self.error_messages["required"], code="required")
+        return value
+
+
 class CancelRedemptionForm(OnceForm):
-    reason = forms.CharField(
+    reason = ReasonField(
         max_length=CANCEL_REASON_LENGTH,
         label="Why",
         error_messages={"required": "Say why the redemption is cancelled."},
         widget=forms.TextInput(attrs={"size": 60}),
     )
-
-    def clean_reason(self):
-        reason = self.cleaned_data["reason"]
-        if is_blank(reason):  # invisible characters alone are no reason (P6)
-            raise forms.ValidationError(self.fields["reason"].error_messages["required"])
-        return reason
 
 
 # What a form sent again says (apply_once returned False).

@@ -3,7 +3,6 @@
 confirmation page shows both members and the result, with nothing written yet;
 confirming merges, once per form (members.merge_member)."""
 
-from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect
@@ -11,7 +10,14 @@ from django.template.response import TemplateResponse
 from django.urls import path
 
 from core.admin import IdField
-from loyalty_site.member_actions import ALREADY_SENT, CONFIRM, OnceForm, apply_once, as_get
+from loyalty_site.member_actions import (
+    ALREADY_SENT,
+    CONFIRM,
+    OnceForm,
+    ReasonField,
+    apply_once,
+    as_get,
+)
 from members.models import Member
 from members.services import merge_members
 from points.selectors import points_summary
@@ -29,7 +35,7 @@ class MergeForm(OnceForm):
         "and its points come here.",
         error_messages={"required": "Give the customer code of the duplicate account."},
     )
-    reason = forms.CharField(
+    reason = ReasonField(
         max_length=255,
         error_messages={"required": "Say why the accounts are merged."},
         help_text="E.g. new e-mail address; card lost and re-issued.",

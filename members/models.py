@@ -9,6 +9,19 @@ from django.utils import timezone
 from core.days import latest_allowed
 from core.staff_input import invisible_in
 
+# The earliest day a member's dates may name (a birth, a joining): an earlier one is a
+# year typed wrong ("0001" for "2001"), which the rules would take in silence.
+EARLIEST_DAY = date(1900, 1, 1)
+
+
+def from_earliest_day(value) -> None:
+    """A birth date or a joining on EARLIEST_DAY or later."""
+    day = value.date() if isinstance(value, datetime) else value
+    if day and day < EARLIEST_DAY:
+        raise ValidationError(
+            f"A date before {EARLIEST_DAY.year} is a year typed wrong: check it.", code="too_early"
+        )
+
 
 def not_in_future(day) -> None:
     """A birth date has passed: today at the latest, in the programme's time zone. (No
@@ -73,8 +86,12 @@ class Member(models.Model):
     first_name = models.CharField(max_length=100, blank=True)
     last_name = models.CharField(max_length=100, blank=True)
     phone = models.CharField(max_length=40, blank=True)
-    joined_at = models.DateTimeField(default=timezone.now, validators=[joined_by_now])
-    birth_date = models.DateField(null=True, blank=True, validators=[not_in_future])
+    joined_at = models.DateTimeField(
+        default=timezone.now, validators=[from_earliest_day, joined_by_now]
+    )
+    birth_date = models.DateField(
+        null=True, blank=True, validators=[from_earliest_day, not_in_future]
+    )
 
     # Indexed by member_inactive_since below.
     qualified_tier = models.ForeignKey(

@@ -23,6 +23,7 @@ from operator import itemgetter
 from typing import NamedTuple
 
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from core.days import latest_allowed
 from core.ids import canonical_id
@@ -158,6 +159,7 @@ def _moment_in(column: str, text: str, bad) -> datetime | None:
     try:
         moment = _moment(text)
         moment.astimezone(UTC)  # a time the database holds (not year 1 at +01:00)
+        timezone.localtime(moment)  # and the programme's days (not year 1 at 00:10 UTC)
     except ValidationError as exc:
         bad(column, " ".join(exc.messages))
     except OverflowError:

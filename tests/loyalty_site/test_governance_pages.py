@@ -84,6 +84,24 @@ def test_a_supervisor_approves_from_the_queue_and_the_agent_reads_the_decision(
     assert LedgerEntry.objects.filter(member=member, kind="adjustment").count() == 1
 
 
+def test_a_reason_the_database_cannot_keep_is_named_and_the_request_stays_waiting(
+    client, login, member, maria, limits
+):
+    # given
+    made = adjust_or_request(member=member, points=2500, reason="Lost parcel", by=maria)
+    login("CX supervisor")
+    # when: a NUL character in the reason (a paste from another program)
+    response = client.post(
+        reverse("admin:approvals"),
+        {"request": made.pk, "decision": "approve", "reason": "Checked\x00"},
+        follow=True,
+    )
+    # then: the reason is named, not the request; nothing decided
+    assert "Reason: Null characters are not allowed." in response.content.decode()
+    made.refresh_from_db()
+    assert made.status == "pending" and summary(member)["available"] == 0
+
+
 def test_the_queue_says_which_requests_are_above_the_supervisors_own_limit(
     client, login, member, maria, limits
 ):

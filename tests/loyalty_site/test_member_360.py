@@ -247,6 +247,24 @@ def merge_form(code, reason="New e-mail address", token=None, confirm=False):
     return data
 
 
+@pytest.mark.parametrize("reason", ["\u200b", "\ufeff", "  "])
+def test_a_merge_without_a_reason_a_reader_can_see_is_refused_on_the_field_before_confirming(
+    client, login, make_member, reason
+):
+    # given
+    login("CX agent")
+    keep, old = make_member("M-KEEP"), make_member("M-OLD")
+
+    # when: the reason is invisible characters alone (P6)
+    page = client.post(merge_url(keep), merge_form("M-OLD", reason=reason))
+
+    # then: the member page says so on the field, keeping the code typed; no confirmation
+    html = page.content.decode()
+    assert 'id="merge-confirmation"' not in html
+    assert page.context["merge_form"].errors["reason"] == ["Say why the accounts are merged."]
+    assert 'value="M-OLD"' in html and not Member.objects.get(pk=old.pk).is_merged
+
+
 def test_an_agent_sees_both_accounts_and_the_result_before_anything_is_written(
     client, login, make_member, buy
 ):

@@ -160,6 +160,10 @@ def test_the_same_file_twice_changes_nothing(tiers):
         ("M-1,ann@example.com,,,,,1990-02-30,,", "birth_date", "not a date"),
         ("M-1,ann@example.com,,,,,01/05/1990,,", "birth_date", "not a date"),
         ("M-1,ann@example.com,,,,,2999-01-01,,", "birth_date", "cannot be in the future"),
+        ("M-1,ann@example.com,,,,,0001-01-01,,", "birth_date", "year typed wrong"),
+        ("M-1,ann@example.com,,,,0001-01-01,,,", "joined_at", "year typed wrong"),
+        # Year 1 at 00:10 UTC is year 0 in Madrid (-00:14:44 then): no day of the programme
+        ("M-1,ann@example.com,,,,0001-01-01T00:10:00Z,,,", "joined_at", "outside the calendar"),
         ("M-1,ann@example.com," + "A" * 101 + ",,,,,,", "first_name", "at most 100"),
         ("M-1,ann@example.com,,,,,,,,extra", "row", "cells, the header has"),
     ],
