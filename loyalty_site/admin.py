@@ -1,9 +1,17 @@
 from axes.admin import AccessAttemptAdmin
 from axes.models import AccessAttempt
+from celery.schedules import ParseException, crontab
+from django import forms
 from django.contrib import admin
+from django.core.validators import ProhibitNullCharactersValidator
 from django.utils import timezone
-from django_celery_beat.admin import PeriodicTaskAdmin
-from django_celery_beat.models import PeriodicTask
+from django_celery_beat.admin import (
+    CrontabScheduleAdmin,
+    PeriodicTaskAdmin,
+    PeriodicTaskForm,
+    TaskChoiceField,
+)
+from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from core.admin import ChangedOnPageForm
 from loyalty_site.member_page import MemberAdmin
@@ -50,13 +58,60 @@ def _permitted(action, permission: str):
 admin.site.unregister(PeriodicTask)
 
 
+class CheckedPeriodicTaskForm(PeriodicTaskForm):
+    """The library's form, where input it refused gave a 500: a task name refused on its
+    own field (too long, a NUL) made its check fail on the missing name; a NUL in the
+    registered task's name reached the database; and empty headers, which the model
+    saves as NULL, its column's refusal."""
+
+    regtask = TaskChoiceField(
+        label="Task (registered)", required=False, validators=[ProhibitNullCharactersValidator()]
+    )
+
+    def clean(self):
+        if "task" in self._errors:  # said on its field
+            return self.cleaned_data
+        return super().clean()
+
+    def clean_headers(self):
+        return self.cleaned_data["headers"] or "{}"
+
+
 @admin.register(PeriodicTask)
 class PermittedPeriodicTaskAdmin(PeriodicTaskAdmin):
+    form = CheckedPeriodicTaskForm
     # Running a task at once (expiry, degradation) is a change to every member.
     enable_tasks = _permitted(PeriodicTaskAdmin.enable_tasks, "change")
     disable_tasks = _permitted(PeriodicTaskAdmin.disable_tasks, "change")
     toggle_tasks = _permitted(PeriodicTaskAdmin.toggle_tasks, "change")
     run_tasks = _permitted(PeriodicTaskAdmin.run_tasks, "change")
+
+
+class CheckedCrontabForm(forms.ModelForm):
+    """Each field of a crontab as Celery reads it: one it cannot read (-1, 61 minutes) is
+    said on its field, not a 500 when the schedule is saved."""
+
+    class Meta:
+        model = CrontabSchedule
+        fields = ["minute", "hour", "day_of_month", "month_of_year", "day_of_week", "timezone"]
+
+    def clean(self):
+        data = super().clean()
+        for name in self.Meta.fields[:-1]:  # the timezone apart
+            if name in data:
+                try:
+                    crontab(**{name: data[name]})
+                except (ParseException, ValueError) as unread:
+                    self.add_error(name, f"Celery cannot read this: {unread}.")
+        return data
+
+
+admin.site.unregister(CrontabSchedule)
+
+
+@admin.register(CrontabSchedule)
+class CheckedCrontabScheduleAdmin(CrontabScheduleAdmin):
+    form = CheckedCrontabForm
 
 
 admin.site.unregister(AccessAttempt)
