@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from core import figures
 from core.admin import LABELLED_MOMENTS, only_choices
+from core.staff_input import invisible_in
 from points.models import STORE_LENGTH, Campaign, CampaignStatus, Channel
 from points.selectors import campaign_has_earned, campaign_reach, why_campaign_is_kept
 from points.stacking import campaign_stacks
@@ -32,6 +33,12 @@ class StoresField(forms.CharField):
             raise forms.ValidationError(
                 f"A store code has at most {STORE_LENGTH} characters: {too_long[0][:60]}…"
             )
+        for code in codes:
+            if where := invisible_in(code):  # a paste's: no till's code would ever match
+                raise forms.ValidationError(
+                    f"A store code cannot hold an invisible character ({where}): no till "
+                    "sends it, and the campaign would reach no purchase."
+                )
         return list(dict.fromkeys(codes))
 
 

@@ -303,6 +303,21 @@ def test_a_store_code_with_a_null_character_is_refused_and_nothing_saved(client,
     assert not Campaign.objects.filter(name="Double week").exists()
 
 
+@pytest.mark.parametrize("store", ["\u200b", "STORE\u202e-01", "\ufeffSTORE-01"])
+def test_a_store_code_with_an_invisible_character_is_refused_and_nothing_saved(
+    client, login, tiers, store
+):
+    login("Marketer")
+
+    page = client.post(reverse("admin:points_campaign_add"), posted(stores=f"STORE-02,{store}"))
+
+    assert page.status_code == 200
+    assert "A store code cannot hold an invisible character" in str(
+        page.context["adminform"].form.errors["stores"]
+    )
+    assert not Campaign.objects.filter(name="Double week").exists()
+
+
 def test_P3_a_campaign_that_started_is_switched_off_not_deleted(client, login, no_campaigns):
     # given: one campaign that started (switched off since), one not started yet
     login("Marketer")
