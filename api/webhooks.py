@@ -362,7 +362,8 @@ def _asked_wait(retry_after: str, at) -> timedelta:
     LONGEST_ASKED_WAIT; none when it has none, or none that can be read."""
     value = retry_after.strip()
     if value.isascii() and value.isdigit():
-        wait = timedelta(seconds=min(int(value), LONGEST_ASKED_WAIT.total_seconds()))
+        longest = LONGEST_ASKED_WAIT.total_seconds()  # (and before int(): 5,000 digits raise)
+        wait = timedelta(seconds=longest if len(value) > 9 else min(int(value), longest))
     else:
         try:
             wait = parsedate_to_datetime(value) - at

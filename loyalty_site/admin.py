@@ -87,17 +87,20 @@ class PermittedPeriodicTaskAdmin(PeriodicTaskAdmin):
     run_tasks = _permitted(PeriodicTaskAdmin.run_tasks, "change")
 
 
+CRON_FIELDS = ["minute", "hour", "day_of_month", "month_of_year", "day_of_week"]
+
+
 class CheckedCrontabForm(forms.ModelForm):
     """Each field of a crontab as Celery reads it: one it cannot read (-1, 61 minutes) is
     said on its field, not a 500 when the schedule is saved."""
 
     class Meta:
         model = CrontabSchedule
-        fields = ["minute", "hour", "day_of_month", "month_of_year", "day_of_week", "timezone"]
+        fields = [*CRON_FIELDS, "timezone"]
 
     def clean(self):
         data = super().clean()
-        for name in self.Meta.fields[:-1]:  # the timezone apart
+        for name in CRON_FIELDS:
             if name in data:
                 try:
                     crontab(**{name: data[name]})

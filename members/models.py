@@ -16,7 +16,7 @@ EARLIEST_DAY = date(1900, 1, 1)
 
 def from_earliest_day(value) -> None:
     """A birth date or a joining on EARLIEST_DAY or later."""
-    day = value.date() if isinstance(value, datetime) else value
+    day = timezone.localdate(value) if isinstance(value, datetime) else value
     if day and day < EARLIEST_DAY:
         raise ValidationError(
             f"A date before {EARLIEST_DAY.year} is a year typed wrong: check it.", code="too_early"

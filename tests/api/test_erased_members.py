@@ -75,3 +75,18 @@ def test_an_erasure_leaves_the_customer_s_code_and_e_mail_nowhere_in_the_databas
 
     assert naming("M-LUCIA") == []
     assert {"members.member", "api.firstanswer"} <= set(naming("M-OTHER"))
+
+
+def test_a_message_of_the_release_before_naming_the_codes_still_drops_their_answers():
+    # given: an answer kept for a code, and the message the release before queued at
+    # its erasure, which named the codes (no CodesToForget row: it wrote none)
+    from api.models import FirstAnswer
+
+    FirstAnswer.keep("P-OLD-1", {"member": "M-GONE", "points": 10})
+    FirstAnswer.keep("P-OLD-2", {"member": "M-STAYS", "points": 10})
+
+    # when: a worker of this release takes it
+    forget_first_answers_task.delay(["M-GONE"])
+
+    # then
+    assert list(FirstAnswer.objects.values_list("external_id", flat=True)) == ["P-OLD-2"]

@@ -90,6 +90,7 @@ def test_an_answer_asking_to_slow_down_ends_the_round(receiver, endpoint, make_m
         ("in a while", timedelta(seconds=5)),  # unreadable: the backoff's own 5 s
         ("2", timedelta(seconds=5)),  # shorter than the backoff: the backoff
         ("999999999", timedelta(days=1)),  # at most a day
+        ("9" * 5000, timedelta(days=1)),  # more digits than Python reads into an int
         ("²", timedelta(seconds=5)),
     ],
 )

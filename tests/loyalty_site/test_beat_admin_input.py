@@ -68,7 +68,7 @@ def test_a_task_name_the_database_cannot_keep_is_said_on_its_field(admin_client,
     assert PeriodicTask.objects.count() == before
 
 
-def test_a_task_with_empty_headers_is_saved_with_none(admin_client):
+def test_a_task_with_empty_headers_is_saved_with_empty_json_headers(admin_client):
     page = admin_client.post(
         reverse("admin:django_celery_beat_periodictask_add"), periodic_task(headers="")
     )
