@@ -188,6 +188,7 @@ class WebhookEndpointAdmin(SuperuserOnlyAdmin):
         "event_list",
         "is_active",
         "switched_off_reason",
+        "paused_until",
         "created_at",
         "deliveries",
     ]

@@ -50,8 +50,9 @@ RETRY_DELAYS = [
     timedelta(hours=8),
 ]
 # Answers that ask the sender to slow down (Standard Webhooks, "Delivery success and
-# failure"): the round stops there, the other deliveries waiting for the next. A
-# Retry-After header with any failure puts its retry back as asked, up to a day.
+# failure"): the round stops there, the other deliveries waiting for the next, and with
+# a Retry-After the whole endpoint waits as asked. A Retry-After with any failure puts
+# that delivery's retry back as asked. Either wait is a day at most.
 SLOW_DOWN = {429, 502, 503, 504}
 LONGEST_ASKED_WAIT = timedelta(days=1)
 # "No longer interested": the endpoint is switched off, its waiting events kept for
@@ -206,8 +207,10 @@ def endpoints_due(now=None):
 
 
 def _free(now) -> Q:
-    """Endpoints no sender holds (a sender that died lets go when its hold ends)."""
-    return Q(sending_until=None) | Q(sending_until__lt=now)
+    """Endpoints no sender holds (a sender that died lets go when its hold ends) and
+    whose receiver asked for no wait beyond now."""
+    held = Q(sending_until=None) | Q(sending_until__lt=now)
+    return held & (Q(paused_until=None) | Q(paused_until__lte=now))
 
 
 def send_due(*, endpoint_id: int, now=None, seconds: float = SENDING_SECONDS) -> bool:
@@ -223,14 +226,17 @@ def send_due(*, endpoint_id: int, now=None, seconds: float = SENDING_SECONDS) ->
         return False
     endpoint = WebhookEndpoint.objects.get(pk=endpoint_id)
     deadline = time.monotonic() + seconds
+    answered_last = False  # whether the round's last post was answered (_send)
     try:
         while time.monotonic() < deadline:
             events.expand_bulk_events()  # a bulk job's events keep their place in line
             due, batch = _due(endpoint, now)
             if not due:
                 return False
-            if batch and not _send(endpoint, batch, deadline):
-                return False  # it did not answer: wait for the retry
+            if batch:
+                go_on, answered_last = _send(endpoint, batch, deadline, answered_last)
+                if not go_on:
+                    return False  # no answer, or asked to wait: the next round's
             now = max(now, timezone.now())
         return True
     finally:
@@ -297,18 +303,19 @@ def _withhold_erased(batch: list[WebhookDelivery]) -> list[WebhookDelivery]:
     return [delivery for delivery in batch if delivery.pk not in withheld]
 
 
-def _send(endpoint, batch, deadline) -> bool:
-    """Post each delivery of the batch and record what happened. Stops, returning
-    False, at a post that gets no answer when the one before got none either (or it is
-    the first: the receiver is down, and the rest wait for its retry), at an answer
-    asking to slow down, or at 410 Gone (the endpoint is switched off); True otherwise.
-    One slow answer among others holds up only its own member's events."""
+def _send(endpoint, batch, deadline, answered_last: bool) -> tuple[bool, bool]:
+    """Post each delivery of the batch and record what happened. Returns whether the
+    round goes on, and whether its last post was answered (`answered_last`: the one
+    before the batch's first). Stops at a post that gets no answer when the one before
+    got none either (or it is the round's first: the receiver is down, and the rest
+    wait for its retry), at an answer asking to slow down (with a Retry-After, the
+    endpoint waits as asked), or at 410 Gone (the endpoint is switched off). One slow
+    answer among others holds up only its own member's events."""
     batch = _withhold_erased(batch)
     payloads = bodies(batch)
     timeout = settings.WEBHOOK_TIMEOUT_SECONDS
     proxies = requests.utils.get_environ_proxies(endpoint.url)
     delivered, failed, go_on = defaultdict(list), [], True
-    answered_last = False  # whether the post before this one in the round was answered
     for delivery in batch:
         if time.monotonic() >= deadline:
             break
@@ -348,13 +355,15 @@ def _send(endpoint, batch, deadline) -> bool:
         failed.append(_failed(delivery, at=sent_at, code=code, error=error, wait=wait))
         if code == GONE:
             _switch_off(endpoint, at=sent_at)
+        if code in SLOW_DOWN and wait:
+            WebhookEndpoint.objects.filter(pk=endpoint.pk).update(paused_until=sent_at + wait)
         if code == GONE or code in SLOW_DOWN:
             go_on = False
             break
     _record(delivered, failed)
     if delivered:
         _free_those_behind(endpoint, [pk for ids in delivered.values() for pk in ids])
-    return go_on
+    return go_on, answered_last
 
 
 def _asked_wait(retry_after: str, at) -> timedelta:

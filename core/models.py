@@ -87,6 +87,9 @@ class WebhookEndpoint(models.Model):
     switched_off_reason = models.CharField(
         "why it is off", max_length=200, blank=True, editable=False
     )
+    # The receiver asked for a wait (429, 502, 503 or 504 with a Retry-After): nothing
+    # is posted to it before then.
+    paused_until = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     # One sender at a time per endpoint (so its events go out in order): the sender
     # holds the endpoint until then, and gives it back when done.

@@ -11,6 +11,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from api import webhooks
 from core.events import EventType
 from core.models import WebhookDelivery
 from tests.api.test_webhooks import send, subscribe
@@ -145,3 +146,39 @@ def test_a_receiver_that_stops_answering_mid_round_holds_its_sender_for_two_time
     # then: the round ends at the second post without an answer
     assert len(receiver.received) == 3
     assert WebhookDelivery.objects.filter(attempts=0).count() == 2
+
+
+def test_a_receiver_asking_for_a_wait_gets_nothing_until_then(receiver, endpoint, make_member, buy):
+    # given: three members' purchases; the receiver is down for maintenance for an hour
+    for amount in (10, 20, 30):
+        buy(make_member(), amount)
+    receiver.answers, receiver.retry_after = [503], "3600"
+    now = timezone.now()
+
+    # when: rounds go on every few seconds
+    for later in (0, 5, 10, 600):
+        send(endpoint, now=now + timedelta(seconds=later))
+
+    # then: one post in that hour; after it, the three go
+    assert len(receiver.received) == 1
+    send(endpoint, now=now + timedelta(seconds=3700))
+    assert len(receiver.received) == 4
+    assert WebhookDelivery.objects.filter(status=Status.DELIVERED).count() == 3
+
+
+def test_a_late_answer_at_a_batch_s_start_after_an_answered_post_holds_no_one_else(
+    receiver, endpoint, make_member, buy, settings, monkeypatch
+):
+    # given: batches of two; the third post (the second batch's first) answers too late
+    monkeypatch.setattr(webhooks, "BATCH", 2)
+    settings.WEBHOOK_TIMEOUT_SECONDS = 0.5
+    for amount in (10, 20, 30, 40):
+        buy(make_member(), amount)
+    receiver.waits = [0, 0, 2]
+
+    # when: one round
+    send(endpoint)
+
+    # then: the round went on past it
+    assert len(receiver.received) == 4
+    assert WebhookDelivery.objects.filter(status=Status.DELIVERED).count() == 3
