@@ -21,7 +21,7 @@ from api import webhooks
 from api.models import ApiKey, WebhookDelivery, WebhookEndpoint
 from api.services import create_api_key, revoke_api_key, save_api_key
 from api.webhook_bodies import carries_its_data
-from core.admin import action_confirmation, chosen_for_action
+from core.admin import ChangedOnPageForm, action_confirmation, chosen_for_action
 from core.events import EventType
 from core.paginator import CappedPaginator
 from members.models import Member
@@ -157,7 +157,11 @@ class ApiKeyAdmin(SuperuserOnlyAdmin):
         self.message_user(request, f"{revoked} key(s) revoked: they answer 401 from now on.")
 
 
-class EndpointForm(forms.ModelForm):
+class EndpointForm(ChangedOnPageForm):
+    """An endpoint's page: only what the superuser changed there is written, so a page
+    opened before the sender switched the endpoint off (410 Gone) does not switch it on
+    again by being saved."""
+
     url = forms.URLField(label="URL", max_length=500, assume_scheme="https")
     events = forms.MultipleChoiceField(
         choices=EventType.choices,

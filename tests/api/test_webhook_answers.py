@@ -182,3 +182,27 @@ def test_a_late_answer_at_a_batch_s_start_after_an_answered_post_holds_no_one_el
     # then: the round went on past it
     assert len(receiver.received) == 4
     assert WebhookDelivery.objects.filter(status=Status.DELIVERED).count() == 3
+
+
+def test_a_page_opened_before_the_endpoint_was_switched_off_keeps_it_off(
+    receiver, endpoint, member, buy, admin_client
+):
+    # given: a superuser opens the endpoint's page; meanwhile the receiver answers 410
+    url = reverse("admin:api_webhookendpoint_change", args=[endpoint.pk])
+    form = admin_client.get(url).context["adminform"].form
+    buy(member, 10)
+    receiver.answers = [410]
+    send(endpoint)
+
+    # when: the page is saved with its description changed, "active" ticked as it was
+    sent = {"url": endpoint.url, "description": "CRM", "events": endpoint.events, "is_active": "on"}
+    for name, field in form.fields.items():
+        if field.show_hidden_initial:
+            shown = field.hidden_widget().format_value(form.initial[name])
+            sent[form.add_initial_prefix(name)] = "" if shown is None else shown
+    admin_client.post(url, sent)
+
+    # then: the description is saved, and the endpoint stays off, saying why
+    endpoint.refresh_from_db()
+    assert (endpoint.description, endpoint.is_active) == ("CRM", False)
+    assert "answered 410 Gone" in endpoint.switched_off_reason
