@@ -186,6 +186,14 @@ NOT_QUEUED = (
 )
 
 
+def _fail(batch_id: int, status: str, why: str) -> None:
+    """The batch failed, saying why, if it is still at `status` (a step run again or
+    finished meanwhile is left as it is)."""
+    ImportBatch.objects.filter(pk=batch_id, status=status).update(
+        status=Status.FAILED, failure=why, finished_at=timezone.now()
+    )
+
+
 def _queue(step: str, batch: ImportBatch) -> None:
     """Queue the batch's step once its status is committed; when the broker cannot
     take it, the batch fails at once, saying why on its page."""
@@ -197,9 +205,7 @@ def _queue(step: str, batch: ImportBatch) -> None:
         try:
             task.delay(batch.pk)
         except BrokerUnavailable:
-            ImportBatch.objects.filter(pk=batch.pk, status=batch.status).update(
-                status=Status.FAILED, failure=NOT_QUEUED, finished_at=timezone.now()
-            )
+            _fail(batch.pk, batch.status, NOT_QUEUED)
 
     transaction.on_commit(send)
 
@@ -232,9 +238,7 @@ def state(batch: ImportBatch) -> dict:
                 "restarted). Nothing was written: run it again."
             )
         if failure:
-            ImportBatch.objects.filter(pk=batch.pk, status=batch.status).update(
-                status=Status.FAILED, failure=failure, finished_at=timezone.now()
-            )
+            _fail(batch.pk, batch.status, failure)
             batch.refresh_from_db()
         else:
             figures = progress.read(key)
@@ -310,11 +314,8 @@ def _step(batch_id: int, status: str, *, dry_run: bool):
     except Exception as exc:
         # Not a bad row (those are the report's) but the step itself: nothing was
         # written; the page says why and offers to run it again.
-        ImportBatch.objects.filter(pk=batch.pk, status=status).update(
-            status=Status.FAILED,
-            failure=f"The import stopped on an error: {_said(exc)} Nothing was written.",
-            finished_at=timezone.now(),
-        )
+        why = f"The import stopped on an error: {_said(exc)} Nothing was written."
+        _fail(batch.pk, status, why)
         raise
 
 
