@@ -126,3 +126,45 @@ def test_a_secret_rotation_whose_history_failed_keeps_the_old_secret(
     client.post(reverse("admin:api_webhookendpoint_changelist"), rotate)
     endpoint.refresh_from_db()
     assert endpoint.previous_secret == held
+
+
+def test_a_freeze_whose_history_failed_is_not_made(client, login, member, history_fails_once):
+    # given
+    import uuid
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    login("CX supervisor")
+    until = timezone.localdate() + timedelta(days=30)
+    form = {"freeze-until": until.isoformat(), "freeze-reason": "Illness"}
+
+    # when: the first fails at its history line; the supervisor sends a new form
+    first = client.post(
+        reverse("admin:members_member_freeze", args=[member.pk]),
+        {**form, "freeze-token": uuid.uuid4()},
+    )
+    member.refresh_from_db()
+    frozen_then = member.frozen_until
+
+    # then: not frozen by the failed one; frozen, and in the history, by the next
+    assert first.status_code == 500 and frozen_then is None
+    client.post(
+        reverse("admin:members_member_freeze", args=[member.pk]),
+        {**form, "freeze-token": uuid.uuid4()},
+    )
+    member.refresh_from_db()
+    assert member.frozen_until is not None
+    assert "Illness" in LogEntry.objects.get(object_id=str(member.pk)).get_change_message()
+
+
+def test_an_erasure_whose_history_failed_erases_nothing(
+    client, admin_user, member, history_fails_once
+):
+    client.force_login(admin_user)
+    erase = {"action": "erase", "_selected_action": [member.pk], "confirm": "yes"}
+
+    first = client.post(reverse("admin:members_member_changelist"), erase)
+
+    member.refresh_from_db()
+    assert first.status_code == 500 and member.erased_at is None
