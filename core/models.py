@@ -85,7 +85,7 @@ class WebhookEndpoint(models.Model):
     # Why the sender switched it off (the receiver answered 410 Gone); empty otherwise,
     # and again once a superuser switches it on.
     switched_off_reason = models.CharField(
-        "why it is off", max_length=200, blank=True, editable=False
+        "why it is off", max_length=200, blank=True, default="", db_default="", editable=False
     )
     # The receiver asked for a wait (429, 502, 503 or 504 with a Retry-After): nothing
     # is posted to it before then.
