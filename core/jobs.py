@@ -97,13 +97,13 @@ def chunks_left(run: JobRun) -> list[tuple[int, int]]:
     return list(left.values_list("first_id", "last_id"))
 
 
-def finished_before(run_id: int, first_id: int) -> bool:
-    """Whether this chunk was done before and its run is finished: the chunk is
-    delivered again, its worker lost just after the commit, and what the run's end
-    starts (the next cutoff) may never have been started."""
-    return JobChunk.objects.filter(
-        run_id=run_id, first_id=first_id, done_at__isnull=False, run__finished_at__isnull=False
-    ).exists()
+def done_before(run_id: int, first_id: int) -> JobRun | None:
+    """The run of this chunk if the chunk was done before, else None: its message is
+    delivered again (its worker lost just after the commit), its work is committed, and
+    if the run is finished, what its end starts (the next cutoff) may not have been."""
+    done = JobChunk.objects.filter(run_id=run_id, first_id=first_id, done_at__isnull=False)
+    chunk = done.select_related("run").first()
+    return chunk.run if chunk else None
 
 
 def tick(run_id: int, first_id: int, result: int) -> JobRun | None:

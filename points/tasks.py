@@ -8,7 +8,7 @@ from django.utils import timezone
 from core.jobs import (
     CHUNK_OF_A_RUN,
     RETRY_WHEN_UNAVAILABLE,
-    finished_before,
+    done_before,
     id_chunks,
     start_run,
     tick,
@@ -52,8 +52,9 @@ def expire_points_task() -> None:
 def expire_chunk_task(run_id: int, cutoff: str, first_id: int, last_id: int) -> int:
     """E2 for the members with ids in [first_id, last_id]; the chunk that completes the
     cutoff records it, logs the run and starts the next cutoff."""
-    if finished_before(run_id, first_id):
-        expire_points_task.delay()  # the next cutoff, if its start was lost with the worker
+    if run := done_before(run_id, first_id):  # delivered again: nothing to do twice
+        if run.finished_at:
+            expire_points_task.delay()  # the next cutoff, if its start was lost with the worker
         return 0
     day = date.fromisoformat(cutoff)
     with transaction.atomic():
