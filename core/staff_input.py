@@ -7,7 +7,12 @@ from datetime import date
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import DecimalValidator, MaxValueValidator, MinValueValidator
+from django.core.validators import (
+    BaseValidator,
+    DecimalValidator,
+    MaxValueValidator,
+    MinValueValidator,
+)
 from django.db import models
 from django.utils.deconstruct import deconstructible
 
@@ -129,6 +134,18 @@ class AtMost(MaxValueValidator):
         limit = self.limit_value() if callable(self.limit_value) else self.limit_value
         if value > limit:
             raise ValidationError(self.message.format(limit=limit), code=self.code)
+
+
+@deconstructible(path="core.staff_input.Above")
+class Above(BaseValidator):
+    """A number staff type is above `limit_value` (a multiplier above 0), said in the
+    rule's words. Being a field's validator, its error stands beside the field; the
+    database constraint that backs it would say it above the form, naming no field."""
+
+    code = "min_value"
+
+    def compare(self, a, b):
+        return a <= b
 
 
 class BoundedDecimalField(models.DecimalField):

@@ -15,7 +15,8 @@ EARLIEST_DAY = date(1900, 1, 1)
 
 
 def from_earliest_day(value) -> None:
-    """A birth date or a joining on EARLIEST_DAY or later."""
+    """A date staff type (a birth, a joining, a campaign's or a reward's window) on
+    EARLIEST_DAY or later."""
     day = timezone.localdate(value) if isinstance(value, datetime) else value
     if day and day < EARLIEST_DAY:
         raise ValidationError(

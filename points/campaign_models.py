@@ -10,16 +10,19 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 
 from core.staff_input import (
+    Above,
     AtMost,
     BoundedDecimalField,
     tidy_name,
     transaction_amount_limit,
     unreadable_name,
 )
+from members.models import from_earliest_day
 from points.models import STORE_LENGTH, Channel
-from tiers.models import Multiplier, ProgrammeQuerySet, Tier
+from tiers.models import MULTIPLIER_ABOVE_ZERO, Multiplier, ProgrammeQuerySet, Tier
 
 ENDS_AFTER_START = "The campaign must end after it starts: check its start and end."
+MIN_AMOUNT_ABOVE_ZERO = "The minimum amount must be above 0 (leave it empty for any amount)."
 
 
 class CampaignStatus(models.TextChoices):
@@ -49,8 +52,8 @@ class Campaign(models.Model):
 
     name = models.CharField(max_length=100)
     multiplier = Multiplier()
-    starts_at = models.DateTimeField()
-    ends_at = models.DateTimeField()
+    starts_at = models.DateTimeField(validators=[from_earliest_day])
+    ends_at = models.DateTimeField(validators=[from_earliest_day])
     tiers = models.ManyToManyField(
         Tier, blank=True, help_text="Leave empty for every tier.", related_name="+"
     )
@@ -66,11 +69,12 @@ class Campaign(models.Model):
         null=True,
         blank=True,
         validators=[
+            Above(0, MIN_AMOUNT_ABOVE_ZERO),
             AtMost(
                 transaction_amount_limit,
                 "No purchase is above {limit:,} (MAX_TRANSACTION_AMOUNT): with a higher "
                 "minimum the campaign would never apply.",
-            )
+            ),
         ],
         help_text="A purchase below this amount earns no campaign multiplier.",
     )
@@ -88,8 +92,7 @@ class Campaign(models.Model):
             models.CheckConstraint(
                 condition=Q(multiplier__gt=0),
                 name="campaign_multiplier_positive",
-                violation_error_message="The multiplier must be above 0: 2 doubles the "
-                "points, 1.5 adds half.",
+                violation_error_message=MULTIPLIER_ABOVE_ZERO,
             ),
             models.CheckConstraint(
                 condition=Q(ends_at__gt=F("starts_at")),
@@ -99,8 +102,7 @@ class Campaign(models.Model):
             models.CheckConstraint(
                 condition=Q(min_amount__isnull=True) | Q(min_amount__gt=0),
                 name="campaign_min_amount_positive",
-                violation_error_message="The minimum amount must be above 0 (leave it "
-                "empty for any amount).",
+                violation_error_message=MIN_AMOUNT_ABOVE_ZERO,
             ),
         ]
 

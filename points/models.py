@@ -2,7 +2,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
@@ -45,6 +45,7 @@ AT_MOST_MAX_EARN_RATE = AtMost(
     "An earn rate is at most {limit:,} points per currency unit: 1 gives a point per euro, "
     "0.1 a point per ten euros.",
 )
+EARN_RATE_NOT_NEGATIVE = "The earn rate cannot be negative (0 earns nothing)."
 
 
 class AwardedOn(models.TextChoices):
@@ -72,7 +73,7 @@ class PointDefinition(models.Model):
         max_digits=8,
         decimal_places=4,
         default=1,
-        validators=[AT_MOST_MAX_EARN_RATE],
+        validators=[MinValueValidator(0, EARN_RATE_NOT_NEGATIVE), AT_MOST_MAX_EARN_RATE],
         help_text="Points per currency unit (purchase).",
     )
     points = models.PositiveIntegerField(
@@ -136,7 +137,7 @@ class PointDefinition(models.Model):
             models.CheckConstraint(
                 condition=Q(earn_rate__gte=0),
                 name="earn_rate_not_negative",
-                violation_error_message="The earn rate cannot be negative (0 earns nothing).",
+                violation_error_message=EARN_RATE_NOT_NEGATIVE,
             ),
         ]
 

@@ -6,6 +6,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from core.staff_input import (
+    Above,
     AtLeastOne,
     AtMost,
     BoundedDecimalField,
@@ -13,7 +14,7 @@ from core.staff_input import (
     transaction_amount_limit,
     unreadable_name,
 )
-from members.models import Member
+from members.models import Member, from_earliest_day
 from points.models import Channel, LedgerEntry
 from rewards.codes import new_code, shown
 from tiers.models import Tier
@@ -29,6 +30,8 @@ MAX_STOCK = 1_000_000_000
 
 # A cost above this is zeros too many: as many points as the highest tier's threshold.
 MAX_REWARD_COST = 1_000_000_000
+COST_AT_LEAST_ONE = "A reward costs at least 1 point."
+VOUCHER_VALUE_ABOVE_ZERO = "A voucher's value is more than 0, or empty."
 
 
 class Reward(models.Model):
@@ -36,13 +39,14 @@ class Reward(models.Model):
 
     name = models.CharField(max_length=100)
     description = models.TextField(blank=True)
-    points_cost = models.PositiveIntegerField(
+    points_cost = AtLeastOne(
+        too_few=COST_AT_LEAST_ONE,
         validators=[
             AtMost(
                 MAX_REWARD_COST,
                 "A reward costs at most {limit:,} points: more is a typing error.",
             )
-        ]
+        ],
     )
     min_tier = models.ForeignKey(
         Tier,
@@ -62,8 +66,8 @@ class Reward(models.Model):
         ],
         help_text="Empty = unlimited.",
     )
-    available_from = models.DateTimeField(null=True, blank=True)
-    available_until = models.DateTimeField(null=True, blank=True)
+    available_from = models.DateTimeField(null=True, blank=True, validators=[from_earliest_day])
+    available_until = models.DateTimeField(null=True, blank=True, validators=[from_earliest_day])
     is_active = models.BooleanField(default=True)
     image = models.ImageField(upload_to="rewards/", blank=True)
     voucher_value = BoundedDecimalField(
@@ -72,11 +76,12 @@ class Reward(models.Model):
         null=True,
         blank=True,
         validators=[
+            Above(0, VOUCHER_VALUE_ABOVE_ZERO),
             AtMost(
                 transaction_amount_limit,
                 "A voucher takes off at most {limit:,}, the largest amount a purchase "
                 "may have: more could never be used.",
-            )
+            ),
         ],
         help_text="Money the voucher takes off at the till (5.00 for a 5 euro voucher); "
         "empty for a product or a service.",
@@ -95,12 +100,12 @@ class Reward(models.Model):
             models.CheckConstraint(
                 condition=Q(points_cost__gt=0),
                 name="reward_cost_positive",
-                violation_error_message="A reward costs at least 1 point.",
+                violation_error_message=COST_AT_LEAST_ONE,
             ),
             models.CheckConstraint(
                 condition=Q(voucher_value__isnull=True) | Q(voucher_value__gt=0),
                 name="reward_voucher_value_positive",
-                violation_error_message="A voucher's value is more than 0, or empty.",
+                violation_error_message=VOUCHER_VALUE_ABOVE_ZERO,
             ),
             models.CheckConstraint(
                 condition=Q(voucher_valid_days__gte=1, voucher_valid_days__lte=MAX_VALID_DAYS),

@@ -9,6 +9,7 @@ from django.db.models.functions import Lower
 
 from core.days import MAX_DAYS
 from core.staff_input import (
+    Above,
     AtLeastOne,
     AtMost,
     BoundedDecimalField,
@@ -24,6 +25,7 @@ MAX_MULTIPLIER = Decimal(100)
 AT_MOST_MAX_MULTIPLIER = AtMost(
     MAX_MULTIPLIER, "A multiplier is at most x{limit:,}: 2 doubles the points, 1.5 adds half."
 )
+MULTIPLIER_ABOVE_ZERO = "The multiplier must be above 0: 1 means no extra points, 2 doubles them."
 
 
 class Multiplier(BoundedDecimalField):
@@ -33,7 +35,7 @@ class Multiplier(BoundedDecimalField):
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("max_digits", 6)
         kwargs.setdefault("decimal_places", 2)
-        kwargs.setdefault("validators", [AT_MOST_MAX_MULTIPLIER])
+        kwargs.setdefault("validators", [Above(0, MULTIPLIER_ABOVE_ZERO), AT_MOST_MAX_MULTIPLIER])
         super().__init__(*args, **kwargs)
 
 
@@ -101,8 +103,7 @@ class Tier(models.Model):
             models.CheckConstraint(
                 condition=Q(multiplier__gt=0),
                 name="tier_multiplier_positive",
-                violation_error_message="The multiplier must be above zero (1 means no extra "
-                "points).",
+                violation_error_message=MULTIPLIER_ABOVE_ZERO,
             ),
             models.UniqueConstraint(
                 Lower("code"),

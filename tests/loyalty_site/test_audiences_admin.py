@@ -14,6 +14,7 @@ from members.services import enroll_member
 from points.models import Campaign
 from tests.conftest import definition
 from tests.points.test_campaign_admin import posted
+from tiers.models import MULTIPLIER_ABOVE_ZERO
 
 pytestmark = pytest.mark.django_db
 
@@ -41,11 +42,23 @@ def test_campaign_form_saves_stores_minimum_amount_and_birthday_month(client, lo
     assert "in STORE-01, STORE-02; from 50.00; in the member&#x27;s birthday month" in listed
 
 
-def test_campaign_form_refuses_a_minimum_amount_of_zero_in_words(client, login, no_campaigns):
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("min_amount", "0", "The minimum amount must be above 0 (leave it empty for any amount)."),
+        ("multiplier", "0", MULTIPLIER_ABOVE_ZERO),
+        ("multiplier", "-1.5", MULTIPLIER_ABOVE_ZERO),
+    ],
+)
+def test_campaign_form_refuses_a_number_below_its_range_beside_its_field(
+    client, login, no_campaigns, field, value, message
+):
+    """Found by an audit: these came from the database constraints behind them, and the
+    page said them above the form, marking no field."""
     login("Marketer")
-    page = client.post(reverse("admin:points_campaign_add"), posted(min_amount="0"))
+    page = client.post(reverse("admin:points_campaign_add"), posted(**{field: value}))
     assert page.status_code == 200
-    assert "The minimum amount must be above 0" in page.content.decode()
+    assert page.context["adminform"].form.errors == {field: [message]}
     assert not Campaign.objects.exists()
 
 

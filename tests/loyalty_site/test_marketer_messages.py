@@ -5,7 +5,7 @@ import pytest
 from django.urls import reverse
 
 from rewards.models import Reward
-from tiers.models import Tier
+from tiers.models import MULTIPLIER_ABOVE_ZERO, Tier
 
 pytestmark = pytest.mark.django_db
 
@@ -22,10 +22,9 @@ def test_a_tier_multiplier_of_zero_is_refused_in_words(client, login, tiers):
     # when
     page = client.post(url, {**data, "multiplier": "0"})
 
-    # then
-    html = page.content.decode()
-    assert "The multiplier must be above zero (1 means no extra points)." in html
-    assert "is violated" not in html
+    # then: said beside the field, not above the form
+    assert page.context["adminform"].form.errors == {"multiplier": [MULTIPLIER_ABOVE_ZERO]}
+    assert "is violated" not in page.content.decode()
     assert Tier.objects.get(pk=gold.pk).multiplier == 2
 
 
@@ -70,10 +69,11 @@ def test_a_negative_earn_rate_is_refused_in_words(client, login, tiers):
             "earn_rate": "-1",
             "points": "0",
             "accrue_delay_days": "0",
+            "redeemable": "on",
         },
     )
 
-    # then
-    html = page.content.decode()
-    assert "The earn rate cannot be negative (0 earns nothing)." in html
+    # then: said beside the field, not above the form
+    errors = page.context["adminform"].form.errors
+    assert errors == {"earn_rate": ["The earn rate cannot be negative (0 earns nothing)."]}
     assert not PointDefinition.objects.filter(handle="odd-rate").exists()

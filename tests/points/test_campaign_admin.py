@@ -88,16 +88,27 @@ def test_P3_a_campaign_that_breaks_a_rule_is_refused_in_words(client, login, no_
     assert not Campaign.objects.exists()
 
 
-def test_P3_a_campaign_of_any_dates_is_saved_and_listed_with_its_status(
+def test_P3_a_campaign_dated_before_1900_is_refused_beside_its_dates(client, login, no_campaigns):
+    """Found by an audit: a start typed "0001" for "2001" was saved, and the campaign ran
+    for every purchase back to year 1 (an import of old purchases included)."""
+    login("Marketer")
+    page = client.post(reverse("admin:points_campaign_add"), posted(starts="0001-03-01"))
+    assert page.context["adminform"].form.errors == {
+        "starts_at": ["A date before 1900 is a year typed wrong: check it."]
+    }
+    assert not Campaign.objects.exists()
+
+
+def test_P3_a_campaign_of_the_widest_dates_is_saved_and_listed_with_its_status(
     client, login, no_campaigns
 ):
     # given
     login("Marketer")
 
-    # when
+    # when: the earliest start and the latest end the form takes
     saved = client.post(
         reverse("admin:points_campaign_add"),
-        posted("Forever", starts="0001-01-01", ends="9999-12-31"),
+        posted("Forever", starts="1900-01-01", ends="9999-12-31"),
     )
     page = client.get(reverse("admin:points_campaign_changelist"))
 

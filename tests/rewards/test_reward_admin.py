@@ -290,6 +290,12 @@ def test_W1_a_reward_nobody_redeemed_can_be_deleted(client, login, tiers):
         # One message for 0 and -5 (a plain positive field told -5 "at least 0")
         ("voucher_valid_days", "-5", "A voucher is valid from 1 to 3,660 days."),
         ("voucher_valid_days", "0", "A voucher is valid from 1 to 3,660 days."),
+        # The lower bounds too, beside their field and not above the form (the database
+        # constraint's message, naming no field, until an audit found it)
+        ("points_cost", "0", "A reward costs at least 1 point."),
+        ("points_cost", "-5", "A reward costs at least 1 point."),
+        ("voucher_value", "0", "A voucher's value is more than 0, or empty."),
+        ("voucher_value", "-5.00", "A voucher's value is more than 0, or empty."),
     ],
 )
 def test_W1_a_reward_s_absurd_name_value_or_cost_is_refused_beside_its_field(
@@ -310,6 +316,17 @@ def test_W1_a_reward_s_absurd_name_value_or_cost_is_refused_beside_its_field(
     errors = page.context["adminform"].form.errors
     assert errors == {field: [message]}
     assert Reward.objects.get(pk=mug.pk).name == "Mug"
+
+
+def test_W1_a_reward_window_dated_before_1900_is_refused_beside_its_field(client, mug_page):
+    """Found by an audit: "0001" typed for "2001" was saved as the window's start."""
+    mug, url, values = mug_page
+    typed = {"available_from_0": "0001-03-01", "available_from_1": "00:00:00"}
+    page = client.post(url, {**values, **typed})
+    assert page.context["adminform"].form.errors == {
+        "available_from": ["A date before 1900 is a year typed wrong: check it."]
+    }
+    assert Reward.objects.get(pk=mug.pk).available_from is None
 
 
 @pytest.mark.parametrize(
