@@ -189,6 +189,10 @@ def main():
         ("search: customer code", f"/admin/members/member/?q=S-{middle:08d}"),
         ("search: e-mail prefix", f"/admin/members/member/?q={user_email_prefix(middle)}"),
         ("search: last name", f"/admin/members/member/?q={last_name}"),
+        (
+            "search: first and last name",
+            f"/admin/members/member/?q={FIRST_NAMES[middle % len(FIRST_NAMES)]}+{last_name}",
+        ),
         ("search: phone prefix", f"/admin/members/member/?q=%2B346{middle:08d}"[:-2]),
         (
             "member picker (autocomplete)",

@@ -24,7 +24,7 @@ from loyalty_site.member_list import MemberList, TierFilter
 from loyalty_site.member_merge import MemberMerge, MergeForm
 from members.models import Member
 from members.resources import MemberResource
-from members.selectors import accounts_merged_into, survivor_of_search
+from members.selectors import accounts_merged_into, survivor_of_search, whole_name
 from members.services import enroll_member, erase_member, referrer
 from points.expiry_selectors import cutoff_instant
 from points.explanations import entry_explanation, tier_explanation, tier_history
@@ -355,9 +355,10 @@ class MemberAdmin(MemberMerge, MemberGovernance, MemberActions, ExportMixin, adm
         """The admin's search (and the member picker): a merged account's customer code
         finds the member it was merged into as well as the closed account. The admin
         looks for each word on its own; a phone stored with spaces ("+34 600 000 001")
-        is also found by the whole term, or its start, as stored. A voucher code, however
-        it is read out or spaced, finds the member who redeemed it, for whoever may see
-        redemptions."""
+        is also found by the whole term, or its start, as stored, and a name of several
+        words ("García López", "María García López") by the whole name (whole_name). A
+        voucher code, however it is read out or spaced, finds the member who redeemed it,
+        for whoever may see redemptions."""
         found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
         if survivor := survivor_of_search(search_term):
             found |= queryset.filter(pk=survivor)
@@ -369,6 +370,8 @@ class MemberAdmin(MemberMerge, MemberGovernance, MemberActions, ExportMixin, adm
             found |= queryset.filter(pk__in=list(redeemed))
         if " " in (term := search_term.strip()):
             found |= queryset.filter(phone__startswith=term)
+        if names := whole_name(term):
+            found |= queryset.filter(names)
         return found, may_have_duplicates
 
     def get_changelist(self, request, **kwargs):

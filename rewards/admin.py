@@ -21,6 +21,7 @@ from core.kept import KeptWhileNamedAdmin, named_by
 from core.paginator import CappedPaginator
 from core.staff_input import is_blank
 from core.words import counted
+from members.selectors import whole_name
 from points.models import Channel
 from rewards.codes import is_code, normalized
 from rewards.models import Redemption, Reward, VoucherStatus
@@ -201,11 +202,15 @@ class RedemptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def get_search_results(self, request, queryset, search_term):
         """A voucher code finds its redemption (by the unique index, not a scan of the
-        members' columns); anything else searches the member as before."""
+        members' columns); anything else searches the member as the member list does,
+        a name of several words as a whole too (whole_name)."""
         code = normalized(search_term)
         if is_code(code) and (found := queryset.filter(code=code)).exists():
             return found, False
-        return super().get_search_results(request, queryset, search_term)
+        found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        if names := whole_name(search_term, path="member"):
+            found |= queryset.filter(names)
+        return found, may_have_duplicates
 
     @admin.action(permissions=["cancel"], description="Cancel and refund the selected redemptions")
     def cancel(self, request, queryset):

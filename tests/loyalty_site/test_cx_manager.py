@@ -410,6 +410,59 @@ def test_member_search_by_code_email_or_name_prefix(client, login, make_member):
         assert [m.external_id for m in found] == ["M-77001"], query
 
 
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "García López",
+        "garcía lópez",
+        "María García López",
+        "María José",
+        "María José García",
+        "Mar Garc",
+    ],
+)
+def test_a_name_of_several_words_is_found_as_a_whole(client, login, make_member, typed):
+    """Found by an audit: most Spanish customers give two surnames, and "García López"
+    found nobody, nor did "María José", the admin looking for "López" at the start of
+    some field."""
+    # given
+    login("CX agent")
+    maria = make_member("M-77001")
+    Member.objects.filter(pk=maria.pk).update(first_name="María José", last_name="García López")
+    other = make_member("M-88002")
+    Member.objects.filter(pk=other.pk).update(first_name="José", last_name="García Pérez")
+
+    # when
+    found = client.get(reverse("admin:members_member_changelist"), {"q": typed})
+    picked = client.get(
+        "/admin/autocomplete/",
+        {"app_label": "points", "model_name": "ledgerentry", "field_name": "member", "term": typed},
+    )
+
+    # then: in the list and in the member picker
+    assert [m.external_id for m in found.context["cl"].result_list] == ["M-77001"]
+    assert [row["text"].split(" ")[0] for row in picked.json()["results"]] == ["M-77001"]
+
+
+def test_a_voucher_is_found_by_its_member_s_whole_name(client, login, make_member, staff):
+    # given
+    from points.services import adjust_points
+    from rewards.models import Reward
+    from rewards.services import redeem
+
+    login("CX agent")
+    maria = make_member("M-77001")
+    Member.objects.filter(pk=maria.pk).update(first_name="María", last_name="García López")
+    adjust_points(member=maria, points=100, reason="Welcome", by=staff)
+    redeem(member=maria, reward=Reward.objects.create(name="Mug", points_cost=100))
+
+    # when
+    page = client.get(reverse("admin:rewards_redemption_changelist"), {"q": "García López"})
+
+    # then
+    assert [r.member.external_id for r in page.context["cl"].result_list] == ["M-77001"]
+
+
 def test_long_lists_stop_counting_at_the_cap(client, login, make_member, monkeypatch):
     login("CX agent")
     monkeypatch.setattr(CappedPaginator, "cap", 5)
