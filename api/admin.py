@@ -350,7 +350,9 @@ class WebhookDeliveryAdmin(SuperuserOnlyAdmin):
     def body(self, delivery):
         if not carries_its_data(delivery):
             return "Scrubbed: the customer code it sent was removed once it was done."
-        return format_html("<pre>{}</pre>", json.dumps(webhooks.payload(delivery), indent=2))
+        # "José" as staff read it; the wire's copy escapes it (\u00e9), the same JSON
+        sent = webhooks.payload(delivery)
+        return format_html("<pre>{}</pre>", json.dumps(sent, indent=2, ensure_ascii=False))
 
     @admin.action(permissions=["resend"], description="Resend the selected deliveries")
     def resend(self, request, queryset):

@@ -1,6 +1,13 @@
 """CSV exports that are safe to open in a spreadsheet."""
 
+import csv
+
 from import_export import resources
+
+# UTF-8 with a byte order mark: Excel on Windows reads a file without one in the
+# computer's own code page, and "José Muñoz" shows as "JosÃ© MuÃ±oz". Every import reads
+# the mark (and a file without it) alike.
+SPREADSHEET_ENCODING = "utf-8-sig"
 
 # A spreadsheet may run a cell that starts with one of these as a formula.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -16,6 +23,13 @@ def escape_formula(value):
     except ValueError:
         return "'" + value
     return value
+
+
+def spreadsheet_writer(stream):
+    """A csv.writer on a text stream (a response, a StringIO) that starts with the byte
+    order mark, as SPREADSHEET_ENCODING writes it once the text is UTF-8 encoded."""
+    stream.write("\ufeff")
+    return csv.writer(stream)
 
 
 class FormulaSafeResource(resources.ModelResource):

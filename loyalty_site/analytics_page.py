@@ -2,8 +2,6 @@
 they are worth, earn and burn per month (points.analytics), each chart downloadable
 as CSV. For marketers: the permission points.view_analytics."""
 
-import csv
-
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
@@ -11,7 +9,7 @@ from django.template.response import TemplateResponse
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
-from core.exports import escape_formula
+from core.exports import escape_formula, spreadsheet_writer
 from points import analytics
 
 PERMISSION = "points.view_analytics"
@@ -59,7 +57,7 @@ def chart_csv_view(site, request, name: str):
     chart = analytics.CHARTS[name](latest.day)
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{chart.name}.csv"'
-    writer = csv.writer(response)
+    writer = spreadsheet_writer(response)
     writer.writerow([escape_formula(column) for column in chart.columns])
     for row in chart.rows:
         writer.writerow([escape_formula(str(cell)) for cell in row])

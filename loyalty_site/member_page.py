@@ -17,6 +17,7 @@ from import_export.formats import base_formats
 
 from core import events
 from core.admin import IdField, action_confirmation, chosen_for_action
+from core.exports import SPREADSHEET_ENCODING
 from core.paginator import CappedPaginator
 from loyalty_site.member_actions import AssignPointsForm, MemberActions, RedeemForm
 from loyalty_site.member_governance import MemberGovernance, governance_context
@@ -260,6 +261,7 @@ class MemberAdmin(MemberMerge, MemberGovernance, MemberActions, ExportMixin, adm
 
     resource_classes = [MemberResource]
     formats = [base_formats.CSV]
+    to_encoding = SPREADSHEET_ENCODING
     change_form_template = "admin/members/member/change_form.html"
     # Few, narrow columns: the figures stay on screen on a laptop.
     list_display = ["external_id", "name", "email", "tier", "points", "lifetime"]

@@ -20,6 +20,7 @@ from import_export.formats import base_formats
 from import_export.forms import ImportForm
 
 from core.admin import ConfirmedPolicyAdmin, ReadOnlyAdminMixin
+from core.exports import SPREADSHEET_ENCODING
 from core.kept import KeptWhileNamedAdmin, named_by
 from core.paginator import CappedPaginator
 from core.private_files import PENDING_KEPT_SECONDS, PendingUploads
@@ -135,6 +136,7 @@ class TransactionAdmin(ByBatchMixin, ReadOnlyAdminMixin, ImportExportMixin, admi
 
     resource_classes = [TransactionResource]
     formats = [base_formats.CSV]
+    to_encoding = SPREADSHEET_ENCODING
     import_formats = [TransactionCSV]  # read by the command's reader: same lines, no crash
     from_encoding = "utf-8-sig"
     import_form_class = TransactionImportForm

@@ -7,7 +7,6 @@ file, runs it in the background, and keeps what happened. Its import commits wit
 the batch's "Imported" in one transaction; a worker killed in the middle leaves the
 database as it was, and the page then says so and offers to run it again."""
 
-import csv
 import io
 import time
 from contextlib import contextmanager
@@ -23,7 +22,7 @@ from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from core import progress
 from core.db import retryable, violated
-from core.exports import escape_formula
+from core.exports import escape_formula, spreadsheet_writer
 from core.models import ImportBatch
 from core.private_files import sweep_pending
 from points.csv_rows import bad_rows
@@ -406,7 +405,7 @@ def _error_cells(error) -> list:
 def _errors_csv(errors) -> ContentFile:
     """Every bad row, as a spreadsheet opens it safely (formulae escaped)."""
     text = io.StringIO()
-    writer = csv.writer(text)
+    writer = spreadsheet_writer(text)
     writer.writerow(["line", "column", "reason"])
     for error in errors:
         writer.writerow([escape_formula(cell) for cell in _error_cells(error)])

@@ -154,3 +154,16 @@ def test_a_delivery_page_shows_its_body_and_resend_queues_it_again(superuser_cli
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts) == ("pending", 0)
     assert endpoint.deliveries.count() == 1
+
+
+def test_a_delivery_page_shows_names_as_written(superuser_client, tiers):
+    """Found by an audit: "José" read "Jos\\u00e9" on the page, as the wire escapes it."""
+    from members.services import enroll_member
+
+    webhooks.save_endpoint(
+        WebhookEndpoint(url="https://crm.example.com/hooks", events=[EventType.MEMBER_ENROLLED])
+    )
+    enroll_member(external_id="M-JOSE", email="jose@example.es", first_name="José")
+    delivery = WebhookDelivery.objects.get()
+    page = superuser_client.get(reverse("admin:api_webhookdelivery_change", args=[delivery.pk]))
+    assert "&quot;first_name&quot;: &quot;José&quot;" in page.content.decode()

@@ -54,7 +54,7 @@ def test_the_outstanding_points_in_money_are_a_chart_and_a_csv_over_the_days(
     login("Marketer")
 
     text = client.get("/admin/analytics/").content.decode()
-    rows = client.get("/admin/analytics/liability.csv").content.decode().splitlines()
+    rows = client.get("/admin/analytics/liability.csv").content.decode("utf-8-sig").splitlines()
 
     assert "Outstanding points in money" in text
     assert rows[0] == "day,available (EUR),pending (EUR)"
@@ -85,8 +85,12 @@ def test_each_chart_downloads_as_csv_with_formulae_escaped(client, login, year):
     Tier.objects.filter(code="gold").update(name="=HYPERLINK(1)")
     login("Marketer")
 
-    tiers = list(csv.reader(io.StringIO(client.get("/admin/analytics/tiers.csv").content.decode())))
-    months = client.get("/admin/analytics/months.csv").content.decode().splitlines()
+    tiers = list(
+        csv.reader(
+            io.StringIO(client.get("/admin/analytics/tiers.csv").content.decode("utf-8-sig"))
+        )
+    )
+    months = client.get("/admin/analytics/months.csv").content.decode("utf-8-sig").splitlines()
 
     assert tiers[0] == ["day", "Bronze", "Silver", "'=HYPERLINK(1)", "Platinum"]
     assert tiers[-1] == ["2026-11-30", "10", "10", "10", "10"]
@@ -113,7 +117,7 @@ def test_the_page_shows_what_the_job_took(client, login, make_member, buy):
     take_snapshots(now=at("2026-03-04", 1))
     login("Marketer")
 
-    rows = client.get("/admin/analytics/outstanding.csv").content.decode().splitlines()
+    rows = client.get("/admin/analytics/outstanding.csv").content.decode("utf-8-sig").splitlines()
 
     assert rows[1:] == ["2026-03-01,0,0", "2026-03-02,250,0", "2026-03-03,250,0"]
 
@@ -138,7 +142,7 @@ def test_the_page_shows_each_campaigns_extra_points_and_members_reached(client, 
     assert "Campaigns: extra points and members reached" in text
     assert "<td>=Spring double (from 1 Apr 2026)</td><td>12,345</td><td>678</td>" in text
     assert "Old (from" not in text
-    rows = list(csv.reader(io.StringIO(download.content.decode())))
+    rows = list(csv.reader(io.StringIO(download.content.decode("utf-8-sig"))))
     assert rows == [
         ["campaign", "extra points", "members reached", "purchases"],
         ["'=Spring double (from 1 Apr 2026)", "12345", "678", "900"],
@@ -182,7 +186,9 @@ def test_earn_and_burn_per_month_adds_up_to_the_points_members_hold(
     login("Marketer")
     # when
     rows = list(
-        csv.DictReader(io.StringIO(client.get("/admin/analytics/months.csv").content.decode()))
+        csv.DictReader(
+            io.StringIO(client.get("/admin/analytics/months.csv").content.decode("utf-8-sig"))
+        )
     )
     # then: each month goes from what members held at its start to what they held at
     # its end, the next starts there, and the last ends on the points they hold now

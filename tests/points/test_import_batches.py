@@ -99,7 +99,7 @@ def test_a_file_with_bad_rows_imports_nothing_and_lists_every_bad_row(
     shown = page(client, batch)
     assert "M-9999" in shown and "Confirm the import" not in shown
     errors = client.get(reverse("admin:core_importbatch_errors", args=[batch.pk]))
-    rows = list(csv.reader(io.StringIO(b"".join(errors.streaming_content).decode())))
+    rows = list(csv.reader(io.StringIO(b"".join(errors.streaming_content).decode("utf-8-sig"))))
     assert rows[0] == ["line", "column", "reason"]
     assert [r[0] for r in rows[1:]] == ["5", "6"]
     assert all(not cell.startswith("=") for row in rows for cell in row)  # formulae escaped
