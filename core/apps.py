@@ -7,3 +7,6 @@ class CoreConfig(AppConfig):
 
     name = "core"
     verbose_name = "Jobs"
+
+    def ready(self):
+        from core import folding  # noqa: F401 (the `folded` lookup; SQLite's function)

@@ -271,8 +271,9 @@ class MemberAdmin(MemberMerge, MemberGovernance, MemberActions, ExportMixin, adm
     search_fields = [
         "external_id__istartswith",
         "email__istartswith",
-        "first_name__istartswith",
-        "last_name__istartswith",
+        # without accents or case (core.folding): "munoz" finds Muñoz
+        "first_name__folded__startswith",
+        "last_name__folded__startswith",
         "phone__startswith",
     ]
     search_help_text = (

@@ -107,22 +107,18 @@ def whole_name(term: str, path: str = "pk") -> Q | None:
     """Members whose name starts with `term` read as a whole, for the admin's search,
     which looks for each word on its own at the start of a field: a compound surname
     ("García López"), a compound first name ("María José"), or a first name then the
-    surname ("María García López"). Each part is a prefix on its column's search index.
+    surname ("María García López"). Each part is a prefix on its column's search index,
+    without accents or case, as the admin's search compares names (core.folding).
     None for a single word (the admin's own search finds it), or too many to be a name.
     `path` names the member as owner() does."""
     words = term.split()
     if not 1 < len(words) <= WHOLE_NAME_WORDS or "\x00" in term:
         return None
     p = "" if path == "pk" else f"{path}__"
-    found = Q(**{f"{p}first_name__istartswith": " ".join(words)})
-    found |= Q(**{f"{p}last_name__istartswith": " ".join(words)})
+    first, last = f"{p}first_name__folded__startswith", f"{p}last_name__folded__startswith"
+    found = Q(**{first: " ".join(words)}) | Q(**{last: " ".join(words)})
     for split in range(1, len(words)):
-        found |= Q(
-            **{
-                f"{p}first_name__istartswith": " ".join(words[:split]),
-                f"{p}last_name__istartswith": " ".join(words[split:]),
-            }
-        )
+        found |= Q(**{first: " ".join(words[:split]), last: " ".join(words[split:])})
     return found
 
 

@@ -154,7 +154,7 @@ class RedemptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = [
         "member__external_id__istartswith",
         "member__email__istartswith",
-        "member__last_name__istartswith",
+        "member__last_name__folded__startswith",
     ]
     search_help_text = (
         "A whole voucher code (dashes and case do not matter), or a customer code, e-mail "

@@ -121,6 +121,17 @@ def test_the_application_role_runs_an_import(app_role, make_member, tmp_path, mo
         assert cursor.fetchone()[0] >= 4
 
 
+def test_the_application_role_enrols_and_finds_a_member_without_accents(app_role, tiers):
+    # the index of folded names (members 0032) is written, and read, by the role
+    from members.models import Member
+    from members.services import enroll_member
+
+    with django_as(app_role):
+        enroll_member(external_id="M-1", email="j@example.es", first_name="José", last_name="Muñoz")
+        found = Member.objects.filter(last_name__folded__startswith="munoz")
+        assert list(found.values_list("external_id", flat=True)) == ["M-1"]
+
+
 @pytest.mark.parametrize(
     "statement", ["TRUNCATE points_ledgerentry CASCADE", "TRUNCATE members_member CASCADE"]
 )
