@@ -12,7 +12,7 @@ from rest_framework.settings import api_settings
 
 from api.fields import AmountField, IdField, MomentField
 from core.staff_input import invisible
-from members.models import addressable_code, not_in_future
+from members.models import addressable_code, not_in_future, readable_name
 from points.models import LedgerEntry, Transaction
 from rewards.models import VoucherStatus
 
@@ -130,8 +130,12 @@ class MemberSummary(serializers.Serializer):
 class Enrolment(Strict):
     external_id = IdField(max_length=64, validators=[addressable_code])
     email = serializers.EmailField(max_length=254)
-    first_name = serializers.CharField(max_length=100, required=False, default="", allow_blank=True)
-    last_name = serializers.CharField(max_length=100, required=False, default="", allow_blank=True)
+    first_name = serializers.CharField(
+        max_length=100, required=False, default="", allow_blank=True, validators=[readable_name]
+    )
+    last_name = serializers.CharField(
+        max_length=100, required=False, default="", allow_blank=True, validators=[readable_name]
+    )
     birth_date = serializers.DateField(
         required=False, default=None, allow_null=True, validators=[not_in_future]
     )

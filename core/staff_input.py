@@ -42,14 +42,15 @@ def invisible(char: str) -> bool:
     return unicodedata.category(char) in ("Cf", "Cc")
 
 
-def invisible_in(text: str) -> str:
+def invisible_in(text: str, allowed: str = "") -> str:
     """The first invisible character of an id, as a reader can act on it
     ("U+200B ZERO WIDTH SPACE, character 7"), or "" when there is none. Two ids that
-    differ by one would look the same on screen: an id must not hold any."""
+    differ by one would look the same on screen: an id must not hold any. `allowed`:
+    invisible characters that are kept (the joiners some scripts need)."""
     if text.isprintable():  # no Cf or Cc character is: a million ids checked at C speed
         return ""
     for i, char in enumerate(text):
-        if invisible(char):
+        if invisible(char) and char not in allowed:
             name = unicodedata.name(char, "")  # control characters have none
             return f"U+{ord(char):04X}{' ' + name if name else ''}, character {i + 1}"
     return ""

@@ -32,6 +32,22 @@ def not_in_future(day) -> None:
         raise ValidationError("A birth date cannot be in the future.", code="future")
 
 
+# The zero-width non-joiner and joiner: Persian and Indic names, and emoji, need them.
+JOINERS = "\u200c\u200d"
+
+
+def readable_name(name) -> None:
+    """A person's name shows as it reads: no line break or tab (a paste of two cells), no
+    right-to-left override (one left open turns the rest of an agent's line around:
+    "se.elpmaxe@" for an e-mail), no zero-width space (a second, identical-looking name)."""
+    if where := invisible_in(name, allowed=JOINERS):
+        raise ValidationError(
+            f"A name cannot hold an invisible character ({where}): type it again, or paste "
+            "it as plain text.",
+            code="invisible",
+        )
+
+
 def addressable_code(code) -> None:
     """A customer code names a member in the API's addresses (/api/v1/members/{code}),
     where a "/" would be read as a path separator, however it is escaped, and "." or
@@ -84,8 +100,8 @@ class Member(models.Model):
     # of its member (it changes indexed columns, so the update cannot be HOT).
     external_id = models.CharField("customer code", max_length=64, validators=[addressable_code])
     email = models.EmailField()
-    first_name = models.CharField(max_length=100, blank=True)
-    last_name = models.CharField(max_length=100, blank=True)
+    first_name = models.CharField(max_length=100, blank=True, validators=[readable_name])
+    last_name = models.CharField(max_length=100, blank=True, validators=[readable_name])
     phone = models.CharField(max_length=40, blank=True)
     joined_at = models.DateTimeField(
         default=timezone.now, validators=[from_earliest_day, joined_by_now]

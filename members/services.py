@@ -1,3 +1,4 @@
+import copy
 import functools
 import logging
 import re
@@ -425,8 +426,13 @@ WRITTEN_FROM = (
 def email_message(notification: Notification) -> EmailMessage:
     """The e-mail of a notification: templates/notifications/<kind>.txt, whose first
     line is the subject. The Notifications page shows it as the member reads it."""
+    # Names on one line: one kept from before names were checked (readable_name) may hold
+    # a line break, which would end the subject at it.
+    member = copy.copy(notification.member)
+    member.first_name = " ".join(member.first_name.split())
+    member.last_name = " ".join(member.last_name.split())
     context = {
-        "member": notification.member,
+        "member": member,
         "change": notification.tier_change,
         "points": notification.points,
         "cutoff": notification.cutoff,

@@ -8,7 +8,7 @@ import pytest
 from django.core import mail
 from django.urls import reverse
 
-from members.models import Notification
+from members.models import Member, Notification
 from members.services import enroll_member, erase_member, send_pending_notifications
 from members.tasks import send_notifications_task
 from tests.conftest import at
@@ -84,10 +84,13 @@ def test_a_failed_message_goes_after_those_never_tried(make_member, buy, smtp):
     assert smtp == ["m-new@example.com"]
 
 
-def test_a_line_break_in_a_name_breaks_no_message(tiers, no_campaigns, buy):
-    # given a member whose first name holds a carriage return, and another
-    odd = enroll_member(external_id="M-CR", email="cr@example.com", first_name="Ann\rLee")
-    buy(odd, "1000.00", at("2026-03-02"))
+@pytest.mark.parametrize("name", ["Ann\rLee", "Ann\nLee"], ids=["return", "line feed"])
+def test_a_line_break_in_a_name_breaks_no_message(tiers, no_campaigns, buy, name):
+    # given a member whose first name holds a line break (kept from before names were
+    # checked: enrolment refuses one now), and another
+    odd = enroll_member(external_id="M-CR", email="cr@example.com", first_name="Ann")
+    Member.objects.filter(pk=odd.pk).update(first_name=name)
+    buy(Member.objects.get(pk=odd.pk), "1000.00", at("2026-03-02"))
     buy(
         enroll_member(external_id="M-OTHER", email="other@example.com"), "1000.00", at("2026-03-02")
     )
