@@ -12,7 +12,7 @@ from rest_framework.settings import api_settings
 
 from api.fields import AmountField, IdField, MomentField
 from core.staff_input import invisible
-from members.models import addressable_code, not_in_future, readable_name
+from members.models import JOINERS, addressable_code, not_in_future, readable_name
 from points.models import LedgerEntry, Transaction
 from rewards.models import VoucherStatus
 
@@ -304,6 +304,8 @@ class StrictScheme(OpenApiSerializerExtension):
                 if type(field) is IdField:
                     code = addressable_code in field.validators
                     pattern = a_code() if code else an_id(blank=field.allow_blank)
+                elif readable_name in field.validators:
+                    pattern = a_name()
                 elif type(field) is serializers.CharField:  # not an email, a time
                     pattern = NO_NUL if field.allow_blank else NOT_BLANK
                 else:
@@ -317,15 +319,15 @@ NOT_BLANK = r"^[^\x00]*\S[^\x00]*$"  # something besides white space, which DRF 
 
 
 @functools.cache
-def _invisible() -> str:
+def _invisible(allowed: str = "") -> str:
     """The invisible characters (Unicode Cf, Cc; NUL among them: core.staff_input.
-    invisible), as ranges for a character class. Those of the BMP only: the few beyond
-    it (tag characters, the format controls of hieroglyphs and musical notation) have no
-    escape that ECMA's regular expressions and Python's (schemathesis) both read; the
-    API still refuses them."""
+    invisible) but `allowed`, as ranges for a character class. Those of the BMP only: the
+    few beyond it (tag characters, the format controls of hieroglyphs and musical
+    notation) have no escape that ECMA's regular expressions and Python's (schemathesis)
+    both read; the API still refuses them."""
     ranges, start = [], None
     for point in range(0x10001):
-        hidden = point <= 0xFFFF and invisible(chr(point))
+        hidden = point <= 0xFFFF and invisible(chr(point)) and chr(point) not in allowed
         if hidden and start is None:
             start = point
         elif not hidden and start is not None:
@@ -339,6 +341,12 @@ def an_id(*, blank=False) -> str:
     space around it (a tab among it), and something besides white space unless `blank`."""
     visible = rf"[^{_invisible()}]*[^{_invisible()}\s]"
     return rf"^\s*({visible})?\s*$" if blank else rf"^\s*{visible}\s*$"
+
+
+def a_name() -> str:
+    """A person's name (members.models.readable_name), maybe empty: nothing invisible but
+    the joiners once DRF has trimmed the white space around it."""
+    return rf"^\s*[^{_invisible(JOINERS)}]*\s*$"
 
 
 def a_code() -> str:

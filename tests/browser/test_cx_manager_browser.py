@@ -173,7 +173,7 @@ def test_programme_analytics_with_demo_data(page, log_in, tmp_path):
     assert page.locator("#chart-tiers tbody tr").count() >= 300  # a year of days
     with page.expect_download() as download:
         page.click("#chart-months a:has-text('Download CSV')")
-    lines = Path(download.value.path()).read_text().splitlines()
+    lines = Path(download.value.path()).read_text(encoding="utf-8-sig").splitlines()
     assert lines[0] == "month,held at start,issued,redeemed,expired,returned,held at end"
     assert len(lines) >= 12
     page.click("#chart-tiers summary")  # folded again for the picture
