@@ -55,6 +55,42 @@ def test_each_ledger_line_names_its_transaction_amount_store_and_the_balance_aft
     assert balances == [75, 100]
 
 
+@pytest.mark.parametrize(
+    "query",
+    [{}, {"ledger": "2"}, {"ledger": "3"}, {"ledger": "4"}, {"as_of": "2026-03-20"}],
+    ids=["first page", "second", "third", "last", "as of a day"],
+)
+def test_every_ledger_page_gives_each_line_the_balance_after_it(
+    client, login, member, buy, staff, query
+):
+    """Each line's balance is the running sum of redeemable points in the order entries
+    were issued (then by id), whichever page and from whichever end of the ledger the
+    page reads it (with_balance_after)."""
+    # given: 80 entries over March, some back-dated (recorded after later ones), some
+    # tier-only (they count for no balance), two at the same moment
+    for day in range(1, 31):
+        buy(member, f"{day}.00", when=at(f"2026-03-{day:02d}"))
+    for day in range(1, 31, 3):
+        adjust_points(member=member, points=day, reason="Goodwill", by=staff, now=at("2026-03-15"))
+    definition = PointDefinition.objects.create(
+        name="Tier only", handle="tier-only", kind="bonus", redeemable=False
+    )
+    for _ in range(40):
+        adjust_points(member=member, points=7, reason="Tier", by=staff, definition=definition)
+    login("CX agent")
+
+    # when
+    page = client.get(member_page(member), query).context["ledger_page"]
+
+    # then
+    running, after = 0, {}
+    for entry in LedgerEntry.objects.filter(member=member).order_by("issued_at", "pk"):
+        running += entry.points if entry.redeemable else 0
+        after[entry.pk] = running
+    assert len(page) > 0
+    assert [e.balance_after for e in page] == [after[e.pk] for e in page]
+
+
 def test_the_member_page_says_how_many_points_expire_at_the_next_cutoff(
     client, login, member, staff
 ):
