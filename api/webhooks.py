@@ -22,7 +22,8 @@ import requests
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, F, Min, OuterRef, Q, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 from standardwebhooks import Webhook
 
@@ -244,28 +245,30 @@ def send_due(*, endpoint_id: int, now=None, seconds: float = SENDING_SECONDS) ->
 
 
 def _due(endpoint, now) -> tuple[bool, list[WebhookDelivery]]:
-    """Whether any delivery is due, and the batch to send: of each member with a due
-    delivery, their oldest still pending when it is due (order per member), whether or
-    not it came in the first BATCH due (a bulk job's event is expanded with the job's
-    time, but a later id than the member's events recorded meanwhile). A member's later
-    delivery whose older one waits for its retry waits with it (its next attempt moves
-    to the older one's), so that it does not come back in every batch."""
+    """Whether any delivery is due, and the batch to send: the BATCH members whose
+    deliveries fell due first, each with their oldest still pending (order per member),
+    when it is due (a bulk job's event is expanded with the job's time, but a later id
+    than the member's events recorded meanwhile). Taken by member, not by delivery: one
+    member's backlog (a corporate card's thousands of events) would otherwise fill every
+    batch, and the others' events wait behind it one a round. A member's later delivery
+    whose oldest waits for its retry waits with it (its next attempt moves to the
+    oldest's), so that it does not come back in every batch."""
     pending = WebhookDelivery.objects.filter(endpoint=endpoint, status=Status.PENDING)
-    due = list(pending.filter(next_attempt_at__lte=now).order_by("next_attempt_at", "pk")[:BATCH])
-    oldest = {}  # member id: (created_at, id, next_attempt_at) of their oldest pending
-    for member_id, *first in pending.filter(member_id__in={d.member_id for d in due}).values_list(
-        "member_id", "created_at", "pk", "next_attempt_at"
-    ):
-        oldest[member_id] = min(oldest.get(member_id, first), first)
-    taken = {first_id for _, first_id, retry_at in oldest.values() if retry_at <= now}
-    in_batch = {d.pk: d for d in due}
-    heads = [in_batch[pk] for pk in taken if pk in in_batch]
-    heads += pending.filter(pk__in=taken - in_batch.keys())
-    for d in due:
-        _, first_id, retry_at = oldest[d.member_id]
-        if d.pk not in taken and first_id not in taken:
-            WebhookDelivery.objects.filter(pk=d.pk).update(next_attempt_at=retry_at)
-    return bool(due), sorted(heads, key=lambda d: (d.created_at, d.pk))
+    members = list(
+        pending.filter(next_attempt_at__lte=now)
+        .values("member_id")
+        .annotate(first_due=Min("next_attempt_at"))
+        .order_by("first_due", "member_id")
+        .values_list("member_id", flat=True)[:BATCH]
+    )
+    in_line = Window(RowNumber(), partition_by="member_id", order_by=["created_at", "pk"])
+    heads = list(pending.filter(member_id__in=members).annotate(place=in_line).filter(place=1))
+    waiting = {head.member_id: head for head in heads if head.next_attempt_at > now}
+    for member_id, head in waiting.items():
+        later = pending.filter(member_id=member_id, next_attempt_at__lte=now).exclude(pk=head.pk)
+        later.update(next_attempt_at=head.next_attempt_at)
+    batch = [head for head in heads if head.member_id not in waiting]
+    return bool(members), sorted(batch, key=lambda d: (d.created_at, d.pk))
 
 
 # Its connections watched, so that a post ends at its timeout (api.bounded_post).

@@ -126,6 +126,29 @@ def test_events_of_one_member_are_delivered_in_order(receiver, make_member, buy)
     assert sent[2:] == [early.external_id, late.external_id]
 
 
+def test_one_member_s_backlog_does_not_hold_up_the_other_members(
+    receiver, make_member, buy, monkeypatch
+):
+    """Found by an audit of long histories: a batch was the oldest deliveries due, so a
+    corporate card's thousands filled every batch, one of them was sent a round (its
+    order kept), and the other members' events waited behind them all (2,000 events of
+    one card held up the others 141 s)."""
+    monkeypatch.setattr(webhooks, "BATCH", 5)
+    endpoint = subscribe(receiver, EventType.TRANSACTION_RECORDED)
+    card = make_member()
+    backlog = [buy(card, 10, when=at(f"2026-03-{day:02d}")) for day in range(1, 9)]
+    others = [buy(make_member(), 10, when=at("2026-03-20")) for _ in range(3)]
+
+    send(endpoint)
+
+    sent = [b["data"]["external_id"] for b in verified(receiver, endpoint)]
+    # the others' in the first batch, beside the card's oldest; the card's in order
+    assert set(sent[:4]) == {backlog[0].external_id, *(t.external_id for t in others)}
+    assert [i for i in sent if i in {t.external_id for t in backlog}] == [
+        t.external_id for t in backlog
+    ]
+
+
 def test_a_receiver_that_does_not_answer_stops_its_sender_at_the_first_timeout(
     receiver, make_member, buy, settings
 ):
