@@ -299,8 +299,9 @@ class MemberAdmin(MemberMerge, MemberGovernance, MemberActions, ExportMixin, adm
         "phone__startswith",
     ]
     search_help_text = (
-        "Customer code, e-mail, first or last name, or phone as stored: the whole or its start;"
-        " or a voucher code, for the member who redeemed it."
+        "Customer code, e-mail, first or last name (with or without accents; a compound one"
+        " whole), or phone as stored: the whole or its start; or a voucher code, for the"
+        " member who redeemed it."
     )
     sortable_by = ["external_id", "lifetime"]
     ordering = ["-pk"]
