@@ -96,8 +96,9 @@ class Member(models.Model):
     """
 
     # Unique by the constraint in Meta, and searched through member_search_* (members
-    # migration 0004): no other index, because a purchase rewrites every index entry
-    # of its member (it changes indexed columns, so the update cannot be HOT).
+    # migrations 0004 and 0032, the names folded): no other index, because a purchase
+    # rewrites every index entry of its member (it changes indexed columns, so the
+    # update cannot be HOT).
     external_id = models.CharField("customer code", max_length=64, validators=[addressable_code])
     email = models.EmailField()
     first_name = models.CharField(max_length=100, blank=True, validators=[readable_name])
