@@ -344,10 +344,32 @@ def stake_sum(end: datetime, counted: Q | None = None):
     it takes back points of its own purchase, whenever the job runs (P4)."""
     counted = counted or Q()
     before = counted & Q(issued_at__lt=end, accrue_at__lt=end)
-    spent_since = counted & Q(issued_at__gte=end, points__lt=0) & ~Q(kind=LedgerEntry.Kind.RETURN)
-    return Coalesce(Sum("points", filter=before), 0) + Coalesce(
-        Sum("points", filter=spent_since), 0
-    )
+    return Coalesce(Sum("points", filter=before), 0) + _spent_since(end, counted)
+
+
+def _spent_since(end: datetime, counted: Q):
+    spent = counted & Q(issued_at__gte=end, points__lt=0) & ~Q(kind=LedgerEntry.Kind.RETURN)
+    return Coalesce(Sum("points", filter=spent), 0)
+
+
+# stake_sum for one member, read from the other end (a speed mechanism beside the rule).
+
+
+def since_the_end(end: datetime) -> Q:
+    """The redeemable entries stake_sum does not count as available by `end`: issued or
+    available at or after it. The cutoff's own expiry entries are among them (issued
+    at the end), so which entries are `counted` changes nothing here."""
+    return Q(issued_at__gte=end) | Q(accrue_at__gte=end)
+
+
+def stake_less_balance(end: datetime, counted: Q | None = None):
+    """stake_sum less the member's balance (the ledger's cache of all their redeemable
+    entries), summed over since_the_end(end) alone: what they hold less what came or
+    became available since, plus what they spent since. For the one member the API and
+    the member page read on every request: a corporate card's million entries before
+    the cutoff are not summed (120 ms a summary at 500,000)."""
+    since = Sum("points", filter=since_the_end(end))
+    return _spent_since(end, counted or Q()) - Coalesce(since, 0)
 
 
 def stake_cte(stake) -> tuple[str, list]:

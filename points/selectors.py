@@ -12,7 +12,12 @@ from django.utils import timezone
 from core.days import latest_allowed
 from core.db import Compiled
 from members.models import Member, TierChange
-from points.expiry_selectors import cutoff_instant, member_cutoff, stake_sum
+from points.expiry_selectors import (
+    cutoff_instant,
+    member_cutoff,
+    since_the_end,
+    stake_less_balance,
+)
 from points.models import (
     Campaign,
     CampaignResult,
@@ -229,17 +234,18 @@ def balances_and_stake(
     """balances(), the next cutoff that can take the member's points (member_cutoff;
     none without an expiry cycle, or when their tier then never expires: E1, E2) and what
     points_at_stake gives them at it (0 without one), in one prepared query: the API's
-    summary and the member page read them on every request."""
+    summary and the member page read them on every request. Only the entries pending or
+    since the cutoff are read (stake_less_balance), with the member's balance as read."""
     cutoff, tier_id = member_cutoff(member, plan, now)
     end = cutoff and cutoff_instant(cutoff)
     if not plan.ranking.by_pk[tier_id].points_expire:
         cutoff = None
     if cutoff is None:
-        row = _pending.first(member_id=member.pk, now=now)
-    else:
-        row = _pending_and_stake.first(member_id=member.pk, now=now, end=end, cutoff=cutoff)
-    pending, at_stake = row or (0, 0)
-    return Balances.of(member, pending), cutoff, max(at_stake, 0)
+        pending, _ = _pending.first(member_id=member.pk, now=now) or (0, 0)
+        return Balances.of(member, pending), None, 0
+    row = _pending_and_stake.first(member_id=member.pk, now=now, end=end, cutoff=cutoff)
+    pending, stake_less = row or (0, 0)
+    return Balances.of(member, pending), cutoff, max(member.points_balance + stake_less, 0)
 
 
 def _member_sums(member_id, where: Q | None = None, **sums):
@@ -261,8 +267,9 @@ _pending = Compiled(
 _pending_and_stake = Compiled(
     lambda member_id, now, end, cutoff: _member_sums(
         member_id,
+        Q(accrue_at__gt=now) | since_the_end(end),
         pending=_pending_sum(now),
-        at_stake=stake_sum(end, ~Q(kind=LedgerEntry.Kind.EXPIRY, cutoff=cutoff)),
+        at_stake=stake_less_balance(end, ~Q(kind=LedgerEntry.Kind.EXPIRY, cutoff=cutoff)),
     ),
     **_STAND_INS,
     end=datetime(1, 1, 1, 0, 0, 8, tzinfo=UTC),

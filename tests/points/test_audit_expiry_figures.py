@@ -149,3 +149,43 @@ def test_E2_next_expiry_counts_a_degradation_due_before_the_cutoff(make_member, 
     assert body["degrades_on"] == date(2026, 4, 5)
     assert taken(member) == [(date(2026, 4, 30), -3250)]
     assert body["next_expiry"] == {"cutoff": date(2026, 4, 30), "points": 3250}
+
+
+def test_E2_next_expiry_of_a_long_history_is_what_the_job_takes(make_member, buy, staff):
+    """The API and the member page read the points at stake from the entries since the
+    cutoff and the member's balance (stake_less_balance), the job from every entry up to
+    it (stake_sum): a history with every kind of entry on both sides of the cutoff gives
+    the same figure either way."""
+    from points.models import PointDefinition
+    from points.services import adjust_points
+    from rewards.models import Reward
+    from rewards.services import redeem
+    from tests.conftest import give_return
+
+    # given: monthly expiry; the cutoff at the end of last month has passed, its job not
+    # run yet; before it: purchases, a spend, and points still pending at the cutoff
+    today = timezone.localdate()
+    cutoff = today.replace(day=1) - timedelta(days=1)
+    set_expiry("monthly", cutoff.replace(day=1))
+    member = make_member("M-L", joined_at=timezone.now() - timedelta(days=90))
+    before = timezone.make_aware(datetime.combine(cutoff, time(9)))
+    first = buy(member, "400", when=before - timedelta(days=3))
+    adjust_points(member=member, points=-50, reason="Goodwill taken back", by=staff, now=before)
+    purchases = PointDefinition.objects.filter(kind="purchase")
+    purchases.update(accrue_delay_days=30)
+    buy(member, "250", when=before - timedelta(days=2))  # pending at the cutoff
+    purchases.update(accrue_delay_days=0)
+    # and since it: a redemption (spent from what was at stake), a return of part of the
+    # first purchase (no spending: it takes back its own points), points given
+    adjust_points(member=member, points=30, reason="Goodwill", by=staff)
+    redeem(member=member, reward=Reward.objects.create(name="Mug", points_cost=120))
+    give_return(member, first, "100", when=timezone.now())
+
+    # when: a till reads the member before the job runs, then the job runs
+    till = read(member, timezone.now())["next_expiry"]
+    expire_points()
+
+    # then: the till was told what the job took
+    assert till["cutoff"] == cutoff
+    assert taken(member) == [(cutoff, -till["points"])]
+    assert till["points"] == 400 - 50 - 120
