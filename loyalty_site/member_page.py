@@ -238,16 +238,16 @@ def with_balance_after(page, member) -> None:
     top = entries[0]
     after = Q(issued_at__gt=top.issued_at) | Q(issued_at=top.issued_at, pk__gt=top.pk)
     redeemable = LedgerEntry.objects.filter(member=OuterRef("pk"), redeemable=True)
-    newer, total = page.start_index() - 1, page.paginator.count
-    from_the_top = newer < total - newer  # fewer entries after this page than up to it
+    newer, listed = page.start_index() - 1, page.paginator.count
+    from_the_top = newer < listed - newer  # fewer entries after this page than up to it
     counted = redeemable.filter(after) if from_the_top else redeemable.exclude(after)
-    total = counted.order_by().values("member").annotate(total=Sum("points")).values("total")
-    balance, total = (
+    sum_of = counted.order_by().values("member").annotate(total=Sum("points")).values("total")
+    balance, summed = (
         Member.objects.filter(pk=member.pk)
-        .values_list("points_balance", Coalesce(Subquery(total), 0))
+        .values_list("points_balance", Coalesce(Subquery(sum_of), 0))
         .get()
     )
-    after_line = balance - total if from_the_top else total
+    after_line = balance - summed if from_the_top else summed
     for entry in entries:
         entry.balance_after = after_line
         after_line -= entry.points if entry.redeemable else 0
