@@ -253,7 +253,7 @@ def test_a_referral_whose_friend_never_buys_gives_nothing(referrer):
 def test_an_erased_referrer_is_not_paid(referrer, buy, staff, door):
     # given a friend of M-REFERRER, who is then erased (asked to be forgotten)
     from members.services import erase_member
-    from tests.points.test_import import run as import_file
+    from tests.points.transaction_files import run as import_file
 
     friend = enrol("M-FRIEND", referred_by="M-REFERRER")
     erase_member(member=referrer, by=staff)
@@ -332,7 +332,7 @@ def test_referral_is_paid_once_when_the_first_two_purchases_arrive_together(tier
 
 
 def test_the_transaction_import_applies_birthday_campaigns_and_pays_referrals(referrer, buy):
-    from tests.points.test_import import run as import_file
+    from tests.points.transaction_files import run as import_file
 
     # given a friend of M-REFERRER born in March, and a birthday campaign x2
     campaign("Birthday", birthday_month_only=True)
