@@ -10,7 +10,7 @@ from points.models import Campaign, PointDefinition
 from rewards.models import Reward
 from tests.points.test_campaign_admin import posted as campaign_form
 from tests.rewards.test_reward_admin import form_values
-from tests.tiers.test_config_bounds import definition_form, new_tier_form
+from tests.tiers.settings_forms import definition_form, new_tier_form
 from tiers.models import Tier
 
 pytestmark = pytest.mark.django_db
