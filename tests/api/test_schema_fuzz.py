@@ -188,7 +188,7 @@ def test_every_operation_answers_as_its_schema_says(case, served, key, real):
 # Bodies too large. DRF reads a JSON body through request.body, where Django's own limit
 # (DATA_UPLOAD_MAX_MEMORY_SIZE, 2.5 MB) applies first; then the parser's,
 # API_MAX_BODY_BYTES. Both answer a problem naming the API's limit, the one a client
-# keeps to (tests/api/test_transactions.py has the parser's).
+# keeps to (tests/api/test_transactions_input.py has the parser's).
 
 
 @pytest.mark.parametrize("path", ["members", "transactions", "actions", "redemptions"])
