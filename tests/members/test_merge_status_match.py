@@ -1,0 +1,92 @@
+"""A status match through a merge: the duplicate's goes on for the survivor to its
+last day, unless the survivor has more, and the page explains the tier by it."""
+
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from members.models import TierChange
+from points.models import (
+    LedgerEntry,
+)
+from tests.members.merging import fresh, merge
+
+pytestmark = pytest.mark.django_db
+
+
+def match(member, code, days, staff, reason="Gold card of a competitor"):
+    from tiers.models import Tier
+    from tiers.services import grant_status
+
+    until = timezone.localdate() + timedelta(days=days)
+    tier = Tier.objects.get(code=code)
+    return grant_status(member=member, tier=tier, until=until, reason=reason, by=staff)
+
+
+def test_a_status_match_of_the_duplicate_goes_on_for_the_survivor_to_its_last_day(keep, old, staff):
+    # given: the old account is Gold by status match for 60 days; the kept one Bronze
+    grant = match(old, "gold", 60, staff)
+
+    # when
+    survivor = merge(keep, old, staff)
+
+    # then: the survivor is Gold by the same match, to the same day, and the history
+    # says why; the closed account holds no tier any more
+    assert (survivor.effective_tier.code, survivor.qualified_tier.code) == ("gold", "bronze")
+    assert survivor.granted_until == grant.until
+    from tiers.models import StatusGrant
+
+    carried = StatusGrant.objects.get(member=keep, ended_at=None)
+    assert carried.reason == "Carried over from M-OLD (merged): Gold card of a competitor"
+    assert StatusGrant.objects.get(pk=grant.pk).end == "merged"
+    change = TierChange.objects.filter(member=keep).first()
+    assert (change.reason, change.to_tier.code) == ("merge", "gold")
+    closed = fresh(old)
+    assert (closed.effective_tier.code, closed.granted_tier) == ("bronze", None)
+    assert not LedgerEntry.objects.filter(member=keep, reason="Welcome to Gold").exists()
+
+
+def test_the_page_explains_a_survivors_tier_by_the_status_match_it_carries(
+    client, login, keep, old, staff
+):
+    # given a Bronze survivor of a Gold-by-status-match account
+    match(old, "gold", 60, staff)
+    merge(keep, old, staff)
+
+    # when an agent opens it
+    login("CX agent")
+    page = client.get(reverse("admin:members_member_change", args=[keep.pk]))
+
+    # then Gold is explained by the match, not as a wait for a purchase
+    today = f"{timezone.localdate():%-d %b %Y}"
+    assert page.context["tier_explanation"] == (
+        f"Gold since {today}: accounts merged by agent: the status match carries on "
+        "(qualified for Bronze)"
+    )
+
+
+def test_a_status_match_is_not_carried_where_the_survivor_has_more(
+    keep, old, make_member, buy, staff
+):
+    # given: the kept account is Platinum by its own match, and the old one Gold by one
+    match(keep, "platinum", 30, staff)
+    match(old, "gold", 90, staff)
+
+    # when
+    survivor = merge(keep, old, staff)
+
+    # then: the survivor keeps its own match; the duplicate's ends
+    from tiers.models import StatusGrant
+
+    assert survivor.effective_tier.code == "platinum"
+    assert not StatusGrant.objects.filter(member=old, ended_at=None).exists()
+    assert survivor.granted_until == timezone.localdate() + timedelta(days=30)
+
+    # and a survivor who qualifies for the tier once merged needs no match
+    other, gold_card = make_member("M-OTHER"), make_member("M-GOLDCARD")
+    buy(other, "3200")
+    match(gold_card, "gold", 60, staff)
+    survivor = merge(other, gold_card, staff)
+    assert (survivor.effective_tier.code, survivor.granted_tier) == ("gold", None)
