@@ -9,7 +9,7 @@ from django.urls import reverse
 from points.services import adjust_points
 from rewards.services import redeem
 from tests.conftest import at, summary
-from tests.loyalty_site.test_cx_manager import assign, member_page
+from tests.loyalty_site.cx_pages import assign, member_page
 
 pytestmark = pytest.mark.django_db
 

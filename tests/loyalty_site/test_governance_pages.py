@@ -14,7 +14,7 @@ from members.services import merge_members
 from points.models import AdjustmentLimit, AdjustmentRequest, LedgerEntry
 from points.services.goodwill import adjust_or_request
 from tests.conftest import summary
-from tests.loyalty_site.test_cx_manager import assign, member_page
+from tests.loyalty_site.cx_pages import assign, member_page
 from tiers.models import Tier
 
 pytestmark = pytest.mark.django_db

@@ -14,7 +14,7 @@ from points.services.goodwill import adjust_or_request
 from rewards.models import Redemption
 from rewards.services import redeem
 from tests.conftest import summary
-from tests.loyalty_site.test_cx_manager import assign
+from tests.loyalty_site.cx_pages import assign
 
 pytestmark = pytest.mark.django_db
 

@@ -26,7 +26,7 @@ def test_every_help_text_is_found_and_every_id_is_unique(admin_client, member, c
 def test_a_refused_form_opens_on_its_first_wrong_field_and_says_error_in_the_title(
     client, login, member
 ):
-    from tests.loyalty_site.test_cx_manager import assign
+    from tests.loyalty_site.cx_pages import assign
 
     login("CX agent")
 
