@@ -358,7 +358,7 @@ def test_the_transaction_import_applies_birthday_campaigns_and_pays_referrals(re
 
 
 def test_the_members_import_stores_birth_dates_and_gives_welcome_points(tiers, no_campaigns):
-    from tests.points.test_member_import import run as import_members_file
+    from tests.points.member_files import run as import_members_file
 
     welcome()
     report = import_members_file("M-I1,i1@example.com,Ana,Ruiz,,2026-02-01,1990-03-05,,\n")
