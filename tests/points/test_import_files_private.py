@@ -12,14 +12,13 @@ import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 from django.test import Client
 from django.urls import reverse
 
 from core.models import ImportBatch
 from core.private_files import PENDING_KEPT_SECONDS, PrivateFiles
 from points.services.batches import delete_old_files
+from tests.migrations import latest_after, migrate  # noqa: F401 - a fixture
 from tests.points.test_import_batches import GOOD, upload
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media")]
@@ -48,16 +47,11 @@ def test_an_uploaded_file_and_its_bad_rows_are_reachable_by_no_url(
     assert Client().get(bad_rows).status_code == 302  # to the login page
 
 
-def migrate(target):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate([target])
-
-
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.usefixtures("latest_after")  # the later tests of this worker need core's latest
 def test_files_kept_before_move_out_of_media_root(django_user_model):
     # given: a batch kept before, its file and bad rows under MEDIA_ROOT
-    migrate(("core", "0010_import_batch_given_back"))
+    migrate([("core", "0010_import_batch_given_back")])
     kept, bad_rows = "imports/2026/11/march.csv", "imports/errors/2026/11/7-errors.csv"
     default_storage.save(kept, ContentFile(GOOD.encode()))
     default_storage.save(bad_rows, ContentFile(b"line,column,reason\n"))
@@ -74,7 +68,7 @@ def test_files_kept_before_move_out_of_media_root(django_user_model):
     )
 
     # when: the upgrade
-    migrate(("core", "0011_private_import_files"))
+    migrate([("core", "0011_private_import_files")])
 
     # then: they are in the private folder, under the names the batch has
     private = PrivateFiles()
