@@ -11,17 +11,19 @@ from django.core.exceptions import (
     SuspiciousOperation,
 )
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import OperationalError
 from django.http import Http404, JsonResponse
 from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
-from rest_framework.views import exception_handler
+from rest_framework.views import exception_handler, set_rollback
 
 from api import is_api_path
 from api.parsers import too_large
 from core.refusals import CONFLICT, UNKNOWN
+from core.unavailable import RETRY_AFTER_SECONDS, UNAVAILABLE, unavailable_logged
 
 PROBLEM = "application/problem+json"
 TYPES = "https://loyalty.example.com/problems/"  # a stable identifier per kind of problem
@@ -100,6 +102,14 @@ def problem_handler(exc, context):
         request.accepted_renderer, request.accepted_media_type = JSONRenderer(), PROBLEM
     if isinstance(exc, DjangoValidationError):
         return rule_refused(exc)
+    if isinstance(exc, OperationalError):  # the database away, or a row held too long
+        unavailable_logged(exc, context.get("request"))
+        set_rollback()
+        detail = (
+            f"{UNAVAILABLE} Send the same request again: its external_id makes a write count once."
+        )
+        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+        return problem(503, "Service unavailable", detail, headers=headers)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) or "Not found.")
     if isinstance(exc, RequestDataTooBig):  # Django's own limit, read before the parser's

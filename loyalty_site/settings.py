@@ -135,6 +135,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "loyalty_site.unavailable.DatabaseUnavailableMiddleware",
     # Last, as django-axes asks: turns a lockout into a 429 page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -175,6 +176,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         {"timeout": 20, "transaction_mode": "IMMEDIATE"}
     )
 
+
+def _with_setting(database: dict, name: str, value: str) -> None:
+    """A PostgreSQL setting for every session of `database`, added to the URL's own
+    `options` (a search_path, say), not in their place."""
+    options = database.setdefault("OPTIONS", {})
+    options["options"] = f"{options.get('options', '')} -c {name}={value}".strip()
+
+
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # The purchase path's statements run thousands of times per connection: PostgreSQL
     # parses and plans them once (core.db.fetch_prepared). Behind PgBouncer in
@@ -182,6 +191,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
         "prepare_threshold", 0 if env.bool("DATABASE_PREPARED_STATEMENTS", default=True) else None
     )
+    # A database that does not answer fails a new connection after 10 s, not never.
+    DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", 10)
+    # The web waits this long at most for a row another transaction holds (an import
+    # holds its members' for minutes), then answers 503 "try again" instead of holding
+    # a process: loyalty_site/wsgi.py sets it for the web. Workers wait: their jobs
+    # queue behind each other by design.
+    if _lock_wait := env("DATABASE_LOCK_TIMEOUT", default=""):
+        _with_setting(DATABASES["default"], "lock_timeout", _lock_wait)
 
 # Production migrates as the tables' owner and runs as a role that may not change or
 # empty the ledger (docs/deploy.md): `migrate --database owner`, then `grant_app_role
@@ -192,11 +209,9 @@ if _migrate_url := env("MIGRATE_DATABASE_URL", default=""):
         # A migration that waits for a table (an import or a nightly chunk of the running
         # release holding it) holds every request behind it: it gives up after
         # MIGRATE_LOCK_TIMEOUT instead, changing nothing, and is run again (deploy.md).
-        # Added to the URL's own `options` (a search_path, say), not in their place.
-        _wait = env("MIGRATE_LOCK_TIMEOUT", default="15s")
-        _owner_options = DATABASES["owner"].setdefault("OPTIONS", {})
-        _given = _owner_options.get("options", "")
-        _owner_options["options"] = f"{_given} -c lock_timeout={_wait}".strip()
+        _with_setting(
+            DATABASES["owner"], "lock_timeout", env("MIGRATE_LOCK_TIMEOUT", default="15s")
+        )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -395,7 +410,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {"VoucherStatusEnum": "rewards.models.VoucherStatus"},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "api.views.common.retry_after_on_429",
+        "api.views.common.retry_after_declared",
     ],
 }
 

@@ -1,5 +1,6 @@
 import os
 import threading
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from decimal import Decimal
 from ipaddress import ip_network
@@ -8,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.auth.models import Group
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from loyalty_site.demo import load_programme
@@ -73,6 +74,40 @@ def run_together(count, work):
     for thread in threads:
         thread.join()
     return results
+
+
+@contextmanager
+def held_by_another(member):
+    """Another transaction holding the member's row (an import's, say) until the block
+    ends: a committed member (django_db(transaction=True)), on PostgreSQL."""
+    held, release = threading.Event(), threading.Event()
+
+    def hold():
+        with transaction.atomic():
+            Member.objects.select_for_update().get(pk=member.pk)
+            held.set()
+            release.wait(30)
+        connections.close_all()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert held.wait(10)
+    try:
+        yield
+    finally:
+        release.set()
+        holder.join()
+
+
+@pytest.fixture
+def web_lock_timeout():
+    """The connection waits for a row lock as the web's do (DATABASE_LOCK_TIMEOUT),
+    shortened to 0.3 s."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET lock_timeout = '300ms'")
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute("RESET lock_timeout")
 
 
 def at(day: str, hour: int = 12) -> datetime:

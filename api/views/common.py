@@ -119,7 +119,8 @@ def summary(member: Member, plan: Programme, *, now=None) -> dict:
 
 def problems(*statuses: int) -> dict:
     """The problem+json responses of an operation, for drf-spectacular: those it names,
-    and those of every operation (no key, an Accept it cannot answer, over the rate)."""
+    and those of every operation (no key, an Accept it cannot answer, over the rate, the
+    database away or a member held too long)."""
     described = {
         400: "Input wrong on its own, naming each field",
         401: "No valid API key",
@@ -129,26 +130,32 @@ def problems(*statuses: int) -> dict:
         415: "The body is not application/json",
         422: "A rule refused it",
         429: "Over the key's rate; see Retry-After",
+        503: "The database did not answer in time; send the same request again after Retry-After",
     }
     return {
         (status, PROBLEM): OpenApiResponse(response=Problem, description=described[status])
-        for status in sorted({401, 406, 429, *statuses})
+        for status in sorted({401, 406, 429, 503, *statuses})
     }
 
 
-def retry_after_on_429(result, generator, request, public):
-    """drf-spectacular's post-processing hook: every 429 declares its Retry-After header,
-    the seconds until the key's window ends (api.throttling), for the generated clients
-    of the tills that wait it out."""
+def retry_after_declared(result, generator, request, public):
+    """drf-spectacular's post-processing hook: every 429 and 503 declares its Retry-After
+    header, the seconds to wait (api.throttling, core.unavailable), for the generated
+    clients of the tills that wait it out."""
+    waits = {
+        "429": "Seconds until the key's window ends.",
+        "503": "Seconds to wait before sending the same request again.",
+    }
     for operations in result.get("paths", {}).values():
         for operation in operations.values():
-            throttled = operation.get("responses", {}).get("429")
-            if throttled is not None:
-                throttled.setdefault("headers", {})["Retry-After"] = {
-                    "description": "Seconds until the key's window ends.",
-                    "schema": {"type": "integer", "minimum": 1},
-                    "required": True,
-                }
+            for status, description in waits.items():
+                answer = operation.get("responses", {}).get(status)
+                if answer is not None:
+                    answer.setdefault("headers", {})["Retry-After"] = {
+                        "description": description,
+                        "schema": {"type": "integer", "minimum": 1},
+                        "required": True,
+                    }
     return result
 
 

@@ -1,0 +1,124 @@
+"""When a service the application needs stops or stalls: the processes come back by
+themselves, and staff and tills get a bounded wait and an answer that says to try
+again, never a hang or a bare 500 (found by an audit of outages and restarts)."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from points.models import LedgerEntry
+from tests.conftest import held_by_another, postgres_only, summary
+from tests.loyalty_site.cx_pages import assign, member_page
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def procfile_command(name: str) -> str:
+    """The command of a process of Procfile.prod, as honcho runs it (`sh -c`)."""
+    for line in (ROOT / "Procfile.prod").read_text().splitlines():
+        if line.startswith(f"{name}:"):
+            return line.split(":", 1)[1].strip()
+    raise AssertionError(f"Procfile.prod has no {name}")
+
+
+def fake_program(folder: Path, name: str, body: str) -> None:
+    program = folder / name
+    program.write_text(f"#!/bin/sh\n{body}\n")
+    program.chmod(0o755)
+
+
+@pytest.mark.parametrize("name", ["worker", "beat"])
+def test_a_worker_or_beat_that_ends_is_started_again(tmp_path, name):
+    # given: a celery that ends at once, as a worker does on a Redis restart (kombu's
+    # "Unrecoverable error"), and no wait between starts
+    calls = tmp_path / "calls"
+    fake_program(tmp_path, "celery", f'echo "$@" >> {calls}; exit 1')
+    fake_program(tmp_path, "sleep", "exit 0")
+    environment = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
+
+    # when: the line of Procfile.prod runs, as honcho runs it
+    process = subprocess.Popen(
+        ["/bin/sh", "-c", procfile_command(name)],
+        env=environment,
+        start_new_session=True,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and len(started := _lines(calls)) < 3:
+            time.sleep(0.05)
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)  # as honcho stops its processes
+        said = process.communicate(timeout=10)[1].decode()
+
+    # then: it was started again, the same way each time, and the log says why
+    assert len(started) >= 3 and len(set(started)) == 1
+    assert started[0].startswith(f"-A loyalty_site {name}")
+    assert f"{name} ended (1): starting it again in 5 s" in said
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.usefixtures("web_lock_timeout")
+def test_points_assigned_to_a_member_held_past_the_lock_timeout_get_a_page_saying_to_retry(
+    client, login, member
+):
+    # given: an agent on the page of a member an import holds
+    login("CX agent")
+    assert client.get(member_page(member)).status_code == 200
+
+    # when: the agent assigns points meanwhile
+    with held_by_another(member):
+        page = assign(client, member, 250)
+
+    # then: a page that says what happened and to try again, and nothing written
+    assert page.status_code == 503 and page["Retry-After"] == "5"
+    text = page.content.decode()
+    assert "Try again in a moment" in text and "an import" in text
+    assert not LedgerEntry.objects.filter(member=member, kind="adjustment").exists()
+
+    # and once the import is done, the same form works
+    assert assign(client, member, 250).status_code == 302
+    assert summary(member)["available"] == 250
+
+
+@postgres_only
+@pytest.mark.django_db
+def test_the_web_waits_for_a_row_lock_10_s_at_most_and_the_workers_as_long_as_it_takes():
+    def lock_timeout(start: str) -> str:
+        """What a process started this way (the web's wsgi.py, or Django alone as a
+        worker and beat start) is told by PostgreSQL."""
+        program = (
+            f"{start}; from django.db import connection; cursor = connection.cursor(); "
+            "cursor.execute('SHOW lock_timeout'); print(cursor.fetchone()[0])"
+        )
+        database = connection.settings_dict
+        url = f"postgres://{database['USER']}:{database['PASSWORD']}@{database['HOST']}"
+        environment = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "loyalty_site.settings",
+            "DATABASE_URL": f"{url}:{database['PORT'] or 5432}/{database['NAME']}",
+        }
+        environment.pop("DATABASE_LOCK_TIMEOUT", None)
+        ran = subprocess.run(
+            [sys.executable, "-c", program],
+            cwd=ROOT,
+            env=environment,
+            capture_output=True,
+            text=True,
+        )
+        assert ran.returncode == 0, ran.stderr
+        return ran.stdout.strip()
+
+    assert lock_timeout("import loyalty_site.wsgi") == "10s"
+    assert lock_timeout("import django; django.setup()") == "0"
