@@ -1,10 +1,8 @@
-import logging
-
 from django.conf import settings
 from django_ratelimit.core import get_usage
 from rest_framework.throttling import BaseThrottle
 
-logger = logging.getLogger(__name__)
+from core.unavailable import CACHE_ERRORS, cache_unreachable_logged
 
 
 class PerKeyThrottle(BaseThrottle):
@@ -26,8 +24,8 @@ class PerKeyThrottle(BaseThrottle):
             usage = get_usage(
                 request, group="api-key", key=_key_of, rate=settings.API_RATE, increment=True
             )
-        except Exception:  # whatever the cache backend raises when it cannot be reached
-            logger.exception("The API's rate could not be counted: request let through")
+        except CACHE_ERRORS as unreachable:
+            cache_unreachable_logged("the API's requests let through uncounted", unreachable)
             return True
         if usage is None:  # RATELIMIT_ENABLE = False: no limit
             return True

@@ -20,6 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.models import FiguresGeneration
+from core.unavailable import CACHE_ERRORS, cache_unreachable_logged
 
 # How old kept figures may be when shown: older, a visit takes them again.
 KEPT_SECONDS = 10 * 60
@@ -54,6 +55,14 @@ def kept(key: str, compute, *, version="", max_age: int = KEPT_SECONDS) -> dict:
     computes them; the others asking meanwhile wait for its figures."""
     generation = FiguresGeneration.objects.values_list("token", flat=True).first()
     key = f"figures:{key}:{version}:{generation}"
+    try:
+        return _kept_in_cache(key, compute, max_age)
+    except CACHE_ERRORS as unreachable:  # Redis away: the page still answers
+        cache_unreachable_logged("figures computed for this visit alone", unreachable)
+        return {"value": compute(), "as_of": timezone.now()}
+
+
+def _kept_in_cache(key: str, compute, max_age: int) -> dict:
     computing = f"{key}:computing"
     while not _fresh(found := cache.get(key), max_age):
         if cache.add(computing, True, COMPUTING_SECONDS):

@@ -11,6 +11,8 @@ import time
 
 from django.core.cache import caches
 
+from core.unavailable import CACHE_ERRORS, cache_unreachable_logged
+
 HEARTBEAT_SECONDS = 1
 STALLED_SECONDS = 60  # no heartbeat for this long: the job's process is gone
 
@@ -22,7 +24,11 @@ def _cache():
 def read(key: str) -> dict:
     """What the job last reported: its figures and `alive` (the time of its last
     heartbeat, seconds since the epoch), or {} if it never did."""
-    return _cache().get(key) or {}
+    try:
+        return _cache().get(key) or {}
+    except CACHE_ERRORS as unreachable:  # as if not started: the page asks again
+        cache_unreachable_logged("an import's progress not read", unreachable)
+        return {}
 
 
 def stalled(key: str) -> bool:
@@ -63,7 +69,10 @@ class Progress:
 
     def _write(self):
         with self._lock:
-            _cache().set(self.key, {**self.figures, "alive": time.time()}, timeout=86_400)
+            try:
+                _cache().set(self.key, {**self.figures, "alive": time.time()}, timeout=86_400)
+            except CACHE_ERRORS as unreachable:  # the next heartbeat writes it again
+                cache_unreachable_logged("a heartbeat not written", unreachable)
 
 
 class CountingReader(io.RawIOBase):

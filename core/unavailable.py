@@ -4,6 +4,7 @@ DATABASE_LOCK_TIMEOUT). Not a fault of the request: it is answered 503 with when
 again (the API's problem, the CX Manager's page), and logged without a traceback."""
 
 import logging
+import time
 
 logger = logging.getLogger(__name__)
 
@@ -17,3 +18,25 @@ UNAVAILABLE = (
 def unavailable_logged(exc: Exception, request) -> None:
     path = getattr(request, "path", "?")
     logger.warning("503 for %s: the database did not answer in time (%s)", path, exc)
+
+
+try:  # what the shared cache raises when Redis does not answer (and a folder's OSError)
+    from redis.exceptions import RedisError
+
+    CACHE_ERRORS = (RedisError, OSError)
+except ImportError:  # pragma: no cover - redis is installed with the project
+    CACHE_ERRORS = (OSError,)
+
+# A cache away is said once a minute per process: every request meanwhile would log it.
+_CACHE_LOGGED_EVERY_SECONDS = 60
+_cache_logged_at = float("-inf")
+
+
+def cache_unreachable_logged(doing: str, exc: Exception) -> None:
+    """The shared cache did not answer, and `doing` ("figures computed for this visit
+    alone") instead of failing the request: a warning, once a minute at most."""
+    global _cache_logged_at
+    now = time.monotonic()
+    if now - _cache_logged_at >= _CACHE_LOGGED_EVERY_SECONDS:
+        _cache_logged_at = now
+        logger.warning("The shared cache did not answer (%s): %s", exc, doing)

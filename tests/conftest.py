@@ -233,6 +233,13 @@ def definition(handle) -> PointDefinition:
 
 
 @pytest.fixture(autouse=True)
+def cache_outage_not_yet_logged(monkeypatch):
+    """Each test sees the first log line of a cache outage (core.unavailable logs one a
+    minute per process)."""
+    monkeypatch.setattr("core.unavailable._cache_logged_at", float("-inf"))
+
+
+@pytest.fixture(autouse=True)
 def fresh_cache():
     """Figures the dashboard keeps for a few minutes never leak from one test to another."""
     from django.core.cache import cache

@@ -122,3 +122,58 @@ def test_the_web_waits_for_a_row_lock_10_s_at_most_and_the_workers_as_long_as_it
 
     assert lock_timeout("import loyalty_site.wsgi") == "10s"
     assert lock_timeout("import django; django.setup()") == "0"
+
+
+UNREACHABLE_CACHE = {
+    "BACKEND": "django.core.cache.backends.redis.RedisCache",
+    "LOCATION": "redis://127.0.0.1:1/0",
+}
+
+
+@pytest.mark.django_db
+def test_the_dashboard_answers_with_its_figures_while_the_shared_cache_is_down(
+    client, admin_user, settings, caplog, make_member
+):
+    # given: a member, and Redis, which keeps the dashboard's figures, not answering
+    make_member()
+    client.force_login(admin_user)
+    settings.CACHES = {**settings.CACHES, "default": UNREACHABLE_CACHE}
+
+    # when: agents open the dashboard, where they land after logging in
+    pages = [client.get("/admin/") for _ in range(2)]
+
+    # then: it shows its figures, computed for the visit, and operations are told once
+    assert [page.status_code for page in pages] == [200, 200]
+    assert "Members per tier" in pages[0].content.decode()
+    assert caplog.text.count("figures computed for this visit alone") == 1
+
+
+def test_an_import_s_progress_is_written_again_after_the_shared_cache_comes_back(monkeypatch):
+    from django.core.cache import caches
+    from redis.exceptions import ConnectionError as RedisDown
+
+    from core import progress
+
+    # given: the shared cache away when the import starts and for its next heartbeat
+    real, failures = caches["progress"], iter([RedisDown("paused")] * 2)
+
+    class Blinking:
+        def set(self, *args, **kwargs):
+            if (failure := next(failures, None)) is not None:
+                raise failure
+            return real.set(*args, **kwargs)
+
+        def get(self, *args, **kwargs):
+            return real.get(*args, **kwargs)
+
+    monkeypatch.setattr(progress, "_cache", Blinking)
+
+    # when: the import runs and reports
+    with progress.Progress("import:blink") as running:
+        running.report(percent=50)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not progress.read("import:blink"):
+            time.sleep(0.1)
+
+    # then: its page reads the progress once the cache answers again
+    assert progress.read("import:blink")["percent"] == 50
