@@ -227,9 +227,11 @@ class RedemptionOut(serializers.Serializer):
     id = serializers.IntegerField()
     external_id = serializers.CharField(allow_null=True)
     member = serializers.CharField(
-        source="holder.external_id",
+        source="holder_code",
+        allow_null=True,
         help_text="The account that holds it now: once the account that redeemed it was "
-        "merged into another, the one the customer keeps.",
+        "merged into another, the one the customer keeps; null once the member's personal "
+        "data was erased.",
     )
     reward = serializers.IntegerField(source="reward_id")
     reward_name = serializers.CharField(help_text="The reward's name when it was redeemed.")
@@ -260,9 +262,11 @@ class VoucherOut(serializers.Serializer):
         help_text="Money it takes off at the till; null for a product or service.",
     )
     member = serializers.CharField(
-        source="holder.external_id",
+        source="holder_code",
+        allow_null=True,
         help_text="The account that holds it now: once the account that redeemed it was "
-        "merged into another, the one the customer keeps.",
+        "merged into another, the one the customer keeps; null once the member's personal "
+        "data was erased.",
     )
     redemption = serializers.IntegerField(source="pk", help_text="The redemption's id.")
     redeemed_at = serializers.DateTimeField()

@@ -265,6 +265,13 @@ class Redemption(models.Model):
         return self.member.merged_into or self.member
 
     @property
+    def holder_code(self) -> str | None:
+        """The holder's customer code, for a till; none once the holder was erased: the
+        code given in its place would lead from the voucher to the account's history."""
+        holder = self.holder
+        return None if holder.erased_at else holder.external_id
+
+    @property
     def shown_code(self) -> str:
         return shown(self.code)
 

@@ -51,7 +51,17 @@ def for_member(code: str, write, *, tries: int = 3):
 
 
 def member_or_404(code: str) -> Member:
-    return member_and_programme(code)[0]
+    return shown_member_and_programme(code)[0]
+
+
+def shown_member_and_programme(code: str) -> tuple[Member, Programme]:
+    """A member to show (the GETs): none for an erased account, whose ERASED- code (a
+    voucher named its holder) led back to what staff wrote of the customer. Writes
+    still find it: a return takes its points back, a purchase is refused saying why."""
+    member, plan = member_and_programme(code)
+    if member.erased_at:
+        raise _no_member(code, None)
+    return member, plan
 
 
 def member_and_programme(code: str, *, field=None) -> tuple[Member, Programme]:

@@ -16,6 +16,7 @@ from api.views.common import (
     member_or_404,
     member_summary,
     problems,
+    shown_member_and_programme,
     validated,
 )
 from core.refusals import CONFLICT
@@ -91,7 +92,7 @@ class MemberDetail(APIView):
         "tier without a purchase, and what expires at the next cutoff.",
     )
     def get(self, request, code):
-        return Response(member_summary(*member_and_programme(code)))
+        return Response(member_summary(*shown_member_and_programme(code)))
 
 
 class MemberLedger(ListAPIView):

@@ -12,6 +12,7 @@ from kombu.exceptions import OperationalError as BrokerUnavailable
 from api.tasks import forget_first_answers_task, prune_first_answers_task
 from members.models import Member
 from members.services import erase_member
+from points.services import adjust_points
 from rewards.models import Reward
 from tests.api.conftest import client_for, new_id, post, recently
 
@@ -90,3 +91,30 @@ def test_a_message_of_the_release_before_naming_the_codes_still_drops_their_answ
 
     # then
     assert list(FirstAnswer.objects.values_list("external_id", flat=True)) == ["P-OLD-2"]
+
+
+def test_an_erased_member_s_voucher_names_no_account_and_its_erased_code_finds_nothing(till, staff):
+    """An audit found the way back: the voucher's code, sent to the CRM and held by the
+    customer, named the account's ERASED- code, which opened the account's ledger and
+    the reasons staff wrote there ("Goodwill: parcel lost, called from +34 ...")."""
+    # given: a member who redeemed a voucher, was given points with a reason, and erased
+    api = client_for(till.secret)
+    coffee = Reward.objects.create(name="Coffee", points_cost=100)
+    post(api, "/api/v1/members", {"external_id": "M-ZQ", "email": "zq@example.org"})
+    member = Member.objects.get(external_id="M-ZQ")
+    adjust_points(member=member, points=300, reason="Goodwill: Zeb called from +34 699", by=staff)
+    redeemed = post(
+        api, "/api/v1/redemptions", {"external_id": "R-ZQ", "member": "M-ZQ", "reward": coffee.pk}
+    )
+    code = json.loads(redeemed.content)["code"]
+    erased = erase_member(member=member, by=staff).external_id
+
+    # when: a till reads the voucher, and whoever has a key follows the code it names
+    voucher = json.loads(api.get(f"/api/v1/vouchers/{code}").content)
+    pages = [api.get(f"/api/v1/members/{erased}{path}") for path in ["", "/ledger", "/rewards"]]
+
+    # then: the voucher still works at the till but names no account, and the erased
+    # account's code finds nothing
+    assert voucher["status"] == "valid" and voucher["member"] is None
+    assert [page.status_code for page in pages] == [404, 404, 404]
+    assert all(b"+34 699" not in page.content for page in pages)
