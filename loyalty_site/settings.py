@@ -57,6 +57,9 @@ if DEBUG:
 else:
     SECRET_KEY = _strong(_required("SECRET_KEY", env("SECRET_KEY", default="")))
     ALLOWED_HOSTS = _required("ALLOWED_HOSTS", env.list("ALLOWED_HOSTS", default=[]))
+# The keys before SECRET_KEY, while it is rotated: sessions and signed links they made
+# stay good, and the customer codes erased under them are known again (code_digest).
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
 # Origins allowed to POST over HTTPS when they differ from the host, e.g.
 # https://cx.example.com behind a proxy that rewrites the Host header.
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])

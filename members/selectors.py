@@ -8,10 +8,12 @@ repoints the accounts merged into it), so one step finds the survivor."""
 
 import hashlib
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import BigIntegerField, Case, F, OuterRef, Q, Subquery, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from django.utils.dateformat import format as date_format
 
 from core.ids import canonical_id
@@ -164,14 +166,31 @@ def check_open(member: Member) -> None:
     )
 
 
-def code_digest(code: str) -> str:
+def code_digest(code: str, *, secret=None) -> str:
     """A customer code, one way: what an erased account keeps of its code (erased_code),
-    so that it is known again without being kept."""
-    return hashlib.sha256(f"erased customer code:{canonical_id(code)}".encode()).hexdigest()
+    so that it is known again without being kept. Keyed with SECRET_KEY (or `secret`):
+    a plain hash of the few codes a brand's format allows is undone by trying them all
+    (an audit found M-ZQ-777 in a second)."""
+    plain = hashlib.sha256(f"erased customer code:{canonical_id(code)}".encode()).hexdigest()
+    return keyed_digest(plain, secret=secret)
+
+
+def keyed_digest(plain: str, *, secret=None) -> str:
+    """The plain SHA-256 of a code (members 0016 to 0033 kept that), keyed."""
+    return salted_hmac(_DIGEST_SALT, plain, secret=secret, algorithm="sha256").hexdigest()
+
+
+_DIGEST_SALT = "members.erased_code"
 
 
 def erased_codes(codes) -> set[str]:
-    """The codes among `codes` that belonged to customers erased at their request."""
-    digests = {code_digest(code): code for code in codes}
+    """The codes among `codes` that belonged to customers erased at their request, under
+    the key of today or of before (SECRET_KEY_FALLBACKS, while a key is rotated)."""
+    codes = list(codes)
+    digests = {
+        code_digest(code, secret=secret): code
+        for secret in [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]
+        for code in codes
+    }
     found = Member.objects.filter(erased_code__in=digests).values_list("erased_code", flat=True)
     return {digests[digest] for digest in found}

@@ -1,6 +1,7 @@
 """The checks of a members file's rows: every bad row named with its line and
 column, nothing written; an erased customer is not enrolled again."""
 
+import hashlib
 import io
 from datetime import timedelta
 
@@ -137,3 +138,28 @@ def test_a_file_does_not_enrol_again_a_customer_erased_at_their_request(tiers, m
     assert state() == before
     # and the customer who asks to join again is enrolled by hand (or by a till)
     assert enroll_member(external_id="M-12", email="paula@example.com").pk
+
+
+def test_an_erased_code_is_kept_keyed_and_known_again_after_the_key_is_rotated(
+    tiers, make_member, staff, settings
+):
+    """Found by an audit: what an erased account kept of its code was a plain SHA-256,
+    and trying every code of the brand's format (676,000 for M-XX-NNN) gave it back in
+    a second. It is keyed with SECRET_KEY, which is not in the database."""
+    from members.services import erase_member
+
+    # given: M-ZQ-777 erased at his request
+    erased = erase_member(member=make_member("M-ZQ-777"), by=staff)
+
+    # then: what the database keeps is not the code's plain hash, which anyone can try
+    for text in ["M-ZQ-777", "erased customer code:M-ZQ-777"]:
+        assert erased.erased_code != hashlib.sha256(text.encode()).hexdigest()
+
+    # and when the brand rotates its key (the old one kept as a fallback), a file that
+    # names him again is still refused
+    settings.SECRET_KEY_FALLBACKS, settings.SECRET_KEY = [settings.SECRET_KEY], "k" * 50
+    before = state()
+    report = run("M-ZQ-777,zq@example.org,Zeb,Q,,2020-01-01,,,\n")
+    [error] = report.errors
+    assert "M-ZQ-777 was a customer erased at their request" in str(error)
+    assert state() == before
