@@ -37,6 +37,15 @@ from rewards.services import (
 CONFIRM = "_confirm"
 
 
+# Under each reason staff type that the ledger or the history keeps for good: an audit
+# found names, phone numbers and health in them, which erasing the customer cannot take
+# out of an append-only ledger (P7).
+KEPT_REASON_HELP = (
+    "Kept for good, even if the customer is later erased: write what happened, not "
+    "names, contact details or health."
+)
+
+
 class OnceForm(forms.Form):
     """A staff form that changes points: it carries a one-time token (see `apply_once`)."""
 
@@ -68,7 +77,9 @@ class AssignPointsForm(OnceForm):
         "exactly its points.",
     )
     reason = forms.CharField(
-        max_length=255, error_messages={"required": "Say why the points are adjusted."}
+        max_length=255,
+        error_messages={"required": "Say why the points are adjusted."},
+        help_text=KEPT_REASON_HELP,
     )
 
     def __init__(self, *args, **kwargs):

@@ -10,7 +10,13 @@ from django.shortcuts import redirect
 from django.urls import path
 from django.utils import timezone
 
-from loyalty_site.member_actions import ALREADY_SENT, OnceForm, apply_once, as_get
+from loyalty_site.member_actions import (
+    ALREADY_SENT,
+    KEPT_REASON_HELP,
+    OnceForm,
+    apply_once,
+    as_get,
+)
 from members.services import freeze_noted
 from points.models import AdjustmentRequest
 from points.services.freezing import freeze_member, unfreeze_member
@@ -49,7 +55,9 @@ class StatusMatchForm(UntilForm):
         if member is not None:
             self.offer_for(member)
         self.fields["until"].help_text = "The last day the tier is granted; then the rules apply."
-        self.fields["reason"].help_text = "E.g. Gold card of a competitor, seen by the agent."
+        self.fields[
+            "reason"
+        ].help_text = f"E.g. Gold card of a competitor, seen by the agent. {KEPT_REASON_HELP}"
 
     def offer_for(self, member) -> None:
         """Offer the tiers a match can grant: above the member's qualified tier."""

@@ -13,6 +13,7 @@ from core.admin import IdField
 from loyalty_site.member_actions import (
     ALREADY_SENT,
     CONFIRM,
+    KEPT_REASON_HELP,
     OnceForm,
     ReasonField,
     apply_once,
@@ -38,7 +39,7 @@ class MergeForm(OnceForm):
     reason = ReasonField(
         max_length=255,
         error_messages={"required": "Say why the accounts are merged."},
-        help_text="E.g. new e-mail address; card lost and re-issued.",
+        help_text=f"E.g. new e-mail address; card lost and re-issued. {KEPT_REASON_HELP}",
     )
 
     def __init__(self, *args, **kwargs):

@@ -37,3 +37,18 @@ def test_a_refused_form_opens_on_its_first_wrong_field_and_says_error_in_the_tit
     assert "<title>Error: " in sent_back
     assert re.search(r'<input[^>]*name="points"[^>]*autofocus', sent_back)
     assert "autofocus" not in page(client, member)  # not on a page with nothing wrong
+
+
+def test_each_reason_kept_for_good_warns_staff_off_personal_data(admin_client, member):
+    """Found by an audit of erasure: reasons named the customer, a phone number, an
+    illness, and the ledger keeps them after the customer is erased (P7)."""
+    html = page(admin_client, member)
+
+    warning = "Kept for good, even if the customer is later erased: write what happened, not"
+    for form in ["id_reason", "id_match-reason", "id_merge-reason"]:
+        assert re.search(rf'id="{form}_helptext">[^<]*{warning}', html), form
+    # a freeze's reason goes with the customer's personal data: no warning
+    assert (
+        'id="id_freeze-reason"' in html
+        and f"{warning}" not in html.split("id_freeze-reason")[1][:400]
+    )
