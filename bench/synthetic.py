@@ -36,6 +36,7 @@ def setup_scratch_database(suffix: str, *, reuse: bool = False) -> str:
     os.environ.setdefault("DEBUG", "false")
     os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
     os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1")
+    os.environ.setdefault("EMAIL_BACKEND", "django.core.mail.backends.locmem.EmailBackend")
     sys.path.insert(0, str(ROOT))
     import django
     from django.core.management import call_command

@@ -335,12 +335,15 @@ JOB_CHUNK_SIZE = env.int("JOB_CHUNK_SIZE", default=50_000)
 # sharing one Redis each give their own.
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="celery")
 
-# Member messages. Console by default; EMAIL_URL=smtp+tls://user:password@host:587
-# configures SMTP (django-environ's e-mail URL).
+# Member messages. EMAIL_URL=smtp+tls://user:password@host:587 configures SMTP
+# (django-environ's e-mail URL). Console in development; production requires EMAIL_URL
+# (or an EMAIL_BACKEND named): printed to the worker's log, every message would put a
+# member's address and name in it (found by an audit of erasure).
 if env("EMAIL_URL", default=""):
     vars().update(env.email_url("EMAIL_URL"))
 else:
-    EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+    _console = "django.core.mail.backends.console.EmailBackend"
+    EMAIL_BACKEND = _required("EMAIL_URL", env("EMAIL_BACKEND", default=_console if DEBUG else ""))
     EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", default=str(BASE_DIR / ".mail"))
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="loyalty@example.com")
 # Seconds to wait for the mail server: one that takes the connection and never answers

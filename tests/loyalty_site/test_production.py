@@ -26,6 +26,7 @@ def production_env(**overrides):
         "DEBUG": "false",
         "SECRET_KEY": secrets.token_urlsafe(50),
         "ALLOWED_HOSTS": "cx.example.com",
+        "EMAIL_URL": "smtp+tls://loyalty:secret@mail.example.com:587",
     }
     env.update(overrides)
     return env
@@ -64,7 +65,7 @@ def test_the_owner_s_lock_timeout_is_added_to_the_options_its_url_gives():
     assert "'options': '-c search_path=loyalty -c lock_timeout=7s'" in result.stdout
 
 
-@pytest.mark.parametrize("variable", ["SECRET_KEY", "ALLOWED_HOSTS"])
+@pytest.mark.parametrize("variable", ["SECRET_KEY", "ALLOWED_HOSTS", "EMAIL_URL"])
 def test_start_up_without_a_production_secret_fails_naming_it(variable):
     # when: empty rather than unset, so that a local .env cannot fill it in
     result = manage("check", env=production_env(**{variable: ""}))
@@ -280,3 +281,51 @@ def test_pages_run_only_the_sites_own_scripts(client, path):
     assert "'unsafe-inline'" not in directives["script-src"]
     assert directives["frame-ancestors"] == "'none'"
     assert directives["object-src"] == "'none'"
+
+
+def test_the_web_s_access_log_keeps_no_search_terms_or_referrers(tmp_path):
+    """Found by an audit of erasure: the access log kept every search staff typed
+    (/admin/members/member/?q=zebulon%40example.org, a phone, a name), for as long as
+    the logs are kept, erased customers' too."""
+    import socket
+    import time
+    import urllib.request
+
+    from tests.loyalty_site.test_outages import procfile_command
+
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    log = tmp_path / "access.log"
+    command = procfile_command("web").replace("--access-logfile -", f"--access-logfile {log}")
+    environment = {
+        **os.environ,
+        "HOST": f"127.0.0.1:{port}",
+        "WEB_CONCURRENCY": "1",
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",  # as make serve
+    }
+    server = subprocess.Popen(["/bin/sh", "-c", f"exec {command}"], cwd=ROOT, env=environment)
+    try:
+        asked = urllib.request.Request(
+            f"http://127.0.0.1:{port}/robots.txt?q=zebulon%40example.org+699123456",
+            headers={"Referer": "https://cx.example.com/admin/?q=Quixotaxe"},
+        )
+        for _ in range(100):  # until gunicorn listens
+            try:
+                urllib.request.urlopen(asked, timeout=5)
+            except urllib.error.HTTPError:
+                break  # answered (404)
+            except OSError:
+                time.sleep(0.1)
+        for _ in range(50):
+            if log.exists() and log.read_text():
+                break
+            time.sleep(0.1)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+    # then: the request is logged, without what was searched or where it came from
+    line = log.read_text()
+    assert '"GET /robots.txt HTTP/1.1" 404' in line
+    assert "zebulon" not in line and "699123456" not in line and "Quixotaxe" not in line
