@@ -77,14 +77,14 @@ def run_together(count, work):
 
 
 @contextmanager
-def held_by_another(member):
-    """Another transaction holding the member's row (an import's, say) until the block
-    ends: a committed member (django_db(transaction=True)), on PostgreSQL."""
+def held_by_another(row):
+    """Another transaction holding the row (a member an import holds, say) until the
+    block ends: a committed row (django_db(transaction=True)), on PostgreSQL."""
     held, release = threading.Event(), threading.Event()
 
     def hold():
         with transaction.atomic():
-            Member.objects.select_for_update().get(pk=member.pk)
+            type(row).objects.select_for_update().get(pk=row.pk)
             held.set()
             release.wait(30)
         connections.close_all()

@@ -193,6 +193,18 @@ def _fail(batch_id: int, status: str, why: str) -> None:
     )
 
 
+def _failed_unless_running(batch_id: int, status: str, why: str) -> bool:
+    """_fail, unless the step's own transaction still holds the batch: its worker lives,
+    and only its heartbeat is late (the shared cache away for a moment). The page asks
+    again later instead of waiting for the step's lock until the step ends."""
+    with transaction.atomic():
+        free = ImportBatch.objects.select_for_update(skip_locked=True).filter(pk=batch_id)
+        if free.values_list("pk", flat=True).first() is None:
+            return False
+        _fail(batch_id, status, why)
+    return True
+
+
 def _queue(step: str, batch: ImportBatch) -> None:
     """Queue the batch's step once its status is committed; when the broker cannot
     take it, the batch fails at once, saying why on its page."""
@@ -236,8 +248,7 @@ def state(batch: ImportBatch) -> dict:
                 "is busy with another: its place in the queue was lost (the task queue "
                 "restarted). Nothing was written: run it again."
             )
-        if failure:
-            _fail(batch.pk, batch.status, failure)
+        if failure and _failed_unless_running(batch.pk, batch.status, failure):
             batch.refresh_from_db()
         else:
             figures = progress.read(key)

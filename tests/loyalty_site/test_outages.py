@@ -177,3 +177,36 @@ def test_an_import_s_progress_is_written_again_after_the_shared_cache_comes_back
 
     # then: its page reads the progress once the cache answers again
     assert progress.read("import:blink")["percent"] == 50
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_an_import_whose_heartbeat_is_late_but_whose_step_still_runs_is_not_failed(staff):
+    """Found by an audit: a heartbeat late after a Redis blip made the page's poll fail
+    the batch, which waited 53 s for the running step's lock, holding a web process."""
+    from django.core.cache import caches
+    from django.utils import timezone
+
+    from core.models import ImportBatch
+    from points.services import batches
+
+    # given: an import running (its step holds the batch) whose heartbeat is 2 minutes old
+    batch = ImportBatch.objects.create(
+        kind="transactions",
+        file_name="march.csv",
+        uploaded_by=staff,
+        status=ImportBatch.Status.IMPORTING,
+        started_at=timezone.now(),
+    )
+    stale = {"percent": 40, "alive": time.time() - 120}
+    caches["progress"].set(batches.progress_key(batch), stale)
+
+    # when: its page asks how it goes
+    with held_by_another(batch):
+        started = time.monotonic()
+        running = batches.state(batch)
+        waited = time.monotonic() - started
+
+    # then: at once, still running; failed only once no step holds it
+    assert waited < 2 and running["done"] is False and running["percent"] == 40
+    assert batches.state(batch)["status"] == ImportBatch.Status.FAILED
