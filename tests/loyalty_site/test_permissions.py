@@ -288,7 +288,8 @@ def test_a_confirm_that_failed_can_be_sent_again_and_imports_the_file(
     with monkeypatch.context() as patched:
         patched.setattr(target, method, fails)
         client.raise_request_exception = False
-        assert confirm(client, form).status_code == 500
+        # the database away: a page saying to try again; a full disk: a fault (500)
+        assert confirm(client, form).status_code == (503 if failure == "database" else 500)
 
     # when: the operator sends it again
     again = confirm(client, form)
