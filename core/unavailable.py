@@ -1,10 +1,16 @@
-"""A request the database could not serve in time: the database away or restarting, or a
-row another transaction held past the web's lock timeout (settings,
-DATABASE_LOCK_TIMEOUT). Not a fault of the request: it is answered 503 with when to try
-again (the API's problem, the CX Manager's page), and logged without a traceback."""
+"""What the web does when a service it needs does not answer.
+
+- The database (away or restarting, or a row another transaction held past the web's
+  lock timeout, settings DATABASE_LOCK_TIMEOUT): not a fault of the request, so it is
+  answered 503 with when to try again (the API's problem, the CX Manager's page) and
+  logged without a traceback.
+- The shared cache (Redis: the API's rate, kept figures, an import's progress): the
+  request goes on without it, and that is logged once a minute."""
 
 import logging
 import time
+
+from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
 
@@ -20,12 +26,8 @@ def unavailable_logged(exc: Exception, request) -> None:
     logger.warning("503 for %s: the database did not answer in time (%s)", path, exc)
 
 
-try:  # what the shared cache raises when Redis does not answer (and a folder's OSError)
-    from redis.exceptions import RedisError
-
-    CACHE_ERRORS = (RedisError, OSError)
-except ImportError:  # pragma: no cover - redis is installed with the project
-    CACHE_ERRORS = (OSError,)
+# What the shared cache raises when it does not answer: Redis, or a cache's folder.
+CACHE_ERRORS = (RedisError, OSError)
 
 # A cache away is said once a minute per process: every request meanwhile would log it.
 _CACHE_LOGGED_EVERY_SECONDS = 60

@@ -55,9 +55,8 @@ class StatusMatchForm(UntilForm):
         if member is not None:
             self.offer_for(member)
         self.fields["until"].help_text = "The last day the tier is granted; then the rules apply."
-        self.fields[
-            "reason"
-        ].help_text = f"E.g. Gold card of a competitor, seen by the agent. {KEPT_REASON_HELP}"
+        example = "E.g. Gold card of a competitor, seen by the agent."
+        self.fields["reason"].help_text = f"{example} {KEPT_REASON_HELP}"
 
     def offer_for(self, member) -> None:
         """Offer the tiers a match can grant: above the member's qualified tier."""

@@ -176,11 +176,8 @@ def code_digest(code: str, *, secret=None) -> str:
 
 
 def keyed_digest(plain: str, *, secret=None) -> str:
-    """The plain SHA-256 of a code (members 0016 to 0033 kept that), keyed."""
-    return salted_hmac(_DIGEST_SALT, plain, secret=secret, algorithm="sha256").hexdigest()
-
-
-_DIGEST_SALT = "members.erased_code"
+    """The plain SHA-256 of a code (what members 0030 to 0033 kept), keyed."""
+    return salted_hmac("members.erased_code", plain, secret=secret, algorithm="sha256").hexdigest()
 
 
 def erased_codes(codes) -> set[str]:
