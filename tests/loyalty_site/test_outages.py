@@ -210,3 +210,29 @@ def test_an_import_whose_heartbeat_is_late_but_whose_step_still_runs_is_not_fail
     # then: at once, still running; failed only once no step holds it
     assert waited < 2 and running["done"] is False and running["percent"] == 40
     assert batches.state(batch)["status"] == ImportBatch.Status.FAILED
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.usefixtures("web_lock_timeout")
+def test_a_confirm_meeting_members_another_import_holds_says_try_again_and_imports_once_later(
+    client, login, member
+):
+    from tests.loyalty_site.test_permissions import confirm, upload
+
+    # given: a file checked on Transactions > Import (run in the web request)
+    login("CX agent")
+    form = upload(client, f"T-1,{member.external_id},purchase,100,2026-03-01,,,\n")
+
+    # when: it is confirmed while another import holds its member
+    with held_by_another(member):
+        waited = confirm(client, form)
+
+    # then: a page saying to try again, and nothing imported
+    assert waited.status_code == 503 and "Try again in a moment" in waited.content.decode()
+    assert summary(member)["lifetime"] == 0
+
+    # and sent again, it imports the file, once
+    again = confirm(client, form)
+    assert "Import finished: 1 new" in again.content.decode()
+    assert summary(member)["lifetime"] == 100
