@@ -241,7 +241,7 @@ def balances_and_stake(
     if not plan.ranking.by_pk[tier_id].points_expire:
         cutoff = None
     if cutoff is None:
-        pending, _ = _pending.first(member_id=member.pk, now=now) or (0, 0)
+        (pending,) = _pending.first(member_id=member.pk, now=now) or (0,)
         return Balances.of(member, pending), None, 0
     row = _pending_and_stake.first(member_id=member.pk, now=now, end=end, cutoff=cutoff)
     pending, stake_less = row or (0, 0)
@@ -259,9 +259,7 @@ def _member_sums(member_id, where: Q | None = None, **sums):
 
 _STAND_INS = dict(member_id=-7, now=datetime(1, 1, 1, 0, 0, 7, tzinfo=UTC))
 _pending = Compiled(
-    lambda member_id, now: _member_sums(
-        member_id, Q(accrue_at__gt=now), pending=_pending_sum(now), at_stake=Value(0)
-    ),
+    lambda member_id, now: _member_sums(member_id, Q(accrue_at__gt=now), pending=_pending_sum(now)),
     **_STAND_INS,
 )
 _pending_and_stake = Compiled(
