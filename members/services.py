@@ -152,7 +152,8 @@ def erase_member(*, member, by) -> Member:
     naming the member. The customer's accounts merged into this one (closed, with their
     own code, e-mail and names) are erased with it; what their merges wrote names each
     erased account by its new code, in every account merged with it (_forget_codes),
-    also when a closed account is erased on its own; the point requests waiting for
+    also when a closed account is erased on its own (and the freeze its merge carried
+    over loses its reason there: _forget_carried_freeze); the point requests waiting for
     them are rejected (members.signals.member_codes_erased, which the apps above
     receive). The endpoints that want it hear each code to forget (_report_erased).
     Irreversible; the staff user is recorded."""
@@ -165,7 +166,9 @@ def erase_member(*, member, by) -> Member:
         merged = Member.objects.select_for_update().filter(merged_into=member, erased_at=None)
         accounts = [member, *merged.order_by("pk")]
         former = {account.pk: account.external_id for account in accounts}
+        reasons = {account.freeze_reason for account in accounts} - {""}
         codes = {account.external_id: _erase(account, by) for account in accounts}
+        _forget_carried_freeze(member, reasons)
         _report_erased(accounts, former=former)
         transaction.on_commit(lambda: member_erased.send(Member, codes=sorted(codes)))
         _forget_codes(codes, accounts=merge_family(member))
@@ -193,6 +196,16 @@ def _report_erased(accounts: list[Member], *, former: dict[int, str]) -> None:
             for account in accounts
         },
     )
+
+
+def _forget_carried_freeze(member: Member, reasons: set[str]) -> None:
+    """A closed account erased on its own: the freeze its merge carried over to the
+    account the customer keeps (with its reason, as written: points.services.merging)
+    goes on there, without its reason."""
+    if member.merged_into_id and reasons:
+        Member.objects.filter(pk=member.merged_into_id, freeze_reason__in=reasons).update(
+            freeze_reason=ERASED_REASON
+        )
 
 
 def merge_family(member: Member) -> list[int]:

@@ -251,14 +251,35 @@ def test_erasing_a_closed_account_alone_takes_its_freeze_reason_out_of_the_histo
 ):
     # given
     freeze_on_page(client_admin, old, "Hospital stay")
+    until = Member.objects.get(pk=old.pk).frozen_until
     merge(keep, old, staff)
+    assert "Hospital stay" in page(client_admin, keep)  # the freeze goes on there
 
     # when: the old account alone is erased
     erased = erase_alone(client_admin, old)
 
-    # then
+    # then: gone from both histories and from the page of the account kept, whose freeze
+    # goes on
     assert "Hospital stay" not in history(client_admin, keep)
     assert "Hospital stay" not in history(client_admin, erased)
+    kept = page(client_admin, keep)
+    assert "Hospital stay" not in kept and "Erased with the member&#x27;s personal data" in kept
+    assert Member.objects.get(pk=keep.pk).frozen_until == until
+
+
+def test_erasing_a_closed_account_alone_keeps_the_reason_of_the_kept_accounts_own_freeze(
+    client_admin, keep, old, staff
+):
+    # given: the account kept has the later freeze, its own
+    freeze_on_page(client_admin, old, "Hospital stay", days=20)
+    freeze_on_page(client_admin, keep, "Relocation", days=40)
+    merge(keep, old, staff)
+
+    # when
+    erase_alone(client_admin, old)
+
+    # then
+    assert "Relocation" in page(client_admin, keep)
 
 
 def test_the_upgrade_removes_the_freeze_reasons_erasures_left_before_this_rule(
