@@ -5,7 +5,7 @@ planner is told what it cannot estimate. Elsewhere (SQLite) each is plain Django
 import weakref
 from contextlib import contextmanager
 
-from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, OperationalError, connections, transaction
 
 # psycopg connection -> {sql: its cursor}: a cursor kept per statement keeps the
 # adapters psycopg chose for it.
@@ -88,6 +88,16 @@ RETRYABLE = {"40P01", "40001"}
 def retryable(error: Exception) -> bool:
     """Whether a database error aborted a transaction that may simply be run again."""
     return getattr(error.__cause__, "sqlstate", None) in RETRYABLE
+
+
+def connection_lost(error: Exception) -> bool:
+    """Whether a database error is the loss of the connection (the server restarted,
+    stopped or could not be reached), not a statement's refusal: PostgreSQL's classes
+    08 (connection) and 57P (shutting down), or no code at all (the client's own)."""
+    if not isinstance(error, OperationalError):
+        return False
+    state = getattr(error.__cause__, "sqlstate", None)
+    return state is None or state.startswith(("08", "57P"))
 
 
 UNIQUE_VIOLATION = "23505"

@@ -38,6 +38,15 @@ def stalled(key: str) -> bool:
     return alive is not None and time.time() - alive > STALLED_SECONDS
 
 
+def ended(key: str, why: str) -> None:
+    """The job ended without recording its outcome (the database away): `why`, for the
+    page that follows it to record when it can."""
+    try:
+        _cache().set(key, {**read(key), "ended": why}, timeout=86_400)
+    except CACHE_ERRORS as unreachable:  # the heartbeat's end tells it a minute later
+        cache_unreachable_logged("an import's end not written", unreachable)
+
+
 class Progress:
     """Reports a job's figures (report) and beats while the block runs."""
 

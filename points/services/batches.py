@@ -21,7 +21,7 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from core import progress
-from core.db import retryable, violated
+from core.db import connection_lost, retryable, violated
 from core.exports import escape_formula, spreadsheet_writer
 from core.models import ImportBatch
 from core.private_files import sweep_pending
@@ -236,18 +236,9 @@ def state(batch: ImportBatch) -> dict:
     worker took in WAITING_MINUTES while none was busy with another import."""
     if batch.status in (Status.CHECKING, Status.IMPORTING):
         key = progress_key(batch)
-        failure = None
-        if progress.stalled(key):
-            failure = (
-                "The worker running this import stopped before it ended "
-                "(no sign of life for a minute). Nothing was written: run it again."
-            )
-        elif _lost(batch, key):
-            failure = (
-                f"No worker has taken this import in {WAITING_MINUTES} minutes, and none "
-                "is busy with another: its place in the queue was lost (the task queue "
-                "restarted). Nothing was written: run it again."
-            )
+        # Why it ended, which its worker could not record (the database away), or why
+        # it is taken to have ended.
+        failure = progress.read(key).get("ended") or _silent(batch, key)
         if failure and _failed_unless_running(batch.pk, batch.status, failure):
             batch.refresh_from_db()
         else:
@@ -265,6 +256,23 @@ def state(batch: ImportBatch) -> dict:
         "percent": 100,
         "done": True,
     }
+
+
+def _silent(batch: ImportBatch, key: str) -> str | None:
+    """Why a step that says nothing is failed, if it is: its worker died, or its task
+    was lost."""
+    if progress.stalled(key):
+        return (
+            "The worker running this import stopped before it ended "
+            "(no sign of life for a minute). Nothing was written: run it again."
+        )
+    if _lost(batch, key):
+        return (
+            f"No worker has taken this import in {WAITING_MINUTES} minutes, and none "
+            "is busy with another: its place in the queue was lost (the task queue "
+            "restarted). Nothing was written: run it again."
+        )
+    return None
 
 
 def _lost(batch: ImportBatch, key: str) -> bool:
@@ -325,8 +333,19 @@ def _step(batch_id: int, status: str, *, dry_run: bool):
         # Not a bad row (those are the report's) but the step itself: nothing was
         # written; the page says why and offers to run it again.
         why = f"The import stopped on an error: {_said(exc)} Nothing was written."
-        _fail(batch.pk, status, why)
+        if connection_lost(exc):  # PostgreSQL restarted, say: not the file's fault
+            why = DATABASE_LOST
+        try:
+            _fail(batch.pk, status, why)
+        except OperationalError:  # still away: the page fails it once back (state)
+            progress.ended(progress_key(batch), why)
         raise
+
+
+DATABASE_LOST = (
+    "The import stopped: the connection to the database was lost (it restarted, or could "
+    "not be reached). Nothing was written: run it again."
+)
 
 
 FILE_GONE = (
