@@ -95,6 +95,17 @@ def rule_refused(exc: DjangoValidationError):
     return problem(422, "Refused", detail, errors=errors)
 
 
+def _another_scheme(request) -> exceptions.NotAuthenticated | None:
+    """No key, but an Authorization header of another scheme ("Bearer <key>", which a
+    generated client sends unless told): say how to send the key."""
+    given = request.headers.get("Authorization", "").split(" ", 1)[0]
+    if not given or given == "Api-Key":  # an empty key is simply none
+        return None
+    return exceptions.NotAuthenticated(
+        f'Send the API key as "Authorization: Api-Key <key>", not "{given[:20]} ...".'
+    )
+
+
 def problem_handler(exc, context):
     """DRF's exception handler, answering every error as a problem, in JSON whatever
     the view answers when all is well (the schema's YAML, the docs' HTML)."""
@@ -130,6 +141,8 @@ def problem_handler(exc, context):
         )
     if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
         response.status_code = status.HTTP_401_UNAUTHORIZED
+    if isinstance(exc, exceptions.NotAuthenticated) and request is not None:
+        exc = _another_scheme(request) or exc
     title = {
         400: "Bad request",
         401: "Unauthorized",

@@ -55,7 +55,7 @@ class AmountScheme(OpenApiSerializerFieldExtension):
         if direction == "response":
             return text
         limit = settings.MAX_TRANSACTION_AMOUNT
-        number = {"type": "number", "exclusiveMinimum": True, "minimum": 0, "maximum": float(limit)}
+        number = {"type": "number", "exclusiveMinimum": 0, "maximum": float(limit)}
         return {
             "oneOf": [text, {**number, "multipleOf": 0.01}],
             "description": f"A decimal string (or a JSON number, read exactly), above 0 and "

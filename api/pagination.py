@@ -28,6 +28,10 @@ class LedgerPage(CursorPagination):
 
     ordering = ("-issued_at", "-id")
     page_size = 50
+    cursor_query_description = (
+        "Where the page starts: the cursor of a `next` or `previous` link (simplest, GET "
+        "the link as it is). None: the newest entries."
+    )
 
     def _get_position_from_instance(self, instance, ordering):
         return f"{instance.issued_at.isoformat()}{SEPARATOR}{instance.pk}"
@@ -70,12 +74,17 @@ class LedgerPage(CursorPagination):
         page = super().get_paginated_response_schema(schema)
         page["required"] = ["next", "previous", "results"]
         link = "https://loyalty.example.com/api/v1/members/M-00001/ledger?cursor="
-        page["properties"]["next"]["example"] = (
-            f"{link}cD0yMDI2LTExLTE5VDE2JTNBMTclM0EwMCUyQjAwJTNBMDAlN0M0Mg%3D%3D"
-        )
-        page["properties"]["previous"]["example"] = (
-            f"{link}cj0xJnA9MjAyNi0xMS0yMVQwOSUzQTAyJTNBMDAlMkIwMCUzQTAwJTdDNDg%3D"
-        )
+        for name, cursor, what in (
+            ("next", "cD0yMDI2LTExLTE5VDE2JTNBMTclM0EwMCUyQjAwJTNBMDAlN0M0Mg%3D%3D", "older"),
+            ("previous", "cj0xJnA9MjAyNi0xMS0yMVQwOSUzQTAyJTNBMDAlMkIwMCUzQTAwJTdDNDg%3D", "newer"),
+        ):
+            page["properties"][name] = {
+                "type": ["string", "null"],  # OpenAPI 3.1's null (3.0's nullable is gone)
+                "format": "uri",
+                "example": f"{link}{cursor}",
+                "description": f"The page of {what} entries: GET it as it is (its `cursor` "
+                "is that page's), or null when there is none.",
+            }
         return page
 
     def decode_cursor(self, request):

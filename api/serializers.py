@@ -3,6 +3,7 @@ on its own (a 400 names the field), and what a response holds. Rules that need t
 database stay in the services (a 422)."""
 
 import functools
+import inspect
 from decimal import Decimal
 
 from drf_spectacular.extensions import OpenApiSerializerExtension
@@ -13,8 +14,8 @@ from rest_framework.settings import api_settings
 from api.fields import AmountField, IdField, MomentField
 from core.staff_input import invisible
 from members.models import JOINERS, addressable_code, not_in_future, readable_name
-from points.models import LedgerEntry, Transaction
-from rewards.models import VoucherStatus
+from points.models import Channel, LedgerEntry, Transaction
+from rewards.models import Redemption, VoucherStatus
 
 
 class Problem(serializers.Serializer):
@@ -76,7 +77,10 @@ def _wrong_as_sent(field, value) -> str | None:
     if isinstance(field, serializers.IntegerField) and isinstance(value, str):
         return "Give a number, not text."
     if isinstance(field, serializers.IntegerField) and isinstance(value, Decimal | float):
-        return "Give a whole number, without a decimal point."  # 1.0: the parser's Decimal
+        # 7.0 is the whole number 7, as JSON Schema (OpenAPI 3.1) reads it; 7.5 is not one
+        number = Decimal(value)  # the parser's Decimal, or a float from another parser
+        whole = number.is_finite() and number == number.to_integral_value()
+        return None if whole else "Give a whole number, without a fraction."
     return None
 
 
@@ -176,7 +180,7 @@ class TransactionResult(serializers.Serializer):
     kind = serializers.ChoiceField(choices=Transaction.Kind.choices)
     amount = AmountField(allow_null=True)
     occurred_at = serializers.DateTimeField()
-    channel = serializers.CharField()
+    channel = serializers.ChoiceField(choices=Channel.choices)
     store = serializers.CharField()
     original_external_id = serializers.CharField(allow_null=True)
     points = serializers.IntegerField(help_text="What the transaction added (negative: a return).")
@@ -236,10 +240,10 @@ class RedemptionOut(serializers.Serializer):
     reward = serializers.IntegerField(source="reward_id")
     reward_name = serializers.CharField(help_text="The reward's name when it was redeemed.")
     points = serializers.IntegerField()
-    status = serializers.CharField()
+    status = serializers.ChoiceField(choices=Redemption.Status.choices)
     redeemed_at = serializers.DateTimeField()
     cancelled_at = serializers.DateTimeField(allow_null=True)
-    code = serializers.CharField(help_text="The voucher's code (W5): what the till is given.")
+    code = serializers.CharField(help_text="The voucher's code: what the till is given.")
     voucher_status = serializers.ChoiceField(choices=VoucherStatus.choices)
     valid_until = serializers.DateField(
         help_text="The last day the voucher can be used, to its end in the programme's time zone."
@@ -249,7 +253,7 @@ class RedemptionOut(serializers.Serializer):
 
 
 class VoucherOut(serializers.Serializer):
-    """A voucher as a till checks it (W5): GET /vouchers/{code}, and the answer to a use."""
+    """A voucher as a till checks it: GET /vouchers/{code}, and the answer to a use."""
 
     code = serializers.CharField(help_text="Without separators; any case and dashes are read.")
     status = serializers.ChoiceField(choices=VoucherStatus.choices, source="voucher_status")
@@ -275,7 +279,9 @@ class VoucherOut(serializers.Serializer):
     )
     used_at = serializers.DateTimeField(allow_null=True)
     used_external_id = serializers.CharField(allow_null=True, help_text="The id of its use.")
-    used_channel = serializers.CharField(allow_blank=True)
+    used_channel = serializers.ChoiceField(
+        choices=Channel.choices, allow_blank=True, help_text="Empty until it is used."
+    )
     used_store = serializers.CharField(allow_blank=True)
     cancelled_at = serializers.DateTimeField(allow_null=True)
 
@@ -304,7 +310,15 @@ class StrictScheme(OpenApiSerializerExtension):
         schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
         if direction == "request":
             schema["additionalProperties"] = False
+            # Only a body's own docstring describes it (Strict's is about DRF).
+            target = self.target if isinstance(self.target, type) else type(self.target)
+            schema.pop("description", None)
+            if target.__doc__:
+                schema["description"] = inspect.cleandoc(target.__doc__)
             for name, field in self.target.fields.items():
+                # An optional field's default is the server's: a generator that reads
+                # it would make the field required (openapi-typescript).
+                schema["properties"].get(name, {}).pop("default", None)
                 if type(field) is IdField:
                     code = addressable_code in field.validators
                     pattern = a_code() if code else an_id(blank=field.allow_blank)

@@ -127,6 +127,16 @@ def summary(member: Member, plan: Programme, *, now=None) -> dict:
     }
 
 
+def written(result) -> dict:
+    """The two answers of an idempotent write (P8), for drf-spectacular."""
+    return {
+        201: OpenApiResponse(result, description="Done: the first call with this external_id."),
+        200: OpenApiResponse(
+            result, description="An exact repeat of an earlier call: its first answer again."
+        ),
+    }
+
+
 def problems(*statuses: int) -> dict:
     """The problem+json responses of an operation, for drf-spectacular: those it names,
     and those of every operation (no key, an Accept it cannot answer, over the rate, the

@@ -18,6 +18,7 @@ from api.views.common import (
     problems,
     shown_member_and_programme,
     validated,
+    written,
 )
 from core.refusals import CONFLICT
 from members.models import Member
@@ -52,7 +53,7 @@ class Members(APIView):
     @extend_schema(
         operation_id="enrol_member",
         request=Enrolment,
-        responses={201: MemberSummary, 200: MemberSummary, **problems(400, 404, 409, 415, 422)},
+        responses={**written(MemberSummary), **problems(400, 404, 409, 415, 422)},
         description="Enrols a member in the entry tier, with the programme's welcome points "
         "if it gives any. The same again answers 200; the same customer code with other "
         "data, 409; a `referred_by` that names no member, 404; the member itself, 422.",
@@ -100,7 +101,10 @@ class MemberLedger(ListAPIView):
     pagination_class = LedgerPage
 
     @extend_schema(
-        operation_id="member_ledger", responses={200: LedgerEntryOut, **problems(400, 404)}
+        operation_id="member_ledger",
+        responses={200: LedgerEntryOut, **problems(400, 404)},
+        description="The member's ledger entries, newest first, 50 a page: follow `next` "
+        "for older ones.",
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
@@ -114,8 +118,7 @@ class MemberRewards(APIView):
     @extend_schema(
         operation_id="member_rewards",
         responses={200: CatalogueItemOut(many=True), **problems(404)},
-        description="The whole catalogue (W2): each reward redeemable now, or locked with "
-        "the reason.",
+        description="The whole catalogue: each reward redeemable now, or locked with the reason.",
     )
     def get(self, request, code):
         return Response(CatalogueItemOut(catalogue(member_or_404(code)), many=True).data)

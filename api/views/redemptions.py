@@ -12,7 +12,7 @@ from api.errors import Unknown
 from api.history import log_api_change
 from api.models import FirstAnswer
 from api.serializers import RedemptionOut, RedemptionRequest
-from api.views.common import for_member, problems, validated
+from api.views.common import for_member, problems, validated, written
 from rewards.models import Redemption, Reward
 from rewards.services import cancel_redemption, redeem
 
@@ -23,12 +23,10 @@ class Redemptions(APIView):
     @extend_schema(
         operation_id="redeem",
         request=RedemptionRequest,
-        responses={
-            201: RedemptionOut,
-            200: RedemptionOut,
-            **problems(400, 404, 409, 415, 422),
-        },
-        description="Spends the member's available points on a reward (W3).",
+        responses={**written(RedemptionOut), **problems(400, 404, 409, 415, 422)},
+        description="Spends the member's available points on a reward, and gives its "
+        "voucher. The same external_id again with the same content answers 200 with the "
+        "first answer; with other content, 409.",
     )
     def post(self, request):
         fields = validated(RedemptionRequest, request)
@@ -61,7 +59,7 @@ class CancelRedemption(APIView):
         operation_id="cancel_redemption",
         request=None,
         responses={200: RedemptionOut, **problems(404, 422)},
-        description="Gives the points back and the unit back to stock (W4). A key cancels "
+        description="Gives the points back and the unit back to stock. A key cancels "
         "the redemptions made through keys of its channel; the others are unknown to it.",
     )
     def post(self, request, pk):

@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 from api.errors import Unknown
 from api.models import FirstAnswer
 from api.serializers import ActionRequest, TransactionRequest, TransactionResult, rendered
-from api.views.common import for_member, problems, summary, validated
+from api.views.common import for_member, problems, summary, validated, written
 from members.models import Member
 from points.models import LedgerEntry, PointDefinition
 from points.selectors import programme
@@ -51,13 +51,11 @@ class Transactions(APIView):
     @extend_schema(
         operation_id="record_transaction",
         request=TransactionRequest,
-        responses={
-            201: TransactionResult,
-            200: TransactionResult,
-            **problems(400, 404, 409, 415, 422),
-        },
+        responses={**written(TransactionResult), **problems(400, 404, 409, 415, 422)},
         description="A purchase earns at the member's tier and the running campaigns; a "
-        "return takes back, in proportion, what its purchase earned.",
+        "return takes back, in proportion, what its purchase earned. The same "
+        "external_id again with the same content answers 200 with the first answer; with "
+        "other content, 409.",
     )
     def post(self, request):
         fields, key = validated(TransactionRequest, request), request.auth
@@ -86,12 +84,9 @@ class Actions(APIView):
     @extend_schema(
         operation_id="award_action",
         request=ActionRequest,
-        responses={
-            201: TransactionResult,
-            200: TransactionResult,
-            **problems(400, 404, 409, 415, 422),
-        },
-        description="An action (a review, a referral) earns its definition's fixed points.",
+        responses={**written(TransactionResult), **problems(400, 404, 409, 415, 422)},
+        description="An action (a review, a referral) earns its definition's fixed points. "
+        "Repeats answer as for a transaction.",
     )
     def post(self, request):
         fields = validated(ActionRequest, request)

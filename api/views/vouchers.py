@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 from api.history import log_api_change
 from api.models import FirstAnswer
 from api.serializers import VoucherOut, VoucherUseRequest, rendered
-from api.views.common import problems, validated
+from api.views.common import problems, validated, written
 from rewards.models import Redemption
 from rewards.selectors import voucher
 from rewards.services import use_voucher
@@ -31,7 +31,7 @@ class VoucherDetail(APIView):
     @extend_schema(
         operation_id="get_voucher",
         responses={200: VoucherOut, **problems(404)},
-        description="A voucher by its code (W5): the reward, its value, the member, and its "
+        description="A voucher by its code: the reward, its value, the member, and its "
         "status: valid, used, expired or cancelled.",
     )
     def get(self, request, code):
@@ -42,12 +42,8 @@ class UseVoucher(APIView):
     @extend_schema(
         operation_id="use_voucher",
         request=VoucherUseRequest,
-        responses={
-            201: VoucherOut,
-            200: VoucherOut,
-            **problems(400, 404, 409, 415, 422),
-        },
-        description="Uses the voucher, once (W5). The same external_id again answers 200 "
+        responses={**written(VoucherOut), **problems(400, 404, 409, 415, 422)},
+        description="Uses the voucher, once. The same external_id again answers 200 "
         "with the same body; another is refused (422: already used), as are expired and "
         "cancelled vouchers. The use records the key's channel and store.",
     )

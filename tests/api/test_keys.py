@@ -49,6 +49,20 @@ def test_no_valid_key_is_a_401_problem_never_a_403(member, authorization):
     assert not Member.objects.filter(external_id="M-NEW").exists()
 
 
+def test_a_valid_key_sent_as_a_bearer_token_is_a_401_saying_how_to_send_it(till, member):
+    # as a client generated from the schema sends it unless told the prefix
+    client = client_for(None)
+
+    response = client.get(
+        f"/api/v1/members/{member.external_id}", HTTP_AUTHORIZATION=f"Bearer {till.secret}"
+    )
+
+    problem = assert_problem(response, 401)
+    assert problem["detail"] == (
+        'Send the API key as "Authorization: Api-Key <key>", not "Bearer ...".'
+    )
+
+
 def test_a_wrong_secret_for_a_real_key_is_401(till, member):
     prefix = till.secret.partition(".")[0]
 
