@@ -1,15 +1,16 @@
 """Purchases per second through the integration API on gunicorn, against in-process.
 
     DATABASE_URL=postgres://... python bench/api.py [--members 100000] [--seconds 15] \
-        [--connections 4] [--workers $WEB_CONCURRENCY or 2] [--purchases 6000] \
-        [--conn_max_age N]
+        [--connections 4] [--workers $WEB_CONCURRENCY or 2] [--threads $WEB_THREADS or 4] \
+        [--purchases 6000] [--conn_max_age N]
 
 Works in a scratch database (see synthetic.py) with bench/purchases.py's members, and
 degradation and quarterly expiry on. Records --purchases purchases through
 record_purchase over --workers processes (purchases.py's in-process rate), and as many
 POSTs straight into Django's WSGI handler over as many processes (the contract's own
 work: key, member, summary, first answer; no server, no socket); then starts
-gunicorn as Procfile.prod does (--workers sync workers, 127.0.0.1, a free port) and
+gunicorn as Procfile.prod does (--workers processes of --threads threads, 127.0.0.1, a
+free port) and
 drives it with wrk (one thread, a Lua script: a unique external_id per request, random
 members): POST /api/v1/transactions over --connections for --seconds, then GET
 /api/v1/members/{code} over one. Prints both rates and their ratio, p50/p99 latency as
@@ -177,6 +178,7 @@ def main():
         seconds=15,
         connections=4,
         workers=workers,
+        threads=int(os.environ.get("WEB_THREADS", 4)),
         purchases=6000,
         conn_max_age=None,
     )
@@ -216,6 +218,7 @@ def main():
         env["CONN_MAX_AGE"] = str(args.conn_max_age)
     # As Procfile.prod's web process, the access log to a file with the time of each request.
     command = f"-m gunicorn loyalty_site.wsgi --bind {url[7:]} --workers {args.workers} "
+    command += f"--threads {args.threads} "
     command += f"--timeout 120 --no-control-socket --access-logfile {log} --error-logfile {errors}"
     server = subprocess.Popen(
         [sys.executable, *command.split(), "--access-logformat", "%(m)s %(s)s %(D)s %(U)s"],

@@ -3,7 +3,7 @@ worker processes.
 
     DATABASE_URL=postgres://... python bench/expiry.py [--members 100000]
     DATABASE_URL=postgres://... CELERY_BROKER_URL=redis://... \
-        python bench/expiry.py --workers 4 [--chunk 50000]
+        python bench/expiry.py --workers 4 [--chunk 5000]
 
 Works in a scratch database (see synthetic.py). Members are spread over the four seed
 tiers (Gold and Platinum are exempt), each with two ledger entries in the month before
@@ -40,7 +40,7 @@ from synthetic import (
 
 
 def main():
-    args, bands = start(__doc__, "expiry", workers=0, chunk=50_000)
+    args, bands = start(__doc__, "expiry", workers=0, chunk=5_000)
 
     from django.db import transaction
     from django.utils import timezone

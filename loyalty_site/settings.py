@@ -330,7 +330,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Expiry and degradation run over fixed-size ranges of member ids, one task each, so
 # several workers share a large programme.
-JOB_CHUNK_SIZE = env.int("JOB_CHUNK_SIZE", default=50_000)
+JOB_CHUNK_SIZE = env.int("JOB_CHUNK_SIZE", default=5_000)
 # The queue the workers take tasks from and send them to: deployments (or test runs)
 # sharing one Redis each give their own.
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="celery")
