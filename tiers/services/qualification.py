@@ -1,12 +1,16 @@
 """The qualified tier (T2) after each ledger write, a programme migrating in at its
 members' tiers, and every member requalified when thresholds change (T3)."""
 
+import operator
+from functools import reduce
+
 from django.db import transaction
 from django.db.models import Value
 from django.utils import timezone
 
 from core import events, figures
 from core.db import keep_statistics
+from core.jobs import lock_in_id_order
 from members.models import Member, Notification, TierChange
 from tiers.models import DegradationPolicy, Tier
 from tiers.selectors import (
@@ -137,7 +141,11 @@ def recalculate_all_tiers() -> int:
         ranking = Ranking(lock_tiers())
         policy = DegradationPolicy.current()
         now = timezone.now()
-        for tier, band in misqualified_by_tier(ranking):
+        bands = list(misqualified_by_tier(ranking))
+        # Every member it moves, locked at once in id order as every writer locks members:
+        # band by band, the locks crossed an import's (a deadlock).
+        lock_in_id_order(reduce(operator.or_, (band for _, band in bands)))
+        for tier, band in bands:
             below = [t.pk for t in ranking.tiers if t.threshold < tier.threshold]
             changes = with_rules_changed_tier(band, tier, ranking, policy, now).annotate(
                 new_qualified=Value(tier.pk)
