@@ -5,7 +5,7 @@ resource (the schema itself, any other path)."""
 from django.core.exceptions import ValidationError
 from django.db import DEFAULT_DB_ALIAS, OperationalError
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny
@@ -125,6 +125,22 @@ def summary(member: Member, plan: Programme, *, now=None) -> dict:
         "degrades_on": drop_day_of(drop[0]) if drop else None,
         "next_expiry": {"cutoff": cutoff, "points": at_stake} if at_stake else None,
     }
+
+
+# The path's {code}, described for the docs and the generated clients.
+MEMBER_CODE = OpenApiParameter(
+    "code",
+    str,
+    OpenApiParameter.PATH,
+    description="The member's customer code (`external_id`); a merged account's code "
+    "names the account it was merged into.",
+)
+VOUCHER_CODE = OpenApiParameter(
+    "code",
+    str,
+    OpenApiParameter.PATH,
+    description="The voucher's code as the customer gives it: any case, dashes or not.",
+)
 
 
 def written(result) -> dict:

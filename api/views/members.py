@@ -12,6 +12,7 @@ from api.history import log_api_change
 from api.pagination import LedgerPage
 from api.serializers import CatalogueItemOut, Enrolment, LedgerEntryOut, MemberSummary
 from api.views.common import (
+    MEMBER_CODE,
     member_and_programme,
     member_or_404,
     member_summary,
@@ -88,6 +89,7 @@ class Members(APIView):
 class MemberDetail(APIView):
     @extend_schema(
         operation_id="get_member",
+        parameters=[MEMBER_CODE],
         responses={200: MemberSummary, **problems(404)},
         description="Balances, tiers, the way to the next tier, when the member drops a "
         "tier without a purchase, and what expires at the next cutoff.",
@@ -102,6 +104,7 @@ class MemberLedger(ListAPIView):
 
     @extend_schema(
         operation_id="member_ledger",
+        parameters=[MEMBER_CODE],
         responses={200: LedgerEntryOut, **problems(400, 404)},
         description="The member's ledger entries, newest first, 50 a page: follow `next` "
         "for older ones.",
@@ -117,6 +120,7 @@ class MemberLedger(ListAPIView):
 class MemberRewards(APIView):
     @extend_schema(
         operation_id="member_rewards",
+        parameters=[MEMBER_CODE],
         responses={200: CatalogueItemOut(many=True), **problems(404)},
         description="The whole catalogue: each reward redeemable now, or locked with the reason.",
     )

@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 from api.history import log_api_change
 from api.models import FirstAnswer
 from api.serializers import VoucherOut, VoucherUseRequest, rendered
-from api.views.common import problems, validated, written
+from api.views.common import VOUCHER_CODE, problems, validated, written
 from rewards.models import Redemption
 from rewards.selectors import voucher
 from rewards.services import use_voucher
@@ -30,6 +30,7 @@ def voucher_or_404(code: str) -> Redemption:
 class VoucherDetail(APIView):
     @extend_schema(
         operation_id="get_voucher",
+        parameters=[VOUCHER_CODE],
         responses={200: VoucherOut, **problems(404)},
         description="A voucher by its code: the reward, its value, the member, and its "
         "status: valid, used, expired or cancelled.",
@@ -41,6 +42,7 @@ class VoucherDetail(APIView):
 class UseVoucher(APIView):
     @extend_schema(
         operation_id="use_voucher",
+        parameters=[VOUCHER_CODE],
         request=VoucherUseRequest,
         responses={**written(VoucherOut), **problems(400, 404, 409, 415, 422)},
         description="Uses the voucher, once. The same external_id again answers 200 "
