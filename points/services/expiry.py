@@ -51,7 +51,7 @@ def refuse_until_expiry_ran(what: str, *, now) -> None:
     if cutoffs := pending_cutoffs(now):
         day = date_format(cutoffs[0], "j M Y")
         raise ValidationError(
-            f"The points expiry of {day} has not run yet: {what} once it has (the nightly "
+            f"The points expiry of {day} has not finished: {what} once it has (the nightly "
             "job runs at 00:05), so that points already due cannot escape it."
         )
 

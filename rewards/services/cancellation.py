@@ -90,6 +90,6 @@ def check_no_expiry_due(redemption: Redemption, now) -> None:
     cutoffs = pending_cutoffs(now)
     if cutoffs and redemption.redeemed_at > cutoff_instant(cutoffs[0]):
         raise ValidationError(
-            f"The points expiry of {cutoffs[0]:%-d %b %Y} has not run yet: cancel this "
+            f"The points expiry of {cutoffs[0]:%-d %b %Y} has not finished: cancel this "
             "redemption, made after it, once it has (the nightly job runs at 00:05)."
         )

@@ -87,7 +87,7 @@ def test_a_merge_waits_for_the_expiry_of_a_passed_cutoff(keep, old, staff):
     now = at("2026-04-01", hour=0) + timedelta(minutes=2)
 
     # when / then
-    with pytest.raises(ValidationError, match="The points expiry of 31 Mar 2026 has not run yet"):
+    with pytest.raises(ValidationError, match="The points expiry of 31 Mar 2026 has not finished"):
         merge(keep, old, staff, now=now)
 
     # and once the job has run, the merge goes through

@@ -331,7 +331,7 @@ def test_E2_a_redemption_after_an_unprocessed_cutoff_is_cancelled_once_the_job_r
     )
 
     # when it is cancelled before the job ran: refused, saying why, nothing written
-    with pytest.raises(ValidationError, match="The points expiry of 31 Jan 2026 has not run yet"):
+    with pytest.raises(ValidationError, match="The points expiry of 31 Jan 2026 has not finished"):
         cancel_redemption(redemption=redemption, reason="Changed mind", now=at("2026-02-01", 2))
 
     # then the job, run, took nothing (the redemption spent the expiring points first);

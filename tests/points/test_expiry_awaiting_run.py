@@ -70,7 +70,7 @@ def test_E3_the_cycle_cannot_change_while_a_passed_cutoff_awaits_its_run(
     # then: refused, saying why; the run then takes the member's points
     assert page.status_code == 200
     assert (
-        f"The points expiry of {cutoff} has not run yet: change the cycle or its start "
+        f"The points expiry of {cutoff} has not finished: change the cycle or its start "
         "once it has (the nightly job runs at 00:05)"
     ) in page.content.decode()
     saved = ExpiryPolicy.current()
@@ -122,7 +122,7 @@ def test_E3_a_tier_s_exemption_cannot_change_while_a_passed_cutoff_awaits_its_ru
     # then: refused on the field, saying why; the run takes what was due at the cutoff
     assert page.status_code == 200
     assert (
-        f"The points expiry of {cutoff} has not run yet: change a tier&#x27;s expiry once it has"
+        f"The points expiry of {cutoff} has not finished: change a tier&#x27;s expiry once it has"
     ) in page.content.decode()
     assert Tier.objects.get(pk=tier.pk).points_expire is not points_expire
     expire_points()

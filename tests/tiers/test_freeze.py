@@ -120,7 +120,7 @@ def test_the_expiry_preview_lists_frozen_members_with_the_reason(
 
 
 def test_a_freeze_is_refused_between_a_cutoff_and_its_run(bronze_with_points, staff, monthly):
-    with pytest.raises(ValidationError, match="The points expiry of 31 Mar 2026 has not run yet"):
+    with pytest.raises(ValidationError, match="The points expiry of 31 Mar 2026 has not finished"):
         freeze(bronze_with_points, staff, date(2026, 5, 1), now=at("2026-04-01", 0))
     assert Member.objects.get(pk=bronze_with_points.pk).frozen_until is None
 
