@@ -31,6 +31,7 @@ from points.services.posting import (
     distinct_members,
     duplicate_lines,
     lock_members,
+    members_named,
     movement_values,
     no_member,
     unknown_members_of_bad_rows,
@@ -170,10 +171,15 @@ def import_transactions(
         wrong = {external_id for _, external_id in ids_of_bad_rows(errors)}
         # With the referrers the file's first purchases may pay: all in id order.
         referring = programme_award(programme(), AwardedOn.REFERRAL) is not None
-        also = referrers_of(sql.staged_members()) if referring else None
-        members = lock_members(sql.staged_members(), also=also)
+        # Members whose rows were all recorded before (the file imported again) are
+        # only compared, not locked: tills and jobs need not wait for them.
+        sql.mark_recorded()
+        writing = sql.staged_members(recorded=False)
+        also = referrers_of(writing) if referring else None
+        members = lock_members(writing, also=also)
         sql.mark_recorded()  # after the locks: sees what an import before this one wrote
         locked = distinct_members(members)
+        members = members_named(sql.staged_members(recorded=True)) | members
         plan = programme()  # as the locks leave it
         referrers = lock_referrers(locked, plan)
         locked = distinct_members({m.pk: m for m in [*locked, *referrers.values()]})

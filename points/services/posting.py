@@ -271,14 +271,24 @@ def lock_members(codes, *, also=None) -> dict[str, Member]:
         every = sorted(ids | set(also.values_list("owner_id", flat=True)))
         both = Member.objects.filter(pk__in=every).select_for_update(of=("self",))
         locked = [m for m in both.order_by("pk") if m.pk in ids]
-    members = {m.external_id: m for m in locked}
+    # Merged while this lock waited: its survivor too (merging took the account's lock).
+    return _by_code(locked, codes, more=Member.objects.select_for_update(of=("self",)))
+
+
+def members_named(codes) -> dict[str, Member]:
+    """lock_members' answer without the lock: for members an import only compares
+    with what it recorded before."""
+    return _by_code(survivors_of(codes), codes, more=Member.objects.all())
+
+
+def _by_code(found, codes, *, more) -> dict[str, Member]:
+    """The members `found` for `codes`, by code, a merged code naming its survivor:
+    from `more` if it is not among them."""
+    members = {m.external_id: m for m in found}
     by_pk = {m.pk: m for m in members.values()}
     merged = merged_codes(codes)
-    # Merged while this lock waited: its survivor too (merging took the account's lock).
-    missing = set(merged.values()) - by_pk.keys()
-    if missing:
-        more = Member.objects.select_for_update(of=("self",)).filter(pk__in=missing)
-        by_pk.update((m.pk, m) for m in more.order_by("pk"))
+    if missing := set(merged.values()) - by_pk.keys():
+        by_pk.update((m.pk, m) for m in more.filter(pk__in=missing).order_by("pk"))
     for code, survivor_id in merged.items():
         members[code] = by_pk[survivor_id]
     return members

@@ -261,9 +261,14 @@ def staged_purchases(names: set[str]) -> dict[str, str]:
         return dict(cursor.fetchall())
 
 
-def staged_members() -> RawSQL:
-    """The customer codes of the staged rows, as a subquery."""
-    return RawSQL(f"SELECT member FROM {STAGED}", ())
+def staged_members(*, recorded: bool | None = None) -> RawSQL:
+    """The customer codes of the staged rows, as a subquery: with `recorded` True,
+    those whose rows were all recorded before (mark_recorded); False, the others."""
+    if recorded is None:
+        return RawSQL(f"SELECT member FROM {STAGED}", ())
+    all_recorded = "COUNT(recorded_id) = COUNT(*)"
+    having = all_recorded if recorded else f"NOT ({all_recorded})"
+    return RawSQL(f"SELECT member FROM {STAGED} GROUP BY member HAVING {having}", ())
 
 
 def staged_chunks(size: int):
