@@ -34,13 +34,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
 from purchases import record
-from synthetic import ROOT, api_scratch, counting_queries, start, wsgi_post
+from synthetic import ROOT, api_scratch, counting_queries, start, wait_for_web, wsgi_post
 
 LUA = """
 local members, run, n = %(members)d, "%(run)s", 0
@@ -227,14 +226,7 @@ def main():
         stderr=errors.open("a"),  # Django's log (a line per 401) with gunicorn's
     )
     try:
-        for _ in range(300):
-            try:
-                if urllib.request.urlopen(f"{url}/healthz", timeout=1).status == 200:
-                    break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            sys.exit(f"gunicorn did not answer /healthz:\n{errors.read_text()[-2000:]}")
+        wait_for_web(url, errors)
         common = dict(secret=secret, members=args.members, log=log)
         wrk("GET", url, 2, args.workers, **common)  # warm-up: each worker's first requests
         post = wrk("POST", url, args.seconds, args.connections, **common)

@@ -22,10 +22,9 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
-from synthetic import ROOT, api_scratch, start
+from synthetic import ROOT, api_scratch, start, wait_for_web
 
 LUA = """
 local first, last, run, n = %(first)d, %(last)d, "%(run)s", 0
@@ -114,14 +113,7 @@ def main():
     server = subprocess.Popen(["bash", "-c", web_line()], cwd=ROOT, env=env, stdout=log, stderr=log)
     url = f"http://{host}"
     try:
-        for _ in range(300):
-            try:
-                if urllib.request.urlopen(f"{url}/healthz", timeout=1).status == 200:
-                    break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            sys.exit(f"the web did not answer /healthz:\n{(folder / 'web.log').read_text()}")
+        wait_for_web(url, folder / "web.log")
         settings = re.findall(r"--(workers|threads) (\S+)", web_line())
         print(
             f"{args.members:,} members, {held:,} held; web: {settings}, WEB_CONCURRENCY="

@@ -71,6 +71,19 @@ def start(description: str, suffix: str, **options: int):
     return args, bands
 
 
+def wait_for_web(url: str, log: Path) -> None:
+    """Until the web at `url` answers /healthz (30 s at most; then exit with its log)."""
+    import urllib.request
+
+    for _ in range(300):
+        try:
+            if urllib.request.urlopen(f"{url}/healthz", timeout=1).status == 200:
+                return
+        except OSError:
+            time.sleep(0.1)
+    sys.exit(f"the web did not answer /healthz:\n{log.read_text()[-2000:]}")
+
+
 @contextmanager
 def timed(label: str):
     started = time.perf_counter()
