@@ -4,6 +4,7 @@ the same night, once (found by an audit: the run stayed "0 of 1" until the next 
 and the members of the chunk kept their tier a day)."""
 
 import subprocess
+import uuid
 from datetime import timedelta
 
 import psycopg
@@ -39,6 +40,8 @@ def test_a_chunk_whose_worker_process_is_killed_is_run_again_the_same_night(
     for member in members:
         buy(member, "1600", when=now - timedelta(days=100))
     settings = connection.settings_dict
+    # A name no other run on this machine gives its worker (pgrep looks at every process).
+    name = f"doomed-{uuid.uuid4().hex[:8]}"
     held = psycopg.connect(
         host=settings["HOST"],
         port=settings["PORT"],
@@ -48,14 +51,16 @@ def test_a_chunk_whose_worker_process_is_killed_is_run_again_the_same_night(
         autocommit=False,
     )
 
-    with running_workers(["doomed"], tmp_path, pool="prefork") as (queue, logs):
+    # `with held`: closed whatever happens, or its lock would hold the test database's
+    # flush (and the whole run) for ever
+    with held, running_workers([name], tmp_path, pool="prefork") as (queue, logs):
         # when: the chunk is under way (it waits for a member another session holds) and
         # the process running it is killed
         held.execute("SELECT 1 FROM members_member WHERE id = %s FOR UPDATE", [members[3].pk])
         degrade_inactive_members_task.apply_async(queue=queue)
         assert wait_until(lambda: waiting_on_a_lock(settings["NAME"]), seconds=60), logs
         worker = subprocess.run(
-            ["pgrep", "-o", "-f", "hostname=doomed@"], capture_output=True, text=True, check=True
+            ["pgrep", "-o", "-f", f"hostname={name}@"], capture_output=True, text=True, check=True
         ).stdout.strip()
         subprocess.run(["pkill", "-9", "-P", worker], check=True)  # its pool process
         held.rollback()  # the other session ends
@@ -63,12 +68,11 @@ def test_a_chunk_whose_worker_process_is_killed_is_run_again_the_same_night(
         # then: the run finishes that night, by the new pool process
         run = JobRun.objects.filter(job="degradation")
         assert wait_until(lambda: run.filter(finished_at__isnull=False).exists(), seconds=60), logs[
-            "doomed"
+            name
         ].read_text()
-    held.close()
 
     # and each member dropped once: one tier change and one message each
-    assert "WorkerLostError" in logs["doomed"].read_text()
+    assert "WorkerLostError" in logs[name].read_text()
     assert set(Member.objects.values_list("effective_tier__code", flat=True)) == {"bronze"}
     assert TierChange.objects.filter(reason="degradation").count() == 6
     assert Notification.objects.filter(kind="degradation").count() == 6
