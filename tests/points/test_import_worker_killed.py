@@ -2,6 +2,7 @@
 it was, the batch says it failed and why, and it runs again to the end."""
 
 import subprocess
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -55,7 +56,11 @@ def test_a_worker_killed_in_the_middle_leaves_nothing_and_the_batch_runs_again(
         batches, "_queue", lambda step, b: tasks[step].apply_async((b.pk,), queue=queue["name"])
     )
 
-    with running_workers(["doomed"], tmp_path) as (name, logs):
+    # A name no other run's worker has: pkill looks at every process on the machine (a
+    # test running beside this one in another xdist process named its worker "doomed"
+    # too, and this one killed it).
+    doomed = f"doomed-{uuid.uuid4().hex[:8]}"
+    with running_workers([doomed], tmp_path) as (name, logs):
         queue["name"] = name
         batch = batches.upload(kind="transactions", file=file, by=staff)
         assert wait_until(lambda: status_of(batch) == Status.CHECKED, seconds=120), logs
@@ -63,7 +68,7 @@ def test_a_worker_killed_in_the_middle_leaves_nothing_and_the_batch_runs_again(
         key = batches.progress_key(batch)
         # when the import is half way through, its worker is killed
         assert wait_until(lambda: progress.read(key).get("percent", 0) > 60, seconds=120)
-        subprocess.run(["pkill", "-9", "-f", "hostname=doomed@"], check=True)
+        subprocess.run(["pkill", "-9", "-f", f"hostname={doomed}@"], check=True)
 
     # then nothing of the file is written, and the page soon says the import failed
     assert Transaction.objects.count() == 0 and LedgerEntry.objects.count() == 0
