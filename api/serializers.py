@@ -300,21 +300,24 @@ class StrictScheme(OpenApiSerializerExtension):
     target_class = Strict
     match_subclasses = True
 
+    @property
+    def _serializer_class(self) -> type:
+        """The serializer class, whether drf-spectacular gives the class or an instance."""
+        return self.target if isinstance(self.target, type) else type(self.target)
+
     def get_name(self, auto_schema, direction):
         # Split into request and response components, drf-spectacular adds "Request"
         # itself: "TransactionRequest", not "TransactionRequestRequest".
-        target = self.target if isinstance(self.target, type) else type(self.target)
-        return target.__name__.removesuffix("Request")
+        return self._serializer_class.__name__.removesuffix("Request")
 
     def map_serializer(self, auto_schema, direction):
         schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
         if direction == "request":
             schema["additionalProperties"] = False
             # Only a body's own docstring describes it (Strict's is about DRF).
-            target = self.target if isinstance(self.target, type) else type(self.target)
             schema.pop("description", None)
-            if target.__doc__:
-                schema["description"] = inspect.cleandoc(target.__doc__)
+            if own := self._serializer_class.__doc__:
+                schema["description"] = inspect.cleandoc(own)
             for name, field in self.target.fields.items():
                 # An optional field's default is the server's: a generator that reads
                 # it would make the field required (openapi-typescript).

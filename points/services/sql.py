@@ -236,10 +236,13 @@ staged_duplicates, staged_count, drop_staged = _STAGED.duplicates, _STAGED.count
 
 
 def mark_recorded() -> None:
+    """The id of the transaction each staged external_id was recorded under, for the
+    rows not marked yet (a transaction recorded stays recorded: the import marks them
+    before its locks, and again after)."""
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {STAGED} SET recorded_id = t.id FROM {Transaction._meta.db_table} t"
-            f" WHERE t.external_id = {STAGED}.external_id"
+            f" WHERE t.external_id = {STAGED}.external_id AND {STAGED}.recorded_id IS NULL"
         )
 
 
