@@ -4,6 +4,7 @@ names the members to lock, and gives the rows back in order a chunk at a time. S
 by the imports (transactions, point grants, members); each says its own columns."""
 
 from django.db import connection
+from django.db.models.expressions import RawSQL
 
 from core.bulk import insert_rows
 
@@ -49,6 +50,27 @@ class StagedTable:
             if also:
                 cursor.execute(f"DROP TABLE {unstaged}")
         return pairs
+
+    def mark_recorded(self, table: str) -> None:
+        """For the rows not marked yet, the id of the row of `table` their external_id
+        was recorded under (a `recorded_id` column; a row once recorded stays recorded:
+        an import marks them before its locks, and again after)."""
+        name = self.name
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {name} SET recorded_id = t.id FROM {table} t"
+                f" WHERE t.external_id = {name}.external_id AND {name}.recorded_id IS NULL"
+            )
+
+    def members(self, *, recorded: bool | None = None) -> RawSQL:
+        """The customer codes of the rows (a `member` column), as a subquery: with
+        `recorded` True, those whose rows were all recorded before (mark_recorded);
+        False, the others: the members an import run again writes for."""
+        if recorded is None:
+            return RawSQL(f"SELECT member FROM {self.name}", ())
+        all_recorded = "COUNT(recorded_id) = COUNT(*)"
+        having = all_recorded if recorded else f"NOT ({all_recorded})"
+        return RawSQL(f"SELECT member FROM {self.name} GROUP BY member HAVING {having}", ())
 
     def count(self) -> int:
         with connection.cursor() as cursor:

@@ -29,8 +29,10 @@ from points.services.posting import (
     distinct_members,
     duplicate_lines,
     lock_members,
+    members_named,
     movement,
     no_member,
+    same_owner,
     unknown_members_of_bad_rows,
 )
 from points.services.rules import check_receives
@@ -70,8 +72,9 @@ def import_grants(rows, *, by, errors=(), dry_run=False, batch=None, now=None) -
     the file's members whatever the file's size. A row whose external_id was recorded
     before with the same content is skipped; with other content it is an error. Any
     bad row, or `dry_run`, rolls everything back; the report names every bad row.
-    The file's members are locked first (in id order, the lock every writer of points
-    takes), so an import of the same file at the same time waits, then skips. Every
+    The members the file writes for are locked first (in id order, the lock every
+    writer of points takes), so an import of the same file at the same time waits,
+    then skips; those whose rows were all recorded before are only compared. Every
     entry written names `batch`, when given, and `by`.
 
     Goodwill limits (points.services.goodwill) are `by`'s: a row above the limit per
@@ -88,16 +91,21 @@ def import_grants(rows, *, by, errors=(), dry_run=False, batch=None, now=None) -
         report.errors += errors  # complete once the rows are read
         report.errors += unknown_members_of_bad_rows(errors)
         duplicates = duplicate_lines(sql.staged_duplicates, report)
-        members = lock_members(sql.staged_members())
+        # Members whose rows were all recorded before (the file imported again) are
+        # only compared, not locked: tills and jobs need not wait for them.
+        sql.mark_recorded()
+        held = lock_members(sql.staged_members(recorded=False))
         sql.mark_recorded()  # after the locks: sees what an import before this one wrote
+        locked = distinct_members(held)
+        members = members_named(sql.staged_members(recorded=True)) | held
         # The clock is read once the locks are held, as adjust_points reads it.
         now = now or timezone.now()
         given = goodwill.given_this_month(by, now) if limits else 0
         by_file = 0  # of `given`, by the file's rows so far
-        removing = survivors_of(sql.staged_members(removing_only=True)).values("pk")
+        removing = survivors_of(sql.members_removing()).values("pk")
         pending = pending_by_member(removing, now=now)  # grants add none: fixed for the file
-        locked = distinct_members(members)
-        report.members = len(locked)  # the page's and the list's "Members", as other imports
+        # The page's and the list's "Members", as other imports
+        report.members = len(distinct_members(members))
         before = {m.pk: m.qualified_tier_id for m in locked}
         plan = programme()
         log = TierLog()
@@ -122,7 +130,8 @@ def import_grants(rows, *, by, errors=(), dry_run=False, batch=None, now=None) -
                     bad(RowError(row.line, "definition", f"no definition {row.definition!r}"))
                     continue
                 if granted is not None:
-                    imported_before(report, row, granted == _content(row, member, definition), bad)
+                    same = _same_grant(granted, row, member, definition, held=row.member in held)
+                    imported_before(report, row, same, bad)
                     continue
                 if row.line in duplicates:
                     continue
@@ -167,7 +176,7 @@ def import_grants(rows, *, by, errors=(), dry_run=False, batch=None, now=None) -
 
 
 def _recorded(ids) -> dict[int, tuple]:
-    """What the entries recorded under these ids say (_content), by id."""
+    """What the entries recorded under these ids say (_same_grant), by id."""
     ids = [pk for pk in ids if pk]
     if not ids:
         return {}
@@ -180,5 +189,10 @@ def _recorded(ids) -> dict[int, tuple]:
     return {pk: content for pk, *content in rows}
 
 
-def _content(row, member: Member | None, definition) -> list:
-    return [member and member.pk, Kind.ADJUSTMENT, row.points, row.reason, definition.pk]
+def _same_grant(granted: tuple, row, member: Member | None, definition, *, held: bool) -> bool:
+    """Whether a grant recorded before (_recorded) says what the row says, for the
+    member the row's code names (posting.same_owner; `held`: the import locked it)."""
+    owner_id, *content = granted
+    return content == [Kind.ADJUSTMENT, row.points, row.reason, definition.pk] and same_owner(
+        member, owner_id, held=held
+    )

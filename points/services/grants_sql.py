@@ -41,21 +41,17 @@ def stage_rows(rows) -> None:
 staged_duplicates, drop_staged = _STAGED.duplicates, _STAGED.drop
 
 
-def staged_members(*, removing_only=False) -> RawSQL:
-    """The customer codes of the staged rows (or of those that remove points), as a
-    subquery."""
-    where = " WHERE points < 0" if removing_only else ""
-    return RawSQL(f"SELECT member FROM {STAGED}{where}", ())
+staged_members = _STAGED.members
+
+
+def members_removing() -> RawSQL:
+    """The customer codes of the staged rows that remove points, as a subquery."""
+    return RawSQL(f"SELECT member FROM {STAGED} WHERE points < 0", ())
 
 
 def mark_recorded() -> None:
-    """The id of the ledger entry each staged external_id was recorded under, if any."""
-    ledger = LedgerEntry._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {STAGED} SET recorded_id = e.id FROM {ledger} e"
-            f" WHERE e.external_id = {STAGED}.external_id"
-        )
+    """Each staged row's recorded ledger entry, if any (core.staging)."""
+    _STAGED.mark_recorded(LedgerEntry._meta.db_table)
 
 
 def staged_chunks(size: int):

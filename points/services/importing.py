@@ -34,6 +34,7 @@ from points.services.posting import (
     members_named,
     movement_values,
     no_member,
+    same_owner,
     unknown_members_of_bad_rows,
 )
 from points.services.referrals import (
@@ -176,10 +177,10 @@ def import_transactions(
         sql.mark_recorded()
         writing = sql.staged_members(recorded=False)
         also = referrers_of(writing) if referring else None
-        members = lock_members(writing, also=also)
+        held = lock_members(writing, also=also)
         sql.mark_recorded()  # after the locks: sees what an import before this one wrote
-        locked = distinct_members(members)
-        members = members_named(sql.staged_members(recorded=True)) | members
+        locked = distinct_members(held)
+        members = members_named(sql.staged_members(recorded=True)) | held
         plan = programme()  # as the locks leave it
         referrers = lock_referrers(locked, plan)
         locked = distinct_members({m.pk: m for m in [*locked, *referrers.values()]})
@@ -231,7 +232,8 @@ def import_transactions(
                 before_txn = recorded.get(row.recorded_id)
                 # A member erased since has no code left: a row naming none may be theirs.
                 if before_txn and (member or before_txn.owner_id is None):
-                    imported_before(report, row, _same_content(before_txn, row, member), bad)
+                    same = _same_content(before_txn, row, member, held=row.member in held)
+                    imported_before(report, row, same, bad)
                 elif member is None:
                     bad(no_member(row.line, row.member))
                     wrong.add(row.external_id)
@@ -436,14 +438,13 @@ def _chunk_tables(txns, entries) -> list:
     ]
 
 
-def _same_content(txn: Transaction, row, member: Member | None) -> bool:
+def _same_content(txn: Transaction, row, member: Member | None, *, held: bool) -> bool:
     """Whether a row imported before says the same; its member then may have been
     merged since into the member the row's code names now, or erased since, when the
     row's code must name no member (`member` None): txn.owner_id, of
-    owner_unless_erased."""
+    owner_unless_erased (posting.same_owner; `held`: the import locked `member`)."""
     original = txn.original.external_id if txn.original else ""
     return (
-        txn.owner_id,
         txn.kind,
         txn.amount,
         txn.occurred_at,
@@ -451,11 +452,10 @@ def _same_content(txn: Transaction, row, member: Member | None) -> bool:
         txn.store,
         original,
     ) == (
-        member.pk if member else None,
         row.kind,
         row.amount,
         row.occurred_at,
         row.channel,
         row.store,
         row.original_external_id,
-    )
+    ) and same_owner(member, txn.owner_id, held=held)

@@ -29,6 +29,7 @@ STAGED_COLUMNS = {
     "opening_points": "bigint",
     "opening_lifetime": "bigint",
     "last_purchase_at": "bigint",  # as joined_at
+    "writes": "boolean",  # a known member the row may change: locked (lock_members)
 }
 # One members import at a time (an advisory lock, PostgreSQL): the codes of a file are
 # not in the database before it commits, so no row lock can make the second one wait.
@@ -53,6 +54,7 @@ class Staged(NamedTuple):
     opening_points: int
     opening_lifetime: int
     last_purchase_at: datetime | None
+    writes: bool  # a known member's row that may change it, or list an error: locked
     member_id: int | None
     erased: bool
     stored_email: str
@@ -86,7 +88,7 @@ _STAGED = StagedTable(STAGED, STAGED_COLUMNS)
 def stage(rows) -> None:
     """Copy the checked rows (points.member_rows.MemberRow) into a temporary table as
     they are read."""
-    _STAGED.create(_staged_values(row) for row in rows)
+    _STAGED.create((_staged_values(row) for row in rows), filled=list(STAGED_COLUMNS)[:-1])
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(f"ANALYZE {STAGED}")  # never seen by autovacuum
@@ -116,16 +118,51 @@ duplicates, staged_count, drop_staged = _STAGED.duplicates, _STAGED.count, _STAG
 
 
 def lock_members() -> None:
-    """Lock the members the file names, in id order (the order every writer takes),
-    without reading them into memory: a purchase or import of theirs waits."""
-    if connection.vendor != "postgresql":
-        return  # SQLite writes one transaction at a time anyway
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT COUNT(*) FROM (SELECT m.id FROM {Member._meta.db_table} m"
-            f" JOIN {STAGED} s ON s.external_id = m.external_id"
-            f" ORDER BY m.id FOR UPDATE OF m) locked"
+    """Mark the rows of known members that may change them (contact details or opening
+    balances other than those stored) or list an error (an opening balance given
+    otherwise before, an erased or merged account), and lock those members in id order
+    (the order every writer takes): a purchase or import of theirs waits. The members a
+    row leaves as they are stay free: a file imported again, or a CRM's daily copy of
+    every member, holds only those it changes. (SQLite writes one transaction at a time
+    anyway: it marks them only.)"""
+    member, ledger = Member._meta.db_table, LedgerEntry._meta.db_table
+    unless_given = (
+        f"s.{column} <> 0 AND NOT EXISTS (SELECT 1 FROM {ledger} e"
+        f" WHERE e.external_id = '{key}' || s.external_id AND e.member_id = m.id"
+        f" AND e.points = s.{column})"
+        for column, key in (
+            ("opening_points", OPENING_POINTS_KEY),
+            ("opening_lifetime", OPENING_LIFETIME_KEY),
         )
+    )
+    changes = " OR ".join(
+        [
+            *(f"(s.{name} <> '' AND s.{name} <> m.{name})" for name in _TEXT_CONTACT),
+            "(s.birth_date IS NOT NULL AND (m.birth_date IS NULL"
+            " OR CAST(m.birth_date AS text) <> s.birth_date))",
+            *(f"({given})" for given in unless_given),
+            "m.erased_at IS NOT NULL OR m.merged_into_id IS NOT NULL",
+        ]
+    )
+    writing = (
+        f"SELECT m.id, m.external_id FROM {member} m"
+        f" JOIN {STAGED} s ON s.external_id = m.external_id WHERE {changes}"
+    )
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"WITH held AS ({writing} ORDER BY m.id FOR UPDATE OF m)"
+                f" UPDATE {STAGED} SET writes = TRUE FROM held"
+                f" WHERE {STAGED}.external_id = held.external_id"
+            )
+        else:
+            cursor.execute(
+                f"UPDATE {STAGED} SET writes = TRUE"
+                f" WHERE external_id IN (SELECT external_id FROM ({writing}) w)"
+            )
+
+
+_TEXT_CONTACT = ("email", "first_name", "last_name", "phone")
 
 
 def chunks(size: int):
@@ -154,8 +191,8 @@ def _staged(row) -> Staged:
     row = list(row)
     row[6], row[10] = _moment(row[6]), _moment(row[10])
     row[7] = None if row[7] is None else date.fromisoformat(row[7])
-    row[12] = bool(row[12])
-    row[17] = None if row[17] is None else date.fromisoformat(row[17])
+    row[11], row[13] = bool(row[11]), bool(row[13])  # writes, erased (SQLite: 0, 1, NULL)
+    row[18] = None if row[18] is None else date.fromisoformat(row[18])
     return Staged(*row)
 
 

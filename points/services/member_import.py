@@ -16,6 +16,9 @@ Rules of a row, besides its own fields (checked by the parser):
 - a new code's `last_purchase_at` (optional: its last purchase in the programme it
   migrates from) is its last purchase here, from which degradation counts (D2); without
   it, degradation counts from joining;
+- a known code's member is locked only if its row may change it or list an error
+  (member_bulk.lock_members); a row that leaves it as it is is skipped without a lock,
+  and whatever others change in that member while the file runs stands;
 - a known code updates email, names, phone and birth date; an empty cell keeps what is
   stored, and `joined_at` and `last_purchase_at` are kept as they are (history:
   degradation counts from them); the row counts as updated if anything changed, skipped otherwise;
@@ -178,6 +181,8 @@ class _Import:
             )
         elif row.member_id is None:
             self.enrol(row, next(ids))
+        elif not row.writes:  # as the file says when it was locked (lock_members): not held
+            self.report.skipped += 1
         elif row.erased:
             self.bad(row, "external_id", f"{row.external_id} was erased: it cannot be imported")
         elif row.survivor:

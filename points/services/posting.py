@@ -16,7 +16,13 @@ from core import events
 from core.ids import canonical_id
 from core.refusals import CONFLICT
 from members.models import Member
-from members.selectors import check_open, merged_codes, owner, survivors_of
+from members.selectors import (
+    check_open,
+    merged_codes,
+    owner,
+    owner_unless_erased,
+    survivors_of,
+)
 from points.csv_rows import RowError, ids_of_bad_rows
 from points.models import TIER_UP_BONUS, LedgerEntry, PointDefinition, Transaction
 from points.selectors import Programme, programme
@@ -292,6 +298,20 @@ def _by_code(found, codes, *, more) -> dict[str, Member]:
     for code, survivor_id in merged.items():
         members[code] = by_pk[survivor_id]
     return members
+
+
+def same_owner(member: Member | None, owner_id: int | None, *, held: bool) -> bool:
+    """Whether the member a row's code names (None: none, its code erased) holds what
+    was recorded before under the row's id (`owner_id`, of owner_unless_erased, read
+    later). A member the import did not lock, only compares (members_named), may have
+    been merged or erased after it was read: then both are read again, in one statement,
+    so that a merge or erasure while the file ran is not taken for other content."""
+    named = member.pk if member else None
+    if named == owner_id or held or named is None:
+        return named == owner_id
+    now = Member.objects.filter(pk__in={named, owner_id} - {None})
+    owners = dict(now.values_list("pk", owner_unless_erased()))
+    return owners.get(named) == owners.get(owner_id)
 
 
 def distinct_members(members: dict[str, Member]) -> list[Member]:

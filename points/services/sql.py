@@ -8,7 +8,6 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
@@ -236,14 +235,8 @@ staged_duplicates, staged_count, drop_staged = _STAGED.duplicates, _STAGED.count
 
 
 def mark_recorded() -> None:
-    """The id of the transaction each staged external_id was recorded under, for the
-    rows not marked yet (a transaction recorded stays recorded: the import marks them
-    before its locks, and again after)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {STAGED} SET recorded_id = t.id FROM {Transaction._meta.db_table} t"
-            f" WHERE t.external_id = {STAGED}.external_id AND {STAGED}.recorded_id IS NULL"
-        )
+    """Each staged row's recorded transaction, if any (core.staging)."""
+    _STAGED.mark_recorded(Transaction._meta.db_table)
 
 
 def staged_originals() -> set[str]:
@@ -264,14 +257,7 @@ def staged_purchases(names: set[str]) -> dict[str, str]:
         return dict(cursor.fetchall())
 
 
-def staged_members(*, recorded: bool | None = None) -> RawSQL:
-    """The customer codes of the staged rows, as a subquery: with `recorded` True,
-    those whose rows were all recorded before (mark_recorded); False, the others."""
-    if recorded is None:
-        return RawSQL(f"SELECT member FROM {STAGED}", ())
-    all_recorded = "COUNT(recorded_id) = COUNT(*)"
-    having = all_recorded if recorded else f"NOT ({all_recorded})"
-    return RawSQL(f"SELECT member FROM {STAGED} GROUP BY member HAVING {having}", ())
+staged_members = _STAGED.members
 
 
 def staged_chunks(size: int):
