@@ -9,4 +9,5 @@ class CoreConfig(AppConfig):
     verbose_name = "Jobs"
 
     def ready(self):
-        from core import folding  # noqa: F401 (the `folded` lookup; SQLite's function)
+        # The `folded` lookup and SQLite's function; each PostgreSQL session's settings.
+        from core import db, folding  # noqa: F401

@@ -2,14 +2,12 @@
 run for every purchase and every API request, the errors worth a retry, and how the
 planner is told what it cannot estimate. Elsewhere (SQLite) each is plain Django."""
 
-import weakref
 from contextlib import contextmanager
 
+import psycopg
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, OperationalError, connections, transaction
-
-# psycopg connection -> {sql: its cursor}: a cursor kept per statement keeps the
-# adapters psycopg chose for it.
-_cursors: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+from django.db.backends.signals import connection_created
 
 
 def fetch_prepared(sql: str, params) -> tuple:
@@ -29,13 +27,40 @@ def fetch_prepared(sql: str, params) -> tuple:
     from django.db.backends.postgresql.base import ServerBindingCursor
 
     db.ensure_connection()
-    kept = _cursors.setdefault(db.connection, {})
+    kept = _kept_cursors(db)
     raw = kept.get(sql)
     if raw is None or raw.closed:
         raw = kept[sql] = ServerBindingCursor(db.connection)
     cursor = db.make_debug_cursor(raw) if db.queries_logged else db.make_cursor(raw)
     cursor.execute(sql, params)
     return cursor.fetchone()
+
+
+def _kept_cursors(db) -> dict:
+    """{sql: its cursor} on db's connection: a cursor kept per statement keeps the
+    adapters psycopg chose for it. Kept on the connection's wrapper (one per thread),
+    and dropped with the connection they were made on: each connection closed
+    (CONN_MAX_AGE, a restart) would otherwise stay in memory with its cursors."""
+    made_on, kept = getattr(db, "_prepared_cursors", (None, None))
+    if made_on is not db.connection:
+        kept = {}
+        db._prepared_cursors = (db.connection, kept)
+    return kept
+
+
+def _session_settings(sender, connection, **kwargs) -> None:
+    """The PostgreSQL settings each new session of a database takes
+    (settings.DATABASE_SESSION_SETTINGS: the web's lock wait, the migrations'). SET once
+    connected rather than sent as the connection's `options`, which a pooler (PgBouncer)
+    refuses, failing every connection."""
+    wanted = settings.DATABASE_SESSION_SETTINGS.get(connection.alias)
+    if wanted and connection.vendor == "postgresql":
+        calls = ", ".join("set_config(%s, %s, false)" for _ in wanted)
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {calls}", [part for pair in wanted.items() for part in pair])
+
+
+connection_created.connect(_session_settings)
 
 
 class Compiled:
@@ -93,11 +118,12 @@ def retryable(error: Exception) -> bool:
 def connection_lost(error: Exception) -> bool:
     """Whether a database error is the loss of the connection (the server restarted,
     stopped or could not be reached), not a statement's refusal: PostgreSQL's classes
-    08 (connection) and 57P (shutting down), or no code at all (the client's own)."""
-    if not isinstance(error, OperationalError):
+    08 (connection) and 57P (shutting down), or no code at all (psycopg's own). SQLite's
+    errors (a file locked, a table missing) are never a lost connection."""
+    cause = error.__cause__
+    if not isinstance(error, OperationalError) or not isinstance(cause, psycopg.Error):
         return False
-    state = getattr(error.__cause__, "sqlstate", None)
-    return state is None or state.startswith(("08", "57P"))
+    return cause.sqlstate is None or cause.sqlstate.startswith(("08", "57P"))
 
 
 UNIQUE_VIOLATION = "23505"

@@ -180,11 +180,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
 
 
-def _with_setting(database: dict, name: str, value: str) -> None:
-    """A PostgreSQL setting for every session of `database`, added to the URL's own
-    `options` (a search_path, say), not in their place."""
-    options = database.setdefault("OPTIONS", {})
-    options["options"] = f"{options.get('options', '')} -c {name}={value}".strip()
+# PostgreSQL settings each new session of a database takes, by alias (core.db: SET
+# once connected, not in the URL's `options`, which PgBouncer refuses).
+DATABASE_SESSION_SETTINGS: dict[str, dict[str, str]] = {}
 
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
@@ -201,7 +199,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # a process: loyalty_site/wsgi.py sets it for the web. Workers wait: their jobs
     # queue behind each other by design.
     if _lock_wait := env("DATABASE_LOCK_TIMEOUT", default=""):
-        _with_setting(DATABASES["default"], "lock_timeout", _lock_wait)
+        DATABASE_SESSION_SETTINGS["default"] = {"lock_timeout": _lock_wait}
 
 # Production migrates as the tables' owner and runs as a role that may not change or
 # empty the ledger (docs/deploy.md): `migrate --database owner`, then `grant_app_role
@@ -212,9 +210,9 @@ if _migrate_url := env("MIGRATE_DATABASE_URL", default=""):
         # A migration that waits for a table (an import or a nightly chunk of the running
         # release holding it) holds every request behind it: it gives up after
         # MIGRATE_LOCK_TIMEOUT instead, changing nothing, and is run again (deploy.md).
-        _with_setting(
-            DATABASES["owner"], "lock_timeout", env("MIGRATE_LOCK_TIMEOUT", default="15s")
-        )
+        DATABASE_SESSION_SETTINGS["owner"] = {
+            "lock_timeout": env("MIGRATE_LOCK_TIMEOUT", default="15s")
+        }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -164,8 +164,9 @@ def programme(version: uuid.UUID | None = None) -> Programme:
     global _programme
     version = version or ProgrammeVersion.current_token()
     version = uuid.UUID(str(version)) if version else None  # SQLite gives hex text
-    if version is None or _programme is None or _programme.version != version:
-        _programme = Programme(
+    kept = _programme  # once: another thread may replace it meanwhile
+    if version is None or kept is None or kept.version != version:
+        kept = _programme = Programme(
             version=version,
             ranking=Ranking(),
             definitions={d.handle: d for d in PointDefinition.objects.all()},
@@ -174,7 +175,7 @@ def programme(version: uuid.UUID | None = None) -> Programme:
             expiry=ExpiryPolicy.current(),
             expired_through=ExpiryRun.objects.aggregate(last=Max("cutoff"))["last"],
         )
-    return _programme
+    return kept
 
 
 def _pending_sum(now):

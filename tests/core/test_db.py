@@ -1,12 +1,16 @@
 """core.db.Compiled: an ORM query compiled once answers each call with that call's values.
-core.db.whole_table_read: no nested loops within it, as before after it."""
+core.db.whole_table_read: no nested loops within it, as before after it. Prepared
+statements leave nothing behind once their connection is closed; a lost connection is
+PostgreSQL's, never an SQLite error."""
 
+import gc
 from datetime import UTC, datetime
 
+import psycopg
 import pytest
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 
-from core.db import Compiled, whole_table_read
+from core.db import Compiled, connection_lost, fetch_prepared, whole_table_read
 from members.models import Member
 from tests.conftest import postgres_only
 
@@ -62,3 +66,37 @@ def test_a_whole_table_read_plans_without_nested_loops_and_leaves_the_setting_as
 
     # then
     assert (inside, after, after_an_error) == ("off", "on", "on")
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)  # connections closed
+def test_a_connection_closed_is_freed_with_its_prepared_statements():
+    """Found by a review: each connection the prepared statements were kept for stayed in
+    memory once closed (CONN_MAX_AGE, a restart), in every web thread and worker."""
+
+    def open_connections() -> int:
+        gc.collect()
+        # type(), not isinstance(): a dead weak proxy among the objects raises on the latter
+        return sum(issubclass(type(thing), psycopg.Connection) for thing in gc.get_objects())
+
+    # given: a connection that ran a prepared statement
+    fetch_prepared("SELECT %s::int", [1])
+    before = open_connections()
+
+    # when: it is closed and another made, twenty times over
+    for _ in range(20):
+        connection.close()
+        fetch_prepared("SELECT %s::int", [1])
+
+    # then: no more connections in memory than there were
+    assert open_connections() <= before
+
+
+def test_an_sqlite_error_is_not_a_lost_connection():
+    """Found by a review: on SQLite a locked file or a missing table was reported as the
+    connection to the database being lost (batches.DATABASE_LOST)."""
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite's errors")
+    with pytest.raises(OperationalError) as raised, connection.cursor() as cursor:
+        cursor.execute("SELECT * FROM no_such_table")
+    assert not connection_lost(raised.value)

@@ -97,9 +97,12 @@ def test_points_assigned_to_a_member_held_past_the_lock_timeout_get_a_page_sayin
 def test_the_web_waits_for_a_row_lock_2_s_at_most_and_the_workers_as_long_as_it_takes():
     def lock_timeout(start: str) -> str:
         """What a process started this way (the web's wsgi.py, or Django alone as a
-        worker and beat start) is told by PostgreSQL."""
+        worker and beat start) is told by PostgreSQL. Set once connected: a connection
+        that asks for it in its startup `options` is refused by PgBouncer (found by a
+        review), so none may."""
         program = (
             f"{start}; from django.db import connection; cursor = connection.cursor(); "
+            "assert 'options' not in connection.get_connection_params(); "
             "cursor.execute('SHOW lock_timeout'); print(cursor.fetchone()[0])"
         )
         database = connection.settings_dict
