@@ -257,12 +257,13 @@ def test_the_demo_key_command_refuses_to_run_with_debug_off(settings):
     assert not ApiKey.objects.exists()
 
 
-def demo_key() -> str:
+def demo_key(host="127.0.0.1:8000") -> str:
+    """The key dev_api_key prints, with the address the README's examples use."""
     out = StringIO()
-    call_command("dev_api_key", stdout=out)
+    call_command("dev_api_key", host=host, stdout=out)
     printed = out.getvalue()
-    secret = re.search(r"export API_KEY=(\S+)", printed)[1]
-    assert f'curl -H "Authorization: Api-Key {secret}" http://127.0.0.1:8000/api/' in printed
+    secret = re.search(rf"export API_KEY=(\S+) API=http://{host}/api/v1\n", printed)[1]
+    assert 'curl -H "Authorization: Api-Key $API_KEY" $API/members/M-00001' in printed
     return secret
 
 
@@ -272,8 +273,8 @@ def test_the_printed_demo_key_works_and_replaces_the_previous_one(settings, make
     member = make_member("M-00001")
     first = demo_key()
 
-    # when
-    second = demo_key()
+    # when: make run again, on another address
+    second = demo_key(host="127.0.0.1:8075")
 
     # then
     assert api_get(second, member_url(member)).status_code == 200

@@ -10,7 +10,8 @@ NAME, CHANNEL, STORE = "Demo till", ApiKey.Channel.POS, "STORE-DEMO"
 class Command(BaseCommand):
     help = (
         'A fresh API key "Demo till" (channel pos, store STORE-DEMO) for the demo, printed '
-        "with a curl line to try it; the previous one is revoked (DEBUG only)."
+        "with the API's address and a curl line to try them (the README's examples use both); "
+        "the previous one is revoked (DEBUG only)."
     )
 
     def add_arguments(self, parser):
@@ -24,6 +25,6 @@ class Command(BaseCommand):
         _, secret = create_api_key(name=NAME, channel=CHANNEL, store=STORE)
         self.stdout.write(
             f"Demo API key ({NAME}: channel {CHANNEL}, store {STORE}; development only):\n"
-            f"  export API_KEY={secret}\n"
-            f'  curl -H "Authorization: Api-Key {secret}" http://{host}/api/v1/members/M-00001'
+            f"  export API_KEY={secret} API=http://{host}/api/v1\n"
+            f'  curl -H "Authorization: Api-Key $API_KEY" $API/members/M-00001'
         )
