@@ -30,6 +30,20 @@ pytestmark = [postgres_only, pytest.mark.django_db(transaction=True, serialized_
 MARCH = "T-1,M-0001,purchase,120.50,2026-03-01,pos,S-1,\nT-2,M-0002,purchase,45.00,2026-03-02,,,\n"
 
 
+def in_a_session_of_its_own(work) -> None:
+    """work() in another thread, committed before this returns (10 s at most)."""
+
+    def run():
+        try:
+            work()
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(10)
+
+
 def free(member) -> bool:
     """Whether another transaction can lock the member at once (NOWAIT)."""
     answer = []
@@ -41,12 +55,8 @@ def free(member) -> bool:
             answer.append(True)
         except DatabaseError:
             answer.append(False)
-        finally:
-            connections.close_all()
 
-    thread = threading.Thread(target=lock)
-    thread.start()
-    thread.join()
+    in_a_session_of_its_own(lock)
     return answer[0]
 
 
@@ -145,9 +155,7 @@ def test_a_member_the_file_left_free_keeps_what_others_change_meanwhile(make_mem
         locked()
         # an agent corrects Ana's address and a till records 30 points, once the import
         # has left her free (in a session of their own: committed before the import reads)
-        thread = threading.Thread(target=edit_ana)
-        thread.start()
-        thread.join()
+        in_a_session_of_its_own(edit_ana)
 
     def edit_ana():
         try:
@@ -157,8 +165,6 @@ def test_a_member_the_file_left_free_keeps_what_others_change_meanwhile(make_mem
                 Member.objects.filter(pk=ana.pk).update(points_balance=130)
         except DatabaseError:
             pass
-        finally:
-            connections.close_all()
 
     monkeypatch.setattr(member_bulk, "lock_members", then_an_agent_edits_ana)
 
@@ -169,20 +175,6 @@ def test_a_member_the_file_left_free_keeps_what_others_change_meanwhile(make_mem
     assert (report.updated, report.skipped, report.errors) == (0, 2, [])
     ana.refresh_from_db()
     assert (ana.email, ana.points_balance) == ("ana.new@example.com", 130)
-
-
-def in_a_session_of_its_own(work) -> None:
-    """work() in another thread, committed before this returns (10 s at most)."""
-
-    def run():
-        try:
-            work()
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join(10)
 
 
 @pytest.fixture(params=["merged", "erased"])
