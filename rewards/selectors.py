@@ -1,4 +1,5 @@
 from dataclasses import dataclass
+from datetime import time
 
 from django.db.models import Q
 from django.utils import timezone
@@ -27,6 +28,13 @@ def in_window(now):
     )
 
 
+def _moment(at) -> str:
+    """A reward's start as the customer is told it: the day, and the time unless it is
+    the day's start ("7 December 2026 at 18:00": today, later)."""
+    local = timezone.localtime(at)
+    return f"{local:%-d %B %Y}" + ("" if local.time() == time(0) else f" at {local:%H:%M}")
+
+
 def locked_because(
     reward: Reward, *, effective_tier_id: int, available: int, pending: int, ranking: Ranking, now
 ) -> str | None:
@@ -35,7 +43,7 @@ def locked_because(
     if not reward.is_active:
         return "No longer offered"
     if reward.available_from and now < reward.available_from:
-        return f"Available from {timezone.localtime(reward.available_from):%-d %B %Y}"
+        return f"Available from {_moment(reward.available_from)}"
     if reward.available_until and now >= reward.available_until:
         return "No longer available"
     if reward.min_tier_id and ranking.higher(reward.min_tier_id, effective_tier_id):

@@ -66,8 +66,8 @@ class UseVoucher(APIView):
                 first = FirstAnswer.of(used.used_external_id, kind=VOUCHER_USE)
                 return Response(first or rendered(VoucherOut, used), status=200)
             # The redemption, not the code: whoever may view members reads the history
-            log_api_change(
-                key, used.member, f"Used the {used.voucher_name} of redemption {used.pk}"
+            log_api_change(  # on the account that holds it now, as a cancellation is
+                key, used.holder, f"Used the {used.voucher_name} of redemption {used.pk}"
             )
             body = rendered(VoucherOut, used)
             FirstAnswer.keep(used.used_external_id, body, kind=VOUCHER_USE)  # with the use

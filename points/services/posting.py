@@ -367,11 +367,14 @@ def lock_member(member: Member, *, follow_merge: bool = False) -> tuple[Member, 
     return member, plan
 
 
-def post_redemption(member: Member, plan: Programme, *, points, reason, by, at) -> LedgerEntry:
-    """The entry of a redemption on a locked member: minus the cost, at once."""
+def post_redemption(
+    member: Member, plan: Programme, *, points, reason, by, at, log=None
+) -> LedgerEntry:
+    """The entry of a redemption on a locked member: minus the cost, at once. `log`: the
+    tier changes recorded before it (T3), written with it."""
     redemption = movement(None, Kind.REDEMPTION, -points, at=at, reason=reason)
     entry = entry_of(member, redemption, created_by=by)
-    post_entries(member, plan, [entry], at=at, by=by)
+    post_entries(member, plan, [entry], at=at, by=by, log=log)
     return entry
 
 

@@ -19,6 +19,7 @@ from points.selectors import balances
 from points.services import lock_member, post_redemption
 from rewards.models import Redemption, Reward
 from rewards.selectors import locked_because
+from tiers.services import TierLog, follow_new_rules
 
 # The redemption's ledger line: "Redeemed Coffee voucher" (rewards.services.upgrade reads it)
 REDEEMED = "Redeemed "
@@ -80,6 +81,12 @@ def _redeem(*, member, reward, by, now, external_id, cost, terms) -> Redemption:
         now = now or timezone.now()  # after the lock: see the entries of who held it before
         if external_id and (done := _redeemed_before(external_id, member, reward, by)):
             return done
+        # T3 before the reward's tier is checked: thresholds changed that the
+        # recalculation has not brought to this member yet move it first, as they do
+        # before a purchase earns (found by a review: a Gold reward went to a member the
+        # new rules make Silver)
+        log = TierLog()
+        follow_new_rules(member, plan.ranking, plan.degradation, log=log)
         reward = Reward.objects.select_related("min_tier").get(pk=reward.pk)
         if cost is not None and reward.points_cost != cost:
             raise ValidationError(
@@ -108,7 +115,13 @@ def _redeem(*, member, reward, by, now, external_id, cost, terms) -> Redemption:
             if not taken:
                 raise ValidationError(f"{reward.name}: Out of stock.")
         entry = post_redemption(
-            member, plan, points=reward.points_cost, reason=REDEEMED + reward.name, by=by, at=now
+            member,
+            plan,
+            points=reward.points_cost,
+            reason=REDEEMED + reward.name,
+            by=by,
+            at=now,
+            log=log,
         )
         redemption = Redemption.objects.create(
             member=member,

@@ -8,7 +8,7 @@ import pytest
 from django.contrib.admin.models import LogEntry
 from django.utils import timezone
 
-from members.services import enroll_member
+from members.services import enroll_member, merge_members
 from points.services import adjust_points
 from rewards.models import Redemption, Reward
 from rewards.services import cancel_redemption, redeem, release_expired_vouchers
@@ -119,6 +119,23 @@ def test_W5_a_use_answers_201_then_an_exact_repeat_200_with_the_same_body(api, t
     assert history.change_message == (
         f"Used the 5 euro voucher of redemption {five_euro.pk} through the API key Till 12"
     )
+
+
+def test_a_voucher_of_a_merged_account_used_at_a_till_is_in_the_kept_account_s_history(
+    api, till, five_euro, make_member, staff
+):
+    """Found by a review: the use was written in the history of the closed account, where
+    a cancellation of the same voucher is written in the kept one's."""
+    # given: the customer's voucher account merged into the one they keep
+    kept = make_member("M-KEPT")
+    merge_members(survivor=kept, duplicate=five_euro.member, by=staff, reason="Same customer")
+
+    # when: a till uses the voucher
+    assert use(api, five_euro.code).status_code == 201
+
+    # then: the kept account's history says so
+    history = LogEntry.objects.get(user_id=till.user_id)
+    assert history.object_id == str(kept.pk)
 
 
 def test_W5_another_use_of_a_used_voucher_is_a_422_saying_when_and_where(api, shop, five_euro):

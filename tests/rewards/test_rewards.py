@@ -7,14 +7,14 @@ from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.utils import timezone
 
-from members.models import Member
+from members.models import Member, TierChange
 from points.models import LedgerEntry, PointDefinition
 from points.services import adjust_points
 from rewards.models import MAX_STOCK, Redemption, Reward
 from rewards.selectors import catalogue
 from rewards.services import cancel_redemption, redeem
 from tests.conftest import postgres_only, run_together, summary
-from tiers.models import DegradationPolicy
+from tiers.models import DegradationPolicy, ProgrammeVersion, Tier
 from tiers.services import degrade_inactive_members
 
 pytestmark = pytest.mark.django_db
@@ -226,3 +226,46 @@ def test_W3_twenty_members_racing_for_stock_of_five(make_member, staff):
     assert Reward.objects.get(pk=limited.pk).stock == 0
     assert Redemption.objects.count() == 5
     call_command("check_ledger")
+
+
+@pytest.mark.parametrize(
+    ("gold_from", "lifetime", "refused"), [(4000, 3500, True), (2000, 2500, False)]
+)
+def test_T3_W3_a_reward_s_tier_is_checked_against_the_tier_the_new_rules_give(
+    make_member, buy, catalogue, gold_from, lifetime, refused
+):
+    """Found by a review: the tier was checked before the member moved to the tier
+    changed thresholds give (the recalculation not there yet), so a member the new rules
+    make Silver took a Gold reward, and one they make Gold was refused it."""
+    # given: a marketer has moved Gold's threshold; the recalculation has not run yet
+    member = make_member()
+    buy(member, str(lifetime), when=NOW - timedelta(days=40))
+    Tier.objects.filter(code="gold").update(threshold=gold_from)
+    ProgrammeVersion.bump()
+
+    # when: the member redeems a reward for Gold members
+    member = Member.objects.get(pk=member.pk)
+    twenty = catalogue["20 euro voucher"]
+    if refused:
+        with pytest.raises(ValidationError, match="Needs Gold"):
+            redeem(member=member, reward=twenty)
+    else:
+        redeem(member=member, reward=twenty)
+
+    # then: refused to the member who is no longer Gold, given to the one who is now
+    assert Redemption.objects.filter(member=member).exists() is not refused
+    if not refused:
+        member.refresh_from_db()
+        assert member.effective_tier.code == "gold"
+        assert TierChange.objects.filter(member=member, reason="rules_changed").count() == 1
+
+
+def test_W1_a_reward_starting_later_today_says_at_what_time(gold):
+    """Found by a review: "Available from 7 December 2026" on 7 December."""
+    evening = timezone.localtime(NOW).replace(hour=18, minute=0, second=0, microsecond=0)
+    offer = reward("Evening offer", 10, available_from=evening)
+    with pytest.raises(ValidationError) as refused:
+        redeem(member=gold, reward=offer, now=evening - timedelta(hours=8))
+    assert refused.value.messages == [
+        f"Evening offer: Available from {evening:%-d %B %Y} at 18:00."
+    ]

@@ -16,7 +16,7 @@ from members.tasks import send_notifications_task
 from points.models import LedgerEntry
 from tests.conftest import at, earned, give_return, summary
 from tiers.degradation_previews import degradation_skipped
-from tiers.models import StatusGrant, Tier
+from tiers.models import ProgrammeVersion, StatusGrant, Tier
 from tiers.selectors import Ranking, next_degradation
 from tiers.services import degrade_inactive_members, grant_status, recalculate_all_tiers
 
@@ -361,3 +361,18 @@ def test_a_status_match_granted_twice_as_it_runs_tells_the_member_once(bronze, t
     assert again.pk == first.pk
     assert StatusGrant.objects.filter(member=bronze).count() == 1
     assert [m.subject for m in mail.outbox] == ["You are Gold until 30 April 2026"]
+
+
+def test_T3_a_status_match_is_checked_against_the_tier_the_new_rules_give(make_member, buy, staff):
+    """Found by a review: the match compared the tier stored before changed thresholds
+    reached the member (the recalculation not there yet)."""
+    # given: Silver at 2,500 lifetime points; Gold lowered to 2,000, not recalculated yet
+    member = make_member()
+    buy(member, "2500", when=START)
+    Tier.objects.filter(code="gold").update(threshold=2000)
+    ProgrammeVersion.bump()
+
+    # when / then: a Gold match is refused, the member being Gold by the rules
+    with pytest.raises(ValidationError, match="already qualifies for Gold"):
+        match(Member.objects.get(pk=member.pk), Tier.objects.get(code="gold"), staff)
+    assert not StatusGrant.objects.exists()

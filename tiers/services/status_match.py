@@ -23,6 +23,7 @@ from tiers.services.history import (
     notify,
     record_change,
 )
+from tiers.services.qualification import follow_new_rules
 
 # A status match lasts at most this long: a longer one is a typo, or a tier to qualify for.
 MAX_STATUS_MATCH_DAYS = 731
@@ -61,6 +62,10 @@ def grant_status(*, member, tier: Tier, until: date, reason: str, by, now=None) 
         check_open(member)
         check_not_erased(member, "a status match")
         ranking = Ranking()
+        # T3 first, as before a purchase: the tier the rules give now, if thresholds
+        # changed and the recalculation has not reached this member yet
+        log = TierLog()
+        follow_new_rules(member, ranking, DegradationPolicy.current(), log=log)
         if not ranking.higher(tier.pk, member.qualified_tier_id):
             qualified = ranking.by_pk[member.qualified_tier_id]
             raise ValidationError(
@@ -88,13 +93,20 @@ def grant_status(*, member, tier: Tier, until: date, reason: str, by, now=None) 
         if from_tier_id == tier.pk:
             _tell_extension(member, tier, **told)
         else:
-            log = TierLog()
             change = record_change(
                 member, log, reason=Reason.STATUS_MATCH, from_tier_id=from_tier_id, at=now, by=by
             )
             notify(member, log, change=change, **told)
-            log.write()
-        member.save(update_fields=["granted_tier", "granted_until", "effective_tier"])
+        log.write()
+        member.save(
+            update_fields=[
+                "qualified_tier",
+                "effective_tier",
+                "best_tier",
+                "granted_tier",
+                "granted_until",
+            ]
+        )
     return grant
 
 
