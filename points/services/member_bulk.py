@@ -125,15 +125,11 @@ def lock_members() -> None:
     row leaves as they are stay free: a file imported again, or a CRM's daily copy of
     every member, holds only those it changes. (SQLite writes one transaction at a time
     anyway: it marks them only.)"""
-    member, ledger = Member._meta.db_table, LedgerEntry._meta.db_table
+    member = Member._meta.db_table
     unless_given = (
-        f"s.{column} <> 0 AND NOT EXISTS (SELECT 1 FROM {ledger} e"
-        f" WHERE e.external_id = '{key}' || s.external_id AND e.member_id = m.id"
-        f" AND e.points = s.{column})"
-        for column, key in (
-            ("opening_points", OPENING_POINTS_KEY),
-            ("opening_lifetime", OPENING_LIFETIME_KEY),
-        )
+        f"s.{column} <> 0 AND ({given}.id IS NULL OR {given}.member_id <> m.id"
+        f" OR {given}.points <> s.{column})"
+        for column, given in (("opening_points", "p"), ("opening_lifetime", "l"))
     )
     changes = " OR ".join(
         [
@@ -146,7 +142,8 @@ def lock_members() -> None:
     )
     writing = (
         f"SELECT m.id, m.external_id FROM {member} m"
-        f" JOIN {STAGED} s ON s.external_id = m.external_id WHERE {changes}"
+        f" JOIN {STAGED} s ON s.external_id = m.external_id{_opening_entries()}"
+        f" WHERE {changes}"
     )
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
@@ -165,10 +162,20 @@ def lock_members() -> None:
 _TEXT_CONTACT = ("email", "first_name", "last_name", "phone")
 
 
+def _opening_entries() -> str:
+    """The joins of each staged row (s) to the opening-balance entries given under its
+    code before, if any: p (points) and l (lifetime)."""
+    ledger = LedgerEntry._meta.db_table
+    return "".join(
+        f" LEFT JOIN {ledger} {alias} ON {alias}.external_id = '{key}' || s.external_id"
+        for alias, key in (("p", OPENING_POINTS_KEY), ("l", OPENING_LIFETIME_KEY))
+    )
+
+
 def chunks(size: int):
     """The staged rows (Staged) in the file's order, a chunk of `size` at a time, from
     a server-side cursor where the database has them."""
-    member, ledger = Member._meta.db_table, LedgerEntry._meta.db_table
+    member = Member._meta.db_table
     names = ", ".join(f"s.{name}" for name in STAGED_COLUMNS)
     with connection.chunked_cursor() as cursor:
         cursor.execute(
@@ -178,9 +185,7 @@ def chunks(size: int):
             f" m.granted_tier_id, p.member_id, p.points, l.member_id, l.points, sv.external_id"
             f" FROM {STAGED} s"
             f" LEFT JOIN {member} m ON m.external_id = s.external_id"
-            f" LEFT JOIN {member} sv ON sv.id = m.merged_into_id"
-            f" LEFT JOIN {ledger} p ON p.external_id = '{OPENING_POINTS_KEY}' || s.external_id"
-            f" LEFT JOIN {ledger} l ON l.external_id = '{OPENING_LIFETIME_KEY}' || s.external_id"
+            f" LEFT JOIN {member} sv ON sv.id = m.merged_into_id{_opening_entries()}"
             f" ORDER BY s.line"
         )
         while chunk := cursor.fetchmany(size):
