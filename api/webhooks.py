@@ -231,6 +231,8 @@ def send_due(*, endpoint_id: int, now=None, seconds: float = SENDING_SECONDS) ->
     try:
         while time.monotonic() < deadline:
             events.expand_bulk_events()  # a bulk job's events keep their place in line
+            if events.bulk_events_in_progress():
+                return False  # another worker writes some: they go first (beat's next round)
             due, batch = _due(endpoint, now)
             if not due:
                 return False
@@ -353,7 +355,9 @@ def _send(endpoint, batch, deadline, answered_last: bool) -> tuple[bool, bool]:
         if 200 <= code < 300:
             delivered[code, delivery.attempts].append(delivery.pk)
             continue
-        error = f"HTTP {code} {response.reason}"[:200]
+        # As the receiver wrote it, but the characters a text column refuses (NUL) or
+        # that are not text: saved, the attempt backs off as any failure does
+        error = "".join(c for c in f"HTTP {code} {response.reason}" if c.isprintable())[:200]
         wait = _asked_wait(response.headers.get("retry-after", ""), sent_at)
         failed.append(_failed(delivery, at=sent_at, code=code, error=error, wait=wait))
         if code == GONE:
@@ -379,7 +383,8 @@ def _asked_wait(retry_after: str, at) -> timedelta:
     else:
         try:
             wait = parsedate_to_datetime(value) - at
-        except (TypeError, ValueError):  # empty, unreadable, or a date without a zone
+        # empty, unreadable, a date without a zone, or a year no datetime holds
+        except (TypeError, ValueError, OverflowError, IndexError):
             return timedelta(0)
     return min(max(wait, timedelta(0)), LONGEST_ASKED_WAIT)
 

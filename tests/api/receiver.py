@@ -21,6 +21,7 @@ class Receiver:
     waits: list = field(default_factory=list)  # seconds to wait first, then hang_seconds
     location: str = ""  # with a 3xx answer: where it points
     retry_after: str = ""  # a Retry-After header, with every answer but a 2xx
+    reason: str = ""  # the status line's reason phrase, if not the usual one
     received: list = field(default_factory=list)
 
     def answer(self) -> int:
@@ -40,7 +41,7 @@ def start_receiver() -> tuple[Receiver, ThreadingHTTPServer]:
             if wait:
                 time.sleep(wait)
             code = receiver.answer()
-            self.send_response(code)
+            self.send_response(code, receiver.reason or None)
             if receiver.location:
                 self.send_header("location", receiver.location)
             if receiver.retry_after and code >= 300:

@@ -7,14 +7,19 @@ import json
 from datetime import timedelta
 from email.utils import format_datetime
 
+import psycopg
 import pytest
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
 from api import webhooks
+from core import events
 from core.events import EventType
 from core.models import WebhookDelivery
+from members.models import TierChange
 from tests.api.test_webhooks import send, subscribe
+from tests.conftest import postgres_only
 
 pytestmark = pytest.mark.django_db
 
@@ -93,6 +98,8 @@ def test_an_answer_asking_to_slow_down_ends_the_round(receiver, endpoint, make_m
         ("999999999", timedelta(days=1)),  # at most a day
         ("9" * 5000, timedelta(days=1)),  # more digits than Python reads into an int
         ("²", timedelta(seconds=5)),
+        # a date of a year no datetime holds (found by a review: every round failed)
+        ("Mon, 1 Jan 99999999999999999999 0:0:0 GMT", timedelta(seconds=5)),
     ],
 )
 def test_a_retry_after_puts_the_retry_back_as_asked(
@@ -103,6 +110,19 @@ def test_a_retry_after_puts_the_retry_back_as_asked(
     send(endpoint)
     delivery = WebhookDelivery.objects.get()
     assert delivery.next_attempt_at - delivery.last_attempt_at == waited
+
+
+def test_an_answer_whose_reason_holds_a_nul_is_a_failed_attempt_as_any_other(
+    receiver, endpoint, member, buy
+):
+    """Found by a review: PostgreSQL refused to save the attempt (a NUL in text), so the
+    delivery was posted again every round, never backing off nor failing."""
+    buy(member, 10)
+    receiver.answers, receiver.reason = [500], "Bad\x00Gateway"
+    send(endpoint)
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.attempts, delivery.last_error) == (1, "HTTP 500 BadGateway")
+    assert delivery.next_attempt_at - delivery.last_attempt_at == timedelta(seconds=5)
 
 
 def test_a_retry_after_as_a_date_puts_the_retry_back_to_that_time(receiver, endpoint, member, buy):
@@ -206,3 +226,36 @@ def test_a_page_opened_before_the_endpoint_was_switched_off_keeps_it_off(
     endpoint.refresh_from_db()
     assert (endpoint.description, endpoint.is_active) == ("CRM", False)
     assert "answered 410 Gone" in endpoint.switched_off_reason
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)  # another session's lock
+def test_a_sender_waits_for_a_bulk_event_another_worker_is_expanding(receiver, member, buy):
+    """Found by a review: a sender skipped the bulk event another worker was writing the
+    deliveries of (a threshold change's), and sent the member's purchase recorded after it
+    first."""
+    # given: the member's tier change, reported in bulk, then their purchase
+    endpoint = subscribe(receiver, EventType.MEMBER_TIER_CHANGED, EventType.TRANSACTION_RECORDED)
+    events.record_bulk(EventType.MEMBER_TIER_CHANGED, TierChange, member_id=member.pk)
+    buy(member, 10)
+    database = connection.settings_dict
+    expanding = psycopg.connect(
+        host=database["HOST"],
+        port=database["PORT"],
+        user=database["USER"],
+        password=database["PASSWORD"] or None,
+        dbname=database["NAME"],
+    )
+
+    # when: another worker is expanding the bulk event as the sender runs
+    with expanding:
+        expanding.execute("SELECT 1 FROM core_bulkevent FOR UPDATE")
+        send(endpoint)
+
+        # then: nothing is sent before it
+        assert receiver.received == []
+
+    # and once it is written, the next round sends the member's events in their order
+    send(endpoint)
+    types = [json.loads(got.body)["type"] for got in receiver.received]
+    assert types[-1] == EventType.TRANSACTION_RECORDED
