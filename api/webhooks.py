@@ -16,6 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
 from email.utils import parsedate_to_datetime
+from secrets import randbelow
 from urllib.parse import urlsplit
 
 import requests
@@ -147,6 +148,9 @@ def _host(name: str | None) -> str:
 LOOPBACK = "this machine"
 
 
+STAFF_FIELDS = ["url", "description", "events", "is_active", "switched_off_reason"]
+
+
 def save_endpoint(endpoint: WebhookEndpoint, *, own_hosts=()) -> WebhookEndpoint:
     """Save an endpoint (a new one gets its secret); the change applies to events from
     now on."""
@@ -159,7 +163,11 @@ def save_endpoint(endpoint: WebhookEndpoint, *, own_hosts=()) -> WebhookEndpoint
     if endpoint.is_active:
         endpoint.switched_off_reason = ""
     endpoint.full_clean()
-    endpoint.save()
+    if endpoint._state.adding:
+        endpoint.save()
+    else:  # what staff change: the page's copy of the rest (a sender's hold, a secret
+        # rotated meanwhile) would undo what happened since it was opened
+        endpoint.save(update_fields=STAFF_FIELDS)
     transaction.on_commit(events.subscriptions_changed)
     events.subscriptions_changed()
     return endpoint
@@ -220,8 +228,11 @@ def send_due(*, endpoint_id: int, now=None, seconds: float = SENDING_SECONDS) ->
     or another sender holds it."""
     now = now or timezone.now()
     timeout = settings.WEBHOOK_TIMEOUT_SECONDS
+    # This sender's hold, by its end: released only while it is still this one's
+    hold = now + timedelta(seconds=seconds + 2 * timeout + 30, microseconds=randbelow(10**6))
+    mine = WebhookEndpoint.objects.filter(pk=endpoint_id, sending_until=hold)
     held = WebhookEndpoint.objects.filter(_free(now), pk=endpoint_id, is_active=True).update(
-        sending_until=now + timedelta(seconds=seconds + 2 * timeout + 30)
+        sending_until=hold
     )
     if not held:
         return False
@@ -230,6 +241,8 @@ def send_due(*, endpoint_id: int, now=None, seconds: float = SENDING_SECONDS) ->
     answered_last = False  # whether the round's last post was answered (_send)
     try:
         while time.monotonic() < deadline:
+            if not mine.exists():  # a post outlasted the hold: another sender has it now
+                return False
             events.expand_bulk_events()  # a bulk job's events keep their place in line
             if events.bulk_events_in_progress():
                 return False  # another worker writes some: they go first (beat's next round)
@@ -243,7 +256,7 @@ def send_due(*, endpoint_id: int, now=None, seconds: float = SENDING_SECONDS) ->
             now = max(now, timezone.now())
         return True
     finally:
-        WebhookEndpoint.objects.filter(pk=endpoint_id).update(sending_until=None)
+        mine.update(sending_until=None)
 
 
 def _due(endpoint, now) -> tuple[bool, list[WebhookDelivery]]:

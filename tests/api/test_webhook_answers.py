@@ -16,7 +16,7 @@ from django.utils import timezone
 from api import webhooks
 from core import events
 from core.events import EventType
-from core.models import WebhookDelivery
+from core.models import WebhookDelivery, WebhookEndpoint
 from members.models import TierChange
 from tests.api.test_webhooks import send, subscribe
 from tests.conftest import postgres_only
@@ -259,3 +259,52 @@ def test_a_sender_waits_for_a_bulk_event_another_worker_is_expanding(receiver, m
     send(endpoint)
     types = [json.loads(got.body)["type"] for got in receiver.received]
     assert types[-1] == EventType.TRANSACTION_RECORDED
+
+
+def test_an_endpoint_saved_from_a_page_keeps_its_sender_s_hold_and_its_new_secret(receiver):
+    """Found by a review: saving an endpoint wrote back the page's copy of every column, so a
+    save while a sender held it freed it for a second sender, and a save after a rotation
+    brought the old secret back."""
+    # given: a superuser opens the endpoint's page; meanwhile its secret is rotated and
+    # a sender takes it
+    endpoint = subscribe(receiver, EventType.TRANSACTION_RECORDED)
+    page = WebhookEndpoint.objects.get(pk=endpoint.pk)
+    rotated = webhooks.rotate_secret(WebhookEndpoint.objects.get(pk=endpoint.pk))
+    held = timezone.now() + timedelta(minutes=1)
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(sending_until=held)
+
+    # when: the page is saved with a new description
+    page.description = "The CRM"
+    webhooks.save_endpoint(page)
+
+    # then: the description is saved; the hold and the rotated secret are as they were
+    saved = WebhookEndpoint.objects.get(pk=endpoint.pk)
+    assert (saved.description, saved.sending_until, saved.secret) == ("The CRM", held, rotated)
+
+
+def test_a_sender_whose_hold_another_took_stops_and_leaves_it_held(
+    receiver, endpoint, make_member, buy, monkeypatch
+):
+    """Found by a review: a round that outlasted its hold (a post to a name with many dead
+    addresses) went on beside the sender that took the endpoint, then freed it for a
+    third."""
+    # given: two members' purchases, sent one a batch; during the first post another
+    # sender takes the endpoint, the first's hold having run out
+    buy(make_member(), 10), buy(make_member(), 20)
+    monkeypatch.setattr(webhooks, "BATCH", 1)
+    taken = timezone.now() + timedelta(minutes=2)
+    sent = webhooks._send
+
+    def outlasting(endpoint, batch, deadline, answered_last):
+        answer = sent(endpoint, batch, deadline, answered_last)
+        WebhookEndpoint.objects.filter(pk=endpoint.pk).update(sending_until=taken)
+        return answer
+
+    monkeypatch.setattr(webhooks, "_send", outlasting)
+
+    # when: the first sender's round goes on
+    webhooks.send_due(endpoint_id=endpoint.pk)
+
+    # then: it stopped after its batch, and the other sender still holds the endpoint
+    assert len(receiver.received) == 1
+    assert WebhookEndpoint.objects.get(pk=endpoint.pk).sending_until == taken
