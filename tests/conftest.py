@@ -7,6 +7,7 @@ from ipaddress import ip_network
 from itertools import count
 from zoneinfo import ZoneInfo
 
+import psycopg
 import pytest
 from django.contrib.auth.models import Group
 from django.db import connection, connections, transaction
@@ -26,6 +27,20 @@ _ids = count(1)
 postgres_only = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="needs PostgreSQL (DATABASE_URL=postgres://...)"
 )
+
+
+def session_of_its_own():
+    """A PostgreSQL session of its own on the test database (psycopg: a transaction is
+    open until its commit or rollback), for a test's other worker or till. Use it in a
+    `with` block: closed whatever happens, its locks never outlive the test."""
+    database = connection.settings_dict
+    return psycopg.connect(
+        host=database["HOST"],
+        port=database["PORT"],
+        user=database["USER"],
+        password=database["PASSWORD"] or None,
+        dbname=database["NAME"],
+    )
 
 
 def pytest_configure(config):

@@ -7,9 +7,7 @@ import json
 from datetime import timedelta
 from email.utils import format_datetime
 
-import psycopg
 import pytest
-from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
@@ -19,7 +17,7 @@ from core.events import EventType
 from core.models import WebhookDelivery, WebhookEndpoint
 from members.models import TierChange
 from tests.api.test_webhooks import send, subscribe
-from tests.conftest import postgres_only
+from tests.conftest import postgres_only, session_of_its_own
 
 pytestmark = pytest.mark.django_db
 
@@ -238,14 +236,7 @@ def test_a_sender_waits_for_a_bulk_event_another_worker_is_expanding(receiver, m
     endpoint = subscribe(receiver, EventType.MEMBER_TIER_CHANGED, EventType.TRANSACTION_RECORDED)
     events.record_bulk(EventType.MEMBER_TIER_CHANGED, TierChange, member_id=member.pk)
     buy(member, 10)
-    database = connection.settings_dict
-    expanding = psycopg.connect(
-        host=database["HOST"],
-        port=database["PORT"],
-        user=database["USER"],
-        password=database["PASSWORD"] or None,
-        dbname=database["NAME"],
-    )
+    expanding = session_of_its_own()
 
     # when: another worker is expanding the bulk event as the sender runs
     with expanding:

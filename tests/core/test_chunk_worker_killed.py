@@ -7,14 +7,13 @@ import subprocess
 import uuid
 from datetime import timedelta
 
-import psycopg
 import pytest
 from django.db import connection
 from django.utils import timezone
 
 from core.models import JobRun
 from members.models import Member, Notification, TierChange
-from tests.conftest import postgres_only
+from tests.conftest import postgres_only, session_of_its_own
 from tests.workers import redis_only, running_workers, wait_until
 from tiers.tasks import degrade_inactive_members_task
 
@@ -42,14 +41,7 @@ def test_a_chunk_whose_worker_process_is_killed_is_run_again_the_same_night(
     settings = connection.settings_dict
     # A name no other run on this machine gives its worker (pgrep looks at every process).
     name = f"doomed-{uuid.uuid4().hex[:8]}"
-    held = psycopg.connect(
-        host=settings["HOST"],
-        port=settings["PORT"],
-        user=settings["USER"],
-        password=settings["PASSWORD"] or None,
-        dbname=settings["NAME"],
-        autocommit=False,
-    )
+    held = session_of_its_own()
 
     # `with held`: closed whatever happens, or its lock would hold the test database's
     # flush (and the whole run) for ever
