@@ -6,6 +6,7 @@ receiver off. A receiver that drips its answer a byte at a time must not hold a 
 member's events out of order)."""
 
 import shutil
+import socket
 import ssl
 import subprocess
 import threading
@@ -188,3 +189,50 @@ def test_an_https_receiver_that_drips_its_answer_is_cut_off_too(dripping_over_tl
     # then
     assert isinstance(answer, requests.Timeout), answer
     assert took < 1.0, f"held {took:.1f} s"
+
+
+@pytest.fixture
+def dropping_port():
+    """A port on this machine whose connections hang, as behind a firewall that drops
+    them: a listener whose queue is full, and takes no more."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    queued = []
+    for _ in range(4):
+        pending = socket.socket()
+        pending.setblocking(False)
+        pending.connect_ex(("127.0.0.1", port))
+        queued.append(pending)
+    clock.sleep(0.2)
+    yield port
+    for sock in [listener, *queued]:
+        sock.close()
+
+
+def test_a_name_with_many_addresses_that_drop_connections_has_the_post_s_time_in_all(
+    dripping, dropping_port, monkeypatch
+):
+    """Found by a review: each address of a name was given the whole time (urllib3's way),
+    so a receiver's name with five dead addresses held the post five times as long, past
+    the endpoint's hold."""
+    # given: a name whose first five addresses drop connections
+    looked_up = socket.getaddrinfo
+
+    def addresses(host, port, *args, **kwargs):
+        if host != "receiver.test":
+            return looked_up(host, port, *args, **kwargs)
+        dead = (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", dropping_port))
+        return [dead] * 5 + looked_up("127.0.0.1", port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", addresses)
+    url = dripping.replace("127.0.0.1", "receiver.test")
+
+    # when: posted with a second in all
+    started = clock.monotonic()
+    with pytest.raises(requests.Timeout):
+        post_within(requests.Session(), 1, url, data=b"{}")
+
+    # then: it ends after that second, not five
+    assert clock.monotonic() - started < 2
