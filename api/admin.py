@@ -17,7 +17,7 @@ from django.utils.formats import date_format
 from django.utils.html import format_html
 from rest_framework_api_key.models import APIKey
 
-from api import webhooks
+from api import webhook_endpoints, webhooks
 from api.models import ApiKey, WebhookDelivery, WebhookEndpoint
 from api.services import create_api_key, revoke_api_key, save_api_key
 from api.webhook_bodies import carries_its_data
@@ -177,7 +177,7 @@ class EndpointForm(ChangedOnPageForm):
     def clean_url(self):
         url = self.cleaned_data["url"]
         try:
-            webhooks.check_url(url, own_hosts=self.own_hosts)
+            webhook_endpoints.check_url(url, own_hosts=self.own_hosts)
         except ValidationError as exc:
             raise ValidationError(exc.message_dict["url"]) from exc
         return url
@@ -220,9 +220,9 @@ class WebhookEndpointAdmin(SuperuserOnlyAdmin):
             # The new secret and its history line together: a secret committed but never
             # shown (the page failing between them) would leave the receiver refusing all.
             with transaction.atomic():
-                secret = webhooks.rotate_secret(endpoint)
+                secret = webhook_endpoints.rotate_secret(endpoint)
                 self.log_change(request, endpoint, "Signing secret rotated")
-            until = timezone.localtime(timezone.now() + webhooks.OLD_SECRET_SIGNS)
+            until = timezone.localtime(timezone.now() + webhook_endpoints.OLD_SECRET_SIGNS)
             self.message_user(
                 request,
                 format_html(
@@ -255,7 +255,7 @@ class WebhookEndpointAdmin(SuperuserOnlyAdmin):
 
     def save_model(self, request, obj, form, change):
         try:
-            webhooks.save_endpoint(obj)
+            webhook_endpoints.save_endpoint(obj)
         except ValidationError as exc:  # checked by the form; a race is still told
             self.message_user(request, "; ".join(exc.messages), messages.ERROR)
             return

@@ -153,7 +153,7 @@ def expand_deliveries() -> None:
 
 
 def subscribe_endpoint() -> str:
-    from api.webhooks import save_endpoint
+    from api.webhook_endpoints import save_endpoint
     from core.events import EventType
     from core.models import WebhookEndpoint
 

@@ -27,7 +27,7 @@ def main():
     from django.utils import timezone
     from standardwebhooks import Webhook
 
-    from api import webhooks
+    from api import webhook_endpoints
     from api.tasks import send_webhooks_task
     from core import events
     from core.models import WebhookDelivery, WebhookEndpoint
@@ -41,7 +41,7 @@ def main():
     with timed(f"load {args.members:,} members"):
         copy_members((pk, joined, bands[0][0], 0, 0, None) for pk in range(1, args.members + 1))
     receiver, server = start_receiver()
-    endpoint = webhooks.save_endpoint(
+    endpoint = webhook_endpoints.save_endpoint(
         WebhookEndpoint(url=receiver.url, events=[events.EventType.MEMBER_ENROLLED])
     )
     with timed(f"write {args.members:,} events"):

@@ -13,7 +13,7 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.urls import reverse
 from django.utils import timezone
 
-from api import webhooks
+from api import webhook_endpoints, webhooks
 from api.models import ApiKey
 from core.events import EventType
 from core.models import WebhookDelivery, WebhookEndpoint
@@ -114,7 +114,7 @@ def test_resend_never_sends_a_withdrawn_reminder_without_its_data(
     survivor, duplicate = make_member(), make_member()
     today = timezone.localdate()
     buy(duplicate, 20, when=timezone.now() - timedelta(hours=1))
-    endpoint = webhooks.save_endpoint(
+    endpoint = webhook_endpoints.save_endpoint(
         WebhookEndpoint(url=receiver.url, events=[EventType.POINTS_EXPIRING])
     )
     ExpiryPolicy.objects.update(cycle="monthly", starts_on=today)
@@ -142,7 +142,7 @@ def test_a_resend_clicked_while_the_delivery_is_in_flight_is_not_lost(
     superuser_client, receiver, member, buy, monkeypatch
 ):
     # given a delivery on its last try (ten failed attempts behind it)
-    endpoint = webhooks.save_endpoint(
+    endpoint = webhook_endpoints.save_endpoint(
         WebhookEndpoint(url=receiver.url, events=[EventType.TRANSACTION_RECORDED])
     )
     buy(member, 10)
@@ -173,7 +173,7 @@ def test_a_resend_clicked_while_an_attempt_that_succeeds_is_in_flight_sends_it_a
     superuser_client, receiver, member, buy, monkeypatch
 ):
     # given a delivery on a retry (three failed attempts behind it)
-    endpoint = webhooks.save_endpoint(
+    endpoint = webhook_endpoints.save_endpoint(
         WebhookEndpoint(url=receiver.url, events=[EventType.TRANSACTION_RECORDED])
     )
     buy(member, 10)
@@ -201,7 +201,7 @@ def test_a_resend_clicked_while_an_attempt_that_succeeds_is_in_flight_sends_it_a
 def test_resend_does_not_promise_a_send_for_an_endpoint_that_is_switched_off(
     superuser_client, member, buy
 ):
-    endpoint = webhooks.save_endpoint(
+    endpoint = webhook_endpoints.save_endpoint(
         WebhookEndpoint(
             url="https://crm.example.com/hooks", events=[EventType.TRANSACTION_RECORDED]
         )
@@ -210,7 +210,7 @@ def test_resend_does_not_promise_a_send_for_an_endpoint_that_is_switched_off(
     delivery = WebhookDelivery.objects.get()
     WebhookDelivery.objects.filter(pk=delivery.pk).update(status="failed", attempts=11)
     endpoint.is_active = False
-    webhooks.save_endpoint(endpoint)
+    webhook_endpoints.save_endpoint(endpoint)
 
     page = resend(superuser_client, delivery)
 
@@ -249,7 +249,7 @@ def test_a_receiver_answering_a_huge_body_does_not_fill_the_senders_memory(membe
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/hooks"
-        endpoint = webhooks.save_endpoint(
+        endpoint = webhook_endpoints.save_endpoint(
             WebhookEndpoint(url=url, events=[EventType.TRANSACTION_RECORDED])
         )
         buy(member, 10)

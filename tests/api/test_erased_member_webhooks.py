@@ -15,7 +15,7 @@ from django.core.management import call_command
 from django.utils import timezone
 from standardwebhooks import Webhook
 
-from api import webhooks
+from api import webhook_endpoints, webhooks
 from core.events import EventType
 from core.models import WebhookDelivery, WebhookEndpoint
 from members.models import Member
@@ -44,7 +44,9 @@ def test_an_erased_member_s_waiting_and_later_events_are_not_sent(
 ):
     # given: a CRM subscribed to everything; Lucía joins in the app, buys at a till (a
     # tier change, her receipt T-LUCIA-1) and redeems a coffee; so does another customer
-    endpoint = webhooks.save_endpoint(WebhookEndpoint(url=receiver.url, events=EventType.values))
+    endpoint = webhook_endpoints.save_endpoint(
+        WebhookEndpoint(url=receiver.url, events=EventType.values)
+    )
     api = client_for(till.secret)
     coffee = Reward.objects.create(name="Coffee", points_cost=100)
     for code in ["M-LUCIA", "M-OTHER"]:
@@ -88,7 +90,7 @@ def test_an_erased_member_s_waiting_and_later_events_are_not_sent(
 def test_a_resent_delivery_of_an_erased_member_is_not_sent(receiver, make_member, buy, staff):
     # given: a purchase delivered, then the member erased
     member = make_member()
-    endpoint = webhooks.save_endpoint(
+    endpoint = webhook_endpoints.save_endpoint(
         WebhookEndpoint(url=receiver.url, events=[EventType.TRANSACTION_RECORDED])
     )
     buy(member, 10)
@@ -112,7 +114,7 @@ def test_a_reminder_withdrawn_by_a_merge_keeps_no_customer_code_once_erased(
     # M-KEEP (the reminder withdrawn)
     keep, old = make_member("M-KEEP"), make_member("M-OLD")
     buy(old, 20, when=timezone.now() - timedelta(hours=1))
-    endpoint = webhooks.save_endpoint(
+    endpoint = webhook_endpoints.save_endpoint(
         WebhookEndpoint(url=receiver.url, events=[EventType.POINTS_EXPIRING])
     )
     today = timezone.localdate()
@@ -145,7 +147,7 @@ def test_the_upgrade_rewrites_the_reasons_that_named_customer_codes(receiver, me
     from django.db import connection
 
     upgrade = importlib.import_module("api.migrations.0010_withdrawn_reminders_name_no_code")
-    endpoint = webhooks.save_endpoint(
+    endpoint = webhook_endpoints.save_endpoint(
         WebhookEndpoint(url=receiver.url, events=[EventType.POINTS_EXPIRING])
     )
     old = "Not sent: the reminder was dropped (M-08812 was merged into M-20417)."

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from standardwebhooks import Webhook
 
-from api import webhooks
+from api import webhook_endpoints, webhooks
 from core.events import EventType
 from core.models import WebhookDelivery, WebhookEndpoint
 from members.models import Member
@@ -33,7 +33,7 @@ def superuser_client(client, django_user_model):
 
 
 def subscribe(receiver, *events, active=True):
-    return webhooks.save_endpoint(
+    return webhook_endpoints.save_endpoint(
         WebhookEndpoint(url=receiver.url, events=list(events), is_active=active)
     )
 

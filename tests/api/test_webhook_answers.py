@@ -11,7 +11,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from api import webhooks
+from api import webhook_endpoints, webhooks
 from core import events
 from core.events import EventType
 from core.models import WebhookDelivery, WebhookEndpoint
@@ -260,13 +260,13 @@ def test_an_endpoint_saved_from_a_page_keeps_its_sender_s_hold_and_its_new_secre
     # a sender takes it
     endpoint = subscribe(receiver, EventType.TRANSACTION_RECORDED)
     page = WebhookEndpoint.objects.get(pk=endpoint.pk)
-    rotated = webhooks.rotate_secret(WebhookEndpoint.objects.get(pk=endpoint.pk))
+    rotated = webhook_endpoints.rotate_secret(WebhookEndpoint.objects.get(pk=endpoint.pk))
     held = timezone.now() + timedelta(minutes=1)
     WebhookEndpoint.objects.filter(pk=endpoint.pk).update(sending_until=held)
 
     # when: the page is saved with a new description
     page.description = "The CRM"
-    webhooks.save_endpoint(page)
+    webhook_endpoints.save_endpoint(page)
 
     # then: the description is saved; the hold and the rotated secret are as they were
     saved = WebhookEndpoint.objects.get(pk=endpoint.pk)

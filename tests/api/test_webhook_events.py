@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from api import webhooks
+from api import webhook_endpoints, webhooks
 from core.events import EventType
 from core.models import WebhookDelivery, WebhookEndpoint
 from members.services import enroll_member
@@ -38,7 +38,9 @@ def hear():
     def hear(*types):
         receiver, server = start_receiver()
         servers.append(server)
-        endpoint = webhooks.save_endpoint(WebhookEndpoint(url=receiver.url, events=list(types)))
+        endpoint = webhook_endpoints.save_endpoint(
+            WebhookEndpoint(url=receiver.url, events=list(types))
+        )
 
         def received():
             webhooks.send_due(endpoint_id=endpoint.pk)

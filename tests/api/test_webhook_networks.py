@@ -8,7 +8,7 @@ from ipaddress import ip_network
 import pytest
 from django.urls import reverse
 
-from api import webhooks
+from api import webhook_endpoints, webhooks
 from core.events import EventType
 from core.models import WebhookDelivery, WebhookEndpoint
 from loyalty_site import settings as production
@@ -51,17 +51,17 @@ def test_a_receiver_in_a_refused_network_is_refused_beside_its_url(
 
 def test_a_brand_s_private_network_is_accepted_unless_the_setting_adds_it(settings):
     settings.WEBHOOK_REFUSED_NETWORKS = production.WEBHOOK_REFUSED_NETWORKS
-    webhooks.check_url("http://10.20.0.5/hooks")  # the brand's CRM on its own network
+    webhook_endpoints.check_url("http://10.20.0.5/hooks")  # the brand's CRM on its own network
     settings.WEBHOOK_REFUSED_NETWORKS = [*production.WEBHOOK_REFUSED_NETWORKS]
     settings.WEBHOOK_REFUSED_NETWORKS.append(ip_network("10.0.0.0/8"))
     with pytest.raises(Exception, match="10.20.0.5 is in 10.0.0.0/8"):
-        webhooks.check_url("http://10.20.0.5/hooks")
+        webhook_endpoints.check_url("http://10.20.0.5/hooks")
 
 
 def test_a_post_that_reaches_a_refused_network_sends_nothing(settings, member, buy):
     # given: a receiver saved while its name pointed elsewhere, now on this machine
     receiver, server = start_receiver()
-    endpoint = webhooks.save_endpoint(
+    endpoint = webhook_endpoints.save_endpoint(
         WebhookEndpoint(url=receiver.url, events=[EventType.TRANSACTION_RECORDED])
     )
     settings.WEBHOOK_REFUSED_NETWORKS = production.WEBHOOK_REFUSED_NETWORKS

@@ -2,7 +2,7 @@
 
 import pytest
 
-from api import webhooks
+from api import webhook_endpoints
 from api.tasks import send_webhooks_task
 from core.events import EventType
 from core.models import WebhookDelivery, WebhookEndpoint
@@ -24,7 +24,7 @@ def test_a_receiver_that_never_answers_does_not_hold_up_other_endpoints(
     listening, listening_server = start_receiver()
     try:
         for receiver in (silent, listening):
-            webhooks.save_endpoint(
+            webhook_endpoints.save_endpoint(
                 WebhookEndpoint(url=receiver.url, events=[EventType.TRANSACTION_RECORDED])
             )
         txn = buy(make_member(), 10)

@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 from standardwebhooks import Webhook
 
-from api import webhooks
+from api import webhook_endpoints, webhooks
 from api.bounded_post import post_within
 from core.events import EventType
 from core.models import WebhookDelivery, WebhookEndpoint
@@ -33,7 +33,7 @@ Status = WebhookDelivery.Status
 
 
 def subscribe(receiver, *types) -> WebhookEndpoint:
-    return webhooks.save_endpoint(WebhookEndpoint(url=receiver.url, events=list(types)))
+    return webhook_endpoints.save_endpoint(WebhookEndpoint(url=receiver.url, events=list(types)))
 
 
 def verified(receiver, endpoint) -> list[dict]:
@@ -195,7 +195,7 @@ def test_an_endpoint_gets_only_the_events_it_chose(receiver, member, buy, catalo
 def test_an_inactive_endpoint_hears_nothing(receiver, member, buy):
     endpoint = subscribe(receiver, EventType.TRANSACTION_RECORDED)
     endpoint.is_active = False
-    webhooks.save_endpoint(endpoint)
+    webhook_endpoints.save_endpoint(endpoint)
     buy(member, 10)
     send(endpoint)
     assert receiver.received == []
@@ -239,15 +239,15 @@ def test_resend_sends_a_delivered_event_again(receiver, member, buy):
 )
 def test_an_endpoint_url_must_be_http_or_https(url):
     with pytest.raises(Exception, match="http:// or https://"):
-        webhooks.check_url(url)
+        webhook_endpoints.check_url(url)
 
 
 def test_an_endpoint_may_not_point_at_the_application_itself():
     own = ["loyalty.example.com", "127.0.0.1:8000"]
     for url in ["https://loyalty.example.com/api/v1/members", "http://127.0.0.1:8000/admin/"]:
         with pytest.raises(Exception, match="cannot send events to itself"):
-            webhooks.check_url(url, own_hosts=own)
-    webhooks.check_url("http://127.0.0.1:9000/hooks", own_hosts=own)  # another service
+            webhook_endpoints.check_url(url, own_hosts=own)
+    webhook_endpoints.check_url("http://127.0.0.1:9000/hooks", own_hosts=own)  # another service
 
 
 @pytest.mark.parametrize(
@@ -256,8 +256,12 @@ def test_an_endpoint_may_not_point_at_the_application_itself():
 def test_the_application_at_an_address_that_reaches_this_machine_is_still_itself(host):
     """The sender connects to each of these as to 127.0.0.1 (0.0.0.0 and :: too)."""
     with pytest.raises(Exception, match="cannot send events to itself"):
-        webhooks.check_url(f"http://{host}:8000/api/v1/members", own_hosts=["127.0.0.1:8000"])
-    webhooks.check_url(f"http://{host}:9000/hooks", own_hosts=["127.0.0.1:8000"])  # another
+        webhook_endpoints.check_url(
+            f"http://{host}:8000/api/v1/members", own_hosts=["127.0.0.1:8000"]
+        )
+    webhook_endpoints.check_url(
+        f"http://{host}:9000/hooks", own_hosts=["127.0.0.1:8000"]
+    )  # another
 
 
 def test_the_application_written_another_way_is_still_itself():
@@ -268,19 +272,19 @@ def test_the_application_written_another_way_is_still_itself():
         "http://[0:0:0:0:0:0:0:1]:8000/admin/",
     ]:
         with pytest.raises(Exception, match="cannot send events to itself"):
-            webhooks.check_url(url, own_hosts=own)
-    webhooks.check_url("http://[::1]:9000/hooks", own_hosts=own)  # another service
+            webhook_endpoints.check_url(url, own_hosts=own)
+    webhook_endpoints.check_url("http://[::1]:9000/hooks", own_hosts=own)  # another service
 
 
 @pytest.mark.parametrize("port", ["99999", "0"])
 def test_an_endpoint_url_with_a_port_out_of_range_is_refused_in_words(port):
     with pytest.raises(Exception, match="port must be a number from 1 to 65535"):
-        webhooks.check_url(f"https://crm.example.com:{port}/hooks")
+        webhook_endpoints.check_url(f"https://crm.example.com:{port}/hooks")
 
 
 def test_signatures_use_the_endpoints_own_secret(receiver, member, buy):
     endpoint = subscribe(receiver, EventType.TRANSACTION_RECORDED)
-    other = webhooks.new_secret()
+    other = webhook_endpoints.new_secret()
     assert other != endpoint.secret and endpoint.secret.startswith("whsec_")
     buy(member, 10)
     send(endpoint)
@@ -297,10 +301,10 @@ def test_after_a_rotation_both_secrets_verify_for_a_day_then_the_new_one_alone(
     old = endpoint.secret
 
     # when: rotated; a delivery; then rotated a day ago (the old one's day is over)
-    new = webhooks.rotate_secret(endpoint)
+    new = webhook_endpoints.rotate_secret(endpoint)
     buy(member, 10)
     send(endpoint)
-    webhooks.rotate_secret(endpoint, now=timezone.now() - timedelta(hours=25))
+    webhook_endpoints.rotate_secret(endpoint, now=timezone.now() - timedelta(hours=25))
     newest = WebhookEndpoint.objects.get(pk=endpoint.pk).secret
     buy(member, 20)
     send(endpoint)
@@ -427,7 +431,7 @@ def test_a_receiver_that_drips_its_answer_is_cut_off_at_the_timeout(member, buy,
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        endpoint = webhooks.save_endpoint(
+        endpoint = webhook_endpoints.save_endpoint(
             WebhookEndpoint(
                 url=f"http://127.0.0.1:{server.server_address[1]}/hooks",
                 events=[EventType.TRANSACTION_RECORDED],

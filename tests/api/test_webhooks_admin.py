@@ -7,7 +7,7 @@ import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.urls import reverse
 
-from api import webhooks
+from api import webhook_endpoints
 from core.events import EventType
 from core.models import WebhookDelivery, WebhookEndpoint
 
@@ -71,7 +71,7 @@ def test_a_superuser_rotates_a_secret_and_sees_the_new_one_once(superuser_client
 
 
 def test_only_a_superuser_rotates_a_secret(client, django_user_model):
-    endpoint = webhooks.save_endpoint(
+    endpoint = webhook_endpoints.save_endpoint(
         WebhookEndpoint(url="https://crm.example.com/hooks", events=["member.tier_changed"])
     )
     staff = django_user_model.objects.create_user("agent", is_staff=True)
@@ -116,7 +116,7 @@ def test_only_superusers_see_webhooks(login, client, role):
 def test_the_deliveries_list_names_members_and_runs_a_bounded_number_of_queries(
     superuser_client, make_member, buy, django_assert_max_num_queries
 ):
-    webhooks.save_endpoint(
+    webhook_endpoints.save_endpoint(
         WebhookEndpoint(
             url="https://crm.example.com/hooks", events=[EventType.TRANSACTION_RECORDED]
         )
@@ -133,7 +133,7 @@ def test_the_deliveries_list_names_members_and_runs_a_bounded_number_of_queries(
 
 
 def test_a_delivery_page_shows_its_body_and_resend_queues_it_again(superuser_client, member, buy):
-    endpoint = webhooks.save_endpoint(
+    endpoint = webhook_endpoints.save_endpoint(
         WebhookEndpoint(
             url="https://crm.example.com/hooks", events=[EventType.TRANSACTION_RECORDED]
         )
@@ -160,7 +160,7 @@ def test_a_delivery_page_shows_names_as_written(superuser_client, tiers):
     """Found by an audit: "José" read "Jos\\u00e9" on the page, as the wire escapes it."""
     from members.services import enroll_member
 
-    webhooks.save_endpoint(
+    webhook_endpoints.save_endpoint(
         WebhookEndpoint(url="https://crm.example.com/hooks", events=[EventType.MEMBER_ENROLLED])
     )
     enroll_member(external_id="M-JOSE", email="jose@example.es", first_name="José")

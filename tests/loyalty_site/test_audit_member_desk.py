@@ -15,7 +15,7 @@ from django.db.models import Sum
 from django.urls import reverse
 from django.utils import timezone
 
-from api.webhooks import save_endpoint
+from api.webhook_endpoints import save_endpoint
 from core.models import WebhookEndpoint
 from loyalty_site.demo import load_catalogue
 from members.models import Member

@@ -107,10 +107,10 @@ def test_a_secret_rotation_whose_history_failed_keeps_the_old_secret(
     # given: an endpoint whose receiver holds its secret
     from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 
-    from api import webhooks
+    from api import webhook_endpoints
     from core.models import WebhookEndpoint
 
-    endpoint = webhooks.save_endpoint(
+    endpoint = webhook_endpoints.save_endpoint(
         WebhookEndpoint(url="https://crm.example.com/hooks", events=["member.tier_changed"])
     )
     held = endpoint.secret

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from standardwebhooks import Webhook
 
-from api import webhooks
+from api import webhook_endpoints, webhooks
 from core.days import end_of
 from core.events import EventType
 from core.models import WebhookEndpoint
@@ -76,7 +76,7 @@ def test_E4_an_erased_member_s_points_expiring_is_not_sent_to_the_brand_s_system
     member = make_member("M-FORGET", joined_at=at("2026-03-01"))
     buy(member, "500", when=at("2026-04-02"))
     erase_member(member=member, by=staff)
-    endpoint = webhooks.save_endpoint(
+    endpoint = webhook_endpoints.save_endpoint(
         WebhookEndpoint(url=receiver.url, events=[EventType.POINTS_EXPIRING])
     )
 
