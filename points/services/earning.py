@@ -165,7 +165,8 @@ def _record_purchase_unlocked(member, fields, by, now) -> Transaction | None:
     """The common purchase in two statements and no lock: read the member, apply the
     rules, then write everything in one statement that updates the member only if its
     caches are still those read. Any writer in between changes them (a purchase
-    depends on nothing else), and then nothing is written.
+    depends on nothing else, but the referrer a merge may give it: compared too), and
+    then nothing is written.
 
     None when it did not write: another writer came between, the id was recorded
     before (skipped or refused), the purchase changes a tier, whose history rows

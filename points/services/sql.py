@@ -27,6 +27,10 @@ MEMBER_CACHE_FIELDS = [
     "best_tier",
     "last_purchase_at",
 ]
+# Compared by the write without the lock, not written: a merge can give the member a
+# referrer (the closed account's), and then their first purchase pays the referral,
+# which the unlocked write does not (earning._record_purchase_unlocked).
+MEMBER_COMPARED_FIELDS = [*MEMBER_CACHE_FIELDS, "referred_by"]
 
 
 # The statements that run for every purchase: the member's row, read (and locked)
@@ -89,16 +93,22 @@ def writes_unlocked() -> bool:
 
 
 def cached(member: Member) -> list:
-    """The member's caches as they are now: insert_transaction's `unless_changed`."""
-    return [getattr(member, f.attname) for f in written_fields()[2]]
+    """The member's caches and referrer as they are now: insert_transaction's
+    `unless_changed`."""
+    return [getattr(member, f.attname) for f in _compared_fields()]
+
+
+@functools.cache
+def _compared_fields():
+    return [Member._meta.get_field(name) for name in MEMBER_COMPARED_FIELDS]
 
 
 def insert_transaction(member: Member, txn: Transaction, entries, *, unless_changed=None) -> bool:
     """UPDATE the member's caches, INSERT the transaction, INSERT its entries linked to
     the new id: data-modifying CTEs of one statement, built once per shape.
 
-    With `unless_changed` (the caches as read, in MEMBER_CACHE_FIELDS order) the member
-    is updated only if its caches still hold those values, and the rows are inserted
+    With `unless_changed` (as read, in MEMBER_COMPARED_FIELDS order) the member
+    is updated only if its caches and referrer still hold those values, and the rows are inserted
     only if it was, and the account was not erased meanwhile (an erasure changes none of
     the caches): a conditional update in place of the member lock. Never for a merged
     account (closed meanwhile: nothing written). Returns whether it wrote."""
@@ -158,7 +168,8 @@ def _insert_transaction_sql(entry_count: int, conditional: bool) -> str:
     # erased account's purchase still takes its points back).
     unchanged = (
         " AND erased_at IS NULL"
-        f" AND ({columns(member_fields)}) IS NOT DISTINCT FROM ({values(member_fields)})"
+        f" AND ({columns(_compared_fields())}) IS NOT DISTINCT FROM"
+        f" ({values(_compared_fields())})"
         if conditional
         else ""
     )
@@ -293,9 +304,13 @@ def planned_rows(model) -> int:
 
 def insert_expiry_entries(stake, *, cutoff: date, at: datetime, reason: str) -> int:
     """One expiry entry of minus the stake for each member of `stake`, issued and
-    available at `at`; returns how many were written (not those written before)."""
+    available at `at`; returns how many were written (not those written before).
+    None for a member a later cutoff's run has reached: this cutoff's was run for them
+    before that one (cutoffs run in order), and this is a second run that listed it
+    earlier, whose entry count_expiry_in_balances would not count (`expired_through`)."""
     with_stake, stake_params = stake_cte(stake)
-    ledger = LedgerEntry._meta.db_table
+    ledger, member = LedgerEntry._meta.db_table, Member._meta.db_table
+    day = connection.ops.adapt_datefield_value(cutoff)
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
@@ -304,16 +319,18 @@ def insert_expiry_entries(stake, *, cutoff: date, at: datetime, reason: str) -> 
             {with_stake}
             SELECT s.member_id, %s, -s.at_stake, FALSE, TRUE, %s, %s, %s, %s, %s
             FROM stake s
-            WHERE TRUE  -- SQLite needs a WHERE before ON CONFLICT in INSERT ... SELECT
+            WHERE NOT EXISTS (SELECT 1 FROM {member} m
+                              WHERE m.id = s.member_id AND m.expired_through > %s)
             ON CONFLICT DO NOTHING
             """,
             [
                 *stake_params,
                 LedgerEntry.Kind.EXPIRY,
                 *[connection.ops.adapt_datetimefield_value(t) for t in (at, at)],
-                connection.ops.adapt_datefield_value(cutoff),
+                day,
                 reason,
                 connection.ops.adapt_datetimefield_value(timezone.now()),
+                day,
             ],
         )
         return cursor.rowcount

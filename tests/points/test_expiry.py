@@ -277,6 +277,28 @@ def test_E3_concurrent_runs_write_one_entry_per_member(make_member, buy, monthly
     call_command("check_ledger")
 
 
+def test_E3_a_second_run_reaching_a_cutoff_after_the_first_ran_the_next_keeps_the_balance_right(
+    member, buy, monthly
+):
+    # given: two catch-up runs that both listed 31 Jan and 28 Feb; the first has run
+    # both for this member, after an offline till's purchase of 30 Jan (and its return)
+    # reached us late: 31 Jan took nothing when it ran, 28 Feb took the 50 of 5 Feb
+    jan, feb = date(2026, 1, 31), date(2026, 2, 28)
+    buy(member, "50", when=at("2026-02-05"))
+    expiry_service.expire_chunk(cutoff=jan, first_id=member.pk, last_id=member.pk)
+    late = buy(member, "100", when=at("2026-01-30"), now=at("2026-03-02"))
+    give_return(member, late, "100", when=at("2026-02-10"))
+    expiry_service.expire_chunk(cutoff=feb, first_id=member.pk, last_id=member.pk)
+
+    # when: the second run reaches 31 Jan for this member
+    expiry_service.expire_chunk(cutoff=jan, first_id=member.pk, last_id=member.pk)
+
+    # then: 31 Jan was done for them: nothing more is taken, and the balance is the ledger's
+    assert expiries(member) == [(feb, -50)]
+    assert summary(member)["available"] == 0
+    call_command("check_ledger")
+
+
 # E4
 
 

@@ -5,16 +5,19 @@ order, the referrer before its friend), so the later one waits instead of deadlo
 import io
 import threading
 import time
+from decimal import Decimal
 
 import pytest
 from django.utils import timezone
 
+from members.models import Member
 from members.services import enroll_member
-from points.models import Transaction
+from points.models import LedgerEntry, Transaction
 from points.resources import read_transactions
-from points.services import earning, import_transactions, importing
+from points.services import earning, import_transactions, importing, record_purchase
 from tests.api.conftest import client_for, post, recently, till  # noqa: F401 (a fixture)
 from tests.conftest import postgres_only, run_together
+from tests.members.merging import merge
 
 HEADER = "external_id,member,kind,amount,occurred_at,channel,store,original_external_id\n"
 
@@ -100,3 +103,46 @@ def test_two_imports_over_a_referral_chain_wait_for_each_other(tiers, no_campaig
     assert not any(isinstance(r, Exception) for r in results), results  # deadlock detected
     assert sorted(r.new for r in results) == [1, 2]
     assert Transaction.objects.count() == 3
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_merge_giving_the_buyer_a_referrer_while_their_first_purchase_is_on_its_way_pays_it(
+    tiers, no_campaigns, staff, monkeypatch
+):
+    # given: the friend's account, referred by M-R, and the account they keep, not referred
+    referrer = enroll_member(external_id="M-R", email="r@example.com")
+    kept = enroll_member(external_id="M-K", email="k@example.com")
+    duplicate = enroll_member(external_id="M-D", email="d@example.com", referred_by="M-R")
+    read, merged = threading.Event(), threading.Event()
+    cached = earning.sql.cached
+
+    def pausing(member):  # the till has read the account kept, no referral due yet
+        value = cached(member)
+        read.set()
+        merged.wait(10)
+        return value
+
+    monkeypatch.setattr(earning.sql, "cached", pausing)
+
+    def work(i):
+        if i == 0:
+            return record_purchase(
+                member=kept, amount=Decimal("20"), occurred_at=timezone.now(), external_id="T-1"
+            )
+        # when: an agent merges the duplicate into it meanwhile (rules.md: the kept
+        # account's first purchase then pays the referral)
+        assert read.wait(10)
+        try:
+            return merge(kept, duplicate, staff)
+        finally:
+            merged.set()
+
+    results = run_together(2, work)
+
+    # then: the purchase pays the referrer
+    assert not any(isinstance(r, Exception) for r in results), results
+    assert Member.objects.get(pk=kept.pk).referred_by_id == referrer.pk
+    paid = LedgerEntry.objects.get(member=referrer)
+    assert paid.reason == "Referral: M-K made a first purchase (T-1)"
+    assert Member.objects.get(pk=referrer.pk).points_balance == 200
