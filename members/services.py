@@ -199,13 +199,14 @@ def _report_erased(accounts: list[Member], *, former: dict[int, str]) -> None:
 
 
 def _forget_carried_freeze(member: Member, reasons: set[str]) -> None:
-    """A closed account erased on its own: the freeze its merge carried over to the
-    account the customer keeps (with its reason, as written: points.services.merging)
-    goes on there, without its reason."""
+    """A closed account erased on its own: the freeze its merge carried over (with its
+    reason, as written: points.services.merging) to the account the customer keeps, and
+    to one between (M-OLD into M-MID, then M-MID into M-KEEP), goes on there, without
+    its reason."""
     if member.merged_into_id and reasons:
-        Member.objects.filter(pk=member.merged_into_id, freeze_reason__in=reasons).update(
-            freeze_reason=ERASED_REASON
-        )
+        Member.objects.filter(
+            pk__in=merge_family(member), erased_at=None, freeze_reason__in=reasons
+        ).update(freeze_reason=ERASED_REASON)
 
 
 def merge_family(member: Member) -> list[int]:

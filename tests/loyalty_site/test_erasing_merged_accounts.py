@@ -267,6 +267,24 @@ def test_erasing_a_closed_account_alone_takes_its_freeze_reason_out_of_the_histo
     assert Member.objects.get(pk=keep.pk).frozen_until == until
 
 
+def test_erasing_the_first_of_accounts_merged_twice_takes_its_freeze_reason_off_the_middle_one(
+    client_admin, keep, old, make_member, staff
+):
+    # given: M-OLD's freeze carried over to M-MID by their merge, then on to M-KEEP
+    mid = make_member("M-MID")
+    freeze_on_page(client_admin, old, "Hospital stay")
+    merge(mid, old, staff)
+    merge(keep, mid, staff)
+
+    # when: M-OLD is erased on its own
+    erase_alone(client_admin, old)
+
+    # then: no account of the customer shows the reason
+    for account in (keep, mid):
+        assert "Hospital stay" not in page(client_admin, account), account.external_id
+    assert not Member.objects.filter(freeze_reason="Hospital stay").exists()
+
+
 def test_erasing_a_closed_account_alone_keeps_the_reason_of_the_kept_accounts_own_freeze(
     client_admin, keep, old, staff
 ):
