@@ -13,7 +13,7 @@ from core import events
 from core.models import WebhookDelivery, WebhookEndpoint
 from members.models import Member, Notification, TierChange
 from tests.conftest import at
-from tiers.models import StatusGrant
+from tiers.models import ProgrammeVersion, StatusGrant, Tier
 from tiers.services import degrade_inactive_members, end_status_match, grant_status
 
 pytestmark = pytest.mark.django_db
@@ -158,3 +158,26 @@ def test_a_match_holds_through_its_last_day_against_degradation(matched, degrada
     assert tiers_of(matched) == ("silver", "gold")
     degrade_inactive_members(now=at("2026-05-01", 3))
     assert tiers_of(matched) == ("silver", "bronze")
+
+
+def test_T3_a_match_ended_before_the_recalculation_reaches_the_member_gives_the_new_rules_tier(
+    matched, staff
+):
+    """Found by a review: the member went back to the tier the old thresholds gave
+    (Silver), told so, and the recalculation then moved them again ("rules changed")."""
+    # given: a marketer has raised Silver to 2,000 points (the member has 1,000); the
+    # recalculation has not run
+    Tier.objects.filter(code="silver").update(threshold=2000)
+    ProgrammeVersion.bump()
+
+    # when
+    end_status_match(member=matched, reason="Granted to the wrong member", by=staff)
+
+    # then: Bronze by the new rules, the end of the match recorded and told as such
+    assert tiers_of(matched) == ("bronze", "bronze")
+    ended = TierChange.objects.filter(member=matched).latest("pk")
+    assert (ended.reason, ended.from_tier.code, ended.to_tier.code) == (
+        "status_match_ended",
+        "gold",
+        "bronze",
+    )

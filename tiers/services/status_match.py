@@ -133,7 +133,9 @@ def end_status_match(*, member, reason: str, by, now=None) -> StatusGrant:
         StatusGrant.objects.filter(pk=grant.pk).update(
             ended_at=now, end=StatusGrant.End.ENDED, ended_by=by, end_reason=reason
         )
-        ranking, log = Ranking(), TierLog()
+        ranking, log, policy = Ranking(), TierLog(), DegradationPolicy.current()
+        # T3 first, as grant_status: back to the tier the rules give now
+        follow_new_rules(member, ranking, policy, log=log)
         from_tier_id = member.effective_tier_id
         member.granted_tier_id = member.granted_until = None
         if ranking.higher(from_tier_id, member.qualified_tier_id):
@@ -142,7 +144,7 @@ def end_status_match(*, member, reason: str, by, now=None) -> StatusGrant:
             member, log, reason=Reason.STATUS_MATCH_ENDED, from_tier_id=from_tier_id, at=now, by=by
         )
         notify(member, log, Notification.Kind.STATUS_MATCH_ENDED, ended)
-        target = inactivity_leaves(member, DegradationPolicy.current(), ranking, now)
+        target = inactivity_leaves(member, policy, ranking, now)
         if target != member.effective_tier_id:  # what the nightly job's run would do next (D2)
             member.effective_tier_id = target
             dropped = record_change(
@@ -150,7 +152,15 @@ def end_status_match(*, member, reason: str, by, now=None) -> StatusGrant:
             )
             notify(member, log, Notification.Kind.DEGRADATION, dropped)
         log.write()
-        member.save(update_fields=["granted_tier", "granted_until", "effective_tier"])
+        member.save(
+            update_fields=[
+                "qualified_tier",
+                "effective_tier",
+                "best_tier",
+                "granted_tier",
+                "granted_until",
+            ]
+        )
     grant.refresh_from_db()
     return grant
 
