@@ -234,8 +234,12 @@ def _carries_referral(survivor: Member, duplicate: Member) -> bool:
 
 def _carries(survivor: Member, tier_id, until, ranking, *, today) -> bool:
     """Whether the duplicate's status match (tier_id until `until`; None: none) gives
-    the survivor more than it has once requalified."""
-    if tier_id is None or until < today or not ranking.higher(tier_id, survivor.qualified_tier_id):
+    the survivor more than it has once requalified: a tier above the one its points
+    give it (lower while it is degraded), and above its own match."""
+    by_points = survivor.qualified_tier_id
+    if ranking.higher(by_points, survivor.effective_tier_id):
+        by_points = survivor.effective_tier_id  # degraded
+    if tier_id is None or until < today or not ranking.higher(tier_id, by_points):
         return False
     own, own_until = survivor.granted_tier_id, survivor.granted_until
     if own is None or own_until < today:

@@ -90,3 +90,26 @@ def test_a_status_match_is_not_carried_where_the_survivor_has_more(
     match(gold_card, "gold", 60, staff)
     survivor = merge(other, gold_card, staff)
     assert (survivor.effective_tier.code, survivor.granted_tier) == ("gold", None)
+
+
+def test_a_status_match_is_carried_to_a_survivor_degraded_below_it(
+    keep, old, buy, staff, degradation
+):
+    """Found by a review: the customer, Gold by the old account's match, was Silver after
+    the merge, as the kept account qualifies for Gold but was degraded."""
+    # given: the kept account qualifies for Gold and was degraded to Silver (100 days
+    # without a purchase); the old one is Gold by a match for 90 days
+    from tiers.services import degrade_inactive_members
+
+    now = timezone.now()
+    buy(keep, "3000", when=now - timedelta(days=100), now=now - timedelta(days=100))
+    degrade_inactive_members(now=now)
+    assert (fresh(keep).qualified_tier.code, fresh(keep).effective_tier.code) == ("gold", "silver")
+    grant = match(old, "gold", 90, staff)
+
+    # when
+    survivor = merge(keep, old, staff)
+
+    # then: Gold to the match's last day
+    assert survivor.effective_tier.code == "gold"
+    assert survivor.granted_until == grant.until
