@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from django.db import connection
 from django.db.models import BigIntegerField, Case, F, OuterRef, Q, Subquery, Sum, Value, When
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Least
 from django.utils import timezone
 
 from core import figures
@@ -348,8 +348,20 @@ def stake_sum(end: datetime, counted: Q | None = None):
 
 
 def _spent_since(end: datetime, counted: Q):
-    spent = counted & Q(issued_at__gte=end, points__lt=0) & ~Q(kind=LedgerEntry.Kind.RETURN)
-    return Coalesce(Sum("points", filter=spent), 0)
+    """What the member spent since `end` (a negative sum): what took points, but for
+    returns (their own purchase's points) and staff's adjustments, which count only as
+    far as they take more than staff gave since (+500 given by mistake and taken back
+    is no spending)."""
+    since = counted & Q(issued_at__gte=end)
+    adjusted = since & Q(kind=LedgerEntry.Kind.ADJUSTMENT)
+    spent = (
+        since
+        & Q(points__lt=0)
+        & ~Q(kind__in=[LedgerEntry.Kind.RETURN, LedgerEntry.Kind.ADJUSTMENT])
+    )
+    return Coalesce(Sum("points", filter=spent), 0) + Least(
+        Coalesce(Sum("points", filter=adjusted), 0), Value(0)
+    )
 
 
 # stake_sum for one member, read from the other end (a speed mechanism beside the rule).

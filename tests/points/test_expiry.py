@@ -179,6 +179,29 @@ def test_E2_a_return_after_the_cutoff_is_not_spending_so_a_late_run_expires_as_o
     call_command("check_ledger")
 
 
+@pytest.mark.parametrize("run_at", [0, 11], ids=["on-time", "late"])
+def test_E2_points_given_by_mistake_after_the_cutoff_and_taken_back_are_not_spending(
+    member, buy, staff, monthly, run_at
+):
+    """Found by a review: the correction counted as spending, and a late run took
+    nothing."""
+    # given 100 at the 31 Jan cutoff; an agent gives 500 by mistake and takes them back
+    buy(member, "100", when=at("2026-01-10"))
+    if run_at == 0:
+        expire_points(now=at("2026-02-01", 0))
+    adjust_points(
+        member=member, points=500, reason="Wrong member", by=staff, now=at("2026-02-01", 9)
+    )
+    adjust_points(member=member, points=-500, reason="Undo", by=staff, now=at("2026-02-01", 10))
+
+    # when the job runs, on time or late
+    expire_points(now=at("2026-02-01", 11))
+
+    # then the same: the 100 of the cutoff expire
+    assert expiries(member) == [(date(2026, 1, 31), -100)]
+    assert summary(member)["available"] == 0
+
+
 @pytest.mark.parametrize("run_at", [None, at("2026-02-03")], ids=["on-time", "late"])
 @pytest.mark.parametrize("moved_by", ["purchase", "status match"])
 def test_E2_a_tier_reached_after_the_cutoff_does_not_spare_the_points_of_the_cutoff(
