@@ -225,6 +225,20 @@ class Transaction(models.Model):
         db_index=False,
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # The account that recorded it (an API key's, or a staff user's), also when it
+    # earned nothing and so wrote no ledger entry to name it; none for an import's (its
+    # batch names who). No constraint: added to a table of millions of rows, a
+    # constraint would be checked over all of them while writes wait.
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+        verbose_name="recorded by",
+    )
     # The CX Manager import that brought it in, if any (indexed where set).
     batch = models.ForeignKey(
         ImportBatch,

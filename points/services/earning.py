@@ -157,7 +157,7 @@ def _purchase_transaction(member, plan: Programme, log: TierLog, fields, by, now
         now=now,
         by=by,
     )
-    txn = Transaction(member=member, **fields)
+    txn = Transaction(member=member, created_by=by, **fields)
     return txn, [entry_of(member, earned, transaction=txn, created_by=by)] if earned else []
 
 
@@ -219,7 +219,7 @@ def award_action(
             raise ValidationError(
                 {"definition": f"{definition} is given by the programme itself ({occasion})."}
             )
-        txn = Transaction(member=member, **fields)
+        txn = Transaction(member=member, created_by=by, **fields)
         earned = earning(definition, definition.points, at=occurred_at, reason=definition.name)
         entries = (
             [entry_of(member, earned, transaction=txn, created_by=by)] if earned.points else []

@@ -144,7 +144,7 @@ def record_return(
         except Refused as refused:
             column, reason = refused.args
             raise ValidationError({column: f"Cannot return {external_id}: {reason}."}) from None
-        txn = Transaction(member=member, original_id=bought.pk, **fields)
+        txn = Transaction(member=member, original_id=bought.pk, created_by=by, **fields)
         moves = [reversal] if reversal else []
         moves += Expired().give_back(member, reversal, bought, external_id=external_id)
         entries = [entry_of(member, move, transaction=txn, created_by=by) for move in moves]

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from django.contrib.admin.models import ADDITION, LogEntry
 from django.contrib.contenttypes.models import ContentType
+from django.urls import reverse
 from django.utils import timezone
 
 from api.models import ApiKey
@@ -225,6 +226,9 @@ def test_every_ledger_entry_made_through_the_api_names_its_key(api, till, member
         ["earn", "bonus", "return", "earn", "redemption", "refund"]
     )
     assert {entry.created_by_id for entry in entries} == {till.user_id}
+    # and so does each transaction
+    recorded = Transaction.objects.filter(member=member).values_list("created_by", flat=True)
+    assert set(recorded) == {till.user_id}
     # and so does the tier history: up to Silver (the purchase), down (the return), up
     # again (the action)
     changes = TierChange.objects.filter(member=member).order_by("pk")
@@ -321,3 +325,26 @@ def test_a_refused_write_leaves_no_admin_history(api, member, catalogue):
 
     assert_problem(response, 422)
     assert not LogEntry.objects.exists()
+
+
+def test_a_purchase_that_earns_nothing_names_its_key_on_its_page(api, till, member, client, login):
+    """Found by a review: a purchase of 0 points writes no ledger entry, and nothing
+    said which of a store's tills sent it."""
+    # when: a purchase too small to earn a point
+    body = {
+        "external_id": new_id("P"),
+        "member": member.external_id,
+        "kind": "purchase",
+        "amount": "0.50",
+        "occurred_at": recently(),
+    }
+    response = post(api, "/api/v1/transactions", body)
+    assert response.status_code == 201 and response.json()["points"] == 0
+
+    # then: its page in the CX Manager names the key's account
+    txn = Transaction.objects.get(external_id=body["external_id"])
+    assert txn.created_by_id == till.user_id
+    login("CX agent")
+    page = client.get(reverse("admin:points_transaction_change", args=[txn.pk]))
+    assert "Recorded by" in page.content.decode()
+    assert till.name in page.content.decode()
