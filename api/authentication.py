@@ -8,6 +8,8 @@ from rest_framework_api_key.permissions import KeyParser
 
 from api.models import ApiKey
 
+WRONG_KEY = "This API key is wrong or revoked."
+
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
     keyword = KeyParser.keyword
@@ -16,10 +18,12 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         secret = KeyParser().get(request)
         if not secret:
             return None  # no key: 401 through authenticate_header
+        if not (secret.isascii() and secret.isprintable()):  # no key holds these (a NUL:
+            raise exceptions.AuthenticationFailed(WRONG_KEY)  # PostgreSQL refuses it)
         try:
             key = ApiKey.objects.get_from_key(secret)
         except ApiKey.DoesNotExist:
-            raise exceptions.AuthenticationFailed("This API key is wrong or revoked.") from None
+            raise exceptions.AuthenticationFailed(WRONG_KEY) from None
         if key.has_expired:
             raise exceptions.AuthenticationFailed("This API key has expired.")
         key.mark_used()

@@ -13,7 +13,7 @@ from rest_framework.settings import api_settings
 
 from api.fields import AmountField, IdField, MomentField
 from core.staff_input import invisible
-from members.models import JOINERS, addressable_code, not_in_future, readable_name
+from members.models import JOINERS, Member, addressable_code, readable_name
 from points.models import Channel, LedgerEntry, Transaction
 from rewards.models import Redemption, VoucherStatus
 
@@ -140,8 +140,12 @@ class Enrolment(Strict):
     last_name = serializers.CharField(
         max_length=100, required=False, default="", allow_blank=True, validators=[readable_name]
     )
+    # The model's checks (not ahead, not before 1900): input wrong on its own, a 400
     birth_date = serializers.DateField(
-        required=False, default=None, allow_null=True, validators=[not_in_future]
+        required=False,
+        default=None,
+        allow_null=True,
+        validators=Member._meta.get_field("birth_date").validators,
     )
     referred_by = IdField(
         max_length=64,

@@ -143,13 +143,12 @@ VOUCHER_CODE = OpenApiParameter(
 )
 
 
-def written(result) -> dict:
-    """The two answers of an idempotent write (P8), for drf-spectacular."""
+def written(result, repeat="An exact repeat of an earlier call: its first answer again.") -> dict:
+    """The two answers of an idempotent write (P8), for drf-spectacular: `repeat`
+    describes the 200."""
     return {
         201: OpenApiResponse(result, description="Done: the first call with this external_id."),
-        200: OpenApiResponse(
-            result, description="An exact repeat of an earlier call: its first answer again."
-        ),
+        200: OpenApiResponse(result, description=repeat),
     }
 
 

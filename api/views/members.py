@@ -54,7 +54,14 @@ class Members(APIView):
     @extend_schema(
         operation_id="enrol_member",
         request=Enrolment,
-        responses={**written(MemberSummary), **problems(400, 404, 409, 415, 422)},
+        responses={
+            **written(
+                MemberSummary,
+                "An exact repeat: the member as GET /members/{code} shows "
+                "them now (the account kept, if merged since).",
+            ),
+            **problems(400, 404, 409, 415, 422),
+        },
         description="Enrols a member in the entry tier, with the programme's welcome points "
         "if it gives any. The same again answers 200; the same customer code with other "
         "data, 409; a `referred_by` that names no member, 404; the member itself, 422.",

@@ -163,3 +163,10 @@ def test_the_schema_says_what_a_method_a_path_does_not_take_answers(client):
     description = schema.json()["info"]["description"]
 
     assert "405" in description and "`Allow`" in description
+
+
+def test_the_schema_says_an_enrolment_repeated_answers_the_member_as_they_are_now(client):
+    """Found by a review: it said "its first answer again", as a transaction's repeat."""
+    schema = client.get("/api/v1/schema/", HTTP_ACCEPT="application/json").json()
+    repeat = schema["paths"]["/api/v1/members"]["post"]["responses"]["200"]["description"]
+    assert "as GET /members/{code} shows them now" in repeat

@@ -41,6 +41,7 @@ def test_api_enrols_with_a_birth_date_and_a_referrer_and_a_repeat_is_the_same(ap
         ({"referred_by": "M-NOBODY"}, 404, "referred_by"),  # unknown, as any member named
         ({"referred_by": "M-API-8"}, 422, "referred_by"),
         ({"birth_date": "2990-01-01"}, 400, "birth_date"),
+        ({"birth_date": "1899-12-31"}, 400, "birth_date"),  # a year typed wrong (was 422)
         ({"birth_date": "1990-02-30"}, 400, "birth_date"),
         ({"birth_date": 19900101}, 400, "birth_date"),
     ],

@@ -74,6 +74,14 @@ def test_a_wrong_secret_for_a_real_key_is_401(till, member):
     assert_problem(response, 401)
 
 
+@pytest.mark.parametrize("secret", ["a\x00b.c", "abc\x7f.def", "\u00e9t\u00e9.x"])
+def test_a_key_of_characters_no_key_holds_is_401(member, secret):
+    """Found by a review: a NUL in the key was a 500 on PostgreSQL."""
+    response = client_for(secret).get(f"/api/v1/members/{member.external_id}")
+
+    assert assert_problem(response, 401)["detail"] == "This API key is wrong or revoked."
+
+
 def test_a_revoked_key_is_401(till, member, purchase):
     # given
     ApiKey.objects.filter(pk=till.pk).update(revoked=True)
