@@ -106,13 +106,15 @@ class FirstAnswer(models.Model):
         return f"{self.kind} {self.external_id}"
 
     @classmethod
-    def keep(cls, external_id: str, body: dict, *, kind=Kind.TRANSACTION) -> None:
-        """Keep the first answer; when one was kept before (a repeat answered while the
-        first was on its way), that one stays. One prepared statement: every
-        transaction the API records keeps one."""
+    def keep(cls, external_id: str, body: dict, *, kind=Kind.TRANSACTION, first=True) -> None:
+        """Keep the first answer (`first`: the answer of the write itself), in place of
+        one a repeat answered and kept while it was on its way, which later repeats then
+        no longer give; a repeat's is kept only if none is. One prepared statement:
+        every transaction the API records keeps one."""
         db = connections[DEFAULT_DB_ALIAS]
         body_param = cls._meta.get_field("body").get_db_prep_value(body, db)
-        fetch_prepared(_KEEP_SQL, [kind, external_id, body_param, timezone.now()])
+        sql = _KEEP_FIRST_SQL if first else _KEEP_REPEAT_SQL
+        fetch_prepared(sql, [kind, external_id, body_param, timezone.now()])
 
     @classmethod
     def of(cls, external_id: str, *, kind=Kind.TRANSACTION) -> dict | None:
@@ -136,8 +138,10 @@ class CodesToForget(models.Model):
 
 _KEEP_SQL = (
     f"INSERT INTO {FirstAnswer._meta.db_table} (kind, external_id, body, created_at)"
-    " VALUES (%s, %s, %s, %s) ON CONFLICT (kind, external_id) DO NOTHING RETURNING id"
+    " VALUES (%s, %s, %s, %s) ON CONFLICT (kind, external_id) DO {} RETURNING id"
 )
+_KEEP_FIRST_SQL = _KEEP_SQL.format("UPDATE SET body = EXCLUDED.body")
+_KEEP_REPEAT_SQL = _KEEP_SQL.format("NOTHING")
 
 
 class WebhookEndpoint(core_models.WebhookEndpoint):

@@ -41,9 +41,10 @@ def transaction_result(txn, member, plan) -> Response:
         "summary": summary(member, plan),
     }
     data = rendered(TransactionResult, body)
-    # Kept for the repeats; when a repeat came first (this answer still on its way),
-    # the repeat's is kept.
-    FirstAnswer.keep(txn.external_id, data)
+    # Kept for the repeats. A repeat that came while the first answer was on its way
+    # (the write committed, the answer not kept yet) gives the figures as they stand,
+    # and keeps them only until the first answer is kept.
+    FirstAnswer.keep(txn.external_id, data, first=not skipped)
     return Response(data, status=200 if skipped else 201)
 
 

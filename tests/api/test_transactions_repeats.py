@@ -1,13 +1,15 @@
 """Transactions sent again through the API (P8): an exact repeat answers 200 with the
 same body, the same id with other content 409, and nothing is recorded twice."""
 
+import threading
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
-from tests.api.conftest import assert_problem, new_id, post
-from tests.conftest import ledger_state, summary
+from api.models import FirstAnswer
+from tests.api.conftest import assert_problem, client_for, new_id, post
+from tests.conftest import ledger_state, postgres_only, run_together, summary
 
 pytestmark = pytest.mark.django_db
 
@@ -39,6 +41,45 @@ def test_P8_a_repeat_after_the_member_changed_answers_the_first_body(api, member
     assert again.status_code == 200
     assert again.json() == first.json()
     assert summary(member)["available"] > first.json()["summary"]["available"]
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_P8_a_repeat_answered_while_the_first_answer_was_on_its_way_does_not_replace_it(
+    till, member, purchase, monkeypatch
+):
+    """Found by a review: the repeat's answer (the figures as they stood then) was kept,
+    and every later repeat gave it instead of the first answer."""
+    # given: a purchase written, its answer not kept yet (a slow moment)
+    body = purchase(member)
+    keep, on_its_way, go_on = FirstAnswer.keep, threading.Event(), threading.Event()
+
+    def slow(external_id, data, **kwargs):
+        if external_id == body["external_id"] and not on_its_way.is_set():  # the first's
+            on_its_way.set()
+            go_on.wait(10)
+        return keep(external_id, data, **kwargs)
+
+    monkeypatch.setattr(FirstAnswer, "keep", slow)
+
+    def work(i):
+        if i == 0:
+            return post(client_for(till.secret), "/api/v1/transactions", body)
+        # when: meanwhile another purchase, and the till sends the first again
+        assert on_its_way.wait(10)
+        try:
+            post(client_for(till.secret), "/api/v1/transactions", purchase(member))
+            return post(client_for(till.secret), "/api/v1/transactions", body)
+        finally:
+            go_on.set()
+
+    first, early = run_together(2, work)
+
+    # then: the early repeat gave the figures as they stood; every later repeat gives
+    # the first answer
+    assert (first.status_code, early.status_code) == (201, 200)
+    later = post(client_for(till.secret), "/api/v1/transactions", body)
+    assert later.status_code == 200 and later.json() == first.json()
 
 
 def test_P8_first_answers_are_kept_for_the_repeat_window_then_repeats_show_the_figures_now(
