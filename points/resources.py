@@ -29,6 +29,7 @@ from points.csv_files import cells_at, open_csv, parsed_rows
 from points.csv_rows import COLUMNS, KINDS, ImportRow, RowError, naming
 from points.models import Channel, Transaction
 from points.services import PREVIEW_ROWS, batches, import_transactions
+from points.services.batches import SHOWN_ERRORS
 from points.services.rules import TransactionLimits, check_transaction, transaction_limits
 
 
@@ -215,9 +216,14 @@ class TransactionResource(FormulaSafeResource):
         by_line = defaultdict(lambda: defaultdict(list))
         for error in report.errors:
             by_line[error.line][error.column].append(error.reason)
-        cells = cells_at(data, by_line.keys()) if by_line else {}
-        for line, reasons in sorted(by_line.items()):
-            result.append_invalid_row(line, cells.get(line, {}), ValidationError(dict(reasons)))
+        # The first lines with errors on the page: a file wrong throughout would make it
+        # hundreds of megabytes. An upload under Imports lists every error in a CSV.
+        shown_lines = sorted(by_line)[:SHOWN_ERRORS]
+        result.lines_not_shown = len(by_line) - len(shown_lines)
+        cells = cells_at(data, shown_lines) if shown_lines else {}
+        for line in shown_lines:
+            reasons = ValidationError(dict(by_line[line]))
+            result.append_invalid_row(line, cells.get(line, {}), reasons)
         if not report.errors:
             result.totals[RowResult.IMPORT_TYPE_NEW] = report.new
             result.totals[RowResult.IMPORT_TYPE_SKIP] = report.skipped
