@@ -1,6 +1,7 @@
 """CSV exports that are safe to open in a spreadsheet."""
 
 import csv
+import re
 
 from import_export import resources
 
@@ -13,16 +14,18 @@ SPREADSHEET_ENCODING = "utf-8-sig"
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
+# A number as the exports write them: points and amounts ("-12.50"). Not what Python
+# also reads as one ("-Infinity", "+34600000001": a phone number a spreadsheet would
+# turn into 3.46E+10).
+PLAIN_NUMBER = re.compile(r"-\d+(\.\d+)?")
+
+
 def escape_formula(value):
     """Prefix a text cell that a spreadsheet would read as a formula with a quote.
-    Plain numbers ("-12.50") stay numbers."""
+    Plain negative numbers ("-12.50") stay numbers."""
     if not isinstance(value, str) or not value.startswith(FORMULA_STARTS):
         return value
-    try:
-        float(value)
-    except ValueError:
-        return "'" + value
-    return value
+    return value if PLAIN_NUMBER.fullmatch(value) else "'" + value
 
 
 def spreadsheet_writer(stream):

@@ -62,3 +62,25 @@ def test_an_import_s_errors_report_reads_right_in_excel(client, login, jose, on_
     batch = ImportBatch.objects.get()
     errors = client.get(reverse("admin:core_importbatch_errors", args=[batch.pk]))
     assert "M-ÑANDÚ" in opened_in_excel(b"".join(errors.streaming_content))
+
+
+def test_the_member_export_keeps_phone_numbers_and_words_as_text_and_numbers_as_numbers(
+    admin_client, tiers, no_campaigns, buy, staff
+):
+    """Found by a review: "+34600000001" and "-Infinity" went out as they are, which a
+    spreadsheet reads as the number 3.46E+10 and as a formula (#NAME?)."""
+    from points.services import adjust_points
+    from tests.conftest import give_return
+
+    member = enroll_member(
+        external_id="M-PLUS", email="p@example.es", first_name="-Infinity", phone="+34600000001"
+    )
+    bought = buy(member, "20")  # spent, then returned: -20
+    adjust_points(member=member, points=-20, reason="Spent at the counter", by=staff)
+    give_return(member, bought, "20")
+    fields = ["external_id", "first_name", "phone", "points_balance"]
+    export = admin_client.post(
+        reverse("admin:members_member_export"),
+        {"format": "0", "resource": "0", **{f"memberresource_{f}": "on" for f in fields}},
+    )
+    assert "M-PLUS,'-Infinity,'+34600000001,-20" in opened_in_excel(export.content)
