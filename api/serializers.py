@@ -146,6 +146,7 @@ class Enrolment(Strict):
         default=None,
         allow_null=True,
         validators=Member._meta.get_field("birth_date").validators,
+        help_text="A day from 1900 to today: a birthday-month campaign reads it.",
     )
     referred_by = IdField(
         max_length=64,
