@@ -97,11 +97,15 @@ class ChangedOnPageForm(forms.ModelForm):
     def _post_clean(self):
         if self.instance.pk is None:
             return super()._post_clean()
-        written = {field.name for field in self.instance._meta.concrete_fields}
+        opts = self.instance._meta
+        written = {field.name for field in opts.concrete_fields}
+        related = {field.name for field in opts.many_to_many}
         unchanged = [name for name in self.cleaned_data if name not in self.changed_data]
         for name in unchanged:
             if name in written and not isinstance(self.fields[name], forms.FileField):
                 self.cleaned_data[name] = getattr(self.instance, name)
+            elif name in related:  # save_m2m sets the list as it is now (a campaign's tiers)
+                self.cleaned_data[name] = list(getattr(self.instance, name).all())
         super()._post_clean()
         if self._errors and (moved := self._changed_meanwhile(unchanged)):
             self.add_error(None, f"Changed while this page was open: {', '.join(moved)}.")

@@ -19,7 +19,7 @@ from import_export.admin import ImportExportMixin
 from import_export.formats import base_formats
 from import_export.forms import ImportForm
 
-from core.admin import ConfirmedPolicyAdmin, ReadOnlyAdminMixin
+from core.admin import ConfirmedPolicyAdmin, ReadOnlyAdminMixin, WritesWhatChangedAdmin
 from core.exports import SPREADSHEET_ENCODING
 from core.kept import KeptWhileNamedAdmin, named_by
 from core.paginator import CappedPaginator
@@ -52,7 +52,10 @@ from points.services.expiry import refuse_until_expiry_ran, remind_once_committe
 
 
 @admin.register(PointDefinition)
-class PointDefinitionAdmin(KeptWhileNamedAdmin, admin.ModelAdmin):
+class PointDefinitionAdmin(KeptWhileNamedAdmin, WritesWhatChangedAdmin):
+    """A page saves what its marketer changed (an earn rate), not the page's copy of
+    what another saved meanwhile."""
+
     list_display = [
         "name",
         "handle",

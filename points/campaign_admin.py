@@ -9,7 +9,7 @@ from django.shortcuts import redirect
 from django.utils import timezone
 
 from core import figures
-from core.admin import LABELLED_MOMENTS, only_choices
+from core.admin import LABELLED_MOMENTS, ChangedOnPageForm, WritesWhatChangedAdmin, only_choices
 from core.staff_input import invisible_in
 from points.models import STORE_LENGTH, Campaign, CampaignStatus, Channel
 from points.selectors import campaign_has_earned, campaign_reach, why_campaign_is_kept
@@ -42,7 +42,7 @@ class StoresField(forms.CharField):
         return list(dict.fromkeys(codes))
 
 
-class CampaignForm(forms.ModelForm):
+class CampaignForm(ChangedOnPageForm):
     channels = forms.MultipleChoiceField(
         choices=Channel.choices,
         required=False,
@@ -100,9 +100,10 @@ class CampaignStatusFilter(admin.SimpleListFilter):
 
 
 @admin.register(Campaign)
-class CampaignAdmin(admin.ModelAdmin):
+class CampaignAdmin(WritesWhatChangedAdmin):
     """P3: campaigns with who they reach and whether they run now; a campaign that runs
-    with others says what they earn together."""
+    with others says what they earn together. A page saves what its marketer changed,
+    not the page's copy of what another saved meanwhile."""
 
     form = CampaignForm
     formfield_overrides = LABELLED_MOMENTS

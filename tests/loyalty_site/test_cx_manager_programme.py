@@ -11,6 +11,7 @@ from django.utils import timezone
 from members.models import Member
 from points.models import ExpiryPolicy, PointDefinition
 from points.services import adjust_points
+from tests.admin_pages import form_values
 from tests.conftest import at, summary
 from tiers.models import Tier
 
@@ -164,6 +165,26 @@ def test_P6_a_marketer_changes_only_the_name_and_tier_counting_of_manual_adjustm
     assert summary(member)["available"] == 4
     page = client.get(url).content.decode()
     assert 'name="redeemable"' not in page and 'name="counts_toward_tier"' in page
+
+
+def test_P1_saving_a_definition_keeps_the_earn_rate_another_marketer_saved_meanwhile(
+    client, login, tiers
+):
+    """Found by a review: a page opened before put the old earn rate back for every
+    purchase."""
+    # given: the purchase definition's page open; another marketer doubles its earn rate
+    login("Marketer")
+    purchases = PointDefinition.objects.get(handle="purchase-points")
+    url = reverse("admin:points_pointdefinition_change", args=[purchases.pk])
+    values = form_values(client.get(url).content.decode())
+    PointDefinition.objects.filter(pk=purchases.pk).update(earn_rate=2)
+
+    # when: this marketer renames it on the page opened before
+    assert client.post(url, {**values, "name": "Points per euro"}).status_code == 302
+
+    # then: both changes stand
+    purchases.refresh_from_db()
+    assert (purchases.name, purchases.earn_rate) == ("Points per euro", 2)
 
 
 def test_a_definition_whose_points_would_count_for_nothing_is_refused(client, login):

@@ -8,8 +8,8 @@ from django.urls import reverse
 
 from points.models import Campaign, PointDefinition
 from rewards.models import Reward
+from tests.admin_pages import form_values
 from tests.points.test_campaign_admin import posted as campaign_form
-from tests.rewards.test_reward_admin import form_values
 from tests.tiers.settings_forms import definition_form, new_tier_form
 from tiers.models import Tier
 
