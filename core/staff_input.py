@@ -5,6 +5,7 @@ one ValidationError naming them all."""
 import unicodedata
 from datetime import date
 
+from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import (
@@ -149,6 +150,18 @@ class Above(BaseValidator):
         return a <= b
 
 
+class FiniteDecimalFormField(forms.DecimalField):
+    """Django's, refusing "NaN", "sNaN" and "Infinity" as it reads them, not only when it
+    validates: a page compares what was typed with what it showed first (whether the
+    field changed), and comparing a signalling NaN raises an error."""
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if value is not None and not value.is_finite():
+            raise ValidationError(self.error_messages["invalid"], code="invalid")
+        return value
+
+
 class BoundedDecimalField(models.DecimalField):
     """A decimal staff type with a bound in the rule's words (an AtMost among its
     validators): its form says the bound first, and not the column's digit count
@@ -156,7 +169,7 @@ class BoundedDecimalField(models.DecimalField):
     and which the bound keeps within. Its decimal places are still counted."""
 
     def formfield(self, **kwargs):
-        field = super().formfield(**kwargs)
+        field = super().formfield(**{"form_class": FiniteDecimalFormField, **kwargs})
         bounds = [v for v in self.validators if isinstance(v, AtMost)]
         field.validators = bounds + [
             DecimalValidator(None, v.decimal_places) if isinstance(v, DecimalValidator) else v

@@ -229,6 +229,21 @@ def test_T1_a_tier_multiplier_above_x100_is_refused_as_a_campaign_s(client, logi
     assert Tier.objects.get(pk=gold.pk).multiplier == 2
 
 
+@pytest.mark.parametrize("typed", ["sNaN", "NaN", "-Infinity"])
+def test_T1_a_multiplier_that_is_no_number_is_refused_beside_it(client, login, tiers, typed):
+    """Found by a review: "sNaN" was a server error (comparing it raised one)."""
+    login("Marketer")
+    gold = Tier.objects.get(code="gold")
+
+    page = client.post(
+        reverse("admin:tiers_tier_change", args=[gold.pk]), tier_form(gold, multiplier=typed)
+    )
+
+    assert page.status_code == 200
+    assert "multiplier: Enter a number." in errors(page)
+    assert Tier.objects.get(pk=gold.pk).multiplier == 2
+
+
 def test_P3_a_minimum_amount_above_the_largest_purchase_is_refused(client, login, no_campaigns):
     # given
     login("Marketer")
