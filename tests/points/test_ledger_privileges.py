@@ -13,6 +13,7 @@ from django.db import connection
 from points.models import LedgerEntry, Transaction
 from points.services import adjust_points
 from tests.conftest import postgres_only
+from tiers.services import recalculate_all_tiers
 
 # Data committed, so that the role's own connection sees it; the migrations' rows
 # (tiers, definitions) restored after each test's flush.
@@ -119,6 +120,25 @@ def test_the_application_role_runs_an_import(app_role, make_member, tmp_path, mo
     with connection.cursor() as cursor:
         cursor.execute("SELECT reltuples FROM pg_class WHERE oid = 'points_transaction'::regclass")
         assert cursor.fetchone()[0] >= 4
+
+
+def test_the_application_role_s_tier_recalculation_keeps_the_tiers_statistics(app_role, tiers):
+    """Found by a review: its ANALYZE of the tiers was skipped with a warning (only the
+    owner may), and the large reads that join the tiers were planned on guesses."""
+
+    def analysed() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_stat_clear_snapshot()")
+            cursor.execute(
+                "SELECT analyze_count FROM pg_stat_user_tables WHERE relname = 'tiers_tier'"
+            )
+            return cursor.fetchone()[0]
+
+    before = analysed()
+    with django_as(app_role):
+        recalculate_all_tiers()  # the nightly job, and after a threshold change
+
+    assert analysed() == before + 1
 
 
 def test_the_application_role_enrols_and_finds_a_member_without_accents(app_role, tiers):
