@@ -337,9 +337,13 @@ def send_pending_notifications(*, limit: int = OUTBOX_BATCH, now=None) -> int:
     message the server refuses (its address, its content) is counted and tried again on
     later runs, after the messages never tried, so it holds none up, until it has been
     refused for Notification.REFUSED_FOR_AT_MOST: then it is given up. A server that
-    cannot be reached, or drops the connection, stops the run: the rest wait for the
-    next. Messages to erased members are dropped (their address is gone). Returns how
-    many were sent.
+    cannot be reached, drops the connection, stops answering or refuses the programme's
+    sender address stops the run (the error raised once the run is recorded): the rest
+    wait for the next. The message it was sending is counted too, not as refused (no
+    day runs out for it), so that one the server never answers for (a check of its
+    address that times out) goes after the others next time, not first for ever.
+    Messages to erased members are dropped (their address is gone). Returns how many
+    were sent.
 
     Workers running at once take different rows (SKIP LOCKED)."""
     now = now or timezone.now()
@@ -347,7 +351,7 @@ def send_pending_notifications(*, limit: int = OUTBOX_BATCH, now=None) -> int:
     due = list(unsent.order_by("failed_attempts", "pk").values_list("pk", flat=True)[:limit])
     if not due:
         return 0
-    sent = 0
+    sent, stopped = 0, None
     with get_connection() as connection:
         for pk in due:
             with transaction.atomic():
@@ -368,10 +372,16 @@ def send_pending_notifications(*, limit: int = OUTBOX_BATCH, now=None) -> int:
                 except REFUSED as refused:
                     _count_failure(notification, refused, now)
                     continue
+                except (smtplib.SMTPException, OSError) as error:  # the server's, not its
+                    _count_failure(notification, error, now, refused=False)
+                    stopped = error
+                    break  # the count committed
                 unsent.filter(pk=pk).update(
                     sent_at=timezone.now(), **Notification.sent_fields(email)
                 )
                 sent += 1
+    if stopped:
+        raise stopped
     return sent
 
 
@@ -385,21 +395,22 @@ def send_again(*, notifications) -> int:
 
 
 # What the mail server (or the message itself) refuses for one message only; anything
-# else, a server out of reach or gone, stops the run.
+# else, a server out of reach, gone, silent or refusing the programme's own sender
+# address (every message's: a rate limit, a sender not allowed), stops the run.
 REFUSED = (
     smtplib.SMTPRecipientsRefused,
-    smtplib.SMTPSenderRefused,
     smtplib.SMTPDataError,
     ValueError,  # a header with a line break (BadHeaderError), an address it cannot encode
 )
 
 
-def _count_failure(notification: Notification, error: Exception, now) -> None:
+def _count_failure(notification: Notification, error: Exception, now, refused=True) -> None:
+    """An attempt that failed, said on the Notifications page; `refused`: by the server,
+    for this message, which starts the day after which it is given up."""
     logger.warning("Message %s not sent: %r", notification.pk, error)
+    refusal = {"first_refused_at": Coalesce("first_refused_at", Value(now))} if refused else {}
     Notification.objects.filter(pk=notification.pk).update(
-        failed_attempts=F("failed_attempts") + 1,
-        last_error=_in_words(error)[:255],
-        first_refused_at=Coalesce("first_refused_at", Value(now)),
+        failed_attempts=F("failed_attempts") + 1, last_error=_in_words(error)[:255], **refusal
     )
 
 
@@ -414,9 +425,14 @@ def _in_words(error: Exception) -> str:
     if isinstance(error, smtplib.SMTPRecipientsRefused):
         refused = (f"{address}: {said(*answer)}" for address, answer in error.recipients.items())
         return f"The mail server refused the address ({'; '.join(refused)})."
-    if isinstance(error, smtplib.SMTPResponseException):  # the sender or the message refused
+    if isinstance(error, smtplib.SMTPSenderRefused):  # every message's: tried again next run
+        answer = said(error.smtp_code, error.smtp_error)
+        return f"The mail server refused the programme's sender address ({answer}): tried again."
+    if isinstance(error, smtplib.SMTPResponseException):  # the message refused
         return f"The mail server refused the message ({said(error.smtp_code, error.smtp_error)})."
-    return f"The message could not be written: {error}."
+    if isinstance(error, ValueError):
+        return f"The message could not be written: {error}."
+    return f"The mail server stopped answering while it was sent ({error}): tried again."
 
 
 def _dates_read(context: dict) -> dict:

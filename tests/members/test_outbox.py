@@ -18,17 +18,25 @@ pytestmark = pytest.mark.django_db
 
 class OneRefusedAddress:
     """An SMTP server that refuses one address and takes every other message; or drops
-    the connection after `gone_after` messages."""
+    the connection after `gone_after` messages; or refuses the programme's sender
+    (`sender_refused`: a rate limit); or never answers for `silent_for` (an address
+    whose check times out)."""
 
     delivered: list = []
     attempts: list = []
     gone_after = None
+    sender_refused = False
+    silent_for = None
 
     def __init__(self, *args, **kwargs):
         pass
 
     def sendmail(self, sender, to, message, *args, **kwargs):
         self.attempts.extend(to)
+        if self.sender_refused:
+            raise smtplib.SMTPSenderRefused(451, b"4.7.1 Rate limit exceeded", sender)
+        if self.silent_for in to:
+            raise TimeoutError("timed out")
         if self.gone_after is not None and len(self.attempts) > self.gone_after:
             raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
         if "m-bad@example.com" in to:
@@ -49,6 +57,7 @@ def smtp(settings, monkeypatch):
     monkeypatch.setattr("django.core.mail.backends.smtp.smtplib.SMTP", OneRefusedAddress)
     OneRefusedAddress.delivered, OneRefusedAddress.attempts = [], []
     OneRefusedAddress.gone_after = None
+    OneRefusedAddress.sender_refused, OneRefusedAddress.silent_for = False, None
     return OneRefusedAddress.delivered
 
 
@@ -151,14 +160,58 @@ def test_a_server_gone_midway_stops_the_run_keeping_what_it_took(make_member, bu
     with pytest.raises(smtplib.SMTPServerDisconnected):
         send_pending_notifications()
 
-    # then the first is marked sent (never sent again); the second waits, not counted
-    # as refused: the server, not its address, failed
+    # then the first is marked sent (never sent again); the second waits, tried once
+    # but not refused: the server, not its address, failed
     assert Notification.objects.get(member__external_id="M-ONE").sent_at is not None
     second = Notification.objects.get(member__external_id="M-TWO")
-    assert second.sent_at is None and second.failed_attempts == 0
+    assert (second.sent_at, second.failed_attempts, second.first_refused_at) == (None, 1, None)
+    assert second.last_error == (
+        "The mail server stopped answering while it was sent (Connection unexpectedly "
+        "closed): tried again."
+    )
     OneRefusedAddress.gone_after = None
     assert send_pending_notifications() == 1
     assert smtp == ["m-one@example.com", "m-two@example.com"]
+
+
+def test_a_server_refusing_the_programme_s_sender_for_a_day_gives_up_no_message(
+    make_member, buy, smtp
+):
+    """Found by a review: a rate limit on the sender (451 to MAIL FROM) counted as a
+    refusal of each message, and a day of it gave up the whole outbox."""
+    # given: three tier-ups; the server refuses the sender address for a day
+    for code in ("M-ONE", "M-TWO", "M-THREE"):
+        buy(make_member(code), "1000.00", at("2026-03-02"))
+    OneRefusedAddress.sender_refused = True
+    first = at("2026-03-03 10:00")
+    for minute in range(3):
+        with pytest.raises(smtplib.SMTPSenderRefused):
+            send_pending_notifications(now=first + timedelta(minutes=minute))
+
+    # when the server takes mail again a day later
+    OneRefusedAddress.sender_refused = False
+    send_pending_notifications(now=first + timedelta(hours=25))
+
+    # then every message goes
+    assert sorted(smtp) == ["m-one@example.com", "m-three@example.com", "m-two@example.com"]
+
+
+def test_a_message_the_server_never_answers_for_holds_up_no_other(make_member, buy, smtp):
+    """Found by a review: it stopped every run first, and no other message went."""
+    # given: three tier-ups, the first to an address the server never answers for
+    for code in ("M-DEAD", "M-ONE", "M-TWO"):
+        buy(make_member(code), "1000.00", at("2026-03-02"))
+    OneRefusedAddress.silent_for = "m-dead@example.com"
+
+    # when the every-minute task runs twice
+    for _ in range(2):
+        with pytest.raises(TimeoutError):
+            send_notifications_task()
+
+    # then the others went; it waits, tried, not given up
+    assert smtp == ["m-one@example.com", "m-two@example.com"]
+    dead = Notification.objects.get(member__external_id="M-DEAD")
+    assert (dead.sent_at, dead.failed_attempts, dead.first_refused_at) == (None, 2, None)
 
 
 def test_a_message_refused_for_a_day_is_given_up_and_shown_so(
