@@ -352,6 +352,8 @@ class WebhookDeliveryAdmin(SuperuserOnlyAdmin):
             return "Scrubbed: the customer code it sent was removed once it was done."
         # "José" as staff read it; the wire's copy escapes it (\u00e9), the same JSON
         sent = webhooks.payload(delivery)
+        if sent is None:
+            return "None: what it reported is gone (a reminder dropped by a merge or an erasure)."
         return format_html("<pre>{}</pre>", json.dumps(sent, indent=2, ensure_ascii=False))
 
     @admin.action(permissions=["resend"], description="Resend the selected deliveries")

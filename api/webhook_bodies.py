@@ -18,7 +18,8 @@ Reason = TierChange.Reason
 
 
 def bodies(deliveries) -> dict[int, str]:
-    """{delivery id: JSON body} for a batch of deliveries."""
+    """{delivery id: JSON body} for a batch of deliveries; none for a delivery whose
+    subject is gone (an expiry reminder a merge dropped as its event was written)."""
     result = {}
     for event_type, batch in _by_type(deliveries).items():
         if event_type in _CARRIED:
@@ -26,10 +27,12 @@ def bodies(deliveries) -> dict[int, str]:
         else:
             data = _READERS[event_type]({d.subject_id for d in batch})
         for delivery in batch:
+            if delivery.subject_id not in data:
+                continue
             body = {
                 "type": event_type,
                 "timestamp": delivery.created_at.isoformat(),
-                "data": data.get(delivery.subject_id, {"deleted": True}),
+                "data": data[delivery.subject_id],
             }
             result[delivery.pk] = json.dumps(body, separators=(",", ":"))
     return result

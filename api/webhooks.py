@@ -217,6 +217,21 @@ def _withhold_erased(batch: list[WebhookDelivery]) -> list[WebhookDelivery]:
     return [delivery for delivery in batch if delivery.pk not in withheld]
 
 
+GONE_SUBJECT = "Not sent: what it reported is gone (a reminder dropped by a merge or an erasure)."
+
+
+def _withhold_gone(batch: list[WebhookDelivery], payloads: dict) -> list[WebhookDelivery]:
+    """The batch without the deliveries whose subject is gone (no body): an expiry
+    reminder a merge dropped while its event was being written, which the withdrawal
+    (core.events.withdraw) did not see yet. Marked failed, saying why, as it marks them."""
+    gone = [delivery.pk for delivery in batch if delivery.pk not in payloads]
+    if gone:
+        WebhookDelivery.objects.filter(pk__in=gone, status=Status.PENDING).update(
+            status=Status.FAILED, last_error=GONE_SUBJECT
+        )
+    return [delivery for delivery in batch if delivery.pk in payloads]
+
+
 def _send(endpoint, batch, deadline, answered_last: bool) -> tuple[bool, bool]:
     """Post each delivery of the batch and record what happened. Returns whether the
     round goes on, and whether its last post was answered (`answered_last`: the one
@@ -227,6 +242,7 @@ def _send(endpoint, batch, deadline, answered_last: bool) -> tuple[bool, bool]:
     answer among others holds up only its own member's events."""
     batch = _withhold_erased(batch)
     payloads = bodies(batch)
+    batch = _withhold_gone(batch, payloads)
     timeout = settings.WEBHOOK_TIMEOUT_SECONDS
     proxies = requests.utils.get_environ_proxies(endpoint.url)
     delivered, failed, go_on = defaultdict(list), [], True
@@ -398,6 +414,7 @@ def _described(exc: requests.RequestException) -> str:
     return type(exc).__name__
 
 
-def payload(delivery: WebhookDelivery) -> dict:
-    """The body a delivery sends, as data (for the admin)."""
-    return json.loads(bodies([delivery])[delivery.pk])
+def payload(delivery: WebhookDelivery) -> dict | None:
+    """The body a delivery sends, as data (for the admin); None once its subject is gone."""
+    body = bodies([delivery]).get(delivery.pk)
+    return json.loads(body) if body else None

@@ -162,11 +162,12 @@ def send_expiry_reminders(*, now=None) -> int:
     # reported nothing.
     with transaction.atomic():
         written = sql.insert_expiry_reminders(stake, cutoff=cutoff, now=now)
-        if written:
+        if written:  # those this run wrote (at `now`), not those of runs before
             events.record_bulk(
                 events.EventType.POINTS_EXPIRING,
                 Notification,
                 kind=Notification.Kind.EXPIRY_REMINDER,
                 cutoff=cutoff,
+                created_at=now,
             )
     return written

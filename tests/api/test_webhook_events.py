@@ -8,8 +8,10 @@ from datetime import date, timedelta
 import pytest
 
 from api import webhook_endpoints, webhooks
+from core import events
 from core.events import EventType
 from core.models import WebhookDelivery, WebhookEndpoint
+from members.models import Notification
 from members.services import enroll_member
 from points.models import ExpiryPolicy, PointDefinition
 from points.resources import read_transactions
@@ -147,6 +149,44 @@ def test_an_expiry_reminder_sends_points_expiring(hear, make_member, buy):
     send_expiry_reminders(now=at("2026-03-18"))
     (event,) = data(received())
     assert event == {"member": member.external_id, "cutoff": "2026-03-31", "points": 20}
+
+
+def test_an_endpoint_added_after_a_reminder_run_hears_only_the_reminders_of_later_runs(
+    hear, make_member, buy
+):
+    """Found by a review: each run's event covered every reminder of the cutoff, and an
+    endpoint added (or switched on) since heard all those of runs before, dated now."""
+    # given: a member reminded before the CRM subscribed
+    early = make_member()
+    buy(early, 20, when=at("2026-03-01"))
+    ExpiryPolicy.objects.update(cycle="quarterly", starts_on=date(2026, 1, 1))
+    send_expiry_reminders(now=at("2026-03-17"))
+    received = hear(EventType.POINTS_EXPIRING)
+
+    # when: the next day's run reminds a member who has bought since
+    late = make_member()
+    buy(late, 30, when=at("2026-03-18"))
+    send_expiry_reminders(now=at("2026-03-18"))
+
+    # then: the CRM hears of that reminder alone
+    assert data(received()) == [{"member": late.external_id, "cutoff": "2026-03-31", "points": 30}]
+
+
+def test_a_reminder_dropped_as_its_event_was_written_is_not_sent(hear, make_member, buy):
+    """Found by a review: a merge's withdrawal did not see an event being written, and
+    it went out as {"data": {"deleted": true}}."""
+    received = hear(EventType.POINTS_EXPIRING)
+    member = make_member()
+    buy(member, 20, when=at("2026-03-01"))
+    ExpiryPolicy.objects.update(cycle="quarterly", starts_on=date(2026, 1, 1))
+    send_expiry_reminders(now=at("2026-03-17"))
+    events.expand_bulk_events()
+    # the reminder dropped by a merge, its event's delivery left pending (the race)
+    Notification.objects.filter(member=member).delete()
+
+    assert received() == []
+    delivery = WebhookDelivery.objects.get(type=EventType.POINTS_EXPIRING)
+    assert (delivery.status, delivery.last_error) == ("failed", webhooks.GONE_SUBJECT)
 
 
 def test_a_degradation_run_reports_each_drop_once(hear, make_member, buy, degradation):
