@@ -216,12 +216,14 @@ class TransactionResource(FormulaSafeResource):
         by_line = defaultdict(lambda: defaultdict(list))
         for error in report.errors:
             by_line[error.line][error.column].append(error.reason)
-        # The first lines with errors on the page: a file wrong throughout would make it
-        # hundreds of megabytes. An upload under Imports lists every error in a CSV.
-        shown_lines = sorted(by_line)[:SHOWN_ERRORS]
-        result.lines_not_shown = len(by_line) - len(shown_lines)
+        # The first errors on the page (its own list: admin/points/transaction/import.html):
+        # a file wrong throughout would make it hundreds of megabytes. An upload under
+        # Imports lists every error in a CSV.
+        result.errors_shown = report.errors[:SHOWN_ERRORS]
+        result.errors_not_shown = len(report.errors) - len(result.errors_shown)
+        shown_lines = sorted({error.line for error in result.errors_shown})
         cells = cells_at(data, shown_lines) if shown_lines else {}
-        for line in shown_lines:
+        for line in shown_lines:  # the library's own record of the rows refused
             reasons = ValidationError(dict(by_line[line]))
             result.append_invalid_row(line, cells.get(line, {}), reasons)
         if not report.errors:
