@@ -334,14 +334,15 @@ OUTBOX_BATCH = 500  # messages a run of send_pending_notifications takes at most
 def send_pending_notifications(*, limit: int = OUTBOX_BATCH, now=None) -> int:
     """Send up to `limit` outbox messages by e-mail, each in its own transaction, marked
     sent as it goes: a failure midway re-sends at most the message it was sending. A
-    message the server refuses (its address, its content) is counted and tried again on
-    later runs, after the messages never tried, so it holds none up, until it has been
-    refused for Notification.REFUSED_FOR_AT_MOST: then it is given up. A server that
-    cannot be reached, drops the connection, stops answering or refuses the programme's
-    sender address stops the run (the error raised once the run is recorded): the rest
-    wait for the next. The message it was sending is counted too, not as refused (no
-    day runs out for it), so that one the server never answers for (a check of its
-    address that times out) goes after the others next time, not first for ever.
+    message the server refuses for good (a 5xx answer to its address or its content) is
+    counted and tried again on later runs, after the messages never tried, so it holds
+    none up, until it has been refused for Notification.REFUSED_FOR_AT_MOST: then it is
+    given up. A server that cannot be reached, drops the connection, stops answering,
+    refuses the programme's sender address or asks to try later (a 4xx answer: a rate
+    limit, greylisting) stops the run (the error raised once the run is recorded): the
+    rest wait for the next. The message it was sending is counted too, not as refused
+    (no day runs out for it), so that one the server never takes (a check of its address
+    that times out) goes after the others next time, not first for ever.
     Messages to erased members are dropped (their address is gone). Returns how many
     were sent.
 
@@ -369,11 +370,11 @@ def send_pending_notifications(*, limit: int = OUTBOX_BATCH, now=None) -> int:
                 email = email_message(notification)
                 try:
                     connection.send_messages([email])
-                except REFUSED as refused:
-                    _count_failure(notification, refused, now)
-                    continue
-                except (smtplib.SMTPException, OSError) as error:  # the server's, not its
-                    _count_failure(notification, error, now, refused=False)
+                except (smtplib.SMTPException, OSError, ValueError) as error:
+                    if _refused(error):
+                        _count_failure(notification, error, now)
+                        continue
+                    _count_failure(notification, error, now, refused=False)  # the server's
                     stopped = error
                     break  # the count committed
                 unsent.filter(pk=pk).update(
@@ -394,14 +395,17 @@ def send_again(*, notifications) -> int:
     )
 
 
-# What the mail server (or the message itself) refuses for one message only; anything
-# else, a server out of reach, gone, silent or refusing the programme's own sender
-# address (every message's: a rate limit, a sender not allowed), stops the run.
-REFUSED = (
-    smtplib.SMTPRecipientsRefused,
-    smtplib.SMTPDataError,
-    ValueError,  # a header with a line break (BadHeaderError), an address it cannot encode
-)
+def _refused(error: Exception) -> bool:
+    """Whether the mail server (or the message itself) refused this message for good: a
+    5xx answer to its address or its content, or a message that cannot be written (a
+    header with a line break, an address it cannot encode: ValueError). Anything else,
+    a 4xx answer (try later), a server out of reach, gone, silent or refusing the
+    programme's own sender address (every message's), stops the run."""
+    if isinstance(error, ValueError):
+        return True
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        return all(code >= 500 for code, _ in error.recipients.values())
+    return isinstance(error, smtplib.SMTPDataError) and error.smtp_code >= 500
 
 
 def _count_failure(notification: Notification, error: Exception, now, refused=True) -> None:
@@ -422,14 +426,16 @@ def _in_words(error: Exception) -> str:
         text = text.decode(errors="replace") if isinstance(text, bytes) else str(text)
         return f"{code} {' '.join(text.split())}"
 
+    later = "" if _refused(error) else ", for now: tried again"
     if isinstance(error, smtplib.SMTPRecipientsRefused):
         refused = (f"{address}: {said(*answer)}" for address, answer in error.recipients.items())
-        return f"The mail server refused the address ({'; '.join(refused)})."
+        return f"The mail server refused the address{later} ({'; '.join(refused)})."
     if isinstance(error, smtplib.SMTPSenderRefused):  # every message's: tried again next run
         answer = said(error.smtp_code, error.smtp_error)
         return f"The mail server refused the programme's sender address ({answer}): tried again."
     if isinstance(error, smtplib.SMTPResponseException):  # the message refused
-        return f"The mail server refused the message ({said(error.smtp_code, error.smtp_error)})."
+        answer = said(error.smtp_code, error.smtp_error)
+        return f"The mail server refused the message{later} ({answer})."
     if isinstance(error, ValueError):
         return f"The message could not be written: {error}."
     return f"The mail server stopped answering while it was sent ({error}): tried again."

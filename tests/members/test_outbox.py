@@ -18,14 +18,14 @@ pytestmark = pytest.mark.django_db
 
 class OneRefusedAddress:
     """An SMTP server that refuses one address and takes every other message; or drops
-    the connection after `gone_after` messages; or refuses the programme's sender
-    (`sender_refused`: a rate limit); or never answers for `silent_for` (an address
-    whose check times out)."""
+    the connection after `gone_after` messages; or asks to try later (`rate_limited`: a
+    4xx answer to the programme's sender or to each address); or never answers for
+    `silent_for` (an address whose check times out)."""
 
     delivered: list = []
     attempts: list = []
     gone_after = None
-    sender_refused = False
+    rate_limited = None  # "sender" or "address": the answer to MAIL FROM or to RCPT TO
     silent_for = None
 
     def __init__(self, *args, **kwargs):
@@ -33,8 +33,10 @@ class OneRefusedAddress:
 
     def sendmail(self, sender, to, message, *args, **kwargs):
         self.attempts.extend(to)
-        if self.sender_refused:
+        if self.rate_limited == "sender":
             raise smtplib.SMTPSenderRefused(451, b"4.7.1 Rate limit exceeded", sender)
+        if self.rate_limited == "address":
+            raise smtplib.SMTPRecipientsRefused({to[0]: (451, b"4.7.1 Rate limit exceeded")})
         if self.silent_for in to:
             raise TimeoutError("timed out")
         if self.gone_after is not None and len(self.attempts) > self.gone_after:
@@ -57,7 +59,7 @@ def smtp(settings, monkeypatch):
     monkeypatch.setattr("django.core.mail.backends.smtp.smtplib.SMTP", OneRefusedAddress)
     OneRefusedAddress.delivered, OneRefusedAddress.attempts = [], []
     OneRefusedAddress.gone_after = None
-    OneRefusedAddress.sender_refused, OneRefusedAddress.silent_for = False, None
+    OneRefusedAddress.rate_limited, OneRefusedAddress.silent_for = None, None
     return OneRefusedAddress.delivered
 
 
@@ -174,22 +176,21 @@ def test_a_server_gone_midway_stops_the_run_keeping_what_it_took(make_member, bu
     assert smtp == ["m-one@example.com", "m-two@example.com"]
 
 
-def test_a_server_refusing_the_programme_s_sender_for_a_day_gives_up_no_message(
-    make_member, buy, smtp
-):
-    """Found by a review: a rate limit on the sender (451 to MAIL FROM) counted as a
+@pytest.mark.parametrize("limited", ["sender", "address"])
+def test_a_day_of_a_rate_limit_gives_up_no_message(make_member, buy, smtp, limited):
+    """Found by reviews: a rate limit (451 to MAIL FROM, or to each RCPT TO) counted as a
     refusal of each message, and a day of it gave up the whole outbox."""
-    # given: three tier-ups; the server refuses the sender address for a day
+    # given: three tier-ups; the server asks to try later for a day
     for code in ("M-ONE", "M-TWO", "M-THREE"):
         buy(make_member(code), "1000.00", at("2026-03-02"))
-    OneRefusedAddress.sender_refused = True
+    OneRefusedAddress.rate_limited = limited
     first = at("2026-03-03 10:00")
     for minute in range(3):
-        with pytest.raises(smtplib.SMTPSenderRefused):
+        with pytest.raises(smtplib.SMTPException):
             send_pending_notifications(now=first + timedelta(minutes=minute))
 
     # when the server takes mail again a day later
-    OneRefusedAddress.sender_refused = False
+    OneRefusedAddress.rate_limited = None
     send_pending_notifications(now=first + timedelta(hours=25))
 
     # then every message goes
