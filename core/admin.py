@@ -87,12 +87,16 @@ class ChangedOnPageForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if not self.instance.pk:
             return
-        for name, field in self.fields.items():
-            initial_name = self.add_initial_prefix(name)
-            sent = not self.is_bound or not field.hidden_widget().value_omitted_from_data(
-                self.data, self.files, initial_name
+        # Sent from the page: with the values it was opened with, but for a list shown
+        # empty (no tier ticked: every tier), of which a browser sends nothing.
+        from_page = not self.is_bound or any(
+            not field.hidden_widget().value_omitted_from_data(
+                self.data, self.files, self.add_initial_prefix(name)
             )
-            field.show_hidden_initial = sent and not isinstance(field, forms.FileField)
+            for name, field in self.fields.items()
+        )
+        for field in self.fields.values():
+            field.show_hidden_initial = from_page and not isinstance(field, forms.FileField)
 
     def _post_clean(self):
         if self.instance.pk is None:
@@ -122,7 +126,10 @@ class ChangedOnPageForm(forms.ModelForm):
             # A browser sends a field's line breaks as CR LF: "Free delivery\nBirthday
             # gift" kept with LF came back the same, not changed.
             if field.has_changed(_lf(self.get_initial_for_field(field, name)), _lf(shown)):
-                now = _shown_value(getattr(self.instance, name))
+                now = getattr(self.instance, name)
+                if name in {f.name for f in self.instance._meta.many_to_many}:
+                    now = list(now.all())  # a campaign's tiers
+                now = _shown_value(now)
                 moved.append(f"{self[name].label} (now {now})")
         return moved
 
@@ -132,8 +139,10 @@ def _lf(value):
 
 
 def _shown_value(value) -> str:
-    if value is None or value == "":
+    if value is None or value == "" or value == []:
         return "empty"
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
     if isinstance(value, datetime):
         return f"{timezone.localtime(value):%-d %b %Y %H:%M}"
     return str(value)
