@@ -30,6 +30,11 @@ MAX_STATUS_MATCH_DAYS = 731
 REASON_LENGTH = StatusGrant._meta.get_field("reason").max_length
 
 
+# What granting or ending a match writes on the member: the tiers the rules give now
+# (T3: follow_new_rules first), and the match.
+MATCH_FIELDS = ["qualified_tier", "effective_tier", "best_tier", "granted_tier", "granted_until"]
+
+
 def grant_status(*, member, tier: Tier, until: date, reason: str, by, now=None) -> StatusGrant:
     """A status match: the member's effective tier is `tier` until the end of `until`
     (in TIME_ZONE), whatever degradation says; then the rules apply again (the nightly
@@ -98,15 +103,7 @@ def grant_status(*, member, tier: Tier, until: date, reason: str, by, now=None) 
             )
             notify(member, log, change=change, **told)
         log.write()
-        member.save(
-            update_fields=[
-                "qualified_tier",
-                "effective_tier",
-                "best_tier",
-                "granted_tier",
-                "granted_until",
-            ]
-        )
+        member.save(update_fields=MATCH_FIELDS)
     return grant
 
 
@@ -152,15 +149,7 @@ def end_status_match(*, member, reason: str, by, now=None) -> StatusGrant:
             )
             notify(member, log, Notification.Kind.DEGRADATION, dropped)
         log.write()
-        member.save(
-            update_fields=[
-                "qualified_tier",
-                "effective_tier",
-                "best_tier",
-                "granted_tier",
-                "granted_until",
-            ]
-        )
+        member.save(update_fields=MATCH_FIELDS)
     grant.refresh_from_db()
     return grant
 
