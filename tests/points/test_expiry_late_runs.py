@@ -1,0 +1,59 @@
+"""E2-E3 when the job runs late or twice: what staff corrected after a cutoff, and a
+second catch-up run reaching a cutoff the first has passed (found by a review)."""
+
+from datetime import date
+
+import pytest
+from django.core.management import call_command
+
+from points.services import adjust_points, expire_points
+from points.services import expiry as expiry_service
+from tests.conftest import at, give_return, summary
+from tests.points.test_expiry import expiries
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize("run_at", [0, 11], ids=["on-time", "late"])
+def test_E2_points_given_by_mistake_after_the_cutoff_and_taken_back_are_not_spending(
+    member, buy, staff, monthly, run_at
+):
+    """Found by a review: the correction counted as spending, and a late run took
+    nothing."""
+    # given 100 at the 31 Jan cutoff; an agent gives 500 by mistake and takes them back
+    buy(member, "100", when=at("2026-01-10"))
+    if run_at == 0:
+        expire_points(now=at("2026-02-01", 0))
+    adjust_points(
+        member=member, points=500, reason="Wrong member", by=staff, now=at("2026-02-01", 9)
+    )
+    adjust_points(member=member, points=-500, reason="Undo", by=staff, now=at("2026-02-01", 10))
+
+    # when the job runs, on time or late
+    expire_points(now=at("2026-02-01", 11))
+
+    # then the same: the 100 of the cutoff expire
+    assert expiries(member) == [(date(2026, 1, 31), -100)]
+    assert summary(member)["available"] == 0
+
+
+def test_E3_a_second_run_reaching_a_cutoff_after_the_first_ran_the_next_keeps_the_balance_right(
+    member, buy, monthly
+):
+    # given: two catch-up runs that both listed 31 Jan and 28 Feb; the first has run
+    # both for this member, after an offline till's purchase of 30 Jan (and its return)
+    # reached us late: 31 Jan took nothing when it ran, 28 Feb took the 50 of 5 Feb
+    jan, feb = date(2026, 1, 31), date(2026, 2, 28)
+    buy(member, "50", when=at("2026-02-05"))
+    expiry_service.expire_chunk(cutoff=jan, first_id=member.pk, last_id=member.pk)
+    late = buy(member, "100", when=at("2026-01-30"), now=at("2026-03-02"))
+    give_return(member, late, "100", when=at("2026-02-10"))
+    expiry_service.expire_chunk(cutoff=feb, first_id=member.pk, last_id=member.pk)
+
+    # when: the second run reaches 31 Jan for this member
+    expiry_service.expire_chunk(cutoff=jan, first_id=member.pk, last_id=member.pk)
+
+    # then: 31 Jan was done for them: nothing more is taken, and the balance is the ledger's
+    assert expiries(member) == [(feb, -50)]
+    assert summary(member)["available"] == 0
+    call_command("check_ledger")
