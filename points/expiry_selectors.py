@@ -295,7 +295,10 @@ def points_at_stake(
     members with ids in [first_id, last_id], for chunked runs.
 
     A member frozen at the cutoff (frozen_until at or after its end) is skipped for
-    that cutoff: their points wait for the next cutoff after the freeze. `frozen=True`
+    that cutoff: their points wait for the next cutoff after the freeze. So is a member
+    a later cutoff's run has reached (`expired_through`): cutoffs run in order, so this
+    one was run for them before, and a second run that listed it earlier would write an
+    entry the cached balance never counts (sql.count_expiry_in_balances). `frozen=True`
     gives those skipped instead, for the previews. `then`: tier_then, when the caller
     has it.
 
@@ -304,7 +307,7 @@ def points_at_stake(
     expiring = Tier.objects.filter(points_expire=True).values("pk")
     then = tier_then(cutoff, now=now) if then is None else then
     members = Member.objects.alias(inactive_since=inactive_since(), tier_then=then)
-    members = members.filter(tier_then__in=expiring)
+    members = members.filter(tier_then__in=expiring).exclude(expired_through__gt=cutoff)
     frozen_at_cutoff = Q(frozen_until__gte=end)
     members = members.filter(frozen_at_cutoff) if frozen else members.exclude(frozen_at_cutoff)
     entries = LedgerEntry.objects.filter(redeemable=True)

@@ -304,13 +304,9 @@ def planned_rows(model) -> int:
 
 def insert_expiry_entries(stake, *, cutoff: date, at: datetime, reason: str) -> int:
     """One expiry entry of minus the stake for each member of `stake`, issued and
-    available at `at`; returns how many were written (not those written before).
-    None for a member a later cutoff's run has reached: this cutoff's was run for them
-    before that one (cutoffs run in order), and this is a second run that listed it
-    earlier, whose entry count_expiry_in_balances would not count (`expired_through`)."""
+    available at `at`; returns how many were written (not those written before)."""
     with_stake, stake_params = stake_cte(stake)
-    ledger, member = LedgerEntry._meta.db_table, Member._meta.db_table
-    day = connection.ops.adapt_datefield_value(cutoff)
+    ledger = LedgerEntry._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
@@ -319,18 +315,16 @@ def insert_expiry_entries(stake, *, cutoff: date, at: datetime, reason: str) -> 
             {with_stake}
             SELECT s.member_id, %s, -s.at_stake, FALSE, TRUE, %s, %s, %s, %s, %s
             FROM stake s
-            WHERE NOT EXISTS (SELECT 1 FROM {member} m
-                              WHERE m.id = s.member_id AND m.expired_through > %s)
+            WHERE TRUE  -- SQLite needs a WHERE before ON CONFLICT in INSERT ... SELECT
             ON CONFLICT DO NOTHING
             """,
             [
                 *stake_params,
                 LedgerEntry.Kind.EXPIRY,
                 *[connection.ops.adapt_datetimefield_value(t) for t in (at, at)],
-                day,
+                connection.ops.adapt_datefield_value(cutoff),
                 reason,
                 connection.ops.adapt_datetimefield_value(timezone.now()),
-                day,
             ],
         )
         return cursor.rowcount
