@@ -49,7 +49,9 @@ def id_chunks(model, size: int | None = None) -> list[tuple[int, int]]:
     `model`. Without rows, one empty range, so that a run still has a chunk to finish."""
     size = size or settings.JOB_CHUNK_SIZE
     bounds = model.objects.aggregate(low=Min("pk"), high=Max("pk"))
-    low, high = bounds["low"] or 1, bounds["high"] or 1
+    if bounds["low"] is None:
+        return [(1, size)]
+    low, high = bounds["low"], bounds["high"]  # 0 or below too (rows restored from elsewhere)
     return [(first, first + size - 1) for first in range(low, high + 1, size)]
 
 

@@ -332,3 +332,29 @@ def test_a_degradation_run_whose_chunk_was_lost_is_finished_by_the_next_run(
     assert not JobChunk.objects.filter(done_at=None).exists()
     history = degradation_outcome()["history"]
     assert len(history) == len(set(history)) > 0
+
+
+def test_a_member_restored_with_id_0_is_in_the_nightly_run(tiers, buy, degradation, settings):
+    """Found by a review: the chunks started at id 1 at the lowest, and the job never
+    reached a member whose id is 0 (a row restored from another system)."""
+    # given: a Silver member with id 0, without a purchase for 100 days, and others
+    now = timezone.now()
+    bronze = tiers["bronze"]
+    restored = Member.objects.create(
+        pk=0,
+        external_id="M-RESTORED",
+        email="restored@example.com",
+        joined_at=now - timedelta(days=400),
+        qualified_tier=bronze,
+        effective_tier=bronze,
+        best_tier=bronze,
+    )
+    buy(restored, "1600", when=now - timedelta(days=100))
+    settings.JOB_CHUNK_SIZE = 4
+
+    # when
+    degrade_inactive_members_task.delay()
+
+    # then: dropped to Bronze by the run
+    assert Member.objects.get(pk=0).effective_tier.code == "bronze"
+    assert TierChange.objects.filter(member_id=0, reason="degradation").count() == 1
