@@ -80,14 +80,18 @@ def member_context(
     figures, cutoff, at_stake = balances_and_stake(member, plan, now=now)
     available, pending = figures
     # A closed account reaches no tier and redeems nothing: no way to either is shown.
-    next_tier = ranking.next_above(qualified.pk) if open_member else None
+    # From the tier the points reach under today's thresholds: the recalculation may not
+    # have reached the member yet after a marketer changed them (T3).
+    reached = ranking.qualified_for(member.lifetime_points)
+    next_tier = ranking.next_above(reached.pk) if open_member else None
     progress = None
     if next_tier:
-        span = next_tier.threshold - qualified.threshold
+        span = next_tier.threshold - reached.threshold
+        done = 100 * (member.lifetime_points - reached.threshold) / span
         progress = {
             "tier": next_tier,
             "to_go": next_tier.threshold - member.lifetime_points,
-            "percent": round(100 * (member.lifetime_points - qualified.threshold) / span, 1),
+            "percent": round(min(max(done, 0), 100), 1),  # below 0 when points went negative
         }
     drop = next_degradation(member, plan.degradation, ranking, now)
     return {

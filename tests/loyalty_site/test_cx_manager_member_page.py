@@ -11,6 +11,7 @@ from core.days import end_of
 from members.models import Member
 from points.models import LedgerEntry
 from tests.loyalty_site.cx_pages import member_page
+from tiers.models import ProgrammeVersion, Tier
 from tiers.selectors import Ranking, drop_day_of, members_to_degrade, next_degradation
 
 pytestmark = pytest.mark.django_db
@@ -38,6 +39,24 @@ def test_the_member_page_shows_balances_progress_and_degradation(
     assert "500 points to Gold" in html
     drop = (timezone.localtime(timezone.now() + timedelta(days=80))).strftime("%-d %b %Y")
     assert f"Without a purchase, drops to Bronze on {drop}" in html
+
+
+def test_T3_progress_follows_thresholds_changed_before_the_recalculation_reaches_the_member(
+    client, login, member, buy
+):
+    """Found by a review: the bar was drawn from the member's stored tier and today's
+    thresholds together (a width of -50%)."""
+    # given: a Silver member at 1,500 points; Silver raised to 2,000, not recalculated yet
+    buy(member, "1500")
+    Tier.objects.filter(code="silver").update(threshold=2000)
+    ProgrammeVersion.bump()
+    login("CX agent")
+
+    html = client.get(member_page(member)).content.decode()
+
+    # then: 500 to Silver, three quarters of the way from Bronze
+    assert '<p id="to-next-tier">500 points to Silver</p>' in html
+    assert "width: 75.0%" in html
 
 
 def test_next_degradation_is_when_the_job_would_move_the_member(make_member, buy, degradation):
