@@ -294,7 +294,9 @@ def _send(endpoint, batch, deadline, answered_last: bool) -> tuple[bool, bool]:
             break
     _record(delivered, failed)
     if delivered:
-        _free_those_behind(endpoint, [pk for ids in delivered.values() for pk in ids])
+        sent = [pk for ids in delivered.values() for pk in ids]
+        members = WebhookDelivery.objects.filter(pk__in=sent).values("member_id")
+        events.free_those_behind([endpoint.pk], members)
     return go_on, answered_last
 
 
@@ -324,19 +326,6 @@ def _switch_off(endpoint, *, at) -> None:
         "wants no more events. Switch it on again once it does.",
     )
     events.subscriptions_changed()
-
-
-def _free_those_behind(endpoint, delivered_ids: list[int]) -> None:
-    """The deliveries that waited behind one now delivered (_due moved them, never
-    tried, to its retry time) are due at once: one resent and delivered before its
-    retry does not leave its member's later events waiting for that retry."""
-    WebhookDelivery.objects.filter(
-        endpoint=endpoint,
-        status=Status.PENDING,
-        attempts=0,
-        member_id__in=WebhookDelivery.objects.filter(pk__in=delivered_ids).values("member_id"),
-        next_attempt_at__gt=timezone.now(),
-    ).update(next_attempt_at=timezone.now())
 
 
 def _failed(delivery: WebhookDelivery, *, at, code, error, wait=timedelta(0)) -> WebhookDelivery:

@@ -119,15 +119,33 @@ def delivery_rows(event_type: str, subjects, *, at=None) -> list[tuple]:
 def withdraw(event_type: str, *, member_id: int, subject_ids, why: str) -> None:
     """Stop the member's pending events of subjects that are gone (expiry reminders
     dropped by a merge or an erasure), rather than send them without their data: marked
-    failed, with why, on the Webhook deliveries page."""
-    WebhookDelivery.objects.filter(
-        # Through the pending-by-member index, whose first column is the endpoint.
-        endpoint__in=list(WebhookEndpoint.objects.values_list("pk", flat=True)),
+    failed, with why, on the Webhook deliveries page. Those behind them go at once."""
+    # Through the pending-by-member index, whose first column is the endpoint.
+    endpoints = list(WebhookEndpoint.objects.values_list("pk", flat=True))
+    withdrawn = WebhookDelivery.objects.filter(
+        endpoint__in=endpoints,
         member_id=member_id,
         status=WebhookDelivery.Status.PENDING,
         type=event_type,
         subject_id__in=list(subject_ids),
     ).update(status=WebhookDelivery.Status.FAILED, last_error=why[:200])
+    if withdrawn:
+        free_those_behind(endpoints, [member_id])
+
+
+def free_those_behind(endpoints, members) -> None:
+    """The members' deliveries that waited, never tried, behind their oldest one (the
+    sender moves them to its retry time: api.webhooks._due) are due at once, now that it
+    is out of the line: delivered before its retry (resent), or withdrawn. `members`:
+    ids, or a query of them."""
+    now = timezone.now()
+    WebhookDelivery.objects.filter(
+        endpoint__in=endpoints,
+        member_id__in=members,
+        status=WebhookDelivery.Status.PENDING,
+        attempts=0,
+        next_attempt_at__gt=now,
+    ).update(next_attempt_at=now)
 
 
 def record_bulk(event_type: str, model, **filters) -> None:

@@ -380,6 +380,33 @@ def test_a_merged_accounts_cancellation_never_arrives_before_its_redemption(
     assert heard == [("redemption.created", code), ("redemption.cancelled", code)]
 
 
+def test_the_events_behind_a_reminder_a_merge_withdrew_go_at_once(
+    receiver, make_member, buy, staff
+):
+    """Found by a review: they waited for the withdrawn reminder's retry (up to hours)."""
+    # given: a reminder whose points.expiring waits for its retry, and the account's
+    # purchase after it, waiting behind it
+    survivor, duplicate = make_member(), make_member()
+    buy(duplicate, 20, when=timezone.now() - timedelta(hours=1))
+    endpoint = subscribe(receiver, EventType.POINTS_EXPIRING, EventType.TRANSACTION_RECORDED)
+    ExpiryPolicy.objects.update(cycle="monthly", starts_on=timezone.localdate(), reminder_days=40)
+    assert send_expiry_reminders() == 1
+    later = buy(duplicate, 10, when=timezone.now())
+    receiver.answers = [503, 503]
+    now = timezone.now()
+    send(endpoint, now=now)  # the reminder fails: retried in 5 s
+    send(endpoint, now=now + timedelta(seconds=6))  # fails again: in 30 s
+    send(endpoint, now=now + timedelta(seconds=7))  # the purchase waits behind it
+
+    # when: the account is merged (its reminder withdrawn), and the sender runs again
+    merge_members(survivor=survivor, duplicate=duplicate, by=staff, reason="Two cards")
+    send(endpoint, now=now + timedelta(seconds=8))
+
+    # then: the purchase was heard then, not 30 s later
+    heard = [e["data"].get("external_id") for e in verified(receiver, endpoint)]
+    assert heard[-1] == later.external_id
+
+
 def test_a_reminder_dropped_by_a_merge_is_not_sent_without_its_data(
     receiver, make_member, buy, staff
 ):
