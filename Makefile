@@ -43,8 +43,8 @@ serve: install
 	@# The release before is stopped here (make serve runs the whole stack): finish what
 	@# it wrote while the migration ran (docs/deploy.md).
 	DEBUG=false MIGRATE_DATABASE_URL= $(PY) manage.py finish_upgrade
-	@# An empty MIGRATE_DATABASE_URL (.env does not override it): web, worker and beat
-	@# never hold the owner's credentials.
+	@# Web, worker and beat never hold the owner's credentials: Procfile.prod empties
+	@# MIGRATE_DATABASE_URL in each (honcho would give .env's the last word).
 	DEBUG=false MIGRATE_DATABASE_URL= PATH="$(abspath $(VENV))/bin:$$PATH" HOST=$(HOST) \
 		$(VENV)/bin/honcho -f Procfile.prod start
 

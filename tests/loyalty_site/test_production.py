@@ -303,12 +303,13 @@ def test_the_web_s_access_log_keeps_no_search_terms_or_referrers(tmp_path):
         port = free.getsockname()[1]
     log = tmp_path / "access.log"
     command = procfile_command("web").replace("--access-logfile -", f"--access-logfile {log}")
-    environment = {
-        **os.environ,
-        "HOST": f"127.0.0.1:{port}",
-        "WEB_CONCURRENCY": "1",
-        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",  # as make serve
-    }
+    environment = production_env(  # the Procfile turns DEBUG off, as make serve does
+        HOST=f"127.0.0.1:{port}",
+        ALLOWED_HOSTS="127.0.0.1",
+        SECURE_SSL_REDIRECT="false",  # no balancer in front here
+        WEB_CONCURRENCY="1",
+        PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}",  # as make serve
+    )
     server = subprocess.Popen(["/bin/sh", "-c", f"exec {command}"], cwd=ROOT, env=environment)
     try:
         asked = urllib.request.Request(
@@ -334,3 +335,49 @@ def test_the_web_s_access_log_keeps_no_search_terms_or_referrers(tmp_path):
     line = log.read_text()
     assert '"GET /robots.txt HTTP/1.1" 404' in line
     assert "zebulon" not in line and "699123456" not in line and "Quixotaxe" not in line
+
+
+def test_web_worker_and_beat_run_with_debug_off_and_no_owner_url_whatever_env_says(tmp_path):
+    """Found by an operator's walkthrough: honcho gives .env the last word over the
+    environment, and `make serve`'s empty MIGRATE_DATABASE_URL came back in every
+    process from .env: web, worker and beat held the owner's credentials."""
+    import re
+    import signal
+
+    from tests.loyalty_site.test_outages import procfile_command
+
+    # given: an .env that names the owner and turns DEBUG on; each process of
+    # Procfile.prod with its program replaced by one that says what it was given
+    (tmp_path / ".env").write_text(
+        "MIGRATE_DATABASE_URL=postgres://owner:secret@db/x\nDEBUG=true\n"
+    )
+    shown = 'repr(os.environ.get("MIGRATE_DATABASE_URL")), os.environ.get("DEBUG")'
+    says = f"python3 -c 'import os; print(\"GIVEN\", {shown})'; sleep 60"
+    lines = [
+        f"{name}: " + re.sub(r"(gunicorn|celery) [^;]*", says, procfile_command(name), count=1)
+        for name in ("web", "worker", "beat")
+    ]
+    (tmp_path / "Procfile").write_text("\n".join(lines) + "\n")
+    honcho = Path(sys.executable).parent / "honcho"
+
+    # when
+    started = subprocess.Popen(
+        [str(honcho), "start"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    given = []
+    try:
+        for line in started.stdout:
+            if "GIVEN" in line:
+                given.append(line.split("GIVEN", 1)[1].strip())
+            if len(given) == 3:
+                break
+    finally:
+        os.killpg(started.pid, signal.SIGTERM)
+        started.wait(timeout=30)
+
+    # then
+    assert given == ["'' false"] * 3
