@@ -34,6 +34,10 @@ serve: install
 	@missing=""; for v in $(SERVE_VARS); do \
 		[ -n "$$(printenv $$v)" ] || grep -qs "^$$v=." .env || missing="$$missing $$v"; \
 	done; \
+	for v in EMAIL_URL EMAIL_BACKEND; do \
+		[ -n "$$(printenv $$v)" ] || grep -qs "^$$v=." .env || continue; mail=1; \
+	done; \
+	[ -n "$$mail" ] || missing="$$missing EMAIL_URL"; \
 	if [ -n "$$missing" ]; then \
 		echo "make serve: set$$missing in the environment (see README, Production)." >&2; exit 1; \
 	fi
