@@ -28,8 +28,7 @@ from points.services.posting import (
     credit,
     distinct_members,
     duplicate_lines,
-    lock_members,
-    members_named,
+    lock_members_written_for,
     movement,
     no_member,
     same_owner,
@@ -91,13 +90,8 @@ def import_grants(rows, *, by, errors=(), dry_run=False, batch=None, now=None) -
         report.errors += errors  # complete once the rows are read
         report.errors += unknown_members_of_bad_rows(errors)
         duplicates = duplicate_lines(sql.staged_duplicates, report)
-        # Members whose rows were all recorded before (the file imported again) are
-        # only compared, not locked: tills and jobs need not wait for them.
-        sql.mark_recorded()
-        held = lock_members(sql.staged_members(recorded=False))
-        sql.mark_recorded()  # after the locks: sees what an import before this one wrote
+        held, members = lock_members_written_for(sql)
         locked = distinct_members(held)
-        members = members_named(sql.staged_members(recorded=True)) | held
         # The clock is read once the locks are held, as adjust_points reads it.
         now = now or timezone.now()
         given = goodwill.given_this_month(by, now) if limits else 0

@@ -30,8 +30,7 @@ from points.services.posting import (
     credit,
     distinct_members,
     duplicate_lines,
-    lock_members,
-    members_named,
+    lock_members_written_for,
     movement_values,
     no_member,
     same_owner,
@@ -172,15 +171,9 @@ def import_transactions(
         wrong = {external_id for _, external_id in ids_of_bad_rows(errors)}
         # With the referrers the file's first purchases may pay: all in id order.
         referring = programme_award(programme(), AwardedOn.REFERRAL) is not None
-        # Members whose rows were all recorded before (the file imported again) are
-        # only compared, not locked: tills and jobs need not wait for them.
-        sql.mark_recorded()
-        writing = sql.staged_members(recorded=False)
-        also = referrers_of(writing) if referring else None
-        held = lock_members(writing, also=also)
-        sql.mark_recorded()  # after the locks: sees what an import before this one wrote
+        also = referrers_of(sql.staged_members(recorded=False)) if referring else None
+        held, members = lock_members_written_for(sql, also=also)
         locked = distinct_members(held)
-        members = members_named(sql.staged_members(recorded=True)) | held
         plan = programme()  # as the locks leave it
         referrers = lock_referrers(locked, plan)
         locked = distinct_members({m.pk: m for m in [*locked, *referrers.values()]})

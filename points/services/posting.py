@@ -287,6 +287,20 @@ def members_named(codes) -> dict[str, Member]:
     return _by_code(survivors_of(codes), codes, more=Member.objects.all())
 
 
+def lock_members_written_for(staged, *, also=None) -> tuple[dict, dict]:
+    """An import's members once its rows are staged (`staged`: the module of its
+    staging table, with mark_recorded and staged_members): (held, members). `held`:
+    those it writes for (a row not recorded before), locked (lock_members, with
+    `also`); `members`: those and the members whose rows were all recorded before (the
+    file imported again), only compared, not locked (members_named): tills and jobs need
+    not wait for them. The rows are marked recorded before the locks, and again after:
+    then they see what an import before this one wrote."""
+    staged.mark_recorded()
+    held = lock_members(staged.staged_members(recorded=False), also=also)
+    staged.mark_recorded()
+    return held, members_named(staged.staged_members(recorded=True)) | held
+
+
 def _by_code(found, codes, *, more) -> dict[str, Member]:
     """The members `found` for `codes`, by code, a merged code naming its survivor:
     from `more` if it is not among them."""

@@ -14,7 +14,7 @@ from members.models import Member
 from members.services import enroll_member
 from points.models import LedgerEntry, Transaction
 from points.resources import read_transactions
-from points.services import earning, import_transactions, importing, record_purchase
+from points.services import earning, import_transactions, importing, posting, record_purchase
 from tests.api.conftest import client_for, post, recently, till  # noqa: F401 (a fixture)
 from tests.conftest import postgres_only, run_together
 from tests.members.merging import merge
@@ -40,7 +40,7 @@ def test_an_import_and_a_tills_first_purchase_of_a_referred_friend_do_not_deadlo
     # Force the interleaving that a busy till and a large file give by chance: the till
     # holds the friend and is about to pay the referrer while the import locks its members.
     meet = threading.Barrier(2, timeout=5)
-    pay_referral, lock_members = earning.pay_referral, importing.lock_members
+    pay_referral, lock_members = earning.pay_referral, posting.lock_members
 
     def paying(*args, **kwargs):
         meet.wait()
@@ -52,7 +52,7 @@ def test_an_import_and_a_tills_first_purchase_of_a_referred_friend_do_not_deadlo
         return lock_members(codes, **also)
 
     monkeypatch.setattr(earning, "pay_referral", paying)
-    monkeypatch.setattr(importing, "lock_members", locking)
+    monkeypatch.setattr(posting, "lock_members", locking)
     day = timezone.localdate().isoformat()
     file = f"I-1,M-R,purchase,10,{day},,,\nI-2,M-F,purchase,10,{day},,,\n"
     body = {
