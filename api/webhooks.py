@@ -209,11 +209,16 @@ def _withhold_erased(batch: list[WebhookDelivery]) -> list[WebhookDelivery]:
         Member.objects.filter(pk__in=members, erased_at__isnull=False).values_list("pk", flat=True)
     )
     withheld = {d.pk for d in batch if d.member_id in erased and not _tells_erasure(d)}
-    if not withheld:
-        return batch
-    WebhookDelivery.objects.filter(pk__in=withheld, status=Status.PENDING).update(
-        status=Status.FAILED, last_error=ERASED
-    )
+    return _withhold(batch, withheld, why=ERASED)
+
+
+def _withhold(batch: list[WebhookDelivery], withheld: set[int], *, why: str) -> list:
+    """The batch without the deliveries `withheld` (ids), which are marked failed,
+    saying why."""
+    if withheld:
+        WebhookDelivery.objects.filter(pk__in=withheld, status=Status.PENDING).update(
+            status=Status.FAILED, last_error=why
+        )
     return [delivery for delivery in batch if delivery.pk not in withheld]
 
 
@@ -224,12 +229,8 @@ def _withhold_gone(batch: list[WebhookDelivery], payloads: dict) -> list[Webhook
     """The batch without the deliveries whose subject is gone (no body): an expiry
     reminder a merge dropped while its event was being written, which the withdrawal
     (core.events.withdraw) did not see yet. Marked failed, saying why, as it marks them."""
-    gone = [delivery.pk for delivery in batch if delivery.pk not in payloads]
-    if gone:
-        WebhookDelivery.objects.filter(pk__in=gone, status=Status.PENDING).update(
-            status=Status.FAILED, last_error=GONE_SUBJECT
-        )
-    return [delivery for delivery in batch if delivery.pk in payloads]
+    gone = {delivery.pk for delivery in batch if delivery.pk not in payloads}
+    return _withhold(batch, gone, why=GONE_SUBJECT)
 
 
 def _send(endpoint, batch, deadline, answered_last: bool) -> tuple[bool, bool]:
