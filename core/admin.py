@@ -102,14 +102,11 @@ class ChangedOnPageForm(forms.ModelForm):
         if self.instance.pk is None:
             return super()._post_clean()
         opts = self.instance._meta
-        written = {field.name for field in opts.concrete_fields}
-        related = {field.name for field in opts.many_to_many}
+        saved = {field.name for field in [*opts.concrete_fields, *opts.many_to_many]}
         unchanged = [name for name in self.cleaned_data if name not in self.changed_data]
         for name in unchanged:
-            if name in written and not isinstance(self.fields[name], forms.FileField):
-                self.cleaned_data[name] = getattr(self.instance, name)
-            elif name in related:  # save_m2m sets the list as it is now (a campaign's tiers)
-                self.cleaned_data[name] = list(getattr(self.instance, name).all())
+            if name in saved and not isinstance(self.fields[name], forms.FileField):
+                self.cleaned_data[name] = self._saved(name)
         super()._post_clean()
         if self._errors and (moved := self._changed_meanwhile(unchanged)):
             self.add_error(None, f"Changed while this page was open: {', '.join(moved)}.")
@@ -126,12 +123,15 @@ class ChangedOnPageForm(forms.ModelForm):
             # A browser sends a field's line breaks as CR LF: "Free delivery\nBirthday
             # gift" kept with LF came back the same, not changed.
             if field.has_changed(_lf(self.get_initial_for_field(field, name)), _lf(shown)):
-                now = getattr(self.instance, name)
-                if name in {f.name for f in self.instance._meta.many_to_many}:
-                    now = list(now.all())  # a campaign's tiers
-                now = _shown_value(now)
-                moved.append(f"{self[name].label} (now {now})")
+                moved.append(f"{self[name].label} (now {_shown_value(self._saved(name))})")
         return moved
+
+    def _saved(self, name: str):
+        """The field's value in the row as it is now; a list's objects (a campaign's
+        tiers) as a list, which save_m2m sets again."""
+        value = getattr(self.instance, name)
+        many = {field.name for field in self.instance._meta.many_to_many}
+        return list(value.all()) if name in many else value
 
 
 def _lf(value):
