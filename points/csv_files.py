@@ -167,21 +167,6 @@ def _more_cells(line: int, count: int, width: int) -> RowError:
     )
 
 
-def cells_at(data: bytes, lines) -> dict[int, dict]:
-    """The cells of the rows that start on these lines, by column, as a page can show
-    them (bytes that are not UTF-8 replaced, long cells cut)."""
-    records = _records(_reader(io.BytesIO(data)), [])
-    header = [column_name(name) for name in next(records, (1, []))[1]]
-    return {
-        line: {
-            name: cell.encode(errors="surrogateescape").decode(errors="replace")[:100]
-            for name, cell in zip(header, cells, strict=False)
-        }
-        for line, cells in records
-        if line in lines
-    }
-
-
 def column_name(name) -> str:
     """A header's name as the contract spells it: "External_ID " is external_id."""
     return (name or "").strip().lstrip("\ufeff").lower()

@@ -25,7 +25,7 @@ from core.days import start_of
 from core.exports import FormulaSafeResource
 from core.ids import canonical_id
 from core.models import ImportBatch
-from points.csv_files import cells_at, open_csv, parsed_rows
+from points.csv_files import open_csv, parsed_rows
 from points.csv_rows import COLUMNS, KINDS, ImportRow, RowError, naming
 from points.models import Channel, Transaction
 from points.services import PREVIEW_ROWS, batches, import_transactions
@@ -221,11 +221,10 @@ class TransactionResource(FormulaSafeResource):
         # Imports lists every error in a CSV.
         result.errors_shown = report.errors[:SHOWN_ERRORS]
         result.errors_not_shown = len(report.errors) - len(result.errors_shown)
-        shown_lines = sorted({error.line for error in result.errors_shown})
-        cells = cells_at(data, shown_lines) if shown_lines else {}
-        for line in shown_lines:  # the library's own record of the rows refused
-            reasons = ValidationError(dict(by_line[line]))
-            result.append_invalid_row(line, cells.get(line, {}), reasons)
+        # The library's own record of the rows refused, which keeps its confirm button
+        # away (the page shows the list, not the library's table of their cells).
+        for line in sorted({error.line for error in result.errors_shown}):
+            result.append_invalid_row(line, {}, ValidationError(dict(by_line[line])))
         if not report.errors:
             result.totals[RowResult.IMPORT_TYPE_NEW] = report.new
             result.totals[RowResult.IMPORT_TYPE_SKIP] = report.skipped
