@@ -40,6 +40,8 @@ def expire_points_task() -> None:
     now = timezone.now()
     cutoffs = pending_cutoffs(now)
     if not cutoffs:
+        # A line each run, even one with nothing to do: monitoring alerts on a silent day.
+        log.info("expiry: no cutoff due")
         return
     catch_up_degradation(now)  # the tiers at the cutoff, after downtime (D2, E2)
     cutoff = cutoffs[0].isoformat()

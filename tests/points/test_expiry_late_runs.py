@@ -1,13 +1,16 @@
 """E2-E3 when the job runs late or twice: what staff corrected after a cutoff, and a
 second catch-up run reaching a cutoff the first has passed (found by a review)."""
 
+import logging
 from datetime import date
+from unittest import mock
 
 import pytest
 from django.core.management import call_command
 
 from points.services import adjust_points, expire_points
 from points.services import expiry as expiry_service
+from points.tasks import expire_points_task
 from tests.conftest import at, give_return, summary
 from tests.points.test_expiry import expiries
 
@@ -57,3 +60,19 @@ def test_E3_a_second_run_reaching_a_cutoff_after_the_first_ran_the_next_keeps_th
     assert expiries(member) == [(feb, -50)]
     assert summary(member)["available"] == 0
     call_command("check_ledger")
+
+
+def test_E3_a_run_with_no_cutoff_due_says_so_in_the_log(member, buy, monthly, caplog):
+    """Found by an operator: deploy.md's monitoring alerts when a daily job has not
+    logged a run for a day, and a run with nothing to do logged nothing of its own."""
+    # given: every cutoff passed by 2 Feb has run
+    buy(member, "100", when=at("2026-01-10"))
+    expire_points(now=at("2026-02-01", 0))
+
+    # when: the nightly job runs again on 2 Feb
+    with mock.patch("django.utils.timezone.now", return_value=at("2026-02-02", 0)):
+        with caplog.at_level(logging.INFO, logger="points.tasks"):
+            expire_points_task()
+
+    # then: its line says there was nothing to do
+    assert "expiry: no cutoff due" in caplog.text
