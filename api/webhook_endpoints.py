@@ -99,6 +99,8 @@ def save_endpoint(endpoint: WebhookEndpoint, *, own_hosts=()) -> WebhookEndpoint
     """Save an endpoint (a new one gets its secret); the change applies to events from
     now on."""
     check_url(endpoint.url, own_hosts=own_hosts)
+    # Each event once, however the form sent it: twice would be two deliveries of one event.
+    endpoint.events = list(dict.fromkeys(endpoint.events))
     unknown = set(endpoint.events) - set(events.EventType.values)
     if unknown or not endpoint.events:
         raise ValidationError({"events": "Choose one or more of the events listed."})

@@ -54,7 +54,7 @@ def subscribers(event_type: str) -> list[int]:
         for pk, events in WebhookEndpoint.objects.filter(is_active=True).values_list(
             "pk", "events"
         ):
-            for name in events:
+            for name in set(events):  # an endpoint saved before events were made unique
                 wanted.setdefault(name, []).append(pk)
         _subscriptions, _read_at = wanted, time.monotonic()
     return _subscriptions.get(event_type, [])

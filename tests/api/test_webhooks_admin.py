@@ -167,3 +167,41 @@ def test_a_delivery_page_shows_names_as_written(superuser_client, tiers):
     delivery = WebhookDelivery.objects.get()
     page = superuser_client.get(reverse("admin:api_webhookdelivery_change", args=[delivery.pk]))
     assert "&quot;first_name&quot;: &quot;José&quot;" in page.content.decode()
+
+
+def test_an_event_ticked_twice_is_heard_once(superuser_client, member, buy):
+    """Found by a review: the form took the same event twice, and every purchase after
+    failed (two deliveries of one event)."""
+    add_endpoint(
+        superuser_client,
+        "https://crm.example.com/hooks",
+        events=[EventType.TRANSACTION_RECORDED, EventType.TRANSACTION_RECORDED],
+    )
+    assert WebhookEndpoint.objects.get().events == [EventType.TRANSACTION_RECORDED]
+
+    buy(member, 10)
+
+    assert WebhookDelivery.objects.count() == 1
+
+
+def test_the_deliveries_filter_offers_every_event_type_and_filters_by_it(
+    superuser_client, member, buy
+):
+    """The filter names the types from the list of events (found by a review: read from
+    every delivery ever written, on each load of the page)."""
+    webhook_endpoints.save_endpoint(
+        WebhookEndpoint(
+            url="https://crm.example.com/hooks",
+            events=[EventType.TRANSACTION_RECORDED, EventType.MEMBER_TIER_CHANGED],
+        )
+    )
+    buy(member, 10)
+    page = superuser_client.get(reverse(DELIVERIES))
+    (types,) = [spec for spec in page.context["cl"].filter_specs if spec.title == "type"]
+    assert set(EventType.values) <= {c["display"] for c in types.choices(page.context["cl"])}
+    tier_changes = superuser_client.get(
+        reverse(DELIVERIES), {"type": EventType.MEMBER_TIER_CHANGED}
+    )
+    assert len(tier_changes.context["cl"].result_list) == 0
+    purchases = superuser_client.get(reverse(DELIVERIES), {"type": EventType.TRANSACTION_RECORDED})
+    assert len(purchases.context["cl"].result_list) == 1
