@@ -219,6 +219,7 @@ class WebhookEndpointAdmin(SuperuserOnlyAdmin):
         for endpoint in queryset:
             # The new secret and its history line together: a secret committed but never
             # shown (the page failing between them) would leave the receiver refusing all.
+            again = webhook_endpoints.old_secrets(endpoint, at=timezone.now())
             with transaction.atomic():
                 secret = webhook_endpoints.rotate_secret(endpoint)
                 self.log_change(request, endpoint, "Signing secret rotated")
@@ -227,9 +228,10 @@ class WebhookEndpointAdmin(SuperuserOnlyAdmin):
                 request,
                 format_html(
                     "The new signing secret of {} is <code>{}</code>. Give it to the receiver "
-                    "now: it is not shown again. The old one signs too until {}.",
+                    "now: it is not shown again. {} until {}.",
                     endpoint,
                     secret,
+                    "The secrets it replaces sign too" if again else "The old one signs too",
                     f"{until:%-d %b %Y %H:%M}",
                 ),
                 messages.WARNING,

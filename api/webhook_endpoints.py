@@ -27,18 +27,30 @@ def new_secret() -> str:
 # After a rotation, the old secret signs too for this long (a second signature in the
 # header, as Standard Webhooks allows): the receiver has a day to take the new one.
 OLD_SECRET_SIGNS = timedelta(hours=24)
+# Rotated again within that day (a form sent twice, a page lost before the new secret
+# was read), the secret before signs on as well: the receiver may hold either. The
+# old ones are kept space-separated in previous_secret, newest first, as many as fit.
+OLD_SECRETS_KEPT = 2
 
 
 def rotate_secret(endpoint: WebhookEndpoint, *, now=None) -> str:
     """A new signing secret for the endpoint (shown once, as at its creation); the old
-    one signs beside it for OLD_SECRET_SIGNS. Returns the new secret."""
+    ones sign beside it for OLD_SECRET_SIGNS. Returns the new secret."""
     now = now or timezone.now()
     with transaction.atomic():
         endpoint = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
-        endpoint.previous_secret, endpoint.secret = endpoint.secret, new_secret()
+        old = [endpoint.secret, *old_secrets(endpoint, at=now)][:OLD_SECRETS_KEPT]
+        endpoint.previous_secret, endpoint.secret = " ".join(old), new_secret()
         endpoint.previous_secret_until = now + OLD_SECRET_SIGNS
         endpoint.save(update_fields=["secret", "previous_secret", "previous_secret_until"])
     return endpoint.secret
+
+
+def old_secrets(endpoint: WebhookEndpoint, *, at) -> list[str]:
+    """The secrets rotated out that still sign at `at`."""
+    if endpoint.previous_secret and endpoint.previous_secret_until > at:
+        return endpoint.previous_secret.split()
+    return []
 
 
 def check_url(url: str, *, own_hosts=()) -> None:

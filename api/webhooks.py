@@ -8,6 +8,7 @@ endpoint that does not answer stops its sender at the first timeout, so it holds
 worker for at most one timeout per retry; other endpoints have their own senders."""
 
 import json
+import ssl
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from standardwebhooks import Webhook
 from api.bounded_post import post_within, watched
 from api.refused_networks import RefusedNetwork
 from api.webhook_bodies import SCRUBBED, bodies, carries_its_data, subjects_gone
+from api.webhook_endpoints import old_secrets
 from core import events
 from core.models import WebhookDelivery, WebhookEndpoint
 from members.models import Member
@@ -62,11 +64,9 @@ SENDING_SECONDS = 30  # a sender gives the endpoint back after this, and is queu
 
 
 def _signature(endpoint: WebhookEndpoint, message_id: str, sent_at, body: str) -> str:
-    """webhook-signature: by the secret, and by the one before it while it still signs."""
-    signatures = [Webhook(endpoint.secret).sign(message_id, sent_at, body)]
-    if endpoint.previous_secret and endpoint.previous_secret_until > sent_at:
-        signatures.append(Webhook(endpoint.previous_secret).sign(message_id, sent_at, body))
-    return " ".join(signatures)
+    """webhook-signature: by the secret, and by those before it while they still sign."""
+    signing = [endpoint.secret, *old_secrets(endpoint, at=sent_at)]
+    return " ".join(Webhook(secret).sign(message_id, sent_at, body) for secret in signing)
 
 
 @dataclass
@@ -146,7 +146,7 @@ def send_due(*, endpoint_id: int, now=None, seconds: float = SENDING_SECONDS) ->
             if not due:
                 return False
             if batch:
-                go_on, answered_last = _send(endpoint, batch, deadline, answered_last)
+                go_on, answered_last = _send(mine, batch, deadline, answered_last)
                 if not go_on:
                     return False  # no answer, or asked to wait: the next round's
             now = max(now, timezone.now())
@@ -184,7 +184,7 @@ def _due(endpoint, now) -> tuple[bool, list[WebhookDelivery]]:
 
 # Its connections watched, so that a post ends at its timeout (api.bounded_post).
 _session = watched(requests.Session())
-# The environment's proxy settings are read once per batch, not on every post.
+# The environment's proxy settings are read once per batch (_send), not on every post.
 _session.trust_env = False
 
 
@@ -233,23 +233,36 @@ def _withhold_gone(batch: list[WebhookDelivery], payloads: dict) -> list[Webhook
     return _withhold(batch, gone, why=GONE_SUBJECT)
 
 
-def _send(endpoint, batch, deadline, answered_last: bool) -> tuple[bool, bool]:
+def _send(held, batch, deadline, answered_last: bool) -> tuple[bool, bool]:
     """Post each delivery of the batch and record what happened. Returns whether the
     round goes on, and whether its last post was answered (`answered_last`: the one
     before the batch's first). Stops at a post that gets no answer when the one before
     got none either (or it is the round's first: the receiver is down, and the rest
     wait for its retry), at an answer asking to slow down (with a Retry-After, the
     endpoint waits as asked), or at 410 Gone (the endpoint is switched off). One slow
-    answer among others holds up only its own member's events."""
+    answer among others holds up only its own member's events. `held`: the endpoint
+    while this sender holds it, read before each post, so that a post goes as a
+    superuser left it a moment ago (switched off, its URL corrected, its secret
+    rotated)."""
     batch = _withhold_erased(batch)
     payloads = bodies(batch)
     batch = _withhold_gone(batch, payloads)
+    if not batch:
+        return True, answered_last
+    # Due by then, all of them: one resent while on the wire is due later (_record).
+    due_by = max(delivery.next_attempt_at for delivery in batch)
     timeout = settings.WEBHOOK_TIMEOUT_SECONDS
-    proxies = requests.utils.get_environ_proxies(endpoint.url)
+    proxies = {}  # by URL: the environment's settings read once per batch, not per post
     delivered, failed, go_on = defaultdict(list), [], True
     for delivery in batch:
         if time.monotonic() >= deadline:
             break
+        endpoint = held.filter(is_active=True).first()
+        if endpoint is None:  # switched off, or another sender holds it now
+            go_on = False
+            break
+        if endpoint.url not in proxies:
+            proxies[endpoint.url] = requests.utils.get_environ_proxies(endpoint.url)
         sent_at = timezone.now()
         body = payloads[delivery.pk]
         message_id = f"msg_{delivery.pk}"
@@ -266,7 +279,8 @@ def _send(endpoint, batch, deadline, answered_last: bool) -> tuple[bool, bool]:
                 endpoint.url,
                 data=body.encode(),
                 headers=headers,
-                proxies=proxies,
+                proxies=proxies[endpoint.url],
+                verify=settings.WEBHOOK_CA_BUNDLE or True,
                 allow_redirects=False,  # never to another host
             )
         except requests.RequestException as exc:
@@ -293,11 +307,11 @@ def _send(endpoint, batch, deadline, answered_last: bool) -> tuple[bool, bool]:
         if code == GONE or code in SLOW_DOWN:
             go_on = False
             break
-    _record(delivered, failed)
+    _record(delivered, failed, due_by=due_by)
     if delivered:
         sent = [pk for ids in delivered.values() for pk in ids]
         members = WebhookDelivery.objects.filter(pk__in=sent).values("member_id")
-        events.free_those_behind([endpoint.pk], members)
+        events.free_those_behind([batch[0].endpoint_id], members)
     return go_on, answered_last
 
 
@@ -341,16 +355,18 @@ def _failed(delivery: WebhookDelivery, *, at, code, error, wait=timedelta(0)) ->
     return delivery
 
 
-def _record(delivered: dict, failed: list) -> None:
+def _record(delivered: dict, failed: list, *, due_by) -> None:
     """Save the attempts of a batch: those delivered in one statement per answer code
     and number of attempts before (stamped with the time the batch was recorded, within
     seconds of their attempt), the few failures one by one. A delivery resent while on
-    the wire (attempts started again) is left as the resend left it, whatever the
-    answer. A delivery done (delivered, or failed after its last attempt) keeps no data
+    the wire (attempts started again, due from the resend: after `due_by`, when every
+    delivery of the batch was due) is left as the resend left it, whatever the answer.
+    A delivery done (delivered, or failed after its last attempt) keeps no data
     (WebhookDelivery.data: an erased customer's code)."""
     now = timezone.now()
+    as_sent = WebhookDelivery.objects.filter(status=Status.PENDING, next_attempt_at__lte=due_by)
     for (code, attempts), ids in delivered.items():
-        WebhookDelivery.objects.filter(pk__in=ids, status=Status.PENDING, attempts=attempts).update(
+        as_sent.filter(pk__in=ids, attempts=attempts).update(
             status=Status.DELIVERED,
             attempts=F("attempts") + 1,
             last_attempt_at=now,
@@ -361,9 +377,7 @@ def _record(delivered: dict, failed: list) -> None:
         )
     for delivery in failed:
         done = {"data": None} if delivery.status == Status.FAILED else {}
-        WebhookDelivery.objects.filter(
-            pk=delivery.pk, status=Status.PENDING, attempts=delivery.attempts - 1
-        ).update(
+        as_sent.filter(pk=delivery.pk, attempts=delivery.attempts - 1).update(
             status=delivery.status,
             attempts=delivery.attempts,
             next_attempt_at=delivery.next_attempt_at,
@@ -396,12 +410,40 @@ def give_up_erased_codes(*, now=None) -> int:
 def _described(exc: requests.RequestException) -> str:
     if isinstance(exc, requests.Timeout):
         return "No answer in time"
+    if isinstance(exc, requests.exceptions.SSLError):
+        return _tls_refusal(exc)
     if isinstance(exc, requests.ConnectionError):
         reason = getattr(exc.args[0], "reason", None) if exc.args else None
         if isinstance(reason, RefusedNetwork):
             return reason.refusal[: WebhookDelivery._meta.get_field("last_error").max_length]
         return "Could not connect"
     return type(exc).__name__
+
+
+def _tls_refusal(exc: requests.exceptions.SSLError) -> str:
+    """What the TLS handshake refused, for the superuser who must fix it: the
+    certificate's fault as OpenSSL names it (expired, self-signed, another host's),
+    or the handshake's."""
+    cause = _ssl_error_in(exc)
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        why = f"Certificate not trusted: {cause.verify_message} (WEBHOOK_CA_BUNDLE)"
+    else:
+        why = f"TLS failed: {getattr(cause, 'reason', None) or 'handshake refused'}"
+    return why[: WebhookDelivery._meta.get_field("last_error").max_length]
+
+
+def _ssl_error_in(exc: BaseException) -> ssl.SSLError | None:
+    """The ssl module's error that requests and urllib3 wrapped, however deep."""
+    seen, todo = set(), [exc]
+    while todo:
+        error = todo.pop()
+        if isinstance(error, ssl.SSLError):
+            return error
+        if isinstance(error, BaseException) and id(error) not in seen:
+            seen.add(id(error))
+            todo += [error.__cause__, error.__context__, getattr(error, "reason", None)]
+            todo += error.args
+    return None
 
 
 def payload(delivery: WebhookDelivery) -> dict | None:

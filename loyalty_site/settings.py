@@ -5,6 +5,7 @@ DATABASE_URL=postgres://... and CELERY_BROKER_URL=redis://...
 """
 
 import ipaddress
+import os
 import re
 from datetime import date, timedelta
 from decimal import Decimal
@@ -370,6 +371,11 @@ API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=64 * 1024)
 API_REPEAT_ANSWER_DAYS = env.int("API_REPEAT_ANSWER_DAYS", default=30)
 # How long a webhook receiver may take to answer before the attempt counts as failed.
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10)
+# The certificate authorities a webhook receiver's certificate may come from, as a file
+# or folder (a brand's own CA for a CRM on its network): certifi's by default, or the
+# file REQUESTS_CA_BUNDLE names, as for requests itself (the sender reads no other
+# setting of the environment).
+WEBHOOK_CA_BUNDLE = env.str("WEBHOOK_CA_BUNDLE", default=os.environ.get("REQUESTS_CA_BUNDLE", ""))
 # Networks webhooks are never sent to (api.refused_networks): this machine and the
 # link-local network (a cloud's metadata service). A brand may add its private ranges;
 # a network that is not one stops the start, naming it.

@@ -1,6 +1,8 @@
 """A real HTTP receiver of webhooks on 127.0.0.1, started by a test: it answers with the
 codes it is told, or not at all, and keeps what it was sent."""
 
+import ssl
+import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
@@ -28,7 +30,10 @@ class Receiver:
         return self.answers.pop(0) if self.answers else 200
 
 
-def start_receiver() -> tuple[Receiver, ThreadingHTTPServer]:
+def start_receiver(tls_in=None) -> tuple[Receiver, ThreadingHTTPServer]:
+    """`tls_in`: a folder; the receiver then answers over https, with a self-signed
+    certificate for 127.0.0.1 written there (certificate.pem), as a brand's own CA
+    would sign one."""
     receiver = Receiver(url="")
 
     class Handler(BaseHTTPRequestHandler):
@@ -54,6 +59,23 @@ def start_receiver() -> tuple[Receiver, ThreadingHTTPServer]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
+    if tls_in:
+        server.socket = _tls(tls_in).wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    receiver.url = f"http://127.0.0.1:{server.server_address[1]}/hooks"
+    scheme = "https" if tls_in else "http"
+    receiver.url = f"{scheme}://127.0.0.1:{server.server_address[1]}/hooks"
     return receiver, server
+
+
+def _tls(folder) -> ssl.SSLContext:
+    key, certificate = folder / "key.pem", folder / "certificate.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+        + ["-keyout", key, "-out", certificate, "-subj", "/CN=crm.internal"]
+        + ["-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True,
+        capture_output=True,
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(certificate, key)
+    return context

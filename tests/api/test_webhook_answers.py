@@ -286,9 +286,9 @@ def test_a_sender_whose_hold_another_took_stops_and_leaves_it_held(
     taken = timezone.now() + timedelta(minutes=2)
     sent = webhooks._send
 
-    def outlasting(endpoint, batch, deadline, answered_last):
-        answer = sent(endpoint, batch, deadline, answered_last)
-        WebhookEndpoint.objects.filter(pk=endpoint.pk).update(sending_until=taken)
+    def outlasting(held, batch, deadline, answered_last):
+        answer = sent(held, batch, deadline, answered_last)
+        WebhookEndpoint.objects.filter(pk=batch[0].endpoint_id).update(sending_until=taken)
         return answer
 
     monkeypatch.setattr(webhooks, "_send", outlasting)
