@@ -30,6 +30,7 @@ from rewards.services import (
     CANCEL_REASON_LENGTH,
     VoucherTerms,
     cancel_redemption,
+    check_redeems,
     redeem,
     why_not_cancellable,
 )
@@ -227,8 +228,9 @@ class MemberActions:
             self.message_user(request, "Choose a reward to redeem.", messages.ERROR)
             return redirect("admin:members_member_change", member.pk)
         if CONFIRM not in request.POST:
-            try:  # a page opened before the account was merged: say where it went
+            try:  # a page opened before the account was merged (or erased): say so
                 check_open(member)
+                check_redeems(member)
             except ValidationError as closed:
                 self.message_user(request, " ".join(closed.messages), messages.ERROR)
                 return redirect("admin:members_member_change", member.pk)

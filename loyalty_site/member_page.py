@@ -75,6 +75,7 @@ def member_context(
         entry.explanation = entry_explanation(entry)
     user = request.user
     open_member = not member.is_merged
+    redeems = open_member and not member.erased_at  # rewards.services.check_redeems
     qualified = ranking.by_pk[member.qualified_tier_id]
     effective = ranking.by_pk[member.effective_tier_id]
     figures, cutoff, at_stake = balances_and_stake(member, plan, now=now)
@@ -108,7 +109,7 @@ def member_context(
         "degradation_overdue": bool(drop) and drop_time(drop[0], now) == TONIGHT,
         "expiry": {"cutoff": cutoff, "points": at_stake},
         "expiry_on": plan.expiry.cycle != ExpiryPolicy.Cycle.NEVER,
-        "catalogue": open_member and catalogue(member, now=now, ranking=ranking, figures=figures),
+        "catalogue": redeems and catalogue(member, now=now, ranking=ranking, figures=figures),
         "tier_history": history,
         "tier_explanation": tier_explanation(history, effective),
         "as_of": as_of,
@@ -122,9 +123,7 @@ def member_context(
         # except one sent back with why it was refused (the account closed meanwhile).
         "assign_form": assign_form
         or (AssignPointsForm() if open_member and user.has_perm("points.assign_points") else None),
-        "redeem_form": RedeemForm()
-        if open_member and user.has_perm("rewards.add_redemption")
-        else None,
+        "redeem_form": RedeemForm() if redeems and user.has_perm("rewards.add_redemption") else None,
         "merge_form": merge_form
         or (
             MergeForm()

@@ -8,7 +8,7 @@ from rewards.services.cancellation import (
     refund_reason,
     why_not_cancellable,
 )
-from rewards.services.redemption import VoucherTerms, redeem
+from rewards.services.redemption import VoucherTerms, check_redeems, redeem
 from rewards.services.voucher_expiry import release_expired_vouchers
 from rewards.services.vouchers import use_voucher
 
@@ -16,6 +16,7 @@ __all__ = [
     "CANCEL_REASON_LENGTH",
     "VoucherTerms",
     "cancel_redemption",
+    "check_redeems",
     "redeem",
     "refund_reason",
     "release_expired_vouchers",

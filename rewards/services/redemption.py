@@ -75,12 +75,23 @@ def redeem(
         return _redeem(**fields)
 
 
+def check_redeems(member) -> None:
+    """An account whose customer was erased at their request redeems nothing: its
+    points can never be used (found by a review: the desk turned them into vouchers)."""
+    if member.erased_at:
+        raise ValidationError(
+            f"{member.external_id} was erased at the customer's request: its points can "
+            "never be used, and nothing was redeemed."
+        )
+
+
 def _redeem(*, member, reward, by, now, external_id, cost, terms) -> Redemption:
     with transaction.atomic():
         member, plan = lock_member(member)
         now = now or timezone.now()  # after the lock: see the entries of who held it before
         if external_id and (done := _redeemed_before(external_id, member, reward, by)):
             return done
+        check_redeems(member)
         # T3 before the reward's tier is checked: thresholds changed that the
         # recalculation has not brought to this member yet move it first, as they do
         # before a purchase earns (found by a review: a Gold reward went to a member the

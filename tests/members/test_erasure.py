@@ -165,3 +165,31 @@ def test_only_staff_with_the_erase_permission_see_the_action(client, staff, cust
     assert b'value="erase"' not in client.get(url).content
     client.post(url, {"action": "erase", "_selected_action": [customer.pk], "confirm": "yes"})
     assert Member.objects.get(pk=customer.pk).last_name == "Ortega"
+
+
+def test_W3_an_erased_customer_s_points_redeem_nothing(client, login, rich, catalogue, staff):
+    """Found by a review: the desk turned an erased customer's points into a voucher a
+    till accepts."""
+    import uuid
+
+    from rewards.models import Redemption
+    from rewards.services import redeem
+
+    erased = erase_member(member=rich, by=staff)
+    five = catalogue["5 euro voucher"]
+    login("CX agent")
+
+    page = client.get(reverse("admin:members_member_change", args=[erased.pk]))
+    assert page.context["redeem_form"] is None
+    assert 'value="Redeem reward"' not in page.content.decode()
+    sent = client.post(
+        reverse("admin:members_member_redeem", args=[erased.pk]),
+        {"reward": five.pk, "token": uuid.uuid4()},
+        follow=True,
+    )
+    assert "its points can never be used" in " ".join(map(str, sent.context["messages"]))
+    with pytest.raises(ValidationError, match="its points can never be used"):
+        redeem(member=erased, reward=five, by=staff)
+
+    assert not Redemption.objects.exists()
+    assert summary(erased)["available"] == 5_000
