@@ -309,7 +309,7 @@ class RedemptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             f"Choose at most {ACTION_LIMIT:,} redemptions at once: narrow the list with the "
             "search or the filters."
         )
-        rows = queryset.select_related("member")
+        rows = queryset.select_related("member__merged_into")  # the holder, refunded (M5)
         return chosen_for_action(self, request, rows, limit=ACTION_LIMIT, too_many=too_many)
 
     def _confirmation(self, request, action: str, chosen, *, title: str, **context):

@@ -185,3 +185,29 @@ def test_cancelling_on_a_merged_accounts_page_names_the_account_refunded(
     # then: the refund goes to M-KEEP, and the page says so (M5)
     text = " ".join(re.sub(r"<[^>]+>", " ", page).split())
     assert "500 points come back to M-KEEP" in text
+
+
+def test_M5_W4_cancelling_from_the_list_names_the_account_the_points_go_back_to(
+    client, login, make_member, staff, rewards
+):
+    """Found by a review: the list's confirmation named the account closed by a merge,
+    and the agent told the customer the wrong account."""
+    from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+
+    from members.services import merge_members
+    from rewards.services import redeem
+
+    keep, old = make_member("M-KEEP"), make_member("M-OLD")
+    adjust_points(member=old, points=500, reason="Welcome", by=staff)
+    coffee = redeem(member=old, reward=rewards["Coffee voucher"], by=staff)
+    merge_members(survivor=keep, duplicate=old, by=staff, reason="Two cards")
+    login("CX agent")
+
+    page = client.post(
+        reverse("admin:rewards_redemption_changelist"),
+        {ACTION_CHECKBOX_NAME: [coffee.pk], "action": "cancel", "index": "0"},
+    ).content.decode()
+
+    listed = re.search(r'<ul id="redemptions-to-cancel">(.*?)</ul>', page, re.S).group(1)
+    assert " ".join(listed.split()).startswith("<li>M-KEEP")
+    assert "(merged from M-OLD" in listed
