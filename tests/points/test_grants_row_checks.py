@@ -137,3 +137,17 @@ def test_a_grant_wrong_in_another_cell_is_also_checked_for_an_unknown_member(ali
         "line 3, points: 'ten' is not a whole number of points",
     ]
     assert state() == before
+
+
+def test_a_grant_id_with_an_invisible_character_is_refused_as_a_transaction_s_is(alice, staff):
+    """Found by a review: the file sent again with its ids pasted from a message holding
+    a zero-width space granted every point a second time, under ids that look the same."""
+    grant("SPRING-1,M-0001,150,Spring apology,\n", by=staff)
+
+    again = grant("SPRING-1\u200b,M-0001,150,Spring apology,\n", by=staff)
+
+    assert [str(e) for e in again.errors] == [
+        "line 2, external_id: An id cannot hold an invisible character (U+200B ZERO WIDTH "
+        "SPACE, character 9): it would look like another id."
+    ]
+    assert available(alice) == 150
