@@ -118,6 +118,12 @@ def _repeated(line: int, header: list[str]) -> list[RowError]:
     ]
 
 
+# A file wrong on most of its rows (dates written another way, another programme's
+# codes) is read this far, no further: its errors are listed, and the worker's memory
+# (a few KB an error) stays bounded whatever the file's size.
+ERRORS_READ = 50_000
+
+
 def parsed_rows(records, header, errors: list, parse, split=None) -> Iterator:
     """The good rows `parse(line, cells)` makes of the records (it returns a row and
     its errors), `cells` padded with empty cells to one past the header's width: a
@@ -125,9 +131,13 @@ def parsed_rows(records, header, errors: list, parse, split=None) -> Iterator:
     other rows are added to `errors`, as are those of the records no column can hold
     (a cell that is not text, more cells than the header). `split(line, cells)`, if
     given, finds a number a comma cut in two (points.grant_rows): its error, naming
-    the number's column, is the row's only one, whatever the row's width."""
+    the number's column, is the row's only one, whatever the row's width. Reading
+    stops after ERRORS_READ errors, saying so on the line it stopped at."""
     width = len(header)
     for line, cells in records:
+        if len(errors) >= ERRORS_READ:
+            errors.append(RowError(line, "row", _read_no_further(len(errors))))
+            return
         count = len(cells)
         cut = split(line, cells) if split else None
         if count > width and not cut and any(cell.strip() for cell in cells[width:]):
@@ -155,6 +165,13 @@ def parsed_rows(records, header, errors: list, parse, split=None) -> Iterator:
             )
         else:
             errors += row_errors
+
+
+def _read_no_further(count: int) -> str:
+    return (
+        f"{count:,} errors by this line: the file was read no further. Put right the "
+        "mistake the errors above show (often the same on every row) and check it again."
+    )
 
 
 def _more_cells(line: int, count: int, width: int) -> RowError:

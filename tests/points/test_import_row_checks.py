@@ -220,3 +220,23 @@ def test_a_file_s_purchase_for_an_erased_account_is_named_and_nothing_is_written
         "receives no more points, which could never be used"
     ]
     assert state() == before
+
+
+def test_a_file_wrong_on_most_rows_is_read_only_to_its_first_errors(alice, monkeypatch):
+    """Found by a review: a file of a million rows with the same mistake on each kept
+    every error, 2 GB in the worker, which was killed; the file is now read until
+    ERRORS_READ errors (50,000), which say what to put right."""
+    monkeypatch.setattr("points.csv_files.ERRORS_READ", 3)
+    before = state()
+    rows = [f"T-{n},M-0001,purchase,10,01/11/2026,,,\n" for n in range(1, 11)]
+
+    report = run("T-0,M-0001,purchase,10,2026-03-29,,,\n" + "".join(rows))
+
+    assert [(e.line, e.column) for e in report.errors] == [
+        (3, "occurred_at"),
+        (4, "occurred_at"),
+        (5, "occurred_at"),
+        (6, "row"),
+    ]
+    assert report.errors[-1].reason.startswith("3 errors by this line: the file was read no")
+    assert state() == before
