@@ -300,8 +300,9 @@ def run(batch_id: int) -> None:
 # An import the database refused for what another writer did at the same moment is
 # run again, up to this often in all (again_if_refused).
 TRIES = 3
-# The ids a row is recorded under once (P8), whoever records it.
-IDS = {"transaction_external_id_unique", "ledger_external_id_unique"}
+# The ids a row is recorded under once (P8), whoever records it; and a customer code,
+# enrolled once (by a till, while a members file that has it as new is imported).
+IDS = {"transaction_external_id_unique", "ledger_external_id_unique", "member_external_id_unique"}
 
 
 def again_if_refused(step):
@@ -313,7 +314,9 @@ def again_if_refused(step):
     - another import, a grant or a till recorded one of its ids meanwhile for another
       member (writers of other members do not wait for each other, and the unique id
       judges): run again, that row is listed as imported before with other content,
-      as for a file imported after the other."""
+      as for a file imported after the other;
+    - a till enrolled one of a members file's new codes meanwhile: run again, the
+      file's row updates that member, as a file imported after the enrolment does."""
     for attempt in range(1, TRIES + 1):
         try:
             return step()

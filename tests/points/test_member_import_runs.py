@@ -130,3 +130,45 @@ def test_two_imports_of_the_same_new_codes_at_once_enrol_them_once(tiers):
     assert Member.objects.count() == 2
     assert LedgerEntry.objects.count() == 2
     call_command("check_ledger")
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_new_code_a_till_enrols_while_the_file_is_imported_is_updated_not_a_failure(
+    tiers, staff, monkeypatch, settings, tmp_path
+):
+    """Found by a review: the import stopped on the database's own words ("duplicate key
+    value violates unique constraint") and wrote nothing."""
+    import threading
+
+    from django.db import connections
+
+    from members.services import enroll_member
+    from points.services import batches, member_bulk
+
+    settings.IMPORTS_ROOT = tmp_path
+    read, enrolled = member_bulk.chunks, []
+
+    def chunks(size):  # between the import reading its rows and writing them
+        for chunk in read(size):
+            if not enrolled:
+                till = threading.Thread(
+                    target=lambda: (
+                        enrolled.append(enroll_member(external_id="M-2", email="bob@shop.com")),
+                        connections.close_all(),
+                    )
+                )
+                till.start(), till.join()
+            yield chunk
+
+    monkeypatch.setattr(member_bulk, "chunks", chunks)
+    text = HEADER + "M-1,ann@example.com,,,,,,100,1500\nM-2,bob@example.com,Bob,,,,,,\n"
+
+    report = batches.import_now(
+        kind=ImportBatch.Kind.MEMBERS, data=text.encode(), file_name="m.csv", by=staff
+    )
+
+    assert (report.new, report.updated, report.errors) == (1, 1, [])
+    assert Member.objects.get(external_id="M-2").first_name == "Bob"
+    assert ImportBatch.objects.get().status == ImportBatch.Status.DONE
+    call_command("check_ledger")
