@@ -134,6 +134,7 @@ def parsed_rows(records, header, errors: list, parse, split=None) -> Iterator:
     the number's column, is the row's only one, whatever the row's width. Reading
     stops after ERRORS_READ errors, saying so on the line it stopped at."""
     width = len(header)
+    unnamed = [i for i, name in enumerate(header) if not name]  # a spreadsheet's extra commas
     for line, cells in records:
         if len(errors) >= ERRORS_READ:
             errors.append(RowError(line, "row", _read_no_further(len(errors))))
@@ -147,6 +148,9 @@ def parsed_rows(records, header, errors: list, parse, split=None) -> Iterator:
         text = "".join(cells)
         if ("\x00" in text or not text.isascii()) and (odd := odd_cell(line, header, cells)):
             errors.append(odd)
+            continue
+        if unnamed and (filled := [i for i in unnamed if cells[i].strip()]):
+            errors.append(_unnamed(line, filled[0], cells[filled[0]]))
             continue
         row, row_errors = parse(line, cells)
         if cut:
@@ -165,6 +169,17 @@ def parsed_rows(records, header, errors: list, parse, split=None) -> Iterator:
             )
         else:
             errors += row_errors
+
+
+def _unnamed(line: int, position: int, cell: str) -> RowError:
+    """A value under a column the header leaves without a name: read as nothing, it
+    would be left out unseen (a grant's definition, say)."""
+    return RowError(
+        line,
+        f"column {position + 1}",
+        f"{cell.strip()[:40]!r} is in a column without a name in the header: name the "
+        "column, or leave its cells empty",
+    )
 
 
 def _read_no_further(count: int) -> str:

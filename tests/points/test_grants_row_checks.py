@@ -151,3 +151,29 @@ def test_a_grant_id_with_an_invisible_character_is_refused_as_a_transaction_s_is
         "SPACE, character 9): it would look like another id."
     ]
     assert available(alice) == 150
+
+
+def test_a_value_under_a_column_without_a_name_is_named_not_left_out(alice, staff):
+    """Found by a review: the definition under an empty header cell was dropped, and the
+    grant became a manual adjustment that counts toward no tier."""
+    before = state()
+    report = grant(
+        "G-1,M-0001,150,Spring apology,goodwill-tier-points\n",
+        by=staff,
+        header="external_id,member,points,reason,\n",
+    )
+
+    assert [str(e) for e in report.errors] == [
+        "line 2, column 5: 'goodwill-tier-points' is in a column without a name in the "
+        "header: name the column, or leave its cells empty"
+    ]
+    assert state() == before
+
+
+def test_empty_cells_under_columns_without_a_name_are_a_spreadsheet_s_and_pass(alice, staff):
+    report = grant(
+        "G-1,M-0001,150,Spring apology,,\n",
+        by=staff,
+        header=",".join(["external_id", "member", "points", "reason", "definition", "", ""]) + "\n",
+    )
+    assert report.errors == [] and available(alice) == 150
