@@ -7,6 +7,7 @@ ORM's bulk methods."""
 import gc
 import json
 import sys
+import threading
 import uuid
 from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
@@ -154,6 +155,24 @@ def _write_copy(cursor, statement: str, types, rows) -> None:
             copy.write_row(row)
 
 
+# The imports running in this process (threads of one web process, each its own), and
+# Python's switch interval before the first: the last to end puts it back.
+_faster = {"imports": 0, "interval": sys.getswitchinterval()}
+_faster_lock = threading.Lock()
+
+
+def _switching_faster(*, by: int, interval: float | None = None) -> None:
+    """An import starts (`by` 1, at `interval`) or ends (`by` -1)."""
+    with _faster_lock:
+        if by > 0 and _faster["imports"] == 0:
+            _faster["interval"] = sys.getswitchinterval()
+        _faster["imports"] += by
+        if by > 0:
+            sys.setswitchinterval(interval)
+        elif _faster["imports"] == 0:
+            sys.setswitchinterval(_faster["interval"])
+
+
 class CopyBehind:
     """Inserts rows with COPY on a second thread while the caller computes the next
     ones: over the same connection, so in the same transaction, with the database and
@@ -184,9 +203,8 @@ class CopyBehind:
     SWITCH_INTERVAL = 0.0005
 
     def __enter__(self):
-        self._switch_interval = sys.getswitchinterval()
         if self._thread:
-            sys.setswitchinterval(self.SWITCH_INTERVAL)
+            _switching_faster(by=1, interval=self.SWITCH_INTERVAL)
             self._set_constraints("IMMEDIATE")
         return self
 
@@ -201,8 +219,8 @@ class CopyBehind:
             failed = True
             raise
         finally:
-            sys.setswitchinterval(self._switch_interval)
             if self._thread:
+                _switching_faster(by=-1)
                 self._thread.shutdown()
                 # As Django has them again; a transaction that failed or is to be
                 # rolled back (a dry run) takes no more commands, nor needs any.
