@@ -48,6 +48,8 @@ NEVER_BOUGHT_SHARE = 0.3
 
 def main():
     args, bands = start(__doc__, "admin", entries=10, busy=5_000)
+    if args.busy < 1_500:  # an hour apart: the page as of 60 days ago needs entries that old
+        raise SystemExit("--busy: 1,500 entries at least (one an hour, over 60 days)")
 
     from django.contrib.auth import get_user_model
     from django.db.models import Min

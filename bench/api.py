@@ -28,7 +28,6 @@ import multiprocessing
 import os
 import random
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,7 +38,15 @@ from datetime import timedelta
 from pathlib import Path
 
 from purchases import record
-from synthetic import ROOT, api_scratch, counting_queries, start, wait_for_web, wsgi_post
+from synthetic import (
+    ROOT,
+    api_scratch,
+    counting_queries,
+    free_host,
+    start,
+    wait_for_web,
+    wsgi_post,
+)
 
 LUA = """
 local members, run, n = %(members)d, "%(run)s", 0
@@ -208,9 +215,7 @@ def main():
         f"purchases/s ({through_django / inproc:.2f} of in-process)"
     )
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        url = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    url = f"http://{free_host()}"
     log, errors = folder / "access.log", folder / "error.log"
     env = dict(os.environ)
     if args.conn_max_age is not None:

@@ -16,7 +16,7 @@ by status.
 
 import os
 import re
-import socket
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -24,7 +24,7 @@ import threading
 import time
 from pathlib import Path
 
-from synthetic import ROOT, api_scratch, start, wait_for_web
+from synthetic import ROOT, api_scratch, free_host, start, wait_for_web
 
 LUA = """
 local first, last, run, n = %(first)d, %(last)d, "%(run)s", 0
@@ -96,15 +96,13 @@ def hold(members: int, seconds: float, ready: threading.Event) -> None:
 def main():
     os.environ |= {"SECURE_SSL_REDIRECT": "false", "API_RATE": "1000000/s"}
     os.environ |= {"ALLOWED_HOSTS": "127.0.0.1,testserver"}
-    args, bands = start(__doc__, "api", held=50, seconds=20, connections=4)
+    args, bands = start(__doc__, "api", members=20_000, held=50, seconds=20, connections=4)
     from django.db import connection
 
     secret = api_scratch(args, bands)
     connection.close()
     held = args.members * args.held // 100
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        host = f"127.0.0.1:{probe.getsockname()[1]}"
+    host = free_host()
     folder = Path(tempfile.mkdtemp(prefix="bench-held-"))
     bin_folder = str(Path(sys.executable).parent)  # gunicorn, as make serve's PATH has it
     env = dict(os.environ, HOST=host, STATIC_ROOT=str(folder))
@@ -114,11 +112,12 @@ def main():
     url = f"http://{host}"
     try:
         wait_for_web(url, folder / "web.log")
-        settings = re.findall(r"--(workers|threads) (\S+)", web_line())
+        # The line's ${VARIABLE:-default} as the shell gives them to gunicorn.
+        line = re.sub(r"\$\{(\w+):-([^}]*)\}", lambda m: os.environ.get(m[1], m[2]), web_line())
+        given = re.findall(r"--(workers|threads) (\S+)", line)
+        settings = ", ".join(f"{name} {value}" for name, value in given)
         print(
-            f"{args.members:,} members, {held:,} held; web: {settings}, WEB_CONCURRENCY="
-            f"{os.environ.get('WEB_CONCURRENCY', '-')}, WEB_THREADS="
-            f"{os.environ.get('WEB_THREADS', '-')}, DATABASE_LOCK_TIMEOUT="
+            f"{args.members:,} members, {held:,} held; web: {settings}; DATABASE_LOCK_TIMEOUT "
             f"{os.environ.get('DATABASE_LOCK_TIMEOUT', 'as wsgi.py sets it')}"
         )
         wrk("GET", url, 2, args.connections, secret, held + 1, args.members)  # warm-up
@@ -155,6 +154,7 @@ def main():
         server.terminate()
         server.wait(timeout=60)
         log.close()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

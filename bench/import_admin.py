@@ -27,10 +27,10 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from synthetic import ROOT, copy_members, setup_scratch_database
+from synthetic import ROOT, copy_members, free_host, setup_scratch_database
 
 write_csv = importlib.import_module("import").write_csv
-PORT = 8791
+HOST = free_host()  # this run's web server, never another run's
 
 
 def peak_mb(pid: int) -> float:
@@ -122,7 +122,7 @@ def main():
                 "gunicorn",
                 "loyalty_site.wsgi",
                 "--bind",
-                f"127.0.0.1:{PORT}",
+                HOST,
                 "--workers",
                 "1",
                 "--timeout",
@@ -154,7 +154,7 @@ def main():
             stderr=subprocess.DEVNULL,
         )
         try:
-            base = f"http://127.0.0.1:{PORT}/admin/"
+            base = f"http://{HOST}/admin/"
             for _ in range(100):
                 try:
                     requests.get(base + "login/", timeout=5)
@@ -240,7 +240,7 @@ def csrf(session) -> dict:
 
 
 def origin() -> dict:
-    return {"Referer": f"http://127.0.0.1:{PORT}/admin/"}
+    return {"Referer": f"http://{HOST}/admin/"}
 
 
 def follow(browser, base, batch) -> str:

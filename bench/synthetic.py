@@ -49,14 +49,14 @@ def setup_scratch_database(suffix: str, *, reuse: bool = False) -> str:
     return name
 
 
-def start(description: str, suffix: str, **options: int):
-    """Parse --members (and an integer option per keyword, with its default), set up
-    the scratch database and the seed programme. Returns the arguments and the tiers
-    as (id, threshold), Bronze to Platinum."""
+def start(description: str, suffix: str, *, members: int = 100_000, **options: int):
+    """Parse --members (default `members`, and an integer option per keyword, with its
+    default), set up the scratch database and the seed programme. Returns the arguments
+    and the tiers as (id, threshold), Bronze to Platinum."""
     import argparse
 
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--members", type=int, default=100_000)
+    parser.add_argument("--members", type=int, default=members)
     for name, default in options.items():
         parser.add_argument(f"--{name}", type=int, default=default)
     parser.add_argument(
@@ -72,6 +72,16 @@ def start(description: str, suffix: str, **options: int):
     keep_statistics(Tier)  # as each change of tiers and the nightly requalification do
     bands = [(tiers[c].pk, tiers[c].threshold) for c in ("bronze", "silver", "gold", "platinum")]
     return args, bands
+
+
+def free_host() -> str:
+    """127.0.0.1 and a port no other process listens on, for a web server of this run:
+    a fixed port would reach another run's server (and its database)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{probe.getsockname()[1]}"
 
 
 def wait_for_web(url: str, log: Path) -> None:
