@@ -11,7 +11,7 @@ from django.db import connections
 from core.bulk import CopyBehind
 from tests.conftest import postgres_only
 
-pytestmark = [postgres_only, pytest.mark.django_db(transaction=True)]
+pytestmark = [postgres_only, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 
 def test_two_imports_overlapping_in_one_process_leave_the_switch_interval_as_it_was():
