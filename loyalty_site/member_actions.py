@@ -21,7 +21,7 @@ from loyalty_site.models import FormSubmission
 from members.models import Member
 from members.selectors import check_open
 from points.models import MANUAL_ADJUSTMENT, AdjustmentRequest, PointDefinition
-from points.selectors import balances, points_summary, programme
+from points.selectors import balances, points_summary, programme, tier_news
 from points.services import NOT_GIVEN_BY_HAND
 from points.services.goodwill import adjust_or_request
 from rewards.models import Redemption, Reward
@@ -214,6 +214,8 @@ class MemberActions:
                 message = (
                     f"Assigned {counted(data['points'], 'point', signed=True)}: {data['reason']}"
                 )
+                if made and (news := tier_news(made[0])):
+                    message = f"{message}. {news}"
                 return self._done(request, member, applied, message)
         # The page again, with the agent's input and what is wrong with it.
         return self.change_view(as_get(request), object_id, extra_context={"assign_form": form})

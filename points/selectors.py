@@ -366,3 +366,22 @@ def cache_mismatches():
         .exclude(points_balance=F("ledger_balance"), lifetime_points=F("ledger_lifetime"))
         .order_by("pk")
     )
+
+
+def tier_news(entry: LedgerEntry) -> str:
+    """What an entry just posted did to its member's tier, for the staff user who made
+    it ("Now Silver, with a tier-up bonus of 100 points"), so that the balance they are
+    told next adds up; empty when the tier stayed."""
+    change = (
+        TierChange.objects.filter(member_id=entry.member_id, changed_at=entry.issued_at)
+        .select_related("to_tier")
+        .order_by("-pk")
+        .first()
+    )
+    if change is None:
+        return ""
+    bonus = LedgerEntry.objects.filter(
+        member_id=entry.member_id, kind=LedgerEntry.Kind.BONUS, issued_at=entry.issued_at
+    ).aggregate(points=Sum("points"))["points"]
+    with_bonus = f", with a tier-up bonus of {bonus:,} points" if bonus else ""
+    return f"Now {change.to_tier.name}{with_bonus}"

@@ -208,3 +208,24 @@ def test_an_adjustment_reason_longer_than_the_ledger_keeps_is_refused(member, st
     with pytest.raises(ValidationError, match="Keep the reason to 255 characters"):
         adjust_points(member=member, points=10, reason="x" * 300, by=staff)
     assert not LedgerEntry.objects.filter(member=member).exists()
+
+
+def test_points_that_move_the_tier_say_so_and_the_balance_adds_up(client, login, member, buy):
+    """Found by a walkthrough: 549 + 200 made "849 points available", the tier-up
+    bonus unsaid, with the customer on the line."""
+    from points.models import PointDefinition
+
+    tier_points, _ = PointDefinition.objects.get_or_create(
+        handle="goodwill-tier-points",
+        defaults=dict(name="Goodwill (counts toward tier)", kind="bonus", counts_toward_tier=True),
+    )
+    buy(member, "900")  # 900 points, Bronze; Silver from 1,000, with 100 points
+    login("CX agent")
+
+    response = assign(client, member, 200, definition=tier_points.pk)
+
+    html = client.get(response.url).content.decode()
+    assert (
+        "Assigned +200 points: Goodwill: late delivery. Now Silver, with a tier-up bonus of "
+        f"100 points. {member.external_id} now has 1,200 points available." in html
+    )
