@@ -23,7 +23,7 @@ from members.selectors import check_open
 from points.models import MANUAL_ADJUSTMENT, AdjustmentRequest, PointDefinition
 from points.selectors import balances, points_summary, programme, tier_news
 from points.services import NOT_GIVEN_BY_HAND
-from points.services.goodwill import adjust_or_request
+from points.services.goodwill import adjust_or_request, who_approves
 from rewards.models import Redemption, Reward
 from rewards.selectors import locked_because
 from rewards.services import (
@@ -361,8 +361,8 @@ class MemberActions:
         """Above the agent's goodwill limit: sent for approval, nothing given yet."""
         points = counted(made.points, "point", signed=True)
         message = (
-            f"Sent for approval: {points} is {made.above}. A CX supervisor approves or "
-            "rejects it; nothing is given until then"
+            f"Sent for approval: {points} is {made.above}. {who_approves(made)}; nothing is "
+            "given until then"
         )
         self.log_change(request, member, f"{message}: {made.reason}")
         self.message_user(request, f"{message}.", messages.WARNING)

@@ -123,7 +123,9 @@ def member_context(
         # except one sent back with why it was refused (the account closed meanwhile).
         "assign_form": assign_form
         or (AssignPointsForm() if open_member and user.has_perm("points.assign_points") else None),
-        "redeem_form": RedeemForm() if redeems and user.has_perm("rewards.add_redemption") else None,
+        "redeem_form": RedeemForm()
+        if redeems and user.has_perm("rewards.add_redemption")
+        else None,
         "merge_form": merge_form
         or (
             MergeForm()

@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Sum
+from django.db.models import Exists, OuterRef, Q, Sum
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
 
@@ -220,6 +221,28 @@ def above_approvers_limit(points: int, limits: Limits | None) -> str:
     return (
         f"{points:,} points is above your own limit of {limits.per_adjustment:,} per "
         "adjustment: a supervisor whose limit covers it, or a superuser, approves it."
+    )
+
+
+def who_approves(request: AdjustmentRequest) -> str:
+    """Who may decide a request, for the staff user who sent it: a CX supervisor
+    (another one) whose own limit covers it, or, when none does, a superuser."""
+    perm = Permission.objects.get(content_type__app_label="points", codename="approve_adjustment")
+    approvers = (
+        get_user_model()
+        .objects.filter(Q(groups__permissions=perm) | Q(user_permissions=perm))
+        .filter(is_active=True, is_staff=True, is_superuser=False)
+        .exclude(pk=request.requested_by_id)
+        .distinct()
+    )
+    if any(
+        not above_approvers_limit(request.points, limits_for(user, own_only=True))
+        for user in approvers
+    ):
+        return "A CX supervisor approves or rejects it"
+    return (
+        "It is above every CX supervisor's own limit per adjustment: a superuser approves "
+        "or rejects it"
     )
 
 

@@ -378,3 +378,23 @@ def test_a_limit_above_what_any_adjustment_may_give_is_refused_in_words(
     assert page.status_code == 200
     assert page.context["adminform"].form.errors == errors
     assert not AdjustmentLimit.objects.exists()
+
+
+def test_a_request_above_every_supervisor_s_own_limit_tells_the_agent_a_superuser_decides(
+    client, login, member, limits, django_user_model
+):
+    """Found by a walkthrough: the agent was told a CX supervisor decides, and the
+    supervisor's queue offered no Approve (above their own limit of 10,000)."""
+    supervisors = Group.objects.get(name="CX supervisor")
+    AdjustmentLimit.objects.create(group=supervisors, per_adjustment=10_000, per_month=50_000)
+    django_user_model.objects.create_user("sam", is_staff=True).groups.add(supervisors)
+    login("CX agent")
+
+    within = client.get(assign(client, member, 2500).url).content.decode()
+    beyond = client.get(assign(client, member, 20_000).url).content.decode()
+
+    assert "per adjustment. A CX supervisor approves or rejects it; nothing is" in within
+    assert (
+        "It is above every CX supervisor&#x27;s own limit per adjustment: a superuser "
+        "approves or rejects it; nothing is given until then" in beyond
+    )
