@@ -244,8 +244,9 @@ class ImportBatch(models.Model):
         storage=PrivateFiles(), upload_to=stored_name, blank=True, max_length=300
     )
     failure = models.TextField(blank=True)  # why the step itself stopped
-    # Of the step running; its progress and heartbeat are in core.progress's cache,
-    # which other processes read while the step's transaction is still open.
+    # Of the step running (from when it was queued; once it ended, from when its worker
+    # began it); its progress and heartbeat are in core.progress's cache, which other
+    # processes read while the step's transaction is still open.
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     imported_by = models.ForeignKey(

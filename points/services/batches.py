@@ -243,7 +243,7 @@ def state(batch: ImportBatch) -> dict:
             batch.refresh_from_db()
         else:
             figures = progress.read(key)
-            label = batch.get_status_display() if figures else "Waiting for a worker"
+            label = batch.get_status_display() if figures else _waiting(batch)
             return {
                 "status": batch.status,
                 "label": label,
@@ -256,6 +256,18 @@ def state(batch: ImportBatch) -> dict:
         "percent": 100,
         "done": True,
     }
+
+
+def _waiting(batch: ImportBatch) -> str:
+    """What a step no worker has taken yet says: after a minute, how long, and the
+    likely cause (no worker running: Operations tell whoever runs them)."""
+    minutes = int((timezone.now() - batch.started_at).total_seconds() // 60)
+    if minutes < 1:
+        return "Waiting for a worker"
+    return (
+        f"Waiting for a worker for {minutes} min: is one running? (An import also waits "
+        "behind the nightly jobs.)"
+    )
 
 
 def _silent(batch: ImportBatch, key: str) -> str | None:
@@ -427,6 +439,9 @@ def _keep(batch: ImportBatch, report, *, dry_run: bool, seconds: float) -> None:
     else:
         batch.status = Status.CHECKED if dry_run else Status.DONE
     batch.finished_at = timezone.now()
+    # From now on the step's own start, not its queueing: the page's "Took" is the work
+    # (a file waiting for a worker did not take that long).
+    batch.started_at = batch.finished_at - timedelta(seconds=seconds)
     batch.save()
 
 

@@ -6,6 +6,7 @@ import csv
 import html
 import io
 import os
+import re
 import time
 from datetime import timedelta
 
@@ -366,3 +367,16 @@ def test_a_file_of_a_header_alone_is_refused_not_offered_as_an_empty_import(
     assert batch.status == Status.INVALID
     assert "the file has no rows below its header" in shown
     assert "Confirm the import" not in shown
+
+
+def test_took_is_the_worker_s_time_not_the_wait_for_a_worker(login, client, members):
+    """Found by a walkthrough: a file that waited 100 s for a worker "took 109.6 s"."""
+    login("Operations")
+    upload(client, GOOD)  # queued: no worker takes it yet
+    batch = ImportBatch.objects.get()
+    ImportBatch.objects.filter(pk=batch.pk).update(started_at=timezone.now() - timedelta(minutes=2))
+
+    batches.check(batch.pk)  # a worker, two minutes later
+
+    took = re.search(r"<th>Took</th><td>([\d.]+) s</td>", page(client, batch)).group(1)
+    assert float(took) < 60

@@ -49,7 +49,10 @@ def test_an_import_no_worker_takes_is_failed_after_a_while_and_runs_again(login,
     # given its message was lost, the page waits for a worker at first
     assert state(client, batch)["label"] == "Waiting for a worker"
     queued_ago(batch, batches.WAITING_MINUTES - 1)
-    assert state(client, batch)["label"] == "Waiting for a worker"
+    assert state(client, batch)["label"] == (
+        f"Waiting for a worker for {batches.WAITING_MINUTES - 1} min: is one running? (An "
+        "import also waits behind the nightly jobs.)"
+    )
 
     # when no worker has taken it for WAITING_MINUTES
     queued_ago(batch, 2)
@@ -73,7 +76,7 @@ def test_an_import_queued_behind_another_running_waits_for_it(login, client):
     # when the second has waited longer than WAITING_MINUTES behind it
     queued_ago(queued, batches.WAITING_MINUTES + 1)
     # then it is still waiting for a worker, not failed
-    assert state(client, queued)["label"] == "Waiting for a worker"
+    assert state(client, queued)["label"].startswith("Waiting for a worker for 11 min")
     assert ImportBatch.objects.get(pk=queued.pk).status == Status.CHECKING
 
 
