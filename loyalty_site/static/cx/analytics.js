@@ -11,12 +11,12 @@ document.addEventListener("DOMContentLoaded", () => {
     tiers: { type: "line", stacked: true, fill: true },
     outstanding: { type: "line", stacked: false, fill: false },
     liability: { type: "line", stacked: false, fill: false },
-    // Points issued on the left axis; those spent, expired or returned, often far
-    // fewer, on the right; what members held is in the table under it.
+    // Points issued, redeemed, expired and returned on one axis: bars of one unit drawn
+    // to one scale, so that burn far below earn looks it (the liability grows); what
+    // members held is in the table under it.
     months: {
       type: "bar", stacked: false, fill: false,
-      left: "points issued", right: ["redeemed", "expired", "returned"],
-      rightTitle: "points redeemed, expired, returned", skip: ["held at start", "held at end"],
+      left: "points", skip: ["held at start", "held at end"],
     },
     // Points on the left axis; members and purchases, far fewer, on the right.
     campaigns: {
