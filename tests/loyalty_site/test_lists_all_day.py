@@ -280,3 +280,36 @@ def test_a_page_past_the_last_shows_the_last_page_with_the_search_kept(
     # then: the last page, still searched, not Django's bare "?e=1"
     assert response.status_code == 200
     assert [m.external_id for m in response.context["cl"].result_list] == ["M-G1"]
+
+
+def test_the_ledger_list_reads_as_staff_read_it(client_admin, member, staff, settings, tmp_path):
+    """Found by a walkthrough: "Issued at" first over a list in the order entries were
+    recorded (an import's, dated days before, looked out of order), points without
+    separators, and "Created by -" for an import's entries."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from core.models import ImportBatch
+    from points.services import adjust_points, batches
+    from tests.points.transaction_files import HEADER
+
+    settings.IMPORTS_ROOT = tmp_path
+    day = (timezone.localdate() - timedelta(days=3)).isoformat()
+    batches.import_now(
+        kind=ImportBatch.Kind.TRANSACTIONS,
+        data=f"{HEADER}T-1,{member.external_id},purchase,2000.00,{day},,,\n".encode(),
+        file_name="week.csv",
+        by=staff,
+    )
+    adjust_points(member=member, points=1500, reason="Goodwill", by=staff)
+
+    page = client_admin.get(reverse("admin:points_ledgerentry_changelist"))
+
+    headers = [str(h["text"]).capitalize() for h in page.context["result_headers"]]
+    assert headers[:5] == ["Recorded", "Member", "Kind", "Points", "Issued at"]
+    rows = page.context["cl"].result_list
+    shown = page.content.decode()
+    assert [entry.points for entry in rows] == [1500, 100, 2000]  # newest recorded first (a bonus)
+    assert ">1,500<" in shown and ">2,000<" in shown
+    assert f">Import\u00a0{ImportBatch.objects.get().pk}<" in shown
