@@ -86,7 +86,8 @@ def _decide(site, request):
             decision = f"{verb} the request of {made.requested_by} for {points}: {why}"
             site.get_model_admin(Member).log_change(request, made.member, decision)
     except ValidationError as exc:
-        messages.error(request, f"{made.member.external_id}: {' '.join(exc.messages)}")
+        asked = f"{counted(made.points, 'point', signed=True)} asked by {made.requested_by}"
+        messages.error(request, f"{made.member.external_id}, {asked}: {' '.join(exc.messages)}")
     else:
         given = f" {made.member.external_id} was given them." if approve else ""
         messages.success(

@@ -132,7 +132,11 @@ def test_a_rejection_without_a_reason_is_refused_on_the_queue(client, login, mem
     response = client.post(
         reverse("admin:approvals"), {"request": made.pk, "decision": "reject"}, follow=True
     )
-    assert "Say why the request is rejected" in response.content.decode()
+    # (naming the request: a member may have several waiting)
+    assert (
+        f"{member.external_id}, +2,500 points asked by maria: Say why the request is rejected"
+        in response.content.decode()
+    )
     assert AdjustmentRequest.objects.get(pk=made.pk).status == "pending"
 
 
