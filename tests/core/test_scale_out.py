@@ -282,14 +282,26 @@ def test_two_workers_share_one_chunked_expiry_and_match_a_single_process_run(
     with running_workers(["one", "two"], tmp_path, JOB_CHUNK_SIZE="500") as (queue, logs):
         expire_points_task.apply_async(queue=queue)
         last_line = f"expiry: cutoff {cutoffs[1]} members="
-        wait_until(lambda: any(last_line in log.read_text() for log in logs.values()))
+
+        def chunks_done() -> dict:  # the chunks each worker's log says it ran
+            text = {name: log.read_text() for name, log in logs.items()}
+            return {
+                name: len(re.findall(r"expire_chunk_task\[[^\]]+\] succeeded", log))
+                for name, log in text.items()
+            }
+
+        # Until the last summary, and each chunk's line (a worker under load writes its
+        # last lines after the other's summary: found flaky on a busy machine)
+        wait_until(
+            lambda: (
+                any(last_line in log.read_text() for log in logs.values())
+                and sum(chunks_done().values()) >= 80
+            )
+        )
     text = {name: log.read_text() for name, log in logs.items()}
 
     # then: both took chunks, and the result is the single-process one
-    took = {
-        name: len(re.findall(r"expire_chunk_task\[[^\]]+\] succeeded", log))
-        for name, log in text.items()
-    }
+    took = chunks_done()
     assert all(took.values()) and sum(took.values()) == 80, took
     assert expiry_outcome() == expected, text
     entries = expected["entries"]
