@@ -166,10 +166,9 @@ def test_a_marketer_cannot_redeem(client, login, member, rewards):
     assert response.status_code == 403
 
 
-def test_cancelling_on_a_merged_accounts_page_names_the_account_refunded(
-    client, login, make_member, staff, rewards
-):
-    # given: a redemption of M-OLD, merged since into M-KEEP
+@pytest.fixture
+def redeemed_then_merged(make_member, staff, rewards):
+    """M-OLD's 5 euro voucher (500 points), M-OLD merged since into M-KEEP."""
     from members.services import merge_members
     from rewards.services import redeem
 
@@ -177,6 +176,13 @@ def test_cancelling_on_a_merged_accounts_page_names_the_account_refunded(
     adjust_points(member=old, points=600, reason="Welcome", by=staff)
     redemption = redeem(member=old, reward=rewards["5 euro voucher"], by=staff)
     merge_members(survivor=keep, duplicate=old, by=staff, reason="Same customer")
+    return old, redemption
+
+
+def test_cancelling_on_a_merged_accounts_page_names_the_account_refunded(
+    client, login, redeemed_then_merged
+):
+    old, redemption = redeemed_then_merged
     login("CX agent")
     # when: an agent opens its cancellation from M-OLD's page
     page = client.get(
@@ -188,24 +194,18 @@ def test_cancelling_on_a_merged_accounts_page_names_the_account_refunded(
 
 
 def test_M5_W4_cancelling_from_the_list_names_the_account_the_points_go_back_to(
-    client, login, make_member, staff, rewards
+    client, login, redeemed_then_merged
 ):
     """Found by a review: the list's confirmation named the account closed by a merge,
     and the agent told the customer the wrong account."""
     from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 
-    from members.services import merge_members
-    from rewards.services import redeem
-
-    keep, old = make_member("M-KEEP"), make_member("M-OLD")
-    adjust_points(member=old, points=500, reason="Welcome", by=staff)
-    coffee = redeem(member=old, reward=rewards["Coffee voucher"], by=staff)
-    merge_members(survivor=keep, duplicate=old, by=staff, reason="Two cards")
+    _, redemption = redeemed_then_merged
     login("CX agent")
 
     page = client.post(
         reverse("admin:rewards_redemption_changelist"),
-        {ACTION_CHECKBOX_NAME: [coffee.pk], "action": "cancel", "index": "0"},
+        {ACTION_CHECKBOX_NAME: [redemption.pk], "action": "cancel", "index": "0"},
     ).content.decode()
 
     listed = re.search(r'<ul id="redemptions-to-cancel">(.*?)</ul>', page, re.S).group(1)
