@@ -420,13 +420,22 @@ def _described(exc: requests.RequestException) -> str:
     return type(exc).__name__
 
 
+# OpenSSL's verify codes of a certificate whose issuer is not trusted: self-signed (18),
+# self-signed in its chain (19), issuer unknown (20), and unable to verify the first (21).
+UNKNOWN_ISSUER = {18, 19, 20, 21}
+
+
 def _tls_refusal(exc: requests.exceptions.SSLError) -> str:
     """What the TLS handshake refused, for the superuser who must fix it: the
     certificate's fault as OpenSSL names it (expired, self-signed, another host's),
     or the handshake's."""
     cause = _ssl_error_in(exc)
     if isinstance(cause, ssl.SSLCertVerificationError):
-        why = f"Certificate not trusted: {cause.verify_message} (WEBHOOK_CA_BUNDLE)"
+        # Issued by a CA not among WEBHOOK_CA_BUNDLE's; or expired, or another host's
+        unknown_issuer = cause.verify_code in UNKNOWN_ISSUER
+        why = f"Certificate not trusted: {cause.verify_message}" + (
+            " (WEBHOOK_CA_BUNDLE)" if unknown_issuer else ""
+        )
     else:
         why = f"TLS failed: {getattr(cause, 'reason', None) or 'handshake refused'}"
     return why[: WebhookDelivery._meta.get_field("last_error").max_length]

@@ -58,7 +58,8 @@ def with_separators(field: str, description: str):
 
     @admin.display(description=description, ordering=field)
     def shown(self, obj):
-        return intcomma(getattr(obj, field))
+        value = getattr(obj, field)
+        return self.get_empty_value_display() if value is None else intcomma(value)
 
     return shown
 

@@ -374,8 +374,11 @@ WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10)
 # The certificate authorities a webhook receiver's certificate may come from, as a file
 # or folder (a brand's own CA for a CRM on its network): certifi's by default, or the
 # file REQUESTS_CA_BUNDLE names, as for requests itself (the sender reads no other
-# setting of the environment).
+# setting of the environment). It replaces certifi's list: a file of the public CAs and
+# the brand's. One that is not there stops the start (every https post would fail).
 WEBHOOK_CA_BUNDLE = env.str("WEBHOOK_CA_BUNDLE", default=os.environ.get("REQUESTS_CA_BUNDLE", ""))
+if WEBHOOK_CA_BUNDLE and not Path(WEBHOOK_CA_BUNDLE).exists():
+    raise ImproperlyConfigured(f"WEBHOOK_CA_BUNDLE: there is no file or folder {WEBHOOK_CA_BUNDLE}")
 # Networks webhooks are never sent to (api.refused_networks): this machine and the
 # link-local network (a cloud's metadata service). A brand may add its private ranges;
 # a network that is not one stops the start, naming it.

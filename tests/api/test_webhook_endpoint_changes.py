@@ -155,3 +155,18 @@ def test_a_certificate_not_trusted_is_named_as_such(brand_receiver, member, buy,
     assert delivery.last_error == (
         "Certificate not trusted: self-signed certificate (WEBHOOK_CA_BUNDLE)"
     )
+
+
+def test_a_certificate_for_another_host_is_named_without_blaming_the_ca_bundle(
+    brand_receiver, member, buy, settings
+):
+    receiver, certificate = brand_receiver
+    settings.WEBHOOK_CA_BUNDLE = str(certificate)  # trusted, but for 127.0.0.1 only
+    endpoint = subscribe(receiver.url.replace("127.0.0.1", "localhost"))
+    buy(member, 10)
+
+    webhooks.send_due(endpoint_id=endpoint.pk)
+
+    error = WebhookDelivery.objects.get().last_error
+    assert error.startswith("Certificate not trusted: Hostname mismatch"), error
+    assert "WEBHOOK_CA_BUNDLE" not in error

@@ -313,3 +313,20 @@ def test_the_ledger_list_reads_as_staff_read_it(client_admin, member, staff, set
     assert [entry.points for entry in rows] == [1500, 100, 2000]  # newest recorded first (a bonus)
     assert ">1,500<" in shown and ">2,000<" in shown
     assert f">Import\u00a0{ImportBatch.objects.get().pk}<" in shown
+
+
+def test_the_transaction_list_shows_an_action_s_missing_amount_as_a_dash(client_admin, member):
+    """Found by a review: the amount with separators read "None" for an action."""
+    from points.models import PointDefinition
+    from points.services import award_action
+
+    review, _ = PointDefinition.objects.get_or_create(
+        handle="write-a-review", defaults=dict(name="Write a review", kind="action", points=200)
+    )
+    from django.utils import timezone
+
+    award_action(member=member, definition=review, external_id="A-1", occurred_at=timezone.now())
+
+    page = client_admin.get(reverse("admin:points_transaction_changelist")).content.decode()
+
+    assert '<td class="field-amount_shown">-</td>' in page

@@ -276,6 +276,18 @@ def test_point_values_from_nothing_to_a_fortune_are_accepted():
         assert manage("check", env=production_env(POINT_VALUE=value)).returncode == 0, value
 
 
+def test_a_webhook_ca_bundle_that_is_not_there_stops_the_start_naming_it(tmp_path):
+    """Found by a review: a path mistyped, every https webhook failed unexplained."""
+    missing = tmp_path / "brand-ca.pem"
+
+    result = manage("check", env=production_env(WEBHOOK_CA_BUNDLE=str(missing)))
+
+    assert result.returncode != 0
+    assert f"WEBHOOK_CA_BUNDLE: there is no file or folder {missing}" in result.stderr
+    missing.write_text("")
+    assert manage("check", env=production_env(WEBHOOK_CA_BUNDLE=str(missing))).returncode == 0
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize("path", ["/admin/login/", "/api/v1/docs/"])
 def test_pages_run_only_the_sites_own_scripts(client, path):
