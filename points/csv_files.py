@@ -131,8 +131,9 @@ def parsed_rows(records, header, errors: list, parse, split=None) -> Iterator:
     other rows are added to `errors`, as are those of the records no column can hold
     (a cell that is not text, more cells than the header). `split(line, cells)`, if
     given, finds a number a comma cut in two (points.grant_rows): its error, naming
-    the number's column, is the row's only one, whatever the row's width. Reading
-    stops after ERRORS_READ errors, saying so on the line it stopped at."""
+    the number's column, is the row's only one, whatever the row's width; so is a
+    value under a column the header leaves without a name. Reading stops after
+    ERRORS_READ errors, saying so on the line it stopped at."""
     width = len(header)
     unnamed = [i for i, name in enumerate(header) if not name]  # a spreadsheet's extra commas
     for line, cells in records:
@@ -149,9 +150,8 @@ def parsed_rows(records, header, errors: list, parse, split=None) -> Iterator:
         if ("\x00" in text or not text.isascii()) and (odd := odd_cell(line, header, cells)):
             errors.append(odd)
             continue
-        if unnamed and (filled := [i for i in unnamed if cells[i].strip()]):
-            errors.append(_unnamed(line, filled[0], cells[filled[0]]))
-            continue
+        if not cut and unnamed and (filled := [i for i in unnamed if cells[i].strip()]):
+            cut = _unnamed(line, filled[0], cells[filled[0]])  # the row's one error too
         row, row_errors = parse(line, cells)
         if cut:
             # Parsed all the same for its id: a row below repeating it is a duplicate.

@@ -177,3 +177,14 @@ def test_empty_cells_under_columns_without_a_name_are_a_spreadsheet_s_and_pass(a
         header=",".join(["external_id", "member", "points", "reason", "definition", "", ""]) + "\n",
     )
     assert report.errors == [] and available(alice) == 150
+
+
+def test_a_number_cut_by_a_comma_is_named_under_a_header_with_a_trailing_comma(alice, staff):
+    """Found by a review: the value pushed under the unnamed column was named instead,
+    and the user told to empty the definition."""
+    report = grant(
+        "G-1,M-0001,1,500,Spring apology,goodwill-tier-points\n",
+        by=staff,
+        header="external_id,member,points,reason,definition,\n",
+    )
+    assert [e.column for e in report.errors] == ["points"]

@@ -240,3 +240,23 @@ def test_a_file_wrong_on_most_rows_is_read_only_to_its_first_errors(alice, monke
     ]
     assert report.errors[-1].reason.startswith("3 errors by this line: the file was read no")
     assert state() == before
+
+
+def test_a_return_of_a_row_refused_for_an_unnamed_column_is_not_said_to_have_no_purchase(
+    alice,
+):
+    """Found by a review: the purchase refused for a value under a column without a name
+    kept no id, and its return read "M-0001 has no purchase 'T-1'"."""
+    from points.services import import_transactions
+    from tests.points.transaction_files import HEADER
+
+    text = (
+        HEADER.rstrip("\n")
+        + ",\n"
+        + ("T-1,M-0001,purchase,10,2026-03-01,,,,note\nT-2,M-0001,return,10,2026-03-02,,,T-1,\n")
+    )
+    rows, errors = read_transactions(io.BytesIO(text.encode()))
+
+    report = import_transactions(rows, errors=errors)
+
+    assert [(e.line, e.column) for e in report.errors] == [(2, "column 9")]
