@@ -374,7 +374,7 @@ def tier_news(entry: LedgerEntry) -> str:
     told next adds up; empty when the tier stayed."""
     change = (
         TierChange.objects.filter(member_id=entry.member_id, changed_at=entry.issued_at)
-        .select_related("to_tier")
+        .select_related("to_tier", "qualified_tier")
         .order_by("-pk")
         .first()
     )
@@ -384,4 +384,6 @@ def tier_news(entry: LedgerEntry) -> str:
         member_id=entry.member_id, kind=LedgerEntry.Kind.BONUS, issued_at=entry.issued_at
     ).aggregate(points=Sum("points"))["points"]
     with_bonus = f", with a tier-up bonus of {bonus:,} points" if bonus else ""
+    if change.from_tier_id == change.to_tier_id:  # held above it (a status match)
+        return f"Now qualifies for {change.qualified_tier.name}{with_bonus}"
     return f"Now {change.to_tier.name}{with_bonus}"

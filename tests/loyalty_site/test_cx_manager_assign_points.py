@@ -229,3 +229,31 @@ def test_points_that_move_the_tier_say_so_and_the_balance_adds_up(client, login,
         "Assigned +200 points: Goodwill: late delivery. Now Silver, with a tier-up bonus of "
         f"100 points. {member.external_id} now has 1,200 points available." in html
     )
+
+
+def test_points_that_qualify_a_member_held_above_by_a_status_match_say_what_they_qualify_for(
+    client, login, member, buy, staff
+):
+    """Found by a review: "Now Gold" for a member already Gold by a status match, whose
+    points reached Silver (and Silver's bonus)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from points.models import PointDefinition
+    from tiers.services import grant_status
+
+    tier_points, _ = PointDefinition.objects.get_or_create(
+        handle="goodwill-tier-points",
+        defaults=dict(name="Goodwill (counts toward tier)", kind="bonus", counts_toward_tier=True),
+    )
+    buy(member, "900")
+    until = timezone.localdate() + timedelta(days=60)
+    gold = Tier.objects.get(code="gold")
+    grant_status(member=member, tier=gold, until=until, reason="Competitor's Gold", by=staff)
+    login("CX agent")
+
+    response = assign(client, member, 200, definition=tier_points.pk)
+
+    html = client.get(response.url).content.decode()
+    assert "Now qualifies for Silver, with a tier-up bonus of 100 points." in html
