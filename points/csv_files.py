@@ -137,8 +137,7 @@ def parsed_rows(records, header, errors: list, parse, split=None) -> Iterator:
     width = len(header)
     unnamed = [i for i, name in enumerate(header) if not name]  # a spreadsheet's extra commas
     for line, cells in records:
-        if len(errors) >= ERRORS_READ:
-            errors.append(RowError(line, "row", _read_no_further(len(errors))))
+        if stop_reading(errors, line):
             return
         count = len(cells)
         cut = split(line, cells) if split else None
@@ -182,11 +181,19 @@ def _unnamed(line: int, position: int, cell: str) -> RowError:
     )
 
 
-def _read_no_further(count: int) -> str:
-    return (
-        f"{count:,} errors by this line: the file was read no further. Put right the "
+def stop_reading(errors: list, line: int) -> bool:
+    """Whether `errors` reached ERRORS_READ, reading the file or checking its rows
+    against the programme (another programme's codes): then the line reached says so,
+    once, and no more rows are read or checked."""
+    if len(errors) < ERRORS_READ:
+        return False
+    stopped = (
+        f"{ERRORS_READ:,} errors by this line: the file was read no further. Put right the "
         "mistake the errors above show (often the same on every row) and check it again."
     )
+    if errors[-1].reason != stopped:
+        errors.append(RowError(line, "row", stopped))
+    return True
 
 
 def _more_cells(line: int, count: int, width: int) -> RowError:

@@ -12,6 +12,7 @@ from core.bulk import CopyBehind, bulk_update, without_cycle_collection
 from core.words import counted
 from members.models import Member
 from members.selectors import owner_unless_erased, survivors_of
+from points.csv_files import stop_reading
 from points.csv_rows import RowError, bad_rows
 from points.models import LedgerEntry
 from points.selectors import Balances, pending_by_member, programme
@@ -106,6 +107,8 @@ def import_grants(rows, *, by, errors=(), dry_run=False, batch=None, now=None) -
         link = dict(by_id=by.pk, batch_id=batch.pk if batch else None, now=timezone.now())
         computed = []  # the tables of the last chunk, not yet written
         for chunk in sql.staged_chunks(GRANT_CHUNK):
+            if stop_reading(report.errors, chunk[0].line):
+                break
             report.rows += len(chunk)
             recorded = _recorded(row.recorded_id for row in chunk)
             # The previous chunk is written while this one is computed.

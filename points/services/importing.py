@@ -17,6 +17,7 @@ from core.bulk import CopyBehind, bulk_update, reserve_ids, without_cycle_collec
 from core.models import WebhookDelivery
 from members.models import Member
 from members.selectors import owner, owner_unless_erased
+from points.csv_files import stop_reading
 from points.csv_rows import ImportRow, RowError, bad_rows, ids_of_bad_rows, summed_up
 from points.models import AwardedOn, LedgerEntry, Transaction
 from points.selectors import programme
@@ -194,6 +195,8 @@ def import_transactions(
         written, next_analyze = 0, max(sql.planned_rows(Transaction), IMPORT_CHUNK)
         computed, analyze = [], False  # the tables of the last chunk, not yet written
         for chunk in sql.staged_chunks(IMPORT_CHUNK):
+            if stop_reading(report.errors, chunk[0].line):
+                break
             report.rows += len(chunk)
             recorded = (
                 Transaction.objects.select_related("original")

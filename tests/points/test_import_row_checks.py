@@ -260,3 +260,23 @@ def test_a_return_of_a_row_refused_for_an_unnamed_column_is_not_said_to_have_no_
     report = import_transactions(rows, errors=errors)
 
     assert [(e.line, e.column) for e in report.errors] == [(2, "column 9")]
+
+
+def test_a_file_of_another_programme_s_codes_is_checked_only_to_its_first_errors(
+    alice, monkeypatch
+):
+    """Found by a review: rows well formed but naming no member were all kept."""
+    monkeypatch.setattr("points.csv_files.ERRORS_READ", 3)
+    monkeypatch.setattr("points.services.importing.IMPORT_CHUNK", 2)
+    before = state()
+
+    report = run("".join(f"T-{n},X-{n},purchase,10,2026-03-01,,,\n" for n in range(1, 11)))
+
+    assert [(e.line, e.column) for e in report.errors] == [
+        (2, "member"),
+        (3, "member"),
+        (4, "member"),
+        (5, "member"),
+        (6, "row"),
+    ]
+    assert state() == before
