@@ -96,6 +96,11 @@ def check_merge(survivor: Member, duplicate: Member, *, now) -> None:
         raise ValidationError(
             f"{survivor.external_id} was erased: nothing can be merged into an erased member."
         )
+    if duplicate.erased_at:  # its points would become the survivor's, and usable
+        raise ValidationError(
+            f"{duplicate.external_id} was erased at the customer's request: its points can "
+            "never be used, and it is merged into no account."
+        )
     refuse_until_expiry_ran("merge", now=now)
 
 
