@@ -235,11 +235,11 @@ def who_approves(request: AdjustmentRequest) -> str:
         .exclude(pk=request.requested_by_id)
         .distinct()
     )
-    if any(
-        not above_approvers_limit(request.points, limits_for(user, own_only=True))
-        for user in approvers
-    ):
+    limits = [limits_for(user, own_only=True) for user in approvers]
+    if any(not above_approvers_limit(request.points, own) for own in limits):
         return "A CX supervisor approves or rejects it"
+    if not limits:
+        return "No other user may approve requests: a superuser approves or rejects it"
     return (
         "It is above every CX supervisor's own limit per adjustment: a superuser approves "
         "or rejects it"

@@ -33,6 +33,8 @@ def test_an_agent_above_the_limit_sees_the_request_and_its_state_on_the_member_p
     assert (
         "Sent for approval: +2,500 points is above the limit of 1,000 points per adjustment" in text
     )
+    # (no CX supervisor yet: the agent is told who decides)
+    assert "No other user may approve requests: a superuser approves or rejects it" in text
     assert 'id="point-requests"' in text and "Waiting for approval" in text
     assert summary(member)["available"] == 0
 
