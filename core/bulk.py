@@ -204,8 +204,8 @@ class CopyBehind:
 
     def __enter__(self):
         if self._thread:
-            _switching_faster(by=1, interval=self.SWITCH_INTERVAL)
             self._set_constraints("IMMEDIATE")
+            _switching_faster(by=1, interval=self.SWITCH_INTERVAL)  # undone by __exit__
         return self
 
     def __exit__(self, error_type, *_):
