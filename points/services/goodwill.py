@@ -227,7 +227,8 @@ def above_approvers_limit(points: int, limits: Limits | None) -> str:
 def who_approves(request: AdjustmentRequest) -> str:
     """Who may decide a request, for the staff user who sent it: a CX supervisor
     (another one) whose own limit covers it, or, when none does, a superuser."""
-    perm = Permission.objects.get(content_type__app_label="points", codename="approve_adjustment")
+    app_label, codename = APPROVE.split(".")
+    perm = Permission.objects.get(content_type__app_label=app_label, codename=codename)
     approvers = (
         get_user_model()
         .objects.filter(Q(groups__permissions=perm) | Q(user_permissions=perm))

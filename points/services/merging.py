@@ -51,6 +51,7 @@ from points.models import AdjustmentRequest, LedgerEntry
 from points.selectors import Balances, Programme, balances, pending_by_member, programme, summary_of
 from points.services.expiry import refuse_until_expiry_ran, retell_after_merge
 from points.services.posting import MEMBER_CACHE_FIELDS, Movement, credit, entry_of
+from points.services.rules import check_spends
 from tiers.selectors import frozen_last_day
 from tiers.services import Reason as TierReason
 from tiers.services import TierLog, hold_granted_tier, move_status_grant
@@ -96,11 +97,7 @@ def check_merge(survivor: Member, duplicate: Member, *, now) -> None:
         raise ValidationError(
             f"{survivor.external_id} was erased: nothing can be merged into an erased member."
         )
-    if duplicate.erased_at:  # its points would become the survivor's, and usable
-        raise ValidationError(
-            f"{duplicate.external_id} was erased at the customer's request: its points can "
-            "never be used, and it is merged into no account."
-        )
+    check_spends(duplicate, refused="it is merged into no account")
     refuse_until_expiry_ran("merge", now=now)
 
 

@@ -91,6 +91,16 @@ def check_receives(member, *, points: int | None = None, field: str = "member") 
         )
 
 
+def check_spends(member, *, refused: str) -> None:
+    """Nor are an erased account's points ever spent: not redeemed, nor moved by a merge
+    to an account that would spend them. `refused`: what was not done, for the message."""
+    if member.erased_at:
+        raise ValidationError(
+            f"{member.external_id} was erased at the customer's request: its points can "
+            f"never be used, and {refused}."
+        )
+
+
 def multiplier_label(name: str, multiplier: Decimal) -> str:
     return f"{name} x{multiplier.normalize():f}"
 

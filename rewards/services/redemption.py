@@ -17,6 +17,7 @@ from core.refusals import CONFLICT
 from members.selectors import owner
 from points.selectors import balances
 from points.services import lock_member, post_redemption
+from points.services.rules import check_spends
 from rewards.models import Redemption, Reward
 from rewards.selectors import locked_because
 from tiers.services import TierLog, follow_new_rules
@@ -76,13 +77,9 @@ def redeem(
 
 
 def check_redeems(member) -> None:
-    """An account whose customer was erased at their request redeems nothing: its
-    points can never be used (found by a review: the desk turned them into vouchers)."""
-    if member.erased_at:
-        raise ValidationError(
-            f"{member.external_id} was erased at the customer's request: its points can "
-            "never be used, and nothing was redeemed."
-        )
+    """An account whose customer was erased at their request redeems nothing (found by
+    a review: the desk turned its points into vouchers)."""
+    check_spends(member, refused="nothing was redeemed")
 
 
 def _redeem(*, member, reward, by, now, external_id, cost, terms) -> Redemption:
