@@ -8,7 +8,8 @@ Works in a scratch database (see synthetic.py) with bench/purchases.py's members
 degradation and quarterly expiry on. Records --purchases purchases through
 record_purchase over --workers processes (purchases.py's in-process rate), and as many
 POSTs straight into Django's WSGI handler over as many processes (the contract's own
-work: key, member, summary, first answer; no server, no socket); then starts
+work: key, member, summary, first answer; no server, no socket), each timed from when
+every process is connected and has made 20 warm-up requests; then starts
 gunicorn as Procfile.prod does (--workers processes of --threads threads, 127.0.0.1, a
 free port) and
 drives it with wrk (one thread, a Lua script: a unique external_id per request, random
@@ -24,7 +25,6 @@ least half the in-process rate, POST p99 under 50 ms, GET p50 under 5 ms server 
 (CONN_MAX_AGE; 0 connects per request); by default the settings' (60 s).
 """
 
-import multiprocessing
 import os
 import random
 import shutil
@@ -37,12 +37,14 @@ from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
-from purchases import record
+from purchases import WARM_UP, record
 from synthetic import (
     ROOT,
     api_scratch,
     counting_queries,
     free_host,
+    in_parallel,
+    ready,
     start,
     wait_for_web,
     wsgi_post,
@@ -72,15 +74,6 @@ end
 """
 
 
-def in_parallel(function, jobs: list) -> tuple[list, float]:
-    """function(job) for each job, one forked process per job: the results and the
-    seconds the whole took."""
-    started = time.perf_counter()
-    with multiprocessing.get_context("fork").Pool(len(jobs)) as pool:
-        results = pool.map(function, jobs)
-    return results, time.perf_counter() - started
-
-
 def in_process_rate(workers: int, purchases: int, members: int) -> tuple[float, float]:
     """bench/purchases.py's run over `workers` processes: purchases per second and SQL
     statements per purchase."""
@@ -101,8 +94,8 @@ def wsgi_purchases(args) -> int:
     connection.close()  # a forked worker opens its own connection
     app, rng, run = get_wsgi_application(), random.Random(worker), f"W{time.time_ns()}"
     now = timezone.now()
-    created = 0
-    for i in range(count):
+
+    def post(i) -> bool:
         body = {
             "external_id": f"{run}-{worker}-{i}",
             "member": f"S-{rng.randint(1, members):08d}",
@@ -110,8 +103,12 @@ def wsgi_purchases(args) -> int:
             "amount": f"{rng.randint(500, 20000) / 100:.2f}",
             "occurred_at": (now - timedelta(minutes=rng.randint(0, 43200))).isoformat(),
         }
-        created += wsgi_post(app, "/api/v1/transactions", body, secret).startswith("201")
-    return created
+        return wsgi_post(app, "/api/v1/transactions", body, secret).startswith("201")
+
+    for i in range(WARM_UP):
+        post(f"warm-{i}")
+    ready()
+    return sum(post(i) for i in range(count))
 
 
 def wsgi_rate(workers: int, purchases: int, members: int, secret: str) -> float:
@@ -161,6 +158,7 @@ def wrk(method, url, seconds, connections, secret, members, log: Path, expect=No
         lines.seek(offset)
         rows = [line.split() for line in lines if line.startswith(method)]
     statuses = dict(Counter(row[1] for row in rows))
+    per_process = sorted(Counter(row[4] for row in rows).values(), reverse=True)
     server = sorted(int(row[2]) / 1000 for row in rows)  # %(D)s is in microseconds
     return {
         "statuses": statuses,
@@ -169,6 +167,7 @@ def wrk(method, url, seconds, connections, secret, members, log: Path, expect=No
         "client": (p50 / 1000, p99 / 1000),
         "server": (statistics.median(server), server[int(0.99 * (len(server) - 1))]),
         "socket_errors": socket_errors,
+        "shares": [round(count / len(rows), 2) for count in per_process],
     }
 
 
@@ -199,7 +198,7 @@ def main():
     print(
         f"PostgreSQL, {args.members:,} members, {args.workers} processes, "
         f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}, "
-        f"gunicorn CONN_MAX_AGE {kept}"
+        f"gunicorn CONN_MAX_AGE {kept}, shared cache {os.environ.get('CACHE_URL') or 'none'}"
     )
     inproc, in_statements = in_process_rate(args.workers, args.purchases, args.members)
     print(
@@ -225,7 +224,7 @@ def main():
     command += f"--threads {args.threads} "
     command += f"--timeout 120 --no-control-socket --access-logfile {log} --error-logfile {errors}"
     server = subprocess.Popen(
-        [sys.executable, *command.split(), "--access-logformat", "%(m)s %(s)s %(D)s %(U)s"],
+        [sys.executable, *command.split(), "--access-logformat", "%(m)s %(s)s %(D)s %(U)s %(p)s"],
         cwd=ROOT,
         env=env,
         stderr=errors.open("a"),  # Django's log (a line per 401) with gunicorn's
@@ -251,6 +250,7 @@ def main():
     print(
         f"HTTP:       {post['rate']:,.0f} purchases/s over {args.connections} connections, "
         f"{args.seconds} s; statuses {post['statuses']}, socket errors {post['socket_errors']}, "
+        f"shares of the web processes {post['shares']}, "
         f"load average now {os.getloadavg()[0]:.1f}"
     )
     print(f"ratio HTTP / in-process: {ratio:.2f}")

@@ -10,13 +10,14 @@ processes recording at once, as several tills or web workers do. Prints purchase
 second and SQL statements per purchase for each.
 """
 
-import multiprocessing
 import random
 import time
 from datetime import timedelta
 from decimal import Decimal
 
-from synthetic import copy_members, start
+from synthetic import copy_members, in_parallel, ready, start
+
+WARM_UP = 20  # purchases per process before the clock starts: statements prepared
 
 
 def record(args) -> tuple[int, int]:
@@ -33,33 +34,33 @@ def record(args) -> tuple[int, int]:
     now = timezone.now()
     statements = 0
 
+    def purchase(i):
+        record_purchase(
+            member=Member(pk=rng.randint(1, members)),
+            amount=Decimal(rng.randint(500, 20000)) / 100,
+            occurred_at=now - timedelta(minutes=rng.randint(0, 60 * 24 * 30)),
+            external_id=f"BP-{run}-{worker}-{i}",
+            channel="pos",
+        )
+
     def counted(execute, sql, params, many, context):
         nonlocal statements
         statements += 1
         return execute(sql, params, many, context)
 
+    for i in range(WARM_UP):
+        purchase(f"warm-{i}")
+    ready()
     with connection.execute_wrapper(counted):
         for i in range(count):
-            record_purchase(
-                member=Member(pk=rng.randint(1, members)),
-                amount=Decimal(rng.randint(500, 20000)) / 100,
-                occurred_at=now - timedelta(minutes=rng.randint(0, 60 * 24 * 30)),
-                external_id=f"BP-{run}-{worker}-{i}",
-                channel="pos",
-            )
+            purchase(i)
     return count, statements
 
 
 def timed_run(label: str, workers: int, purchases: int, members: int) -> None:
     share = purchases // workers
     jobs = [(w, share, members, f"{label}{time.time_ns()}") for w in range(workers)]
-    started = time.perf_counter()
-    if workers == 1:
-        results = [record(jobs[0])]
-    else:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            results = pool.map(record, jobs)
-    elapsed = time.perf_counter() - started
+    results, elapsed = in_parallel(record, jobs)
     done = sum(r[0] for r in results)
     statements = sum(r[1] for r in results)
     print(

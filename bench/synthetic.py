@@ -4,6 +4,7 @@ Each benchmark works in its own scratch database, dropped and created afresh: th
 name of DATABASE_URL's database plus a suffix (e.g. loyalty_bench_expiry).
 """
 
+import multiprocessing
 import os
 import secrets
 import sys
@@ -14,6 +15,36 @@ from urllib.parse import urlparse, urlunparse
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/loyalty"
+
+
+_all_set = None  # in_parallel's barrier: its processes inherit it when forked
+_started = 0.0
+
+
+def in_parallel(function, jobs: list) -> tuple[list, float]:
+    """function(job) in one forked process per job: their results, and the seconds from
+    the moment every process was set up (each calls `ready()` once connected and warm)
+    to the last one's end. Forking, connecting and warming up are not timed."""
+    global _all_set
+    context = multiprocessing.get_context("fork")
+    _all_set = context.Barrier(len(jobs))
+    with context.Pool(len(jobs)) as pool:
+        timed = pool.map(_timed, [(function, job) for job in jobs])
+    results, starts, ends = zip(*timed, strict=True)
+    return list(results), max(ends) - min(starts)
+
+
+def ready() -> None:
+    """In in_parallel's work, once set up: wait for the other processes; the time starts."""
+    global _started
+    _all_set.wait(timeout=600)
+    _started = time.monotonic()  # system-wide: comparable between the processes
+
+
+def _timed(function_and_job):
+    function, job = function_and_job
+    result = function(job)
+    return result, _started, time.monotonic()
 
 
 def setup_scratch_database(suffix: str, *, reuse: bool = False) -> str:

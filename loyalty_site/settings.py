@@ -283,6 +283,7 @@ CACHES["progress"] = env.cache("CACHE_URL", default=f"filecache://{BASE_DIR / '.
 # CACHE_TIMEOUT_SECONDS, not the system's TCP timeout: the API then lets it through.
 for cache in CACHES.values():
     if cache["BACKEND"].endswith("RedisCache"):
+        cache["BACKEND"] = "core.redis_cache.RedisCache"  # one client, not one per call
         seconds = env.float("CACHE_TIMEOUT_SECONDS", default=0.5)
         cache.setdefault("OPTIONS", {}).update(
             socket_connect_timeout=seconds, socket_timeout=seconds

@@ -128,7 +128,7 @@ def test_the_web_waits_for_a_row_lock_2_s_at_most_and_the_workers_as_long_as_it_
 
 
 UNREACHABLE_CACHE = {
-    "BACKEND": "django.core.cache.backends.redis.RedisCache",
+    "BACKEND": "core.redis_cache.RedisCache",
     "LOCATION": "redis://127.0.0.1:1/0",
 }
 
