@@ -250,6 +250,8 @@ FORMAT_MODULE_PATH = ["loyalty_site.formats"]  # 24-hour times in every list
 # The programme's time zone: expiry cutoffs and date-only CSV rows are read in it.
 TIME_ZONE = env("TIME_ZONE", default="Europe/Madrid")
 USE_I18N = True
+# Django's form messages reworded for staff ("Enter a valid date." names the format).
+LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_TZ = True
 
 STATIC_URL = "static/"

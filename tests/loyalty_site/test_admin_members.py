@@ -171,3 +171,27 @@ def test_the_joining_date_is_fixed_once_enrolled(admin_client, make_member):
     member.refresh_from_db()
     assert member.joined_at == at("2026-03-01")
     assert "joined_at" not in form.fields
+
+
+@pytest.mark.parametrize("typed", ["12/20/1990", "1990-02-30"])
+def test_a_birth_date_typed_month_first_or_impossible_is_refused_naming_the_format(
+    admin_client, make_member, typed
+):
+    # given a member's page, sent with a birth date the form cannot read
+    from datetime import date
+
+    member = make_member("M-B")
+    Member.objects.filter(pk=member.pk).update(birth_date=date(1990, 6, 7))
+    url = reverse("admin:members_member_change", args=[member.pk])
+    form = admin_client.get(url).context["adminform"].form
+
+    page = admin_client.post(
+        url, {**{name: form[name].value() or "" for name in form.fields}, "birth_date": typed}
+    )
+
+    # then the agent is told how to write it, and nothing changes
+    assert "Enter a real date, as 2026-12-20 (year, month, day) or 20/12/2026 (day first)." in (
+        page.content.decode()
+    )
+    member.refresh_from_db()
+    assert member.birth_date == date(1990, 6, 7)

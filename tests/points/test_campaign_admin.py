@@ -66,7 +66,7 @@ REFUSED = [
     (dict(multiplier="-1.5"), "The multiplier must be above 0"),
     (dict(multiplier="1000000000"), "A multiplier is at most x100"),
     (dict(multiplier="two"), "Enter a number"),
-    (dict(ends="2030-02-30"), "Enter a valid date"),
+    (dict(ends="2030-02-30"), "Enter a real date, as 2026-12-20"),
     (dict(channels="teleport"), "Select a valid choice"),
     # the rule's bound, not the column's "no more than 12 digits in total"
     (dict(min_amount="99999999999999999999"), "No purchase is above 100,000.00"),

@@ -192,7 +192,7 @@ def test_E1_a_start_that_would_expire_points_at_past_cutoffs_is_refused(
 
 ABSURD = [
     (form("quarterly", date(9999, 12, 31)), "Choose a start date within the next ten years."),
-    (form("quarterly", "31/31/2026"), "Enter a valid date."),
+    (form("quarterly", "31/31/2026"), "Enter a real date, as 2026-12-20 (year, month, day)"),
     (form("fortnightly"), "Select a valid choice."),
     (form("quarterly", reminder_days="-1"), "greater than or equal to 0"),
 ]
