@@ -23,7 +23,7 @@ from kombu.exceptions import OperationalError as BrokerUnavailable
 from core import progress
 from core.db import connection_lost, retryable, violated
 from core.exports import escape_formula, spreadsheet_writer
-from core.models import ImportBatch
+from core.models import ImportBatch, JobChunk
 from core.private_files import sweep_pending
 from points.csv_rows import bad_rows
 
@@ -288,15 +288,20 @@ def _silent(batch: ImportBatch, key: str) -> str | None:
 
 
 def _lost(batch: ImportBatch, key: str) -> bool:
-    """No worker took the step in WAITING_MINUTES, and no other import's step is alive
-    (one running would explain the wait: the queue is behind it)."""
-    if progress.read(key) or timezone.now() - batch.started_at < timedelta(minutes=WAITING_MINUTES):
+    """No worker took the step in WAITING_MINUTES, and the workers are not busy with
+    another import's step, alive, nor with a nightly job's chunks, one done within
+    WAITING_MINUTES: either would explain the wait (the queue is behind them)."""
+    waited = timedelta(minutes=WAITING_MINUTES)
+    if progress.read(key) or timezone.now() - batch.started_at < waited:
         return False
     others = ImportBatch.objects.filter(status__in=(Status.CHECKING, Status.IMPORTING))
-    return not any(
+    if any(
         progress.read(progress_key(other)) and not progress.stalled(progress_key(other))
         for other in others.exclude(pk=batch.pk).only("pk", "started_at")
-    )
+    ):
+        return False
+    chunks = JobChunk.objects.filter(run__finished_at=None, done_at__gte=timezone.now() - waited)
+    return not chunks.exists()
 
 
 def check(batch_id: int) -> None:

@@ -80,6 +80,27 @@ def test_an_import_queued_behind_another_running_waits_for_it(login, client):
     assert ImportBatch.objects.get(pk=queued.pk).status == Status.CHECKING
 
 
+def test_an_import_queued_behind_a_nightly_job_s_chunks_waits_for_them(login, client):
+    from django.utils import timezone
+
+    from core.models import JobChunk, JobRun
+
+    login("CX agent")
+    batch = upload(client)
+    # given the workers busy with the expiry's chunks, the last done a minute ago
+    run = JobRun.objects.create(job="expiry", key="2026-12-31")
+    JobChunk.objects.create(run=run, first_id=1, last_id=1000, done_at=timezone.now())
+    JobChunk.objects.create(run=run, first_id=1001, last_id=2000)
+    # when the import has waited longer than WAITING_MINUTES behind them
+    queued_ago(batch, batches.WAITING_MINUTES + 1)
+    # then it is still waiting for a worker, not failed
+    assert state(client, batch)["label"].startswith("Waiting for a worker for 11 min")
+    assert ImportBatch.objects.get().status == Status.CHECKING
+    # and once the job has finished, a wait that long means its message was lost
+    JobRun.objects.filter(pk=run.pk).update(finished_at=timezone.now())
+    assert state(client, batch)["status"] == Status.FAILED
+
+
 def test_an_import_the_task_queue_cannot_take_fails_at_once_and_runs_again(
     login, client, monkeypatch, django_capture_on_commit_callbacks
 ):
