@@ -185,11 +185,15 @@ NOT_QUEUED = (
 )
 
 
-def _fail(batch_id: int, status: str, why: str) -> None:
+def _fail(batch_id: int, status: str, why: str, *, seconds: float | None = None) -> None:
     """The batch failed, saying why, if it is still at `status` (a step run again or
-    finished meanwhile is left as it is)."""
+    finished meanwhile is left as it is). `seconds`: how long a worker worked on it,
+    the page's "Took", as _keep's (by default, since it was queued)."""
+    now, took = timezone.now(), {}
+    if seconds is not None:
+        took["started_at"] = now - timedelta(seconds=seconds)
     ImportBatch.objects.filter(pk=batch_id, status=status).update(
-        status=Status.FAILED, failure=why, finished_at=timezone.now()
+        status=Status.FAILED, failure=why, finished_at=now, **took
     )
 
 
@@ -347,6 +351,7 @@ def _step(batch_id: int, status: str, *, dry_run: bool):
     batch = ImportBatch.objects.filter(pk=batch_id, status=status).first()
     if batch is None:
         return  # done, failed or run again since it was queued
+    started = time.monotonic()
     try:
         return again_if_refused(lambda: _run_step(batch, status, dry_run=dry_run))
     except Exception as exc:
@@ -356,7 +361,7 @@ def _step(batch_id: int, status: str, *, dry_run: bool):
         if connection_lost(exc):  # PostgreSQL restarted, say: not the file's fault
             why = DATABASE_LOST
         try:
-            _fail(batch.pk, status, why)
+            _fail(batch.pk, status, why, seconds=time.monotonic() - started)
         except OperationalError:  # still away: the page fails it once back (state)
             progress.ended(progress_key(batch), why)
         raise

@@ -380,3 +380,24 @@ def test_took_is_the_worker_s_time_not_the_wait_for_a_worker(login, client, memb
 
     took = re.search(r"<th>Took</th><td>([\d.]+) s</td>", page(client, batch)).group(1)
     assert float(took) < 60
+
+
+def test_a_failed_step_s_took_is_the_worker_s_time_too(login, client, members, monkeypatch):
+    # given a file that waited two minutes for a worker, whose step then fails
+    login("Operations")
+    upload(client, GOOD)
+    batch = ImportBatch.objects.get()
+    ImportBatch.objects.filter(pk=batch.pk).update(started_at=timezone.now() - timedelta(minutes=2))
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(batches, "_keep", broken)
+    with pytest.raises(RuntimeError):
+        batches.check(batch.pk)
+
+    # then the page says why, and the list's duration is the worker's, not the wait
+    assert "The import stopped on an error: disk full. Nothing was written." in page(client, batch)
+    listed = client.get(reverse("admin:core_importbatch_changelist")).content.decode()
+    took = re.search(r'class="field-duration">([\d.]+) s<', listed).group(1)
+    assert float(took) < 60
