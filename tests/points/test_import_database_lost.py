@@ -61,7 +61,7 @@ def test_an_import_that_cannot_record_its_failure_has_its_page_record_it(confirm
     # given: the database still away when the worker records the failure
     fail = batches._fail
 
-    def away_once(*args):
+    def away_once(*args, **kwargs):
         monkeypatch.setattr(batches, "_fail", fail)
         raise OperationalError("connection failed: Connection refused")
 
