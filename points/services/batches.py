@@ -148,11 +148,17 @@ def run_again(*, batch: ImportBatch, by=None) -> ImportBatch:
 
 def check_runnable(batch: ImportBatch, *, by=None) -> None:
     """What a batch needs to be checked or imported, said before it is queued:
+    - once checked, a row not imported before;
     - its file, deleted IMPORT_FILE_DAYS after the upload (delete_old_files);
     - for grants, an uploader who may still grant points: the grants are given in
       their name (their permission or staff status may have been taken away since),
       and, for the staff user `by` who would confirm or run them, that uploader: points
       given in a user's name are given by that user's own decision (G4)."""
+    if batch.status == Status.CHECKED and batch.rows and not (batch.new or batch.updated):
+        raise ValidationError(  # a file sent twice: confirming it would write nothing
+            f"Nothing to import: every row of this file was imported before ({batch.skipped:,} "
+            "already imported, by an earlier file or a till)."
+        )
     if not batch.file:
         raise ValidationError(
             f"The file was deleted {settings.IMPORT_FILE_DAYS} days after it was uploaded, "

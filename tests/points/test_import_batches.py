@@ -197,6 +197,11 @@ def test_the_same_file_twice_adds_nothing_the_second_time(login, client, members
     first, second = ImportBatch.objects.order_by("pk")
     assert (first.new, second.new, second.skipped) == (3, 0, 3)
     assert Transaction.objects.count() == 3
+    # the second is checked, and says there is nothing to confirm, rather than asking
+    assert second.status == Status.CHECKED
+    shown = page(client, second)
+    assert "Nothing to import: every row of this file was imported before (3 already" in shown
+    assert "Confirm the import" not in shown
 
 
 @pytest.mark.parametrize("role, status", [("Marketer", 200), (None, 403)])
