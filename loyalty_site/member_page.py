@@ -37,7 +37,7 @@ from points.models import (
 from points.selectors import balances_and_stake, member_as_of, programme
 from points.services.referrals import referral_key
 from rewards.codes import is_code, normalized
-from rewards.models import Redemption, VoucherStatus
+from rewards.models import Redemption, VoucherStatus, sees_voucher_codes
 from rewards.selectors import catalogue
 from tiers.selectors import TONIGHT, drop_time, next_degradation
 
@@ -170,8 +170,8 @@ def redemptions_context(member, user) -> dict:
         "redemptions": latest[:HISTORY_ROWS],
         "all_redemptions": redemptions.count() if more else None,
         "valid_vouchers_of_merged": list(valid_elsewhere) if not member.merged_into_id else [],
-        # A valid code is money at a till: for those who may see redemptions only.
-        "voucher_codes_shown": sees_vouchers,
+        # A valid code is money at a till: for the desk only (rewards.models).
+        "voucher_codes_shown": sees_voucher_codes(user),
     }
 
 

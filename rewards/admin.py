@@ -23,8 +23,8 @@ from core.staff_input import is_blank
 from core.words import counted
 from members.selectors import whole_name
 from points.models import Channel
-from rewards.codes import is_code, normalized
-from rewards.models import Redemption, Reward, VoucherStatus
+from rewards.codes import is_code, masked, normalized
+from rewards.models import Redemption, Reward, VoucherStatus, sees_voucher_codes
 from rewards.services import (
     CANCEL_REASON_LENGTH,
     cancel_redemption,
@@ -130,6 +130,15 @@ class VoucherStatusFilter(admin.SimpleListFilter):
         return queryset.filter(Redemption.voucher_status_q(status, timezone.localdate()))
 
 
+def _codes_for(user, fields) -> list:
+    """The columns or fields with the voucher code as `user` may see it (rewards.models,
+    sees_voucher_codes): the ModelAdmin is shared by every request, so the choice is a
+    column, not a state."""
+    if sees_voucher_codes(user):
+        return list(fields)
+    return ["masked_code" if field == "voucher_code" else field for field in fields]
+
+
 @admin.register(Redemption)
 class RedemptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The history of redemptions and their vouchers; cancelling (W4) and marking a
@@ -171,10 +180,20 @@ class RedemptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     actions = ["cancel", "use"]
     readonly_fields = ["voucher_code", "voucher"]  # on the (read-only) redemption page
 
+    def get_list_display(self, request):
+        return _codes_for(request.user, super().get_list_display(request))
+
+    def get_readonly_fields(self, request, obj=None):
+        return _codes_for(request.user, super().get_readonly_fields(request, obj))
+
     @admin.display(description="Code", ordering="code")
     def voucher_code(self, redemption):
         # read out in one piece: never broken across lines
         return format_html('<code style="white-space: nowrap">{}</code>', redemption.shown_code)
+
+    @admin.display(description="Code", ordering="code")
+    def masked_code(self, redemption):
+        return format_html('<code style="white-space: nowrap">{}</code>', masked(redemption.code))
 
     @admin.display(description="Voucher")
     def voucher(self, redemption):

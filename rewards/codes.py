@@ -46,3 +46,10 @@ def is_code(text: str) -> bool:
 def shown(code: str) -> str:
     """A code for people: groups of four, `HK7M-2PXC-9RTA-4WNE`."""
     return "-".join(code[i : i + GROUP] for i in range(0, len(code), GROUP))
+
+
+def masked(code: str) -> str:
+    """A code for staff who may not use it (a valid one is money at a till): its last
+    group only, to match it with the customer's, `••••-••••-••••-4WNE`."""
+    hidden = "\u2022" * GROUP
+    return "-".join([hidden] * (LENGTH // GROUP - 1) + [code[-GROUP:]])

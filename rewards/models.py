@@ -16,7 +16,7 @@ from core.staff_input import (
 )
 from members.models import Member, from_earliest_day
 from points.models import Channel, LedgerEntry
-from rewards.codes import new_code, shown
+from rewards.codes import masked, new_code, shown
 from tiers.models import Tier
 
 # The longest a voucher may be valid: ten years (a typo of days is refused, not kept).
@@ -158,6 +158,14 @@ HOLDING_A_UNIT = Q(
 )
 
 
+# Whoever may use or cancel a voucher sees its code whole: the CX agents at the desk.
+SEES_CODES = ("rewards.use_voucher", "rewards.cancel_redemption")
+
+
+def sees_voucher_codes(user) -> bool:
+    return any(user.has_perm(permission) for permission in SEES_CODES)
+
+
 class Redemption(models.Model):
     """A reward redeemed by a member; cancelling refunds it (W3, W4). It is a voucher
     (W5): a code the customer gives at the till, used once, until `valid_until`."""
@@ -250,8 +258,9 @@ class Redemption(models.Model):
 
     def __str__(self):
         # Named by its voucher, not its member: the admin's history keeps this text, and
-        # an erased member's code must not stay in it.
-        return f"{self.reward_name} {self.code}"
+        # an erased member's code must not stay in it. The code masked: the history and
+        # the page titles are read by staff who may not use it.
+        return f"{self.reward_name} {masked(self.code)}"
 
     @property
     def holds_unit(self) -> bool:

@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from points.services import adjust_points
+from rewards.codes import masked
 from rewards.models import Redemption, VoucherStatus
 from rewards.services import cancel_redemption, redeem, use_voucher
 from tests.conftest import summary
@@ -136,7 +137,7 @@ def test_W5_the_redemption_list_shows_and_filters_by_voucher_status(client, logi
     login("Marketer")
     html = client.get(reverse(LIST)).content.decode()
     for voucher in four.values():
-        assert voucher.shown_code in html
+        assert masked(voucher.code) in html  # a marketer does not use vouchers
     assert "STORE-07" in html
     for status in VoucherStatus:
         page = client.get(reverse(LIST), {"voucher": status.value})
@@ -372,3 +373,23 @@ def test_W5_the_redemption_list_never_counts_every_voucher_by_status(client, log
     assert "Show counts" not in offered
     assert not asked.context["cl"].add_facets
     assert "Valid (1)" not in asked.content.decode()
+
+
+def test_W5_a_valid_code_is_whole_for_the_desk_and_masked_for_a_marketer(
+    client, login, rich, four
+):
+    valid = four["valid"]
+    redemption_page = reverse("admin:rewards_redemption_change", args=[valid.pk])
+    history_page = reverse("admin:rewards_redemption_history", args=[valid.pk])
+
+    # a marketer reads the redemptions, their pages and history: the code masked
+    login("Marketer")
+    for url in (reverse(LIST), redemption_page, history_page):
+        html = client.get(url).content.decode()
+        assert valid.code not in html and valid.shown_code not in html, url
+        assert f"\u2022\u2022\u2022\u2022-{valid.code[-4:]}" in html, url
+
+    # an agent at the desk, who uses and cancels vouchers, reads it whole
+    login("CX agent")
+    assert valid.shown_code in client.get(reverse(LIST)).content.decode()
+    assert valid.shown_code in client.get(redemption_page).content.decode()
