@@ -375,9 +375,7 @@ def test_W5_the_redemption_list_never_counts_every_voucher_by_status(client, log
     assert "Valid (1)" not in asked.content.decode()
 
 
-def test_W5_a_valid_code_is_whole_for_the_desk_and_masked_for_a_marketer(
-    client, login, rich, four
-):
+def test_W5_a_valid_code_is_whole_for_the_desk_and_masked_for_a_marketer(client, login, rich, four):
     valid = four["valid"]
     redemption_page = reverse("admin:rewards_redemption_change", args=[valid.pk])
     history_page = reverse("admin:rewards_redemption_history", args=[valid.pk])
