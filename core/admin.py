@@ -10,7 +10,7 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.utils import unquote
 from django.contrib.admin.widgets import AdminSplitDateTime, RelatedFieldWidgetWrapper
 from django.contrib.humanize.templatetags.humanize import intcomma
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models, router, transaction
 from django.db.models import Count, Max, OuterRef, Subquery
 from django.db.models.functions import Coalesce
@@ -358,6 +358,14 @@ class LabelledSplitDateTime(AdminSplitDateTime):
     ("Date:", "Time:"), which a screen reader reads with it: Django's are bare text."""
 
     template_name = "cx/split_datetime.html"
+
+    def decompress(self, value):
+        if isinstance(value, str):  # from an add link's query: ?starts_at=2027-01-01
+            try:
+                value = forms.DateTimeField().clean(value)
+            except ValidationError:
+                value = None  # not a moment: the form shows the fields empty
+        return super().decompress(value)
 
 
 # A ModelAdmin's formfield_overrides: every moment staff type, labelled.

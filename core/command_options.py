@@ -23,8 +23,14 @@ def a_day(text: str) -> date:
     return value
 
 
+# The most a count option takes (members listed): more than any programme has.
+MOST = 10_000_000
+
+
 def whole_number(text: str) -> int:
-    """A whole number, 0 or more."""
-    if not text.isdigit():
+    """A whole number, 0 to MOST, in ASCII digits ("²" is a digit to Python, not to int)."""
+    if not (text.isascii() and text.isdigit()):
         raise ArgumentTypeError(f"{text!r} is not a whole number, 0 or more")
+    if int(text) > MOST:
+        raise ArgumentTypeError(f"{text} is more than {MOST:,}")
     return int(text)

@@ -313,6 +313,8 @@ def test_the_degradation_job_and_a_members_import_never_deadlock(tiers, make_mem
         ("preview_degradation", "--limit", "-1", "not a whole number"),
         ("preview_expiry", "--date", "9999-12-31", "more than ten years ahead"),
         ("preview_expiry", "--limit", "-1", "not a whole number"),
+        ("preview_expiry", "--limit", "99999999999999999999", "more than 10,000,000"),
+        ("preview_degradation", "--limit", "\u00b2", "not a whole number"),
     ],
 )
 def test_a_preview_refuses_an_option_it_cannot_use_in_words(tiers, command, option, value, said):
