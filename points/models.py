@@ -1,7 +1,7 @@
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -154,25 +154,26 @@ class PointDefinition(models.Model):
             raise ValidationError(
                 f"{stored[0]} is a system definition: its handle and kind cannot change."
             )
+        errors = {}  # each said at once, and a field's own spares it Django's generic one
         if not (self.redeemable or self.counts_toward_tier):  # an "Assigned +4" of nothing
-            raise ValidationError(
+            errors[NON_FIELD_ERRORS] = (
                 "Points of this definition would count for nothing: make them redeemable, "
                 "count them toward the tier, or both."
             )
         earns_purchases = self.is_active and self.kind == self.Kind.PURCHASE
         if self.pk and not earns_purchases and (why := self.why_purchases_need_it()):
-            raise ValidationError({"is_active" if not self.is_active else "kind": why})
+            errors["is_active" if not self.is_active else "kind"] = why
         # Files and the API name a definition by its handle, and people type it: "Review"
         # and "review" would be two definitions that read as one. The constraint (Meta)
         # is the final judge.
         others = type(self).objects.exclude(pk=self.pk)
         if self.handle and (other := others.filter(handle__iexact=self.handle).first()):
-            raise ValidationError(
-                {
-                    "handle": f"{other} has the handle {other.handle}: handles are unique "
-                    "whatever their case (files and the API name definitions by it)."
-                }
+            errors["handle"] = (
+                f"{other} has the handle {other.handle}: handles are unique whatever their "
+                "case (files and the API name definitions by it)."
             )
+        if errors:
+            raise ValidationError(errors)
 
     def why_purchases_need_it(self) -> str:
         """Why this definition, as saved, stays the active purchase definition: purchases

@@ -171,6 +171,24 @@ def test_P1_a_handle_another_definition_has_whatever_the_case_is_refused(
     assert not PointDefinition.objects.filter(handle=handle).exists()
 
 
+def test_P1_a_taken_handle_and_points_that_count_for_nothing_are_both_said_once(
+    client, login, tiers
+):
+    # given
+    login("Marketer")
+    form = definition_form(handle="write-a-review", counts_toward_tier="", redeemable="")
+
+    # when
+    page = client.post(reverse("admin:points_pointdefinition_add"), form)
+
+    # then: each mistake said once, in the project's words, nothing saved
+    said = errors(page)
+    assert said.count("Points of this definition would count for nothing") == 1
+    assert "handle: Write a review has the handle write-a-review: handles are unique" in said
+    assert "already exists" not in said
+    assert PointDefinition.objects.filter(handle="write-a-review").count() == 1
+
+
 def test_P1_a_definition_keeps_its_own_handle_in_another_case(client, login, tiers):
     # given
     login("Marketer")
