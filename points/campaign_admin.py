@@ -61,12 +61,23 @@ class CampaignForm(ChangedOnPageForm):
         programme analytics, never deleted (why_campaign_is_kept)."""
         cleaned = super().clean()
         saved, starts, now = self.instance, cleaned.get("starts_at"), timezone.now()
-        if saved.pk and starts and starts > now >= saved.starts_at and campaign_has_earned(saved):
+        if not (saved.pk and starts and starts > max(now, saved.starts_at)):
+            return cleaned
+        if not campaign_has_earned(saved):
+            return cleaned
+        if now >= saved.starts_at:
             self.add_error(
                 "starts_at",
                 f"“{saved.name}” has earned points since it started: its start stays on or "
                 "before today, so that what it earned stays in its results. To run it "
                 "later, end it now and add a new campaign for the later dates.",
+            )
+        else:  # not started, but a purchase dated ahead (up to a day) earned under it
+            self.add_error(
+                "starts_at",
+                f"“{saved.name}” has already earned points on a purchase dated in it: its "
+                "start cannot move later, so that what it earned stays in its results. To "
+                "run it later, switch it off and add a new campaign for the later dates.",
             )
         return cleaned
 

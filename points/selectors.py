@@ -130,14 +130,14 @@ def why_campaign_is_kept(campaign: Campaign, now) -> str | None:
     (moved to later dates since) is kept, since its results in the programme analytics
     and the ledger lines it multiplied name it; switching it off ends it. So is one that
     starts within the time ahead a purchase may be dated (core.days: a day), in
-    which a till may already have recorded one, or be recording one now. A query at
-    most, on its result, for a campaign not started yet."""
+    which a till may already have recorded one, or be recording one now. Two queries
+    at most (campaign_has_earned), for a campaign not started yet."""
     if campaign.starts_at <= now:
         starts = timezone.localtime(campaign.starts_at)
         done = f"started on {starts.day} {starts:%b %Y}"
     elif campaign.starts_at <= latest_allowed(now):
         done = "starts within a day, and purchases dated in it may already have earned under it"
-    elif CampaignResult.objects.filter(campaign=campaign, purchases__gt=0).exists():
+    elif campaign_has_earned(campaign):
         done = "has earned points"
     else:
         return None

@@ -411,6 +411,36 @@ def test_P3_a_campaign_that_earned_points_keeps_its_start_in_the_past(
     assert not Campaign.objects.filter(pk=idle.pk).exists()
 
 
+def test_P3_a_campaign_not_started_that_earned_on_a_purchase_dated_ahead_keeps_its_start(
+    client, login, no_campaigns, make_member, buy
+):
+    """From an audit: a till dated a purchase inside a campaign starting in 6 hours; the
+    marketer moved the campaign to next week, then deleted it as "not started"."""
+    # given: "Soon triple" starts in 6 hours, and a purchase dated in it earned under it
+    login("Marketer")
+    now = timezone.now()
+    soon = campaign("Soon triple", starts=6 / 24, ends=3)
+    buy(make_member(), "100", when=soon.starts_at + DAY / 24, channel="pos")
+
+    # when: the marketer moves it to next week
+    moved = client.post(
+        reverse("admin:points_campaign_change", args=[soon.pk]),
+        posted(soon.name, starts=f"{now + 7 * DAY:%Y-%m-%d}", ends=f"{now + 14 * DAY:%Y-%m-%d}"),
+    )
+
+    # then: refused, saying why, and the dates stay
+    assert moved.context["adminform"].form.errors["starts_at"] == [
+        "“Soon triple” has already earned points on a purchase dated in it: its start cannot "
+        "move later, so that what it earned stays in its results. To run it later, switch it "
+        "off and add a new campaign for the later dates."
+    ]
+    assert Campaign.objects.get(pk=soon.pk).starts_at == soon.starts_at
+    # and moved past the form (a script), it is still not deleted: the ledger names it
+    Campaign.objects.filter(pk=soon.pk).update(starts_at=now + 7 * DAY, ends_at=now + 14 * DAY)
+    client.post(reverse("admin:points_campaign_delete", args=[soon.pk]), {"post": "yes"})
+    assert Campaign.objects.filter(pk=soon.pk).exists()
+
+
 def test_P3_a_campaign_s_tiers_are_chosen_not_added_and_its_end_is_corrected_beside_it(
     client, login, tiers, no_campaigns
 ):
