@@ -33,7 +33,9 @@ class PerKeyThrottle(BaseThrottle):
         return not usage["should_limit"]
 
     def wait(self):
-        return max(self.time_left, 1)  # Retry-After: when the key's window ends
+        # Retry-After: when the key's next window starts. django-ratelimit's time_left
+        # runs to the window's last whole second, which still counts in it: one more.
+        return self.time_left + 1
 
 
 def _key_of(group, request) -> str:

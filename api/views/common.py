@@ -178,7 +178,7 @@ def retry_after_declared(result, generator, request, public):
     header, the seconds to wait (api.throttling, core.unavailable), for the generated
     clients of the tills that wait it out."""
     waits = {
-        "429": "Seconds until the key's window ends.",
+        "429": "Seconds until the key's next window starts: a request then is counted in it.",
         "503": "Seconds to wait before sending the same request again.",
     }
     for operations in result.get("paths", {}).values():

@@ -2,6 +2,7 @@
 and nothing written; another key keeps its own count."""
 
 from collections import Counter
+from types import SimpleNamespace
 
 import pytest
 
@@ -36,6 +37,31 @@ def test_over_its_rate_a_key_gets_a_429_problem_with_retry_after(
     # another key counts on its own
     other = client_for(shop.secret)
     assert other.get(f"/api/v1/members/{member.external_id}").status_code == 200
+
+
+@pytest.mark.parametrize("rate", ["3/min", "3/10s"])
+def test_a_till_that_waits_retry_after_is_let_through(api, member, settings, monkeypatch, rate):
+    """From a review: one that waited exactly Retry-After got a second 429."""
+    import django_ratelimit.core
+
+    # given a key over its rate, at a moment of the clock that stands still
+    settings.API_RATE = rate
+    clock = [1_800_000_000.25]
+    monkeypatch.setattr(django_ratelimit.core, "time", SimpleNamespace(time=lambda: clock[0]))
+    url = f"/api/v1/members/{member.external_id}"
+    for _ in range(3):
+        assert api.get(url).status_code == 200
+    wait = int(api.get(url)["Retry-After"])
+
+    # when it sends again a second before Retry-After, then at it
+    clock[0] += wait - 1
+    early = api.get(url)
+    clock[0] += 1
+    on_time = api.get(url)
+
+    # then the early one is still over the rate, the one on time is served
+    assert early.status_code == 429
+    assert on_time.status_code == 200
 
 
 def test_requests_without_a_key_are_401_not_counted_against_a_key(api, member, three_a_minute):

@@ -124,6 +124,13 @@ def test_the_web_waits_for_a_row_lock_2_s_at_most_and_the_workers_as_long_as_it_
         return ran.stdout.strip()
 
     assert lock_timeout("import loyalty_site.wsgi") == "2s"
+    # runserver (make run) too: manage.py's start, Django set up as the command would
+    runserver = (
+        "import runpy, sys, django, django.core.management as management; "
+        "management.execute_from_command_line = lambda argv: django.setup(); "
+        "sys.argv = ['manage.py', 'runserver']; runpy.run_path('manage.py', run_name='__main__')"
+    )
+    assert lock_timeout(runserver) == "2s"
     assert lock_timeout("import django; django.setup()") == "0"
 
 
