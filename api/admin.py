@@ -21,7 +21,7 @@ from api import webhook_endpoints, webhooks
 from api.models import ApiKey, WebhookDelivery, WebhookEndpoint
 from api.services import create_api_key, revoke_api_key, save_api_key
 from api.webhook_bodies import carries_its_data
-from core.admin import ChangedOnPageForm, action_confirmation, chosen_for_action
+from core.admin import LABELLED_MOMENTS, ChangedOnPageForm, action_confirmation, chosen_for_action
 from core.events import EventType
 from core.paginator import CappedPaginator
 from members.models import Member
@@ -67,6 +67,7 @@ class ApiKeyForm(forms.ModelForm):
 @admin.register(ApiKey)
 class ApiKeyAdmin(SuperuserOnlyAdmin):
     form = ApiKeyForm
+    formfield_overrides = LABELLED_MOMENTS
     list_display = ["name", "prefix", "channel", "store", "created", "expiry_date", "state", "used"]
     search_fields = ["name", "=prefix"]
     show_full_result_count = False

@@ -43,7 +43,11 @@ def ready() -> None:
 
 def _timed(function_and_job):
     function, job = function_and_job
-    result = function(job)
+    try:
+        result = function(job)
+    except BaseException:
+        _all_set.abort()  # the others, waiting in ready(), stop at once too
+        raise
     return result, _started, time.monotonic()
 
 

@@ -353,14 +353,13 @@ def only_choices(field) -> None:
         widget.can_delete_related = widget.can_view_related = False
 
 
-class LabelledSplitDateTime(AdminSplitDateTime):
-    """The admin's date and time inputs of one moment, each named by its own label
-    ("Date:", "Time:"), which a screen reader reads with it: Django's are bare text."""
-
-    template_name = "cx/split_datetime.html"
+class _MomentAsText:
+    """A split moment's widget that takes it as text too: an add link's query
+    (?starts_at=2027-01-01) gives the form text, where Django's widget (and its hidden
+    copy of a field with a default) fails, a 500."""
 
     def decompress(self, value):
-        if isinstance(value, str):  # from an add link's query: ?starts_at=2027-01-01
+        if isinstance(value, str):
             try:
                 value = forms.DateTimeField().clean(value)
             except ValidationError:
@@ -368,5 +367,22 @@ class LabelledSplitDateTime(AdminSplitDateTime):
         return super().decompress(value)
 
 
+class LabelledSplitDateTime(_MomentAsText, AdminSplitDateTime):
+    """The admin's date and time inputs of one moment, each named by its own label
+    ("Date:", "Time:"), which a screen reader reads with it: Django's are bare text."""
+
+    template_name = "cx/split_datetime.html"
+
+
+class _HiddenMoment(_MomentAsText, forms.SplitHiddenDateTimeWidget):
+    pass
+
+
+class MomentField(forms.SplitDateTimeField):
+    hidden_widget = _HiddenMoment
+
+
 # A ModelAdmin's formfield_overrides: every moment staff type, labelled.
-LABELLED_MOMENTS = {models.DateTimeField: {"widget": LabelledSplitDateTime}}
+LABELLED_MOMENTS = {
+    models.DateTimeField: {"widget": LabelledSplitDateTime, "form_class": MomentField}
+}

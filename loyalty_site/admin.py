@@ -6,14 +6,15 @@ from django.contrib import admin
 from django.core.validators import ProhibitNullCharactersValidator
 from django.utils import timezone
 from django_celery_beat.admin import (
+    ClockedScheduleAdmin,
     CrontabScheduleAdmin,
     PeriodicTaskAdmin,
     PeriodicTaskForm,
     TaskChoiceField,
 )
-from django_celery_beat.models import CrontabSchedule, PeriodicTask
+from django_celery_beat.models import ClockedSchedule, CrontabSchedule, PeriodicTask
 
-from core.admin import ChangedOnPageForm
+from core.admin import LABELLED_MOMENTS, ChangedOnPageForm
 from loyalty_site.member_page import MemberAdmin
 from members.models import Member
 from points.services.expiry import refuse_until_expiry_ran
@@ -80,6 +81,7 @@ class CheckedPeriodicTaskForm(PeriodicTaskForm):
 @admin.register(PeriodicTask)
 class PermittedPeriodicTaskAdmin(PeriodicTaskAdmin):
     form = CheckedPeriodicTaskForm
+    formfield_overrides = LABELLED_MOMENTS  # an add link's ?start_time= is read
     # Running a task at once (expiry, degradation) is a change to every member.
     enable_tasks = _permitted(PeriodicTaskAdmin.enable_tasks, "change")
     disable_tasks = _permitted(PeriodicTaskAdmin.disable_tasks, "change")
@@ -115,6 +117,14 @@ admin.site.unregister(CrontabSchedule)
 @admin.register(CrontabSchedule)
 class CheckedCrontabScheduleAdmin(CrontabScheduleAdmin):
     form = CheckedCrontabForm
+
+
+admin.site.unregister(ClockedSchedule)
+
+
+@admin.register(ClockedSchedule)
+class LabelledClockedScheduleAdmin(ClockedScheduleAdmin):
+    formfield_overrides = LABELLED_MOMENTS  # an add link's ?clocked_time= is read
 
 
 admin.site.unregister(AccessAttempt)

@@ -17,7 +17,7 @@ from import_export.admin import ExportMixin
 from import_export.formats import base_formats
 
 from core import events
-from core.admin import IdField, action_confirmation, chosen_for_action
+from core.admin import LABELLED_MOMENTS, IdField, action_confirmation, chosen_for_action
 from core.exports import SPREADSHEET_ENCODING
 from core.paginator import CappedPaginator
 from loyalty_site.member_actions import AssignPointsForm, MemberActions, RedeemForm
@@ -290,6 +290,7 @@ class MemberAdmin(MemberMerge, MemberGovernance, MemberActions, ExportMixin, adm
     formats = [base_formats.CSV]
     to_encoding = SPREADSHEET_ENCODING
     change_form_template = "admin/members/member/change_form.html"
+    formfield_overrides = LABELLED_MOMENTS
     # Few, narrow columns: the figures stay on screen on a laptop.
     list_display = ["external_id", "name", "email", "tier", "points", "lifetime"]
     list_filter = [("effective_tier", TierFilter)]

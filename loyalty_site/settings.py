@@ -366,7 +366,9 @@ PROGRAMME_START = date.fromisoformat(env("PROGRAMME_START", default="2000-01-01"
 
 # The integration API (api/): keys, exact JSON, problem+json errors, a rate per key.
 API_RATE = env("API_RATE", default="1200/min")  # per key, shared by every process
-if not re.fullmatch(r"[1-9]\d*/([1-9]\d*)?[smhd][a-z]*", API_RATE):  # a period of 0 min: no
+# django-ratelimit reads a period's first letter: "1200/month" would be a minute.
+_PERIOD = r"(s|sec|seconds?|m|min|minutes?|h|hours?|d|days?)"
+if not re.fullmatch(rf"[1-9]\d*/([1-9]\d*)?{_PERIOD}", API_RATE):  # no period of 0 min
     raise ImproperlyConfigured('API_RATE is requests per period: "1200/min", "20/s", "50000/day".')
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=64 * 1024)
 # How long an exact repeat of a transaction gets the first answer's body again (P8);

@@ -9,7 +9,7 @@ from django.db.models import Count, F, Max, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from core.days import latest_allowed
+from core.days import end_of, latest_allowed
 from core.db import Compiled
 from members.models import Member, TierChange
 from points.expiry_selectors import (
@@ -22,6 +22,7 @@ from points.models import (
     Campaign,
     CampaignResult,
     CampaignStatus,
+    DailyPoints,
     ExpiryPolicy,
     ExpiryRun,
     LedgerEntry,
@@ -130,7 +131,7 @@ def why_campaign_is_kept(campaign: Campaign, now) -> str | None:
     (moved to later dates since) is kept, since its results in the programme analytics
     and the ledger lines it multiplied name it; switching it off ends it. So is one that
     starts within the time ahead a purchase may be dated (core.days: a day), in
-    which a till may already have recorded one, or be recording one now. Two queries
+    which a till may already have recorded one, or be recording one now. Three queries
     at most (campaign_has_earned), for a campaign not started yet."""
     if campaign.starts_at <= now:
         starts = timezone.localtime(campaign.starts_at)
@@ -149,10 +150,14 @@ def why_campaign_is_kept(campaign: Campaign, now) -> str | None:
 
 def campaign_has_earned(campaign: Campaign) -> bool:
     """Whether a purchase has earned under the campaign: its nightly results, or the
-    ledger for what they do not count yet (today's purchases). One query, two at most."""
+    ledger for what they do not count yet: entries issued after the last day the
+    snapshot job took (through the partial index of campaign earnings; the whole
+    ledger's would take longer as it grows). Three queries at most."""
     if CampaignResult.objects.filter(campaign=campaign, purchases__gt=0).exists():
         return True
     earnings = LedgerEntry.objects.filter(campaign_points__isnull=False)
+    if (taken := DailyPoints.objects.aggregate(last=Max("day"))["last"]) is not None:
+        earnings = earnings.filter(issued_at__gte=end_of(taken))
     return earnings.filter(campaign_points__has_key=str(campaign.pk)).exists()
 
 

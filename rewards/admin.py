@@ -23,7 +23,7 @@ from core.staff_input import is_blank
 from core.words import counted
 from members.selectors import whole_name
 from points.models import Channel
-from rewards.codes import is_code, masked, normalized
+from rewards.codes import is_code, normalized
 from rewards.models import Redemption, Reward, VoucherStatus, sees_voucher_codes
 from rewards.services import (
     CANCEL_REASON_LENGTH,
@@ -191,9 +191,16 @@ class RedemptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         # read out in one piece: never broken across lines
         return format_html('<code style="white-space: nowrap">{}</code>', redemption.shown_code)
 
-    @admin.display(description="Code", ordering="code")
+    @admin.display(description="Code")  # not sorted by: the order would tell of the codes
     def masked_code(self, redemption):
-        return format_html('<code style="white-space: nowrap">{}</code>', masked(redemption.code))
+        return format_html('<code style="white-space: nowrap">{}</code>', redemption.masked_code)
+
+    def lookup_allowed(self, lookup, value, request=None):
+        """Filters on the code in the address (?code__startswith=M9) only for those who
+        see codes whole: others would spell out a valid code letter by letter."""
+        if lookup.split("__")[0] == "code" and not (request and sees_voucher_codes(request.user)):
+            return False
+        return super().lookup_allowed(lookup, value, request)
 
     @admin.display(description="Voucher")
     def voucher(self, redemption):

@@ -260,7 +260,7 @@ class Redemption(models.Model):
         # Named by its voucher, not its member: the admin's history keeps this text, and
         # an erased member's code must not stay in it. The code masked: the history and
         # the page titles are read by staff who may not use it.
-        return f"{self.reward_name} {masked(self.code)}"
+        return f"{self.reward_name} {self.masked_code}"
 
     @property
     def holds_unit(self) -> bool:
@@ -283,6 +283,11 @@ class Redemption(models.Model):
     @property
     def shown_code(self) -> str:
         return shown(self.code)
+
+    @property
+    def masked_code(self) -> str:
+        """For staff who may not use it (sees_voucher_codes)."""
+        return masked(self.code)
 
     @property
     def voucher_name(self) -> str:

@@ -246,7 +246,10 @@ def test_production_refuses_a_weak_or_placeholder_secret_key(key):
     assert "SECRET_KEY is too weak for production" in result.stderr
 
 
-@pytest.mark.parametrize("rate", ["1200", "0/min", "fast", "1200/minute/key", "5/0m", "5/00min"])
+@pytest.mark.parametrize(
+    "rate",
+    ["1200", "0/min", "fast", "1200/minute/key", "5/0m", "5/00min", "100000/month", "1200/ms"],
+)
 def test_a_malformed_api_rate_stops_the_start_with_the_format(rate):
     # when
     result = manage("check", env=production_env(API_RATE=rate))
@@ -257,7 +260,7 @@ def test_a_malformed_api_rate_stops_the_start_with_the_format(rate):
 
 
 def test_api_rates_of_every_period_are_accepted():
-    for rate in ("20/s", "1200/min", "5000/hour", "50000/day", "100/10m"):
+    for rate in ("20/s", "1200/min", "5000/hour", "50000/day", "100/10m", "20/second", "3/days"):
         assert manage("check", env=production_env(API_RATE=rate)).returncode == 0, rate
 
 

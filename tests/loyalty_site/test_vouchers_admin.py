@@ -387,7 +387,16 @@ def test_W5_a_valid_code_is_whole_for_the_desk_and_masked_for_a_marketer(client,
         assert valid.code not in html and valid.shown_code not in html, url
         assert f"\u2022\u2022\u2022\u2022-{valid.code[-4:]}" in html, url
 
+    # nor can the address's filters spell it out, letter by letter
+    guess = {"member__id__exact": rich.pk, "code__startswith": valid.code[:3]}
+    assert client.get(reverse(LIST), guess).status_code == 400
+    # the member page shows the last four characters, as the lists do
+    member_page = client.get(reverse("admin:members_member_change", args=[rich.pk]))
+    assert masked(valid.code) in member_page.content.decode()
+    assert valid.shown_code not in member_page.content.decode()
+
     # an agent at the desk, who uses and cancels vouchers, reads it whole
     login("CX agent")
     assert valid.shown_code in client.get(reverse(LIST)).content.decode()
     assert valid.shown_code in client.get(redemption_page).content.decode()
+    assert client.get(reverse(LIST), guess).status_code == 200

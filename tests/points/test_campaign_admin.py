@@ -416,7 +416,11 @@ def test_P3_a_campaign_not_started_that_earned_on_a_purchase_dated_ahead_keeps_i
 ):
     """From an audit: a till dated a purchase inside a campaign starting in 6 hours; the
     marketer moved the campaign to next week, then deleted it as "not started"."""
-    # given: "Soon triple" starts in 6 hours, and a purchase dated in it earned under it
+    # given: "Soon triple" starts in 6 hours, and a purchase dated in it earned under it,
+    # after the snapshot job took yesterday (which did not count it)
+    from points.models import DailyPoints
+
+    DailyPoints.objects.create(day=timezone.localdate() - DAY)
     login("Marketer")
     now = timezone.now()
     soon = campaign("Soon triple", starts=6 / 24, ends=3)
@@ -501,6 +505,10 @@ def test_P3_each_date_and_time_input_has_its_own_label(client, login, tiers, no_
         ("/admin/points/campaign/add/?ends_at=2027-01-01 10:00", 'value="10:00'),
         ("/admin/points/campaign/add/?starts_at=abc", "Add campaign"),
         ("/admin/rewards/reward/add/?available_from=2027-01-01", 'value="2027-01-01"'),
+        ("/admin/members/member/add/?joined_at=2027-01-01", 'value="2027-01-01"'),
+        ("/admin/api/apikey/add/?expiry_date=2027-01-01", 'value="2027-01-01"'),
+        ("/admin/django_celery_beat/periodictask/add/?start_time=2027-01-01", "2027-01-01"),
+        ("/admin/django_celery_beat/clockedschedule/add/?clocked_time=x", "clocked"),
     ],
 )
 def test_an_add_link_with_a_moment_fills_the_form_or_leaves_it_empty(admin_client, url, shown):
