@@ -26,7 +26,8 @@ RETRY_WHEN_UNAVAILABLE = {
     "retry_backoff_max": 600,
     "max_retries": 8,
 }
-# A chunk of a nightly job (expiry, degradation) whose worker process is killed (a
+# A chunk of a nightly job (expiry, degradation), or the job's start (which runs the
+# nights missed chunk by chunk), whose worker process is killed (a
 # deploy's SIGKILL, the OOM killer) goes back to the queue for another process, not
 # acknowledged as Celery does by default: its run would otherwise stay unfinished, and
 # the members it holds untouched, until the next night. Safe, as every chunk is

@@ -27,7 +27,7 @@ from tiers.tasks import catch_up_degradation
 log = logging.getLogger(__name__)
 
 
-@shared_task(**RETRY_WHEN_UNAVAILABLE)
+@shared_task(**CHUNK_OF_A_RUN)  # its catch-up is chunks too: redelivered if its worker dies
 def expire_points_task() -> None:
     """Beat: start the expiry of the oldest passed cutoff not yet complete (E3), shared
     out to the workers in member-id chunks.

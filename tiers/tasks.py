@@ -4,7 +4,6 @@ from datetime import datetime, timedelta
 
 from celery import group, shared_task
 from django.db import transaction
-from django.db.models import Max
 from django.utils import timezone
 
 from core.days import end_of
@@ -27,7 +26,7 @@ log = logging.getLogger(__name__)
 CATCH_UP_NIGHTS = 31
 
 
-@shared_task(**RETRY_WHEN_UNAVAILABLE)
+@shared_task(**CHUNK_OF_A_RUN)  # its catch-up is chunks too: redelivered if its worker dies
 def degrade_inactive_members_task(now: str | None = None) -> None:
     """Beat: degradation (D2) as of now, shared out to the workers in member-id chunks,
     after what is owed from before (catch_up_degradation). Every chunk is given the
@@ -62,10 +61,16 @@ def catch_up_degradation(now: datetime) -> None:
 def nights_missed(now) -> list[datetime]:
     """The starts of the days between the last degradation run and `now`'s day, both
     left out, oldest first: the nights whose run did not happen (at most
-    CATCH_UP_NIGHTS). None before a first run."""
-    last = JobRun.objects.filter(job="degradation").aggregate(last=Max("started_at"))["last"]
-    if last is None:
+    CATCH_UP_NIGHTS). None before a first run. The last run is the latest instant a
+    run was made for (its key), not the latest row: a catch-up creates the rows of the
+    nights it runs on the day it runs them, and one cut short (a worker killed, the
+    database away) must leave the nights after it missed, for the next run."""
+    # Among the rows created last: a catch-up creates at most CATCH_UP_NIGHTS.
+    keys = JobRun.objects.filter(job="degradation").order_by("-started_at", "-pk")
+    instants = [datetime.fromisoformat(key) for key in keys.values_list("key", flat=True)[:64]]
+    if not instants:
         return []
+    last = max(instants)
     today = timezone.localdate(now)
     first = max(timezone.localdate(last), today - timedelta(days=CATCH_UP_NIGHTS + 1))
     return [end_of(first + timedelta(days=n)) for n in range((today - first).days - 1)]

@@ -151,6 +151,11 @@ def send_expiry_reminders(*, now=None) -> int:
     cutoff = next_cutoff(policy, today)
     if cutoff is None or reminder_day(policy, cutoff, today) > today:
         return 0
+    if pending_cutoffs(now):
+        # A passed cutoff still awaits its run (after downtime): the member pages and
+        # the API name it, and it takes points the next cutoff's figures count. The
+        # next day's run reminds, once the expiry has run (a reminder day passed counts).
+        return 0
     # An erased or closed account is told nothing (docs/rules.md, Messages to members):
     # no reminder, so no points.expiring for the brand's systems either.
     stake = points_at_stake(cutoff, now=now).filter(

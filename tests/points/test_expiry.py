@@ -297,6 +297,31 @@ def test_E4_reminders_go_once_per_member_and_cutoff(make_member, buy, monthly):
     assert mail.outbox[-1].to == [silver.email]
 
 
+def test_E4_no_reminder_of_the_next_cutoff_while_a_passed_one_awaits_its_run(
+    make_member, buy, monthly
+):
+    """From a review: after downtime the 09:00 reminders came before the late expiry of
+    30 Nov, and told members "88 points expire on 31 December", points the late run then
+    took, while the member page and the API named 30 Nov."""
+    # given: reminders 30 days ahead; the cutoff of 31 Mar passed, its run not yet made
+    monthly.reminder_days = 30
+    monthly.save()
+    member = make_member()
+    buy(member, "88", when=at("2026-03-10"))
+    expire_points(now=at("2026-03-30"))  # every cutoff before March's ran
+
+    # when the reminders run first, then the expiry, then the reminders the next day
+    first = send_expiry_reminders(now=at("2026-04-02"))
+    expire_points(now=at("2026-04-02", 12))
+    next_day = send_expiry_reminders(now=at("2026-04-03"))
+
+    # then nobody was told of 30 April before the late run; the next day, only what it
+    # left (nothing: March's run took the 88 points)
+    assert (first, next_day) == (0, 0)
+    assert not Notification.objects.filter(kind="expiry_reminder").exists()
+    assert summary(member, now=at("2026-04-03"))["available"] == 0
+
+
 # Preview
 
 

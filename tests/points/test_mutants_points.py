@@ -100,6 +100,7 @@ def test_E4_members_are_reminded_reminder_days_before_the_cutoff(make_member, st
     assert expiry_impact(monthly, date(2026, 3, 1))["reminded_on"] == date(2026, 3, 17)
     member = make_member(joined_at=at("2026-01-01"))
     give(member, 100, staff, at("2026-03-01"))
+    expire_points(now=at("2026-03-16"))  # the cutoffs of January and February ran
     assert send_expiry_reminders(now=at("2026-03-16")) == 0
     assert send_expiry_reminders(now=at("2026-03-17")) == 1
     reminder = Notification.objects.get(member=member, kind="expiry_reminder")

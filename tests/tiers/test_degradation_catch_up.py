@@ -113,6 +113,30 @@ def test_D2_a_run_left_unfinished_before_the_downtime_is_finished_before_the_nig
     assert not JobRun.objects.filter(job="degradation", finished_at=None).exists()
 
 
+def test_D2_a_catch_up_cut_short_leaves_the_nights_after_it_to_the_next_run(
+    gold_until_30_december,
+):
+    """From a review: a catch-up cut short (a worker killed, the database away) after its
+    first night left the nights after it as if run: their rows are created on the day of
+    the catch-up, and the last run was read from when a row was created."""
+    # given: on 1 Jan, a catch-up ran the night of 29 Dec, then stopped
+    member = gold_until_30_december
+    night = moment(2026, 12, 29, 0, 0)
+    run, _ = start_run("degradation", night.isoformat(), id_chunks(Member))
+    JobRun.objects.filter(pk=run.pk).update(
+        started_at=moment(2027, 1, 1, 0, 1), finished_at=moment(2027, 1, 1, 0, 2)
+    )
+
+    # when: the job runs again (Celery's retry, or the next worker)
+    degrade_inactive_members_task(now=moment(2027, 1, 1, 0, 3).isoformat())
+
+    # then: the nights of 30 and 31 Dec ran too, and she dropped on the night it was due
+    drop = TierChange.objects.get(member=member, reason="degradation")
+    assert drop.changed_at == moment(2026, 12, 31, 0, 0)
+    keys = JobRun.objects.filter(job="degradation").values_list("key", flat=True)
+    assert {moment(2026, 12, day, 0, 0).isoformat() for day in (30, 31)} <= set(keys)
+
+
 def test_D2_a_run_the_night_after_the_last_one_catches_nothing_up(gold_until_30_december):
     degrade_inactive_members_task(now=moment(2026, 12, 29, 3, 15).isoformat())
 
