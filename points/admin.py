@@ -445,7 +445,9 @@ def _effect(policy, today):
 
 @admin.register(ExpiryRun)
 class ExpiryRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["cutoff", "processed_at", "members", "points"]
+    list_display = ["cutoff", "processed_at", "members_shown", "points_shown"]
+    members_shown = with_separators("members", "Members")
+    points_shown = with_separators("points", "Points")
 
 
 from points import goodwill_admin  # noqa: E402, F401 - registers limits and requests

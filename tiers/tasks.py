@@ -4,6 +4,7 @@ from datetime import datetime, timedelta
 
 from celery import group, shared_task
 from django.db import transaction
+from django.forms.models import model_to_dict
 from django.utils import timezone
 
 from core.days import end_of
@@ -17,6 +18,7 @@ from core.jobs import (
 )
 from core.models import JobRun
 from members.models import Member
+from tiers.models import DegradationPolicy
 from tiers.services import degrade_chunk, recalculate_all_tiers
 
 log = logging.getLogger(__name__)
@@ -35,7 +37,16 @@ def degrade_inactive_members_task(now: str | None = None) -> None:
     catch_up_degradation(datetime.fromisoformat(now))
     run, left = start_run("degradation", now, id_chunks(Member))
     if left:
-        group(degrade_chunk_task.si(run.pk, now, *chunk) for chunk in left).delay()
+        policy = policy_of_the_run()
+        group(degrade_chunk_task.si(run.pk, now, *chunk, policy) for chunk in left).delay()
+
+
+def policy_of_the_run() -> dict:
+    """The degradation policy as a run starts, given to each of its chunks."""
+    return model_to_dict(DegradationPolicy.current(), fields=POLICY_FIELDS)
+
+
+POLICY_FIELDS = ["enabled", "inactivity_days", "levels_per_step"]
 
 
 def catch_up_degradation(now: datetime) -> None:
@@ -77,10 +88,16 @@ def nights_missed(now) -> list[datetime]:
 
 
 @shared_task(**CHUNK_OF_A_RUN)
-def degrade_chunk_task(run_id: int, now: str, first_id: int, last_id: int) -> int:
-    """D2 for the members with ids in [first_id, last_id]; the last chunk logs the run."""
+def degrade_chunk_task(
+    run_id: int, now: str, first_id: int, last_id: int, policy: dict | None = None
+) -> int:
+    """D2 for the members with ids in [first_id, last_id], under the run's `policy`
+    (policy_of_the_run; by default the policy now); the last chunk logs the run."""
+    policy = DegradationPolicy(**policy) if policy else None
     with transaction.atomic():
-        changed = degrade_chunk(now=datetime.fromisoformat(now), first_id=first_id, last_id=last_id)
+        changed = degrade_chunk(
+            now=datetime.fromisoformat(now), first_id=first_id, last_id=last_id, policy=policy
+        )
         run = tick(run_id, first_id, changed)
     if run:
         log.info("degradation: at %s members=%d in %.1fs", now, run.total(), run.seconds)

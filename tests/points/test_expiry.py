@@ -488,3 +488,13 @@ def test_E3_between_a_cutoff_and_its_run_the_summary_reads_the_tier_then(
         "points", flat=True
     )
     assert read["next_expiry"] == {"cutoff": date(2026, 1, 31), "points": -taken}
+
+
+def test_the_expiry_runs_list_shows_its_figures_as_staff_read_them(admin_client):
+    from points.models import ExpiryRun
+
+    ExpiryRun.objects.create(cutoff=date(2026, 3, 31), members=2489, points=1133511)
+
+    page = admin_client.get("/admin/points/expiryrun/").content.decode()
+
+    assert "2,489" in page and "1,133,511" in page

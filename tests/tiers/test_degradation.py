@@ -436,3 +436,28 @@ def test_D3_a_purchase_before_the_recalculation_earns_at_the_new_tier_restored(
     # then: the purchase restores the new tier (D3) and earns at Silver's x1.5
     assert tiers_of(member) == ("silver", "silver")
     assert earned(purchase) == 150
+
+
+def test_D2_a_run_s_chunks_keep_the_policy_it_started_with(make_member, buy, degradation):
+    """From a review: degradation switched off while a run's chunks were queued left
+    some of that night's members degraded and the others not."""
+    from core.jobs import id_chunks, start_run
+    from tiers.tasks import degrade_chunk_task, policy_of_the_run
+
+    # given: Silver, 100 days without a purchase; the run starts under the policy on
+    now = timezone.now()
+    member = make_member(joined_at=now - timedelta(days=400))
+    buy(member, "1200", when=now - timedelta(days=100))
+    policy = policy_of_the_run()
+    run, chunks = start_run("degradation", now.isoformat(), id_chunks(Member))
+
+    # when: a marketer switches degradation off before the run's chunk is taken
+    DegradationPolicy.objects.filter(pk=1).update(enabled=False)
+    for chunk in chunks:
+        degrade_chunk_task(run.pk, now.isoformat(), *chunk, policy)
+
+    # then: the run is done as it started, the member dropped with the others of that night
+    member.refresh_from_db()
+    assert member.effective_tier.code == "bronze"
+    # and a run started after the change degrades nobody
+    assert degrade_inactive_members(now=now + timedelta(days=200)) == 0

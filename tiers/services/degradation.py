@@ -85,17 +85,19 @@ def degrade_inactive_members(*, now=None) -> int:
 
 
 @transaction.atomic
-def degrade_chunk(*, now, first_id: int, last_id: int) -> int:
+def degrade_chunk(*, now, first_id: int, last_id: int, policy=None) -> int:
     """D2 for the members with ids in [first_id, last_id]: a fixed handful of statements
     whatever their number. The result depends only on `now` and each member's last
     purchase, so a second run, or a late one, gives the same tiers as one run on time.
-    Returns the number of members moved.
+    Returns the number of members moved. `policy`: the run's, read when it started, so
+    that a policy saved while its chunks run (switched off, say) is not half applied;
+    by default the policy as it is now.
 
     Status matches whose last day has passed end first (end_status_grants), so that
     the members they held degrade in the same run as their inactivity says."""
     ranking = Ranking()
     end_status_grants(ranking, now=now, first_id=first_id, last_id=last_id)
-    changes = members_to_degrade(DegradationPolicy.current(), ranking, now).filter(
+    changes = members_to_degrade(policy or DegradationPolicy.current(), ranking, now).filter(
         pk__gte=first_id, pk__lte=last_id
     )
     changed = apply_changes(
