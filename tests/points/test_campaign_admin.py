@@ -496,23 +496,3 @@ def test_P3_each_date_and_time_input_has_its_own_label(client, login, tiers, no_
     for field in ("starts_at", "ends_at"):
         assert f'<label for="id_{field}_0">Date:</label>' in page
         assert f'<label for="id_{field}_1">Time:</label>' in page
-
-
-@pytest.mark.parametrize(
-    "url, shown",
-    [
-        ("/admin/points/campaign/add/?starts_at=2027-01-01", 'value="2027-01-01"'),
-        ("/admin/points/campaign/add/?ends_at=2027-01-01 10:00", 'value="10:00'),
-        ("/admin/points/campaign/add/?starts_at=abc", "Add campaign"),
-        ("/admin/rewards/reward/add/?available_from=2027-01-01", 'value="2027-01-01"'),
-        ("/admin/members/member/add/?joined_at=2027-01-01", 'value="2027-01-01"'),
-        ("/admin/api/apikey/add/?expiry_date=2027-01-01", 'value="2027-01-01"'),
-        ("/admin/django_celery_beat/periodictask/add/?start_time=2027-01-01", "2027-01-01"),
-        ("/admin/django_celery_beat/clockedschedule/add/?clocked_time=x", "clocked"),
-    ],
-)
-def test_an_add_link_with_a_moment_fills_the_form_or_leaves_it_empty(admin_client, url, shown):
-    page = admin_client.get(url)
-
-    assert page.status_code == 200
-    assert shown in page.content.decode()
