@@ -46,6 +46,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from core.days import end_of
+from core.models import JobRun
 from members.models import Member
 from points.models import (
     Campaign,
@@ -108,7 +109,15 @@ def _first_day(last: date) -> date | None:
         first = min(taken["day"] + timedelta(days=1), last - timedelta(days=REWRITE_DAYS - 1))
         # An expiry run that caught up older cutoffs since (E3): their days again.
         late = ExpiryRun.objects.filter(processed_at__gte=taken["at"], cutoff__lt=first)
-        return min(first, late.aggregate(day=Min("cutoff"))["day"] or first)
+        first = min(first, late.aggregate(day=Min("cutoff"))["day"] or first)
+        # So too the nights a degradation catch-up ran since (D2): its drops are dated
+        # on them, as far back as CATCH_UP_NIGHTS.
+        nights = JobRun.objects.filter(job="degradation", started_at__gte=taken["at"])
+        days = [
+            timezone.localdate(datetime.fromisoformat(key))
+            for key in nights.values_list("key", flat=True)
+        ]
+        return min([first, *days])
     joined = Member.objects.aggregate(first=Min("joined_at"))["first"]
     if joined is None:
         return None

@@ -120,6 +120,34 @@ def test_points_expired_by_a_run_more_than_a_week_late_count_on_the_cutoff_day(m
     assert day("2026-03-31").available == day("2026-04-05").available == 0
 
 
+def test_drops_a_degradation_catch_up_dates_weeks_back_count_on_their_days(make_member, buy, tiers):
+    """From a review: the figures were taken again for the last week only, while the
+    catch-up dates its drops as far back as a month."""
+    from core.models import JobRun
+    from tiers.tasks import degrade_inactive_members_task
+
+    # given: Silver by a purchase on 1 January; 90 days without one end on 1 April. The
+    # last degradation run was on 25 March; the figures were taken every night since
+    DegradationPolicy.objects.update_or_create(pk=1, defaults={"enabled": True})
+    buy(make_member(joined_at=at("2025-12-01")), "1000.00", at("2026-01-01"))
+    JobRun.objects.create(
+        job="degradation",
+        key=at("2026-03-25", 3).isoformat(),
+        started_at=at("2026-03-25", 3),
+        finished_at=at("2026-03-25", 3),
+    )
+    for n in range(1, 21):
+        take_snapshots(now=at(f"2026-04-{n:02}", 1))
+
+    # when the degradation job comes back on 20 April, and the figures are taken that night
+    degrade_inactive_members_task(now=at("2026-04-20", 3).isoformat())
+    take_snapshots(now=at("2026-04-21", 1))
+
+    # then she is Bronze from the night of 2 April, in the figures of every day since
+    assert tiers_on("2026-04-01") == {"silver": 1}
+    assert tiers_on("2026-04-02") == tiers_on("2026-04-10") == {"bronze": 1}
+
+
 # Members per tier
 
 
