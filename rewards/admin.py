@@ -130,6 +130,11 @@ class VoucherStatusFilter(admin.SimpleListFilter):
         return queryset.filter(Redemption.voucher_status_q(status, timezone.localdate()))
 
 
+def _in_one_piece(code: str):
+    """A code as it is read out: in one piece, never broken across lines."""
+    return format_html('<code style="white-space: nowrap">{}</code>', code)
+
+
 def _codes_for(user, fields) -> list:
     """The columns or fields with the voucher code as `user` may see it (rewards.models,
     sees_voucher_codes): the ModelAdmin is shared by every request, so the choice is a
@@ -188,12 +193,11 @@ class RedemptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Code", ordering="code")
     def voucher_code(self, redemption):
-        # read out in one piece: never broken across lines
-        return format_html('<code style="white-space: nowrap">{}</code>', redemption.shown_code)
+        return _in_one_piece(redemption.shown_code)
 
     @admin.display(description="Code")  # not sorted by: the order would tell of the codes
     def masked_code(self, redemption):
-        return format_html('<code style="white-space: nowrap">{}</code>', redemption.masked_code)
+        return _in_one_piece(redemption.masked_code)
 
     def lookup_allowed(self, lookup, value, request=None):
         """Filters on the code in the address (?code__startswith=M9) only for those who

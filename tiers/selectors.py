@@ -1,6 +1,6 @@
 import math
 import operator
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import reduce
 
 from django.db import models
@@ -437,3 +437,10 @@ def what_keeps(tier: Tier):
                 kind = holder._meta.verbose_name.capitalize()
                 yield f"{kind} “{holder}” is limited to {tier.name}: untick it there first"
     yield from named_by(tier)
+
+
+def degradation_instants(runs) -> list[datetime]:
+    """The instants degradation runs (JobRun rows) were made for: a run's key is its
+    instant, whenever its row was created (a catch-up creates its nights' rows on the
+    day it runs them)."""
+    return [datetime.fromisoformat(key) for key in runs.values_list("key", flat=True)]

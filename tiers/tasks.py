@@ -19,6 +19,7 @@ from core.jobs import (
 from core.models import JobRun
 from members.models import Member
 from tiers.models import DegradationPolicy
+from tiers.selectors import degradation_instants
 from tiers.services import degrade_chunk, recalculate_all_tiers
 
 log = logging.getLogger(__name__)
@@ -41,12 +42,12 @@ def degrade_inactive_members_task(now: str | None = None) -> None:
         group(degrade_chunk_task.si(run.pk, now, *chunk, policy) for chunk in left).delay()
 
 
+POLICY_FIELDS = ["enabled", "inactivity_days", "levels_per_step"]
+
+
 def policy_of_the_run() -> dict:
     """The degradation policy as a run starts, given to each of its chunks."""
     return model_to_dict(DegradationPolicy.current(), fields=POLICY_FIELDS)
-
-
-POLICY_FIELDS = ["enabled", "inactivity_days", "levels_per_step"]
 
 
 def catch_up_degradation(now: datetime) -> None:
@@ -77,8 +78,8 @@ def nights_missed(now) -> list[datetime]:
     nights it runs on the day it runs them, and one cut short (a worker killed, the
     database away) must leave the nights after it missed, for the next run."""
     # Among the rows created last: a catch-up creates at most CATCH_UP_NIGHTS.
-    keys = JobRun.objects.filter(job="degradation").order_by("-started_at", "-pk")
-    instants = [datetime.fromisoformat(key) for key in keys.values_list("key", flat=True)[:64]]
+    latest = JobRun.objects.filter(job="degradation").order_by("-started_at", "-pk")
+    instants = degradation_instants(latest[: 2 * CATCH_UP_NIGHTS])
     if not instants:
         return []
     last = max(instants)

@@ -58,6 +58,7 @@ from points.models import (
 )
 from points.services import sql
 from tiers.models import Tier
+from tiers.selectors import degradation_instants
 
 REWRITE_DAYS = 7
 Kind = LedgerEntry.Kind
@@ -113,11 +114,7 @@ def _first_day(last: date) -> date | None:
         # So too the nights a degradation catch-up ran since (D2): its drops are dated
         # on them, as far back as CATCH_UP_NIGHTS.
         nights = JobRun.objects.filter(job="degradation", started_at__gte=taken["at"])
-        days = [
-            timezone.localdate(datetime.fromisoformat(key))
-            for key in nights.values_list("key", flat=True)
-        ]
-        return min([first, *days])
+        return min([first, *map(timezone.localdate, degradation_instants(nights))])
     joined = Member.objects.aggregate(first=Min("joined_at"))["first"]
     if joined is None:
         return None
