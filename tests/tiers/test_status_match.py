@@ -376,3 +376,19 @@ def test_T3_a_status_match_is_checked_against_the_tier_the_new_rules_give(make_m
     with pytest.raises(ValidationError, match="already qualifies for Gold"):
         match(Member.objects.get(pk=member.pk), Tier.objects.get(code="gold"), staff)
     assert not StatusGrant.objects.exists()
+
+
+def test_a_run_counts_a_member_whose_match_ends_and_who_degrades_once(
+    make_member, buy, tiers, staff, degradation
+):
+    # given: two members matched to Gold until 30 April; one bought nothing since January
+    inactive, other = make_member(joined_at=START), make_member(joined_at=START)
+    buy(inactive, "1000", when=START)
+    for member in (inactive, other):
+        match(member, tiers["gold"], staff)
+    buy(other, "10", when=at("2026-04-20"))
+    # when: the run after the matches' last day
+    changed = degrade_inactive_members(now=at("2026-05-01", 3))
+    # then: both members changed, the inactive one twice, each counted once
+    assert changed == 2
+    assert degrade_inactive_members(now=at("2026-05-01", 4)) == 0

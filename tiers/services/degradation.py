@@ -5,7 +5,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from core.jobs import id_chunks
-from members.models import Member, Notification
+from members.models import Member, Notification, TierChange
 from tiers.models import DegradationPolicy
 from tiers.selectors import Ranking, inactivity_leaves, members_to_degrade, steps_due_tonight
 from tiers.services.history import (
@@ -94,9 +94,10 @@ def degrade_chunk(*, now, first_id: int, last_id: int, policy=None) -> int:
     by default the policy as it is now.
 
     Status matches whose last day has passed end first (end_status_grants), so that
-    the members they held degrade in the same run as their inactivity says."""
+    the members they held degrade in the same run as their inactivity says; a member
+    whose match ends and who then degrades counts once."""
     ranking = Ranking()
-    end_status_grants(ranking, now=now, first_id=first_id, last_id=last_id)
+    ended = end_status_grants(ranking, now=now, first_id=first_id, last_id=last_id)
     changes = members_to_degrade(policy or DegradationPolicy.current(), ranking, now).filter(
         pk__gte=first_id, pk__lte=last_id
     )
@@ -111,4 +112,16 @@ def degrade_chunk(*, now, first_id: int, last_id: int, policy=None) -> int:
             first_id=first_id,
             last_id=last_id,
         )
-    return changed
+    if not ended:
+        return changed
+    return (
+        TierChange.objects.filter(
+            changed_at=now,
+            reason__in=(Reason.DEGRADATION, Reason.STATUS_MATCH_ENDED),
+            member__gte=first_id,
+            member__lte=last_id,
+        )
+        .values("member")
+        .distinct()
+        .count()
+    )
