@@ -117,3 +117,9 @@ class AdjustmentRequest(models.Model):
         return (
             f"{counted(self.points, 'point', signed=True)} for {self.member.external_id} ({status})"
         )
+
+    @property
+    def decider(self) -> str:
+        """Who decided it, as staff read it: "by sam", or "automatically" (a request
+        rejected by its member's erasure)."""
+        return f"by {self.decided_by}" if self.decided_by_id else "automatically"

@@ -23,7 +23,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q, Sum
+from django.db.models import Exists, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
 
@@ -226,18 +226,25 @@ def above_approvers_limit(points: int, limits: Limits | None) -> str:
 
 def who_approves(request: AdjustmentRequest) -> str:
     """Who may decide a request, for the staff user who sent it: a CX supervisor
-    (another one) whose own limit covers it, or, when none does, a superuser."""
+    (another one) whose own limit covers it, or, when none does, a superuser. One
+    query, however many supervisors: each with the highest limit of their own groups
+    (none set: unlimited, as limits_for says)."""
     app_label, codename = APPROVE.split(".")
-    perm = Permission.objects.get(content_type__app_label=app_label, codename=codename)
-    approvers = (
+    perm = Permission.objects.filter(content_type__app_label=app_label, codename=codename)
+    own_limit = AdjustmentLimit.objects.filter(group__user=OuterRef("pk")).order_by(
+        "-per_adjustment"
+    )
+    limits = list(
         get_user_model()
-        .objects.filter(Q(groups__permissions=perm) | Q(user_permissions=perm))
+        .objects.filter(Q(groups__permissions__in=perm) | Q(user_permissions__in=perm))
         .filter(is_active=True, is_staff=True, is_superuser=False)
         .exclude(pk=request.requested_by_id)
+        .values("pk")
         .distinct()
+        .annotate(own=Subquery(own_limit.values("per_adjustment")[:1]))
+        .values_list("own", flat=True)
     )
-    limits = [limits_for(user, own_only=True) for user in approvers]
-    if any(not above_approvers_limit(request.points, own) for own in limits):
+    if any(own is None or request.points <= own for own in limits):
         return "A CX supervisor approves or rejects it"
     if not limits:
         return "No other user may approve requests: a superuser approves or rejects it"
@@ -279,6 +286,6 @@ def _decide(request: AdjustmentRequest, by, status: str, reason: str, now) -> No
         else "no point was given, nor is any now"
     )
     raise ValidationError(
-        f"This request was already {first.get_status_display().lower()} by "
-        f"{first.decided_by} on {when}: {outcome}."
+        f"This request was already {first.get_status_display().lower()} "
+        f"{first.decider} on {when}: {outcome}."
     )

@@ -4,12 +4,15 @@ protects (DESIGN.md "Governance of manual points", docs/rules.md G1-G7, T2, X2, 
 
 import re
 import threading
+import uuid
 from datetime import date, timedelta
 
 import pytest
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Group
 from django.core import mail
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -322,3 +325,54 @@ def test_G3_the_dashboard_says_more_than_100_requests_wait(client, login, member
 
     # then
     assert "More than 100 waiting for approval" in page
+
+
+def test_G_a_request_rejected_by_its_member_s_erasure_names_no_decider_and_says_why(
+    client, login, member, maria, limits, admin_user
+):
+    """Found by an audit: the queue read "Rejected by None", a supervisor's late approval
+    "already rejected by None", and the member page gave the limit as the reason."""
+    from members.services import erase_member
+
+    # given: a request waiting, then the member erased
+    made = adjust_or_request(member=member, points=2500, reason="Lost parcel", by=maria)
+    erase_member(member=member, by=admin_user)
+    # when: a supervisor opens the queue, then approves from a page read before
+    login("CX supervisor")
+    queue = client.get(reverse("admin:approvals")).content.decode()
+    late = client.post(
+        reverse("admin:approvals"), {"request": made.pk, "decision": "approve"}, follow=True
+    ).content.decode()
+    # then
+    erased = "The member was erased at their request: their points can never be used."
+    assert f"Rejected automatically: {erased}" in queue and "None" not in queue
+    assert "This request was already rejected automatically on " in late
+    client.force_login(admin_user)
+    page = client.get(reverse("admin:members_member_change", args=[member.pk])).content.decode()
+    assert "Rejected</strong> automatically on " in page and erased in page
+
+
+def test_G_asking_who_approves_costs_the_same_queries_however_many_supervisors(
+    client, login, member, limits, django_user_model
+):
+    """Found by an audit: one query per CX supervisor for each request sent."""
+    supervisors = Group.objects.get(name="CX supervisor")
+    login("CX agent")
+    url = reverse("admin:members_member_assign_points", args=[member.pk])
+    definition = client.get(member_page(member)).context["assign_form"]["definition"].initial
+
+    def send() -> int:
+        fields = {"points": "2500", "reason": "Lost parcel", "token": uuid.uuid4()}
+        with CaptureQueriesContext(connection) as queries:
+            response = client.post(
+                url, fields | {"definition": getattr(definition, "pk", definition)}
+            )
+        assert response.status_code == 302
+        return len(queries)
+
+    django_user_model.objects.create_user("sup-0", is_staff=True).groups.add(supervisors)
+    few = send()
+    for i in range(1, 30):
+        django_user_model.objects.create_user(f"sup-{i}", is_staff=True).groups.add(supervisors)
+    assert send() == few
+    assert AdjustmentRequest.objects.filter(member=member).count() == 2
