@@ -245,7 +245,9 @@ def _reader(stream):
 
 def _records(reader, errors: list) -> Iterator[tuple[int, list[str]]]:
     """(line, cells) of each row that is not blank, the line being the physical line the
-    row starts on (csv's line_num after a row is the line it ends on). A row csv cannot
+    row starts on (csv's line_num after a row is the line it ends on). A row of empty
+    cells (",,,,": a spreadsheet's row whose contents were cleared) or of spaces alone
+    is blank too: it holds nothing to import. A row csv cannot
     read (a cell over its limit of 128 KB, from a quote left open) is added to errors and
     reading goes on with the next line."""
     end = reader.line_num
@@ -257,7 +259,7 @@ def _records(reader, errors: list) -> Iterator[tuple[int, list[str]]]:
         except csv.Error as exc:
             errors.append(RowError(end + 1, "row", _unreadable(exc)))
         else:
-            if cells:
+            if any(cell.strip() for cell in cells):
                 yield end + 1, cells
         end = reader.line_num
 

@@ -127,7 +127,8 @@ def end_import(report, *, dry_run: bool) -> None:
     undone too; what was written makes the dashboard's figures stale. A file of a
     header alone is an error, not an import of nothing to confirm."""
     if not report.rows and not report.errors:
-        report.errors.append(RowError(2, "file", "the file has no rows below its header"))
+        no_rows = "the file has no rows below its header"
+        report.errors.append(RowError(2, "file", no_rows, header=True))  # no row is wrong
     if report.errors:
         for name in report.WRITTEN:
             setattr(report, name, 0)

@@ -368,10 +368,12 @@ def test_a_file_of_a_header_alone_is_refused_not_offered_as_an_empty_import(
     batch = ImportBatch.objects.get()
     shown = page(client, batch)
 
-    # then: refused, saying why; nothing to confirm
+    # then: refused, saying why; nothing to confirm, and no row counted as wrong
     assert batch.status == Status.INVALID
     assert "the file has no rows below its header" in shown
-    assert "Confirm the import" not in shown
+    assert "The file cannot be imported, for the reason below. No row was read" in shown
+    assert "Confirm the import" not in shown and "row cannot be imported" not in shown
+    assert (batch.rows, batch.error_count) == (0, 0)
 
 
 def test_took_is_the_worker_s_time_not_the_wait_for_a_worker(login, client, members):

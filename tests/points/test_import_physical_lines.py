@@ -190,3 +190,41 @@ def test_a_byte_that_is_not_utf8_is_named_at_its_physical_line(alice, door):
     assert "line 3002, store: not UTF-8 text (byte 0xC9): save the file as UTF-8" in shown
     assert "line 3003, kind: unknown kind 'refund'" in shown
     assert state() == before
+
+
+def test_a_row_of_empty_cells_or_spaces_is_a_blank_line(alice, door):
+    """Found by an audit: a spreadsheet's cleared row (",,,,,,,"), a line of spaces or a
+    tab failed the whole file, five "required" errors each."""
+    before = state()
+    data = lines(GOOD.format(n=2), ",,,,,,,", "   ", "\t", " , ,,,,,,", REFUND)
+
+    shown = door(data)
+
+    assert "line 7, kind: unknown kind 'refund'" in shown  # lines still counted
+    assert not any(f"line {n}," in shown for n in (3, 4, 5, 6)), shown
+    assert state() == before
+    # and without the bad row the file is good
+    again = door(lines(GOOD.format(n=2), ",,,,,,,", "   ", GOOD.format(n=5)))
+    assert "cannot be imported" not in again and "line 3," not in again, again
+
+
+def test_a_members_file_and_a_grants_file_skip_rows_of_empty_cells(
+    alice, admin_user, tmp_path, capsys
+):
+    members = "external_id,email,first_name,last_name,phone,joined_at,birth_date"
+    members += ",opening_points,opening_lifetime\nM-NEW-1,new@example.com,,,,,,,\n,,,,,,,,\n"
+    (tmp_path / "m.csv").write_text(members)
+    call_command("import_members", str(tmp_path / "m.csv"), "--dry-run")
+    assert capsys.readouterr().out.strip().splitlines()[-1] == "new=1 updated=0 skipped=0 errors=0"
+
+    grants = "external_id,member,points,reason,definition\nG-1,M-0001,5,Thanks,\n,,,,\n"
+    (tmp_path / "g.csv").write_text(grants)
+    call_command("import_grants", str(tmp_path / "g.csv"), "--by", "admin", "--dry-run")
+    assert capsys.readouterr().out.strip().splitlines()[-1] == "new=1 skipped=0 errors=0"
+
+
+def test_a_file_of_a_header_alone_counts_no_bad_row(alice, door):
+    """Found by an audit: "Nothing was imported: 1 row cannot be imported"."""
+    shown = door(lines())
+    assert "line 2, file: the file has no rows below its header" in shown
+    assert "row cannot be imported" not in shown and "because of its header" not in shown
