@@ -84,7 +84,8 @@ def resend(deliveries) -> Resent:
     retries), whatever their status, except those whose subject is gone (a withdrawn
     expiry reminder: never sent without its data) and those of erased members (never
     sent at all: _withhold_erased), but for their member.erased still waiting with the
-    code (once done, its code is gone: scrubbed)."""
+    code (once done, its code is gone: scrubbed). Their endpoints' pauses (a receiver's
+    Retry-After) are lifted."""
     reminders = deliveries.filter(type=events.EventType.POINTS_EXPIRING)
     gone = subjects_gone(reminders.select_related(None).only("pk", "type", "subject_id"))
     erased = Member.objects.filter(pk__in=deliveries.values("member_id"), erased_at__isnull=False)
@@ -94,8 +95,13 @@ def resend(deliveries) -> Resent:
     withdrawn_ids = list(withdrawn.values_list("pk", flat=True))
     deliveries = deliveries.exclude(pk__in=withdrawn_ids)
     waiting = deliveries.filter(endpoint__is_active=False).count()
+    now = timezone.now()
+    # The superuser who resends says the receiver is ready: the wait it asked for ends.
+    WebhookEndpoint.objects.filter(
+        pk__in=deliveries.values("endpoint_id"), paused_until__gt=now
+    ).update(paused_until=None)
     queued = deliveries.update(
-        status=Status.PENDING, attempts=0, next_attempt_at=timezone.now(), delivered_at=None
+        status=Status.PENDING, attempts=0, next_attempt_at=now, delivered_at=None
     )
     return Resent(queued, waiting, len(withdrawn_ids))
 

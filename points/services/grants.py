@@ -23,7 +23,13 @@ from points.services.adjustments import (
     check_definition,
     check_removal,
 )
-from points.services.importing import ImportReport, end_import, imported_before
+from points.services.importing import (
+    ImportReport,
+    end_import,
+    imported_before,
+    members_moved,
+    tiers_held,
+)
 from points.services.posting import (
     MEMBER_CACHE_FIELDS,
     credit,
@@ -101,7 +107,7 @@ def import_grants(rows, *, by, errors=(), dry_run=False, batch=None, now=None) -
         pending = pending_by_member(removing, now=now)  # grants add none: fixed for the file
         # The page's and the list's "Members", as other imports
         report.members = len(distinct_members(members))
-        before = {m.pk: m.qualified_tier_id for m in locked}
+        before = tiers_held(locked)
         plan = programme()
         log = TierLog()
         link = dict(by_id=by.pk, batch_id=batch.pk if batch else None, now=timezone.now())
@@ -165,7 +171,7 @@ def import_grants(rows, *, by, errors=(), dry_run=False, batch=None, now=None) -
         writer.insert(*computed)
         writer.wait()
         report.rows += bad_rows(errors)
-        report.tier_changes = sum(before[m.pk] != m.qualified_tier_id for m in locked)
+        report.tier_changes = members_moved(before, locked)
         bulk_update(Member, locked, MEMBER_CACHE_FIELDS)
         sql.drop_staged()
         end_import(report, dry_run=dry_run)

@@ -121,6 +121,17 @@ def imported_before(report, row, same: bool, bad) -> None:
         bad(RowError(row.line, "external_id", message))
 
 
+def tiers_held(members) -> dict[int, tuple[int, int]]:
+    """Each member's qualified and effective tier, before a file moves them."""
+    return {m.pk: (m.qualified_tier_id, m.effective_tier_id) for m in members}
+
+
+def members_moved(before: dict, members) -> int:
+    """Members whose qualified or effective tier the file changed: a purchase restoring
+    a degraded member (D3) changes tier as a threshold crossed does."""
+    return sum(before[m.pk] != (m.qualified_tier_id, m.effective_tier_id) for m in members)
+
+
 def end_import(report, *, dry_run: bool) -> None:
     """The end of an import's transaction, all or nothing: with any bad row nothing is
     written or counted as written, and the errors are in file order; a dry run is
@@ -179,7 +190,7 @@ def import_transactions(
         plan = programme()  # as the locks leave it
         referrers = lock_referrers(locked, plan)
         locked = distinct_members({m.pk: m for m in [*locked, *referrers.values()]})
-        before = {m.pk: m.qualified_tier_id for m in locked}
+        before = tiers_held(locked)
         # The file's members: the referrers it pays are counted in the points it gives.
         report.members, staged = len(distinct_members(members)), sql.staged_count()
         batch_id = batch.pk if batch else None
@@ -322,7 +333,7 @@ def import_transactions(
         writer.insert(*computed)
         writer.wait()
         report.rows += bad_rows(errors)
-        report.tier_changes = sum(before[m.pk] != m.qualified_tier_id for m in locked)
+        report.tier_changes = members_moved(before, locked)
         if not dry_run:
             bulk_update(Member, locked, MEMBER_CACHE_FIELDS)
         sql.drop_staged()

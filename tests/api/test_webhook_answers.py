@@ -16,6 +16,7 @@ from core import events
 from core.events import EventType
 from core.models import WebhookDelivery, WebhookEndpoint
 from members.models import TierChange
+from tests.api.test_audit_webhooks_keys import messages_of, resend
 from tests.api.test_webhooks import send, subscribe
 from tests.conftest import postgres_only, session_of_its_own
 
@@ -299,3 +300,27 @@ def test_a_sender_whose_hold_another_took_stops_and_leaves_it_held(
     # then: it stopped after its batch, and the other sender still holds the endpoint
     assert len(receiver.received) == 1
     assert WebhookEndpoint.objects.get(pk=endpoint.pk).sending_until == taken
+
+
+def test_a_superuser_s_resend_lifts_the_pause_a_receiver_asked_for(
+    receiver, endpoint, member, buy, admin_client
+):
+    """Found by a review: after a 429 with a day's Retry-After, "Resend" said "sent within
+    a few seconds", and nothing went for a day, nor could anything in the CX Manager
+    lift the pause."""
+    # given: the receiver asked for a day's wait, then recovered
+    buy(member, 10)
+    receiver.answers, receiver.retry_after = [429], "99999999999999"
+    send(endpoint)
+    endpoint.refresh_from_db()
+    assert endpoint.paused_until > timezone.now() + timedelta(hours=23)
+    receiver.answers = []
+
+    # when: a superuser resends the delivery
+    page = resend(admin_client, WebhookDelivery.objects.get())
+
+    # then: it goes in the next round, as the page says
+    assert any("sent within a few seconds" in said for said in messages_of(page))
+    send(endpoint, now=timezone.now() + timedelta(seconds=1))
+    assert len(receiver.received) == 2
+    assert WebhookDelivery.objects.get().status == Status.DELIVERED

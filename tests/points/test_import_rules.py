@@ -51,9 +51,11 @@ def test_a_purchase_restores_a_degraded_member_and_earns_at_the_restored_tier(al
     DegradationPolicy.objects.update(enabled=True)
     degrade_inactive_members(now=at("2026-04-15"))
     assert summary(alice)["effective_tier"].code == "silver"
-    run("T-9,M-0001,purchase,100,2026-04-16,,,\n", now=at("2026-04-16"))
+    report = run("T-9,M-0001,purchase,100,2026-04-16,,,\n", now=at("2026-04-16"))
     assert summary(alice)["effective_tier"].code == "gold"
     assert earned(Transaction.objects.get(external_id="T-9")) == 200
+    # the import counts her among the members who changed tier (found by a review: 0)
+    assert report.tier_changes == 1
 
 
 def test_reimporting_the_same_file_writes_nothing_and_skips_every_row(alice):
