@@ -17,6 +17,9 @@ class JobRun(models.Model):
     key = models.CharField(max_length=40)
     started_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Whether the programme analytics have taken the days its changes are dated on
+    # (points.services.snapshots): set by the snapshot that saw it finished.
+    in_analytics = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         db_table = "loyalty_site_jobrun"  # created there before core existed

@@ -67,6 +67,9 @@ class ExpiryRun(models.Model):
     processed_at = models.DateTimeField(default=timezone.now)
     members = models.PositiveIntegerField(default=0)
     points = models.BigIntegerField(default=0)
+    # Whether the programme analytics have taken its cutoff day since it ran (set by
+    # the snapshot that saw it: points.services.snapshots).
+    in_analytics = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         ordering = ["-cutoff"]

@@ -16,7 +16,10 @@ Rules (docs/rules.md, "Programme analytics"):
   do not take it back;
 - every run takes each ended day not taken yet, and the last REWRITE_DAYS again: a file
   imported a few days late counts on the days its rows are dated; so does an expiry
-  run late (E3), whatever its delay: the days from its oldest cutoff are taken again.
+  run late (E3), whatever its delay: the days from its oldest cutoff are taken again,
+  and a degradation catch-up's, from its first night. Such a run is taken again by the
+  first snapshot that finds it finished and not taken (`in_analytics`), read before the
+  ledger: a run that commits while a snapshot reads is left to the next one.
   The first run reaches back ANALYTICS_HISTORY_DAYS, to the first member's joining day
   at most.
 
@@ -78,7 +81,9 @@ def take_snapshots(*, now=None) -> int:
     now = now or timezone.now()
     last = timezone.localdate(now) - timedelta(days=1)
     with transaction.atomic():
-        first = _first_day(last)
+        # Before the ledger is read: what these runs wrote is committed, so it is read.
+        expiries, nights = _runs_not_taken()
+        first = _first_day(last, expiries, nights)
         if first is None or first > last:
             return 0
         points = _points_by_day(first, last)
@@ -101,19 +106,31 @@ def take_snapshots(*, now=None) -> int:
             unique_fields=["campaign"],
             update_fields=["extra_points", "members", "purchases", "first_earned_at", "taken_at"],
         )
+        expiries.update(in_analytics=True)
+        nights.update(in_analytics=True)
     return len(points)
 
 
-def _first_day(last: date) -> date | None:
-    taken = DailyPoints.objects.aggregate(day=Max("day"), at=Max("taken_at"))
+def _runs_not_taken():
+    """The expiry runs (a cutoff done) and the finished degradation runs that no
+    snapshot has taken yet, fixed by id: those finishing from now on are the next
+    snapshot's."""
+    expiries = ExpiryRun.objects.filter(in_analytics=False)
+    nights = JobRun.objects.filter(job="degradation", finished_at__isnull=False, in_analytics=False)
+    return (
+        ExpiryRun.objects.filter(pk__in=list(expiries.values_list("pk", flat=True))),
+        JobRun.objects.filter(pk__in=list(nights.values_list("pk", flat=True))),
+    )
+
+
+def _first_day(last: date, expiries, nights) -> date | None:
+    taken = DailyPoints.objects.aggregate(day=Max("day"))
     if taken["day"] is not None:
         first = min(taken["day"] + timedelta(days=1), last - timedelta(days=REWRITE_DAYS - 1))
         # An expiry run that caught up older cutoffs since (E3): their days again.
-        late = ExpiryRun.objects.filter(processed_at__gte=taken["at"], cutoff__lt=first)
-        first = min(first, late.aggregate(day=Min("cutoff"))["day"] or first)
-        # So too the nights a degradation catch-up ran since (D2): its drops are dated
-        # on them, as far back as CATCH_UP_NIGHTS.
-        nights = JobRun.objects.filter(job="degradation", started_at__gte=taken["at"])
+        first = min(first, expiries.aggregate(day=Min("cutoff"))["day"] or first)
+        # So too the nights a degradation catch-up ran (D2): its drops are dated on
+        # them, as far back as CATCH_UP_NIGHTS.
         return min([first, *map(timezone.localdate, degradation_instants(nights))])
     joined = Member.objects.aggregate(first=Min("joined_at"))["first"]
     if joined is None:

@@ -148,6 +148,85 @@ def test_drops_a_degradation_catch_up_dates_weeks_back_count_on_their_days(make_
     assert tiers_on("2026-04-02") == tiers_on("2026-04-10") == {"bronze": 1}
 
 
+def test_a_degradation_run_finished_after_a_snapshot_began_is_taken_by_the_next(
+    make_member, buy, tiers
+):
+    """Found by a review: a catch-up started before a snapshot and finished after it was
+    taken by neither that snapshot nor any later one (its start was before the
+    snapshot's time), so its night's drops never reached the figures."""
+    from core.jobs import start_run
+    from core.models import JobRun
+    from tiers.tasks import degrade_chunk_task
+
+    # given: Silver by a purchase on 1 January; figures taken every night to 20 April
+    DegradationPolicy.objects.update_or_create(pk=1, defaults={"enabled": True})
+    member = make_member(joined_at=at("2025-12-01"))
+    buy(member, "1000.00", at("2026-01-01"))
+    for n in range(1, 21):
+        take_snapshots(now=at(f"2026-04-{n:02}", 1))
+    # when: a catch-up of the night of 2 April starts, a snapshot reads, then its chunk
+    night = at("2026-04-02").isoformat()
+    run, chunks = start_run("degradation", night, [(member.pk, member.pk)])
+    take_snapshots(now=at("2026-04-21", 1))
+    degrade_chunk_task(run.pk, night, *chunks[0])
+    assert JobRun.objects.get(pk=run.pk).finished_at is not None
+    take_snapshots(now=at("2026-04-22", 1))
+
+    # then: the next snapshot counts her Bronze from 2 April; one after it, the same
+    assert tiers_on("2026-04-01") == {"silver": 1}
+    assert tiers_on("2026-04-02") == tiers_on("2026-04-12") == {"bronze": 1}
+    take_snapshots(now=at("2026-04-23", 1))
+    assert tiers_on("2026-04-12") == {"bronze": 1}
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_an_expiry_committed_while_a_snapshot_reads_is_taken_by_the_next(make_member, buy):
+    """Found by a review: the cutoff's run was dated before the snapshot's read and
+    committed after it, so no snapshot took its cutoff day again: a month of figures
+    kept the expired points as available."""
+    import threading
+
+    from django.db import connections, transaction
+
+    from core.jobs import id_chunks
+    from points.services.expiry import expire_chunk, finish_cutoff
+
+    # given: 50 points at the 31 March cutoff; figures taken every night to 10 April
+    ExpiryPolicy.objects.update_or_create(
+        pk=1, defaults={"cycle": "monthly", "starts_on": date(2026, 3, 1)}
+    )
+    buy(make_member(joined_at=at("2026-03-01")), "50.00", at("2026-03-02"))
+    for n in range(1, 11):
+        take_snapshots(now=at(f"2026-04-{n:02}", 1))
+    written, go = threading.Event(), threading.Event()
+
+    def expire_late():  # the late run's last chunk: written, not yet committed
+        try:
+            with transaction.atomic():
+                for first_id, last_id in id_chunks(Member):
+                    expire_chunk(cutoff=date(2026, 3, 31), first_id=first_id, last_id=last_id)
+                finish_cutoff(date(2026, 3, 31))
+                written.set()
+                go.wait(30)
+        finally:
+            connections.close_all()
+
+    worker = threading.Thread(target=expire_late)
+    worker.start()
+    assert written.wait(30)
+
+    # when: a snapshot reads before the run commits, and the next one after
+    take_snapshots(now=at("2026-04-11", 1))
+    go.set()
+    worker.join(30)
+    take_snapshots(now=at("2026-04-12", 1))
+
+    # then: the 50 expired on 31 March, and no day holds them after
+    assert day("2026-03-31").expired == 50
+    assert day("2026-03-31").available == day("2026-04-05").available == 0
+
+
 # Members per tier
 
 
