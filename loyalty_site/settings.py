@@ -304,7 +304,13 @@ if not re.fullmatch(r"\d{1,4}(\.\d{1,6})?", POINT_VALUE):
     )
 POINT_VALUE = Decimal(POINT_VALUE)
 POINT_VALUE_CURRENCY = env("POINT_VALUE_CURRENCY", default="EUR")
-ANALYTICS_HISTORY_DAYS = env.int("ANALYTICS_HISTORY_DAYS", default=400)
+ANALYTICS_HISTORY_DAYS = env("ANALYTICS_HISTORY_DAYS", default="400")
+if not re.fullmatch(r"[1-9]\d{0,3}", ANALYTICS_HISTORY_DAYS):  # beyond, a date before year 1
+    raise ImproperlyConfigured(
+        "ANALYTICS_HISTORY_DAYS is how many days back the first analytics snapshot reaches: "
+        "1 to 9999."
+    )
+ANALYTICS_HISTORY_DAYS = int(ANALYTICS_HISTORY_DAYS)
 
 # Celery. The default broker needs no server: kombu's filesystem transport in a
 # folder of the project. Production sets CELERY_BROKER_URL=redis://...

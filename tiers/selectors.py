@@ -259,16 +259,17 @@ def members_per_tier(ranking: Ranking) -> list[dict]:
 def closest_to_next_tier(ranking: Ranking, *, limit: int = 10) -> list[tuple[Member, Tier, int]]:
     """Members with the fewest lifetime points left to their next tier:
     [(member, next tier, points to go)]. One short index scan per tier. A member who
-    already holds that tier or a higher one (a status match) is not offered it."""
+    already holds that tier or a higher one (a status match) is not offered it, nor is
+    a closed or erased account (it earns nothing more)."""
     found = []
     for tier, low, high in ranking.bands():
         if high is None:
             continue
         next_tier = ranking.next_above(tier.pk)
         held = ranking.tiers[ranking.rank[next_tier.pk] :]
-        band = Member.objects.filter(lifetime_points__lt=high, merged_into=None).exclude(
-            effective_tier__in=held
-        )
+        band = Member.objects.filter(
+            lifetime_points__lt=high, merged_into=None, erased_at=None
+        ).exclude(effective_tier__in=held)
         if low is not None:
             band = band.filter(lifetime_points__gte=low)
         # One direction, as the (lifetime points, id) index reads: the ties at 0 points
@@ -285,7 +286,8 @@ def members_at_risk(policy, ranking: Ranking, now, *, days: int) -> list:
     member_inactive_since index, so the soonest of each come straight from the index."""
     if not policy.enabled:
         return []
-    members = Member.objects.annotate(inactive_since=inactive_since())
+    # An erased account is still degraded, but nobody can win it back: not listed.
+    members = Member.objects.filter(erased_at=None).annotate(inactive_since=inactive_since())
     until = within_days(now, days)
     return [
         members.filter(

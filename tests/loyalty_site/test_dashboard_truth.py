@@ -430,3 +430,25 @@ def test_the_kept_expiry_preview_names_members_as_they_are_now(
     assert "M-GONE" in seen
     assert "<strong>1</strong> member, <strong>10</strong> points at stake" in kept
     assert "M-GONE" not in kept
+
+
+def test_erased_accounts_are_neither_close_to_a_tier_nor_at_risk(
+    client, login, make_member, buy, degradation, admin_user
+):
+    """Found by an audit: an erased account, which earns nothing more and cannot be
+    contacted, topped "Closest to the next tier" and was counted at risk."""
+    from core.figures import stale
+    from members.services import erase_member
+
+    # given: two Silver members overdue for degradation, 900 points to Gold each
+    login("CX agent")
+    kept, erased = (make_member(code, joined_at=days_ago(400)) for code in ("M-KEPT", "M-GONE"))
+    buy(kept, "2100", when=days_ago(100))
+    buy(erased, "2100", when=days_ago(100))
+    # when: one is erased at the customer's request
+    erase_member(member=erased, by=admin_user)
+    stale()
+    # then: only the other is listed, and counted
+    closest, at_risk = panel(client, "closest-to-next-tier"), panel(client, "at-risk")
+    assert "M-KEPT" in closest and "ERASED-" not in closest
+    assert "now 1 member" in at_risk and "M-KEPT" in at_risk and "ERASED-" not in at_risk

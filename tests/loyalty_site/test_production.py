@@ -264,6 +264,16 @@ def test_api_rates_of_every_period_are_accepted():
         assert manage("check", env=production_env(API_RATE=rate)).returncode == 0, rate
 
 
+@pytest.mark.parametrize("value", ["0", "-5", "1000000", "400 days", "1.5"])
+def test_an_analytics_history_out_of_range_stops_the_start(value):
+    """Found by an audit: 1000000 made every nightly snapshot fail (a date before year
+    1), 0 or -5 made it take no day, silently, for ever."""
+    result = manage("check", env=production_env(ANALYTICS_HISTORY_DAYS=value))
+    assert result.returncode != 0
+    assert "ANALYTICS_HISTORY_DAYS is how many days back" in result.stderr
+    assert manage("check", env=production_env(ANALYTICS_HISTORY_DAYS="9999")).returncode == 0
+
+
 @pytest.mark.parametrize("value", ["1E+27", "-0.01", "0,01", "cheap", "0.0000001", "12345"])
 def test_a_point_value_out_of_shape_stops_the_start_with_the_format(value):
     # when
