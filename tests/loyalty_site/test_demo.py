@@ -99,3 +99,33 @@ def test_seed_demo_leaves_the_stock_as_the_nightly_jobs_would():
     assert Redemption.objects.filter(expired).exists()
     # ... whose units are back already: the first night's job has none to give back
     assert release_expired_vouchers() == 0
+
+
+def test_a_seed_stopped_half_way_leaves_nothing_and_the_next_run_seeds_it_whole(monkeypatch):
+    """Found by a review: Ctrl-C during the first seed left the members enrolled without
+    their history, and every later run skipped them ("Demo ready")."""
+    from loyalty_site.management.commands import seed_demo
+
+    # given: a seed stopped by Ctrl-C at its 20th purchase
+    recorded, record_purchase = [], seed_demo.record_purchase
+
+    def stopped(**fields):
+        if len(recorded) == 20:
+            raise KeyboardInterrupt
+        recorded.append(fields["external_id"])
+        return record_purchase(**fields)
+
+    monkeypatch.setattr(seed_demo, "record_purchase", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        call_command("seed_demo", members=40, verbosity=0)
+    assert not Member.objects.exists() and not LedgerEntry.objects.exists()
+
+    # when: run again
+    monkeypatch.setattr(seed_demo, "record_purchase", record_purchase)
+    call_command("seed_demo", members=40, verbosity=0)
+
+    # then: the whole demo, its first purchases included
+    assert Member.objects.count() == 40
+    assert set(recorded) <= set(
+        LedgerEntry.objects.filter(kind="earn").values_list("transaction__external_id", flat=True)
+    )

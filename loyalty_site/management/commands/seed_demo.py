@@ -36,6 +36,10 @@ class Command(BaseCommand):
         parser.add_argument("--members", type=int, default=2000)
         parser.add_argument("--seed", type=int, default=7)
 
+    # One transaction: a seed stopped half-way (Ctrl-C during its minute or two) leaves
+    # nothing, and the next run seeds the whole demo; a run that skipped the members
+    # enrolled before would never replay the history they lacked.
+    @transaction.atomic
     def handle(self, *, members, seed, **options):
         load_catalogue(load_programme())
         load_welcome()
