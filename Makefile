@@ -24,7 +24,8 @@ run: install
 	$(PY) manage.py dev_superuser
 	$(PY) manage.py dev_api_key --host $(HOST)
 	@echo "CX Manager: http://$(HOST)/admin/  (admin / admin). Ctrl-C stops web, worker and beat."
-	PATH="$(abspath $(VENV))/bin:$$PATH" HOST=$(HOST) $(VENV)/bin/honcho start
+	PATH="$(abspath $(VENV))/bin:$$PATH" HOST=$(HOST) $(PY) -m loyalty_site.env_file \
+		$(VENV)/bin/honcho -e /dev/null start
 
 # Production needs these from the environment (or .env): no default would be right.
 # DATABASE_URL is the application's role, MIGRATE_DATABASE_URL the tables' owner (docs/deploy.md).
@@ -48,9 +49,9 @@ serve: install
 	@# it wrote while the migration ran (docs/deploy.md).
 	DEBUG=false MIGRATE_DATABASE_URL= $(PY) manage.py finish_upgrade
 	@# Web, worker and beat never hold the owner's credentials: Procfile.prod empties
-	@# MIGRATE_DATABASE_URL in each (honcho would give .env's the last word).
+	@# MIGRATE_DATABASE_URL in each. They read .env as manage.py does (loyalty_site.env_file).
 	DEBUG=false MIGRATE_DATABASE_URL= PATH="$(abspath $(VENV))/bin:$$PATH" HOST=$(HOST) \
-		$(VENV)/bin/honcho -f Procfile.prod start
+		$(PY) -m loyalty_site.env_file $(VENV)/bin/honcho -e /dev/null -f Procfile.prod start
 
 # One test process per core (pytest-xdist), each with its own test database; at most 8,
 # each with its own Redis database after CACHE_URL's (Redis has 16).

@@ -15,10 +15,12 @@ import environ
 from csp.constants import NONE, SELF, UNSAFE_HASHES, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
+from loyalty_site.env_file import read_env_file
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+read_env_file()
 
 DEBUG = env.bool("DEBUG", default=True)
 
