@@ -157,9 +157,14 @@ def _with_lifetime_then(member: Member, changes: list[TierChange]) -> None:
 
 
 def _last_purchase(**whose) -> Subquery:
-    """The time of the last purchase of `whose` before the tier change (OuterRef)."""
+    """The time of the last purchase of `whose` before the tier change (OuterRef), among
+    those recorded by then: a purchase dated before a degradation run but recorded after
+    it (a till offline, a file imported the next morning) is not what the run counted."""
     purchases = Transaction.objects.filter(
-        **whose, kind=Transaction.Kind.PURCHASE, occurred_at__lte=OuterRef("changed_at")
+        **whose,
+        kind=Transaction.Kind.PURCHASE,
+        occurred_at__lte=OuterRef("changed_at"),
+        created_at__lte=OuterRef("changed_at"),
     )
     return Subquery(purchases.order_by("-occurred_at").values("occurred_at")[:1])
 

@@ -157,7 +157,9 @@ def _purchase_transaction(member, plan: Programme, log: TierLog, fields, by, now
         now=now,
         by=by,
     )
-    txn = Transaction(member=member, created_by=by, **fields)
+    # Recorded at `now`: a tier change explained later counts only the purchases known
+    # when it was made (points.explanations).
+    txn = Transaction(member=member, created_by=by, created_at=now, **fields)
     return txn, [entry_of(member, earned, transaction=txn, created_by=by)] if earned else []
 
 

@@ -64,3 +64,23 @@ def test_a_purchase_names_every_rate_it_earned_at_when_the_earn_rate_is_not_one(
     assert entry_explanation(entry) == (
         f"Purchase {txn.external_id} of 120.50, earned at Purchase points x10, Silver x1.5"
     )
+
+
+def test_a_degradation_names_the_purchase_it_counted_from_not_one_recorded_after_it(
+    make_member, buy, degradation
+):
+    """Found by a review: a purchase dated the evening before the run and imported the
+    next morning made the run's line read "0 days without a purchase (last purchase
+    6 Apr 2026)", for a drop 90 days of inactivity made."""
+    # given: Silver by a purchase on 1 January, degraded by the run of 2 April
+    member = make_member("M-LATE", joined_at=at("2025-12-01"))
+    buy(member, "1500", when=at("2026-01-01"))
+    degrade_inactive_members(now=at("2026-04-02", 3))
+
+    # when: a purchase of 1 April evening is recorded the morning after the run
+    buy(member, "10", when=at("2026-04-01", 20), now=at("2026-04-02", 9))
+
+    # then: the run's line still counts from 1 January
+    ranking = programme().ranking
+    degradation_row = next(c for c in tier_history(member, ranking) if c.reason == "degradation")
+    assert "90 days without a purchase (last purchase 1 Jan 2026)" in degradation_row.explanation
