@@ -5,6 +5,7 @@ then checks its own columns."""
 
 import csv
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -156,6 +157,10 @@ def parsed_rows(records, header, errors: list, parse, split=None) -> Iterator:
             # Parsed all the same for its id: a row below repeating it is a duplicate.
             known = row.external_id if row else next((e.external_id for e in row_errors), "")
             errors.append(replace(cut, external_id=known))
+        elif not row_errors and count > width and _number_cut(cells):
+            # Empty cells past the header, but a number a comma cut in two before them
+            # ("1,250" then an empty last cell): read as 1 and 250, in the wrong columns.
+            errors.append(replace(_more_cells(line, count, width), external_id=row.external_id))
         elif not row_errors:
             # Empty cells past the header: a spreadsheet's trailing commas.
             yield row
@@ -168,6 +173,21 @@ def parsed_rows(records, header, errors: list, parse, split=None) -> Iterator:
             )
         else:
             errors += row_errors
+
+
+_THOUSANDS = re.compile(r"[+-]?[0-9]{1,3}")
+_GROUP_OF_THREE = re.compile(r"[0-9]{3}(\.[0-9]*)?")
+
+
+def _number_cut(cells) -> bool:
+    """Whether two neighbouring cells read as one number with a thousands separator
+    (1 and 250, 12 and 000.50): in a row longer than the header, where the cell
+    left over is empty, the likelier reading."""
+    cells = [cell.strip() for cell in cells]
+    return any(
+        _THOUSANDS.fullmatch(first) and _GROUP_OF_THREE.fullmatch(then)
+        for first, then in zip(cells, cells[1:], strict=False)
+    )
 
 
 def _unnamed(line: int, position: int, cell: str) -> RowError:

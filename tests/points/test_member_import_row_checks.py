@@ -163,3 +163,27 @@ def test_an_erased_code_is_kept_keyed_and_known_again_after_the_key_is_rotated(
     [error] = report.errors
     assert "M-ZQ-777 was a customer erased at their request" in str(error)
     assert state() == before
+
+
+LIFETIME_FIRST = HEADER.replace(
+    "opening_points,opening_lifetime", "opening_lifetime,opening_points"
+)
+
+
+@pytest.mark.parametrize("header", [HEADER, LIFETIME_FIRST])
+def test_a_number_written_with_a_thousands_comma_before_an_empty_last_cell_is_refused(header):
+    """Found by a review (left by earlier notes): "1,250" unquoted, the row's last cell
+    empty, was read as 1 point in one column and 250 in the next, without a word."""
+    before = state()
+    report = run("M-1,ann@example.com,,,,,,1,250,\n", header=header)
+    assert [str(e) for e in report.errors] == [
+        "line 2, row: 10 cells, the header has 9 columns: is there a comma inside a value? "
+        "Write amounts without a thousands separator (1000.00, not 1,000.00), and text with a "
+        'comma in quotes ("Madrid, Centro")'
+    ]
+    assert state() == before
+
+
+def test_a_row_with_an_empty_cell_past_the_header_and_no_cut_number_is_read():
+    report = run("M-1,ann@example.com,,,,,,5,20,\n")
+    assert report.errors == [] and report.new == 1
