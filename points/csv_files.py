@@ -175,8 +175,11 @@ def parsed_rows(records, header, errors: list, parse, split=None) -> Iterator:
             errors += row_errors
 
 
-_THOUSANDS = re.compile(r"[+-]?[0-9]{1,3}")
-_GROUP_OF_THREE = re.compile(r"[0-9]{3}(\.[0-9]*)?")
+# A number written with thousands commas, cut into cells by them: "1,250.50" is the
+# first group (1), then groups of three (250.50: the last may hold the decimals).
+FIRST_GROUP = re.compile(r"[+-]?[0-9]{1,3}")
+GROUP = re.compile(r"[0-9]{3}")
+_LAST_GROUP = re.compile(GROUP.pattern + r"(\.[0-9]*)?")
 
 
 def _number_cut(cells) -> bool:
@@ -185,7 +188,7 @@ def _number_cut(cells) -> bool:
     left over is empty, the likelier reading."""
     cells = [cell.strip() for cell in cells]
     return any(
-        _THOUSANDS.fullmatch(first) and _GROUP_OF_THREE.fullmatch(then)
+        FIRST_GROUP.fullmatch(first) and _LAST_GROUP.fullmatch(then)
         for first, then in zip(cells, cells[1:], strict=False)
     )
 

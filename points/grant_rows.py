@@ -16,16 +16,15 @@ from operator import itemgetter
 from django.core.exceptions import ValidationError
 
 from core.ids import canonical_id, visible_id
-from points.csv_files import open_csv, parsed_rows
+from points.csv_files import FIRST_GROUP, GROUP, open_csv, parsed_rows
 from points.csv_rows import GRANT_COLUMNS, GRANT_REQUIRED, GrantRow, RowError, naming
 from points.models import MANUAL_ADJUSTMENT, PROGRAMME_KEYS, LedgerEntry
 from points.services.adjustments import check_adjustment
 
 _ID_LENGTH = LedgerEntry._meta.get_field("external_id").max_length
 _WHOLE = re.compile(r"[+-]?[0-9]+")  # 250, -40, +15: ASCII digits, no separator
-# 1,000 unquoted: two cells, "1" and "000" (docs/rules.md, "Granting points from a file").
-_FIRST_GROUP = re.compile(r"[+-]?[0-9]{1,3}")
-_GROUP = re.compile(r"[0-9]{3}")
+# 1,000 unquoted: two cells, "1" and "000", FIRST_GROUP then GROUP (docs/rules.md,
+# "Granting points from a file").
 
 
 def read_grants(stream) -> tuple[Iterator[GrantRow], list[RowError]]:
@@ -61,10 +60,10 @@ def split_points(line: int, cells) -> RowError | None:
     left out). A reason of three digits alone, which tells the member nothing, is
     refused with them. `cells`: the row's, as in the file, from the points column on."""
     groups = [cell.strip() for cell in cells]
-    if len(groups) < 2 or not (_FIRST_GROUP.fullmatch(groups[0]) and _GROUP.fullmatch(groups[1])):
+    if len(groups) < 2 or not (FIRST_GROUP.fullmatch(groups[0]) and GROUP.fullmatch(groups[1])):
         return None
     count = 2
-    while count < len(groups) and _GROUP.fullmatch(groups[count]):
+    while count < len(groups) and GROUP.fullmatch(groups[count]):
         count += 1
     number = ",".join(groups[:count])
     return RowError(
