@@ -57,14 +57,23 @@ def start_receiver(tls_in=None) -> tuple[Receiver, ThreadingHTTPServer]:
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    if tls_in:
-        server.socket = _tls(tls_in).wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = serving(Handler, tls=_tls(tls_in) if tls_in else None)
     scheme = "https" if tls_in else "http"
     receiver.url = f"{scheme}://127.0.0.1:{server.server_address[1]}/hooks"
     return receiver, server
+
+
+def serving(handler, *, tls: ssl.SSLContext | None = None) -> ThreadingHTTPServer:
+    """A server on a free port of 127.0.0.1 answering with `handler`, each request in a
+    thread. It looks for shutdown() every 10 ms: Python's half second was most of a
+    webhook test's time."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    if tls:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    polling = {"poll_interval": 0.01}
+    threading.Thread(target=server.serve_forever, kwargs=polling, daemon=True).start()
+    return server
 
 
 def _tls(folder) -> ssl.SSLContext:

@@ -2,10 +2,9 @@
 Manager, as a superuser and a receiver see them. Each test names the rule it protects
 and fails on the code as audited."""
 
-import threading
 import tracemalloc
 from datetime import datetime, time, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 import requests
@@ -21,6 +20,7 @@ from members.services import merge_members
 from points.expiry_selectors import next_cutoff
 from points.models import ExpiryPolicy
 from points.services import send_expiry_reminders
+from tests.api.receiver import serving
 
 pytestmark = pytest.mark.django_db
 
@@ -244,9 +244,7 @@ def test_a_receiver_answering_a_huge_body_does_not_fill_the_senders_memory(membe
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = serving(Handler)
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/hooks"
         endpoint = webhook_endpoints.save_endpoint(

@@ -9,14 +9,14 @@ import shutil
 import socket
 import ssl
 import subprocess
-import threading
 import time as clock
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 import requests
 
 from api.bounded_post import WatchedAdapter, post_within
+from tests.api.receiver import serving, start_receiver
 from tests.conftest import run_together
 
 DRIP_SECONDS = 0.1  # between the bytes of the answer's head: about 4 s in all
@@ -45,11 +45,7 @@ def serve_dripping(
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Dripping)
-    server.daemon_threads = True
-    if tls:
-        server.socket = tls.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = serving(Dripping, tls=tls)
     scheme = "https" if tls else "http"
     return server, f"{scheme}://127.0.0.1:{server.server_address[1]}/hooks"
 
@@ -122,8 +118,6 @@ def test_a_200_whose_head_is_cut_off_at_the_timeout_is_no_answer(dripping_header
 @pytest.mark.parametrize("thread", ["main", "another"])
 def test_a_receiver_that_answers_in_time_is_heard_in_any_thread(thread):
     # given: a receiver that answers at once
-    from tests.api.receiver import start_receiver
-
     receiver, server = start_receiver()
     try:
         # when

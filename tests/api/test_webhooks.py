@@ -2,10 +2,9 @@
 checks every signature with the standardwebhooks package."""
 
 import json
-import threading
 import time as clock
 from datetime import datetime, time, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 import requests
@@ -22,7 +21,7 @@ from points.expiry_selectors import next_cutoff
 from points.models import ExpiryPolicy
 from points.services import send_expiry_reminders
 from rewards.services import cancel_redemption, redeem
-from tests.api.receiver import start_receiver
+from tests.api.receiver import serving, start_receiver
 from tests.conftest import at, postgres_only, run_together
 from tiers.models import Tier
 from tiers.services import recalculate_all_tiers
@@ -454,9 +453,7 @@ def test_a_receiver_that_drips_its_answer_is_cut_off_at_the_timeout(member, buy,
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Dripping)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = serving(Dripping)
     try:
         endpoint = webhook_endpoints.save_endpoint(
             WebhookEndpoint(
