@@ -16,7 +16,7 @@ from points.services.goodwill import (
     APPROVE,
     above_approvers_limit,
     approve_request,
-    limits_for,
+    approvers_limit,
     reject_request,
 )
 
@@ -41,9 +41,9 @@ def approvals_view(site, request):
     related = ("member", "definition", "requested_by", "decided_by")
     pending = AdjustmentRequest.objects.filter(status=Status.PENDING).select_related(*related)
     shown = list(pending.order_by("requested_at", "pk")[: QUEUE_ROWS + 1])
-    limits = limits_for(request.user, own_only=True)
+    limit = approvers_limit(request.user)
     for made in shown:  # said beside the request, instead of its Approve button
-        made.beyond_me = above_approvers_limit(made.points, limits)
+        made.beyond_me = above_approvers_limit(made.points, limit)
     context = {
         **site.each_context(request),
         "title": "Point requests to approve",

@@ -50,9 +50,8 @@ class Limits:
     per_month: int
 
 
-def limits_for(user, *, own_only: bool = False) -> Limits | None:
-    """The user's goodwill limits (see the module), None when unlimited. One query.
-    `own_only`: only limits set for the user's own groups (an approver's)."""
+def limits_for(user) -> Limits | None:
+    """The user's goodwill limits (see the module), None when unlimited. One query."""
     if user.is_superuser:
         return None
     rows = list(
@@ -60,12 +59,27 @@ def limits_for(user, *, own_only: bool = False) -> Limits | None:
             mine=Exists(user.groups.filter(pk=OuterRef("group")))
         ).values_list("per_adjustment", "per_month", "mine")
     )
-    mine = [row for row in rows if row[2]]
-    if not rows or own_only and not mine:
+    if not rows:
         return None
+    mine = [row for row in rows if row[2]]
     pick = max if mine else min
     rows = mine or rows
     return Limits(pick(r[0] for r in rows), pick(r[1] for r in rows))
+
+
+def _own_limit(user):
+    """An approver's limit per adjustment, for the user `user` names (an OuterRef): the
+    highest set for their own groups; null, none set: unlimited (the module)."""
+    own = AdjustmentLimit.objects.filter(group__user=user).order_by("-per_adjustment")
+    return Subquery(own.values("per_adjustment")[:1])
+
+
+def approvers_limit(user) -> int | None:
+    """The most points `user` may approve in one request (_own_limit), None: any."""
+    if user.is_superuser:
+        return None
+    users = get_user_model().objects.filter(pk=user.pk)
+    return users.values_list(_own_limit(OuterRef("pk")), flat=True).get()
 
 
 def month_bounds(now) -> tuple[datetime, datetime]:
@@ -167,7 +181,7 @@ def approve_request(*, request: AdjustmentRequest, by, reason="", now=None) -> A
     update, so approving twice, or two supervisors at once, applies it once."""
     reason = _decision_reason(reason, required=False)
     _check_decider(request, by)
-    if refusal := above_approvers_limit(request.points, limits_for(by, own_only=True)):
+    if refusal := above_approvers_limit(request.points, approvers_limit(by)):
         raise ValidationError(refusal)
     with transaction.atomic():
         # The member first, as a merge locks it before moving its requests: the other
@@ -214,12 +228,13 @@ def reject_requests_of_erased(sender, *, accounts, **kwargs) -> None:
     )
 
 
-def above_approvers_limit(points: int, limits: Limits | None) -> str:
-    """Why an approver with `limits` may not approve `points` ("" if they may)."""
-    if limits is None or points <= limits.per_adjustment:
+def above_approvers_limit(points: int, limit: int | None) -> str:
+    """Why an approver whose limit is `limit` (approvers_limit) may not approve `points`
+    ("" if they may)."""
+    if limit is None or points <= limit:
         return ""
     return (
-        f"{points:,} points is above your own limit of {limits.per_adjustment:,} per "
+        f"{points:,} points is above your own limit of {limit:,} per "
         "adjustment: a supervisor whose limit covers it, or a superuser, approves it."
     )
 
@@ -227,13 +242,9 @@ def above_approvers_limit(points: int, limits: Limits | None) -> str:
 def who_approves(request: AdjustmentRequest) -> str:
     """Who may decide a request, for the staff user who sent it: a CX supervisor
     (another one) whose own limit covers it, or, when none does, a superuser. One
-    query, however many supervisors: each with the highest limit of their own groups
-    (none set: unlimited, as limits_for says)."""
+    query, however many supervisors (_own_limit)."""
     app_label, codename = APPROVE.split(".")
     perm = Permission.objects.filter(content_type__app_label=app_label, codename=codename)
-    own_limit = AdjustmentLimit.objects.filter(group__user=OuterRef("pk")).order_by(
-        "-per_adjustment"
-    )
     limits = list(
         get_user_model()
         .objects.filter(Q(groups__permissions__in=perm) | Q(user_permissions__in=perm))
@@ -241,7 +252,7 @@ def who_approves(request: AdjustmentRequest) -> str:
         .exclude(pk=request.requested_by_id)
         .values("pk")
         .distinct()
-        .annotate(own=Subquery(own_limit.values("per_adjustment")[:1]))
+        .annotate(own=_own_limit(OuterRef("pk")))
         .values_list("own", flat=True)
     )
     if any(own is None or request.points <= own for own in limits):
