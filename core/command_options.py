@@ -2,12 +2,12 @@
 with a message naming it ("argument --date: ..."), never a traceback."""
 
 from argparse import ArgumentTypeError
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from django.conf import settings
 from django.utils import timezone
 
-from core.days import MAX_DAYS
+from core.days import ten_years_after
 
 
 def a_day(text: str) -> date:
@@ -18,7 +18,7 @@ def a_day(text: str) -> date:
         raise ArgumentTypeError(f"{text!r} is not a date like 2026-03-31") from None
     if value < settings.PROGRAMME_START:
         raise ArgumentTypeError(f"{text} is before the programme began")
-    if value > timezone.localdate() + timedelta(days=MAX_DAYS):
+    if value > ten_years_after(timezone.localdate()):
         raise ArgumentTypeError(f"{text} is more than ten years ahead")
     return value
 

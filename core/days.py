@@ -14,6 +14,15 @@ MAX_DAYS = 3650
 AT_MOST_AHEAD = timedelta(days=1)
 
 
+def ten_years_after(day: date) -> date:
+    """The same day ten calendar years on (29 February on the 28th): the latest date
+    staff may choose ahead, a start or a preview's date. More is a typing error."""
+    try:
+        return day.replace(year=day.year + 10)
+    except ValueError:
+        return day.replace(year=day.year + 10, day=28)
+
+
 def latest_allowed(now=None) -> datetime:
     """The latest moment a purchase, a joining or a last purchase may be given at."""
     return (now or timezone.now()) + AT_MOST_AHEAD

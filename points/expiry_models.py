@@ -1,13 +1,12 @@
 """Block expiry's policy (E1: one row, off by default) and the cutoffs it has
 completed (E3). A module of points' models, imported by points.models."""
 
-from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
-from core.days import MAX_DAYS
+from core.days import MAX_DAYS, ten_years_after
 from core.staff_input import AtMost
 from core.words import counted
 from tiers.models import ProgrammeQuerySet
@@ -52,7 +51,7 @@ class ExpiryPolicy(models.Model):
             self.starts_on = today
         # A start decades ahead is a typo (and cutoffs near the calendar's end cannot
         # be computed): refused with the limit.
-        if self.starts_on and self.starts_on > today + timedelta(days=MAX_DAYS):
+        if self.starts_on and self.starts_on > ten_years_after(today):
             raise ValidationError({"starts_on": "Choose a start date within the next ten years."})
 
     @classmethod

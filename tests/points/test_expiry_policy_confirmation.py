@@ -212,6 +212,30 @@ def test_E1_absurd_values_are_refused_in_words(client, login, balances):
     assert saved() == ("never", None, 14)
 
 
+ONE_DAY = timedelta(days=1)
+
+
+def test_E1_a_start_ten_calendar_years_ahead_is_accepted_and_not_a_day_more(
+    client, login, balances
+):
+    """Found by a review: ten years were 3,650 days, which the leap days between make
+    two or three days short."""
+    # given
+    login("Marketer")
+    today = timezone.localdate()
+    leap_day = (today.month, today.day) == (2, 29)
+    last = date(today.year + 10, 2, 28) if leap_day else today.replace(year=today.year + 10)
+
+    # when
+    pages = [client.post(url(), form("quarterly", day)) for day in (last, last + ONE_DAY)]
+
+    # then: the first goes on to its points at stake, the second is refused
+    accepted, refused = (page.content.decode() for page in pages)
+    refusal = "Choose a start date within the next ten years."
+    assert 'id="cutoff"' in accepted and refusal not in accepted
+    assert 'id="cutoff"' not in refused and refusal in refused
+
+
 def test_E4_a_reminder_longer_than_the_wait_means_members_are_told_today(client, login, balances):
     # given
     login("Marketer")

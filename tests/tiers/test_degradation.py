@@ -3,7 +3,7 @@
 import io
 import threading
 import time as clock
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from django.core import mail
@@ -302,6 +302,19 @@ def test_the_degradation_job_and_a_members_import_never_deadlock(tiers, make_mem
     # then both finish, one after the other: neither is aborted as a deadlock victim
     assert not isinstance(results["import"], Exception), results["import"]
     assert results["degradation"] == 2
+
+
+def test_a_preview_takes_a_date_ten_calendar_years_ahead(tiers):
+    today = timezone.localdate()
+    leap_day = (today.month, today.day) == (2, 29)
+    last = date(today.year + 10, 2, 28) if leap_day else today.replace(year=today.year + 10)
+    out = io.StringIO()
+
+    call_command("preview_expiry", "--date", f"{last:%Y-%m-%d}", stdout=out)
+
+    assert out.getvalue()
+    with pytest.raises(CommandError, match="more than ten years ahead"):
+        call_command("preview_expiry", "--date", f"{last + timedelta(days=1):%Y-%m-%d}")
 
 
 @pytest.mark.parametrize(
