@@ -210,12 +210,12 @@ def stop_reading(errors: list, line: int) -> bool:
     once, and no more rows are read or checked."""
     if len(errors) < ERRORS_READ:
         return False
-    stopped = (
+    notice = (
         f"{ERRORS_READ:,} errors by this line: the file was read no further. Put right the "
         "mistake the errors above show (often the same on every row) and check it again."
     )
-    if errors[-1].reason != stopped:
-        errors.append(RowError(line, "row", stopped))
+    if not errors[-1].stopped:
+        errors.append(RowError(line, "row", notice, stopped=True))
     return True
 
 

@@ -51,6 +51,8 @@ class RowError:
     external_id: str = field(default="", compare=False, repr=False)
     # An error of the header (points.csv_files.open_csv): no row of the file was read.
     header: bool = field(default=False, compare=False, repr=False)
+    # Where the file was read no further (points.csv_files.stop_reading): not read.
+    stopped: bool = field(default=False, compare=False, repr=False)
     # The bad row's customer code, when it has one: checked against the members as the
     # good rows' are (posting.unknown_members_of_bad_rows).
     member: str = field(default="", compare=False, repr=False)
@@ -71,9 +73,9 @@ def naming(errors: list[RowError], external_id: str, member: str = "") -> list[R
 
 
 def bad_rows(errors) -> int:
-    """How many rows are wrong: a row with three wrong cells is one row, not three, and
-    a wrong header is no row (none was read)."""
-    return len({error.line for error in errors if not error.header})
+    """How many rows are wrong: a row with three wrong cells is one row, not three; a
+    wrong header is no row (none was read), nor the line reading stopped at."""
+    return len({error.line for error in errors if not (error.header or error.stopped)})
 
 
 def summed_up(errors) -> int:

@@ -239,6 +239,7 @@ def test_a_file_wrong_on_most_rows_is_read_only_to_its_first_errors(alice, monke
         (6, "row"),
     ]
     assert report.errors[-1].reason.startswith("3 errors by this line: the file was read no")
+    assert report.bad_rows == 3  # the line it stopped at was not read: not counted wrong
     assert state() == before
 
 
