@@ -1,7 +1,6 @@
 """Block expiry's policy (E1: one row, off by default) and the cutoffs it has
 completed (E3). A module of points' models, imported by points.models."""
 
-
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone

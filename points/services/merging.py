@@ -180,6 +180,8 @@ def work_out(survivor: Member, duplicate: Member, plan: Programme, *, now, reaso
     freeze = _carry_freeze(survivor, duplicate, now=now)
     for member in (duplicate, survivor):
         hold_granted_tier(member, ranking, at=now, log=log, reason=TierReason.MERGE, by=by)
+    if carried:
+        log.tell_from_last_change(survivor.pk)
     entries = outs + ins
     if bonus:
         entries.append(entry_of(survivor, bonus, created_by=by))

@@ -113,3 +113,51 @@ def test_a_status_match_is_carried_to_a_survivor_degraded_below_it(
     # then: Gold to the match's last day
     assert survivor.effective_tier.code == "gold"
     assert survivor.granted_until == grant.until
+
+
+def test_a_survivor_reaching_silver_with_a_gold_match_carried_is_told_the_match_goes_on(
+    keep, old, staff, buy
+):
+    """Found by a review: the tier-up message was written before the match came over,
+    "From now on your purchases earn 1.5 times the points", while they earned x2."""
+    from django.core import mail
+
+    from members.tasks import send_notifications_task
+
+    # given: the kept account Bronze (600 points), the old one Bronze (500) and Gold by
+    # status match
+    buy(keep, "600")
+    buy(old, "500")
+    match(old, "gold", 60, staff)
+    send_notifications_task.delay()
+    sent = len(mail.outbox)
+
+    # when: merged, the kept account reaches Silver by points and carries the match
+    survivor = merge(keep, old, staff)
+    send_notifications_task.delay()
+
+    # then
+    assert (survivor.qualified_tier.code, survivor.effective_tier.code) == ("silver", "gold")
+    (message,) = mail.outbox[sent:]
+    assert (
+        "You have reached Silver. Your Gold status match goes on until its last day; then "
+        "your purchases earn 1.5 times the points, as Silver."
+    ) in " ".join(message.body.split())
+
+
+def test_a_match_carried_by_an_agents_merge_is_still_the_supervisors_grant(
+    keep, old, staff, django_user_model
+):
+    """Found by a review: the page said "granted by" the agent who merged, who may grant
+    no match."""
+    from tiers.models import StatusGrant
+
+    # given: a supervisor's Gold match on the old account
+    supervisor = django_user_model.objects.create_user("sam", is_staff=True)
+    match(old, "gold", 60, supervisor)
+
+    # when: an agent merges it into the kept one
+    merge(keep, old, staff)
+
+    # then
+    assert StatusGrant.objects.get(member=keep, ended_at=None).granted_by == supervisor

@@ -105,6 +105,16 @@ class TierLog(list):
         self.clear()
         return tables
 
+    def tell_from_last_change(self, member_id: int) -> None:
+        """The member's messages told from their last change in this log, as it leaves
+        them: a merge's tier-up, then the status match it carries over, tells of the
+        match going on ("Your Gold status match goes on..."), not of the tier's
+        multiplier, which the match overrides."""
+        changes = [c for c in self._changes() if c.member_id == member_id]
+        for message in self._messages():
+            if message.member_id == member_id:
+                message.change = changes[-1]
+
     def _changes(self):
         return [x for x in self if isinstance(x, _Change)]
 

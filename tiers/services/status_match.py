@@ -179,7 +179,8 @@ def hold_granted_tier(member, ranking: Ranking, *, at, log: TierLog, reason, by=
 def move_status_grant(*, duplicate, survivor, carried: bool, now, by) -> None:
     """A merge ends the duplicate's running status match; `carried`: it goes on for the
     survivor until its last day, in place of the survivor's own (the members already
-    hold the tiers: hold_granted_tier)."""
+    hold the tiers: hold_granted_tier), granted by whoever granted it (the merge, by
+    `by`, is in both members' history)."""
     running = StatusGrant.objects.filter(member=duplicate, ended_at=None).first()
     if running is None:
         return
@@ -195,7 +196,7 @@ def move_status_grant(*, duplicate, survivor, carried: bool, now, by) -> None:
         tier_id=running.tier_id,
         until=running.until,
         reason=shortened(reason, REASON_LENGTH),
-        granted_by=by,
+        granted_by_id=running.granted_by_id,
         granted_at=now,
     )
 
