@@ -29,7 +29,7 @@ from members.resources import MemberResource
 from members.selectors import accounts_merged_into, survivor_of_search, whole_name
 from members.services import enroll_member, erase_member, referrer
 from points.expiry_selectors import cutoff_instant
-from points.explanations import entry_explanation, tier_explanation, tier_history
+from points.explanations import entry_explanation, tier_explanation, tier_history, why_closed
 from points.models import (
     ExpiryPolicy,
     LedgerEntry,
@@ -111,7 +111,7 @@ def member_context(
         "expiry_on": plan.expiry.cycle != ExpiryPolicy.Cycle.NEVER,
         "catalogue": redeems and catalogue(member, now=now, ranking=ranking, figures=figures),
         "tier_history": history,
-        "tier_explanation": tier_explanation(history, effective),
+        "tier_explanation": why_closed(member) or tier_explanation(history, effective),
         "as_of": as_of,
         "ledger_page": ledger_page,
         "merged_members": accounts_merged_into(member)[:HISTORY_ROWS],

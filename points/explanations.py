@@ -220,10 +220,7 @@ def change_explanation(change: TierChange, member: Member, ranking) -> str:
     went_down = change.from_tier is not None and change.from_tier.threshold > to.threshold
     then = change.lifetime_then or 0  # tier_history's annotation
     if reason == Reason.MERGE and went_down:  # the closed account: its points left it
-        return (
-            f"{to} since {when}: merged into another account{_by(change.created_by)}, "
-            "its points moved there"
-        )
+        return _moved_away(to, when, change.created_by)
     if reason == Reason.DOWNGRADE or went_down:
         cause = cause or "a return: "
         above = ranking.next_above(qualified.pk)
@@ -253,6 +250,18 @@ def _matched(change: TierChange, qualified) -> str:
         f"{change.to_tier} from {day(change.changed_at)}: status match"
         f"{_by(change.created_by)}, with no bonus (qualified for {qualified})"
     )
+
+
+def _moved_away(tier, when: str, by) -> str:
+    return f"{tier} since {when}: merged into another account{_by(by)}, its points moved there"
+
+
+def why_closed(member: Member) -> str | None:
+    """Why a closed account holds its tier (M5): its merge, whether or not it moved the
+    tier (an account at the entry tier already kept it). None for an open account."""
+    if member.merged_into_id is None:
+        return None
+    return _moved_away(member.effective_tier, day(member.merged_at), member.merged_by)
 
 
 def tier_explanation(history: list[TierChange], effective_tier) -> str:
