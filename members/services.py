@@ -23,6 +23,7 @@ from core import events
 from core.ids import canonical_id, renamer
 from core.refusals import UNKNOWN
 from members.models import Member, Notification, TierChange
+from members.outdated_messages import outdated
 from members.selectors import by_code, code_digest
 from members.signals import member_codes_erased, member_erased
 
@@ -366,6 +367,9 @@ def send_pending_notifications(*, limit: int = OUTBOX_BATCH, now=None) -> int:
                     continue  # sent meanwhile, or being sent by another worker
                 if notification.member.erased_at:  # queued by a job after the erasure
                     drop_unsent(notification.member, unsent.filter(pk=pk), why="erased")
+                    continue
+                if outdated(notification):  # the member moved on since (D4)
+                    notification.delete()
                     continue
                 email = email_message(notification)
                 try:

@@ -4,12 +4,14 @@ member reads in each e-mail, and what a CX agent sees of it on the Notifications
 import html
 import socket
 import time
-from datetime import date
+from datetime import date, timedelta
+from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import Group
 from django.core import mail
 from django.urls import reverse
+from django.utils import timezone
 
 from members.models import Member, Notification
 from members.services import (
@@ -18,6 +20,7 @@ from members.services import (
     merge_members,
     send_pending_notifications,
 )
+from points.services import record_return
 from tests.conftest import at
 from tiers.models import Tier
 from tiers.services import degrade_inactive_members, grant_status
@@ -36,8 +39,9 @@ def test_a_tier_up_writes_its_bonus_as_the_product_writes_points(tiers, no_campa
     Tier.objects.filter(code="gold").update(upgrade_bonus_points=1_250)
     ana = enroll_member(external_id="M-ANA", email="ana@example.com", first_name="Ana")
 
-    # when she reaches Silver, then Gold
+    # when she reaches Silver, then Gold, each message sent before the next purchase
     buy(ana, "1000.00", at("2026-03-02"))
+    sent_to("ana@example.com")
     buy(ana, "1400.00", at("2026-03-03"))
 
     # then each message counts its bonus in English, with a thousands separator
@@ -299,3 +303,58 @@ def test_only_an_agent_sends_refused_messages_again(tiers, client, login):
     assert offered_to_agent and Notification.objects.get(pk=refused.pk).first_refused_at is None
     supervisors = Group.objects.get(name="CX supervisor").permissions
     assert supervisors.filter(codename="send_again_notification").exists()
+
+
+# Messages that the member's next change makes untrue before they go (D4 for every tier
+# message): found by a review of the messages.
+
+
+def test_a_file_crossing_two_tiers_tells_only_the_tier_it_leaves_the_member_at(
+    tiers, no_campaigns, buy
+):
+    # given
+    ana = enroll_member(external_id="M-ANA", email="ana@example.com", first_name="Ana")
+
+    # when: Silver, then Gold, before the outbox runs (one import file, say)
+    buy(ana, "1000.00", at("2026-03-02"))
+    buy(ana, "1400.00", at("2026-03-03"))
+
+    # then: no "From now on your purchases earn 1.5 times the points" to a Gold member
+    (gold,) = sent_to("ana@example.com")
+    assert gold.subject.startswith("Welcome to Gold")
+    assert "From now on your purchases earn twice the points." in gold.body
+
+
+def test_a_tier_up_its_purchase_s_return_took_back_is_not_sent(tiers, no_campaigns, buy):
+    # given: Silver by a purchase, its message not sent yet
+    ana = enroll_member(external_id="M-ANA", email="ana@example.com", first_name="Ana")
+    purchase = buy(ana, "1000.00", at("2026-03-02"))
+
+    # when: the purchase is returned in part, back below Silver
+    record_return(
+        member=ana,
+        original_external_id=purchase.external_id,
+        amount=Decimal("500.00"),
+        occurred_at=at("2026-03-03"),
+        external_id="R-1",
+    )
+
+    # then: she is not told she is Silver
+    assert sent_to("ana@example.com") == []
+
+
+def test_a_status_match_ended_before_its_message_went_sends_only_the_end(tiers, staff):
+    from tiers.services import end_status_match
+
+    # given: Gold by a status match granted by mistake, its message not sent yet
+    ana = enroll_member(external_id="M-ANA", email="ana@example.com", first_name="Ana")
+    until = timezone.localdate() + timedelta(days=30)
+    gold = Tier.objects.get(code="gold")
+    grant_status(member=ana, tier=gold, until=until, reason="Card", by=staff)
+
+    # when: ended a minute later
+    end_status_match(member=ana, reason="Granted to the wrong member", by=staff)
+
+    # then
+    (ended,) = sent_to("ana@example.com")
+    assert ended.subject == "Your Gold status match has ended"

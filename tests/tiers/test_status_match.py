@@ -335,6 +335,7 @@ def test_a_status_match_extended_at_the_same_tier_changes_no_tier(bronze, tiers,
     )
     events.subscriptions_changed()
     match(bronze, tiers["gold"], staff, until=date(2026, 3, 3))
+    send_notifications_task.delay()
     # when a supervisor extends it at Gold
     grant = match(bronze, tiers["gold"], staff, until=date(2026, 6, 30), now=START + timedelta(1))
     send_notifications_task.delay()
