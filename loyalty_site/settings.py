@@ -219,6 +219,10 @@ if _migrate_url := env("MIGRATE_DATABASE_URL", default=""):
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# The CX Manager is the site: a login whose next= Django refuses (another host, a link
+# copied from behind a proxy) lands on its dashboard, not on Django's /accounts/profile/.
+LOGIN_REDIRECT_URL = "admin:index"
+
 # django-axes first: it refuses a locked-out login before any password is checked.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",

@@ -136,6 +136,19 @@ def admin_login(client, password):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("unsafe", ["https://evil.example.com/admin/", "//evil.example.com"])
+def test_a_login_whose_next_is_refused_lands_on_the_dashboard(client, agent, unsafe):
+    """Found by a security review: Django refused the other host, then sent the agent,
+    logged in, to /accounts/profile/, a 404."""
+    login = reverse("admin:login")
+    answer = client.post(
+        login, {"username": "desk-agent", "password": "right-password", "next": unsafe}
+    )
+
+    assert answer.status_code == 302 and answer.url == reverse("admin:index")
+
+
+@pytest.mark.django_db
 def test_staff_user_is_locked_out_after_the_configured_failed_logins(client, agent):
     # given: one failure short of the limit, the right password still works
     for _ in range(settings.AXES_FAILURE_LIMIT - 1):
