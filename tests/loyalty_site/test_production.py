@@ -32,28 +32,21 @@ def production_env(**overrides):
     return env
 
 
-def manage(*args, env):
+def python(*args, env):
+    """This Python in the project's folder, with `env`: its output as text."""
     return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
     )
+
+
+def manage(*args, env):
+    return python("manage.py", *args, env=env)
 
 
 def read_settings(*, env):
     """The settings read as every process's start reads them (manage.py, gunicorn,
     Celery), without Django's checks: a value they refuse stops the start there."""
-    return subprocess.run(
-        [sys.executable, "-c", "import loyalty_site.settings"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return python("-c", "import loyalty_site.settings", env=env)
 
 
 def test_check_deploy_reports_nothing_under_production_settings():
