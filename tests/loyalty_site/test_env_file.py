@@ -12,6 +12,13 @@ NAMES = ("SECRET_KEY", "SENDER", "CACHE_URL")
 PRINT = f"import os; print('|'.join(os.environ.get(n, '-') for n in {NAMES}))"
 
 
+def python(*args, env):
+    """This Python in the project's folder, with `env`: its output as text."""
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
 def test_web_worker_and_beat_read_env_as_manage_py_does(tmp_path):
     """Found by a review: under `make serve` honcho read .env itself, so web, worker and
     beat ran with a secret key cut at its '#' while commands used the whole key (an
@@ -28,39 +35,19 @@ def test_web_worker_and_beat_read_env_as_manage_py_does(tmp_path):
     honcho = Path(sys.executable).with_name("honcho")
 
     # when: a process started as `make serve` starts them (the Makefile's command)
-    started = subprocess.run(
-        [sys.executable, "-m", "loyalty_site.env_file", str(honcho), "-e", "/dev/null"]
-        + ["-f", str(tmp_path / "Procfile"), "start"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    procfile = str(tmp_path / "Procfile")
+    honcho_start = [str(honcho), "-e", "/dev/null", "-f", procfile, "start"]
+    started = python("-m", "loyalty_site.env_file", *honcho_start, env=env)
 
     # then: it sees the values the settings read, whole
     expected = f"{KEY}|Loyalty Team <loyalty@example.com>|redis://127.0.0.1:6379/3"
     assert expected in started.stdout, started.stdout + started.stderr
-    settings = subprocess.run(
-        [sys.executable, "-c", "import loyalty_site.settings; " + PRINT],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    settings = python("-c", "import loyalty_site.settings; " + PRINT, env=env)
     assert settings.stdout.strip() == expected, settings.stderr
 
 
 def test_the_environment_wins_over_env(tmp_path):
     (tmp_path / ".env").write_text("SENDER=from-the-file\n")
     env = {**os.environ, "ENV_FILE": str(tmp_path / ".env"), "SENDER": "from-the-environment"}
-    shown = subprocess.run(
-        [sys.executable, "-m", "loyalty_site.env_file", sys.executable, "-c", PRINT],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    shown = python("-m", "loyalty_site.env_file", sys.executable, "-c", PRINT, env=env)
     assert shown.stdout.split("|")[1] == "from-the-environment"
