@@ -23,7 +23,7 @@ from core import events
 from core.ids import canonical_id, renamer
 from core.refusals import UNKNOWN
 from members.models import Member, Notification, TierChange
-from members.outdated_messages import outdated
+from members.outdated_messages import match_ended_with, outdated
 from members.selectors import by_code, code_digest
 from members.signals import member_codes_erased, member_erased
 
@@ -478,6 +478,8 @@ def email_message(notification: Notification) -> EmailMessage:
         "cutoff": notification.cutoff,
         **_dates_read(notification.context),
     }
+    if notification.kind == Notification.Kind.DEGRADATION:
+        context["ended_match"] = match_ended_with(notification.tier_change)
     template = get_template(f"notifications/{notification.kind}.txt").template
     text = template.render(Context(context, autoescape=False)).strip()  # plain text: O'Brien
     subject, _, body = text.partition("\n")

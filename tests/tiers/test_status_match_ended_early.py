@@ -6,12 +6,14 @@ import re
 from datetime import date, timedelta
 
 import pytest
+from django.core import mail
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from core import events
 from core.models import WebhookDelivery, WebhookEndpoint
 from members.models import Member, Notification, TierChange
+from members.services import send_pending_notifications
 from tests.conftest import at
 from tiers.models import ProgrammeVersion, StatusGrant, Tier
 from tiers.services import degrade_inactive_members, end_status_match, grant_status
@@ -80,6 +82,50 @@ def test_a_match_ended_early_drops_by_inactivity_as_the_nightly_job_would(
         "status_match_ended",
         "degradation",
     ]
+
+
+def messages_after(action) -> list:
+    """The messages the member reads of `action`: those queued before it sent first."""
+    send_pending_notifications()
+    mail.outbox.clear()
+    action()
+    send_pending_notifications()
+    return mail.outbox
+
+
+@pytest.mark.parametrize("by", ["agent", "nightly job"])
+def test_a_match_that_ends_with_a_drop_is_told_in_one_message(matched, staff, degradation, by):
+    """Found by a review of the messages: the member read "Your tier is now Silver",
+    then "We miss you ... Bronze"."""
+
+    def end():  # 120 days after the last purchase: Silver's step is 90 days
+        if by == "agent":
+            end_status_match(member=matched, reason="Wrong member", by=staff, now=at("2026-05-01"))
+        else:
+            degrade_inactive_members(now=at("2026-05-01", 3))  # its last day was 30 April
+
+    (told,) = messages_after(end)
+
+    assert tiers_of(matched) == ("silver", "bronze")
+    assert told.subject == "We miss you. Your Silver tier is still here."
+    assert (
+        "Your Gold status match has ended. We have not seen you for a while, so for now you "
+        "enjoy the benefits of Bronze."
+    ) in told.body
+
+
+def test_a_match_ended_with_a_drop_a_purchase_took_back_tells_the_end(
+    matched, staff, degradation, buy
+):
+    def end_then_buy():
+        end_status_match(member=matched, reason="Wrong member", by=staff, now=at("2026-05-01"))
+        buy(matched, "10", when=at("2026-05-02"))  # Silver again at once (D3)
+
+    subjects = [m.subject for m in messages_after(end_then_buy)]
+
+    assert tiers_of(matched) == ("silver", "silver")
+    assert subjects[0] == "Your Gold status match has ended"
+    assert not any("We miss you" in subject for subject in subjects)
 
 
 def test_ending_a_match_early_is_sent_as_a_tier_change(matched, staff):
