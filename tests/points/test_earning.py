@@ -128,6 +128,16 @@ def test_P3_campaign_limited_to_tiers_and_channels(tiers, make_member, buy):
     assert earned(buy(gold, "100", channel="ecommerce")) == 1200
 
 
+def test_P3_two_campaigns_of_as_many_channels_each_earn_their_own_multiplier(make_member, buy):
+    """Found by mutation: no test bought under two sets of campaigns of one size at one
+    tier, so rates kept by their number of campaigns, not by which, went unnoticed."""
+    at_the_till, online = make_member(), make_member()
+    campaign(2, channels=["pos"])
+    campaign(3, channels=["ecommerce"])
+    assert earned(buy(at_the_till, "100", channel="pos")) == 200
+    assert earned(buy(online, "100", channel="ecommerce")) == 300
+
+
 def test_P3_an_unknown_channel_in_a_campaign_is_refused(tiers):
     c = Campaign(name="Bad", multiplier=2, starts_at=at("2026-01-01"), ends_at=at("2026-02-01"))
     c.channels = ["fax"]
