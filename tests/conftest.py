@@ -1,7 +1,7 @@
 import os
 import threading
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from ipaddress import ip_network
 from itertools import count
@@ -126,8 +126,10 @@ def web_lock_timeout():
 
 
 def at(day: str, hour: int = 12) -> datetime:
-    """A fixed, aware time: at("2026-03-01")."""
-    return datetime.fromisoformat(day).replace(hour=hour, tzinfo=MADRID)
+    """A fixed, aware time, at that hour in the programme's time zone: at("2026-03-01").
+    Given in UTC, as timezone.now() gives it: code reading the day with `.date()` rather
+    than in the programme's time zone reads the wrong one after midnight in Madrid."""
+    return datetime.fromisoformat(day).replace(hour=hour, tzinfo=MADRID).astimezone(UTC)
 
 
 @pytest.fixture

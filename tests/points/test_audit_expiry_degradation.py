@@ -4,7 +4,7 @@ reminded of nothing, the degradation preview of today is tonight's run, and the
 reminder reads its count as English."""
 
 import html
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -43,7 +43,9 @@ def reminders(member):
 
 
 def local(day: str, hour: int, minute: int = 0) -> datetime:
-    return datetime.fromisoformat(day).replace(hour=hour, minute=minute, tzinfo=MADRID)
+    return (
+        datetime.fromisoformat(day).replace(hour=hour, minute=minute, tzinfo=MADRID).astimezone(UTC)
+    )
 
 
 # Expiry reminders of an erased member.
@@ -187,7 +189,8 @@ def test_D2_E2_a_step_due_in_the_small_hours_of_a_cutoff_day_takes_what_the_memb
     member = make_member("M-DAWN", joined_at=at("2026-01-02"))
     bought = local("2026-01-30", 1, 30)
     buy(member, "3000", when=bought)
-    period_ends = bought + timedelta(days=90)  # days of the local calendar, as D2 counts
+    # days of the local calendar, as D2 counts
+    period_ends = timezone.localtime(bought) + timedelta(days=90)
     assert period_ends == local("2026-04-30", 1, 30)
 
     # when: the jobs run as beat runs them, from the reminders 14 days before the cutoff

@@ -12,8 +12,9 @@ from api.views.common import summary as api_summary
 from members.models import Member
 from points.models import ExpiryPolicy, LedgerEntry
 from points.selectors import points_summary, programme
-from points.services import expire_points
-from tests.conftest import at
+from points.services import adjust_points, expire_points
+from points.services.freezing import freeze_member
+from tests.conftest import at, give_return
 from tiers.models import DegradationPolicy, Tier
 from tiers.services import degrade_inactive_members, grant_status
 
@@ -189,3 +190,43 @@ def test_E2_next_expiry_of_a_long_history_is_what_the_job_takes(make_member, buy
     assert till["cutoff"] == cutoff
     assert taken(member) == [(cutoff, -till["points"])]
     assert till["points"] == 400 - 50 - 120
+
+
+def test_E2_a_balance_below_zero_has_nothing_at_stake(make_member, buy, staff):
+    """Found by mutation: a stake below zero was told as "-600 points expire"."""
+    # given: monthly expiry; 600 points spent, then their purchase returned: -600 (P4)
+    set_expiry("monthly", date(2026, 3, 1))
+    member = make_member("M-S", joined_at=at("2026-02-01"))
+    bought = buy(member, "600", when=at("2026-03-02"))
+    adjust_points(member=member, points=-600, reason="Spent at the desk", by=staff)
+    give_return(member, bought, "600", when=at("2026-03-04"))
+    assert Member.objects.get(pk=member.pk).points_balance == -600
+
+    # when: a till reads the member; the job runs after the cutoff
+    till = read(member, at("2026-03-05"))["next_expiry"]
+    expire_points(now=at("2026-04-01", 0).replace(minute=5))
+
+    # then: nothing was said to expire, and nothing did
+    assert till is None and taken(member) == []
+
+
+def test_E2_a_member_frozen_through_a_passed_cutoff_is_not_told_it_takes_their_points(
+    make_member, buy, staff
+):
+    """Found by mutation: a freeze through the cutoff's day ends at the cutoff's very
+    instant, and the summary read it as ended."""
+    # given: monthly expiry; 500 points, the member frozen through 31 March
+    set_expiry("monthly", date(2026, 3, 1))
+    member = make_member("M-S", joined_at=at("2026-02-01"))
+    buy(member, "500", when=at("2026-03-02"))
+    freeze_member(
+        member=member, until=date(2026, 3, 31), reason="Ill", by=staff, now=at("2026-03-20")
+    )
+
+    # when: a till reads the member between the cutoff and its run, then the job runs
+    till = read(member, at("2026-04-01", 0).replace(minute=2))["next_expiry"]
+    expire_points(now=at("2026-04-01", 0).replace(minute=5))
+
+    # then: it took nothing; the points wait for the next cutoff after the freeze
+    assert taken(member) == []
+    assert till == {"cutoff": date(2026, 4, 30), "points": 500}

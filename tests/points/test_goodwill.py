@@ -4,7 +4,7 @@ approval by another CX supervisor, applied once."""
 import io
 import threading
 import time as clock
-from datetime import datetime
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -151,10 +151,10 @@ def test_an_approved_request_does_not_use_the_requesters_monthly_limit(member, m
 
 def test_months_are_calendar_months_in_the_programme_time_zone(member, maria, limits):
     # given: 4,500 given in March in Madrid
-    march_end = datetime(2026, 3, 31, 23, 30, tzinfo=MADRID)  # 21:30 UTC, still March
+    march_end = datetime(2026, 3, 31, 23, 30, tzinfo=MADRID).astimezone(UTC)  # 21:30 UTC
     for _ in range(5):
         give(member, 900, maria, now=march_end)
-    april_start = datetime(2026, 4, 1, 0, 30, tzinfo=MADRID)  # 22:30 UTC on 31 March
+    april_start = datetime(2026, 4, 1, 0, 30, tzinfo=MADRID).astimezone(UTC)  # 22:30 UTC, 31st
     # then
     assert isinstance(give(member, 600, maria, now=march_end), AdjustmentRequest)
     assert given_this_month(maria, april_start) == 0

@@ -2,7 +2,7 @@
 was never handed out), once, whoever runs the nightly job and however often; its points
 stay spent."""
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.conf import settings
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db
 
 
 def madrid(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=MADRID)
+    return datetime.fromisoformat(text).replace(tzinfo=MADRID).astimezone(UTC)  # as now() is
 
 
 REDEEMED = madrid("2026-03-03 14:00")  # valid until the end of 1 June 2026 (90 days)
@@ -70,7 +70,7 @@ def test_W6_an_expired_unused_voucher_gives_its_unit_back_and_another_member_can
     # then: the unit is back and Luis redeems it; Ana's points stay spent
     assert returned == 1 and stock(tote) == 1
     voucher.refresh_from_db()
-    assert voucher.voucher_status_on(EXPIRED.date()) == VoucherStatus.EXPIRED
+    assert voucher.voucher_status_on(timezone.localdate(EXPIRED)) == VoucherStatus.EXPIRED
     assert summary(ana, now=EXPIRED)["available"] == 5_000 - 800
     redeem(member=luis, reward=tote, now=EXPIRED + timedelta(hours=9))
     assert stock(tote) == 0
@@ -88,7 +88,7 @@ def test_W6_a_voucher_is_valid_to_the_end_of_its_last_day_and_keeps_its_unit_unt
     # then: nothing comes back, and the voucher can still be used
     assert returned == 0 and stock(tote) == 0
     used = use_voucher(code=voucher.code, external_id="RECEIPT-1", now=LAST_INSTANT)
-    assert used.voucher_status_on(LAST_INSTANT.date()) == VoucherStatus.USED
+    assert used.voucher_status_on(timezone.localdate(LAST_INSTANT)) == VoucherStatus.USED
     assert release_expired_vouchers(now=EXPIRED) == 0 and stock(tote) == 0
 
 

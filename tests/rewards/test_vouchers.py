@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db
 
 
 def madrid(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=MADRID)
+    return datetime.fromisoformat(text).replace(tzinfo=MADRID).astimezone(UTC)  # as now() is
 
 
 REDEEMED = madrid("2026-03-03 14:00")

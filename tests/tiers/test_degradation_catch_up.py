@@ -5,10 +5,11 @@ reminders said it would. Before, the late run recorded every drop at its own tim
 member who should have been Silver at the cutoff was Gold in the history, and kept the
 points members had been told would expire."""
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from unittest import mock
 
 import pytest
+from django.utils import timezone
 
 from core.jobs import id_chunks, start_run
 from core.models import JobRun
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.django_db
 
 
 def moment(*parts) -> datetime:
-    return datetime(*parts, tzinfo=MADRID)
+    return datetime(*parts, tzinfo=MADRID).astimezone(UTC)  # as timezone.now() gives it
 
 
 @pytest.fixture
@@ -121,7 +122,7 @@ def test_D2_a_catch_up_cut_short_leaves_the_nights_after_it_to_the_next_run(
     the catch-up, and the last run was read from when a row was created."""
     # given: on 1 Jan, a catch-up ran the night of 29 Dec, then stopped
     member = gold_until_30_december
-    night = moment(2026, 12, 29, 0, 0)
+    night = timezone.localtime(moment(2026, 12, 29, 0, 0))  # keyed as a catch-up keys it
     run, _ = start_run("degradation", night.isoformat(), id_chunks(Member))
     JobRun.objects.filter(pk=run.pk).update(
         started_at=moment(2027, 1, 1, 0, 1), finished_at=moment(2027, 1, 1, 0, 2)
@@ -134,7 +135,8 @@ def test_D2_a_catch_up_cut_short_leaves_the_nights_after_it_to_the_next_run(
     drop = TierChange.objects.get(member=member, reason="degradation")
     assert drop.changed_at == moment(2026, 12, 31, 0, 0)
     keys = JobRun.objects.filter(job="degradation").values_list("key", flat=True)
-    assert {moment(2026, 12, day, 0, 0).isoformat() for day in (30, 31)} <= set(keys)
+    nights = {timezone.localtime(moment(2026, 12, day, 0, 0)) for day in (30, 31)}
+    assert {night.isoformat() for night in nights} <= set(keys)
 
 
 def test_D2_a_run_the_night_after_the_last_one_catches_nothing_up(gold_until_30_december):

@@ -149,6 +149,20 @@ def test_the_nightly_job_ends_a_status_match_after_its_last_day(bronze, tiers, s
     assert Member.objects.get(pk=bronze.pk).granted_tier is None
 
 
+def test_a_match_on_its_last_day_holds_the_night_another_match_ends(make_member, tiers, staff):
+    """Found by mutation: with one match in a test, the job's early return when none
+    ends hid a match ended on its last day."""
+    # given: Ana's match until 29 April, Luis's until 30 April
+    ana, luis = make_member(joined_at=START), make_member(joined_at=START)
+    match(ana, tiers["gold"], staff, until=date(2026, 4, 29))
+    match(luis, tiers["gold"], staff, until=date(2026, 4, 30))
+    # when: the run after 29 April
+    degrade_inactive_members(now=at("2026-04-30", 3))
+    # then: Ana's has ended; 30 April is still Luis's
+    assert tiers_of(ana) == ("bronze", "bronze")
+    assert tiers_of(luis) == ("bronze", "gold")
+
+
 def test_an_ended_match_degrades_by_inactivity_in_the_same_run(
     make_member, buy, tiers, staff, degradation
 ):
