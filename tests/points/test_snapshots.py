@@ -4,6 +4,7 @@ redeemed, expired, returned and outstanding (docs/rules.md, "Programme analytics
 from datetime import date, timedelta
 
 import pytest
+from django.conf import settings
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -342,10 +343,13 @@ def test_the_beat_row_runs_the_daily_job(history):
     task = PeriodicTask.objects.get(task="points.tasks.take_snapshots_task")
     assert task.enabled and (task.crontab.hour, task.crontab.minute) == ("0", "15")
 
-    # when its task runs (today), then every day since Ann joined is taken
+    # when its task runs (today), then every day since Ann joined is taken, as far back
+    # as ANALYTICS_HISTORY_DAYS reach
     take_snapshots_task.delay()
-    assert DailyPoints.objects.order_by("day").first().day == date(2026, 3, 1)
-    assert DailyPoints.objects.latest("day").day == timezone.localdate() - timedelta(days=1)
+    yesterday = timezone.localdate() - timedelta(days=1)
+    reach = yesterday - timedelta(days=settings.ANALYTICS_HISTORY_DAYS - 1)
+    assert DailyPoints.objects.order_by("day").first().day == max(date(2026, 3, 1), reach)
+    assert DailyPoints.objects.latest("day").day == yesterday
 
 
 # Campaigns

@@ -326,11 +326,14 @@ def test_the_end_of_a_match_below_the_tier_earned_meanwhile_names_the_tier_kept(
 def test_T3_a_rules_change_keeps_a_degraded_matched_member_degraded(
     make_member, buy, tiers, staff, degradation
 ):
-    # given: Platinum by points, held at Silver by a match while degraded
-    member = make_member(joined_at=at("2026-01-01"))
-    match(member, tiers["silver"], staff, until=date(2026, 12, 31), now=at("2026-01-01"))
-    buy(member, "5700", when=at("2026-01-02"))  # x1.5 = 8,550: Platinum
-    degrade_inactive_members(now=at("2026-07-15"))
+    # given: Platinum by points, held at Silver by a match while degraded (the match
+    # runs today: the recalculation reads it as of now)
+    joined = timezone.now() - timedelta(days=200)
+    last_day = timezone.localdate() + timedelta(days=300)
+    member = make_member(joined_at=joined)
+    match(member, tiers["silver"], staff, until=last_day, now=joined)
+    buy(member, "5700", when=joined + timedelta(days=1))  # x1.5 = 8,550: Platinum
+    degrade_inactive_members(now=timezone.now())  # two periods of 90 days without a purchase
     assert tiers_of(member) == ("platinum", "silver")
 
     # when Platinum moves out of reach
