@@ -125,11 +125,18 @@ def web_lock_timeout():
         cursor.execute("RESET lock_timeout")
 
 
+def local_time(when: str | datetime) -> datetime:
+    """A time on the programme's clock (Europe/Madrid): local_time("2026-03-03 14:00"),
+    or a naive datetime. Given in UTC, as timezone.now() gives it: code reading the day
+    with `.date()` rather than in the programme's time zone reads the wrong one after
+    midnight in Madrid."""
+    naive = datetime.fromisoformat(when) if isinstance(when, str) else when
+    return naive.replace(tzinfo=MADRID).astimezone(UTC)
+
+
 def at(day: str, hour: int = 12) -> datetime:
-    """A fixed, aware time, at that hour in the programme's time zone: at("2026-03-01").
-    Given in UTC, as timezone.now() gives it: code reading the day with `.date()` rather
-    than in the programme's time zone reads the wrong one after midnight in Madrid."""
-    return datetime.fromisoformat(day).replace(hour=hour, tzinfo=MADRID).astimezone(UTC)
+    """A fixed time, at that hour on the programme's clock: at("2026-03-01")."""
+    return local_time(datetime.fromisoformat(day).replace(hour=hour))
 
 
 @pytest.fixture

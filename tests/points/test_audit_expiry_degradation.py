@@ -4,7 +4,7 @@ reminded of nothing, the degradation preview of today is tonight's run, and the
 reminder reads its count as English."""
 
 import html
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -24,7 +24,7 @@ from points.models import ExpiryPolicy
 from points.services import expire_points, send_expiry_reminders
 from points.services.freezing import freeze_member, unfreeze_member
 from tests.api.receiver import start_receiver
-from tests.conftest import at
+from tests.conftest import at, local_time
 from tests.points.test_audit_expiry_figures import set_expiry
 from tiers.models import DegradationPolicy
 from tiers.services import degrade_inactive_members
@@ -43,9 +43,7 @@ def reminders(member):
 
 
 def local(day: str, hour: int, minute: int = 0) -> datetime:
-    return (
-        datetime.fromisoformat(day).replace(hour=hour, minute=minute, tzinfo=MADRID).astimezone(UTC)
-    )
+    return local_time(datetime.fromisoformat(day).replace(hour=hour, minute=minute))
 
 
 # Expiry reminders of an erased member.

@@ -2,7 +2,7 @@
 
 import io
 import threading
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -21,7 +21,7 @@ from points.services import adjust_points, expire_points, send_expiry_reminders
 from points.services import expiry as expiry_service
 from rewards.models import Reward
 from rewards.services import cancel_redemption, redeem
-from tests.conftest import at, give_return, postgres_only, run_together, summary
+from tests.conftest import at, give_return, local_time, postgres_only, run_together, summary
 from tiers.models import DegradationPolicy, Tier
 from tiers.services import degrade_inactive_members, grant_status
 
@@ -88,7 +88,7 @@ def test_E1_the_cutoff_is_the_end_of_the_day_across_a_clock_change(member, buy, 
     assert cutoff_instant(date(2024, 3, 31)) == datetime(2024, 3, 31, 22, tzinfo=ZoneInfo("UTC"))
     buy(member, "100", when=datetime(2024, 3, 31, 23, 30, tzinfo=MADRID))  # before midnight
     buy(member, "40", when=datetime(2024, 4, 1, 0, 30, tzinfo=MADRID))  # after it
-    expire_points(now=datetime(2024, 4, 1, 0, 45, tzinfo=MADRID).astimezone(UTC))
+    expire_points(now=local_time("2024-04-01 00:45"))
     assert expiries(member) == [(date(2024, 3, 31), -100)]
     assert summary(member, now=at("2024-04-02"))["available"] == 40
 

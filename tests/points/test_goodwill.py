@@ -4,7 +4,6 @@ approval by another CX supervisor, applied once."""
 import io
 import threading
 import time as clock
-from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -24,7 +23,7 @@ from points.services.goodwill import (
     limits_for,
     reject_request,
 )
-from tests.conftest import at, postgres_only, run_together, summary
+from tests.conftest import at, local_time, postgres_only, run_together, summary
 
 pytestmark = pytest.mark.django_db
 MADRID = ZoneInfo("Europe/Madrid")
@@ -151,10 +150,10 @@ def test_an_approved_request_does_not_use_the_requesters_monthly_limit(member, m
 
 def test_months_are_calendar_months_in_the_programme_time_zone(member, maria, limits):
     # given: 4,500 given in March in Madrid
-    march_end = datetime(2026, 3, 31, 23, 30, tzinfo=MADRID).astimezone(UTC)  # 21:30 UTC
+    march_end = local_time("2026-03-31 23:30")  # 21:30 UTC
     for _ in range(5):
         give(member, 900, maria, now=march_end)
-    april_start = datetime(2026, 4, 1, 0, 30, tzinfo=MADRID).astimezone(UTC)  # 22:30 UTC, 31st
+    april_start = local_time("2026-04-01 00:30")  # 22:30 UTC on 31 March
     # then
     assert isinstance(give(member, 600, maria, now=march_end), AdjustmentRequest)
     assert given_this_month(maria, april_start) == 0

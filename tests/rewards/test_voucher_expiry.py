@@ -2,7 +2,7 @@
 was never handed out), once, whoever runs the nightly job and however often; its points
 stay spent."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from django.conf import settings
@@ -16,18 +16,14 @@ from points.services import adjust_points
 from rewards.models import Redemption, Reward, VoucherStatus
 from rewards.services import cancel_redemption, redeem, release_expired_vouchers, use_voucher
 from rewards.tasks import release_expired_vouchers_task
-from tests.conftest import MADRID, postgres_only, run_together, summary
+from tests.conftest import local_time, postgres_only, run_together, summary
 
 pytestmark = pytest.mark.django_db
 
 
-def madrid(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=MADRID).astimezone(UTC)  # as now() is
-
-
-REDEEMED = madrid("2026-03-03 14:00")  # valid until the end of 1 June 2026 (90 days)
-LAST_INSTANT = madrid("2026-06-01 23:59:59")
-EXPIRED = madrid("2026-06-02 00:10")  # the night after its last day
+REDEEMED = local_time("2026-03-03 14:00")  # valid until the end of 1 June 2026 (90 days)
+LAST_INSTANT = local_time("2026-06-01 23:59:59")
+EXPIRED = local_time("2026-06-02 00:10")  # the night after its last day
 
 
 @pytest.fixture
@@ -37,7 +33,11 @@ def given(tiers, staff):
     def give(code):
         member = enroll_member(external_id=code, email=f"{code.lower()}@example.com")
         adjust_points(
-            member=member, points=5_000, reason="Welcome", by=staff, now=madrid("2026-01-01 09:00")
+            member=member,
+            points=5_000,
+            reason="Welcome",
+            by=staff,
+            now=local_time("2026-01-01 09:00"),
         )
         return member
 

@@ -2,7 +2,7 @@
 the programme's calendar, and a use that happens once; W4 as W5 changes it."""
 
 import math
-from datetime import UTC, date, datetime
+from datetime import UTC, date
 from decimal import Decimal
 
 import pytest
@@ -16,23 +16,19 @@ from rewards.codes import ALPHABET, LENGTH, LOOK_ALIKES, is_code, new_code, norm
 from rewards.models import Redemption, Reward, VoucherStatus
 from rewards.selectors import voucher
 from rewards.services import cancel_redemption, redeem, use_voucher
-from tests.conftest import MADRID, ledger_state, summary
+from tests.conftest import ledger_state, local_time, summary
 
 pytestmark = pytest.mark.django_db
 
 
-def madrid(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=MADRID).astimezone(UTC)  # as now() is
-
-
-REDEEMED = madrid("2026-03-03 14:00")
+REDEEMED = local_time("2026-03-03 14:00")
 
 
 @pytest.fixture
 def rich(member, staff):
     """A Bronze member with 5,000 points available since 1 January 2026."""
     adjust_points(
-        member=member, points=5000, reason="Welcome", by=staff, now=madrid("2026-01-01 09:00")
+        member=member, points=5000, reason="Welcome", by=staff, now=local_time("2026-01-01 09:00")
     )
     return member
 
@@ -112,7 +108,7 @@ def test_W5_a_redemption_is_a_voucher_valid_to_the_end_of_the_90th_day_after(mad
 
 def test_W5_the_day_of_redemption_is_the_day_in_TIME_ZONE(rich, five_euro):
     # given: 00:30 on 4 March in Madrid, still 3 March in UTC
-    late = madrid("2026-03-04 00:30")
+    late = local_time("2026-03-04 00:30")
     assert late.astimezone(UTC).day == 3
 
     # when
@@ -165,7 +161,7 @@ def test_W5_use_voucher_marks_it_used_once_and_records_where(made, staff):
         by=staff,
         channel="pos",
         store="STORE-07",
-        now=madrid("2026-04-10 18:05"),
+        now=local_time("2026-04-10 18:05"),
     )
 
     # then
@@ -182,10 +178,10 @@ def test_W5_use_voucher_marks_it_used_once_and_records_where(made, staff):
 
 
 def test_W5_the_same_use_again_returns_the_same_voucher_and_changes_nothing(made):
-    first = use_voucher(code=made.code, external_id="U-1", now=madrid("2026-04-10 18:05"))
+    first = use_voucher(code=made.code, external_id="U-1", now=local_time("2026-04-10 18:05"))
     before = state()
 
-    again = use_voucher(code=made.code, external_id="U-1", now=madrid("2026-04-11 09:00"))
+    again = use_voucher(code=made.code, external_id="U-1", now=local_time("2026-04-11 09:00"))
 
     assert again.pk == first.pk and again.skipped is True
     assert again.used_at == first.used_at
@@ -193,11 +189,13 @@ def test_W5_the_same_use_again_returns_the_same_voucher_and_changes_nothing(made
 
 
 def test_W5_a_used_voucher_is_refused_to_another_use_saying_when(made):
-    use_voucher(code=made.code, external_id="U-1", store="STORE-07", now=madrid("2026-04-10 18:05"))
+    use_voucher(
+        code=made.code, external_id="U-1", store="STORE-07", now=local_time("2026-04-10 18:05")
+    )
     before = state()
 
     with pytest.raises(ValidationError) as refused:
-        use_voucher(code=made.code, external_id="U-2", now=madrid("2026-04-11 09:00"))
+        use_voucher(code=made.code, external_id="U-2", now=local_time("2026-04-11 09:00"))
 
     assert refused.value.messages == [
         "This 5 euro voucher was already used on 10 Apr 2026 at 18:05 at STORE-07."
@@ -211,9 +209,9 @@ def test_W5_a_voucher_can_be_used_to_the_last_minute_of_its_last_day_in_TIME_ZON
     second = redeem(member=rich, reward=five_euro, now=REDEEMED)
 
     # when: one at 23:59 on 1 June in Madrid (21:59 UTC), one at 00:00 on 2 June
-    use_voucher(code=first.code, external_id="U-1", now=madrid("2026-06-01 23:59"))
+    use_voucher(code=first.code, external_id="U-1", now=local_time("2026-06-01 23:59"))
     with pytest.raises(ValidationError) as refused:
-        use_voucher(code=second.code, external_id="U-2", now=madrid("2026-06-02 00:00"))
+        use_voucher(code=second.code, external_id="U-2", now=local_time("2026-06-02 00:00"))
 
     # then
     assert refused.value.messages == [
@@ -223,11 +221,11 @@ def test_W5_a_voucher_can_be_used_to_the_last_minute_of_its_last_day_in_TIME_ZON
 
 
 def test_W5_a_cancelled_voucher_cannot_be_used(made, staff):
-    cancel_redemption(redemption=made, by=staff, now=madrid("2026-03-05 10:00"))
+    cancel_redemption(redemption=made, by=staff, now=local_time("2026-03-05 10:00"))
     before = state()
 
     with pytest.raises(ValidationError) as refused:
-        use_voucher(code=made.code, external_id="U-1", now=madrid("2026-03-06 10:00"))
+        use_voucher(code=made.code, external_id="U-1", now=local_time("2026-03-06 10:00"))
 
     assert refused.value.messages == [
         "This 5 euro voucher was cancelled on 5 Mar 2026: it cannot be used."
@@ -281,7 +279,7 @@ def test_W5_a_use_needs_its_id(made, external_id):
 
 
 def test_W4_a_used_voucher_cannot_be_cancelled(made, rich, staff):
-    use_voucher(code=made.code, external_id="U-1", now=madrid("2026-04-10 18:05"))
+    use_voucher(code=made.code, external_id="U-1", now=local_time("2026-04-10 18:05"))
     before = (state(), summary(rich)["available"])
 
     with pytest.raises(ValidationError) as refused:
@@ -300,7 +298,7 @@ def test_W4_an_unused_voucher_refunds_its_points_even_once_expired(made, rich, s
     available = summary(rich)["available"]
 
     # when
-    cancelled = cancel_redemption(redemption=made, by=staff, now=madrid("2026-07-01 10:00"))
+    cancelled = cancel_redemption(redemption=made, by=staff, now=local_time("2026-07-01 10:00"))
 
     # then: the points back, available at once, not tier-counting; the voucher is dead
     assert summary(rich)["available"] == available + 500
@@ -322,12 +320,12 @@ def test_W5_the_database_refuses_a_voucher_both_used_and_cancelled(made):
 def test_W5_the_status_of_a_row_and_of_the_admin_s_filter_agree(rich, five_euro, staff):
     # given: one voucher of each status on 10 July 2026
     today = date(2026, 7, 10)
-    valid = redeem(member=rich, reward=five_euro, now=madrid("2026-07-01 10:00"))
-    expired = redeem(member=rich, reward=five_euro, now=madrid("2026-03-01 10:00"))
-    used = redeem(member=rich, reward=five_euro, now=madrid("2026-03-01 10:00"))
-    use_voucher(code=used.code, external_id="U-1", now=madrid("2026-03-02 10:00"))
-    cancelled = redeem(member=rich, reward=five_euro, now=madrid("2026-03-01 10:00"))
-    cancel_redemption(redemption=cancelled, by=staff, now=madrid("2026-03-02 10:00"))
+    valid = redeem(member=rich, reward=five_euro, now=local_time("2026-07-01 10:00"))
+    expired = redeem(member=rich, reward=five_euro, now=local_time("2026-03-01 10:00"))
+    used = redeem(member=rich, reward=five_euro, now=local_time("2026-03-01 10:00"))
+    use_voucher(code=used.code, external_id="U-1", now=local_time("2026-03-02 10:00"))
+    cancelled = redeem(member=rich, reward=five_euro, now=local_time("2026-03-01 10:00"))
+    cancel_redemption(redemption=cancelled, by=staff, now=local_time("2026-03-02 10:00"))
     expected = {
         valid.pk: VoucherStatus.VALID,
         expired.pk: VoucherStatus.EXPIRED,

@@ -5,7 +5,7 @@ reminders said it would. Before, the late run recorded every drop at its own tim
 member who should have been Silver at the cutoff was Gold in the history, and kept the
 points members had been told would expire."""
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from unittest import mock
 
 import pytest
@@ -18,14 +18,14 @@ from points.expiry_selectors import points_at_stake
 from points.models import ExpiryPolicy, LedgerEntry
 from points.services import expire_points
 from points.tasks import expire_points_task
-from tests.conftest import MADRID, at, summary
+from tests.conftest import at, local_time, summary
 from tiers.tasks import degrade_inactive_members_task
 
 pytestmark = pytest.mark.django_db
 
 
 def moment(*parts) -> datetime:
-    return datetime(*parts, tzinfo=MADRID).astimezone(UTC)  # as timezone.now() gives it
+    return local_time(datetime(*parts))
 
 
 @pytest.fixture
