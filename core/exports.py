@@ -3,7 +3,8 @@
 import csv
 import re
 
-from import_export import resources
+from django.utils import timezone
+from import_export import resources, widgets
 
 # UTF-8 with a byte order mark: Excel on Windows reads a file without one in the
 # computer's own code page, and "José Muñoz" shows as "JosÃ© MuÃ±oz". Every import reads
@@ -35,6 +36,21 @@ def spreadsheet_writer(stream):
     return csv.writer(stream)
 
 
+class MomentWidget(widgets.DateTimeWidget):
+    """A moment as ISO 8601 on the programme's clock with its offset, to the
+    microsecond it was recorded with: the library's default drops both, so the two
+    02:30s of the night the clocks go back read alike, and a file exported and imported
+    again was refused (the import asks the offset of such a time; a time cut to the
+    second is another transaction's)."""
+
+    def render(self, value, obj=None, **kwargs):
+        return timezone.localtime(value).isoformat() if value else ""
+
+
 class FormulaSafeResource(resources.ModelResource):
+    """An export safe to open in a spreadsheet, its moments given exactly."""
+
+    WIDGETS_MAP = resources.ModelResource.WIDGETS_MAP | {"DateTimeField": MomentWidget}
+
     def export_field(self, field, instance, **kwargs):
         return escape_formula(super().export_field(field, instance, **kwargs))

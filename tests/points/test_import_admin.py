@@ -1,6 +1,7 @@
 """The admin's transactions import page (preview, confirm, size limit, permission)
 and the exports."""
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -163,3 +164,35 @@ def test_a_file_wrong_throughout_shows_its_first_1000_bad_rows_once_each(admin_c
     assert html.count("no member with customer code") == 1000
     assert "M-NOPE-999" in html and "M-NOPE-1000" not in html
     assert "Some rows failed to validate" not in html  # the library's table of them too
+
+
+def test_an_exported_file_imports_again_as_already_imported(client, login, make_member, buy):
+    """Found by an audit of clock changes: the export wrote times on the local clock
+    without their offset or fraction of a second, so the two 02:30s of the night the
+    clocks go back read alike, and the file was refused when imported again (the import
+    asks such a time's offset; 11:00:00 is not the 11:00:00.25 the till sent)."""
+    from datetime import UTC, datetime
+
+    from django.urls import reverse
+
+    from tests.conftest import local_time
+
+    member = make_member(joined_at=at("2026-10-01"))
+    summer = datetime(2026, 10, 25, 0, 30, tzinfo=UTC)  # 02:30 in Madrid, before the change
+    buy(member, "100", when=summer, external_id="T-SUMMER")
+    buy(member, "100", when=summer + timedelta(hours=1), external_id="T-WINTER")  # 02:30 again
+    buy(member, "100", when=local_time("2026-11-02 11:00:00.25"), external_id="T-FRACTION")
+    login("Operations")
+    export = client.post(
+        reverse("admin:points_transaction_export"),
+        {"format": "0", "resource": "0"}
+        | {f"transactionresource_{column}": "on" for column in HEADER.strip().split(",")},
+    )
+    text = export.content.decode("utf-8-sig")
+    assert ",2026-10-25T02:30:00+02:00,api,," in text  # T-SUMMER
+    assert ",2026-10-25T02:30:00+01:00,api,," in text  # T-WINTER
+    assert ",2026-11-02T11:00:00.250000+01:00,api,," in text
+    page = upload_bytes(client, export.content)
+    assert (
+        "3 rows: <strong>0</strong> new,\n  3 already imported (skipped)" in page.content.decode()
+    )
