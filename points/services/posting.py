@@ -87,8 +87,10 @@ def earning(definition: PointDefinition, points: int, *, at, reason: str) -> Mov
     """An earning: issued when it happened, available after the definition's delay (P5):
     the same time of day, that many days later in the programme's time zone, whatever
     offset `at` came with (a day across a clock change is 23 or 25 hours)."""
-    delay = timedelta(days=definition.accrue_delay_days)
-    accrue_at = timezone.localtime(at) + delay  # calendar days: added to the local clock
+    local = timezone.localtime(at)
+    # Calendar days, added to the local clock; the sum forgets which of a repeated hour's
+    # two times `at` was (its fold), and no delay would make the second 02:30 the first.
+    accrue_at = (local + timedelta(days=definition.accrue_delay_days)).replace(fold=local.fold)
     return movement(definition, Kind.EARN, points, at=at, reason=reason, accrue_at=accrue_at)
 
 

@@ -195,6 +195,18 @@ def test_P5_points_pending_over_a_clock_change_are_available_on_the_same_day_how
     assert summary(member, now=local_time("2026-04-03 23:45"))["available"] == 100
 
 
+def test_P5_points_without_a_delay_earned_in_the_hour_the_clocks_repeat_are_available_then(
+    make_member, buy
+):
+    """Found by an audit of clock changes: at the second 02:30 of the night the clocks go
+    back, points without a delay were available from the first, an hour before they
+    were earned (the API's ledger showed accrue_at before issued_at)."""
+    member = make_member(joined_at=at("2026-10-01"))
+    buy(member, "100", when=datetime(2026, 10, 25, 1, 30, tzinfo=UTC))  # 02:30+01:00
+    entry = LedgerEntry.objects.get(member=member, kind="earn")
+    assert entry.accrue_at == entry.issued_at == datetime(2026, 10, 25, 1, 30, tzinfo=UTC)
+
+
 def test_summary_names_the_next_tier_and_the_points_to_reach_it(member, buy):
     buy(member, "2500")
     s = summary(member)
