@@ -1,14 +1,12 @@
 """D1-D4: degradation for inactivity, restoration by a purchase, notifications."""
 
 import io
-import threading
-import time as clock
 from datetime import date, timedelta
 
 import pytest
 from django.core import mail
 from django.core.management import CommandError, call_command
-from django.db import connection, connections, transaction
+from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
@@ -16,9 +14,8 @@ from django.utils import timezone
 from core import events
 from members.models import Member, Notification, TierChange
 from members.tasks import send_notifications_task
-from points.member_rows import read_members
-from points.services import adjust_points, award_action, import_members, record_return
-from tests.conftest import at, definition, earned, give_return, postgres_only
+from points.services import adjust_points, award_action, record_return
+from tests.conftest import at, definition, earned, give_return
 from tiers.models import DegradationPolicy, Tier
 from tiers.services import degrade_inactive_members, recalculate_all_tiers
 
@@ -248,60 +245,6 @@ def test_preview_and_job_agree(gold, make_member, buy, degradation, capsys):
     moved = degrade_inactive_members(now=at("2026-07-20", 23))
     assert moved == 1 and "1 member would drop." in out
     assert tiers_of(gold) == ("gold", "bronze") and "Gold -> Bronze" in out
-
-
-@postgres_only
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_the_degradation_job_and_a_members_import_never_deadlock(tiers, make_member, buy):
-    # given two inactive Silver members, the lower id with the higher customer code, and
-    # a writer holding the first member's lock for a moment
-    DegradationPolicy.objects.update_or_create(pk=1, defaults={"enabled": True})
-    first = make_member("M-B", joined_at=at("2025-06-01"))
-    second = make_member("M-A", joined_at=at("2025-06-01"))
-    for member in (first, second):
-        buy(member, "1000", when=at("2026-01-05"))
-    text = "external_id,email,first_name\nM-B,m-b@example.com,Bea\nM-A,m-a@example.com,Ada\n"
-    held, release, results = threading.Event(), threading.Event(), {}
-
-    def holder():
-        try:
-            with transaction.atomic():
-                list(Member.objects.select_for_update().filter(pk=first.pk))
-                held.set()
-                release.wait(20)
-        finally:
-            connections.close_all()
-
-    def run(name, work):
-        try:
-            results[name] = work()
-        except Exception as exc:  # what each raised is the result
-            results[name] = exc
-        finally:
-            connections.close_all()
-
-    def members_import():
-        rows, errors = read_members(io.BytesIO(text.encode()))
-        return import_members(rows, errors=errors)
-
-    def degradation():
-        return degrade_inactive_members(now=at("2026-12-01"))
-
-    # when the import, then the job, wait behind the holder, which then lets go
-    threads = [threading.Thread(target=holder)]
-    threads[0].start()
-    held.wait(10)
-    for name, work in (("import", members_import), ("degradation", degradation)):
-        threads.append(threading.Thread(target=run, args=(name, work)))
-        threads[-1].start()
-        clock.sleep(1)
-    release.set()
-    for thread in threads:
-        thread.join(30)
-
-    # then both finish, one after the other: neither is aborted as a deadlock victim
-    assert not isinstance(results["import"], Exception), results["import"]
-    assert results["degradation"] == 2
 
 
 def test_a_preview_takes_a_date_ten_calendar_years_ahead(tiers):

@@ -1,10 +1,10 @@
 """Degradation of inactive members (D1, D2, D4) and restoration by a purchase (D3)."""
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
-from core.jobs import id_chunks
+from core.jobs import id_chunks, lock_in_id_order
 from members.models import Member, Notification, TierChange
 from tiers.models import DegradationPolicy
 from tiers.selectors import Ranking, inactivity_leaves, members_to_degrade, steps_due_tonight
@@ -17,7 +17,7 @@ from tiers.services.history import (
     record_change,
 )
 from tiers.services.qualification import degraded
-from tiers.services.status_match import end_status_grants
+from tiers.services.status_match import end_status_grants, ending_status_grants
 
 
 def restore(member: Member, ranking: Ranking, policy, *, at, now, log: TierLog, by=None) -> None:
@@ -97,10 +97,20 @@ def degrade_chunk(*, now, first_id: int, last_id: int, policy=None) -> int:
     the members they held degrade in the same run as their inactivity says; a member
     whose match ends and who then degrades counts once."""
     ranking = Ranking()
-    ended = end_status_grants(ranking, now=now, first_id=first_id, last_id=last_id)
     changes = members_to_degrade(policy or DegradationPolicy.current(), ranking, now).filter(
         pk__gte=first_id, pk__lte=last_id
     )
+    ending = ending_status_grants(now=now, first_id=first_id, last_id=last_id)
+    if ending.exists():
+        # The matches' end and the inactivity each lock their members, in id order; in
+        # two passes, an inactive member below one whose match ends would be taken after
+        # it and deadlock with an import or a merge. Both sets are locked first, as one.
+        lock_in_id_order(
+            Member.objects.filter(
+                Q(pk__in=ending.values("member")) | Q(pk__in=changes.values("pk"))
+            )
+        )
+    ended = end_status_grants(ranking, now=now, first_id=first_id, last_id=last_id)
     changed = apply_changes(
         changes.annotate(new_qualified=F("qualified_tier")), reason=Reason.DEGRADATION, at=now
     )

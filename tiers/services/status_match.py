@@ -211,6 +211,17 @@ def rename_erased_codes(sender, *, codes: dict[str, str], accounts: list[int], *
             StatusGrant.objects.filter(pk=pk).update(reason=new)
 
 
+def ending_status_grants(*, now, first_id: int, last_id: int):
+    """The running status matches of the members with ids in [first_id, last_id] whose
+    last day is before `now`'s (in TIME_ZONE): those end_status_grants ends."""
+    return StatusGrant.objects.filter(
+        ended_at=None,
+        until__lt=timezone.localdate(now),
+        member__gte=first_id,
+        member__lte=last_id,
+    )
+
+
 def end_status_grants(ranking: Ranking, *, now, first_id: int, last_id: int) -> int:
     """End the status matches whose last day is before today (in TIME_ZONE) for the
     members with ids in [first_id, last_id], set-based: one history row each (reason
@@ -225,9 +236,7 @@ def end_status_grants(ranking: Ranking, *, now, first_id: int, last_id: int) -> 
     )
     ended = StatusGrant.objects.filter(ended_at=None, until__lt=today, member__in=members)
     # Most nights none ends: one look at the running grants' index instead of the members.
-    if not StatusGrant.objects.filter(
-        ended_at=None, until__lt=today, member__gte=first_id, member__lte=last_id
-    ).exists():
+    if not ending_status_grants(now=now, first_id=first_id, last_id=last_id).exists():
         return 0
     changes = members.annotate(
         target=Case(
