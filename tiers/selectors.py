@@ -22,6 +22,7 @@ from django.utils.dateformat import format as date_format
 
 from core.days import day_ending_at, end_of, start_of
 from core.kept import named_by
+from core.models import JobRun
 from members.models import Member
 from tiers.models import Tier
 
@@ -446,3 +447,25 @@ def degradation_instants(runs) -> list[datetime]:
     instant, whenever its row was created (a catch-up creates its nights' rows on the
     day it runs them)."""
     return [datetime.fromisoformat(key) for key in runs.values_list("key", flat=True)]
+
+
+# After downtime, the nights missed are run first, at most this many.
+CATCH_UP_NIGHTS = 31
+
+
+def nights_missed(now) -> list[datetime]:
+    """The starts of the days between the last degradation run and `now`'s day, both
+    left out, oldest first: the nights whose run did not happen (at most
+    CATCH_UP_NIGHTS). None before a first run. The last run is the latest instant a
+    run was made for (its key), not the latest row: a catch-up creates the rows of the
+    nights it runs on the day it runs them, and one cut short (a worker killed, the
+    database away) must leave the nights after it missed, for the next run."""
+    # Among the rows created last: a catch-up creates at most CATCH_UP_NIGHTS.
+    latest = JobRun.objects.filter(job="degradation").order_by("-started_at", "-pk")
+    instants = degradation_instants(latest[: 2 * CATCH_UP_NIGHTS])
+    if not instants:
+        return []
+    last = max(instants)
+    today = timezone.localdate(now)
+    first = max(timezone.localdate(last), today - timedelta(days=CATCH_UP_NIGHTS + 1))
+    return [end_of(first + timedelta(days=n)) for n in range((today - first).days - 1)]

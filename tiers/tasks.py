@@ -1,13 +1,12 @@
 import logging
 import time
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from celery import group, shared_task
 from django.db import transaction
 from django.forms.models import model_to_dict
 from django.utils import timezone
 
-from core.days import end_of
 from core.jobs import (
     CHUNK_OF_A_RUN,
     RETRY_WHEN_UNAVAILABLE,
@@ -16,17 +15,12 @@ from core.jobs import (
     tick,
     unfinished_runs,
 )
-from core.models import JobRun
 from members.models import Member
 from tiers.models import DegradationPolicy
-from tiers.selectors import degradation_instants
+from tiers.selectors import nights_missed
 from tiers.services import degrade_chunk, recalculate_all_tiers
 
 log = logging.getLogger(__name__)
-
-
-# After downtime, the nights missed are run first, at most this many.
-CATCH_UP_NIGHTS = 31
 
 
 @shared_task(**CHUNK_OF_A_RUN)  # its catch-up is chunks too: redelivered if its worker dies
@@ -68,24 +62,6 @@ def catch_up_degradation(now: datetime) -> None:
         run, left = start_run("degradation", key, id_chunks(Member))
         for chunk in left:
             degrade_chunk_task(run.pk, key, *chunk)
-
-
-def nights_missed(now) -> list[datetime]:
-    """The starts of the days between the last degradation run and `now`'s day, both
-    left out, oldest first: the nights whose run did not happen (at most
-    CATCH_UP_NIGHTS). None before a first run. The last run is the latest instant a
-    run was made for (its key), not the latest row: a catch-up creates the rows of the
-    nights it runs on the day it runs them, and one cut short (a worker killed, the
-    database away) must leave the nights after it missed, for the next run."""
-    # Among the rows created last: a catch-up creates at most CATCH_UP_NIGHTS.
-    latest = JobRun.objects.filter(job="degradation").order_by("-started_at", "-pk")
-    instants = degradation_instants(latest[: 2 * CATCH_UP_NIGHTS])
-    if not instants:
-        return []
-    last = max(instants)
-    today = timezone.localdate(now)
-    first = max(timezone.localdate(last), today - timedelta(days=CATCH_UP_NIGHTS + 1))
-    return [end_of(first + timedelta(days=n)) for n in range((today - first).days - 1)]
 
 
 @shared_task(**CHUNK_OF_A_RUN)

@@ -35,15 +35,16 @@ from points.services.rules import (
     transaction_fields,
 )
 from tiers.models import Tier
-from tiers.services import TierLog, degraded, follow_new_rules, restore
+from tiers.services import TierLog, degraded, drops_missed, follow_new_rules, restore
 
 
 def purchase_earning(
     member, plan: Programme, log: TierLog, *, amount, at, channel, store, now, by=None
 ) -> Movement | None:
     """The rules of a purchase at `at`, recorded at `now`, on a locked member, in
-    memory: it becomes the member's last purchase if it is the latest (D2), then
-    restores the tier its date leaves (D3); then floor(amount x earn rate x effective
+    memory: the drops of nights whose run did not happen come first (drops_missed),
+    then it becomes the member's last purchase if it is the latest (D2) and restores
+    the tier its date leaves (D3); then floor(amount x earn rate x effective
     tier multiplier x campaigns) (P2, P3), under the campaigns whose audience the
     purchase is in (its tier, channel, store, amount and the member's birthday
     month). Returns its earning, if it earns any points; record_purchase and the
@@ -52,9 +53,10 @@ def purchase_earning(
     (T3), so the purchase earns at the tier the rules give."""
     check_receives(member)
     follow_new_rules(member, plan.ranking, plan.degradation, log=log)
+    heard = drops_missed(member, plan.ranking, plan.degradation, at=at, now=now, log=log)
     if member.last_purchase_at is None or at > member.last_purchase_at:
         member.last_purchase_at = at
-    restore(member, plan.ranking, plan.degradation, at=at, now=now, log=log, by=by)
+    restore(member, plan.ranking, plan.degradation, at=at, now=now, log=log, by=by, heard=heard)
     tier = plan.ranking.by_pk[member.effective_tier_id]
     campaigns = plan.campaigns_for(
         at=at,

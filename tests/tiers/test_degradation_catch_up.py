@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from core.jobs import id_chunks, start_run
 from core.models import JobRun
-from members.models import Member, TierChange
+from members.models import Member, Notification, TierChange
 from points.expiry_selectors import points_at_stake
 from points.models import ExpiryPolicy, LedgerEntry
 from points.services import expire_points
@@ -144,3 +144,63 @@ def test_D2_a_run_the_night_after_the_last_one_catches_nothing_up(gold_until_30_
 
     assert JobRun.objects.filter(job="degradation").count() == 2
     assert not TierChange.objects.filter(reason="degradation").exists()
+
+
+def test_D2_E2_a_purchase_before_the_nights_missed_are_run_does_not_save_the_points(
+    gold_until_30_december, buy
+):
+    """Found by an audit of the jobs beside live writes: the catch-up counted from the
+    purchase, so it dropped no one, the history had her Gold at the cutoff, and the
+    expiry took nothing of what she had been told."""
+    # given: what the preview and the reminders say the 31 Dec cutoff takes from her
+    member = gold_until_30_december
+    stake = points_at_stake(date(2026, 12, 31), now=moment(2026, 12, 20, 12, 0))
+    told = dict(stake.values_list("member", "at_stake"))[member.pk]
+
+    # when: no run on 29, 30 and 31 Dec; a till records her purchase at 00:02 on 1 Jan,
+    # before beat's first job after the downtime, the expiry at 00:05
+    till = moment(2027, 1, 1, 0, 2)
+    with mock.patch("django.utils.timezone.now", return_value=till):
+        buy(member, "10", when=till)
+    with mock.patch("django.utils.timezone.now", return_value=moment(2027, 1, 1, 0, 5)):
+        expire_points_task()
+
+    # then: Silver from the start of 31 Dec, as the run of that day would have made her,
+    # Gold again by the purchase, and the expiry took what she was told; she hears of
+    # neither (her "We miss you" would have been undone before it went)
+    history = TierChange.objects.filter(member=member, changed_at__gt=moment(2026, 12, 1, 0, 0))
+    assert [
+        (change.reason, change.to_tier.code, change.changed_at)
+        for change in history.order_by("changed_at")
+    ] == [
+        ("degradation", "silver", moment(2026, 12, 31, 0, 0)),
+        ("restoration", "gold", till),
+    ]
+    expired = LedgerEntry.objects.get(member=member, kind="expiry")
+    assert expired.points == -told
+    member.refresh_from_db()
+    assert member.effective_tier.code == "gold"
+    assert not Notification.objects.filter(member=member, kind__in=["degradation", "restoration"])
+
+
+def test_D2_a_purchase_after_nights_that_were_run_records_no_drop_of_its_own(
+    gold_until_30_december, buy
+):
+    # given: the run of 31 Dec happened and left her Gold (degradation was off then)
+    member = gold_until_30_december
+    JobRun.objects.create(
+        job="degradation",
+        key=moment(2026, 12, 31, 3, 15).isoformat(),
+        started_at=moment(2026, 12, 31, 3, 15),
+        finished_at=moment(2026, 12, 31, 3, 16),
+    )
+
+    # when: she buys at 00:02 on 1 Jan, overdue by the policy as it is now
+    till = moment(2027, 1, 1, 0, 2)
+    with mock.patch("django.utils.timezone.now", return_value=till):
+        buy(member, "10", when=till)
+
+    # then: no drop on a night whose run happened, and still Gold
+    assert not TierChange.objects.filter(member=member, changed_at__gt=moment(2026, 12, 1, 0, 0))
+    member.refresh_from_db()
+    assert member.effective_tier.code == "gold"

@@ -2,7 +2,12 @@
 restoration (D1-D4), status matches (grant_status) and their end. One module per use
 case; the names other apps use are these."""
 
-from tiers.services.degradation import degrade_chunk, degrade_inactive_members, restore
+from tiers.services.degradation import (
+    degrade_chunk,
+    degrade_inactive_members,
+    drops_missed,
+    restore,
+)
 from tiers.services.history import Reason, TierLog
 from tiers.services.qualification import (
     degraded,
@@ -25,6 +30,7 @@ __all__ = [
     "degrade_chunk",
     "degrade_inactive_members",
     "degraded",
+    "drops_missed",
     "end_status_grants",
     "end_status_match",
     "grant_status",

@@ -1,5 +1,7 @@
 """Degradation of inactive members (D1, D2, D4) and restoration by a purchase (D3)."""
 
+from datetime import timedelta
+
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -7,7 +9,16 @@ from django.utils import timezone
 from core.jobs import id_chunks, lock_in_id_order
 from members.models import Member, Notification, TierChange
 from tiers.models import DegradationPolicy
-from tiers.selectors import Ranking, inactivity_leaves, members_to_degrade, steps_due_tonight
+from tiers.selectors import (
+    Ranking,
+    inactive_since_of,
+    inactivity_leaves,
+    lowest,
+    members_to_degrade,
+    nights_missed,
+    steps_ahead,
+    steps_due_tonight,
+)
 from tiers.services.history import (
     Reason,
     TierLog,
@@ -20,7 +31,9 @@ from tiers.services.qualification import degraded
 from tiers.services.status_match import end_status_grants, ending_status_grants
 
 
-def restore(member: Member, ranking: Ranking, policy, *, at, now, log: TierLog, by=None) -> None:
+def restore(
+    member: Member, ranking: Ranking, policy, *, at, now, log: TierLog, by=None, heard=None
+) -> None:
     """D3: a purchase at `at`, recorded at `now`, gives a degraded member back the tier
     their inactivity leaves them at once it counts from this purchase (D2, under the
     degradation `policy`): the qualified tier, unless the purchase itself is a full
@@ -30,7 +43,9 @@ def restore(member: Member, ranking: Ranking, policy, *, at, now, log: TierLog, 
     hold. Changes the locked member in memory, whose last purchase is already this one
     if it is the latest; `by`, the account that recorded the purchase, is on the
     history row. A purchase dated before the member's last purchase restores nothing:
-    inactivity counts from the last purchase, which it does not move."""
+    inactivity counts from the last purchase, which it does not move. `heard`: the tier
+    the member last heard of, when drops_missed moved them since (by default, the tier
+    they hold)."""
     if not degraded(member, ranking):
         return
     if member.last_purchase_at is not None and at < member.last_purchase_at:
@@ -46,8 +61,37 @@ def restore(member: Member, ranking: Ranking, policy, *, at, now, log: TierLog, 
         member, log, reason=Reason.RESTORATION, from_tier_id=from_tier_id, at=at, by=by
     )
     # "Welcome back" only to a member who last heard of a tier below this one (D4).
-    if _last_told(member, ranking, from_tier_id, target) != target:
+    if _last_told(member, ranking, heard or from_tier_id, target) != target:
         notify(member, log, Notification.Kind.RESTORATION, change)
+
+
+def drops_missed(member: Member, ranking: Ranking, policy, *, at, now, log: TierLog) -> int:
+    """D2 for a purchase at `at`, recorded at `now`, after nights whose run did not
+    happen (the workers or beat down, the web up): the drops those runs would have made
+    before it, each on its night, as the catch-up runs them; the purchase then restores
+    (D3). Without them the catch-up, finding the purchase, would drop no one, and an
+    expiry at a cutoff between would read the tier held before (a Gold member's points
+    kept though she was Silver from 31 December). The member never hears of them: no
+    message. Call it on the locked member before the purchase becomes their last.
+    Returns the tier they held before (the one they last heard of: restore's `heard`)."""
+    heard = member.effective_tier_id
+    # Most purchases come within a period of the last: no step can be due (a day spare
+    # for a clock change), and the steps are not worked out.
+    if not policy.enabled or at - inactive_since_of(member) < timedelta(
+        days=policy.inactivity_days - 1
+    ):
+        return heard
+    ahead = steps_ahead(member, policy, ranking)
+    if not ahead or ahead[0][0] >= at:  # nothing fell due before: no run was missed
+        return heard
+    for night in nights_missed(now):
+        due = [step for step in ahead if step[0] <= night < at]
+        if due and ranking.higher(member.effective_tier_id, lowest(due).pk):
+            from_tier_id, member.effective_tier_id = member.effective_tier_id, lowest(due).pk
+            record_change(
+                member, log, reason=Reason.DEGRADATION, from_tier_id=from_tier_id, at=night
+            )
+    return heard
 
 
 def _last_told(member: Member, ranking: Ranking, from_tier_id: int, target: int) -> int:
