@@ -22,7 +22,9 @@ UNAVAILABLE = (
 
 
 def unavailable_logged(exc: Exception, request) -> None:
-    path = getattr(request, "path", "?")
+    # The path as Django's own line has it: a line break sent as %0A in the address
+    # would otherwise start a line of the sender's making in the log.
+    path = getattr(request, "path", "?").encode("unicode_escape").decode("ascii")
     logger.warning("503 for %s: the database did not answer in time (%s)", path, exc)
 
 

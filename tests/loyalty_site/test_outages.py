@@ -246,3 +246,28 @@ def test_a_confirm_meeting_members_another_import_holds_says_try_again_and_impor
     again = confirm(client, form)
     assert "Import finished: 1 new" in again.content.decode()
     assert summary(member)["lifetime"] == 100
+
+
+def test_a_503_is_logged_on_one_line_whatever_the_address_holds(client, caplog, monkeypatch):
+    """Found by an audit of hostile text: a line break sent as %0A in the address began a
+    line of the sender's making in the log, while the database was away."""
+    import logging
+
+    from django.db import OperationalError
+
+    from api.models import ApiKey
+
+    def database_away(secret):
+        raise OperationalError("canceling statement due to lock timeout")
+
+    monkeypatch.setattr(ApiKey.objects, "get_from_key", database_away)
+    forged = "ERROR django.security: admin password changed by 10.0.0.1"
+    with caplog.at_level(logging.WARNING, logger="core.unavailable"):
+        answer = client.get(
+            "/api/v1/members/M-1%0A" + forged.replace(" ", "%20"),
+            HTTP_AUTHORIZATION="Api-Key not-a-real-key",
+        )
+    assert answer.status_code == 503
+    [line] = [r.getMessage() for r in caplog.records if r.name == "core.unavailable"]
+    assert line.startswith("503 for /api/v1/members/M-1\\nERROR django.security: admin")
+    assert "\n" not in line
