@@ -22,7 +22,7 @@ from django.utils.dateformat import format as date_format
 
 from core.days import day_ending_at, end_of, start_of
 from core.kept import named_by
-from core.models import JobRun
+from core.models import JobChunk, JobRun
 from members.models import Member
 from tiers.models import Tier
 
@@ -469,3 +469,18 @@ def nights_missed(now) -> list[datetime]:
     today = timezone.localdate(now)
     first = max(timezone.localdate(last), today - timedelta(days=CATCH_UP_NIGHTS + 1))
     return [end_of(first + timedelta(days=n)) for n in range((today - first).days - 1)]
+
+
+def nights_not_run_for(member_id: int, now) -> list[datetime]:
+    """The instants of the degradation runs due before `now`'s day that have not reached
+    this member, oldest first: the nights missed, and the runs left unfinished with the
+    member's chunk not done (its message lost with a broker that restarted)."""
+    unfinished = JobChunk.objects.filter(
+        run__job="degradation",
+        run__finished_at=None,
+        done_at=None,
+        first_id__lte=member_id,
+        last_id__gte=member_id,
+    )
+    runs = degradation_instants(JobRun.objects.filter(chunks__in=unfinished))
+    return sorted({*nights_missed(now), *(run for run in runs if run < steps_due_by(now))})

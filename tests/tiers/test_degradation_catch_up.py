@@ -19,6 +19,7 @@ from points.models import ExpiryPolicy, LedgerEntry
 from points.services import expire_points
 from points.tasks import expire_points_task
 from tests.conftest import at, local_time, summary
+from tiers.services import grant_status
 from tiers.tasks import degrade_inactive_members_task
 
 pytestmark = pytest.mark.django_db
@@ -204,3 +205,119 @@ def test_D2_a_purchase_after_nights_that_were_run_records_no_drop_of_its_own(
     assert not TierChange.objects.filter(member=member, changed_at__gt=moment(2026, 12, 1, 0, 0))
     member.refresh_from_db()
     assert member.effective_tier.code == "gold"
+
+
+def last_run(when) -> None:
+    JobRun.objects.create(
+        job="degradation", key=when.isoformat(), started_at=when, finished_at=when
+    )
+
+
+def told_of(member) -> list[tuple]:
+    messages = Notification.objects.filter(member=member).order_by("pk")
+    return [(n.kind, n.tier_change.from_tier.code, n.tier_change.to_tier.code) for n in messages]
+
+
+def test_D2_E2_a_purchase_before_a_run_left_unfinished_reaches_her_does_not_save_the_points(
+    gold_until_30_december, buy
+):
+    # given: the run of 31 Dec started, but its chunks' messages were lost (a broker
+    # that restarted), and what the 31 Dec cutoff takes from her, as she was told
+    member = gold_until_30_december
+    for day in (29, 30):
+        last_run(moment(2026, 12, day, 3, 15))
+    stake = points_at_stake(date(2026, 12, 31), now=moment(2026, 12, 20, 12, 0))
+    told = dict(stake.values_list("member", "at_stake"))[member.pk]
+    due = moment(2026, 12, 31, 3, 15)
+    run, _ = start_run("degradation", due.isoformat(), id_chunks(Member))
+    JobRun.objects.filter(pk=run.pk).update(started_at=due)
+
+    # when: she buys at 00:02 on 1 Jan, then the expiry job finishes the run and expires
+    till = moment(2027, 1, 1, 0, 2)
+    with mock.patch("django.utils.timezone.now", return_value=till):
+        buy(member, "10", when=till)
+    with mock.patch("django.utils.timezone.now", return_value=moment(2027, 1, 1, 0, 5)):
+        expire_points_task()
+
+    # then: Silver from that run, Gold again by the purchase, her points expired
+    drop = TierChange.objects.get(member=member, reason="degradation")
+    assert (drop.to_tier.code, drop.changed_at) == ("silver", due)
+    assert LedgerEntry.objects.get(member=member, kind="expiry").points == -told
+
+
+@pytest.fixture
+def platinum_weekly(make_member, buy, degradation):
+    """Platinum by a purchase on 1 Dec, under a policy of 7 days a level; the last run
+    on 1 Dec."""
+    degradation.inactivity_days = 7
+    degradation.save()
+    member = make_member(joined_at=at("2026-06-01"))
+    buy(member, "8000", when=moment(2026, 12, 1, 12, 0))
+    last_run(moment(2026, 12, 1, 3, 15))
+    return member
+
+
+def test_D2_D4_a_purchase_a_period_old_recorded_after_nights_missed_leaves_the_drops_told(
+    platinum_weekly, buy
+):
+    """Found by an audit of the change above: drops the purchase did not undo whole
+    were made silently, and the member never heard she had left Platinum."""
+    # when: on 1 Jan, after nights without a run, a till sends a purchase of 17 Dec
+    member = platinum_weekly
+    now = moment(2027, 1, 1, 0, 2)
+    with mock.patch("django.utils.timezone.now", return_value=now):
+        buy(member, "10", when=moment(2026, 12, 17, 12, 0), now=now)
+    degrade_inactive_members_task(now=moment(2027, 1, 1, 3, 15).isoformat())
+
+    # then: Silver, as 15 days since that purchase leave her, and told she dropped
+    member.refresh_from_db()
+    assert member.effective_tier.code == "silver"
+    drops = [(before, after) for kind, before, after in told_of(member) if kind == "degradation"]
+    assert drops[0][0] == "platinum" and drops[-1][1] == "silver"
+
+
+def test_D4_a_purchase_a_period_old_after_nights_missed_is_no_welcome_back(platinum_weekly, buy):
+    # when: on 26 Dec, after nights without a run, a till sends a purchase of 17 Dec,
+    # then the nights missed are run
+    member = platinum_weekly
+    now = moment(2026, 12, 26, 0, 2)
+    with mock.patch("django.utils.timezone.now", return_value=now):
+        buy(member, "10", when=moment(2026, 12, 17, 12, 0), now=now)
+    degrade_inactive_members_task(now=moment(2026, 12, 26, 3, 15).isoformat())
+
+    # then: Gold, as 9 days since that purchase leave her, and told she left Platinum;
+    # nothing says "Welcome back"
+    member.refresh_from_db()
+    assert member.effective_tier.code == "gold"
+    assert told_of(member)[1:] == [("degradation", "platinum", "gold")]
+
+
+def test_G5_a_match_ended_while_nights_were_missed_ends_before_any_drop(
+    make_member, buy, degradation, staff
+):
+    # given: Silver, matched to Gold until 29 Dec, inactive since June; the last run 29 Dec
+    member = make_member(joined_at=at("2026-05-01"))
+    buy(member, "1000", when=at("2026-06-01"))
+    gold = member.effective_tier.__class__.objects.get(code="gold")
+    grant_status(
+        member=member,
+        tier=gold,
+        until=date(2026, 12, 29),
+        reason="Gold card of a competitor",
+        by=staff,
+        now=at("2026-12-01"),
+    )
+    last_run(moment(2026, 12, 29, 3, 15))
+
+    # when: she buys at 00:02 on 1 Jan, before the nights missed are run
+    till = moment(2027, 1, 1, 0, 2)
+    with mock.patch("django.utils.timezone.now", return_value=till):
+        buy(member, "10", when=till)
+    degrade_inactive_members_task(now=moment(2027, 1, 1, 3, 15).isoformat())
+
+    # then: the match ended first, and each change starts where the one before left her
+    history = TierChange.objects.filter(member=member, changed_at__gt=at("2026-12-02"))
+    history = list(history.order_by("changed_at", "pk"))
+    assert (history[0].reason, history[0].from_tier.code) == ("status_match_ended", "gold")
+    for before, after in zip(history, history[1:], strict=False):
+        assert after.from_tier_id == before.to_tier_id

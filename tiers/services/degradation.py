@@ -15,7 +15,8 @@ from tiers.selectors import (
     inactivity_leaves,
     lowest,
     members_to_degrade,
-    nights_missed,
+    nights_not_run_for,
+    period_end,
     steps_ahead,
     steps_due_tonight,
 )
@@ -67,24 +68,28 @@ def restore(
 
 def drops_missed(member: Member, ranking: Ranking, policy, *, at, now, log: TierLog) -> int:
     """D2 for a purchase at `at`, recorded at `now`, after nights whose run did not
-    happen (the workers or beat down, the web up): the drops those runs would have made
-    before it, each on its night, as the catch-up runs them; the purchase then restores
-    (D3). Without them the catch-up, finding the purchase, would drop no one, and an
-    expiry at a cutoff between would read the tier held before (a Gold member's points
-    kept though she was Silver from 31 December). The member never hears of them: no
-    message. Call it on the locked member before the purchase becomes their last.
-    Returns the tier they held before (the one they last heard of: restore's `heard`)."""
+    reach the member (the workers or beat down, the web up): the drops those runs would
+    have made before it, each on its night, as the catch-up runs them; the purchase then
+    restores (D3). Without them the catch-up, finding the purchase, would drop no one,
+    and an expiry at a cutoff between would read the tier held before (a Gold member's
+    points kept though she was Silver from 31 December). Only drops the purchase undoes
+    whole, never heard of (no message): not when the purchase is a full period old
+    (its restoration leaves some of the drop, which the catch-up records and tells), nor
+    for a member whose status match is running (its end is the catch-up's to record,
+    G5). Call it on the locked member before the purchase becomes their last. Returns
+    the tier they held before, the one they last heard of (restore's `heard`)."""
     heard = member.effective_tier_id
+    period = timedelta(days=policy.inactivity_days)
     # Most purchases come within a period of the last: no step can be due (a day spare
     # for a clock change), and the steps are not worked out.
-    if not policy.enabled or at - inactive_since_of(member) < timedelta(
-        days=policy.inactivity_days - 1
-    ):
+    if not policy.enabled or at - inactive_since_of(member) < period - timedelta(days=1):
+        return heard
+    if member.granted_tier_id or period_end(at, period) <= steps_due_tonight(now):
         return heard
     ahead = steps_ahead(member, policy, ranking)
     if not ahead or ahead[0][0] >= at:  # nothing fell due before: no run was missed
         return heard
-    for night in nights_missed(now):
+    for night in nights_not_run_for(member.pk, now):
         due = [step for step in ahead if step[0] <= night < at]
         if due and ranking.higher(member.effective_tier_id, lowest(due).pk):
             from_tier_id, member.effective_tier_id = member.effective_tier_id, lowest(due).pk
