@@ -372,6 +372,11 @@ class TierChange(models.Model):
         db_constraint=False,
         db_index=False,
     )
+    # A drop for inactivity: the end of the member's freeze as it was made, if any, its
+    # days without a purchase counting from it (G6); a later freeze replaces it on the
+    # member. Null for other changes, and drops before it was kept (members 0035),
+    # whose explanation reads the member's.
+    frozen_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-changed_at", "-pk"]

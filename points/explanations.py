@@ -8,9 +8,9 @@ from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
 
+from core.days import day_ending_at
 from members.models import Member, TierChange
 from points.models import TIER_UP_BONUS, AwardedOn, LedgerEntry, Transaction
-from tiers.selectors import frozen_last_day
 
 Kind = LedgerEntry.Kind
 Reason = TierChange.Reason
@@ -180,10 +180,11 @@ def change_explanation(change: TierChange, member: Member, ranking) -> str:
         since = change.last_purchase
         counted_from = since or member.joined_at
         after = f"last purchase {day(since)}" if since else "none since joining"
-        freeze_end = member.frozen_until  # G6: the clock restarted when it ended
+        # G6: the clock restarted when the freeze ended, the one the member had then
+        freeze_end = change.frozen_until or member.frozen_until
         if freeze_end and counted_from < freeze_end <= change.changed_at:
             counted_from = freeze_end
-            last_frozen = date_format(frozen_last_day(member), "j M Y")
+            last_frozen = date_format(day_ending_at(freeze_end), "j M Y")
             after = f"{after}; counted from the end of a freeze on {last_frozen}"
         days = days_without_purchase(counted_from, change.changed_at)
         return (

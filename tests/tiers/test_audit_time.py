@@ -235,11 +235,13 @@ def test_D2_the_dashboard_s_14_days_are_days_across_the_clock_change(make_member
     assert counts == [1, 1]
 
 
+@pytest.mark.parametrize("frozen_again", [False, True])
 def test_G6_a_drop_after_a_freeze_counts_the_days_since_the_freeze_ended(
-    admin_client, make_member, buy, staff, degradation
+    admin_client, make_member, buy, staff, degradation, frozen_again
 ):
     """The tier history said "180 days without a purchase" of a member frozen for 90 of
-    them, whose frozen days never count (found by an audit)."""
+    them, whose frozen days never count (found by an audit); and said it again once a
+    later freeze replaced that one on the member (found by an audit of rules.md)."""
     # given: Gold, last purchase on 1 January, frozen until 31 March
     member = make_member(joined_at=at("2025-12-01"))
     buy(member, "3000", when=at("2026-01-01"))
@@ -248,13 +250,22 @@ def test_G6_a_drop_after_a_freeze_counts_the_days_since_the_freeze_ended(
     )
 
     # when: the nightly run after the 90 days since the freeze (1 April, then 2 April to
-    # 30 June)
+    # 30 June); and, on 1 August, maybe another freeze
     degrade_inactive_members(now=at("2026-07-01", 3).replace(minute=15))
+    if frozen_again:
+        freeze_member(
+            member=member, until=date(2026, 9, 30), reason="Again", by=staff, now=at("2026-08-01")
+        )
     page = admin_client.get(reverse("admin:members_member_change", args=[member.pk]))
+    as_of = admin_client.get(
+        reverse("admin:members_member_change", args=[member.pk]), {"as_of": "2026-07-15"}
+    )
 
-    # then
+    # then: the drop is explained by the freeze it counted from, today and as of July
     assert tier_of(member) == "silver"
-    assert (
+    told = (
         "Silver from 1 Jul 2026: 90 days without a purchase (last purchase 1 Jan 2026; "
         "counted from the end of a freeze on 31 Mar 2026)"
-    ) in page.content.decode()
+    )
+    assert told in page.content.decode()
+    assert told in as_of.content.decode()

@@ -7,7 +7,8 @@ from datetime import datetime
 from operator import attrgetter
 
 from django.db import connection
-from django.db.models import F
+from django.db.models import DateTimeField, F
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from core import events, figures
@@ -31,6 +32,7 @@ class _Change:
     qualified_tier_id: int
     changed_at: datetime
     created_by_id: int | None
+    frozen_until: datetime | None  # a drop's: the member's freeze as it is made
     pk: int | None = None  # once written
 
 
@@ -131,6 +133,7 @@ def record_change(member, log: TierLog, *, reason, from_tier_id, at, by=None) ->
         member.qualified_tier_id,
         at,
         by.pk if by else None,
+        member.frozen_until if reason == Reason.DEGRADATION else None,
     )
     log.append(change)
     return change
@@ -154,14 +157,19 @@ def apply_changes(changes, *, reason, at) -> int:
     # would deadlock with an import.
     lock_in_id_order(changes)
     rows = changes.annotate(from_tier=F("effective_tier"))
-    sql, params = rows.values("pk", "from_tier", "target", "new_qualified").query.sql_with_params()
+    # A drop keeps the member's freeze, which its days without a purchase count from.
+    freeze = F("frozen_until") if reason == Reason.DEGRADATION else Cast(None, DateTimeField())
+    columns = rows.annotate(freeze=freeze).values(
+        "pk", "from_tier", "target", "new_qualified", "freeze"
+    )
+    sql, params = columns.query.sql_with_params()
     history = TierChange._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            INSERT INTO {history}
-                (member_id, reason, from_tier_id, to_tier_id, qualified_tier_id, changed_at)
-            SELECT s.pk, %s, s.from_tier, s.target, s.new_qualified, %s
+            INSERT INTO {history} (member_id, reason, from_tier_id, to_tier_id,
+                qualified_tier_id, changed_at, frozen_until)
+            SELECT s.pk, %s, s.from_tier, s.target, s.new_qualified, %s, s.freeze
             FROM ({sql}) s
             """,
             [reason, connection.ops.adapt_datetimefield_value(at), *params],
