@@ -52,8 +52,10 @@ def purchase_earning(
     records. Thresholds changed since the member was last qualified move it first
     (T3), so the purchase earns at the tier the rules give."""
     check_receives(member)
-    follow_new_rules(member, plan.ranking, plan.degradation, log=log)
+    # The nights missed first, as their runs would have found the member (the catch-up
+    # too reads the tiers stored), then thresholds changed since (T3).
     heard = drops_missed(member, plan.ranking, plan.degradation, at=at, now=now, log=log)
+    follow_new_rules(member, plan.ranking, plan.degradation, log=log)
     if member.last_purchase_at is None or at > member.last_purchase_at:
         member.last_purchase_at = at
     restore(member, plan.ranking, plan.degradation, at=at, now=now, log=log, by=by, heard=heard)

@@ -321,3 +321,29 @@ def test_G5_a_match_ended_while_nights_were_missed_ends_before_any_drop(
     assert (history[0].reason, history[0].from_tier.code) == ("status_match_ended", "gold")
     for before, after in zip(history, history[1:], strict=False):
         assert after.from_tier_id == before.to_tier_id
+
+
+def test_D2_T3_a_threshold_saved_while_nights_were_missed_keeps_their_drop_on_its_night(
+    gold_until_30_december, buy
+):
+    """Found by an audit of the change above: the purchase first moved her by the new
+    thresholds, already lowered by inactivity, at the purchase's time, and no drop was
+    left for the night it was due: Gold at the cutoff, her points kept."""
+    # given: Gold's threshold raised above her points while the workers were down (the
+    # recalculation not run), and what the 31 Dec cutoff takes from her, as she was told
+    member = gold_until_30_december
+    stake = points_at_stake(date(2026, 12, 31), now=moment(2026, 12, 20, 12, 0))
+    told = dict(stake.values_list("member", "at_stake"))[member.pk]
+    member.effective_tier.__class__.objects.filter(code="gold").update(threshold=3500)
+
+    # when: she buys at 00:02 on 1 Jan, then the expiry job runs the nights and expires
+    till = moment(2027, 1, 1, 0, 2)
+    with mock.patch("django.utils.timezone.now", return_value=till):
+        buy(member, "10", when=till)
+    with mock.patch("django.utils.timezone.now", return_value=moment(2027, 1, 1, 0, 5)):
+        expire_points_task()
+
+    # then: Silver from the start of 31 Dec, and her points expired
+    drop = TierChange.objects.get(member=member, reason="degradation")
+    assert drop.changed_at == moment(2026, 12, 31, 0, 0)
+    assert LedgerEntry.objects.get(member=member, kind="expiry").points == -told
