@@ -147,6 +147,25 @@ def test_D2_a_run_the_night_after_the_last_one_catches_nothing_up(gold_until_30_
     assert not TierChange.objects.filter(reason="degradation").exists()
 
 
+def told_of_31_december(member) -> int:
+    """The points the 31 Dec cutoff takes from the member, as the preview and the
+    reminders told her on 20 Dec."""
+    stake = points_at_stake(date(2026, 12, 31), now=moment(2026, 12, 20, 12, 0))
+    return dict(stake.values_list("member", "at_stake"))[member.pk]
+
+
+def bought_at_2_past_midnight(member, buy) -> None:
+    """A till records her purchase at 00:02 on 1 Jan, before beat's first job."""
+    till = moment(2027, 1, 1, 0, 2)
+    with mock.patch("django.utils.timezone.now", return_value=till):
+        buy(member, "10", when=till)
+
+
+def expire_at_5_past_midnight() -> None:
+    with mock.patch("django.utils.timezone.now", return_value=moment(2027, 1, 1, 0, 5)):
+        expire_points_task()
+
+
 def test_D2_E2_a_purchase_before_the_nights_missed_are_run_does_not_save_the_points(
     gold_until_30_december, buy
 ):
@@ -155,16 +174,12 @@ def test_D2_E2_a_purchase_before_the_nights_missed_are_run_does_not_save_the_poi
     expiry took nothing of what she had been told."""
     # given: what the preview and the reminders say the 31 Dec cutoff takes from her
     member = gold_until_30_december
-    stake = points_at_stake(date(2026, 12, 31), now=moment(2026, 12, 20, 12, 0))
-    told = dict(stake.values_list("member", "at_stake"))[member.pk]
+    told = told_of_31_december(member)
 
     # when: no run on 29, 30 and 31 Dec; a till records her purchase at 00:02 on 1 Jan,
     # before beat's first job after the downtime, the expiry at 00:05
-    till = moment(2027, 1, 1, 0, 2)
-    with mock.patch("django.utils.timezone.now", return_value=till):
-        buy(member, "10", when=till)
-    with mock.patch("django.utils.timezone.now", return_value=moment(2027, 1, 1, 0, 5)):
-        expire_points_task()
+    bought_at_2_past_midnight(member, buy)
+    expire_at_5_past_midnight()
 
     # then: Silver from the start of 31 Dec, as the run of that day would have made her,
     # Gold again by the purchase, and the expiry took what she was told; she hears of
@@ -175,7 +190,7 @@ def test_D2_E2_a_purchase_before_the_nights_missed_are_run_does_not_save_the_poi
         for change in history.order_by("changed_at")
     ] == [
         ("degradation", "silver", moment(2026, 12, 31, 0, 0)),
-        ("restoration", "gold", till),
+        ("restoration", "gold", moment(2027, 1, 1, 0, 2)),
     ]
     expired = LedgerEntry.objects.get(member=member, kind="expiry")
     assert expired.points == -told
@@ -197,9 +212,7 @@ def test_D2_a_purchase_after_nights_that_were_run_records_no_drop_of_its_own(
     )
 
     # when: she buys at 00:02 on 1 Jan, overdue by the policy as it is now
-    till = moment(2027, 1, 1, 0, 2)
-    with mock.patch("django.utils.timezone.now", return_value=till):
-        buy(member, "10", when=till)
+    bought_at_2_past_midnight(member, buy)
 
     # then: no drop on a night whose run happened, and still Gold
     assert not TierChange.objects.filter(member=member, changed_at__gt=moment(2026, 12, 1, 0, 0))
@@ -226,18 +239,14 @@ def test_D2_E2_a_purchase_before_a_run_left_unfinished_reaches_her_does_not_save
     member = gold_until_30_december
     for day in (29, 30):
         last_run(moment(2026, 12, day, 3, 15))
-    stake = points_at_stake(date(2026, 12, 31), now=moment(2026, 12, 20, 12, 0))
-    told = dict(stake.values_list("member", "at_stake"))[member.pk]
+    told = told_of_31_december(member)
     due = moment(2026, 12, 31, 3, 15)
     run, _ = start_run("degradation", due.isoformat(), id_chunks(Member))
     JobRun.objects.filter(pk=run.pk).update(started_at=due)
 
     # when: she buys at 00:02 on 1 Jan, then the expiry job finishes the run and expires
-    till = moment(2027, 1, 1, 0, 2)
-    with mock.patch("django.utils.timezone.now", return_value=till):
-        buy(member, "10", when=till)
-    with mock.patch("django.utils.timezone.now", return_value=moment(2027, 1, 1, 0, 5)):
-        expire_points_task()
+    bought_at_2_past_midnight(member, buy)
+    expire_at_5_past_midnight()
 
     # then: Silver from that run, Gold again by the purchase, her points expired
     drop = TierChange.objects.get(member=member, reason="degradation")
@@ -257,6 +266,15 @@ def platinum_weekly(make_member, buy, degradation):
     return member
 
 
+def sent_late_then_nights_run(member, buy, *, on: tuple) -> None:
+    """A till that was offline sends, at 00:02 on the day `on`, a purchase made at noon
+    on 17 Dec; the nights missed are run at 03:15 that day."""
+    now = moment(*on, 0, 2)
+    with mock.patch("django.utils.timezone.now", return_value=now):
+        buy(member, "10", when=moment(2026, 12, 17, 12, 0), now=now)
+    degrade_inactive_members_task(now=moment(*on, 3, 15).isoformat())
+
+
 def test_D2_D4_a_purchase_a_period_old_recorded_after_nights_missed_leaves_the_drops_told(
     platinum_weekly, buy
 ):
@@ -264,10 +282,7 @@ def test_D2_D4_a_purchase_a_period_old_recorded_after_nights_missed_leaves_the_d
     were made silently, and the member never heard she had left Platinum."""
     # when: on 1 Jan, after nights without a run, a till sends a purchase of 17 Dec
     member = platinum_weekly
-    now = moment(2027, 1, 1, 0, 2)
-    with mock.patch("django.utils.timezone.now", return_value=now):
-        buy(member, "10", when=moment(2026, 12, 17, 12, 0), now=now)
-    degrade_inactive_members_task(now=moment(2027, 1, 1, 3, 15).isoformat())
+    sent_late_then_nights_run(member, buy, on=(2027, 1, 1))
 
     # then: Silver, as 15 days since that purchase leave her, and told she dropped
     member.refresh_from_db()
@@ -277,13 +292,9 @@ def test_D2_D4_a_purchase_a_period_old_recorded_after_nights_missed_leaves_the_d
 
 
 def test_D4_a_purchase_a_period_old_after_nights_missed_is_no_welcome_back(platinum_weekly, buy):
-    # when: on 26 Dec, after nights without a run, a till sends a purchase of 17 Dec,
-    # then the nights missed are run
+    # when: on 26 Dec, after nights without a run, a till sends a purchase of 17 Dec
     member = platinum_weekly
-    now = moment(2026, 12, 26, 0, 2)
-    with mock.patch("django.utils.timezone.now", return_value=now):
-        buy(member, "10", when=moment(2026, 12, 17, 12, 0), now=now)
-    degrade_inactive_members_task(now=moment(2026, 12, 26, 3, 15).isoformat())
+    sent_late_then_nights_run(member, buy, on=(2026, 12, 26))
 
     # then: Gold, as 9 days since that purchase leave her, and told she left Platinum;
     # nothing says "Welcome back"
@@ -310,9 +321,7 @@ def test_G5_a_match_ended_while_nights_were_missed_ends_before_any_drop(
     last_run(moment(2026, 12, 29, 3, 15))
 
     # when: she buys at 00:02 on 1 Jan, before the nights missed are run
-    till = moment(2027, 1, 1, 0, 2)
-    with mock.patch("django.utils.timezone.now", return_value=till):
-        buy(member, "10", when=till)
+    bought_at_2_past_midnight(member, buy)
     degrade_inactive_members_task(now=moment(2027, 1, 1, 3, 15).isoformat())
 
     # then: the match ended first, and each change starts where the one before left her
@@ -332,16 +341,12 @@ def test_D2_T3_a_threshold_saved_while_nights_were_missed_keeps_their_drop_on_it
     # given: Gold's threshold raised above her points while the workers were down (the
     # recalculation not run), and what the 31 Dec cutoff takes from her, as she was told
     member = gold_until_30_december
-    stake = points_at_stake(date(2026, 12, 31), now=moment(2026, 12, 20, 12, 0))
-    told = dict(stake.values_list("member", "at_stake"))[member.pk]
+    told = told_of_31_december(member)
     member.effective_tier.__class__.objects.filter(code="gold").update(threshold=3500)
 
     # when: she buys at 00:02 on 1 Jan, then the expiry job runs the nights and expires
-    till = moment(2027, 1, 1, 0, 2)
-    with mock.patch("django.utils.timezone.now", return_value=till):
-        buy(member, "10", when=till)
-    with mock.patch("django.utils.timezone.now", return_value=moment(2027, 1, 1, 0, 5)):
-        expire_points_task()
+    bought_at_2_past_midnight(member, buy)
+    expire_at_5_past_midnight()
 
     # then: Silver from the start of 31 Dec, and her points expired
     drop = TierChange.objects.get(member=member, reason="degradation")
