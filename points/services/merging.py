@@ -54,7 +54,7 @@ from points.services.posting import MEMBER_CACHE_FIELDS, Movement, credit, entry
 from points.services.rules import check_spends
 from tiers.selectors import frozen_last_day
 from tiers.services import Reason as TierReason
-from tiers.services import TierLog, hold_granted_tier, move_status_grant
+from tiers.services import TierLog, drops_missed, hold_granted_tier, move_status_grant
 
 Kind = LedgerEntry.Kind
 MERGED_FIELDS = ["merged_into", "merge_survivor", "merged_at", "merged_into_at", "merged_by"]
@@ -169,6 +169,9 @@ def work_out(survivor: Member, duplicate: Member, plan: Programme, *, now, reaso
         survivor.best_tier_id = duplicate.best_tier_id
     if referral := _carries_referral(survivor, duplicate):
         survivor.referred_by_id = duplicate.referred_by_id
+    # Nights whose run did not happen yet would have dropped the survivor: a merge is no
+    # purchase, so those drops stay (D2), which the duplicate's later purchase would hide.
+    drops_missed(survivor, ranking, plan.degradation, at=now, now=now, log=log, undone=False)
     survivor.last_purchase_at = _later(survivor.last_purchase_at, duplicate.last_purchase_at)
     match = duplicate.granted_tier_id, duplicate.granted_until
     duplicate.granted_tier_id = duplicate.granted_until = None  # closed: it holds no tier

@@ -16,7 +16,7 @@ from core.models import JobRun
 from members.models import Member, Notification, TierChange
 from points.expiry_selectors import points_at_stake
 from points.models import ExpiryPolicy, LedgerEntry
-from points.services import expire_points
+from points.services import expire_points, merge_members
 from points.tasks import expire_points_task
 from tests.conftest import at, local_time, summary
 from tiers.services import grant_status
@@ -352,3 +352,33 @@ def test_D2_T3_a_threshold_saved_while_nights_were_missed_keeps_their_drop_on_it
     drop = TierChange.objects.get(member=member, reason="degradation")
     assert drop.changed_at == moment(2026, 12, 31, 0, 0)
     assert LedgerEntry.objects.get(member=member, kind="expiry").points == -told
+
+
+def test_D2_M3_a_merge_while_nights_were_missed_keeps_the_survivor_s_drop(
+    gold_until_30_december, make_member, buy, staff
+):
+    """Found by an audit of the change above: the duplicate's purchase of 20 Dec became
+    the survivor's last, the catch-up counted from it and dropped no one: Gold at the
+    cutoff, her points kept. (A merge before the run of the day the drop falls due
+    comes before it, as on time: the customer did buy on 20 Dec.)"""
+    # given: Gold until 29 Dec (90 days from 30 Sep), Silver by the run of 30 Dec; what
+    # the 31 Dec cutoff takes from her; a duplicate who bought on 20 Dec
+    survivor = make_member("M-KEEP", joined_at=at("2026-06-01"))
+    buy(survivor, "3000", when=moment(2026, 9, 30, 23, 30))
+    told = told_of_31_december(survivor)
+    duplicate = make_member("M-OLD", joined_at=at("2026-06-01"))
+    with mock.patch("django.utils.timezone.now", return_value=moment(2026, 12, 20, 12, 0)):
+        buy(duplicate, "10", when=moment(2026, 12, 20, 12, 0))
+
+    # when: an agent merges them at 10:00 on 31 Dec, no run since 28 Dec; then the expiry
+    when = moment(2026, 12, 31, 10, 0)
+    with mock.patch("django.utils.timezone.now", return_value=when):
+        merge_members(survivor=survivor, duplicate=duplicate, by=staff, reason="Same", now=when)
+    expire_at_5_past_midnight()
+
+    # then: Silver from the start of 30 Dec, told so, and her points (the duplicate's
+    # 10 with them) expired at the cutoff
+    drop = TierChange.objects.get(member=survivor, reason="degradation")
+    assert (drop.to_tier.code, drop.changed_at) == ("silver", moment(2026, 12, 30, 0, 0))
+    assert ("degradation", "gold", "silver") in told_of(survivor)
+    assert LedgerEntry.objects.get(member=survivor, kind="expiry").points == -(told + 10)

@@ -66,7 +66,9 @@ def restore(
         notify(member, log, Notification.Kind.RESTORATION, change)
 
 
-def drops_missed(member: Member, ranking: Ranking, policy, *, at, now, log: TierLog) -> int:
+def drops_missed(
+    member: Member, ranking: Ranking, policy, *, at, now, log: TierLog, undone: bool = True
+) -> int:
     """D2 for a purchase at `at`, recorded at `now`, after nights whose run did not
     reach the member (the workers or beat down, the web up): the drops those runs would
     have made before it, each on its night, as the catch-up runs them; the purchase then
@@ -77,7 +79,9 @@ def drops_missed(member: Member, ranking: Ranking, policy, *, at, now, log: Tier
     (its restoration leaves some of the drop, which the catch-up records and tells), nor
     for a member whose status match is running (its end is the catch-up's to record,
     G5). Call it on the locked member before the purchase becomes their last. Returns
-    the tier they held before, the one they last heard of (restore's `heard`)."""
+    the tier they held before, the one they last heard of (restore's `heard`).
+    `undone=False`: a merge at `at` (no purchase: it restores nothing, M3), whose
+    drops stay and are told as a run tells them."""
     heard = member.effective_tier_id
     period = timedelta(days=policy.inactivity_days)
     # Most purchases come within a period of the last: no step can be due (a day spare
@@ -93,9 +97,11 @@ def drops_missed(member: Member, ranking: Ranking, policy, *, at, now, log: Tier
         due = [step for step in ahead if step[0] <= night < at]
         if due and ranking.higher(member.effective_tier_id, lowest(due).pk):
             from_tier_id, member.effective_tier_id = member.effective_tier_id, lowest(due).pk
-            record_change(
+            change = record_change(
                 member, log, reason=Reason.DEGRADATION, from_tier_id=from_tier_id, at=night
             )
+            if not undone:
+                notify(member, log, Notification.Kind.DEGRADATION, change)
     return heard
 
 
