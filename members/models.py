@@ -373,9 +373,8 @@ class TierChange(models.Model):
         db_index=False,
     )
     # A drop for inactivity: the end of the member's freeze as it was made, if any, its
-    # days without a purchase counting from it (G6); a later freeze replaces it on the
-    # member. Null for other changes, and drops before it was kept (members 0035),
-    # whose explanation reads the member's.
+    # days without a purchase counting from it (G6); a later freeze, or one a merge
+    # carries, replaces it on the member. Null for other changes.
     frozen_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:

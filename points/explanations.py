@@ -180,8 +180,7 @@ def change_explanation(change: TierChange, member: Member, ranking) -> str:
         since = change.last_purchase
         counted_from = since or member.joined_at
         after = f"last purchase {day(since)}" if since else "none since joining"
-        # G6: the clock restarted when the freeze ended, the one the member had then
-        freeze_end = change.frozen_until or member.frozen_until
+        freeze_end = change.frozen_until  # G6: the clock restarted when it ended
         if freeze_end and counted_from < freeze_end <= change.changed_at:
             counted_from = freeze_end
             last_frozen = date_format(day_ending_at(freeze_end), "j M Y")

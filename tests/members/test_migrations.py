@@ -29,3 +29,34 @@ def test_the_erased_codes_kept_before_are_keyed_and_still_known(make_member, sta
     # then: the plain hash is gone, and the code is known as an erased customer's
     assert Member.objects.get(pk=erased.pk).erased_code != plain
     assert erased_codes(["M-OLD-1", "M-OTHER"]) == {"M-OLD-1"}
+
+
+def test_drops_recorded_before_keep_the_freeze_their_explanation_read(
+    make_member, buy, staff, degradation
+):
+    # given: Gold, frozen until 31 Mar, dropped on 1 Jul, recorded before drops kept it;
+    # and a drop of another member, never frozen
+    from datetime import date
+
+    from members.models import TierChange
+    from points.services.freezing import freeze_member
+    from tests.conftest import at
+    from tiers.services import degrade_inactive_members
+
+    frozen, never = make_member(joined_at=at("2025-12-01")), make_member(joined_at=at("2025-12-01"))
+    for member in (frozen, never):
+        buy(member, "3000", when=at("2026-01-01"))
+    freeze_member(
+        member=frozen, until=date(2026, 3, 31), reason="Hospital", by=staff, now=at("2026-02-01")
+    )
+    degrade_inactive_members(now=at("2026-07-01", 3))
+    migrate([("members", "0034_erased_codes_keyed")])
+
+    # when: the upgrade
+    migrate([("members", "0035_tier_change_keeps_the_freeze")])
+
+    # then: the frozen member's drop keeps that freeze; the other's none
+    drops = TierChange.objects.filter(reason="degradation")
+    frozen.refresh_from_db()
+    assert drops.get(member=frozen).frozen_until == frozen.frozen_until
+    assert drops.get(member=never).frozen_until is None

@@ -10,6 +10,7 @@ from django.urls import reverse
 from api.views.common import summary as api_summary
 from members.models import Member, Notification
 from points.selectors import programme
+from points.services import merge_members
 from points.services.freezing import freeze_member
 from tests.conftest import at
 from tiers.models import Tier
@@ -269,3 +270,30 @@ def test_G6_a_drop_after_a_freeze_counts_the_days_since_the_freeze_ended(
     )
     assert told in page.content.decode()
     assert told in as_of.content.decode()
+
+
+def test_G6_a_merge_carrying_an_ended_freeze_leaves_an_earlier_drop_explained_as_it_was(
+    admin_client, make_member, buy, staff, degradation
+):
+    """Found by an audit: a drop made with no freeze read the member's freeze, and a
+    merge carrying the duplicate's ended freeze explained it by that freeze."""
+    # given: Gold, last purchase 1 January, never frozen, Silver from 2 April; and a
+    # duplicate frozen until 28 February
+    member = make_member(joined_at=at("2025-12-01"))
+    buy(member, "3000", when=at("2026-01-01"))
+    duplicate = make_member(joined_at=at("2025-12-01"))
+    freeze_member(
+        member=duplicate, until=date(2026, 2, 28), reason="Away", by=staff, now=at("2026-02-01")
+    )
+    degrade_inactive_members(now=at("2026-04-02", 3))
+
+    # when: the accounts are merged on 1 May
+    merge_members(
+        survivor=member, duplicate=duplicate, by=staff, reason="Same", now=at("2026-05-01")
+    )
+    page = admin_client.get(reverse("admin:members_member_change", args=[member.pk]))
+
+    # then
+    assert (
+        "Silver from 2 Apr 2026: 90 days without a purchase (last purchase 1 Jan 2026); "
+    ) in page.content.decode()

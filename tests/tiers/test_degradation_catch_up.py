@@ -382,3 +382,35 @@ def test_D2_M3_a_merge_while_nights_were_missed_keeps_the_survivor_s_drop(
     assert (drop.to_tier.code, drop.changed_at) == ("silver", moment(2026, 12, 30, 0, 0))
     assert ("degradation", "gold", "silver") in told_of(survivor)
     assert LedgerEntry.objects.get(member=survivor, kind="expiry").points == -(told + 10)
+
+
+def test_D4_G5_a_merge_carrying_a_match_leaves_the_drop_s_message_on_the_drop(
+    gold_until_30_december, make_member, buy, staff
+):
+    """Found by an audit of the change above: the message of a night's drop was told
+    from the merge's change, as the carried match's messages are: "We miss you ... for
+    now you enjoy the benefits of Platinum"."""
+    # given: Gold until 29 Dec; a duplicate who bought on 20 Dec, matched to Platinum
+    survivor = make_member("M-KEEP", joined_at=at("2026-06-01"))
+    buy(survivor, "3000", when=moment(2026, 9, 30, 23, 30))
+    duplicate = make_member("M-OLD", joined_at=at("2026-06-01"))
+    with mock.patch("django.utils.timezone.now", return_value=moment(2026, 12, 20, 12, 0)):
+        buy(duplicate, "10", when=moment(2026, 12, 20, 12, 0))
+    platinum = survivor.effective_tier.__class__.objects.get(code="platinum")
+    grant_status(
+        member=duplicate,
+        tier=platinum,
+        until=date(2027, 3, 31),
+        reason="Competitor",
+        by=staff,
+        now=moment(2026, 12, 21, 12, 0),
+    )
+
+    # when: they merge at 10:00 on 31 Dec, no run since 28 Dec
+    when = moment(2026, 12, 31, 10, 0)
+    with mock.patch("django.utils.timezone.now", return_value=when):
+        merge_members(survivor=survivor, duplicate=duplicate, by=staff, reason="Same", now=when)
+
+    # then: the drop's message tells the drop, not the match
+    [drop] = Notification.objects.filter(member=survivor, kind="degradation")
+    assert (drop.tier_change.reason, drop.tier_change.to_tier.code) == ("degradation", "silver")
