@@ -95,8 +95,11 @@ def drops_missed(
         return heard
     for night in nights_not_run_for(member.pk, now):
         due = [step for step in ahead if step[0] <= night < at]
-        if due and ranking.higher(member.effective_tier_id, lowest(due).pk):
-            from_tier_id, member.effective_tier_id = member.effective_tier_id, lowest(due).pk
+        if not due:
+            continue
+        target = lowest(due).pk
+        if ranking.higher(member.effective_tier_id, target):
+            from_tier_id, member.effective_tier_id = member.effective_tier_id, target
             change = record_change(
                 member, log, reason=Reason.DEGRADATION, from_tier_id=from_tier_id, at=night
             )
@@ -155,7 +158,8 @@ def degrade_chunk(*, now, first_id: int, last_id: int, policy=None) -> int:
     changes = members_to_degrade(policy or DegradationPolicy.current(), ranking, now).filter(
         pk__gte=first_id, pk__lte=last_id
     )
-    ending = ending_status_grants(now=now, first_id=first_id, last_id=last_id)
+    ending, ended = ending_status_grants(now=now, first_id=first_id, last_id=last_id), 0
+    # Most nights none ends: one look at the running grants' index instead of the members.
     if ending.exists():
         # The matches' end and the inactivity each lock their members, in id order; in
         # two passes, an inactive member below one whose match ends would be taken after
@@ -165,7 +169,7 @@ def degrade_chunk(*, now, first_id: int, last_id: int, policy=None) -> int:
                 Q(pk__in=ending.values("member")) | Q(pk__in=changes.values("pk"))
             )
         )
-    ended = end_status_grants(ranking, now=now, first_id=first_id, last_id=last_id)
+        ended = end_status_grants(ranking, now=now, first_id=first_id, last_id=last_id)
     changed = apply_changes(
         changes.annotate(new_qualified=F("qualified_tier")), reason=Reason.DEGRADATION, at=now
     )

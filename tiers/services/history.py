@@ -111,12 +111,13 @@ class TierLog(list):
         """The member's messages told from their last change in this log, as it leaves
         them: a merge's tier-up, then the status match it carries over, tells of the
         match going on ("Your Gold status match goes on..."), not of the tier's
-        multiplier, which the match overrides. A drop's message tells its own drop (a
-        night missed before the merge, drops_missed): left on it."""
-        changes = [c for c in self._changes() if c.member_id == member_id]
+        multiplier, which the match overrides. Only the messages of changes made at that
+        moment: one of an earlier change (a night's drop the merge made, drops_missed)
+        tells its own."""
+        last = [c for c in self._changes() if c.member_id == member_id][-1]
         for message in self._messages():
-            if message.member_id == member_id and message.change.reason != Reason.DEGRADATION:
-                message.change = changes[-1]
+            if message.member_id == member_id and message.change.changed_at == last.changed_at:
+                message.change = last
 
     def _changes(self):
         return [x for x in self if isinstance(x, _Change)]

@@ -229,15 +229,14 @@ def end_status_grants(ranking: Ranking, *, now, first_id: int, last_id: int) -> 
     their tier now), the effective tier back to the
     qualified one where the grant held it above (the degradation that follows in the
     same run applies the member's inactivity), the grant closed. Idempotent: an ended
-    grant is not running any more. Returns the number of grants ended."""
+    grant is not running any more. Returns the number of grants ended. Most nights none
+    ends: the job looks at ending_status_grants first."""
     today = timezone.localdate(now)
     members = Member.objects.filter(
         pk__gte=first_id, pk__lte=last_id, granted_tier__isnull=False, granted_until__lt=today
     )
-    ended = StatusGrant.objects.filter(ended_at=None, until__lt=today, member__in=members)
-    # Most nights none ends: one look at the running grants' index instead of the members.
-    if not ending_status_grants(now=now, first_id=first_id, last_id=last_id).exists():
-        return 0
+    ended = ending_status_grants(now=now, first_id=first_id, last_id=last_id)
+    ended = ended.filter(member__in=members)
     changes = members.annotate(
         target=Case(
             When(held_above_by_match(ranking), then=F("qualified_tier")),
