@@ -19,6 +19,7 @@ from points.models import ExpiryPolicy, LedgerEntry
 from points.services import expire_points, merge_members
 from points.tasks import expire_points_task
 from tests.conftest import at, local_time, summary
+from tiers.models import Tier
 from tiers.services import grant_status
 from tiers.tasks import degrade_inactive_members_task
 
@@ -309,7 +310,7 @@ def test_G5_a_match_ended_while_nights_were_missed_ends_before_any_drop(
     # given: Silver, matched to Gold until 29 Dec, inactive since June; the last run 29 Dec
     member = make_member(joined_at=at("2026-05-01"))
     buy(member, "1000", when=at("2026-06-01"))
-    gold = member.effective_tier.__class__.objects.get(code="gold")
+    gold = Tier.objects.get(code="gold")
     grant_status(
         member=member,
         tier=gold,
@@ -342,7 +343,7 @@ def test_D2_T3_a_threshold_saved_while_nights_were_missed_keeps_their_drop_on_it
     # recalculation not run), and what the 31 Dec cutoff takes from her, as she was told
     member = gold_until_30_december
     told = told_of_31_december(member)
-    member.effective_tier.__class__.objects.filter(code="gold").update(threshold=3500)
+    Tier.objects.filter(code="gold").update(threshold=3500)
 
     # when: she buys at 00:02 on 1 Jan, then the expiry job runs the nights and expires
     bought_at_2_past_midnight(member, buy)
@@ -354,8 +355,26 @@ def test_D2_T3_a_threshold_saved_while_nights_were_missed_keeps_their_drop_on_it
     assert LedgerEntry.objects.get(member=member, kind="expiry").points == -told
 
 
+@pytest.fixture
+def survivor_and_duplicate(gold_until_30_december, make_member, buy):
+    """Gold until 29 Dec (90 days from 30 Sep), Silver by the run of 30 Dec; and her
+    duplicate account, which bought on 20 Dec. The last run 28 Dec."""
+    survivor = make_member("M-KEEP", joined_at=at("2026-06-01"))
+    buy(survivor, "3000", when=moment(2026, 9, 30, 23, 30))
+    duplicate = make_member("M-OLD", joined_at=at("2026-06-01"))
+    with mock.patch("django.utils.timezone.now", return_value=moment(2026, 12, 20, 12, 0)):
+        buy(duplicate, "10", when=moment(2026, 12, 20, 12, 0))
+    return survivor, duplicate
+
+
+def merged_at_10_on_31_december(survivor, duplicate, staff) -> None:
+    when = moment(2026, 12, 31, 10, 0)
+    with mock.patch("django.utils.timezone.now", return_value=when):
+        merge_members(survivor=survivor, duplicate=duplicate, by=staff, reason="Same", now=when)
+
+
 def test_D2_M3_a_merge_while_nights_were_missed_keeps_the_survivor_s_drop(
-    gold_until_30_december, make_member, buy, staff
+    survivor_and_duplicate, staff
 ):
     """Found by an audit of the change above: the duplicate's purchase of 20 Dec became
     the survivor's last, the catch-up counted from it and dropped no one: Gold at the
@@ -363,17 +382,11 @@ def test_D2_M3_a_merge_while_nights_were_missed_keeps_the_survivor_s_drop(
     comes before it, as on time: the customer did buy on 20 Dec.)"""
     # given: Gold until 29 Dec (90 days from 30 Sep), Silver by the run of 30 Dec; what
     # the 31 Dec cutoff takes from her; a duplicate who bought on 20 Dec
-    survivor = make_member("M-KEEP", joined_at=at("2026-06-01"))
-    buy(survivor, "3000", when=moment(2026, 9, 30, 23, 30))
+    survivor, duplicate = survivor_and_duplicate
     told = told_of_31_december(survivor)
-    duplicate = make_member("M-OLD", joined_at=at("2026-06-01"))
-    with mock.patch("django.utils.timezone.now", return_value=moment(2026, 12, 20, 12, 0)):
-        buy(duplicate, "10", when=moment(2026, 12, 20, 12, 0))
 
     # when: an agent merges them at 10:00 on 31 Dec, no run since 28 Dec; then the expiry
-    when = moment(2026, 12, 31, 10, 0)
-    with mock.patch("django.utils.timezone.now", return_value=when):
-        merge_members(survivor=survivor, duplicate=duplicate, by=staff, reason="Same", now=when)
+    merged_at_10_on_31_december(survivor, duplicate, staff)
     expire_at_5_past_midnight()
 
     # then: Silver from the start of 30 Dec, told so, and her points (the duplicate's
@@ -385,18 +398,14 @@ def test_D2_M3_a_merge_while_nights_were_missed_keeps_the_survivor_s_drop(
 
 
 def test_D4_G5_a_merge_carrying_a_match_leaves_the_drop_s_message_on_the_drop(
-    gold_until_30_december, make_member, buy, staff
+    survivor_and_duplicate, staff
 ):
     """Found by an audit of the change above: the message of a night's drop was told
     from the merge's change, as the carried match's messages are: "We miss you ... for
     now you enjoy the benefits of Platinum"."""
     # given: Gold until 29 Dec; a duplicate who bought on 20 Dec, matched to Platinum
-    survivor = make_member("M-KEEP", joined_at=at("2026-06-01"))
-    buy(survivor, "3000", when=moment(2026, 9, 30, 23, 30))
-    duplicate = make_member("M-OLD", joined_at=at("2026-06-01"))
-    with mock.patch("django.utils.timezone.now", return_value=moment(2026, 12, 20, 12, 0)):
-        buy(duplicate, "10", when=moment(2026, 12, 20, 12, 0))
-    platinum = survivor.effective_tier.__class__.objects.get(code="platinum")
+    survivor, duplicate = survivor_and_duplicate
+    platinum = Tier.objects.get(code="platinum")
     grant_status(
         member=duplicate,
         tier=platinum,
@@ -407,9 +416,7 @@ def test_D4_G5_a_merge_carrying_a_match_leaves_the_drop_s_message_on_the_drop(
     )
 
     # when: they merge at 10:00 on 31 Dec, no run since 28 Dec
-    when = moment(2026, 12, 31, 10, 0)
-    with mock.patch("django.utils.timezone.now", return_value=when):
-        merge_members(survivor=survivor, duplicate=duplicate, by=staff, reason="Same", now=when)
+    merged_at_10_on_31_december(survivor, duplicate, staff)
 
     # then: the drop's message tells the drop, not the match
     [drop] = Notification.objects.filter(member=survivor, kind="degradation")
