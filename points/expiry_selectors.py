@@ -66,6 +66,15 @@ def next_cutoff(policy: ExpiryPolicy, today: date) -> date | None:
     return upcoming[0] if upcoming else None
 
 
+def cutoff_on_or_after(policy: ExpiryPolicy, day: date) -> date | None:
+    """The first cutoff on or after `day` as it happened or will: a cutoff already run
+    stays one whatever the cycle and start say now (preview_expiry --date of a cutoff
+    run before the cycle changed), else the policy's next one (next_cutoff)."""
+    ran = ExpiryRun.objects.filter(cutoff__gte=day).order_by("cutoff")
+    cutoffs = [ran.values_list("cutoff", flat=True).first(), next_cutoff(policy, day)]
+    return min((cutoff for cutoff in cutoffs if cutoff), default=None)
+
+
 def coming_cutoff(plan: "Programme", now) -> date | None:
     """The cutoff whose expiry comes next: the last one passed whose job has not run yet
     (a few minutes after midnight, or longer after downtime; what it takes then is all

@@ -1,6 +1,7 @@
 """E2-E3 when the job runs late or twice: what staff corrected after a cutoff, and a
 second catch-up run reaching a cutoff the first has passed (found by a review)."""
 
+import io
 import logging
 from datetime import date
 from unittest import mock
@@ -8,6 +9,7 @@ from unittest import mock
 import pytest
 from django.core.management import call_command
 
+from points.models import ExpiryPolicy
 from points.services import adjust_points, expire_points
 from points.services import expiry as expiry_service
 from points.tasks import expire_points_task
@@ -76,3 +78,30 @@ def test_E3_a_run_with_no_cutoff_due_says_so_in_the_log(member, buy, monthly, ca
 
     # then: its line says there was nothing to do
     assert "expiry: no cutoff due" in caplog.text
+
+
+@pytest.mark.parametrize("change", ["annual", "switched off and on later"])
+def test_E3_the_dry_run_of_a_cutoff_processed_before_the_cycle_changed_says_what_it_took(
+    member, buy, monthly, change
+):
+    """Found by an audit of rules.md: it looked for the cutoff under today's cycle, and
+    answered with a coming annual cutoff and "0 points at stake"."""
+    # given 100 points the monthly run of 31 January took; the marketer then changed
+    # the cycle to annual, or switched expiry off and on again from 1 April
+    buy(member, "100", when=at("2026-01-10"))
+    expire_points(now=at("2026-02-01", 1))
+    policy = ExpiryPolicy.current()
+    if change == "annual":
+        policy.cycle = ExpiryPolicy.Cycle.ANNUAL
+    else:
+        policy.starts_on = date(2026, 4, 1)
+    policy.save()
+    out = io.StringIO()
+
+    # when operations ask the dry run about that cutoff
+    call_command("preview_expiry", "--date", "2026-01-20", stdout=out)
+
+    # then it says what the run took, not a later cutoff's stake
+    assert out.getvalue().startswith(
+        "The expiry of 31 January 2026 has run: 1 member, 100 points expired."
+    ), out.getvalue()

@@ -6,9 +6,9 @@ from core.db import whole_table_read
 from core.words import counted
 from points.expiry_selectors import (
     coming_cutoff,
+    cutoff_on_or_after,
     expiry_preview,
     expiry_skipped,
-    next_cutoff,
     stake_totals,
 )
 from points.models import ExpiryRun
@@ -31,7 +31,7 @@ class Command(BaseCommand):
         plan = programme()
         policy = plan.expiry
         # Without a date, the cutoff the job takes next: one passed but not run yet first.
-        cutoff = next_cutoff(policy, date) if date else coming_cutoff(plan, timezone.now())
+        cutoff = cutoff_on_or_after(policy, date) if date else coming_cutoff(plan, timezone.now())
         if cutoff is None:
             self.stdout.write(f"No expiry: {policy}.")
             return
