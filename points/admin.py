@@ -335,6 +335,16 @@ class ExpiryPolicyForm(forms.ModelForm):
         model = ExpiryPolicy
         fields = ["cycle", "starts_on", "reminder_days"]
 
+    def clean(self):
+        data = super().clean()
+        # E1: switching a cycle on starts it today, also switching it back on: the start
+        # the form shows is the one it had, kept only if the marketer types another.
+        never = ExpiryPolicy.Cycle.NEVER
+        switched_on = self.initial.get("cycle") == never and data.get("cycle", never) != never
+        if switched_on and "starts_on" not in self.changed_data:
+            data["starts_on"] = None  # the model's clean() sets today
+        return data
+
     def _post_clean(self):
         super()._post_clean()  # the model's clean() has set starts_on (E1)
         policy = self.instance

@@ -311,3 +311,20 @@ def test_E1_switching_expiry_on_records_the_start_it_set_in_the_history(client, 
     pk = ExpiryPolicy.current().pk
     history = client.get(reverse("admin:points_expirypolicy_history", args=[pk])).content.decode()
     assert "Changed Cycle and Starts on." in history
+
+
+def test_E1_switching_expiry_back_on_starts_it_today_not_at_its_old_start(client, login, balances):
+    """Found by an audit of rules.md: the start it had before it was switched off stayed,
+    and the page refused it ("never processed") though the marketer typed no date."""
+    # given expiry switched off, its start left at 70 days ago
+    login("Marketer")
+    old = timezone.localdate() - timedelta(days=70)
+    set_policy("never", old)
+
+    # when the marketer switches a monthly cycle on, the form's start as it was shown
+    shown = client.post(url(), form("monthly", old)).context["fingerprint"]
+    client.post(url(), form("monthly", old) | {CONFIRM: shown})
+
+    # then it starts today, and no past cutoff expires anything
+    assert saved() == ("monthly", timezone.localdate(), 14)
+    assert not LedgerEntry.objects.filter(kind="expiry").exists()
