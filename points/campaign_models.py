@@ -33,6 +33,11 @@ class CampaignStatus(models.TextChoices):
 
 
 class CampaignQuerySet(ProgrammeQuerySet):
+    def earning(self):
+        """The campaigns a purchase may earn under (applies_to): switched on, or switched
+        off after they started, for the purchases made before that reach us late."""
+        return self.filter(Q(is_active=True) | Q(switched_off_at__gt=F("starts_at")))
+
     def with_status(self, now):
         """Each campaign's `status` at `now`, read as applies_to reads the window: from
         its start, up to but not including its end; switched off, inactive."""
@@ -83,6 +88,9 @@ class Campaign(models.Model):
         help_text="Only for members in their birthday month (in the programme's time zone).",
     )
     is_active = models.BooleanField(default=True)
+    # When a marketer switched it off (save): it ends then. Empty for a campaign switched
+    # on, one created off, and one switched off before it was kept (it ends at its start).
+    switched_off_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = CampaignQuerySet.as_manager()
 
@@ -131,6 +139,22 @@ class Campaign(models.Model):
                 {"stores": f"A list of store codes of 1 to {STORE_LENGTH} characters."}
             )
 
+    def save(self, *args, **kwargs):
+        """Switched off, the campaign ends then (P2, applies_to): the purchases made while
+        it ran still earn under it when they reach us later, from a till that was offline
+        or a late file, as they would have on time. Switched on again, it runs its whole
+        window again."""
+        fields = kwargs.get("update_fields")
+        if fields is None or "is_active" in fields:
+            if self.is_active:
+                self.switched_off_at = None
+            elif self.switched_off_at is None and self.pk:
+                was_on = type(self).objects.filter(pk=self.pk, is_active=True).exists()
+                self.switched_off_at = timezone.now() if was_on else None
+            if fields is not None:
+                kwargs["update_fields"] = [*fields, "switched_off_at"]
+        super().save(*args, **kwargs)
+
     def status_at(self, now) -> CampaignStatus:
         """The campaign's status at `now`, as CampaignQuerySet.with_status reads it."""
         if not self.is_active:
@@ -142,7 +166,10 @@ class Campaign(models.Model):
     def applies_to(self, *, at, tier_id: int, channel: str) -> bool:
         """The one place where a campaign's window, tiers and channels are read (P3):
         whether it runs for a tier on a channel at `at`, whatever the purchase."""
-        if not (self.is_active and self.starts_at <= at < self.ends_at):
+        ends_at = self.ends_at
+        if not self.is_active:  # it ended when it was switched off (save)
+            ends_at = min(ends_at, self.switched_off_at or self.starts_at)
+        if not self.starts_at <= at < ends_at:
             return False
         if self.channels and channel not in self.channels:
             return False

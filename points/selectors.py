@@ -175,7 +175,7 @@ def programme(version: uuid.UUID | None = None) -> Programme:
             version=version,
             ranking=Ranking(),
             definitions={d.handle: d for d in PointDefinition.objects.all()},
-            campaigns=list(Campaign.objects.filter(is_active=True).prefetch_related("tiers")),
+            campaigns=list(Campaign.objects.earning().prefetch_related("tiers")),
             degradation=DegradationPolicy.current(),
             expiry=ExpiryPolicy.current(),
             expired_through=ExpiryRun.objects.aggregate(last=Max("cutoff"))["last"],

@@ -1,0 +1,85 @@
+"""P2, P3: a campaign switched off ends then. The purchases made while it ran earn under
+it when they reach us later (a till that was offline, a late file), as they would have
+on time; a purchase made after earns without it."""
+
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from points.models import Campaign, Transaction
+from tests.admin_pages import form_values
+from tests.conftest import earned
+from tests.points.test_campaign_admin import campaign
+from tests.points.transaction_files import run as import_file
+
+pytestmark = pytest.mark.django_db
+
+DAY = timedelta(days=1)
+
+
+def switch_off(client, login, weekend):
+    """As a marketer does it: the campaign's page, "Is active" unticked."""
+    login("Marketer")
+    url = reverse("admin:points_campaign_change", args=[weekend.pk])
+    values = form_values(client.get(url).content.decode())
+    values.pop("is_active", None)
+    assert client.post(url, values).status_code == 302
+    weekend.refresh_from_db()
+    assert not weekend.is_active
+
+
+@pytest.mark.parametrize("door", ["till", "file"])
+def test_P2_a_purchase_made_in_a_campaign_switched_off_since_earns_under_it_when_it_comes_late(
+    client, login, member, buy, no_campaigns, door
+):
+    """Found by an audit of rules.md: only the campaigns switched on when a purchase was
+    recorded counted, so tidying an ended campaign away, as its delete page advises,
+    took its x2 from the offline tills' purchases of its weekend."""
+    # given a x2 weekend that ended yesterday, then switched off on its page
+    weekend = campaign("Double weekend", starts=-4, ends=-1)
+    switch_off(client, login, weekend)
+    # when a till's purchase made during the weekend reaches us now
+    bought_at = timezone.now() - 3 * DAY
+    if door == "till":
+        txn = buy(member, "100", when=bought_at, now=timezone.now(), channel="pos")
+    else:
+        line = f"T-LATE,{member.external_id},purchase,100,{bought_at.isoformat()},pos,,\n"
+        assert import_file(line).errors == []
+        txn = Transaction.objects.get(external_id="T-LATE")
+
+    # then it earns x2, as it would have on time
+    assert earned(txn) == 200
+
+
+def test_P3_a_campaign_switched_off_while_it_runs_stops_there(
+    client, login, member, buy, no_campaigns
+):
+    # given a x2 week switched off two days into it
+    weekend = campaign("Double week", starts=-2, ends=5)
+    switch_off(client, login, weekend)
+    now = timezone.now()
+
+    # when a purchase of yesterday reaches us late, and one is made today
+    late = buy(member, "100", when=now - DAY, now=now)
+    today = buy(member, "100", when=now + timedelta(seconds=1))
+
+    # then the first earns under the campaign, the second without it
+    assert (earned(late), earned(today)) == (200, 100)
+
+
+def test_P3_a_campaign_created_switched_off_or_switched_on_again_runs_its_window(
+    member, buy, no_campaigns
+):
+    # given a campaign created switched off, for the days just passed
+    weekend = campaign("Double weekend", starts=-4, ends=-1, active=False)
+    bought_at = timezone.now() - 3 * DAY
+
+    # then it never ran: a purchase of its days earns without it
+    assert earned(buy(member, "100", when=bought_at, now=timezone.now())) == 100
+
+    # when it is switched on: its whole window counts
+    weekend.is_active = True
+    weekend.save()
+    assert earned(buy(member, "100", when=bought_at, now=timezone.now())) == 200
