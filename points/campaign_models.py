@@ -119,6 +119,22 @@ class Campaign(models.Model):
         times = f"x{self.multiplier.normalize():f}" if self.multiplier is not None else ""
         return f"{self.name} ({times})" if times else self.name
 
+    def save(self, *args, **kwargs):
+        """Switched off, the campaign ends then (P2, applies_to): the purchases made while
+        it ran still earn under it when they reach us later, from a till that was offline
+        or a late file, as they would have on time. Switched on again, it runs its whole
+        window again."""
+        fields = kwargs.get("update_fields")
+        if fields is None or "is_active" in fields:
+            if self.is_active:
+                self.switched_off_at = None
+            elif self.switched_off_at is None and self.pk:
+                was_on = type(self).objects.filter(pk=self.pk, is_active=True).exists()
+                self.switched_off_at = timezone.now() if was_on else None
+            if fields is not None:
+                kwargs["update_fields"] = [*fields, "switched_off_at"]
+        super().save(*args, **kwargs)
+
     def clean(self):
         # Beside the end, where the marketer corrects it (the constraint's own message
         # would stand above the form, naming no field).
@@ -138,22 +154,6 @@ class Campaign(models.Model):
             raise ValidationError(
                 {"stores": f"A list of store codes of 1 to {STORE_LENGTH} characters."}
             )
-
-    def save(self, *args, **kwargs):
-        """Switched off, the campaign ends then (P2, applies_to): the purchases made while
-        it ran still earn under it when they reach us later, from a till that was offline
-        or a late file, as they would have on time. Switched on again, it runs its whole
-        window again."""
-        fields = kwargs.get("update_fields")
-        if fields is None or "is_active" in fields:
-            if self.is_active:
-                self.switched_off_at = None
-            elif self.switched_off_at is None and self.pk:
-                was_on = type(self).objects.filter(pk=self.pk, is_active=True).exists()
-                self.switched_off_at = timezone.now() if was_on else None
-            if fields is not None:
-                kwargs["update_fields"] = [*fields, "switched_off_at"]
-        super().save(*args, **kwargs)
 
     def status_at(self, now) -> CampaignStatus:
         """The campaign's status at `now`, as CampaignQuerySet.with_status reads it."""

@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from points.models import Campaign, Transaction
+from points.models import Transaction
 from tests.admin_pages import form_values
 from tests.conftest import earned
 from tests.points.test_campaign_admin import campaign
