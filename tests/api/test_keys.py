@@ -294,7 +294,7 @@ def test_an_enrolment_through_the_api_is_in_the_admin_history_naming_its_key(api
     (log,) = history(member)
     assert log.user_id == till.user_id
     assert log.action_flag == ADDITION
-    assert log.get_change_message() == "Enrolled through the API key Till 12"
+    assert log.get_change_message() == "Enrolled through the API"
 
 
 def test_a_redemption_and_its_cancellation_through_the_api_are_in_the_admin_history(
@@ -317,8 +317,8 @@ def test_a_redemption_and_its_cancellation_through_the_api_are_in_the_admin_hist
     # then
     logs = list(history(member).order_by("pk"))
     assert [(log.user_id, log.get_change_message()) for log in logs] == [
-        (till.user_id, "Redeemed Coffee voucher through the API key Till 12"),
-        (till.user_id, "Cancelled the redemption of Coffee voucher through the API key Till 12"),
+        (till.user_id, "Redeemed Coffee voucher through the API"),
+        (till.user_id, "Cancelled the redemption of Coffee voucher through the API"),
     ]
 
 

@@ -17,6 +17,7 @@ from rest_framework.test import APIClient
 
 from api.models import ApiKey
 from api.services import create_api_key
+from members.models import Member
 
 pytestmark = pytest.mark.django_db
 
@@ -301,6 +302,17 @@ def test_changes_a_key_made_are_attributed_to_its_name_and_follow_a_rename(
         HTTP_AUTHORIZATION=f"Api-Key {secret}",
     )
     assert bought.status_code == 201, bought.json()
+    # and an enrolment through it, which writes a history row (found by an audit: the
+    # row's text kept the name the key had then, "Enrolled through the API key Till 3")
+    enrolled = APIClient().post(
+        "/api/v1/members",
+        {"external_id": "M-NAMED", "email": "named@example.com"},
+        format="json",
+        HTTP_AUTHORIZATION=f"Api-Key {secret}",
+    )
+    assert enrolled.status_code == 201, enrolled.json()
+    new_member = Member.objects.get(external_id="M-NAMED")
+    history_page = reverse("admin:members_member_history", args=[new_member.pk])
     member_page = reverse("admin:members_member_change", args=[member.pk])
     before = superuser_client.get(member_page).content.decode()
 
@@ -313,6 +325,9 @@ def test_changes_a_key_made_are_attributed_to_its_name_and_follow_a_rename(
     after = superuser_client.get(member_page).content.decode()
     assert f"Till 3 (API key {key.prefix})" in before
     assert f"Till 4 (API key {key.prefix})" in after and "Till 3" not in after
+    history = superuser_client.get(history_page).content.decode()
+    assert "Enrolled through the API" in history
+    assert f"Till 4 (API key {key.prefix})" in history and "Till 3" not in history
 
 
 def test_a_new_key_never_travels_in_a_cookie(superuser_client):

@@ -117,7 +117,7 @@ def test_W5_a_use_answers_201_then_an_exact_repeat_200_with_the_same_body(api, t
     assert used.used_by == till.user
     history = LogEntry.objects.get(user_id=till.user_id)
     assert history.change_message == (
-        f"Used the 5 euro voucher of redemption {five_euro.pk} through the API key Till 12"
+        f"Used the 5 euro voucher of redemption {five_euro.pk} through the API"
     )
 
 

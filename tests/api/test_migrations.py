@@ -1,0 +1,40 @@
+"""The api app's data migrations, on the rows they were written for."""
+
+import pytest
+from django.contrib.admin.models import ADDITION, LogEntry
+from django.contrib.auth import get_user_model
+from django.contrib.contenttypes.models import ContentType
+
+from api.services import create_api_key
+from members.models import Member
+from tests.migrations import latest_after, migrate  # noqa: F401 - a fixture
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.usefixtures("latest_after"),
+]
+
+
+def test_a_key_s_history_rows_written_before_name_it_by_its_account(member, staff):
+    # given: an enrolment by "Till 3", since renamed, written when rows named the key;
+    # and an agent's row that happens to say the same words
+    key, _ = create_api_key(name="Till 4", channel="pos")
+    migrate([("api", "0013_codes_to_forget")])
+    written = {"content_type": ContentType.objects.get_for_model(Member)}
+    written |= {"object_id": str(member.pk), "object_repr": "M", "action_flag": ADDITION}
+    by_key = LogEntry.objects.create(
+        user_id=key.user_id, change_message="Enrolled through the API key Till 3", **written
+    )
+    by_agent = LogEntry.objects.create(
+        user=staff, change_message="Noted: asked about a purchase through the API key X", **written
+    )
+
+    # when: the upgrade
+    migrate([("api", "0014_history_names_key_by_account")])
+
+    # then: the key's row names it by its account, which says its name now
+    by_key.refresh_from_db()
+    assert by_key.get_change_message() == "Enrolled through the API"
+    assert str(get_user_model().objects.get(pk=key.user_id)).startswith("Till 4 (API key ")
+    by_agent.refresh_from_db()
+    assert by_agent.change_message.endswith("through the API key X")
