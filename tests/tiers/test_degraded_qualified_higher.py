@@ -90,3 +90,29 @@ def test_a_frozen_degraded_member_who_qualifies_higher_keeps_the_level_lost(
     # then: the freeze holds the level lost as it was, neither given back nor deepened
     assert after_goodwill == ("platinum", "gold")
     assert tiers_of(degraded_gold) == ("platinum", "gold")
+
+
+def test_T3_D4_a_member_whom_lowered_thresholds_made_silver_while_away_is_not_told_again(
+    make_member, buy, degradation
+):
+    """Found by an audit of rules.md: her first purchase at Silver told her "Welcome
+    back! You are Silver again." though she had never been Silver."""
+    from members.models import Notification
+    from members.services import email_message
+
+    # given 999 points, 100 days without a purchase; Silver lowered to 900 meanwhile
+    member = make_member(joined_at=timezone.now() - timedelta(days=300))
+    buy(member, "999", when=timezone.now() - timedelta(days=100))
+    Tier.objects.filter(code="silver").update(threshold=900)
+    recalculate_all_tiers()
+    assert tiers_of(member) == ("silver", "bronze")
+
+    # when she buys
+    buy(member, "10", when=timezone.now())
+
+    # then she is Silver, and told she is Silver now, not again
+    assert tiers_of(member) == ("silver", "silver")
+    (message,) = [email_message(n) for n in Notification.objects.filter(member=member)]
+    assert message.subject == "Welcome back! You are Silver now."
+    assert "Your points reached Silver while you were away" in message.body
+    assert "again" not in message.subject + message.body

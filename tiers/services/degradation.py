@@ -61,9 +61,13 @@ def restore(
     change = record_change(
         member, log, reason=Reason.RESTORATION, from_tier_id=from_tier_id, at=at, by=by
     )
-    # "Welcome back" only to a member who last heard of a tier below this one (D4).
+    # "Welcome back" only to a member who last heard of a tier below this one (D4), and
+    # "again" only to one who held it: thresholds lowered while they were away may have
+    # qualified them for a tier they never had (T3).
     if _last_told(member, ranking, heard or from_tier_id, target) != target:
-        notify(member, log, Notification.Kind.RESTORATION, change)
+        held = TierChange.objects.filter(member=member, to_tier_id=target).exists()
+        more = {} if held else {"first_time": True}
+        notify(member, log, Notification.Kind.RESTORATION, change, **more)
 
 
 def drops_missed(
