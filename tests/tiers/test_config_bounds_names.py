@@ -8,7 +8,7 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 
 from points.models import PointDefinition
-from tests.migrations import latest_after, migrate  # noqa: F401 - a fixture
+from tests.migrations import latest_after, migrate, migrate_to_latest  # noqa: F401 - a fixture
 from tests.tiers.settings_forms import definition_form, errors, new_tier_form, tier_form
 from tiers.models import Tier
 
@@ -147,6 +147,42 @@ def test_T1_tiers_named_alike_before_the_upgrade_are_named_apart_by_it(tiers):
         "gold-3": "Gold (gold-3 2)",
         "gold-4": "Gold (gold-3)",
     }
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.usefixtures("latest_after")
+def test_T1_tiers_named_alike_but_for_their_spaces_are_named_apart_by_the_upgrade(
+    tiers, client, login
+):
+    """Found by an audit of rules.md: 0011 kept "Rose Gold" and "Rose\u00a0Gold" apart,
+    and the page, which tidies spaces, refused every later save of the second."""
+    # given: tiers saved before names were tidied
+    old = migrate([("tiers", "0019_multiplier_says_its_lower_bound")])
+    OldTier = old.get_model("tiers", "Tier")
+    for name, code, threshold in [
+        ("Rose Gold", "rose", 20000),
+        ("Rose\u00a0Gold", "rose-2", 30000),
+        ("Cafe\u0301  Club", "cafe", 40000),
+    ]:
+        OldTier.objects.create(name=name, code=code, threshold=threshold, multiplier=1)
+
+    # when: the upgrade
+    new = migrate([("tiers", "0020_tier_names_tidied")])
+    names = dict(new.get_model("tiers", "Tier").objects.values_list("code", "name"))
+    migrate_to_latest()
+
+    # then: named apart and tidied, and the second's page saves
+    assert (names["rose"], names["rose-2"], names["cafe"]) == (
+        "Rose Gold",
+        "Rose Gold (rose-2)",
+        "Caf\u00e9 Club",
+    )
+    login("Marketer")
+    second = Tier.objects.get(code="rose-2")
+    page = client.post(
+        reverse("admin:tiers_tier_change", args=[second.pk]), tier_form(second, multiplier="1.5")
+    )
+    assert page.status_code == 302, errors(page)
 
 
 # Defect: point definition handles were unique only case-sensitively
