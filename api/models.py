@@ -133,7 +133,9 @@ class CodesToForget(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self):
-        return f"{len(self.codes)} codes erased {self.created_at:%Y-%m-%d %H:%M}"
+        return (
+            f"{len(self.codes)} codes erased {timezone.localtime(self.created_at):%Y-%m-%d %H:%M}"
+        )
 
 
 _KEEP_SQL = (
