@@ -1,13 +1,15 @@
-"""E2-E3 when the job runs late or twice: what staff corrected after a cutoff, and a
-second catch-up run reaching a cutoff the first has passed (found by a review)."""
+"""E2-E3 when the job runs late or twice: what staff corrected after a cutoff, a second
+catch-up run reaching a cutoff the first has passed (found by a review); and what the
+dry run says of a cutoff already run or one after the next."""
 
 import io
 import logging
-from datetime import date
+from datetime import date, timedelta
 from unittest import mock
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
 from points.models import ExpiryPolicy
 from points.services import adjust_points, expire_points
@@ -105,3 +107,21 @@ def test_E3_the_dry_run_of_a_cutoff_processed_before_the_cycle_changed_says_what
     assert out.getvalue().startswith(
         "The expiry of 31 January 2026 has run: 1 member, 100 points expired."
     ), out.getvalue()
+
+
+def test_E3_the_dry_run_of_a_later_cutoff_says_the_next_one_takes_its_points_first(member, buy):
+    """Found by an audit of rules.md: it said "Next cutoff" of any date asked, and counted
+    points the cutoff before it takes, with nothing to say so."""
+    # given monthly expiry from today, 100 points
+    today = timezone.localdate()
+    ExpiryPolicy.objects.update_or_create(pk=1, defaults={"cycle": "monthly", "starts_on": today})
+    buy(member, "100", when=timezone.now() - timedelta(days=1))
+    out = io.StringIO()
+
+    # when operations ask about a cutoff two months ahead
+    call_command("preview_expiry", "--date", str(today + timedelta(days=62)), stdout=out)
+
+    # then it is not called the next one, and the one before is named
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("Cutoff: "), lines
+    assert lines[1].startswith("  The cutoff of ") and "comes first" in lines[1], lines

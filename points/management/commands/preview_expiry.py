@@ -44,9 +44,16 @@ class Command(BaseCommand):
         with whole_table_read():  # live, every member's ledger: see core.db
             by_tier, members = expiry_preview(cutoff)
             largest = list(members[:limit])
+        coming = coming_cutoff(plan, timezone.now())
+        label = "Next cutoff" if coming is None or cutoff <= coming else "Cutoff"
         self.stdout.write(
-            f"Next cutoff: {cutoff:%d %B %Y} (end of day, {timezone.get_current_timezone_name()})"
+            f"{label}: {cutoff:%d %B %Y} (end of day, {timezone.get_current_timezone_name()})"
         )
+        if label == "Cutoff":  # a later one: the figures cannot know what comes before
+            self.stdout.write(
+                f"  The cutoff of {coming:%d %B %Y} comes first and takes its points first: "
+                "these figures count balances as they stand today."
+            )
         for tier, count, points in by_tier:
             self.stdout.write(f"  {tier}: {counted(count, 'member')}, {counted(points, 'point')}")
         totals = stake_totals(by_tier)
