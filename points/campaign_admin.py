@@ -68,8 +68,8 @@ class CampaignForm(ChangedOnPageForm):
         if now >= saved.starts_at:
             self.add_error(
                 "starts_at",
-                f"“{saved.name}” has earned points since it started: its start stays on or "
-                "before today, so that what it earned stays in its results. To run it "
+                f"“{saved.name}” has earned points since it started: its start stays no later "
+                "than now, so that what it earned stays in its results. To run it "
                 "later, end it now and add a new campaign for the later dates.",
             )
         else:  # not started, but a purchase dated ahead (up to a day) earned under it

@@ -400,8 +400,8 @@ def test_P3_a_campaign_that_earned_points_keeps_its_start_in_the_past(
     # then: the one that earned keeps its dates, and the marketer reads why
     refused = moved["Flash double"].context["adminform"].form.errors["starts_at"]
     assert refused == [
-        "“Flash double” has earned points since it started: its start stays on or before "
-        "today, so that what it earned stays in its results. To run it later, end it now "
+        "“Flash double” has earned points since it started: its start stays no later than "
+        "now, so that what it earned stays in its results. To run it later, end it now "
         "and add a new campaign for the later dates."
     ]
     assert Campaign.objects.get(pk=flash.pk).starts_at == flash.starts_at
