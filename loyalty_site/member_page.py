@@ -7,8 +7,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db import transaction
-from django.db.models import Count, F, OuterRef, Prefetch, Q, Subquery, Sum
+from django.db.models import Count, F, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.http import HttpResponseRedirect
 from django.utils import timezone
@@ -16,18 +15,18 @@ from django.utils.dateparse import parse_date
 from import_export.admin import ExportMixin
 from import_export.formats import base_formats
 
-from core import events
-from core.admin import LABELLED_MOMENTS, IdField, action_confirmation, chosen_for_action
+from core.admin import LABELLED_MOMENTS, IdField
 from core.exports import SPREADSHEET_ENCODING
 from core.paginator import CappedPaginator
 from loyalty_site.member_actions import AssignPointsForm, MemberActions, RedeemForm
+from loyalty_site.member_erasure import MemberErasure
 from loyalty_site.member_governance import MemberGovernance, governance_context
 from loyalty_site.member_list import MemberList, TierFilter
 from loyalty_site.member_merge import MemberMerge, MergeForm
 from members.models import Member
 from members.resources import MemberResource
 from members.selectors import accounts_merged_into, survivor_of_search, whole_name
-from members.services import enroll_member, erase_member, referrer
+from members.services import enroll_member, referrer
 from points.expiry_selectors import cutoff_instant
 from points.explanations import entry_explanation, tier_explanation, tier_history, why_closed
 from points.models import (
@@ -42,8 +41,8 @@ from rewards.selectors import catalogue
 from tiers.selectors import TONIGHT, drop_time, next_degradation
 
 LEDGER_PAGE_SIZE = 25
+CORRECT_BIRTH_DATE = "members.correct_birth_date"
 HISTORY_ROWS = 20
-ERASE_AT_MOST = 100  # members one erasure acts on, each named on its confirmation page
 
 VIEW_REDEMPTION = "rewards.view_redemption"  # voucher codes are shown with it
 
@@ -282,7 +281,9 @@ class MemberForm(forms.ModelForm):
         return cleaned
 
 
-class MemberAdmin(MemberMerge, MemberGovernance, MemberActions, ExportMixin, admin.ModelAdmin):
+class MemberAdmin(
+    MemberMerge, MemberGovernance, MemberActions, MemberErasure, ExportMixin, admin.ModelAdmin
+):
     """The member page of the CX Manager: search, balances, tiers, history, ledger,
     catalogue, and the agent's two actions (assign points, redeem a reward)."""
 
@@ -320,47 +321,6 @@ class MemberAdmin(MemberMerge, MemberGovernance, MemberActions, ExportMixin, adm
     def get_fields(self, request, obj=None):
         # Who referred a member is said once, at enrolment (it decides a payment).
         return self.fields if obj else [*self.fields, "referred_by_code"]
-
-    @admin.action(permissions=["erase"], description="Erase personal data of the selected members")
-    def erase(self, request, queryset):
-        """Right to be forgotten, after a confirmation page that says it is final and
-        names each member. At most ERASE_AT_MOST at once: "select all" on a list of a
-        million built a page of a million names (16 s at 200,000 members)."""
-        rows = queryset.prefetch_related(
-            # Erased with them (M9): named on the page.
-            Prefetch(
-                "merged_members",
-                Member.objects.filter(erased_at=None).order_by("pk"),
-                to_attr="still_merged_in",
-            )
-        )
-        too_many = f"Erase at most {ERASE_AT_MOST} members at once: find each with the search."
-        chosen = chosen_for_action(self, request, rows, limit=ERASE_AT_MOST, too_many=too_many)
-        if chosen is None:
-            return None
-        if request.POST.get("confirm") != "yes":
-            return action_confirmation(
-                self,
-                request,
-                "admin/members/member/erase_confirmation.html",
-                chosen,
-                title="Erase personal data?",
-                members=chosen,
-                tells_endpoints=events.wanted(events.EventType.MEMBER_ERASED),
-            )
-        erased_ids = set()
-        for member in chosen:
-            if member.merged_into_id in erased_ids:
-                continue  # erased with the account it was merged into (M9)
-            try:
-                with transaction.atomic():  # the erasure and its history line
-                    erased = erase_member(member=member, by=request.user)
-                    self.log_change(request, erased, "Personal data erased")
-            except ValidationError as exc:
-                self.message_user(request, " ".join(exc.messages), messages.ERROR)
-            else:
-                erased_ids.add(erased.pk)
-                self.message_user(request, f"Personal data erased: now {erased.external_id}.")
 
     @admin.display(description="Name")
     def name(self, member):
@@ -414,9 +374,6 @@ class MemberAdmin(MemberMerge, MemberGovernance, MemberActions, ExportMixin, adm
         # name them from the cached programme (member_search).
         return super().get_queryset(request).select_related("qualified_tier", "effective_tier")
 
-    def has_erase_permission(self, request):
-        return request.user.has_perm("members.erase_member")
-
     def has_export_permission(self, request):
         # E-mails and phones of every member: not for every role that may look one up.
         return request.user.has_perm("members.export_member")
@@ -425,9 +382,14 @@ class MemberAdmin(MemberMerge, MemberGovernance, MemberActions, ExportMixin, adm
         # The customer code is the key other systems use: fixed once enrolled; so is the
         # joining date, from which inactivity counts and the welcome points and the
         # history are dated. An erased member's data is gone for good: nothing to edit.
+        # A birth date given is corrected by a supervisor: a birthday campaign multiplies
+        # what a member earns in that month (P3).
         if obj and obj.erased_at:
             return self.fields
-        return ["external_id", "joined_at"] if obj else []
+        fixed = ["external_id", "joined_at"] if obj else []
+        if obj and obj.birth_date and not request.user.has_perm(CORRECT_BIRTH_DATE):
+            fixed.append("birth_date")
+        return fixed
 
     def has_delete_permission(self, request, obj=None):
         return False

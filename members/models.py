@@ -289,6 +289,7 @@ class Member(models.Model):
             ("export_member", "Can export members' personal data"),
             ("merge_member", "Can merge a duplicate account into another member"),
             ("freeze_member", "Can pause a member's degradation and expiry (freeze)"),
+            ("correct_birth_date", "Can correct a member's birth date"),
         ]
 
     def __str__(self):

@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.urls import reverse
 
-from loyalty_site.member_page import ERASE_AT_MOST
+from loyalty_site.member_erasure import ERASE_AT_MOST
 from members.models import Member, Notification, TierChange
 from members.services import erase_member
 from points.models import LedgerEntry

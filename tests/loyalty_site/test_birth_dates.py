@@ -1,0 +1,61 @@
+"""Who may move a member's birth date: a birthday campaign multiplies what a member
+earns in their birthday month (P3), so a birth date given is corrected by a CX
+supervisor; a CX agent gives one the member never gave."""
+
+from datetime import date
+
+import pytest
+
+from members.models import Member
+from tests.loyalty_site.test_audit_member_desk import contact_form, member_page
+
+pytestmark = pytest.mark.django_db
+
+
+def birth_date_of(member):
+    return Member.objects.get(pk=member.pk).birth_date
+
+
+@pytest.fixture
+def born(make_member):
+    member = make_member("M-BORN")
+    Member.objects.filter(pk=member.pk).update(birth_date=date(1990, 7, 14))
+    return Member.objects.get(pk=member.pk)
+
+
+def test_a_cx_agent_sees_a_given_birth_date_and_cannot_move_it(client, login, born):
+    # given
+    login("CX agent")
+
+    # when: the agent opens the page, then sends another birth date with a phone
+    page = client.get(member_page(born)).content.decode()
+    saved = client.post(
+        member_page(born), contact_form(born, phone="+34 611", birth_date="1990-12-03")
+    )
+
+    # then: the date is shown, not a field; the phone is saved, the birth date stays
+    assert 'name="birth_date"' not in page and "14 Jul 1990" in page
+    assert saved.status_code == 302
+    assert Member.objects.get(pk=born.pk).phone == "+34 611"
+    assert birth_date_of(born) == date(1990, 7, 14)
+
+
+def test_a_cx_agent_gives_a_birth_date_the_member_never_gave(client, login, make_member):
+    member = make_member("M-NONE")
+    login("CX agent")
+
+    saved = client.post(member_page(member), contact_form(member, birth_date="1985-03-09"))
+
+    assert saved.status_code == 302
+    assert birth_date_of(member) == date(1985, 3, 9)
+
+
+def test_a_cx_supervisor_corrects_a_birth_date(client, login, born):
+    login("CX supervisor")
+
+    page = client.get(member_page(born)).content.decode()
+    saved = client.post(member_page(born), contact_form(born, birth_date="1990-12-03"))
+
+    assert 'name="birth_date" value="1990-07-14"' in page  # as files and the API write it
+    assert saved.status_code == 302
+    assert birth_date_of(born) == date(1990, 12, 3)
