@@ -12,7 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from core.days import end_of
-from points.models import CampaignResult, DailyPoints, DailyTier
+from points.models import Campaign, CampaignResult, DailyPoints, DailyTier
 from tiers.selectors import Ranking
 
 DAYS = 365
@@ -114,14 +114,15 @@ def flows_by_month(last: date) -> Chart:
 def campaign_results(last: date) -> Chart:
     """Each campaign that ran in the last DAYS days, latest first: the points it added
     to purchases, the members and the purchases it reached (CampaignResult, to the end
-    of `last`). A campaign switched off that earned nothing never ran (switched off
-    before it started): not listed; one switched on that reached nobody is, with 0."""
+    of `last`). A campaign switched off before it started never ran: not listed
+    unless it earned (a purchase dated ahead); one that ran and reached nobody is, with
+    0."""
     first = last - timedelta(days=DAYS - 1)
     results = (
         CampaignResult.objects.filter(campaign__ends_at__gte=end_of(first - timedelta(days=1)))
         # begun by then, or earned by then under dates moved later since
         .filter(Q(campaign__starts_at__lt=end_of(last)) | Q(first_earned_at__lt=end_of(last)))
-        .filter(Q(purchases__gt=0) | Q(campaign__is_active=True))
+        .filter(Q(purchases__gt=0) | Q(campaign__in=Campaign.objects.earning()))
         .select_related("campaign")
         .order_by("-campaign__starts_at", "-campaign_id")
     )

@@ -202,9 +202,10 @@ class CampaignAdmin(WritesWhatChangedAdmin):
 def stacks_to_come(campaign: Campaign) -> list:
     """The windows in which the campaign stacks with others: those still to come, for a
     campaign that runs or will (a window past warns of nothing the marketer can still
-    change); all of them for a campaign that has ended, whose page is its history."""
+    change); all of them for a campaign that has ended or was switched off, whose page
+    is its history."""
     now, stacks = timezone.now(), campaign_stacks(campaign, Ranking())
-    return stacks if campaign.ends_at <= now else [s for s in stacks if s.ends_at > now]
+    return stacks if campaign.runs_until <= now else [s for s in stacks if s.ends_at > now]
 
 
 def reach_message(campaign: Campaign) -> str:

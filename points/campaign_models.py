@@ -163,13 +163,18 @@ class Campaign(models.Model):
             return CampaignStatus.SCHEDULED
         return CampaignStatus.ENDED if self.ends_at <= now else CampaignStatus.RUNNING
 
+    @property
+    def runs_until(self):
+        """The end of the window it runs in: its end, or when it was switched off (save),
+        its start for one that never ran switched on. CampaignQuerySet.earning reads it."""
+        if self.is_active:
+            return self.ends_at
+        return min(self.ends_at, self.switched_off_at or self.starts_at)
+
     def applies_to(self, *, at, tier_id: int, channel: str) -> bool:
         """The one place where a campaign's window, tiers and channels are read (P3):
         whether it runs for a tier on a channel at `at`, whatever the purchase."""
-        ends_at = self.ends_at
-        if not self.is_active:  # it ended when it was switched off (save)
-            ends_at = min(ends_at, self.switched_off_at or self.starts_at)
-        if not self.starts_at <= at < ends_at:
+        if not self.starts_at <= at < self.runs_until:
             return False
         if self.channels and channel not in self.channels:
             return False

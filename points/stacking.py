@@ -60,23 +60,21 @@ class Stack:
 
 
 def campaign_stacks(campaign: Campaign, ranking: Ranking) -> list[Stack]:
-    """The windows in which `campaign` runs with other active campaigns for a tier,
-    channel and store they share, oldest first. Two queries (the others and their tiers), then
-    the campaign's window is cut at every start and end of the others."""
-    if not campaign.is_active:
+    """The windows in which `campaign` runs with other campaigns for a tier, channel and
+    store they share, oldest first: each as it runs (Campaign.runs_until: one switched
+    off ran until then). Two queries (the others and their tiers), then the campaign's
+    window is cut at every start and end of the others."""
+    starts_at, ends_at = campaign.starts_at, campaign.runs_until
+    if ends_at <= starts_at:
         return []
-    others = list(
-        Campaign.objects.filter(
-            is_active=True, starts_at__lt=campaign.ends_at, ends_at__gt=campaign.starts_at
-        )
-        .exclude(pk=campaign.pk)
-        .prefetch_related("tiers")
-    )
-    inside = {t for c in others for t in (c.starts_at, c.ends_at)}
-    bounds = sorted(
-        {campaign.starts_at, campaign.ends_at}
-        | {t for t in inside if campaign.starts_at < t < campaign.ends_at}
-    )
+    near = Campaign.objects.earning().filter(starts_at__lt=ends_at, ends_at__gt=starts_at)
+    others = [
+        other
+        for other in near.exclude(pk=campaign.pk).prefetch_related("tiers")
+        if other.runs_until > starts_at
+    ]
+    inside = {t for c in others for t in (c.starts_at, c.runs_until)}
+    bounds = sorted({starts_at, ends_at} | {t for t in inside if starts_at < t < ends_at})
     stacks: list[Stack] = []
     earn_rate = programme().purchase_definition.earn_rate
     for start, end in zip(bounds, bounds[1:], strict=False):

@@ -265,3 +265,21 @@ def test_analytics_a_campaign_switched_off_before_it_started_is_not_listed_as_on
 
     # when / then
     assert "Easter triple" not in campaigns_csv(client)
+
+
+def test_analytics_a_campaign_switched_off_after_it_ran_is_listed_even_when_it_reached_nobody(
+    client, login, make_member
+):
+    """A campaign switched off ends then (P3): one that ran half of March for a channel
+    nobody bought on, then was switched off, ran and reached nobody: listed with 0."""
+    # given
+    make_member(joined_at=at("2026-02-01"))
+    online = campaign("Online double", channels=["ecommerce"])
+    Campaign.objects.filter(pk=online.pk).update(
+        is_active=False, switched_off_at=at("2026-03-15", 12)
+    )
+    take_snapshots(now=at("2026-04-02", 1))
+    login("Marketer")
+
+    # when / then
+    assert campaigns_csv(client)["Online double"] == ["0", "0", "0"]

@@ -19,9 +19,8 @@ pytestmark = pytest.mark.django_db
 DAY = timedelta(days=1)
 
 
-def switch_off(client, login, weekend):
-    """As a marketer does it: the campaign's page, "Is active" unticked."""
-    login("Marketer")
+def switch_off(client, weekend):
+    """As a marketer does it, logged in: the campaign's page, "Is active" unticked."""
     url = reverse("admin:points_campaign_change", args=[weekend.pk])
     values = form_values(client.get(url).content.decode())
     values.pop("is_active", None)
@@ -39,7 +38,8 @@ def test_P2_a_purchase_made_in_a_campaign_switched_off_since_earns_under_it_when
     took its x2 from the offline tills' purchases of its weekend."""
     # given a x2 weekend that ended yesterday, then switched off on its page
     weekend = campaign("Double weekend", starts=-4, ends=-1)
-    switch_off(client, login, weekend)
+    login("Marketer")
+    switch_off(client, weekend)
     # when a till's purchase made during the weekend reaches us now
     bought_at = timezone.now() - 3 * DAY
     if door == "till":
@@ -58,7 +58,8 @@ def test_P3_a_campaign_switched_off_while_it_runs_stops_there(
 ):
     # given a x2 week switched off two days into it
     weekend = campaign("Double week", starts=-2, ends=5)
-    switch_off(client, login, weekend)
+    login("Marketer")
+    switch_off(client, weekend)
     now = timezone.now()
 
     # when a purchase of yesterday reaches us late, and one is made today
@@ -83,3 +84,29 @@ def test_P3_a_campaign_created_switched_off_or_switched_on_again_runs_its_window
     weekend.is_active = True
     weekend.save()
     assert earned(buy(member, "100", when=bought_at, now=timezone.now())) == 200
+
+
+def test_P3_an_ended_campaign_keeps_its_stack_with_one_switched_off_to_tidy_the_list(
+    client, login, member, buy, no_campaigns
+):
+    """Found by an audit of the change: the stacks counted only campaigns switched on,
+    so the ended "Till weekend" page forgot the weekend it ran x4 with."""
+    # given two x2 weekends that ran together and ended yesterday
+    weekend = campaign("Double weekend", starts=-4, ends=-1)
+    tills = campaign("Till weekend", starts=-4, ends=-1)
+    url = reverse("admin:points_campaign_change", args=[tills.pk])
+    login("Marketer")
+    before = client.get(url).context["stacks"]
+    assert len(before) == 1 and "Double weekend" in before[0]
+
+    # when the marketer switches "Double weekend" off to tidy the list
+    switch_off(client, weekend)
+
+    # then a purchase of the weekend arriving late earns under both, and the ended
+    # "Till weekend" page still says they stacked, as does the one switched off
+    late = buy(member, "100", when=timezone.now() - 3 * DAY, now=timezone.now())
+    assert earned(late) == 400
+    assert client.get(url).context["stacks"] == before
+    weekend_url = reverse("admin:points_campaign_change", args=[weekend.pk])
+    (stack,) = client.get(weekend_url).context["stacks"]
+    assert "Till weekend" in stack

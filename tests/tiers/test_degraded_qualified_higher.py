@@ -116,3 +116,33 @@ def test_T3_D4_a_member_whom_lowered_thresholds_made_silver_while_away_is_not_to
     assert message.subject == "Welcome back! You are Silver now."
     assert "Your points reached Silver while you were away" in message.body
     assert "again" not in message.subject + message.body
+
+
+def test_D4_a_gold_member_whose_points_fall_to_silver_while_away_is_told_silver_again(
+    make_member, buy, degradation
+):
+    """Found by an audit of the change above: "never held" read the history for Silver
+    itself, and a member who went from Bronze to Gold at once was told her points had
+    reached Silver (T2: Silver is below the Gold she reached, held before)."""
+    from members.models import Notification
+    from members.services import email_message
+
+    # given Gold by one purchase, dropped two levels at once to Bronze; Gold raised
+    # above her points while she was away: qualified Silver
+    degradation.levels_per_step = 2
+    degradation.save()
+    member = make_member(joined_at=timezone.now() - timedelta(days=400))
+    buy(member, "3500", when=timezone.now() - timedelta(days=100))
+    degrade_inactive_members(now=timezone.now())
+    Tier.objects.filter(code="gold").update(threshold=4_000)
+    recalculate_all_tiers()
+    assert tiers_of(member) == ("silver", "bronze")
+
+    # when she buys
+    buy(member, "10", when=timezone.now())
+
+    # then she is Silver again, and told so
+    assert tiers_of(member) == ("silver", "silver")
+    restored = Notification.objects.filter(member=member, kind="restoration")
+    (message,) = [email_message(n) for n in restored]
+    assert message.subject == "Welcome back! You are Silver again."

@@ -62,10 +62,11 @@ def restore(
         member, log, reason=Reason.RESTORATION, from_tier_id=from_tier_id, at=at, by=by
     )
     # "Welcome back" only to a member who last heard of a tier below this one (D4), and
-    # "again" only to one who held it: thresholds lowered while they were away may have
-    # qualified them for a tier they never had (T3).
+    # "again" only to one who held it or a higher one (T2): thresholds lowered while they
+    # were away may have qualified them for a tier they never had (T3).
     if _last_told(member, ranking, heard or from_tier_id, target) != target:
-        held = TierChange.objects.filter(member=member, to_tier_id=target).exists()
+        at_least = [tier.pk for tier in ranking.tiers if not ranking.higher(target, tier.pk)]
+        held = TierChange.objects.filter(member=member, to_tier__in=at_least).exists()
         more = {} if held else {"first_time": True}
         notify(member, log, Notification.Kind.RESTORATION, change, **more)
 
