@@ -161,7 +161,12 @@ class CampaignAdmin(WritesWhatChangedAdmin):
 
     @admin.display(description="Status", ordering="status")
     def status(self, campaign):
-        return CampaignStatus(campaign.status).label
+        label = CampaignStatus(campaign.status).label
+        if not campaign.is_active and campaign.runs_until > campaign.starts_at:
+            # Switched off after it started: the purchases made until then earn under it.
+            local = timezone.localtime(campaign.runs_until)
+            return f"{label} (ran until {local.day} {local:%b %Y, %H:%M})"
+        return label
 
     def get_form(self, request, obj=None, **kwargs):
         form = super().get_form(request, obj, **kwargs)

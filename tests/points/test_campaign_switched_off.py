@@ -102,7 +102,11 @@ def test_P3_an_ended_campaign_keeps_its_stack_with_one_switched_off_to_tidy_the_
     # when the marketer switches "Double weekend" off to tidy the list
     switch_off(client, weekend)
 
-    # then a purchase of the weekend arriving late earns under both, and the ended
+    # then the list says until when it ran
+    listed = client.get(reverse("admin:points_campaign_changelist")).content.decode()
+    local = timezone.localtime(weekend.ends_at)
+    assert f"Inactive (ran until {local.day} {local:%b %Y, %H:%M})" in listed
+    # and a purchase of the weekend arriving late earns under both, and the ended
     # "Till weekend" page still says they stacked, as does the one switched off
     late = buy(member, "100", when=timezone.now() - 3 * DAY, now=timezone.now())
     assert earned(late) == 400
