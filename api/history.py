@@ -4,6 +4,8 @@ page's history shows who did what, whether a person or a till."""
 
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.contenttypes.models import ContentType
+from django.db.models import Value
+from django.db.models.functions import Concat, Left, StrIndex
 
 from api.models import ApiKey
 
@@ -20,4 +22,24 @@ def log_api_change(key: ApiKey, obj, message: str, *, action_flag=CHANGE) -> Log
         object_repr=str(obj)[:200],
         action_flag=action_flag,
         change_message=f"{message} through the API",
+    )
+
+
+# What a key's rows said before they named it by its account (api 0014).
+_NAMED_IN_TEXT = " through the API key "
+
+
+def name_keys_by_their_accounts() -> int:
+    """Rewrite the history rows that name a key in their text, "... through the API key
+    Till 3", to "... through the API", as api 0014 rewrote the older ones: the web of
+    the release before writes them while the new release migrates (finish_upgrade). One
+    statement; safe to run again: it finds none then. Returns how many it rewrote."""
+    rows = LogEntry.objects.filter(
+        user__in=ApiKey.objects.values("user"), change_message__contains=_NAMED_IN_TEXT
+    )
+    return rows.update(
+        change_message=Concat(
+            Left("change_message", StrIndex("change_message", Value(_NAMED_IN_TEXT)) - 1),
+            Value(" through the API"),
+        )
     )

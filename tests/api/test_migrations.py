@@ -38,3 +38,31 @@ def test_a_key_s_history_rows_written_before_name_it_by_its_account(member, staf
     assert str(get_user_model().objects.get(pk=key.user_id)).startswith("Till 4 (API key ")
     by_agent.refresh_from_db()
     assert by_agent.change_message.endswith("through the API key X")
+
+
+def test_finishing_the_upgrade_names_by_its_account_the_rows_the_release_before_wrote(
+    member,
+):
+    """Found by an audit of upgrades: a key's enrolments made by the web of the release
+    before, once migrated, kept the key's name in their text."""
+    import io
+
+    from django.core.management import call_command
+
+    # given: a row the web of the release before wrote after the migrate
+    key, _ = create_api_key(name="Till 7", channel="pos")
+    written = {"content_type": ContentType.objects.get_for_model(Member)}
+    written |= {"object_id": str(member.pk), "object_repr": "M", "action_flag": ADDITION}
+    row = LogEntry.objects.create(
+        user_id=key.user_id, change_message="Enrolled through the API key Till 7", **written
+    )
+    out = io.StringIO()
+
+    # when: every process runs the new release
+    call_command("finish_upgrade", stdout=out)
+    call_command("finish_upgrade", stdout=out)
+
+    # then: the row names the key by its account; the second run finds nothing
+    row.refresh_from_db()
+    assert row.change_message == "Enrolled through the API"
+    assert out.getvalue().splitlines()[1::2] == ["key history rows=1", "key history rows=0"]

@@ -6,6 +6,7 @@ import pytest
 
 from members.models import Member
 from members.selectors import erased_codes
+from tests.conftest import postgres_only
 from tests.migrations import latest_after, migrate  # noqa: F401 - a fixture
 
 pytestmark = [
@@ -60,3 +61,28 @@ def test_drops_recorded_before_keep_the_freeze_their_explanation_read(
     frozen.refresh_from_db()
     assert drops.get(member=frozen).frozen_until == frozen.frozen_until
     assert drops.get(member=never).frozen_until is None
+
+
+@postgres_only
+def test_the_tier_index_built_again_after_a_build_stopped_half_way():
+    """Found by an audit of upgrades: a build stopped by MIGRATE_LOCK_TIMEOUT left its
+    index, invalid, and the same command run again failed on its name ("relation
+    member_tier_newest already exists") where deploy.md says it goes on from there."""
+    from django.db import connection
+
+    # given: the index left behind by a build that stopped
+    migrate([("members", "0026_lifetime_indexes_end_with_id")])
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE INDEX member_tier_newest ON members_member (id)")
+
+    # when: migrate again
+    migrate([("members", "0027_member_tier_newest")])
+
+    # then: the index is the migration's, and valid
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT i.indisvalid, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+            "JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = 'member_tier_newest'"
+        )
+        valid, definition = cursor.fetchone()
+    assert valid and "(effective_tier_id, id)" in definition
