@@ -158,8 +158,12 @@ class WritesWhatChangedAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if not change:
             return super().save_model(request, obj, form, change)
+        obj.save(update_fields=self.changed_columns(obj, form))
+
+    def changed_columns(self, obj, form) -> list[str]:
+        """The columns the page changed: what its save writes."""
         columns = {field.name for field in obj._meta.concrete_fields}
-        obj.save(update_fields=[name for name in form.changed_data if name in columns])
+        return [name for name in form.changed_data if name in columns]
 
 
 class ReadOnlyAdminMixin:

@@ -13,6 +13,7 @@ from core.admin import LABELLED_MOMENTS, ChangedOnPageForm, WritesWhatChangedAdm
 from core.staff_input import invisible_in
 from points.models import STORE_LENGTH, Campaign, CampaignStatus, Channel
 from points.selectors import campaign_has_earned, campaign_reach, why_campaign_is_kept
+from points.services.campaigns import save_campaign
 from points.stacking import campaign_stacks
 from tiers.models import ProgrammeVersion
 from tiers.selectors import Ranking
@@ -133,6 +134,9 @@ class CampaignAdmin(WritesWhatChangedAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).with_status(timezone.now()).prefetch_related("tiers")
+
+    def save_model(self, request, obj, form, change):
+        save_campaign(campaign=obj, fields=self.changed_columns(obj, form) if change else None)
 
     @admin.display(description="Multiplier", ordering="multiplier")
     def times(self, campaign):

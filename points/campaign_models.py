@@ -88,8 +88,9 @@ class Campaign(models.Model):
         help_text="Only for members in their birthday month (in the programme's time zone).",
     )
     is_active = models.BooleanField(default=True)
-    # When a marketer switched it off (save): it ends then. Empty for a campaign switched
-    # on, one created off, and one switched off before it was kept (it ends at its start).
+    # When a marketer switched it off (points.services.campaigns): it ends then. Empty for
+    # a campaign switched on, one created off, and one switched off before it was kept
+    # (it ends at its start).
     switched_off_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = CampaignQuerySet.as_manager()
@@ -118,22 +119,6 @@ class Campaign(models.Model):
         # "x2.5" however it was read (the form's 2.5, the column's 2.50), as the list writes it
         times = f"x{self.multiplier.normalize():f}" if self.multiplier is not None else ""
         return f"{self.name} ({times})" if times else self.name
-
-    def save(self, *args, **kwargs):
-        """Switched off, the campaign ends then (P2, applies_to): the purchases made while
-        it ran still earn under it when they reach us later, from a till that was offline
-        or a late file, as they would have on time. Switched on again, it runs its whole
-        window again."""
-        fields = kwargs.get("update_fields")
-        if fields is None or "is_active" in fields:
-            if self.is_active:
-                self.switched_off_at = None
-            elif self.switched_off_at is None and self.pk:
-                was_on = type(self).objects.filter(pk=self.pk, is_active=True).exists()
-                self.switched_off_at = timezone.now() if was_on else None
-            if fields is not None:
-                kwargs["update_fields"] = [*fields, "switched_off_at"]
-        super().save(*args, **kwargs)
 
     def clean(self):
         # Beside the end, where the marketer corrects it (the constraint's own message
@@ -165,8 +150,9 @@ class Campaign(models.Model):
 
     @property
     def runs_until(self):
-        """The end of the window it runs in: its end, or when it was switched off (save),
-        its start for one that never ran switched on. CampaignQuerySet.earning reads it."""
+        """The end of the window it runs in: its end, or when it was switched off
+        (save_campaign), its start for one that never ran switched on.
+        CampaignQuerySet.earning reads it."""
         if self.is_active:
             return self.ends_at
         return min(self.ends_at, self.switched_off_at or self.starts_at)
