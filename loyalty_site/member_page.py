@@ -445,7 +445,15 @@ class MemberAdmin(
             changed = {
                 name: getattr(obj, name) for name in form.changed_data if name in self.fields
             }
-            if changed and not Member.objects.filter(pk=obj.pk, erased_at=None).update(**changed):
+            rows = Member.objects.filter(pk=obj.pk, erased_at=None)
+            if "birth_date" in changed and not request.user.has_perm(CORRECT_BIRTH_DATE):
+                rows = rows.filter(birth_date=None)  # given meanwhile: a supervisor's now
+            if changed and not rows.update(**changed):
+                if Member.objects.filter(pk=obj.pk, erased_at=None).exists():
+                    raise ValidationError(
+                        f"{obj} was given a birth date meanwhile: a CX supervisor corrects "
+                        "it. Nothing was saved."
+                    )
                 raise ValidationError(f"{obj} was erased meanwhile: nothing was saved.")
             return None
         member = enroll_member(

@@ -66,3 +66,21 @@ def test_finishing_the_upgrade_names_by_its_account_the_rows_the_release_before_
     row.refresh_from_db()
     assert row.change_message == "Enrolled through the API"
     assert out.getvalue().splitlines()[1::2] == ["key history rows=1", "key history rows=0"]
+
+
+def test_finishing_the_upgrade_leaves_this_release_s_rows_as_written(member):
+    """Found by an audit: a reward named with the words " through the API key " was cut
+    from this release's rows at every upgrade."""
+    import io
+
+    from django.core.management import call_command
+
+    from api.history import log_api_change
+
+    key, _ = create_api_key(name="Till 7", channel="pos")
+    row = log_api_change(key, member, "Redeemed Free coffee through the API key fob")
+
+    call_command("finish_upgrade", stdout=io.StringIO())
+
+    row.refresh_from_db()
+    assert row.change_message == "Redeemed Free coffee through the API key fob through the API"

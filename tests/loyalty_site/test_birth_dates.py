@@ -59,3 +59,36 @@ def test_a_cx_supervisor_corrects_a_birth_date(client, login, born):
     assert 'name="birth_date" value="1990-07-14"' in page  # as files and the API write it
     assert saved.status_code == 302
     assert birth_date_of(born) == date(1990, 12, 3)
+
+
+def test_an_agent_s_save_racing_another_does_not_move_the_birth_date_given(
+    client, login, make_member, monkeypatch
+):
+    """Found by an audit: the page checked the birth date it read, and the save wrote
+    over one another agent gave meanwhile."""
+    from loyalty_site.member_page import MemberAdmin
+
+    # given: another agent gives 14 Jul 1990 while this agent's save is under way
+    member = make_member("M-RACE")
+    login("CX agent")
+    readonly = MemberAdmin.get_readonly_fields
+
+    def another_agent_saves_meanwhile(self, request, obj=None):
+        fixed = readonly(self, request, obj)
+        if request.method == "POST":
+            Member.objects.filter(pk=member.pk).update(birth_date=date(1990, 7, 14))
+        return fixed
+
+    monkeypatch.setattr(MemberAdmin, "get_readonly_fields", another_agent_saves_meanwhile)
+
+    # when: this agent's 3 Dec 1990 is saved
+    saved = client.post(
+        member_page(member), contact_form(member, birth_date="1990-12-03"), follow=True
+    )
+
+    # then: this agent's date is not saved, and the agent is told why (the other's
+    # update, made here inside this request's transaction, is rolled back with it)
+    assert birth_date_of(member) != date(1990, 12, 3)
+    assert "was given a birth date meanwhile: a CX supervisor corrects it" in (
+        saved.content.decode()
+    )

@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from points.models import Transaction
+from points.models import Campaign, Transaction
 from tests.admin_pages import form_values
 from tests.conftest import earned
 from tests.points.test_campaign_admin import campaign
@@ -114,3 +114,24 @@ def test_P3_an_ended_campaign_keeps_its_stack_with_one_switched_off_to_tidy_the_
     weekend_url = reverse("admin:points_campaign_change", args=[weekend.pk])
     (stack,) = client.get(weekend_url).context["stacks"]
     assert "Till weekend" in stack
+
+
+def test_P3_switched_on_again_then_off_it_ran_until_the_second_switch_off(
+    client, login, member, buy, no_campaigns
+):
+    """Found by an audit: a moment left from the first switch-off was kept at the
+    second, and the week's second run was lost to late purchases."""
+    # given a x2 week switched off three days ago, switched on again since
+    week = campaign("Double week", starts=-5, ends=5)
+    Campaign.objects.filter(pk=week.pk).update(
+        is_active=True, switched_off_at=timezone.now() - 3 * DAY
+    )
+    week.refresh_from_db()
+
+    # when it is switched off on its page
+    login("Marketer")
+    switch_off(client, week)
+
+    # then a purchase of yesterday arriving now earns under it
+    now = timezone.now()
+    assert earned(buy(member, "100", when=now - DAY, now=now)) == 200
