@@ -394,6 +394,21 @@ class MemberAdmin(
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def _say_birth_date_kept(self, request, obj, form):
+        """A page opened before another gave the birth date sends one the form no longer
+        takes (get_readonly_fields): the agent hears it was not saved."""
+        try:
+            sent = parse_date(request.POST.get("birth_date") or "")
+        except ValueError:  # 31 February: the form no longer reads the field to say so
+            sent = None
+        if "birth_date" not in form.fields and sent and sent != obj.birth_date:
+            self.message_user(
+                request,
+                f"{obj} already has a birth date ({obj.birth_date:%-d %b %Y}): a CX supervisor "
+                "corrects it. It was not changed.",
+                messages.WARNING,
+            )
+
     def get_urls(self):
         return self.merge_urls() + self.governance_urls() + self.action_urls() + super().get_urls()
 
@@ -455,6 +470,7 @@ class MemberAdmin(
                         "it. Nothing was saved."
                     )
                 raise ValidationError(f"{obj} was erased meanwhile: nothing was saved.")
+            self._say_birth_date_kept(request, obj, form)
             return None
         member = enroll_member(
             external_id=obj.external_id,

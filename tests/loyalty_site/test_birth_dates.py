@@ -92,3 +92,35 @@ def test_an_agent_s_save_racing_another_does_not_move_the_birth_date_given(
     assert "was given a birth date meanwhile: a CX supervisor corrects it" in (
         saved.content.decode()
     )
+
+
+def test_an_agent_whose_page_was_open_before_a_birth_date_was_given_hears_it_was_kept(
+    client, login, make_member
+):
+    """Found by an audit: the date typed on a page opened before was dropped, and the
+    agent read "changed successfully"."""
+    # given: the agent's page open on a member without a birth date; then one is given
+    member = make_member("M-OPEN")
+    login("CX agent")
+    Member.objects.filter(pk=member.pk).update(birth_date=date(1990, 7, 14))
+
+    # when: the page sends its date with a phone
+    sent = contact_form(member, phone="+34 622", birth_date="1990-12-03")
+    page = client.post(member_page(member), sent, follow=True).content.decode()
+
+    # then: the phone is saved, the birth date kept, and the agent told so
+    assert Member.objects.get(pk=member.pk).phone == "+34 622"
+    assert birth_date_of(member) == date(1990, 7, 14)
+    assert "already has a birth date (14 Jul 1990): a CX supervisor corrects it" in page
+
+
+@pytest.mark.parametrize("sent", ["1990-02-31", "31/31/1990", "x" * 300])
+def test_a_birth_date_an_agent_may_not_change_sent_as_nonsense_changes_nothing(
+    client, login, born, sent
+):
+    login("CX agent")
+
+    saved = client.post(member_page(born), contact_form(born, birth_date=sent))
+
+    assert saved.status_code == 302
+    assert birth_date_of(born) == date(1990, 7, 14)
