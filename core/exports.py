@@ -23,10 +23,19 @@ PLAIN_NUMBER = re.compile(r"-\d+(\.\d+)?")
 
 def escape_formula(value):
     """Prefix a text cell that a spreadsheet would read as a formula with a quote.
-    Plain negative numbers ("-12.50") stay numbers."""
-    if not isinstance(value, str) or not value.startswith(FORMULA_STARTS):
+    Plain negative numbers ("-12.50") stay numbers. A cell that already starts with
+    quotes before such a start gets one more, so that unescape_formula gives it back."""
+    if not isinstance(value, str) or not value.lstrip("'").startswith(FORMULA_STARTS):
         return value
     return value if PLAIN_NUMBER.fullmatch(value) else "'" + value
+
+
+def unescape_formula(cell: str) -> str:
+    """A cell as it was before escape_formula: an export imported again names the same
+    transactions ("+T-1001", exported as "'+T-1001")."""
+    if cell.startswith("'") and cell.lstrip("'").startswith(FORMULA_STARTS):
+        return cell[1:]
+    return cell
 
 
 def spreadsheet_writer(stream):

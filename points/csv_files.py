@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import replace
 
+from core.exports import unescape_formula
 from points.csv_rows import RowError
 
 
@@ -152,7 +153,8 @@ def parsed_rows(records, header, errors: list, parse, split=None) -> Iterator:
             continue
         if not cut and unnamed and (filled := [i for i in unnamed if cells[i].strip()]):
             cut = _unnamed(line, filled[0], cells[filled[0]])  # the row's one error too
-        row, row_errors = parse(line, cells)
+        # An export's cells as they were: it quoted those a spreadsheet would run.
+        row, row_errors = parse(line, [unescape_formula(cell) for cell in cells])
         if cut:
             # Parsed all the same for its id: a row below repeating it is a duplicate.
             known = row.external_id if row else next((e.external_id for e in row_errors), "")

@@ -196,3 +196,34 @@ def test_an_exported_file_imports_again_as_already_imported(client, login, make_
     assert (
         "3 rows: <strong>0</strong> new,\n  3 already imported (skipped)" in page.content.decode()
     )
+
+
+def test_an_exported_file_whose_cells_a_spreadsheet_would_run_imports_again_as_imported(
+    client, login, make_member, buy
+):
+    """Found by an audit of the contracts: the export quotes a cell a spreadsheet would
+    run ("+T-1001" written "'+T-1001"), and the import read the quote as part of the id:
+    the same purchase imported again was paid a second time."""
+    from django.urls import reverse
+
+    from points.models import Transaction
+    from tests.conftest import give_return
+
+    member = make_member(joined_at=at("2026-10-01"))
+    bought = buy(member, "100", external_id="+T-1001", store="@12")
+    give_return(member, bought, "10", external_id="=R-1")
+    buy(member, "50", external_id="'-quoted")  # a quote of its own before a sign: kept
+    login("Operations")
+    export = client.post(
+        reverse("admin:points_transaction_export"),
+        {"format": "0", "resource": "0"}
+        | {f"transactionresource_{column}": "on" for column in HEADER.strip().split(",")},
+    )
+    assert "'+T-1001," in export.content.decode("utf-8-sig")  # safe in a spreadsheet
+
+    page = upload_bytes(client, export.content)
+
+    assert "3 rows: <strong>0</strong> new,\n  3 already imported (skipped)" in (
+        page.content.decode()
+    )
+    assert Transaction.objects.count() == 3
