@@ -34,7 +34,7 @@ def pending_purchases():
     PointDefinition.objects.filter(handle="purchase-points").update(accrue_delay_days=30)
 
 
-def test_merge_moves_available_pending_and_lifetime_points_by_merge_entries(
+def test_M2_merge_moves_available_pending_and_lifetime_points_by_merge_entries(
     keep, old, buy, staff, pending_purchases
 ):
     # given: the old account has spent-down available points and points still pending

@@ -147,7 +147,7 @@ class TestMemberAsOf(TestCase):
 pytestmark = pytest.mark.django_db
 
 
-def test_as_of_before_joining_is_the_entry_tier_with_no_points(member, buy):
+def test_X3_as_of_before_joining_is_the_entry_tier_with_no_points(member, buy):
     buy(member, "1500", when=at("2026-03-02"))
 
     figures = member_as_of(member, at("2020-01-01"))
@@ -157,7 +157,7 @@ def test_as_of_before_joining_is_the_entry_tier_with_no_points(member, buy):
     assert figures["points_to_next_tier"] == 1000
 
 
-def test_as_of_counts_a_purchase_imported_late_from_the_day_it_was_made(member, buy):
+def test_X3_as_of_counts_a_purchase_imported_late_from_the_day_it_was_made(member, buy):
     # given: a purchase on 2 March, then a file brings one made on 1 March
     buy(member, "500", when=at("2026-03-02"))
     header = "external_id,member,kind,amount,occurred_at,channel,store,original_external_id\n"
@@ -174,7 +174,7 @@ def test_as_of_counts_a_purchase_imported_late_from_the_day_it_was_made(member, 
     assert member_as_of(member, at("2030-01-01")) == summary(member)
 
 
-def test_as_of_a_degraded_member_is_as_many_tiers_below_as_history_says(
+def test_X3_as_of_a_degraded_member_is_as_many_tiers_below_as_history_says(
     make_member, buy, degradation
 ):
     # given: Silver on 1 March 2026, 90 days without a purchase
@@ -189,7 +189,7 @@ def test_as_of_a_degraded_member_is_as_many_tiers_below_as_history_says(
     assert after == points_summary(member, now=at("2026-06-02"))
 
 
-def test_as_of_sees_expiry_from_the_end_of_its_cutoff_day(member, staff):
+def test_X3_as_of_sees_expiry_from_the_end_of_its_cutoff_day(member, staff):
     # given: 300 points, monthly expiry processed for 31 March
     policy = ExpiryPolicy.current()
     policy.cycle, policy.starts_on = "monthly", date(2026, 3, 1)

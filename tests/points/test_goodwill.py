@@ -71,7 +71,7 @@ def available(member):
     return summary(member)["available"]
 
 
-def test_adjustment_within_the_group_limit_is_given_at_once(member, maria, limits):
+def test_G1_adjustment_within_the_group_limit_is_given_at_once(member, maria, limits):
     # given / when
     made = give(member, 1000, maria)
     # then
@@ -79,7 +79,7 @@ def test_adjustment_within_the_group_limit_is_given_at_once(member, maria, limit
     assert available(member) == 1000
 
 
-def test_adjustment_above_the_limit_per_adjustment_becomes_a_request(member, maria, limits):
+def test_G2_adjustment_above_the_limit_per_adjustment_becomes_a_request(member, maria, limits):
     # when
     made = give(member, 1500, maria)
     # then
@@ -114,7 +114,7 @@ def test_an_erasure_rejects_the_requests_waiting_for_the_member_and_a_new_one_is
     assert available(erased) == 0
 
 
-def test_adjustments_above_the_monthly_limit_become_requests(member, maria, limits):
+def test_G2_adjustments_above_the_monthly_limit_become_requests(member, maria, limits):
     # given: 4,500 given in March
     for _ in range(5):
         give(member, 900, maria)
@@ -177,7 +177,7 @@ def test_superusers_have_no_limit(member, user_in, limits):
     assert isinstance(give(member, 50000, boss), LedgerEntry)
 
 
-def test_a_user_in_several_limited_groups_has_the_most_generous_limit(sam, limits):
+def test_G1_a_user_in_several_limited_groups_has_the_most_generous_limit(sam, limits):
     assert (limits_for(sam).per_adjustment, limits_for(sam).per_month) == (10000, 100000)
 
 
@@ -350,7 +350,7 @@ def grant(text, *, by):
     return import_grants(rows, by=by, errors=errors, now=NOW)
 
 
-def test_a_grants_file_with_a_row_above_the_limit_grants_nothing_and_names_the_row(
+def test_G4_a_grants_file_with_a_row_above_the_limit_grants_nothing_and_names_the_row(
     member, maria, limits
 ):
     # when
@@ -368,7 +368,7 @@ def test_a_grants_file_with_a_row_above_the_limit_grants_nothing_and_names_the_r
     assert available(member) == 0
 
 
-def test_a_grants_file_above_an_agents_limit_is_imported_by_a_supervisor_as_it_says(
+def test_G4_a_grants_file_above_an_agents_limit_is_imported_by_a_supervisor_as_it_says(
     tmp_path, member, user_in, limits
 ):
     # given a file refused for a marketer (limited as strictly as an agent), who is
@@ -396,7 +396,7 @@ def test_a_grants_file_above_an_agents_limit_is_imported_by_a_supervisor_as_it_s
     assert LedgerEntry.objects.get(member=member, kind="adjustment").created_by.username == "sam"
 
 
-def test_a_grants_file_above_the_monthly_limit_grants_nothing(member, maria, sam, limits):
+def test_G4_a_grants_file_above_the_monthly_limit_grants_nothing(member, maria, sam, limits):
     # given: 4,000 given by hand this month
     for _ in range(4):
         give(member, 1000, maria)

@@ -63,7 +63,7 @@ def test_inactivity_counts_again_from_the_end_of_a_freeze(gold, staff, degradati
     assert tiers_of(gold) == ("gold", "silver")
 
 
-def test_the_degradation_preview_lists_frozen_members_with_the_reason(gold, staff, degradation):
+def test_G7_the_degradation_preview_lists_frozen_members_with_the_reason(gold, staff, degradation):
     freeze(gold, staff, date(2026, 4, 30), now=START + timedelta(days=80))
     count, rows = degradation_skipped(degradation, Ranking(), START + timedelta(days=100), limit=5)
     assert count == 1
@@ -107,7 +107,7 @@ def test_an_expiry_cutoff_during_a_freeze_is_skipped_for_the_member(
     ) == [(date(2026, 4, 30), -800)]
 
 
-def test_the_expiry_preview_lists_frozen_members_with_the_reason(
+def test_G7_the_expiry_preview_lists_frozen_members_with_the_reason(
     bronze_with_points, staff, monthly
 ):
     freeze(bronze_with_points, staff, date(2026, 4, 15), now=at("2026-03-05"))
