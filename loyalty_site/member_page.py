@@ -402,10 +402,11 @@ class MemberAdmin(
         except ValueError:  # 31 February: the form no longer reads the field to say so
             sent = None
         if "birth_date" not in form.fields and sent and sent != obj.birth_date:
+            given = f"{obj.birth_date.day} {obj.birth_date:%b %Y}"
             self.message_user(
                 request,
-                f"{obj} already has a birth date ({obj.birth_date:%-d %b %Y}): a CX supervisor "
-                "corrects it. It was not changed.",
+                f"{obj} already has a birth date ({given}): a CX supervisor corrects it. It "
+                "was not changed.",
                 messages.WARNING,
             )
 

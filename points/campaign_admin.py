@@ -166,7 +166,7 @@ class CampaignAdmin(WritesWhatChangedAdmin):
     @admin.display(description="Status", ordering="status")
     def status(self, campaign):
         label = CampaignStatus(campaign.status).label
-        if not campaign.is_active and campaign.runs_until > campaign.starts_at:
+        if not campaign.is_active and campaign.ran:
             # Switched off after it started: the purchases made until then earn under it.
             local = timezone.localtime(campaign.runs_until)
             return f"{label} (ran until {local.day} {local:%b %Y, %H:%M})"

@@ -157,6 +157,12 @@ class Campaign(models.Model):
             return self.ends_at
         return min(self.ends_at, self.switched_off_at or self.starts_at)
 
+    @property
+    def ran(self) -> bool:
+        """Whether it ran at all: switched on, or switched off after it started
+        (CampaignQuerySet.earning, in SQL)."""
+        return self.runs_until > self.starts_at
+
     def applies_to(self, *, at, tier_id: int, channel: str) -> bool:
         """The one place where a campaign's window, tiers and channels are read (P3):
         whether it runs for a tier on a channel at `at`, whatever the purchase."""

@@ -76,13 +76,23 @@ class Programme:
                 "definitions (it is created by the points migrations)."
             ) from None
 
+    @cached_property
+    def _latest_end_first(self) -> list[tuple]:
+        """(end, place, campaign) of each campaign, the latest end first: every campaign
+        that ever ran stays (a late purchase may earn under it), and a purchase looks
+        only at those that end after it."""
+        ends = [(c.runs_until, place, c) for place, c in enumerate(self.campaigns)]
+        return sorted(ends, key=lambda end: end[0], reverse=True)
+
     def campaigns_for(
         self, *, at, tier_id: int, channel: str, store: str, amount, birth_date
     ) -> list[Campaign]:
-        """The campaigns a purchase earns under (Campaign.applies_to_purchase)."""
-        return [
-            c
-            for c in self.campaigns
+        """The campaigns a purchase earns under (Campaign.applies_to_purchase), in the
+        programme's order."""
+        found = []
+        for ends, place, c in self._latest_end_first:
+            if ends <= at:
+                break  # this one and those after it ended before the purchase
             if c.applies_to_purchase(
                 at=at,
                 tier_id=tier_id,
@@ -90,8 +100,9 @@ class Programme:
                 store=store,
                 amount=amount,
                 birth_date=birth_date,
-            )
-        ]
+            ):
+                found.append((place, c))
+        return [c for _, c in sorted(found, key=lambda pair: pair[0])]
 
 
 _programme: Programme | None = None

@@ -64,9 +64,9 @@ def campaign_stacks(campaign: Campaign, ranking: Ranking) -> list[Stack]:
     store they share, oldest first: each as it runs (Campaign.runs_until: one switched
     off ran until then). Two queries (the others and their tiers), then the campaign's
     window is cut at every start and end of the others."""
-    starts_at, ends_at = campaign.starts_at, campaign.runs_until
-    if ends_at <= starts_at:
+    if not campaign.ran:
         return []
+    starts_at, ends_at = campaign.starts_at, campaign.runs_until
     near = Campaign.objects.earning().filter(starts_at__lt=ends_at, ends_at__gt=starts_at)
     others = [
         other

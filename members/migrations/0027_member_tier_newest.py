@@ -11,7 +11,8 @@ class AddIndexWithoutBlocking(AddIndexConcurrently):
         if schema_editor.connection.vendor == "postgresql":
             # A build stopped (MIGRATE_LOCK_TIMEOUT) leaves its index behind, invalid: the
             # same command run again builds it anew instead of failing on its name.
-            schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {self.index.name}")
+            name = schema_editor.quote_name(self.index.name)
+            schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
             return super().database_forwards(app_label, schema_editor, from_state, to_state)
         return migrations.AddIndex.database_forwards(
             self, app_label, schema_editor, from_state, to_state

@@ -2,7 +2,6 @@
 
 import pytest
 from django.contrib.admin.models import ADDITION, LogEntry
-from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 
 from api.services import create_api_key
@@ -35,7 +34,6 @@ def test_a_key_s_history_rows_written_before_name_it_by_its_account(member, staf
     # then: the key's row names it by its account, which says its name now
     by_key.refresh_from_db()
     assert by_key.get_change_message() == "Enrolled through the API"
-    assert str(get_user_model().objects.get(pk=key.user_id)).startswith("Till 4 (API key ")
     by_agent.refresh_from_db()
     assert by_agent.change_message.endswith("through the API key X")
 
@@ -65,7 +63,10 @@ def test_finishing_the_upgrade_names_by_its_account_the_rows_the_release_before_
     # then: the row names the key by its account; the second run finds nothing
     row.refresh_from_db()
     assert row.change_message == "Enrolled through the API"
-    assert out.getvalue().splitlines()[1::2] == ["key history rows=1", "key history rows=0"]
+    assert [line for line in out.getvalue().splitlines() if line.startswith("key")] == [
+        "key history rows=1",
+        "key history rows=0",
+    ]
 
 
 def test_finishing_the_upgrade_leaves_this_release_s_rows_as_written(member):

@@ -45,11 +45,12 @@ class Command(BaseCommand):
             by_tier, members = expiry_preview(cutoff)
             largest = list(members[:limit])
         coming = coming_cutoff(plan, timezone.now())
-        label = "Next cutoff" if coming is None or cutoff <= coming else "Cutoff"
+        later = coming is not None and cutoff > coming
         self.stdout.write(
-            f"{label}: {cutoff:%d %B %Y} (end of day, {timezone.get_current_timezone_name()})"
+            f"{'Cutoff' if later else 'Next cutoff'}: {cutoff:%d %B %Y} (end of day, "
+            f"{timezone.get_current_timezone_name()})"
         )
-        if label == "Cutoff":  # a later one: the figures cannot know what comes before
+        if later:  # the figures cannot know what the cutoff before takes
             self.stdout.write(
                 f"  The cutoff of {coming:%d %B %Y} comes first and takes its points first: "
                 "these figures count balances as they stand today."
