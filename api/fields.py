@@ -9,18 +9,18 @@ from django.utils import timezone
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import serializers
 
-from core.ids import canonical_id, visible_id
+from core.ids import canonical_id, readable_id
 from points.services.rules import check_occurred_at, clean_amount
 
 
 class IdField(serializers.CharField):
     """A customer code or the id of a transaction, redemption or use: read in Unicode's
     composed form (core.ids), then measured as it is kept (a few characters compose to
-    two); one holding an invisible character is wrong on its own (core.ids.visible_id)."""
+    two); one holding an invisible character is wrong on its own (core.ids.readable_id)."""
 
     def __init__(self, **kwargs):
         # A new customer code (Enrolment) brings its own, which says it in its words
-        kwargs.setdefault("validators", [visible_id])
+        kwargs.setdefault("validators", [readable_id])
         super().__init__(**kwargs)
 
     def to_internal_value(self, data):

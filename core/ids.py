@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from django.core.exceptions import ValidationError
 
+from core.exports import unescape_formula
 from core.staff_input import invisible_in
 
 
@@ -21,17 +22,34 @@ def canonical_id(text: str) -> str:
     return text if text.isascii() else unicodedata.normalize("NFC", text)
 
 
-def visible_id(external_id: str, *, field: str = "") -> None:
-    """A validator: an id holds no invisible character (a zero-width space, a soft
-    hyphen): "R-1" and "R-1" with one look the same, and the second would be made again,
-    a second redemption or use (P8). Refused as the `field`'s when given. Customer codes
-    say so in their own words (members.models.addressable_code)."""
+def readable_id(external_id: str, *, field: str = "") -> None:
+    """A validator: an id reads as one id wherever it comes in. It holds no invisible
+    character (a zero-width space, a soft hyphen): "R-1" and "R-1" with one look the
+    same, and the second would be made again, a second redemption or use (P8). Nor
+    does it start as an export writes a cell a spreadsheet would run (quoted_start).
+    Refused as the `field`'s when given. Customer codes say so in their own words
+    (members.models.addressable_code)."""
+    error = None
     if hidden := invisible_in(external_id):
         error = ValidationError(
             f"An id cannot hold an invisible character ({hidden}): it would look like another id.",
             code="invisible",
         )
+    elif quoted_start(external_id):
+        error = ValidationError(QUOTED_START, code="quoted")
+    if error:
         raise ValidationError({field: error}) if field else error
+
+
+QUOTED_START = (
+    "An id cannot start with a quote (') before =, +, - or @: the exports write that start "
+    "to keep a spreadsheet from running the cell, and every import reads the quote away."
+)
+
+
+def quoted_start(text: str) -> bool:
+    """Whether an import would read `text` as another (core.exports.unescape_formula)."""
+    return unescape_formula(text) != text
 
 
 def renamer(renamed: dict[str, str]) -> Callable[[str], str]:

@@ -7,6 +7,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from core.days import latest_allowed
+from core.ids import quoted_start
 from core.staff_input import invisible_in
 
 # The earliest day a member's dates may name (a birth, a joining): an earlier one is a
@@ -67,6 +68,13 @@ def addressable_code(code) -> None:
             f"A customer code cannot hold an invisible character ({hidden}): it would "
             "look like another code.",
             code="invisible",
+        )
+    if quoted_start(code):  # a file would read "'+M-1" as "+M-1": a second account
+        raise ValidationError(
+            "A customer code cannot start with a quote (') before =, +, - or @: the exports "
+            "write that start to keep a spreadsheet from running the cell, and every import "
+            "reads the quote away.",
+            code="quoted",
         )
 
 

@@ -15,7 +15,7 @@ from operator import itemgetter
 
 from django.core.exceptions import ValidationError
 
-from core.ids import canonical_id, visible_id
+from core.ids import canonical_id, readable_id
 from points.csv_files import FIRST_GROUP, GROUP, open_csv, parsed_rows
 from points.csv_rows import GRANT_COLUMNS, GRANT_REQUIRED, GrantRow, RowError, naming
 from points.models import MANUAL_ADJUSTMENT, PROGRAMME_KEYS, LedgerEntry
@@ -88,7 +88,7 @@ def parse_grant(line: int, cells) -> tuple[GrantRow | None, list[RowError]]:
         bad("external_id", f"ids starting {', '.join(PROGRAMME_KEYS)} are the programme's own")
     else:
         try:  # the file sent again with such an id would grant twice (P8)
-            visible_id(external_id)
+            readable_id(external_id)
         except ValidationError as exc:
             bad("external_id", exc.message)
     if not member:

@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from core.days import latest_allowed
-from core.ids import visible_id
+from core.ids import readable_id
 from core.words import ELLIPSIS, shortened
 from points.models import Channel, Transaction
 
@@ -249,7 +249,7 @@ def check_transaction(
         errors["external_id"] = f"an id of 1 to {_ID_LENGTH} characters is required"
     else:
         try:
-            visible_id(external_id)  # it would repeat a visible id (P8)
+            readable_id(external_id)  # it would repeat a visible id (P8)
         except ValidationError as exc:
             errors["external_id"] = exc.message
     if amount is not None:

@@ -12,7 +12,7 @@ from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
 from core import events
-from core.ids import canonical_id, visible_id
+from core.ids import canonical_id, readable_id
 from core.refusals import CONFLICT
 from members.selectors import owner
 from points.selectors import balances
@@ -63,7 +63,7 @@ def redeem(
     meanwhile)."""
     external_id = canonical_id(external_id) if external_id else external_id  # core.ids
     if external_id:
-        visible_id(external_id, field="external_id")
+        readable_id(external_id, field="external_id")
     fields = dict(member=member, reward=reward, by=by, now=now, external_id=external_id)
     fields |= dict(cost=cost, terms=terms)
     try:

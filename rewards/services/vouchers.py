@@ -4,7 +4,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from core.ids import canonical_id, visible_id
+from core.ids import canonical_id, readable_id
 from core.refusals import CONFLICT
 from points.models import Channel
 from rewards.codes import is_code, normalized, shown
@@ -98,5 +98,5 @@ def _clean(external_id) -> str:
     if len(external_id) > EXTERNAL_ID_LENGTH:
         message = f"At most {EXTERNAL_ID_LENGTH} characters."
         raise ValidationError({"external_id": message})
-    visible_id(external_id, field="external_id")
+    readable_id(external_id, field="external_id")
     return external_id
