@@ -23,6 +23,7 @@ from loyalty_site.member_erasure import MemberErasure
 from loyalty_site.member_governance import MemberGovernance, governance_context
 from loyalty_site.member_list import MemberList, TierFilter
 from loyalty_site.member_merge import MemberMerge, MergeForm
+from members.contact_details import change_contact_details, may_change_birth_date
 from members.models import Member
 from members.resources import MemberResource
 from members.selectors import accounts_merged_into, survivor_of_search, whole_name
@@ -41,7 +42,6 @@ from rewards.selectors import catalogue
 from tiers.selectors import TONIGHT, drop_time, next_degradation
 
 LEDGER_PAGE_SIZE = 25
-CORRECT_BIRTH_DATE = "members.correct_birth_date"
 HISTORY_ROWS = 20
 
 VIEW_REDEMPTION = "rewards.view_redemption"  # voucher codes are shown with it
@@ -382,12 +382,11 @@ class MemberAdmin(
         # The customer code is the key other systems use: fixed once enrolled; so is the
         # joining date, from which inactivity counts and the welcome points and the
         # history are dated. An erased member's data is gone for good: nothing to edit.
-        # A birth date given is corrected by a supervisor: a birthday campaign multiplies
-        # what a member earns in that month (P3).
+        # A birth date on file is a supervisor's to correct (members.contact_details).
         if obj and obj.erased_at:
             return self.fields
         fixed = ["external_id", "joined_at"] if obj else []
-        if obj and obj.birth_date and not request.user.has_perm(CORRECT_BIRTH_DATE):
+        if obj and not may_change_birth_date(obj, request.user):
             fixed.append("birth_date")
         return fixed
 
@@ -455,22 +454,10 @@ class MemberAdmin(
                 raise ValidationError(
                     f"{obj} is erased: their personal data is gone, nothing was saved."
                 )
-            # Only what the form changed: the row read for the form is not locked, and
-            # its balances and tiers may have moved since (the ledger's caches). Not on
-            # a member erased meanwhile: their data stays gone.
             changed = {
                 name: getattr(obj, name) for name in form.changed_data if name in self.fields
             }
-            rows = Member.objects.filter(pk=obj.pk, erased_at=None)
-            if "birth_date" in changed and not request.user.has_perm(CORRECT_BIRTH_DATE):
-                rows = rows.filter(birth_date=None)  # given meanwhile: a supervisor's now
-            if changed and not rows.update(**changed):
-                if Member.objects.filter(pk=obj.pk, erased_at=None).exists():
-                    raise ValidationError(
-                        f"{obj} was given a birth date meanwhile: a CX supervisor corrects "
-                        "it. Nothing was saved."
-                    )
-                raise ValidationError(f"{obj} was erased meanwhile: nothing was saved.")
+            change_contact_details(member=obj, changes=changed, by=request.user)
             self._say_birth_date_kept(request, obj, form)
             return None
         member = enroll_member(
