@@ -21,12 +21,14 @@ def log_api_change(key: ApiKey, obj, message: str, *, action_flag=CHANGE) -> Log
         object_id=str(obj.pk),
         object_repr=str(obj)[:200],
         action_flag=action_flag,
-        change_message=f"{message} through the API",
+        change_message=message + THROUGH_THE_API,
     )
 
 
-# What a key's rows said before they named it by its account (api 0014).
-_NAMED_IN_TEXT = " through the API key "
+# What a key's rows say, and what they said before they named it by its account (api
+# 0014).
+THROUGH_THE_API = " through the API"
+_NAMED_IN_TEXT = THROUGH_THE_API + " key "
 
 
 def name_keys_by_their_accounts() -> int:
@@ -36,10 +38,10 @@ def name_keys_by_their_accounts() -> int:
     statement; safe to run again: it finds none then. Returns how many it rewrote."""
     rows = LogEntry.objects.filter(
         user__in=ApiKey.objects.values("user"), change_message__contains=_NAMED_IN_TEXT
-    ).exclude(change_message__endswith=" through the API")  # a reward named with the words
+    ).exclude(change_message__endswith=THROUGH_THE_API)  # a reward named with the words
     return rows.update(
         change_message=Concat(
             Left("change_message", StrIndex("change_message", Value(_NAMED_IN_TEXT)) - 1),
-            Value(" through the API"),
+            Value(THROUGH_THE_API),
         )
     )

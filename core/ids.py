@@ -36,15 +36,18 @@ def readable_id(external_id: str, *, field: str = "") -> None:
             code="invisible",
         )
     elif quoted_start(external_id):
-        error = ValidationError(QUOTED_START, code="quoted")
+        error = ValidationError(quoted_start_refused("An id"), code="quoted")
     if error:
         raise ValidationError({field: error}) if field else error
 
 
-QUOTED_START = (
-    "An id cannot start with a quote (') before =, +, - or @: the exports write that start "
-    "to keep a spreadsheet from running the cell, and every import reads the quote away."
-)
+def quoted_start_refused(what: str) -> str:
+    """Why `what` (an id, a customer code) cannot start as quoted_start says."""
+    return (
+        f"{what} cannot start with a quote (') before =, +, - or @: the exports write that "
+        "start to keep a spreadsheet from running the cell, and every import reads the "
+        "quote away."
+    )
 
 
 def quoted_start(text: str) -> bool:

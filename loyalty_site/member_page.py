@@ -174,6 +174,15 @@ def redemptions_context(member, user) -> dict:
     }
 
 
+def _day_or_none(text: str):
+    """The day `text` names as YYYY-MM-DD, or None: also for a day no calendar has (31
+    February), where parse_date raises."""
+    try:
+        return parse_date(text)
+    except ValueError:
+        return None
+
+
 def as_of_context(request, member, ranking, now) -> dict | None:
     """The "as of" panel: `?as_of=` a date, read as the end of that day in the
     programme's time zone; the member's figures then (member_as_of) and why they held
@@ -181,10 +190,7 @@ def as_of_context(request, member, ranking, now) -> dict | None:
     text = request.GET.get("as_of", "").strip()
     if not text:
         return None
-    try:
-        day = parse_date(text)
-    except ValueError:
-        day = None
+    day = _day_or_none(text)
     if day is None:
         return {"text": text, "error": "Give a date such as 2026-07-23."}
     if day > timezone.localdate(now):
@@ -396,10 +402,8 @@ class MemberAdmin(
     def _say_birth_date_kept(self, request, obj, form):
         """A page opened before another gave the birth date sends one the form no longer
         takes (get_readonly_fields): the agent hears it was not saved."""
-        try:
-            sent = parse_date(request.POST.get("birth_date") or "")
-        except ValueError:  # 31 February: the form no longer reads the field to say so
-            sent = None
+        # (nonsense is no error here: the form no longer reads the field to say so)
+        sent = _day_or_none(request.POST.get("birth_date") or "")
         if "birth_date" not in form.fields and sent and sent != obj.birth_date:
             given = f"{obj.birth_date.day} {obj.birth_date:%b %Y}"
             self.message_user(

@@ -7,7 +7,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from core.days import latest_allowed
-from core.ids import quoted_start
+from core.ids import quoted_start, quoted_start_refused
 from core.staff_input import invisible_in
 
 # The earliest day a member's dates may name (a birth, a joining): an earlier one is a
@@ -70,12 +70,7 @@ def addressable_code(code) -> None:
             code="invisible",
         )
     if quoted_start(code):  # a file would read "'+M-1" as "+M-1": a second account
-        raise ValidationError(
-            "A customer code cannot start with a quote (') before =, +, - or @: the exports "
-            "write that start to keep a spreadsheet from running the cell, and every import "
-            "reads the quote away.",
-            code="quoted",
-        )
+        raise ValidationError(quoted_start_refused("A customer code"), code="quoted")
 
 
 def _utc_yesterday() -> date:

@@ -65,7 +65,7 @@ def restore(
     # "again" only to one who held it or a higher one (T2): thresholds lowered while they
     # were away may have qualified them for a tier they never had (T3).
     if _last_told(member, ranking, heard or from_tier_id, target) != target:
-        at_least = [tier.pk for tier in ranking.tiers if not ranking.higher(target, tier.pk)]
+        at_least = ranking.tiers[ranking.rank[target] :]
         held = TierChange.objects.filter(member=member, to_tier__in=at_least).exists()
         more = {} if held else {"first_time": True}
         notify(member, log, Notification.Kind.RESTORATION, change, **more)

@@ -31,7 +31,8 @@ class Command(BaseCommand):
         plan = programme()
         policy = plan.expiry
         # Without a date, the cutoff the job takes next: one passed but not run yet first.
-        cutoff = cutoff_on_or_after(policy, date) if date else coming_cutoff(plan, timezone.now())
+        coming = coming_cutoff(plan, timezone.now())
+        cutoff = cutoff_on_or_after(policy, date) if date else coming
         if cutoff is None:
             self.stdout.write(f"No expiry: {policy}.")
             return
@@ -44,7 +45,6 @@ class Command(BaseCommand):
         with whole_table_read():  # live, every member's ledger: see core.db
             by_tier, members = expiry_preview(cutoff)
             largest = list(members[:limit])
-        coming = coming_cutoff(plan, timezone.now())
         later = coming is not None and cutoff > coming
         self.stdout.write(
             f"{'Cutoff' if later else 'Next cutoff'}: {cutoff:%d %B %Y} (end of day, "
